@@ -1,0 +1,87 @@
+/* HTTP client on libcurl multi, driven by libevent, so cloud calls never
+ * block the loop. Retries with capped full-jitter backoff and Retry-After
+ * live here and nowhere else. */
+#ifndef SOCKERLESS_HTTPCLI_H
+#define SOCKERLESS_HTTPCLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "sockerless/err.h"
+#include "sockerless/str.h"
+
+struct httpcli;
+struct httpcli_req;
+
+struct httpcli_resp {
+	int status;		/* 0 when no HTTP response arrived */
+	struct strv headers;	/* "Name: value", as received */
+	char *body;		/* NUL-terminated; may be "" */
+	size_t body_len;
+	char error[256];	/* transport error text when status == 0 */
+	int attempts;
+	double duration_ms;	/* whole call, retries included */
+};
+
+/* Called exactly once per sent request (unless cancelled); resp is freed
+ * after the callback returns. */
+typedef void (*httpcli_cb)(struct httpcli_resp *resp, void *arg);
+
+/* Returns a new client owned by the caller. */
+struct httpcli *httpcli_new(struct event_base *base);
+/* Cancels pending requests without calling their callbacks. */
+void httpcli_free(struct httpcli *c);
+
+/* Request builder. The request is owned by the caller until sent. */
+struct httpcli_req *httpcli_req_new(const char *method, const char *url);
+void httpcli_req_free(struct httpcli_req *r);
+/* Sets (replacing) a header. */
+void httpcli_req_header(struct httpcli_req *r, const char *name,
+    const char *value);
+void httpcli_req_del_header(struct httpcli_req *r, const char *name);
+/* Copies the body. */
+void httpcli_req_body(struct httpcli_req *r, const void *p, size_t len);
+/* Per attempt and whole call, in ms (defaults 30000 and 120000). */
+void httpcli_req_timeouts(struct httpcli_req *r, long attempt_ms,
+    long total_ms);
+/* Attempts in all, the first included (default 3; 1 = never retry). */
+void httpcli_req_attempts(struct httpcli_req *r, int max_attempts);
+/* Response bodies above this fail the call (default 64 MiB). */
+void httpcli_req_max_response(struct httpcli_req *r, size_t max);
+/* Connect through a unix socket instead of TCP. */
+void httpcli_req_unix_socket(struct httpcli_req *r, const char *path);
+/* Runs before every attempt, the first included, e.g. to sign with a fresh
+ * date. Returning -1 fails the call with e's message. */
+void httpcli_req_on_attempt(struct httpcli_req *r,
+    int (*fn)(struct httpcli_req *r, void *arg, struct err *e), void *arg);
+/* Extra retry decision on top of the default (transport errors, 429, 500,
+ * 502, 503, 504); return 1 to retry. */
+void httpcli_req_retry_if(struct httpcli_req *r,
+    int (*fn)(const struct httpcli_resp *resp, void *arg), void *arg);
+
+/* Accessors for signers. */
+const char *httpcli_req_method(const struct httpcli_req *r);
+const char *httpcli_req_url(const struct httpcli_req *r);
+const char *httpcli_req_get_header(const struct httpcli_req *r,
+    const char *name);
+/* "Name: value" lines in the order set. */
+const struct strv *httpcli_req_headers(const struct httpcli_req *r);
+const void *httpcli_req_get_body(const struct httpcli_req *r, size_t *len);
+
+/* Sends r (taking ownership). Returns an id for httpcli_cancel, never 0. */
+uint64_t httpcli_send(struct httpcli *c, struct httpcli_req *r,
+    httpcli_cb cb, void *arg);
+/* The callback will not be called. Unknown or finished ids are ignored. */
+void httpcli_cancel(struct httpcli *c, uint64_t id);
+
+/* Blocking variant for start-up and tools only (never from a handler):
+ * same retries; returns a response owned by the caller. Takes r. */
+struct httpcli_resp *httpcli_perform(struct httpcli_req *r);
+void httpcli_resp_free(struct httpcli_resp *resp);
+/* Case-insensitive header lookup in a response; NULL if absent. */
+const char *httpcli_resp_header(const struct httpcli_resp *resp,
+    const char *name);
+
+#endif
