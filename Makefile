@@ -46,8 +46,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := $(BUILD)/sockerless-frontend $(BACKEND_BINS)
 
-.PHONY: all check check-asan unit deps up down clean format format-check \
-	bench valgrind agent
+.PHONY: all check unit deps up down clean format format-check \
+	bench valgrind deb
 all: $(PROGRAMS) $(UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -72,16 +72,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCOMMON)
 
 unit: $(UNIT_BINS)
 
-check: all
-	BUILD=$(BUILD) tests/run.sh
-
-check-asan:
-	$(MAKE) SANITIZE=1 check
+# check builds twice: unit tests run on both builds, and the end-to-end
+# suite drives the ASan + UBSan daemons.
+check: deps
+	$(MAKE) all
+	$(MAKE) SANITIZE=1 all
+	BUILD=$(BUILD) ASAN_BUILD=build-asan tests/run.sh
 
 deps:
 	deploy/deps.sh
 
-up: all
+up: deps
+	$(MAKE) all
 	BUILD=$(BUILD) deploy/local.sh up $(BACKEND)
 
 down:
@@ -93,6 +95,9 @@ bench: all
 valgrind:
 	$(MAKE) BUILD=build-valgrind OPT="-O0 -g" all
 	BUILD=build-valgrind SK_VALGRIND=1 tests/run.sh
+
+deb: all
+	BUILD=$(BUILD) deploy/deb.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

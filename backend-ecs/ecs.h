@@ -1,0 +1,78 @@
+/* sockerless-backend-ecs: Docker containers as ECS Fargate tasks. This
+ * directory is the translation table from Docker operations to ECS and
+ * CloudWatch Logs calls; everything else comes from common/. */
+#ifndef SOCKERLESS_ECS_H
+#define SOCKERLESS_ECS_H
+
+#include "sockerless/aws.h"
+#include "sockerless/backend.h"
+#include "sockerless/str.h"
+
+#define ECS_CONTAINER_NAME "main"
+#define ECS_STREAM_PREFIX  "sockerless"
+#define ECS_STARTED_BY	   "sockerless"
+#define ECS_TAG_ID	   "sockerless:container-id"
+#define ECS_TAG_INSTANCE   "sockerless:instance"
+
+struct ecs_conf {
+	char *region;
+	char *cluster;
+	struct strv subnets;
+	struct strv security_groups;
+	char *execution_role_arn;
+	char *task_role_arn;
+	char *log_group;
+	int assign_public_ip;
+	char *endpoint; /* one URL for every AWS service */
+	char *endpoint_ecs;
+	char *endpoint_logs;
+	char *endpoint_ecr;
+	char *endpoint_sts;
+	char *profile;
+	long long poll_ms;
+	char *orphans; /* "report" or "stop" */
+	long long default_cpu;
+	long long default_memory;
+	long long stop_timeout;
+	long long logs_grace_ms;
+};
+
+struct ecs {
+	struct backend *b;
+	struct aws *aws;
+	struct event *poll_timer;
+	int poll_inflight;
+	long long poll_backoff_ms;
+};
+
+/* ecs.c */
+extern struct ecs_conf ecs_conf;
+extern struct ecs ecs;
+
+/* ecs_task.c */
+int ecs_task_create(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg);
+int ecs_task_start(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg);
+int ecs_task_stop(struct backend *b, struct container *c, int timeout_s,
+    backend_done_fn done, void *arg);
+int ecs_task_kill(struct backend *b, struct container *c, int signo,
+    backend_done_fn done, void *arg);
+int ecs_task_remove(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg);
+/* Fargate sizes: the smallest valid (cpu units, memory MiB) pair that
+ * covers what was asked for. 0 means "not set". Returns -1 if too big. */
+int ecs_task_size(long long nano_cpus, long long memory_bytes, int *cpu,
+    int *mem, struct err *e);
+
+/* ecs_poll.c */
+void ecs_poll_start(struct backend *b);
+void ecs_poll_kick(void);
+void ecs_poll_stop(void);
+void ecs_poll_reconcile(struct backend *b);
+
+/* ecs_logs.c */
+int ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
+    int64_t since_ns, backend_logs_fn fn, void *arg);
+
+#endif

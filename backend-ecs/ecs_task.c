@@ -1,0 +1,558 @@
+/* Docker containers as ECS tasks: the task definition a container maps to
+ * (registered once per distinct definition and reused), RunTask, StopTask
+ * and DeregisterTaskDefinition. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "ecs.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/xmalloc.h"
+
+/* One asynchronous ECS operation on a container. */
+struct ecs_op {
+	struct backend *b;
+	struct container *c;
+	backend_done_fn done;
+	void *arg;
+	char *hash;
+};
+
+static struct ecs_op *
+ecs_op_new(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg)
+{
+	struct ecs_op *op = xcalloc(1, sizeof(*op));
+
+	op->b = b;
+	op->c = c;
+	op->done = done;
+	op->arg = arg;
+	container_ref(c);
+	return op;
+}
+
+/* Reports the result and frees op. */
+static void
+ecs_op_end(struct ecs_op *op, const struct err *e)
+{
+	op->done(op->arg, e);
+	container_unref(op->c);
+	free(op->hash);
+	free(op);
+}
+
+/* Turns an AWS failure into the error the Docker client sees. */
+static void
+ecs_op_fail(struct ecs_op *op, const struct aws_error *ae, const char *what)
+{
+	struct err e;
+
+	aws_error_to_err(ae, &e);
+	err_wrap(&e, "%s", what);
+	ecs_op_end(op, &e);
+}
+
+/* --- sizes -------------------------------------------------------------- */
+
+int
+ecs_task_size(long long nano_cpus, long long memory_bytes, int *cpu, int *mem,
+    struct err *e)
+{
+	/* Fargate's valid pairs: memory from lo to hi in steps, per cpu. */
+	static const struct {
+		int cpu, lo, hi, step;
+	} sizes[] = { { 256, 512, 2048, 512 }, { 512, 1024, 4096, 1024 },
+		{ 1024, 2048, 8192, 1024 }, { 2048, 4096, 16384, 1024 },
+		{ 4096, 8192, 30720, 1024 }, { 8192, 16384, 61440, 4096 },
+		{ 16384, 32768, 122880, 8192 } };
+	long long want_cpu = nano_cpus > 0 ?
+	    (nano_cpus * 1024 + 999999999) / 1000000000 :
+	    ecs_conf.default_cpu;
+	long long want_mem = memory_bytes > 0 ?
+	    (memory_bytes + 1048575) / 1048576 :
+	    ecs_conf.default_memory;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		if (sizes[i].cpu < want_cpu || sizes[i].hi < want_mem)
+			continue;
+		*cpu = sizes[i].cpu;
+		*mem = sizes[i].lo;
+		while (*mem < want_mem)
+			*mem += sizes[i].step;
+		/* 256 CPU units allow 512 MiB, then whole GiB steps. */
+		if (sizes[i].cpu == 256 && *mem > 512 && *mem % 1024 != 0)
+			*mem += 512;
+		return 0;
+	}
+	return err_set(e, 400,
+	    "no Fargate task size fits %lld CPU units and "
+	    "%lld MiB (largest: 16 vCPU, 120 GiB)",
+	    want_cpu, want_mem);
+}
+
+/* --- the task definition ------------------------------------------------ */
+
+static cJSON *
+ecs_task_env(const cJSON *cfg)
+{
+	cJSON *out = cJSON_CreateArray(), *it;
+
+	cJSON_ArrayForEach(it, json_arr(cfg, "Env")) {
+		const char *eq;
+		char *name;
+		cJSON *kv;
+		if (!cJSON_IsString(it) ||
+		    (eq = strchr(it->valuestring, '=')) == NULL)
+			continue;
+		kv = cJSON_CreateObject();
+		name =
+		    xstrndup(it->valuestring, (size_t)(eq - it->valuestring));
+		json_add_str(kv, "name", name);
+		free(name);
+		json_add_str(kv, "value", eq + 1);
+		cJSON_AddItemToArray(out, kv);
+	}
+	return out;
+}
+
+static cJSON *
+ecs_task_ports(const cJSON *cfg, const cJSON *hc)
+{
+	cJSON *out = cJSON_CreateArray(), *it;
+	const cJSON *sets[2] = { json_obj(cfg, "ExposedPorts"),
+		json_obj(hc, "PortBindings") };
+	struct strv seen;
+
+	strv_init(&seen);
+	for (int i = 0; i < 2; i++) {
+		cJSON_ArrayForEach(it, sets[i]) {
+			const char *slash = strchr(it->string, '/');
+			cJSON *pm;
+			if (strv_contains(&seen, it->string))
+				continue;
+			strv_add(&seen, it->string);
+			pm = cJSON_CreateObject();
+			json_add_int(pm, "containerPort", atoi(it->string));
+			json_add_str(pm, "protocol",
+			    slash != NULL && strcmp(slash + 1, "udp") == 0 ?
+				"udp" :
+				"tcp");
+			cJSON_AddItemToArray(out, pm);
+		}
+	}
+	strv_free(&seen);
+	return out;
+}
+
+/* Tag keys and values as ECS accepts them; "aws:" is reserved. */
+static int
+ecs_tag_ok(const char *k, const char *v)
+{
+	return k[0] != '\0' && strlen(k) <= 128 && strlen(v) <= 256 &&
+	    strncasecmp(k, "aws:", 4) != 0;
+}
+
+static cJSON *
+ecs_task_label_tags(const cJSON *labels, int max)
+{
+	cJSON *tags = cJSON_CreateArray(), *it;
+
+	cJSON_ArrayForEach(it, labels) {
+		cJSON *t;
+		if (!cJSON_IsString(it) ||
+		    !ecs_tag_ok(it->string, it->valuestring))
+			continue;
+		if (cJSON_GetArraySize(tags) >= max) {
+			log_warnx("more than %d labels: the rest are not "
+				  "copied to ECS tags",
+			    max);
+			break;
+		}
+		t = cJSON_CreateObject();
+		json_add_str(t, "key", it->string);
+		json_add_str(t, "value", it->valuestring);
+		cJSON_AddItemToArray(tags, t);
+	}
+	return tags;
+}
+
+static cJSON *
+ecs_task_container_def(struct container *c)
+{
+	const cJSON *cfg = container_config(c), *hc = container_host_config(c);
+	const cJSON *labels = json_obj(cfg, "Labels");
+	cJSON *d = cJSON_CreateObject(), *log, *opts;
+	const char *s;
+	int64_t stop = json_int(cfg, "StopTimeout", ecs_conf.stop_timeout);
+
+	json_add_str(d, "name", ECS_CONTAINER_NAME);
+	json_add_str(d, "image", container_image_ref(c));
+	json_add_bool(d, "essential", 1);
+	if (json_arr(cfg, "Entrypoint") != NULL &&
+	    cJSON_GetArraySize(json_arr(cfg, "Entrypoint")) > 0)
+		cJSON_AddItemToObject(d, "entryPoint",
+		    cJSON_Duplicate(json_arr(cfg, "Entrypoint"), 1));
+	if (json_arr(cfg, "Cmd") != NULL)
+		cJSON_AddItemToObject(
+		    d, "command", cJSON_Duplicate(json_arr(cfg, "Cmd"), 1));
+	cJSON_AddItemToObject(d, "environment", ecs_task_env(cfg));
+	if ((s = json_str(cfg, "WorkingDir")) != NULL && s[0] != '\0')
+		json_add_str(d, "workingDirectory", s);
+	if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
+		json_add_str(d, "user", s);
+	json_add_int(d, "stopTimeout", stop < 2 ? 2 : stop > 120 ? 120 : stop);
+	json_add_bool(d, "interactive", json_bool(cfg, "OpenStdin", 0));
+	json_add_bool(d, "pseudoTerminal", json_bool(cfg, "Tty", 0));
+	if (labels != NULL && cJSON_GetArraySize(labels) > 0)
+		cJSON_AddItemToObject(
+		    d, "dockerLabels", cJSON_Duplicate(labels, 1));
+	cJSON_AddItemToObject(d, "portMappings", ecs_task_ports(cfg, hc));
+	log = cJSON_CreateObject();
+	json_add_str(log, "logDriver", "awslogs");
+	opts = cJSON_CreateObject();
+	json_add_str(opts, "awslogs-group", ecs_conf.log_group);
+	json_add_str(opts, "awslogs-region", ecs_conf.region);
+	json_add_str(opts, "awslogs-stream-prefix", ECS_STREAM_PREFIX);
+	cJSON_AddItemToObject(log, "options", opts);
+	cJSON_AddItemToObject(d, "logConfiguration", log);
+	return d;
+}
+
+/* The RegisterTaskDefinition input minus its family, and the hash of it
+ * that names the family, so identical containers share one definition. */
+static cJSON *
+ecs_task_definition(struct container *c, char hash[25], struct err *e)
+{
+	const cJSON *hc = container_host_config(c);
+	cJSON *td = cJSON_CreateObject(), *defs, *rp;
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char hex[2 * SHA256_DIGEST_LENGTH + 1], num[16], *canon;
+	int cpu, mem;
+
+	if (ecs_task_size(json_int(hc, "NanoCpus", 0),
+		json_int(hc, "Memory", 0), &cpu, &mem, e) == -1) {
+		cJSON_Delete(td);
+		return NULL;
+	}
+	cJSON_AddItemToObject(td, "requiresCompatibilities",
+	    cJSON_CreateStringArray((const char *[]){ "FARGATE" }, 1));
+	json_add_str(td, "networkMode", "awsvpc");
+	snprintf(num, sizeof(num), "%d", cpu);
+	json_add_str(td, "cpu", num);
+	snprintf(num, sizeof(num), "%d", mem);
+	json_add_str(td, "memory", num);
+	json_add_str(td, "executionRoleArn", ecs_conf.execution_role_arn);
+	if (ecs_conf.task_role_arn != NULL && ecs_conf.task_role_arn[0])
+		json_add_str(td, "taskRoleArn", ecs_conf.task_role_arn);
+	rp = cJSON_CreateObject();
+	json_add_str(rp, "operatingSystemFamily", "LINUX");
+	json_add_str(rp, "cpuArchitecture", "X86_64");
+	cJSON_AddItemToObject(td, "runtimePlatform", rp);
+	defs = cJSON_CreateArray();
+	cJSON_AddItemToArray(defs, ecs_task_container_def(c));
+	cJSON_AddItemToObject(td, "containerDefinitions", defs);
+	cJSON_AddItemToObject(td, "tags",
+	    ecs_task_label_tags(json_obj(container_config(c), "Labels"), 48));
+	canon = json_print(td);
+	SHA256((const unsigned char *)canon, strlen(canon), md);
+	free(canon);
+	str_hex(hex, md, sizeof(md));
+	memcpy(hash, hex, 24);
+	hash[24] = '\0';
+	return td;
+}
+
+static void
+ecs_task_registered(void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	struct ecs_op *op = arg;
+	const char *tdarn;
+	char *key;
+
+	if (ae != NULL) {
+		ecs_op_fail(op, ae, "registering the ECS task definition");
+		return;
+	}
+	tdarn = json_str(json_obj(out, "taskDefinition"), "taskDefinitionArn");
+	if (tdarn == NULL) {
+		struct err e;
+		err_set(&e, 502, "RegisterTaskDefinition returned no ARN");
+		ecs_op_end(op, &e);
+		return;
+	}
+	key = xasprintf("ecs.taskdef.%s", op->hash);
+	backend_kv_set(op->b, key, tdarn);
+	free(key);
+	json_set(container_private(op->c), "TaskDefinitionArn",
+	    cJSON_CreateString(tdarn));
+	json_set(container_private(op->c), "TaskDefinitionHash",
+	    cJSON_CreateString(op->hash));
+	ecs_op_end(op, NULL);
+}
+
+int
+ecs_task_create(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg)
+{
+	struct ecs_op *op = ecs_op_new(b, c, done, arg);
+	char hash[25], *key, *arn, *family;
+	cJSON *td;
+	struct err e;
+
+	if ((td = ecs_task_definition(c, hash, &e)) == NULL) {
+		ecs_op_end(op, &e);
+		return 0;
+	}
+	key = xasprintf("ecs.taskdef.%s", hash);
+	arn = backend_kv_get(b, key);
+	free(key);
+	if (arn != NULL) {
+		/* An identical definition is registered already: reuse it. */
+		json_set(container_private(c), "TaskDefinitionArn",
+		    cJSON_CreateString(arn));
+		json_set(container_private(c), "TaskDefinitionHash",
+		    cJSON_CreateString(hash));
+		free(arn);
+		cJSON_Delete(td);
+		ecs_op_end(op, NULL);
+		return 0;
+	}
+	op->hash = xstrdup(hash);
+	family = xasprintf("sockerless-%s", hash);
+	json_add_str(td, "family", family);
+	free(family);
+	aws_json_call(ecs.aws, "ecs", "RegisterTaskDefinition", td,
+	    ecs_task_registered, op);
+	return 0;
+}
+
+/* --- run ---------------------------------------------------------------- */
+
+static cJSON *
+ecs_task_tag(const char *k, const char *v)
+{
+	cJSON *t = cJSON_CreateObject();
+
+	json_add_str(t, "key", k);
+	json_add_str(t, "value", v);
+	return t;
+}
+
+/* Maps the container definition's start failure to the exit code Docker
+ * gives for the same cause. */
+static void
+ecs_task_ran(void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	struct ecs_op *op = arg;
+	const cJSON *task = cJSON_GetArrayItem(json_arr(out, "tasks"), 0);
+	const cJSON *fail = cJSON_GetArrayItem(json_arr(out, "failures"), 0);
+	cJSON *priv, *runs, *run;
+	const char *arn;
+	struct err e;
+
+	if (ae != NULL) {
+		ecs_op_fail(op, ae, "starting the ECS task");
+		return;
+	}
+	/* RunTask answers 200 and lists what it could not start. */
+	if (task == NULL || (arn = json_str(task, "taskArn")) == NULL) {
+		err_set(&e, 500, "ECS could not start the task: %s%s%s",
+		    fail != NULL ? json_str(fail, "reason") :
+				   "no task returned",
+		    fail != NULL && json_str(fail, "detail") ? ": " : "",
+		    fail != NULL && json_str(fail, "detail") ?
+			json_str(fail, "detail") :
+			"");
+		ecs_op_end(op, &e);
+		return;
+	}
+	priv = container_private(op->c);
+	json_set(priv, "TaskArn", cJSON_CreateString(arn));
+	cJSON_DeleteItemFromObjectCaseSensitive(priv, "TaskStarted");
+	if ((runs = json_arr(priv, "Tasks")) == NULL) {
+		runs = cJSON_CreateArray();
+		json_set(priv, "Tasks", runs);
+	}
+	run = cJSON_CreateObject();
+	json_add_str(run, "Arn", arn);
+	json_add_int(run, "Created", str_now_ns());
+	cJSON_AddItemToArray(runs, run);
+	log_info("container %.12s: task %s", op->c->id, arn);
+	ecs_op_end(op, NULL);
+	ecs_poll_kick();
+}
+
+int
+ecs_task_start(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg)
+{
+	struct ecs_op *op = ecs_op_new(b, c, done, arg);
+	const char *tdarn = json_str(container_private(c), "TaskDefinitionArn");
+	cJSON *in, *net, *vpc, *tags;
+	char token[65];
+	int runs = cJSON_GetArraySize(json_arr(container_private(c), "Tasks"));
+
+	if (tdarn == NULL) {
+		struct err e;
+		err_set(&e, 500,
+		    "container %.12s has no task definition; "
+		    "remove and create it again",
+		    c->id);
+		ecs_op_end(op, &e);
+		return 0;
+	}
+	in = cJSON_CreateObject();
+	json_add_str(in, "cluster", ecs_conf.cluster);
+	json_add_str(in, "taskDefinition", tdarn);
+	json_add_str(in, "launchType", "FARGATE");
+	json_add_int(in, "count", 1);
+	net = cJSON_CreateObject();
+	vpc = cJSON_CreateObject();
+	cJSON_AddItemToObject(
+	    vpc, "subnets", json_strv_to_array(&ecs_conf.subnets));
+	cJSON_AddItemToObject(vpc, "securityGroups",
+	    json_strv_to_array(&ecs_conf.security_groups));
+	json_add_str(vpc, "assignPublicIp",
+	    ecs_conf.assign_public_ip ? "ENABLED" : "DISABLED");
+	cJSON_AddItemToObject(net, "awsvpcConfiguration", vpc);
+	cJSON_AddItemToObject(in, "networkConfiguration", net);
+	json_add_str(in, "startedBy", ECS_STARTED_BY);
+	tags = ecs_task_label_tags(json_obj(container_config(c), "Labels"), 48);
+	cJSON_AddItemToArray(tags, ecs_task_tag(ECS_TAG_ID, c->id));
+	cJSON_AddItemToArray(
+	    tags, ecs_task_tag(ECS_TAG_INSTANCE, backend_instance(b)));
+	cJSON_AddItemToObject(in, "tags", tags);
+	/* The same start retried is the same task, never a second one. */
+	snprintf(token, sizeof(token), "%.48s-%d", c->id, runs);
+	json_add_str(in, "clientToken", token);
+	aws_json_call(ecs.aws, "ecs", "RunTask", in, ecs_task_ran, op);
+	return 0;
+}
+
+/* --- stop, kill --------------------------------------------------------- */
+
+static void
+ecs_task_stopped(void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	struct ecs_op *op = arg;
+
+	(void)out;
+	if (ae != NULL && strcmp(ae->code, "InvalidParameterException") != 0) {
+		ecs_op_fail(op, ae, "stopping the ECS task");
+		return;
+	}
+	ecs_op_end(op, NULL);
+	ecs_poll_kick();
+}
+
+static int
+ecs_task_stop_task(struct backend *b, struct container *c, const char *reason,
+    backend_done_fn done, void *arg)
+{
+	struct ecs_op *op = ecs_op_new(b, c, done, arg);
+	const char *arn = json_str(container_private(c), "TaskArn");
+	cJSON *in;
+
+	if (arn == NULL) {
+		ecs_op_end(op, NULL);
+		return 0;
+	}
+	in = cJSON_CreateObject();
+	json_add_str(in, "cluster", ecs_conf.cluster);
+	json_add_str(in, "task", arn);
+	json_add_str(in, "reason", reason);
+	aws_json_call(ecs.aws, "ecs", "StopTask", in, ecs_task_stopped, op);
+	return 0;
+}
+
+/* ECS stops a task with the image's stop signal (SIGTERM by default) and
+ * SIGKILL after the definition's stopTimeout; it takes no per-call
+ * timeout, so docker stop -t is bounded by ecs.stop_timeout. */
+int
+ecs_task_stop(struct backend *b, struct container *c, int timeout_s,
+    backend_done_fn done, void *arg)
+{
+	(void)timeout_s;
+	return ecs_task_stop_task(
+	    b, c, "Stopped by docker stop (sockerless)", done, arg);
+}
+
+int
+ecs_task_kill(struct backend *b, struct container *c, int signo,
+    backend_done_fn done, void *arg)
+{
+	(void)signo;
+	return ecs_task_stop_task(
+	    b, c, "Killed by docker kill (sockerless)", done, arg);
+}
+
+/* --- remove ------------------------------------------------------------- */
+
+static void
+ecs_task_deregistered(void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	struct ecs_op *op = arg;
+
+	(void)out;
+	/* Already gone is fine; anything else is worth a log line, but the
+	 * container is removed regardless: the definition costs nothing. */
+	if (ae != NULL)
+		log_warnx("deregistering the task definition of %.12s: %s: %s",
+		    op->c->id, ae->code, ae->message);
+	ecs_op_end(op, NULL);
+}
+
+struct ecs_td_use {
+	const char *arn;
+	const struct container *self;
+	int used;
+};
+
+static void
+ecs_task_td_used(struct backend *b, struct container *c, void *arg)
+{
+	struct ecs_td_use *u = arg;
+	const char *arn =
+	    json_str(json_obj(c->doc, "Sockerless"), "TaskDefinitionArn");
+
+	(void)b;
+	if (c != u->self && arn != NULL && strcmp(arn, u->arn) == 0)
+		u->used = 1;
+}
+
+int
+ecs_task_remove(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg)
+{
+	struct ecs_op *op = ecs_op_new(b, c, done, arg);
+	const cJSON *priv = container_private(c);
+	const char *arn = json_str(priv, "TaskDefinitionArn");
+	const char *hash = json_str(priv, "TaskDefinitionHash");
+	struct ecs_td_use u = { arn, c, 0 };
+	cJSON *in;
+	char *key;
+
+	if (arn == NULL) {
+		ecs_op_end(op, NULL);
+		return 0;
+	}
+	backend_container_foreach(b, ecs_task_td_used, &u);
+	if (u.used) {
+		ecs_op_end(op, NULL);
+		return 0;
+	}
+	if (hash != NULL) {
+		key = xasprintf("ecs.taskdef.%s", hash);
+		backend_kv_del(b, key);
+		free(key);
+	}
+	in = cJSON_CreateObject();
+	json_add_str(in, "taskDefinition", arn);
+	aws_json_call(ecs.aws, "ecs", "DeregisterTaskDefinition", in,
+	    ecs_task_deregistered, op);
+	return 0;
+}

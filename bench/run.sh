@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Measures the local default: what `docker run --rm busybox true` costs end
+# to end (wall time and AWS calls), `docker ps` latency with many
+# containers, and the daemons' memory. Prints numbers; asserts nothing.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export SK_RUN=${SK_RUN:-/tmp/sockerless-bench}
+export SK_REGISTRY_PORT=${SK_REGISTRY_PORT:-35300}
+export SK_SIM_PORT=${SK_SIM_PORT:-35301}
+RUNS=${RUNS:-10}
+SIM="http://127.0.0.1:$SK_SIM_PORT"
+export DOCKER_HOST="unix://$SK_RUN/docker.sock"
+DOCKER=/usr/local/bin/docker
+
+trap 'deploy/local.sh down >/dev/null 2>&1 || true' EXIT
+deploy/local.sh up >/dev/null
+$DOCKER pull -q busybox >/dev/null
+$DOCKER run --rm busybox true # warm: task definition registered once
+
+curl -sf -X DELETE "$SIM/_sim/calls" >/dev/null
+start=$(date +%s.%N)
+for _ in $(seq 1 "$RUNS"); do
+	$DOCKER run --rm busybox true
+done
+end=$(date +%s.%N)
+calls=$(curl -sf "$SIM/_sim/calls")
+echo "docker run --rm busybox true: $(echo "($end - $start) / $RUNS" | bc -l | cut -c1-5) s per run over $RUNS runs"
+echo "AWS calls for $RUNS runs: $calls"
+/usr/bin/python3 -c "
+import json,sys
+c=json.loads(sys.argv[1]); n=int(sys.argv[2])
+print('AWS calls per run: %.1f (%s)' % (sum(c.values())/n, ', '.join('%s %.1f' % (k, v/n) for k, v in sorted(c.items()))))
+" "$calls" "$RUNS"
+
+for f in frontend backend; do
+	pid=$(cat "$SK_RUN/$f.pid")
+	echo "$f RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/"$pid"/status)"
+done

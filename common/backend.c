@@ -1,0 +1,434 @@
+/* The shared main() of every backend: configuration, the store, the
+ * internal API listener and its route table, signals, and the services
+ * backends call back into. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "backend_int.h"
+#include "sockerless/config.h"
+#include "sockerless/httpcli.h"
+#include "sockerless/id.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/store.h"
+#include "sockerless/xmalloc.h"
+
+#define INTERNAL_PREFIX "/internal/v1"
+
+static const struct router_route backend_routes[] = {
+	{ "GET", "/capabilities", backend_sys_capabilities, NULL },
+	{ "GET", "/_ping", NULL, NULL },
+	{ "GET", "/version", backend_sys_version, NULL },
+	{ "GET", "/info", backend_sys_info, NULL },
+	{ "GET", "/system/df", backend_sys_df, NULL },
+	{ "GET", "/events", backend_sys_events, NULL },
+	{ "POST", "/containers/create", backend_ctr_create, NULL },
+	{ "GET", "/containers/json", backend_ctr_list, NULL },
+	{ "POST", "/containers/prune", backend_ctr_prune, NULL },
+	{ "GET", "/containers/{id}/json", backend_ctr_inspect, NULL },
+	{ "POST", "/containers/{id}/start", backend_ctr_start, NULL },
+	{ "POST", "/containers/{id}/stop", backend_ctr_stop, NULL },
+	{ "POST", "/containers/{id}/restart", backend_ctr_restart, NULL },
+	{ "POST", "/containers/{id}/kill", backend_ctr_kill, NULL },
+	{ "POST", "/containers/{id}/wait", backend_ctr_wait, NULL },
+	{ "POST", "/containers/{id}/rename", backend_ctr_rename, NULL },
+	{ "DELETE", "/containers/{id}", backend_ctr_remove, NULL },
+	{ "GET", "/containers/{id}/logs", backend_logs_get, NULL },
+	{ "POST", "/containers/{id}/attach", backend_logs_attach, NULL },
+	{ "POST", "/images/create", backend_img_pull, NULL },
+	{ "GET", "/images/json", backend_img_list, NULL },
+	{ "POST", "/images/prune", backend_img_prune, NULL },
+	{ "GET", "/images/{name*}/json", backend_img_inspect, NULL },
+	{ "POST", "/images/{name*}/tag", backend_img_tag, NULL },
+	{ "DELETE", "/images/{name*}", backend_img_remove, NULL },
+};
+
+/* The framework's own configuration keys (each backend adds its own). */
+static const struct config_key backend_conf_keys[] = {
+	{ "socket", CONFIG_STRING, offsetof(struct backend_conf, socket), NULL,
+	    0, 0, 0,
+	    "Unix socket of the internal API the frontend connects to "
+	    "(default /run/sockerless/backend-<name>.sock)" },
+	{ "state_dir", CONFIG_STRING, offsetof(struct backend_conf, state_dir),
+	    NULL, 0, 0, 0,
+	    "Directory of the SQLite state (default "
+	    "/var/lib/sockerless/<name>)" },
+	{ "log_level", CONFIG_STRING, offsetof(struct backend_conf, log_level),
+	    "info", 0, 0, 0, "error, warn, info or debug" },
+	{ "registry_mirrors", CONFIG_STRV,
+	    offsetof(struct backend_conf, registry_mirrors), NULL, 0, 0, 0,
+	    "Mirrors for docker.io images, tried in order, like dockerd's "
+	    "registry-mirrors" },
+	{ "insecure_registries", CONFIG_STRV,
+	    offsetof(struct backend_conf, insecure_registries), NULL, 0, 0, 0,
+	    "Registries (host:port or CIDR) reached over plain HTTP; "
+	    "loopback registries always are" },
+	{ "platform", CONFIG_STRING, offsetof(struct backend_conf, platform),
+	    "linux/amd64", 0, 0, 0, "Platform picked from multi-arch images" },
+	{ "registry_auth_file", CONFIG_STRING,
+	    offsetof(struct backend_conf, registry_auth_file), NULL, 0, 0, 0,
+	    "A docker config.json whose auths hold registry credentials" },
+	{ "stop_timeout", CONFIG_INT,
+	    offsetof(struct backend_conf, stop_timeout), "10", 0, 120, 0,
+	    "Default seconds docker stop waits before killing" },
+};
+
+struct event_base *
+backend_base(struct backend *b)
+{
+	return b->base;
+}
+
+struct httpcli *
+backend_httpcli(struct backend *b)
+{
+	return b->http;
+}
+
+const char *
+backend_instance(struct backend *b)
+{
+	return b->instance;
+}
+
+const struct backend_ops *
+backend_ops(struct backend *b)
+{
+	return b->ops;
+}
+
+char *
+backend_kv_get(struct backend *b, const char *key)
+{
+	char *v = NULL;
+	struct err e;
+
+	if (store_kv_get(b->store, key, &v, &e) == -1)
+		log_warnx("reading %s: %s", key, e.msg);
+	return v;
+}
+
+void
+backend_kv_set(struct backend *b, const char *key, const char *value)
+{
+	struct err e;
+
+	if (store_kv_set(b->store, key, value, &e) == -1)
+		log_warnx("saving %s: %s", key, e.msg);
+}
+
+void
+backend_kv_del(struct backend *b, const char *key)
+{
+	struct err e;
+
+	if (store_kv_del(b->store, key, &e) == -1)
+		log_warnx("deleting %s: %s", key, e.msg);
+}
+
+void
+backend_container_foreach(struct backend *b,
+    void (*fn)(struct backend *b, struct container *c, void *arg), void *arg)
+{
+	struct container *c, *next;
+
+	for (c = TAILQ_FIRST(&b->containers); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		fn(b, c, arg);
+	}
+}
+
+struct container *
+backend_container_by_private(
+    struct backend *b, const char *key, const char *value)
+{
+	struct container *c;
+
+	TAILQ_FOREACH(c, &b->containers, entry) {
+		const char *v = json_str(json_obj(c->doc, "Sockerless"), key);
+		if (v != NULL && strcmp(v, value) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* Docker's lookup: full id, exact name, then a unique id prefix. */
+struct container *
+backend_lookup_or_reply(
+    struct backend *b, struct httpsrv_req *r, const char *ref)
+{
+	struct container *c, *found = NULL;
+	size_t len;
+
+	if (ref == NULL || ref[0] == '\0') {
+		httpsrv_reply_error(r, 404, "No such container: ");
+		return NULL;
+	}
+	if (ref[0] == '/')
+		ref++;
+	len = strlen(ref);
+	TAILQ_FOREACH(c, &b->containers, entry) {
+		if (strcmp(c->id, ref) == 0 ||
+		    strcmp(container_name(c), ref) == 0)
+			return c;
+	}
+	TAILQ_FOREACH(c, &b->containers, entry) {
+		if (strncmp(c->id, ref, len) != 0)
+			continue;
+		if (found != NULL) {
+			httpsrv_reply_error(r, 400,
+			    "Multiple IDs found with "
+			    "provided prefix: %s",
+			    ref);
+			return NULL;
+		}
+		found = c;
+	}
+	if (found == NULL)
+		httpsrv_reply_error(r, 404, "No such container: %s", ref);
+	return found;
+}
+
+int
+backend_query_bool(struct httpsrv_req *r, const char *name, int def)
+{
+	const char *v = httpsrv_req_query(r, name);
+
+	if (v == NULL)
+		return def;
+	return !(v[0] == '\0' || strcmp(v, "0") == 0 ||
+	    strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0);
+}
+
+void
+backend_reply_done(struct httpsrv_req *r, const struct err *e, int status)
+{
+	if (e != NULL)
+		httpsrv_reply_err(r, e);
+	else
+		httpsrv_reply_empty(r, status);
+}
+
+static void
+backend_handle(struct httpsrv_req *r, void *arg)
+{
+	struct backend *b = arg;
+	const char *path = httpsrv_req_path(r);
+	struct router_match m;
+	int rc;
+
+	httpsrv_add_header(r, "Sockerless-Backend", b->caps.instance);
+	if (!str_prefix(path, INTERNAL_PREFIX "/")) {
+		httpsrv_reply_error(r, 404, "page not found");
+		return;
+	}
+	path += strlen(INTERNAL_PREFIX);
+	rc = router_match(backend_routes,
+	    sizeof(backend_routes) / sizeof(backend_routes[0]),
+	    httpsrv_req_method(r), path, &m);
+	if (rc == 0 && m.route->handler == NULL) {
+		httpsrv_reply(r, 200, "text/plain", "OK", 2);
+		return;
+	}
+	if (rc != 0) {
+		/* The frontend only forwards Docker routes it knows, so a
+		 * miss here is an endpoint this backend has not built. */
+		httpsrv_reply_error(r, 501,
+		    "This backend (%s) does not "
+		    "implement %s %s yet.",
+		    b->ops->name, httpsrv_req_method(r), path);
+		return;
+	}
+	((backend_handler)m.route->handler)(b, r, &m);
+}
+
+static void
+backend_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct backend *b = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: configuration reload is not supported; "
+			 "restart the backend to apply changes");
+		return;
+	}
+	log_info("received signal %d, shutting down", (int)sig);
+	event_base_loopexit(b->base, NULL);
+}
+
+/* The instance id survives restarts, so cloud resources tagged with it are
+ * recognised as ours. */
+static void
+backend_load_instance(struct backend *b)
+{
+	char *v = NULL, id[65];
+	struct err e;
+
+	if (store_kv_get(b->store, "instance", &v, &e) == 0 && v != NULL) {
+		str_lcpy(b->instance, v, sizeof(b->instance));
+		free(v);
+		return;
+	}
+	id_new(id);
+	snprintf(b->instance, sizeof(b->instance), "%.16s", id);
+	if (store_kv_set(b->store, "instance", b->instance, &e) == -1)
+		fatalx("saving the instance id: %s", e.msg);
+}
+
+static void
+backend_defaults(struct backend *b)
+{
+	struct backend_conf *c = &b->conf;
+
+	if (c->socket == NULL)
+		c->socket =
+		    xasprintf("/run/sockerless/backend-%s.sock", b->ops->name);
+	if (c->state_dir == NULL)
+		c->state_dir =
+		    xasprintf("/var/lib/sockerless/%s", b->ops->name);
+}
+
+static void
+backend_open(struct backend *b)
+{
+	struct err e;
+	char *db;
+
+	if (mkdir(b->conf.state_dir, 0750) == -1 && errno != EEXIST)
+		fatal("creating %s", b->conf.state_dir);
+	db = xasprintf("%s/state.db", b->conf.state_dir);
+	if ((b->store = store_open(db, &e)) == NULL)
+		fatalx("opening the state store %s: %s", db, e.msg);
+	free(db);
+	backend_load_instance(b);
+	backend_ctr_load(b);
+}
+
+static void
+backend_serve(struct backend *b)
+{
+	struct err e;
+	char *dir = xstrdup(b->conf.socket), *slash;
+
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0750) == -1 && errno != EEXIST)
+			fatal("creating %s", dir);
+	}
+	free(dir);
+	b->srv = httpsrv_new(b->base, backend_handle, b);
+	if (httpsrv_listen_unix(b->srv, b->conf.socket, 0600, &e) == -1)
+		fatalx("listening on %s: %s", b->conf.socket, e.msg);
+	log_info("backend %s %s (instance %s) serving the internal API on %s",
+	    b->ops->name, BACKEND_VERSION, b->instance, b->conf.socket);
+}
+
+static void
+backend_signals(struct backend *b)
+{
+	signal(SIGPIPE, SIG_IGN);
+	b->sig_term = evsignal_new(b->base, SIGTERM, backend_on_signal, b);
+	b->sig_int = evsignal_new(b->base, SIGINT, backend_on_signal, b);
+	b->sig_hup = evsignal_new(b->base, SIGHUP, backend_on_signal, b);
+	evsignal_add(b->sig_term, NULL);
+	evsignal_add(b->sig_int, NULL);
+	evsignal_add(b->sig_hup, NULL);
+}
+
+static void
+backend_free(struct backend *b)
+{
+	struct container *c;
+
+	if (b->ops->shutdown != NULL)
+		b->ops->shutdown(b);
+	httpsrv_free(b->srv);
+	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
+		TAILQ_REMOVE(&b->containers, c, entry);
+		container_unref(c);
+	}
+	httpcli_free(b->http);
+	backend_img_free(b);
+	store_close(b->store);
+	event_free(b->sig_term);
+	event_free(b->sig_int);
+	event_free(b->sig_hup);
+	event_base_free(b->base);
+	config_free(backend_conf_keys,
+	    sizeof(backend_conf_keys) / sizeof(backend_conf_keys[0]), &b->conf);
+	if (b->ops->config_keys != NULL)
+		config_free(
+		    b->ops->config_keys, b->ops->config_nkeys, b->ops->config);
+	unlink(b->conf.socket);
+	free(b);
+}
+
+int
+backend_main(int argc, char **argv, const struct backend_ops *ops)
+{
+	struct backend *b = xcalloc(1, sizeof(*b));
+	struct config_set sets[2];
+	struct err e;
+	char *prog = xasprintf("sockerless-backend-%s", ops->name);
+	int rc;
+
+	log_init(prog, LOG_LVL_INFO);
+	json_init();
+	b->ops = ops;
+	b->logs_grace_ms = 1000;
+	TAILQ_INIT(&b->containers);
+	TAILQ_INIT(&b->subs);
+	sets[0] = (struct config_set){ backend_conf_keys,
+		sizeof(backend_conf_keys) / sizeof(backend_conf_keys[0]),
+		&b->conf };
+	sets[1] = (struct config_set){ ops->config_keys, ops->config_nkeys,
+		ops->config };
+	rc = config_load(sets, ops->config_keys != NULL ? 2 : 1, "SOCKERLESS",
+	    argc, argv, prog, &e);
+	if (rc == CONFIG_EXIT_OK) {
+		free(prog);
+		free(b);
+		return 0;
+	}
+	if (rc == -1) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		free(prog);
+		free(b);
+		return 2;
+	}
+	if (log_level_parse(b->conf.log_level) >= 0)
+		log_set_level(
+		    (enum log_level)log_level_parse(b->conf.log_level));
+	backend_defaults(b);
+	b->base = event_base_new();
+	b->http = httpcli_new(b->base);
+	b->started_ns = str_now_ns();
+	backend_open(b);
+	ops->capabilities(b, &b->caps);
+	str_lcpy(b->caps.backend, ops->name, sizeof(b->caps.backend));
+	str_lcpy(b->caps.version, BACKEND_VERSION, sizeof(b->caps.version));
+	snprintf(b->caps.instance, sizeof(b->caps.instance), "%s/%s/%s",
+	    ops->name, BACKEND_VERSION, b->instance);
+	if (backend_img_init(b, &e) == -1)
+		fatalx("image service: %s", e.msg);
+	if (ops->init != NULL && ops->init(b, &e) == -1)
+		fatalx(
+		    "%s backend start-up check failed: %s", ops->name, e.msg);
+	backend_signals(b);
+	backend_serve(b);
+	if (ops->reconcile != NULL)
+		ops->reconcile(b);
+	event_base_dispatch(b->base);
+	backend_free(b);
+	log_info("stopped");
+	free(prog);
+	return 0;
+}

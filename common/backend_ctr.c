@@ -1,0 +1,1208 @@
+/* Container lifecycle: create (with Docker's image config merge), list,
+ * inspect, start, stop, kill, restart, wait, remove, rename, prune. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "backend_int.h"
+#include "sockerless/filters.h"
+#include "sockerless/id.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/store.h"
+#include "sockerless/xmalloc.h"
+
+/* A long-poll on POST /containers/{id}/wait. */
+struct backend_waiter {
+	TAILQ_ENTRY(backend_waiter) entry;
+	struct httpsrv_req *req;
+	enum { WAIT_NOT_RUNNING, WAIT_NEXT_EXIT, WAIT_REMOVED } cond;
+	struct container *c;
+};
+TAILQ_HEAD(backend_waiters, backend_waiter);
+
+/* State carried across an asynchronous container operation. */
+struct backend_ctr_op {
+	struct backend *b;
+	struct container *c;
+	struct httpsrv_req *req; /* NULL when nobody waits for a reply */
+	int timeout_s;
+	int then_start; /* restart: start after the stop */
+	int force;
+	struct event *timer;
+};
+
+static void backend_ctr_remove_now(
+    struct backend *b, struct container *c, struct httpsrv_req *req);
+
+static struct backend_ctr_op *
+backend_ctr_op_new(
+    struct backend *b, struct container *c, struct httpsrv_req *req)
+{
+	struct backend_ctr_op *op = xcalloc(1, sizeof(*op));
+
+	op->b = b;
+	op->c = c;
+	op->req = req;
+	container_ref(c);
+	return op;
+}
+
+static void
+backend_ctr_op_free(struct backend_ctr_op *op)
+{
+	if (op->timer != NULL)
+		event_free(op->timer);
+	container_unref(op->c);
+	free(op);
+}
+
+static void
+backend_ctr_save(struct backend *b, struct container *c)
+{
+	struct err e;
+	char *doc = json_print(c->doc);
+	const cJSON *st = json_obj(c->doc, "State");
+
+	if (store_container_put(b->store, c->id, container_name(c),
+		json_str(st, "Status"), doc, &e) == -1)
+		log_warnx("saving container %.12s: %s", c->id, e.msg);
+	free(doc);
+}
+
+void
+backend_container_save(struct backend *b, struct container *c)
+{
+	backend_ctr_save(b, c);
+}
+
+/* Loads every container from the store at start-up. */
+void
+backend_ctr_load(struct backend *b)
+{
+	struct store_row *rows = NULL;
+	size_t n = 0;
+	struct err e;
+
+	if (store_container_list(b->store, &rows, &n, &e) == -1)
+		fatalx("loading containers: %s", e.msg);
+	for (size_t i = 0; i < n; i++) {
+		struct err pe;
+		cJSON *doc = json_parse(rows[i].doc, strlen(rows[i].doc), &pe);
+		if (doc == NULL) {
+			log_warnx("container %.12s: unreadable record: %s",
+			    rows[i].id, pe.msg);
+			continue;
+		}
+		TAILQ_INSERT_TAIL(
+		    &b->containers, container_new(rows[i].id, doc), entry);
+	}
+	store_rows_free(rows, n);
+	log_info("loaded %zu containers", n);
+}
+
+/* --- create ------------------------------------------------------------ */
+
+static int
+backend_ctr_env_has(const cJSON *env, const char *kv)
+{
+	const cJSON *it;
+	size_t klen = strcspn(kv, "=");
+
+	cJSON_ArrayForEach(it, env) {
+		const char *s = it->valuestring;
+		if (cJSON_IsString(it) && strncmp(s, kv, klen) == 0 &&
+		    (s[klen] == '=' || s[klen] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+static int
+backend_ctr_empty(const cJSON *v)
+{
+	return v == NULL || cJSON_IsNull(v) ||
+	    (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0) ||
+	    (cJSON_IsString(v) && v->valuestring[0] == '\0');
+}
+
+/* Takes src[key] into dst when dst lacks it. */
+static void
+backend_ctr_default(cJSON *dst, const cJSON *src, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(src, key);
+
+	if (backend_ctr_empty(cJSON_GetObjectItemCaseSensitive(dst, key)) &&
+	    !backend_ctr_empty(v))
+		json_set(dst, key, cJSON_Duplicate(v, 1));
+}
+
+/* Adds the entries of src[key] (an object) that dst[key] lacks. */
+static void
+backend_ctr_union(cJSON *dst, const cJSON *src, const char *key)
+{
+	const cJSON *s = json_obj(src, key), *it;
+	cJSON *d = json_obj(dst, key);
+
+	if (s == NULL)
+		return;
+	if (d == NULL) {
+		d = cJSON_CreateObject();
+		json_set(dst, key, d);
+	}
+	cJSON_ArrayForEach(it, s) {
+		if (cJSON_GetObjectItemCaseSensitive(d, it->string) == NULL)
+			cJSON_AddItemToObject(
+			    d, it->string, cJSON_Duplicate(it, 1));
+	}
+}
+
+/* Docker's merge of the image config into the container config
+ * (moby daemon/commit.go merge()). */
+static void
+backend_ctr_merge(cJSON *cfg, const cJSON *img)
+{
+	const cJSON *ienv = json_arr(img, "Env"), *it;
+	cJSON *env = json_arr(cfg, "Env");
+	const cJSON *hc = json_obj(cfg, "Healthcheck");
+
+	backend_ctr_default(cfg, img, "User");
+	backend_ctr_default(cfg, img, "WorkingDir");
+	backend_ctr_default(cfg, img, "StopSignal");
+	backend_ctr_union(cfg, img, "ExposedPorts");
+	backend_ctr_union(cfg, img, "Volumes");
+	backend_ctr_union(cfg, img, "Labels");
+	if (env == NULL) {
+		env = cJSON_CreateArray();
+		json_set(cfg, "Env", env);
+	}
+	cJSON_ArrayForEach(it, ienv) {
+		if (cJSON_IsString(it) &&
+		    !backend_ctr_env_has(env, it->valuestring))
+			cJSON_AddItemToArray(
+			    env, cJSON_CreateString(it->valuestring));
+	}
+	if (backend_ctr_empty(json_arr(cfg, "Entrypoint"))) {
+		if (backend_ctr_empty(json_arr(cfg, "Cmd")))
+			backend_ctr_default(cfg, img, "Cmd");
+		if (cJSON_GetObjectItemCaseSensitive(cfg, "Entrypoint") ==
+			NULL ||
+		    cJSON_IsNull(
+			cJSON_GetObjectItemCaseSensitive(cfg, "Entrypoint")))
+			backend_ctr_default(cfg, img, "Entrypoint");
+	}
+	if (hc == NULL)
+		backend_ctr_default(cfg, img, "Healthcheck");
+}
+
+/* Path and Args from Entrypoint + Cmd. */
+static int
+backend_ctr_path_args(cJSON *doc, const cJSON *cfg, struct err *e)
+{
+	cJSON *args = cJSON_CreateArray(), *it;
+	const char *path = NULL;
+	const cJSON *parts[2] = { json_arr(cfg, "Entrypoint"),
+		json_arr(cfg, "Cmd") };
+
+	for (int i = 0; i < 2; i++) {
+		cJSON_ArrayForEach(it, parts[i]) {
+			if (!cJSON_IsString(it))
+				continue;
+			if (path == NULL)
+				path = it->valuestring;
+			else
+				cJSON_AddItemToArray(
+				    args, cJSON_CreateString(it->valuestring));
+		}
+	}
+	if (path == NULL || path[0] == '\0') {
+		cJSON_Delete(args);
+		return err_set(e, 400, "no command specified");
+	}
+	json_add_str(doc, "Path", path);
+	cJSON_AddItemToObject(doc, "Args", args);
+	return 0;
+}
+
+/* Rejects what this backend cannot honour instead of ignoring it. */
+static int
+backend_ctr_check_host_config(struct backend *b, const cJSON *hc, struct err *e)
+{
+	const char *nm = json_str(hc, "NetworkMode");
+	const char *rp = json_str(json_obj(hc, "RestartPolicy"), "Name");
+
+	if (!b->caps.flag[CAP_VOLUMES] &&
+	    (!backend_ctr_empty(json_arr(hc, "Binds")) ||
+		!backend_ctr_empty(json_arr(hc, "Mounts")) ||
+		!backend_ctr_empty(json_arr(hc, "VolumesFrom"))))
+		return caps_unsupported(&b->caps, CAP_VOLUMES, e);
+	if (!b->caps.flag[CAP_NETWORKS] && nm != NULL && nm[0] != '\0' &&
+	    strcmp(nm, "default") != 0 && strcmp(nm, "bridge") != 0)
+		return caps_unsupported(&b->caps, CAP_NETWORKS, e);
+	if (rp != NULL && rp[0] != '\0' && strcmp(rp, "no") != 0)
+		return err_set(e, 501,
+		    "This backend (%s) does not support "
+		    "restart policies (--restart %s). Run the "
+		    "container without --restart.",
+		    b->caps.backend, rp);
+	if (json_bool(hc, "Privileged", 0))
+		return err_set(e, 501,
+		    "This backend (%s) does not support "
+		    "privileged containers. Run the container "
+		    "without --privileged.",
+		    b->caps.backend);
+	return 0;
+}
+
+static cJSON *
+backend_ctr_new_state(void)
+{
+	cJSON *st = cJSON_CreateObject();
+	char zero[40];
+
+	str_time_rfc3339(zero, sizeof(zero), 0);
+	json_add_str(st, "Status", "created");
+	json_add_bool(st, "Running", 0);
+	json_add_bool(st, "Paused", 0);
+	json_add_bool(st, "Restarting", 0);
+	json_add_bool(st, "OOMKilled", 0);
+	json_add_bool(st, "Dead", 0);
+	json_add_int(st, "Pid", 0);
+	json_add_int(st, "ExitCode", 0);
+	json_add_str(st, "Error", "");
+	json_add_str(st, "StartedAt", zero);
+	json_add_str(st, "FinishedAt", zero);
+	return st;
+}
+
+static cJSON *
+backend_ctr_network_settings(void)
+{
+	cJSON *ns = cJSON_CreateObject(), *nets = cJSON_CreateObject();
+
+	json_add_str(ns, "Bridge", "");
+	json_add_str(ns, "SandboxID", "");
+	cJSON_AddItemToObject(ns, "Ports", cJSON_CreateObject());
+	json_add_str(ns, "SandboxKey", "");
+	json_add_str(ns, "Gateway", "");
+	json_add_str(ns, "IPAddress", "");
+	json_add_int(ns, "IPPrefixLen", 0);
+	json_add_str(ns, "MacAddress", "");
+	cJSON_AddItemToObject(ns, "Networks", nets);
+	return ns;
+}
+
+/* Builds the container document from the create body and the image. */
+static cJSON *
+backend_ctr_build(struct backend *b, const char *id, const char *name,
+    cJSON *body, const cJSON *img, struct err *e)
+{
+	cJSON *doc = cJSON_CreateObject(), *cfg, *hc;
+	char now[40], hostname[13];
+	const char *repo_digest = NULL;
+	const cJSON *it;
+
+	cfg = cJSON_Duplicate(body, 1);
+	cJSON_DeleteItemFromObjectCaseSensitive(cfg, "HostConfig");
+	cJSON_DeleteItemFromObjectCaseSensitive(cfg, "NetworkingConfig");
+	hc = cJSON_Duplicate(json_obj(body, "HostConfig"), 1);
+	if (hc == NULL)
+		hc = cJSON_CreateObject();
+	if (backend_ctr_empty(
+		cJSON_GetObjectItemCaseSensitive(hc, "NetworkMode")))
+		json_set(hc, "NetworkMode", cJSON_CreateString("default"));
+	backend_ctr_merge(cfg, json_obj(img, "Config"));
+	memcpy(hostname, id, 12);
+	hostname[12] = '\0';
+	if (backend_ctr_empty(
+		cJSON_GetObjectItemCaseSensitive(cfg, "Hostname")))
+		json_set(cfg, "Hostname", cJSON_CreateString(hostname));
+	if (backend_ctr_path_args(doc, cfg, e) == -1 ||
+	    backend_ctr_check_host_config(b, hc, e) == -1) {
+		cJSON_Delete(cfg);
+		cJSON_Delete(hc);
+		cJSON_Delete(doc);
+		return NULL;
+	}
+	json_add_str(doc, "Id", id);
+	str_time_rfc3339(now, sizeof(now), str_now_ns());
+	json_add_str(doc, "Created", now);
+	cJSON_AddItemToObject(doc, "State", backend_ctr_new_state());
+	json_add_str(doc, "Image", json_str(img, "Id"));
+	json_set(doc, "Name", cJSON_CreateString(""));
+	{
+		char *n = xasprintf("/%s", name);
+		json_set(doc, "Name", cJSON_CreateString(n));
+		free(n);
+	}
+	json_add_int(doc, "RestartCount", 0);
+	json_add_str(doc, "Driver", b->ops->name);
+	json_add_str(doc, "Platform", "linux");
+	cJSON_AddItemToObject(doc, "HostConfig", hc);
+	cJSON_AddItemToObject(doc, "Mounts", cJSON_CreateArray());
+	cJSON_AddItemToObject(doc, "Config", cfg);
+	cJSON_AddItemToObject(
+	    doc, "NetworkSettings", backend_ctr_network_settings());
+	/* Pin the workload to what the tag pointed at when created. */
+	cJSON_ArrayForEach(it, json_arr(img, "RepoDigests")) {
+		if (cJSON_IsString(it)) {
+			repo_digest = it->valuestring;
+			break;
+		}
+	}
+	if (repo_digest != NULL)
+		json_add_str(
+		    container_private(&(struct container){ .doc = doc }),
+		    "ImageRef", repo_digest);
+	return doc;
+}
+
+static void
+backend_ctr_create_done(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+	struct backend *b = op->b;
+	struct container *c = op->c;
+	cJSON *out;
+
+	if (e != NULL) {
+		c->gone = 1;
+		TAILQ_REMOVE(&b->containers, c, entry);
+		container_unref(c);
+		httpsrv_reply_err(op->req, e);
+		backend_ctr_op_free(op);
+		return;
+	}
+	backend_ctr_save(b, c);
+	backend_sys_container_event(b, c, "create", NULL);
+	out = cJSON_CreateObject();
+	json_add_str(out, "Id", c->id);
+	cJSON_AddItemToObject(out, "Warnings", cJSON_CreateArray());
+	httpsrv_reply_json(op->req, 201, out);
+	cJSON_Delete(out);
+	backend_ctr_op_free(op);
+}
+
+static struct container *
+backend_ctr_by_name(struct backend *b, const char *name)
+{
+	struct container *c;
+
+	TAILQ_FOREACH(c, &b->containers, entry) {
+		if (strcmp(container_name(c), name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+void
+backend_ctr_create(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	const char *qname = httpsrv_req_query(r, "name"), *image = NULL;
+	char id[65], *name = NULL;
+	cJSON *body = NULL, *img = NULL, *doc;
+	struct container *c, *other;
+	struct err e;
+	size_t len;
+	const char *data = httpsrv_req_body(r, &len);
+
+	(void)m;
+	err_clear(&e);
+	if ((body = json_parse(data, len, &e)) == NULL)
+		goto fail;
+	if (!cJSON_IsObject(body)) {
+		err_set(&e, 400, "invalid JSON: the body must be an object");
+		goto fail;
+	}
+	if (json_check_str(body, "Image", &image, &e) == -1)
+		goto fail;
+	if (image == NULL || image[0] == '\0') {
+		err_set(&e, 400,
+		    "Config.Image is required: name the image to "
+		    "run");
+		goto fail;
+	}
+	if (qname != NULL && qname[0] != '\0') {
+		if (id_valid_name(qname, &e) == -1)
+			goto fail;
+		name = xstrdup(qname[0] == '/' ? qname + 1 : qname);
+		if ((other = backend_ctr_by_name(b, name)) != NULL) {
+			err_set(&e, 409,
+			    "Conflict. The container name \"/%s\" "
+			    "is already in use by container \"%s\". "
+			    "You have to remove (or rename) that "
+			    "container to be able to reuse that "
+			    "name.",
+			    name, other->id);
+			goto fail;
+		}
+	}
+	if ((img = backend_img_find(b, image)) == NULL) {
+		err_set(&e, 404, "No such image: %s", image);
+		goto fail;
+	}
+	id_new(id);
+	if (name == NULL) {
+		do {
+			free(name);
+			name = id_random_name();
+		} while (backend_ctr_by_name(b, name) != NULL);
+	}
+	if ((doc = backend_ctr_build(b, id, name, body, img, &e)) == NULL)
+		goto fail;
+	c = container_new(id, doc);
+	TAILQ_INSERT_HEAD(&b->containers, c, entry); /* reserves the name */
+	if (b->ops->create != NULL)
+		b->ops->create(
+		    b, c, backend_ctr_create_done, backend_ctr_op_new(b, c, r));
+	else
+		backend_ctr_create_done(backend_ctr_op_new(b, c, r), NULL);
+	goto out;
+fail:
+	httpsrv_reply_err(r, &e);
+out:
+	free(name);
+	cJSON_Delete(body);
+	cJSON_Delete(img);
+}
+
+/* --- list and inspect --------------------------------------------------- */
+
+static const char *backend_ctr_filter_keys[] = { "id", "name", "label",
+	"status", "exited", "ancestor", "before", "since", "network", "volume",
+	"health", "isolation", "is-task", "publish", "expose", NULL };
+
+static int
+backend_ctr_matches(struct backend *b, const struct container *c,
+    const struct filters *f, struct err *e)
+{
+	const char *status = json_str(json_obj(c->doc, "State"), "Status");
+	const char *names[2] = { container_name(c), NULL };
+	char exit_code[16];
+	int r;
+
+	(void)b;
+	if (!filters_match_id_prefix(f, "id", c->id))
+		return 0;
+	if ((r = filters_match_regex(f, "name", names, e)) <= 0)
+		return r;
+	if (!filters_match_labels(
+		f, "label", json_obj(container_config(c), "Labels")))
+		return 0;
+	if (!filters_match_exact(f, "status", status))
+		return 0;
+	snprintf(exit_code, sizeof(exit_code), "%lld",
+	    (long long)json_int(json_obj(c->doc, "State"), "ExitCode", 0));
+	if (filters_has(f, "exited") &&
+	    (strcmp(status, "exited") != 0 ||
+		!filters_match_exact(f, "exited", exit_code)))
+		return 0;
+	if (filters_has(f, "ancestor") &&
+	    !filters_match_exact(f, "ancestor", container_image(c)) &&
+	    !filters_match_exact(f, "ancestor", json_str(c->doc, "Image")))
+		return 0;
+	return 1;
+}
+
+void
+backend_ctr_list(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	int all = backend_query_bool(r, "all", 0);
+	const char *limit_s = httpsrv_req_query(r, "limit");
+	long limit = limit_s != NULL ? atol(limit_s) : -1;
+	struct filters *f;
+	struct container *c;
+	cJSON *out = NULL;
+	struct err e;
+	int matched;
+
+	(void)m;
+	err_clear(&e);
+	if ((f = filters_parse(httpsrv_req_query(r, "filters"),
+		 backend_ctr_filter_keys, &e)) == NULL)
+		goto fail;
+	if (filters_check_values(f, "status",
+		(const char *[]){ "created", "restarting", "running",
+		    "removing", "paused", "exited", "dead", NULL },
+		&e) == -1)
+		goto fail;
+	out = cJSON_CreateArray();
+	TAILQ_FOREACH(c, &b->containers, entry) {
+		const char *status =
+		    json_str(json_obj(c->doc, "State"), "Status");
+		if (!all && !filters_has(f, "status") &&
+		    !filters_has(f, "exited") &&
+		    strcmp(status, "running") != 0 &&
+		    strcmp(status, "paused") != 0)
+			continue;
+		if ((matched = backend_ctr_matches(b, c, f, &e)) == -1)
+			goto fail;
+		if (!matched)
+			continue;
+		if (limit > 0 && cJSON_GetArraySize(out) >= limit)
+			break;
+		cJSON_AddItemToArray(out, container_summary_json(c));
+	}
+	httpsrv_reply_json(r, 200, out);
+	cJSON_Delete(out);
+	filters_free(f);
+	return;
+fail:
+	cJSON_Delete(out);
+	filters_free(f);
+	httpsrv_reply_err(r, &e);
+}
+
+void
+backend_ctr_inspect(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+	cJSON *o;
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	o = container_inspect_json(c);
+	if (backend_query_bool(r, "size", 0)) {
+		json_add_int(o, "SizeRw", 0);
+		json_add_int(o, "SizeRootFs", 0);
+	}
+	httpsrv_reply_json(r, 200, o);
+	cJSON_Delete(o);
+}
+
+/* --- state reports from backends --------------------------------------- */
+
+void
+backend_container_started(
+    struct backend *b, struct container *c, int64_t started_ns)
+{
+	char ts[40];
+
+	str_time_rfc3339(ts, sizeof(ts), started_ns);
+	json_set(container_state(c), "StartedAt", cJSON_CreateString(ts));
+	backend_ctr_save(b, c);
+}
+
+void
+backend_container_set_address(
+    struct backend *b, struct container *c, const char *ip)
+{
+	cJSON *ns = json_obj(c->doc, "NetworkSettings"), *ports, *net;
+	const cJSON *bindings =
+	    json_obj(container_host_config(c), "PortBindings");
+	const cJSON *exposed = json_obj(container_config(c), "ExposedPorts");
+	const cJSON *it, *bd;
+
+	json_set(ns, "IPAddress", cJSON_CreateString(ip));
+	ports = cJSON_CreateObject();
+	cJSON_ArrayForEach(it, exposed) {
+		cJSON_AddItemToObject(ports, it->string, cJSON_CreateNull());
+	}
+	/* awsvpc-style networking: the host port is the container port on
+	 * the workload's own address. */
+	cJSON_ArrayForEach(it, bindings) {
+		cJSON *list = cJSON_CreateArray();
+		cJSON_ArrayForEach(bd, it) {
+			cJSON *p = cJSON_CreateObject();
+			char port[16];
+			snprintf(port, sizeof(port), "%d", atoi(it->string));
+			json_add_str(p, "HostIp", ip);
+			json_add_str(p, "HostPort", port);
+			cJSON_AddItemToArray(list, p);
+		}
+		json_set(ports, it->string, list);
+	}
+	json_set(ns, "Ports", ports);
+	net = cJSON_CreateObject();
+	json_add_str(net, "IPAddress", ip);
+	json_add_int(net, "IPPrefixLen", 32);
+	json_add_str(net, "Gateway", "");
+	json_add_str(net, "NetworkID", "");
+	json_add_str(net, "EndpointID", "");
+	json_add_str(net, "MacAddress", "");
+	json_set(json_obj(ns, "Networks"), "bridge", net);
+	backend_ctr_save(b, c);
+}
+
+static void backend_ctr_autoremove_done(void *arg, const struct err *e);
+
+void
+backend_container_exited(struct backend *b, struct container *c, int exit_code,
+    int64_t finished_ns, const char *error)
+{
+	cJSON *st = container_state(c), *attrs;
+	char ts[40], code[16];
+
+	if (c->gone || !container_running(c))
+		return;
+	str_time_rfc3339(ts, sizeof(ts), finished_ns);
+	container_set_state(c, "exited");
+	json_set(st, "ExitCode", cJSON_CreateNumber(exit_code));
+	json_set(st, "FinishedAt", cJSON_CreateString(ts));
+	json_set(st, "Pid", cJSON_CreateNumber(0));
+	json_set(st, "Error", cJSON_CreateString(error ? error : ""));
+	backend_ctr_save(b, c);
+	attrs = cJSON_CreateObject();
+	snprintf(code, sizeof(code), "%d", exit_code);
+	json_add_str(attrs, "exitCode", code);
+	backend_sys_container_event(b, c, "die", attrs);
+	backend_logs_container_exited(b, c);
+	backend_ctr_notify_waiters(b, c, 0);
+	if (json_bool(container_host_config(c), "AutoRemove", 0) &&
+	    !c->stopping)
+		backend_ctr_remove_now(b, c, NULL);
+}
+
+/* --- start -------------------------------------------------------------- */
+
+static void
+backend_ctr_start_done(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+	struct container *c = op->c;
+	char ts[40];
+
+	if (e != NULL) {
+		json_set(
+		    container_state(c), "Error", cJSON_CreateString(e->msg));
+		backend_ctr_save(op->b, c);
+		if (op->req != NULL)
+			httpsrv_reply_err(op->req, e);
+		backend_ctr_op_free(op);
+		return;
+	}
+	str_time_rfc3339(ts, sizeof(ts), str_now_ns());
+	container_set_state(c, "running");
+	json_set(container_state(c), "StartedAt", cJSON_CreateString(ts));
+	json_set(container_state(c), "Error", cJSON_CreateString(""));
+	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
+	backend_ctr_save(op->b, c);
+	backend_sys_container_event(op->b, c, "start", NULL);
+	if (op->req != NULL)
+		httpsrv_reply_empty(op->req, 204);
+	backend_ctr_op_free(op);
+}
+
+static void
+backend_ctr_start_op(struct backend_ctr_op *op)
+{
+	op->b->ops->start(op->b, op->c, backend_ctr_start_done, op);
+}
+
+void
+backend_ctr_start(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if (container_running(c)) {
+		httpsrv_reply_empty(r, 304);
+		return;
+	}
+	backend_ctr_start_op(backend_ctr_op_new(b, c, r));
+}
+
+/* --- stop, kill, restart ------------------------------------------------ */
+
+/* Answers a stop once the container has really exited (or the deadline
+ * passed, which means the cloud did not stop it in time). */
+static void
+backend_ctr_stop_finish(struct backend_ctr_op *op, const struct err *e)
+{
+	struct backend *b = op->b;
+	struct container *c = op->c;
+
+	c->stopping = 0;
+	if (e == NULL && op->then_start) {
+		op->then_start = 0;
+		backend_sys_container_event(b, c, "restart", NULL);
+		if (op->timer != NULL) {
+			event_free(op->timer);
+			op->timer = NULL;
+		}
+		backend_ctr_start_op(op);
+		return;
+	}
+	if (op->req != NULL) {
+		if (e != NULL)
+			httpsrv_reply_err(op->req, e);
+		else
+			httpsrv_reply_empty(op->req, 204);
+	}
+	if (e == NULL && !c->gone &&
+	    json_bool(container_host_config(c), "AutoRemove", 0))
+		backend_ctr_remove_now(b, c, NULL);
+	backend_ctr_op_free(op);
+}
+
+static void
+backend_ctr_stop_poll(evutil_socket_t fd, short ev, void *arg)
+{
+	struct backend_ctr_op *op = arg;
+	struct timeval tv = { 0, 100000 };
+	struct err e;
+
+	(void)fd;
+	(void)ev;
+	if (!container_running(op->c) || op->c->gone) {
+		backend_ctr_stop_finish(op, NULL);
+		return;
+	}
+	if (--op->timeout_s <= -600) {
+		/* 60 s past the kill deadline at 100 ms per tick. */
+		err_set(&e, 500,
+		    "the cloud did not stop container %.12s in "
+		    "time; it may still be running",
+		    op->c->id);
+		backend_ctr_stop_finish(op, &e);
+		return;
+	}
+	evtimer_add(op->timer, &tv);
+}
+
+static void
+backend_ctr_stop_sent(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+	struct timeval tv = { 0, 100000 };
+
+	if (e != NULL) {
+		backend_ctr_stop_finish(op, e);
+		return;
+	}
+	op->timeout_s = op->timeout_s * 10; /* ticks of 100 ms */
+	op->timer = evtimer_new(op->b->base, backend_ctr_stop_poll, op);
+	evtimer_add(op->timer, &tv);
+}
+
+static int
+backend_ctr_stop_timeout(
+    struct backend *b, struct httpsrv_req *r, const struct container *c)
+{
+	const char *t = httpsrv_req_query(r, "t");
+	int64_t ct = json_int(container_config(c), "StopTimeout", -1);
+
+	if (t != NULL && t[0] != '\0')
+		return atoi(t);
+	if (ct >= 0)
+		return (int)ct;
+	return (int)b->conf.stop_timeout;
+}
+
+void
+backend_ctr_stop(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+	struct backend_ctr_op *op;
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if (!container_running(c)) {
+		httpsrv_reply_empty(r, 304);
+		return;
+	}
+	op = backend_ctr_op_new(b, c, r);
+	op->timeout_s = backend_ctr_stop_timeout(b, r, c);
+	c->stopping = 1;
+	b->ops->stop(b, c, op->timeout_s, backend_ctr_stop_sent, op);
+}
+
+void
+backend_ctr_restart(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+	struct backend_ctr_op *op;
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	op = backend_ctr_op_new(b, c, r);
+	op->then_start = 1;
+	if (!container_running(c)) {
+		backend_ctr_stop_finish(op, NULL);
+		return;
+	}
+	op->timeout_s = backend_ctr_stop_timeout(b, r, c);
+	c->stopping = 1;
+	b->ops->stop(b, c, op->timeout_s, backend_ctr_stop_sent, op);
+}
+
+static void
+backend_ctr_kill_done(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+
+	if (e != NULL)
+		httpsrv_reply_err(op->req, e);
+	else
+		httpsrv_reply_empty(op->req, 204);
+	backend_ctr_op_free(op);
+}
+
+/* Parses "SIGKILL", "KILL", "9". Returns -1 when unknown. */
+static int
+backend_ctr_signal(const char *s)
+{
+	static const struct {
+		const char *name;
+		int no;
+	} sigs[] = { { "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+		{ "KILL", SIGKILL }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 },
+		{ "TERM", SIGTERM }, { "STOP", SIGSTOP }, { "CONT", SIGCONT },
+		{ "ALRM", SIGALRM }, { "WINCH", SIGWINCH } };
+	long long v;
+	const char *errstr;
+
+	if (s == NULL || s[0] == '\0')
+		return SIGKILL;
+	if (str_tonum(s, 1, 64, &v, &errstr) == 0)
+		return (int)v;
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (strcasecmp(s, sigs[i].name) == 0)
+			return sigs[i].no;
+	return -1;
+}
+
+void
+backend_ctr_kill(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+	const char *sig = httpsrv_req_query(r, "signal");
+	int signo = backend_ctr_signal(sig);
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if (signo == -1) {
+		httpsrv_reply_error(r, 400, "Invalid signal: %s", sig);
+		return;
+	}
+	if (!container_running(c)) {
+		httpsrv_reply_error(
+		    r, 409, "Container %s is not running", c->id);
+		return;
+	}
+	if (signo != SIGKILL && signo != SIGTERM &&
+	    !b->caps.flag[CAP_SIGNALS]) {
+		struct err e;
+		caps_unsupported(&b->caps, CAP_SIGNALS, &e);
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	b->ops->kill(
+	    b, c, signo, backend_ctr_kill_done, backend_ctr_op_new(b, c, r));
+}
+
+/* --- wait --------------------------------------------------------------- */
+
+static void
+backend_ctr_waiter_free(struct backend_waiter *w)
+{
+	TAILQ_REMOVE(w->c->waiters, w, entry);
+	container_unref(w->c);
+	free(w);
+}
+
+static void
+backend_ctr_waiter_gone(struct httpsrv_req *r, void *arg)
+{
+	(void)r;
+	backend_ctr_waiter_free(arg);
+}
+
+static void
+backend_ctr_waiter_answer(struct backend_waiter *w)
+{
+	const cJSON *st = json_obj(w->c->doc, "State");
+	const char *error = json_str(st, "Error");
+	char *s;
+	cJSON *o = cJSON_CreateObject(), *eo;
+
+	json_add_int(o, "StatusCode", json_int(st, "ExitCode", 0));
+	if (error != NULL && error[0] != '\0') {
+		eo = cJSON_CreateObject();
+		json_add_str(eo, "Message", error);
+		cJSON_AddItemToObject(o, "Error", eo);
+	} else {
+		cJSON_AddNullToObject(o, "Error");
+	}
+	s = json_print(o);
+	httpsrv_req_on_close(w->req, NULL, NULL);
+	httpsrv_stream_write(w->req, s, strlen(s));
+	httpsrv_stream_write(w->req, "\n", 1);
+	httpsrv_stream_end(w->req);
+	free(s);
+	cJSON_Delete(o);
+	backend_ctr_waiter_free(w);
+}
+
+void
+backend_ctr_notify_waiters(struct backend *b, struct container *c, int removed)
+{
+	struct backend_waiter *w, *next;
+
+	(void)b;
+	if (c->waiters == NULL)
+		return;
+	for (w = TAILQ_FIRST(c->waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (removed || w->cond != WAIT_REMOVED)
+			backend_ctr_waiter_answer(w);
+	}
+}
+
+void
+backend_ctr_wait(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+	struct backend_waiter *w;
+	const char *cond = httpsrv_req_query(r, "condition");
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	w = xcalloc(1, sizeof(*w));
+	if (cond == NULL || cond[0] == '\0' || strcmp(cond, "not-running") == 0)
+		w->cond = WAIT_NOT_RUNNING;
+	else if (strcmp(cond, "next-exit") == 0)
+		w->cond = WAIT_NEXT_EXIT;
+	else if (strcmp(cond, "removed") == 0)
+		w->cond = WAIT_REMOVED;
+	else {
+		free(w);
+		httpsrv_reply_error(r, 400, "invalid condition: \"%s\"", cond);
+		return;
+	}
+	if (c->waiters == NULL) {
+		c->waiters = xmalloc(sizeof(*c->waiters));
+		TAILQ_INIT(c->waiters);
+	}
+	w->req = r;
+	w->c = c;
+	container_ref(c);
+	TAILQ_INSERT_TAIL(c->waiters, w, entry);
+	/* Headers go out now: clients wait for them before starting. */
+	httpsrv_stream_begin(r, 200, "application/json");
+	httpsrv_req_on_close(r, backend_ctr_waiter_gone, w);
+	if (w->cond == WAIT_NOT_RUNNING && !container_running(c))
+		backend_ctr_waiter_answer(w);
+}
+
+/* --- remove ------------------------------------------------------------- */
+
+static void
+backend_ctr_removed(struct backend_ctr_op *op, const struct err *e)
+{
+	struct backend *b = op->b;
+	struct container *c = op->c;
+	struct err se;
+
+	if (e != NULL) {
+		container_set_state(c, "dead");
+		json_set(
+		    container_state(c), "Error", cJSON_CreateString(e->msg));
+		backend_ctr_save(b, c);
+		if (op->req != NULL)
+			httpsrv_reply_err(op->req, e);
+		else
+			log_warnx(
+			    "removing container %.12s: %s", c->id, e->msg);
+		backend_ctr_op_free(op);
+		return;
+	}
+	if (store_container_delete(b->store, c->id, &se) == -1)
+		log_warnx("deleting container %.12s: %s", c->id, se.msg);
+	c->gone = 1;
+	TAILQ_REMOVE(&b->containers, c, entry);
+	backend_sys_container_event(b, c, "destroy", NULL);
+	backend_ctr_notify_waiters(b, c, 1);
+	if (op->req != NULL)
+		httpsrv_reply_empty(op->req, 204);
+	container_unref(c); /* the list's reference */
+	backend_ctr_op_free(op);
+}
+
+static void
+backend_ctr_remove_done(void *arg, const struct err *e)
+{
+	backend_ctr_removed(arg, e);
+}
+
+static void
+backend_ctr_remove_now(
+    struct backend *b, struct container *c, struct httpsrv_req *req)
+{
+	struct backend_ctr_op *op = backend_ctr_op_new(b, c, req);
+
+	container_set_state(c, "removing");
+	if (b->ops->remove != NULL)
+		b->ops->remove(b, c, backend_ctr_remove_done, op);
+	else
+		backend_ctr_removed(op, NULL);
+}
+
+static void
+backend_ctr_autoremove_done(void *arg, const struct err *e)
+{
+	backend_ctr_removed(arg, e);
+}
+
+static void
+backend_ctr_force_killed(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+
+	if (e != NULL) {
+		httpsrv_reply_err(op->req, e);
+		backend_ctr_op_free(op);
+		return;
+	}
+	/* The exit report may come later; Docker removes at once. */
+	if (container_running(op->c))
+		backend_container_exited(op->b, op->c, 137, str_now_ns(), NULL);
+	if (!op->c->gone)
+		backend_ctr_remove_now(op->b, op->c, op->req);
+	else
+		httpsrv_reply_empty(op->req, 204);
+	backend_ctr_op_free(op);
+}
+
+void
+backend_ctr_remove(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+	int force = backend_query_bool(r, "force", 0);
+	const char *status;
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if (backend_query_bool(r, "v", 0) && !b->caps.flag[CAP_VOLUMES]) {
+		/* Nothing to remove: the backend never made volumes. */
+	}
+	status = json_str(container_state(c), "Status");
+	if (strcmp(status, "removing") == 0) {
+		httpsrv_reply_error(r, 409,
+		    "removal of container %s is "
+		    "already in progress",
+		    c->id);
+		return;
+	}
+	if (container_running(c)) {
+		if (!force) {
+			httpsrv_reply_error(r, 409,
+			    "cannot remove container \"/%s\": container is "
+			    "running: stop the container before removing or "
+			    "force remove",
+			    container_name(c));
+			return;
+		}
+		c->stopping = 1;
+		b->ops->kill(b, c, SIGKILL, backend_ctr_force_killed,
+		    backend_ctr_op_new(b, c, r));
+		return;
+	}
+	backend_ctr_remove_now(b, c, r);
+}
+
+/* --- rename, prune, update --------------------------------------------- */
+
+void
+backend_ctr_rename(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c, *other;
+	const char *name = httpsrv_req_query(r, "name");
+	char *old, *n;
+	cJSON *attrs;
+	struct err e;
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if (name == NULL || name[0] == '\0' || id_valid_name(name, &e) == -1) {
+		if (name == NULL || name[0] == '\0')
+			err_set(&e, 400,
+			    "Neither old nor new names may be "
+			    "empty");
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	if (name[0] == '/')
+		name++;
+	if ((other = backend_ctr_by_name(b, name)) != NULL) {
+		httpsrv_reply_error(r, 409,
+		    "Conflict. The container name "
+		    "\"/%s\" is already in use by "
+		    "container \"%s\". You have to "
+		    "remove (or rename) that container "
+		    "to be able to reuse that name.",
+		    name, other->id);
+		return;
+	}
+	old = xasprintf("/%s", container_name(c));
+	n = xasprintf("/%s", name);
+	json_set(c->doc, "Name", cJSON_CreateString(n));
+	backend_ctr_save(b, c);
+	attrs = cJSON_CreateObject();
+	json_add_str(attrs, "oldName", old);
+	backend_sys_container_event(b, c, "rename", attrs);
+	free(old);
+	free(n);
+	httpsrv_reply_empty(r, 204);
+}
+
+void
+backend_ctr_prune(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	static const char *keys[] = { "label", "label!", "until", NULL };
+	struct container *c, *next;
+	struct filters *f;
+	cJSON *out, *deleted;
+	struct err e;
+	int64_t until = 0;
+
+	(void)m;
+	if ((f = filters_parse(httpsrv_req_query(r, "filters"), keys, &e)) ==
+	    NULL) {
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	if (filters_until(f, &until, &e) == -1) {
+		filters_free(f);
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	out = cJSON_CreateObject();
+	deleted = cJSON_CreateArray();
+	for (c = TAILQ_FIRST(&b->containers); c != NULL; c = next) {
+		int64_t created = 0;
+		next = TAILQ_NEXT(c, entry);
+		str_time_parse(json_str(c->doc, "Created"), &created);
+		if (container_running(c) ||
+		    strcmp(json_str(container_state(c), "Status"),
+			"removing") == 0 ||
+		    !filters_match_labels(
+			f, "label", json_obj(container_config(c), "Labels")) ||
+		    (until != 0 && created > until))
+			continue;
+		cJSON_AddItemToArray(deleted, cJSON_CreateString(c->id));
+		backend_ctr_remove_now(b, c, NULL);
+	}
+	cJSON_AddItemToObject(out, "ContainersDeleted", deleted);
+	json_add_int(out, "SpaceReclaimed", 0);
+	httpsrv_reply_json(r, 200, out);
+	cJSON_Delete(out);
+	filters_free(f);
+}

@@ -1,0 +1,483 @@
+/* Logs and the read-only attach: both pull the backend's log events and
+ * write Docker's stream format (multiplexed frames, or raw with a TTY) to
+ * either a chunked reply or a hijacked connection, following until the
+ * container has exited and its last output has drained. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "backend_int.h"
+#include "sockerless/buf.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/xmalloc.h"
+
+#define LOGS_POLL_MS	500
+#define LOGS_HIGH_WATER (1024 * 1024)
+
+struct logs_line {
+	int64_t ts_ns;
+	enum stdstream_kind stream;
+	char *msg;
+	size_t len;
+};
+
+struct logs_job {
+	TAILQ_ENTRY(logs_job) entry;
+	struct backend *b;
+	struct container *c;
+	struct httpsrv_req *req; /* docker logs: chunked reply */
+	struct bufferevent *bev; /* attach: hijacked connection */
+	int follow, timestamps, want_out, want_err, tty;
+	int wait_start; /* attach before start */
+	int64_t since_ns, until_ns;
+	long tail; /* -1: everything */
+	char *cursor;
+	int fetching, initial_done, finished;
+	int64_t exited_at_ns;	/* when the exit was seen, or 0 */
+	struct logs_line *ring; /* the last `tail` lines */
+	size_t ring_n, ring_head;
+	struct event *timer;
+};
+TAILQ_HEAD(logs_jobs, logs_job);
+static struct logs_jobs logs_all = TAILQ_HEAD_INITIALIZER(logs_all);
+
+static void backend_logs_fetch(struct logs_job *j);
+
+static void
+backend_logs_job_free(struct logs_job *j)
+{
+	TAILQ_REMOVE(&logs_all, j, entry);
+	if (j->timer != NULL)
+		event_free(j->timer);
+	for (size_t i = 0; i < j->ring_n; i++)
+		free(j->ring[i].msg);
+	free(j->ring);
+	free(j->cursor);
+	container_unref(j->c);
+	free(j);
+}
+
+static size_t
+backend_logs_pending(const struct logs_job *j)
+{
+	if (j->bev != NULL)
+		return evbuffer_get_length(bufferevent_get_output(j->bev));
+	return httpsrv_stream_pending(j->req);
+}
+
+static void
+backend_logs_write(struct logs_job *j, const void *p, size_t len)
+{
+	if (j->bev != NULL)
+		bufferevent_write(j->bev, p, len);
+	else
+		httpsrv_stream_write(j->req, p, len);
+}
+
+static void
+backend_logs_bev_flushed(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_free(bev);
+}
+
+static void
+backend_logs_bev_closed(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	bufferevent_free(bev);
+}
+
+/* Ends the stream; the job is freed unless a fetch is in flight, in which
+ * case its callback frees it. */
+static void
+backend_logs_finish(struct logs_job *j, int client_gone)
+{
+	if (j->finished)
+		return;
+	j->finished = 1;
+	if (j->bev != NULL) {
+		if (client_gone) {
+			bufferevent_free(j->bev);
+		} else {
+			/* Close once everything queued has been written. */
+			bufferevent_setcb(j->bev, NULL,
+			    backend_logs_bev_flushed, backend_logs_bev_closed,
+			    NULL);
+			bufferevent_disable(j->bev, EV_READ);
+			backend_logs_bev_flushed(j->bev, NULL);
+		}
+		j->bev = NULL;
+	} else if (j->req != NULL) {
+		httpsrv_req_on_close(j->req, NULL, NULL);
+		if (!client_gone)
+			httpsrv_stream_end(j->req);
+		j->req = NULL;
+	}
+	if (!j->fetching)
+		backend_logs_job_free(j);
+}
+
+static void
+backend_logs_emit(struct logs_job *j, int64_t ts_ns, enum stdstream_kind stream,
+    const char *msg, size_t len)
+{
+	struct buf line, out;
+	char ts[48];
+
+	if ((stream == STDSTREAM_STDERR && !j->want_err) ||
+	    (stream != STDSTREAM_STDERR && !j->want_out))
+		return;
+	buf_init(&line, 0);
+	if (j->timestamps) {
+		str_time_rfc3339(ts, sizeof(ts), ts_ns);
+		buf_addf(&line, "%s ", ts);
+	}
+	buf_add(&line, msg, len);
+	buf_add(&line, "\n", 1);
+	if (j->tty) {
+		backend_logs_write(j, line.data, line.len);
+	} else {
+		buf_init(&out, 0);
+		stdstream_frame(&out, stream, line.data, line.len);
+		backend_logs_write(j, out.data, out.len);
+		buf_free(&out);
+	}
+	buf_free(&line);
+}
+
+static void
+backend_logs_ring_add(struct logs_job *j, const struct backend_log_event *ev)
+{
+	struct logs_line *l;
+
+	if (j->tail == 0)
+		return;
+	if (j->ring == NULL)
+		j->ring = xcalloc((size_t)j->tail, sizeof(*j->ring));
+	if (j->ring_n < (size_t)j->tail) {
+		l = &j->ring[(j->ring_head + j->ring_n++) % (size_t)j->tail];
+	} else {
+		l = &j->ring[j->ring_head];
+		free(l->msg);
+		j->ring_head = (j->ring_head + 1) % (size_t)j->tail;
+	}
+	l->ts_ns = ev->ts_ns;
+	l->stream = ev->stream;
+	l->msg = xstrndup(ev->msg, ev->len);
+	l->len = ev->len;
+}
+
+static void
+backend_logs_ring_flush(struct logs_job *j)
+{
+	for (size_t i = 0; i < j->ring_n; i++) {
+		struct logs_line *l =
+		    &j->ring[(j->ring_head + i) % (size_t)j->tail];
+		backend_logs_emit(j, l->ts_ns, l->stream, l->msg, l->len);
+		free(l->msg);
+		l->msg = NULL;
+	}
+	j->ring_n = 0;
+}
+
+static void
+backend_logs_schedule(struct logs_job *j, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(j->timer, &tv);
+}
+
+/* After a batch: decide whether to fetch again now, later, or stop. */
+static void
+backend_logs_next(struct logs_job *j, int at_end)
+{
+	struct container *c = j->c;
+	int64_t now = str_now_ns();
+
+	if (!at_end) {
+		if (backend_logs_pending(j) > LOGS_HIGH_WATER)
+			backend_logs_schedule(j, 50);
+		else
+			backend_logs_fetch(j);
+		return;
+	}
+	if (!j->initial_done) {
+		j->initial_done = 1;
+		backend_logs_ring_flush(j);
+	}
+	if (!j->follow) {
+		backend_logs_finish(j, 0);
+		return;
+	}
+	if (c->gone || (!container_running(c) && !j->wait_start)) {
+		if (j->exited_at_ns == 0)
+			j->exited_at_ns = now;
+		/* Keep draining for the grace period: log pipelines lag. */
+		if (now - j->exited_at_ns >=
+		    (int64_t)j->b->logs_grace_ms * 1000000) {
+			backend_logs_finish(j, 0);
+			return;
+		}
+	}
+	backend_logs_schedule(j, LOGS_POLL_MS);
+}
+
+static void
+backend_logs_batch(void *arg, const struct backend_log_event *ev, size_t n,
+    const char *cursor, int at_end, const struct err *e)
+{
+	struct logs_job *j = arg;
+
+	j->fetching = 0;
+	if (j->finished) {
+		backend_logs_job_free(j);
+		return;
+	}
+	if (e != NULL) {
+		/* Headers are out already: end the stream, log the reason. */
+		log_warnx("logs of %.12s: %s", j->c->id, e->msg);
+		backend_logs_finish(j, 0);
+		return;
+	}
+	if (cursor != NULL) {
+		free(j->cursor);
+		j->cursor = xstrdup(cursor);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].ts_ns < j->since_ns)
+			continue;
+		if (j->until_ns != 0 && ev[i].ts_ns > j->until_ns) {
+			if (!j->initial_done)
+				backend_logs_ring_flush(j);
+			backend_logs_finish(j, 0);
+			return;
+		}
+		if (j->tail >= 0 && !j->initial_done)
+			backend_logs_ring_add(j, &ev[i]);
+		else
+			backend_logs_emit(
+			    j, ev[i].ts_ns, ev[i].stream, ev[i].msg, ev[i].len);
+	}
+	backend_logs_next(j, at_end);
+}
+
+static void
+backend_logs_fetch(struct logs_job *j)
+{
+	if (j->wait_start) {
+		if (j->c->gone) {
+			backend_logs_finish(j, 0);
+			return;
+		}
+		/* "created" until the start is acknowledged; a short run may
+		 * already have exited by the next tick. */
+		if (strcmp(json_str(json_obj(j->c->doc, "State"), "Status"),
+			"created") == 0) {
+			backend_logs_schedule(j, 100);
+			return;
+		}
+		j->wait_start = 0;
+		str_time_parse(
+		    json_str(json_obj(j->c->doc, "State"), "StartedAt"),
+		    &j->since_ns);
+		/* Output can carry a timestamp a moment before the start
+		 * was recorded; the backend separates runs itself. */
+		j->since_ns -= 2000000000LL;
+	}
+	j->fetching = 1;
+	if (j->b->ops->logs_fetch(j->b, j->c, j->cursor, j->since_ns,
+		backend_logs_batch, j) == -1) {
+		j->fetching = 0;
+		backend_logs_finish(j, 0);
+	}
+}
+
+static void
+backend_logs_timer(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	backend_logs_fetch(arg);
+}
+
+static void
+backend_logs_client_gone(struct httpsrv_req *r, void *arg)
+{
+	struct logs_job *j = arg;
+
+	(void)r;
+	j->req = NULL;
+	backend_logs_finish(j, 1);
+}
+
+static void
+backend_logs_drained(struct httpsrv_req *r, void *arg)
+{
+	(void)r;
+	(void)arg;
+}
+
+static struct logs_job *
+backend_logs_job_new(struct backend *b, struct container *c)
+{
+	struct logs_job *j = xcalloc(1, sizeof(*j));
+
+	j->b = b;
+	j->c = c;
+	container_ref(c);
+	j->tail = -1;
+	j->tty = json_bool(container_config(c), "Tty", 0);
+	j->timer = evtimer_new(b->base, backend_logs_timer, j);
+	TAILQ_INSERT_TAIL(&logs_all, j, entry);
+	return j;
+}
+
+/* Parses a "since"/"until" query value; 0 when absent. */
+static int
+backend_logs_time(struct httpsrv_req *r, const char *name, int64_t *ns)
+{
+	const char *v = httpsrv_req_query(r, name);
+
+	*ns = 0;
+	if (v == NULL || v[0] == '\0' || strcmp(v, "0") == 0)
+		return 0;
+	if (str_time_parse(v, ns) == -1) {
+		httpsrv_reply_error(
+		    r, 400, "invalid value for %s: %s", name, v);
+		return -1;
+	}
+	return 0;
+}
+
+void
+backend_logs_get(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+	struct logs_job *j;
+	const char *tail = httpsrv_req_query(r, "tail");
+	int64_t since, until;
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if (backend_logs_time(r, "since", &since) == -1 ||
+	    backend_logs_time(r, "until", &until) == -1)
+		return;
+	if (!backend_query_bool(r, "stdout", 0) &&
+	    !backend_query_bool(r, "stderr", 0)) {
+		httpsrv_reply_error(r, 400,
+		    "Bad parameters: you must choose at "
+		    "least one stream");
+		return;
+	}
+	j = backend_logs_job_new(b, c);
+	j->req = r;
+	j->since_ns = since;
+	j->until_ns = until;
+	j->follow = backend_query_bool(r, "follow", 0) && container_running(c);
+	j->timestamps = backend_query_bool(r, "timestamps", 0);
+	j->want_out = backend_query_bool(r, "stdout", 0);
+	j->want_err = backend_query_bool(r, "stderr", 0);
+	if (tail != NULL && tail[0] != '\0' && strcmp(tail, "all") != 0)
+		j->tail = atol(tail) < 0 ? -1 : atol(tail);
+	httpsrv_stream_begin(r, 200,
+	    j->tty ? "application/vnd.docker.raw-stream" :
+		     "application/vnd.docker.multiplexed-stream");
+	httpsrv_req_on_close(r, backend_logs_client_gone, j);
+	httpsrv_stream_on_drain(r, backend_logs_drained, j);
+	backend_logs_fetch(j);
+}
+
+/* The attached client closed or sent EOF: Docker keeps streaming output
+ * after a half-close, so only an error or a full close ends the job. */
+static void
+backend_logs_attach_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct logs_job *j = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF) {
+		bufferevent_disable(j->bev, EV_READ);
+		return;
+	}
+	j->bev = NULL;
+	bufferevent_free(bev);
+	backend_logs_finish(j, 1);
+}
+
+static void
+backend_logs_attach_read(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	/* No stdin without an agent: discard what the client sends. */
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+void
+backend_logs_attach(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+	struct logs_job *j;
+	struct bufferevent *bev;
+	int logs = backend_query_bool(r, "logs", 0);
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if (backend_query_bool(r, "stdin", 0) && !b->caps.flag[CAP_ATTACH]) {
+		struct err e;
+		caps_unsupported(&b->caps, CAP_ATTACH, &e);
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	j = backend_logs_job_new(b, c);
+	j->follow = backend_query_bool(r, "stream", 0);
+	j->want_out = backend_query_bool(r, "stdout", 0);
+	j->want_err = backend_query_bool(r, "stderr", 0);
+	if (logs) {
+		j->since_ns = 0;
+	} else if (container_running(c)) {
+		j->since_ns = str_now_ns();
+	} else {
+		j->wait_start = 1;
+	}
+	if (!j->follow && !logs) {
+		/* Nothing to send: Docker answers and closes. */
+		j->follow = 0;
+	}
+	bev = httpsrv_hijack(r,
+	    j->tty ? "application/vnd.docker.raw-stream" :
+		     "application/vnd.docker.multiplexed-stream");
+	j->bev = bev;
+	bufferevent_setcb(
+	    bev, backend_logs_attach_read, NULL, backend_logs_attach_event, j);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	backend_logs_fetch(j);
+}
+
+void
+backend_logs_container_exited(struct backend *b, struct container *c)
+{
+	struct logs_job *j;
+
+	(void)b;
+	TAILQ_FOREACH(j, &logs_all, entry) {
+		if (j->c == c && j->exited_at_ns == 0)
+			j->exited_at_ns = str_now_ns();
+	}
+}
+
+void
+backend_set_logs_grace_ms(struct backend *b, int ms)
+{
+	b->logs_grace_ms = ms;
+}

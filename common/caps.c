@@ -1,0 +1,102 @@
+/* Capability names, wire form and the 501 sentence. */
+#include <string.h>
+
+#include "sockerless/caps.h"
+#include "sockerless/json.h"
+#include "sockerless/str.h"
+
+static const struct {
+	const char *name; /* wire name */
+	const char *what; /* in "does not support <what>" */
+	const char *hint; /* what the user can do instead */
+} caps_table[CAP__COUNT] = {
+	[CAP_EXEC] = { "exec", "exec",
+	    "CI runners require exec-capable backends (ecs, cloudrun, aca, "
+	    "docker)." },
+	[CAP_ATTACH] = { "attach", "attach",
+	    "CI runners require exec-capable backends (ecs, cloudrun, aca, "
+	    "docker)." },
+	[CAP_LOGS] = { "logs", "logs",
+	    "Read the workload's output in the cloud's logging service." },
+	[CAP_LOGS_FOLLOW] = { "logs_follow", "following logs",
+	    "Run docker logs without -f/--follow." },
+	[CAP_VOLUMES] = { "volumes", "volumes",
+	    "Run the container without volumes, or use a backend that "
+	    "supports them." },
+	[CAP_NETWORKS] = { "networks", "networks",
+	    "Run the container without user-defined networks, or use a "
+	    "backend that supports them." },
+	[CAP_HEALTH_CHECKS] = { "health_checks", "health checks",
+	    "Run the container with --no-healthcheck." },
+	[CAP_ARCHIVE] = { "archive", "copying files (docker cp)",
+	    "Copy files through the image or a volume instead." },
+	[CAP_TOP] = { "top", "listing processes (docker top)",
+	    "Use a backend with an in-workload agent." },
+	[CAP_STATS] = { "stats", "stats",
+	    "Read metrics in the cloud's monitoring service." },
+	[CAP_PAUSE] = { "pause", "pause and unpause",
+	    "Stop the container instead." },
+	[CAP_SIGNALS] = { "signals", "sending arbitrary signals",
+	    "Use docker stop or docker kill without -s." },
+	[CAP_AGENT_REQUIRED] = { "agent_required", "an agent", "" },
+};
+
+const char *
+caps_name(enum caps_flag f)
+{
+	return caps_table[f].name;
+}
+
+int
+caps_by_name(const char *name)
+{
+	for (int i = 0; i < CAP__COUNT; i++)
+		if (strcmp(caps_table[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+cJSON *
+caps_to_json(const struct caps *c)
+{
+	cJSON *o = cJSON_CreateObject(), *flags = cJSON_CreateObject();
+
+	json_add_str(o, "backend", c->backend);
+	json_add_str(o, "version", c->version);
+	json_add_str(o, "instance", c->instance);
+	for (int i = 0; i < CAP__COUNT; i++)
+		json_add_bool(flags, caps_table[i].name, c->flag[i]);
+	json_add_int(flags, "max_timeout_seconds", c->max_timeout_seconds);
+	cJSON_AddItemToObject(o, "capabilities", flags);
+	return o;
+}
+
+int
+caps_from_json(const cJSON *o, struct caps *c, struct err *e)
+{
+	const cJSON *flags = json_obj(o, "capabilities");
+	const char *name = json_str(o, "backend");
+
+	memset(c, 0, sizeof(*c));
+	if (flags == NULL || name == NULL)
+		return err_set(e, 502, "backend capabilities are malformed");
+	str_lcpy(c->backend, name, sizeof(c->backend));
+	str_lcpy(c->version,
+	    json_str(o, "version") ? json_str(o, "version") : "",
+	    sizeof(c->version));
+	str_lcpy(c->instance,
+	    json_str(o, "instance") ? json_str(o, "instance") : "",
+	    sizeof(c->instance));
+	for (int i = 0; i < CAP__COUNT; i++)
+		c->flag[i] = json_bool(flags, caps_table[i].name, 0);
+	c->max_timeout_seconds =
+	    (long)json_int(flags, "max_timeout_seconds", 0);
+	return 0;
+}
+
+int
+caps_unsupported(const struct caps *c, enum caps_flag f, struct err *e)
+{
+	return err_set(e, 501, "This backend (%s) does not support %s. %s",
+	    c->backend, caps_table[f].what, caps_table[f].hint);
+}

@@ -1,0 +1,296 @@
+/* Container documents: accessors, state, and Docker's inspect and list
+ * shapes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_int.h"
+#include "sockerless/container.h"
+#include "sockerless/json.h"
+#include "sockerless/str.h"
+#include "sockerless/xmalloc.h"
+
+#define CONTAINER_PRIVATE "Sockerless"
+
+struct container *
+container_new(const char *id, cJSON *doc)
+{
+	struct container *c = xcalloc(1, sizeof(*c));
+
+	str_lcpy(c->id, id, sizeof(c->id));
+	c->doc = doc;
+	c->refs = 1;
+	return c;
+}
+
+void
+container_ref(struct container *c)
+{
+	c->refs++;
+}
+
+void
+container_unref(struct container *c)
+{
+	if (--c->refs > 0)
+		return;
+	if (c->backend_data_free != NULL)
+		c->backend_data_free(c->backend_data);
+	cJSON_Delete(c->doc);
+	free(c);
+}
+
+const cJSON *
+container_config(const struct container *c)
+{
+	return json_obj(c->doc, "Config");
+}
+
+const cJSON *
+container_host_config(const struct container *c)
+{
+	return json_obj(c->doc, "HostConfig");
+}
+
+const char *
+container_name(const struct container *c)
+{
+	const char *n = json_str(c->doc, "Name");
+
+	return n != NULL && n[0] == '/' ? n + 1 : n;
+}
+
+const char *
+container_image(const struct container *c)
+{
+	return json_str(container_config(c), "Image");
+}
+
+const char *
+container_image_ref(const struct container *c)
+{
+	const char *ref =
+	    json_str(json_obj(c->doc, CONTAINER_PRIVATE), "ImageRef");
+
+	return ref != NULL ? ref : container_image(c);
+}
+
+cJSON *
+container_private(struct container *c)
+{
+	cJSON *p = json_obj(c->doc, CONTAINER_PRIVATE);
+
+	if (p == NULL) {
+		p = cJSON_CreateObject();
+		json_set(c->doc, CONTAINER_PRIVATE, p);
+	}
+	return p;
+}
+
+cJSON *
+container_state(struct container *c)
+{
+	return json_obj(c->doc, "State");
+}
+
+int
+container_running(const struct container *c)
+{
+	return json_bool(json_obj(c->doc, "State"), "Running", 0);
+}
+
+/* Sets Status and the booleans Docker derives from it. */
+void
+container_set_state(struct container *c, const char *status)
+{
+	cJSON *st = container_state(c);
+
+	json_set(st, "Status", cJSON_CreateString(status));
+	json_set(st, "Running",
+	    cJSON_CreateBool(strcmp(status, "running") == 0 ||
+		strcmp(status, "paused") == 0));
+	json_set(st, "Paused", cJSON_CreateBool(strcmp(status, "paused") == 0));
+	json_set(st, "Restarting",
+	    cJSON_CreateBool(strcmp(status, "restarting") == 0));
+	json_set(st, "Dead", cJSON_CreateBool(strcmp(status, "dead") == 0));
+}
+
+cJSON *
+container_inspect_json(const struct container *c)
+{
+	cJSON *o = cJSON_Duplicate(c->doc, 1);
+
+	cJSON_DeleteItemFromObjectCaseSensitive(o, CONTAINER_PRIVATE);
+	return o;
+}
+
+int
+container_has_label(
+    const struct container *c, const char *key, const char *value)
+{
+	const char *v = json_str(json_obj(container_config(c), "Labels"), key);
+
+	if (v == NULL)
+		return 0;
+	return value == NULL || strcmp(v, value) == 0;
+}
+
+void
+container_human_duration(char *out, size_t size, int64_t ns)
+{
+	int64_t s = ns / 1000000000;
+	int64_t m = s / 60, h = m / 60, d = h / 24;
+
+	if (s < 1)
+		snprintf(out, size, "Less than a second");
+	else if (s == 1)
+		snprintf(out, size, "1 second");
+	else if (s < 60)
+		snprintf(out, size, "%lld seconds", (long long)s);
+	else if (m == 1)
+		snprintf(out, size, "About a minute");
+	else if (m < 60)
+		snprintf(out, size, "%lld minutes", (long long)m);
+	else if (h == 1)
+		snprintf(out, size, "About an hour");
+	else if (h < 48)
+		snprintf(out, size, "%lld hours", (long long)h);
+	else if (h < 24 * 7 * 2)
+		snprintf(out, size, "%lld days", (long long)d);
+	else if (h < 24 * 30 * 2)
+		snprintf(out, size, "%lld weeks", (long long)(d / 7));
+	else if (h < 24 * 365 * 2)
+		snprintf(out, size, "%lld months", (long long)(d / 30));
+	else
+		snprintf(out, size, "%lld years", (long long)(d / 365));
+}
+
+/* "Up 5 minutes", "Exited (3) 2 seconds ago", "Created". */
+static void
+container_status_text(const struct container *c, char *out, size_t size)
+{
+	const cJSON *st = json_obj(c->doc, "State");
+	const char *status = json_str(st, "Status");
+	char dur[64];
+	int64_t t = 0;
+
+	if (status == NULL || strcmp(status, "created") == 0) {
+		snprintf(out, size, "Created");
+		return;
+	}
+	if (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0) {
+		str_time_parse(json_str(st, "StartedAt"), &t);
+		container_human_duration(dur, sizeof(dur), str_now_ns() - t);
+		snprintf(out, size, "Up %s%s", dur,
+		    strcmp(status, "paused") == 0 ? " (Paused)" : "");
+		return;
+	}
+	if (strcmp(status, "removing") == 0) {
+		snprintf(out, size, "Removal In Progress");
+		return;
+	}
+	if (strcmp(status, "dead") == 0) {
+		snprintf(out, size, "Dead");
+		return;
+	}
+	str_time_parse(json_str(st, "FinishedAt"), &t);
+	container_human_duration(dur, sizeof(dur), str_now_ns() - t);
+	snprintf(out, size, "Exited (%lld) %s ago",
+	    (long long)json_int(st, "ExitCode", 0), dur);
+}
+
+/* Docker's "Command" column: the path and args, quoted as Docker does
+ * only by joining with spaces. */
+static char *
+container_command_text(const struct container *c)
+{
+	struct buf b;
+	const cJSON *args = json_arr(c->doc, "Args"), *it;
+	const char *path = json_str(c->doc, "Path");
+
+	buf_init(&b, 0);
+	buf_adds(&b, path != NULL ? path : "");
+	cJSON_ArrayForEach(it, args) {
+		if (cJSON_IsString(it)) {
+			buf_adds(&b, " ");
+			buf_adds(&b, it->valuestring);
+		}
+	}
+	return buf_take(&b, NULL);
+}
+
+/* The list form of NetworkSettings.Ports: [{IP, PrivatePort, PublicPort,
+ * Type}] with unpublished exposed ports listed without a public port. */
+static cJSON *
+container_ports_list(const struct container *c)
+{
+	cJSON *out = cJSON_CreateArray(), *it, *b;
+	const cJSON *ports =
+	    json_obj(json_obj(c->doc, "NetworkSettings"), "Ports");
+
+	cJSON_ArrayForEach(it, ports) {
+		int priv = atoi(it->string);
+		const char *slash = strchr(it->string, '/');
+		const char *type = slash != NULL ? slash + 1 : "tcp";
+
+		if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) == 0) {
+			cJSON *p = cJSON_CreateObject();
+			json_add_int(p, "PrivatePort", priv);
+			json_add_str(p, "Type", type);
+			cJSON_AddItemToArray(out, p);
+			continue;
+		}
+		cJSON_ArrayForEach(b, it) {
+			cJSON *p = cJSON_CreateObject();
+			const char *hp = json_str(b, "HostPort");
+			json_add_str(p, "IP", json_str(b, "HostIp"));
+			json_add_int(p, "PrivatePort", priv);
+			json_add_int(p, "PublicPort", hp ? atoi(hp) : priv);
+			json_add_str(p, "Type", type);
+			cJSON_AddItemToArray(out, p);
+		}
+	}
+	return out;
+}
+
+cJSON *
+container_summary_json(const struct container *c)
+{
+	cJSON *o = cJSON_CreateObject(), *names = cJSON_CreateArray(), *hc, *ns;
+	const cJSON *cfg = container_config(c);
+	const cJSON *labels = json_obj(cfg, "Labels");
+	const cJSON *mounts = json_arr(c->doc, "Mounts");
+	const cJSON *nets =
+	    json_obj(json_obj(c->doc, "NetworkSettings"), "Networks");
+	char status[128], *cmd;
+	int64_t created = 0;
+
+	json_add_str(o, "Id", c->id);
+	cJSON_AddItemToArray(
+	    names, cJSON_CreateString(json_str(c->doc, "Name")));
+	cJSON_AddItemToObject(o, "Names", names);
+	json_add_str(o, "Image", container_image(c));
+	json_add_str(o, "ImageID", json_str(c->doc, "Image"));
+	cmd = container_command_text(c);
+	json_add_str(o, "Command", cmd);
+	free(cmd);
+	str_time_parse(json_str(c->doc, "Created"), &created);
+	json_add_int(o, "Created", created / 1000000000);
+	cJSON_AddItemToObject(o, "Ports", container_ports_list(c));
+	cJSON_AddItemToObject(o, "Labels",
+	    labels != NULL ? cJSON_Duplicate(labels, 1) : cJSON_CreateObject());
+	json_add_str(o, "State", json_str(json_obj(c->doc, "State"), "Status"));
+	container_status_text(c, status, sizeof(status));
+	json_add_str(o, "Status", status);
+	hc = cJSON_CreateObject();
+	json_add_str(hc, "NetworkMode",
+	    json_str(container_host_config(c), "NetworkMode"));
+	cJSON_AddItemToObject(o, "HostConfig", hc);
+	ns = cJSON_CreateObject();
+	cJSON_AddItemToObject(ns, "Networks",
+	    nets != NULL ? cJSON_Duplicate(nets, 1) : cJSON_CreateObject());
+	cJSON_AddItemToObject(o, "NetworkSettings", ns);
+	cJSON_AddItemToObject(o, "Mounts",
+	    mounts != NULL ? cJSON_Duplicate(mounts, 1) : cJSON_CreateArray());
+	return o;
+}

@@ -1,0 +1,145 @@
+/* The backend framework: everything about Docker's semantics that does not
+ * depend on the cloud (names, labels, filters, the container state machine,
+ * waits, logs and attach streaming, events, images) lives here once. A
+ * backend fills a struct backend_ops with the mapping of a few operations
+ * onto its cloud; a NULL operation answers 501 through the shared path. */
+#ifndef SOCKERLESS_BACKEND_H
+#define SOCKERLESS_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#include "sockerless/caps.h"
+#include "sockerless/err.h"
+#include "sockerless/stdstream.h"
+
+struct backend;
+struct config_key;
+struct httpcli;
+
+#define BACKEND_VERSION "0.1.0"
+
+/* A container as the framework holds it: all containers stay in memory and
+ * every change is written through to the store. doc is Docker's inspect
+ * shape plus a private "Sockerless" object the backend may use. */
+struct container {
+	TAILQ_ENTRY(container) entry;
+	int refs; /* container_ref/unref; freed at 0 once gone */
+	int gone; /* removed: still valid memory, no longer listed */
+	char id[65];
+	cJSON *doc;
+	void *backend_data; /* runtime-only state of the backend */
+	void (*backend_data_free)(void *);
+	struct backend_waiters *waiters; /* framework-private */
+	int stopping;			 /* a stop is in flight */
+};
+
+/* Completion of an asynchronous backend operation: e is NULL on success. */
+typedef void (*backend_done_fn)(void *arg, const struct err *e);
+
+struct backend_log_event {
+	int64_t ts_ns;
+	enum stdstream_kind stream; /* STDOUT or STDERR */
+	const char *msg;	    /* one line without its newline */
+	size_t len;
+};
+
+/* A batch of log events in time order. cursor is where the next fetch
+ * continues (borrowed; copy it); at_end says no more events are available
+ * right now. */
+typedef void (*backend_logs_fn)(void *arg, const struct backend_log_event *ev,
+    size_t n, const char *cursor, int at_end, const struct err *e);
+
+struct backend_ops {
+	const char *name;	 /* "ecs" */
+	const char *description; /* "AWS ECS Fargate" */
+	/* The backend's own configuration keys and the struct they fill. */
+	const struct config_key *config_keys;
+	size_t config_nkeys;
+	void *config;
+
+	void (*capabilities)(struct backend *b, struct caps *c);
+	/* Start-up checks after configuration (may block briefly). */
+	int (*init)(struct backend *b, struct err *e);
+	/* Once the store is loaded and the loop runs: re-adopt what runs. */
+	void (*reconcile)(struct backend *b);
+	/* Adds backend fields to GET /info (Name, OperatingSystem, ...). */
+	void (*info)(struct backend *b, cJSON *info);
+
+	/* Container operations. Each calls done exactly once. */
+	int (*create)(struct backend *b, struct container *c,
+	    backend_done_fn done, void *arg);
+	int (*start)(struct backend *b, struct container *c,
+	    backend_done_fn done, void *arg);
+	/* Graceful stop: the stop signal, then kill after timeout_s. The
+	 * framework waits for backend_container_exited before answering. */
+	int (*stop)(struct backend *b, struct container *c, int timeout_s,
+	    backend_done_fn done, void *arg);
+	int (*kill)(struct backend *b, struct container *c, int signo,
+	    backend_done_fn done, void *arg);
+	/* Releases the container's cloud resources; it is not running. */
+	int (*remove)(struct backend *b, struct container *c,
+	    backend_done_fn done, void *arg);
+	/* Log events after cursor; a NULL cursor starts at since_ns (0: the
+	 * container's first output). Events before since_ns may be skipped. */
+	int (*logs_fetch)(struct backend *b, struct container *c,
+	    const char *cursor, int64_t since_ns, backend_logs_fn fn,
+	    void *arg);
+
+	void (*shutdown)(struct backend *b);
+};
+
+/* The entry point: every backend's main() is `return backend_main(argc,
+ * argv, &ops);`. */
+int backend_main(int argc, char **argv, const struct backend_ops *ops);
+
+/* Services for backends. */
+struct event_base *backend_base(struct backend *b);
+struct httpcli *backend_httpcli(struct backend *b);
+const char *backend_instance(struct backend *b);
+const struct backend_ops *backend_ops(struct backend *b);
+/* The merged Docker view, read-only. */
+const cJSON *container_config(const struct container *c);
+const cJSON *container_host_config(const struct container *c);
+const char *container_name(const struct container *c);	/* no '/' */
+const char *container_image(const struct container *c); /* as given */
+/* The resolved image reference the workload should run (pinned by
+ * digest when known). */
+const char *container_image_ref(const struct container *c);
+int container_running(const struct container *c);
+/* The backend's persisted private object (created on first use). Call
+ * backend_container_save after changing it. */
+cJSON *container_private(struct container *c);
+void backend_container_save(struct backend *b, struct container *c);
+void container_ref(struct container *c);
+void container_unref(struct container *c);
+/* Calls fn for every live container. */
+void backend_container_foreach(struct backend *b,
+    void (*fn)(struct backend *b, struct container *c, void *arg), void *arg);
+/* Finds a live container by the value of a private key. */
+struct container *backend_container_by_private(
+    struct backend *b, const char *key, const char *value);
+
+/* Small persistent facts of the backend (caches, cursors). The value
+ * returned is owned by the caller; NULL when absent. */
+char *backend_kv_get(struct backend *b, const char *key);
+void backend_kv_set(struct backend *b, const char *key, const char *value);
+void backend_kv_del(struct backend *b, const char *key);
+
+/* State reports from the backend. */
+void backend_container_started(
+    struct backend *b, struct container *c, int64_t started_ns);
+void backend_container_exited(struct backend *b, struct container *c,
+    int exit_code, int64_t finished_ns, const char *error);
+/* The workload's address once known: fills NetworkSettings and Ports. */
+void backend_container_set_address(
+    struct backend *b, struct container *c, const char *ip);
+/* How long to keep draining logs after the exit was seen, for clouds whose
+ * log pipeline lags. */
+void backend_set_logs_grace_ms(struct backend *b, int ms);
+
+#endif

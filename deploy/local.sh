@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The local default: a simulated cloud (private engine + registry + the
+# cloud simulator), one sockerless backend and the frontend, all on this
+# machine, all on loopback.
+#
+#   deploy/local.sh up [BACKEND]   start (default backend: ecs), print DOCKER_HOST
+#   deploy/local.sh down           stop everything and clean up
+#   deploy/local.sh env            print the export line of a running stack
+#   deploy/local.sh restart-backend [BACKEND]   restart (or swap) the backend
+#
+# Environment: SK_RUN (run directory, default /tmp/sockerless-local),
+# SK_REGISTRY_PORT (default 35000), SK_SIM_PORT (default 35001),
+# BUILD (binaries directory, default build).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN=${SK_RUN:-/tmp/sockerless-local}
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+export SK_REGISTRY_PORT=${SK_REGISTRY_PORT:-35000}
+SIM_PORT=${SK_SIM_PORT:-35001}
+PY=/usr/bin/python3
+REGION=us-east-1
+ACCOUNT=123456789012
+AKID=AKIDSOCKERLESSTEST
+SECRET=sockerless-test-secret
+
+die() { echo "local: $*" >&2; exit 1; }
+
+# Waits up to $2 seconds for command $1 to succeed.
+wait_for() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		if eval "$1" >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	return 1
+}
+
+stop_pid() {
+	local f=$1 pid
+	[ -f "$f" ] || return 0
+	pid=$(cat "$f")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	rm -f "$f"
+}
+
+start_sim() {
+	# shellcheck disable=SC1091
+	. "$RUN/bed/bed.env"
+	if ! curl -sf "http://127.0.0.1:$SIM_PORT/_sim/health" >/dev/null 2>&1; then
+		"$PY" "$ROOT/tests/sim/aws/awssim.py" --port "$SIM_PORT" \
+			--engine "$SK_ENGINE_HOST" --registry "$SK_REGISTRY" \
+			--region "$REGION" --account "$ACCOUNT" \
+			--access-key "$AKID" --secret-key "$SECRET" \
+			--state-dir "$RUN/sim" >"$RUN/awssim.log" 2>&1 &
+		echo $! >"$RUN/awssim.pid"
+		wait_for "curl -sf http://127.0.0.1:$SIM_PORT/_sim/health" 30 ||
+			die "the AWS simulator did not start; see $RUN/awssim.log"
+	fi
+	"$PY" "$ROOT/deploy/local-provision.py" --endpoint "http://127.0.0.1:$SIM_PORT" \
+		--region "$REGION" --access-key "$AKID" --secret-key "$SECRET"
+}
+
+write_ecs_config() {
+	cat >"$RUN/backend-ecs.yaml" <<EOF
+# Written by deploy/local.sh: the ECS backend against the AWS simulator.
+socket: $RUN/backend.sock
+state_dir: $RUN/state-ecs
+registry_mirrors: [http://$SK_REGISTRY]
+ecs:
+  region: $REGION
+  cluster: sockerless
+  subnets: [subnet-0local]
+  security_groups: [sg-0local]
+  execution_role_arn: arn:aws:iam::$ACCOUNT:role/ecsTaskExecutionRole
+  endpoint: http://127.0.0.1:$SIM_PORT
+EOF
+}
+
+start_backend() {
+	local name=$1 bin="$BUILD/sockerless-backend-$1"
+	[ -x "$bin" ] || die "no backend binary $bin (unknown backend '$name'?)"
+	stop_pid "$RUN/backend.pid"
+	"write_${name}_config"
+	AWS_ACCESS_KEY_ID=$AKID AWS_SECRET_ACCESS_KEY=$SECRET \
+		"$bin" --config "$RUN/backend-$name.yaml" >"$RUN/backend.log" 2>&1 &
+	echo $! >"$RUN/backend.pid"
+	echo "$name" >"$RUN/backend.name"
+	wait_for "test -S $RUN/backend.sock && curl -sf --unix-socket $RUN/backend.sock http://b/internal/v1/_ping" 30 ||
+		die "sockerless-backend-$name did not start; see $RUN/backend.log"
+}
+
+start_frontend() {
+	if ! curl -sf --unix-socket "$RUN/docker.sock" http://d/_ping >/dev/null 2>&1; then
+		"$BUILD/sockerless-frontend" --listen "$RUN/docker.sock" \
+			--backend "$RUN/backend.sock" >"$RUN/frontend.log" 2>&1 &
+		echo $! >"$RUN/frontend.pid"
+		wait_for "curl -sf --unix-socket $RUN/docker.sock http://d/_ping" 30 ||
+			die "sockerless-frontend did not start; see $RUN/frontend.log"
+	fi
+}
+
+up() {
+	local backend=${1:-ecs}
+	mkdir -p "$RUN"
+	"$ROOT/tests/bed/bed.sh" up "$RUN/bed" >"$RUN/bed.log" 2>&1 ||
+		{ tail -20 "$RUN/bed.log" >&2; die "the test bed did not start"; }
+	start_sim
+	start_backend "$backend"
+	start_frontend
+	echo "local: sockerless ($backend) is up; logs in $RUN" >&2
+	echo "export DOCKER_HOST=unix://$RUN/docker.sock"
+}
+
+down() {
+	stop_pid "$RUN/frontend.pid"
+	stop_pid "$RUN/backend.pid"
+	stop_pid "$RUN/awssim.pid"
+	if [ -d "$RUN/bed" ]; then
+		"$ROOT/tests/bed/bed.sh" down "$RUN/bed" >/dev/null 2>&1 || true
+	fi
+	if [ -z "${SK_KEEP_RUN:-}" ]; then rm -rf "$RUN"; fi
+	echo "local: stopped" >&2
+}
+
+# Restarts the backend with its configuration and state: what an operator's
+# service manager does, and what the re-adoption test exercises.
+restart_backend() {
+	local name
+	name=$(cat "$RUN/backend.name" 2>/dev/null) || die "nothing is running in $RUN"
+	# shellcheck disable=SC1091
+	. "$RUN/bed/bed.env"
+	start_backend "${1:-$name}"
+	echo "local: backend ${1:-$name} restarted" >&2
+}
+
+case "${1:-}" in
+up) up "${2:-}" ;;
+restart-backend) restart_backend "${2:-}" ;;
+down) down ;;
+env) echo "export DOCKER_HOST=unix://$RUN/docker.sock" ;;
+*) die "usage: $0 up [BACKEND] | down | env | restart-backend [BACKEND]" ;;
+esac

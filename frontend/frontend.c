@@ -1,0 +1,130 @@
+/* sockerless-frontend main: configuration, listeners, signals. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <event2/event.h>
+
+#include "frontend.h"
+#include "sockerless/config.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/xmalloc.h"
+
+struct frontend *frontend;
+
+static const struct config_key frontend_keys[] = {
+	{ "listen", CONFIG_STRING, offsetof(struct frontend_conf, listen),
+	    "/run/sockerless/docker.sock", 0, 0, 0,
+	    "Unix socket Docker clients connect to (DOCKER_HOST=unix://...)" },
+	{ "listen_tcp", CONFIG_STRING,
+	    offsetof(struct frontend_conf, listen_tcp), NULL, 0, 0, 0,
+	    "Optional TCP listener host:port; loopback addresses only, since "
+	    "the Docker API grants full control and TLS is not served" },
+	{ "backend", CONFIG_STRING, offsetof(struct frontend_conf, backend),
+	    "/run/sockerless/backend.sock", 0, 0, 0,
+	    "The backend's internal API socket" },
+	{ "log_level", CONFIG_STRING, offsetof(struct frontend_conf, log_level),
+	    "info", 0, 0, 0, "error, warn, info or debug" },
+	{ "max_body", CONFIG_INT, offsetof(struct frontend_conf, max_body),
+	    "67108864", 1024, 1LL << 34, 0,
+	    "Largest request body accepted, in bytes (413 above)" },
+};
+#define NKEYS (sizeof(frontend_keys) / sizeof(frontend_keys[0]))
+
+static void
+frontend_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	(void)arg;
+	log_info("received signal %d, shutting down", (int)sig);
+	event_base_loopexit(frontend->base, NULL);
+}
+
+static void
+frontend_listen(void)
+{
+	struct httpsrv_limits lim = { 64 * 1024,
+		(size_t)frontend->conf.max_body, 300, 4096 };
+	struct err e;
+	char *dir = xstrdup(frontend->conf.listen), *slash, *colon;
+
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+			fatal("creating %s", dir);
+	}
+	free(dir);
+	frontend->srv = httpsrv_new(frontend->base, routes_handle, NULL);
+	httpsrv_set_limits(frontend->srv, &lim);
+	if (httpsrv_listen_unix(
+		frontend->srv, frontend->conf.listen, 0660, &e) == -1)
+		fatalx("listening on %s: %s", frontend->conf.listen, e.msg);
+	log_info("serving the Docker API on unix://%s", frontend->conf.listen);
+	if (frontend->conf.listen_tcp == NULL ||
+	    frontend->conf.listen_tcp[0] == '\0')
+		return;
+	dir = xstrdup(frontend->conf.listen_tcp);
+	if ((colon = strrchr(dir, ':')) == NULL)
+		fatalx("listen_tcp: expected host:port, got %s", dir);
+	*colon = '\0';
+	if (strncmp(dir, "127.", 4) != 0 && strcmp(dir, "localhost") != 0)
+		fatalx("listen_tcp: %s is not a loopback address; the Docker "
+		       "API must not be served unauthenticated on a network",
+		    dir);
+	if (httpsrv_listen_tcp(frontend->srv,
+		strcmp(dir, "localhost") == 0 ? "127.0.0.1" : dir,
+		atoi(colon + 1), &e) == -1)
+		fatalx("listening on %s: %s", frontend->conf.listen_tcp, e.msg);
+	log_info(
+	    "serving the Docker API on tcp://%s", frontend->conf.listen_tcp);
+	free(dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config_set set;
+	struct err e;
+	int rc;
+
+	log_init("sockerless-frontend", LOG_LVL_INFO);
+	json_init();
+	frontend = xcalloc(1, sizeof(*frontend));
+	set = (struct config_set){ frontend_keys, NKEYS, &frontend->conf };
+	rc = config_load(&set, 1, "SOCKERLESS_FRONTEND", argc, argv,
+	    "sockerless-frontend", &e);
+	if (rc == CONFIG_EXIT_OK)
+		return 0;
+	if (rc == -1) {
+		fprintf(stderr, "sockerless-frontend: %s\n", e.msg);
+		return 2;
+	}
+	if (log_level_parse(frontend->conf.log_level) >= 0)
+		log_set_level(
+		    (enum log_level)log_level_parse(frontend->conf.log_level));
+	signal(SIGPIPE, SIG_IGN);
+	frontend->base = event_base_new();
+	frontend->sig_term =
+	    evsignal_new(frontend->base, SIGTERM, frontend_on_signal, NULL);
+	frontend->sig_int =
+	    evsignal_new(frontend->base, SIGINT, frontend_on_signal, NULL);
+	evsignal_add(frontend->sig_term, NULL);
+	evsignal_add(frontend->sig_int, NULL);
+	frontend_listen();
+	if (proxy_caps_fetch_sync(&e) == -1)
+		log_warnx("%s (will retry on the first request)", e.msg);
+	event_base_dispatch(frontend->base);
+	httpsrv_free(frontend->srv);
+	unlink(frontend->conf.listen);
+	event_free(frontend->sig_term);
+	event_free(frontend->sig_int);
+	event_base_free(frontend->base);
+	config_free(frontend_keys, NKEYS, &frontend->conf);
+	free(frontend);
+	log_info("stopped");
+	return 0;
+}

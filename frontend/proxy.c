@@ -1,0 +1,555 @@
+/* The relay to the backend: one internal connection per request, the
+ * response head parsed and re-emitted, bodies copied as they arrive (whole
+ * when small and sized, chunk by chunk when streamed), and 101 answers
+ * turned into a spliced, hijacked client connection. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "frontend.h"
+#include "sockerless/buf.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/splice.h"
+#include "sockerless/xmalloc.h"
+
+#define PROXY_MAX_HEAD	   (64 * 1024)
+#define PROXY_BUFFER_LIMIT (1024 * 1024)
+#define PROXY_HIGH_WATER   (1024 * 1024)
+
+enum proxy_state {
+	PROXY_HEAD,
+	PROXY_BODY_LEN,	       /* Content-Length, buffered whole */
+	PROXY_BODY_STREAM_LEN, /* Content-Length, too large to buffer */
+	PROXY_BODY_CHUNKED,
+	PROXY_BODY_CLOSE, /* delimited by the backend closing */
+	PROXY_DONE,
+};
+
+enum proxy_chunk { CHUNK_SIZE, CHUNK_DATA, CHUNK_DATA_END, CHUNK_TRAILER };
+
+struct proxy {
+	struct httpsrv_req *req;
+	struct bufferevent *be;
+	enum proxy_state state;
+	enum proxy_chunk chunk;
+	size_t left; /* body or chunk bytes still expected */
+	int status;
+	char *content_type;
+	struct buf body;
+	char *path; /* for log lines */
+};
+
+static void proxy_free(struct proxy *p);
+
+static void
+proxy_fail(struct proxy *p, int status, const char *fmt, const char *detail)
+{
+	if (p->req != NULL) {
+		httpsrv_req_on_close(p->req, NULL, NULL);
+		if (p->state == PROXY_HEAD) {
+			httpsrv_reply_error(p->req, status, fmt, detail);
+		} else {
+			/* The head is out: all we can do is end it. */
+			log_warnx(
+			    "relay of %s ended early: %s", p->path, detail);
+			httpsrv_stream_end(p->req);
+		}
+		p->req = NULL;
+	}
+	proxy_free(p);
+}
+
+static void
+proxy_free(struct proxy *p)
+{
+	if (p->req != NULL)
+		httpsrv_req_on_close(p->req, NULL, NULL);
+	if (p->be != NULL)
+		bufferevent_free(p->be);
+	free(p->content_type);
+	free(p->path);
+	buf_free(&p->body);
+	free(p);
+}
+
+static void
+proxy_finish(struct proxy *p)
+{
+	p->state = PROXY_DONE;
+	if (p->req != NULL) {
+		httpsrv_req_on_close(p->req, NULL, NULL);
+		httpsrv_stream_end(p->req);
+		p->req = NULL;
+	}
+	proxy_free(p);
+}
+
+static int
+proxy_hop_header(const char *name)
+{
+	static const char *hop[] = { "connection", "transfer-encoding",
+		"content-length", "content-type", "upgrade", "keep-alive",
+		"date", "server", "api-version", "docker-experimental",
+		"ostype" };
+
+	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strcasecmp(name, hop[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Parses the response head in `head` (NUL-terminated, CRLFs included). */
+static int
+proxy_parse_head(struct proxy *p, char *head, long *clen, int *chunked)
+{
+	char *line, *save = NULL, *colon, *value;
+	int first = 1;
+
+	*clen = -1;
+	*chunked = 0;
+	for (line = strtok_r(head, "\r\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		if (first) {
+			first = 0;
+			if (sscanf(line, "HTTP/1.%*d %d", &p->status) != 1)
+				return -1;
+			continue;
+		}
+		if ((colon = strchr(line, ':')) == NULL)
+			return -1;
+		*colon = '\0';
+		value = colon + 1;
+		while (*value == ' ' || *value == '\t')
+			value++;
+		if (strcasecmp(line, "Content-Length") == 0)
+			*clen = atol(value);
+		else if (strcasecmp(line, "Transfer-Encoding") == 0)
+			*chunked = strcasecmp(value, "chunked") == 0;
+		else if (strcasecmp(line, "Content-Type") == 0)
+			p->content_type = xstrdup(value);
+		if (strcasecmp(line, "Sockerless-Backend") == 0 &&
+		    strcmp(value, frontend->caps.instance) != 0) {
+			log_info("backend changed to %s, refreshing "
+				 "capabilities",
+			    value);
+			proxy_caps_refresh();
+		}
+		if (!proxy_hop_header(line))
+			httpsrv_add_header(p->req, line, value);
+	}
+	return first ? -1 : 0;
+}
+
+static void
+proxy_drained(struct httpsrv_req *r, void *arg)
+{
+	struct proxy *p = arg;
+
+	(void)r;
+	if (p->be != NULL)
+		bufferevent_enable(p->be, EV_READ);
+}
+
+static void
+proxy_client_gone(struct httpsrv_req *r, void *arg)
+{
+	struct proxy *p = arg;
+
+	(void)r;
+	p->req = NULL;
+	proxy_free(p);
+}
+
+static void
+proxy_splice_done(void *arg)
+{
+	(void)arg;
+}
+
+static void
+proxy_stream(struct proxy *p, const void *data, size_t len)
+{
+	httpsrv_stream_write(p->req, data, len);
+	if (httpsrv_stream_pending(p->req) > PROXY_HIGH_WATER)
+		bufferevent_disable(p->be, EV_READ);
+}
+
+/* Handles the head once complete; returns -1 if p was freed. */
+static int
+proxy_on_head(struct proxy *p, struct evbuffer *in)
+{
+	struct evbuffer_ptr end;
+	char *head;
+	long clen;
+	int chunked;
+	const char *ct;
+
+	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	if (end.pos == -1) {
+		if (evbuffer_get_length(in) > PROXY_MAX_HEAD) {
+			proxy_fail(p, 502, "%s",
+			    "the backend sent an "
+			    "oversized response head");
+			return -1;
+		}
+		return 1;
+	}
+	head = xmalloc((size_t)end.pos + 5);
+	evbuffer_remove(in, head, (size_t)end.pos + 4);
+	head[end.pos + 4] = '\0';
+	if (proxy_parse_head(p, head, &clen, &chunked) == -1) {
+		free(head);
+		proxy_fail(p, 502, "%s",
+		    "the backend sent a malformed "
+		    "response");
+		return -1;
+	}
+	free(head);
+	ct = p->content_type != NULL ? p->content_type : "application/json";
+	/* 101, or the 200 + raw stream old clients get without Upgrade. */
+	if (p->status == 101 ||
+	    (p->status == 200 && clen < 0 && !chunked &&
+		str_prefix(ct, "application/vnd.docker."))) {
+		struct bufferevent *c = httpsrv_hijack(p->req, ct);
+		struct bufferevent *be = p->be;
+		p->req = NULL;
+		p->be = NULL;
+		proxy_free(p);
+		splice_new(c, be, proxy_splice_done, NULL);
+		return -1;
+	}
+	httpsrv_req_on_close(p->req, proxy_client_gone, p);
+	if (chunked) {
+		p->state = PROXY_BODY_CHUNKED;
+		p->chunk = CHUNK_SIZE;
+		httpsrv_stream_begin(p->req, p->status, ct);
+		httpsrv_stream_on_drain(p->req, proxy_drained, p);
+	} else if (clen >= 0 && clen <= PROXY_BUFFER_LIMIT) {
+		p->state = PROXY_BODY_LEN;
+		p->left = (size_t)clen;
+	} else if (clen > PROXY_BUFFER_LIMIT) {
+		p->state = PROXY_BODY_STREAM_LEN;
+		p->left = (size_t)clen;
+		httpsrv_stream_begin(p->req, p->status, ct);
+		httpsrv_stream_on_drain(p->req, proxy_drained, p);
+	} else if (p->status == 204 || p->status == 304) {
+		p->state = PROXY_BODY_LEN;
+		p->left = 0;
+	} else {
+		p->state = PROXY_BODY_CLOSE;
+		httpsrv_stream_begin(p->req, p->status, ct);
+		httpsrv_stream_on_drain(p->req, proxy_drained, p);
+	}
+	return 0;
+}
+
+/* Decodes chunked framing from in; returns 1 at the terminating chunk. */
+static int
+proxy_on_chunks(struct proxy *p, struct evbuffer *in)
+{
+	char *line, tmp[16384];
+	size_t n;
+
+	while (evbuffer_get_length(in) > 0) {
+		switch (p->chunk) {
+		case CHUNK_SIZE:
+			if ((line = evbuffer_readln(
+				 in, NULL, EVBUFFER_EOL_CRLF)) == NULL)
+				return 0;
+			p->left = strtoul(line, NULL, 16);
+			free(line);
+			p->chunk = p->left == 0 ? CHUNK_TRAILER : CHUNK_DATA;
+			break;
+		case CHUNK_DATA:
+			n = evbuffer_get_length(in);
+			if (n > p->left)
+				n = p->left;
+			if (n > sizeof(tmp))
+				n = sizeof(tmp);
+			evbuffer_remove(in, tmp, n);
+			proxy_stream(p, tmp, n);
+			if ((p->left -= n) == 0)
+				p->chunk = CHUNK_DATA_END;
+			break;
+		case CHUNK_DATA_END:
+			if ((line = evbuffer_readln(
+				 in, NULL, EVBUFFER_EOL_CRLF)) == NULL)
+				return 0;
+			free(line);
+			p->chunk = CHUNK_SIZE;
+			break;
+		case CHUNK_TRAILER:
+			if ((line = evbuffer_readln(
+				 in, NULL, EVBUFFER_EOL_CRLF)) == NULL)
+				return 0;
+			n = strlen(line);
+			free(line);
+			if (n == 0)
+				return 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Consumes what the backend sent; returns 0 if p was freed. */
+static int
+proxy_consume(struct proxy *p)
+{
+	struct evbuffer *in = bufferevent_get_input(p->be);
+	char tmp[16384];
+	size_t n;
+
+	if (p->state == PROXY_HEAD) {
+		int rc = proxy_on_head(p, in);
+		if (rc != 0)
+			return rc > 0;
+	}
+	switch (p->state) {
+	case PROXY_BODY_LEN:
+		n = evbuffer_get_length(in);
+		if (n > p->left)
+			n = p->left;
+		buf_add(&p->body, evbuffer_pullup(in, (ssize_t)n), n);
+		evbuffer_drain(in, n);
+		p->left -= n;
+		if (p->left > 0)
+			return 1;
+		httpsrv_req_on_close(p->req, NULL, NULL);
+		if (p->status == 204 || p->status == 304)
+			httpsrv_reply_empty(p->req, p->status);
+		else
+			httpsrv_reply(p->req, p->status,
+			    p->content_type ? p->content_type :
+					      "application/json",
+			    p->body.data, p->body.len);
+		p->req = NULL;
+		proxy_free(p);
+		return 0;
+	case PROXY_BODY_STREAM_LEN:
+		while ((n = evbuffer_get_length(in)) > 0 && p->left > 0) {
+			if (n > sizeof(tmp))
+				n = sizeof(tmp);
+			if (n > p->left)
+				n = p->left;
+			evbuffer_remove(in, tmp, n);
+			proxy_stream(p, tmp, n);
+			p->left -= n;
+		}
+		if (p->left > 0)
+			return 1;
+		proxy_finish(p);
+		return 0;
+	case PROXY_BODY_CHUNKED:
+		if (proxy_on_chunks(p, in) == 0)
+			return 1;
+		proxy_finish(p);
+		return 0;
+	case PROXY_BODY_CLOSE:
+		while ((n = evbuffer_get_length(in)) > 0) {
+			if (n > sizeof(tmp))
+				n = sizeof(tmp);
+			evbuffer_remove(in, tmp, n);
+			proxy_stream(p, tmp, n);
+		}
+		return 1;
+	default:
+		return 1;
+	}
+}
+
+static void
+proxy_read(struct bufferevent *be, void *arg)
+{
+	(void)be;
+	proxy_consume(arg);
+}
+
+static void
+proxy_event(struct bufferevent *be, short what, void *arg)
+{
+	struct proxy *p = arg;
+
+	(void)be;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	if (what & BEV_EVENT_EOF) {
+		if (proxy_consume(p) == 0)
+			return;
+		if (p->state == PROXY_BODY_CLOSE)
+			proxy_finish(p);
+		else
+			proxy_fail(p, 502, "%s",
+			    "the backend closed the "
+			    "connection before its reply "
+			    "was complete");
+		return;
+	}
+	proxy_fail(p, 503, "cannot reach the sockerless backend: %s",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static int
+proxy_connect(int *fdp, struct err *e)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (str_lcpy(sun.sun_path, frontend->conf.backend,
+		sizeof(sun.sun_path)) >= sizeof(sun.sun_path))
+		return err_set(e, 500, "backend socket path is too long: %s",
+		    frontend->conf.backend);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return err_set(e, 503, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		err_set(e, 503,
+		    "cannot reach the sockerless backend at %s: "
+		    "%s. Start the backend service, or point the "
+		    "frontend's backend setting at its socket.",
+		    frontend->conf.backend, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+static void
+proxy_copy_header(const char *name, const char *value, void *arg)
+{
+	struct buf *b = arg;
+	static const char *pass[] = { "Content-Type", "X-Registry-Auth",
+		"X-Registry-Config", "Upgrade", "User-Agent" };
+
+	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
+		if (strcasecmp(name, pass[i]) == 0)
+			buf_addf(b, "%s: %s\r\n", pass[i], value);
+}
+
+void
+proxy_forward(struct httpsrv_req *r, const char *path, int minor)
+{
+	struct proxy *p;
+	struct buf head;
+	const char *target = httpsrv_req_target(r), *q, *body;
+	const char *upgrade = httpsrv_req_header(r, "Upgrade");
+	size_t len;
+	int fd;
+	struct err e;
+
+	if (proxy_connect(&fd, &e) == -1) {
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	evutil_make_socket_nonblocking(fd);
+	p = xcalloc(1, sizeof(*p));
+	p->req = r;
+	p->path = xstrdup(path);
+	buf_init(&p->body, 0);
+	p->be =
+	    bufferevent_socket_new(frontend->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	q = strchr(target, '?');
+	body = httpsrv_req_body(r, &len);
+	buf_init(&head, 0);
+	buf_addf(&head, "%s /internal/v1%s%s HTTP/1.1\r\nHost: backend\r\n",
+	    httpsrv_req_method(r), path, q != NULL ? q : "");
+	buf_addf(
+	    &head, "Connection: %s\r\n", upgrade != NULL ? "Upgrade" : "close");
+	buf_addf(&head, "X-Sockerless-Api-Version: 1.%d\r\n", minor);
+	httpsrv_req_foreach_header(r, proxy_copy_header, &head);
+	buf_addf(&head, "Content-Length: %zu\r\n\r\n", len);
+	bufferevent_write(p->be, head.data, head.len);
+	if (len > 0)
+		bufferevent_write(p->be, body, len);
+	buf_free(&head);
+	bufferevent_setcb(p->be, proxy_read, NULL, proxy_event, p);
+	bufferevent_enable(p->be, EV_READ | EV_WRITE);
+	httpsrv_req_on_close(r, proxy_client_gone, p);
+}
+
+/* A small blocking GET on the backend socket, for the capabilities. */
+static char *
+proxy_get_sync(const char *path, struct err *e)
+{
+	struct buf resp;
+	char req[256], tmp[4096], *sep;
+	struct pollfd pfd;
+	ssize_t n;
+	int fd;
+
+	if (proxy_connect(&fd, e) == -1)
+		return NULL;
+	snprintf(req, sizeof(req),
+	    "GET /internal/v1%s HTTP/1.1\r\nHost: "
+	    "backend\r\nConnection: close\r\n\r\n",
+	    path);
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		close(fd);
+		err_set(e, 503, "writing to the backend: %s", strerror(errno));
+		return NULL;
+	}
+	buf_init(&resp, 1024 * 1024);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while (poll(&pfd, 1, 5000) == 1 && (n = read(fd, tmp, sizeof(tmp))) > 0)
+		buf_add(&resp, tmp, (size_t)n);
+	close(fd);
+	if (resp.data == NULL || strncmp(resp.data, "HTTP/1.1 200", 12) != 0 ||
+	    (sep = strstr(resp.data, "\r\n\r\n")) == NULL) {
+		buf_free(&resp);
+		err_set(e, 503, "the backend did not answer %s", path);
+		return NULL;
+	}
+	sep = xstrdup(sep + 4);
+	buf_free(&resp);
+	return sep;
+}
+
+int
+proxy_caps_fetch_sync(struct err *e)
+{
+	char *body;
+	cJSON *o;
+	struct caps c;
+
+	if ((body = proxy_get_sync("/capabilities", e)) == NULL)
+		return -1;
+	o = json_parse(body, strlen(body), e);
+	free(body);
+	if (o == NULL || caps_from_json(o, &c, e) == -1) {
+		cJSON_Delete(o);
+		return err_set(e, 503,
+		    "the backend's capabilities are "
+		    "unreadable");
+	}
+	cJSON_Delete(o);
+	if (!frontend->caps_loaded ||
+	    strcmp(c.instance, frontend->caps.instance) != 0)
+		log_info("backend %s (%s): capabilities loaded", c.backend,
+		    c.instance);
+	frontend->caps = c;
+	frontend->caps_loaded = 1;
+	return 0;
+}
+
+void
+proxy_caps_refresh(void)
+{
+	struct err e;
+
+	if (proxy_caps_fetch_sync(&e) == -1) {
+		log_warnx("refreshing capabilities: %s", e.msg);
+		frontend->caps_loaded = 0;
+	}
+}

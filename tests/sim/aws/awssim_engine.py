@@ -1,0 +1,139 @@
+"""The Docker engine under the simulator (python3-docker): image references
+mapped to the local registry, pulls, task volumes, containers on the host
+network, and log followers.
+
+Only loopback registries are reached: Docker Hub and ECR references are
+served from the --registry given to the simulator, and anything else fails
+to pull, so no workload image is ever fetched from outside the machine."""
+
+import re
+import threading
+
+import docker
+import docker.errors
+import requests
+
+from awssim_util import parse_rfc3339
+
+LABEL = "sockerless.awssim"
+ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+HUB_HOSTS = {"docker.io", "index.docker.io", "registry-1.docker.io"}
+LOOPBACK_HOST = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$")
+
+
+class EngineError(Exception):
+    """A pull or container start that failed; the message is the engine's
+    explanation, ready to follow an ECS error prefix. container_id names a
+    container that was created before the failure, for later removal."""
+
+    def __init__(self, message, container_id=None):
+        super().__init__(message)
+        self.container_id = container_id
+
+
+class Engine:
+    def __init__(self, url, registry):
+        self.registry = registry
+        self.docker = docker.DockerClient(base_url=url, version="1.41", timeout=120,
+                                          max_pool_size=64)
+
+    def ping(self):
+        self.docker.ping()
+
+    def resolve(self, image):
+        """The reference the engine pulls for an image named in a task
+        definition."""
+        first, sep, rest = image.partition("/")
+        has_host = sep and ("." in first or ":" in first or first == "localhost")
+        if not has_host:
+            path = image if sep else "library/" + image
+            return "%s/%s" % (self.registry, path)
+        if first in HUB_HOSTS:
+            return "%s/%s" % (self.registry, rest if "/" in rest else "library/" + rest)
+        if ECR_HOST.match(first) or first == "public.ecr.aws":
+            return "%s/%s" % (self.registry, rest)
+        if LOOPBACK_HOST.match(first):
+            return image
+        raise EngineError("failed to resolve ref %s: the simulator pulls only from loopback "
+                          "registries (%s)" % (image, self.registry))
+
+    def pull(self, image):
+        """Pull through the engine; returns the image digest."""
+        ref = self.resolve(image)
+        repository, tag = _split_reference(ref)
+        try:
+            pulled = self.docker.images.pull(repository, tag=tag)
+        except docker.errors.APIError as exc:
+            raise EngineError(exc.explanation or str(exc)) from exc
+        digests = pulled.attrs.get("RepoDigests") or []
+        return digests[0].split("@", 1)[1] if digests else pulled.id
+
+    def create_volume(self, name, labels):
+        self.docker.volumes.create(name=name, labels=labels)
+
+    def remove_volume(self, name):
+        try:
+            self.docker.volumes.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def start(self, image, **options):
+        """Create and start a container from an image pulled by pull();
+        returns its id."""
+        container = None
+        try:
+            container = self.docker.containers.create(
+                self.resolve(image), network_mode="host",
+                log_config={"type": "json-file", "config": {}}, **options)
+            container.start()
+        except docker.errors.APIError as exc:
+            raise EngineError(exc.explanation or str(exc), container and container.id) from exc
+        return container.id
+
+    def state(self, container_id):
+        """The engine's State of a container (Status, ExitCode, OOMKilled,
+        Health)."""
+        return self.docker.api.inspect_container(container_id)["State"]
+
+    def stop(self, container_id, timeout):
+        """docker stop: the image's stop signal (SIGTERM by default), then
+        SIGKILL after timeout seconds."""
+        try:
+            self.docker.api.stop(container_id, timeout=timeout)
+        except docker.errors.NotFound:
+            pass
+
+    def remove(self, container_id):
+        try:
+            self.docker.api.remove_container(container_id, force=True, v=False)
+        except docker.errors.NotFound:
+            pass
+
+    def follow_logs(self, container_id, on_line):
+        """A started thread calling on_line(epoch_seconds, text) for each
+        line the container writes to stdout or stderr, in the order the
+        engine recorded them; it ends when the container has exited and
+        every line was delivered."""
+        def follow():
+            try:
+                stream = self.docker.api.logs(container_id, stdout=True, stderr=True,
+                                              stream=True, follow=True, timestamps=True)
+                for frame in stream:
+                    stamp, _, text = frame.decode("utf-8", "replace").partition(" ")
+                    on_line(parse_rfc3339(stamp), text.removesuffix("\n"))
+            except (docker.errors.APIError, requests.exceptions.RequestException):
+                pass  # the container is gone: nothing more to deliver
+        thread = threading.Thread(target=follow, name="logs-" + container_id[:12], daemon=True)
+        thread.start()
+        return thread
+
+
+def _split_reference(ref):
+    """(repository, tag or digest) of an image reference; tag defaults to
+    latest."""
+    if "@" in ref:
+        return tuple(ref.split("@", 1))
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag:
+        return ref, "latest"
+    return name, tag

@@ -1,0 +1,338 @@
+"""The life of one ECS task on the engine, as Fargate runs it:
+PROVISIONING -> PENDING (logger checks, image pulls, volumes) -> RUNNING ->
+DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED.
+
+A TaskRunner thread per task starts the containers in dependsOn order,
+watches them, copies awslogs output into CloudWatch Logs, and stops the
+task when an essential container exits or StopTask asks it to."""
+
+import logging
+import threading
+
+import docker.types
+
+from awssim_engine import LABEL, EngineError
+from awssim_util import epoch_ms, now
+
+log = logging.getLogger("awssim")
+
+POLL_SECONDS = 0.2
+DEFAULT_STOP_TIMEOUT = 30
+MAX_STOP_TIMEOUT = 120      # Fargate's cap on stopTimeout
+LOG_FLUSH_SECONDS = 10      # how long STOPPED waits for the last log lines
+HEALTH = {"starting": "UNKNOWN", "healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}
+
+
+class StartFailure(Exception):
+    """The task cannot start: it stops with stopCode TaskFailedToStart and
+    this reason, also given to the containers named."""
+
+    def __init__(self, reason, containers=()):
+        super().__init__(reason)
+        self.reason = reason
+        self.containers = containers
+
+
+class ContainerRun:
+    """One container definition of a task and what the engine did with it.
+    wire is the task's containers[] entry, updated in place."""
+
+    def __init__(self, definition, wire, override):
+        self.definition = definition
+        self.wire = wire
+        self.override = override
+        self.name = definition["name"]
+        self.essential = definition.get("essential", True)
+        self.container_id = None
+        self.exit_code = None
+        self.health = "UNKNOWN"
+        self.follower = None
+        self.stopped = threading.Event()
+
+    @property
+    def started(self):
+        return self.container_id is not None
+
+    @property
+    def exited(self):
+        return self.exit_code is not None
+
+
+class TaskRunner(threading.Thread):
+    def __init__(self, task, ecs):
+        super().__init__(name="task-" + task.id[:8], daemon=True)
+        self.task = task
+        self.ecs = ecs
+        overrides = {o["name"]: o for o in task.overrides.get("containerOverrides", [])}
+        self.containers = [ContainerRun(d, w, overrides.get(d["name"], {}))
+                           for d, w in zip(task.definition["containerDefinitions"],
+                                           task.wire["containers"])]
+        self.by_name = {c.name: c for c in self.containers}
+        self.started_running = False
+
+    def run(self):
+        try:
+            self._prepare()
+            stop_code, reason = self._supervise()
+        except StartFailure as failure:
+            stop_code, reason = "TaskFailedToStart", failure.reason
+            with self.ecs.lock:
+                for name in failure.containers:
+                    self.by_name[name].wire["reason"] = failure.reason
+        except Exception as exc:  # a simulator bug must still end the task
+            log.exception("task %s failed", self.task.arn)
+            stop_code, reason = "TaskFailedToStart", "InternalError: %s" % exc
+        self._teardown(stop_code, reason)
+
+    # Starting.
+
+    def _prepare(self):
+        task = self.task
+        task.update(lastStatus="PENDING", connectivity="CONNECTED", connectivityAt=now())
+        task.attachment["status"] = "ATTACHED"
+        self._check_loggers()
+        if task.stop_requested.is_set():
+            return
+        task.update(pullStartedAt=now())
+        self._pull_images()
+        task.update(pullStoppedAt=now())
+        for volume in task.definition.get("volumes", []):
+            name = "awssim-%s-%s" % (task.id, volume["name"])
+            self.ecs.engine.create_volume(name, {LABEL: "1", LABEL + ".task": task.arn})
+            task.volumes.append(name)
+
+    def _check_loggers(self):
+        logs = self.ecs.logs
+        for c in self.containers:
+            options = _awslogs_options(c.definition)
+            if options is None:
+                continue
+            group = options.get("awslogs-group", "")
+            if options.get("awslogs-create-group") == "true":
+                logs.ensure_group(group)
+            elif not logs.group_exists(group):
+                raise StartFailure(
+                    "ResourceInitializationError: failed to validate logger args: create stream "
+                    "has been retried 1 times: failed to create Cloudwatch log stream: "
+                    "ResourceNotFoundException: The specified log group does not exist. : "
+                    "exit status 1")
+
+    def _pull_images(self):
+        digests = {}
+        for c in self.containers:
+            image = c.definition["image"]
+            if image not in digests:
+                try:
+                    digests[image] = self.ecs.engine.pull(image)
+                except EngineError as exc:
+                    raise StartFailure(
+                        "CannotPullContainerError: pull image manifest failed: %s" % exc,
+                        [o.name for o in self.containers if o.definition["image"] == image]
+                    ) from exc
+            with self.ecs.lock:
+                c.wire["imageDigest"] = digests[image]
+
+    def _supervise(self):
+        """Start containers as their dependencies allow and watch them until
+        an essential one exits or the task is asked to stop; returns the
+        stop code and reason."""
+        task = self.task
+        while not task.stop_requested.is_set():
+            for c in self.containers:
+                if not c.started and self._dependencies_met(c):
+                    self._start(c)
+            if not self.started_running and all(c.started for c in self.containers if c.essential):
+                self.started_running = True
+                task.update(lastStatus="RUNNING", startedAt=now())
+            self._refresh()
+            exited = [c for c in self.containers if c.essential and c.exited]
+            if exited:
+                return "EssentialContainerExited", "Essential container in task exited"
+            task.stop_requested.wait(POLL_SECONDS)
+        return "UserInitiated", task.wire.get("stoppedReason", "Task stopped by user")
+
+    def _dependencies_met(self, c):
+        """Whether c may start now; StartFailure when it never can."""
+        for dependency in c.definition.get("dependsOn", []):
+            other = self.by_name[dependency["containerName"]]
+            condition = dependency["condition"]
+            if condition == "START":
+                met, failed = other.started, False
+            elif condition == "COMPLETE":
+                met, failed = other.exited, False
+            elif condition == "SUCCESS":
+                met, failed = other.exit_code == 0, other.exited and other.exit_code != 0
+            else:  # HEALTHY
+                met = other.health == "HEALTHY"
+                failed = not met and (other.exited or other.health == "UNHEALTHY")
+            if failed:
+                raise StartFailure(
+                    "DependencyConditionNotSatisfied: container %s requires %s to reach %s, "
+                    "which it did not (exit code %s, health %s)"
+                    % (c.name, other.name, condition, other.exit_code, other.health), [c.name])
+            if not met:
+                return False
+        return True
+
+    def _start(self, c):
+        definition = c.definition
+        options = {
+            "name": "awssim-%s-%s" % (self.task.id, c.name),
+            "labels": dict(definition.get("dockerLabels", {}),
+                           **{LABEL: "1", LABEL + ".task": self.task.arn}),
+            "environment": self._environment(c),
+            "entrypoint": definition.get("entryPoint") or None,
+            "command": c.override.get("command") or definition.get("command") or None,
+            "working_dir": definition.get("workingDirectory"),
+            "user": definition.get("user"),
+            "mounts": [docker.types.Mount(m["containerPath"],
+                                          "awssim-%s-%s" % (self.task.id, m["sourceVolume"]),
+                                          read_only=bool(m.get("readOnly")))
+                       for m in definition.get("mountPoints", [])],
+            "mem_limit": "%dm" % (c.override.get("memory") or definition.get("memory")
+                                  or int(self.task.wire["memory"])),
+            "init": bool(definition.get("linuxParameters", {}).get("initProcessEnabled")),
+            "read_only": bool(definition.get("readonlyRootFilesystem")),
+            "stdin_open": bool(definition.get("interactive")),
+        }
+        if "healthCheck" in definition:
+            options["healthcheck"] = _healthcheck(definition["healthCheck"])
+        try:
+            c.container_id = self.ecs.engine.start(definition["image"], **options)
+        except EngineError as exc:
+            if exc.container_id:
+                self.task.engine_containers.append(exc.container_id)
+            raise StartFailure("CannotStartContainerError: %s" % exc, [c.name]) from exc
+        self.task.engine_containers.append(c.container_id)
+        with self.ecs.lock:
+            c.wire.update(lastStatus="RUNNING", runtimeId=c.container_id)
+        self._follow_logs(c)
+        self.task.touch()
+
+    def _environment(self, c):
+        env = {e["name"]: e["value"] for e in c.definition.get("environment", [])}
+        env.update({e["name"]: e["value"] for e in c.override.get("environment", [])})
+        region = self.ecs.config.region
+        env.setdefault("AWS_REGION", region)
+        env.setdefault("AWS_DEFAULT_REGION", region)
+        env.setdefault("AWS_EXECUTION_ENV", "AWS_ECS_FARGATE")
+        if self.task.definition.get("taskRoleArn"):
+            env.setdefault("AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                           self.ecs.config.endpoint + "/_sim/container-credentials")
+            if self.ecs.config.container_auth_token:
+                env.setdefault("AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                               self.ecs.config.container_auth_token)
+        env["ECS_SIM_TASK_IP"] = self.task.address
+        return ["%s=%s" % item for item in env.items()]
+
+    def _follow_logs(self, c):
+        options = _awslogs_options(c.definition)
+        if options is None:
+            return
+        group = options["awslogs-group"]
+        prefix = options.get("awslogs-stream-prefix")
+        stream = "%s/%s/%s" % (prefix, c.name, self.task.id) if prefix else self.task.id
+        logs = self.ecs.logs
+        logs.ensure_stream(group, stream)
+
+        def on_line(stamp, text):
+            if text:  # awslogs sends no empty events
+                logs.append(group, stream, epoch_ms(stamp), text)
+        c.follower = self.ecs.engine.follow_logs(c.container_id, on_line)
+
+    # Watching.
+
+    def _refresh(self):
+        changed = False
+        for c in self.containers:
+            if c.started and not c.exited:
+                changed |= self._observe(c, self.ecs.engine.state(c.container_id))
+        if changed:
+            self.task.update(healthStatus=self._task_health())
+
+    def _observe(self, c, state):
+        """Copy the engine's view of a container into the task; returns
+        whether anything changed."""
+        health = HEALTH.get((state.get("Health") or {}).get("Status"), "UNKNOWN")
+        exited = state["Status"] in ("exited", "dead")
+        if health == c.health and not exited:
+            return False
+        with self.ecs.lock:
+            c.health = health
+            if "healthCheck" in c.definition:
+                c.wire["healthStatus"] = health
+            if exited:
+                c.exit_code = state["ExitCode"]
+                c.wire.update(lastStatus="STOPPED", exitCode=c.exit_code)
+                if state.get("OOMKilled"):
+                    c.wire["reason"] = "OutOfMemoryError: Container killed due to memory usage"
+        return True
+
+    def _task_health(self):
+        checked = [c.health for c in self.containers
+                   if c.essential and "healthCheck" in c.definition]
+        if "UNHEALTHY" in checked:
+            return "UNHEALTHY"
+        if checked and all(h == "HEALTHY" for h in checked):
+            return "HEALTHY"
+        return "UNKNOWN"
+
+    # Stopping.
+
+    def _teardown(self, stop_code, reason):
+        task = self.task
+        with self.ecs.lock:
+            task.wire.setdefault("stopCode", stop_code)
+            task.wire.setdefault("stoppedReason", reason)
+            task.wire.setdefault("stoppingAt", now())
+        task.update(desiredStatus="STOPPED", lastStatus="DEACTIVATING")
+        task.update(lastStatus="STOPPING")
+        self._stop_containers()
+        for c in self.containers:
+            if c.follower is not None:
+                c.follower.join(LOG_FLUSH_SECONDS)
+        task.update(executionStoppedAt=now(), lastStatus="DEPROVISIONING")
+        with self.ecs.lock:
+            task.attachment["status"] = "DELETED"
+            for c in self.containers:
+                c.wire["lastStatus"] = "STOPPED"
+        task.update(lastStatus="STOPPED", stoppedAt=now())
+
+    def _stop_containers(self):
+        """docker stop every running container, each after the containers
+        that depend on it (startup order reversed), in parallel otherwise."""
+        dependents = {c.name: [o for o in self.containers
+                               if any(d["containerName"] == c.name
+                                      for d in o.definition.get("dependsOn", []))]
+                      for c in self.containers}
+
+        def stop(c):
+            for other in dependents[c.name]:
+                other.stopped.wait()
+            if c.started and not c.exited:
+                timeout = c.definition.get("stopTimeout", DEFAULT_STOP_TIMEOUT)
+                timeout = min(timeout, MAX_STOP_TIMEOUT, self.task.stop_timeout_cap)
+                self.ecs.engine.stop(c.container_id, timeout)
+                self._observe(c, self.ecs.engine.state(c.container_id))
+            c.stopped.set()
+        threads = [threading.Thread(target=stop, args=(c,), daemon=True) for c in self.containers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+def _awslogs_options(definition):
+    config = definition.get("logConfiguration") or {}
+    if config.get("logDriver") != "awslogs":
+        return None
+    return config.get("options", {})
+
+
+def _healthcheck(check):
+    second = 1_000_000_000
+    return {"test": check["command"],
+            "interval": check.get("interval", 30) * second,
+            "timeout": check.get("timeout", 5) * second,
+            "retries": check.get("retries", 3),
+            "start_period": check.get("startPeriod", 0) * second}
