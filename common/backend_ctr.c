@@ -630,8 +630,6 @@ backend_container_set_address(
 	backend_ctr_save(b, c);
 }
 
-static void backend_ctr_autoremove_done(void *arg, const struct err *e);
-
 void
 backend_container_exited(struct backend *b, struct container *c, int exit_code,
     int64_t finished_ns, const char *error)
@@ -1050,12 +1048,6 @@ backend_ctr_remove_now(
 		b->ops->remove(b, c, backend_ctr_remove_done, op);
 	else
 		backend_ctr_removed(op, NULL);
-}
-
-static void
-backend_ctr_autoremove_done(void *arg, const struct err *e)
-{
-	backend_ctr_removed(arg, e);
 }
 
 static void

@@ -69,9 +69,12 @@ int
 str_tonum(const char *s, long long min, long long max, long long *out,
     const char **errstr)
 {
+	const char *dummy;
 	char *end;
 	long long v;
 
+	if (errstr == NULL)
+		errstr = &dummy;
 	errno = 0;
 	if (s == NULL || *s == '\0' || isspace((unsigned char)*s)) {
 		*errstr = "invalid";

@@ -51,12 +51,12 @@ struct proxy {
 static void proxy_free(struct proxy *p);
 
 static void
-proxy_fail(struct proxy *p, int status, const char *fmt, const char *detail)
+proxy_fail(struct proxy *p, int status, const char *detail)
 {
 	if (p->req != NULL) {
 		httpsrv_req_on_close(p->req, NULL, NULL);
 		if (p->state == PROXY_HEAD) {
-			httpsrv_reply_error(p->req, status, fmt, detail);
+			httpsrv_reply_error(p->req, status, "%s", detail);
 		} else {
 			/* The head is out: all we can do is end it. */
 			log_warnx(
@@ -196,7 +196,7 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 	if (end.pos == -1) {
 		if (evbuffer_get_length(in) > PROXY_MAX_HEAD) {
-			proxy_fail(p, 502, "%s",
+			proxy_fail(p, 502,
 			    "the backend sent an "
 			    "oversized response head");
 			return -1;
@@ -208,7 +208,7 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 	head[end.pos + 4] = '\0';
 	if (proxy_parse_head(p, head, &clen, &chunked) == -1) {
 		free(head);
-		proxy_fail(p, 502, "%s",
+		proxy_fail(p, 502,
 		    "the backend sent a malformed "
 		    "response");
 		return -1;
@@ -388,14 +388,19 @@ proxy_event(struct bufferevent *be, short what, void *arg)
 		if (p->state == PROXY_BODY_CLOSE)
 			proxy_finish(p);
 		else
-			proxy_fail(p, 502, "%s",
+			proxy_fail(p, 502,
 			    "the backend closed the "
 			    "connection before its reply "
 			    "was complete");
 		return;
 	}
-	proxy_fail(p, 503, "cannot reach the sockerless backend: %s",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	{
+		char *msg = xasprintf("cannot reach the sockerless backend: %s",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+
+		proxy_fail(p, 503, msg);
+		free(msg);
+	}
 }
 
 static int

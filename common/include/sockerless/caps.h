@@ -28,7 +28,7 @@ enum caps_flag {
 struct caps {
 	char backend[32];
 	char version[32];
-	char instance[80];
+	char instance[192];
 	int flag[CAP__COUNT];
 	long max_timeout_seconds; /* 0: no limit */
 };

@@ -22,7 +22,8 @@ int strv_contains(const struct strv *sv, const char *s);
 
 int str_prefix(const char *s, const char *prefix);
 int str_suffix(const char *s, const char *suffix);
-/* strtoll with range checks; returns -1 and sets *errstr on failure. */
+/* strtoll with range checks; returns -1 and sets *errstr (if not NULL)
+ * on failure. */
 int str_tonum(const char *s, long long min, long long max, long long *out,
     const char **errstr);
 /* Copies at most size-1 bytes and NUL-terminates; returns strlen(src). */
