@@ -8,6 +8,7 @@
 #include "sockerless/config.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
+#include "sockerless/reg.h"
 #include "sockerless/xmalloc.h"
 
 struct ecs_conf ecs_conf;
@@ -128,6 +129,7 @@ ecs_init(struct backend *b, struct err *e)
 	if (aws_resolve_credentials(ecs.aws, e) == -1)
 		return -1;
 	log_info("AWS credentials from %s", aws_credentials_source(ecs.aws));
+	reg_set_creds_hook(backend_registry(b), aws_ecr_creds_hook, ecs.aws);
 	in = cJSON_CreateObject();
 	cJSON_AddItemToObject(in, "clusters",
 	    cJSON_CreateStringArray((const char *[]){ ecs_conf.cluster }, 1));

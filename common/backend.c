@@ -92,6 +92,12 @@ backend_httpcli(struct backend *b)
 	return b->http;
 }
 
+struct reg_client *
+backend_registry(struct backend *b)
+{
+	return b->reg;
+}
+
 const char *
 backend_instance(struct backend *b)
 {

@@ -12,9 +12,6 @@
 #include "sockerless/router.h"
 #include "sockerless/str.h"
 
-#define FRONTEND_API_MAX_MAJOR 1
-#define FRONTEND_API_MAX_MINOR 44
-#define FRONTEND_API_MIN_MINOR 24
 
 struct frontend_conf {
 	char *listen;	  /* unix socket for Docker clients */

@@ -70,6 +70,13 @@ int aws_json_call_sync(struct aws *a, const char *svc, const char *op,
  * not found -> 404, transport -> 502. Message includes the request id. */
 void aws_error_to_err(const struct aws_error *ae, struct err *e);
 
+/* A reg_creds_hook (see reg.h) for ECR registry hosts; arg is the struct
+ * aws. Tokens are cached per host. */
+int aws_ecr_creds_hook(void *arg, const char *host,
+    void (*done)(void *done_arg, const char *user, const char *secret,
+	const struct err *e),
+    void *done_arg);
+
 /* --- SigV4, exposed for tests and other protocols. --- */
 
 struct aws_creds {

@@ -20,6 +20,7 @@
 struct backend;
 struct config_key;
 struct httpcli;
+struct reg_client;
 
 #define BACKEND_VERSION "0.1.0"
 
@@ -100,6 +101,8 @@ int backend_main(int argc, char **argv, const struct backend_ops *ops);
 /* Services for backends. */
 struct event_base *backend_base(struct backend *b);
 struct httpcli *backend_httpcli(struct backend *b);
+/* The registry client, e.g. to add a cloud's credentials hook. */
+struct reg_client *backend_registry(struct backend *b);
 const char *backend_instance(struct backend *b);
 const struct backend_ops *backend_ops(struct backend *b);
 /* The merged Docker view, read-only. */
