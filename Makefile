@@ -62,9 +62,11 @@ $(BUILD)/sockerless-frontend: $(FRONTEND_OBJS) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(FRONTEND_OBJS) $(LIBCOMMON) $(LIBS)
 
 # Each backend-<name>/ directory becomes sockerless-backend-<name>.
-.SECONDEXPANSION:
-$(BUILD)/sockerless-backend-%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard backend-%/*.c)) $(LIBCOMMON)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCOMMON) $(LIBS)
+define backend_rule
+$(BUILD)/sockerless-backend-$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard backend-$(1)/*.c)) $(LIBCOMMON)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(LIBCOMMON) $$(LIBS)
+endef
+$(foreach b,$(BACKENDS),$(eval $(call backend_rule,$(b))))
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCOMMON)
 	@mkdir -p $(@D)

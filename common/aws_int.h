@@ -20,8 +20,7 @@ void sigv4_sign(const struct aws_sigv4_req *r, const struct aws_creds *c,
     char **authorization);
 void sigv4_sha256_hex(char out[65], const void *p, size_t len);
 /* RFC 3986: A-Z a-z 0-9 - _ . ~ stay, everything else is %XX. */
-void sigv4_uri_encode(struct buf *b, const char *s, size_t len,
-    int keep_slash);
+void sigv4_uri_encode(struct buf *b, const char *s, size_t len, int keep_slash);
 
 /* aws_creds.c */
 
@@ -30,9 +29,9 @@ void sigv4_uri_encode(struct buf *b, const char *s, size_t len,
 
 /* Results of one source: found, absent (try the next one), or configured
  * but broken (stop: falling through to another identity would be wrong). */
-#define AWS_CREDS_OK		0
-#define AWS_CREDS_ERROR		(-1)
-#define AWS_CREDS_ABSENT	1
+#define AWS_CREDS_OK	 0
+#define AWS_CREDS_ERROR	 (-1)
+#define AWS_CREDS_ABSENT 1
 
 enum aws_creds_kind {
 	AWS_CREDS_NONE,
@@ -44,12 +43,12 @@ enum aws_creds_kind {
 };
 
 struct aws_creds_chain {
-	char *profile;		/* explicit profile or NULL */
-	char *region;		/* for the default STS endpoint */
-	char *sts_url;		/* NULL: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL,
-				 * https://sts.<region>.amazonaws.com */
+	char *profile; /* explicit profile or NULL */
+	char *region;  /* for the default STS endpoint */
+	char *sts_url; /* NULL: AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL,
+			* https://sts.<region>.amazonaws.com */
 	enum aws_creds_kind kind;
-	char source[160];	/* "shared credentials file (profile x)" */
+	char source[160]; /* "shared credentials file (profile x)" */
 	struct aws_creds creds;
 };
 
@@ -62,34 +61,32 @@ int aws_creds_resolve(struct aws_creds_chain *ch, struct err *e);
 /* Fetches again from the source that worked when the credentials expire
  * within AWS_CREDS_REFRESH_MARGIN of now; 0 when nothing was needed or the
  * refresh worked. Blocking (local metadata endpoints or one STS call). */
-int aws_creds_refresh(struct aws_creds_chain *ch, int64_t now,
-    struct err *e);
+int aws_creds_refresh(struct aws_creds_chain *ch, int64_t now, struct err *e);
 /* Seconds from now until a refresh is due (0: now; -1: never). */
 int64_t aws_creds_refresh_in(const struct aws_creds_chain *ch, int64_t now);
 
 /* The single sources; each returns AWS_CREDS_OK, _ABSENT (why in e) or
  * _ERROR. */
 int aws_creds_from_env(struct aws_creds *c, struct err *e);
-int aws_creds_from_web_identity(const struct aws_creds_chain *ch,
-    struct aws_creds *c, struct err *e);
-int aws_creds_from_files(const char *profile, struct aws_creds *c,
-    char *source, size_t srclen, struct err *e);
+int aws_creds_from_web_identity(
+    const struct aws_creds_chain *ch, struct aws_creds *c, struct err *e);
+int aws_creds_from_files(const char *profile, struct aws_creds *c, char *source,
+    size_t srclen, struct err *e);
 int aws_creds_from_container(struct aws_creds *c, struct err *e);
 int aws_creds_from_imds(struct aws_creds *c, struct err *e);
 
 /* Parsers. ini_get returns the value of key in [section] (caller frees)
  * or NULL. */
-char *aws_creds_ini_get(const char *text, const char *section,
-    const char *key);
+char *aws_creds_ini_get(const char *text, const char *section, const char *key);
 /* Region of a profile from the config file, or NULL (caller frees). */
 char *aws_creds_profile_region(const char *profile);
 /* {"AccessKeyId","SecretAccessKey","Token","Expiration"} as served by ECS
  * and IMDS. */
-int aws_creds_parse_json(const char *body, size_t len, struct aws_creds *c,
-    struct err *e);
+int aws_creds_parse_json(
+    const char *body, size_t len, struct aws_creds *c, struct err *e);
 /* STS AssumeRoleWithWebIdentity XML (or its ErrorResponse). */
-int aws_creds_parse_sts_xml(const char *body, struct aws_creds *c,
-    struct err *e);
+int aws_creds_parse_sts_xml(
+    const char *body, struct aws_creds *c, struct err *e);
 
 /* aws.c */
 

@@ -18,13 +18,13 @@
 #define SIGV4_ALGO "AWS4-HMAC-SHA256"
 
 struct sigv4_hdr {
-	char *name;	/* lowercase */
-	char *value;	/* trimmed, inner whitespace collapsed */
-	size_t order;	/* position in the request, for repeated names */
+	char *name;   /* lowercase */
+	char *value;  /* trimmed, inner whitespace collapsed */
+	size_t order; /* position in the request, for repeated names */
 };
 
 struct sigv4_param {
-	char *key;	/* both RFC 3986 encoded */
+	char *key; /* both RFC 3986 encoded */
 	char *value;
 };
 
@@ -38,8 +38,8 @@ sigv4_sha256_hex(char out[65], const void *p, size_t len)
 }
 
 static void
-sigv4_hmac(unsigned char out[32], const void *key, size_t keylen,
-    const char *msg)
+sigv4_hmac(
+    unsigned char out[32], const void *key, size_t keylen, const char *msg)
 {
 	unsigned int n = 32;
 
@@ -209,8 +209,8 @@ sigv4_canonical_query(struct buf *b, const char *query)
 	if (n > 0)
 		qsort(pv, n, sizeof(*pv), sigv4_param_cmp);
 	for (size_t i = 0; i < n; i++) {
-		buf_addf(b, "%s%s=%s", i > 0 ? "&" : "", pv[i].key,
-		    pv[i].value);
+		buf_addf(
+		    b, "%s%s=%s", i > 0 ? "&" : "", pv[i].key, pv[i].value);
 		free(pv[i].key);
 		free(pv[i].value);
 	}
@@ -298,8 +298,8 @@ sigv4_canonical_headers(struct buf *b, struct buf *signed_hdrs,
 			if (i > 0)
 				buf_adds(b, "\n");
 			buf_addf(b, "%s:", hv[i].name);
-			buf_addf(signed_hdrs, "%s%s", i > 0 ? ";" : "",
-			    hv[i].name);
+			buf_addf(
+			    signed_hdrs, "%s%s", i > 0 ? ";" : "", hv[i].name);
 		} else
 			buf_adds(b, ",");
 		buf_adds(b, hv[i].value);
@@ -316,8 +316,8 @@ sigv4_canonical_headers(struct buf *b, struct buf *signed_hdrs,
 }
 
 static char *
-sigv4_canonical_request(const struct aws_sigv4_req *r, int normalize,
-    char **signed_hdrs)
+sigv4_canonical_request(
+    const struct aws_sigv4_req *r, int normalize, char **signed_hdrs)
 {
 	struct buf b, sh;
 	char payload[65];
@@ -368,7 +368,8 @@ sigv4_sign(const struct aws_sigv4_req *r, const struct aws_creds *c,
 	    r->amz_date, date, r->region, r->service, creq_hash);
 	if (authorization != NULL) {
 		sigv4_signature(sig, c, date, r, sts);
-		*authorization = xasprintf(SIGV4_ALGO " Credential=%s/%s/%s/%s"
+		*authorization = xasprintf(SIGV4_ALGO
+		    " Credential=%s/%s/%s/%s"
 		    "/aws4_request, SignedHeaders=%s, Signature=%s",
 		    c->access_key, date, r->region, r->service, signed_hdrs,
 		    sig);

@@ -1,6 +1,8 @@
 """ECR (JSON 1.1, AmazonEC2ContainerRegistry_V20150921): authorization tokens
 and repository records. Images themselves live in the local registry given
-with --registry; repositoryUri and proxyEndpoint point there."""
+with --registry; repositoryUri and proxyEndpoint carry the real ECR host
+(<account>.dkr.ecr.<region>.amazonaws.com), which the simulator's engine
+resolves to that registry."""
 
 import base64
 import secrets
@@ -20,6 +22,8 @@ class EcrService:
         self.region = region
         self.account = account
         self.registry = registry
+        # The registry host AWS names; the engine maps it to --registry.
+        self.host = "%s.dkr.ecr.%s.amazonaws.com" % (account, region)
         self._lock = threading.Lock()
         self._repositories = {}
         self.operations = {
@@ -41,7 +45,7 @@ class EcrService:
         return {"authorizationData": [{
             "authorizationToken": token,
             "expiresAt": now() + TOKEN_LIFETIME,
-            "proxyEndpoint": "http://" + self.registry,
+            "proxyEndpoint": "https://" + self.host,
         }]}
 
     def create_repository(self, params, call):
@@ -55,7 +59,7 @@ class EcrService:
                 "repositoryArn": "arn:aws:ecr:%s:%s:repository/%s" % (self.region, self.account, name),
                 "registryId": self.account,
                 "repositoryName": name,
-                "repositoryUri": "%s/%s" % (self.registry, name),
+                "repositoryUri": "%s/%s" % (self.host, name),
                 "createdAt": now(),
                 "imageTagMutability": params.get("imageTagMutability", "MUTABLE"),
                 "imageScanningConfiguration": params.get("imageScanningConfiguration",

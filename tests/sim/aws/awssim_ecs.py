@@ -5,6 +5,7 @@ stands in for the private IPv4 address of its elastic network interface."""
 
 import copy
 import json
+import random
 import re
 import secrets
 import threading
@@ -31,14 +32,16 @@ def cluster_not_found():
 
 
 class AddressPool:
-    """Loopback addresses 127.0.2.1 upward, one per visible task; an
+    """Loopback addresses in 127.0.2.1-127.0.255.254, one per visible task; an
     address is reused only after its task has expired."""
 
     FIRST, LAST = (2 << 8) | 1, (255 << 8) | 254
 
     def __init__(self):
         self._used = set()
-        self._next = self.FIRST
+        # A random start, so that simulators sharing the host's loopback
+        # network rarely hand out the same address.
+        self._next = random.randint(self.FIRST, self.LAST)
 
     def take(self):
         for _ in range(self.LAST - self.FIRST + 1):
@@ -597,19 +600,37 @@ class EcsService:
 
     def snapshot(self):
         with self.lock:
-            return {"clusters": self._clusters, "families": self._families,
-                    "definitionTags": self._definition_tags,
-                    "tasks": [t.snapshot() for t in self._tasks.values()
-                              if t.wire["lastStatus"] == "STOPPED"]}
+            # A deep copy: runner threads keep changing the live objects.
+            return copy.deepcopy({
+                "clusters": self._clusters, "families": self._families,
+                "definitionTags": self._definition_tags,
+                "clientTokens": self._client_tokens,
+                "tasks": [t.snapshot() for t in self._tasks.values()]})
 
     def restore(self, state):
+        """Load a snapshot. Tasks that were not STOPPED when it was taken
+        lost their containers with the simulator (a crash): they come back
+        STOPPED."""
         with self.lock:
-            self._clusters = state["clusters"]
-            self._families = state["families"]
-            self._definition_tags = state["definitionTags"]
-            for item in state["tasks"]:
+            self._clusters = state.get("clusters", {})
+            self._families = state.get("families", {})
+            self._definition_tags = state.get("definitionTags", {})
+            self._client_tokens = {k: tuple(v) for k, v in state.get("clientTokens", {}).items()}
+            for item in state.get("tasks", []):
                 task = Task(self.lock, item["wire"], item["definition"], item["overrides"],
                             item["address"], item["tags"])
+                if task.wire["lastStatus"] != "STOPPED":
+                    stamp = now()
+                    task.wire.setdefault("stopCode", "EssentialContainerExited"
+                                         if "startedAt" in task.wire else "TaskFailedToStart")
+                    task.wire.setdefault("stoppedReason",
+                                         "awssim restarted while the task was running")
+                    task.wire.setdefault("stoppingAt", stamp)
+                    task.wire.update(desiredStatus="STOPPED", lastStatus="STOPPED",
+                                     executionStoppedAt=stamp, stoppedAt=stamp)
+                    task.attachment["status"] = "DELETED"
+                    for c in task.wire["containers"]:
+                        c["lastStatus"] = "STOPPED"
                 self._tasks[task.id] = task
                 self._addresses.mark(task.address)
 

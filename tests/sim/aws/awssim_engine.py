@@ -6,8 +6,10 @@ Only loopback registries are reached: Docker Hub and ECR references are
 served from the --registry given to the simulator, and anything else fails
 to pull, so no workload image is ever fetched from outside the machine."""
 
+import math
 import re
 import threading
+import time
 
 import docker
 import docker.errors
@@ -32,8 +34,9 @@ class EngineError(Exception):
 
 
 class Engine:
-    def __init__(self, url, registry):
+    def __init__(self, url, registry, owner=""):
         self.registry = registry
+        self.owner = owner
         self.docker = docker.DockerClient(base_url=url, version="1.41", timeout=120,
                                           max_pool_size=64)
 
@@ -69,6 +72,7 @@ class Engine:
         return digests[0].split("@", 1)[1] if digests else pulled.id
 
     def create_volume(self, name, labels):
+        labels = dict(labels, **{LABEL + ".owner": self.owner})
         self.docker.volumes.create(name=name, labels=labels)
 
     def remove_volume(self, name):
@@ -81,6 +85,7 @@ class Engine:
         """Create and start a container from an image pulled by pull();
         returns its id."""
         container = None
+        options["labels"] = dict(options.get("labels") or {}, **{LABEL + ".owner": self.owner})
         try:
             container = self.docker.containers.create(
                 self.resolve(image), network_mode="host",
@@ -99,9 +104,14 @@ class Engine:
         """docker stop: the image's stop signal (SIGTERM by default), then
         SIGKILL after timeout seconds."""
         try:
-            self.docker.api.stop(container_id, timeout=timeout)
+            self.docker.api.stop(container_id, timeout=max(0, int(math.ceil(timeout))))
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError:  # stopping failed: make sure it is gone
+            try:
+                self.docker.api.kill(container_id)
+            except docker.errors.APIError:
+                pass
 
     def remove(self, container_id):
         try:
@@ -115,17 +125,41 @@ class Engine:
         engine recorded them; it ends when the container has exited and
         every line was delivered."""
         def follow():
+            pending = b""
             try:
                 stream = self.docker.api.logs(container_id, stdout=True, stderr=True,
                                               stream=True, follow=True, timestamps=True)
-                for frame in stream:
-                    stamp, _, text = frame.decode("utf-8", "replace").partition(" ")
-                    on_line(parse_rfc3339(stamp), text.removesuffix("\n"))
+                for chunk in stream:
+                    # Non-TTY containers arrive one frame per line; TTY ones
+                    # as raw chunks that may hold several lines or part of one.
+                    pending += chunk
+                    while b"\n" in pending:
+                        line, pending = pending.split(b"\n", 1)
+                        _deliver(line, on_line)
             except (docker.errors.APIError, requests.exceptions.RequestException):
                 pass  # the container is gone: nothing more to deliver
+            if pending:
+                _deliver(pending, on_line)
         thread = threading.Thread(target=follow, name="logs-" + container_id[:12], daemon=True)
         thread.start()
         return thread
+
+
+# The engine's timestamp before each log entry (RFC3339NanoFixed). An entry
+# that does not end a line (a partial line over 16 KiB, a TTY read) is
+# followed by the next entry's timestamp in the middle of the line.
+ENTRY_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
+
+
+def _deliver(raw, on_line):
+    match = ENTRY_STAMP.match(raw)
+    if match:
+        when = parse_rfc3339(match.group()[:-1].decode())
+        raw = raw[match.end():]
+    else:
+        when = time.time()
+    text = ENTRY_STAMP.sub(b"", raw).decode("utf-8", "replace").removesuffix("\r")
+    on_line(when, text)
 
 
 def _split_reference(ref):

@@ -92,6 +92,11 @@ class LogsService:
             target = self._groups.get(group)
             target = target and target.streams.get(stream)
             if target is not None:
+                # The driver delivers in order: never file an event before
+                # one already delivered, so followers holding a forward
+                # token miss nothing.
+                if target.events:
+                    timestamp = max(timestamp, target.events[-1].timestamp)
                 self._insert(target, timestamp, message, max(timestamp, epoch_ms(now())))
 
     # Persistence (--state-dir).

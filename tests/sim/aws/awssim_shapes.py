@@ -9,9 +9,25 @@ import botocore.session
 
 _SESSION = botocore.session.get_session()
 
+# Members real AWS accepts that Debian's botocore 1.29.27 (Dec 2022) models
+# lack: {service: {shape name: {member: member model}}}. RunTask's
+# clientToken (idempotency, 2023) is sent by current SDKs and by
+# backend-ecs.
+MODEL_ADDITIONS = {
+    "ecs": {
+        "RunTaskRequest": {"clientToken": {"shape": "String"}},
+    },
+}
+
+
 @functools.lru_cache(maxsize=None)
 def service_model(name):
-    return _SESSION.get_service_model(name)
+    model = _SESSION.get_service_model(name)
+    shapes = model._shape_resolver._shape_map
+    for shape_name, members in MODEL_ADDITIONS.get(name, {}).items():
+        for member, spec in members.items():
+            shapes[shape_name]["members"].setdefault(member, spec)
+    return model
 
 
 class Problem:

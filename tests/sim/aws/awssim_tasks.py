@@ -194,6 +194,7 @@ class TaskRunner(threading.Thread):
             "init": bool(definition.get("linuxParameters", {}).get("initProcessEnabled")),
             "read_only": bool(definition.get("readonlyRootFilesystem")),
             "stdin_open": bool(definition.get("interactive")),
+            "tty": bool(definition.get("pseudoTerminal")),
         }
         if "healthCheck" in definition:
             options["healthcheck"] = _healthcheck(definition["healthCheck"])
@@ -307,14 +308,18 @@ class TaskRunner(threading.Thread):
                       for c in self.containers}
 
         def stop(c):
-            for other in dependents[c.name]:
-                other.stopped.wait()
-            if c.started and not c.exited:
-                timeout = c.definition.get("stopTimeout", DEFAULT_STOP_TIMEOUT)
-                timeout = min(timeout, MAX_STOP_TIMEOUT, self.task.stop_timeout_cap)
-                self.ecs.engine.stop(c.container_id, timeout)
-                self._observe(c, self.ecs.engine.state(c.container_id))
-            c.stopped.set()
+            try:
+                for other in dependents[c.name]:
+                    other.stopped.wait()
+                if c.started and not c.exited:
+                    timeout = c.definition.get("stopTimeout", DEFAULT_STOP_TIMEOUT)
+                    timeout = min(timeout, MAX_STOP_TIMEOUT, self.task.stop_timeout_cap)
+                    self.ecs.engine.stop(c.container_id, timeout)
+                    self._observe(c, self.ecs.engine.state(c.container_id))
+            except Exception:  # the container is gone or the engine failed
+                log.exception("stopping container %s of %s", c.name, self.task.arn)
+            finally:
+                c.stopped.set()
         threads = [threading.Thread(target=stop, args=(c,), daemon=True) for c in self.containers]
         for thread in threads:
             thread.start()

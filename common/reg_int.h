@@ -1,0 +1,80 @@
+/* reg.c internals exposed for the unit tests: credential decoding,
+ * WWW-Authenticate parsing, platform selection, insecure-host checks. */
+#ifndef SOCKERLESS_REG_INT_H
+#define SOCKERLESS_REG_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "sockerless/err.h"
+#include "sockerless/str.h"
+
+/* Credentials for one registry; every member may be NULL. */
+struct reg_creds {
+	char *user;
+	char *pass;
+	char *identitytoken; /* OAuth refresh token (docker login) */
+	char *registrytoken; /* bearer token sent to the registry as is */
+};
+
+struct reg_challenge {
+	char *scheme; /* "bearer" or "basic", lowercased */
+	char *realm;
+	char *service;
+	char *scope;
+};
+
+struct reg_platform {
+	char os[32];
+	char arch[32];
+	char variant[32]; /* "" when none ("v8" for arm64 by default) */
+};
+
+void reg_creds_free(struct reg_creds *c);
+/* 1 when c carries anything usable. */
+int reg_creds_any(const struct reg_creds *c);
+
+/* Decodes base64 in either alphabet (std or url), padding optional.
+ * Returns a NUL-terminated copy owned by the caller, or NULL. */
+char *reg_base64_decode(const char *s, size_t *lenp);
+/* X-Registry-Auth: base64(url) JSON {username,password} | {auth} |
+ * {identitytoken} | {registrytoken}. Empty, "{}" or credential-less JSON
+ * give empty creds. Returns -1 when malformed (c is left empty). */
+int reg_auth_decode(const char *hdr, struct reg_creds *c);
+/* Looks host up in a docker config.json ("auths"). Returns 1 and fills c
+ * when found, 0 otherwise (missing file included). */
+int reg_auth_file_lookup(
+    const char *file, const char *host, struct reg_creds *c);
+
+/* Parses the first challenge of a WWW-Authenticate value. -1 if none. */
+int reg_challenge_parse(const char *h, struct reg_challenge *c);
+void reg_challenge_free(struct reg_challenge *c);
+
+/* "os/arch[/variant]", arch aliases normalised (x86_64, aarch64, ...),
+ * arm64 without a variant gets v8. NULL or "" is linux/amd64. */
+int reg_platform_parse(const char *s, struct reg_platform *p, struct err *e);
+/* The entry of an index's "manifests" that best matches p, borrowed from
+ * index; NULL when none does. */
+const cJSON *reg_platform_pick(
+    const cJSON *index, const struct reg_platform *p);
+
+/* 1 when host ("h", "h:port", "[v6]:port") is spoken to over http:
+ * listed by name, or an IP literal in a listed CIDR, or loopback. */
+int reg_host_insecure(const struct strv *insecure, const char *host);
+
+/* "sha256:<hex>" of p; caller frees. */
+char *reg_digest_of(const void *p, size_t len);
+/* 0 when digest names a supported algorithm with a well-formed hex part
+ * (what go-digest accepts), else -1 with a 400 in e. */
+int reg_digest_check(const char *digest, struct err *e);
+/* 0 when the content hashes to digest (any supported algorithm). */
+int reg_digest_verify(const char *digest, const void *p, size_t len);
+
+/* "manifest unknown: manifest unknown" from a registry error body, in
+ * Docker's wording; code gets the first error's code ("" if none). */
+void reg_errors_text(const char *body, size_t len, char *code, size_t codesz,
+    char *text, size_t textsz);
+
+#endif

@@ -1,0 +1,80 @@
+"""Fixtures of the end-to-end suite; see e2e_lib.py for the environment
+contract and the helpers."""
+import os
+import uuid
+
+import pytest
+
+from e2e_lib import HERE, HOST, RUN_LABEL, TARGET, dk, host_network
+
+
+def pytest_collection_modifyitems(config, items):
+    if HOST:
+        return
+    skip = pytest.mark.skip(reason="SK_DOCKER_HOST is not set")
+    for item in items:
+        if str(item.fspath).startswith(HERE + os.sep):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def target():
+    return TARGET
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cleanup():
+    yield
+    if not HOST:
+        return
+    ids = dk("ps", "-aq", "--filter", f"label={RUN_LABEL}", timeout=60).stdout.split()
+    if ids:
+        dk("rm", "-f", *ids, timeout=120)
+
+
+@pytest.fixture
+def docker():
+    """docker(*args, timeout=120, check=False) -> CompletedProcess."""
+    return dk
+
+
+@pytest.fixture
+def names(docker):
+    """names() -> a fresh unique container name, removed after the test."""
+    made = []
+
+    def new(prefix="ske2e"):
+        n = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        made.append(n)
+        return n
+    yield new
+    if made:
+        dk("rm", "-f", *made, timeout=120)
+
+
+@pytest.fixture
+def name(names):
+    return names()
+
+
+@pytest.fixture
+def no_bridge():
+    """Port publishing needs a network the reference bed lacks."""
+    if host_network():
+        pytest.skip("the reference engine has no bridge network (containers use --network host)")
+
+
+@pytest.fixture(scope="session")
+def pyclient():
+    import docker as dockerpy
+    c = dockerpy.DockerClient(base_url=HOST, version="auto", timeout=120)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def apiclient():
+    import docker as dockerpy
+    c = dockerpy.APIClient(base_url=HOST, version="auto", timeout=120)
+    yield c
+    c.close()

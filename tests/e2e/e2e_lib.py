@@ -1,0 +1,153 @@
+"""Helpers of the end-to-end tests: the real docker CLI, python3-docker and docker-compose
+(v1) against a Docker endpoint, exactly as a user drives it.
+
+Environment (set by tests/run.sh):
+  SK_DOCKER_HOST  the endpoint under test (unix:///.../docker.sock); without
+                  it every test here is skipped
+  SK_TARGET       "sockerless" (default) or "reference" (a plain dockerd, to
+                  check that the tests themselves describe Docker's
+                  behaviour)
+  SK_RUN_DIR      the sockerless run directory (logs), optional
+
+The reference engine of the test bed has no bridge network, so with
+SK_TARGET=reference and an engine without a "bridge" network every `docker
+run`/`docker create` gets `--network host` and the port-publishing tests are
+skipped. With sockerless nothing is added.
+
+Every container the suite creates carries the label sk.e2e.run=<RUN_ID>; a
+session finaliser removes whatever is left with that label, and the tests
+remove their own containers too.
+"""
+import datetime
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+
+
+DOCKER = "/usr/local/bin/docker"
+COMPOSE = "/usr/bin/docker-compose"
+HOST = os.environ.get("SK_DOCKER_HOST", "")
+TARGET = os.environ.get("SK_TARGET", "sockerless")
+RUN_ID = uuid.uuid4().hex[:12]
+RUN_LABEL = f"sk.e2e.run={RUN_ID}"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# The images the test bed's registry mirror serves.
+BUSYBOX = "busybox"
+TESTIMAGE = "sockerless/testimage:latest"
+OCIIMAGE = "sockerless/oci:latest"
+MULTIARCH = "sockerless/multiarch:latest"
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def _env():
+    env = dict(os.environ, DOCKER_HOST=HOST)
+    # Never let a user's context or config redirect the client.
+    env.pop("DOCKER_CONTEXT", None)
+    env.pop("DOCKER_TLS_VERIFY", None)
+    env.pop("DOCKER_CERT_PATH", None)
+    return env
+
+
+_HOST_NET = None
+
+
+def host_network():
+    """True when containers must use --network host: a reference engine
+    without a bridge network (the test bed's private dockerd)."""
+    global _HOST_NET
+    if _HOST_NET is None:
+        _HOST_NET = False
+        if TARGET == "reference":
+            p = subprocess.run([DOCKER, "network", "ls", "-q", "--filter", "driver=bridge"],
+                               env=_env(), capture_output=True, text=True, timeout=60)
+            _HOST_NET = p.returncode == 0 and not p.stdout.strip()
+    return _HOST_NET
+
+
+def _inject(args):
+    """Adds the suite's run label (and on the reference bed --network host)
+    to `run`/`create` so every container is findable for cleanup."""
+    args = list(args)
+    if args[:1] == ["container"] and args[1:2] and args[1] in ("run", "create"):
+        pos = 2
+    elif args[:1] and args[0] in ("run", "create"):
+        pos = 1
+    else:
+        return args
+    extra = ["--label", RUN_LABEL]
+    if host_network() and not any(a.startswith(("--network", "--net=")) or a == "--net"
+                                  for a in args):
+        extra += ["--network", "host"]
+    return args[:pos] + extra + args[pos:]
+
+
+def dk(*args, timeout=120, check=False, inject=True, input=None):
+    """Runs the docker CLI against the endpoint under test."""
+    argv = _inject(args) if inject else list(args)
+    try:
+        p = subprocess.run([DOCKER, *argv], env=_env(), capture_output=True,
+                           text=True, timeout=timeout, input=input)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"docker {' '.join(argv)}: timed out after {timeout}s; "
+                             f"stdout={e.stdout!r} stderr={e.stderr!r}") from None
+    if check and p.returncode != 0:
+        raise AssertionError(f"docker {' '.join(argv)}: rc={p.returncode} "
+                             f"stdout={p.stdout!r} stderr={p.stderr!r}")
+    return p
+
+
+def dk_ok(*args, **kw):
+    """Runs docker, asserts success and returns stdout."""
+    return dk(*args, check=True, **kw).stdout
+
+
+def inspect(ref, kind="container"):
+    out = dk_ok(kind, "inspect", ref)
+    data = json.loads(out)
+    assert isinstance(data, list) and len(data) == 1, out
+    return data[0]
+
+
+def wait_for(pred, timeout=60, interval=0.25, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last={last!r})")
+
+
+def wait_state(ref, status, timeout=60):
+    """Waits until the container's State.Status is `status` (a string or a
+    tuple of accepted values); returns the inspect document."""
+    want = (status,) if isinstance(status, str) else tuple(status)
+
+    def check():
+        d = inspect(ref)
+        return d if d["State"]["Status"] in want else None
+    return wait_for(check, timeout=timeout, what=f"{ref} to be {want}")
+
+
+def parse_ts(s):
+    """Docker's RFC 3339 time with up to 9 fractional digits -> aware datetime."""
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", s)
+    assert m, f"not an RFC 3339 time: {s!r}"
+    frac = (m.group(2) or ".0")[1:][:6].ljust(6, "0")
+    tz = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.datetime.fromisoformat(f"{m.group(1)}.{frac}{tz}")
+
+
+
+def pyrun_kwargs():
+    """Extra keyword arguments for docker-py's containers.run/create."""
+    kw = {"labels": {"sk.e2e.run": RUN_ID}}
+    if host_network():
+        kw["network_mode"] = "host"
+    return kw

@@ -1,0 +1,83 @@
+"""A restart of the simulator keeps its state; shutting it down removes
+every container it created; stopped tasks expire."""
+
+import time
+
+from conftest import containers_of, run, task_definition, task_id, wait_status
+
+
+def test_state_survives_restart(fresh_sim):
+    sim = fresh_sim().start()
+    ecs, logs = sim.client("ecs"), sim.client("logs")
+    ecs.create_cluster(clusterName="keep")
+    logs.create_log_group(logGroupName="/keep")
+    td = task_definition(ecs, "keep", ["sh", "-c", "echo kept; exit 7"], log_group="/keep")
+    done = run(ecs, "keep", td)
+    wait_status(ecs, "keep", done["taskArn"], "STOPPED")
+    long = run(ecs, "keep", task_definition(ecs, "keep-long", ["sleep", "300"]))
+    wait_status(ecs, "keep", long["taskArn"], "RUNNING")
+    assert containers_of(sim.engine, sim.state_dir)
+    sim.stop()
+    # Shut down: the running task's container was stopped and removed.
+    assert containers_of(sim.engine, sim.state_dir) == []
+
+    sim.start()
+    ecs, logs = sim.client("ecs"), sim.client("logs")
+    assert ecs.describe_clusters(clusters=["keep"])["clusters"][0]["status"] == "ACTIVE"
+    assert ecs.describe_task_definition(taskDefinition="keep")["taskDefinition"][
+        "taskDefinitionArn"] == td
+    tasks = {t["taskArn"]: t for t in ecs.describe_tasks(
+        cluster="keep", tasks=[done["taskArn"], long["taskArn"]])["tasks"]}
+    assert tasks[done["taskArn"]]["containers"][0]["exitCode"] == 7
+    assert tasks[done["taskArn"]]["stopCode"] == "EssentialContainerExited"
+    assert tasks[long["taskArn"]]["lastStatus"] == "STOPPED"
+    assert tasks[long["taskArn"]]["stoppedReason"] == "Simulator shut down"
+    events = logs.get_log_events(logGroupName="/keep",
+                                 logStreamName="sk/main/" + task_id(done["taskArn"]),
+                                 startFromHead=True)["events"]
+    assert [e["message"] for e in events] == ["kept"]
+    # New revisions continue from the restored ones.
+    assert task_definition(ecs, "keep", ["true"]).endswith("/keep:2")
+    sim.stop()
+
+
+def test_stopped_tasks_expire(fresh_sim):
+    sim = fresh_sim("--stopped-task-ttl", "1").start()
+    ecs = sim.client("ecs")
+    ecs.create_cluster(clusterName="ttl")
+    task = run(ecs, "ttl", task_definition(ecs, "ttl", ["true"]))
+    wait_status(ecs, "ttl", task["taskArn"], "STOPPED")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        out = ecs.describe_tasks(cluster="ttl", tasks=[task["taskArn"]])
+        if out["failures"]:
+            break
+        time.sleep(0.2)
+    assert out["failures"] == [{"arn": task["taskArn"], "reason": "MISSING"}]
+    assert ecs.list_tasks(cluster="ttl", desiredStatus="STOPPED")["taskArns"] == []
+    assert containers_of(sim.engine, sim.state_dir) == []
+    sim.stop()
+
+
+def test_crash_recovery(fresh_sim):
+    """After a kill -9 the next start removes the orphaned containers and
+    reports the tasks that were running as STOPPED."""
+    sim = fresh_sim().start()
+    ecs = sim.client("ecs")
+    ecs.create_cluster(clusterName="crash")
+    task = run(ecs, "crash", task_definition(ecs, "crash", ["sleep", "300"]))
+    wait_status(ecs, "crash", task["taskArn"], "RUNNING")
+    sim.proc.kill()
+    sim.proc.wait()
+    sim.proc = None
+    sim.log.close()
+    assert containers_of(sim.engine, sim.state_dir)
+    sim.start()
+    assert containers_of(sim.engine, sim.state_dir) == []
+    ecs = sim.client("ecs")
+    final = ecs.describe_tasks(cluster="crash", tasks=[task["taskArn"]])["tasks"][0]
+    assert final["lastStatus"] == "STOPPED" and final["desiredStatus"] == "STOPPED"
+    assert final["stopCode"] in ("TaskFailedToStart", "EssentialContainerExited")
+    assert "restarted" in final["stoppedReason"]
+    assert "exitCode" not in final["containers"][0]
+    sim.stop()

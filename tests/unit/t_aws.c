@@ -1,0 +1,269 @@
+/* awsJson calls end to end over the real httpcli against a forked one-shot
+ * HTTP server, plus error parsing and mapping. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sockerless/aws.h"
+#include "sockerless/json.h"
+#include "sockerless/str.h"
+#include "sockerless/xmalloc.h"
+
+#include "../../common/aws_int.h"
+
+/* Serves the replies in order (one per connection), appending each raw
+ * request to log. Returns the port; *pid is the child. */
+static pid_t t_pid;
+
+static int
+t_teardown(void **state)
+{
+	(void)state;
+	if (t_pid > 0) {
+		kill(t_pid, SIGTERM);
+		waitpid(t_pid, NULL, 0);
+	}
+	t_pid = 0;
+	return 0;
+}
+
+static int
+t_server(const char *const *replies, const char *log, pid_t *pid)
+{
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(ls, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(ls, 8), 0);
+	getsockname(ls, (struct sockaddr *)&sin, &slen);
+	if ((*pid = fork()) == 0) {
+		for (size_t i = 0; replies[i] != NULL; i++) {
+			int s = accept(ls, NULL, NULL);
+			char req[16384];
+			size_t n = 0;
+			ssize_t k;
+			FILE *f;
+			char *hend, *cl;
+
+			while (n < sizeof(req) - 1 &&
+			    (k = read(s, req + n, sizeof(req) - 1 - n)) > 0) {
+				n += (size_t)k;
+				req[n] = '\0';
+				if ((hend = strstr(req, "\r\n\r\n")) == NULL)
+					continue;
+				cl = strcasestr(req, "Content-Length:");
+				if (cl == NULL ||
+				    (size_t)(hend + 4 - req) +
+					    strtoul(cl + 15, NULL, 10) <=
+					n)
+					break;
+			}
+			if ((f = fopen(log, "a")) != NULL) {
+				fprintf(f, "%s\n=====\n", req);
+				fclose(f);
+			}
+			if (write(s, replies[i], strlen(replies[i])) < 0)
+				_exit(1);
+			close(s);
+		}
+		_exit(0);
+	}
+	close(ls);
+	return ntohs(sin.sin_port);
+}
+
+static char *
+t_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = xcalloc(1, 65536);
+
+	if (f != NULL) {
+		size_t n = fread(buf, 1, 65535, f);
+
+		buf[n] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+static struct aws *
+t_aws(int port)
+{
+	struct aws_options o = { .region = "us-east-1" };
+	struct aws *a;
+	struct err e;
+	char *url = xasprintf("http://127.0.0.1:%d", port);
+
+	setenv("AWS_ACCESS_KEY_ID", "AKTEST", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKTEST", 1);
+	setenv("AWS_SESSION_TOKEN", "TOKTEST", 1);
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+	o.endpoint = url;
+	a = aws_new(NULL, NULL, &o, &e);
+	assert_non_null(a);
+	assert_int_equal(aws_resolve_credentials(a, &e), 0);
+	assert_string_equal(aws_credentials_source(a), "environment");
+	free(url);
+	return a;
+}
+
+#define T_OK                                                              \
+	"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.1\r\n" \
+	"x-amzn-RequestId: rid-1\r\nContent-Length: 29\r\n"               \
+	"Connection: close\r\n\r\n{\"clusters\":[{\"x\":\"ACTIVE\"}]}"
+
+static void
+t_sync_ok(void **state)
+{
+	static const char *const replies[] = { T_OK, NULL };
+	char log[] = "/tmp/t_aws.XXXXXX";
+	struct aws *a;
+	pid_t pid;
+	cJSON *out = NULL;
+	struct err e;
+	char *req;
+	int port;
+
+	(void)state;
+	close(mkstemp(log));
+	port = t_server(replies, log, &pid);
+	t_pid = pid;
+	a = t_aws(port);
+	assert_int_equal(aws_json_call_sync(a, "ecs", "DescribeClusters",
+			     cJSON_CreateObject(), &out, &e),
+	    0);
+	assert_non_null(json_arr(out, "clusters"));
+	cJSON_Delete(out);
+	waitpid(pid, NULL, 0);
+	t_pid = 0;
+	req = t_slurp(log);
+	assert_true(str_prefix(req, "POST / HTTP/1.1\r\n"));
+	assert_non_null(strcasestr(req,
+	    "X-Amz-Target: "
+	    "AmazonEC2ContainerServiceV20141113."
+	    "DescribeClusters\r\n"));
+	assert_non_null(strcasestr(req,
+	    "Content-Type: "
+	    "application/x-amz-json-1.1\r\n"));
+	assert_non_null(strcasestr(req, "X-Amz-Security-Token: TOKTEST\r\n"));
+	assert_non_null(strstr(req, "Credential=AKTEST/"));
+	assert_non_null(strstr(req,
+	    "/us-east-1/ecs/aws4_request, "
+	    "SignedHeaders=content-type;host;"
+	    "x-amz-date;x-amz-security-token;"
+	    "x-amz-target, Signature="));
+	assert_non_null(strstr(req, "\r\n\r\n{}"));
+	free(req);
+	unlink(log);
+	aws_free(a);
+}
+
+#define T_THROTTLED                                          \
+	"HTTP/1.1 400 Bad Request\r\nContent-Length: 58\r\n" \
+	"Connection: close\r\n\r\n"                          \
+	"{\"__type\":\"ThrottlingException\",\"message\":\"Rate exceeded\"}"
+#define T_NOTFOUND                                                            \
+	"HTTP/1.1 400 Bad Request\r\nx-amzn-RequestId: rid-9\r\n"             \
+	"Content-Length: 80\r\nConnection: close\r\n\r\n"                     \
+	"{\"__type\":\"com.amazon.coral#ClusterNotFoundException:http://x\"," \
+	"\"message\":\"nope\"}"
+
+static void
+t_sync_errors(void **state)
+{
+	static const char *const replies[] = { T_THROTTLED, T_OK, T_NOTFOUND,
+		NULL };
+	char log[] = "/tmp/t_aws.XXXXXX";
+	struct aws *a;
+	pid_t pid;
+	cJSON *out = NULL;
+	struct err e;
+	int port;
+
+	(void)state;
+	close(mkstemp(log));
+	port = t_server(replies, log, &pid);
+	t_pid = pid;
+	a = t_aws(port);
+	/* A 400 ThrottlingException is retried, then succeeds. */
+	assert_int_equal(
+	    aws_json_call_sync(a, "ecs", "ListTasks", NULL, &out, &e), 0);
+	cJSON_Delete(out);
+	assert_int_equal(
+	    aws_json_call_sync(a, "ecs", "DescribeClusters", NULL, &out, &e),
+	    -1);
+	assert_null(out);
+	assert_int_equal(e.status, 404);
+	assert_string_equal(e.msg, "ClusterNotFoundException: nope");
+	waitpid(pid, NULL, 0);
+	t_pid = 0;
+	unlink(log);
+	aws_free(a);
+}
+
+static void
+t_errors(void **state)
+{
+	struct aws_error ae;
+	struct err e;
+	const char *b1 = "{\"__type\":\"a.b#AccessDeniedException\","
+			 "\"Message\":\"no\"}";
+	const char *b2 = "{\"__type\":\"ThrottlingException\"}";
+
+	(void)state;
+	aws_parse_error(400, b1, strlen(b1), "r1", &ae);
+	assert_string_equal(ae.code, "AccessDeniedException");
+	assert_string_equal(ae.message, "no");
+	assert_int_equal(ae.throttled, 0);
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 500);
+	assert_string_equal(e.msg,
+	    "cloud rejected the request: "
+	    "AccessDeniedException: no (request id r1)");
+	aws_parse_error(400, b2, strlen(b2), NULL, &ae);
+	assert_int_equal(ae.throttled, 1);
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 503);
+	aws_parse_error(429, "", 0, NULL, &ae);
+	assert_int_equal(ae.throttled, 1);
+	aws_parse_error(503, "<html>", 6, NULL, &ae);
+	assert_string_equal(ae.code, "HTTP503");
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 502);
+	memset(&ae, 0, sizeof(ae));
+	str_lcpy(ae.message, "Connection refused", sizeof(ae.message));
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 502);
+	assert_string_equal(e.msg, "cloud unreachable: Connection refused");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_errors),
+		cmocka_unit_test_teardown(t_sync_ok, t_teardown),
+		cmocka_unit_test_teardown(t_sync_errors, t_teardown),
+	};
+
+	json_init();
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

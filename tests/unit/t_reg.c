@@ -1,0 +1,713 @@
+/* Registry client: reference normalisation, credentials, challenges,
+ * platform selection; with SK_REGISTRY set, resolves against a live
+ * registry through the event loop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../common/reg_int.h"
+#include "sockerless/httpcli.h"
+#include "sockerless/json.h"
+#include "sockerless/reg.h"
+#include "sockerless/xmalloc.h"
+
+#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+struct ref_case {
+	const char *in;
+	const char *full;     /* NULL: invalid */
+	const char *familiar; /* or the error text when invalid */
+};
+
+static const struct ref_case ref_cases[] = {
+	{ "busybox", "docker.io/library/busybox:latest", "busybox:latest" },
+	{ "busybox:1.36", "docker.io/library/busybox:1.36", "busybox:1.36" },
+	{ "library/busybox", "docker.io/library/busybox:latest",
+	    "busybox:latest" },
+	{ "docker.io/busybox", "docker.io/library/busybox:latest",
+	    "busybox:latest" },
+	{ "index.docker.io/busybox:x", "docker.io/library/busybox:x",
+	    "busybox:x" },
+	{ "docker.io/library/busybox:latest",
+	    "docker.io/library/busybox:latest", "busybox:latest" },
+	{ "user/repo", "docker.io/user/repo:latest", "user/repo:latest" },
+	{ "docker.io/library/a/b", "docker.io/library/a/b:latest",
+	    "library/a/b:latest" },
+	{ "localhost/foo", "localhost/foo:latest", "localhost/foo:latest" },
+	{ "localhost:5000/foo/bar:v1", "localhost:5000/foo/bar:v1",
+	    "localhost:5000/foo/bar:v1" },
+	{ "localhost:5000", "docker.io/library/localhost:5000",
+	    "localhost:5000" },
+	{ "127.0.0.1:5000/x@sha256:" HEX64, "127.0.0.1:5000/x@sha256:" HEX64,
+	    "127.0.0.1:5000/x@sha256:" HEX64 },
+	{ "busybox:1@sha256:" HEX64,
+	    "docker.io/library/busybox:1@sha256:" HEX64,
+	    "busybox:1@sha256:" HEX64 },
+	{ "Foo/bar", "Foo/bar:latest", "Foo/bar:latest" },
+	{ "a.b-c.d/x_y__z-w/q.r---s", "a.b-c.d/x_y__z-w/q.r---s:latest",
+	    "a.b-c.d/x_y__z-w/q.r---s:latest" },
+	{ "[::1]:5000/foo:T_a.g-1", "[::1]:5000/foo:T_a.g-1",
+	    "[::1]:5000/foo:T_a.g-1" },
+	{ "gcr.io/proj/img:_x", "gcr.io/proj/img:_x", "gcr.io/proj/img:_x" },
+	{ "", NULL, "invalid reference format" },
+	{ "busybox:", NULL, "invalid reference format" },
+	{ "busybox@", NULL, "invalid reference format" },
+	{ ":tag", NULL, "invalid reference format" },
+	{ "/busybox", NULL, "invalid reference format" },
+	{ "busybox/", NULL, "invalid reference format" },
+	{ "a//b", NULL, "invalid reference format" },
+	{ "-abc", NULL, "invalid reference format" },
+	{ "abc-", NULL, "invalid reference format" },
+	{ "a..b", NULL, "invalid reference format" },
+	{ "a___b", NULL, "invalid reference format" },
+	{ "busybox:tag:tag", NULL, "invalid reference format" },
+	{ "busybox:.tag", NULL, "invalid reference format" },
+	{ "busybox:ta/g", NULL, "invalid reference format" },
+	{ "localhost:abc/x", NULL, "invalid reference format" },
+	{ "-host.com/x", NULL, "invalid reference format" },
+	{ "host-.com/x", NULL, "invalid reference format" },
+	{ "busy box", NULL, "invalid reference format" },
+	{ "busybox@sha256:abc", NULL, "invalid reference format" },
+	{ "UPPER", NULL,
+	    "invalid reference format: repository name (library/UPPER) must "
+	    "be lowercase" },
+	{ "docker.io/User/x:tag", NULL,
+	    "invalid reference format: repository name (User/x) must be "
+	    "lowercase" },
+	{ HEX64, NULL,
+	    "invalid repository name (" HEX64 "), cannot specify 64-byte "
+	    "hexadecimal strings" },
+	{ "busybox@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0"
+	  "123456789abcdef",
+	    NULL, "invalid checksum digest format" },
+	{ "busybox@md5:0123456789abcdef0123456789abcdef", NULL,
+	    "unsupported digest algorithm" },
+	{ "busybox@sha256:" HEX64 "0", NULL, "invalid checksum digest length" },
+};
+
+static void
+t_ref_cases(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ref_cases) / sizeof(ref_cases[0]); i++) {
+		const struct ref_case *c = &ref_cases[i];
+		struct reg_ref r;
+		struct err e;
+		int rv = reg_ref_parse(c->in, &r, &e);
+
+		if (c->full == NULL) {
+			if (rv != -1 || e.status != 400 ||
+			    strcmp(e.msg, c->familiar) != 0)
+				fail_msg("\"%s\": want error \"%s\", got %d "
+					 "\"%s\"",
+				    c->in, c->familiar, rv,
+				    rv == -1 ? e.msg : "");
+			continue;
+		}
+		if (rv == -1)
+			fail_msg("\"%s\": %s", c->in, e.msg);
+		char *full = reg_ref_string(&r), *fam = reg_ref_familiar(&r);
+		if (strcmp(full, c->full) != 0 || strcmp(fam, c->familiar) != 0)
+			fail_msg("\"%s\": got %s (%s)", c->in, full, fam);
+		free(full);
+		free(fam);
+		reg_ref_free(&r);
+	}
+}
+
+static void
+t_ref_fields(void **state)
+{
+	struct reg_ref r;
+	struct err e;
+	char tag[130], name[300];
+
+	(void)state;
+	assert_int_equal(
+	    reg_ref_parse("host:5000/a/b@sha256:" HEX64, &r, &e), 0);
+	assert_string_equal(r.domain, "host:5000");
+	assert_string_equal(r.path, "a/b");
+	assert_null(r.tag);
+	assert_string_equal(r.digest, "sha256:" HEX64);
+	reg_ref_free(&r);
+
+	memset(tag, 'a', 128);
+	tag[128] = '\0';
+	(void)snprintf(name, sizeof(name), "busybox:%s", tag);
+	assert_int_equal(reg_ref_parse(name, &r, &e), 0);
+	reg_ref_free(&r);
+	(void)snprintf(name, sizeof(name), "busybox:%sa", tag);
+	assert_int_equal(reg_ref_parse(name, &r, &e), -1);
+
+	/* 255 characters of name, domain included, is the limit. */
+	memset(name, 'a', sizeof(name));
+	memcpy(name, "docker.io/x/", 12);
+	name[255] = '\0';
+	assert_int_equal(reg_ref_parse(name, &r, &e), 0);
+	reg_ref_free(&r);
+	memset(name, 'a', sizeof(name));
+	memcpy(name, "docker.io/x/", 12);
+	name[256] = '\0';
+	assert_int_equal(reg_ref_parse(name, &r, &e), -1);
+	assert_string_equal(
+	    e.msg, "repository name must not be more than 255 characters");
+	reg_ref_free(NULL);
+}
+
+static const char sample_index[] =
+    "{\"schemaVersion\":2,\"mediaType\":"
+    "\"application/vnd.oci.image.index.v1+json\",\"manifests\":["
+    "{\"digest\":\"sha256:0001\",\"platform\":{\"architecture\":\"arm\","
+    "\"os\":\"linux\",\"variant\":\"v6\"}},"
+    "{\"digest\":\"sha256:0002\",\"platform\":{\"architecture\":\"amd64\","
+    "\"os\":\"windows\"}},"
+    "{\"digest\":\"sha256:0003\",\"platform\":{\"architecture\":\"amd64\","
+    "\"os\":\"linux\"}},"
+    "{\"digest\":\"sha256:0004\",\"platform\":{\"architecture\":\"arm64\","
+    "\"os\":\"linux\"}},"
+    "{\"digest\":\"sha256:0005\",\"platform\":{\"architecture\":\"arm\","
+    "\"os\":\"linux\",\"variant\":\"v7\"}},"
+    "{\"digest\":\"sha256:0006\",\"platform\":{\"architecture\":\"unknown\","
+    "\"os\":\"unknown\"}},"
+    "{\"digest\":\"sha256:0007\",\"platform\":{\"architecture\":\"amd64\","
+    "\"os\":\"linux\",\"variant\":\"v3\"}},"
+    "{\"digest\":\"sha256:0008\"},"
+    "{\"platform\":{\"architecture\":\"s390x\",\"os\":\"linux\"}}]}";
+
+static const char *
+pick(const cJSON *idx, const char *plat)
+{
+	struct reg_platform p;
+	struct err e;
+	const cJSON *m;
+
+	assert_int_equal(reg_platform_parse(plat, &p, &e), 0);
+	m = reg_platform_pick(idx, &p);
+	return m != NULL ? json_str(m, "digest") : NULL;
+}
+
+static void
+t_platform(void **state)
+{
+	struct reg_platform p;
+	struct err e;
+	cJSON *idx = cJSON_Parse(sample_index);
+
+	(void)state;
+	assert_non_null(idx);
+	assert_int_equal(reg_platform_parse(NULL, &p, &e), 0);
+	assert_string_equal(p.os, "linux");
+	assert_string_equal(p.arch, "amd64");
+	assert_string_equal(p.variant, "");
+	assert_int_equal(reg_platform_parse("linux/arm64", &p, &e), 0);
+	assert_string_equal(p.variant, "v8");
+	assert_int_equal(reg_platform_parse("linux/aarch64", &p, &e), 0);
+	assert_string_equal(p.arch, "arm64");
+	assert_int_equal(reg_platform_parse("linux", &p, &e), -1);
+	assert_int_equal(e.status, 400);
+	assert_int_equal(reg_platform_parse("linux/arm/v7/x", &p, &e), -1);
+	assert_int_equal(reg_platform_parse("linux//v7", &p, &e), -1);
+
+	assert_string_equal(pick(idx, NULL), "sha256:0003");
+	assert_string_equal(pick(idx, "linux/x86_64"), "sha256:0003");
+	assert_string_equal(pick(idx, "linux/amd64/v3"), "sha256:0007");
+	assert_string_equal(pick(idx, "windows/amd64"), "sha256:0002");
+	assert_string_equal(pick(idx, "linux/arm64"), "sha256:0004");
+	assert_string_equal(pick(idx, "linux/arm64/v8"), "sha256:0004");
+	assert_string_equal(pick(idx, "linux/arm/v7"), "sha256:0005");
+	assert_string_equal(pick(idx, "linux/arm"), "sha256:0005");
+	assert_string_equal(pick(idx, "linux/arm/v6"), "sha256:0001");
+	assert_string_equal(pick(idx, "linux/arm/v8"), "sha256:0005");
+	assert_null(pick(idx, "linux/arm/v5"));
+	assert_null(pick(idx, "linux/s390x"));
+	assert_null(pick(idx, "linux/riscv64"));
+	cJSON_Delete(idx);
+	/* Malformed documents are simply "no match". */
+	idx = cJSON_Parse("{\"manifests\":{\"a\":1}}");
+	assert_null(pick(idx, NULL));
+	cJSON_Delete(idx);
+	idx = cJSON_Parse("{\"manifests\":[1,\"x\",{\"platform\":5}]}");
+	assert_null(pick(idx, NULL));
+	cJSON_Delete(idx);
+}
+
+static void
+t_auth_decode(void **state)
+{
+	struct reg_creds c;
+	size_t n;
+	char *s;
+
+	(void)state;
+	/* base64url without padding, with '_' in it. */
+	assert_int_equal(reg_auth_decode("eyJ1c2VybmFtZSI6ICJ1IiwgInBhc3N3b3J"
+					 "kIjogInA_Pn4ifQ",
+			     &c),
+	    0);
+	assert_string_equal(c.user, "u");
+	assert_string_equal(c.pass, "p?>~");
+	reg_creds_free(&c);
+	/* Standard base64 with padding and '/'. */
+	assert_int_equal(reg_auth_decode("eyJ1c2VybmFtZSI6ICJ1IiwgInBhc3N3b3J"
+					 "kIjogInA/Pn4ifQ==",
+			     &c),
+	    0);
+	assert_string_equal(c.pass, "p?>~");
+	reg_creds_free(&c);
+	assert_int_equal(
+	    reg_auth_decode("eyJpZGVudGl0eXRva2VuIjoidG9rIn0=", &c), 0);
+	assert_null(c.user);
+	assert_string_equal(c.identitytoken, "tok");
+	assert_true(reg_creds_any(&c));
+	reg_creds_free(&c);
+	/* {"auth":"aHViOnB3"} as raw JSON, as old clients send. */
+	assert_int_equal(reg_auth_decode("{\"auth\":\"aHViOnB3\"}", &c), 0);
+	assert_string_equal(c.user, "hub");
+	assert_string_equal(c.pass, "pw");
+	reg_creds_free(&c);
+	/* None. */
+	assert_int_equal(reg_auth_decode(NULL, &c), 0);
+	assert_false(reg_creds_any(&c));
+	assert_int_equal(reg_auth_decode("", &c), 0);
+	assert_int_equal(reg_auth_decode("e30=", &c), 0);
+	assert_false(reg_creds_any(&c));
+	assert_int_equal(reg_auth_decode("e30", &c), 0);
+	assert_int_equal(reg_auth_decode("{}", &c), 0);
+	assert_false(reg_creds_any(&c));
+	/* Malformed. */
+	assert_int_equal(reg_auth_decode("!!!", &c), -1);
+	assert_int_equal(reg_auth_decode("bm90IGpzb24=", &c), -1);
+	assert_int_equal(reg_auth_decode("WzFd", &c), -1); /* [1] */
+	assert_int_equal(reg_auth_decode("{\"auth\":\"@@\"}", &c), -1);
+	assert_null(c.user);
+
+	s = reg_base64_decode("aHViOnB3", &n);
+	assert_int_equal(n, 6);
+	assert_string_equal(s, "hub:pw");
+	free(s);
+	assert_null(reg_base64_decode("a", &n));
+	assert_null(reg_base64_decode("aH=b", &n));
+}
+
+static void
+t_auth_file(void **state)
+{
+	char path[] = "/tmp/t_reg_auth_XXXXXX";
+	const char *doc =
+	    "{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":"
+	    "\"aHViOnB3\"},\"registry.example:5000\":{\"username\":\"a\","
+	    "\"password\":\"b\"},\"empty.example\":{},\"bad.example\":"
+	    "{\"auth\":5}},\"credsStore\":\"desktop\"}";
+	struct reg_creds c;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
+	close(fd);
+	assert_int_equal(reg_auth_file_lookup(path, "docker.io", &c), 1);
+	assert_string_equal(c.user, "hub");
+	assert_string_equal(c.pass, "pw");
+	reg_creds_free(&c);
+	assert_int_equal(
+	    reg_auth_file_lookup(path, "registry-1.docker.io", &c), 1);
+	reg_creds_free(&c);
+	assert_int_equal(
+	    reg_auth_file_lookup(path, "registry.example:5000", &c), 1);
+	assert_string_equal(c.user, "a");
+	assert_string_equal(c.pass, "b");
+	reg_creds_free(&c);
+	assert_int_equal(reg_auth_file_lookup(path, "empty.example", &c), 0);
+	assert_int_equal(reg_auth_file_lookup(path, "bad.example", &c), 0);
+	assert_int_equal(reg_auth_file_lookup(path, "registry.example", &c), 0);
+	assert_int_equal(reg_auth_file_lookup("/nonexistent", "x", &c), 0);
+	assert_int_equal(reg_auth_file_lookup(NULL, "x", &c), 0);
+	unlink(path);
+}
+
+static void
+t_challenge(void **state)
+{
+	struct reg_challenge c;
+
+	(void)state;
+	assert_int_equal(
+	    reg_challenge_parse("Bearer realm=\"https://auth.docker.io/token\","
+				"service=\"registry.docker.io\",scope=\"repos"
+				"itory:library/busybox:pull\"",
+		&c),
+	    0);
+	assert_string_equal(c.scheme, "bearer");
+	assert_string_equal(c.realm, "https://auth.docker.io/token");
+	assert_string_equal(c.service, "registry.docker.io");
+	assert_string_equal(c.scope, "repository:library/busybox:pull");
+	reg_challenge_free(&c);
+
+	assert_int_equal(
+	    reg_challenge_parse("Basic realm=\"Registry Realm\"", &c), 0);
+	assert_string_equal(c.scheme, "basic");
+	assert_string_equal(c.realm, "Registry Realm");
+	assert_null(c.service);
+	reg_challenge_free(&c);
+
+	assert_int_equal(reg_challenge_parse("bearer  realm=https://x/token, "
+					     "Service=svc ,error=\"invalid_"
+					     "token\"",
+			     &c),
+	    0);
+	assert_string_equal(c.realm, "https://x/token");
+	assert_string_equal(c.service, "svc");
+	reg_challenge_free(&c);
+
+	assert_int_equal(reg_challenge_parse("Bearer realm=\"https://a/t?x=1,"
+					     "2\",service=\"s\\\"q\"",
+			     &c),
+	    0);
+	assert_string_equal(c.realm, "https://a/t?x=1,2");
+	assert_string_equal(c.service, "s\"q");
+	reg_challenge_free(&c);
+
+	/* Only the first of several challenges counts. */
+	assert_int_equal(reg_challenge_parse("Basic realm=\"r\", Bearer "
+					     "realm=\"x\"",
+			     &c),
+	    0);
+	assert_string_equal(c.scheme, "basic");
+	assert_string_equal(c.realm, "r");
+	reg_challenge_free(&c);
+
+	assert_int_equal(
+	    reg_challenge_parse("Bearer realm=\"unterminated", &c), 0);
+	assert_string_equal(c.realm, "unterminated");
+	reg_challenge_free(&c);
+	assert_int_equal(reg_challenge_parse(NULL, &c), -1);
+	assert_int_equal(reg_challenge_parse("  ", &c), -1);
+	reg_challenge_free(&c);
+}
+
+static void
+t_insecure(void **state)
+{
+	struct strv sv;
+
+	(void)state;
+	strv_init(&sv);
+	assert_true(reg_host_insecure(&sv, "127.0.0.1:5000"));
+	assert_true(reg_host_insecure(&sv, "127.1.2.3"));
+	assert_true(reg_host_insecure(&sv, "localhost:5000"));
+	assert_true(reg_host_insecure(&sv, "localhost"));
+	assert_true(reg_host_insecure(&sv, "[::1]:5000"));
+	assert_false(reg_host_insecure(&sv, "localhostx:5000"));
+	assert_false(reg_host_insecure(&sv, "10.1.2.3:5000"));
+	assert_false(reg_host_insecure(&sv, "registry-1.docker.io"));
+	strv_add(&sv, "10.0.0.0/8");
+	strv_add(&sv, "myreg:5000");
+	strv_add(&sv, "fd00::/8");
+	strv_add(&sv, "bogus/99");
+	assert_true(reg_host_insecure(&sv, "10.1.2.3:5000"));
+	assert_false(reg_host_insecure(&sv, "11.1.2.3:5000"));
+	assert_true(reg_host_insecure(&sv, "myreg:5000"));
+	assert_false(reg_host_insecure(&sv, "myreg:5001"));
+	assert_true(reg_host_insecure(&sv, "[fd12::1]:443"));
+	assert_false(reg_host_insecure(&sv, "[fe80::1]:443"));
+	strv_free(&sv);
+}
+
+static void
+t_digest(void **state)
+{
+	char *d = reg_digest_of("", 0), code[32], text[128];
+	struct err e;
+	const char *body =
+	    "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":"
+	    "\"manifest unknown\",\"detail\":{\"Tag\":\"x\"}}]}";
+
+	(void)state;
+	assert_string_equal(d,
+	    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41"
+	    "e4649b934ca495991b7852b855");
+	assert_int_equal(reg_digest_verify(d, "", 0), 0);
+	assert_int_equal(reg_digest_verify(d, "x", 1), -1);
+	assert_int_equal(reg_digest_verify("sha256:x", "", 0), -1);
+	free(d);
+	assert_int_equal(reg_digest_check("sha512:" HEX64 HEX64, &e), 0);
+	assert_int_equal(reg_digest_check("sha256:" HEX64 "00", &e), -1);
+	assert_int_equal(reg_digest_check("../../x", &e), -1);
+	reg_errors_text(
+	    body, strlen(body), code, sizeof(code), text, sizeof(text));
+	assert_string_equal(code, "MANIFEST_UNKNOWN");
+	assert_string_equal(text, "manifest unknown: manifest unknown");
+	reg_errors_text("{\"details\":\"incorrect username or password\"}", 44,
+	    code, sizeof(code), text, sizeof(text));
+	assert_string_equal(text, "incorrect username or password");
+	reg_errors_text("<html>", 6, code, sizeof(code), text, sizeof(text));
+	assert_string_equal(text, "");
+	reg_errors_text("{\"errors\":[{\"code\":7}]}", 23, code, sizeof(code),
+	    text, sizeof(text));
+	assert_string_equal(text, "");
+}
+
+static void
+t_client_config(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct reg_config c;
+	struct strv m;
+	struct err e;
+	struct reg_client *rc;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	strv_init(&m);
+	strv_add(&m, "mirror.example");
+	c.mirrors = &m;
+	assert_null(reg_client_new(base, NULL, &c, &e));
+	assert_int_equal(e.status, 400);
+	c.mirrors = NULL;
+	c.platform = "linux";
+	assert_null(reg_client_new(base, NULL, &c, &e));
+	c.platform = NULL;
+	rc = reg_client_new(base, NULL, &c, &e);
+	assert_non_null(rc);
+	assert_int_equal(reg_resolve(rc, "UPPER", NULL, NULL, NULL, &e), -1);
+	assert_int_equal(e.status, 400);
+	/* Freeing the client drops pending pulls without calling back. */
+	assert_int_equal(reg_resolve(rc, "busybox", NULL, NULL, NULL, &e), 0);
+	reg_client_free(rc);
+	reg_client_free(NULL);
+	strv_free(&m);
+	event_base_free(base);
+}
+
+/* --- live registry (SK_REGISTRY) ----------------------------------------- */
+
+struct live {
+	struct event_base *base;
+	struct httpcli *http;
+	struct reg_client *rc;
+	int done;
+	struct err e;
+	int ok;
+	char *digest, *manifest_digest, *id, *tag;
+	int64_t size;
+	int has_config;
+	int hook;
+	char *hook_arg;
+};
+
+static void
+live_cb(void *arg, const struct reg_image *img, const struct err *e)
+{
+	struct live *l = arg;
+
+	l->done++;
+	if (e != NULL) {
+		l->e = *e;
+		l->ok = 0;
+	} else {
+		l->ok = 1;
+		l->digest = xstrdup(img->digest);
+		l->manifest_digest = xstrdup(img->manifest_digest);
+		l->id = xstrdup(img->id);
+		l->tag = xstrdup(img->tag);
+		l->size = img->size;
+		l->has_config = cJSON_IsObject(img->config) &&
+		    json_obj(img->config, "rootfs") != NULL;
+	}
+	event_base_loopexit(l->base, NULL);
+}
+
+static int hook_calls;
+
+static int
+live_hook(void *arg, const char *host, reg_creds_done done, void *done_arg)
+{
+	struct err e;
+
+	hook_calls++;
+	if (arg != NULL && strcmp(host, arg) == 0) {
+		err_set(&e, 403, "no token for you");
+		done(done_arg, NULL, NULL, &e);
+		return 0;
+	}
+	if (str_prefix(host, "127.0.0.1")) {
+		done(done_arg, "u", "p", NULL);
+		return 0;
+	}
+	return -1;
+}
+
+static void
+live_clear(struct live *l)
+{
+	free(l->digest);
+	free(l->manifest_digest);
+	free(l->id);
+	free(l->tag);
+	l->digest = l->manifest_digest = l->id = l->tag = NULL;
+	l->done = l->ok = 0;
+}
+
+/* Resolves ref with the given mirrors and platform; waits for the cb. */
+static void
+live_run(struct live *l, const char *ref, const char *mirror1,
+    const char *mirror2, const char *platform)
+{
+	struct reg_config c;
+	struct strv m;
+	struct err e;
+	struct timeval tv = { 90, 0 };
+
+	live_clear(l);
+	memset(&c, 0, sizeof(c));
+	strv_init(&m);
+	if (mirror1 != NULL)
+		strv_add(&m, mirror1);
+	if (mirror2 != NULL)
+		strv_add(&m, mirror2);
+	c.mirrors = &m;
+	c.platform = platform;
+	l->rc = reg_client_new(l->base, l->http, &c, &e);
+	assert_non_null(l->rc);
+	if (l->hook)
+		reg_set_creds_hook(l->rc, live_hook, l->hook_arg);
+	assert_int_equal(reg_resolve(l->rc, ref, NULL, live_cb, l, &e), 0);
+	assert_int_equal(l->done, 0); /* never called from inside */
+	event_base_loopexit(l->base, &tv);
+	event_base_dispatch(l->base);
+	assert_int_equal(l->done, 1);
+	reg_client_free(l->rc);
+	strv_free(&m);
+}
+
+static void
+t_live(void **state)
+{
+	const char *reg = getenv("SK_REGISTRY");
+	char mirror[256], ref[300], *oci_manifest = NULL;
+	struct live l;
+
+	(void)state;
+	if (reg == NULL || reg[0] == '\0')
+		skip();
+	memset(&l, 0, sizeof(l));
+	l.base = event_base_new();
+	l.http = httpcli_new(l.base);
+	(void)snprintf(mirror, sizeof(mirror), "http://%s", reg);
+
+	/* docker.io through the mirror. */
+	live_run(&l, "docker.io/library/busybox", mirror, NULL, NULL);
+	if (!l.ok)
+		fail_msg("resolve via mirror: %d %s", l.e.status, l.e.msg);
+	assert_true(str_prefix(l.id, "sha256:"));
+	assert_true(str_prefix(l.digest, "sha256:"));
+	assert_string_equal(l.tag, "latest");
+	assert_true(l.size > 0);
+	assert_true(l.has_config);
+
+	/* A dead mirror falls through to the next. */
+	live_run(&l, "busybox", "http://127.0.0.1:1", mirror, NULL);
+	if (!l.ok)
+		fail_msg("dead mirror: %d %s", l.e.status, l.e.msg);
+
+	/* The registry itself, over http since it is on loopback. */
+	(void)snprintf(ref, sizeof(ref), "%s/library/busybox:latest", reg);
+	live_run(&l, ref, NULL, NULL, NULL);
+	if (!l.ok)
+		fail_msg("direct: %d %s", l.e.status, l.e.msg);
+
+	/* By digest (verified). */
+	(void)snprintf(
+	    ref, sizeof(ref), "%s/library/busybox@%s", reg, l.manifest_digest);
+	live_run(&l, ref, NULL, NULL, NULL);
+	if (!l.ok)
+		fail_msg("by digest: %d %s", l.e.status, l.e.msg);
+	assert_null(l.tag);
+
+	/* A credentials hook that answers at once, then one that fails. */
+	l.hook = 1;
+	hook_calls = 0;
+	live_run(&l, ref, NULL, NULL, NULL);
+	if (!l.ok)
+		fail_msg("hook: %d %s", l.e.status, l.e.msg);
+	assert_int_equal(hook_calls, 1);
+	l.hook_arg = (char *)reg;
+	live_run(&l, ref, NULL, NULL, NULL);
+	assert_false(l.ok);
+	assert_int_equal(l.e.status, 403);
+	assert_non_null(strstr(l.e.msg, "no token for you"));
+	l.hook = 0;
+	l.hook_arg = NULL;
+
+	/* Unknown tag and repository. */
+	(void)snprintf(ref, sizeof(ref), "%s/library/busybox:no-such-tag", reg);
+	live_run(&l, ref, NULL, NULL, NULL);
+	assert_false(l.ok);
+	assert_int_equal(l.e.status, 404);
+	assert_non_null(strstr(l.e.msg, "manifest for "));
+	assert_non_null(strstr(l.e.msg,
+	    "busybox:no-such-tag not found: "
+	    "manifest unknown"));
+	(void)snprintf(ref, sizeof(ref), "%s/nobody/nothing", reg);
+	live_run(&l, ref, NULL, NULL, NULL);
+	assert_false(l.ok);
+	assert_int_equal(l.e.status, 404);
+
+	/* Unreachable registry: 502 naming the host. */
+	live_run(&l, "127.0.0.1:1/x/y", NULL, NULL, NULL);
+	assert_false(l.ok);
+	assert_int_equal(l.e.status, 502);
+	assert_non_null(strstr(l.e.msg, "127.0.0.1:1"));
+
+	/* Optional tags (the helper registry has them): an OCI manifest and
+	 * an index whose arm64 entry is that OCI manifest. */
+	(void)snprintf(ref, sizeof(ref), "%s/library/busybox:oci", reg);
+	live_run(&l, ref, NULL, NULL, NULL);
+	if (l.ok) {
+		oci_manifest = xstrdup(l.manifest_digest);
+		(void)snprintf(
+		    ref, sizeof(ref), "%s/library/busybox:multi", reg);
+		live_run(&l, ref, NULL, NULL, "linux/arm64");
+		if (l.ok) {
+			assert_string_equal(l.manifest_digest, oci_manifest);
+			assert_string_not_equal(l.digest, oci_manifest);
+			live_run(&l, ref, NULL, NULL, "linux/s390x");
+			assert_false(l.ok);
+			assert_int_equal(l.e.status, 404);
+			assert_non_null(
+			    strstr(l.e.msg, "no matching manifest"));
+		}
+		free(oci_manifest);
+	}
+	live_clear(&l);
+	httpcli_free(l.http);
+	event_base_free(l.base);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_ref_cases),
+		cmocka_unit_test(t_ref_fields),
+		cmocka_unit_test(t_platform),
+		cmocka_unit_test(t_auth_decode),
+		cmocka_unit_test(t_auth_file),
+		cmocka_unit_test(t_challenge),
+		cmocka_unit_test(t_insecure),
+		cmocka_unit_test(t_digest),
+		cmocka_unit_test(t_client_config),
+		cmocka_unit_test(t_live),
+	};
+
+	json_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

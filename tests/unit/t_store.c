@@ -1,0 +1,497 @@
+/* The SQLite store: containers, kv, events, images and refs, reopening. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "sockerless/json.h"
+#include "sockerless/store.h"
+#include "sockerless/xmalloc.h"
+
+#define HEX_A      \
+	"aaaa1111" \
+	"00000000000000000000000000000000000000000000000000000000"
+#define HEX_B      \
+	"aaaa2222" \
+	"00000000000000000000000000000000000000000000000000000000"
+#define HEX_C      \
+	"bbbb0000" \
+	"00000000000000000000000000000000000000000000000000000000"
+#define ID_A "sha256:" HEX_A
+#define ID_B "sha256:" HEX_B
+#define ID_C "sha256:" HEX_C
+
+struct t_store {
+	char dir[64];
+	char *path;
+	struct store *s;
+};
+
+static int
+t_setup(void **state)
+{
+	struct t_store *t = xcalloc(1, sizeof(*t));
+	struct err e;
+
+	snprintf(t->dir, sizeof(t->dir), "/tmp/t_store.XXXXXX");
+	if (mkdtemp(t->dir) == NULL)
+		return -1;
+	t->path = xasprintf("%s/state.db", t->dir);
+	if ((t->s = store_open(t->path, &e)) == NULL) {
+		fprintf(stderr, "%s\n", e.msg);
+		return -1;
+	}
+	*state = t;
+	return 0;
+}
+
+static int
+t_teardown(void **state)
+{
+	struct t_store *t = *state;
+	char *f;
+	const char *sfx[] = { "", "-wal", "-shm" };
+
+	store_close(t->s);
+	for (size_t i = 0; i < 3; i++) {
+		f = xasprintf("%s%s", t->path, sfx[i]);
+		unlink(f);
+		free(f);
+	}
+	rmdir(t->dir);
+	free(t->path);
+	free(t);
+	return 0;
+}
+
+static void
+t_reopen(struct t_store *t)
+{
+	struct err e;
+
+	store_close(t->s);
+	t->s = store_open(t->path, &e);
+	assert_non_null(t->s);
+}
+
+static void
+t_containers(void **state)
+{
+	struct t_store *t = *state;
+	struct store_row *rows;
+	size_t n;
+	struct err e;
+
+	assert_int_equal(
+	    store_container_put(t->s, "c1", "/one", "created", "{}", &e), 0);
+	assert_int_equal(
+	    store_container_put(t->s, "c2", "/two", "created", "{}", &e), 0);
+	assert_int_equal(
+	    store_container_put(t->s, "c3", "/three", "created", "{}", &e), 0);
+	/* Replacing keeps the row's place. */
+	assert_int_equal(
+	    store_container_put(t->s, "c1", "/uno", "running", "{\"a\":1}", &e),
+	    0);
+	/* Names are unique. */
+	assert_int_equal(
+	    store_container_put(t->s, "c4", "/two", "created", "{}", &e), -1);
+	assert_int_equal(e.status, 500);
+	assert_true(strncmp(e.msg, "store: saving container: ", 25) == 0);
+
+	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[0].id, "c1");
+	assert_string_equal(rows[0].name, "/uno");
+	assert_string_equal(rows[0].state, "running");
+	assert_string_equal(rows[0].doc, "{\"a\":1}");
+	assert_string_equal(rows[1].id, "c2");
+	assert_string_equal(rows[2].id, "c3");
+	store_rows_free(rows, n);
+
+	assert_int_equal(store_container_delete(t->s, "c2", &e), 0);
+	assert_int_equal(store_container_delete(t->s, "nope", &e), 0);
+	t_reopen(t);
+	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].id, "c1");
+	assert_string_equal(rows[1].id, "c3");
+	store_rows_free(rows, n);
+	/* A new row goes last even after deletes. */
+	assert_int_equal(
+	    store_container_put(t->s, "c5", "/two", "created", "{}", &e), 0);
+	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[2].id, "c5");
+	store_rows_free(rows, n);
+}
+
+static void
+t_kv(void **state)
+{
+	struct t_store *t = *state;
+	struct err e;
+	char *v = (char *)"x";
+
+	assert_int_equal(store_kv_get(t->s, "missing", &v, &e), 0);
+	assert_null(v);
+	assert_int_equal(store_kv_set(t->s, "k", "v1", &e), 0);
+	assert_int_equal(store_kv_set(t->s, "k", "v2", &e), 0);
+	t_reopen(t);
+	assert_int_equal(store_kv_get(t->s, "k", &v, &e), 0);
+	assert_string_equal(v, "v2");
+	free(v);
+	assert_int_equal(store_kv_del(t->s, "k", &e), 0);
+	assert_int_equal(store_kv_get(t->s, "k", &v, &e), 0);
+	assert_null(v);
+}
+
+static void
+t_events(void **state)
+{
+	struct t_store *t = *state;
+	struct err e;
+	char **docs, buf[32];
+	size_t n;
+
+	for (int i = 1; i <= 10; i++) {
+		snprintf(buf, sizeof(buf), "{\"i\":%d}", i);
+		assert_int_equal(
+		    store_event_append(t->s, (int64_t)i * 100, buf, 5, &e), 0);
+	}
+	/* Only the newest five are left: ns 600..1000. */
+	assert_int_equal(
+	    store_event_list(t->s, 0, INT64_MAX, &docs, &n, &e), 0);
+	assert_int_equal(n, 5);
+	assert_string_equal(docs[0], "{\"i\":6}");
+	assert_string_equal(docs[4], "{\"i\":10}");
+	for (size_t i = 0; i < n; i++)
+		free(docs[i]);
+	free(docs);
+
+	/* Inclusive range. */
+	assert_int_equal(store_event_list(t->s, 700, 900, &docs, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(docs[0], "{\"i\":7}");
+	assert_string_equal(docs[2], "{\"i\":9}");
+	for (size_t i = 0; i < n; i++)
+		free(docs[i]);
+	free(docs);
+
+	assert_int_equal(store_event_list(t->s, 2000, 3000, &docs, &n, &e), 0);
+	assert_int_equal(n, 0);
+	free(docs);
+
+	/* A larger keep trims nothing. */
+	assert_int_equal(store_event_append(t->s, 1100, "{}", 100, &e), 0);
+	assert_int_equal(
+	    store_event_list(t->s, 0, INT64_MAX, &docs, &n, &e), 0);
+	assert_int_equal(n, 6);
+	for (size_t i = 0; i < n; i++)
+		free(docs[i]);
+	free(docs);
+}
+
+static void
+t_put_images(struct store *s)
+{
+	struct err e;
+
+	assert_int_equal(store_image_put(s, ID_A,
+			     "{\"Id\":\"" ID_A "\",\"Created\":"
+			     "\"2024-01-02T03:04:05.5Z\",\"Size\":1234,"
+			     "\"Config\":{\"Labels\":{\"l\":\"v\"}}}",
+			     &e),
+	    0);
+	assert_int_equal(
+	    store_image_put(s, ID_B, "{\"Id\":\"" ID_B "\",\"Size\":7}", &e),
+	    0);
+	assert_int_equal(
+	    store_image_put(s, ID_C, "{\"Id\":\"" ID_C "\"}", &e), 0);
+	assert_int_equal(store_image_ref_set(
+			     s, "docker.io/library/busybox:latest", ID_A, &e),
+	    0);
+	assert_int_equal(store_image_ref_set(s,
+			     "docker.io/library/busybox@sha256:dd", ID_A, &e),
+	    0);
+	assert_int_equal(store_image_ref_set(s, "ghcr.io/x/y:1", ID_A, &e), 0);
+	assert_int_equal(
+	    store_image_ref_set(s, "docker.io/library/alpine:3", ID_B, &e), 0);
+}
+
+static void
+t_images(void **state)
+{
+	struct t_store *t = *state;
+	struct strv sv;
+	struct err e;
+	char *doc;
+
+	t_put_images(t->s);
+	assert_int_equal(store_image_count(t->s), 3);
+	/* A re-put keeps the image's place. */
+	assert_int_equal(
+	    store_image_put(t->s, ID_A, "{\"Id\":\"" ID_A "\",\"Size\":1}", &e),
+	    0);
+	strv_init(&sv);
+	assert_int_equal(store_image_ids(t->s, &sv, &e), 0);
+	assert_int_equal(sv.n, 3);
+	assert_string_equal(sv.v[0], ID_A);
+	assert_string_equal(sv.v[1], ID_B);
+	assert_string_equal(sv.v[2], ID_C);
+	strv_free(&sv);
+
+	assert_int_equal(store_image_get(t->s, ID_A, &doc, &e), 0);
+	assert_string_equal(doc, "{\"Id\":\"" ID_A "\",\"Size\":1}");
+	free(doc);
+	assert_int_equal(store_image_get(t->s, "sha256:00", &doc, &e), 0);
+	assert_null(doc);
+
+	strv_init(&sv);
+	assert_int_equal(store_image_refs(t->s, ID_A, &sv, &e), 0);
+	assert_int_equal(sv.n, 3);
+	assert_string_equal(sv.v[0], "docker.io/library/busybox:latest");
+	assert_string_equal(sv.v[1], "docker.io/library/busybox@sha256:dd");
+	assert_string_equal(sv.v[2], "ghcr.io/x/y:1");
+	strv_free(&sv);
+
+	/* set moves a ref; del removes it. */
+	assert_int_equal(
+	    store_image_ref_set(t->s, "ghcr.io/x/y:1", ID_B, &e), 0);
+	assert_int_equal(store_image_ref_del(
+			     t->s, "docker.io/library/busybox@sha256:dd", &e),
+	    0);
+	strv_init(&sv);
+	assert_int_equal(store_image_refs(t->s, ID_A, &sv, &e), 0);
+	assert_int_equal(sv.n, 1);
+	assert_string_equal(sv.v[0], "docker.io/library/busybox:latest");
+	strv_free(&sv);
+	strv_init(&sv);
+	assert_int_equal(store_image_refs(t->s, ID_B, &sv, &e), 0);
+	assert_int_equal(sv.n, 2);
+	strv_free(&sv);
+
+	/* delete takes the refs with it. */
+	assert_int_equal(store_image_delete(t->s, ID_B, &e), 0);
+	assert_int_equal(store_image_count(t->s), 2);
+	strv_init(&sv);
+	assert_int_equal(store_image_refs(t->s, ID_B, &sv, &e), 0);
+	assert_int_equal(sv.n, 0);
+	strv_free(&sv);
+	assert_int_equal(
+	    store_image_resolve(t->s, "ghcr.io/x/y:1", &doc, &e), 0);
+	assert_null(doc);
+
+	t_reopen(t);
+	assert_int_equal(store_image_count(t->s), 2);
+	assert_int_equal(store_image_delete(t->s, "sha256:00", &e), 0);
+}
+
+static void
+t_resolve(void **state)
+{
+	struct t_store *t = *state;
+	struct err e;
+	char *id;
+
+	t_put_images(t->s);
+	assert_int_equal(store_image_resolve(
+			     t->s, "docker.io/library/busybox:latest", &id, &e),
+	    0);
+	assert_string_equal(id, ID_A);
+	free(id);
+	assert_int_equal(store_image_resolve(t->s, ID_C, &id, &e), 0);
+	assert_string_equal(id, ID_C);
+	free(id);
+	assert_int_equal(store_image_resolve(t->s, HEX_B, &id, &e), 0);
+	assert_string_equal(id, ID_B);
+	free(id);
+	assert_int_equal(store_image_resolve(t->s, "aaaa1", &id, &e), 0);
+	assert_string_equal(id, ID_A);
+	free(id);
+	assert_int_equal(store_image_resolve(t->s, "sha256:bb", &id, &e), 0);
+	assert_string_equal(id, ID_C);
+	free(id);
+	/* A ref wins over an id prefix that spells the same. */
+	assert_int_equal(store_image_ref_set(t->s, "bbbb", ID_B, &e), 0);
+	assert_int_equal(store_image_resolve(t->s, "bbbb", &id, &e), 0);
+	assert_string_equal(id, ID_B);
+	free(id);
+
+	id = (char *)"x";
+	assert_int_equal(store_image_resolve(t->s, "aaaa", &id, &e), -1);
+	assert_null(id);
+	assert_int_equal(e.status, 400);
+	assert_non_null(strstr(e.msg, "ambiguous image id prefix"));
+	assert_int_equal(store_image_resolve(t->s, "sha256:a", &id, &e), -1);
+	assert_int_equal(e.status, 400);
+
+	assert_int_equal(store_image_resolve(t->s, "cccc", &id, &e), 0);
+	assert_null(id);
+	assert_int_equal(store_image_resolve(t->s, "busybox", &id, &e), 0);
+	assert_null(id);
+	assert_int_equal(store_image_resolve(t->s, "", &id, &e), 0);
+	assert_null(id);
+	assert_int_equal(store_image_resolve(t->s, "sha256:", &id, &e), 0);
+	assert_null(id);
+	assert_int_equal(store_image_resolve(t->s, "AAAA1", &id, &e), 0);
+	assert_null(id);
+	assert_int_equal(
+	    store_image_resolve(t->s, "sha256:" HEX_A "0", &id, &e), 0);
+	assert_null(id);
+}
+
+static void
+t_summaries(void **state)
+{
+	struct t_store *t = *state;
+	cJSON *arr, *a, *b, *c;
+
+	arr = store_image_summaries(t->s);
+	assert_non_null(arr);
+	assert_int_equal(cJSON_GetArraySize(arr), 0);
+	cJSON_Delete(arr);
+
+	t_put_images(t->s);
+	arr = store_image_summaries(t->s);
+	assert_int_equal(cJSON_GetArraySize(arr), 3);
+	a = cJSON_GetArrayItem(arr, 0);
+	b = cJSON_GetArrayItem(arr, 1);
+	c = cJSON_GetArrayItem(arr, 2);
+	assert_string_equal(json_str(a, "Id"), ID_A);
+	assert_string_equal(json_str(a, "ParentId"), "");
+	assert_int_equal(json_int(a, "Created", 0), 1704164645);
+	assert_int_equal(json_int(a, "Size", 0), 1234);
+	assert_int_equal(json_int(a, "VirtualSize", 0), 1234);
+	assert_int_equal(json_int(a, "SharedSize", 0), -1);
+	assert_int_equal(json_int(a, "Containers", 0), -1);
+	assert_string_equal(json_str(json_obj(a, "Labels"), "l"), "v");
+	assert_int_equal(cJSON_GetArraySize(json_arr(a, "RepoTags")), 2);
+	assert_string_equal(
+	    cJSON_GetArrayItem(json_arr(a, "RepoTags"), 0)->valuestring,
+	    "busybox:latest");
+	assert_string_equal(
+	    cJSON_GetArrayItem(json_arr(a, "RepoTags"), 1)->valuestring,
+	    "ghcr.io/x/y:1");
+	assert_int_equal(cJSON_GetArraySize(json_arr(a, "RepoDigests")), 1);
+	assert_string_equal(
+	    cJSON_GetArrayItem(json_arr(a, "RepoDigests"), 0)->valuestring,
+	    "busybox@sha256:dd");
+
+	assert_string_equal(
+	    cJSON_GetArrayItem(json_arr(b, "RepoTags"), 0)->valuestring,
+	    "alpine:3");
+	assert_int_equal(json_int(b, "Size", 0), 7);
+	assert_int_equal(json_int(b, "Created", -5), 0);
+
+	assert_non_null(json_arr(c, "RepoTags"));
+	assert_int_equal(cJSON_GetArraySize(json_arr(c, "RepoTags")), 0);
+	assert_int_equal(cJSON_GetArraySize(json_arr(c, "RepoDigests")), 0);
+	assert_non_null(json_obj(c, "Labels"));
+	assert_int_equal(cJSON_GetArraySize(json_obj(c, "Labels")), 0);
+	cJSON_Delete(arr);
+}
+
+static void
+t_schema(void **state)
+{
+	struct t_store *t = *state;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	store_close(t->s);
+	t->s = NULL;
+	assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	sqlite3_finalize(st);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	/* A newer schema is refused rather than misread. */
+	assert_int_equal(
+	    sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	{
+		struct err e;
+		assert_null(store_open(t->path, &e));
+		assert_int_equal(e.status, 500);
+		assert_non_null(strstr(e.msg, "newer"));
+	}
+}
+
+static void
+t_open_fail(void **state)
+{
+	struct t_store *t = *state;
+	struct err e;
+	char *p;
+	FILE *f;
+
+	p = xasprintf("%s/missing/state.db", t->dir);
+	assert_null(store_open(p, &e));
+	assert_int_equal(e.status, 500);
+	assert_true(strncmp(e.msg, "store: open ", 12) == 0);
+	assert_non_null(strstr(e.msg, p));
+	free(p);
+
+	/* Not a database. */
+	p = xasprintf("%s/junk.db", t->dir);
+	f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("this is not an sqlite database, not at all, no.........", f);
+	fclose(f);
+	assert_null(store_open(p, &e));
+	assert_int_equal(e.status, 500);
+	assert_true(strncmp(e.msg, "store: ", 7) == 0);
+	unlink(p);
+	free(p);
+
+	/* Read-only file (meaningless as root, who may write anyway). */
+	if (geteuid() != 0) {
+		p = xasprintf("%s/ro.db", t->dir);
+		f = fopen(p, "w");
+		assert_non_null(f);
+		fclose(f);
+		assert_int_equal(chmod(p, 0400), 0);
+		assert_null(store_open(p, &e));
+		assert_non_null(strstr(e.msg, "not writable"));
+		unlink(p);
+		free(p);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    t_containers, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_kv, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_events, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_images, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_resolve, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_summaries, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_schema, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_open_fail, t_setup, t_teardown),
+	};
+
+	json_init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
