@@ -576,8 +576,9 @@ req_write_head(struct httpsrv_req *r, int status, const char *ctype,
 	r->status = status;
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\nDate: %s\r\n", r->minor,
-	    status, httpsrv_status_text(status), date);
+	/* A 1.1 server answers "HTTP/1.1" whatever the client spoke. */
+	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
+	    httpsrv_status_text(status), date);
 	if (ctype != NULL)
 		evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
 	for (size_t i = 0; i < r->out_headers.n; i++)
@@ -896,9 +897,11 @@ conn_process_input(struct httpsrv_conn *c, struct evbuffer *in)
 				bufferevent_disable(c->bev, EV_READ);
 			return;
 		}
-		/* The handler may have replied, hijacked or closed; only
-		 * continue if a new request can start. */
-		if (c->req != NULL || c->closing || c->dead)
+		if (c->closing || c->dead)
+			return;
+		/* Still reading this request's body: go on. Dispatched and
+		 * not yet answered: wait. Answered: the next request. */
+		if (c->req != NULL && c->req->state >= REQ_HANDLER)
 			return;
 	}
 }

@@ -30,23 +30,25 @@ count() {
 
 # Unit tests: each cmocka binary in TAP form; "ok"/"not ok" lines count.
 run_unit() {
-	local dir=$1 label=$2 pass=0 fail=0 t out rc
+	local dir=$1 label=$2 pass=0 fail=0 skip=0 t out rc
 	for t in "$dir"/tests/t_*; do
 		[ -x "$t" ] || continue
 		out="$LOGDIR/$(basename "$t").$label.log"
 		(cd "$ROOT" && CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t") >"$out" 2>&1
 		rc=$?
-		local p f
-		p=$(grep -cE '^ok [0-9]' "$out")
-		f=$(grep -cE '^not ok [0-9]' "$out")
+		local p f s
+		p=$(grep -E '^ok [0-9]' "$out" | grep -vc '# SKIP')
+		s=$(grep -E '^(not )?ok [0-9]' "$out" | grep -c '# SKIP')
+		f=$(grep -E '^not ok [0-9]' "$out" | grep -vc '# SKIP')
 		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 			f=1 # crashed or failed outside a test case
 		fi
 		[ "$f" -gt 0 ] && { echo "--- $(basename "$t") ($label) failed:"; tail -30 "$out"; }
 		pass=$((pass + p))
 		fail=$((fail + f))
+		skip=$((skip + s))
 	done
-	count "$label" "$pass" "$fail"
+	count "$label" "$pass" "$fail" "$skip"
 }
 
 # pytest summary "N passed, N failed, N skipped" parsed from its last line.

@@ -136,6 +136,8 @@ got(struct httpcli_resp *resp, void *arg)
 	struct fixture *f = arg;
 
 	f->status = resp->status;
+	if (resp->status == 0)
+		fprintf(stderr, "transport error: %s\n", resp->error);
 	free(f->body);
 	f->body = xstrndup(resp->body, resp->body_len);
 	f->attempts = resp->attempts;
@@ -328,6 +330,8 @@ t_bad_requests(void **state)
 	memset(big, 'a', 70000);
 	memcpy(big, "GET /x HTTP/1.1\r\nX: ", 20);
 	raw_exchange(f, &rw, big, 70000, 1000);
+	if (!str_prefix(rw.in.data, "HTTP/1.1 431"))
+		fprintf(stderr, "got [%s] closed=%d\n", rw.in.data, rw.closed);
 	assert_true(str_prefix(rw.in.data, "HTTP/1.1 431"));
 	free(big);
 	bufferevent_free(rw.bev);
