@@ -68,6 +68,10 @@ int ecs_task_size(long long nano_cpus, long long memory_bytes, int *cpu,
 /* ecs_poll.c */
 void ecs_poll_start(struct backend *b);
 void ecs_poll_kick(void);
+/* ecs_task.c: a start waits in the container until the poller sees the
+ * task RUNNING (settle with NULL) or failing (settle with the error). */
+int ecs_task_start_pending(const struct container *c);
+void ecs_task_start_settle(struct container *c, const struct err *e);
 void ecs_poll_stop(void);
 void ecs_poll_reconcile(struct backend *b);
 

@@ -66,6 +66,47 @@ ecs_poll_start_failure_code(const char *reason)
 	return 125;
 }
 
+/* The main container of a task description. */
+static const cJSON *
+ecs_poll_main(const cJSON *task)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, json_arr(task, "containers")) {
+		const char *n = json_str(it, "name");
+		if (n != NULL && strcmp(n, ECS_CONTAINER_NAME) == 0)
+			return it;
+	}
+	return NULL;
+}
+
+/* The task left PENDING: the start succeeded, unless it stopped without
+ * the workload ever running (image pull, entrypoint not found, ...). */
+static void
+ecs_poll_settle_start(struct container *c, const cJSON *task,
+    const char *status)
+{
+	const cJSON *ctr = ecs_poll_main(task);
+	const char *why;
+	struct err e;
+	int code;
+
+	if (strcmp(status, "STOPPED") != 0 ||
+	    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(ctr, "exitCode"))) {
+		ecs_task_start_settle(c, NULL);
+		return;
+	}
+	why = json_str(ctr, "reason");
+	if (why == NULL)
+		why = json_str(task, "stoppedReason");
+	code = ecs_poll_start_failure_code(why);
+	/* Docker's CLI maps these statuses to exit codes 125-127. */
+	err_set(&e, code == 125 ? 500 : 400,
+	    "failed to start the ECS task: %s",
+	    why != NULL ? why : "the task stopped before it ran");
+	ecs_task_start_settle(c, &e);
+}
+
 static void
 ecs_poll_task(struct backend *b, const cJSON *task)
 {
@@ -78,8 +119,14 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 	int64_t started = ecs_poll_time(task, "startedAt");
 
 	if (arn == NULL ||
-	    (c = backend_container_by_private(b, "TaskArn", arn)) == NULL ||
-	    !container_running(c))
+	    (c = backend_container_by_private(b, "TaskArn", arn)) == NULL)
+		return;
+	if (ecs_task_start_pending(c) && status != NULL &&
+	    strcmp(status, "PROVISIONING") != 0 &&
+	    strcmp(status, "PENDING") != 0 &&
+	    strcmp(status, "ACTIVATING") != 0)
+		ecs_poll_settle_start(c, task, status);
+	if (!container_running(c))
 		return;
 	priv = container_private(c);
 	if (ip != NULL && json_str(priv, "Ip") == NULL) {
@@ -119,7 +166,14 @@ static void
 ecs_poll_missing(struct backend *b, const char *arn)
 {
 	struct container *c = backend_container_by_private(b, "TaskArn", arn);
+	struct err e;
 
+	if (c != NULL && ecs_task_start_pending(c)) {
+		err_set(&e, 500,
+		    "ECS lost task %s before it started; try again", arn);
+		ecs_task_start_settle(c, &e);
+		return;
+	}
 	if (c == NULL || !container_running(c))
 		return;
 	log_warnx("container %.12s: ECS no longer knows task %s", c->id, arn);
@@ -179,7 +233,7 @@ ecs_poll_collect(struct backend *b, struct container *c, void *arg)
 	cJSON *last;
 
 	(void)b;
-	if (arn == NULL || !container_running(c))
+	if (arn == NULL || !(container_running(c) || ecs_task_start_pending(c)))
 		return;
 	last = cJSON_GetArrayItem(
 	    pc->batches, cJSON_GetArraySize(pc->batches) - 1);

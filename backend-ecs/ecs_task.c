@@ -382,8 +382,27 @@ ecs_task_ran(void *arg, const cJSON *out, const struct aws_error *ae)
 	json_add_int(run, "Created", str_now_ns());
 	cJSON_AddItemToArray(runs, run);
 	log_info("container %.12s: task %s", op->c->id, arn);
-	ecs_op_end(op, NULL);
+	/* Docker's start returns once the process runs: the poller settles
+	 * the start when the task reaches RUNNING (or fails to). */
+	op->c->backend_data = op;
 	ecs_poll_kick();
+}
+
+int
+ecs_task_start_pending(const struct container *c)
+{
+	return c->backend_data != NULL;
+}
+
+void
+ecs_task_start_settle(struct container *c, const struct err *e)
+{
+	struct ecs_op *op = c->backend_data;
+
+	if (op == NULL)
+		return;
+	c->backend_data = NULL;
+	ecs_op_end(op, e);
 }
 
 int

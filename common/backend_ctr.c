@@ -84,6 +84,7 @@ void
 backend_ctr_load(struct backend *b)
 {
 	struct store_row *rows = NULL;
+	struct container *c;
 	size_t n = 0;
 	struct err e;
 
@@ -97,8 +98,9 @@ backend_ctr_load(struct backend *b)
 			    rows[i].id, pe.msg);
 			continue;
 		}
-		TAILQ_INSERT_TAIL(
-		    &b->containers, container_new(rows[i].id, doc), entry);
+		/* TAILQ_INSERT_TAIL evaluates its element more than once. */
+		c = container_new(rows[i].id, doc);
+		TAILQ_INSERT_TAIL(&b->containers, c, entry);
 	}
 	store_rows_free(rows, n);
 	log_info("loaded %zu containers", n);
@@ -295,6 +297,30 @@ backend_ctr_network_settings(void)
 	return ns;
 }
 
+/* Output always goes to the cloud's log service and reads back through the
+ * logs API, which is what Docker's json-file driver promises clients (the
+ * CLI and SDKs check for it before reading logs), so that is the driver
+ * reported; other drivers cannot be honoured. */
+static int
+backend_ctr_log_config(struct backend *b, cJSON *hc, struct err *e)
+{
+	cJSON *lc = cJSON_GetObjectItemCaseSensitive(hc, "LogConfig");
+	const char *type = json_str(lc, "Type");
+
+	if (type != NULL && type[0] != '\0' && strcmp(type, "json-file") != 0 &&
+	    strcmp(type, "local") != 0)
+		return err_set(e, 400,
+		    "log driver %s is not supported by the %s backend: output "
+		    "goes to the cloud's log service and is read with docker "
+		    "logs; run without --log-driver",
+		    type, b->ops->name);
+	lc = cJSON_CreateObject();
+	json_add_str(lc, "Type", "json-file");
+	cJSON_AddItemToObject(lc, "Config", cJSON_CreateObject());
+	json_set(hc, "LogConfig", lc);
+	return 0;
+}
+
 /* Builds the container document from the create body and the image. */
 static cJSON *
 backend_ctr_build(struct backend *b, const char *id, const char *name,
@@ -314,6 +340,12 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	if (backend_ctr_empty(
 		cJSON_GetObjectItemCaseSensitive(hc, "NetworkMode")))
 		json_set(hc, "NetworkMode", cJSON_CreateString("default"));
+	if (backend_ctr_log_config(b, hc, e) == -1) {
+		cJSON_Delete(cfg);
+		cJSON_Delete(hc);
+		cJSON_Delete(doc);
+		return NULL;
+	}
 	backend_ctr_merge(cfg, json_obj(img, "Config"));
 	memcpy(hostname, id, 12);
 	hostname[12] = '\0';

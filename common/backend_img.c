@@ -107,11 +107,15 @@ backend_img_find(struct backend *b, const char *ref)
 		0 &&
 	    id != NULL)
 		doc = backend_img_load(b, id);
-	else if (norm == NULL || strchr(ref, ':') == NULL)
+	else if (norm == NULL || strchr(ref, ':') == NULL ||
+	    str_prefix(ref, "sha256:")) {
 		/* An id or id prefix ("sha256:ab12", "ab12"). */
+		free(id);
+		id = NULL;
 		if (store_image_resolve(b->store, ref, &id, &e) == 0 &&
 		    id != NULL)
 			doc = backend_img_load(b, id);
+	}
 	free(id);
 	free(norm);
 	return doc;

@@ -367,6 +367,24 @@ backend_sys_events(
 		for (size_t i = 0; i < n; i++) {
 			struct err pe;
 			cJSON *ev = json_parse(docs[i], strlen(docs[i]), &pe);
+			const char *tn = strstr(docs[i], "\"timeNano\":");
+
+			/* Parsing made timeNano a double; restore its digits. */
+			if (ev != NULL && tn != NULL) {
+				char digits[24];
+				size_t k = 0;
+
+				tn += strlen("\"timeNano\":");
+				while (k < sizeof(digits) - 1 && tn[k] >= '0' &&
+				    tn[k] <= '9') {
+					digits[k] = tn[k];
+					k++;
+				}
+				digits[k] = '\0';
+				if (k > 0)
+					json_set(ev, "timeNano",
+					    cJSON_CreateRaw(digits));
+			}
 			if (ev != NULL)
 				backend_sys_send(s, ev);
 			cJSON_Delete(ev);

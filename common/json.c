@@ -79,6 +79,8 @@ json_int(const cJSON *o, const char *key, int64_t def)
 		return (int64_t)v->valuedouble;
 	if (cJSON_IsBool(v))
 		return cJSON_IsTrue(v);
+	if (cJSON_IsRaw(v) && v->valuestring != NULL)
+		return strtoll(v->valuestring, NULL, 10);
 	return def;
 }
 
@@ -198,7 +200,15 @@ json_add_str(cJSON *o, const char *key, const char *val)
 void
 json_add_int(cJSON *o, const char *key, int64_t val)
 {
-	cJSON_AddNumberToObject(o, key, (double)val);
+	char raw[32];
+
+	/* Above 2^53 a double loses digits (and cJSON prints an exponent),
+	 * so such values go out as their exact decimal text. */
+	if (val > (1LL << 53) || val < -(1LL << 53)) {
+		snprintf(raw, sizeof(raw), "%lld", (long long)val);
+		cJSON_AddRawToObject(o, key, raw);
+	} else
+		cJSON_AddNumberToObject(o, key, (double)val);
 }
 
 void

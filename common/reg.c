@@ -72,6 +72,8 @@ struct reg_pull {
 	int waiting_hook, in_hook, detached;
 	int hook_failed;
 	struct err hook_err;
+	int mirror_said;	/* a mirror answered 4xx: mirror_err */
+	struct err mirror_err;
 
 	/* Per endpoint. */
 	struct reg_creds creds;
@@ -1259,8 +1261,25 @@ reg_pull_ep_fail(struct reg_pull *p, const struct err *e)
 	if (ep->mirror && p->ep + 1 < p->neps) {
 		log_info("registry mirror %s failed for %s (%s); trying %s",
 		    ep->base, p->familiar, e->msg, p->eps[p->ep + 1].base);
+		if (!p->mirror_said && e->status >= 400 && e->status < 500) {
+			p->mirror_said = 1;
+			p->mirror_err = *e;
+		}
 		p->ep++;
 		reg_pull_ep_begin(p);
+		return;
+	}
+	/* Offline with a mirror: what the mirror said is the useful part. */
+	if (p->mirror_said && e->status >= 500) {
+		struct err me = p->mirror_err;
+		size_t n = strlen(me.msg);
+
+		str_lcpy(me.msg + n, " (upstream: ", sizeof(me.msg) - n);
+		n = strlen(me.msg);
+		str_lcpy(me.msg + n, e->msg, sizeof(me.msg) - n);
+		n = strlen(me.msg);
+		str_lcpy(me.msg + n, ")", sizeof(me.msg) - n);
+		reg_pull_finish(p, NULL, &me);
 		return;
 	}
 	reg_pull_finish(p, NULL, e);

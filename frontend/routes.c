@@ -68,13 +68,13 @@ static const struct router_route routes[] = {
 	R("GET", "/volumes", GATE_CAP, "volumes"),
 	R("POST", "/volumes/create", GATE_CAP, "volumes"),
 	R("POST", "/volumes/prune", GATE_CAP, "volumes"),
-	R("GET", "/volumes/{name}", GATE_CAP, "volumes"),
+	R("GET", "/volumes/{name}", GATE_LOOKUP, "volumes"),
 	R("PUT", "/volumes/{name}", GATE_CAP, "volumes"),
 	R("DELETE", "/volumes/{name}", GATE_CAP, "volumes"),
 	R("GET", "/networks", GATE_CAP, "networks"),
 	R("POST", "/networks/create", GATE_CAP, "networks"),
 	R("POST", "/networks/prune", GATE_CAP, "networks"),
-	R("GET", "/networks/{id}", GATE_CAP, "networks"),
+	R("GET", "/networks/{id}", GATE_LOOKUP, "networks"),
 	R("DELETE", "/networks/{id}", GATE_CAP, "networks"),
 	R("POST", "/networks/{id}/connect", GATE_CAP, "networks"),
 	R("POST", "/networks/{id}/disconnect", GATE_CAP, "networks"),
@@ -95,8 +95,9 @@ static const struct router_route routes[] = {
 
 /* Returns 0 when the request may go on; otherwise it has been answered. */
 static int
-routes_gate(struct httpsrv_req *r, const struct router_route *rt)
+routes_gate(struct httpsrv_req *r, const struct router_match *m)
 {
+	const struct router_route *rt = m->route;
 	enum frontend_gate g = (enum frontend_gate)(long)rt->handler;
 	const char *need = rt->capability;
 	const char *q;
@@ -120,6 +121,19 @@ routes_gate(struct httpsrv_req *r, const struct router_route *rt)
 		break;
 	case GATE_CAP:
 		break;
+	case GATE_LOOKUP:
+		/* Without the capability there are none to find: a plain 404
+		 * lets `docker inspect NAME` go on to the next object kind. */
+		if ((flag = caps_by_name(need)) == -1 ||
+		    frontend->caps.flag[flag])
+			return 0;
+		if (strcmp(need, "networks") == 0)
+			httpsrv_reply_error(r, 404, "network %s not found",
+			    router_param(m, "id"));
+		else
+			httpsrv_reply_error(r, 404, "get %s: no such volume",
+			    router_param(m, "name"));
+		return -1;
 	default:
 		return 0;
 	}
@@ -193,7 +207,7 @@ routes_handle(struct httpsrv_req *r, void *arg)
 			return;
 		}
 	}
-	if (routes_gate(r, m.route) == -1 || routes_check_json(r) == -1)
+	if (routes_gate(r, &m) == -1 || routes_check_json(r) == -1)
 		return;
 	proxy_forward(r, path, minor);
 }
