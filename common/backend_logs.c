@@ -272,26 +272,16 @@ backend_logs_batch(void *arg, const struct backend_log_event *ev, size_t n,
 static void
 backend_logs_fetch(struct logs_job *j)
 {
-	if (j->wait_start) {
-		if (j->c->gone) {
-			backend_logs_finish(j, 0);
-			return;
-		}
-		/* "created" until the start is acknowledged; a short run may
-		 * already have exited by the next tick. */
-		if (strcmp(json_str(json_obj(j->c->doc, "State"), "Status"),
-			"created") == 0) {
-			backend_logs_schedule(j, 100);
-			return;
-		}
-		j->wait_start = 0;
-		str_time_parse(
-		    json_str(json_obj(j->c->doc, "State"), "StartedAt"),
-		    &j->since_ns);
-		/* Output can carry a timestamp a moment before the start
-		 * was recorded; the backend separates runs itself. */
-		j->since_ns -= 2000000000LL;
+	/* "created" until the start is acknowledged. A short run may have
+	 * exited by the next tick, and with AutoRemove be gone already: its
+	 * output is still to be read. */
+	if (j->wait_start && !j->c->gone &&
+	    strcmp(json_str(json_obj(j->c->doc, "State"), "Status"),
+		"created") == 0) {
+		backend_logs_schedule(j, 100);
+		return;
 	}
+	j->wait_start = 0;
 	j->fetching = 1;
 	if (j->b->ops->logs_fetch(j->b, j->c, j->cursor, j->since_ns,
 		backend_logs_batch, j) == -1) {
@@ -448,7 +438,13 @@ backend_logs_attach(
 	} else if (container_running(c)) {
 		j->since_ns = str_now_ns();
 	} else {
+		/* Attached before start: everything from this run on. The
+		 * run's output cannot predate this moment, and earlier runs
+		 * do; the margin covers clock skew with the cloud's log
+		 * timestamps (StartedAt is only known once the cloud says
+		 * the workload runs, which can be after its first output). */
 		j->wait_start = 1;
+		j->since_ns = str_now_ns() - 2000000000LL;
 	}
 	if (!j->follow && !logs) {
 		/* Nothing to send: Docker answers and closes. */

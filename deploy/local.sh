@@ -15,6 +15,11 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${SK_RUN:-/tmp/sockerless-local}
+# A running stack remembers its ports, so later commands need only SK_RUN.
+if [ -f "$RUN/ports.env" ]; then
+	# shellcheck disable=SC1091
+	. "$RUN/ports.env"
+fi
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 export SK_REGISTRY_PORT=${SK_REGISTRY_PORT:-35000}
@@ -111,6 +116,8 @@ start_frontend() {
 up() {
 	local backend=${1:-ecs}
 	mkdir -p "$RUN"
+	printf 'SK_REGISTRY_PORT=%s\nSK_SIM_PORT=%s\n' "$SK_REGISTRY_PORT" \
+		"$SIM_PORT" >"$RUN/ports.env"
 	"$ROOT/tests/bed/bed.sh" up "$RUN/bed" >"$RUN/bed.log" 2>&1 ||
 		{ tail -20 "$RUN/bed.log" >&2; die "the test bed did not start"; }
 	start_sim
