@@ -12,21 +12,21 @@ export SK_SIM_PORT=${SK_SIM_PORT:-35301}
 RUNS=${RUNS:-10}
 SIM="http://127.0.0.1:$SK_SIM_PORT"
 export DOCKER_HOST="unix://$SK_RUN/docker.sock"
-DOCKER=/usr/local/bin/docker
+DOCKER=${SK_DOCKER_CLI:-$(command -v /usr/local/bin/docker || command -v docker)}
 
 trap 'deploy/local.sh down >/dev/null 2>&1 || true' EXIT
 deploy/local.sh up >/dev/null
 $DOCKER pull -q busybox >/dev/null
 $DOCKER run --rm busybox true # warm: task definition registered once
 
-curl -sf -X DELETE "$SIM/_sim/calls" >/dev/null
+curl -sf -X POST "$SIM/_sim/calls/reset" >/dev/null
 start=$(date +%s.%N)
 for _ in $(seq 1 "$RUNS"); do
 	$DOCKER run --rm busybox true
 done
 end=$(date +%s.%N)
 calls=$(curl -sf "$SIM/_sim/calls")
-echo "docker run --rm busybox true: $(echo "($end - $start) / $RUNS" | bc -l | cut -c1-5) s per run over $RUNS runs"
+echo "docker run --rm busybox true: $(/usr/bin/python3 -c "print('%.2f' % (($end - $start) / $RUNS))") s per run over $RUNS runs"
 echo "AWS calls for $RUNS runs: $calls"
 /usr/bin/python3 -c "
 import json,sys

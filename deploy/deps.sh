@@ -9,7 +9,7 @@ PKGS=(
 	libcjson-dev libyaml-dev libssl-dev libsqlite3-dev libcmocka-dev
 	musl-tools clang-format valgrind
 	# the local default and the test bed
-	docker.io docker-registry busybox-static runc iproute2 curl
+	docker.io docker-registry busybox-static runc iproute2 curl skopeo
 	python3 python3-botocore python3-docker python3-yaml python3-pytest
 	docker-compose
 )

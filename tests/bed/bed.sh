@@ -29,7 +29,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 IMAGES=$HERE/images
 PY=/usr/bin/python3
-DOCKER=/usr/local/bin/docker
+DOCKER=${SK_DOCKER_CLI:-$(command -v /usr/local/bin/docker || command -v docker)}
 BUSYBOX=/bin/busybox
 CURL=(curl -s --noproxy '*' --max-time 10)
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY

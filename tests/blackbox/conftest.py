@@ -3,11 +3,14 @@ the running local default through the real docker CLI and restart its
 processes. Run by tests/run.sh with SK_DOCKER_HOST, SK_RUN_DIR and
 SK_BUILD set."""
 import os
+import shutil
 import subprocess
 import uuid
 
 import pytest
 
+DOCKER = (os.environ.get("SK_DOCKER_CLI") or shutil.which("/usr/local/bin/docker")
+          or shutil.which("docker"))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -23,7 +26,7 @@ def docker():
     env = dict(os.environ, DOCKER_HOST=os.environ.get("SK_DOCKER_HOST", ""))
 
     def run(*args, timeout=120, check=False):
-        p = subprocess.run(["/usr/local/bin/docker", *args], env=env,
+        p = subprocess.run([DOCKER, *args], env=env,
                            capture_output=True, text=True, timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError(f"docker {' '.join(args)}: rc={p.returncode} "

@@ -21,13 +21,14 @@ remove their own containers too.
 import datetime
 import json
 import os
+import shutil
 import re
 import subprocess
 import time
 import uuid
 
 
-DOCKER = "/usr/local/bin/docker"
+DOCKER = os.environ.get("SK_DOCKER_CLI") or shutil.which("/usr/local/bin/docker") or shutil.which("docker")
 COMPOSE = "/usr/bin/docker-compose"
 HOST = os.environ.get("SK_DOCKER_HOST", "")
 TARGET = os.environ.get("SK_TARGET", "sockerless")
