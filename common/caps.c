@@ -97,6 +97,14 @@ caps_from_json(const cJSON *o, struct caps *c, struct err *e)
 int
 caps_unsupported(const struct caps *c, enum caps_flag f, struct err *e)
 {
+	/* A backend named in its own hint (ecs before its agent ships)
+	 * must not send the user back to itself. */
+	if (strstr(caps_table[f].hint, "(") != NULL && c->backend[0] != '\0' &&
+	    strstr(caps_table[f].hint, c->backend) != NULL)
+		return err_set(e, 501,
+		    "This backend (%s) does not support %s yet: it needs the "
+		    "in-workload agent, which this build does not have.",
+		    c->backend, caps_table[f].what);
 	return err_set(e, 501, "This backend (%s) does not support %s. %s",
 	    c->backend, caps_table[f].what, caps_table[f].hint);
 }
