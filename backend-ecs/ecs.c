@@ -56,6 +56,9 @@ static const struct config_key ecs_keys[] = {
 	K("orphans", CONFIG_STRING, orphans, "report", 0, 0, 0,
 	    "Tasks of this backend instance unknown to its state: report or "
 	    "stop"),
+	K("taskdef_idle", CONFIG_INT, taskdef_idle_s, "600", 0, 86400, 0,
+	    "Seconds an unused task definition stays registered for reuse "
+	    "before it is deregistered (0: deregister on remove)"),
 	K("default_cpu", CONFIG_INT, default_cpu, "256", 256, 16384, 0,
 	    "Task CPU units when the container sets no CPU limit"),
 	K("default_memory", CONFIG_INT, default_memory, "512", 512, 122880, 0,
@@ -176,6 +179,7 @@ ecs_shutdown(struct backend *b)
 {
 	(void)b;
 	ecs_poll_stop();
+	ecs_task_idle_free();
 	aws_free(ecs.aws);
 }
 

@@ -31,6 +31,7 @@ struct ecs_conf {
 	char *profile;
 	long long poll_ms;
 	char *orphans; /* "report" or "stop" */
+	long long taskdef_idle_s; /* keep an unused definition this long */
 	long long default_cpu;
 	long long default_memory;
 	long long stop_timeout;
@@ -71,6 +72,8 @@ void ecs_poll_kick(void);
 /* ecs_task.c: a start waits in the container until the poller sees the
  * task RUNNING (settle with NULL) or failing (settle with the error). */
 int ecs_task_start_pending(const struct container *c);
+/* Frees the timers of definitions waiting to be deregistered. */
+void ecs_task_idle_free(void);
 void ecs_task_start_settle(struct container *c, const struct err *e);
 void ecs_poll_stop(void);
 void ecs_poll_reconcile(struct backend *b);

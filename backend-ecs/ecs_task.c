@@ -543,6 +543,105 @@ ecs_task_td_used(struct backend *b, struct container *c, void *arg)
 		u->used = 1;
 }
 
+/* Definitions no container uses, waiting out ecs.taskdef_idle so that a
+ * series of identical runs reuses one revision. After a backend restart
+ * a waiting definition stays registered until reused and released again. */
+struct ecs_td_idle {
+	char *arn, *hash;
+	struct event *ev;
+	struct ecs_td_idle *next;
+};
+static struct ecs_td_idle *ecs_td_idle_list;
+
+static void
+ecs_task_idle_drop(struct ecs_td_idle *t)
+{
+	struct ecs_td_idle **pp;
+
+	for (pp = &ecs_td_idle_list; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	event_free(t->ev);
+	free(t->arn);
+	free(t->hash);
+	free(t);
+}
+
+void
+ecs_task_idle_free(void)
+{
+	while (ecs_td_idle_list != NULL)
+		ecs_task_idle_drop(ecs_td_idle_list);
+}
+
+static void
+ecs_task_idle_deregistered(
+    void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	(void)arg;
+	(void)out;
+	if (ae != NULL)
+		log_warnx("deregistering an unused task definition: %s: %s",
+		    ae->code, ae->message);
+}
+
+static void
+ecs_task_td_used(struct backend *b, struct container *c, void *arg);
+
+static void
+ecs_task_deregister(struct backend *b, const char *arn, const char *hash,
+    aws_json_cb cb, void *arg)
+{
+	cJSON *in;
+	char *key;
+
+	if (hash != NULL) {
+		key = xasprintf("ecs.taskdef.%s", hash);
+		backend_kv_del(b, key);
+		free(key);
+	}
+	in = cJSON_CreateObject();
+	json_add_str(in, "taskDefinition", arn);
+	aws_json_call(ecs.aws, "ecs", "DeregisterTaskDefinition", in, cb, arg);
+}
+
+static void
+ecs_task_idle_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct ecs_td_idle *t = arg;
+	struct ecs_td_use u = { t->arn, NULL, 0 };
+
+	(void)fd;
+	(void)what;
+	backend_container_foreach(ecs.b, ecs_task_td_used, &u);
+	if (!u.used)
+		ecs_task_deregister(ecs.b, t->arn, t->hash,
+		    ecs_task_idle_deregistered, NULL);
+	ecs_task_idle_drop(t);
+}
+
+static void
+ecs_task_idle_add(struct backend *b, const char *arn, const char *hash)
+{
+	struct ecs_td_idle *t;
+	struct timeval tv = { (time_t)ecs_conf.taskdef_idle_s, 0 };
+
+	for (t = ecs_td_idle_list; t != NULL; t = t->next)
+		if (strcmp(t->arn, arn) == 0) {
+			evtimer_add(t->ev, &tv); /* restarts the wait */
+			return;
+		}
+	t = xcalloc(1, sizeof(*t));
+	t->arn = xstrdup(arn);
+	t->hash = hash != NULL ? xstrdup(hash) : NULL;
+	t->ev = evtimer_new(backend_base(b), ecs_task_idle_expired, t);
+	t->next = ecs_td_idle_list;
+	ecs_td_idle_list = t;
+	evtimer_add(t->ev, &tv);
+}
+
 int
 ecs_task_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
@@ -552,8 +651,6 @@ ecs_task_remove(
 	const char *arn = json_str(priv, "TaskDefinitionArn");
 	const char *hash = json_str(priv, "TaskDefinitionHash");
 	struct ecs_td_use u = { arn, c, 0 };
-	cJSON *in;
-	char *key;
 
 	if (arn == NULL) {
 		ecs_op_end(op, NULL);
@@ -564,14 +661,11 @@ ecs_task_remove(
 		ecs_op_end(op, NULL);
 		return 0;
 	}
-	if (hash != NULL) {
-		key = xasprintf("ecs.taskdef.%s", hash);
-		backend_kv_del(b, key);
-		free(key);
+	if (ecs_conf.taskdef_idle_s > 0) {
+		ecs_task_idle_add(b, arn, hash);
+		ecs_op_end(op, NULL);
+		return 0;
 	}
-	in = cJSON_CreateObject();
-	json_add_str(in, "taskDefinition", arn);
-	aws_json_call(ecs.aws, "ecs", "DeregisterTaskDefinition", in,
-	    ecs_task_deregistered, op);
+	ecs_task_deregister(b, arn, hash, ecs_task_deregistered, op);
 	return 0;
 }
