@@ -1,5 +1,6 @@
-/* AWS awsJson1.1 calls over httpcli: endpoints per service, SigV4 on every
- * attempt, error parsing and mapping to Docker-facing errors. */
+/* AWS awsJson1.1 and rest-json calls over httpcli: endpoints per service,
+ * SigV4 on every attempt, error parsing and mapping to Docker-facing
+ * errors. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,9 @@
 #define AWS_REFRESH_RETRY_SEC 30
 
 /* From botocore's service-2.json metadata (endpointPrefix, signingName,
- * targetPrefix). STS answers awsJson 1.0 as well as its Query protocol. */
+ * targetPrefix). STS answers awsJson 1.0 as well as its Query protocol.
+ * rest-json services (Lambda) have no target: the path names the
+ * operation. */
 static const struct aws_svc {
 	const char *name, *prefix, *signing, *target, *ctype;
 } aws_svcs[] = {
@@ -35,6 +38,7 @@ static const struct aws_svc {
 	    "Route53AutoNaming_v20170314", "application/x-amz-json-1.1" },
 	{ "sts", "sts", "sts", "AWSSecurityTokenServiceV20110615",
 	    "application/x-amz-json-1.0" },
+	{ "lambda", "lambda", "lambda", NULL, "application/json" },
 };
 
 struct aws_ep {
@@ -62,6 +66,8 @@ struct aws_call {
 	char *path;
 	char *query;
 	aws_json_cb cb;
+	aws_rest_cb rcb;
+	int rest; /* rest-json: success bodies need not be JSON */
 	void *arg;
 };
 
@@ -344,6 +350,20 @@ aws_parse_error(int status, const char *body, size_t len,
 	cJSON_Delete(o);
 }
 
+/* rest-json: the X-Amzn-ErrorType header names the code when present
+ * ("ResourceNotFoundException:http://internal.amazon.com/..."). */
+static void
+aws_error_type_header(const struct httpcli_resp *resp, struct aws_error *ae)
+{
+	const char *t = httpcli_resp_header(resp, "X-Amzn-ErrorType");
+
+	if (t == NULL || *t == '\0')
+		return;
+	str_lcpy(ae->code, t, sizeof(ae->code));
+	ae->code[strcspn(ae->code, ":")] = '\0';
+	ae->throttled = ae->http_status == 429 || aws_throttle_code(ae->code);
+}
+
 static int
 aws_not_found(const struct aws_error *ae)
 {
@@ -445,7 +465,8 @@ aws_call_result(const struct aws_call *c, const struct httpcli_resp *resp,
 		*out = resp->body_len == 0 ?
 		    cJSON_CreateObject() :
 		    cJSON_ParseWithLength(resp->body, resp->body_len);
-		if (*out != NULL) {
+		/* A rest-json payload (Lambda Invoke) need not be JSON. */
+		if (*out != NULL || c->rest) {
 			log_cloud(c->svc->name, c->op, resp->status,
 			    resp->duration_ms, rid, NULL);
 			return 0;
@@ -457,9 +478,11 @@ aws_call_result(const struct aws_call *c, const struct httpcli_resp *resp,
 		    ae->message, "response is not JSON", sizeof(ae->message));
 		if (rid != NULL)
 			str_lcpy(ae->request_id, rid, sizeof(ae->request_id));
-	} else
+	} else {
 		aws_parse_error(
 		    resp->status, resp->body, resp->body_len, rid, ae);
+		aws_error_type_header(resp, ae);
+	}
 	log_cloud(c->svc->name, c->op, resp->status, resp->duration_ms, rid,
 	    ae->code[0] != '\0' ? ae->code : ae->message);
 	return -1;
@@ -472,8 +495,13 @@ aws_call_done(struct httpcli_resp *resp, void *arg)
 	struct aws_error ae;
 	cJSON *out;
 
-	if (aws_call_result(c, resp, &out, &ae) == 0)
-		c->cb(c->arg, out, NULL);
+	if (aws_call_result(c, resp, &out, &ae) == 0) {
+		if (c->rcb != NULL)
+			c->rcb(c->arg, resp, out, NULL);
+		else
+			c->cb(c->arg, out, NULL);
+	} else if (c->rcb != NULL)
+		c->rcb(c->arg, resp, NULL, &ae);
 	else
 		c->cb(c->arg, NULL, &ae);
 	cJSON_Delete(out);
@@ -522,4 +550,117 @@ aws_json_call_sync(struct aws *a, const char *svc, const char *op, cJSON *in,
 	httpcli_resp_free(resp);
 	aws_call_free(c);
 	return rc;
+}
+
+/* --- rest-json --- */
+
+/* Builds the signed request of a rest-json call: the endpoint's own path
+ * (if any) prefixes the operation's. */
+static struct httpcli_req *
+aws_rest_req(struct aws *a, const struct aws_svc *s, const char *op,
+    const struct aws_rest *rq, struct aws_call *c)
+{
+	struct httpcli_req *r;
+	char *url = aws_endpoint(a, s), *host, *base, *query, *full;
+	const char *auth;
+	size_t blen;
+
+	aws_url_split(url, &host, &base, &query);
+	free(query);
+	blen = strlen(base);
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	c->a = a;
+	c->svc = s;
+	c->op = xstrdup(op);
+	c->rest = 1;
+	c->host = host;
+	c->path = xasprintf("%.*s%s", (int)blen, base, rq->path);
+	c->query = rq->query != NULL && *rq->query != '\0' ?
+	    xstrdup(rq->query) :
+	    NULL;
+	/* The URL keeps the scheme and authority of the endpoint. */
+	auth = strstr(url, "://");
+	auth = auth != NULL ? auth + 3 : url;
+	auth += strcspn(auth, "/?#");
+	full = xasprintf("%.*s%s%s%s", (int)(auth - url), url, c->path,
+	    c->query != NULL ? "?" : "", c->query != NULL ? c->query : "");
+	free(base);
+	r = httpcli_req_new(rq->method, full);
+	for (const char *const *h = rq->headers; h != NULL && *h != NULL;
+	     h++) {
+		const char *colon = strchr(*h, ':');
+		char *name;
+
+		if (colon == NULL)
+			continue;
+		name = xstrndup(*h, (size_t)(colon - *h));
+		colon++;
+		while (*colon == ' ')
+			colon++;
+		httpcli_req_header(r, name, colon);
+		free(name);
+	}
+	if (rq->body != NULL) {
+		httpcli_req_header(r, "Content-Type",
+		    rq->content_type != NULL ? rq->content_type : s->ctype);
+		httpcli_req_body(r, rq->body, rq->body_len);
+	}
+	if (rq->timeout_ms > 0)
+		httpcli_req_timeouts(r, rq->timeout_ms, rq->timeout_ms);
+	if (rq->attempts > 0)
+		httpcli_req_attempts(r, rq->attempts);
+	httpcli_req_on_attempt(r, aws_sign_attempt, c);
+	httpcli_req_retry_if(r, aws_retry_if, NULL);
+	free(full);
+	free(url);
+	return r;
+}
+
+uint64_t
+aws_rest_call(struct aws *a, const char *svc, const char *op,
+    const struct aws_rest *rq, aws_rest_cb cb, void *arg)
+{
+	const struct aws_svc *s = aws_svc_find(svc);
+	struct aws_call *c;
+	struct httpcli_req *r;
+
+	if (s == NULL)
+		fatalx("%s: unknown AWS service %s", __func__, svc);
+	c = xcalloc(1, sizeof(*c));
+	c->rcb = cb;
+	c->arg = arg;
+	r = aws_rest_req(a, s, op, rq, c);
+	return httpcli_send(a->http, r, aws_call_done, c);
+}
+
+int
+aws_rest_call_sync(struct aws *a, const char *svc, const char *op,
+    const struct aws_rest *rq, cJSON **out, struct err *e)
+{
+	const struct aws_svc *s = aws_svc_find(svc);
+	struct aws_call *c;
+	struct httpcli_resp *resp;
+	struct aws_error ae;
+	int rc;
+
+	*out = NULL;
+	if (s == NULL)
+		return err_set(e, 500, "unknown AWS service %s", svc);
+	c = xcalloc(1, sizeof(*c));
+	resp = httpcli_perform(aws_rest_req(a, s, op, rq, c));
+	if ((rc = aws_call_result(c, resp, out, &ae)) == -1) {
+		aws_error_to_err(&ae, e);
+		if (e != NULL && ae.http_status != 0)
+			err_set(e, e->status, "%s: %s", ae.code, ae.message);
+	}
+	httpcli_resp_free(resp);
+	aws_call_free(c);
+	return rc;
+}
+
+void
+aws_path_escape(struct buf *b, const char *s)
+{
+	sigv4_uri_encode(b, s, strlen(s), 0);
 }

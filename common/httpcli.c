@@ -361,6 +361,11 @@ httpcli_setup(struct httpcli_req *r, struct err *e)
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, httpcli_header_cb);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* Long synchronous calls (a Lambda Invoke lasts up to 15 minutes)
+	 * must not be dropped by NAT or load balancers idling them out. */
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 60L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 30L);
 	if (r->unix_path != NULL)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, r->unix_path);
 	if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) {

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "sockerless/aws.h"
+#include "sockerless/buf.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
@@ -218,6 +219,77 @@ t_sync_errors(void **state)
 	aws_free(a);
 }
 
+#define T_REST_OK                                                  \
+	"HTTP/1.1 200 OK\r\nX-Amz-Function-Error: Unhandled\r\n"   \
+	"x-amzn-RequestId: rid-7\r\nContent-Length: 5\r\n"         \
+	"Connection: close\r\n\r\nhello"
+#define T_REST_404                                                      \
+	"HTTP/1.1 404 Not Found\r\nX-Amzn-ErrorType: "                  \
+	"ResourceNotFoundException:http://internal.amazon.com/\r\n"     \
+	"Content-Length: 38\r\nConnection: close\r\n\r\n"               \
+	"{\"Type\":\"User\",\"Message\":\"Function x\"}"
+
+/* rest-json: the path as given (an ARN label escaped once on the wire),
+ * a non-JSON payload, the error code from X-Amzn-ErrorType. */
+static void
+t_rest(void **state)
+{
+	static const char *const replies[] = { T_REST_OK, T_REST_404, NULL };
+	const char *hdrs[] = { "X-Amz-Invocation-Type: RequestResponse", NULL };
+	char log[] = "/tmp/t_aws.XXXXXX";
+	struct aws_rest rq;
+	struct aws *a;
+	struct buf path;
+	pid_t pid;
+	cJSON *out = NULL;
+	struct err e;
+	char *req;
+	int port;
+
+	(void)state;
+	close(mkstemp(log));
+	port = t_server(replies, log, &pid);
+	t_pid = pid;
+	a = t_aws(port);
+	buf_init(&path, 0);
+	buf_adds(&path, "/2015-03-31/functions/");
+	aws_path_escape(&path, "arn:aws:lambda:us-east-1:1:function:f");
+	buf_adds(&path, "/invocations");
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "POST";
+	rq.path = path.data;
+	rq.headers = hdrs;
+	rq.body = "{}";
+	rq.body_len = 2;
+	rq.attempts = 1;
+	assert_int_equal(
+	    aws_rest_call_sync(a, "lambda", "Invoke", &rq, &out, &e), 0);
+	assert_null(out); /* "hello" is not JSON */
+	rq.method = "GET";
+	rq.body = NULL;
+	rq.headers = NULL;
+	assert_int_equal(
+	    aws_rest_call_sync(a, "lambda", "GetFunction", &rq, &out, &e), -1);
+	assert_int_equal(e.status, 404);
+	assert_string_equal(e.msg, "ResourceNotFoundException: Function x");
+	waitpid(pid, NULL, 0);
+	t_pid = 0;
+	req = t_slurp(log);
+	assert_true(str_prefix(req,
+	    "POST /2015-03-31/functions/"
+	    "arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/invocations "
+	    "HTTP/1.1\r\n"));
+	assert_non_null(strcasestr(req, "Content-Type: application/json\r\n"));
+	assert_non_null(strstr(req, "/us-east-1/lambda/aws4_request, "
+				    "SignedHeaders=content-type;host;"
+				    "x-amz-date;x-amz-invocation-type;"
+				    "x-amz-security-token, Signature="));
+	free(req);
+	buf_free(&path);
+	unlink(log);
+	aws_free(a);
+}
+
 static void
 t_errors(void **state)
 {
@@ -261,6 +333,7 @@ main(void)
 		cmocka_unit_test(t_errors),
 		cmocka_unit_test_teardown(t_sync_ok, t_teardown),
 		cmocka_unit_test_teardown(t_sync_errors, t_teardown),
+		cmocka_unit_test_teardown(t_rest, t_teardown),
 	};
 
 	json_init();

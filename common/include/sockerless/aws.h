@@ -1,4 +1,5 @@
-/* AWS calls for the awsJson1.1 protocol (ECS, CloudWatch Logs, ECR, ...):
+/* AWS calls for the awsJson1.1 (ECS, CloudWatch Logs, ECR, ...) and
+ * rest-json (Lambda) protocols:
  * SigV4 signing, the standard credential chain and error mapping. Calls
  * are asynchronous on httpcli (which retries throttling and 5xx). */
 #ifndef SOCKERLESS_AWS_H
@@ -13,6 +14,7 @@
 #include "sockerless/err.h"
 
 struct httpcli;
+struct httpcli_resp;
 struct aws;
 
 struct aws_options {
@@ -65,6 +67,37 @@ uint64_t aws_json_call(struct aws *a, const char *svc, const char *op,
  * aws_error_to_err. */
 int aws_json_call_sync(struct aws *a, const char *svc, const char *op,
     cJSON *in, cJSON **out, struct err *e);
+/* rest-json (Lambda): one request as the model's http trait describes it.
+ * path is the wire form with every label already escaped (see
+ * aws_path_escape); headers are "Name: value" lines, NULL-terminated. */
+struct aws_rest {
+	const char *method;
+	const char *path;	/* "/2015-03-31/functions/NAME/invocations" */
+	const char *query;	/* without '?', wire form; may be NULL */
+	const char *const *headers;
+	const void *body;	/* NULL: no body */
+	size_t body_len;
+	const char *content_type; /* NULL: application/json */
+	long timeout_ms;	/* per attempt and whole call; 0: default */
+	int attempts;		/* 0: default; 1 for calls never repeated */
+};
+
+/* resp is the raw response (borrowed: status, headers, body); out its
+ * JSON when it parses (NULL for a non-JSON or empty payload); ae NULL on
+ * a 2xx. */
+typedef void (*aws_rest_cb)(void *arg, const struct httpcli_resp *resp,
+    const cJSON *out, const struct aws_error *ae);
+uint64_t aws_rest_call(struct aws *a, const char *svc, const char *op,
+    const struct aws_rest *rq, aws_rest_cb cb, void *arg);
+/* Blocking, for start-up only; *out (owned by the caller) may be NULL on
+ * success when the body is not JSON. */
+int aws_rest_call_sync(struct aws *a, const char *svc, const char *op,
+    const struct aws_rest *rq, cJSON **out, struct err *e);
+/* Appends s escaped as one path label (RFC 3986 unreserved kept, '/'
+ * escaped too). */
+struct buf;
+void aws_path_escape(struct buf *b, const char *s);
+
 /* Maps an AWS error to a Docker-facing err: 4xx auth/validation ->
  * 500 "cloud rejected the request: Code: message", throttling -> 503,
  * not found -> 404, transport -> 502. Message includes the request id. */
