@@ -1,9 +1,10 @@
 #!/usr/bin/python3
-"""awssim: a local AWS simulator for Sockerless' ECS backend.
+"""awssim: a local AWS simulator for Sockerless' ECS and Lambda backends.
 
 One HTTP endpoint (127.0.0.1:--port) serves ECS, CloudWatch Logs and ECR
-(JSON 1.1, told apart by X-Amz-Target) and STS (query protocol, XML
-answers). Every request's SigV4 signature is verified, its input validated
+(JSON 1.1, told apart by X-Amz-Target), STS (query protocol, XML
+answers) and Lambda (rest-json, routed by method and path; invocations run
+in containers that implement the Lambda Runtime API). Every request's SigV4 signature is verified, its input validated
 against the botocore model, and ECS tasks run as real containers on a
 private Docker engine (--engine) from a local registry (--registry).
 
@@ -29,7 +30,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +41,10 @@ from awssim_ecs import EcsService  # noqa: E402
 from awssim_engine import LABEL, Engine  # noqa: E402
 from awssim_faults import CallCounter, Faults  # noqa: E402
 from awssim_iam import MetadataEndpoints, StsService  # noqa: E402
+from awssim_lambda import LambdaService  # noqa: E402
 from awssim_logs import LogsService  # noqa: E402
+from awssim_rest import (RestRouter, error_document, output_for_validation,  # noqa: E402
+                         parse_input, serialize_output)
 from awssim_shapes import known_members, validate, validation_message  # noqa: E402
 from awssim_util import AwsError, iso8601  # noqa: E402
 
@@ -57,7 +61,13 @@ VALIDATION_CODE = {
     "logs": "InvalidParameterException",
     "ecr": "InvalidParameterException",
     "sts": "ValidationError",
+    "lambda": "ValidationException",
 }
+# The code for input of the wrong type or unparseable JSON, by service.
+SERIALIZATION_CODE = {"lambda": "InvalidRequestContentException"}
+# Operations that change nothing worth an immediate save (the periodic
+# save picks up Invoke's log events).
+NO_SAVE = {"Invoke"}
 # Operations that change nothing: no state save after them.
 READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Filter")
 
@@ -72,6 +82,7 @@ class Config:
         self.shutdown_stop_timeout = args.shutdown_stop_timeout
         self.check_responses = args.check_responses
         self.state_dir = args.state_dir
+        self.lambda_idle_timeout = args.lambda_idle_timeout
 
 
 class Call:
@@ -96,7 +107,11 @@ class Simulator:
         self.sts = StsService(self.creds)
         self.ecs = EcsService(config, engine, self.logs, self.faults)
         self.metadata = MetadataEndpoints(self.creds, config.container_auth_token)
-        self.services = {s.name: s for s in (self.ecs, self.logs, self.ecr, self.sts)}
+        self.lambda_ = LambdaService(config, engine, self.logs, self.creds,
+                                     config.lambda_idle_timeout)
+        self.services = {s.name: s for s in (self.ecs, self.logs, self.ecr, self.sts,
+                                             self.lambda_)}
+        self.rest = [(RestRouter(s.model), s) for s in (self.lambda_,)]
         self.targets = {s.model.metadata["targetPrefix"]: s
                         for s in (self.ecs, self.logs, self.ecr)}
         self._save_lock = threading.Lock()
@@ -118,13 +133,14 @@ class Simulator:
         self.logs.restore(state.get("logs", {"seq": 0, "groups": []}))
         self.ecr.restore(state.get("ecr", []))
         self.creds.restore(state.get("credentials", []))
+        self.lambda_.restore(state.get("lambda", {}))
         log.info("restored state from %s", path)
 
     def save(self):
         with self._save_lock:
             state = {"version": 1, "savedAt": time.time(), "ecs": self.ecs.snapshot(),
                      "logs": self.logs.snapshot(), "ecr": self.ecr.snapshot(),
-                     "credentials": self.creds.snapshot()}
+                     "credentials": self.creds.snapshot(), "lambda": self.lambda_.snapshot()}
             data = json.dumps(state, separators=(",", ":"), default=str)
             tmp = self.state_path() + ".tmp"
             with open(tmp, "w") as f:
@@ -138,7 +154,7 @@ class Simulator:
             tasks = sum(t.wire["version"] for t in self.ecs._tasks.values())
             count = len(self.ecs._tasks)
         return (tasks, count, self.logs._seq, sum(self.calls.snapshot().values()),
-                len(self.creds.snapshot()))
+                len(self.creds.snapshot()), self.lambda_.version)
 
     def _save_loop(self):
         last = None
@@ -160,6 +176,10 @@ class Simulator:
             self.ecs.close(self.config.shutdown_stop_timeout)
         except Exception:  # the engine went away first: still save the state
             log.exception("stopping tasks failed")
+        try:
+            self.lambda_.close()
+        except Exception:
+            log.exception("stopping Lambda environments failed")
         self.save()
 
 
@@ -287,6 +307,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._api(path, query)
             elif path == "/" and self.command == "GET" and "Action=" in query:
                 self._api(path, query)
+            elif any(router.owns(path) for router, _ in self.sim.rest):
+                self._rest_api(path, query)
             else:
                 self._body()
                 self._send(404, json.dumps({"__type": "UnknownOperationException",
@@ -417,6 +439,101 @@ class Handler(BaseHTTPRequestHandler):
             code = "InternalFailure" if protocol == "query" else "ServerException"
             self._error(protocol, code, "awssim internal error: %s" % exc, 500, request_id, {})
 
+    # rest-json services (Lambda).
+
+    def _rest_api(self, path, query):
+        request_id = str(uuid.uuid4())
+        sim = self.sim
+        service, operation = None, None
+        pairs = [(unquote(k), unquote(v)) for k, _, v in
+                 (p.partition("=") for p in query.split("&") if p)]
+        try:
+            body = self._body()
+            for router, candidate in sim.rest:
+                found = router.match(self.command, path, pairs)
+                if found is not None:
+                    service = candidate
+                    break
+            if service is None or found[0] is None:
+                service = service or sim.rest[0][1]
+                raise AwsError("UnknownOperationException", "Unknown operation %s %s"
+                               % (self.command, path), status=404)
+            operation, labels = found
+            handler = service.operations.get(operation)
+            sim.calls.add(service.name, operation)
+            if handler is None:
+                raise AwsError("UnknownOperationException", "awssim does not implement %s"
+                               % operation, status=404)
+            identity = self._authenticate(service, operation, body, path, query)
+            self._take_fault(service, operation)
+            op_model = service.model.operation_model(operation)
+            try:
+                params, problems = parse_input(op_model, labels, pairs, self.headers, body)
+            except AwsError as exc:
+                raise AwsError(SERIALIZATION_CODE.get(service.name, exc.code),
+                               "Could not parse request body into json: %s" % exc.message)
+            typed = [p for p in problems if p.kind == "type"]
+            if typed:
+                raise AwsError(SERIALIZATION_CODE.get(service.name, "SerializationException"),
+                               "Could not parse request body into json: %s" % typed[0])
+            constraint = [p for p in problems if p.kind == "constraint"]
+            if constraint:
+                for p in constraint:  # Coral names members in lowerCamelCase
+                    p.path = ".".join(seg[:1].lower() + seg[1:] for seg in p.path.split("."))
+                raise AwsError(VALIDATION_CODE[service.name], validation_message(constraint))
+            unknown = [p.path for p in problems if p.kind == "unknown"]
+            if unknown:
+                log.warning("%s.%s: ignoring members the model lacks: %s", service.name,
+                            operation, ", ".join(unknown))
+            call = Call(service.name, operation, identity, request_id)
+            result = handler(params, call)
+            request_id = call.request_id
+            if not operation.startswith(READ_ONLY_PREFIXES) and operation not in NO_SAVE:
+                try:
+                    sim.save()
+                except Exception:
+                    log.exception("saving state failed")
+            if sim.config.check_responses and op_model.output_shape is not None:
+                problems = validate(op_model.output_shape,
+                                    output_for_validation(op_model, result))
+                if problems:
+                    log.error("response of %s.%s does not fit the model: %s",
+                              service.name, operation, "; ".join(map(str, problems)))
+                    raise AwsError("ServiceException", "awssim response does not fit the "
+                                   "model: " + "; ".join(map(str, problems[:5])), status=500)
+            status, headers, data, ctype = serialize_output(op_model, result)
+            headers["x-amzn-RequestId"] = request_id
+            self._send(status, data, ctype or "application/json", headers)
+        except AuthError as exc:
+            self._rest_error(service, exc.code("json"), exc.message, exc.status, request_id,
+                             {}, {})
+        except AwsError as exc:
+            self._rest_error(service, exc.code, exc.message, exc.status, request_id,
+                             exc.headers, getattr(exc, "body_extra", {}))
+        except Exception as exc:  # a simulator bug: answer like AWS's own 500
+            log.exception("internal error in %s.%s", service and service.name, operation)
+            self._rest_error(service, "ServiceException", "awssim internal error: %s" % exc,
+                             500, request_id, {}, {})
+
+    def _rest_error(self, service, code, message, status, request_id, headers, extra):
+        document = error_document(service.model, code, message, status) if service else {
+            "message": message}
+        document.update(extra or {})
+        headers = dict(headers, **{"x-amzn-RequestId": request_id, "X-Amzn-ErrorType": code})
+        self._send(status, json.dumps(document), "application/json", headers)
+
+    def _take_fault(self, service, operation):
+        fault = self.sim.faults.take(service.name, operation)
+        if fault is not None:
+            if fault.latency_ms:
+                time.sleep(fault.latency_ms / 1000.0)
+            if fault.error:
+                headers = {}
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = str(fault.retry_after)
+                raise AwsError(fault.error, fault.message, status=fault.status,
+                               headers=headers)
+
     def _authenticate(self, service, operation, body, path, query):
         if operation in getattr(service, "unsigned", ()) and \
                 self.headers.get("Authorization") is None:
@@ -511,6 +628,8 @@ def parse_args(argv):
     ap.add_argument("--container-auth-token", default=None)
     ap.add_argument("--check-responses", action="store_true",
                     help="validate every response against the model (500 if it does not fit)")
+    ap.add_argument("--lambda-idle-timeout", type=float, default=300.0,
+                    help="seconds an idle Lambda execution environment is kept (AWS: minutes)")
     ap.add_argument("--log-level", default="INFO")
     return ap.parse_args(argv)
 

@@ -119,6 +119,25 @@ class Engine:
         except docker.errors.NotFound:
             pass
 
+    def image_config(self, image):
+        """The Config of a pulled image (Entrypoint, Cmd, WorkingDir, Env)."""
+        return self.docker.api.inspect_image(self.resolve(image))["Config"] or {}
+
+    def wait(self, container_id):
+        """Block until the container exits; its exit status (None when the
+        container is gone)."""
+        try:
+            return self.docker.api.wait(container_id, timeout=None)["StatusCode"]
+        except (docker.errors.APIError, requests.exceptions.RequestException):
+            return None
+
+    def kill(self, container_id):
+        """SIGKILL, ignoring a container that is gone or not running."""
+        try:
+            self.docker.api.kill(container_id)
+        except docker.errors.APIError:
+            pass
+
     def follow_logs(self, container_id, on_line):
         """A started thread calling on_line(epoch_seconds, text) for each
         line the container writes to stdout or stderr, in the order the

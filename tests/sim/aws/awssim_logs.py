@@ -99,6 +99,18 @@ class LogsService:
                     timestamp = max(timestamp, target.events[-1].timestamp)
                 self._insert(target, timestamp, message, max(timestamp, epoch_ms(now())))
 
+    def put(self, group, stream, timestamp, message):
+        """Store one event, creating its group and stream when missing (the
+        Lambda service writes function logs this way)."""
+        with self._lock:
+            target = self._groups.get(group)
+            if target is None:
+                target = self._groups[group] = self._new_group(group)
+            events = target.streams.setdefault(stream, Stream(stream, epoch_ms(now())))
+            if events.events:
+                timestamp = max(timestamp, events.events[-1].timestamp)
+            self._insert(events, timestamp, message, max(timestamp, epoch_ms(now())))
+
     # Persistence (--state-dir).
 
     def snapshot(self):

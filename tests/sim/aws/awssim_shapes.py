@@ -12,10 +12,31 @@ _SESSION = botocore.session.get_session()
 # Members real AWS accepts that Debian's botocore 1.29.27 (Dec 2022) models
 # lack: {service: {shape name: {member: member model}}}. RunTask's
 # clientToken (idempotency, 2023) is sent by current SDKs and by
-# backend-ecs.
+# backend-ecs. Lambda's LoggingConfig (Nov 2023: JSON/Text log format, log
+# levels, a log group of one's choice) is sent by backend-lambda; it needs
+# shapes of its own, defined in MODEL_SHAPES first.
+MODEL_SHAPES = {
+    "lambda": {
+        "LogFormat": {"type": "string", "enum": ["JSON", "Text"]},
+        "ApplicationLogLevel": {"type": "string",
+                                "enum": ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]},
+        "SystemLogLevel": {"type": "string", "enum": ["DEBUG", "INFO", "WARN"]},
+        "LogGroup": {"type": "string", "max": 512, "min": 1,
+                     "pattern": "[\\.\\-_/#A-Za-z0-9]+"},
+        "LoggingConfig": {"type": "structure", "members": {
+            "LogFormat": {"shape": "LogFormat"},
+            "ApplicationLogLevel": {"shape": "ApplicationLogLevel"},
+            "SystemLogLevel": {"shape": "SystemLogLevel"},
+            "LogGroup": {"shape": "LogGroup"}}},
+    },
+}
 MODEL_ADDITIONS = {
     "ecs": {
         "RunTaskRequest": {"clientToken": {"shape": "String"}},
+    },
+    "lambda": {
+        "CreateFunctionRequest": {"LoggingConfig": {"shape": "LoggingConfig"}},
+        "FunctionConfiguration": {"LoggingConfig": {"shape": "LoggingConfig"}},
     },
 }
 
@@ -24,6 +45,8 @@ MODEL_ADDITIONS = {
 def service_model(name):
     model = _SESSION.get_service_model(name)
     shapes = model._shape_resolver._shape_map
+    for shape_name, spec in MODEL_SHAPES.get(name, {}).items():
+        shapes.setdefault(shape_name, spec)
     for shape_name, members in MODEL_ADDITIONS.get(name, {}).items():
         for member, spec in members.items():
             shapes[shape_name]["members"].setdefault(member, spec)
