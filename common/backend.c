@@ -66,6 +66,10 @@ static const struct config_key backend_conf_keys[] = {
 	    offsetof(struct backend_conf, registry_mirrors), NULL, 0, 0, 0,
 	    "Mirrors for docker.io images, tried in order, like dockerd's "
 	    "registry-mirrors" },
+	{ "registry_endpoints", CONFIG_STRV,
+	    offsetof(struct backend_conf, registry_endpoints), NULL, 0, 0, 0,
+	    "Registry hosts served from another URL, as host=URL (a "
+	    "pull-through cache, a simulator)" },
 	{ "insecure_registries", CONFIG_STRV,
 	    offsetof(struct backend_conf, insecure_registries), NULL, 0, 0, 0,
 	    "Registries (host:port or CIDR) reached over plain HTTP; "

@@ -23,6 +23,7 @@ backend_img_init(struct backend *b, struct err *e)
 	memset(&rc, 0, sizeof(rc));
 	rc.mirrors = &b->conf.registry_mirrors;
 	rc.insecure = &b->conf.insecure_registries;
+	rc.endpoints = &b->conf.registry_endpoints;
 	rc.platform = b->conf.platform;
 	rc.auth_file = b->conf.registry_auth_file;
 	if ((b->reg = reg_client_new(b->base, b->http, &rc, e)) == NULL)

@@ -23,6 +23,7 @@ struct backend_conf {
 	char *state_dir; /* SQLite lives here */
 	char *log_level;
 	struct strv registry_mirrors; /* like dockerd's registry-mirrors */
+	struct strv registry_endpoints; /* host=URL */
 	struct strv insecure_registries;
 	char *platform;		  /* default image platform */
 	char *registry_auth_file; /* docker config.json with auths */

@@ -96,6 +96,7 @@ struct reg_client {
 	struct httpcli *http;
 	struct strv mirrors;
 	struct strv insecure;
+	struct strv endpoints; /* "host=URL" pairs, URL without trailing / */
 	struct reg_platform platform;
 	char *auth_file;
 	reg_creds_hook hook;
@@ -470,58 +471,10 @@ reg_ref_familiar(const struct reg_ref *r)
 
 /* --- small helpers ----------------------------------------------------- */
 
-static int
-reg_b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 char *
 reg_base64_decode(const char *s, size_t *lenp)
 {
-	size_t n = strlen(s), o = 0, pad = 0;
-	unsigned int acc = 0;
-	int bits = 0;
-	char *out = xmalloc(n / 4 * 3 + 4);
-
-	for (size_t i = 0; i < n; i++) {
-		int v;
-
-		if (s[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (s[i] == '\n' || s[i] == '\r' || s[i] == ' ')
-			continue;
-		if (pad > 0 || (v = reg_b64val((unsigned char)s[i])) < 0)
-			goto bad;
-		acc = (acc << 6) | (unsigned int)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	/* A lone trailing 6-bit group cannot encode a byte. */
-	if (bits >= 6 || pad > 2)
-		goto bad;
-	out[o] = '\0';
-	if (lenp != NULL)
-		*lenp = o;
-	return out;
-bad:
-	free(out);
-	return NULL;
+	return str_base64_decode(s, lenp);
 }
 
 static char *
@@ -1111,6 +1064,7 @@ reg_client_new(struct event_base *base, struct httpcli *http,
 	rc->http = http;
 	strv_init(&rc->mirrors);
 	strv_init(&rc->insecure);
+	strv_init(&rc->endpoints);
 	LIST_INIT(&rc->tokens);
 	LIST_INIT(&rc->pulls);
 	if (reg_platform_parse(c->platform, &rc->platform, e) == -1)
@@ -1135,6 +1089,26 @@ reg_client_new(struct event_base *base, struct httpcli *http,
 	}
 	for (size_t i = 0; c->insecure != NULL && i < c->insecure->n; i++)
 		strv_add(&rc->insecure, c->insecure->v[i]);
+	for (size_t i = 0; c->endpoints != NULL && i < c->endpoints->n; i++) {
+		const char *m = c->endpoints->v[i], *eq = strchr(m, '=');
+		char *s;
+		size_t n;
+
+		if (eq == NULL || eq == m ||
+		    (!str_prefix(eq + 1, "http://") &&
+			!str_prefix(eq + 1, "https://"))) {
+			err_set(e, 400,
+			    "invalid registry endpoint \"%s\": it must be "
+			    "host=URL with an http:// or https:// URL",
+			    m);
+			goto fail;
+		}
+		s = xstrdup(m);
+		n = strlen(s);
+		while (n > 0 && s[n - 1] == '/')
+			s[--n] = '\0';
+		strv_take(&rc->endpoints, s);
+	}
 	rc->auth_file = xstrdup(c->auth_file);
 	return rc;
 fail:
@@ -1201,6 +1175,7 @@ reg_client_free(struct reg_client *rc)
 	}
 	strv_free(&rc->mirrors);
 	strv_free(&rc->insecure);
+	strv_free(&rc->endpoints);
 	free(rc->auth_file);
 	free(rc);
 }
@@ -1317,6 +1292,21 @@ reg_pull_plan(struct reg_pull *p)
 		}
 		reg_pull_add_ep(p, "https://" REG_DOCKER_HOST, REG_DOCKER_HOST,
 		    REG_DOCKER_DOMAIN, 0);
+		return;
+	}
+	/* A host served from another URL keeps its name for credentials. */
+	for (size_t i = 0; i < rc->endpoints.n; i++) {
+		const char *m = rc->endpoints.v[i], *eq = strchr(m, '=');
+		const char *h;
+		char *host;
+
+		if ((size_t)(eq - m) != strlen(d) ||
+		    strncmp(m, d, strlen(d)) != 0)
+			continue;
+		h = strstr(eq + 1, "://") + 3;
+		host = xstrndup(h, strcspn(h, "/"));
+		reg_pull_add_ep(p, eq + 1, host, d, 0);
+		free(host);
 		return;
 	}
 	base = xasprintf("%s://%s",

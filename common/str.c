@@ -220,3 +220,57 @@ str_time_parse(const char *s, int64_t *ns)
 	*ns = ((int64_t)timegm(&tm) - off) * 1000000000 + frac;
 	return 0;
 }
+
+static int
+str_b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+char *
+str_base64_decode(const char *s, size_t *lenp)
+{
+	size_t n = strlen(s), o = 0, pad = 0;
+	unsigned int acc = 0;
+	int bits = 0;
+	char *out = xmalloc(n / 4 * 3 + 4);
+
+	for (size_t i = 0; i < n; i++) {
+		int v;
+
+		if (s[i] == '=') {
+			pad++;
+			continue;
+		}
+		if (s[i] == '\n' || s[i] == '\r' || s[i] == ' ')
+			continue;
+		if (pad > 0 || (v = str_b64val((unsigned char)s[i])) < 0)
+			goto bad;
+		acc = (acc << 6) | (unsigned int)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	/* A lone trailing 6-bit group cannot encode a byte. */
+	if (bits >= 6 || pad > 2)
+		goto bad;
+	out[o] = '\0';
+	if (lenp != NULL)
+		*lenp = o;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}

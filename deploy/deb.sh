@@ -26,7 +26,8 @@ Section: admin
 Priority: optional
 Description: Docker Engine API on serverless cloud capacity
  sockerless-frontend serves the Docker Engine API; the backends run the
- containers on AWS ECS Fargate and other serverless platforms.
+ containers on AWS ECS Fargate, AWS Lambda and other serverless
+ platforms.
 CTL
 cat >"$STAGE/DEBIAN/postinst" <<'SH'
 #!/bin/sh

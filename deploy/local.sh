@@ -90,13 +90,28 @@ ecs:
 EOF
 }
 
+write_lambda_config() {
+	cat >"$RUN/backend-lambda.yaml" <<EOF
+# Written by deploy/local.sh: the Lambda backend against the AWS simulator.
+socket: $RUN/backend.sock
+state_dir: $RUN/state-lambda
+registry_mirrors: [http://$SK_REGISTRY]
+# The simulated ECR registry is the local registry.
+registry_endpoints: [$ACCOUNT.dkr.ecr.$REGION.amazonaws.com=http://$SK_REGISTRY]
+lambda:
+  region: $REGION
+  role_arn: arn:aws:iam::$ACCOUNT:role/sockerless-lambda
+  endpoint: http://127.0.0.1:$SIM_PORT
+EOF
+}
+
 start_backend() {
 	local name=$1 bin="$BUILD/sockerless-backend-$1"
 	[ -x "$bin" ] || die "no backend binary $bin (unknown backend '$name'?)"
 	stop_pid "$RUN/backend.pid"
 	"write_${name}_config"
 	AWS_ACCESS_KEY_ID=$AKID AWS_SECRET_ACCESS_KEY=$SECRET \
-		"$bin" --config "$RUN/backend-$name.yaml" >"$RUN/backend.log" 2>&1 &
+		"$bin" --config "$RUN/backend-$name.yaml" >>"$RUN/backend.log" 2>&1 &
 	echo $! >"$RUN/backend.pid"
 	echo "$name" >"$RUN/backend.name"
 	wait_for "test -S $RUN/backend.sock && curl -sf --unix-socket $RUN/backend.sock http://b/internal/v1/_ping" 30 ||

@@ -116,6 +116,17 @@ for suite in $SUITES; do
 			SK_TARGET=sockerless SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e tests/e2e tests/blackbox
+			# The same frontend and client, the backend swapped to Lambda.
+			if SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
+				restart-backend lambda >>"$LOGDIR/up.log" 2>&1; then
+				SK_TARGET=sockerless SK_BACKEND=lambda SK_SIM_PORT=35201 \
+					SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+					SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+					run_pytest e2e-lambda tests/e2e_lambda
+			else
+				tail -20 "$LOGDIR/up.log" "$E2E_RUN/backend.log"
+				count e2e-lambda 0 1
+			fi
 			for f in frontend backend; do
 				if grep -qE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' \
 					"$E2E_RUN/$f.log" 2>/dev/null; then

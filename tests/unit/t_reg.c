@@ -472,6 +472,22 @@ t_client_config(void **state)
 	assert_null(reg_client_new(base, NULL, &c, &e));
 	assert_int_equal(e.status, 400);
 	c.mirrors = NULL;
+	/* host=URL endpoints: the URL must be http(s). */
+	strv_free(&m);
+	strv_add(&m, "123.dkr.ecr.x.amazonaws.com=127.0.0.1:5000");
+	c.endpoints = &m;
+	assert_null(reg_client_new(base, NULL, &c, &e));
+	assert_int_equal(e.status, 400);
+	assert_non_null(strstr(e.msg, "host=URL"));
+	strv_free(&m);
+	strv_add(&m, "=http://127.0.0.1:5000");
+	assert_null(reg_client_new(base, NULL, &c, &e));
+	strv_free(&m);
+	strv_add(&m, "123.dkr.ecr.x.amazonaws.com=http://127.0.0.1:5000/");
+	rc = reg_client_new(base, NULL, &c, &e);
+	assert_non_null(rc);
+	reg_client_free(rc);
+	c.endpoints = NULL;
 	c.platform = "linux";
 	assert_null(reg_client_new(base, NULL, &c, &e));
 	c.platform = NULL;

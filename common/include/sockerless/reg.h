@@ -23,6 +23,9 @@ struct reg_config {
 					 * ("127.0.0.0/8") spoken to over http */
 	const char *platform;		/* "linux/amd64" (default), "linux/arm64/v8" */
 	const char *auth_file;		/* docker config.json with "auths" */
+	const struct strv *endpoints;	/* "host=URL": that registry host is
+					 * reached at URL (a pull-through
+					 * cache, a simulator) */
 };
 
 struct reg_ref {

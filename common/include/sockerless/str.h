@@ -33,6 +33,10 @@ void str_hex(char *out, const unsigned char *p, size_t len);
 
 /* Nanoseconds since the epoch, real time. */
 int64_t str_now_ns(void);
+/* Decodes base64 in either alphabet (standard or URL-safe), padding
+ * optional, whitespace skipped. Returns a NUL-terminated copy owned by the
+ * caller (*lenp bytes), or NULL when malformed. */
+char *str_base64_decode(const char *s, size_t *lenp);
 /* RFC 3339 with nanoseconds, UTC ("2024-01-02T03:04:05.123456789Z").
  * ns == 0 gives Docker's zero time "0001-01-01T00:00:00Z". out >= 40. */
 void str_time_rfc3339(char *out, size_t size, int64_t ns);

@@ -1,0 +1,74 @@
+/* sockerless-backend-lambda: Docker containers as AWS Lambda functions.
+ * One container is one function (CreateFunction at create, DeleteFunction
+ * at remove); start is a synchronous Invoke whose answer carries the exit
+ * status, and with the log's tail the output. */
+#ifndef SOCKERLESS_LAMBDA_H
+#define SOCKERLESS_LAMBDA_H
+
+#include "sockerless/aws.h"
+#include "sockerless/backend.h"
+#include "sockerless/str.h"
+
+#define LAMBDA_TAG_ID	    "sockerless:container-id"
+#define LAMBDA_TAG_NAME	    "sockerless:container-name"
+#define LAMBDA_TAG_INSTANCE "sockerless:instance"
+/* Lambda's own limits. */
+#define LAMBDA_MAX_TIMEOUT 900
+#define LAMBDA_MIN_MEMORY  128
+#define LAMBDA_MAX_MEMORY  10240
+
+struct lambda_conf {
+	char *region;
+	char *role_arn;
+	char *log_group;
+	long long memory_size;
+	long long timeout;
+	struct strv subnet_ids;
+	struct strv security_group_ids;
+	char *architecture;
+	char *endpoint;
+	char *endpoint_lambda;
+	char *endpoint_logs;
+	char *endpoint_ecr;
+	char *endpoint_sts;
+	char *profile;
+	long long active_timeout_s;
+};
+
+struct lambda {
+	struct backend *b;
+	struct aws *aws;
+};
+
+/* lambda.c */
+extern struct lambda_conf lambda_conf;
+extern struct lambda lambda;
+
+/* lambda_fn.c */
+int lambda_fn_create(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg);
+int lambda_fn_start(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg);
+int lambda_fn_stop(struct backend *b, struct container *c, int timeout_s,
+    backend_done_fn done, void *arg);
+int lambda_fn_kill(struct backend *b, struct container *c, int signo,
+    backend_done_fn done, void *arg);
+int lambda_fn_remove(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg);
+/* Containers whose invocation was in flight when the backend stopped. */
+void lambda_fn_reconcile(struct backend *b);
+/* Cancels invocations in flight (shutdown). */
+void lambda_fn_shutdown(struct backend *b);
+
+/* lambda_out.c: the invocation's output as log events. */
+/* Decodes an Invoke answer (status, X-Amz-Function-Error,
+ * X-Amz-Log-Result, body) into the exit code it returns and the output
+ * lines it stores. */
+int lambda_out_decode(struct backend *b, struct container *c, int status,
+    const char *function_error, const char *log_result, const char *body,
+    size_t len, const char *request_id);
+void lambda_out_forget(struct backend *b, struct container *c);
+int lambda_logs_fetch(struct backend *b, struct container *c,
+    const char *cursor, int64_t since_ns, backend_logs_fn fn, void *arg);
+
+#endif

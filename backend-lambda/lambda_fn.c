@@ -1,0 +1,650 @@
+/* Docker containers as Lambda functions: CreateFunction and the wait for
+ * Active, Invoke as start + wait, DeleteFunction. Lambda
+ * cannot interrupt an invocation: stop and kill let the container go (it
+ * is reported exited) while the invocation runs on to its end. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lambda.h"
+#include "sockerless/buf.h"
+#include "sockerless/httpcli.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/reg.h"
+#include "sockerless/xmalloc.h"
+
+/* Environment variables Lambda sets itself and refuses in a function's
+ * configuration. */
+static const char *const lambda_reserved_env[] = { "_HANDLER", "_X_AMZN_TRACE_ID",
+	"AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+	"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+	"AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+	"AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+	"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+	"AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
+	"LAMBDA_RUNTIME_DIR" };
+
+/* One asynchronous operation on a container. */
+struct lambda_op {
+	struct backend *b;
+	struct container *c;
+	backend_done_fn done;
+	void *arg;
+	struct event *timer;
+	int64_t deadline_ns;
+	char *fname;
+};
+
+/* The invocation in flight of a started container (c->backend_data). */
+struct lambda_inv {
+	struct backend *b;
+	struct container *c;
+	uint64_t call;
+	int run;
+};
+
+static struct lambda_op *
+lambda_op_new(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg)
+{
+	struct lambda_op *op = xcalloc(1, sizeof(*op));
+
+	op->b = b;
+	op->c = c;
+	op->done = done;
+	op->arg = arg;
+	container_ref(c);
+	return op;
+}
+
+static void
+lambda_op_end(struct lambda_op *op, const struct err *e)
+{
+	op->done(op->arg, e);
+	if (op->timer != NULL)
+		event_free(op->timer);
+	container_unref(op->c);
+	free(op->fname);
+	free(op);
+}
+
+/* Lambda's InvalidParameterValueException and ValidationException are
+ * about what the user asked for (an env name, a size): a 400 with Lambda's words. */
+static void
+lambda_op_fail(struct lambda_op *op, const struct aws_error *ae,
+    const char *what)
+{
+	struct err e;
+
+	if (ae->http_status == 400 &&
+	    (strcmp(ae->code, "InvalidParameterValueException") == 0 ||
+		strcmp(ae->code, "ValidationException") == 0))
+		err_set(&e, 400, "Lambda rejected the container: %s",
+		    ae->message);
+	else
+		aws_error_to_err(ae, &e);
+	err_wrap(&e, "%s", what);
+	lambda_op_end(op, &e);
+}
+
+static const char *
+lambda_fn_name(struct container *c)
+{
+	return json_str(container_private(c), "FunctionName");
+}
+
+/* "/2015-03-31/functions/<name><suffix>". Caller frees. */
+static char *
+lambda_fn_path(const char *name, const char *suffix)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_adds(&b, "/2015-03-31/functions/");
+	aws_path_escape(&b, name);
+	buf_adds(&b, suffix);
+	return buf_take(&b, NULL);
+}
+
+/* --- the function's configuration --------------------------------------- */
+
+static int
+lambda_env(const cJSON *cfg, cJSON **out, struct err *e)
+{
+	cJSON *vars = cJSON_CreateObject(), *it;
+
+	cJSON_ArrayForEach(it, json_arr(cfg, "Env")) {
+		const char *eq;
+		char *name;
+		if (!cJSON_IsString(it) ||
+		    (eq = strchr(it->valuestring, '=')) == NULL)
+			continue;
+		name =
+		    xstrndup(it->valuestring, (size_t)(eq - it->valuestring));
+		for (size_t i = 0; i < sizeof(lambda_reserved_env) /
+			 sizeof(lambda_reserved_env[0]);
+		     i++) {
+			if (strcmp(name, lambda_reserved_env[i]) == 0) {
+				err_set(e, 400,
+				    "Lambda reserves the environment "
+				    "variable %s; remove it from the "
+				    "container (or its image)",
+				    name);
+				free(name);
+				cJSON_Delete(vars);
+				return -1;
+			}
+		}
+		json_set(vars, name, cJSON_CreateString(eq + 1));
+		free(name);
+	}
+	*out = vars;
+	return 0;
+}
+
+/* Memory in MiB: the container's limit rounded up, at least 128. */
+static int
+lambda_memory(const cJSON *hc, long long *mib, struct err *e)
+{
+	int64_t bytes = json_int(hc, "Memory", 0);
+
+	if (bytes <= 0) {
+		*mib = lambda_conf.memory_size;
+		return 0;
+	}
+	*mib = (bytes + 1048575) / 1048576;
+	if (*mib > LAMBDA_MAX_MEMORY)
+		return err_set(e, 400,
+		    "Lambda functions have at most %d MiB of memory; %lld MiB "
+		    "was asked for",
+		    LAMBDA_MAX_MEMORY, *mib);
+	if (*mib < LAMBDA_MIN_MEMORY)
+		*mib = LAMBDA_MIN_MEMORY;
+	return 0;
+}
+
+/* The CreateFunction input for c running image_uri. */
+static cJSON *
+lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
+    struct err *e)
+{
+	const cJSON *cfg = container_config(c), *hc = container_host_config(c);
+	cJSON *in = cJSON_CreateObject(), *o, *vars;
+	const char *s;
+	long long mib;
+	char *desc;
+
+	if (lambda_memory(hc, &mib, e) == -1 || lambda_env(cfg, &vars, e) == -1) {
+		cJSON_Delete(in);
+		return NULL;
+	}
+	json_add_str(in, "FunctionName", fname);
+	json_add_str(in, "Role", lambda_conf.role_arn);
+	json_add_str(in, "PackageType", "Image");
+	o = cJSON_CreateObject();
+	json_add_str(o, "ImageUri", image_uri);
+	cJSON_AddItemToObject(in, "Code", o);
+	desc = xasprintf("sockerless container %s (%s)", container_name(c),
+	    container_image(c));
+	if (strlen(desc) > 256)
+		desc[256] = '\0';
+	json_add_str(in, "Description", desc);
+	free(desc);
+	json_add_int(in, "Timeout", lambda_conf.timeout);
+	json_add_int(in, "MemorySize", mib);
+	cJSON_AddItemToObject(in, "Architectures",
+	    cJSON_CreateStringArray(
+		(const char *[]){ lambda_conf.architecture }, 1));
+	/* The image runs as Docker would run it: the merged entrypoint and
+	 * command. */
+	o = cJSON_CreateObject();
+	if (cJSON_GetArraySize(json_arr(cfg, "Entrypoint")) > 0)
+		cJSON_AddItemToObject(o, "EntryPoint",
+		    cJSON_Duplicate(json_arr(cfg, "Entrypoint"), 1));
+	if (cJSON_GetArraySize(json_arr(cfg, "Cmd")) > 0)
+		cJSON_AddItemToObject(
+		    o, "Command", cJSON_Duplicate(json_arr(cfg, "Cmd"), 1));
+	if ((s = json_str(cfg, "WorkingDir")) != NULL && s[0] != '\0')
+		json_add_str(o, "WorkingDirectory", s);
+	cJSON_AddItemToObject(in, "ImageConfig", o);
+	o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "Variables", vars);
+	cJSON_AddItemToObject(in, "Environment", o);
+	o = cJSON_CreateObject();
+	json_add_str(o, "LogFormat", "Text");
+	json_add_str(o, "LogGroup", lambda_conf.log_group);
+	cJSON_AddItemToObject(in, "LoggingConfig", o);
+	if (lambda_conf.subnet_ids.n > 0) {
+		o = cJSON_CreateObject();
+		cJSON_AddItemToObject(o, "SubnetIds",
+		    json_strv_to_array(&lambda_conf.subnet_ids));
+		cJSON_AddItemToObject(o, "SecurityGroupIds",
+		    json_strv_to_array(&lambda_conf.security_group_ids));
+		cJSON_AddItemToObject(in, "VpcConfig", o);
+	}
+	o = cJSON_CreateObject();
+	json_add_str(o, LAMBDA_TAG_ID, c->id);
+	json_add_str(o, LAMBDA_TAG_NAME, container_name(c));
+	json_add_str(o, LAMBDA_TAG_INSTANCE, backend_instance(lambda.b));
+	cJSON_AddItemToObject(in, "Tags", o);
+	return in;
+}
+
+/* --- create: CreateFunction, wait for Active --------------------------- */
+
+static void lambda_fn_poll(evutil_socket_t fd, short what, void *arg);
+
+static void
+lambda_fn_poll_later(struct lambda_op *op, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	if (op->timer == NULL)
+		op->timer = evtimer_new(backend_base(op->b), lambda_fn_poll, op);
+	evtimer_add(op->timer, &tv);
+}
+
+static void
+lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct aws_error *ae)
+{
+	struct lambda_op *op = arg;
+	const cJSON *conf = json_obj(out, "Configuration");
+	const char *state = json_str(conf, "State");
+	const char *update = json_str(conf, "LastUpdateStatus");
+	struct err e;
+
+	(void)resp;
+	if (ae != NULL) {
+		lambda_op_fail(op, ae, "waiting for the Lambda function");
+		return;
+	}
+	if (state != NULL && strcmp(state, "Active") == 0 &&
+	    (update == NULL || strcmp(update, "InProgress") != 0)) {
+		lambda_op_end(op, NULL);
+		return;
+	}
+	if (state != NULL &&
+	    (strcmp(state, "Failed") == 0 || strcmp(state, "Inactive") == 0)) {
+		err_set(&e, 500,
+		    "Lambda could not prepare function %s: %s: %s", op->fname,
+		    json_str(conf, "StateReasonCode") != NULL ?
+			json_str(conf, "StateReasonCode") :
+			state,
+		    json_str(conf, "StateReason") != NULL ?
+			json_str(conf, "StateReason") :
+			"no reason given");
+		lambda_op_end(op, &e);
+		return;
+	}
+	if (str_now_ns() > op->deadline_ns) {
+		err_set(&e, 504,
+		    "Lambda function %s is still %s after %lld s "
+		    "(lambda.active_timeout)",
+		    op->fname, state != NULL ? state : "unknown",
+		    lambda_conf.active_timeout_s);
+		lambda_op_end(op, &e);
+		return;
+	}
+	/* Image functions take seconds to optimise: poll gently. */
+	lambda_fn_poll_later(op, 500);
+}
+
+static void
+lambda_fn_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct lambda_op *op = arg;
+	struct aws_rest rq;
+	char *path = lambda_fn_path(op->fname, "");
+
+	(void)fd;
+	(void)what;
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.path = path;
+	aws_rest_call(lambda.aws, "lambda", "GetFunction", &rq, lambda_fn_got,
+	    op);
+	free(path);
+}
+
+static void
+lambda_fn_created(void *arg, const struct httpcli_resp *resp,
+    const cJSON *out, const struct aws_error *ae)
+{
+	struct lambda_op *op = arg;
+	cJSON *priv = container_private(op->c);
+
+	(void)resp;
+	/* A retried CreateFunction whose first attempt got through. */
+	if (ae != NULL && !(ae->http_status == 409 &&
+			      strstr(ae->message, "already exist") != NULL)) {
+		lambda_op_fail(op, ae, "creating the Lambda function");
+		return;
+	}
+	json_set(priv, "FunctionName", cJSON_CreateString(op->fname));
+	if (json_str(out, "FunctionArn") != NULL)
+		json_set(priv, "FunctionArn",
+		    cJSON_CreateString(json_str(out, "FunctionArn")));
+	backend_container_save(op->b, op->c);
+	op->deadline_ns =
+	    str_now_ns() + lambda_conf.active_timeout_s * 1000000000LL;
+	lambda_fn_poll_later(op, 200);
+}
+
+static void
+lambda_fn_create_function(struct lambda_op *op, const char *image_uri)
+{
+	struct aws_rest rq;
+	struct err e;
+	cJSON *in;
+	char *body;
+
+	if ((in = lambda_fn_input(op->c, op->fname, image_uri, &e)) == NULL) {
+		lambda_op_end(op, &e);
+		return;
+	}
+	json_set(container_private(op->c), "ImageUri",
+	    cJSON_CreateString(image_uri));
+	body = json_print(in);
+	cJSON_Delete(in);
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "POST";
+	rq.path = "/2015-03-31/functions";
+	rq.body = body;
+	rq.body_len = strlen(body);
+	aws_rest_call(lambda.aws, "lambda", "CreateFunction", &rq,
+	    lambda_fn_created, op);
+	free(body);
+}
+
+/* Lambda pulls only from ECR in the function's own region. */
+static int
+lambda_fn_image_ok(const char *image, struct err *e)
+{
+	struct reg_ref r;
+	char *suffix = xasprintf(".dkr.ecr.%s.amazonaws.com", lambda_conf.region);
+	size_t n;
+	int ok;
+
+	if (reg_ref_parse(image, &r, e) == -1) {
+		free(suffix);
+		return -1;
+	}
+	n = strspn(r.domain, "0123456789");
+	ok = n == 12 && strcmp(r.domain + n, suffix) == 0;
+	if (!ok)
+		err_set(e, 400,
+		    "Lambda runs only images stored in Amazon ECR in %s, not "
+		    "%s; push the image to an ECR repository (<account>%s/"
+		    "NAME) and run that reference",
+		    lambda_conf.region, image, suffix);
+	reg_ref_free(&r);
+	free(suffix);
+	return ok ? 0 : -1;
+}
+
+int
+lambda_fn_create(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg)
+{
+	struct lambda_op *op = lambda_op_new(b, c, done, arg);
+	struct err e;
+
+	(void)b;
+	if (lambda_fn_image_ok(container_image(c), &e) == -1) {
+		lambda_op_end(op, &e);
+		return 0;
+	}
+
+	/* Names are at most 64 characters: the id's first 32 hex digits
+	 * are unique enough, the tags carry the whole id. */
+	op->fname = xasprintf("sockerless-%.32s", c->id);
+	lambda_fn_create_function(op, container_image_ref(c));
+	return 0;
+}
+
+/* --- start: Invoke ------------------------------------------------------ */
+
+static void
+lambda_inv_free(struct lambda_inv *inv)
+{
+	container_unref(inv->c);
+	free(inv);
+}
+
+static void
+lambda_fn_invoked(void *arg, const struct httpcli_resp *resp,
+    const cJSON *out, const struct aws_error *ae)
+{
+	struct lambda_inv *inv = arg;
+	struct container *c = inv->c;
+	struct backend *b = inv->b;
+	const char *rid = NULL, *ferr = NULL, *tail = NULL;
+	int code, current;
+	char *error = NULL;
+	struct err e;
+
+	(void)out;
+	if (c->backend_data == inv)
+		c->backend_data = NULL;
+	current = !c->gone && container_running(c) &&
+	    json_int(container_private(c), "Run", 0) == inv->run;
+	if (resp != NULL) {
+		rid = httpcli_resp_header(resp, "x-amzn-RequestId");
+		ferr = httpcli_resp_header(resp, "X-Amz-Function-Error");
+		tail = httpcli_resp_header(resp, "X-Amz-Log-Result");
+	}
+	if (ae != NULL) {
+		aws_error_to_err(ae, &e);
+		if (ae->http_status == 0)
+			error = xasprintf(
+			    "lost the connection to Lambda during the "
+			    "invocation (%s); its exit status is unknown, its "
+			    "output is in CloudWatch Logs group %s",
+			    e.msg, lambda_conf.log_group);
+		else
+			error = xasprintf(
+			    "Lambda did not run the function: %s", e.msg);
+		code = 125;
+	} else if (c->gone) {
+		code = 0;
+	} else {
+		code = lambda_out_decode(b, c, resp->status, ferr, tail,
+		    resp->body, resp->body_len, rid);
+	}
+	if (current) {
+		json_set(container_private(c), "RequestId",
+		    rid != NULL ? cJSON_CreateString(rid) : cJSON_CreateNull());
+		backend_container_exited(b, c, code, str_now_ns(), error);
+	} else if (!c->gone) {
+		log_info("container %.12s: its earlier invocation (request %s) "
+			 "ended with status %d",
+		    c->id, rid != NULL ? rid : "?", code);
+	}
+	free(error);
+	lambda_inv_free(inv);
+}
+
+int
+lambda_fn_start(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg)
+{
+	struct lambda_inv *inv;
+	struct aws_rest rq;
+	const char *headers[] = { "X-Amz-Invocation-Type: RequestResponse",
+		"X-Amz-Log-Type: Tail", NULL };
+	cJSON *priv = container_private(c), *ev;
+	char *path, *payload;
+	int run = (int)json_int(priv, "Run", 0) + 1;
+	struct err e;
+
+	if (lambda_fn_name(c) == NULL) {
+		err_set(&e, 500, "container %.12s has no Lambda function",
+		    c->id);
+		done(arg, &e);
+		return 0;
+	}
+	json_set(priv, "Run", cJSON_CreateNumber(run));
+	json_set(priv, "RequestId", cJSON_CreateNull());
+	lambda_out_forget(b, c);
+	ev = cJSON_CreateObject();
+	json_add_int(ev, "sockerless", 1);
+	json_add_str(ev, "container", c->id);
+	payload = json_print(ev);
+	cJSON_Delete(ev);
+	path = lambda_fn_path(lambda_fn_name(c), "/invocations");
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "POST";
+	rq.path = path;
+	rq.headers = headers;
+	rq.body = payload;
+	rq.body_len = strlen(payload);
+	/* The answer comes when the function ends: wait past its timeout,
+	 * and never repeat an invocation. */
+	rq.timeout_ms = (lambda_conf.timeout + 60) * 1000;
+	rq.attempts = 1;
+	inv = xcalloc(1, sizeof(*inv));
+	inv->b = b;
+	inv->c = c;
+	inv->run = run;
+	container_ref(c);
+	c->backend_data = inv;
+	inv->call = aws_rest_call(
+	    lambda.aws, "lambda", "Invoke", &rq, lambda_fn_invoked, inv);
+	free(path);
+	free(payload);
+	backend_container_started(b, c, str_now_ns());
+	done(arg, NULL);
+	return 0;
+}
+
+/* --- stop, kill, remove ------------------------------------------------- */
+
+/* Lambda has no way to end an invocation early: the container is let go
+ * and reported exited; the invocation runs on until it ends or reaches
+ * the function timeout, and its late answer is only logged. */
+static void
+lambda_fn_let_go(struct backend *b, struct container *c, int signo)
+{
+	if (!container_running(c))
+		return;
+	log_warnx("container %.12s: Lambda cannot interrupt function %s; it "
+		  "runs on until it ends (at most %lld s)",
+	    c->id, lambda_fn_name(c) ? lambda_fn_name(c) : "?",
+	    lambda_conf.timeout);
+	backend_container_exited(b, c, 128 + signo, str_now_ns(), NULL);
+}
+
+int
+lambda_fn_stop(struct backend *b, struct container *c, int timeout_s,
+    backend_done_fn done, void *arg)
+{
+	(void)timeout_s;
+	lambda_fn_let_go(b, c, SIGKILL);
+	done(arg, NULL);
+	return 0;
+}
+
+int
+lambda_fn_kill(struct backend *b, struct container *c, int signo,
+    backend_done_fn done, void *arg)
+{
+	lambda_fn_let_go(b, c, signo);
+	done(arg, NULL);
+	return 0;
+}
+
+/* Forgets the invocation in flight (its answer will not be read). */
+static void
+lambda_fn_cancel(struct backend *b, struct container *c)
+{
+	struct lambda_inv *inv = c->backend_data;
+
+	if (inv == NULL)
+		return;
+	c->backend_data = NULL;
+	httpcli_cancel(backend_httpcli(b), inv->call);
+	lambda_inv_free(inv);
+}
+
+static void
+lambda_fn_deleted(void *arg, const struct httpcli_resp *resp,
+    const cJSON *out, const struct aws_error *ae)
+{
+	struct lambda_op *op = arg;
+
+	(void)resp;
+	(void)out;
+	if (ae != NULL && ae->http_status != 404 &&
+	    strcmp(ae->code, "ResourceNotFoundException") != 0) {
+		lambda_op_fail(op, ae, "deleting the Lambda function");
+		return;
+	}
+	lambda_op_end(op, NULL);
+}
+
+int
+lambda_fn_remove(
+    struct backend *b, struct container *c, backend_done_fn done, void *arg)
+{
+	struct lambda_op *op;
+	struct aws_rest rq;
+	char *path;
+
+	lambda_fn_cancel(b, c);
+	if (lambda_fn_name(c) == NULL) {
+		/* create failed before the function existed */
+		done(arg, NULL);
+		return 0;
+	}
+	op = lambda_op_new(b, c, done, arg);
+	path = lambda_fn_path(lambda_fn_name(c), "");
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "DELETE";
+	rq.path = path;
+	aws_rest_call(
+	    lambda.aws, "lambda", "DeleteFunction", &rq, lambda_fn_deleted, op);
+	free(path);
+	return 0;
+}
+
+/* --- restart of the backend --------------------------------------------- */
+
+static void
+lambda_fn_lost(struct backend *b, struct container *c, void *arg)
+{
+	char *error;
+
+	(void)arg;
+	if (!container_running(c) || c->backend_data != NULL)
+		return;
+	/* The synchronous answer went with the old process. */
+	error = xasprintf("the backend restarted while function %s ran, so "
+			  "its exit status is unknown; its output is in "
+			  "CloudWatch Logs group %s",
+	    lambda_fn_name(c) ? lambda_fn_name(c) : "?", lambda_conf.log_group);
+	log_warnx("container %.12s: %s", c->id, error);
+	backend_container_exited(b, c, 125, str_now_ns(), error);
+	free(error);
+}
+
+void
+lambda_fn_reconcile(struct backend *b)
+{
+	backend_container_foreach(b, lambda_fn_lost, NULL);
+}
+
+static void
+lambda_fn_cancel_one(struct backend *b, struct container *c, void *arg)
+{
+	(void)arg;
+	lambda_fn_cancel(b, c);
+}
+
+void
+lambda_fn_shutdown(struct backend *b)
+{
+	backend_container_foreach(b, lambda_fn_cancel_one, NULL);
+}
