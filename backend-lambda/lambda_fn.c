@@ -422,15 +422,17 @@ lambda_fn_invoked(void *arg, const struct httpcli_resp *resp,
 	struct container *c = inv->c;
 	struct backend *b = inv->b;
 	const char *rid = NULL, *ferr = NULL, *tail = NULL;
-	int code, current;
+	int code, same_run, current;
 	char *error = NULL;
 	struct err e;
 
 	(void)out;
 	if (c->backend_data == inv)
 		c->backend_data = NULL;
-	current = !c->gone && container_running(c) &&
-	    json_int(container_private(c), "Run", 0) == inv->run;
+	/* A run that was let go (stop) still gets its output; an older run
+	 * of a restarted container does not overwrite the newer one's. */
+	same_run = !c->gone && json_int(container_private(c), "Run", 0) == inv->run;
+	current = same_run && container_running(c);
 	if (resp != NULL) {
 		rid = httpcli_resp_header(resp, "x-amzn-RequestId");
 		ferr = httpcli_resp_header(resp, "X-Amz-Function-Error");
@@ -448,7 +450,7 @@ lambda_fn_invoked(void *arg, const struct httpcli_resp *resp,
 			error = xasprintf(
 			    "Lambda did not run the function: %s", e.msg);
 		code = 125;
-	} else if (c->gone) {
+	} else if (!same_run) {
 		code = 0;
 	} else {
 		code = lambda_out_decode(b, c, resp->status, ferr, tail,
@@ -459,9 +461,9 @@ lambda_fn_invoked(void *arg, const struct httpcli_resp *resp,
 		    rid != NULL ? cJSON_CreateString(rid) : cJSON_CreateNull());
 		backend_container_exited(b, c, code, str_now_ns(), error);
 	} else if (!c->gone) {
-		log_info("container %.12s: its earlier invocation (request %s) "
-			 "ended with status %d",
-		    c->id, rid != NULL ? rid : "?", code);
+		log_info("container %.12s: an invocation it no longer waits "
+			 "for (request %s) ended",
+		    c->id, rid != NULL ? rid : "?");
 	}
 	free(error);
 	lambda_inv_free(inv);

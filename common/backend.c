@@ -372,12 +372,13 @@ backend_free(struct backend *b)
 	event_free(b->sig_int);
 	event_free(b->sig_hup);
 	event_base_free(b->base);
+	if (b->conf.socket != NULL)
+		unlink(b->conf.socket);
 	config_free(backend_conf_keys,
 	    sizeof(backend_conf_keys) / sizeof(backend_conf_keys[0]), &b->conf);
 	if (b->ops->config_keys != NULL)
 		config_free(
 		    b->ops->config_keys, b->ops->config_nkeys, b->ops->config);
-	unlink(b->conf.socket);
 	free(b);
 }
 
