@@ -44,7 +44,16 @@ BACKEND_BINS := $(BACKENDS:%=$(BUILD)/sockerless-backend-%)
 UNIT_SRCS := $(wildcard tests/unit/t_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-PROGRAMS := $(BUILD)/sockerless-frontend $(BACKEND_BINS)
+# sockerless-agent runs inside any user image, so it is static (musl),
+# libc only, and built from its sources in one step. SANITIZE=1 does not
+# apply to it: ASan/UBSan need glibc's dynamic runtime.
+MUSL_CC ?= musl-gcc
+AGENT_SRCS := $(wildcard agent/*.c)
+AGENT_CFLAGS := -static -Os -s -std=c11 -D_GNU_SOURCE \
+	$(filter-out -std=%,$(WARN))
+
+PROGRAMS := $(BUILD)/sockerless-frontend $(BACKEND_BINS) \
+	$(BUILD)/sockerless-agent
 
 .PHONY: all check unit deps up down clean format format-check \
 	bench valgrind deb
@@ -60,6 +69,10 @@ $(LIBCOMMON): $(COMMON_OBJS)
 
 $(BUILD)/sockerless-frontend: $(FRONTEND_OBJS) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(FRONTEND_OBJS) $(LIBCOMMON) $(LIBS)
+
+$(BUILD)/sockerless-agent: $(AGENT_SRCS) $(wildcard agent/*.h)
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(AGENT_CFLAGS) -o $@ $(AGENT_SRCS)
 
 # Each backend-<name>/ directory becomes sockerless-backend-<name>.
 define backend_rule

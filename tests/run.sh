@@ -5,14 +5,14 @@
 #   BUILD       the normal build directory (default build)
 #   ASAN_BUILD  an ASan + UBSan build: unit tests run there too and the
 #               end-to-end suite drives its daemons (default: none)
-#   SK_SUITES   which suites to run (default "unit sim e2e")
+#   SK_SUITES   which suites to run (default "unit agent sim e2e")
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-}
-SUITES=${SK_SUITES:-unit sim e2e}
+SUITES=${SK_SUITES:-unit agent sim e2e}
 PY=/usr/bin/python3
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -100,6 +100,9 @@ for suite in $SUITES; do
 	unit)
 		run_unit "$BUILD" unit
 		[ -n "$ASAN_BUILD" ] && run_unit "$ASAN_BUILD" unit-asan
+		;;
+	agent)
+		run_pytest agent tests/agent
 		;;
 	sim)
 		if bed_up; then
