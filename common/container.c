@@ -37,6 +37,8 @@ container_unref(struct container *c)
 	if (c->backend_data_free != NULL)
 		c->backend_data_free(c->backend_data);
 	cJSON_Delete(c->doc);
+	/* Only the list head is left: every waiter holds a reference. */
+	free(c->waiters);
 	free(c);
 }
 
