@@ -29,13 +29,6 @@
 #define REG_TOKEN_MAX	  ((size_t)1 << 20)
 #define REG_AUTH_FILE_MAX ((size_t)1 << 20)
 
-#define REG_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define REG_MT_DOCKER_LIST \
-	"application/vnd.docker.distribution.manifest.list.v2+json"
-#define REG_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define REG_MT_DOCKER_MANIFEST \
-	"application/vnd.docker.distribution.manifest.v2+json"
-
 #define REG_INVALID "invalid reference format"
 
 struct reg_token {
@@ -85,24 +78,9 @@ struct reg_pull {
 
 	/* Results. */
 	char *digest, *manifest_digest, *config_digest;
+	cJSON *manifest; /* the platform manifest */
+	char *manifest_type;
 	int64_t size;
-};
-
-LIST_HEAD(reg_token_list, reg_token);
-LIST_HEAD(reg_pull_list, reg_pull);
-
-struct reg_client {
-	struct event_base *base;
-	struct httpcli *http;
-	struct strv mirrors;
-	struct strv insecure;
-	struct strv endpoints; /* "host=URL" pairs, URL without trailing / */
-	struct reg_platform platform;
-	char *auth_file;
-	reg_creds_hook hook;
-	void *hook_arg;
-	struct reg_token_list tokens;
-	struct reg_pull_list pulls;
 };
 
 static void reg_pull_send(struct reg_pull *p);
@@ -597,7 +575,7 @@ reg_creds_any(const struct reg_creds *c)
 	    (c->registrytoken != NULL && c->registrytoken[0] != '\0');
 }
 
-static void
+void
 reg_creds_copy(struct reg_creds *dst, const struct reg_creds *src)
 {
 	dst->user = xstrdup(src->user);
@@ -1067,6 +1045,7 @@ reg_client_new(struct event_base *base, struct httpcli *http,
 	strv_init(&rc->endpoints);
 	LIST_INIT(&rc->tokens);
 	LIST_INIT(&rc->pulls);
+	LIST_INIT(&rc->derives);
 	if (reg_platform_parse(c->platform, &rc->platform, e) == -1)
 		goto fail;
 	for (size_t i = 0; c->mirrors != NULL && i < c->mirrors->n; i++) {
@@ -1148,6 +1127,203 @@ reg_token_find(struct reg_client *rc, const char *key)
 	return NULL;
 }
 
+const char *
+reg_token_cached(struct reg_client *rc, const char *key)
+{
+	struct reg_token *t = reg_token_find(rc, key);
+
+	return t != NULL ? t->token : NULL;
+}
+
+void
+reg_token_forget(struct reg_client *rc, const char *key)
+{
+	struct reg_token *t = reg_token_find(rc, key);
+
+	if (t != NULL)
+		reg_token_free(t);
+}
+
+/* Host, scope and a hash of the credentials, so one client's token never
+ * serves another's. */
+char *
+reg_token_key(const char *host, const char *scope, const struct reg_creds *c)
+{
+	char *id, *h, *key;
+
+	id = xasprintf("%s\n%s\n%s", c->user != NULL ? c->user : "",
+	    c->pass != NULL ? c->pass : "",
+	    c->identitytoken != NULL ? c->identitytoken : "");
+	h = reg_creds_any(c) ? reg_digest_of(id, strlen(id)) : xstrdup("");
+	key = xasprintf("%s\n%s\n%s", host, scope, h);
+	free(id);
+	free(h);
+	return key;
+}
+
+char *
+reg_authz_basic(const struct reg_creds *c)
+{
+	char *up = xasprintf("%s:%s", c->user != NULL ? c->user : "",
+	    c->pass != NULL ? c->pass : "");
+	char *b64 = reg_base64_encode(up), *h;
+
+	h = xasprintf("Basic %s", b64);
+	free(b64);
+	free(up);
+	return h;
+}
+
+/* "scope=a&scope=b" for a space-separated list (what docker sends). */
+static char *
+reg_token_scopes(const char *scope)
+{
+	struct buf b;
+	const char *s = scope;
+
+	buf_init(&b, 0);
+	while (*s != '\0') {
+		size_t n = strcspn(s, " ");
+
+		if (n > 0) {
+			char *one = xstrndup(s, n), *enc = reg_urlencode(one);
+
+			(void)buf_addf(
+			    &b, "%sscope=%s", b.len > 0 ? "&" : "", enc);
+			free(enc);
+			free(one);
+		}
+		s += n;
+		while (*s == ' ')
+			s++;
+	}
+	(void)buf_adds(&b, "");
+	return buf_take(&b, NULL);
+}
+
+struct httpcli_req *
+reg_token_request(const struct reg_challenge *ch, const struct reg_creds *c,
+    const char *scope)
+{
+	char *svc = reg_urlencode(ch->service != NULL ? ch->service : "");
+	char *url;
+	struct httpcli_req *r;
+
+	if (c->identitytoken != NULL) {
+		/* docker login's refresh token: OAuth2 form POST, where
+		 * several scopes are one space-separated value. */
+		char *rt = reg_urlencode(c->identitytoken), *body;
+		char *sc = reg_urlencode(scope);
+
+		r = httpcli_req_new("POST", ch->realm);
+		body = xasprintf("grant_type=refresh_token&refresh_token=%s&"
+				 "service=%s&scope=%s&client_id=sockerless",
+		    rt, svc, sc);
+		httpcli_req_header(
+		    r, "Content-Type", "application/x-www-form-urlencoded");
+		httpcli_req_body(r, body, strlen(body));
+		free(body);
+		free(rt);
+		free(sc);
+	} else {
+		char *scopes = reg_token_scopes(scope);
+
+		url = xasprintf("%s%c%s%s&%s", ch->realm,
+		    strchr(ch->realm, '?') != NULL ? '&' : '?',
+		    ch->service != NULL ? "service=" : "", svc, scopes);
+		r = httpcli_req_new("GET", url);
+		free(url);
+		free(scopes);
+		if (c->user != NULL && c->user[0] != '\0') {
+			char *h = reg_authz_basic(c);
+
+			httpcli_req_header(r, "Authorization", h);
+			free(h);
+		}
+	}
+	free(svc);
+	httpcli_req_max_response(r, REG_TOKEN_MAX);
+	return r;
+}
+
+char *
+reg_token_take(struct reg_client *rc, const char *key,
+    const struct httpcli_resp *resp, const char *host, struct err *e)
+{
+	char code[64], text[512], *authz = NULL;
+	const char *tok;
+	struct reg_token *t;
+	int64_t ttl;
+	cJSON *o = NULL;
+
+	if (resp->status == 0) {
+		err_set(e, 502, "registry %s: token service is unreachable: %s",
+		    host, resp->error);
+		return NULL;
+	}
+	if (resp->status != 200) {
+		reg_errors_text(resp->body, resp->body_len, code, sizeof(code),
+		    text, sizeof(text));
+		if (resp->status == 401 || resp->status == 403)
+			err_set(e, 401, "unauthorized: %s",
+			    text[0] != '\0' ? text :
+					      "incorrect username or password");
+		else
+			err_set(e, 502,
+			    "registry %s: token service answered HTTP %d%s%s",
+			    host, resp->status, text[0] != '\0' ? ": " : "",
+			    text);
+		return NULL;
+	}
+	o = cJSON_ParseWithLength(resp->body, resp->body_len);
+	if ((tok = json_str(o, "token")) == NULL || tok[0] == '\0')
+		tok = json_str(o, "access_token");
+	if (tok == NULL || tok[0] == '\0') {
+		err_set(e, 502, "registry %s: token service returned no token",
+		    host);
+		goto out;
+	}
+	ttl = json_int(o, "expires_in", 60);
+	if (ttl < 60)
+		ttl = 60;
+	if ((t = reg_token_find(rc, key)) == NULL) {
+		t = xcalloc(1, sizeof(*t));
+		t->key = xstrdup(key);
+		LIST_INSERT_HEAD(&rc->tokens, t, entry);
+	}
+	free(t->token);
+	t->token = xstrdup(tok);
+	/* A little early, so a token never expires in flight. */
+	t->expires_ns = str_now_ns() + (ttl - 10) * 1000000000LL;
+	authz = xasprintf("Bearer %s", tok);
+out:
+	cJSON_Delete(o);
+	return authz;
+}
+
+char *
+reg_endpoint_base(struct reg_client *rc, const char *d, char **hostp)
+{
+	if (strcmp(d, REG_DOCKER_DOMAIN) == 0) {
+		*hostp = xstrdup(REG_DOCKER_HOST);
+		return xstrdup("https://" REG_DOCKER_HOST);
+	}
+	for (size_t i = 0; i < rc->endpoints.n; i++) {
+		const char *m = rc->endpoints.v[i], *eq = strchr(m, '=');
+		const char *h;
+
+		if ((size_t)(eq - m) != strlen(d) ||
+		    strncmp(m, d, strlen(d)) != 0)
+			continue;
+		h = strstr(eq + 1, "://") + 3;
+		*hostp = xstrndup(h, strcspn(h, "/"));
+		return xstrdup(eq + 1);
+	}
+	*hostp = xstrdup(d);
+	return xasprintf("%s://%s",
+	    reg_host_insecure(&rc->insecure, d) ? "http" : "https", d);
+}
+
 static void reg_pull_free(struct reg_pull *p);
 
 void
@@ -1169,6 +1345,7 @@ reg_client_free(struct reg_client *rc)
 		else
 			reg_pull_free(p);
 	}
+	reg_derive_cancel_all(rc);
 	for (t = LIST_FIRST(&rc->tokens); t != NULL; t = next) {
 		next = LIST_NEXT(t, entry);
 		reg_token_free(t);
@@ -1204,6 +1381,8 @@ reg_pull_free(struct reg_pull *p)
 	free(p->digest);
 	free(p->manifest_digest);
 	free(p->config_digest);
+	cJSON_Delete(p->manifest);
+	free(p->manifest_type);
 	free(p);
 }
 
@@ -1279,58 +1458,32 @@ reg_pull_plan(struct reg_pull *p)
 {
 	struct reg_client *rc = p->rc;
 	const char *d = p->ref.domain;
-	char *base;
+	char *base, *host;
 
 	if (strcmp(d, REG_DOCKER_DOMAIN) == 0) {
 		for (size_t i = 0; i < rc->mirrors.n; i++) {
 			const char *m = rc->mirrors.v[i];
 			const char *h = strstr(m, "://") + 3;
-			char *host = xstrndup(h, strcspn(h, "/"));
+			char *mh = xstrndup(h, strcspn(h, "/"));
 
-			reg_pull_add_ep(p, m, host, host, 1);
-			free(host);
+			reg_pull_add_ep(p, m, mh, mh, 1);
+			free(mh);
 		}
 		reg_pull_add_ep(p, "https://" REG_DOCKER_HOST, REG_DOCKER_HOST,
 		    REG_DOCKER_DOMAIN, 0);
 		return;
 	}
 	/* A host served from another URL keeps its name for credentials. */
-	for (size_t i = 0; i < rc->endpoints.n; i++) {
-		const char *m = rc->endpoints.v[i], *eq = strchr(m, '=');
-		const char *h;
-		char *host;
-
-		if ((size_t)(eq - m) != strlen(d) ||
-		    strncmp(m, d, strlen(d)) != 0)
-			continue;
-		h = strstr(eq + 1, "://") + 3;
-		host = xstrndup(h, strcspn(h, "/"));
-		reg_pull_add_ep(p, eq + 1, host, d, 0);
-		free(host);
-		return;
-	}
-	base = xasprintf("%s://%s",
-	    reg_host_insecure(&rc->insecure, d) ? "http" : "https", d);
-	reg_pull_add_ep(p, base, d, d, 0);
+	base = reg_endpoint_base(rc, d, &host);
+	reg_pull_add_ep(p, base, host, d, 0);
 	free(base);
+	free(host);
 }
 
-/* Token cache key: host, scope and a hash of the credentials, so one
- * client's token never serves another's. */
 static char *
 reg_pull_token_key(struct reg_pull *p)
 {
-	const struct reg_creds *c = &p->creds;
-	char *id, *h, *key;
-
-	id = xasprintf("%s\n%s\n%s", c->user != NULL ? c->user : "",
-	    c->pass != NULL ? c->pass : "",
-	    c->identitytoken != NULL ? c->identitytoken : "");
-	h = reg_creds_any(c) ? reg_digest_of(id, strlen(id)) : xstrdup("");
-	key = xasprintf("%s\n%s\n%s", reg_pull_cur(p)->host, p->scope, h);
-	free(id);
-	free(h);
-	return key;
+	return reg_token_key(reg_pull_cur(p)->host, p->scope, &p->creds);
 }
 
 /* --- resolve: credentials ---------------------------------------------- */
@@ -1338,12 +1491,12 @@ reg_pull_token_key(struct reg_pull *p)
 static void
 reg_pull_creds_ready(struct reg_pull *p)
 {
-	struct reg_token *t;
+	const char *t;
 
 	free(p->token_key);
 	p->token_key = reg_pull_token_key(p);
-	if ((t = reg_token_find(p->rc, p->token_key)) != NULL) {
-		p->authz = xasprintf("Bearer %s", t->token);
+	if ((t = reg_token_cached(p->rc, p->token_key)) != NULL) {
+		p->authz = xasprintf("Bearer %s", t);
 		p->from_cache = 1;
 	}
 	reg_pull_send(p);
@@ -1425,6 +1578,10 @@ reg_pull_ep_begin(struct reg_pull *p)
 	free(p->manifest_digest);
 	free(p->config_digest);
 	p->digest = p->manifest_digest = p->config_digest = NULL;
+	cJSON_Delete(p->manifest);
+	p->manifest = NULL;
+	free(p->manifest_type);
+	p->manifest_type = NULL;
 	p->size = 0;
 	reg_pull_creds(p);
 }
@@ -1500,112 +1657,26 @@ static void
 reg_pull_token_got(struct httpcli_resp *resp, void *arg)
 {
 	struct reg_pull *p = arg;
-	struct reg_client *rc = p->rc;
-	struct reg_ep *ep = reg_pull_cur(p);
-	char code[64], text[512];
-	const char *tok;
-	struct reg_token *t;
-	int64_t ttl;
-	cJSON *o = NULL;
+	char *authz;
 	struct err e;
 
 	p->http_id = 0;
-	if (resp->status == 0) {
-		err_set(&e, 502,
-		    "registry %s: token service is unreachable: "
-		    "%s",
-		    ep->host, resp->error);
-		goto fail;
+	authz = reg_token_take(
+	    p->rc, p->token_key, resp, reg_pull_cur(p)->host, &e);
+	if (authz == NULL) {
+		reg_pull_ep_fail(p, &e);
+		return;
 	}
-	if (resp->status != 200) {
-		reg_errors_text(resp->body, resp->body_len, code, sizeof(code),
-		    text, sizeof(text));
-		if (resp->status == 401 || resp->status == 403)
-			err_set(&e, 401, "unauthorized: %s",
-			    text[0] != '\0' ? text :
-					      "incorrect username or password");
-		else
-			err_set(&e, 502,
-			    "registry %s: token service answered "
-			    "HTTP %d%s%s",
-			    ep->host, resp->status, text[0] != '\0' ? ": " : "",
-			    text);
-		goto fail;
-	}
-	o = cJSON_ParseWithLength(resp->body, resp->body_len);
-	if ((tok = json_str(o, "token")) == NULL || tok[0] == '\0')
-		tok = json_str(o, "access_token");
-	if (tok == NULL || tok[0] == '\0') {
-		err_set(&e, 502,
-		    "registry %s: token service returned no "
-		    "token",
-		    ep->host);
-		goto fail;
-	}
-	ttl = json_int(o, "expires_in", 60);
-	if (ttl < 60)
-		ttl = 60;
-	if ((t = reg_token_find(rc, p->token_key)) == NULL) {
-		t = xcalloc(1, sizeof(*t));
-		t->key = xstrdup(p->token_key);
-		LIST_INSERT_HEAD(&rc->tokens, t, entry);
-	}
-	free(t->token);
-	t->token = xstrdup(tok);
-	/* A little early, so a token never expires in flight. */
-	t->expires_ns = str_now_ns() + (ttl - 10) * 1000000000LL;
 	free(p->authz);
-	p->authz = xasprintf("Bearer %s", tok);
-	cJSON_Delete(o);
+	p->authz = authz;
 	reg_pull_send(p);
-	return;
-fail:
-	cJSON_Delete(o);
-	reg_pull_ep_fail(p, &e);
 }
 
 static void
 reg_pull_token_fetch(struct reg_pull *p, const struct reg_challenge *ch)
 {
-	const struct reg_creds *c = &p->creds;
-	char *svc = reg_urlencode(ch->service != NULL ? ch->service : "");
-	char *scope = reg_urlencode(p->scope), *url;
-	struct httpcli_req *r;
+	struct httpcli_req *r = reg_token_request(ch, &p->creds, p->scope);
 
-	if (c->identitytoken != NULL) {
-		/* docker login's refresh token: OAuth2 form POST. */
-		char *rt = reg_urlencode(c->identitytoken), *body;
-
-		r = httpcli_req_new("POST", ch->realm);
-		body = xasprintf("grant_type=refresh_token&refresh_token=%s&"
-				 "service=%s&scope=%s&client_id=sockerless",
-		    rt, svc, scope);
-		httpcli_req_header(
-		    r, "Content-Type", "application/x-www-form-urlencoded");
-		httpcli_req_body(r, body, strlen(body));
-		free(body);
-		free(rt);
-	} else {
-		url = xasprintf("%s%c%s%s&scope=%s", ch->realm,
-		    strchr(ch->realm, '?') != NULL ? '&' : '?',
-		    ch->service != NULL ? "service=" : "", svc, scope);
-		r = httpcli_req_new("GET", url);
-		free(url);
-		if (c->user != NULL && c->user[0] != '\0') {
-			char *up = xasprintf(
-			    "%s:%s", c->user, c->pass != NULL ? c->pass : "");
-			char *b64 = reg_base64_encode(up), *h;
-
-			h = xasprintf("Basic %s", b64);
-			httpcli_req_header(r, "Authorization", h);
-			free(h);
-			free(b64);
-			free(up);
-		}
-	}
-	free(svc);
-	free(scope);
-	httpcli_req_max_response(r, REG_TOKEN_MAX);
 	p->http_id = httpcli_send(p->rc->http, r, reg_pull_token_got, p);
 }
 
@@ -1649,24 +1720,14 @@ reg_pull_unauthorized(struct reg_pull *p, const struct httpcli_resp *resp)
 	    (str_prefix(ch.realm, "https://") ||
 		str_prefix(ch.realm, "http://"))) {
 		if (p->from_cache) {
-			struct reg_token *t =
-			    reg_token_find(p->rc, p->token_key);
-
-			if (t != NULL)
-				reg_token_free(t);
+			reg_token_forget(p->rc, p->token_key);
 			p->from_cache = 0;
 		}
 		reg_pull_token_fetch(p, &ch);
 	} else if (strcmp(ch.scheme, "basic") == 0 && has_creds &&
 	    p->creds.user != NULL) {
-		char *up = xasprintf("%s:%s", p->creds.user,
-		    p->creds.pass != NULL ? p->creds.pass : "");
-		char *b64 = reg_base64_encode(up);
-
 		free(p->authz);
-		p->authz = xasprintf("Basic %s", b64);
-		free(b64);
-		free(up);
+		p->authz = reg_authz_basic(&p->creds);
 		reg_pull_send(p);
 	} else if (strcmp(ch.scheme, "basic") == 0) {
 		err_set(&e, 401,
@@ -1833,7 +1894,14 @@ reg_pull_got_manifest(struct reg_pull *p, const struct httpcli_resp *resp)
 	if (idx == 0) {
 		if (p->manifest_digest == NULL)
 			p->manifest_digest = xstrdup(p->digest);
-		reg_pull_manifest(p, doc);
+		/* Kept for derives, which rebuild it. */
+		cJSON_Delete(p->manifest);
+		free(p->manifest_type);
+		p->manifest = doc;
+		p->manifest_type =
+		    xstrdup(mt[0] != '\0' ? mt : REG_MT_OCI_MANIFEST);
+		doc = NULL;
+		reg_pull_manifest(p, p->manifest);
 		goto out;
 	}
 	if ((pick = reg_platform_pick(doc, &rc->platform)) == NULL) {
@@ -1903,6 +1971,10 @@ reg_pull_got_config(struct reg_pull *p, const struct httpcli_resp *resp)
 	img.id = p->config_digest;
 	img.config = cfg;
 	img.size = p->size;
+	img.manifest = p->manifest;
+	img.manifest_type = p->manifest_type;
+	img.source = ep->base;
+	img.source_creds = ep->cred_host;
 	reg_pull_finish(p, &img, NULL);
 	cJSON_Delete(cfg);
 	free(name);

@@ -1,15 +1,27 @@
-/* reg.c internals exposed for the unit tests: credential decoding,
- * WWW-Authenticate parsing, platform selection, insecure-host checks. */
+/* reg.c internals exposed for the unit tests and shared with reg_push.c:
+ * credential decoding, WWW-Authenticate parsing, platform selection,
+ * insecure-host checks, endpoints and the token cache. */
 #ifndef SOCKERLESS_REG_INT_H
 #define SOCKERLESS_REG_INT_H
+
+#include <sys/queue.h>
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 
 #include "sockerless/err.h"
+#include "sockerless/reg.h"
 #include "sockerless/str.h"
+
+#define REG_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define REG_MT_DOCKER_LIST \
+	"application/vnd.docker.distribution.manifest.list.v2+json"
+#define REG_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define REG_MT_DOCKER_MANIFEST \
+	"application/vnd.docker.distribution.manifest.v2+json"
 
 /* Credentials for one registry; every member may be NULL. */
 struct reg_creds {
@@ -32,7 +44,33 @@ struct reg_platform {
 	char variant[32]; /* "" when none ("v8" for arm64 by default) */
 };
 
+struct reg_token;
+struct reg_pull;
+struct reg_derive;
+struct httpcli_req;
+struct httpcli_resp;
+LIST_HEAD(reg_token_list, reg_token);
+LIST_HEAD(reg_pull_list, reg_pull);
+LIST_HEAD(reg_derive_list, reg_derive);
+
+/* Shared by resolves (reg.c) and derives (reg_push.c). */
+struct reg_client {
+	struct event_base *base;
+	struct httpcli *http;
+	struct strv mirrors;
+	struct strv insecure;
+	struct strv endpoints; /* "host=URL" pairs, URL without trailing / */
+	struct reg_platform platform;
+	char *auth_file;
+	reg_creds_hook hook;
+	void *hook_arg;
+	struct reg_token_list tokens;
+	struct reg_pull_list pulls;
+	struct reg_derive_list derives;
+};
+
 void reg_creds_free(struct reg_creds *c);
+void reg_creds_copy(struct reg_creds *dst, const struct reg_creds *src);
 /* 1 when c carries anything usable. */
 int reg_creds_any(const struct reg_creds *c);
 
@@ -63,6 +101,34 @@ const cJSON *reg_platform_pick(
 /* 1 when host ("h", "h:port", "[v6]:port") is spoken to over http:
  * listed by name, or an IP literal in a listed CIDR, or loopback. */
 int reg_host_insecure(const struct strv *insecure, const char *host);
+
+/* Where a registry domain (not docker.io's mirrors) is spoken to: its
+ * registry_endpoints URL, else http(s)://domain ("https://registry-1.
+ * docker.io" for docker.io). Returns the base URL; *host gets its
+ * host[:port]. Both owned by the caller. */
+char *reg_endpoint_base(struct reg_client *rc, const char *domain, char **host);
+
+/* Bearer tokens, cached per host, scope and credentials. */
+/* Cache key; caller frees. */
+char *reg_token_key(
+    const char *host, const char *scope, const struct reg_creds *c);
+/* The cached token for key (borrowed) or NULL; expired ones go. */
+const char *reg_token_cached(struct reg_client *rc, const char *key);
+void reg_token_forget(struct reg_client *rc, const char *key);
+/* The token request a bearer challenge asks for; scope may hold several
+ * scopes separated by spaces. Returns a request for httpcli_send. */
+struct httpcli_req *reg_token_request(const struct reg_challenge *ch,
+    const struct reg_creds *c, const char *scope);
+/* Reads a token service answer, caches the token under key and returns
+ * the "Bearer ..." Authorization value (caller frees); NULL with e (401
+ * refused, 502 unreachable or malformed; host named) otherwise. */
+char *reg_token_take(struct reg_client *rc, const char *key,
+    const struct httpcli_resp *resp, const char *host, struct err *e);
+/* "Basic base64(user:pass)"; caller frees. */
+char *reg_authz_basic(const struct reg_creds *c);
+
+/* reg_push.c: drops pending derives without calling back. */
+void reg_derive_cancel_all(struct reg_client *rc);
 
 /* "sha256:<hex>" of p; caller frees. */
 char *reg_digest_of(const void *p, size_t len);

@@ -1,6 +1,7 @@
 /* Registry client: reference normalisation, credentials, challenges,
- * platform selection; with SK_REGISTRY set, resolves against a live
- * registry through the event loop. */
+ * platform selection, derived-image layers; with SK_REGISTRY set,
+ * resolves and derives (pushes) against a live registry through the
+ * event loop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -517,6 +519,8 @@ struct live {
 	int has_config;
 	int hook;
 	char *hook_arg;
+	int want_config;
+	cJSON *config;
 };
 
 static void
@@ -537,6 +541,8 @@ live_cb(void *arg, const struct reg_image *img, const struct err *e)
 		l->size = img->size;
 		l->has_config = cJSON_IsObject(img->config) &&
 		    json_obj(img->config, "rootfs") != NULL;
+		if (l->want_config)
+			l->config = cJSON_Duplicate(img->config, 1);
 	}
 	event_base_loopexit(l->base, NULL);
 }
@@ -708,6 +714,478 @@ t_live(void **state)
 	event_base_free(l.base);
 }
 
+/* --- derived images ---------------------------------------------------- */
+
+/* Output of a shell command, trailing newline removed; caller frees. */
+static char *
+t_sh(const char *cmd)
+{
+	FILE *f = popen(cmd, "r");
+	char buf[8192];
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	assert_int_equal(pclose(f), 0);
+	return xstrdup(buf);
+}
+
+static void
+t_layer_build(void **state)
+{
+	static char big[200000];
+	const char hello[] = "hello\n";
+	struct reg_file files[] = {
+		{ "sockerless", 0755, NULL, 0, 1 },
+		{ "sockerless/agent", 0755, big, sizeof(big), 0 },
+		{ "etc/deep/x.txt", 0644, hello, sizeof(hello) - 1, 0 },
+		{ "etc/empty", 0600, NULL, 0, 0 },
+	};
+	struct reg_layer l;
+	struct err e;
+	char path[] = "/tmp/t_reg_layerXXXXXX", cmd[512], *out;
+	int fd;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + i / 251);
+	assert_int_equal(reg_layer_build(files, 4, &l, &e), 0);
+	assert_true(str_prefix(l.digest, "sha256:"));
+	assert_true(str_prefix(l.diff_id, "sha256:"));
+	/* Stored blocks: bigger than the tar, by a few bytes per 64 KiB. */
+	assert_true(l.len > sizeof(big));
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_int_equal(write(fd, l.data, l.len), (ssize_t)l.len);
+	close(fd);
+	(void)snprintf(cmd, sizeof(cmd), "gzip -t %s && echo ok", path);
+	out = t_sh(cmd);
+	assert_string_equal(out, "ok");
+	free(out);
+	(void)snprintf(cmd, sizeof(cmd),
+	    "tar -tzvf %s | awk '{print $1, $2, $3, $6}'", path);
+	out = t_sh(cmd);
+	assert_string_equal(out,
+	    "drwxr-xr-x root/root 0 sockerless/\n"
+	    "-rwxr-xr-x root/root 200000 sockerless/agent\n"
+	    "drwxr-xr-x root/root 0 etc/\n"
+	    "drwxr-xr-x root/root 0 etc/deep/\n"
+	    "-rw-r--r-- root/root 6 etc/deep/x.txt\n"
+	    "-rw------- root/root 0 etc/empty");
+	free(out);
+	/* mtime 0, and the content survives. */
+	(void)snprintf(cmd, sizeof(cmd),
+	    "tar -tzv --full-time -f %s | awk '{print $4}' | sort -u; "
+	    "tar -xzOf %s etc/deep/x.txt",
+	    path, path);
+	out = t_sh(cmd);
+	assert_string_equal(out, "1970-01-01\nhello");
+	free(out);
+	(void)snprintf(cmd, sizeof(cmd), "sha256sum < %s | cut -c1-64", path);
+	out = t_sh(cmd);
+	assert_string_equal(out, l.digest + 7);
+	free(out);
+	(void)snprintf(
+	    cmd, sizeof(cmd), "gzip -dc < %s | sha256sum | cut -c1-64", path);
+	out = t_sh(cmd);
+	assert_string_equal(out, l.diff_id + 7);
+	free(out);
+	unlink(path);
+	reg_layer_free(&l);
+	reg_layer_free(NULL);
+
+	/* Reproducible; an empty layer is two zero blocks. */
+	{
+		struct reg_layer a, b;
+
+		assert_int_equal(reg_layer_build(files + 2, 1, &a, &e), 0);
+		assert_int_equal(reg_layer_build(files + 2, 1, &b, &e), 0);
+		assert_string_equal(a.digest, b.digest);
+		reg_layer_free(&a);
+		reg_layer_free(&b);
+		assert_int_equal(reg_layer_build(NULL, 0, &a, &e), 0);
+		assert_int_equal(a.len, 10 + 5 + 1024 + 8);
+		reg_layer_free(&a);
+	}
+
+	/* Bad paths. */
+	{
+		const char *bad[] = { "/abs", "a/../b", "a//b", "a/", "",
+			"./a" };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			struct reg_file f = { bad[i], 0644, "x", 1, 0 };
+
+			assert_int_equal(reg_layer_build(&f, 1, &l, &e), -1);
+			assert_int_equal(e.status, 400);
+		}
+	}
+	/* Long names go into the ustar prefix; a name that cannot be
+	 * split fails. */
+	{
+		char longp[200];
+		struct reg_file f = { longp, 0644, "x", 1, 0 };
+
+		memset(longp, 'a', sizeof(longp));
+		longp[90] = '/';
+		longp[151] = '/';
+		longp[172] = '\0';
+		assert_int_equal(reg_layer_build(&f, 1, &l, &e), 0);
+		memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+		assert_true((fd = mkstemp(path)) != -1);
+		assert_int_equal(write(fd, l.data, l.len), (ssize_t)l.len);
+		close(fd);
+		(void)snprintf(cmd, sizeof(cmd), "tar -tzf %s | tail -1", path);
+		out = t_sh(cmd);
+		assert_string_equal(out, longp);
+		free(out);
+		unlink(path);
+		reg_layer_free(&l);
+		memset(longp, 'a', sizeof(longp) - 1);
+		longp[sizeof(longp) - 1] = '\0';
+		assert_int_equal(reg_layer_build(&f, 1, &l, &e), -1);
+		assert_int_equal(e.status, 400);
+	}
+}
+
+static void
+t_endpoints(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct reg_config c;
+	struct strv m;
+	struct err e;
+	struct reg_client *rc;
+	struct reg_challenge ch;
+	struct reg_creds cr;
+	struct httpcli_req *r;
+	char *b, *h;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	strv_init(&m);
+	strv_add(&m,
+	    "123456789012.dkr.ecr.us-east-1.amazonaws.com="
+	    "http://127.0.0.1:35000/");
+	c.endpoints = &m;
+	rc = reg_client_new(base, NULL, &c, &e);
+	assert_non_null(rc);
+	b = reg_endpoint_base(
+	    rc, "123456789012.dkr.ecr.us-east-1.amazonaws.com", &h);
+	assert_string_equal(b, "http://127.0.0.1:35000");
+	assert_string_equal(h, "127.0.0.1:35000");
+	free(b);
+	free(h);
+	b = reg_endpoint_base(rc, "docker.io", &h);
+	assert_string_equal(b, "https://registry-1.docker.io");
+	free(b);
+	free(h);
+	b = reg_endpoint_base(rc, "localhost:5000", &h);
+	assert_string_equal(b, "http://localhost:5000");
+	assert_string_equal(h, "localhost:5000");
+	free(b);
+	free(h);
+	b = reg_endpoint_base(rc, "gcr.io", &h);
+	assert_string_equal(b, "https://gcr.io");
+	free(b);
+	free(h);
+	reg_client_free(rc);
+	strv_free(&m);
+
+	/* Several scopes are several scope parameters. */
+	memset(&cr, 0, sizeof(cr));
+	assert_int_equal(reg_challenge_parse("Bearer realm=\"https://a/token\","
+					     "service=\"reg\"",
+			     &ch),
+	    0);
+	r = reg_token_request(
+	    &ch, &cr, "repository:d/x:pull,push repository:s/y:pull");
+	assert_string_equal(httpcli_req_url(r),
+	    "https://a/token?service=reg&scope=repository%3Ad%2Fx%3Apull%2Cpush"
+	    "&scope=repository%3As%2Fy%3Apull");
+	httpcli_req_free(r);
+	reg_challenge_free(&ch);
+	event_base_free(base);
+}
+
+struct derive {
+	struct event_base *base;
+	int done;
+	char *ref;
+	struct err e;
+};
+
+static void
+derive_cb(void *arg, const char *ref, const struct err *e)
+{
+	struct derive *d = arg;
+
+	d->done++;
+	free(d->ref);
+	d->ref = NULL;
+	if (e != NULL)
+		d->e = *e;
+	else
+		d->ref = xstrdup(ref);
+	event_base_loopexit(d->base, NULL);
+}
+
+static int ecr_hook_calls;
+
+static int
+derive_hook(void *arg, const char *host, reg_creds_done done, void *done_arg)
+{
+	(void)arg;
+	if (strstr(host, ".dkr.ecr.") == NULL)
+		return -1;
+	ecr_hook_calls++;
+	done(done_arg, "AWS", "secret", NULL);
+	return 0;
+}
+
+/* Derives src into dst; 0 and d->ref on success. */
+static int
+derive_run(struct reg_client *rc, struct derive *d, const char *src,
+    const char *dst, const struct reg_layer *l, const struct reg_derive_opts *o)
+{
+	struct err e;
+	struct timeval tv = { 120, 0 };
+
+	d->done = 0;
+	assert_int_equal(
+	    reg_derive(rc, src, NULL, dst, l, o, derive_cb, d, &e), 0);
+	assert_int_equal(d->done, 0);
+	event_base_loopexit(d->base, &tv);
+	event_base_dispatch(d->base);
+	assert_int_equal(d->done, 1);
+	return d->ref != NULL ? 0 : -1;
+}
+
+/* Config of ref: diff_ids count and Entrypoint[0]. */
+static void
+derive_inspect(
+    struct live *l, const char *ref, int *ndiff, char **ep0, char **mdigest)
+{
+	struct err e;
+	struct timeval tv = { 60, 0 };
+
+	live_clear(l);
+	l->want_config = 1;
+	assert_int_equal(reg_resolve(l->rc, ref, NULL, live_cb, l, &e), 0);
+	event_base_loopexit(l->base, &tv);
+	event_base_dispatch(l->base);
+	if (!l->ok)
+		fail_msg("resolve %s: %d %s", ref, l->e.status, l->e.msg);
+	*ndiff = cJSON_GetArraySize(
+	    json_arr(json_obj(l->config, "rootfs"), "diff_ids"));
+	*ep0 = xstrdup(cJSON_GetStringValue(cJSON_GetArrayItem(
+	    json_arr(json_obj(l->config, "config"), "Entrypoint"), 0)));
+	*mdigest = xstrdup(l->manifest_digest);
+	cJSON_Delete(l->config);
+	l->config = NULL;
+	l->want_config = 0;
+}
+
+static void
+t_live_derive(void **state)
+{
+	const char *reg = getenv("SK_REGISTRY");
+	const char *engine = getenv("SK_ENGINE_HOST");
+	const char agent[] = "#!/bin/sh\necho derived\n";
+	struct reg_file files[] = {
+		{ "sockerless/agent", 0755, agent, sizeof(agent) - 1, 0 },
+	};
+	struct strv ep, m;
+	struct reg_derive_opts o = { "sockerless: add /sockerless/agent", &ep,
+		NULL };
+	struct reg_layer layer;
+	struct reg_config c;
+	struct live l;
+	struct derive d;
+	struct err e;
+	char src[256], dst[300], want[300], cmd[1024], tag[64], *ep0, *md;
+	char *first;
+	int n0, n1;
+	const char *port;
+
+	(void)state;
+	if (reg == NULL || reg[0] == '\0')
+		skip();
+	port = strrchr(reg, ':') + 1;
+	memset(&l, 0, sizeof(l));
+	memset(&d, 0, sizeof(d));
+	l.base = d.base = event_base_new();
+	l.http = httpcli_new(l.base);
+	strv_init(&ep);
+	strv_add(&ep, "/sockerless/agent");
+	strv_init(&m);
+	(void)snprintf(cmd, sizeof(cmd),
+	    "123456789012.dkr.ecr.us-east-1.amazonaws.com=http://%s", reg);
+	strv_add(&m, cmd);
+	memset(&c, 0, sizeof(c));
+	c.endpoints = &m;
+	l.rc = reg_client_new(l.base, l.http, &c, &e);
+	assert_non_null(l.rc);
+	reg_set_creds_hook(l.rc, derive_hook, NULL);
+	assert_int_equal(reg_layer_build(files, 1, &layer, &e), 0);
+	/* A tag per run, so the push path runs every time. */
+	(void)snprintf(
+	    tag, sizeof(tag), "t1-%ld-%d", (long)time(NULL), (int)getpid());
+
+	/* Same registry: blobs are mounted. */
+	(void)snprintf(src, sizeof(src), "%s/library/busybox:latest", reg);
+	derive_inspect(&l, src, &n0, &ep0, &md);
+	free(ep0);
+	free(md);
+	(void)snprintf(dst, sizeof(dst), "%s/derived/busybox:%s", reg, tag);
+	if (derive_run(l.rc, &d, src, dst, &layer, &o) == -1)
+		fail_msg("derive: %d %s", d.e.status, d.e.msg);
+	(void)snprintf(want, sizeof(want), "%s/derived/busybox@sha256:", reg);
+	assert_true(str_prefix(d.ref, want));
+	first = xstrdup(d.ref);
+	derive_inspect(&l, dst, &n1, &ep0, &md);
+	assert_int_equal(n1, n0 + 1);
+	assert_string_equal(ep0, "/sockerless/agent");
+	assert_string_equal(md, strchr(first, '@') + 1);
+	free(ep0);
+	free(md);
+
+	/* The tag exists: reused without looking at the source at all. */
+	(void)snprintf(src, sizeof(src), "%s/nobody/nothing:x", reg);
+	if (derive_run(l.rc, &d, src, dst, &layer, &o) == -1)
+		fail_msg("reuse: %d %s", d.e.status, d.e.msg);
+	assert_string_equal(d.ref, first);
+
+	/* Another "host" (localhost vs 127.0.0.1): blobs are copied. */
+	(void)snprintf(src, sizeof(src), "%s/library/busybox:latest", reg);
+	(void)snprintf(
+	    dst, sizeof(dst), "localhost:%s/derivedcopy/busybox:%s", port, tag);
+	if (derive_run(l.rc, &d, src, dst, &layer, &o) == -1)
+		fail_msg("copy: %d %s", d.e.status, d.e.msg);
+	(void)snprintf(want, sizeof(want),
+	    "localhost:%s/derivedcopy/busybox@sha256:", port);
+	assert_true(str_prefix(d.ref, want));
+	/* skopeo copies every blob and checks its digest. */
+	(void)snprintf(cmd, sizeof(cmd),
+	    "d=$(mktemp -d) && skopeo copy -q --src-tls-verify=false "
+	    "docker://%s/derivedcopy/busybox:%s dir:$d/img >/dev/null && "
+	    "rm -rf $d && echo ok",
+	    reg, tag);
+	if (system("skopeo --version >/dev/null 2>&1") == 0) {
+		char *out = t_sh(cmd);
+
+		assert_string_equal(out, "ok");
+		free(out);
+	}
+	/* dockerd pulls it, unpacks our layer and runs the file. */
+	if (engine != NULL && engine[0] != '\0' &&
+	    system("docker --version >/dev/null 2>&1") == 0) {
+		char *out;
+
+		(void)snprintf(cmd, sizeof(cmd),
+		    "docker -H %s pull -q %s/derivedcopy/busybox:%s "
+		    ">/dev/null && docker -H %s run --rm --network host "
+		    "%s/derivedcopy/busybox:%s && docker -H %s rmi "
+		    "%s/derivedcopy/busybox:%s >/dev/null",
+		    engine, reg, tag, engine, reg, tag, engine, reg, tag);
+		out = t_sh(cmd);
+		assert_string_equal(out, "derived");
+		free(out);
+	}
+
+	/* A layer over 8 MiB goes up in one PUT, and is copied in pieces. */
+	{
+		size_t bn = (size_t)20 << 20;
+		unsigned char *big = xmalloc(bn);
+		struct reg_file bf = { "big.bin", 0644, big, bn, 0 };
+		struct reg_layer bl;
+		uint32_t x = 2463534242U;
+
+		for (size_t i = 0; i < bn; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			big[i] = (unsigned char)x;
+		}
+		assert_int_equal(reg_layer_build(&bf, 1, &bl, &e), 0);
+		free(big);
+		(void)snprintf(dst, sizeof(dst), "%s/derived/big:%s", reg, tag);
+		if (derive_run(l.rc, &d, src, dst, &bl, &o) == -1)
+			fail_msg("big: %d %s", d.e.status, d.e.msg);
+		reg_layer_free(&bl);
+		(void)snprintf(dst, sizeof(dst),
+		    "localhost:%s/derivedcopy/big:%s", port, tag);
+		(void)snprintf(cmd, sizeof(cmd), "%s/derived/big:%s", reg, tag);
+		if (derive_run(l.rc, &d, cmd, dst, &layer, &o) == -1)
+			fail_msg("big copy: %d %s", d.e.status, d.e.msg);
+		derive_inspect(&l, dst, &n1, &ep0, &md);
+		assert_int_equal(n1, n0 + 2);
+		free(ep0);
+		free(md);
+		(void)snprintf(cmd, sizeof(cmd),
+		    "d=$(mktemp -d) && skopeo copy -q --src-tls-verify=false "
+		    "docker://%s/derivedcopy/big:%s dir:$d/img >/dev/null && "
+		    "rm -rf $d && echo ok",
+		    reg, tag);
+		if (system("skopeo --version >/dev/null 2>&1") == 0) {
+			char *out = t_sh(cmd);
+
+			assert_string_equal(out, "ok");
+			free(out);
+		}
+	}
+
+	/* A simulated ECR host served by the local registry. */
+	ecr_hook_calls = 0;
+	(void)snprintf(dst, sizeof(dst),
+	    "123456789012.dkr.ecr.us-east-1.amazonaws.com/derived/ecr:%s", tag);
+	if (derive_run(l.rc, &d, src, dst, &layer, &o) == -1)
+		fail_msg("ecr: %d %s", d.e.status, d.e.msg);
+	assert_true(str_prefix(d.ref,
+	    "123456789012.dkr.ecr.us-east-1.amazonaws.com/derived/ecr@sha256:"));
+	assert_true(ecr_hook_calls >= 1);
+	derive_inspect(&l, d.ref, &n1, &ep0, &md);
+	assert_int_equal(n1, n0 + 1);
+	free(ep0);
+	free(md);
+
+	/* Errors: unreachable registry, unknown source, bad reference. */
+	(void)snprintf(dst, sizeof(dst), "127.0.0.1:1/x/y:%s", tag);
+	assert_int_equal(derive_run(l.rc, &d, src, dst, &layer, &o), -1);
+	assert_int_equal(d.e.status, 502);
+	assert_non_null(strstr(d.e.msg, "127.0.0.1:1"));
+	(void)snprintf(src, sizeof(src), "%s/nobody/nothing:x", reg);
+	(void)snprintf(dst, sizeof(dst), "%s/derived/none:%s", reg, tag);
+	assert_int_equal(derive_run(l.rc, &d, src, dst, &layer, &o), -1);
+	assert_int_equal(d.e.status, 404);
+	assert_int_equal(reg_derive(l.rc, src, NULL, "x/UPPER:1", &layer, &o,
+			     derive_cb, &d, &e),
+	    -1);
+	assert_int_equal(e.status, 400);
+	(void)snprintf(dst, sizeof(dst), "%s/x@sha256:" HEX64, reg);
+	assert_int_equal(
+	    reg_derive(l.rc, src, NULL, dst, &layer, &o, derive_cb, &d, &e),
+	    -1);
+	/* A derive pending when the client goes calls nobody back. */
+	d.done = 0;
+	(void)snprintf(dst, sizeof(dst), "%s/derived/gone:%s", reg, tag);
+	assert_int_equal(
+	    reg_derive(l.rc, src, NULL, dst, &layer, &o, derive_cb, &d, &e), 0);
+	reg_client_free(l.rc);
+	assert_int_equal(d.done, 0);
+
+	free(first);
+	free(d.ref);
+	reg_layer_free(&layer);
+	strv_free(&ep);
+	strv_free(&m);
+	live_clear(&l);
+	httpcli_free(l.http);
+	event_base_free(l.base);
+}
+
 int
 main(void)
 {
@@ -722,6 +1200,9 @@ main(void)
 		cmocka_unit_test(t_digest),
 		cmocka_unit_test(t_client_config),
 		cmocka_unit_test(t_live),
+		cmocka_unit_test(t_layer_build),
+		cmocka_unit_test(t_endpoints),
+		cmocka_unit_test(t_live_derive),
 	};
 
 	json_init();

@@ -1,7 +1,8 @@
 /* OCI / Docker registry v2 client: resolves a reference to its manifest
  * and image config (no layer download). Bearer token auth (WWW-Authenticate
  * challenge, anonymous or with credentials), Basic auth, registry mirrors
- * for docker.io, insecure (http) registries, multi-arch index selection. */
+ * for docker.io, insecure (http) registries, multi-arch index selection.
+ * reg_push.c derives images: one added layer, pushed to another repo. */
 #ifndef SOCKERLESS_REG_H
 #define SOCKERLESS_REG_H
 
@@ -45,6 +46,11 @@ struct reg_image {
 	char *id;		/* "sha256:<config digest hex>" */
 	cJSON *config;		/* the image config blob */
 	int64_t size;		/* sum of layer sizes */
+	const cJSON *manifest;	/* the platform manifest */
+	const char *manifest_type; /* its media type */
+	const char *source;	/* base URL it was read from: the registry,
+				 * a mirror or a registry_endpoints URL */
+	const char *source_creds; /* host credentials are looked up by */
 };
 
 struct reg_client *reg_client_new(struct event_base *base,
@@ -80,6 +86,57 @@ void reg_ref_free(struct reg_ref *r);
  * Returns -1 (cb not called) for a bad reference. */
 int reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
     void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
+    void *arg, struct err *e);
+
+/* --- derived images (reg_push.c) --------------------------------------- */
+
+struct reg_file {
+	const char *path;	/* "sockerless/agent": relative, no leading
+				 * slash; missing parent dirs are added
+				 * (0755) */
+	unsigned mode;		/* permission bits, 0755 */
+	const void *data;	/* NULL for directories */
+	size_t len;
+	int is_dir;
+};
+
+struct reg_layer {
+	unsigned char *data;	/* gzip of an uncompressed ustar tar */
+	size_t len;
+	char *digest;		/* "sha256:<hex>" of data */
+	char *diff_id;		/* "sha256:<hex>" of the tar */
+};
+
+/* A reproducible layer (uid/gid 0, mtime 0) holding files, in the given
+ * order. Fills out, to be freed with reg_layer_free. -1 with a 400 for a
+ * bad path (absolute, "..", empty component, too long). */
+int reg_layer_build(const struct reg_file *files, size_t n,
+    struct reg_layer *out, struct err *e);
+void reg_layer_free(struct reg_layer *l);
+
+struct reg_derive_opts {
+	const char *history;		/* created_by of the new history entry
+					 * ("sockerless: add /sockerless/agent") */
+	const struct strv *entrypoint;	/* replaces config.Entrypoint; NULL
+					 * keeps it, an empty one clears it */
+	const struct strv *cmd;		/* the same for config.Cmd */
+};
+
+/* Pushes src (any reference; an index gives the client's platform) plus
+ * layer as dst ("host[:port]/repo:tag"). When the dst tag exists it is
+ * reused as is: nothing is pushed. Blobs missing at dst are mounted from
+ * src's repository on the same registry, else copied in 8 MiB pieces.
+ * src_auth is X-Registry-Auth for src (may be NULL); dst credentials come
+ * from the creds hook or the auth file. layer and o are copied. cb is
+ * called exactly once from the loop with "host/repo@sha256:..." (the
+ * pushed or existing manifest) or e: 500 "pushing to host/repo denied: ..."
+ * when the registry refuses the push, 502 naming the host when it is
+ * unreachable or misbehaves, pull errors of src as reg_resolve gives them.
+ * Returns -1 (cb not called) for a bad reference. */
+int reg_derive(struct reg_client *rc, const char *src, const char *src_auth,
+    const char *dst, const struct reg_layer *layer,
+    const struct reg_derive_opts *o,
+    void (*cb)(void *arg, const char *dst_ref, const struct err *e),
     void *arg, struct err *e);
 
 #endif
