@@ -1,11 +1,14 @@
 /* The Lambda backend's operation table, configuration and start-up checks:
- * credentials, Lambda reachable with them, the log group. */
+ * credentials, Lambda reachable with them, the log group, the agent layer
+ * and the ECR repository of derived images. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lambda.h"
+#include "sockerless/buf.h"
 #include "sockerless/config.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -53,6 +56,14 @@ static const struct config_key lambda_keys[] = {
 	    "Endpoint URL of STS only"),
 	K("profile", CONFIG_STRING, profile, NULL, 0, 0, 0,
 	    "Profile in the shared AWS config/credentials files"),
+	K("derive", CONFIG_BOOL, derive, "true", 0, 0, 0,
+	    "Run any image by pushing a derived image with sockerless-agent "
+	    "as its Lambda runtime; false: only ECR images, run as they are"),
+	K("ecr_repository", CONFIG_STRING, ecr_repository, "sockerless-lambda",
+	    0, 0, 0, "ECR repository the derived images are pushed to"),
+	K("agent_path", CONFIG_STRING, agent_path,
+	    "/usr/lib/sockerless/sockerless-agent", 0, 0, 0,
+	    "The static sockerless-agent binary put into derived images"),
 	K("active_timeout", CONFIG_INT, active_timeout_s, "300", 10, 3600, 0,
 	    "Seconds docker create waits for a new function to become "
 	    "Active"),
@@ -88,7 +99,82 @@ lambda_info(struct backend *b, cJSON *info)
 	json_set(info, "Labels", labels);
 }
 
-/* Start-up: credentials, Lambda reachable with them, the log group. */
+/* The agent binary as an image layer: /sockerless/agent, mode 0755. */
+static int
+lambda_load_agent(struct err *e)
+{
+	struct buf bin;
+	struct reg_file f;
+	FILE *fp;
+	char chunk[65536];
+	size_t n;
+	int rc;
+
+	if ((fp = fopen(lambda_conf.agent_path, "rb")) == NULL)
+		return err_set(e, 500,
+		    "lambda.agent_path %s: %s; install sockerless-agent or "
+		    "set lambda.derive=false to run ECR images as they are",
+		    lambda_conf.agent_path, strerror(errno));
+	buf_init(&bin, 0);
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		buf_add(&bin, chunk, n);
+	fclose(fp);
+	memset(&f, 0, sizeof(f));
+	f.path = LAMBDA_AGENT_PATH + 1;
+	f.mode = 0755;
+	f.data = bin.data;
+	f.len = bin.len;
+	if ((rc = reg_layer_build(&f, 1, &lambda.layer, e)) == 0) {
+		lambda.have_layer = 1;
+		log_info("agent layer %s (%zu bytes) from %s",
+		    lambda.layer.digest, lambda.layer.len,
+		    lambda_conf.agent_path);
+	}
+	buf_free(&bin);
+	return rc;
+}
+
+/* The ECR repository of derived images; created when missing. */
+static int
+lambda_repository(struct err *e)
+{
+	cJSON *in, *out = NULL;
+	const char *uri;
+
+	in = cJSON_CreateObject();
+	cJSON_AddItemToObject(in, "repositoryNames",
+	    cJSON_CreateStringArray(
+		(const char *[]){ lambda_conf.ecr_repository }, 1));
+	if (aws_json_call_sync(
+		lambda.aws, "ecr", "DescribeRepositories", in, &out, e) == -1) {
+		if (strstr(e->msg, "RepositoryNotFoundException") == NULL)
+			return err_wrap(e, "looking up ECR repository %s",
+			    lambda_conf.ecr_repository);
+		in = cJSON_CreateObject();
+		json_add_str(in, "repositoryName", lambda_conf.ecr_repository);
+		if (aws_json_call_sync(lambda.aws, "ecr", "CreateRepository",
+			in, &out, e) == -1)
+			return err_wrap(e, "creating ECR repository %s",
+			    lambda_conf.ecr_repository);
+		uri = json_str(json_obj(out, "repository"), "repositoryUri");
+		log_info("created ECR repository %s", lambda_conf.ecr_repository);
+	} else {
+		uri = json_str(
+		    cJSON_GetArrayItem(json_arr(out, "repositories"), 0),
+		    "repositoryUri");
+	}
+	if (uri == NULL) {
+		cJSON_Delete(out);
+		return err_set(e, 502, "ECR returned no repositoryUri for %s",
+		    lambda_conf.ecr_repository);
+	}
+	lambda.repository_uri = xstrdup(uri);
+	cJSON_Delete(out);
+	return 0;
+}
+
+/* Start-up: credentials, Lambda reachable with them, the log group, and
+ * for derived images the agent layer and the ECR repository. */
 static int
 lambda_init(struct backend *b, struct err *e)
 {
@@ -143,6 +229,9 @@ lambda_init(struct backend *b, struct err *e)
 		    lambda_conf.log_group, e->msg);
 	cJSON_Delete(out);
 	err_clear(e);
+	if (lambda_conf.derive &&
+	    (lambda_load_agent(e) == -1 || lambda_repository(e) == -1))
+		return -1;
 	/* Output comes with the Invoke answer: nothing lags behind it. */
 	backend_set_logs_grace_ms(b, 0);
 	log_info("Lambda in %s, log group %s", lambda_conf.region,
@@ -160,6 +249,9 @@ static void
 lambda_shutdown(struct backend *b)
 {
 	lambda_fn_shutdown(b);
+	if (lambda.have_layer)
+		reg_layer_free(&lambda.layer);
+	free(lambda.repository_uri);
 	aws_free(lambda.aws);
 }
 

@@ -1,17 +1,21 @@
 /* sockerless-backend-lambda: Docker containers as AWS Lambda functions.
  * One container is one function (CreateFunction at create, DeleteFunction
  * at remove); start is a synchronous Invoke whose answer carries the exit
- * status, and with the log's tail the output. */
+ * status and the output. Any image runs: the backend pushes a derived
+ * image to ECR with sockerless-agent as its Lambda runtime on top. */
 #ifndef SOCKERLESS_LAMBDA_H
 #define SOCKERLESS_LAMBDA_H
 
 #include "sockerless/aws.h"
 #include "sockerless/backend.h"
+#include "sockerless/reg.h"
 #include "sockerless/str.h"
 
 #define LAMBDA_TAG_ID	    "sockerless:container-id"
 #define LAMBDA_TAG_NAME	    "sockerless:container-name"
 #define LAMBDA_TAG_INSTANCE "sockerless:instance"
+/* Where derived images hold the agent. */
+#define LAMBDA_AGENT_PATH "/sockerless/agent"
 /* Lambda's own limits. */
 #define LAMBDA_MAX_TIMEOUT 900
 #define LAMBDA_MIN_MEMORY  128
@@ -26,6 +30,9 @@ struct lambda_conf {
 	struct strv subnet_ids;
 	struct strv security_group_ids;
 	char *architecture;
+	int derive;
+	char *ecr_repository;
+	char *agent_path;
 	char *endpoint;
 	char *endpoint_lambda;
 	char *endpoint_logs;
@@ -38,6 +45,9 @@ struct lambda_conf {
 struct lambda {
 	struct backend *b;
 	struct aws *aws;
+	char *repository_uri;	/* ECR repository of derived images */
+	struct reg_layer layer; /* the agent as an image layer */
+	int have_layer;
 };
 
 /* lambda.c */

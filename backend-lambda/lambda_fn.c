@@ -1,11 +1,13 @@
-/* Docker containers as Lambda functions: CreateFunction and the wait for
- * Active, Invoke as start + wait, DeleteFunction. Lambda
+/* Docker containers as Lambda functions: the derived image, CreateFunction
+ * and the wait for Active, Invoke as start + wait, DeleteFunction. Lambda
  * cannot interrupt an invocation: stop and kill let the container go (it
  * is reported exited) while the invocation runs on to its end. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/sha.h>
 
 #include "lambda.h"
 #include "sockerless/buf.h"
@@ -198,12 +200,23 @@ lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
 	    cJSON_CreateStringArray(
 		(const char *[]){ lambda_conf.architecture }, 1));
 	/* The image runs as Docker would run it: the merged entrypoint and
-	 * command. */
+	 * command. A derived image's entrypoint is the agent, which takes
+	 * the whole command line as its arguments. */
 	o = cJSON_CreateObject();
-	if (cJSON_GetArraySize(json_arr(cfg, "Entrypoint")) > 0)
+	if (lambda_conf.derive) {
+		const cJSON *it;
+		cJSON *argv = cJSON_CreateArray();
+		cJSON_AddItemToArray(
+		    argv, cJSON_CreateString(json_str(c->doc, "Path")));
+		cJSON_ArrayForEach(it, json_arr(c->doc, "Args")) {
+			cJSON_AddItemToArray(argv, cJSON_Duplicate(it, 1));
+		}
+		cJSON_AddItemToObject(o, "Command", argv);
+	} else if (cJSON_GetArraySize(json_arr(cfg, "Entrypoint")) > 0)
 		cJSON_AddItemToObject(o, "EntryPoint",
 		    cJSON_Duplicate(json_arr(cfg, "Entrypoint"), 1));
-	if (cJSON_GetArraySize(json_arr(cfg, "Cmd")) > 0)
+	if (!lambda_conf.derive &&
+	    cJSON_GetArraySize(json_arr(cfg, "Cmd")) > 0)
 		cJSON_AddItemToObject(
 		    o, "Command", cJSON_Duplicate(json_arr(cfg, "Cmd"), 1));
 	if ((s = json_str(cfg, "WorkingDir")) != NULL && s[0] != '\0')
@@ -359,7 +372,40 @@ lambda_fn_create_function(struct lambda_op *op, const char *image_uri)
 	free(body);
 }
 
-/* Lambda pulls only from ECR in the function's own region. */
+static void
+lambda_fn_derived(void *arg, const char *dst_ref, const struct err *e)
+{
+	struct lambda_op *op = arg;
+	struct err e2;
+
+	if (e != NULL) {
+		e2 = *e;
+		err_wrap(&e2, "preparing the image for Lambda");
+		lambda_op_end(op, &e2);
+		return;
+	}
+	lambda_fn_create_function(op, dst_ref);
+}
+
+/* The derived image's tag: the same source image and agent give the same
+ * tag, so the push happens once per image version. */
+static char *
+lambda_fn_derived_ref(const char *src)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	char hex[2 * SHA256_DIGEST_LENGTH + 1], *s;
+
+	s = xasprintf("%s\n%s\n%s", src, lambda.layer.digest,
+	    lambda_conf.architecture);
+	SHA256((const unsigned char *)s, strlen(s), md);
+	free(s);
+	str_hex(hex, md, sizeof(md));
+	hex[40] = '\0';
+	return xasprintf("%s:sockerless-%s", lambda.repository_uri, hex);
+}
+
+/* Without derived images Lambda pulls only from ECR in the function's
+ * own region. */
 static int
 lambda_fn_image_ok(const char *image, struct err *e)
 {
@@ -392,16 +438,36 @@ lambda_fn_create(
 	struct lambda_op *op = lambda_op_new(b, c, done, arg);
 	struct err e;
 
-	(void)b;
-	if (lambda_fn_image_ok(container_image(c), &e) == -1) {
-		lambda_op_end(op, &e);
-		return 0;
-	}
+	struct reg_derive_opts o;
+	struct strv ep, none;
+	char *dst;
 
 	/* Names are at most 64 characters: the id's first 32 hex digits
 	 * are unique enough, the tags carry the whole id. */
 	op->fname = xasprintf("sockerless-%.32s", c->id);
-	lambda_fn_create_function(op, container_image_ref(c));
+	if (!lambda_conf.derive) {
+		if (lambda_fn_image_ok(container_image(c), &e) == -1)
+			lambda_op_end(op, &e);
+		else
+			lambda_fn_create_function(op, container_image_ref(c));
+		return 0;
+	}
+	strv_init(&ep);
+	strv_init(&none);
+	strv_add(&ep, LAMBDA_AGENT_PATH);
+	strv_add(&ep, "--lambda");
+	strv_add(&ep, "--");
+	memset(&o, 0, sizeof(o));
+	o.entrypoint = &ep;
+	o.cmd = &none;
+	o.history = "sockerless: add " LAMBDA_AGENT_PATH " as the Lambda runtime";
+	dst = lambda_fn_derived_ref(container_image_ref(c));
+	if (reg_derive(backend_registry(b), container_image_ref(c), NULL, dst,
+		&lambda.layer, &o, lambda_fn_derived, op, &e) == -1)
+		lambda_op_end(op, &e);
+	free(dst);
+	strv_free(&ep);
+	strv_free(&none);
 	return 0;
 }
 
@@ -564,10 +630,11 @@ lambda_fn_cancel(struct backend *b, struct container *c)
 {
 	struct lambda_inv *inv = c->backend_data;
 
+	(void)b;
 	if (inv == NULL)
 		return;
 	c->backend_data = NULL;
-	httpcli_cancel(backend_httpcli(b), inv->call);
+	aws_cancel(lambda.aws, inv->call);
 	lambda_inv_free(inv);
 }
 

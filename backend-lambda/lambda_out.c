@@ -1,6 +1,7 @@
-/* What an invocation answered: the exit status and the output, taken from
- * the log tail Lambda returns with the answer (X-Amz-Log-Type: Tail) and
- * the answer's payload. The output is kept as log lines in the container's
+/* What an invocation answered: the exit status and the output, from the
+ * agent's envelope (derived images: the whole output, stdout and stderr
+ * apart) or else from the log tail Lambda returns with the answer
+ * (X-Amz-Log-Type: Tail) and the answer's payload. The output is kept as log lines in the container's
  * state and serves docker logs and the read-only attach of docker run;
  * CloudWatch Logs has all of it, later. */
 #include <stdarg.h>
@@ -140,6 +141,45 @@ lambda_out_tail(const char *log_result, struct lambda_lines *l)
 	free(text);
 }
 
+/* The agent's envelope (docs/agent.md): {"sockerless":1,"exitCode":N,
+ * "signal":..,"timedOut":b,"output":[[stream,ts_us,"base64"],...],
+ * "outputTruncated":b}. stdout and stderr stay apart. */
+static int
+lambda_out_envelope(const cJSON *env, struct lambda_lines *l)
+{
+	const cJSON *rec;
+	int code = (int)json_int(env, "exitCode", 1);
+
+	cJSON_ArrayForEach(rec, json_arr(env, "output")) {
+		const cJSON *st = cJSON_GetArrayItem(rec, 0);
+		const cJSON *ts = cJSON_GetArrayItem(rec, 1);
+		const cJSON *d = cJSON_GetArrayItem(rec, 2);
+		size_t n;
+		char *bytes;
+
+		if (!cJSON_IsNumber(st) || !cJSON_IsNumber(ts) ||
+		    !cJSON_IsString(d) ||
+		    (st->valueint != 1 && st->valueint != 2) ||
+		    (bytes = str_base64_decode(d->valuestring, &n)) == NULL)
+			continue;
+		lambda_lines_add(
+		    l, st->valueint, (int64_t)ts->valuedouble, bytes, n);
+		free(bytes);
+	}
+	lambda_lines_flush(l);
+	if (json_bool(env, "outputTruncated", 0))
+		lambda_lines_note(l,
+		    "sockerless: the output was larger than a Lambda answer "
+		    "may be; all of it is in CloudWatch Logs group %s",
+		    lambda_conf.log_group);
+	if (json_bool(env, "timedOut", 0))
+		lambda_lines_note(l,
+		    "sockerless: the Lambda time limit (%lld s, "
+		    "lambda.timeout) ended the container",
+		    lambda_conf.timeout);
+	return code;
+}
+
 /* A function error: the process exited or was killed during the
  * invocation (Runtime.ExitError carries its status, which is the exit
  * code, 0 included), the time limit, an unusable entrypoint, or an image
@@ -179,6 +219,20 @@ lambda_out_error(const cJSON *o, const char *body, size_t len,
 	    1;
 }
 
+/* An image with its own runtime: its answer is output too. */
+static void
+lambda_out_answer(struct lambda_lines *l, const char *body, size_t len)
+{
+	lambda_lines_add(l, 1, str_now_ns() / 1000, body,
+	    len > LAMBDA_MAX_KEPT ? LAMBDA_MAX_KEPT : len);
+	lambda_lines_flush(l);
+	if (len > LAMBDA_MAX_KEPT)
+		lambda_lines_note(l,
+		    "sockerless: the answer was %zu bytes; the first %d are "
+		    "shown",
+		    len, LAMBDA_MAX_KEPT);
+}
+
 int
 lambda_out_decode(struct backend *b, struct container *c, int status,
     const char *function_error, const char *log_result, const char *body,
@@ -193,19 +247,14 @@ lambda_out_decode(struct backend *b, struct container *c, int status,
 	l.out = cJSON_CreateArray();
 	for (int i = 1; i <= 2; i++)
 		buf_init(&l.part[i], 0);
-	lambda_out_tail(log_result, &l);
-	if (function_error != NULL)
-		code = lambda_out_error(o, body, len, &l);
-	else if (len > 0 && !(len == 4 && memcmp(body, "null", 4) == 0)) {
-		/* An image with its own runtime: its answer is output too. */
-		lambda_lines_add(&l, 1, str_now_ns() / 1000, body,
-		    len > LAMBDA_MAX_KEPT ? LAMBDA_MAX_KEPT : len);
-		lambda_lines_flush(&l);
-		if (len > LAMBDA_MAX_KEPT)
-			lambda_lines_note(&l,
-			    "sockerless: the answer was %zu bytes; the first "
-			    "%d are shown",
-			    len, LAMBDA_MAX_KEPT);
+	if (cJSON_IsObject(o) && json_int(o, "sockerless", 0) == 1) {
+		code = lambda_out_envelope(o, &l);
+	} else {
+		lambda_out_tail(log_result, &l);
+		if (function_error != NULL)
+			code = lambda_out_error(o, body, len, &l);
+		else if (len > 0 && !(len == 4 && memcmp(body, "null", 4) == 0))
+			lambda_out_answer(&l, body, len);
 	}
 	for (int i = 1; i <= 2; i++)
 		buf_free(&l.part[i]);

@@ -1,6 +1,8 @@
 /* AWS awsJson1.1 and rest-json calls over httpcli: endpoints per service,
  * SigV4 on every attempt, error parsing and mapping to Docker-facing
  * errors. */
+#include <sys/queue.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,10 +57,13 @@ struct aws {
 	size_t neps;
 	struct aws_creds_chain chain;
 	struct event *refresh_ev;
+	LIST_HEAD(, aws_call) calls; /* asynchronous calls in flight */
 };
 
-/* One call in flight; freed after its callback. */
+/* One call in flight; freed after its callback or when cancelled. */
 struct aws_call {
+	LIST_ENTRY(aws_call) entry; /* asynchronous calls only */
+	uint64_t id;
 	struct aws *a;
 	const struct aws_svc *svc;
 	char *op;
@@ -97,6 +102,7 @@ aws_new(struct event_base *base, struct httpcli *http,
 	if (o->endpoint != NULL && *o->endpoint != '\0')
 		a->endpoint = xstrdup(o->endpoint);
 	aws_creds_chain_init(&a->chain, o->profile, o->region, NULL);
+	LIST_INIT(&a->calls);
 	return a;
 }
 
@@ -105,6 +111,9 @@ aws_free(struct aws *a)
 {
 	if (a == NULL)
 		return;
+	/* Calls in flight end here without their callbacks. */
+	while (!LIST_EMPTY(&a->calls))
+		aws_cancel(a, LIST_FIRST(&a->calls)->id);
 	if (a->refresh_ev != NULL)
 		event_free(a->refresh_ev);
 	for (size_t i = 0; i < a->neps; i++) {
@@ -495,6 +504,8 @@ aws_call_done(struct httpcli_resp *resp, void *arg)
 	struct aws_error ae;
 	cJSON *out;
 
+	LIST_REMOVE(c, entry);
+
 	if (aws_call_result(c, resp, &out, &ae) == 0) {
 		if (c->rcb != NULL)
 			c->rcb(c->arg, resp, out, NULL);
@@ -522,7 +533,9 @@ aws_json_call(struct aws *a, const char *svc, const char *op, cJSON *in,
 	c->cb = cb;
 	c->arg = arg;
 	r = aws_call_req(a, s, op, in, c);
-	return httpcli_send(a->http, r, aws_call_done, c);
+	c->id = httpcli_send(a->http, r, aws_call_done, c);
+	LIST_INSERT_HEAD(&a->calls, c, entry);
+	return c->id;
 }
 
 int
@@ -631,7 +644,9 @@ aws_rest_call(struct aws *a, const char *svc, const char *op,
 	c->rcb = cb;
 	c->arg = arg;
 	r = aws_rest_req(a, s, op, rq, c);
-	return httpcli_send(a->http, r, aws_call_done, c);
+	c->id = httpcli_send(a->http, r, aws_call_done, c);
+	LIST_INSERT_HEAD(&a->calls, c, entry);
+	return c->id;
 }
 
 int
@@ -663,4 +678,19 @@ void
 aws_path_escape(struct buf *b, const char *s)
 {
 	sigv4_uri_encode(b, s, strlen(s), 0);
+}
+
+void
+aws_cancel(struct aws *a, uint64_t id)
+{
+	struct aws_call *c;
+
+	LIST_FOREACH(c, &a->calls, entry) {
+		if (c->id == id) {
+			LIST_REMOVE(c, entry);
+			httpcli_cancel(a->http, id);
+			aws_call_free(c);
+			return;
+		}
+	}
 }

@@ -9,9 +9,11 @@ ARCH=$(dpkg --print-architecture)
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 
-install -d "$STAGE/DEBIAN" "$STAGE/usr/bin" "$STAGE/lib/systemd/system" \
+install -d "$STAGE/DEBIAN" "$STAGE/usr/bin" "$STAGE/usr/lib/sockerless" "$STAGE/lib/systemd/system" \
 	"$STAGE/etc/sockerless" "$STAGE/usr/share/doc/sockerless"
 install -m 0755 "$ROOT/$BUILD"/sockerless-frontend "$ROOT/$BUILD"/sockerless-backend-* "$STAGE/usr/bin/"
+# The agent goes into workloads (Lambda derived images), not on the PATH.
+install -m 0755 "$ROOT/$BUILD"/sockerless-agent "$STAGE/usr/lib/sockerless/"
 install -m 0644 "$ROOT"/deploy/systemd/*.service "$STAGE/lib/systemd/system/"
 install -m 0644 "$ROOT"/deploy/etc/*.yaml "$STAGE/etc/sockerless/"
 install -m 0644 "$ROOT"/README.md "$ROOT"/docs/*.md "$STAGE/usr/share/doc/sockerless/"

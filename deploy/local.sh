@@ -101,6 +101,7 @@ registry_endpoints: [$ACCOUNT.dkr.ecr.$REGION.amazonaws.com=http://$SK_REGISTRY]
 lambda:
   region: $REGION
   role_arn: arn:aws:iam::$ACCOUNT:role/sockerless-lambda
+  agent_path: $BUILD/sockerless-agent
   endpoint: http://127.0.0.1:$SIM_PORT
 EOF
 }

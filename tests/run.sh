@@ -123,6 +123,7 @@ for suite in $SUITES; do
 			if SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
 				restart-backend lambda >>"$LOGDIR/up.log" 2>&1; then
 				SK_TARGET=sockerless SK_BACKEND=lambda SK_SIM_PORT=35201 \
+					SK_REGISTRY=127.0.0.1:35200 \
 					SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
 					SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 					run_pytest e2e-lambda tests/e2e_lambda

@@ -62,6 +62,10 @@ const char *aws_credentials_source(struct aws *a);
  * call id (never 0). */
 uint64_t aws_json_call(struct aws *a, const char *svc, const char *op,
     cJSON *in, aws_json_cb cb, void *arg);
+/* Cancels a call of aws_json_call or aws_rest_call: its callback will
+ * not be called. Unknown or finished ids are ignored. aws_free cancels
+ * every call in flight. */
+void aws_cancel(struct aws *a, uint64_t id);
 /* Blocking, for start-up only; takes in; *out owned by the caller. On an
  * AWS error, e's message is "<Code>: <message>" and status mapped by
  * aws_error_to_err. */
