@@ -18,10 +18,10 @@
 struct lambda_conf lambda_conf;
 struct lambda lambda;
 
-#define K(name, type, field, def, min, max, req, doc)                       \
-	{                                                                   \
-		"lambda." name, type, offsetof(struct lambda_conf, field),  \
-		    def, min, max, req, doc                                 \
+#define K(name, type, field, def, min, max, req, doc)                      \
+	{                                                                  \
+		"lambda." name, type, offsetof(struct lambda_conf, field), \
+		    def, min, max, req, doc                                \
 	}
 
 static const struct config_key lambda_keys[] = {
@@ -30,8 +30,8 @@ static const struct config_key lambda_keys[] = {
 	K("role_arn", CONFIG_STRING, role_arn, NULL, 0, 0, 1,
 	    "Execution role of the functions (CloudWatch Logs, ECR pulls, "
 	    "VPC access)"),
-	K("log_group", CONFIG_STRING, log_group, "/sockerless/lambda", 0, 0,
-	    0, "CloudWatch Logs group of the functions' output"),
+	K("log_group", CONFIG_STRING, log_group, "/sockerless/lambda", 0, 0, 0,
+	    "CloudWatch Logs group of the functions' output"),
 	K("memory_size", CONFIG_INT, memory_size, "1024", LAMBDA_MIN_MEMORY,
 	    LAMBDA_MAX_MEMORY, 0,
 	    "Function memory (MiB) when the container sets no memory limit"),
@@ -39,8 +39,8 @@ static const struct config_key lambda_keys[] = {
 	    "Function timeout in seconds (Lambda allows at most 900)"),
 	K("subnet_ids", CONFIG_STRV, subnet_ids, NULL, 0, 0, 0,
 	    "Subnets for VPC access (with security_group_ids)"),
-	K("security_group_ids", CONFIG_STRV, security_group_ids, NULL, 0, 0,
-	    0, "Security groups for VPC access"),
+	K("security_group_ids", CONFIG_STRV, security_group_ids, NULL, 0, 0, 0,
+	    "Security groups for VPC access"),
 	K("architecture", CONFIG_STRING, architecture, "x86_64", 0, 0, 0,
 	    "Function architecture: x86_64 or arm64 (the image must match)"),
 	K("endpoint", CONFIG_STRING, endpoint, NULL, 0, 0, 0,
@@ -157,7 +157,8 @@ lambda_repository(struct err *e)
 			return err_wrap(e, "creating ECR repository %s",
 			    lambda_conf.ecr_repository);
 		uri = json_str(json_obj(out, "repository"), "repositoryUri");
-		log_info("created ECR repository %s", lambda_conf.ecr_repository);
+		log_info(
+		    "created ECR repository %s", lambda_conf.ecr_repository);
 	} else {
 		uri = json_str(
 		    cJSON_GetArrayItem(json_arr(out, "repositories"), 0),
@@ -197,8 +198,8 @@ lambda_init(struct backend *b, struct err *e)
 	o.profile = lambda_conf.profile;
 	o.endpoint = lambda_conf.endpoint;
 	lambda.b = b;
-	if ((lambda.aws = aws_new(backend_base(b), backend_httpcli(b), &o,
-		 e)) == NULL)
+	if ((lambda.aws = aws_new(
+		 backend_base(b), backend_httpcli(b), &o, e)) == NULL)
 		return -1;
 	aws_set_endpoint(lambda.aws, "lambda", lambda_conf.endpoint_lambda);
 	aws_set_endpoint(lambda.aws, "logs", lambda_conf.endpoint_logs);
@@ -207,16 +208,15 @@ lambda_init(struct backend *b, struct err *e)
 	if (aws_resolve_credentials(lambda.aws, e) == -1)
 		return -1;
 	log_info("AWS credentials from %s", aws_credentials_source(lambda.aws));
-	reg_set_creds_hook(
-	    backend_registry(b), aws_ecr_creds_hook, lambda.aws);
+	reg_set_creds_hook(backend_registry(b), aws_ecr_creds_hook, lambda.aws);
 	memset(&rq, 0, sizeof(rq));
 	rq.method = "GET";
 	rq.path = "/2015-03-31/functions/";
 	rq.query = "MaxItems=1";
-	if (aws_rest_call_sync(lambda.aws, "lambda", "ListFunctions", &rq,
-		&out, e) == -1)
-		return err_wrap(e, "checking access to Lambda in %s",
-		    lambda_conf.region);
+	if (aws_rest_call_sync(
+		lambda.aws, "lambda", "ListFunctions", &rq, &out, e) == -1)
+		return err_wrap(
+		    e, "checking access to Lambda in %s", lambda_conf.region);
 	cJSON_Delete(out);
 	in = cJSON_CreateObject();
 	json_add_str(in, "logGroupName", lambda_conf.log_group);

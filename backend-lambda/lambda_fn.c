@@ -19,14 +19,14 @@
 
 /* Environment variables Lambda sets itself and refuses in a function's
  * configuration. */
-static const char *const lambda_reserved_env[] = { "_HANDLER", "_X_AMZN_TRACE_ID",
-	"AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-	"AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-	"AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
-	"AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
-	"AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-	"AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT",
-	"LAMBDA_RUNTIME_DIR" };
+static const char *const lambda_reserved_env[] = { "_HANDLER",
+	"_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION",
+	"AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME",
+	"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+	"AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME",
+	"AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID",
+	"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API",
+	"LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR" };
 
 /* One asynchronous operation on a container. */
 struct lambda_op {
@@ -73,18 +73,19 @@ lambda_op_end(struct lambda_op *op, const struct err *e)
 }
 
 /* Lambda's InvalidParameterValueException and ValidationException are
- * about what the user asked for (an env name, a size): a 400 with Lambda's words. */
+ * about what the user asked for (an env name, a size): a 400 with Lambda's
+ * words. */
 static void
-lambda_op_fail(struct lambda_op *op, const struct aws_error *ae,
-    const char *what)
+lambda_op_fail(
+    struct lambda_op *op, const struct aws_error *ae, const char *what)
 {
 	struct err e;
 
 	if (ae->http_status == 400 &&
 	    (strcmp(ae->code, "InvalidParameterValueException") == 0 ||
 		strcmp(ae->code, "ValidationException") == 0))
-		err_set(&e, 400, "Lambda rejected the container: %s",
-		    ae->message);
+		err_set(
+		    &e, 400, "Lambda rejected the container: %s", ae->message);
 	else
 		aws_error_to_err(ae, &e);
 	err_wrap(&e, "%s", what);
@@ -178,7 +179,8 @@ lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
 	long long mib;
 	char *desc;
 
-	if (lambda_memory(hc, &mib, e) == -1 || lambda_env(cfg, &vars, e) == -1) {
+	if (lambda_memory(hc, &mib, e) == -1 ||
+	    lambda_env(cfg, &vars, e) == -1) {
 		cJSON_Delete(in);
 		return NULL;
 	}
@@ -215,8 +217,7 @@ lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
 	} else if (cJSON_GetArraySize(json_arr(cfg, "Entrypoint")) > 0)
 		cJSON_AddItemToObject(o, "EntryPoint",
 		    cJSON_Duplicate(json_arr(cfg, "Entrypoint"), 1));
-	if (!lambda_conf.derive &&
-	    cJSON_GetArraySize(json_arr(cfg, "Cmd")) > 0)
+	if (!lambda_conf.derive && cJSON_GetArraySize(json_arr(cfg, "Cmd")) > 0)
 		cJSON_AddItemToObject(
 		    o, "Command", cJSON_Duplicate(json_arr(cfg, "Cmd"), 1));
 	if ((s = json_str(cfg, "WorkingDir")) != NULL && s[0] != '\0')
@@ -255,7 +256,8 @@ lambda_fn_poll_later(struct lambda_op *op, int ms)
 	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
 	if (op->timer == NULL)
-		op->timer = evtimer_new(backend_base(op->b), lambda_fn_poll, op);
+		op->timer =
+		    evtimer_new(backend_base(op->b), lambda_fn_poll, op);
 	evtimer_add(op->timer, &tv);
 }
 
@@ -281,8 +283,8 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 	}
 	if (state != NULL &&
 	    (strcmp(state, "Failed") == 0 || strcmp(state, "Inactive") == 0)) {
-		err_set(&e, 500,
-		    "Lambda could not prepare function %s: %s: %s", op->fname,
+		err_set(&e, 500, "Lambda could not prepare function %s: %s: %s",
+		    op->fname,
 		    json_str(conf, "StateReasonCode") != NULL ?
 			json_str(conf, "StateReasonCode") :
 			state,
@@ -317,22 +319,23 @@ lambda_fn_poll(evutil_socket_t fd, short what, void *arg)
 	memset(&rq, 0, sizeof(rq));
 	rq.method = "GET";
 	rq.path = path;
-	aws_rest_call(lambda.aws, "lambda", "GetFunction", &rq, lambda_fn_got,
-	    op);
+	aws_rest_call(
+	    lambda.aws, "lambda", "GetFunction", &rq, lambda_fn_got, op);
 	free(path);
 }
 
 static void
-lambda_fn_created(void *arg, const struct httpcli_resp *resp,
-    const cJSON *out, const struct aws_error *ae)
+lambda_fn_created(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct aws_error *ae)
 {
 	struct lambda_op *op = arg;
 	cJSON *priv = container_private(op->c);
 
 	(void)resp;
 	/* A retried CreateFunction whose first attempt got through. */
-	if (ae != NULL && !(ae->http_status == 409 &&
-			      strstr(ae->message, "already exist") != NULL)) {
+	if (ae != NULL &&
+	    !(ae->http_status == 409 &&
+		strstr(ae->message, "already exist") != NULL)) {
 		lambda_op_fail(op, ae, "creating the Lambda function");
 		return;
 	}
@@ -367,8 +370,8 @@ lambda_fn_create_function(struct lambda_op *op, const char *image_uri)
 	rq.path = "/2015-03-31/functions";
 	rq.body = body;
 	rq.body_len = strlen(body);
-	aws_rest_call(lambda.aws, "lambda", "CreateFunction", &rq,
-	    lambda_fn_created, op);
+	aws_rest_call(
+	    lambda.aws, "lambda", "CreateFunction", &rq, lambda_fn_created, op);
 	free(body);
 }
 
@@ -395,8 +398,8 @@ lambda_fn_derived_ref(const char *src)
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	char hex[2 * SHA256_DIGEST_LENGTH + 1], *s;
 
-	s = xasprintf("%s\n%s\n%s", src, lambda.layer.digest,
-	    lambda_conf.architecture);
+	s = xasprintf(
+	    "%s\n%s\n%s", src, lambda.layer.digest, lambda_conf.architecture);
 	SHA256((const unsigned char *)s, strlen(s), md);
 	free(s);
 	str_hex(hex, md, sizeof(md));
@@ -410,7 +413,8 @@ static int
 lambda_fn_image_ok(const char *image, struct err *e)
 {
 	struct reg_ref r;
-	char *suffix = xasprintf(".dkr.ecr.%s.amazonaws.com", lambda_conf.region);
+	char *suffix =
+	    xasprintf(".dkr.ecr.%s.amazonaws.com", lambda_conf.region);
 	size_t n;
 	int ok;
 
@@ -437,7 +441,6 @@ lambda_fn_create(
 {
 	struct lambda_op *op = lambda_op_new(b, c, done, arg);
 	struct err e;
-
 	struct reg_derive_opts o;
 	struct strv ep, none;
 	char *dst;
@@ -460,7 +463,8 @@ lambda_fn_create(
 	memset(&o, 0, sizeof(o));
 	o.entrypoint = &ep;
 	o.cmd = &none;
-	o.history = "sockerless: add " LAMBDA_AGENT_PATH " as the Lambda runtime";
+	o.history =
+	    "sockerless: add " LAMBDA_AGENT_PATH " as the Lambda runtime";
 	dst = lambda_fn_derived_ref(container_image_ref(c));
 	if (reg_derive(backend_registry(b), container_image_ref(c), NULL, dst,
 		&lambda.layer, &o, lambda_fn_derived, op, &e) == -1)
@@ -481,8 +485,8 @@ lambda_inv_free(struct lambda_inv *inv)
 }
 
 static void
-lambda_fn_invoked(void *arg, const struct httpcli_resp *resp,
-    const cJSON *out, const struct aws_error *ae)
+lambda_fn_invoked(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct aws_error *ae)
 {
 	struct lambda_inv *inv = arg;
 	struct container *c = inv->c;
@@ -497,7 +501,8 @@ lambda_fn_invoked(void *arg, const struct httpcli_resp *resp,
 		c->backend_data = NULL;
 	/* A run that was let go (stop) still gets its output; an older run
 	 * of a restarted container does not overwrite the newer one's. */
-	same_run = !c->gone && json_int(container_private(c), "Run", 0) == inv->run;
+	same_run =
+	    !c->gone && json_int(container_private(c), "Run", 0) == inv->run;
 	current = same_run && container_running(c);
 	if (resp != NULL) {
 		rid = httpcli_resp_header(resp, "x-amzn-RequestId");
@@ -549,8 +554,8 @@ lambda_fn_start(
 	struct err e;
 
 	if (lambda_fn_name(c) == NULL) {
-		err_set(&e, 500, "container %.12s has no Lambda function",
-		    c->id);
+		err_set(
+		    &e, 500, "container %.12s has no Lambda function", c->id);
 		done(arg, &e);
 		return 0;
 	}
@@ -639,8 +644,8 @@ lambda_fn_cancel(struct backend *b, struct container *c)
 }
 
 static void
-lambda_fn_deleted(void *arg, const struct httpcli_resp *resp,
-    const cJSON *out, const struct aws_error *ae)
+lambda_fn_deleted(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct aws_error *ae)
 {
 	struct lambda_op *op = arg;
 

@@ -1,9 +1,9 @@
 /* What an invocation answered: the exit status and the output, from the
  * agent's envelope (derived images: the whole output, stdout and stderr
  * apart) or else from the log tail Lambda returns with the answer
- * (X-Amz-Log-Type: Tail) and the answer's payload. The output is kept as log lines in the container's
- * state and serves docker logs and the read-only attach of docker run;
- * CloudWatch Logs has all of it, later. */
+ * (X-Amz-Log-Type: Tail) and the answer's payload. The output is kept as log
+ * lines in the container's state and serves docker logs and the read-only
+ * attach of docker run; CloudWatch Logs has all of it, later. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +26,8 @@ struct lambda_lines {
 };
 
 static void
-lambda_lines_emit(struct lambda_lines *l, int s, int64_t us, const char *p,
-    size_t n)
+lambda_lines_emit(
+    struct lambda_lines *l, int s, int64_t us, const char *p, size_t n)
 {
 	cJSON *row = cJSON_CreateArray();
 	char *line = xstrndup(p, n);
@@ -40,8 +40,8 @@ lambda_lines_emit(struct lambda_lines *l, int s, int64_t us, const char *p,
 }
 
 static void
-lambda_lines_add(struct lambda_lines *l, int s, int64_t us, const char *p,
-    size_t n)
+lambda_lines_add(
+    struct lambda_lines *l, int s, int64_t us, const char *p, size_t n)
 {
 	const char *nl;
 
@@ -185,8 +185,8 @@ lambda_out_envelope(const cJSON *env, struct lambda_lines *l)
  * code, 0 included), the time limit, an unusable entrypoint, or an image
  * with its own runtime that reported an error (exit code 1). */
 static int
-lambda_out_error(const cJSON *o, const char *body, size_t len,
-    struct lambda_lines *l)
+lambda_out_error(
+    const cJSON *o, const char *body, size_t len, struct lambda_lines *l)
 {
 	const char *type = json_str(o, "errorType");
 	const char *msg = json_str(o, "errorMessage");
@@ -214,9 +214,8 @@ lambda_out_error(const cJSON *o, const char *body, size_t len,
 		s = xstrndup(body, len > 1024 ? 1024 : len);
 	lambda_lines_note(l, "sockerless: Lambda reported %s", s);
 	free(s);
-	return type != NULL && strstr(type, "InvalidEntrypoint") != NULL ?
-	    127 :
-	    1;
+	return type != NULL && strstr(type, "InvalidEntrypoint") != NULL ? 127 :
+									   1;
 }
 
 /* An image with its own runtime: its answer is output too. */
@@ -292,14 +291,14 @@ lambda_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 		const cJSON *st = cJSON_GetArrayItem(row, 0);
 		const cJSON *ts = cJSON_GetArrayItem(row, 1);
 		const cJSON *msg = cJSON_GetArrayItem(row, 2);
-		if (i++ < from || !cJSON_IsString(msg) ||
-		    !cJSON_IsNumber(st) || !cJSON_IsNumber(ts))
+		if (i++ < from || !cJSON_IsString(msg) || !cJSON_IsNumber(st) ||
+		    !cJSON_IsNumber(ts))
 			continue;
 		ev[n].ts_ns = (int64_t)ts->valuedouble * 1000;
 		if (ev[n].ts_ns < since_ns)
 			continue;
-		ev[n].stream = st->valueint == 2 ? STDSTREAM_STDERR :
-						   STDSTREAM_STDOUT;
+		ev[n].stream =
+		    st->valueint == 2 ? STDSTREAM_STDERR : STDSTREAM_STDOUT;
 		ev[n].msg = msg->valuestring;
 		ev[n].len = strlen(msg->valuestring);
 		n++;
