@@ -48,8 +48,9 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # libc only, and built from its sources in one step. SANITIZE=1 does not
 # apply to it: ASan/UBSan need glibc's dynamic runtime.
 MUSL_CC ?= musl-gcc
-AGENT_SRCS := $(wildcard agent/*.c)
-AGENT_CFLAGS := -static -Os -s -std=c11 -D_GNU_SOURCE \
+# common/aglink_wire.c (the link's framing) is compiled into both sides.
+AGENT_SRCS := $(wildcard agent/*.c) common/aglink_wire.c
+AGENT_CFLAGS := -static -Os -s -std=c11 -D_GNU_SOURCE -Icommon/include \
 	$(filter-out -std=%,$(WARN))
 
 PROGRAMS := $(BUILD)/sockerless-frontend $(BACKEND_BINS) \
@@ -70,7 +71,8 @@ $(LIBCOMMON): $(COMMON_OBJS)
 $(BUILD)/sockerless-frontend: $(FRONTEND_OBJS) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(FRONTEND_OBJS) $(LIBCOMMON) $(LIBS)
 
-$(BUILD)/sockerless-agent: $(AGENT_SRCS) $(wildcard agent/*.h)
+$(BUILD)/sockerless-agent: $(AGENT_SRCS) $(wildcard agent/*.h) \
+    common/include/sockerless/aglink_wire.h
 	@mkdir -p $(@D)
 	$(MUSL_CC) $(AGENT_CFLAGS) -o $@ $(AGENT_SRCS)
 

@@ -91,6 +91,13 @@ struct backend_ops {
 	    const char *cursor, int64_t since_ns, backend_logs_fn fn,
 	    void *arg);
 
+	/* Where the container's sockerless-agent listens (forward mode,
+	 * docs/agent-link.md): 0 with host/port once the workload has an
+	 * address, -1 when it has none (not running). NULL: the backend runs
+	 * no agent, and the agent-served operations answer 501. */
+	int (*agent_address)(struct backend *b, struct container *c,
+	    char *host, size_t hostsz, int *port);
+
 	void (*shutdown)(struct backend *b);
 };
 
@@ -132,6 +139,21 @@ struct container *backend_container_by_private(
 char *backend_kv_get(struct backend *b, const char *key);
 void backend_kv_set(struct backend *b, const char *key, const char *value);
 void backend_kv_del(struct backend *b, const char *key);
+
+/* The agent (common/backend_agent.c). Environment entries are cJSON
+ * arrays of "K=V" strings, owned by the caller. */
+/* Per run: SOCKERLESS_AGENT_TOKEN_SHA256, SOCKERLESS_CONTAINER_ID and
+ * SOCKERLESS_HOLD when a client attached before start. Makes and persists
+ * the container's token. NULL (with e) when no random bytes are had. */
+cJSON *backend_agent_run_env(
+    struct backend *b, struct container *c, struct err *e);
+/* Fixed by the configuration (so they may go into a shared definition):
+ * SOCKERLESS_TTY, SOCKERLESS_STDIN, SOCKERLESS_STDIN_ONCE,
+ * SOCKERLESS_HEALTHCHECK, SOCKERLESS_STOP_SIGNAL. */
+cJSON *backend_agent_config_env(const struct container *c);
+/* The command the agent wraps: Entrypoint + Cmd of the merged config
+ * (a cJSON array of strings; empty when the image names none). */
+cJSON *backend_agent_command(const struct container *c);
 
 /* State reports from the backend. */
 void backend_container_started(

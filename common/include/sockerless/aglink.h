@@ -1,0 +1,101 @@
+/* The backend's side of the agent link (docs/agent-link.md): one
+ * WebSocket connection per container to its sockerless-agent, on the
+ * backend's libevent loop, carrying many channels with per-channel flow
+ * control. Forward mode: the backend dials the agent. */
+#ifndef SOCKERLESS_AGLINK_H
+#define SOCKERLESS_AGLINK_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#include "sockerless/aglink_wire.h"
+#include "sockerless/err.h"
+
+struct aglink;
+struct aglink_chan;
+
+struct aglink_cbs {
+	/* The agent's HELLO, on every (re)connect. */
+	void (*on_hello)(void *arg, const cJSON *hello);
+	/* An EVENT on channel 0 (main process exit, health). */
+	void (*on_event)(void *arg, const cJSON *event);
+	/* The link went down (e says why); open channels have already had
+	 * on_result with an error. The next aglink_open reconnects. */
+	void (*on_down)(void *arg, const struct err *e);
+};
+
+struct aglink_chan_cbs {
+	/* DATA from the agent. The receiver calls aglink_chan_consumed(ch,
+	 * len) once it has passed the bytes on (that is what credits the
+	 * agent: without it the agent stops after AGLINK_WINDOW bytes). */
+	void (*on_data)(void *arg, int stream, const unsigned char *buf,
+	    size_t len);
+	/* EOF of one output stream. */
+	void (*on_eof)(void *arg, int stream);
+	/* META (archive stat), before any DATA. May be NULL. */
+	void (*on_meta)(void *arg, const cJSON *meta);
+	/* Window space opened for aglink_chan_write after it returned less
+	 * than asked. May be NULL. */
+	void (*on_writable)(void *arg);
+	/* Always the channel's last callback: the RESULT JSON, or NULL with e
+	 * set (link lost, connect failed, protocol error). The channel is
+	 * freed when this returns. */
+	void (*on_result)(void *arg, const cJSON *result, const struct err *e);
+};
+
+/*
+ * A link to the agent at host:port (an IP literal or a name resolved with
+ * getaddrinfo). token_hex is the container's 64-hex token, container_id
+ * its id. Nothing is dialled until the first aglink_open; a dial is tried
+ * again on ECONNREFUSED/timeouts for up to connect_timeout_s (the agent
+ * starts a moment after the task reports RUNNING). Strings are copied.
+ */
+struct aglink *aglink_new(struct event_base *base, const char *host, int port,
+    const char *token_hex, const char *container_id, int connect_timeout_s,
+    const struct aglink_cbs *cbs, void *arg);
+
+/* Closes the link; open channels get on_result with an error first. No
+ * aglink_cbs are called from inside aglink_free. */
+void aglink_free(struct aglink *l);
+
+/* 1 while the WebSocket is established and the HELLO has arrived. */
+int aglink_is_up(const struct aglink *l);
+
+/* The last HELLO (NULL before the first); owned by the link. */
+const cJSON *aglink_hello(const struct aglink *l);
+
+/*
+ * Opens a channel with request (a JSON object, copied; "kind" etc. as in
+ * docs/agent-link.md). Connects first if needed; the OPEN is sent once the
+ * link is up. Never NULL; failures arrive through cbs->on_result.
+ */
+struct aglink_chan *aglink_open(struct aglink *l, const cJSON *request,
+    const struct aglink_chan_cbs *cbs, void *arg);
+
+/* Sends up to len bytes of stdin (stream 0) as DATA within the channel's
+ * window; returns how many were taken (0 when the window is full: wait
+ * for on_writable). Bytes written before the link is up are queued within
+ * the window too. */
+size_t aglink_chan_write(struct aglink_chan *ch, const void *buf, size_t len);
+
+/* Sends EOF on stdin (the client's half-close). */
+void aglink_chan_eof(struct aglink_chan *ch);
+
+/* Sends RESIZE. */
+void aglink_chan_resize(struct aglink_chan *ch, int rows, int cols);
+
+/* Credits n bytes of received DATA back to the agent. */
+void aglink_chan_consumed(struct aglink_chan *ch, size_t n);
+
+/* Abandons the channel: CLOSE to the agent, no more callbacks. */
+void aglink_chan_close(struct aglink_chan *ch);
+
+/* Makes a fresh token: 32 random bytes (RAND_bytes) as 64 hex characters
+ * into hex (65 bytes), and its SHA-256 as 64 hex characters into sha_hex.
+ * Returns 0, -1 when the random source fails. */
+int aglink_token_new(char hex[AGLINK_TOKEN_HEX + 1],
+    char sha_hex[AGLINK_TOKEN_HEX + 1]);
+
+#endif
