@@ -69,6 +69,15 @@ static const struct config_key ecs_keys[] = {
 	K("logs_grace_ms", CONFIG_INT, logs_grace_ms, "1000", 0, 60000, 0,
 	    "How long logs keep draining after a task stopped, for "
 	    "CloudWatch ingestion lag"),
+	K("agent", CONFIG_BOOL, agent, "true", 0, 0, 0,
+	    "Run sockerless-agent as each task's PID 1: exec, attach with "
+	    "stdin, cp, top, stats, pause, signals, health checks and "
+	    "stdout/stderr kept apart"),
+	K("agent_image", CONFIG_STRING, agent_image,
+	    "docker.io/sockerless/agent:0.1.0", 0, 0, 0,
+	    "Image holding /sockerless-agent, copied into each task by an init "
+	    "container (mirror it into ECR: tasks in private subnets cannot "
+	    "pull from Docker Hub)"),
 };
 
 static void
@@ -78,6 +87,18 @@ ecs_capabilities(struct backend *b, struct caps *c)
 	memset(c, 0, sizeof(*c));
 	c->flag[CAP_LOGS] = 1;
 	c->flag[CAP_LOGS_FOLLOW] = 1;
+	if (ecs_conf.agent) {
+		/* Served by the agent in the task (docs/agent-link.md). */
+		c->flag[CAP_EXEC] = 1;
+		c->flag[CAP_ATTACH] = 1;
+		c->flag[CAP_ARCHIVE] = 1;
+		c->flag[CAP_TOP] = 1;
+		c->flag[CAP_STATS] = 1;
+		c->flag[CAP_PAUSE] = 1;
+		c->flag[CAP_SIGNALS] = 1;
+		c->flag[CAP_HEALTH_CHECKS] = 1;
+		c->flag[CAP_AGENT_REQUIRED] = 1;
+	}
 	c->max_timeout_seconds = 0;
 }
 
@@ -199,6 +220,7 @@ static const struct backend_ops ecs_ops = {
 	.kill = ecs_task_kill,
 	.remove = ecs_task_remove,
 	.logs_fetch = ecs_logs_fetch,
+	.agent_address = ecs_task_agent_address,
 	.shutdown = ecs_shutdown,
 };
 

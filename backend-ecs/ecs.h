@@ -13,6 +13,11 @@
 #define ECS_STARTED_BY	   "sockerless"
 #define ECS_TAG_ID	   "sockerless:container-id"
 #define ECS_TAG_INSTANCE   "sockerless:instance"
+/* The agent (docs/agent-link.md): an init container copies it into a
+ * task-scoped volume, and the main container runs it as its entrypoint. */
+#define ECS_AGENT_INIT	 "sockerless-agent-init"
+#define ECS_AGENT_VOLUME "sockerless-agent"
+#define ECS_AGENT_PORT	 9111
 
 struct ecs_conf {
 	char *region;
@@ -36,6 +41,8 @@ struct ecs_conf {
 	long long default_memory;
 	long long stop_timeout;
 	long long logs_grace_ms;
+	int agent;	   /* inject sockerless-agent into every task */
+	char *agent_image; /* the image holding /sockerless-agent */
 };
 
 struct ecs {
@@ -65,6 +72,10 @@ int ecs_task_remove(
  * covers what was asked for. 0 means "not set". Returns -1 if too big. */
 int ecs_task_size(long long nano_cpus, long long memory_bytes, int *cpu,
     int *mem, struct err *e);
+
+/* The agent's address: the task's private IPv4, once it has one. */
+int ecs_task_agent_address(struct backend *b, struct container *c,
+    char *host, size_t hostsz, int *port);
 
 /* ecs_poll.c */
 void ecs_poll_start(struct backend *b);

@@ -1,8 +1,9 @@
 /* Container output from CloudWatch Logs: one awslogs stream per task
  * (sockerless/main/<task id>), read with GetLogEvents. A container that ran
  * several times has several streams, read in order. The cursor is
- * "<run index>|<forward token>". awslogs merges stdout and stderr, so every
- * event is reported as stdout. */
+ * "<run index>|<forward token>". awslogs merges stdout and stderr: without
+ * the agent every event is stdout; with it (and no TTY) the agent's marks
+ * tell them apart (docs/agent-link.md, "The wrapper"). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,26 @@ struct ecs_logs_op {
 	backend_logs_fn fn;
 	void *arg;
 	int idx, nruns;
+	int marked; /* events carry the agent's stdout/stderr marks */
 	char *token;
 };
+
+#define ECS_LOGS_MARK_LEN 8 /* strlen("stderr| ") */
+
+/* Undoes the agent's marking: "stderr| " is stderr, "stdout| " a stdout
+ * line that looked like a mark; anything else is stdout as it is. */
+static void
+ecs_logs_unmark(struct backend_log_event *ev)
+{
+	if (ev->len < ECS_LOGS_MARK_LEN)
+		return;
+	if (memcmp(ev->msg, "stderr| ", ECS_LOGS_MARK_LEN) == 0)
+		ev->stream = STDSTREAM_STDERR;
+	else if (memcmp(ev->msg, "stdout| ", ECS_LOGS_MARK_LEN) != 0)
+		return;
+	ev->msg += ECS_LOGS_MARK_LEN;
+	ev->len -= ECS_LOGS_MARK_LEN;
+}
 
 static void
 ecs_logs_got(void *arg, const cJSON *out, const struct aws_error *ae)
@@ -46,6 +65,8 @@ ecs_logs_got(void *arg, const cJSON *out, const struct aws_error *ae)
 		ev[n].stream = STDSTREAM_STDOUT;
 		ev[n].msg = msg;
 		ev[n].len = strlen(msg);
+		if (op->marked)
+			ecs_logs_unmark(&ev[n]);
 		n++;
 	}
 	/* The same forward token again means the end of this stream. */
@@ -95,6 +116,8 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	op->fn = fn;
 	op->arg = arg;
 	op->nruns = cJSON_GetArraySize(runs);
+	op->marked = json_bool(container_private(c), "Agent", 0) &&
+	    !json_bool(container_config(c), "Tty", 0);
 	if (cursor != NULL && (bar = strchr(cursor, '|')) != NULL) {
 		op->idx = atoi(cursor);
 		if (bar[1] != '\0')

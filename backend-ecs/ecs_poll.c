@@ -113,7 +113,7 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 	const char *arn = json_str(task, "taskArn");
 	const char *status = json_str(task, "lastStatus");
 	const char *ip = ecs_poll_ip(task);
-	const cJSON *ctr = NULL, *it;
+	const cJSON *ctr;
 	struct container *c;
 	cJSON *priv;
 	int64_t started = ecs_poll_time(task, "startedAt");
@@ -121,6 +121,14 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 	if (arn == NULL ||
 	    (c = backend_container_by_private(b, "TaskArn", arn)) == NULL)
 		return;
+	priv = container_private(c);
+	/* Known before the start settles: whoever the start answers may
+	 * reach the agent at once. */
+	if (ip != NULL && json_str(priv, "Ip") == NULL &&
+	    (container_running(c) || ecs_task_start_pending(c))) {
+		json_set(priv, "Ip", cJSON_CreateString(ip));
+		backend_container_set_address(b, c, ip);
+	}
 	if (ecs_task_start_pending(c) && status != NULL &&
 	    strcmp(status, "PROVISIONING") != 0 &&
 	    strcmp(status, "PENDING") != 0 &&
@@ -128,22 +136,13 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 		ecs_poll_settle_start(c, task, status);
 	if (!container_running(c))
 		return;
-	priv = container_private(c);
-	if (ip != NULL && json_str(priv, "Ip") == NULL) {
-		json_set(priv, "Ip", cJSON_CreateString(ip));
-		backend_container_set_address(b, c, ip);
-	}
 	if (started != 0 && !json_bool(priv, "TaskStarted", 0)) {
 		json_set(priv, "TaskStarted", cJSON_CreateTrue());
 		backend_container_started(b, c, started);
 	}
 	if (status == NULL || strcmp(status, "STOPPED") != 0)
 		return;
-	cJSON_ArrayForEach(it, json_arr(task, "containers")) {
-		const char *n = json_str(it, "name");
-		if (n != NULL && strcmp(n, ECS_CONTAINER_NAME) == 0)
-			ctr = it;
-	}
+	ctr = ecs_poll_main(task);
 	if (ctr != NULL &&
 	    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(ctr, "exitCode"))) {
 		backend_container_exited(b, c,

@@ -96,12 +96,13 @@ ecs_task_size(long long nano_cpus, long long memory_bytes, int *cpu, int *mem,
 
 /* --- the task definition ------------------------------------------------ */
 
+/* ECS's environment form of "K=V" strings, appended to out. */
 static cJSON *
-ecs_task_env(const cJSON *cfg)
+ecs_task_env(cJSON *out, const cJSON *kvs)
 {
-	cJSON *out = cJSON_CreateArray(), *it;
+	cJSON *it;
 
-	cJSON_ArrayForEach(it, json_arr(cfg, "Env")) {
+	cJSON_ArrayForEach(it, kvs) {
 		const char *eq;
 		char *name;
 		cJSON *kv;
@@ -120,15 +121,20 @@ ecs_task_env(const cJSON *cfg)
 }
 
 static cJSON *
-ecs_task_ports(const cJSON *cfg, const cJSON *hc)
+ecs_task_ports(const cJSON *cfg, const cJSON *hc, int agent)
 {
-	cJSON *out = cJSON_CreateArray(), *it;
-	const cJSON *sets[2] = { json_obj(cfg, "ExposedPorts"),
-		json_obj(hc, "PortBindings") };
+	cJSON *out = cJSON_CreateArray(), *it, *extra = cJSON_CreateObject();
+	const cJSON *sets[3] = { json_obj(cfg, "ExposedPorts"),
+		json_obj(hc, "PortBindings"), extra };
 	struct strv seen;
+	char port[16];
 
+	/* The agent's link port (forward mode, docs/agent-link.md). */
+	snprintf(port, sizeof(port), "%d/tcp", ECS_AGENT_PORT);
+	if (agent)
+		cJSON_AddItemToObject(extra, port, cJSON_CreateObject());
 	strv_init(&seen);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		cJSON_ArrayForEach(it, sets[i]) {
 			const char *slash = strchr(it->string, '/');
 			cJSON *pm;
@@ -145,6 +151,7 @@ ecs_task_ports(const cJSON *cfg, const cJSON *hc)
 		}
 	}
 	strv_free(&seen);
+	cJSON_Delete(extra);
 	return out;
 }
 
@@ -181,54 +188,134 @@ ecs_task_label_tags(const cJSON *labels, int max)
 }
 
 static cJSON *
-ecs_task_container_def(struct container *c)
+ecs_task_log_config(void)
+{
+	cJSON *log = cJSON_CreateObject(), *opts = cJSON_CreateObject();
+
+	json_add_str(log, "logDriver", "awslogs");
+	json_add_str(opts, "awslogs-group", ecs_conf.log_group);
+	json_add_str(opts, "awslogs-region", ecs_conf.region);
+	json_add_str(opts, "awslogs-stream-prefix", ECS_STREAM_PREFIX);
+	cJSON_AddItemToObject(log, "options", opts);
+	return log;
+}
+
+static cJSON *
+ecs_task_mount(int read_only)
+{
+	cJSON *mps = cJSON_CreateArray(), *mp = cJSON_CreateObject();
+
+	json_add_str(mp, "sourceVolume", ECS_AGENT_VOLUME);
+	json_add_str(mp, "containerPath", "/sockerless");
+	if (read_only)
+		json_add_bool(mp, "readOnly", 1);
+	cJSON_AddItemToArray(mps, mp);
+	return mps;
+}
+
+/* The init container: copies the static agent into the task volume and
+ * exits; the main container waits for it to complete. */
+static cJSON *
+ecs_task_agent_init_def(void)
+{
+	cJSON *d = cJSON_CreateObject();
+
+	json_add_str(d, "name", ECS_AGENT_INIT);
+	json_add_str(d, "image", ecs_conf.agent_image);
+	json_add_bool(d, "essential", 0);
+	cJSON_AddItemToObject(d, "entryPoint",
+	    cJSON_CreateStringArray((const char *[]){ "/sockerless-agent",
+					"--install", "/sockerless/agent" },
+		3));
+	cJSON_AddItemToObject(d, "mountPoints", ecs_task_mount(0));
+	cJSON_AddItemToObject(d, "logConfiguration", ecs_task_log_config());
+	return d;
+}
+
+/* The main container runs the agent as PID 1 around the image's (or the
+ * user's) command; the agent provides the TTY and stdin itself, and the
+ * per-run part of its environment comes with RunTask. */
+static int
+ecs_task_agent_wrap(const struct container *c, cJSON *d, struct err *e)
+{
+	cJSON *cmd = backend_agent_command(c), *dep, *deps;
+
+	if (cmd == NULL || cJSON_GetArraySize(cmd) == 0) {
+		cJSON_Delete(cmd);
+		return err_set(e, 400, "no command specified");
+	}
+	cJSON_AddItemToObject(d, "entryPoint",
+	    cJSON_CreateStringArray(
+		(const char *[]){ "/sockerless/agent", "--" }, 2));
+	cJSON_AddItemToObject(d, "command", cmd);
+	cJSON_AddItemToObject(d, "mountPoints", ecs_task_mount(1));
+	deps = cJSON_CreateArray();
+	dep = cJSON_CreateObject();
+	json_add_str(dep, "containerName", ECS_AGENT_INIT);
+	json_add_str(dep, "condition", "COMPLETE");
+	cJSON_AddItemToArray(deps, dep);
+	cJSON_AddItemToObject(d, "dependsOn", deps);
+	return 0;
+}
+
+static cJSON *
+ecs_task_container_def(struct container *c, int agent, struct err *e)
 {
 	const cJSON *cfg = container_config(c), *hc = container_host_config(c);
 	const cJSON *labels = json_obj(cfg, "Labels");
-	cJSON *d = cJSON_CreateObject(), *log, *opts;
+	cJSON *d = cJSON_CreateObject(), *env;
 	const char *s;
 	int64_t stop = json_int(cfg, "StopTimeout", ecs_conf.stop_timeout);
 
 	json_add_str(d, "name", ECS_CONTAINER_NAME);
 	json_add_str(d, "image", container_image_ref(c));
 	json_add_bool(d, "essential", 1);
-	if (json_arr(cfg, "Entrypoint") != NULL &&
-	    cJSON_GetArraySize(json_arr(cfg, "Entrypoint")) > 0)
-		cJSON_AddItemToObject(d, "entryPoint",
-		    cJSON_Duplicate(json_arr(cfg, "Entrypoint"), 1));
-	if (json_arr(cfg, "Cmd") != NULL)
-		cJSON_AddItemToObject(
-		    d, "command", cJSON_Duplicate(json_arr(cfg, "Cmd"), 1));
-	cJSON_AddItemToObject(d, "environment", ecs_task_env(cfg));
+	if (agent) {
+		if (ecs_task_agent_wrap(c, d, e) == -1) {
+			cJSON_Delete(d);
+			return NULL;
+		}
+	} else {
+		if (json_arr(cfg, "Entrypoint") != NULL &&
+		    cJSON_GetArraySize(json_arr(cfg, "Entrypoint")) > 0)
+			cJSON_AddItemToObject(d, "entryPoint",
+			    cJSON_Duplicate(json_arr(cfg, "Entrypoint"), 1));
+		if (json_arr(cfg, "Cmd") != NULL)
+			cJSON_AddItemToObject(d, "command",
+			    cJSON_Duplicate(json_arr(cfg, "Cmd"), 1));
+	}
+	env = ecs_task_env(cJSON_CreateArray(), json_arr(cfg, "Env"));
+	if (agent) {
+		cJSON *fixed = backend_agent_config_env(c);
+		ecs_task_env(env, fixed);
+		cJSON_Delete(fixed);
+	}
+	cJSON_AddItemToObject(d, "environment", env);
 	if ((s = json_str(cfg, "WorkingDir")) != NULL && s[0] != '\0')
 		json_add_str(d, "workingDirectory", s);
 	if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
 		json_add_str(d, "user", s);
 	json_add_int(d, "stopTimeout", stop < 2 ? 2 : stop > 120 ? 120 : stop);
-	json_add_bool(d, "interactive", json_bool(cfg, "OpenStdin", 0));
-	json_add_bool(d, "pseudoTerminal", json_bool(cfg, "Tty", 0));
+	json_add_bool(
+	    d, "interactive", !agent && json_bool(cfg, "OpenStdin", 0));
+	json_add_bool(d, "pseudoTerminal", !agent && json_bool(cfg, "Tty", 0));
 	if (labels != NULL && cJSON_GetArraySize(labels) > 0)
 		cJSON_AddItemToObject(
 		    d, "dockerLabels", cJSON_Duplicate(labels, 1));
-	cJSON_AddItemToObject(d, "portMappings", ecs_task_ports(cfg, hc));
-	log = cJSON_CreateObject();
-	json_add_str(log, "logDriver", "awslogs");
-	opts = cJSON_CreateObject();
-	json_add_str(opts, "awslogs-group", ecs_conf.log_group);
-	json_add_str(opts, "awslogs-region", ecs_conf.region);
-	json_add_str(opts, "awslogs-stream-prefix", ECS_STREAM_PREFIX);
-	cJSON_AddItemToObject(log, "options", opts);
-	cJSON_AddItemToObject(d, "logConfiguration", log);
+	cJSON_AddItemToObject(
+	    d, "portMappings", ecs_task_ports(cfg, hc, agent));
+	cJSON_AddItemToObject(d, "logConfiguration", ecs_task_log_config());
 	return d;
 }
 
 /* The RegisterTaskDefinition input minus its family, and the hash of it
  * that names the family, so identical containers share one definition. */
 static cJSON *
-ecs_task_definition(struct container *c, char hash[25], struct err *e)
+ecs_task_definition(
+    struct container *c, int agent, char hash[25], struct err *e)
 {
 	const cJSON *hc = container_host_config(c);
-	cJSON *td = cJSON_CreateObject(), *defs, *rp;
+	cJSON *td = cJSON_CreateObject(), *defs, *rp, *ctr, *vols, *vol;
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	char hex[2 * SHA256_DIGEST_LENGTH + 1], num[16], *canon;
 	int cpu, mem;
@@ -252,8 +339,21 @@ ecs_task_definition(struct container *c, char hash[25], struct err *e)
 	json_add_str(rp, "operatingSystemFamily", "LINUX");
 	json_add_str(rp, "cpuArchitecture", "X86_64");
 	cJSON_AddItemToObject(td, "runtimePlatform", rp);
+	if ((ctr = ecs_task_container_def(c, agent, e)) == NULL) {
+		cJSON_Delete(td);
+		return NULL;
+	}
 	defs = cJSON_CreateArray();
-	cJSON_AddItemToArray(defs, ecs_task_container_def(c));
+	cJSON_AddItemToArray(defs, ctr);
+	if (agent) {
+		cJSON_AddItemToArray(defs, ecs_task_agent_init_def());
+		/* No host path: Fargate's task-scoped ephemeral volume. */
+		vols = cJSON_CreateArray();
+		vol = cJSON_CreateObject();
+		json_add_str(vol, "name", ECS_AGENT_VOLUME);
+		cJSON_AddItemToArray(vols, vol);
+		cJSON_AddItemToObject(td, "volumes", vols);
+	}
 	cJSON_AddItemToObject(td, "containerDefinitions", defs);
 	cJSON_AddItemToObject(td, "tags",
 	    ecs_task_label_tags(json_obj(container_config(c), "Labels"), 48));
@@ -303,7 +403,11 @@ ecs_task_create(
 	cJSON *td;
 	struct err e;
 
-	if ((td = ecs_task_definition(c, hash, &e)) == NULL) {
+	/* Recorded so that later runs and the log reader know how the
+	 * definition was made, whatever the configuration says by then. */
+	if (ecs_conf.agent)
+		json_set(container_private(c), "Agent", cJSON_CreateTrue());
+	if ((td = ecs_task_definition(c, ecs_conf.agent, hash, &e)) == NULL) {
 		ecs_op_end(op, &e);
 		return 0;
 	}
@@ -373,6 +477,8 @@ ecs_task_ran(void *arg, const cJSON *out, const struct aws_error *ae)
 	priv = container_private(op->c);
 	json_set(priv, "TaskArn", cJSON_CreateString(arn));
 	cJSON_DeleteItemFromObjectCaseSensitive(priv, "TaskStarted");
+	/* A new task has a new address (and agent). */
+	cJSON_DeleteItemFromObjectCaseSensitive(priv, "Ip");
 	if ((runs = json_arr(priv, "Tasks")) == NULL) {
 		runs = cJSON_CreateArray();
 		json_set(priv, "Tasks", runs);
@@ -405,22 +511,62 @@ ecs_task_start_settle(struct container *c, const struct err *e)
 	ecs_op_end(op, e);
 }
 
+/* RunTask's overrides: the agent's per-run environment (its token and
+ * hold), so that the definition stays shareable between containers. */
+static cJSON *
+ecs_task_overrides(struct backend *b, struct container *c, struct err *e)
+{
+	cJSON *run, *ov, *ctrs, *ctr;
+	char *text;
+	size_t len;
+
+	if ((run = backend_agent_run_env(b, c, e)) == NULL)
+		return NULL;
+	ctr = cJSON_CreateObject();
+	json_add_str(ctr, "name", ECS_CONTAINER_NAME);
+	cJSON_AddItemToObject(
+	    ctr, "environment", ecs_task_env(cJSON_CreateArray(), run));
+	cJSON_Delete(run);
+	ctrs = cJSON_CreateArray();
+	cJSON_AddItemToArray(ctrs, ctr);
+	ov = cJSON_CreateObject();
+	cJSON_AddItemToObject(ov, "containerOverrides", ctrs);
+	/* RunTask refuses overrides over 8192 characters of JSON. */
+	text = json_print(ov);
+	len = strlen(text);
+	free(text);
+	if (len > 8192) {
+		cJSON_Delete(ov);
+		err_set(e, 500,
+		    "the agent's environment (%zu characters) exceeds "
+		    "RunTask's 8192-character overrides limit",
+		    len);
+		return NULL;
+	}
+	return ov;
+}
+
 int
 ecs_task_start(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
 	struct ecs_op *op = ecs_op_new(b, c, done, arg);
 	const char *tdarn = json_str(container_private(c), "TaskDefinitionArn");
-	cJSON *in, *net, *vpc, *tags;
+	cJSON *in, *net, *vpc, *tags, *ov = NULL;
 	char token[65];
 	int runs = cJSON_GetArraySize(json_arr(container_private(c), "Tasks"));
+	struct err e;
 
 	if (tdarn == NULL) {
-		struct err e;
 		err_set(&e, 500,
 		    "container %.12s has no task definition; "
 		    "remove and create it again",
 		    c->id);
+		ecs_op_end(op, &e);
+		return 0;
+	}
+	if (json_bool(container_private(c), "Agent", 0) &&
+	    (ov = ecs_task_overrides(b, c, &e)) == NULL) {
 		ecs_op_end(op, &e);
 		return 0;
 	}
@@ -440,6 +586,8 @@ ecs_task_start(
 	cJSON_AddItemToObject(net, "awsvpcConfiguration", vpc);
 	cJSON_AddItemToObject(in, "networkConfiguration", net);
 	json_add_str(in, "startedBy", ECS_STARTED_BY);
+	if (ov != NULL)
+		cJSON_AddItemToObject(in, "overrides", ov);
 	tags = ecs_task_label_tags(json_obj(container_config(c), "Labels"), 48);
 	cJSON_AddItemToArray(tags, ecs_task_tag(ECS_TAG_ID, c->id));
 	cJSON_AddItemToArray(
@@ -449,6 +597,27 @@ ecs_task_start(
 	snprintf(token, sizeof(token), "%.48s-%d", c->id, runs);
 	json_add_str(in, "clientToken", token);
 	aws_json_call(ecs.aws, "ecs", "RunTask", in, ecs_task_ran, op);
+	return 0;
+}
+
+/* Forward mode: the agent listens on the task's own address (awsvpc). A
+ * start still waiting for RUNNING counts: a held main process waits for
+ * the agent's "start". */
+int
+ecs_task_agent_address(struct backend *b, struct container *c, char *host,
+    size_t hostsz, int *port)
+{
+	const cJSON *priv = container_private(c);
+	const char *ip = json_str(priv, "Ip");
+
+	(void)b;
+	if (!json_bool(priv, "Agent", 0) || ip == NULL ||
+	    json_str(priv, "TaskArn") == NULL ||
+	    !(container_running(c) || ecs_task_start_pending(c)))
+		return -1;
+	if (snprintf(host, hostsz, "%s", ip) >= (int)hostsz)
+		return -1;
+	*port = ECS_AGENT_PORT;
 	return 0;
 }
 

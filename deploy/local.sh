@@ -10,7 +10,8 @@
 #
 # Environment: SK_RUN (run directory, default /tmp/sockerless-local),
 # SK_REGISTRY_PORT (default 35000), SK_SIM_PORT (default 35001),
-# BUILD (binaries directory, default build).
+# BUILD (binaries directory, default build), SK_ECS_AGENT (0: run ECS
+# tasks without the agent; default 1 when BUILD has sockerless-agent).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -74,7 +75,28 @@ start_sim() {
 		--region "$REGION" --access-key "$AKID" --secret-key "$SECRET"
 }
 
+# The agent image in the local registry, where the simulated ECS pulls it
+# from (its ECR and Docker Hub names map to that registry too).
+push_agent_image() {
+	local ref="$SK_REGISTRY/sockerless/agent:0.1.0"
+	rm -f "$RUN/agent-image"
+	if [ "${SK_ECS_AGENT:-1}" = 0 ]; then return 0; fi
+	if [ ! -x "$BUILD/sockerless-agent" ]; then
+		echo "local: no $BUILD/sockerless-agent: ECS tasks run without the agent" >&2
+		return 0
+	fi
+	"$PY" "$ROOT/deploy/agent-image.py" --agent "$BUILD/sockerless-agent" \
+		--push "$ref" >/dev/null 2>>"$RUN/bed.log" ||
+		die "pushing the agent image to $SK_REGISTRY failed; see $RUN/bed.log"
+	echo "$ref" >"$RUN/agent-image"
+}
+
 write_ecs_config() {
+	local agent=false image=""
+	if [ -s "$RUN/agent-image" ]; then
+		agent=true
+		image=$(cat "$RUN/agent-image")
+	fi
 	cat >"$RUN/backend-ecs.yaml" <<EOF
 # Written by deploy/local.sh: the ECS backend against the AWS simulator.
 socket: $RUN/backend.sock
@@ -87,7 +109,9 @@ ecs:
   security_groups: [sg-0local]
   execution_role_arn: arn:aws:iam::$ACCOUNT:role/ecsTaskExecutionRole
   endpoint: http://127.0.0.1:$SIM_PORT
+  agent: $agent
 EOF
+	if [ -n "$image" ]; then echo "  agent_image: $image" >>"$RUN/backend-ecs.yaml"; fi
 }
 
 write_lambda_config() {
@@ -137,6 +161,7 @@ up() {
 	"$ROOT/tests/bed/bed.sh" up "$RUN/bed" >"$RUN/bed.log" 2>&1 ||
 		{ tail -20 "$RUN/bed.log" >&2; die "the test bed did not start"; }
 	start_sim
+	push_agent_image
 	start_backend "$backend"
 	start_frontend
 	echo "local: sockerless ($backend) is up; logs in $RUN" >&2

@@ -20,6 +20,7 @@ POLL_SECONDS = 0.2
 DEFAULT_STOP_TIMEOUT = 30
 MAX_STOP_TIMEOUT = 120      # Fargate's cap on stopTimeout
 LOG_FLUSH_SECONDS = 10      # how long STOPPED waits for the last log lines
+AGENT_PORT = 9111           # sockerless-agent's link port (docs/agent-link.md)
 HEALTH = {"starting": "UNKNOWN", "healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}
 
 
@@ -224,6 +225,10 @@ class TaskRunner(threading.Thread):
                 env.setdefault("AWS_CONTAINER_AUTHORIZATION_TOKEN",
                                self.ecs.config.container_auth_token)
         env["ECS_SIM_TASK_IP"] = self.task.address
+        # Stands in for awsvpc's per-task network namespace, where the
+        # sockerless agent binds 0.0.0.0:9111: here every task shares the
+        # host's network, so it binds the task's own loopback address.
+        env.setdefault("SOCKERLESS_AGENT_LISTEN", "%s:%d" % (self.task.address, AGENT_PORT))
         return ["%s=%s" % item for item in env.items()]
 
     def _follow_logs(self, c):

@@ -306,3 +306,44 @@ def test_missing_log_group_fails_task(ecs, cluster):
     final, _ = wait_status(ecs, cluster, task["taskArn"], "STOPPED")
     assert final["stopCode"] == "TaskFailedToStart"
     assert "ResourceInitializationError" in final["stoppedReason"]
+
+
+def test_agent_shaped_task(ecs, cluster, logs, log_group):
+    """What backend-ecs registers with ecs.agent on: a non-essential init
+    container fills a task-scoped volume (no host) that the main container
+    mounts read-only and starts from once the init container COMPLETEd; the
+    agent's listen address stands in for awsvpc's own namespace."""
+    awslogs = {"logDriver": "awslogs", "options": {
+        "awslogs-group": log_group, "awslogs-region": REGION, "awslogs-stream-prefix": "sk"}}
+    out = ecs.register_task_definition(
+        family="agent-shaped", requiresCompatibilities=["FARGATE"], networkMode="awsvpc",
+        cpu="256", memory="512", executionRoleArn=EXEC_ROLE,
+        volumes=[{"name": "sockerless-agent"}],
+        containerDefinitions=[
+            {"name": "main", "image": "busybox", "essential": True,
+             "entryPoint": ["/sockerless/sh", "-c"],
+             "command": ["echo listen=$SOCKERLESS_AGENT_LISTEN; echo x > /sockerless/w "
+                         "|| echo read-only"],
+             "mountPoints": [{"sourceVolume": "sockerless-agent",
+                              "containerPath": "/sockerless", "readOnly": True}],
+             "dependsOn": [{"containerName": "sockerless-agent-init",
+                            "condition": "COMPLETE"}],
+             "portMappings": [{"containerPort": 9111, "protocol": "tcp"}],
+             "logConfiguration": awslogs},
+            {"name": "sockerless-agent-init", "image": "busybox", "essential": False,
+             "entryPoint": ["sh", "-c", "sleep 0.3; cp /bin/busybox /sockerless/sh"],
+             "mountPoints": [{"sourceVolume": "sockerless-agent",
+                              "containerPath": "/sockerless"}],
+             "logConfiguration": awslogs}])
+    td = out["taskDefinition"]["taskDefinitionArn"]
+    assert out["taskDefinition"]["volumes"] == [{"name": "sockerless-agent"}]
+    task = run(ecs, cluster, td)
+    ip = task["containers"][0]["networkInterfaces"][0]["privateIpv4Address"]
+    final, _ = wait_status(ecs, cluster, task["taskArn"], "STOPPED")
+    by_name = {c["name"]: c for c in final["containers"]}
+    assert by_name["sockerless-agent-init"]["exitCode"] == 0
+    assert by_name["main"]["exitCode"] == 0
+    assert final["stopCode"] == "EssentialContainerExited"
+    events = wait_events(logs, log_group, "sk/main/" + task_id(task["taskArn"]), 2)
+    assert "read-only" in [e["message"] for e in events]
+    assert "listen=%s:9111" % ip in [e["message"] for e in events]
