@@ -2,7 +2,10 @@
 #ifndef AGENT_AGENT_H
 #define AGENT_AGENT_H
 
+#include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 /* Keep in step with BACKEND_VERSION (common/include/sockerless/backend.h);
  * the agent is built without common/ (static musl, libc only). */
@@ -32,8 +35,155 @@ size_t b64_encode(const unsigned char *in, size_t n, char *out);
 int json_get_string(
     const char *buf, size_t len, const char *key, char *out, size_t outsz);
 
+/* jget.c */
+/* Reading members of the JSON object in buf[0..len) (an OPEN request).
+ * jget_str and jget_strv return malloc'd copies (NULL when the member is
+ * missing or of another type); the others return dflt then. */
+char *jget_str(const char *buf, size_t len, const char *key);
+char **jget_strv(const char *buf, size_t len, const char *key);
+void jget_strv_free(char **v);
+int jget_bool(const char *buf, size_t len, const char *key, int dflt);
+int64_t jget_int(const char *buf, size_t len, const char *key, int64_t dflt);
+
 /* lambda.c */
 /* Serves Lambda invocations with argv until SIGTERM; never returns. */
 void lambda_main(const char *api, char *const argv[]) __attribute__((noreturn));
+
+/* loop.c: the wrapper's one poll() loop, its signals and its reaper.
+ * Callbacks never free objects: they mark them, and the next iteration's
+ * prepare functions free them before registering descriptors again. */
+typedef void loop_fn(void *arg, short revents);
+typedef void loop_exit_fn(void *arg, int status);
+/* Installs the signal self-pipe (signals then reach wrap_signal). */
+void loop_init(void);
+/* Registers fd for the coming poll only; each iteration registers anew. */
+void loop_watch(int fd, short events, loop_fn *fn, void *arg);
+/* The coming poll wakes by epoch ms at (0: ignored). */
+void loop_timer(int64_t at);
+/* Polls once and runs the callbacks of ready descriptors. */
+void loop_once(void);
+/* fn(arg, wait status) when pid is reaped; other children are reaped
+ * silently (orphans inherited by PID 1). */
+void loop_child(pid_t pid, loop_exit_fn *fn, void *arg);
+/* pid's end is no longer of interest (it is reaped silently). */
+void loop_forget(pid_t pid);
+/* All signals blocked around fork, so the child never runs the agent's
+ * handlers before it resets them. */
+void loop_block_signals(sigset_t *old);
+void loop_restore_signals(const sigset_t *old);
+
+/* exec.c: processes the wrapper starts (main, execs, checks, archive). */
+struct spawn {
+	char *const *argv;
+	char *const *envp; /* NULL: the agent's own environment */
+	const char *workdir;
+	const char *user; /* uid[:gid] or names; NULL: the agent's */
+	int tty;	  /* on a new pseudo-terminal */
+	int in;		  /* a stdin pipe (else /dev/null, or the tty) */
+	int merge;	  /* stderr onto the stdout pipe */
+	int docker_msgs;  /* exec failures worded as Docker's exec */
+	unsigned short rows, cols;
+	/* Instead of exec: the child runs fn(arg) and exits with its value. */
+	int (*fn)(void *arg);
+	void *arg;
+};
+struct spawned {
+	pid_t pid;  /* also the process group */
+	int in_fd;  /* -1 unless s->in (a dup of the master with a tty) */
+	int out_fd; /* stdout pipe, or the tty master */
+	int err_fd; /* -1 with a tty or merge */
+	int tty_fd; /* the master (borrowed, same as out_fd), or -1 */
+};
+/* Non-blocking, close-on-exec descriptors; 0, or -1 with errno. */
+int exec_spawn(const struct spawn *s, struct spawned *out);
+/* env with SOCKERLESS_* left out and add's K=V replacing or appended;
+ * malloc'd vector of malloc'd strings. */
+char **exec_env(char *const *env, char *const *add);
+void exec_resize(int tty_fd, unsigned rows, unsigned cols);
+struct chan;
+/* OPEN kinds exec and exec_status. */
+void exec_open(struct chan *c, const char *req, size_t len);
+void exec_status(uint32_t ch, const char *req, size_t len);
+/* Registers the execs' descriptors and timers; frees finished ones. */
+void exec_prepare(void);
+/* The channel goes away (CLOSE, link lost): the process keeps running. */
+void exec_detach(struct chan *c);
+/* Where the channel's stdin goes (-1: nowhere); its half-close. */
+int exec_in_fd(struct chan *c);
+void exec_in_close(struct chan *c);
+void exec_chan_resize(struct chan *c, unsigned rows, unsigned cols);
+int exec_signal(const char *id, int sig);
+void exec_kill_all(void);
+
+/* chan.c: channels of the current link (docs/agent-link.md). */
+enum chan_kind { CHAN_EXEC, CHAN_ATTACH, CHAN_GET, CHAN_PUT };
+struct chan {
+	uint32_t id;
+	enum chan_kind kind;
+	int dead;
+	int64_t window; /* DATA bytes the agent may still send */
+	/* stdin from the backend, not yet written */
+	unsigned char *inq;
+	size_t inoff, inlen, incap;
+	size_t in_credit; /* written, not yet credited */
+	int in_eof;
+	int want_in, want_out, want_err; /* attach */
+	void *ex;			 /* exec.c's struct exec */
+	/* archive get/put child */
+	struct spawned job;
+	int job_exited, job_status;
+	char errline[512];
+	size_t errlen;
+	int put_eof_sent;
+	struct chan *next;
+};
+extern struct chan *chan_list;
+/* Largest DATA payload c may send now (0: wait for CREDIT). */
+size_t chan_room(const struct chan *c);
+void chan_data(struct chan *c, int stream, const void *buf, size_t n);
+void chan_eof(struct chan *c, int stream);
+/* Sends RESULT (json) and forgets the channel. */
+void chan_result(struct chan *c, const char *json);
+/* RESULT on a channel that was never opened as a stream. */
+void chan_reply(uint32_t ch, const char *json);
+/* One link message from the backend; -1 is a protocol error. */
+int chan_message(const unsigned char *buf, size_t len);
+/* Forgets every channel (the link is gone); execs keep running. */
+void chan_drop_all(void);
+/* Frees forgotten channels; call first in an iteration. */
+void chan_sweep(void);
+void chan_prepare(void);
+/* Reads fd into the channel as DATA of stream (window permitting);
+ * returns bytes read, 0 at EOF, -1 when nothing could be read. */
+ssize_t chan_pump(struct chan *c, int fd, int stream);
+
+/* link.c: the listener and the link (forward mode). */
+/* 0, or -1 with a message on stderr. */
+int link_init(const char *listen_addr, const char *token_sha256,
+    const char *container_id);
+void link_prepare(void);
+int link_up(void);
+/* Queues one link message on the current link (dropped without one). */
+void link_send(int type, int stream, uint32_t ch, const void *p, size_t n);
+/* Bytes queued and not yet written. */
+size_t link_pending(void);
+void link_close_all(void);
+
+/* wrap.c: the PID 1 wrapper (ECS). */
+void wrap_main(char *const argv[]) __attribute__((noreturn));
+void wrap_signal(int sig);
+/* HELLO's JSON (malloc'd); OPEN kinds about the main process. */
+char *wrap_hello(void);
+void wrap_start(uint32_t ch);
+int wrap_kill(int sig);
+void wrap_attach(struct chan *c);
+void wrap_resize(unsigned rows, unsigned cols);
+int wrap_main_in_fd(void);
+void wrap_main_in_eof(void);
+/* The main environment (without SOCKERLESS_*). */
+char **wrap_env(void);
+
+/* archive.c, procinfo.c, health.c (see docs/agent-link.md) */
+#include "modules.h"
 
 #endif

@@ -5,7 +5,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -300,53 +302,91 @@ proc_exit_code(int status)
 	return WEXITSTATUS(status);
 }
 
+static const struct {
+	int sig;
+	const char *name;
+} proc_names[] = {
+	{ SIGHUP, "SIGHUP" },
+	{ SIGINT, "SIGINT" },
+	{ SIGQUIT, "SIGQUIT" },
+	{ SIGILL, "SIGILL" },
+	{ SIGTRAP, "SIGTRAP" },
+	{ SIGABRT, "SIGABRT" },
+	{ SIGBUS, "SIGBUS" },
+	{ SIGFPE, "SIGFPE" },
+	{ SIGKILL, "SIGKILL" },
+	{ SIGUSR1, "SIGUSR1" },
+	{ SIGSEGV, "SIGSEGV" },
+	{ SIGUSR2, "SIGUSR2" },
+	{ SIGPIPE, "SIGPIPE" },
+	{ SIGALRM, "SIGALRM" },
+	{ SIGTERM, "SIGTERM" },
+	{ SIGSTKFLT, "SIGSTKFLT" },
+	{ SIGCHLD, "SIGCHLD" },
+	{ SIGCONT, "SIGCONT" },
+	{ SIGSTOP, "SIGSTOP" },
+	{ SIGTSTP, "SIGTSTP" },
+	{ SIGTTIN, "SIGTTIN" },
+	{ SIGTTOU, "SIGTTOU" },
+	{ SIGURG, "SIGURG" },
+	{ SIGXCPU, "SIGXCPU" },
+	{ SIGXFSZ, "SIGXFSZ" },
+	{ SIGVTALRM, "SIGVTALRM" },
+	{ SIGPROF, "SIGPROF" },
+	{ SIGWINCH, "SIGWINCH" },
+	{ SIGIO, "SIGIO" },
+	{ SIGPWR, "SIGPWR" },
+	{ SIGSYS, "SIGSYS" },
+};
+
 const char *
 proc_signame(int sig)
 {
-	static const struct {
-		int sig;
-		const char *name;
-	} names[] = {
-		{ SIGHUP, "SIGHUP" },
-		{ SIGINT, "SIGINT" },
-		{ SIGQUIT, "SIGQUIT" },
-		{ SIGILL, "SIGILL" },
-		{ SIGTRAP, "SIGTRAP" },
-		{ SIGABRT, "SIGABRT" },
-		{ SIGBUS, "SIGBUS" },
-		{ SIGFPE, "SIGFPE" },
-		{ SIGKILL, "SIGKILL" },
-		{ SIGUSR1, "SIGUSR1" },
-		{ SIGSEGV, "SIGSEGV" },
-		{ SIGUSR2, "SIGUSR2" },
-		{ SIGPIPE, "SIGPIPE" },
-		{ SIGALRM, "SIGALRM" },
-		{ SIGTERM, "SIGTERM" },
-		{ SIGSTKFLT, "SIGSTKFLT" },
-		{ SIGCHLD, "SIGCHLD" },
-		{ SIGCONT, "SIGCONT" },
-		{ SIGSTOP, "SIGSTOP" },
-		{ SIGTSTP, "SIGTSTP" },
-		{ SIGTTIN, "SIGTTIN" },
-		{ SIGTTOU, "SIGTTOU" },
-		{ SIGURG, "SIGURG" },
-		{ SIGXCPU, "SIGXCPU" },
-		{ SIGXFSZ, "SIGXFSZ" },
-		{ SIGVTALRM, "SIGVTALRM" },
-		{ SIGPROF, "SIGPROF" },
-		{ SIGWINCH, "SIGWINCH" },
-		{ SIGIO, "SIGIO" },
-		{ SIGPWR, "SIGPWR" },
-		{ SIGSYS, "SIGSYS" },
-	};
 	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (names[i].sig == sig)
-			return names[i].name;
+	for (i = 0; i < sizeof(proc_names) / sizeof(proc_names[0]); i++)
+		if (proc_names[i].sig == sig)
+			return proc_names[i].name;
 	return NULL;
 }
 
+int
+proc_signum(const char *s)
+{
+	char *end;
+	long v;
+	size_t i;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	if (*s >= '0' && *s <= '9') {
+		v = strtol(s, &end, 10);
+		return *end == '\0' && v > 0 && v < NSIG ? (int)v : -1;
+	}
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (i = 0; i < sizeof(proc_names) / sizeof(proc_names[0]); i++)
+		if (strcasecmp(proc_names[i].name + 3, s) == 0)
+			return proc_names[i].sig;
+	return -1;
+}
+
+void
+proc_child_reset(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+	int sig;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
 int64_t
 proc_now_us(void)
 {

@@ -60,6 +60,12 @@ int proc_exit_code(int status);
 /* "SIGKILL" and friends; NULL for an unknown number. */
 const char *proc_signame(int sig);
 
+/* Signal number of "SIGQUIT", "QUIT" (any case) or "3"; -1 if unknown. */
+int proc_signum(const char *name);
+
+/* In a forked child: every signal back to its default, none blocked. */
+void proc_child_reset(void);
+
 /*
  * execvp(argv); on failure writes "sockerless-agent: exec PROG: <why>" to
  * stderr and exits 127 (not found) or 126 (found but not runnable).

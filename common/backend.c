@@ -11,7 +11,7 @@
 
 #include <event2/event.h>
 
-#include "backend_int.h"
+#include "backend_agent.h"
 #include "sockerless/config.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/id.h"
@@ -42,6 +42,19 @@ static const struct router_route backend_routes[] = {
 	{ "DELETE", "/containers/{id}", backend_ctr_remove, NULL },
 	{ "GET", "/containers/{id}/logs", backend_logs_get, NULL },
 	{ "POST", "/containers/{id}/attach", backend_logs_attach, NULL },
+	{ "POST", "/containers/{id}/resize", backend_agent_ctr_resize, NULL },
+	{ "GET", "/containers/{id}/top", backend_agent_top, NULL },
+	{ "GET", "/containers/{id}/stats", backend_agent_stats, NULL },
+	{ "POST", "/containers/{id}/pause", backend_agent_pause, NULL },
+	{ "POST", "/containers/{id}/unpause", backend_agent_unpause, NULL },
+	{ "HEAD", "/containers/{id}/archive", backend_agent_archive_head,
+	    NULL },
+	{ "GET", "/containers/{id}/archive", backend_agent_archive_get, NULL },
+	{ "PUT", "/containers/{id}/archive", backend_agent_archive_put, NULL },
+	{ "POST", "/containers/{id}/exec", backend_agent_exec_create, NULL },
+	{ "POST", "/exec/{id}/start", backend_agent_exec_start, NULL },
+	{ "POST", "/exec/{id}/resize", backend_agent_exec_resize, NULL },
+	{ "GET", "/exec/{id}/json", backend_agent_exec_inspect, NULL },
 	{ "POST", "/images/create", backend_img_pull, NULL },
 	{ "GET", "/images/json", backend_img_list, NULL },
 	{ "POST", "/images/prune", backend_img_prune, NULL },
@@ -361,6 +374,7 @@ backend_free(struct backend *b)
 	if (b->ops->shutdown != NULL)
 		b->ops->shutdown(b);
 	httpsrv_free(b->srv);
+	backend_agent_shutdown(b);
 	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
 		TAILQ_REMOVE(&b->containers, c, entry);
 		container_unref(c);

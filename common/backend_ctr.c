@@ -7,7 +7,7 @@
 
 #include <event2/event.h>
 
-#include "backend_int.h"
+#include "backend_agent.h"
 #include "sockerless/filters.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
@@ -32,6 +32,7 @@ struct backend_ctr_op {
 	int timeout_s;
 	int then_start; /* restart: start after the stop */
 	int force;
+	int signo; /* kill */
 	struct event *timer;
 };
 
@@ -619,6 +620,7 @@ backend_container_started(
 	str_time_rfc3339(ts, sizeof(ts), started_ns);
 	json_set(container_state(c), "StartedAt", cJSON_CreateString(ts));
 	backend_ctr_save(b, c);
+	backend_agent_container_running(b, c);
 }
 
 void
@@ -683,6 +685,7 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	json_add_str(attrs, "exitCode", code);
 	backend_sys_container_event(b, c, "die", attrs);
 	backend_logs_container_exited(b, c);
+	backend_agent_container_exited(b, c);
 	backend_ctr_notify_waiters(b, c, 0);
 	if (json_bool(container_host_config(c), "AutoRemove", 0) &&
 	    !c->stopping)
@@ -878,6 +881,25 @@ backend_ctr_kill_done(void *arg, const struct err *e)
 	backend_ctr_op_free(op);
 }
 
+/* The agent's answer to a kill; without an agent (or when it cannot be
+ * reached) KILL and TERM go through the cloud's stop call instead. */
+static void
+backend_ctr_kill_agent_done(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+
+	if (e == NULL || (op->signo != SIGKILL && op->signo != SIGTERM) ||
+	    !container_running(op->c)) {
+		backend_ctr_kill_done(op, e);
+		return;
+	}
+	if (e->status != 501)
+		log_warnx("container %.12s: signal through the agent: %s; "
+			  "using the cloud's stop call",
+		    op->c->id, e->msg);
+	op->b->ops->kill(op->b, op->c, op->signo, backend_ctr_kill_done, op);
+}
+
 /* Parses "SIGKILL", "KILL", "9". Returns -1 when unknown. */
 static int
 backend_ctr_signal(const char *s)
@@ -911,6 +933,8 @@ backend_ctr_kill(
 	struct container *c;
 	const char *sig = httpsrv_req_query(r, "signal");
 	int signo = backend_ctr_signal(sig);
+	struct backend_ctr_op *op;
+	struct err e;
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
 		return;
@@ -925,13 +949,18 @@ backend_ctr_kill(
 	}
 	if (signo != SIGKILL && signo != SIGTERM &&
 	    !b->caps.flag[CAP_SIGNALS]) {
-		struct err e;
 		caps_unsupported(&b->caps, CAP_SIGNALS, &e);
 		httpsrv_reply_err(r, &e);
 		return;
 	}
-	b->ops->kill(
-	    b, c, signo, backend_ctr_kill_done, backend_ctr_op_new(b, c, r));
+	op = backend_ctr_op_new(b, c, r);
+	op->signo = signo;
+	/* The agent delivers any signal to the workload's own process; the
+	 * cloud's stop call is the way for KILL and TERM without one. */
+	if (backend_agent_signal(b, c, signo, backend_ctr_kill_agent_done, op,
+		&e) == 0)
+		return;
+	backend_ctr_kill_agent_done(op, &e);
 }
 
 /* --- wait --------------------------------------------------------------- */

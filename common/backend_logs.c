@@ -9,7 +9,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "backend_int.h"
+#include "backend_agent.h"
 #include "sockerless/buf.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -427,6 +427,11 @@ backend_logs_attach(
 		struct err e;
 		caps_unsupported(&b->caps, CAP_ATTACH, &e);
 		httpsrv_reply_err(r, &e);
+		return;
+	}
+	/* stdin goes to the workload's agent, and so does the output then. */
+	if (backend_query_bool(r, "stdin", 0) && b->ops->agent_address != NULL) {
+		backend_agent_attach(b, c, r);
 		return;
 	}
 	j = backend_logs_job_new(b, c);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend_int.h"
+#include "backend_agent.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"
@@ -34,6 +34,7 @@ container_unref(struct container *c)
 {
 	if (--c->refs > 0)
 		return;
+	backend_agent_free(c);
 	if (c->backend_data_free != NULL)
 		c->backend_data_free(c->backend_data);
 	cJSON_Delete(c->doc);
@@ -172,7 +173,7 @@ static void
 container_status_text(const struct container *c, char *out, size_t size)
 {
 	const cJSON *st = json_obj(c->doc, "State");
-	const char *status = json_str(st, "Status");
+	const char *status = json_str(st, "Status"), *hs;
 	char dur[64];
 	int64_t t = 0;
 
@@ -183,8 +184,14 @@ container_status_text(const struct container *c, char *out, size_t size)
 	if (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0) {
 		str_time_parse(json_str(st, "StartedAt"), &t);
 		container_human_duration(dur, sizeof(dur), str_now_ns() - t);
-		snprintf(out, size, "Up %s%s", dur,
-		    strcmp(status, "paused") == 0 ? " (Paused)" : "");
+		/* Docker: "Up 5 minutes (healthy)", "(health: starting)". */
+		hs = json_str(json_obj(st, "Health"), "Status");
+		snprintf(out, size, "Up %s%s%s%s%s", dur,
+		    strcmp(status, "paused") == 0 ? " (Paused)" : "",
+		    hs == NULL ? "" :
+			strcmp(hs, "starting") == 0 ? " (health: " :
+						      " (",
+		    hs != NULL ? hs : "", hs != NULL ? ")" : "");
 		return;
 	}
 	if (strcmp(status, "removing") == 0) {

@@ -228,7 +228,11 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 		return -1;
 	}
 	httpsrv_req_on_close(p->req, proxy_client_gone, p);
-	if (chunked) {
+	if (strcmp(httpsrv_req_method(p->req), "HEAD") == 0) {
+		/* A HEAD answer has no body, whatever its Content-Length. */
+		p->state = PROXY_BODY_LEN;
+		p->left = 0;
+	} else if (chunked) {
 		p->state = PROXY_BODY_CHUNKED;
 		p->chunk = CHUNK_SIZE;
 		httpsrv_stream_begin(p->req, p->status, ct);

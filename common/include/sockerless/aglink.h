@@ -60,6 +60,11 @@ struct aglink *aglink_new(struct event_base *base, const char *host, int port,
  * aglink_cbs are called from inside aglink_free. */
 void aglink_free(struct aglink *l);
 
+/* Overrides the keepalive: a ping after ping_ms without input, the link
+ * dropped after dead_ms without input (defaults 15 s and 45 s). For
+ * tests. */
+void aglink_set_keepalive(struct aglink *l, int ping_ms, int dead_ms);
+
 /* 1 while the WebSocket is established and the HELLO has arrived. */
 int aglink_is_up(const struct aglink *l);
 

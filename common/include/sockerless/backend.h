@@ -37,6 +37,7 @@ struct container {
 	void (*backend_data_free)(void *);
 	struct backend_waiters *waiters; /* framework-private */
 	int stopping;			 /* a stop is in flight */
+	struct backend_agent *agent;	 /* framework-private */
 };
 
 /* Completion of an asynchronous backend operation: e is NULL on success. */

@@ -1,0 +1,101 @@
+/* Private to the backend framework: the agent side (backend_agent*.c). */
+#ifndef SOCKERLESS_BACKEND_AGENT_H
+#define SOCKERLESS_BACKEND_AGENT_H
+
+#include <sys/queue.h>
+
+#include "backend_int.h"
+#include "sockerless/aglink.h"
+
+struct agent_exec;
+
+/* A hijacked client (attach or exec start) and its agent channel. */
+struct agent_relay {
+	TAILQ_ENTRY(agent_relay) entry;	 /* in ag->relays */
+	TAILQ_ENTRY(agent_relay) wentry; /* in ag->waiting */
+	int in_relays, in_waiting;
+	struct backend *b;
+	struct container *c; /* referenced */
+	struct backend_agent *ag;
+	struct agent_exec *ex;	 /* exec relays */
+	struct httpsrv_req *req; /* until hijacked */
+	struct bufferevent *bev; /* the client, once hijacked */
+	struct aglink_chan *ch;
+	cJSON *request; /* the OPEN */
+	int tty, want_stdin, want_out, want_err;
+	int stdin_eof, eof_sent;
+	size_t owed; /* received bytes not yet credited (slow client) */
+};
+TAILQ_HEAD(agent_relays, agent_relay);
+
+/* Per container (c->agent). */
+struct backend_agent {
+	struct backend *b;
+	struct container *c; /* the owner; not referenced */
+	struct aglink *link;
+	struct agent_relays relays;  /* every relay of this container */
+	struct agent_relays waiting; /* attaches made before start */
+	int hold;		     /* this run holds its command */
+};
+
+struct agent_exec {
+	TAILQ_ENTRY(agent_exec) entry;
+	char id[65];
+	struct backend *b;
+	struct container *c; /* referenced */
+	cJSON *cfg;	     /* the create body */
+	struct agent_relay *relay;
+	struct event *poll; /* exit code wanted after a dropped link */
+	int running, exited, exit_code, pid, rows, cols;
+	int64_t done_ns;
+};
+TAILQ_HEAD(agent_execs, agent_exec);
+
+struct backend_agent *backend_agent_get(struct backend *b, struct container *c);
+/* The container's link, made on first use; NULL with e (409 when it does
+ * not run, 501 without an agent). */
+struct aglink *backend_agent_link(
+    struct backend *b, struct container *c, struct err *e);
+int backend_agent_has_health(const struct container *c);
+void agent_relay_hijack(struct agent_relay *rl);
+
+/* Hooks from the framework. */
+void backend_agent_attach(
+    struct backend *b, struct container *c, struct httpsrv_req *r);
+void backend_agent_container_running(struct backend *b, struct container *c);
+void backend_agent_container_exited(struct backend *b, struct container *c);
+void backend_agent_resize_container(struct container *c, int rows, int cols);
+void backend_agent_free(struct container *c);
+void backend_agent_shutdown(struct backend *b);
+/* Sends a signal through the agent; NULL e on success. Returns -1 when no
+ * link can be had (e set), 0 when done will be called. */
+int backend_agent_signal(struct backend *b, struct container *c, int signo,
+    backend_done_fn done, void *arg, struct err *e);
+
+/* Routes. */
+void backend_agent_exec_create(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_exec_start(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_exec_inspect(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_exec_resize(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_ctr_resize(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_top(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_stats(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_pause(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_unpause(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_archive_head(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_archive_get(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_archive_put(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+
+#endif

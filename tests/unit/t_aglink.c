@@ -1,0 +1,1086 @@
+/* aglink against a fake agent served from the same event loop: the
+ * handshake, channels, flow control both ways, retries, link loss. */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "sockerless/aglink.h"
+#include "sockerless/xmalloc.h"
+
+#define TOKEN "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define CID   "3f2a9c0d1e2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5"
+#define MB    (1024 * 1024)
+
+/* A message the fake agent received. */
+struct smsg {
+	int type, stream;
+	uint32_t chan;
+	unsigned char *p;
+	size_t n;
+};
+
+/* What the client saw on one channel. */
+struct crec {
+	struct fx *fx;
+	struct aglink_chan *ch;
+	unsigned char *data; /* DATA of streams 1 and 2, in order */
+	size_t len;
+	size_t unconsumed;
+	size_t max_unconsumed;
+	char log[512]; /* "D1:out E1 R" ... */
+	int results;
+	int seq; /* fx->seq at on_result */
+	cJSON *result;
+	struct err err;
+	int has_err;
+	int writable;
+	int close_in_result;
+	int free_link_in_data;
+	int metas;
+	int hold; /* never consumes */
+};
+
+struct fx {
+	struct event_base *base;
+	struct event *ticker;
+	/* the fake agent */
+	struct evconnlistener *lis;
+	int port;
+	int mode_401;
+	int mute; /* no pong for the client's pings */
+	int accepts;
+	struct bufferevent *conn;
+	int upgraded;
+	char req[4096]; /* the last upgrade request */
+	struct smsg *msgs;
+	size_t nmsgs;
+	int pongs, pings; /* pongs the agent got, pings it got */
+	char pong[32];
+	int closes; /* close frames the agent got */
+	/* a flood: bytes sent on flood_chan minus the credited ones */
+	uint32_t flood_chan;
+	size_t flood_total, flood_sent, flood_out, flood_max_out;
+	int flood_credits;
+	/* the client */
+	struct aglink *l;
+	int hellos, events, downs, down_seq;
+	struct err down_err;
+	int seq;
+	struct crec *slow; /* consumed 8 KiB per tick */
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+tick(struct fx *f)
+{
+	struct crec *r = f->slow;
+
+	if (r != NULL && r->unconsumed > 0 && r->ch != NULL &&
+	    r->results == 0) {
+		size_t k = r->unconsumed < 8192 ? r->unconsumed : 8192;
+
+		r->unconsumed -= k;
+		aglink_chan_consumed(r->ch, k);
+	}
+}
+
+#define SPIN(f, ms, cond)                                        \
+	do {                                                     \
+		int64_t dl_ = now_ms() + (ms);                   \
+		while (!(cond) && now_ms() < dl_) {              \
+			tick(f);                                 \
+			event_base_loop((f)->base, EVLOOP_ONCE); \
+		}                                                \
+	} while (0)
+
+/* --- the fake agent ---------------------------------------------------- */
+
+static void
+srv_frame(struct fx *f, int fin, int opcode, const void *p, size_t n)
+{
+	unsigned char h[14];
+	size_t hl = ws_build_header(h, opcode, n, NULL);
+
+	if (!fin)
+		h[0] &= 0x7F;
+	bufferevent_write(f->conn, h, hl);
+	if (n > 0)
+		bufferevent_write(f->conn, p, n);
+}
+
+static void
+srv_send(
+    struct fx *f, int type, int stream, uint32_t chan, const void *p, size_t n)
+{
+	unsigned char *m = xmalloc(AGLINK_HEADER + n + 1);
+
+	aglink_put_header(m, type, stream, chan);
+	if (n > 0)
+		memcpy(m + AGLINK_HEADER, p, n);
+	srv_frame(f, 1, WS_BINARY, m, AGLINK_HEADER + n);
+	free(m);
+}
+
+static void
+srv_send_str(struct fx *f, int type, int stream, uint32_t chan, const char *s)
+{
+	srv_send(f, type, stream, chan, s, strlen(s));
+}
+
+static void
+srv_pump(struct fx *f)
+{
+	unsigned char buf[16384];
+
+	while (f->flood_sent < f->flood_total && f->flood_out < AGLINK_WINDOW) {
+		size_t k = f->flood_total - f->flood_sent, i;
+
+		if (k > sizeof(buf))
+			k = sizeof(buf);
+		if (k > AGLINK_WINDOW - f->flood_out)
+			k = AGLINK_WINDOW - f->flood_out;
+		for (i = 0; i < k; i++)
+			buf[i] = (unsigned char)((f->flood_sent + i) * 7);
+		srv_send(f, AGLINK_DATA, AGLINK_STDOUT, f->flood_chan, buf, k);
+		f->flood_sent += k;
+		f->flood_out += k;
+		if (f->flood_out > f->flood_max_out)
+			f->flood_max_out = f->flood_out;
+		if (f->flood_sent == f->flood_total) {
+			srv_send(f, AGLINK_EOF, AGLINK_STDOUT, f->flood_chan,
+			    NULL, 0);
+			srv_send_str(f, AGLINK_RESULT, 0, f->flood_chan,
+			    "{\"exitCode\":0}");
+		}
+	}
+}
+
+static void
+srv_on_open(struct fx *f, uint32_t chan, const unsigned char *p, size_t n)
+{
+	cJSON *j = cJSON_ParseWithLength((const char *)p, n);
+	const cJSON *kind = cJSON_GetObjectItemCaseSensitive(j, "kind");
+	const char *k = cJSON_IsString(kind) ? kind->valuestring : "";
+
+	if (strcmp(k, "result") == 0) {
+		srv_send_str(f, AGLINK_META, 0, chan, "{\"stat\":{}}");
+		srv_send_str(f, AGLINK_DATA, AGLINK_STDOUT, chan, "out");
+		srv_send_str(f, AGLINK_DATA, AGLINK_STDERR, chan, "err");
+		srv_send(f, AGLINK_EOF, AGLINK_STDOUT, chan, NULL, 0);
+		srv_send(f, AGLINK_EOF, AGLINK_STDERR, chan, NULL, 0);
+		srv_send_str(f, AGLINK_RESULT, 0, chan, "{\"exitCode\":3}");
+	} else if (strcmp(k, "flood") == 0) {
+		f->flood_chan = chan;
+		f->flood_total = (size_t)cJSON_GetNumberValue(
+		    cJSON_GetObjectItemCaseSensitive(j, "size"));
+		srv_pump(f);
+	} else if (strcmp(k, "overrun") == 0) {
+		unsigned char *big = xcalloc(1, AGLINK_WINDOW + 1);
+
+		srv_send(f, AGLINK_DATA, AGLINK_STDOUT, chan, big,
+		    AGLINK_WINDOW / 2);
+		srv_send(f, AGLINK_DATA, AGLINK_STDOUT, chan, big,
+		    AGLINK_WINDOW / 2 + 1);
+		free(big);
+	}
+	cJSON_Delete(j);
+}
+
+static void
+srv_on_message(struct fx *f, unsigned char *p, size_t n)
+{
+	struct aglink_msg m;
+	struct smsg *s;
+
+	assert_int_equal(aglink_parse(p, n, &m), 0);
+	f->msgs = xreallocarray(f->msgs, f->nmsgs + 1, sizeof(*f->msgs));
+	s = &f->msgs[f->nmsgs++];
+	s->type = m.type;
+	s->stream = m.stream;
+	s->chan = m.channel;
+	s->n = m.len;
+	s->p = xmalloc(m.len + 1);
+	memcpy(s->p, m.payload, m.len);
+	s->p[m.len] = '\0';
+	if (m.type == AGLINK_OPEN)
+		srv_on_open(f, m.channel, m.payload, m.len);
+	else if (m.type == AGLINK_CREDIT && m.channel == f->flood_chan) {
+		f->flood_credits++;
+		f->flood_out -= aglink_get_u32(m.payload);
+		srv_pump(f);
+	}
+}
+
+static void
+srv_handshake(struct fx *f, struct evbuffer *in)
+{
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	char *key, accept[29], hello[256];
+	size_t n;
+
+	if (end.pos < 0)
+		return;
+	n = (size_t)end.pos + 4;
+	assert_true(n < sizeof(f->req));
+	evbuffer_remove(in, f->req, n);
+	f->req[n] = '\0';
+	if (f->mode_401) {
+		evbuffer_add_printf(bufferevent_get_output(f->conn),
+		    "HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n"
+		    "Content-Length: 0\r\n\r\n");
+		return;
+	}
+	key = strcasestr(f->req, "Sec-WebSocket-Key: ");
+	assert_non_null(key);
+	key += strlen("Sec-WebSocket-Key: ");
+	key = xstrndup(key, strcspn(key, "\r"));
+	ws_accept_key(key, accept);
+	free(key);
+	evbuffer_add_printf(bufferevent_get_output(f->conn),
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n\r\n",
+	    accept);
+	f->upgraded = 1;
+	snprintf(hello, sizeof(hello),
+	    "{\"agent\":\"0.1.0\",\"container\":\"%s\",\"pid\":1,"
+	    "\"held\":false,\"conn\":%d}",
+	    CID, f->accepts);
+	srv_send_str(f, AGLINK_HELLO, 0, 0, hello);
+}
+
+static void
+srv_close(struct fx *f)
+{
+	if (f->conn != NULL)
+		bufferevent_free(f->conn);
+	f->conn = NULL;
+	f->upgraded = 0;
+}
+
+static void
+srv_read(struct bufferevent *bev, void *arg)
+{
+	struct fx *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct ws_frame fr;
+	unsigned char *p;
+	size_t n;
+
+	if (!f->upgraded) {
+		srv_handshake(f, in);
+		if (!f->upgraded)
+			return;
+	}
+	while (f->conn == bev) {
+		n = evbuffer_get_length(in);
+		p = evbuffer_pullup(in, (ev_ssize_t)(n < 14 ? n : 14));
+		if (ws_parse_header(p, n < 14 ? n : 14, &fr) != 1)
+			return;
+		assert_true(fr.masked); /* every client frame */
+		assert_true(fr.fin);
+		if (n < fr.header_len + fr.len)
+			return;
+		evbuffer_drain(in, fr.header_len);
+		p = xmalloc((size_t)fr.len + 1);
+		evbuffer_remove(in, p, (size_t)fr.len);
+		ws_mask(p, (size_t)fr.len, fr.mask, 0);
+		switch (fr.opcode) {
+		case WS_BINARY:
+			srv_on_message(f, p, (size_t)fr.len);
+			break;
+		case WS_PING:
+			f->pings++;
+			if (!f->mute)
+				srv_frame(f, 1, WS_PONG, p, (size_t)fr.len);
+			break;
+		case WS_PONG:
+			f->pongs++;
+			snprintf(
+			    f->pong, sizeof(f->pong), "%.*s", (int)fr.len, p);
+			break;
+		case WS_CLOSE:
+			f->closes++;
+			free(p);
+			srv_close(f);
+			return;
+		default:
+			fail_msg("opcode %d from the client", fr.opcode);
+		}
+		free(p);
+	}
+}
+
+static void
+srv_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct fx *f = arg;
+
+	(void)what;
+	if (f->conn == bev)
+		srv_close(f);
+	else
+		bufferevent_free(bev);
+}
+
+static void
+srv_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+    int sl, void *arg)
+{
+	struct fx *f = arg;
+
+	(void)lis;
+	(void)sa;
+	(void)sl;
+	srv_close(f);
+	f->accepts++;
+	f->conn = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(f->conn, srv_read, NULL, srv_event, f);
+	bufferevent_enable(f->conn, EV_READ | EV_WRITE);
+}
+
+/* Sent messages of one type (and channel, unless 0). */
+static size_t
+srv_count(struct fx *f, int type, uint32_t chan)
+{
+	size_t i, c = 0;
+
+	for (i = 0; i < f->nmsgs; i++)
+		if (f->msgs[i].type == type &&
+		    (chan == 0 || f->msgs[i].chan == chan))
+			c++;
+	return c;
+}
+
+static struct smsg *
+srv_find(struct fx *f, int type, uint32_t chan)
+{
+	for (size_t i = 0; i < f->nmsgs; i++)
+		if (f->msgs[i].type == type && f->msgs[i].chan == chan)
+			return &f->msgs[i];
+	return NULL;
+}
+
+/* --- the client's callbacks -------------------------------------------- */
+
+static void
+cl_hello(void *arg, const cJSON *hello)
+{
+	struct fx *f = arg;
+
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(hello, "agent"));
+	f->hellos++;
+}
+
+static void
+cl_event(void *arg, const cJSON *ev)
+{
+	struct fx *f = arg;
+
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(ev, "main"));
+	f->events++;
+}
+
+static void
+cl_down(void *arg, const struct err *e)
+{
+	struct fx *f = arg;
+
+	f->downs++;
+	f->down_seq = ++f->seq;
+	f->down_err = *e;
+}
+
+static const struct aglink_cbs cl_cbs = { cl_hello, cl_event, cl_down };
+
+static void
+rec_log(struct crec *r, const char *fmt, ...)
+{
+	size_t n = strlen(r->log);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->log + n, sizeof(r->log) - n, fmt, ap);
+	va_end(ap);
+}
+
+static void
+cl_data(void *arg, int stream, const unsigned char *buf, size_t len)
+{
+	struct crec *r = arg;
+
+	assert_int_equal(r->results, 0);
+	if (len <= 8)
+		rec_log(r, "D%d:%.*s ", stream, (int)len, buf);
+	r->data = xrealloc(r->data, r->len + len + 1);
+	memcpy(r->data + r->len, buf, len);
+	r->len += len;
+	if (r->free_link_in_data) {
+		aglink_free(r->fx->l);
+		r->fx->l = NULL;
+		return;
+	}
+	if (r->hold)
+		return;
+	if (r->fx->slow == r) {
+		r->unconsumed += len;
+		if (r->unconsumed > r->max_unconsumed)
+			r->max_unconsumed = r->unconsumed;
+	} else {
+		aglink_chan_consumed(r->ch, len);
+	}
+}
+
+static void
+cl_eof(void *arg, int stream)
+{
+	struct crec *r = arg;
+
+	rec_log(r, "E%d ", stream);
+}
+
+static void
+cl_meta(void *arg, const cJSON *meta)
+{
+	struct crec *r = arg;
+
+	assert_non_null(cJSON_GetObjectItemCaseSensitive(meta, "stat"));
+	r->metas++;
+	rec_log(r, "M ");
+}
+
+static void
+cl_writable(void *arg)
+{
+	struct crec *r = arg;
+
+	r->writable++;
+}
+
+static void
+cl_result(void *arg, const cJSON *result, const struct err *e)
+{
+	struct crec *r = arg;
+
+	r->results++;
+	r->seq = ++r->fx->seq;
+	rec_log(r, "R");
+	if (result != NULL)
+		r->result = cJSON_Duplicate(result, 1);
+	if (e != NULL) {
+		r->err = *e;
+		r->has_err = 1;
+	}
+	if (r->close_in_result)
+		aglink_chan_close(r->ch);
+	r->ch = NULL;
+}
+
+static const struct aglink_chan_cbs rec_cbs = { cl_data, cl_eof, cl_meta,
+	cl_writable, cl_result };
+
+static struct crec *
+rec_open(struct fx *f, const char *json)
+{
+	struct crec *r = xcalloc(1, sizeof(*r));
+	cJSON *req = cJSON_Parse(json);
+
+	assert_non_null(req);
+	r->fx = f;
+	r->ch = aglink_open(f->l, req, &rec_cbs, r);
+	assert_non_null(r->ch);
+	cJSON_Delete(req);
+	return r;
+}
+
+/* Fails the open channels (before their records go). */
+static void
+fx_free_link(struct fx *f)
+{
+	aglink_free(f->l);
+	f->l = NULL;
+}
+
+static void
+rec_free(struct crec *r)
+{
+	free(r->data);
+	cJSON_Delete(r->result);
+	free(r);
+}
+
+/* --- fixture ------------------------------------------------------------ */
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	struct timeval tv = { 0, 2000 };
+
+	f->base = event_base_new();
+	f->ticker = event_new(f->base, -1, EV_PERSIST, on_tick, f);
+	event_add(f->ticker, &tv);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	f->lis = evconnlistener_new_bind(f->base, srv_accept, f,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	assert_non_null(f->lis);
+	getsockname(
+	    evconnlistener_get_fd(f->lis), (struct sockaddr *)&sin, &sl);
+	f->port = ntohs(sin.sin_port);
+	f->l = aglink_new(
+	    f->base, "127.0.0.1", f->port, TOKEN, CID, 5, &cl_cbs, f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	aglink_free(f->l);
+	/* Lets the link's close frame go out and its socket go. */
+	SPIN(f, 30, 0);
+	srv_close(f);
+	SPIN(f, 10, 0);
+	if (f->lis != NULL)
+		evconnlistener_free(f->lis);
+	for (size_t i = 0; i < f->nmsgs; i++)
+		free(f->msgs[i].p);
+	free(f->msgs);
+	event_free(f->ticker);
+	event_base_free(f->base);
+	free(f);
+	return 0;
+}
+
+/* --- tests -------------------------------------------------------------- */
+
+static void
+t_handshake(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r;
+	struct smsg *m;
+	cJSON *j;
+
+	assert_false(aglink_is_up(f->l));
+	assert_null(aglink_hello(f->l));
+	assert_int_equal(f->accepts, 0); /* lazy */
+	r = rec_open(f, "{\"kind\":\"exec\",\"cmd\":[\"ls\",\"-l\"]}");
+	SPIN(f, 2000, srv_count(f, AGLINK_OPEN, 0) == 1);
+	assert_true(aglink_is_up(f->l));
+	assert_int_equal(f->hellos, 1);
+	assert_non_null(
+	    cJSON_GetObjectItemCaseSensitive(aglink_hello(f->l), "held"));
+	assert_non_null(strstr(f->req, "GET " AGLINK_PATH " HTTP/1.1\r\n"));
+	assert_non_null(strstr(f->req, "Authorization: Bearer " TOKEN "\r\n"));
+	assert_non_null(strstr(f->req, "X-Sockerless-Container: " CID "\r\n"));
+	assert_non_null(strstr(f->req, "Sec-WebSocket-Version: 13\r\n"));
+	assert_non_null(
+	    strstr(f->req, "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"));
+	m = srv_find(f, AGLINK_OPEN, 1);
+	assert_non_null(m);
+	j = cJSON_ParseWithLength((const char *)m->p, m->n);
+	assert_string_equal(
+	    cJSON_GetObjectItemCaseSensitive(j, "kind")->valuestring, "exec");
+	assert_int_equal(
+	    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "cmd")), 2);
+	cJSON_Delete(j);
+	/* An event on channel 0. */
+	srv_send_str(f, AGLINK_EVENT, 0, 0, "{\"main\":{\"exitCode\":0}}");
+	SPIN(f, 1000, f->events == 1);
+	assert_int_equal(f->events, 1);
+	assert_int_equal(r->results, 0);
+	fx_free_link(f);
+	assert_int_equal(r->results, 1);
+	assert_int_equal(r->err.status, 503);
+	rec_free(r);
+}
+
+static void
+t_order(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r = rec_open(f, "{\"kind\":\"result\"}");
+
+	SPIN(f, 2000, r->results == 1);
+	assert_int_equal(r->results, 1);
+	assert_string_equal(r->log, "M D1:out D2:err E1 E2 R");
+	assert_false(r->has_err);
+	assert_int_equal(
+	    cJSON_GetObjectItemCaseSensitive(r->result, "exitCode")->valueint,
+	    3);
+	/* Ids increase; the link stays up for the next channel. */
+	rec_free(r);
+	r = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 2000, r->results == 1);
+	assert_non_null(srv_find(f, AGLINK_OPEN, 2));
+	assert_int_equal(f->accepts, 1);
+	rec_free(r);
+}
+
+static void
+t_flow_in(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r = rec_open(f, "{\"kind\":\"flood\",\"size\":1048576}");
+	size_t i;
+
+	f->slow = r;
+	SPIN(f, 20000, r->results == 1);
+	assert_int_equal(r->results, 1);
+	assert_false(r->has_err);
+	assert_int_equal(r->len, MB);
+	for (i = 0; i < r->len; i++)
+		if (r->data[i] != (unsigned char)(i * 7))
+			fail_msg("byte %zu differs", i);
+	assert_true(f->flood_max_out <= AGLINK_WINDOW);
+	assert_true(r->max_unconsumed <= AGLINK_WINDOW);
+	/* At most one CREDIT per 8 KiB consumed. */
+	assert_true(f->flood_credits >= 4);
+	assert_true(f->flood_credits <= (int)(MB / 8192) + 2);
+	assert_string_equal(r->log, "E1 R");
+	f->slow = NULL;
+	rec_free(r);
+}
+
+/* A receiver that keeps up: CREDITs batched by 32 KiB. */
+static void
+t_flow_in_fast(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r = rec_open(f, "{\"kind\":\"flood\",\"size\":1048576}");
+
+	SPIN(f, 20000, r->results == 1);
+	assert_int_equal(r->results, 1);
+	assert_int_equal(r->len, MB);
+	assert_true(f->flood_max_out <= AGLINK_WINDOW);
+	assert_true(f->flood_credits >= 4);
+	assert_true(f->flood_credits <= (int)(MB / (32 * 1024)) + 2);
+	rec_free(r);
+}
+
+static void
+t_flow_out(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r = rec_open(f, "{\"kind\":\"sink\"}");
+	unsigned char *buf = xmalloc(300000), *got;
+	size_t i, n, total = 0, off = 0;
+	unsigned char credit[4];
+
+	for (i = 0; i < 300000; i++)
+		buf[i] = (unsigned char)(i * 13);
+	/* Before the link is up: queued within the window. */
+	assert_int_equal(aglink_chan_write(r->ch, buf, 300000), AGLINK_WINDOW);
+	assert_int_equal(aglink_chan_write(r->ch, buf, 10), 0);
+	aglink_chan_resize(r->ch, 40, 120);
+	SPIN(f, 2000, srv_count(f, AGLINK_RESIZE, 1) == 1);
+	for (i = 0; i < f->nmsgs; i++)
+		if (f->msgs[i].type == AGLINK_DATA)
+			total += f->msgs[i].n;
+	assert_int_equal(total, AGLINK_WINDOW);
+	assert_int_equal(r->writable, 0);
+	aglink_put_u32(credit, 100000);
+	srv_send(f, AGLINK_CREDIT, 0, 1, credit, 4);
+	SPIN(f, 1000, r->writable == 1);
+	assert_int_equal(r->writable, 1);
+	n = aglink_chan_write(
+	    r->ch, buf + AGLINK_WINDOW, 300000 - AGLINK_WINDOW);
+	assert_int_equal(n, 300000 - AGLINK_WINDOW);
+	aglink_chan_eof(r->ch);
+	SPIN(f, 2000, srv_count(f, AGLINK_EOF, 1) == 1);
+	/* The agent got every byte, in order, on stream 0. */
+	got = xmalloc(300000);
+	for (i = 0; i < f->nmsgs; i++) {
+		struct smsg *m = &f->msgs[i];
+
+		if (m->type == AGLINK_OPEN)
+			assert_int_equal(off, 0); /* OPEN before DATA */
+		if (m->type != AGLINK_DATA)
+			continue;
+		assert_int_equal(m->stream, AGLINK_STDIN);
+		assert_true(off + m->n <= 300000);
+		memcpy(got + off, m->p, m->n);
+		off += m->n;
+	}
+	assert_int_equal(off, 300000);
+	assert_memory_equal(got, buf, 300000);
+	assert_int_equal(srv_find(f, AGLINK_EOF, 1)->stream, AGLINK_STDIN);
+	assert_int_equal(srv_find(f, AGLINK_RESIZE, 1)->n, 4);
+	assert_memory_equal(
+	    srv_find(f, AGLINK_RESIZE, 1)->p, "\0\x28\0\x78", 4);
+	free(got);
+	free(buf);
+	fx_free_link(f);
+	rec_free(r);
+}
+
+/* A port with nothing listening: bound, so nobody else takes it. */
+static int
+closed_port(int *port)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &sl);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+static void
+t_refused(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r;
+	int port, fd = closed_port(&port);
+	int64_t t0 = now_ms();
+	char where[64];
+
+	aglink_free(f->l);
+	f->l =
+	    aglink_new(f->base, "127.0.0.1", port, TOKEN, CID, 1, &cl_cbs, f);
+	r = rec_open(f, "{\"kind\":\"start\"}");
+	SPIN(f, 50, 0);
+	assert_int_equal(r->results, 0); /* still retrying */
+	SPIN(f, 3000, r->results == 1);
+	assert_int_equal(r->results, 1);
+	assert_true(now_ms() - t0 >= 900);
+	assert_true(r->has_err);
+	assert_int_equal(r->err.status, 502);
+	snprintf(where, sizeof(where), "at 127.0.0.1:%d", port);
+	assert_non_null(strstr(r->err.msg, where));
+	assert_non_null(strstr(r->err.msg, "connection refused"));
+	assert_non_null(strstr(r->err.msg, "3f2a9c0d1e2b"));
+	assert_int_equal(f->downs, 1);
+	assert_false(aglink_is_up(f->l));
+	close(fd);
+	rec_free(r);
+}
+
+static void
+t_refused_then_listens(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r;
+	int port, fd = closed_port(&port);
+	int64_t t0 = now_ms();
+
+	aglink_free(f->l);
+	evconnlistener_free(f->lis);
+	f->l =
+	    aglink_new(f->base, "127.0.0.1", port, TOKEN, CID, 3, &cl_cbs, f);
+	r = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 600, 0);
+	assert_int_equal(r->results, 0);
+	assert_int_equal(listen(fd, 16), 0);
+	evutil_make_socket_nonblocking(fd);
+	f->lis = evconnlistener_new(
+	    f->base, srv_accept, f, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	SPIN(f, 3000, r->results == 1);
+	assert_int_equal(r->results, 1);
+	assert_false(r->has_err);
+	assert_true(now_ms() - t0 >= 600);
+	assert_int_equal(f->accepts, 1);
+	assert_int_equal(f->downs, 0);
+	rec_free(r);
+}
+
+static void
+t_unauthorized(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r;
+
+	f->mode_401 = 1;
+	r = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 2000, r->results == 1);
+	assert_int_equal(r->results, 1);
+	assert_true(r->has_err);
+	assert_int_equal(r->err.status, 502);
+	assert_non_null(strstr(r->err.msg, "refused the link token"));
+	assert_int_equal(f->accepts, 1); /* no retry for a refusal */
+	assert_int_equal(f->hellos, 0);
+	rec_free(r);
+}
+
+static void
+t_server_closes(void **state)
+{
+	struct fx *f = *state;
+	struct crec *a = rec_open(f, "{\"kind\":\"sink\"}"), *b;
+
+	SPIN(f, 2000, srv_count(f, AGLINK_OPEN, 0) == 1);
+	srv_send_str(f, AGLINK_DATA, AGLINK_STDOUT, 1, "part");
+	SPIN(f, 1000, a->len == 4);
+	srv_close(f);
+	SPIN(f, 2000, f->downs == 1);
+	assert_int_equal(a->results, 1);
+	assert_true(a->has_err);
+	assert_non_null(strstr(a->err.msg, "was lost"));
+	assert_string_equal(a->log, "D1:part R");
+	assert_true(a->seq < f->down_seq); /* channels first, then on_down */
+	assert_false(aglink_is_up(f->l));
+	/* The next open dials again. */
+	b = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 2000, b->results == 1);
+	assert_false(b->has_err);
+	assert_int_equal(f->accepts, 2);
+	assert_int_equal(f->hellos, 2);
+	assert_int_equal(
+	    cJSON_GetObjectItemCaseSensitive(aglink_hello(f->l), "conn")
+		->valueint,
+	    2);
+	rec_free(a);
+	rec_free(b);
+}
+
+static void
+t_fragments_and_pings(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r = rec_open(f, "{\"kind\":\"sink\"}");
+	unsigned char m[AGLINK_HEADER + 12];
+
+	SPIN(f, 2000, srv_count(f, AGLINK_OPEN, 0) == 1);
+	srv_frame(f, 1, WS_PING, "abc", 3);
+	SPIN(f, 1000, f->pongs == 1);
+	assert_string_equal(f->pong, "abc");
+	aglink_put_header(m, AGLINK_DATA, AGLINK_STDOUT, 1);
+	memcpy(m + AGLINK_HEADER, "hello world!", 12);
+	srv_frame(f, 0, WS_BINARY, m, 5);
+	srv_frame(f, 0, WS_CONT, m + 5, 6);
+	srv_frame(f, 1, WS_PING, "xy", 2);
+	srv_frame(f, 1, WS_CONT, m + 11, sizeof(m) - 11);
+	SPIN(f, 1000, r->len == 12 && f->pongs == 2);
+	assert_int_equal(r->len, 12);
+	assert_memory_equal(r->data, "hello world!", 12);
+	assert_int_equal(f->pongs, 2);
+	assert_string_equal(f->pong, "xy");
+	assert_true(aglink_is_up(f->l));
+	fx_free_link(f);
+	rec_free(r);
+}
+
+static void
+t_chan_close(void **state)
+{
+	struct fx *f = *state;
+	struct crec *a = rec_open(f, "{\"kind\":\"sink\"}"), *b;
+
+	SPIN(f, 2000, srv_count(f, AGLINK_OPEN, 0) == 1);
+	aglink_chan_close(a->ch);
+	SPIN(f, 1000, srv_count(f, AGLINK_CLOSE, 1) == 1);
+	assert_int_equal(srv_count(f, AGLINK_CLOSE, 1), 1);
+	/* Racing messages for the closed channel are dropped. */
+	srv_send_str(f, AGLINK_DATA, AGLINK_STDOUT, 1, "late");
+	srv_send_str(f, AGLINK_RESULT, 0, 1, "{}");
+	b = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 2000, b->results == 1);
+	assert_int_equal(b->results, 1);
+	assert_non_null(srv_find(f, AGLINK_OPEN, 2));
+	assert_int_equal(a->results, 0);
+	assert_int_equal(a->len, 0);
+	/* Closing before the OPEN went sends nothing. */
+	aglink_free(f->l);
+	f->l = aglink_new(
+	    f->base, "127.0.0.1", f->port, TOKEN, CID, 5, &cl_cbs, f);
+	rec_free(a);
+	a = rec_open(f, "{\"kind\":\"sink\"}");
+	aglink_chan_close(a->ch);
+	SPIN(f, 2000, aglink_is_up(f->l));
+	SPIN(f, 50, 0);
+	assert_int_equal(srv_count(f, AGLINK_OPEN, 0), 2);
+	assert_int_equal(a->results, 0);
+	rec_free(a);
+	rec_free(b);
+}
+
+static void
+t_free_with_open(void **state)
+{
+	struct fx *f = *state;
+	struct crec *a = rec_open(f, "{\"kind\":\"sink\"}");
+	struct crec *b = rec_open(f, "{\"kind\":\"sink\"}");
+	struct crec *c;
+
+	b->close_in_result = 1;
+	SPIN(f, 2000, srv_count(f, AGLINK_OPEN, 0) == 2);
+	aglink_free(f->l);
+	f->l = NULL;
+	assert_int_equal(a->results, 1);
+	assert_int_equal(b->results, 1);
+	assert_true(a->has_err && b->has_err);
+	assert_non_null(strstr(a->err.msg, "3f2a9c0d1e2b"));
+	assert_int_equal(f->downs, 0); /* no link callbacks from free */
+	SPIN(f, 1000, f->closes == 1); /* a close frame went out */
+	assert_int_equal(f->closes, 1);
+	/* Freed before it ever connected. */
+	f->l = aglink_new(
+	    f->base, "127.0.0.1", f->port, TOKEN, CID, 5, &cl_cbs, f);
+	c = rec_open(f, "{\"kind\":\"sink\"}");
+	aglink_chan_write(c->ch, "x", 1);
+	aglink_free(f->l);
+	f->l = NULL;
+	assert_int_equal(c->results, 1);
+	assert_true(c->has_err);
+	rec_free(a);
+	rec_free(b);
+	rec_free(c);
+}
+
+static void
+t_free_in_callback(void **state)
+{
+	struct fx *f = *state;
+	struct crec *a = rec_open(f, "{\"kind\":\"result\"}");
+	struct crec *b = rec_open(f, "{\"kind\":\"sink\"}");
+
+	a->free_link_in_data = 1;
+	SPIN(f, 2000, f->l == NULL);
+	assert_null(f->l);
+	assert_int_equal(a->results, 1); /* from inside its own on_data */
+	assert_true(a->has_err);
+	assert_int_equal(b->results, 1);
+	assert_string_equal(a->log, "M D1:out R");
+	SPIN(f, 50, 0);
+	rec_free(a);
+	rec_free(b);
+}
+
+static void
+t_keepalive(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r = rec_open(f, "{\"kind\":\"sink\"}");
+
+	SPIN(f, 2000, aglink_is_up(f->l));
+	aglink_set_keepalive(f->l, 50, 200);
+	SPIN(f, 400, 0);
+	assert_true(aglink_is_up(f->l)); /* pongs keep it up */
+	assert_true(f->pings >= 3);
+	f->mute = 1;
+	SPIN(f, 1000, f->downs == 1);
+	assert_int_equal(f->downs, 1);
+	assert_int_equal(f->down_err.status, 504);
+	assert_non_null(strstr(f->down_err.msg, "no answer from the agent"));
+	assert_int_equal(r->results, 1);
+	assert_true(r->has_err);
+	rec_free(r);
+}
+
+static void
+t_protocol_errors(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r = rec_open(f, "{\"kind\":\"overrun\"}");
+	unsigned char h[14];
+	size_t hl;
+
+	r->hold = 1;
+	SPIN(f, 2000, f->downs == 1);
+	assert_int_equal(r->results, 1);
+	assert_non_null(strstr(r->err.msg, "overran the window"));
+	rec_free(r);
+	/* A message over AGLINK_MAX_MESSAGE. */
+	r = rec_open(f, "{\"kind\":\"sink\"}");
+	SPIN(f, 2000, aglink_is_up(f->l));
+	hl = ws_build_header(h, WS_BINARY, AGLINK_MAX_MESSAGE + 1, NULL);
+	bufferevent_write(f->conn, h, hl);
+	SPIN(f, 2000, f->downs == 2);
+	assert_int_equal(r->results, 1);
+	assert_non_null(strstr(r->err.msg, "over"));
+	rec_free(r);
+}
+
+static void
+t_token(void **state)
+{
+	char hex[AGLINK_TOKEN_HEX + 1], sha[AGLINK_TOKEN_HEX + 1];
+	char hex2[AGLINK_TOKEN_HEX + 1];
+
+	(void)state;
+	assert_int_equal(aglink_token_new(hex, sha), 0);
+	assert_int_equal(strlen(hex), 64);
+	assert_int_equal(strlen(sha), 64);
+	assert_true(aglink_token_check(hex, sha));
+	assert_int_equal(aglink_token_new(hex2, sha), 0);
+	assert_string_not_equal(hex, hex2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(t_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_flow_in, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_flow_in_fast, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_flow_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_refused_then_listens, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_unauthorized, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_server_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_fragments_and_pings, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_chan_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_free_with_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_free_in_callback, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_keepalive, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_protocol_errors, setup, teardown),
+		cmocka_unit_test(t_token),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
