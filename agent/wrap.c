@@ -343,7 +343,9 @@ wrap_kill(int sig)
 {
 	if (!wrap.started || wrap.exited)
 		return -1;
-	return kill(-wrap.sp.pid, sig);
+	/* Docker signals the container's main process, not its group: a
+	 * shell decides what its children get. */
+	return kill(wrap.sp.pid, sig);
 }
 
 void
