@@ -387,8 +387,9 @@ agent_relay_on_result(void *arg, const cJSON *res, const struct err *e)
 			    "%s", json_str(res, "message") ?
 				json_str(res, "message") :
 				"the agent refused the request");
-		httpsrv_reply_err(rl->req, e != NULL ? e : &fe);
+		/* A reply frees the request: detach first. */
 		httpsrv_req_on_close(rl->req, NULL, NULL);
+		httpsrv_reply_err(rl->req, e != NULL ? e : &fe);
 		rl->req = NULL;
 		if (ex != NULL) {
 			ex->running = 0;
@@ -541,8 +542,14 @@ agent_relay_req_gone(struct httpsrv_req *r, void *arg)
 
 	(void)r;
 	rl->req = NULL;
-	if (rl->ex != NULL && rl->ch != NULL)
-		return; /* the exec runs on without its client */
+	if (rl->ex != NULL && rl->ch != NULL) {
+		/* The exec runs on without its client, and without input. */
+		if (rl->want_stdin && !rl->eof_sent) {
+			rl->eof_sent = 1;
+			aglink_chan_eof(rl->ch);
+		}
+		return;
+	}
 	agent_relay_free(rl);
 }
 
@@ -572,8 +579,8 @@ agent_relay_open(struct agent_relay *rl)
 
 	if (l == NULL) {
 		if (rl->req != NULL) {
-			httpsrv_reply_err(rl->req, &e);
 			httpsrv_req_on_close(rl->req, NULL, NULL);
+			httpsrv_reply_err(rl->req, &e);
 			rl->req = NULL;
 		} else {
 			agent_relay_client_error(rl, e.msg);

@@ -230,11 +230,12 @@ agent_stats_sample(struct agent_call *k)
 	struct err e;
 
 	if (agent_call_open(k, agent_request("stats"), &e) == -1) {
-		if (k->samples == 0)
-			httpsrv_reply_err(k->req, &e);
-		else
-			httpsrv_stream_end(k->req);
+		/* A reply frees the request: detach first. */
 		httpsrv_req_on_close(k->req, NULL, NULL);
+		if (k->began)
+			httpsrv_stream_end(k->req);
+		else
+			httpsrv_reply_err(k->req, &e);
 		k->req = NULL;
 		agent_call_free(k);
 	}
@@ -260,15 +261,17 @@ agent_stats_result(struct agent_call *k, const cJSON *res)
 	s = json_print(doc);
 	cJSON_Delete(doc);
 	if (!k->stream) {
+		httpsrv_req_on_close(k->req, NULL, NULL);
 		httpsrv_reply(k->req, 200, "application/json", s, strlen(s));
 		free(s);
-		httpsrv_req_on_close(k->req, NULL, NULL);
 		k->req = NULL;
 		agent_call_free(k);
 		return;
 	}
-	if (k->samples == 1)
+	if (k->samples == 1) {
 		httpsrv_stream_begin(k->req, 200, "application/json");
+		k->began = 1;
+	}
 	httpsrv_stream_write(k->req, s, strlen(s));
 	httpsrv_stream_write(k->req, "\n", 1);
 	free(s);
@@ -287,9 +290,9 @@ agent_stats_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (!container_running(k->c)) {
-		if (k->samples > 0 && k->stream) {
-			httpsrv_stream_end(k->req);
+		if (k->began) {
 			httpsrv_req_on_close(k->req, NULL, NULL);
+			httpsrv_stream_end(k->req);
 			k->req = NULL;
 			agent_call_free(k);
 			return;
@@ -408,6 +411,7 @@ agent_call_on_result(void *arg, const cJSON *res, const struct err *le)
 		agent_stats_result(k, res);
 		return;
 	}
+	httpsrv_req_on_close(k->req, NULL, NULL);
 	if (failed && !k->began) {
 		httpsrv_reply_err(k->req, &e);
 	} else if (k->began) {
@@ -438,7 +442,6 @@ agent_call_on_result(void *arg, const cJSON *res, const struct err *le)
 			break;
 		}
 	}
-	httpsrv_req_on_close(k->req, NULL, NULL);
 	k->req = NULL;
 	agent_call_free(k);
 }
@@ -516,9 +519,13 @@ backend_agent_signal(struct backend *b, struct container *c, int signo,
 	struct agent_call *k;
 	cJSON *req;
 
-	if (c->agent == NULL &&
+	if (b->ops->agent_address == NULL ||
 	    json_str(container_private(c), "AgentToken") == NULL)
-		return err_set(e, 501, "no agent");
+		return err_set(e, 501,
+		    "Container %s runs without the sockerless agent, so only "
+		    "KILL and TERM can reach it; restart it with the agent "
+		    "enabled to send signal %d",
+		    c->id, signo);
 	k = xcalloc(1, sizeof(*k));
 	k->kind = CALL_SIGNAL;
 	k->b = b;
