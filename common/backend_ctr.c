@@ -888,6 +888,14 @@ backend_ctr_kill_agent_done(void *arg, const struct err *e)
 {
 	struct backend_ctr_op *op = arg;
 
+	if (e == NULL && op->signo == SIGKILL && container_running(op->c)) {
+		/* Like dockerd, answer a KILL once the container is down, so
+		 * `docker kill c && docker rm c` works. */
+		op->c->stopping = 1;
+		op->timeout_s = 0;
+		backend_ctr_stop_sent(op, NULL);
+		return;
+	}
 	if (e == NULL || (op->signo != SIGKILL && op->signo != SIGTERM) ||
 	    !container_running(op->c)) {
 		backend_ctr_kill_done(op, e);
