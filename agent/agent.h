@@ -157,10 +157,16 @@ void chan_prepare(void);
  * returns bytes read, 0 at EOF, -1 when nothing could be read. */
 ssize_t chan_pump(struct chan *c, int fd, int stream);
 
-/* link.c: the listener and the link (forward mode). */
+/* link.c: the link, forward mode (the agent listens) or reverse mode (the
+ * agent dials the backend). */
 /* 0, or -1 with a message on stderr. */
 int link_init(const char *listen_addr, const char *token_sha256,
     const char *container_id);
+/* Reverse mode: dials callback_url (http://host[:port]/path) with the raw
+ * token (64 hex), again after every failure or drop until link_close_all.
+ * 0, or -1 with a message on stderr. */
+int link_init_reverse(
+    const char *callback_url, const char *token_hex, const char *container_id);
 void link_prepare(void);
 int link_up(void);
 /* Queues one link message on the current link (dropped without one). */

@@ -1,6 +1,7 @@
-/* The link server (forward mode): the listener, the HTTP/1.1 upgrade
- * handshake, WebSocket framing and the one current link
- * (docs/agent-link.md). Non-blocking sockets driven by loop.c. */
+/* The link (docs/agent-link.md): forward mode's listener and server
+ * handshake, reverse mode's dialler and client handshake, and the
+ * WebSocket framing and the one current link both share. Non-blocking
+ * sockets driven by loop.c. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,15 +19,20 @@
 #include "proc.h"
 #include "sockerless/aglink_wire.h"
 
-#define LINK_HEAD_MAX	  8192
-#define LINK_HANDSHAKE_MS 10000
-#define LINK_CLOSING_MS	  2000
-#define LINK_IN_MAX	  (AGLINK_MAX_MESSAGE + 16)
+#define LINK_HEAD_MAX	    8192
+#define LINK_HANDSHAKE_MS   10000
+#define LINK_CLOSING_MS	    2000
+#define LINK_IN_MAX	    (AGLINK_MAX_MESSAGE + 16)
+#define LINK_BACKOFF_MIN_MS 250
+#define LINK_BACKOFF_MAX_MS 5000
 
-enum link_state { LINK_HTTP, LINK_WS, LINK_CLOSING };
+/* LINK_HTTP: the request (server) or the answer (client) is awaited. */
+enum link_state { LINK_CONNECTING, LINK_HTTP, LINK_WS, LINK_CLOSING };
 
 struct link {
 	int fd;
+	int client; /* reverse mode: we dialled, our frames are masked */
+	char accept[29];
 	enum link_state state;
 	int dead;
 	int shut; /* our side is shut down after the last byte */
@@ -43,6 +50,18 @@ struct link {
 static struct link *link_list, *link_cur;
 static int link_listen_fd = -1;
 static const char *link_token_sha256, *link_container;
+
+/* Reverse mode: the callback URL split up, the raw token, the link being
+ * dialled or up (NULL: the next dial is due at dial_at). */
+static struct {
+	int on, stopped;
+	char host[256], port[16], authority[300], path[1024];
+	const char *token;
+	struct link *l;
+	int64_t dial_at;
+	int backoff_ms;
+	int quiet; /* a failure was reported in this streak */
+} link_rev;
 
 int
 link_init(const char *addr, const char *token_sha256, const char *cid)
@@ -118,14 +137,53 @@ link_queue(struct link *l, const void *p, size_t n)
 	l->outlen += n;
 }
 
+/* Random bytes for keys and masks; never fails (masks need not be
+ * secret, only unpredictable to what sits between us and the peer). */
+static void
+link_random(void *buf, size_t n)
+{
+	static uint64_t x;
+	unsigned char *b = buf;
+	size_t i;
+
+	if (getrandom(buf, n, GRND_NONBLOCK) == (ssize_t)n)
+		return;
+	if (x == 0)
+		x = (uint64_t)proc_now_ms() * 0x9E3779B97F4A7C15ULL ^
+		    (uint64_t)getpid();
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		b[i] = (unsigned char)x;
+	}
+}
+
+/* One frame of hdr then p as one payload; masked in the client role. */
+static void
+link_frame_parts(struct link *l, int opcode, const void *hdr, size_t hl,
+    const void *p, size_t n)
+{
+	unsigned char h[14], mask[4];
+	size_t start;
+
+	if (l->client)
+		link_random(mask, sizeof(mask));
+	link_queue(
+	    l, h, ws_build_header(h, opcode, hl + n, l->client ? mask : NULL));
+	start = l->outlen;
+	if (hl > 0)
+		link_queue(l, hdr, hl);
+	if (n > 0)
+		link_queue(l, p, n);
+	if (l->client)
+		ws_mask(l->out + start, hl + n, mask, 0);
+}
+
 static void
 link_frame(struct link *l, int opcode, const void *p, size_t n)
 {
-	unsigned char h[14];
-
-	link_queue(l, h, ws_build_header(h, opcode, n, NULL));
-	if (n > 0)
-		link_queue(l, p, n);
+	link_frame_parts(l, opcode, NULL, 0, p, n);
 }
 
 /* The link ends (close code sent when it was a WebSocket). */
@@ -160,16 +218,12 @@ link_drop(struct link *l)
 void
 link_send(int type, int stream, uint32_t ch, const void *p, size_t n)
 {
-	unsigned char h[14 + AGLINK_HEADER];
-	size_t hl;
+	unsigned char h[AGLINK_HEADER];
 
 	if (link_cur == NULL)
 		return;
-	hl = ws_build_header(h, WS_BINARY, AGLINK_HEADER + n, NULL);
-	aglink_put_header(h + hl, type, stream, ch);
-	link_queue(link_cur, h, hl + AGLINK_HEADER);
-	if (n > 0)
-		link_queue(link_cur, p, n);
+	aglink_put_header(h, type, stream, ch);
+	link_frame_parts(link_cur, WS_BINARY, h, sizeof(h), p, n);
 }
 
 size_t
@@ -197,10 +251,11 @@ link_close_all(void)
 	if (link_listen_fd >= 0)
 		close(link_listen_fd);
 	link_listen_fd = -1;
+	link_rev.stopped = 1;
 	for (l = link_list; l != NULL; l = l->next) {
 		if (l->dead)
 			continue;
-		if (l->state == LINK_HTTP)
+		if (l->state == LINK_HTTP || l->state == LINK_CONNECTING)
 			link_drop(l);
 		else if (l->state == LINK_WS)
 			link_fail(l, 1001);
@@ -274,19 +329,12 @@ link_refuse(struct link *l, const char *status)
 	l->deadline = proc_now_ms() + LINK_CLOSING_MS;
 }
 
+/* The WebSocket is open (either role): l becomes the current link. */
 static void
-link_accept(struct link *l, const char *key)
+link_open(struct link *l)
 {
-	char buf[512], acc[29], *hello;
-	int n;
+	char *hello;
 
-	ws_accept_key(key, acc);
-	n = snprintf(buf, sizeof(buf),
-	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
-	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n\r\n",
-	    acc);
-	link_queue(l, buf, (size_t)n);
 	if (link_cur != NULL)
 		link_fail(link_cur, 1000); /* replaced by a newer link */
 	l->state = LINK_WS;
@@ -299,6 +347,22 @@ link_accept(struct link *l, const char *key)
 	hello = wrap_hello();
 	link_send(AGLINK_HELLO, 0, 0, hello, strlen(hello));
 	free(hello);
+}
+
+static void
+link_accept(struct link *l, const char *key)
+{
+	char buf[512], acc[29];
+	int n;
+
+	ws_accept_key(key, acc);
+	n = snprintf(buf, sizeof(buf),
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n\r\n",
+	    acc);
+	link_queue(l, buf, (size_t)n);
+	link_open(l);
 }
 
 /* Handles a complete request head of hl bytes; the rest stays in l->in. */
@@ -348,6 +412,63 @@ out:
 	free(head);
 }
 
+/* Reverse mode: one failure to get a link (why: said once per streak, as
+ * it lands in the container's log); the next dial after the backoff. */
+static void
+link_rev_failed(const char *why)
+{
+	if (why != NULL && !link_rev.quiet) {
+		fprintf(stderr,
+		    "sockerless-agent: calling back %s: %s (trying again "
+		    "until it works)\n",
+		    link_rev.authority, why);
+		link_rev.quiet = 1;
+	}
+	link_rev.dial_at = proc_now_ms() + link_rev.backoff_ms;
+	link_rev.backoff_ms *= 2;
+	if (link_rev.backoff_ms > LINK_BACKOFF_MAX_MS)
+		link_rev.backoff_ms = LINK_BACKOFF_MAX_MS;
+}
+
+/* Checks the backend's answer (hl bytes) to our upgrade request. */
+static void
+link_answer(struct link *l, size_t hl)
+{
+	char *head = xmalloc(hl + 1), v[512], why[80];
+	int status = 0, ok;
+
+	memcpy(head, l->in, hl);
+	head[hl] = '\0';
+	memmove(l->in, l->in + hl, l->inlen - hl);
+	l->inlen -= hl;
+	if (sscanf(head, "HTTP/1.%*c %d", &status) != 1 || status != 101) {
+		snprintf(why, sizeof(why), "the backend answered HTTP %d%s",
+		    status, status == 401 ? " (the token was refused)" : "");
+		link_rev_failed(why);
+		link_drop(l);
+		goto out;
+	}
+	ok = link_header(head, "Upgrade", v, sizeof(v)) == 0 &&
+	    link_has_token(v, "websocket") &&
+	    link_header(head, "Connection", v, sizeof(v)) == 0 &&
+	    link_has_token(v, "upgrade") &&
+	    link_header(head, "Sec-WebSocket-Accept", v, sizeof(v)) == 0 &&
+	    strcmp(v, l->accept) == 0 &&
+	    (link_header(head, "Sec-WebSocket-Protocol", v, sizeof(v)) != 0 ||
+		strcmp(v, AGLINK_PROTOCOL) == 0);
+	if (!ok) {
+		link_rev_failed("the backend's 101 is not a valid WebSocket "
+				"upgrade");
+		link_drop(l);
+		goto out;
+	}
+	link_rev.backoff_ms = LINK_BACKOFF_MIN_MS;
+	link_rev.quiet = 0;
+	link_open(l);
+out:
+	free(head);
+}
+
 /* ---- WebSocket input ---- */
 
 static void
@@ -372,7 +493,8 @@ link_frames(struct link *l)
 		r = ws_parse_header(l->in + used, l->inlen - used, &f);
 		if (r == 0)
 			break;
-		if (r == -1 || !f.masked) {
+		/* RFC 6455: client frames are masked, server frames not. */
+		if (r == -1 || f.masked == l->client) {
 			code = 1002;
 			break;
 		}
@@ -385,7 +507,8 @@ link_frames(struct link *l)
 		if (l->inlen - used < f.header_len + f.len)
 			break;
 		p = l->in + used + f.header_len;
-		ws_mask(p, (size_t)f.len, f.mask, 0);
+		if (f.masked)
+			ws_mask(p, (size_t)f.len, f.mask, 0);
 		used += f.header_len + (size_t)f.len;
 		switch (f.opcode) {
 		case WS_BINARY:
@@ -460,6 +583,8 @@ link_on_read(struct link *l)
 		n = read(l->fd, sink, sizeof(sink));
 		if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
 			link_drop(l);
+		else if (l->state == LINK_HTTP && l->client)
+			link_drop(l);
 		else if (l->state == LINK_HTTP)
 			link_refuse(l, "431 Request Header Fields Too Large");
 		return;
@@ -476,7 +601,10 @@ link_on_read(struct link *l)
 		end = memmem(l->in, l->inlen, "\r\n\r\n", 4);
 		if (end == NULL)
 			return;
-		link_handshake(l, (size_t)(end - l->in) + 4);
+		if (l->client)
+			link_answer(l, (size_t)(end - l->in) + 4);
+		else
+			link_handshake(l, (size_t)(end - l->in) + 4);
 	}
 	if (l->state == LINK_WS)
 		link_frames(l);
@@ -494,6 +622,8 @@ link_on_write(struct link *l)
 		link_drop(l);
 }
 
+static void link_connected(struct link *l);
+
 static void
 link_on_io(void *arg, short revents)
 {
@@ -501,30 +631,232 @@ link_on_io(void *arg, short revents)
 
 	if (l->dead)
 		return;
+	if (l->state == LINK_CONNECTING) {
+		if (revents & (POLLOUT | POLLERR | POLLHUP))
+			link_connected(l);
+		return;
+	}
 	if ((revents & POLLOUT) && l->outlen > l->outoff)
 		link_on_write(l);
 	if (!l->dead && (revents & (POLLIN | POLLHUP | POLLERR)))
 		link_on_read(l);
 }
 
+static struct link *
+link_new(int fd, enum link_state state)
+{
+	struct link *l = xmalloc(sizeof(*l));
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	l->state = state;
+	l->deadline = proc_now_ms() + LINK_HANDSHAKE_MS;
+	l->next = link_list;
+	link_list = l;
+	return l;
+}
+
 static void
 link_on_accept(void *arg, short revents)
 {
-	struct link *l;
-	int fd, one = 1;
+	int fd;
 
 	(void)arg;
 	(void)revents;
 	while ((fd = accept4(link_listen_fd, NULL, NULL,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		l = xmalloc(sizeof(*l));
-		memset(l, 0, sizeof(*l));
-		l->fd = fd;
-		l->state = LINK_HTTP;
-		l->deadline = proc_now_ms() + LINK_HANDSHAKE_MS;
-		l->next = link_list;
-		link_list = l;
+		    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+		link_new(fd, LINK_HTTP);
+}
+
+/* ---- reverse mode: dialling the callback URL ---- */
+
+int
+link_init_reverse(const char *url, const char *token, const char *cid)
+{
+	const char *a, *ae, *h, *he, *port = NULL;
+	size_t i;
+
+	link_container = cid != NULL ? cid : "";
+	link_rev.token = token;
+	if (token == NULL || strlen(token) != AGLINK_TOKEN_HEX ||
+	    token[strspn(token, "0123456789abcdefABCDEF")] != '\0') {
+		fprintf(stderr,
+		    "sockerless-agent: SOCKERLESS_AGENT_CALLBACK needs "
+		    "SOCKERLESS_AGENT_TOKEN (%d hex characters)\n",
+		    AGLINK_TOKEN_HEX);
+		return -1;
+	}
+	if (strncasecmp(url, "https://", 8) == 0) {
+		fprintf(stderr,
+		    "sockerless-agent: %s: https is not supported; use an "
+		    "http:// URL\n",
+		    url);
+		return -1;
+	}
+	if (strncasecmp(url, "http://", 7) != 0)
+		goto bad;
+	a = url + 7;
+	ae = a + strcspn(a, "/?#");
+	if (ae == a || (size_t)(ae - a) >= sizeof(link_rev.authority))
+		goto bad;
+	snprintf(link_rev.authority, sizeof(link_rev.authority), "%.*s",
+	    (int)(ae - a), a);
+	if (*a == '[') {
+		h = a + 1;
+		if ((he = memchr(h, ']', (size_t)(ae - h))) == NULL)
+			goto bad;
+		if (he + 1 < ae && he[1] == ':')
+			port = he + 2;
+		else if (he + 1 != ae)
+			goto bad;
+	} else {
+		h = a;
+		he = memchr(a, ':', (size_t)(ae - a));
+		if (he != NULL)
+			port = he + 1;
+		else
+			he = ae;
+	}
+	if (he == h || (size_t)(he - h) >= sizeof(link_rev.host))
+		goto bad;
+	snprintf(
+	    link_rev.host, sizeof(link_rev.host), "%.*s", (int)(he - h), h);
+	if (port != NULL) {
+		if (port == ae || (size_t)(ae - port) >= sizeof(link_rev.port))
+			goto bad;
+		for (i = 0; port + i < ae; i++)
+			if (port[i] < '0' || port[i] > '9')
+				goto bad;
+		snprintf(link_rev.port, sizeof(link_rev.port), "%.*s",
+		    (int)(ae - port), port);
+	} else {
+		snprintf(link_rev.port, sizeof(link_rev.port), "80");
+	}
+	/* The path with its query, without a fragment. */
+	snprintf(link_rev.path, sizeof(link_rev.path), "%s%.*s",
+	    *ae == '?' ? "/" : "", (int)strcspn(ae, "#"), ae);
+	if (link_rev.path[0] == '\0')
+		snprintf(link_rev.path, sizeof(link_rev.path), "/");
+	link_rev.on = 1;
+	link_rev.backoff_ms = LINK_BACKOFF_MIN_MS;
+	return 0;
+bad:
+	fprintf(stderr,
+	    "sockerless-agent: SOCKERLESS_AGENT_CALLBACK %s: want "
+	    "http://host[:port]/path\n",
+	    url);
+	return -1;
+}
+
+static void
+link_dial(void)
+{
+	struct addrinfo hints, *res = NULL;
+	struct link *l;
+	int fd, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rc = getaddrinfo(link_rev.host, link_rev.port, &hints, &res)) !=
+	    0) {
+		link_rev_failed(gai_strerror(rc));
+		return;
+	}
+	fd = socket(
+	    res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 ||
+	    (connect(fd, res->ai_addr, res->ai_addrlen) == -1 &&
+		errno != EINPROGRESS)) {
+		link_rev_failed(strerror(errno));
+		if (fd != -1)
+			close(fd);
+		freeaddrinfo(res);
+		return;
+	}
+	freeaddrinfo(res);
+	l = link_new(fd, LINK_CONNECTING);
+	l->client = 1;
+	link_rev.l = l;
+}
+
+/* The connect finished: on success, the upgrade request goes out. */
+static void
+link_connected(struct link *l)
+{
+	unsigned char raw[16];
+	char key[25], *req;
+	socklen_t sl = sizeof(int);
+	int err = 0, n;
+
+	if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &sl) == -1)
+		err = errno;
+	if (err != 0) {
+		link_rev_failed(strerror(err));
+		link_drop(l);
+		return;
+	}
+	link_random(raw, sizeof(raw));
+	aglink_b64(raw, sizeof(raw), key);
+	ws_accept_key(key, l->accept);
+	n = snprintf(NULL, 0,
+	    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+	    "Sec-WebSocket-Version: 13\r\n"
+	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"
+	    "Authorization: Bearer %s\r\nX-Sockerless-Container: %s\r\n\r\n",
+	    link_rev.path, link_rev.authority, key, link_rev.token,
+	    link_container);
+	req = xmalloc((size_t)n + 1);
+	snprintf(req, (size_t)n + 1,
+	    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+	    "Sec-WebSocket-Version: 13\r\n"
+	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"
+	    "Authorization: Bearer %s\r\nX-Sockerless-Container: %s\r\n\r\n",
+	    link_rev.path, link_rev.authority, key, link_rev.token,
+	    link_container);
+	link_queue(l, req, (size_t)n);
+	free(req);
+	l->state = LINK_HTTP;
+}
+
+/* Reverse mode: notices that the dialled link is gone. */
+static void
+link_rev_check(void)
+{
+	struct link *l = link_rev.l;
+
+	if (l != NULL && (l->dead || l->state == LINK_CLOSING)) {
+		link_rev.l = NULL;
+		if (!link_rev.stopped)
+			link_rev_failed(l->state == LINK_CLOSING ?
+				"the link was closed" :
+				"the connection was lost");
+	}
+}
+
+static void link_on_io(void *arg, short revents);
+
+/* Reverse mode: dials when it is time (after the links are registered). */
+static void
+link_prepare_dial(int64_t now)
+{
+	if (!link_rev.on || link_rev.l != NULL || link_rev.stopped)
+		return;
+	if (now < link_rev.dial_at) {
+		loop_timer(link_rev.dial_at);
+		return;
+	}
+	link_dial();
+	if (link_rev.l != NULL) {
+		loop_watch(link_rev.l->fd, POLLOUT, link_on_io, link_rev.l);
+		loop_timer(link_rev.l->deadline);
+	} else {
+		loop_timer(link_rev.dial_at);
 	}
 }
 
@@ -535,6 +867,7 @@ link_prepare(void)
 	int64_t now = proc_now_ms();
 	short ev;
 
+	link_rev_check();
 	while ((l = *pp) != NULL) {
 		if (!l->dead && l->deadline > 0 && now >= l->deadline)
 			link_drop(l);
@@ -544,6 +877,8 @@ link_prepare(void)
 			l->shut = 1;
 		}
 		if (l->dead) {
+			if (l == link_rev.l)
+				link_rev_check();
 			*pp = l->next;
 			close(l->fd);
 			free(l->in);
@@ -553,11 +888,14 @@ link_prepare(void)
 			continue;
 		}
 		ev = POLLIN;
-		if (l->outlen > l->outoff)
+		if (l->state == LINK_CONNECTING)
+			ev = POLLOUT;
+		else if (l->outlen > l->outoff)
 			ev |= POLLOUT;
 		loop_watch(l->fd, ev, link_on_io, l);
 		loop_timer(l->deadline);
 		pp = &l->next;
 	}
 	loop_watch(link_listen_fd, POLLIN, link_on_accept, NULL);
+	link_prepare_dial(now);
 }

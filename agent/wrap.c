@@ -626,6 +626,7 @@ void
 wrap_main(char *const argv[])
 {
 	const char *sha = getenv("SOCKERLESS_AGENT_TOKEN_SHA256"), *v;
+	const char *cb = getenv("SOCKERLESS_AGENT_CALLBACK");
 	int64_t now;
 	double hold;
 
@@ -654,10 +655,16 @@ wrap_main(char *const argv[])
 	    STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
 	fcntl(
 	    STDERR_FILENO, F_SETFL, fcntl(STDERR_FILENO, F_GETFL) | O_NONBLOCK);
-	if (sha != NULL && *sha != '\0') {
+	if (cb != NULL && *cb != '\0') {
+		if (link_init_reverse(cb, getenv("SOCKERLESS_AGENT_TOKEN"),
+			getenv("SOCKERLESS_CONTAINER_ID")) == -1)
+			exit(AGENT_EXIT_USAGE);
+	} else if (sha != NULL && *sha != '\0') {
 		if (link_init(getenv("SOCKERLESS_AGENT_LISTEN"), sha,
 			getenv("SOCKERLESS_CONTAINER_ID")) == -1)
 			exit(AGENT_EXIT_USAGE);
+	}
+	if ((cb != NULL && *cb != '\0') || (sha != NULL && *sha != '\0')) {
 		wrap.linked = 1;
 		if ((v = getenv("SOCKERLESS_HOLD")) != NULL &&
 		    (hold = atof(v)) > 0)

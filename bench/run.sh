@@ -38,3 +38,24 @@ for f in frontend backend; do
 	pid=$(cat "$SK_RUN/$f.pid")
 	echo "$f RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/"$pid"/status)"
 done
+
+# The agent link: exec round trips and streaming throughput into one task.
+$DOCKER run -d --name sk-bench-exec busybox sleep 600 >/dev/null
+$DOCKER exec sk-bench-exec true # warm: the link is dialled once
+start=$(date +%s.%N)
+for _ in $(seq 1 "$RUNS"); do
+	$DOCKER exec sk-bench-exec true
+done
+end=$(date +%s.%N)
+echo "docker exec (link up): $(/usr/bin/python3 -c "print('%.3f' % (($end - $start) / $RUNS))") s per exec over $RUNS execs"
+start=$(date +%s.%N)
+$DOCKER exec sk-bench-exec sh -c 'head -c 104857600 /dev/zero' | wc -c >/dev/null
+end=$(date +%s.%N)
+echo "docker exec output throughput: $(/usr/bin/python3 -c "print('%.0f' % (100 / ($end - $start)))") MB/s (100 MB)"
+start=$(date +%s.%N)
+head -c 104857600 /dev/zero | $DOCKER exec -i sk-bench-exec sh -c 'cat >/dev/null'
+end=$(date +%s.%N)
+echo "docker exec -i input throughput: $(/usr/bin/python3 -c "print('%.0f' % (100 / ($end - $start)))") MB/s (100 MB)"
+pid=$(cat "$SK_RUN/backend.pid")
+echo "backend RSS with a link up: $(awk '/VmRSS/ {print $2, $3}' /proc/"$pid"/status)"
+$DOCKER rm -f sk-bench-exec >/dev/null

@@ -1,6 +1,8 @@
-/* The backend's side of the agent link (docs/agent-link.md): a WebSocket
- * client on one bufferevent per container, with channels multiplexed over
- * it and flow-controlled per channel in both directions. */
+/* The backend's side of the agent link (docs/agent-link.md): one
+ * WebSocket connection per container, with channels multiplexed over it
+ * and flow-controlled per channel in both directions. Forward mode dials
+ * the agent (WebSocket client); reverse mode takes the connection the
+ * agent dialled into an aglink_listener (WebSocket server). */
 #include <sys/queue.h>
 #include <sys/socket.h>
 
@@ -19,6 +21,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -40,6 +43,7 @@
 enum aglink_state {
 	AGLINK_ST_IDLE,	     /* no connection: the next aglink_open dials */
 	AGLINK_ST_RETRY,     /* waiting to dial again */
+	AGLINK_ST_AWAIT,     /* reverse: channels wait for the agent to dial */
 	AGLINK_ST_DIALING,   /* TCP connect in progress */
 	AGLINK_ST_HANDSHAKE, /* upgrade request sent, waiting for the 101 */
 	AGLINK_ST_HELLO,     /* WebSocket open, waiting for the HELLO */
@@ -73,6 +77,8 @@ struct aglink {
 	char *token;
 	char *cid;
 	int connect_timeout_s;
+	int reverse; /* never dials: the agent dials a listener */
+	int server;  /* the WebSocket server role (an adopted connection) */
 	struct aglink_cbs cbs;
 	void *arg;
 
@@ -219,18 +225,20 @@ aglink_random_mask(unsigned char mask[4])
 	}
 }
 
-/* One masked frame: hdr (may be NULL) then p, as one payload. */
+/* One frame: hdr (may be NULL) then p, as one payload; masked unless we
+ * are the server (reverse mode). */
 static void
-aglink_ws_send(struct bufferevent *bev, int opcode, const unsigned char *hdr,
-    size_t hlen, const void *p, size_t n)
+aglink_ws_send(struct bufferevent *bev, int server, int opcode,
+    const unsigned char *hdr, size_t hlen, const void *p, size_t n)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
 	struct evbuffer_iovec v;
-	unsigned char fh[14], mask[4], *w;
+	unsigned char fh[14], mask[4] = { 0, 0, 0, 0 }, *w;
 	size_t fl, total;
 
-	aglink_random_mask(mask);
-	fl = ws_build_header(fh, opcode, hlen + n, mask);
+	if (!server)
+		aglink_random_mask(mask);
+	fl = ws_build_header(fh, opcode, hlen + n, server ? NULL : mask);
 	total = fl + hlen + n;
 	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1 ||
 	    v.iov_len < total)
@@ -241,7 +249,8 @@ aglink_ws_send(struct bufferevent *bev, int opcode, const unsigned char *hdr,
 		memcpy(w + fl, hdr, hlen);
 	if (n > 0)
 		memcpy(w + fl + hlen, p, n);
-	ws_mask(w + fl, hlen + n, mask, 0);
+	if (!server)
+		ws_mask(w + fl, hlen + n, mask, 0);
 	v.iov_len = total;
 	evbuffer_commit_space(out, &v, 1);
 }
@@ -253,7 +262,7 @@ aglink_send(struct aglink *l, int type, int stream, uint32_t chan,
 	unsigned char h[AGLINK_HEADER];
 
 	aglink_put_header(h, type, stream, chan);
-	aglink_ws_send(l->bev, WS_BINARY, h, sizeof(h), p, n);
+	aglink_ws_send(l->bev, l->server, WS_BINARY, h, sizeof(h), p, n);
 }
 
 /* Sends a channel message now, or queues it until the OPEN has gone. */
@@ -291,7 +300,7 @@ aglink_chan_send_open(struct aglink_chan *ch)
 
 		evbuffer_remove(ch->queue, lenb, 4);
 		n = aglink_get_u32(lenb);
-		aglink_ws_send(l->bev, WS_BINARY, NULL, 0,
+		aglink_ws_send(l->bev, l->server, WS_BINARY, NULL, 0,
 		    evbuffer_pullup(ch->queue, (ev_ssize_t)n), n);
 		evbuffer_drain(ch->queue, n);
 	}
@@ -312,12 +321,28 @@ aglink_send_credit(struct aglink_chan *ch)
 
 /* --- closing the connection -------------------------------------------- */
 
+/* Connections flushing their last bytes on their own; freed by
+ * aglink_shutdown when the loop is about to end before they are done. */
+struct aglink_linger {
+	LIST_ENTRY(aglink_linger) entry;
+	struct bufferevent *bev;
+};
+static LIST_HEAD(, aglink_linger) aglink_lingering =
+    LIST_HEAD_INITIALIZER(aglink_lingering);
+
+static void
+aglink_linger_end(struct aglink_linger *lg)
+{
+	LIST_REMOVE(lg, entry);
+	bufferevent_free(lg->bev);
+	free(lg);
+}
+
 static void
 aglink_linger_free(struct bufferevent *bev, void *arg)
 {
-	(void)arg;
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_free(bev);
+		aglink_linger_end(arg);
 }
 
 static void
@@ -332,25 +357,43 @@ aglink_linger_read(struct bufferevent *bev, void *arg)
 static void
 aglink_linger_event(struct bufferevent *bev, short what, void *arg)
 {
+	(void)bev;
 	(void)what;
-	(void)arg;
-	bufferevent_free(bev);
+	aglink_linger_end(arg);
+}
+
+/* Lets bev write what it holds, then free itself (or time out). */
+static void
+aglink_linger_start(struct bufferevent *bev)
+{
+	struct timeval tv = { AGLINK_LINGER_S, 0 };
+	struct aglink_linger *lg = xcalloc(1, sizeof(*lg));
+
+	lg->bev = bev;
+	LIST_INSERT_HEAD(&aglink_lingering, lg, entry);
+	bufferevent_setcb(bev, aglink_linger_read, aglink_linger_free,
+	    aglink_linger_event, lg);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+void
+aglink_shutdown(void)
+{
+	while (!LIST_EMPTY(&aglink_lingering))
+		aglink_linger_end(LIST_FIRST(&aglink_lingering));
 }
 
 /* Hands bev a close frame to flush on its own, then it frees itself. */
 static void
-aglink_linger(struct bufferevent *bev, int code)
+aglink_linger(struct bufferevent *bev, int server, int code)
 {
-	struct timeval tv = { AGLINK_LINGER_S, 0 };
 	unsigned char p[2] = { (unsigned char)(code >> 8),
 		(unsigned char)code };
 
-	aglink_ws_send(bev, WS_CLOSE, NULL, 0, p, sizeof(p));
-	bufferevent_setcb(bev, aglink_linger_read, aglink_linger_free,
-	    aglink_linger_event, NULL);
-	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(bev, &tv, &tv);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	aglink_ws_send(bev, server, WS_CLOSE, NULL, 0, p, sizeof(p));
+	aglink_linger_start(bev);
 }
 
 /* Drops the connection (close code 0: no close frame). */
@@ -359,7 +402,7 @@ aglink_transport_close(struct aglink *l, int code)
 {
 	if (l->bev != NULL) {
 		if (code != 0 && l->state >= AGLINK_ST_HELLO)
-			aglink_linger(l->bev, code);
+			aglink_linger(l->bev, l->server, code);
 		else
 			bufferevent_free(l->bev);
 		l->bev = NULL;
@@ -405,6 +448,11 @@ aglink_down(struct aglink *l, int code, int status, const char *fmt, ...)
 	if (l->state == AGLINK_ST_UP)
 		err_set(&e, status,
 		    "the link to the agent of container %.12s was lost: %s",
+		    l->cid, why);
+	else if (l->reverse)
+		err_set(&e, status,
+		    "cannot set up the link that the sockerless agent of "
+		    "container %.12s called back on: %s",
 		    l->cid, why);
 	else
 		err_set(&e, status,
@@ -755,8 +803,12 @@ aglink_on_hello(struct aglink *l, const struct aglink_msg *m)
 	cJSON_Delete(l->hello);
 	l->hello = hello;
 	if (l->state != AGLINK_ST_UP) {
-		log_info("container %.12s: agent link up (%s:%d)", l->cid,
-		    l->host, l->port);
+		if (l->reverse)
+			log_info("container %.12s: agent link up (called back)",
+			    l->cid);
+		else
+			log_info("container %.12s: agent link up (%s:%d)",
+			    l->cid, l->host, l->port);
 		l->state = AGLINK_ST_UP;
 		l->last_ping_ms = 0;
 		aglink_timer_set(l, l->ping_ms);
@@ -909,7 +961,7 @@ aglink_on_frame(
 
 	switch (f->opcode) {
 	case WS_PING:
-		aglink_ws_send(l->bev, WS_PONG, NULL, 0, p, n);
+		aglink_ws_send(l->bev, l->server, WS_PONG, NULL, 0, p, n);
 		break;
 	case WS_PONG:
 		break;
@@ -984,7 +1036,8 @@ aglink_read_frames(struct aglink *l, struct bufferevent *bev, unsigned gen)
 		p = evbuffer_pullup(in, (ev_ssize_t)n);
 		if ((r = ws_parse_header(p, n, &f)) == 0)
 			return;
-		if (r == -1 || f.masked) {
+		/* RFC 6455: client frames are masked, server frames not. */
+		if (r == -1 || f.masked != l->server) {
 			aglink_down(l, 1002, 502,
 			    "protocol error: a malformed WebSocket frame");
 			return;
@@ -999,6 +1052,8 @@ aglink_read_frames(struct aglink *l, struct bufferevent *bev, unsigned gen)
 		if (evbuffer_get_length(in) < total)
 			return;
 		p = evbuffer_pullup(in, (ev_ssize_t)total);
+		if (f.masked)
+			ws_mask(p + f.header_len, (size_t)f.len, f.mask, 0);
 		aglink_on_frame(l, &f, p + f.header_len);
 		/* If the connection went, bev is freed after we return. */
 		if (l->dead || l->gen != gen)
@@ -1025,6 +1080,66 @@ aglink_read_cb(struct bufferevent *bev, void *arg)
 	aglink_leave(l);
 }
 
+/* --- reverse mode: waiting for the agent to call back ------------------ */
+
+/* Channels are waiting and nobody is connected (state IDLE). */
+static void
+aglink_await(struct aglink *l)
+{
+	l->state = AGLINK_ST_AWAIT;
+	l->deadline_ms = aglink_now_ms() + (int64_t)l->connect_timeout_s * 1000;
+	aglink_timer_set(l, (int64_t)l->connect_timeout_s * 1000);
+}
+
+static void
+aglink_await_give_up(struct aglink *l)
+{
+	struct err e;
+
+	err_set(&e, 504,
+	    "the agent of container %.12s has not called back within %ds "
+	    "(is the callback URL reachable from the workload?)",
+	    l->cid, l->connect_timeout_s);
+	aglink_down_err(l, 0, &e);
+}
+
+/*
+ * Takes bev, a connection the listener has answered 101 on: the link is
+ * now the WebSocket server on it. A connection already there is replaced
+ * (its channels fail as with a drop). Called inside aglink_enter.
+ */
+static void
+aglink_adopt(struct aglink *l, struct bufferevent *bev)
+{
+	struct err e;
+
+	if (l->bev != NULL) {
+		err_set(&e, 502,
+		    "the link to the agent of container %.12s was replaced by "
+		    "a newer one",
+		    l->cid);
+		aglink_down_err(l, 1000, &e);
+		if (l->dead) {
+			bufferevent_free(bev);
+			return;
+		}
+	}
+	evtimer_del(l->timer);
+	log_debug("container %.12s: the agent called back", l->cid);
+	l->bev = bev;
+	l->server = 1;
+	l->state = AGLINK_ST_HELLO;
+	l->last_rx_ms = aglink_now_ms();
+	bufferevent_setcb(bev, aglink_read_cb, NULL, aglink_event_cb, l);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(bev, NULL, NULL);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	aglink_timer_set(l, AGLINK_HANDSHAKE_MS);
+	/* The HELLO may have come with the request. */
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		aglink_read_frames(l, bev, l->gen);
+}
+
 /* --- timers ------------------------------------------------------------- */
 
 static void
@@ -1038,7 +1153,7 @@ aglink_keepalive(struct aglink *l)
 		return;
 	}
 	if (since >= l->ping_ms && now - l->last_ping_ms >= l->ping_ms) {
-		aglink_ws_send(l->bev, WS_PING, NULL, 0, "sk", 2);
+		aglink_ws_send(l->bev, l->server, WS_PING, NULL, 0, "sk", 2);
 		l->last_ping_ms = now;
 	}
 	next = l->last_rx_ms + l->dead_ms;
@@ -1060,6 +1175,9 @@ aglink_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	aglink_enter(l);
 	switch (l->state) {
+	case AGLINK_ST_AWAIT:
+		aglink_await_give_up(l);
+		break;
 	case AGLINK_ST_RETRY:
 		if (aglink_now_ms() >= l->deadline_ms)
 			aglink_give_up(l);
@@ -1181,6 +1299,8 @@ aglink_open(struct aglink *l, const cJSON *request,
 		return ch; /* aglink_free is failing channels: this one too */
 	if (l->state == AGLINK_ST_UP)
 		aglink_chan_send_open(ch);
+	else if (l->state == AGLINK_ST_IDLE && l->reverse)
+		aglink_await(l);
 	else if (l->state == AGLINK_ST_IDLE)
 		aglink_connect(l);
 	return ch;
@@ -1267,4 +1387,266 @@ aglink_token_new(
 	aglink_hex(md, sizeof(md), sha_hex);
 	OPENSSL_cleanse(tok, sizeof(tok));
 	return 0;
+}
+
+struct aglink *
+aglink_new_reverse(struct event_base *base, const char *container_id,
+    int connect_timeout_s, const struct aglink_cbs *cbs, void *arg)
+{
+	struct aglink *l = aglink_new(
+	    base, "", 0, "", container_id, connect_timeout_s, cbs, arg);
+
+	l->reverse = 1;
+	return l;
+}
+
+/* --- the listener (reverse mode) ---------------------------------------- */
+
+struct aglink_pending {
+	TAILQ_ENTRY(aglink_pending) entry;
+	struct aglink_listener *ls;
+	struct bufferevent *bev;
+};
+
+struct aglink_listener {
+	struct event_base *base;
+	struct evconnlistener *lis;
+	int port;
+	struct aglink *(*lookup)(
+	    void *arg, const char *container_id, const char *token_hex);
+	void *arg;
+	TAILQ_HEAD(, aglink_pending) pending;
+};
+
+static void
+aglink_pending_free(struct aglink_pending *pc, int free_bev)
+{
+	TAILQ_REMOVE(&pc->ls->pending, pc, entry);
+	if (free_bev)
+		bufferevent_free(pc->bev);
+	free(pc);
+}
+
+/* Answers status and closes once it is written. */
+static void
+aglink_pending_refuse(struct aglink_pending *pc, const char *status)
+{
+	struct bufferevent *bev = pc->bev;
+
+	log_info("agent link: refused a callback: %s", status);
+	evbuffer_add_printf(bufferevent_get_output(bev),
+	    "HTTP/1.1 %s\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+	    status, strlen(status) + 1, status);
+	aglink_pending_free(pc, 0);
+	aglink_linger_start(bev);
+}
+
+/* The value of header name in head (lines after the first), or NULL;
+ * borrowed from a copy made inside out (outsz bytes). */
+static const char *
+aglink_req_header(const char *head, const char *name, char *out, size_t outsz)
+{
+	size_t nl = strlen(name), vl;
+	const char *p = strstr(head, "\r\n"), *v, *e;
+
+	while (p != NULL && p[2] != '\r' && p[2] != '\0') {
+		p += 2;
+		if ((e = strstr(p, "\r\n")) == NULL)
+			break;
+		if ((size_t)(e - p) > nl && strncasecmp(p, name, nl) == 0 &&
+		    p[nl] == ':') {
+			for (v = p + nl + 1; *v == ' ' || *v == '\t'; v++)
+				;
+			vl = (size_t)(e - v);
+			while (
+			    vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+				vl--;
+			if (vl >= outsz)
+				return NULL;
+			memcpy(out, v, vl);
+			out[vl] = '\0';
+			return out;
+		}
+		p = e;
+	}
+	return NULL;
+}
+
+/* Handles the whole request head; pc is gone when this returns. */
+static void
+aglink_pending_request(struct aglink_pending *pc, const char *head)
+{
+	char path[512], v[256], key[128], auth[160], cid[160], acc[29];
+	struct bufferevent *bev = pc->bev;
+	struct aglink *l;
+
+	if (sscanf(head, "GET %511s HTTP/1.%*c", path) != 1) {
+		aglink_pending_refuse(pc, "400 Bad Request");
+		return;
+	}
+	path[strcspn(path, "?")] = '\0';
+	if (strcmp(path, AGLINK_PATH) != 0) {
+		aglink_pending_refuse(pc, "404 Not Found");
+		return;
+	}
+	if (aglink_req_header(head, "Upgrade", v, sizeof(v)) == NULL ||
+	    strcasestr(v, "websocket") == NULL ||
+	    aglink_req_header(head, "Connection", v, sizeof(v)) == NULL ||
+	    strcasestr(v, "upgrade") == NULL ||
+	    aglink_req_header(head, "Sec-WebSocket-Version", v, sizeof(v)) ==
+		NULL ||
+	    strcmp(v, "13") != 0 ||
+	    aglink_req_header(head, "Sec-WebSocket-Key", key, sizeof(key)) ==
+		NULL ||
+	    *key == '\0') {
+		aglink_pending_refuse(pc, "400 Bad Request");
+		return;
+	}
+	if (aglink_req_header(head, "Authorization", auth, sizeof(auth)) ==
+		NULL ||
+	    strncasecmp(auth, "Bearer ", 7) != 0 ||
+	    aglink_req_header(
+		head, "X-Sockerless-Container", cid, sizeof(cid)) == NULL ||
+	    (l = pc->ls->lookup(pc->ls->arg, cid, auth + 7)) == NULL ||
+	    l->dead || !l->reverse) {
+		OPENSSL_cleanse(auth, sizeof(auth));
+		aglink_pending_refuse(pc, "401 Unauthorized");
+		return;
+	}
+	OPENSSL_cleanse(auth, sizeof(auth));
+	ws_accept_key(key, acc);
+	evbuffer_add_printf(bufferevent_get_output(bev),
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n\r\n",
+	    acc);
+	aglink_pending_free(pc, 0);
+	aglink_enter(l);
+	aglink_adopt(l, bev);
+	aglink_leave(l);
+}
+
+static void
+aglink_pending_read(struct bufferevent *bev, void *arg)
+{
+	struct aglink_pending *pc = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	char *head;
+	size_t n;
+
+	if (end.pos < 0) {
+		if (evbuffer_get_length(in) > AGLINK_RESP_MAX)
+			aglink_pending_refuse(
+			    pc, "431 Request Header Fields Too Large");
+		return;
+	}
+	n = (size_t)end.pos + 4;
+	if (n > AGLINK_RESP_MAX) {
+		aglink_pending_refuse(
+		    pc, "431 Request Header Fields Too Large");
+		return;
+	}
+	head = xmalloc(n + 1);
+	evbuffer_remove(in, head, n);
+	head[n] = '\0';
+	aglink_pending_request(pc, head);
+	OPENSSL_cleanse(head, n);
+	free(head);
+}
+
+static void
+aglink_pending_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	aglink_pending_free(arg, 1);
+}
+
+static void
+aglink_listener_accept(struct evconnlistener *lis, evutil_socket_t fd,
+    struct sockaddr *sa, int sl, void *arg)
+{
+	struct aglink_listener *ls = arg;
+	struct aglink_pending *pc = xcalloc(1, sizeof(*pc));
+	struct timeval tv = { AGLINK_HANDSHAKE_MS / 1000, 0 };
+
+	(void)lis;
+	(void)sa;
+	(void)sl;
+	pc->ls = ls;
+	pc->bev = bufferevent_socket_new(ls->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (pc->bev == NULL)
+		fatalx("%s: bufferevent_socket_new", __func__);
+	TAILQ_INSERT_TAIL(&ls->pending, pc, entry);
+	bufferevent_setcb(
+	    pc->bev, aglink_pending_read, NULL, aglink_pending_event, pc);
+	bufferevent_set_timeouts(pc->bev, &tv, &tv);
+	bufferevent_enable(pc->bev, EV_READ | EV_WRITE);
+}
+
+struct aglink_listener *
+aglink_listener_new(struct event_base *base, const char *host, int port,
+    struct aglink *(*lookup)(
+	void *arg, const char *container_id, const char *token_hex),
+    void *arg)
+{
+	struct aglink_listener *ls;
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char portstr[16];
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if ((rc = getaddrinfo(host != NULL && *host != '\0' ? host : NULL,
+		 portstr, &hints, &res)) != 0) {
+		log_warnx(
+		    "%s: %s:%d: %s", __func__, host, port, gai_strerror(rc));
+		return NULL;
+	}
+	ls = xcalloc(1, sizeof(*ls));
+	ls->base = base;
+	ls->lookup = lookup;
+	ls->arg = arg;
+	TAILQ_INIT(&ls->pending);
+	ls->lis = evconnlistener_new_bind(base, aglink_listener_accept, ls,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    64, res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (ls->lis == NULL) {
+		log_warn("%s: listen on %s:%d", __func__, host, port);
+		free(ls);
+		return NULL;
+	}
+	if (getsockname(evconnlistener_get_fd(ls->lis), (struct sockaddr *)&ss,
+		&sl) == 0)
+		ls->port = ntohs(ss.ss_family == AF_INET6 ?
+			((struct sockaddr_in6 *)&ss)->sin6_port :
+			((struct sockaddr_in *)&ss)->sin_port);
+	return ls;
+}
+
+int
+aglink_listener_port(const struct aglink_listener *ls)
+{
+	return ls->port;
+}
+
+void
+aglink_listener_free(struct aglink_listener *ls)
+{
+	struct aglink_pending *pc;
+
+	if (ls == NULL)
+		return;
+	evconnlistener_free(ls->lis);
+	while ((pc = TAILQ_FIRST(&ls->pending)) != NULL)
+		aglink_pending_free(pc, 1);
+	free(ls);
 }

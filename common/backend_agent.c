@@ -1176,4 +1176,5 @@ backend_agent_shutdown(struct backend *b)
 		}
 		agent_exec_free(ex);
 	}
+	aglink_shutdown();
 }

@@ -1,5 +1,6 @@
 /* aglink against a fake agent served from the same event loop: the
- * handshake, channels, flow control both ways, retries, link loss. */
+ * handshake, channels, flow control both ways, retries, link loss; and in
+ * reverse mode a fake agent dialling the aglink_listener. */
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -84,6 +85,16 @@ struct fx {
 	struct err down_err;
 	int seq;
 	struct crec *slow; /* consumed 8 KiB per tick */
+	/* reverse mode: the fake agent dials the listener */
+	int rev;
+	struct aglink_listener *ls;
+	int lport;
+	int lookups;
+	int rev_status;		 /* of the listener's answer */
+	char resp[1024];	 /* the listener's answer */
+	char accept[29];	 /* the Sec-WebSocket-Accept expected */
+	struct bufferevent *old; /* an earlier connection, kept open */
+	int old_closes;
 };
 
 static int64_t
@@ -123,14 +134,21 @@ tick(struct fx *f)
 static void
 srv_frame(struct fx *f, int fin, int opcode, const void *p, size_t n)
 {
-	unsigned char h[14];
-	size_t hl = ws_build_header(h, opcode, n, NULL);
+	unsigned char h[14], mask[4] = { 0x12, 0x34, 0x56, 0x78 }, *m;
+	size_t hl = ws_build_header(h, opcode, n, f->rev ? mask : NULL);
 
 	if (!fin)
 		h[0] &= 0x7F;
 	bufferevent_write(f->conn, h, hl);
-	if (n > 0)
+	if (n > 0 && f->rev) { /* the agent is the client: masked */
+		m = xmalloc(n);
+		memcpy(m, p, n);
+		ws_mask(m, n, mask, 0);
+		bufferevent_write(f->conn, m, n);
+		free(m);
+	} else if (n > 0) {
 		bufferevent_write(f->conn, p, n);
+	}
 }
 
 static void
@@ -274,6 +292,35 @@ srv_handshake(struct fx *f, struct evbuffer *in)
 	srv_send_str(f, AGLINK_HELLO, 0, 0, hello);
 }
 
+/* Reverse mode: the listener's answer to the fake agent's request. */
+static void
+rev_answer(struct fx *f, struct evbuffer *in)
+{
+	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	char hello[256], want[64];
+	size_t n;
+
+	if (end.pos < 0)
+		return;
+	n = (size_t)end.pos + 4;
+	assert_true(n < sizeof(f->resp));
+	evbuffer_remove(in, f->resp, n);
+	f->resp[n] = '\0';
+	assert_int_equal(sscanf(f->resp, "HTTP/1.1 %d", &f->rev_status), 1);
+	if (f->rev_status != 101)
+		return;
+	snprintf(want, sizeof(want), "Sec-WebSocket-Accept: %s\r\n", f->accept);
+	assert_non_null(strstr(f->resp, want));
+	assert_non_null(
+	    strstr(f->resp, "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"));
+	f->upgraded = 1;
+	snprintf(hello, sizeof(hello),
+	    "{\"agent\":\"0.1.0\",\"container\":\"%s\",\"pid\":1,"
+	    "\"held\":false,\"conn\":%d}",
+	    CID, f->accepts);
+	srv_send_str(f, AGLINK_HELLO, 0, 0, hello);
+}
+
 static void
 srv_close(struct fx *f)
 {
@@ -293,7 +340,10 @@ srv_read(struct bufferevent *bev, void *arg)
 	size_t n;
 
 	if (!f->upgraded) {
-		srv_handshake(f, in);
+		if (f->rev)
+			rev_answer(f, in);
+		else
+			srv_handshake(f, in);
 		if (!f->upgraded)
 			return;
 	}
@@ -302,14 +352,16 @@ srv_read(struct bufferevent *bev, void *arg)
 		p = evbuffer_pullup(in, (ev_ssize_t)(n < 14 ? n : 14));
 		if (ws_parse_header(p, n < 14 ? n : 14, &fr) != 1)
 			return;
-		assert_true(fr.masked); /* every client frame */
+		/* Every client frame is masked, no server frame is. */
+		assert_int_equal(fr.masked, !f->rev);
 		assert_true(fr.fin);
 		if (n < fr.header_len + fr.len)
 			return;
 		evbuffer_drain(in, fr.header_len);
 		p = xmalloc((size_t)fr.len + 1);
 		evbuffer_remove(in, p, (size_t)fr.len);
-		ws_mask(p, (size_t)fr.len, fr.mask, 0);
+		if (fr.masked)
+			ws_mask(p, (size_t)fr.len, fr.mask, 0);
 		switch (fr.opcode) {
 		case WS_BINARY:
 			srv_on_message(f, p, (size_t)fr.len);
@@ -341,7 +393,8 @@ srv_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct fx *f = arg;
 
-	(void)what;
+	if (what & BEV_EVENT_CONNECTED) /* the fake agent's dial */
+		return;
 	if (f->conn == bev)
 		srv_close(f);
 	else
@@ -362,6 +415,83 @@ srv_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
 	f->conn = bufferevent_socket_new(f->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(f->conn, srv_read, NULL, srv_event, f);
 	bufferevent_enable(f->conn, EV_READ | EV_WRITE);
+}
+
+/* The fake agent calls back (reverse mode), as the agent does. */
+static void
+agent_dial(struct fx *f, const char *token, const char *cid)
+{
+	struct sockaddr_in sin;
+	const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)f->lport);
+	f->accepts++;
+	f->upgraded = 0;
+	f->rev_status = 0;
+	f->resp[0] = '\0';
+	ws_accept_key(key, f->accept);
+	f->conn = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(f->conn, srv_read, NULL, srv_event, f);
+	assert_int_equal(bufferevent_socket_connect(
+			     f->conn, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	bufferevent_enable(f->conn, EV_READ | EV_WRITE);
+	evbuffer_add_printf(bufferevent_get_output(f->conn),
+	    "GET " AGLINK_PATH " HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"
+	    "Authorization: Bearer %s\r\nX-Sockerless-Container: %s\r\n\r\n",
+	    f->lport, key, token, cid);
+}
+
+static void
+old_read(struct bufferevent *bev, void *arg)
+{
+	struct fx *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	unsigned char *p = evbuffer_pullup(in, 1);
+
+	if (p != NULL && (p[0] & 0x0F) == WS_CLOSE)
+		f->old_closes++;
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void
+old_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct fx *f = arg;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	bufferevent_free(bev);
+	f->old = NULL;
+}
+
+/* Keeps the current connection open aside (a second dial comes). */
+static void
+agent_stash(struct fx *f)
+{
+	f->old = f->conn;
+	f->conn = NULL;
+	f->upgraded = 0;
+	bufferevent_setcb(f->old, old_read, NULL, old_event, f);
+}
+
+static struct aglink *
+rev_lookup(void *arg, const char *container_id, const char *token_hex)
+{
+	struct fx *f = arg;
+
+	f->lookups++;
+	if (strcmp(container_id, CID) != 0 ||
+	    strlen(token_hex) != AGLINK_TOKEN_HEX ||
+	    !aglink_ct_equal(token_hex, TOKEN, AGLINK_TOKEN_HEX))
+		return NULL;
+	return f->l;
 }
 
 /* Sent messages of one type (and channel, unless 0). */
@@ -572,6 +702,25 @@ setup(void **state)
 }
 
 static int
+setup_rev(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct timeval tv = { 0, 2000 };
+
+	f->base = event_base_new();
+	f->ticker = event_new(f->base, -1, EV_PERSIST, on_tick, f);
+	event_add(f->ticker, &tv);
+	f->rev = 1;
+	f->ls = aglink_listener_new(f->base, "127.0.0.1", 0, rev_lookup, f);
+	assert_non_null(f->ls);
+	f->lport = aglink_listener_port(f->ls);
+	assert_true(f->lport > 0);
+	f->l = aglink_new_reverse(f->base, CID, 5, &cl_cbs, f);
+	*state = f;
+	return 0;
+}
+
+static int
 teardown(void **state)
 {
 	struct fx *f = *state;
@@ -583,6 +732,9 @@ teardown(void **state)
 	SPIN(f, 10, 0);
 	if (f->lis != NULL)
 		evconnlistener_free(f->lis);
+	aglink_listener_free(f->ls);
+	if (f->old != NULL)
+		bufferevent_free(f->old);
 	for (size_t i = 0; i < f->nmsgs; i++)
 		free(f->msgs[i].p);
 	free(f->msgs);
@@ -1052,6 +1204,146 @@ t_token(void **state)
 	assert_string_not_equal(hex, hex2);
 }
 
+/* --- reverse mode --------------------------------------------------------- */
+
+static void
+t_rev_up(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r;
+
+	assert_false(aglink_is_up(f->l));
+	agent_dial(f, TOKEN, CID);
+	SPIN(f, 2000, f->hellos == 1);
+	assert_int_equal(f->rev_status, 101);
+	assert_int_equal(f->lookups, 1);
+	assert_true(aglink_is_up(f->l));
+	r = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 2000, r->results == 1);
+	assert_false(r->has_err);
+	assert_string_equal(r->log, "M D1:out D2:err E1 E2 R");
+	assert_int_equal(
+	    cJSON_GetObjectItemCaseSensitive(r->result, "exitCode")->valueint,
+	    3);
+	/* Pings both ways: the backend's pong is unmasked (srv_read). */
+	srv_frame(f, 1, WS_PING, "abc", 3);
+	SPIN(f, 1000, f->pongs == 1);
+	assert_string_equal(f->pong, "abc");
+	/* An unmasked frame from the agent is a protocol error. */
+	f->rev = 0;
+	srv_send_str(f, AGLINK_EVENT, 0, 0, "{\"main\":{}}");
+	f->rev = 1;
+	SPIN(f, 1000, f->downs == 1);
+	assert_int_equal(f->downs, 1);
+	assert_int_equal(f->events, 0);
+	assert_non_null(strstr(f->down_err.msg, "malformed WebSocket frame"));
+	assert_false(aglink_is_up(f->l));
+	rec_free(r);
+}
+
+static void
+t_rev_unauthorized(void **state)
+{
+	struct fx *f = *state;
+	char bad[AGLINK_TOKEN_HEX + 1];
+
+	memcpy(bad, TOKEN, sizeof(bad));
+	bad[5] = bad[5] == 'f' ? 'e' : 'f';
+	agent_dial(f, bad, CID);
+	SPIN(f, 2000, f->rev_status != 0);
+	assert_int_equal(f->rev_status, 401);
+	srv_close(f);
+	memcpy(bad, CID, sizeof(bad));
+	bad[0] = bad[0] == 'f' ? 'e' : 'f';
+	agent_dial(f, TOKEN, bad);
+	SPIN(f, 2000, f->rev_status != 0);
+	assert_int_equal(f->rev_status, 401);
+	srv_close(f);
+	agent_dial(f, "", CID);
+	SPIN(f, 2000, f->rev_status != 0);
+	assert_int_equal(f->rev_status, 401);
+	srv_close(f);
+	assert_int_equal(f->lookups, 2); /* no token: no lookup */
+	assert_int_equal(f->hellos, 0);
+	assert_false(aglink_is_up(f->l));
+}
+
+static void
+t_rev_queued(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r = rec_open(f, "{\"kind\":\"result\"}");
+
+	SPIN(f, 200, 0);
+	assert_int_equal(r->results, 0);
+	agent_dial(f, TOKEN, CID);
+	SPIN(f, 2000, r->results == 1);
+	assert_false(r->has_err);
+	assert_string_equal(r->log, "M D1:out D2:err E1 E2 R");
+	assert_int_equal(f->hellos, 1);
+	rec_free(r);
+}
+
+static void
+t_rev_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r;
+	int64_t t0;
+
+	aglink_free(f->l);
+	f->l = aglink_new_reverse(f->base, CID, 1, &cl_cbs, f);
+	t0 = now_ms();
+	r = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 3000, r->results == 1);
+	assert_int_equal(r->results, 1);
+	assert_true(now_ms() - t0 >= 900);
+	assert_true(r->has_err);
+	assert_int_equal(r->err.status, 504);
+	assert_non_null(strstr(r->err.msg, "has not called back within 1s"));
+	assert_non_null(strstr(r->err.msg, "callback URL reachable"));
+	assert_int_equal(f->downs, 1);
+	rec_free(r);
+	/* It can still come later. */
+	agent_dial(f, TOKEN, CID);
+	r = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 2000, r->results == 1);
+	assert_false(r->has_err);
+	rec_free(r);
+}
+
+static void
+t_rev_replace(void **state)
+{
+	struct fx *f = *state;
+	struct crec *a, *b;
+
+	agent_dial(f, TOKEN, CID);
+	SPIN(f, 2000, f->hellos == 1);
+	a = rec_open(f, "{\"kind\":\"sink\"}");
+	SPIN(f, 2000, srv_count(f, AGLINK_OPEN, 0) == 1);
+	agent_stash(f);
+	agent_dial(f, TOKEN, CID);
+	SPIN(f, 2000, f->hellos == 2 && a->results == 1 && f->old == NULL);
+	assert_int_equal(a->results, 1);
+	assert_true(a->has_err);
+	assert_non_null(strstr(a->err.msg, "replaced"));
+	assert_int_equal(f->downs, 1);
+	assert_null(f->old); /* the backend closed it */
+	assert_int_equal(f->old_closes, 1);
+	assert_true(aglink_is_up(f->l));
+	assert_int_equal(
+	    cJSON_GetObjectItemCaseSensitive(aglink_hello(f->l), "conn")
+		->valueint,
+	    2);
+	b = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 2000, b->results == 1);
+	assert_false(b->has_err);
+	assert_string_equal(b->log, "M D1:out D2:err E1 E2 R");
+	rec_free(a);
+	rec_free(b);
+}
+
 int
 main(void)
 {
@@ -1080,6 +1372,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    t_protocol_errors, setup, teardown),
 		cmocka_unit_test(t_token),
+		cmocka_unit_test_setup_teardown(t_rev_up, setup_rev, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_rev_unauthorized, setup_rev, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_rev_queued, setup_rev, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_rev_timeout, setup_rev, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_rev_replace, setup_rev, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,9 @@
 /* The backend's side of the agent link (docs/agent-link.md): one
  * WebSocket connection per container to its sockerless-agent, on the
  * backend's libevent loop, carrying many channels with per-channel flow
- * control. Forward mode: the backend dials the agent. */
+ * control. Forward mode: the backend dials the agent. Reverse mode: the
+ * agent dials an aglink_listener, which hands the connection to the
+ * container's link. */
 #ifndef SOCKERLESS_AGLINK_H
 #define SOCKERLESS_AGLINK_H
 
@@ -97,10 +99,50 @@ void aglink_chan_consumed(struct aglink_chan *ch, size_t n);
 /* Abandons the channel: CLOSE to the agent, no more callbacks. */
 void aglink_chan_close(struct aglink_chan *ch);
 
+/* Frees connections still flushing a close frame or a refusal on their
+ * own; call when the event loop is about to end. */
+void aglink_shutdown(void);
+
 /* Makes a fresh token: 32 random bytes (RAND_bytes) as 64 hex characters
  * into hex (65 bytes), and its SHA-256 as 64 hex characters into sha_hex.
  * Returns 0, -1 when the random source fails. */
 int aglink_token_new(char hex[AGLINK_TOKEN_HEX + 1],
     char sha_hex[AGLINK_TOKEN_HEX + 1]);
+
+/* --- reverse mode --------------------------------------------------------- */
+
+struct aglink_listener;
+
+/*
+ * A link that never dials: the agent of container_id calls back on an
+ * aglink_listener, which adopts the connection (the link is then the
+ * WebSocket server: its frames unmasked, the agent's masked). aglink_open
+ * queues channels until then and fails them with 504 after
+ * connect_timeout_s. A newer adopted connection replaces the older one.
+ * Everything else is as with aglink_new.
+ */
+struct aglink *aglink_new_reverse(struct event_base *base,
+    const char *container_id, int connect_timeout_s,
+    const struct aglink_cbs *cbs, void *arg);
+
+/*
+ * Listens on host:port (host NULL or "": every address; port 0: any) for
+ * agents calling back (GET AGLINK_PATH with the upgrade headers, a Bearer
+ * token and X-Sockerless-Container). lookup(arg, container id, token hex)
+ * returns that container's reverse link when the token is its own (compare
+ * with aglink_ct_equal), else NULL: the agent gets 401. NULL (logged) when
+ * the address cannot be bound.
+ */
+struct aglink_listener *aglink_listener_new(struct event_base *base,
+    const char *host, int port,
+    struct aglink *(*lookup)(
+	void *arg, const char *container_id, const char *token_hex),
+    void *arg);
+
+/* The bound port (for port 0). */
+int aglink_listener_port(const struct aglink_listener *ls);
+
+/* Stops listening; connections already adopted stay with their links. */
+void aglink_listener_free(struct aglink_listener *ls);
 
 #endif
