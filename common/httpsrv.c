@@ -632,6 +632,19 @@ conn_reject(struct httpsrv_conn *c, int status, const char *msg)
 	httpsrv_reply_error(r, status, "%s", msg);
 }
 
+/* 413 naming the limit (docker cp of a large tree meets it first). */
+static void
+conn_reject_large(struct httpsrv_conn *c)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg),
+	    "request body is too large: the limit is %zu MiB; copy large "
+	    "trees in parts",
+	    c->srv->limits.max_body_bytes >> 20);
+	conn_reject(c, 413, msg);
+}
+
 static void
 req_add_body(struct httpsrv_req *r, struct evbuffer *in, size_t n)
 {
@@ -744,7 +757,7 @@ conn_read_head(struct httpsrv_conn *c, struct evbuffer *in)
 			return -1;
 		}
 		if ((size_t)n > c->srv->limits.max_body_bytes) {
-			conn_reject(c, 413, "request body is too large");
+			conn_reject_large(c);
 			return -1;
 		}
 		r->want = (size_t)n;
@@ -822,7 +835,7 @@ conn_read_chunks(struct httpsrv_conn *c, struct evbuffer *in)
 			if ((size_t)n > c->srv->limits.max_body_bytes ||
 			    r->body_len + (size_t)n >
 				c->srv->limits.max_body_bytes) {
-				conn_reject(c, 413, "request body is too large");
+				conn_reject_large(c);
 				return -1;
 			}
 			r->want = (size_t)n;

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from e2e_lib import BUSYBOX, DOCKER, RUN_ID, _env, _inject, dk, dk_ok, inspect, wait_for, wait_state
+from e2e_lib import BUSYBOX, DOCKER, TARGET, _env, _inject, dk, dk_ok, inspect, wait_for, wait_state
 
 
 def _sleeper(name, *extra):
@@ -308,3 +308,21 @@ def test_health_healthy_and_unhealthy(docker, names):
     assert h["FailingStreak"] >= 2 and h["Log"][-1]["ExitCode"] == 1, h
     p = docker("ps", "--filter", f"name={ok}", "--format", "{{.Status}}")
     assert "(healthy)" in p.stdout, p.stdout
+
+
+def test_cp_oversize_archive(apiclient, name):
+    # The backend bounds a request body (16 MiB): a larger archive gets a
+    # 413 that names the limit, and the daemons stay up.
+    if TARGET != "sockerless":
+        pytest.skip("dockerd takes archives of any size")
+    _sleeper(name)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("big.bin")
+        info.size = 17 * 1024 * 1024
+        t.addfile(info, io.BytesIO(os.urandom(info.size)))
+    with pytest.raises(Exception) as e:
+        apiclient.put_archive(name, "/tmp", buf.getvalue())
+    assert "413" in str(e.value) and "limit is 16 MiB" in str(e.value), str(e.value)
+    p = dk("exec", name, "echo", "still-up")
+    assert p.returncode == 0 and p.stdout == "still-up\n", p.stderr
