@@ -327,8 +327,8 @@ struct aglink_linger {
 	LIST_ENTRY(aglink_linger) entry;
 	struct bufferevent *bev;
 };
-static LIST_HEAD(, aglink_linger) aglink_lingering =
-    LIST_HEAD_INITIALIZER(aglink_lingering);
+static LIST_HEAD(, aglink_linger) aglink_lingering = LIST_HEAD_INITIALIZER(
+    aglink_lingering);
 
 static void
 aglink_linger_end(struct aglink_linger *lg)

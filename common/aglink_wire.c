@@ -94,8 +94,7 @@ ws_build_header(
 }
 
 void
-ws_mask(unsigned char *buf, size_t n, const unsigned char mask[4],
-    uint64_t off)
+ws_mask(unsigned char *buf, size_t n, const unsigned char mask[4], uint64_t off)
 {
 	size_t i;
 
@@ -190,7 +189,8 @@ sha256_block(struct sha256 *s, const unsigned char *p)
 	}
 	memcpy(v, s->h, sizeof(v));
 	for (i = 0; i < 64; i++) {
-		t1 = v[7] + (ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25)) +
+		t1 = v[7] +
+		    (ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25)) +
 		    ((v[4] & v[5]) ^ (~v[4] & v[6])) + sha256_k[i] + w[i];
 		t2 = (ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22)) +
 		    ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
@@ -265,7 +265,8 @@ void
 aglink_sha256(const void *buf, size_t n, unsigned char out[32])
 {
 	struct sha256 s = { { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-			      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 },
+				0x510e527f, 0x9b05688c, 0x1f83d9ab,
+				0x5be0cd19 },
 		0, { 0 }, 0 };
 
 	md_run(&s, s.h, s.blk, sha256_block_v, buf, n, out, 8);
@@ -410,8 +411,7 @@ aglink_put_header(
 int
 aglink_parse(const unsigned char *buf, size_t n, struct aglink_msg *m)
 {
-	if (n < AGLINK_HEADER || buf[0] < AGLINK_HELLO ||
-	    buf[0] > AGLINK_EVENT)
+	if (n < AGLINK_HEADER || buf[0] < AGLINK_HELLO || buf[0] > AGLINK_EVENT)
 		return -1;
 	m->type = buf[0];
 	m->stream = buf[1];

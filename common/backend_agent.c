@@ -126,12 +126,11 @@ backend_agent_has_health(const struct container *c)
 
 	return first != NULL && cJSON_IsString(first) &&
 	    strcmp(first->valuestring, "NONE") != 0 &&
-	    cJSON_GetArraySize(test) > (strcmp(first->valuestring, "CMD") ==
-						   0 ||
-					       strcmp(first->valuestring,
-						   "CMD-SHELL") == 0 ?
-					       1 :
-					       0);
+	    cJSON_GetArraySize(test) >
+	    (strcmp(first->valuestring, "CMD") == 0 ||
+			strcmp(first->valuestring, "CMD-SHELL") == 0 ?
+		    1 :
+		    0);
 }
 
 /* --- the link ----------------------------------------------------------- */
@@ -233,8 +232,8 @@ backend_agent_link(struct backend *b, struct container *c, struct err *e)
 		    c->id);
 		return NULL;
 	}
-	ag->link = aglink_new(b->base, host, port, tok, c->id,
-	    AGENT_CONNECT_S, &agent_link_cbs, ag);
+	ag->link = aglink_new(b->base, host, port, tok, c->id, AGENT_CONNECT_S,
+	    &agent_link_cbs, ag);
 	return ag->link;
 }
 
@@ -316,8 +315,7 @@ agent_relay_client_error(struct agent_relay *rl, const char *msg)
 }
 
 static void
-agent_relay_on_data(
-    void *arg, int stream, const unsigned char *buf, size_t len)
+agent_relay_on_data(void *arg, int stream, const unsigned char *buf, size_t len)
 {
 	struct agent_relay *rl = arg;
 	unsigned char hdr[STDSTREAM_HEADER_LEN];
@@ -383,8 +381,8 @@ agent_relay_on_result(void *arg, const cJSON *res, const struct err *e)
 		/* The link failed before the client was answered. */
 		struct err fe;
 		if (e == NULL)
-			err_set(&fe, json_int(res, "status", 500),
-			    "%s", json_str(res, "message") ?
+			err_set(&fe, json_int(res, "status", 500), "%s",
+			    json_str(res, "message") ?
 				json_str(res, "message") :
 				"the agent refused the request");
 		/* A reply frees the request: detach first. */
@@ -609,8 +607,8 @@ backend_agent_attach(
 	const cJSON *cfg = container_config(c);
 
 	rl->tty = json_bool(cfg, "Tty", 0);
-	rl->want_stdin = backend_query_bool(r, "stdin", 0) &&
-	    json_bool(cfg, "OpenStdin", 0);
+	rl->want_stdin =
+	    backend_query_bool(r, "stdin", 0) && json_bool(cfg, "OpenStdin", 0);
 	rl->want_out = backend_query_bool(r, "stdout", 0);
 	rl->want_err = backend_query_bool(r, "stderr", 0);
 	rl->request = cJSON_CreateObject();
@@ -651,8 +649,8 @@ agent_ignore_data(void *arg, int stream, const unsigned char *p, size_t n)
 	(void)n;
 }
 
-static const struct aglink_chan_cbs agent_start_cbs = { agent_ignore_data,
-	NULL, NULL, NULL, agent_start_result };
+static const struct aglink_chan_cbs agent_start_cbs = { agent_ignore_data, NULL,
+	NULL, NULL, agent_start_result };
 
 /* The workload runs: open the channels of attaches made before start,
  * then release the held command; keep a link for health events. */
@@ -815,8 +813,9 @@ backend_agent_exec_create(
 	if ((cfg = json_parse(body != NULL ? body : "", len, &e)) == NULL ||
 	    !cJSON_IsObject(cfg)) {
 		cJSON_Delete(cfg);
-		httpsrv_reply_error(r, 400, "the exec configuration must be a "
-					    "JSON object");
+		httpsrv_reply_error(r, 400,
+		    "the exec configuration must be a "
+		    "JSON object");
 		return;
 	}
 	strv_init(&cmd);
@@ -878,8 +877,8 @@ agent_exec_lookup_or_reply(struct httpsrv_req *r, const char *id)
 	struct agent_exec *ex = agent_exec_find(id != NULL ? id : "");
 
 	if (ex == NULL || ex->c->gone)
-		httpsrv_reply_error(r, 404, "No such exec instance: %s",
-		    id != NULL ? id : "");
+		httpsrv_reply_error(
+		    r, 404, "No such exec instance: %s", id != NULL ? id : "");
 	return ex != NULL && !ex->c->gone ? ex : NULL;
 }
 
@@ -897,16 +896,16 @@ backend_agent_exec_start(
 	int detach, tty;
 
 	(void)b;
-	if ((ex = agent_exec_lookup_or_reply(r, router_param(m, "id"))) ==
-	    NULL)
+	if ((ex = agent_exec_lookup_or_reply(r, router_param(m, "id"))) == NULL)
 		return;
 	raw = httpsrv_req_body(r, &len);
 	if (raw != NULL && len > 0 &&
 	    ((body = json_parse(raw, len, &e)) == NULL ||
 		!cJSON_IsObject(body))) {
 		cJSON_Delete(body);
-		httpsrv_reply_error(r, 400, "the exec start options must be a "
-					    "JSON object");
+		httpsrv_reply_error(r, 400,
+		    "the exec start options must be a "
+		    "JSON object");
 		return;
 	}
 	if (ex->running || ex->exited) {
@@ -944,7 +943,8 @@ backend_agent_exec_start(
 	    s[0] != '\0')
 		json_add_str(req, "user", s);
 	json_add_bool(req, "tty", tty);
-	json_add_bool(req, "stdin", !detach && json_bool(cfg, "AttachStdin", 0));
+	json_add_bool(
+	    req, "stdin", !detach && json_bool(cfg, "AttachStdin", 0));
 	{
 		const cJSON *cs = json_arr(body, "ConsoleSize");
 		if (cs == NULL)
@@ -987,8 +987,7 @@ backend_agent_exec_inspect(
 	const char *user;
 
 	(void)b;
-	if ((ex = agent_exec_lookup_or_reply(r, router_param(m, "id"))) ==
-	    NULL)
+	if ((ex = agent_exec_lookup_or_reply(r, router_param(m, "id"))) == NULL)
 		return;
 	cmd = json_arr(ex->cfg, "Cmd");
 	user = json_str(ex->cfg, "User");
@@ -1049,8 +1048,7 @@ backend_agent_exec_resize(
 	int h, w;
 
 	(void)b;
-	if ((ex = agent_exec_lookup_or_reply(r, router_param(m, "id"))) ==
-	    NULL)
+	if ((ex = agent_exec_lookup_or_reply(r, router_param(m, "id"))) == NULL)
 		return;
 	if (agent_query_dim(r, "h", &h) == -1 ||
 	    agent_query_dim(r, "w", &w) == -1) {
@@ -1116,8 +1114,8 @@ agent_exec_status_result(void *arg, const cJSON *res, const struct err *e)
 			    "code is lost");
 	} else if (!ex->c->gone && container_running(ex->c)) {
 		if (ex->poll == NULL)
-			ex->poll = evtimer_new(
-			    ex->b->base, agent_exec_poll_fire, ex);
+			ex->poll =
+			    evtimer_new(ex->b->base, agent_exec_poll_fire, ex);
 		evtimer_add(ex->poll, &tv);
 		return;
 	} else {
@@ -1130,9 +1128,8 @@ agent_exec_status_result(void *arg, const cJSON *res, const struct err *e)
 		agent_relay_free(ex->relay);
 }
 
-static const struct aglink_chan_cbs agent_exec_status_cbs = {
-	agent_ignore_data, NULL, NULL, NULL, agent_exec_status_result
-};
+static const struct aglink_chan_cbs agent_exec_status_cbs = { agent_ignore_data,
+	NULL, NULL, NULL, agent_exec_status_result };
 
 static void
 agent_exec_status_poll(struct agent_exec *ex)

@@ -88,8 +88,8 @@ agent_call_open(struct agent_call *k, cJSON *request, struct err *e)
 
 /* Starts a call answering req; on failure answers the error itself. */
 static struct agent_call *
-agent_call_start(struct backend *b, struct container *c,
-    struct httpsrv_req *r, enum agent_call_kind kind, cJSON *request)
+agent_call_start(struct backend *b, struct container *c, struct httpsrv_req *r,
+    enum agent_call_kind kind, cJSON *request)
 {
 	struct agent_call *k = xcalloc(1, sizeof(*k));
 	struct err e;
@@ -158,8 +158,8 @@ agent_stats_cpu(const cJSON *s)
 	json_add_int(u, "usage_in_usermode", json_int(s, "cpu_user_ns", 0));
 	cJSON_AddItemToObject(cpu, "cpu_usage", u);
 	if (s != NULL) {
-		json_add_int(cpu, "system_cpu_usage",
-		    json_int(s, "system_cpu_ns", 0));
+		json_add_int(
+		    cpu, "system_cpu_usage", json_int(s, "system_cpu_ns", 0));
 		json_add_int(cpu, "online_cpus", json_int(s, "online_cpus", 1));
 	}
 	t = cJSON_CreateObject();
@@ -204,8 +204,8 @@ agent_stats_doc(struct container *c, const cJSON *cur, const cJSON *prev)
 		json_add_int(it, "major", 0);
 		json_add_int(it, "minor", 0);
 		json_add_str(it, "op", ops[i]);
-		json_add_int(it, "value",
-		    json_int(json_obj(cur, "blkio"), keys[i], 0));
+		json_add_int(
+		    it, "value", json_int(json_obj(cur, "blkio"), keys[i], 0));
 		cJSON_AddItemToArray(list, it);
 	}
 	cJSON_AddItemToObject(bl, "io_service_bytes_recursive", list);
@@ -318,8 +318,8 @@ backend_agent_stats(
 		cJSON_Delete(o);
 		return;
 	}
-	if ((k = agent_call_start(b, c, r, CALL_STATS,
-		 agent_request("stats"))) == NULL)
+	if ((k = agent_call_start(
+		 b, c, r, CALL_STATS, agent_request("stats"))) == NULL)
 		return;
 	k->stream = backend_query_bool(r, "stream", 1);
 	k->one_shot = backend_query_bool(r, "one-shot", 0);
@@ -416,8 +416,8 @@ agent_call_on_result(void *arg, const cJSON *res, const struct err *le)
 		httpsrv_reply_err(k->req, &e);
 	} else if (k->began) {
 		if (failed)
-			log_warnx("container %.12s: archive: %s", k->c->id,
-			    e.msg);
+			log_warnx(
+			    "container %.12s: archive: %s", k->c->id, e.msg);
 		httpsrv_stream_end(k->req);
 	} else {
 		switch (k->kind) {
@@ -446,9 +446,8 @@ agent_call_on_result(void *arg, const cJSON *res, const struct err *le)
 	agent_call_free(k);
 }
 
-static const struct aglink_chan_cbs agent_call_cbs = { agent_call_on_data,
-	NULL, agent_call_on_meta, agent_call_on_writable,
-	agent_call_on_result };
+static const struct aglink_chan_cbs agent_call_cbs = { agent_call_on_data, NULL,
+	agent_call_on_meta, agent_call_on_writable, agent_call_on_result };
 
 void
 backend_agent_top(
@@ -491,7 +490,8 @@ agent_pause_common(struct backend *b, struct httpsrv_req *r,
 		return;
 	}
 	if (!pause && !paused) {
-		httpsrv_reply_error(r, 409, "Container %s is not paused", c->id);
+		httpsrv_reply_error(
+		    r, 409, "Container %s is not paused", c->id);
 		return;
 	}
 	agent_call_start(b, c, r, pause ? CALL_PAUSE : CALL_UNPAUSE,
@@ -547,9 +547,8 @@ backend_agent_signal(struct backend *b, struct container *c, int signo,
 /* --- archive (docker cp) ------------------------------------------------ */
 
 static cJSON *
-agent_archive_request(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m,
-    const char *kind, struct container **cp)
+agent_archive_request(struct backend *b, struct httpsrv_req *r,
+    const struct router_match *m, const char *kind, struct container **cp)
 {
 	const char *path = httpsrv_req_query(r, "path");
 	cJSON *req;
@@ -558,8 +557,9 @@ agent_archive_request(
 	    NULL)
 		return NULL;
 	if (path == NULL || path[0] == '\0') {
-		httpsrv_reply_error(r, 400, "path is required: give the path "
-					    "inside the container");
+		httpsrv_reply_error(r, 400,
+		    "path is required: give the path "
+		    "inside the container");
 		return NULL;
 	}
 	if (!container_running(*cp)) {
@@ -605,8 +605,8 @@ agent_put_feed(struct agent_call *k)
 	if (k->kind != CALL_ARCHIVE_PUT || k->ch == NULL)
 		return;
 	while (k->body_off < k->body_len) {
-		n = aglink_chan_write(k->ch, k->body + k->body_off,
-		    k->body_len - k->body_off);
+		n = aglink_chan_write(
+		    k->ch, k->body + k->body_off, k->body_len - k->body_off);
 		if (n == 0)
 			return;
 		k->body_off += n;

@@ -103,7 +103,8 @@ t_frames(void **state)
 			n = ws_build_header(
 			    hdr, WS_BINARY, lens[i], m ? mask : NULL);
 			for (k = 0; k < n; k++)
-				assert_int_equal(ws_parse_header(hdr, k, &f), 0);
+				assert_int_equal(
+				    ws_parse_header(hdr, k, &f), 0);
 			assert_int_equal(ws_parse_header(hdr, n, &f), 1);
 			assert_int_equal(f.header_len, n);
 			assert_int_equal(f.len, lens[i]);

@@ -32,8 +32,8 @@ struct aglink_chan_cbs {
 	/* DATA from the agent. The receiver calls aglink_chan_consumed(ch,
 	 * len) once it has passed the bytes on (that is what credits the
 	 * agent: without it the agent stops after AGLINK_WINDOW bytes). */
-	void (*on_data)(void *arg, int stream, const unsigned char *buf,
-	    size_t len);
+	void (*on_data)(
+	    void *arg, int stream, const unsigned char *buf, size_t len);
 	/* EOF of one output stream. */
 	void (*on_eof)(void *arg, int stream);
 	/* META (archive stat), before any DATA. May be NULL. */
@@ -106,8 +106,8 @@ void aglink_shutdown(void);
 /* Makes a fresh token: 32 random bytes (RAND_bytes) as 64 hex characters
  * into hex (65 bytes), and its SHA-256 as 64 hex characters into sha_hex.
  * Returns 0, -1 when the random source fails. */
-int aglink_token_new(char hex[AGLINK_TOKEN_HEX + 1],
-    char sha_hex[AGLINK_TOKEN_HEX + 1]);
+int aglink_token_new(
+    char hex[AGLINK_TOKEN_HEX + 1], char sha_hex[AGLINK_TOKEN_HEX + 1]);
 
 /* --- reverse mode --------------------------------------------------------- */
 

@@ -9,15 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AGLINK_PORT 9111
-#define AGLINK_PATH "/sockerless/v1/link"
+#define AGLINK_PORT	9111
+#define AGLINK_PATH	"/sockerless/v1/link"
 #define AGLINK_PROTOCOL "sockerless.v1"
 /* Per channel and direction: DATA payload bytes sent and not credited. */
 #define AGLINK_WINDOW (256 * 1024)
 /* Largest WebSocket message either side sends or accepts. */
 #define AGLINK_MAX_MESSAGE (AGLINK_WINDOW + 64 * 1024)
 #define AGLINK_TOKEN_BYTES 32
-#define AGLINK_TOKEN_HEX (AGLINK_TOKEN_BYTES * 2)
+#define AGLINK_TOKEN_HEX   (AGLINK_TOKEN_BYTES * 2)
 
 /* WebSocket opcodes. */
 enum {
@@ -56,8 +56,8 @@ size_t ws_build_header(
     unsigned char *out, int opcode, uint64_t len, const unsigned char *mask);
 
 /* XORs buf[0..n) with mask, where buf starts at payload offset off. */
-void ws_mask(unsigned char *buf, size_t n, const unsigned char mask[4],
-    uint64_t off);
+void ws_mask(
+    unsigned char *buf, size_t n, const unsigned char mask[4], uint64_t off);
 
 /* Sec-WebSocket-Accept for key: base64(SHA-1(key GUID)); out holds 29
  * bytes (28 + NUL). */
