@@ -11,7 +11,8 @@
 # Environment: SK_RUN (run directory, default /tmp/sockerless-local),
 # SK_REGISTRY_PORT (default 35000), SK_SIM_PORT (default 35001),
 # BUILD (binaries directory, default build), SK_ECS_AGENT (0: run ECS
-# tasks without the agent; default 1 when BUILD has sockerless-agent).
+# tasks without the agent; default 1 when BUILD has sockerless-agent),
+# SK_WRAP (a command prefix for the daemons, e.g. valgrind and its options).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -135,8 +136,9 @@ start_backend() {
 	[ -x "$bin" ] || die "no backend binary $bin (unknown backend '$name'?)"
 	stop_pid "$RUN/backend.pid"
 	"write_${name}_config"
+	# shellcheck disable=SC2086 # SK_WRAP is a command prefix, split on purpose
 	AWS_ACCESS_KEY_ID=$AKID AWS_SECRET_ACCESS_KEY=$SECRET \
-		"$bin" --config "$RUN/backend-$name.yaml" >>"$RUN/backend.log" 2>&1 &
+		${SK_WRAP:-} "$bin" --config "$RUN/backend-$name.yaml" >>"$RUN/backend.log" 2>&1 &
 	echo $! >"$RUN/backend.pid"
 	echo "$name" >"$RUN/backend.name"
 	wait_for "test -S $RUN/backend.sock && curl -sf --unix-socket $RUN/backend.sock http://b/internal/v1/_ping" 30 ||
@@ -145,7 +147,8 @@ start_backend() {
 
 start_frontend() {
 	if ! curl -sf --unix-socket "$RUN/docker.sock" http://d/_ping >/dev/null 2>&1; then
-		"$BUILD/sockerless-frontend" --listen "$RUN/docker.sock" \
+		# shellcheck disable=SC2086
+		${SK_WRAP:-} "$BUILD/sockerless-frontend" --listen "$RUN/docker.sock" \
 			--backend "$RUN/backend.sock" >"$RUN/frontend.log" 2>&1 &
 		echo $! >"$RUN/frontend.pid"
 		wait_for "curl -sf --unix-socket $RUN/docker.sock http://d/_ping" 30 ||

@@ -114,6 +114,12 @@ for suite in $SUITES; do
 	e2e)
 		E2E_BUILD=${ASAN_BUILD:-$BUILD}
 		E2E_RUN="$LOGDIR/local"
+		if [ "${SK_VALGRIND:-0}" = 1 ]; then
+			# make valgrind: both daemons under memcheck; any error
+			# or definite leak fails the suite below.
+			mkdir -p "$E2E_RUN"
+			export SK_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --log-file=$E2E_RUN/valgrind-%p.log"
+		fi
 		if SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=35200 \
 			SK_SIM_PORT=35201 deploy/local.sh up >"$LOGDIR/up.log" 2>&1; then
 			SK_TARGET=sockerless SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
@@ -131,6 +137,20 @@ for suite in $SUITES; do
 				tail -20 "$LOGDIR/up.log" "$E2E_RUN/backend.log"
 				count e2e-lambda 0 1
 			fi
+			# Stop the daemons now (keeping their logs), so what they
+			# report at exit (LeakSanitizer, valgrind) is checked too.
+			SK_KEEP_RUN=1 SK_RUN=$E2E_RUN BUILD=$E2E_BUILD \
+				deploy/local.sh down >/dev/null 2>&1
+			for v in "$E2E_RUN"/valgrind-*.log; do
+				[ -e "$v" ] || continue
+				if grep -q 'ERROR SUMMARY: [1-9]' "$v"; then
+					echo "--- valgrind errors in $v:"
+					head -80 "$v"
+					count valgrind 0 1
+				else
+					count valgrind 1 0
+				fi
+			done
 			for f in frontend backend; do
 				if grep -qE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' \
 					"$E2E_RUN/$f.log" 2>/dev/null; then
