@@ -78,6 +78,19 @@ def test_exec_concurrent(docker, name):
         assert p.returncode == i and out == f"n{i}\n", (i, out, err)
 
 
+def test_exec_outlives_its_client(apiclient, name):
+    # A client that goes away does not end the exec; its exit code is
+    # there afterwards, as with dockerd.
+    _sleeper(name)
+    ex = apiclient.exec_create(name, ["sh", "-c", "sleep 2; exit 6"], stdin=True)
+    sock = apiclient.exec_start(ex["Id"], socket=True)
+    raw = sock._sock if hasattr(sock, "_sock") else sock
+    time.sleep(0.5)
+    raw.close()
+    wait_for(lambda: apiclient.exec_inspect(ex["Id"])["ExitCode"] == 6, timeout=60,
+             what="exit code of an exec whose client left")
+
+
 def test_exec_stopped_container(docker, name):
     assert docker("run", "--name", name, BUSYBOX, "true").returncode == 0
     p = docker("exec", name, "true")
@@ -155,17 +168,25 @@ def test_run_stdin(docker):
 
 def test_run_tty(docker):
     argv = [DOCKER, *_inject(["run", "-it", "--rm", BUSYBOX, "sh"])]
-    rc, out = _pty_run(argv, "echo $((7*6)); tty; exit 5\n")
+    rc, out = _pty_run(argv, "stty size; echo $((7*6)); tty; exit 5\n")
     assert rc == 5, out
-    assert "42" in out and "/dev/pts/" in out, out
+    assert "24 80" in out and "42" in out and "/dev/pts/" in out, out
 
 
 def test_attach_running(docker, name):
     dk_ok("run", "-d", "-i", "--name", name, BUSYBOX, "sh", "-c",
           "while read l; do echo got-$l; [ $l = bye ] && exit 9; done")
     wait_state(name, "running")
-    p = docker("attach", name, input="one\nbye\n")
-    assert "got-one" in p.stdout and "got-bye" in p.stdout, (p.stdout, p.stderr)
+    # Input once the attach is up (with input and EOF already waiting,
+    # dockerd's own attach can lose the output: checked on the reference).
+    p = subprocess.Popen([DOCKER, "attach", name], env=_env(), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    p.stdin.write("one\nbye\n")
+    p.stdin.flush()
+    time.sleep(1.5)
+    out, err = p.communicate(timeout=60)
+    assert "got-one" in out and "got-bye" in out, (out, err)
     assert wait_state(name, "exited")["State"]["ExitCode"] == 9
 
 
