@@ -10,19 +10,24 @@
 #
 # Environment: SK_RUN (run directory, default /tmp/sockerless-local),
 # SK_REGISTRY_PORT (default 35000), SK_SIM_PORT (default 35001),
-# BUILD (binaries directory, default build), SK_ECS_AGENT (0: run ECS
+# BUILD (binaries directory, default build, or the one the stack was
+# brought up with), SK_ECS_AGENT (0: run ECS
 # tasks without the agent; default 1 when BUILD has sockerless-agent),
 # SK_WRAP (a command prefix for the daemons, e.g. valgrind and its options).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${SK_RUN:-/tmp/sockerless-local}
-# A running stack remembers its ports, so later commands need only SK_RUN.
+# A running stack remembers its ports and its build (a restarted backend of
+# an ASan stack stays ASan), so later commands need only SK_RUN; BUILD given
+# explicitly still wins.
+BUILD_ARG=${BUILD:-}
+SK_STACK_BUILD=
 if [ -f "$RUN/ports.env" ]; then
 	# shellcheck disable=SC1091
 	. "$RUN/ports.env"
 fi
-BUILD=${BUILD:-build}
+BUILD=${BUILD_ARG:-${SK_STACK_BUILD:-build}}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 export SK_REGISTRY_PORT=${SK_REGISTRY_PORT:-35000}
 SIM_PORT=${SK_SIM_PORT:-35001}
@@ -159,8 +164,8 @@ start_frontend() {
 up() {
 	local backend=${1:-ecs}
 	mkdir -p "$RUN"
-	printf 'SK_REGISTRY_PORT=%s\nSK_SIM_PORT=%s\n' "$SK_REGISTRY_PORT" \
-		"$SIM_PORT" >"$RUN/ports.env"
+	printf 'SK_REGISTRY_PORT=%s\nSK_SIM_PORT=%s\nSK_STACK_BUILD=%q\n' \
+		"$SK_REGISTRY_PORT" "$SIM_PORT" "$BUILD" >"$RUN/ports.env"
 	"$ROOT/tests/bed/bed.sh" up "$RUN/bed" >"$RUN/bed.log" 2>&1 ||
 		{ tail -20 "$RUN/bed.log" >&2; die "the test bed did not start"; }
 	start_sim

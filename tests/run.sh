@@ -6,6 +6,9 @@
 #   ASAN_BUILD  an ASan + UBSan build: unit tests run there too and the
 #               end-to-end suite drives its daemons (default: none)
 #   SK_SUITES   which suites to run (default "unit agent sim e2e")
+#   SK_TEST_PORT_BASE  first of the loopback ports the suites use (default
+#               35100: the bed's registry; +100 and +101 the e2e stack's
+#               registry and simulator), so two runs on one host do not collide
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,6 +17,7 @@ BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-}
 SUITES=${SK_SUITES:-unit agent sim e2e}
 PY=/usr/bin/python3
+PORT_BASE=${SK_TEST_PORT_BASE:-35100}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export SK_SIGV4_SUITE=${SK_SIGV4_SUITE:-$ROOT/../shared/specs/aws-sigv4-test-suite}
@@ -77,7 +81,7 @@ BED_DIR=""
 bed_up() {
 	[ -n "$BED_DIR" ] && return 0
 	BED_DIR="$LOGDIR/bed"
-	export SK_REGISTRY_PORT=${SK_TEST_REGISTRY_PORT:-35100}
+	export SK_REGISTRY_PORT=$PORT_BASE
 	if ! tests/bed/bed.sh up "$BED_DIR" >"$LOGDIR/bed.log" 2>&1; then
 		tail -30 "$LOGDIR/bed.log"
 		return 1
@@ -120,16 +124,16 @@ for suite in $SUITES; do
 			mkdir -p "$E2E_RUN"
 			export SK_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --log-file=$E2E_RUN/valgrind-%p.log"
 		fi
-		if SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=35200 \
-			SK_SIM_PORT=35201 deploy/local.sh up >"$LOGDIR/up.log" 2>&1; then
+		if SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=$((PORT_BASE + 100)) \
+			SK_SIM_PORT=$((PORT_BASE + 101)) deploy/local.sh up >"$LOGDIR/up.log" 2>&1; then
 			SK_TARGET=sockerless SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e tests/e2e tests/blackbox
 			# The same frontend and client, the backend swapped to Lambda.
 			if SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
 				restart-backend lambda >>"$LOGDIR/up.log" 2>&1; then
-				SK_TARGET=sockerless SK_BACKEND=lambda SK_SIM_PORT=35201 \
-					SK_REGISTRY=127.0.0.1:35200 \
+				SK_TARGET=sockerless SK_BACKEND=lambda SK_SIM_PORT=$((PORT_BASE + 101)) \
+					SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
 					SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
 					SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 					run_pytest e2e-lambda tests/e2e_lambda
