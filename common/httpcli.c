@@ -20,7 +20,7 @@
 #include "sockerless/xmalloc.h"
 
 #define BACKOFF_BASE_MS 200
-#define BACKOFF_CAP_MS 10000
+#define BACKOFF_CAP_MS	10000
 
 struct httpcli_req {
 	char *method, *url, *unix_path;
@@ -47,6 +47,7 @@ struct httpcli_req {
 	char errbuf[CURL_ERROR_SIZE];
 	int64_t start_ns;
 	struct event *retry_ev;
+	struct event *done_ev; /* a completion waiting for the loop */
 	TAILQ_ENTRY(httpcli_req) entry;
 };
 
@@ -120,6 +121,8 @@ httpcli_req_free(struct httpcli_req *r)
 	curl_slist_free_all(r->slist);
 	if (r->retry_ev != NULL)
 		event_free(r->retry_ev);
+	if (r->done_ev != NULL)
+		event_free(r->done_ev);
 	httpcli_resp_free(r->resp);
 	free(r->method);
 	free(r->url);
@@ -155,8 +158,7 @@ httpcli_req_del_header(struct httpcli_req *r, const char *name)
 }
 
 void
-httpcli_req_header(struct httpcli_req *r, const char *name,
-    const char *value)
+httpcli_req_header(struct httpcli_req *r, const char *name, const char *value)
 {
 	ssize_t i = header_index(r, name);
 	char *line = xasprintf("%s: %s", name, value);
@@ -388,8 +390,8 @@ httpcli_setup(struct httpcli_req *r, struct err *e)
 			    (curl_off_t)r->body_len);
 		}
 	}
-	remaining = r->total_ms -
-	    (long)((str_now_ns() - r->start_ns) / 1000000);
+	remaining =
+	    r->total_ms - (long)((str_now_ns() - r->start_ns) / 1000000);
 	if (remaining < 1)
 		remaining = 1;
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
@@ -403,8 +405,8 @@ httpcli_setup(struct httpcli_req *r, struct err *e)
 /* Fills status/error after an attempt; returns 1 if it should be retried
  * and the delay in *delay_ms. */
 static int
-httpcli_finish_attempt(struct httpcli_req *r, CURLcode res,
-    const char *errbuf, long *delay_ms)
+httpcli_finish_attempt(
+    struct httpcli_req *r, CURLcode res, const char *errbuf, long *delay_ms)
 {
 	struct httpcli_resp *resp = r->resp;
 	long code = 0, elapsed, cap, d;
@@ -442,7 +444,8 @@ httpcli_finish_attempt(struct httpcli_req *r, CURLcode res,
 	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
 		rnd = (unsigned int)random();
 	d = (long)(rnd % (unsigned int)(cap + 1));
-	ra = resp->status != 0 ? httpcli_resp_header(resp, "Retry-After") : NULL;
+	ra =
+	    resp->status != 0 ? httpcli_resp_header(resp, "Retry-After") : NULL;
 	if (ra != NULL) {
 		long long secs;
 
@@ -484,8 +487,7 @@ httpcli_sock_cb_ev(evutil_socket_t fd, short what, void *arg)
 }
 
 static int
-httpcli_sock_cb(CURL *easy, curl_socket_t s, int what, void *arg,
-    void *sockp)
+httpcli_sock_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 {
 	struct httpcli *c = arg;
 	struct sock_ctx *sc = sockp;
@@ -605,6 +607,18 @@ httpcli_retry_ev(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+httpcli_done_ev(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	httpcli_complete(arg);
+}
+
+/* An attempt that could not even start (signing failed, say) completes
+ * from the loop, never inside httpcli_send: the caller has not yet
+ * recorded the call, and completing there would run its callback, and
+ * free the request, under its feet. */
+static void
 httpcli_attempt(struct httpcli_req *r)
 {
 	struct err e;
@@ -618,7 +632,10 @@ httpcli_attempt(struct httpcli_req *r)
 			curl_easy_cleanup(r->easy);
 			r->easy = NULL;
 		}
-		httpcli_complete(r);
+		if (r->done_ev == NULL)
+			r->done_ev =
+			    evtimer_new(r->cli->base, httpcli_done_ev, r);
+		event_active(r->done_ev, EV_TIMEOUT, 1);
 		return;
 	}
 	curl_multi_add_handle(r->cli->multi, r->easy);
@@ -636,19 +653,19 @@ httpcli_check(struct httpcli *c)
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-		    (char **)&r);
+		curl_easy_getinfo(
+		    msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		curl_multi_remove_handle(c->multi, r->easy);
-		if (httpcli_finish_attempt(r, msg->data.result, r->errbuf,
-			&delay)) {
+		if (httpcli_finish_attempt(
+			r, msg->data.result, r->errbuf, &delay)) {
 			struct timeval tv = { delay / 1000,
 				(delay % 1000) * 1000 };
 
 			curl_easy_cleanup(r->easy);
 			r->easy = NULL;
 			if (r->retry_ev == NULL)
-				r->retry_ev = evtimer_new(c->base,
-				    httpcli_retry_ev, r);
+				r->retry_ev =
+				    evtimer_new(c->base, httpcli_retry_ev, r);
 			evtimer_add(r->retry_ev, &tv);
 			continue;
 		}
@@ -659,8 +676,7 @@ httpcli_check(struct httpcli *c)
 }
 
 uint64_t
-httpcli_send(struct httpcli *c, struct httpcli_req *r, httpcli_cb cb,
-    void *arg)
+httpcli_send(struct httpcli *c, struct httpcli_req *r, httpcli_cb cb, void *arg)
 {
 	r->cli = c;
 	r->cb = cb;
@@ -669,6 +685,7 @@ httpcli_send(struct httpcli *c, struct httpcli_req *r, httpcli_cb cb,
 	r->start_ns = str_now_ns();
 	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
 	httpcli_attempt(r);
+	/* r is still ours: completions only ever run from the loop. */
 	return r->id;
 }
 

@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <event2/event.h>
 
 #include "sockerless/aws.h"
 #include "sockerless/buf.h"
+#include "sockerless/httpcli.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
@@ -219,14 +221,14 @@ t_sync_errors(void **state)
 	aws_free(a);
 }
 
-#define T_REST_OK                                                  \
-	"HTTP/1.1 200 OK\r\nX-Amz-Function-Error: Unhandled\r\n"   \
-	"x-amzn-RequestId: rid-7\r\nContent-Length: 5\r\n"         \
+#define T_REST_OK                                                \
+	"HTTP/1.1 200 OK\r\nX-Amz-Function-Error: Unhandled\r\n" \
+	"x-amzn-RequestId: rid-7\r\nContent-Length: 5\r\n"       \
 	"Connection: close\r\n\r\nhello"
-#define T_REST_404                                                      \
-	"HTTP/1.1 404 Not Found\r\nX-Amzn-ErrorType: "                  \
-	"ResourceNotFoundException:http://internal.amazon.com/\r\n"     \
-	"Content-Length: 38\r\nConnection: close\r\n\r\n"               \
+#define T_REST_404                                                  \
+	"HTTP/1.1 404 Not Found\r\nX-Amzn-ErrorType: "              \
+	"ResourceNotFoundException:http://internal.amazon.com/\r\n" \
+	"Content-Length: 38\r\nConnection: close\r\n\r\n"           \
 	"{\"Type\":\"User\",\"Message\":\"Function x\"}"
 
 /* rest-json: the path as given (an ARN label escaped once on the wire),
@@ -280,10 +282,11 @@ t_rest(void **state)
 	    "arn%3Aaws%3Alambda%3Aus-east-1%3A1%3Afunction%3Af/invocations "
 	    "HTTP/1.1\r\n"));
 	assert_non_null(strcasestr(req, "Content-Type: application/json\r\n"));
-	assert_non_null(strstr(req, "/us-east-1/lambda/aws4_request, "
-				    "SignedHeaders=content-type;host;"
-				    "x-amz-date;x-amz-invocation-type;"
-				    "x-amz-security-token, Signature="));
+	assert_non_null(strstr(req,
+	    "/us-east-1/lambda/aws4_request, "
+	    "SignedHeaders=content-type;host;"
+	    "x-amz-date;x-amz-invocation-type;"
+	    "x-amz-security-token, Signature="));
 	free(req);
 	buf_free(&path);
 	unlink(log);
@@ -326,6 +329,123 @@ t_errors(void **state)
 	assert_string_equal(e.msg, "cloud unreachable: Connection refused");
 }
 
+/* Container credentials that have expired; the endpoint is gone by the
+ * time they are refreshed. */
+#define T_EXPIRED_CREDS                                             \
+	"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"     \
+	"Content-Length: 102\r\nConnection: close\r\n\r\n"          \
+	"{\"AccessKeyId\":\"AKOLD\",\"SecretAccessKey\":\"SKOLD\"," \
+	"\"Token\":\"TOK\",\"Expiration\":\"2020-01-01T00:00:00Z\"}   "
+
+struct t_async {
+	struct event_base *base;
+	int calls;
+	int had_error;
+	char msg[512];
+};
+
+static void
+t_async_done(void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	struct t_async *t = arg;
+
+	t->calls++;
+	t->had_error = ae != NULL && out == NULL;
+	if (ae != NULL)
+		str_lcpy(t->msg, ae->message, sizeof(t->msg));
+	event_base_loopexit(t->base, NULL);
+}
+
+static void
+t_async_rest_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct aws_error *ae)
+{
+	(void)resp;
+	t_async_done(arg, out, ae);
+}
+
+/* Issue 10 #10: signing fails on the very first attempt (expired
+ * credentials whose refresh fails). The call must still complete from
+ * the loop, once, with the reason; before the fix it completed inside
+ * aws_json_call, which then read the freed request and unlinked a call
+ * it had never linked. */
+static void
+t_sign_fails_async(void **state)
+{
+	static const char *const replies[] = { T_EXPIRED_CREDS, NULL };
+	static const char *const unset[] = { "AWS_ACCESS_KEY_ID",
+		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE" };
+	struct aws_options o = { .region = "us-east-1" };
+	struct aws_rest rq;
+	char log[] = "/tmp/t_aws.XXXXXX";
+	struct t_async t;
+	struct httpcli *http;
+	struct aws *a;
+	struct err e;
+	char *uri;
+	pid_t pid;
+	int port;
+
+	(void)state;
+	close(mkstemp(log));
+	port = t_server(replies, log, &pid);
+	t_pid = pid;
+	for (size_t i = 0; i < sizeof(unset) / sizeof(unset[0]); i++)
+		unsetenv(unset[i]);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+	setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+	uri = xasprintf("http://127.0.0.1:%d/creds", port);
+	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri, 1);
+	memset(&t, 0, sizeof(t));
+	t.base = event_base_new();
+	http = httpcli_new(t.base);
+	o.endpoint = "http://127.0.0.1:9/";
+	a = aws_new(t.base, http, &o, &e);
+	assert_non_null(a);
+	assert_int_equal(aws_resolve_credentials(a, &e), 0);
+	assert_string_equal(aws_credentials_source(a), "container credentials");
+	/* The endpoint has served its one answer and exited. */
+	waitpid(pid, NULL, 0);
+	t_pid = 0;
+
+	assert_true(
+	    aws_json_call(a, "ecs", "ListTasks", NULL, t_async_done, &t) != 0);
+	assert_int_equal(t.calls, 0); /* not inside the call */
+	event_base_dispatch(t.base);
+	assert_int_equal(t.calls, 1);
+	assert_true(t.had_error);
+	assert_non_null(strstr(t.msg, "refreshing AWS credentials"));
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.path = "/2015-03-31/functions/f";
+	assert_true(aws_rest_call(a, "lambda", "GetFunction", &rq,
+			t_async_rest_done, &t) != 0);
+	assert_int_equal(t.calls, 1);
+	event_base_dispatch(t.base);
+	assert_int_equal(t.calls, 2);
+	assert_true(t.had_error);
+
+	/* Cancelled before the loop ran: no callback, nothing leaked. */
+	aws_cancel(
+	    a, aws_json_call(a, "ecs", "ListTasks", NULL, t_async_done, &t));
+	aws_free(a);
+	httpcli_free(http);
+	event_base_loop(t.base, EVLOOP_NONBLOCK);
+	assert_int_equal(t.calls, 2);
+	event_base_free(t.base);
+	unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+	unsetenv("AWS_CONFIG_FILE");
+	free(uri);
+	unlink(log);
+}
+
 int
 main(void)
 {
@@ -334,6 +454,7 @@ main(void)
 		cmocka_unit_test_teardown(t_sync_ok, t_teardown),
 		cmocka_unit_test_teardown(t_sync_errors, t_teardown),
 		cmocka_unit_test_teardown(t_rest, t_teardown),
+		cmocka_unit_test_teardown(t_sign_fails_async, t_teardown),
 	};
 
 	json_init();

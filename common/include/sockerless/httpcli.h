@@ -70,7 +70,8 @@ const char *httpcli_req_get_header(const struct httpcli_req *r,
 const struct strv *httpcli_req_headers(const struct httpcli_req *r);
 const void *httpcli_req_get_body(const struct httpcli_req *r, size_t *len);
 
-/* Sends r (taking ownership). Returns an id for httpcli_cancel, never 0. */
+/* Sends r (taking ownership). Returns an id for httpcli_cancel, never 0.
+ * The callback always runs from the loop, never inside httpcli_send. */
 uint64_t httpcli_send(struct httpcli *c, struct httpcli_req *r,
     httpcli_cb cb, void *arg);
 /* The callback will not be called. Unknown or finished ids are ignored. */
