@@ -380,6 +380,27 @@ aws_not_found(const struct aws_error *ae)
 	    str_suffix(ae->code, "NotFoundException");
 }
 
+/* The cloud refused what the request asked for (a value out of range, a
+ * name it does not accept): the Docker client's input is at fault, so it
+ * is a 400 with the cloud's own words. AccessDenied and the like stay 500:
+ * the operator, not the user, has to act. */
+static int
+aws_invalid_input(const struct aws_error *ae)
+{
+	static const char *const codes[] = { "ValidationException",
+		"ValidationError", "InvalidParameterException",
+		"InvalidParameterValueException", "InvalidParameterValue",
+		"InvalidParameterCombination", "InvalidRequestException",
+		"ClientException", "InvalidArgumentException" };
+
+	if (ae->http_status < 400 || ae->http_status >= 500)
+		return 0;
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(ae->code, codes[i]) == 0)
+			return 1;
+	return 0;
+}
+
 void
 aws_error_to_err(const struct aws_error *ae, struct err *e)
 {
@@ -397,6 +418,8 @@ aws_error_to_err(const struct aws_error *ae, struct err *e)
 	else if (ae->http_status >= 500)
 		err_set(e, 502, "cloud error: %s: %s%s", ae->code, ae->message,
 		    rid);
+	else if (aws_invalid_input(ae))
+		err_set(e, 400, "%s: %s%s", ae->code, ae->message, rid);
 	else
 		err_set(e, 500, "cloud rejected the request: %s: %s%s",
 		    ae->code, ae->message, rid);
@@ -589,9 +612,8 @@ aws_rest_req(struct aws *a, const struct aws_svc *s, const char *op,
 	c->rest = 1;
 	c->host = host;
 	c->path = xasprintf("%.*s%s", (int)blen, base, rq->path);
-	c->query = rq->query != NULL && *rq->query != '\0' ?
-	    xstrdup(rq->query) :
-	    NULL;
+	c->query =
+	    rq->query != NULL && *rq->query != '\0' ? xstrdup(rq->query) : NULL;
 	/* The URL keeps the scheme and authority of the endpoint. */
 	auth = strstr(url, "://");
 	auth = auth != NULL ? auth + 3 : url;
@@ -600,8 +622,7 @@ aws_rest_req(struct aws *a, const struct aws_svc *s, const char *op,
 	    c->query != NULL ? "?" : "", c->query != NULL ? c->query : "");
 	free(base);
 	r = httpcli_req_new(rq->method, full);
-	for (const char *const *h = rq->headers; h != NULL && *h != NULL;
-	     h++) {
+	for (const char *const *h = rq->headers; h != NULL && *h != NULL; h++) {
 		const char *colon = strchr(*h, ':');
 		char *name;
 

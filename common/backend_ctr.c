@@ -451,7 +451,9 @@ backend_ctr_create(
 		err_set(&e, 400, "invalid JSON: the body must be an object");
 		goto fail;
 	}
-	if (json_check_str(body, "Image", &image, &e) == -1)
+	if (json_check_str(body, "Image", &image, &e) == -1 ||
+	    json_check_strmap(
+		body, "Labels", "ContainerConfigWrapper.Labels", &e) == -1)
 		goto fail;
 	if (image == NULL || image[0] == '\0') {
 		err_set(&e, 400,

@@ -188,6 +188,31 @@ json_check_strv(const cJSON *o, const char *key, int allow_string,
 	return 0;
 }
 
+int
+json_check_strmap(const cJSON *o, const char *key, const char *go_field,
+    struct err *e)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key), *it;
+
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (!cJSON_IsObject(v))
+		return err_set(e, 400,
+		    "json: cannot unmarshal %s into Go struct field %s of "
+		    "type map[string]string",
+		    json_type_name(v), go_field);
+	cJSON_ArrayForEach(it, v)
+	{
+		if (!cJSON_IsString(it))
+			return err_set(e, 400,
+			    "json: cannot unmarshal %s into Go struct field "
+			    "%s of type string (the value of \"%s\"; quote "
+			    "it to make it a string)",
+			    json_type_name(it), go_field, it->string);
+	}
+	return 0;
+}
+
 void
 json_add_str(cJSON *o, const char *key, const char *val)
 {

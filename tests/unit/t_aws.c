@@ -301,6 +301,12 @@ t_errors(void **state)
 	const char *b1 = "{\"__type\":\"a.b#AccessDeniedException\","
 			 "\"Message\":\"no\"}";
 	const char *b2 = "{\"__type\":\"ThrottlingException\"}";
+	const char *b3 = "{\"__type\":\"ClientException\","
+			 "\"message\":\"Tag value must be a string\"}";
+	const char *b4 = "{\"__type\":\"ValidationException\","
+			 "\"message\":\"1 validation error\"}";
+	const char *b5 = "{\"__type\":\"com.amazonaws.ecs#"
+			 "InvalidParameterException\",\"message\":\"x\"}";
 
 	(void)state;
 	aws_parse_error(400, b1, strlen(b1), "r1", &ae);
@@ -312,6 +318,20 @@ t_errors(void **state)
 	assert_string_equal(e.msg,
 	    "cloud rejected the request: "
 	    "AccessDeniedException: no (request id r1)");
+	/* Issue 10 #14: the cloud refusing the client's input is a 400 with
+	 * the cloud's message, not a 500. */
+	aws_parse_error(400, b3, strlen(b3), "r3", &ae);
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 400);
+	assert_string_equal(e.msg,
+	    "ClientException: Tag value must be a string (request id r3)");
+	aws_parse_error(400, b4, strlen(b4), NULL, &ae);
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 400);
+	assert_string_equal(e.msg, "ValidationException: 1 validation error");
+	aws_parse_error(400, b5, strlen(b5), NULL, &ae);
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 400);
 	aws_parse_error(400, b2, strlen(b2), NULL, &ae);
 	assert_int_equal(ae.throttled, 1);
 	aws_error_to_err(&ae, &e);

@@ -102,9 +102,11 @@ int aws_rest_call_sync(struct aws *a, const char *svc, const char *op,
 struct buf;
 void aws_path_escape(struct buf *b, const char *s);
 
-/* Maps an AWS error to a Docker-facing err: 4xx auth/validation ->
- * 500 "cloud rejected the request: Code: message", throttling -> 503,
- * not found -> 404, transport -> 502. Message includes the request id. */
+/* Maps an AWS error to a Docker-facing err: 4xx validation (the client's
+ * input: ValidationException, InvalidParameterException, ClientException,
+ * ...) -> 400 "Code: message"; other 4xx (auth, ...) -> 500 "cloud
+ * rejected the request: Code: message", throttling -> 503, not found ->
+ * 404, transport -> 502. Message includes the request id. */
 void aws_error_to_err(const struct aws_error *ae, struct err *e);
 
 /* A reg_creds_hook (see reg.h) for ECR registry hosts; arg is the struct

@@ -37,6 +37,10 @@ int json_check_bool(const cJSON *o, const char *key, int *out, struct err *e);
  * Docker does for Cmd/Entrypoint). Appends to out. */
 int json_check_strv(const cJSON *o, const char *key, int allow_string,
     struct strv *out, struct err *e);
+/* Accepts an object of string values (Go's map[string]string, as Labels);
+ * go_field names the field in dockerd's words for the 400 message. */
+int json_check_strmap(const cJSON *o, const char *key, const char *go_field,
+    struct err *e);
 
 /* Builders: add copies to o; NULL strings become JSON null. */
 void json_add_str(cJSON *o, const char *key, const char *val);

@@ -3,15 +3,21 @@
 count the API calls a Docker command costs."""
 
 import collections
+import random
 import threading
 
 
 class Fault:
     """One injected misbehaviour for calls of service (and operation, when
-    given). count is how many matching calls get it (None: all of them)."""
+    given). count is how many matching calls get it (None: all of them).
+    probability (0 < p <= 1, default 1) makes it strike each matching call
+    by chance, e.g. {"service": "logs", "error": "ThrottlingException",
+    "probability": 0.2, "count": null, "latency_ms": 300}; a call it spares
+    goes on to the next rule. seed makes the draws repeatable."""
 
     FIELDS = {"service", "operation", "error", "message", "status", "count",
-              "latency_ms", "retry_after", "run_task_failure", "detail"}
+              "latency_ms", "retry_after", "run_task_failure", "detail",
+              "probability", "seed"}
 
     def __init__(self, spec):
         unknown = set(spec) - self.FIELDS
@@ -33,6 +39,17 @@ class Fault:
             raise ValueError("run_task_failure applies to service ecs, operation RunTask")
         if self.count is not None and (not isinstance(self.count, int) or self.count < 1):
             raise ValueError("count must be a positive integer or null")
+        self.probability = spec.get("probability", 1)
+        if (isinstance(self.probability, bool)
+                or not isinstance(self.probability, (int, float))
+                or not 0 < self.probability <= 1):
+            raise ValueError("probability must be a number in (0, 1]")
+        self.seed = spec.get("seed")
+        self._rng = random.Random(self.seed)
+
+    def strikes(self):
+        """Whether this call gets the fault (always, unless probability)."""
+        return self.probability >= 1 or self._rng.random() < self.probability
 
     @property
     def kind(self):
@@ -80,6 +97,8 @@ class Faults:
         with self._lock:
             for fault in self._rules:
                 if fault.matches(service, operation, kind):
+                    if not fault.strikes():
+                        continue
                     if fault.count is not None:
                         fault.count -= 1
                         if fault.count == 0:

@@ -64,3 +64,31 @@ def test_bad_fault_spec(sim):
     with pytest.raises(urllib.error.HTTPError) as exc:
         sim.post("/_sim/faults", {"operation": "RunTask"})
     assert exc.value.code == 400
+
+
+def test_probabilistic_faults(sim):
+    """probability: each matching call is struck by chance; a spared call
+    goes on to the next rule (here: latency only), and the draws repeat
+    with a seed."""
+    sim.post("/_sim/faults", [
+        {"service": "ecs", "operation": "ListClusters", "error": "ThrottlingException",
+         "probability": 0.3, "count": None, "seed": 7},
+        {"service": "ecs", "operation": "ListClusters", "latency_ms": 1, "count": None}])
+    ecs = sim.client("ecs")  # one attempt: no retry
+    outcomes = []
+    for _ in range(200):
+        try:
+            ecs.list_clusters()
+            outcomes.append(0)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ThrottlingException"
+            outcomes.append(1)
+    assert 30 <= sum(outcomes) <= 90, sum(outcomes)  # about 60 of 200
+    assert len(sim.get("/_sim/faults")) == 2  # count null: never used up
+    sim.delete("/_sim/faults")
+    import urllib.error
+    for bad in (0, 1.5, "half", True):
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            sim.post("/_sim/faults", {"service": "ecs", "probability": bad})
+        assert exc.value.code == 400
+    assert sim.get("/_sim/faults") == []
