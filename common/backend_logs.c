@@ -17,6 +17,12 @@
 
 #define LOGS_POLL_MS	500
 #define LOGS_HIGH_WATER (1024 * 1024)
+/* A read that failed after httpcli's own attempts is tried again from the
+ * same cursor, with a delay growing from LOGS_RETRY_BASE_MS to
+ * LOGS_RETRY_CAP_MS, until reads have failed for LOGS_RETRY_MS in a row. */
+#define LOGS_RETRY_BASE_MS 250
+#define LOGS_RETRY_CAP_MS  4000
+#define LOGS_RETRY_MS	   30000
 
 struct logs_line {
 	int64_t ts_ns;
@@ -37,8 +43,10 @@ struct logs_job {
 	long tail; /* -1: everything */
 	char *cursor;
 	int fetching, initial_done, finished;
-	int64_t exited_at_ns;	/* when the exit was seen, or 0 */
-	struct logs_line *ring; /* the last `tail` lines */
+	int64_t exited_at_ns;	  /* when the exit was seen, or 0 */
+	int failures;		  /* reads failed in a row */
+	int64_t failing_since_ns; /* when the first of them failed */
+	struct logs_line *ring;	  /* the last `tail` lines */
 	size_t ring_n, ring_head;
 	struct event *timer;
 };
@@ -230,6 +238,82 @@ backend_logs_next(struct logs_job *j, int at_end)
 	backend_logs_schedule(j, LOGS_POLL_MS);
 }
 
+/* The output cannot be had: the headers are out already, so the reason
+ * goes on the stream, then the stream ends. docker logs gets it as dockerd
+ * writes it (WriteLogStream): a system-error frame, on which the docker
+ * CLI stops with "error from daemon in stream: ..." and status 1. An
+ * attach gets it on stderr, as dockerd's "Error attaching: ...": the
+ * docker CLI (28) ignores errors of the attach stream, so a system-error
+ * frame would be dropped there, and docker run would end with the
+ * container's status and no word of the lost output. Raw text with a
+ * TTY. */
+static void
+backend_logs_fail(struct logs_job *j, const char *why)
+{
+	struct buf line, out;
+
+	log_warnx("logs of %.12s: %s", j->c->id, why);
+	buf_init(&line, 0);
+	buf_addf(&line, "Error grabbing logs: %s\n", why);
+	if (j->tty) {
+		backend_logs_write(j, line.data, line.len);
+	} else {
+		buf_init(&out, 0);
+		stdstream_frame(&out,
+		    j->bev != NULL ? STDSTREAM_STDERR : STDSTREAM_SYSTEM,
+		    line.data, line.len);
+		backend_logs_write(j, out.data, out.len);
+		buf_free(&out);
+	}
+	buf_free(&line);
+	backend_logs_finish(j, 0);
+}
+
+static int
+backend_logs_transient(const struct err *e)
+{
+	return e->status == 429 || e->status == 502 || e->status == 503 ||
+	    e->status == 504;
+}
+
+/* A read failed even after httpcli's attempts (throttling, 5xx, the
+ * network): read again from the same cursor, later, so that nothing is
+ * skipped or repeated; give up only after LOGS_RETRY_MS of failures, or
+ * at once when the error is not one that passes. */
+static void
+backend_logs_read_failed(struct logs_job *j, const struct err *e)
+{
+	int64_t now = str_now_ns();
+	int shift = j->failures < 8 ? j->failures : 8;
+	long ms = (long)LOGS_RETRY_BASE_MS << shift;
+
+	if (j->failures++ == 0)
+		j->failing_since_ns = now;
+	if (!backend_logs_transient(e) ||
+	    now - j->failing_since_ns >= (int64_t)LOGS_RETRY_MS * 1000000) {
+		backend_logs_fail(j, e->msg);
+		return;
+	}
+	if (ms > LOGS_RETRY_CAP_MS)
+		ms = LOGS_RETRY_CAP_MS;
+	log_warnx(
+	    "logs of %.12s: %s; reading again in %ld ms", j->c->id, e->msg, ms);
+	backend_logs_schedule(j, (int)ms);
+}
+
+/* A read worked again: the time spent failing does not count against the
+ * drain period after the exit, which is there for ingestion lag. */
+static void
+backend_logs_read_ok(struct logs_job *j)
+{
+	if (j->failures == 0)
+		return;
+	if (j->exited_at_ns != 0)
+		j->exited_at_ns += str_now_ns() - j->failing_since_ns;
+	j->failures = 0;
+	j->failing_since_ns = 0;
+}
+
 static void
 backend_logs_batch(void *arg, const struct backend_log_event *ev, size_t n,
     const char *cursor, int at_end, const struct err *e)
@@ -242,11 +326,10 @@ backend_logs_batch(void *arg, const struct backend_log_event *ev, size_t n,
 		return;
 	}
 	if (e != NULL) {
-		/* Headers are out already: end the stream, log the reason. */
-		log_warnx("logs of %.12s: %s", j->c->id, e->msg);
-		backend_logs_finish(j, 0);
+		backend_logs_read_failed(j, e);
 		return;
 	}
+	backend_logs_read_ok(j);
 	if (cursor != NULL) {
 		free(j->cursor);
 		j->cursor = xstrdup(cursor);
@@ -286,7 +369,7 @@ backend_logs_fetch(struct logs_job *j)
 	if (j->b->ops->logs_fetch(j->b, j->c, j->cursor, j->since_ns,
 		backend_logs_batch, j) == -1) {
 		j->fetching = 0;
-		backend_logs_finish(j, 0);
+		backend_logs_fail(j, "the backend cannot read this output");
 	}
 }
 

@@ -57,3 +57,85 @@ def test_non_string_label_values_are_400():
         # String labels still work, end to end.
         p = dk("run", "--rm", "--label", "sk.core=1", BUSYBOX, "echo", "labelled")
         assert p.returncode == 0 and p.stdout == "labelled\n", (p.returncode, p.stderr)
+
+
+# --- the log service failing (issue 10 #6) --------------------------------
+
+import os
+import threading
+import urllib.request
+
+import pytest
+
+
+def sim_url():
+    """The AWS simulator's control API of the stack under test, or None."""
+    port = os.environ.get("SK_SIM_PORT")
+    run = os.environ.get("SK_RUN_DIR")
+    if not port and run and os.path.exists(os.path.join(run, "ports.env")):
+        with open(os.path.join(run, "ports.env")) as f:
+            for line in f:
+                if line.startswith("SK_SIM_PORT="):
+                    port = line.split("=", 1)[1].strip()
+    return f"http://127.0.0.1:{port}" if port else None
+
+
+def sim_call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(sim_url() + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None
+
+
+@pytest.fixture
+def sim():
+    if TARGET != "sockerless" or os.environ.get("SK_BACKEND", "ecs") != "ecs" or not sim_url():
+        pytest.skip("needs sockerless on ECS and its AWS simulator")
+    sim_call("DELETE", "/_sim/faults")
+    try:
+        yield sim_call
+    finally:
+        sim_call("DELETE", "/_sim/faults")
+
+
+def test_failed_log_reads_are_read_again(sim, name):
+    """GetLogEvents failing all of httpcli's attempts, twice: the stream
+    reads again from its cursor; nothing lost, nothing repeated."""
+    sim("POST", "/_sim/faults", {"service": "logs", "operation": "GetLogEvents",
+                                 "error": "ThrottlingException", "count": 6})
+    p = dk("run", "--name", name, BUSYBOX, "sh", "-c",
+           "echo one; echo two >&2; echo three; exit 3", timeout=180)
+    assert p.returncode == 3, (p.returncode, p.stdout, p.stderr)
+    assert p.stdout == "one\nthree\n", p.stdout
+    assert "two\n" in p.stderr, p.stderr
+    assert sim("GET", "/_sim/faults") == []  # the faults were met
+
+
+def test_unreadable_output_is_an_error(sim, names):
+    """When the output cannot be had (reads failing for longer than the
+    retry window), logs says so and exits non-zero, as the docker CLI does
+    on dockerd's in-stream error, and run says so on stderr; never a
+    silent success with no output."""
+    done = names()
+    dk("run", "--name", done, BUSYBOX, "echo", "kept", check=True)
+    sim("POST", "/_sim/faults", {"service": "logs", "operation": "GetLogEvents",
+                                 "error": "ThrottlingException", "count": None})
+    out = {}
+
+    def logs():
+        out["logs"] = dk("logs", done, timeout=180)
+    t = threading.Thread(target=logs)
+    t.start()
+    p = dk("run", "--rm", BUSYBOX, "sh", "-c", "echo lost; exit 4", timeout=180)
+    t.join()
+    # run: the message on stderr; the status stays the container's (the
+    # docker CLI takes it from wait and ignores errors of the attach).
+    assert p.returncode == 4, (p.returncode, p.stdout, p.stderr)
+    assert "Error grabbing logs" in p.stderr and "Throttl" in p.stderr, p.stderr
+    q = out["logs"]
+    assert q.returncode != 0, (q.returncode, q.stdout, q.stderr)
+    assert "Error grabbing logs" in q.stderr, q.stderr
+    sim("DELETE", "/_sim/faults")
+    assert dk("logs", done, timeout=60).stdout == "kept\n"
