@@ -23,6 +23,13 @@
 /* A failed refresh is tried again this often until it works. */
 #define AWS_REFRESH_RETRY_SEC 30
 
+/* Attempts of a call that is throttled or fails with a 5xx or on the
+ * network. With one attempt in five failing (a throttled account), three
+ * attempts lose about one call in a hundred, and a container's life takes
+ * a dozen calls; five lose one in 3,000. Each backs off (capped full
+ * jitter), within httpcli's total time limit. */
+#define AWS_MAX_ATTEMPTS 5
+
 /* From botocore's service-2.json metadata (endpointPrefix, signingName,
  * targetPrefix). STS answers awsJson 1.0 as well as its Query protocol.
  * rest-json services (Lambda) have no target: the path names the
@@ -472,6 +479,7 @@ aws_call_req(struct aws *a, const struct aws_svc *s, const char *op, cJSON *in,
 	httpcli_req_header(r, "Content-Type", s->ctype);
 	httpcli_req_header(r, "X-Amz-Target", target);
 	httpcli_req_body(r, body, strlen(body));
+	httpcli_req_attempts(r, AWS_MAX_ATTEMPTS);
 	httpcli_req_on_attempt(r, aws_sign_attempt, c);
 	httpcli_req_retry_if(r, aws_retry_if, NULL);
 	free(target);
@@ -642,8 +650,8 @@ aws_rest_req(struct aws *a, const struct aws_svc *s, const char *op,
 	}
 	if (rq->timeout_ms > 0)
 		httpcli_req_timeouts(r, rq->timeout_ms, rq->timeout_ms);
-	if (rq->attempts > 0)
-		httpcli_req_attempts(r, rq->attempts);
+	httpcli_req_attempts(
+	    r, rq->attempts > 0 ? rq->attempts : AWS_MAX_ATTEMPTS);
 	httpcli_req_on_attempt(r, aws_sign_attempt, c);
 	httpcli_req_retry_if(r, aws_retry_if, NULL);
 	free(full);
