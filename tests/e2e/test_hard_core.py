@@ -139,3 +139,19 @@ def test_unreadable_output_is_an_error(sim, names):
     assert "Error grabbing logs" in q.stderr, q.stderr
     sim("DELETE", "/_sim/faults")
     assert dk("logs", done, timeout=60).stdout == "kept\n"
+
+
+def test_cloud_validation_errors_are_400(sim):
+    """ECS refusing the request as invalid (ClientException, 400) reaches
+    the client as a 400 with ECS's words, not a 500 (issue 10 #14)."""
+    import uuid
+    sim("POST", "/_sim/faults", {"service": "ecs", "operation": "RegisterTaskDefinition",
+                                 "error": "ClientException", "status": 400, "count": 1,
+                                 "message": "Invalid setting for container 'main'"})
+    status, body = _post("/v1.44/containers/create", {
+        "Image": BUSYBOX, "Cmd": ["true"], "Env": [f"SK_UNIQUE={uuid.uuid4().hex}"],
+        "Labels": {RUN_LABEL.split("=")[0]: RUN_LABEL.split("=")[1]}})
+    assert status == 400, (status, body)
+    msg = json.loads(body)["message"]
+    assert "ClientException: Invalid setting for container 'main'" in msg, msg
+    assert sim("GET", "/_sim/faults") == []
