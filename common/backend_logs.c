@@ -306,10 +306,16 @@ backend_logs_read_failed(struct logs_job *j, const struct err *e)
 static void
 backend_logs_read_ok(struct logs_job *j)
 {
+	int64_t from;
+
 	if (j->failures == 0)
 		return;
-	if (j->exited_at_ns != 0)
-		j->exited_at_ns += str_now_ns() - j->failing_since_ns;
+	if (j->exited_at_ns != 0) {
+		from = j->failing_since_ns > j->exited_at_ns ?
+		    j->failing_since_ns :
+		    j->exited_at_ns;
+		j->exited_at_ns += str_now_ns() - from;
+	}
 	j->failures = 0;
 	j->failing_since_ns = 0;
 }
