@@ -32,6 +32,17 @@ static const struct config_key frontend_keys[] = {
 	{ "max_body", CONFIG_INT, offsetof(struct frontend_conf, max_body),
 	    "67108864", 1024, 1LL << 34, 0,
 	    "Largest request body accepted, in bytes (413 above)" },
+	{ "max_conns", CONFIG_INT, offsetof(struct frontend_conf, max_conns),
+	    "4096", 16, 1 << 20, 0,
+	    "Client connections kept open; above it the oldest idle or "
+	    "stalled one is closed to make room" },
+	{ "header_timeout", CONFIG_DURATION,
+	    offsetof(struct frontend_conf, header_timeout), "30s", 1000,
+	    3600000, 0,
+	    "Time a client has to send a complete request head" },
+	{ "idle_timeout", CONFIG_DURATION,
+	    offsetof(struct frontend_conf, idle_timeout), "5m", 1000,
+	    86400000, 0, "Time an idle keep-alive connection is kept" },
 };
 #define NKEYS (sizeof(frontend_keys) / sizeof(frontend_keys[0]))
 
@@ -47,8 +58,13 @@ frontend_on_signal(evutil_socket_t sig, short what, void *arg)
 static void
 frontend_listen(void)
 {
-	struct httpsrv_limits lim = { 64 * 1024,
-		(size_t)frontend->conf.max_body, 300, 4096 };
+	struct httpsrv_limits lim = {
+		.max_header_bytes = 64 * 1024,
+		.max_body_bytes = (size_t)frontend->conf.max_body,
+		.idle_timeout_s = (int)(frontend->conf.idle_timeout / 1000),
+		.max_conns = (int)frontend->conf.max_conns,
+		.header_timeout_s = (int)(frontend->conf.header_timeout / 1000),
+	};
 	struct err e;
 	char *dir = xstrdup(frontend->conf.listen), *slash, *colon;
 
