@@ -108,3 +108,23 @@ def test_frontend_kill_during_logs_follow_and_attach(docker, name, local):
     # The restarted frontend streams again.
     assert "line" in docker("logs", "--tail", "1", name, check=True).stdout
     docker("rm", "-f", name, check=True)
+
+
+def test_backend_kill_during_attach_is_an_error(docker, name, local):
+    """A drill: the attach stream ends when the backend dies, and the client
+    fails (its wait alongside has no answer) instead of exiting as if the
+    container had ended; the container is re-adopted."""
+    _ticker(docker, name)
+    p, out, err = _follow("attach", "--no-stdin", name)
+    try:
+        _wait_lines(out, 3)
+        os.kill(_pid("backend"), signal.SIGKILL)
+        rc = _finish(p)
+        assert rc != 0, f"attach ended cleanly: {_read(err)!r}"
+    finally:
+        if p.poll() is None:
+            p.kill()
+        local("restart-backend")
+    ps = docker("ps", "--filter", f"name={name}", "--format", "{{.Status}}", check=True)
+    assert ps.stdout.startswith("Up"), ps.stdout
+    docker("rm", "-f", name, check=True)
