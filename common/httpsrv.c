@@ -38,9 +38,9 @@ struct httpsrv_conn;
 /* What the connection's deadline timer stands for. */
 enum conn_timer {
 	TIMER_NONE,
-	TIMER_HEAD,	/* the request head must be complete by then */
-	TIMER_IDLE,	/* keep-alive: the next request must begin by then */
-	TIMER_HUP,	/* half-closed: look whether the peer is gone */
+	TIMER_HEAD, /* the request head must be complete by then */
+	TIMER_IDLE, /* keep-alive: the next request must begin by then */
+	TIMER_HUP,  /* half-closed: look whether the peer is gone */
 };
 
 enum req_state {
@@ -78,7 +78,7 @@ struct httpsrv_conn {
 	struct bufferevent *bev;
 	struct httpsrv_req *req;
 	struct event *resume;
-	struct event *timer;	/* deadline, see enum conn_timer */
+	struct event *timer; /* deadline, see enum conn_timer */
 	enum conn_timer timer_kind;
 	char peer[64];
 	int closing;	/* close once the output has drained */
@@ -100,9 +100,9 @@ struct httpsrv {
 	struct evconnlistener *listeners[HTTPSRV_MAX_LISTENERS];
 	int nlisteners, paused, port;
 	char *unix_paths[HTTPSRV_MAX_LISTENERS];
-	struct conn_list conns;	/* oldest first */
+	struct conn_list conns; /* oldest first */
 	int nconns;
-	struct event *unpause;	/* retries accept after fd exhaustion */
+	struct event *unpause; /* retries accept after fd exhaustion */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -476,8 +476,7 @@ httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port,
 		return err_set(e, 500, "listen address %s is not an IP address",
 		    host);
 	l = evconnlistener_new_bind(s->base, httpsrv_accept, s,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-		LEV_OPT_REUSEABLE,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
 	    -1, (struct sockaddr *)&ss, (int)len);
 	if (l == NULL)
 		return err_set(e, 500, "listening on %s:%d: %s", host, port,
@@ -1056,8 +1055,9 @@ conn_process(struct httpsrv_conn *c)
 	conn_process_input(c, in);
 	c->busy = 0;
 	/* Half-closed and nothing in flight: no request can complete. */
-	if (c->dead || (c->rd_eof && !c->closing && !c->lingering &&
-			   (c->req == NULL || c->req->state < REQ_HANDLER)))
+	if (c->dead ||
+	    (c->rd_eof && !c->closing && !c->lingering &&
+		(c->req == NULL || c->req->state < REQ_HANDLER)))
 		conn_free(c);
 }
 

@@ -38,11 +38,10 @@ static const struct config_key frontend_keys[] = {
 	    "stalled one is closed to make room" },
 	{ "header_timeout", CONFIG_DURATION,
 	    offsetof(struct frontend_conf, header_timeout), "30s", 1000,
-	    3600000, 0,
-	    "Time a client has to send a complete request head" },
+	    3600000, 0, "Time a client has to send a complete request head" },
 	{ "idle_timeout", CONFIG_DURATION,
-	    offsetof(struct frontend_conf, idle_timeout), "5m", 1000,
-	    86400000, 0, "Time an idle keep-alive connection is kept" },
+	    offsetof(struct frontend_conf, idle_timeout), "5m", 1000, 86400000,
+	    0, "Time an idle keep-alive connection is kept" },
 };
 #define NKEYS (sizeof(frontend_keys) / sizeof(frontend_keys[0]))
 
