@@ -1624,6 +1624,9 @@ aglink_listener_new(struct event_base *base, const char *host, int port,
 		free(ls);
 		return NULL;
 	}
+	/* The system's backlog (net.core.somaxconn), not libevent's 64/128:
+	 * many workloads dial back at once when a batch of them starts. */
+	listen(evconnlistener_get_fd(ls->lis), -1);
 	if (getsockname(evconnlistener_get_fd(ls->lis), (struct sockaddr *)&ss,
 		&sl) == 0)
 		ls->port = ntohs(ss.ss_family == AF_INET6 ?

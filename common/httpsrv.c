@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 
 #include "sockerless/httpsrv.h"
@@ -32,6 +34,14 @@
 #define HTTPSRV_MAX_HEADERS 100
 
 struct httpsrv_conn;
+
+/* What the connection's deadline timer stands for. */
+enum conn_timer {
+	TIMER_NONE,
+	TIMER_HEAD, /* the request head must be complete by then */
+	TIMER_IDLE, /* keep-alive: the next request must begin by then */
+	TIMER_HUP,  /* half-closed: look whether the peer is gone */
+};
 
 enum req_state {
 	REQ_HEAD,	/* reading the request line and headers */
@@ -68,11 +78,15 @@ struct httpsrv_conn {
 	struct bufferevent *bev;
 	struct httpsrv_req *req;
 	struct event *resume;
+	struct event *timer; /* deadline, see enum conn_timer */
+	enum conn_timer timer_kind;
 	char peer[64];
 	int closing;	/* close once the output has drained */
 	int busy;	/* inside conn_process: frees are deferred */
 	int dead;	/* freed while busy */
 	int linger;	/* after an error reply: half-close, drain input */
+	int lingering;	/* draining input before the close */
+	int rd_eof;	/* the client shut down its write side */
 	TAILQ_ENTRY(httpsrv_conn) entry;
 };
 
@@ -86,8 +100,9 @@ struct httpsrv {
 	struct evconnlistener *listeners[HTTPSRV_MAX_LISTENERS];
 	int nlisteners, paused, port;
 	char *unix_paths[HTTPSRV_MAX_LISTENERS];
-	struct conn_list conns;
+	struct conn_list conns; /* oldest first */
 	int nconns;
+	struct event *unpause; /* retries accept after fd exhaustion */
 };
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
@@ -95,6 +110,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_process(struct httpsrv_conn *c);
 static void conn_close_or_linger(struct httpsrv_conn *c);
+static void conn_free(struct httpsrv_conn *c);
+static void conn_reject(struct httpsrv_conn *c, int status, const char *msg);
 
 static void
 conn_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -149,6 +166,7 @@ httpsrv_new(struct event_base *base, httpsrv_handler h, void *arg)
 	s->limits.max_body_bytes = 16 * 1024 * 1024;
 	s->limits.idle_timeout_s = 300;
 	s->limits.max_conns = 4096;
+	s->limits.header_timeout_s = 30;
 	TAILQ_INIT(&s->conns);
 	return s;
 }
@@ -159,27 +177,139 @@ httpsrv_set_limits(struct httpsrv *s, const struct httpsrv_limits *l)
 	s->limits = *l;
 }
 
+/* Arms the connection's deadline, or clears it for secs <= 0. */
 static void
-httpsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+conn_set_timer(struct httpsrv_conn *c, enum conn_timer kind, int secs)
+{
+	struct timeval tv = { secs, 0 };
+
+	c->timer_kind = secs > 0 ? kind : TIMER_NONE;
+	if (secs > 0)
+		evtimer_add(c->timer, &tv);
+	else
+		evtimer_del(c->timer);
+}
+
+/* Whether the peer closed both directions (a unix socket tells; TCP tells
+ * only once a write has failed). */
+static int
+conn_peer_gone(struct httpsrv_conn *c)
+{
+	struct pollfd pfd = { bufferevent_getfd(c->bev), POLLOUT, 0 };
+
+	if (pfd.fd < 0 || poll(&pfd, 1, 0) == -1)
+		return 1;
+	return (pfd.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+static void
+conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct httpsrv_conn *c = arg;
+	struct timeval tv = { 2, 0 };
+	char msg[128];
+
+	(void)fd;
+	(void)what;
+	switch (c->timer_kind) {
+	case TIMER_HEAD:
+		if (c->req != NULL && c->req->state == REQ_HEAD &&
+		    evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+			/* Tell a slow human (nc, telnet) why it ends. */
+			snprintf(msg, sizeof(msg),
+			    "the request head did not arrive within %d s",
+			    c->srv->limits.header_timeout_s);
+			c->req->start_ns = str_now_ns();
+			conn_reject(c, 408, msg);
+			return;
+		}
+		conn_free(c);
+		return;
+	case TIMER_HUP:
+		if (conn_peer_gone(c)) {
+			conn_free(c);
+			return;
+		}
+		c->timer_kind = TIMER_HUP;
+		evtimer_add(c->timer, &tv);
+		return;
+	default:
+		conn_free(c);
+		return;
+	}
+}
+
+static void
+httpsrv_pause(struct httpsrv *s, int pause)
+{
+	if (s->paused == pause)
+		return;
+	for (int i = 0; i < s->nlisteners; i++) {
+		if (pause)
+			evconnlistener_disable(s->listeners[i]);
+		else
+			evconnlistener_enable(s->listeners[i]);
+	}
+	s->paused = pause;
+}
+
+/* A connection that costs nothing to drop: idle between requests, still
+ * sending its request head (slowloris), or lingering after an error. A
+ * request being read past its head or being answered is never shed. */
+static int
+conn_sheddable(const struct httpsrv_conn *c)
+{
+	if (c->busy || c->dead || c->bev == NULL)
+		return 0;
+	if (c->lingering)
+		return 1;
+	if (c->closing)
+		return 0;
+	return c->req == NULL || c->req->state == REQ_HEAD;
+}
+
+/* Closes the oldest sheddable connection other than keep; returns 0 if
+ * there was none. */
+static int
+httpsrv_shed(struct httpsrv *s, struct httpsrv_conn *keep)
+{
+	struct httpsrv_conn *c;
+
+	TAILQ_FOREACH(c, &s->conns, entry) {
+		if (c != keep && conn_sheddable(c)) {
+			log_debug("%d connections open: closing idle %s",
+			    s->nconns, c->peer);
+			conn_free(c);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+httpsrv_unpause_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct httpsrv *s = arg;
-	struct httpsrv_conn *c;
-	struct timeval tv;
 
-	(void)l;
-	(void)salen;
-	c = xcalloc(1, sizeof(*c));
-	c->srv = s;
+	(void)fd;
+	(void)what;
+	if (s->nconns < s->limits.max_conns)
+		httpsrv_pause(s, 0);
+}
+
+static void
+conn_set_peer(struct httpsrv_conn *c, const struct sockaddr *sa)
+{
 	if (sa->sa_family == AF_INET) {
-		struct sockaddr_in *in = (struct sockaddr_in *)sa;
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 		char a[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
 		snprintf(c->peer, sizeof(c->peer), "%s:%d", a,
 		    ntohs(in->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+		const struct sockaddr_in6 *in6 =
+		    (const struct sockaddr_in6 *)sa;
 		char a[INET6_ADDRSTRLEN];
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
@@ -187,6 +317,23 @@ httpsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
 		    ntohs(in6->sin6_port));
 	} else
 		str_lcpy(c->peer, "unix", sizeof(c->peer));
+}
+
+/* Over the limit a new connection still gets in: the oldest idle or
+ * stalled one makes room. Only when every connection carries a request
+ * does accepting pause, until one ends. */
+static void
+httpsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct httpsrv *s = arg;
+	struct httpsrv_conn *c;
+
+	(void)l;
+	(void)salen;
+	c = xcalloc(1, sizeof(*c));
+	c->srv = s;
+	conn_set_peer(c, sa);
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		evutil_closesocket(fd);
@@ -194,28 +341,40 @@ httpsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	c->resume = event_new(s->base, -1, 0, conn_resume_cb, c);
+	c->timer = evtimer_new(s->base, conn_timer_cb, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	if (s->limits.idle_timeout_s > 0) {
-		tv.tv_sec = s->limits.idle_timeout_s;
-		tv.tv_usec = 0;
-		bufferevent_set_timeouts(c->bev, &tv, NULL);
-	}
+	conn_set_timer(c, TIMER_HEAD, s->limits.header_timeout_s);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&s->conns, c, entry);
-	if (++s->nconns >= s->limits.max_conns && !s->paused) {
-		for (int i = 0; i < s->nlisteners; i++)
-			evconnlistener_disable(s->listeners[i]);
-		s->paused = 1;
-		log_warnx("%d connections open: accepting paused", s->nconns);
-	}
+	if (++s->nconns <= s->limits.max_conns || s->limits.max_conns <= 0 ||
+	    httpsrv_shed(s, c))
+		return;
+	if (!s->paused)
+		log_warnx("%d connections open, all busy: accepting paused",
+		    s->nconns);
+	httpsrv_pause(s, 1);
 }
 
+/* Out of descriptors: make room by shedding, else pause for a second (the
+ * listener would report the same error in a busy loop). */
 static void
 httpsrv_accept_error(struct evconnlistener *l, void *arg)
 {
-	(void)arg;
+	struct httpsrv *s = arg;
+	struct timeval tv = { 1, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
 	(void)l;
-	log_warn("accept");
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warn("accept");
+		return;
+	}
+	if (httpsrv_shed(s, NULL))
+		return;
+	log_warnx("accept: %s with %d connections open: accepting paused",
+	    strerror(err), s->nconns);
+	httpsrv_pause(s, 1);
+	evtimer_add(s->unpause, &tv);
 }
 
 static int
@@ -226,7 +385,20 @@ httpsrv_add_listener(struct httpsrv *s, struct evconnlistener *l,
 		evconnlistener_free(l);
 		return err_set(e, 500, "too many listeners");
 	}
+	/* libevent's backlog for -1 is 128, which a burst of connects
+	 * overflows (EAGAIN on unix sockets). listen() again on the
+	 * listening socket raises it; -1 means the system's limit,
+	 * net.core.somaxconn, which Go servers (dockerd) use too. */
+	if (listen(evconnlistener_get_fd(l), -1) == -1) {
+		err_set(e, 500, "listen: %s", strerror(errno));
+		evconnlistener_free(l);
+		return -1;
+	}
+	if (s->unpause == NULL)
+		s->unpause = evtimer_new(s->base, httpsrv_unpause_cb, s);
 	evconnlistener_set_error_cb(l, httpsrv_accept_error);
+	if (s->paused)
+		evconnlistener_disable(l);
 	s->listeners[s->nlisteners++] = l;
 	return 0;
 }
@@ -264,7 +436,7 @@ httpsrv_listen_unix(struct httpsrv *s, const char *path, mode_t mode,
 		unlink(path);
 	}
 	l = evconnlistener_new_bind(s->base, httpsrv_accept, s,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 128,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
 	    (struct sockaddr *)&sun, sizeof(sun));
 	if (l == NULL)
 		return err_set(e, 500, "listening on %s: %s", path,
@@ -304,9 +476,8 @@ httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port,
 		return err_set(e, 500, "listen address %s is not an IP address",
 		    host);
 	l = evconnlistener_new_bind(s->base, httpsrv_accept, s,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-		LEV_OPT_REUSEABLE,
-	    128, (struct sockaddr *)&ss, (int)len);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+	    -1, (struct sockaddr *)&ss, (int)len);
 	if (l == NULL)
 		return err_set(e, 500, "listening on %s:%d: %s", host, port,
 		    strerror(errno));
@@ -384,12 +555,10 @@ conn_free(struct httpsrv_conn *c)
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	event_free(c->resume);
+	event_free(c->timer);
 	free(c);
-	if (--s->nconns < s->limits.max_conns && s->paused) {
-		for (int i = 0; i < s->nlisteners; i++)
-			evconnlistener_enable(s->listeners[i]);
-		s->paused = 0;
-	}
+	if (--s->nconns < s->limits.max_conns || s->limits.max_conns <= 0)
+		httpsrv_pause(s, 0);
 }
 
 void
@@ -408,6 +577,8 @@ httpsrv_free(struct httpsrv *s)
 			free(s->unix_paths[i]);
 		}
 	}
+	if (s->unpause != NULL)
+		event_free(s->unpause);
 	free(s);
 }
 
@@ -595,28 +766,34 @@ static void
 req_done(struct httpsrv_req *r)
 {
 	struct httpsrv_conn *c = r->conn;
+	size_t pending;
 
 	log_request(r->method != NULL ? r->method : "-",
 	    r->target != NULL ? r->target : "-", r->status,
 	    (double)(str_now_ns() - r->start_ns) / 1e6, NULL);
 	c->req = NULL;
-	if (!r->keepalive)
+	pending = evbuffer_get_length(bufferevent_get_input(c->bev));
+	/* Paused at the connection limit, an idle keep-alive connection
+	 * would only hold a slot: close it. A half-closed client sends no
+	 * more than what is already buffered. */
+	if (!r->keepalive || (c->srv->paused && pending == 0) ||
+	    (c->rd_eof && pending == 0))
 		c->closing = 1;
 	req_free(r);
 	if (c->closing) {
+		conn_set_timer(c, TIMER_NONE, 0);
 		bufferevent_disable(c->bev, EV_READ);
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 			event_active(c->resume, 0, 0);
 		return;
 	}
-	if (c->srv->limits.idle_timeout_s > 0) {
-		struct timeval tv = { c->srv->limits.idle_timeout_s, 0 };
-
-		bufferevent_set_timeouts(c->bev, &tv, NULL);
-	}
-	bufferevent_enable(c->bev, EV_READ);
+	conn_set_timer(c, pending > 0 ? TIMER_HEAD : TIMER_IDLE,
+	    pending > 0 ? c->srv->limits.header_timeout_s :
+			  c->srv->limits.idle_timeout_s);
+	if (!c->rd_eof)
+		bufferevent_enable(c->bev, EV_READ);
 	/* Pipelined bytes may already wait in the input buffer. */
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+	if (pending > 0)
 		event_active(c->resume, 0, 0);
 }
 
@@ -648,8 +825,15 @@ conn_reject_large(struct httpsrv_conn *c)
 static void
 req_add_body(struct httpsrv_req *r, struct evbuffer *in, size_t n)
 {
+	/* Grow geometrically: a body arrives in 4-64 KiB reads, and exact
+	 * growth copied a 16 MiB body some 250 times (minutes under ASan,
+	 * while the client waited). */
 	if (r->body_len + n + 1 > r->body_cap) {
-		r->body_cap = r->body_len + n + 1;
+		size_t cap = r->body_cap < 4096 ? 4096 : r->body_cap;
+
+		while (cap < r->body_len + n + 1)
+			cap *= 2;
+		r->body_cap = cap;
 		r->body = xrealloc(r->body, r->body_cap);
 	}
 	evbuffer_remove(in, r->body + r->body_len, n);
@@ -670,6 +854,7 @@ req_dispatch(struct httpsrv_conn *c)
 	}
 	/* Long-lived replies (wait, logs -f, events) must not time out. */
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	conn_set_timer(c, TIMER_HUP, c->rd_eof ? 2 : 0);
 	c->srv->handler(r, c->srv->arg);
 }
 
@@ -766,6 +951,14 @@ conn_read_head(struct httpsrv_conn *c, struct evbuffer *in)
 		req_dispatch(c);
 		return 1;
 	}
+	/* The head is in: a body may take long (docker cp, build
+	 * contexts) but must not stall. */
+	conn_set_timer(c, TIMER_NONE, 0);
+	if (c->srv->limits.idle_timeout_s > 0) {
+		struct timeval tv = { c->srv->limits.idle_timeout_s, 0 };
+
+		bufferevent_set_timeouts(c->bev, &tv, NULL);
+	}
 	expect = httpsrv_req_header(r, "Expect");
 	if (expect != NULL && strcasecmp(expect, "100-continue") == 0)
 		evbuffer_add_printf(bufferevent_get_output(c->bev),
@@ -861,7 +1054,10 @@ conn_process(struct httpsrv_conn *c)
 	c->busy = 1;
 	conn_process_input(c, in);
 	c->busy = 0;
-	if (c->dead)
+	/* Half-closed and nothing in flight: no request can complete. */
+	if (c->dead ||
+	    (c->rd_eof && !c->closing && !c->lingering &&
+		(c->req == NULL || c->req->state < REQ_HANDLER)))
 		conn_free(c);
 }
 
@@ -875,6 +1071,9 @@ conn_process_input(struct httpsrv_conn *c, struct evbuffer *in)
 			if (evbuffer_get_length(in) == 0)
 				return;
 			c->req = req_new(c);
+			if (c->timer_kind == TIMER_IDLE)
+				conn_set_timer(c, TIMER_HEAD,
+				    c->srv->limits.header_timeout_s);
 		}
 		switch (c->req->state) {
 		case REQ_HEAD:
@@ -941,6 +1140,8 @@ conn_close_or_linger(struct httpsrv_conn *c)
 	}
 	c->linger = 0;
 	c->closing = 0;
+	c->lingering = 1;
+	conn_set_timer(c, TIMER_NONE, 0);
 	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	bufferevent_setcb(c->bev, conn_linger_read, NULL, conn_event_cb, c);
 	bufferevent_set_timeouts(c->bev, &tv, NULL);
@@ -977,12 +1178,35 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	if (what & BEV_EVENT_TIMEOUT) {
-		/* Only armed while idle or reading a request. */
+		/* Only armed while reading a body or lingering. */
 		conn_free(c);
 		return;
 	}
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		conn_free(c);
+	if ((what & BEV_EVENT_ERROR) || !(what & BEV_EVENT_EOF))
+		goto gone;
+	/* EOF: a client that sent its request and shut down its write side
+	 * (nc -N, proxies, scripts) still wants the answer. Only a peer that
+	 * closed both directions is gone. */
+	if (c->lingering || conn_peer_gone(c))
+		goto gone;
+	if (c->req == NULL || c->req->state < REQ_HANDLER) {
+		/* An answer already queued still goes out; a request cut
+		 * short can never complete. */
+		if (c->req != NULL ||
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			goto gone;
+		c->rd_eof = 1;
+		c->closing = 1;
+		conn_set_timer(c, TIMER_NONE, 0);
+		return;
+	}
+	c->rd_eof = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	/* A long reply (logs -f, wait) must still notice a later close. */
+	conn_set_timer(c, TIMER_HUP, 2);
+	return;
+gone:
+	conn_free(c);
 }
 
 /* --- accessors --- */
@@ -1194,6 +1418,17 @@ httpsrv_stream_end(struct httpsrv_req *r)
 	if (r->chunked_out)
 		evbuffer_add(bufferevent_get_output(r->conn->bev), "0\r\n\r\n",
 		    5);
+	req_done(r);
+}
+
+void
+httpsrv_stream_abort(struct httpsrv_req *r)
+{
+	/* What was relayed still reaches the client; then the connection
+	 * closes without the terminating chunk, which a client reports as
+	 * a broken reply (Go: "unexpected EOF") rather than a complete one. */
+	r->keepalive = 0;
+	r->chunked_out = 0;
 	req_done(r);
 }
 

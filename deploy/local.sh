@@ -7,6 +7,7 @@
 #   deploy/local.sh down           stop everything and clean up
 #   deploy/local.sh env            print the export line of a running stack
 #   deploy/local.sh restart-backend [BACKEND]   restart (or swap) the backend
+#   deploy/local.sh restart-frontend   start the frontend again (after a kill)
 #
 # Environment: SK_RUN (run directory, default /tmp/sockerless-local),
 # SK_REGISTRY_PORT (default 35000), SK_SIM_PORT (default 35001),
@@ -198,10 +199,19 @@ restart_backend() {
 	echo "local: backend ${1:-$name} restarted" >&2
 }
 
+# Starts the frontend again, stopping a live one first (the kill drills).
+restart_frontend() {
+	[ -f "$RUN/backend.name" ] || die "nothing is running in $RUN"
+	stop_pid "$RUN/frontend.pid"
+	start_frontend
+	echo "local: frontend restarted" >&2
+}
+
 case "${1:-}" in
 up) up "${2:-}" ;;
+restart-frontend) restart_frontend ;;
 restart-backend) restart_backend "${2:-}" ;;
 down) down ;;
 env) echo "export DOCKER_HOST=unix://$RUN/docker.sock" ;;
-*) die "usage: $0 up [BACKEND] | down | env | restart-backend [BACKEND]" ;;
+*) die "usage: $0 up [BACKEND] | down | env | restart-backend [BACKEND] | restart-frontend" ;;
 esac

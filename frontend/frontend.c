@@ -1,9 +1,11 @@
 /* sockerless-frontend main: configuration, listeners, signals. */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <event2/event.h>
@@ -32,6 +34,16 @@ static const struct config_key frontend_keys[] = {
 	{ "max_body", CONFIG_INT, offsetof(struct frontend_conf, max_body),
 	    "67108864", 1024, 1LL << 34, 0,
 	    "Largest request body accepted, in bytes (413 above)" },
+	{ "max_conns", CONFIG_INT, offsetof(struct frontend_conf, max_conns),
+	    "4096", 16, 1 << 20, 0,
+	    "Client connections kept open; above it the oldest idle or "
+	    "stalled one is closed to make room" },
+	{ "header_timeout", CONFIG_DURATION,
+	    offsetof(struct frontend_conf, header_timeout), "30s", 1000,
+	    3600000, 0, "Time a client has to send a complete request head" },
+	{ "idle_timeout", CONFIG_DURATION,
+	    offsetof(struct frontend_conf, idle_timeout), "5m", 1000, 86400000,
+	    0, "Time an idle keep-alive connection is kept" },
 };
 #define NKEYS (sizeof(frontend_keys) / sizeof(frontend_keys[0]))
 
@@ -44,11 +56,44 @@ frontend_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(frontend->base, NULL);
 }
 
+/* Like Go servers (dockerd), takes the hard descriptor limit as the soft
+ * one, and keeps max_conns within it: a relayed request holds two
+ * descriptors (client and backend), and a few stay for the rest. */
+static int
+frontend_conn_budget(int want)
+{
+	struct rlimit rl;
+	long budget;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return want;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX)
+		return want;
+	budget = ((long)rl.rlim_cur - 64) / 2;
+	if (budget < 16)
+		budget = 16;
+	if (want <= budget)
+		return want;
+	log_warnx("max_conns %d lowered to %ld: the descriptor limit is %ld",
+	    want, budget, (long)rl.rlim_cur);
+	return (int)budget;
+}
+
 static void
 frontend_listen(void)
 {
-	struct httpsrv_limits lim = { 64 * 1024,
-		(size_t)frontend->conf.max_body, 300, 4096 };
+	struct httpsrv_limits lim = {
+		.max_header_bytes = 64 * 1024,
+		.max_body_bytes = (size_t)frontend->conf.max_body,
+		.idle_timeout_s = (int)(frontend->conf.idle_timeout / 1000),
+		.max_conns = frontend_conn_budget((int)frontend->conf.max_conns),
+		.header_timeout_s = (int)(frontend->conf.header_timeout / 1000),
+	};
 	struct err e;
 	char *dir = xstrdup(frontend->conf.listen), *slash, *colon;
 

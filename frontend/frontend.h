@@ -19,6 +19,9 @@ struct frontend_conf {
 	char *backend;	  /* the backend's internal API socket */
 	char *log_level;
 	long long max_body; /* bytes */
+	long long max_conns;
+	long long header_timeout; /* ms */
+	long long idle_timeout;	  /* ms */
 };
 
 struct frontend {

@@ -43,6 +43,7 @@ struct proxy {
 	enum proxy_chunk chunk;
 	size_t left; /* body or chunk bytes still expected */
 	int status;
+	int streaming; /* the reply head went out to the client */
 	char *content_type;
 	struct buf body;
 	char *path; /* for log lines */
@@ -55,13 +56,15 @@ proxy_fail(struct proxy *p, int status, const char *detail)
 {
 	if (p->req != NULL) {
 		httpsrv_req_on_close(p->req, NULL, NULL);
-		if (p->state == PROXY_HEAD) {
+		if (!p->streaming) {
 			httpsrv_reply_error(p->req, status, "%s", detail);
 		} else {
-			/* The head is out: all we can do is end it. */
+			/* The head is out: break the reply off, so the client
+			 * sees it cut short, not complete (logs -f would
+			 * otherwise end with exit 0 and missing lines). */
 			log_warnx(
 			    "relay of %s ended early: %s", p->path, detail);
-			httpsrv_stream_end(p->req);
+			httpsrv_stream_abort(p->req);
 		}
 		p->req = NULL;
 	}
@@ -235,6 +238,7 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 	} else if (chunked) {
 		p->state = PROXY_BODY_CHUNKED;
 		p->chunk = CHUNK_SIZE;
+		p->streaming = 1;
 		httpsrv_stream_begin(p->req, p->status, ct);
 		httpsrv_stream_on_drain(p->req, proxy_drained, p);
 	} else if (clen >= 0 && clen <= PROXY_BUFFER_LIMIT) {
@@ -243,6 +247,7 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 	} else if (clen > PROXY_BUFFER_LIMIT) {
 		p->state = PROXY_BODY_STREAM_LEN;
 		p->left = (size_t)clen;
+		p->streaming = 1;
 		httpsrv_stream_begin(p->req, p->status, ct);
 		httpsrv_stream_on_drain(p->req, proxy_drained, p);
 	} else if (p->status == 204 || p->status == 304) {
@@ -250,6 +255,7 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 		p->left = 0;
 	} else {
 		p->state = PROXY_BODY_CLOSE;
+		p->streaming = 1;
 		httpsrv_stream_begin(p->req, p->status, ct);
 		httpsrv_stream_on_drain(p->req, proxy_drained, p);
 	}

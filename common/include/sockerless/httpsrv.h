@@ -25,8 +25,14 @@ typedef void (*httpsrv_handler)(struct httpsrv_req *req, void *arg);
 struct httpsrv_limits {
 	size_t max_header_bytes;	/* request line + headers; 431 over */
 	size_t max_body_bytes;		/* 413 over */
-	int idle_timeout_s;		/* keep-alive idle; 0 = none */
-	int max_conns;			/* accept pauses above this */
+	int idle_timeout_s;		/* keep-alive idle, and a stalled body;
+					 * 0 = none */
+	int max_conns;			/* above this, the oldest idle or
+					 * stalled connection is closed; accept
+					 * pauses only when all are busy */
+	int header_timeout_s;		/* from accept (or the first byte of
+					 * a keep-alive request) to a
+					 * complete head; 0 = none */
 };
 
 /* Returns a new server owned by the caller (httpsrv_free). */
@@ -98,6 +104,11 @@ void httpsrv_stream_on_drain(struct httpsrv_req *r,
     void (*fn)(struct httpsrv_req *r, void *arg), void *arg);
 /* Ends the reply (terminating chunk); the request is freed afterwards. */
 void httpsrv_stream_end(struct httpsrv_req *r);
+/* Ends a reply that cannot be completed (its source failed): what was
+ * queued is still written, then the connection closes without the
+ * terminating chunk, so the client sees a truncated reply, not a complete
+ * one. The request is freed. */
+void httpsrv_stream_abort(struct httpsrv_req *r);
 
 /* Takes the connection over for a raw byte stream. Writes the response
  * head: "101 UPGRADED" with Connection: Upgrade and Upgrade: tcp when the
