@@ -449,6 +449,7 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 		    "%s backend start-up check failed: %s", ops->name, e.msg);
 	backend_signals(b);
 	backend_serve(b);
+	backend_ctr_resolve_creating(b);
 	if (ops->reconcile != NULL)
 		ops->reconcile(b);
 	event_base_dispatch(b->base);

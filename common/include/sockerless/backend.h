@@ -161,6 +161,10 @@ void backend_container_started(
     struct backend *b, struct container *c, int64_t started_ns);
 void backend_container_exited(struct backend *b, struct container *c,
     int exit_code, int64_t finished_ns, const char *error);
+/* A start cut short by a restart whose workload the backend found: the
+ * container is running (recovery only; a start answers through done). */
+void backend_container_adopted(
+    struct backend *b, struct container *c, int64_t started_ns);
 /* The workload's address once known: fills NetworkSettings and Ports. */
 void backend_container_set_address(
     struct backend *b, struct container *c, const char *ip);
