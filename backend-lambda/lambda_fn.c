@@ -363,6 +363,11 @@ lambda_fn_create_function(struct lambda_op *op, const char *image_uri)
 	}
 	json_set(container_private(op->c), "ImageUri",
 	    cJSON_CreateString(image_uri));
+	/* Intent first: a restart before the answer deletes the function by
+	 * this name (the create is then undone, see backend_ctr.c). */
+	json_set(container_private(op->c), "FunctionName",
+	    cJSON_CreateString(op->fname));
+	backend_container_save(op->b, op->c);
 	body = json_print(in);
 	cJSON_Delete(in);
 	memset(&rq, 0, sizeof(rq));
@@ -686,28 +691,12 @@ lambda_fn_remove(
 
 /* --- restart of the backend --------------------------------------------- */
 
-static void
-lambda_fn_lost(struct backend *b, struct container *c, void *arg)
-{
-	char *error;
-
-	(void)arg;
-	if (!container_running(c) || c->backend_data != NULL)
-		return;
-	/* The synchronous answer went with the old process. */
-	error = xasprintf("the backend restarted while function %s ran, so "
-			  "its exit status is unknown; its output is in "
-			  "CloudWatch Logs group %s",
-	    lambda_fn_name(c) ? lambda_fn_name(c) : "?", lambda_conf.log_group);
-	log_warnx("container %.12s: %s", c->id, error);
-	backend_container_exited(b, c, 125, str_now_ns(), error);
-	free(error);
-}
-
+/* Runs in flight when the previous process ended end as CloudWatch Logs
+ * says (lambda_rec.c). */
 void
 lambda_fn_reconcile(struct backend *b)
 {
-	backend_container_foreach(b, lambda_fn_lost, NULL);
+	lambda_rec_start(b);
 }
 
 static void

@@ -180,11 +180,15 @@ def test_kill_during_a_stream_keeps_exit_code_and_output(docker, name, during):
 def test_identical_concurrent_creates_register_one_revision(docker):
     label = "sk.durable=" + uuid.uuid4().hex
     before = families()
+    n = calls("ecs.RegisterTaskDefinition")
+    # Slow registrations, so that the five creates overlap.
+    fault(service="ecs", operation="RegisterTaskDefinition", latency_ms=1500, count=5)
     names = ["skbb-" + uuid.uuid4().hex[:10] for _ in range(5)]
     ps = [popen("create", "--name", n, "--label", label, "busybox", "true") for n in names]
     for p in ps:
         assert p.wait(60) == 0, p.stderr.read()
     assert len(families() - before) == 1
+    assert calls("ecs.RegisterTaskDefinition") == n + 1
     docker("rm", *names, check=True)
 
 
