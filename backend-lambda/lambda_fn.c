@@ -262,6 +262,34 @@ lambda_fn_poll_later(struct lambda_op *op, int ms)
 }
 
 static void
+lambda_fn_discarded(void *arg, const struct httpcli_resp *resp,
+    const cJSON *out, const struct aws_error *ae)
+{
+	(void)arg;
+	(void)resp;
+	(void)out;
+	if (ae != NULL && ae->http_status != 404)
+		log_warnx("deleting the function of a failed create: %s: %s",
+		    ae->code, ae->message);
+}
+
+/* A create that fails after CreateFunction: the container goes, so its
+ * function must go too. */
+static void
+lambda_fn_discard(const char *fname)
+{
+	struct aws_rest rq;
+	char *path = lambda_fn_path(fname, "");
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "DELETE";
+	rq.path = path;
+	aws_rest_call(lambda.aws, "lambda", "DeleteFunction", &rq,
+	    lambda_fn_discarded, NULL);
+	free(path);
+}
+
+static void
 lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
     const struct aws_error *ae)
 {
@@ -273,6 +301,7 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 
 	(void)resp;
 	if (ae != NULL) {
+		lambda_fn_discard(op->fname);
 		lambda_op_fail(op, ae, "waiting for the Lambda function");
 		return;
 	}
@@ -291,6 +320,7 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		    json_str(conf, "StateReason") != NULL ?
 			json_str(conf, "StateReason") :
 			"no reason given");
+		lambda_fn_discard(op->fname);
 		lambda_op_end(op, &e);
 		return;
 	}
@@ -300,6 +330,7 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		    "(lambda.active_timeout)",
 		    op->fname, state != NULL ? state : "unknown",
 		    lambda_conf.active_timeout_s);
+		lambda_fn_discard(op->fname);
 		lambda_op_end(op, &e);
 		return;
 	}

@@ -19,6 +19,9 @@
 /* Clock slack between this machine and CloudWatch's timestamps. */
 #define LAMBDA_REC_SLACK_MS 5000
 #define LAMBDA_MARK	    "sockerless-agent: container "
+/* Lines of the run stored up to this long after its exit marker. */
+#define LAMBDA_REC_TAIL_MS   2000
+#define LAMBDA_REC_SETTLE_MS 1000
 
 /* One container whose invocation is being recovered. */
 struct lambda_rec {
@@ -116,8 +119,18 @@ lambda_rec_platform_line(const char *m)
 	    str_prefix(m, "REPORT RequestId: ") || str_prefix(m, "INIT_START ");
 }
 
-/* The output: the stream's lines after the started marker up to the exit
- * marker (CloudWatch merges stdout and stderr). */
+/* The output: the stream's lines after the started marker, up to the
+ * platform's END line of the request or another request's start. The exit
+ * marker is not the end: lines read before it may be stored after it when
+ * stdout and stderr travel apart. CloudWatch merges the two streams. */
+static int
+lambda_rec_ends(const char *m, const char *rid)
+{
+	size_t n = strlen(rid);
+
+	return str_prefix(m, "END RequestId: ") && strncmp(m + 15, rid, n) == 0;
+}
+
 static void
 lambda_rec_output(void *arg, const cJSON *out, const struct aws_error *ae)
 {
@@ -138,10 +151,12 @@ lambda_rec_output(void *arg, const cJSON *out, const struct aws_error *ae)
 		if (m == NULL)
 			continue;
 		kind = lambda_rec_marker(m, r->c->id, rid, sizeof(rid), &code);
-		if (kind != 0 && strcmp(rid, r->rid) == 0) {
-			in = kind == 1;
+		if (kind == 1) {
+			in = strcmp(rid, r->rid) == 0;
 			continue;
 		}
+		if (in && lambda_rec_ends(m, r->rid))
+			break;
 		if (!in || kind != 0 || lambda_rec_platform_line(m))
 			continue;
 		len = strlen(m);
@@ -177,7 +192,7 @@ lambda_rec_fetch_output(struct lambda_rec *r)
 	cJSON_AddItemToObject(in, "logStreamNames",
 	    cJSON_CreateStringArray((const char *[]){ r->stream }, 1));
 	json_add_int(in, "startTime", r->started_ms);
-	json_add_int(in, "endTime", r->exit_ms + 1);
+	json_add_int(in, "endTime", r->exit_ms + LAMBDA_REC_TAIL_MS);
 	aws_json_call(
 	    lambda.aws, "logs", "FilterLogEvents", in, lambda_rec_output, r);
 }
@@ -221,7 +236,9 @@ lambda_rec_marks(void *arg, const cJSON *out, const struct aws_error *ae)
 			r->exit_ms = json_int(ev, "timestamp", 0);
 		}
 	}
-	if (r->rid != NULL && r->stream != NULL && r->exit_ms != 0) {
+	/* Past the exit marker, a moment for the run's last lines. */
+	if (r->rid != NULL && r->stream != NULL && r->exit_ms != 0 &&
+	    str_now_ns() / 1000000 >= r->exit_ms + LAMBDA_REC_SETTLE_MS) {
 		lambda_rec_fetch_output(r);
 		return;
 	}

@@ -79,3 +79,15 @@ def test_kill_in_create_window_leaves_nothing(docker, name):
                what="the interrupted create to be undone")
     wait_until(lambda: not (set(lambda_functions()) - before), 45,
                what="the late function to be found by its tags and deleted")
+
+
+def test_failed_create_deletes_its_function(docker, name):
+    before = set(lambda_functions())
+    # The wait for Active fails after CreateFunction made the function.
+    fault(service="lambda", operation="GetFunction", error="AccessDeniedException",
+          status=403, count=1)
+    p = docker("create", "--name", name, "busybox", "true", timeout=300)
+    assert p.returncode != 0
+    assert docker("ps", "-aq", "--filter", f"name={name}").stdout.strip() == ""
+    wait_until(lambda: not (set(lambda_functions()) - before), 20,
+               what="the failed create's function to be deleted")
