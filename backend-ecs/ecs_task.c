@@ -988,6 +988,37 @@ ecs_task_idle_add(struct backend *b, const char *arn, const char *hash)
 	ecs_task_idle_wait(b, arn, hash, ecs_conf.taskdef_idle_s);
 }
 
+/* Definitions this backend registered that no container uses and no wait
+ * covers (left by a process that forgot its waits on restart): they
+ * start waiting now. */
+static void
+ecs_task_idle_unused(struct backend *b, const cJSON *waits)
+{
+	struct strv keys, arns;
+	const char *hash;
+
+	strv_init(&keys);
+	strv_init(&arns);
+	backend_kv_list(b, "ecs.taskdef.", &keys, &arns);
+	for (size_t i = 0; i < keys.n; i++) {
+		struct ecs_td_use u = { arns.v[i], NULL, 0 };
+		hash = keys.v[i] + strlen("ecs.taskdef.");
+		if (cJSON_GetObjectItemCaseSensitive(waits, arns.v[i]) !=
+			NULL ||
+		    ecs_task_registering(hash))
+			continue;
+		backend_container_foreach(b, ecs_task_td_used, &u);
+		if (u.used)
+			continue;
+		log_info("task definition %s is unused: deregistering it after "
+			 "ecs.taskdef_idle",
+		    arns.v[i]);
+		ecs_task_idle_add(b, arns.v[i], hash);
+	}
+	strv_free(&keys);
+	strv_free(&arns);
+}
+
 /* Start-up: the waits the previous process had not finished. */
 void
 ecs_task_idle_resume(struct backend *b)
@@ -1002,6 +1033,7 @@ ecs_task_idle_resume(struct backend *b)
 	if (cJSON_GetArraySize(o) > 0)
 		log_info("resumed %d idle task definition waits",
 		    cJSON_GetArraySize(o));
+	ecs_task_idle_unused(b, o);
 	cJSON_Delete(o);
 }
 

@@ -157,6 +157,16 @@ backend_kv_del(struct backend *b, const char *key)
 }
 
 void
+backend_kv_list(struct backend *b, const char *prefix, struct strv *keys,
+    struct strv *vals)
+{
+	struct err e;
+
+	if (store_kv_list(b->store, prefix, keys, vals, &e) == -1)
+		log_warnx("listing %s*: %s", prefix, e.msg);
+}
+
+void
 backend_container_foreach(struct backend *b,
     void (*fn)(struct backend *b, struct container *c, void *arg), void *arg)
 {

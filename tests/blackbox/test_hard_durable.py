@@ -192,7 +192,8 @@ def test_identical_concurrent_creates_register_one_revision(docker):
     docker("rm", *names, check=True)
 
 
-def test_idle_cleanup_survives_a_kill(docker, name):
+@pytest.mark.parametrize("forgotten", [False, True])
+def test_idle_cleanup_survives_a_kill(docker, name, forgotten):
     label = "sk.durable=" + uuid.uuid4().hex
     restart_backend({"SOCKERLESS_ECS_TASKDEF_IDLE": "4"})
     try:
@@ -202,6 +203,13 @@ def test_idle_cleanup_survives_a_kill(docker, name):
         assert len(new) == 1
         docker("rm", name, check=True)
         kill_backend()
+        if forgotten:
+            # As a process before the fix left it: the definition known,
+            # its wait not recorded.
+            db = sqlite3.connect(f"{RUN}/state-ecs/state.db")
+            db.execute("DELETE FROM kv WHERE k = 'ecs.taskdef_idle'")
+            db.commit()
+            db.close()
         restart_backend({"SOCKERLESS_ECS_TASKDEF_IDLE": "4"})
         wait_until(lambda: not (new & families()), 30,
                    what="the idle definition to be deregistered after the restart")

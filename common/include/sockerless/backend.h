@@ -140,6 +140,11 @@ struct container *backend_container_by_private(
 char *backend_kv_get(struct backend *b, const char *key);
 void backend_kv_set(struct backend *b, const char *key, const char *value);
 void backend_kv_del(struct backend *b, const char *key);
+/* Every key starting with prefix and its value, appended to keys and vals
+ * (initialised by the caller). */
+struct strv;
+void backend_kv_list(struct backend *b, const char *prefix, struct strv *keys,
+    struct strv *vals);
 
 /* The agent (common/backend_agent.c). Environment entries are cJSON
  * arrays of "K=V" strings, owned by the caller. */
