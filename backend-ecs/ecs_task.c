@@ -1122,6 +1122,9 @@ ecs_task_journal_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 				ecs_task_idle_add(jr->b, arn, jr->hash);
 			continue;
 		}
+		backend_container_foreach(jr->b, ecs_task_td_used, &u);
+		if (u.used)
+			continue;
 		log_info("deregistering duplicate task definition %s", arn);
 		ecs_task_deregister(
 		    jr->b, arn, NULL, ecs_task_idle_deregistered, NULL);

@@ -596,6 +596,11 @@ lambda_fn_start(
 		return 0;
 	}
 	json_set(priv, "Run", cJSON_CreateNumber(run));
+	/* Recovery after a restart must not take the last run's markers
+	 * for this one's (lambda_rec.c). */
+	if (json_str(priv, "RequestId") != NULL)
+		json_set(priv, "PrevRequestId",
+		    cJSON_CreateString(json_str(priv, "RequestId")));
 	json_set(priv, "RequestId", cJSON_CreateNull());
 	lambda_out_forget(b, c);
 	ev = cJSON_CreateObject();

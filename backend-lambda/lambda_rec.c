@@ -204,6 +204,7 @@ lambda_rec_marks(void *arg, const cJSON *out, const struct aws_error *ae)
 {
 	struct lambda_rec *r = arg;
 	const cJSON *ev;
+	const char *prev = json_str(container_private(r->c), "PrevRequestId");
 	char rid[128];
 	int code = 0, kind;
 
@@ -222,6 +223,9 @@ lambda_rec_marks(void *arg, const cJSON *out, const struct aws_error *ae)
 		    (kind = lambda_rec_marker(
 			 m, r->c->id, rid, sizeof(rid), &code)) == 0)
 			continue;
+		if (kind == 1 && prev != NULL && strcmp(rid, prev) == 0)
+			continue; /* the previous run of a restarted container
+				   */
 		if (kind == 1) {
 			free(r->rid);
 			free(r->stream);
