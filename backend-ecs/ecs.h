@@ -76,6 +76,9 @@ int ecs_task_size(long long nano_cpus, long long memory_bytes, int *cpu,
 /* Durable records: a JSON object in one kv entry (ecs.taskdef_journal:
  * registrations in flight; ecs.taskdef_idle: definitions waiting to be
  * deregistered). put takes value; NULL deletes the member. */
+/* Containers removed while their start was unresolved (id -> time): the
+ * start-up passes stop the task if it turns up. */
+#define ECS_ABANDONED "ecs.start_abandoned"
 cJSON *ecs_journal_load(struct backend *b, const char *key);
 void ecs_journal_put(
     struct backend *b, const char *key, const char *name, cJSON *value);

@@ -347,6 +347,28 @@ ecs_poll_find_id(struct backend *b, struct container *c, void *arg)
 }
 
 static void
+ecs_poll_stop_orphan(const char *arn)
+{
+	cJSON *in = cJSON_CreateObject();
+
+	json_add_str(in, "cluster", ecs_conf.cluster);
+	json_add_str(in, "task", arn);
+	json_add_str(in, "reason", "Orphaned sockerless task");
+	aws_json_call(
+	    ecs.aws, "ecs", "StopTask", in, ecs_poll_orphan_stopped, NULL);
+}
+
+static int
+ecs_poll_abandoned(struct backend *b, const char *id)
+{
+	cJSON *o = ecs_journal_load(b, ECS_ABANDONED);
+	int r = cJSON_GetObjectItemCaseSensitive(o, id) != NULL;
+
+	cJSON_Delete(o);
+	return r;
+}
+
+static void
 ecs_poll_orphans(void *arg, const cJSON *out, const struct aws_error *ae)
 {
 	struct backend *b = arg;
@@ -362,7 +384,6 @@ ecs_poll_orphans(void *arg, const cJSON *out, const struct aws_error *ae)
 		const char *id = ecs_poll_tag(task, ECS_TAG_ID);
 		const char *arn = json_str(task, "taskArn");
 		struct ecs_poll_find f = { id, NULL };
-		cJSON *in;
 
 		if (inst == NULL || strcmp(inst, backend_instance(b)) != 0 ||
 		    arn == NULL ||
@@ -377,6 +398,15 @@ ecs_poll_orphans(void *arg, const cJSON *out, const struct aws_error *ae)
 		if (json_str(task, "lastStatus") != NULL &&
 		    strcmp(json_str(task, "lastStatus"), "STOPPED") == 0)
 			continue;
+		/* Its container was removed before the task was found: the
+		 * user's rm -f stops it whatever ecs.orphans says. */
+		if (id != NULL && ecs_poll_abandoned(b, id)) {
+			log_warnx("stopping task %s of removed container %.12s",
+			    arn, id);
+			ecs_journal_put(b, ECS_ABANDONED, id, NULL);
+			ecs_poll_stop_orphan(arn);
+			continue;
+		}
 		log_warnx("orphaned task %s (container %.12s) is not in this "
 			  "backend's state%s",
 		    arn, id != NULL ? id : "?",
@@ -384,19 +414,24 @@ ecs_poll_orphans(void *arg, const cJSON *out, const struct aws_error *ae)
 							    "");
 		if (strcmp(ecs_conf.orphans, "stop") != 0)
 			continue;
-		in = cJSON_CreateObject();
-		json_add_str(in, "cluster", ecs_conf.cluster);
-		json_add_str(in, "task", arn);
-		json_add_str(in, "reason", "Orphaned sockerless task");
-		aws_json_call(ecs.aws, "ecs", "StopTask", in,
-		    ecs_poll_orphan_stopped, NULL);
+		ecs_poll_stop_orphan(arn);
 	}
 }
+
+/* One listing (RUNNING or STOPPED), followed page by page. */
+struct ecs_poll_lister {
+	struct backend *b;
+	const char *desired;
+};
+static struct ecs_poll_lister ecs_listers[] = { { NULL, "RUNNING" },
+	{ NULL, "STOPPED" } };
+
+static void ecs_poll_list_page(struct ecs_poll_lister *l, const char *token);
 
 static void
 ecs_poll_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 {
-	struct backend *b = arg;
+	struct ecs_poll_lister *l = arg;
 	const cJSON *arns = json_arr(out, "taskArns");
 	cJSON *in;
 
@@ -405,6 +440,8 @@ ecs_poll_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 		    "reconciling: ListTasks: %s: %s", ae->code, ae->message);
 		return;
 	}
+	if (json_str(out, "nextToken") != NULL)
+		ecs_poll_list_page(l, json_str(out, "nextToken"));
 	if (cJSON_GetArraySize(arns) == 0)
 		return;
 	in = cJSON_CreateObject();
@@ -412,19 +449,29 @@ ecs_poll_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 	cJSON_AddItemToObject(in, "tasks", cJSON_Duplicate(arns, 1));
 	cJSON_AddItemToObject(in, "include",
 	    cJSON_CreateStringArray((const char *[]){ "TAGS" }, 1));
-	aws_json_call(ecs.aws, "ecs", "DescribeTasks", in, ecs_poll_orphans, b);
+	aws_json_call(
+	    ecs.aws, "ecs", "DescribeTasks", in, ecs_poll_orphans, l->b);
 }
 
 static void
-ecs_poll_list(struct backend *b, const char *desired)
+ecs_poll_list_page(struct ecs_poll_lister *l, const char *token)
 {
 	cJSON *in = cJSON_CreateObject();
 
 	json_add_str(in, "cluster", ecs_conf.cluster);
 	json_add_str(in, "startedBy", ECS_STARTED_BY);
-	json_add_str(in, "desiredStatus", desired);
+	json_add_str(in, "desiredStatus", l->desired);
 	json_add_int(in, "maxResults", 100);
-	aws_json_call(ecs.aws, "ecs", "ListTasks", in, ecs_poll_listed, b);
+	if (token != NULL)
+		json_add_str(in, "nextToken", token);
+	aws_json_call(ecs.aws, "ecs", "ListTasks", in, ecs_poll_listed, l);
+}
+
+static void
+ecs_poll_list(struct backend *b, int stopped)
+{
+	ecs_listers[stopped].b = b;
+	ecs_poll_list_page(&ecs_listers[stopped], NULL);
 }
 
 /* Starts journalled before the restart: adopted by the ARN RunTask
@@ -470,18 +517,23 @@ ecs_poll_reconcile_pass(evutil_socket_t fd, short what, void *arg)
 	struct backend *b = arg;
 	struct timeval tv = { ECS_RECONCILE_GAP_S, 0 };
 	int unresolved = 0, journal;
+	cJSON *abandoned;
 
 	(void)fd;
 	(void)what;
 	backend_container_foreach(b, ecs_poll_intent, &unresolved);
+	abandoned = ecs_journal_load(b, ECS_ABANDONED);
+	unresolved += cJSON_GetArraySize(abandoned);
+	cJSON_Delete(abandoned);
 	journal = ecs_task_journal_pass(b);
 	if (ecs_reconcile_passes == 0 || unresolved > 0)
-		ecs_poll_list(b, "RUNNING");
+		ecs_poll_list(b, 0);
 	if (unresolved > 0)
-		ecs_poll_list(b, "STOPPED");
+		ecs_poll_list(b, 1);
 	/* A call cut short may still reach ECS: look again for a while. */
 	if (++ecs_reconcile_passes >= ECS_RECONCILE_PASSES) {
 		backend_container_foreach(b, ecs_poll_intent_drop, NULL);
+		backend_kv_del(b, ECS_ABANDONED);
 		return;
 	}
 	if (unresolved > 0 || journal > 0)

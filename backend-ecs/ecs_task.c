@@ -1057,6 +1057,13 @@ ecs_task_remove(
 		ecs_task_stop_task(b, c, "Removed by docker rm -f (sockerless)",
 		    ecs_task_ignore, NULL);
 	}
+	/* Removed while a restart's passes still look for its task. */
+	if (json_str(priv, "StartToken") != NULL &&
+	    ecs_task_start_arn(c) == NULL) {
+		cJSON *at = cJSON_CreateObject();
+		json_add_int(at, "at", str_now_ns());
+		ecs_journal_put(b, ECS_ABANDONED, c->id, at);
+	}
 	if (arn == NULL) {
 		ecs_op_end(op, NULL);
 		return 0;

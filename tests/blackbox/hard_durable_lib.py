@@ -92,12 +92,18 @@ def wait_calls(op, before, timeout=30):
 
 def ecs_tasks_of(cid, desired="RUNNING"):
     ecs = aws("ecs")
-    arns = ecs.list_tasks(cluster="sockerless", desiredStatus=desired)["taskArns"]
-    if not arns:
-        return []
-    tasks = ecs.describe_tasks(cluster="sockerless", tasks=arns, include=["TAGS"])["tasks"]
-    return [t for t in tasks
-            if {"key": "sockerless:container-id", "value": cid} in t.get("tags", [])]
+    found, token = [], None
+    while True:
+        out = ecs.list_tasks(cluster="sockerless", desiredStatus=desired,
+                             **({"nextToken": token} if token else {}))
+        if out["taskArns"]:
+            tasks = ecs.describe_tasks(cluster="sockerless", tasks=out["taskArns"],
+                                       include=["TAGS"])["tasks"]
+            found += [t for t in tasks if {"key": "sockerless:container-id", "value": cid}
+                      in t.get("tags", [])]
+        token = out.get("nextToken")
+        if not token:
+            return found
 
 
 def lambda_functions():

@@ -215,3 +215,23 @@ def test_idle_cleanup_survives_a_kill(docker, name, forgotten):
                    what="the idle definition to be deregistered after the restart")
     finally:
         restart_backend()
+
+
+def test_rm_f_before_the_lost_task_is_found_stops_it(docker, name):
+    n = calls("ecs.RunTask")
+    # RunTask reaches ECS late; the container is removed before the
+    # restarted backend has found the task by its tags.
+    fault(service="ecs", operation="RunTask", latency_ms=4000, count=1)
+    p = popen("run", "-d", "--name", name, "busybox", "sleep", "60")
+    wait_calls("ecs.RunTask", n)
+    time.sleep(0.3)
+    kill_backend()
+    p.wait(30)
+    restart_backend()
+    cid = cid_of(docker, name)
+    docker("rm", "-f", name, check=True)
+    stops = calls("ecs.StopTask")
+    # The task turns up once RunTask's latency is over, and is stopped.
+    wait_until(lambda: calls("ecs.StopTask") > stops, 30,
+               what="the task of the removed container to be stopped")
+    wait_until(lambda: ecs_tasks_of(cid) == [], 30, what="the task to stop")
