@@ -91,3 +91,18 @@ def test_failed_create_deletes_its_function(docker, name):
     assert docker("ps", "-aq", "--filter", f"name={name}").stdout.strip() == ""
     wait_until(lambda: not (set(lambda_functions()) - before), 20,
                what="the failed create's function to be deleted")
+
+
+def test_kill_during_second_run_does_not_take_the_first_runs_end(docker, name):
+    docker("run", "-d", "--name", name, "busybox", "sh", "-c",
+           "date +%s%N; sleep 3; exit 3", check=True, timeout=300)
+    assert docker("wait", name, timeout=120, check=True).stdout.strip() == "3"
+    first = docker("logs", name, check=True).stdout
+    n = calls("lambda.Invoke")
+    docker("start", name, check=True, timeout=120)
+    wait_calls("lambda.Invoke", n)
+    kill_backend()
+    restart_backend()
+    assert docker("wait", name, timeout=120, check=True).stdout.strip() == "3"
+    second = docker("logs", name, check=True).stdout
+    assert second.strip() and second != first, (first, second)
