@@ -35,7 +35,7 @@ struct ecs_conf {
 	char *endpoint_sts;
 	char *profile;
 	long long poll_ms;
-	char *orphans; /* "report" or "stop" */
+	char *orphans;		  /* "report" or "stop" */
 	long long taskdef_idle_s; /* keep an unused definition this long */
 	long long default_cpu;
 	long long default_memory;
@@ -73,9 +73,29 @@ int ecs_task_remove(
 int ecs_task_size(long long nano_cpus, long long memory_bytes, int *cpu,
     int *mem, struct err *e);
 
+/* Durable records: a JSON object in one kv entry (ecs.taskdef_journal:
+ * registrations in flight; ecs.taskdef_idle: definitions waiting to be
+ * deregistered). put takes value; NULL deletes the member. */
+/* Containers removed while their start was unresolved (id -> time): the
+ * start-up passes stop the task if it turns up. */
+#define ECS_ABANDONED "ecs.start_abandoned"
+cJSON *ecs_journal_load(struct backend *b, const char *key);
+void ecs_journal_put(
+    struct backend *b, const char *key, const char *name, cJSON *value);
+int ecs_task_registering(const char *hash);
+/* Start-up: resolves registrations a restart cut short; returns how many
+ * it looked up (call again later while it is not 0). */
+int ecs_task_journal_pass(struct backend *b);
+void ecs_task_idle_add(struct backend *b, const char *arn, const char *hash);
+void ecs_task_idle_resume(struct backend *b);
+/* A start cut short by a restart: the ARN RunTask answered, if it did, and
+ * the adoption of its task (found by ARN or by tags). */
+const char *ecs_task_start_arn(struct container *c);
+void ecs_task_adopt(struct backend *b, struct container *c, const char *arn);
+
 /* The agent's address: the task's private IPv4, once it has one. */
-int ecs_task_agent_address(struct backend *b, struct container *c,
-    char *host, size_t hostsz, int *port);
+int ecs_task_agent_address(struct backend *b, struct container *c, char *host,
+    size_t hostsz, int *port);
 
 /* ecs_poll.c */
 void ecs_poll_start(struct backend *b);

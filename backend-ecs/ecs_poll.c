@@ -83,8 +83,8 @@ ecs_poll_main(const cJSON *task)
 /* The task left PENDING: the start succeeded, unless it stopped without
  * the workload ever running (image pull, entrypoint not found, ...). */
 static void
-ecs_poll_settle_start(struct container *c, const cJSON *task,
-    const char *status)
+ecs_poll_settle_start(
+    struct container *c, const cJSON *task, const char *status)
 {
 	const cJSON *ctr = ecs_poll_main(task);
 	const char *why;
@@ -101,8 +101,7 @@ ecs_poll_settle_start(struct container *c, const cJSON *task,
 		why = json_str(task, "stoppedReason");
 	code = ecs_poll_start_failure_code(why);
 	/* Docker's CLI maps these statuses to exit codes 125-127. */
-	err_set(&e, code == 125 ? 500 : 400,
-	    "failed to start the ECS task: %s",
+	err_set(&e, code == 125 ? 500 : 400, "failed to start the ECS task: %s",
 	    why != NULL ? why : "the task stopped before it ran");
 	ecs_task_start_settle(c, &e);
 }
@@ -131,8 +130,7 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 	}
 	if (ecs_task_start_pending(c) && status != NULL &&
 	    strcmp(status, "PROVISIONING") != 0 &&
-	    strcmp(status, "PENDING") != 0 &&
-	    strcmp(status, "ACTIVATING") != 0)
+	    strcmp(status, "PENDING") != 0 && strcmp(status, "ACTIVATING") != 0)
 		ecs_poll_settle_start(c, task, status);
 	if (!container_running(c))
 		return;
@@ -286,12 +284,17 @@ ecs_poll_kick(void)
 		ecs_poll_schedule(200);
 }
 
+static struct event *ecs_reconcile_timer;
+
 void
 ecs_poll_stop(void)
 {
 	if (ecs.poll_timer != NULL)
 		event_free(ecs.poll_timer);
 	ecs.poll_timer = NULL;
+	if (ecs_reconcile_timer != NULL)
+		event_free(ecs_reconcile_timer);
+	ecs_reconcile_timer = NULL;
 }
 
 /* --- reconciliation ----------------------------------------------------- */
@@ -319,6 +322,52 @@ ecs_poll_orphan_stopped(void *arg, const cJSON *out, const struct aws_error *ae)
 		    "stopping an orphaned task: %s: %s", ae->code, ae->message);
 }
 
+/* A start journalled (StartToken) whose RunTask the process did not see
+ * answered: not running, no start in flight. */
+static int
+ecs_poll_unresolved(struct container *c)
+{
+	return json_str(container_private(c), "StartToken") != NULL &&
+	    !container_running(c) && !ecs_task_start_pending(c) && !c->gone;
+}
+
+struct ecs_poll_find {
+	const char *id;
+	struct container *c;
+};
+
+static void
+ecs_poll_find_id(struct backend *b, struct container *c, void *arg)
+{
+	struct ecs_poll_find *f = arg;
+
+	(void)b;
+	if (f->id != NULL && strcmp(c->id, f->id) == 0)
+		f->c = c;
+}
+
+static void
+ecs_poll_stop_orphan(const char *arn)
+{
+	cJSON *in = cJSON_CreateObject();
+
+	json_add_str(in, "cluster", ecs_conf.cluster);
+	json_add_str(in, "task", arn);
+	json_add_str(in, "reason", "Orphaned sockerless task");
+	aws_json_call(
+	    ecs.aws, "ecs", "StopTask", in, ecs_poll_orphan_stopped, NULL);
+}
+
+static int
+ecs_poll_abandoned(struct backend *b, const char *id)
+{
+	cJSON *o = ecs_journal_load(b, ECS_ABANDONED);
+	int r = cJSON_GetObjectItemCaseSensitive(o, id) != NULL;
+
+	cJSON_Delete(o);
+	return r;
+}
+
 static void
 ecs_poll_orphans(void *arg, const cJSON *out, const struct aws_error *ae)
 {
@@ -334,11 +383,30 @@ ecs_poll_orphans(void *arg, const cJSON *out, const struct aws_error *ae)
 		const char *inst = ecs_poll_tag(task, ECS_TAG_INSTANCE);
 		const char *id = ecs_poll_tag(task, ECS_TAG_ID);
 		const char *arn = json_str(task, "taskArn");
-		cJSON *in;
+		struct ecs_poll_find f = { id, NULL };
 
 		if (inst == NULL || strcmp(inst, backend_instance(b)) != 0 ||
+		    arn == NULL ||
 		    backend_container_by_private(b, "TaskArn", arn) != NULL)
 			continue;
+		/* The task of a start whose answer the restart lost. */
+		backend_container_foreach(b, ecs_poll_find_id, &f);
+		if (f.c != NULL && ecs_poll_unresolved(f.c)) {
+			ecs_task_adopt(b, f.c, arn);
+			continue;
+		}
+		if (json_str(task, "lastStatus") != NULL &&
+		    strcmp(json_str(task, "lastStatus"), "STOPPED") == 0)
+			continue;
+		/* Its container was removed before the task was found: the
+		 * user's rm -f stops it whatever ecs.orphans says. */
+		if (id != NULL && ecs_poll_abandoned(b, id)) {
+			log_warnx("stopping task %s of removed container %.12s",
+			    arn, id);
+			ecs_journal_put(b, ECS_ABANDONED, id, NULL);
+			ecs_poll_stop_orphan(arn);
+			continue;
+		}
 		log_warnx("orphaned task %s (container %.12s) is not in this "
 			  "backend's state%s",
 		    arn, id != NULL ? id : "?",
@@ -346,19 +414,24 @@ ecs_poll_orphans(void *arg, const cJSON *out, const struct aws_error *ae)
 							    "");
 		if (strcmp(ecs_conf.orphans, "stop") != 0)
 			continue;
-		in = cJSON_CreateObject();
-		json_add_str(in, "cluster", ecs_conf.cluster);
-		json_add_str(in, "task", arn);
-		json_add_str(in, "reason", "Orphaned sockerless task");
-		aws_json_call(ecs.aws, "ecs", "StopTask", in,
-		    ecs_poll_orphan_stopped, NULL);
+		ecs_poll_stop_orphan(arn);
 	}
 }
+
+/* One listing (RUNNING or STOPPED), followed page by page. */
+struct ecs_poll_lister {
+	struct backend *b;
+	const char *desired;
+};
+static struct ecs_poll_lister ecs_listers[] = { { NULL, "RUNNING" },
+	{ NULL, "STOPPED" } };
+
+static void ecs_poll_list_page(struct ecs_poll_lister *l, const char *token);
 
 static void
 ecs_poll_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 {
-	struct backend *b = arg;
+	struct ecs_poll_lister *l = arg;
 	const cJSON *arns = json_arr(out, "taskArns");
 	cJSON *in;
 
@@ -367,6 +440,8 @@ ecs_poll_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 		    "reconciling: ListTasks: %s: %s", ae->code, ae->message);
 		return;
 	}
+	if (json_str(out, "nextToken") != NULL)
+		ecs_poll_list_page(l, json_str(out, "nextToken"));
 	if (cJSON_GetArraySize(arns) == 0)
 		return;
 	in = cJSON_CreateObject();
@@ -374,18 +449,106 @@ ecs_poll_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 	cJSON_AddItemToObject(in, "tasks", cJSON_Duplicate(arns, 1));
 	cJSON_AddItemToObject(in, "include",
 	    cJSON_CreateStringArray((const char *[]){ "TAGS" }, 1));
-	aws_json_call(ecs.aws, "ecs", "DescribeTasks", in, ecs_poll_orphans, b);
+	aws_json_call(
+	    ecs.aws, "ecs", "DescribeTasks", in, ecs_poll_orphans, l->b);
 }
 
-/* Running containers are re-adopted by the poller itself (their state is
- * in the store); this finds tasks of ours the store does not know. */
-void
-ecs_poll_reconcile(struct backend *b)
+static void
+ecs_poll_list_page(struct ecs_poll_lister *l, const char *token)
 {
 	cJSON *in = cJSON_CreateObject();
 
 	json_add_str(in, "cluster", ecs_conf.cluster);
 	json_add_str(in, "startedBy", ECS_STARTED_BY);
+	json_add_str(in, "desiredStatus", l->desired);
 	json_add_int(in, "maxResults", 100);
-	aws_json_call(ecs.aws, "ecs", "ListTasks", in, ecs_poll_listed, b);
+	if (token != NULL)
+		json_add_str(in, "nextToken", token);
+	aws_json_call(ecs.aws, "ecs", "ListTasks", in, ecs_poll_listed, l);
+}
+
+static void
+ecs_poll_list(struct backend *b, int stopped)
+{
+	ecs_listers[stopped].b = b;
+	ecs_poll_list_page(&ecs_listers[stopped], NULL);
+}
+
+/* Starts journalled before the restart: adopted by the ARN RunTask
+ * answered; the others are counted and looked up by their tags. */
+static void
+ecs_poll_intent(struct backend *b, struct container *c, void *arg)
+{
+	int *unresolved = arg;
+	const char *arn;
+
+	if (!ecs_poll_unresolved(c))
+		return;
+	if ((arn = ecs_task_start_arn(c)) != NULL) {
+		ecs_task_adopt(b, c, arn);
+		return;
+	}
+	(*unresolved)++;
+}
+
+/* After the last pass: the RunTask never reached ECS. */
+static void
+ecs_poll_intent_drop(struct backend *b, struct container *c, void *arg)
+{
+	(void)arg;
+	if (!ecs_poll_unresolved(c))
+		return;
+	log_warnx("container %.12s: no task of its interrupted start exists; "
+		  "it stays created",
+	    c->id);
+	cJSON_DeleteItemFromObjectCaseSensitive(
+	    container_private(c), "StartToken");
+	backend_container_save(b, c);
+}
+
+#define ECS_RECONCILE_PASSES 12
+#define ECS_RECONCILE_GAP_S  5
+
+static int ecs_reconcile_passes;
+
+static void
+ecs_poll_reconcile_pass(evutil_socket_t fd, short what, void *arg)
+{
+	struct backend *b = arg;
+	struct timeval tv = { ECS_RECONCILE_GAP_S, 0 };
+	int unresolved = 0, journal;
+	cJSON *abandoned;
+
+	(void)fd;
+	(void)what;
+	backend_container_foreach(b, ecs_poll_intent, &unresolved);
+	abandoned = ecs_journal_load(b, ECS_ABANDONED);
+	unresolved += cJSON_GetArraySize(abandoned);
+	cJSON_Delete(abandoned);
+	journal = ecs_task_journal_pass(b);
+	if (ecs_reconcile_passes == 0 || unresolved > 0)
+		ecs_poll_list(b, 0);
+	if (unresolved > 0)
+		ecs_poll_list(b, 1);
+	/* A call cut short may still reach ECS: look again for a while. */
+	if (++ecs_reconcile_passes >= ECS_RECONCILE_PASSES) {
+		backend_container_foreach(b, ecs_poll_intent_drop, NULL);
+		backend_kv_del(b, ECS_ABANDONED);
+		return;
+	}
+	if (unresolved > 0 || journal > 0)
+		evtimer_add(ecs_reconcile_timer, &tv);
+}
+
+/* Running containers are re-adopted by the poller itself (their state is
+ * in the store); this resolves what a restart cut short (journalled
+ * starts and registrations) and finds tasks of ours the store does not
+ * know. */
+void
+ecs_poll_reconcile(struct backend *b)
+{
+	ecs_task_idle_resume(b);
+	ecs_reconcile_timer =
+	    evtimer_new(backend_base(b), ecs_poll_reconcile_pass, b);
+	ecs_poll_reconcile_pass(-1, 0, b);
 }

@@ -18,7 +18,8 @@ struct ecs_op {
 	struct container *c;
 	backend_done_fn done;
 	void *arg;
-	char *hash;
+	int start; /* a start: its intent is journalled as StartToken */
+	struct ecs_op *next; /* creates waiting for one registration */
 };
 
 static struct ecs_op *
@@ -39,9 +40,12 @@ ecs_op_new(
 static void
 ecs_op_end(struct ecs_op *op, const struct err *e)
 {
+	/* The start is settled: the caller saves the container next. */
+	if (op->start)
+		cJSON_DeleteItemFromObjectCaseSensitive(
+		    container_private(op->c), "StartToken");
 	op->done(op->arg, e);
 	container_unref(op->c);
-	free(op->hash);
 	free(op);
 }
 
@@ -366,32 +370,113 @@ ecs_task_definition(
 	return td;
 }
 
+static cJSON *ecs_task_tag(const char *k, const char *v);
+
+/* --- journal ------------------------------------------------------------ */
+
+/* A JSON object kept in one kv entry: the journal of registrations in
+ * flight and the definitions waiting out ecs.taskdef_idle. */
+cJSON *
+ecs_journal_load(struct backend *b, const char *key)
+{
+	char *v = backend_kv_get(b, key);
+	cJSON *o = v != NULL ? cJSON_Parse(v) : NULL;
+
+	free(v);
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		o = cJSON_CreateObject();
+	}
+	return o;
+}
+
+/* Sets (value taken) or, with NULL, deletes one member, durably. */
+void
+ecs_journal_put(
+    struct backend *b, const char *key, const char *name, cJSON *value)
+{
+	cJSON *o = ecs_journal_load(b, key);
+	char *text;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(o, name);
+	if (value != NULL)
+		cJSON_AddItemToObject(o, name, value);
+	if (cJSON_GetArraySize(o) == 0) {
+		backend_kv_del(b, key);
+	} else {
+		text = json_print(o);
+		backend_kv_set(b, key, text);
+		free(text);
+	}
+	cJSON_Delete(o);
+}
+
+/* Registrations in flight, one per definition hash: identical creates
+ * that come while one is registering wait for its answer instead of
+ * registering a revision each. */
+struct ecs_td_reg {
+	struct backend *b;
+	char *hash;
+	struct ecs_op *waiters;
+	struct ecs_td_reg *next;
+};
+static struct ecs_td_reg *ecs_td_regs;
+
+int
+ecs_task_registering(const char *hash)
+{
+	for (struct ecs_td_reg *r = ecs_td_regs; r != NULL; r = r->next)
+		if (strcmp(r->hash, hash) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+ecs_task_use_def(struct container *c, const char *arn, const char *hash)
+{
+	json_set(
+	    container_private(c), "TaskDefinitionArn", cJSON_CreateString(arn));
+	json_set(container_private(c), "TaskDefinitionHash",
+	    cJSON_CreateString(hash));
+}
+
 static void
 ecs_task_registered(void *arg, const cJSON *out, const struct aws_error *ae)
 {
-	struct ecs_op *op = arg;
-	const char *tdarn;
+	struct ecs_td_reg *reg = arg, **pp;
+	struct ecs_op *op, *next;
+	const char *tdarn = NULL;
 	char *key;
+	struct err e;
 
+	for (pp = &ecs_td_regs; *pp != reg; pp = &(*pp)->next)
+		;
+	*pp = reg->next;
+	if (ae == NULL)
+		tdarn = json_str(
+		    json_obj(out, "taskDefinition"), "taskDefinitionArn");
+	if (tdarn != NULL) {
+		key = xasprintf("ecs.taskdef.%s", reg->hash);
+		backend_kv_set(reg->b, key, tdarn);
+		free(key);
+	}
+	/* Resolved: known by the kv entry, or never made. A lost answer
+	 * stays journalled for the next start-up to look up. */
+	if (ae == NULL || ae->http_status != 0)
+		ecs_journal_put(reg->b, "ecs.taskdef_journal", reg->hash, NULL);
 	if (ae != NULL) {
-		ecs_op_fail(op, ae, "registering the ECS task definition");
-		return;
-	}
-	tdarn = json_str(json_obj(out, "taskDefinition"), "taskDefinitionArn");
-	if (tdarn == NULL) {
-		struct err e;
+		aws_error_to_err(ae, &e);
+		err_wrap(&e, "registering the ECS task definition");
+	} else if (tdarn == NULL)
 		err_set(&e, 502, "RegisterTaskDefinition returned no ARN");
-		ecs_op_end(op, &e);
-		return;
+	for (op = reg->waiters; op != NULL; op = next) {
+		next = op->next;
+		if (tdarn != NULL)
+			ecs_task_use_def(op->c, tdarn, reg->hash);
+		ecs_op_end(op, tdarn != NULL ? NULL : &e);
 	}
-	key = xasprintf("ecs.taskdef.%s", op->hash);
-	backend_kv_set(op->b, key, tdarn);
-	free(key);
-	json_set(container_private(op->c), "TaskDefinitionArn",
-	    cJSON_CreateString(tdarn));
-	json_set(container_private(op->c), "TaskDefinitionHash",
-	    cJSON_CreateString(op->hash));
-	ecs_op_end(op, NULL);
+	free(reg->hash);
+	free(reg);
 }
 
 int
@@ -400,7 +485,8 @@ ecs_task_create(
 {
 	struct ecs_op *op = ecs_op_new(b, c, done, arg);
 	char hash[25], *key, *arn, *family;
-	cJSON *td;
+	struct ecs_td_reg *reg;
+	cJSON *td, *jr;
 	struct err e;
 
 	/* Recorded so that later runs and the log reader know how the
@@ -416,21 +502,38 @@ ecs_task_create(
 	free(key);
 	if (arn != NULL) {
 		/* An identical definition is registered already: reuse it. */
-		json_set(container_private(c), "TaskDefinitionArn",
-		    cJSON_CreateString(arn));
-		json_set(container_private(c), "TaskDefinitionHash",
-		    cJSON_CreateString(hash));
+		ecs_task_use_def(c, arn, hash);
 		free(arn);
 		cJSON_Delete(td);
 		ecs_op_end(op, NULL);
 		return 0;
 	}
-	op->hash = xstrdup(hash);
+	for (reg = ecs_td_regs; reg != NULL; reg = reg->next)
+		if (strcmp(reg->hash, hash) == 0) {
+			op->next = reg->waiters;
+			reg->waiters = op;
+			cJSON_Delete(td);
+			return 0;
+		}
+	reg = xcalloc(1, sizeof(*reg));
+	reg->b = b;
+	reg->hash = xstrdup(hash);
+	reg->waiters = op;
+	reg->next = ecs_td_regs;
+	ecs_td_regs = reg;
 	family = xasprintf("sockerless-%s", hash);
+	/* Intent first: a restart finds the family and what it holds. */
+	jr = cJSON_CreateObject();
+	json_add_str(jr, "family", family);
+	json_add_int(jr, "at", str_now_ns());
+	ecs_journal_put(b, "ecs.taskdef_journal", hash, jr);
 	json_add_str(td, "family", family);
 	free(family);
+	/* Found by their tags too (docs/backend-ecs.md). */
+	cJSON_AddItemToArray(json_arr(td, "tags"),
+	    ecs_task_tag(ECS_TAG_INSTANCE, backend_instance(b)));
 	aws_json_call(ecs.aws, "ecs", "RegisterTaskDefinition", td,
-	    ecs_task_registered, op);
+	    ecs_task_registered, reg);
 	return 0;
 }
 
@@ -487,6 +590,8 @@ ecs_task_ran(void *arg, const cJSON *out, const struct aws_error *ae)
 	json_add_str(run, "Arn", arn);
 	json_add_int(run, "Created", str_now_ns());
 	cJSON_AddItemToArray(runs, run);
+	/* Durable at once: a restart before RUNNING finds the task. */
+	backend_container_save(op->b, op->c);
 	log_info("container %.12s: task %s", op->c->id, arn);
 	/* Docker's start returns once the process runs: the poller settles
 	 * the start when the task reaches RUNNING (or fails to). */
@@ -509,6 +614,49 @@ ecs_task_start_settle(struct container *c, const struct err *e)
 		return;
 	c->backend_data = NULL;
 	ecs_op_end(op, e);
+}
+
+/* The task of a start that a restart cut short, found by its ARN or its
+ * tags: the container runs it, and the poller reports its end. */
+void
+ecs_task_adopt(struct backend *b, struct container *c, const char *task_arn)
+{
+	cJSON *priv = container_private(c), *runs, *run;
+	int n = (int)json_int(priv, "StartRun", 0);
+	char *arn = xstrdup(task_arn); /* task_arn may be priv's own */
+
+	if ((runs = json_arr(priv, "Tasks")) == NULL) {
+		runs = cJSON_CreateArray();
+		json_set(priv, "Tasks", runs);
+	}
+	if (cJSON_GetArraySize(runs) <= n) {
+		run = cJSON_CreateObject();
+		json_add_str(run, "Arn", arn);
+		json_add_int(run, "Created", str_now_ns());
+		cJSON_AddItemToArray(runs, run);
+	}
+	json_set(priv, "TaskArn", cJSON_CreateString(arn));
+	cJSON_DeleteItemFromObjectCaseSensitive(priv, "TaskStarted");
+	cJSON_DeleteItemFromObjectCaseSensitive(priv, "Ip");
+	cJSON_DeleteItemFromObjectCaseSensitive(priv, "StartToken");
+	log_warnx("container %.12s: re-adopted task %s of a start the "
+		  "restart interrupted",
+	    c->id, arn);
+	backend_container_adopted(b, c, str_now_ns());
+	ecs_poll_kick();
+	free(arn);
+}
+
+/* The ARN RunTask answered for the start in flight, if it answered. */
+const char *
+ecs_task_start_arn(struct container *c)
+{
+	const cJSON *priv = container_private(c);
+	int n = (int)json_int(priv, "StartRun", 0);
+
+	if (cJSON_GetArraySize(json_arr(priv, "Tasks")) <= n)
+		return NULL;
+	return json_str(priv, "TaskArn");
 }
 
 /* RunTask's overrides: the agent's per-run environment (its token and
@@ -596,6 +744,12 @@ ecs_task_start(
 	/* The same start retried is the same task, never a second one. */
 	snprintf(token, sizeof(token), "%.48s-%d", c->id, runs);
 	json_add_str(in, "clientToken", token);
+	/* Intent first: a restart before the answer looks the task up by
+	 * its tags (ecs_poll_reconcile). */
+	op->start = 1;
+	json_set(container_private(c), "StartToken", cJSON_CreateString(token));
+	json_set(container_private(c), "StartRun", cJSON_CreateNumber(runs));
+	backend_container_save(b, c);
 	aws_json_call(ecs.aws, "ecs", "RunTask", in, ecs_task_ran, op);
 	return 0;
 }
@@ -681,6 +835,14 @@ ecs_task_kill(struct backend *b, struct container *c, int signo,
 /* --- remove ------------------------------------------------------------- */
 
 static void
+ecs_task_ignore(void *arg, const struct err *e)
+{
+	(void)arg;
+	if (e != NULL)
+		log_warnx("stopping a removed container's task: %s", e->msg);
+}
+
+static void
 ecs_task_deregistered(void *arg, const cJSON *out, const struct aws_error *ae)
 {
 	struct ecs_op *op = arg;
@@ -713,8 +875,8 @@ ecs_task_td_used(struct backend *b, struct container *c, void *arg)
 }
 
 /* Definitions no container uses, waiting out ecs.taskdef_idle so that a
- * series of identical runs reuses one revision. After a backend restart
- * a waiting definition stays registered until reused and released again. */
+ * series of identical runs reuses one revision. Each wait is recorded in
+ * the store (kv ecs.taskdef_idle) and resumed after a restart. */
 struct ecs_td_idle {
 	char *arn, *hash;
 	struct event *ev;
@@ -756,8 +918,7 @@ ecs_task_idle_deregistered(
 		    ae->code, ae->message);
 }
 
-static void
-ecs_task_td_used(struct backend *b, struct container *c, void *arg);
+static void ecs_task_td_used(struct backend *b, struct container *c, void *arg);
 
 static void
 ecs_task_deregister(struct backend *b, const char *arn, const char *hash,
@@ -786,16 +947,19 @@ ecs_task_idle_expired(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	backend_container_foreach(ecs.b, ecs_task_td_used, &u);
 	if (!u.used)
-		ecs_task_deregister(ecs.b, t->arn, t->hash,
-		    ecs_task_idle_deregistered, NULL);
+		ecs_task_deregister(
+		    ecs.b, t->arn, t->hash, ecs_task_idle_deregistered, NULL);
+	ecs_journal_put(ecs.b, "ecs.taskdef_idle", t->arn, NULL);
 	ecs_task_idle_drop(t);
 }
 
+/* Waits delay_s more, then deregisters arn unless a container uses it. */
 static void
-ecs_task_idle_add(struct backend *b, const char *arn, const char *hash)
+ecs_task_idle_wait(
+    struct backend *b, const char *arn, const char *hash, long long delay_s)
 {
 	struct ecs_td_idle *t;
-	struct timeval tv = { (time_t)ecs_conf.taskdef_idle_s, 0 };
+	struct timeval tv = { (time_t)(delay_s > 0 ? delay_s : 0), 0 };
 
 	for (t = ecs_td_idle_list; t != NULL; t = t->next)
 		if (strcmp(t->arn, arn) == 0) {
@@ -811,6 +975,68 @@ ecs_task_idle_add(struct backend *b, const char *arn, const char *hash)
 	evtimer_add(t->ev, &tv);
 }
 
+void
+ecs_task_idle_add(struct backend *b, const char *arn, const char *hash)
+{
+	cJSON *rec = cJSON_CreateObject();
+
+	if (hash != NULL)
+		json_add_str(rec, "hash", hash);
+	json_add_int(
+	    rec, "until", str_now_ns() / 1000000000 + ecs_conf.taskdef_idle_s);
+	ecs_journal_put(b, "ecs.taskdef_idle", arn, rec);
+	ecs_task_idle_wait(b, arn, hash, ecs_conf.taskdef_idle_s);
+}
+
+/* Definitions this backend registered that no container uses and no wait
+ * covers (left by a process that forgot its waits on restart): they
+ * start waiting now. */
+static void
+ecs_task_idle_unused(struct backend *b, const cJSON *waits)
+{
+	struct strv keys, arns;
+	const char *hash;
+
+	strv_init(&keys);
+	strv_init(&arns);
+	backend_kv_list(b, "ecs.taskdef.", &keys, &arns);
+	for (size_t i = 0; i < keys.n; i++) {
+		struct ecs_td_use u = { arns.v[i], NULL, 0 };
+		hash = keys.v[i] + strlen("ecs.taskdef.");
+		if (cJSON_GetObjectItemCaseSensitive(waits, arns.v[i]) !=
+			NULL ||
+		    ecs_task_registering(hash))
+			continue;
+		backend_container_foreach(b, ecs_task_td_used, &u);
+		if (u.used)
+			continue;
+		log_info("task definition %s is unused: deregistering it after "
+			 "ecs.taskdef_idle",
+		    arns.v[i]);
+		ecs_task_idle_add(b, arns.v[i], hash);
+	}
+	strv_free(&keys);
+	strv_free(&arns);
+}
+
+/* Start-up: the waits the previous process had not finished. */
+void
+ecs_task_idle_resume(struct backend *b)
+{
+	cJSON *o = ecs_journal_load(b, "ecs.taskdef_idle"), *it;
+	long long now = str_now_ns() / 1000000000;
+
+	cJSON_ArrayForEach(it, o) {
+		ecs_task_idle_wait(b, it->string, json_str(it, "hash"),
+		    json_int(it, "until", 0) - now);
+	}
+	if (cJSON_GetArraySize(o) > 0)
+		log_info("resumed %d idle task definition waits",
+		    cJSON_GetArraySize(o));
+	ecs_task_idle_unused(b, o);
+	cJSON_Delete(o);
+}
+
 int
 ecs_task_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
@@ -820,7 +1046,24 @@ ecs_task_remove(
 	const char *arn = json_str(priv, "TaskDefinitionArn");
 	const char *hash = json_str(priv, "TaskDefinitionHash");
 	struct ecs_td_use u = { arn, c, 0 };
+	struct err e;
 
+	/* Removed while its task was still starting (docker rm -f): the
+	 * start fails and the task is stopped, never left running. */
+	if (ecs_task_start_pending(c)) {
+		err_set(&e, 409, "container %.12s was removed while it started",
+		    c->id);
+		ecs_task_start_settle(c, &e);
+		ecs_task_stop_task(b, c, "Removed by docker rm -f (sockerless)",
+		    ecs_task_ignore, NULL);
+	}
+	/* Removed while a restart's passes still look for its task. */
+	if (json_str(priv, "StartToken") != NULL &&
+	    ecs_task_start_arn(c) == NULL) {
+		cJSON *at = cJSON_CreateObject();
+		json_add_int(at, "at", str_now_ns());
+		ecs_journal_put(b, ECS_ABANDONED, c->id, at);
+	}
 	if (arn == NULL) {
 		ecs_op_end(op, NULL);
 		return 0;
@@ -837,4 +1080,97 @@ ecs_task_remove(
 	}
 	ecs_task_deregister(b, arn, hash, ecs_task_deregistered, op);
 	return 0;
+}
+
+/* --- the registration journal at start-up --------------------------------- */
+
+#define ECS_JOURNAL_SETTLE_S 60
+
+struct ecs_jr {
+	struct backend *b;
+	char *hash;
+	int64_t at_ns;
+};
+
+/* The family of a registration the process did not see answered: the
+ * newest revision becomes the hash's definition (released after
+ * ecs.taskdef_idle unless used), any other is deregistered. */
+static void
+ecs_task_journal_listed(void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	struct ecs_jr *jr = arg;
+	const cJSON *it;
+	char *key = xasprintf("ecs.taskdef.%s", jr->hash), *known;
+	int found = 0;
+
+	if (ae != NULL) {
+		log_warnx("resolving the registration of sockerless-%s: %s: %s",
+		    jr->hash, ae->code, ae->message);
+		goto out;
+	}
+	if (ecs_task_registering(jr->hash))
+		goto out; /* a new create owns the entry now */
+	known = backend_kv_get(jr->b, key);
+	cJSON_ArrayForEach(it, json_arr(out, "taskDefinitionArns")) {
+		const char *arn = it->valuestring;
+		struct ecs_td_use u = { arn, NULL, 0 };
+		found = 1;
+		if (!cJSON_IsString(it) ||
+		    (known != NULL && strcmp(arn, known) == 0))
+			continue;
+		if (known == NULL) {
+			known = xstrdup(arn);
+			backend_kv_set(jr->b, key, arn);
+			backend_container_foreach(jr->b, ecs_task_td_used, &u);
+			log_info("adopted task definition %s registered before "
+				 "a restart",
+			    arn);
+			if (!u.used)
+				ecs_task_idle_add(jr->b, arn, jr->hash);
+			continue;
+		}
+		backend_container_foreach(jr->b, ecs_task_td_used, &u);
+		if (u.used)
+			continue;
+		log_info("deregistering duplicate task definition %s", arn);
+		ecs_task_deregister(
+		    jr->b, arn, NULL, ecs_task_idle_deregistered, NULL);
+	}
+	free(known);
+	/* Nothing yet: the call may still be on its way to ECS. */
+	if (found ||
+	    str_now_ns() - jr->at_ns > ECS_JOURNAL_SETTLE_S * 1000000000LL)
+		ecs_journal_put(jr->b, "ecs.taskdef_journal", jr->hash, NULL);
+out:
+	free(key);
+	free(jr->hash);
+	free(jr);
+}
+
+/* One pass over the journal; returns how many entries it looked up. */
+int
+ecs_task_journal_pass(struct backend *b)
+{
+	cJSON *o = ecs_journal_load(b, "ecs.taskdef_journal"), *it, *in;
+	struct ecs_jr *jr;
+	int n = 0;
+
+	cJSON_ArrayForEach(it, o) {
+		if (ecs_task_registering(it->string) ||
+		    json_str(it, "family") == NULL)
+			continue;
+		jr = xcalloc(1, sizeof(*jr));
+		jr->b = b;
+		jr->hash = xstrdup(it->string);
+		jr->at_ns = json_int(it, "at", 0);
+		in = cJSON_CreateObject();
+		json_add_str(in, "familyPrefix", json_str(it, "family"));
+		json_add_str(in, "status", "ACTIVE");
+		json_add_str(in, "sort", "DESC");
+		aws_json_call(ecs.aws, "ecs", "ListTaskDefinitions", in,
+		    ecs_task_journal_listed, jr);
+		n++;
+	}
+	cJSON_Delete(o);
+	return n;
 }

@@ -243,12 +243,14 @@ static void
 lambda_reconcile(struct backend *b)
 {
 	lambda_fn_reconcile(b);
+	lambda_rec_sweep(b);
 }
 
 static void
 lambda_shutdown(struct backend *b)
 {
 	lambda_fn_shutdown(b);
+	lambda_rec_shutdown();
 	if (lambda.have_layer)
 		reg_layer_free(&lambda.layer);
 	free(lambda.repository_uri);

@@ -70,6 +70,13 @@ void lambda_fn_reconcile(struct backend *b);
 /* Cancels invocations in flight (shutdown). */
 void lambda_fn_shutdown(struct backend *b);
 
+/* lambda_rec.c: after a restart, the runs in flight end with the exit
+ * status and output the agent's marker lines left in CloudWatch Logs, and
+ * functions of creates cut short are found by their tags and deleted. */
+void lambda_rec_start(struct backend *b);
+void lambda_rec_sweep(struct backend *b);
+void lambda_rec_shutdown(void);
+
 /* lambda_out.c: the invocation's output as log events. */
 /* Decodes an Invoke answer (status, X-Amz-Function-Error,
  * X-Amz-Log-Result, body) into the exit code it returns and the output

@@ -262,6 +262,34 @@ lambda_fn_poll_later(struct lambda_op *op, int ms)
 }
 
 static void
+lambda_fn_discarded(void *arg, const struct httpcli_resp *resp,
+    const cJSON *out, const struct aws_error *ae)
+{
+	(void)arg;
+	(void)resp;
+	(void)out;
+	if (ae != NULL && ae->http_status != 404)
+		log_warnx("deleting the function of a failed create: %s: %s",
+		    ae->code, ae->message);
+}
+
+/* A create that fails after CreateFunction: the container goes, so its
+ * function must go too. */
+static void
+lambda_fn_discard(const char *fname)
+{
+	struct aws_rest rq;
+	char *path = lambda_fn_path(fname, "");
+
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "DELETE";
+	rq.path = path;
+	aws_rest_call(lambda.aws, "lambda", "DeleteFunction", &rq,
+	    lambda_fn_discarded, NULL);
+	free(path);
+}
+
+static void
 lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
     const struct aws_error *ae)
 {
@@ -273,6 +301,7 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 
 	(void)resp;
 	if (ae != NULL) {
+		lambda_fn_discard(op->fname);
 		lambda_op_fail(op, ae, "waiting for the Lambda function");
 		return;
 	}
@@ -291,6 +320,7 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		    json_str(conf, "StateReason") != NULL ?
 			json_str(conf, "StateReason") :
 			"no reason given");
+		lambda_fn_discard(op->fname);
 		lambda_op_end(op, &e);
 		return;
 	}
@@ -300,6 +330,7 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		    "(lambda.active_timeout)",
 		    op->fname, state != NULL ? state : "unknown",
 		    lambda_conf.active_timeout_s);
+		lambda_fn_discard(op->fname);
 		lambda_op_end(op, &e);
 		return;
 	}
@@ -363,6 +394,11 @@ lambda_fn_create_function(struct lambda_op *op, const char *image_uri)
 	}
 	json_set(container_private(op->c), "ImageUri",
 	    cJSON_CreateString(image_uri));
+	/* Intent first: a restart before the answer deletes the function by
+	 * this name (the create is then undone, see backend_ctr.c). */
+	json_set(container_private(op->c), "FunctionName",
+	    cJSON_CreateString(op->fname));
+	backend_container_save(op->b, op->c);
 	body = json_print(in);
 	cJSON_Delete(in);
 	memset(&rq, 0, sizeof(rq));
@@ -560,6 +596,11 @@ lambda_fn_start(
 		return 0;
 	}
 	json_set(priv, "Run", cJSON_CreateNumber(run));
+	/* Recovery after a restart must not take the last run's markers
+	 * for this one's (lambda_rec.c). */
+	if (json_str(priv, "RequestId") != NULL)
+		json_set(priv, "PrevRequestId",
+		    cJSON_CreateString(json_str(priv, "RequestId")));
 	json_set(priv, "RequestId", cJSON_CreateNull());
 	lambda_out_forget(b, c);
 	ev = cJSON_CreateObject();
@@ -686,28 +727,12 @@ lambda_fn_remove(
 
 /* --- restart of the backend --------------------------------------------- */
 
-static void
-lambda_fn_lost(struct backend *b, struct container *c, void *arg)
-{
-	char *error;
-
-	(void)arg;
-	if (!container_running(c) || c->backend_data != NULL)
-		return;
-	/* The synchronous answer went with the old process. */
-	error = xasprintf("the backend restarted while function %s ran, so "
-			  "its exit status is unknown; its output is in "
-			  "CloudWatch Logs group %s",
-	    lambda_fn_name(c) ? lambda_fn_name(c) : "?", lambda_conf.log_group);
-	log_warnx("container %.12s: %s", c->id, error);
-	backend_container_exited(b, c, 125, str_now_ns(), error);
-	free(error);
-}
-
+/* Runs in flight when the previous process ended end as CloudWatch Logs
+ * says (lambda_rec.c). */
 void
 lambda_fn_reconcile(struct backend *b)
 {
-	backend_container_foreach(b, lambda_fn_lost, NULL);
+	lambda_rec_start(b);
 }
 
 static void

@@ -157,6 +157,16 @@ backend_kv_del(struct backend *b, const char *key)
 }
 
 void
+backend_kv_list(struct backend *b, const char *prefix, struct strv *keys,
+    struct strv *vals)
+{
+	struct err e;
+
+	if (store_kv_list(b->store, prefix, keys, vals, &e) == -1)
+		log_warnx("listing %s*: %s", prefix, e.msg);
+}
+
+void
 backend_container_foreach(struct backend *b,
     void (*fn)(struct backend *b, struct container *c, void *arg), void *arg)
 {
@@ -449,6 +459,7 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 		    "%s backend start-up check failed: %s", ops->name, e.msg);
 	backend_signals(b);
 	backend_serve(b);
+	backend_ctr_resolve_creating(b);
 	if (ops->reconcile != NULL)
 		ops->reconcile(b);
 	event_base_dispatch(b->base);

@@ -402,6 +402,10 @@ backend_ctr_create_done(void *arg, const struct err *e)
 	cJSON *out;
 
 	if (e != NULL) {
+		struct err se;
+		if (store_container_delete(b->store, c->id, &se) == -1)
+			log_warnx(
+			    "deleting container %.12s: %s", c->id, se.msg);
 		c->gone = 1;
 		TAILQ_REMOVE(&b->containers, c, entry);
 		container_unref(c);
@@ -409,6 +413,8 @@ backend_ctr_create_done(void *arg, const struct err *e)
 		backend_ctr_op_free(op);
 		return;
 	}
+	cJSON_DeleteItemFromObjectCaseSensitive(
+	    container_private(c), "Creating");
 	backend_ctr_save(b, c);
 	backend_sys_container_event(b, c, "create", NULL);
 	out = cJSON_CreateObject();
@@ -491,6 +497,10 @@ backend_ctr_create(
 		goto fail;
 	c = container_new(id, doc);
 	TAILQ_INSERT_HEAD(&b->containers, c, entry); /* reserves the name */
+	/* Journalled before the backend makes cloud resources, so that a
+	 * restart finds what a create cut short and removes it. */
+	json_set(container_private(c), "Creating", cJSON_CreateTrue());
+	backend_ctr_save(b, c);
 	if (b->ops->create != NULL)
 		b->ops->create(
 		    b, c, backend_ctr_create_done, backend_ctr_op_new(b, c, r));
@@ -692,6 +702,44 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	if (json_bool(container_host_config(c), "AutoRemove", 0) &&
 	    !c->stopping)
 		backend_ctr_remove_now(b, c, NULL);
+}
+
+/* A start the backend had sent to the cloud when the process died: the
+ * workload was found running (or run), so the container is running. */
+void
+backend_container_adopted(
+    struct backend *b, struct container *c, int64_t started_ns)
+{
+	char ts[40];
+
+	if (c->gone || container_running(c))
+		return;
+	str_time_rfc3339(ts, sizeof(ts), started_ns);
+	container_set_state(c, "running");
+	json_set(container_state(c), "StartedAt", cJSON_CreateString(ts));
+	json_set(container_state(c), "Error", cJSON_CreateString(""));
+	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
+	backend_ctr_save(b, c);
+	backend_sys_container_event(b, c, "start", NULL);
+}
+
+/* Containers whose create was cut short by the end of the process: the
+ * client never got their id, so they and whatever the backend made for
+ * them are removed. Runs once the backend can reach its cloud. */
+void
+backend_ctr_resolve_creating(struct backend *b)
+{
+	struct container *c, *next;
+
+	for (c = TAILQ_FIRST(&b->containers); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (!json_bool(container_private(c), "Creating", 0))
+			continue;
+		log_warnx("container %.12s: its create was interrupted by a "
+			  "restart; removing it and its cloud resources",
+		    c->id);
+		backend_ctr_remove_now(b, c, NULL);
+	}
 }
 
 /* --- start -------------------------------------------------------------- */

@@ -92,6 +92,7 @@ void backend_ctr_prune(
 void backend_ctr_update(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_ctr_load(struct backend *b);
+void backend_ctr_resolve_creating(struct backend *b);
 void backend_ctr_notify_waiters(
     struct backend *b, struct container *c, int removed);
 

@@ -23,6 +23,7 @@ enum store_st {
 	STORE_KV_GET,
 	STORE_KV_SET,
 	STORE_KV_DEL,
+	STORE_KV_LIST,
 	STORE_EV_ADD,
 	STORE_EV_TRIM,
 	STORE_EV_LIST,
@@ -56,6 +57,8 @@ static const char *const store_sql[STORE__COUNT] = {
 	[STORE_KV_GET] = "SELECT v FROM kv WHERE k = ?1",
 	[STORE_KV_SET] = "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)",
 	[STORE_KV_DEL] = "DELETE FROM kv WHERE k = ?1",
+	[STORE_KV_LIST] = "SELECT k, v FROM kv WHERE substr(k, 1, "
+			  "length(?1)) = ?1 ORDER BY k",
 	[STORE_EV_ADD] = "INSERT INTO events (ns, doc) VALUES (?1, ?2)",
 	/* The subquery is NULL while there are fewer than ?1 rows. */
 	[STORE_EV_TRIM] = "DELETE FROM events WHERE seq < (SELECT seq FROM "
@@ -466,6 +469,29 @@ int
 store_kv_del(struct store *s, const char *k, struct err *e)
 {
 	return store_exec(s, STORE_KV_DEL, "deleting key", e, "s", k);
+}
+
+int
+store_kv_list(struct store *s, const char *prefix, struct strv *keys,
+    struct strv *vals, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = store_query(
+		 s, STORE_KV_LIST, "listing keys", e, "s", prefix)) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		strv_take(keys, store_col(st, 0));
+		strv_take(vals, store_col(st, 1));
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(s, "listing keys", e);
+		store_done(st);
+		return -1;
+	}
+	store_done(st);
+	return 0;
 }
 
 /* --- events -------------------------------------------------------------- */

@@ -153,6 +153,37 @@ t_kv(void **state)
 	assert_null(v);
 }
 
+/* Listing by prefix: exact prefix (no LIKE wildcards), in key order. */
+static void
+t_kv_list(void **state)
+{
+	struct t_store *t = *state;
+	struct strv k, v;
+	struct err e;
+
+	assert_int_equal(store_kv_set(t->s, "ecs.taskdef.b", "arn:b", &e), 0);
+	assert_int_equal(store_kv_set(t->s, "ecs.taskdef.a", "arn:a", &e), 0);
+	assert_int_equal(store_kv_set(t->s, "ecs_taskdef.x", "no", &e), 0);
+	assert_int_equal(store_kv_set(t->s, "ecs.taskdef", "no", &e), 0);
+	t_reopen(t);
+	strv_init(&k);
+	strv_init(&v);
+	assert_int_equal(store_kv_list(t->s, "ecs.taskdef.", &k, &v, &e), 0);
+	assert_int_equal(k.n, 2);
+	assert_string_equal(k.v[0], "ecs.taskdef.a");
+	assert_string_equal(v.v[0], "arn:a");
+	assert_string_equal(k.v[1], "ecs.taskdef.b");
+	assert_string_equal(v.v[1], "arn:b");
+	strv_free(&k);
+	strv_free(&v);
+	strv_init(&k);
+	strv_init(&v);
+	assert_int_equal(store_kv_list(t->s, "none.", &k, &v, &e), 0);
+	assert_int_equal(k.n, 0);
+	strv_free(&k);
+	strv_free(&v);
+}
+
 static void
 t_events(void **state)
 {
@@ -482,6 +513,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    t_containers, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_kv, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_kv_list, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_events, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_images, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_resolve, t_setup, t_teardown),

@@ -140,6 +140,11 @@ struct container *backend_container_by_private(
 char *backend_kv_get(struct backend *b, const char *key);
 void backend_kv_set(struct backend *b, const char *key, const char *value);
 void backend_kv_del(struct backend *b, const char *key);
+/* Every key starting with prefix and its value, appended to keys and vals
+ * (initialised by the caller). */
+struct strv;
+void backend_kv_list(struct backend *b, const char *prefix, struct strv *keys,
+    struct strv *vals);
 
 /* The agent (common/backend_agent.c). Environment entries are cJSON
  * arrays of "K=V" strings, owned by the caller. */
@@ -161,6 +166,10 @@ void backend_container_started(
     struct backend *b, struct container *c, int64_t started_ns);
 void backend_container_exited(struct backend *b, struct container *c,
     int exit_code, int64_t finished_ns, const char *error);
+/* A start cut short by a restart whose workload the backend found: the
+ * container is running (recovery only; a start answers through done). */
+void backend_container_adopted(
+    struct backend *b, struct container *c, int64_t started_ns);
 /* The workload's address once known: fills NetworkSettings and Ports. */
 void backend_container_set_address(
     struct backend *b, struct container *c, const char *ip);

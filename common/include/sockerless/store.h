@@ -37,6 +37,10 @@ int store_kv_get(struct store *s, const char *k, char **v, struct err *e);
 int store_kv_set(struct store *s, const char *k, const char *v,
     struct err *e);
 int store_kv_del(struct store *s, const char *k, struct err *e);
+/* Every key starting with prefix, in key order, with its value (appended
+ * to keys and vals, which the caller initialised). */
+int store_kv_list(struct store *s, const char *prefix, struct strv *keys,
+    struct strv *vals, struct err *e);
 
 /* Events: doc is a JSON event; keeps the newest `keep` rows. */
 int store_event_append(struct store *s, int64_t ns, const char *doc,

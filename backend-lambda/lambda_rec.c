@@ -1,0 +1,488 @@
+/* Recovery after a backend restart. An invocation's synchronous answer
+ * went with the old process, but the agent's marker lines are in
+ * CloudWatch Logs (docs/agent.md): "started" names the request, "exit
+ * status N" ends it, and the lines between them in the same log stream are
+ * its output. Functions that a create cut short are found by their tags
+ * and deleted. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lambda.h"
+#include "sockerless/buf.h"
+#include "sockerless/httpcli.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/xmalloc.h"
+
+#define LAMBDA_REC_POLL_MS 1000
+/* Clock slack between this machine and CloudWatch's timestamps. */
+#define LAMBDA_REC_SLACK_MS 5000
+#define LAMBDA_MARK	    "sockerless-agent: container "
+/* Lines of the run stored up to this long after its exit marker. */
+#define LAMBDA_REC_TAIL_MS   2000
+#define LAMBDA_REC_SETTLE_MS 1000
+
+/* One container whose invocation is being recovered. */
+struct lambda_rec {
+	struct backend *b;
+	struct container *c;
+	struct event *timer;
+	int64_t since_ms;    /* the run's start, less the slack */
+	int64_t deadline_ns; /* give up: the function's timeout is past */
+	char *rid, *stream;
+	int64_t started_ms, exit_ms;
+	int code;
+	struct lambda_rec *next;
+};
+static struct lambda_rec *lambda_recs;
+
+static void lambda_rec_look(evutil_socket_t fd, short what, void *arg);
+
+static void
+lambda_rec_free(struct lambda_rec *r)
+{
+	struct lambda_rec **pp;
+
+	for (pp = &lambda_recs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	if (r->timer != NULL)
+		event_free(r->timer);
+	container_unref(r->c);
+	free(r->rid);
+	free(r->stream);
+	free(r);
+}
+
+static void
+lambda_rec_later(struct lambda_rec *r)
+{
+	struct timeval tv = { 0, LAMBDA_REC_POLL_MS * 1000 };
+
+	evtimer_add(r->timer, &tv);
+}
+
+/* The process's end with its status unknown: what the answer said before
+ * this recovery existed, kept for when CloudWatch has no marker. */
+static void
+lambda_rec_lost(struct lambda_rec *r)
+{
+	char *error = xasprintf("the backend restarted while function %s ran, "
+				"and CloudWatch Logs group %s has no exit "
+				"marker of the run, so its exit status is "
+				"unknown",
+	    json_str(container_private(r->c), "FunctionName"),
+	    lambda_conf.log_group);
+
+	log_warnx("container %.12s: %s", r->c->id, error);
+	backend_container_exited(r->b, r->c, 125, str_now_ns(), error);
+	free(error);
+	lambda_rec_free(r);
+}
+
+/* "... request <RID> started" or "... request <RID> exit status N...":
+ * 1 and 2 with the RID copied into rid, 0 for anything else. */
+static int
+lambda_rec_marker(
+    const char *msg, const char *cid, char *rid, size_t ridsz, int *code)
+{
+	const char *p, *end;
+	size_t cl = strlen(cid);
+
+	if ((p = strstr(msg, LAMBDA_MARK)) == NULL)
+		return 0;
+	p += strlen(LAMBDA_MARK);
+	if (strncmp(p, cid, cl) != 0 || strncmp(p + cl, " request ", 9) != 0)
+		return 0;
+	p += cl + 9;
+	if ((end = strchr(p, ' ')) == NULL || (size_t)(end - p) >= ridsz)
+		return 0;
+	memcpy(rid, p, (size_t)(end - p));
+	rid[end - p] = '\0';
+	if (strncmp(end, " started", 8) == 0)
+		return 1;
+	if (strncmp(end, " exit status ", 13) == 0) {
+		*code = atoi(end + 13);
+		return 2;
+	}
+	return 0;
+}
+
+static int
+lambda_rec_platform_line(const char *m)
+{
+	return str_prefix(m, "START RequestId: ") ||
+	    str_prefix(m, "END RequestId: ") ||
+	    str_prefix(m, "REPORT RequestId: ") || str_prefix(m, "INIT_START ");
+}
+
+/* The output: the stream's lines after the started marker, up to the
+ * platform's END line of the request or another request's start. The exit
+ * marker is not the end: lines read before it may be stored after it when
+ * stdout and stderr travel apart. CloudWatch merges the two streams. */
+static int
+lambda_rec_ends(const char *m, const char *rid)
+{
+	size_t n = strlen(rid);
+
+	return str_prefix(m, "END RequestId: ") && strncmp(m + 15, rid, n) == 0;
+}
+
+static void
+lambda_rec_output(void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	struct lambda_rec *r = arg;
+	cJSON *rows = cJSON_CreateArray(), *row;
+	const cJSON *ev;
+	char rid[128], *line;
+	int in = 0, code, kind;
+
+	if (ae != NULL)
+		log_warnx(
+		    "container %.12s: reading its output from CloudWatch: "
+		    "%s: %s",
+		    r->c->id, ae->code, ae->message);
+	cJSON_ArrayForEach(ev, json_arr(out, "events")) {
+		const char *m = json_str(ev, "message");
+		size_t len;
+		if (m == NULL)
+			continue;
+		kind = lambda_rec_marker(m, r->c->id, rid, sizeof(rid), &code);
+		if (kind == 1) {
+			in = strcmp(rid, r->rid) == 0;
+			continue;
+		}
+		if (in && lambda_rec_ends(m, r->rid))
+			break;
+		if (!in || kind != 0 || lambda_rec_platform_line(m))
+			continue;
+		len = strlen(m);
+		if (len > 0 && m[len - 1] == '\n')
+			len--;
+		row = cJSON_CreateArray();
+		cJSON_AddItemToArray(row, cJSON_CreateNumber(1));
+		cJSON_AddItemToArray(row,
+		    cJSON_CreateNumber(
+			(double)json_int(ev, "timestamp", 0) * 1000.0));
+		line = xstrndup(m, len);
+		cJSON_AddItemToArray(row, cJSON_CreateString(line));
+		free(line);
+		cJSON_AddItemToArray(rows, row);
+	}
+	json_set(container_private(r->c), "Output", rows);
+	json_set(
+	    container_private(r->c), "RequestId", cJSON_CreateString(r->rid));
+	log_info("container %.12s: recovered the exit status %d and %d output "
+		 "lines of request %s from CloudWatch Logs",
+	    r->c->id, r->code, cJSON_GetArraySize(rows), r->rid);
+	backend_container_exited(
+	    r->b, r->c, r->code, r->exit_ms * 1000000LL, NULL);
+	lambda_rec_free(r);
+}
+
+static void
+lambda_rec_fetch_output(struct lambda_rec *r)
+{
+	cJSON *in = cJSON_CreateObject();
+
+	json_add_str(in, "logGroupName", lambda_conf.log_group);
+	cJSON_AddItemToObject(in, "logStreamNames",
+	    cJSON_CreateStringArray((const char *[]){ r->stream }, 1));
+	json_add_int(in, "startTime", r->started_ms);
+	json_add_int(in, "endTime", r->exit_ms + LAMBDA_REC_TAIL_MS);
+	aws_json_call(
+	    lambda.aws, "logs", "FilterLogEvents", in, lambda_rec_output, r);
+}
+
+/* The markers of this container since its run began: the last "started"
+ * names the request; its "exit status" ends the run. */
+static void
+lambda_rec_marks(void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	struct lambda_rec *r = arg;
+	const cJSON *ev;
+	const char *prev = json_str(container_private(r->c), "PrevRequestId");
+	char rid[128];
+	int code = 0, kind;
+
+	if (r->c->gone || !container_running(r->c)) {
+		lambda_rec_free(r); /* removed or stopped meanwhile */
+		return;
+	}
+	if (ae != NULL)
+		log_warnx(
+		    "container %.12s: looking for its exit in CloudWatch: "
+		    "%s: %s",
+		    r->c->id, ae->code, ae->message);
+	cJSON_ArrayForEach(ev, json_arr(out, "events")) {
+		const char *m = json_str(ev, "message");
+		if (m == NULL ||
+		    (kind = lambda_rec_marker(
+			 m, r->c->id, rid, sizeof(rid), &code)) == 0)
+			continue;
+		if (kind == 1 && prev != NULL && strcmp(rid, prev) == 0)
+			continue; /* the previous run of a restarted container
+				   */
+		if (kind == 1) {
+			free(r->rid);
+			free(r->stream);
+			r->rid = xstrdup(rid);
+			r->stream = json_str(ev, "logStreamName") != NULL ?
+			    xstrdup(json_str(ev, "logStreamName")) :
+			    NULL;
+			r->started_ms = json_int(ev, "timestamp", 0);
+			r->exit_ms = 0;
+		} else if (r->rid != NULL && strcmp(rid, r->rid) == 0) {
+			r->code = code;
+			r->exit_ms = json_int(ev, "timestamp", 0);
+		}
+	}
+	/* Past the exit marker, a moment for the run's last lines. */
+	if (r->rid != NULL && r->stream != NULL && r->exit_ms != 0 &&
+	    str_now_ns() / 1000000 >= r->exit_ms + LAMBDA_REC_SETTLE_MS) {
+		lambda_rec_fetch_output(r);
+		return;
+	}
+	if (str_now_ns() > r->deadline_ns) {
+		lambda_rec_lost(r);
+		return;
+	}
+	lambda_rec_later(r); /* still running (or not begun) */
+}
+
+static void
+lambda_rec_look(evutil_socket_t fd, short what, void *arg)
+{
+	struct lambda_rec *r = arg;
+	cJSON *in = cJSON_CreateObject();
+	char *pattern;
+
+	(void)fd;
+	(void)what;
+	pattern = xasprintf("\"%s%s request\"", LAMBDA_MARK, r->c->id);
+	json_add_str(in, "logGroupName", lambda_conf.log_group);
+	json_add_str(in, "filterPattern", pattern);
+	json_add_int(in, "startTime", r->since_ms);
+	free(pattern);
+	aws_json_call(
+	    lambda.aws, "logs", "FilterLogEvents", in, lambda_rec_marks, r);
+}
+
+/* A container that was running when the previous process ended. */
+static void
+lambda_rec_one(struct backend *b, struct container *c, void *arg)
+{
+	struct lambda_rec *r;
+	const char *started = json_str(json_obj(c->doc, "State"), "StartedAt");
+	int64_t started_ns = 0;
+
+	(void)arg;
+	if (!container_running(c) || c->backend_data != NULL)
+		return;
+	if (started == NULL || str_time_parse(started, &started_ns) == -1)
+		started_ns = str_now_ns();
+	r = xcalloc(1, sizeof(*r));
+	r->b = b;
+	r->c = c;
+	container_ref(c);
+	r->since_ms = started_ns / 1000000 - LAMBDA_REC_SLACK_MS;
+	r->deadline_ns = started_ns + (lambda_conf.timeout + 60) * 1000000000LL;
+	r->timer = evtimer_new(backend_base(b), lambda_rec_look, r);
+	r->next = lambda_recs;
+	lambda_recs = r;
+	log_info("container %.12s: its invocation was in flight at the "
+		 "restart; reading its end from CloudWatch Logs",
+	    c->id);
+	lambda_rec_look(-1, 0, r);
+}
+
+void
+lambda_rec_start(struct backend *b)
+{
+	backend_container_foreach(b, lambda_rec_one, NULL);
+}
+
+/* --- functions of interrupted creates ------------------------------------ */
+
+/* A call of the sweep in flight: a page of ListFunctions (name NULL) or
+ * the ListTags of one function. */
+struct lambda_sweep {
+	struct backend *b;
+	char *name;
+	struct lambda_sweep *next;
+};
+static struct lambda_sweep *lambda_sweeps;
+static struct event *lambda_sweep_timer;
+static int lambda_sweep_passes;
+
+static struct lambda_sweep *
+lambda_sweep_new(struct backend *b, const char *name)
+{
+	struct lambda_sweep *w = xcalloc(1, sizeof(*w));
+
+	w->b = b;
+	w->name = name != NULL ? xstrdup(name) : NULL;
+	w->next = lambda_sweeps;
+	lambda_sweeps = w;
+	return w;
+}
+
+static void
+lambda_sweep_free(struct lambda_sweep *w)
+{
+	struct lambda_sweep **pp;
+
+	for (pp = &lambda_sweeps; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	free(w->name);
+	free(w);
+}
+
+static void
+lambda_sweep_deleted(void *arg, const struct httpcli_resp *resp,
+    const cJSON *out, const struct aws_error *ae)
+{
+	struct lambda_sweep *w = arg;
+
+	(void)resp;
+	(void)out;
+	if (ae != NULL && ae->http_status != 404)
+		log_warnx("deleting orphaned function %s: %s: %s", w->name,
+		    ae->code, ae->message);
+	lambda_sweep_free(w);
+}
+
+/* Ours (this instance) and no container has it: a create cut short. */
+static void
+lambda_sweep_tags(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct aws_error *ae)
+{
+	struct lambda_sweep *w = arg;
+	const cJSON *tags = json_obj(out, "Tags");
+	const char *inst = json_str(tags, LAMBDA_TAG_INSTANCE);
+	struct aws_rest rq;
+	struct buf p;
+
+	(void)resp;
+	if (ae != NULL || inst == NULL ||
+	    strcmp(inst, backend_instance(w->b)) != 0 ||
+	    backend_container_by_private(w->b, "FunctionName", w->name) !=
+		NULL) {
+		lambda_sweep_free(w);
+		return;
+	}
+	log_warnx("deleting function %s of container %.12s: no container of "
+		  "this backend has it (its create was interrupted)",
+	    w->name,
+	    json_str(tags, LAMBDA_TAG_ID) ? json_str(tags, LAMBDA_TAG_ID) :
+					    "?");
+	buf_init(&p, 0);
+	buf_adds(&p, "/2015-03-31/functions/");
+	aws_path_escape(&p, w->name);
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "DELETE";
+	rq.path = p.data;
+	aws_rest_call(lambda.aws, "lambda", "DeleteFunction", &rq,
+	    lambda_sweep_deleted, w);
+	buf_free(&p);
+}
+
+static void lambda_sweep_page(struct backend *b, const char *marker);
+
+static void
+lambda_sweep_listed(void *arg, const struct httpcli_resp *resp,
+    const cJSON *out, const struct aws_error *ae)
+{
+	struct lambda_sweep *w = arg;
+	const cJSON *fn;
+	struct aws_rest rq;
+	struct buf p;
+
+	(void)resp;
+	if (ae != NULL)
+		log_warnx("looking for orphaned functions: %s: %s", ae->code,
+		    ae->message);
+	cJSON_ArrayForEach(fn, json_arr(out, "Functions")) {
+		const char *name = json_str(fn, "FunctionName");
+		const char *arn = json_str(fn, "FunctionArn");
+		if (name == NULL || arn == NULL ||
+		    !str_prefix(name, "sockerless-") ||
+		    backend_container_by_private(w->b, "FunctionName", name) !=
+			NULL)
+			continue;
+		buf_init(&p, 0);
+		buf_adds(&p, "/2017-03-31/tags/");
+		aws_path_escape(&p, arn);
+		memset(&rq, 0, sizeof(rq));
+		rq.method = "GET";
+		rq.path = p.data;
+		aws_rest_call(lambda.aws, "lambda", "ListTags", &rq,
+		    lambda_sweep_tags, lambda_sweep_new(w->b, name));
+		buf_free(&p);
+	}
+	if (ae == NULL && json_str(out, "NextMarker") != NULL)
+		lambda_sweep_page(w->b, json_str(out, "NextMarker"));
+	lambda_sweep_free(w);
+}
+
+static void
+lambda_sweep_page(struct backend *b, const char *marker)
+{
+	struct aws_rest rq;
+	struct buf q;
+
+	buf_init(&q, 0);
+	buf_adds(&q, "MaxItems=50");
+	if (marker != NULL) {
+		buf_adds(&q, "&Marker=");
+		aws_path_escape(&q, marker);
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.path = "/2015-03-31/functions/";
+	rq.query = q.data;
+	aws_rest_call(lambda.aws, "lambda", "ListFunctions", &rq,
+	    lambda_sweep_listed, lambda_sweep_new(b, NULL));
+	buf_free(&q);
+}
+
+/* Start-up, and twice more: a CreateFunction the old process sent may
+ * reach Lambda after this one started. */
+static void
+lambda_sweep_pass(evutil_socket_t fd, short what, void *arg)
+{
+	struct backend *b = arg;
+	struct timeval tv = { lambda_sweep_passes == 1 ? 10 : 20, 0 };
+
+	(void)fd;
+	(void)what;
+	lambda_sweep_page(b, NULL);
+	if (++lambda_sweep_passes < 3)
+		evtimer_add(lambda_sweep_timer, &tv);
+}
+
+void
+lambda_rec_sweep(struct backend *b)
+{
+	lambda_sweep_timer = evtimer_new(backend_base(b), lambda_sweep_pass, b);
+	lambda_sweep_pass(-1, 0, b);
+}
+
+/* Shutdown: the calls in flight are cancelled with the AWS client. */
+void
+lambda_rec_shutdown(void)
+{
+	while (lambda_recs != NULL)
+		lambda_rec_free(lambda_recs);
+	while (lambda_sweeps != NULL)
+		lambda_sweep_free(lambda_sweeps);
+	if (lambda_sweep_timer != NULL)
+		event_free(lambda_sweep_timer);
+	lambda_sweep_timer = NULL;
+}
