@@ -308,15 +308,21 @@ backend_ctr_check_ports(const cJSON *cfg, const cJSON *hc, struct err *e)
 	return 0;
 }
 
-/* Numbers the backend acts on, checked where the client can be told. */
+/* Numbers (and Env) the backend acts on, checked where the client can be
+ * told. */
 static int
 backend_ctr_check_numbers(const cJSON *cfg, const cJSON *hc, struct err *e)
 {
 	static const char *hc_keys[] = { "Memory", "NanoCpus", "CpuShares",
 		"MemorySwap", "MemoryReservation", "ShmSize", NULL };
 	int64_t v = 0;
+	struct strv env;
+	int rc;
 
-	if (json_check_int(cfg, "StopTimeout", &v, e) == -1)
+	strv_init(&env);
+	rc = json_check_strv(cfg, "Env", 0, &env, e);
+	strv_free(&env);
+	if (rc == -1 || json_check_int(cfg, "StopTimeout", &v, e) == -1)
 		return -1;
 	if (v < -1 || v > BACKEND_CTR_MAX_STOP_TIMEOUT)
 		return err_set(e, 400,
