@@ -235,6 +235,13 @@ backend_ctr_path_args(cJSON *doc, const cJSON *cfg, struct err *e)
 	return 0;
 }
 
+/* str_tonum's reason, as a user reads it after "\"abc\" is". */
+static const char *
+backend_ctr_why(const char *errstr)
+{
+	return strcmp(errstr, "invalid") == 0 ? "not a whole number" : errstr;
+}
+
 /* A PortBindings entry: null or [{"HostIp": s, "HostPort": "" or a port}]. */
 static int
 backend_ctr_check_bindings(const cJSON *list, struct err *e)
@@ -674,7 +681,7 @@ backend_ctr_list(
 		err_set(&e, 400,
 		    "invalid value for limit: \"%s\" is %s: use a whole "
 		    "number (0 or less for no limit)",
-		    limit_s, errstr);
+		    limit_s, backend_ctr_why(errstr));
 		goto fail;
 	}
 	if ((f = filters_parse(httpsrv_req_query(r, "filters"),
@@ -960,7 +967,8 @@ backend_ctr_stop_timeout(
 			httpsrv_reply_error(r, 400,
 			    "invalid value for t: \"%s\" is %s: use -1 (no "
 			    "limit) or a number of seconds up to %d",
-			    t, errstr, BACKEND_CTR_MAX_STOP_TIMEOUT);
+			    t, backend_ctr_why(errstr),
+			    BACKEND_CTR_MAX_STOP_TIMEOUT);
 			return -2;
 		}
 		return (int)v;
