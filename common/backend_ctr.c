@@ -242,13 +242,36 @@ backend_ctr_why(const char *errstr)
 	return strcmp(errstr, "invalid") == 0 ? "not a whole number" : errstr;
 }
 
+/* "N" or "N-M" (N <= M), ports 0-65535, as `docker run -p 8000-8010:80`
+ * sends. */
+static int
+backend_ctr_host_port_ok(const char *hp)
+{
+	char lo[8];
+	const char *dash = strchr(hp, '-');
+	size_t n = dash != NULL ? (size_t)(dash - hp) : strlen(hp);
+	long long a, b;
+
+	if (n == 0 || n >= sizeof(lo) || strspn(hp, "0123456789") != n)
+		return -1;
+	memcpy(lo, hp, n);
+	lo[n] = '\0';
+	if (str_tonum(lo, 0, 65535, &a, NULL) == -1)
+		return -1;
+	if (dash == NULL)
+		return 0;
+	if (strspn(dash + 1, "0123456789") != strlen(dash + 1) ||
+	    str_tonum(dash + 1, a, 65535, &b, NULL) == -1)
+		return -1;
+	return 0;
+}
+
 /* A PortBindings entry: null or [{"HostIp": s, "HostPort": "" or a port}]. */
 static int
 backend_ctr_check_bindings(const cJSON *list, struct err *e)
 {
 	const cJSON *bd;
 	const char *ip = NULL, *hp = NULL;
-	long long v;
 
 	if (list == NULL || cJSON_IsNull(list))
 		return 0;
@@ -267,12 +290,11 @@ backend_ctr_check_bindings(const cJSON *list, struct err *e)
 		    json_check_str(bd, "HostPort", &hp, e) == -1)
 			return -1;
 		if (hp != NULL && hp[0] != '\0' &&
-		    (strspn(hp, "0123456789") != strlen(hp) ||
-			str_tonum(hp, 0, 65535, &v, NULL) == -1))
+		    backend_ctr_host_port_ok(hp) == -1)
 			return err_set(e, 400,
 			    "invalid port specification: \"%s\": a host "
-			    "port is a number from 0 to 65535 (ranges are "
-			    "not supported)",
+			    "port is a number from 0 to 65535, or a range "
+			    "such as 8000-8010",
 			    hp);
 		hp = NULL;
 	}

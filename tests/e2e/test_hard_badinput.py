@@ -18,8 +18,16 @@ from e2e_lib import BUSYBOX, HOST, RUN_ID, TARGET, dk_ok
 SOCK = HOST[len("unix://"):] if HOST.startswith("unix://") else ""
 RUN_DIR = os.environ.get("SK_RUN_DIR", "")
 
-pytestmark = pytest.mark.skipif(
-    not SOCK, reason="the sweep talks to a unix socket (SK_DOCKER_HOST=unix://...)")
+# The bed's dockerd 20.10 (API 1.41) answers most of these with 500
+# (strconv and json errors were not yet 400s), and accepts some; newer
+# dockerd answers 400 "invalid value for <param>". The sweep states
+# sockerless' own rule, so it runs against sockerless only.
+pytestmark = [
+    pytest.mark.skipif(
+        not SOCK, reason="the sweep talks to a unix socket (SK_DOCKER_HOST=unix://...)"),
+    pytest.mark.skipif(
+        TARGET == "reference", reason="dockerd 20.10 answers 500 to much of this"),
+]
 
 # Each request must be answered well within this (seconds).
 ANSWER_S = 20
@@ -175,7 +183,6 @@ def test_logs_huge_tail_cli(docker, running):
     assert p.returncode == 0 and "line1" in p.stdout, (p.returncode, p.stderr)
 
 
-@pytest.mark.skipif(TARGET == "reference", reason="dockerd takes any tail")
 def test_logs_tail_not_a_number(running):
     st, doc = call("GET", q(f"/containers/{running}/logs", stdout=1, tail="abc"))
     assert_4xx(st, doc, "tail")
@@ -317,6 +324,8 @@ BAD_BODIES = [
     ("binding key", base(HostConfig={"PortBindings": {"-1/tcp": [{"HostPort": "80"}]}}), "port"),
     ("host port huge", base(HostConfig={"PortBindings": {"80/tcp": [{"HostPort": "99999999999999999999"}]}}), "port"),
     ("host port negative", base(HostConfig={"PortBindings": {"80/tcp": [{"HostPort": "-1"}]}}), "port"),
+    ("host port range reversed", base(HostConfig={"PortBindings": {"80/tcp": [{"HostPort": "8010-8000"}]}}), "port"),
+    ("host port range open", base(HostConfig={"PortBindings": {"80/tcp": [{"HostPort": "8000-"}]}}), "port"),
     ("host port type", base(HostConfig={"PortBindings": {"80/tcp": [{"HostPort": 80}]}}), "HostPort"),
     ("binding type", base(HostConfig={"PortBindings": {"80/tcp": "80"}}), "PortBindings"),
     ("binding item type", base(HostConfig={"PortBindings": {"80/tcp": [5]}}), "PortBindings"),
@@ -347,6 +356,10 @@ def test_create_nul_between_tokens():
 def test_create_good_ports_still_work():
     st, doc = create(base(ExposedPorts={"80/tcp": {}, "53/udp": {}},
                           HostConfig={"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": ""}]}}))
+    assert st == 201, (st, doc)
+    # `docker run -p 8000-8010:80` sends the host range as is.
+    st, doc = create(base(ExposedPorts={"80/tcp": {}},
+                          HostConfig={"PortBindings": {"80/tcp": [{"HostPort": "8000-8010"}]}}))
     assert st == 201, (st, doc)
 
 
