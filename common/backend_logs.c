@@ -38,7 +38,7 @@ struct logs_job {
 	long tail; /* -1: everything */
 	char *cursor;
 	int fetching, initial_done, finished;
-	int64_t exited_at_ns; /* when the exit was seen, or 0 */
+	int64_t exited_at_ns;	/* when the exit was seen, or 0 */
 	/* The last `tail` lines; grown as lines come, so a huge tail costs
 	 * only what the log holds. */
 	struct logs_line *ring;
