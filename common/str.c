@@ -124,6 +124,28 @@ str_tohex(const char *s, long long max, long long *out, const char **endp)
 	return 0;
 }
 
+int
+str_http_status(const char *line, int *status)
+{
+	const char *p = line;
+	long long v;
+	char code[4];
+
+	/* "HTTP/d.d SSS[ reason]": sscanf's %d is undefined past INT_MAX. */
+	if (strncmp(p, "HTTP/", 5) != 0 || !isdigit((unsigned char)p[5]) ||
+	    p[6] != '.' || !isdigit((unsigned char)p[7]) || p[8] != ' ')
+		return -1;
+	p += 9;
+	if (strspn(p, "0123456789") != 3 || (p[3] != '\0' && p[3] != ' '))
+		return -1;
+	memcpy(code, p, 3);
+	code[3] = '\0';
+	if (str_tonum(code, 100, 599, &v, NULL) == -1)
+		return -1;
+	*status = (int)v;
+	return 0;
+}
+
 size_t
 str_lcpy(char *dst, const char *src, size_t size)
 {

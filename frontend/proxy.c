@@ -122,7 +122,7 @@ proxy_parse_head(struct proxy *p, char *head, long *clen, int *chunked)
 	     line = strtok_r(NULL, "\r\n", &save)) {
 		if (first) {
 			first = 0;
-			if (sscanf(line, "HTTP/1.%*d %d", &p->status) != 1)
+			if (str_http_status(line, &p->status) == -1)
 				return -1;
 			continue;
 		}

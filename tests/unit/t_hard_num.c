@@ -186,6 +186,26 @@ t_port_parse(void **state)
 	    -1);
 }
 
+static void
+t_http_status(void **state)
+{
+	int st = 0;
+
+	(void)state;
+	assert_int_equal(str_http_status("HTTP/1.1 101 Switching", &st), 0);
+	assert_int_equal(st, 101);
+	assert_int_equal(str_http_status("HTTP/1.0 404", &st), 0);
+	assert_int_equal(st, 404);
+	assert_int_equal(
+	    str_http_status("HTTP/1.1 99999999999999999999 x", &st), -1);
+	assert_int_equal(str_http_status("HTTP/1.1 1000 x", &st), -1);
+	assert_int_equal(str_http_status("HTTP/1.1 099 x", &st), -1);
+	assert_int_equal(str_http_status("HTTP/1.1 -01 x", &st), -1);
+	assert_int_equal(str_http_status("HTTP/1.1  200", &st), -1);
+	assert_int_equal(str_http_status("HTTP/1.1", &st), -1);
+	assert_int_equal(str_http_status("SSH-2.0", &st), -1);
+}
+
 int
 main(void)
 {
@@ -197,6 +217,7 @@ main(void)
 		cmocka_unit_test(t_filter_time_range),
 		cmocka_unit_test(t_json_numbers),
 		cmocka_unit_test(t_port_parse),
+		cmocka_unit_test(t_http_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,6 +31,9 @@ int str_tonum(const char *s, long long min, long long max, long long *out,
  * [0, max]; *endp gets the first byte after them. -1 when there are none
  * or the value exceeds max (max >= 15). */
 int str_tohex(const char *s, long long max, long long *out, const char **endp);
+/* The status of an HTTP/1.x status line ("HTTP/1.1 101 Switching
+ * Protocols"): 100-599, or -1 when the line is not one. */
+int str_http_status(const char *line, int *status);
 /* Copies at most size-1 bytes and NUL-terminates; returns strlen(src). */
 size_t str_lcpy(char *dst, const char *src, size_t size);
 /* Lowercase hex of len bytes into out (2*len+1 bytes). */
