@@ -11,6 +11,7 @@
 #include "ecs.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
+#include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
 struct ecs_logs_op {
@@ -61,7 +62,10 @@ ecs_logs_got(void *arg, const cJSON *out, const struct aws_error *ae)
 		const char *msg = json_str(it, "message");
 		if (msg == NULL)
 			continue;
-		ev[n].ts_ns = json_int(it, "timestamp", 0) * 1000000;
+		/* Milliseconds past 2262 are garbage: keep the line, at 0. */
+		if (__builtin_mul_overflow(
+			json_int(it, "timestamp", 0), 1000000, &ev[n].ts_ns))
+			ev[n].ts_ns = 0;
 		ev[n].stream = STDSTREAM_STDOUT;
 		ev[n].msg = msg;
 		ev[n].len = strlen(msg);
@@ -102,6 +106,24 @@ ecs_logs_first_run(const cJSON *runs, int64_t since_ns)
 	return idx;
 }
 
+/* The run index before the '|' of a cursor "run|token"; -1 when it is not
+ * one of the nruns runs (or, with none yet, 0). */
+static int
+ecs_logs_cursor_run(const char *cursor, const char *bar, int nruns)
+{
+	char digits[12];
+	size_t n = (size_t)(bar - cursor);
+	long long v;
+
+	if (n == 0 || n >= sizeof(digits) || strspn(cursor, "0123456789") != n)
+		return -1;
+	memcpy(digits, cursor, n);
+	digits[n] = '\0';
+	if (str_tonum(digits, 0, nruns > 0 ? nruns - 1 : 0, &v, NULL) == -1)
+		return -1;
+	return (int)v;
+}
+
 int
 ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg)
@@ -111,6 +133,7 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	const char *arn, *taskid, *bar;
 	cJSON *in;
 	char *stream;
+	struct err e;
 
 	(void)b;
 	op->fn = fn;
@@ -119,7 +142,14 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	op->marked = json_bool(container_private(c), "Agent", 0) &&
 	    !json_bool(container_config(c), "Tty", 0);
 	if (cursor != NULL && (bar = strchr(cursor, '|')) != NULL) {
-		op->idx = atoi(cursor);
+		if ((op->idx = ecs_logs_cursor_run(cursor, bar, op->nruns)) ==
+		    -1) {
+			/* Only this file writes cursors: a bad one is a bug. */
+			err_set(&e, 500, "ecs logs: bad cursor \"%s\"", cursor);
+			fn(arg, NULL, 0, NULL, 1, &e);
+			free(op);
+			return 0;
+		}
 		if (bar[1] != '\0')
 			op->token = xstrdup(bar + 1);
 	} else {

@@ -8,6 +8,7 @@
 #include <openssl/sha.h>
 
 #include "ecs.h"
+#include "sockerless/container.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
@@ -140,17 +141,19 @@ ecs_task_ports(const cJSON *cfg, const cJSON *hc, int agent)
 	strv_init(&seen);
 	for (int i = 0; i < 3; i++) {
 		cJSON_ArrayForEach(it, sets[i]) {
-			const char *slash = strchr(it->string, '/');
+			const char *proto;
 			cJSON *pm;
-			if (strv_contains(&seen, it->string))
+			int no;
+			/* Create refused bad keys; an image's may be junk. */
+			if (container_port_parse(it->string, &no, &proto) ==
+				-1 ||
+			    strv_contains(&seen, it->string))
 				continue;
 			strv_add(&seen, it->string);
 			pm = cJSON_CreateObject();
-			json_add_int(pm, "containerPort", atoi(it->string));
+			json_add_int(pm, "containerPort", no);
 			json_add_str(pm, "protocol",
-			    slash != NULL && strcmp(slash + 1, "udp") == 0 ?
-				"udp" :
-				"tcp");
+			    strcmp(proto, "udp") == 0 ? "udp" : "tcp");
 			cJSON_AddItemToArray(out, pm);
 		}
 	}

@@ -4,6 +4,7 @@
  * (X-Amz-Log-Type: Tail) and the answer's payload. The output is kept as log
  * lines in the container's state and serves docker logs and the read-only
  * attach of docker run; CloudWatch Logs has all of it, later. */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "sockerless/buf.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
+#include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
 /* The most of a function's answer kept as output. */
@@ -180,6 +182,25 @@ lambda_out_envelope(const cJSON *env, struct lambda_lines *l)
 	return code;
 }
 
+/* The number after "exit status " in a runtime's error: Go's os/exec
+ * writes 0-255 there. Anything else was not written by it: 1, as for other
+ * runtime errors. */
+static int
+lambda_out_exit_status(const char *p)
+{
+	char digits[4];
+	size_t n = strspn(p, "0123456789");
+	long long v;
+
+	if (n == 0 || n >= sizeof(digits))
+		return 1;
+	memcpy(digits, p, n);
+	digits[n] = '\0';
+	if (str_tonum(digits, 0, 255, &v, NULL) == -1)
+		return 1;
+	return (int)v;
+}
+
 /* A function error: the process exited or was killed during the
  * invocation (Runtime.ExitError carries its status, which is the exit
  * code, 0 included), the time limit, an unusable entrypoint, or an image
@@ -196,7 +217,8 @@ lambda_out_error(
 	if (type != NULL && strcmp(type, "Runtime.ExitError") == 0 &&
 	    msg != NULL) {
 		if ((p = strstr(msg, "exit status ")) != NULL)
-			return atoi(p + strlen("exit status "));
+			return lambda_out_exit_status(
+			    p + strlen("exit status "));
 		if (strstr(msg, "signal: killed") != NULL)
 			return 137;
 	}
@@ -283,9 +305,19 @@ lambda_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	char next[32];
 	struct backend_log_event *ev = NULL;
 	size_t n = 0;
-	int i = 0, from = cursor != NULL ? atoi(cursor) : 0;
+	int i = 0;
+	long long from = 0;
+	int64_t us;
+	struct err e;
 
 	(void)b;
+	if (cursor != NULL &&
+	    str_tonum(cursor, 0, INT_MAX, &from, NULL) == -1) {
+		/* Only this file writes cursors: a bad one is a bug. */
+		err_set(&e, 500, "lambda logs: bad cursor \"%s\"", cursor);
+		fn(arg, NULL, 0, NULL, 1, &e);
+		return 0;
+	}
 	ev = xcalloc((size_t)cJSON_GetArraySize(lines) + 1, sizeof(*ev));
 	cJSON_ArrayForEach(row, lines) {
 		const cJSON *st = cJSON_GetArrayItem(row, 0);
@@ -294,7 +326,10 @@ lambda_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 		if (i++ < from || !cJSON_IsString(msg) || !cJSON_IsNumber(st) ||
 		    !cJSON_IsNumber(ts))
 			continue;
-		ev[n].ts_ns = (int64_t)ts->valuedouble * 1000;
+		/* Times out of range are garbage: keep the line, at time 0. */
+		if (json_num_int(ts->valuedouble, &us) == -1 ||
+		    __builtin_mul_overflow(us, 1000, &ev[n].ts_ns))
+			ev[n].ts_ns = 0;
 		if (ev[n].ts_ns < since_ns)
 			continue;
 		ev[n].stream =
@@ -303,7 +338,7 @@ lambda_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 		ev[n].len = strlen(msg->valuestring);
 		n++;
 	}
-	snprintf(next, sizeof(next), "%d", i > from ? i : from);
+	snprintf(next, sizeof(next), "%lld", i > from ? (long long)i : from);
 	fn(arg, ev, n, next, 1, NULL);
 	free(ev);
 	return 0;

@@ -27,6 +27,7 @@
 
 #include "sockerless/aglink.h"
 #include "sockerless/log.h"
+#include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
 #define AGLINK_BACKOFF_MIN_MS 250
@@ -698,7 +699,7 @@ aglink_check_answer(struct aglink *l, char *resp)
 	int status = 0, upgrade = 0, conn = 0, accept = 0, proto = 1;
 
 	line = strtok_r(resp, "\r\n", &save);
-	if (line == NULL || sscanf(line, "HTTP/%*d.%*d %d", &status) != 1) {
+	if (line == NULL || str_http_status(line, &status) == -1) {
 		aglink_down(l, 0, 502, "the agent's answer is not HTTP");
 		return -1;
 	}

@@ -1028,13 +1028,9 @@ static int
 agent_query_dim(struct httpsrv_req *r, const char *name, int *out)
 {
 	const char *v = httpsrv_req_query(r, name);
-	char *end;
-	long n;
+	long long n;
 
-	if (v == NULL || v[0] == '\0')
-		return -1;
-	n = strtol(v, &end, 10);
-	if (*end != '\0' || n < 0 || n > 65535)
+	if (str_tonum(v, 0, 65535, &n, NULL) == -1)
 		return -1;
 	*out = (int)n;
 	return 0;

@@ -1,5 +1,6 @@
 /* Container lifecycle: create (with Docker's image config merge), list,
  * inspect, start, stop, kill, restart, wait, remove, rename, prune. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,12 +9,16 @@
 #include <event2/event.h>
 
 #include "backend_agent.h"
+#include "sockerless/container.h"
 #include "sockerless/filters.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
 #include "sockerless/store.h"
 #include "sockerless/xmalloc.h"
+
+/* Stop timeouts in seconds, whose 100 ms ticks must fit an int. */
+#define BACKEND_CTR_MAX_STOP_TIMEOUT (INT_MAX / 10)
 
 /* A long-poll on POST /containers/{id}/wait. */
 struct backend_waiter {
@@ -230,6 +235,142 @@ backend_ctr_path_args(cJSON *doc, const cJSON *cfg, struct err *e)
 	return 0;
 }
 
+/* str_tonum's reason, as a user reads it after "\"abc\" is". */
+static const char *
+backend_ctr_why(const char *errstr)
+{
+	return strcmp(errstr, "invalid") == 0 ? "not a whole number" : errstr;
+}
+
+/* "N" or "N-M" (N <= M), ports 0-65535, as `docker run -p 8000-8010:80`
+ * sends. */
+static int
+backend_ctr_host_port_ok(const char *hp)
+{
+	char lo[8];
+	const char *dash = strchr(hp, '-');
+	size_t n = dash != NULL ? (size_t)(dash - hp) : strlen(hp);
+	long long a, b;
+
+	if (n == 0 || n >= sizeof(lo) || strspn(hp, "0123456789") != n)
+		return -1;
+	memcpy(lo, hp, n);
+	lo[n] = '\0';
+	if (str_tonum(lo, 0, 65535, &a, NULL) == -1)
+		return -1;
+	if (dash == NULL)
+		return 0;
+	if (strspn(dash + 1, "0123456789") != strlen(dash + 1) ||
+	    str_tonum(dash + 1, a, 65535, &b, NULL) == -1)
+		return -1;
+	return 0;
+}
+
+/* A PortBindings entry: null or [{"HostIp": s, "HostPort": "" or a port}]. */
+static int
+backend_ctr_check_bindings(const cJSON *list, struct err *e)
+{
+	const cJSON *bd;
+	const char *ip = NULL, *hp = NULL;
+
+	if (list == NULL || cJSON_IsNull(list))
+		return 0;
+	if (!cJSON_IsArray(list))
+		return err_set(e, 400,
+		    "json: cannot unmarshal a non-array into field "
+		    "PortBindings[\"%s\"] of type []PortBinding",
+		    list->string);
+	cJSON_ArrayForEach(bd, list) {
+		if (!cJSON_IsObject(bd))
+			return err_set(e, 400,
+			    "json: cannot unmarshal a non-object into "
+			    "PortBindings[\"%s\"] of type PortBinding",
+			    list->string);
+		if (json_check_str(bd, "HostIp", &ip, e) == -1 ||
+		    json_check_str(bd, "HostPort", &hp, e) == -1)
+			return -1;
+		if (hp != NULL && hp[0] != '\0' &&
+		    backend_ctr_host_port_ok(hp) == -1)
+			return err_set(e, 400,
+			    "invalid port specification: \"%s\": a host "
+			    "port is a number from 0 to 65535, or a range "
+			    "such as 8000-8010",
+			    hp);
+		hp = NULL;
+	}
+	return 0;
+}
+
+/* The client's ExposedPorts and PortBindings keys, checked before the
+ * image's are merged in, so a bad one is the client's own. */
+static int
+backend_ctr_check_ports(const cJSON *cfg, const cJSON *hc, struct err *e)
+{
+	const cJSON *sets[2] = { cJSON_GetObjectItemCaseSensitive(
+				     cfg, "ExposedPorts"),
+		cJSON_GetObjectItemCaseSensitive(hc, "PortBindings") };
+	static const char *names[2] = { "ExposedPorts", "PortBindings" };
+	const cJSON *it;
+	const char *proto;
+	int no;
+
+	for (int i = 0; i < 2; i++) {
+		if (sets[i] == NULL || cJSON_IsNull(sets[i]))
+			continue;
+		if (!cJSON_IsObject(sets[i]))
+			return err_set(e, 400,
+			    "json: cannot unmarshal a non-object into field "
+			    "%s",
+			    names[i]);
+		cJSON_ArrayForEach(it, sets[i]) {
+			if (container_port_parse(it->string, &no, &proto) == -1)
+				return err_set(e, 400,
+				    "invalid port specification: \"%s\": "
+				    "expected a port from 1 to 65535 with "
+				    "an optional /tcp, /udp or /sctp "
+				    "(ranges are not supported)",
+				    it->string);
+			if (i == 1 && backend_ctr_check_bindings(it, e) == -1)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Numbers (and Env) the backend acts on, checked where the client can be
+ * told. */
+static int
+backend_ctr_check_numbers(const cJSON *cfg, const cJSON *hc, struct err *e)
+{
+	static const char *hc_keys[] = { "Memory", "NanoCpus", "CpuShares",
+		"MemorySwap", "MemoryReservation", "ShmSize", NULL };
+	int64_t v = 0;
+	struct strv env;
+	int rc;
+
+	strv_init(&env);
+	rc = json_check_strv(cfg, "Env", 0, &env, e);
+	strv_free(&env);
+	if (rc == -1 || json_check_int(cfg, "StopTimeout", &v, e) == -1)
+		return -1;
+	if (v < -1 || v > BACKEND_CTR_MAX_STOP_TIMEOUT)
+		return err_set(e, 400,
+		    "invalid StopTimeout %lld: use -1 (no limit) or a number "
+		    "of seconds up to %d",
+		    (long long)v, BACKEND_CTR_MAX_STOP_TIMEOUT);
+	for (int i = 0; hc_keys[i] != NULL; i++) {
+		v = 0;
+		if (json_check_int(hc, hc_keys[i], &v, e) == -1)
+			return -1;
+		/* MemorySwap -1 means unlimited swap. */
+		if (v < (i == 3 ? -1 : 0))
+			return err_set(e, 400,
+			    "invalid %s %lld: it cannot be negative",
+			    hc_keys[i], (long long)v);
+	}
+	return backend_ctr_check_ports(cfg, hc, e);
+}
+
 /* Rejects what this backend cannot honour instead of ignoring it. */
 static int
 backend_ctr_check_host_config(struct backend *b, const cJSON *hc, struct err *e)
@@ -341,7 +482,8 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	if (backend_ctr_empty(
 		cJSON_GetObjectItemCaseSensitive(hc, "NetworkMode")))
 		json_set(hc, "NetworkMode", cJSON_CreateString("default"));
-	if (backend_ctr_log_config(b, hc, e) == -1) {
+	if (backend_ctr_check_numbers(cfg, hc, e) == -1 ||
+	    backend_ctr_log_config(b, hc, e) == -1) {
 		cJSON_Delete(cfg);
 		cJSON_Delete(hc);
 		cJSON_Delete(doc);
@@ -558,9 +700,9 @@ backend_ctr_list(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
 {
 	int all = backend_query_bool(r, "all", 0);
-	const char *limit_s = httpsrv_req_query(r, "limit");
-	long limit = limit_s != NULL ? atol(limit_s) : -1;
-	struct filters *f;
+	const char *limit_s = httpsrv_req_query(r, "limit"), *errstr;
+	long long limit = -1;
+	struct filters *f = NULL;
 	struct container *c;
 	cJSON *out = NULL;
 	struct err e;
@@ -568,6 +710,14 @@ backend_ctr_list(
 
 	(void)m;
 	err_clear(&e);
+	if (limit_s != NULL && limit_s[0] != '\0' &&
+	    str_tonum(limit_s, INT_MIN, INT_MAX, &limit, &errstr) == -1) {
+		err_set(&e, 400,
+		    "invalid value for limit: \"%s\" is %s: use a whole "
+		    "number (0 or less for no limit)",
+		    limit_s, backend_ctr_why(errstr));
+		goto fail;
+	}
 	if ((f = filters_parse(httpsrv_req_query(r, "filters"),
 		 backend_ctr_filter_keys, &e)) == NULL)
 		goto fail;
@@ -653,11 +803,17 @@ backend_container_set_address(
 	/* awsvpc-style networking: the host port is the container port on
 	 * the workload's own address. */
 	cJSON_ArrayForEach(it, bindings) {
-		cJSON *list = cJSON_CreateArray();
+		cJSON *list;
+		const char *proto;
+		int no;
+
+		if (container_port_parse(it->string, &no, &proto) == -1)
+			continue;
+		list = cJSON_CreateArray();
 		cJSON_ArrayForEach(bd, it) {
 			cJSON *p = cJSON_CreateObject();
 			char port[16];
-			snprintf(port, sizeof(port), "%d", atoi(it->string));
+			snprintf(port, sizeof(port), "%d", no);
 			json_add_str(p, "HostIp", ip);
 			json_add_str(p, "HostPort", port);
 			cJSON_AddItemToArray(list, p);
@@ -866,16 +1022,30 @@ backend_ctr_stop_sent(void *arg, const struct err *e)
 	evtimer_add(op->timer, &tv);
 }
 
+/* The seconds to wait before the kill: ?t=, else the container's
+ * StopTimeout, else the configured default. Answers 400 and returns -2 for
+ * a bad ?t=. */
 static int
 backend_ctr_stop_timeout(
     struct backend *b, struct httpsrv_req *r, const struct container *c)
 {
-	const char *t = httpsrv_req_query(r, "t");
+	const char *t = httpsrv_req_query(r, "t"), *errstr;
 	int64_t ct = json_int(container_config(c), "StopTimeout", -1);
+	long long v;
 
-	if (t != NULL && t[0] != '\0')
-		return atoi(t);
-	if (ct >= 0)
+	if (t != NULL && t[0] != '\0') {
+		if (str_tonum(t, -1, BACKEND_CTR_MAX_STOP_TIMEOUT, &v,
+			&errstr) == -1) {
+			httpsrv_reply_error(r, 400,
+			    "invalid value for t: \"%s\" is %s: use -1 (no "
+			    "limit) or a number of seconds up to %d",
+			    t, backend_ctr_why(errstr),
+			    BACKEND_CTR_MAX_STOP_TIMEOUT);
+			return -2;
+		}
+		return (int)v;
+	}
+	if (ct >= 0 && ct <= BACKEND_CTR_MAX_STOP_TIMEOUT)
 		return (int)ct;
 	return (int)b->conf.stop_timeout;
 }
@@ -886,15 +1056,18 @@ backend_ctr_stop(
 {
 	struct container *c;
 	struct backend_ctr_op *op;
+	int timeout_s;
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2)
 		return;
 	if (!container_running(c)) {
 		httpsrv_reply_empty(r, 304);
 		return;
 	}
 	op = backend_ctr_op_new(b, c, r);
-	op->timeout_s = backend_ctr_stop_timeout(b, r, c);
+	op->timeout_s = timeout_s;
 	c->stopping = 1;
 	b->ops->stop(b, c, op->timeout_s, backend_ctr_stop_sent, op);
 }
@@ -905,8 +1078,11 @@ backend_ctr_restart(
 {
 	struct container *c;
 	struct backend_ctr_op *op;
+	int timeout_s;
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2)
 		return;
 	op = backend_ctr_op_new(b, c, r);
 	op->then_start = 1;
@@ -914,7 +1090,7 @@ backend_ctr_restart(
 		backend_ctr_stop_finish(op, NULL);
 		return;
 	}
-	op->timeout_s = backend_ctr_stop_timeout(b, r, c);
+	op->timeout_s = timeout_s;
 	c->stopping = 1;
 	b->ops->stop(b, c, op->timeout_s, backend_ctr_stop_sent, op);
 }

@@ -568,6 +568,17 @@ out:
 	cJSON_Delete(doc);
 }
 
+/* The prune filter until=T: only images created before T (any when 0). */
+static int
+backend_img_before(const cJSON *doc, int64_t until)
+{
+	int64_t created;
+
+	return until == 0 ||
+	    (str_time_parse(json_str(doc, "Created"), &created) == 0 &&
+		created < until);
+}
+
 void
 backend_img_prune(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -576,13 +587,15 @@ backend_img_prune(
 	struct filters *f;
 	struct strv ids;
 	cJSON *out, *deleted;
-	int64_t reclaimed = 0;
+	int64_t reclaimed = 0, until;
 	int all;
 	struct err e;
 
 	(void)m;
 	if ((f = filters_parse(httpsrv_req_query(r, "filters"), keys, &e)) ==
-	    NULL) {
+		NULL ||
+	    filters_until(f, &until, &e) == -1) {
+		filters_free(f);
 		httpsrv_reply_err(r, &e);
 		return;
 	}
@@ -601,6 +614,7 @@ backend_img_prune(
 		if (u.user == NULL &&
 		    (all ||
 			cJSON_GetArraySize(json_arr(doc, "RepoTags")) == 0) &&
+		    backend_img_before(doc, until) &&
 		    filters_match_labels(f, "label",
 			json_obj(json_obj(doc, "Config"), "Labels"))) {
 			strv_init(&refs);

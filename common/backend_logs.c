@@ -2,6 +2,7 @@
  * write Docker's stream format (multiplexed frames, or raw with a TTY) to
  * either a chunked reply or a hijacked connection, following until the
  * container has exited and its last output has drained. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,8 +47,10 @@ struct logs_job {
 	int64_t exited_at_ns;	  /* when the exit was seen, or 0 */
 	int failures;		  /* reads failed in a row */
 	int64_t failing_since_ns; /* when the first of them failed */
-	struct logs_line *ring;	  /* the last `tail` lines */
-	size_t ring_n, ring_head;
+	/* The last `tail` lines; grown as lines come, so a huge tail costs
+	 * only what the log holds. */
+	struct logs_line *ring;
+	size_t ring_n, ring_head, ring_cap;
 	struct event *timer;
 };
 TAILQ_HEAD(logs_jobs, logs_job);
@@ -62,7 +65,7 @@ backend_logs_job_free(struct logs_job *j)
 	if (j->timer != NULL)
 		event_free(j->timer);
 	for (size_t i = 0; i < j->ring_n; i++)
-		free(j->ring[i].msg);
+		free(j->ring[(j->ring_head + i) % j->ring_cap].msg);
 	free(j->ring);
 	free(j->cursor);
 	container_unref(j->c);
@@ -167,14 +170,19 @@ backend_logs_ring_add(struct logs_job *j, const struct backend_log_event *ev)
 
 	if (j->tail == 0)
 		return;
-	if (j->ring == NULL)
-		j->ring = xcalloc((size_t)j->tail, sizeof(*j->ring));
-	if (j->ring_n < (size_t)j->tail) {
-		l = &j->ring[(j->ring_head + j->ring_n++) % (size_t)j->tail];
+	if (j->ring_n == j->ring_cap && j->ring_cap < (size_t)j->tail) {
+		/* Not wrapped yet (ring_head is 0), so growing keeps order. */
+		j->ring_cap = j->ring_cap == 0 ? 64 : j->ring_cap * 2;
+		if (j->ring_cap > (size_t)j->tail)
+			j->ring_cap = (size_t)j->tail;
+		j->ring = xreallocarray(j->ring, j->ring_cap, sizeof(*j->ring));
+	}
+	if (j->ring_n < j->ring_cap) {
+		l = &j->ring[j->ring_n++];
 	} else {
 		l = &j->ring[j->ring_head];
 		free(l->msg);
-		j->ring_head = (j->ring_head + 1) % (size_t)j->tail;
+		j->ring_head = (j->ring_head + 1) % j->ring_cap;
 	}
 	l->ts_ns = ev->ts_ns;
 	l->stream = ev->stream;
@@ -187,12 +195,13 @@ backend_logs_ring_flush(struct logs_job *j)
 {
 	for (size_t i = 0; i < j->ring_n; i++) {
 		struct logs_line *l =
-		    &j->ring[(j->ring_head + i) % (size_t)j->tail];
+		    &j->ring[(j->ring_head + i) % j->ring_cap];
 		backend_logs_emit(j, l->ts_ns, l->stream, l->msg, l->len);
 		free(l->msg);
 		l->msg = NULL;
 	}
 	j->ring_n = 0;
+	j->ring_head = 0;
 }
 
 static void
@@ -419,6 +428,31 @@ backend_logs_job_new(struct backend *b, struct container *c)
 	return j;
 }
 
+/* The "tail" query value: -1 for all lines. Like dockerd, a negative
+ * count means all and so does one beyond int64; anything else but digits
+ * is refused. */
+static int
+backend_logs_tail(struct httpsrv_req *r, long *tail)
+{
+	const char *v = httpsrv_req_query(r, "tail"), *errstr;
+	long long n;
+
+	*tail = -1;
+	if (v == NULL || v[0] == '\0' || strcmp(v, "all") == 0)
+		return 0;
+	if (str_tonum(v, LLONG_MIN, LLONG_MAX, &n, &errstr) == 0) {
+		*tail = n < 0 ? -1 : n > LONG_MAX ? LONG_MAX : (long)n;
+		return 0;
+	}
+	if (strcmp(errstr, "invalid") != 0)
+		return 0;
+	httpsrv_reply_error(r, 400,
+	    "invalid value for tail: \"%s\": use a number of lines or "
+	    "\"all\"",
+	    v);
+	return -1;
+}
+
 /* Parses a "since"/"until" query value; 0 when absent. */
 static int
 backend_logs_time(struct httpsrv_req *r, const char *name, int64_t *ns)
@@ -429,8 +463,8 @@ backend_logs_time(struct httpsrv_req *r, const char *name, int64_t *ns)
 	if (v == NULL || v[0] == '\0' || strcmp(v, "0") == 0)
 		return 0;
 	if (str_time_parse(v, ns) == -1) {
-		httpsrv_reply_error(
-		    r, 400, "invalid value for %s: %s", name, v);
+		httpsrv_reply_error(r, 400, "invalid value for %s: \"%s\": %s",
+		    name, v, STR_TIME_HINT);
 		return -1;
 	}
 	return 0;
@@ -442,13 +476,14 @@ backend_logs_get(
 {
 	struct container *c;
 	struct logs_job *j;
-	const char *tail = httpsrv_req_query(r, "tail");
 	int64_t since, until;
+	long tail;
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
 		return;
 	if (backend_logs_time(r, "since", &since) == -1 ||
-	    backend_logs_time(r, "until", &until) == -1)
+	    backend_logs_time(r, "until", &until) == -1 ||
+	    backend_logs_tail(r, &tail) == -1)
 		return;
 	if (!backend_query_bool(r, "stdout", 0) &&
 	    !backend_query_bool(r, "stderr", 0)) {
@@ -465,8 +500,7 @@ backend_logs_get(
 	j->timestamps = backend_query_bool(r, "timestamps", 0);
 	j->want_out = backend_query_bool(r, "stdout", 0);
 	j->want_err = backend_query_bool(r, "stderr", 0);
-	if (tail != NULL && tail[0] != '\0' && strcmp(tail, "all") != 0)
-		j->tail = atol(tail) < 0 ? -1 : atol(tail);
+	j->tail = tail;
 	httpsrv_stream_begin(r, 200,
 	    j->tty ? "application/vnd.docker.raw-stream" :
 		     "application/vnd.docker.multiplexed-stream");

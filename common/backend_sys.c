@@ -326,8 +326,8 @@ backend_sys_event_time(struct httpsrv_req *r, const char *name, int64_t *ns)
 	if (v == NULL || v[0] == '\0')
 		return 0;
 	if (filters_parse_time(v, ns) == -1) {
-		httpsrv_reply_error(
-		    r, 400, "invalid value for %s: %s", name, v);
+		httpsrv_reply_error(r, 400, "invalid value for %s: \"%s\": %s",
+		    name, v, STR_TIME_HINT);
 		return -1;
 	}
 	return 0;

@@ -228,6 +228,29 @@ container_command_text(const struct container *c)
 	return buf_take(&b, NULL);
 }
 
+int
+container_port_parse(const char *key, int *port, const char **proto)
+{
+	const char *slash = strchr(key, '/');
+	char num[8];
+	long long v;
+	size_t n = slash != NULL ? (size_t)(slash - key) : strlen(key);
+
+	*proto = slash != NULL ? slash + 1 : "tcp";
+	if (n == 0 || n >= sizeof(num) ||
+	    (strcmp(*proto, "tcp") != 0 && strcmp(*proto, "udp") != 0 &&
+		strcmp(*proto, "sctp") != 0))
+		return -1;
+	memcpy(num, key, n);
+	num[n] = '\0';
+	/* Digits only: str_tonum would take a sign. */
+	if (strspn(num, "0123456789") != n ||
+	    str_tonum(num, 1, 65535, &v, NULL) == -1)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
 /* The list form of NetworkSettings.Ports: [{IP, PrivatePort, PublicPort,
  * Type}] with unpublished exposed ports listed without a public port. */
 static cJSON *
@@ -238,10 +261,12 @@ container_ports_list(const struct container *c)
 	    json_obj(json_obj(c->doc, "NetworkSettings"), "Ports");
 
 	cJSON_ArrayForEach(it, ports) {
-		int priv = atoi(it->string);
-		const char *slash = strchr(it->string, '/');
-		const char *type = slash != NULL ? slash + 1 : "tcp";
+		const char *type;
+		int priv;
 
+		/* Create checks the client's keys; an image's may be junk. */
+		if (container_port_parse(it->string, &priv, &type) == -1)
+			continue;
 		if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) == 0) {
 			cJSON *p = cJSON_CreateObject();
 			json_add_int(p, "PrivatePort", priv);
@@ -252,9 +277,12 @@ container_ports_list(const struct container *c)
 		cJSON_ArrayForEach(b, it) {
 			cJSON *p = cJSON_CreateObject();
 			const char *hp = json_str(b, "HostPort");
+			long long pub = priv;
+			if (hp != NULL && hp[0] != '\0')
+				str_tonum(hp, 0, 65535, &pub, NULL);
 			json_add_str(p, "IP", json_str(b, "HostIp"));
 			json_add_int(p, "PrivatePort", priv);
-			json_add_int(p, "PublicPort", hp ? atoi(hp) : priv);
+			json_add_int(p, "PublicPort", pub);
 			json_add_str(p, "Type", type);
 			cJSON_AddItemToArray(out, p);
 		}

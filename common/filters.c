@@ -282,7 +282,8 @@ filters_until(const struct filters *f, int64_t *until, struct err *e)
 	if (filters_parse_time(sv->v[0], until) == -1)
 		return err_set(e, 400,
 		    "invalid filter 'until=%s': expected a unix timestamp, an "
-		    "RFC 3339 date or a duration such as 10m",
+		    "RFC 3339 date between 1678 and 2262 or a duration such "
+		    "as 10m",
 		    sv->v[0]);
 	return 0;
 }
@@ -359,7 +360,10 @@ filters_parse_time(const char *s, int64_t *ns)
 		return -1;
 	/* Docker tries a duration first, except "0", which is the epoch. */
 	if (strcmp(s, "0") != 0 && filters_parse_duration(s, &d) == 0) {
-		*ns = str_now_ns() - d;
+		/* A negative duration is in the future, maybe past 2262. */
+		if (__builtin_sub_overflow(str_now_ns(), d, &d))
+			return -1;
+		*ns = d;
 		return 0;
 	}
 	return str_time_parse(s, ns);

@@ -974,7 +974,8 @@ conn_read_chunks(struct httpsrv_conn *c, struct evbuffer *in)
 {
 	struct httpsrv_req *r = c->req;
 	size_t len;
-	char *line, *end;
+	char *line;
+	const char *end;
 	long long n;
 
 	for (;;) {
@@ -1015,11 +1016,9 @@ conn_read_chunks(struct httpsrv_conn *c, struct evbuffer *in)
 				return 1;
 			break;
 		default:
-			errno = 0;
-			n = strtoll(line, &end, 16);
-			if (end == line || (*end != '\0' && *end != ';' &&
-						*end != ' ') ||
-			    n < 0 || errno != 0) {
+			if (str_tohex(line, LLONG_MAX, &n, &end) == -1 ||
+			    (*end != '\0' && *end != ';' && *end != ' ' &&
+				*end != '\t')) {
 				free(line);
 				conn_reject(c, 400, "malformed chunk size");
 				return -1;

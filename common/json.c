@@ -1,10 +1,12 @@
 /* cJSON helpers. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sockerless/json.h"
 #include "sockerless/log.h"
+#include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
 void
@@ -70,17 +72,30 @@ json_str(const cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+int
+json_num_int(double d, int64_t *out)
+{
+	/* 2^63 is exact in a double; INT64_MAX is not. */
+	if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+		return -1;
+	*out = (int64_t)d;
+	return 0;
+}
+
 int64_t
 json_int(const cJSON *o, const char *key, int64_t def)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	long long n;
+	int64_t i;
 
-	if (cJSON_IsNumber(v))
-		return (int64_t)v->valuedouble;
+	if (cJSON_IsNumber(v) && json_num_int(v->valuedouble, &i) == 0)
+		return i;
 	if (cJSON_IsBool(v))
 		return cJSON_IsTrue(v);
-	if (cJSON_IsRaw(v) && v->valuestring != NULL)
-		return strtoll(v->valuestring, NULL, 10);
+	if (cJSON_IsRaw(v) && v->valuestring != NULL &&
+	    str_tonum(v->valuestring, INT64_MIN, INT64_MAX, &n, NULL) == 0)
+		return n;
 	return def;
 }
 
@@ -136,16 +151,19 @@ int
 json_check_int(const cJSON *o, const char *key, int64_t *out, struct err *e)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	int64_t i;
 
 	if (v == NULL || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsNumber(v))
 		return json_type_err(e, key, v, "integer");
-	if (v->valuedouble != (double)(int64_t)v->valuedouble)
-		return err_set(e, 400, "json: cannot unmarshal number %g into "
-				       "field %s of type integer",
+	if (json_num_int(v->valuedouble, &i) == -1 ||
+	    (double)i != v->valuedouble)
+		return err_set(e, 400,
+		    "json: cannot unmarshal number %g into "
+		    "field %s of type integer",
 		    v->valuedouble, key);
-	*out = (int64_t)v->valuedouble;
+	*out = i;
 	return 0;
 }
 

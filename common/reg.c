@@ -1286,6 +1286,9 @@ reg_token_take(struct reg_client *rc, const char *key,
 	ttl = json_int(o, "expires_in", 60);
 	if (ttl < 60)
 		ttl = 60;
+	/* A registry may send any number: keep ttl * 1e9 within int64. */
+	if (ttl > 86400)
+		ttl = 86400;
 	if ((t = reg_token_find(rc, key)) == NULL) {
 		t = xcalloc(1, sizeof(*t));
 		t->key = xstrdup(key);

@@ -9,6 +9,9 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
+/* 0001-01-01T00:00:00Z in seconds since the epoch. */
+#define STR_ZERO_TIME_SEC (-62135596800LL)
+
 void
 strv_init(struct strv *sv)
 {
@@ -100,6 +103,49 @@ str_tonum(const char *s, long long min, long long max, long long *out,
 	return 0;
 }
 
+int
+str_tohex(const char *s, long long max, long long *out, const char **endp)
+{
+	long long v = 0;
+	const char *p = s;
+
+	for (; isxdigit((unsigned char)*p); p++) {
+		int d = isdigit((unsigned char)*p) ?
+		    *p - '0' :
+		    tolower((unsigned char)*p) - 'a' + 10;
+		if (v > (max - d) / 16)
+			return -1;
+		v = v * 16 + d;
+	}
+	if (p == s)
+		return -1;
+	*out = v;
+	*endp = p;
+	return 0;
+}
+
+int
+str_http_status(const char *line, int *status)
+{
+	const char *p = line;
+	long long v;
+	char code[4];
+
+	/* "HTTP/d.d SSS[ reason]": sscanf's %d is undefined past INT_MAX. */
+	if (strncmp(p, "HTTP/", 5) != 0 || !isdigit((unsigned char)p[5]) ||
+	    p[6] != '.' || !isdigit((unsigned char)p[7]) || p[8] != ' ')
+		return -1;
+	p += 9;
+	if (strspn(p, "0123456789") != 3 || (p[3] != '\0' && p[3] != ' '))
+		return -1;
+	memcpy(code, p, 3);
+	code[3] = '\0';
+	if (str_tonum(code, 100, 599, &v, NULL) == -1)
+		return -1;
+	*status = (int)v;
+	return 0;
+}
+
 size_t
 str_lcpy(char *dst, const char *src, size_t size)
 {
@@ -170,32 +216,88 @@ str_parse_frac(const char **p)
 	return frac;
 }
 
+/* sec seconds plus frac nanoseconds since the epoch; -1 when that does not
+ * fit int64 nanoseconds (before 1677-09-21 or after 2262-04-11). */
+static int
+str_time_ns(long long sec, int64_t frac, int64_t *ns)
+{
+	int64_t v;
+
+	if (__builtin_mul_overflow(sec, (int64_t)1000000000, &v) ||
+	    __builtin_add_overflow(v, frac, &v))
+		return -1;
+	*ns = v;
+	return 0;
+}
+
+/* Docker's "seconds[.nanoseconds]" form. */
+static int
+str_time_parse_unix(const char *s, int64_t *ns)
+{
+	const char *p = s[0] == '-' ? s + 1 : s;
+	int64_t frac = 0;
+	long long sec;
+	char *end;
+
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	errno = 0;
+	sec = strtoll(s, &end, 10);
+	if (errno == ERANGE)
+		return -1;
+	p = end;
+	if (*p == '.') {
+		if (!isdigit((unsigned char)*++p))
+			return -1;
+		frac = str_parse_frac(&p);
+	}
+	if (*p != '\0')
+		return -1;
+	return str_time_ns(sec, frac, ns);
+}
+
+/* A zone "Z" or "+hh:mm"/"-hh:mm" at *p into seconds east of UTC. */
+static int
+str_time_zone(const char **p, long *off)
+{
+	const char *z = *p;
+	int sign;
+
+	*off = 0;
+	if (*z == 'Z' || *z == 'z') {
+		(*p)++;
+		return 0;
+	}
+	if (*z == '\0')
+		return 0;
+	if (*z != '+' && *z != '-')
+		return -1;
+	sign = *z == '-' ? -1 : 1;
+	for (int i = 1; i <= 5; i++)
+		if (i == 3 ? z[i] != ':' : !isdigit((unsigned char)z[i]))
+			return -1;
+	*off = sign *
+	    (((z[1] - '0') * 10 + (z[2] - '0')) * 3600L +
+		((z[4] - '0') * 10 + (z[5] - '0')) * 60L);
+	if (z[1] > '2' || (z[1] == '2' && z[2] > '3') || z[4] > '5')
+		return -1;
+	*p = z + 6;
+	return 0;
+}
+
 int
 str_time_parse(const char *s, int64_t *ns)
 {
 	struct tm tm;
 	const char *p;
 	int64_t frac = 0;
-	long off = 0;
-	char *end;
+	long long sec;
+	long off;
 
 	if (s == NULL || *s == '\0')
 		return -1;
-	/* Docker's "seconds[.nanoseconds]" form. */
-	if (strchr(s, '-') == NULL || s[0] == '-') {
-		long long sec = strtoll(s, &end, 10);
-		if (end == s)
-			return -1;
-		p = end;
-		if (*p == '.') {
-			p++;
-			frac = str_parse_frac(&p);
-		}
-		if (*p != '\0')
-			return -1;
-		*ns = (int64_t)sec * 1000000000 + frac;
-		return 0;
-	}
+	if (strchr(s, '-') == NULL || s[0] == '-')
+		return str_time_parse_unix(s, ns);
 	memset(&tm, 0, sizeof(tm));
 	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL) {
 		memset(&tm, 0, sizeof(tm));
@@ -206,19 +308,17 @@ str_time_parse(const char *s, int64_t *ns)
 		p++;
 		frac = str_parse_frac(&p);
 	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int sign = *p == '-' ? -1 : 1, hh, mm;
-		if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2)
-			return -1;
-		off = sign * (hh * 3600L + mm * 60L);
-		p += 6;
-	}
-	if (*p != '\0')
+	if (str_time_zone(&p, &off) == -1 || *p != '\0')
 		return -1;
-	*ns = ((int64_t)timegm(&tm) - off) * 1000000000 + frac;
-	return 0;
+	/* strptime caps %Y at 9999, so the seconds fit; the nanoseconds may
+	 * not. */
+	sec = (long long)timegm(&tm) - off;
+	if (sec == STR_ZERO_TIME_SEC && frac == 0) {
+		/* Docker's zero time, as str_time_rfc3339 writes 0. */
+		*ns = 0;
+		return 0;
+	}
+	return str_time_ns(sec, frac, ns);
 }
 
 static int

@@ -96,6 +96,8 @@ frontend_listen(void)
 	};
 	struct err e;
 	char *dir = xstrdup(frontend->conf.listen), *slash, *colon;
+	const char *errstr;
+	long long port;
 
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 		*slash = '\0';
@@ -120,9 +122,12 @@ frontend_listen(void)
 		fatalx("listen_tcp: %s is not a loopback address; the Docker "
 		       "API must not be served unauthenticated on a network",
 		    dir);
+	if (str_tonum(colon + 1, 1, 65535, &port, &errstr) == -1)
+		fatalx("listen_tcp: port %s is %s: expected 1-65535", colon + 1,
+		    errstr);
 	if (httpsrv_listen_tcp(frontend->srv,
-		strcmp(dir, "localhost") == 0 ? "127.0.0.1" : dir,
-		atoi(colon + 1), &e) == -1)
+		strcmp(dir, "localhost") == 0 ? "127.0.0.1" : dir, (int)port,
+		&e) == -1)
 		fatalx("listening on %s: %s", frontend->conf.listen_tcp, e.msg);
 	log_info(
 	    "serving the Docker API on tcp://%s", frontend->conf.listen_tcp);

@@ -3,6 +3,7 @@
  * when small and sized, chunk by chunk when streamed), and 101 answers
  * turned into a spliced, hijacked client connection. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,7 @@ proxy_parse_head(struct proxy *p, char *head, long *clen, int *chunked)
 {
 	char *line, *save = NULL, *colon, *value;
 	int first = 1;
+	long long n;
 
 	*clen = -1;
 	*chunked = 0;
@@ -123,7 +125,7 @@ proxy_parse_head(struct proxy *p, char *head, long *clen, int *chunked)
 	     line = strtok_r(NULL, "\r\n", &save)) {
 		if (first) {
 			first = 0;
-			if (sscanf(line, "HTTP/1.%*d %d", &p->status) != 1)
+			if (str_http_status(line, &p->status) == -1)
 				return -1;
 			continue;
 		}
@@ -133,8 +135,11 @@ proxy_parse_head(struct proxy *p, char *head, long *clen, int *chunked)
 		value = colon + 1;
 		while (*value == ' ' || *value == '\t')
 			value++;
+		if (strcasecmp(line, "Content-Length") == 0 &&
+		    str_tonum(value, 0, LONG_MAX, &n, NULL) == -1)
+			return -1;
 		if (strcasecmp(line, "Content-Length") == 0)
-			*clen = atol(value);
+			*clen = (long)n;
 		else if (strcasecmp(line, "Transfer-Encoding") == 0)
 			*chunked = strcasecmp(value, "chunked") == 0;
 		else if (strcasecmp(line, "Content-Type") == 0)
@@ -262,12 +267,28 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 	return 0;
 }
 
-/* Decodes chunked framing from in; returns 1 at the terminating chunk. */
+/* The size line of a chunk: hex digits, then maybe ";extension". */
+static int
+proxy_chunk_size(const char *line, size_t *size)
+{
+	const char *end;
+	long long n;
+
+	if (str_tohex(line, LLONG_MAX, &n, &end) == -1 ||
+	    (*end != '\0' && *end != ';' && *end != ' ' && *end != '\t'))
+		return -1;
+	*size = (size_t)n;
+	return 0;
+}
+
+/* Decodes chunked framing from in; returns 1 at the terminating chunk, -1
+ * when the framing is broken (p is freed then). */
 static int
 proxy_on_chunks(struct proxy *p, struct evbuffer *in)
 {
 	char *line, tmp[16384];
 	size_t n;
+	int bad;
 
 	while (evbuffer_get_length(in) > 0) {
 		switch (p->chunk) {
@@ -275,8 +296,13 @@ proxy_on_chunks(struct proxy *p, struct evbuffer *in)
 			if ((line = evbuffer_readln(
 				 in, NULL, EVBUFFER_EOL_CRLF)) == NULL)
 				return 0;
-			p->left = strtoul(line, NULL, 16);
+			bad = proxy_chunk_size(line, &p->left) == -1;
 			free(line);
+			if (bad) {
+				proxy_fail(p, 502,
+				    "the backend sent a malformed chunk size");
+				return -1;
+			}
 			p->chunk = p->left == 0 ? CHUNK_TRAILER : CHUNK_DATA;
 			break;
 		case CHUNK_DATA:
@@ -360,8 +386,12 @@ proxy_consume(struct proxy *p)
 		proxy_finish(p);
 		return 0;
 	case PROXY_BODY_CHUNKED:
-		if (proxy_on_chunks(p, in) == 0)
+		switch (proxy_on_chunks(p, in)) {
+		case 0:
 			return 1;
+		case -1:
+			return 0;
+		}
 		proxy_finish(p);
 		return 0;
 	case PROXY_BODY_CLOSE:

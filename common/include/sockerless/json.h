@@ -24,6 +24,9 @@ cJSON *json_arr(const cJSON *o, const char *key);
 const char *json_str(const cJSON *o, const char *key);
 /* Returns def when missing or not a number/bool. */
 int64_t json_int(const cJSON *o, const char *key, int64_t def);
+/* A JSON number's value as int64, its fraction dropped; -1 when it is not
+ * finite or is beyond int64, where a plain cast is undefined. */
+int json_num_int(double d, int64_t *out);
 int json_bool(const cJSON *o, const char *key, int def);
 
 /* Typed checks for client input: missing or null is fine (returns 0 and
