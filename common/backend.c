@@ -168,6 +168,12 @@ backend_container_foreach(struct backend *b,
 	}
 }
 
+static const char *
+backend_container_id(const struct container *c)
+{
+	return c->id;
+}
+
 struct container *
 backend_container_by_private(
     struct backend *b, const char *key, const char *value)
@@ -187,8 +193,8 @@ struct container *
 backend_lookup_or_reply(
     struct backend *b, struct httpsrv_req *r, const char *ref)
 {
-	struct container *c, *found = NULL;
-	size_t len;
+	struct container *c;
+	int ambiguous;
 
 	if (ref == NULL || ref[0] == '\0') {
 		httpsrv_reply_error(r, 404, "No such container: ");
@@ -196,27 +202,19 @@ backend_lookup_or_reply(
 	}
 	if (ref[0] == '/')
 		ref++;
-	len = strlen(ref);
-	TAILQ_FOREACH(c, &b->containers, entry) {
-		if (strcmp(c->id, ref) == 0 ||
-		    strcmp(container_name(c), ref) == 0)
+	if ((c = backend_index_get(&b->by_id, ref)) != NULL ||
+	    (c = backend_index_get(&b->by_name, ref)) != NULL)
+		return c;
+	if (ref[0] != '\0' &&
+	    (c = backend_index_prefix(&b->by_id, ref, &ambiguous)) != NULL) {
+		if (!ambiguous)
 			return c;
+		httpsrv_reply_error(
+		    r, 400, "Multiple IDs found with provided prefix: %s", ref);
+		return NULL;
 	}
-	TAILQ_FOREACH(c, &b->containers, entry) {
-		if (strncmp(c->id, ref, len) != 0)
-			continue;
-		if (found != NULL) {
-			httpsrv_reply_error(r, 400,
-			    "Multiple IDs found with "
-			    "provided prefix: %s",
-			    ref);
-			return NULL;
-		}
-		found = c;
-	}
-	if (found == NULL)
-		httpsrv_reply_error(r, 404, "No such container: %s", ref);
-	return found;
+	httpsrv_reply_error(r, 404, "No such container: %s", ref);
+	return NULL;
 }
 
 int
@@ -376,9 +374,11 @@ backend_free(struct backend *b)
 	httpsrv_free(b->srv);
 	backend_agent_shutdown(b);
 	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
-		TAILQ_REMOVE(&b->containers, c, entry);
+		backend_ctr_unlist(b, c);
 		container_unref(c);
 	}
+	backend_index_free(&b->by_id);
+	backend_index_free(&b->by_name);
 	httpcli_free(b->http);
 	backend_img_free(b);
 	store_close(b->store);
@@ -410,6 +410,8 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 	b->ops = ops;
 	b->logs_grace_ms = 1000;
 	TAILQ_INIT(&b->containers);
+	backend_index_init(&b->by_id, backend_container_id);
+	backend_index_init(&b->by_name, container_name);
 	TAILQ_INIT(&b->subs);
 	sets[0] = (struct config_set){ backend_conf_keys,
 		sizeof(backend_conf_keys) / sizeof(backend_conf_keys[0]),
@@ -451,6 +453,7 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 	backend_serve(b);
 	if (ops->reconcile != NULL)
 		ops->reconcile(b);
+	backend_ctr_resume(b);
 	event_base_dispatch(b->base);
 	backend_free(b);
 	log_info("stopped");
