@@ -174,6 +174,29 @@ backend_container_id(const struct container *c)
 	return c->id;
 }
 
+void
+backend_container_foreach_active(struct backend *b,
+    void (*fn)(struct backend *b, struct container *c, void *arg), void *arg)
+{
+	size_t n = b->active.n;
+	struct container **v;
+
+	if (n == 0)
+		return;
+	/* A snapshot: fn may change the set. */
+	v = xreallocarray(NULL, n, sizeof(*v));
+	memcpy(v, b->active.v, n * sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		container_ref(v[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i]->gone)
+			fn(b, v[i], arg);
+	}
+	for (size_t i = 0; i < n; i++)
+		container_unref(v[i]);
+	free(v);
+}
+
 struct container *
 backend_container_by_private(
     struct backend *b, const char *key, const char *value)
@@ -379,6 +402,7 @@ backend_free(struct backend *b)
 	}
 	backend_index_free(&b->by_id);
 	backend_index_free(&b->by_name);
+	backend_index_free(&b->active);
 	httpcli_free(b->http);
 	backend_img_free(b);
 	store_close(b->store);
@@ -412,6 +436,7 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 	TAILQ_INIT(&b->containers);
 	backend_index_init(&b->by_id, backend_container_id);
 	backend_index_init(&b->by_name, container_name);
+	backend_index_init(&b->active, backend_container_id);
 	TAILQ_INIT(&b->subs);
 	sets[0] = (struct config_set){ backend_conf_keys,
 		sizeof(backend_conf_keys) / sizeof(backend_conf_keys[0]),

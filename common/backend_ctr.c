@@ -52,6 +52,7 @@ struct backend_waiters {
 	TAILQ_HEAD(, backend_waiter) list;
 	TAILQ_HEAD(, backend_parked) parked;
 	enum backend_ctr_busy busy;
+	int active; /* in b->active */
 };
 
 /* A deferred replay of the parked requests. */
@@ -180,6 +181,21 @@ backend_ctr_idle(struct backend *b, struct container *c)
 		fatalx("scheduling parked requests");
 }
 
+/* Pollers visit the containers that run or are being started. */
+static void
+backend_ctr_set_active(struct backend *b, struct container *c, int on)
+{
+	if (!on && c->waiters == NULL)
+		return;
+	if (backend_ctr_life(c)->active == on)
+		return;
+	c->waiters->active = on;
+	if (on)
+		backend_index_add(&b->active, c);
+	else
+		backend_index_del(&b->active, c);
+}
+
 /* The list holds one reference; the indexes borrow it. */
 static void
 backend_ctr_enlist(struct backend *b, struct container *c)
@@ -192,6 +208,7 @@ backend_ctr_enlist(struct backend *b, struct container *c)
 void
 backend_ctr_unlist(struct backend *b, struct container *c)
 {
+	backend_ctr_set_active(b, c, 0);
 	TAILQ_REMOVE(&b->containers, c, entry);
 	backend_index_del(&b->by_id, c);
 	backend_index_del(&b->by_name, c);
@@ -299,6 +316,8 @@ backend_ctr_load(struct backend *b)
 		TAILQ_INSERT_TAIL(&b->containers, c, entry);
 		backend_index_append(&b->by_id, c);
 		backend_index_append(&b->by_name, c);
+		if (container_running(c))
+			backend_ctr_set_active(b, c, 1);
 	}
 	backend_index_sort(&b->by_id);
 	backend_index_sort(&b->by_name);
@@ -884,6 +903,7 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	json_set(st, "Pid", cJSON_CreateNumber(0));
 	json_set(st, "Error", cJSON_CreateString(error ? error : ""));
 	backend_ctr_save(b, c);
+	backend_ctr_set_active(b, c, 0);
 	attrs = cJSON_CreateObject();
 	snprintf(code, sizeof(code), "%d", exit_code);
 	json_add_str(attrs, "exitCode", code);
@@ -909,6 +929,7 @@ backend_ctr_start_done(void *arg, const struct err *e)
 		json_set(
 		    container_state(c), "Error", cJSON_CreateString(e->msg));
 		backend_ctr_save(op->b, c);
+		backend_ctr_set_active(op->b, c, container_running(c));
 		backend_ctr_op_reply(op, e, 0);
 		backend_ctr_idle(op->b, c);
 		/* Like dockerd: --rm removes a container that failed to
@@ -935,6 +956,7 @@ static void
 backend_ctr_start_op(struct backend_ctr_op *op)
 {
 	backend_ctr_set_busy(op->c, CTR_STARTING);
+	backend_ctr_set_active(op->b, op->c, 1);
 	op->b->ops->start(op->b, op->c, backend_ctr_start_done, op);
 }
 

@@ -51,6 +51,8 @@ struct backend {
 	int logs_grace_ms;
 	struct container_list containers; /* newest first */
 	struct backend_index by_id, by_name;
+	/* Running, or with an operation in flight: what pollers visit. */
+	struct backend_index active;
 	struct events_sub_list subs;
 	struct event *sig_term, *sig_int, *sig_hup;
 };
