@@ -311,9 +311,10 @@ backend_ctr_load(struct backend *b)
 			    rows[i].id, pe.msg);
 			continue;
 		}
-		/* TAILQ_INSERT_TAIL evaluates its element more than once. */
+		/* The rows come oldest first; the list is newest first,
+		 * as creates add them and docker ps shows them. */
 		c = container_new(rows[i].id, doc);
-		TAILQ_INSERT_TAIL(&b->containers, c, entry);
+		TAILQ_INSERT_HEAD(&b->containers, c, entry);
 		backend_index_append(&b->by_id, c);
 		backend_index_append(&b->by_name, c);
 		if (container_running(c))
@@ -764,6 +765,43 @@ backend_ctr_matches(struct backend *b, const struct container *c,
 	return 1;
 }
 
+static int
+backend_ctr_newest_first(const void *a, const void *b)
+{
+	const struct container *ca = *(struct container *const *)a;
+	const struct container *cb = *(struct container *const *)b;
+	int64_t ta = 0, tb = 0;
+
+	str_time_parse(json_str(ca->doc, "Created"), &ta);
+	str_time_parse(json_str(cb->doc, "Created"), &tb);
+	if (ta != tb)
+		return ta < tb ? 1 : -1;
+	return strcmp(ca->id, cb->id);
+}
+
+/* The containers ps looks at, newest first, NULL-terminated (the caller
+ * frees the array): the running ones come from the active index, so that a
+ * plain docker ps does not walk a state of 100k containers. */
+static struct container **
+backend_ctr_list_candidates(struct backend *b, int running_only)
+{
+	struct container **v, *c;
+	size_t n = 0;
+
+	if (running_only) {
+		v = xreallocarray(NULL, b->active.n + 1, sizeof(*v));
+		for (n = 0; n < b->active.n; n++)
+			v[n] = b->active.v[n];
+		qsort(v, n, sizeof(*v), backend_ctr_newest_first);
+	} else {
+		v = xreallocarray(NULL, b->by_id.n + 1, sizeof(*v));
+		TAILQ_FOREACH(c, &b->containers, entry)
+			v[n++] = c;
+	}
+	v[n] = NULL;
+	return v;
+}
+
 void
 backend_ctr_list(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -772,10 +810,10 @@ backend_ctr_list(
 	const char *limit_s = httpsrv_req_query(r, "limit");
 	long limit = limit_s != NULL ? atol(limit_s) : -1;
 	struct filters *f;
-	struct container *c;
+	struct container *c, **v = NULL;
 	cJSON *out = NULL;
 	struct err e;
-	int matched;
+	int matched, running_only;
 
 	(void)m;
 	err_clear(&e);
@@ -788,13 +826,16 @@ backend_ctr_list(
 		&e) == -1)
 		goto fail;
 	out = cJSON_CreateArray();
-	TAILQ_FOREACH(c, &b->containers, entry) {
+	running_only =
+	    !all && !filters_has(f, "status") && !filters_has(f, "exited");
+	v = backend_ctr_list_candidates(b, running_only);
+	for (size_t i = 0; (c = v[i]) != NULL; i++) {
 		const char *status =
 		    json_str(json_obj(c->doc, "State"), "Status");
-		if (!all && !filters_has(f, "status") &&
-		    !filters_has(f, "exited") &&
-		    strcmp(status, "running") != 0 &&
-		    strcmp(status, "paused") != 0)
+		if (running_only &&
+		    (status == NULL ||
+			(strcmp(status, "running") != 0 &&
+			    strcmp(status, "paused") != 0)))
 			continue;
 		if ((matched = backend_ctr_matches(b, c, f, &e)) == -1)
 			goto fail;
@@ -807,10 +848,12 @@ backend_ctr_list(
 	httpsrv_reply_json(r, 200, out);
 	cJSON_Delete(out);
 	filters_free(f);
+	free(v);
 	return;
 fail:
 	cJSON_Delete(out);
 	filters_free(f);
+	free(v);
 	httpsrv_reply_err(r, &e);
 }
 
