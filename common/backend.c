@@ -197,15 +197,28 @@ backend_container_foreach_active(struct backend *b,
 	free(v);
 }
 
+static int
+backend_container_has_private(
+    const struct container *c, const char *key, const char *value)
+{
+	const char *v = json_str(json_obj(c->doc, "Sockerless"), key);
+
+	return v != NULL && strcmp(v, value) == 0;
+}
+
 struct container *
 backend_container_by_private(
     struct backend *b, const char *key, const char *value)
 {
 	struct container *c;
 
+	/* Pollers ask about the workloads of running containers: look there
+	 * first, not through the whole state. */
+	for (size_t i = 0; i < b->active.n; i++)
+		if (backend_container_has_private(b->active.v[i], key, value))
+			return b->active.v[i];
 	TAILQ_FOREACH(c, &b->containers, entry) {
-		const char *v = json_str(json_obj(c->doc, "Sockerless"), key);
-		if (v != NULL && strcmp(v, value) == 0)
+		if (backend_container_has_private(c, key, value))
 			return c;
 	}
 	return NULL;
