@@ -60,3 +60,37 @@ def test_rm_racing_create_leaves_nothing_after_restart(docker, name, local, sim)
     assert ps.strip() == "", ps
     p = docker("inspect", out["create"].stdout.strip())
     assert p.returncode != 0 and "No such" in p.stderr, p.stderr
+
+
+def test_interrupted_removal_finishes_after_restart(docker, name, local):
+    """A record left "removing" (a backend killed during a removal, or an
+    older version's race) is removed after the restart instead of staying
+    "Removal In Progress" for ever."""
+    import sqlite3
+
+    cid = docker("create", "--name", name, "busybox", "true",
+                 check=True).stdout.strip()
+    db = os.path.join(os.environ["SK_RUN_DIR"], "state-ecs", "state.db")
+    if docker("info", "--format", "{{.Driver}}").stdout.strip() != "ecs" or \
+            not os.path.exists(db):
+        pytest.skip("needs the local default on ECS")
+    con = sqlite3.connect(db, timeout=30)
+    with con:
+        doc = json.loads(con.execute("SELECT doc FROM containers WHERE id = ?",
+                                     (cid,)).fetchone()[0])
+        doc["State"]["Status"] = "removing"
+        con.execute("UPDATE containers SET state = 'removing', doc = ? "
+                    "WHERE id = ?", (json.dumps(doc), cid))
+    con.close()
+    local("restart-backend")
+    deadline = time.time() + 30
+    ps = None
+    while time.time() < deadline:
+        ps = docker("ps", "-a", "--filter", f"name=^/{name}$", "-q",
+                    check=True).stdout.strip()
+        if not ps:
+            break
+        time.sleep(0.5)
+    assert not ps, docker("ps", "-a", "--filter", f"name=^/{name}$").stdout
+    p = docker("rm", name)
+    assert "No such container" in p.stderr, p.stderr
