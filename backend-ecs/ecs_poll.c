@@ -250,7 +250,7 @@ ecs_poll_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	backend_container_foreach(b, ecs_poll_collect, &pc);
+	backend_container_foreach_active(b, ecs_poll_collect, &pc);
 	if (cJSON_GetArraySize(pc.batches) == 0) {
 		cJSON_Delete(pc.batches);
 		ecs_poll_schedule(ecs_conf.poll_ms);

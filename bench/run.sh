@@ -59,3 +59,38 @@ echo "docker exec -i input throughput: $(/usr/bin/python3 -c "print('%.0f' % (10
 pid=$(cat "$SK_RUN/backend.pid")
 echo "backend RSS with a link up: $(awk '/VmRSS/ {print $2, $3}' /proc/"$pid"/status)"
 $DOCKER rm -f sk-bench-exec >/dev/null
+
+# Scale: SCALE more containers in the state (seeded into the store while the
+# backend is stopped, see bench/scale.py), then what a restart, create,
+# inspect, ps and rm cost with them, and the backend's memory per container.
+SCALE=${SCALE:-100000}
+rss() { awk '/VmRSS/ {print $2}' /proc/"$(cat "$SK_RUN/backend.pid")"/status; }
+# restart-backend waits 30 s; loading a large state may take longer.
+restart() {
+	deploy/local.sh restart-backend >/dev/null 2>&1 || true
+	for _ in $(seq 1 6000); do
+		curl -sf --unix-socket "$SK_RUN/backend.sock" \
+			http://b/internal/v1/_ping >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "the backend did not start; see $SK_RUN/backend.log" >&2
+	return 1
+}
+if [ "$SCALE" -gt 0 ]; then
+	$DOCKER create --name sk-bench-tmpl busybox true >/dev/null
+	restart
+	rss0=$(rss)
+	pid=$(cat "$SK_RUN/backend.pid")
+	kill "$pid"
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	/usr/bin/python3 bench/scale.py seed "$SK_RUN/state-ecs/state.db" \
+		sk-bench-tmpl "$SCALE"
+	start=$(date +%s.%N)
+	restart
+	end=$(date +%s.%N)
+	rss1=$(rss)
+	echo "backend start with $SCALE more containers: $(/usr/bin/python3 -c "print('%.1f' % ($end - $start))") s"
+	echo "backend RSS: $rss0 kB fresh, $rss1 kB with $SCALE more containers: $(( (rss1 - rss0) * 1024 / SCALE )) bytes per container"
+	/usr/bin/python3 bench/scale.py measure "$SK_RUN/docker.sock" "$SCALE"
+	echo "backend RSS after the requests: $(rss) kB"
+fi

@@ -178,15 +178,57 @@ backend_container_foreach(struct backend *b,
 	}
 }
 
+static const char *
+backend_container_id(const struct container *c)
+{
+	return c->id;
+}
+
+void
+backend_container_foreach_active(struct backend *b,
+    void (*fn)(struct backend *b, struct container *c, void *arg), void *arg)
+{
+	size_t n = b->active.n;
+	struct container **v;
+
+	if (n == 0)
+		return;
+	/* A snapshot: fn may change the set. */
+	v = xreallocarray(NULL, n, sizeof(*v));
+	memcpy(v, b->active.v, n * sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		container_ref(v[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i]->gone)
+			fn(b, v[i], arg);
+	}
+	for (size_t i = 0; i < n; i++)
+		container_unref(v[i]);
+	free(v);
+}
+
+static int
+backend_container_has_private(
+    const struct container *c, const char *key, const char *value)
+{
+	const char *v = json_str(json_obj(c->doc, "Sockerless"), key);
+
+	return v != NULL && strcmp(v, value) == 0;
+}
+
 struct container *
 backend_container_by_private(
     struct backend *b, const char *key, const char *value)
 {
 	struct container *c;
 
+	/* Pollers ask about the workloads of running containers: look there
+	 * first, not through the whole state. */
+	for (size_t i = 0; i < b->active.n; i++)
+		if (backend_container_has_private(b->active.v[i], key, value))
+			return b->active.v[i];
 	TAILQ_FOREACH(c, &b->containers, entry) {
-		const char *v = json_str(json_obj(c->doc, "Sockerless"), key);
-		if (v != NULL && strcmp(v, value) == 0)
+		if (backend_container_has_private(c, key, value))
 			return c;
 	}
 	return NULL;
@@ -197,8 +239,8 @@ struct container *
 backend_lookup_or_reply(
     struct backend *b, struct httpsrv_req *r, const char *ref)
 {
-	struct container *c, *found = NULL;
-	size_t len;
+	struct container *c;
+	int ambiguous;
 
 	if (ref == NULL || ref[0] == '\0') {
 		httpsrv_reply_error(r, 404, "No such container: ");
@@ -206,27 +248,19 @@ backend_lookup_or_reply(
 	}
 	if (ref[0] == '/')
 		ref++;
-	len = strlen(ref);
-	TAILQ_FOREACH(c, &b->containers, entry) {
-		if (strcmp(c->id, ref) == 0 ||
-		    strcmp(container_name(c), ref) == 0)
+	if ((c = backend_index_get(&b->by_id, ref)) != NULL ||
+	    (c = backend_index_get(&b->by_name, ref)) != NULL)
+		return c;
+	if (ref[0] != '\0' &&
+	    (c = backend_index_prefix(&b->by_id, ref, &ambiguous)) != NULL) {
+		if (!ambiguous)
 			return c;
+		httpsrv_reply_error(
+		    r, 400, "Multiple IDs found with provided prefix: %s", ref);
+		return NULL;
 	}
-	TAILQ_FOREACH(c, &b->containers, entry) {
-		if (strncmp(c->id, ref, len) != 0)
-			continue;
-		if (found != NULL) {
-			httpsrv_reply_error(r, 400,
-			    "Multiple IDs found with "
-			    "provided prefix: %s",
-			    ref);
-			return NULL;
-		}
-		found = c;
-	}
-	if (found == NULL)
-		httpsrv_reply_error(r, 404, "No such container: %s", ref);
-	return found;
+	httpsrv_reply_error(r, 404, "No such container: %s", ref);
+	return NULL;
 }
 
 int
@@ -386,9 +420,12 @@ backend_free(struct backend *b)
 	httpsrv_free(b->srv);
 	backend_agent_shutdown(b);
 	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
-		TAILQ_REMOVE(&b->containers, c, entry);
+		backend_ctr_unlist(b, c);
 		container_unref(c);
 	}
+	backend_index_free(&b->by_id);
+	backend_index_free(&b->by_name);
+	backend_index_free(&b->active);
 	httpcli_free(b->http);
 	backend_img_free(b);
 	store_close(b->store);
@@ -420,6 +457,9 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 	b->ops = ops;
 	b->logs_grace_ms = 1000;
 	TAILQ_INIT(&b->containers);
+	backend_index_init(&b->by_id, backend_container_id);
+	backend_index_init(&b->by_name, container_name);
+	backend_index_init(&b->active, backend_container_id);
 	TAILQ_INIT(&b->subs);
 	sets[0] = (struct config_set){ backend_conf_keys,
 		sizeof(backend_conf_keys) / sizeof(backend_conf_keys[0]),
@@ -462,6 +502,7 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 	backend_ctr_resolve_creating(b);
 	if (ops->reconcile != NULL)
 		ops->reconcile(b);
+	backend_ctr_resume(b);
 	event_base_dispatch(b->base);
 	backend_free(b);
 	log_info("stopped");

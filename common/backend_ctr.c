@@ -27,7 +27,44 @@ struct backend_waiter {
 	enum { WAIT_NOT_RUNNING, WAIT_NEXT_EXIT, WAIT_REMOVED } cond;
 	struct container *c;
 };
-TAILQ_HEAD(backend_waiters, backend_waiter);
+
+/* A request that waits for the life-cycle operation in flight to end,
+ * then is handled afresh. */
+struct backend_parked {
+	TAILQ_ENTRY(backend_parked) entry;
+	struct httpsrv_req *req;
+	backend_handler fn;
+	struct router_match m;
+	struct container *c;
+};
+
+/* The one life-cycle operation a container may have in flight. */
+enum backend_ctr_busy {
+	CTR_IDLE,
+	CTR_CREATING,
+	CTR_STARTING,
+	CTR_REMOVING,
+};
+
+/* What the framework keeps per container (c->waiters, made on first
+ * use): the long-polls on wait, and the requests parked behind the
+ * operation in flight. A container has one life cycle: create, start and
+ * remove never overlap, and whatever arrives meanwhile sees the state the
+ * operation leaves (a start behind a start answers 304, a remove behind a
+ * create removes what was created, anything behind a remove finds no
+ * container). */
+struct backend_waiters {
+	TAILQ_HEAD(, backend_waiter) list;
+	TAILQ_HEAD(, backend_parked) parked;
+	enum backend_ctr_busy busy;
+	int active; /* in b->active */
+};
+
+/* A deferred replay of the parked requests. */
+struct backend_ctr_replay {
+	struct backend *b;
+	struct container *c;
+};
 
 /* State carried across an asynchronous container operation. */
 struct backend_ctr_op {
@@ -43,6 +80,155 @@ struct backend_ctr_op {
 
 static void backend_ctr_remove_now(
     struct backend *b, struct container *c, struct httpsrv_req *req);
+static void backend_ctr_remove_start(
+    struct backend *b, struct container *c, struct httpsrv_req *req);
+
+/* --- the life cycle ----------------------------------------------------- */
+
+static struct backend_waiters *
+backend_ctr_life(struct container *c)
+{
+	if (c->waiters == NULL) {
+		c->waiters = xcalloc(1, sizeof(*c->waiters));
+		TAILQ_INIT(&c->waiters->list);
+		TAILQ_INIT(&c->waiters->parked);
+	}
+	return c->waiters;
+}
+
+static enum backend_ctr_busy
+backend_ctr_busy(const struct container *c)
+{
+	return c->waiters != NULL ? c->waiters->busy : CTR_IDLE;
+}
+
+static void
+backend_ctr_set_busy(struct container *c, enum backend_ctr_busy busy)
+{
+	backend_ctr_life(c)->busy = busy;
+}
+
+static void
+backend_ctr_parked_gone(struct httpsrv_req *r, void *arg)
+{
+	struct backend_parked *p = arg;
+
+	(void)r;
+	TAILQ_REMOVE(&p->c->waiters->parked, p, entry);
+	container_unref(p->c);
+	free(p);
+}
+
+/* For the handlers of operations that change the life cycle: while
+ * another one is in flight, parks the request and returns 1. */
+static int
+backend_ctr_park(struct container *c, struct httpsrv_req *r,
+    const struct router_match *m, backend_handler fn)
+{
+	struct backend_parked *p;
+
+	if (backend_ctr_busy(c) == CTR_IDLE)
+		return 0;
+	p = xcalloc(1, sizeof(*p));
+	p->req = r;
+	p->fn = fn;
+	p->m = *m;
+	p->c = c;
+	container_ref(c);
+	TAILQ_INSERT_TAIL(&c->waiters->parked, p, entry);
+	httpsrv_req_on_close(r, backend_ctr_parked_gone, p);
+	return 1;
+}
+
+static void
+backend_ctr_replay(evutil_socket_t fd, short ev, void *arg)
+{
+	struct backend_ctr_replay *rp = arg;
+	struct container *c = rp->c;
+	struct backend_parked *p;
+	TAILQ_HEAD(, backend_parked) run;
+
+	(void)fd;
+	(void)ev;
+	TAILQ_INIT(&run);
+	TAILQ_CONCAT(&run, &c->waiters->parked, entry);
+	/* A handler that finds the container busy again parks anew. */
+	while ((p = TAILQ_FIRST(&run)) != NULL) {
+		TAILQ_REMOVE(&run, p, entry);
+		httpsrv_req_on_close(p->req, NULL, NULL);
+		p->fn(rp->b, p->req, &p->m);
+		container_unref(p->c);
+		free(p);
+	}
+	container_unref(c);
+	free(rp);
+}
+
+/* The operation in flight ended (its reply is sent): the parked requests
+ * run from the event loop, not inside the cloud callback that ended it. */
+static void
+backend_ctr_idle(struct backend *b, struct container *c)
+{
+	struct backend_ctr_replay *rp;
+	struct timeval now = { 0, 0 };
+
+	if (c->waiters == NULL)
+		return;
+	c->waiters->busy = CTR_IDLE;
+	if (TAILQ_EMPTY(&c->waiters->parked))
+		return;
+	rp = xcalloc(1, sizeof(*rp));
+	rp->b = b;
+	rp->c = c;
+	container_ref(c);
+	if (event_base_once(
+		b->base, -1, EV_TIMEOUT, backend_ctr_replay, rp, &now) == -1)
+		fatalx("scheduling parked requests");
+}
+
+/* Pollers visit the containers that run or are being started. */
+static void
+backend_ctr_set_active(struct backend *b, struct container *c, int on)
+{
+	if (!on && c->waiters == NULL)
+		return;
+	if (backend_ctr_life(c)->active == on)
+		return;
+	c->waiters->active = on;
+	if (on)
+		backend_index_add(&b->active, c);
+	else
+		backend_index_del(&b->active, c);
+}
+
+/* The list holds one reference; the indexes borrow it. */
+static void
+backend_ctr_enlist(struct backend *b, struct container *c)
+{
+	TAILQ_INSERT_HEAD(&b->containers, c, entry);
+	backend_index_add(&b->by_id, c);
+	backend_index_add(&b->by_name, c);
+}
+
+void
+backend_ctr_unlist(struct backend *b, struct container *c)
+{
+	backend_ctr_set_active(b, c, 0);
+	TAILQ_REMOVE(&b->containers, c, entry);
+	backend_index_del(&b->by_id, c);
+	backend_index_del(&b->by_name, c);
+}
+
+/* --- operations --------------------------------------------------------- */
+
+static void
+backend_ctr_op_gone(struct httpsrv_req *r, void *arg)
+{
+	struct backend_ctr_op *op = arg;
+
+	(void)r;
+	op->req = NULL; /* the operation goes on; nobody hears its end */
+}
 
 static struct backend_ctr_op *
 backend_ctr_op_new(
@@ -53,13 +239,39 @@ backend_ctr_op_new(
 	op->b = b;
 	op->c = c;
 	op->req = req;
+	if (req != NULL)
+		httpsrv_req_on_close(req, backend_ctr_op_gone, op);
 	container_ref(c);
 	return op;
+}
+
+/* Hands the request over (to answer it, or to another operation). */
+static struct httpsrv_req *
+backend_ctr_op_take_req(struct backend_ctr_op *op)
+{
+	struct httpsrv_req *r = op->req;
+
+	if (r != NULL)
+		httpsrv_req_on_close(r, NULL, NULL);
+	op->req = NULL;
+	return r;
+}
+
+/* Answers the operation's request, if its client still waits: e, or an
+ * empty status. */
+static void
+backend_ctr_op_reply(struct backend_ctr_op *op, const struct err *e, int status)
+{
+	struct httpsrv_req *r = backend_ctr_op_take_req(op);
+
+	if (r != NULL)
+		backend_reply_done(r, e, status);
 }
 
 static void
 backend_ctr_op_free(struct backend_ctr_op *op)
 {
+	backend_ctr_op_take_req(op);
 	if (op->timer != NULL)
 		event_free(op->timer);
 	container_unref(op->c);
@@ -104,10 +316,17 @@ backend_ctr_load(struct backend *b)
 			    rows[i].id, pe.msg);
 			continue;
 		}
-		/* TAILQ_INSERT_TAIL evaluates its element more than once. */
+		/* The rows come oldest first; the list is newest first,
+		 * as creates add them and docker ps shows them. */
 		c = container_new(rows[i].id, doc);
-		TAILQ_INSERT_TAIL(&b->containers, c, entry);
+		TAILQ_INSERT_HEAD(&b->containers, c, entry);
+		backend_index_append(&b->by_id, c);
+		backend_index_append(&b->by_name, c);
+		if (container_running(c))
+			backend_ctr_set_active(b, c, 1);
 	}
+	backend_index_sort(&b->by_id);
+	backend_index_sort(&b->by_name);
 	store_rows_free(rows, n);
 	log_info("loaded %zu containers", n);
 }
@@ -541,6 +760,7 @@ backend_ctr_create_done(void *arg, const struct err *e)
 	struct backend_ctr_op *op = arg;
 	struct backend *b = op->b;
 	struct container *c = op->c;
+	struct httpsrv_req *r;
 	cJSON *out;
 
 	if (e != NULL) {
@@ -549,9 +769,10 @@ backend_ctr_create_done(void *arg, const struct err *e)
 			log_warnx(
 			    "deleting container %.12s: %s", c->id, se.msg);
 		c->gone = 1;
-		TAILQ_REMOVE(&b->containers, c, entry);
-		container_unref(c);
-		httpsrv_reply_err(op->req, e);
+		backend_ctr_unlist(b, c);
+		backend_ctr_op_reply(op, e, 0);
+		backend_ctr_idle(b, c);
+		container_unref(c); /* the list's */
 		backend_ctr_op_free(op);
 		return;
 	}
@@ -559,24 +780,27 @@ backend_ctr_create_done(void *arg, const struct err *e)
 	    container_private(c), "Creating");
 	backend_ctr_save(b, c);
 	backend_sys_container_event(b, c, "create", NULL);
-	out = cJSON_CreateObject();
-	json_add_str(out, "Id", c->id);
-	cJSON_AddItemToObject(out, "Warnings", cJSON_CreateArray());
-	httpsrv_reply_json(op->req, 201, out);
-	cJSON_Delete(out);
+	if ((r = backend_ctr_op_take_req(op)) != NULL) {
+		out = cJSON_CreateObject();
+		json_add_str(out, "Id", c->id);
+		cJSON_AddItemToObject(out, "Warnings", cJSON_CreateArray());
+		httpsrv_reply_json(r, 201, out);
+		cJSON_Delete(out);
+	}
+	backend_ctr_idle(b, c);
 	backend_ctr_op_free(op);
 }
 
 static struct container *
 backend_ctr_by_name(struct backend *b, const char *name)
 {
-	struct container *c;
+	return backend_index_get(&b->by_name, name);
+}
 
-	TAILQ_FOREACH(c, &b->containers, entry) {
-		if (strcmp(container_name(c), name) == 0)
-			return c;
-	}
-	return NULL;
+static int
+backend_ctr_name_taken(const char *name, void *arg)
+{
+	return backend_ctr_by_name(arg, name) != NULL;
 }
 
 void
@@ -629,16 +853,16 @@ backend_ctr_create(
 		goto fail;
 	}
 	id_new(id);
-	if (name == NULL) {
-		do {
-			free(name);
-			name = id_random_name();
-		} while (backend_ctr_by_name(b, name) != NULL);
+	if (name == NULL &&
+	    (name = id_pick_name(id, backend_ctr_name_taken, b)) == NULL) {
+		err_set(&e, 500, "no free name for container %s", id);
+		goto fail;
 	}
 	if ((doc = backend_ctr_build(b, id, name, body, img, &e)) == NULL)
 		goto fail;
 	c = container_new(id, doc);
-	TAILQ_INSERT_HEAD(&b->containers, c, entry); /* reserves the name */
+	backend_ctr_enlist(b, c); /* reserves the name */
+	backend_ctr_set_busy(c, CTR_CREATING);
 	/* Journalled before the backend makes cloud resources, so that a
 	 * restart finds what a create cut short and removes it. */
 	json_set(container_private(c), "Creating", cJSON_CreateTrue());
@@ -695,6 +919,43 @@ backend_ctr_matches(struct backend *b, const struct container *c,
 	return 1;
 }
 
+static int
+backend_ctr_newest_first(const void *a, const void *b)
+{
+	const struct container *ca = *(struct container *const *)a;
+	const struct container *cb = *(struct container *const *)b;
+	int64_t ta = 0, tb = 0;
+
+	str_time_parse(json_str(ca->doc, "Created"), &ta);
+	str_time_parse(json_str(cb->doc, "Created"), &tb);
+	if (ta != tb)
+		return ta < tb ? 1 : -1;
+	return strcmp(ca->id, cb->id);
+}
+
+/* The containers ps looks at, newest first, NULL-terminated (the caller
+ * frees the array): the running ones come from the active index, so that a
+ * plain docker ps does not walk a state of 100k containers. */
+static struct container **
+backend_ctr_list_candidates(struct backend *b, int running_only)
+{
+	struct container **v, *c;
+	size_t n = 0;
+
+	if (running_only) {
+		v = xreallocarray(NULL, b->active.n + 1, sizeof(*v));
+		for (n = 0; n < b->active.n; n++)
+			v[n] = b->active.v[n];
+		qsort(v, n, sizeof(*v), backend_ctr_newest_first);
+	} else {
+		v = xreallocarray(NULL, b->by_id.n + 1, sizeof(*v));
+		TAILQ_FOREACH(c, &b->containers, entry)
+			v[n++] = c;
+	}
+	v[n] = NULL;
+	return v;
+}
+
 void
 backend_ctr_list(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -703,10 +964,10 @@ backend_ctr_list(
 	const char *limit_s = httpsrv_req_query(r, "limit"), *errstr;
 	long long limit = -1;
 	struct filters *f = NULL;
-	struct container *c;
+	struct container *c, **v = NULL;
 	cJSON *out = NULL;
 	struct err e;
-	int matched;
+	int matched, running_only;
 
 	(void)m;
 	err_clear(&e);
@@ -727,13 +988,16 @@ backend_ctr_list(
 		&e) == -1)
 		goto fail;
 	out = cJSON_CreateArray();
-	TAILQ_FOREACH(c, &b->containers, entry) {
+	running_only =
+	    !all && !filters_has(f, "status") && !filters_has(f, "exited");
+	v = backend_ctr_list_candidates(b, running_only);
+	for (size_t i = 0; (c = v[i]) != NULL; i++) {
 		const char *status =
 		    json_str(json_obj(c->doc, "State"), "Status");
-		if (!all && !filters_has(f, "status") &&
-		    !filters_has(f, "exited") &&
-		    strcmp(status, "running") != 0 &&
-		    strcmp(status, "paused") != 0)
+		if (running_only &&
+		    (status == NULL ||
+			(strcmp(status, "running") != 0 &&
+			    strcmp(status, "paused") != 0)))
 			continue;
 		if ((matched = backend_ctr_matches(b, c, f, &e)) == -1)
 			goto fail;
@@ -746,10 +1010,12 @@ backend_ctr_list(
 	httpsrv_reply_json(r, 200, out);
 	cJSON_Delete(out);
 	filters_free(f);
+	free(v);
 	return;
 fail:
 	cJSON_Delete(out);
 	filters_free(f);
+	free(v);
 	httpsrv_reply_err(r, &e);
 }
 
@@ -848,6 +1114,7 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	json_set(st, "Pid", cJSON_CreateNumber(0));
 	json_set(st, "Error", cJSON_CreateString(error ? error : ""));
 	backend_ctr_save(b, c);
+	backend_ctr_set_active(b, c, 0);
 	attrs = cJSON_CreateObject();
 	snprintf(code, sizeof(code), "%d", exit_code);
 	json_add_str(attrs, "exitCode", code);
@@ -911,8 +1178,14 @@ backend_ctr_start_done(void *arg, const struct err *e)
 		json_set(
 		    container_state(c), "Error", cJSON_CreateString(e->msg));
 		backend_ctr_save(op->b, c);
-		if (op->req != NULL)
-			httpsrv_reply_err(op->req, e);
+		backend_ctr_set_active(op->b, c, container_running(c));
+		backend_ctr_op_reply(op, e, 0);
+		backend_ctr_idle(op->b, c);
+		/* Like dockerd: --rm removes a container that failed to
+		 * start, which ends the client's wait for its removal. */
+		if (!c->gone &&
+		    json_bool(container_host_config(c), "AutoRemove", 0))
+			backend_ctr_remove_now(op->b, c, NULL);
 		backend_ctr_op_free(op);
 		return;
 	}
@@ -923,14 +1196,16 @@ backend_ctr_start_done(void *arg, const struct err *e)
 	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
 	backend_ctr_save(op->b, c);
 	backend_sys_container_event(op->b, c, "start", NULL);
-	if (op->req != NULL)
-		httpsrv_reply_empty(op->req, 204);
+	backend_ctr_op_reply(op, NULL, 204);
+	backend_ctr_idle(op->b, c);
 	backend_ctr_op_free(op);
 }
 
 static void
 backend_ctr_start_op(struct backend_ctr_op *op)
 {
+	backend_ctr_set_busy(op->c, CTR_STARTING);
+	backend_ctr_set_active(op->b, op->c, 1);
 	op->b->ops->start(op->b, op->c, backend_ctr_start_done, op);
 }
 
@@ -940,7 +1215,9 @@ backend_ctr_start(
 {
 	struct container *c;
 
-	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) ==
+		NULL ||
+	    backend_ctr_park(c, r, m, backend_ctr_start))
 		return;
 	if (container_running(c)) {
 		httpsrv_reply_empty(r, 304);
@@ -970,12 +1247,7 @@ backend_ctr_stop_finish(struct backend_ctr_op *op, const struct err *e)
 		backend_ctr_start_op(op);
 		return;
 	}
-	if (op->req != NULL) {
-		if (e != NULL)
-			httpsrv_reply_err(op->req, e);
-		else
-			httpsrv_reply_empty(op->req, 204);
-	}
+	backend_ctr_op_reply(op, e, 204);
 	if (e == NULL && !c->gone &&
 	    json_bool(container_host_config(c), "AutoRemove", 0))
 		backend_ctr_remove_now(b, c, NULL);
@@ -1058,7 +1330,9 @@ backend_ctr_stop(
 	struct backend_ctr_op *op;
 	int timeout_s;
 
-	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) ==
+		NULL ||
+	    backend_ctr_park(c, r, m, backend_ctr_stop))
 		return;
 	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2)
 		return;
@@ -1080,7 +1354,9 @@ backend_ctr_restart(
 	struct backend_ctr_op *op;
 	int timeout_s;
 
-	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) ==
+		NULL ||
+	    backend_ctr_park(c, r, m, backend_ctr_restart))
 		return;
 	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2)
 		return;
@@ -1100,10 +1376,7 @@ backend_ctr_kill_done(void *arg, const struct err *e)
 {
 	struct backend_ctr_op *op = arg;
 
-	if (e != NULL)
-		httpsrv_reply_err(op->req, e);
-	else
-		httpsrv_reply_empty(op->req, 204);
+	backend_ctr_op_reply(op, e, 204);
 	backend_ctr_op_free(op);
 }
 
@@ -1170,7 +1443,9 @@ backend_ctr_kill(
 	struct backend_ctr_op *op;
 	struct err e;
 
-	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) ==
+		NULL ||
+	    backend_ctr_park(c, r, m, backend_ctr_kill))
 		return;
 	if (signo == -1) {
 		httpsrv_reply_error(r, 400, "Invalid signal: %s", sig);
@@ -1191,8 +1466,8 @@ backend_ctr_kill(
 	op->signo = signo;
 	/* The agent delivers any signal to the workload's own process; the
 	 * cloud's stop call is the way for KILL and TERM without one. */
-	if (backend_agent_signal(b, c, signo, backend_ctr_kill_agent_done, op,
-		&e) == 0)
+	if (backend_agent_signal(
+		b, c, signo, backend_ctr_kill_agent_done, op, &e) == 0)
 		return;
 	backend_ctr_kill_agent_done(op, &e);
 }
@@ -1202,7 +1477,7 @@ backend_ctr_kill(
 static void
 backend_ctr_waiter_free(struct backend_waiter *w)
 {
-	TAILQ_REMOVE(w->c->waiters, w, entry);
+	TAILQ_REMOVE(&w->c->waiters->list, w, entry);
 	container_unref(w->c);
 	free(w);
 }
@@ -1248,7 +1523,7 @@ backend_ctr_notify_waiters(struct backend *b, struct container *c, int removed)
 	(void)b;
 	if (c->waiters == NULL)
 		return;
-	for (w = TAILQ_FIRST(c->waiters); w != NULL; w = next) {
+	for (w = TAILQ_FIRST(&c->waiters->list); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
 		if (removed || w->cond != WAIT_REMOVED)
 			backend_ctr_waiter_answer(w);
@@ -1277,14 +1552,10 @@ backend_ctr_wait(
 		httpsrv_reply_error(r, 400, "invalid condition: \"%s\"", cond);
 		return;
 	}
-	if (c->waiters == NULL) {
-		c->waiters = xmalloc(sizeof(*c->waiters));
-		TAILQ_INIT(c->waiters);
-	}
 	w->req = r;
 	w->c = c;
 	container_ref(c);
-	TAILQ_INSERT_TAIL(c->waiters, w, entry);
+	TAILQ_INSERT_TAIL(&backend_ctr_life(c)->list, w, entry);
 	/* Headers go out now: clients wait for them before starting. */
 	httpsrv_stream_begin(r, 200, "application/json");
 	httpsrv_req_on_close(r, backend_ctr_waiter_gone, w);
@@ -1306,22 +1577,22 @@ backend_ctr_removed(struct backend_ctr_op *op, const struct err *e)
 		json_set(
 		    container_state(c), "Error", cJSON_CreateString(e->msg));
 		backend_ctr_save(b, c);
-		if (op->req != NULL)
-			httpsrv_reply_err(op->req, e);
-		else
+		if (op->req == NULL)
 			log_warnx(
 			    "removing container %.12s: %s", c->id, e->msg);
+		backend_ctr_op_reply(op, e, 0);
+		backend_ctr_idle(b, c);
 		backend_ctr_op_free(op);
 		return;
 	}
 	if (store_container_delete(b->store, c->id, &se) == -1)
 		log_warnx("deleting container %.12s: %s", c->id, se.msg);
 	c->gone = 1;
-	TAILQ_REMOVE(&b->containers, c, entry);
+	backend_ctr_unlist(b, c);
 	backend_sys_container_event(b, c, "destroy", NULL);
 	backend_ctr_notify_waiters(b, c, 1);
-	if (op->req != NULL)
-		httpsrv_reply_empty(op->req, 204);
+	backend_ctr_op_reply(op, NULL, 204);
+	backend_ctr_idle(b, c);
 	container_unref(c); /* the list's reference */
 	backend_ctr_op_free(op);
 }
@@ -1332,36 +1603,53 @@ backend_ctr_remove_done(void *arg, const struct err *e)
 	backend_ctr_removed(arg, e);
 }
 
+/* Releases the cloud resources and forgets the container; the caller
+ * has made it CTR_REMOVING or checked that nothing is in flight. */
 static void
-backend_ctr_remove_now(
+backend_ctr_remove_start(
     struct backend *b, struct container *c, struct httpsrv_req *req)
 {
 	struct backend_ctr_op *op = backend_ctr_op_new(b, c, req);
 
+	backend_ctr_set_busy(c, CTR_REMOVING);
 	container_set_state(c, "removing");
+	backend_ctr_save(b, c); /* a restart finishes what was begun */
 	if (b->ops->remove != NULL)
 		b->ops->remove(b, c, backend_ctr_remove_done, op);
 	else
 		backend_ctr_removed(op, NULL);
 }
 
+/* A removal nobody asked for over the API (--rm, prune): once only. */
+static void
+backend_ctr_remove_now(
+    struct backend *b, struct container *c, struct httpsrv_req *req)
+{
+	if (backend_ctr_busy(c) == CTR_REMOVING)
+		return;
+	backend_ctr_remove_start(b, c, req);
+}
+
 static void
 backend_ctr_force_killed(void *arg, const struct err *e)
 {
 	struct backend_ctr_op *op = arg;
+	struct container *c = op->c;
 
 	if (e != NULL) {
-		httpsrv_reply_err(op->req, e);
+		c->stopping = 0;
+		backend_ctr_op_reply(op, e, 0);
+		backend_ctr_idle(op->b, c);
 		backend_ctr_op_free(op);
 		return;
 	}
 	/* The exit report may come later; Docker removes at once. */
-	if (container_running(op->c))
-		backend_container_exited(op->b, op->c, 137, str_now_ns(), NULL);
-	if (!op->c->gone)
-		backend_ctr_remove_now(op->b, op->c, op->req);
+	if (container_running(c))
+		backend_container_exited(op->b, c, 137, str_now_ns(), NULL);
+	if (!c->gone)
+		backend_ctr_remove_start(op->b, c, backend_ctr_op_take_req(op));
 	else
-		httpsrv_reply_empty(op->req, 204);
+		backend_ctr_op_reply(op, NULL, 204);
 	backend_ctr_op_free(op);
 }
 
@@ -1371,21 +1659,22 @@ backend_ctr_remove(
 {
 	struct container *c;
 	int force = backend_query_bool(r, "force", 0);
-	const char *status;
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
 		return;
 	if (backend_query_bool(r, "v", 0) && !b->caps.flag[CAP_VOLUMES]) {
 		/* Nothing to remove: the backend never made volumes. */
 	}
-	status = json_str(container_state(c), "Status");
-	if (strcmp(status, "removing") == 0) {
+	if (backend_ctr_busy(c) == CTR_REMOVING) {
 		httpsrv_reply_error(r, 409,
 		    "removal of container %s is "
 		    "already in progress",
 		    c->id);
 		return;
 	}
+	/* A remove during a create or a start waits for it. */
+	if (backend_ctr_park(c, r, m, backend_ctr_remove))
+		return;
 	if (container_running(c)) {
 		if (!force) {
 			httpsrv_reply_error(r, 409,
@@ -1396,11 +1685,30 @@ backend_ctr_remove(
 			return;
 		}
 		c->stopping = 1;
+		backend_ctr_set_busy(c, CTR_REMOVING);
 		b->ops->kill(b, c, SIGKILL, backend_ctr_force_killed,
 		    backend_ctr_op_new(b, c, r));
 		return;
 	}
-	backend_ctr_remove_now(b, c, r);
+	backend_ctr_remove_start(b, c, r);
+}
+
+/* Removals a restart interrupted (the record says "removing") finish now
+ * that the backend knows its cloud again; a failure leaves the container
+ * Dead, which docker rm retries. */
+void
+backend_ctr_resume(struct backend *b)
+{
+	struct container *c, *next;
+
+	for (c = TAILQ_FIRST(&b->containers); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		const char *st = json_str(container_state(c), "Status");
+		if (st == NULL || strcmp(st, "removing") != 0)
+			continue;
+		log_info("container %.12s: finishing its removal", c->id);
+		backend_ctr_remove_start(b, c, NULL);
+	}
 }
 
 /* --- rename, prune, update --------------------------------------------- */
@@ -1439,7 +1747,9 @@ backend_ctr_rename(
 	}
 	old = xasprintf("/%s", container_name(c));
 	n = xasprintf("/%s", name);
+	backend_index_del(&b->by_name, c);
 	json_set(c->doc, "Name", cJSON_CreateString(n));
+	backend_index_add(&b->by_name, c);
 	backend_ctr_save(b, c);
 	attrs = cJSON_CreateObject();
 	json_add_str(attrs, "oldName", old);
@@ -1477,9 +1787,7 @@ backend_ctr_prune(
 		int64_t created = 0;
 		next = TAILQ_NEXT(c, entry);
 		str_time_parse(json_str(c->doc, "Created"), &created);
-		if (container_running(c) ||
-		    strcmp(json_str(container_state(c), "Status"),
-			"removing") == 0 ||
+		if (container_running(c) || backend_ctr_busy(c) != CTR_IDLE ||
 		    !filters_match_labels(
 			f, "label", json_obj(container_config(c), "Labels")) ||
 		    (until != 0 && created > until))

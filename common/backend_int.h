@@ -17,12 +17,19 @@ TAILQ_HEAD(container_list, container);
 struct events_sub;
 TAILQ_HEAD(events_sub_list, events_sub);
 
+/* Containers sorted by a key (backend_index.c). */
+struct backend_index {
+	struct container **v;
+	size_t n, cap;
+	const char *(*key)(const struct container *c);
+};
+
 /* Framework configuration (the common keys every backend has). */
 struct backend_conf {
 	char *socket;	 /* internal API unix socket */
 	char *state_dir; /* SQLite lives here */
 	char *log_level;
-	struct strv registry_mirrors; /* like dockerd's registry-mirrors */
+	struct strv registry_mirrors;	/* like dockerd's registry-mirrors */
 	struct strv registry_endpoints; /* host=URL */
 	struct strv insecure_registries;
 	char *platform;		  /* default image platform */
@@ -42,7 +49,10 @@ struct backend {
 	char instance[80];
 	int64_t started_ns;
 	int logs_grace_ms;
-	struct container_list containers;
+	struct container_list containers; /* newest first */
+	struct backend_index by_id, by_name;
+	/* Running, or with an operation in flight: what pollers visit. */
+	struct backend_index active;
 	struct events_sub_list subs;
 	struct event *sig_term, *sig_int, *sig_hup;
 };
@@ -56,6 +66,23 @@ struct container *backend_lookup_or_reply(
     struct backend *b, struct httpsrv_req *r, const char *ref);
 int backend_query_bool(struct httpsrv_req *r, const char *name, int def);
 void backend_reply_done(struct httpsrv_req *r, const struct err *e, int status);
+
+/* backend_index.c: lookups that stay fast with 100k containers */
+void backend_index_init(
+    struct backend_index *x, const char *(*key)(const struct container *c));
+void backend_index_free(struct backend_index *x);
+/* c's key must not change while it is indexed: del, change, add. */
+void backend_index_add(struct backend_index *x, struct container *c);
+void backend_index_del(struct backend_index *x, struct container *c);
+/* Loading many: append them all, then sort once. */
+void backend_index_append(struct backend_index *x, struct container *c);
+void backend_index_sort(struct backend_index *x);
+struct container *backend_index_get(
+    const struct backend_index *x, const char *key);
+/* The first container whose key starts with prefix; *ambiguous says that
+ * more than one does. */
+struct container *backend_index_prefix(
+    const struct backend_index *x, const char *prefix, int *ambiguous);
 
 /* container.c */
 struct container *container_new(const char *id, cJSON *doc);
@@ -93,6 +120,12 @@ void backend_ctr_update(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_ctr_load(struct backend *b);
 void backend_ctr_resolve_creating(struct backend *b);
+/* Once reconciled: finishes removals a restart interrupted. */
+void backend_ctr_resume(struct backend *b);
+/* Takes c out of the list and the indexes (the list's reference stays
+ * with the caller). */
+void backend_ctr_unlist(struct backend *b, struct container *c);
+
 void backend_ctr_notify_waiters(
     struct backend *b, struct container *c, int removed);
 

@@ -12,12 +12,30 @@
 
 #define CONTAINER_PRIVATE "Sockerless"
 
+/* The private object goes first among the document's keys: backends look
+ * a private key up in every container (a poller, a definition still in
+ * use), and cJSON finds a key by walking the keys in order. */
+static void
+container_private_first(cJSON *doc)
+{
+	cJSON *p;
+
+	if (doc == NULL || doc->child == NULL ||
+	    (doc->child->string != NULL &&
+		strcmp(doc->child->string, CONTAINER_PRIVATE) == 0))
+		return;
+	p = cJSON_DetachItemFromObjectCaseSensitive(doc, CONTAINER_PRIVATE);
+	if (p != NULL)
+		cJSON_InsertItemInArray(doc, 0, p);
+}
+
 struct container *
 container_new(const char *id, cJSON *doc)
 {
 	struct container *c = xcalloc(1, sizeof(*c));
 
 	str_lcpy(c->id, id, sizeof(c->id));
+	container_private_first(doc);
 	c->doc = doc;
 	c->refs = 1;
 	return c;
@@ -86,6 +104,7 @@ container_private(struct container *c)
 	if (p == NULL) {
 		p = cJSON_CreateObject();
 		json_set(c->doc, CONTAINER_PRIVATE, p);
+		container_private_first(c->doc);
 	}
 	return p;
 }
@@ -188,7 +207,7 @@ container_status_text(const struct container *c, char *out, size_t size)
 		hs = json_str(json_obj(st, "Health"), "Status");
 		snprintf(out, size, "Up %s%s%s%s%s", dur,
 		    strcmp(status, "paused") == 0 ? " (Paused)" : "",
-		    hs == NULL ? "" :
+		    hs == NULL			    ? "" :
 			strcmp(hs, "starting") == 0 ? " (health: " :
 						      " (",
 		    hs != NULL ? hs : "", hs != NULL ? ")" : "");

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sockerless/id.h"
@@ -86,13 +87,43 @@ id_new(char out[65])
 }
 
 char *
-id_random_name(void)
+id_random_name(int retry)
 {
+	const char *l = id_adjectives[id_uniform(ID_NELEM(id_adjectives))];
+	const char *r = id_surnames[id_uniform(ID_NELEM(id_surnames))];
+
 	/* "boring" is left out of the list, so moby's "Steve Wozniak is
 	 * not boring" re-roll is not needed. */
-	return xasprintf("%s_%s",
-	    id_adjectives[id_uniform(ID_NELEM(id_adjectives))],
-	    id_surnames[id_uniform(ID_NELEM(id_surnames))]);
+	if (retry > 0)
+		return xasprintf("%s_%s%zu", l, r, id_uniform(10));
+	return xasprintf("%s_%s", l, r);
+}
+
+char *
+id_pick_name(
+    const char *id, int (*taken)(const char *name, void *arg), void *arg)
+{
+	char *name;
+
+	/* moby's generateNewName: a few random tries (a digit appended after
+	 * the first), then the short id, so the search always ends however
+	 * many of the combinations are in use. */
+	for (int i = 0; i < ID_NAME_TRIES; i++) {
+		name = id_random_name(i);
+		if (!taken(name, arg))
+			return name;
+		free(name);
+	}
+	name = xasprintf("%.12s", id);
+	if (!taken(name, arg))
+		return name;
+	free(name);
+	/* Someone named a container after this id's prefix. */
+	name = xstrdup(id);
+	if (!taken(name, arg))
+		return name;
+	free(name);
+	return NULL;
 }
 
 static int

@@ -40,7 +40,7 @@ t_id_names(void **state)
 	(void)state;
 	for (int i = 0; i < T_N; i++) {
 		const char *us;
-		names[i] = id_random_name();
+		names[i] = id_random_name(0);
 		us = strchr(names[i], '_');
 		assert_non_null(us);
 		assert_true(us > names[i] && us[1] != '\0');
@@ -55,6 +55,69 @@ t_id_names(void **state)
 	assert_true(distinct > T_N - 10);
 	for (int i = 0; i < T_N; i++)
 		free(names[i]);
+}
+
+/* After the first try moby appends a digit: more names than the lists. */
+static void
+t_id_names_retry(void **state)
+{
+	char *n = id_random_name(1);
+	size_t len = strlen(n);
+
+	(void)state;
+	assert_true(len > 3);
+	assert_true(n[len - 1] >= '0' && n[len - 1] <= '9');
+	assert_int_equal(strspn(n, "abcdefghijklmnopqrstuvwxyz_"), len - 1);
+	assert_int_equal(id_valid_name(n, NULL), 0);
+	free(n);
+}
+
+struct t_id_taken {
+	int calls;
+	int free_from; /* the call from which names are free */
+	const char *last;
+};
+
+static int
+t_id_taken_fn(const char *name, void *arg)
+{
+	struct t_id_taken *t = arg;
+
+	t->last = name;
+	return ++t->calls < t->free_from;
+}
+
+/* Every combination in use (issue 10 #11: the loop never ended): the
+ * picker gives up on random names after a few tries and uses the id. */
+static void
+t_id_pick_name_exhausted(void **state)
+{
+	const char *id = "0123456789abcdef0123456789abcdef"
+			 "0123456789abcdef0123456789abcdef";
+	struct t_id_taken t = { 0, ID_NAME_TRIES + 1, NULL };
+	char *n;
+
+	(void)state;
+	n = id_pick_name(id, t_id_taken_fn, &t);
+	assert_non_null(n);
+	assert_string_equal(n, "0123456789ab");
+	assert_int_equal(t.calls, ID_NAME_TRIES + 1);
+	free(n);
+	/* The short id taken too: the whole id. */
+	t = (struct t_id_taken){ 0, ID_NAME_TRIES + 2, NULL };
+	n = id_pick_name(id, t_id_taken_fn, &t);
+	assert_string_equal(n, id);
+	free(n);
+	/* Nothing free at all: NULL, after a bounded number of tries. */
+	t = (struct t_id_taken){ 0, 1000, NULL };
+	assert_null(id_pick_name(id, t_id_taken_fn, &t));
+	assert_int_equal(t.calls, ID_NAME_TRIES + 2);
+	/* A free random name is taken at once. */
+	t = (struct t_id_taken){ 0, 0, NULL };
+	n = id_pick_name(id, t_id_taken_fn, &t);
+	assert_int_equal(t.calls, 1);
+	assert_null(strchr(n, '0'));
+	free(n);
 }
 
 static void
@@ -89,6 +152,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_id_format),
 		cmocka_unit_test(t_id_names),
+		cmocka_unit_test(t_id_names_retry),
+		cmocka_unit_test(t_id_pick_name_exhausted),
 		cmocka_unit_test(t_id_valid_name),
 	};
 

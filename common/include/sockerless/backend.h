@@ -131,6 +131,11 @@ void container_unref(struct container *c);
 /* Calls fn for every live container. */
 void backend_container_foreach(struct backend *b,
     void (*fn)(struct backend *b, struct container *c, void *arg), void *arg);
+/* Calls fn for every container that runs or has an operation in flight
+ * (what a poller of the cloud cares about; cheap with many containers in
+ * the state). fn may end operations but must not remove containers. */
+void backend_container_foreach_active(struct backend *b,
+    void (*fn)(struct backend *b, struct container *c, void *arg), void *arg);
 /* Finds a live container by the value of a private key. */
 struct container *backend_container_by_private(
     struct backend *b, const char *key, const char *value);
