@@ -1,4 +1,5 @@
 /* cJSON helpers. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,13 +71,27 @@ json_str(const cJSON *o, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+/* A client or cloud may send 1e300 where an integer belongs: converting
+ * that to int64_t is undefined, so it saturates (NaN gives def). */
+static int64_t
+json_double_to_int(double d, int64_t def)
+{
+	if (d != d)
+		return def;
+	if (d >= 9223372036854775807.0)
+		return INT64_MAX;
+	if (d <= -9223372036854775808.0)
+		return INT64_MIN;
+	return (int64_t)d;
+}
+
 int64_t
 json_int(const cJSON *o, const char *key, int64_t def)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	if (cJSON_IsNumber(v))
-		return (int64_t)v->valuedouble;
+		return json_double_to_int(v->valuedouble, def);
 	if (cJSON_IsBool(v))
 		return cJSON_IsTrue(v);
 	if (cJSON_IsRaw(v) && v->valuestring != NULL)
