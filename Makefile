@@ -120,7 +120,7 @@ $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # libFuzzer builds: clang, ASan + UBSan, everything in its own directory.
-FUZZ_CC ?= clang
+FUZZ_CC ?= clang-14
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 # Signed overflow is recoverable here only so tests/fuzz/ubsan.supp can
