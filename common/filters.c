@@ -192,6 +192,100 @@ filters_regex_name(const regex_t *re, const char *name)
 	return ok;
 }
 
+/* Docker (Go's RE2) refuses repeat counts over 1000, nested ones
+ * multiplied ("a{100}{100}"). glibc takes them, and its regcomp and
+ * regexec then run for seconds to minutes on the event loop
+ * ("(.*){1,32000}x"): refused here the same way. Returns where the
+ * offending interval (or too deep a group) starts, or NULL. */
+#define FILTERS_MAX_REPEAT 1000
+#define FILTERS_MAX_DEPTH  64
+
+/* The repeat count of "{m}", "{m,}" or "{m,n}" at p (the larger bound), -1
+ * when p is not an interval; *len gets its length. */
+static long
+filters_regex_interval(const char *p, size_t *len)
+{
+	const char *q = p + 1;
+	long m = 0, n = -1;
+
+	/* glibc reads "{,n}" as "{0,n}". */
+	if ((*q < '0' || *q > '9') && *q != ',')
+		return -1;
+	for (; *q >= '0' && *q <= '9'; q++)
+		m = m > 100000 ? m : m * 10 + (*q - '0');
+	if (*q == ',') {
+		for (q++, n = 0; *q >= '0' && *q <= '9'; q++)
+			n = n > 100000 ? n : n * 10 + (*q - '0');
+	}
+	if (*q != '}')
+		return -1;
+	*len = (size_t)(q - p) + 1;
+	return n > m ? n : m;
+}
+
+static const char *
+filters_regex_repeats(const char *re)
+{
+	long inner[FILTERS_MAX_DEPTH + 1], last = 1, n;
+	int depth = 0;
+	size_t len;
+
+	inner[0] = 1;
+	for (const char *p = re; *p != '\0'; p++) {
+		switch (*p) {
+		case '\\':
+			if (p[1] != '\0')
+				p++;
+			last = 1;
+			break;
+		case '[':
+			/* A bracket expression: "]" first is a member. */
+			p += p[1] == '^' ? 2 : 1;
+			if (*p == ']')
+				p++;
+			while (*p != '\0' && *p != ']')
+				p++;
+			if (*p == '\0')
+				return NULL; /* regcomp says what is wrong */
+			last = 1;
+			break;
+		case '(':
+			if (depth == FILTERS_MAX_DEPTH)
+				return p;
+			inner[++depth] = 1;
+			break;
+		case ')':
+			last = depth > 0 ? inner[depth--] : 1;
+			if (last > inner[depth])
+				inner[depth] = last;
+			break;
+		case '{':
+			if ((n = filters_regex_interval(p, &len)) < 0) {
+				last = 1;
+				break;
+			}
+			/* The repeated atom's own repeats multiply. */
+			if (n > FILTERS_MAX_REPEAT ||
+			    n * last > FILTERS_MAX_REPEAT)
+				return p;
+			/* A repeat of this repeat multiplies again. */
+			last *= n;
+			if (last > inner[depth])
+				inner[depth] = last;
+			p += len - 1;
+			break;
+		case '*':
+		case '+':
+		case '?':
+			break;
+		default:
+			last = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
 int
 filters_match_regex(
     const struct filters *f, const char *key, const char **names, struct err *e)
@@ -199,11 +293,19 @@ filters_match_regex(
 	const struct strv *sv = filters_values(f, key);
 	regex_t re;
 	int rc, matched = 0;
+	const char *bad;
 	char why[128];
 
 	if (sv == NULL)
 		return 1;
 	for (size_t i = 0; i < sv->n && !matched; i++) {
+		if ((bad = filters_regex_repeats(sv->v[i])) != NULL)
+			return err_set(e, 400,
+			    "invalid filter '%s=%s': invalid repeat count at "
+			    "\"%.*s\": at most %d repeats, nested ones "
+			    "multiplied",
+			    key, sv->v[i], (int)strcspn(bad, "}") + 1, bad,
+			    FILTERS_MAX_REPEAT);
 		if ((rc = regcomp(&re, sv->v[i], REG_EXTENDED | REG_NOSUB)) !=
 		    0) {
 			regerror(rc, &re, why, sizeof(why));

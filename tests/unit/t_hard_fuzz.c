@@ -5,12 +5,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
 #include "../../common/reg_int.h"
+#include "sockerless/filters.h"
 #include "sockerless/json.h"
 
 /* A number beyond int64_t saturates instead of converting out of range
@@ -50,12 +52,60 @@ t_manifest_size_saturates(void **state)
 	cJSON_Delete(o);
 }
 
+/* The name filter's regex against one name: 1, 0, or -1 (e set). */
+static int
+t_regex(const char *re, const char *name, struct err *e)
+{
+	static const char *keys[] = { "name", NULL };
+	const char *names[] = { name, NULL };
+	cJSON *q = cJSON_CreateObject();
+	cJSON *a = cJSON_AddArrayToObject(q, "name");
+	struct filters *f;
+	char *text;
+	int rc;
+
+	cJSON_AddItemToArray(a, cJSON_CreateString(re));
+	text = cJSON_PrintUnformatted(q);
+	f = filters_parse(text, keys, e);
+	assert_non_null(f);
+	rc = filters_match_regex(f, "name", names, e);
+	filters_free(f);
+	free(text);
+	cJSON_Delete(q);
+	return rc;
+}
+
+/* Repeat counts glibc takes and then spends seconds to minutes on (the
+ * event loop stalls) are refused as Docker's RE2 refuses them: over 1000,
+ * nested ones multiplied. */
+static void
+t_regex_repeat_counts_bounded(void **state)
+{
+	static const char *bad[] = { "x{1001}", "(.*){1,32000}[bc]",
+		"a{1000}{1000}", "(a{10}){101}", "a{10}{10}{11}", "x{,5000}",
+		"[{]{5000}", NULL };
+	struct err e;
+
+	(void)state;
+	for (int i = 0; bad[i] != NULL; i++) {
+		err_clear(&e);
+		assert_int_equal(t_regex(bad[i], "web", &e), -1);
+		assert_int_equal(e.status, 400);
+		assert_non_null(strstr(e.msg, "invalid repeat count"));
+	}
+	assert_int_equal(t_regex("^/?web-[0-9]{1,3}$", "/web-12", &e), 1);
+	assert_int_equal(t_regex("(a{10}){100}", "web", &e), 0);
+	assert_int_equal(t_regex("\\{5000}", "x{5000}", &e), 1);
+	assert_int_equal(t_regex("[]{]+", "{", &e), 1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_json_int_saturates),
 		cmocka_unit_test(t_manifest_size_saturates),
+		cmocka_unit_test(t_regex_repeat_counts_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
