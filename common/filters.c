@@ -192,11 +192,12 @@ filters_regex_name(const regex_t *re, const char *name)
 	return ok;
 }
 
-/* Docker (Go's RE2) refuses repeat counts over 1000, nested ones
- * multiplied ("a{100}{100}"). glibc takes them, and its regcomp and
- * regexec then run for seconds to minutes on the event loop
- * ("(.*){1,32000}x"): refused here the same way. Returns where the
- * offending interval (or too deep a group) starts, or NULL. */
+/* Docker (Go's regexp) refuses repeat counts over 1000, nested ones
+ * multiplied ("(a{100}){100}"), and a repetition operator applied to
+ * another ("a++", "a{2}*"; one lazy '?' after a repeat is fine). glibc takes
+ * them, and its regcomp and regexec then run for seconds to minutes on the
+ * event loop ("(.*){1,32000}x", "w++++++++++++++++++++++++++++++++"):
+ * refused here the same way. */
 #define FILTERS_MAX_REPEAT 1000
 #define FILTERS_MAX_DEPTH  64
 
@@ -223,20 +224,47 @@ filters_regex_interval(const char *p, size_t *len)
 	return n > m ? n : m;
 }
 
+/* Where the first construct Docker would refuse starts, with *why set;
+ * NULL when there is none. */
 static const char *
-filters_regex_repeats(const char *re)
+filters_regex_refused(const char *re, const char **why)
 {
-	long inner[FILTERS_MAX_DEPTH + 1], last = 1, n;
-	int depth = 0;
+	long inner[FILTERS_MAX_DEPTH + 1], last = 1, n = 0;
+	int depth = 0, rep = 0; /* rep: 1 after a repeat, 2 after its '?' */
 	size_t len;
 
 	inner[0] = 1;
 	for (const char *p = re; *p != '\0'; p++) {
+		if (*p == '*' || *p == '+' || *p == '?' ||
+		    (*p == '{' && (n = filters_regex_interval(p, &len)) >= 0)) {
+			if (rep == 1 && *p == '?') {
+				rep = 2;
+				continue;
+			}
+			if (rep != 0) {
+				*why = "invalid nested repetition operator";
+				return p;
+			}
+			rep = 1;
+			if (*p != '{')
+				continue;
+			/* The repeated group's own repeats multiply. */
+			if (n > FILTERS_MAX_REPEAT ||
+			    n * last > FILTERS_MAX_REPEAT) {
+				*why = "invalid repeat count";
+				return p;
+			}
+			if (n * last > inner[depth])
+				inner[depth] = n * last;
+			p += len - 1;
+			continue;
+		}
+		rep = 0;
+		last = 1;
 		switch (*p) {
 		case '\\':
 			if (p[1] != '\0')
 				p++;
-			last = 1;
 			break;
 		case '[':
 			/* A bracket expression: "]" first is a member. */
@@ -247,39 +275,21 @@ filters_regex_repeats(const char *re)
 				p++;
 			if (*p == '\0')
 				return NULL; /* regcomp says what is wrong */
-			last = 1;
 			break;
 		case '(':
-			if (depth == FILTERS_MAX_DEPTH)
+			if (depth == FILTERS_MAX_DEPTH) {
+				*why = "expression nests too deeply";
 				return p;
+			}
 			inner[++depth] = 1;
 			break;
 		case ')':
-			last = depth > 0 ? inner[depth--] : 1;
+			if (depth > 0)
+				last = inner[depth--];
 			if (last > inner[depth])
 				inner[depth] = last;
-			break;
-		case '{':
-			if ((n = filters_regex_interval(p, &len)) < 0) {
-				last = 1;
-				break;
-			}
-			/* The repeated atom's own repeats multiply. */
-			if (n > FILTERS_MAX_REPEAT ||
-			    n * last > FILTERS_MAX_REPEAT)
-				return p;
-			/* A repeat of this repeat multiplies again. */
-			last *= n;
-			if (last > inner[depth])
-				inner[depth] = last;
-			p += len - 1;
-			break;
-		case '*':
-		case '+':
-		case '?':
 			break;
 		default:
-			last = 1;
 			break;
 		}
 	}
@@ -293,18 +303,18 @@ filters_match_regex(
 	const struct strv *sv = filters_values(f, key);
 	regex_t re;
 	int rc, matched = 0;
-	const char *bad;
+	const char *bad, *refused;
 	char why[128];
 
 	if (sv == NULL)
 		return 1;
 	for (size_t i = 0; i < sv->n && !matched; i++) {
-		if ((bad = filters_regex_repeats(sv->v[i])) != NULL)
+		if ((bad = filters_regex_refused(sv->v[i], &refused)) != NULL)
 			return err_set(e, 400,
-			    "invalid filter '%s=%s': invalid repeat count at "
-			    "\"%.*s\": at most %d repeats, nested ones "
-			    "multiplied",
-			    key, sv->v[i], (int)strcspn(bad, "}") + 1, bad,
+			    "invalid filter '%s=%s': %s at \"%.*s\" (at "
+			    "most %d repeats, nested ones multiplied)",
+			    key, sv->v[i], refused,
+			    *bad == '{' ? (int)strcspn(bad, "}") + 1 : 1, bad,
 			    FILTERS_MAX_REPEAT);
 		if ((rc = regcomp(&re, sv->v[i], REG_EXTENDED | REG_NOSUB)) !=
 		    0) {
