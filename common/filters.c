@@ -471,7 +471,10 @@ filters_parse_time(const char *s, int64_t *ns)
 		return -1;
 	/* Docker tries a duration first, except "0", which is the epoch. */
 	if (strcmp(s, "0") != 0 && filters_parse_duration(s, &d) == 0) {
-		*ns = str_now_ns() - d;
+		/* A negative duration is a time ahead: "-7777777777777770us"
+		 * lies beyond int64 and saturates. */
+		if (__builtin_sub_overflow(str_now_ns(), d, ns))
+			*ns = d < 0 ? INT64_MAX : INT64_MIN;
 		return 0;
 	}
 	return str_time_parse(s, ns);

@@ -14,6 +14,7 @@
 #include "../../common/reg_int.h"
 #include "sockerless/filters.h"
 #include "sockerless/json.h"
+#include "sockerless/str.h"
 
 /* A number beyond int64_t saturates instead of converting out of range
  * (undefined; x86 gave INT64_MIN for 1e300). */
@@ -113,6 +114,20 @@ t_regex_repeats_bounded(void **state)
 	assert_int_equal(t_regex("((w+)+e)*b", "web", &e), 1);
 }
 
+/* regress/filters/until-duration-overflow: now minus a duration far
+ * below zero overflowed (signed). */
+static void
+t_until_duration_saturates(void **state)
+{
+	int64_t ns = 0;
+
+	(void)state;
+	assert_int_equal(filters_parse_time("-7777777777777770us", &ns), 0);
+	assert_true(ns == INT64_MAX);
+	assert_int_equal(filters_parse_time("-10m", &ns), 0);
+	assert_true(ns > str_now_ns());
+}
+
 int
 main(void)
 {
@@ -120,6 +135,7 @@ main(void)
 		cmocka_unit_test(t_json_int_saturates),
 		cmocka_unit_test(t_manifest_size_saturates),
 		cmocka_unit_test(t_regex_repeats_bounded),
+		cmocka_unit_test(t_until_duration_saturates),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
