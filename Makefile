@@ -5,6 +5,8 @@
 #   make check           unit, simulator and end-to-end tests (README)
 #   make up / make down  start / stop the local default (simulated cloud)
 #   make deps            install the Debian packages needed
+#   make fuzz            libFuzzer over every parser, FUZZ_SECONDS each
+#                        (docs/fuzzing.md)
 
 SHELL := /bin/bash
 CC ?= cc
@@ -56,9 +58,20 @@ AGENT_CFLAGS := -static -Os -s -std=c11 -D_GNU_SOURCE -Icommon/include \
 PROGRAMS := $(BUILD)/sockerless-frontend $(BACKEND_BINS) \
 	$(BUILD)/sockerless-agent
 
+# Fuzz harnesses (docs/fuzzing.md): tests/fuzz/fuzz_<target>.c, built by
+# `make fuzz` with clang's libFuzzer, and in every build linked to
+# tests/fuzz/replay.c so `make check` replays their corpus and regressions.
+# fuzz_agent_*.c harnesses link the agent's modules instead of libcommon.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%)
+# The agent's sources without its main, for the agent harnesses.
+AGENT_LIB_SRCS := $(filter-out agent/agent.c,$(wildcard agent/*.c)) \
+	common/aglink_wire.c
+
 .PHONY: all check unit deps up down clean format format-check \
-	bench valgrind deb
-all: $(PROGRAMS) $(UNIT_BINS)
+	bench valgrind deb fuzz fuzz-build
+all: $(PROGRAMS) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -88,6 +101,68 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS) -lcmocka
 
 unit: $(UNIT_BINS)
+
+# Replay builds: gcc (or the sanitizer build) with tests/fuzz/replay.c.
+$(BUILD)/libagent.a: $(AGENT_LIB_SRCS:%.c=$(BUILD)/agentlib/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/agentlib/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/fuzz/fuzz_agent_%: $(BUILD)/tests/fuzz/fuzz_agent_%.o \
+    $(BUILD)/tests/fuzz/replay.o $(BUILD)/libagent.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
+    $(BUILD)/tests/fuzz/replay.o $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# libFuzzer builds: clang, ASan + UBSan, everything in its own directory.
+FUZZ_CC ?= clang-14
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+# Signed overflow is recoverable here only so tests/fuzz/ubsan.supp can
+# suppress the KNOWN ones; run.sh still halts on every other report.
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fsanitize-recover=signed-integer-overflow -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g $(WARN) $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	-D_GNU_SOURCE -Icommon/include $(PKG_CFLAGS)
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libcommon.a: $(COMMON_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/libagent.a: $(AGENT_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/agentlib/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/obj/agentlib/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_agent_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_agent_%.o \
+    $(FUZZ_BUILD)/libagent.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o \
+    $(FUZZ_BUILD)/libcommon.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Runs each harness FUZZ_SECONDS over its committed corpus (new inputs go
+# to $(FUZZ_BUILD)/corpus, crashes to $(FUZZ_BUILD)/crashes); FUZZ_TARGETS
+# picks a subset. Nice'd: the machine is shared.
+fuzz: fuzz-build
+	FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	    tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 # check builds twice: unit tests run on both builds, and the end-to-end
 # suite drives the ASan + UBSan daemons.
@@ -123,6 +198,6 @@ format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-valgrind
+	rm -rf build build-asan build-valgrind build-fuzz
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) $(if $(filter fuzz%,$(MAKECMDGOALS)),$(FUZZ_BUILD)) -name '*.d' 2>/dev/null)

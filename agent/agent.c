@@ -17,27 +17,6 @@ static const char agent_usage_text[] =
     "       sockerless-agent --install DEST\n"
     "       sockerless-agent --version\n";
 
-void *
-xmalloc(size_t n)
-{
-	return xrealloc(NULL, n);
-}
-
-void *
-xrealloc(void *p, size_t n)
-{
-	static const char msg[] = "sockerless-agent: out of memory\n";
-	void *q;
-	ssize_t r;
-
-	if ((q = realloc(p, n == 0 ? 1 : n)) == NULL) {
-		r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-		(void)r;
-		abort();
-	}
-	return q;
-}
-
 static void agent_usage(const char *why) __attribute__((noreturn));
 static void
 agent_usage(const char *why)

@@ -174,6 +174,13 @@ void link_send(int type, int stream, uint32_t ch, const void *p, size_t n);
 /* Bytes queued and not yet written. */
 size_t link_pending(void);
 void link_close_all(void);
+/* The handshake's header parsers, exposed for tests/fuzz/fuzz_agent_link.c:
+ * the value of header name in a request or answer head (NUL-terminated,
+ * "\r\n"-separated lines) copied into out, 0 or -1 when absent or too
+ * long; and 1 when the comma-separated list has token
+ * (case-insensitive). */
+int link_header(const char *head, const char *name, char *out, size_t outsz);
+int link_has_token(const char *list, const char *token);
 
 /* wrap.c: the PID 1 wrapper (ECS). */
 void wrap_main(char *const argv[]) __attribute__((noreturn));

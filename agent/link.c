@@ -265,7 +265,7 @@ link_close_all(void)
 /* ---- the handshake ---- */
 
 /* The value of header name in the request head, copied into out. */
-static int
+int
 link_header(const char *head, const char *name, char *out, size_t outsz)
 {
 	size_t nl = strlen(name), vl;
@@ -296,7 +296,7 @@ link_header(const char *head, const char *name, char *out, size_t outsz)
 }
 
 /* 1 when the comma-separated list has token (case-insensitive). */
-static int
+int
 link_has_token(const char *list, const char *token)
 {
 	size_t n = strlen(token);

@@ -1569,13 +1569,18 @@ static void
 aglink_listener_accept(struct evconnlistener *lis, evutil_socket_t fd,
     struct sockaddr *sa, int sl, void *arg)
 {
-	struct aglink_listener *ls = arg;
-	struct aglink_pending *pc = xcalloc(1, sizeof(*pc));
-	struct timeval tv = { AGLINK_HANDSHAKE_MS / 1000, 0 };
-
 	(void)lis;
 	(void)sa;
 	(void)sl;
+	aglink_listener_adopt(arg, fd);
+}
+
+void
+aglink_listener_adopt(struct aglink_listener *ls, evutil_socket_t fd)
+{
+	struct aglink_pending *pc = xcalloc(1, sizeof(*pc));
+	struct timeval tv = { AGLINK_HANDSHAKE_MS / 1000, 0 };
+
 	pc->ls = ls;
 	pc->bev = bufferevent_socket_new(ls->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (pc->bev == NULL)

@@ -368,7 +368,7 @@ aws_parse_error(int status, const char *body, size_t len,
 
 /* rest-json: the X-Amzn-ErrorType header names the code when present
  * ("ResourceNotFoundException:http://internal.amazon.com/..."). */
-static void
+void
 aws_error_type_header(const struct httpcli_resp *resp, struct aws_error *ae)
 {
 	const char *t = httpcli_resp_header(resp, "X-Amzn-ErrorType");

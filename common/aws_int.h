@@ -94,5 +94,9 @@ int aws_creds_parse_sts_xml(
  * awsJson error response. */
 void aws_parse_error(int status, const char *body, size_t len,
     const char *request_id, struct aws_error *ae);
+/* rest-json: the code from the X-Amzn-ErrorType header, when present,
+ * replaces the body's. */
+void aws_error_type_header(
+    const struct httpcli_resp *resp, struct aws_error *ae);
 
 #endif

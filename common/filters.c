@@ -192,6 +192,110 @@ filters_regex_name(const regex_t *re, const char *name)
 	return ok;
 }
 
+/* Docker (Go's regexp) refuses repeat counts over 1000, nested ones
+ * multiplied ("(a{100}){100}"), and a repetition operator applied to
+ * another ("a++", "a{2}*"; one lazy '?' after a repeat is fine). glibc takes
+ * them, and its regcomp and regexec then run for seconds to minutes on the
+ * event loop ("(.*){1,32000}x", "w++++++++++++++++++++++++++++++++"):
+ * refused here the same way. */
+#define FILTERS_MAX_REPEAT 1000
+#define FILTERS_MAX_DEPTH  64
+
+/* The repeat count of "{m}", "{m,}" or "{m,n}" at p (the larger bound), -1
+ * when p is not an interval; *len gets its length. */
+static long
+filters_regex_interval(const char *p, size_t *len)
+{
+	const char *q = p + 1;
+	long m = 0, n = -1;
+
+	/* glibc reads "{,n}" as "{0,n}". */
+	if ((*q < '0' || *q > '9') && *q != ',')
+		return -1;
+	for (; *q >= '0' && *q <= '9'; q++)
+		m = m > 100000 ? m : m * 10 + (*q - '0');
+	if (*q == ',') {
+		for (q++, n = 0; *q >= '0' && *q <= '9'; q++)
+			n = n > 100000 ? n : n * 10 + (*q - '0');
+	}
+	if (*q != '}')
+		return -1;
+	*len = (size_t)(q - p) + 1;
+	return n > m ? n : m;
+}
+
+/* Where the first construct Docker would refuse starts, with *why set;
+ * NULL when there is none. */
+static const char *
+filters_regex_refused(const char *re, const char **why)
+{
+	long inner[FILTERS_MAX_DEPTH + 1], last = 1, n = 0;
+	int depth = 0, rep = 0; /* rep: 1 after a repeat, 2 after its '?' */
+	size_t len;
+
+	inner[0] = 1;
+	for (const char *p = re; *p != '\0'; p++) {
+		if (*p == '*' || *p == '+' || *p == '?' ||
+		    (*p == '{' && (n = filters_regex_interval(p, &len)) >= 0)) {
+			if (rep == 1 && *p == '?') {
+				rep = 2;
+				continue;
+			}
+			if (rep != 0) {
+				*why = "invalid nested repetition operator";
+				return p;
+			}
+			rep = 1;
+			if (*p != '{')
+				continue;
+			/* The repeated group's own repeats multiply. */
+			if (n > FILTERS_MAX_REPEAT ||
+			    n * last > FILTERS_MAX_REPEAT) {
+				*why = "invalid repeat count";
+				return p;
+			}
+			if (n * last > inner[depth])
+				inner[depth] = n * last;
+			p += len - 1;
+			continue;
+		}
+		rep = 0;
+		last = 1;
+		switch (*p) {
+		case '\\':
+			if (p[1] != '\0')
+				p++;
+			break;
+		case '[':
+			/* A bracket expression: "]" first is a member. */
+			p += p[1] == '^' ? 2 : 1;
+			if (*p == ']')
+				p++;
+			while (*p != '\0' && *p != ']')
+				p++;
+			if (*p == '\0')
+				return NULL; /* regcomp says what is wrong */
+			break;
+		case '(':
+			if (depth == FILTERS_MAX_DEPTH) {
+				*why = "expression nests too deeply";
+				return p;
+			}
+			inner[++depth] = 1;
+			break;
+		case ')':
+			if (depth > 0)
+				last = inner[depth--];
+			if (last > inner[depth])
+				inner[depth] = last;
+			break;
+		default:
+			break;
+		}
+	}
+	return NULL;
+}
+
 int
 filters_match_regex(
     const struct filters *f, const char *key, const char **names, struct err *e)
@@ -199,11 +303,19 @@ filters_match_regex(
 	const struct strv *sv = filters_values(f, key);
 	regex_t re;
 	int rc, matched = 0;
+	const char *bad, *refused;
 	char why[128];
 
 	if (sv == NULL)
 		return 1;
 	for (size_t i = 0; i < sv->n && !matched; i++) {
+		if ((bad = filters_regex_refused(sv->v[i], &refused)) != NULL)
+			return err_set(e, 400,
+			    "invalid filter '%s=%s': %s at \"%.*s\" (at "
+			    "most %d repeats, nested ones multiplied)",
+			    key, sv->v[i], refused,
+			    *bad == '{' ? (int)strcspn(bad, "}") + 1 : 1, bad,
+			    FILTERS_MAX_REPEAT);
 		if ((rc = regcomp(&re, sv->v[i], REG_EXTENDED | REG_NOSUB)) !=
 		    0) {
 			regerror(rc, &re, why, sizeof(why));
@@ -360,7 +472,8 @@ filters_parse_time(const char *s, int64_t *ns)
 		return -1;
 	/* Docker tries a duration first, except "0", which is the epoch. */
 	if (strcmp(s, "0") != 0 && filters_parse_duration(s, &d) == 0) {
-		/* A negative duration is in the future, maybe past 2262. */
+		/* A negative duration is in the future, maybe past 2262:
+		 * refused as out of range (400), never an overflow. */
 		if (__builtin_sub_overflow(str_now_ns(), d, &d))
 			return -1;
 		*ns = d;

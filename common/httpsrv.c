@@ -298,42 +298,43 @@ httpsrv_unpause_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-conn_set_peer(struct httpsrv_conn *c, const struct sockaddr *sa)
+httpsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
 {
+	char peer[64];
+
+	(void)l;
+	(void)salen;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 		char a[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
-		snprintf(c->peer, sizeof(c->peer), "%s:%d", a,
-		    ntohs(in->sin_port));
+		snprintf(peer, sizeof(peer), "%s:%d", a, ntohs(in->sin_port));
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 =
 		    (const struct sockaddr_in6 *)sa;
 		char a[INET6_ADDRSTRLEN];
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
-		snprintf(c->peer, sizeof(c->peer), "[%s]:%d", a,
-		    ntohs(in6->sin6_port));
+		snprintf(
+		    peer, sizeof(peer), "[%s]:%d", a, ntohs(in6->sin6_port));
 	} else
-		str_lcpy(c->peer, "unix", sizeof(c->peer));
+		str_lcpy(peer, "unix", sizeof(peer));
+	httpsrv_adopt(arg, fd, peer);
 }
 
 /* Over the limit a new connection still gets in: the oldest idle or
  * stalled one makes room. Only when every connection carries a request
  * does accepting pause, until one ends. */
-static void
-httpsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+void
+httpsrv_adopt(struct httpsrv *s, evutil_socket_t fd, const char *peer)
 {
-	struct httpsrv *s = arg;
 	struct httpsrv_conn *c;
 
-	(void)l;
-	(void)salen;
 	c = xcalloc(1, sizeof(*c));
 	c->srv = s;
-	conn_set_peer(c, sa);
+	str_lcpy(c->peer, peer, sizeof(c->peer));
 	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		evutil_closesocket(fd);

@@ -76,9 +76,8 @@ log_begin(FILE *out, enum log_level level)
 	fputc('"', out);
 }
 
-static void
-log_vmsg(enum log_level level, const char *suffix, const char *fmt,
-    va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+log_vmsg(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	char msg[2048];
 	char *buf = NULL;

@@ -1791,7 +1791,7 @@ reg_pull_send(struct reg_pull *p)
 }
 
 /* The media type from Content-Type, else from the document. */
-static int
+int
 reg_manifest_is_index(
     const struct httpcli_resp *resp, const cJSON *doc, char *mt, size_t mtsz)
 {
@@ -1818,12 +1818,27 @@ reg_manifest_is_index(
 	return -1;
 }
 
+int64_t
+reg_manifest_size(const cJSON *manifest)
+{
+	const cJSON *l;
+	int64_t size = 0, n;
+
+	cJSON_ArrayForEach(l, json_arr(manifest, "layers")) {
+		/* The registry's numbers: negative ones count for nothing
+		 * and the sum saturates rather than overflow. */
+		if ((n = json_int(l, "size", 0)) <= 0)
+			continue;
+		size = n > INT64_MAX - size ? INT64_MAX : size + n;
+	}
+	return size;
+}
+
 static void
 reg_pull_manifest(struct reg_pull *p, const cJSON *doc)
 {
 	struct reg_ep *ep = reg_pull_cur(p);
 	const char *cd = json_str(json_obj(doc, "config"), "digest");
-	const cJSON *l;
 	struct err e;
 
 	if (cd == NULL || reg_digest_check(cd, NULL) == -1) {
@@ -1835,10 +1850,7 @@ reg_pull_manifest(struct reg_pull *p, const cJSON *doc)
 		return;
 	}
 	p->config_digest = xstrdup(cd);
-	p->size = 0;
-	cJSON_ArrayForEach(l, json_arr(doc, "layers")) {
-		p->size += json_int(l, "size", 0);
-	}
+	p->size = reg_manifest_size(doc);
 	p->step = REG_STEP_CONFIG;
 	reg_pull_send(p);
 }

@@ -142,5 +142,12 @@ int reg_digest_verify(const char *digest, const void *p, size_t len);
  * Docker's wording; code gets the first error's code ("" if none). */
 void reg_errors_text(const char *body, size_t len, char *code, size_t codesz,
     char *text, size_t textsz);
+/* 1 when a fetched manifest document is an index (OCI index or Docker
+ * list), 0 a single manifest, -1 neither; its media type (from the
+ * document, else Content-Type) goes to mt. */
+int reg_manifest_is_index(
+    const struct httpcli_resp *resp, const cJSON *doc, char *mt, size_t mtsz);
+/* The sum of a manifest's layer sizes (what docker images shows). */
+int64_t reg_manifest_size(const cJSON *manifest);
 
 #endif

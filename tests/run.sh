@@ -5,7 +5,8 @@
 #   BUILD       the normal build directory (default build)
 #   ASAN_BUILD  an ASan + UBSan build: unit tests run there too and the
 #               end-to-end suite drives its daemons (default: none)
-#   SK_SUITES   which suites to run (default "unit agent sim e2e")
+#   SK_SUITES   which suites to run (default "unit fuzz-replay agent sim
+#               e2e"; fuzz-replay: tests/fuzz's corpus and regressions)
 #   SK_TEST_PORT_BASE  first of the loopback ports the suites use (default
 #               35100: the bed's registry; +100 and +101 the e2e stack's
 #               registry and simulator), so two runs on one host do not collide
@@ -15,7 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-}
-SUITES=${SK_SUITES:-unit agent sim e2e}
+SUITES=${SK_SUITES:-unit fuzz-replay agent sim e2e}
 PY=/usr/bin/python3
 PORT_BASE=${SK_TEST_PORT_BASE:-35100}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -77,6 +78,44 @@ run_pytest() {
 	count "$label" "$p" "$f" "$s"
 }
 
+# Every fuzz harness's committed corpus and regression inputs, replayed
+# through its replay build (tests/fuzz/replay.c); an input named in
+# tests/fuzz/KNOWN is skipped. Each input counts once.
+run_fuzz_replay() {
+	local dir=$1 pass=0 fail=0 skip=0 bin t f out
+	local -a inputs
+	for bin in "$dir"/tests/fuzz/fuzz_*; do
+		[ -x "$bin" ] || continue
+		t=${bin##*/fuzz_}
+		inputs=()
+		for f in tests/fuzz/corpus/"$t"/* tests/fuzz/regress/"$t"/*; do
+			[ -f "$f" ] || continue
+			if grep -qE "^$t/${f##*/}([[:space:]]|$)" tests/fuzz/KNOWN 2>/dev/null; then
+				skip=$((skip + 1))
+			else
+				inputs+=("$f")
+			fi
+		done
+		[ ${#inputs[@]} -eq 0 ] && continue
+		out="$LOGDIR/fuzz-replay-$t.log"
+		if timeout 300 "$bin" "${inputs[@]}" >"$out" 2>&1; then
+			pass=$((pass + ${#inputs[@]}))
+			continue
+		fi
+		# Something failed: one input at a time says which.
+		for f in "${inputs[@]}"; do
+			if timeout 60 "$bin" "$f" >"$out" 2>&1; then
+				pass=$((pass + 1))
+			else
+				fail=$((fail + 1))
+				echo "--- fuzz-replay $t $f failed:"
+				tail -30 "$out"
+			fi
+		done
+	done
+	count fuzz-replay "$pass" "$fail" "$skip"
+}
+
 BED_DIR=""
 bed_up() {
 	[ -n "$BED_DIR" ] && return 0
@@ -104,6 +143,9 @@ for suite in $SUITES; do
 	unit)
 		run_unit "$BUILD" unit
 		[ -n "$ASAN_BUILD" ] && run_unit "$ASAN_BUILD" unit-asan
+		;;
+	fuzz-replay)
+		run_fuzz_replay "${ASAN_BUILD:-$BUILD}"
 		;;
 	agent)
 		run_pytest agent tests/agent

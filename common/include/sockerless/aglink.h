@@ -144,5 +144,10 @@ int aglink_listener_port(const struct aglink_listener *ls);
 
 /* Stops listening; connections already adopted stay with their links. */
 void aglink_listener_free(struct aglink_listener *ls);
+/* Handles an already connected socket as if the listener had accepted it
+ * (the agent's upgrade request is read from it); ls owns fd from now on.
+ * The fuzz harness reaches the link's parsers through it
+ * (tests/fuzz/fuzz_aglink.c). */
+void aglink_listener_adopt(struct aglink_listener *ls, evutil_socket_t fd);
 
 #endif

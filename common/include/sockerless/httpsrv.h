@@ -46,6 +46,11 @@ int httpsrv_listen_unix(struct httpsrv *s, const char *path, mode_t mode,
 int httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port,
     struct err *e);
 int httpsrv_bound_port(const struct httpsrv *s);
+
+/* Serves an already connected socket as if a listener had accepted it;
+ * the server owns fd from now on. The fuzz harness drives the parser
+ * through it (tests/fuzz/fuzz_httpsrv.c). */
+void httpsrv_adopt(struct httpsrv *s, evutil_socket_t fd, const char *peer);
 /* Closes listeners and every connection; pending requests get their
  * on_close callbacks. */
 void httpsrv_free(struct httpsrv *s);
