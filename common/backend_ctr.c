@@ -1708,7 +1708,9 @@ backend_ctr_resume(struct backend *b)
 		if (st == NULL || strcmp(st, "removing") != 0)
 			continue;
 		log_info("container %.12s: finishing its removal", c->id);
-		backend_ctr_remove_start(b, c, NULL);
+		/* An interrupted create (backend_ctr_resolve_creating) may
+		 * have started this removal already. */
+		backend_ctr_remove_now(b, c, NULL);
 	}
 }
 

@@ -25,6 +25,7 @@ import shutil
 import re
 import subprocess
 import time
+import urllib.request
 import uuid
 
 
@@ -152,3 +153,26 @@ def pyrun_kwargs():
     if host_network():
         kw["network_mode"] = "host"
     return kw
+
+
+def sim_url():
+    """The AWS simulator's control API of the stack under test (SK_SIM_PORT,
+    or the ports.env of SK_RUN_DIR), or None."""
+    port = os.environ.get("SK_SIM_PORT")
+    run = os.environ.get("SK_RUN_DIR")
+    if not port and run and os.path.exists(os.path.join(run, "ports.env")):
+        with open(os.path.join(run, "ports.env")) as f:
+            for line in f:
+                if line.startswith("SK_SIM_PORT="):
+                    port = line.split("=", 1)[1].strip()
+    return f"http://127.0.0.1:{port}" if port else None
+
+
+def sim_call(method, path, body=None):
+    """One call of the simulator's control API (/_sim/...); its JSON answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(sim_url() + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        raw = resp.read()
+    return json.loads(raw) if raw else None

@@ -5,7 +5,7 @@ import http.client
 import json
 import socket
 
-from e2e_lib import BUSYBOX, HOST, RUN_LABEL, TARGET, dk
+from e2e_lib import BUSYBOX, HOST, RUN_LABEL, TARGET, dk, sim_call, sim_url
 
 
 class _UnixConn(http.client.HTTPConnection):
@@ -63,30 +63,8 @@ def test_non_string_label_values_are_400():
 
 import os
 import threading
-import urllib.request
 
 import pytest
-
-
-def sim_url():
-    """The AWS simulator's control API of the stack under test, or None."""
-    port = os.environ.get("SK_SIM_PORT")
-    run = os.environ.get("SK_RUN_DIR")
-    if not port and run and os.path.exists(os.path.join(run, "ports.env")):
-        with open(os.path.join(run, "ports.env")) as f:
-            for line in f:
-                if line.startswith("SK_SIM_PORT="):
-                    port = line.split("=", 1)[1].strip()
-    return f"http://127.0.0.1:{port}" if port else None
-
-
-def sim_call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(sim_url() + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        raw = resp.read()
-    return json.loads(raw) if raw else None
 
 
 @pytest.fixture

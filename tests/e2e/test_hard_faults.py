@@ -5,15 +5,14 @@ fail with a clear error and a non-zero status; none hangs; afterwards
 nothing the drill made is left running in the simulated ECS or listed by
 docker. Bounded: ROUNDS x CONCURRENT runs, each with its own timeout."""
 import concurrent.futures
-import json
 import os
 import time
-import urllib.request
 import uuid
 
 import pytest
 
-from e2e_lib import BUSYBOX, TARGET, dk
+from e2e_lib import BUSYBOX, TARGET, dk, sim_url
+from e2e_lib import sim_call as sim
 
 CONCURRENT = 8
 ROUNDS = 3
@@ -22,26 +21,6 @@ RUN_TIMEOUT = 300  # a hang, not a slow run (faults and latency included)
 # Deploy/local.sh's simulated account (deploy/local.sh).
 REGION, AKID, SECRET, CLUSTER = ("us-east-1", "AKIDSOCKERLESSTEST",
                                  "sockerless-test-secret", "sockerless")
-
-
-def sim_url():
-    port = os.environ.get("SK_SIM_PORT")
-    run = os.environ.get("SK_RUN_DIR")
-    if not port and run and os.path.exists(os.path.join(run, "ports.env")):
-        with open(os.path.join(run, "ports.env")) as f:
-            for line in f:
-                if line.startswith("SK_SIM_PORT="):
-                    port = line.split("=", 1)[1].strip()
-    return f"http://127.0.0.1:{port}" if port else None
-
-
-def sim(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(sim_url() + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        raw = resp.read()
-    return json.loads(raw) if raw else None
 
 
 def faults(seed):

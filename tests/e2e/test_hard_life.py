@@ -7,26 +7,13 @@ The cloud is made to misbehave through the AWS simulator's fault API
 RegisterTaskDefinition / RunTask widens the create and start windows. These
 tests need the local default on ECS (SK_RUN_DIR with its ports.env)."""
 import json
-import os
 import threading
 import time
-import urllib.request
 import uuid
 
 import pytest
 
-from e2e_lib import BUSYBOX, TARGET, dk, dk_ok
-
-
-def _sim_url():
-    run = os.environ.get("SK_RUN_DIR")
-    port = os.environ.get("SK_SIM_PORT")
-    if not port and run and os.path.exists(os.path.join(run, "ports.env")):
-        with open(os.path.join(run, "ports.env")) as f:
-            for line in f:
-                if line.startswith("SK_SIM_PORT="):
-                    port = line.split("=", 1)[1].strip()
-    return f"http://127.0.0.1:{port}" if port else None
+from e2e_lib import BUSYBOX, TARGET, dk, dk_ok, sim_call, sim_url
 
 
 def _backend():
@@ -39,20 +26,16 @@ def _backend():
 
 @pytest.fixture
 def sim():
-    url = _sim_url()
+    url = sim_url()
     if TARGET != "sockerless" or url is None:
         pytest.skip("needs the local default's AWS simulator (SK_RUN_DIR)")
     if _backend() != "ecs":
         pytest.skip("the faults used here are ECS calls")
 
     def fault(**spec):
-        req = urllib.request.Request(url + "/_sim/faults", method="POST",
-                                     data=json.dumps(spec).encode())
-        with urllib.request.urlopen(req, timeout=10) as r:
-            assert r.status == 200
+        sim_call("POST", "/_sim/faults", spec)
     yield fault
-    req = urllib.request.Request(url + "/_sim/faults", method="DELETE")
-    urllib.request.urlopen(req, timeout=10).close()
+    sim_call("DELETE", "/_sim/faults")
 
 
 def _gone(name):
