@@ -272,8 +272,7 @@ agent_stats_result(struct agent_call *k, const cJSON *res)
 		httpsrv_stream_begin(k->req, 200, "application/json");
 		k->began = 1;
 	}
-	httpsrv_stream_write(k->req, s, strlen(s));
-	httpsrv_stream_write(k->req, "\n", 1);
+	httpsrv_stream_line(k->req, s, "\n");
 	free(s);
 	cJSON_Delete(k->prev);
 	k->prev = cJSON_Duplicate(res, 1);

@@ -1508,8 +1508,7 @@ backend_ctr_waiter_answer(struct backend_waiter *w)
 	}
 	s = json_print(o);
 	httpsrv_req_on_close(w->req, NULL, NULL);
-	httpsrv_stream_write(w->req, s, strlen(s));
-	httpsrv_stream_write(w->req, "\n", 1);
+	httpsrv_stream_line(w->req, s, "\n");
 	httpsrv_stream_end(w->req);
 	free(s);
 	cJSON_Delete(o);

@@ -161,8 +161,7 @@ backend_img_status(struct httpsrv_req *r, const char *status, const char *id)
 	if (id != NULL)
 		json_add_str(o, "id", id);
 	s = json_print(o);
-	httpsrv_stream_write(r, s, strlen(s));
-	httpsrv_stream_write(r, "\r\n", 2);
+	httpsrv_stream_line(r, s, "\r\n");
 	free(s);
 	cJSON_Delete(o);
 }

@@ -228,8 +228,7 @@ backend_sys_send(struct events_sub *s, const cJSON *ev)
 	if (!backend_sys_event_matches(s->f, ev))
 		return;
 	line = json_print(ev);
-	httpsrv_stream_write(s->req, line, strlen(line));
-	httpsrv_stream_write(s->req, "\n", 1);
+	httpsrv_stream_line(s->req, line, "\n");
 	free(line);
 }
 

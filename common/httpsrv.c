@@ -1382,20 +1382,34 @@ httpsrv_stream_begin(struct httpsrv_req *r, int status,
 	r->state = REQ_STREAM;
 }
 
-int
-httpsrv_stream_write(struct httpsrv_req *r, const void *p, size_t len)
+/* Queues a and b as one chunk. */
+static int
+req_stream_chunk(
+    struct httpsrv_req *r, const void *a, size_t alen, const void *b, size_t blen)
 {
 	struct evbuffer *out = bufferevent_get_output(r->conn->bev);
 
-	if (len == 0)
+	if (alen + blen == 0)
 		return 0;
-	if (r->chunked_out) {
-		evbuffer_add_printf(out, "%zx\r\n", len);
-		evbuffer_add(out, p, len);
+	if (r->chunked_out)
+		evbuffer_add_printf(out, "%zx\r\n", alen + blen);
+	evbuffer_add(out, a, alen);
+	evbuffer_add(out, b, blen);
+	if (r->chunked_out)
 		evbuffer_add(out, "\r\n", 2);
-	} else
-		evbuffer_add(out, p, len);
 	return 0;
+}
+
+int
+httpsrv_stream_write(struct httpsrv_req *r, const void *p, size_t len)
+{
+	return req_stream_chunk(r, p, len, NULL, 0);
+}
+
+int
+httpsrv_stream_line(struct httpsrv_req *r, const char *s, const char *eol)
+{
+	return req_stream_chunk(r, s, strlen(s), eol, strlen(eol));
 }
 
 size_t

@@ -25,6 +25,9 @@
 #define PROXY_MAX_HEAD	   (64 * 1024)
 #define PROXY_BUFFER_LIMIT (1024 * 1024)
 #define PROXY_HIGH_WATER   (1024 * 1024)
+/* Chunks up to this size are relayed whole; larger ones in pieces. */
+#define PROXY_WHOLE_CHUNK  (256 * 1024)
+#define PROXY_PIECE        16384
 
 enum proxy_state {
 	PROXY_HEAD,
@@ -286,7 +289,7 @@ proxy_chunk_size(const char *line, size_t *size)
 static int
 proxy_on_chunks(struct proxy *p, struct evbuffer *in)
 {
-	char *line, tmp[16384];
+	char *line;
 	size_t n;
 	int bad;
 
@@ -307,12 +310,18 @@ proxy_on_chunks(struct proxy *p, struct evbuffer *in)
 			break;
 		case CHUNK_DATA:
 			n = evbuffer_get_length(in);
+			/* A chunk up to PROXY_WHOLE_CHUNK is relayed whole, so
+			 * the client's chunks are the backend's (one message
+			 * of a JSON stream each); larger ones (log data)
+			 * stream as they arrive. */
+			if (n < p->left && p->left <= PROXY_WHOLE_CHUNK)
+				return 0;
 			if (n > p->left)
 				n = p->left;
-			if (n > sizeof(tmp))
-				n = sizeof(tmp);
-			evbuffer_remove(in, tmp, n);
-			proxy_stream(p, tmp, n);
+			if (p->left > PROXY_WHOLE_CHUNK && n > PROXY_PIECE)
+				n = PROXY_PIECE;
+			proxy_stream(p, evbuffer_pullup(in, n), n);
+			evbuffer_drain(in, n);
 			if ((p->left -= n) == 0)
 				p->chunk = CHUNK_DATA_END;
 			break;

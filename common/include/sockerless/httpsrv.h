@@ -102,6 +102,10 @@ void httpsrv_stream_begin(struct httpsrv_req *r, int status,
     const char *content_type);
 /* Queues one chunk (len 0 is ignored). Returns -1 if the client is gone. */
 int httpsrv_stream_write(struct httpsrv_req *r, const void *p, size_t len);
+/* Queues one message of a JSON stream and its line end (eol) as one chunk:
+ * SDKs that decode chunk by chunk (docker-py, compose) fail on a message
+ * cut in two. */
+int httpsrv_stream_line(struct httpsrv_req *r, const char *s, const char *eol);
 /* Bytes queued for the client and not yet written: producers pause above a
  * threshold and resume from the on_drain callback. */
 size_t httpsrv_stream_pending(const struct httpsrv_req *r);
