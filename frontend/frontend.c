@@ -165,8 +165,7 @@ main(int argc, char **argv)
 	evsignal_add(frontend->sig_term, NULL);
 	evsignal_add(frontend->sig_int, NULL);
 	frontend_listen();
-	if (proxy_caps_fetch_sync(&e) == -1)
-		log_warnx("%s (will retry on the first request)", e.msg);
+	proxy_caps_refresh();
 	event_base_dispatch(frontend->base);
 	httpsrv_free(frontend->srv);
 	unlink(frontend->conf.listen);

@@ -12,7 +12,6 @@
 #include "sockerless/router.h"
 #include "sockerless/str.h"
 
-
 struct frontend_conf {
 	char *listen;	  /* unix socket for Docker clients */
 	char *listen_tcp; /* optional "127.0.0.1:2375", loopback only */
@@ -30,6 +29,7 @@ struct frontend {
 	struct httpsrv *srv;
 	struct caps caps;
 	int caps_loaded;
+	int caps_fetching; /* a capabilities GET is under way */
 	struct event *sig_term, *sig_int;
 };
 
@@ -49,6 +49,9 @@ extern struct frontend *frontend;
 
 /* routes.c */
 void routes_handle(struct httpsrv_req *r, void *arg);
+/* The capabilities fetch ended (e NULL on success): requests waiting for
+ * it go on, or get e. */
+void routes_caps_done(const struct err *e);
 
 /* api_system.c */
 /* Splits "/v1.44/x" into version and rest; 0, or -1 after replying 400. */
@@ -59,9 +62,13 @@ void api_system_headers(struct httpsrv_req *r);
 /* proxy.c */
 /* Forwards r to the backend as `/internal/v1<path>` and relays the reply. */
 void proxy_forward(struct httpsrv_req *r, const char *path, int minor);
-/* Fetches the backend's capabilities now (blocking, at start-up) or on a
- * change of backend instance (asynchronously). */
-int proxy_caps_fetch_sync(struct err *e);
+/* An internal GET on the backend; cb gets the status and the body, or
+ * status -1 and why (unreachable, timed out). -1 when it cannot start. */
+typedef void (*proxy_get_cb)(
+    int status, const char *body, const struct err *e, void *arg);
+int proxy_get(const char *path, proxy_get_cb cb, void *arg, struct err *e);
+/* Fetches the backend's capabilities without blocking (at start-up, on a
+ * change of backend instance, when a request finds none). */
 void proxy_caps_refresh(void);
 
 #endif

@@ -4,7 +4,6 @@
  * turned into a spliced, hijacked client connection. */
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +25,10 @@
 #define PROXY_BUFFER_LIMIT (1024 * 1024)
 #define PROXY_HIGH_WATER   (1024 * 1024)
 /* Chunks up to this size are relayed whole; larger ones in pieces. */
-#define PROXY_WHOLE_CHUNK  (256 * 1024)
-#define PROXY_PIECE        16384
+#define PROXY_WHOLE_CHUNK (256 * 1024)
+#define PROXY_PIECE	  16384
+/* Seconds an internal GET (capabilities, lookups) may take. */
+#define PROXY_GET_TIMEOUT 5
 
 enum proxy_state {
 	PROXY_HEAD,
@@ -532,60 +533,105 @@ proxy_forward(struct httpsrv_req *r, const char *path, int minor)
 	httpsrv_req_on_close(r, proxy_client_gone, p);
 }
 
-/* A small blocking GET on the backend socket, for the capabilities. */
-static char *
-proxy_get_sync(const char *path, struct err *e)
-{
-	struct buf resp;
-	char req[256], tmp[4096], *sep;
-	struct pollfd pfd;
-	ssize_t n;
-	int fd;
+/* A small internal GET answered to a callback (capabilities, existence
+ * checks), so a slow backend never holds the event loop. */
+struct proxy_get {
+	struct bufferevent *be;
+	proxy_get_cb cb;
+	void *arg;
+	char *path;
+};
 
-	if (proxy_connect(&fd, e) == -1)
-		return NULL;
-	snprintf(req, sizeof(req),
-	    "GET /internal/v1%s HTTP/1.1\r\nHost: "
-	    "backend\r\nConnection: close\r\n\r\n",
-	    path);
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-		close(fd);
-		err_set(e, 503, "writing to the backend: %s", strerror(errno));
-		return NULL;
+static void
+proxy_get_done(struct proxy_get *g, int ok)
+{
+	struct evbuffer *in = bufferevent_get_input(g->be);
+	size_t n = evbuffer_get_length(in);
+	char *resp = xmalloc(n + 1), *sep;
+	int status = -1;
+	struct err e;
+
+	evbuffer_remove(in, resp, n);
+	resp[n] = '\0';
+	err_set(&e, 503,
+	    "the backend did not answer %s in time; it may be "
+	    "overloaded or stuck. Retry, or check the backend's log.",
+	    g->path);
+	if (ok && (sep = strstr(resp, "\r\n\r\n")) != NULL) {
+		resp[strcspn(resp, "\r\n")] = '\0';
+		if (str_http_status(resp, &status) == 0) {
+			g->cb(status, sep + 4, NULL, g->arg);
+			goto done;
+		}
 	}
-	buf_init(&resp, 1024 * 1024);
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	while (poll(&pfd, 1, 5000) == 1 && (n = read(fd, tmp, sizeof(tmp))) > 0)
-		buf_add(&resp, tmp, (size_t)n);
-	close(fd);
-	if (resp.data == NULL || strncmp(resp.data, "HTTP/1.1 200", 12) != 0 ||
-	    (sep = strstr(resp.data, "\r\n\r\n")) == NULL) {
-		buf_free(&resp);
-		err_set(e, 503, "the backend did not answer %s", path);
-		return NULL;
-	}
-	sep = xstrdup(sep + 4);
-	buf_free(&resp);
-	return sep;
+	g->cb(-1, NULL, &e, g->arg);
+done:
+	free(resp);
+	bufferevent_free(g->be);
+	free(g->path);
+	free(g);
+}
+
+static void
+proxy_get_event(struct bufferevent *be, short what, void *arg)
+{
+	(void)be;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	proxy_get_done(arg, (what & BEV_EVENT_EOF) != 0);
 }
 
 int
-proxy_caps_fetch_sync(struct err *e)
+proxy_get(const char *path, proxy_get_cb cb, void *arg, struct err *e)
 {
-	char *body;
-	cJSON *o;
+	struct proxy_get *g;
+	struct timeval tv = { PROXY_GET_TIMEOUT, 0 };
+	char *req;
+	int fd;
+
+	if (proxy_connect(&fd, e) == -1)
+		return -1;
+	evutil_make_socket_nonblocking(fd);
+	g = xcalloc(1, sizeof(*g));
+	g->cb = cb;
+	g->arg = arg;
+	g->path = xstrdup(path);
+	g->be =
+	    bufferevent_socket_new(frontend->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	req = xasprintf("GET /internal/v1%s HTTP/1.1\r\nHost: "
+			"backend\r\nConnection: close\r\nContent-Length: "
+			"0\r\n\r\n",
+	    path);
+	bufferevent_write(g->be, req, strlen(req));
+	free(req);
+	/* The answer is read whole when the backend closes. */
+	bufferevent_setwatermark(g->be, EV_READ, 0, 0);
+	bufferevent_setcb(g->be, NULL, NULL, proxy_get_event, g);
+	bufferevent_set_timeouts(g->be, &tv, &tv);
+	bufferevent_enable(g->be, EV_READ | EV_WRITE);
+	return 0;
+}
+
+static void
+proxy_caps_got(int status, const char *body, const struct err *ge, void *arg)
+{
+	struct err e;
+	cJSON *o = NULL;
 	struct caps c;
 
-	if ((body = proxy_get_sync("/capabilities", e)) == NULL)
-		return -1;
-	o = json_parse(body, strlen(body), e);
-	free(body);
-	if (o == NULL || caps_from_json(o, &c, e) == -1) {
-		cJSON_Delete(o);
-		return err_set(e, 503,
-		    "the backend's capabilities are "
-		    "unreadable");
+	(void)arg;
+	frontend->caps_fetching = 0;
+	if (status == -1) {
+		e = *ge;
+		goto fail;
+	}
+	if (status != 200 || (o = json_parse(body, strlen(body), &e)) == NULL ||
+	    caps_from_json(o, &c, &e) == -1) {
+		err_set(&e, 503,
+		    "the backend's capabilities are unreadable (status %d); "
+		    "check that frontend and backend are the same version",
+		    status);
+		goto fail;
 	}
 	cJSON_Delete(o);
 	if (!frontend->caps_loaded ||
@@ -594,7 +640,13 @@ proxy_caps_fetch_sync(struct err *e)
 		    c.instance);
 	frontend->caps = c;
 	frontend->caps_loaded = 1;
-	return 0;
+	routes_caps_done(NULL);
+	return;
+fail:
+	cJSON_Delete(o);
+	log_warnx("fetching capabilities: %s", e.msg);
+	frontend->caps_loaded = 0;
+	routes_caps_done(&e);
 }
 
 void
@@ -602,8 +654,11 @@ proxy_caps_refresh(void)
 {
 	struct err e;
 
-	if (proxy_caps_fetch_sync(&e) == -1) {
-		log_warnx("refreshing capabilities: %s", e.msg);
-		frontend->caps_loaded = 0;
-	}
+	/* Requests that need the gate wait for the new answer. */
+	frontend->caps_loaded = 0;
+	if (frontend->caps_fetching)
+		return;
+	frontend->caps_fetching = 1;
+	if (proxy_get("/capabilities", proxy_caps_got, NULL, &e) == -1)
+		proxy_caps_got(-1, NULL, &e, NULL);
 }

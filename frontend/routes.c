@@ -1,11 +1,15 @@
 /* The Docker Engine API route table: every documented endpoint, the
  * capability it needs, and the one place where the 501 gate and the router
  * meet. */
+#include <sys/queue.h>
+
+#include <stdlib.h>
 #include <string.h>
 
 #include "frontend.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
+#include "sockerless/xmalloc.h"
 
 #define R(m, p, g, cap)                \
 	{                              \
@@ -93,6 +97,85 @@ static const struct router_route routes[] = {
 	R("GET", "/configs", GATE_SWARM, NULL),
 };
 
+/* A request on a container the gate would refuse, waiting to learn
+ * whether the container exists: dockerd answers 404 for a missing one
+ * before anything else, so the 501 is only for one that exists. */
+struct routes_lookup {
+	struct httpsrv_req *r; /* NULL once the client went away */
+	enum caps_flag flag;
+	char *id;
+};
+
+static void
+routes_lookup_gone(struct httpsrv_req *r, void *arg)
+{
+	struct routes_lookup *l = arg;
+
+	(void)r;
+	l->r = NULL;
+}
+
+static void
+routes_lookup_got(int status, const char *body, const struct err *ge, void *arg)
+{
+	struct routes_lookup *l = arg;
+	struct err e;
+	cJSON *o;
+
+	if (l->r == NULL)
+		goto done;
+	httpsrv_req_on_close(l->r, NULL, NULL);
+	if (status == 404) {
+		o = cJSON_Parse(body);
+		httpsrv_reply_error(l->r, 404, "%s",
+		    json_str(o, "message") != NULL ? json_str(o, "message") :
+						     "No such container");
+		cJSON_Delete(o);
+	} else if (status == -1) {
+		httpsrv_reply_err(l->r, ge);
+	} else {
+		caps_unsupported(&frontend->caps, l->flag, &e);
+		httpsrv_reply_err(l->r, &e);
+	}
+done:
+	free(l->id);
+	free(l);
+}
+
+/* For a container route the backend cannot serve, asks the backend whether
+ * the container exists before answering; 0 when the answer is on its way,
+ * -1 when the route names no container. */
+static int
+routes_lookup(
+    struct httpsrv_req *r, const struct router_match *m, enum caps_flag flag)
+{
+	const char *id = router_param(m, "id");
+	struct routes_lookup *l;
+	struct err e;
+	char *path;
+
+	if (id == NULL || !str_prefix(m->route->pattern, "/containers/{id}"))
+		return -1;
+	/* A name no container can have needs no question (and must not be
+	 * pasted into the internal request). */
+	if (id[strspn(id,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789_.-")] != '\0') {
+		httpsrv_reply_error(r, 404, "No such container: %s", id);
+		return 0;
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->r = r;
+	l->flag = flag;
+	l->id = xstrdup(id);
+	path = xasprintf("/containers/%s/json", id);
+	httpsrv_req_on_close(r, routes_lookup_gone, l);
+	if (proxy_get(path, routes_lookup_got, l, &e) == -1)
+		routes_lookup_got(-1, NULL, &e, l);
+	free(path);
+	return 0;
+}
+
 /* Returns 0 when the request may go on; otherwise it has been answered. */
 static int
 routes_gate(struct httpsrv_req *r, const struct router_match *m)
@@ -139,6 +222,8 @@ routes_gate(struct httpsrv_req *r, const struct router_match *m)
 	}
 	if ((flag = caps_by_name(need)) == -1 || frontend->caps.flag[flag])
 		return 0;
+	if (routes_lookup(r, m, (enum caps_flag)flag) == 0)
+		return -1;
 	caps_unsupported(&frontend->caps, (enum caps_flag)flag, &e);
 	httpsrv_reply_err(r, &e);
 	return -1;
@@ -165,15 +250,72 @@ routes_check_json(struct httpsrv_req *r)
 	return 0;
 }
 
+/* Requests waiting for the capabilities. */
+struct routes_wait {
+	TAILQ_ENTRY(routes_wait) entry;
+	struct httpsrv_req *r;
+};
+static TAILQ_HEAD(, routes_wait) routes_waiting = TAILQ_HEAD_INITIALIZER(
+    routes_waiting);
+
+static void routes_route(struct httpsrv_req *r);
+
+static void
+routes_wait_gone(struct httpsrv_req *r, void *arg)
+{
+	struct routes_wait *w = arg;
+
+	(void)r;
+	TAILQ_REMOVE(&routes_waiting, w, entry);
+	free(w);
+}
+
+void
+routes_caps_done(const struct err *e)
+{
+	struct routes_wait *w;
+	struct httpsrv_req *r;
+
+	while ((w = TAILQ_FIRST(&routes_waiting)) != NULL) {
+		TAILQ_REMOVE(&routes_waiting, w, entry);
+		r = w->r;
+		free(w);
+		httpsrv_req_on_close(r, NULL, NULL);
+		if (e != NULL)
+			httpsrv_reply_err(r, e);
+		else
+			routes_route(r);
+	}
+}
+
+/* Parks r until the capabilities arrive; the loop serves others meanwhile. */
+static void
+routes_wait(struct httpsrv_req *r)
+{
+	struct routes_wait *w = xcalloc(1, sizeof(*w));
+
+	w->r = r;
+	TAILQ_INSERT_TAIL(&routes_waiting, w, entry);
+	httpsrv_req_on_close(r, routes_wait_gone, w);
+	if (!frontend->caps_fetching)
+		proxy_caps_refresh();
+}
+
 void
 routes_handle(struct httpsrv_req *r, void *arg)
+{
+	(void)arg;
+	api_system_headers(r);
+	routes_route(r);
+}
+
+static void
+routes_route(struct httpsrv_req *r)
 {
 	const char *path;
 	struct router_match m;
 	int minor, rc;
 
-	(void)arg;
-	api_system_headers(r);
 	if (api_system_version(r, &path, &minor) == -1)
 		return;
 	rc = router_match(routes, sizeof(routes) / sizeof(routes[0]),
@@ -200,14 +342,15 @@ routes_handle(struct httpsrv_req *r, void *arg)
 	default:
 		break;
 	}
+	/* The request is checked before the capability, as dockerd checks
+	 * it before anything can fail. */
+	if (routes_check_json(r) == -1)
+		return;
 	if (!frontend->caps_loaded) {
-		struct err e;
-		if (proxy_caps_fetch_sync(&e) == -1) {
-			httpsrv_reply_err(r, &e);
-			return;
-		}
+		routes_wait(r);
+		return;
 	}
-	if (routes_gate(r, &m) == -1 || routes_check_json(r) == -1)
+	if (routes_gate(r, &m) == -1)
 		return;
 	proxy_forward(r, path, minor);
 }
