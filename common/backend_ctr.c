@@ -658,27 +658,92 @@ backend_ctr_network_settings(void)
 	return ns;
 }
 
+/* Docker's drivers that need a collector beside the engine: the workload's
+ * output goes to the cloud's log service instead, so they cannot be
+ * honoured (API 1.44 has no logentries; etwlogs is Windows only). */
+static const char *const backend_ctr_log_foreign[] = { "syslog", "journald",
+	"gelf", "fluentd", "awslogs", "splunk", "gcplogs", NULL };
+
+/* The options each readable driver accepts, as dockerd's validators list
+ * them; "none" takes any. */
+static const char *const backend_ctr_log_opts_json[] = { "max-file", "max-size",
+	"compress", "labels", "labels-regex", "env", "env-regex", "tag", NULL };
+static const char *const backend_ctr_log_opts_local[] = { "max-file",
+	"max-size", "compress", NULL };
+
+static int
+backend_ctr_in(const char *const *list, const char *s)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(*list, s) == 0)
+			return 1;
+	return 0;
+}
+
+/* Checks the option keys (dockerd's wording) and that every value is a
+ * string, as Docker's map[string]string decoding demands. */
+static int
+backend_ctr_log_opts(const char *type, const cJSON *cfg, struct err *e)
+{
+	const cJSON *it;
+
+	if (cfg != NULL && !cJSON_IsNull(cfg) && !cJSON_IsObject(cfg))
+		return err_set(e, 400,
+		    "HostConfig.LogConfig.Config must be an object of "
+		    "option names to string values");
+	if (!cJSON_IsObject(cfg))
+		return 0;
+	cJSON_ArrayForEach(it, cfg) {
+		if (!cJSON_IsString(it))
+			return err_set(e, 400,
+			    "log opt '%s' must be a string value", it->string);
+		if (strcmp(type, "json-file") == 0 &&
+		    !backend_ctr_in(backend_ctr_log_opts_json, it->string))
+			return err_set(e, 400,
+			    "unknown log opt '%s' for json-file log driver",
+			    it->string);
+		if (strcmp(type, "local") == 0 &&
+		    !backend_ctr_in(backend_ctr_log_opts_local, it->string))
+			return err_set(e, 400,
+			    "unknown log opt '%s' for log driver local",
+			    it->string);
+	}
+	return 0;
+}
+
 /* Output always goes to the cloud's log service and reads back through the
- * logs API, which is what Docker's json-file driver promises clients (the
- * CLI and SDKs check for it before reading logs), so that is the driver
- * reported; other drivers cannot be honoured. */
+ * logs API with json-file semantics, so json-file (the default), local and
+ * none are kept as the user set them, options included; none only makes
+ * docker logs refuse, as dockerd does. */
 static int
 backend_ctr_log_config(struct backend *b, cJSON *hc, struct err *e)
 {
 	cJSON *lc = cJSON_GetObjectItemCaseSensitive(hc, "LogConfig");
 	const char *type = json_str(lc, "Type");
+	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(lc, "Config");
+	cJSON *out;
 
-	if (type != NULL && type[0] != '\0' && strcmp(type, "json-file") != 0 &&
-	    strcmp(type, "local") != 0)
+	if (type == NULL || type[0] == '\0')
+		type = "json-file";
+	if (backend_ctr_in(backend_ctr_log_foreign, type))
 		return err_set(e, 400,
-		    "log driver %s is not supported by the %s backend: output "
-		    "goes to the cloud's log service and is read with docker "
-		    "logs; run without --log-driver",
+		    "log driver %s cannot be used with the %s backend: it "
+		    "keeps a container's output in the cloud's log service "
+		    "with json-file semantics (read it with docker logs); "
+		    "use --log-driver json-file, local or none",
 		    type, b->ops->name);
-	lc = cJSON_CreateObject();
-	json_add_str(lc, "Type", "json-file");
-	cJSON_AddItemToObject(lc, "Config", cJSON_CreateObject());
-	json_set(hc, "LogConfig", lc);
+	if (strcmp(type, "json-file") != 0 && strcmp(type, "local") != 0 &&
+	    strcmp(type, "none") != 0)
+		return err_set(e, 400,
+		    "logger: no log driver named '%s' is registered", type);
+	if (backend_ctr_log_opts(type, cfg, e) == -1)
+		return -1;
+	out = cJSON_CreateObject();
+	json_add_str(out, "Type", type);
+	cJSON_AddItemToObject(out, "Config",
+	    cJSON_IsObject(cfg) ? cJSON_Duplicate(cfg, 1) :
+				  cJSON_CreateObject());
+	json_set(hc, "LogConfig", out);
 	return 0;
 }
 

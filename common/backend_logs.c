@@ -470,6 +470,22 @@ backend_logs_time(struct httpsrv_req *r, const char *name, int64_t *ns)
 	return 0;
 }
 
+/* A container created with --log-driver none keeps no output to read:
+ * dockerd refuses with this error (501), and so do we, although the cloud
+ * still captures the output. */
+static int
+backend_logs_unreadable(struct httpsrv_req *r, const struct container *c)
+{
+	const char *type =
+	    json_str(json_obj(container_host_config(c), "LogConfig"), "Type");
+
+	if (type == NULL || strcmp(type, "none") != 0)
+		return 0;
+	httpsrv_reply_error(
+	    r, 501, "configured logging driver does not support reading");
+	return 1;
+}
+
 void
 backend_logs_get(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -492,6 +508,8 @@ backend_logs_get(
 		    "least one stream");
 		return;
 	}
+	if (backend_logs_unreadable(r, c))
+		return;
 	j = backend_logs_job_new(b, c);
 	j->req = r;
 	j->since_ns = since;
@@ -553,7 +571,8 @@ backend_logs_attach(
 		return;
 	}
 	/* stdin goes to the workload's agent, and so does the output then. */
-	if (backend_query_bool(r, "stdin", 0) && b->ops->agent_address != NULL) {
+	if (backend_query_bool(r, "stdin", 0) &&
+	    b->ops->agent_address != NULL) {
 		backend_agent_attach(b, c, r);
 		return;
 	}
