@@ -6,6 +6,8 @@ import json
 import time
 import uuid
 
+import pytest
+
 from e2e_lib import BUSYBOX, dk_ok, inspect
 
 
@@ -58,6 +60,8 @@ def test_events_exec(docker, name):
     since = int(time.time()) - 1
     dk_ok("run", "-d", "--name", name, BUSYBOX, "sleep", "300")
     p = docker("exec", name, "sh", "-c", "exit 3")
+    if p.returncode != 3 and "does not support exec" in p.stderr:
+        pytest.skip("this backend has no exec (Lambda)")
     assert p.returncode == 3, p
     assert docker("exec", name, "true").returncode == 0
     evs = [e for e in window(since, f"container={name}")
