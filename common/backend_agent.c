@@ -403,6 +403,8 @@ agent_relay_on_result(void *arg, const cJSON *res, const struct err *e)
 			ex->exited = 1;
 			ex->running = 0;
 			ex->done_ns = str_now_ns();
+			backend_sys_exec_die_event(
+			    ex->b, ex->c, ex->id, ex->exit_code);
 		} else if (e != NULL) {
 			/* The link dropped: the agent keeps the exit code;
 			 * ask for it once the link is back. The client
@@ -421,6 +423,8 @@ agent_relay_on_result(void *arg, const cJSON *res, const struct err *e)
 			ex->exited = 1;
 			ex->running = 0;
 			ex->done_ns = str_now_ns();
+			backend_sys_exec_die_event(
+			    ex->b, ex->c, ex->id, ex->exit_code);
 		}
 	} else if (e != NULL) {
 		agent_relay_client_error(rl, e->msg);
@@ -864,7 +868,8 @@ backend_agent_exec_create(
 	container_ref(c);
 	ex->cfg = cfg;
 	TAILQ_INSERT_TAIL(&agent_execs, ex, entry);
-	backend_sys_container_event(b, c, "exec_create", NULL);
+	backend_sys_exec_event(
+	    b, c, "exec_create", ex->id, json_arr(cfg, "Cmd"));
 	out = cJSON_CreateObject();
 	json_add_str(out, "Id", ex->id);
 	httpsrv_reply_json(r, 201, out);
@@ -969,7 +974,8 @@ backend_agent_exec_start(
 	rl->request = req;
 	ex->relay = rl;
 	ex->running = 1;
-	backend_sys_container_event(ex->b, ex->c, "exec_start", NULL);
+	backend_sys_exec_event(
+	    ex->b, ex->c, "exec_start", ex->id, json_arr(cfg, "Cmd"));
 	agent_relay_open(rl);
 	if (detach && ex->relay != NULL)
 		httpsrv_reply_empty(r, 200);
@@ -1099,11 +1105,13 @@ agent_exec_status_result(void *arg, const cJSON *res, const struct err *e)
 		ex->exited = 1;
 		ex->running = 0;
 		ex->done_ns = str_now_ns();
+		backend_sys_exec_die_event(ex->b, ex->c, ex->id, ex->exit_code);
 	} else if (e == NULL && json_int(res, "status", 0) == 404) {
 		ex->exit_code = 126;
 		ex->exited = 1;
 		ex->running = 0;
 		ex->done_ns = str_now_ns();
+		backend_sys_exec_die_event(ex->b, ex->c, ex->id, ex->exit_code);
 		if (ex->relay != NULL)
 			agent_relay_client_error(ex->relay,
 			    "the agent no longer knows this exec: its exit "
@@ -1119,6 +1127,7 @@ agent_exec_status_result(void *arg, const cJSON *res, const struct err *e)
 		ex->exited = 1;
 		ex->running = 0;
 		ex->done_ns = str_now_ns();
+		backend_sys_exec_die_event(ex->b, ex->c, ex->id, ex->exit_code);
 	}
 	if (ex->relay != NULL)
 		agent_relay_free(ex->relay);

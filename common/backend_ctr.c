@@ -1294,6 +1294,8 @@ backend_ctr_start(
 
 /* --- stop, kill, restart ------------------------------------------------ */
 
+static int backend_ctr_stop_signal(const struct container *c);
+
 /* Answers a stop once the container has really exited (or the deadline
  * passed, which means the cloud did not stop it in time). */
 static void
@@ -1303,6 +1305,8 @@ backend_ctr_stop_finish(struct backend_ctr_op *op, const struct err *e)
 	struct container *c = op->c;
 
 	c->stopping = 0;
+	if (e == NULL && op->signo == 0 && op->timer != NULL)
+		backend_sys_container_event(b, c, "stop", NULL);
 	if (e == NULL && op->then_start) {
 		op->then_start = 0;
 		backend_sys_container_event(b, c, "restart", NULL);
@@ -1409,6 +1413,7 @@ backend_ctr_stop(
 	op = backend_ctr_op_new(b, c, r);
 	op->timeout_s = timeout_s;
 	c->stopping = 1;
+	backend_sys_kill_event(b, c, backend_ctr_stop_signal(c));
 	b->ops->stop(b, c, op->timeout_s, backend_ctr_stop_sent, op);
 }
 
@@ -1434,6 +1439,7 @@ backend_ctr_restart(
 	}
 	op->timeout_s = timeout_s;
 	c->stopping = 1;
+	backend_sys_kill_event(b, c, backend_ctr_stop_signal(c));
 	b->ops->stop(b, c, op->timeout_s, backend_ctr_stop_sent, op);
 }
 
@@ -1499,6 +1505,18 @@ backend_ctr_signal(const char *s)
 	return -1;
 }
 
+/* The signal a stop sends first: the container's StopSignal, else TERM. */
+static int
+backend_ctr_stop_signal(const struct container *c)
+{
+	const char *s = json_str(container_config(c), "StopSignal");
+	int signo;
+
+	if (s == NULL || s[0] == '\0' || (signo = backend_ctr_signal(s)) == -1)
+		return SIGTERM;
+	return signo;
+}
+
 void
 backend_ctr_kill(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -1530,6 +1548,7 @@ backend_ctr_kill(
 	}
 	op = backend_ctr_op_new(b, c, r);
 	op->signo = signo;
+	backend_sys_kill_event(b, c, signo);
 	/* The agent delivers any signal to the workload's own process; the
 	 * cloud's stop call is the way for KILL and TERM without one. */
 	if (backend_agent_signal(

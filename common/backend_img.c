@@ -258,7 +258,7 @@ backend_img_resolved(
 	free(line);
 	free(fam);
 	httpsrv_stream_end(p->req);
-	backend_sys_event(b, "image", "pull", p->ref, NULL);
+	backend_sys_pull_event(b, p->ref);
 out:
 	free(p->ref);
 	free(p);
@@ -450,7 +450,7 @@ backend_img_tag(
 		httpsrv_reply_err(r, &e);
 		goto out;
 	}
-	backend_sys_event(b, "image", "tag", json_str(doc, "Id"), NULL);
+	backend_sys_tag_event(b, json_str(doc, "Id"), ref);
 	httpsrv_reply_empty(r, 201);
 out:
 	free(ref);
@@ -489,7 +489,7 @@ backend_img_delete(struct backend *b, const char *id, cJSON *out)
 		log_warnx("deleting image %s: %s", id, e.msg);
 	json_add_str(d, "Deleted", id);
 	cJSON_AddItemToArray(out, d);
-	backend_sys_event(b, "image", "delete", id, NULL);
+	backend_sys_image_event(b, "delete", id, id);
 }
 
 void
@@ -543,7 +543,7 @@ backend_img_remove(
 		cJSON_AddItemToArray(out, un);
 		free(fam);
 		reg_ref_free(&rr);
-		backend_sys_event(b, "image", "untag", id, NULL);
+		backend_sys_image_event(b, "untag", id, id);
 	}
 	strv_free(&refs);
 	strv_init(&refs);

@@ -570,6 +570,7 @@ backend_logs_attach(
 		httpsrv_reply_err(r, &e);
 		return;
 	}
+	backend_sys_container_event(b, c, "attach", NULL);
 	/* stdin goes to the workload's agent, and so does the output then. */
 	if (backend_query_bool(r, "stdin", 0) &&
 	    b->ops->agent_address != NULL) {

@@ -9,6 +9,7 @@
 #include "sockerless/filters.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
+#include "sockerless/reg.h"
 #include "sockerless/store.h"
 #include "sockerless/xmalloc.h"
 
@@ -194,6 +195,58 @@ backend_sys_df(
 
 /* --- events ------------------------------------------------------------- */
 
+/* dockerd's rule: when an event filter names one of the actions that carry
+ * a suffix ("exec_create: sh -c ..."), every event value matches as a
+ * prefix; otherwise exactly. */
+static int
+backend_sys_action_matches(const struct filters *f, const char *action)
+{
+	if (filters_match_exact(f, "event", "exec_create") ||
+	    filters_match_exact(f, "event", "exec_start") ||
+	    filters_match_exact(f, "event", "health_status"))
+		return filters_match_id_prefix(f, "event", action);
+	return filters_match_exact(f, "event", action);
+}
+
+/* "busybox:latest" -> "busybox" (NULL stays NULL). Caller frees. */
+static char *
+backend_sys_strip_tag(const char *ref)
+{
+	char *s, *cut;
+
+	if (ref == NULL)
+		return NULL;
+	s = xstrdup(ref);
+	if ((cut = strchr(s, '@')) != NULL)
+		*cut = '\0';
+	if ((cut = strrchr(s, ':')) != NULL && strchr(cut, '/') == NULL)
+		*cut = '\0';
+	return s;
+}
+
+/* dockerd's image filter: the actor's ID or its image name (the "image"
+ * attribute of a container event, "name" of an image event), each also
+ * without its tag. */
+static int
+backend_sys_image_matches(const struct filters *f, const cJSON *ev)
+{
+	const cJSON *actor = json_obj(ev, "Actor");
+	const char *id = json_str(actor, "ID");
+	const char *name = json_str(json_obj(actor, "Attributes"),
+	    strcmp(json_str(ev, "Type"), "image") == 0 ? "name" : "image");
+	char *bare_id = backend_sys_strip_tag(id);
+	char *bare_name = backend_sys_strip_tag(name);
+	int ok;
+
+	ok = (id != NULL && filters_match_exact(f, "image", id)) ||
+	    (name != NULL && filters_match_exact(f, "image", name)) ||
+	    (bare_id != NULL && filters_match_exact(f, "image", bare_id)) ||
+	    (bare_name != NULL && filters_match_exact(f, "image", bare_name));
+	free(bare_id);
+	free(bare_name);
+	return ok;
+}
+
 static int
 backend_sys_event_matches(const struct filters *f, const cJSON *ev)
 {
@@ -204,7 +257,7 @@ backend_sys_event_matches(const struct filters *f, const cJSON *ev)
 	if (f == NULL)
 		return 1;
 	if (!filters_match_exact(f, "type", type) ||
-	    !filters_match_exact(f, "event", json_str(ev, "Action")))
+	    !backend_sys_action_matches(f, json_str(ev, "Action")))
 		return 0;
 	if (filters_has(f, "container") &&
 	    (strcmp(type, "container") != 0 ||
@@ -213,9 +266,7 @@ backend_sys_event_matches(const struct filters *f, const cJSON *ev)
 		    !filters_match_exact(
 			f, "container", json_str(attrs, "name")))))
 		return 0;
-	if (filters_has(f, "image") &&
-	    !filters_match_exact(f, "image", json_str(attrs, "image")) &&
-	    !filters_match_exact(f, "image", json_str(actor, "ID")))
+	if (filters_has(f, "image") && !backend_sys_image_matches(f, ev))
 		return 0;
 	return filters_match_labels(f, "label", attrs);
 }
@@ -316,6 +367,115 @@ backend_sys_container_event(
 	backend_sys_event(b, "container", action, c->id, attrs);
 }
 
+/* exec_create and exec_start: dockerd appends the command to the action
+ * ("exec_start: sh -c echo hi", a trailing space when there are no
+ * arguments) and names the exec in execID. */
+void
+backend_sys_exec_event(struct backend *b, struct container *c,
+    const char *action, const char *exec_id, const cJSON *cmd)
+{
+	cJSON *extra = cJSON_CreateObject(), *it;
+	char *full = xasprintf("%s:", action), *next;
+	int n = 0;
+
+	cJSON_ArrayForEach(it, cmd) {
+		next = xasprintf(
+		    "%s %s", full, cJSON_IsString(it) ? it->valuestring : "");
+		free(full);
+		full = next;
+		n++;
+	}
+	if (n == 1) {
+		next = xasprintf("%s ", full);
+		free(full);
+		full = next;
+	}
+	json_add_str(extra, "execID", exec_id);
+	backend_sys_container_event(b, c, full, extra);
+	free(full);
+}
+
+void
+backend_sys_exec_die_event(
+    struct backend *b, struct container *c, const char *exec_id, int code)
+{
+	cJSON *extra = cJSON_CreateObject();
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", code);
+	json_add_str(extra, "execID", exec_id);
+	json_add_str(extra, "exitCode", num);
+	backend_sys_container_event(b, c, "exec_die", extra);
+}
+
+/* kill names the signal by number, as dockerd does ("signal": "15"). */
+void
+backend_sys_kill_event(struct backend *b, struct container *c, int signo)
+{
+	cJSON *extra = cJSON_CreateObject();
+	char num[16];
+
+	snprintf(num, sizeof(num), "%d", signo);
+	json_add_str(extra, "signal", num);
+	backend_sys_container_event(b, c, "kill", extra);
+}
+
+/* Image events name the reference they were about in "name". */
+void
+backend_sys_image_event(
+    struct backend *b, const char *action, const char *id, const char *name)
+{
+	cJSON *attrs = cJSON_CreateObject();
+
+	json_add_str(attrs, "name", name);
+	backend_sys_event(b, "image", action, id, attrs);
+}
+
+/* "docker.io/library/busybox:latest" -> "busybox:latest"; NULL (logged)
+ * for a reference the caller already checked, which cannot happen. */
+static char *
+backend_sys_familiar(const char *ref)
+{
+	struct reg_ref rr;
+	struct err e;
+	char *fam;
+
+	if (reg_ref_parse(ref, &rr, &e) == -1) {
+		log_warnx("image event for %s: %s", ref, e.msg);
+		return NULL;
+	}
+	fam = reg_ref_familiar(&rr);
+	reg_ref_free(&rr);
+	return fam;
+}
+
+/* A tag: Actor.ID is the image, name the new reference. */
+void
+backend_sys_tag_event(struct backend *b, const char *id, const char *ref)
+{
+	char *fam;
+
+	if ((fam = backend_sys_familiar(ref)) == NULL)
+		return;
+	backend_sys_image_event(b, "tag", id, fam);
+	free(fam);
+}
+
+/* A pull: Actor.ID is the familiar reference ("busybox:latest"), name the
+ * repository ("busybox"), as dockerd's pull reports them. */
+void
+backend_sys_pull_event(struct backend *b, const char *ref)
+{
+	char *fam, *name;
+
+	if ((fam = backend_sys_familiar(ref)) == NULL)
+		return;
+	name = backend_sys_strip_tag(fam);
+	backend_sys_image_event(b, "pull", fam, name);
+	free(name);
+	free(fam);
+}
+
 static int
 backend_sys_event_time(struct httpsrv_req *r, const char *name, int64_t *ns)
 {
@@ -368,7 +528,8 @@ backend_sys_events(
 			cJSON *ev = json_parse(docs[i], strlen(docs[i]), &pe);
 			const char *tn = strstr(docs[i], "\"timeNano\":");
 
-			/* Parsing made timeNano a double; restore its digits. */
+			/* Parsing made timeNano a double; restore its digits.
+			 */
 			if (ev != NULL && tn != NULL) {
 				char digits[24];
 				size_t k = 0;
