@@ -898,7 +898,7 @@ backend_agent_exec_start(
 	const char *raw, *s;
 	size_t len;
 	struct err e;
-	int detach, tty;
+	int detach, tty, raw_stream;
 
 	(void)b;
 	if ((ex = agent_exec_lookup_or_reply(r, router_param(m, "id"))) == NULL)
@@ -929,7 +929,11 @@ backend_agent_exec_start(
 	}
 	cfg = ex->cfg;
 	detach = json_bool(body, "Detach", 0);
-	tty = json_bool(body, "Tty", json_bool(cfg, "Tty", 0));
+	/* As dockerd: the create's Tty gives the process its terminal; the
+	 * start's Tty (absent is false) only picks the stream's framing, so
+	 * a tty exec started with Tty false is a pty framed as stdout. */
+	tty = json_bool(cfg, "Tty", 0);
+	raw_stream = json_bool(body, "Tty", 0);
 	req = cJSON_CreateObject();
 	json_add_str(req, "kind", "exec");
 	json_add_str(req, "id", ex->id);
@@ -967,10 +971,13 @@ backend_agent_exec_start(
 	cJSON_Delete(body);
 	rl = agent_relay_new(ex->b, ex->c, detach ? NULL : r);
 	rl->ex = ex;
-	rl->tty = tty;
+	rl->tty = raw_stream;
 	rl->want_stdin = !detach && json_bool(cfg, "AttachStdin", 0);
 	rl->want_out = !detach && json_bool(cfg, "AttachStdout", 0);
-	rl->want_err = !detach && json_bool(cfg, "AttachStderr", 0);
+	/* A raw stream of a process with pipes has no place for stderr:
+	 * dockerd drops it (router/container/exec.go), and so do we. */
+	rl->want_err = !detach && json_bool(cfg, "AttachStderr", 0) &&
+	    (tty || !raw_stream);
 	rl->request = req;
 	ex->relay = rl;
 	ex->running = 1;

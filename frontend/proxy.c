@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -29,6 +32,10 @@
 #define PROXY_PIECE	  16384
 /* Seconds an internal GET (capabilities, lookups) may take. */
 #define PROXY_GET_TIMEOUT 5
+/* A hijacked stream waits for its client to read the 101 head: checked
+ * every PROXY_HOLD_TICK_US, for at most PROXY_HOLD_MAX_NS. */
+#define PROXY_HOLD_TICK_US 1000
+#define PROXY_HOLD_MAX_NS  (2LL * 1000000000LL)
 
 enum proxy_state {
 	PROXY_HEAD,
@@ -187,6 +194,71 @@ proxy_splice_done(void *arg)
 	(void)arg;
 }
 
+/*
+ * A hijacked client between its 101 head and the splice. docker-py reads
+ * the head through a buffered reader and then reads the raw socket, so
+ * stream bytes that reach the client before it has read the head are
+ * swallowed with it (docker/docker-py#2042). dockerd's ordering (head,
+ * then runc starts the process) makes that rare; an agent starts a
+ * process in a millisecond, so the order is held here, where the client's
+ * socket is: the stream starts once the head has left our buffer and the
+ * client has read it (SIOCOUTQ 0 on a unix socket; on TCP that means
+ * acknowledged, as close as TCP lets us see). A client that does not read
+ * gets its stream after PROXY_HOLD_MAX_NS all the same. Nothing is read
+ * from either side meanwhile, so nothing is lost or reordered.
+ */
+struct proxy_hold {
+	struct bufferevent *client, *be;
+	struct event *tick;
+	int64_t until_ns;
+};
+
+static int
+proxy_head_read(struct bufferevent *c)
+{
+	int unread = 0;
+
+	if (evbuffer_get_length(bufferevent_get_output(c)) > 0)
+		return 0;
+	/* Not a socket that can tell (ENOTTY): the head has been sent. */
+	if (ioctl(bufferevent_getfd(c), SIOCOUTQ, &unread) == -1)
+		return 1;
+	return unread == 0;
+}
+
+static void
+proxy_hold_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy_hold *h = arg;
+	struct timeval tv = { 0, PROXY_HOLD_TICK_US };
+
+	(void)fd;
+	(void)what;
+	if (!proxy_head_read(h->client) && str_now_ns() < h->until_ns) {
+		evtimer_add(h->tick, &tv);
+		return;
+	}
+	event_free(h->tick);
+	splice_new(h->client, h->be, proxy_splice_done, NULL);
+	free(h);
+}
+
+/* Splices client and be once the client has read its 101 head. */
+static void
+proxy_hold_then_splice(struct bufferevent *client, struct bufferevent *be)
+{
+	struct proxy_hold *h = xcalloc(1, sizeof(*h));
+
+	h->client = client;
+	h->be = be;
+	h->until_ns = str_now_ns() + PROXY_HOLD_MAX_NS;
+	bufferevent_setcb(be, NULL, NULL, NULL, NULL);
+	bufferevent_disable(be, EV_READ);
+	bufferevent_disable(client, EV_READ);
+	h->tick = evtimer_new(frontend->base, proxy_hold_tick, h);
+	proxy_hold_tick(-1, 0, h);
+}
+
 static void
 proxy_stream(struct proxy *p, const void *data, size_t len)
 {
@@ -236,7 +308,7 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 		p->req = NULL;
 		p->be = NULL;
 		proxy_free(p);
-		splice_new(c, be, proxy_splice_done, NULL);
+		proxy_hold_then_splice(c, be);
 		return -1;
 	}
 	httpsrv_req_on_close(p->req, proxy_client_gone, p);
