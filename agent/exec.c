@@ -1,5 +1,6 @@
 /* Processes the wrapper starts (pipes or a pseudo-terminal, user, working
  * directory, environment) and the link's exec and exec_status requests. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -43,6 +45,11 @@ static struct exec *exec_list;
 
 /* ---- spawning ---- */
 
+/*
+ * A failed exec's message, written as dockerd writes it: on the exec's
+ * stdout (the stream the client reads, framed as stdout), ending in
+ * "\r\n". Only ever called in the child, before its exec.
+ */
 static void exec_say(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 static void
@@ -54,14 +61,26 @@ exec_say(const char *fmt, ...)
 	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(msg, sizeof(msg) - 2, fmt, ap);
 	va_end(ap);
-	if (n > 0) {
-		if ((size_t)n >= sizeof(msg))
-			n = (int)sizeof(msg) - 1;
-		r = write(STDERR_FILENO, msg, (size_t)n);
-		(void)r;
-	}
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg) - 2)
+		n = (int)sizeof(msg) - 3;
+	memcpy(msg + n, "\r\n", 2);
+	r = write(STDOUT_FILENO, msg, (size_t)n + 2);
+	(void)r;
+}
+
+/* strerror as Go words it (runc's messages): lower case. */
+static const char *
+exec_strerror(int e)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), "%s", strerror(e));
+	buf[0] = (char)tolower((unsigned char)buf[0]);
+	return buf;
 }
 
 static int
@@ -97,7 +116,7 @@ exec_user(const char *spec)
 		uid = pw->pw_uid;
 	} else {
 		exec_say("unable to find user %s: no matching entries in "
-			 "passwd file\n",
+			 "passwd file",
 		    user);
 		return -1;
 	}
@@ -110,7 +129,7 @@ exec_user(const char *spec)
 			gid = gr->gr_gid;
 		} else {
 			exec_say("unable to find group %s: no matching entries "
-				 "in group file\n",
+				 "in group file",
 			    group);
 			return -1;
 		}
@@ -118,7 +137,8 @@ exec_user(const char *spec)
 	if ((pw != NULL && group == NULL ? initgroups(pw->pw_name, gid) :
 					   setgroups(1, &gid)) == -1 ||
 	    setgid(gid) == -1 || setuid(uid) == -1) {
-		exec_say("unable to set user %s: %s\n", spec, strerror(errno));
+		exec_say(
+		    "unable to set user %s: %s", spec, exec_strerror(errno));
 		return -1;
 	}
 	if (pw != NULL && pw->pw_dir != NULL && getenv("HOME") == NULL)
@@ -126,9 +146,88 @@ exec_user(const char *spec)
 	return 0;
 }
 
+#define EXEC_OCI                                                           \
+	"OCI runtime exec failed: exec failed: unable to start container " \
+	"process: "
+
+/* Go's exec.LookPath check: a file with an execute bit; EACCES when not. */
+static int
+exec_runnable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1)
+		return -1;
+	if (S_ISDIR(st.st_mode) || (st.st_mode & 0111) == 0) {
+		errno = EACCES;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Finds argv0 as runc does before it starts an exec (Go's exec.LookPath
+ * over the exec's PATH) into path, or says why not, in runc's words, and
+ * exits 126: dockerd gives an exec that could not start 126 whatever the
+ * cause (the process never ran), where a shell says 127 for "not found".
+ */
+static void
+exec_lookpath(const char *argv0, char *path, size_t pathsz)
+{
+	const char *dirs = getenv("PATH"), *p, *colon;
+	int e;
+
+	if (strchr(argv0, '/') != NULL) {
+		snprintf(path, pathsz, "%s", argv0);
+		if (exec_runnable(path) == 0)
+			return;
+		if ((e = errno) == EACCES)
+			exec_say(EXEC_OCI "exec: \"%s\": %s: unknown", argv0,
+			    exec_strerror(e));
+		else
+			exec_say(EXEC_OCI "exec: \"%s\": stat %s: %s: unknown",
+			    argv0, argv0, exec_strerror(e));
+		_exit(126);
+	}
+	for (p = dirs != NULL ? dirs : ""; *p != '\0'; p = colon + 1) {
+		colon = strchrnul(p, ':');
+		/* An empty entry is the working directory, as in Go. */
+		snprintf(path, pathsz, "%.*s%s%s", (int)(colon - p),
+		    colon == p ? "." : p, "/", argv0);
+		if (exec_runnable(path) == 0)
+			return;
+		if (*colon == '\0')
+			break;
+	}
+	exec_say(EXEC_OCI "exec: \"%s\": executable file not found in $PATH: "
+			  "unknown",
+	    argv0);
+	_exit(126);
+}
+
+/* The process had started for runc when its execve fails: it says so on
+ * its stderr and exits 1, as runc's init does. */
+static void
+exec_failed(const char *path, int e)
+{
+	char msg[1024];
+	int n;
+	ssize_t r;
+
+	n = snprintf(msg, sizeof(msg), "exec %s: %s\n", path, exec_strerror(e));
+	if (n > 0) {
+		if ((size_t)n >= sizeof(msg))
+			n = (int)sizeof(msg) - 1;
+		r = write(STDERR_FILENO, msg, (size_t)n);
+		(void)r;
+	}
+	_exit(1);
+}
+
 static void
 exec_child(const struct spawn *s, const char *slave, int in, int out, int err)
 {
+	char path[4096];
 	int fd, e;
 
 	proc_child_reset();
@@ -165,26 +264,15 @@ exec_child(const struct spawn *s, const char *slave, int in, int out, int err)
 		exec_say(
 		    "OCI runtime exec failed: exec failed: unable to start "
 		    "container process: chdir to cwd (\"%s\") set in "
-		    "config.json failed: %s: unknown\n",
-		    s->workdir, strerror(e));
+		    "config.json failed: %s: unknown",
+		    s->workdir, exec_strerror(e));
 		_exit(126);
 	}
 	if (!s->docker_msgs)
 		proc_exec(s->argv);
-	execvp(s->argv[0], s->argv);
-	e = errno;
-	if (e == ENOENT && strchr(s->argv[0], '/') == NULL)
-		exec_say(
-		    "OCI runtime exec failed: exec failed: unable to start "
-		    "container process: exec: \"%s\": executable file not "
-		    "found in $PATH: unknown\n",
-		    s->argv[0]);
-	else
-		exec_say(
-		    "OCI runtime exec failed: exec failed: unable to start "
-		    "container process: exec: \"%s\": %s: unknown\n",
-		    s->argv[0], strerror(e));
-	_exit(e == ENOENT || e == ENOTDIR ? 127 : 126);
+	exec_lookpath(s->argv[0], path, sizeof(path));
+	execv(path, s->argv);
+	exec_failed(path, errno);
 }
 
 static void

@@ -14,7 +14,7 @@ import socket
 
 import pytest
 
-from e2e_lib import BUSYBOX, HOST, TARGET, dk_ok, wait_for, wait_state
+from e2e_lib import BUSYBOX, HOST, TARGET, dk, dk_ok, wait_for, wait_state
 
 PROBE = "[ -t 1 ] && echo tty || echo pipe; echo err >&2"
 
@@ -120,4 +120,70 @@ def test_first_exec_of_a_fresh_container_keeps_its_output(apiclient, names):
         ex = apiclient.exec_create(n, ["sh", "-c", "echo hi; exit 3"])
         assert apiclient.exec_start(ex["Id"], demux=True) == (b"hi\n", None)
         assert apiclient.exec_inspect(ex["Id"])["ExitCode"] == 3
+
+
+# --- an exec that cannot start: 126, and runc's words on stdout (item 10) ----
+
+OCI = b"OCI runtime exec failed: exec failed: unable to start container process: "
+
+
+@pytest.fixture
+def sleeper_noexec(name):
+    dk_ok("run", "-d", "--name", name, BUSYBOX, "sh", "-c",
+          "touch /tmp/noexec; trap 'exit 0' TERM; while true; do sleep 0.2; done")
+    wait_state(name, "running")
+    wait_for(lambda: dk("exec", name, "test", "-f", "/tmp/noexec").returncode == 0,
+             what="/tmp/noexec")
+    return name
+
+
+@pytest.mark.parametrize("argv,why", [
+    (["nosuchbin"], b'exec: "nosuchbin": executable file not found in $PATH'),
+    (["/nosuch/bin"], b'exec: "/nosuch/bin": stat /nosuch/bin: no such file or directory'),
+    (["/tmp/noexec"], b'exec: "/tmp/noexec": permission denied'),
+    (["/tmp"], b'exec: "/tmp": permission denied'),
+])
+def test_exec_that_cannot_start_is_126(apiclient, sleeper_noexec, argv, why):
+    ex = apiclient.exec_create(sleeper_noexec, argv)
+    out = apiclient.exec_start(ex["Id"], demux=True)
+    assert out == (OCI + why + b": unknown\r\n", None), out
+    info = apiclient.exec_inspect(ex["Id"])
+    assert info["ExitCode"] == 126 and info["Running"] is False, info
+
+
+def test_exec_whose_execve_fails_exits_1(apiclient, sleeper_noexec):
+    # runc's look-up passed (a file with an execute bit): the process had
+    # started when execve failed, so it says so on stderr and exits 1.
+    dk_ok("exec", sleeper_noexec, "sh", "-c",
+          "printf 'garbage' >/tmp/bad; printf '#!/nonexist\\n' >/tmp/bad2;"
+          " mkdir -p /tmp/d; cp /tmp/bad /tmp/d/badbin;"
+          " chmod +x /tmp/bad /tmp/bad2 /tmp/d/badbin")
+    for argv, env, want in (
+            (["/tmp/bad"], None, b"exec /tmp/bad: exec format error\n"),
+            (["/tmp/bad2"], None,
+             b"exec /tmp/bad2: no such file or directory\n"),
+            (["badbin"], ["PATH=/tmp/d:/bin"],
+             b"exec /tmp/d/badbin: exec format error\n")):
+        ex = apiclient.exec_create(sleeper_noexec, argv, environment=env)
+        out = apiclient.exec_start(ex["Id"], demux=True)
+        assert out == (None, want), (argv, out)
+        assert apiclient.exec_inspect(ex["Id"])["ExitCode"] == 1
+
+
+def test_cli_exec_of_a_missing_binary_exits_126(sleeper_noexec):
+    for flags in ([], ["-t"]):
+        r = dk("exec", *flags, sleeper_noexec, "nosuchbin")
+        assert r.returncode == 126, r
+        assert 'exec: "nosuchbin": executable file not found in $PATH' in \
+            r.stdout + r.stderr, r
+    r = dk("exec", "-w", "/nonexist", sleeper_noexec, "true")
+    assert r.returncode == 126, r
+    assert 'chdir to cwd ("/nonexist") set in config.json failed: no such ' \
+        'file or directory' in r.stdout + r.stderr, r
+
+
+def test_a_command_exiting_127_keeps_127(apiclient, sleeper):
+    ex = apiclient.exec_create(sleeper, ["sh", "-c", "exit 127"])
+    apiclient.exec_start(ex["Id"])
+    assert apiclient.exec_inspect(ex["Id"])["ExitCode"] == 127
 
