@@ -29,7 +29,8 @@ void jsonw_free(struct jsonw *w);
 void jsonw_time(char *out, size_t outsz, int64_t sec, long nsec);
 
 /* procinfo.c */
-/* Both return malloc'd JSON (the caller frees it) and never fail. */
+/* Both return malloc'd JSON (the caller frees it) and never fail; top's is
+ * an error answer ({"status": 400, ...}) for ps_args it cannot honour. */
 char *top_json(const char *args);
 char *stats_json(void);
 

@@ -298,6 +298,54 @@ procinfo_cmd(struct jsonw *w, const struct procinfo_proc *pr)
 	free(s);
 }
 
+/*
+ * Whether ps_args asks for ps -ef's listing ("-ef", "-e -f", "-A -f"...),
+ * the only one the agent makes: it has no ps to run, and other columns
+ * would be a different table under the same titles.
+ */
+static int
+top_args_ok(const char *args)
+{
+	int every = 0, full = 0;
+	const char *p = args;
+
+	while (*p != '\0') {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		if (*p++ != '-')
+			return 0;
+		for (; *p != '\0' && *p != ' '; p++) {
+			if (*p == 'e' || *p == 'A')
+				every = 1;
+			else if (*p == 'f')
+				full = 1;
+			else
+				return 0;
+		}
+	}
+	return every && full;
+}
+
+static char *
+top_refuse(const char *args)
+{
+	struct jsonw w;
+	char msg[512];
+
+	snprintf(msg, sizeof(msg),
+	    "ps_args \"%.200s\" is not supported: the container's processes "
+	    "are listed by the Sockerless agent with the columns of ps -ef "
+	    "only; leave ps_args out or use -ef",
+	    args);
+	jsonw_init(&w);
+	jsonw_puts(&w, "{\"status\":400,\"message\":");
+	jsonw_str(&w, msg, strlen(msg));
+	jsonw_puts(&w, "}");
+	return jsonw_take(&w);
+}
+
 char *
 top_json(const char *args)
 {
@@ -311,8 +359,10 @@ top_json(const char *args)
 	double uptime = 0;
 	unsigned long long total, pcpu;
 	int first = 1;
+	pid_t self = getpid();
 
-	(void)args;
+	if (*args != '\0' && !top_args_ok(args))
+		return top_refuse(args);
 	passwd = procinfo_slurp("/etc/passwd", NULL);
 	if ((stat = procinfo_slurp("/proc/stat", NULL)) != NULL) {
 		if ((p = strstr(stat, "\nbtime ")) != NULL)
@@ -332,7 +382,11 @@ top_json(const char *args)
 		qsort(pids, n, sizeof(*pids), procinfo_cmp_int);
 	for (i = 0; i < n; i++) {
 		double since;
-		if (procinfo_read_proc(pids[i], &pr) == -1)
+		/* The agent is not the user's process: as dockerd lists the
+		 * container's processes and not its shim, it is left out
+		 * (its children keep it as their PPID, as dockerd's keep the
+		 * shim's). */
+		if (pids[i] == self || procinfo_read_proc(pids[i], &pr) == -1)
 			continue;
 		jsonw_puts(&w, first ? "[" : ",[");
 		first = 0;

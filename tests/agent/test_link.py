@@ -707,8 +707,20 @@ def test_top_stats(agents):
     ln.open(1, kind="top", args="-ef")
     top = ln.collect(1)[1]
     assert top["Titles"][1] == "PID"
+    # The agent is not the user's process: left out, as dockerd leaves out
+    # its shim; the workload it runs is listed with the agent as parent.
+    pids = {r[1] for r in top["Processes"]}
+    assert str(a.p.pid) not in pids, top
+    assert any(r[2] == str(a.p.pid) and "sleep 30" in r[7]
+               for r in top["Processes"]), top
     ln.open(2, kind="stats")
     assert "pids" in ln.collect(2)[1]
+    # ps_args it cannot honour are refused, not ignored.
+    ln.open(3, kind="top", args="aux")
+    res = ln.collect(3)[1]
+    assert res["status"] == 400 and 'ps_args "aux"' in res["message"], res
+    ln.open(4, kind="top", args="-e -f")
+    assert ln.collect(4)[1]["Titles"] == top["Titles"]
 
 
 def test_archive(agents, tmp_path):

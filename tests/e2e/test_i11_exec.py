@@ -187,3 +187,41 @@ def test_a_command_exiting_127_keeps_127(apiclient, sleeper):
     apiclient.exec_start(ex["Id"])
     assert apiclient.exec_inspect(ex["Id"])["ExitCode"] == 127
 
+
+# --- docker top lists the workload, not the agent (item 10) -------------------
+
+TITLES = ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"]
+
+
+def test_top_lists_the_workload_only(apiclient, name):
+    dk_ok("run", "-d", "--name", name, BUSYBOX, "sleep", "600")
+    wait_state(name, "running")
+    dk_ok("exec", "-d", name, "sleep", "601")
+
+    def rows():
+        t = apiclient.top(name)
+        assert t["Titles"] == TITLES, t
+        return t["Processes"]
+    wait_for(lambda: len(rows()) == 2, what="two processes in top")
+    procs = rows()
+    assert sorted(p[7] for p in procs) == ["sleep 600", "sleep 601"], procs
+    pids = {p[1] for p in procs}
+    # Both hang from something that is not the user's (dockerd: the shim;
+    # Sockerless: the agent), the same parent.
+    assert len({p[2] for p in procs}) == 1 and not {p[2] for p in procs} & pids
+    assert all(p[0] == "root" for p in procs), procs
+    ef = apiclient.top(name, ps_args="-ef")["Processes"]
+    assert sorted((p[1], p[7]) for p in ef) == \
+        sorted((p[1], p[7]) for p in procs), (ef, procs)
+    out = dk_ok("top", name)
+    assert "sockerless" not in out and "sleep 600" in out, out
+
+
+@pytest.mark.skipif(TARGET == "reference",
+                    reason="dockerd runs the host's ps with any ps_args")
+def test_top_refuses_ps_args_it_cannot_honour(name):
+    dk_ok("run", "-d", "--name", name, BUSYBOX, "sleep", "600")
+    wait_state(name, "running")
+    r = dk("top", name, "aux")
+    assert r.returncode != 0
+    assert 'ps_args "aux" is not supported' in r.stderr, r.stderr
