@@ -224,6 +224,13 @@ routes_gate(struct httpsrv_req *r, const struct router_match *m)
 		return 0;
 	if (routes_lookup(r, m, (enum caps_flag)flag) == 0)
 		return -1;
+	/* No exec can exist where there is no exec: dockerd's answer for an
+	 * unknown id, not the 501 (the exec's create got that already). */
+	if (str_prefix(rt->pattern, "/exec/{id}")) {
+		httpsrv_reply_error(
+		    r, 404, "No such exec instance: %s", router_param(m, "id"));
+		return -1;
+	}
 	caps_unsupported(&frontend->caps, (enum caps_flag)flag, &e);
 	httpsrv_reply_err(r, &e);
 	return -1;
