@@ -181,10 +181,16 @@ backend_img_record(struct backend *b, const struct reg_image *img)
 	free(old);
 	json_add_str(doc, "Id", img->id);
 	json_add_str(doc, "Parent", "");
-	json_add_str(doc, "Comment", "");
+	json_add_str(doc, "Comment",
+	    json_str(img->config, "comment") != NULL ?
+		json_str(img->config, "comment") :
+		"");
 	json_add_str(doc, "Created", json_str(img->config, "created"));
 	json_add_str(doc, "DockerVersion", "");
-	json_add_str(doc, "Author", json_str(img->config, "author"));
+	json_add_str(doc, "Author",
+	    json_str(img->config, "author") != NULL ?
+		json_str(img->config, "author") :
+		"");
 	cfg = cJSON_Duplicate(json_obj(img->config, "config"), 1);
 	cJSON_AddItemToObject(
 	    doc, "Config", cfg != NULL ? cfg : cJSON_CreateObject());
@@ -199,9 +205,15 @@ backend_img_record(struct backend *b, const struct reg_image *img)
 	cJSON_AddItemToObject(gd, "Data", cJSON_CreateObject());
 	json_add_str(gd, "Name", "sockerless");
 	cJSON_AddItemToObject(doc, "GraphDriver", gd);
-	rootfs = cJSON_Duplicate(json_obj(img->config, "rootfs"), 1);
-	cJSON_AddItemToObject(
-	    doc, "RootFS", rootfs != NULL ? rootfs : cJSON_CreateObject());
+	/* The config's {type, diff_ids} in inspect's words. */
+	rootfs = cJSON_CreateObject();
+	json_add_str(rootfs, "Type", "layers");
+	cJSON_AddItemToObject(rootfs, "Layers",
+	    json_arr(json_obj(img->config, "rootfs"), "diff_ids") != NULL ?
+		cJSON_Duplicate(
+		    json_arr(json_obj(img->config, "rootfs"), "diff_ids"), 1) :
+		cJSON_CreateArray());
+	cJSON_AddItemToObject(doc, "RootFS", rootfs);
 	meta = cJSON_CreateObject();
 	str_time_rfc3339(now, sizeof(now), str_now_ns());
 	json_add_str(meta, "LastTagTime", now);
@@ -629,8 +641,104 @@ backend_img_prune(
 	strv_free(&ids);
 	filters_free(f);
 	out = cJSON_CreateObject();
-	cJSON_AddItemToObject(out, "ImagesDeleted", deleted);
+	/* dockerd's report has null, not [], when nothing was deleted. */
+	cJSON_AddItemToObject(out, "ImagesDeleted",
+	    cJSON_GetArraySize(deleted) > 0 ? deleted : cJSON_CreateNull());
+	if (cJSON_GetArraySize(deleted) == 0)
+		cJSON_Delete(deleted);
 	json_add_int(out, "SpaceReclaimed", reclaimed);
 	httpsrv_reply_json(r, 200, out);
 	cJSON_Delete(out);
+}
+
+/* --- endpoints without an implementation -------------------------------- */
+
+/* The request is checked before the capability: a missing image gets
+ * dockerd's own answer (its wording is what docker-py maps to
+ * ImageNotFound), an existing one the 501 of an endpoint not built. */
+void
+backend_img_history(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	const char *name = router_param(m, "name");
+	cJSON *doc = backend_img_find(b, name);
+
+	if (doc == NULL)
+		httpsrv_reply_error(r, 404, "No such image: %s", name);
+	else
+		backend_reply_unbuilt(b, r);
+	cJSON_Delete(doc);
+}
+
+/* dockerd answers a push of a missing image inside its progress stream. */
+void
+backend_img_push(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	const char *tag = httpsrv_req_query(r, "tag");
+	char *ref = tag != NULL && tag[0] != '\0' ?
+	    xasprintf("%s:%s", router_param(m, "name"), tag) :
+	    xstrdup(router_param(m, "name"));
+	char *norm = backend_img_normalize(ref), *line, *fam;
+	cJSON *doc = backend_img_find(b, ref), *o;
+	struct reg_ref rr;
+	struct err e;
+	size_t len;
+
+	/* dockerd reads the credentials from the body when the header is
+	 * missing, and an empty body fails to decode. */
+	if (httpsrv_req_header(r, "X-Registry-Auth") == NULL &&
+	    (httpsrv_req_body(r, &len), len == 0)) {
+		httpsrv_reply_error(
+		    r, 400, "Bad parameters and missing X-Registry-Auth: EOF");
+		goto out;
+	}
+	if (doc != NULL || norm == NULL ||
+	    reg_ref_parse(router_param(m, "name"), &rr, &e) == -1) {
+		backend_reply_unbuilt(b, r);
+		goto out;
+	}
+	httpsrv_stream_begin(r, 200, "application/json");
+	line = xasprintf(
+	    "The push refers to repository [%s/%s]", rr.domain, rr.path);
+	backend_img_status(r, line, NULL);
+	free(line);
+	fam = reg_ref_familiar_name(&rr);
+	line =
+	    xasprintf("An image does not exist locally with the tag: %s", fam);
+	free(fam);
+	reg_ref_free(&rr);
+	o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "errorDetail", cJSON_CreateObject());
+	json_add_str(json_obj(o, "errorDetail"), "message", line);
+	json_add_str(o, "error", line);
+	free(line);
+	line = json_print(o);
+	httpsrv_stream_line(r, line, "\r\n");
+	free(line);
+	cJSON_Delete(o);
+	httpsrv_stream_end(r);
+out:
+	free(ref);
+	free(norm);
+	cJSON_Delete(doc);
+}
+
+/* docker save: GET /images/{name}/get and GET /images/get?names=. */
+void
+backend_img_save(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	const char *name = router_param(m, "name");
+	cJSON *doc;
+
+	if (name == NULL)
+		name = httpsrv_req_query(r, "names");
+	if (name != NULL && (doc = backend_img_find(b, name)) == NULL) {
+		httpsrv_reply_error(r, 404, "reference does not exist");
+		return;
+	}
+	if (name != NULL)
+		cJSON_Delete(doc);
+	backend_reply_unbuilt(b, r);
 }
