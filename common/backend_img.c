@@ -343,26 +343,55 @@ backend_img_summary(const cJSON *doc)
 	return o;
 }
 
+/* One familiar reference ("busybox:latest", "x@sha256:...") against the
+ * reference filter: whole, or by its name alone, as dockerd's
+ * FamiliarMatch does. */
 static int
-backend_img_ref_matches(const struct filters *f, const cJSON *doc)
+backend_img_ref_match(const struct filters *f, const char *ref)
 {
-	const cJSON *it;
+	char *name = xstrdup(ref), *cut;
+	int ok;
+
+	if ((cut = strchr(name, '@')) != NULL)
+		*cut = '\0';
+	else if ((cut = strrchr(name, ':')) != NULL && strchr(cut, '/') == NULL)
+		*cut = '\0';
+	ok = filters_match_glob(f, "reference", ref) ||
+	    filters_match_glob(f, "reference", name);
+	free(name);
+	return ok;
+}
+
+/* Keeps only the references that match, as dockerd lists them (the CLI
+ * shows one row per tag); returns how many are left. */
+static int
+backend_img_ref_keep(const struct filters *f, cJSON *arr)
+{
+	cJSON *it, *next;
+	int n = 0;
+
+	for (it = arr != NULL ? arr->child : NULL; it != NULL; it = next) {
+		next = it->next;
+		if (cJSON_IsString(it) &&
+		    backend_img_ref_match(f, it->valuestring))
+			n++;
+		else
+			cJSON_Delete(cJSON_DetachItemViaPointer(arr, it));
+	}
+	return n;
+}
+
+/* The reference filter on a summary; 0 when no reference is left. */
+static int
+backend_img_ref_matches(const struct filters *f, cJSON *sum)
+{
+	int tags, digests;
 
 	if (!filters_has(f, "reference"))
 		return 1;
-	cJSON_ArrayForEach(it, json_arr(doc, "RepoTags")) {
-		char *repo = xstrdup(it->valuestring), *colon;
-		int ok;
-		if ((colon = strrchr(repo, ':')) != NULL &&
-		    strchr(colon, '/') == NULL)
-			*colon = '\0';
-		ok = filters_match_glob(f, "reference", it->valuestring) ||
-		    filters_match_glob(f, "reference", repo);
-		free(repo);
-		if (ok)
-			return 1;
-	}
-	return 0;
+	tags = backend_img_ref_keep(f, json_arr(sum, "RepoTags"));
+	digests = backend_img_ref_keep(f, json_arr(sum, "RepoDigests"));
+	return tags + digests > 0;
 }
 
 void

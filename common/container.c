@@ -339,8 +339,8 @@ container_status_text(const struct container *c, char *out, size_t size)
 	    (long long)json_int(st, "ExitCode", 0), dur);
 }
 
-/* Docker's "Command" column: the path and args, quoted as Docker does
- * only by joining with spaces. */
+/* Docker's "Command" column: the path and the args joined by spaces, an
+ * arg with a space in single quotes (dockerd's list.go; no escaping). */
 static char *
 container_command_text(const struct container *c)
 {
@@ -351,10 +351,12 @@ container_command_text(const struct container *c)
 	buf_init(&b, 0);
 	buf_adds(&b, path != NULL ? path : "");
 	cJSON_ArrayForEach(it, args) {
-		if (cJSON_IsString(it)) {
-			buf_adds(&b, " ");
-			buf_adds(&b, it->valuestring);
-		}
+		if (!cJSON_IsString(it))
+			continue;
+		buf_adds(&b, strchr(it->valuestring, ' ') != NULL ? " '" : " ");
+		buf_adds(&b, it->valuestring);
+		if (strchr(it->valuestring, ' ') != NULL)
+			buf_adds(&b, "'");
 	}
 	return buf_take(&b, NULL);
 }

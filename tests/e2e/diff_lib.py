@@ -81,6 +81,12 @@ ALLOWED = {
     # dockerd 20.10 says the image name twice on image inspect.
     "*.inspect_image.explanation": "D8",
     "highlevel.images.get.explanation": "D8",
+    "cli.errors.image_inspect_missing.stderr": "D8",
+    "dockerode.missing_image.message": "D8",
+    # A TTY container's output without the pty's \r (attach and logs are
+    # served from the cloud's log service).
+    "dockerode.run.output.stdout": "D9",
+    "dockerode.logs": "D9",
 }
 
 _ID = re.compile(r"^(sha256:)?[0-9a-f]{64}$")

@@ -132,3 +132,27 @@ def test_prune_reports_as_dockerd(apiclient):
         "ContainersDeleted": None, "SpaceReclaimed": 0}
     assert apiclient.prune_images(filters=none) == {
         "ImagesDeleted": None, "SpaceReclaimed": 0}
+
+
+def test_ps_command_quotes_args_with_spaces(docker, name):
+    """dockerd's list.go: an arg with a space is shown in single quotes."""
+    dk_ok("create", "--name", name, BUSYBOX, "sh", "-c", "echo a b; true")
+    out = dk_ok("ps", "-a", "--no-trunc", "--filter", f"name=^{name}$",
+                "--format", "{{.Command}}").strip()
+    assert out == "\"sh -c 'echo a b; true'\"", out
+
+
+def test_images_reference_filter_lists_only_matching_tags(docker):
+    """An image with several tags lists only the tags the filter matches
+    (the CLI prints one row per tag)."""
+    dk_ok("pull", "-q", BUSYBOX)
+    dk_ok("tag", BUSYBOX, "sk-details-other:1")
+    try:
+        out = dk_ok("images", "--filter", "reference=busybox",
+                    "--format", "{{.Repository}}:{{.Tag}}").split()
+        assert out == ["busybox:latest"], out
+        out = dk_ok("images", "--filter", "reference=sk-details-other",
+                    "--format", "{{.Repository}}:{{.Tag}}").split()
+        assert out == ["sk-details-other:1"], out
+    finally:
+        dk_ok("rmi", "sk-details-other:1")
