@@ -12,6 +12,7 @@ digests, times, sizes, process ids. A difference that remains fails the
 test unless its field path matches a row of ALLOWED, and every row there
 cites the docs/compat.md row (by its id, "D1", ...) that says why.
 """
+import atexit
 import fnmatch
 import json
 import os
@@ -134,6 +135,24 @@ ABSENT = "<absent>"
 
 # Every difference the suite met, allowed ones included: {path: (ref, sk, row)}.
 SEEN = {}
+STATS = {"programs": set(), "comparisons": 0, "fields": 0}
+
+
+def _report():
+    """With SK_DIFF_REPORT=FILE, the suite's size and the allowed
+    differences it met are written there at exit (JSON)."""
+    path = os.environ.get("SK_DIFF_REPORT")
+    if not path or not STATS["comparisons"]:
+        return
+    with open(path, "w") as f:
+        json.dump({"programs": sorted(STATS["programs"]),
+                   "comparisons": STATS["comparisons"], "fields": STATS["fields"],
+                   "allowed": {p: {"reference": r, "sockerless": k, "row": row}
+                               for p, (r, k, row) in sorted(SEEN.items())}},
+                  f, indent=1, default=str)
+
+
+atexit.register(_report)
 
 
 def compare(program, ref, sk):
@@ -152,6 +171,9 @@ def compare(program, ref, sk):
         else:
             allowed[p] = (ra, rb, row)
     SEEN.update(allowed)
+    STATS["programs"].add(program)
+    STATS["comparisons"] += 1
+    STATS["fields"] += len(set(a) | set(b))
     assert not bad, f"{program}: {len(bad)} unexplained differences:\n  " + "\n  ".join(bad)
     return allowed
 

@@ -99,3 +99,38 @@ def test_diff_cli_format(eps):
     # the allowed rows name them.
     compare("version", ref.pop("version"), sk.pop("version"))
     compare("cli", ref, sk)
+
+
+def _events_program(kind, host, name):
+    """A container's life as `docker events` reports it."""
+    import time
+    since = int(time.time()) - 1
+    cli(host, "run", *net_args(kind), "--name", name, "--label", DIFF_LABEL, "busybox",
+        "sh", "-c", "echo x")
+    cli(host, "run", "-d", *net_args(kind), "--name", name + "-s", "--label", DIFF_LABEL,
+        "busybox", "sh", "-c", "trap 'exit 0' TERM; sleep 300 & wait")
+    cli(host, "stop", name + "-s")
+    cli(host, "rm", name, name + "-s")
+    until = int(time.time()) + 1
+    rc, out, err = cli(host, "events", "--since", str(since), "--until", str(until),
+                       "--filter", f"container={name}", "--filter", f"container={name}-s",
+                       "--format", "{{json .}}")
+    assert rc == 0, err
+    evs = [json.loads(x) for x in out.splitlines() if x.strip()]
+    # Two containers' events interleave by time; compare each one's sequence.
+    seq = {}
+    for e in evs:
+        attrs = {k: v for k, v in e["Actor"]["Attributes"].items()}
+        who = attrs.get("name", "?").replace(name, "NAME")
+        seq.setdefault(who, []).append({"Type": e["Type"], "Action": e["Action"],
+                                        "scope": e.get("scope"), "Attributes": attrs})
+    for evl in seq.values():
+        for e in evl:
+            e["Attributes"]["name"] = e["Attributes"]["name"].replace(name, "NAME")
+    return seq
+
+
+def test_diff_cli_events(eps):
+    name = unique()
+    res = {kind: _events_program(kind, host, name) for kind, host in eps.items()}
+    compare("events", res["reference"], res["sockerless"])

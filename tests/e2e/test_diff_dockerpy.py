@@ -67,7 +67,9 @@ def _lowlevel_create(kind, c, name):
         "warnings": r["Warnings"],
         "created": created,
         "wait": w,
-        "logs": c.logs(name, stdout=True, stderr=True).decode(),
+        # Both streams together interleave as the two pipes are read, on
+        # dockerd too: the sorted lines are what is certain.
+        "logs": sorted(c.logs(name, stdout=True, stderr=True).decode().splitlines()),
         "stdout": c.logs(name, stdout=True, stderr=False).decode(),
         "stderr": c.logs(name, stdout=False, stderr=True).decode(),
         "exited": c.inspect_container(name),
