@@ -122,13 +122,33 @@ backend_img_find(struct backend *b, const char *ref)
 	return doc;
 }
 
-/* What inspect shows: the stored doc without the private object. */
+/* The keys of an image's Config that dockerd always shows (a Go struct
+ * there); the registry's config has only what was set. */
+static const char *const backend_img_cfg_str[] = { "Hostname", "Domainname",
+	"User", "Image", "WorkingDir", NULL };
+static const char *const backend_img_cfg_bool[] = { "AttachStdin",
+	"AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", NULL };
+static const char *const backend_img_cfg_null[] = { "Env", "Cmd", "Volumes",
+	"Entrypoint", "OnBuild", "Labels", NULL };
+
+/* What inspect shows: the stored doc without the private object, its
+ * Config with every key dockerd's has. */
 static cJSON *
 backend_img_public(const cJSON *doc)
 {
-	cJSON *o = cJSON_Duplicate(doc, 1);
+	cJSON *o = cJSON_Duplicate(doc, 1), *cfg = json_obj(o, "Config");
+	const char *const *k;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(o, IMG_PRIVATE);
+	for (k = backend_img_cfg_str; cfg != NULL && *k != NULL; k++)
+		if (cJSON_GetObjectItemCaseSensitive(cfg, *k) == NULL)
+			json_add_str(cfg, *k, "");
+	for (k = backend_img_cfg_bool; cfg != NULL && *k != NULL; k++)
+		if (cJSON_GetObjectItemCaseSensitive(cfg, *k) == NULL)
+			json_add_bool(cfg, *k, 0);
+	for (k = backend_img_cfg_null; cfg != NULL && *k != NULL; k++)
+		if (cJSON_GetObjectItemCaseSensitive(cfg, *k) == NULL)
+			cJSON_AddItemToObject(cfg, *k, cJSON_CreateNull());
 	return o;
 }
 
@@ -164,6 +184,23 @@ backend_img_status(struct httpsrv_req *r, const char *status, const char *id)
 	httpsrv_stream_line(r, s, "\r\n");
 	free(s);
 	cJSON_Delete(o);
+}
+
+/* {digest: size} of the manifest's layers: what prune reclaims when no
+ * image is left that uses a layer. */
+static cJSON *
+backend_img_layers(const cJSON *manifest)
+{
+	cJSON *out = cJSON_CreateObject();
+	const cJSON *it;
+	const char *d;
+
+	cJSON_ArrayForEach(it, json_arr(manifest, "layers")) {
+		if ((d = json_str(it, "digest")) != NULL &&
+		    cJSON_GetObjectItemCaseSensitive(out, d) == NULL)
+			json_add_int(out, d, json_int(it, "size", 0));
+	}
+	return out;
 }
 
 /* Records the resolved image and its refs; returns 1 if it was new. */
@@ -220,6 +257,8 @@ backend_img_record(struct backend *b, const struct reg_image *img)
 	cJSON_AddItemToObject(doc, "Metadata", meta);
 	priv = cJSON_CreateObject();
 	json_add_str(priv, "ManifestDigest", img->manifest_digest);
+	cJSON_AddItemToObject(
+	    priv, "Layers", backend_img_layers(img->manifest));
 	cJSON_AddItemToObject(doc, IMG_PRIVATE, priv);
 	s = json_print(doc);
 	if (store_image_put(b->store, img->id, s, &e) == -1)
@@ -619,6 +658,52 @@ backend_img_before(const cJSON *doc, int64_t until)
 		created < until);
 }
 
+/* Adds a pruned image's layers to gone ({digest: size}); an image
+ * recorded before layers were kept counts its whole size. */
+static void
+backend_img_gone_layers(const cJSON *doc, cJSON *gone, int64_t *reclaimed)
+{
+	const cJSON *layers = json_obj(json_obj(doc, IMG_PRIVATE), "Layers");
+	const cJSON *it;
+
+	if (layers == NULL) {
+		*reclaimed += json_int(doc, "Size", 0);
+		return;
+	}
+	cJSON_ArrayForEach(it, layers) {
+		if (cJSON_GetObjectItemCaseSensitive(gone, it->string) == NULL)
+			cJSON_AddItemToObject(
+			    gone, it->string, cJSON_Duplicate(it, 0));
+	}
+}
+
+/* What the gone layers free, as dockerd counts it: a layer another image
+ * still uses frees nothing. */
+static int64_t
+backend_img_unshared(struct backend *b, cJSON *gone)
+{
+	struct strv ids;
+	struct err e;
+	const cJSON *it;
+	int64_t n = 0;
+
+	strv_init(&ids);
+	store_image_ids(b->store, &ids, &e);
+	for (size_t i = 0; i < ids.n; i++) {
+		cJSON *doc = backend_img_load(b, ids.v[i]);
+		cJSON_ArrayForEach(
+		    it, json_obj(json_obj(doc, IMG_PRIVATE), "Layers"))
+			cJSON_DeleteItemFromObjectCaseSensitive(
+			    gone, it->string);
+		cJSON_Delete(doc);
+	}
+	strv_free(&ids);
+	cJSON_ArrayForEach(it, gone) {
+		n += (int64_t)it->valuedouble;
+	}
+	return n;
+}
+
 void
 backend_img_prune(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -626,7 +711,7 @@ backend_img_prune(
 	static const char *keys[] = { "dangling", "label", "until", NULL };
 	struct filters *f;
 	struct strv ids;
-	cJSON *out, *deleted;
+	cJSON *out, *deleted, *gone;
 	int64_t reclaimed = 0, until;
 	int all;
 	struct err e;
@@ -642,6 +727,7 @@ backend_img_prune(
 	all = filters_has(f, "dangling") &&
 	    filters_match_exact(f, "dangling", "false");
 	deleted = cJSON_CreateArray();
+	gone = cJSON_CreateObject();
 	strv_init(&ids);
 	store_image_ids(b->store, &ids, &e);
 	for (size_t i = 0; i < ids.n; i++) {
@@ -662,13 +748,15 @@ backend_img_prune(
 			for (size_t j = 0; j < refs.n; j++)
 				store_image_ref_del(b->store, refs.v[j], &e);
 			strv_free(&refs);
-			reclaimed += json_int(doc, "Size", 0);
+			backend_img_gone_layers(doc, gone, &reclaimed);
 			backend_img_delete(b, ids.v[i], deleted);
 		}
 		cJSON_Delete(doc);
 	}
 	strv_free(&ids);
 	filters_free(f);
+	reclaimed += backend_img_unshared(b, gone);
+	cJSON_Delete(gone);
 	out = cJSON_CreateObject();
 	/* dockerd's report has null, not [], when nothing was deleted. */
 	cJSON_AddItemToObject(out, "ImagesDeleted",

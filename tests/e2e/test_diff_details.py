@@ -156,3 +156,37 @@ def test_images_reference_filter_lists_only_matching_tags(docker):
         assert out == ["sk-details-other:1"], out
     finally:
         dk_ok("rmi", "sk-details-other:1")
+
+
+def test_image_prune_reclaims_unshared_layers(apiclient):
+    """Image prune reports what the removed images free: their layers that
+    no remaining image uses (the labelled test image shares its base
+    layer with busybox), so more than 0 and less than the image's size."""
+    from e2e_lib import TESTIMAGE
+    apiclient.pull(BUSYBOX, tag="latest")
+    repo, tag = TESTIMAGE.rsplit(":", 1)
+    apiclient.pull(repo, tag=tag)
+    # Pulled again now, so the image is recorded with its layers.
+    img = apiclient.inspect_image(TESTIMAGE)
+    assert img["Config"]["Labels"].get("org.sockerless.test") == "yes", img["Config"]
+    try:
+        rep = apiclient.prune_images(filters={"dangling": False,
+                                              "label": ["org.sockerless.test=yes"]})
+        deleted = [d.get("Deleted") for d in rep["ImagesDeleted"] or []]
+        if img["Id"] not in deleted:
+            pytest.skip("a container of another test still uses the test image")
+        # dockerd 20.10's image Size counts the shared layer too.
+        assert 0 < rep["SpaceReclaimed"] < img["Size"], (rep, img["Size"])
+    finally:
+        apiclient.pull(repo, tag=tag)
+
+
+def test_image_config_has_dockerd_keys(apiclient):
+    """`docker image inspect --format '{{.Config.Labels}}'` must not fail on
+    an image without labels: dockerd shows every Config key."""
+    apiclient.pull(BUSYBOX, tag="latest")
+    cfg = apiclient.inspect_image(BUSYBOX)["Config"]
+    for key in ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout",
+                "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd",
+                "Image", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels"):
+        assert key in cfg, (key, cfg)
