@@ -89,7 +89,9 @@ def _lowlevel_exec(kind, c, name):
                        host_config=c.create_host_config(**net_kw(kind)))
     c.start(name)
     ex = c.exec_create(name, ["sh", "-c", "echo hi; echo oops >&2; exit 4"])
-    out = {"exec_create": sorted(ex), "output": c.exec_start(ex["Id"]).decode()}
+    # stdout and stderr interleave as dockerd reads its two pipes.
+    out = {"exec_create": sorted(ex),
+           "output": sorted(c.exec_start(ex["Id"]).decode().splitlines())}
     out["exec_inspect"] = c.exec_inspect(ex["Id"])
     top = c.top(name)
     out["top_titles"] = top["Titles"]
