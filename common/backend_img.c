@@ -207,7 +207,9 @@ backend_img_layers(const cJSON *manifest)
 static int
 backend_img_record(struct backend *b, const struct reg_image *img)
 {
-	cJSON *doc = cJSON_CreateObject(), *cfg, *rootfs, *gd, *priv, *meta;
+	cJSON *doc = cJSON_CreateObject(), *cfg, *rootfs, *gd, *priv, *meta,
+	      *sizes;
+	const cJSON *it;
 	char *s, *digest_ref, now[40];
 	struct err e;
 	int is_new;
@@ -259,6 +261,17 @@ backend_img_record(struct backend *b, const struct reg_image *img)
 	json_add_str(priv, "ManifestDigest", img->manifest_digest);
 	cJSON_AddItemToObject(
 	    priv, "Layers", backend_img_layers(img->manifest));
+	/* docker history: the config's steps and the layer sizes in order. */
+	cJSON_AddItemToObject(priv, "History",
+	    json_arr(img->config, "history") != NULL ?
+		cJSON_Duplicate(json_arr(img->config, "history"), 1) :
+		cJSON_CreateArray());
+	sizes = cJSON_CreateArray();
+	cJSON_ArrayForEach(it, json_arr(img->manifest, "layers")) {
+		cJSON_AddItemToArray(
+		    sizes, cJSON_CreateNumber((double)json_int(it, "size", 0)));
+	}
+	cJSON_AddItemToObject(priv, "LayerSizes", sizes);
 	cJSON_AddItemToObject(doc, IMG_PRIVATE, priv);
 	s = json_print(doc);
 	if (store_image_put(b->store, img->id, s, &e) == -1)
@@ -773,17 +786,70 @@ backend_img_prune(
 /* The request is checked before the capability: a missing image gets
  * dockerd's own answer (its wording is what docker-py maps to
  * ImageNotFound), an existing one the 501 of an endpoint not built. */
+/* dockerd's history of a pulled image, newest step first: the steps
+ * below the image itself are "<missing>" (not local images), a step that
+ * made a layer has that layer's size. NULL when not recorded. */
+static cJSON *
+backend_img_history_json(const cJSON *doc)
+{
+	const cJSON *priv = json_obj(doc, IMG_PRIVATE), *it, *sz;
+	const cJSON *hist = json_arr(priv, "History");
+	const cJSON *sizes = json_arr(priv, "LayerSizes");
+	cJSON *out, *h;
+	int layer = 0;
+	int64_t t;
+
+	if (hist == NULL || sizes == NULL)
+		return NULL;
+	out = cJSON_CreateArray();
+	cJSON_ArrayForEach(it, hist) {
+		h = cJSON_CreateObject();
+		json_add_str(h, "Id", "<missing>");
+		t = 0;
+		str_time_parse(json_str(it, "created"), &t);
+		json_add_int(h, "Created", t / 1000000000);
+		json_add_str(h, "CreatedBy",
+		    json_str(it, "created_by") != NULL ?
+			json_str(it, "created_by") :
+			"");
+		cJSON_AddItemToObject(h, "Tags", cJSON_CreateNull());
+		sz = json_bool(it, "empty_layer", 0) ?
+		    NULL :
+		    cJSON_GetArrayItem(sizes, layer++);
+		json_add_int(h, "Size",
+		    cJSON_IsNumber(sz) ? (int64_t)sz->valuedouble : 0);
+		json_add_str(h, "Comment",
+		    json_str(it, "comment") != NULL ? json_str(it, "comment") :
+						      "");
+		cJSON_InsertItemInArray(out, 0, h);
+	}
+	if ((h = out->child) != NULL) {
+		json_set(h, "Id", cJSON_CreateString(json_str(doc, "Id")));
+		json_set(h, "Tags",
+		    cJSON_GetArraySize(json_arr(doc, "RepoTags")) > 0 ?
+			cJSON_Duplicate(json_arr(doc, "RepoTags"), 1) :
+			cJSON_CreateNull());
+	}
+	return out;
+}
+
 void
 backend_img_history(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
 {
 	const char *name = router_param(m, "name");
-	cJSON *doc = backend_img_find(b, name);
+	cJSON *doc = backend_img_find(b, name), *out = NULL;
 
 	if (doc == NULL)
 		httpsrv_reply_error(r, 404, "No such image: %s", name);
+	else if ((out = backend_img_history_json(doc)) == NULL)
+		httpsrv_reply_error(r, 501,
+		    "The history of %s was not recorded when it was pulled "
+		    "(by an older Sockerless): pull it again.",
+		    name);
 	else
-		backend_reply_unbuilt(b, r);
+		httpsrv_reply_json(r, 200, out);
+	cJSON_Delete(out);
 	cJSON_Delete(doc);
 }
 

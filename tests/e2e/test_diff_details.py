@@ -190,3 +190,20 @@ def test_image_config_has_dockerd_keys(apiclient):
                 "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd",
                 "Image", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels"):
         assert key in cfg, (key, cfg)
+
+
+def test_history_of_pulled_image(apiclient):
+    """docker history: newest step first, the image's own id and tags on
+    top, a step that made no layer has size 0."""
+    from e2e_lib import TESTIMAGE
+    repo, tag = TESTIMAGE.rsplit(":", 1)
+    apiclient.pull(repo, tag=tag)
+    img = apiclient.inspect_image(TESTIMAGE)
+    hist = apiclient.history(TESTIMAGE)
+    assert hist[0]["Id"] == img["Id"] and TESTIMAGE in hist[0]["Tags"], hist[0]
+    assert hist[0]["CreatedBy"].endswith('CMD ["from-cmd"]'), hist[0]
+    assert hist[0]["Size"] == 0
+    # A step whose layer is empty shows 0 on dockerd (unpacked size).
+    assert 0 < sum(1 for h in hist if h["Size"] > 0) <= len(img["RootFS"]["Layers"]), hist
+    for h in hist:
+        assert set(h) == {"Id", "Created", "CreatedBy", "Tags", "Size", "Comment"}, h

@@ -107,8 +107,11 @@ def test_diff_dockerpy_lowlevel_exec(both):
 
 
 def _lowlevel_image(kind, c, name):
+    from e2e_lib import TESTIMAGE
+    repo, tag = TESTIMAGE.rsplit(":", 1)
+    c.pull(repo, tag=tag)
     img = c.inspect_image("busybox:latest")
-    return {"image": img}
+    return {"image": img, "history": c.history(TESTIMAGE)}
 
 
 def test_diff_dockerpy_image_inspect(both):
