@@ -183,9 +183,12 @@ def test_image_prune_reclaims_unshared_layers(apiclient):
 
 def test_image_config_has_dockerd_keys(apiclient):
     """`docker image inspect --format '{{.Config.Labels}}'` must not fail on
-    an image without labels: dockerd shows every Config key."""
-    apiclient.pull(BUSYBOX, tag="latest")
-    cfg = apiclient.inspect_image(BUSYBOX)["Config"]
+    an image without labels: dockerd shows every Config key (the OCI test
+    image's config, pushed by skopeo, has only Env and Cmd)."""
+    from e2e_lib import OCIIMAGE
+    repo, tag = OCIIMAGE.rsplit(":", 1)
+    apiclient.pull(repo, tag=tag)
+    cfg = apiclient.inspect_image(OCIIMAGE)["Config"]
     for key in ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout",
                 "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd",
                 "Image", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels"):
