@@ -255,6 +255,13 @@ container_inspect_json(const struct container *c)
 	cJSON_Delete(def);
 	container_fill_endpoints(
 	    json_obj(json_obj(o, "NetworkSettings"), "Networks"));
+	/* No files on this host: the storage is the backend's. */
+	if (cJSON_GetObjectItemCaseSensitive(o, "GraphDriver") == NULL) {
+		def = cJSON_CreateObject();
+		cJSON_AddItemToObject(def, "Data", cJSON_CreateNull());
+		json_add_str(def, "Name", json_str(o, "Driver"));
+		cJSON_AddItemToObject(o, "GraphDriver", def);
+	}
 	return o;
 }
 

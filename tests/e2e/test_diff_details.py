@@ -39,6 +39,7 @@ def test_inspect_shows_unset_options_as_dockerd(apiclient, name):
     assert d["Config"]["Tty"] is False and d["Config"]["Entrypoint"] is None
     assert "NetworkDisabled" not in d["Config"]  # docker-py sends false
     assert d["ExecIDs"] is None
+    assert d["GraphDriver"]["Name"] == d["Driver"], d["GraphDriver"]
     nets = d["NetworkSettings"]["Networks"]
     assert len(nets) == 1, nets
     ep = next(iter(nets.values()))
