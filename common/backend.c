@@ -60,6 +60,10 @@ static const struct router_route backend_routes[] = {
 	{ "POST", "/images/prune", backend_img_prune, NULL },
 	{ "GET", "/images/{name*}/json", backend_img_inspect, NULL },
 	{ "POST", "/images/{name*}/tag", backend_img_tag, NULL },
+	{ "GET", "/images/get", backend_img_save, NULL },
+	{ "GET", "/images/{name*}/history", backend_img_history, NULL },
+	{ "POST", "/images/{name*}/push", backend_img_push, NULL },
+	{ "GET", "/images/{name*}/get", backend_img_save, NULL },
 	{ "DELETE", "/images/{name*}", backend_img_remove, NULL },
 };
 
@@ -157,8 +161,8 @@ backend_kv_del(struct backend *b, const char *key)
 }
 
 void
-backend_kv_list(struct backend *b, const char *prefix, struct strv *keys,
-    struct strv *vals)
+backend_kv_list(
+    struct backend *b, const char *prefix, struct strv *keys, struct strv *vals)
 {
 	struct err e;
 
@@ -307,13 +311,22 @@ backend_handle(struct httpsrv_req *r, void *arg)
 	if (rc != 0) {
 		/* The frontend only forwards Docker routes it knows, so a
 		 * miss here is an endpoint this backend has not built. */
-		httpsrv_reply_error(r, 501,
-		    "This backend (%s) does not "
-		    "implement %s %s yet.",
-		    b->ops->name, httpsrv_req_method(r), path);
+		backend_reply_unbuilt(b, r);
 		return;
 	}
 	((backend_handler)m.route->handler)(b, r, &m);
+}
+
+void
+backend_reply_unbuilt(struct backend *b, struct httpsrv_req *r)
+{
+	const char *path = httpsrv_req_path(r);
+
+	if (str_prefix(path, INTERNAL_PREFIX "/"))
+		path += strlen(INTERNAL_PREFIX);
+	httpsrv_reply_error(r, 501,
+	    "This backend (%s) does not implement %s %s yet.", b->ops->name,
+	    httpsrv_req_method(r), path);
 }
 
 static void

@@ -620,6 +620,123 @@ backend_ctr_check_host_config(struct backend *b, const cJSON *hc, struct err *e)
 	return 0;
 }
 
+/* Empty as a client leaves an option unset: null, "", [] or {}. */
+static int
+backend_ctr_unset(const cJSON *v)
+{
+	return backend_ctr_empty(v) || (cJSON_IsObject(v) && v->child == NULL);
+}
+
+/* Options kept in inspect as set, or refused when the cloud cannot do
+ * them: docs/compat.md (issue 11, item 10) says which and why. */
+static int
+backend_ctr_check_extras(struct backend *b, const cJSON *hc, struct err *e)
+{
+	const char *rt = json_str(hc, "Runtime");
+
+	if (rt != NULL && rt[0] != '\0' && strcmp(rt, "runc") != 0)
+		return err_set(e, 400, "Unknown runtime specified %s", rt);
+	if (!backend_ctr_unset(
+		cJSON_GetObjectItemCaseSensitive(hc, "DeviceCgroupRules")))
+		return err_set(e, 400,
+		    "device cgroup rules (--device-cgroup-rule) cannot be "
+		    "honoured by the %s backend: the cloud gives the "
+		    "workload a fixed device list. Run the container "
+		    "without --device-cgroup-rule.",
+		    b->ops->name);
+	if (!b->caps.flag[CAP_NETWORKS] &&
+	    !backend_ctr_unset(cJSON_GetObjectItemCaseSensitive(hc, "Links")))
+		return err_set(e, 400,
+		    "links (--link) cannot be honoured by the %s backend: "
+		    "its containers share no network and no name "
+		    "resolution. Run the container without --link.",
+		    b->ops->name);
+	return 0;
+}
+
+/* Checks one endpoint of NetworkingConfig.EndpointsConfig for the
+ * container's own network (net) with dockerd's sentences for what the
+ * default network refuses. */
+static int
+backend_ctr_check_endpoint(
+    struct backend *b, const char *net, const cJSON *ep, struct err *e)
+{
+	const cJSON *ipam = cJSON_GetObjectItemCaseSensitive(ep, "IPAMConfig");
+	int deflt = strcmp(net, "bridge") == 0;
+
+	if (!cJSON_IsObject(ep) && !cJSON_IsNull(ep))
+		return err_set(e, 400,
+		    "NetworkingConfig.EndpointsConfig.%s must be an object",
+		    net);
+	if (deflt &&
+	    !backend_ctr_unset(cJSON_GetObjectItemCaseSensitive(ep, "Aliases")))
+		return err_set(e, 400,
+		    "network-scoped alias is supported only for containers "
+		    "in user defined networks");
+	if (deflt &&
+	    (!backend_ctr_unset(
+		 cJSON_GetObjectItemCaseSensitive(ipam, "IPv4Address")) ||
+		!backend_ctr_unset(
+		    cJSON_GetObjectItemCaseSensitive(ipam, "IPv6Address"))))
+		return err_set(e, 400,
+		    "user specified IP address is supported on user "
+		    "defined networks only");
+	if (!b->caps.flag[CAP_NETWORKS] &&
+	    !backend_ctr_unset(cJSON_GetObjectItemCaseSensitive(ep, "Links")))
+		return err_set(e, 400,
+		    "links (--link) cannot be honoured by the %s backend: "
+		    "its containers share no network and no name "
+		    "resolution. Run the container without --link.",
+		    b->ops->name);
+	if (!backend_ctr_unset(
+		cJSON_GetObjectItemCaseSensitive(ep, "MacAddress")) ||
+	    !backend_ctr_unset(
+		cJSON_GetObjectItemCaseSensitive(ep, "DriverOpts")))
+		return err_set(e, 400,
+		    "a MAC address or network driver options cannot be set "
+		    "on the %s backend: the cloud sets up the workload's "
+		    "network interface. Run the container without "
+		    "--mac-address and --network-opt (driver-opt).",
+		    b->ops->name);
+	return 0;
+}
+
+/* NetworkSettings.Networks at create, as dockerd shows it: one endpoint
+ * for the container's network mode ("default" is the bridge), holding
+ * what the client set in NetworkingConfig.EndpointsConfig. */
+static int
+backend_ctr_endpoints(struct backend *b, const cJSON *body, const cJSON *hc,
+    cJSON *nets, struct err *e)
+{
+	const cJSON *ecs =
+	    json_obj(json_obj(body, "NetworkingConfig"), "EndpointsConfig");
+	const char *nm = json_str(hc, "NetworkMode");
+	const char *net =
+	    nm == NULL || strcmp(nm, "default") == 0 ? "bridge" : nm;
+	const cJSON *it;
+
+	if (str_prefix(net, "container:"))
+		return 0;
+	cJSON_ArrayForEach(it, ecs) {
+		const char *k =
+		    strcmp(it->string, "default") == 0 ? "bridge" : it->string;
+		if (strcmp(k, net) != 0) {
+			if (!b->caps.flag[CAP_NETWORKS])
+				return caps_unsupported(
+				    &b->caps, CAP_NETWORKS, e);
+			continue;
+		}
+		if (backend_ctr_check_endpoint(b, net, it, e) == -1)
+			return -1;
+		json_set(nets, net,
+		    cJSON_IsObject(it) ? cJSON_Duplicate(it, 1) :
+					 cJSON_CreateObject());
+	}
+	if (json_obj(nets, net) == NULL)
+		json_set(nets, net, cJSON_CreateObject());
+	return 0;
+}
+
 static cJSON *
 backend_ctr_new_state(void)
 {
@@ -752,7 +869,7 @@ static cJSON *
 backend_ctr_build(struct backend *b, const char *id, const char *name,
     cJSON *body, const cJSON *img, struct err *e)
 {
-	cJSON *doc = cJSON_CreateObject(), *cfg, *hc;
+	cJSON *doc = cJSON_CreateObject(), *cfg, *hc, *ns;
 	char now[40], hostname[13];
 	const char *repo_digest = NULL;
 	const cJSON *it;
@@ -779,8 +896,13 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	if (backend_ctr_empty(
 		cJSON_GetObjectItemCaseSensitive(cfg, "Hostname")))
 		json_set(cfg, "Hostname", cJSON_CreateString(hostname));
+	ns = backend_ctr_network_settings();
 	if (backend_ctr_path_args(doc, cfg, e) == -1 ||
-	    backend_ctr_check_host_config(b, hc, e) == -1) {
+	    backend_ctr_check_host_config(b, hc, e) == -1 ||
+	    backend_ctr_check_extras(b, hc, e) == -1 ||
+	    backend_ctr_endpoints(b, body, hc, json_obj(ns, "Networks"), e) ==
+		-1) {
+		cJSON_Delete(ns);
 		cJSON_Delete(cfg);
 		cJSON_Delete(hc);
 		cJSON_Delete(doc);
@@ -803,8 +925,7 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	cJSON_AddItemToObject(doc, "HostConfig", hc);
 	cJSON_AddItemToObject(doc, "Mounts", cJSON_CreateArray());
 	cJSON_AddItemToObject(doc, "Config", cfg);
-	cJSON_AddItemToObject(
-	    doc, "NetworkSettings", backend_ctr_network_settings());
+	cJSON_AddItemToObject(doc, "NetworkSettings", ns);
 	/* Pin the workload to what the tag pointed at when created. */
 	cJSON_ArrayForEach(it, json_arr(img, "RepoDigests")) {
 		if (cJSON_IsString(it)) {
@@ -1152,14 +1273,13 @@ backend_container_set_address(
 		json_set(ports, it->string, list);
 	}
 	json_set(ns, "Ports", ports);
-	net = cJSON_CreateObject();
-	json_add_str(net, "IPAddress", ip);
-	json_add_int(net, "IPPrefixLen", 32);
-	json_add_str(net, "Gateway", "");
-	json_add_str(net, "NetworkID", "");
-	json_add_str(net, "EndpointID", "");
-	json_add_str(net, "MacAddress", "");
-	json_set(json_obj(ns, "Networks"), "bridge", net);
+	/* The endpoint made at create keeps what the client set in it. */
+	if ((net = json_obj(json_obj(ns, "Networks"), "bridge")) == NULL) {
+		net = cJSON_CreateObject();
+		json_set(json_obj(ns, "Networks"), "bridge", net);
+	}
+	json_set(net, "IPAddress", cJSON_CreateString(ip));
+	json_set(net, "IPPrefixLen", cJSON_CreateNumber(32));
 	backend_ctr_save(b, c);
 }
 
@@ -1881,7 +2001,13 @@ backend_ctr_prune(
 		cJSON_AddItemToArray(deleted, cJSON_CreateString(c->id));
 		backend_ctr_remove_now(b, c, NULL);
 	}
-	cJSON_AddItemToObject(out, "ContainersDeleted", deleted);
+	/* dockerd's report has null, not [], when nothing was deleted. */
+	cJSON_AddItemToObject(out, "ContainersDeleted",
+	    cJSON_GetArraySize(deleted) > 0 ? deleted : cJSON_CreateNull());
+	if (cJSON_GetArraySize(deleted) == 0)
+		cJSON_Delete(deleted);
+	/* A workload's writable layer lives and dies with its cloud task:
+	 * nothing of it is on this host to reclaim (docs/compat.md). */
 	json_add_int(out, "SpaceReclaimed", 0);
 	httpsrv_reply_json(r, 200, out);
 	cJSON_Delete(out);

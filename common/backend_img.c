@@ -122,13 +122,33 @@ backend_img_find(struct backend *b, const char *ref)
 	return doc;
 }
 
-/* What inspect shows: the stored doc without the private object. */
+/* The keys of an image's Config that dockerd always shows (a Go struct
+ * there); the registry's config has only what was set. */
+static const char *const backend_img_cfg_str[] = { "Hostname", "Domainname",
+	"User", "Image", "WorkingDir", NULL };
+static const char *const backend_img_cfg_bool[] = { "AttachStdin",
+	"AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", NULL };
+static const char *const backend_img_cfg_null[] = { "Env", "Cmd", "Volumes",
+	"Entrypoint", "OnBuild", "Labels", NULL };
+
+/* What inspect shows: the stored doc without the private object, its
+ * Config with every key dockerd's has. */
 static cJSON *
 backend_img_public(const cJSON *doc)
 {
-	cJSON *o = cJSON_Duplicate(doc, 1);
+	cJSON *o = cJSON_Duplicate(doc, 1), *cfg = json_obj(o, "Config");
+	const char *const *k;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(o, IMG_PRIVATE);
+	for (k = backend_img_cfg_str; cfg != NULL && *k != NULL; k++)
+		if (cJSON_GetObjectItemCaseSensitive(cfg, *k) == NULL)
+			json_add_str(cfg, *k, "");
+	for (k = backend_img_cfg_bool; cfg != NULL && *k != NULL; k++)
+		if (cJSON_GetObjectItemCaseSensitive(cfg, *k) == NULL)
+			json_add_bool(cfg, *k, 0);
+	for (k = backend_img_cfg_null; cfg != NULL && *k != NULL; k++)
+		if (cJSON_GetObjectItemCaseSensitive(cfg, *k) == NULL)
+			cJSON_AddItemToObject(cfg, *k, cJSON_CreateNull());
 	return o;
 }
 
@@ -166,11 +186,30 @@ backend_img_status(struct httpsrv_req *r, const char *status, const char *id)
 	cJSON_Delete(o);
 }
 
+/* {digest: size} of the manifest's layers: what prune reclaims when no
+ * image is left that uses a layer. */
+static cJSON *
+backend_img_layers(const cJSON *manifest)
+{
+	cJSON *out = cJSON_CreateObject();
+	const cJSON *it;
+	const char *d;
+
+	cJSON_ArrayForEach(it, json_arr(manifest, "layers")) {
+		if ((d = json_str(it, "digest")) != NULL &&
+		    cJSON_GetObjectItemCaseSensitive(out, d) == NULL)
+			json_add_int(out, d, json_int(it, "size", 0));
+	}
+	return out;
+}
+
 /* Records the resolved image and its refs; returns 1 if it was new. */
 static int
 backend_img_record(struct backend *b, const struct reg_image *img)
 {
-	cJSON *doc = cJSON_CreateObject(), *cfg, *rootfs, *gd, *priv, *meta;
+	cJSON *doc = cJSON_CreateObject(), *cfg, *rootfs, *gd, *priv, *meta,
+	      *sizes;
+	const cJSON *it;
 	char *s, *digest_ref, now[40];
 	struct err e;
 	int is_new;
@@ -181,10 +220,16 @@ backend_img_record(struct backend *b, const struct reg_image *img)
 	free(old);
 	json_add_str(doc, "Id", img->id);
 	json_add_str(doc, "Parent", "");
-	json_add_str(doc, "Comment", "");
+	json_add_str(doc, "Comment",
+	    json_str(img->config, "comment") != NULL ?
+		json_str(img->config, "comment") :
+		"");
 	json_add_str(doc, "Created", json_str(img->config, "created"));
 	json_add_str(doc, "DockerVersion", "");
-	json_add_str(doc, "Author", json_str(img->config, "author"));
+	json_add_str(doc, "Author",
+	    json_str(img->config, "author") != NULL ?
+		json_str(img->config, "author") :
+		"");
 	cfg = cJSON_Duplicate(json_obj(img->config, "config"), 1);
 	cJSON_AddItemToObject(
 	    doc, "Config", cfg != NULL ? cfg : cJSON_CreateObject());
@@ -199,15 +244,34 @@ backend_img_record(struct backend *b, const struct reg_image *img)
 	cJSON_AddItemToObject(gd, "Data", cJSON_CreateObject());
 	json_add_str(gd, "Name", "sockerless");
 	cJSON_AddItemToObject(doc, "GraphDriver", gd);
-	rootfs = cJSON_Duplicate(json_obj(img->config, "rootfs"), 1);
-	cJSON_AddItemToObject(
-	    doc, "RootFS", rootfs != NULL ? rootfs : cJSON_CreateObject());
+	/* The config's {type, diff_ids} in inspect's words. */
+	rootfs = cJSON_CreateObject();
+	json_add_str(rootfs, "Type", "layers");
+	cJSON_AddItemToObject(rootfs, "Layers",
+	    json_arr(json_obj(img->config, "rootfs"), "diff_ids") != NULL ?
+		cJSON_Duplicate(
+		    json_arr(json_obj(img->config, "rootfs"), "diff_ids"), 1) :
+		cJSON_CreateArray());
+	cJSON_AddItemToObject(doc, "RootFS", rootfs);
 	meta = cJSON_CreateObject();
 	str_time_rfc3339(now, sizeof(now), str_now_ns());
 	json_add_str(meta, "LastTagTime", now);
 	cJSON_AddItemToObject(doc, "Metadata", meta);
 	priv = cJSON_CreateObject();
 	json_add_str(priv, "ManifestDigest", img->manifest_digest);
+	cJSON_AddItemToObject(
+	    priv, "Layers", backend_img_layers(img->manifest));
+	/* docker history: the config's steps and the layer sizes in order. */
+	cJSON_AddItemToObject(priv, "History",
+	    json_arr(img->config, "history") != NULL ?
+		cJSON_Duplicate(json_arr(img->config, "history"), 1) :
+		cJSON_CreateArray());
+	sizes = cJSON_CreateArray();
+	cJSON_ArrayForEach(it, json_arr(img->manifest, "layers")) {
+		cJSON_AddItemToArray(
+		    sizes, cJSON_CreateNumber((double)json_int(it, "size", 0)));
+	}
+	cJSON_AddItemToObject(priv, "LayerSizes", sizes);
 	cJSON_AddItemToObject(doc, IMG_PRIVATE, priv);
 	s = json_print(doc);
 	if (store_image_put(b->store, img->id, s, &e) == -1)
@@ -331,26 +395,55 @@ backend_img_summary(const cJSON *doc)
 	return o;
 }
 
+/* One familiar reference ("busybox:latest", "x@sha256:...") against the
+ * reference filter: whole, or by its name alone, as dockerd's
+ * FamiliarMatch does. */
 static int
-backend_img_ref_matches(const struct filters *f, const cJSON *doc)
+backend_img_ref_match(const struct filters *f, const char *ref)
 {
-	const cJSON *it;
+	char *name = xstrdup(ref), *cut;
+	int ok;
+
+	if ((cut = strchr(name, '@')) != NULL)
+		*cut = '\0';
+	else if ((cut = strrchr(name, ':')) != NULL && strchr(cut, '/') == NULL)
+		*cut = '\0';
+	ok = filters_match_glob(f, "reference", ref) ||
+	    filters_match_glob(f, "reference", name);
+	free(name);
+	return ok;
+}
+
+/* Keeps only the references that match, as dockerd lists them (the CLI
+ * shows one row per tag); returns how many are left. */
+static int
+backend_img_ref_keep(const struct filters *f, cJSON *arr)
+{
+	cJSON *it, *next;
+	int n = 0;
+
+	for (it = arr != NULL ? arr->child : NULL; it != NULL; it = next) {
+		next = it->next;
+		if (cJSON_IsString(it) &&
+		    backend_img_ref_match(f, it->valuestring))
+			n++;
+		else
+			cJSON_Delete(cJSON_DetachItemViaPointer(arr, it));
+	}
+	return n;
+}
+
+/* The reference filter on a summary; 0 when no reference is left. */
+static int
+backend_img_ref_matches(const struct filters *f, cJSON *sum)
+{
+	int tags, digests;
 
 	if (!filters_has(f, "reference"))
 		return 1;
-	cJSON_ArrayForEach(it, json_arr(doc, "RepoTags")) {
-		char *repo = xstrdup(it->valuestring), *colon;
-		int ok;
-		if ((colon = strrchr(repo, ':')) != NULL &&
-		    strchr(colon, '/') == NULL)
-			*colon = '\0';
-		ok = filters_match_glob(f, "reference", it->valuestring) ||
-		    filters_match_glob(f, "reference", repo);
-		free(repo);
-		if (ok)
-			return 1;
-	}
-	return 0;
+	tags = backend_img_ref_keep(f, json_arr(sum, "RepoTags"));
+	digests = backend_img_ref_keep(f, json_arr(sum, "RepoDigests"));
+	return tags + digests > 0;
 }
 
 void
@@ -578,6 +671,52 @@ backend_img_before(const cJSON *doc, int64_t until)
 		created < until);
 }
 
+/* Adds a pruned image's layers to gone ({digest: size}); an image
+ * recorded before layers were kept counts its whole size. */
+static void
+backend_img_gone_layers(const cJSON *doc, cJSON *gone, int64_t *reclaimed)
+{
+	const cJSON *layers = json_obj(json_obj(doc, IMG_PRIVATE), "Layers");
+	const cJSON *it;
+
+	if (layers == NULL) {
+		*reclaimed += json_int(doc, "Size", 0);
+		return;
+	}
+	cJSON_ArrayForEach(it, layers) {
+		if (cJSON_GetObjectItemCaseSensitive(gone, it->string) == NULL)
+			cJSON_AddItemToObject(
+			    gone, it->string, cJSON_Duplicate(it, 0));
+	}
+}
+
+/* What the gone layers free, as dockerd counts it: a layer another image
+ * still uses frees nothing. */
+static int64_t
+backend_img_unshared(struct backend *b, cJSON *gone)
+{
+	struct strv ids;
+	struct err e;
+	const cJSON *it;
+	int64_t n = 0;
+
+	strv_init(&ids);
+	store_image_ids(b->store, &ids, &e);
+	for (size_t i = 0; i < ids.n; i++) {
+		cJSON *doc = backend_img_load(b, ids.v[i]);
+		cJSON_ArrayForEach(
+		    it, json_obj(json_obj(doc, IMG_PRIVATE), "Layers"))
+			cJSON_DeleteItemFromObjectCaseSensitive(
+			    gone, it->string);
+		cJSON_Delete(doc);
+	}
+	strv_free(&ids);
+	cJSON_ArrayForEach(it, gone) {
+		n += (int64_t)it->valuedouble;
+	}
+	return n;
+}
+
 void
 backend_img_prune(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -585,7 +724,7 @@ backend_img_prune(
 	static const char *keys[] = { "dangling", "label", "until", NULL };
 	struct filters *f;
 	struct strv ids;
-	cJSON *out, *deleted;
+	cJSON *out, *deleted, *gone;
 	int64_t reclaimed = 0, until;
 	int all;
 	struct err e;
@@ -601,6 +740,7 @@ backend_img_prune(
 	all = filters_has(f, "dangling") &&
 	    filters_match_exact(f, "dangling", "false");
 	deleted = cJSON_CreateArray();
+	gone = cJSON_CreateObject();
 	strv_init(&ids);
 	store_image_ids(b->store, &ids, &e);
 	for (size_t i = 0; i < ids.n; i++) {
@@ -621,16 +761,167 @@ backend_img_prune(
 			for (size_t j = 0; j < refs.n; j++)
 				store_image_ref_del(b->store, refs.v[j], &e);
 			strv_free(&refs);
-			reclaimed += json_int(doc, "Size", 0);
+			backend_img_gone_layers(doc, gone, &reclaimed);
 			backend_img_delete(b, ids.v[i], deleted);
 		}
 		cJSON_Delete(doc);
 	}
 	strv_free(&ids);
 	filters_free(f);
+	reclaimed += backend_img_unshared(b, gone);
+	cJSON_Delete(gone);
 	out = cJSON_CreateObject();
-	cJSON_AddItemToObject(out, "ImagesDeleted", deleted);
+	/* dockerd's report has null, not [], when nothing was deleted. */
+	cJSON_AddItemToObject(out, "ImagesDeleted",
+	    cJSON_GetArraySize(deleted) > 0 ? deleted : cJSON_CreateNull());
+	if (cJSON_GetArraySize(deleted) == 0)
+		cJSON_Delete(deleted);
 	json_add_int(out, "SpaceReclaimed", reclaimed);
 	httpsrv_reply_json(r, 200, out);
 	cJSON_Delete(out);
+}
+
+/* --- endpoints without an implementation -------------------------------- */
+
+/* The request is checked before the capability: a missing image gets
+ * dockerd's own answer (its wording is what docker-py maps to
+ * ImageNotFound), an existing one the 501 of an endpoint not built. */
+/* dockerd's history of a pulled image, newest step first: the steps
+ * below the image itself are "<missing>" (not local images), a step that
+ * made a layer has that layer's size. NULL when not recorded. */
+static cJSON *
+backend_img_history_json(const cJSON *doc)
+{
+	const cJSON *priv = json_obj(doc, IMG_PRIVATE), *it, *sz;
+	const cJSON *hist = json_arr(priv, "History");
+	const cJSON *sizes = json_arr(priv, "LayerSizes");
+	cJSON *out, *h;
+	int layer = 0;
+	int64_t t;
+
+	if (hist == NULL || sizes == NULL)
+		return NULL;
+	out = cJSON_CreateArray();
+	cJSON_ArrayForEach(it, hist) {
+		h = cJSON_CreateObject();
+		json_add_str(h, "Id", "<missing>");
+		t = 0;
+		str_time_parse(json_str(it, "created"), &t);
+		json_add_int(h, "Created", t / 1000000000);
+		json_add_str(h, "CreatedBy",
+		    json_str(it, "created_by") != NULL ?
+			json_str(it, "created_by") :
+			"");
+		cJSON_AddItemToObject(h, "Tags", cJSON_CreateNull());
+		sz = json_bool(it, "empty_layer", 0) ?
+		    NULL :
+		    cJSON_GetArrayItem(sizes, layer++);
+		json_add_int(h, "Size",
+		    cJSON_IsNumber(sz) ? (int64_t)sz->valuedouble : 0);
+		json_add_str(h, "Comment",
+		    json_str(it, "comment") != NULL ? json_str(it, "comment") :
+						      "");
+		cJSON_InsertItemInArray(out, 0, h);
+	}
+	if ((h = out->child) != NULL) {
+		json_set(h, "Id", cJSON_CreateString(json_str(doc, "Id")));
+		json_set(h, "Tags",
+		    cJSON_GetArraySize(json_arr(doc, "RepoTags")) > 0 ?
+			cJSON_Duplicate(json_arr(doc, "RepoTags"), 1) :
+			cJSON_CreateNull());
+	}
+	return out;
+}
+
+void
+backend_img_history(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	const char *name = router_param(m, "name");
+	cJSON *doc = backend_img_find(b, name), *out = NULL;
+
+	if (doc == NULL)
+		httpsrv_reply_error(r, 404, "No such image: %s", name);
+	else if ((out = backend_img_history_json(doc)) == NULL)
+		httpsrv_reply_error(r, 501,
+		    "The history of %s was not recorded when it was pulled "
+		    "(by an older Sockerless): pull it again.",
+		    name);
+	else
+		httpsrv_reply_json(r, 200, out);
+	cJSON_Delete(out);
+	cJSON_Delete(doc);
+}
+
+/* dockerd answers a push of a missing image inside its progress stream. */
+void
+backend_img_push(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	const char *tag = httpsrv_req_query(r, "tag");
+	char *ref = tag != NULL && tag[0] != '\0' ?
+	    xasprintf("%s:%s", router_param(m, "name"), tag) :
+	    xstrdup(router_param(m, "name"));
+	char *norm = backend_img_normalize(ref), *line, *fam;
+	cJSON *doc = backend_img_find(b, ref), *o;
+	struct reg_ref rr;
+	struct err e;
+	size_t len;
+
+	/* dockerd reads the credentials from the body when the header is
+	 * missing, and an empty body fails to decode. */
+	if (httpsrv_req_header(r, "X-Registry-Auth") == NULL &&
+	    (httpsrv_req_body(r, &len), len == 0)) {
+		httpsrv_reply_error(
+		    r, 400, "Bad parameters and missing X-Registry-Auth: EOF");
+		goto out;
+	}
+	if (doc != NULL || norm == NULL ||
+	    reg_ref_parse(router_param(m, "name"), &rr, &e) == -1) {
+		backend_reply_unbuilt(b, r);
+		goto out;
+	}
+	httpsrv_stream_begin(r, 200, "application/json");
+	line = xasprintf(
+	    "The push refers to repository [%s/%s]", rr.domain, rr.path);
+	backend_img_status(r, line, NULL);
+	free(line);
+	fam = reg_ref_familiar_name(&rr);
+	line =
+	    xasprintf("An image does not exist locally with the tag: %s", fam);
+	free(fam);
+	reg_ref_free(&rr);
+	o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "errorDetail", cJSON_CreateObject());
+	json_add_str(json_obj(o, "errorDetail"), "message", line);
+	json_add_str(o, "error", line);
+	free(line);
+	line = json_print(o);
+	httpsrv_stream_line(r, line, "\r\n");
+	free(line);
+	cJSON_Delete(o);
+	httpsrv_stream_end(r);
+out:
+	free(ref);
+	free(norm);
+	cJSON_Delete(doc);
+}
+
+/* docker save: GET /images/{name}/get and GET /images/get?names=. */
+void
+backend_img_save(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	const char *name = router_param(m, "name");
+	cJSON *doc;
+
+	if (name == NULL)
+		name = httpsrv_req_query(r, "names");
+	if (name != NULL && (doc = backend_img_find(b, name)) == NULL) {
+		httpsrv_reply_error(r, 404, "reference does not exist");
+		return;
+	}
+	if (name != NULL)
+		cJSON_Delete(doc);
+	backend_reply_unbuilt(b, r);
 }

@@ -149,6 +149,15 @@ void backend_img_remove(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_img_prune(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+/* The 501 of a Docker endpoint this backend has not built. */
+void backend_reply_unbuilt(struct backend *b, struct httpsrv_req *r);
+/* History, push and save: dockerd's answers for a missing image. */
+void backend_img_history(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_img_push(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_img_save(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 /* Looks an image up by any reference; returns a new doc or NULL. */
 cJSON *backend_img_find(struct backend *b, const char *ref);
 int backend_img_init(struct backend *b, struct err *e);

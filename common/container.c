@@ -137,12 +137,131 @@ container_set_state(struct container *c, const char *status)
 	json_set(st, "Dead", cJSON_CreateBool(strcmp(status, "dead") == 0));
 }
 
+/* The keys dockerd's inspect always has, with the values it shows when a
+ * client did not set them: clients index the document without checking
+ * (docker-py's tests, CI runners). Values that only describe dockerd's own
+ * isolation set-up (MaskedPaths, IpcMode, ShmSize, ...) are left out, see
+ * docs/compat.md. */
+static const char container_defaults[] =
+    "{\"AppArmorProfile\":\"\",\"ExecIDs\":null,\"HostnamePath\":\"\","
+    "\"HostsPath\":\"\",\"LogPath\":\"\",\"MountLabel\":\"\","
+    "\"ProcessLabel\":\"\",\"ResolvConfPath\":\"\","
+    "\"Config\":{\"AttachStdin\":false,\"AttachStdout\":false,"
+    "\"AttachStderr\":false,\"Domainname\":\"\",\"Entrypoint\":null,"
+    "\"OnBuild\":null,\"OpenStdin\":false,\"StdinOnce\":false,"
+    "\"Tty\":false,\"User\":\"\",\"Volumes\":null,\"WorkingDir\":\"\"},"
+    "\"HostConfig\":{\"AutoRemove\":false,\"Binds\":null,"
+    "\"BlkioDeviceReadBps\":null,\"BlkioDeviceReadIOps\":null,"
+    "\"BlkioDeviceWriteBps\":null,\"BlkioDeviceWriteIOps\":null,"
+    "\"BlkioWeight\":0,\"BlkioWeightDevice\":null,\"CapAdd\":null,"
+    "\"CapDrop\":null,\"Cgroup\":\"\",\"CgroupParent\":\"\","
+    "\"ConsoleSize\":[0,0],\"ContainerIDFile\":\"\",\"CpuCount\":0,"
+    "\"CpuPercent\":0,\"CpuPeriod\":0,\"CpuQuota\":0,"
+    "\"CpuRealtimePeriod\":0,\"CpuRealtimeRuntime\":0,\"CpuShares\":0,"
+    "\"CpusetCpus\":\"\",\"CpusetMems\":\"\",\"DeviceCgroupRules\":null,"
+    "\"DeviceRequests\":null,\"Devices\":null,\"Dns\":null,"
+    "\"DnsOptions\":null,\"DnsSearch\":null,\"ExtraHosts\":null,"
+    "\"GroupAdd\":null,\"IOMaximumBandwidth\":0,\"IOMaximumIOps\":0,"
+    "\"Isolation\":\"\",\"KernelMemory\":0,\"KernelMemoryTCP\":0,"
+    "\"Links\":null,\"Memory\":0,\"MemoryReservation\":0,"
+    "\"MemorySwap\":0,\"MemorySwappiness\":null,\"NanoCpus\":0,"
+    "\"OomKillDisable\":false,\"OomScoreAdj\":0,\"PidMode\":\"\","
+    "\"PidsLimit\":null,\"PortBindings\":null,\"Privileged\":false,"
+    "\"PublishAllPorts\":false,\"ReadonlyRootfs\":false,"
+    "\"RestartPolicy\":{\"Name\":\"\",\"MaximumRetryCount\":0},"
+    "\"Runtime\":\"runc\",\"SecurityOpt\":null,\"UTSMode\":\"\","
+    "\"Ulimits\":null,\"UsernsMode\":\"\",\"VolumeDriver\":\"\","
+    "\"VolumesFrom\":null},"
+    "\"NetworkSettings\":{\"EndpointID\":\"\",\"GlobalIPv6Address\":\"\","
+    "\"GlobalIPv6PrefixLen\":0,\"HairpinMode\":false,"
+    "\"IPv6Gateway\":\"\",\"LinkLocalIPv6Address\":\"\","
+    "\"LinkLocalIPv6PrefixLen\":0,\"SecondaryIPAddresses\":null,"
+    "\"SecondaryIPv6Addresses\":null}}";
+
+/* What each NetworkSettings.Networks entry (an endpoint) shows. */
+static const char container_endpoint_defaults[] =
+    "{\"IPAMConfig\":null,\"Links\":null,\"Aliases\":null,"
+    "\"NetworkID\":\"\",\"EndpointID\":\"\",\"Gateway\":\"\","
+    "\"IPAddress\":\"\",\"IPPrefixLen\":0,\"IPv6Gateway\":\"\","
+    "\"GlobalIPv6Address\":\"\",\"GlobalIPv6PrefixLen\":0,"
+    "\"MacAddress\":\"\",\"DriverOpts\":null}";
+
+/* Adds what dst lacks from def, objects merged key by key; what a client
+ * or the backend set is never replaced. */
+static void
+container_fill(cJSON *dst, const cJSON *def)
+{
+	const cJSON *it;
+	cJSON *have;
+
+	if (!cJSON_IsObject(dst))
+		return;
+	cJSON_ArrayForEach(it, def) {
+		have = cJSON_GetObjectItemCaseSensitive(dst, it->string);
+		if (have == NULL)
+			cJSON_AddItemToObject(
+			    dst, it->string, cJSON_Duplicate(it, 1));
+		else if (cJSON_IsObject(it) && cJSON_IsObject(have))
+			container_fill(have, it);
+	}
+}
+
+/* Config fields dockerd marks omitempty: a client's false, "", null, [] or
+ * {} (docker-py sends NetworkDisabled: false) is not shown. StopTimeout is
+ * a pointer there: only null is empty. */
+static void
+container_omit_empty(cJSON *cfg)
+{
+	static const char *const keys[] = { "ArgsEscaped", "ExposedPorts",
+		"Healthcheck", "MacAddress", "NetworkDisabled", "Shell",
+		"StopSignal", NULL };
+	const char *const *k;
+	cJSON *v;
+
+	for (k = keys; *k != NULL; k++) {
+		v = cJSON_GetObjectItemCaseSensitive(cfg, *k);
+		if (v != NULL &&
+		    (cJSON_IsNull(v) || cJSON_IsFalse(v) ||
+			(cJSON_IsString(v) && v->valuestring[0] == '\0') ||
+			((cJSON_IsArray(v) || cJSON_IsObject(v)) &&
+			    v->child == NULL)))
+			cJSON_DeleteItemFromObjectCaseSensitive(cfg, *k);
+	}
+	v = cJSON_GetObjectItemCaseSensitive(cfg, "StopTimeout");
+	if (cJSON_IsNull(v))
+		cJSON_DeleteItemFromObjectCaseSensitive(cfg, "StopTimeout");
+}
+
+/* Gives every endpoint of NetworkSettings.Networks dockerd's keys. */
+static void
+container_fill_endpoints(cJSON *nets)
+{
+	cJSON *def = cJSON_Parse(container_endpoint_defaults), *ep;
+
+	cJSON_ArrayForEach(ep, nets)
+		container_fill(ep, def);
+	cJSON_Delete(def);
+}
+
 cJSON *
 container_inspect_json(const struct container *c)
 {
-	cJSON *o = cJSON_Duplicate(c->doc, 1);
+	cJSON *o = cJSON_Duplicate(c->doc, 1), *def;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(o, CONTAINER_PRIVATE);
+	container_omit_empty(json_obj(o, "Config"));
+	def = cJSON_Parse(container_defaults);
+	container_fill(o, def);
+	cJSON_Delete(def);
+	container_fill_endpoints(
+	    json_obj(json_obj(o, "NetworkSettings"), "Networks"));
+	/* No files on this host: the storage is the backend's. */
+	if (cJSON_GetObjectItemCaseSensitive(o, "GraphDriver") == NULL) {
+		def = cJSON_CreateObject();
+		cJSON_AddItemToObject(def, "Data", cJSON_CreateNull());
+		json_add_str(def, "Name", json_str(o, "Driver"));
+		cJSON_AddItemToObject(o, "GraphDriver", def);
+	}
 	return o;
 }
 
@@ -227,8 +346,8 @@ container_status_text(const struct container *c, char *out, size_t size)
 	    (long long)json_int(st, "ExitCode", 0), dur);
 }
 
-/* Docker's "Command" column: the path and args, quoted as Docker does
- * only by joining with spaces. */
+/* Docker's "Command" column: the path and the args joined by spaces, an
+ * arg with a space in single quotes (dockerd's list.go; no escaping). */
 static char *
 container_command_text(const struct container *c)
 {
@@ -239,10 +358,12 @@ container_command_text(const struct container *c)
 	buf_init(&b, 0);
 	buf_adds(&b, path != NULL ? path : "");
 	cJSON_ArrayForEach(it, args) {
-		if (cJSON_IsString(it)) {
-			buf_adds(&b, " ");
-			buf_adds(&b, it->valuestring);
-		}
+		if (!cJSON_IsString(it))
+			continue;
+		buf_adds(&b, strchr(it->valuestring, ' ') != NULL ? " '" : " ");
+		buf_adds(&b, it->valuestring);
+		if (strchr(it->valuestring, ' ') != NULL)
+			buf_adds(&b, "'");
 	}
 	return buf_take(&b, NULL);
 }
@@ -345,6 +466,7 @@ container_summary_json(const struct container *c)
 	ns = cJSON_CreateObject();
 	cJSON_AddItemToObject(ns, "Networks",
 	    nets != NULL ? cJSON_Duplicate(nets, 1) : cJSON_CreateObject());
+	container_fill_endpoints(json_obj(ns, "Networks"));
 	cJSON_AddItemToObject(o, "NetworkSettings", ns);
 	cJSON_AddItemToObject(o, "Mounts",
 	    mounts != NULL ? cJSON_Duplicate(mounts, 1) : cJSON_CreateArray());

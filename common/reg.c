@@ -426,7 +426,7 @@ reg_ref_string(const struct reg_ref *r)
 }
 
 /* "busybox", "user/x", "host:5000/x": the name without tag or digest. */
-static char *
+char *
 reg_ref_familiar_name(const struct reg_ref *r)
 {
 	if (strcmp(r->domain, REG_DOCKER_DOMAIN) != 0)

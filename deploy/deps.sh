@@ -16,12 +16,32 @@ PKGS=(
 	docker-compose
 )
 
+# The differential suite's dockerode programs (tests/node): npm ci from the
+# lock file, skipped when node_modules already matches it.
+node_deps() {
+	local dir sum
+	dir=$(cd "$(dirname "$0")/../tests/node" && pwd)
+	command -v npm >/dev/null 2>&1 || {
+		echo "deps: npm not found; tests/e2e/test_diff_dockerode.py will skip"
+		return 0
+	}
+	sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+	[ "$(cat "$dir/node_modules/.sk-lock-sha256" 2>/dev/null)" = "$sum" ] &&
+		return 0
+	echo "deps: npm ci in tests/node"
+	(cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) &&
+		echo "$sum" >"$dir/node_modules/.sk-lock-sha256"
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
 		missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+	node_deps
+	exit 0
+fi
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -29,3 +49,4 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+node_deps

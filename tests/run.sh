@@ -168,7 +168,11 @@ for suite in $SUITES; do
 		fi
 		if SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=$((PORT_BASE + 100)) \
 			SK_SIM_PORT=$((PORT_BASE + 101)) deploy/local.sh up >"$LOGDIR/up.log" 2>&1; then
+			# The differential suite (tests/e2e/test_diff_*.py) also
+			# drives the reference dockerd of the stack's test bed.
+			REF_HOST=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_ENGINE_HOST")
 			SK_TARGET=sockerless SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+				SK_REF_DOCKER_HOST=$REF_HOST \
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e tests/e2e tests/blackbox
 			# The same frontend and client, the backend swapped to Lambda.

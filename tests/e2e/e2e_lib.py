@@ -8,6 +8,9 @@ Environment (set by tests/run.sh):
                   check that the tests themselves describe Docker's
                   behaviour)
   SK_RUN_DIR      the sockerless run directory (logs), optional
+  SK_REF_DOCKER_HOST  the test bed's reference dockerd, for the
+                  differential suite (test_diff_*.py, diff_lib.py) beside
+                  SK_TARGET=sockerless; without it those tests skip
 
 The reference engine of the test bed has no bridge network, so with
 SK_TARGET=reference and an engine without a "bridge" network every `docker

@@ -76,6 +76,8 @@ int reg_ref_parse(const char *s, struct reg_ref *r, struct err *e);
 char *reg_ref_string(const struct reg_ref *r);
 /* Short form "busybox:latest", "user/x:1", "host:5000/x:1". */
 char *reg_ref_familiar(const struct reg_ref *r);
+/* The familiar name without tag or digest ("busybox", "host:5000/x"). */
+char *reg_ref_familiar_name(const struct reg_ref *r);
 void reg_ref_free(struct reg_ref *r);
 
 /* Resolves ref (any form reg_ref_parse takes). auth is the client's
