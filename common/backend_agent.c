@@ -276,6 +276,53 @@ agent_relay_release_client(struct agent_relay *rl)
 	agent_bev_flushed(bev, NULL);
 }
 
+/* The attach stream has ended (arg: its container, referenced). */
+static void
+agent_attach_ended(struct bufferevent *bev, void *arg)
+{
+	struct container *c = arg;
+
+	if (bev != NULL)
+		bufferevent_free(bev);
+	backend_ctr_attach_closed(c);
+	container_unref(c);
+}
+
+static void
+agent_attach_flushed(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		agent_attach_ended(bev, arg);
+}
+
+static void
+agent_attach_closed(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	agent_attach_ended(bev, arg);
+}
+
+/* An attach's client connection closes after its last byte is written,
+ * and only then does the stream stop holding back wait's answer. */
+static void
+agent_attach_release_client(struct agent_relay *rl)
+{
+	struct bufferevent *bev = rl->bev;
+
+	rl->attach_open = 0;
+	container_ref(rl->c);
+	if (bev == NULL) {
+		agent_attach_ended(NULL, rl->c);
+		return;
+	}
+	rl->bev = NULL;
+	bufferevent_setcb(
+	    bev, NULL, agent_attach_flushed, agent_attach_closed, rl->c);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_enable(bev, EV_WRITE);
+	agent_attach_flushed(bev, rl->c);
+}
+
 static void
 agent_relay_free(struct agent_relay *rl)
 {
@@ -287,6 +334,8 @@ agent_relay_free(struct agent_relay *rl)
 		httpsrv_req_on_close(rl->req, NULL, NULL);
 	if (rl->ch != NULL)
 		aglink_chan_close(rl->ch);
+	if (rl->attach_open)
+		agent_attach_release_client(rl);
 	agent_relay_release_client(rl);
 	if (rl->ex != NULL)
 		rl->ex->relay = NULL;
@@ -622,6 +671,8 @@ backend_agent_attach(
 	json_add_bool(rl->request, "stderr", rl->want_err);
 	/* Docker answers an attach at once, before start too. */
 	agent_relay_hijack(rl);
+	rl->attach_open = 1;
+	backend_ctr_attach_open(c);
 	if (!container_running(c)) {
 		/* Attached before start: the channel opens once the
 		 * workload runs, and the workload holds its command until

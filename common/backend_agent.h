@@ -24,7 +24,8 @@ struct agent_relay {
 	cJSON *request; /* the OPEN */
 	int tty, want_stdin, want_out, want_err;
 	int stdin_eof, eof_sent;
-	size_t owed; /* received bytes not yet credited (slow client) */
+	int attach_open; /* an attach counted in backend_ctr_attach_open */
+	size_t owed;	 /* received bytes not yet credited (slow client) */
 };
 TAILQ_HEAD(agent_relays, agent_relay);
 

@@ -40,6 +40,7 @@ struct logs_job {
 	struct bufferevent *bev; /* attach: hijacked connection */
 	int follow, timestamps, want_out, want_err, tty;
 	int wait_start; /* attach before start */
+	int attach;	/* counted in backend_ctr_attach_open */
 	int64_t since_ns, until_ns;
 	long tail; /* -1: everything */
 	char *cursor;
@@ -89,20 +90,27 @@ backend_logs_write(struct logs_job *j, const void *p, size_t len)
 		httpsrv_stream_write(j->req, p, len);
 }
 
+/* The attach stream has ended (arg: its container, referenced). */
+static void
+backend_logs_attach_ended(struct bufferevent *bev, struct container *c)
+{
+	bufferevent_free(bev);
+	backend_ctr_attach_closed(c);
+	container_unref(c);
+}
+
 static void
 backend_logs_bev_flushed(struct bufferevent *bev, void *arg)
 {
-	(void)arg;
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_free(bev);
+		backend_logs_attach_ended(bev, arg);
 }
 
 static void
 backend_logs_bev_closed(struct bufferevent *bev, short what, void *arg)
 {
 	(void)what;
-	(void)arg;
-	bufferevent_free(bev);
+	backend_logs_attach_ended(bev, arg);
 }
 
 /* Ends the stream; the job is freed unless a fetch is in flight, in which
@@ -114,17 +122,22 @@ backend_logs_finish(struct logs_job *j, int client_gone)
 		return;
 	j->finished = 1;
 	if (j->bev != NULL) {
-		if (client_gone) {
-			bufferevent_free(j->bev);
-		} else {
-			/* Close once everything queued has been written. */
-			bufferevent_setcb(j->bev, NULL,
-			    backend_logs_bev_flushed, backend_logs_bev_closed,
-			    NULL);
-			bufferevent_disable(j->bev, EV_READ);
-			backend_logs_bev_flushed(j->bev, NULL);
-		}
+		struct bufferevent *bev = j->bev;
 		j->bev = NULL;
+		container_ref(j->c);
+		if (client_gone) {
+			backend_logs_attach_ended(bev, j->c);
+		} else {
+			/* Close once everything queued has been written;
+			 * the stream counts as open for wait until then. */
+			bufferevent_setcb(bev, NULL, backend_logs_bev_flushed,
+			    backend_logs_bev_closed, j->c);
+			bufferevent_disable(bev, EV_READ);
+			backend_logs_bev_flushed(bev, j->c);
+		}
+	} else if (j->attach) {
+		/* The client went first (attach_event freed it). */
+		backend_ctr_attach_closed(j->c);
 	} else if (j->req != NULL) {
 		httpsrv_req_on_close(j->req, NULL, NULL);
 		if (!client_gone)
@@ -553,6 +566,21 @@ backend_logs_attach_read(struct bufferevent *bev, void *arg)
 	    evbuffer_get_length(bufferevent_get_input(bev)));
 }
 
+/* Whether an attach without stdin is served from the agent's live output:
+ * byte for byte as the process wrote it, where the log service splits it
+ * into lines (dropping \r, ending an unterminated last line). That needs a
+ * running container with an agent link (not Lambda's), and no replay of
+ * earlier output (logs=1 reads the log service). Before the start the
+ * output still comes from the log service (docs/compat.md). */
+static int
+backend_logs_live(struct backend *b, struct container *c, struct httpsrv_req *r)
+{
+	return b->ops->agent_address != NULL && b->caps.flag[CAP_EXEC] &&
+	    container_running(c) && !backend_query_bool(r, "logs", 0) &&
+	    backend_query_bool(r, "stream", 0) &&
+	    json_str(container_private(c), "AgentToken") != NULL;
+}
+
 void
 backend_logs_attach(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -572,8 +600,9 @@ backend_logs_attach(
 	}
 	backend_sys_container_event(b, c, "attach", NULL);
 	/* stdin goes to the workload's agent, and so does the output then. */
-	if (backend_query_bool(r, "stdin", 0) &&
-	    b->ops->agent_address != NULL) {
+	if ((backend_query_bool(r, "stdin", 0) &&
+		b->ops->agent_address != NULL) ||
+	    backend_logs_live(b, c, r)) {
 		backend_agent_attach(b, c, r);
 		return;
 	}
@@ -602,6 +631,8 @@ backend_logs_attach(
 	    j->tty ? "application/vnd.docker.raw-stream" :
 		     "application/vnd.docker.multiplexed-stream");
 	j->bev = bev;
+	j->attach = 1;
+	backend_ctr_attach_open(c);
 	bufferevent_setcb(
 	    bev, backend_logs_attach_read, NULL, backend_logs_attach_event, j);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);

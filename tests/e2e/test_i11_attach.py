@@ -1,0 +1,221 @@
+"""Issue 11, items 2, 4 and 5: attach as real clients read it.
+
+- wait answers only after every attach stream has delivered the
+  container's output and ended (dockerode's run(), docker-py scripts that
+  stop reading their attach socket when wait returns);
+- detach keys (ctrl-p ctrl-q, --detach-keys, the detachKeys parameter,
+  DetachKeys of an exec) end the stream and leave the container running;
+- attach without stdin to a running container gets the process's bytes as
+  written (\\r kept, no newline added to an unterminated last line).
+
+The attach and wait requests are raw HTTP on the engine's Unix socket, so
+the test sees the wire as a strict client does; the reference dockerd of
+the test bed answers the same requests (SK_TARGET=reference)."""
+import http.client
+import json
+import select
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from e2e_lib import BUSYBOX, DOCKER, HOST, RUN_ID, _env, host_network, wait_for
+
+# The reference dockerd (20.10) speaks at most 1.41; everything used here
+# exists in 1.41.
+API = "/v1.41"
+
+
+def _path():
+    assert HOST.startswith("unix://"), HOST
+    return HOST[len("unix://"):]
+
+
+class _Unix(http.client.HTTPConnection):
+    def __init__(self, timeout=120):
+        super().__init__("localhost", timeout=timeout)
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(_path())
+
+
+def call(method, url, body=None, timeout=120):
+    c = _Unix(timeout)
+    data = json.dumps(body) if body is not None else None
+    c.request(method, API + url, body=data,
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    out = r.read()
+    c.close()
+    return r.status, out
+
+
+def create(cmd, **cfg):
+    cfg.setdefault("Image", BUSYBOX)
+    cfg["Cmd"] = cmd
+    cfg["Labels"] = {"sk.e2e.run": RUN_ID}
+    if host_network():
+        cfg["HostConfig"] = dict(cfg.get("HostConfig", {}), NetworkMode="host")
+    st, out = call("POST", "/containers/create", cfg)
+    assert st == 201, out
+    return json.loads(out)["Id"]
+
+
+def hijack(url, body=None):
+    """Sends a hijacking POST; returns (status, headers text, socket, bytes
+    already read past the headers)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(60)
+    s.connect(_path())
+    data = json.dumps(body).encode() if body is not None else b""
+    head = (f"POST {API}{url} HTTP/1.1\r\nHost: docker\r\n"
+            "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n").encode()
+    s.sendall(head + data)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, head.decode("latin-1"), s, rest
+
+
+def attach(cid, query="stream=1&stdout=1&stderr=1"):
+    st, head, s, rest = hijack(f"/containers/{cid}/attach?{query}")
+    assert st in (101, 200), head + rest.decode("latin-1")
+    return s, rest
+
+
+def read_all(s, rest=b"", timeout=60):
+    """Everything up to EOF."""
+    s.settimeout(timeout)
+    out = rest
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def read_now(s, rest=b""):
+    """What the socket holds right now, and whether it is at EOF: the view
+    of a client that stops reading when wait returns. A short grace lets
+    bytes already written reach the socket through the frontend relay; the
+    stream it looks for ends well before wait answers on a daemon that
+    keeps the order, so this does not measure a speed."""
+    out = rest
+    deadline = time.monotonic() + 0.5
+    while True:
+        left = deadline - time.monotonic()
+        r, _, _ = select.select([s], [], [], max(left, 0))
+        if not r:
+            return out, False
+        chunk = s.recv(65536)
+        if not chunk:
+            return out, True
+        out += chunk
+
+
+def demux(raw):
+    """Multiplexed frames -> (stdout bytes, stderr bytes)."""
+    out = {1: b"", 2: b""}
+    while raw:
+        assert len(raw) >= 8, raw
+        kind, size = raw[0], struct.unpack(">I", raw[4:8])[0]
+        out[kind] = out.get(kind, b"") + raw[8:8 + size]
+        raw = raw[8 + size:]
+    return out[1], out[2]
+
+
+def wait_running(cid):
+    def running():
+        st, out = call("GET", f"/containers/{cid}/json")
+        return st == 200 and json.loads(out)["State"]["Running"]
+    wait_for(running, timeout=90, what=f"{cid[:12]} to run")
+
+
+@pytest.fixture
+def ctrs():
+    made = []
+    yield made
+    for cid in made:
+        call("DELETE", f"/containers/{cid}?force=1")
+
+
+# --- item 2: wait after the attached output ----------------------------------
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_wait_answers_after_attach_output(ctrs, tty):
+    """attach (stream), start, wait; then read only what is there: all the
+    output and the end of the stream (as dockerode's run() collects it)."""
+    cid = create(["sh", "-c", "echo one; echo two >&2; printf last"], Tty=tty)
+    ctrs.append(cid)
+    s, rest = attach(cid)
+    st, out = call("POST", f"/containers/{cid}/start")
+    assert st == 204, out
+    st, out = call("POST", f"/containers/{cid}/wait")
+    assert st == 200 and json.loads(out)["StatusCode"] == 0, out
+    got, eof = read_now(s, rest)
+    s.close()
+    if tty:
+        assert got.replace(b"\r\n", b"\n") == b"one\ntwo\nlast", got
+    else:
+        o, e = demux(got)
+        assert (o, e) == (b"one\nlast", b"two\n"), got
+    assert eof, f"the attach stream was still open when wait answered: {got!r}"
+
+
+def test_dockerpy_attach_socket_then_wait(ctrs, apiclient):
+    """The same with docker-py's own calls."""
+    c = apiclient.create_container(BUSYBOX, ["sh", "-c", "seq 1 200"],
+                                   labels={"sk.e2e.run": RUN_ID},
+                                   host_config=apiclient.create_host_config(
+                                       network_mode="host" if host_network() else None))
+    ctrs.append(c["Id"])
+    sock = apiclient.attach_socket(c["Id"], params={"stdout": 1, "stderr": 1, "stream": 1})
+    raw = getattr(sock, "_sock", sock)
+    apiclient.start(c["Id"])
+    assert apiclient.wait(c["Id"])["StatusCode"] == 0
+    got, eof = read_now(raw)
+    sock.close()
+    o, _ = demux(got)
+    assert o == "".join(f"{i}\n" for i in range(1, 201)).encode(), got[-64:]
+    assert eof
+
+
+# --- item 5: a running container's live output, byte for byte ---------------
+
+GATE = "while [ ! -e /tmp/go ]; do sleep 0.1; done; "
+
+
+def go(cid):
+    p = subprocess.run([DOCKER, "exec", cid, "touch", "/tmp/go"], env=_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_attach_running_is_byte_exact(ctrs, tty):
+    cid = create(["sh", "-c", GATE + "printf 'a\\r\\nb'; printf 'err\\r' >&2; "
+                  "sleep 0.3; printf 'c'"], Tty=tty)
+    ctrs.append(cid)
+    st, out = call("POST", f"/containers/{cid}/start")
+    assert st == 204, out
+    wait_running(cid)
+    s, rest = attach(cid)
+    go(cid)
+    got = read_all(s, rest)
+    s.close()
+    if tty:
+        # A terminal turns \n into \r\n; every byte else is as written.
+        assert got == b"a\r\r\nberr\rc", got
+    else:
+        assert demux(got) == (b"a\r\nbc", b"err\r"), got
