@@ -588,10 +588,19 @@ backend_logs_attach(
 	struct container *c;
 	struct logs_job *j;
 	struct bufferevent *bev;
+	struct detach d;
+	const char *keys;
 	int logs = backend_query_bool(r, "logs", 0);
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
 		return;
+	/* Checked whatever the stream, as dockerd does. */
+	keys = httpsrv_req_query(r, "detachKeys");
+	if (detach_parse(keys, &d) == -1) {
+		httpsrv_reply_error(
+		    r, 400, "Invalid detach keys (%s) provided", keys);
+		return;
+	}
 	if (backend_query_bool(r, "stdin", 0) && !b->caps.flag[CAP_ATTACH]) {
 		struct err e;
 		caps_unsupported(&b->caps, CAP_ATTACH, &e);
@@ -603,7 +612,7 @@ backend_logs_attach(
 	if ((backend_query_bool(r, "stdin", 0) &&
 		b->ops->agent_address != NULL) ||
 	    backend_logs_live(b, c, r)) {
-		backend_agent_attach(b, c, r);
+		backend_agent_attach(b, c, r, &d);
 		return;
 	}
 	j = backend_logs_job_new(b, c);
