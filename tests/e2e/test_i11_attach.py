@@ -221,3 +221,155 @@ def test_attach_running_is_byte_exact(ctrs, tty):
         assert got == b"a\r\r\nberr\rc", got
     else:
         assert demux(got) == (b"a\r\nbc", b"err\r"), got
+
+
+# --- item 4: detach keys -----------------------------------------------------
+
+def stdin_ctr(ctrs, tty):
+    cid = create(["cat"], Tty=tty, OpenStdin=True, AttachStdin=True)
+    ctrs.append(cid)
+    st, out = call("POST", f"/containers/{cid}/start")
+    assert st == 204, out
+    wait_running(cid)
+    return cid
+
+
+def read_until(s, rest, want):
+    s.settimeout(60)
+    out = rest
+    while want not in out:
+        chunk = s.recv(65536)
+        assert chunk, f"EOF before {want!r}: {out!r}"
+        out += chunk
+    return out
+
+
+def running(cid):
+    st, out = call("GET", f"/containers/{cid}/json")
+    assert st == 200, out
+    return json.loads(out)["State"]["Running"]
+
+
+@pytest.mark.parametrize("param,keys", [(None, [b"\x10", b"\x11"]),
+                                        ("ctrl-x,y", [b"\x18", b"y"]),
+                                        ("DEL", [b"\x7f"])])
+def test_detach_keys_end_attach(ctrs, param, keys):
+    """On a TTY the keys end the stream (nothing more is written) and the
+    container runs on; a new attach reaches the same process."""
+    cid = stdin_ctr(ctrs, True)
+    q = "stream=1&stdin=1&stdout=1&stderr=1"
+    if param is not None:
+        q += "&detachKeys=" + param
+    s, rest = attach(cid, q)
+    s.sendall(b"hi\n")
+    seen = read_until(s, rest, b"hi\r\nhi\r\n")
+    for k in keys:
+        s.sendall(k)
+    tail = read_all(s)
+    s.close()
+    assert seen + tail == b"hi\r\nhi\r\n", seen + tail
+    assert running(cid)
+    s, rest = attach(cid, q)
+    s.sendall(b"again\n")
+    read_until(s, rest, b"again\r\nagain\r\n")
+    s.close()
+
+
+def test_detach_keys_not_on_pipes(ctrs):
+    """Without a TTY dockerd looks for no keys: they are input."""
+    cid = stdin_ctr(ctrs, False)
+    s, rest = attach(cid, "stream=1&stdin=1&stdout=1&stderr=1")
+    s.sendall(b"\x10")
+    s.sendall(b"\x11\n")
+    got = read_until(s, rest, b"\n")
+    s.close()
+    assert demux(got)[0] == b"\x10\x11\n", got
+    assert running(cid)
+
+
+@pytest.mark.parametrize("spec", ["ctrl-", "ctrl-A", "a,,b", "ab"])
+def test_detach_keys_bad_spec(ctrs, spec):
+    cid = stdin_ctr(ctrs, True)
+    st, head, s, rest = hijack(
+        f"/containers/{cid}/attach?stream=1&stdin=1&stdout=1&detachKeys={spec}")
+    s.close()
+    assert st == 400, head
+    # dockerd 20.10 writes the message as plain text, Sockerless as
+    # Docker's JSON envelope (docs/compat.md, item 4).
+    assert f"Invalid detach keys ({spec}) provided".encode() in rest, rest
+
+
+def exec_create(cid, **cfg):
+    body = {"Cmd": ["cat"], "AttachStdin": True, "AttachStdout": True,
+            "AttachStderr": True, "Tty": True}
+    body.update(cfg)
+    return call("POST", f"/containers/{cid}/exec", body)
+
+
+def test_detach_keys_exec_bad_spec(ctrs, target):
+    cid = stdin_ctr(ctrs, True)
+    st, out = exec_create(cid, DetachKeys="ctrl-A")
+    assert json.loads(out)["message"] == "Invalid escape keys (ctrl-A) provided"
+    # dockerd 20.10 answers 500 (a client's mistake; docs/compat.md).
+    assert st == (400 if target == "sockerless" else 500), out
+
+
+def test_detach_keys_end_exec(ctrs, target):
+    """The exec's DetachKeys end its stream; the container runs on."""
+    cid = stdin_ctr(ctrs, True)
+    st, out = exec_create(cid, DetachKeys="ctrl-x,y")
+    assert st == 201, out
+    eid = json.loads(out)["Id"]
+    st, head, s, rest = hijack(f"/exec/{eid}/start", {"Tty": True})
+    assert st in (101, 200), head
+    s.sendall(b"yo\n")
+    read_until(s, rest, b"yo\r\nyo\r\n")
+    s.sendall(b"\x18")
+    s.sendall(b"y")
+    read_all(s)  # ends
+    s.close()
+    assert running(cid)
+    if target == "reference":
+        pytest.skip("dockerd 20.10 writes 'exec attach failed: ... read escape "
+                    "sequence' and ends the exec with 126 (docs/compat.md, item 4)")
+    st, out = call("GET", f"/exec/{eid}/json")
+    assert st == 200 and json.loads(out)["Running"] is True, out
+
+
+def test_cli_attach_detach(ctrs):
+    """docker attach on a terminal: ctrl-p ctrl-q leaves the container
+    running, and the CLI says so as it does against dockerd."""
+    import os
+    import pty
+    cid = stdin_ctr(ctrs, True)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(DOCKER, [DOCKER, "attach", cid], _env())
+    out = b""
+
+    def until(want):
+        nonlocal out
+        deadline = time.monotonic() + 60
+        while want not in out and time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 1)
+            if r:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                out += chunk
+
+    # Type until cat echoes: the CLI attaches at its own pace.
+    deadline = time.monotonic() + 60
+    while b"hello\r\nhello" not in out and time.monotonic() < deadline:
+        os.write(fd, b"hello\r")
+        until(b"hello\r\nhello")
+    os.write(fd, b"\x10")
+    os.write(fd, b"\x11")
+    until(b"\x00never")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert b"read escape sequence" in out, out
+    assert running(cid)
