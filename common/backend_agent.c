@@ -302,6 +302,20 @@ agent_attach_closed(struct bufferevent *bev, short what, void *arg)
 	agent_attach_ended(bev, arg);
 }
 
+/* The attach carries a run's output from now on: wait answers after it
+ * ends. One made before the first start counts at once (that run's exit
+ * may be seen first); one waiting for the restart of a stopped container
+ * counts once it runs, so it does not hold back a wait on the stopped
+ * container (dockerd answers that at once). */
+static void
+agent_attach_counted(struct agent_relay *rl)
+{
+	if (rl->attach_open)
+		return;
+	rl->attach_open = 1;
+	backend_ctr_attach_open(rl->c);
+}
+
 /* An attach's client connection closes after its last byte is written,
  * and only then does the stream stop holding back wait's answer. */
 static void
@@ -714,16 +728,18 @@ backend_agent_attach(struct backend *b, struct container *c,
 	json_add_bool(rl->request, "stderr", rl->want_err);
 	/* Docker answers an attach at once, before start too. */
 	agent_relay_hijack(rl);
-	rl->attach_open = 1;
-	backend_ctr_attach_open(c);
 	if (!container_running(c)) {
 		/* Attached before start: the channel opens once the
 		 * workload runs, and the workload holds its command until
 		 * then (SOCKERLESS_HOLD), so no output is missed. */
+		const char *st = json_str(container_state(c), "Status");
 		TAILQ_INSERT_TAIL(&rl->ag->waiting, rl, wentry);
 		rl->in_waiting = 1;
+		if (st != NULL && strcmp(st, "created") == 0)
+			agent_attach_counted(rl);
 		return;
 	}
+	agent_attach_counted(rl);
 	agent_relay_open(rl);
 }
 
@@ -780,6 +796,7 @@ backend_agent_container_running(struct backend *b, struct container *c)
 	while ((rl = TAILQ_FIRST(&ag->waiting)) != NULL) {
 		TAILQ_REMOVE(&ag->waiting, rl, wentry);
 		rl->in_waiting = 0;
+		agent_attach_counted(rl);
 		agent_relay_open(rl);
 	}
 	if ((l = backend_agent_link(b, c, &e)) == NULL) {

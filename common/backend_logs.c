@@ -90,11 +90,14 @@ backend_logs_write(struct logs_job *j, const void *p, size_t len)
 		httpsrv_stream_write(j->req, p, len);
 }
 
-/* The attach stream has ended (arg: its container, referenced). */
+/* The attach stream has ended (arg: its container, referenced, when the
+ * stream is counted for wait; else NULL). */
 static void
 backend_logs_attach_ended(struct bufferevent *bev, struct container *c)
 {
 	bufferevent_free(bev);
+	if (c == NULL)
+		return;
 	backend_ctr_attach_closed(c);
 	container_unref(c);
 }
@@ -123,17 +126,19 @@ backend_logs_finish(struct logs_job *j, int client_gone)
 	j->finished = 1;
 	if (j->bev != NULL) {
 		struct bufferevent *bev = j->bev;
+		struct container *counted = j->attach ? j->c : NULL;
 		j->bev = NULL;
-		container_ref(j->c);
+		if (counted != NULL)
+			container_ref(counted);
 		if (client_gone) {
-			backend_logs_attach_ended(bev, j->c);
+			backend_logs_attach_ended(bev, counted);
 		} else {
 			/* Close once everything queued has been written;
 			 * the stream counts as open for wait until then. */
 			bufferevent_setcb(bev, NULL, backend_logs_bev_flushed,
-			    backend_logs_bev_closed, j->c);
+			    backend_logs_bev_closed, counted);
 			bufferevent_disable(bev, EV_READ);
-			backend_logs_bev_flushed(bev, j->c);
+			backend_logs_bev_flushed(bev, counted);
 		}
 	} else if (j->attach) {
 		/* The client went first (attach_event freed it). */
@@ -570,8 +575,10 @@ backend_logs_attach_read(struct bufferevent *bev, void *arg)
  * byte for byte as the process wrote it, where the log service splits it
  * into lines (dropping \r, ending an unterminated last line). That needs a
  * running container with an agent link (not Lambda's), and no replay of
- * earlier output (logs=1 reads the log service). Before the start the
- * output still comes from the log service (docs/compat.md). */
+ * earlier output (logs=1 reads the log service). Made before the start
+ * (docker run), it still reads the log service: the agent would have to
+ * hold every attached run's command until its link is up, as it does for
+ * attach with stdin (docs/compat.md). */
 static int
 backend_logs_live(struct backend *b, struct container *c, struct httpsrv_req *r)
 {
@@ -640,6 +647,8 @@ backend_logs_attach(
 	    j->tty ? "application/vnd.docker.raw-stream" :
 		     "application/vnd.docker.multiplexed-stream");
 	j->bev = bev;
+	/* Counted from now on, before start too: the run's exit can be seen
+	 * before its output is (this stream ends after the drain period). */
 	j->attach = 1;
 	backend_ctr_attach_open(c);
 	bufferevent_setcb(

@@ -175,6 +175,25 @@ def test_wait_answers_after_attach_output(ctrs, tty):
     assert eof, f"the attach stream was still open when wait answered: {got!r}"
 
 
+def test_wait_on_stopped_container_with_waiting_attach(ctrs):
+    """An attach to a stopped container waits for its next start; a wait
+    meanwhile answers at once, and the attach gets the next run's output."""
+    cid = create(["sh", "-c", "echo hi; exit 3"])
+    ctrs.append(cid)
+    assert call("POST", f"/containers/{cid}/start")[0] == 204
+    st, out = call("POST", f"/containers/{cid}/wait")
+    assert json.loads(out)["StatusCode"] == 3, out
+    s, rest = attach(cid)
+    st, out = call("POST", f"/containers/{cid}/wait", timeout=60)
+    assert st == 200 and json.loads(out)["StatusCode"] == 3, out
+    assert call("POST", f"/containers/{cid}/start")[0] == 204
+    st, out = call("POST", f"/containers/{cid}/wait")
+    assert json.loads(out)["StatusCode"] == 3, out
+    got, eof = read_now(s, rest)
+    s.close()
+    assert demux(got) == (b"hi\n", b"") and eof, got
+
+
 def test_dockerpy_attach_socket_then_wait(ctrs, apiclient):
     """The same with docker-py's own calls."""
     c = apiclient.create_container(BUSYBOX, ["sh", "-c", "seq 1 200"],
