@@ -276,6 +276,67 @@ agent_relay_release_client(struct agent_relay *rl)
 	agent_bev_flushed(bev, NULL);
 }
 
+/* The attach stream has ended (arg: its container, referenced). */
+static void
+agent_attach_ended(struct bufferevent *bev, void *arg)
+{
+	struct container *c = arg;
+
+	if (bev != NULL)
+		bufferevent_free(bev);
+	backend_ctr_attach_closed(c);
+	container_unref(c);
+}
+
+static void
+agent_attach_flushed(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		agent_attach_ended(bev, arg);
+}
+
+static void
+agent_attach_closed(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	agent_attach_ended(bev, arg);
+}
+
+/* The attach carries a run's output from now on: wait answers after it
+ * ends. One made before the first start counts at once (that run's exit
+ * may be seen first); one waiting for the restart of a stopped container
+ * counts once it runs, so it does not hold back a wait on the stopped
+ * container (dockerd answers that at once). */
+static void
+agent_attach_counted(struct agent_relay *rl)
+{
+	if (rl->attach_open)
+		return;
+	rl->attach_open = 1;
+	backend_ctr_attach_open(rl->c);
+}
+
+/* An attach's client connection closes after its last byte is written,
+ * and only then does the stream stop holding back wait's answer. */
+static void
+agent_attach_release_client(struct agent_relay *rl)
+{
+	struct bufferevent *bev = rl->bev;
+
+	rl->attach_open = 0;
+	container_ref(rl->c);
+	if (bev == NULL) {
+		agent_attach_ended(NULL, rl->c);
+		return;
+	}
+	rl->bev = NULL;
+	bufferevent_setcb(
+	    bev, NULL, agent_attach_flushed, agent_attach_closed, rl->c);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_enable(bev, EV_WRITE);
+	agent_attach_flushed(bev, rl->c);
+}
+
 static void
 agent_relay_free(struct agent_relay *rl)
 {
@@ -287,6 +348,8 @@ agent_relay_free(struct agent_relay *rl)
 		httpsrv_req_on_close(rl->req, NULL, NULL);
 	if (rl->ch != NULL)
 		aglink_chan_close(rl->ch);
+	if (rl->attach_open)
+		agent_attach_release_client(rl);
 	agent_relay_release_client(rl);
 	if (rl->ex != NULL)
 		rl->ex->relay = NULL;
@@ -438,6 +501,37 @@ static const struct aglink_chan_cbs agent_relay_cbs = { agent_relay_on_data,
 	agent_relay_on_eof, agent_relay_on_meta, agent_relay_on_writable,
 	agent_relay_on_result };
 
+/* The client typed the detach keys: its stream ends, and the process
+ * goes on. They are looked for here, in the backend, and not in the
+ * frontend's relay: the frontend copies bytes and knows neither the TTY
+ * (dockerd looks for the keys only on a terminal's input) nor the keys an
+ * exec was created with; the backend holds both, and owns the stdin it
+ * hands to the agent. Like dockerd, nothing is written to the client: the
+ * stream just ends ("read escape sequence" in dockerd's log). */
+static void
+agent_relay_detach(struct agent_relay *rl)
+{
+	cJSON *attrs;
+
+	log_info("container %.12s: %s: read escape sequence", rl->c->id,
+	    rl->ex != NULL ? "exec" : "attach");
+	if (rl->ex == NULL) {
+		backend_sys_container_event(rl->b, rl->c, "detach", NULL);
+		agent_relay_free(rl);
+		return;
+	}
+	/* The exec runs on, its terminal open (dockerd closes no stdin of a
+	 * TTY); its output has no reader now. */
+	attrs = cJSON_CreateObject();
+	json_add_str(attrs, "execID", rl->ex->id);
+	backend_sys_container_event(rl->b, rl->c, "exec_detach", attrs);
+	agent_relay_release_client(rl);
+	if (rl->owed > 0 && rl->ch != NULL) {
+		aglink_chan_consumed(rl->ch, rl->owed);
+		rl->owed = 0;
+	}
+}
+
 static void
 agent_relay_client_read(struct bufferevent *bev, void *arg)
 {
@@ -459,12 +553,22 @@ agent_relay_client_read(struct bufferevent *bev, void *arg)
 	while ((len = evbuffer_get_length(in)) > 0) {
 		size_t n = len > 65536 ? 65536 : len;
 		unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)n);
-		took = aglink_chan_write(rl->ch, p, n);
+		int detach = 0;
+		if (rl->detach_on)
+			n = detach_scan(&rl->detach, p, n,
+			    rl->stdin_eof && n == len, &detach);
+		took = n > 0 ? aglink_chan_write(rl->ch, p, n) : 0;
 		evbuffer_drain(in, took);
 		if (took < n) {
 			bufferevent_disable(bev, EV_READ);
 			return;
 		}
+		if (detach) {
+			agent_relay_detach(rl);
+			return;
+		}
+		if (n == 0)
+			break; /* the start of the keys: wait for more */
 	}
 	if (rl->stdin_eof && !rl->eof_sent) {
 		rl->eof_sent = 1;
@@ -604,8 +708,8 @@ agent_relay_open(struct agent_relay *rl)
 /* --- attach with stdin -------------------------------------------------- */
 
 void
-backend_agent_attach(
-    struct backend *b, struct container *c, struct httpsrv_req *r)
+backend_agent_attach(struct backend *b, struct container *c,
+    struct httpsrv_req *r, const struct detach *d)
 {
 	struct agent_relay *rl = agent_relay_new(b, c, r);
 	const cJSON *cfg = container_config(c);
@@ -613,6 +717,8 @@ backend_agent_attach(
 	rl->tty = json_bool(cfg, "Tty", 0);
 	rl->want_stdin =
 	    backend_query_bool(r, "stdin", 0) && json_bool(cfg, "OpenStdin", 0);
+	rl->detach = *d;
+	rl->detach_on = rl->tty && rl->want_stdin;
 	rl->want_out = backend_query_bool(r, "stdout", 0);
 	rl->want_err = backend_query_bool(r, "stderr", 0);
 	rl->request = cJSON_CreateObject();
@@ -626,10 +732,14 @@ backend_agent_attach(
 		/* Attached before start: the channel opens once the
 		 * workload runs, and the workload holds its command until
 		 * then (SOCKERLESS_HOLD), so no output is missed. */
+		const char *st = json_str(container_state(c), "Status");
 		TAILQ_INSERT_TAIL(&rl->ag->waiting, rl, wentry);
 		rl->in_waiting = 1;
+		if (st != NULL && strcmp(st, "created") == 0)
+			agent_attach_counted(rl);
 		return;
 	}
+	agent_attach_counted(rl);
 	agent_relay_open(rl);
 }
 
@@ -686,6 +796,7 @@ backend_agent_container_running(struct backend *b, struct container *c)
 	while ((rl = TAILQ_FIRST(&ag->waiting)) != NULL) {
 		TAILQ_REMOVE(&ag->waiting, rl, wentry);
 		rl->in_waiting = 0;
+		agent_attach_counted(rl);
 		agent_relay_open(rl);
 	}
 	if ((l = backend_agent_link(b, c, &e)) == NULL) {
@@ -798,6 +909,22 @@ agent_exec_gc(void)
 	}
 }
 
+/* DetachKeys of an exec create, refused as dockerd words it (dockerd
+ * 20.10 answers 500; a bad parameter is a 400). */
+static int
+agent_exec_check_detach(const cJSON *cfg, struct err *e)
+{
+	const char *keys = NULL;
+	struct detach d;
+
+	if (json_check_str(cfg, "DetachKeys", &keys, e) == -1)
+		return -1;
+	if (keys != NULL && detach_parse(keys, &d) == -1)
+		return err_set(
+		    e, 400, "Invalid escape keys (%s) provided", keys);
+	return 0;
+}
+
 void
 backend_agent_exec_create(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -831,7 +958,8 @@ backend_agent_exec_create(
 	    json_check_bool(cfg, "Tty", &flag, &e) == -1 ||
 	    json_check_bool(cfg, "AttachStdin", &flag, &e) == -1 ||
 	    json_check_bool(cfg, "AttachStdout", &flag, &e) == -1 ||
-	    json_check_bool(cfg, "AttachStderr", &flag, &e) == -1;
+	    json_check_bool(cfg, "AttachStderr", &flag, &e) == -1 ||
+	    agent_exec_check_detach(cfg, &e) == -1;
 	strv_free(&env);
 	if (rc) {
 		strv_free(&cmd);
@@ -978,6 +1106,9 @@ backend_agent_exec_start(
 	 * dockerd drops it (router/container/exec.go), and so do we. */
 	rl->want_err = !detach && json_bool(cfg, "AttachStderr", 0) &&
 	    (tty || !raw_stream);
+	/* The create's keys (checked there); on a TTY's input, as dockerd. */
+	rl->detach_on = tty && rl->want_stdin &&
+	    detach_parse(json_str(cfg, "DetachKeys"), &rl->detach) == 0;
 	rl->request = req;
 	ex->relay = rl;
 	ex->running = 1;

@@ -6,6 +6,7 @@
 
 #include "backend_int.h"
 #include "sockerless/aglink.h"
+#include "sockerless/detach.h"
 
 struct agent_exec;
 
@@ -24,6 +25,9 @@ struct agent_relay {
 	cJSON *request; /* the OPEN */
 	int tty, want_stdin, want_out, want_err;
 	int stdin_eof, eof_sent;
+	int attach_open; /* an attach counted in backend_ctr_attach_open */
+	int detach_on;	 /* a TTY's stdin: look for the detach keys */
+	struct detach detach;
 	size_t owed; /* received bytes not yet credited (slow client) */
 };
 TAILQ_HEAD(agent_relays, agent_relay);
@@ -60,8 +64,8 @@ int backend_agent_has_health(const struct container *c);
 void agent_relay_hijack(struct agent_relay *rl);
 
 /* Hooks from the framework. */
-void backend_agent_attach(
-    struct backend *b, struct container *c, struct httpsrv_req *r);
+void backend_agent_attach(struct backend *b, struct container *c,
+    struct httpsrv_req *r, const struct detach *d);
 void backend_agent_container_running(struct backend *b, struct container *c);
 void backend_agent_container_exited(struct backend *b, struct container *c);
 void backend_agent_resize_container(struct container *c, int rows, int cols);

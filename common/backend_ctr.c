@@ -26,6 +26,7 @@ struct backend_waiter {
 	struct httpsrv_req *req;
 	enum { WAIT_NOT_RUNNING, WAIT_NEXT_EXIT, WAIT_REMOVED } cond;
 	struct container *c;
+	int due; /* the condition held; answered when no attach is open */
 };
 
 /* A request that waits for the life-cycle operation in flight to end,
@@ -57,7 +58,8 @@ struct backend_waiters {
 	TAILQ_HEAD(, backend_waiter) list;
 	TAILQ_HEAD(, backend_parked) parked;
 	enum backend_ctr_busy busy;
-	int active; /* in b->active */
+	int active;   /* in b->active */
+	int attached; /* attach streams still delivering output */
 };
 
 /* A deferred replay of the parked requests. */
@@ -1719,6 +1721,21 @@ backend_ctr_waiter_answer(struct backend_waiter *w)
 	backend_ctr_waiter_free(w);
 }
 
+/* dockerd sets a container's exit only once its output has been copied
+ * to every attached client, so a client that stops reading its attach
+ * stream when wait answers (dockerode's run, docker-py scripts) has it
+ * all. Our exit comes from the cloud, and the attach streams drain after
+ * it (log ingestion, the agent's last frames): a waiter whose condition
+ * held is answered once no attach stream is open. */
+static void
+backend_ctr_waiter_due(struct backend_waiter *w)
+{
+	if (w->c->waiters->attached > 0)
+		w->due = 1;
+	else
+		backend_ctr_waiter_answer(w);
+}
+
 void
 backend_ctr_notify_waiters(struct backend *b, struct container *c, int removed)
 {
@@ -1730,6 +1747,28 @@ backend_ctr_notify_waiters(struct backend *b, struct container *c, int removed)
 	for (w = TAILQ_FIRST(&c->waiters->list); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
 		if (removed || w->cond != WAIT_REMOVED)
+			backend_ctr_waiter_due(w);
+	}
+}
+
+void
+backend_ctr_attach_open(struct container *c)
+{
+	backend_ctr_life(c)->attached++;
+}
+
+void
+backend_ctr_attach_closed(struct container *c)
+{
+	struct backend_waiter *w, *next;
+
+	if (c->waiters == NULL || c->waiters->attached == 0)
+		return;
+	if (--c->waiters->attached > 0)
+		return;
+	for (w = TAILQ_FIRST(&c->waiters->list); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->due)
 			backend_ctr_waiter_answer(w);
 	}
 }
@@ -1763,8 +1802,14 @@ backend_ctr_wait(
 	/* Headers go out now: clients wait for them before starting. */
 	httpsrv_stream_begin(r, 200, "application/json");
 	httpsrv_req_on_close(r, backend_ctr_waiter_gone, w);
-	if (w->cond == WAIT_NOT_RUNNING && !container_running(c))
-		backend_ctr_waiter_answer(w);
+	/* A container that never ran has no output to wait for. */
+	if (w->cond == WAIT_NOT_RUNNING && !container_running(c)) {
+		const char *st = json_str(json_obj(c->doc, "State"), "Status");
+		if (st != NULL && strcmp(st, "created") == 0)
+			backend_ctr_waiter_answer(w);
+		else
+			backend_ctr_waiter_due(w);
+	}
 }
 
 /* --- remove ------------------------------------------------------------- */

@@ -128,6 +128,10 @@ void backend_ctr_unlist(struct backend *b, struct container *c);
 
 void backend_ctr_notify_waiters(
     struct backend *b, struct container *c, int removed);
+/* An attach stream of c opened / delivered its last byte and ended: wait
+ * answers only when none is open (dockerd ends them first). */
+void backend_ctr_attach_open(struct container *c);
+void backend_ctr_attach_closed(struct container *c);
 
 /* backend_logs.c: logs and the read-only attach */
 void backend_logs_get(

@@ -40,6 +40,7 @@ struct logs_job {
 	struct bufferevent *bev; /* attach: hijacked connection */
 	int follow, timestamps, want_out, want_err, tty;
 	int wait_start; /* attach before start */
+	int attach;	/* counted in backend_ctr_attach_open */
 	int64_t since_ns, until_ns;
 	long tail; /* -1: everything */
 	char *cursor;
@@ -89,20 +90,30 @@ backend_logs_write(struct logs_job *j, const void *p, size_t len)
 		httpsrv_stream_write(j->req, p, len);
 }
 
+/* The attach stream has ended (arg: its container, referenced, when the
+ * stream is counted for wait; else NULL). */
+static void
+backend_logs_attach_ended(struct bufferevent *bev, struct container *c)
+{
+	bufferevent_free(bev);
+	if (c == NULL)
+		return;
+	backend_ctr_attach_closed(c);
+	container_unref(c);
+}
+
 static void
 backend_logs_bev_flushed(struct bufferevent *bev, void *arg)
 {
-	(void)arg;
 	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_free(bev);
+		backend_logs_attach_ended(bev, arg);
 }
 
 static void
 backend_logs_bev_closed(struct bufferevent *bev, short what, void *arg)
 {
 	(void)what;
-	(void)arg;
-	bufferevent_free(bev);
+	backend_logs_attach_ended(bev, arg);
 }
 
 /* Ends the stream; the job is freed unless a fetch is in flight, in which
@@ -114,17 +125,24 @@ backend_logs_finish(struct logs_job *j, int client_gone)
 		return;
 	j->finished = 1;
 	if (j->bev != NULL) {
-		if (client_gone) {
-			bufferevent_free(j->bev);
-		} else {
-			/* Close once everything queued has been written. */
-			bufferevent_setcb(j->bev, NULL,
-			    backend_logs_bev_flushed, backend_logs_bev_closed,
-			    NULL);
-			bufferevent_disable(j->bev, EV_READ);
-			backend_logs_bev_flushed(j->bev, NULL);
-		}
+		struct bufferevent *bev = j->bev;
+		struct container *counted = j->attach ? j->c : NULL;
 		j->bev = NULL;
+		if (counted != NULL)
+			container_ref(counted);
+		if (client_gone) {
+			backend_logs_attach_ended(bev, counted);
+		} else {
+			/* Close once everything queued has been written;
+			 * the stream counts as open for wait until then. */
+			bufferevent_setcb(bev, NULL, backend_logs_bev_flushed,
+			    backend_logs_bev_closed, counted);
+			bufferevent_disable(bev, EV_READ);
+			backend_logs_bev_flushed(bev, counted);
+		}
+	} else if (j->attach) {
+		/* The client went first (attach_event freed it). */
+		backend_ctr_attach_closed(j->c);
 	} else if (j->req != NULL) {
 		httpsrv_req_on_close(j->req, NULL, NULL);
 		if (!client_gone)
@@ -553,6 +571,23 @@ backend_logs_attach_read(struct bufferevent *bev, void *arg)
 	    evbuffer_get_length(bufferevent_get_input(bev)));
 }
 
+/* Whether an attach without stdin is served from the agent's live output:
+ * byte for byte as the process wrote it, where the log service splits it
+ * into lines (dropping \r, ending an unterminated last line). That needs a
+ * running container with an agent link (not Lambda's), and no replay of
+ * earlier output (logs=1 reads the log service). Made before the start
+ * (docker run), it still reads the log service: the agent would have to
+ * hold every attached run's command until its link is up, as it does for
+ * attach with stdin (docs/compat.md). */
+static int
+backend_logs_live(struct backend *b, struct container *c, struct httpsrv_req *r)
+{
+	return b->ops->agent_address != NULL && b->caps.flag[CAP_EXEC] &&
+	    container_running(c) && !backend_query_bool(r, "logs", 0) &&
+	    backend_query_bool(r, "stream", 0) &&
+	    json_str(container_private(c), "AgentToken") != NULL;
+}
+
 void
 backend_logs_attach(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -560,10 +595,19 @@ backend_logs_attach(
 	struct container *c;
 	struct logs_job *j;
 	struct bufferevent *bev;
+	struct detach d;
+	const char *keys;
 	int logs = backend_query_bool(r, "logs", 0);
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
 		return;
+	/* Checked whatever the stream, as dockerd does. */
+	keys = httpsrv_req_query(r, "detachKeys");
+	if (detach_parse(keys, &d) == -1) {
+		httpsrv_reply_error(
+		    r, 400, "Invalid detach keys (%s) provided", keys);
+		return;
+	}
 	if (backend_query_bool(r, "stdin", 0) && !b->caps.flag[CAP_ATTACH]) {
 		struct err e;
 		caps_unsupported(&b->caps, CAP_ATTACH, &e);
@@ -572,9 +616,10 @@ backend_logs_attach(
 	}
 	backend_sys_container_event(b, c, "attach", NULL);
 	/* stdin goes to the workload's agent, and so does the output then. */
-	if (backend_query_bool(r, "stdin", 0) &&
-	    b->ops->agent_address != NULL) {
-		backend_agent_attach(b, c, r);
+	if ((backend_query_bool(r, "stdin", 0) &&
+		b->ops->agent_address != NULL) ||
+	    backend_logs_live(b, c, r)) {
+		backend_agent_attach(b, c, r, &d);
 		return;
 	}
 	j = backend_logs_job_new(b, c);
@@ -602,6 +647,10 @@ backend_logs_attach(
 	    j->tty ? "application/vnd.docker.raw-stream" :
 		     "application/vnd.docker.multiplexed-stream");
 	j->bev = bev;
+	/* Counted from now on, before start too: the run's exit can be seen
+	 * before its output is (this stream ends after the drain period). */
+	j->attach = 1;
+	backend_ctr_attach_open(c);
 	bufferevent_setcb(
 	    bev, backend_logs_attach_read, NULL, backend_logs_attach_event, j);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
