@@ -21,7 +21,6 @@ PY=/usr/bin/python3
 PORT_BASE=${SK_TEST_PORT_BASE:-35100}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export SK_SIGV4_SUITE=${SK_SIGV4_SUITE:-$ROOT/../shared/specs/aws-sigv4-test-suite}
 
 TOTAL_PASS=0 TOTAL_FAIL=0 TOTAL_SKIP=0
 LOGDIR=$(mktemp -d /tmp/sk-tests.XXXXXX)
