@@ -2,7 +2,8 @@
 #
 #   make                 build everything into build/
 #   make SANITIZE=1      ASan + UBSan build into build-asan/
-#   make check           unit, simulator and end-to-end tests (README)
+#   make check           format-check, then unit, simulator and
+#                        end-to-end tests (README)
 #   make up / make down  start / stop the local default (simulated cloud)
 #   make deps            install the Debian packages needed
 #   make fuzz            libFuzzer over every parser, FUZZ_SECONDS each
@@ -169,6 +170,7 @@ fuzz: fuzz-build
 check: deps
 	$(MAKE) all
 	$(MAKE) SANITIZE=1 all
+	$(MAKE) format-check
 	BUILD=$(BUILD) ASAN_BUILD=build-asan tests/run.sh
 
 deps:
