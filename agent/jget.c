@@ -135,7 +135,7 @@ jget_string(struct jget_cur *c, char **out)
 	if (c->p >= c->end)
 		goto fail;
 	c->p++;
-	if (out != NULL) {
+	if (s != NULL) { /* s is allocated exactly when out is wanted */
 		s[n] = '\0';
 		*out = s;
 	}

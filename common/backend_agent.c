@@ -740,6 +740,8 @@ backend_agent_free(struct container *c)
 
 	if (ag == NULL)
 		return;
+	/* relay_free unlinks before it frees (lost in TAILQ_REMOVE). */
+	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 	while ((rl = TAILQ_FIRST(&ag->relays)) != NULL) {
 		if (rl->ex != NULL)
 			rl->ex->relay = NULL;
