@@ -209,7 +209,7 @@ format-check:
 TIDY ?= clang-tidy-14
 CPPCHECK ?= cppcheck
 LINT_JOBS ?= 2
-LINT_FLAGS := -std=gnu11 -D_GNU_SOURCE -Icommon/include $(PKG_CFLAGS)
+LINT_FLAGS := -std=gnu11 -D_GNU_SOURCE -Icommon/include -Iagent $(PKG_CFLAGS)
 # cppcheck reads no system header, so it is given <sys/queue.h>'s TAILQ
 # and LIST macros, which it cannot guess.
 QUEUE_H := $(firstword $(wildcard /usr/include/sys/queue.h \

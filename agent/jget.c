@@ -135,7 +135,9 @@ jget_string(struct jget_cur *c, char **out)
 	if (c->p >= c->end)
 		goto fail;
 	c->p++;
-	if (s != NULL) { /* s is allocated exactly when out is wanted */
+	if (out != NULL) {
+		/* s was xmalloc'd above (never NULL) since out is not. */
+		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
 		s[n] = '\0';
 		*out = s;
 	}

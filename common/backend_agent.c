@@ -741,8 +741,8 @@ backend_agent_free(struct container *c)
 	if (ag == NULL)
 		return;
 	/* relay_free unlinks before it frees (lost in TAILQ_REMOVE). */
-	/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 	while ((rl = TAILQ_FIRST(&ag->relays)) != NULL) {
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 		if (rl->ex != NULL)
 			rl->ex->relay = NULL;
 		rl->ex = NULL;
