@@ -2,7 +2,10 @@
 #
 #   make                 build everything into build/
 #   make SANITIZE=1      ASan + UBSan build into build-asan/
-#   make check           unit, simulator and end-to-end tests (README)
+#   make check           format-check, lint, then unit, simulator and
+#                        end-to-end tests (README)
+#   make lint            clang-tidy (.clang-tidy) and cppcheck
+#                        (.cppcheck-suppressions) over every C file
 #   make up / make down  start / stop the local default (simulated cloud)
 #   make deps            install the Debian packages needed
 #   make fuzz            libFuzzer over every parser, FUZZ_SECONDS each
@@ -70,7 +73,7 @@ AGENT_LIB_SRCS := $(filter-out agent/agent.c,$(wildcard agent/*.c)) \
 	common/aglink_wire.c
 
 .PHONY: all check unit deps up down clean format format-check \
-	bench valgrind deb fuzz fuzz-build
+	lint lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build
 all: $(PROGRAMS) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
@@ -169,6 +172,8 @@ fuzz: fuzz-build
 check: deps
 	$(MAKE) all
 	$(MAKE) SANITIZE=1 all
+	$(MAKE) format-check
+	$(MAKE) lint
 	BUILD=$(BUILD) ASAN_BUILD=build-asan tests/run.sh
 
 deps:
@@ -196,6 +201,37 @@ format:
 
 format-check:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
+# Static analysis of every C file (never only the changed ones: a change
+# in a header is a finding in its users). clang-tidy runs LINT_JOBS files
+# at a time; the agent is checked with the host's headers, as its fuzz
+# and replay builds are. Any finding fails the target.
+TIDY ?= clang-tidy-14
+CPPCHECK ?= cppcheck
+LINT_JOBS ?= 2
+LINT_FLAGS := -std=gnu11 -D_GNU_SOURCE -Icommon/include -Iagent $(PKG_CFLAGS)
+# cppcheck reads no system header, so it is given <sys/queue.h>'s TAILQ
+# and LIST macros, which it cannot guess.
+QUEUE_H := $(firstword $(wildcard /usr/include/sys/queue.h \
+	/usr/include/*/sys/queue.h))
+
+lint: lint-tidy lint-cppcheck
+
+lint-tidy:
+	set -o pipefail; git ls-files '*.c' | \
+	    xargs -P$(LINT_JOBS) -n4 sh -c \
+	    '$(TIDY) --quiet "$$@" -- $(LINT_FLAGS)' tidy 2>&1 | \
+	    { grep -vE '^[0-9]+ warnings? (and [0-9]+ errors? )?generated' || true; }
+
+lint-cppcheck:
+	$(CPPCHECK) -q -j$(LINT_JOBS) --std=c11 -D_GNU_SOURCE -Icommon/include \
+	    $(if $(QUEUE_H),--include=$(QUEUE_H)) \
+	    --library=gnu,posix,libcurl,openssl,sqlite3 \
+	    --enable=warning,portability,performance \
+	    --inline-suppr --suppressions-list=.cppcheck-suppressions \
+	    --error-exitcode=1 \
+	    --template='{file}:{line}: {severity} [{id}] {message}' \
+	    $$(git ls-files '*.c')
 
 clean:
 	rm -rf build build-asan build-valgrind build-fuzz

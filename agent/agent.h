@@ -16,8 +16,8 @@
 
 /* agent.c */
 /* Allocation failure aborts: the agent has no useful way to go on. */
-void *xmalloc(size_t n);
-void *xrealloc(void *p, size_t n);
+void *xmalloc(size_t n) __attribute__((returns_nonnull));
+void *xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
 
 /* b64.c */
 /* Encoded length of n bytes with padding (no NUL). */

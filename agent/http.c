@@ -1,4 +1,5 @@
 /* Blocking HTTP/1.1 client: enough for the Lambda Runtime API on loopback. */
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -208,7 +209,16 @@ http_read_head(struct http_conn *c, struct http_resp *r)
 			errno = EPROTO;
 			return -1;
 		}
-		r->status = atoi(line + 9);
+		/* Three digits: atoi would read garbage as 0 and overflow. */
+		if (!isdigit((unsigned char)line[9]) ||
+		    !isdigit((unsigned char)line[10]) ||
+		    !isdigit((unsigned char)line[11]) ||
+		    (line[12] != ' ' && line[12] != '\0')) {
+			errno = EPROTO;
+			return -1;
+		}
+		r->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 +
+		    (line[11] - '0');
 		c->pos = (size_t)end + 2;
 		r->head_len = 0;
 		for (;;) {

@@ -136,6 +136,8 @@ jget_string(struct jget_cur *c, char **out)
 		goto fail;
 	c->p++;
 	if (out != NULL) {
+		/* s was xmalloc'd above (never NULL) since out is not. */
+		/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference) */
 		s[n] = '\0';
 		*out = s;
 	}

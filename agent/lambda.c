@@ -173,6 +173,8 @@ lambda_next(const char *api, struct lambda_inv *inv)
 static void
 lambda_data_add(struct lambda_out *o, const char *buf, size_t len)
 {
+	if (len == 0) /* o->data may still be NULL: memcpy(NULL, .., 0) is UB */
+		return;
 	if (o->len + len > o->cap) {
 		o->cap = o->cap == 0 ? 65536 : o->cap;
 		while (o->len + len > o->cap)

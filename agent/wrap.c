@@ -629,6 +629,7 @@ wrap_main(char *const argv[])
 	const char *cb = getenv("SOCKERLESS_AGENT_CALLBACK");
 	int64_t now;
 	double hold;
+	char *stop;
 
 	memset(&wrap, 0, sizeof(wrap));
 	wrap.argv = argv;
@@ -667,7 +668,7 @@ wrap_main(char *const argv[])
 	if ((cb != NULL && *cb != '\0') || (sha != NULL && *sha != '\0')) {
 		wrap.linked = 1;
 		if ((v = getenv("SOCKERLESS_HOLD")) != NULL &&
-		    (hold = atof(v)) > 0)
+		    (hold = strtod(v, &stop)) > 0 && *stop == '\0')
 			wrap.hold_until =
 			    proc_now_ms() + (int64_t)(hold * 1000);
 	}

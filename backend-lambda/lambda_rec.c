@@ -4,6 +4,8 @@
  * status N" ends it, and the lines between them in the same log stream are
  * its output. Functions that a create cut short are found by their tags
  * and deleted. */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +107,17 @@ lambda_rec_marker(
 	if (strncmp(end, " started", 8) == 0)
 		return 1;
 	if (strncmp(end, " exit status ", 13) == 0) {
-		*code = atoi(end + 13);
+		/* The log line comes from the cloud: a status that is not a
+		 * number in int's range is no marker (atoi would say 0). */
+		char *stop;
+		long v;
+
+		errno = 0;
+		v = strtol(end + 13, &stop, 10);
+		if (stop == end + 13 || errno != 0 || v < INT_MIN ||
+		    v > INT_MAX)
+			return 0;
+		*code = (int)v;
 		return 2;
 	}
 	return 0;

@@ -382,7 +382,10 @@ aglink_linger_start(struct bufferevent *bev)
 void
 aglink_shutdown(void)
 {
+	/* linger_end unlinks before it frees: the analyzer loses that in
+	 * LIST_REMOVE. */
 	while (!LIST_EMPTY(&aglink_lingering))
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 		aglink_linger_end(LIST_FIRST(&aglink_lingering));
 }
 
@@ -1633,6 +1636,7 @@ aglink_listener_new(struct event_base *base, const char *host, int port,
 	/* The system's backlog (net.core.somaxconn), not libevent's 64/128:
 	 * many workloads dial back at once when a batch of them starts. */
 	listen(evconnlistener_get_fd(ls->lis), -1);
+	memset(&ss, 0, sizeof(ss));
 	if (getsockname(evconnlistener_get_fd(ls->lis), (struct sockaddr *)&ss,
 		&sl) == 0)
 		ls->port = ntohs(ss.ss_family == AF_INET6 ?
@@ -1655,7 +1659,9 @@ aglink_listener_free(struct aglink_listener *ls)
 	if (ls == NULL)
 		return;
 	evconnlistener_free(ls->lis);
+	/* pending_free unlinks before it frees (lost in TAILQ_REMOVE). */
 	while ((pc = TAILQ_FIRST(&ls->pending)) != NULL)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 		aglink_pending_free(pc, 1);
 	free(ls);
 }

@@ -205,7 +205,6 @@ aws_resolve_credentials(struct aws *a, struct err *e)
 {
 	const struct aws_svc *sts = aws_svc_find("sts");
 	char *sts_url = NULL;
-	int rc;
 
 	/* Web identity goes to the STS endpoint we were told about. */
 	for (size_t i = 0; i < a->neps; i++)
@@ -215,7 +214,7 @@ aws_resolve_credentials(struct aws *a, struct err *e)
 		sts_url = aws_endpoint(a, sts);
 	free(a->chain.sts_url);
 	a->chain.sts_url = sts_url;
-	if ((rc = aws_creds_resolve(&a->chain, e)) == -1)
+	if (aws_creds_resolve(&a->chain, e) == -1)
 		return -1;
 	if (a->base != NULL && a->refresh_ev == NULL)
 		a->refresh_ev = evtimer_new(a->base, aws_refresh_ev, a);

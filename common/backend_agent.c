@@ -851,7 +851,9 @@ backend_agent_free(struct container *c)
 
 	if (ag == NULL)
 		return;
+	/* relay_free unlinks before it frees (lost in TAILQ_REMOVE). */
 	while ((rl = TAILQ_FIRST(&ag->relays)) != NULL) {
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 		if (rl->ex != NULL)
 			rl->ex->relay = NULL;
 		rl->ex = NULL;

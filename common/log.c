@@ -109,7 +109,7 @@ log_vmsg(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 		va_list ap;                                                 \
 		int saved = errno;                                          \
 		va_start(ap, fmt);                                          \
-		log_vmsg(level, with_errno ? strerror(saved) : NULL, fmt, ap); \
+		log_vmsg(level, (with_errno) ? strerror(saved) : NULL, fmt, ap); \
 		va_end(ap);                                                 \
 		errno = saved;                                              \
 	}

@@ -1663,6 +1663,9 @@ reg_pull_token_got(struct httpcli_resp *resp, void *arg)
 	char *authz;
 	struct err e;
 
+	/* reg_token_take fills e whenever it returns NULL, through err_set
+	 * in another file, which the analyzer cannot follow. */
+	memset(&e, 0, sizeof(e));
 	p->http_id = 0;
 	authz = reg_token_take(
 	    p->rc, p->token_key, resp, reg_pull_cur(p)->host, &e);

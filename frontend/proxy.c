@@ -128,7 +128,7 @@ proxy_parse_head(struct proxy *p, char *head, long *clen, int *chunked)
 {
 	char *line, *save = NULL, *colon, *value;
 	int first = 1;
-	long long n;
+	long long n = 0;
 
 	*clen = -1;
 	*chunked = 0;
@@ -531,6 +531,7 @@ proxy_connect(int *fdp, struct err *e)
 	struct sockaddr_un sun;
 	int fd;
 
+	*fdp = -1;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (str_lcpy(sun.sun_path, frontend->conf.backend,

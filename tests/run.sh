@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs every suite and ends with one aggregate line "tests: N passed, N
-# failed[, N skipped]". Exits non-zero if anything failed or nothing ran.
+# failed, N skipped, N xfailed, N xpassed" (each suite prints the same
+# counts). Exits non-zero if anything failed or nothing ran.
 #
 #   BUILD       the normal build directory (default build)
-#   ASAN_BUILD  an ASan + UBSan build: unit tests run there too and the
-#               end-to-end suite drives its daemons (default: none)
-#   SK_SUITES   which suites to run (default "unit fuzz-replay agent sim
-#               e2e"; fuzz-replay: tests/fuzz's corpus and regressions)
+#   ASAN_BUILD  an ASan + UBSan build: unit tests run there too (suite
+#               unit-asan) and the end-to-end suites drive its daemons
+#               (default: none)
+#   SK_SUITES   which suites to run (default "unit [unit-asan] fuzz-replay
+#               agent sim e2e e2e-lambda"; fuzz-replay: tests/fuzz's corpus
+#               and regressions; e2e-lambda: the e2e stack's backend
+#               swapped to Lambda). The unit suites start the test bed:
+#               t_reg's live tests pull from its registry and engine.
 #   SK_TEST_PORT_BASE  first of the loopback ports the suites use (default
 #               35100: the bed's registry; +100 and +101 the e2e stack's
 #               registry and simulator), so two runs on one host do not collide
@@ -16,21 +21,23 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-}
-SUITES=${SK_SUITES:-unit fuzz-replay agent sim e2e}
+SUITES=${SK_SUITES:-unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda}
 PY=/usr/bin/python3
 PORT_BASE=${SK_TEST_PORT_BASE:-35100}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export SK_SIGV4_SUITE=${SK_SIGV4_SUITE:-$ROOT/../shared/specs/aws-sigv4-test-suite}
 
-TOTAL_PASS=0 TOTAL_FAIL=0 TOTAL_SKIP=0
+TOTAL_PASS=0 TOTAL_FAIL=0 TOTAL_SKIP=0 TOTAL_XFAIL=0 TOTAL_XPASS=0
 LOGDIR=$(mktemp -d /tmp/sk-tests.XXXXXX)
 
+# count LABEL PASSED FAILED [SKIPPED [XFAILED [XPASSED]]]
 count() {
 	TOTAL_PASS=$((TOTAL_PASS + $2))
 	TOTAL_FAIL=$((TOTAL_FAIL + $3))
 	TOTAL_SKIP=$((TOTAL_SKIP + ${4:-0}))
-	echo "$1: $2 passed, $3 failed, ${4:-0} skipped"
+	TOTAL_XFAIL=$((TOTAL_XFAIL + ${5:-0}))
+	TOTAL_XPASS=$((TOTAL_XPASS + ${6:-0}))
+	echo "$1: $2 passed, $3 failed, ${4:-0} skipped, ${5:-0} xfailed, ${6:-0} xpassed"
 }
 
 # Unit tests: each cmocka binary in TAP form; "ok"/"not ok" lines count.
@@ -56,18 +63,29 @@ run_unit() {
 	count "$label" "$pass" "$fail" "$skip"
 }
 
-# pytest summary "N passed, N failed, N skipped" parsed from its last line.
+# One count from pytest's summary line: "4" for "passed" in "1 failed, 4
+# passed, 1 xpassed in 2.0s" (word-bounded: "passed" is not "xpassed").
+pytest_num() {
+	local n
+	n=$(echo "$1" | grep -oE "(^|[ ,])[0-9]+ $2" | grep -oE '[0-9]+' | head -1)
+	echo "${n:-0}"
+}
+
+# pytest summary "N passed, N failed, N skipped, N xfailed, N xpassed, N
+# errors" parsed from its last line.
 run_pytest() {
 	local label=$1
 	shift
-	local out="$LOGDIR/$label.log" last p f s e
+	local out="$LOGDIR/$label.log" last p f s e xf xp
 	"$PY" -m pytest -q -p no:cacheprovider "$@" >"$out" 2>&1
 	local rc=$?
-	last=$(grep -E '(passed|failed|error|skipped|no tests ran)' "$out" | tail -1)
-	p=$(echo "$last" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
-	f=$(echo "$last" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0)
-	e=$(echo "$last" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+' || echo 0)
-	s=$(echo "$last" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+' || echo 0)
+	last=$(grep -E '(passed|failed|error|skipped|xfailed|xpassed|no tests ran)' "$out" | tail -1)
+	p=$(pytest_num "$last" passed)
+	f=$(pytest_num "$last" failed)
+	e=$(pytest_num "$last" 'errors?')
+	s=$(pytest_num "$last" skipped)
+	xf=$(pytest_num "$last" xfailed)
+	xp=$(pytest_num "$last" xpassed)
 	f=$((f + e))
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ]; then f=1; fi
 	if [ "$f" -gt 0 ]; then
@@ -75,7 +93,7 @@ run_pytest() {
 		grep -E '^(FAILED|ERROR)' "$out" | head -40
 		tail -60 "$out"
 	fi
-	count "$label" "$p" "$f" "$s"
+	count "$label" "$p" "$f" "$s" "$xf" "$xp"
 }
 
 # Every fuzz harness's committed corpus and regression inputs, replayed
@@ -130,19 +148,81 @@ bed_up() {
 	export SK_ENGINE_HOST SK_REGISTRY
 }
 
+# The e2e stack: local.sh's frontend and ECS backend (simulated cloud),
+# up once for the e2e suites; e2e-lambda swaps its backend to Lambda.
+# E2E_RC: 0 while it is up, 1 once it failed to start or was stopped.
+E2E_RUN="" E2E_RC=0
+e2e_up() {
+	[ -n "$E2E_RUN" ] && return "$E2E_RC"
+	E2E_BUILD=${ASAN_BUILD:-$BUILD}
+	E2E_RUN="$LOGDIR/local"
+	E2E_RC=1
+	if [ "${SK_VALGRIND:-0}" = 1 ]; then
+		# make valgrind: both daemons under memcheck; any error
+		# or definite leak fails in e2e_down.
+		mkdir -p "$E2E_RUN"
+		export SK_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --log-file=$E2E_RUN/valgrind-%p.log"
+	fi
+	if ! SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=$((PORT_BASE + 100)) \
+		SK_SIM_PORT=$((PORT_BASE + 101)) deploy/local.sh up >"$LOGDIR/up.log" 2>&1; then
+		cat "$LOGDIR/up.log"
+		return 1
+	fi
+	E2E_RC=0
+}
+
+# Stops the daemons (keeping their logs), so what they report at exit
+# (LeakSanitizer, valgrind) is checked too.
+e2e_down() {
+	[ -n "$E2E_RUN" ] && [ "$E2E_RC" -eq 0 ] || return 0
+	E2E_RC=1
+	SK_KEEP_RUN=1 SK_RUN=$E2E_RUN BUILD=$E2E_BUILD \
+		deploy/local.sh down >/dev/null 2>&1
+	for v in "$E2E_RUN"/valgrind-*.log; do
+		[ -e "$v" ] || continue
+		if grep -q 'ERROR SUMMARY: [1-9]' "$v"; then
+			echo "--- valgrind errors in $v:"
+			head -80 "$v"
+			count valgrind 0 1
+		else
+			count valgrind 1 0
+		fi
+	done
+	for f in frontend backend; do
+		if grep -qE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' \
+			"$E2E_RUN/$f.log" 2>/dev/null; then
+			echo "--- sanitizer report in $f.log:"
+			grep -A30 -E 'Sanitizer|runtime error' "$E2E_RUN/$f.log" | head -60
+			count "$f-sanitizer" 0 1
+		fi
+	done
+}
+
 cleanup() {
-	if [ -n "${E2E_RUN:-}" ]; then
+	if [ -n "$E2E_RUN" ]; then
 		SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh down >/dev/null 2>&1
 	fi
 	[ -n "$BED_DIR" ] && tests/bed/bed.sh down "$BED_DIR" >/dev/null 2>&1
 }
 trap cleanup EXIT
 
+# Unit tests need the bed too: t_reg's t_live and t_live_derive resolve,
+# pull and push through its registry and check the result with its engine.
+unit_suite() {
+	if ! bed_up; then
+		count "$2-bed" 0 1
+		return
+	fi
+	run_unit "$1" "$2"
+}
+
 for suite in $SUITES; do
 	case "$suite" in
 	unit)
-		run_unit "$BUILD" unit
-		[ -n "$ASAN_BUILD" ] && run_unit "$ASAN_BUILD" unit-asan
+		unit_suite "$BUILD" unit
+		;;
+	unit-asan)
+		unit_suite "${ASAN_BUILD:-build-asan}" unit-asan
 		;;
 	fuzz-replay)
 		run_fuzz_replay "${ASAN_BUILD:-$BUILD}"
@@ -158,16 +238,7 @@ for suite in $SUITES; do
 		fi
 		;;
 	e2e)
-		E2E_BUILD=${ASAN_BUILD:-$BUILD}
-		E2E_RUN="$LOGDIR/local"
-		if [ "${SK_VALGRIND:-0}" = 1 ]; then
-			# make valgrind: both daemons under memcheck; any error
-			# or definite leak fails the suite below.
-			mkdir -p "$E2E_RUN"
-			export SK_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --log-file=$E2E_RUN/valgrind-%p.log"
-		fi
-		if SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=$((PORT_BASE + 100)) \
-			SK_SIM_PORT=$((PORT_BASE + 101)) deploy/local.sh up >"$LOGDIR/up.log" 2>&1; then
+		if e2e_up; then
 			# The differential suite (tests/e2e/test_diff_*.py) also
 			# drives the reference dockerd of the stack's test bed.
 			REF_HOST=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_ENGINE_HOST")
@@ -175,47 +246,31 @@ for suite in $SUITES; do
 				SK_REF_DOCKER_HOST=$REF_HOST \
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e tests/e2e tests/blackbox
-			# The same frontend and client, the backend swapped to Lambda.
-			if SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
-				restart-backend lambda >>"$LOGDIR/up.log" 2>&1; then
-				SK_TARGET=sockerless SK_BACKEND=lambda SK_SIM_PORT=$((PORT_BASE + 101)) \
-					SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
-					SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
-					SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
-					run_pytest e2e-lambda tests/e2e_lambda
-			else
-				tail -20 "$LOGDIR/up.log" "$E2E_RUN/backend.log"
-				count e2e-lambda 0 1
-			fi
-			# Stop the daemons now (keeping their logs), so what they
-			# report at exit (LeakSanitizer, valgrind) is checked too.
-			SK_KEEP_RUN=1 SK_RUN=$E2E_RUN BUILD=$E2E_BUILD \
-				deploy/local.sh down >/dev/null 2>&1
-			for v in "$E2E_RUN"/valgrind-*.log; do
-				[ -e "$v" ] || continue
-				if grep -q 'ERROR SUMMARY: [1-9]' "$v"; then
-					echo "--- valgrind errors in $v:"
-					head -80 "$v"
-					count valgrind 0 1
-				else
-					count valgrind 1 0
-				fi
-			done
-			for f in frontend backend; do
-				if grep -qE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' \
-					"$E2E_RUN/$f.log" 2>/dev/null; then
-					echo "--- sanitizer report in $f.log:"
-					grep -A30 -E 'Sanitizer|runtime error' "$E2E_RUN/$f.log" | head -60
-					count "$f-sanitizer" 0 1
-				fi
-			done
 		else
-			cat "$LOGDIR/up.log"
 			count e2e 0 1
 		fi
 		;;
+	e2e-lambda)
+		# The same frontend and client, the backend swapped to Lambda.
+		if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
+			restart-backend lambda >>"$LOGDIR/up.log" 2>&1; then
+			SK_TARGET=sockerless SK_BACKEND=lambda SK_SIM_PORT=$((PORT_BASE + 101)) \
+				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
+				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+				run_pytest e2e-lambda tests/e2e_lambda
+		else
+			tail -20 "$LOGDIR/up.log" "$E2E_RUN/backend.log"
+			count e2e-lambda 0 1
+		fi
+		;;
+	*)
+		echo "run.sh: unknown suite \"$suite\" (unit unit-asan fuzz-replay agent sim e2e e2e-lambda)"
+		count "$suite" 0 1
+		;;
 	esac
 done
+e2e_down
 
-echo "tests: $TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
+echo "tests: $TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped, $TOTAL_XFAIL xfailed, $TOTAL_XPASS xpassed"
 [ "$TOTAL_FAIL" -eq 0 ] && [ "$TOTAL_PASS" -gt 0 ]

@@ -1,54 +1,38 @@
 """Helpers of the kill -9 drills (issue 10, slice durable): the simulator's
 control API and AWS APIs (botocore), and a SIGKILL of the running backend
-followed by a restart with the stack's own configuration and state."""
-import json
+followed by a restart with the stack's own configuration and state. Waits and
+the simulator's control API are e2e_lib's (wait_for, sim_url, sim_call)."""
 import os
 import signal
 import subprocess
+import sys
 import time
-import urllib.request
 
 import botocore.session
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from e2e_lib import sim_call, sim_url, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUN = os.environ.get("SK_RUN_DIR", "")
 
 
-def sim_port():
-    if os.environ.get("SK_SIM_PORT"):
-        return int(os.environ["SK_SIM_PORT"])
-    with open(os.path.join(RUN, "ports.env")) as f:
-        for line in f:
-            if line.startswith("SK_SIM_PORT="):
-                return int(line.split("=", 1)[1])
-    raise RuntimeError("no SK_SIM_PORT")
-
-
-def sim(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    rq = urllib.request.Request(f"http://127.0.0.1:{sim_port()}{path}", data=data,
-                                method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(rq, timeout=30) as r:
-        text = r.read()
-    return json.loads(text) if text else None
-
-
 def fault(**spec):
-    sim("POST", "/_sim/faults", spec)
+    sim_call("POST", "/_sim/faults", spec)
 
 
 def clear_faults():
-    sim("DELETE", "/_sim/faults")
+    sim_call("DELETE", "/_sim/faults")
 
 
 def calls(op):
-    return sim("GET", "/_sim/calls").get(op, 0)
+    return sim_call("GET", "/_sim/calls").get(op, 0)
 
 
 def aws(service):
     s = botocore.session.get_session()
     return s.create_client(service, region_name="us-east-1",
-                           endpoint_url=f"http://127.0.0.1:{sim_port()}",
+                           endpoint_url=sim_url(),
                            aws_access_key_id="AKIDSOCKERLESSTEST",
                            aws_secret_access_key="sockerless-test-secret")
 
@@ -76,18 +60,8 @@ def restart_backend(extra_env=None, backend=""):
     subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=True)
 
 
-def wait_until(pred, timeout=40, interval=0.25, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def wait_calls(op, before, timeout=30):
-    wait_until(lambda: calls(op) > before, timeout, 0.05, f"a call of {op}")
+    wait_for(lambda: calls(op) > before, timeout, 0.05, f"a call of {op}")
 
 
 def ecs_tasks_of(cid, desired="RUNNING"):

@@ -14,8 +14,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hard_durable_lib import (RUN, aws, calls, clear_faults, ecs_tasks_of,  # noqa: E402
-                              fault, kill_backend, restart_backend, wait_calls,
-                              wait_until)
+                              fault, kill_backend, restart_backend, wait_calls)
+from e2e_lib import wait_for  # noqa: E402  (on sys.path through hard_durable_lib)
 
 pytestmark = pytest.mark.skipif(
     not RUN or not os.path.exists(os.path.join(RUN, "backend-ecs.yaml"))
@@ -74,15 +74,15 @@ def test_kill_in_create_window_leaves_no_container_and_adopts_the_definition(doc
     assert p.wait(30) != 0  # the client was told create failed
     restart_backend()
     # The container the client never got is gone, not a ghost.
-    wait_until(lambda: docker("ps", "-aq", "--filter", f"name={name}").stdout.strip() == "",
+    wait_for(lambda: docker("ps", "-aq", "--filter", f"name={name}").stdout.strip() == "",
                what="the interrupted create to be undone")
     # The revision registered after the death is adopted, not leaked: it
     # waits out ecs.taskdef_idle in the durable idle list, and the same
     # create reuses it instead of registering another.
-    new = wait_until(lambda: families() - before, 20, what="the late registration")
+    new = wait_for(lambda: families() - before, 20, what="the late registration")
     assert len(new) == 1, new
     arn = next(iter(new))
-    wait_until(lambda: arn in kv("ecs.taskdef_idle"), 20, what="the idle record")
+    wait_for(lambda: arn in kv("ecs.taskdef_idle"), 20, what="the idle record")
     docker("create", "--name", name, "--label", label, "busybox", "true", check=True)
     assert families() - before == new
     docker("rm", name, check=True)
@@ -119,7 +119,7 @@ def test_kill_before_runtask_answers_finds_the_task_by_tags(docker, name):
     p.wait(30)
     restart_backend()
     cid = cid_of(docker, name)
-    wait_until(lambda: docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
+    wait_for(lambda: docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
                in ("running", "exited"), 40, what="the task to be found by its tags")
     assert docker("wait", name, timeout=60, check=True).stdout.strip() == "4"
     assert ecs_tasks_of(cid) == []
@@ -138,20 +138,20 @@ def test_rm_f_after_kill_in_start_window_stops_the_task(docker, name):
     restart_backend()
     cid = cid_of(docker, name)
     docker("rm", "-f", name, check=True)
-    wait_until(lambda: ecs_tasks_of(cid) == [], 30, what="the task to stop")
+    wait_for(lambda: ecs_tasks_of(cid) == [], 30, what="the task to stop")
 
 
 def test_kill_during_run_rm_removes_the_container(docker, name):
     n = calls("ecs.RunTask")
     p = popen("run", "--rm", "--name", name, "busybox", "sh", "-c", "sleep 4; exit 3")
     wait_calls("ecs.RunTask", n)
-    wait_until(lambda: docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
+    wait_for(lambda: docker("inspect", "-f", "{{.State.Status}}", name).stdout.strip()
                == "running", 30, what="running")
     cid = cid_of(docker, name)
     kill_backend()
     p.wait(30)
     restart_backend()
-    wait_until(lambda: docker("inspect", name).returncode != 0, 40,
+    wait_for(lambda: docker("inspect", name).returncode != 0, 40,
                what="the --rm container to be removed")
     assert ecs_tasks_of(cid) == []
 
@@ -211,7 +211,7 @@ def test_idle_cleanup_survives_a_kill(docker, name, forgotten):
             db.commit()
             db.close()
         restart_backend({"SOCKERLESS_ECS_TASKDEF_IDLE": "4"})
-        wait_until(lambda: not (new & families()), 30,
+        wait_for(lambda: not (new & families()), 30,
                    what="the idle definition to be deregistered after the restart")
     finally:
         restart_backend()
@@ -232,6 +232,6 @@ def test_rm_f_before_the_lost_task_is_found_stops_it(docker, name):
     docker("rm", "-f", name, check=True)
     stops = calls("ecs.StopTask")
     # The task turns up once RunTask's latency is over, and is stopped.
-    wait_until(lambda: calls("ecs.StopTask") > stops, 30,
+    wait_for(lambda: calls("ecs.StopTask") > stops, 30,
                what="the task of the removed container to be stopped")
-    wait_until(lambda: ecs_tasks_of(cid) == [], 30, what="the task to stop")
+    wait_for(lambda: ecs_tasks_of(cid) == [], 30, what="the task to stop")

@@ -3,7 +3,11 @@ gets dockerd's 400 before any cloud call; cloud validation errors are 400
 with the cloud's words."""
 import http.client
 import json
+import os
 import socket
+import threading
+
+import pytest
 
 from e2e_lib import BUSYBOX, HOST, RUN_LABEL, TARGET, dk, sim_call, sim_url
 
@@ -60,11 +64,6 @@ def test_non_string_label_values_are_400():
 
 
 # --- the log service failing (issue 10 #6) --------------------------------
-
-import os
-import threading
-
-import pytest
 
 
 @pytest.fixture

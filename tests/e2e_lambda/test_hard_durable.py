@@ -12,7 +12,8 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "blackbox"))
 from hard_durable_lib import (RUN, calls, clear_faults, fault, kill_backend,  # noqa: E402
-                              lambda_functions, restart_backend, wait_calls, wait_until)
+                              lambda_functions, restart_backend, wait_calls)
+from e2e_lib import wait_for  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not RUN, reason="needs SK_RUN_DIR (the local default)")
 
@@ -59,9 +60,9 @@ def test_kill_during_run_rm_removes_container_and_function(docker, name):
     kill_backend()
     p.wait(30)
     restart_backend()
-    wait_until(lambda: docker("inspect", name).returncode != 0, 60,
+    wait_for(lambda: docker("inspect", name).returncode != 0, 60,
                what="the --rm container to be removed")
-    wait_until(lambda: fn not in lambda_functions(), 30, what="its function to be deleted")
+    wait_for(lambda: fn not in lambda_functions(), 30, what="its function to be deleted")
 
 
 def test_kill_in_create_window_leaves_nothing(docker, name):
@@ -75,9 +76,9 @@ def test_kill_in_create_window_leaves_nothing(docker, name):
     kill_backend()
     assert p.wait(30) != 0
     restart_backend()
-    wait_until(lambda: docker("ps", "-aq", "--filter", f"name={name}").stdout.strip() == "",
+    wait_for(lambda: docker("ps", "-aq", "--filter", f"name={name}").stdout.strip() == "",
                what="the interrupted create to be undone")
-    wait_until(lambda: not (set(lambda_functions()) - before), 45,
+    wait_for(lambda: not (set(lambda_functions()) - before), 45,
                what="the late function to be found by its tags and deleted")
 
 
@@ -89,7 +90,7 @@ def test_failed_create_deletes_its_function(docker, name):
     p = docker("create", "--name", name, "busybox", "true", timeout=300)
     assert p.returncode != 0
     assert docker("ps", "-aq", "--filter", f"name={name}").stdout.strip() == ""
-    wait_until(lambda: not (set(lambda_functions()) - before), 20,
+    wait_for(lambda: not (set(lambda_functions()) - before), 20,
                what="the failed create's function to be deleted")
 
 

@@ -7,10 +7,10 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s = fuzz_str(data, size), **argv;
+	char *s = fuzz_str(data, size);
 
 	if (health_init(s) == 0) {
-		if ((argv = health_argv()) == NULL)
+		if (health_argv() == NULL)
 			abort();
 		health_next_ms();
 		health_timeout_ms();

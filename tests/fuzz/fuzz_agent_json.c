@@ -11,7 +11,7 @@ static const char *fuzz_bool_keys[] = { "tty", "stdin", "stdout", "stderr",
 	"noOverwriteDirNonDir" };
 static const char *fuzz_int_keys[] = { "rows", "cols", "signal" };
 
-#define NKEYS(a) (sizeof(a) / sizeof(a[0]))
+#define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

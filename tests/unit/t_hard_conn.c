@@ -205,6 +205,24 @@ drain(struct fixture *f, int fd, int ms, int *closed)
 	return out;
 }
 
+/* One client round: dial, send req whole (then shut the write side down
+ * if half_close), read the answer for up to ms, hang up. Returns what
+ * drain() returns. */
+static char *
+ask(struct fixture *f, const char *req, int half_close, int ms, int *closed)
+{
+	int fd = dial(f, 0);
+	char *out;
+
+	assert_true(fd >= 0);
+	send_all(fd, req);
+	if (half_close)
+		shutdown(fd, SHUT_WR);
+	out = drain(f, fd, ms, closed);
+	close(fd);
+	return out;
+}
+
 /* Each request is sent whole, then the client shuts down its write side
  * (nc -N): the answer must still come (before: the connection was freed
  * at the read EOF with the request in flight, and nothing came back). */
@@ -229,19 +247,14 @@ t_half_close(void **state)
 	struct fixture *f = *state;
 
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
-		int fd = dial(f, 0), closed;
-		char *out;
+		int closed;
+		char *out = ask(f, reqs[i], 1, 2000, &closed);
 
-		assert_true(fd >= 0);
-		send_all(fd, reqs[i]);
-		shutdown(fd, SHUT_WR);
-		out = drain(f, fd, 2000, &closed);
 		if (strstr(out, want[i]) == NULL)
 			fail_msg("request %zu: got [%s]", i, out);
 		assert_true(str_prefix(out, "HTTP/1.1 200"));
 		assert_true(closed);
 		free(out);
-		close(fd);
 	}
 }
 
@@ -250,21 +263,19 @@ static void
 t_half_close_pipelined(void **state)
 {
 	struct fixture *f = *state;
-	int fd = dial(f, 0), closed;
+	int closed;
 	char *out, *a, *b;
 
-	send_all(fd,
+	out = ask(f,
 	    "GET /one HTTP/1.1\r\nHost: d\r\n\r\n"
-	    "GET /two HTTP/1.1\r\nHost: d\r\n\r\n");
-	shutdown(fd, SHUT_WR);
-	out = drain(f, fd, 2000, &closed);
+	    "GET /two HTTP/1.1\r\nHost: d\r\n\r\n",
+	    1, 2000, &closed);
 	a = strstr(out, "GET /one");
 	b = strstr(out, "GET /two");
 	if (a == NULL || b == NULL || b < a)
 		fail_msg("got [%s]", out);
 	assert_true(closed);
 	free(out);
-	close(fd);
 }
 
 /* A client that closes both directions is gone: its request is dropped,
@@ -281,13 +292,11 @@ t_full_close_drops(void **state)
 	close(fd);
 	spin(f, 200);
 	assert_int_equal(f->handled, 1);
-	fd = dial(f, 0);
-	send_all(
-	    fd, "GET /next HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
-	out = drain(f, fd, 2000, &closed);
+	out =
+	    ask(f, "GET /next HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n",
+		0, 2000, &closed);
 	assert_non_null(strstr(out, "GET /next"));
 	free(out);
-	close(fd);
 }
 
 /* A stream whose source fails ends without the terminating chunk, so the
@@ -297,26 +306,22 @@ static void
 t_stream_abort(void **state)
 {
 	struct fixture *f = *state;
-	int fd, closed;
+	int closed;
 	char *out;
 
-	fd = dial(f, 0);
-	send_all(fd, "GET /abort HTTP/1.1\r\nHost: d\r\n\r\n");
-	out = drain(f, fd, 2000, &closed);
+	out =
+	    ask(f, "GET /abort HTTP/1.1\r\nHost: d\r\n\r\n", 0, 2000, &closed);
 	assert_non_null(strstr(out, "Transfer-Encoding: chunked"));
 	assert_non_null(strstr(out, "4\r\none\n\r\n"));
 	if (strstr(out, "\r\n0\r\n\r\n") != NULL)
 		fail_msg("an aborted stream looks complete: [%s]", out);
 	assert_true(closed);
 	free(out);
-	close(fd);
-	fd = dial(f, 0);
-	send_all(
-	    fd, "GET /end HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
-	out = drain(f, fd, 2000, &closed);
+	out =
+	    ask(f, "GET /end HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n",
+		0, 2000, &closed);
 	assert_non_null(strstr(out, "4\r\none\n\r\n0\r\n\r\n"));
 	free(out);
-	close(fd);
 }
 
 /* 1,000 connects at once while the server is not accepting: the listen
@@ -358,7 +363,7 @@ t_limit_sheds_stalled(void **state)
 {
 	struct fixture *f = *state;
 	enum { N = 12 };
-	int fds[N], fd, closed, alive = 0;
+	int fds[N], closed, alive = 0;
 	char *out;
 
 	for (int i = 0; i < N; i++) {
@@ -368,15 +373,12 @@ t_limit_sheds_stalled(void **state)
 			send_all(fds[i], "GET /slow HTTP/1.1\r\nX-A: ");
 		spin(f, 5);
 	}
-	fd = dial(f, 0);
-	assert_true(fd >= 0);
-	send_all(
-	    fd, "GET /fresh HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
-	out = drain(f, fd, 500, &closed);
+	out = ask(f,
+	    "GET /fresh HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n", 0,
+	    500, &closed);
 	if (strstr(out, "GET /fresh") == NULL)
 		fail_msg("a new request at the limit got [%s]", out);
 	free(out);
-	close(fd);
 	/* Trickle a header byte every 100 ms for 2 s: the head deadline
 	 * still ends every one of them. */
 	for (int t = 0; t < 20; t++) {
@@ -411,7 +413,7 @@ t_limit_busy_waits(void **state)
 {
 	struct fixture *f = *state;
 	enum { N = 8 };
-	int fds[N], fd, closed;
+	int fds[N], closed;
 	char *out;
 
 	for (int i = 0; i < N; i++) {
@@ -419,16 +421,13 @@ t_limit_busy_waits(void **state)
 		send_all(fds[i], "GET /busy HTTP/1.1\r\nHost: d\r\n\r\n");
 	}
 	spin(f, 10);
-	fd = dial(f, 0);
-	assert_true(fd >= 0);
-	send_all(
-	    fd, "GET /waits HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n");
 	/* The busy ones are answered within 50 ms and then idle: they make
 	 * room, and the waiting request is answered. */
-	out = drain(f, fd, 2000, &closed);
+	out = ask(f,
+	    "GET /waits HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n", 0,
+	    2000, &closed);
 	assert_non_null(strstr(out, "GET /waits"));
 	free(out);
-	close(fd);
 	for (int i = 0; i < N; i++)
 		close(fds[i]);
 }
@@ -468,24 +467,22 @@ t_large_body(void **state)
 	close(fd);
 }
 
+/* Every test gets a server of its own, with the default or small limits. */
+#define T_SERVER(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+#define T_SMALL(t)  cmocka_unit_test_setup_teardown(t, setup_small, teardown)
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(t_half_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    t_half_close_pipelined, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    t_full_close_drops, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    t_stream_abort, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    t_backlog_burst, setup, teardown),
-		cmocka_unit_test_setup_teardown(t_large_body, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    t_limit_sheds_stalled, setup_small, teardown),
-		cmocka_unit_test_setup_teardown(
-		    t_limit_busy_waits, setup_small, teardown),
+		T_SERVER(t_half_close),
+		T_SERVER(t_half_close_pipelined),
+		T_SERVER(t_full_close_drops),
+		T_SERVER(t_stream_abort),
+		T_SERVER(t_backlog_burst),
+		T_SERVER(t_large_body),
+		T_SMALL(t_limit_sheds_stalled),
+		T_SMALL(t_limit_busy_waits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1011,9 +1011,16 @@ t_live_derive(void **state)
 	const char *port;
 
 	(void)state;
-	if (reg == NULL || reg[0] == '\0')
+	/* skip() and fail_msg() jump out; the returns tell the analyzer. */
+	if (reg == NULL || reg[0] == '\0') {
 		skip();
-	port = strrchr(reg, ':') + 1;
+		return;
+	}
+	if ((port = strrchr(reg, ':')) == NULL) {
+		fail_msg("SK_REGISTRY=%s: want host:port", reg);
+		return;
+	}
+	port++;
 	memset(&l, 0, sizeof(l));
 	memset(&d, 0, sizeof(d));
 	l.base = d.base = event_base_new();

@@ -43,14 +43,20 @@ t_setup(void **state)
 
 	snprintf(t->dir, sizeof(t->dir), "/tmp/t_store.XXXXXX");
 	if (mkdtemp(t->dir) == NULL)
-		return -1;
+		goto fail;
 	t->path = xasprintf("%s/state.db", t->dir);
 	if ((t->s = store_open(t->path, &e)) == NULL) {
 		fprintf(stderr, "%s\n", e.msg);
-		return -1;
+		goto fail;
 	}
 	*state = t;
 	return 0;
+fail:
+	if (t->path != NULL)
+		(void)rmdir(t->dir);
+	free(t->path);
+	free(t);
+	return -1;
 }
 
 static int

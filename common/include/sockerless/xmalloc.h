@@ -5,14 +5,19 @@
 
 #include <stddef.h>
 
-void *xmalloc(size_t);
-void *xcalloc(size_t, size_t);
+/* returns_nonnull: they abort instead, which lets the compiler and
+ * clang-tidy's analyzer drop impossible NULL paths. */
+#define XMALLOC_NONNULL __attribute__((returns_nonnull))
+
+void *xmalloc(size_t) XMALLOC_NONNULL;
+void *xcalloc(size_t, size_t) XMALLOC_NONNULL;
 void *xrealloc(void *, size_t);
 void *xreallocarray(void *, size_t, size_t);
 /* Returns a new copy of s, owned by the caller. xstrdup(NULL) is NULL. */
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Returns a new formatted string, owned by the caller. */
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
+XMALLOC_NONNULL;
 
 #endif
