@@ -46,9 +46,12 @@ fuzz_one() {
 		-artifact_prefix="$crashes/" \
 		${FUZZ_ARGS:-} "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1
 	execs=$(grep -oE '^#[0-9]+:' "$log" | tr -d '#:' | tail -1)
-	# What a crashed or killed job of the tar harness left behind.
+	# What crashed or killed jobs of the tar and proxy harnesses left
+	# behind (a scratch directory, a socket).
 	[ "$t" = agent_archive ] &&
 		rm -rf /dev/shm/sk-fuzz-archive.* /tmp/sk-fuzz-archive.*
+	[ "$t" = frontend_proxy ] &&
+		rm -f /dev/shm/sk-fuzz-proxy.*.sock /tmp/sk-fuzz-proxy.*.sock
 	n=$(find "$crashes" -type f | wc -l)
 	echo "fuzz $t: ${execs:-0} execs in $((SECONDS - secs)) s, $n crashes"
 	[ "$n" -eq 0 ]
