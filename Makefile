@@ -64,7 +64,8 @@ PROGRAMS := $(BUILD)/sockerless-frontend $(BACKEND_BINS) \
 # Fuzz harnesses (docs/fuzzing.md): tests/fuzz/fuzz_<target>.c, built by
 # `make fuzz` with clang's libFuzzer, and in every build linked to
 # tests/fuzz/replay.c so `make check` replays their corpus and regressions.
-# fuzz_agent_*.c harnesses link the agent's modules instead of libcommon.
+# fuzz_agent_*.c harnesses link the agent's modules instead of libcommon,
+# fuzz_frontend_*.c ones frontend/proxy.c with it.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
 FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%)
@@ -118,6 +119,11 @@ $(BUILD)/tests/fuzz/fuzz_agent_%: $(BUILD)/tests/fuzz/fuzz_agent_%.o \
     $(BUILD)/tests/fuzz/replay.o $(BUILD)/libagent.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+# fuzz_frontend_*.c harnesses add the frontend's relay (frontend/proxy.c).
+$(BUILD)/tests/fuzz/fuzz_frontend_%: $(BUILD)/tests/fuzz/fuzz_frontend_%.o \
+    $(BUILD)/tests/fuzz/replay.o $(BUILD)/frontend/proxy.o $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
     $(BUILD)/tests/fuzz/replay.o $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
@@ -152,6 +158,11 @@ $(FUZZ_BUILD)/obj/agentlib/%.o: %.c
 
 $(FUZZ_BUILD)/fuzz_agent_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_agent_%.o \
     $(FUZZ_BUILD)/libagent.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+$(FUZZ_BUILD)/fuzz_frontend_%: \
+    $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_frontend_%.o \
+    $(FUZZ_BUILD)/obj/frontend/proxy.o $(FUZZ_BUILD)/libcommon.a
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o \

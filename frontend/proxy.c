@@ -153,8 +153,11 @@ proxy_parse_head(struct proxy *p, char *head, long *clen, int *chunked)
 			*clen = (long)n;
 		else if (strcasecmp(line, "Transfer-Encoding") == 0)
 			*chunked = strcasecmp(value, "chunked") == 0;
-		else if (strcasecmp(line, "Content-Type") == 0)
+		else if (strcasecmp(line, "Content-Type") == 0) {
+			/* The last one counts; one sent twice is not kept. */
+			free(p->content_type);
 			p->content_type = xstrdup(value);
+		}
 		if (strcasecmp(line, "Sockerless-Backend") == 0 &&
 		    strcmp(value, frontend->caps.instance) != 0) {
 			log_info("backend changed to %s, refreshing "

@@ -5,7 +5,6 @@
  * DATA, META, EOF, CREDIT and RESULT all reach their handlers. */
 #include <sys/socket.h>
 
-#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -110,35 +109,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static void
-fuzz_pump(int fd, const uint8_t *data, size_t size)
-{
-	char sink[16384];
-	size_t off = 0;
-	int idle = 0, shut = 0;
-	ssize_t n;
-
-	while (idle < 8) {
-		int moved = 0;
-
-		if (off < size) {
-			if ((n = write(fd, data + off, size - off)) > 0) {
-				off += (size_t)n;
-				moved = 1;
-			}
-		} else if (!shut) {
-			shutdown(fd, SHUT_WR);
-			shut = moved = 1;
-		}
-		event_base_loop(fuzz_base, EVLOOP_NONBLOCK);
-		while ((n = read(fd, sink, sizeof(sink))) > 0)
-			moved = 1;
-		if ((n == 0 && shut) || (n == -1 && errno != EAGAIN))
-			break;
-		idle = moved ? 0 : idle + 1;
-	}
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -171,7 +141,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in = malloc(n + size);
 	memcpy(in, req, n);
 	memcpy(in + n, data + 1, size - 1);
-	fuzz_pump(sv[1], in, n + size - 1);
+	fuzz_pump(fuzz_base, sv[1], in, n + size - 1);
 	free(in);
 	aglink_free(fuzz_link);
 	fuzz_link = NULL;

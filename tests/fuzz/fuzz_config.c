@@ -26,6 +26,11 @@ struct fuzz_conf {
 		n, t, offsetof(struct fuzz_conf, f), def, min, max, 0, "fuzz" \
 	}
 
+/* The file: one memory file, rewritten per input (no disk, nothing left
+ * behind), read by path as -c reads it. */
+static int fuzz_fd = -1;
+static char fuzz_path[64];
+
 static const struct config_key fuzz_keys[] = {
 	K("name", CONFIG_STRING, name, "def", 0, 0),
 	K("port", CONFIG_INT, port, "80", 1, 65535),
@@ -43,6 +48,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	log_init("fuzz", LOG_LVL_ERROR);
 	unsetenv("FUZZCONF_CONFIG");
+	if ((fuzz_fd = memfd_create("fuzz-config", MFD_CLOEXEC)) == -1)
+		abort();
+	snprintf(fuzz_path, sizeof(fuzz_path), "/proc/self/fd/%d", fuzz_fd);
 	return 0;
 }
 
@@ -53,19 +61,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct config_set set = { fuzz_keys,
 		sizeof(fuzz_keys) / sizeof(fuzz_keys[0]), &conf };
 	struct err e;
-	char prog[] = "prog", opt[] = "-c", path[64];
-	char *argv[] = { prog, opt, path, NULL };
-	int fd;
+	char prog[] = "prog", opt[] = "-c";
+	char *argv[] = { prog, opt, fuzz_path, NULL };
 
-	/* A memory file: no disk, nothing left behind. */
-	if ((fd = memfd_create("fuzz-config", MFD_CLOEXEC)) == -1)
+	if (ftruncate(fuzz_fd, 0) == -1 ||
+	    (size > 0 && pwrite(fuzz_fd, data, size, 0) != (ssize_t)size))
 		abort();
-	if (size > 0 && write(fd, data, size) != (ssize_t)size)
-		abort();
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	memset(&conf, 0, sizeof(conf));
 	config_load(&set, 1, "FUZZCONF", 3, argv, "prog", &e);
 	config_free(fuzz_keys, set.n, &conf);
-	close(fd);
 	return 0;
 }

@@ -5,8 +5,6 @@
  * daemons do: whole JSON replies, chunked streams and hijacks. */
 #include <sys/socket.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -74,43 +72,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* Runs the loop until the server closes its end (read gives EOF) or
- * nothing moves for a while; returns the bytes the server wrote. */
-static size_t
-fuzz_http_pump(int fd, const uint8_t *data, size_t size)
-{
-	char sink[16384];
-	size_t off = 0, got = 0;
-	int idle = 0, shut = 0;
-	ssize_t n;
-
-	while (idle < 8) {
-		int moved = 0;
-
-		if (off < size) {
-			n = write(fd, data + off, size - off);
-			if (n > 0) {
-				off += (size_t)n;
-				moved = 1;
-			}
-		} else if (!shut) {
-			shutdown(fd, SHUT_WR);
-			shut = moved = 1;
-		}
-		event_base_loop(fuzz_base, EVLOOP_NONBLOCK);
-		while ((n = read(fd, sink, sizeof(sink))) > 0) {
-			got += (size_t)n;
-			moved = 1;
-		}
-		if (n == 0 && shut)
-			break;
-		if (n == -1 && errno != EAGAIN)
-			break;
-		idle = moved ? 0 : idle + 1;
-	}
-	return got;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -126,7 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = httpsrv_new(fuzz_base, fuzz_http_handler, NULL);
 	httpsrv_set_limits(s, &lim);
 	httpsrv_adopt(s, sv[0], "fuzz");
-	fuzz_http_pump(sv[1], data, size);
+	fuzz_pump(fuzz_base, sv[1], data, size);
 	httpsrv_free(s);
 	close(sv[1]);
 	/* Whatever the free left pending (deferred closes) runs now. */
