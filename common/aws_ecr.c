@@ -50,8 +50,8 @@ static void
 ecr_got(void *arg, const cJSON *out, const struct aws_error *ae)
 {
 	struct ecr_op *op = arg;
-	const cJSON *d = cJSON_GetArrayItem(json_arr(out, "authorizationData"),
-	    0);
+	const cJSON *d =
+	    cJSON_GetArrayItem(json_arr(out, "authorizationData"), 0);
 	const char *tok = json_str(d, "authorizationToken");
 	unsigned char *raw = NULL;
 	char *colon;
@@ -73,10 +73,10 @@ ecr_got(void *arg, const cJSON *out, const struct aws_error *ae)
 	}
 	raw = xmalloc(strlen(tok) + 1);
 	n = EVP_DecodeBlock(raw, (const unsigned char *)tok, (int)strlen(tok));
-	if (n < 0 || (raw[n] = '\0', (colon = strchr((char *)raw, ':')) ==
-					    NULL)) {
-		err_set(&e, 502, "ECR returned a malformed token for %s",
-		    op->host);
+	if (n < 0 ||
+	    (raw[n] = '\0', (colon = strchr((char *)raw, ':')) == NULL)) {
+		err_set(
+		    &e, 502, "ECR returned a malformed token for %s", op->host);
 		op->done(op->done_arg, NULL, NULL, &e);
 		goto out;
 	}
@@ -97,8 +97,8 @@ out:
 }
 
 int
-aws_ecr_creds_hook(void *arg, const char *host, reg_creds_done done,
-    void *done_arg)
+aws_ecr_creds_hook(
+    void *arg, const char *host, reg_creds_done done, void *done_arg)
 {
 	struct aws *a = arg;
 	struct ecr_cache *ce;

@@ -31,7 +31,7 @@
 #include "sockerless/xmalloc.h"
 
 #define HTTPSRV_MAX_LISTENERS 4
-#define HTTPSRV_MAX_HEADERS 100
+#define HTTPSRV_MAX_HEADERS   100
 
 struct httpsrv_conn;
 
@@ -44,11 +44,11 @@ enum conn_timer {
 };
 
 enum req_state {
-	REQ_HEAD,	/* reading the request line and headers */
-	REQ_BODY,	/* reading a Content-Length body */
-	REQ_CHUNKS,	/* reading a chunked body */
-	REQ_HANDLER,	/* complete; the handler owns the reply */
-	REQ_STREAM,	/* streaming reply in progress */
+	REQ_HEAD,    /* reading the request line and headers */
+	REQ_BODY,    /* reading a Content-Length body */
+	REQ_CHUNKS,  /* reading a chunked body */
+	REQ_HANDLER, /* complete; the handler owns the reply */
+	REQ_STREAM,  /* streaming reply in progress */
 };
 
 struct httpsrv_req {
@@ -59,10 +59,10 @@ struct httpsrv_req {
 	struct strv hnames, hvalues;
 	struct strv qnames, qvalues;
 	char *body;
-	size_t body_len, body_cap, want;	/* want: bytes left of a body
-						 * or of the current chunk */
+	size_t body_len, body_cap, want; /* want: bytes left of a body
+					  * or of the current chunk */
 	int chunk_state;
-	struct strv out_headers;	/* "Name: value" */
+	struct strv out_headers; /* "Name: value" */
 	int keepalive, status, chunked_out;
 	int64_t start_ns;
 	void *data;
@@ -81,12 +81,12 @@ struct httpsrv_conn {
 	struct event *timer; /* deadline, see enum conn_timer */
 	enum conn_timer timer_kind;
 	char peer[64];
-	int closing;	/* close once the output has drained */
-	int busy;	/* inside conn_process: frees are deferred */
-	int dead;	/* freed while busy */
-	int linger;	/* after an error reply: half-close, drain input */
-	int lingering;	/* draining input before the close */
-	int rd_eof;	/* the client shut down its write side */
+	int closing;   /* close once the output has drained */
+	int busy;      /* inside conn_process: frees are deferred */
+	int dead;      /* freed while busy */
+	int linger;    /* after an error reply: half-close, drain input */
+	int lingering; /* draining input before the close */
+	int rd_eof;    /* the client shut down its write side */
 	TAILQ_ENTRY(httpsrv_conn) entry;
 };
 
@@ -125,30 +125,54 @@ const char *
 httpsrv_status_text(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 101: return "UPGRADED";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Request Entity Too Large";
-	case 415: return "Unsupported Media Type";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return status < 300 ? "OK" : status < 500 ? "Error" :
-					 "Server Error";
+	case 100:
+		return "Continue";
+	case 101:
+		return "UPGRADED";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Request Entity Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return status < 300 ? "OK" :
+		    status < 500    ? "Error" :
+				      "Server Error";
 	}
 }
 
@@ -343,7 +367,8 @@ httpsrv_adopt(struct httpsrv *s, evutil_socket_t fd, const char *peer)
 	}
 	c->resume = event_new(s->base, -1, 0, conn_resume_cb, c);
 	c->timer = evtimer_new(s->base, conn_timer_cb, c);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setcb(
+	    c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	conn_set_timer(c, TIMER_HEAD, s->limits.header_timeout_s);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	TAILQ_INSERT_TAIL(&s->conns, c, entry);
@@ -379,8 +404,7 @@ httpsrv_accept_error(struct evconnlistener *l, void *arg)
 }
 
 static int
-httpsrv_add_listener(struct httpsrv *s, struct evconnlistener *l,
-    struct err *e)
+httpsrv_add_listener(struct httpsrv *s, struct evconnlistener *l, struct err *e)
 {
 	if (s->nlisteners == HTTPSRV_MAX_LISTENERS) {
 		evconnlistener_free(l);
@@ -405,8 +429,8 @@ httpsrv_add_listener(struct httpsrv *s, struct evconnlistener *l,
 }
 
 int
-httpsrv_listen_unix(struct httpsrv *s, const char *path, mode_t mode,
-    struct err *e)
+httpsrv_listen_unix(
+    struct httpsrv *s, const char *path, mode_t mode, struct err *e)
 {
 	struct sockaddr_un sun;
 	struct evconnlistener *l;
@@ -440,8 +464,8 @@ httpsrv_listen_unix(struct httpsrv *s, const char *path, mode_t mode,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
 	    (struct sockaddr *)&sun, sizeof(sun));
 	if (l == NULL)
-		return err_set(e, 500, "listening on %s: %s", path,
-		    strerror(errno));
+		return err_set(
+		    e, 500, "listening on %s: %s", path, strerror(errno));
 	if (chmod(path, mode) == -1) {
 		evconnlistener_free(l);
 		return err_set(e, 500, "chmod %s: %s", path, strerror(errno));
@@ -453,8 +477,7 @@ httpsrv_listen_unix(struct httpsrv *s, const char *path, mode_t mode,
 }
 
 int
-httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port,
-    struct err *e)
+httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port, struct err *e)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -474,8 +497,8 @@ httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port,
 		in6->sin6_port = htons((uint16_t)port);
 		len = sizeof(*in6);
 	} else
-		return err_set(e, 500, "listen address %s is not an IP address",
-		    host);
+		return err_set(
+		    e, 500, "listen address %s is not an IP address", host);
 	l = evconnlistener_new_bind(s->base, httpsrv_accept, s,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
 	    -1, (struct sockaddr *)&ss, (int)len);
@@ -483,10 +506,10 @@ httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port,
 		return err_set(e, 500, "listening on %s:%d: %s", host, port,
 		    strerror(errno));
 	len = sizeof(ss);
-	if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss,
-		&len) == 0)
-		s->port = ntohs(ss.ss_family == AF_INET ? in->sin_port :
-							  in6->sin6_port);
+	if (getsockname(
+		evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len) == 0)
+		s->port = ntohs(
+		    ss.ss_family == AF_INET ? in->sin_port : in6->sin6_port);
 	return httpsrv_add_listener(s, l, e);
 }
 
@@ -669,7 +692,7 @@ req_parse_head(struct httpsrv_req *r, char *head)
 	int first = 1;
 
 	for (line = strtok_r(head, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
+	     line = strtok_r(NULL, "\n", &save)) {
 		size_t n = strlen(line);
 
 		if (n > 0 && line[n - 1] == '\r')
@@ -722,7 +745,8 @@ req_parse_head(struct httpsrv_req *r, char *head)
 			while (*v == ' ' || *v == '\t')
 				v++;
 			vl = strlen(v);
-			while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+			while (
+			    vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 				v[--vl] = '\0';
 			if (r->hnames.n >= HTTPSRV_MAX_HEADERS)
 				return 431;
@@ -737,8 +761,8 @@ req_parse_head(struct httpsrv_req *r, char *head)
 
 /* Writes the status line and headers. */
 static void
-req_write_head(struct httpsrv_req *r, int status, const char *ctype,
-    const char *extra)
+req_write_head(
+    struct httpsrv_req *r, int status, const char *ctype, const char *extra)
 {
 	struct evbuffer *out = bufferevent_get_output(r->conn->bev);
 	char date[64];
@@ -917,7 +941,8 @@ conn_read_head(struct httpsrv_conn *c, struct evbuffer *in)
 	}
 	conn = httpsrv_req_header(r, "Connection");
 	if (r->minor == 1)
-		r->keepalive = conn == NULL || strcasestr(conn, "close") == NULL;
+		r->keepalive =
+		    conn == NULL || strcasestr(conn, "close") == NULL;
 	else
 		r->keepalive =
 		    conn != NULL && strcasestr(conn, "keep-alive") != NULL;
@@ -1276,8 +1301,7 @@ httpsrv_req_peer(const struct httpsrv_req *r)
 }
 
 void
-httpsrv_req_set_data(struct httpsrv_req *r, void *data,
-    void (*free_fn)(void *))
+httpsrv_req_set_data(struct httpsrv_req *r, void *data, void (*free_fn)(void *))
 {
 	r->data = data;
 	r->data_free = free_fn;
@@ -1290,8 +1314,8 @@ httpsrv_req_data(const struct httpsrv_req *r)
 }
 
 void
-httpsrv_req_on_close(struct httpsrv_req *r,
-    void (*fn)(struct httpsrv_req *, void *), void *arg)
+httpsrv_req_on_close(
+    struct httpsrv_req *r, void (*fn)(struct httpsrv_req *, void *), void *arg)
 {
 	r->on_close = fn;
 	r->on_close_arg = arg;
@@ -1300,8 +1324,7 @@ httpsrv_req_on_close(struct httpsrv_req *r,
 /* --- replies --- */
 
 void
-httpsrv_add_header(struct httpsrv_req *r, const char *name,
-    const char *value)
+httpsrv_add_header(struct httpsrv_req *r, const char *name, const char *value)
 {
 	strv_take(&r->out_headers, xasprintf("%s: %s", name, value));
 }
@@ -1357,8 +1380,8 @@ httpsrv_reply_error(struct httpsrv_req *r, int status, const char *fmt, ...)
 void
 httpsrv_reply_err(struct httpsrv_req *r, const struct err *e)
 {
-	httpsrv_reply_error(r, e->status >= 400 ? e->status : 500, "%s",
-	    e->msg);
+	httpsrv_reply_error(
+	    r, e->status >= 400 ? e->status : 500, "%s", e->msg);
 }
 
 void
@@ -1368,13 +1391,13 @@ httpsrv_reply_empty(struct httpsrv_req *r, int status)
 }
 
 void
-httpsrv_stream_begin(struct httpsrv_req *r, int status,
-    const char *content_type)
+httpsrv_stream_begin(
+    struct httpsrv_req *r, int status, const char *content_type)
 {
 	if (r->minor == 1) {
 		r->chunked_out = 1;
-		req_write_head(r, status, content_type,
-		    "Transfer-Encoding: chunked\r\n");
+		req_write_head(
+		    r, status, content_type, "Transfer-Encoding: chunked\r\n");
 	} else {
 		r->keepalive = 0;
 		req_write_head(r, status, content_type, NULL);
@@ -1384,8 +1407,8 @@ httpsrv_stream_begin(struct httpsrv_req *r, int status,
 
 /* Queues a and b as one chunk. */
 static int
-req_stream_chunk(
-    struct httpsrv_req *r, const void *a, size_t alen, const void *b, size_t blen)
+req_stream_chunk(struct httpsrv_req *r, const void *a, size_t alen,
+    const void *b, size_t blen)
 {
 	struct evbuffer *out = bufferevent_get_output(r->conn->bev);
 
@@ -1419,8 +1442,8 @@ httpsrv_stream_pending(const struct httpsrv_req *r)
 }
 
 void
-httpsrv_stream_on_drain(struct httpsrv_req *r,
-    void (*fn)(struct httpsrv_req *, void *), void *arg)
+httpsrv_stream_on_drain(
+    struct httpsrv_req *r, void (*fn)(struct httpsrv_req *, void *), void *arg)
 {
 	r->on_drain = fn;
 	r->on_drain_arg = arg;
@@ -1430,8 +1453,8 @@ void
 httpsrv_stream_end(struct httpsrv_req *r)
 {
 	if (r->chunked_out)
-		evbuffer_add(bufferevent_get_output(r->conn->bev), "0\r\n\r\n",
-		    5);
+		evbuffer_add(
+		    bufferevent_get_output(r->conn->bev), "0\r\n\r\n", 5);
 	req_done(r);
 }
 

@@ -29,8 +29,8 @@ json_parse(const char *data, size_t len, struct err *e)
 	}
 	o = cJSON_ParseWithLengthOpts(data, len, &end, 0);
 	if (o == NULL) {
-		size_t at = end != NULL && end >= data ? (size_t)(end - data)
-						      : 0;
+		size_t at =
+		    end != NULL && end >= data ? (size_t)(end - data) : 0;
 		err_set(e, 400, "invalid JSON: syntax error at offset %zu", at);
 		return NULL;
 	}
@@ -39,8 +39,9 @@ json_parse(const char *data, size_t len, struct err *e)
 		if (*end != ' ' && *end != '\n' && *end != '\r' &&
 		    *end != '\t' && *end != '\0') {
 			cJSON_Delete(o);
-			err_set(e, 400, "invalid JSON: unexpected data after "
-					"the value at offset %zu",
+			err_set(e, 400,
+			    "invalid JSON: unexpected data after "
+			    "the value at offset %zu",
 			    (size_t)(end - data));
 			return NULL;
 		}
@@ -128,14 +129,14 @@ json_type_name(const cJSON *v)
 static int
 json_type_err(struct err *e, const char *key, const cJSON *v, const char *want)
 {
-	return err_set(e, 400, "json: cannot unmarshal %s into field %s of "
-			       "type %s",
+	return err_set(e, 400,
+	    "json: cannot unmarshal %s into field %s of "
+	    "type %s",
 	    json_type_name(v), key, want);
 }
 
 int
-json_check_str(const cJSON *o, const char *key, const char **out,
-    struct err *e)
+json_check_str(const cJSON *o, const char *key, const char **out, struct err *e)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
@@ -194,21 +195,19 @@ json_check_strv(const cJSON *o, const char *key, int allow_string,
 	}
 	if (!cJSON_IsArray(v))
 		return json_type_err(e, key, v, "[]string");
-	cJSON_ArrayForEach(it, v)
-	{
+	cJSON_ArrayForEach(it, v) {
 		if (!cJSON_IsString(it))
 			return json_type_err(e, key, it, "string");
 	}
-	cJSON_ArrayForEach(it, v)
-	{
+	cJSON_ArrayForEach(it, v) {
 		strv_add(out, it->valuestring);
 	}
 	return 0;
 }
 
 int
-json_check_strmap(const cJSON *o, const char *key, const char *go_field,
-    struct err *e)
+json_check_strmap(
+    const cJSON *o, const char *key, const char *go_field, struct err *e)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key), *it;
 
@@ -219,8 +218,7 @@ json_check_strmap(const cJSON *o, const char *key, const char *go_field,
 		    "json: cannot unmarshal %s into Go struct field %s of "
 		    "type map[string]string",
 		    json_type_name(v), go_field);
-	cJSON_ArrayForEach(it, v)
-	{
+	cJSON_ArrayForEach(it, v) {
 		if (!cJSON_IsString(it))
 			return err_set(e, 400,
 			    "json: cannot unmarshal %s into Go struct field "

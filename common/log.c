@@ -109,7 +109,8 @@ log_vmsg(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 		va_list ap;                                                 \
 		int saved = errno;                                          \
 		va_start(ap, fmt);                                          \
-		log_vmsg(level, (with_errno) ? strerror(saved) : NULL, fmt, ap); \
+		log_vmsg(                                                   \
+		    level, (with_errno) ? strerror(saved) : NULL, fmt, ap); \
 		va_end(ap);                                                 \
 		errno = saved;                                              \
 	}
@@ -169,8 +170,8 @@ log_request(const char *method, const char *path, int status,
 	fputs(",\"msg\":\"request\"", out);
 	log_field(out, "method", method);
 	log_field(out, "path", path);
-	fprintf(out, ",\"status\":%d,\"duration_ms\":%.1f", status,
-	    duration_ms);
+	fprintf(
+	    out, ",\"status\":%d,\"duration_ms\":%.1f", status, duration_ms);
 	log_field(out, "cloud_request_id", cloud_request_id);
 	fputs("}\n", out);
 	fclose(out);
@@ -195,8 +196,8 @@ log_cloud(const char *service, const char *op, int status, double duration_ms,
 	fputs(",\"msg\":\"cloud call\"", out);
 	log_field(out, "service", service);
 	log_field(out, "op", op);
-	fprintf(out, ",\"status\":%d,\"duration_ms\":%.1f", status,
-	    duration_ms);
+	fprintf(
+	    out, ",\"status\":%d,\"duration_ms\":%.1f", status, duration_ms);
 	log_field(out, "request_id", request_id);
 	log_field(out, "error", error);
 	fputs("}\n", out);

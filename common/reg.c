@@ -65,7 +65,7 @@ struct reg_pull {
 	int waiting_hook, in_hook, detached;
 	int hook_failed;
 	struct err hook_err;
-	int mirror_said;	/* a mirror answered 4xx: mirror_err */
+	int mirror_said; /* a mirror answered 4xx: mirror_err */
 	struct err mirror_err;
 
 	/* Per endpoint. */

@@ -14,8 +14,8 @@ router_seglen(const char *p)
 }
 
 static int
-router_add(struct router_match *m, const char *name, size_t nlen,
-    const char *v, size_t vlen)
+router_add(struct router_match *m, const char *name, size_t nlen, const char *v,
+    size_t vlen)
 {
 	int i = m->nparams;
 

@@ -16,8 +16,8 @@
 
 struct side {
 	struct bufferevent *bev;
-	int eof;	/* no more input from this side */
-	int shut;	/* we sent this side EOF (shutdown SHUT_WR) */
+	int eof;  /* no more input from this side */
+	int shut; /* we sent this side EOF (shutdown SHUT_WR) */
 };
 
 struct splice {
@@ -101,8 +101,8 @@ splice_event_cb(struct bufferevent *bev, short what, void *arg)
 		struct bufferevent *to = sp->s[1 - from].bev;
 
 		/* Anything read before EOF still goes across. */
-		evbuffer_add_buffer(bufferevent_get_output(to),
-		    bufferevent_get_input(bev));
+		evbuffer_add_buffer(
+		    bufferevent_get_output(to), bufferevent_get_input(bev));
 		sp->s[from].eof = 1;
 		splice_maybe_shut(sp, 1 - from);
 		splice_check_done(sp);
@@ -110,8 +110,8 @@ splice_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 struct splice *
-splice_new(struct bufferevent *a, struct bufferevent *b,
-    void (*done)(void *), void *arg)
+splice_new(struct bufferevent *a, struct bufferevent *b, void (*done)(void *),
+    void *arg)
 {
 	struct splice *sp = xcalloc(1, sizeof(*sp));
 
@@ -122,8 +122,8 @@ splice_new(struct bufferevent *a, struct bufferevent *b,
 	for (int i = 0; i < 2; i++) {
 		bufferevent_setcb(sp->s[i].bev, splice_read_cb, splice_write_cb,
 		    splice_event_cb, sp);
-		bufferevent_setwatermark(sp->s[i].bev, EV_WRITE,
-		    SPLICE_HIGH / 2, 0);
+		bufferevent_setwatermark(
+		    sp->s[i].bev, EV_WRITE, SPLICE_HIGH / 2, 0);
 		bufferevent_set_timeouts(sp->s[i].bev, NULL, NULL);
 		bufferevent_enable(sp->s[i].bev, EV_READ | EV_WRITE);
 	}

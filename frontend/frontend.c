@@ -91,7 +91,8 @@ frontend_listen(void)
 		.max_header_bytes = 64 * 1024,
 		.max_body_bytes = (size_t)frontend->conf.max_body,
 		.idle_timeout_s = (int)(frontend->conf.idle_timeout / 1000),
-		.max_conns = frontend_conn_budget((int)frontend->conf.max_conns),
+		.max_conns =
+		    frontend_conn_budget((int)frontend->conf.max_conns),
 		.header_timeout_s = (int)(frontend->conf.header_timeout / 1000),
 	};
 	struct err e;

@@ -17,12 +17,12 @@ t_prefixes(void **state)
 	struct err e;
 
 	(void)state;
-	assert_int_equal(apiver_split("/containers/json", &rest, &minor, &e), 0);
+	assert_int_equal(
+	    apiver_split("/containers/json", &rest, &minor, &e), 0);
 	assert_string_equal(rest, "/containers/json");
 	assert_int_equal(minor, 44);
-	assert_int_equal(apiver_split("/v1.41/containers/json", &rest, &minor,
-			     &e),
-	    0);
+	assert_int_equal(
+	    apiver_split("/v1.41/containers/json", &rest, &minor, &e), 0);
 	assert_string_equal(rest, "/containers/json");
 	assert_int_equal(minor, 41);
 	assert_int_equal(apiver_split("/v1.24/_ping", &rest, &minor, &e), 0);

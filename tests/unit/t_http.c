@@ -30,13 +30,13 @@ struct fixture {
 	struct httpsrv *srv;
 	struct httpcli *cli;
 	int port;
-	int fails_left;		/* /flaky answers 503 this many times */
-	struct httpcli_resp *resp;	/* last client response (copied) */
+	int fails_left;		   /* /flaky answers 503 this many times */
+	struct httpcli_resp *resp; /* last client response (copied) */
 	int status;
 	char *body;
 	int attempts;
 	struct splice *sp;
-	struct bufferevent *echo;	/* far end of the hijack splice */
+	struct bufferevent *echo; /* far end of the hijack splice */
 };
 
 static void
@@ -81,7 +81,8 @@ handler(struct httpsrv_req *r, void *arg)
 
 		httpsrv_stream_begin(r, 200, "text/plain");
 		httpsrv_stream_write(r, "one\n", 4);
-		event_base_once(f->base, -1, EV_TIMEOUT, on_stream_tick, r, &tv);
+		event_base_once(
+		    f->base, -1, EV_TIMEOUT, on_stream_tick, r, &tv);
 	} else if (strcmp(path, "/flaky") == 0) {
 		if (f->fails_left-- > 0) {
 			httpsrv_add_header(r, "Retry-After", "0");
@@ -253,8 +254,8 @@ static void
 raw_read(struct bufferevent *bev, void *arg)
 {
 	struct raw *rw = arg;
-	size_t n = bufferevent_read(bev, rw->in.data + rw->in.n,
-	    sizeof(rw->in.data) - 1 - rw->in.n);
+	size_t n = bufferevent_read(
+	    bev, rw->in.data + rw->in.n, sizeof(rw->in.data) - 1 - rw->in.n);
 
 	rw->in.n += n;
 	rw->in.data[rw->in.n] = '\0';
@@ -281,8 +282,8 @@ raw_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-raw_exchange(struct fixture *f, struct raw *rw, const char *send, size_t n,
-    int ms)
+raw_exchange(
+    struct fixture *f, struct raw *rw, const char *send, size_t n, int ms)
 {
 	if (n == (size_t)-1)
 		n = strlen(send);
@@ -296,8 +297,8 @@ raw_exchange(struct fixture *f, struct raw *rw, const char *send, size_t n,
 		sin.sin_family = AF_INET;
 		sin.sin_port = htons((uint16_t)f->port);
 		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		rw->bev = bufferevent_socket_new(f->base, -1,
-		    BEV_OPT_CLOSE_ON_FREE);
+		rw->bev =
+		    bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
 		bufferevent_setcb(rw->bev, raw_read, NULL, raw_event, rw);
 		bufferevent_enable(rw->bev, EV_READ | EV_WRITE);
 		assert_int_equal(bufferevent_socket_connect(rw->bev,
@@ -390,11 +391,11 @@ t_router(void **state)
 	struct router_match m;
 
 	(void)state;
-	assert_int_equal(router_match(t, 5, "GET", "/containers/json", &m),
-	    ROUTER_OK);
+	assert_int_equal(
+	    router_match(t, 5, "GET", "/containers/json", &m), ROUTER_OK);
 	assert_ptr_equal(m.route->handler, (void *)1);
-	assert_int_equal(router_match(t, 5, "GET", "/containers/abc/json", &m),
-	    ROUTER_OK);
+	assert_int_equal(
+	    router_match(t, 5, "GET", "/containers/abc/json", &m), ROUTER_OK);
 	assert_string_equal(router_param(&m, "id"), "abc");
 	assert_null(router_param(&m, "name"));
 	assert_int_equal(router_match(t, 5, "POST", "/containers/abc", &m),
@@ -404,13 +405,13 @@ t_router(void **state)
 	assert_int_equal(router_match(t, 5, "GET",
 			     "/images/docker.io/library/busybox:1/json", &m),
 	    ROUTER_OK);
-	assert_string_equal(router_param(&m, "name"),
-	    "docker.io/library/busybox:1");
-	assert_int_equal(router_match(t, 5, "POST", "/images/a/json/tag", &m),
-	    ROUTER_OK);
+	assert_string_equal(
+	    router_param(&m, "name"), "docker.io/library/busybox:1");
+	assert_int_equal(
+	    router_match(t, 5, "POST", "/images/a/json/tag", &m), ROUTER_OK);
 	assert_string_equal(router_param(&m, "name"), "a/json");
-	assert_int_equal(router_match(t, 5, "GET", "/images/json", &m),
-	    ROUTER_NOT_FOUND);
+	assert_int_equal(
+	    router_match(t, 5, "GET", "/images/json", &m), ROUTER_NOT_FOUND);
 }
 
 int
@@ -421,10 +422,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(t_get_query, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_post_body_and_chunked, setup, teardown),
-		cmocka_unit_test_setup_teardown(t_stream_and_404, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_stream_and_404, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_retry, setup, teardown),
-		cmocka_unit_test_setup_teardown(t_bad_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(t_hijack_splice, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_hijack_splice, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,7 @@
  * without a prefix gets the newest version and rest == path. Errors: 404
  * for a malformed prefix ("/v1/x"), 400 for a version outside
  * 1.24..1.44, with Docker's messages. */
-int apiver_split(const char *path, const char **rest, int *minor,
-    struct err *e);
+int apiver_split(
+    const char *path, const char **rest, int *minor, struct err *e);
 
 #endif

@@ -18,15 +18,15 @@ struct httpcli_resp;
 struct aws;
 
 struct aws_options {
-	const char *region;	/* required */
-	const char *profile;	/* NULL: AWS_PROFILE, else "default" */
-	const char *endpoint;	/* NULL: https://<svc>.<region>.amazonaws.com;
-				 * else one URL for every service (simulator) */
+	const char *region;   /* required */
+	const char *profile;  /* NULL: AWS_PROFILE, else "default" */
+	const char *endpoint; /* NULL: https://<svc>.<region>.amazonaws.com;
+			       * else one URL for every service (simulator) */
 };
 
 struct aws_error {
-	int http_status;	/* 0: no response (transport error) */
-	char code[128];		/* "ClusterNotFoundException" (no prefix) */
+	int http_status; /* 0: no response (transport error) */
+	char code[128];	 /* "ClusterNotFoundException" (no prefix) */
 	char message[1024];
 	char request_id[128];
 	int throttled;
@@ -34,8 +34,8 @@ struct aws_error {
 
 /* out is the parsed response (borrowed; NULL on error); ae NULL on
  * success. */
-typedef void (*aws_json_cb)(void *arg, const cJSON *out,
-    const struct aws_error *ae);
+typedef void (*aws_json_cb)(
+    void *arg, const cJSON *out, const struct aws_error *ae);
 
 struct aws *aws_new(struct event_base *base, struct httpcli *http,
     const struct aws_options *o, struct err *e);
@@ -76,14 +76,14 @@ int aws_json_call_sync(struct aws *a, const char *svc, const char *op,
  * aws_path_escape); headers are "Name: value" lines, NULL-terminated. */
 struct aws_rest {
 	const char *method;
-	const char *path;	/* "/2015-03-31/functions/NAME/invocations" */
-	const char *query;	/* without '?', wire form; may be NULL */
+	const char *path;  /* "/2015-03-31/functions/NAME/invocations" */
+	const char *query; /* without '?', wire form; may be NULL */
 	const char *const *headers;
-	const void *body;	/* NULL: no body */
+	const void *body; /* NULL: no body */
 	size_t body_len;
 	const char *content_type; /* NULL: application/json */
-	long timeout_ms;	/* per attempt and whole call; 0: default */
-	int attempts;		/* 0: default; 1 for calls never repeated */
+	long timeout_ms;	  /* per attempt and whole call; 0: default */
+	int attempts;		  /* 0: default; 1 for calls never repeated */
 };
 
 /* resp is the raw response (borrowed: status, headers, body); out its
@@ -122,19 +122,19 @@ struct aws_creds {
 	char access_key[128];
 	char secret_key[256];
 	char session_token[2048];
-	int64_t expires;	/* unix seconds; 0 = never */
+	int64_t expires; /* unix seconds; 0 = never */
 };
 
 struct aws_sigv4_req {
 	const char *method;
-	const char *path;	/* as sent, not yet URI-encoded: "/" */
-	const char *query;	/* raw query without '?', may be NULL */
-	const char *const *headers;	/* "Name: value" (NULL-terminated);
-					 * must include Host and X-Amz-Date */
+	const char *path;	    /* as sent, not yet URI-encoded: "/" */
+	const char *query;	    /* raw query without '?', may be NULL */
+	const char *const *headers; /* "Name: value" (NULL-terminated);
+				     * must include Host and X-Amz-Date */
 	const void *body;
 	size_t body_len;
 	const char *region, *service;
-	const char *amz_date;	/* "20150830T123600Z" */
+	const char *amz_date; /* "20150830T123600Z" */
 };
 
 /* Writes the canonical request, string to sign and the Authorization

@@ -96,8 +96,8 @@ struct backend_ops {
 	 * docs/agent-link.md): 0 with host/port once the workload has an
 	 * address, -1 when it has none (not running). NULL: the backend runs
 	 * no agent, and the agent-served operations answer 501. */
-	int (*agent_address)(struct backend *b, struct container *c,
-	    char *host, size_t hostsz, int *port);
+	int (*agent_address)(struct backend *b, struct container *c, char *host,
+	    size_t hostsz, int *port);
 
 	void (*shutdown)(struct backend *b);
 };

@@ -5,10 +5,10 @@
 #include <stddef.h>
 
 struct buf {
-	char *data;	/* always NUL-terminated when not NULL */
+	char *data; /* always NUL-terminated when not NULL */
 	size_t len;
 	size_t cap;
-	size_t max;	/* 0 means unbounded */
+	size_t max; /* 0 means unbounded */
 };
 
 void buf_init(struct buf *b, size_t max);

@@ -21,12 +21,12 @@ enum config_type {
 };
 
 struct config_key {
-	const char *name;	/* "cluster"; the set's prefix is not added */
+	const char *name; /* "cluster"; the set's prefix is not added */
 	enum config_type type;
-	size_t offset;		/* into the set's base struct */
-	const char *def;	/* default as text, or NULL */
+	size_t offset;	 /* into the set's base struct */
+	const char *def; /* default as text, or NULL */
 	long long min, max;
-	int required;		/* must be set by some source */
+	int required; /* must be set by some source */
 	const char *doc;
 };
 
@@ -42,9 +42,8 @@ struct config_set {
 /* Default file: the value of env PREFIX_CONFIG, else none. Unknown keys in
  * the file or flags are errors naming the key; bad values name key and
  * source. Returns 0, CONFIG_EXIT_OK, or -1 with e set. */
-int config_load(struct config_set *sets, size_t nsets,
-    const char *env_prefix, int argc, char **argv, const char *prog,
-    struct err *e);
+int config_load(struct config_set *sets, size_t nsets, const char *env_prefix,
+    int argc, char **argv, const char *prog, struct err *e);
 /* Frees the strings and lists a load filled in. */
 void config_free(const struct config_key *keys, size_t n, void *base);
 

@@ -4,7 +4,7 @@
 #define SOCKERLESS_ERR_H
 
 struct err {
-	int status;	/* HTTP status for the Docker client (400, 404, ...) */
+	int status; /* HTTP status for the Docker client (400, 404, ...) */
 	char msg[1024];
 };
 

@@ -16,13 +16,13 @@ struct httpcli;
 struct httpcli_req;
 
 struct httpcli_resp {
-	int status;		/* 0 when no HTTP response arrived */
-	struct strv headers;	/* "Name: value", as received */
-	char *body;		/* NUL-terminated; may be "" */
+	int status;	     /* 0 when no HTTP response arrived */
+	struct strv headers; /* "Name: value", as received */
+	char *body;	     /* NUL-terminated; may be "" */
 	size_t body_len;
-	char error[256];	/* transport error text when status == 0 */
+	char error[256]; /* transport error text when status == 0 */
 	int attempts;
-	double duration_ms;	/* whole call, retries included */
+	double duration_ms; /* whole call, retries included */
 };
 
 /* Called exactly once per sent request (unless cancelled); resp is freed
@@ -38,14 +38,14 @@ void httpcli_free(struct httpcli *c);
 struct httpcli_req *httpcli_req_new(const char *method, const char *url);
 void httpcli_req_free(struct httpcli_req *r);
 /* Sets (replacing) a header. */
-void httpcli_req_header(struct httpcli_req *r, const char *name,
-    const char *value);
+void httpcli_req_header(
+    struct httpcli_req *r, const char *name, const char *value);
 void httpcli_req_del_header(struct httpcli_req *r, const char *name);
 /* Copies the body. */
 void httpcli_req_body(struct httpcli_req *r, const void *p, size_t len);
 /* Per attempt and whole call, in ms (defaults 30000 and 120000). */
-void httpcli_req_timeouts(struct httpcli_req *r, long attempt_ms,
-    long total_ms);
+void httpcli_req_timeouts(
+    struct httpcli_req *r, long attempt_ms, long total_ms);
 /* Attempts in all, the first included (default 3; 1 = never retry). */
 void httpcli_req_attempts(struct httpcli_req *r, int max_attempts);
 /* Response bodies above this fail the call (default 64 MiB). */
@@ -64,16 +64,16 @@ void httpcli_req_retry_if(struct httpcli_req *r,
 /* Accessors for signers. */
 const char *httpcli_req_method(const struct httpcli_req *r);
 const char *httpcli_req_url(const struct httpcli_req *r);
-const char *httpcli_req_get_header(const struct httpcli_req *r,
-    const char *name);
+const char *httpcli_req_get_header(
+    const struct httpcli_req *r, const char *name);
 /* "Name: value" lines in the order set. */
 const struct strv *httpcli_req_headers(const struct httpcli_req *r);
 const void *httpcli_req_get_body(const struct httpcli_req *r, size_t *len);
 
 /* Sends r (taking ownership). Returns an id for httpcli_cancel, never 0.
  * The callback always runs from the loop, never inside httpcli_send. */
-uint64_t httpcli_send(struct httpcli *c, struct httpcli_req *r,
-    httpcli_cb cb, void *arg);
+uint64_t httpcli_send(
+    struct httpcli *c, struct httpcli_req *r, httpcli_cb cb, void *arg);
 /* The callback will not be called. Unknown or finished ids are ignored. */
 void httpcli_cancel(struct httpcli *c, uint64_t id);
 
@@ -82,7 +82,7 @@ void httpcli_cancel(struct httpcli *c, uint64_t id);
 struct httpcli_resp *httpcli_perform(struct httpcli_req *r);
 void httpcli_resp_free(struct httpcli_resp *resp);
 /* Case-insensitive header lookup in a response; NULL if absent. */
-const char *httpcli_resp_header(const struct httpcli_resp *resp,
-    const char *name);
+const char *httpcli_resp_header(
+    const struct httpcli_resp *resp, const char *name);
 
 #endif

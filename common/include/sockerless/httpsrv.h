@@ -23,28 +23,28 @@ struct httpsrv_req;
 typedef void (*httpsrv_handler)(struct httpsrv_req *req, void *arg);
 
 struct httpsrv_limits {
-	size_t max_header_bytes;	/* request line + headers; 431 over */
-	size_t max_body_bytes;		/* 413 over */
-	int idle_timeout_s;		/* keep-alive idle, and a stalled body;
-					 * 0 = none */
-	int max_conns;			/* above this, the oldest idle or
-					 * stalled connection is closed; accept
-					 * pauses only when all are busy */
-	int header_timeout_s;		/* from accept (or the first byte of
-					 * a keep-alive request) to a
-					 * complete head; 0 = none */
+	size_t max_header_bytes; /* request line + headers; 431 over */
+	size_t max_body_bytes;	 /* 413 over */
+	int idle_timeout_s;	 /* keep-alive idle, and a stalled body;
+				  * 0 = none */
+	int max_conns;		 /* above this, the oldest idle or
+				  * stalled connection is closed; accept
+				  * pauses only when all are busy */
+	int header_timeout_s;	 /* from accept (or the first byte of
+				  * a keep-alive request) to a
+				  * complete head; 0 = none */
 };
 
 /* Returns a new server owned by the caller (httpsrv_free). */
-struct httpsrv *httpsrv_new(struct event_base *base, httpsrv_handler h,
-    void *arg);
+struct httpsrv *httpsrv_new(
+    struct event_base *base, httpsrv_handler h, void *arg);
 void httpsrv_set_limits(struct httpsrv *s, const struct httpsrv_limits *l);
 /* Binds a unix socket (removing a stale file) with the given mode. */
-int httpsrv_listen_unix(struct httpsrv *s, const char *path, mode_t mode,
-    struct err *e);
+int httpsrv_listen_unix(
+    struct httpsrv *s, const char *path, mode_t mode, struct err *e);
 /* host may be NULL for 127.0.0.1; port 0 picks one (see bound_port). */
-int httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port,
-    struct err *e);
+int httpsrv_listen_tcp(
+    struct httpsrv *s, const char *host, int port, struct err *e);
 int httpsrv_bound_port(const struct httpsrv *s);
 
 /* Serves an already connected socket as if a listener had accepted it;
@@ -75,8 +75,8 @@ int httpsrv_req_minor(const struct httpsrv_req *r);
 /* A human-readable peer ("unix" or "127.0.0.1:5555"). */
 const char *httpsrv_req_peer(const struct httpsrv_req *r);
 /* Per-request data, freed with the request by free_fn (may be NULL). */
-void httpsrv_req_set_data(struct httpsrv_req *r, void *data,
-    void (*free_fn)(void *));
+void httpsrv_req_set_data(
+    struct httpsrv_req *r, void *data, void (*free_fn)(void *));
 void *httpsrv_req_data(const struct httpsrv_req *r);
 /* Called if the client goes away before the reply is complete; the request
  * is freed right after fn returns, so producers must stop using it. */
@@ -84,11 +84,11 @@ void httpsrv_req_on_close(struct httpsrv_req *r,
     void (*fn)(struct httpsrv_req *r, void *arg), void *arg);
 
 /* Adds a response header; call before the reply starts. */
-void httpsrv_add_header(struct httpsrv_req *r, const char *name,
-    const char *value);
+void httpsrv_add_header(
+    struct httpsrv_req *r, const char *name, const char *value);
 /* Whole replies. body may be NULL when len is 0. */
-void httpsrv_reply(struct httpsrv_req *r, int status,
-    const char *content_type, const void *body, size_t len);
+void httpsrv_reply(struct httpsrv_req *r, int status, const char *content_type,
+    const void *body, size_t len);
 void httpsrv_reply_json(struct httpsrv_req *r, int status, const cJSON *o);
 /* Docker's error envelope {"message": "..."}. */
 void httpsrv_reply_error(struct httpsrv_req *r, int status, const char *fmt,
@@ -98,8 +98,8 @@ void httpsrv_reply_err(struct httpsrv_req *r, const struct err *e);
 void httpsrv_reply_empty(struct httpsrv_req *r, int status);
 
 /* Streaming replies: chunked for HTTP/1.1, close-delimited for 1.0. */
-void httpsrv_stream_begin(struct httpsrv_req *r, int status,
-    const char *content_type);
+void httpsrv_stream_begin(
+    struct httpsrv_req *r, int status, const char *content_type);
 /* Queues one chunk (len 0 is ignored). Returns -1 if the client is gone. */
 int httpsrv_stream_write(struct httpsrv_req *r, const void *p, size_t len);
 /* Queues one message of a JSON stream and its line end (eol) as one chunk:
@@ -125,8 +125,8 @@ void httpsrv_stream_abort(struct httpsrv_req *r);
  * Content-Type. Returns the connection's bufferevent, owned by the caller
  * from now on (bytes the client sent after the request are already in its
  * input buffer); the request is freed. */
-struct bufferevent *httpsrv_hijack(struct httpsrv_req *r,
-    const char *content_type);
+struct bufferevent *httpsrv_hijack(
+    struct httpsrv_req *r, const char *content_type);
 /* Status text for a code ("Not Found"). */
 const char *httpsrv_status_text(int status);
 

@@ -31,10 +31,10 @@ int json_bool(const cJSON *o, const char *key, int def);
 
 /* Typed checks for client input: missing or null is fine (returns 0 and
  * leaves *out alone); a wrong type is a 400 naming the field. */
-int json_check_str(const cJSON *o, const char *key, const char **out,
-    struct err *e);
-int json_check_int(const cJSON *o, const char *key, int64_t *out,
-    struct err *e);
+int json_check_str(
+    const cJSON *o, const char *key, const char **out, struct err *e);
+int json_check_int(
+    const cJSON *o, const char *key, int64_t *out, struct err *e);
 int json_check_bool(const cJSON *o, const char *key, int *out, struct err *e);
 /* Accepts an array of strings (or, when allow_string, a single string as
  * Docker does for Cmd/Entrypoint). Appends to out. */
@@ -42,8 +42,8 @@ int json_check_strv(const cJSON *o, const char *key, int allow_string,
     struct strv *out, struct err *e);
 /* Accepts an object of string values (Go's map[string]string, as Labels);
  * go_field names the field in dockerd's words for the 400 message. */
-int json_check_strmap(const cJSON *o, const char *key, const char *go_field,
-    struct err *e);
+int json_check_strmap(
+    const cJSON *o, const char *key, const char *go_field, struct err *e);
 
 /* Builders: add copies to o; NULL strings become JSON null. */
 void json_add_str(cJSON *o, const char *key, const char *val);

@@ -18,43 +18,43 @@ struct httpcli;
 struct reg_client;
 
 struct reg_config {
-	const struct strv *mirrors;	/* for docker.io: "http://127.0.0.1:5000"
-					 * or "https://mirror.example" */
-	const struct strv *insecure;	/* hosts ("127.0.0.1:5000") or CIDRs
-					 * ("127.0.0.0/8") spoken to over http */
-	const char *platform;		/* "linux/amd64" (default), "linux/arm64/v8" */
-	const char *auth_file;		/* docker config.json with "auths" */
-	const struct strv *endpoints;	/* "host=URL": that registry host is
-					 * reached at URL (a pull-through
-					 * cache, a simulator) */
+	const struct strv *mirrors;  /* for docker.io: "http://127.0.0.1:5000"
+				      * or "https://mirror.example" */
+	const struct strv *insecure; /* hosts ("127.0.0.1:5000") or CIDRs
+				      * ("127.0.0.0/8") spoken to over http */
+	const char *platform;  /* "linux/amd64" (default), "linux/arm64/v8" */
+	const char *auth_file; /* docker config.json with "auths" */
+	const struct strv *endpoints; /* "host=URL": that registry host is
+				       * reached at URL (a pull-through
+				       * cache, a simulator) */
 };
 
 struct reg_ref {
-	char *domain;	/* "docker.io", "registry:5000" */
-	char *path;	/* "library/busybox" */
-	char *tag;	/* NULL when only a digest; "latest" when neither */
-	char *digest;	/* "sha256:..." or NULL */
+	char *domain; /* "docker.io", "registry:5000" */
+	char *path;   /* "library/busybox" */
+	char *tag;    /* NULL when only a digest; "latest" when neither */
+	char *digest; /* "sha256:..." or NULL */
 };
 
 struct reg_image {
-	char *name;		/* "docker.io/library/busybox" */
-	char *path;		/* "library/busybox" */
-	char *tag;		/* or NULL */
-	char *digest;		/* digest the reference resolved to (index or
-				 * manifest: what `docker pull` prints) */
-	char *manifest_digest;	/* the platform manifest's digest */
-	char *id;		/* "sha256:<config digest hex>" */
-	cJSON *config;		/* the image config blob */
-	int64_t size;		/* sum of layer sizes */
-	const cJSON *manifest;	/* the platform manifest */
+	char *name;		   /* "docker.io/library/busybox" */
+	char *path;		   /* "library/busybox" */
+	char *tag;		   /* or NULL */
+	char *digest;		   /* digest the reference resolved to (index or
+				    * manifest: what `docker pull` prints) */
+	char *manifest_digest;	   /* the platform manifest's digest */
+	char *id;		   /* "sha256:<config digest hex>" */
+	cJSON *config;		   /* the image config blob */
+	int64_t size;		   /* sum of layer sizes */
+	const cJSON *manifest;	   /* the platform manifest */
 	const char *manifest_type; /* its media type */
-	const char *source;	/* base URL it was read from: the registry,
-				 * a mirror or a registry_endpoints URL */
-	const char *source_creds; /* host credentials are looked up by */
+	const char *source;	   /* base URL it was read from: the registry,
+				    * a mirror or a registry_endpoints URL */
+	const char *source_creds;  /* host credentials are looked up by */
 };
 
-struct reg_client *reg_client_new(struct event_base *base,
-    struct httpcli *http, const struct reg_config *c, struct err *e);
+struct reg_client *reg_client_new(struct event_base *base, struct httpcli *http,
+    const struct reg_config *c, struct err *e);
 void reg_client_free(struct reg_client *rc);
 
 /* Credentials for registries a backend knows how to log in to (ECR, GAR,
@@ -62,10 +62,10 @@ void reg_client_free(struct reg_client *rc);
  * done(done_arg, "user", "secret", NULL) or done(done_arg, NULL, NULL, err),
  * possibly later from the loop; it returns 0 if it handles host, else -1
  * (then done must not be called). */
-typedef void (*reg_creds_done)(void *done_arg, const char *user,
-    const char *secret, const struct err *e);
-typedef int (*reg_creds_hook)(void *arg, const char *host,
-    reg_creds_done done, void *done_arg);
+typedef void (*reg_creds_done)(
+    void *done_arg, const char *user, const char *secret, const struct err *e);
+typedef int (*reg_creds_hook)(
+    void *arg, const char *host, reg_creds_done done, void *done_arg);
 void reg_set_creds_hook(struct reg_client *rc, reg_creds_hook h, void *arg);
 
 /* Docker's normalisation: "busybox" -> docker.io/library/busybox:latest,
@@ -93,20 +93,20 @@ int reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
 /* --- derived images (reg_push.c) --------------------------------------- */
 
 struct reg_file {
-	const char *path;	/* "sockerless/agent": relative, no leading
-				 * slash; missing parent dirs are added
-				 * (0755) */
-	unsigned mode;		/* permission bits, 0755 */
-	const void *data;	/* NULL for directories */
+	const char *path; /* "sockerless/agent": relative, no leading
+			   * slash; missing parent dirs are added
+			   * (0755) */
+	unsigned mode;	  /* permission bits, 0755 */
+	const void *data; /* NULL for directories */
 	size_t len;
 	int is_dir;
 };
 
 struct reg_layer {
-	unsigned char *data;	/* gzip of an uncompressed ustar tar */
+	unsigned char *data; /* gzip of an uncompressed ustar tar */
 	size_t len;
-	char *digest;		/* "sha256:<hex>" of data */
-	char *diff_id;		/* "sha256:<hex>" of the tar */
+	char *digest;  /* "sha256:<hex>" of data */
+	char *diff_id; /* "sha256:<hex>" of the tar */
 };
 
 /* A reproducible layer (uid/gid 0, mtime 0) holding files, in the given
@@ -117,11 +117,11 @@ int reg_layer_build(const struct reg_file *files, size_t n,
 void reg_layer_free(struct reg_layer *l);
 
 struct reg_derive_opts {
-	const char *history;		/* created_by of the new history entry
-					 * ("sockerless: add /sockerless/agent") */
-	const struct strv *entrypoint;	/* replaces config.Entrypoint; NULL
-					 * keeps it, an empty one clears it */
-	const struct strv *cmd;		/* the same for config.Cmd */
+	const char *history;	       /* created_by of the new history entry
+					* ("sockerless: add /sockerless/agent") */
+	const struct strv *entrypoint; /* replaces config.Entrypoint; NULL
+					* keeps it, an empty one clears it */
+	const struct strv *cmd;	       /* the same for config.Cmd */
 };
 
 /* Pushes src (any reference; an index gives the client's platform) plus
@@ -138,7 +138,7 @@ struct reg_derive_opts {
 int reg_derive(struct reg_client *rc, const char *src, const char *src_auth,
     const char *dst, const struct reg_layer *layer,
     const struct reg_derive_opts *o,
-    void (*cb)(void *arg, const char *dst_ref, const struct err *e),
-    void *arg, struct err *e);
+    void (*cb)(void *arg, const char *dst_ref, const struct err *e), void *arg,
+    struct err *e);
 
 #endif

@@ -14,14 +14,14 @@ struct router_route {
 	const char *method;	/* "GET", "POST", ... */
 	const char *pattern;	/* "/containers/{id}/json" */
 	void *handler;		/* opaque to the router */
-	const char *capability;	/* opaque to the router; may be NULL */
+	const char *capability; /* opaque to the router; may be NULL */
 };
 
 struct router_match {
 	const struct router_route *route;
 	int nparams;
 	char names[ROUTER_MAX_PARAMS][32];
-	char values[ROUTER_MAX_PARAMS][1024];	/* as in path (httpsrv decodes) */
+	char values[ROUTER_MAX_PARAMS][1024]; /* as in path (httpsrv decodes) */
 };
 
 enum { ROUTER_OK = 0, ROUTER_NOT_FOUND = 1, ROUTER_BAD_METHOD = 2 };

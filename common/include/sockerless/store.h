@@ -27,15 +27,14 @@ void store_close(struct store *s);
 int store_container_put(struct store *s, const char *id, const char *name,
     const char *state, const char *doc, struct err *e);
 /* All rows in creation order (insertion order); caller frees. */
-int store_container_list(struct store *s, struct store_row **rows,
-    size_t *n, struct err *e);
+int store_container_list(
+    struct store *s, struct store_row **rows, size_t *n, struct err *e);
 void store_rows_free(struct store_row *rows, size_t n);
 int store_container_delete(struct store *s, const char *id, struct err *e);
 
 /* Key/value. get sets *v to NULL (and returns 0) when absent. */
 int store_kv_get(struct store *s, const char *k, char **v, struct err *e);
-int store_kv_set(struct store *s, const char *k, const char *v,
-    struct err *e);
+int store_kv_set(struct store *s, const char *k, const char *v, struct err *e);
 int store_kv_del(struct store *s, const char *k, struct err *e);
 /* Every key starting with prefix, in key order, with its value (appended
  * to keys and vals, which the caller initialised). */
@@ -43,19 +42,18 @@ int store_kv_list(struct store *s, const char *prefix, struct strv *keys,
     struct strv *vals, struct err *e);
 
 /* Events: doc is a JSON event; keeps the newest `keep` rows. */
-int store_event_append(struct store *s, int64_t ns, const char *doc,
-    long keep, struct err *e);
+int store_event_append(
+    struct store *s, int64_t ns, const char *doc, long keep, struct err *e);
 /* Events with since <= ns <= until in time order; caller frees each doc and
  * the array. */
 int store_event_list(struct store *s, int64_t since, int64_t until,
     char ***docs, size_t *n, struct err *e);
 
 /* Images. id is "sha256:<hex>", doc is the image inspect JSON. */
-int store_image_put(struct store *s, const char *id, const char *doc,
-    struct err *e);
+int store_image_put(
+    struct store *s, const char *id, const char *doc, struct err *e);
 /* *doc NULL when absent. */
-int store_image_get(struct store *s, const char *id, char **doc,
-    struct err *e);
+int store_image_get(struct store *s, const char *id, char **doc, struct err *e);
 /* Deletes the image and all refs pointing at it. */
 int store_image_delete(struct store *s, const char *id, struct err *e);
 /* All image ids, oldest first. */
@@ -63,17 +61,17 @@ int store_image_ids(struct store *s, struct strv *ids, struct err *e);
 long store_image_count(struct store *s);
 /* References ("docker.io/library/busybox:latest" or "name@sha256:..."),
  * each pointing at one image id; set replaces. */
-int store_image_ref_set(struct store *s, const char *ref, const char *id,
-    struct err *e);
+int store_image_ref_set(
+    struct store *s, const char *ref, const char *id, struct err *e);
 int store_image_ref_del(struct store *s, const char *ref, struct err *e);
 /* All refs of an image, sorted. */
-int store_image_refs(struct store *s, const char *id, struct strv *refs,
-    struct err *e);
+int store_image_refs(
+    struct store *s, const char *id, struct strv *refs, struct err *e);
 /* ref is a full reference, a full id ("sha256:<hex>"), or an id prefix of
  * at least 1 hex char with or without "sha256:". *id is NULL (and 0
  * returned) when nothing matches; an ambiguous prefix is -1 with a 400. */
-int store_image_resolve(struct store *s, const char *ref, char **id,
-    struct err *e);
+int store_image_resolve(
+    struct store *s, const char *ref, char **id, struct err *e);
 /* Docker ImageSummary objects for every image: Id, ParentId "", RepoTags
  * (refs with a tag), RepoDigests (refs with @), Created (unix seconds from
  * the doc's "Created"), Size, SharedSize -1, VirtualSize, Labels (from

@@ -17,7 +17,7 @@ void *xreallocarray(void *, size_t, size_t);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Returns a new formatted string, owned by the caller. */
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
-XMALLOC_NONNULL;
+char *xasprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2))) XMALLOC_NONNULL;
 
 #endif
