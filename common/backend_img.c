@@ -817,7 +817,9 @@ backend_img_history_json(const cJSON *doc)
 		    NULL :
 		    cJSON_GetArrayItem(sizes, layer++);
 		json_add_int(h, "Size",
-		    cJSON_IsNumber(sz) ? (int64_t)sz->valuedouble : 0);
+		    sz != NULL && cJSON_IsNumber(sz) ?
+			(int64_t)sz->valuedouble :
+			0);
 		json_add_str(h, "Comment",
 		    json_str(it, "comment") != NULL ? json_str(it, "comment") :
 						      "");
