@@ -75,6 +75,28 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 	return env;
 }
 
+/* HostConfig.ConsoleSize ([rows, cols], API 1.42): the terminal's size
+ * before the command starts. The CLI's resize comes only after start
+ * returns, which a held command (attach before start) can outrun. */
+static void
+agent_env_console_size(cJSON *env, const struct container *c)
+{
+	const cJSON *cs = json_arr(container_host_config(c), "ConsoleSize");
+	double rows, cols;
+	char n[32];
+
+	if (cJSON_GetArraySize(cs) != 2 ||
+	    !cJSON_IsNumber(cJSON_GetArrayItem(cs, 0)) ||
+	    !cJSON_IsNumber(cJSON_GetArrayItem(cs, 1)))
+		return;
+	rows = cJSON_GetArrayItem(cs, 0)->valuedouble;
+	cols = cJSON_GetArrayItem(cs, 1)->valuedouble;
+	if (rows < 1 || cols < 1 || rows > 65535 || cols > 65535)
+		return;
+	snprintf(n, sizeof(n), "%u %u", (unsigned)rows, (unsigned)cols);
+	agent_env_add(env, "SOCKERLESS_TTY_SIZE", n);
+}
+
 cJSON *
 backend_agent_config_env(const struct container *c)
 {
@@ -82,8 +104,10 @@ backend_agent_config_env(const struct container *c)
 	cJSON *env = cJSON_CreateArray();
 	const char *s;
 
-	if (json_bool(cfg, "Tty", 0))
+	if (json_bool(cfg, "Tty", 0)) {
 		agent_env_add(env, "SOCKERLESS_TTY", "1");
+		agent_env_console_size(env, c);
+	}
 	if (json_bool(cfg, "OpenStdin", 0)) {
 		agent_env_add(env, "SOCKERLESS_STDIN", "1");
 		if (json_bool(cfg, "StdinOnce", 0))

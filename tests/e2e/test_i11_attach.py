@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from e2e_lib import BUSYBOX, DOCKER, HOST, RUN_ID, _env, _inject, host_network, wait_for
+from e2e_lib import BUSYBOX, DOCKER, HOST, RUN_ID, TARGET, _env, _inject, host_network, wait_for
 
 # The reference dockerd (20.10) speaks at most 1.41; everything used here
 # exists in 1.41.
@@ -44,10 +44,10 @@ class _Unix(http.client.HTTPConnection):
         self.sock.connect(_path())
 
 
-def call(method, url, body=None, timeout=120):
+def call(method, url, body=None, timeout=120, api=API):
     c = _Unix(timeout)
     data = json.dumps(body) if body is not None else None
-    c.request(method, API + url, body=data,
+    c.request(method, api + url, body=data,
               headers={"Content-Type": "application/json"})
     r = c.getresponse()
     out = r.read()
@@ -55,13 +55,13 @@ def call(method, url, body=None, timeout=120):
     return r.status, out
 
 
-def create(cmd, **cfg):
+def create(cmd, api=API, **cfg):
     cfg.setdefault("Image", BUSYBOX)
     cfg["Cmd"] = cmd
     cfg["Labels"] = {"sk.e2e.run": RUN_ID}
     if host_network():
         cfg["HostConfig"] = dict(cfg.get("HostConfig", {}), NetworkMode="host")
-    st, out = call("POST", "/containers/create", cfg)
+    st, out = call("POST", "/containers/create", cfg, api=api)
     assert st == 201, out
     return json.loads(out)["Id"]
 
@@ -292,6 +292,23 @@ def test_dockerpy_tty_attach_start_wait_is_byte_exact(ctrs, apiclient):
     sock.close()
     assert got == b"a\r\r\nberr\rc", got
     assert eof
+
+
+def test_console_size_before_the_first_resize(ctrs):
+    """HostConfig.ConsoleSize (API 1.42, sent by the docker CLI for -t) is
+    the terminal's size from the start: a command that starts before the
+    client's first resize (attached before start, input already queued, as
+    in test_agent.py::test_run_tty) sees it, not 0x0."""
+    if TARGET == "reference":
+        pytest.skip("the test bed's dockerd 20.10 speaks API 1.41, which has no ConsoleSize")
+    cid = create(["stty", "size"], api="/v1.44", Tty=True,
+                 HostConfig={"ConsoleSize": [33, 111]})
+    ctrs.append(cid)
+    s, rest = attach(cid)
+    assert call("POST", f"/containers/{cid}/start")[0] == 204
+    got = read_all(s, rest)
+    s.close()
+    assert got == b"33 111\r\n", got
 
 
 # --- item 4: detach keys -----------------------------------------------------
