@@ -49,35 +49,11 @@ agent_env_add(cJSON *env, const char *k, const char *v)
 	free(s);
 }
 
-cJSON *
-backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
-{
-	struct backend_agent *ag = backend_agent_get(b, c);
-	char tok[AGLINK_TOKEN_HEX + 1], sha[AGLINK_TOKEN_HEX + 1], n[16];
-	cJSON *env;
-
-	if (aglink_token_new(tok, sha) == -1) {
-		err_set(e, 500, "no random bytes for the agent token");
-		return NULL;
-	}
-	/* A new run, a new token: links to the previous run are over. */
-	json_set(container_private(c), "AgentToken", cJSON_CreateString(tok));
-	backend_container_save(b, c);
-	agent_link_close(ag);
-	env = cJSON_CreateArray();
-	agent_env_add(env, "SOCKERLESS_AGENT_TOKEN_SHA256", sha);
-	agent_env_add(env, "SOCKERLESS_CONTAINER_ID", c->id);
-	ag->hold = !TAILQ_EMPTY(&ag->waiting);
-	if (ag->hold) {
-		snprintf(n, sizeof(n), "%d", AGENT_HOLD_S);
-		agent_env_add(env, "SOCKERLESS_HOLD", n);
-	}
-	return env;
-}
-
 /* HostConfig.ConsoleSize ([rows, cols], API 1.42): the terminal's size
  * before the command starts. The CLI's resize comes only after start
- * returns, which a held command (attach before start) can outrun. */
+ * returns, which a held command (attach before start) can outrun. Per run
+ * (a terminal's size is the client's), so the task definition stays
+ * shareable. */
 static void
 agent_env_console_size(cJSON *env, const struct container *c)
 {
@@ -98,16 +74,42 @@ agent_env_console_size(cJSON *env, const struct container *c)
 }
 
 cJSON *
+backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
+{
+	struct backend_agent *ag = backend_agent_get(b, c);
+	char tok[AGLINK_TOKEN_HEX + 1], sha[AGLINK_TOKEN_HEX + 1], n[16];
+	cJSON *env;
+
+	if (aglink_token_new(tok, sha) == -1) {
+		err_set(e, 500, "no random bytes for the agent token");
+		return NULL;
+	}
+	/* A new run, a new token: links to the previous run are over. */
+	json_set(container_private(c), "AgentToken", cJSON_CreateString(tok));
+	backend_container_save(b, c);
+	agent_link_close(ag);
+	env = cJSON_CreateArray();
+	agent_env_add(env, "SOCKERLESS_AGENT_TOKEN_SHA256", sha);
+	agent_env_add(env, "SOCKERLESS_CONTAINER_ID", c->id);
+	if (json_bool(container_config(c), "Tty", 0))
+		agent_env_console_size(env, c);
+	ag->hold = !TAILQ_EMPTY(&ag->waiting);
+	if (ag->hold) {
+		snprintf(n, sizeof(n), "%d", AGENT_HOLD_S);
+		agent_env_add(env, "SOCKERLESS_HOLD", n);
+	}
+	return env;
+}
+
+cJSON *
 backend_agent_config_env(const struct container *c)
 {
 	const cJSON *cfg = container_config(c), *hc;
 	cJSON *env = cJSON_CreateArray();
 	const char *s;
 
-	if (json_bool(cfg, "Tty", 0)) {
+	if (json_bool(cfg, "Tty", 0))
 		agent_env_add(env, "SOCKERLESS_TTY", "1");
-		agent_env_console_size(env, c);
-	}
 	if (json_bool(cfg, "OpenStdin", 0)) {
 		agent_env_add(env, "SOCKERLESS_STDIN", "1");
 		if (json_bool(cfg, "StdinOnce", 0))
