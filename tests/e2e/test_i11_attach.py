@@ -143,6 +143,15 @@ def wait_running(cid):
     wait_for(running, timeout=90, what=f"{cid[:12]} to run")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def busybox():
+    """The raw creates below do not pull (another suite's cleanup can have
+    removed the image from the engine)."""
+    p = subprocess.run([DOCKER, "pull", "-q", BUSYBOX], env=_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+
+
 @pytest.fixture
 def ctrs():
     made = []
