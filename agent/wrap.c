@@ -38,6 +38,7 @@ static struct {
 	char *const *argv;
 	char **env;
 	int tty, stdin_on, stdin_once, stop_sig, linked;
+	unsigned short rows, cols; /* the terminal's first size; 0: unset */
 	int64_t hold_until;
 	int started, exited, status, done;
 	struct spawned sp;
@@ -317,6 +318,8 @@ wrap_start_main(void)
 	s.envp = wrap.env;
 	s.tty = wrap.tty;
 	s.in = wrap.stdin_on;
+	s.rows = wrap.rows;
+	s.cols = wrap.cols;
 	wrap.started = 1;
 	wrap.start_us = proc_now_us();
 	wrap.last_ms = proc_now_ms();
@@ -622,6 +625,21 @@ wrap_flag(const char *name)
 	return v != NULL && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
 }
 
+/* SOCKERLESS_TTY_SIZE "rows cols": the size the terminal starts with;
+ * anything else leaves it unset (0x0 until a resize, as before). */
+static void
+wrap_tty_size(const char *v)
+{
+	unsigned rows, cols;
+	char extra;
+
+	if (v == NULL || sscanf(v, "%u %u %c", &rows, &cols, &extra) != 2 ||
+	    rows == 0 || cols == 0 || rows > 65535 || cols > 65535)
+		return;
+	wrap.rows = (unsigned short)rows;
+	wrap.cols = (unsigned short)cols;
+}
+
 void
 wrap_main(char *const argv[])
 {
@@ -635,6 +653,7 @@ wrap_main(char *const argv[])
 	wrap.argv = argv;
 	wrap.env = exec_env(environ, NULL);
 	wrap.tty = wrap_flag("SOCKERLESS_TTY");
+	wrap_tty_size(getenv("SOCKERLESS_TTY_SIZE"));
 	wrap.stdin_on = wrap_flag("SOCKERLESS_STDIN");
 	wrap.stdin_once = wrap_flag("SOCKERLESS_STDIN_ONCE");
 	wrap.sp.in_fd = wrap.sp.out_fd = wrap.sp.err_fd = wrap.sp.tty_fd = -1;

@@ -49,6 +49,30 @@ agent_env_add(cJSON *env, const char *k, const char *v)
 	free(s);
 }
 
+/* HostConfig.ConsoleSize ([rows, cols], API 1.42): the terminal's size
+ * before the command starts. The CLI's resize comes only after start
+ * returns, which a held command (attach before start) can outrun. Per run
+ * (a terminal's size is the client's), so the task definition stays
+ * shareable. */
+static void
+agent_env_console_size(cJSON *env, const struct container *c)
+{
+	const cJSON *cs = json_arr(container_host_config(c), "ConsoleSize");
+	double rows, cols;
+	char n[32];
+
+	if (cJSON_GetArraySize(cs) != 2 ||
+	    !cJSON_IsNumber(cJSON_GetArrayItem(cs, 0)) ||
+	    !cJSON_IsNumber(cJSON_GetArrayItem(cs, 1)))
+		return;
+	rows = cJSON_GetArrayItem(cs, 0)->valuedouble;
+	cols = cJSON_GetArrayItem(cs, 1)->valuedouble;
+	if (rows < 1 || cols < 1 || rows > 65535 || cols > 65535)
+		return;
+	snprintf(n, sizeof(n), "%u %u", (unsigned)rows, (unsigned)cols);
+	agent_env_add(env, "SOCKERLESS_TTY_SIZE", n);
+}
+
 cJSON *
 backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 {
@@ -67,6 +91,8 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 	env = cJSON_CreateArray();
 	agent_env_add(env, "SOCKERLESS_AGENT_TOKEN_SHA256", sha);
 	agent_env_add(env, "SOCKERLESS_CONTAINER_ID", c->id);
+	if (json_bool(container_config(c), "Tty", 0))
+		agent_env_console_size(env, c);
 	ag->hold = !TAILQ_EMPTY(&ag->waiting);
 	if (ag->hold) {
 		snprintf(n, sizeof(n), "%d", AGENT_HOLD_S);

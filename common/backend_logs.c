@@ -574,17 +574,19 @@ backend_logs_attach_read(struct bufferevent *bev, void *arg)
 /* Whether an attach without stdin is served from the agent's live output:
  * byte for byte as the process wrote it, where the log service splits it
  * into lines (dropping \r, ending an unterminated last line). That needs a
- * running container with an agent link (not Lambda's), and no replay of
- * earlier output (logs=1 reads the log service). Made before the start
- * (docker run), it still reads the log service: the agent would have to
- * hold every attached run's command until its link is up, as it does for
- * attach with stdin (docs/compat.md). */
+ * backend with agent links (not Lambda's) and no replay of earlier output
+ * (logs=1 reads the log service). A running container must have its link
+ * already; one attached before its start (docker run, start -a) gets it
+ * with that start, and its command is held until the link is up, as for an
+ * attach with stdin (backend_agent_run_env). */
 static int
 backend_logs_live(struct backend *b, struct container *c, struct httpsrv_req *r)
 {
-	return b->ops->agent_address != NULL && b->caps.flag[CAP_EXEC] &&
-	    container_running(c) && !backend_query_bool(r, "logs", 0) &&
-	    backend_query_bool(r, "stream", 0) &&
+	if (b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC] ||
+	    backend_query_bool(r, "logs", 0) ||
+	    !backend_query_bool(r, "stream", 0))
+		return 0;
+	return !container_running(c) ||
 	    json_str(container_private(c), "AgentToken") != NULL;
 }
 

@@ -481,6 +481,21 @@ def test_main_tty(agents):
     assert rc == 0 and b"40 120\r\n" in so and b"stderr|" not in so
 
 
+@pytest.mark.parametrize("size,want", [("33 111", b"33 111"), ("0 80", None),
+                                       ("33", None), ("33 111 x", None)])
+def test_main_tty_size(agents, size, want):
+    """SOCKERLESS_TTY_SIZE (the container's ConsoleSize) sizes the main
+    terminal before the command starts; a malformed one leaves it unset."""
+    a = agents(["stty", "size"], link=False,
+               env={"SOCKERLESS_TTY": "1", "SOCKERLESS_TTY_SIZE": size})
+    rc, so, _ = a.wait()
+    if want is None:
+        # Unset: GNU stty says 0 0, busybox's fails.
+        assert (rc, so) == (0, b"0 0\r\n") or (rc != 0 and b"stty" in so), (rc, so)
+    else:
+        assert rc == 0 and so == want + b"\r\n", (rc, so)
+
+
 # ---- exec ----
 
 def test_exec_streams_and_exit(agents):

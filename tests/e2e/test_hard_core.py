@@ -78,25 +78,32 @@ def sim():
 
 
 def test_failed_log_reads_are_read_again(sim, name):
-    """GetLogEvents failing all of httpcli's attempts, twice: the stream
-    reads again from its cursor; nothing lost, nothing repeated."""
+    """GetLogEvents failing all of httpcli's attempts, twice, under a
+    following logs: the stream reads again from its cursor; nothing lost,
+    nothing repeated. (docker logs -f: on ECS an attach reads the agent's
+    live output, not the log service.)"""
+    dk("run", "-d", "--name", name, BUSYBOX, "sh", "-c",
+       "echo one; echo two >&2; sleep 2; echo three; exit 3", check=True)
     sim("POST", "/_sim/faults", {"service": "logs", "operation": "GetLogEvents",
                                  "error": "ThrottlingException", "count": 6})
-    p = dk("run", "--name", name, BUSYBOX, "sh", "-c",
-           "echo one; echo two >&2; echo three; exit 3", timeout=180)
-    assert p.returncode == 3, (p.returncode, p.stdout, p.stderr)
+    p = dk("logs", "-f", name, timeout=180)
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
     assert p.stdout == "one\nthree\n", p.stdout
-    assert "two\n" in p.stderr, p.stderr
+    assert p.stderr == "two\n", p.stderr
     assert sim("GET", "/_sim/faults") == []  # the faults were met
+    assert dk("wait", name, timeout=120).stdout == "3\n"
 
 
 def test_unreadable_output_is_an_error(sim, names):
     """When the output cannot be had (reads failing for longer than the
     retry window), logs says so and exits non-zero, as the docker CLI does
-    on dockerd's in-stream error, and run says so on stderr; never a
-    silent success with no output."""
+    on dockerd's in-stream error, following or not; never a silent success
+    with no output."""
     done = names()
     dk("run", "--name", done, BUSYBOX, "echo", "kept", check=True)
+    live = names()
+    dk("run", "-d", "--name", live, BUSYBOX, "sh", "-c", "sleep 1; echo lost; exit 4",
+       check=True)
     sim("POST", "/_sim/faults", {"service": "logs", "operation": "GetLogEvents",
                                  "error": "ThrottlingException", "count": None})
     out = {}
@@ -105,17 +112,19 @@ def test_unreadable_output_is_an_error(sim, names):
         out["logs"] = dk("logs", done, timeout=180)
     t = threading.Thread(target=logs)
     t.start()
-    p = dk("run", "--rm", BUSYBOX, "sh", "-c", "echo lost; exit 4", timeout=180)
+    p = dk("logs", "-f", live, timeout=180)
     t.join()
-    # run: the message on stderr; the status stays the container's (the
-    # docker CLI takes it from wait and ignores errors of the attach).
-    assert p.returncode == 4, (p.returncode, p.stdout, p.stderr)
+    # The in-stream error ends the stream; the status stays the
+    # container's.
+    assert p.returncode != 0, (p.returncode, p.stdout, p.stderr)
     assert "Error grabbing logs" in p.stderr and "Throttl" in p.stderr, p.stderr
+    assert dk("wait", live, timeout=120).stdout == "4\n"
     q = out["logs"]
     assert q.returncode != 0, (q.returncode, q.stdout, q.stderr)
     assert "Error grabbing logs" in q.stderr, q.stderr
     sim("DELETE", "/_sim/faults")
     assert dk("logs", done, timeout=60).stdout == "kept\n"
+    assert dk("logs", live, timeout=60).stdout == "lost\n"
 
 
 def test_cloud_validation_errors_are_400(sim):

@@ -5,8 +5,9 @@
   stop reading their attach socket when wait returns);
 - detach keys (ctrl-p ctrl-q, --detach-keys, the detachKeys parameter,
   DetachKeys of an exec) end the stream and leave the container running;
-- attach without stdin to a running container gets the process's bytes as
-  written (\\r kept, no newline added to an unterminated last line).
+- attach without stdin gets the process's bytes as written (\\r kept, no
+  newline added to an unterminated last line), to a running container and
+  before start alike (docker run, docker start -a, dockerode's run()).
 
 The attach and wait requests are raw HTTP on the engine's Unix socket, so
 the test sees the wire as a strict client does; the reference dockerd of
@@ -21,7 +22,7 @@ import time
 
 import pytest
 
-from e2e_lib import BUSYBOX, DOCKER, HOST, RUN_ID, _env, host_network, wait_for
+from e2e_lib import BUSYBOX, DOCKER, HOST, RUN_ID, TARGET, _env, _inject, host_network, wait_for
 
 # The reference dockerd (20.10) speaks at most 1.41; everything used here
 # exists in 1.41.
@@ -43,10 +44,10 @@ class _Unix(http.client.HTTPConnection):
         self.sock.connect(_path())
 
 
-def call(method, url, body=None, timeout=120):
+def call(method, url, body=None, timeout=120, api=API):
     c = _Unix(timeout)
     data = json.dumps(body) if body is not None else None
-    c.request(method, API + url, body=data,
+    c.request(method, api + url, body=data,
               headers={"Content-Type": "application/json"})
     r = c.getresponse()
     out = r.read()
@@ -54,13 +55,13 @@ def call(method, url, body=None, timeout=120):
     return r.status, out
 
 
-def create(cmd, **cfg):
+def create(cmd, api=API, **cfg):
     cfg.setdefault("Image", BUSYBOX)
     cfg["Cmd"] = cmd
     cfg["Labels"] = {"sk.e2e.run": RUN_ID}
     if host_network():
         cfg["HostConfig"] = dict(cfg.get("HostConfig", {}), NetworkMode="host")
-    st, out = call("POST", "/containers/create", cfg)
+    st, out = call("POST", "/containers/create", cfg, api=api)
     assert st == 201, out
     return json.loads(out)["Id"]
 
@@ -142,6 +143,15 @@ def wait_running(cid):
     wait_for(running, timeout=90, what=f"{cid[:12]} to run")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def busybox():
+    """The raw creates below do not pull (another suite's cleanup can have
+    removed the image from the engine)."""
+    p = subprocess.run([DOCKER, "pull", "-q", BUSYBOX], env=_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+
+
 @pytest.fixture
 def ctrs():
     made = []
@@ -155,9 +165,8 @@ def ctrs():
 @pytest.mark.parametrize("tty", [False, True])
 def test_wait_answers_after_attach_output(ctrs, tty):
     """attach (stream), start, wait; then read only what is there: all the
-    output and the end of the stream (as dockerode's run() collects it).
-    Whole lines: an attach made before start reads the log service on
-    Sockerless (docs/compat.md, item 5), which ends a last line."""
+    output and the end of the stream (as dockerode's run() collects it),
+    byte for byte: a terminal's \\r\\n."""
     cid = create(["sh", "-c", "echo one; echo two >&2; echo last"], Tty=tty)
     ctrs.append(cid)
     s, rest = attach(cid)
@@ -168,7 +177,7 @@ def test_wait_answers_after_attach_output(ctrs, tty):
     got, eof = read_now(s, rest)
     s.close()
     if tty:
-        assert got.replace(b"\r\n", b"\n") == b"one\ntwo\nlast\n", got
+        assert got == b"one\r\ntwo\r\nlast\r\n", got
     else:
         o, e = demux(got)
         assert (o, e) == (b"one\nlast\n", b"two\n"), got
@@ -240,6 +249,75 @@ def test_attach_running_is_byte_exact(ctrs, tty):
         assert got == b"a\r\r\nberr\rc", got
     else:
         assert demux(got) == (b"a\r\nbc", b"err\r"), got
+
+
+# --- item 5: attached before start, byte for byte --------------------------
+
+BYTES = "printf 'a\\r\\nb'; printf 'err\\r' >&2; sleep 0.3; printf 'c'"
+
+
+def cli(*args):
+    """The docker CLI with bytes out (the suite's label on run/create)."""
+    p = subprocess.run([DOCKER, *_inject(args)], env=_env(), capture_output=True,
+                       timeout=180, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_cli_run_is_byte_exact(tty):
+    """docker run (no -i) attaches before start: the bytes as written, a
+    terminal's \\r\\n included, no newline added to the last line."""
+    rc, out, err = cli("run", "--rm", *(["-t"] if tty else []), BUSYBOX,
+                       "sh", "-c", BYTES + "; exit 3")
+    assert rc == 3, (rc, out, err)
+    if tty:
+        assert (out, err) == (b"a\r\r\nberr\rc", b""), (out, err)
+    else:
+        assert (out, err) == (b"a\r\nbc", b"err\r"), (out, err)
+
+
+def test_cli_start_attach_is_byte_exact(ctrs):
+    """docker start -a of a created container, and again once it stopped."""
+    cid = create(["sh", "-c", BYTES])
+    ctrs.append(cid)
+    for _ in range(2):
+        rc, out, err = cli("start", "-a", cid)
+        assert (rc, out, err) == (0, b"a\r\nbc", b"err\r"), (rc, out, err)
+
+
+def test_dockerpy_tty_attach_start_wait_is_byte_exact(ctrs, apiclient):
+    """dockerode's run() (Tty true by default) with docker-py's calls:
+    attach, start, wait, then the stream holds every byte and has ended."""
+    c = apiclient.create_container(BUSYBOX, ["sh", "-c", BYTES], tty=True,
+                                   labels={"sk.e2e.run": RUN_ID},
+                                   host_config=apiclient.create_host_config(
+                                       network_mode="host" if host_network() else None))
+    ctrs.append(c["Id"])
+    sock = apiclient.attach_socket(c["Id"], params={"stdout": 1, "stderr": 1, "stream": 1})
+    raw = getattr(sock, "_sock", sock)
+    apiclient.start(c["Id"])
+    assert apiclient.wait(c["Id"])["StatusCode"] == 0
+    got, eof = read_now(raw)
+    sock.close()
+    assert got == b"a\r\r\nberr\rc", got
+    assert eof
+
+
+def test_console_size_before_the_first_resize(ctrs):
+    """HostConfig.ConsoleSize (API 1.42, sent by the docker CLI for -t) is
+    the terminal's size from the start: a command that starts before the
+    client's first resize (attached before start, input already queued, as
+    in test_agent.py::test_run_tty) sees it, not 0x0."""
+    if TARGET == "reference":
+        pytest.skip("the test bed's dockerd 20.10 speaks API 1.41, which has no ConsoleSize")
+    cid = create(["stty", "size"], api="/v1.44", Tty=True,
+                 HostConfig={"ConsoleSize": [33, 111]})
+    ctrs.append(cid)
+    s, rest = attach(cid)
+    assert call("POST", f"/containers/{cid}/start")[0] == 204
+    got = read_all(s, rest)
+    s.close()
+    assert got == b"33 111\r\n", got
 
 
 # --- item 4: detach keys -----------------------------------------------------
