@@ -625,16 +625,29 @@ wrap_flag(const char *name)
 	return v != NULL && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
 }
 
+/* One dimension of SOCKERLESS_TTY_SIZE: 1 to 65535, digits only. */
+static unsigned long
+wrap_tty_dim(const char *s, char **end)
+{
+	unsigned long n;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	n = strtoul(s, end, 10);
+	return errno != 0 || n > 65535 ? 0 : n;
+}
+
 /* SOCKERLESS_TTY_SIZE "rows cols": the size the terminal starts with;
  * anything else leaves it unset (0x0 until a resize, as before). */
 static void
 wrap_tty_size(const char *v)
 {
-	unsigned rows, cols;
-	char extra;
+	unsigned long rows, cols;
+	char *end;
 
-	if (v == NULL || sscanf(v, "%u %u %c", &rows, &cols, &extra) != 2 ||
-	    rows == 0 || cols == 0 || rows > 65535 || cols > 65535)
+	if (v == NULL || (rows = wrap_tty_dim(v, &end)) == 0 || *end != ' ' ||
+	    (cols = wrap_tty_dim(end + 1, &end)) == 0 || *end != '\0')
 		return;
 	wrap.rows = (unsigned short)rows;
 	wrap.cols = (unsigned short)cols;
