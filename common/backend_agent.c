@@ -836,24 +836,43 @@ backend_agent_container_running(struct backend *b, struct container *c)
 	cJSON_Delete(req);
 }
 
+/* Ends the attaches waiting for a start that will not run their command,
+ * with msg on their stream (none: they just end, as dockerd's do). */
+static void
+agent_end_waiting(struct backend_agent *ag, const char *msg)
+{
+	struct agent_relay *rl;
+
+	while ((rl = TAILQ_FIRST(&ag->waiting)) != NULL) {
+		if (msg != NULL)
+			agent_relay_client_error(rl, msg);
+		agent_relay_free(rl);
+	}
+}
+
 void
 backend_agent_container_exited(struct backend *b, struct container *c)
 {
 	struct backend_agent *ag = c->agent;
-	struct agent_relay *rl;
 
 	(void)b;
 	if (ag == NULL)
 		return;
 	/* Attaches waiting for a start that ended before it ran. */
-	while ((rl = TAILQ_FIRST(&ag->waiting)) != NULL) {
-		agent_relay_client_error(rl,
-		    "the container exited before its command could be "
-		    "attached");
-		agent_relay_free(rl);
-	}
+	agent_end_waiting(
+	    ag, "the container exited before its command could be attached");
 	/* The agent has gone with its workload. */
 	agent_link_close(ag);
+}
+
+void
+backend_agent_start_failed(struct backend *b, struct container *c)
+{
+	(void)b;
+	/* The client has the start's error; its attach ends, so that a
+	 * wait held behind it (docker run --rm) answers. */
+	if (c->agent != NULL)
+		agent_end_waiting(c->agent, NULL);
 }
 
 void

@@ -68,6 +68,8 @@ void backend_agent_attach(struct backend *b, struct container *c,
     struct httpsrv_req *r, const struct detach *d);
 void backend_agent_container_running(struct backend *b, struct container *c);
 void backend_agent_container_exited(struct backend *b, struct container *c);
+/* A start failed: the attaches waiting for it end. */
+void backend_agent_start_failed(struct backend *b, struct container *c);
 void backend_agent_resize_container(struct container *c, int rows, int cols);
 void backend_agent_free(struct container *c);
 void backend_agent_shutdown(struct backend *b);

@@ -1368,6 +1368,7 @@ backend_ctr_start_done(void *arg, const struct err *e)
 		backend_ctr_save(op->b, c);
 		backend_ctr_set_active(op->b, c, container_running(c));
 		backend_ctr_op_reply(op, e, 0);
+		backend_agent_start_failed(op->b, c);
 		backend_ctr_idle(op->b, c);
 		/* Like dockerd: --rm removes a container that failed to
 		 * start, which ends the client's wait for its removal. */
