@@ -8,6 +8,8 @@ PKGS=(
 	build-essential pkg-config libevent-dev libcurl4-openssl-dev
 	libcjson-dev libyaml-dev libssl-dev libsqlite3-dev libcmocka-dev
 	musl-tools clang-format valgrind
+	# make lint (run by make check)
+	clang-tidy-14 cppcheck
 	# make fuzz: libFuzzer and the sanitizer runtimes of Debian's clang
 	clang-14 libclang-rt-14-dev
 	# the local default and the test bed
