@@ -36,9 +36,22 @@ ALL_CFLAGS := $(OPT) $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Icommon/include \
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm
 
-COMMON_SRCS := $(wildcard common/*.c)
+# The layers (README, Layout), each a static library. A backend links all
+# of them, highest first; the frontend links the base alone. A call from a
+# lower layer into a higher one fails to link.
+#   common/*.c          base: HTTP, JSON, config, store, ids, filters
+#   common/lite/*.c     libc-only helpers, also compiled into the agent
+#   common/aglink/      the agent link (backend's side and the framing)
+#   common/reg/         OCI registry client
+#   common/cloud/       cloud call core and its providers (AWS)
+#   common/backend/     the backend framework: main(), the Docker model
+COMMON_SRCS := $(wildcard common/*.c common/lite/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(BUILD)/%.o)
 LIBCOMMON := $(BUILD)/libcommon.a
+LAYERS := backend cloud reg aglink
+LAYER_SRCS = $(wildcard common/$(1)/*.c)
+LAYER_LIBS := $(LAYERS:%=$(BUILD)/libsk_%.a) $(LIBCOMMON)
+BACKEND_LIB_SRCS := $(foreach l,$(LAYERS),$(call LAYER_SRCS,$(l)))
 
 FRONTEND_SRCS := $(wildcard frontend/*.c)
 FRONTEND_OBJS := $(FRONTEND_SRCS:%.c=$(BUILD)/%.o)
@@ -53,8 +66,10 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # libc only, and built from its sources in one step. SANITIZE=1 does not
 # apply to it: ASan/UBSan need glibc's dynamic runtime.
 MUSL_CC ?= musl-gcc
-# common/aglink_wire.c (the link's framing) is compiled into both sides.
-AGENT_SRCS := $(wildcard agent/*.c) common/aglink_wire.c
+# common/aglink/aglink_wire.c (the link's framing) and common/lite/ are
+# compiled into both sides.
+AGENT_SHARED_SRCS := common/aglink/aglink_wire.c $(wildcard common/lite/*.c)
+AGENT_SRCS := $(wildcard agent/*.c) $(AGENT_SHARED_SRCS)
 AGENT_CFLAGS := -static -Os -s -std=c11 -D_GNU_SOURCE -Icommon/include \
 	$(filter-out -std=%,$(WARN))
 
@@ -71,7 +86,7 @@ FUZZ_TARGETS := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
 FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%)
 # The agent's sources without its main, for the agent harnesses.
 AGENT_LIB_SRCS := $(filter-out agent/agent.c,$(wildcard agent/*.c)) \
-	common/aglink_wire.c
+	$(AGENT_SHARED_SRCS)
 
 .PHONY: all check unit deps up down clean format format-check \
 	lint lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build
@@ -85,24 +100,31 @@ $(LIBCOMMON): $(COMMON_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
+define layer_rule
+$(BUILD)/libsk_$(1).a: $(patsubst %.c,$(BUILD)/%.o,$(call LAYER_SRCS,$(1)))
+	@rm -f $$@
+	ar rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rule,$(l))))
+
 $(BUILD)/sockerless-frontend: $(FRONTEND_OBJS) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(FRONTEND_OBJS) $(LIBCOMMON) $(LIBS)
 
 $(BUILD)/sockerless-agent: $(AGENT_SRCS) $(wildcard agent/*.h) \
-    common/include/sockerless/aglink_wire.h
+    common/include/sockerless/aglink_wire.h $(wildcard common/lite/*.h)
 	@mkdir -p $(@D)
 	$(MUSL_CC) $(AGENT_CFLAGS) -o $@ $(AGENT_SRCS)
 
 # Each backend-<name>/ directory becomes sockerless-backend-<name>.
 define backend_rule
-$(BUILD)/sockerless-backend-$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard backend-$(1)/*.c)) $(LIBCOMMON)
-	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(LIBCOMMON) $$(LIBS)
+$(BUILD)/sockerless-backend-$(1): $(patsubst %.c,$(BUILD)/%.o,$(wildcard backend-$(1)/*.c)) $(LAYER_LIBS)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $$(LAYER_LIBS) $$(LIBS)
 endef
 $(foreach b,$(BACKENDS),$(eval $(call backend_rule,$(b))))
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LAYER_LIBS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBCOMMON) $(LIBS) -lcmocka
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LAYER_LIBS) $(LIBS) -lcmocka
 
 unit: $(UNIT_BINS)
 
@@ -125,7 +147,7 @@ $(BUILD)/tests/fuzz/fuzz_frontend_%: $(BUILD)/tests/fuzz/fuzz_frontend_%.o \
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
-    $(BUILD)/tests/fuzz/replay.o $(LIBCOMMON)
+    $(BUILD)/tests/fuzz/replay.o $(LAYER_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # libFuzzer builds: clang, ASan + UBSan, everything in its own directory.
@@ -144,7 +166,9 @@ $(FUZZ_BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
-$(FUZZ_BUILD)/libcommon.a: $(COMMON_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+$(FUZZ_BUILD)/libcommon.a: \
+    $(COMMON_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o) \
+    $(BACKEND_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 

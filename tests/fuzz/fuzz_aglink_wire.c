@@ -1,4 +1,4 @@
-/* The agent link's framing as both sides parse it (common/aglink_wire.c):
+/* The agent link's framing as both sides parse it (common/aglink/aglink_wire.c):
  * WebSocket frame headers, unmasking, link message headers, and the token
  * check the agent runs on the backend's credential. */
 #include "fuzz.h"

@@ -1,10 +1,10 @@
-/* What the cloud answers (common/aws.c, common/aws_creds.c): error bodies
+/* What the cloud answers (common/cloud/aws.c, common/cloud/aws_creds.c): error bodies
  * (awsJson and rest-json, with the X-Amzn-ErrorType header) mapped to a
  * Docker-facing error, and the credential documents (container / IMDS
  * JSON, STS XML, the shared credentials and config files' INI). The first
  * byte picks the HTTP status and the parser; the rest is the body, and
  * after a NUL the header value. */
-#include "../../common/aws_int.h"
+#include "../../common/cloud/aws_int.h"
 #include "fuzz.h"
 #include "sockerless/aws.h"
 #include "sockerless/httpcli.h"

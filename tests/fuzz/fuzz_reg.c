@@ -1,9 +1,9 @@
-/* What registries and clients send the registry client (common/reg.c):
+/* What registries and clients send the registry client (common/reg/reg.c):
  * manifests and indexes as a pull reads them (media type, platform pick,
  * digests, layer sizes), error bodies, WWW-Authenticate challenges,
  * X-Registry-Auth, references, platforms and insecure-host lists. The
  * first byte picks the parser. */
-#include "../../common/reg_int.h"
+#include "../../common/reg/reg_int.h"
 #include "fuzz.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"

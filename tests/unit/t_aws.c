@@ -24,7 +24,7 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
-#include "../../common/aws_int.h"
+#include "../../common/cloud/aws_int.h"
 
 /* Serves the replies in order (one per connection), appending each raw
  * request to log. Returns the port; *pid is the child. */

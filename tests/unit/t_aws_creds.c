@@ -20,7 +20,7 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
-#include "../../common/aws_int.h"
+#include "../../common/cloud/aws_int.h"
 
 /* --- httpcli seam --- */
 

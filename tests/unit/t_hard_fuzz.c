@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "../../common/reg_int.h"
+#include "../../common/reg/reg_int.h"
 #include "sockerless/filters.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"

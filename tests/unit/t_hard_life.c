@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../../common/backend_int.h"
+#include "../../common/backend/backend_int.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
 

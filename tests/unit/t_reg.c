@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../../common/reg_int.h"
+#include "../../common/reg/reg_int.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
 #include "sockerless/reg.h"

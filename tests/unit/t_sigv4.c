@@ -17,7 +17,7 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
-#include "../../common/aws_int.h"
+#include "../../common/cloud/aws_int.h"
 
 #define EMPTY_SHA \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -151,7 +151,7 @@ struct strv;
 void backend_kv_list(struct backend *b, const char *prefix, struct strv *keys,
     struct strv *vals);
 
-/* The agent (common/backend_agent.c). Environment entries are cJSON
+/* The agent (common/backend/backend_agent.c). Environment entries are cJSON
  * arrays of "K=V" strings, owned by the caller. */
 /* Per run: SOCKERLESS_AGENT_TOKEN_SHA256, SOCKERLESS_CONTAINER_ID and
  * SOCKERLESS_HOLD when a client attached before start. Makes and persists
