@@ -134,7 +134,9 @@ aglink_fail_chans(struct aglink *l, const struct err *e, uint32_t last)
 	struct aglink_chan *ch;
 
 	for (;;) {
+		/* chan_gc unlinks before it frees (lost in TAILQ_REMOVE). */
 		TAILQ_FOREACH(ch, &l->chans, entry)
+			/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 			if (!ch->done && ch->id <= last)
 				break;
 		if (ch == NULL)
