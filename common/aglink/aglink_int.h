@@ -1,11 +1,11 @@
 /* The agent link's private header: the link and channel state shared by
  * its files. Layers: aglink.c is the core (lifetime, sending, closing,
- * timers, the API); aglink_dial.c (forward mode: connecting and the
- * WebSocket client handshake), aglink_reverse.c (reverse mode: the
- * listener and adopting the agent's connection) and aglink_recv.c (frames
- * and link messages) sit on it; aglink_recv.c calls only the core. The
- * core calls up only from its timer and aglink_open, into the mode
- * files' entry points (dial, retry, give up, await). */
+ * timers, the API); aglink_dial.c (forward mode: connecting, the upgrade
+ * request, the connection's events), aglink_reverse.c (reverse mode: the
+ * listener and adopting the agent's connection) and aglink_recv.c (the
+ * upgrade answer, frames and link messages) sit on it; aglink_recv.c calls
+ * only the core. The core calls up only from its timer and aglink_open,
+ * into the mode files' entry points (dial, retry, give up, await). */
 #ifndef SOCKERLESS_AGLINK_INT_H
 #define SOCKERLESS_AGLINK_INT_H
 
