@@ -1,7 +1,8 @@
 /* The agent link, reverse mode: the link that waits for the agent to dial
  * in, its token, and the aglink_listener that takes the agent's upgrade
  * request and hands the connection to its link (WebSocket server). On the
- * core (aglink.c); an adopted link reads through aglink_recv.c. */
+ * core (aglink.c); an adopted link reads through aglink_recv.c and takes
+ * its connection's events from aglink_dial.c (aglink_event_cb). */
 #include <sys/queue.h>
 
 #include <sys/queue.h>

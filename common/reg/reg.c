@@ -2,7 +2,7 @@
  * (pull) of a manifest (and index) and config with token auth, mirrors and
  * insecure registries, driven by the asynchronous HTTP client. Calls down
  * into reg_ref.c, reg_auth.c and reg_host.c through reg_int.h; the
- * client's free also drops reg_push.c's derives. */
+ * client's free also drops the derives (reg_push_req.c). */
 #include <sys/queue.h>
 
 #include <arpa/inet.h>

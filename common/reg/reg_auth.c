@@ -1,7 +1,7 @@
 /* Registry client, credentials: X-Registry-Auth and docker config.json
  * decoding, WWW-Authenticate challenges, and the bearer token cache with
- * its token service requests. Calls down into reg_ref.c (base64, URL
- * encoding) only. */
+ * its token service requests. Calls down into reg_ref.c (encodings,
+ * digests, error texts) only. */
 #include <sys/queue.h>
 
 #include <arpa/inet.h>

@@ -2,7 +2,9 @@
  * tests. Layers, lowest first: reg_ref.c (references, digests, encodings),
  * reg_auth.c (credentials, challenges, tokens), reg_host.c (platforms,
  * insecure hosts, endpoints), reg_push_layer.c (a derived layer's tar.gz);
- * then the requests: reg.c (client, resolve) and reg_push*.c (derive). */
+ * then the requests: reg.c (client, resolve) and reg_push*.c (derive,
+ * which resolves its source with reg_resolve; the client's free cancels
+ * derives with reg_derive_cancel_all). */
 #ifndef SOCKERLESS_REG_INT_H
 #define SOCKERLESS_REG_INT_H
 

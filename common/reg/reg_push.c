@@ -1,7 +1,8 @@
 /* Derived images, the push: a push of "source image + a layer" to another
  * repository, mounting or copying the source blobs: the new config and
  * manifest, the blobs, the source and the existing tag, and reg_derive().
- * Built on reg_push_req.c (requests, auth) and reg_push_layer.c. */
+ * Built on reg_push_req.c (requests, auth) and reg_push_layer.c; the
+ * source is resolved as a pull is (reg_resolve, reg.c). */
 #include <sys/queue.h>
 
 #include <stdio.h>

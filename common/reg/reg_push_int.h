@@ -1,6 +1,6 @@
 /* The derive's private state, shared by reg_push_req.c (requests, auth,
- * credentials) and reg_push.c (the push steps built on them); reg_push_layer.c
- * needs none of it. */
+ * credentials) and reg_push.c (the push steps built on them);
+ * reg_push_layer.c needs none of it. */
 #ifndef SOCKERLESS_REG_PUSH_INT_H
 #define SOCKERLESS_REG_PUSH_INT_H
 

@@ -1,6 +1,6 @@
 /* Derived images, the layer: a reproducible tar.gz built in memory (ustar
- * entries, stored deflate blocks, no zlib). Calls nothing else in the
- * group. */
+ * entries, stored deflate blocks, no zlib). Calls only reg_ref.c (the
+ * digest). */
 #include <sys/queue.h>
 
 #include <stdio.h>
