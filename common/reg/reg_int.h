@@ -1,6 +1,10 @@
-/* reg.c internals exposed for the unit tests and shared with reg_push.c:
- * credential decoding, WWW-Authenticate parsing, platform selection,
- * insecure-host checks, endpoints and the token cache. */
+/* The registry client's private header, shared by its files and the unit
+ * tests. Layers, lowest first: reg_ref.c (references, digests, encodings),
+ * reg_auth.c (credentials, challenges, tokens), reg_host.c (platforms,
+ * insecure hosts, endpoints), reg_push_layer.c (a derived layer's tar.gz);
+ * then the requests: reg.c (client, resolve) and reg_push*.c (derive,
+ * which resolves its source with reg_resolve; the client's free cancels
+ * derives with reg_derive_cancel_all). */
 #ifndef SOCKERLESS_REG_INT_H
 #define SOCKERLESS_REG_INT_H
 
@@ -15,6 +19,10 @@
 #include "sockerless/err.h"
 #include "sockerless/reg.h"
 #include "sockerless/str.h"
+
+#define REG_DOCKER_DOMAIN "docker.io"
+#define REG_DOCKER_LEGACY "index.docker.io"
+#define REG_DOCKER_HOST	  "registry-1.docker.io"
 
 #define REG_MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define REG_MT_DOCKER_LIST \
@@ -44,7 +52,13 @@ struct reg_platform {
 	char variant[32]; /* "" when none ("v8" for arm64 by default) */
 };
 
-struct reg_token;
+struct reg_token {
+	LIST_ENTRY(reg_token) entry;
+	char *key; /* host \n scope \n credential hash */
+	char *token;
+	int64_t expires_ns;
+};
+
 struct reg_pull;
 struct reg_derive;
 struct httpcli_req;
@@ -53,7 +67,7 @@ LIST_HEAD(reg_token_list, reg_token);
 LIST_HEAD(reg_pull_list, reg_pull);
 LIST_HEAD(reg_derive_list, reg_derive);
 
-/* Shared by resolves (reg.c) and derives (reg_push.c). */
+/* Shared by resolves (reg.c) and derives (reg_push*.c). */
 struct reg_client {
 	struct event_base *base;
 	struct httpcli *http;
@@ -126,8 +140,15 @@ char *reg_token_take(struct reg_client *rc, const char *key,
     const struct httpcli_resp *resp, const char *host, struct err *e);
 /* "Basic base64(user:pass)"; caller frees. */
 char *reg_authz_basic(const struct reg_creds *c);
+/* Unlinks t from its client's cache and frees it. */
+void reg_token_free(struct reg_token *t);
 
-/* reg_push.c: drops pending derives without calling back. */
+/* Standard base64 of a string; caller frees. */
+char *reg_base64_encode(const char *s);
+/* Percent-encodes all but RFC 3986 unreserved characters; caller frees. */
+char *reg_urlencode(const char *s);
+
+/* reg_push_req.c: drops pending derives without calling back. */
 void reg_derive_cancel_all(struct reg_client *rc);
 
 /* "sha256:<hex>" of p; caller frees. */

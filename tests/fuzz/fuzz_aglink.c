@@ -1,4 +1,4 @@
-/* The backend's side of the agent link (common/aglink/aglink.c) as a workload
+/* The backend's side of the agent link (common/aglink/) as a workload
  * could drive it: an agent calling back (reverse mode) with the input as
  * its byte stream after a valid upgrade request (first byte even), or as
  * the upgrade request itself (odd). A channel is open, so HELLO, EVENT,

@@ -1,4 +1,4 @@
-/* The HTTP/1.1 server (common/httpsrv.c) as a Docker client meets it: the
+/* The HTTP/1.1 server (common/httpsrv*.c) as a Docker client meets it: the
  * input is the byte stream a client sends on one connection (pipelined
  * requests, Content-Length and chunked bodies, Expect, garbage), then a
  * half-close. The handler reads every accessor and answers as the

@@ -1,4 +1,4 @@
-/* What registries and clients send the registry client (common/reg/reg.c):
+/* What registries and clients send the registry client (common/reg/):
  * manifests and indexes as a pull reads them (media type, platform pick,
  * digests, layer sizes), error bodies, WWW-Authenticate challenges,
  * X-Registry-Auth, references, platforms and insecure-host lists. The
