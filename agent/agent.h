@@ -19,32 +19,6 @@
 void *xmalloc(size_t n) __attribute__((returns_nonnull));
 void *xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
 
-/* b64.c */
-/* Encoded length of n bytes with padding (no NUL). */
-size_t b64_len(size_t n);
-/* Writes b64_len(n) bytes to out (no NUL); returns that length. */
-size_t b64_encode(const unsigned char *in, size_t n, char *out);
-
-/* json.c */
-/*
- * Finds the top-level member key of the JSON object in buf[0..len) and, if
- * its value is a string, copies it decoded into out (NUL-terminated).
- * Returns 0, or -1 when buf is not an object, the member is missing or not
- * a string, or it does not fit in outsz.
- */
-int json_get_string(
-    const char *buf, size_t len, const char *key, char *out, size_t outsz);
-
-/* jget.c */
-/* Reading members of the JSON object in buf[0..len) (an OPEN request).
- * jget_str and jget_strv return malloc'd copies (NULL when the member is
- * missing or of another type); the others return dflt then. */
-char *jget_str(const char *buf, size_t len, const char *key);
-char **jget_strv(const char *buf, size_t len, const char *key);
-void jget_strv_free(char **v);
-int jget_bool(const char *buf, size_t len, const char *key, int dflt);
-int64_t jget_int(const char *buf, size_t len, const char *key, int64_t dflt);
-
 /* lambda.c */
 /* Serves Lambda invocations with argv until SIGTERM; never returns. */
 void lambda_main(const char *api, char *const argv[]) __attribute__((noreturn));
@@ -174,13 +148,6 @@ void link_send(int type, int stream, uint32_t ch, const void *p, size_t n);
 /* Bytes queued and not yet written. */
 size_t link_pending(void);
 void link_close_all(void);
-/* The handshake's header parsers, exposed for tests/fuzz/fuzz_agent_link.c:
- * the value of header name in a request or answer head (NUL-terminated,
- * "\r\n"-separated lines) copied into out, 0 or -1 when absent or too
- * long; and 1 when the comma-separated list has token
- * (case-insensitive). */
-int link_header(const char *head, const char *name, char *out, size_t outsz);
-int link_has_token(const char *list, const char *token);
 
 /* wrap.c: the PID 1 wrapper (ECS). */
 void wrap_main(char *const argv[]) __attribute__((noreturn));

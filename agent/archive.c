@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "sockerless/lite.h"
 #include "modules.h"
 
 #define ARCHIVE_BLOCK 512
@@ -299,42 +300,6 @@ archive_pad(struct archive_out *o, uint64_t size)
 	return r ? archive_write(o, zero, ARCHIVE_BLOCK - r) : 0;
 }
 
-/* A numeric field: octal when it fits, else GNU base-256. */
-static void
-archive_num(char *f, size_t sz, uint64_t v)
-{
-	size_t i;
-
-	if (v < (1ULL << (3 * (sz - 1)))) {
-		f[sz - 1] = '\0';
-		for (i = sz - 1; i > 0; i--, v >>= 3)
-			f[i - 1] = (char)('0' + (v & 7));
-		return;
-	}
-	memset(f, 0, sz);
-	for (i = sz - 1; i > 0; i--, v >>= 8)
-		f[i] = (char)(v & 0xff);
-	f[0] = (char)0x80;
-}
-
-/* Splits name into ustar's prefix and name; -1 when it cannot. */
-static int
-archive_ustar_split(const char *name, size_t *prefix)
-{
-	size_t n = strlen(name), i;
-
-	*prefix = 0;
-	if (n <= 100)
-		return 0;
-	for (i = 1; i < n && i <= 155; i++) {
-		if (name[i] == '/' && n - i - 1 <= 100 && n - i - 1 > 0) {
-			*prefix = i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 static void
 archive_pax_record(struct jsonw *b, const char *key, const char *val)
 {
@@ -363,37 +328,20 @@ static void
 archive_header_block(unsigned char *h, const char *name, size_t prefix,
     const char *link, const struct stat *st, char type, uint64_t size)
 {
-	unsigned sum = 0;
-	size_t i;
+	struct lite_ustar u = { .name = name,
+		.prefix = prefix,
+		.link = link,
+		.type = type,
+		.mode = st->st_mode & 07777,
+		.uid = st->st_uid,
+		.gid = st->st_gid,
+		.size = size,
+		.mtime =
+		    st->st_mtim.tv_sec < 0 ? 0 : (uint64_t)st->st_mtim.tv_sec,
+		.devmajor = major(st->st_rdev),
+		.devminor = minor(st->st_rdev) };
 
-	memset(h, 0, ARCHIVE_BLOCK);
-	if (prefix > 0) {
-		memcpy(h + 345, name, prefix);
-		strncpy((char *)h, name + prefix + 1, 100);
-	} else {
-		strncpy((char *)h, name, 100);
-	}
-	archive_num((char *)h + 100, 8, st->st_mode & 07777);
-	archive_num((char *)h + 108, 8, st->st_uid);
-	archive_num((char *)h + 116, 8, st->st_gid);
-	archive_num((char *)h + 124, 12, size);
-	archive_num((char *)h + 136, 12,
-	    st->st_mtim.tv_sec < 0 ? 0 : (uint64_t)st->st_mtim.tv_sec);
-	h[156] = (unsigned char)type;
-	strncpy((char *)h + 157, link, 100);
-	memcpy(h + 257,
-	    "ustar\0"
-	    "00",
-	    8);
-	if (type == '3' || type == '4') {
-		archive_num((char *)h + 329, 8, major(st->st_rdev));
-		archive_num((char *)h + 337, 8, minor(st->st_rdev));
-	}
-	memset(h + 148, ' ', 8);
-	for (i = 0; i < ARCHIVE_BLOCK; i++)
-		sum += h[i];
-	snprintf((char *)h + 148, 8, "%06o", sum & 0777777);
-	h[155] = ' ';
+	lite_ustar_header(h, &u);
 }
 
 /* One header (a PAX one first when names do not fit ustar). */
@@ -404,7 +352,8 @@ archive_put_header(struct archive_out *o, const struct archive_entry *e)
 	struct stat pst;
 	struct jsonw pax;
 	size_t prefix = 0;
-	int long_name = archive_ustar_split(e->name, &prefix) == -1;
+	int long_name =
+	    lite_ustar_split(e->name, LITE_USTAR_CUT_FIRST, &prefix) == -1;
 	int long_link = strlen(e->link) > 100;
 
 	if (long_name || long_link) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "jread.h"
 #include "modules.h"
 #include "proc.h"
 #include "sockerless/aglink_wire.h"
@@ -288,7 +289,7 @@ chan_archive(uint32_t ch, int put, const char *req, size_t len)
 	struct chan_arc a;
 	struct spawn s;
 	struct chan *c;
-	char *path = jget_str(req, len, "path"), *stat;
+	char *path = jread_str(req, len, "path"), *stat;
 	int status = 0;
 
 	if (path == NULL || *path == '\0') {
@@ -306,7 +307,7 @@ chan_archive(uint32_t ch, int put, const char *req, size_t len)
 	if (!put)
 		link_send(AGLINK_META, 0, ch, stat, strlen(stat));
 	a.path = path;
-	a.no_overwrite = jget_bool(req, len, "noOverwriteDirNonDir", 0);
+	a.no_overwrite = jread_bool(req, len, "noOverwriteDirNonDir", 0);
 	memset(&s, 0, sizeof(s));
 	s.in = put;
 	s.fn = put ? chan_put_child : chan_get_child;
@@ -460,8 +461,8 @@ chan_pause(int sig)
 static void
 chan_signal(uint32_t ch, const char *req, size_t len)
 {
-	char *target = jget_str(req, len, "target");
-	int sig = (int)jget_int(req, len, "signal", SIGKILL), r;
+	char *target = jread_str(req, len, "target");
+	int sig = (int)jread_int(req, len, "signal", SIGKILL), r;
 
 	if (sig <= 0 || sig >= NSIG) {
 		chan_reply(
@@ -484,7 +485,7 @@ chan_signal(uint32_t ch, const char *req, size_t len)
 static void
 chan_open(uint32_t ch, const char *req, size_t len)
 {
-	char *kind = jget_str(req, len, "kind"), *s;
+	char *kind = jread_str(req, len, "kind"), *s;
 	struct chan *c;
 
 	if (ch == 0 || chan_find(ch) != NULL || kind == NULL) {
@@ -503,9 +504,9 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		wrap_start(ch);
 	} else if (strcmp(kind, "attach") == 0) {
 		c = chan_new(ch, CHAN_ATTACH);
-		c->want_in = jget_bool(req, len, "stdin", 0);
-		c->want_out = jget_bool(req, len, "stdout", 1);
-		c->want_err = jget_bool(req, len, "stderr", 1);
+		c->want_in = jread_bool(req, len, "stdin", 0);
+		c->want_out = jread_bool(req, len, "stdout", 1);
+		c->want_err = jread_bool(req, len, "stderr", 1);
 		wrap_attach(c);
 	} else if (strcmp(kind, "signal") == 0) {
 		chan_signal(ch, req, len);
@@ -513,7 +514,7 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		chan_pause(kind[0] == 'p' ? SIGSTOP : SIGCONT);
 		chan_reply(ch, "{}");
 	} else if (strcmp(kind, "top") == 0) {
-		char *args = jget_str(req, len, "args");
+		char *args = jread_str(req, len, "args");
 
 		s = top_json(args != NULL ? args : "");
 		chan_reply(ch, s);
@@ -524,7 +525,7 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		chan_reply(ch, s);
 		free(s);
 	} else if (strcmp(kind, "archive_stat") == 0) {
-		char *path = jget_str(req, len, "path");
+		char *path = jread_str(req, len, "path");
 		int status;
 
 		s = archive_stat_json(path != NULL ? path : "", &status);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "jread.h"
 #include "modules.h"
 #include "proc.h"
 #include "sockerless/aglink_wire.h"
@@ -464,8 +465,8 @@ exec_open(struct chan *c, const char *req, size_t len)
 	char **cmd = NULL, **add = NULL, **env = NULL;
 	char *id = NULL, *workdir = NULL, *user = NULL;
 
-	id = jget_str(req, len, "id");
-	cmd = jget_strv(req, len, "cmd");
+	id = jread_str(req, len, "id");
+	cmd = jread_strv(req, len, "cmd");
 	if (id == NULL || *id == '\0') {
 		exec_fail(c, 400, "exec: no id");
 		goto out;
@@ -478,19 +479,19 @@ exec_open(struct chan *c, const char *req, size_t len)
 		exec_fail(c, 409, "exec %s is already running", id);
 		goto out;
 	}
-	add = jget_strv(req, len, "env");
+	add = jread_strv(req, len, "env");
 	env = exec_env(wrap_env(), add);
-	workdir = jget_str(req, len, "workdir");
-	user = jget_str(req, len, "user");
+	workdir = jread_str(req, len, "workdir");
+	user = jread_str(req, len, "user");
 	memset(&s, 0, sizeof(s));
 	s.argv = cmd;
 	s.envp = env;
 	s.workdir = workdir;
 	s.user = user;
-	s.tty = jget_bool(req, len, "tty", 0);
-	s.in = jget_bool(req, len, "stdin", 0);
-	s.rows = (unsigned short)jget_int(req, len, "rows", 0);
-	s.cols = (unsigned short)jget_int(req, len, "cols", 0);
+	s.tty = jread_bool(req, len, "tty", 0);
+	s.in = jread_bool(req, len, "stdin", 0);
+	s.rows = (unsigned short)jread_int(req, len, "rows", 0);
+	s.cols = (unsigned short)jread_int(req, len, "cols", 0);
 	s.docker_msgs = 1;
 	e = xmalloc(sizeof(*e));
 	memset(e, 0, sizeof(*e));
@@ -513,9 +514,9 @@ out:
 	free(id);
 	free(workdir);
 	free(user);
-	jget_strv_free(cmd);
-	jget_strv_free(add);
-	jget_strv_free(env);
+	jread_strv_free(cmd);
+	jread_strv_free(add);
+	jread_strv_free(env);
 }
 
 void
@@ -523,7 +524,7 @@ exec_status(uint32_t ch, const char *req, size_t len)
 {
 	struct exec *e;
 	struct jsonw w;
-	char *id = jget_str(req, len, "id"), *j;
+	char *id = jread_str(req, len, "id"), *j;
 
 	e = id != NULL ? exec_find(id) : NULL;
 	jsonw_init(&w);

@@ -15,6 +15,7 @@
 #include "sockerless/buf.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/reg.h"
 #include "sockerless/xmalloc.h"
@@ -270,17 +271,6 @@ reg_digest_check(const char *d, struct err *e)
 	return 0;
 }
 
-static int
-reg_is_hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isdigit((unsigned char)s[i]) && (s[i] < 'a' || s[i] > 'f'))
-			return 0;
-	return i == 64;
-}
-
 void
 reg_ref_free(struct reg_ref *r)
 {
@@ -340,7 +330,7 @@ reg_ref_parse(const char *s, struct reg_ref *r, struct err *e)
 	memset(r, 0, sizeof(*r));
 	if (s == NULL)
 		return err_set(e, 400, REG_INVALID);
-	if (reg_is_hex64(s))
+	if (lite_hex_span(s) == 64 && s[64] == '\0')
 		return err_set(e, 400,
 		    "invalid repository name (%s), cannot "
 		    "specify 64-byte hexadecimal strings",
@@ -449,19 +439,13 @@ reg_ref_familiar(const struct reg_ref *r)
 
 /* --- small helpers ----------------------------------------------------- */
 
-char *
-reg_base64_decode(const char *s, size_t *lenp)
-{
-	return str_base64_decode(s, lenp);
-}
-
 static char *
 reg_base64_encode(const char *s)
 {
 	size_t n = strlen(s);
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+	char *out = xmalloc(lite_b64_len(n) + 1);
 
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+	lite_b64_encode((const unsigned char *)s, n, out);
 	return out;
 }
 
@@ -597,7 +581,7 @@ reg_creds_from_json(const cJSON *o, struct reg_creds *c)
 	it = json_str(o, "identitytoken");
 	rt = json_str(o, "registrytoken");
 	if (a != NULL && a[0] != '\0' && (u == NULL || u[0] == '\0')) {
-		char *raw = reg_base64_decode(a, NULL), *colon;
+		char *raw = str_base64_decode(a, NULL), *colon;
 
 		if (raw == NULL || (colon = strchr(raw, ':')) == NULL) {
 			free(raw);
@@ -629,7 +613,7 @@ reg_auth_decode(const char *hdr, struct reg_creds *c)
 	memset(c, 0, sizeof(*c));
 	if (hdr == NULL || hdr[0] == '\0')
 		return 0;
-	if ((raw = reg_base64_decode(hdr, &len)) == NULL) {
+	if ((raw = str_base64_decode(hdr, &len)) == NULL) {
 		/* Old clients sent the JSON itself. */
 		if (hdr[0] != '{')
 			return -1;

@@ -10,22 +10,6 @@
 #include "agent.h"
 #include "modules.h"
 
-void *
-xmalloc(size_t n)
-{
-	return xrealloc(NULL, n);
-}
-
-void *
-xrealloc(void *p, size_t n)
-{
-	void *q;
-
-	if ((q = realloc(p, n == 0 ? 1 : n)) == NULL)
-		abort();
-	return q;
-}
-
 static int64_t
 t_now_ms(void)
 {

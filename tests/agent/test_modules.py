@@ -1,5 +1,6 @@
 """The agent's pure modules (top, stats, archive, health) through
 tests/agent/t_modules.c, built with musl-gcc as the agent is."""
+import glob
 import io
 import json
 import os
@@ -13,8 +14,14 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SRCS = ["tests/agent/t_modules.c", "agent/procinfo.c", "agent/archive.c",
-        "agent/health.c", "agent/jsonw.c", "agent/b64.c", "agent/json.c"]
+# The modules and what they use: the allocation wrappers, the JSON reader
+# and the libc-only helpers shared with common/ (common/lite).
+SRCS = ["tests/agent/t_modules.c", "agent/procinfo.c", "agent/health.c",
+        "agent/jsonw.c", "agent/jread.c", "agent/xmalloc.c",
+        *sorted(os.path.relpath(p, ROOT) for p in
+                glob.glob(os.path.join(ROOT, "agent", "archive*.c"))),
+        *sorted(os.path.relpath(p, ROOT) for p in
+                glob.glob(os.path.join(ROOT, "common", "lite", "*.c")))]
 WARN = ["-Wall", "-Wextra", "-Werror", "-Wformat=2", "-Wmissing-prototypes",
         "-Wstrict-prototypes", "-Wmissing-declarations", "-Wshadow",
         "-Wpointer-arith", "-Wwrite-strings", "-Wundef", "-Wvla",

@@ -67,12 +67,6 @@ void ws_accept_key(const char *key, char out[29]);
 void aglink_sha1(const void *buf, size_t n, unsigned char out[20]);
 void aglink_sha256(const void *buf, size_t n, unsigned char out[32]);
 
-/* Lower-case hex of n bytes into out (2n + 1 bytes). */
-void aglink_hex(const unsigned char *in, size_t n, char *out);
-
-/* Base64 (standard alphabet, padded) of n bytes; out holds 4*ceil(n/3)+1. */
-size_t aglink_b64(const unsigned char *in, size_t n, char *out);
-
 /* 1 when a and b (n bytes each) are equal, in time independent of where
  * they differ. */
 int aglink_ct_equal(const void *a, const void *b, size_t n);
