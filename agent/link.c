@@ -49,6 +49,8 @@ struct link {
 };
 
 static struct link *link_list, *link_cur;
+/* What the link calls back into (link_set_ops). */
+static const struct link_ops *link_ops;
 static int link_listen_fd = -1;
 static const char *link_token_sha256, *link_container;
 
@@ -195,7 +197,7 @@ link_fail(struct link *l, int code)
 
 	if (l == link_cur) {
 		link_cur = NULL;
-		chan_drop_all();
+		link_ops->dropped();
 	}
 	if (l->state == LINK_WS && code > 0) {
 		b[0] = (unsigned char)(code >> 8);
@@ -211,7 +213,7 @@ link_drop(struct link *l)
 {
 	if (l == link_cur) {
 		link_cur = NULL;
-		chan_drop_all();
+		link_ops->dropped();
 	}
 	l->dead = 1;
 }
@@ -263,6 +265,12 @@ link_close_all(void)
 	}
 }
 
+void
+link_set_ops(const struct link_ops *ops)
+{
+	link_ops = ops;
+}
+
 /* ---- the handshake ---- */
 
 static void
@@ -294,7 +302,7 @@ link_open(struct link *l)
 		l->in = xrealloc(l->in, l->incap);
 	}
 	link_cur = l;
-	hello = wrap_hello();
+	hello = link_ops->hello();
 	link_send(AGLINK_HELLO, 0, 0, hello, strlen(hello));
 	free(hello);
 }
@@ -432,7 +440,7 @@ link_message(struct link *l, const unsigned char *p, size_t n)
 {
 	if (l != link_cur)
 		return;
-	if (chan_message(p, n) == -1)
+	if (link_ops->message(p, n) == -1)
 		link_fail(l, 1002);
 }
 
@@ -501,7 +509,7 @@ link_frames(struct link *l)
 			/* Echo the code, then close once it is written. */
 			if (l == link_cur) {
 				link_cur = NULL;
-				chan_drop_all();
+				link_ops->dropped();
 			}
 			link_frame(l, WS_CLOSE, p, f.len >= 2 ? 2 : 0);
 			l->state = LINK_CLOSING;
