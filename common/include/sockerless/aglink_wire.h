@@ -1,8 +1,8 @@
 /* The agent link's wire format: WebSocket (RFC 6455) framing, the opening
  * handshake's key, and the link message header carried in each binary
- * WebSocket message. One source (common/aglink/aglink_wire.c), compiled into the
- * backends' libcommon and into the static agent: libc only, no allocation.
- * docs/agent-link.md is the contract. */
+ * WebSocket message. One source (common/aglink/aglink_wire.c), compiled
+ * into the backends' libsk_aglink and into the static agent: libc only, no
+ * allocation. docs/agent-link.md is the contract. */
 #ifndef SOCKERLESS_AGLINK_WIRE_H
 #define SOCKERLESS_AGLINK_WIRE_H
 
