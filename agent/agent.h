@@ -19,32 +19,6 @@
 void *xmalloc(size_t n) __attribute__((returns_nonnull));
 void *xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
 
-/* b64.c */
-/* Encoded length of n bytes with padding (no NUL). */
-size_t b64_len(size_t n);
-/* Writes b64_len(n) bytes to out (no NUL); returns that length. */
-size_t b64_encode(const unsigned char *in, size_t n, char *out);
-
-/* json.c */
-/*
- * Finds the top-level member key of the JSON object in buf[0..len) and, if
- * its value is a string, copies it decoded into out (NUL-terminated).
- * Returns 0, or -1 when buf is not an object, the member is missing or not
- * a string, or it does not fit in outsz.
- */
-int json_get_string(
-    const char *buf, size_t len, const char *key, char *out, size_t outsz);
-
-/* jget.c */
-/* Reading members of the JSON object in buf[0..len) (an OPEN request).
- * jget_str and jget_strv return malloc'd copies (NULL when the member is
- * missing or of another type); the others return dflt then. */
-char *jget_str(const char *buf, size_t len, const char *key);
-char **jget_strv(const char *buf, size_t len, const char *key);
-void jget_strv_free(char **v);
-int jget_bool(const char *buf, size_t len, const char *key, int dflt);
-int64_t jget_int(const char *buf, size_t len, const char *key, int64_t dflt);
-
 /* lambda.c */
 /* Serves Lambda invocations with argv until SIGTERM; never returns. */
 void lambda_main(const char *api, char *const argv[]) __attribute__((noreturn));
@@ -54,8 +28,10 @@ void lambda_main(const char *api, char *const argv[]) __attribute__((noreturn));
  * prepare functions free them before registering descriptors again. */
 typedef void loop_fn(void *arg, short revents);
 typedef void loop_exit_fn(void *arg, int status);
-/* Installs the signal self-pipe (signals then reach wrap_signal). */
-void loop_init(void);
+typedef void loop_signal_fn(int sig);
+/* Installs the signal self-pipe; signals then reach on_signal from the
+ * loop (not from the handler). */
+void loop_init(loop_signal_fn *on_signal);
 /* Registers fd for the coming poll only; each iteration registers anew. */
 void loop_watch(int fd, short events, loop_fn *fn, void *arg);
 /* The coming poll wakes by epoch ms at (0: ignored). */
@@ -72,7 +48,7 @@ void loop_forget(pid_t pid);
 void loop_block_signals(sigset_t *old);
 void loop_restore_signals(const sigset_t *old);
 
-/* exec.c: processes the wrapper starts (main, execs, checks, archive). */
+/* spawn.c: processes the wrapper starts (main, execs, checks, archive). */
 struct spawn {
 	char *const *argv;
 	char *const *envp; /* NULL: the agent's own environment */
@@ -95,12 +71,19 @@ struct spawned {
 	int tty_fd; /* the master (borrowed, same as out_fd), or -1 */
 };
 /* Non-blocking, close-on-exec descriptors; 0, or -1 with errno. */
-int exec_spawn(const struct spawn *s, struct spawned *out);
+int spawn_start(const struct spawn *s, struct spawned *out);
 /* env with SOCKERLESS_* left out and add's K=V replacing or appended;
  * malloc'd vector of malloc'd strings. */
-char **exec_env(char *const *env, char *const *add);
-void exec_resize(int tty_fd, unsigned rows, unsigned cols);
+char **spawn_env(char *const *env, char *const *add);
+void spawn_resize(int tty_fd, unsigned rows, unsigned cols);
+/* Closes *fd unless it is -1, and makes it -1. */
+void spawn_close(int *fd);
+
+/* exec.c: the link's exec kinds. */
 struct chan;
+/* The main process's environment, which execs start from (wrap.c's,
+ * borrowed for the agent's life). */
+void exec_init(char *const *main_env);
 /* OPEN kinds exec and exec_status. */
 void exec_open(struct chan *c, const char *req, size_t len);
 void exec_status(uint32_t ch, const char *req, size_t len);
@@ -138,6 +121,26 @@ struct chan {
 	struct chan *next;
 };
 extern struct chan *chan_list;
+/* What the channels call back into: the main process (wrap.c) and the
+ * exec kinds (exec.c), which both use chan.c; wrap.c fills the table, so
+ * chan.c calls neither directly. */
+struct chan_ops {
+	void (*main_start)(uint32_t ch);
+	int (*main_kill)(int sig);
+	void (*main_attach)(struct chan *c);
+	void (*main_resize)(unsigned rows, unsigned cols);
+	int (*main_in_fd)(void);
+	void (*main_in_eof)(void);
+	void (*exec_open)(struct chan *c, const char *req, size_t len);
+	void (*exec_status)(uint32_t ch, const char *req, size_t len);
+	int (*exec_signal)(const char *id, int sig);
+	void (*exec_detach)(struct chan *c);
+	int (*exec_in_fd)(struct chan *c);
+	void (*exec_in_close)(struct chan *c);
+	void (*exec_resize)(struct chan *c, unsigned rows, unsigned cols);
+};
+/* ops outlives every channel. */
+void chan_set_ops(const struct chan_ops *ops);
 /* Largest DATA payload c may send now (0: wait for CREDIT). */
 size_t chan_room(const struct chan *c);
 void chan_data(struct chan *c, int stream, const void *buf, size_t n);
@@ -159,6 +162,18 @@ ssize_t chan_pump(struct chan *c, int fd, int stream);
 
 /* link.c: the link, forward mode (the agent listens) or reverse mode (the
  * agent dials the backend). */
+/* What the link calls back into (chan.c's messages, wrap.c's HELLO),
+ * filled by wrap.c so link.c calls neither directly. */
+struct link_ops {
+	/* One link message; -1 is a protocol error (the link fails). */
+	int (*message)(const unsigned char *buf, size_t len);
+	/* The current link is gone. */
+	void (*dropped)(void);
+	/* HELLO's JSON (malloc'd). */
+	char *(*hello)(void);
+};
+/* Before link_init or link_init_reverse; ops outlives the link. */
+void link_set_ops(const struct link_ops *ops);
 /* 0, or -1 with a message on stderr. */
 int link_init(const char *listen_addr, const char *token_sha256,
     const char *container_id);
@@ -174,27 +189,11 @@ void link_send(int type, int stream, uint32_t ch, const void *p, size_t n);
 /* Bytes queued and not yet written. */
 size_t link_pending(void);
 void link_close_all(void);
-/* The handshake's header parsers, exposed for tests/fuzz/fuzz_agent_link.c:
- * the value of header name in a request or answer head (NUL-terminated,
- * "\r\n"-separated lines) copied into out, 0 or -1 when absent or too
- * long; and 1 when the comma-separated list has token
- * (case-insensitive). */
-int link_header(const char *head, const char *name, char *out, size_t outsz);
-int link_has_token(const char *list, const char *token);
 
 /* wrap.c: the PID 1 wrapper (ECS). */
+/* Wires loop.c, link.c, chan.c and exec.c together (their callback
+ * tables) and runs the main process; never returns. */
 void wrap_main(char *const argv[]) __attribute__((noreturn));
-void wrap_signal(int sig);
-/* HELLO's JSON (malloc'd); OPEN kinds about the main process. */
-char *wrap_hello(void);
-void wrap_start(uint32_t ch);
-int wrap_kill(int sig);
-void wrap_attach(struct chan *c);
-void wrap_resize(unsigned rows, unsigned cols);
-int wrap_main_in_fd(void);
-void wrap_main_in_eof(void);
-/* The main environment (without SOCKERLESS_*). */
-char **wrap_env(void);
 
 /* archive.c, procinfo.c, health.c (see docs/agent-link.md) */
 #include "modules.h"

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "jread.h"
 #include "modules.h"
 #include "proc.h"
 #include "sockerless/aglink_wire.h"
@@ -23,6 +24,14 @@
 #define CHAN_CREDIT_BATCH 32768
 
 struct chan *chan_list;
+/* What the channels call back into (chan_set_ops). */
+static const struct chan_ops *chan_ops;
+
+void
+chan_set_ops(const struct chan_ops *ops)
+{
+	chan_ops = ops;
+}
 
 static struct chan *
 chan_find(uint32_t id)
@@ -67,7 +76,7 @@ chan_forget(struct chan *c)
 		return;
 	c->dead = 1;
 	if (c->kind == CHAN_EXEC)
-		exec_detach(c);
+		chan_ops->exec_detach(c);
 	if (c->job.pid > 0 && !c->job_exited) {
 		kill(-c->job.pid, SIGKILL);
 		loop_forget(c->job.pid);
@@ -164,9 +173,9 @@ chan_sink(struct chan *c)
 {
 	switch (c->kind) {
 	case CHAN_EXEC:
-		return exec_in_fd(c);
+		return chan_ops->exec_in_fd(c);
 	case CHAN_ATTACH:
-		return c->want_in ? wrap_main_in_fd() : -1;
+		return c->want_in ? chan_ops->main_in_fd() : -1;
 	case CHAN_PUT:
 		return c->job.in_fd;
 	case CHAN_GET:
@@ -180,11 +189,11 @@ chan_sink_eof(struct chan *c)
 {
 	switch (c->kind) {
 	case CHAN_EXEC:
-		exec_in_close(c);
+		chan_ops->exec_in_close(c);
 		break;
 	case CHAN_ATTACH:
 		if (c->want_in)
-			wrap_main_in_eof();
+			chan_ops->main_in_eof();
 		break;
 	case CHAN_PUT:
 		chan_close_fd(&c->job.in_fd);
@@ -288,7 +297,7 @@ chan_archive(uint32_t ch, int put, const char *req, size_t len)
 	struct chan_arc a;
 	struct spawn s;
 	struct chan *c;
-	char *path = jget_str(req, len, "path"), *stat;
+	char *path = jread_str(req, len, "path"), *stat;
 	int status = 0;
 
 	if (path == NULL || *path == '\0') {
@@ -306,12 +315,12 @@ chan_archive(uint32_t ch, int put, const char *req, size_t len)
 	if (!put)
 		link_send(AGLINK_META, 0, ch, stat, strlen(stat));
 	a.path = path;
-	a.no_overwrite = jget_bool(req, len, "noOverwriteDirNonDir", 0);
+	a.no_overwrite = jread_bool(req, len, "noOverwriteDirNonDir", 0);
 	memset(&s, 0, sizeof(s));
 	s.in = put;
 	s.fn = put ? chan_put_child : chan_get_child;
 	s.arg = &a;
-	if (exec_spawn(&s, &c->job) == -1) {
+	if (spawn_start(&s, &c->job) == -1) {
 		chan_result(c, "{\"status\":500,\"message\":\"cannot fork\"}");
 		goto out;
 	}
@@ -460,17 +469,17 @@ chan_pause(int sig)
 static void
 chan_signal(uint32_t ch, const char *req, size_t len)
 {
-	char *target = jget_str(req, len, "target");
-	int sig = (int)jget_int(req, len, "signal", SIGKILL), r;
+	char *target = jread_str(req, len, "target");
+	int sig = (int)jread_int(req, len, "signal", SIGKILL), r;
 
 	if (sig <= 0 || sig >= NSIG) {
 		chan_reply(
 		    ch, "{\"status\":400,\"message\":\"invalid signal\"}");
 	} else {
 		if (target == NULL || strcmp(target, "main") == 0)
-			r = wrap_kill(sig);
+			r = chan_ops->main_kill(sig);
 		else if (strncmp(target, "exec:", 5) == 0)
-			r = exec_signal(target + 5, sig);
+			r = chan_ops->exec_signal(target + 5, sig);
 		else
 			r = -1;
 		chan_reply(ch,
@@ -484,7 +493,7 @@ chan_signal(uint32_t ch, const char *req, size_t len)
 static void
 chan_open(uint32_t ch, const char *req, size_t len)
 {
-	char *kind = jget_str(req, len, "kind"), *s;
+	char *kind = jread_str(req, len, "kind"), *s;
 	struct chan *c;
 
 	if (ch == 0 || chan_find(ch) != NULL || kind == NULL) {
@@ -496,24 +505,24 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		return;
 	}
 	if (strcmp(kind, "exec") == 0) {
-		exec_open(chan_new(ch, CHAN_EXEC), req, len);
+		chan_ops->exec_open(chan_new(ch, CHAN_EXEC), req, len);
 	} else if (strcmp(kind, "exec_status") == 0) {
-		exec_status(ch, req, len);
+		chan_ops->exec_status(ch, req, len);
 	} else if (strcmp(kind, "start") == 0) {
-		wrap_start(ch);
+		chan_ops->main_start(ch);
 	} else if (strcmp(kind, "attach") == 0) {
 		c = chan_new(ch, CHAN_ATTACH);
-		c->want_in = jget_bool(req, len, "stdin", 0);
-		c->want_out = jget_bool(req, len, "stdout", 1);
-		c->want_err = jget_bool(req, len, "stderr", 1);
-		wrap_attach(c);
+		c->want_in = jread_bool(req, len, "stdin", 0);
+		c->want_out = jread_bool(req, len, "stdout", 1);
+		c->want_err = jread_bool(req, len, "stderr", 1);
+		chan_ops->main_attach(c);
 	} else if (strcmp(kind, "signal") == 0) {
 		chan_signal(ch, req, len);
 	} else if (strcmp(kind, "pause") == 0 || strcmp(kind, "unpause") == 0) {
 		chan_pause(kind[0] == 'p' ? SIGSTOP : SIGCONT);
 		chan_reply(ch, "{}");
 	} else if (strcmp(kind, "top") == 0) {
-		char *args = jget_str(req, len, "args");
+		char *args = jread_str(req, len, "args");
 
 		s = top_json(args != NULL ? args : "");
 		chan_reply(ch, s);
@@ -524,7 +533,7 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		chan_reply(ch, s);
 		free(s);
 	} else if (strcmp(kind, "archive_stat") == 0) {
-		char *path = jget_str(req, len, "path");
+		char *path = jread_str(req, len, "path");
 		int status;
 
 		s = archive_stat_json(path != NULL ? path : "", &status);
@@ -574,11 +583,11 @@ chan_message(const unsigned char *buf, size_t len)
 		if (m.len < 4)
 			break;
 		if (c->kind == CHAN_EXEC)
-			exec_chan_resize(c,
+			chan_ops->exec_resize(c,
 			    (unsigned)(m.payload[0] << 8 | m.payload[1]),
 			    (unsigned)(m.payload[2] << 8 | m.payload[3]));
 		else if (c->kind == CHAN_ATTACH)
-			wrap_resize(
+			chan_ops->main_resize(
 			    (unsigned)(m.payload[0] << 8 | m.payload[1]),
 			    (unsigned)(m.payload[2] << 8 | m.payload[3]));
 		break;

@@ -6,11 +6,11 @@
 #include <time.h>
 
 #include "agent.h"
+#include "jread.h"
 #include "modules.h"
 
 #define HEALTH_LOG_MAX	  5
 #define HEALTH_OUTPUT_MAX 4096
-#define HEALTH_DEPTH_MAX  32
 #define HEALTH_ARGV_MAX	  256
 
 /* Docker's defaults, in ns. */
@@ -50,253 +50,27 @@ health_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- just enough JSON for a HealthConfig ---- */
-
-struct health_cur {
-	const char *p, *end;
-};
-
-static void
-health_ws(struct health_cur *c)
-{
-	while (c->p < c->end &&
-	    (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-		c->p++;
-}
-
-static int
-health_hex4(const char *p, unsigned *v)
-{
-	int i;
-
-	*v = 0;
-	for (i = 0; i < 4; i++) {
-		*v <<= 4;
-		if (p[i] >= '0' && p[i] <= '9')
-			*v |= (unsigned)(p[i] - '0');
-		else if (p[i] >= 'a' && p[i] <= 'f')
-			*v |= (unsigned)(p[i] - 'a' + 10);
-		else if (p[i] >= 'A' && p[i] <= 'F')
-			*v |= (unsigned)(p[i] - 'A' + 10);
-		else
-			return -1;
-	}
-	return 0;
-}
-
-static void
-health_put_utf8(struct jsonw *w, unsigned cp)
-{
-	char b[4];
-
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		jsonw_raw(w, b, 1);
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | cp >> 6);
-		b[1] = (char)(0x80 | (cp & 63));
-		jsonw_raw(w, b, 2);
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | cp >> 12);
-		b[1] = (char)(0x80 | (cp >> 6 & 63));
-		b[2] = (char)(0x80 | (cp & 63));
-		jsonw_raw(w, b, 3);
-	} else {
-		b[0] = (char)(0xf0 | cp >> 18);
-		b[1] = (char)(0x80 | (cp >> 12 & 63));
-		b[2] = (char)(0x80 | (cp >> 6 & 63));
-		b[3] = (char)(0x80 | (cp & 63));
-		jsonw_raw(w, b, 4);
-	}
-}
-
-/* The string at c->p decoded (malloc'd, into *out unless out is NULL). */
-static int
-health_string(struct health_cur *c, char **out)
-{
-	struct jsonw w;
-	unsigned cp, lo;
-	char e;
-
-	if (c->p >= c->end || *c->p != '"')
-		return -1;
-	c->p++;
-	jsonw_init(&w);
-	jsonw_raw(&w, "", 0);
-	while (c->p < c->end && *c->p != '"') {
-		if ((unsigned char)*c->p < 0x20)
-			goto bad;
-		if (*c->p != '\\') {
-			jsonw_raw(&w, c->p++, 1);
-			continue;
-		}
-		if (c->end - c->p < 2)
-			goto bad;
-		e = c->p[1];
-		c->p += 2;
-		if (e == 'u') {
-			if (c->end - c->p < 4 || health_hex4(c->p, &cp) == -1)
-				goto bad;
-			c->p += 4;
-			if (cp >= 0xd800 && cp < 0xdc00 && c->end - c->p >= 6 &&
-			    c->p[0] == '\\' && c->p[1] == 'u' &&
-			    health_hex4(c->p + 2, &lo) == 0 && lo >= 0xdc00 &&
-			    lo < 0xe000) {
-				cp = 0x10000 + ((cp - 0xd800) << 10) +
-				    (lo - 0xdc00);
-				c->p += 6;
-			} else if (cp >= 0xd800 && cp < 0xe000) {
-				cp = 0xfffd;
-			}
-			health_put_utf8(&w, cp);
-			continue;
-		}
-		switch (e) {
-		case 'b':
-			e = '\b';
-			break;
-		case 'f':
-			e = '\f';
-			break;
-		case 'n':
-			e = '\n';
-			break;
-		case 'r':
-			e = '\r';
-			break;
-		case 't':
-			e = '\t';
-			break;
-		case '"':
-		case '\\':
-		case '/':
-			break;
-		default:
-			goto bad;
-		}
-		jsonw_raw(&w, &e, 1);
-	}
-	if (c->p >= c->end)
-		goto bad;
-	c->p++;
-	if (out != NULL)
-		*out = jsonw_take(&w);
-	else
-		jsonw_free(&w);
-	return 0;
-bad:
-	jsonw_free(&w);
-	return -1;
-}
-
-/* A number as an int64 (fractions dropped); -1 if it is not a number. */
-static int
-health_number(struct health_cur *c, int64_t *v)
-{
-	char buf[64];
-	size_t n = 0;
-	double d;
-	char *end;
-
-	while (c->p < c->end && n < sizeof(buf) - 1 &&
-	    strchr("+-.0123456789eE", *c->p) != NULL && *c->p != '\0')
-		buf[n++] = *c->p++;
-	buf[n] = '\0';
-	if (n == 0)
-		return -1;
-	d = strtod(buf, &end);
-	if (*end != '\0')
-		return -1;
-	if (d > 9.2e18)
-		d = 9.2e18;
-	if (d < -9.2e18)
-		d = -9.2e18;
-	*v = (int64_t)d;
-	return 0;
-}
-
-static int
-health_skip(struct health_cur *c, int depth)
-{
-	char close;
-	int64_t v;
-
-	health_ws(c);
-	if (c->p >= c->end || depth > HEALTH_DEPTH_MAX)
-		return -1;
-	if (*c->p == '"')
-		return health_string(c, NULL);
-	if (*c->p == 't' || *c->p == 'f' || *c->p == 'n') {
-		const char *lit = *c->p == 't' ? "true" :
-		    *c->p == 'f'	       ? "false" :
-						 "null";
-		size_t n = strlen(lit);
-		if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-			return -1;
-		c->p += n;
-		return 0;
-	}
-	if (*c->p != '{' && *c->p != '[')
-		return health_number(c, &v);
-	close = *c->p == '{' ? '}' : ']';
-	c->p++;
-	health_ws(c);
-	if (c->p < c->end && *c->p == close) {
-		c->p++;
-		return 0;
-	}
-	for (;;) {
-		if (close == '}') {
-			health_ws(c);
-			if (health_string(c, NULL) == -1)
-				return -1;
-			health_ws(c);
-			if (c->p >= c->end || *c->p++ != ':')
-				return -1;
-		}
-		if (health_skip(c, depth + 1) == -1)
-			return -1;
-		health_ws(c);
-		if (c->p >= c->end)
-			return -1;
-		if (*c->p == close) {
-			c->p++;
-			return 0;
-		}
-		if (*c->p++ != ',')
-			return -1;
-	}
-}
+/* ---- the HealthConfig (jread.c) ---- */
 
 /* "Test": an array of strings into test[] (malloc'd), *n of them. */
 static int
-health_test(struct health_cur *c, char **test, int *n)
+health_test(struct jread *c, char **test, int *n)
 {
-	health_ws(c);
+	int more;
+
+	jread_ws(c);
 	if (c->p < c->end && *c->p == 'n')
-		return health_skip(c, 0); /* null: no test */
-	if (c->p >= c->end || *c->p++ != '[')
+		return jread_skip(c); /* null: no test */
+	if (!jread_eat(c, '['))
 		return -1;
-	health_ws(c);
-	if (c->p < c->end && *c->p == ']') {
-		c->p++;
+	if (jread_eat(c, ']'))
 		return 0;
-	}
-	for (;;) {
-		health_ws(c);
-		if (*n >= HEALTH_ARGV_MAX || health_string(c, &test[*n]) == -1)
+	do {
+		if (*n >= HEALTH_ARGV_MAX || jread_string(c, &test[*n]) == -1)
 			return -1;
 		(*n)++;
-		health_ws(c);
-		if (c->p >= c->end)
-			return -1;
-		if (*c->p == ']') {
-			c->p++;
-			return 0;
-		}
-		if (*c->p++ != ',')
-			return -1;
-	}
+	} while ((more = jread_more(c, ']')) == 1);
+	return more;
 }
 
 struct health_config {
@@ -305,58 +79,48 @@ struct health_config {
 	int64_t interval, timeout, start_period, start_interval, retries;
 };
 
+/* The member's value at c into cfg (other members are skipped). */
+static int
+health_member(struct jread *c, const char *key, struct health_config *cfg)
+{
+	int64_t *num = strcmp(key, "Interval") == 0 ? &cfg->interval :
+	    strcmp(key, "Timeout") == 0		    ? &cfg->timeout :
+	    strcmp(key, "StartPeriod") == 0	    ? &cfg->start_period :
+	    strcmp(key, "StartInterval") == 0	    ? &cfg->start_interval :
+	    strcmp(key, "Retries") == 0		    ? &cfg->retries :
+						      NULL;
+
+	if (strcmp(key, "Test") == 0)
+		return cfg->ntest > 0 ? -1 :
+					health_test(c, cfg->test, &cfg->ntest);
+	if (num != NULL && c->p < c->end && *c->p != 'n')
+		return jread_number(c, num);
+	return jread_skip(c);
+}
+
 static int
 health_parse(const char *json, struct health_config *cfg)
 {
-	struct health_cur c = { json, json + strlen(json) };
+	struct jread c;
 	char *key = NULL;
-	int64_t *num;
-	int rc = -1;
+	int more;
 
-	health_ws(&c);
-	if (c.p >= c.end || *c.p++ != '{')
+	jread_init(&c, json, strlen(json));
+	if (!jread_eat(&c, '{'))
 		return -1;
-	health_ws(&c);
-	if (c.p < c.end && *c.p == '}')
+	if (jread_eat(&c, '}'))
 		return 0;
-	for (;;) {
-		health_ws(&c);
-		if (health_string(&c, &key) == -1)
-			goto out;
-		health_ws(&c);
-		if (c.p >= c.end || *c.p++ != ':')
-			goto out;
-		health_ws(&c);
-		num = strcmp(key, "Interval") == 0    ? &cfg->interval :
-		    strcmp(key, "Timeout") == 0	      ? &cfg->timeout :
-		    strcmp(key, "StartPeriod") == 0   ? &cfg->start_period :
-		    strcmp(key, "StartInterval") == 0 ? &cfg->start_interval :
-		    strcmp(key, "Retries") == 0	      ? &cfg->retries :
-							NULL;
-		if (strcmp(key, "Test") == 0) {
-			if (cfg->ntest > 0 ||
-			    health_test(&c, cfg->test, &cfg->ntest) == -1)
-				goto out;
-		} else if (num != NULL && c.p < c.end && *c.p != 'n') {
-			if (health_number(&c, num) == -1)
-				goto out;
-		} else if (health_skip(&c, 1) == -1) {
-			goto out;
-		}
+	do {
+		if (jread_member(&c, &key) == -1 ||
+		    health_member(&c, key, cfg) == -1)
+			goto fail;
 		free(key);
 		key = NULL;
-		health_ws(&c);
-		if (c.p >= c.end)
-			goto out;
-		if (*c.p == '}')
-			break;
-		if (*c.p++ != ',')
-			goto out;
-	}
-	rc = 0;
-out:
+	} while ((more = jread_more(&c, '}')) == 1);
+	return more;
+fail:
 	free(key);
-	return rc;
+	return -1;
 }
 
 /* ---- the state machine ---- */

@@ -10,7 +10,9 @@
 
 #include "agent.h"
 #include "http.h"
+#include "jread.h"
 #include "proc.h"
+#include "sockerless/lite.h"
 
 #define LAMBDA_BASE	  "/2018-06-01/runtime"
 #define LAMBDA_ERROR_TYPE "Sockerless.ExitStatus"
@@ -132,6 +134,19 @@ lambda_token_ok(const char *s, size_t max)
 	return n > 0 && s[n] == '\0' && n < max;
 }
 
+/* The invocation's container id (the event's "container"), or "-". */
+static void
+lambda_cid(struct lambda_inv *inv, const struct http_resp *r)
+{
+	char *cid = jread_str(r->body, r->body_len, "container");
+
+	if (cid != NULL && lambda_token_ok(cid, sizeof(inv->cid)))
+		strcpy(inv->cid, cid);
+	else
+		strcpy(inv->cid, "-");
+	free(cid);
+}
+
 static void
 lambda_next(const char *api, struct lambda_inv *inv)
 {
@@ -163,10 +178,7 @@ lambda_next(const char *api, struct lambda_inv *inv)
 		setenv("_X_AMZN_TRACE_ID", v, 1);
 	else
 		unsetenv("_X_AMZN_TRACE_ID");
-	if (json_get_string(r.body, r.body_len, "container", inv->cid,
-		sizeof(inv->cid)) == -1 ||
-	    !lambda_token_ok(inv->cid, sizeof(inv->cid)))
-		strcpy(inv->cid, "-");
+	lambda_cid(inv, &r);
 	http_resp_free(&r);
 }
 
@@ -199,7 +211,7 @@ lambda_record(struct lambda_out *o, int stream, const char *buf, size_t len)
 	 * mostly be JSON punctuation. */
 	if (last != NULL && last->stream == stream &&
 	    now - last->ts < LAMBDA_COALESCE_US) {
-		grow = b64_len(last->len + len) - b64_len(last->len);
+		grow = lite_b64_len(last->len + len) - lite_b64_len(last->len);
 		if (o->est + grow <= LAMBDA_ENVELOPE_MAX) {
 			lambda_data_add(o, buf, len);
 			last->len += len;
@@ -207,7 +219,8 @@ lambda_record(struct lambda_out *o, int stream, const char *buf, size_t len)
 			return;
 		}
 	}
-	if (o->est + LAMBDA_REC_OVERHEAD + b64_len(len) > LAMBDA_ENVELOPE_MAX) {
+	if (o->est + LAMBDA_REC_OVERHEAD + lite_b64_len(len) >
+	    LAMBDA_ENVELOPE_MAX) {
 		/* Keep the part that fits, then nothing more. */
 		room = LAMBDA_ENVELOPE_MAX - o->est;
 		len = 0;
@@ -223,7 +236,7 @@ lambda_record(struct lambda_out *o, int stream, const char *buf, size_t len)
 	}
 	o->recs[o->n++] = (struct lambda_rec){ stream, now, o->len, len };
 	lambda_data_add(o, buf, len);
-	o->est += LAMBDA_REC_OVERHEAD + b64_len(len);
+	o->est += LAMBDA_REC_OVERHEAD + lite_b64_len(len);
 }
 
 static void
@@ -289,9 +302,9 @@ lambda_envelope(const struct lambda_out *o, const struct lambda_result *res,
 		r = &o->recs[i];
 		w = lambda_put(w, end, "%s[%d,%lld,\"", i > 0 ? "," : "",
 		    r->stream, (long long)r->ts);
-		if ((size_t)(end - w) < b64_len(r->len) + 3)
+		if ((size_t)(end - w) < lite_b64_len(r->len) + 3)
 			abort();
-		w += b64_encode(
+		w += lite_b64_encode(
 		    (const unsigned char *)o->data + r->off, r->len, w);
 		w = lambda_put(w, end, "\"]");
 	}

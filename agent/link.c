@@ -18,6 +18,7 @@
 #include "agent.h"
 #include "proc.h"
 #include "sockerless/aglink_wire.h"
+#include "sockerless/lite.h"
 
 #define LINK_HEAD_MAX	    8192
 #define LINK_HANDSHAKE_MS   10000
@@ -48,6 +49,8 @@ struct link {
 };
 
 static struct link *link_list, *link_cur;
+/* What the link calls back into (link_set_ops). */
+static const struct link_ops *link_ops;
 static int link_listen_fd = -1;
 static const char *link_token_sha256, *link_container;
 
@@ -194,7 +197,7 @@ link_fail(struct link *l, int code)
 
 	if (l == link_cur) {
 		link_cur = NULL;
-		chan_drop_all();
+		link_ops->dropped();
 	}
 	if (l->state == LINK_WS && code > 0) {
 		b[0] = (unsigned char)(code >> 8);
@@ -210,7 +213,7 @@ link_drop(struct link *l)
 {
 	if (l == link_cur) {
 		link_cur = NULL;
-		chan_drop_all();
+		link_ops->dropped();
 	}
 	l->dead = 1;
 }
@@ -262,58 +265,13 @@ link_close_all(void)
 	}
 }
 
+void
+link_set_ops(const struct link_ops *ops)
+{
+	link_ops = ops;
+}
+
 /* ---- the handshake ---- */
-
-/* The value of header name in the request head, copied into out. */
-int
-link_header(const char *head, const char *name, char *out, size_t outsz)
-{
-	size_t nl = strlen(name), vl;
-	const char *p = strstr(head, "\r\n"), *v, *e;
-
-	while (p != NULL && p[2] != '\r') {
-		p += 2;
-		e = strstr(p, "\r\n");
-		if (e == NULL)
-			break;
-		if ((size_t)(e - p) > nl && strncasecmp(p, name, nl) == 0 &&
-		    p[nl] == ':') {
-			for (v = p + nl + 1; *v == ' ' || *v == '\t'; v++)
-				;
-			vl = (size_t)(e - v);
-			while (
-			    vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-				vl--;
-			if (vl >= outsz)
-				return -1;
-			memcpy(out, v, vl);
-			out[vl] = '\0';
-			return 0;
-		}
-		p = e;
-	}
-	return -1;
-}
-
-/* 1 when the comma-separated list has token (case-insensitive). */
-int
-link_has_token(const char *list, const char *token)
-{
-	size_t n = strlen(token);
-	const char *p = list;
-
-	while (*p != '\0') {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (strncasecmp(p, token, n) == 0 &&
-		    (p[n] == '\0' || p[n] == ',' || p[n] == ' ' ||
-			p[n] == '\t'))
-			return 1;
-		while (*p != '\0' && *p != ',')
-			p++;
-	}
-	return 0;
-}
 
 static void
 link_refuse(struct link *l, const char *status)
@@ -344,7 +302,7 @@ link_open(struct link *l)
 		l->in = xrealloc(l->in, l->incap);
 	}
 	link_cur = l;
-	hello = wrap_hello();
+	hello = link_ops->hello();
 	link_send(AGLINK_HELLO, 0, 0, hello, strlen(hello));
 	free(hello);
 }
@@ -386,22 +344,25 @@ link_handshake(struct link *l, size_t hl)
 		goto out;
 	}
 	ok = strncmp(head, "GET ", 4) == 0 &&
-	    link_header(head, "Upgrade", v, sizeof(v)) == 0 &&
-	    link_has_token(v, "websocket") &&
-	    link_header(head, "Connection", v, sizeof(v)) == 0 &&
-	    link_has_token(v, "upgrade") &&
-	    link_header(head, "Sec-WebSocket-Version", v, sizeof(v)) == 0 &&
+	    lite_http_header(head, "Upgrade", v, sizeof(v)) == 0 &&
+	    lite_http_has_token(v, "websocket") &&
+	    lite_http_header(head, "Connection", v, sizeof(v)) == 0 &&
+	    lite_http_has_token(v, "upgrade") &&
+	    lite_http_header(head, "Sec-WebSocket-Version", v, sizeof(v)) ==
+		0 &&
 	    strcmp(v, "13") == 0 &&
-	    link_header(head, "Sec-WebSocket-Key", key, sizeof(key)) == 0 &&
+	    lite_http_header(head, "Sec-WebSocket-Key", key, sizeof(key)) ==
+		0 &&
 	    *key != '\0';
 	if (!ok) {
 		link_refuse(l, "400 Bad Request");
 		goto out;
 	}
-	ok = link_header(head, "Authorization", tok, sizeof(tok)) == 0 &&
+	ok = lite_http_header(head, "Authorization", tok, sizeof(tok)) == 0 &&
 	    strncasecmp(tok, "Bearer ", 7) == 0 &&
 	    aglink_token_check(tok + 7, link_token_sha256) &&
-	    link_header(head, "X-Sockerless-Container", v, sizeof(v)) == 0 &&
+	    lite_http_header(head, "X-Sockerless-Container", v, sizeof(v)) ==
+		0 &&
 	    strcmp(v, link_container) == 0;
 	if (!ok) {
 		link_refuse(l, "401 Unauthorized");
@@ -450,13 +411,14 @@ link_answer(struct link *l, size_t hl)
 		link_drop(l);
 		goto out;
 	}
-	ok = link_header(head, "Upgrade", v, sizeof(v)) == 0 &&
-	    link_has_token(v, "websocket") &&
-	    link_header(head, "Connection", v, sizeof(v)) == 0 &&
-	    link_has_token(v, "upgrade") &&
-	    link_header(head, "Sec-WebSocket-Accept", v, sizeof(v)) == 0 &&
+	ok = lite_http_header(head, "Upgrade", v, sizeof(v)) == 0 &&
+	    lite_http_has_token(v, "websocket") &&
+	    lite_http_header(head, "Connection", v, sizeof(v)) == 0 &&
+	    lite_http_has_token(v, "upgrade") &&
+	    lite_http_header(head, "Sec-WebSocket-Accept", v, sizeof(v)) == 0 &&
 	    strcmp(v, l->accept) == 0 &&
-	    (link_header(head, "Sec-WebSocket-Protocol", v, sizeof(v)) != 0 ||
+	    (lite_http_header(head, "Sec-WebSocket-Protocol", v, sizeof(v)) !=
+		    0 ||
 		strcmp(v, AGLINK_PROTOCOL) == 0);
 	if (!ok) {
 		link_rev_failed("the backend's 101 is not a valid WebSocket "
@@ -478,7 +440,7 @@ link_message(struct link *l, const unsigned char *p, size_t n)
 {
 	if (l != link_cur)
 		return;
-	if (chan_message(p, n) == -1)
+	if (link_ops->message(p, n) == -1)
 		link_fail(l, 1002);
 }
 
@@ -547,7 +509,7 @@ link_frames(struct link *l)
 			/* Echo the code, then close once it is written. */
 			if (l == link_cur) {
 				link_cur = NULL;
-				chan_drop_all();
+				link_ops->dropped();
 			}
 			link_frame(l, WS_CLOSE, p, f.len >= 2 ? 2 : 0);
 			l->state = LINK_CLOSING;
@@ -802,7 +764,7 @@ link_connected(struct link *l)
 		return;
 	}
 	link_random(raw, sizeof(raw));
-	aglink_b64(raw, sizeof(raw), key);
+	lite_b64_encode(raw, sizeof(raw), key);
 	ws_accept_key(key, l->accept);
 	n = snprintf(NULL, 0,
 	    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"

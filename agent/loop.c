@@ -31,6 +31,8 @@ static int64_t loop_deadline;
 static int loop_pipe[2] = { -1, -1 };
 static struct loop_kid *loop_kids;
 static size_t loop_nkids, loop_capkids;
+/* Where signals go, outside the handler (loop_init). */
+static loop_signal_fn *loop_signal_cb;
 
 static const int loop_sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT,
 	SIGUSR1, SIGUSR2, SIGWINCH };
@@ -47,11 +49,12 @@ loop_on_signal(int sig)
 }
 
 void
-loop_init(void)
+loop_init(loop_signal_fn *on_signal)
 {
 	struct sigaction sa;
 	size_t i;
 
+	loop_signal_cb = on_signal;
 	if (pipe2(loop_pipe, O_CLOEXEC | O_NONBLOCK) == -1) {
 		perror("sockerless-agent: pipe");
 		_exit(1);
@@ -144,7 +147,7 @@ loop_signals(void *arg, short revents)
 	while ((n = read(loop_pipe[0], b, sizeof(b))) > 0)
 		for (i = 0; i < n; i++)
 			if (b[i] != SIGCHLD)
-				wrap_signal(b[i]);
+				loop_signal_cb(b[i]);
 	loop_reap();
 }
 

@@ -63,12 +63,6 @@ struct wrap_q {
 };
 static struct wrap_q wrap_q[3];
 
-char **
-wrap_env(void)
-{
-	return wrap.env;
-}
-
 /* ---- the log tee ---- */
 
 /* The agent's own stdout and stderr are written without blocking the
@@ -323,7 +317,7 @@ wrap_start_main(void)
 	wrap.started = 1;
 	wrap.start_us = proc_now_us();
 	wrap.last_ms = proc_now_ms();
-	if (exec_spawn(&s, &wrap.sp) == -1) {
+	if (spawn_start(&s, &wrap.sp) == -1) {
 		fprintf(stderr, "sockerless-agent: spawn %s: %s\n",
 		    wrap.argv[0], strerror(errno));
 		wrap_on_exit(NULL, 126 << 8);
@@ -333,7 +327,7 @@ wrap_start_main(void)
 	health_init(getenv("SOCKERLESS_HEALTHCHECK"));
 }
 
-void
+static void
 wrap_start(uint32_t ch)
 {
 	if (!wrap.started)
@@ -341,7 +335,7 @@ wrap_start(uint32_t ch)
 	chan_reply(ch, "{}");
 }
 
-int
+static int
 wrap_kill(int sig)
 {
 	if (!wrap.started || wrap.exited)
@@ -351,7 +345,7 @@ wrap_kill(int sig)
 	return kill(wrap.sp.pid, sig);
 }
 
-void
+static void
 wrap_signal(int sig)
 {
 	if (!wrap.started) {
@@ -362,7 +356,7 @@ wrap_signal(int sig)
 	wrap_kill(sig == SIGTERM ? wrap.stop_sig : sig);
 }
 
-void
+static void
 wrap_attach(struct chan *c)
 {
 	char json[32];
@@ -374,14 +368,14 @@ wrap_attach(struct chan *c)
 	}
 }
 
-void
+static void
 wrap_resize(unsigned rows, unsigned cols)
 {
 	if (wrap.started && !wrap.done)
-		exec_resize(wrap.sp.tty_fd, rows, cols);
+		spawn_resize(wrap.sp.tty_fd, rows, cols);
 }
 
-int
+static int
 wrap_main_in_fd(void)
 {
 	if (!wrap.stdin_on)
@@ -391,7 +385,7 @@ wrap_main_in_fd(void)
 	return wrap.sp.in_fd;
 }
 
-void
+static void
 wrap_main_in_eof(void)
 {
 	if (wrap.stdin_once && wrap.sp.in_fd >= 0) {
@@ -400,7 +394,7 @@ wrap_main_in_eof(void)
 	}
 }
 
-char *
+static char *
 wrap_hello(void)
 {
 	struct jsonw w;
@@ -583,7 +577,7 @@ wrap_prepare_health(int64_t now)
 		wrap_hc.start = now;
 		wrap_hc.deadline = now + health_timeout_ms();
 		wrap_hc.last_ms = now;
-		if (exec_spawn(&s, &wrap_hc.sp) == -1) {
+		if (spawn_start(&s, &wrap_hc.sp) == -1) {
 			wrap_hc.len =
 			    (size_t)snprintf(wrap_hc.out, sizeof(wrap_hc.out),
 				"cannot start: %s", strerror(errno));
@@ -653,6 +647,29 @@ wrap_tty_size(const char *v)
 	wrap.cols = (unsigned short)cols;
 }
 
+/* The callbacks of the lower modules, which do not call wrap.c or each
+ * other back directly. */
+static const struct link_ops wrap_link_ops = {
+	.message = chan_message,
+	.dropped = chan_drop_all,
+	.hello = wrap_hello,
+};
+static const struct chan_ops wrap_chan_ops = {
+	.main_start = wrap_start,
+	.main_kill = wrap_kill,
+	.main_attach = wrap_attach,
+	.main_resize = wrap_resize,
+	.main_in_fd = wrap_main_in_fd,
+	.main_in_eof = wrap_main_in_eof,
+	.exec_open = exec_open,
+	.exec_status = exec_status,
+	.exec_signal = exec_signal,
+	.exec_detach = exec_detach,
+	.exec_in_fd = exec_in_fd,
+	.exec_in_close = exec_in_close,
+	.exec_resize = exec_chan_resize,
+};
+
 void
 wrap_main(char *const argv[])
 {
@@ -664,7 +681,10 @@ wrap_main(char *const argv[])
 
 	memset(&wrap, 0, sizeof(wrap));
 	wrap.argv = argv;
-	wrap.env = exec_env(environ, NULL);
+	wrap.env = spawn_env(environ, NULL);
+	exec_init(wrap.env);
+	chan_set_ops(&wrap_chan_ops);
+	link_set_ops(&wrap_link_ops);
 	wrap.tty = wrap_flag("SOCKERLESS_TTY");
 	wrap_tty_size(getenv("SOCKERLESS_TTY_SIZE"));
 	wrap.stdin_on = wrap_flag("SOCKERLESS_STDIN");
@@ -683,7 +703,7 @@ wrap_main(char *const argv[])
 	 * to the agent to be reaped. */
 	if (getpid() != 1)
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
-	loop_init();
+	loop_init(wrap_signal);
 	fcntl(
 	    STDOUT_FILENO, F_SETFL, fcntl(STDOUT_FILENO, F_GETFL) | O_NONBLOCK);
 	fcntl(

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "sockerless/json.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/store.h"
 #include "sockerless/xmalloc.h"
@@ -642,7 +643,7 @@ store_image_refs(
 static int
 store_is_hex(const char *p)
 {
-	size_t n = strspn(p, "0123456789abcdef");
+	size_t n = lite_hex_span(p);
 
 	return n > 0 && n <= 64 && p[n] == '\0';
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sockerless/lite.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
@@ -162,13 +163,7 @@ str_lcpy(char *dst, const char *src, size_t size)
 void
 str_hex(char *out, const unsigned char *p, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = hex[p[i] >> 4];
-		out[2 * i + 1] = hex[p[i] & 15];
-	}
-	out[2 * len] = '\0';
+	lite_hex(p, len, out);
 }
 
 int64_t
@@ -321,56 +316,19 @@ str_time_parse(const char *s, int64_t *ns)
 	return str_time_ns(sec, frac, ns);
 }
 
-static int
-str_b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
 char *
 str_base64_decode(const char *s, size_t *lenp)
 {
-	size_t n = strlen(s), o = 0, pad = 0;
-	unsigned int acc = 0;
-	int bits = 0;
+	size_t n = strlen(s);
 	char *out = xmalloc(n / 4 * 3 + 4);
+	long o = lite_b64_decode(s, n, (unsigned char *)out);
 
-	for (size_t i = 0; i < n; i++) {
-		int v;
-
-		if (s[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (s[i] == '\n' || s[i] == '\r' || s[i] == ' ')
-			continue;
-		if (pad > 0 || (v = str_b64val((unsigned char)s[i])) < 0)
-			goto bad;
-		acc = (acc << 6) | (unsigned int)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
+	if (o < 0) {
+		free(out);
+		return NULL;
 	}
-	/* A lone trailing 6-bit group cannot encode a byte. */
-	if (bits >= 6 || pad > 2)
-		goto bad;
 	out[o] = '\0';
 	if (lenp != NULL)
-		*lenp = o;
+		*lenp = (size_t)o;
 	return out;
-bad:
-	free(out);
-	return NULL;
 }

@@ -27,6 +27,7 @@
 #include <openssl/rand.h>
 
 #include "sockerless/aglink.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
@@ -148,7 +149,7 @@ aglink_send_request(struct aglink *l)
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		for (size_t i = 0; i < sizeof(raw); i++)
 			raw[i] = (unsigned char)random();
-	aglink_b64(raw, sizeof(raw), key);
+	lite_b64_encode(raw, sizeof(raw), key);
 	ws_accept_key(key, l->accept);
 	if (strchr(l->host, ':') != NULL)
 		snprintf(host, sizeof(host), "[%s]:%d", l->host, l->port);

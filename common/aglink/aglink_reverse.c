@@ -28,6 +28,7 @@
 #include <openssl/rand.h>
 
 #include "sockerless/aglink.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
@@ -102,9 +103,9 @@ aglink_token_new(
 
 	if (RAND_bytes(tok, sizeof(tok)) != 1)
 		return -1;
-	aglink_hex(tok, sizeof(tok), hex);
+	lite_hex(tok, sizeof(tok), hex);
 	aglink_sha256(tok, sizeof(tok), md);
-	aglink_hex(md, sizeof(md), sha_hex);
+	lite_hex(md, sizeof(md), sha_hex);
 	OPENSSL_cleanse(tok, sizeof(tok));
 	return 0;
 }
@@ -162,37 +163,6 @@ aglink_pending_refuse(struct aglink_pending *pc, const char *status)
 	aglink_linger_start(bev);
 }
 
-/* The value of header name in head (lines after the first), or NULL;
- * borrowed from a copy made inside out (outsz bytes). */
-static const char *
-aglink_req_header(const char *head, const char *name, char *out, size_t outsz)
-{
-	size_t nl = strlen(name), vl;
-	const char *p = strstr(head, "\r\n"), *v, *e;
-
-	while (p != NULL && p[2] != '\r' && p[2] != '\0') {
-		p += 2;
-		if ((e = strstr(p, "\r\n")) == NULL)
-			break;
-		if ((size_t)(e - p) > nl && strncasecmp(p, name, nl) == 0 &&
-		    p[nl] == ':') {
-			for (v = p + nl + 1; *v == ' ' || *v == '\t'; v++)
-				;
-			vl = (size_t)(e - v);
-			while (
-			    vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-				vl--;
-			if (vl >= outsz)
-				return NULL;
-			memcpy(out, v, vl);
-			out[vl] = '\0';
-			return out;
-		}
-		p = e;
-	}
-	return NULL;
-}
-
 /* Handles the whole request head; pc is gone when this returns. */
 static void
 aglink_pending_request(struct aglink_pending *pc, const char *head)
@@ -210,24 +180,21 @@ aglink_pending_request(struct aglink_pending *pc, const char *head)
 		aglink_pending_refuse(pc, "404 Not Found");
 		return;
 	}
-	if (aglink_req_header(head, "Upgrade", v, sizeof(v)) == NULL ||
+	if (lite_http_header(head, "Upgrade", v, sizeof(v)) == -1 ||
 	    strcasestr(v, "websocket") == NULL ||
-	    aglink_req_header(head, "Connection", v, sizeof(v)) == NULL ||
+	    lite_http_header(head, "Connection", v, sizeof(v)) == -1 ||
 	    strcasestr(v, "upgrade") == NULL ||
-	    aglink_req_header(head, "Sec-WebSocket-Version", v, sizeof(v)) ==
-		NULL ||
+	    lite_http_header(head, "Sec-WebSocket-Version", v, sizeof(v)) == -1 ||
 	    strcmp(v, "13") != 0 ||
-	    aglink_req_header(head, "Sec-WebSocket-Key", key, sizeof(key)) ==
-		NULL ||
+	    lite_http_header(head, "Sec-WebSocket-Key", key, sizeof(key)) == -1 ||
 	    *key == '\0') {
 		aglink_pending_refuse(pc, "400 Bad Request");
 		return;
 	}
-	if (aglink_req_header(head, "Authorization", auth, sizeof(auth)) ==
-		NULL ||
+	if (lite_http_header(head, "Authorization", auth, sizeof(auth)) == -1 ||
 	    strncasecmp(auth, "Bearer ", 7) != 0 ||
-	    aglink_req_header(
-		head, "X-Sockerless-Container", cid, sizeof(cid)) == NULL ||
+	    lite_http_header(
+		head, "X-Sockerless-Container", cid, sizeof(cid)) == -1 ||
 	    (l = pc->ls->lookup(pc->ls->arg, cid, auth + 7)) == NULL ||
 	    l->dead || !l->reverse) {
 		OPENSSL_cleanse(auth, sizeof(auth));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sockerless/aglink_wire.h"
+#include "sockerless/lite.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -273,46 +274,6 @@ aglink_sha256(const void *buf, size_t n, unsigned char out[32])
 }
 
 void
-aglink_hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-size_t
-aglink_b64(const unsigned char *in, size_t n, char *out)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-				  "qrstuvwxyz0123456789+/";
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 |
-		    (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
-	return o;
-}
-
-void
 ws_accept_key(const char *key, char out[29])
 {
 	char buf[128];
@@ -323,7 +284,7 @@ ws_accept_key(const char *key, char out[29])
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		n = 0; /* an absurd key: an accept value nobody matches */
 	aglink_sha1(buf, (size_t)n, md);
-	aglink_b64(md, sizeof(md), out);
+	lite_b64_encode(md, sizeof(md), out);
 }
 
 int
@@ -338,44 +299,14 @@ aglink_ct_equal(const void *a, const void *b, size_t n)
 	return d == 0;
 }
 
-static int
-hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Decodes exactly n bytes of hex from s (which must be 2n long). */
-static int
-unhex(const char *s, unsigned char *out, size_t n)
-{
-	size_t i;
-
-	if (strlen(s) != 2 * n)
-		return -1;
-	for (i = 0; i < n; i++) {
-		int hi = hexval((unsigned char)s[2 * i]);
-		int lo = hexval((unsigned char)s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
-}
-
 int
 aglink_token_check(const char *token_hex, const char *sha256_hex)
 {
 	unsigned char tok[AGLINK_TOKEN_BYTES], want[32], got[32];
 
 	if (token_hex == NULL || sha256_hex == NULL ||
-	    unhex(token_hex, tok, sizeof(tok)) == -1 ||
-	    unhex(sha256_hex, want, sizeof(want)) == -1)
+	    lite_unhex(token_hex, tok, sizeof(tok)) == -1 ||
+	    lite_unhex(sha256_hex, want, sizeof(want)) == -1)
 		return 0;
 	aglink_sha256(tok, sizeof(tok), got);
 	return aglink_ct_equal(got, want, sizeof(got));

@@ -9,6 +9,7 @@
 
 #include "backend_agent.h"
 #include "sockerless/json.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
 
@@ -362,7 +363,7 @@ agent_stat_header(struct httpsrv_req *r, const cJSON *stat)
 	size_t n = strlen(j);
 
 	b64 = xmalloc(4 * ((n + 2) / 3) + 1);
-	aglink_b64((const unsigned char *)j, n, b64);
+	lite_b64_encode((const unsigned char *)j, n, b64);
 	httpsrv_add_header(r, "X-Docker-Container-Path-Stat", b64);
 	free(b64);
 	free(j);

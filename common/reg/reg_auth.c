@@ -67,7 +67,7 @@ reg_creds_from_json(const cJSON *o, struct reg_creds *c)
 	it = json_str(o, "identitytoken");
 	rt = json_str(o, "registrytoken");
 	if (a != NULL && a[0] != '\0' && (u == NULL || u[0] == '\0')) {
-		char *raw = reg_base64_decode(a, NULL), *colon;
+		char *raw = str_base64_decode(a, NULL), *colon;
 
 		if (raw == NULL || (colon = strchr(raw, ':')) == NULL) {
 			free(raw);
@@ -99,7 +99,7 @@ reg_auth_decode(const char *hdr, struct reg_creds *c)
 	memset(c, 0, sizeof(*c));
 	if (hdr == NULL || hdr[0] == '\0')
 		return 0;
-	if ((raw = reg_base64_decode(hdr, &len)) == NULL) {
+	if ((raw = str_base64_decode(hdr, &len)) == NULL) {
 		/* Old clients sent the JSON itself. */
 		if (hdr[0] != '{')
 			return -1;

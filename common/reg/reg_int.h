@@ -88,9 +88,6 @@ void reg_creds_copy(struct reg_creds *dst, const struct reg_creds *src);
 /* 1 when c carries anything usable. */
 int reg_creds_any(const struct reg_creds *c);
 
-/* Decodes base64 in either alphabet (std or url), padding optional.
- * Returns a NUL-terminated copy owned by the caller, or NULL. */
-char *reg_base64_decode(const char *s, size_t *lenp);
 /* X-Registry-Auth: base64(url) JSON {username,password} | {auth} |
  * {identitytoken} | {registrytoken}. Empty, "{}" or credential-less JSON
  * give empty creds. Returns -1 when malformed (c is left empty). */

@@ -11,18 +11,12 @@
 #include "sockerless/buf.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/reg.h"
 #include "sockerless/xmalloc.h"
 
 /* --- layer: ustar --------------------------------------------------------- */
-
-struct reg_push_ustar {
-	char name[100], mode[8], uid[8], gid[8], size[12], mtime[12];
-	char chksum[8], typeflag, linkname[100], magic[6], version[2];
-	char uname[32], gname[32], devmajor[8], devminor[8], prefix[155];
-	char pad[12];
-};
 
 static int
 reg_push_path_ok(const char *p)
@@ -44,63 +38,27 @@ reg_push_path_ok(const char *p)
 	return 1;
 }
 
-/* name (dirs end in '/') into name/prefix; -1 when it does not fit. */
-static int
-reg_push_ustar_name(struct reg_push_ustar *h, const char *name)
-{
-	size_t n = strlen(name), cut;
-
-	if (n <= sizeof(h->name)) {
-		memcpy(h->name, name, n);
-		return 0;
-	}
-	/* Split at a '/' so that prefix <= 155 and name <= 100. */
-	for (cut = n - 1; cut > 0; cut--) {
-		if (name[cut] != '/' || cut == n - 1)
-			continue;
-		if (cut <= sizeof(h->prefix) &&
-		    n - cut - 1 <= sizeof(h->name) && n - cut - 1 > 0) {
-			memcpy(h->prefix, name, cut);
-			memcpy(h->name, name + cut + 1, n - cut - 1);
-			return 0;
-		}
-	}
-	return -1;
-}
-
 static int
 reg_push_ustar_entry(struct buf *tar, const char *path, int is_dir,
     unsigned mode, const void *data, size_t len, struct err *e)
 {
-	struct reg_push_ustar h;
-	unsigned char *u = (unsigned char *)&h;
+	unsigned char h[LITE_USTAR_BLOCK];
 	char *name = xasprintf("%s%s", path, is_dir ? "/" : "");
-	unsigned sum = 0;
+	struct lite_ustar u = { .name = name,
+		.uname = "root",
+		.gname = "root",
+		.type = is_dir ? '5' : '0',
+		.mode = mode & 07777,
+		.size = is_dir ? 0 : len };
 	static const char zero[512];
 
-	memset(&h, 0, sizeof(h));
-	if (reg_push_ustar_name(&h, name) == -1) {
+	if (lite_ustar_split(name, LITE_USTAR_CUT_LAST, &u.prefix) == -1) {
 		free(name);
 		return err_set(e, 400, "layer path %s is too long", path);
 	}
+	lite_ustar_header(h, &u);
 	free(name);
-	(void)snprintf(h.mode, sizeof(h.mode), "%07o", mode & 07777);
-	(void)snprintf(h.uid, sizeof(h.uid), "%07o", 0);
-	(void)snprintf(h.gid, sizeof(h.gid), "%07o", 0);
-	(void)snprintf(h.size, sizeof(h.size), "%011llo",
-	    (unsigned long long)(is_dir ? 0 : len));
-	(void)snprintf(h.mtime, sizeof(h.mtime), "%011o", 0);
-	h.typeflag = is_dir ? '5' : '0';
-	memcpy(h.magic, "ustar", 6);
-	memcpy(h.version, "00", 2);
-	str_lcpy(h.uname, "root", sizeof(h.uname));
-	str_lcpy(h.gname, "root", sizeof(h.gname));
-	memset(h.chksum, ' ', sizeof(h.chksum));
-	for (size_t i = 0; i < sizeof(h); i++)
-		sum += u[i];
-	(void)snprintf(h.chksum, sizeof(h.chksum), "%06o", sum);
-	h.chksum[7] = ' ';
-	(void)buf_add(tar, &h, sizeof(h));
+	(void)buf_add(tar, h, sizeof(h));
 	if (!is_dir && len > 0) {
 		(void)buf_add(tar, data, len);
 		if (len % 512 != 0)

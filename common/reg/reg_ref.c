@@ -16,6 +16,7 @@
 #include "sockerless/buf.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/reg.h"
 #include "sockerless/xmalloc.h"
@@ -208,17 +209,6 @@ reg_digest_check(const char *d, struct err *e)
 	return 0;
 }
 
-static int
-reg_is_hex64(const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (!isdigit((unsigned char)s[i]) && (s[i] < 'a' || s[i] > 'f'))
-			return 0;
-	return i == 64;
-}
-
 void
 reg_ref_free(struct reg_ref *r)
 {
@@ -278,7 +268,7 @@ reg_ref_parse(const char *s, struct reg_ref *r, struct err *e)
 	memset(r, 0, sizeof(*r));
 	if (s == NULL)
 		return err_set(e, 400, REG_INVALID);
-	if (reg_is_hex64(s))
+	if (lite_hex_span(s) == 64 && s[64] == '\0')
 		return err_set(e, 400,
 		    "invalid repository name (%s), cannot "
 		    "specify 64-byte hexadecimal strings",
@@ -388,18 +378,12 @@ reg_ref_familiar(const struct reg_ref *r)
 /* --- small helpers ----------------------------------------------------- */
 
 char *
-reg_base64_decode(const char *s, size_t *lenp)
-{
-	return str_base64_decode(s, lenp);
-}
-
-char *
 reg_base64_encode(const char *s)
 {
 	size_t n = strlen(s);
-	char *out = xmalloc(4 * ((n + 2) / 3) + 1);
+	char *out = xmalloc(lite_b64_len(n) + 1);
 
-	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
+	lite_b64_encode((const unsigned char *)s, n, out);
 	return out;
 }
 

@@ -8,23 +8,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "jread.h"
 #include "modules.h"
-
-void *
-xmalloc(size_t n)
-{
-	return xrealloc(NULL, n);
-}
-
-void *
-xrealloc(void *p, size_t n)
-{
-	void *q;
-
-	if ((q = realloc(p, n == 0 ? 1 : n)) == NULL)
-		abort();
-	return q;
-}
 
 static int64_t
 t_now_ms(void)
@@ -102,6 +87,39 @@ t_health(const char *config)
 	return 0;
 }
 
+/*
+ * jread.c's lookups of member key in the JSON on stdin, one line out:
+ * str (the string, or "NULL"), strv (each element then "end", or
+ * "NULL"), bool and int (the value, -7 when absent or not one).
+ */
+static int
+t_jread(const char *type, const char *key)
+{
+	static char buf[65536];
+	size_t n = fread(buf, 1, sizeof(buf), stdin);
+	char *s, **v;
+
+	if (strcmp(type, "str") == 0) {
+		s = jread_str(buf, n, key);
+		printf("%s\n", s != NULL ? s : "NULL");
+		free(s);
+	} else if (strcmp(type, "strv") == 0) {
+		if ((v = jread_strv(buf, n, key)) == NULL) {
+			printf("NULL\n");
+			return 0;
+		}
+		for (size_t i = 0; v[i] != NULL; i++)
+			printf("%s\n", v[i]);
+		printf("end\n");
+		jread_strv_free(v);
+	} else if (strcmp(type, "bool") == 0) {
+		printf("%d\n", jread_bool(buf, n, key, -7));
+	} else {
+		printf("%lld\n", (long long)jread_int(buf, n, key, -7));
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -121,10 +139,12 @@ main(int argc, char **argv)
 		return archive_put_child(argv[2], atoi(argv[3]), STDIN_FILENO);
 	} else if (argc == 3 && strcmp(argv[1], "health") == 0) {
 		return t_health(argv[2]);
+	} else if (argc == 4 && strcmp(argv[1], "jread") == 0) {
+		return t_jread(argv[2], argv[3]);
 	} else {
 		fprintf(stderr,
 		    "usage: t_modules top|stats|stat P|get P|"
-		    "put P NOOVERWRITE|health JSON\n");
+		    "put P NOOVERWRITE|health JSON|jread TYPE KEY\n");
 		return 64;
 	}
 	printf("%s\n", s);

@@ -1,5 +1,6 @@
 """The agent's pure modules (top, stats, archive, health) through
 tests/agent/t_modules.c, built with musl-gcc as the agent is."""
+import glob
 import io
 import json
 import os
@@ -13,8 +14,14 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SRCS = ["tests/agent/t_modules.c", "agent/procinfo.c", "agent/archive.c",
-        "agent/health.c", "agent/jsonw.c", "agent/b64.c", "agent/json.c"]
+# The modules and what they use: the allocation wrappers, the JSON reader
+# and the libc-only helpers shared with common/ (common/lite).
+SRCS = ["tests/agent/t_modules.c", "agent/procinfo.c", "agent/health.c",
+        "agent/jsonw.c", "agent/jread.c", "agent/xmalloc.c",
+        *sorted(os.path.relpath(p, ROOT) for p in
+                glob.glob(os.path.join(ROOT, "agent", "archive*.c"))),
+        *sorted(os.path.relpath(p, ROOT) for p in
+                glob.glob(os.path.join(ROOT, "common", "lite", "*.c")))]
 WARN = ["-Wall", "-Wextra", "-Werror", "-Wformat=2", "-Wmissing-prototypes",
         "-Wstrict-prototypes", "-Wmissing-declarations", "-Wshadow",
         "-Wpointer-arith", "-Wwrite-strings", "-Wundef", "-Wvla",
@@ -614,3 +621,47 @@ def test_health_truncated_configs_never_crash(tm):
         out = health(tm, cfg[:n], ["json"])
         assert out[0] in ("init 0", "init -1")
         json.loads(out[1])
+
+
+# ---- the JSON reader (agent/jread.c), as chan.c, exec.c and lambda.c ----
+
+def jread(tm, typ, key, doc):
+    r = run(tm, "jread", typ, key, stdin=doc.encode())
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode("utf-8", "replace").splitlines()
+
+
+def test_jread_members(tm):
+    doc = ('{"skip":{"a":[1,-2.5e3,true,false,null,"]"]},"kind":"exec",'
+           '"cmd":["sh","-c","echo \\"hi\\"\\n"],"tty":true,"stdin":false,'
+           '"rows":24,"signal":-9,"big":1e30,"path":"/a\\/b\\u00e9\\ud83d'
+           '\\ude00\\ud800x","env":[]}')
+    assert jread(tm, "str", "kind", doc) == ["exec"]
+    # Escapes decoded; a surrogate pair joined, a lone one U+FFFD.
+    assert jread(tm, "str", "path", doc) == ["/a/b\u00e9\U0001F600\ufffdx"]
+    assert jread(tm, "strv", "cmd", doc) == ["sh", "-c", 'echo "hi"', "",
+                                             "end"]
+    assert jread(tm, "strv", "env", doc) == ["end"]
+    assert jread(tm, "bool", "tty", doc) == ["1"]
+    assert jread(tm, "bool", "stdin", doc) == ["0"]
+    assert jread(tm, "int", "rows", doc) == ["24"]
+    assert jread(tm, "int", "signal", doc) == ["-9"]
+    assert jread(tm, "int", "big", doc) == ["9200000000000000000"]
+    # Absent, or of another type: NULL or the default.
+    assert jread(tm, "str", "a", doc) == ["NULL"]
+    assert jread(tm, "str", "cmd", doc) == ["NULL"]
+    assert jread(tm, "strv", "kind", doc) == ["NULL"]
+    assert jread(tm, "bool", "kind", doc) == ["-7"]
+    assert jread(tm, "int", "kind", doc) == ["-7"]
+    assert jread(tm, "int", "nope", doc) == ["-7"]
+
+
+@pytest.mark.parametrize("doc", [
+    "", "[]", "{}", '{"kind"', '{"kind":', '{"kind":"x', '{"x":tru,"kind":"a"}',
+    '{"x":,"kind":"a"}', '{"x":"\\q","kind":"a"}', '{"x":"\x01","kind":"a"}',
+    '{"x":' + "[" * 100 + "]" * 100 + ',"kind":"a"}',
+    '{"x":1 "kind":"a"}', '{"kind":["a",1]}'])
+def test_jread_malformed(tm, doc):
+    # Malformed text before the member, or in it, never finds it.
+    assert jread(tm, "str", "kind", doc) == ["NULL"]
+    assert jread(tm, "strv", "kind", doc) == ["NULL"]

@@ -84,7 +84,7 @@ fuzz_reg_strings(int which, const char *a, const char *b)
 	case 3:
 		reg_platform_parse(a, &plat, &e);
 		reg_digest_check(a, &e);
-		if ((s = reg_base64_decode(a, &len)) != NULL)
+		if ((s = str_base64_decode(a, &len)) != NULL)
 			free(s);
 		break;
 	default:

@@ -290,12 +290,12 @@ t_auth_decode(void **state)
 	assert_int_equal(reg_auth_decode("{\"auth\":\"@@\"}", &c), -1);
 	assert_null(c.user);
 
-	s = reg_base64_decode("aHViOnB3", &n);
+	s = str_base64_decode("aHViOnB3", &n);
 	assert_int_equal(n, 6);
 	assert_string_equal(s, "hub:pw");
 	free(s);
-	assert_null(reg_base64_decode("a", &n));
-	assert_null(reg_base64_decode("aH=b", &n));
+	assert_null(str_base64_decode("a", &n));
+	assert_null(str_base64_decode("aH=b", &n));
 }
 
 static void

@@ -1,8 +1,8 @@
 /* The agent link's wire format: WebSocket (RFC 6455) framing, the opening
  * handshake's key, and the link message header carried in each binary
- * WebSocket message. One source (common/aglink/aglink_wire.c), compiled into the
- * backends' libcommon and into the static agent: libc only, no allocation.
- * docs/agent-link.md is the contract. */
+ * WebSocket message. One source (common/aglink/aglink_wire.c), compiled
+ * into the backends' libsk_aglink and into the static agent: libc only, no
+ * allocation. docs/agent-link.md is the contract. */
 #ifndef SOCKERLESS_AGLINK_WIRE_H
 #define SOCKERLESS_AGLINK_WIRE_H
 
@@ -66,12 +66,6 @@ void ws_accept_key(const char *key, char out[29]);
 /* SHA-1 and SHA-256 of buf[0..n). */
 void aglink_sha1(const void *buf, size_t n, unsigned char out[20]);
 void aglink_sha256(const void *buf, size_t n, unsigned char out[32]);
-
-/* Lower-case hex of n bytes into out (2n + 1 bytes). */
-void aglink_hex(const unsigned char *in, size_t n, char *out);
-
-/* Base64 (standard alphabet, padded) of n bytes; out holds 4*ceil(n/3)+1. */
-size_t aglink_b64(const unsigned char *in, size_t n, char *out);
 
 /* 1 when a and b (n bytes each) are equal, in time independent of where
  * they differ. */

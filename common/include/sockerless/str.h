@@ -36,14 +36,16 @@ int str_tohex(const char *s, long long max, long long *out, const char **endp);
 int str_http_status(const char *line, int *status);
 /* Copies at most size-1 bytes and NUL-terminates; returns strlen(src). */
 size_t str_lcpy(char *dst, const char *src, size_t size);
-/* Lowercase hex of len bytes into out (2*len+1 bytes). */
+/* Lowercase hex of len bytes into out (2*len+1 bytes): lite_hex
+ * (sockerless/lite.h) in the base library's argument order. */
 void str_hex(char *out, const unsigned char *p, size_t len);
 
 /* Nanoseconds since the epoch, real time. */
 int64_t str_now_ns(void);
 /* Decodes base64 in either alphabet (standard or URL-safe), padding
  * optional, whitespace skipped. Returns a NUL-terminated copy owned by the
- * caller (*lenp bytes), or NULL when malformed. */
+ * caller (*lenp bytes), or NULL when malformed. The decoding is
+ * lite_b64_decode's (sockerless/lite.h). */
 char *str_base64_decode(const char *s, size_t *lenp);
 /* RFC 3339 with nanoseconds, UTC ("2024-01-02T03:04:05.123456789Z").
  * ns == 0 gives Docker's zero time "0001-01-01T00:00:00Z". out >= 40. */
