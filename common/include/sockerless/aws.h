@@ -1,7 +1,8 @@
 /* AWS calls for the awsJson1.1 (ECS, CloudWatch Logs, ECR, ...) and
- * rest-json (Lambda) protocols:
- * SigV4 signing, the standard credential chain and error mapping. Calls
- * are asynchronous on httpcli (which retries throttling and 5xx). */
+ * rest-json (Lambda) protocols: SigV4 signing, the standard credential
+ * chain and error mapping. AWS is a provider of the cloud call core
+ * (cloud.h), which keeps the calls in flight, completes them from the
+ * loop, retries and maps errors; see docs/cloud.md. */
 #ifndef SOCKERLESS_AWS_H
 #define SOCKERLESS_AWS_H
 
