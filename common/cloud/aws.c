@@ -50,7 +50,6 @@ struct aws_ep {
 
 struct aws {
 	struct event_base *base;
-	struct httpcli *http;
 	char *region;
 	char *endpoint; /* one URL for every service, or NULL */
 	struct aws_ep *eps;
@@ -63,7 +62,6 @@ struct aws {
 /* What signing and the caller's callback need of one call: the core's
  * call data, freed by the core when the call ends or is cancelled. */
 struct aws_call {
-	struct aws *a;
 	const struct aws_svc *svc;
 	char *host; /* Host header, as curl would send it */
 	char *path;
@@ -111,7 +109,6 @@ aws_new(struct event_base *base, struct httpcli *http,
 	}
 	a = xcalloc(1, sizeof(*a));
 	a->base = base;
-	a->http = http;
 	a->region = xstrdup(o->region);
 	if (o->endpoint != NULL && *o->endpoint != '\0')
 		a->endpoint = xstrdup(o->endpoint);
@@ -353,11 +350,10 @@ aws_call_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 
 /* A new call's data for service s. */
 static struct aws_call *
-aws_call_new(struct aws *a, const struct aws_svc *s)
+aws_call_new(const struct aws_svc *s)
 {
 	struct aws_call *c = xcalloc(1, sizeof(*c));
 
-	c->a = a;
 	c->svc = s;
 	return c;
 }
@@ -407,7 +403,7 @@ aws_json_call(struct aws *a, const char *svc, const char *op, cJSON *in,
 
 	if (s == NULL)
 		fatalx("%s: unknown AWS service %s", __func__, svc);
-	c = aws_call_new(a, s);
+	c = aws_call_new(s);
 	c->cb = cb;
 	c->arg = arg;
 	aws_call_spec(&sp, c, op, aws_call_req(a, op, in, c));
@@ -427,7 +423,7 @@ aws_json_call_sync(struct aws *a, const char *svc, const char *op, cJSON *in,
 		cJSON_Delete(in);
 		return err_set(e, 500, "unknown AWS service %s", svc);
 	}
-	c = aws_call_new(a, s);
+	c = aws_call_new(s);
 	aws_call_spec(&sp, c, op, aws_call_req(a, op, in, c));
 	return cloud_call_sync(a->core, &sp, out, e);
 }
@@ -503,7 +499,7 @@ aws_rest_call(struct aws *a, const char *svc, const char *op,
 
 	if (s == NULL)
 		fatalx("%s: unknown AWS service %s", __func__, svc);
-	c = aws_call_new(a, s);
+	c = aws_call_new(s);
 	c->rcb = cb;
 	c->arg = arg;
 	aws_call_spec(&sp, c, op, aws_rest_req(a, rq, c));
@@ -523,7 +519,7 @@ aws_rest_call_sync(struct aws *a, const char *svc, const char *op,
 	*out = NULL;
 	if (s == NULL)
 		return err_set(e, 500, "unknown AWS service %s", svc);
-	c = aws_call_new(a, s);
+	c = aws_call_new(s);
 	aws_call_spec(&sp, c, op, aws_rest_req(a, rq, c));
 	sp.raw = 1; /* a rest-json payload need not be JSON */
 	sp.attempts = rq->attempts;
