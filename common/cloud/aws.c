@@ -537,3 +537,9 @@ aws_cancel(struct aws *a, uint64_t id)
 {
 	cloud_cancel(a->core, id);
 }
+
+struct cloud *
+aws_cloud(struct aws *a)
+{
+	return a->core;
+}

@@ -78,9 +78,7 @@ cloud_free(struct cloud *c)
 {
 	if (c == NULL)
 		return;
-	/* Calls in flight end here without their callbacks. */
-	while (!TAILQ_EMPTY(&c->calls))
-		cloud_cancel(c, TAILQ_FIRST(&c->calls)->id);
+	cloud_cancel_all(c);
 	free(c);
 }
 
@@ -355,6 +353,13 @@ cloud_cancel(struct cloud *c, uint64_t id)
 		cloud_call_free(k); /* a queued completion goes with it */
 		return;
 	}
+}
+
+void
+cloud_cancel_all(struct cloud *c)
+{
+	while (!TAILQ_EMPTY(&c->calls))
+		cloud_cancel(c, TAILQ_FIRST(&c->calls)->id);
 }
 
 /* --- blocking calls --- */

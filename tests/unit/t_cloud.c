@@ -363,6 +363,14 @@ t_cancel_inflight(void **state)
 	assert_true(w.ok);
 	assert_int_equal(w.status, 200);
 	assert_int_equal(cloud_inflight(w.c), 0);
+	/* A shutdown: everything in flight goes, no callback runs. */
+	t_call(&w);
+	t_call(&w);
+	assert_int_equal(cloud_inflight(w.c), 2);
+	cloud_cancel_all(w.c);
+	assert_int_equal(cloud_inflight(w.c), 0);
+	event_base_dispatch(w.base);
+	assert_int_equal(w.calls, 1);
 	t_world_free(&w);
 }
 

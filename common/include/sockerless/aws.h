@@ -67,6 +67,9 @@ uint64_t aws_json_call(struct aws *a, const char *svc, const char *op,
  * not be called. Unknown or finished ids are ignored. aws_free cancels
  * every call in flight. */
 void aws_cancel(struct aws *a, uint64_t id);
+/* The cloud call core under a (see cloud.h): cloud_inflight,
+ * cloud_cancel_all. */
+struct cloud *aws_cloud(struct aws *a);
 /* Blocking, for start-up only; takes in; *out owned by the caller. On an
  * AWS error, e's message is "<Code>: <message>" and status mapped by
  * aws_error_to_err. */

@@ -109,6 +109,9 @@ uint64_t cloud_call(
  * on the wire or its completion is queued. Unknown or finished ids are
  * ignored. */
 void cloud_cancel(struct cloud *c, uint64_t id);
+/* Cancels every call in flight (a backend shutting down): none of their
+ * callbacks will be called. */
+void cloud_cancel_all(struct cloud *c);
 /* Calls started and not yet completed or cancelled. */
 size_t cloud_inflight(const struct cloud *c);
 
