@@ -1,8 +1,7 @@
-/* AWS awsJson1.1 and rest-json calls over httpcli: endpoints per service,
- * SigV4 on every attempt, error parsing and mapping to Docker-facing
- * errors. */
-#include <sys/queue.h>
-
+/* The AWS provider of the cloud call core: endpoints per service, SigV4
+ * on every attempt, the awsJson1.1 and rest-json protocols. Calls in
+ * flight, cancel, completion and retries are the core's (cloud.c); the
+ * error envelopes and table are aws_err.c's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <event2/event.h>
 
 #include "sockerless/aws.h"
+#include "sockerless/cloud.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -22,13 +22,6 @@
 
 /* A failed refresh is tried again this often until it works. */
 #define AWS_REFRESH_RETRY_SEC 30
-
-/* Attempts of a call that is throttled or fails with a 5xx or on the
- * network. With one attempt in five failing (a throttled account), three
- * attempts lose about one call in a hundred, and a container's life takes
- * a dozen calls; five lose one in 3,000. Each backs off (capped full
- * jitter), within httpcli's total time limit. */
-#define AWS_MAX_ATTEMPTS 5
 
 /* From botocore's service-2.json metadata (endpointPrefix, signingName,
  * targetPrefix). STS answers awsJson 1.0 as well as its Query protocol.
@@ -57,30 +50,42 @@ struct aws_ep {
 
 struct aws {
 	struct event_base *base;
-	struct httpcli *http;
 	char *region;
 	char *endpoint; /* one URL for every service, or NULL */
 	struct aws_ep *eps;
 	size_t neps;
 	struct aws_creds_chain chain;
 	struct event *refresh_ev;
-	LIST_HEAD(, aws_call) calls; /* asynchronous calls in flight */
+	struct cloud *core; /* the calls in flight */
 };
 
-/* One call in flight; freed after its callback or when cancelled. */
+/* What signing and the caller's callback need of one call: the core's
+ * call data, freed by the core when the call ends or is cancelled. */
 struct aws_call {
-	LIST_ENTRY(aws_call) entry; /* asynchronous calls only */
-	uint64_t id;
-	struct aws *a;
 	const struct aws_svc *svc;
-	char *op;
 	char *host; /* Host header, as curl would send it */
 	char *path;
 	char *query;
 	aws_json_cb cb;
 	aws_rest_cb rcb;
-	int rest; /* rest-json: success bodies need not be JSON */
 	void *arg;
+};
+
+static int aws_authorize(
+    void *ctx, struct httpcli_req *r, void *call_data, struct err *e);
+
+/* Attempts of a call that is throttled or fails with a 5xx or on the
+ * network. With one attempt in five failing (a throttled account), three
+ * attempts lose about one call in a hundred, and a container's life takes
+ * a dozen calls; five lose one in 3,000. Each backs off (capped full
+ * jitter), within httpcli's total time limit. */
+const struct cloud_provider aws_provider = {
+	.name = "aws",
+	.authorize = aws_authorize,
+	.parse_error = aws_cloud_parse_error,
+	.request_id = aws_request_id,
+	.errors = aws_errors,
+	.attempts = 5,
 };
 
 static const struct aws_svc *
@@ -104,12 +109,11 @@ aws_new(struct event_base *base, struct httpcli *http,
 	}
 	a = xcalloc(1, sizeof(*a));
 	a->base = base;
-	a->http = http;
 	a->region = xstrdup(o->region);
 	if (o->endpoint != NULL && *o->endpoint != '\0')
 		a->endpoint = xstrdup(o->endpoint);
 	aws_creds_chain_init(&a->chain, o->profile, o->region, NULL);
-	LIST_INIT(&a->calls);
+	a->core = cloud_new(base, http, &aws_provider, a);
 	return a;
 }
 
@@ -119,8 +123,7 @@ aws_free(struct aws *a)
 	if (a == NULL)
 		return;
 	/* Calls in flight end here without their callbacks. */
-	while (!LIST_EMPTY(&a->calls))
-		aws_cancel(a, LIST_FIRST(&a->calls)->id);
+	cloud_free(a->core);
 	if (a->refresh_ev != NULL)
 		event_free(a->refresh_ev);
 	for (size_t i = 0; i < a->neps; i++) {
@@ -260,12 +263,13 @@ aws_signed_header(const char *line)
 	return 1;
 }
 
-/* httpcli on_attempt hook: a fresh date and signature for every attempt. */
+/* The core's authorize hook: a fresh date and signature for every
+ * attempt. */
 static int
-aws_sign_attempt(struct httpcli_req *r, void *arg, struct err *e)
+aws_authorize(void *ctx, struct httpcli_req *r, void *call_data, struct err *e)
 {
-	struct aws_call *c = arg;
-	struct aws *a = c->a;
+	struct aws *a = ctx;
+	struct aws_call *c = call_data;
 	const struct strv *hs;
 	const char **lines;
 	struct aws_sigv4_req sr;
@@ -313,163 +317,68 @@ aws_sign_attempt(struct httpcli_req *r, void *arg, struct err *e)
 	return 0;
 }
 
-/* --- errors --- */
-
-static int
-aws_throttle_code(const char *code)
-{
-	static const char *const codes[] = { "ThrottlingException",
-		"TooManyRequestsException", "RequestLimitExceeded",
-		"Throttling", "ThrottledException",
-		"ProvisionedThroughputExceededException" };
-
-	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-		if (strcmp(code, codes[i]) == 0)
-			return 1;
-	return 0;
-}
-
-void
-aws_parse_error(int status, const char *body, size_t len,
-    const char *request_id, struct aws_error *ae)
-{
-	cJSON *o = NULL;
-	const char *type = NULL, *msg = NULL;
-
-	memset(ae, 0, sizeof(*ae));
-	ae->http_status = status;
-	if (request_id != NULL)
-		str_lcpy(ae->request_id, request_id, sizeof(ae->request_id));
-	if (body != NULL && len > 0)
-		o = cJSON_ParseWithLength(body, len);
-	if (o != NULL) {
-		if ((type = json_str(o, "__type")) == NULL)
-			type = json_str(o, "code");
-		if ((msg = json_str(o, "message")) == NULL)
-			msg = json_str(o, "Message");
-	}
-	if (type != NULL) {
-		const char *hash = strrchr(type, '#');
-
-		str_lcpy(
-		    ae->code, hash != NULL ? hash + 1 : type, sizeof(ae->code));
-		ae->code[strcspn(ae->code, ":")] = '\0';
-	} else
-		snprintf(ae->code, sizeof(ae->code), "HTTP%d", status);
-	if (msg != NULL)
-		str_lcpy(ae->message, msg, sizeof(ae->message));
-	else if (o == NULL && body != NULL && len > 0)
-		snprintf(ae->message, sizeof(ae->message), "%.*s",
-		    (int)(len < 200 ? len : 200), body);
-	ae->throttled = status == 429 || aws_throttle_code(ae->code);
-	cJSON_Delete(o);
-}
-
-/* rest-json: the X-Amzn-ErrorType header names the code when present
- * ("ResourceNotFoundException:http://internal.amazon.com/..."). */
-void
-aws_error_type_header(const struct httpcli_resp *resp, struct aws_error *ae)
-{
-	const char *t = httpcli_resp_header(resp, "X-Amzn-ErrorType");
-
-	if (t == NULL || *t == '\0')
-		return;
-	str_lcpy(ae->code, t, sizeof(ae->code));
-	ae->code[strcspn(ae->code, ":")] = '\0';
-	ae->throttled = ae->http_status == 429 || aws_throttle_code(ae->code);
-}
-
-static int
-aws_not_found(const struct aws_error *ae)
-{
-	return ae->http_status == 404 || str_suffix(ae->code, "NotFound") ||
-	    str_suffix(ae->code, "NotFoundException");
-}
-
-/* The cloud refused what the request asked for (a value out of range, a
- * name it does not accept): the Docker client's input is at fault, so it
- * is a 400 with the cloud's own words. AccessDenied and the like stay 500:
- * the operator, not the user, has to act. */
-static int
-aws_invalid_input(const struct aws_error *ae)
-{
-	static const char *const codes[] = { "ValidationException",
-		"ValidationError", "InvalidParameterException",
-		"InvalidParameterValueException", "InvalidParameterValue",
-		"InvalidParameterCombination", "InvalidRequestException",
-		"ClientException", "InvalidArgumentException" };
-
-	if (ae->http_status < 400 || ae->http_status >= 500)
-		return 0;
-	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
-		if (strcmp(ae->code, codes[i]) == 0)
-			return 1;
-	return 0;
-}
-
-void
-aws_error_to_err(const struct aws_error *ae, struct err *e)
-{
-	char rid[160] = "";
-
-	if (ae->request_id[0] != '\0')
-		snprintf(rid, sizeof(rid), " (request id %s)", ae->request_id);
-	if (ae->http_status == 0)
-		err_set(e, 502, "cloud unreachable: %s%s", ae->message, rid);
-	else if (ae->throttled)
-		err_set(e, 503, "cloud throttled the request: %s: %s%s",
-		    ae->code, ae->message, rid);
-	else if (aws_not_found(ae))
-		err_set(e, 404, "%s: %s%s", ae->code, ae->message, rid);
-	else if (ae->http_status >= 500)
-		err_set(e, 502, "cloud error: %s: %s%s", ae->code, ae->message,
-		    rid);
-	else if (aws_invalid_input(ae))
-		err_set(e, 400, "%s: %s%s", ae->code, ae->message, rid);
-	else
-		err_set(e, 500, "cloud rejected the request: %s: %s%s",
-		    ae->code, ae->message, rid);
-}
-
-/* Retry throttling answers that come back as 400 (httpcli already retries
- * 429 and 5xx). */
-static int
-aws_retry_if(const struct httpcli_resp *resp, void *arg)
-{
-	struct aws_error ae;
-
-	(void)arg;
-	if (resp->status < 400 || resp->status >= 500)
-		return 0;
-	aws_parse_error(resp->status, resp->body, resp->body_len, NULL, &ae);
-	return ae.throttled;
-}
-
 /* --- calls --- */
 
 static void
-aws_call_free(struct aws_call *c)
+aws_call_free(void *p)
 {
+	struct aws_call *c = p;
+
 	if (c == NULL)
 		return;
-	free(c->op);
 	free(c->host);
 	free(c->path);
 	free(c->query);
 	free(c);
 }
 
-/* Builds the signed request for svc.op; takes in. */
-static struct httpcli_req *
-aws_call_req(struct aws *a, const struct aws_svc *s, const char *op, cJSON *in,
-    struct aws_call *c)
+/* The core's callback: the same answer in the aws_* callbacks' terms. */
+static void
+aws_call_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct cloud_error *ce)
 {
+	struct aws_call *c = arg;
+	struct aws_error ae;
+
+	if (ce != NULL)
+		aws_error_from_cloud(ce, &ae);
+	if (c->rcb != NULL)
+		c->rcb(c->arg, resp, out, ce != NULL ? &ae : NULL);
+	else
+		c->cb(c->arg, out, ce != NULL ? &ae : NULL);
+}
+
+/* A new call's data for service s. */
+static struct aws_call *
+aws_call_new(const struct aws_svc *s)
+{
+	struct aws_call *c = xcalloc(1, sizeof(*c));
+
+	c->svc = s;
+	return c;
+}
+
+/* The core's description of call c: op on its service, request r. */
+static void
+aws_call_spec(struct cloud_call_spec *sp, struct aws_call *c, const char *op,
+    struct httpcli_req *r)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->service = c->svc->name;
+	sp->op = op;
+	sp->req = r;
+	sp->data = c;
+	sp->data_free = aws_call_free;
+}
+
+/* Builds the awsJson request for svc.op; takes in. */
+static struct httpcli_req *
+aws_call_req(struct aws *a, const char *op, cJSON *in, struct aws_call *c)
+{
+	const struct aws_svc *s = c->svc;
 	struct httpcli_req *r;
 	char *url = aws_endpoint(a, s), *body, *target;
 
-	c->a = a;
-	c->svc = s;
-	c->op = xstrdup(op);
 	aws_url_split(url, &c->host, &c->path, &c->query);
 	body = in != NULL ? json_print(in) : xstrdup("{}");
 	cJSON_Delete(in);
@@ -478,75 +387,10 @@ aws_call_req(struct aws *a, const struct aws_svc *s, const char *op, cJSON *in,
 	httpcli_req_header(r, "Content-Type", s->ctype);
 	httpcli_req_header(r, "X-Amz-Target", target);
 	httpcli_req_body(r, body, strlen(body));
-	httpcli_req_attempts(r, AWS_MAX_ATTEMPTS);
-	httpcli_req_on_attempt(r, aws_sign_attempt, c);
-	httpcli_req_retry_if(r, aws_retry_if, NULL);
 	free(target);
 	free(body);
 	free(url);
 	return r;
-}
-
-/* Parses resp into *out (2xx) or ae; logs the call. Returns 0 on success. */
-static int
-aws_call_result(const struct aws_call *c, const struct httpcli_resp *resp,
-    cJSON **out, struct aws_error *ae)
-{
-	const char *rid = httpcli_resp_header(resp, "x-amzn-RequestId");
-
-	if (rid == NULL)
-		rid = httpcli_resp_header(resp, "x-amz-request-id");
-	*out = NULL;
-	if (resp->status == 0) {
-		memset(ae, 0, sizeof(*ae));
-		str_lcpy(ae->message, resp->error, sizeof(ae->message));
-	} else if (resp->status >= 200 && resp->status <= 299) {
-		*out = resp->body_len == 0 ?
-		    cJSON_CreateObject() :
-		    cJSON_ParseWithLength(resp->body, resp->body_len);
-		/* A rest-json payload (Lambda Invoke) need not be JSON. */
-		if (*out != NULL || c->rest) {
-			log_cloud(c->svc->name, c->op, resp->status,
-			    resp->duration_ms, rid, NULL);
-			return 0;
-		}
-		memset(ae, 0, sizeof(*ae));
-		ae->http_status = resp->status;
-		str_lcpy(ae->code, "InvalidResponse", sizeof(ae->code));
-		str_lcpy(
-		    ae->message, "response is not JSON", sizeof(ae->message));
-		if (rid != NULL)
-			str_lcpy(ae->request_id, rid, sizeof(ae->request_id));
-	} else {
-		aws_parse_error(
-		    resp->status, resp->body, resp->body_len, rid, ae);
-		aws_error_type_header(resp, ae);
-	}
-	log_cloud(c->svc->name, c->op, resp->status, resp->duration_ms, rid,
-	    ae->code[0] != '\0' ? ae->code : ae->message);
-	return -1;
-}
-
-static void
-aws_call_done(struct httpcli_resp *resp, void *arg)
-{
-	struct aws_call *c = arg;
-	struct aws_error ae;
-	cJSON *out;
-
-	LIST_REMOVE(c, entry);
-
-	if (aws_call_result(c, resp, &out, &ae) == 0) {
-		if (c->rcb != NULL)
-			c->rcb(c->arg, resp, out, NULL);
-		else
-			c->cb(c->arg, out, NULL);
-	} else if (c->rcb != NULL)
-		c->rcb(c->arg, resp, NULL, &ae);
-	else
-		c->cb(c->arg, NULL, &ae);
-	cJSON_Delete(out);
-	aws_call_free(c);
 }
 
 uint64_t
@@ -554,18 +398,16 @@ aws_json_call(struct aws *a, const char *svc, const char *op, cJSON *in,
     aws_json_cb cb, void *arg)
 {
 	const struct aws_svc *s = aws_svc_find(svc);
+	struct cloud_call_spec sp;
 	struct aws_call *c;
-	struct httpcli_req *r;
 
 	if (s == NULL)
 		fatalx("%s: unknown AWS service %s", __func__, svc);
-	c = xcalloc(1, sizeof(*c));
+	c = aws_call_new(s);
 	c->cb = cb;
 	c->arg = arg;
-	r = aws_call_req(a, s, op, in, c);
-	c->id = httpcli_send(a->http, r, aws_call_done, c);
-	LIST_INSERT_HEAD(&a->calls, c, entry);
-	return c->id;
+	aws_call_spec(&sp, c, op, aws_call_req(a, op, in, c));
+	return cloud_call(a->core, &sp, aws_call_done, c);
 }
 
 int
@@ -573,63 +415,26 @@ aws_json_call_sync(struct aws *a, const char *svc, const char *op, cJSON *in,
     cJSON **out, struct err *e)
 {
 	const struct aws_svc *s = aws_svc_find(svc);
+	struct cloud_call_spec sp;
 	struct aws_call *c;
-	struct httpcli_resp *resp;
-	struct aws_error ae;
-	int rc;
 
 	*out = NULL;
 	if (s == NULL) {
 		cJSON_Delete(in);
 		return err_set(e, 500, "unknown AWS service %s", svc);
 	}
-	c = xcalloc(1, sizeof(*c));
-	resp = httpcli_perform(aws_call_req(a, s, op, in, c));
-	if ((rc = aws_call_result(c, resp, out, &ae)) == -1) {
-		aws_error_to_err(&ae, e);
-		if (e != NULL && ae.http_status != 0)
-			err_set(e, e->status, "%s: %s", ae.code, ae.message);
-	}
-	httpcli_resp_free(resp);
-	aws_call_free(c);
-	return rc;
+	c = aws_call_new(s);
+	aws_call_spec(&sp, c, op, aws_call_req(a, op, in, c));
+	return cloud_call_sync(a->core, &sp, out, e);
 }
 
 /* --- rest-json --- */
 
-/* Builds the signed request of a rest-json call: the endpoint's own path
- * (if any) prefixes the operation's. */
-static struct httpcli_req *
-aws_rest_req(struct aws *a, const struct aws_svc *s, const char *op,
-    const struct aws_rest *rq, struct aws_call *c)
+/* Adds rq's "Name: value" header lines to r. */
+static void
+aws_rest_headers(struct httpcli_req *r, const char *const *headers)
 {
-	struct httpcli_req *r;
-	char *url = aws_endpoint(a, s), *host, *base, *query, *full;
-	const char *auth;
-	size_t blen;
-
-	aws_url_split(url, &host, &base, &query);
-	free(query);
-	blen = strlen(base);
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	c->a = a;
-	c->svc = s;
-	c->op = xstrdup(op);
-	c->rest = 1;
-	c->host = host;
-	c->path = xasprintf("%.*s%s", (int)blen, base, rq->path);
-	c->query =
-	    rq->query != NULL && *rq->query != '\0' ? xstrdup(rq->query) : NULL;
-	/* The URL keeps the scheme and authority of the endpoint. */
-	auth = strstr(url, "://");
-	auth = auth != NULL ? auth + 3 : url;
-	auth += strcspn(auth, "/?#");
-	full = xasprintf("%.*s%s%s%s", (int)(auth - url), url, c->path,
-	    c->query != NULL ? "?" : "", c->query != NULL ? c->query : "");
-	free(base);
-	r = httpcli_req_new(rq->method, full);
-	for (const char *const *h = rq->headers; h != NULL && *h != NULL; h++) {
+	for (const char *const *h = headers; h != NULL && *h != NULL; h++) {
 		const char *colon = strchr(*h, ':');
 		char *name;
 
@@ -642,6 +447,36 @@ aws_rest_req(struct aws *a, const struct aws_svc *s, const char *op,
 		httpcli_req_header(r, name, colon);
 		free(name);
 	}
+}
+
+/* Builds the request of a rest-json call: the endpoint's own path (if
+ * any) prefixes the operation's. */
+static struct httpcli_req *
+aws_rest_req(struct aws *a, const struct aws_rest *rq, struct aws_call *c)
+{
+	const struct aws_svc *s = c->svc;
+	struct httpcli_req *r;
+	char *url = aws_endpoint(a, s), *base, *query, *full;
+	const char *auth;
+	size_t blen;
+
+	aws_url_split(url, &c->host, &base, &query);
+	free(query);
+	blen = strlen(base);
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	c->path = xasprintf("%.*s%s", (int)blen, base, rq->path);
+	c->query =
+	    rq->query != NULL && *rq->query != '\0' ? xstrdup(rq->query) : NULL;
+	/* The URL keeps the scheme and authority of the endpoint. */
+	auth = strstr(url, "://");
+	auth = auth != NULL ? auth + 3 : url;
+	auth += strcspn(auth, "/?#");
+	full = xasprintf("%.*s%s%s%s", (int)(auth - url), url, c->path,
+	    c->query != NULL ? "?" : "", c->query != NULL ? c->query : "");
+	free(base);
+	r = httpcli_req_new(rq->method, full);
+	aws_rest_headers(r, rq->headers);
 	if (rq->body != NULL) {
 		httpcli_req_header(r, "Content-Type",
 		    rq->content_type != NULL ? rq->content_type : s->ctype);
@@ -649,10 +484,6 @@ aws_rest_req(struct aws *a, const struct aws_svc *s, const char *op,
 	}
 	if (rq->timeout_ms > 0)
 		httpcli_req_timeouts(r, rq->timeout_ms, rq->timeout_ms);
-	httpcli_req_attempts(
-	    r, rq->attempts > 0 ? rq->attempts : AWS_MAX_ATTEMPTS);
-	httpcli_req_on_attempt(r, aws_sign_attempt, c);
-	httpcli_req_retry_if(r, aws_retry_if, NULL);
 	free(full);
 	free(url);
 	return r;
@@ -663,18 +494,18 @@ aws_rest_call(struct aws *a, const char *svc, const char *op,
     const struct aws_rest *rq, aws_rest_cb cb, void *arg)
 {
 	const struct aws_svc *s = aws_svc_find(svc);
+	struct cloud_call_spec sp;
 	struct aws_call *c;
-	struct httpcli_req *r;
 
 	if (s == NULL)
 		fatalx("%s: unknown AWS service %s", __func__, svc);
-	c = xcalloc(1, sizeof(*c));
+	c = aws_call_new(s);
 	c->rcb = cb;
 	c->arg = arg;
-	r = aws_rest_req(a, s, op, rq, c);
-	c->id = httpcli_send(a->http, r, aws_call_done, c);
-	LIST_INSERT_HEAD(&a->calls, c, entry);
-	return c->id;
+	aws_call_spec(&sp, c, op, aws_rest_req(a, rq, c));
+	sp.raw = 1; /* a rest-json payload need not be JSON */
+	sp.attempts = rq->attempts;
+	return cloud_call(a->core, &sp, aws_call_done, c);
 }
 
 int
@@ -682,24 +513,17 @@ aws_rest_call_sync(struct aws *a, const char *svc, const char *op,
     const struct aws_rest *rq, cJSON **out, struct err *e)
 {
 	const struct aws_svc *s = aws_svc_find(svc);
+	struct cloud_call_spec sp;
 	struct aws_call *c;
-	struct httpcli_resp *resp;
-	struct aws_error ae;
-	int rc;
 
 	*out = NULL;
 	if (s == NULL)
 		return err_set(e, 500, "unknown AWS service %s", svc);
-	c = xcalloc(1, sizeof(*c));
-	resp = httpcli_perform(aws_rest_req(a, s, op, rq, c));
-	if ((rc = aws_call_result(c, resp, out, &ae)) == -1) {
-		aws_error_to_err(&ae, e);
-		if (e != NULL && ae.http_status != 0)
-			err_set(e, e->status, "%s: %s", ae.code, ae.message);
-	}
-	httpcli_resp_free(resp);
-	aws_call_free(c);
-	return rc;
+	c = aws_call_new(s);
+	aws_call_spec(&sp, c, op, aws_rest_req(a, rq, c));
+	sp.raw = 1; /* a rest-json payload need not be JSON */
+	sp.attempts = rq->attempts;
+	return cloud_call_sync(a->core, &sp, out, e);
 }
 
 void
@@ -711,14 +535,11 @@ aws_path_escape(struct buf *b, const char *s)
 void
 aws_cancel(struct aws *a, uint64_t id)
 {
-	struct aws_call *c;
+	cloud_cancel(a->core, id);
+}
 
-	LIST_FOREACH(c, &a->calls, entry) {
-		if (c->id == id) {
-			LIST_REMOVE(c, entry);
-			httpcli_cancel(a->http, id);
-			aws_call_free(c);
-			return;
-		}
-	}
+struct cloud *
+aws_cloud(struct aws *a)
+{
+	return a->core;
 }

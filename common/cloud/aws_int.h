@@ -8,6 +8,7 @@
 
 #include "sockerless/aws.h"
 #include "sockerless/buf.h"
+#include "sockerless/cloud.h"
 #include "sockerless/err.h"
 
 /* sigv4.c */
@@ -90,6 +91,20 @@ int aws_creds_parse_sts_xml(
 
 /* aws.c */
 
+/* The AWS provider of the cloud call core. */
+extern const struct cloud_provider aws_provider;
+
+/* aws_err.c */
+
+/* The table from AWS error codes to the core's kinds. */
+extern const struct cloud_errmap aws_errors[];
+/* The core's parse_error hook: awsJson/rest-json body, then the
+ * X-Amzn-ErrorType header. */
+void aws_cloud_parse_error(
+    const struct httpcli_resp *resp, struct cloud_error *ce);
+/* x-amzn-RequestId or x-amz-request-id, or NULL. */
+const char *aws_request_id(const struct httpcli_resp *resp);
+void aws_error_from_cloud(const struct cloud_error *ce, struct aws_error *ae);
 /* Code (after any '#', before any ':'), message, throttled flag from an
  * awsJson error response. */
 void aws_parse_error(int status, const char *body, size_t len,

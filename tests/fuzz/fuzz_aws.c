@@ -1,6 +1,6 @@
-/* What the cloud answers (common/cloud/aws.c, common/cloud/aws_creds.c): error bodies
- * (awsJson and rest-json, with the X-Amzn-ErrorType header) mapped to a
- * Docker-facing error, and the credential documents (container / IMDS
+/* What the cloud answers (common/cloud/aws_err.c, cloud.c, aws_creds.c):
+ * error bodies (awsJson and rest-json, with the X-Amzn-ErrorType header) mapped
+ * to a Docker-facing error, and the credential documents (container / IMDS
  * JSON, STS XML, the shared credentials and config files' INI). The first
  * byte picks the HTTP status and the parser; the rest is the body, and
  * after a NUL the header value. */

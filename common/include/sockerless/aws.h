@@ -1,7 +1,8 @@
 /* AWS calls for the awsJson1.1 (ECS, CloudWatch Logs, ECR, ...) and
- * rest-json (Lambda) protocols:
- * SigV4 signing, the standard credential chain and error mapping. Calls
- * are asynchronous on httpcli (which retries throttling and 5xx). */
+ * rest-json (Lambda) protocols: SigV4 signing, the standard credential
+ * chain and error mapping. AWS is a provider of the cloud call core
+ * (cloud.h), which keeps the calls in flight, completes them from the
+ * loop, retries and maps errors; see docs/cloud.md. */
 #ifndef SOCKERLESS_AWS_H
 #define SOCKERLESS_AWS_H
 
@@ -66,6 +67,9 @@ uint64_t aws_json_call(struct aws *a, const char *svc, const char *op,
  * not be called. Unknown or finished ids are ignored. aws_free cancels
  * every call in flight. */
 void aws_cancel(struct aws *a, uint64_t id);
+/* The cloud call core under a (see cloud.h): cloud_inflight,
+ * cloud_cancel_all. */
+struct cloud *aws_cloud(struct aws *a);
 /* Blocking, for start-up only; takes in; *out owned by the caller. On an
  * AWS error, e's message is "<Code>: <message>" and status mapped by
  * aws_error_to_err. */
