@@ -12,6 +12,8 @@
 #include <event2/event.h>
 
 #include "backend_agent.h"
+#include "backend_ctr.h"
+#include "backend_sys.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -213,6 +215,7 @@ backend_agent_get(struct backend *b, struct container *c)
 		TAILQ_INIT(&ag->waiting);
 		TAILQ_INIT(&ag->relays);
 		c->agent = ag;
+		c->agent_free = backend_agent_free;
 	}
 	return ag;
 }

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "backend_agent.h"
+#include "backend_sys.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"

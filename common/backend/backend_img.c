@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend_int.h"
+#include "backend_img.h"
+#include "backend_sys.h"
 #include "sockerless/filters.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"

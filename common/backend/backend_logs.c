@@ -11,6 +11,9 @@
 #include <event2/event.h>
 
 #include "backend_agent.h"
+#include "backend_ctr.h"
+#include "backend_logs.h"
+#include "backend_sys.h"
 #include "sockerless/buf.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend_agent.h"
+#include "backend_int.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"
@@ -52,7 +52,8 @@ container_unref(struct container *c)
 {
 	if (--c->refs > 0)
 		return;
-	backend_agent_free(c);
+	if (c->agent_free != NULL)
+		c->agent_free(c);
 	if (c->backend_data_free != NULL)
 		c->backend_data_free(c->backend_data);
 	cJSON_Delete(c->doc);

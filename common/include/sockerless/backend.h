@@ -38,6 +38,9 @@ struct container {
 	struct backend_waiters *waiters; /* framework-private */
 	int stopping;			 /* a stop is in flight */
 	struct backend_agent *agent;	 /* framework-private */
+	/* Frees agent: set with it, so that container.c, below the agent
+	 * code, does not call up into it. */
+	void (*agent_free)(struct container *c);
 };
 
 /* Completion of an asynchronous backend operation: e is NULL on success. */
