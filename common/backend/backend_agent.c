@@ -152,61 +152,17 @@ static void agent_relay_client_write(struct bufferevent *bev, void *arg);
 static void agent_relay_client_event(
     struct bufferevent *bev, short what, void *arg);
 
-static void
-agent_bev_flushed(struct bufferevent *bev, void *arg)
-{
-	(void)arg;
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_free(bev);
-}
-
-static void
-agent_bev_closed(struct bufferevent *bev, short what, void *arg)
-{
-	(void)what;
-	(void)arg;
-	bufferevent_free(bev);
-}
-
-/* Hands the client connection over to a close-after-flush. */
+/* Hands the client connection over to a close-after-flush; an attach's
+ * stops holding back wait's answer only after its last byte. */
 static void
 agent_relay_release_client(struct agent_relay *rl)
 {
 	struct bufferevent *bev = rl->bev;
+	struct container *counted = rl->attach_open ? rl->c : NULL;
 
-	if (bev == NULL)
-		return;
 	rl->bev = NULL;
-	bufferevent_setcb(bev, NULL, agent_bev_flushed, agent_bev_closed, NULL);
-	bufferevent_disable(bev, EV_READ);
-	bufferevent_enable(bev, EV_WRITE);
-	agent_bev_flushed(bev, NULL);
-}
-
-/* The attach stream has ended (arg: its container, referenced). */
-static void
-agent_attach_ended(struct bufferevent *bev, void *arg)
-{
-	struct container *c = arg;
-
-	if (bev != NULL)
-		bufferevent_free(bev);
-	backend_ctr_attach_closed(c);
-	container_unref(c);
-}
-
-static void
-agent_attach_flushed(struct bufferevent *bev, void *arg)
-{
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		agent_attach_ended(bev, arg);
-}
-
-static void
-agent_attach_closed(struct bufferevent *bev, short what, void *arg)
-{
-	(void)what;
-	agent_attach_ended(bev, arg);
+	rl->attach_open = 0;
+	backend_ctr_attach_release(bev, counted);
 }
 
 /* The attach carries a run's output from now on: wait answers after it
@@ -223,27 +179,6 @@ backend_agent_attach_counted(struct agent_relay *rl)
 	backend_ctr_attach_open(rl->c);
 }
 
-/* An attach's client connection closes after its last byte is written,
- * and only then does the stream stop holding back wait's answer. */
-static void
-agent_attach_release_client(struct agent_relay *rl)
-{
-	struct bufferevent *bev = rl->bev;
-
-	rl->attach_open = 0;
-	container_ref(rl->c);
-	if (bev == NULL) {
-		agent_attach_ended(NULL, rl->c);
-		return;
-	}
-	rl->bev = NULL;
-	bufferevent_setcb(
-	    bev, NULL, agent_attach_flushed, agent_attach_closed, rl->c);
-	bufferevent_disable(bev, EV_READ);
-	bufferevent_enable(bev, EV_WRITE);
-	agent_attach_flushed(bev, rl->c);
-}
-
 void
 backend_agent_relay_free(struct agent_relay *rl)
 {
@@ -255,8 +190,6 @@ backend_agent_relay_free(struct agent_relay *rl)
 		httpsrv_req_on_close(rl->req, NULL, NULL);
 	if (rl->ch != NULL)
 		aglink_chan_close(rl->ch);
-	if (rl->attach_open)
-		agent_attach_release_client(rl);
 	agent_relay_release_client(rl);
 	if (rl->ex != NULL)
 		rl->ex->relay = NULL;

@@ -18,6 +18,7 @@
 	"container \"%s\". You have to remove (or rename) that container " \
 	"to be able to reuse that name."
 
+struct bufferevent;
 struct backend_waiter; /* backend_ctr_wait.c */
 struct backend_parked; /* backend_ctr.c */
 
@@ -134,5 +135,10 @@ void backend_ctr_notify_waiters(
  * answers only when none is open (dockerd ends them first). */
 void backend_ctr_attach_open(struct container *c);
 void backend_ctr_attach_closed(struct container *c);
+/* A hijacked client's stream is over: its connection (bev; NULL when it
+ * is already gone) closes once what is queued on it is written, and c,
+ * when the stream was counted with backend_ctr_attach_open (else NULL),
+ * is closed for wait only then. */
+void backend_ctr_attach_release(struct bufferevent *bev, struct container *c);
 
 #endif

@@ -3,6 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
 #include "backend_ctr.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
@@ -109,6 +113,49 @@ backend_ctr_attach_closed(struct container *c)
 		if (w->due)
 			backend_ctr_waiter_answer(w);
 	}
+}
+
+/* A released stream has ended (c: its container, referenced, when the
+ * stream is counted for wait; else NULL). */
+static void
+backend_ctr_attach_ended(struct bufferevent *bev, struct container *c)
+{
+	if (bev != NULL)
+		bufferevent_free(bev);
+	if (c == NULL)
+		return;
+	backend_ctr_attach_closed(c);
+	container_unref(c);
+}
+
+static void
+backend_ctr_attach_flushed(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		backend_ctr_attach_ended(bev, arg);
+}
+
+static void
+backend_ctr_attach_gone(struct bufferevent *bev, short what, void *arg)
+{
+	(void)what;
+	backend_ctr_attach_ended(bev, arg);
+}
+
+void
+backend_ctr_attach_release(struct bufferevent *bev, struct container *c)
+{
+	if (c != NULL)
+		container_ref(c);
+	if (bev == NULL) {
+		backend_ctr_attach_ended(NULL, c);
+		return;
+	}
+	bufferevent_setcb(
+	    bev, NULL, backend_ctr_attach_flushed, backend_ctr_attach_gone, c);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_enable(bev, EV_WRITE);
+	backend_ctr_attach_flushed(bev, c);
 }
 
 void
