@@ -371,11 +371,8 @@ backend_logs_fetch(struct logs_job *j)
 	}
 	j->wait_start = 0;
 	j->fetching = 1;
-	if (j->b->ops->logs_fetch(j->b, j->c, j->cursor, j->since_ns,
-		backend_logs_batch, j) == -1) {
-		j->fetching = 0;
-		backend_logs_fail(j, "the backend cannot read this output");
-	}
+	j->b->ops->logs_fetch(
+	    j->b, j->c, j->cursor, j->since_ns, backend_logs_batch, j);
 }
 
 static void
