@@ -103,7 +103,8 @@ struct aglink *
 backend_agent_link(struct backend *b, struct container *c, struct err *e)
 {
 	struct backend_agent *ag;
-	const char *tok = json_str(container_private(c), "AgentToken");
+	const char *tok =
+	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN);
 	char host[256];
 	int port = 0;
 

@@ -60,7 +60,8 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 		return NULL;
 	}
 	/* A new run, a new token: links to the previous run are over. */
-	json_set(container_private(c), "AgentToken", cJSON_CreateString(tok));
+	json_set(container_private(c), BACKEND_PRIV_AGENT_TOKEN,
+	    cJSON_CreateString(tok));
 	backend_container_save(b, c);
 	backend_agent_link_close(ag);
 	env = cJSON_CreateArray();

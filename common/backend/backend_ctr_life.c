@@ -138,7 +138,7 @@ backend_ctr_resolve_creating(struct backend *b)
 
 	for (c = TAILQ_FIRST(&b->containers); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (!json_bool(container_private(c), "Creating", 0))
+		if (!json_bool(container_private(c), BACKEND_PRIV_CREATING, 0))
 			continue;
 		log_warnx("container %.12s: its create was interrupted by a "
 			  "restart; removing it and its cloud resources",

@@ -241,7 +241,7 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	if (repo_digest != NULL)
 		json_add_str(
 		    container_private(&(struct container){ .doc = doc }),
-		    "ImageRef", repo_digest);
+		    BACKEND_PRIV_IMAGE_REF, repo_digest);
 	return doc;
 }
 
@@ -268,7 +268,7 @@ backend_ctr_create_done(void *arg, const struct err *e)
 		return;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(
-	    container_private(c), "Creating");
+	    container_private(c), BACKEND_PRIV_CREATING);
 	backend_ctr_save(b, c);
 	backend_sys_container_event(b, c, "create", NULL);
 	if ((r = backend_ctr_op_take_req(op)) != NULL) {
@@ -345,7 +345,8 @@ backend_ctr_create(
 	backend_ctr_set_busy(c, CTR_CREATING);
 	/* Journalled before the backend makes cloud resources, so that a
 	 * restart finds what a create cut short and removes it. */
-	json_set(container_private(c), "Creating", cJSON_CreateTrue());
+	json_set(
+	    container_private(c), BACKEND_PRIV_CREATING, cJSON_CreateTrue());
 	backend_ctr_save(b, c);
 	if (b->ops->create != NULL)
 		b->ops->create(

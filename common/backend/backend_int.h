@@ -9,6 +9,14 @@
 #include "sockerless/router.h"
 #include "sockerless/str.h"
 
+/* The framework's private state in a container's document: the object
+ * (container_private) and the keys the framework itself keeps there (a
+ * backend's own keys are its business). */
+#define CONTAINER_PRIVATE	 "Sockerless"
+#define BACKEND_PRIV_AGENT_TOKEN "AgentToken" /* the link's secret */
+#define BACKEND_PRIV_CREATING	 "Creating"   /* a create in flight */
+#define BACKEND_PRIV_IMAGE_REF	 "ImageRef"   /* the image by digest */
+
 /* Where the frontend reaches a backend's Docker routes. */
 #define INTERNAL_PREFIX "/internal/v1"
 

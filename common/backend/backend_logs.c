@@ -556,7 +556,7 @@ backend_logs_live(struct backend *b, struct container *c, struct httpsrv_req *r)
 	    !backend_query_bool(r, "stream", 0))
 		return 0;
 	return !container_running(c) ||
-	    json_str(container_private(c), "AgentToken") != NULL;
+	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN) != NULL;
 }
 
 void

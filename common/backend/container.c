@@ -10,8 +10,6 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
-#define CONTAINER_PRIVATE "Sockerless"
-
 /* The private object goes first among the document's keys: backends look
  * a private key up in every container (a poller, a definition still in
  * use), and cJSON finds a key by walking the keys in order. */
@@ -91,8 +89,8 @@ container_image(const struct container *c)
 const char *
 container_image_ref(const struct container *c)
 {
-	const char *ref =
-	    json_str(json_obj(c->doc, CONTAINER_PRIVATE), "ImageRef");
+	const char *ref = json_str(
+	    json_obj(c->doc, CONTAINER_PRIVATE), BACKEND_PRIV_IMAGE_REF);
 
 	return ref != NULL ? ref : container_image(c);
 }
