@@ -1,4 +1,27 @@
-/* Private to the backend framework (backend*.c, container.c). */
+/* Private to the backend framework (backend*.c, container.c): the types
+ * every module shares. The modules, top to bottom; each calls only those
+ * below it (`make lint-cycles` checks this from the objects):
+ *   backend.c              main(), the routes, start-up and shutdown
+ *   backend_ctr_list.c     ps and its filters, inspect, rename, prune
+ *   backend_ctr_life.c     state reports, start, stop, restart, kill, rm
+ *   backend_logs.c         logs and the read-only attach
+ *   backend_agent_exec.c   exec through the agent
+ *   backend_agent_attach.c attach with stdin, the agent's life-cycle hooks
+ *   backend_agent_ops.c    top, stats, archive, pause, signals
+ *   backend_agent_env.c    what a workload needs to run the agent
+ *   backend_agent.c        agent links, relays, their records
+ *   backend_ctr_new.c      create
+ *   backend_ctr_wait.c     wait, attach streams counted for it
+ *   backend_ctr.c          the life-cycle record, parking, the store
+ *   backend_img.c          images
+ *   backend_ctr_check.c    the checks of a create body
+ *   backend_sys.c          version, info, df, events
+ *   backend_api.c          lookups, query and reply helpers
+ *   container.c            container documents
+ *   backend_index.c        sorted indexes
+ * A call that must go up is a hook set from above: c->agent_free (the
+ * agent's record, freed with its container) and ex->status_poll (a relay
+ * asks the exec code for the exit code a dropped link lost). */
 #ifndef SOCKERLESS_BACKEND_INT_H
 #define SOCKERLESS_BACKEND_INT_H
 
