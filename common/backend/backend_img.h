@@ -4,6 +4,9 @@
 
 #include "backend_int.h"
 
+/* The framework's own object in an image record. */
+#define IMG_PRIVATE "Sockerless"
+
 /* backend_img.c: images */
 void backend_img_pull(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
@@ -28,5 +31,15 @@ void backend_img_save(
 cJSON *backend_img_find(struct backend *b, const char *ref);
 int backend_img_init(struct backend *b, struct err *e);
 void backend_img_free(struct backend *b);
+
+/* backend_img.c: the records */
+/* The normalised form of a user's reference ("docker.io/library/x:tag"),
+ * or NULL when it is not a valid reference. */
+char *backend_img_normalize(const char *ref);
+/* Returns the stored image doc (with refs filled in) for an id. */
+cJSON *backend_img_load(struct backend *b, const char *id);
+/* backend_img_pull.c: one progress line of a pull or push */
+void backend_img_status(
+    struct httpsrv_req *r, const char *status, const char *id);
 
 #endif
