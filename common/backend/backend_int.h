@@ -13,7 +13,9 @@
  *   backend_ctr_new.c      create
  *   backend_ctr_wait.c     wait, attach streams counted for it
  *   backend_ctr.c          the life-cycle record, parking, the store
- *   backend_img.c          images
+ *   backend_img_rm.c       tag, rmi, image prune
+ *   backend_img.c          image records, list, inspect, history
+ *   backend_img_pull.c     pull
  *   backend_ctr_check.c    the checks of a create body
  *   backend_sys.c          version, info, df, events
  *   backend_api.c          lookups, query and reply helpers
