@@ -4,7 +4,8 @@
 #   make SANITIZE=1      ASan + UBSan build into build-asan/
 #   make check           format-check, lint, then unit, simulator and
 #                        end-to-end tests (README)
-#   make lint            clang-tidy (.clang-tidy) and cppcheck
+#   make lint            import cycles (tests/lint/cycles.py), clang-tidy
+#                        (.clang-tidy) and cppcheck
 #                        (.cppcheck-suppressions) over every C file
 #   make up / make down  start / stop the local default (simulated cloud)
 #   make deps            install the Debian packages needed
@@ -89,7 +90,7 @@ AGENT_LIB_SRCS := $(filter-out agent/agent.c,$(wildcard agent/*.c)) \
 	$(AGENT_SHARED_SRCS)
 
 .PHONY: all check unit deps up down clean format format-check \
-	lint lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build
+	lint lint-cycles lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build
 all: $(PROGRAMS) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
@@ -250,7 +251,22 @@ LINT_FLAGS := -std=gnu11 -D_GNU_SOURCE -Icommon/include -Iagent $(PKG_CFLAGS)
 QUEUE_H := $(firstword $(wildcard /usr/include/sys/queue.h \
 	/usr/include/*/sys/queue.h))
 
-lint: lint-tidy lint-cppcheck
+lint: lint-cycles lint-tidy lint-cppcheck
+
+# Import cycles between the modules (.c files) of the backend framework and
+# of the agent: tests/lint/cycles.py resolves each object's undefined
+# symbols to the object that defines them and fails on a cycle. The agent's
+# cycles are reported but allowed until issue 12's agent part removes them
+# (chan, exec, link, loop and wrap call each other): drop "--allow agent"
+# then. tests/lint/test_cycles.py checks the checker first.
+CYCLE_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard common/backend/*.c)) \
+	$(patsubst %.c,$(BUILD)/agentlib/%.o,$(wildcard agent/*.c))
+
+lint-cycles: $(CYCLE_OBJS)
+	python3 tests/lint/test_cycles.py
+	python3 tests/lint/cycles.py --allow agent \
+	    backend=common/backend:$(BUILD)/common/backend \
+	    agent=agent:$(BUILD)/agentlib/agent
 
 lint-tidy:
 	set -o pipefail; git ls-files '*.c' | \

@@ -58,15 +58,15 @@ extern struct ecs_conf ecs_conf;
 extern struct ecs ecs;
 
 /* ecs_task.c */
-int ecs_task_create(
+void ecs_task_create(
     struct backend *b, struct container *c, backend_done_fn done, void *arg);
-int ecs_task_start(
+void ecs_task_start(
     struct backend *b, struct container *c, backend_done_fn done, void *arg);
-int ecs_task_stop(struct backend *b, struct container *c, int timeout_s,
+void ecs_task_stop(struct backend *b, struct container *c, int timeout_s,
     backend_done_fn done, void *arg);
-int ecs_task_kill(struct backend *b, struct container *c, int signo,
+void ecs_task_kill(struct backend *b, struct container *c, int signo,
     backend_done_fn done, void *arg);
-int ecs_task_remove(
+void ecs_task_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg);
 /* Fargate sizes: the smallest valid (cpu units, memory MiB) pair that
  * covers what was asked for. 0 means "not set". Returns -1 if too big. */
@@ -110,7 +110,7 @@ void ecs_poll_stop(void);
 void ecs_poll_reconcile(struct backend *b);
 
 /* ecs_logs.c */
-int ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
+void ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg);
 
 #endif

@@ -124,7 +124,7 @@ ecs_logs_cursor_run(const char *cursor, const char *bar, int nruns)
 	return (int)v;
 }
 
-int
+void
 ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg)
 {
@@ -148,7 +148,7 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 			err_set(&e, 500, "ecs logs: bad cursor \"%s\"", cursor);
 			fn(arg, NULL, 0, NULL, 1, &e);
 			free(op);
-			return 0;
+			return;
 		}
 		if (bar[1] != '\0')
 			op->token = xstrdup(bar + 1);
@@ -161,7 +161,7 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 		fn(arg, NULL, 0, cursor, 1, NULL);
 		free(op->token);
 		free(op);
-		return 0;
+		return;
 	}
 	taskid = strrchr(arn, '/') != NULL ? strrchr(arn, '/') + 1 : arn;
 	stream = xasprintf(
@@ -176,5 +176,4 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 		json_add_int(in, "startTime", since_ns / 1000000);
 	free(stream);
 	aws_json_call(ecs.aws, "logs", "GetLogEvents", in, ecs_logs_got, op);
-	return 0;
 }

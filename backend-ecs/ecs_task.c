@@ -482,7 +482,7 @@ ecs_task_registered(void *arg, const cJSON *out, const struct aws_error *ae)
 	free(reg);
 }
 
-int
+void
 ecs_task_create(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
@@ -498,7 +498,7 @@ ecs_task_create(
 		json_set(container_private(c), "Agent", cJSON_CreateTrue());
 	if ((td = ecs_task_definition(c, ecs_conf.agent, hash, &e)) == NULL) {
 		ecs_op_end(op, &e);
-		return 0;
+		return;
 	}
 	key = xasprintf("ecs.taskdef.%s", hash);
 	arn = backend_kv_get(b, key);
@@ -509,14 +509,14 @@ ecs_task_create(
 		free(arn);
 		cJSON_Delete(td);
 		ecs_op_end(op, NULL);
-		return 0;
+		return;
 	}
 	for (reg = ecs_td_regs; reg != NULL; reg = reg->next)
 		if (strcmp(reg->hash, hash) == 0) {
 			op->next = reg->waiters;
 			reg->waiters = op;
 			cJSON_Delete(td);
-			return 0;
+			return;
 		}
 	reg = xcalloc(1, sizeof(*reg));
 	reg->b = b;
@@ -537,7 +537,6 @@ ecs_task_create(
 	    ecs_task_tag(ECS_TAG_INSTANCE, backend_instance(b)));
 	aws_json_call(ecs.aws, "ecs", "RegisterTaskDefinition", td,
 	    ecs_task_registered, reg);
-	return 0;
 }
 
 /* --- run ---------------------------------------------------------------- */
@@ -697,7 +696,7 @@ ecs_task_overrides(struct backend *b, struct container *c, struct err *e)
 	return ov;
 }
 
-int
+void
 ecs_task_start(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
@@ -714,12 +713,12 @@ ecs_task_start(
 		    "remove and create it again",
 		    c->id);
 		ecs_op_end(op, &e);
-		return 0;
+		return;
 	}
 	if (json_bool(container_private(c), "Agent", 0) &&
 	    (ov = ecs_task_overrides(b, c, &e)) == NULL) {
 		ecs_op_end(op, &e);
-		return 0;
+		return;
 	}
 	in = cJSON_CreateObject();
 	json_add_str(in, "cluster", ecs_conf.cluster);
@@ -754,7 +753,6 @@ ecs_task_start(
 	json_set(container_private(c), "StartRun", cJSON_CreateNumber(runs));
 	backend_container_save(b, c);
 	aws_json_call(ecs.aws, "ecs", "RunTask", in, ecs_task_ran, op);
-	return 0;
 }
 
 /* Forward mode: the agent listens on the task's own address (awsvpc). A
@@ -794,7 +792,7 @@ ecs_task_stopped(void *arg, const cJSON *out, const struct aws_error *ae)
 	ecs_poll_kick();
 }
 
-static int
+static void
 ecs_task_stop_task(struct backend *b, struct container *c, const char *reason,
     backend_done_fn done, void *arg)
 {
@@ -804,34 +802,33 @@ ecs_task_stop_task(struct backend *b, struct container *c, const char *reason,
 
 	if (arn == NULL) {
 		ecs_op_end(op, NULL);
-		return 0;
+		return;
 	}
 	in = cJSON_CreateObject();
 	json_add_str(in, "cluster", ecs_conf.cluster);
 	json_add_str(in, "task", arn);
 	json_add_str(in, "reason", reason);
 	aws_json_call(ecs.aws, "ecs", "StopTask", in, ecs_task_stopped, op);
-	return 0;
 }
 
 /* ECS stops a task with the image's stop signal (SIGTERM by default) and
  * SIGKILL after the definition's stopTimeout; it takes no per-call
  * timeout, so docker stop -t is bounded by ecs.stop_timeout. */
-int
+void
 ecs_task_stop(struct backend *b, struct container *c, int timeout_s,
     backend_done_fn done, void *arg)
 {
 	(void)timeout_s;
-	return ecs_task_stop_task(
+	ecs_task_stop_task(
 	    b, c, "Stopped by docker stop (sockerless)", done, arg);
 }
 
-int
+void
 ecs_task_kill(struct backend *b, struct container *c, int signo,
     backend_done_fn done, void *arg)
 {
 	(void)signo;
-	return ecs_task_stop_task(
+	ecs_task_stop_task(
 	    b, c, "Killed by docker kill (sockerless)", done, arg);
 }
 
@@ -1040,7 +1037,7 @@ ecs_task_idle_resume(struct backend *b)
 	cJSON_Delete(o);
 }
 
-int
+void
 ecs_task_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
@@ -1069,20 +1066,19 @@ ecs_task_remove(
 	}
 	if (arn == NULL) {
 		ecs_op_end(op, NULL);
-		return 0;
+		return;
 	}
 	backend_container_foreach(b, ecs_task_td_used, &u);
 	if (u.used) {
 		ecs_op_end(op, NULL);
-		return 0;
+		return;
 	}
 	if (ecs_conf.taskdef_idle_s > 0) {
 		ecs_task_idle_add(b, arn, hash);
 		ecs_op_end(op, NULL);
-		return 0;
+		return;
 	}
 	ecs_task_deregister(b, arn, hash, ecs_task_deregistered, op);
-	return 0;
 }
 
 /* --- the registration journal at start-up --------------------------------- */

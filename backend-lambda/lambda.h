@@ -55,15 +55,15 @@ extern struct lambda_conf lambda_conf;
 extern struct lambda lambda;
 
 /* lambda_fn.c */
-int lambda_fn_create(
+void lambda_fn_create(
     struct backend *b, struct container *c, backend_done_fn done, void *arg);
-int lambda_fn_start(
+void lambda_fn_start(
     struct backend *b, struct container *c, backend_done_fn done, void *arg);
-int lambda_fn_stop(struct backend *b, struct container *c, int timeout_s,
+void lambda_fn_stop(struct backend *b, struct container *c, int timeout_s,
     backend_done_fn done, void *arg);
-int lambda_fn_kill(struct backend *b, struct container *c, int signo,
+void lambda_fn_kill(struct backend *b, struct container *c, int signo,
     backend_done_fn done, void *arg);
-int lambda_fn_remove(
+void lambda_fn_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg);
 /* Containers whose invocation was in flight when the backend stopped. */
 void lambda_fn_reconcile(struct backend *b);
@@ -85,7 +85,7 @@ int lambda_out_decode(struct backend *b, struct container *c, int status,
     const char *function_error, const char *log_result, const char *body,
     size_t len, const char *request_id);
 void lambda_out_forget(struct backend *b, struct container *c);
-int lambda_logs_fetch(struct backend *b, struct container *c,
+void lambda_logs_fetch(struct backend *b, struct container *c,
     const char *cursor, int64_t since_ns, backend_logs_fn fn, void *arg);
 
 #endif

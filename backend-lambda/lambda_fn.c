@@ -471,7 +471,7 @@ lambda_fn_image_ok(const char *image, struct err *e)
 	return ok ? 0 : -1;
 }
 
-int
+void
 lambda_fn_create(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
@@ -489,7 +489,7 @@ lambda_fn_create(
 			lambda_op_end(op, &e);
 		else
 			lambda_fn_create_function(op, container_image_ref(c));
-		return 0;
+		return;
 	}
 	strv_init(&ep);
 	strv_init(&none);
@@ -508,7 +508,6 @@ lambda_fn_create(
 	free(dst);
 	strv_free(&ep);
 	strv_free(&none);
-	return 0;
 }
 
 /* --- start: Invoke ------------------------------------------------------ */
@@ -579,7 +578,7 @@ lambda_fn_invoked(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 	lambda_inv_free(inv);
 }
 
-int
+void
 lambda_fn_start(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
@@ -596,7 +595,7 @@ lambda_fn_start(
 		err_set(
 		    &e, 500, "container %.12s has no Lambda function", c->id);
 		done(arg, &e);
-		return 0;
+		return;
 	}
 	json_set(priv, "Run", cJSON_CreateNumber(run));
 	/* Recovery after a restart must not take the last run's markers
@@ -634,7 +633,6 @@ lambda_fn_start(
 	free(payload);
 	backend_container_started(b, c, str_now_ns());
 	done(arg, NULL);
-	return 0;
 }
 
 /* --- stop, kill, remove ------------------------------------------------- */
@@ -654,23 +652,21 @@ lambda_fn_let_go(struct backend *b, struct container *c, int signo)
 	backend_container_exited(b, c, 128 + signo, str_now_ns(), NULL);
 }
 
-int
+void
 lambda_fn_stop(struct backend *b, struct container *c, int timeout_s,
     backend_done_fn done, void *arg)
 {
 	(void)timeout_s;
 	lambda_fn_let_go(b, c, SIGKILL);
 	done(arg, NULL);
-	return 0;
 }
 
-int
+void
 lambda_fn_kill(struct backend *b, struct container *c, int signo,
     backend_done_fn done, void *arg)
 {
 	lambda_fn_let_go(b, c, signo);
 	done(arg, NULL);
-	return 0;
 }
 
 /* Forgets the invocation in flight (its answer will not be read). */
@@ -703,7 +699,7 @@ lambda_fn_deleted(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 	lambda_op_end(op, NULL);
 }
 
-int
+void
 lambda_fn_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
@@ -715,7 +711,7 @@ lambda_fn_remove(
 	if (lambda_fn_name(c) == NULL) {
 		/* create failed before the function existed */
 		done(arg, NULL);
-		return 0;
+		return;
 	}
 	op = lambda_op_new(b, c, done, arg);
 	path = lambda_fn_path(lambda_fn_name(c), "");
@@ -725,7 +721,6 @@ lambda_fn_remove(
 	aws_rest_call(
 	    lambda.aws, "lambda", "DeleteFunction", &rq, lambda_fn_deleted, op);
 	free(path);
-	return 0;
 }
 
 /* --- restart of the backend --------------------------------------------- */

@@ -297,7 +297,7 @@ lambda_out_forget(struct backend *b, struct container *c)
 
 /* The cursor is the index of the next line. Output exists only once the
  * invocation answered: before that there is nothing to read yet. */
-int
+void
 lambda_logs_fetch(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg)
 {
@@ -316,7 +316,7 @@ lambda_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 		/* Only this file writes cursors: a bad one is a bug. */
 		err_set(&e, 500, "lambda logs: bad cursor \"%s\"", cursor);
 		fn(arg, NULL, 0, NULL, 1, &e);
-		return 0;
+		return;
 	}
 	ev = xcalloc((size_t)cJSON_GetArraySize(lines) + 1, sizeof(*ev));
 	cJSON_ArrayForEach(row, lines) {
@@ -341,5 +341,4 @@ lambda_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	snprintf(next, sizeof(next), "%lld", i > from ? (long long)i : from);
 	fn(arg, ev, n, next, 1, NULL);
 	free(ev);
-	return 0;
 }

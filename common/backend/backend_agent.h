@@ -50,20 +50,44 @@ struct agent_exec {
 	cJSON *cfg;	     /* the create body */
 	struct agent_relay *relay;
 	struct event *poll; /* exit code wanted after a dropped link */
+	/* Asks the agent for the exit code once the link is back: the relay
+	 * (backend_agent.c) calls it, the exec code (above it) sets it. */
+	void (*status_poll)(struct agent_exec *ex);
 	int running, exited, exit_code, pid, rows, cols;
 	int64_t done_ns;
 };
 TAILQ_HEAD(agent_execs, agent_exec);
 
+/* backend_agent.c: links, relays, the records */
+extern struct agent_execs backend_agent_execs;
 struct backend_agent *backend_agent_get(struct backend *b, struct container *c);
 /* The container's link, made on first use; NULL with e (409 when it does
  * not run, 501 without an agent). */
 struct aglink *backend_agent_link(
     struct backend *b, struct container *c, struct err *e);
-int backend_agent_has_health(const struct container *c);
-void agent_relay_hijack(struct agent_relay *rl);
+void backend_agent_link_close(struct backend_agent *ag);
+struct agent_relay *backend_agent_relay_new(
+    struct backend *b, struct container *c, struct httpsrv_req *r);
+/* Opens the relay's channel on the container's link. */
+void backend_agent_relay_open(struct agent_relay *rl);
+void backend_agent_relay_hijack(struct agent_relay *rl);
+/* Writes msg to the client as Docker shows a daemon error in a stream. */
+void backend_agent_relay_error(struct agent_relay *rl, const char *msg);
+void backend_agent_relay_free(struct agent_relay *rl);
+/* The attach carries a run's output from now on: wait answers after it. */
+void backend_agent_attach_counted(struct agent_relay *rl);
+void backend_agent_exec_free(struct agent_exec *ex);
+void backend_agent_free(struct container *c);
+void backend_agent_shutdown(struct backend *b);
 
-/* Hooks from the framework. */
+/* backend_agent_env.c */
+int backend_agent_has_health(const struct container *c);
+
+/* backend_agent_attach.c: the agent and the life cycle */
+/* A channel callback for the answers whose data nobody reads. */
+void backend_agent_ignore_data(
+    void *arg, int stream, const unsigned char *p, size_t n);
+
 void backend_agent_attach(struct backend *b, struct container *c,
     struct httpsrv_req *r, const struct detach *d);
 void backend_agent_container_running(struct backend *b, struct container *c);
@@ -71,24 +95,12 @@ void backend_agent_container_exited(struct backend *b, struct container *c);
 /* A start failed: the attaches waiting for it end. */
 void backend_agent_start_failed(struct backend *b, struct container *c);
 void backend_agent_resize_container(struct container *c, int rows, int cols);
-void backend_agent_free(struct container *c);
-void backend_agent_shutdown(struct backend *b);
+
+/* backend_agent_ops.c */
 /* Sends a signal through the agent; NULL e on success. Returns -1 when no
  * link can be had (e set), 0 when done will be called. */
 int backend_agent_signal(struct backend *b, struct container *c, int signo,
     backend_done_fn done, void *arg, struct err *e);
-
-/* Routes. */
-void backend_agent_exec_create(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_agent_exec_start(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_agent_exec_inspect(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_agent_exec_resize(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_agent_ctr_resize(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_agent_top(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_agent_stats(
@@ -102,6 +114,18 @@ void backend_agent_archive_head(
 void backend_agent_archive_get(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_agent_archive_put(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+
+/* backend_agent_exec.c */
+void backend_agent_exec_create(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_exec_start(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_exec_inspect(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_exec_resize(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_agent_ctr_resize(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 
 #endif

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "backend_agent.h"
+#include "backend_sys.h"
 #include "sockerless/json.h"
 #include "sockerless/lite.h"
 #include "sockerless/log.h"
@@ -520,7 +521,7 @@ backend_agent_signal(struct backend *b, struct container *c, int signo,
 	cJSON *req;
 
 	if (b->ops->agent_address == NULL ||
-	    json_str(container_private(c), "AgentToken") == NULL)
+	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN) == NULL)
 		return err_set(e, 501,
 		    "Container %s runs without the sockerless agent, so only "
 		    "KILL and TERM can reach it; restart it with the agent "

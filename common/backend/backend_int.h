@@ -1,4 +1,29 @@
-/* Private to the backend framework (backend*.c, container.c). */
+/* Private to the backend framework (backend*.c, container.c): the types
+ * every module shares. The modules, top to bottom; each calls only those
+ * below it (`make lint-cycles` checks this from the objects):
+ *   backend.c              main(), the routes, start-up and shutdown
+ *   backend_ctr_list.c     ps and its filters, inspect, rename, prune
+ *   backend_ctr_life.c     state reports, start, stop, restart, kill, rm
+ *   backend_logs.c         logs and the read-only attach
+ *   backend_agent_exec.c   exec through the agent
+ *   backend_agent_attach.c attach with stdin, the agent's life-cycle hooks
+ *   backend_agent_ops.c    top, stats, archive, pause, signals
+ *   backend_agent_env.c    what a workload needs to run the agent
+ *   backend_agent.c        agent links, relays, their records
+ *   backend_ctr_new.c      create
+ *   backend_ctr_wait.c     wait, attach streams counted for it
+ *   backend_ctr.c          the life-cycle record, parking, the store
+ *   backend_img_rm.c       tag, rmi, image prune
+ *   backend_img.c          image records, list, inspect, history
+ *   backend_img_pull.c     pull
+ *   backend_ctr_check.c    the checks of a create body
+ *   backend_sys.c          version, info, df, events
+ *   backend_api.c          lookups, query and reply helpers
+ *   container.c            container documents
+ *   backend_index.c        sorted indexes
+ * A call that must go up is a hook set from above: c->agent_free (the
+ * agent's record, freed with its container) and ex->status_poll (a relay
+ * asks the exec code for the exit code a dropped link lost). */
 #ifndef SOCKERLESS_BACKEND_INT_H
 #define SOCKERLESS_BACKEND_INT_H
 
@@ -8,6 +33,17 @@
 #include "sockerless/httpsrv.h"
 #include "sockerless/router.h"
 #include "sockerless/str.h"
+
+/* The framework's private state in a container's document: the object
+ * (container_private) and the keys the framework itself keeps there (a
+ * backend's own keys are its business). */
+#define CONTAINER_PRIVATE	 "Sockerless"
+#define BACKEND_PRIV_AGENT_TOKEN "AgentToken" /* the link's secret */
+#define BACKEND_PRIV_CREATING	 "Creating"   /* a create in flight */
+#define BACKEND_PRIV_IMAGE_REF	 "ImageRef"   /* the image by digest */
+
+/* Where the frontend reaches a backend's Docker routes. */
+#define INTERNAL_PREFIX "/internal/v1"
 
 struct store;
 struct reg_client;
@@ -61,11 +97,13 @@ struct backend {
 typedef void (*backend_handler)(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 
-/* backend.c */
+/* backend_api.c: what handlers share */
 struct container *backend_lookup_or_reply(
     struct backend *b, struct httpsrv_req *r, const char *ref);
 int backend_query_bool(struct httpsrv_req *r, const char *name, int def);
 void backend_reply_done(struct httpsrv_req *r, const struct err *e, int status);
+/* The 501 of a Docker endpoint this backend has not built. */
+void backend_reply_unbuilt(struct backend *b, struct httpsrv_req *r);
 
 /* backend_index.c: lookups that stay fast with 100k containers */
 void backend_index_init(
@@ -92,106 +130,5 @@ cJSON *container_inspect_json(const struct container *c);
 cJSON *container_summary_json(const struct container *c);
 int container_has_label(
     const struct container *c, const char *key, const char *value);
-
-/* backend_ctr.c: containers */
-void backend_ctr_create(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_list(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_inspect(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_start(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_stop(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_restart(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_kill(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_wait(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_remove(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_rename(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_prune(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_update(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_ctr_load(struct backend *b);
-void backend_ctr_resolve_creating(struct backend *b);
-/* Once reconciled: finishes removals a restart interrupted. */
-void backend_ctr_resume(struct backend *b);
-/* Takes c out of the list and the indexes (the list's reference stays
- * with the caller). */
-void backend_ctr_unlist(struct backend *b, struct container *c);
-
-void backend_ctr_notify_waiters(
-    struct backend *b, struct container *c, int removed);
-/* An attach stream of c opened / delivered its last byte and ended: wait
- * answers only when none is open (dockerd ends them first). */
-void backend_ctr_attach_open(struct container *c);
-void backend_ctr_attach_closed(struct container *c);
-
-/* backend_logs.c: logs and the read-only attach */
-void backend_logs_get(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_logs_attach(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_logs_container_exited(struct backend *b, struct container *c);
-
-/* backend_img.c: images */
-void backend_img_pull(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_img_list(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_img_inspect(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_img_tag(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_img_remove(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_img_prune(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-/* The 501 of a Docker endpoint this backend has not built. */
-void backend_reply_unbuilt(struct backend *b, struct httpsrv_req *r);
-/* History, push and save: dockerd's answers for a missing image. */
-void backend_img_history(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_img_push(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_img_save(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-/* Looks an image up by any reference; returns a new doc or NULL. */
-cJSON *backend_img_find(struct backend *b, const char *ref);
-int backend_img_init(struct backend *b, struct err *e);
-void backend_img_free(struct backend *b);
-
-/* backend_sys.c: system and events */
-void backend_sys_version(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_sys_info(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_sys_df(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_sys_events(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_sys_capabilities(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-/* Records and broadcasts one event. attrs may be NULL; it is taken. */
-void backend_sys_event(struct backend *b, const char *type, const char *action,
-    const char *id, cJSON *attrs);
-void backend_sys_container_event(struct backend *b, struct container *c,
-    const char *action, cJSON *extra_attrs);
-/* dockerd's exec, kill and image events (see backend_sys.c). */
-void backend_sys_exec_event(struct backend *b, struct container *c,
-    const char *action, const char *exec_id, const cJSON *cmd);
-void backend_sys_exec_die_event(
-    struct backend *b, struct container *c, const char *exec_id, int code);
-void backend_sys_kill_event(struct backend *b, struct container *c, int signo);
-void backend_sys_image_event(
-    struct backend *b, const char *action, const char *id, const char *name);
-void backend_sys_pull_event(struct backend *b, const char *ref);
-void backend_sys_tag_event(struct backend *b, const char *id, const char *ref);
 
 #endif

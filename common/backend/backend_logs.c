@@ -11,6 +11,9 @@
 #include <event2/event.h>
 
 #include "backend_agent.h"
+#include "backend_ctr.h"
+#include "backend_logs.h"
+#include "backend_sys.h"
 #include "sockerless/buf.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -90,32 +93,6 @@ backend_logs_write(struct logs_job *j, const void *p, size_t len)
 		httpsrv_stream_write(j->req, p, len);
 }
 
-/* The attach stream has ended (arg: its container, referenced, when the
- * stream is counted for wait; else NULL). */
-static void
-backend_logs_attach_ended(struct bufferevent *bev, struct container *c)
-{
-	bufferevent_free(bev);
-	if (c == NULL)
-		return;
-	backend_ctr_attach_closed(c);
-	container_unref(c);
-}
-
-static void
-backend_logs_bev_flushed(struct bufferevent *bev, void *arg)
-{
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		backend_logs_attach_ended(bev, arg);
-}
-
-static void
-backend_logs_bev_closed(struct bufferevent *bev, short what, void *arg)
-{
-	(void)what;
-	backend_logs_attach_ended(bev, arg);
-}
-
 /* Ends the stream; the job is freed unless a fetch is in flight, in which
  * case its callback frees it. */
 static void
@@ -128,18 +105,13 @@ backend_logs_finish(struct logs_job *j, int client_gone)
 		struct bufferevent *bev = j->bev;
 		struct container *counted = j->attach ? j->c : NULL;
 		j->bev = NULL;
-		if (counted != NULL)
-			container_ref(counted);
 		if (client_gone) {
-			backend_logs_attach_ended(bev, counted);
-		} else {
-			/* Close once everything queued has been written;
-			 * the stream counts as open for wait until then. */
-			bufferevent_setcb(bev, NULL, backend_logs_bev_flushed,
-			    backend_logs_bev_closed, counted);
-			bufferevent_disable(bev, EV_READ);
-			backend_logs_bev_flushed(bev, counted);
+			bufferevent_free(bev);
+			bev = NULL;
 		}
+		/* Close once everything queued has been written; the
+		 * stream counts as open for wait until then. */
+		backend_ctr_attach_release(bev, counted);
 	} else if (j->attach) {
 		/* The client went first (attach_event freed it). */
 		backend_ctr_attach_closed(j->c);
@@ -399,11 +371,8 @@ backend_logs_fetch(struct logs_job *j)
 	}
 	j->wait_start = 0;
 	j->fetching = 1;
-	if (j->b->ops->logs_fetch(j->b, j->c, j->cursor, j->since_ns,
-		backend_logs_batch, j) == -1) {
-		j->fetching = 0;
-		backend_logs_fail(j, "the backend cannot read this output");
-	}
+	j->b->ops->logs_fetch(
+	    j->b, j->c, j->cursor, j->since_ns, backend_logs_batch, j);
 }
 
 static void
@@ -587,7 +556,7 @@ backend_logs_live(struct backend *b, struct container *c, struct httpsrv_req *r)
 	    !backend_query_bool(r, "stream", 0))
 		return 0;
 	return !container_running(c) ||
-	    json_str(container_private(c), "AgentToken") != NULL;
+	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN) != NULL;
 }
 
 void

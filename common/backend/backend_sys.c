@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
-#include "backend_int.h"
+#include "backend_sys.h"
 #include "sockerless/filters.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"

@@ -4,13 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend_agent.h"
+#include "backend_int.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
-
-#define CONTAINER_PRIVATE "Sockerless"
 
 /* The private object goes first among the document's keys: backends look
  * a private key up in every container (a poller, a definition still in
@@ -52,7 +50,8 @@ container_unref(struct container *c)
 {
 	if (--c->refs > 0)
 		return;
-	backend_agent_free(c);
+	if (c->agent_free != NULL)
+		c->agent_free(c);
 	if (c->backend_data_free != NULL)
 		c->backend_data_free(c->backend_data);
 	cJSON_Delete(c->doc);
@@ -90,8 +89,8 @@ container_image(const struct container *c)
 const char *
 container_image_ref(const struct container *c)
 {
-	const char *ref =
-	    json_str(json_obj(c->doc, CONTAINER_PRIVATE), "ImageRef");
+	const char *ref = json_str(
+	    json_obj(c->doc, CONTAINER_PRIVATE), BACKEND_PRIV_IMAGE_REF);
 
 	return ref != NULL ? ref : container_image(c);
 }

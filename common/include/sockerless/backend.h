@@ -38,6 +38,9 @@ struct container {
 	struct backend_waiters *waiters; /* framework-private */
 	int stopping;			 /* a stop is in flight */
 	struct backend_agent *agent;	 /* framework-private */
+	/* Frees agent: set with it, so that container.c, below the agent
+	 * code, does not call up into it. */
+	void (*agent_free)(struct container *c);
 };
 
 /* Completion of an asynchronous backend operation: e is NULL on success. */
@@ -72,23 +75,25 @@ struct backend_ops {
 	/* Adds backend fields to GET /info (Name, OperatingSystem, ...). */
 	void (*info)(struct backend *b, cJSON *info);
 
-	/* Container operations. Each calls done exactly once. */
-	int (*create)(struct backend *b, struct container *c,
+	/* Container operations. Each calls done exactly once, with the
+	 * error when it fails (there is no other result). */
+	void (*create)(struct backend *b, struct container *c,
 	    backend_done_fn done, void *arg);
-	int (*start)(struct backend *b, struct container *c,
+	void (*start)(struct backend *b, struct container *c,
 	    backend_done_fn done, void *arg);
 	/* Graceful stop: the stop signal, then kill after timeout_s. The
 	 * framework waits for backend_container_exited before answering. */
-	int (*stop)(struct backend *b, struct container *c, int timeout_s,
+	void (*stop)(struct backend *b, struct container *c, int timeout_s,
 	    backend_done_fn done, void *arg);
-	int (*kill)(struct backend *b, struct container *c, int signo,
+	void (*kill)(struct backend *b, struct container *c, int signo,
 	    backend_done_fn done, void *arg);
 	/* Releases the container's cloud resources; it is not running. */
-	int (*remove)(struct backend *b, struct container *c,
+	void (*remove)(struct backend *b, struct container *c,
 	    backend_done_fn done, void *arg);
 	/* Log events after cursor; a NULL cursor starts at since_ns (0: the
-	 * container's first output). Events before since_ns may be skipped. */
-	int (*logs_fetch)(struct backend *b, struct container *c,
+	 * container's first output). Events before since_ns may be skipped.
+	 * Calls fn, with e when the output cannot be read. */
+	void (*logs_fetch)(struct backend *b, struct container *c,
 	    const char *cursor, int64_t since_ns, backend_logs_fn fn,
 	    void *arg);
 

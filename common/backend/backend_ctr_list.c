@@ -1,0 +1,261 @@
+/* The container set as clients see it: list (ps) with its filters,
+ * inspect, rename and prune. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_ctr.h"
+#include "backend_sys.h"
+#include "sockerless/container.h"
+#include "sockerless/filters.h"
+#include "sockerless/id.h"
+#include "sockerless/json.h"
+#include "sockerless/xmalloc.h"
+
+/* --- list and inspect --------------------------------------------------- */
+
+static const char *backend_ctr_filter_keys[] = { "id", "name", "label",
+	"status", "exited", "ancestor", "before", "since", "network", "volume",
+	"health", "isolation", "is-task", "publish", "expose", NULL };
+
+static int
+backend_ctr_matches(struct backend *b, const struct container *c,
+    const struct filters *f, struct err *e)
+{
+	const char *status = json_str(json_obj(c->doc, "State"), "Status");
+	const char *names[2] = { container_name(c), NULL };
+	char exit_code[16];
+	int r;
+
+	(void)b;
+	if (!filters_match_id_prefix(f, "id", c->id))
+		return 0;
+	if ((r = filters_match_regex(f, "name", names, e)) <= 0)
+		return r;
+	if (!filters_match_labels(
+		f, "label", json_obj(container_config(c), "Labels")))
+		return 0;
+	if (!filters_match_exact(f, "status", status))
+		return 0;
+	snprintf(exit_code, sizeof(exit_code), "%lld",
+	    (long long)json_int(json_obj(c->doc, "State"), "ExitCode", 0));
+	if (filters_has(f, "exited") &&
+	    (strcmp(status, "exited") != 0 ||
+		!filters_match_exact(f, "exited", exit_code)))
+		return 0;
+	if (filters_has(f, "ancestor") &&
+	    !filters_match_exact(f, "ancestor", container_image(c)) &&
+	    !filters_match_exact(f, "ancestor", json_str(c->doc, "Image")))
+		return 0;
+	return 1;
+}
+
+static int
+backend_ctr_newest_first(const void *a, const void *b)
+{
+	const struct container *ca = *(struct container *const *)a;
+	const struct container *cb = *(struct container *const *)b;
+	int64_t ta = 0, tb = 0;
+
+	str_time_parse(json_str(ca->doc, "Created"), &ta);
+	str_time_parse(json_str(cb->doc, "Created"), &tb);
+	if (ta != tb)
+		return ta < tb ? 1 : -1;
+	return strcmp(ca->id, cb->id);
+}
+
+/* The containers ps looks at, newest first, NULL-terminated (the caller
+ * frees the array): the running ones come from the active index, so that a
+ * plain docker ps does not walk a state of 100k containers. */
+static struct container **
+backend_ctr_list_candidates(struct backend *b, int running_only)
+{
+	struct container **v, *c;
+	size_t n = 0;
+
+	if (running_only) {
+		v = xreallocarray(NULL, b->active.n + 1, sizeof(*v));
+		for (n = 0; n < b->active.n; n++)
+			v[n] = b->active.v[n];
+		qsort(v, n, sizeof(*v), backend_ctr_newest_first);
+	} else {
+		v = xreallocarray(NULL, b->by_id.n + 1, sizeof(*v));
+		TAILQ_FOREACH(c, &b->containers, entry)
+			v[n++] = c;
+	}
+	v[n] = NULL;
+	return v;
+}
+
+void
+backend_ctr_list(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	int all = backend_query_bool(r, "all", 0);
+	const char *limit_s = httpsrv_req_query(r, "limit"), *errstr;
+	long long limit = -1;
+	struct filters *f = NULL;
+	struct container *c, **v = NULL;
+	cJSON *out = NULL;
+	struct err e;
+	int matched, running_only;
+
+	(void)m;
+	err_clear(&e);
+	if (limit_s != NULL && limit_s[0] != '\0' &&
+	    str_tonum(limit_s, INT_MIN, INT_MAX, &limit, &errstr) == -1) {
+		err_set(&e, 400,
+		    "invalid value for limit: \"%s\" is %s: use a whole "
+		    "number (0 or less for no limit)",
+		    limit_s, backend_ctr_why(errstr));
+		goto fail;
+	}
+	if ((f = filters_parse(httpsrv_req_query(r, "filters"),
+		 backend_ctr_filter_keys, &e)) == NULL)
+		goto fail;
+	if (filters_check_values(f, "status",
+		(const char *[]){ "created", "restarting", "running",
+		    "removing", "paused", "exited", "dead", NULL },
+		&e) == -1)
+		goto fail;
+	out = cJSON_CreateArray();
+	running_only =
+	    !all && !filters_has(f, "status") && !filters_has(f, "exited");
+	v = backend_ctr_list_candidates(b, running_only);
+	for (size_t i = 0; (c = v[i]) != NULL; i++) {
+		const char *status =
+		    json_str(json_obj(c->doc, "State"), "Status");
+		if (running_only &&
+		    (status == NULL ||
+			(strcmp(status, "running") != 0 &&
+			    strcmp(status, "paused") != 0)))
+			continue;
+		if ((matched = backend_ctr_matches(b, c, f, &e)) == -1)
+			goto fail;
+		if (!matched)
+			continue;
+		if (limit > 0 && cJSON_GetArraySize(out) >= limit)
+			break;
+		cJSON_AddItemToArray(out, container_summary_json(c));
+	}
+	httpsrv_reply_json(r, 200, out);
+	cJSON_Delete(out);
+	filters_free(f);
+	free(v);
+	return;
+fail:
+	cJSON_Delete(out);
+	filters_free(f);
+	free(v);
+	httpsrv_reply_err(r, &e);
+}
+
+void
+backend_ctr_inspect(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c;
+	cJSON *o;
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	o = container_inspect_json(c);
+	if (backend_query_bool(r, "size", 0)) {
+		json_add_int(o, "SizeRw", 0);
+		json_add_int(o, "SizeRootFs", 0);
+	}
+	httpsrv_reply_json(r, 200, o);
+	cJSON_Delete(o);
+}
+
+/* --- rename, prune, update --------------------------------------------- */
+
+void
+backend_ctr_rename(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	struct container *c, *other;
+	const char *name = httpsrv_req_query(r, "name");
+	char *old, *n;
+	cJSON *attrs;
+	struct err e;
+
+	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
+		return;
+	if (name == NULL || name[0] == '\0' || id_valid_name(name, &e) == -1) {
+		if (name == NULL || name[0] == '\0')
+			err_set(&e, 400,
+			    "Neither old nor new names may be "
+			    "empty");
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	if (name[0] == '/')
+		name++;
+	if ((other = backend_ctr_by_name(b, name)) != NULL) {
+		httpsrv_reply_error(
+		    r, 409, BACKEND_CTR_NAME_IN_USE, name, other->id);
+		return;
+	}
+	old = xasprintf("/%s", container_name(c));
+	n = xasprintf("/%s", name);
+	backend_index_del(&b->by_name, c);
+	json_set(c->doc, "Name", cJSON_CreateString(n));
+	backend_index_add(&b->by_name, c);
+	backend_ctr_save(b, c);
+	attrs = cJSON_CreateObject();
+	json_add_str(attrs, "oldName", old);
+	backend_sys_container_event(b, c, "rename", attrs);
+	free(old);
+	free(n);
+	httpsrv_reply_empty(r, 204);
+}
+
+void
+backend_ctr_prune(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+{
+	static const char *keys[] = { "label", "label!", "until", NULL };
+	struct container *c, *next;
+	struct filters *f;
+	cJSON *out, *deleted;
+	struct err e;
+	int64_t until = 0;
+
+	(void)m;
+	if ((f = filters_parse(httpsrv_req_query(r, "filters"), keys, &e)) ==
+	    NULL) {
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	if (filters_until(f, &until, &e) == -1) {
+		filters_free(f);
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	out = cJSON_CreateObject();
+	deleted = cJSON_CreateArray();
+	for (c = TAILQ_FIRST(&b->containers); c != NULL; c = next) {
+		int64_t created = 0;
+		next = TAILQ_NEXT(c, entry);
+		str_time_parse(json_str(c->doc, "Created"), &created);
+		if (container_running(c) || backend_ctr_busy(c) != CTR_IDLE ||
+		    !filters_match_labels(
+			f, "label", json_obj(container_config(c), "Labels")) ||
+		    (until != 0 && created > until))
+			continue;
+		cJSON_AddItemToArray(deleted, cJSON_CreateString(c->id));
+		backend_ctr_remove_now(b, c, NULL);
+	}
+	/* dockerd's report has null, not [], when nothing was deleted. */
+	cJSON_AddItemToObject(out, "ContainersDeleted",
+	    cJSON_GetArraySize(deleted) > 0 ? deleted : cJSON_CreateNull());
+	if (cJSON_GetArraySize(deleted) == 0)
+		cJSON_Delete(deleted);
+	/* A workload's writable layer lives and dies with its cloud task:
+	 * nothing of it is on this host to reclaim (docs/compat.md). */
+	json_add_int(out, "SpaceReclaimed", 0);
+	httpsrv_reply_json(r, 200, out);
+	cJSON_Delete(out);
+	filters_free(f);
+}

@@ -1,0 +1,45 @@
+/* Private to the backend framework: images (backend_img.c). */
+#ifndef SOCKERLESS_BACKEND_IMG_H
+#define SOCKERLESS_BACKEND_IMG_H
+
+#include "backend_int.h"
+
+/* The framework's own object in an image record. */
+#define IMG_PRIVATE "Sockerless"
+
+/* backend_img.c: images */
+void backend_img_pull(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_img_list(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_img_inspect(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_img_tag(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_img_remove(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_img_prune(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+/* History, push and save: dockerd's answers for a missing image. */
+void backend_img_history(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_img_push(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+void backend_img_save(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+/* Looks an image up by any reference; returns a new doc or NULL. */
+cJSON *backend_img_find(struct backend *b, const char *ref);
+int backend_img_init(struct backend *b, struct err *e);
+void backend_img_free(struct backend *b);
+
+/* backend_img.c: the records */
+/* The normalised form of a user's reference ("docker.io/library/x:tag"),
+ * or NULL when it is not a valid reference. */
+char *backend_img_normalize(const char *ref);
+/* Returns the stored image doc (with refs filled in) for an id. */
+cJSON *backend_img_load(struct backend *b, const char *id);
+/* backend_img_pull.c: one progress line of a pull or push */
+void backend_img_status(
+    struct httpsrv_req *r, const char *status, const char *id);
+
+#endif
