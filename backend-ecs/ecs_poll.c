@@ -156,8 +156,11 @@ ecs_poll_described(void *arg, const cJSON *out, const struct aws_error *ae)
 	struct kit_poller *p = arg;
 	const cJSON *it;
 
-	if (ae != NULL)
+	if (ae != NULL) {
 		log_warnx("polling tasks: %s: %s", ae->code, ae->message);
+		kit_poller_batch_done(p, 1);
+		return;
+	}
 	cJSON_ArrayForEach(it, json_arr(out, "tasks")) {
 		ecs_poll_task(p->b, it);
 	}
@@ -166,7 +169,7 @@ ecs_poll_described(void *arg, const cJSON *out, const struct aws_error *ae)
 		if (reason != NULL && strcmp(reason, "MISSING") == 0)
 			ecs_poll_missing(p->b, json_str(it, "arn"));
 	}
-	kit_poller_batch_done(p, ae != NULL);
+	kit_poller_batch_done(p, 0);
 }
 
 /* What the poller watches: the task of a running or starting container. */
