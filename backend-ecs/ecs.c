@@ -95,7 +95,7 @@ ecs_info(struct backend *b, cJSON *info)
 	char *name = xasprintf("sockerless-ecs-%s", ecs_conf.cluster);
 
 	kit_info(b, info, os, name, "region", ecs_aws.region, "cluster",
-	    ecs_conf.cluster, NULL);
+	    ecs_conf.cluster, (const char *)NULL);
 	free(os);
 	free(name);
 }

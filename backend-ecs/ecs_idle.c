@@ -66,8 +66,12 @@ ecs_idle_drop(struct ecs_td_idle *t)
 void
 ecs_idle_free(void)
 {
-	while (!TAILQ_EMPTY(&ecs_td_idle_list))
-		ecs_idle_drop(TAILQ_FIRST(&ecs_td_idle_list));
+	struct ecs_td_idle *t;
+
+	/* drop unlinks before it frees (lost in TAILQ_REMOVE). */
+	while ((t = TAILQ_FIRST(&ecs_td_idle_list)) != NULL)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+		ecs_idle_drop(t);
 }
 
 static void

@@ -74,7 +74,8 @@ lambda_info(struct backend *b, cJSON *info)
 	char *os = xasprintf("AWS Lambda (region %s)", lambda.aws.region);
 	char *name = xasprintf("sockerless-lambda-%s", lambda.aws.region);
 
-	kit_info(b, info, os, name, "region", lambda.aws.region, NULL);
+	kit_info(
+	    b, info, os, name, "region", lambda.aws.region, (const char *)NULL);
 	free(os);
 	free(name);
 }

@@ -428,9 +428,15 @@ lambda_rec_sweep(struct backend *b)
 void
 lambda_rec_shutdown(void)
 {
-	while (!TAILQ_EMPTY(&lambda_recs))
-		kit_op_end(&TAILQ_FIRST(&lambda_recs)->k, NULL);
-	while (!TAILQ_EMPTY(&lambda_sweeps))
-		lambda_sweep_free(TAILQ_FIRST(&lambda_sweeps));
+	struct lambda_rec *r;
+	struct lambda_sweep *w;
+
+	/* Both unlink before they free (lost in TAILQ_REMOVE). */
+	while ((r = TAILQ_FIRST(&lambda_recs)) != NULL)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+		kit_op_end(&r->k, NULL);
+	while ((w = TAILQ_FIRST(&lambda_sweeps)) != NULL)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+		lambda_sweep_free(w);
 	kit_passes_stop(&lambda_sweep_passes);
 }

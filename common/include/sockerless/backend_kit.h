@@ -156,7 +156,8 @@ void kit_caps_base(struct caps *c);
 void kit_caps_agent(struct caps *c);
 
 /* GET /info: OperatingSystem, Name and the Labels "sockerless.backend=
- * <name>" then "sockerless.<k>=<v>" for each NULL-ended pair. */
+ * <name>" then "sockerless.<k>=<v>" for each pair, ended by a
+ * (const char *)NULL. */
 void kit_info(struct backend *b, cJSON *info, const char *os, const char *name,
     ...) __attribute__((sentinel));
 
