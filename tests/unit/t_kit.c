@@ -85,6 +85,37 @@ t_backoff(void **state)
 	assert_int_equal(kit_backoff_next(0, 20000, 30000, 1), 30000);
 }
 
+/* A tick of two batches: one failure backs the next tick off; a kick
+ * waits for the back-off to end. (No timer: nothing is scheduled.) */
+static void
+t_poller_ticks(void **state)
+{
+	struct kit_poller p;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.interval_ms = 1000;
+	p.max_backoff_ms = 30000;
+	p.inflight = 1;
+	p.pending = 2;
+	kit_poller_batch_done(&p, 1);
+	assert_int_equal(p.inflight, 1);
+	kit_poller_batch_done(&p, 0);
+	assert_int_equal(p.inflight, 0);
+	assert_int_equal(p.backoff_ms, 2000);
+	kit_poller_kick(&p);
+	p.inflight = 1;
+	p.errors = 0;
+	p.pending = 1;
+	kit_poller_batch_done(&p, 1);
+	assert_int_equal(p.backoff_ms, 4000);
+	p.errors = 0;
+	p.pending = 1;
+	kit_poller_batch_done(&p, 0);
+	assert_int_equal(p.backoff_ms, 0);
+	kit_poller_stop(&p);
+}
+
 /* A fragment gets the backend's prefix and loads like any key table. */
 static void
 t_key_tables(void **state)
@@ -279,6 +310,7 @@ main(void)
 		cmocka_unit_test(t_env_each),
 		cmocka_unit_test(t_rounding),
 		cmocka_unit_test(t_backoff),
+		cmocka_unit_test(t_poller_ticks),
 		cmocka_unit_test(t_key_tables),
 		cmocka_unit_test(t_cursor_run),
 		cmocka_unit_test(t_start_failure),
