@@ -8,7 +8,6 @@
 
 #include <openssl/sha.h>
 
-#include "backend_int.h"
 #include "sockerless/backend_kit.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
@@ -144,41 +143,6 @@ kit_info(struct backend *b, cJSON *info, const char *os, const char *name, ...)
 	}
 	va_end(ap);
 	json_set(info, "Labels", labels);
-}
-
-/* --- configuration ------------------------------------------------------- */
-
-const struct config_key kit_orphans_keys[KIT_ORPHANS_NKEYS] = {
-	{ "orphans", CONFIG_STRING, offsetof(struct kit_orphans, orphans),
-	    "report", 0, 0, 0,
-	    "Workloads of this backend instance unknown to its state: report "
-	    "or stop" },
-};
-
-int
-kit_orphans_stop(const struct kit_orphans *o)
-{
-	return o->orphans != NULL && strcmp(o->orphans, "stop") == 0;
-}
-
-struct config_key *
-kit_conf_prefix(const struct config_key *keys, size_t n, const char *prefix)
-{
-	struct config_key *out = xcalloc(n > 0 ? n : 1, sizeof(*out));
-
-	for (size_t i = 0; i < n; i++) {
-		out[i] = keys[i];
-		out[i].name = xasprintf("%s.%s", prefix, keys[i].name);
-	}
-	return out;
-}
-
-void
-kit_conf_unprefix(struct config_key *keys, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free((char *)keys[i].name);
-	free(keys);
 }
 
 /* --- pure helpers --------------------------------------------------------- */
