@@ -215,6 +215,7 @@ t_unmark(void **state)
 	struct backend_log_event ev;
 
 	(void)state;
+	memset(&ev, 0, sizeof(ev));
 	ev.stream = STDSTREAM_STDOUT;
 	ev.msg = "stderr| oops";
 	ev.len = strlen(ev.msg);
