@@ -5,14 +5,13 @@
 #include <string.h>
 
 #include "ecs.h"
-#include "sockerless/config.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
-#include "sockerless/reg.h"
 #include "sockerless/xmalloc.h"
 
 struct ecs_conf ecs_conf;
-struct ecs ecs;
+struct aws_backend ecs_aws;
+struct kit_orphans ecs_orphans;
 
 #define K(name, type, field, def, min, max, req, doc)                          \
 	{                                                                      \
@@ -21,8 +20,6 @@ struct ecs ecs;
 	}
 
 static const struct config_key ecs_keys[] = {
-	K("region", CONFIG_STRING, region, NULL, 0, 0, 1,
-	    "AWS region of the cluster"),
 	K("cluster", CONFIG_STRING, cluster, NULL, 0, 0, 1,
 	    "ECS cluster name or ARN the tasks run in"),
 	K("subnets", CONFIG_STRV, subnets, NULL, 0, 0, 1,
@@ -38,24 +35,10 @@ static const struct config_key ecs_keys[] = {
 	K("assign_public_ip", CONFIG_BOOL, assign_public_ip, "false", 0, 0, 0,
 	    "Give tasks a public IP (needed in public subnets without NAT to "
 	    "pull images)"),
-	K("endpoint", CONFIG_STRING, endpoint, NULL, 0, 0, 0,
-	    "Endpoint URL for every AWS service (a simulator, a VPC endpoint "
-	    "proxy); like AWS_ENDPOINT_URL"),
 	K("endpoint_ecs", CONFIG_STRING, endpoint_ecs, NULL, 0, 0, 0,
 	    "Endpoint URL of ECS only"),
-	K("endpoint_logs", CONFIG_STRING, endpoint_logs, NULL, 0, 0, 0,
-	    "Endpoint URL of CloudWatch Logs only"),
-	K("endpoint_ecr", CONFIG_STRING, endpoint_ecr, NULL, 0, 0, 0,
-	    "Endpoint URL of ECR only"),
-	K("endpoint_sts", CONFIG_STRING, endpoint_sts, NULL, 0, 0, 0,
-	    "Endpoint URL of STS only"),
-	K("profile", CONFIG_STRING, profile, NULL, 0, 0, 0,
-	    "Profile in the shared AWS config/credentials files"),
 	K("poll_ms", CONFIG_INT, poll_ms, "1000", 200, 60000, 0,
 	    "How often the task poller calls DescribeTasks while tasks run"),
-	K("orphans", CONFIG_STRING, orphans, "report", 0, 0, 0,
-	    "Tasks of this backend instance unknown to its state: report or "
-	    "stop"),
 	K("taskdef_idle", CONFIG_INT, taskdef_idle_s, "600", 0, 86400, 0,
 	    "Seconds an unused task definition stays registered for reuse "
 	    "before it is deregistered (0: deregister on remove)"),
@@ -80,51 +63,41 @@ static const struct config_key ecs_keys[] = {
 	    "pull from Docker Hub)"),
 };
 
+static const struct config_set ecs_fragments[] = {
+	{ aws_backend_keys, AWS_BACKEND_NKEYS, &ecs_aws },
+	{ kit_orphans_keys, KIT_ORPHANS_NKEYS, &ecs_orphans },
+};
+
+cJSON *
+ecs_in(void)
+{
+	cJSON *in = cJSON_CreateObject();
+
+	json_add_str(in, "cluster", ecs_conf.cluster);
+	return in;
+}
+
 static void
 ecs_capabilities(struct backend *b, struct caps *c)
 {
 	(void)b;
-	memset(c, 0, sizeof(*c));
-	c->flag[CAP_LOGS] = 1;
+	kit_caps_base(c);
 	c->flag[CAP_LOGS_FOLLOW] = 1;
-	if (ecs_conf.agent) {
-		/* Served by the agent in the task (docs/agent-link.md). */
-		c->flag[CAP_EXEC] = 1;
-		c->flag[CAP_ATTACH] = 1;
-		c->flag[CAP_ARCHIVE] = 1;
-		c->flag[CAP_TOP] = 1;
-		c->flag[CAP_STATS] = 1;
-		c->flag[CAP_PAUSE] = 1;
-		c->flag[CAP_SIGNALS] = 1;
-		c->flag[CAP_HEALTH_CHECKS] = 1;
-		c->flag[CAP_AGENT_REQUIRED] = 1;
-	}
-	c->max_timeout_seconds = 0;
+	if (ecs_conf.agent)
+		kit_caps_agent(c);
 }
 
 static void
 ecs_info(struct backend *b, cJSON *info)
 {
-	cJSON *labels = cJSON_CreateArray();
-	char *s;
+	char *os = xasprintf("AWS ECS Fargate (region %s, cluster %s)",
+	    ecs_aws.region, ecs_conf.cluster);
+	char *name = xasprintf("sockerless-ecs-%s", ecs_conf.cluster);
 
-	(void)b;
-	s = xasprintf("AWS ECS Fargate (region %s, cluster %s)",
-	    ecs_conf.region, ecs_conf.cluster);
-	json_set(info, "OperatingSystem", cJSON_CreateString(s));
-	free(s);
-	s = xasprintf("sockerless-ecs-%s", ecs_conf.cluster);
-	json_set(info, "Name", cJSON_CreateString(s));
-	free(s);
-	cJSON_AddItemToArray(
-	    labels, cJSON_CreateString("sockerless.backend=ecs"));
-	s = xasprintf("sockerless.region=%s", ecs_conf.region);
-	cJSON_AddItemToArray(labels, cJSON_CreateString(s));
-	free(s);
-	s = xasprintf("sockerless.cluster=%s", ecs_conf.cluster);
-	cJSON_AddItemToArray(labels, cJSON_CreateString(s));
-	free(s);
-	json_set(info, "Labels", labels);
+	kit_info(b, info, os, name, "region", ecs_aws.region, "cluster",
+	    ecs_conf.cluster, (const char *)NULL);
+	free(os);
+	free(name);
 }
 
 /* Start-up: credentials, the cluster must exist and be ACTIVE, and the
@@ -133,32 +106,18 @@ ecs_info(struct backend *b, cJSON *info)
 static int
 ecs_init(struct backend *b, struct err *e)
 {
-	struct aws_options o;
 	cJSON *in, *out = NULL;
 	const cJSON *cl;
 	const char *status;
 
-	memset(&o, 0, sizeof(o));
-	o.region = ecs_conf.region;
-	o.profile = ecs_conf.profile;
-	o.endpoint = ecs_conf.endpoint;
-	ecs.b = b;
-	if ((ecs.aws = aws_new(backend_base(b), backend_httpcli(b), &o, e)) ==
-	    NULL)
+	if (aws_backend_open(&ecs_aws, backend_base(b), backend_httpcli(b),
+		backend_registry(b), "ecs", ecs_conf.endpoint_ecs, e) == -1)
 		return -1;
-	aws_set_endpoint(ecs.aws, "ecs", ecs_conf.endpoint_ecs);
-	aws_set_endpoint(ecs.aws, "logs", ecs_conf.endpoint_logs);
-	aws_set_endpoint(ecs.aws, "ecr", ecs_conf.endpoint_ecr);
-	aws_set_endpoint(ecs.aws, "sts", ecs_conf.endpoint_sts);
-	if (aws_resolve_credentials(ecs.aws, e) == -1)
-		return -1;
-	log_info("AWS credentials from %s", aws_credentials_source(ecs.aws));
-	reg_set_creds_hook(backend_registry(b), aws_ecr_creds_hook, ecs.aws);
 	in = cJSON_CreateObject();
 	cJSON_AddItemToObject(in, "clusters",
 	    cJSON_CreateStringArray((const char *[]){ ecs_conf.cluster }, 1));
 	if (aws_json_call_sync(
-		ecs.aws, "ecs", "DescribeClusters", in, &out, e) == -1)
+		ecs_aws.aws, "ecs", "DescribeClusters", in, &out, e) == -1)
 		return err_wrap(e, "checking cluster %s", ecs_conf.cluster);
 	cl = cJSON_GetArrayItem(json_arr(out, "clusters"), 0);
 	status = json_str(cl, "status");
@@ -167,24 +126,15 @@ ecs_init(struct backend *b, struct err *e)
 		return err_set(e, 500,
 		    "ECS cluster %s is not ACTIVE in %s "
 		    "(status %s); create it or fix ecs.cluster",
-		    ecs_conf.cluster, ecs_conf.region,
+		    ecs_conf.cluster, ecs_aws.region,
 		    status != NULL ? status : "MISSING");
 	}
 	cJSON_Delete(out);
-	in = cJSON_CreateObject();
-	json_add_str(in, "logGroupName", ecs_conf.log_group);
-	out = NULL;
-	if (aws_json_call_sync(
-		ecs.aws, "logs", "CreateLogGroup", in, &out, e) == -1 &&
-	    strstr(e->msg, "ResourceAlreadyExistsException") == NULL)
-		log_warnx("creating log group %s: %s (tasks fail to start "
-			  "unless it exists)",
-		    ecs_conf.log_group, e->msg);
-	cJSON_Delete(out);
-	err_clear(e);
+	aws_backend_log_group(&ecs_aws, ecs_conf.log_group,
+	    "tasks fail to start unless it exists");
 	backend_set_logs_grace_ms(b, (int)ecs_conf.logs_grace_ms);
-	log_info("ECS cluster %s in %s is ACTIVE", ecs_conf.cluster,
-	    ecs_conf.region);
+	log_info(
+	    "ECS cluster %s in %s is ACTIVE", ecs_conf.cluster, ecs_aws.region);
 	return 0;
 }
 
@@ -200,32 +150,9 @@ ecs_shutdown(struct backend *b)
 {
 	(void)b;
 	ecs_poll_stop();
-	ecs_task_idle_free();
-	aws_free(ecs.aws);
+	ecs_idle_free();
+	aws_backend_close(&ecs_aws);
 }
 
-static const struct backend_ops ecs_ops = {
-	.name = "ecs",
-	.description = "AWS ECS Fargate",
-	.config_keys = ecs_keys,
-	.config_nkeys = sizeof(ecs_keys) / sizeof(ecs_keys[0]),
-	.config = &ecs_conf,
-	.capabilities = ecs_capabilities,
-	.init = ecs_init,
-	.reconcile = ecs_reconcile,
-	.info = ecs_info,
-	.create = ecs_task_create,
-	.start = ecs_task_start,
-	.stop = ecs_task_stop,
-	.kill = ecs_task_kill,
-	.remove = ecs_task_remove,
-	.logs_fetch = ecs_logs_fetch,
-	.agent_address = ecs_task_agent_address,
-	.shutdown = ecs_shutdown,
-};
-
-int
-main(int argc, char **argv)
-{
-	return backend_main(argc, argv, &ecs_ops);
-}
+KIT_BACKEND(ecs, "AWS ECS Fargate", ecs_task, .logs_fetch = ecs_logs_fetch,
+    .agent_address = ecs_task_agent_address)

@@ -1,26 +1,49 @@
 /* sockerless-backend-ecs: Docker containers as ECS Fargate tasks. This
  * directory is the translation table from Docker operations to ECS and
- * CloudWatch Logs calls; everything else comes from common/. */
+ * CloudWatch Logs calls; everything else comes from common/ (the backend
+ * kit, sockerless/backend_kit.h, and the AWS session,
+ * sockerless/aws_backend.h). */
 #ifndef SOCKERLESS_ECS_H
 #define SOCKERLESS_ECS_H
 
-#include "sockerless/aws.h"
+#include "sockerless/aws_backend.h"
 #include "sockerless/backend.h"
+#include "sockerless/backend_kit.h"
 #include "sockerless/str.h"
 
 #define ECS_CONTAINER_NAME "main"
 #define ECS_STREAM_PREFIX  "sockerless"
 #define ECS_STARTED_BY	   "sockerless"
-#define ECS_TAG_ID	   "sockerless:container-id"
-#define ECS_TAG_INSTANCE   "sockerless:instance"
 /* The agent (docs/agent-link.md): an init container copies it into a
  * task-scoped volume, and the main container runs it as its entrypoint. */
 #define ECS_AGENT_INIT	 "sockerless-agent-init"
 #define ECS_AGENT_VOLUME "sockerless-agent"
 #define ECS_AGENT_PORT	 9111
 
+/* The container's private state (container_private). */
+#define ECS_P_TD_ARN	  "TaskDefinitionArn"
+#define ECS_P_TD_HASH	  "TaskDefinitionHash"
+#define ECS_P_AGENT	  "Agent"   /* the definition runs the agent */
+#define ECS_P_TASK_ARN	  "TaskArn" /* the current task */
+#define ECS_P_TASKS	  "Tasks"   /* every run: [{Arn, Created}] */
+#define ECS_P_RUN_ARN	  "Arn"
+#define ECS_P_RUN_CREATED "Created"
+#define ECS_P_STARTED	  "TaskStarted" /* started reported for the task */
+#define ECS_P_IP	  "Ip"
+#define ECS_P_START_TOKEN "StartToken" /* a RunTask whose answer is due */
+#define ECS_P_START_RUN	  "StartRun"   /* its index in Tasks */
+
+/* The backend's kv entries. */
+#define ECS_KV_TASKDEF "ecs.taskdef." /* + hash: the definition's ARN */
+/* Durable records: a JSON object in one kv entry (kit_journal_*):
+ * registrations in flight; definitions waiting to be deregistered;
+ * containers removed while their start was unresolved (id -> time), whose
+ * task the start-up passes stop if it turns up. */
+#define ECS_KV_JOURNAL	 "ecs.taskdef_journal"
+#define ECS_KV_IDLE	 "ecs.taskdef_idle"
+#define ECS_KV_ABANDONED "ecs.start_abandoned"
+
 struct ecs_conf {
-	char *region;
 	char *cluster;
 	struct strv subnets;
 	struct strv security_groups;
@@ -28,14 +51,8 @@ struct ecs_conf {
 	char *task_role_arn;
 	char *log_group;
 	int assign_public_ip;
-	char *endpoint; /* one URL for every AWS service */
 	char *endpoint_ecs;
-	char *endpoint_logs;
-	char *endpoint_ecr;
-	char *endpoint_sts;
-	char *profile;
 	long long poll_ms;
-	char *orphans;		  /* "report" or "stop" */
 	long long taskdef_idle_s; /* keep an unused definition this long */
 	long long default_cpu;
 	long long default_memory;
@@ -45,69 +62,53 @@ struct ecs_conf {
 	char *agent_image; /* the image holding /sockerless-agent */
 };
 
-struct ecs {
-	struct backend *b;
-	struct aws *aws;
-	struct event *poll_timer;
-	int poll_inflight;
-	long long poll_backoff_ms;
-};
-
 /* ecs.c */
 extern struct ecs_conf ecs_conf;
-extern struct ecs ecs;
+extern struct aws_backend ecs_aws; /* region, endpoints; the session */
+extern struct kit_orphans ecs_orphans;
+extern struct kit_poller ecs_poller;
+/* A new ECS call input naming the cluster. */
+cJSON *ecs_in(void);
+
+/* ecs_def.c: the task definition a container maps to. */
+/* The RegisterTaskDefinition input minus its family, and the hash of it
+ * that names the family, so identical containers share one definition. */
+cJSON *ecs_def_build(
+    struct container *c, int agent, char hash[25], struct err *e);
+/* ECS's environment form of "K=V" strings, appended to out. */
+cJSON *ecs_def_env(cJSON *out, const cJSON *kvs);
 
 /* ecs_task.c */
-void ecs_task_create(
-    struct backend *b, struct container *c, backend_done_fn done, void *arg);
-void ecs_task_start(
-    struct backend *b, struct container *c, backend_done_fn done, void *arg);
-void ecs_task_stop(struct backend *b, struct container *c, int timeout_s,
-    backend_done_fn done, void *arg);
-void ecs_task_kill(struct backend *b, struct container *c, int signo,
-    backend_done_fn done, void *arg);
-void ecs_task_remove(
-    struct backend *b, struct container *c, backend_done_fn done, void *arg);
-/* Fargate sizes: the smallest valid (cpu units, memory MiB) pair that
- * covers what was asked for. 0 means "not set". Returns -1 if too big. */
-int ecs_task_size(long long nano_cpus, long long memory_bytes, int *cpu,
-    int *mem, struct err *e);
-
-/* Durable records: a JSON object in one kv entry (ecs.taskdef_journal:
- * registrations in flight; ecs.taskdef_idle: definitions waiting to be
- * deregistered). put takes value; NULL deletes the member. */
-/* Containers removed while their start was unresolved (id -> time): the
- * start-up passes stop the task if it turns up. */
-#define ECS_ABANDONED "ecs.start_abandoned"
-cJSON *ecs_journal_load(struct backend *b, const char *key);
-void ecs_journal_put(
-    struct backend *b, const char *key, const char *name, cJSON *value);
+KIT_CONTAINER_OPS_DECL(ecs_task);
 int ecs_task_registering(const char *hash);
-/* Start-up: resolves registrations a restart cut short; returns how many
- * it looked up (call again later while it is not 0). */
-int ecs_task_journal_pass(struct backend *b);
-void ecs_task_idle_add(struct backend *b, const char *arn, const char *hash);
-void ecs_task_idle_resume(struct backend *b);
 /* A start cut short by a restart: the ARN RunTask answered, if it did, and
  * the adoption of its task (found by ARN or by tags). */
 const char *ecs_task_start_arn(struct container *c);
 void ecs_task_adopt(struct backend *b, struct container *c, const char *arn);
-
+/* StopTask, a failure only logged (what: "an orphaned task"). */
+void ecs_task_stop_quietly(
+    const char *arn, const char *reason, const char *what);
 /* The agent's address: the task's private IPv4, once it has one. */
 int ecs_task_agent_address(struct backend *b, struct container *c, char *host,
     size_t hostsz, int *port);
 
+/* ecs_idle.c: unused definitions wait out ecs.taskdef_idle, and the
+ * registrations a restart cut short are resolved. */
+int ecs_td_used(
+    struct backend *b, const char *arn, const struct container *self);
+void ecs_idle_add(struct backend *b, const char *arn, const char *hash);
+void ecs_idle_deregister(struct backend *b, const char *arn, const char *hash,
+    aws_json_cb cb, void *arg);
+void ecs_idle_resume(struct backend *b);
+void ecs_idle_free(void);
+/* Start-up: one pass over the registration journal; returns how many it
+ * looked up (call again later while it is not 0). */
+int ecs_idle_journal_pass(struct backend *b);
+
 /* ecs_poll.c */
 void ecs_poll_start(struct backend *b);
-void ecs_poll_kick(void);
-/* ecs_task.c: a start waits in the container until the poller sees the
- * task RUNNING (settle with NULL) or failing (settle with the error). */
-int ecs_task_start_pending(const struct container *c);
-/* Frees the timers of definitions waiting to be deregistered. */
-void ecs_task_idle_free(void);
-void ecs_task_start_settle(struct container *c, const struct err *e);
-void ecs_poll_stop(void);
 void ecs_poll_reconcile(struct backend *b);
+void ecs_poll_stop(void);
 
 /* ecs_logs.c */
 void ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,

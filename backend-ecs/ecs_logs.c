@@ -22,23 +22,6 @@ struct ecs_logs_op {
 	char *token;
 };
 
-#define ECS_LOGS_MARK_LEN 8 /* strlen("stderr| ") */
-
-/* Undoes the agent's marking: "stderr| " is stderr, "stdout| " a stdout
- * line that looked like a mark; anything else is stdout as it is. */
-static void
-ecs_logs_unmark(struct backend_log_event *ev)
-{
-	if (ev->len < ECS_LOGS_MARK_LEN)
-		return;
-	if (memcmp(ev->msg, "stderr| ", ECS_LOGS_MARK_LEN) == 0)
-		ev->stream = STDSTREAM_STDERR;
-	else if (memcmp(ev->msg, "stdout| ", ECS_LOGS_MARK_LEN) != 0)
-		return;
-	ev->msg += ECS_LOGS_MARK_LEN;
-	ev->len -= ECS_LOGS_MARK_LEN;
-}
-
 static void
 ecs_logs_got(void *arg, const cJSON *out, const struct aws_error *ae)
 {
@@ -70,7 +53,7 @@ ecs_logs_got(void *arg, const cJSON *out, const struct aws_error *ae)
 		ev[n].msg = msg;
 		ev[n].len = strlen(msg);
 		if (op->marked)
-			ecs_logs_unmark(&ev[n]);
+			kit_logs_unmark(&ev[n]);
 		n++;
 	}
 	/* The same forward token again means the end of this stream. */
@@ -99,36 +82,19 @@ ecs_logs_first_run(const cJSON *runs, int64_t since_ns)
 	const cJSON *it;
 
 	cJSON_ArrayForEach(it, runs) {
-		if (since_ns > 0 && json_int(it, "Created", 0) <= since_ns)
+		if (since_ns > 0 &&
+		    json_int(it, ECS_P_RUN_CREATED, 0) <= since_ns)
 			idx = i;
 		i++;
 	}
 	return idx;
 }
 
-/* The run index before the '|' of a cursor "run|token"; -1 when it is not
- * one of the nruns runs (or, with none yet, 0). */
-static int
-ecs_logs_cursor_run(const char *cursor, const char *bar, int nruns)
-{
-	char digits[12];
-	size_t n = (size_t)(bar - cursor);
-	long long v;
-
-	if (n == 0 || n >= sizeof(digits) || strspn(cursor, "0123456789") != n)
-		return -1;
-	memcpy(digits, cursor, n);
-	digits[n] = '\0';
-	if (str_tonum(digits, 0, nruns > 0 ? nruns - 1 : 0, &v, NULL) == -1)
-		return -1;
-	return (int)v;
-}
-
 void
 ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg)
 {
-	const cJSON *runs = json_arr(container_private(c), "Tasks");
+	const cJSON *runs = json_arr(container_private(c), ECS_P_TASKS);
 	struct ecs_logs_op *op = xcalloc(1, sizeof(*op));
 	const char *arn, *taskid, *bar;
 	cJSON *in;
@@ -139,11 +105,10 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	op->fn = fn;
 	op->arg = arg;
 	op->nruns = cJSON_GetArraySize(runs);
-	op->marked = json_bool(container_private(c), "Agent", 0) &&
+	op->marked = json_bool(container_private(c), ECS_P_AGENT, 0) &&
 	    !json_bool(container_config(c), "Tty", 0);
 	if (cursor != NULL && (bar = strchr(cursor, '|')) != NULL) {
-		if ((op->idx = ecs_logs_cursor_run(cursor, bar, op->nruns)) ==
-		    -1) {
+		if ((op->idx = kit_cursor_run(cursor, bar, op->nruns)) == -1) {
 			/* Only this file writes cursors: a bad one is a bug. */
 			err_set(&e, 500, "ecs logs: bad cursor \"%s\"", cursor);
 			fn(arg, NULL, 0, NULL, 1, &e);
@@ -155,7 +120,7 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	} else {
 		op->idx = ecs_logs_first_run(runs, since_ns);
 	}
-	arn = json_str(cJSON_GetArrayItem(runs, op->idx), "Arn");
+	arn = json_str(cJSON_GetArrayItem(runs, op->idx), ECS_P_RUN_ARN);
 	if (arn == NULL) {
 		/* Never ran: no output yet. */
 		fn(arg, NULL, 0, cursor, 1, NULL);
@@ -175,5 +140,6 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	else if (since_ns > 0)
 		json_add_int(in, "startTime", since_ns / 1000000);
 	free(stream);
-	aws_json_call(ecs.aws, "logs", "GetLogEvents", in, ecs_logs_got, op);
+	aws_json_call(
+	    ecs_aws.aws, "logs", "GetLogEvents", in, ecs_logs_got, op);
 }

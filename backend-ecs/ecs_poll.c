@@ -12,22 +12,6 @@
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
 
-#define ECS_BATCH	   100
-#define ECS_MAX_BACKOFF_MS 30000
-
-static int ecs_poll_pending; /* batches in flight this tick */
-static int ecs_poll_errors;  /* batches that failed this tick */
-
-static void
-ecs_poll_schedule(long long ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000),
-		(suseconds_t)((ms % 1000) * 1000) };
-
-	if (ecs.poll_timer != NULL)
-		evtimer_add(ecs.poll_timer, &tv);
-}
-
 static int64_t
 ecs_poll_time(const cJSON *task, const char *key)
 {
@@ -51,21 +35,6 @@ ecs_poll_ip(const cJSON *task)
 	return NULL;
 }
 
-/* Docker's exit codes for a workload that never ran: 125 when the engine
- * (here: ECS) failed, 126/127 when the command could not be run. */
-static int
-ecs_poll_start_failure_code(const char *reason)
-{
-	if (reason == NULL)
-		return 125;
-	if (strstr(reason, "executable file not found") != NULL ||
-	    strstr(reason, "no such file or directory") != NULL)
-		return 127;
-	if (strstr(reason, "permission denied") != NULL)
-		return 126;
-	return 125;
-}
-
 /* The main container of a task description. */
 static const cJSON *
 ecs_poll_main(const cJSON *task)
@@ -80,6 +49,15 @@ ecs_poll_main(const cJSON *task)
 	return NULL;
 }
 
+/* Why a task stopped: its main container's reason, else the task's. */
+static const char *
+ecs_poll_why(const cJSON *task, const cJSON *ctr)
+{
+	const char *why = json_str(ctr, "reason");
+
+	return why != NULL ? why : json_str(task, "stoppedReason");
+}
+
 /* The task left PENDING: the start succeeded, unless it stopped without
  * the workload ever running (image pull, entrypoint not found, ...). */
 static void
@@ -87,23 +65,17 @@ ecs_poll_settle_start(
     struct container *c, const cJSON *task, const char *status)
 {
 	const cJSON *ctr = ecs_poll_main(task);
-	const char *why;
+	const char *why = ecs_poll_why(task, ctr);
 	struct err e;
-	int code;
 
 	if (strcmp(status, "STOPPED") != 0 ||
 	    cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(ctr, "exitCode"))) {
-		ecs_task_start_settle(c, NULL);
+		kit_start_settle(c, NULL);
 		return;
 	}
-	why = json_str(ctr, "reason");
-	if (why == NULL)
-		why = json_str(task, "stoppedReason");
-	code = ecs_poll_start_failure_code(why);
-	/* Docker's CLI maps these statuses to exit codes 125-127. */
-	err_set(&e, code == 125 ? 500 : 400, "failed to start the ECS task: %s",
+	kit_start_failed(&e, "failed to start the ECS task",
 	    why != NULL ? why : "the task stopped before it ran");
-	ecs_task_start_settle(c, &e);
+	kit_start_settle(c, &e);
 }
 
 static void
@@ -118,24 +90,24 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 	int64_t started = ecs_poll_time(task, "startedAt");
 
 	if (arn == NULL ||
-	    (c = backend_container_by_private(b, "TaskArn", arn)) == NULL)
+	    (c = backend_container_by_private(b, ECS_P_TASK_ARN, arn)) == NULL)
 		return;
 	priv = container_private(c);
 	/* Known before the start settles: whoever the start answers may
 	 * reach the agent at once. */
-	if (ip != NULL && json_str(priv, "Ip") == NULL &&
-	    (container_running(c) || ecs_task_start_pending(c))) {
-		json_set(priv, "Ip", cJSON_CreateString(ip));
+	if (ip != NULL && json_str(priv, ECS_P_IP) == NULL &&
+	    (container_running(c) || kit_start_pending(c))) {
+		json_set(priv, ECS_P_IP, cJSON_CreateString(ip));
 		backend_container_set_address(b, c, ip);
 	}
-	if (ecs_task_start_pending(c) && status != NULL &&
+	if (kit_start_pending(c) && status != NULL &&
 	    strcmp(status, "PROVISIONING") != 0 &&
 	    strcmp(status, "PENDING") != 0 && strcmp(status, "ACTIVATING") != 0)
 		ecs_poll_settle_start(c, task, status);
 	if (!container_running(c))
 		return;
-	if (started != 0 && !json_bool(priv, "TaskStarted", 0)) {
-		json_set(priv, "TaskStarted", cJSON_CreateTrue());
+	if (started != 0 && !json_bool(priv, ECS_P_STARTED, 0)) {
+		json_set(priv, ECS_P_STARTED, cJSON_CreateTrue());
 		backend_container_started(b, c, started);
 	}
 	if (status == NULL || strcmp(status, "STOPPED") != 0)
@@ -147,10 +119,8 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 		    (int)json_int(ctr, "exitCode", 0),
 		    ecs_poll_time(task, "stoppedAt"), NULL);
 	} else {
-		const char *why = json_str(ctr, "reason");
-		if (why == NULL)
-			why = json_str(task, "stoppedReason");
-		backend_container_exited(b, c, ecs_poll_start_failure_code(why),
+		const char *why = ecs_poll_why(task, ctr);
+		backend_container_exited(b, c, kit_start_failure_code(why),
 		    ecs_poll_time(task, "stoppedAt"),
 		    why != NULL ? why :
 				  "the task stopped without an exit code");
@@ -162,13 +132,14 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 static void
 ecs_poll_missing(struct backend *b, const char *arn)
 {
-	struct container *c = backend_container_by_private(b, "TaskArn", arn);
+	struct container *c =
+	    backend_container_by_private(b, ECS_P_TASK_ARN, arn);
 	struct err e;
 
-	if (c != NULL && ecs_task_start_pending(c)) {
+	if (c != NULL && kit_start_pending(c)) {
 		err_set(&e, 500,
 		    "ECS lost task %s before it started; try again", arn);
-		ecs_task_start_settle(c, &e);
+		kit_start_settle(c, &e);
 		return;
 	}
 	if (c == NULL || !container_running(c))
@@ -180,192 +151,79 @@ ecs_poll_missing(struct backend *b, const char *arn)
 }
 
 static void
-ecs_poll_tick_done(void)
-{
-	if (ecs_poll_errors > 0)
-		ecs.poll_backoff_ms = ecs.poll_backoff_ms == 0 ?
-		    ecs_conf.poll_ms * 2 :
-		    ecs.poll_backoff_ms * 2;
-	else
-		ecs.poll_backoff_ms = 0;
-	if (ecs.poll_backoff_ms > ECS_MAX_BACKOFF_MS)
-		ecs.poll_backoff_ms = ECS_MAX_BACKOFF_MS;
-	ecs.poll_inflight = 0;
-	ecs_poll_schedule(
-	    ecs.poll_backoff_ms ? ecs.poll_backoff_ms : ecs_conf.poll_ms);
-}
-
-static void
 ecs_poll_described(void *arg, const cJSON *out, const struct aws_error *ae)
 {
-	struct backend *b = arg;
+	struct kit_poller *p = arg;
 	const cJSON *it;
 
 	if (ae != NULL) {
-		ecs_poll_errors++;
 		log_warnx("polling tasks: %s: %s", ae->code, ae->message);
-	} else {
-		cJSON_ArrayForEach(it, json_arr(out, "tasks")) {
-			ecs_poll_task(b, it);
-		}
-		cJSON_ArrayForEach(it, json_arr(out, "failures")) {
-			const char *reason = json_str(it, "reason");
-			if (reason != NULL && strcmp(reason, "MISSING") == 0)
-				ecs_poll_missing(b, json_str(it, "arn"));
-		}
+		kit_poller_batch_done(p, 1);
+		return;
 	}
-	if (--ecs_poll_pending == 0)
-		ecs_poll_tick_done();
+	cJSON_ArrayForEach(it, json_arr(out, "tasks")) {
+		ecs_poll_task(p->b, it);
+	}
+	cJSON_ArrayForEach(it, json_arr(out, "failures")) {
+		const char *reason = json_str(it, "reason");
+		if (reason != NULL && strcmp(reason, "MISSING") == 0)
+			ecs_poll_missing(p->b, json_str(it, "arn"));
+	}
+	kit_poller_batch_done(p, 0);
 }
 
-struct ecs_poll_collect {
-	cJSON *batches; /* array of arrays of ARNs */
-};
-
-static void
-ecs_poll_collect(struct backend *b, struct container *c, void *arg)
+/* What the poller watches: the task of a running or starting container. */
+static const char *
+ecs_poll_id(struct container *c)
 {
-	struct ecs_poll_collect *pc = arg;
-	const char *arn = json_str(json_obj(c->doc, "Sockerless"), "TaskArn");
-	cJSON *last;
+	const char *arn =
+	    json_str(json_obj(c->doc, "Sockerless"), ECS_P_TASK_ARN);
 
-	(void)b;
-	if (arn == NULL || !(container_running(c) || ecs_task_start_pending(c)))
-		return;
-	last = cJSON_GetArrayItem(
-	    pc->batches, cJSON_GetArraySize(pc->batches) - 1);
-	if (last == NULL || cJSON_GetArraySize(last) >= ECS_BATCH) {
-		last = cJSON_CreateArray();
-		cJSON_AddItemToArray(pc->batches, last);
-	}
-	cJSON_AddItemToArray(last, cJSON_CreateString(arn));
+	if (arn == NULL || !(container_running(c) || kit_start_pending(c)))
+		return NULL;
+	return arn;
 }
 
 static void
-ecs_poll_tick(evutil_socket_t fd, short what, void *arg)
+ecs_poll_describe(struct kit_poller *p, cJSON *arns)
 {
-	struct backend *b = arg;
-	struct ecs_poll_collect pc = { cJSON_CreateArray() };
-	cJSON *batch;
+	cJSON *in = ecs_in();
 
-	(void)fd;
-	(void)what;
-	backend_container_foreach_active(b, ecs_poll_collect, &pc);
-	if (cJSON_GetArraySize(pc.batches) == 0) {
-		cJSON_Delete(pc.batches);
-		ecs_poll_schedule(ecs_conf.poll_ms);
-		return;
-	}
-	ecs.poll_inflight = 1;
-	ecs_poll_errors = 0;
-	ecs_poll_pending = cJSON_GetArraySize(pc.batches);
-	while ((batch = cJSON_DetachItemFromArray(pc.batches, 0)) != NULL) {
-		cJSON *in = cJSON_CreateObject();
-		json_add_str(in, "cluster", ecs_conf.cluster);
-		cJSON_AddItemToObject(in, "tasks", batch);
-		aws_json_call(
-		    ecs.aws, "ecs", "DescribeTasks", in, ecs_poll_described, b);
-	}
-	cJSON_Delete(pc.batches);
+	cJSON_AddItemToObject(in, "tasks", arns);
+	aws_json_call(
+	    ecs_aws.aws, "ecs", "DescribeTasks", in, ecs_poll_described, p);
 }
+
+/* DescribeTasks takes at most 100 tasks. */
+struct kit_poller ecs_poller = { .batch = 100,
+	.max_backoff_ms = 30000,
+	.id = ecs_poll_id,
+	.describe = ecs_poll_describe };
+static struct kit_passes ecs_reconcile_passes;
 
 void
 ecs_poll_start(struct backend *b)
 {
-	ecs.poll_timer = evtimer_new(backend_base(b), ecs_poll_tick, b);
-	ecs_poll_schedule(0);
+	ecs_poller.interval_ms = ecs_conf.poll_ms;
+	kit_poller_start(&ecs_poller, b);
 }
-
-/* A task was just started or stopped: look sooner than the next tick. */
-void
-ecs_poll_kick(void)
-{
-	if (!ecs.poll_inflight && ecs.poll_backoff_ms == 0)
-		ecs_poll_schedule(200);
-}
-
-static struct event *ecs_reconcile_timer;
 
 void
 ecs_poll_stop(void)
 {
-	if (ecs.poll_timer != NULL)
-		event_free(ecs.poll_timer);
-	ecs.poll_timer = NULL;
-	if (ecs_reconcile_timer != NULL)
-		event_free(ecs_reconcile_timer);
-	ecs_reconcile_timer = NULL;
+	kit_poller_stop(&ecs_poller);
+	kit_passes_stop(&ecs_reconcile_passes);
 }
 
 /* --- reconciliation ----------------------------------------------------- */
-
-static const char *
-ecs_poll_tag(const cJSON *task, const char *key)
-{
-	const cJSON *t;
-
-	cJSON_ArrayForEach(t, json_arr(task, "tags")) {
-		const char *k = json_str(t, "key");
-		if (k != NULL && strcmp(k, key) == 0)
-			return json_str(t, "value");
-	}
-	return NULL;
-}
-
-static void
-ecs_poll_orphan_stopped(void *arg, const cJSON *out, const struct aws_error *ae)
-{
-	(void)arg;
-	(void)out;
-	if (ae != NULL)
-		log_warnx(
-		    "stopping an orphaned task: %s: %s", ae->code, ae->message);
-}
 
 /* A start journalled (StartToken) whose RunTask the process did not see
  * answered: not running, no start in flight. */
 static int
 ecs_poll_unresolved(struct container *c)
 {
-	return json_str(container_private(c), "StartToken") != NULL &&
-	    !container_running(c) && !ecs_task_start_pending(c) && !c->gone;
-}
-
-struct ecs_poll_find {
-	const char *id;
-	struct container *c;
-};
-
-static void
-ecs_poll_find_id(struct backend *b, struct container *c, void *arg)
-{
-	struct ecs_poll_find *f = arg;
-
-	(void)b;
-	if (f->id != NULL && strcmp(c->id, f->id) == 0)
-		f->c = c;
-}
-
-static void
-ecs_poll_stop_orphan(const char *arn)
-{
-	cJSON *in = cJSON_CreateObject();
-
-	json_add_str(in, "cluster", ecs_conf.cluster);
-	json_add_str(in, "task", arn);
-	json_add_str(in, "reason", "Orphaned sockerless task");
-	aws_json_call(
-	    ecs.aws, "ecs", "StopTask", in, ecs_poll_orphan_stopped, NULL);
-}
-
-static int
-ecs_poll_abandoned(struct backend *b, const char *id)
-{
-	cJSON *o = ecs_journal_load(b, ECS_ABANDONED);
-	int r = cJSON_GetObjectItemCaseSensitive(o, id) != NULL;
-
-	cJSON_Delete(o);
-	return r;
+	return json_str(container_private(c), ECS_P_START_TOKEN) != NULL &&
+	    !container_running(c) && !kit_start_pending(c) && !c->gone;
 }
 
 static void
@@ -380,19 +238,22 @@ ecs_poll_orphans(void *arg, const cJSON *out, const struct aws_error *ae)
 		return;
 	}
 	cJSON_ArrayForEach(task, json_arr(out, "tasks")) {
-		const char *inst = ecs_poll_tag(task, ECS_TAG_INSTANCE);
-		const char *id = ecs_poll_tag(task, ECS_TAG_ID);
+		const char *inst =
+		    aws_tag_get(json_arr(task, "tags"), KIT_TAG_INSTANCE);
+		const char *id =
+		    aws_tag_get(json_arr(task, "tags"), KIT_TAG_ID);
 		const char *arn = json_str(task, "taskArn");
-		struct ecs_poll_find f = { id, NULL };
+		struct container *c;
 
 		if (inst == NULL || strcmp(inst, backend_instance(b)) != 0 ||
 		    arn == NULL ||
-		    backend_container_by_private(b, "TaskArn", arn) != NULL)
+		    backend_container_by_private(b, ECS_P_TASK_ARN, arn) !=
+			NULL)
 			continue;
 		/* The task of a start whose answer the restart lost. */
-		backend_container_foreach(b, ecs_poll_find_id, &f);
-		if (f.c != NULL && ecs_poll_unresolved(f.c)) {
-			ecs_task_adopt(b, f.c, arn);
+		c = kit_container_by_id(b, id);
+		if (c != NULL && ecs_poll_unresolved(c)) {
+			ecs_task_adopt(b, c, arn);
 			continue;
 		}
 		if (json_str(task, "lastStatus") != NULL &&
@@ -400,21 +261,22 @@ ecs_poll_orphans(void *arg, const cJSON *out, const struct aws_error *ae)
 			continue;
 		/* Its container was removed before the task was found: the
 		 * user's rm -f stops it whatever ecs.orphans says. */
-		if (id != NULL && ecs_poll_abandoned(b, id)) {
+		if (id != NULL && kit_journal_has(b, ECS_KV_ABANDONED, id)) {
 			log_warnx("stopping task %s of removed container %.12s",
 			    arn, id);
-			ecs_journal_put(b, ECS_ABANDONED, id, NULL);
-			ecs_poll_stop_orphan(arn);
+			kit_journal_put(b, ECS_KV_ABANDONED, id, NULL);
+			ecs_task_stop_quietly(arn, "Orphaned sockerless task",
+			    "an orphaned task");
 			continue;
 		}
 		log_warnx("orphaned task %s (container %.12s) is not in this "
 			  "backend's state%s",
 		    arn, id != NULL ? id : "?",
-		    strcmp(ecs_conf.orphans, "stop") == 0 ? "; stopping it" :
-							    "");
-		if (strcmp(ecs_conf.orphans, "stop") != 0)
+		    kit_orphans_stop(&ecs_orphans) ? "; stopping it" : "");
+		if (!kit_orphans_stop(&ecs_orphans))
 			continue;
-		ecs_poll_stop_orphan(arn);
+		ecs_task_stop_quietly(
+		    arn, "Orphaned sockerless task", "an orphaned task");
 	}
 }
 
@@ -444,27 +306,25 @@ ecs_poll_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 		ecs_poll_list_page(l, json_str(out, "nextToken"));
 	if (cJSON_GetArraySize(arns) == 0)
 		return;
-	in = cJSON_CreateObject();
-	json_add_str(in, "cluster", ecs_conf.cluster);
+	in = ecs_in();
 	cJSON_AddItemToObject(in, "tasks", cJSON_Duplicate(arns, 1));
 	cJSON_AddItemToObject(in, "include",
 	    cJSON_CreateStringArray((const char *[]){ "TAGS" }, 1));
 	aws_json_call(
-	    ecs.aws, "ecs", "DescribeTasks", in, ecs_poll_orphans, l->b);
+	    ecs_aws.aws, "ecs", "DescribeTasks", in, ecs_poll_orphans, l->b);
 }
 
 static void
 ecs_poll_list_page(struct ecs_poll_lister *l, const char *token)
 {
-	cJSON *in = cJSON_CreateObject();
+	cJSON *in = ecs_in();
 
-	json_add_str(in, "cluster", ecs_conf.cluster);
 	json_add_str(in, "startedBy", ECS_STARTED_BY);
 	json_add_str(in, "desiredStatus", l->desired);
 	json_add_int(in, "maxResults", 100);
 	if (token != NULL)
 		json_add_str(in, "nextToken", token);
-	aws_json_call(ecs.aws, "ecs", "ListTasks", in, ecs_poll_listed, l);
+	aws_json_call(ecs_aws.aws, "ecs", "ListTasks", in, ecs_poll_listed, l);
 }
 
 static void
@@ -502,42 +362,36 @@ ecs_poll_intent_drop(struct backend *b, struct container *c, void *arg)
 		  "it stays created",
 	    c->id);
 	cJSON_DeleteItemFromObjectCaseSensitive(
-	    container_private(c), "StartToken");
+	    container_private(c), ECS_P_START_TOKEN);
 	backend_container_save(b, c);
 }
 
 #define ECS_RECONCILE_PASSES 12
 #define ECS_RECONCILE_GAP_S  5
 
-static int ecs_reconcile_passes;
-
-static void
-ecs_poll_reconcile_pass(evutil_socket_t fd, short what, void *arg)
+/* Pass n: returns the seconds to the next pass, -1 after the last. */
+static int
+ecs_poll_reconcile_pass(struct backend *b, int n)
 {
-	struct backend *b = arg;
-	struct timeval tv = { ECS_RECONCILE_GAP_S, 0 };
 	int unresolved = 0, journal;
 	cJSON *abandoned;
 
-	(void)fd;
-	(void)what;
 	backend_container_foreach(b, ecs_poll_intent, &unresolved);
-	abandoned = ecs_journal_load(b, ECS_ABANDONED);
+	abandoned = kit_journal_load(b, ECS_KV_ABANDONED);
 	unresolved += cJSON_GetArraySize(abandoned);
 	cJSON_Delete(abandoned);
-	journal = ecs_task_journal_pass(b);
-	if (ecs_reconcile_passes == 0 || unresolved > 0)
+	journal = ecs_idle_journal_pass(b);
+	if (n == 0 || unresolved > 0)
 		ecs_poll_list(b, 0);
 	if (unresolved > 0)
 		ecs_poll_list(b, 1);
 	/* A call cut short may still reach ECS: look again for a while. */
-	if (++ecs_reconcile_passes >= ECS_RECONCILE_PASSES) {
+	if (n + 1 >= ECS_RECONCILE_PASSES) {
 		backend_container_foreach(b, ecs_poll_intent_drop, NULL);
-		backend_kv_del(b, ECS_ABANDONED);
-		return;
+		backend_kv_del(b, ECS_KV_ABANDONED);
+		return -1;
 	}
-	if (unresolved > 0 || journal > 0)
-		evtimer_add(ecs_reconcile_timer, &tv);
+	return unresolved > 0 || journal > 0 ? ECS_RECONCILE_GAP_S : -1;
 }
 
 /* Running containers are re-adopted by the poller itself (their state is
@@ -547,8 +401,7 @@ ecs_poll_reconcile_pass(evutil_socket_t fd, short what, void *arg)
 void
 ecs_poll_reconcile(struct backend *b)
 {
-	ecs_task_idle_resume(b);
-	ecs_reconcile_timer =
-	    evtimer_new(backend_base(b), ecs_poll_reconcile_pass, b);
-	ecs_poll_reconcile_pass(-1, 0, b);
+	ecs_idle_resume(b);
+	ecs_reconcile_passes.pass = ecs_poll_reconcile_pass;
+	kit_passes_start(&ecs_reconcile_passes, b);
 }

@@ -25,8 +25,6 @@ struct lambda lambda;
 	}
 
 static const struct config_key lambda_keys[] = {
-	K("region", CONFIG_STRING, region, NULL, 0, 0, 1,
-	    "AWS region of the functions"),
 	K("role_arn", CONFIG_STRING, role_arn, NULL, 0, 0, 1,
 	    "Execution role of the functions (CloudWatch Logs, ECR pulls, "
 	    "VPC access)"),
@@ -43,19 +41,8 @@ static const struct config_key lambda_keys[] = {
 	    "Security groups for VPC access"),
 	K("architecture", CONFIG_STRING, architecture, "x86_64", 0, 0, 0,
 	    "Function architecture: x86_64 or arm64 (the image must match)"),
-	K("endpoint", CONFIG_STRING, endpoint, NULL, 0, 0, 0,
-	    "Endpoint URL for every AWS service (a simulator, a VPC endpoint "
-	    "proxy); like AWS_ENDPOINT_URL"),
 	K("endpoint_lambda", CONFIG_STRING, endpoint_lambda, NULL, 0, 0, 0,
 	    "Endpoint URL of Lambda only"),
-	K("endpoint_logs", CONFIG_STRING, endpoint_logs, NULL, 0, 0, 0,
-	    "Endpoint URL of CloudWatch Logs only"),
-	K("endpoint_ecr", CONFIG_STRING, endpoint_ecr, NULL, 0, 0, 0,
-	    "Endpoint URL of ECR only"),
-	K("endpoint_sts", CONFIG_STRING, endpoint_sts, NULL, 0, 0, 0,
-	    "Endpoint URL of STS only"),
-	K("profile", CONFIG_STRING, profile, NULL, 0, 0, 0,
-	    "Profile in the shared AWS config/credentials files"),
 	K("derive", CONFIG_BOOL, derive, "true", 0, 0, 0,
 	    "Run any image by pushing a derived image with sockerless-agent "
 	    "as its Lambda runtime; false: only ECR images, run as they are"),
@@ -69,69 +56,28 @@ static const struct config_key lambda_keys[] = {
 	    "Active"),
 };
 
+static const struct config_set lambda_fragments[] = {
+	{ aws_backend_keys, AWS_BACKEND_NKEYS, &lambda.aws },
+};
+
 static void
 lambda_capabilities(struct backend *b, struct caps *c)
 {
 	(void)b;
-	memset(c, 0, sizeof(*c));
-	c->flag[CAP_LOGS] = 1;
+	kit_caps_base(c);
 	c->max_timeout_seconds = (long)lambda_conf.timeout;
 }
 
 static void
 lambda_info(struct backend *b, cJSON *info)
 {
-	cJSON *labels = cJSON_CreateArray();
-	char *s;
+	char *os = xasprintf("AWS Lambda (region %s)", lambda.aws.region);
+	char *name = xasprintf("sockerless-lambda-%s", lambda.aws.region);
 
-	(void)b;
-	s = xasprintf("AWS Lambda (region %s)", lambda_conf.region);
-	json_set(info, "OperatingSystem", cJSON_CreateString(s));
-	free(s);
-	s = xasprintf("sockerless-lambda-%s", lambda_conf.region);
-	json_set(info, "Name", cJSON_CreateString(s));
-	free(s);
-	cJSON_AddItemToArray(
-	    labels, cJSON_CreateString("sockerless.backend=lambda"));
-	s = xasprintf("sockerless.region=%s", lambda_conf.region);
-	cJSON_AddItemToArray(labels, cJSON_CreateString(s));
-	free(s);
-	json_set(info, "Labels", labels);
-}
-
-/* The agent binary as an image layer: /sockerless/agent, mode 0755. */
-static int
-lambda_load_agent(struct err *e)
-{
-	struct buf bin;
-	struct reg_file f;
-	FILE *fp;
-	char chunk[65536];
-	size_t n;
-	int rc;
-
-	if ((fp = fopen(lambda_conf.agent_path, "rb")) == NULL)
-		return err_set(e, 500,
-		    "lambda.agent_path %s: %s; install sockerless-agent or "
-		    "set lambda.derive=false to run ECR images as they are",
-		    lambda_conf.agent_path, strerror(errno));
-	buf_init(&bin, 0);
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		buf_add(&bin, chunk, n);
-	fclose(fp);
-	memset(&f, 0, sizeof(f));
-	f.path = LAMBDA_AGENT_PATH + 1;
-	f.mode = 0755;
-	f.data = bin.data;
-	f.len = bin.len;
-	if ((rc = reg_layer_build(&f, 1, &lambda.layer, e)) == 0) {
-		lambda.have_layer = 1;
-		log_info("agent layer %s (%zu bytes) from %s",
-		    lambda.layer.digest, lambda.layer.len,
-		    lambda_conf.agent_path);
-	}
-	buf_free(&bin);
-	return rc;
+	kit_info(
+	    b, info, os, name, "region", lambda.aws.region, (const char *)NULL);
+	free(os);
+	free(name);
 }
 
 /* The ECR repository of derived images; created when missing. */
@@ -145,15 +91,15 @@ lambda_repository(struct err *e)
 	cJSON_AddItemToObject(in, "repositoryNames",
 	    cJSON_CreateStringArray(
 		(const char *[]){ lambda_conf.ecr_repository }, 1));
-	if (aws_json_call_sync(
-		lambda.aws, "ecr", "DescribeRepositories", in, &out, e) == -1) {
+	if (aws_json_call_sync(lambda.aws.aws, "ecr", "DescribeRepositories",
+		in, &out, e) == -1) {
 		if (strstr(e->msg, "RepositoryNotFoundException") == NULL)
 			return err_wrap(e, "looking up ECR repository %s",
 			    lambda_conf.ecr_repository);
 		in = cJSON_CreateObject();
 		json_add_str(in, "repositoryName", lambda_conf.ecr_repository);
-		if (aws_json_call_sync(lambda.aws, "ecr", "CreateRepository",
-			in, &out, e) == -1)
+		if (aws_json_call_sync(lambda.aws.aws, "ecr",
+			"CreateRepository", in, &out, e) == -1)
 			return err_wrap(e, "creating ECR repository %s",
 			    lambda_conf.ecr_repository);
 		uri = json_str(json_obj(out, "repository"), "repositoryUri");
@@ -179,9 +125,8 @@ lambda_repository(struct err *e)
 static int
 lambda_init(struct backend *b, struct err *e)
 {
-	struct aws_options o;
 	struct aws_rest rq;
-	cJSON *in, *out = NULL;
+	cJSON *out = NULL;
 
 	if (strcmp(lambda_conf.architecture, "x86_64") != 0 &&
 	    strcmp(lambda_conf.architecture, "arm64") != 0)
@@ -193,56 +138,47 @@ lambda_init(struct backend *b, struct err *e)
 		return err_set(e, 400,
 		    "lambda.subnet_ids and lambda.security_group_ids go "
 		    "together (VPC access needs both)");
-	memset(&o, 0, sizeof(o));
-	o.region = lambda_conf.region;
-	o.profile = lambda_conf.profile;
-	o.endpoint = lambda_conf.endpoint;
 	lambda.b = b;
-	if ((lambda.aws = aws_new(
-		 backend_base(b), backend_httpcli(b), &o, e)) == NULL)
+	if (aws_backend_open(&lambda.aws, backend_base(b), backend_httpcli(b),
+		backend_registry(b), "lambda", lambda_conf.endpoint_lambda,
+		e) == -1)
 		return -1;
-	aws_set_endpoint(lambda.aws, "lambda", lambda_conf.endpoint_lambda);
-	aws_set_endpoint(lambda.aws, "logs", lambda_conf.endpoint_logs);
-	aws_set_endpoint(lambda.aws, "ecr", lambda_conf.endpoint_ecr);
-	aws_set_endpoint(lambda.aws, "sts", lambda_conf.endpoint_sts);
-	if (aws_resolve_credentials(lambda.aws, e) == -1)
-		return -1;
-	log_info("AWS credentials from %s", aws_credentials_source(lambda.aws));
-	reg_set_creds_hook(backend_registry(b), aws_ecr_creds_hook, lambda.aws);
 	memset(&rq, 0, sizeof(rq));
 	rq.method = "GET";
 	rq.path = "/2015-03-31/functions/";
 	rq.query = "MaxItems=1";
 	if (aws_rest_call_sync(
-		lambda.aws, "lambda", "ListFunctions", &rq, &out, e) == -1)
+		lambda.aws.aws, "lambda", "ListFunctions", &rq, &out, e) == -1)
 		return err_wrap(
-		    e, "checking access to Lambda in %s", lambda_conf.region);
+		    e, "checking access to Lambda in %s", lambda.aws.region);
 	cJSON_Delete(out);
-	in = cJSON_CreateObject();
-	json_add_str(in, "logGroupName", lambda_conf.log_group);
-	out = NULL;
-	if (aws_json_call_sync(
-		lambda.aws, "logs", "CreateLogGroup", in, &out, e) == -1 &&
-	    strstr(e->msg, "ResourceAlreadyExistsException") == NULL)
-		log_warnx("creating log group %s: %s (Lambda creates it on "
-			  "first use if the role may)",
-		    lambda_conf.log_group, e->msg);
-	cJSON_Delete(out);
-	err_clear(e);
-	if (lambda_conf.derive &&
-	    (lambda_load_agent(e) == -1 || lambda_repository(e) == -1))
-		return -1;
+	aws_backend_log_group(&lambda.aws, lambda_conf.log_group,
+	    "Lambda creates it on first use if the role may");
+	if (lambda_conf.derive) {
+		if (kit_agent_layer(lambda_conf.agent_path,
+			LAMBDA_AGENT_PATH + 1, &lambda.layer,
+			"lambda.agent_path",
+			"install sockerless-agent or set lambda.derive=false "
+			"to run ECR images as they are",
+			e) == -1)
+			return -1;
+		lambda.have_layer = 1;
+		if (lambda_repository(e) == -1)
+			return -1;
+	}
 	/* Output comes with the Invoke answer: nothing lags behind it. */
 	backend_set_logs_grace_ms(b, 0);
-	log_info("Lambda in %s, log group %s", lambda_conf.region,
+	log_info("Lambda in %s, log group %s", lambda.aws.region,
 	    lambda_conf.log_group);
 	return 0;
 }
 
+/* Runs in flight when the previous process ended end as CloudWatch Logs
+ * says; functions of creates cut short are deleted. */
 static void
 lambda_reconcile(struct backend *b)
 {
-	lambda_fn_reconcile(b);
+	lambda_rec_start(b);
 	lambda_rec_sweep(b);
 }
 
@@ -254,30 +190,8 @@ lambda_shutdown(struct backend *b)
 	if (lambda.have_layer)
 		reg_layer_free(&lambda.layer);
 	free(lambda.repository_uri);
-	aws_free(lambda.aws);
+	aws_backend_close(&lambda.aws);
 }
 
-static const struct backend_ops lambda_ops = {
-	.name = "lambda",
-	.description = "AWS Lambda",
-	.config_keys = lambda_keys,
-	.config_nkeys = sizeof(lambda_keys) / sizeof(lambda_keys[0]),
-	.config = &lambda_conf,
-	.capabilities = lambda_capabilities,
-	.init = lambda_init,
-	.reconcile = lambda_reconcile,
-	.info = lambda_info,
-	.create = lambda_fn_create,
-	.start = lambda_fn_start,
-	.stop = lambda_fn_stop,
-	.kill = lambda_fn_kill,
-	.remove = lambda_fn_remove,
-	.logs_fetch = lambda_logs_fetch,
-	.shutdown = lambda_shutdown,
-};
-
-int
-main(int argc, char **argv)
-{
-	return backend_main(argc, argv, &lambda_ops);
-}
+/* Output comes with the Invoke answer, kept in the container's state. */
+KIT_BACKEND(lambda, "AWS Lambda", lambda_fn, .logs_fetch = kit_logs_kept)

@@ -6,14 +6,21 @@
 #ifndef SOCKERLESS_LAMBDA_H
 #define SOCKERLESS_LAMBDA_H
 
-#include "sockerless/aws.h"
+#include "sockerless/aws_backend.h"
 #include "sockerless/backend.h"
+#include "sockerless/backend_kit.h"
 #include "sockerless/reg.h"
 #include "sockerless/str.h"
 
-#define LAMBDA_TAG_ID	    "sockerless:container-id"
-#define LAMBDA_TAG_NAME	    "sockerless:container-name"
-#define LAMBDA_TAG_INSTANCE "sockerless:instance"
+/* The container's private state (container_private); its output is in
+ * KIT_OUTPUT. */
+#define LAMBDA_P_FUNCTION "FunctionName"
+#define LAMBDA_P_ARN	  "FunctionArn"
+#define LAMBDA_P_IMAGE	  "ImageUri"
+#define LAMBDA_P_RUN	  "Run"	      /* invocations so far */
+#define LAMBDA_P_REQUEST  "RequestId" /* of the last run's answer */
+#define LAMBDA_P_PREV_REQ "PrevRequestId"
+#define LAMBDA_FUNCTIONS  "/2015-03-31/functions/"
 /* Where derived images hold the agent. */
 #define LAMBDA_AGENT_PATH "/sockerless/agent"
 /* Lambda's own limits. */
@@ -22,7 +29,6 @@
 #define LAMBDA_MAX_MEMORY  10240
 
 struct lambda_conf {
-	char *region;
 	char *role_arn;
 	char *log_group;
 	long long memory_size;
@@ -33,18 +39,13 @@ struct lambda_conf {
 	int derive;
 	char *ecr_repository;
 	char *agent_path;
-	char *endpoint;
 	char *endpoint_lambda;
-	char *endpoint_logs;
-	char *endpoint_ecr;
-	char *endpoint_sts;
-	char *profile;
 	long long active_timeout_s;
 };
 
 struct lambda {
 	struct backend *b;
-	struct aws *aws;
+	struct aws_backend aws; /* region, endpoints; the session aws.aws */
 	char *repository_uri;	/* ECR repository of derived images */
 	struct reg_layer layer; /* the agent as an image layer */
 	int have_layer;
@@ -55,18 +56,10 @@ extern struct lambda_conf lambda_conf;
 extern struct lambda lambda;
 
 /* lambda_fn.c */
-void lambda_fn_create(
-    struct backend *b, struct container *c, backend_done_fn done, void *arg);
-void lambda_fn_start(
-    struct backend *b, struct container *c, backend_done_fn done, void *arg);
-void lambda_fn_stop(struct backend *b, struct container *c, int timeout_s,
-    backend_done_fn done, void *arg);
-void lambda_fn_kill(struct backend *b, struct container *c, int signo,
-    backend_done_fn done, void *arg);
-void lambda_fn_remove(
-    struct backend *b, struct container *c, backend_done_fn done, void *arg);
-/* Containers whose invocation was in flight when the backend stopped. */
-void lambda_fn_reconcile(struct backend *b);
+KIT_CONTAINER_OPS_DECL(lambda_fn);
+/* A Lambda call without a body: method on prefix + name escaped. */
+void lambda_call(const char *method, const char *prefix, const char *name,
+    const char *op, aws_rest_cb cb, void *arg);
 /* Cancels invocations in flight (shutdown). */
 void lambda_fn_shutdown(struct backend *b);
 
@@ -81,11 +74,10 @@ void lambda_rec_shutdown(void);
 /* Decodes an Invoke answer (status, X-Amz-Function-Error,
  * X-Amz-Log-Result, body) into the exit code it returns and the output
  * lines it stores. */
+/* Lambda's own START/END/REPORT/INIT_START lines of a log. */
+int lambda_out_platform_line(const char *m);
 int lambda_out_decode(struct backend *b, struct container *c, int status,
     const char *function_error, const char *log_result, const char *body,
     size_t len, const char *request_id);
-void lambda_out_forget(struct backend *b, struct container *c);
-void lambda_logs_fetch(struct backend *b, struct container *c,
-    const char *cursor, int64_t since_ns, backend_logs_fn fn, void *arg);
 
 #endif

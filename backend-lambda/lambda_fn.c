@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
-
 #include "lambda.h"
 #include "sockerless/buf.h"
 #include "sockerless/httpcli.h"
@@ -30,11 +28,7 @@ static const char *const lambda_reserved_env[] = { "_HANDLER",
 
 /* One asynchronous operation on a container. */
 struct lambda_op {
-	struct backend *b;
-	struct container *c;
-	backend_done_fn done;
-	void *arg;
-	struct event *timer;
+	struct kit_op k;
 	int64_t deadline_ns;
 	char *fname;
 };
@@ -47,29 +41,21 @@ struct lambda_inv {
 	int run;
 };
 
+static void
+lambda_op_free(struct kit_op *k)
+{
+	free(((struct lambda_op *)k)->fname);
+}
+
 static struct lambda_op *
 lambda_op_new(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct lambda_op *op = xcalloc(1, sizeof(*op));
+	struct lambda_op *op =
+	    kit_op_new(sizeof(struct lambda_op), b, c, done, arg);
 
-	op->b = b;
-	op->c = c;
-	op->done = done;
-	op->arg = arg;
-	container_ref(c);
+	op->k.cleanup = lambda_op_free;
 	return op;
-}
-
-static void
-lambda_op_end(struct lambda_op *op, const struct err *e)
-{
-	op->done(op->arg, e);
-	if (op->timer != NULL)
-		event_free(op->timer);
-	container_unref(op->c);
-	free(op->fname);
-	free(op);
 }
 
 /* Lambda's InvalidParameterValueException and ValidationException are
@@ -88,14 +74,13 @@ lambda_op_fail(
 		    &e, 400, "Lambda rejected the container: %s", ae->message);
 	else
 		aws_error_to_err(ae, &e);
-	err_wrap(&e, "%s", what);
-	lambda_op_end(op, &e);
+	kit_op_fail(&op->k, &e, what);
 }
 
 static const char *
 lambda_fn_name(struct container *c)
 {
-	return json_str(container_private(c), "FunctionName");
+	return json_str(container_private(c), LAMBDA_P_FUNCTION);
 }
 
 /* "/2015-03-31/functions/<name><suffix>". Caller frees. */
@@ -105,45 +90,63 @@ lambda_fn_path(const char *name, const char *suffix)
 	struct buf b;
 
 	buf_init(&b, 0);
-	buf_adds(&b, "/2015-03-31/functions/");
+	buf_adds(&b, LAMBDA_FUNCTIONS);
 	aws_path_escape(&b, name);
 	buf_adds(&b, suffix);
 	return buf_take(&b, NULL);
 }
 
+void
+lambda_call(const char *method, const char *prefix, const char *name,
+    const char *op, aws_rest_cb cb, void *arg)
+{
+	struct aws_rest rq;
+	struct buf p;
+
+	buf_init(&p, 0);
+	buf_adds(&p, prefix);
+	aws_path_escape(&p, name);
+	memset(&rq, 0, sizeof(rq));
+	rq.method = method;
+	rq.path = p.data;
+	aws_rest_call(lambda.aws.aws, "lambda", op, &rq, cb, arg);
+	buf_free(&p);
+}
+
 /* --- the function's configuration --------------------------------------- */
+
+struct lambda_env {
+	cJSON *vars;
+	struct err *e;
+};
+
+static int
+lambda_env_one(void *arg, const char *name, const char *value)
+{
+	struct lambda_env *le = arg;
+
+	for (size_t i = 0;
+	     i < sizeof(lambda_reserved_env) / sizeof(lambda_reserved_env[0]);
+	     i++)
+		if (strcmp(name, lambda_reserved_env[i]) == 0)
+			return err_set(le->e, 400,
+			    "Lambda reserves the environment variable %s; "
+			    "remove it from the container (or its image)",
+			    name);
+	json_set(le->vars, name, cJSON_CreateString(value));
+	return 0;
+}
 
 static int
 lambda_env(const cJSON *cfg, cJSON **out, struct err *e)
 {
-	cJSON *vars = cJSON_CreateObject(), *it;
+	struct lambda_env le = { cJSON_CreateObject(), e };
 
-	cJSON_ArrayForEach(it, json_arr(cfg, "Env")) {
-		const char *eq;
-		char *name;
-		if (!cJSON_IsString(it) ||
-		    (eq = strchr(it->valuestring, '=')) == NULL)
-			continue;
-		name =
-		    xstrndup(it->valuestring, (size_t)(eq - it->valuestring));
-		for (size_t i = 0; i < sizeof(lambda_reserved_env) /
-			 sizeof(lambda_reserved_env[0]);
-		     i++) {
-			if (strcmp(name, lambda_reserved_env[i]) == 0) {
-				err_set(e, 400,
-				    "Lambda reserves the environment "
-				    "variable %s; remove it from the "
-				    "container (or its image)",
-				    name);
-				free(name);
-				cJSON_Delete(vars);
-				return -1;
-			}
-		}
-		json_set(vars, name, cJSON_CreateString(eq + 1));
-		free(name);
+	if (kit_env_each(json_arr(cfg, "Env"), lambda_env_one, &le) == -1) {
+		cJSON_Delete(le.vars);
+		return -1;
 	}
-	*out = vars;
+	*out = le.vars;
 	return 0;
 }
 
@@ -157,7 +160,7 @@ lambda_memory(const cJSON *hc, long long *mib, struct err *e)
 		*mib = lambda_conf.memory_size;
 		return 0;
 	}
-	*mib = (bytes + 1048575) / 1048576;
+	*mib = kit_mib_ceil(bytes);
 	if (*mib > LAMBDA_MAX_MEMORY)
 		return err_set(e, 400,
 		    "Lambda functions have at most %d MiB of memory; %lld MiB "
@@ -239,27 +242,16 @@ lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
 		cJSON_AddItemToObject(in, "VpcConfig", o);
 	}
 	o = cJSON_CreateObject();
-	json_add_str(o, LAMBDA_TAG_ID, c->id);
-	json_add_str(o, LAMBDA_TAG_NAME, container_name(c));
-	json_add_str(o, LAMBDA_TAG_INSTANCE, backend_instance(lambda.b));
+	json_add_str(o, KIT_TAG_ID, c->id);
+	json_add_str(o, KIT_TAG_NAME, container_name(c));
+	json_add_str(o, KIT_TAG_INSTANCE, backend_instance(lambda.b));
 	cJSON_AddItemToObject(in, "Tags", o);
 	return in;
 }
 
 /* --- create: CreateFunction, wait for Active --------------------------- */
 
-static void lambda_fn_poll(evutil_socket_t fd, short what, void *arg);
-
-static void
-lambda_fn_poll_later(struct lambda_op *op, int ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	if (op->timer == NULL)
-		op->timer =
-		    evtimer_new(backend_base(op->b), lambda_fn_poll, op);
-	evtimer_add(op->timer, &tv);
-}
+static void lambda_fn_poll(struct kit_op *k);
 
 static void
 lambda_fn_discarded(void *arg, const struct httpcli_resp *resp,
@@ -278,15 +270,8 @@ lambda_fn_discarded(void *arg, const struct httpcli_resp *resp,
 static void
 lambda_fn_discard(const char *fname)
 {
-	struct aws_rest rq;
-	char *path = lambda_fn_path(fname, "");
-
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "DELETE";
-	rq.path = path;
-	aws_rest_call(lambda.aws, "lambda", "DeleteFunction", &rq,
+	lambda_call("DELETE", LAMBDA_FUNCTIONS, fname, "DeleteFunction",
 	    lambda_fn_discarded, NULL);
-	free(path);
 }
 
 static void
@@ -307,7 +292,7 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 	}
 	if (state != NULL && strcmp(state, "Active") == 0 &&
 	    (update == NULL || strcmp(update, "InProgress") != 0)) {
-		lambda_op_end(op, NULL);
+		kit_op_end(&op->k, NULL);
 		return;
 	}
 	if (state != NULL &&
@@ -321,7 +306,7 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 			json_str(conf, "StateReason") :
 			"no reason given");
 		lambda_fn_discard(op->fname);
-		lambda_op_end(op, &e);
+		kit_op_end(&op->k, &e);
 		return;
 	}
 	if (str_now_ns() > op->deadline_ns) {
@@ -331,28 +316,20 @@ lambda_fn_got(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		    op->fname, state != NULL ? state : "unknown",
 		    lambda_conf.active_timeout_s);
 		lambda_fn_discard(op->fname);
-		lambda_op_end(op, &e);
+		kit_op_end(&op->k, &e);
 		return;
 	}
 	/* Image functions take seconds to optimise: poll gently. */
-	lambda_fn_poll_later(op, 500);
+	kit_op_later(&op->k, 500, lambda_fn_poll);
 }
 
 static void
-lambda_fn_poll(evutil_socket_t fd, short what, void *arg)
+lambda_fn_poll(struct kit_op *k)
 {
-	struct lambda_op *op = arg;
-	struct aws_rest rq;
-	char *path = lambda_fn_path(op->fname, "");
+	struct lambda_op *op = (struct lambda_op *)k;
 
-	(void)fd;
-	(void)what;
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "GET";
-	rq.path = path;
-	aws_rest_call(
-	    lambda.aws, "lambda", "GetFunction", &rq, lambda_fn_got, op);
-	free(path);
+	lambda_call("GET", LAMBDA_FUNCTIONS, op->fname, "GetFunction",
+	    lambda_fn_got, op);
 }
 
 static void
@@ -360,7 +337,7 @@ lambda_fn_created(void *arg, const struct httpcli_resp *resp, const cJSON *out,
     const struct aws_error *ae)
 {
 	struct lambda_op *op = arg;
-	cJSON *priv = container_private(op->c);
+	cJSON *priv = container_private(op->k.c);
 
 	(void)resp;
 	/* A retried CreateFunction whose first attempt got through. */
@@ -370,14 +347,14 @@ lambda_fn_created(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		lambda_op_fail(op, ae, "creating the Lambda function");
 		return;
 	}
-	json_set(priv, "FunctionName", cJSON_CreateString(op->fname));
+	json_set(priv, LAMBDA_P_FUNCTION, cJSON_CreateString(op->fname));
 	if (json_str(out, "FunctionArn") != NULL)
-		json_set(priv, "FunctionArn",
+		json_set(priv, LAMBDA_P_ARN,
 		    cJSON_CreateString(json_str(out, "FunctionArn")));
-	backend_container_save(op->b, op->c);
+	backend_container_save(op->k.b, op->k.c);
 	op->deadline_ns =
 	    str_now_ns() + lambda_conf.active_timeout_s * 1000000000LL;
-	lambda_fn_poll_later(op, 200);
+	kit_op_later(&op->k, 200, lambda_fn_poll);
 }
 
 static void
@@ -388,17 +365,17 @@ lambda_fn_create_function(struct lambda_op *op, const char *image_uri)
 	cJSON *in;
 	char *body;
 
-	if ((in = lambda_fn_input(op->c, op->fname, image_uri, &e)) == NULL) {
-		lambda_op_end(op, &e);
+	if ((in = lambda_fn_input(op->k.c, op->fname, image_uri, &e)) == NULL) {
+		kit_op_end(&op->k, &e);
 		return;
 	}
-	json_set(container_private(op->c), "ImageUri",
+	json_set(container_private(op->k.c), LAMBDA_P_IMAGE,
 	    cJSON_CreateString(image_uri));
 	/* Intent first: a restart before the answer deletes the function by
 	 * this name (the create is then undone, see backend_ctr.c). */
-	json_set(container_private(op->c), "FunctionName",
+	json_set(container_private(op->k.c), LAMBDA_P_FUNCTION,
 	    cJSON_CreateString(op->fname));
-	backend_container_save(op->b, op->c);
+	backend_container_save(op->k.b, op->k.c);
 	body = json_print(in);
 	cJSON_Delete(in);
 	memset(&rq, 0, sizeof(rq));
@@ -406,8 +383,8 @@ lambda_fn_create_function(struct lambda_op *op, const char *image_uri)
 	rq.path = "/2015-03-31/functions";
 	rq.body = body;
 	rq.body_len = strlen(body);
-	aws_rest_call(
-	    lambda.aws, "lambda", "CreateFunction", &rq, lambda_fn_created, op);
+	aws_rest_call(lambda.aws.aws, "lambda", "CreateFunction", &rq,
+	    lambda_fn_created, op);
 	free(body);
 }
 
@@ -420,7 +397,7 @@ lambda_fn_derived(void *arg, const char *dst_ref, const struct err *e)
 	if (e != NULL) {
 		e2 = *e;
 		err_wrap(&e2, "preparing the image for Lambda");
-		lambda_op_end(op, &e2);
+		kit_op_end(&op->k, &e2);
 		return;
 	}
 	lambda_fn_create_function(op, dst_ref);
@@ -431,15 +408,12 @@ lambda_fn_derived(void *arg, const char *dst_ref, const struct err *e)
 static char *
 lambda_fn_derived_ref(const char *src)
 {
-	unsigned char md[SHA256_DIGEST_LENGTH];
-	char hex[2 * SHA256_DIGEST_LENGTH + 1], *s;
+	char hex[41], *s;
 
 	s = xasprintf(
 	    "%s\n%s\n%s", src, lambda.layer.digest, lambda_conf.architecture);
-	SHA256((const unsigned char *)s, strlen(s), md);
+	kit_hash(s, hex, 40);
 	free(s);
-	str_hex(hex, md, sizeof(md));
-	hex[40] = '\0';
 	return xasprintf("%s:sockerless-%s", lambda.repository_uri, hex);
 }
 
@@ -450,7 +424,7 @@ lambda_fn_image_ok(const char *image, struct err *e)
 {
 	struct reg_ref r;
 	char *suffix =
-	    xasprintf(".dkr.ecr.%s.amazonaws.com", lambda_conf.region);
+	    xasprintf(".dkr.ecr.%s.amazonaws.com", lambda.aws.region);
 	size_t n;
 	int ok;
 
@@ -465,7 +439,7 @@ lambda_fn_image_ok(const char *image, struct err *e)
 		    "Lambda runs only images stored in Amazon ECR in %s, not "
 		    "%s; push the image to an ECR repository (<account>%s/"
 		    "NAME) and run that reference",
-		    lambda_conf.region, image, suffix);
+		    lambda.aws.region, image, suffix);
 	reg_ref_free(&r);
 	free(suffix);
 	return ok ? 0 : -1;
@@ -486,7 +460,7 @@ lambda_fn_create(
 	op->fname = xasprintf("sockerless-%.32s", c->id);
 	if (!lambda_conf.derive) {
 		if (lambda_fn_image_ok(container_image(c), &e) == -1)
-			lambda_op_end(op, &e);
+			kit_op_end(&op->k, &e);
 		else
 			lambda_fn_create_function(op, container_image_ref(c));
 		return;
@@ -504,7 +478,7 @@ lambda_fn_create(
 	dst = lambda_fn_derived_ref(container_image_ref(c));
 	if (reg_derive(backend_registry(b), container_image_ref(c), NULL, dst,
 		&lambda.layer, &o, lambda_fn_derived, op, &e) == -1)
-		lambda_op_end(op, &e);
+		kit_op_end(&op->k, &e);
 	free(dst);
 	strv_free(&ep);
 	strv_free(&none);
@@ -536,8 +510,8 @@ lambda_fn_invoked(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		c->backend_data = NULL;
 	/* A run that was let go (stop) still gets its output; an older run
 	 * of a restarted container does not overwrite the newer one's. */
-	same_run =
-	    !c->gone && json_int(container_private(c), "Run", 0) == inv->run;
+	same_run = !c->gone &&
+	    json_int(container_private(c), LAMBDA_P_RUN, 0) == inv->run;
 	current = same_run && container_running(c);
 	if (resp != NULL) {
 		rid = httpcli_resp_header(resp, "x-amzn-RequestId");
@@ -566,7 +540,7 @@ lambda_fn_invoked(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		    resp->body, resp->body_len, rid);
 	}
 	if (current) {
-		json_set(container_private(c), "RequestId",
+		json_set(container_private(c), LAMBDA_P_REQUEST,
 		    rid != NULL ? cJSON_CreateString(rid) : cJSON_CreateNull());
 		backend_container_exited(b, c, code, str_now_ns(), error);
 	} else if (!c->gone) {
@@ -588,7 +562,7 @@ lambda_fn_start(
 		"X-Amz-Log-Type: Tail", NULL };
 	cJSON *priv = container_private(c), *ev;
 	char *path, *payload;
-	int run = (int)json_int(priv, "Run", 0) + 1;
+	int run = (int)json_int(priv, LAMBDA_P_RUN, 0) + 1;
 	struct err e;
 
 	if (lambda_fn_name(c) == NULL) {
@@ -597,14 +571,14 @@ lambda_fn_start(
 		done(arg, &e);
 		return;
 	}
-	json_set(priv, "Run", cJSON_CreateNumber(run));
+	json_set(priv, LAMBDA_P_RUN, cJSON_CreateNumber(run));
 	/* Recovery after a restart must not take the last run's markers
 	 * for this one's (lambda_rec.c). */
-	if (json_str(priv, "RequestId") != NULL)
-		json_set(priv, "PrevRequestId",
-		    cJSON_CreateString(json_str(priv, "RequestId")));
-	json_set(priv, "RequestId", cJSON_CreateNull());
-	lambda_out_forget(b, c);
+	if (json_str(priv, LAMBDA_P_REQUEST) != NULL)
+		json_set(priv, LAMBDA_P_PREV_REQ,
+		    cJSON_CreateString(json_str(priv, LAMBDA_P_REQUEST)));
+	json_set(priv, LAMBDA_P_REQUEST, cJSON_CreateNull());
+	cJSON_DeleteItemFromObjectCaseSensitive(priv, KIT_OUTPUT);
 	ev = cJSON_CreateObject();
 	json_add_int(ev, "sockerless", 1);
 	json_add_str(ev, "container", c->id);
@@ -628,7 +602,7 @@ lambda_fn_start(
 	container_ref(c);
 	c->backend_data = inv;
 	inv->call = aws_rest_call(
-	    lambda.aws, "lambda", "Invoke", &rq, lambda_fn_invoked, inv);
+	    lambda.aws.aws, "lambda", "Invoke", &rq, lambda_fn_invoked, inv);
 	free(path);
 	free(payload);
 	backend_container_started(b, c, str_now_ns());
@@ -679,7 +653,7 @@ lambda_fn_cancel(struct backend *b, struct container *c)
 	if (inv == NULL)
 		return;
 	c->backend_data = NULL;
-	aws_cancel(lambda.aws, inv->call);
+	aws_cancel(lambda.aws.aws, inv->call);
 	lambda_inv_free(inv);
 }
 
@@ -696,42 +670,26 @@ lambda_fn_deleted(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		lambda_op_fail(op, ae, "deleting the Lambda function");
 		return;
 	}
-	lambda_op_end(op, NULL);
+	kit_op_end(&op->k, NULL);
 }
 
 void
 lambda_fn_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct lambda_op *op;
-	struct aws_rest rq;
-	char *path;
-
 	lambda_fn_cancel(b, c);
 	if (lambda_fn_name(c) == NULL) {
 		/* create failed before the function existed */
 		done(arg, NULL);
 		return;
 	}
-	op = lambda_op_new(b, c, done, arg);
-	path = lambda_fn_path(lambda_fn_name(c), "");
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "DELETE";
-	rq.path = path;
-	aws_rest_call(
-	    lambda.aws, "lambda", "DeleteFunction", &rq, lambda_fn_deleted, op);
-	free(path);
+	lambda_call("DELETE", LAMBDA_FUNCTIONS, lambda_fn_name(c),
+	    "DeleteFunction", lambda_fn_deleted,
+	    lambda_op_new(b, c, done, arg));
 }
 
-/* --- restart of the backend --------------------------------------------- */
-
-/* Runs in flight when the previous process ended end as CloudWatch Logs
- * says (lambda_rec.c). */
-void
-lambda_fn_reconcile(struct backend *b)
-{
-	lambda_rec_start(b);
-}
+/* --- shutdown --------------------------------------------------------------
+ */
 
 static void
 lambda_fn_cancel_one(struct backend *b, struct container *c, void *arg)

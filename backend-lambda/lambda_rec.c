@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "lambda.h"
 #include "sockerless/buf.h"
@@ -27,44 +28,29 @@
 
 /* One container whose invocation is being recovered. */
 struct lambda_rec {
-	struct backend *b;
-	struct container *c;
-	struct event *timer;
+	struct kit_op k;     /* the container, the timer */
 	int64_t since_ms;    /* the run's start, less the slack */
 	int64_t deadline_ns; /* give up: the function's timeout is past */
 	char *rid, *stream;
 	int64_t started_ms, exit_ms;
 	int code;
-	struct lambda_rec *next;
+	TAILQ_ENTRY(lambda_rec) entry;
 };
-static struct lambda_rec *lambda_recs;
+static TAILQ_HEAD(, lambda_rec) lambda_recs = TAILQ_HEAD_INITIALIZER(
+    lambda_recs);
 
-static void lambda_rec_look(evutil_socket_t fd, short what, void *arg);
+static void lambda_rec_look(struct kit_op *k);
 
+/* The recovery ends (kit_op_end): the record goes. */
 static void
-lambda_rec_free(struct lambda_rec *r)
+lambda_rec_done(void *arg, const struct err *e)
 {
-	struct lambda_rec **pp;
+	struct lambda_rec *r = arg;
 
-	for (pp = &lambda_recs; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	if (r->timer != NULL)
-		event_free(r->timer);
-	container_unref(r->c);
+	(void)e;
+	TAILQ_REMOVE(&lambda_recs, r, entry);
 	free(r->rid);
 	free(r->stream);
-	free(r);
-}
-
-static void
-lambda_rec_later(struct lambda_rec *r)
-{
-	struct timeval tv = { 0, LAMBDA_REC_POLL_MS * 1000 };
-
-	evtimer_add(r->timer, &tv);
 }
 
 /* The process's end with its status unknown: what the answer said before
@@ -76,13 +62,13 @@ lambda_rec_lost(struct lambda_rec *r)
 				"and CloudWatch Logs group %s has no exit "
 				"marker of the run, so its exit status is "
 				"unknown",
-	    json_str(container_private(r->c), "FunctionName"),
+	    json_str(container_private(r->k.c), LAMBDA_P_FUNCTION),
 	    lambda_conf.log_group);
 
-	log_warnx("container %.12s: %s", r->c->id, error);
-	backend_container_exited(r->b, r->c, 125, str_now_ns(), error);
+	log_warnx("container %.12s: %s", r->k.c->id, error);
+	backend_container_exited(r->k.b, r->k.c, 125, str_now_ns(), error);
 	free(error);
-	lambda_rec_free(r);
+	kit_op_end(&r->k, NULL);
 }
 
 /* "... request <RID> started" or "... request <RID> exit status N...":
@@ -123,14 +109,6 @@ lambda_rec_marker(
 	return 0;
 }
 
-static int
-lambda_rec_platform_line(const char *m)
-{
-	return str_prefix(m, "START RequestId: ") ||
-	    str_prefix(m, "END RequestId: ") ||
-	    str_prefix(m, "REPORT RequestId: ") || str_prefix(m, "INIT_START ");
-}
-
 /* The output: the stream's lines after the started marker, up to the
  * platform's END line of the request or another request's start. The exit
  * marker is not the end: lines read before it may be stored after it when
@@ -147,52 +125,48 @@ static void
 lambda_rec_output(void *arg, const cJSON *out, const struct aws_error *ae)
 {
 	struct lambda_rec *r = arg;
-	cJSON *rows = cJSON_CreateArray(), *row;
+	struct kit_lines l;
 	const cJSON *ev;
-	char rid[128], *line;
-	int in = 0, code, kind;
+	char rid[128];
+	int in = 0, code, kind, n;
 
+	kit_lines_init(&l);
 	if (ae != NULL)
 		log_warnx(
 		    "container %.12s: reading its output from CloudWatch: "
 		    "%s: %s",
-		    r->c->id, ae->code, ae->message);
+		    r->k.c->id, ae->code, ae->message);
 	cJSON_ArrayForEach(ev, json_arr(out, "events")) {
 		const char *m = json_str(ev, "message");
 		size_t len;
 		if (m == NULL)
 			continue;
-		kind = lambda_rec_marker(m, r->c->id, rid, sizeof(rid), &code);
+		kind =
+		    lambda_rec_marker(m, r->k.c->id, rid, sizeof(rid), &code);
 		if (kind == 1) {
 			in = strcmp(rid, r->rid) == 0;
 			continue;
 		}
 		if (in && lambda_rec_ends(m, r->rid))
 			break;
-		if (!in || kind != 0 || lambda_rec_platform_line(m))
+		if (!in || kind != 0 || lambda_out_platform_line(m))
 			continue;
 		len = strlen(m);
 		if (len > 0 && m[len - 1] == '\n')
 			len--;
-		row = cJSON_CreateArray();
-		cJSON_AddItemToArray(row, cJSON_CreateNumber(1));
-		cJSON_AddItemToArray(row,
-		    cJSON_CreateNumber(
-			(double)json_int(ev, "timestamp", 0) * 1000.0));
-		line = xstrndup(m, len);
-		cJSON_AddItemToArray(row, cJSON_CreateString(line));
-		free(line);
-		cJSON_AddItemToArray(rows, row);
+		kit_lines_emit(
+		    &l, 1, json_int(ev, "timestamp", 0) * 1000, m, len);
 	}
-	json_set(container_private(r->c), "Output", rows);
-	json_set(
-	    container_private(r->c), "RequestId", cJSON_CreateString(r->rid));
+	n = cJSON_GetArraySize(l.out);
+	kit_lines_keep(&l, r->k.b, r->k.c);
+	json_set(container_private(r->k.c), LAMBDA_P_REQUEST,
+	    cJSON_CreateString(r->rid));
 	log_info("container %.12s: recovered the exit status %d and %d output "
 		 "lines of request %s from CloudWatch Logs",
-	    r->c->id, r->code, cJSON_GetArraySize(rows), r->rid);
+	    r->k.c->id, r->code, n, r->rid);
 	backend_container_exited(
-	    r->b, r->c, r->code, r->exit_ms * 1000000LL, NULL);
-	lambda_rec_free(r);
+	    r->k.b, r->k.c, r->code, r->exit_ms * 1000000LL, NULL);
+	kit_op_end(&r->k, NULL);
 }
 
 static void
@@ -205,8 +179,8 @@ lambda_rec_fetch_output(struct lambda_rec *r)
 	    cJSON_CreateStringArray((const char *[]){ r->stream }, 1));
 	json_add_int(in, "startTime", r->started_ms);
 	json_add_int(in, "endTime", r->exit_ms + LAMBDA_REC_TAIL_MS);
-	aws_json_call(
-	    lambda.aws, "logs", "FilterLogEvents", in, lambda_rec_output, r);
+	aws_json_call(lambda.aws.aws, "logs", "FilterLogEvents", in,
+	    lambda_rec_output, r);
 }
 
 /* The markers of this container since its run began: the last "started"
@@ -216,24 +190,25 @@ lambda_rec_marks(void *arg, const cJSON *out, const struct aws_error *ae)
 {
 	struct lambda_rec *r = arg;
 	const cJSON *ev;
-	const char *prev = json_str(container_private(r->c), "PrevRequestId");
+	const char *prev =
+	    json_str(container_private(r->k.c), LAMBDA_P_PREV_REQ);
 	char rid[128];
 	int code = 0, kind;
 
-	if (r->c->gone || !container_running(r->c)) {
-		lambda_rec_free(r); /* removed or stopped meanwhile */
+	if (r->k.c->gone || !container_running(r->k.c)) {
+		kit_op_end(&r->k, NULL); /* removed or stopped meanwhile */
 		return;
 	}
 	if (ae != NULL)
 		log_warnx(
 		    "container %.12s: looking for its exit in CloudWatch: "
 		    "%s: %s",
-		    r->c->id, ae->code, ae->message);
+		    r->k.c->id, ae->code, ae->message);
 	cJSON_ArrayForEach(ev, json_arr(out, "events")) {
 		const char *m = json_str(ev, "message");
 		if (m == NULL ||
 		    (kind = lambda_rec_marker(
-			 m, r->c->id, rid, sizeof(rid), &code)) == 0)
+			 m, r->k.c->id, rid, sizeof(rid), &code)) == 0)
 			continue;
 		if (kind == 1 && prev != NULL && strcmp(rid, prev) == 0)
 			continue; /* the previous run of a restarted container
@@ -262,25 +237,24 @@ lambda_rec_marks(void *arg, const cJSON *out, const struct aws_error *ae)
 		lambda_rec_lost(r);
 		return;
 	}
-	lambda_rec_later(r); /* still running (or not begun) */
+	/* still running (or not begun) */
+	kit_op_later(&r->k, LAMBDA_REC_POLL_MS, lambda_rec_look);
 }
 
 static void
-lambda_rec_look(evutil_socket_t fd, short what, void *arg)
+lambda_rec_look(struct kit_op *k)
 {
-	struct lambda_rec *r = arg;
+	struct lambda_rec *r = (struct lambda_rec *)k;
 	cJSON *in = cJSON_CreateObject();
 	char *pattern;
 
-	(void)fd;
-	(void)what;
-	pattern = xasprintf("\"%s%s request\"", LAMBDA_MARK, r->c->id);
+	pattern = xasprintf("\"%s%s request\"", LAMBDA_MARK, r->k.c->id);
 	json_add_str(in, "logGroupName", lambda_conf.log_group);
 	json_add_str(in, "filterPattern", pattern);
 	json_add_int(in, "startTime", r->since_ms);
 	free(pattern);
 	aws_json_call(
-	    lambda.aws, "logs", "FilterLogEvents", in, lambda_rec_marks, r);
+	    lambda.aws.aws, "logs", "FilterLogEvents", in, lambda_rec_marks, r);
 }
 
 /* A container that was running when the previous process ended. */
@@ -296,19 +270,15 @@ lambda_rec_one(struct backend *b, struct container *c, void *arg)
 		return;
 	if (started == NULL || str_time_parse(started, &started_ns) == -1)
 		started_ns = str_now_ns();
-	r = xcalloc(1, sizeof(*r));
-	r->b = b;
-	r->c = c;
-	container_ref(c);
+	r = kit_op_new(sizeof(*r), b, c, lambda_rec_done, NULL);
+	r->k.arg = r;
 	r->since_ms = started_ns / 1000000 - LAMBDA_REC_SLACK_MS;
 	r->deadline_ns = started_ns + (lambda_conf.timeout + 60) * 1000000000LL;
-	r->timer = evtimer_new(backend_base(b), lambda_rec_look, r);
-	r->next = lambda_recs;
-	lambda_recs = r;
+	TAILQ_INSERT_HEAD(&lambda_recs, r, entry);
 	log_info("container %.12s: its invocation was in flight at the "
 		 "restart; reading its end from CloudWatch Logs",
 	    c->id);
-	lambda_rec_look(-1, 0, r);
+	lambda_rec_look(&r->k);
 }
 
 void
@@ -324,11 +294,11 @@ lambda_rec_start(struct backend *b)
 struct lambda_sweep {
 	struct backend *b;
 	char *name;
-	struct lambda_sweep *next;
+	TAILQ_ENTRY(lambda_sweep) entry;
 };
-static struct lambda_sweep *lambda_sweeps;
-static struct event *lambda_sweep_timer;
-static int lambda_sweep_passes;
+static TAILQ_HEAD(, lambda_sweep) lambda_sweeps = TAILQ_HEAD_INITIALIZER(
+    lambda_sweeps);
+static struct kit_passes lambda_sweep_passes;
 
 static struct lambda_sweep *
 lambda_sweep_new(struct backend *b, const char *name)
@@ -337,21 +307,14 @@ lambda_sweep_new(struct backend *b, const char *name)
 
 	w->b = b;
 	w->name = name != NULL ? xstrdup(name) : NULL;
-	w->next = lambda_sweeps;
-	lambda_sweeps = w;
+	TAILQ_INSERT_HEAD(&lambda_sweeps, w, entry);
 	return w;
 }
 
 static void
 lambda_sweep_free(struct lambda_sweep *w)
 {
-	struct lambda_sweep **pp;
-
-	for (pp = &lambda_sweeps; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
+	TAILQ_REMOVE(&lambda_sweeps, w, entry);
 	free(w->name);
 	free(w);
 }
@@ -377,14 +340,12 @@ lambda_sweep_tags(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 {
 	struct lambda_sweep *w = arg;
 	const cJSON *tags = json_obj(out, "Tags");
-	const char *inst = json_str(tags, LAMBDA_TAG_INSTANCE);
-	struct aws_rest rq;
-	struct buf p;
+	const char *inst = json_str(tags, KIT_TAG_INSTANCE);
 
 	(void)resp;
 	if (ae != NULL || inst == NULL ||
 	    strcmp(inst, backend_instance(w->b)) != 0 ||
-	    backend_container_by_private(w->b, "FunctionName", w->name) !=
+	    backend_container_by_private(w->b, LAMBDA_P_FUNCTION, w->name) !=
 		NULL) {
 		lambda_sweep_free(w);
 		return;
@@ -392,17 +353,9 @@ lambda_sweep_tags(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 	log_warnx("deleting function %s of container %.12s: no container of "
 		  "this backend has it (its create was interrupted)",
 	    w->name,
-	    json_str(tags, LAMBDA_TAG_ID) ? json_str(tags, LAMBDA_TAG_ID) :
-					    "?");
-	buf_init(&p, 0);
-	buf_adds(&p, "/2015-03-31/functions/");
-	aws_path_escape(&p, w->name);
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "DELETE";
-	rq.path = p.data;
-	aws_rest_call(lambda.aws, "lambda", "DeleteFunction", &rq,
+	    json_str(tags, KIT_TAG_ID) ? json_str(tags, KIT_TAG_ID) : "?");
+	lambda_call("DELETE", LAMBDA_FUNCTIONS, w->name, "DeleteFunction",
 	    lambda_sweep_deleted, w);
-	buf_free(&p);
 }
 
 static void lambda_sweep_page(struct backend *b, const char *marker);
@@ -413,8 +366,6 @@ lambda_sweep_listed(void *arg, const struct httpcli_resp *resp,
 {
 	struct lambda_sweep *w = arg;
 	const cJSON *fn;
-	struct aws_rest rq;
-	struct buf p;
 
 	(void)resp;
 	if (ae != NULL)
@@ -425,18 +376,11 @@ lambda_sweep_listed(void *arg, const struct httpcli_resp *resp,
 		const char *arn = json_str(fn, "FunctionArn");
 		if (name == NULL || arn == NULL ||
 		    !str_prefix(name, "sockerless-") ||
-		    backend_container_by_private(w->b, "FunctionName", name) !=
-			NULL)
+		    backend_container_by_private(
+			w->b, LAMBDA_P_FUNCTION, name) != NULL)
 			continue;
-		buf_init(&p, 0);
-		buf_adds(&p, "/2017-03-31/tags/");
-		aws_path_escape(&p, arn);
-		memset(&rq, 0, sizeof(rq));
-		rq.method = "GET";
-		rq.path = p.data;
-		aws_rest_call(lambda.aws, "lambda", "ListTags", &rq,
+		lambda_call("GET", "/2017-03-31/tags/", arn, "ListTags",
 		    lambda_sweep_tags, lambda_sweep_new(w->b, name));
-		buf_free(&p);
 	}
 	if (ae == NULL && json_str(out, "NextMarker") != NULL)
 		lambda_sweep_page(w->b, json_str(out, "NextMarker"));
@@ -457,44 +401,42 @@ lambda_sweep_page(struct backend *b, const char *marker)
 	}
 	memset(&rq, 0, sizeof(rq));
 	rq.method = "GET";
-	rq.path = "/2015-03-31/functions/";
+	rq.path = LAMBDA_FUNCTIONS;
 	rq.query = q.data;
-	aws_rest_call(lambda.aws, "lambda", "ListFunctions", &rq,
+	aws_rest_call(lambda.aws.aws, "lambda", "ListFunctions", &rq,
 	    lambda_sweep_listed, lambda_sweep_new(b, NULL));
 	buf_free(&q);
 }
 
 /* Start-up, and twice more: a CreateFunction the old process sent may
  * reach Lambda after this one started. */
-static void
-lambda_sweep_pass(evutil_socket_t fd, short what, void *arg)
+static int
+lambda_sweep_pass(struct backend *b, int n)
 {
-	struct backend *b = arg;
-	struct timeval tv = { lambda_sweep_passes == 1 ? 10 : 20, 0 };
-
-	(void)fd;
-	(void)what;
 	lambda_sweep_page(b, NULL);
-	if (++lambda_sweep_passes < 3)
-		evtimer_add(lambda_sweep_timer, &tv);
+	return n == 0 ? 20 : n == 1 ? 10 : -1;
 }
 
 void
 lambda_rec_sweep(struct backend *b)
 {
-	lambda_sweep_timer = evtimer_new(backend_base(b), lambda_sweep_pass, b);
-	lambda_sweep_pass(-1, 0, b);
+	lambda_sweep_passes.pass = lambda_sweep_pass;
+	kit_passes_start(&lambda_sweep_passes, b);
 }
 
 /* Shutdown: the calls in flight are cancelled with the AWS client. */
 void
 lambda_rec_shutdown(void)
 {
-	while (lambda_recs != NULL)
-		lambda_rec_free(lambda_recs);
-	while (lambda_sweeps != NULL)
-		lambda_sweep_free(lambda_sweeps);
-	if (lambda_sweep_timer != NULL)
-		event_free(lambda_sweep_timer);
-	lambda_sweep_timer = NULL;
+	struct lambda_rec *r;
+	struct lambda_sweep *w;
+
+	/* Both unlink before they free (lost in TAILQ_REMOVE). */
+	while ((r = TAILQ_FIRST(&lambda_recs)) != NULL)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+		kit_op_end(&r->k, NULL);
+	while ((w = TAILQ_FIRST(&lambda_sweeps)) != NULL)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+		lambda_sweep_free(w);
+	kit_passes_stop(&lambda_sweep_passes);
 }

@@ -16,6 +16,7 @@
 #include "backend_img.h"
 #include "backend_logs.h"
 #include "backend_sys.h"
+#include "sockerless/backend_kit.h"
 #include "sockerless/config.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/id.h"
@@ -102,6 +103,53 @@ static const struct config_key backend_conf_keys[] = {
 	    offsetof(struct backend_conf, stop_timeout), "10", 0, 120, 0,
 	    "Default seconds docker stop waits before killing" },
 };
+
+/* The configuration sets: the framework's keys, the backend's own, then
+ * its fragments with the backend's prefix put in front of their names. */
+static void
+backend_conf_sets(struct backend *b)
+{
+	const struct backend_ops *ops = b->ops;
+	struct config_set *s = b->conf_sets;
+	size_t n = 0;
+
+	s[n++] = (struct config_set){ backend_conf_keys,
+		sizeof(backend_conf_keys) / sizeof(backend_conf_keys[0]),
+		&b->conf };
+	if (ops->config_keys != NULL)
+		s[n++] = (struct config_set){ ops->config_keys,
+			ops->config_nkeys, ops->config };
+	for (size_t i = 0; i < ops->config_nfragments; i++) {
+		const struct config_set *f = &ops->config_fragments[i];
+		if (n == BACKEND_MAX_CONF_SETS)
+			fatalx("backend %s: more than %d configuration sets",
+			    ops->name, BACKEND_MAX_CONF_SETS);
+		s[n++] = (struct config_set){
+			kit_conf_prefix(f->keys, f->n, ops->name), f->n, f->base
+		};
+	}
+	b->nconf_sets = n;
+}
+
+static void
+backend_conf_unprefix(struct backend *b)
+{
+	size_t first = b->ops->config_keys != NULL ? 2 : 1;
+
+	for (size_t i = first; i < b->nconf_sets; i++)
+		kit_conf_unprefix((struct config_key *)b->conf_sets[i].keys,
+		    b->conf_sets[i].n);
+	b->nconf_sets = 0;
+}
+
+static void
+backend_conf_free(struct backend *b)
+{
+	for (size_t i = 0; i < b->nconf_sets; i++)
+		config_free(b->conf_sets[i].keys, b->conf_sets[i].n,
+		    b->conf_sets[i].base);
+	backend_conf_unprefix(b);
+}
 
 struct event_base *
 backend_base(struct backend *b)
@@ -326,11 +374,7 @@ backend_free(struct backend *b)
 	event_base_free(b->base);
 	if (b->conf.socket != NULL)
 		unlink(b->conf.socket);
-	config_free(backend_conf_keys,
-	    sizeof(backend_conf_keys) / sizeof(backend_conf_keys[0]), &b->conf);
-	if (b->ops->config_keys != NULL)
-		config_free(
-		    b->ops->config_keys, b->ops->config_nkeys, b->ops->config);
+	backend_conf_free(b);
 	free(b);
 }
 
@@ -338,7 +382,6 @@ int
 backend_main(int argc, char **argv, const struct backend_ops *ops)
 {
 	struct backend *b = xcalloc(1, sizeof(*b));
-	struct config_set sets[2];
 	struct err e;
 	char *prog = xasprintf("sockerless-backend-%s", ops->name);
 	int rc;
@@ -352,23 +395,16 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 	backend_index_init(&b->by_name, container_name);
 	backend_index_init(&b->active, backend_container_id);
 	TAILQ_INIT(&b->subs);
-	sets[0] = (struct config_set){ backend_conf_keys,
-		sizeof(backend_conf_keys) / sizeof(backend_conf_keys[0]),
-		&b->conf };
-	sets[1] = (struct config_set){ ops->config_keys, ops->config_nkeys,
-		ops->config };
-	rc = config_load(sets, ops->config_keys != NULL ? 2 : 1, "SOCKERLESS",
-	    argc, argv, prog, &e);
-	if (rc == CONFIG_EXIT_OK) {
+	backend_conf_sets(b);
+	rc = config_load(
+	    b->conf_sets, b->nconf_sets, "SOCKERLESS", argc, argv, prog, &e);
+	if (rc == CONFIG_EXIT_OK || rc == -1) {
+		if (rc == -1)
+			fprintf(stderr, "%s: %s\n", prog, e.msg);
+		backend_conf_unprefix(b);
 		free(prog);
 		free(b);
-		return 0;
-	}
-	if (rc == -1) {
-		fprintf(stderr, "%s: %s\n", prog, e.msg);
-		free(prog);
-		free(b);
-		return 2;
+		return rc == -1 ? 2 : 0;
 	}
 	if (log_level_parse(b->conf.log_level) >= 0)
 		log_set_level(

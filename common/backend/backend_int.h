@@ -30,6 +30,7 @@
 #include <sys/queue.h>
 
 #include "sockerless/backend.h"
+#include "sockerless/config.h"
 #include "sockerless/httpsrv.h"
 #include "sockerless/router.h"
 #include "sockerless/str.h"
@@ -73,9 +74,15 @@ struct backend_conf {
 	long long stop_timeout;	  /* default docker stop -t */
 };
 
+#define BACKEND_MAX_CONF_SETS 8
+
 struct backend {
 	const struct backend_ops *ops;
 	struct backend_conf conf;
+	/* The framework's keys, the backend's own and its fragments (names
+	 * prefixed: backend_conf_sets). */
+	struct config_set conf_sets[BACKEND_MAX_CONF_SETS];
+	size_t nconf_sets;
 	struct event_base *base;
 	struct httpsrv *srv;
 	struct httpcli *http;

@@ -19,6 +19,7 @@
 
 struct backend;
 struct config_key;
+struct config_set;
 struct httpcli;
 struct reg_client;
 
@@ -66,6 +67,11 @@ struct backend_ops {
 	const struct config_key *config_keys;
 	size_t config_nkeys;
 	void *config;
+	/* Key fragments shared with other backends (a provider's, the
+	 * kit's), each filling its own struct: their key names come without
+	 * the "<name>." prefix, which the framework adds. */
+	const struct config_set *config_fragments;
+	size_t config_nfragments;
 
 	void (*capabilities)(struct backend *b, struct caps *c);
 	/* Start-up checks after configuration (may block briefly). */

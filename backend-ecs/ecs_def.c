@@ -1,0 +1,254 @@
+/* The task definition a container maps to: Fargate's size, the main
+ * container (wrapped by the agent, or as it is), the agent's init
+ * container and volume, the awslogs configuration, and the hash that
+ * names the family so that identical containers share one definition. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ecs.h"
+#include "sockerless/container.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/xmalloc.h"
+
+/* --- sizes ---------------------------------------------------------------- */
+
+/* Fargate sizes: the smallest valid (cpu units, memory MiB) pair that
+ * covers what was asked for (0: not set). */
+static int
+ecs_def_size(long long nano_cpus, long long memory_bytes, int *cpu, int *mem,
+    struct err *e)
+{
+	/* Fargate's valid pairs: memory from lo to hi in steps, per cpu. */
+	static const struct {
+		int cpu, lo, hi, step;
+	} sizes[] = { { 256, 512, 2048, 512 }, { 512, 1024, 4096, 1024 },
+		{ 1024, 2048, 8192, 1024 }, { 2048, 4096, 16384, 1024 },
+		{ 4096, 8192, 30720, 1024 }, { 8192, 16384, 61440, 4096 },
+		{ 16384, 32768, 122880, 8192 } };
+	long long want_cpu =
+	    nano_cpus > 0 ? kit_cpu_units(nano_cpus) : ecs_conf.default_cpu;
+	long long want_mem = memory_bytes > 0 ? kit_mib_ceil(memory_bytes) :
+						ecs_conf.default_memory;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		if (sizes[i].cpu < want_cpu || sizes[i].hi < want_mem)
+			continue;
+		*cpu = sizes[i].cpu;
+		*mem = sizes[i].lo;
+		while (*mem < want_mem)
+			*mem += sizes[i].step;
+		/* 256 CPU units allow 512 MiB, then whole GiB steps. */
+		if (sizes[i].cpu == 256 && *mem > 512 && *mem % 1024 != 0)
+			*mem += 512;
+		return 0;
+	}
+	return err_set(e, 400,
+	    "no Fargate task size fits %lld CPU units and "
+	    "%lld MiB (largest: 16 vCPU, 120 GiB)",
+	    want_cpu, want_mem);
+}
+
+/* --- the task definition ------------------------------------------------ */
+
+static int
+ecs_def_env_one(void *arg, const char *name, const char *value)
+{
+	cJSON *kv = cJSON_CreateObject();
+
+	json_add_str(kv, "name", name);
+	json_add_str(kv, "value", value);
+	cJSON_AddItemToArray(arg, kv);
+	return 0;
+}
+
+cJSON *
+ecs_def_env(cJSON *out, const cJSON *kvs)
+{
+	kit_env_each(kvs, ecs_def_env_one, out);
+	return out;
+}
+
+static void
+ecs_def_port(void *arg, int port, const char *proto)
+{
+	cJSON *pm = cJSON_CreateObject();
+
+	json_add_int(pm, "containerPort", port);
+	json_add_str(pm, "protocol", proto);
+	cJSON_AddItemToArray(arg, pm);
+}
+
+static cJSON *
+ecs_def_log_config(void)
+{
+	cJSON *log = cJSON_CreateObject(), *opts = cJSON_CreateObject();
+
+	json_add_str(log, "logDriver", "awslogs");
+	json_add_str(opts, "awslogs-group", ecs_conf.log_group);
+	json_add_str(opts, "awslogs-region", ecs_aws.region);
+	json_add_str(opts, "awslogs-stream-prefix", ECS_STREAM_PREFIX);
+	cJSON_AddItemToObject(log, "options", opts);
+	return log;
+}
+
+static cJSON *
+ecs_def_mount(int read_only)
+{
+	cJSON *mps = cJSON_CreateArray(), *mp = cJSON_CreateObject();
+
+	json_add_str(mp, "sourceVolume", ECS_AGENT_VOLUME);
+	json_add_str(mp, "containerPath", "/sockerless");
+	if (read_only)
+		json_add_bool(mp, "readOnly", 1);
+	cJSON_AddItemToArray(mps, mp);
+	return mps;
+}
+
+/* The init container: copies the static agent into the task volume and
+ * exits; the main container waits for it to complete. */
+static cJSON *
+ecs_def_agent_init_def(void)
+{
+	cJSON *d = cJSON_CreateObject();
+
+	json_add_str(d, "name", ECS_AGENT_INIT);
+	json_add_str(d, "image", ecs_conf.agent_image);
+	json_add_bool(d, "essential", 0);
+	cJSON_AddItemToObject(d, "entryPoint",
+	    cJSON_CreateStringArray((const char *[]){ "/sockerless-agent",
+					"--install", "/sockerless/agent" },
+		3));
+	cJSON_AddItemToObject(d, "mountPoints", ecs_def_mount(0));
+	cJSON_AddItemToObject(d, "logConfiguration", ecs_def_log_config());
+	return d;
+}
+
+/* The main container runs the agent as PID 1 around the image's (or the
+ * user's) command; the agent provides the TTY and stdin itself, and the
+ * per-run part of its environment comes with RunTask. */
+static int
+ecs_def_agent_wrap(const struct container *c, cJSON *d, struct err *e)
+{
+	cJSON *cmd = backend_agent_command(c), *dep, *deps;
+
+	if (cmd == NULL || cJSON_GetArraySize(cmd) == 0) {
+		cJSON_Delete(cmd);
+		return err_set(e, 400, "no command specified");
+	}
+	cJSON_AddItemToObject(d, "entryPoint",
+	    cJSON_CreateStringArray(
+		(const char *[]){ "/sockerless/agent", "--" }, 2));
+	cJSON_AddItemToObject(d, "command", cmd);
+	cJSON_AddItemToObject(d, "mountPoints", ecs_def_mount(1));
+	deps = cJSON_CreateArray();
+	dep = cJSON_CreateObject();
+	json_add_str(dep, "containerName", ECS_AGENT_INIT);
+	json_add_str(dep, "condition", "COMPLETE");
+	cJSON_AddItemToArray(deps, dep);
+	cJSON_AddItemToObject(d, "dependsOn", deps);
+	return 0;
+}
+
+static cJSON *
+ecs_def_container_def(struct container *c, int agent, struct err *e)
+{
+	const cJSON *cfg = container_config(c);
+	const cJSON *labels = json_obj(cfg, "Labels");
+	cJSON *d = cJSON_CreateObject(), *env, *ports;
+	const char *s;
+	int64_t stop = json_int(cfg, "StopTimeout", ecs_conf.stop_timeout);
+
+	json_add_str(d, "name", ECS_CONTAINER_NAME);
+	json_add_str(d, "image", container_image_ref(c));
+	json_add_bool(d, "essential", 1);
+	if (agent) {
+		if (ecs_def_agent_wrap(c, d, e) == -1) {
+			cJSON_Delete(d);
+			return NULL;
+		}
+	} else {
+		if (json_arr(cfg, "Entrypoint") != NULL &&
+		    cJSON_GetArraySize(json_arr(cfg, "Entrypoint")) > 0)
+			cJSON_AddItemToObject(d, "entryPoint",
+			    cJSON_Duplicate(json_arr(cfg, "Entrypoint"), 1));
+		if (json_arr(cfg, "Cmd") != NULL)
+			cJSON_AddItemToObject(d, "command",
+			    cJSON_Duplicate(json_arr(cfg, "Cmd"), 1));
+	}
+	env = ecs_def_env(cJSON_CreateArray(), json_arr(cfg, "Env"));
+	if (agent) {
+		cJSON *fixed = backend_agent_config_env(c);
+		ecs_def_env(env, fixed);
+		cJSON_Delete(fixed);
+	}
+	cJSON_AddItemToObject(d, "environment", env);
+	if ((s = json_str(cfg, "WorkingDir")) != NULL && s[0] != '\0')
+		json_add_str(d, "workingDirectory", s);
+	if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
+		json_add_str(d, "user", s);
+	json_add_int(d, "stopTimeout", kit_clamp(stop, 2, 120));
+	json_add_bool(
+	    d, "interactive", !agent && json_bool(cfg, "OpenStdin", 0));
+	json_add_bool(d, "pseudoTerminal", !agent && json_bool(cfg, "Tty", 0));
+	if (labels != NULL && cJSON_GetArraySize(labels) > 0)
+		cJSON_AddItemToObject(
+		    d, "dockerLabels", cJSON_Duplicate(labels, 1));
+	ports = cJSON_CreateArray();
+	kit_ports_each(c, agent ? ECS_AGENT_PORT : 0, ecs_def_port, ports);
+	cJSON_AddItemToObject(d, "portMappings", ports);
+	cJSON_AddItemToObject(d, "logConfiguration", ecs_def_log_config());
+	return d;
+}
+
+cJSON *
+ecs_def_build(struct container *c, int agent, char hash[25], struct err *e)
+{
+	const cJSON *hc = container_host_config(c);
+	cJSON *td = cJSON_CreateObject(), *defs, *rp, *ctr, *vols, *vol;
+	char num[16], *canon;
+	int cpu = 0, mem = 0;
+
+	if (ecs_def_size(json_int(hc, "NanoCpus", 0), json_int(hc, "Memory", 0),
+		&cpu, &mem, e) == -1) {
+		cJSON_Delete(td);
+		return NULL;
+	}
+	cJSON_AddItemToObject(td, "requiresCompatibilities",
+	    cJSON_CreateStringArray((const char *[]){ "FARGATE" }, 1));
+	json_add_str(td, "networkMode", "awsvpc");
+	snprintf(num, sizeof(num), "%d", cpu);
+	json_add_str(td, "cpu", num);
+	snprintf(num, sizeof(num), "%d", mem);
+	json_add_str(td, "memory", num);
+	json_add_str(td, "executionRoleArn", ecs_conf.execution_role_arn);
+	if (ecs_conf.task_role_arn != NULL && ecs_conf.task_role_arn[0])
+		json_add_str(td, "taskRoleArn", ecs_conf.task_role_arn);
+	rp = cJSON_CreateObject();
+	json_add_str(rp, "operatingSystemFamily", "LINUX");
+	json_add_str(rp, "cpuArchitecture", "X86_64");
+	cJSON_AddItemToObject(td, "runtimePlatform", rp);
+	if ((ctr = ecs_def_container_def(c, agent, e)) == NULL) {
+		cJSON_Delete(td);
+		return NULL;
+	}
+	defs = cJSON_CreateArray();
+	cJSON_AddItemToArray(defs, ctr);
+	if (agent) {
+		cJSON_AddItemToArray(defs, ecs_def_agent_init_def());
+		/* No host path: Fargate's task-scoped ephemeral volume. */
+		vols = cJSON_CreateArray();
+		vol = cJSON_CreateObject();
+		json_add_str(vol, "name", ECS_AGENT_VOLUME);
+		cJSON_AddItemToArray(vols, vol);
+		cJSON_AddItemToObject(td, "volumes", vols);
+	}
+	cJSON_AddItemToObject(td, "containerDefinitions", defs);
+	cJSON_AddItemToObject(td, "tags",
+	    aws_tags_from_labels(json_obj(container_config(c), "Labels"), 48));
+	canon = json_print(td);
+	kit_hash(canon, hash, 24);
+	free(canon);
+	return td;
+}

@@ -1,0 +1,266 @@
+/* The backend kit: the plumbing every cloud backend needs around its
+ * translation of Docker operations (docs/writing-a-backend.md). The async
+ * op, "start completes when running", the poller skeleton, the agent
+ * capability set, tag keys, info() labels, "K=V" env splitting, memory and
+ * CPU rounding, the orphan policy key, durable JSON journals and output
+ * kept in the container's state. Provider-neutral: a provider's own
+ * pieces (sessions, tags, log groups) live with its cloud code. */
+#ifndef SOCKERLESS_BACKEND_KIT_H
+#define SOCKERLESS_BACKEND_KIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <event2/event.h>
+
+#include "sockerless/backend.h"
+#include "sockerless/buf.h"
+#include "sockerless/config.h"
+
+/* Tags (labels) every backend puts on its cloud resources, so that a
+ * restart finds them and tells this instance's from another's. */
+#define KIT_TAG_ID	 "sockerless:container-id"
+#define KIT_TAG_NAME	 "sockerless:container-name"
+#define KIT_TAG_INSTANCE "sockerless:instance"
+
+/* --- the backend's declaration ------------------------------------------- */
+
+/* The translation of Docker's container operations, named by the file
+ * that holds them: KIT_CONTAINER_OPS_DECL(ecs_task) declares
+ * ecs_task_create, _start, _stop, _kill and _remove (struct backend_ops). */
+#define KIT_CONTAINER_OPS_DECL(p)                                           \
+	void p##_create(struct backend *b, struct container *c,              \
+	    backend_done_fn done, void *arg);                               \
+	void p##_start(struct backend *b, struct container *c,               \
+	    backend_done_fn done, void *arg);                               \
+	void p##_stop(struct backend *b, struct container *c, int timeout_s, \
+	    backend_done_fn done, void *arg);                               \
+	void p##_kill(struct backend *b, struct container *c, int signo,     \
+	    backend_done_fn done, void *arg);                               \
+	void p##_remove(struct backend *b, struct container *c,              \
+	    backend_done_fn done, void *arg)
+
+/* A backend's operation table and main(), from its names: in the file of
+ * be (ecs.c) be##_keys (its own config keys) filling be##_conf,
+ * be##_fragments (the key fragments), be##_capabilities, _init,
+ * _reconcile, _info and _shutdown; the container operations ctr##_create
+ * ... (KIT_CONTAINER_OPS_DECL); then the optional operations
+ * (.logs_fetch = ..., .agent_address = ...). */
+#define KIT_BACKEND(be, desc, ctr, ...)                                   \
+	static const struct backend_ops be##_ops = { .name = #be,         \
+		.description = desc,                                      \
+		.config_keys = be##_keys,                                 \
+		.config_nkeys = sizeof(be##_keys) / sizeof(be##_keys[0]), \
+		.config = &be##_conf,                                     \
+		.config_fragments = be##_fragments,                       \
+		.config_nfragments =                                      \
+		    sizeof(be##_fragments) / sizeof(be##_fragments[0]),   \
+		.capabilities = be##_capabilities,                        \
+		.init = be##_init,                                        \
+		.reconcile = be##_reconcile,                              \
+		.info = be##_info,                                        \
+		.create = ctr##_create,                                   \
+		.start = ctr##_start,                                     \
+		.stop = ctr##_stop,                                       \
+		.kill = ctr##_kill,                                       \
+		.remove = ctr##_remove,                                   \
+		.shutdown = be##_shutdown,                                \
+		__VA_ARGS__ };                                            \
+	int main(int argc, char **argv)                                   \
+	{                                                                 \
+		return backend_main(argc, argv, &be##_ops);               \
+	}
+
+/* --- the async op -------------------------------------------------------- */
+
+/* One asynchronous operation on a container: the framework's done/arg, the
+ * container (referenced until the end) and the backend. A backend embeds
+ * it first in a larger struct when it needs more (kit_op_new's size). */
+struct kit_op {
+	struct backend *b;
+	struct container *c;
+	backend_done_fn done;
+	void *arg;
+	void (*cleanup)(struct kit_op *); /* before done, optional */
+	struct event *timer;		  /* kit_op_later's; freed at the end */
+	void (*later)(struct kit_op *);
+};
+
+/* size >= sizeof(struct kit_op); the op is zeroed past the kit's part. */
+void *kit_op_new(size_t size, struct backend *b, struct container *c,
+    backend_done_fn done, void *arg);
+/* Reports the result (e NULL: success) and frees op. */
+void kit_op_end(struct kit_op *op, const struct err *e);
+/* Ends op with e, wrapped with what ("starting the task"). */
+void kit_op_fail(struct kit_op *op, const struct err *e, const char *what);
+/* Calls fn(op) after ms on the op's own timer (re-armed on each call). */
+void kit_op_later(struct kit_op *op, int ms, void (*fn)(struct kit_op *));
+
+/* --- start completes when running ---------------------------------------- */
+
+/* Docker's start returns once the process runs. A backend whose cloud
+ * answers "accepted" parks the start's op in the container; its poller
+ * settles it when the workload runs (NULL) or failed to start. */
+void kit_start_park(struct kit_op *op);
+int kit_start_pending(const struct container *c);
+void kit_start_settle(struct container *c, const struct err *e);
+
+/* --- the poller skeleton ------------------------------------------------- */
+
+/* One poller per backend: each tick collects the workload ids of the
+ * containers that run or start (id() returns NULL to skip one) into
+ * batches of at most batch ids, and describe() sends each batch; its
+ * answer calls kit_poller_batch_done. Failed ticks back off (doubling from
+ * twice the interval up to max_backoff_ms). */
+struct kit_poller {
+	struct backend *b;
+	long long interval_ms, max_backoff_ms;
+	int batch;
+	const char *(*id)(struct container *c);
+	void (*describe)(struct kit_poller *p, cJSON *ids); /* takes ids */
+	/* state */
+	struct event *timer;
+	long long backoff_ms;
+	int inflight, pending, errors;
+};
+
+void kit_poller_start(struct kit_poller *p, struct backend *b);
+void kit_poller_batch_done(struct kit_poller *p, int failed);
+/* A workload was just started or stopped: look sooner than the next tick
+ * (not while a tick is in flight or the poller backs off). */
+void kit_poller_kick(struct kit_poller *p);
+void kit_poller_stop(struct kit_poller *p);
+/* The back-off after a tick: 0 after a good one. Pure. */
+long long kit_backoff_next(
+    long long cur, long long interval_ms, long long max_ms, int failed);
+
+/* Start-up passes: pass(b, n) for n = 0, 1, ... returns the seconds until
+ * the next pass, or -1 when done (a cloud call cut short by a restart may
+ * still land: recovery looks again for a while). */
+struct kit_passes {
+	struct backend *b;
+	int (*pass)(struct backend *b, int n);
+	struct event *timer;
+	int n;
+};
+void kit_passes_start(struct kit_passes *p, struct backend *b);
+void kit_passes_stop(struct kit_passes *p);
+
+/* --- capabilities, info, configuration ----------------------------------- */
+
+/* Logs only (what every backend serves) ... */
+void kit_caps_base(struct caps *c);
+/* ... and what sockerless-agent serves in the workload
+ * (docs/agent-link.md). */
+void kit_caps_agent(struct caps *c);
+
+/* GET /info: OperatingSystem, Name and the Labels "sockerless.backend=
+ * <name>" then "sockerless.<k>=<v>" for each pair, ended by a
+ * (const char *)NULL. */
+void kit_info(struct backend *b, cJSON *info, const char *os, const char *name,
+    ...) __attribute__((sentinel));
+
+/* The orphan policy: what to do with cloud workloads of this instance
+ * the state does not know. A fragment (keys "orphans"). */
+struct kit_orphans {
+	char *orphans; /* "report" or "stop" */
+};
+#define KIT_ORPHANS_NKEYS 1
+extern const struct config_key kit_orphans_keys[KIT_ORPHANS_NKEYS];
+int kit_orphans_stop(const struct kit_orphans *o);
+
+/* Key fragments (struct backend_ops.config_fragments) have names without
+ * the backend's prefix: a copy with "<prefix>." in front, names owned by
+ * the copy (kit_conf_unprefix frees it). */
+struct config_key *kit_conf_prefix(
+    const struct config_key *keys, size_t n, const char *prefix);
+void kit_conf_unprefix(struct config_key *keys, size_t n);
+
+/* --- pure helpers --------------------------------------------------------- */
+
+/* Calls fn(arg, name, value) for each "K=V" string of kvs (others are
+ * skipped); stops at and returns fn's -1. */
+int kit_env_each(const cJSON *kvs,
+    int (*fn)(void *arg, const char *name, const char *value), void *arg);
+/* Bytes to MiB, rounded up; CPUs in nanos to 1024ths of a CPU, up. */
+long long kit_mib_ceil(long long bytes);
+long long kit_cpu_units(long long nano_cpus);
+long long kit_clamp(long long v, long long lo, long long hi);
+/* The first n (< 65) hex digits of text's SHA-256 into hex[n + 1]: names
+ * that stay the same for the same input (definitions, derived images). */
+void kit_hash(const char *text, char *hex, size_t n);
+
+/* Logs of a container that ran several times (one log stream a run) use
+ * cursors "<run>|<the stream's own token>": the run before bar ('|' in
+ * cursor); -1 when it is not one of the nruns runs (or, with none, 0). */
+int kit_cursor_run(const char *cursor, const char *bar, int nruns);
+/* The ports the workload listens on: ExposedPorts, then PortBindings,
+ * then agent_port/tcp when not 0 (the agent's link, forward mode), each
+ * once and well-formed: fn(arg, number, "tcp" or "udp"). */
+void kit_ports_each(const struct container *c, int agent_port,
+    void (*fn)(void *arg, int port, const char *proto), void *arg);
+/* Forward mode (docs/agent-link.md): the agent listens at ip:port of a
+ * workload that runs or starts; 0 with host and *portp filled, -1 when
+ * it has no address (yet). */
+int kit_agent_address(const struct container *c, const char *ip, int port,
+    char *host, size_t hostsz, int *portp);
+/* A start that failed before the workload ran, for the reason the cloud
+ * gives: 500 or 400 so that Docker's CLI exits 125, 126 or 127. */
+void kit_start_failed(struct err *e, const char *what, const char *why);
+/* Docker's exit code for a workload that never ran, from the cloud's
+ * reason: 127 when the command was not found, 126 when it could not be
+ * run, 125 when the engine (here: the cloud) failed. */
+int kit_start_failure_code(const char *reason);
+/* The agent's stream marks in a log service that merges stdout and
+ * stderr (docs/agent-link.md, "The wrapper"): "stderr| " is stderr,
+ * "stdout| " a stdout line that looked like a mark; others stay as are. */
+void kit_logs_unmark(struct backend_log_event *ev);
+
+/* --- durable JSON journals ------------------------------------------------ */
+
+/* A JSON object kept in one kv entry (registrations in flight, waits):
+ * load returns a new object (empty when absent); put takes value and sets
+ * member name, or with NULL deletes it, durably. */
+cJSON *kit_journal_load(struct backend *b, const char *key);
+void kit_journal_put(
+    struct backend *b, const char *key, const char *name, cJSON *value);
+int kit_journal_has(struct backend *b, const char *key, const char *name);
+
+struct container *kit_container_by_id(struct backend *b, const char *id);
+
+/* The static sockerless-agent at path as a one-file image layer at
+ * dest (mode 0755), for images derived with the agent in them. A missing
+ * file is a 500 naming key ("lambda.agent_path") and what to do (hint). */
+struct reg_layer;
+int kit_agent_layer(const char *path, const char *dest, struct reg_layer *l,
+    const char *key, const char *hint, struct err *e);
+
+/* --- output kept in the container's state -------------------------------- */
+
+/* For clouds that hand the whole output over at once (a function's
+ * answer): lines [[stream, ts_us, "line"], ...] in private key
+ * KIT_OUTPUT, served by kit_logs_kept (a backend's logs_fetch). */
+#define KIT_OUTPUT "Output"
+struct kit_lines {
+	cJSON *out;
+	struct buf part[3]; /* partial line of stdout (1), stderr (2) */
+	int64_t part_us[3];
+};
+void kit_lines_init(struct kit_lines *l);
+void kit_lines_emit(
+    struct kit_lines *l, int s, int64_t us, const char *p, size_t n);
+/* Chunks of stream s: complete lines are emitted, the rest waits. */
+void kit_lines_add(
+    struct kit_lines *l, int s, int64_t us, const char *p, size_t n);
+void kit_lines_flush(struct kit_lines *l);
+/* A note from sockerless itself, on stderr. */
+void kit_lines_note(struct kit_lines *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Stores the lines in c's state (l->out taken) and frees l. */
+void kit_lines_keep(
+    struct kit_lines *l, struct backend *b, struct container *c);
+void kit_logs_kept(struct backend *b, struct container *c, const char *cursor,
+    int64_t since_ns, backend_logs_fn fn, void *arg);
+
+#endif
