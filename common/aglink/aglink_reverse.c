@@ -184,9 +184,11 @@ aglink_pending_request(struct aglink_pending *pc, const char *head)
 	    strcasestr(v, "websocket") == NULL ||
 	    lite_http_header(head, "Connection", v, sizeof(v)) == -1 ||
 	    strcasestr(v, "upgrade") == NULL ||
-	    lite_http_header(head, "Sec-WebSocket-Version", v, sizeof(v)) == -1 ||
+	    lite_http_header(head, "Sec-WebSocket-Version", v, sizeof(v)) ==
+		-1 ||
 	    strcmp(v, "13") != 0 ||
-	    lite_http_header(head, "Sec-WebSocket-Key", key, sizeof(key)) == -1 ||
+	    lite_http_header(head, "Sec-WebSocket-Key", key, sizeof(key)) ==
+		-1 ||
 	    *key == '\0') {
 		aglink_pending_refuse(pc, "400 Bad Request");
 		return;

@@ -1,6 +1,7 @@
-/* The agent link's framing as both sides parse it (common/aglink/aglink_wire.c):
- * WebSocket frame headers, unmasking, link message headers, and the token
- * check the agent runs on the backend's credential. */
+/* The agent link's framing as both sides parse it
+ * (common/aglink/aglink_wire.c): WebSocket frame headers, unmasking, link
+ * message headers, and the token check the agent runs on the backend's
+ * credential. */
 #include "fuzz.h"
 #include "sockerless/aglink_wire.h"
 

@@ -29,15 +29,15 @@
 /* The translation of Docker's container operations, named by the file
  * that holds them: KIT_CONTAINER_OPS_DECL(ecs_task) declares
  * ecs_task_create, _start, _stop, _kill and _remove (struct backend_ops). */
-#define KIT_CONTAINER_OPS_DECL(p)                                           \
+#define KIT_CONTAINER_OPS_DECL(p)                                            \
 	void p##_create(struct backend *b, struct container *c,              \
-	    backend_done_fn done, void *arg);                               \
+	    backend_done_fn done, void *arg);                                \
 	void p##_start(struct backend *b, struct container *c,               \
-	    backend_done_fn done, void *arg);                               \
+	    backend_done_fn done, void *arg);                                \
 	void p##_stop(struct backend *b, struct container *c, int timeout_s, \
-	    backend_done_fn done, void *arg);                               \
+	    backend_done_fn done, void *arg);                                \
 	void p##_kill(struct backend *b, struct container *c, int signo,     \
-	    backend_done_fn done, void *arg);                               \
+	    backend_done_fn done, void *arg);                                \
 	void p##_remove(struct backend *b, struct container *c,              \
 	    backend_done_fn done, void *arg)
 
