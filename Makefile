@@ -126,6 +126,14 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LAYER_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LAYER_LIBS) $(LIBS) -lcmocka
 
+# The framework's tests (tests/unit/t_fw_*.c) drive it through a fake
+# backend (tests/unit/fake_backend.c) linked into each of them.
+$(BUILD)/tests/t_fw_%: $(BUILD)/tests/unit/t_fw_%.o \
+    $(BUILD)/tests/unit/fake_backend.o $(LAYER_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LAYER_LIBS) $(LIBS) \
+	    -lcmocka
+
 unit: $(UNIT_BINS)
 
 # Replay builds: gcc (or the sanitizer build) with tests/fuzz/replay.c.
