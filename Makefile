@@ -89,7 +89,8 @@ AGENT_LIB_SRCS := $(filter-out agent/agent.c,$(wildcard agent/*.c)) \
 	$(AGENT_SHARED_SRCS)
 
 .PHONY: all check unit deps up down clean format format-check \
-	lint lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build
+	lint lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build \
+	coverage
 all: $(PROGRAMS) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
@@ -236,6 +237,19 @@ valgrind:
 	$(MAKE) BUILD=build-valgrind OPT="-O0 -g" all
 	BUILD=build-valgrind SK_VALGRIND=1 tests/run.sh
 
+# Line coverage of the backend framework (common/backend/) by its unit
+# tests (tests/unit/t_fw_*.c): an -O0 --coverage build in build-cov/, the
+# tests run once, gcov per file and in total (tests/coverage.sh).
+COV_BUILD ?= build-cov
+COV_TESTS := $(patsubst tests/unit/%.c,$(COV_BUILD)/tests/%, \
+	$(wildcard tests/unit/t_fw_*.c))
+coverage:
+	find $(COV_BUILD) -name '*.gcda' -delete 2>/dev/null || true
+	$(MAKE) BUILD=$(COV_BUILD) OPT="-O0 -g" CFLAGS="--coverage" \
+	    LDFLAGS="--coverage" $(COV_TESTS)
+	set -e; for t in $(COV_TESTS); do $$t >/dev/null; done
+	tests/coverage.sh $(COV_BUILD) common/backend
+
 deb: all
 	BUILD=$(BUILD) deploy/deb.sh
 
@@ -280,6 +294,6 @@ lint-cppcheck:
 	    $$(git ls-files '*.c')
 
 clean:
-	rm -rf build build-asan build-valgrind build-fuzz
+	rm -rf build build-asan build-valgrind build-fuzz build-cov
 
 -include $(shell find $(BUILD) $(if $(filter fuzz%,$(MAKECMDGOALS)),$(FUZZ_BUILD)) -name '*.d' 2>/dev/null)

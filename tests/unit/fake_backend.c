@@ -68,6 +68,8 @@ fake_autocomplete(evutil_socket_t fd, short ev, void *arg)
 {
 	struct fw *fw = fw_cur;
 	struct fake_call *call;
+	struct container *c;
+	int stops, call_sig;
 
 	(void)fd;
 	(void)ev;
@@ -78,10 +80,23 @@ fake_autocomplete(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (call == NULL)
 		return;
-	if (fw->fail_op != NULL && strcmp(fw->fail_op, call->op) == 0)
+	if (fw->fail_op != NULL && strcmp(fw->fail_op, call->op) == 0) {
 		fw_complete(fw, call, fw->fail_status, "the cloud said no");
-	else
-		fw_complete(fw, call, 0, NULL);
+		return;
+	}
+	c = call->c;
+	container_ref(c);
+	call_sig = strcmp(call->op, "kill") == 0 ? call->arg : 0;
+	stops = strcmp(call->op, "stop") == 0 ||
+	    (strcmp(call->op, "kill") == 0 &&
+		(call->arg == SIGKILL || call->arg == SIGTERM));
+	fw_complete(fw, call, 0, NULL);
+	/* This cloud's stop and kill end the workload at once. */
+	if (stops && !c->gone && container_running(c))
+		backend_container_exited(fw->b, c,
+		    128 + (call_sig == 0 ? SIGTERM : call_sig), str_now_ns(),
+		    NULL);
+	container_unref(c);
 }
 
 static void
@@ -111,7 +126,7 @@ static void
 fake_info(struct backend *b, cJSON *info)
 {
 	(void)b;
-	json_add_str(info, "OperatingSystem", "Fake Cloud");
+	json_add_str(info, "FakeNote", "from ops->info");
 }
 
 static int
@@ -337,7 +352,12 @@ fw_got(struct httpcli_resp *hr, void *arg)
 	struct fw_resp *r = arg;
 
 	r->status = hr->status;
-	r->body = xstrdup(hr->body != NULL ? hr->body : "");
+	/* Log streams are binary: keep every byte, NUL-terminated. */
+	r->len = hr->body != NULL ? hr->body_len : 0;
+	r->body = xmalloc(r->len + 1);
+	if (r->len > 0)
+		memcpy(r->body, hr->body, r->len);
+	r->body[r->len] = '\0';
 	r->json = cJSON_Parse(r->body);
 	r->done = 1;
 }
@@ -412,7 +432,9 @@ fw_add_image(struct fw *fw, const char *ref, const char *cmd)
 	    "\"Architecture\":\"amd64\",\"Size\":1234,"
 	    "\"Config\":{\"Cmd\":[\"%s\"],\"Env\":[\"PATH=/usr/bin\"],"
 	    "\"Labels\":{\"from\":\"image\"}},"
-	    "\"RootFS\":{\"Type\":\"layers\",\"Layers\":[]}}",
+	    "\"RootFS\":{\"Type\":\"layers\",\"Layers\":[]},"
+	    "\"Sockerless\":{\"History\":[{\"created_by\":\"CMD sh\"}],"
+	    "\"LayerSizes\":[],\"Layers\":{\"sha256:aa\":1000}}}",
 	    id, cmd);
 	if (store_image_put(fw->b->store, id, doc, &e) == -1 ||
 	    store_image_ref_set(fw->b->store, ref, id, &e) == -1) {
@@ -592,4 +614,21 @@ fw_status(struct fw *fw, const char *id)
 	    sizeof(st));
 	cJSON_Delete(o);
 	return st;
+}
+
+char *
+fw_urlenc(const char *s)
+{
+	char *out = xmalloc(strlen(s) * 3 + 1), *p = out;
+
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-_.~", ch) != NULL)
+			*p++ = (char)ch;
+		else
+			p += sprintf(p, "%%%02X", ch);
+	}
+	*p = '\0';
+	return out;
 }

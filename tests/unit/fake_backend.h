@@ -30,7 +30,8 @@ TAILQ_HEAD(fake_calls, fake_call);
 struct fw_resp {
 	int done;
 	int status; /* 0: no HTTP answer */
-	char *body;
+	char *body; /* NUL-terminated */
+	size_t len;
 	cJSON *json; /* the body parsed, or NULL */
 };
 
@@ -114,5 +115,7 @@ void fw_exit(struct fw *fw, const char *id, int code);
 cJSON *fw_inspect(struct fw *fw, const char *id);
 /* State.Status of the container, in a static buffer ("" when gone). */
 const char *fw_status(struct fw *fw, const char *id);
+/* Percent-encodes s for a query string (a new string). */
+char *fw_urlenc(const char *s);
 
 #endif
