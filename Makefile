@@ -135,6 +135,9 @@ $(BUILD)/tests/t_fw_%: $(BUILD)/tests/unit/t_fw_%.o \
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LAYER_LIBS) $(LIBS) \
 	    -lcmocka
 
+# t_fw_agent runs its workloads under the real agent of the same build.
+$(BUILD)/tests/t_fw_agent: $(BUILD)/sockerless-agent
+
 unit: $(UNIT_BINS)
 
 # Replay builds: gcc (or the sanitizer build) with tests/fuzz/replay.c.

@@ -55,6 +55,11 @@ extern struct fw *fw_cur;
 /* Capability flags the next fw_new's backend reports (CAP_LOGS and
  * CAP_LOGS_FOLLOW are on by default). */
 extern int fake_caps[CAP__COUNT];
+/* Set before fw_new: the backend runs workloads as children of the test
+ * under the real sockerless-agent (forward mode on a loopback port): start
+ * spawns it, stop and kill signal it, its exit is reported, and
+ * agent_address gives its port. */
+extern int fake_agent_mode;
 
 /* Makes a backend on a new temporary directory and starts it. */
 struct fw *fw_new(void);
@@ -76,6 +81,9 @@ void fw_settle(struct fw *fw);
  * filled in when it arrives (resp->done). */
 struct fw_resp *fw_send(
     struct fw *fw, const char *method, const char *path, const char *body);
+/* The same with a body of len bytes (binary). */
+struct fw_resp *fw_send_body(struct fw *fw, const char *method,
+    const char *path, const char *body, size_t len);
 /* Sends and waits for the answer. */
 struct fw_resp *fw_req(
     struct fw *fw, const char *method, const char *path, const char *body);
@@ -115,6 +123,17 @@ void fw_exit(struct fw *fw, const char *id, int code);
 cJSON *fw_inspect(struct fw *fw, const char *id);
 /* State.Status of the container, in a static buffer ("" when gone). */
 const char *fw_status(struct fw *fw, const char *id);
+/* A raw request on the internal API socket for the hijacked routes
+ * (attach, exec start): sends it with Upgrade: tcp, then input (may be
+ * NULL) after the 101, then half-closes, and reads until the backend
+ * closes. Returns everything after the response head (a new buffer, *len
+ * its size); *status the response's status. */
+char *fw_hijack(struct fw *fw, const char *method, const char *path,
+    const char *body, const char *input, int *status, size_t *len);
+/* Runs the loop for about ms milliseconds (to let a child process do its
+ * part; never an assertion by itself). */
+void fw_run_for(struct fw *fw, int ms);
+
 /* Percent-encodes s for a query string (a new string). */
 char *fw_urlenc(const char *s);
 
