@@ -174,6 +174,19 @@ fake_remove(
 	return fake_record(b, c, "remove", 0, done, arg);
 }
 
+/* The workload ends after its output was read (exit_on_fetch). */
+static void
+fake_exit_later(evutil_socket_t fd, short ev, void *arg)
+{
+	struct container *c = arg;
+
+	(void)fd;
+	(void)ev;
+	if (!c->gone && container_running(c))
+		backend_container_exited(fw_cur->b, c, 0, str_now_ns(), NULL);
+	container_unref(c);
+}
+
 /* Every line of fw->logs at once, one second apart from the start. */
 static int
 fake_logs_fetch(struct backend *b, struct container *c, const char *cursor,
@@ -185,13 +198,19 @@ fake_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	struct err e;
 	size_t n = 0;
 
-	(void)b;
-	(void)c;
 	(void)since_ns;
-	if (fw->no_logs) {
-		err_set(&e, 500, "the log service failed");
+	if (fw->no_logs || fw->logs_503 > 0) {
+		if (fw->logs_503 > 0)
+			fw->logs_503--;
+		err_set(&e, fw->no_logs ? 500 : 503, "the log service failed");
 		fn(arg, NULL, 0, NULL, 1, &e);
 		return 0;
+	}
+	if (fw->exit_on_fetch && container_running(c)) {
+		struct timeval now = { 0, 0 };
+		container_ref(c);
+		event_base_once(
+		    backend_base(b), -1, EV_TIMEOUT, fake_exit_later, c, &now);
 	}
 	ev = xcalloc((size_t)cJSON_GetArraySize(fw->logs) + 1, sizeof(*ev));
 	if (cursor == NULL) {
@@ -243,6 +262,12 @@ static const struct backend_ops fake_agent_ops = {
 	.logs_fetch = fake_logs_fetch,
 	.agent_address = fake_agent_address,
 };
+
+int
+fake_main(int argc, char **argv)
+{
+	return backend_main(argc, argv, &fake_ops);
+}
 
 /* --- the backend's life ------------------------------------------------ */
 

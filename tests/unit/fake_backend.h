@@ -44,9 +44,11 @@ struct fw {
 	int autocomplete; /* complete every op on the next loop turn */
 	int fail_status;  /* with autocomplete: fail ops with this status */
 	const char *fail_op;
-	int reconciled; /* ops->reconcile ran */
-	cJSON *logs;	/* lines logs_fetch returns (strings) */
-	int no_logs;	/* logs_fetch fails */
+	int reconciled;	   /* ops->reconcile ran */
+	cJSON *logs;	   /* lines logs_fetch returns (strings) */
+	int no_logs;	   /* logs_fetch fails (500) */
+	int logs_503;	   /* so many next logs_fetch calls fail with 503 */
+	int exit_on_fetch; /* a fetch ends the running workload (code 0) */
 	struct httpcli *cli;
 };
 
@@ -61,6 +63,9 @@ extern int fake_caps[CAP__COUNT];
  * agent_address gives its port. */
 extern int fake_agent_mode;
 
+/* backend_main with the fake's operations (no container operations may
+ * reach it: they need a struct fw). */
+int fake_main(int argc, char **argv);
 /* Makes a backend on a new temporary directory and starts it. */
 struct fw *fw_new(void);
 /* A second instance on the same state (the first must be freed). */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -179,28 +180,36 @@ test_top_stats_pause(void **state)
 	free(id);
 }
 
+static int
+file_exists(struct fw *fw, void *arg)
+{
+	(void)fw;
+	return access(arg, F_OK) == 0;
+}
+
 static void
 test_signal_through_the_agent(void **state)
 {
 	struct fw *fw = *state;
-	char *id = run_sh(fw, "sg",
-	    "trap 'exit 7' USR1; echo ready; while :; do sleep 0.05; done",
-	    NULL);
-	struct fw_resp *w, *r;
+	char *ready = xasprintf("%s/sg.ready", fw->dir);
+	char *script = xasprintf(
+	    "trap 'exit 7' USR1; touch %s; while :; do sleep 0.05; done",
+	    ready);
+	char *id = run_sh(fw, "sg", script, NULL);
+	struct fw_resp *w;
 
+	/* Signalled before its trap is set, sh would die of it. */
+	for (int i = 0; i < 500 && !file_exists(fw, ready); i++)
+		fw_run_for(fw, 20);
+	assert_true(file_exists(fw, ready));
 	w = fw_send(fw, "POST", "/containers/sg/wait", NULL);
-	/* The trap may not be set yet: signal until the wait answers. */
-	while (!w->done) {
-		r = fw_req(fw, "POST", "/containers/sg/kill?signal=USR1", NULL);
-		if (r->status != 204 && r->status != 409)
-			fprintf(stderr, "kill: %d %s\n", r->status, r->body);
-		assert_true(r->status == 204 || r->status == 409);
-		fw_resp_free(r);
-		fw_run_for(fw, 100);
-	}
+	expect_free(fw, "POST", "/containers/sg/kill?signal=USR1", 204);
 	fw_await(fw, w);
 	assert_int_equal(json_int(w->json, "StatusCode", -1), 7);
 	fw_resp_free(w);
+	expect_free(fw, "POST", "/containers/sg/kill?signal=USR1", 409);
+	free(ready);
+	free(script);
 	free(id);
 }
 

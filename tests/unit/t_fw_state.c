@@ -9,6 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -271,6 +277,88 @@ test_readopt_after_restart(void **state)
 	free(going);
 }
 
+/* backend_main in a child process: exit codes of --help and of a bad
+ * configuration, then a backend that serves until SIGTERM (SIGHUP does not
+ * end it). */
+static int
+run_main(char **argv, int argc)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		exit(fake_main(argc, argv));
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* Asks the backend at sock for _ping; 1 when it answered OK. */
+static int
+ping(const char *sock)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), ok = 0;
+	const char *req = "GET /internal/v1/_ping HTTP/1.0\r\n\r\n";
+	char buf[512];
+	size_t n = 0;
+	ssize_t r;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	str_lcpy(sa.sun_path, sock, sizeof(sa.sun_path));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+		while (n < sizeof(buf) - 1 &&
+		    (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+			n += (size_t)r;
+		buf[n] = '\0';
+		ok = strstr(buf, "200") != NULL && strstr(buf, "OK") != NULL;
+	}
+	close(fd);
+	return ok;
+}
+
+static void
+test_main(void **state)
+{
+	struct fw *fw = *state;
+	char prog[] = "t_fw", help[] = "--help", bad[] = "--no-such-key=1";
+	char *argv1[] = { prog, help, NULL }, *argv2[] = { prog, bad, NULL };
+	char *sock = xasprintf("%s/main.sock", fw->dir);
+	char *sa = xasprintf("--socket=%s", sock);
+	char *st = xasprintf("--state_dir=%s/main", fw->dir);
+	char level[] = "--log_level=error";
+	char *argv3[] = { prog, sa, st, level, NULL };
+	struct timespec ts = { 0, 20000000 };
+	int status, up = 0;
+	pid_t pid;
+
+	assert_int_equal(run_main(argv1, 2), 0);
+	assert_int_equal(run_main(argv2, 2), 2);
+	if ((pid = fork()) == 0)
+		exit(fake_main(4, argv3));
+	/* Poll for it to serve (a child process: no loop to drive). */
+	for (int i = 0; i < 500 && !(up = ping(sock)); i++)
+		nanosleep(&ts, NULL);
+	assert_true(up);
+	kill(pid, SIGHUP);
+	assert_true(ping(sock));
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* It removed its socket. */
+	assert_int_equal(access(sock, F_OK), -1);
+	free(sock);
+	free(sa);
+	free(st);
+}
+
 int
 main(void)
 {
@@ -285,6 +373,7 @@ main(void)
 		    test_client_gone_before_the_answer, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_readopt_after_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_main, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,7 +99,7 @@ events(struct fw *fw, const char *filters)
 {
 	char *enc = filters != NULL ? fw_urlenc(filters) : NULL;
 	char *path = xasprintf("/events?since=1&until=%lld%s%s",
-	    (long long)(str_now_ns() / 1000000000 + 2),
+	    (long long)str_now_ns() / 1000000000LL + 2,
 	    enc != NULL ? "&filters=" : "", enc != NULL ? enc : "");
 	struct fw_resp *r = expect(fw, "GET", path, 200);
 	char *out = xstrdup(""), *line, *save = NULL;
@@ -268,6 +268,55 @@ test_logs(void **state)
 	free(none);
 }
 
+/* Follow and the read-only attach stream until the workload ends; the
+ * fake ends it once its output has been read. */
+static void
+test_logs_follow_and_attach(void **state)
+{
+	struct fw *fw = *state;
+	char *id = fw_create(fw, "fl", "alpine", NULL);
+	char *id2 = fw_create(fw, "fl2", "alpine", NULL);
+	struct fw_resp *r;
+	char *out;
+	size_t len;
+	int status;
+
+	backend_set_logs_grace_ms(fw->b, 0);
+	cJSON_AddItemToArray(fw->logs, cJSON_CreateString("one"));
+	cJSON_AddItemToArray(fw->logs, cJSON_CreateString("two"));
+	fw_start(fw, id);
+	fw_start(fw, id2);
+	fw->exit_on_fetch = 1;
+	/* Two failed reads that pass (503) are retried from the cursor. */
+	fw->logs_503 = 2;
+	r = expect(fw, "GET",
+	    "/containers/fl/logs?stdout=1&stderr=1&follow=1&since=1", 200);
+	assert_int_equal(frames(r), 2);
+	fw_resp_free(r);
+	assert_string_equal(fw_status(fw, id), "exited");
+	out = fw_hijack(fw, "POST",
+	    "/containers/fl2/attach?stream=1&stdout=1&stderr=1&logs=1", NULL,
+	    NULL, &status, &len);
+	assert_int_equal(status, 101);
+	assert_non_null(memmem(out, len, "one", 3));
+	assert_non_null(memmem(out, len, "two", 3));
+	free(out);
+	assert_string_equal(fw_status(fw, id2), "exited");
+	/* Attaching needs something to attach. */
+	expect_free(fw, "GET", "/containers/fl/logs", 400);
+	out = fw_hijack(fw, "POST",
+	    "/containers/fl2/attach?stream=1&stdout=1&detachKeys=ctrl-", NULL,
+	    NULL, &status, &len);
+	assert_int_equal(status, 400);
+	free(out);
+	out = fw_hijack(fw, "POST", "/containers/fl2/attach?stream=1&stdin=1",
+	    NULL, NULL, &status, &len);
+	assert_int_equal(status, 501);
+	free(out);
+	free(id);
+	free(id2);
+}
+
 int
 main(void)
 {
@@ -276,6 +325,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_images, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_logs_follow_and_attach, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
