@@ -10,6 +10,8 @@
 #   make deps            install the Debian packages needed
 #   make fuzz            libFuzzer over every parser, FUZZ_SECONDS each
 #                        (docs/fuzzing.md)
+#   make coverage        gcov line coverage of the backend framework by
+#                        its unit tests (docs/testing.md)
 
 SHELL := /bin/bash
 CC ?= cc

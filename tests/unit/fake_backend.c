@@ -982,6 +982,19 @@ fw_write_all(struct fw *fw, int fd, const char *p, size_t n)
 	}
 }
 
+/* A reply with a Content-Length has all its body. */
+static int
+fw_reply_complete(const char *out, size_t n)
+{
+	const char *head_end = strstr(out, "\r\n\r\n");
+	const char *cl = strcasestr(out, "\r\nContent-Length:");
+
+	if (head_end == NULL || cl == NULL || cl > head_end)
+		return 0;
+	return n >= (size_t)(head_end + 4 - out) +
+	    strtoul(cl + strlen("\r\nContent-Length:"), NULL, 10);
+}
+
 char *
 fw_hijack(struct fw *fw, const char *method, const char *path, const char *body,
     const char *input, int *status, size_t *len)
@@ -1018,12 +1031,21 @@ fw_hijack(struct fw *fw, const char *method, const char *path, const char *body,
 		if (*status == 0 && out != NULL &&
 		    (head_end = strstr(out, "\r\n\r\n")) != NULL) {
 			*status = atoi(out + 9);
-			if (!sent) {
+			if (fw->on_upgraded != NULL) {
+				void (*fn)(struct fw *, void *) =
+				    fw->on_upgraded;
+				fw->on_upgraded = NULL;
+				fn(fw, fw->on_upgraded_arg);
+			}
+			if (!sent && *status == 101) {
 				fw_write_all(fw, fd, input, strlen(input));
 				shutdown(fd, SHUT_WR);
 				sent = 1;
 			}
 		}
+		/* Refused: a plain reply on a connection kept alive. */
+		if (*status != 0 && *status != 101 && fw_reply_complete(out, n))
+			eof = 1;
 	}
 	close(fd);
 	if (out == NULL || (head_end = strstr(out, "\r\n\r\n")) == NULL) {

@@ -50,6 +50,9 @@ struct fw {
 	int logs_503;	   /* so many next logs_fetch calls fail with 503 */
 	int exit_on_fetch; /* a fetch ends the running workload (code 0) */
 	struct httpcli *cli;
+	/* fw_hijack calls this once the 101 arrived (then clears it). */
+	void (*on_upgraded)(struct fw *fw, void *arg);
+	void *on_upgraded_arg;
 };
 
 /* The one fake of the process (the ops are global, like a backend's). */

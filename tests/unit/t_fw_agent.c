@@ -303,6 +303,125 @@ test_archive(void **state)
 	free(id);
 }
 
+static int
+healthy(struct fw *fw, void *arg)
+{
+	cJSON *o = fw_inspect(fw, arg);
+	const char *h =
+	    json_str(json_obj(json_obj(o, "State"), "Health"), "Status");
+	int ok = h != NULL && strcmp(h, "healthy") == 0;
+
+	cJSON_Delete(o);
+	return ok;
+}
+
+/* A TTY workload with a console size, a stop signal and a health check:
+ * the agent reports its health, exec and resize work on the TTY. */
+static void
+test_tty_health(void **state)
+{
+	struct fw *fw = *state;
+	char *id =
+	    run_sh(fw, "tt", "trap 'exit 0' INT; while :; do sleep 0.05; done",
+		"\"Tty\":true,\"StopSignal\":\"SIGINT\","
+		"\"Healthcheck\":{\"Test\":[\"CMD-SHELL\",\"true\"],"
+		"\"Interval\":100000000,\"StartPeriod\":0},"
+		"\"HostConfig\":{\"ConsoleSize\":[24,80]}");
+	struct fw_resp *r;
+	char *p, *out;
+	size_t len;
+	int status;
+
+	assert_true(fw_run_until_fn(fw, healthy, id));
+	r = fw_req(fw, "GET", "/containers/json", NULL);
+	assert_non_null(strstr(r->body, "(healthy)"));
+	fw_resp_free(r);
+	expect_free(fw, "POST", "/containers/tt/resize?h=30&w=100", 200);
+	expect_free(fw, "POST", "/containers/tt/resize?h=x&w=100", 400);
+	r = fw_req(fw, "POST", "/containers/tt/exec",
+	    "{\"Cmd\":[\"sh\",\"-c\",\"stty size\"],\"Tty\":true,"
+	    "\"AttachStdout\":true,\"ConsoleSize\":[12,34]}");
+	assert_int_equal(r->status, 201);
+	p = xasprintf("/exec/%s/start", json_str(r->json, "Id"));
+	fw_resp_free(r);
+	out = fw_hijack(fw, "POST", p,
+	    "{\"Detach\":false,\"Tty\":true,\"ConsoleSize\":[12,34]}", NULL,
+	    &status, &len);
+	assert_int_equal(status, 101);
+	assert_non_null(memmem(out, len, "12 34", 5));
+	free(out);
+	free(p);
+	/* docker stop sends the StopSignal the agent was given. */
+	expect_free(fw, "POST", "/containers/tt/stop?t=10", 204);
+	r = fw_req(fw, "GET", "/containers/tt/json", NULL);
+	assert_int_equal(
+	    json_int(json_obj(r->json, "State"), "ExitCode", -1), 0);
+	fw_resp_free(r);
+	free(id);
+}
+
+static struct fw_resp *held_start;
+
+static void
+start_now(struct fw *fw, void *arg)
+{
+	char *p = xasprintf("/containers/%s/start", (const char *)arg);
+
+	held_start = fw_send(fw, "POST", p, NULL);
+	free(p);
+}
+
+/* docker run -i: the attach comes before the start, and the agent holds
+ * the command until the attach's channel is open, so no input is lost. */
+static void
+test_attach_before_start(void **state)
+{
+	struct fw *fw = *state;
+	char *id = fw_create(fw, "hold", "alpine",
+	    "\"Cmd\":[\"cat\"],\"OpenStdin\":true,\"StdinOnce\":true,"
+	    "\"AttachStdin\":true");
+	char *out;
+	size_t len;
+	int status;
+
+	fw->on_upgraded = start_now;
+	fw->on_upgraded_arg = id;
+	out = fw_hijack(fw, "POST",
+	    "/containers/hold/attach?stream=1&stdin=1&stdout=1&stderr=1", NULL,
+	    "held input\n", &status, &len);
+	assert_int_equal(status, 101);
+	assert_non_null(memmem(out, len, "held input", 10));
+	free(out);
+	assert_non_null(held_start);
+	fw_await(fw, held_start);
+	assert_int_equal(held_start->status, 204);
+	fw_resp_free(held_start);
+	assert_true(fw_run_until_fn(fw, status_is_exited, id));
+	free(id);
+}
+
+/* ctrl-p ctrl-q ends an attach and leaves the workload running. */
+static void
+test_attach_detach(void **state)
+{
+	struct fw *fw = *state;
+	char *id =
+	    run_sh(fw, "dt", "cat", "\"OpenStdin\":true,\"AttachStdin\":true");
+	char *out;
+	size_t len;
+	int status;
+
+	out = fw_hijack(fw, "POST",
+	    "/containers/dt/attach?stream=1&stdin=1&stdout=1", NULL,
+	    "before\n\x10\x11", &status, &len);
+	assert_int_equal(status, 101);
+	free(out);
+	assert_string_equal(fw_status(fw, id), "running");
+	expect_free(fw, "POST", "/containers/dt/kill", 204);
+	assert_true(fw_run_until_fn(fw, status_is_exited, id));
+	free(id);
+}
+
 int
 main(void)
 {
@@ -312,6 +431,9 @@ main(void)
 		cmocka_unit_test(test_signal_through_the_agent),
 		cmocka_unit_test(test_attach_stdin),
 		cmocka_unit_test(test_archive),
+		cmocka_unit_test(test_tty_health),
+		cmocka_unit_test(test_attach_before_start),
+		cmocka_unit_test(test_attach_detach),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -96,7 +96,7 @@ test_create_failure_leaves_nothing(void **state)
 	struct fw *fw = *state;
 	struct fw_resp *r;
 
-	r = fw_send(fw, "POST", "/containers/create?name=bad",
+	r = fw_send(fw, "POST", "/containers/create?name=badx",
 	    "{\"Image\":\"alpine\"}");
 	fw_complete_next(fw, "create", 503, "no capacity in the region");
 	fw_await(fw, r);
@@ -104,8 +104,8 @@ test_create_failure_leaves_nothing(void **state)
 	assert_string_equal(fw_msg(r), "no capacity in the region");
 	fw_resp_free(r);
 	/* The name is free again and the container unknown. */
-	expect_free(fw, "GET", "/containers/bad/json", 404);
-	free(fw_create(fw, "bad", "alpine", NULL));
+	expect_free(fw, "GET", "/containers/badx/json", 404);
+	free(fw_create(fw, "badx", "alpine", NULL));
 }
 
 static void
@@ -355,13 +355,13 @@ static void
 test_start_failure_and_autoremove(void **state)
 {
 	struct fw *fw = *state;
-	char *id = fw_create(fw, "f1", "alpine", NULL);
+	char *id = fw_create(fw, "fx1", "alpine", NULL);
 	char *rm = fw_create(
-	    fw, "f2", "alpine", "\"HostConfig\":{\"AutoRemove\":true}");
+	    fw, "fx2", "alpine", "\"HostConfig\":{\"AutoRemove\":true}");
 	struct fw_resp *r, *gone;
 	cJSON *o;
 
-	r = fw_send(fw, "POST", "/containers/f1/start", NULL);
+	r = fw_send(fw, "POST", "/containers/fx1/start", NULL);
 	fw_complete_next(fw, "start", 400, "the image has no command");
 	fw_await(fw, r);
 	assert_int_equal(r->status, 400);
@@ -374,15 +374,15 @@ test_start_failure_and_autoremove(void **state)
 	cJSON_Delete(o);
 	/* --rm: a failed start removes the container, ending the wait. */
 	gone =
-	    fw_send(fw, "POST", "/containers/f2/wait?condition=removed", NULL);
-	r = fw_send(fw, "POST", "/containers/f2/start", NULL);
+	    fw_send(fw, "POST", "/containers/fx2/wait?condition=removed", NULL);
+	r = fw_send(fw, "POST", "/containers/fx2/start", NULL);
 	fw_complete_next(fw, "start", 500, "boom");
 	fw_await(fw, r);
 	assert_int_equal(r->status, 500);
 	fw_complete_next(fw, "remove", 0, NULL);
 	fw_await(fw, gone);
 	assert_int_equal(gone->status, 200);
-	expect_free(fw, "GET", "/containers/f2/json", 404);
+	expect_free(fw, "GET", "/containers/fx2/json", 404);
 	fw_resp_free(r);
 	fw_resp_free(gone);
 	free(id);

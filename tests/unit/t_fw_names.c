@@ -182,29 +182,29 @@ static void
 test_rename(void **state)
 {
 	struct fw *fw = *state;
-	char *a = fw_create(fw, "aa", "alpine", NULL);
-	char *b = fw_create(fw, "bb", "alpine", NULL);
+	char *a = fw_create(fw, "ann", "alpine", NULL);
+	char *b = fw_create(fw, "bob", "alpine", NULL);
 	struct fw_resp *r;
 
-	r = fw_req(fw, "POST", "/containers/aa/rename?name=bb", NULL);
+	r = fw_req(fw, "POST", "/containers/ann/rename?name=bob", NULL);
 	assert_int_equal(r->status, 409);
 	fw_resp_free(r);
-	r = fw_req(fw, "POST", "/containers/aa/rename?name=", NULL);
+	r = fw_req(fw, "POST", "/containers/ann/rename?name=", NULL);
 	assert_int_equal(r->status, 400);
 	assert_string_equal(
 	    fw_msg(r), "Neither old nor new names may be empty");
 	fw_resp_free(r);
 	assert_int_equal(
-	    status_of(fw, "POST", "/containers/aa/rename?name=x%20y"), 400);
+	    status_of(fw, "POST", "/containers/ann/rename?name=x%20y"), 400);
 	assert_int_equal(
 	    status_of(fw, "POST", "/containers/nope/rename?name=z"), 404);
 	assert_int_equal(
-	    status_of(fw, "POST", "/containers/aa/rename?name=%2Fcc"), 204);
-	assert_int_equal(status_of(fw, "GET", "/containers/aa/json"), 404);
-	assert_string_equal(fw_status(fw, "cc"), "created");
+	    status_of(fw, "POST", "/containers/ann/rename?name=%2Fcyd"), 204);
+	assert_int_equal(status_of(fw, "GET", "/containers/ann/json"), 404);
+	assert_string_equal(fw_status(fw, "cyd"), "created");
 	/* The old name is free again. */
-	free(fw_create(fw, "aa", "alpine", NULL));
-	check_ps(fw, "all=1", "{\"name\":[\"^cc$\"]}", "cc");
+	free(fw_create(fw, "ann", "alpine", NULL));
+	check_ps(fw, "all=1", "{\"name\":[\"^cyd$\"]}", "cyd");
 	free(a);
 	free(b);
 }
@@ -216,32 +216,32 @@ test_ps_filters(void **state)
 	char *web = fw_create(fw, "web", "alpine",
 	    "\"Labels\":{\"tier\":\"front\",\"env\":\"prod\"}");
 	char *db = fw_create(
-	    fw, "db", "busybox:1.36", "\"Labels\":{\"tier\":\"back\"}");
+	    fw, "dbx", "busybox:1.36", "\"Labels\":{\"tier\":\"back\"}");
 	char *job = fw_create(fw, "job", "alpine", NULL);
 
 	fw_start(fw, web);
 	fw_start(fw, job);
 	fw_exit(fw, job, 2);
 	check_ps(fw, "", NULL, "web");
-	check_ps(fw, "all=1", NULL, "job db web");
-	check_ps(fw, "all=1&limit=2", NULL, "job db");
+	check_ps(fw, "all=1", NULL, "job dbx web");
+	check_ps(fw, "all=1&limit=2", NULL, "job dbx");
 	check_ps(fw, "all=1&limit=abc", NULL, "!400");
-	check_ps(fw, "all=1", "{\"label\":[\"tier\"]}", "db web");
-	check_ps(fw, "all=1", "{\"label\":[\"tier=back\"]}", "db");
+	check_ps(fw, "all=1", "{\"label\":[\"tier\"]}", "dbx web");
+	check_ps(fw, "all=1", "{\"label\":[\"tier=back\"]}", "dbx");
 	check_ps(
 	    fw, "all=1", "{\"label\":[\"tier=front\",\"env=prod\"]}", "web");
 	check_ps(fw, "", "{\"status\":[\"exited\"]}", "job");
-	check_ps(fw, "", "{\"status\":[\"created\"]}", "db");
+	check_ps(fw, "", "{\"status\":[\"created\"]}", "dbx");
 	check_ps(fw, "", "{\"status\":[\"bogus\"]}", "!400");
 	check_ps(fw, "", "{\"exited\":[\"2\"]}", "job");
 	check_ps(fw, "", "{\"exited\":[\"0\"]}", "");
-	check_ps(fw, "all=1", "{\"ancestor\":[\"busybox:1.36\"]}", "db");
+	check_ps(fw, "all=1", "{\"ancestor\":[\"busybox:1.36\"]}", "dbx");
 	check_ps(fw, "all=1", "{\"name\":[\"^w\"]}", "web");
 	check_ps(fw, "all=1", "{\"name\":[\"(\"]}", "!400");
 	check_ps(fw, "all=1", "{\"nosuch\":[\"x\"]}", "!400");
 	{
 		char *f = xasprintf("{\"id\":[\"%.8s\"]}", db);
-		check_ps(fw, "all=1", f, "db");
+		check_ps(fw, "all=1", f, "dbx");
 		free(f);
 	}
 	fw_exit(fw, web, 0);
