@@ -130,9 +130,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LAYER_LIBS)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LAYER_LIBS) $(LIBS) -lcmocka
 
 # The framework's tests (tests/unit/t_fw_*.c) drive it through a fake
-# backend (tests/unit/fake_backend.c) linked into each of them.
-$(BUILD)/tests/t_fw_%: $(BUILD)/tests/unit/t_fw_%.o \
-    $(BUILD)/tests/unit/fake_backend.o $(LAYER_LIBS)
+# backend (tests/unit/fake_*.c) linked into each of them.
+FAKE_BACKEND_OBJS := $(patsubst %.c,$(BUILD)/%.o, \
+	$(wildcard tests/unit/fake_*.c))
+FW_TEST_BINS := $(filter $(BUILD)/tests/t_fw_%,$(UNIT_BINS))
+$(FW_TEST_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
+    $(FAKE_BACKEND_OBJS) $(LAYER_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LAYER_LIBS) $(LIBS) \
 	    -lcmocka

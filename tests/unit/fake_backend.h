@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 
 #include <cjson/cJSON.h>
+#include <event2/event.h>
 
 #include "sockerless/backend.h"
 
@@ -53,6 +54,7 @@ struct fw {
 	/* fw_hijack calls this once the 101 arrived (then clears it). */
 	void (*on_upgraded)(struct fw *fw, void *arg);
 	void *on_upgraded_arg;
+	int no_half_close; /* fw_hijack keeps its write side open */
 };
 
 /* The one fake of the process (the ops are global, like a backend's). */
@@ -133,14 +135,26 @@ cJSON *fw_inspect(struct fw *fw, const char *id);
 const char *fw_status(struct fw *fw, const char *id);
 /* A raw request on the internal API socket for the hijacked routes
  * (attach, exec start): sends it with Upgrade: tcp, then input (may be
- * NULL) after the 101, then half-closes, and reads until the backend
- * closes. Returns everything after the response head (a new buffer, *len
- * its size); *status the response's status. */
+ * NULL) after the 101, then half-closes (unless no_half_close), and reads
+ * until the backend closes (20 s at most). Returns everything after the
+ * response head (a new buffer, *len its size); *status the response's status.
+ */
 char *fw_hijack(struct fw *fw, const char *method, const char *path,
     const char *body, const char *input, int *status, size_t *len);
 /* Runs the loop for about ms milliseconds (to let a child process do its
  * part; never an assertion by itself). */
 void fw_run_for(struct fw *fw, int ms);
+
+/* Shared by fake_backend.c and fake_agent.c. */
+struct container *fw_find(struct fw *fw, const char *id_prefix);
+void fw_expired(evutil_socket_t fd, short ev, void *arg); /* sets *arg */
+void fake_agent_begin(struct fw *fw);
+void fake_agent_end(void);
+/* The agent mode's cloud for start, stop, kill: 0 when it completed the
+ * call. */
+int fake_agent_op(struct fw *fw, struct fake_call *call);
+int fake_agent_address(struct backend *b, struct container *c, char *host,
+    size_t hostsz, int *port);
 
 /* Percent-encodes s for a query string (a new string). */
 char *fw_urlenc(const char *s);
