@@ -11,6 +11,8 @@
 #   make deps            install the Debian packages needed
 #   make fuzz            libFuzzer over every parser, FUZZ_SECONDS each
 #                        (docs/fuzzing.md)
+#   make coverage        gcov line coverage of the backend framework by
+#                        its unit tests (docs/testing.md)
 
 SHELL := /bin/bash
 CC ?= cc
@@ -90,7 +92,8 @@ AGENT_LIB_SRCS := $(filter-out agent/agent.c,$(wildcard agent/*.c)) \
 	$(AGENT_SHARED_SRCS)
 
 .PHONY: all check unit deps up down clean format format-check \
-	lint lint-cycles lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build
+	lint lint-cycles lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build \
+	coverage
 all: $(PROGRAMS) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
@@ -126,6 +129,20 @@ $(foreach b,$(BACKENDS),$(eval $(call backend_rule,$(b))))
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LAYER_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LAYER_LIBS) $(LIBS) -lcmocka
+
+# The framework's tests (tests/unit/t_fw_*.c) drive it through a fake
+# backend (tests/unit/fake_*.c) linked into each of them.
+FAKE_BACKEND_OBJS := $(patsubst %.c,$(BUILD)/%.o, \
+	$(wildcard tests/unit/fake_*.c))
+FW_TEST_BINS := $(filter $(BUILD)/tests/t_fw_%,$(UNIT_BINS))
+$(FW_TEST_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
+    $(FAKE_BACKEND_OBJS) $(LAYER_LIBS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(filter %.o,$^) $(LAYER_LIBS) $(LIBS) \
+	    -lcmocka
+
+# t_fw_agent runs its workloads under the real agent of the same build.
+$(BUILD)/tests/t_fw_agent: $(BUILD)/sockerless-agent
 
 unit: $(UNIT_BINS)
 
@@ -229,6 +246,19 @@ valgrind:
 	$(MAKE) BUILD=build-valgrind OPT="-O0 -g" all
 	BUILD=build-valgrind SK_VALGRIND=1 tests/run.sh
 
+# Line coverage of the backend framework (common/backend/) by its unit
+# tests (tests/unit/t_fw_*.c): an -O0 --coverage build in build-cov/, the
+# tests run once, gcov per file and in total (tests/coverage.sh).
+COV_BUILD ?= build-cov
+COV_TESTS := $(patsubst tests/unit/%.c,$(COV_BUILD)/tests/%, \
+	$(wildcard tests/unit/t_fw_*.c))
+coverage:
+	find $(COV_BUILD) -name '*.gcda' -delete 2>/dev/null || true
+	$(MAKE) BUILD=$(COV_BUILD) OPT="-O0 -g" CFLAGS="--coverage" \
+	    LDFLAGS="--coverage" $(COV_TESTS)
+	set -e; for t in $(COV_TESTS); do $$t >/dev/null; done
+	tests/coverage.sh $(COV_BUILD) common/backend
+
 deb: all
 	BUILD=$(BUILD) deploy/deb.sh
 
@@ -287,6 +317,6 @@ lint-cppcheck:
 	    $$(git ls-files '*.c')
 
 clean:
-	rm -rf build build-asan build-valgrind build-fuzz
+	rm -rf build build-asan build-valgrind build-fuzz build-cov
 
 -include $(shell find $(BUILD) $(if $(filter fuzz%,$(MAKECMDGOALS)),$(FUZZ_BUILD)) -name '*.d' 2>/dev/null)

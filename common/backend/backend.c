@@ -349,7 +349,7 @@ backend_signals(struct backend *b)
 	evsignal_add(b->sig_hup, NULL);
 }
 
-static void
+void
 backend_free(struct backend *b)
 {
 	struct container *c;
@@ -368,9 +368,12 @@ backend_free(struct backend *b)
 	httpcli_free(b->http);
 	backend_img_free(b);
 	store_close(b->store);
-	event_free(b->sig_term);
-	event_free(b->sig_int);
-	event_free(b->sig_hup);
+	/* Only backend_main handles signals (not a test's backends). */
+	if (b->sig_term != NULL) {
+		event_free(b->sig_term);
+		event_free(b->sig_int);
+		event_free(b->sig_hup);
+	}
 	event_base_free(b->base);
 	if (b->conf.socket != NULL)
 		unlink(b->conf.socket);
@@ -378,16 +381,17 @@ backend_free(struct backend *b)
 	free(b);
 }
 
-int
-backend_main(int argc, char **argv, const struct backend_ops *ops)
+/* Loads the configuration (the flags, the environment, the file) into a
+ * new backend with nothing opened yet. NULL with *exit_code set when the
+ * process should exit: 0 after --help or -n, 2 on a configuration error. */
+static struct backend *
+backend_configure(const struct backend_ops *ops, int argc, char **argv,
+    const char *prog, int *exit_code)
 {
 	struct backend *b = xcalloc(1, sizeof(*b));
 	struct err e;
-	char *prog = xasprintf("sockerless-backend-%s", ops->name);
 	int rc;
 
-	log_init(prog, LOG_LVL_INFO);
-	json_init();
 	b->ops = ops;
 	b->logs_grace_ms = 1000;
 	TAILQ_INIT(&b->containers);
@@ -401,11 +405,31 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 	if (rc == CONFIG_EXIT_OK || rc == -1) {
 		if (rc == -1)
 			fprintf(stderr, "%s: %s\n", prog, e.msg);
+		*exit_code = rc == -1 ? 2 : 0;
 		backend_conf_unprefix(b);
-		free(prog);
+		backend_index_free(&b->by_id);
+		backend_index_free(&b->by_name);
+		backend_index_free(&b->active);
 		free(b);
-		return rc == -1 ? 2 : 0;
+		return NULL;
 	}
+	return b;
+}
+
+struct backend *
+backend_new(
+    const struct backend_ops *ops, int argc, char **argv, int *exit_code)
+{
+	struct backend *b;
+	struct err e;
+	char *prog = xasprintf("sockerless-backend-%s", ops->name);
+
+	log_init(prog, LOG_LVL_INFO);
+	json_init();
+	b = backend_configure(ops, argc, argv, prog, exit_code);
+	free(prog);
+	if (b == NULL)
+		return NULL;
 	if (log_level_parse(b->conf.log_level) >= 0)
 		log_set_level(
 		    (enum log_level)log_level_parse(b->conf.log_level));
@@ -424,15 +448,31 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 	if (ops->init != NULL && ops->init(b, &e) == -1)
 		fatalx(
 		    "%s backend start-up check failed: %s", ops->name, e.msg);
-	backend_signals(b);
+	return b;
+}
+
+void
+backend_start(struct backend *b)
+{
 	backend_serve(b);
 	backend_ctr_resolve_creating(b);
-	if (ops->reconcile != NULL)
-		ops->reconcile(b);
+	if (b->ops->reconcile != NULL)
+		b->ops->reconcile(b);
 	backend_ctr_resume(b);
+}
+
+int
+backend_main(int argc, char **argv, const struct backend_ops *ops)
+{
+	struct backend *b;
+	int exit_code = 0;
+
+	if ((b = backend_new(ops, argc, argv, &exit_code)) == NULL)
+		return exit_code;
+	backend_signals(b);
+	backend_start(b);
 	event_base_dispatch(b->base);
 	backend_free(b);
 	log_info("stopped");
-	free(prog);
 	return 0;
 }

@@ -116,6 +116,15 @@ struct backend_ops {
 /* The entry point: every backend's main() is `return backend_main(argc,
  * argv, &ops);`. */
 int backend_main(int argc, char **argv, const struct backend_ops *ops);
+/* backend_main in steps, so a test can run the framework on its own loop
+ * (backend_base): backend_new loads the configuration and the store and
+ * runs ops->init (NULL with *exit_code when the process should exit);
+ * backend_start listens, finishes what a restart interrupted and runs
+ * ops->reconcile; backend_free ends it all (ops->shutdown first). */
+struct backend *backend_new(
+    const struct backend_ops *ops, int argc, char **argv, int *exit_code);
+void backend_start(struct backend *b);
+void backend_free(struct backend *b);
 
 /* Services for backends. */
 struct event_base *backend_base(struct backend *b);

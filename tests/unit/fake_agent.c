@@ -1,0 +1,371 @@
+/* The fake backend's agent mode (fake_backend.h): workloads run under the
+ * real sockerless-agent as children of the test; and the raw client of
+ * the hijacked routes. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "fake_backend.h"
+#include "sockerless/err.h"
+#include "sockerless/json.h"
+#include "sockerless/str.h"
+#include "sockerless/xmalloc.h"
+
+int fake_agent_mode;
+
+struct fake_child {
+	TAILQ_ENTRY(fake_child) entry;
+	pid_t pid;
+	char id[65];
+};
+static TAILQ_HEAD(, fake_child) fake_children = TAILQ_HEAD_INITIALIZER(
+    fake_children);
+static int fake_next_port;
+static struct event *fake_sigchld;
+
+/* The loopback ports of the test's agents: SK_TEST_PORT_BASE + 50..89
+ * (tests/run.sh's base; 35100 by default). */
+static int
+fake_port(void)
+{
+	const char *base = getenv("SK_TEST_PORT_BASE");
+	int p = base != NULL && atoi(base) > 0 ? atoi(base) : 35100;
+
+	return p + 50 + (fake_next_port++ % 40);
+}
+
+/* The agent binary next to the test's build: <build>/sockerless-agent
+ * for <build>/tests/t_fw_x. */
+static char *
+fake_agent_path(void)
+{
+	char exe[4096], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		abort();
+	exe[n] = '\0';
+	for (int i = 0; i < 2 && (slash = strrchr(exe, '/')) != NULL; i++)
+		*slash = '\0';
+	return xasprintf("%s/sockerless-agent", exe);
+}
+
+static void
+fake_on_sigchld(evutil_socket_t fd, short ev, void *arg)
+{
+	struct fake_child *ch, *next;
+	int st;
+
+	(void)fd;
+	(void)ev;
+	(void)arg;
+	for (ch = TAILQ_FIRST(&fake_children); ch != NULL; ch = next) {
+		struct container *c;
+		next = TAILQ_NEXT(ch, entry);
+		if (waitpid(ch->pid, &st, WNOHANG) != ch->pid)
+			continue;
+		TAILQ_REMOVE(&fake_children, ch, entry);
+		if ((c = fw_find(fw_cur, ch->id)) != NULL)
+			backend_container_exited(fw_cur->b, c,
+			    WIFEXITED(st) ? WEXITSTATUS(st) :
+					    128 + WTERMSIG(st),
+			    str_now_ns(), NULL);
+		free(ch);
+	}
+}
+
+static void
+fake_env_add(struct strv *env, const cJSON *list)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, list) {
+		strv_add(env, it->valuestring);
+	}
+}
+
+/* Runs c's command under the agent; returns its pid, -1 with e. */
+static pid_t
+fake_spawn(struct backend *b, struct container *c, struct err *e)
+{
+	cJSON *run = backend_agent_run_env(b, c, e), *cfg, *cmd;
+	struct strv env, argv;
+	char *agent = fake_agent_path(), *listen, *out;
+	int port = fake_port();
+	pid_t pid;
+	const cJSON *it;
+
+	if (run == NULL)
+		return -1;
+	cfg = backend_agent_config_env(c);
+	cmd = backend_agent_command(c);
+	strv_init(&env);
+	strv_init(&argv);
+	fake_env_add(&env, run);
+	fake_env_add(&env, cfg);
+	fake_env_add(&env, json_arr(container_config(c), "Env"));
+	listen = xasprintf("SOCKERLESS_AGENT_LISTEN=127.0.0.1:%d", port);
+	strv_add(&env, listen);
+	strv_add(&argv, agent);
+	strv_add(&argv, "--");
+	cJSON_ArrayForEach(it, cmd) {
+		strv_add(&argv, it->valuestring);
+	}
+	json_set(container_private(c), "FakePort", cJSON_CreateNumber(port));
+	backend_container_save(b, c);
+	out = xasprintf("%s/agent-%d.log", fw_cur->dir, port);
+	if ((pid = fork()) == 0) {
+		/* Its own process group, gone with the test, and its output in
+		 * a file: nothing of it outlives the test or holds its pipes.
+		 */
+		int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd != -1) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execve(agent, argv.v, env.v);
+		_exit(127);
+	}
+	free(out);
+	strv_free(&env);
+	strv_free(&argv);
+	free(listen);
+	free(agent);
+	cJSON_Delete(run);
+	cJSON_Delete(cfg);
+	cJSON_Delete(cmd);
+	if (pid == -1)
+		err_set(e, 500, "fork: %s", strerror(errno));
+	return pid;
+}
+
+static struct fake_child *
+fake_child_of(const struct container *c)
+{
+	struct fake_child *ch;
+
+	TAILQ_FOREACH(ch, &fake_children, entry) {
+		if (strcmp(ch->id, c->id) == 0)
+			return ch;
+	}
+	return NULL;
+}
+
+/* The agent mode's cloud: start runs the workload, stop and kill signal
+ * it (its exit comes through SIGCHLD). 0 when it completed the call. */
+int
+fake_agent_op(struct fw *fw, struct fake_call *call)
+{
+	struct container *c = call->c;
+	struct fake_child *ch = fake_child_of(c);
+	struct err e;
+	pid_t pid;
+
+	if (strcmp(call->op, "start") == 0) {
+		if ((pid = fake_spawn(fw->b, c, &e)) == -1) {
+			fw_complete(fw, call, e.status, e.msg);
+			return 0;
+		}
+		ch = xcalloc(1, sizeof(*ch));
+		ch->pid = pid;
+		str_lcpy(ch->id, c->id, sizeof(ch->id));
+		TAILQ_INSERT_TAIL(&fake_children, ch, entry);
+		container_ref(c);
+		fw_complete(fw, call, 0, NULL);
+		backend_container_started(fw->b, c, str_now_ns());
+		container_unref(c);
+		return 0;
+	}
+	if (strcmp(call->op, "stop") == 0 || strcmp(call->op, "kill") == 0) {
+		if (ch != NULL)
+			kill(ch->pid,
+			    strcmp(call->op, "stop") == 0 ? SIGTERM :
+							    call->arg);
+		fw_complete(fw, call, 0, NULL);
+		return 0;
+	}
+	return -1;
+}
+
+int
+fake_agent_address(struct backend *b, struct container *c, char *host,
+    size_t hostsz, int *port)
+{
+	(void)b;
+	if (!container_running(c))
+		return -1;
+	str_lcpy(host, "127.0.0.1", hostsz);
+	*port = (int)json_int(container_private(c), "FakePort", 0);
+	return 0;
+}
+
+void
+fake_agent_begin(struct fw *fw)
+{
+	fw->autocomplete = 1;
+	fake_sigchld =
+	    evsignal_new(backend_base(fw->b), SIGCHLD, fake_on_sigchld, NULL);
+	evsignal_add(fake_sigchld, NULL);
+}
+
+/* The workloads still running when a test ends. */
+void
+fake_agent_end(void)
+{
+	struct fake_child *ch;
+
+	while ((ch = TAILQ_FIRST(&fake_children)) != NULL) {
+		TAILQ_REMOVE(&fake_children, ch, entry);
+		kill(-ch->pid, SIGKILL);
+		waitpid(ch->pid, NULL, 0);
+		free(ch);
+	}
+	if (fake_sigchld != NULL) {
+		event_free(fake_sigchld);
+		fake_sigchld = NULL;
+	}
+}
+
+/* --- hijacked requests ---------------------------------------------------- */
+
+static void
+fw_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+}
+
+/* One turn of the loop, at most 10 ms long. */
+static void
+fw_turn(struct fw *fw)
+{
+	struct timeval tv = { 0, 10000 };
+	struct event *t = evtimer_new(backend_base(fw->b), fw_tick, NULL);
+
+	evtimer_add(t, &tv);
+	event_base_loop(backend_base(fw->b), EVLOOP_ONCE);
+	event_free(t);
+}
+
+static int
+fw_connect(struct fw *fw)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	str_lcpy(sa.sun_path, fw->sock, sizeof(sa.sun_path));
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		abort();
+	return fd;
+}
+
+/* Writes all of p while running the loop (the backend reads it there). */
+static void
+fw_write_all(struct fw *fw, int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w == -1 && errno != EAGAIN) {
+			return;
+		} else {
+			fw_turn(fw);
+		}
+	}
+}
+
+/* A reply with a Content-Length has all its body. */
+static int
+fw_reply_complete(const char *out, size_t n)
+{
+	const char *head_end = strstr(out, "\r\n\r\n");
+	const char *cl = strcasestr(out, "\r\nContent-Length:");
+
+	if (head_end == NULL || cl == NULL || cl > head_end)
+		return 0;
+	return n >= (size_t)(head_end + 4 - out) +
+	    strtoul(cl + strlen("\r\nContent-Length:"), NULL, 10);
+}
+
+char *
+fw_hijack(struct fw *fw, const char *method, const char *path, const char *body,
+    const char *input, int *status, size_t *len)
+{
+	int fd = fw_connect(fw), sent = input == NULL, eof = 0;
+	char *req, *out = NULL, *head_end;
+	size_t n = 0, cap = 0;
+	int64_t deadline = str_now_ns() + 20LL * 1000000000LL;
+
+	req = xasprintf("%s /internal/v1%s HTTP/1.1\r\nHost: x\r\n"
+			"Connection: Upgrade\r\nUpgrade: tcp\r\n"
+			"Content-Type: application/json\r\n"
+			"Content-Length: %zu\r\n\r\n%s",
+	    method, path, body != NULL ? strlen(body) : 0,
+	    body != NULL ? body : "");
+	fw_write_all(fw, fd, req, strlen(req));
+	free(req);
+	*status = 0;
+	while (!eof && str_now_ns() < deadline) {
+		ssize_t r;
+		if (cap - n < 4096) {
+			cap = cap * 2 + 8192;
+			out = xrealloc(out, cap);
+		}
+		r = read(fd, out + n, cap - n - 1);
+		if (r > 0) {
+			n += (size_t)r;
+			out[n] = '\0';
+		} else if (r == 0 || (r == -1 && errno != EAGAIN)) {
+			eof = 1;
+		} else {
+			fw_turn(fw);
+		}
+		if (*status == 0 && out != NULL &&
+		    (head_end = strstr(out, "\r\n\r\n")) != NULL) {
+			*status = atoi(out + 9);
+			if (fw->on_upgraded != NULL) {
+				void (*fn)(struct fw *, void *) =
+				    fw->on_upgraded;
+				fw->on_upgraded = NULL;
+				fn(fw, fw->on_upgraded_arg);
+			}
+			if (!sent && *status == 101) {
+				fw_write_all(fw, fd, input, strlen(input));
+				if (!fw->no_half_close)
+					shutdown(fd, SHUT_WR);
+				sent = 1;
+			}
+		}
+		/* Refused: a plain reply on a connection kept alive. */
+		if (*status != 0 && *status != 101 && fw_reply_complete(out, n))
+			eof = 1;
+	}
+	close(fd);
+	if (out == NULL || (head_end = strstr(out, "\r\n\r\n")) == NULL) {
+		*len = 0;
+		free(out);
+		return xstrdup("");
+	}
+	head_end += 4;
+	*len = n - (size_t)(head_end - out);
+	memmove(out, head_end, *len);
+	out[*len] = '\0';
+	return out;
+}
