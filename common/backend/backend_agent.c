@@ -27,7 +27,6 @@
 
 struct agent_execs backend_agent_execs =
     TAILQ_HEAD_INITIALIZER(backend_agent_execs);
-static int agent_closing; /* the backend shuts down: no new links */
 
 /* Closes a container's link (callbacks may run and must not find it). */
 void
@@ -119,7 +118,7 @@ backend_agent_link(struct backend *b, struct container *c, struct err *e)
 		err_set(e, 409, "Container %s is not running", c->id);
 		return NULL;
 	}
-	if (agent_closing) {
+	if (b->agent_closing) {
 		err_set(e, 503, "the backend is shutting down");
 		return NULL;
 	}
@@ -585,7 +584,7 @@ backend_agent_shutdown(struct backend *b)
 	struct agent_exec *ex;
 	struct container *c;
 
-	agent_closing = 1;
+	b->agent_closing = 1;
 	TAILQ_FOREACH(c, &b->containers, entry)
 		backend_agent_free(c);
 	while ((ex = TAILQ_FIRST(&backend_agent_execs)) != NULL) {

@@ -98,6 +98,7 @@ struct backend {
 	struct backend_index active;
 	struct events_sub_list subs;
 	struct event *sig_term, *sig_int, *sig_hup;
+	int agent_closing; /* shutting down: no new agent links */
 };
 
 /* A handler of the Docker API as the backend serves it. */
