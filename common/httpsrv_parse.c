@@ -27,6 +27,7 @@
 
 #include "sockerless/httpsrv.h"
 #include "sockerless/json.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
@@ -88,18 +89,6 @@ httpsrv_status_text(int status)
 	}
 }
 
-static int
-hexval(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes n bytes of s; plus_space turns '+' into ' '. Returns NULL
  * on a bad escape or an embedded NUL. */
 static char *
@@ -113,8 +102,8 @@ pct_decode(const char *s, size_t n, int plus_space)
 
 			if (i + 2 >= n)
 				goto bad;
-			h = hexval((unsigned char)s[i + 1]);
-			l = hexval((unsigned char)s[i + 2]);
+			h = lite_hexval((unsigned char)s[i + 1]);
+			l = lite_hexval((unsigned char)s[i + 2]);
 			if (h < 0 || l < 0 || (h == 0 && l == 0))
 				goto bad;
 			*o++ = (char)(h * 16 + l);

@@ -10,6 +10,7 @@
 
 #include "sockerless/aws.h"
 #include "sockerless/buf.h"
+#include "sockerless/lite.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
@@ -74,18 +75,6 @@ sigv4_uri_encode(struct buf *b, const char *s, size_t len, int keep_slash)
 	}
 }
 
-static int
-sigv4_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes len bytes; a malformed escape is kept literally. '+' is
  * not a space here: AWS signs it as %2B. Caller frees. */
 static char *
@@ -98,8 +87,8 @@ sigv4_uri_decode(const char *s, size_t len, size_t *outlen)
 		int hi, lo;
 
 		if (s[i] == '%' && i + 2 < len &&
-		    (hi = sigv4_hexval(s[i + 1])) >= 0 &&
-		    (lo = sigv4_hexval(s[i + 2])) >= 0) {
+		    (hi = lite_hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (lo = lite_hexval((unsigned char)s[i + 2])) >= 0) {
 			out[n++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else
