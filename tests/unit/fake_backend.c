@@ -43,7 +43,7 @@ fake_op_index(const char *op)
 
 static void fake_autocomplete(evutil_socket_t fd, short ev, void *arg);
 
-static int
+static void
 fake_record(struct backend *b, struct container *c, const char *op, int arg,
     backend_done_fn done, void *done_arg)
 {
@@ -65,7 +65,6 @@ fake_record(struct backend *b, struct container *c, const char *op, int arg,
 	if (fw->autocomplete)
 		event_base_once(backend_base(fw->b), -1, EV_TIMEOUT,
 		    fake_autocomplete, call, &now);
-	return 0;
 }
 
 static void
@@ -136,39 +135,39 @@ fake_info(struct backend *b, cJSON *info)
 	json_add_str(info, "FakeNote", "from ops->info");
 }
 
-static int
+static void
 fake_create(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	return fake_record(b, c, "create", 0, done, arg);
+	fake_record(b, c, "create", 0, done, arg);
 }
 
-static int
+static void
 fake_start(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	return fake_record(b, c, "start", 0, done, arg);
+	fake_record(b, c, "start", 0, done, arg);
 }
 
-static int
+static void
 fake_stop(struct backend *b, struct container *c, int timeout_s,
     backend_done_fn done, void *arg)
 {
-	return fake_record(b, c, "stop", timeout_s, done, arg);
+	fake_record(b, c, "stop", timeout_s, done, arg);
 }
 
-static int
+static void
 fake_kill(struct backend *b, struct container *c, int signo,
     backend_done_fn done, void *arg)
 {
-	return fake_record(b, c, "kill", signo, done, arg);
+	fake_record(b, c, "kill", signo, done, arg);
 }
 
-static int
+static void
 fake_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	return fake_record(b, c, "remove", 0, done, arg);
+	fake_record(b, c, "remove", 0, done, arg);
 }
 
 /* The workload ends after its output was read (exit_on_fetch). */
@@ -185,7 +184,7 @@ fake_exit_later(evutil_socket_t fd, short ev, void *arg)
 }
 
 /* Every line of fw->logs at once, one second apart from the start. */
-static int
+static void
 fake_logs_fetch(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg)
 {
@@ -201,7 +200,7 @@ fake_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 			fw->logs_503--;
 		err_set(&e, fw->no_logs ? 500 : 503, "the log service failed");
 		fn(arg, NULL, 0, NULL, 1, &e);
-		return 0;
+		return;
 	}
 	if (fw->exit_on_fetch && container_running(c)) {
 		struct timeval now = { 0, 0 };
@@ -223,7 +222,6 @@ fake_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	}
 	fn(arg, ev, n, "end", 1, NULL);
 	free(ev);
-	return 0;
 }
 
 static const struct backend_ops fake_ops = {
