@@ -247,11 +247,12 @@ valgrind:
 	BUILD=build-valgrind SK_VALGRIND=1 tests/run.sh
 
 # Line coverage of the backend framework (common/backend/) by its unit
-# tests (tests/unit/t_fw_*.c): an -O0 --coverage build in build-cov/, the
+# tests (tests/unit/t_fw_*.c through the fake backend, t_kit.c for the
+# backend kit): an -O0 --coverage build in build-cov/, the
 # tests run once, gcov per file and in total (tests/coverage.sh).
 COV_BUILD ?= build-cov
 COV_TESTS := $(patsubst tests/unit/%.c,$(COV_BUILD)/tests/%, \
-	$(wildcard tests/unit/t_fw_*.c))
+	$(wildcard tests/unit/t_fw_*.c tests/unit/t_kit.c))
 coverage:
 	find $(COV_BUILD) -name '*.gcda' -delete 2>/dev/null || true
 	$(MAKE) BUILD=$(COV_BUILD) OPT="-O0 -g" CFLAGS="--coverage" \

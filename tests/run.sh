@@ -247,6 +247,7 @@ for suite in $SUITES; do
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e tests/e2e tests/blackbox
 		else
+			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
 			count e2e 0 1
 		fi
 		;;
@@ -260,7 +261,7 @@ for suite in $SUITES; do
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e-lambda tests/e2e_lambda
 		else
-			tail -20 "$LOGDIR/up.log" "$E2E_RUN/backend.log"
+			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
 			count e2e-lambda 0 1
 		fi
 		;;

@@ -422,12 +422,13 @@ backend_new(
 {
 	struct backend *b;
 	struct err e;
-	char *prog = xasprintf("sockerless-backend-%s", ops->name);
+	/* The log keeps the name for the life of the process. */
+	static char prog[80];
 
+	snprintf(prog, sizeof(prog), "sockerless-backend-%s", ops->name);
 	log_init(prog, LOG_LVL_INFO);
 	json_init();
 	b = backend_configure(ops, argc, argv, prog, exit_code);
-	free(prog);
 	if (b == NULL)
 		return NULL;
 	if (log_level_parse(b->conf.log_level) >= 0)
