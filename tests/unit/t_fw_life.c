@@ -13,6 +13,7 @@
 
 #include "fake_backend.h"
 #include "sockerless/json.h"
+#include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
 
 #define IMG "docker.io/library/alpine:latest"
@@ -58,6 +59,16 @@ static char *
 path_of(const char *id, const char *rest)
 {
 	return xasprintf("/containers/%s%s", id, rest);
+}
+
+/* The log names the program after backend_new has returned (it kept a
+ * name backend_new had freed: the ASan backend aborted at its first log
+ * line). An error line is written whatever the test's log level. */
+static void
+test_log_after_backend_new(void **state)
+{
+	(void)state;
+	log_error("t_fw_life: the log still names its program");
 }
 
 static void
@@ -444,6 +455,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_log_after_backend_new, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_create_waits_for_the_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(
