@@ -2,6 +2,7 @@
  * and the wait for Active, Invoke as start + wait, DeleteFunction. Lambda
  * cannot interrupt an invocation: stop and kill let the container go (it
  * is reported exited) while the invocation runs on to its end. */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,11 +121,30 @@ struct lambda_env {
 	struct err *e;
 };
 
+/* Lambda's EnvironmentVariableName: [a-zA-Z]([a-zA-Z0-9_])+ (its model). */
+static int
+lambda_env_name_ok(const char *name)
+{
+	if (!isalpha((unsigned char)name[0]) || name[1] == '\0')
+		return 0;
+	for (const char *p = name + 1; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_')
+			return 0;
+	return 1;
+}
+
 static int
 lambda_env_one(void *arg, const char *name, const char *value)
 {
 	struct lambda_env *le = arg;
 
+	if (!lambda_env_name_ok(name))
+		return err_set(le->e, 400,
+		    "Lambda accepts environment variable names of at least "
+		    "two characters, a letter then letters, digits or "
+		    "underscores; rename %s (or run the container on a "
+		    "backend without this limit, such as ecs)",
+		    name);
 	for (size_t i = 0;
 	     i < sizeof(lambda_reserved_env) / sizeof(lambda_reserved_env[0]);
 	     i++)
