@@ -473,11 +473,18 @@ lambda_fn_create(
 	struct err e;
 	struct reg_derive_opts o;
 	struct strv ep, none;
+	cJSON *in;
 	char *dst;
 
 	/* Names are at most 64 characters: the id's first 32 hex digits
 	 * are unique enough, the tags carry the whole id. */
 	op->fname = xasprintf("sockerless-%.32s", c->id);
+	/* What Lambda would refuse is refused before an image is derived. */
+	if ((in = lambda_fn_input(c, op->fname, "", &e)) == NULL) {
+		kit_op_end(&op->k, &e);
+		return;
+	}
+	cJSON_Delete(in);
 	if (!lambda_conf.derive) {
 		if (lambda_fn_image_ok(container_image(c), &e) == -1)
 			kit_op_end(&op->k, &e);
