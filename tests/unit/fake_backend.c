@@ -1,5 +1,8 @@
 /* The fake backend of the framework's unit tests (fake_backend.h). */
 #include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +16,8 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+
+#include <cmocka.h>
 
 #include "../../common/backend/backend_int.h"
 #include "fake_backend.h"
@@ -711,4 +716,22 @@ fw_urlenc(const char *s)
 	}
 	*p = '\0';
 	return out;
+}
+
+struct fw_resp *
+fw_expect(struct fw *fw, const char *method, const char *path, int status)
+{
+	struct fw_resp *r = fw_req(fw, method, path, NULL);
+
+	if (r->status != status)
+		fprintf(
+		    stderr, "%s %s: %d %s\n", method, path, r->status, r->body);
+	assert_int_equal(r->status, status);
+	return r;
+}
+
+void
+fw_expect_free(struct fw *fw, const char *method, const char *path, int status)
+{
+	fw_resp_free(fw_expect(fw, method, path, status));
 }

@@ -95,6 +95,12 @@ struct fw_resp *fw_send(
 struct fw_resp *fw_send_body(struct fw *fw, const char *method,
     const char *path, const char *body, size_t len);
 /* Sends and waits for the answer. */
+/* fw_req without a body, asserting (cmocka) the status: the response,
+ * or nothing with _free. */
+struct fw_resp *fw_expect(
+    struct fw *fw, const char *method, const char *path, int status);
+void fw_expect_free(
+    struct fw *fw, const char *method, const char *path, int status);
 struct fw_resp *fw_req(
     struct fw *fw, const char *method, const char *path, const char *body);
 /* Waits for an answer sent earlier. */

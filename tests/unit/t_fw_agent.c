@@ -44,24 +44,6 @@ teardown(void **state)
 	return 0;
 }
 
-static struct fw_resp *
-expect(struct fw *fw, const char *method, const char *path, int status)
-{
-	struct fw_resp *r = fw_req(fw, method, path, NULL);
-
-	if (r->status != status)
-		fprintf(
-		    stderr, "%s %s: %d %s\n", method, path, r->status, r->body);
-	assert_int_equal(r->status, status);
-	return r;
-}
-
-static void
-expect_free(struct fw *fw, const char *method, const char *path, int status)
-{
-	fw_resp_free(expect(fw, method, path, status));
-}
-
 /* A running container whose command is sh -c script. */
 static char *
 run_sh(struct fw *fw, const char *name, const char *script, const char *extra)
@@ -137,15 +119,15 @@ test_exec(void **state)
 	assert_int_equal(r->status, 200);
 	fw_resp_free(r);
 	free(p);
-	expect_free(fw, "GET", "/exec/nope/json", 404);
-	expect_free(fw, "POST", "/exec/nope/resize?h=1&w=1", 404);
+	fw_expect_free(fw, "GET", "/exec/nope/json", 404);
+	fw_expect_free(fw, "POST", "/exec/nope/resize?h=1&w=1", 404);
 	r = fw_req(fw, "POST", "/containers/ex/exec", "{\"Cmd\":[]}");
 	assert_int_equal(r->status, 400);
 	fw_resp_free(r);
 	p = xasprintf("/exec/%s/resize?h=x&w=1", eid);
-	expect_free(fw, "POST", p, 400);
+	fw_expect_free(fw, "POST", p, 400);
 	free(p);
-	expect_free(fw, "POST", "/containers/ex/stop?t=5", 204);
+	fw_expect_free(fw, "POST", "/containers/ex/stop?t=5", 204);
 	r = fw_req(fw, "POST", "/containers/ex/exec", "{\"Cmd\":[\"true\"]}");
 	assert_int_equal(r->status, 409);
 	fw_resp_free(r);
@@ -161,22 +143,23 @@ test_top_stats_pause(void **state)
 	struct fw_resp *r;
 	cJSON *o;
 
-	r = expect(fw, "GET", "/containers/tp/top", 200);
+	r = fw_expect(fw, "GET", "/containers/tp/top", 200);
 	assert_true(cJSON_GetArraySize(json_arr(r->json, "Titles")) > 0);
 	assert_true(cJSON_GetArraySize(json_arr(r->json, "Processes")) > 0);
 	fw_resp_free(r);
-	r = expect(fw, "GET", "/containers/tp/stats?stream=0&one-shot=1", 200);
+	r = fw_expect(
+	    fw, "GET", "/containers/tp/stats?stream=0&one-shot=1", 200);
 	assert_non_null(json_obj(r->json, "memory_stats"));
 	fw_resp_free(r);
-	expect_free(fw, "POST", "/containers/tp/pause", 204);
+	fw_expect_free(fw, "POST", "/containers/tp/pause", 204);
 	o = fw_inspect(fw, id);
 	assert_true(json_bool(json_obj(o, "State"), "Paused", 0));
 	cJSON_Delete(o);
-	expect_free(fw, "POST", "/containers/tp/unpause", 204);
-	expect_free(fw, "POST", "/containers/tp/kill", 204);
+	fw_expect_free(fw, "POST", "/containers/tp/unpause", 204);
+	fw_expect_free(fw, "POST", "/containers/tp/kill", 204);
 	assert_true(fw_run_until_fn(fw, status_is_exited, id));
-	expect_free(fw, "GET", "/containers/tp/top", 409);
-	expect_free(fw, "POST", "/containers/tp/pause", 409);
+	fw_expect_free(fw, "GET", "/containers/tp/top", 409);
+	fw_expect_free(fw, "POST", "/containers/tp/pause", 409);
 	free(id);
 }
 
@@ -203,11 +186,11 @@ test_signal_through_the_agent(void **state)
 		fw_run_for(fw, 20);
 	assert_true(file_exists(fw, ready));
 	w = fw_send(fw, "POST", "/containers/sg/wait", NULL);
-	expect_free(fw, "POST", "/containers/sg/kill?signal=USR1", 204);
+	fw_expect_free(fw, "POST", "/containers/sg/kill?signal=USR1", 204);
 	fw_await(fw, w);
 	assert_int_equal(json_int(w->json, "StatusCode", -1), 7);
 	fw_resp_free(w);
-	expect_free(fw, "POST", "/containers/sg/kill?signal=USR1", 409);
+	fw_expect_free(fw, "POST", "/containers/sg/kill?signal=USR1", 409);
 	free(ready);
 	free(script);
 	free(id);
@@ -230,7 +213,7 @@ test_attach_stdin(void **state)
 	assert_non_null(memmem(out, len, "hello agent", 11));
 	free(out);
 	assert_true(fw_run_until_fn(fw, status_is_exited, id));
-	expect_free(fw, "POST", "/containers/at/resize?h=10&w=20", 409);
+	fw_expect_free(fw, "POST", "/containers/at/resize?h=10&w=20", 409);
 	free(id);
 }
 
@@ -287,17 +270,17 @@ test_archive(void **state)
 	assert_int_equal(st.st_size, 22);
 	free(p);
 	p = xasprintf("/containers/ar/archive?path=%s", file);
-	r = expect(fw, "HEAD", p, 200);
+	r = fw_expect(fw, "HEAD", p, 200);
 	fw_resp_free(r);
-	r = expect(fw, "GET", p, 200);
+	r = fw_expect(fw, "GET", p, 200);
 	assert_non_null(memmem(r->body, r->len, "put through the agent", 21));
 	fw_resp_free(r);
 	free(p);
-	expect_free(
+	fw_expect_free(
 	    fw, "GET", "/containers/ar/archive?path=/no/such/file", 404);
-	expect_free(fw, "GET", "/containers/ar/archive", 400);
-	expect_free(fw, "POST", "/containers/ar/stop?t=5", 204);
-	expect_free(fw, "GET", "/containers/ar/archive?path=/etc", 409);
+	fw_expect_free(fw, "GET", "/containers/ar/archive", 400);
+	fw_expect_free(fw, "POST", "/containers/ar/stop?t=5", 204);
+	fw_expect_free(fw, "GET", "/containers/ar/archive?path=/etc", 409);
 	free(file);
 	free(tar);
 	free(id);
@@ -336,8 +319,8 @@ test_tty_health(void **state)
 	r = fw_req(fw, "GET", "/containers/json", NULL);
 	assert_non_null(strstr(r->body, "(healthy)"));
 	fw_resp_free(r);
-	expect_free(fw, "POST", "/containers/tt/resize?h=30&w=100", 200);
-	expect_free(fw, "POST", "/containers/tt/resize?h=x&w=100", 400);
+	fw_expect_free(fw, "POST", "/containers/tt/resize?h=30&w=100", 200);
+	fw_expect_free(fw, "POST", "/containers/tt/resize?h=x&w=100", 400);
 	r = fw_req(fw, "POST", "/containers/tt/exec",
 	    "{\"Cmd\":[\"sh\",\"-c\",\"stty size\"],\"Tty\":true,"
 	    "\"AttachStdout\":true,\"ConsoleSize\":[12,34]}");
@@ -352,7 +335,7 @@ test_tty_health(void **state)
 	free(out);
 	free(p);
 	/* docker stop sends the StopSignal the agent was given. */
-	expect_free(fw, "POST", "/containers/tt/stop?t=10", 204);
+	fw_expect_free(fw, "POST", "/containers/tt/stop?t=10", 204);
 	r = fw_req(fw, "GET", "/containers/tt/json", NULL);
 	assert_int_equal(
 	    json_int(json_obj(r->json, "State"), "ExitCode", -1), 0);
@@ -421,7 +404,7 @@ test_attach_detach(void **state)
 	assert_int_equal(status, 101);
 	free(out);
 	assert_string_equal(fw_status(fw, id), "running");
-	expect_free(fw, "POST", "/containers/dt/kill", 204);
+	fw_expect_free(fw, "POST", "/containers/dt/kill", 204);
 	assert_true(fw_run_until_fn(fw, status_is_exited, id));
 	free(id);
 }

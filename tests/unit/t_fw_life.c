@@ -35,25 +35,6 @@ teardown(void **state)
 	return 0;
 }
 
-/* Sends method path and checks the status; returns the response. */
-static struct fw_resp *
-expect(struct fw *fw, const char *method, const char *path, int status)
-{
-	struct fw_resp *r = fw_req(fw, method, path, NULL);
-
-	if (r->status != status)
-		fprintf(
-		    stderr, "%s %s: %d %s\n", method, path, r->status, r->body);
-	assert_int_equal(r->status, status);
-	return r;
-}
-
-static void
-expect_free(struct fw *fw, const char *method, const char *path, int status)
-{
-	fw_resp_free(expect(fw, method, path, status));
-}
-
 /* "/containers/<id><rest>" */
 static char *
 path_of(const char *id, const char *rest)
@@ -115,7 +96,7 @@ test_create_failure_leaves_nothing(void **state)
 	assert_string_equal(fw_msg(r), "no capacity in the region");
 	fw_resp_free(r);
 	/* The name is free again and the container unknown. */
-	expect_free(fw, "GET", "/containers/badx/json", 404);
+	fw_expect_free(fw, "GET", "/containers/badx/json", 404);
 	free(fw_create(fw, "badx", "alpine", NULL));
 }
 
@@ -164,7 +145,7 @@ test_start_stop_exit(void **state)
 
 	fw_start(fw, id);
 	assert_string_equal(fw_status(fw, id), "running");
-	expect_free(fw, "POST", "/containers/s1/start", 304);
+	fw_expect_free(fw, "POST", "/containers/s1/start", 304);
 	r = fw_send(fw, "POST", p, NULL);
 	call = fw_wait_call(fw, "stop");
 	assert_non_null(call);
@@ -178,7 +159,7 @@ test_start_stop_exit(void **state)
 	assert_int_equal(r->status, 204);
 	fw_resp_free(r);
 	assert_string_equal(fw_status(fw, id), "exited");
-	expect_free(fw, "POST", "/containers/s1/stop", 304);
+	fw_expect_free(fw, "POST", "/containers/s1/stop", 304);
 	free(p);
 	free(id);
 }
@@ -214,11 +195,11 @@ test_kill(void **state)
 	struct fake_call *call;
 	struct fw_resp *r;
 
-	expect_free(fw, "POST", "/containers/k1/kill", 409);
+	fw_expect_free(fw, "POST", "/containers/k1/kill", 409);
 	fw_start(fw, id);
-	expect_free(fw, "POST", "/containers/k1/kill?signal=NOPE", 400);
+	fw_expect_free(fw, "POST", "/containers/k1/kill?signal=NOPE", 400);
 	/* Without the signals capability only KILL and TERM go. */
-	r = expect(fw, "POST", "/containers/k1/kill?signal=HUP", 501);
+	r = fw_expect(fw, "POST", "/containers/k1/kill?signal=HUP", 501);
 	assert_non_null(strstr(fw_msg(r), "does not support"));
 	fw_resp_free(r);
 	/* No agent: TERM goes through the cloud's kill. */
@@ -250,10 +231,10 @@ test_wait_conditions(void **state)
 	cJSON *o;
 
 	/* A created container that never ran: not-running holds now. */
-	r = expect(fw, "POST", "/containers/w1/wait", 200);
+	r = fw_expect(fw, "POST", "/containers/w1/wait", 200);
 	assert_int_equal(json_int(r->json, "StatusCode", -1), 0);
 	fw_resp_free(r);
-	expect_free(fw, "POST", "/containers/w1/wait?condition=bogus", 400);
+	fw_expect_free(fw, "POST", "/containers/w1/wait?condition=bogus", 400);
 	fw_start(fw, id);
 	r = fw_send(fw, "POST", "/containers/w1/wait", NULL);
 	next = fw_send(
@@ -272,13 +253,13 @@ test_wait_conditions(void **state)
 	fw_settle(fw);
 	assert_false(gone->done);
 	fw->autocomplete = 1;
-	expect_free(fw, "DELETE", "/containers/w1", 204);
+	fw_expect_free(fw, "DELETE", "/containers/w1", 204);
 	fw_await(fw, gone);
 	assert_int_equal(gone->status, 200);
 	fw_resp_free(r);
 	fw_resp_free(next);
 	fw_resp_free(gone);
-	expect_free(fw, "POST", "/containers/w1/wait", 404);
+	fw_expect_free(fw, "POST", "/containers/w1/wait", 404);
 	free(id);
 }
 
@@ -290,7 +271,7 @@ test_remove(void **state)
 	struct fw_resp *r;
 
 	fw_start(fw, id);
-	r = expect(fw, "DELETE", "/containers/r1", 409);
+	r = fw_expect(fw, "DELETE", "/containers/r1", 409);
 	assert_non_null(strstr(fw_msg(r), "container is running"));
 	fw_resp_free(r);
 	/* -f kills first; a failed kill leaves the container running. */
@@ -307,8 +288,8 @@ test_remove(void **state)
 	fw_await(fw, r);
 	assert_int_equal(r->status, 204);
 	fw_resp_free(r);
-	expect_free(fw, "GET", "/containers/r1/json", 404);
-	expect_free(fw, "DELETE", "/containers/r1", 404);
+	fw_expect_free(fw, "GET", "/containers/r1/json", 404);
+	fw_expect_free(fw, "DELETE", "/containers/r1", 404);
 	free(id);
 }
 
@@ -332,7 +313,7 @@ test_remove_failure_marks_dead(void **state)
 	assert_string_equal(fw_status(fw, id), "dead");
 	/* docker rm retries a Dead container. */
 	fw->autocomplete = 1;
-	expect_free(fw, "DELETE", "/containers/r2", 204);
+	fw_expect_free(fw, "DELETE", "/containers/r2", 204);
 	free(id);
 }
 
@@ -345,7 +326,7 @@ test_restart(void **state)
 
 	/* Not running: restart is a start. */
 	fw->autocomplete = 1;
-	expect_free(fw, "POST", "/containers/rs/restart", 204);
+	fw_expect_free(fw, "POST", "/containers/rs/restart", 204);
 	fw->autocomplete = 0;
 	assert_string_equal(fw_status(fw, id), "running");
 	r = fw_send(fw, "POST", "/containers/rs/restart?t=0", NULL);
@@ -357,7 +338,7 @@ test_restart(void **state)
 	fw_resp_free(r);
 	assert_string_equal(fw_status(fw, id), "running");
 	assert_int_equal(fw_count(fw, "start"), 2);
-	expect_free(fw, "POST", "/containers/rs/restart?t=x", 400);
+	fw_expect_free(fw, "POST", "/containers/rs/restart?t=x", 400);
 	fw_exit(fw, id, 0);
 	free(id);
 }
@@ -393,7 +374,7 @@ test_start_failure_and_autoremove(void **state)
 	fw_complete_next(fw, "remove", 0, NULL);
 	fw_await(fw, gone);
 	assert_int_equal(gone->status, 200);
-	expect_free(fw, "GET", "/containers/fx2/json", 404);
+	fw_expect_free(fw, "GET", "/containers/fx2/json", 404);
 	fw_resp_free(r);
 	fw_resp_free(gone);
 	free(id);
@@ -410,7 +391,7 @@ test_autoremove_on_exit(void **state)
 	fw_start(fw, id);
 	fw_exit(fw, id, 0);
 	fw_complete_next(fw, "remove", 0, NULL);
-	expect_free(fw, "GET", "/containers/ar/json", 404);
+	fw_expect_free(fw, "GET", "/containers/ar/json", 404);
 	free(id);
 }
 
@@ -426,25 +407,25 @@ test_prune(void **state)
 
 	fw_start(fw, c);
 	fw->autocomplete = 1;
-	r = expect(fw, "POST",
+	r = fw_expect(fw, "POST",
 	    "/containers/prune?filters=%7B%22label%22%3A%5B%22keep%3Dno%22%5D%7D",
 	    200);
 	assert_int_equal(
 	    cJSON_GetArraySize(json_arr(r->json, "ContainersDeleted")), 1);
 	fw_resp_free(r);
 	fw_settle(fw);
-	expect_free(fw, "GET", "/containers/pa/json", 404);
-	r = expect(fw, "POST", "/containers/prune", 200);
+	fw_expect_free(fw, "GET", "/containers/pa/json", 404);
+	r = fw_expect(fw, "POST", "/containers/prune", 200);
 	/* The running one stays. */
 	assert_int_equal(
 	    cJSON_GetArraySize(json_arr(r->json, "ContainersDeleted")), 1);
 	fw_resp_free(r);
 	fw_settle(fw);
-	r = expect(fw, "POST", "/containers/prune", 200);
+	r = fw_expect(fw, "POST", "/containers/prune", 200);
 	assert_true(
 	    cJSON_IsNull(cJSON_GetObjectItem(r->json, "ContainersDeleted")));
 	fw_resp_free(r);
-	expect_free(fw, "POST", "/containers/prune?filters=nope", 400);
+	fw_expect_free(fw, "POST", "/containers/prune?filters=nope", 400);
 	fw_exit(fw, c, 0);
 	free(a);
 	free(b);

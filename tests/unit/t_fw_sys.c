@@ -34,24 +34,6 @@ teardown(void **state)
 	return 0;
 }
 
-static struct fw_resp *
-expect(struct fw *fw, const char *method, const char *path, int status)
-{
-	struct fw_resp *r = fw_req(fw, method, path, NULL);
-
-	if (r->status != status)
-		fprintf(
-		    stderr, "%s %s: %d %s\n", method, path, r->status, r->body);
-	assert_int_equal(r->status, status);
-	return r;
-}
-
-static void
-expect_free(struct fw *fw, const char *method, const char *path, int status)
-{
-	fw_resp_free(expect(fw, method, path, status));
-}
-
 static void
 test_system(void **state)
 {
@@ -60,7 +42,7 @@ test_system(void **state)
 	char *id = fw_create(fw, "sys1", "alpine", NULL);
 
 	fw_start(fw, id);
-	r = expect(fw, "GET", "/info", 200);
+	r = fw_expect(fw, "GET", "/info", 200);
 	assert_string_equal(json_str(r->json, "OperatingSystem"),
 	    "the framework's unit-test backend");
 	assert_string_equal(json_str(r->json, "FakeNote"), "from ops->info");
@@ -68,23 +50,23 @@ test_system(void **state)
 	assert_int_equal(json_int(r->json, "ContainersRunning", -1), 1);
 	assert_int_equal(json_int(r->json, "Images", -1), 1);
 	fw_resp_free(r);
-	r = expect(fw, "GET", "/version", 200);
+	r = fw_expect(fw, "GET", "/version", 200);
 	assert_non_null(json_str(r->json, "Version"));
 	fw_resp_free(r);
-	r = expect(fw, "GET", "/capabilities", 200);
+	r = fw_expect(fw, "GET", "/capabilities", 200);
 	assert_string_equal(json_str(r->json, "backend"), "fake");
 	assert_true(json_bool(json_obj(r->json, "capabilities"), "logs", 0));
 	fw_resp_free(r);
-	r = expect(fw, "GET", "/system/df", 200);
+	r = fw_expect(fw, "GET", "/system/df", 200);
 	assert_int_equal(
 	    cJSON_GetArraySize(json_arr(r->json, "Containers")), 1);
 	assert_int_equal(cJSON_GetArraySize(json_arr(r->json, "Images")), 1);
 	fw_resp_free(r);
-	r = expect(fw, "GET", "/_ping", 200);
+	r = fw_expect(fw, "GET", "/_ping", 200);
 	assert_string_equal(r->body, "OK");
 	fw_resp_free(r);
 	/* A Docker route the framework has not built, and a stranger. */
-	r = expect(fw, "GET", "/volumes", 501);
+	r = fw_expect(fw, "GET", "/volumes", 501);
 	assert_string_equal(fw_msg(r),
 	    "This backend (fake) does not implement GET /volumes yet.");
 	fw_resp_free(r);
@@ -101,7 +83,7 @@ events(struct fw *fw, const char *filters)
 	char *path = xasprintf("/events?since=1&until=%lld%s%s",
 	    (long long)str_now_ns() / 1000000000LL + 2,
 	    enc != NULL ? "&filters=" : "", enc != NULL ? enc : "");
-	struct fw_resp *r = expect(fw, "GET", path, 200);
+	struct fw_resp *r = fw_expect(fw, "GET", path, 200);
 	char *out = xstrdup(""), *line, *save = NULL;
 
 	for (line = strtok_r(r->body, "\n", &save); line != NULL;
@@ -141,18 +123,18 @@ test_events(void **state)
 	fw_start(fw, id);
 	p = xasprintf("/containers/%s/stop", id);
 	/* The fake cloud's stop ends the workload. */
-	expect_free(fw, "POST", p, 204);
+	fw_expect_free(fw, "POST", p, 204);
 	free(p);
-	expect_free(fw, "POST", "/containers/ev1/rename?name=ev2", 204);
-	expect_free(fw, "DELETE", "/containers/ev2", 204);
+	fw_expect_free(fw, "POST", "/containers/ev1/rename?name=ev2", 204);
+	fw_expect_free(fw, "DELETE", "/containers/ev2", 204);
 	check_events(fw, "{\"type\":[\"container\"]}",
 	    "create start kill die stop rename destroy");
 	check_events(fw, "{\"event\":[\"start\",\"die\"]}", "start die");
 	check_events(fw, "{\"label\":[\"k=v\"],\"type\":[\"container\"]}",
 	    "create start kill die stop rename destroy");
 	check_events(fw, "{\"container\":[\"nope\"]}", "");
-	expect_free(fw, "GET", "/events?filters=%7Bx", 400);
-	expect_free(fw, "GET", "/events?since=yesterday", 400);
+	fw_expect_free(fw, "GET", "/events?filters=%7Bx", 400);
+	fw_expect_free(fw, "GET", "/events?since=yesterday", 400);
 	free(id);
 }
 
@@ -163,49 +145,49 @@ test_images(void **state)
 	struct fw_resp *r;
 	char *p, *id;
 
-	r = expect(fw, "GET", "/images/json", 200);
+	r = fw_expect(fw, "GET", "/images/json", 200);
 	assert_int_equal(cJSON_GetArraySize(r->json), 1);
 	fw_resp_free(r);
-	r = expect(fw, "GET", "/images/alpine/json", 200);
+	r = fw_expect(fw, "GET", "/images/alpine/json", 200);
 	assert_string_equal(json_str(r->json, "Id"), alpine_id);
 	assert_null(json_obj(r->json, "Sockerless"));
 	fw_resp_free(r);
 	p = xasprintf("/images/%.19s/json", alpine_id);
-	expect_free(fw, "GET", p, 200); /* an id prefix */
+	fw_expect_free(fw, "GET", p, 200); /* an id prefix */
 	free(p);
-	expect_free(fw, "GET", "/images/nope/json", 404);
-	expect_free(fw, "POST", "/images/alpine/tag?repo=mine&tag=v1", 201);
-	expect_free(fw, "POST", "/images/alpine/tag?repo=Bad%20Name", 400);
-	expect_free(fw, "POST", "/images/nope/tag?repo=x", 404);
-	r = expect(fw, "GET", "/images/mine:v1/json", 200);
+	fw_expect_free(fw, "GET", "/images/nope/json", 404);
+	fw_expect_free(fw, "POST", "/images/alpine/tag?repo=mine&tag=v1", 201);
+	fw_expect_free(fw, "POST", "/images/alpine/tag?repo=Bad%20Name", 400);
+	fw_expect_free(fw, "POST", "/images/nope/tag?repo=x", 404);
+	r = fw_expect(fw, "GET", "/images/mine:v1/json", 200);
 	assert_int_equal(cJSON_GetArraySize(json_arr(r->json, "RepoTags")), 2);
 	fw_resp_free(r);
-	r = expect(fw, "GET", "/images/mine:v1/history", 200);
+	r = fw_expect(fw, "GET", "/images/mine:v1/history", 200);
 	assert_true(cJSON_IsArray(r->json));
 	fw_resp_free(r);
-	expect_free(fw, "GET", "/images/nope/history", 404);
+	fw_expect_free(fw, "GET", "/images/nope/history", 404);
 	/* In use: untagging one of two names works, deleting does not. */
 	id = fw_create(fw, "user", "alpine", NULL);
-	expect_free(fw, "DELETE", "/images/mine:v1", 200);
-	r = expect(fw, "DELETE", "/images/alpine", 409);
+	fw_expect_free(fw, "DELETE", "/images/mine:v1", 200);
+	r = fw_expect(fw, "DELETE", "/images/alpine", 409);
 	assert_non_null(strstr(fw_msg(r), "is using its referenced image"));
 	fw_resp_free(r);
-	expect_free(fw, "DELETE", "/containers/user", 204);
-	r = expect(fw, "DELETE", "/images/alpine", 200);
+	fw_expect_free(fw, "DELETE", "/containers/user", 204);
+	r = fw_expect(fw, "DELETE", "/images/alpine", 200);
 	assert_non_null(strstr(r->body, "Deleted"));
 	fw_resp_free(r);
-	expect_free(fw, "GET", "/images/alpine/json", 404);
+	fw_expect_free(fw, "GET", "/images/alpine/json", 404);
 	fw_add_image(fw, "docker.io/library/old:1", "sh");
-	r = expect(fw, "POST",
+	r = fw_expect(fw, "POST",
 	    "/images/prune?filters=%7B%22dangling%22%3A%5B%22false%22%5D%7D",
 	    200);
 	fw_resp_free(r);
-	expect_free(fw, "POST", "/images/prune?filters=%7Bx", 400);
+	fw_expect_free(fw, "POST", "/images/prune?filters=%7Bx", 400);
 	/* No X-Registry-Auth: refused before the lookup, as dockerd does. */
-	expect_free(fw, "POST", "/images/nope/push", 400);
-	expect_free(fw, "GET", "/images/nope/get", 404);
-	expect_free(fw, "POST", "/images/create", 400);
-	expect_free(fw, "POST", "/images/create?fromSrc=-", 501);
+	fw_expect_free(fw, "POST", "/images/nope/push", 400);
+	fw_expect_free(fw, "GET", "/images/nope/get", 404);
+	fw_expect_free(fw, "POST", "/images/create", 400);
+	fw_expect_free(fw, "POST", "/images/create?fromSrc=-", 501);
 	free(id);
 }
 
@@ -243,23 +225,23 @@ test_logs(void **state)
 	cJSON_AddItemToArray(fw->logs, cJSON_CreateString("three"));
 	fw_start(fw, id);
 	fw_exit(fw, id, 0);
-	r = expect(fw, "GET", "/containers/lg/logs?stdout=1&stderr=1", 200);
+	r = fw_expect(fw, "GET", "/containers/lg/logs?stdout=1&stderr=1", 200);
 	assert_int_equal(frames(r), 3);
 	assert_non_null(memmem(r->body, r->len, "two", 3));
 	fw_resp_free(r);
-	r = expect(fw, "GET",
+	r = fw_expect(fw, "GET",
 	    "/containers/lg/logs?stdout=1&stderr=1&timestamps=1&tail=1", 200);
 	assert_int_equal(frames(r), 1);
 	assert_non_null(memmem(r->body, r->len, "2023-11-14T22:13:22", 19));
 	fw_resp_free(r);
-	r = expect(
+	r = fw_expect(
 	    fw, "GET", "/containers/lg/logs?stdout=1&stderr=1&follow=1", 200);
 	assert_int_equal(frames(r), 3);
 	fw_resp_free(r);
-	expect_free(fw, "GET", "/containers/lg/logs?stdout=1&tail=x", 400);
-	expect_free(fw, "GET", "/containers/lg/logs?stdout=1&since=x", 400);
-	expect_free(fw, "GET", "/containers/lgnone/logs?stdout=1", 501);
-	expect_free(fw, "GET", "/containers/nope/logs?stdout=1", 404);
+	fw_expect_free(fw, "GET", "/containers/lg/logs?stdout=1&tail=x", 400);
+	fw_expect_free(fw, "GET", "/containers/lg/logs?stdout=1&since=x", 400);
+	fw_expect_free(fw, "GET", "/containers/lgnone/logs?stdout=1", 501);
+	fw_expect_free(fw, "GET", "/containers/nope/logs?stdout=1", 404);
 	fw->no_logs = 1;
 	r = fw_req(fw, "GET", "/containers/lg/logs?stdout=1", NULL);
 	assert_true(r->status == 500 || r->status == 200);
@@ -289,7 +271,7 @@ test_logs_follow_and_attach(void **state)
 	fw->exit_on_fetch = 1;
 	/* Two failed reads that pass (503) are retried from the cursor. */
 	fw->logs_503 = 2;
-	r = expect(fw, "GET",
+	r = fw_expect(fw, "GET",
 	    "/containers/fl/logs?stdout=1&stderr=1&follow=1&since=1", 200);
 	assert_int_equal(frames(r), 2);
 	fw_resp_free(r);
@@ -303,7 +285,7 @@ test_logs_follow_and_attach(void **state)
 	free(out);
 	assert_string_equal(fw_status(fw, id2), "exited");
 	/* Attaching needs something to attach. */
-	expect_free(fw, "GET", "/containers/fl/logs", 400);
+	fw_expect_free(fw, "GET", "/containers/fl/logs", 400);
 	out = fw_hijack(fw, "POST",
 	    "/containers/fl2/attach?stream=1&stdout=1&detachKeys=ctrl-", NULL,
 	    NULL, &status, &len);
