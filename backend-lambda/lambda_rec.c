@@ -109,16 +109,19 @@ lambda_rec_marker(
 	return 0;
 }
 
-/* The output: the stream's lines after the started marker, up to the
- * platform's END line of the request or another request's start. The exit
- * marker is not the end: lines read before it may be stored after it when
- * stdout and stderr travel apart. CloudWatch merges the two streams. */
+/* The output: the stream's lines between the platform's START and END
+ * lines of the request (or another request's start). Neither marker of
+ * the agent bounds it: the command's stdout and the markers (stderr)
+ * travel apart, so a first line may be stored before the started marker,
+ * with the same or an earlier timestamp, and a last one after the exit
+ * marker. CloudWatch merges the two streams. */
 static int
-lambda_rec_ends(const char *m, const char *rid)
+lambda_rec_platform(const char *m, const char *what, const char *rid)
 {
-	size_t n = strlen(rid);
+	size_t w = strlen(what), n = strlen(rid);
 
-	return str_prefix(m, "END RequestId: ") && strncmp(m + 15, rid, n) == 0;
+	return strncmp(m, what, w) == 0 && strncmp(m + w, rid, n) == 0 &&
+	    (m[w + n] == '\0' || m[w + n] == ' ' || m[w + n] == '\n');
 }
 
 static void
@@ -143,11 +146,15 @@ lambda_rec_output(void *arg, const cJSON *out, const struct aws_error *ae)
 			continue;
 		kind =
 		    lambda_rec_marker(m, r->k.c->id, rid, sizeof(rid), &code);
+		if (lambda_rec_platform(m, "START RequestId: ", r->rid)) {
+			in = 1;
+			continue;
+		}
 		if (kind == 1) {
 			in = strcmp(rid, r->rid) == 0;
 			continue;
 		}
-		if (in && lambda_rec_ends(m, r->rid))
+		if (in && lambda_rec_platform(m, "END RequestId: ", r->rid))
 			break;
 		if (!in || kind != 0 || lambda_out_platform_line(m))
 			continue;
@@ -177,7 +184,9 @@ lambda_rec_fetch_output(struct lambda_rec *r)
 	json_add_str(in, "logGroupName", lambda_conf.log_group);
 	cJSON_AddItemToObject(in, "logStreamNames",
 	    cJSON_CreateStringArray((const char *[]){ r->stream }, 1));
-	json_add_int(in, "startTime", r->started_ms);
+	/* From before the marker: the START line and the first output may
+	 * carry earlier timestamps (above). */
+	json_add_int(in, "startTime", r->started_ms - LAMBDA_REC_SLACK_MS);
 	json_add_int(in, "endTime", r->exit_ms + LAMBDA_REC_TAIL_MS);
 	aws_json_call(lambda.aws.aws, "logs", "FilterLogEvents", in,
 	    lambda_rec_output, r);
