@@ -13,6 +13,7 @@ Debug endpoints (no auth):
   GET  /_sim/calls             {"ecs.RunTask": 3, ...}
   POST /_sim/calls/reset
   GET|POST|DELETE /_sim/faults  list / add (JSON spec, see awssim_faults) / clear
+  GET  /_sim/vpc               the simulated VPC: cidr, gateway, resolver, namespace
   GET  /_sim/container-credentials, /latest/... (IMDSv2)
 
 State (clusters, task definitions, stopped tasks, log events, ECR
@@ -361,6 +362,11 @@ class Handler(BaseHTTPRequestHandler):
                 except (ValueError, TypeError, AttributeError) as exc:
                     return self._send_json(400, {"error": str(exc)})
                 return self._send_json(200, {"added": added})
+        if path == "/_sim/vpc" and method == "GET":
+            vpc = sim.vpc
+            return self._send_json(200, {"cidr": vpc.cidr, "gateway": vpc.gateway,
+                                         "resolver": vpc.resolver, "namespace": vpc.ns,
+                                         "hostInterface": vpc.host_if})
         if path == "/_sim/state/save" and method == "POST":
             sim.save()
             return self._send_json(200, {"ok": True})
