@@ -14,7 +14,7 @@ import uuid
 
 from awssim_shapes import service_model
 from awssim_taskdef import build, fargate_size_problem, parse_cpu, parse_memory
-from awssim_tasks import MAX_STOP_TIMEOUT, TaskRunner
+from awssim_tasks import MAX_STOP_TIMEOUT, PAUSE_IMAGE, TaskRunner
 from awssim_util import AwsError, now, paginate
 
 TASK_ID = re.compile(r"[0-9a-f]{32}")
@@ -121,6 +121,8 @@ class EcsService:
         self._definition_tags = {}   # task definition ARN -> tags
         self._tasks = {}             # task id -> Task, in creation order
         self._client_tokens = {}     # RunTask clientToken -> (time, [task id])
+        self._pause_lock = threading.Lock()
+        self._pause_pulled = False
         self._addresses = AddressPool(vpc.gateway.rsplit(".", 2)[0])
         self._closing = threading.Event()
         self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
@@ -341,6 +343,13 @@ class EcsService:
             task.runner = TaskRunner(task, self)
             task.runner.start()
         return {"tasks": described, "failures": []}
+
+    def pull_pause_image(self):
+        """The pause containers' image, pulled once per simulator run."""
+        with self._pause_lock:
+            if not self._pause_pulled:
+                self.engine.pull(PAUSE_IMAGE)
+                self._pause_pulled = True
 
     def _capacity_provider(self, params, cluster):
         """The Fargate capacity provider a RunTask uses (None when it names

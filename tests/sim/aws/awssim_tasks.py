@@ -111,7 +111,7 @@ class TaskRunner(threading.Thread):
         ENI's address on the VPC bridge; the containers join it."""
         task, engine, vpc = self.task, self.ecs.engine, self.ecs.vpc
         try:
-            engine.pull(PAUSE_IMAGE)
+            self.ecs.pull_pause_image()
             self.pause_id = engine.start(
                 PAUSE_IMAGE, name="awssim-%s-pause" % task.id, command=PAUSE_COMMAND,
                 network_mode="none", hostname=vpc.host_name(task.address),
