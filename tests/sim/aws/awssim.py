@@ -92,6 +92,7 @@ class Config:
         self.vpc_id = args.vpc_id
         self.subnet_id = args.subnet_id
         self.security_group_id = args.security_group_id
+        self.default_group_ingress = args.default_group_ingress
         # Where tasks reach the simulator from their namespaces (the VPC
         # gateway; set once the VPC is up).
         self.task_endpoint = self.endpoint
@@ -683,6 +684,9 @@ def parse_args(argv):
                     help="its one subnet (the whole /16)")
     ap.add_argument("--security-group-id", default="sg-0default",
                     help="its default security group (admits the VPC)")
+    ap.add_argument("--default-group-ingress", choices=["vpc", "self", "none"], default="vpc",
+                    help="what the default group admits: the whole VPC (default), its own "
+                    "members (AWS's default group), or nothing")
     ap.add_argument("--log-level", default="INFO")
     return ap.parse_args(argv)
 

@@ -230,17 +230,22 @@ class Ec2Service:
         return call
 
     def _default_group(self, group_id):
-        """The VPC's default group: AWS's rules (its own members, all
-        egress) and, for the stack, everything from the VPC."""
+        """The VPC's default group: AWS's rules (ingress from its own
+        members, all egress); with --default-group-ingress vpc (the
+        default) also everything from the VPC, with none no ingress."""
+        mode = getattr(self.config, "default_group_ingress", "vpc")
+        ingress = []
+        if mode in ("self", "vpc"):
+            ingress.append({"IpProtocol": "-1", "IpRanges": [], "Ipv6Ranges": [],
+                            "PrefixListIds": [], "UserIdGroupPairs": [
+                                {"GroupId": group_id, "UserId": self.config.account}]})
+        if mode == "vpc":
+            ingress.append({"IpProtocol": "-1", "IpRanges": [{"CidrIp": self.vpc.cidr}],
+                            "Ipv6Ranges": [], "PrefixListIds": [], "UserIdGroupPairs": []})
         self.groups[group_id] = {
             "GroupId": group_id, "GroupName": "default", "VpcId": self.vpc_id,
             "Description": "default VPC security group", "OwnerId": self.config.account,
-            "IpPermissions": [
-                {"IpProtocol": "-1", "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": [],
-                 "UserIdGroupPairs": [{"GroupId": group_id, "UserId": self.config.account}]},
-                {"IpProtocol": "-1", "IpRanges": [{"CidrIp": self.vpc.cidr}],
-                 "Ipv6Ranges": [], "PrefixListIds": [], "UserIdGroupPairs": []}],
-            "IpPermissionsEgress": [self._all_egress()], "Tags": []}
+            "IpPermissions": ingress, "IpPermissionsEgress": [self._all_egress()], "Tags": []}
 
     @staticmethod
     def _all_egress():

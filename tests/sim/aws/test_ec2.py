@@ -203,3 +203,17 @@ def test_groups_persist(fresh_sim):
     assert group["IpPermissions"][0]["FromPort"] == 8080
     assert group["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == gid
     s.stop()
+
+
+def test_default_group_ingress_option(fresh_sim):
+    s = fresh_sim("--default-group-ingress", "self").start()
+    group = s.client("ec2").describe_security_groups(
+        GroupIds=[DEFAULT_GROUP])["SecurityGroups"][0]
+    assert [[p["GroupId"] for p in rule["UserIdGroupPairs"]] for rule in group["IpPermissions"]] \
+        == [[DEFAULT_GROUP]]
+    s.stop()
+    s = fresh_sim("--default-group-ingress", "none").start()
+    group = s.client("ec2").describe_security_groups(
+        GroupIds=[DEFAULT_GROUP])["SecurityGroups"][0]
+    assert group["IpPermissions"] == []
+    s.stop()
