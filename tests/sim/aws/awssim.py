@@ -14,6 +14,7 @@ Debug endpoints (no auth):
   POST /_sim/calls/reset
   GET|POST|DELETE /_sim/faults  list / add (JSON spec, see awssim_faults) / clear
   GET  /_sim/vpc               the simulated VPC: cidr, gateway, resolver, namespace
+  GET|POST /_sim/dns           the resolver's sim.internal names / add {"name", "address"}
   GET  /_sim/container-credentials, /latest/... (IMDSv2)
 
 State (clusters, task definitions, stopped tasks, log events, ECR
@@ -368,6 +369,16 @@ class Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"cidr": vpc.cidr, "gateway": vpc.gateway,
                                          "resolver": vpc.resolver, "namespace": vpc.ns,
                                          "hostInterface": vpc.host_if})
+        if path == "/_sim/dns" and method == "GET":
+            return self._send_json(200, sim.vpc.dns.names)
+        if path == "/_sim/dns" and method == "POST":
+            try:
+                spec = json.loads(body or b"{}")
+                sim.vpc.dns.register(spec["name"], spec["address"])
+            except (ValueError, TypeError, KeyError) as exc:
+                return self._send_json(400, {"error": "expected {\"name\": \"x.sim.internal\", "
+                                             "\"address\": \"10.x.y.z\"}: %s" % exc})
+            return self._send_json(200, {"ok": True})
         if path == "/_sim/state/save" and method == "POST":
             sim.save()
             return self._send_json(200, {"ok": True})

@@ -354,6 +354,14 @@ class Resolver(threading.Thread):
             except OSError:
                 pass
 
+    def register(self, name, address):
+        """A test name: only under sim.internal, an IPv4 address."""
+        name = str(name).lower().rstrip(".")
+        if not name.endswith("." + SIM_SUFFIX):
+            raise ValueError("only names under %s can be registered" % SIM_SUFFIX)
+        ipaddress.IPv4Address(address)
+        self.names[name] = address
+
     def lookup(self, name):
         name = name.lower().rstrip(".")
         if name in self.names:

@@ -5,6 +5,7 @@ host always reaching tasks, the VPC resolver, nothing left behind."""
 import socket
 import subprocess
 import time
+import urllib.error
 
 import pytest
 
@@ -127,10 +128,13 @@ def test_host_reaches_agent_port(ecs, cluster, ec2):
     ec2.delete_security_group(GroupId=closed)
 
 
-def test_task_names_and_resolver(ecs, cluster, vpc):
+def test_task_names_and_resolver(ecs, cluster, vpc, sim):
     """The task's hostname is its ip-10-x-y-z.ec2.internal name; its
     /etc/resolv.conf names the VPC resolver, which answers live tasks'
     names and sim.internal test names and NXDOMAIN for the rest."""
+    sim.post("/_sim/dns", {"name": "db.sim.internal", "address": "10.200.1.2"})
+    with pytest.raises(urllib.error.HTTPError):
+        sim.post("/_sim/dns", {"name": "db.example.com", "address": "10.200.1.2"})
     arn, address = start(ecs, cluster, "named", "sleep 60", [DEFAULT_GROUP])
     try:
         wait_status(ecs, cluster, arn, "RUNNING")
@@ -139,6 +143,7 @@ def test_task_names_and_resolver(ecs, cluster, vpc):
                   'grep -qx "nameserver $NS" /etc/resolv.conf || exit 12; '
                   'nslookup "$PEER" | grep -q "$PEER_IP" || exit 13; '
                   'nslookup upstream.sim.internal | grep -q "Address.*$NS" || exit 14; '
+                  'nslookup db.sim.internal | grep -q 10.200.1.2 || exit 17; '
                   'nslookup nothing.sim.internal && exit 15; '
                   'nslookup example.com && exit 16; exit 0')
         code = exit_code(ecs, cluster, script, [DEFAULT_GROUP], {
