@@ -50,6 +50,7 @@ from awssim_iam import MetadataEndpoints, StsService  # noqa: E402
 from awssim_lambda import LambdaService  # noqa: E402
 from awssim_logs import LogsService  # noqa: E402
 from awssim_net import Vpc  # noqa: E402
+from awssim_net import cleanup as vpc_cleanup  # noqa: E402
 from awssim_rest import (RestRouter, error_document, output_for_validation,  # noqa: E402
                          parse_input, serialize_output)
 from awssim_shapes import known_members, validate, validation_message  # noqa: E402
@@ -733,12 +734,12 @@ def main(argv=None):
         log.error("cannot reach the engine at %s: %s", args.engine, exc)
         return 1
     cleanup_leftovers(engine, config.owner)
-    vpc = Vpc(config.owner)
     try:
+        vpc = Vpc(config.owner)
         vpc.up()
     except Exception as exc:
         log.error("cannot make the VPC's namespaces (root needed): %s", exc)
-        vpc.down()
+        vpc_cleanup(config.owner)
         return 1
     config.task_endpoint = "http://%s:%d" % (vpc.gateway, args.port)
     sim = Simulator(config, engine, vpc)

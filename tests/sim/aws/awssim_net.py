@@ -20,6 +20,7 @@ removes the namespaces of dead ones.
     awssim_net.py cleanup [--owner STATE_DIR]   remove dead (or STATE_DIR's) VPCs"""
 
 import argparse
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -78,6 +79,8 @@ def _used_networks():
             pass
     if os.path.isdir(RECORD_DIR):
         for name in os.listdir(RECORD_DIR):
+            if not name.endswith(".json"):
+                continue
             try:
                 with open(os.path.join(RECORD_DIR, name)) as f:
                     used.append(ipaddress.ip_network(json.load(f)["cidr"]))
@@ -91,6 +94,8 @@ def cleanup(owner=None):
     if not os.path.isdir(RECORD_DIR):
         return
     for name in os.listdir(RECORD_DIR):
+        if not name.endswith(".json"):
+            continue
         path = os.path.join(RECORD_DIR, name)
         try:
             with open(path) as f:
@@ -126,8 +131,16 @@ class Vpc:
         self.enis = {}
         cleanup(owner)  # what a crashed simulator of this state directory left
         self.groups = None      # set by the EC2 service: callable -> {id: group}
-        self.second = self._choose(int(key[10:14], 16))
-        self.cidr = "10.%d.0.0/16" % self.second
+        # Choosing and recording under one lock: simulators starting at
+        # the same time never pick the same /16.
+        os.makedirs(RECORD_DIR, exist_ok=True)
+        with open(os.path.join(RECORD_DIR, ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.second = self._choose(int(key[10:14], 16))
+            self.cidr = "10.%d.0.0/16" % self.second
+            with open(os.path.join(RECORD_DIR, self.ns + ".json"), "w") as f:
+                json.dump({"ns": self.ns, "host_if": self.host_if, "cidr": self.cidr,
+                           "owner": owner, "pid": os.getpid()}, f)
         self.gateway = "10.%d.0.1" % self.second
         self.resolver = "10.%d.0.2" % self.second
         self.dns = None
@@ -148,11 +161,6 @@ class Vpc:
     # Setting up and taking down.
 
     def up(self):
-        os.makedirs(RECORD_DIR, exist_ok=True)
-        record = {"ns": self.ns, "host_if": self.host_if, "cidr": self.cidr,
-                  "owner": self.owner, "pid": os.getpid()}
-        with open(os.path.join(RECORD_DIR, self.ns + ".json"), "w") as f:
-            json.dump(record, f)
         ns = ("ip", "-n", self.ns)
         _run("ip", "netns", "add", self.ns)
         _run(*ns, "link", "set", "lo", "up")
