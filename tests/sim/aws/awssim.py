@@ -3,10 +3,13 @@
 
 One HTTP endpoint (127.0.0.1:--port) serves ECS, CloudWatch Logs and ECR
 (JSON 1.1, told apart by X-Amz-Target), STS (query protocol, XML
-answers) and Lambda (rest-json, routed by method and path; invocations run
-in containers that implement the Lambda Runtime API). Every request's SigV4 signature is verified, its input validated
-against the botocore model, and ECS tasks run as real containers on a
-private Docker engine (--engine) from a local registry (--registry).
+answers), EC2's security groups and subnets (ec2 query protocol, told apart
+by the SigV4 scope's service) and Lambda (rest-json, routed by method and
+path; invocations run in containers that implement the Lambda Runtime API).
+Every request's SigV4 signature is verified, its input validated against
+the botocore model, and ECS tasks run as real containers on a private
+Docker engine (--engine) from a local registry (--registry), each in its
+own network namespace on a simulated VPC (awssim_net; needs root).
 
 Debug endpoints (no auth):
   GET  /_sim/health            {"ok": true}
