@@ -4,12 +4,13 @@ host always reaching tasks, the VPC resolver, nothing left behind."""
 
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 
 import pytest
 
-from conftest import DEFAULT_GROUP, SUBNET, VPC, task_definition, task_id, wait_status
+from conftest import DEFAULT_GROUP, SUBNET, VPC, Sim, task_definition, task_id, wait_status
 
 PAGE = "mkdir -p /tmp/w && echo hi > /tmp/w/i && exec httpd -f -p 8080 -h /tmp/w"
 
@@ -173,3 +174,22 @@ def test_nothing_left_behind(ecs, cluster, vpc, fresh_sim):
     assert mine["namespace"] not in netns
     host = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     assert mine["hostInterface"] not in host
+
+
+def test_dead_simulators_vpc_is_removed(fresh_sim, workdir):
+    """A simulator killed hard leaves its VPC; the next simulator to start
+    (whatever its state directory) removes it."""
+    dead = fresh_sim().start()
+    namespace = dead.get("/_sim/vpc")["namespace"]
+    dead.proc.kill()
+    dead.proc.wait()
+    dead.proc = None
+    dead.log.close()
+    assert namespace in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                       text=True).stdout
+    other = Sim(dead.engine, dead.registry, tempfile.mkdtemp(dir=workdir)).start()
+    try:
+        assert namespace not in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                               text=True).stdout
+    finally:
+        other.stop()
