@@ -73,7 +73,8 @@ start_sim() {
 			--engine "$SK_ENGINE_HOST" --registry "$SK_REGISTRY" \
 			--region "$REGION" --account "$ACCOUNT" \
 			--access-key "$AKID" --secret-key "$SECRET" \
-			--state-dir "$RUN/sim" >"$RUN/awssim.log" 2>&1 &
+			--state-dir "$RUN/sim" --vpc-id vpc-0local --subnet-id subnet-0local \
+			--security-group-id sg-0local >"$RUN/awssim.log" 2>&1 &
 		echo $! >"$RUN/awssim.pid"
 		wait_for "curl -sf http://127.0.0.1:$SIM_PORT/_sim/health" 30 ||
 			die "the AWS simulator did not start; see $RUN/awssim.log"
@@ -181,6 +182,8 @@ down() {
 	stop_pid "$RUN/frontend.pid"
 	stop_pid "$RUN/backend.pid"
 	stop_pid "$RUN/awssim.pid"
+	# the simulated VPC's namespaces (a simulator killed hard leaves them)
+	"$PY" "$ROOT/tests/sim/aws/awssim_net.py" cleanup --owner "$RUN/sim" || true
 	if [ -d "$RUN/bed" ]; then
 		"$ROOT/tests/bed/bed.sh" down "$RUN/bed" >/dev/null 2>&1 || true
 	fi

@@ -3,16 +3,21 @@
 
 One HTTP endpoint (127.0.0.1:--port) serves ECS, CloudWatch Logs and ECR
 (JSON 1.1, told apart by X-Amz-Target), STS (query protocol, XML
-answers) and Lambda (rest-json, routed by method and path; invocations run
-in containers that implement the Lambda Runtime API). Every request's SigV4 signature is verified, its input validated
-against the botocore model, and ECS tasks run as real containers on a
-private Docker engine (--engine) from a local registry (--registry).
+answers), EC2's security groups and subnets (ec2 query protocol, told apart
+by the SigV4 scope's service) and Lambda (rest-json, routed by method and
+path; invocations run in containers that implement the Lambda Runtime API).
+Every request's SigV4 signature is verified, its input validated against
+the botocore model, and ECS tasks run as real containers on a private
+Docker engine (--engine) from a local registry (--registry), each in its
+own network namespace on a simulated VPC (awssim_net; needs root).
 
 Debug endpoints (no auth):
   GET  /_sim/health            {"ok": true}
   GET  /_sim/calls             {"ecs.RunTask": 3, ...}
   POST /_sim/calls/reset
   GET|POST|DELETE /_sim/faults  list / add (JSON spec, see awssim_faults) / clear
+  GET  /_sim/vpc               the simulated VPC: cidr, gateway, resolver, namespace
+  GET|POST /_sim/dns           the resolver's sim.internal names / add {"name", "address"}
   GET  /_sim/container-credentials, /latest/... (IMDSv2)
 
 State (clusters, task definitions, stopped tasks, log events, ECR
@@ -37,12 +42,18 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from awssim_auth import AuthError, CredentialStore, Request, verify  # noqa: E402
 from awssim_ecr import EcrService  # noqa: E402
+from awssim_ec2 import Ec2Service  # noqa: E402
+from awssim_ec2 import error_document as ec2_error  # noqa: E402
+from awssim_ec2 import output_document as ec2_output  # noqa: E402
+from awssim_ec2 import parse_input as ec2_input  # noqa: E402
 from awssim_ecs import EcsService  # noqa: E402
 from awssim_engine import LABEL, Engine  # noqa: E402
 from awssim_faults import CallCounter, Faults  # noqa: E402
 from awssim_iam import MetadataEndpoints, StsService  # noqa: E402
 from awssim_lambda import LambdaService  # noqa: E402
 from awssim_logs import LogsService  # noqa: E402
+from awssim_net import Vpc  # noqa: E402
+from awssim_net import cleanup as vpc_cleanup  # noqa: E402
 from awssim_rest import (RestRouter, error_document, output_for_validation,  # noqa: E402
                          parse_input, serialize_output)
 from awssim_shapes import known_members, validate, validation_message  # noqa: E402
@@ -83,6 +94,13 @@ class Config:
         self.check_responses = args.check_responses
         self.state_dir = args.state_dir
         self.lambda_idle_timeout = args.lambda_idle_timeout
+        self.vpc_id = args.vpc_id
+        self.subnet_id = args.subnet_id
+        self.security_group_id = args.security_group_id
+        self.default_group_ingress = args.default_group_ingress
+        # Where tasks reach the simulator from their namespaces (the VPC
+        # gateway; set once the VPC is up).
+        self.task_endpoint = self.endpoint
 
 
 class Call:
@@ -96,21 +114,23 @@ class Call:
 
 
 class Simulator:
-    def __init__(self, config, engine):
+    def __init__(self, config, engine, vpc):
         self.config = config
         self.engine = engine
+        self.vpc = vpc
         self.creds = CredentialStore(config.account, config.access_key, config.secret_key)
         self.faults = Faults()
         self.calls = CallCounter()
         self.logs = LogsService(config.region, config.account)
         self.ecr = EcrService(config.region, config.account, config.registry)
         self.sts = StsService(self.creds)
-        self.ecs = EcsService(config, engine, self.logs, self.faults)
+        self.ec2 = Ec2Service(config, vpc)
+        self.ecs = EcsService(config, engine, self.logs, self.faults, vpc, self.ec2)
         self.metadata = MetadataEndpoints(self.creds, config.container_auth_token)
         self.lambda_ = LambdaService(config, engine, self.logs, self.creds,
                                      config.lambda_idle_timeout)
         self.services = {s.name: s for s in (self.ecs, self.logs, self.ecr, self.sts,
-                                             self.lambda_)}
+                                             self.lambda_, self.ec2)}
         self.rest = [(RestRouter(s.model), s) for s in (self.lambda_,)]
         self.targets = {s.model.metadata["targetPrefix"]: s
                         for s in (self.ecs, self.logs, self.ecr)}
@@ -134,13 +154,15 @@ class Simulator:
         self.ecr.restore(state.get("ecr", []))
         self.creds.restore(state.get("credentials", []))
         self.lambda_.restore(state.get("lambda", {}))
+        self.ec2.restore(state.get("ec2", {}))
         log.info("restored state from %s", path)
 
     def save(self):
         with self._save_lock:
             state = {"version": 1, "savedAt": time.time(), "ecs": self.ecs.snapshot(),
                      "logs": self.logs.snapshot(), "ecr": self.ecr.snapshot(),
-                     "credentials": self.creds.snapshot(), "lambda": self.lambda_.snapshot()}
+                     "credentials": self.creds.snapshot(), "lambda": self.lambda_.snapshot(),
+                     "ec2": self.ec2.snapshot()}
             data = json.dumps(state, separators=(",", ":"), default=str)
             tmp = self.state_path() + ".tmp"
             with open(tmp, "w") as f:
@@ -154,7 +176,7 @@ class Simulator:
             tasks = sum(t.wire["version"] for t in self.ecs._tasks.values())
             count = len(self.ecs._tasks)
         return (tasks, count, self.logs._seq, sum(self.calls.snapshot().values()),
-                len(self.creds.snapshot()), self.lambda_.version)
+                len(self.creds.snapshot()), self.lambda_.version, self.ec2.version)
 
     def _save_loop(self):
         last = None
@@ -181,6 +203,7 @@ class Simulator:
         except Exception:
             log.exception("stopping Lambda environments failed")
         self.save()
+        self.vpc.down()
 
 
 # Query protocol (STS): form parameters <-> shapes.
@@ -345,6 +368,21 @@ class Handler(BaseHTTPRequestHandler):
                 except (ValueError, TypeError, AttributeError) as exc:
                     return self._send_json(400, {"error": str(exc)})
                 return self._send_json(200, {"added": added})
+        if path == "/_sim/vpc" and method == "GET":
+            vpc = sim.vpc
+            return self._send_json(200, {"cidr": vpc.cidr, "gateway": vpc.gateway,
+                                         "resolver": vpc.resolver, "namespace": vpc.ns,
+                                         "hostInterface": vpc.host_if})
+        if path == "/_sim/dns" and method == "GET":
+            return self._send_json(200, sim.vpc.dns.names)
+        if path == "/_sim/dns" and method == "POST":
+            try:
+                spec = json.loads(body or b"{}")
+                sim.vpc.dns.register(spec["name"], spec["address"])
+            except (ValueError, TypeError, KeyError) as exc:
+                return self._send_json(400, {"error": "expected {\"name\": \"x.sim.internal\", "
+                                             "\"address\": \"10.x.y.z\"}: %s" % exc})
+            return self._send_json(200, {"ok": True})
         if path == "/_sim/state/save" and method == "POST":
             sim.save()
             return self._send_json(200, {"ok": True})
@@ -382,6 +420,10 @@ class Handler(BaseHTTPRequestHandler):
                                           keep_blank_values=True))
                 service = sim.sts
                 operation = form.get("Action")
+                if _signing_service(self.headers) == "ec2" or (
+                        _signing_service(self.headers) is None
+                        and operation in sim.ec2.operations):
+                    protocol, service = "ec2", sim.ec2
                 if not operation:
                     raise AwsError("MissingAction", "Missing Action", status=400)
             handler = service.operations.get(operation)
@@ -406,6 +448,10 @@ class Handler(BaseHTTPRequestHandler):
             op_model = service.model.operation_model(operation)
             if protocol == "json":
                 params = self._json_input(service, op_model, body)
+            elif protocol == "ec2":
+                form.pop("Action", None)
+                form.pop("Version", None)
+                params = ec2_input(op_model, form)
             else:
                 form.pop("Action", None)
                 form.pop("Version", None)
@@ -418,7 +464,8 @@ class Handler(BaseHTTPRequestHandler):
                 except Exception:
                     log.exception("saving state failed")
             if sim.config.check_responses and op_model.output_shape is not None:
-                problems = validate(op_model.output_shape, result or {})
+                problems = validate(op_model.output_shape, result or {},
+                                    timestamps="any" if protocol == "ec2" else "number")
                 if problems:
                     log.error("response of %s.%s does not fit the model: %s",
                               service.name, operation, "; ".join(map(str, problems)))
@@ -427,16 +474,20 @@ class Handler(BaseHTTPRequestHandler):
             if protocol == "json":
                 self._send(200, "" if result is None else json.dumps(result),
                            "application/x-amz-json-1.1", {"x-amzn-RequestId": request_id})
+            elif protocol == "ec2":
+                self._send(200, ec2_output(op_model, result or {}, request_id), "text/xml;charset=UTF-8",
+                           {"x-amzn-RequestId": request_id})
             else:
                 self._send(200, self._query_output(op_model, result or {}, request_id),
                            "text/xml", {"x-amzn-RequestId": request_id})
         except AuthError as exc:
-            self._error(protocol, exc.code(protocol), exc.message, exc.status, request_id, {})
+            self._error(protocol, exc.code("json" if protocol == "json" else "query"),
+                        exc.message, exc.status, request_id, {})
         except AwsError as exc:
             self._error(protocol, exc.code, exc.message, exc.status, request_id, exc.headers)
         except Exception as exc:  # a simulator bug: answer like AWS's own 500
             log.exception("internal error in %s.%s", service and service.name, operation)
-            code = "InternalFailure" if protocol == "query" else "ServerException"
+            code = "ServerException" if protocol == "json" else "InternalFailure"
             self._error(protocol, code, "awssim internal error: %s" % exc, 500, request_id, {})
 
     # rest-json services (Lambda).
@@ -592,7 +643,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _error(self, protocol, code, message, status, request_id, headers):
         headers = dict(headers, **{"x-amzn-RequestId": request_id})
-        if protocol == "query":
+        if protocol == "ec2":
+            code = {"InvalidClientTokenId": "AuthFailure", "InvalidAction":
+                    "InvalidAction"}.get(code, code)
+            self._send(status, ec2_error(code, message, request_id), "text/xml;charset=UTF-8",
+                       headers)
+        elif protocol == "query":
             kind = "Receiver" if status >= 500 else "Sender"
             body = ('<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
                     '<Error><Type>%s</Type><Code>%s</Code><Message>%s</Message></Error>'
@@ -602,6 +658,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(status, json.dumps({"__type": code, "message": message}),
                        "application/x-amz-json-1.1", headers)
+
+
+def _signing_service(headers):
+    """The service of a SigV4 Authorization header's credential scope."""
+    header = headers.get("Authorization") or ""
+    credential = header.partition("Credential=")[2].split(",")[0].split("/")
+    return credential[3] if len(credential) == 5 else None
 
 
 class Server(ThreadingHTTPServer):
@@ -630,6 +693,15 @@ def parse_args(argv):
                     help="validate every response against the model (500 if it does not fit)")
     ap.add_argument("--lambda-idle-timeout", type=float, default=300.0,
                     help="seconds an idle Lambda execution environment is kept (AWS: minutes)")
+    ap.add_argument("--vpc-id", default="vpc-0default",
+                    help="the simulated default VPC (10.x.0.0/16, x chosen free)")
+    ap.add_argument("--subnet-id", default="subnet-0default",
+                    help="its one subnet (the whole /16)")
+    ap.add_argument("--security-group-id", default="sg-0default",
+                    help="its default security group (admits the VPC)")
+    ap.add_argument("--default-group-ingress", choices=["vpc", "self", "none"], default="vpc",
+                    help="what the default group admits: the whole VPC (default), its own "
+                    "members (AWS's default group), or nothing")
     ap.add_argument("--log-level", default="INFO")
     return ap.parse_args(argv)
 
@@ -665,16 +737,29 @@ def main(argv=None):
         log.error("cannot reach the engine at %s: %s", args.engine, exc)
         return 1
     cleanup_leftovers(engine, config.owner)
-    sim = Simulator(config, engine)
+    try:
+        vpc = Vpc(config.owner)
+        vpc.up()
+    except Exception as exc:
+        log.error("cannot make the VPC's namespaces (root needed): %s", exc)
+        vpc_cleanup(config.owner)
+        return 1
+    config.task_endpoint = "http://%s:%d" % (vpc.gateway, args.port)
+    sim = Simulator(config, engine, vpc)
     sim.load()
     Handler.sim = sim
     server = Server((args.host, args.port), Handler)
+    # The tasks' view of the endpoint (credentials, IMDS), on the gateway.
+    task_server = Server((vpc.gateway, args.port), Handler)
+    threading.Thread(target=task_server.serve_forever, args=(0.2,), name="task-endpoint",
+                     daemon=True).start()
     stopping = threading.Event()
 
     def on_signal(signum, frame):
         if not stopping.is_set():
             stopping.set()
             threading.Thread(target=server.shutdown, daemon=True).start()
+            threading.Thread(target=task_server.shutdown, daemon=True).start()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     sim.start()
@@ -686,6 +771,7 @@ def main(argv=None):
         log.info("shutting down: stopping tasks and removing containers")
         sim.close()
         server.server_close()
+        task_server.server_close()
         log.info("bye")
     return 0
 

@@ -1,7 +1,8 @@
 """Amazon ECS on Fargate (JSON 1.1, AmazonEC2ContainerServiceV20141113):
 clusters, task definitions and tasks. Each task runs as real containers on
-the engine (awssim_tasks.TaskRunner) and gets its own loopback address, which
-stands in for the private IPv4 address of its elastic network interface."""
+the engine (awssim_tasks.TaskRunner) in its own network namespace on the
+simulated VPC (awssim_net), with the private IPv4 address of its elastic
+network interface; its security groups are enforced there."""
 
 import copy
 import json
@@ -13,7 +14,7 @@ import uuid
 
 from awssim_shapes import service_model
 from awssim_taskdef import build, fargate_size_problem, parse_cpu, parse_memory
-from awssim_tasks import MAX_STOP_TIMEOUT, TaskRunner
+from awssim_tasks import MAX_STOP_TIMEOUT, PAUSE_IMAGE, TaskRunner
 from awssim_util import AwsError, now, paginate
 
 TASK_ID = re.compile(r"[0-9a-f]{32}")
@@ -32,15 +33,16 @@ def cluster_not_found():
 
 
 class AddressPool:
-    """Loopback addresses in 127.0.2.1-127.0.255.254, one per visible task; an
-    address is reused only after its task has expired."""
+    """Addresses 10.x.1.1-10.x.255.254 of the VPC, one per visible task (10.x.0.*
+    holds the gateway and the resolver); an address is reused only after its
+    task has expired."""
 
-    FIRST, LAST = (2 << 8) | 1, (255 << 8) | 254
+    FIRST, LAST = (1 << 8) | 1, (255 << 8) | 254
 
-    def __init__(self):
+    def __init__(self, prefix):
+        self.prefix = prefix
         self._used = set()
-        # A random start, so that simulators sharing the host's loopback
-        # network rarely hand out the same address.
+        # A random start: an address is rarely handed out again soon.
         self._next = random.randint(self.FIRST, self.LAST)
 
     def take(self):
@@ -49,7 +51,7 @@ class AddressPool:
             self._next = self.FIRST if candidate >= self.LAST else candidate + 1
             if candidate & 0xFF not in (0, 255) and candidate not in self._used:
                 self._used.add(candidate)
-                return "127.0.%d.%d" % (candidate >> 8, candidate & 0xFF)
+                return "%s.%d.%d" % (self.prefix, candidate >> 8, candidate & 0xFF)
         raise AwsError("ServerException", "awssim ran out of task addresses", status=500)
 
     def mark(self, address):
@@ -65,7 +67,7 @@ class Task:
     """One ECS task. wire is what DescribeTasks returns (without tags);
     runner threads change it under the service lock through update()."""
 
-    def __init__(self, lock, wire, definition, overrides, address, tags):
+    def __init__(self, lock, wire, definition, overrides, address, tags, groups=()):
         self._lock = lock
         self.wire = wire
         self.arn = wire["taskArn"]
@@ -74,6 +76,7 @@ class Task:
         self.overrides = overrides
         self.address = address
         self.tags = tags
+        self.groups = list(groups)   # the ENI's security groups
         self.attachment = wire["attachments"][0]
         self.volumes = []
         self.engine_containers = []
@@ -98,14 +101,16 @@ class Task:
 
     def snapshot(self):
         return {"wire": self.wire, "definition": self.definition, "overrides": self.overrides,
-                "address": self.address, "tags": self.tags}
+                "address": self.address, "tags": self.tags, "groups": self.groups}
 
 
 class EcsService:
     name = "ecs"
 
-    def __init__(self, config, engine, logs, faults):
+    def __init__(self, config, engine, logs, faults, vpc, ec2):
         self.model = service_model("ecs")
+        self.vpc = vpc
+        self.ec2 = ec2
         self.config = config
         self.engine = engine
         self.logs = logs
@@ -116,7 +121,9 @@ class EcsService:
         self._definition_tags = {}   # task definition ARN -> tags
         self._tasks = {}             # task id -> Task, in creation order
         self._client_tokens = {}     # RunTask clientToken -> (time, [task id])
-        self._addresses = AddressPool()
+        self._pause_lock = threading.Lock()
+        self._pause_pulled = False
+        self._addresses = AddressPool(vpc.gateway.rsplit(".", 2)[0])
         self._closing = threading.Event()
         self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
         self._reaper.start()
@@ -313,7 +320,9 @@ class EcsService:
             raise invalid("subnets can not be empty.")
         overrides = params.get("overrides", {})
         size = self._check_overrides(overrides, definition)
-        with self.lock:
+        with self.ec2.lock, self.lock:
+            groups = self.ec2.check_task_network(network["subnets"],
+                                                 network.get("securityGroups") or [])
             replay = self._replay(params.get("clientToken"))
             if replay is not None:
                 return replay
@@ -324,7 +333,9 @@ class EcsService:
                     failure["detail"] = fault.detail
                 return {"tasks": [], "failures": [failure]}
             tasks = [self._new_task(definition, cluster, params, size, capacity_provider,
-                                    network["subnets"][0]) for _ in range(count)]
+                                    network["subnets"][0], groups) for _ in range(count)]
+            for task in tasks:
+                self.vpc.eni_add(task.id, groups)
             if params.get("clientToken"):
                 self._client_tokens[params["clientToken"]] = (now(), [t.id for t in tasks])
             described = [t.describe(include_tags=True) for t in tasks]
@@ -332,6 +343,13 @@ class EcsService:
             task.runner = TaskRunner(task, self)
             task.runner.start()
         return {"tasks": described, "failures": []}
+
+    def pull_pause_image(self):
+        """The pause containers' image, pulled once per simulator run."""
+        with self._pause_lock:
+            if not self._pause_pulled:
+                self.engine.pull(PAUSE_IMAGE)
+                self._pause_pulled = True
 
     def _capacity_provider(self, params, cluster):
         """The Fargate capacity provider a RunTask uses (None when it names
@@ -376,7 +394,7 @@ class EcsService:
         tasks = [self._tasks[i].describe(include_tags=True) for i in entry[1] if i in self._tasks]
         return {"tasks": tasks, "failures": []}
 
-    def _new_task(self, definition, cluster, params, size, capacity_provider, subnet):
+    def _new_task(self, definition, cluster, params, size, capacity_provider, subnet, groups):
         task_id = uuid.uuid4().hex
         arn = self._arn("task/%s/%s" % (cluster["clusterName"], task_id))
         address = self._addresses.take()
@@ -424,7 +442,7 @@ class EcsService:
         if params.get("startedBy"):
             wire["startedBy"] = params["startedBy"]
         task = Task(self.lock, wire, definition, overrides, address,
-                    self._initial_tags(params, definition, cluster))
+                    self._initial_tags(params, definition, cluster), groups)
         self._tasks[task_id] = task
         return task
 
@@ -618,7 +636,7 @@ class EcsService:
             self._client_tokens = {k: tuple(v) for k, v in state.get("clientTokens", {}).items()}
             for item in state.get("tasks", []):
                 task = Task(self.lock, item["wire"], item["definition"], item["overrides"],
-                            item["address"], item["tags"])
+                            item["address"], item["tags"], item.get("groups", ()))
                 if task.wire["lastStatus"] != "STOPPED":
                     stamp = now()
                     task.wire.setdefault("stopCode", "EssentialContainerExited"

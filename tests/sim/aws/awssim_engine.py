@@ -1,6 +1,7 @@
 """The Docker engine under the simulator (python3-docker): image references
-mapped to the local registry, pulls, task volumes, containers on the host
-network, and log followers.
+mapped to the local registry, pulls, task volumes, containers (on the host
+network unless told otherwise: ECS tasks join their pause container's), and
+log followers.
 
 Only loopback registries are reached: Docker Hub and ECR references are
 served from the --registry given to the simulator, and anything else fails
@@ -83,17 +84,21 @@ class Engine:
 
     def start(self, image, **options):
         """Create and start a container from an image pulled by pull();
-        returns its id."""
+        returns its id. network_mode defaults to host."""
         container = None
         options["labels"] = dict(options.get("labels") or {}, **{LABEL + ".owner": self.owner})
+        options.setdefault("network_mode", "host")
         try:
             container = self.docker.containers.create(
-                self.resolve(image), network_mode="host",
-                log_config={"type": "json-file", "config": {}}, **options)
+                self.resolve(image), log_config={"type": "json-file", "config": {}}, **options)
             container.start()
         except docker.errors.APIError as exc:
             raise EngineError(exc.explanation or str(exc), container and container.id) from exc
         return container.id
+
+    def pid(self, container_id):
+        """The host pid of a running container's first process."""
+        return self.docker.api.inspect_container(container_id)["State"]["Pid"]
 
     def state(self, container_id):
         """The engine's State of a container (Status, ExitCode, OOMKilled,

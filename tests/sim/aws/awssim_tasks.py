@@ -20,7 +20,8 @@ POLL_SECONDS = 0.2
 DEFAULT_STOP_TIMEOUT = 30
 MAX_STOP_TIMEOUT = 120      # Fargate's cap on stopTimeout
 LOG_FLUSH_SECONDS = 10      # how long STOPPED waits for the last log lines
-AGENT_PORT = 9111           # sockerless-agent's link port (docs/agent-link.md)
+PAUSE_IMAGE = "busybox"     # holds a task's network namespace
+PAUSE_COMMAND = ["sleep", "2147483647"]
 HEALTH = {"starting": "UNKNOWN", "healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}
 
 
@@ -70,6 +71,7 @@ class TaskRunner(threading.Thread):
                                            task.wire["containers"])]
         self.by_name = {c.name: c for c in self.containers}
         self.started_running = False
+        self.pause_id = None
 
     def run(self):
         try:
@@ -97,10 +99,35 @@ class TaskRunner(threading.Thread):
         task.update(pullStartedAt=now())
         self._pull_images()
         task.update(pullStoppedAt=now())
+        self._make_namespace()
         for volume in task.definition.get("volumes", []):
             name = "awssim-%s-%s" % (task.id, volume["name"])
             self.ecs.engine.create_volume(name, {LABEL: "1", LABEL + ".task": task.arn})
             task.volumes.append(name)
+
+    def _make_namespace(self):
+        """awsvpc: the task's own network namespace (a pause container's,
+        named as Fargate names task hosts, using the VPC resolver) with the
+        ENI's address on the VPC bridge; the containers join it."""
+        task, engine, vpc = self.task, self.ecs.engine, self.ecs.vpc
+        try:
+            self.ecs.pull_pause_image()
+            self.pause_id = engine.start(
+                PAUSE_IMAGE, name="awssim-%s-pause" % task.id, command=PAUSE_COMMAND,
+                network_mode="none", hostname=vpc.host_name(task.address),
+                dns=[vpc.resolver], dns_search=["ec2.internal"],
+                labels={LABEL: "1", LABEL + ".task": task.arn, LABEL + ".pause": "1"})
+        except EngineError as exc:
+            if exc.container_id:
+                task.engine_containers.append(exc.container_id)
+            raise StartFailure("ResourceInitializationError: failed to set up the task's "
+                               "network namespace: %s" % exc) from exc
+        task.engine_containers.append(self.pause_id)
+        try:
+            vpc.plug(task.id, engine.pid(self.pause_id), task.address, task.groups)
+        except (RuntimeError, OSError) as exc:
+            raise StartFailure("ResourceInitializationError: failed to attach the ENI: %s"
+                               % exc) from exc
 
     def _check_loggers(self):
         logs = self.ecs.logs
@@ -196,6 +223,7 @@ class TaskRunner(threading.Thread):
             "read_only": bool(definition.get("readonlyRootFilesystem")),
             "stdin_open": bool(definition.get("interactive")),
             "tty": bool(definition.get("pseudoTerminal")),
+            "network_mode": "container:" + self.pause_id,
         }
         if "healthCheck" in definition:
             options["healthcheck"] = _healthcheck(definition["healthCheck"])
@@ -220,15 +248,11 @@ class TaskRunner(threading.Thread):
         env.setdefault("AWS_EXECUTION_ENV", "AWS_ECS_FARGATE")
         if self.task.definition.get("taskRoleArn"):
             env.setdefault("AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                           self.ecs.config.endpoint + "/_sim/container-credentials")
+                           self.ecs.config.task_endpoint + "/_sim/container-credentials")
             if self.ecs.config.container_auth_token:
                 env.setdefault("AWS_CONTAINER_AUTHORIZATION_TOKEN",
                                self.ecs.config.container_auth_token)
-        env["ECS_SIM_TASK_IP"] = self.task.address
-        # Stands in for awsvpc's per-task network namespace, where the
-        # sockerless agent binds 0.0.0.0:9111: here every task shares the
-        # host's network, so it binds the task's own loopback address.
-        env.setdefault("SOCKERLESS_AGENT_LISTEN", "%s:%d" % (self.task.address, AGENT_PORT))
+        env["ECS_SIM_TASK_IP"] = self.task.address  # also the address of eth0
         return ["%s=%s" % item for item in env.items()]
 
     def _follow_logs(self, c):
@@ -297,12 +321,21 @@ class TaskRunner(threading.Thread):
         for c in self.containers:
             if c.follower is not None:
                 c.follower.join(LOG_FLUSH_SECONDS)
+        self._drop_namespace()
         task.update(executionStoppedAt=now(), lastStatus="DEPROVISIONING")
         with self.ecs.lock:
             task.attachment["status"] = "DELETED"
             for c in self.containers:
                 c.wire["lastStatus"] = "STOPPED"
         task.update(lastStatus="STOPPED", stoppedAt=now())
+
+    def _drop_namespace(self):
+        """The ENI goes: its rules, then the namespace with its veth."""
+        self.ecs.vpc.unplug(self.task.id)
+        if self.pause_id is not None:
+            self.ecs.engine.kill(self.pause_id)
+            self.ecs.engine.wait(self.pause_id)
+        self.ecs.vpc.eni_remove(self.task.id)
 
     def _stop_containers(self):
         """docker stop every running container, each after the containers

@@ -26,6 +26,7 @@ ACCOUNT = "123456789012"
 ACCESS_KEY = "AKIDSOCKERLESSTEST"
 SECRET_KEY = "sockerless-test-secret"
 EXEC_ROLE = "arn:aws:iam::%s:role/ecsTaskExecutionRole" % ACCOUNT
+VPC, SUBNET, DEFAULT_GROUP = "vpc-0test", "subnet-0test", "sg-0test"
 
 
 def pytest_configure(config):
@@ -66,7 +67,8 @@ class Sim:
             [PYTHON, os.path.join(HERE, "awssim.py"), "--port", str(self.port),
              "--engine", self.engine, "--registry", self.registry, "--region", REGION,
              "--account", ACCOUNT, "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY,
-             "--state-dir", self.state_dir, "--check-responses", "--shutdown-stop-timeout", "1"]
+             "--state-dir", self.state_dir, "--check-responses", "--shutdown-stop-timeout", "1",
+             "--vpc-id", VPC, "--subnet-id", SUBNET, "--security-group-id", DEFAULT_GROUP]
             + self.extra, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -212,7 +214,7 @@ def task_definition(ecs, family, command, log_group=None, **container):
     return out["taskDefinition"]["taskDefinitionArn"]
 
 
-NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-0test"], "securityGroups": ["sg-0test"],
+NETWORK = {"awsvpcConfiguration": {"subnets": [SUBNET], "securityGroups": [DEFAULT_GROUP],
                                    "assignPublicIp": "DISABLED"}}
 
 
