@@ -280,7 +280,7 @@ def http_get_eventually(port, path="/", timeout=60, host="127.0.0.1"):
     def attempt():
         try:
             st, body = http_get(port, path, host)
-        except OSError as e:
+        except OSError:
             return None
         return body if st == 200 else None
     return wait_for(attempt, timeout=timeout, what=f"http://{host}:{port}{path}")
