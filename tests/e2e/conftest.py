@@ -70,8 +70,8 @@ def no_bridge():
 @pytest.fixture
 def netnames(docker):
     """netnames() -> a fresh unique network name, removed after the test
-    (after the containers of `names`, which are removed first as fixtures
-    tear down in reverse order only when `names` is requested first)."""
+    together with this run's containers still attached to it (whatever the
+    order in which the fixtures tear down)."""
     made = []
 
     def new(prefix="ske2enet"):
