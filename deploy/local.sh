@@ -70,7 +70,7 @@ start_sim() {
 	. "$RUN/bed/bed.env"
 	if ! curl -sf "http://127.0.0.1:$SIM_PORT/_sim/health" >/dev/null 2>&1; then
 		"$PY" "$ROOT/tests/sim/aws/awssim.py" --port "$SIM_PORT" \
-			--engine "$SK_ENGINE_HOST" --registry "$SK_REGISTRY" \
+			--engine "$SK_SIM_ENGINE_HOST" --registry "$SK_REGISTRY" \
 			--region "$REGION" --account "$ACCOUNT" \
 			--access-key "$AKID" --secret-key "$SECRET" \
 			--state-dir "$RUN/sim" --vpc-id vpc-0local --subnet-id subnet-0local \

@@ -14,7 +14,8 @@
 #               t_reg's live tests pull from its registry and engine.
 #   SK_TEST_PORT_BASE  first of the loopback ports the suites use (default
 #               35100: the bed's registry; +100 and +101 the e2e stack's
-#               registry and simulator), so two runs on one host do not collide
+#               registry and simulator; +190..+199 the e2e suite's published
+#               host ports), so two runs on one host do not collide
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -145,7 +146,9 @@ bed_up() {
 	fi
 	# shellcheck disable=SC1091
 	. "$BED_DIR/bed.env"
-	export SK_ENGINE_HOST SK_REGISTRY
+	# SK_ENGINE_HOST is the reference engine; the simulator's is
+	# SK_SIM_ENGINE_HOST (tests/bed/bed.sh says why there are two)
+	export SK_ENGINE_HOST SK_SIM_ENGINE_HOST SK_REGISTRY SK_REF_NETNS
 }
 
 # The e2e stack: local.sh's frontend and ECS backend (simulated cloud),
@@ -232,7 +235,7 @@ for suite in $SUITES; do
 		;;
 	sim)
 		if bed_up; then
-			run_pytest sim tests/sim/aws
+			SK_ENGINE_HOST=$SK_SIM_ENGINE_HOST run_pytest sim tests/sim/aws
 		else
 			count sim 0 1
 		fi
@@ -242,7 +245,8 @@ for suite in $SUITES; do
 			# The differential suite (tests/e2e/test_diff_*.py) also
 			# drives the reference dockerd of the stack's test bed.
 			REF_HOST=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_ENGINE_HOST")
-			SK_TARGET=sockerless SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+			REF_NETNS=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_REF_NETNS")
+			SK_REF_NETNS=$REF_NETNS SK_TEST_PORT_BASE=$PORT_BASE SK_TARGET=sockerless SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
 				SK_REF_DOCKER_HOST=$REF_HOST \
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e tests/e2e tests/blackbox

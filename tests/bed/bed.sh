@@ -11,8 +11,21 @@
 #                     brought up with, else 35000)
 #   SK_BED_KEEP=1     down leaves DIR in place
 #
-# DIR/bed.env (shell-sourceable): SK_ENGINE_HOST, SK_REGISTRY, SK_BED_DIR,
-# SK_REGISTRY_PORT, SK_BED_DOCKER_CONFIG.
+# DIR/bed.env (shell-sourceable): SK_ENGINE_HOST (the reference engine),
+# SK_SIM_ENGINE_HOST (the simulator's engine), SK_REF_NETNS, SK_REGISTRY,
+# SK_BED_DIR, SK_REGISTRY_PORT, SK_BED_DOCKER_CONFIG.
+# Two engines run from the same registry:
+#   the simulator's (DIR/engine.sock, DIR/data): in the host's network
+#     namespace without a bridge (the simulated Lambda environments run with
+#     --network host to reach the simulator's Runtime API on the host's
+#     loopback; the simulator gives ECS tasks their own namespaces);
+#   the reference (DIR/ref.sock, DIR/rdata, DIR/rexec): dockerd as a user
+#     runs it (default bridge, user networks, embedded DNS, iptables,
+#     docker-proxy), all inside the network namespace bind-mounted on
+#     DIR/refnet (SK_REF_NETNS), so its bridge, NAT rules and published ports
+#     touch nothing of the host's. Its 127.0.0.1:REGISTRY_PORT is forwarded
+#     to the bed's registry by nsfwd.py; tests reach its published ports
+#     from inside DIR/refnet (e2e_lib.ref_connect).
 # Images (all under $SK_REGISTRY/):
 #   library/busybox:latest        busybox-static rootfs, CMD ["sh"], schema2
 #   library/alpine:latest, :3.19  same rootfs + /etc/os-release, CMD ["/bin/sh"]
@@ -21,8 +34,8 @@
 #   sockerless/oci:latest         busybox as an OCI manifest (skopeo)
 #   sockerless/multiarch:latest   OCI index, linux/amd64 + linux/arm64/v8
 #   sockerless/multiarch:manifestlist  the same as a Docker manifest list
-# The engine keeps the images it built. It has no bridge: run containers with
-# --network host. docker.io names (e.g. "busybox") pull through the registry
+# The simulator's engine keeps the images it built. It has no bridge: run
+# containers there with --network host. docker.io names (e.g. "busybox") pull through the registry
 # (--registry-mirror). Traffic stays on loopback.
 set -euo pipefail
 
@@ -53,6 +66,8 @@ esac
 
 MARK=$DIR/.sk-bed
 SOCK=$DIR/engine.sock
+REFSOCK=$DIR/ref.sock
+REFNS=$DIR/refnet
 
 # the port DIR's registry was last started on (its config is the truth)
 recorded_port() { sed -n 's/^ *addr: 127\.0\.0\.1://p' "$DIR/registry.yml" 2>/dev/null || true; }
@@ -84,6 +99,7 @@ wait_for() {
 
 registry_ok() { [ "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2/")" = 200 ]; }
 engine_ok() { [ "$("${CURL[@]}" --unix-socket "$SOCK" http://localhost/_ping)" = OK ]; }
+ref_engine_ok() { [ "$("${CURL[@]}" --unix-socket "$REFSOCK" http://localhost/_ping)" = OK ]; }
 
 dk() { DOCKER_HOST=unix://$SOCK DOCKER_CONFIG=$DIR/cli "$DOCKER" "$@"; }
 
@@ -170,6 +186,91 @@ start_engine() {
 	exit 1
 }
 
+# --- the reference engine, in its own network namespace ---
+
+# ref_netns_ok: DIR/refnet is a mounted network namespace.
+ref_netns_ok() { awk -v m="$REFNS" '$2 == m && $3 == "nsfs" { f = 1 } END { exit !f }' /proc/mounts; }
+
+start_ref_netns() {
+	if ! ref_netns_ok; then
+		touch "$REFNS"
+		unshare --net="$REFNS" true || die "cannot create the network namespace $REFNS"
+	fi
+	nsenter --net="$REFNS" ip link set lo up
+}
+
+# ref_fwd_ok: 127.0.0.1:PORT inside the namespace answers as the registry.
+ref_fwd_ok() {
+	[ "$(nsenter --net="$REFNS" "${CURL[@]}" -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2/")" = 200 ]
+}
+
+start_ref_fwd() {
+	if [ -z "$(pid_of refnsfwd)" ]; then
+		rm -f "$DIR/refnsfwd.pid"
+		setsid "$PY" "$HERE/nsfwd.py" "$REFNS" "$PORT" "$DIR/refnsfwd.pid" \
+			</dev/null >>"$DIR/refnsfwd.log" 2>&1 &
+	fi
+	wait_for 10 "the registry forwarder of $REFNS" "$DIR/refnsfwd.log" ref_fwd_ok
+}
+
+start_ref_engine() {
+	local pid ns
+	pid=$(pid_of refdockerd)
+	if [ -n "$pid" ]; then
+		wait_for 30 "reference dockerd" "$DIR/refdockerd.log" ref_engine_ok
+		return
+	fi
+	ns=skref-$(printf %s "$DIR" | sha1sum | cut -c1-12)
+	mkdir -p "$DIR/rdata" "$DIR/rexec"
+	[ -s "$DIR/refdaemon.json" ] || echo '{}' >"$DIR/refdaemon.json"
+	rm -f "$REFSOCK" "$DIR/refdockerd.pid"
+	# dockerd's defaults for networking (bridge, iptables, masquerade,
+	# docker-proxy): the reference is the engine a user runs.
+	setsid nsenter --net="$REFNS" dockerd \
+		--config-file "$DIR/refdaemon.json" \
+		--host "unix://$REFSOCK" \
+		--data-root "$DIR/rdata" \
+		--exec-root "$DIR/rexec" \
+		--pidfile "$DIR/refdockerd.pid" \
+		--containerd-namespace "$ns" \
+		--containerd-plugins-namespace "$ns-plugins" \
+		--storage-driver=overlay2 \
+		--insecure-registry 127.0.0.0/8 \
+		--registry-mirror "http://127.0.0.1:$PORT" \
+		</dev/null >>"$DIR/refdockerd.log" 2>&1 &
+	local spawned=$! i
+	for ((i = 0; i < 300; i++)); do
+		ref_engine_ok && return 0
+		alive "$spawned" || break
+		sleep 0.1
+	done
+	echo "bed: the reference dockerd did not come up on $REFSOCK; tail of $DIR/refdockerd.log:" >&2
+	tail -n 30 "$DIR/refdockerd.log" >&2 || true
+	exit 1
+}
+
+start_ref() {
+	start_ref_netns
+	start_ref_fwd
+	start_ref_engine
+}
+
+# stop_engine SOCK PIDNAME: remove its containers, then stop it.
+stop_engine() {
+	local sock=$1 pid ids
+	pid=$(pid_of "$2")
+	[ -n "$pid" ] || return 0
+	if [ "$("${CURL[@]}" --unix-socket "$sock" http://localhost/_ping)" = OK ]; then
+		ids=$(timeout 30 env DOCKER_HOST="unix://$sock" DOCKER_CONFIG="$DIR/cli" "$DOCKER" ps -aq 2>/dev/null || true)
+		if [ -n "$ids" ]; then
+			# shellcheck disable=SC2086
+			timeout 60 env DOCKER_HOST="unix://$sock" DOCKER_CONFIG="$DIR/cli" "$DOCKER" rm -f -v $ids >/dev/null 2>&1 ||
+				log "warning: could not remove every container of $sock"
+		fi
+	fi
+	stop_pid "$pid" 30
+}
+
 # manifest_ok REPO REF: the registry resolves it.
 manifest_ok() {
 	local code
@@ -243,7 +344,9 @@ seed() {
 
 write_env() {
 	cat >"$DIR/bed.env.tmp" <<-EOF
-		SK_ENGINE_HOST=unix://$SOCK
+		SK_ENGINE_HOST=unix://$REFSOCK
+		SK_SIM_ENGINE_HOST=unix://$SOCK
+		SK_REF_NETNS=$REFNS
 		SK_REGISTRY=127.0.0.1:$PORT
 		SK_REGISTRY_PORT=$PORT
 		SK_BED_DIR=$DIR
@@ -260,7 +363,7 @@ cmd_up() {
 	if [ -n "$rec" ] && [ "$rec" != "$PORT" ] && { [ -n "$(pid_of registry)" ] || [ -n "$(pid_of dockerd)" ]; }; then
 		die "the bed in $DIR runs on port $rec; bring it down first"
 	fi
-	for t in dockerd docker-registry skopeo tar "$DOCKER" "$BUSYBOX" "$PY"; do
+	for t in dockerd docker-registry skopeo tar nsenter unshare ip "$DOCKER" "$BUSYBOX" "$PY"; do
 		command -v "$t" >/dev/null || die "missing $t"
 	done
 	mkdir -p "$DIR"
@@ -268,6 +371,7 @@ cmd_up() {
 	start_registry
 	start_engine
 	seeded || seed
+	start_ref
 	write_env
 }
 
@@ -277,6 +381,7 @@ cmd_status() {
 	PORT=${SK_REGISTRY_PORT:-${rec:-35000}}
 	{ [ -n "$(pid_of registry)" ] && registry_ok; } || die "registry not running"
 	{ [ -n "$(pid_of dockerd)" ] && engine_ok; } || die "engine not running"
+	{ [ -n "$(pid_of refdockerd)" ] && ref_engine_ok; } || die "reference engine not running"
 	echo "bed: up ($DIR, registry 127.0.0.1:$PORT)"
 }
 
@@ -285,7 +390,7 @@ cmd_status() {
 # visible from here).
 container_pids() {
 	local ids='' c p
-	for c in "$DIR"/data/containers/*; do
+	for c in "$DIR"/data/containers/* "$DIR"/rdata/containers/*; do
 		c=${c##*/}
 		[[ $c =~ ^[0-9a-f]{64}$ ]] && ids+=$c$'\n'
 	done
@@ -335,19 +440,11 @@ stop_pid() {
 cmd_down() {
 	[ -e "$DIR" ] || return 0
 	[ -e "$MARK" ] || die "$DIR is not a test bed (no .sk-bed); not touching it"
-	local pid ids p i
-	pid=$(pid_of dockerd)
-	if [ -n "$pid" ]; then
-		if engine_ok; then
-			ids=$(timeout 30 env DOCKER_HOST="unix://$SOCK" DOCKER_CONFIG="$DIR/cli" "$DOCKER" ps -aq 2>/dev/null || true)
-			if [ -n "$ids" ]; then
-				# shellcheck disable=SC2086
-				timeout 60 env DOCKER_HOST="unix://$SOCK" DOCKER_CONFIG="$DIR/cli" "$DOCKER" rm -f -v $ids >/dev/null 2>&1 ||
-					log "warning: could not remove every container"
-			fi
-		fi
-		stop_pid "$pid" 30
-	fi
+	local pid p i
+	stop_engine "$SOCK" dockerd
+	stop_engine "$REFSOCK" refdockerd
+	pid=$(pid_of refnsfwd)
+	[ -z "$pid" ] || stop_pid "$pid" 10
 	pid=$(pid_of registry)
 	[ -z "$pid" ] || stop_pid "$pid" 10
 	# leftovers (after a crash): container processes, then containerd and shims
@@ -364,7 +461,8 @@ cmd_down() {
 	while read -r m; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "warning: cannot unmount $m"
 	done < <(awk -v d="$DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
-	rm -f "$DIR/engine.sock" "$DIR/registry.pid" "$DIR/dockerd.pid"
+	rm -f "$DIR/engine.sock" "$DIR/registry.pid" "$DIR/dockerd.pid" \
+		"$REFSOCK" "$DIR/refdockerd.pid" "$DIR/refnsfwd.pid"
 	if [ "${SK_BED_KEEP:-0}" != 1 ]; then
 		rm -rf "$DIR" || die "cannot remove $DIR"
 	fi

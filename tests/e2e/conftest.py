@@ -30,6 +30,9 @@ def _session_cleanup():
     ids = dk("ps", "-aq", "--filter", f"label={RUN_LABEL}", timeout=60).stdout.split()
     if ids:
         dk("rm", "-f", *ids, timeout=120)
+    nets = dk("network", "ls", "-q", "--filter", f"label={RUN_LABEL}", timeout=60).stdout.split()
+    if nets:
+        dk("network", "rm", *nets, timeout=120)
 
 
 @pytest.fixture
@@ -62,6 +65,27 @@ def no_bridge():
     """Port publishing needs a network the reference bed lacks."""
     if host_network():
         pytest.skip("the reference engine has no bridge network (containers use --network host)")
+
+
+@pytest.fixture
+def netnames(docker):
+    """netnames() -> a fresh unique network name, removed after the test
+    together with this run's containers still attached to it (whatever the
+    order in which the fixtures tear down)."""
+    made = []
+
+    def new(prefix="ske2enet"):
+        n = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        made.append(n)
+        return n
+    yield new
+    if made:
+        ids = dk("ps", "-aq", "--filter", f"label={RUN_LABEL}", timeout=60).stdout.split()
+        for n in made:
+            for c in dk("ps", "-aq", "--filter", f"network={n}", timeout=60).stdout.split():
+                if c in ids:
+                    dk("rm", "-f", c, timeout=120)
+        dk("network", "rm", *made, timeout=120)
 
 
 @pytest.fixture(scope="session")

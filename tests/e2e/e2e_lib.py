@@ -12,21 +12,32 @@ Environment (set by tests/run.sh):
                   differential suite (test_diff_*.py, diff_lib.py) beside
                   SK_TARGET=sockerless; without it those tests skip
 
-The reference engine of the test bed has no bridge network, so with
-SK_TARGET=reference and an engine without a "bridge" network every `docker
-run`/`docker create` gets `--network host` and the port-publishing tests are
-skipped. With sockerless nothing is added.
+  SK_REF_NETNS    the network namespace the test bed's reference dockerd
+                  runs in (bed.env); its published ports are reached from
+                  inside it (ref_connect)
+  SK_TEST_PORT_BASE  the first of the suite's ports (tests/run.sh, default
+                  35100); published host ports come from the window
+                  SK_TEST_PORT_BASE+190 .. +199 (publish_ports), inside a
+                  200-port range and away from the +0..+101 run.sh uses
+
+The test bed's reference engine has a default bridge (it runs in a network
+namespace of its own). An engine without a "bridge" network (an older bed)
+makes every `docker run`/`docker create` get `--network host` and the
+port-publishing tests skip. With sockerless nothing is added.
 
 Every container the suite creates carries the label sk.e2e.run=<RUN_ID>; a
 session finaliser removes whatever is left with that label, and the tests
 remove their own containers too.
 """
+import ctypes
 import datetime
 import json
 import os
 import shutil
 import re
+import socket
 import subprocess
+import threading
 import time
 import urllib.request
 import uuid
@@ -78,13 +89,17 @@ def _inject(args):
     """Adds the suite's run label (and on the reference bed --network host)
     to `run`/`create` so every container is findable for cleanup."""
     args = list(args)
-    if args[:1] == ["container"] and args[1:2] and args[1] in ("run", "create"):
+    if args[:2] == ["network", "create"]:
+        pass
+    elif args[:1] == ["container"] and args[1:2] and args[1] in ("run", "create"):
         pos = 2
     elif args[:1] and args[0] in ("run", "create"):
         pos = 1
     else:
         return args
     extra = ["--label", RUN_LABEL]
+    if args[:2] == ["network", "create"]:
+        return args[:2] + extra + args[2:]
     if host_network() and not any(a.startswith(("--network", "--net=")) or a == "--net"
                                   for a in args):
         extra += ["--network", "host"]
@@ -179,3 +194,138 @@ def sim_call(method, path, body=None):
     with urllib.request.urlopen(req, timeout=30) as resp:
         raw = resp.read()
     return json.loads(raw) if raw else None
+
+
+# --- networks and published ports ---
+
+REF_NETNS = os.environ.get("SK_REF_NETNS", "")
+PORT_BASE = int(os.environ.get("SK_TEST_PORT_BASE") or 35100)
+
+
+def publish_ports(n=1, offset=0):
+    """n host ports for -p, from the suite's window (SK_TEST_PORT_BASE+190..
+    +199); offset picks different ones for tests that run side by side."""
+    assert offset + n <= 10
+    return [PORT_BASE + 190 + offset + i for i in range(n)]
+
+
+def _setns(fd):
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+        e = ctypes.get_errno()
+        raise OSError(e, "setns: " + os.strerror(e))
+
+
+def _socket_in(netns):
+    """A TCP socket made inside netns: a socket keeps the namespace of the
+    thread that made it, so a short-lived thread joins netns, makes it, and
+    ends (the test's own threads never change namespace)."""
+    out = {}
+
+    def make():
+        try:
+            fd = os.open(netns, os.O_RDONLY)
+            try:
+                _setns(fd)
+            finally:
+                os.close(fd)
+            out["s"] = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        except OSError as e:
+            out["e"] = e
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    if "e" in out:
+        raise out["e"]
+    return out["s"]
+
+
+def host_connect(port, host="127.0.0.1", timeout=10):
+    """Connects to a published port where a Docker user reaches it: the
+    host's loopback for sockerless; for the reference engine of the bed,
+    the loopback of the network namespace it runs in (SK_REF_NETNS)."""
+    if TARGET == "reference" and REF_NETNS:
+        s = _socket_in(REF_NETNS)
+        s.settimeout(timeout)
+        try:
+            s.connect((host, port))
+        except OSError:
+            s.close()
+            raise
+        return s
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+def http_get(port, path="/", host="127.0.0.1", timeout=10):
+    """GET http://host:port/path through host_connect: (status, body)."""
+    s = host_connect(port, host, timeout)
+    try:
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.[01] (\d+)", head)
+    return (int(m.group(1)) if m else 0), body.decode(errors="replace")
+
+
+def http_get_eventually(port, path="/", timeout=60, host="127.0.0.1"):
+    """http_get until it answers 200 (the server in the container starts
+    after `docker run -d` returns); the body."""
+    def attempt():
+        try:
+            st, body = http_get(port, path, host)
+        except OSError:
+            return None
+        return body if st == 200 else None
+    return wait_for(attempt, timeout=timeout, what=f"http://{host}:{port}{path}")
+
+
+def net_rm(*names):
+    """Removes networks, ignoring the ones already gone."""
+    if names:
+        dk("network", "rm", *names, timeout=120)
+
+
+HTTPD_SCRIPT = "mkdir -p /www && echo hello-$(hostname) > /www/index.html && exec httpd -f -p {port} -h /www"
+
+
+def httpd_cmd(port=8080):
+    """A busybox httpd serving /www/index.html = "hello-<hostname>"."""
+    return ["sh", "-c", HTTPD_SCRIPT.format(port=port)]
+
+
+def api(method, path, body=None):
+    """One raw Engine API request to the endpoint under test (unversioned
+    path): (status, parsed JSON or raw bytes). A str body is sent as is (bad
+    JSON on purpose)."""
+    import http.client
+    assert HOST.startswith("unix://"), HOST
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(120)
+            s.connect(HOST[len("unix://"):])
+            self.sock = s
+    conn = Conn("localhost")
+    try:
+        hdrs = {}
+        if body is not None:
+            hdrs["Content-Type"] = "application/json"
+            if not isinstance(body, (str, bytes)):
+                body = json.dumps(body)
+        conn.request(method, path, body=body, headers=hdrs)
+        r = conn.getresponse()
+        data = r.read()
+        try:
+            return r.status, json.loads(data) if data else None
+        except ValueError:
+            return r.status, data
+    finally:
+        conn.close()

@@ -15,13 +15,28 @@ point at sockerless, as their sources make them:
   here (the runner writes it to a bind-mounted _temp directory; this
   backend has no bind mounts, so the replay copies it in with docker cp
   first and also runs one step from stdin), then `docker rm --force`.
-  The runner's `docker network create` is left out: user-defined networks
-  are a separate capability.
+  With services (ContainerOperationProvider): `docker network prune
+  --force --filter label=L`, `docker network create --label L
+  github_network_<id>`, each service created with `--network N
+  --network-alias NAME -p PORT`, started, `docker port` read, its health
+  inspected; the job container on the same network reaches the service by
+  its alias; `docker rm --force` of each, then `docker network rm N`.
+- GitLab Runner with services (executors/docker/services.go): with a
+  per-build network (FF_NETWORK_PER_BUILD) the network is created with the
+  runner's labels, services are created on it with their aliases, the
+  service wait container gets WAIT_FOR_SERVICE_TCP_ADDR=<the service's
+  12-character id> and WAIT_FOR_SERVICE_<port>_TCP_PORT (so the short id
+  must resolve), and the build container reaches the service by alias;
+  without it, legacy links: the wait container links the service as
+  `service`, the build container links it by its alias. The helper image's
+  `health-check` is played by a busybox loop that connects the same way.
 """
 import socket
 import struct
+import uuid
 
-from e2e_lib import BUSYBOX, RUN_ID, dk, dk_ok, inspect
+from e2e_lib import (BUSYBOX, RUN_ID, dk, dk_ok, http_get_eventually, httpd_cmd, inspect,
+                     wait_for)
 
 GITLAB_SHELL_DETECT = (
     "if [ -x /usr/local/bin/bash ]; then\n\texec /usr/local/bin/bash \n"
@@ -55,15 +70,20 @@ def _read_frames(sock):
     return out, err
 
 
-def _gitlab_job(apiclient, name, script):
+def _gitlab_job(apiclient, name, script, network=None, links=None):
     # The runner pulls (per its pull policy) before it creates.
     apiclient.pull(BUSYBOX, tag="latest")
+    hc = {}
+    if network:
+        hc["network_mode"] = network
+    if links:
+        hc["links"] = links
     c = apiclient.create_container(
         BUSYBOX, name=name, command=["sh", "-c", GITLAB_SHELL_DETECT],
         stdin_open=True, tty=False, detach=False,
         environment=["CI=true", "CI_JOB_ID=1", "GITLAB_CI=true"],
         labels={"sk.e2e.run": RUN_ID, "com.gitlab.gitlab-runner.type": "build"},
-        working_dir="/", host_config=apiclient.create_host_config())
+        working_dir="/", host_config=apiclient.create_host_config(**hc))
     cid = c["Id"]
     # The runner sets StdinOnce and the Attach flags in its Config.
     assert inspect(cid)["Config"]["OpenStdin"] is True
@@ -145,3 +165,134 @@ def test_github_actions_container_job(docker, name, tmp_path):
     assert p.returncode == 0 and p.stdout == "t1\nt2\nt3\n", p.stdout
     assert dk("rm", "--force", cid).returncode == 0
     assert dk("inspect", cid).returncode != 0
+
+
+# --- networks and services ---
+
+def test_github_actions_services_network(names):
+    label = "sk" + uuid.uuid4().hex[:6]
+    net = "github_network_" + uuid.uuid4().hex
+    svc, job = names("skghsvc"), names("skghjob")
+    dk_ok("network", "prune", "--force", "--filter", f"label={label}")
+    dk_ok("network", "create", "--label", label, net)
+    try:
+        sid = dk_ok("create", "--name", svc, "--label", label, "--network", net,
+                    "--network-alias", "web", "-p", "8080", "-e", "GITHUB_ACTIONS=true",
+                    "-e", "CI=true", BUSYBOX, *httpd_cmd(8080)).strip()
+        dk_ok("start", sid)
+        ps = dk_ok("ps", "--all", "--filter", f"id={sid}", "--filter", "status=running",
+                   "--no-trunc", "--format", "{{.ID}} {{.Status}}")
+        assert ps.startswith(sid + " Up"), ps
+        ports = [x for x in dk_ok("port", sid).splitlines() if x.startswith("8080/tcp -> ")]
+        assert ports, dk_ok("port", sid)
+        hostport = int(ports[0].rsplit(":", 1)[1])
+        health = dk_ok("inspect", "--format",
+                       "{{if .Config.Healthcheck}}{{print .State.Health.Status}}{{end}}", sid)
+        assert health.strip() == "", health
+        assert http_get_eventually(hostport).startswith("hello-")
+        jid = dk_ok("create", "--name", job, "--label", label, "--workdir", "/__w/repo/repo",
+                    "--network", net, "-e", "GITHUB_ACTIONS=true", "-e", "CI=true",
+                    "--entrypoint", "tail", BUSYBOX, "-f", "/dev/null").strip()
+        dk_ok("start", jid)
+
+        def step():
+            p = dk("exec", "-i", "--workdir", "/", jid, "sh", "-e",
+                   input="wget -qO- http://web:8080/\n")
+            return p.stdout if p.returncode == 0 else None
+        out = wait_for(step, timeout=60, interval=1, what="the job to reach service web")
+        assert out.startswith("hello-"), out
+        assert dk("rm", "--force", jid).returncode == 0
+        assert dk("rm", "--force", sid).returncode == 0
+        dk_ok("network", "rm", net)
+    finally:
+        dk("rm", "--force", svc, job)
+        dk("network", "rm", net)
+    assert dk("network", "inspect", net).returncode != 0
+
+
+# The helper image's `gitlab-runner-helper health-check`, played by busybox:
+# connect to the service's address on each WAIT_FOR_SERVICE_*_TCP_PORT (per-
+# build network) or on the `service` link's SERVICE_PORT_*_TCP_ADDR/PORT.
+WAIT_SCRIPT = r"""
+i=0
+while [ $i -lt 120 ]; do
+  if [ -n "$WAIT_FOR_SERVICE_TCP_ADDR" ]; then
+    addr=$WAIT_FOR_SERVICE_TCP_ADDR port=$WAIT_FOR_SERVICE_8080_TCP_PORT
+  else
+    addr=$SERVICE_PORT_8080_TCP_ADDR port=$SERVICE_PORT_8080_TCP_PORT
+  fi
+  if wget -qO- "http://$addr:$port/" >/dev/null 2>&1; then echo "service up at $addr:$port"; exit 0; fi
+  i=$((i+1)); sleep 0.5
+done
+echo "service did not come up at $addr:$port"; exit 1
+"""
+
+
+def _gitlab_service(apiclient, name, network, aliases):
+    labels = {"sk.e2e.run": RUN_ID, "com.gitlab.gitlab-runner.type": "service",
+              "com.gitlab.gitlab-runner.service": "busybox"}
+    kw = {}
+    hc = {"restart_policy": {"Name": "no"}}
+    if network:
+        hc["network_mode"] = network
+        kw["networking_config"] = apiclient.create_networking_config(
+            {network: apiclient.create_endpoint_config(aliases=aliases)})
+    c = apiclient.create_container(BUSYBOX, name=name, command=httpd_cmd(8080), ports=[8080],
+                                   labels=labels, host_config=apiclient.create_host_config(**hc),
+                                   **kw)
+    apiclient.start(c["Id"])
+    return c["Id"]
+
+
+def _gitlab_wait(apiclient, name, service_id, service_name, network):
+    """The runner's wait container: exit code 0 when the service answers."""
+    hc = {"restart_policy": {"Name": "no"}}
+    env = []
+    if network:
+        hc["network_mode"] = network
+        env = ["WAIT_FOR_SERVICE_TCP_ADDR=" + service_id[:12], "WAIT_FOR_SERVICE_8080_TCP_PORT=8080"]
+    else:
+        hc["links"] = {service_name: "service"}
+    c = apiclient.create_container(BUSYBOX, name=name, command=["sh", "-c", WAIT_SCRIPT],
+                                   environment=env, labels={
+                                       "sk.e2e.run": RUN_ID, "com.gitlab.gitlab-runner.type": "wait",
+                                       "wait": service_id},
+                                   host_config=apiclient.create_host_config(**hc))
+    apiclient.start(c["Id"])
+    code = apiclient.wait(c["Id"], timeout=180)["StatusCode"]
+    logs = apiclient.logs(c["Id"]).decode()
+    apiclient.remove_container(c["Id"], force=True)
+    return code, logs
+
+
+def test_gitlab_runner_network_per_build(apiclient, names):
+    net = f"runner-sk{uuid.uuid4().hex[:8]}-project-1-concurrent-0-job-1-network"
+    svc, wait, build = names("skglsvc"), names("skglwait"), names("skglbuild")
+    apiclient.create_network(net, driver="bridge", labels={
+        "sk.e2e.run": RUN_ID, "com.gitlab.gitlab-runner.job.id": "1",
+        "com.gitlab.gitlab-runner.managed": "true"})
+    try:
+        sid = _gitlab_service(apiclient, svc, net, ["web", "busybox"])
+        code, logs = _gitlab_wait(apiclient, wait, sid, svc, net)
+        assert code == 0 and f"service up at {sid[:12]}:8080" in logs, logs
+        status, code, out, err = _gitlab_job(apiclient, build, "wget -qO- http://web:8080/\n",
+                                             network=net)
+        assert (status, code) == (0, 0) and out.startswith("hello-"), (out, err)
+        apiclient.remove_container(sid, force=True)
+        apiclient.remove_network(net)
+    finally:
+        dk("rm", "-f", svc, wait, build)
+        dk("network", "rm", net)
+
+
+def test_gitlab_runner_legacy_links(apiclient, names):
+    svc, wait, build = names("skglsvc"), names("skglwait"), names("skglbuild")
+    try:
+        sid = _gitlab_service(apiclient, svc, None, None)
+        code, logs = _gitlab_wait(apiclient, wait, sid, svc, None)
+        assert code == 0 and "service up at " in logs, logs
+        status, code, out, err = _gitlab_job(apiclient, build, "wget -qO- http://web:8080/\n",
+                                             links={svc: "web"})
+        assert (status, code) == (0, 0) and out.startswith("hello-"), (out, err)
+    finally:
+        dk("rm", "-f", svc, wait, build)
