@@ -1,0 +1,468 @@
+/* The EC2 Query client (common/cloud/aws_ec2.c): the form encoding of each
+ * request against what botocore's ec2 serializer writes for the same
+ * input (botocore 1.29, printed with urlencode: '+' there is %20 here,
+ * both are the form encoding of a space), the XML reader on EC2's answer
+ * shapes and on malformed input, and one call end to end (signing for
+ * "ec2", the XML error mapped to Docker's status). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "sockerless/aws.h"
+#include "sockerless/aws_ec2.h"
+#include "sockerless/httpcli.h"
+#include "sockerless/str.h"
+#include "sockerless/xmalloc.h"
+
+#include "../../common/cloud/aws_int.h"
+
+static void
+t_q(struct buf *q, const char *want)
+{
+	assert_string_equal(q->data, want);
+	buf_free(q);
+}
+
+static void
+t_query(void **state)
+{
+	static const char *const tags[] = { "sockerless:instance", "i 1",
+		"sockerless:network-id", "abc", NULL };
+	struct strv subnets;
+	struct buf q;
+
+	(void)state;
+	aws_ec2_q_create_sg(
+	    &q, "sockerless-0123456789ab-inst", "net a/b", "vpc-1", tags);
+	t_q(&q,
+	    "Action=CreateSecurityGroup&Version=2016-11-15&GroupName="
+	    "sockerless-0123456789ab-inst&GroupDescription=net%20a%2Fb&"
+	    "VpcId=vpc-1&TagSpecification.1.ResourceType=security-group&"
+	    "TagSpecification.1.Tag.1.Key=sockerless%3Ainstance&"
+	    "TagSpecification.1.Tag.1.Value=i%201&"
+	    "TagSpecification.1.Tag.2.Key=sockerless%3Anetwork-id&"
+	    "TagSpecification.1.Tag.2.Value=abc");
+	aws_ec2_q_sg_rule(
+	    &q, "AuthorizeSecurityGroupIngress", "sg-1", "sg-1", NULL);
+	t_q(&q,
+	    "Action=AuthorizeSecurityGroupIngress&Version=2016-11-15&"
+	    "GroupId=sg-1&IpPermissions.1.IpProtocol=-1&"
+	    "IpPermissions.1.Groups.1.GroupId=sg-1");
+	aws_ec2_q_sg_rule(
+	    &q, "RevokeSecurityGroupEgress", "sg-1", NULL, "0.0.0.0/0");
+	t_q(&q,
+	    "Action=RevokeSecurityGroupEgress&Version=2016-11-15&GroupId=sg-1"
+	    "&IpPermissions.1.IpProtocol=-1&"
+	    "IpPermissions.1.IpRanges.1.CidrIp=0.0.0.0%2F0");
+	aws_ec2_q_delete_sg(&q, "sg-1");
+	t_q(&q, "Action=DeleteSecurityGroup&Version=2016-11-15&GroupId=sg-1");
+	aws_ec2_q_describe_sgs_tag(&q, "sockerless:instance", "i 1");
+	t_q(&q,
+	    "Action=DescribeSecurityGroups&Version=2016-11-15&Filter.1.Name="
+	    "tag%3Asockerless%3Ainstance&Filter.1.Value.1=i%201");
+	strv_init(&subnets);
+	strv_add(&subnets, "subnet-a");
+	strv_add(&subnets, "subnet-b");
+	aws_ec2_q_describe_subnets(&q, &subnets);
+	t_q(&q,
+	    "Action=DescribeSubnets&Version=2016-11-15&SubnetId.1=subnet-a&"
+	    "SubnetId.2=subnet-b");
+	strv_free(&subnets);
+}
+
+/* Shapes from the EC2 API reference's examples. */
+static const char t_describe_sgs[] =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+    "<DescribeSecurityGroupsResponse "
+    "xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\n"
+    "  <requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>\n"
+    "  <securityGroupInfo>\n"
+    "    <item>\n"
+    "      <ownerId>123456789012</ownerId>\n"
+    "      <groupId>sg-1a2b3c4d</groupId>\n"
+    "      <groupName>sockerless-abc-i1</groupName>\n"
+    "      <groupDescription>a &amp; b &lt;c&gt; &#x263A;&#65;"
+    "</groupDescription>\n"
+    "      <vpcId>vpc-1a2b3c4d</vpcId>\n"
+    "      <ipPermissions>\n"
+    "        <item><ipProtocol>-1</ipProtocol><groups><item>"
+    "<groupId>sg-inner</groupId></item></groups><ipRanges/></item>\n"
+    "      </ipPermissions>\n"
+    "      <tagSet><item><key>sockerless:network-id</key>"
+    "<value>abc</value></item></tagSet>\n"
+    "    </item>\n"
+    "    <item><groupId>sg-2</groupId><!-- a comment -->"
+    "<groupName><![CDATA[x<y]]></groupName></item>\n"
+    "  </securityGroupInfo>\n"
+    "</DescribeSecurityGroupsResponse>";
+
+static void
+t_xml_shapes(void **state)
+{
+	struct aws_xml root, info, it, item;
+	char name[64], v[128];
+	int n = 0;
+
+	(void)state;
+	assert_int_equal(aws_xml_root(t_describe_sgs, strlen(t_describe_sgs),
+			     &root, name, sizeof(name)),
+	    0);
+	assert_string_equal(name, "DescribeSecurityGroupsResponse");
+	assert_int_equal(aws_xml_find(&root, "securityGroupInfo", &info), 0);
+	it = info;
+	while (aws_xml_next(&it, &item, name, sizeof(name)) == 1) {
+		assert_string_equal(name, "item");
+		assert_int_equal(
+		    aws_xml_get(&item, "groupId", v, sizeof(v)), 0);
+		assert_string_equal(v, n == 0 ? "sg-1a2b3c4d" : "sg-2");
+		n++;
+	}
+	assert_int_equal(n, 2);
+	/* The group's own groupId, not the nested rule's. */
+	assert_int_equal(aws_xml_find(&info, "item", &item), 0);
+	assert_int_equal(
+	    aws_xml_get(&item, "groupDescription", v, sizeof(v)), 0);
+	assert_string_equal(v,
+	    "a & b <c> \xe2\x98\xba"
+	    "A");
+	assert_int_equal(
+	    aws_xml_get(&item, "tagSet/item/value", v, sizeof(v)), 0);
+	assert_string_equal(v, "abc");
+	assert_int_equal(
+	    aws_xml_get(
+		&item, "ipPermissions/item/groups/item/groupId", v, sizeof(v)),
+	    0);
+	assert_string_equal(v, "sg-inner");
+	assert_int_equal(aws_xml_get(&item, "nothere", v, sizeof(v)), -1);
+	assert_string_equal(v, "");
+	/* Text around a child element skips the child. */
+	assert_int_equal(aws_xml_get(&root, "requestId", v, sizeof(v)), 0);
+	assert_string_equal(v, "59dbff89-35bd-4eac-99ed-be587EXAMPLE");
+	assert_int_equal(aws_xml_find(&info, "item", &item), 0);
+	it = info;
+	aws_xml_next(&it, &item, NULL, 0);
+	aws_xml_next(&it, &item, NULL, 0);
+	assert_int_equal(aws_xml_get(&item, "groupName", v, sizeof(v)), 0);
+	assert_string_equal(v, "x<y");
+	/* Does not fit: -1 and "". */
+	assert_int_equal(aws_xml_get(&root, "requestId", v, 8), -1);
+	assert_string_equal(v, "");
+}
+
+static void
+t_xml_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"text only",
+		"<a>",
+		"<a></b>",
+		"<a><b></a></b>",
+		"</a>",
+		"<a",
+		"<a x=\"1>\"",
+		"<!DOCTYPE a [<!ENTITY x \"y\">]><a/>",
+		"<a><!-- open</a>",
+		"<a/><b/>",
+		"<>x</>",
+		"<a><b x='></b></a>",
+		"<a>&bogus;</a>",
+		"<a>&#0;</a>",
+		"<a>&#xD800;</a>",
+		"<a>&#x110000;</a>",
+		"<a>&#;</a>",
+		"<a>&amp</a>",
+		"<a><![CDATA[x</a>",
+		"<a><?pi </a>",
+	};
+	struct aws_xml root, el;
+	char name[16], v[32];
+	char deep[(AWS_XML_MAX_DEPTH + 2) * 7 + 1];
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = aws_xml_root(
+		    bad[i], strlen(bad[i]), &root, name, sizeof(name));
+
+		if (rc == 0)
+			rc = aws_xml_text(&root, v, sizeof(v));
+		if (rc != -1)
+			fail_msg("accepted: %s", bad[i]);
+	}
+	for (int i = 0; i < AWS_XML_MAX_DEPTH + 1; i++)
+		n += (size_t)snprintf(deep + n, sizeof(deep) - n, "<a>");
+	for (int i = 0; i < AWS_XML_MAX_DEPTH + 1; i++)
+		n += (size_t)snprintf(deep + n, sizeof(deep) - n, "</a>");
+	assert_int_equal(aws_xml_root(deep, n, &root, NULL, 0), -1);
+	/* The range is a bound: nothing past len is read. */
+	assert_int_equal(
+	    aws_xml_root("<a>x</a>garbage<", 8, &root, NULL, 0), 0);
+	assert_int_equal(aws_xml_find(&root, "b", &el), -1);
+	/* Attributes with '>' in quotes, and empty elements. */
+	assert_int_equal(aws_xml_root("<a k=\"x>y\"><b/><c>1</c></a>", 27,
+			     &root, name, sizeof(name)),
+	    0);
+	assert_int_equal(aws_xml_get(&root, "b", v, sizeof(v)), 0);
+	assert_string_equal(v, "");
+	assert_int_equal(aws_xml_get(&root, "c", v, sizeof(v)), 0);
+	assert_string_equal(v, "1");
+}
+
+static void
+t_parse(int status, const char *body, struct aws_error *ae)
+{
+	aws_parse_error(status, body, strlen(body), NULL, ae);
+}
+
+static void
+t_xml_errors(void **state)
+{
+	static const char ec2[] =
+	    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors>"
+	    "<Error><Code>DependencyViolation</Code><Message>resource "
+	    "sg-1 has a dependent object</Message></Error></Errors>"
+	    "<RequestID>ea966190-f9aa-478e-9ede-example</RequestID>"
+	    "</Response>";
+	static const char query[] =
+	    "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/"
+	    "2011-06-15/\"><Error><Type>Sender</Type><Code>"
+	    "InvalidGroup.NotFound</Code><Message>The security group "
+	    "&apos;sg-9&apos; does not exist</Message></Error>"
+	    "<RequestId>r-2</RequestId></ErrorResponse>";
+	struct aws_error ae;
+	struct err e;
+
+	(void)state;
+	aws_parse_error(400, ec2, strlen(ec2), NULL, &ae);
+	assert_string_equal(ae.code, "DependencyViolation");
+	assert_string_equal(ae.message, "resource sg-1 has a dependent object");
+	assert_string_equal(ae.request_id, "ea966190-f9aa-478e-9ede-example");
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 409);
+	assert_non_null(strstr(e.msg, "DependencyViolation: resource sg-1"));
+	aws_parse_error(400, query, strlen(query), "hdr-rid", &ae);
+	assert_string_equal(ae.code, "InvalidGroup.NotFound");
+	assert_string_equal(
+	    ae.message, "The security group 'sg-9' does not exist");
+	assert_string_equal(ae.request_id, "hdr-rid");
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 404);
+	t_parse(400,
+	    "<Response><Errors><Error><Code>InvalidGroup.Duplicate</Code>"
+	    "</Error></Errors></Response>",
+	    &ae);
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 409);
+	t_parse(403,
+	    "<Response><Errors><Error><Code>UnauthorizedOperation</Code>"
+	    "<Message>not authorized</Message></Error></Errors></Response>",
+	    &ae);
+	aws_error_to_err(&ae, &e);
+	assert_int_equal(e.status, 500);
+	assert_non_null(strstr(e.msg, "UnauthorizedOperation"));
+	/* Not an error document: the start of the body, as for JSON. */
+	t_parse(500, "<html>oops</html>", &ae);
+	assert_string_equal(ae.code, "HTTP500");
+}
+
+/* --- one call end to end against a one-shot server ----------------------- */
+
+static pid_t t_pid;
+
+static int
+t_teardown(void **state)
+{
+	(void)state;
+	if (t_pid > 0) {
+		kill(t_pid, SIGTERM);
+		waitpid(t_pid, NULL, 0);
+	}
+	t_pid = 0;
+	return 0;
+}
+
+/* Answers each connection with the next reply, logging the requests. */
+static int
+t_server(const char *const *replies, const char *log)
+{
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(ls, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(ls, 8), 0);
+	getsockname(ls, (struct sockaddr *)&sin, &slen);
+	if ((t_pid = fork()) == 0) {
+		for (size_t i = 0; replies[i] != NULL; i++) {
+			int s = accept(ls, NULL, NULL);
+			char req[16384], *hend, *cl;
+			size_t n = 0;
+			ssize_t k;
+			FILE *f;
+
+			while (n < sizeof(req) - 1 &&
+			    (k = read(s, req + n, sizeof(req) - 1 - n)) > 0) {
+				n += (size_t)k;
+				req[n] = '\0';
+				if ((hend = strstr(req, "\r\n\r\n")) == NULL)
+					continue;
+				cl = strcasestr(req, "Content-Length:");
+				if (cl == NULL ||
+				    (size_t)(hend + 4 - req) +
+					    strtoul(cl + 15, NULL, 10) <=
+					n)
+					break;
+			}
+			if ((f = fopen(log, "a")) != NULL) {
+				fprintf(f, "%s\n=====\n", req);
+				fclose(f);
+			}
+			if (write(s, replies[i], strlen(replies[i])) < 0)
+				_exit(1);
+			close(s);
+		}
+		_exit(0);
+	}
+	close(ls);
+	return ntohs(sin.sin_port);
+}
+
+struct t_call {
+	struct event_base *base;
+	int calls;
+	char body[512];
+	struct aws_error ae;
+	int failed;
+};
+
+static void
+t_call_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct aws_error *ae)
+{
+	struct t_call *t = arg;
+
+	(void)out;
+	t->calls++;
+	t->failed = ae != NULL;
+	if (ae != NULL)
+		t->ae = *ae;
+	else
+		snprintf(t->body, sizeof(t->body), "%.*s", (int)resp->body_len,
+		    resp->body);
+	event_base_loopexit(t->base, NULL);
+}
+
+#define T_XML_OK                                                         \
+	"HTTP/1.1 200 OK\r\nContent-Type: text/xml;charset=UTF-8\r\n"    \
+	"Content-Length: 128\r\nConnection: close\r\n\r\n"               \
+	"<CreateSecurityGroupResponse><requestId>r1</requestId><return>" \
+	"true</return><groupId>sg-9</groupId></CreateSecurityGroupResponse>"
+#define T_XML_DEP                                                         \
+	"HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\n"          \
+	"Content-Length: 165\r\nConnection: close\r\n\r\n"                \
+	"<Response><Errors><Error><Code>DependencyViolation</Code>"       \
+	"<Message>resource sg-9 has a dependent object</Message></Error>" \
+	"</Errors><RequestID>r2</RequestID></Response>"
+
+static void
+t_call(void **state)
+{
+	static const char *const replies[] = { T_XML_OK, T_XML_DEP, NULL };
+	char log[] = "/tmp/t_aws_ec2.XXXXXX";
+	struct aws_options o = { .region = "eu-west-1" };
+	struct t_call t;
+	struct httpcli *http;
+	struct aws *a;
+	struct aws_xml root;
+	struct buf q;
+	struct err e;
+	char *url, *req, v[32];
+	FILE *f;
+
+	(void)state;
+	close(mkstemp(log));
+	url = xasprintf("http://127.0.0.1:%d", t_server(replies, log));
+	setenv("AWS_ACCESS_KEY_ID", "AKTEST", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKTEST", 1);
+	unsetenv("AWS_SESSION_TOKEN");
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+	memset(&t, 0, sizeof(t));
+	t.base = event_base_new();
+	http = httpcli_new(t.base);
+	o.endpoint = url;
+	a = aws_new(t.base, http, &o, &e);
+	assert_int_equal(aws_resolve_credentials(a, &e), 0);
+	aws_ec2_q_create_sg(&q, "sockerless-n-i", "d", "vpc-1", NULL);
+	aws_ec2_call(a, "CreateSecurityGroup", &q, t_call_done, &t);
+	event_base_dispatch(t.base);
+	assert_int_equal(t.calls, 1);
+	assert_false(t.failed);
+	assert_int_equal(
+	    aws_xml_root(t.body, strlen(t.body), &root, NULL, 0), 0);
+	assert_int_equal(aws_xml_get(&root, "groupId", v, sizeof(v)), 0);
+	assert_string_equal(v, "sg-9");
+	/* A 4xx is not retried: one attempt, EC2's code and words. */
+	aws_ec2_q_delete_sg(&q, "sg-9");
+	aws_ec2_call(a, "DeleteSecurityGroup", &q, t_call_done, &t);
+	event_base_dispatch(t.base);
+	assert_int_equal(t.calls, 2);
+	assert_true(t.failed);
+	assert_string_equal(t.ae.code, "DependencyViolation");
+	assert_string_equal(t.ae.request_id, "r2");
+	waitpid(t_pid, NULL, 0);
+	t_pid = 0;
+	req = xcalloc(1, 65536);
+	f = fopen(log, "r");
+	assert_non_null(f);
+	assert_true(fread(req, 1, 65535, f) > 0);
+	fclose(f);
+	assert_true(str_prefix(req, "POST / HTTP/1.1\r\n"));
+	assert_non_null(strcasestr(req,
+	    "Content-Type: application/x-www-form-urlencoded; "
+	    "charset=utf-8\r\n"));
+	assert_null(strcasestr(req, "X-Amz-Target"));
+	assert_non_null(strstr(req, "/eu-west-1/ec2/aws4_request, "));
+	assert_non_null(strstr(req,
+	    "\r\n\r\nAction=CreateSecurityGroup&Version=2016-11-15&"
+	    "GroupName=sockerless-n-i&GroupDescription=d&VpcId=vpc-1\n"));
+	assert_non_null(strstr(req,
+	    "\r\n\r\nAction=DeleteSecurityGroup&Version=2016-11-15&"
+	    "GroupId=sg-9\n"));
+	free(req);
+	unlink(log);
+	aws_free(a);
+	httpcli_free(http);
+	event_base_free(t.base);
+	free(url);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_query),
+		cmocka_unit_test(t_xml_shapes),
+		cmocka_unit_test(t_xml_malformed),
+		cmocka_unit_test(t_xml_errors),
+		cmocka_unit_test_teardown(t_call, t_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
