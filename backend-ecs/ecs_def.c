@@ -2,9 +2,12 @@
  * container (wrapped by the agent, or as it is), the agent's init
  * container and volume, the awslogs configuration, and the hash that
  * names the family so that identical containers share one definition. */
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ecs.h"
 #include "sockerless/container.h"
@@ -151,6 +154,174 @@ ecs_def_agent_wrap(const struct container *c, cJSON *d, struct err *e)
 	return 0;
 }
 
+/* --- Linux options (docs/backend-ecs.md "Linux options") ---------------- */
+
+/* Docker's default capabilities: adding one is a no-op unless ALL was
+ * dropped, dropping another is a no-op. */
+static const char *const ecs_def_default_caps[] = { "CHOWN", "DAC_OVERRIDE",
+	"FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
+	"SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
+	NULL };
+
+/* The capability as ECS names it: upper case, no "CAP_" (the framework
+ * has checked it is one). */
+static void
+ecs_def_cap_name(const char *in, char *out, size_t size)
+{
+	size_t i;
+
+	if (in == NULL)
+		in = "";
+	if (strncasecmp(in, "CAP_", 4) == 0)
+		in += 4;
+	for (i = 0; in[i] != '\0' && i + 1 < size; i++)
+		out[i] = (char)toupper((unsigned char)in[i]);
+	out[i] = '\0';
+}
+
+static int
+ecs_def_is_default(const char *cap)
+{
+	for (size_t i = 0; ecs_def_default_caps[i] != NULL; i++)
+		if (strcmp(ecs_def_default_caps[i], cap) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+ecs_def_in(const cJSON *list, const char *cap)
+{
+	const cJSON *it;
+	char n[32];
+
+	cJSON_ArrayForEach(it, list) {
+		ecs_def_cap_name(cJSON_GetStringValue(it), n, sizeof(n));
+		if (strcmp(n, cap) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* CapAdd: Fargate adds SYS_PTRACE only; a default capability is added
+ * back by dropping the others (--cap-drop ALL --cap-add CHOWN). */
+static int
+ecs_def_caps_add(const cJSON *add, cJSON *out, struct err *e)
+{
+	const cJSON *it;
+	char n[32];
+
+	cJSON_ArrayForEach(it, add) {
+		ecs_def_cap_name(cJSON_GetStringValue(it), n, sizeof(n));
+		if (strcmp(n, "SYS_PTRACE") == 0) {
+			cJSON_AddItemToArray(out, cJSON_CreateString(n));
+			continue;
+		}
+		/* A default: there already, or kept out of the drop list
+		 * (drop_all; see ecs_def_caps). */
+		if (ecs_def_is_default(n))
+			continue;
+		return err_set(e, 400,
+		    "--cap-add %s cannot be honoured on ECS Fargate: Fargate "
+		    "adds only SYS_PTRACE (and keeps Docker's default "
+		    "capabilities). Run the container without --cap-add %s.",
+		    n, n);
+	}
+	return 0;
+}
+
+/* linuxParameters.capabilities from CapAdd and CapDrop. */
+static int
+ecs_def_caps(const cJSON *hc, cJSON *d, struct err *e)
+{
+	const cJSON *add = json_arr(hc, "CapAdd"),
+		    *drop = json_arr(hc, "CapDrop");
+	int drop_all = ecs_def_in(drop, "ALL");
+	cJSON *a = cJSON_CreateArray(), *dr = cJSON_CreateArray(), *caps, *lp;
+
+	if (ecs_def_caps_add(add, a, e) == -1) {
+		cJSON_Delete(a);
+		cJSON_Delete(dr);
+		return -1;
+	}
+	/* Only Docker's defaults can be dropped (others are not there);
+	 * ALL is spelled out when some default is added back. */
+	for (size_t i = 0; ecs_def_default_caps[i] != NULL; i++) {
+		const char *n = ecs_def_default_caps[i];
+		if ((drop_all || ecs_def_in(drop, n)) && !ecs_def_in(add, n))
+			cJSON_AddItemToArray(dr, cJSON_CreateString(n));
+	}
+	if (drop_all &&
+	    cJSON_GetArraySize(dr) ==
+		(int)(sizeof(ecs_def_default_caps) / sizeof(char *) - 1)) {
+		cJSON_Delete(dr);
+		dr = cJSON_CreateStringArray((const char *[]){ "ALL" }, 1);
+	}
+	if (cJSON_GetArraySize(a) == 0 && cJSON_GetArraySize(dr) == 0) {
+		cJSON_Delete(a);
+		cJSON_Delete(dr);
+		return 0;
+	}
+	caps = cJSON_CreateObject();
+	cJSON_AddItemToObject(caps, "add", a);
+	cJSON_AddItemToObject(caps, "drop", dr);
+	lp = cJSON_CreateObject();
+	cJSON_AddItemToObject(lp, "capabilities", caps);
+	cJSON_AddItemToObject(d, "linuxParameters", lp);
+	return 0;
+}
+
+/* Ulimits: Fargate sets nofile only (ECS's Ulimit, int32 limits). */
+static int
+ecs_def_ulimits(const cJSON *hc, cJSON *d, struct err *e)
+{
+	const cJSON *it;
+	cJSON *out;
+
+	if (cJSON_GetArraySize(json_arr(hc, "Ulimits")) == 0)
+		return 0;
+	out = cJSON_CreateArray();
+	cJSON_ArrayForEach(it, json_arr(hc, "Ulimits")) {
+		const char *name = json_str(it, "Name");
+		int64_t soft = json_int(it, "Soft", 0);
+		int64_t hard = json_int(it, "Hard", 0);
+		cJSON *u;
+
+		if (name == NULL || strcmp(name, "nofile") != 0 || soft < 0 ||
+		    hard > INT32_MAX) {
+			cJSON_Delete(out);
+			return err_set(e, 400,
+			    "--ulimit %s=%lld:%lld cannot be honoured on ECS "
+			    "Fargate: Fargate sets only nofile, from 0 to "
+			    "%d (the other limits are the operating "
+			    "system's). Run the container without that "
+			    "--ulimit.",
+			    name != NULL ? name : "", (long long)soft,
+			    (long long)hard, INT32_MAX);
+		}
+		u = cJSON_CreateObject();
+		json_add_str(u, "name", name);
+		json_add_int(u, "softLimit", soft);
+		json_add_int(u, "hardLimit", hard);
+		cJSON_AddItemToArray(out, u);
+	}
+	cJSON_AddItemToObject(d, "ulimits", out);
+	return 0;
+}
+
+/* The Linux options the framework has checked the shape of: mapped where
+ * Fargate has them, refused otherwise. */
+static int
+ecs_def_linux(const struct container *c, cJSON *d, struct err *e)
+{
+	const cJSON *hc = container_host_config(c);
+
+	if (json_bool(hc, "ReadonlyRootfs", 0))
+		json_add_bool(d, "readonlyRootFilesystem", 1);
+	if (ecs_def_caps(hc, d, e) == -1)
+		return -1;
+	return ecs_def_ulimits(hc, d, e);
+}
+
 static cJSON *
 ecs_def_container_def(struct container *c, int agent, struct err *e)
 {
@@ -188,6 +359,10 @@ ecs_def_container_def(struct container *c, int agent, struct err *e)
 		json_add_str(d, "workingDirectory", s);
 	if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
 		json_add_str(d, "user", s);
+	if (ecs_def_linux(c, d, e) == -1) {
+		cJSON_Delete(d);
+		return NULL;
+	}
 	json_add_int(d, "stopTimeout", kit_clamp(stop, 2, 120));
 	json_add_bool(
 	    d, "interactive", !agent && json_bool(cfg, "OpenStdin", 0));
