@@ -546,3 +546,9 @@ aws_cloud(struct aws *a)
 {
 	return a->core;
 }
+
+struct event_base *
+aws_base(struct aws *a)
+{
+	return a->base;
+}

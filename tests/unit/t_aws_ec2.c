@@ -1,9 +1,11 @@
-/* The EC2 Query client (common/cloud/aws_ec2.c): the form encoding of each
- * request against what botocore's ec2 serializer writes for the same
- * input (botocore 1.29, printed with urlencode: '+' there is %20 here,
+/* The EC2 Query client (common/cloud/aws_ec2.c, aws_ec2_sg.c): the form
+ * encoding of each request against what botocore's ec2 serializer writes for
+ * the same input (botocore 1.29, printed with urlencode: '+' there is %20 here,
  * both are the form encoding of a space), the XML reader on EC2's answer
- * shapes and on malformed input, and one call end to end (signing for
- * "ec2", the XML error mapped to Docker's status). */
+ * shapes and on malformed input, one call end to end (signing for "ec2",
+ * the XML error mapped to Docker's status), and the security group
+ * sequences against a stand-in server: made whole or cleaned up, deleted
+ * with a bounded wait on DependencyViolation, listed by tag. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -453,6 +455,300 @@ t_call(void **state)
 	free(url);
 }
 
+/* --- the security group sequences (aws_ec2_sg.c) ------------------------- */
+
+/* An HTTP reply with an XML body (a new string). */
+static char *
+t_reply(int status, const char *xml)
+{
+	return xasprintf("HTTP/1.1 %d X\r\nContent-Type: text/xml\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	    status, strlen(xml), xml);
+}
+
+static char *
+t_ec2_err(const char *code, const char *msg)
+{
+	char *xml = xasprintf("<Response><Errors><Error><Code>%s</Code>"
+			      "<Message>%s</Message></Error></Errors>"
+			      "<RequestID>r</RequestID></Response>",
+	    code, msg);
+	char *r = t_reply(400, xml);
+
+	free(xml);
+	return r;
+}
+
+#define T_CREATED                                                       \
+	"<CreateSecurityGroupResponse><requestId>r</requestId><return>" \
+	"true</return><groupId>sg-9</groupId></CreateSecurityGroupResponse>"
+#define T_TRUE "<X><requestId>r</requestId><return>true</return></X>"
+
+struct t_seq {
+	struct event_base *base;
+	struct httpcli *http;
+	struct aws *a;
+	char log[32];
+	int calls;
+	char group[64];
+	struct err e;
+	int failed;
+	struct strv ids, vals;
+};
+
+static void
+t_seq_start(struct t_seq *t, char **replies)
+{
+	struct aws_options o = { .region = "us-east-1" };
+	char *url;
+	struct err e;
+
+	memset(t, 0, sizeof(*t));
+	strv_init(&t->ids);
+	strv_init(&t->vals);
+	snprintf(t->log, sizeof(t->log), "/tmp/t_aws_ec2.XXXXXX");
+	close(mkstemp(t->log));
+	url = xasprintf("http://127.0.0.1:%d",
+	    t_server((const char *const *)replies, t->log));
+	setenv("AWS_ACCESS_KEY_ID", "AKTEST", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKTEST", 1);
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+	t->base = event_base_new();
+	t->http = httpcli_new(t->base);
+	o.endpoint = url;
+	t->a = aws_new(t->base, t->http, &o, &e);
+	assert_int_equal(aws_resolve_credentials(t->a, &e), 0);
+	free(url);
+	for (size_t i = 0; replies[i] != NULL; i++)
+		free(replies[i]);
+}
+
+/* The actions the server saw, in order, as "A B C". */
+static char *
+t_seq_end(struct t_seq *t)
+{
+	char *req = xcalloc(1, 65536), *p, *out = xstrdup("");
+	FILE *f;
+
+	waitpid(t_pid, NULL, 0);
+	t_pid = 0;
+	f = fopen(t->log, "r");
+	assert_non_null(f);
+	assert_true(fread(req, 1, 65535, f) > 0);
+	fclose(f);
+	for (p = req; (p = strstr(p, "\r\n\r\nAction=")) != NULL; p++) {
+		char *o = xasprintf("%s%s%.*s", out, out[0] ? " " : "",
+		    (int)strcspn(p + 11, "&\n"), p + 11);
+		free(out);
+		out = o;
+	}
+	free(req);
+	unlink(t->log);
+	aws_ec2_sg_cancel_all(t->a);
+	aws_free(t->a);
+	httpcli_free(t->http);
+	event_base_free(t->base);
+	strv_free(&t->ids);
+	strv_free(&t->vals);
+	return out;
+}
+
+static void
+t_seq_done(void *arg, const char *group, const struct err *e)
+{
+	struct t_seq *t = arg;
+
+	t->calls++;
+	t->failed = e != NULL;
+	if (e != NULL)
+		t->e = *e;
+	else
+		snprintf(t->group, sizeof(t->group), "%s", group);
+	event_base_loopexit(t->base, NULL);
+}
+
+static void
+t_seq_listed(void *arg, const struct strv *ids, const struct strv *vals,
+    const struct err *e)
+{
+	struct t_seq *t = arg;
+
+	t->calls++;
+	t->failed = e != NULL;
+	for (size_t i = 0; i < ids->n; i++) {
+		strv_add(&t->ids, ids->v[i]);
+		strv_add(&t->vals, vals->v[i]);
+	}
+	event_base_loopexit(t->base, NULL);
+}
+
+static void
+t_make_internal(void **state)
+{
+	char *replies[] = { t_reply(200, T_CREATED), t_reply(200, T_TRUE),
+		t_reply(200, T_TRUE), t_reply(200, T_TRUE), NULL };
+	static const char *const tags[] = { "sockerless:instance", "i1", NULL };
+	struct aws_ec2_sg_spec sp = { "sockerless-n-i1", "d", "vpc-1", tags,
+		1 };
+	struct t_seq t;
+	char *seen;
+
+	(void)state;
+	t_seq_start(&t, replies);
+	aws_ec2_sg_make(t.a, &sp, t_seq_done, &t);
+	event_base_dispatch(t.base);
+	assert_int_equal(t.calls, 1);
+	assert_false(t.failed);
+	assert_string_equal(t.group, "sg-9");
+	seen = t_seq_end(&t);
+	assert_string_equal(seen,
+	    "CreateSecurityGroup AuthorizeSecurityGroupIngress "
+	    "RevokeSecurityGroupEgress AuthorizeSecurityGroupEgress");
+	free(seen);
+}
+
+/* A failure half-way deletes the group it made: nothing is left. */
+static void
+t_make_fails_halfway(void **state)
+{
+	char *replies[] = { t_reply(200, T_CREATED),
+		t_ec2_err("RulesPerSecurityGroupLimitExceeded", "too many"),
+		t_reply(200, T_TRUE), NULL };
+	struct aws_ec2_sg_spec sp = { "n", "d", "vpc-1", NULL, 0 };
+	struct t_seq t;
+	char *seen;
+
+	(void)state;
+	t_seq_start(&t, replies);
+	aws_ec2_sg_make(t.a, &sp, t_seq_done, &t);
+	event_base_dispatch(t.base);
+	assert_true(t.failed);
+	assert_int_equal(t.e.status, 500);
+	assert_non_null(strstr(t.e.msg, "RulesPerSecurityGroupLimitExceeded"));
+	seen = t_seq_end(&t);
+	assert_string_equal(seen,
+	    "CreateSecurityGroup AuthorizeSecurityGroupIngress "
+	    "DeleteSecurityGroup");
+	free(seen);
+}
+
+/* The clean-up failing too: both errors are told. */
+static void
+t_make_undo_fails(void **state)
+{
+	char *replies[] = { t_reply(200, T_CREATED),
+		t_ec2_err("InvalidParameterValue", "bad rule"),
+		t_ec2_err("UnauthorizedOperation", "no delete"), NULL };
+	struct aws_ec2_sg_spec sp = { "n", "d", "vpc-1", NULL, 0 };
+	struct t_seq t;
+
+	(void)state;
+	t_seq_start(&t, replies);
+	aws_ec2_sg_make(t.a, &sp, t_seq_done, &t);
+	event_base_dispatch(t.base);
+	assert_true(t.failed);
+	assert_int_equal(t.e.status, 400);
+	assert_non_null(strstr(t.e.msg,
+	    "sg-9 was made but could not be "
+	    "deleted"));
+	assert_non_null(strstr(t.e.msg, "no delete"));
+	assert_non_null(strstr(t.e.msg, "bad rule"));
+	free(t_seq_end(&t));
+}
+
+static void
+t_delete_waits(void **state)
+{
+	char *replies[] = { t_ec2_err("DependencyViolation", "in use"),
+		t_ec2_err("DependencyViolation", "in use"),
+		t_reply(200, T_TRUE), NULL };
+	struct t_seq t;
+	char *seen;
+
+	(void)state;
+	t_seq_start(&t, replies);
+	aws_ec2_sg_delete(t.a, "sg-9", 10, 5000, t_seq_done, &t);
+	event_base_dispatch(t.base);
+	assert_false(t.failed);
+	seen = t_seq_end(&t);
+	assert_string_equal(seen,
+	    "DeleteSecurityGroup DeleteSecurityGroup DeleteSecurityGroup");
+	free(seen);
+}
+
+/* Bounded: 10 ms, then the 15 ms left, then a clear 409. */
+static void
+t_delete_gives_up(void **state)
+{
+	char *replies[] = { t_ec2_err("DependencyViolation", "in use"),
+		t_ec2_err("DependencyViolation", "in use"),
+		t_ec2_err("DependencyViolation", "still in use"), NULL };
+	struct t_seq t;
+
+	(void)state;
+	t_seq_start(&t, replies);
+	aws_ec2_sg_delete(t.a, "sg-9", 10, 25, t_seq_done, &t);
+	event_base_dispatch(t.base);
+	assert_true(t.failed);
+	assert_int_equal(t.e.status, 409);
+	assert_non_null(strstr(t.e.msg, "security group sg-9 is still used"));
+	assert_non_null(strstr(t.e.msg, "still in use"));
+	free(t_seq_end(&t));
+}
+
+static void
+t_delete_gone_is_success(void **state)
+{
+	char *replies[] = { t_ec2_err("InvalidGroup.NotFound", "no sg-9"),
+		NULL };
+	struct t_seq t;
+
+	(void)state;
+	t_seq_start(&t, replies);
+	aws_ec2_sg_delete(t.a, "sg-9", 10, 25, t_seq_done, &t);
+	event_base_dispatch(t.base);
+	assert_false(t.failed);
+	free(t_seq_end(&t));
+}
+
+static void
+t_list_and_vpc(void **state)
+{
+	char *replies[] = { t_reply(200, t_describe_sgs),
+		t_reply(200,
+		    "<DescribeSubnetsResponse><subnetSet><item><subnetId>s-1"
+		    "</subnetId><vpcId>vpc-7</vpcId></item><item><subnetId>"
+		    "s-2</subnetId><vpcId>vpc-7</vpcId></item></subnetSet>"
+		    "</DescribeSubnetsResponse>"),
+		NULL };
+	struct strv subnets;
+	struct t_seq t;
+	char *seen;
+
+	(void)state;
+	t_seq_start(&t, replies);
+	aws_ec2_sg_list(t.a, "sockerless:instance", "i1",
+	    "sockerless:network-id", t_seq_listed, &t);
+	event_base_dispatch(t.base);
+	assert_false(t.failed);
+	assert_int_equal(t.ids.n, 2);
+	assert_string_equal(t.ids.v[0], "sg-1a2b3c4d");
+	assert_string_equal(t.vals.v[0], "abc");
+	assert_string_equal(t.ids.v[1], "sg-2");
+	assert_string_equal(t.vals.v[1], "");
+	strv_init(&subnets);
+	strv_add(&subnets, "s-1");
+	strv_add(&subnets, "s-2");
+	aws_ec2_subnets_vpc(t.a, &subnets, t_seq_done, &t);
+	event_base_dispatch(t.base);
+	assert_false(t.failed);
+	assert_string_equal(t.group, "vpc-7");
+	strv_free(&subnets);
+	seen = t_seq_end(&t);
+	assert_string_equal(seen, "DescribeSecurityGroups DescribeSubnets");
+	free(seen);
+}
+
 int
 main(void)
 {
@@ -462,6 +758,13 @@ main(void)
 		cmocka_unit_test(t_xml_malformed),
 		cmocka_unit_test(t_xml_errors),
 		cmocka_unit_test_teardown(t_call, t_teardown),
+		cmocka_unit_test_teardown(t_make_internal, t_teardown),
+		cmocka_unit_test_teardown(t_make_fails_halfway, t_teardown),
+		cmocka_unit_test_teardown(t_make_undo_fails, t_teardown),
+		cmocka_unit_test_teardown(t_delete_waits, t_teardown),
+		cmocka_unit_test_teardown(t_delete_gives_up, t_teardown),
+		cmocka_unit_test_teardown(t_delete_gone_is_success, t_teardown),
+		cmocka_unit_test_teardown(t_list_and_vpc, t_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

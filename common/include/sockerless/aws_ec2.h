@@ -50,6 +50,50 @@ void aws_ec2_q_describe_subnets(struct buf *q, const struct strv *subnets);
 uint64_t aws_ec2_call(struct aws *a, const char *action, struct buf *q,
     aws_rest_cb cb, void *arg);
 
+/* --- security groups (aws_ec2_sg.c) ------------------------------------ */
+
+/* A group per Docker network: its members admit each other (ingress from
+ * the group itself); internal ones also lose the default all-egress rule
+ * and may only reach each other. */
+struct aws_ec2_sg_spec {
+	const char *name; /* GroupName */
+	const char *desc;
+	const char *vpc;
+	const char *const *tags; /* key, value, ..., NULL */
+	int internal;
+};
+
+/* group_id is set on success (borrowed); e on failure (Docker status and
+ * EC2's words). */
+typedef void (*aws_ec2_sg_cb)(
+    void *arg, const char *group_id, const struct err *e);
+
+/* CreateSecurityGroup, AuthorizeSecurityGroupIngress from itself, and
+ * for internal: RevokeSecurityGroupEgress 0.0.0.0/0 and
+ * AuthorizeSecurityGroupEgress to itself. A step failing after the create
+ * deletes the group (its error is added when that fails too), so a
+ * failure leaves nothing behind. */
+void aws_ec2_sg_make(struct aws *a, const struct aws_ec2_sg_spec *spec,
+    aws_ec2_sg_cb cb, void *arg);
+/* DeleteSecurityGroup; while EC2 answers DependencyViolation (an ENI of a
+ * task that just stopped is still being released) it tries again after
+ * first_ms, doubling up to 10 s, for at most total_ms, then fails with a
+ * 409 naming the group. A group already gone is success. */
+void aws_ec2_sg_delete(struct aws *a, const char *group_id, long first_ms,
+    long total_ms, aws_ec2_sg_cb cb, void *arg);
+/* DescribeSecurityGroups tagged key=value: the ids into ids and each
+ * one's value of tag vkey ("" when it has none) into vals. */
+typedef void (*aws_ec2_sg_list_cb)(void *arg, const struct strv *ids,
+    const struct strv *vals, const struct err *e);
+void aws_ec2_sg_list(struct aws *a, const char *key, const char *value,
+    const char *vkey, aws_ec2_sg_list_cb cb, void *arg);
+/* DescribeSubnets: the VPC of the subnets (they must share one). */
+void aws_ec2_subnets_vpc(
+    struct aws *a, const struct strv *subnets, aws_ec2_sg_cb cb, void *arg);
+/* Frees the sequences in flight on a, without their callbacks (call
+ * before aws_free). */
+void aws_ec2_sg_cancel_all(struct aws *a);
+
 /* --- the XML reader ------------------------------------------------------ */
 
 /* A range of a document: an element's content, or the whole document.
