@@ -308,15 +308,61 @@ ecs_def_ulimits(const cJSON *hc, cJSON *d, struct err *e)
 	return 0;
 }
 
+/* The option that makes the agent write /etc/hosts or /etc/resolv.conf
+ * (Interface 2 of issue 13), or NULL. */
+static const char *
+ecs_def_name_files(const cJSON *hc)
+{
+	static const struct {
+		const char *key, *flag;
+	} opts[] = { { "ExtraHosts", "--add-host" }, { "Links", "--link" },
+		{ "Dns", "--dns" }, { "DnsSearch", "--dns-search" },
+		{ "DnsOptions", "--dns-option" } };
+	const char *nm = json_str(hc, "NetworkMode");
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (cJSON_GetArraySize(json_arr(hc, opts[i].key)) > 0)
+			return opts[i].flag;
+	if (nm != NULL && nm[0] != '\0' && strcmp(nm, "default") != 0 &&
+	    strcmp(nm, "bridge") != 0 && strcmp(nm, "none") != 0 &&
+	    strcmp(nm, "host") != 0 && strncmp(nm, "container:", 10) != 0)
+		return "a user-defined network";
+	return NULL;
+}
+
+/* --read-only: readonlyRootFilesystem. As with dockerd's --read-only,
+ * /etc/hosts, /etc/hostname and /etc/resolv.conf are read-only too, and
+ * the agent cannot write the names it serves into them after the task
+ * started, so the combination is refused. */
+static int
+ecs_def_read_only(const cJSON *hc, int agent, cJSON *d, struct err *e)
+{
+	const char *why;
+
+	if (!json_bool(hc, "ReadonlyRootfs", 0))
+		return 0;
+	if (agent && (why = ecs_def_name_files(hc)) != NULL)
+		return err_set(e, 400,
+		    "--read-only cannot be combined with %s on ECS: the "
+		    "task's /etc/hosts and /etc/resolv.conf are read-only "
+		    "with it, and the agent writes the names of networks, "
+		    "--link, --add-host and --dns there when the task "
+		    "starts. Run the container without --read-only, or "
+		    "without %s.",
+		    why, why);
+	json_add_bool(d, "readonlyRootFilesystem", 1);
+	return 0;
+}
+
 /* The Linux options the framework has checked the shape of: mapped where
  * Fargate has them, refused otherwise. */
 static int
-ecs_def_linux(const struct container *c, cJSON *d, struct err *e)
+ecs_def_linux(const struct container *c, int agent, cJSON *d, struct err *e)
 {
 	const cJSON *hc = container_host_config(c);
 
-	if (json_bool(hc, "ReadonlyRootfs", 0))
-		json_add_bool(d, "readonlyRootFilesystem", 1);
+	if (ecs_def_read_only(hc, agent, d, e) == -1)
+		return -1;
 	if (ecs_def_caps(hc, d, e) == -1)
 		return -1;
 	return ecs_def_ulimits(hc, d, e);
@@ -359,7 +405,7 @@ ecs_def_container_def(struct container *c, int agent, struct err *e)
 		json_add_str(d, "workingDirectory", s);
 	if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
 		json_add_str(d, "user", s);
-	if (ecs_def_linux(c, d, e) == -1) {
+	if (ecs_def_linux(c, agent, d, e) == -1) {
 		cJSON_Delete(d);
 		return NULL;
 	}

@@ -79,3 +79,21 @@ def test_refusal_status_is_400(apiclient, name):
                                    host_config=apiclient.create_host_config(
                                        cap_add=["SYS_ADMIN"]))
     assert ei.value.status_code == 400
+
+
+@pytest.mark.parametrize("args", [
+    ["--add-host", "sk-ro-peer:10.9.8.7"],
+    ["--dns", "10.9.8.1"],
+])
+def test_read_only_with_name_files(name, args):
+    """dockerd writes /etc/hosts and resolv.conf before the root turns
+    read-only; on ECS the agent would write them after the task started,
+    into files readonlyRootFilesystem makes read-only: refused, saying why."""
+    p = dk("run", "--rm", "--name", name, "--read-only", *args, BUSYBOX,
+           "cat", "/etc/hosts", "/etc/resolv.conf")
+    if TARGET != "sockerless":
+        assert p.returncode == 0, p.stderr
+        assert args[1].split(":")[-1] in p.stdout, p.stdout
+        return
+    assert p.returncode != 0, p.stdout
+    assert f"--read-only cannot be combined with {args[0]} on ECS" in p.stderr, p.stderr
