@@ -368,6 +368,21 @@ ecs_def_linux(const struct container *c, int agent, cJSON *d, struct err *e)
 	return ecs_def_ulimits(hc, d, e);
 }
 
+/* Whether the agent's configuration names the user it runs the main
+ * process as. */
+static int
+ecs_def_has_user(const cJSON *kvs)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, kvs) {
+		const char *kv = cJSON_GetStringValue(it);
+		if (kv != NULL && str_prefix(kv, "SOCKERLESS_USER="))
+			return 1;
+	}
+	return 0;
+}
+
 static cJSON *
 ecs_def_container_def(struct container *c, int agent, struct err *e)
 {
@@ -375,6 +390,7 @@ ecs_def_container_def(struct container *c, int agent, struct err *e)
 	const cJSON *labels = json_obj(cfg, "Labels");
 	cJSON *d = cJSON_CreateObject(), *env, *ports;
 	const char *s;
+	int drops = 0;
 	int64_t stop = json_int(cfg, "StopTimeout", ecs_conf.stop_timeout);
 
 	json_add_str(d, "name", ECS_CONTAINER_NAME);
@@ -397,13 +413,20 @@ ecs_def_container_def(struct container *c, int agent, struct err *e)
 	env = ecs_def_env(cJSON_CreateArray(), json_arr(cfg, "Env"));
 	if (agent) {
 		cJSON *fixed = backend_agent_config_env(c);
+		drops = ecs_def_has_user(fixed);
 		ecs_def_env(env, fixed);
 		cJSON_Delete(fixed);
 	}
 	cJSON_AddItemToObject(d, "environment", env);
 	if ((s = json_str(cfg, "WorkingDir")) != NULL && s[0] != '\0')
 		json_add_str(d, "workingDirectory", s);
-	if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
+	/* An agent that runs the main process as SOCKERLESS_USER starts as
+	 * root, to write the name files and bind port 53 first (issue 13,
+	 * Interface 2); otherwise ECS runs the whole container as the
+	 * user. */
+	if (drops)
+		json_add_str(d, "user", "0");
+	else if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
 		json_add_str(d, "user", s);
 	if (ecs_def_linux(c, agent, d, e) == -1) {
 		cJSON_Delete(d);
