@@ -3,9 +3,15 @@ applied where the cloud has them or refused with a 400 naming the option,
 through the real docker CLI. Runs against either target (SK_TARGET): what
 dockerd honours is checked on both; the refusals are sockerless's (dockerd
 accepts them). The ECS backend's mapping is in docs/backend-ecs.md."""
+import os
+import uuid
+
 import pytest
 
-from e2e_lib import BUSYBOX, TARGET, dk, dk_ok, inspect
+from e2e_lib import BUSYBOX, TARGET, dk, dk_ok, inspect, sim_url
+
+# deploy/local.sh's simulator account.
+REGION, AKID, SECRET = "us-east-1", "AKIDSOCKERLESSTEST", "sockerless-test-secret"
 
 
 @pytest.fixture(autouse=True)
@@ -97,3 +103,36 @@ def test_read_only_with_name_files(name, args):
         return
     assert p.returncode != 0, p.stdout
     assert f"--read-only cannot be combined with {args[0]} on ECS" in p.stderr, p.stderr
+
+
+def _main_definition(label):
+    """The ECS task definition's main container for the container carrying
+    label (dockerLabels), read back from the simulator."""
+    import botocore.session
+    ecs = botocore.session.get_session().create_client(
+        "ecs", region_name=REGION, endpoint_url=sim_url(),
+        aws_access_key_id=AKID, aws_secret_access_key=SECRET)
+    arns = ecs.list_task_definitions(sort="DESC")["taskDefinitionArns"]
+    for arn in arns:
+        td = ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        for cd in td["containerDefinitions"]:
+            if cd.get("dockerLabels", {}).get("sk.ecsnet") == label:
+                return cd
+    raise AssertionError(f"no task definition carries sk.ecsnet={label}")
+
+
+@pytest.mark.skipif(TARGET != "sockerless" or os.environ.get("SK_BACKEND", "ecs") != "ecs"
+                    or not sim_url(), reason="reads the ECS task definition from the simulator")
+def test_task_definition_fields(name):
+    """What the ECS backend applies lands in the task definition ECS gets."""
+    label = uuid.uuid4().hex
+    dk_ok("create", "--name", name, "--label", f"sk.ecsnet={label}", "--read-only",
+          "--cap-drop", "ALL", "--cap-add", "CHOWN", "--cap-add", "sys_ptrace",
+          "--ulimit", "nofile=100:200", BUSYBOX, "true")
+    cd = _main_definition(label)
+    assert cd["readonlyRootFilesystem"] is True
+    caps = cd["linuxParameters"]["capabilities"]
+    assert caps["add"] == ["SYS_PTRACE"], caps
+    assert "CHOWN" not in caps["drop"] and "KILL" in caps["drop"], caps
+    assert cd["ulimits"] == [{"name": "nofile", "softLimit": 100, "hardLimit": 200}]
+    dk("rm", "-f", name)
