@@ -106,6 +106,18 @@ aws_ec2_q_describe_sgs_tag(struct buf *q, const char *key, const char *value)
 }
 
 void
+aws_ec2_q_describe_sgs_name(struct buf *q, const char *name, const char *vpc)
+{
+	aws_query_init(q, "DescribeSecurityGroups");
+	aws_query_add(q, "Filter.1.Name", "group-name");
+	aws_query_add(q, "Filter.1.Value.1", name);
+	if (vpc != NULL && vpc[0] != '\0') {
+		aws_query_add(q, "Filter.2.Name", "vpc-id");
+		aws_query_add(q, "Filter.2.Value.1", vpc);
+	}
+}
+
+void
 aws_ec2_q_describe_subnets(struct buf *q, const struct strv *subnets)
 {
 	aws_query_init(q, "DescribeSubnets");

@@ -21,6 +21,7 @@
 
 enum aws_ec2_step {
 	SG_CREATE,
+	SG_ADOPT,
 	SG_INGRESS,
 	SG_REVOKE,
 	SG_EGRESS,
@@ -41,6 +42,7 @@ struct aws_ec2_op {
 	long delay_ms, left_ms, waited_ms;
 	struct err failed; /* a make's failure while its group is deleted */
 	char *vkey;
+	char *tkey, *tval; /* a make's first tag: a duplicate with it is ours */
 	aws_ec2_sg_cb cb;
 	aws_ec2_sg_list_cb lcb;
 	void *arg;
@@ -51,6 +53,8 @@ static TAILQ_HEAD(, aws_ec2_op) aws_ec2_ops = TAILQ_HEAD_INITIALIZER(
 
 static void aws_ec2_answer(void *arg, const struct httpcli_resp *resp,
     const cJSON *out, const struct aws_error *ae);
+static void aws_ec2_tag(
+    const struct aws_xml *group, const char *key, char *out, size_t n);
 
 static struct aws_ec2_op *
 aws_ec2_op_new(struct aws *a, enum aws_ec2_step step, void *arg)
@@ -71,6 +75,8 @@ aws_ec2_op_free(struct aws_ec2_op *op)
 	if (op->timer != NULL)
 		event_free(op->timer);
 	free(op->vkey);
+	free(op->tkey);
+	free(op->tval);
 	free(op);
 }
 
@@ -136,7 +142,15 @@ aws_ec2_made(struct aws_ec2_op *op, const struct httpcli_resp *resp,
 {
 	struct aws_xml root;
 	struct err e;
+	struct buf q;
 
+	if (ae != NULL && strcmp(ae->code, "InvalidGroup.Duplicate") == 0 &&
+	    op->tkey != NULL) {
+		/* An attempt the core retried may have made it. */
+		aws_ec2_q_describe_sgs_name(&q, op->vkey, op->group);
+		aws_ec2_send(op, SG_ADOPT, "DescribeSecurityGroups", &q);
+		return;
+	}
 	if (ae != NULL) {
 		aws_error_to_err(ae, &e);
 		aws_ec2_finish(op, NULL, &e);
@@ -154,6 +168,42 @@ aws_ec2_made(struct aws_ec2_op *op, const struct httpcli_resp *resp,
 	    op, SG_INGRESS, "AuthorizeSecurityGroupIngress", op->group, NULL);
 }
 
+/* The group of that name: ours when it carries the spec's first tag. */
+static void
+aws_ec2_adopt(struct aws_ec2_op *op, const struct httpcli_resp *resp,
+    const struct aws_error *ae)
+{
+	struct aws_xml root, item;
+	char v[256];
+	struct err e;
+
+	if (ae != NULL) {
+		aws_error_to_err(ae, &e);
+		aws_ec2_finish(op, NULL, &e);
+		return;
+	}
+	if (aws_ec2_root(resp, &root) == -1 ||
+	    aws_xml_find(&root, "securityGroupInfo/item", &item) == -1 ||
+	    aws_xml_get(&item, "groupId", op->group, sizeof(op->group)) == -1) {
+		err_set(&e, 409,
+		    "EC2 says security group %s exists but does not list it",
+		    op->vkey);
+		aws_ec2_finish(op, NULL, &e);
+		return;
+	}
+	aws_ec2_tag(&item, op->tkey, v, sizeof(v));
+	if (strcmp(v, op->tval) != 0) {
+		err_set(&e, 409,
+		    "a security group named %s (%s) exists and is not this "
+		    "instance's (its %s tag is \"%s\"); delete or rename it",
+		    op->vkey, op->group, op->tkey, v);
+		aws_ec2_finish(op, NULL, &e);
+		return;
+	}
+	aws_ec2_send_rule(
+	    op, SG_INGRESS, "AuthorizeSecurityGroupIngress", op->group, NULL);
+}
+
 static void
 aws_ec2_make_step(struct aws_ec2_op *op, const struct httpcli_resp *resp,
     const struct aws_error *ae)
@@ -162,6 +212,17 @@ aws_ec2_make_step(struct aws_ec2_op *op, const struct httpcli_resp *resp,
 		aws_ec2_made(op, resp, ae);
 		return;
 	}
+	if (op->step == SG_ADOPT) {
+		aws_ec2_adopt(op, resp, ae);
+		return;
+	}
+	/* A rule a retried attempt (or the adopted group) has already. */
+	if (ae != NULL && strcmp(ae->code, "InvalidPermission.Duplicate") == 0)
+		ae = NULL;
+	/* The default egress rule a retried attempt already revoked. */
+	if (ae != NULL && op->step == SG_REVOKE &&
+	    strcmp(ae->code, "InvalidPermission.NotFound") == 0)
+		ae = NULL;
 	if (ae != NULL) {
 		aws_ec2_undo(op, ae);
 		return;
@@ -200,6 +261,15 @@ aws_ec2_sg_make(struct aws *a, const struct aws_ec2_sg_spec *spec,
 
 	op->cb = cb;
 	op->internal = spec->internal;
+	/* For a duplicate: the name in vkey, the VPC in group. */
+	op->vkey = xstrdup(spec->name);
+	snprintf(op->group, sizeof(op->group), "%s",
+	    spec->vpc != NULL ? spec->vpc : "");
+	if (spec->tags != NULL && spec->tags[0] != NULL &&
+	    spec->tags[1] != NULL) {
+		op->tkey = xstrdup(spec->tags[0]);
+		op->tval = xstrdup(spec->tags[1]);
+	}
 	aws_ec2_q_create_sg(&q, spec->name, spec->desc, spec->vpc, spec->tags);
 	aws_ec2_send(op, SG_CREATE, "CreateSecurityGroup", &q);
 }

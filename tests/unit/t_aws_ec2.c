@@ -75,6 +75,11 @@ t_query(void **state)
 	t_q(&q,
 	    "Action=DescribeSecurityGroups&Version=2016-11-15&Filter.1.Name="
 	    "tag%3Asockerless%3Ainstance&Filter.1.Value.1=i%201");
+	aws_ec2_q_describe_sgs_name(&q, "sockerless-x", "vpc-1");
+	t_q(&q,
+	    "Action=DescribeSecurityGroups&Version=2016-11-15&Filter.1.Name="
+	    "group-name&Filter.1.Value.1=sockerless-x&Filter.2.Name=vpc-id&"
+	    "Filter.2.Value.1=vpc-1");
 	strv_init(&subnets);
 	strv_add(&subnets, "subnet-a");
 	strv_add(&subnets, "subnet-b");
@@ -656,6 +661,65 @@ t_make_undo_fails(void **state)
 	free(t_seq_end(&t));
 }
 
+#define T_DESCRIBED(tagval)                                                  \
+	"<DescribeSecurityGroupsResponse><securityGroupInfo><item><groupId>" \
+	"sg-5</groupId><groupName>n</groupName><tagSet><item><key>"          \
+	"sockerless:instance</key><value>" tagval "</value></item></tagSet>" \
+	"</item></securityGroupInfo></DescribeSecurityGroupsResponse>"
+
+/* A create the core retried after its first attempt made the group: EC2
+ * says Duplicate, the group carrying this instance's tag is taken, and
+ * rules it already has count as added. */
+static void
+t_make_duplicate_adopts(void **state)
+{
+	char *replies[] = { t_ec2_err("InvalidGroup.Duplicate", "exists"),
+		t_reply(200, T_DESCRIBED("i1")),
+		t_ec2_err("InvalidPermission.Duplicate", "rule exists"),
+		t_ec2_err("InvalidPermission.NotFound", "no such rule"),
+		t_reply(200, T_TRUE), NULL };
+	static const char *const tags[] = { "sockerless:instance", "i1", NULL };
+	struct aws_ec2_sg_spec sp = { "n", "d", "vpc-1", tags, 1 };
+	struct t_seq t;
+	char *seen;
+
+	(void)state;
+	t_seq_start(&t, replies);
+	aws_ec2_sg_make(t.a, &sp, t_seq_done, &t);
+	event_base_dispatch(t.base);
+	assert_false(t.failed);
+	assert_string_equal(t.group, "sg-5");
+	seen = t_seq_end(&t);
+	assert_string_equal(seen,
+	    "CreateSecurityGroup DescribeSecurityGroups "
+	    "AuthorizeSecurityGroupIngress RevokeSecurityGroupEgress "
+	    "AuthorizeSecurityGroupEgress");
+	free(seen);
+}
+
+/* Someone else's group of that name is left alone: 409. */
+static void
+t_make_duplicate_foreign(void **state)
+{
+	char *replies[] = { t_ec2_err("InvalidGroup.Duplicate", "exists"),
+		t_reply(200, T_DESCRIBED("other")), NULL };
+	static const char *const tags[] = { "sockerless:instance", "i1", NULL };
+	struct aws_ec2_sg_spec sp = { "n", "d", "vpc-1", tags, 0 };
+	struct t_seq t;
+	char *seen;
+
+	(void)state;
+	t_seq_start(&t, replies);
+	aws_ec2_sg_make(t.a, &sp, t_seq_done, &t);
+	event_base_dispatch(t.base);
+	assert_true(t.failed);
+	assert_int_equal(t.e.status, 409);
+	assert_non_null(strstr(t.e.msg, "is not this instance's"));
+	seen = t_seq_end(&t);
+	assert_string_equal(seen, "CreateSecurityGroup DescribeSecurityGroups");
+	free(seen);
+}
+
 static void
 t_delete_waits(void **state)
 {
@@ -761,6 +825,8 @@ main(void)
 		cmocka_unit_test_teardown(t_make_internal, t_teardown),
 		cmocka_unit_test_teardown(t_make_fails_halfway, t_teardown),
 		cmocka_unit_test_teardown(t_make_undo_fails, t_teardown),
+		cmocka_unit_test_teardown(t_make_duplicate_adopts, t_teardown),
+		cmocka_unit_test_teardown(t_make_duplicate_foreign, t_teardown),
 		cmocka_unit_test_teardown(t_delete_waits, t_teardown),
 		cmocka_unit_test_teardown(t_delete_gives_up, t_teardown),
 		cmocka_unit_test_teardown(t_delete_gone_is_success, t_teardown),

@@ -40,6 +40,9 @@ void aws_ec2_q_delete_sg(struct buf *q, const char *group);
 /* DescribeSecurityGroups of the groups tagged key=value. */
 void aws_ec2_q_describe_sgs_tag(
     struct buf *q, const char *key, const char *value);
+/* DescribeSecurityGroups of the group named name (in vpc, when set). */
+void aws_ec2_q_describe_sgs_name(
+    struct buf *q, const char *name, const char *vpc);
 void aws_ec2_q_describe_subnets(struct buf *q, const struct strv *subnets);
 
 /* --- calls -------------------------------------------------------------- */
@@ -72,7 +75,10 @@ typedef void (*aws_ec2_sg_cb)(
  * for internal: RevokeSecurityGroupEgress 0.0.0.0/0 and
  * AuthorizeSecurityGroupEgress to itself. A step failing after the create
  * deletes the group (its error is added when that fails too), so a
- * failure leaves nothing behind. */
+ * failure leaves nothing behind. A create retried after its first attempt
+ * made the group (InvalidGroup.Duplicate) adopts that group when it
+ * carries the spec's first tag, and a rule that is already there
+ * (InvalidPermission.Duplicate) counts as added. */
 void aws_ec2_sg_make(struct aws *a, const struct aws_ec2_sg_spec *spec,
     aws_ec2_sg_cb cb, void *arg);
 /* DeleteSecurityGroup; while EC2 answers DependencyViolation (an ENI of a
