@@ -264,7 +264,8 @@ aws_xml_element(const char *s, const char *end, const char *nm, size_t nlen,
 			names[depth] = tn;
 			lens[depth] = tl;
 		} else if (kind == 2) {
-			if (tl != lens[depth] || memcmp(tn, names[depth], tl))
+			if (tl != lens[depth] ||
+			    memcmp(tn, names[depth], tl) != 0)
 				return NULL;
 			if (depth-- == 0) {
 				content->len = (size_t)(lt - content->p);

@@ -431,7 +431,8 @@ aws_ec2_vpc_found(struct aws_ec2_op *op, const struct httpcli_resp *resp,
 		while (aws_xml_next(&it, &item, NULL, 0) == 1) {
 			if (aws_xml_get(&item, "vpcId", vpc, sizeof(vpc)) == -1)
 				continue;
-			if (op->group[0] != '\0' && strcmp(op->group, vpc)) {
+			if (op->group[0] != '\0' &&
+			    strcmp(op->group, vpc) != 0) {
 				err_set(&e, 500,
 				    "the configured subnets are in different "
 				    "VPCs (%s, %s): a task's security groups "
