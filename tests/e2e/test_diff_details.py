@@ -88,7 +88,6 @@ def test_unknown_runtime_refused(apiclient, name):
 @pytest.mark.parametrize("hc, word", [
     ({"device_cgroup_rules": ["c 1:3 mr"]}, "--device-cgroup-rule"),
     ({"links": {"other": "alias"}}, "--link"),
-    ({"group_add": ["1234"]}, "--group-add"),
 ])
 def test_cloud_cannot_honour_refused(apiclient, name, hc, word):
     import docker.errors
