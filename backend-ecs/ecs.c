@@ -61,6 +61,10 @@ static const struct config_key ecs_keys[] = {
 	    "Image holding /sockerless-agent, copied into each task by an init "
 	    "container (mirror it into ECR: tasks in private subnets cannot "
 	    "pull from Docker Hub)"),
+	K("vpc_id", CONFIG_STRING, vpc_id, NULL, 0, 0, 0,
+	    "VPC of ecs.subnets, where the security group of each Docker "
+	    "network is made (unset: asked of EC2 with DescribeSubnets at "
+	    "the first network)"),
 };
 
 static const struct config_set ecs_fragments[] = {
@@ -150,6 +154,7 @@ ecs_shutdown(struct backend *b)
 {
 	(void)b;
 	ecs_poll_stop();
+	ecs_net_shutdown();
 	ecs_idle_free();
 	aws_backend_close(&ecs_aws);
 }

@@ -33,6 +33,14 @@
 #define ECS_P_START_TOKEN "StartToken" /* a RunTask whose answer is due */
 #define ECS_P_START_RUN	  "StartRun"   /* its index in Tasks */
 
+/* A network's private state (network_private): its security group. */
+#define ECS_P_NET_GROUP "SecurityGroupId"
+/* Tags of a network's group, beside KIT_TAG_INSTANCE. */
+#define ECS_TAG_NETWORK_ID   "sockerless:network-id"
+#define ECS_TAG_NETWORK_NAME "sockerless:network-name"
+/* Security groups ECS takes per task (awsvpcConfiguration). */
+#define ECS_MAX_GROUPS 5
+
 /* The backend's kv entries. */
 #define ECS_KV_TASKDEF "ecs.taskdef." /* + hash: the definition's ARN */
 /* Durable records: a JSON object in one kv entry (kit_journal_*):
@@ -60,6 +68,7 @@ struct ecs_conf {
 	long long logs_grace_ms;
 	int agent;	   /* inject sockerless-agent into every task */
 	char *agent_image; /* the image holding /sockerless-agent */
+	char *vpc_id;	   /* the subnets' VPC; NULL: DescribeSubnets */
 };
 
 /* ecs.c */
@@ -109,6 +118,29 @@ int ecs_idle_journal_pass(struct backend *b);
 void ecs_poll_start(struct backend *b);
 void ecs_poll_reconcile(struct backend *b);
 void ecs_poll_stop(void);
+
+/* ecs_net.c: a security group per user-defined network. */
+/* Makes network id's group (name: its Docker name, for the description
+ * and tags; internal: no egress but to itself); on success records it in
+ * priv (the network's private object) and calls save(b, net) before done.
+ * A failure leaves nothing in the cloud. */
+void ecs_net_group_make(struct backend *b, const char *id, const char *name,
+    int internal, cJSON *priv, void (*save)(struct backend *, void *),
+    void *net, backend_done_fn done, void *arg);
+/* Deletes the group priv records (none: done at once), waiting a while
+ * for the ENIs of stopped members to be released. */
+void ecs_net_group_remove(
+    struct backend *b, const cJSON *priv, backend_done_fn done, void *arg);
+/* RunTask's securityGroups: the configured groups, then the group of each
+ * of the container's n networks (their private objects and names); NULL
+ * and a 400 naming the limit when they pass ECS_MAX_GROUPS. */
+cJSON *ecs_net_task_groups(const cJSON *const *privs, const char *const *names,
+    size_t n, struct err *e);
+/* Start-up: groups tagged with this instance whose network known() does
+ * not know are reported, and deleted when ecs.orphans is "stop". */
+void ecs_net_orphans(
+    struct backend *b, int (*known)(struct backend *, const char *id));
+void ecs_net_shutdown(void);
 
 /* ecs_logs.c */
 void ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,

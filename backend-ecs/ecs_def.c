@@ -2,9 +2,12 @@
  * container (wrapped by the agent, or as it is), the agent's init
  * container and volume, the awslogs configuration, and the hash that
  * names the family so that identical containers share one definition. */
+#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ecs.h"
 #include "sockerless/container.h"
@@ -151,6 +154,235 @@ ecs_def_agent_wrap(const struct container *c, cJSON *d, struct err *e)
 	return 0;
 }
 
+/* --- Linux options (docs/backend-ecs.md "Linux options") ---------------- */
+
+/* Docker's default capabilities: adding one is a no-op unless ALL was
+ * dropped, dropping another is a no-op. */
+static const char *const ecs_def_default_caps[] = { "CHOWN", "DAC_OVERRIDE",
+	"FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
+	"SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE",
+	NULL };
+
+/* The capability as ECS names it: upper case, no "CAP_" (the framework
+ * has checked it is one). */
+static void
+ecs_def_cap_name(const char *in, char *out, size_t size)
+{
+	size_t i;
+
+	if (in == NULL)
+		in = "";
+	if (strncasecmp(in, "CAP_", 4) == 0)
+		in += 4;
+	for (i = 0; in[i] != '\0' && i + 1 < size; i++)
+		out[i] = (char)toupper((unsigned char)in[i]);
+	out[i] = '\0';
+}
+
+static int
+ecs_def_is_default(const char *cap)
+{
+	for (size_t i = 0; ecs_def_default_caps[i] != NULL; i++)
+		if (strcmp(ecs_def_default_caps[i], cap) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+ecs_def_in(const cJSON *list, const char *cap)
+{
+	const cJSON *it;
+	char n[32];
+
+	cJSON_ArrayForEach(it, list) {
+		ecs_def_cap_name(cJSON_GetStringValue(it), n, sizeof(n));
+		if (strcmp(n, cap) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* CapAdd: Fargate adds SYS_PTRACE only; a default capability is added
+ * back by dropping the others (--cap-drop ALL --cap-add CHOWN). */
+static int
+ecs_def_caps_add(const cJSON *add, cJSON *out, struct err *e)
+{
+	const cJSON *it;
+	char n[32];
+
+	cJSON_ArrayForEach(it, add) {
+		ecs_def_cap_name(cJSON_GetStringValue(it), n, sizeof(n));
+		if (strcmp(n, "SYS_PTRACE") == 0) {
+			cJSON_AddItemToArray(out, cJSON_CreateString(n));
+			continue;
+		}
+		/* A default: there already, or kept out of the drop list
+		 * (drop_all; see ecs_def_caps). */
+		if (ecs_def_is_default(n))
+			continue;
+		return err_set(e, 400,
+		    "--cap-add %s cannot be honoured on ECS Fargate: Fargate "
+		    "adds only SYS_PTRACE (and keeps Docker's default "
+		    "capabilities). Run the container without --cap-add %s.",
+		    n, n);
+	}
+	return 0;
+}
+
+/* linuxParameters.capabilities from CapAdd and CapDrop. */
+static int
+ecs_def_caps(const cJSON *hc, cJSON *d, struct err *e)
+{
+	const cJSON *add = json_arr(hc, "CapAdd"),
+		    *drop = json_arr(hc, "CapDrop");
+	int drop_all = ecs_def_in(drop, "ALL");
+	cJSON *a = cJSON_CreateArray(), *dr = cJSON_CreateArray(), *caps, *lp;
+
+	if (ecs_def_caps_add(add, a, e) == -1) {
+		cJSON_Delete(a);
+		cJSON_Delete(dr);
+		return -1;
+	}
+	/* Only Docker's defaults can be dropped (others are not there);
+	 * ALL is spelled out when some default is added back. */
+	for (size_t i = 0; ecs_def_default_caps[i] != NULL; i++) {
+		const char *n = ecs_def_default_caps[i];
+		if ((drop_all || ecs_def_in(drop, n)) && !ecs_def_in(add, n))
+			cJSON_AddItemToArray(dr, cJSON_CreateString(n));
+	}
+	if (drop_all &&
+	    cJSON_GetArraySize(dr) ==
+		(int)(sizeof(ecs_def_default_caps) / sizeof(char *) - 1)) {
+		cJSON_Delete(dr);
+		dr = cJSON_CreateStringArray((const char *[]){ "ALL" }, 1);
+	}
+	if (cJSON_GetArraySize(a) == 0 && cJSON_GetArraySize(dr) == 0) {
+		cJSON_Delete(a);
+		cJSON_Delete(dr);
+		return 0;
+	}
+	caps = cJSON_CreateObject();
+	cJSON_AddItemToObject(caps, "add", a);
+	cJSON_AddItemToObject(caps, "drop", dr);
+	lp = cJSON_CreateObject();
+	cJSON_AddItemToObject(lp, "capabilities", caps);
+	cJSON_AddItemToObject(d, "linuxParameters", lp);
+	return 0;
+}
+
+/* Ulimits: Fargate sets nofile only (ECS's Ulimit, int32 limits). */
+static int
+ecs_def_ulimits(const cJSON *hc, cJSON *d, struct err *e)
+{
+	const cJSON *it;
+	cJSON *out;
+
+	if (cJSON_GetArraySize(json_arr(hc, "Ulimits")) == 0)
+		return 0;
+	out = cJSON_CreateArray();
+	cJSON_ArrayForEach(it, json_arr(hc, "Ulimits")) {
+		const char *name = json_str(it, "Name");
+		int64_t soft = json_int(it, "Soft", 0);
+		int64_t hard = json_int(it, "Hard", 0);
+		cJSON *u;
+
+		if (name == NULL || strcmp(name, "nofile") != 0 || soft < 0 ||
+		    hard > INT32_MAX) {
+			cJSON_Delete(out);
+			return err_set(e, 400,
+			    "--ulimit %s=%lld:%lld cannot be honoured on ECS "
+			    "Fargate: Fargate sets only nofile, from 0 to "
+			    "%d (the other limits are the operating "
+			    "system's). Run the container without that "
+			    "--ulimit.",
+			    name != NULL ? name : "", (long long)soft,
+			    (long long)hard, INT32_MAX);
+		}
+		u = cJSON_CreateObject();
+		json_add_str(u, "name", name);
+		json_add_int(u, "softLimit", soft);
+		json_add_int(u, "hardLimit", hard);
+		cJSON_AddItemToArray(out, u);
+	}
+	cJSON_AddItemToObject(d, "ulimits", out);
+	return 0;
+}
+
+/* The option that makes the agent write /etc/hosts or /etc/resolv.conf
+ * (Interface 2 of issue 13), or NULL. */
+static const char *
+ecs_def_name_files(const cJSON *hc)
+{
+	static const struct {
+		const char *key, *flag;
+	} opts[] = { { "ExtraHosts", "--add-host" }, { "Links", "--link" },
+		{ "Dns", "--dns" }, { "DnsSearch", "--dns-search" },
+		{ "DnsOptions", "--dns-option" } };
+	const char *nm = json_str(hc, "NetworkMode");
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (cJSON_GetArraySize(json_arr(hc, opts[i].key)) > 0)
+			return opts[i].flag;
+	if (nm != NULL && nm[0] != '\0' && strcmp(nm, "default") != 0 &&
+	    strcmp(nm, "bridge") != 0 && strcmp(nm, "none") != 0 &&
+	    strcmp(nm, "host") != 0 && strncmp(nm, "container:", 10) != 0)
+		return "a user-defined network";
+	return NULL;
+}
+
+/* --read-only: readonlyRootFilesystem. As with dockerd's --read-only,
+ * /etc/hosts, /etc/hostname and /etc/resolv.conf are read-only too, and
+ * the agent cannot write the names it serves into them after the task
+ * started, so the combination is refused. */
+static int
+ecs_def_read_only(const cJSON *hc, int agent, cJSON *d, struct err *e)
+{
+	const char *why;
+
+	if (!json_bool(hc, "ReadonlyRootfs", 0))
+		return 0;
+	if (agent && (why = ecs_def_name_files(hc)) != NULL)
+		return err_set(e, 400,
+		    "--read-only cannot be combined with %s on ECS: the "
+		    "task's /etc/hosts and /etc/resolv.conf are read-only "
+		    "with it, and the agent writes the names of networks, "
+		    "--link, --add-host and --dns there when the task "
+		    "starts. Run the container without --read-only, or "
+		    "without %s.",
+		    why, why);
+	json_add_bool(d, "readonlyRootFilesystem", 1);
+	return 0;
+}
+
+/* The Linux options the framework has checked the shape of: mapped where
+ * Fargate has them, refused otherwise. */
+static int
+ecs_def_linux(const struct container *c, int agent, cJSON *d, struct err *e)
+{
+	const cJSON *hc = container_host_config(c);
+
+	if (ecs_def_read_only(hc, agent, d, e) == -1)
+		return -1;
+	if (ecs_def_caps(hc, d, e) == -1)
+		return -1;
+	return ecs_def_ulimits(hc, d, e);
+}
+
+/* Whether the agent's configuration names the user it runs the main
+ * process as. */
+static int
+ecs_def_has_user(const cJSON *kvs)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, kvs) {
+		const char *kv = cJSON_GetStringValue(it);
+		if (kv != NULL && str_prefix(kv, "SOCKERLESS_USER="))
+			return 1;
+	}
+	return 0;
+}
+
 static cJSON *
 ecs_def_container_def(struct container *c, int agent, struct err *e)
 {
@@ -158,6 +390,7 @@ ecs_def_container_def(struct container *c, int agent, struct err *e)
 	const cJSON *labels = json_obj(cfg, "Labels");
 	cJSON *d = cJSON_CreateObject(), *env, *ports;
 	const char *s;
+	int drops = 0;
 	int64_t stop = json_int(cfg, "StopTimeout", ecs_conf.stop_timeout);
 
 	json_add_str(d, "name", ECS_CONTAINER_NAME);
@@ -180,14 +413,25 @@ ecs_def_container_def(struct container *c, int agent, struct err *e)
 	env = ecs_def_env(cJSON_CreateArray(), json_arr(cfg, "Env"));
 	if (agent) {
 		cJSON *fixed = backend_agent_config_env(c);
+		drops = ecs_def_has_user(fixed);
 		ecs_def_env(env, fixed);
 		cJSON_Delete(fixed);
 	}
 	cJSON_AddItemToObject(d, "environment", env);
 	if ((s = json_str(cfg, "WorkingDir")) != NULL && s[0] != '\0')
 		json_add_str(d, "workingDirectory", s);
-	if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
+	/* An agent that runs the main process as SOCKERLESS_USER starts as
+	 * root, to write the name files and bind port 53 first (issue 13,
+	 * Interface 2); otherwise ECS runs the whole container as the
+	 * user. */
+	if (drops)
+		json_add_str(d, "user", "0");
+	else if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
 		json_add_str(d, "user", s);
+	if (ecs_def_linux(c, agent, d, e) == -1) {
+		cJSON_Delete(d);
+		return NULL;
+	}
 	json_add_int(d, "stopTimeout", kit_clamp(stop, 2, 120));
 	json_add_bool(
 	    d, "interactive", !agent && json_bool(cfg, "OpenStdin", 0));

@@ -191,6 +191,32 @@ lambda_memory(const cJSON *hc, long long *mib, struct err *e)
 	return 0;
 }
 
+/* Lambda runs every function in one fixed sandbox: its capabilities and
+ * limits cannot be changed. Its root file system is always read-only
+ * (only /tmp is writable), so --read-only holds as it is. */
+static int
+lambda_linux(const cJSON *hc, struct err *e)
+{
+	static const struct {
+		const char *key, *what, *flag;
+	} opts[] = {
+		{ "CapAdd", "capabilities", "--cap-add" },
+		{ "CapDrop", "capabilities", "--cap-drop" },
+		{ "Ulimits", "resource limits", "--ulimit" },
+	};
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (cJSON_GetArraySize(json_arr(hc, opts[i].key)) > 0)
+			return err_set(e, 400,
+			    "%s (%s) cannot be honoured by the lambda "
+			    "backend: Lambda runs every function in a fixed "
+			    "sandbox whose %s cannot be changed. Run the "
+			    "container without %s.",
+			    opts[i].what, opts[i].flag, opts[i].what,
+			    opts[i].flag);
+	return 0;
+}
+
 /* The CreateFunction input for c running image_uri. */
 static cJSON *
 lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
@@ -202,7 +228,7 @@ lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
 	long long mib;
 	char *desc;
 
-	if (lambda_memory(hc, &mib, e) == -1 ||
+	if (lambda_linux(hc, e) == -1 || lambda_memory(hc, &mib, e) == -1 ||
 	    lambda_env(cfg, &vars, e) == -1) {
 		cJSON_Delete(in);
 		return NULL;

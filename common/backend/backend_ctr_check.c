@@ -1,10 +1,12 @@
 /* The checks of a create body: ports, numbers, host options this backend
  * cannot honour, network endpoints and the log driver, each refused with
  * the sentence dockerd (or docs/compat.md) gives. */
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "backend_ctr.h"
 #include "sockerless/container.h"
@@ -205,6 +207,188 @@ backend_ctr_unset(const cJSON *v)
 	return backend_ctr_empty(v) || (cJSON_IsObject(v) && v->child == NULL);
 }
 
+/* --- Linux options: the shape every backend reads, and what none can do */
+
+/* dockerd's /dev/shm size when --shm-size is not given (64 MiB). */
+#define BACKEND_CTR_DEFAULT_SHM (64LL * 1024 * 1024)
+
+/* The capabilities dockerd 20.10 knows (without "CAP_"). */
+static const char *const backend_ctr_cap_names[] = { "CHOWN", "DAC_OVERRIDE",
+	"DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+	"SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST",
+	"NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER", "SYS_MODULE",
+	"SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN",
+	"SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG",
+	"MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+	"MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND",
+	"AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE", NULL };
+
+/* dockerd names the capability as it normalised it: "CAP_" and upper
+ * case. */
+static int
+backend_ctr_bad_cap(const char *key, const char *name, struct err *e)
+{
+	char up[64];
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < sizeof(up); i++)
+		up[i] = (char)toupper((unsigned char)name[i]);
+	up[i] = '\0';
+	return err_set(
+	    e, 400, "invalid %s: unknown capability: \"CAP_%s\"", key, up);
+}
+
+/* CapAdd or CapDrop: null or strings naming capabilities ("CAP_" prefix
+ * and case optional, or ALL), as dockerd checks them at create. */
+static int
+backend_ctr_check_caps(const cJSON *hc, const char *key, struct err *e)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(hc, key), *it;
+
+	if (list == NULL || cJSON_IsNull(list))
+		return 0;
+	if (!cJSON_IsArray(list))
+		return err_set(e, 400,
+		    "json: cannot unmarshal a non-array into field %s of "
+		    "type []string",
+		    key);
+	cJSON_ArrayForEach(it, list) {
+		const char *n = cJSON_GetStringValue(it);
+		size_t i;
+
+		if (n == NULL)
+			return err_set(e, 400,
+			    "json: cannot unmarshal a non-string into field "
+			    "%s of type string",
+			    key);
+		if (strncasecmp(n, "CAP_", 4) == 0)
+			n += 4;
+		for (i = 0; backend_ctr_cap_names[i] != NULL; i++)
+			if (strcasecmp(n, backend_ctr_cap_names[i]) == 0)
+				break;
+		if (backend_ctr_cap_names[i] == NULL &&
+		    strcasecmp(n, "ALL") != 0)
+			return backend_ctr_bad_cap(key, n, e);
+	}
+	return 0;
+}
+
+/* Ulimits: null or [{"Name": s, "Soft": n, "Hard": n}], soft <= hard. */
+static int
+backend_ctr_check_ulimits(const cJSON *hc, struct err *e)
+{
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(hc, "Ulimits");
+	const cJSON *it;
+
+	if (list == NULL || cJSON_IsNull(list))
+		return 0;
+	if (!cJSON_IsArray(list))
+		return err_set(e, 400,
+		    "json: cannot unmarshal a non-array into field Ulimits "
+		    "of type []*units.Ulimit");
+	cJSON_ArrayForEach(it, list) {
+		const char *name = NULL;
+		int64_t soft = 0, hard = 0;
+
+		if (!cJSON_IsObject(it))
+			return err_set(e, 400,
+			    "json: cannot unmarshal a non-object into field "
+			    "Ulimits of type units.Ulimit");
+		if (json_check_str(it, "Name", &name, e) == -1 ||
+		    json_check_int(it, "Soft", &soft, e) == -1 ||
+		    json_check_int(it, "Hard", &hard, e) == -1)
+			return -1;
+		if (name == NULL || name[0] == '\0')
+			return err_set(e, 400, "invalid ulimit: no Name");
+		if (soft > hard)
+			return err_set(e, 400,
+			    "ulimit soft limit must be less than or equal to "
+			    "hard limit: %lld > %lld",
+			    (long long)soft, (long long)hard);
+	}
+	return 0;
+}
+
+/* A namespace mode other than the workload's own: no cloud backend runs
+ * on a host it could share, nor beside another container's namespaces. */
+static int
+backend_ctr_check_ns(struct backend *b, const cJSON *hc, struct err *e)
+{
+	static const struct {
+		const char *key, *flag, *ok1, *ok2;
+	} ns[] = { { "PidMode", "--pid", NULL, NULL },
+		{ "IpcMode", "--ipc", "private", "shareable" },
+		{ "UTSMode", "--uts", NULL, NULL } };
+
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		const char *v = NULL;
+
+		if (json_check_str(hc, ns[i].key, &v, e) == -1)
+			return -1;
+		if (v == NULL || v[0] == '\0' ||
+		    (ns[i].ok1 != NULL && strcmp(v, ns[i].ok1) == 0) ||
+		    (ns[i].ok2 != NULL && strcmp(v, ns[i].ok2) == 0))
+			continue;
+		return err_set(e, 400,
+		    "%s=%s cannot be honoured by the %s backend: each "
+		    "workload has its own namespaces in the cloud, with no "
+		    "host and no other container to share them with. Run "
+		    "the container without %s.",
+		    ns[i].flag, v, b->ops->name, ns[i].flag);
+	}
+	return 0;
+}
+
+/* Host devices, tmpfs mounts, a /dev/shm size and supplementary groups:
+ * no cloud backend can give them (Fargate has no devices, tmpfs or
+ * sharedMemorySize; Lambda runs a fixed sandbox). dockerd's default
+ * /dev/shm (64 MiB) is what the workloads get, so it passes. */
+static int
+backend_ctr_check_host_only(struct backend *b, const cJSON *hc, struct err *e)
+{
+	static const struct {
+		const char *key, *what, *flag;
+	} opts[] = {
+		{ "Devices", "host devices", "--device" },
+		{ "Tmpfs", "tmpfs mounts", "--tmpfs" },
+		{ "GroupAdd", "supplementary groups", "--group-add" },
+	};
+	int64_t shm = 0;
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (!backend_ctr_unset(
+			cJSON_GetObjectItemCaseSensitive(hc, opts[i].key)))
+			return err_set(e, 400,
+			    "%s (%s) cannot be honoured by the %s backend: "
+			    "the cloud gives the workload no way to set them. "
+			    "Run the container without %s.",
+			    opts[i].what, opts[i].flag, b->ops->name,
+			    opts[i].flag);
+	if (json_check_int(hc, "ShmSize", &shm, e) == -1)
+		return -1;
+	if (shm > 0 && shm != BACKEND_CTR_DEFAULT_SHM)
+		return err_set(e, 400,
+		    "a /dev/shm size (--shm-size) cannot be honoured by the %s "
+		    "backend: the workload gets the cloud's /dev/shm (64 MiB "
+		    "as dockerd's default). Run the container without "
+		    "--shm-size.",
+		    b->ops->name);
+	return 0;
+}
+
+/* What every backend reads the same way before it maps or refuses
+ * ReadonlyRootfs, CapAdd, CapDrop and Ulimits itself (docs/compat.md). */
+static int
+backend_ctr_check_linux(struct backend *b, const cJSON *hc, struct err *e)
+{
+	if (backend_ctr_check_caps(hc, "CapAdd", e) == -1 ||
+	    backend_ctr_check_caps(hc, "CapDrop", e) == -1 ||
+	    backend_ctr_check_ulimits(hc, e) == -1 ||
+	    backend_ctr_check_ns(b, hc, e) == -1)
+		return -1;
+	return backend_ctr_check_host_only(b, hc, e);
+}
+
 /* Options kept in inspect as set, or refused when the cloud cannot do
  * them: docs/compat.md (issue 11, item 10) says which and why. */
 int
@@ -214,6 +398,8 @@ backend_ctr_check_extras(struct backend *b, const cJSON *hc, struct err *e)
 
 	if (rt != NULL && rt[0] != '\0' && strcmp(rt, "runc") != 0)
 		return err_set(e, 400, "Unknown runtime specified %s", rt);
+	if (backend_ctr_check_linux(b, hc, e) == -1)
+		return -1;
 	if (!backend_ctr_unset(
 		cJSON_GetObjectItemCaseSensitive(hc, "DeviceCgroupRules")))
 		return err_set(e, 400,

@@ -26,7 +26,7 @@
 /* From botocore's service-2.json metadata (endpointPrefix, signingName,
  * targetPrefix). STS answers awsJson 1.0 as well as its Query protocol.
  * rest-json services (Lambda) have no target: the path names the
- * operation. */
+ * operation, and Query services (EC2) the form body's Action. */
 static const struct aws_svc {
 	const char *name, *prefix, *signing, *target, *ctype;
 } aws_svcs[] = {
@@ -41,6 +41,9 @@ static const struct aws_svc {
 	{ "sts", "sts", "sts", "AWSSecurityTokenServiceV20110615",
 	    "application/x-amz-json-1.0" },
 	{ "lambda", "lambda", "lambda", NULL, "application/json" },
+	/* Query protocol (aws_ec2.c): Action in the form body. */
+	{ "ec2", "ec2", "ec2", NULL,
+	    "application/x-www-form-urlencoded; charset=utf-8" },
 };
 
 struct aws_ep {
@@ -542,4 +545,10 @@ struct cloud *
 aws_cloud(struct aws *a)
 {
 	return a->core;
+}
+
+struct event_base *
+aws_base(struct aws *a)
+{
+	return a->base;
 }

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "sockerless/aws.h"
+#include "sockerless/aws_ec2.h"
 #include "sockerless/cloud.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
@@ -39,6 +40,12 @@ const struct cloud_errmap aws_errors[] = {
 	{ "InvalidRequestException", 0, 400, 499, CLOUD_ERR_INVALID },
 	{ "ClientException", 0, 400, 499, CLOUD_ERR_INVALID },
 	{ "InvalidArgumentException", 0, 400, 499, CLOUD_ERR_INVALID },
+	/* EC2 (Query): a group still used by an ENI, a duplicate name or
+	 * rule; malformed ids and missing members are the input's fault. */
+	{ "DependencyViolation", 0, 400, 499, CLOUD_ERR_CONFLICT },
+	{ ".Duplicate", 1, 400, 499, CLOUD_ERR_CONFLICT },
+	{ ".Malformed", 1, 400, 499, CLOUD_ERR_INVALID },
+	{ "MissingParameter", 0, 400, 499, CLOUD_ERR_INVALID },
 	{ NULL, 0, 0, 0, CLOUD_ERR_NONE },
 };
 
@@ -81,12 +88,42 @@ aws_parse_body(const char *body, size_t len, struct cloud_error *ce)
 	cJSON_Delete(o);
 }
 
+/* The Query protocols' XML error (EC2, STS, IAM); 0 when body is one. */
+static int
+aws_parse_xml(const char *body, size_t len, struct cloud_error *ce)
+{
+	char rid[sizeof(ce->request_id)];
+
+	if (aws_xml_error(body, len, ce->code, sizeof(ce->code), ce->message,
+		sizeof(ce->message), rid, sizeof(rid)) == -1)
+		return -1;
+	if (ce->request_id[0] == '\0')
+		str_lcpy(ce->request_id, rid, sizeof(ce->request_id));
+	return 0;
+}
+
+/* An XML body (it starts with '<') is a Query protocol's error; else
+ * JSON. */
+static void
+aws_parse_any(const char *body, size_t len, struct cloud_error *ce)
+{
+	size_t ws = 0;
+
+	while (body != NULL && ws < len && body[ws] != '\0' &&
+	    strchr(" \t\r\n", body[ws]) != NULL)
+		ws++;
+	if (body != NULL && ws < len && body[ws] == '<' &&
+	    aws_parse_xml(body, len, ce) == 0)
+		return;
+	aws_parse_body(body, len, ce);
+}
+
 void
 aws_cloud_parse_error(const struct httpcli_resp *resp, struct cloud_error *ce)
 {
 	const char *t = httpcli_resp_header(resp, "X-Amzn-ErrorType");
 
-	aws_parse_body(resp->body, resp->body_len, ce);
+	aws_parse_any(resp->body, resp->body_len, ce);
 	/* rest-json: the header names the code when present. */
 	if (t != NULL && *t != '\0')
 		aws_error_code(ce->code, sizeof(ce->code), t);
@@ -133,7 +170,7 @@ aws_parse_error(int status, const char *body, size_t len,
 	ce.http_status = status;
 	if (request_id != NULL)
 		str_lcpy(ce.request_id, request_id, sizeof(ce.request_id));
-	aws_parse_body(body, len, &ce);
+	aws_parse_any(body, len, &ce);
 	cloud_error_classify(&aws_provider, &ce);
 	aws_error_from_cloud(&ce, ae);
 }

@@ -93,6 +93,8 @@ int aws_creds_parse_sts_xml(
 
 /* The AWS provider of the cloud call core. */
 extern const struct cloud_provider aws_provider;
+/* The loop a's calls complete on (aws_ec2_sg.c's back-off timers). */
+struct event_base *aws_base(struct aws *a);
 
 /* aws_err.c */
 

@@ -52,7 +52,7 @@ def _status(s):
 def _program(kind, host, name):
     out = {}
     rc, _, err = cli(host, "create", *net_args(kind), "--name", name, "--label", DIFF_LABEL,
-                     "--group-add", "1234", "--runtime", "runc", "-e", "A=1",
+                     "--runtime", "runc", "-e", "A=1",
                      "-w", "/tmp", "busybox", "sh", "-c", "echo hi; echo err >&2; exit 5")
     assert rc == 0, err
     out["created"] = _inspect(host, name)

@@ -1,0 +1,255 @@
+/* User-defined networks on ECS (docs/networks.md "## ECS"): one security
+ * group per Docker network, admitting its own members, put on every
+ * member's ENI beside the configured groups at RunTask. The framework
+ * keeps networks; this file makes and deletes their groups, lists the
+ * groups a start-up finds without a network, and gives RunTask the groups
+ * of a container. The group's id lives in the network's private object
+ * (ECS_P_NET_GROUP). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ecs.h"
+#include "sockerless/aws_ec2.h"
+#include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/xmalloc.h"
+
+/* How long a delete waits for the ENIs of stopped members to go (Fargate
+ * releases them within a minute or two of the task stopping). */
+#define ECS_NET_DELETE_FIRST_MS 1000
+#define ECS_NET_DELETE_TOTAL_MS 120000
+
+/* The configured subnets' VPC (ecs.vpc_id, or DescribeSubnets once). */
+static char *ecs_net_vpc;
+
+struct ecs_net_op {
+	struct backend *b;
+	char *id, *name;
+	int internal;
+	cJSON *priv;
+	void (*save)(struct backend *, void *);
+	void *net;
+	backend_done_fn done;
+	void *arg;
+};
+
+static void
+ecs_net_op_end(struct ecs_net_op *op, const struct err *e)
+{
+	backend_done_fn done = op->done;
+	void *arg = op->arg;
+
+	free(op->id);
+	free(op->name);
+	free(op);
+	done(arg, e);
+}
+
+static void
+ecs_net_made(void *arg, const char *group, const struct err *e)
+{
+	struct ecs_net_op *op = arg;
+
+	if (e == NULL) {
+		json_set(op->priv, ECS_P_NET_GROUP, cJSON_CreateString(group));
+		op->save(op->b, op->net);
+		log_info("network %s: security group %s", op->name, group);
+	}
+	ecs_net_op_end(op, e);
+}
+
+static void
+ecs_net_make(struct ecs_net_op *op)
+{
+	const char *tags[] = { KIT_TAG_INSTANCE, backend_instance(op->b),
+		ECS_TAG_NETWORK_ID, op->id, ECS_TAG_NETWORK_NAME, op->name,
+		NULL };
+	char *gname =
+	    xasprintf("sockerless-%.12s-%s", op->id, backend_instance(op->b));
+	char *desc = xasprintf("sockerless network %s", op->name);
+	struct aws_ec2_sg_spec sp = { gname, desc, ecs_net_vpc, tags,
+		op->internal };
+
+	aws_ec2_sg_make(ecs_aws.aws, &sp, ecs_net_made, op);
+	free(gname);
+	free(desc);
+}
+
+static void
+ecs_net_vpc_found(void *arg, const char *vpc, const struct err *e)
+{
+	struct ecs_net_op *op = arg;
+
+	if (e != NULL) {
+		struct err w = *e;
+		err_wrap(
+		    &w, "finding the VPC of ecs.subnets (or set ecs.vpc_id)");
+		ecs_net_op_end(op, &w);
+		return;
+	}
+	free(ecs_net_vpc);
+	ecs_net_vpc = xstrdup(vpc);
+	ecs_net_make(op);
+}
+
+void
+ecs_net_group_make(struct backend *b, const char *id, const char *name,
+    int internal, cJSON *priv, void (*save)(struct backend *, void *),
+    void *net, backend_done_fn done, void *arg)
+{
+	struct ecs_net_op *op = xcalloc(1, sizeof(*op));
+
+	op->b = b;
+	op->id = xstrdup(id);
+	op->name = xstrdup(name);
+	op->internal = internal;
+	op->priv = priv;
+	op->save = save;
+	op->net = net;
+	op->done = done;
+	op->arg = arg;
+	if (ecs_net_vpc == NULL && ecs_conf.vpc_id != NULL &&
+	    ecs_conf.vpc_id[0] != '\0')
+		ecs_net_vpc = xstrdup(ecs_conf.vpc_id);
+	if (ecs_net_vpc != NULL)
+		ecs_net_make(op);
+	else
+		aws_ec2_subnets_vpc(
+		    ecs_aws.aws, &ecs_conf.subnets, ecs_net_vpc_found, op);
+}
+
+struct ecs_net_rm {
+	backend_done_fn done;
+	void *arg;
+};
+
+static void
+ecs_net_deleted(void *arg, const char *group, const struct err *e)
+{
+	struct ecs_net_rm *rm = arg;
+	backend_done_fn done = rm->done;
+	void *darg = rm->arg;
+
+	(void)group;
+	free(rm);
+	done(darg, e);
+}
+
+void
+ecs_net_group_remove(
+    struct backend *b, const cJSON *priv, backend_done_fn done, void *arg)
+{
+	const char *group = json_str(priv, ECS_P_NET_GROUP);
+	struct ecs_net_rm *rm;
+
+	(void)b;
+	if (group == NULL || group[0] == '\0') {
+		done(arg, NULL); /* its make failed: nothing was left */
+		return;
+	}
+	rm = xcalloc(1, sizeof(*rm));
+	rm->done = done;
+	rm->arg = arg;
+	aws_ec2_sg_delete(ecs_aws.aws, group, ECS_NET_DELETE_FIRST_MS,
+	    ECS_NET_DELETE_TOTAL_MS, ecs_net_deleted, rm);
+}
+
+cJSON *
+ecs_net_task_groups(const cJSON *const *privs, const char *const *names,
+    size_t n, struct err *e)
+{
+	cJSON *out = json_strv_to_array(&ecs_conf.security_groups);
+	size_t total = ecs_conf.security_groups.n + n;
+
+	if (total > ECS_MAX_GROUPS) {
+		cJSON_Delete(out);
+		err_set(e, 400,
+		    "ECS allows %d security groups per task and %zu are "
+		    "configured (ecs.security_groups), so a container can be "
+		    "on at most %zu user-defined networks; it is on %zu "
+		    "(%s%s)",
+		    ECS_MAX_GROUPS, ecs_conf.security_groups.n,
+		    ECS_MAX_GROUPS > ecs_conf.security_groups.n ?
+			ECS_MAX_GROUPS - ecs_conf.security_groups.n :
+			0,
+		    n, n > 0 ? names[0] : "", n > 1 ? ", ..." : "");
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *g = json_str(privs[i], ECS_P_NET_GROUP);
+
+		if (g == NULL || g[0] == '\0') {
+			cJSON_Delete(out);
+			err_set(e, 500,
+			    "network %s has no security group (its creation "
+			    "did not finish); remove the network and create "
+			    "it again",
+			    names[i]);
+			return NULL;
+		}
+		cJSON_AddItemToArray(out, cJSON_CreateString(g));
+	}
+	return out;
+}
+
+/* --- orphans ----------------------------------------------------------- */
+
+struct ecs_net_orph {
+	struct backend *b;
+	int (*known)(struct backend *, const char *id);
+};
+
+static void
+ecs_net_orphan_deleted(void *arg, const char *group, const struct err *e)
+{
+	char *g = arg;
+
+	(void)group;
+	if (e != NULL)
+		log_warnx("orphaned security group %s: %s", g, e->msg);
+	free(g);
+}
+
+static void
+ecs_net_listed(void *arg, const struct strv *ids, const struct strv *nets,
+    const struct err *e)
+{
+	struct ecs_net_orph *o = arg;
+	int stop = kit_orphans_stop(&ecs_orphans);
+
+	if (e != NULL)
+		log_warnx(
+		    "listing this instance's security groups: %s", e->msg);
+	for (size_t i = 0; e == NULL && i < ids->n; i++) {
+		if (nets->v[i][0] != '\0' && o->known(o->b, nets->v[i]))
+			continue;
+		log_warnx("orphaned security group %s (network %.12s) is not "
+			  "in this instance's state%s",
+		    ids->v[i], nets->v[i], stop ? "; deleting it" : "");
+		if (stop)
+			aws_ec2_sg_delete(ecs_aws.aws, ids->v[i], 1000, 10000,
+			    ecs_net_orphan_deleted, xstrdup(ids->v[i]));
+	}
+	free(o);
+}
+
+void
+ecs_net_orphans(
+    struct backend *b, int (*known)(struct backend *, const char *id))
+{
+	struct ecs_net_orph *o = xcalloc(1, sizeof(*o));
+
+	o->b = b;
+	o->known = known;
+	aws_ec2_sg_list(ecs_aws.aws, KIT_TAG_INSTANCE, backend_instance(b),
+	    ECS_TAG_NETWORK_ID, ecs_net_listed, o);
+}
+
+void
+ecs_net_shutdown(void)
+{
+	aws_ec2_sg_cancel_all(ecs_aws.aws);
+	free(ecs_net_vpc);
+	ecs_net_vpc = NULL;
+}
