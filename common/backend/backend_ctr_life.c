@@ -100,6 +100,7 @@ backend_container_adopted(
 	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
 	backend_ctr_save(b, c);
 	backend_ctr_set_active(b, c, 1); /* the pollers visit it again */
+	backend_port_readopt(b, c);	 /* what that start had bound */
 	backend_sys_container_event(b, c, "start", NULL);
 }
 
