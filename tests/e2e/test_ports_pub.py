@@ -16,8 +16,14 @@ from e2e_lib import BUSYBOX, TARGET, dk, dk_ok, inspect, wait_state
 pytestmark = pytest.mark.usefixtures("no_bridge")
 
 PUB = int(os.environ.get("SK_TEST_PORT_BASE") or "35100") + 150
-HTTPD = ("mkdir -p /www && echo hello-ports > /www/index.html && "
-         "httpd -f -p 8080 -h /www")
+# The workload's own port: inside the run's range too, as the simulator's
+# tasks may share the host's network.
+CPORT = PUB + 10
+
+
+def httpd(cport):
+    return ("mkdir -p /www && echo hello-ports > /www/index.html && "
+            f"httpd -f -p {cport} -h /www")
 
 
 def fetch(port, host="127.0.0.1", timeout=60):
@@ -39,15 +45,15 @@ def local_only():
 
 
 def test_publish_reaches_workload(docker, name):
-    port = PUB
-    dk_ok("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
-          BUSYBOX, "sh", "-c", HTTPD)
+    port, cport = PUB, CPORT
+    dk_ok("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{cport}",
+          BUSYBOX, "sh", "-c", httpd(cport))
     wait_state(name, "running")
     ports = inspect(name)["NetworkSettings"]["Ports"]
-    assert ports == {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}, ports
-    assert dk_ok("port", name, "8080").split() == [f"127.0.0.1:{port}"]
+    assert ports == {f"{cport}/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}, ports
+    assert dk_ok("port", name, str(cport)).split() == [f"127.0.0.1:{port}"]
     ps = json.loads(dk_ok("ps", "--filter", f"name={name}", "--format", "{{json .}}"))
-    assert f"127.0.0.1:{port}->8080/tcp" in ps["Ports"], ps
+    assert f"127.0.0.1:{port}->{cport}/tcp" in ps["Ports"], ps
     if TARGET == "sockerless":
         assert fetch(port) == b"hello-ports\n"
     dk_ok("stop", "-t", "1", name)
@@ -62,10 +68,11 @@ def test_publish_reaches_workload(docker, name):
 
 def test_publish_all(docker, name):
     local_only()
-    dk_ok("run", "-d", "--name", name, "--expose", "8080", "-P", BUSYBOX,
-          "sh", "-c", HTTPD)
+    cport = CPORT + 1
+    dk_ok("run", "-d", "--name", name, "--expose", str(cport), "-P", BUSYBOX,
+          "sh", "-c", httpd(cport))
     wait_state(name, "running")
-    b = inspect(name)["NetworkSettings"]["Ports"]["8080/tcp"][0]
+    b = inspect(name)["NetworkSettings"]["Ports"][f"{cport}/tcp"][0]
     assert b["HostIp"] == "0.0.0.0" and int(b["HostPort"]) > 1024, b
     assert fetch(int(b["HostPort"])) == b"hello-ports\n"
     dk_ok("rm", "-f", name)
@@ -73,8 +80,9 @@ def test_publish_all(docker, name):
 
 def test_many_connections(docker, name):
     local_only()
-    port = PUB + 1
-    dk_ok("run", "-d", "--name", name, "-p", f"{port}:8080", BUSYBOX, "sh", "-c", HTTPD)
+    port, cport = PUB + 1, CPORT + 2
+    dk_ok("run", "-d", "--name", name, "-p", f"{port}:{cport}", BUSYBOX, "sh", "-c",
+          httpd(cport))
     wait_state(name, "running")
     fetch(port)
     import concurrent.futures as cf
