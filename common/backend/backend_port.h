@@ -73,4 +73,9 @@ void backend_port_shutdown(struct backend *b);
 void backend_port_accept(struct port_ln *ln, evutil_socket_t fd);
 void backend_port_conn_free(struct port_conn *pc);
 
+/* backend_port_relay.c: relay mode (docs/networks.md) */
+/* The agent of ag (a struct backend_agent) opened ch with CONNECT. */
+void backend_port_relay_connect(
+    void *ag, struct aglink_chan *ch, const cJSON *request);
+
 #endif
