@@ -99,7 +99,7 @@ int exec_signal(const char *id, int sig);
 void exec_kill_all(void);
 
 /* chan.c: channels of the current link (docs/agent-link.md). */
-enum chan_kind { CHAN_EXEC, CHAN_ATTACH, CHAN_GET, CHAN_PUT };
+enum chan_kind { CHAN_EXEC, CHAN_ATTACH, CHAN_GET, CHAN_PUT, CHAN_TCP };
 struct chan {
 	uint32_t id;
 	enum chan_kind kind;
@@ -118,6 +118,9 @@ struct chan {
 	char errline[512];
 	size_t errlen;
 	int put_eof_sent;
+	/* tcp (tcp.c): the socket is job.in_fd */
+	int tcp_connecting, tcp_rd_done, tcp_port;
+	char tcp_host[48];
 	struct chan *next;
 };
 extern struct chan *chan_list;
@@ -159,6 +162,14 @@ void chan_prepare(void);
 /* Reads fd into the channel as DATA of stream (window permitting);
  * returns bytes read, 0 at EOF, -1 when nothing could be read. */
 ssize_t chan_pump(struct chan *c, int fd, int stream);
+
+/* tcp.c: the `tcp` kind (a connection inside the workload). */
+void tcp_open(struct chan *c, const char *req, size_t len);
+/* Where the channel's DATA 0 goes (-2: still connecting); its EOF. */
+int tcp_sink(struct chan *c);
+void tcp_sink_eof(struct chan *c);
+/* Registers the socket; ends the channel when both directions have. */
+void tcp_prepare(struct chan *c);
 
 /* link.c: the link, forward mode (the agent listens) or reverse mode (the
  * agent dials the backend). */

@@ -178,6 +178,8 @@ chan_sink(struct chan *c)
 		return c->want_in ? chan_ops->main_in_fd() : -1;
 	case CHAN_PUT:
 		return c->job.in_fd;
+	case CHAN_TCP:
+		return tcp_sink(c);
 	case CHAN_GET:
 		break;
 	}
@@ -197,6 +199,9 @@ chan_sink_eof(struct chan *c)
 		break;
 	case CHAN_PUT:
 		chan_close_fd(&c->job.in_fd);
+		break;
+	case CHAN_TCP:
+		tcp_sink_eof(c);
 		break;
 	case CHAN_GET:
 		break;
@@ -516,6 +521,8 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		c->want_out = jread_bool(req, len, "stdout", 1);
 		c->want_err = jread_bool(req, len, "stderr", 1);
 		chan_ops->main_attach(c);
+	} else if (strcmp(kind, "tcp") == 0) {
+		tcp_open(chan_new(ch, CHAN_TCP), req, len);
 	} else if (strcmp(kind, "signal") == 0) {
 		chan_signal(ch, req, len);
 	} else if (strcmp(kind, "pause") == 0 || strcmp(kind, "unpause") == 0) {
@@ -617,6 +624,8 @@ chan_prepare(void)
 			c->in_eof = 2;
 			chan_sink_eof(c);
 		}
+		if (c->kind == CHAN_TCP)
+			tcp_prepare(c);
 		if (c->kind != CHAN_GET && c->kind != CHAN_PUT)
 			continue;
 		if (c->kind == CHAN_PUT || chan_room(c) > 0)

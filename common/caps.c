@@ -39,6 +39,9 @@ static const struct {
 	[CAP_SIGNALS] = { "signals", "sending arbitrary signals",
 	    "Use docker stop or docker kill without -s." },
 	[CAP_AGENT_REQUIRED] = { "agent_required", "an agent", "" },
+	[CAP_PUBLISH] = { "publish", "published ports (-p, -P)",
+	    "Run the container without -p/-P, or use a backend that runs "
+	    "the sockerless agent in its workloads (ecs)." },
 };
 
 const char *

@@ -25,6 +25,8 @@ ASAN_BUILD=${ASAN_BUILD:-}
 SUITES=${SK_SUITES:-unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda}
 PY=/usr/bin/python3
 PORT_BASE=${SK_TEST_PORT_BASE:-35100}
+# The suites pick their loopback ports from it (fake agents, published ports).
+export SK_TEST_PORT_BASE=$PORT_BASE
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 

@@ -137,7 +137,7 @@ aglink_fail_chans(struct aglink *l, const struct err *e, uint32_t last)
 		/* chan_gc unlinks before it frees (lost in TAILQ_REMOVE). */
 		TAILQ_FOREACH(ch, &l->chans, entry)
 			/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-			if (!ch->done && ch->id <= last)
+			if (!ch->done && (ch->id <= last || ch->inbound))
 				break;
 		if (ch == NULL)
 			break;
@@ -573,7 +573,8 @@ aglink_chan_write(struct aglink_chan *ch, const void *buf, size_t len)
 		ch->want_writable = 1;
 	for (off = 0; off < n; off += k) {
 		k = n - off < AGLINK_CHUNK ? n - off : AGLINK_CHUNK;
-		aglink_chan_msg(ch, AGLINK_DATA, AGLINK_STDIN, p + off, k);
+		aglink_chan_msg(ch, AGLINK_DATA,
+		    ch->inbound ? AGLINK_STDOUT : AGLINK_STDIN, p + off, k);
 	}
 	ch->out_credit -= n;
 	return n;
@@ -584,7 +585,8 @@ aglink_chan_eof(struct aglink_chan *ch)
 {
 	if (ch->done || ch->closed)
 		return;
-	aglink_chan_msg(ch, AGLINK_EOF, AGLINK_STDIN, NULL, 0);
+	aglink_chan_msg(ch, AGLINK_EOF,
+	    ch->inbound ? AGLINK_STDOUT : AGLINK_STDIN, NULL, 0);
 }
 
 void
@@ -625,5 +627,30 @@ aglink_chan_close(struct aglink_chan *ch)
 	if (!ch->done && ch->opened && ch->l->state == AGLINK_ST_UP &&
 	    !ch->l->dead)
 		aglink_send(ch->l, AGLINK_CLOSE, 0, ch->id, NULL, 0);
+	aglink_chan_gc(ch);
+}
+
+/* --- channels the agent opens (relay mode) ------------------------------ */
+
+void
+aglink_chan_accept(
+    struct aglink_chan *ch, const struct aglink_chan_cbs *cbs, void *arg)
+{
+	ch->cbs = *cbs;
+	ch->arg = arg;
+}
+
+void
+aglink_chan_finish(struct aglink_chan *ch, const cJSON *result)
+{
+	char *js;
+
+	if (ch == NULL || ch->done || ch->closed)
+		return;
+	js = cJSON_PrintUnformatted(result);
+	if (ch->l->state == AGLINK_ST_UP && !ch->l->dead)
+		aglink_send(ch->l, AGLINK_RESULT, 0, ch->id, js, strlen(js));
+	free(js);
+	ch->done = ch->closed = 1;
 	aglink_chan_gc(ch);
 }

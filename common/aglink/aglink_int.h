@@ -53,6 +53,7 @@ struct aglink_chan {
 	int closed;		/* aglink_chan_close: no more callbacks */
 	int done;		/* on_result delivered (or suppressed) */
 	int busy;		/* inside one of its callbacks */
+	int inbound;		/* the agent opened it (CONNECT) */
 	size_t out_credit;	/* stdin bytes the agent still accepts */
 	int want_writable;
 	size_t in_unacked;  /* DATA received and not yet credited */

@@ -255,13 +255,66 @@ aglink_on_chan(
 		}
 		cJSON_Delete(j);
 		break;
-	default: /* OPEN, CLOSE, RESIZE go the other way */
+	case AGLINK_CLOSE:
+		if (ch->inbound && !ch->closed) {
+			struct err e;
+
+			err_set(&e, 499, "the agent closed channel %u", ch->id);
+			ch->done = 1;
+			if (ch->cbs.on_result != NULL)
+				ch->cbs.on_result(ch->arg, NULL, &e);
+			break;
+		}
+		/* FALLTHROUGH */
+	default: /* OPEN, RESIZE go the other way */
 		log_debug("container %.12s: agent sent message type %d on "
 			  "channel %u",
 		    l->cid, m->type, ch->id);
 		break;
 	}
 	ch->busy--;
+	aglink_chan_gc(ch);
+}
+
+/* The agent opens a relay channel (CONNECT, relay mode): a number of its
+ * own space, never one in use. */
+static void
+aglink_on_connect(struct aglink *l, const struct aglink_msg *m)
+{
+	struct aglink_chan *ch;
+	cJSON *j, *res;
+
+	TAILQ_FOREACH(ch, &l->chans, entry)
+		if (ch->id == m->channel)
+			break;
+	if (!(m->channel & AGLINK_AGENT_CHAN) || ch != NULL) {
+		aglink_down(l, 1002, 502,
+		    "protocol error: CONNECT on channel %u", m->channel);
+		return;
+	}
+	ch = xcalloc(1, sizeof(*ch));
+	ch->l = l;
+	ch->id = m->channel;
+	ch->inbound = ch->opened = 1;
+	if ((ch->queue = evbuffer_new()) == NULL)
+		fatalx("%s: evbuffer_new", __func__);
+	ch->out_credit = AGLINK_WINDOW;
+	TAILQ_INSERT_TAIL(&l->chans, ch, entry);
+	j = aglink_json(m);
+	ch->busy++;
+	if (j != NULL && l->cbs.on_connect != NULL) {
+		l->cbs.on_connect(l->arg, ch, j);
+	} else {
+		res = cJSON_CreateObject();
+		cJSON_AddNumberToObject(res, "status", j == NULL ? 400 : 501);
+		cJSON_AddStringToObject(res, "message",
+		    j == NULL ? "CONNECT without a JSON request" :
+				"this backend relays no connections");
+		aglink_chan_finish(ch, res);
+		cJSON_Delete(res);
+	}
+	ch->busy--;
+	cJSON_Delete(j);
 	aglink_chan_gc(ch);
 }
 
@@ -287,6 +340,10 @@ aglink_dispatch(struct aglink *l, const unsigned char *buf, size_t n)
 			aglink_on_hello(l, &m);
 		else if (m.type == AGLINK_EVENT)
 			aglink_on_event(l, &m);
+		return;
+	}
+	if (m.type == AGLINK_CONNECT) {
+		aglink_on_connect(l, &m);
 		return;
 	}
 	/* Unknown channels: a race with our CLOSE or a RESULT. */

@@ -342,7 +342,8 @@ aglink_put_header(
 int
 aglink_parse(const unsigned char *buf, size_t n, struct aglink_msg *m)
 {
-	if (n < AGLINK_HEADER || buf[0] < AGLINK_HELLO || buf[0] > AGLINK_EVENT)
+	if (n < AGLINK_HEADER || buf[0] < AGLINK_HELLO ||
+	    buf[0] > AGLINK_CONNECT)
 		return -1;
 	m->type = buf[0];
 	m->stream = buf[1];

@@ -15,6 +15,7 @@
 #include "backend_ctr.h"
 #include "backend_img.h"
 #include "backend_logs.h"
+#include "backend_port.h"
 #include "backend_sys.h"
 #include "sockerless/backend_kit.h"
 #include "sockerless/config.h"
@@ -102,6 +103,10 @@ static const struct config_key backend_conf_keys[] = {
 	{ "stop_timeout", CONFIG_INT,
 	    offsetof(struct backend_conf, stop_timeout), "10", 0, 120, 0,
 	    "Default seconds docker stop waits before killing" },
+	{ "publish_address", CONFIG_STRING,
+	    offsetof(struct backend_conf, publish_address), "0.0.0.0", 0, 0, 0,
+	    "Address published ports listen on when the binding names none "
+	    "(-p 8080:80), like dockerd's --ip" },
 };
 
 /* The configuration sets: the framework's keys, the backend's own, then
@@ -357,6 +362,7 @@ backend_free(struct backend *b)
 	if (b->ops->shutdown != NULL)
 		b->ops->shutdown(b);
 	httpsrv_free(b->srv);
+	backend_port_shutdown(b);
 	backend_agent_shutdown(b);
 	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
 		backend_ctr_unlist(b, c);

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "backend_agent.h"
+#include "backend_port.h"
 #include "backend_ctr.h"
 #include "backend_sys.h"
 #include "sockerless/json.h"
@@ -79,7 +80,7 @@ agent_on_down(void *arg, const struct err *e)
 }
 
 static const struct aglink_cbs agent_link_cbs = { agent_on_hello,
-	agent_on_event, agent_on_down };
+	agent_on_event, agent_on_down, backend_port_relay_connect };
 
 struct backend_agent *
 backend_agent_get(struct backend *b, struct container *c)

@@ -12,6 +12,7 @@
 #include "backend_agent.h"
 #include "backend_ctr.h"
 #include "backend_logs.h"
+#include "backend_port.h"
 #include "backend_sys.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
@@ -37,38 +38,11 @@ void
 backend_container_set_address(
     struct backend *b, struct container *c, const char *ip)
 {
-	cJSON *ns = json_obj(c->doc, "NetworkSettings"), *ports, *net;
-	const cJSON *bindings =
-	    json_obj(container_host_config(c), "PortBindings");
-	const cJSON *exposed = json_obj(container_config(c), "ExposedPorts");
-	const cJSON *it, *bd;
+	cJSON *ns = json_obj(c->doc, "NetworkSettings"), *net;
 
+	/* The workload's own address; NetworkSettings.Ports is where the
+	 * backend publishes (backend_port.c), not this address. */
 	json_set(ns, "IPAddress", cJSON_CreateString(ip));
-	ports = cJSON_CreateObject();
-	cJSON_ArrayForEach(it, exposed) {
-		cJSON_AddItemToObject(ports, it->string, cJSON_CreateNull());
-	}
-	/* awsvpc-style networking: the host port is the container port on
-	 * the workload's own address. */
-	cJSON_ArrayForEach(it, bindings) {
-		cJSON *list;
-		const char *proto;
-		int no;
-
-		if (container_port_parse(it->string, &no, &proto) == -1)
-			continue;
-		list = cJSON_CreateArray();
-		cJSON_ArrayForEach(bd, it) {
-			cJSON *p = cJSON_CreateObject();
-			char port[16];
-			snprintf(port, sizeof(port), "%d", no);
-			json_add_str(p, "HostIp", ip);
-			json_add_str(p, "HostPort", port);
-			cJSON_AddItemToArray(list, p);
-		}
-		json_set(ports, it->string, list);
-	}
-	json_set(ns, "Ports", ports);
 	/* The endpoint made at create keeps what the client set in it. */
 	if ((net = json_obj(json_obj(ns, "Networks"), "bridge")) == NULL) {
 		net = cJSON_CreateObject();
@@ -100,6 +74,7 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	snprintf(code, sizeof(code), "%d", exit_code);
 	json_add_str(attrs, "exitCode", code);
 	backend_sys_container_event(b, c, "die", attrs);
+	backend_port_close(b, c);
 	backend_logs_container_exited(b, c);
 	backend_agent_container_exited(b, c);
 	backend_ctr_notify_waiters(b, c, 0);
@@ -125,6 +100,7 @@ backend_container_adopted(
 	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
 	backend_ctr_save(b, c);
 	backend_ctr_set_active(b, c, 1); /* the pollers visit it again */
+	backend_port_readopt(b, c);	 /* what that start had bound */
 	backend_sys_container_event(b, c, "start", NULL);
 }
 
@@ -160,6 +136,8 @@ backend_ctr_start_done(void *arg, const struct err *e)
 		json_set(
 		    container_state(c), "Error", cJSON_CreateString(e->msg));
 		backend_ctr_save(op->b, c);
+		if (!container_running(c))
+			backend_port_close(op->b, c);
 		backend_ctr_set_active(op->b, c, container_running(c));
 		backend_ctr_op_reply(op, e, 0);
 		backend_agent_start_failed(op->b, c);
@@ -187,8 +165,16 @@ backend_ctr_start_done(void *arg, const struct err *e)
 static void
 backend_ctr_start_op(struct backend_ctr_op *op)
 {
+	struct err e;
+
 	backend_ctr_set_busy(op->c, CTR_STARTING);
 	backend_ctr_set_active(op->b, op->c, 1);
+	/* Published ports listen before the workload starts: a port that
+	 * cannot be had fails the start, and nothing runs. */
+	if (backend_port_open(op->b, op->c, &e) == -1) {
+		backend_ctr_start_done(op, &e);
+		return;
+	}
 	op->b->ops->start(op->b, op->c, backend_ctr_start_done, op);
 }
 
@@ -499,6 +485,7 @@ backend_ctr_removed(struct backend_ctr_op *op, const struct err *e)
 	if (store_container_delete(b->store, c->id, &se) == -1)
 		log_warnx("deleting container %.12s: %s", c->id, se.msg);
 	c->gone = 1;
+	backend_port_close(b, c);
 	backend_ctr_unlist(b, c);
 	backend_sys_container_event(b, c, "destroy", NULL);
 	backend_ctr_notify_waiters(b, c, 1);

@@ -72,6 +72,7 @@ struct backend_conf {
 	char *platform;		  /* default image platform */
 	char *registry_auth_file; /* docker config.json with auths */
 	long long stop_timeout;	  /* default docker stop -t */
+	char *publish_address;	  /* published ports without a HostIp */
 };
 
 #define BACKEND_MAX_CONF_SETS 8

@@ -115,7 +115,7 @@ kit_caps_agent(struct caps *c)
 {
 	static const enum caps_flag agent[] = { CAP_EXEC, CAP_ATTACH,
 		CAP_ARCHIVE, CAP_TOP, CAP_STATS, CAP_PAUSE, CAP_SIGNALS,
-		CAP_HEALTH_CHECKS, CAP_AGENT_REQUIRED };
+		CAP_HEALTH_CHECKS, CAP_AGENT_REQUIRED, CAP_PUBLISH };
 
 	for (size_t i = 0; i < sizeof(agent) / sizeof(agent[0]); i++)
 		c->flag[agent[i]] = 1;

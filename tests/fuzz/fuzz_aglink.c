@@ -88,7 +88,7 @@ fuzz_on_result(void *arg, const cJSON *result, const struct err *e)
 }
 
 static const struct aglink_cbs fuzz_cbs = { fuzz_on_hello, fuzz_on_event,
-	fuzz_on_down };
+	fuzz_on_down, NULL };
 static const struct aglink_chan_cbs fuzz_chan_cbs = { fuzz_on_data, fuzz_on_eof,
 	fuzz_on_meta, NULL, fuzz_on_result };
 

@@ -546,7 +546,7 @@ cl_down(void *arg, const struct err *e)
 	f->down_err = *e;
 }
 
-static const struct aglink_cbs cl_cbs = { cl_hello, cl_event, cl_down };
+static const struct aglink_cbs cl_cbs = { cl_hello, cl_event, cl_down, NULL };
 
 static void
 rec_log(struct crec *r, const char *fmt, ...)

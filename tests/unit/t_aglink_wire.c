@@ -142,7 +142,9 @@ t_messages(void **state)
 	assert_int_equal(aglink_parse(buf, 7, &m), -1);
 	buf[0] = 0;
 	assert_int_equal(aglink_parse(buf, 8, &m), -1);
-	buf[0] = 11;
+	buf[0] = AGLINK_CONNECT; /* the last type (relay mode) */
+	assert_int_equal(aglink_parse(buf, 8, &m), 0);
+	buf[0] = AGLINK_CONNECT + 1;
 	assert_int_equal(aglink_parse(buf, 8, &m), -1);
 	aglink_put_u32(buf, 0xdeadbeef);
 	assert_int_equal(aglink_get_u32(buf), 0xdeadbeef);

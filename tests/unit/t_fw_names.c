@@ -256,9 +256,7 @@ test_summary_and_inspect_shape(void **state)
 	struct fw *fw = *state;
 	char *id = fw_create(fw, "shape", "alpine",
 	    "\"Cmd\":[\"echo\",\"hi\"],\"Env\":[\"A=1\"],"
-	    "\"ExposedPorts\":{\"80/tcp\":{}},"
-	    "\"HostConfig\":{\"PortBindings\":{\"80/tcp\":[{\"HostPort\":"
-	    "\"8080\"}]}}");
+	    "\"ExposedPorts\":{\"80/tcp\":{}}");
 	struct fw_resp *r;
 	cJSON *o, *s;
 

@@ -26,6 +26,12 @@ struct aglink_cbs {
 	/* The link went down (e says why); open channels have already had
 	 * on_result with an error. The next aglink_open reconnects. */
 	void (*on_down)(void *arg, const struct err *e);
+	/* Relay mode: the agent opened ch with CONNECT (request: its JSON,
+	 * docs/agent-link.md). The callee calls aglink_chan_accept or
+	 * aglink_chan_finish on ch before it returns. NULL: the agent gets
+	 * RESULT 501. */
+	void (*on_connect)(
+	    void *arg, struct aglink_chan *ch, const cJSON *request);
 };
 
 struct aglink_chan_cbs {
@@ -98,6 +104,16 @@ void aglink_chan_consumed(struct aglink_chan *ch, size_t n);
 
 /* Abandons the channel: CLOSE to the agent, no more callbacks. */
 void aglink_chan_close(struct aglink_chan *ch);
+
+/* A channel the agent opened (on_connect): its callbacks from now on.
+ * Writes and EOF on it go to the agent as stream 1; its DATA and EOF
+ * arrive as stream 0; on_result comes only when it fails (link lost, the
+ * agent's CLOSE). */
+void aglink_chan_accept(
+    struct aglink_chan *ch, const struct aglink_chan_cbs *cbs, void *arg);
+/* Ends a channel the agent opened: RESULT result to the agent, no more
+ * callbacks. */
+void aglink_chan_finish(struct aglink_chan *ch, const cJSON *result);
 
 /* Frees connections still flushing a close frame or a refusal on their
  * own; call when the event loop is about to end. */

@@ -90,8 +90,13 @@ enum aglink_type {
 	AGLINK_CLOSE = 7,  /* b->a, the backend abandons the channel */
 	AGLINK_RESIZE = 8, /* b->a, 2-byte rows + 2-byte cols, big-endian */
 	AGLINK_META = 9,   /* a->b, JSON sent before DATA (archive stat) */
-	AGLINK_EVENT = 10  /* a->b, channel 0, JSON (main exit, health) */
+	AGLINK_EVENT = 10, /* a->b, channel 0, JSON (main exit, health) */
+	AGLINK_CONNECT = 11 /* a->b, JSON: the agent opens a relay channel */
 };
+
+/* Channels the agent opens (CONNECT) have the high bit set; the backend's
+ * stay below it. */
+#define AGLINK_AGENT_CHAN 0x80000000u
 
 /* Streams in DATA / EOF, as Docker numbers them. */
 enum { AGLINK_STDIN = 0, AGLINK_STDOUT = 1, AGLINK_STDERR = 2 };

@@ -22,6 +22,7 @@ enum caps_flag {
 	CAP_PAUSE,
 	CAP_SIGNALS,	    /* docker kill -s other than KILL/TERM */
 	CAP_AGENT_REQUIRED, /* not an operation: the workload runs an agent */
+	CAP_PUBLISH,	    /* published ports (-p, -P) over the agent link */
 	CAP__COUNT
 };
 
