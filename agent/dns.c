@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "modules.h"
 #include "net.h"
 #include "proc.h"
 
@@ -200,12 +201,17 @@ void
 dns_names_open(uint32_t ch, const char *req, size_t len)
 {
 	struct dns_table t;
-	char why[256], json[400];
+	struct jsonw w;
+	char why[256], *json;
 
 	if (dns_table_request(req, len, &t, why, sizeof(why)) == -1) {
-		snprintf(json, sizeof(json),
-		    "{\"status\":400,\"message\":\"%s\"}", why);
+		jsonw_init(&w);
+		jsonw_puts(&w, "{\"status\":400,\"message\":");
+		jsonw_str(&w, why, strlen(why));
+		jsonw_puts(&w, "}");
+		json = jsonw_take(&w);
 		chan_reply(ch, json);
+		free(json);
 		return;
 	}
 	if (!dns.on) {
