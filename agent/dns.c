@@ -1,8 +1,9 @@
 /* The resolver on 127.0.0.11:53, as Docker's embedded DNS: names of the
  * table answered here (dnsmsg.c), other UDP queries forwarded to the
- * upstreams with their ID remapped, TCP queries for other names answered
- * SERVFAIL. Everything is in fixed arrays: memory stays bounded whatever
- * the clients send. */
+ * upstreams over UDP with their ID remapped, other TCP queries forwarded
+ * over TCP (one upstream connection per client connection). Memory is
+ * bounded whatever the clients send: fixed arrays, and one 64 KiB buffer
+ * per TCP client only while an upstream's answer passes through. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -40,9 +41,16 @@ struct dns_pend {
 struct dns_tcp {
 	int fd;
 	int64_t last;
-	size_t have, outoff, outlen;
+	size_t have; /* bytes in in: queries, the first one being served */
 	unsigned char in[2 + DNS_QUERY_MAX];
-	unsigned char out[2 + 2 * DNS_QUERY_MAX];
+	/* The answer being written: ans is out (made here) or big (an
+	 * upstream's). */
+	unsigned char out[2 + 2 * DNS_QUERY_MAX], *ans, *big;
+	size_t outoff, outlen;
+	/* Forwarding the first query (qlen > 0) to upstream up over up_fd. */
+	size_t qlen, up_sent, up_have;
+	int up, up_fd;
+	int64_t up_deadline;
 };
 
 static struct {
@@ -182,7 +190,7 @@ dns_start(const char *listen, char *const *ups, char *const *search,
 		    strcpy(xmalloc(strlen(search[i]) + 1), search[i]);
 	dns.search[n] = NULL;
 	for (i = 0; i < DNS_TCP_MAX; i++)
-		dns.conn[i].fd = -1;
+		dns.conn[i].fd = dns.conn[i].up_fd = -1;
 	dns.on = 1;
 	dns_set_names(names);
 	return 0;
@@ -393,15 +401,138 @@ dns_timeouts(int64_t now)
 /* ---- TCP: two-byte length, then the message ---- */
 
 static void
+dns_tcp_fwd_end(struct dns_tcp *t)
+{
+	t->last = proc_now_ms(); /* the idle time starts after the answer */
+	dns_close(&t->up_fd);
+	t->have -= 2 + t->qlen;
+	memmove(t->in, t->in + 2 + t->qlen, t->have);
+	t->qlen = 0;
+}
+
+static void
 dns_tcp_close(struct dns_tcp *t)
 {
-	close(t->fd);
-	t->fd = -1;
+	dns_close(&t->fd);
+	dns_close(&t->up_fd);
+	free(t->big);
+	t->big = NULL;
+	t->qlen = t->have = t->outoff = t->outlen = 0;
+}
+
+/* The answer in t->out: r bytes at t->out + 2. */
+static void
+dns_tcp_answer(struct dns_tcp *t, ssize_t r)
+{
+	if (r <= 0)
+		return;
+	t->out[0] = (unsigned char)(r >> 8);
+	t->out[1] = (unsigned char)r;
+	t->ans = t->out;
+	t->outlen = (size_t)r + 2;
+	t->outoff = 0;
+}
+
+/* Connects to the current upstream or the next ones; SERVFAIL when none
+ * is left. */
+static void
+dns_tcp_fwd_connect(struct dns_tcp *t)
+{
+	for (; t->up < dns.nup; t->up++) {
+		if ((t->up_fd = dns_socket(SOCK_STREAM, NULL)) == -1)
+			break;
+		if (connect(t->up_fd, (const struct sockaddr *)&dns.up[t->up],
+			sizeof(dns.up[0])) == 0 ||
+		    errno == EINPROGRESS) {
+			t->up_sent = t->up_have = 0;
+			t->up_deadline = proc_now_ms() + DNS_TIMEOUT_MS;
+			return;
+		}
+		dns_close(&t->up_fd);
+	}
+	dns_tcp_answer(t,
+	    dns_error(t->in + 2, t->qlen, DNS_SERVFAIL, t->out + 2,
+		sizeof(t->out) - 2));
+	dns_tcp_fwd_end(t);
+}
+
+static void
+dns_tcp_fwd_next(struct dns_tcp *t)
+{
+	dns_close(&t->up_fd);
+	t->up++;
+	dns_tcp_fwd_connect(t);
+}
+
+/* A whole query at the head of t->in: answered from the table, or
+ * forwarded over TCP (the ID is kept: the connection is its own). */
+static void
+dns_tcp_query(struct dns_tcp *t, size_t n)
+{
+	ssize_t r = dns_local(&dns.names, dns.search, t->in + 2, n, t->out + 2,
+	    sizeof(t->out) - 2);
+
+	t->qlen = n;
+	if (r == 0 && dns.nup > 0) {
+		t->up = 0;
+		dns_tcp_fwd_connect(t);
+		return;
+	}
+	if (r == 0)
+		r = dns_error(
+		    t->in + 2, n, DNS_SERVFAIL, t->out + 2, sizeof(t->out) - 2);
+	dns_tcp_answer(t, r);
+	t->up_fd = -1;
+	dns_tcp_fwd_end(t);
+}
+
+/* The upstream's side: the query out, then its answer in (up to 64 KiB,
+ * held only while forwarding). */
+static void
+dns_on_upstream(void *arg, short revents)
+{
+	struct dns_tcp *t = arg;
+	size_t need;
+	ssize_t r;
+
+	(void)revents;
+	if (t->up_sent < 2 + t->qlen) {
+		r = write(
+		    t->up_fd, t->in + t->up_sent, 2 + t->qlen - t->up_sent);
+		if (r > 0)
+			t->up_sent += (size_t)r;
+		else if (r < 0 && errno != EAGAIN && errno != EINTR)
+			dns_tcp_fwd_next(t);
+		return;
+	}
+	if (t->big == NULL)
+		t->big = xmalloc(2 + DNS_MSG_MAX);
+	r = read(t->up_fd, t->big + t->up_have, 2 + DNS_MSG_MAX - t->up_have);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		dns_tcp_fwd_next(t);
+		return;
+	}
+	if (r > 0)
+		t->up_have += (size_t)r;
+	if (t->up_have < 2)
+		return;
+	need = (size_t)t->big[0] << 8 | t->big[1];
+	if (need < 12) {
+		dns_tcp_fwd_next(t);
+		return;
+	}
+	if (t->up_have < 2 + need)
+		return;
+	t->ans = t->big;
+	t->outlen = 2 + need;
+	t->outoff = 0;
+	dns_tcp_fwd_end(t);
 }
 
 static void
 dns_on_accept(void *arg, short revents)
 {
+	struct dns_tcp *t;
 	int fd, i;
 
 	(void)arg;
@@ -414,30 +545,12 @@ dns_on_accept(void *arg, short revents)
 			close(fd); /* full: the client retries */
 			continue;
 		}
-		dns.conn[i].fd = fd;
-		dns.conn[i].have = dns.conn[i].outoff = dns.conn[i].outlen = 0;
-		dns.conn[i].last = proc_now_ms();
+		t = &dns.conn[i];
+		t->fd = fd;
+		t->up_fd = -1;
+		t->have = t->outoff = t->outlen = t->qlen = 0;
+		t->last = proc_now_ms();
 	}
-}
-
-/* A whole query in t->in: its answer into t->out. */
-static void
-dns_tcp_query(struct dns_tcp *t, size_t n)
-{
-	const unsigned char *q = t->in + 2;
-	size_t cap = sizeof(t->out) - 2;
-	ssize_t r = dns_local(&dns.names, dns.search, q, n, t->out + 2, cap);
-
-	if (r == 0)
-		r = dns_error(q, n, DNS_SERVFAIL, t->out + 2, cap);
-	if (r > 0) {
-		t->out[0] = (unsigned char)(r >> 8);
-		t->out[1] = (unsigned char)r;
-		t->outlen = (size_t)r + 2;
-		t->outoff = 0;
-	}
-	t->have -= 2 + n;
-	memmove(t->in, t->in + 2 + n, t->have);
 }
 
 static void
@@ -450,11 +563,16 @@ dns_on_tcp(void *arg, short revents)
 	(void)revents;
 	t->last = proc_now_ms();
 	if (t->outoff < t->outlen) {
-		r = write(t->fd, t->out + t->outoff, t->outlen - t->outoff);
-		if (r < 0 && errno != EAGAIN && errno != EINTR)
+		r = write(t->fd, t->ans + t->outoff, t->outlen - t->outoff);
+		if (r < 0 && errno != EAGAIN && errno != EINTR) {
 			dns_tcp_close(t);
-		else if (r > 0)
-			t->outoff += (size_t)r;
+			return;
+		}
+		if (r > 0 && (t->outoff += (size_t)r) == t->outlen &&
+		    t->ans == t->big) {
+			free(t->big);
+			t->big = NULL;
+		}
 		return;
 	}
 	r = read(t->fd, t->in + t->have, sizeof(t->in) - t->have);
@@ -475,10 +593,45 @@ dns_on_tcp(void *arg, short revents)
 		dns_tcp_query(t, need);
 }
 
+/* One client's descriptors: the upstream while forwarding, else the
+ * client (its answer out, or its next query in). */
+static void
+dns_tcp_prepare(struct dns_tcp *t, int64_t now)
+{
+	size_t need;
+
+	if (t->qlen > 0) {
+		if (now >= t->up_deadline)
+			dns_tcp_fwd_next(t);
+		if (t->qlen > 0) {
+			loop_watch(t->up_fd,
+			    t->up_sent < 2 + t->qlen ? POLLOUT : POLLIN,
+			    dns_on_upstream, t);
+			loop_timer(t->up_deadline);
+			return;
+		}
+	}
+	if (now - t->last >= DNS_TCP_IDLE_MS) {
+		dns_tcp_close(t);
+		return;
+	}
+	/* Pipelined queries already read are answered first. */
+	need = t->have >= 2 ? ((size_t)t->in[0] << 8 | t->in[1]) : 0;
+	if (t->outoff >= t->outlen && need > 0 && t->have >= 2 + need) {
+		dns_tcp_query(t, need);
+		if (t->qlen > 0) {
+			dns_tcp_prepare(t, now);
+			return;
+		}
+	}
+	loop_watch(
+	    t->fd, t->outoff < t->outlen ? POLLOUT : POLLIN, dns_on_tcp, t);
+	loop_timer(t->last + DNS_TCP_IDLE_MS);
+}
+
 void
 dns_prepare(int64_t now)
 {
-	struct dns_tcp *t;
 	int i;
 
 	if (!dns.on)
@@ -487,20 +640,7 @@ dns_prepare(int64_t now)
 	loop_watch(dns.fwd, POLLIN, dns_on_answer, NULL);
 	loop_watch(dns.tcp, POLLIN, dns_on_accept, NULL);
 	dns_timeouts(now);
-	for (i = 0; i < DNS_TCP_MAX; i++) {
-		t = &dns.conn[i];
-		if (t->fd < 0)
-			continue;
-		if (now - t->last >= DNS_TCP_IDLE_MS) {
-			dns_tcp_close(t);
-			continue;
-		}
-		/* Pipelined queries already read are answered first. */
-		if (t->outoff >= t->outlen && t->have >= 2 &&
-		    t->have >= 2 + ((size_t)t->in[0] << 8 | t->in[1]))
-			dns_tcp_query(t, (size_t)t->in[0] << 8 | t->in[1]);
-		loop_watch(t->fd, t->outoff < t->outlen ? POLLOUT : POLLIN,
-		    dns_on_tcp, t);
-		loop_timer(t->last + DNS_TCP_IDLE_MS);
-	}
+	for (i = 0; i < DNS_TCP_MAX; i++)
+		if (dns.conn[i].fd >= 0)
+			dns_tcp_prepare(&dns.conn[i], now);
 }

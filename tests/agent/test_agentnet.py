@@ -113,17 +113,40 @@ def ask_tcp(port, msg):
 
 
 class Upstream:
-    """A fake upstream resolver: answers every query with one A record
-    (1.2.3.4) unless silent, and records what it got."""
+    """A fake upstream resolver on one port for UDP and TCP: answers every
+    query with one A record, 1.2.3.4 over UDP and 5.6.7.8 over TCP, unless
+    silent, and records what it got."""
 
     def __init__(self, silent=False):
-        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.s.bind(("127.0.0.1", 0))
+        while True:
+            self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.s.bind(("127.0.0.1", 0))
+            self.port = self.s.getsockname()[1]
+            self.l = socket.socket()
+            try:
+                self.l.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.s.close()
+                self.l.close()
+        self.l.listen(8)
         self.s.settimeout(0.2)
-        self.port = self.s.getsockname()[1]
-        self.silent, self.got, self.stop = silent, [], False
-        self.t = threading.Thread(target=self.run, daemon=True)
-        self.t.start()
+        self.l.settimeout(0.2)
+        self.silent, self.got, self.tcp_got, self.stop = silent, [], [], False
+        self.ts = [threading.Thread(target=f, daemon=True)
+                   for f in (self.run, self.run_tcp)]
+        for t in self.ts:
+            t.start()
+
+    @staticmethod
+    def answer(m, ip):
+        """One record, or 1500 (24 KB, what only TCP carries) for a name
+        starting with "big"."""
+        end = read_name(m, 12)[1] + 4
+        n = 1500 if read_name(m, 12)[0].startswith("big") else 1
+        rr = b"\xc0\x0c" + struct.pack(">HHIH", A, 1, 60, 4) + socket.inet_aton(ip)
+        return (m[:2] + b"\x81\x80" + struct.pack(">HHHH", 1, n, 0, 0) +
+                m[12:end] + rr * n)
 
     def run(self):
         while not self.stop:
@@ -132,18 +155,35 @@ class Upstream:
             except socket.timeout:
                 continue
             self.got.append(m)
-            if self.silent:
+            if not self.silent:
+                self.s.sendto(self.answer(m, "1.2.3.4"), peer)
+
+    def run_tcp(self):
+        while not self.stop:
+            try:
+                c, _ = self.l.accept()
+            except socket.timeout:
                 continue
-            end = read_name(m, 12)[1] + 4
-            ans = (m[:2] + b"\x81\x80" + b"\x00\x01\x00\x01\x00\x00\x00\x00" +
-                   m[12:end] + b"\xc0\x0c" +
-                   struct.pack(">HHIH", A, 1, 60, 4) + socket.inet_aton("1.2.3.4"))
-            self.s.sendto(ans, peer)
+            c.settimeout(5)
+            buf = b""
+            while len(buf) < 2 or len(buf) < 2 + struct.unpack(">H", buf[:2])[0]:
+                d = c.recv(4096)
+                if not d:
+                    break
+                buf += d
+            self.tcp_got.append(buf[2:])
+            if not self.silent and len(buf) > 2:
+                a = self.answer(buf[2:], "5.6.7.8")
+                c.sendall(struct.pack(">H", len(a)) + a)
+                time.sleep(0.05)
+            c.close()
 
     def close(self):
         self.stop = True
-        self.t.join()
+        for t in self.ts:
+            t.join()
         self.s.close()
+        self.l.close()
 
 
 @pytest.fixture
@@ -314,8 +354,12 @@ def test_forward_to_upstream(netagent, upstreams):
     # Other types of a known name, and unknown PTRs, go upstream too.
     assert parse(ask(a.dns, query("db", MX)))[3] == [(A, "1.2.3.4")]
     assert len(up.got) == 3
-    # TCP queries for other names: SERVFAIL (not forwarded).
-    assert parse(ask_tcp(a.dns, query("example.org")))[1] == 2
+    # TCP: forwarded over TCP, the answer relayed with the client's ID.
+    qid, rcode, _, recs = parse(ask_tcp(a.dns, query("example.org", qid=77)))
+    assert (qid, rcode, recs) == (77, 0, [(A, "5.6.7.8")])
+    assert len(up.tcp_got) == 1
+    big = parse(ask_tcp(a.dns, query("big.example.org", qid=78)))
+    assert big[:2] == (78, 0) and big[3] == [(A, "5.6.7.8")] * 1500
 
 
 def test_forward_from_original_resolv_conf(netagent, upstreams):
@@ -340,9 +384,13 @@ def test_next_upstream_then_servfail(netagent, upstreams):
     assert parse(ask(a.dns, query("example.org", qid=9)))[:4:3] == \
         (9, [(A, "1.2.3.4")])
     assert len(silent.got) == 1 and len(good.got) == 1
-    # The remapped ID is not the client's.
+    # Over TCP too: the silent one's 2 s, then the next.
+    assert parse(ask_tcp(a.dns, query("example.org", qid=10)))[:4:3] == \
+        (10, [(A, "5.6.7.8")])
+    # All silent: SERVFAIL, with the client's ID.
     b = netagent({"resolver": True, "dns": [f"127.0.0.1:{silent.port}"]})
     assert parse(ask(b.dns, query("example.org", qid=11)))[:2] == (11, 2)
+    assert parse(ask_tcp(b.dns, query("example.org", qid=12)))[:2] == (12, 2)
 
 
 def test_garbage_survives(netagent):
