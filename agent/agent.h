@@ -141,6 +141,8 @@ struct chan_ops {
 	int (*exec_in_fd)(struct chan *c);
 	void (*exec_in_close)(struct chan *c);
 	void (*exec_resize)(struct chan *c, unsigned rows, unsigned cols);
+	/* OPEN kind names (dns.c), which answers with chan_reply. */
+	void (*names_open)(uint32_t ch, const char *req, size_t len);
 };
 /* ops outlives every channel. */
 void chan_set_ops(const struct chan_ops *ops);

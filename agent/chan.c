@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "agent.h"
-#include "net.h"
 #include "jread.h"
 #include "modules.h"
 #include "proc.h"
@@ -542,7 +541,7 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		free(s);
 		free(path);
 	} else if (strcmp(kind, "names") == 0) {
-		dns_names_open(ch, req, len);
+		chan_ops->names_open(ch, req, len);
 	} else if (strcmp(kind, "archive_get") == 0 ||
 	    strcmp(kind, "archive_put") == 0) {
 		chan_archive(ch, kind[8] == 'p', req, len);

@@ -321,6 +321,7 @@ dns_on_query(void *arg, short revents)
 	(void)revents;
 	for (i = 0; i < DNS_BATCH; i++) {
 		fl = sizeof(from);
+		memset(&from, 0, sizeof(from));
 		n = recvfrom(dns.udp, dns_buf, sizeof(dns_buf), 0,
 		    (struct sockaddr *)&from, &fl);
 		if (n < 0)
@@ -351,6 +352,7 @@ dns_on_answer(void *arg, short revents)
 	(void)revents;
 	for (k = 0; k < DNS_BATCH; k++) {
 		fl = sizeof(from);
+		memset(&from, 0, sizeof(from));
 		n = recvfrom(dns.fwd, dns_buf, sizeof(dns_buf), 0,
 		    (struct sockaddr *)&from, &fl);
 		if (n < 0)

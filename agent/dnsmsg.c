@@ -146,7 +146,7 @@ dns_table_request(
 {
 	struct jread c;
 	char *key = NULL;
-	int more, seen = 0;
+	int more = 0, seen = 0;
 
 	memset(t, 0, sizeof(*t));
 	jread_init(&c, req, len);
@@ -166,6 +166,8 @@ dns_table_request(
 			free(key);
 			key = NULL;
 		} while ((more = jread_more(&c, '}')) == 1);
+	if (more == -1)
+		goto bad;
 	if (seen)
 		return 0;
 	snprintf(why, wsz, "names: the request has no \"names\" object");
@@ -321,20 +323,27 @@ dns_lookup(const struct dns_table *t, char *const *search, const char *name,
 	return NULL;
 }
 
-/* d.c.b.a.in-addr.arpa into *addr (network order). */
+/* d.c.b.a.in-addr.arpa into *addr (network order): four decimal labels
+ * of 1 to 3 digits, each at most 255. */
 static int
 dns_ptr_addr(const char *name, uint32_t *addr)
 {
-	unsigned v[4];
-	char tail[32];
-	int used = 0;
+	uint32_t a = 0;
+	unsigned v;
+	int i, d;
 
-	if (sscanf(name, "%3u.%3u.%3u.%3u.%20s%n", &v[3], &v[2], &v[1], &v[0],
-		tail, &used) != 5 ||
-	    name[used] != '\0' || strcmp(tail, "in-addr.arpa") != 0 ||
-	    v[0] > 255 || v[1] > 255 || v[2] > 255 || v[3] > 255)
+	for (i = 0; i < 4; i++) {
+		for (v = 0, d = 0; d < 3 && name[d] >= '0' && name[d] <= '9';
+		     d++)
+			v = v * 10 + (unsigned)(name[d] - '0');
+		if (d == 0 || v > 255 || name[d] != '.')
+			return -1;
+		a |= (uint32_t)v << (8 * i);
+		name += d + 1;
+	}
+	if (strcmp(name, "in-addr.arpa") != 0)
 		return -1;
-	*addr = htonl(v[0] << 24 | v[1] << 16 | v[2] << 8 | v[3]);
+	*addr = htonl(a);
 	return 0;
 }
 

@@ -740,6 +740,7 @@ static const struct chan_ops wrap_chan_ops = {
 	.exec_in_fd = exec_in_fd,
 	.exec_in_close = exec_in_close,
 	.exec_resize = exec_chan_resize,
+	.names_open = dns_names_open,
 };
 
 void

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from test_link import AGENT, Agent
+from test_link import AGENT, OPEN, Agent
 
 pytestmark = pytest.mark.skipif(not os.access(AGENT, os.X_OK),
                                 reason=f"{AGENT} not built")
@@ -426,6 +426,10 @@ def test_names_kind_replaces_table(netagent):
         ln.open(2, kind="names", **bad)
         res = ln.collect(2)[1]
         assert res["status"] == 400 and res["message"].startswith("names: ")
+    # Malformed after the names: refused as a whole, the table kept.
+    ln.send(OPEN, 3, b'{"kind":"names","names":{"x":["10.9.9.9"]},"y" 1}')
+    assert ln.collect(3)[1]["status"] == 400
+    assert parse(ask(a.dns, query("x")))[1] == 2
     assert parse(ask(a.dns, query("web")))[3] == [(A, "10.0.0.20")]
 
 
