@@ -23,6 +23,7 @@ SHORT = "3f2a1b4c5d6e"
 NAMES = {"db": ["10.0.0.7"], "Alias1": ["10.0.0.7", "10.0.0.8"],
          SHORT: ["10.0.0.9"]}
 A, PTR, MX, AAAA = 1, 12, 15, 28
+SLEEP = ("sh", "-c", "sleep 30")
 
 
 def free_dual_port():
@@ -203,7 +204,7 @@ def upstreams():
 def netagent(tmp_path):
     started = []
 
-    def start(net, argv=("sh", "-c", "sleep 30"), resolv=None, env=None,
+    def start(net, argv=SLEEP, resolv=None, env=None,
               link=False, **kw):
         etc = tmp_path / "etc"
         etc.mkdir(exist_ok=True)
@@ -217,7 +218,10 @@ def netagent(tmp_path):
         a = Agent(list(argv), env=e, link=link, **kw)
         a.etc, a.dns = etc, port
         started.append(a)
-        if isinstance(net, dict) and net.get("resolver"):
+        # A resolver to query: the main process runs until killed (a
+        # short one ends the agent, and its resolver, at any time).
+        if isinstance(net, dict) and net.get("resolver") and \
+                tuple(argv) == SLEEP:
             wait_resolver(a)
         return a
     yield start
