@@ -325,7 +325,12 @@ def test_files_before_held_start(netagent):
                  env={"SOCKERLESS_HOLD": "30"})
     # Held: the main process has not started, the files are there.
     assert wait_file(a.etc / "hostname") == "held\n"
-    assert a.link().hello["held"] is True
+    ln = a.link()
+    assert ln.hello["held"] is True
+    # Execs get HOSTNAME too, and no SOCKERLESS_ variable.
+    ln.open(1, kind="exec", id="e", cmd=["sh", "-c", "echo $HOSTNAME; env"])
+    out = ln.collect(1)[0][1]
+    assert out.startswith(b"held\n") and b"SOCKERLESS_" not in out
 
 
 # ---- the resolver ----
