@@ -390,10 +390,11 @@ netcfg_resolv_file(const char *etc, char *const *ns, char *const *search,
 		if (strncmp(options[i], "ndots:", 6) == 0)
 			has_ndots = 1;
 	if (ndots0 && !has_ndots) {
-		jsonw_puts(&w, "options ndots:0");
+		/* After the others, as dockerd 20.10 appends it. */
+		jsonw_puts(&w, "options");
 		for (i = 0; options != NULL && options[i] != NULL; i++)
 			jsonw_printf(&w, " %s", options[i]);
-		jsonw_puts(&w, "\n");
+		jsonw_puts(&w, " ndots:0\n");
 	} else {
 		netcfg_line(&w, "options", options);
 	}

@@ -276,7 +276,7 @@ def test_files_with_resolver(netagent):
     assert (a.etc / "hostname").read_text() == "web\n"
     assert (a.etc / "resolv.conf").read_text() == (
         "search corp.example\nnameserver 127.0.0.11\n"
-        "options ndots:0 timeout:1\n")
+        "options timeout:1 ndots:0\n")
 
 
 def test_resolv_conf_without_resolver(netagent):
