@@ -299,27 +299,37 @@ dns_find(const struct dns_table *t, const char *name, size_t len)
 	return NULL;
 }
 
+/* The length of name[0..len) without ".dom" at its end; 0 when it does
+ * not end so. */
+static size_t
+dns_strip(const char *name, size_t len, const char *dom)
+{
+	size_t d = strlen(dom);
+
+	if (d > 0 && dom[d - 1] == '.')
+		d--;
+	if (d > 0 && len > d + 1 && name[len - d - 1] == '.' &&
+	    strncasecmp(name + len - d, dom, d) == 0)
+		return len - d - 1;
+	return 0;
+}
+
 /* The name, or the name with one of the search domains stripped. */
 static const struct dns_name *
 dns_lookup(const struct dns_table *t, char *const *search, const char *name,
     size_t len)
 {
 	const struct dns_name *e;
-	size_t i, d;
+	size_t i, l;
 
 	if (len > 0 && name[len - 1] == '.')
 		len--;
 	if ((e = dns_find(t, name, len)) != NULL)
 		return e;
-	for (i = 0; search != NULL && search[i] != NULL; i++) {
-		d = strlen(search[i]);
-		if (d > 0 && search[i][d - 1] == '.')
-			d--;
-		if (d > 0 && len > d + 1 && name[len - d - 1] == '.' &&
-		    strncasecmp(name + len - d, search[i], d) == 0 &&
-		    (e = dns_find(t, name, len - d - 1)) != NULL)
+	for (i = 0; search != NULL && search[i] != NULL; i++)
+		if ((l = dns_strip(name, len, search[i])) > 0 &&
+		    (e = dns_find(t, name, l)) != NULL)
 			return e;
-	}
 	return NULL;
 }
 
@@ -357,6 +367,28 @@ dns_find_addr(const struct dns_table *t, uint32_t addr)
 		for (j = 0; j < t->v[i].naddr; j++)
 			if (t->v[i].addr[j] == addr)
 				return &t->v[i];
+	return NULL;
+}
+
+/* The table's name of a PTR query's address, the query's name read as it
+ * is or with a search domain stripped (resolvers that search first). */
+static const struct dns_name *
+dns_lookup_ptr(
+    const struct dns_table *t, char *const *search, const struct dns_q *q)
+{
+	char name[256];
+	uint32_t addr;
+	size_t i, l;
+
+	if (dns_ptr_addr(q->name, &addr) == 0)
+		return dns_find_addr(t, addr);
+	for (i = 0; search != NULL && search[i] != NULL; i++)
+		if ((l = dns_strip(q->name, q->len, search[i])) > 0) {
+			memcpy(name, q->name, l);
+			name[l] = '\0';
+			if (dns_ptr_addr(name, &addr) == 0)
+				return dns_find_addr(t, addr);
+		}
 	return NULL;
 }
 
@@ -407,7 +439,6 @@ dns_local(const struct dns_table *t, char *const *search,
 	const struct dns_name *e;
 	struct dns_q q;
 	unsigned char *p;
-	uint32_t addr;
 	int i;
 
 	if (dns_read_query(m, n, &q) == -1)
@@ -417,8 +448,7 @@ dns_local(const struct dns_table *t, char *const *search,
 				     dns_reply_head(m, &q, 4, 0, out) - out;
 	if (q.cls != DNS_IN)
 		return 0;
-	if (q.type == DNS_PTR && dns_ptr_addr(q.name, &addr) == 0 &&
-	    (e = dns_find_addr(t, addr)) != NULL)
+	if (q.type == DNS_PTR && (e = dns_lookup_ptr(t, search, &q)) != NULL)
 		return dns_answer_ptr(m, &q, e, out, cap);
 	if ((q.type != DNS_A && q.type != DNS_AAAA) ||
 	    (e = dns_lookup(t, search, q.name, q.len)) == NULL)
