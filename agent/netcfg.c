@@ -167,6 +167,60 @@ netcfg_member(
 	return rc;
 }
 
+/* A word the files can carry: not empty, no blank or control character
+ * (a newline would add a line to /etc/hosts). */
+static int
+netcfg_word(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= ' ' || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+netcfg_words_ok(char *const *v)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		if (!netcfg_word(v[i]))
+			return 0;
+	return 1;
+}
+
+/* What the files are written from: single words only. */
+static int
+netcfg_check(const struct netcfg *cfg, char *why, size_t wsz)
+{
+	size_t i;
+
+	if ((cfg->hostname != NULL && *cfg->hostname != '\0' &&
+		!netcfg_word(cfg->hostname)) ||
+	    (cfg->domainname != NULL && *cfg->domainname != '\0' &&
+		!netcfg_word(cfg->domainname))) {
+		snprintf(why, wsz, "hostname and domainname must be one word");
+		return -1;
+	}
+	for (i = 0; i < cfg->nhosts; i++)
+		if (!netcfg_word(cfg->hosts[i].ip) ||
+		    cfg->hosts[i].names[0] == NULL ||
+		    !netcfg_words_ok(cfg->hosts[i].names)) {
+			snprintf(why, wsz,
+			    "each of \"hosts\" needs an ip and names, one word "
+			    "each");
+			return -1;
+		}
+	if (!netcfg_words_ok(cfg->dns) || !netcfg_words_ok(cfg->dns_search) ||
+	    !netcfg_words_ok(cfg->dns_options)) {
+		snprintf(why, wsz, "dns, dns_search and dns_options are words");
+		return -1;
+	}
+	return 0;
+}
+
 int
 netcfg_parse(
     const char *json, size_t len, struct netcfg *cfg, char *why, size_t wsz)
@@ -196,6 +250,8 @@ netcfg_parse(
 		snprintf(why, wsz, "not a JSON object");
 		goto fail;
 	}
+	if (netcfg_check(cfg, why, wsz) == -1)
+		goto fail;
 	return 0;
 fail:
 	free(key);

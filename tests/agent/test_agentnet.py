@@ -300,7 +300,10 @@ def test_user_ndots_kept_with_resolver(netagent):
 @pytest.mark.parametrize("net", ["{", "[]", '{"hosts":[{"ip":1}]}',
                                  '{"names":{"db":["10.0.0"]}}',
                                  '{"resolver":"yes"}', '{"dns":"1.1.1.1"}',
-                                 '{"hostname":"a"} x'])
+                                 '{"hostname":"a"} x',
+                                 '{"hostname":"web\\n6.6.6.6 evil"}',
+                                 '{"hosts":[{"ip":"1.2.3.4","names":[]}]}',
+                                 '{"dns_search":["a b"]}'])
 def test_malformed_net_exits_125(netagent, net):
     a = netagent(net, argv=["sh", "-c", "echo ran"])
     rc, out, err = a.wait()
