@@ -534,13 +534,16 @@ dns_on_upstream(void *arg, short revents)
 static void
 dns_on_accept(void *arg, short revents)
 {
+	struct sockaddr_in peer;
+	socklen_t pl = sizeof(peer);
 	struct dns_tcp *t;
 	int fd, i;
 
 	(void)arg;
 	(void)revents;
-	while ((fd = accept4(
-		    dns.tcp, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+	while ((fd = accept4(dns.tcp, (struct sockaddr *)&peer, &pl,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		pl = sizeof(peer);
 		for (i = 0; i < DNS_TCP_MAX && dns.conn[i].fd >= 0; i++)
 			;
 		if (i == DNS_TCP_MAX) {
