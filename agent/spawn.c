@@ -247,7 +247,8 @@ spawn_child(const struct spawn *s, const char *slave, int in, int out, int err)
 	}
 	if (s->envp != NULL)
 		environ = (char **)s->envp;
-	user = s->user != NULL ? s->user : spawn_default_user;
+	user =
+	    s->user != NULL && *s->user != '\0' ? s->user : spawn_default_user;
 	if (user != NULL && *user != '\0' && spawn_user(user) == -1)
 		_exit(126);
 	if (s->workdir != NULL && *s->workdir != '\0' &&

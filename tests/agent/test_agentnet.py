@@ -468,6 +468,9 @@ def test_user_switch_as_root(netagent):
     assert out[1] == b"65534\n" and res["exitCode"] == 0
     ln.open(2, kind="exec", id="e2", cmd=["id", "-u"], user="0")
     assert ln.collect(2)[0][1] == b"0\n"
+    # An empty user is no user, as Docker's exec: the container's.
+    ln.open(3, kind="exec", id="e3", cmd=["id", "-u"], user="")
+    assert ln.collect(3)[0][1] == b"65534\n"
     # The files were written as root before the switch.
     assert (a.etc / "hostname").stat().st_uid == 0
 
