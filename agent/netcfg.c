@@ -158,7 +158,7 @@ netcfg_member(
 		rc = netcfg_strv(c, &cfg->dns_search);
 	else if (strcmp(key, "dns_options") == 0 && cfg->dns_options == NULL)
 		rc = netcfg_strv(c, &cfg->dns_options);
-	else if (strcmp(key, "names") == 0)
+	else if (strcmp(key, "names") == 0 && cfg->names.v == NULL)
 		return dns_table_read(c, &cfg->names, why, wsz);
 	else
 		rc = jread_skip(c);
