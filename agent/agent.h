@@ -53,7 +53,7 @@ struct spawn {
 	char *const *argv;
 	char *const *envp; /* NULL: the agent's own environment */
 	const char *workdir;
-	const char *user; /* uid[:gid] or names; NULL: the agent's */
+	const char *user; /* uid[:gid] or names; NULL: spawn_set_user's */
 	int tty;	  /* on a new pseudo-terminal */
 	int in;		  /* a stdin pipe (else /dev/null, or the tty) */
 	int merge;	  /* stderr onto the stdout pipe */
@@ -70,6 +70,9 @@ struct spawned {
 	int err_fd; /* -1 with a tty or merge */
 	int tty_fd; /* the master (borrowed, same as out_fd), or -1 */
 };
+/* The user (SOCKERLESS_USER) of spawns that name none: the main process,
+ * health checks and execs without a user; user outlives every spawn. */
+void spawn_set_user(const char *user);
 /* Non-blocking, close-on-exec descriptors; 0, or -1 with errno. */
 int spawn_start(const struct spawn *s, struct spawned *out);
 /* env with SOCKERLESS_* left out and add's K=V replacing or appended;
@@ -141,6 +144,8 @@ struct chan_ops {
 	int (*exec_in_fd)(struct chan *c);
 	void (*exec_in_close)(struct chan *c);
 	void (*exec_resize)(struct chan *c, unsigned rows, unsigned cols);
+	/* OPEN kind names (dns.c), which answers with chan_reply. */
+	void (*names_open)(uint32_t ch, const char *req, size_t len);
 };
 /* ops outlives every channel. */
 void chan_set_ops(const struct chan_ops *ops);

@@ -547,6 +547,8 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		chan_reply(ch, s);
 		free(s);
 		free(path);
+	} else if (strcmp(kind, "names") == 0) {
+		chan_ops->names_open(ch, req, len);
 	} else if (strcmp(kind, "archive_get") == 0 ||
 	    strcmp(kind, "archive_put") == 0) {
 		chan_archive(ch, kind[8] == 'p', req, len);

@@ -22,6 +22,16 @@
 
 extern char **environ;
 
+/* Who processes run as when their struct spawn names no user
+ * (spawn_set_user); NULL: the agent's own user. */
+static const char *spawn_default_user;
+
+void
+spawn_set_user(const char *user)
+{
+	spawn_default_user = user;
+}
+
 /*
  * A failed exec's message, written as dockerd writes it: on the exec's
  * stdout (the stream the client reads, framed as stdout), ending in
@@ -208,6 +218,7 @@ static void
 spawn_child(const struct spawn *s, const char *slave, int in, int out, int err)
 {
 	char path[4096];
+	const char *user;
 	int fd, e;
 
 	proc_child_reset();
@@ -236,7 +247,9 @@ spawn_child(const struct spawn *s, const char *slave, int in, int out, int err)
 	}
 	if (s->envp != NULL)
 		environ = (char **)s->envp;
-	if (s->user != NULL && *s->user != '\0' && spawn_user(s->user) == -1)
+	user =
+	    s->user != NULL && *s->user != '\0' ? s->user : spawn_default_user;
+	if (user != NULL && *user != '\0' && spawn_user(user) == -1)
 		_exit(126);
 	if (s->workdir != NULL && *s->workdir != '\0' &&
 	    chdir(s->workdir) == -1) {

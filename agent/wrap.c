@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "agent.h"
 #include "modules.h"
+#include "net.h"
 #include "proc.h"
 #include "sockerless/aglink_wire.h"
 
@@ -647,6 +649,76 @@ wrap_tty_size(const char *v)
 	wrap.cols = (unsigned short)cols;
 }
 
+/* SOCKERLESS_NET: the root work before anything else runs (the files, the
+ * host name, the resolver), then the main process's environment with
+ * HOSTNAME as Docker sets it. Malformed configuration is a usage error,
+ * as a container that cannot be set up does not start. */
+static void
+wrap_net(void)
+{
+	const char *v = getenv("SOCKERLESS_NET"),
+		   *etc = getenv("SOCKERLESS_ETC");
+	char why[256], *add[2] = { NULL, NULL };
+	struct netcfg cfg;
+	size_t n;
+
+	if (v == NULL || *v == '\0') {
+		wrap.env = spawn_env(environ, NULL);
+		return;
+	}
+	if (netcfg_parse(v, strlen(v), &cfg, why, sizeof(why)) == -1) {
+		fprintf(stderr,
+		    "sockerless-agent: malformed SOCKERLESS_NET: %s\n", why);
+		exit(AGENT_EXIT_USAGE);
+	}
+	netcfg_apply(&cfg, etc != NULL && *etc != '\0' ? etc : "/etc",
+	    getenv("SOCKERLESS_DNS_LISTEN"));
+	if (cfg.hostname != NULL && *cfg.hostname != '\0') {
+		n = strlen(cfg.hostname) + 10;
+		add[0] = xmalloc(n);
+		snprintf(add[0], n, "HOSTNAME=%s", cfg.hostname);
+	}
+	wrap.env = spawn_env(environ, add);
+	free(add[0]);
+	netcfg_free(&cfg);
+}
+
+/* The uid SOCKERLESS_USER names, or -1 when it needs a lookup that fails. */
+static long
+wrap_uid(const char *spec)
+{
+	char user[256], *end;
+	struct passwd *pw;
+	long v;
+
+	snprintf(user, sizeof(user), "%.*s", (int)strcspn(spec, ":"), spec);
+	v = strtol(user, &end, 10);
+	if (user[0] != '\0' && *end == '\0')
+		return v;
+	pw = getpwnam(user);
+	return pw != NULL ? (long)pw->pw_uid : -1;
+}
+
+/* SOCKERLESS_USER: the main process's user once the root work is done.
+ * An agent that is not root cannot switch: it runs everything as itself. */
+static void
+wrap_user(void)
+{
+	const char *u = getenv("SOCKERLESS_USER");
+
+	if (u == NULL || *u == '\0')
+		return;
+	if (geteuid() == 0) {
+		spawn_set_user(u);
+		return;
+	}
+	if (wrap_uid(u) != (long)geteuid())
+		fprintf(stderr,
+		    "sockerless-agent: not running as root: the main process "
+		    "runs as uid %ld, not as user %s\n",
+		    (long)geteuid(), u);
+}
+
 /* The callbacks of the lower modules, which do not call wrap.c or each
  * other back directly. */
 static const struct link_ops wrap_link_ops = {
@@ -668,6 +740,7 @@ static const struct chan_ops wrap_chan_ops = {
 	.exec_in_fd = exec_in_fd,
 	.exec_in_close = exec_in_close,
 	.exec_resize = exec_chan_resize,
+	.names_open = dns_names_open,
 };
 
 void
@@ -681,7 +754,8 @@ wrap_main(char *const argv[])
 
 	memset(&wrap, 0, sizeof(wrap));
 	wrap.argv = argv;
-	wrap.env = spawn_env(environ, NULL);
+	wrap_net();
+	wrap_user();
 	exec_init(wrap.env);
 	chan_set_ops(&wrap_chan_ops);
 	link_set_ops(&wrap_link_ops);
@@ -730,6 +804,7 @@ wrap_main(char *const argv[])
 		wrap_prepare_main(now);
 		wrap_prepare_health(now);
 		exec_prepare();
+		dns_prepare(now);
 		chan_sweep();
 		chan_prepare();
 		link_prepare();

@@ -99,6 +99,11 @@ backend_agent_config_env(const struct container *c)
 	}
 	if ((s = json_str(cfg, "StopSignal")) != NULL && s[0] != '\0')
 		agent_env_add(env, "SOCKERLESS_STOP_SIGNAL", s);
+	/* Config.User already holds the image's User when the container's
+	 * was empty (backend_ctr_new.c merges it at create). The agent runs
+	 * as root for its own work and starts the main process as this. */
+	if ((s = json_str(cfg, "User")) != NULL && s[0] != '\0')
+		agent_env_add(env, "SOCKERLESS_USER", s);
 	return env;
 }
 
