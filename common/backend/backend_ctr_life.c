@@ -12,6 +12,7 @@
 #include "backend_agent.h"
 #include "backend_ctr.h"
 #include "backend_logs.h"
+#include "backend_net.h"
 #include "backend_sys.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
@@ -20,6 +21,36 @@
 #include "sockerless/xmalloc.h"
 
 /* --- state reports from backends --------------------------------------- */
+
+/* Does m share a user-defined network with c, or is it on net? */
+static int
+backend_ctr_net_peer(
+    const struct container *c, const struct container *m, const char *net)
+{
+	const cJSON *ep;
+
+	if (net != NULL && backend_net_endpoints(m) != NULL &&
+	    json_obj(backend_net_endpoints(m), net) != NULL)
+		return 1;
+	cJSON_ArrayForEach(ep, backend_net_endpoints(c)) {
+		if (!backend_net_predefined(ep->string) &&
+		    json_obj(backend_net_endpoints(m), ep->string) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+void
+backend_ctr_net_changed(struct backend *b, struct container *c, const char *net)
+{
+	struct container *m;
+
+	TAILQ_FOREACH(m, &b->containers, entry) {
+		if (!m->gone && container_running(m) &&
+		    (m == c || backend_ctr_net_peer(c, m, net)))
+			backend_agent_push_names(b, m);
+	}
+}
 
 void
 backend_container_started(
@@ -31,19 +62,22 @@ backend_container_started(
 	json_set(container_state(c), "StartedAt", cJSON_CreateString(ts));
 	backend_ctr_save(b, c);
 	backend_agent_container_running(b, c);
+	backend_ctr_net_changed(b, c, NULL);
 }
 
 void
 backend_container_set_address(
     struct backend *b, struct container *c, const char *ip)
 {
-	cJSON *ns = json_obj(c->doc, "NetworkSettings"), *ports, *net;
+	cJSON *ns = json_obj(c->doc, "NetworkSettings"), *ports;
 	const cJSON *bindings =
 	    json_obj(container_host_config(c), "PortBindings");
 	const cJSON *exposed = json_obj(container_config(c), "ExposedPorts");
 	const cJSON *it, *bd;
 
-	json_set(ns, "IPAddress", cJSON_CreateString(ip));
+	/* The top-level fields are the default bridge's, as dockerd's. */
+	if (json_obj(backend_net_endpoints(c), NET_BRIDGE) != NULL)
+		json_set(ns, "IPAddress", cJSON_CreateString(ip));
 	ports = cJSON_CreateObject();
 	cJSON_ArrayForEach(it, exposed) {
 		cJSON_AddItemToObject(ports, it->string, cJSON_CreateNull());
@@ -69,14 +103,11 @@ backend_container_set_address(
 		json_set(ports, it->string, list);
 	}
 	json_set(ns, "Ports", ports);
-	/* The endpoint made at create keeps what the client set in it. */
-	if ((net = json_obj(json_obj(ns, "Networks"), "bridge")) == NULL) {
-		net = cJSON_CreateObject();
-		json_set(json_obj(ns, "Networks"), "bridge", net);
-	}
-	json_set(net, "IPAddress", cJSON_CreateString(ip));
-	json_set(net, "IPPrefixLen", cJSON_CreateNumber(32));
+	/* The endpoints made at create keep what the client set in them. */
+	backend_net_addressed(b, c, ip);
 	backend_ctr_save(b, c);
+	if (container_running(c))
+		backend_ctr_net_changed(b, c, NULL);
 }
 
 void
@@ -94,6 +125,7 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	json_set(st, "FinishedAt", cJSON_CreateString(ts));
 	json_set(st, "Pid", cJSON_CreateNumber(0));
 	json_set(st, "Error", cJSON_CreateString(error ? error : ""));
+	backend_net_released(c);
 	backend_ctr_save(b, c);
 	backend_ctr_set_active(b, c, 0);
 	attrs = cJSON_CreateObject();
@@ -102,6 +134,7 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	backend_sys_container_event(b, c, "die", attrs);
 	backend_logs_container_exited(b, c);
 	backend_agent_container_exited(b, c);
+	backend_ctr_net_changed(b, c, NULL);
 	backend_ctr_notify_waiters(b, c, 0);
 	if (json_bool(container_host_config(c), "AutoRemove", 0) &&
 	    !c->stopping)
@@ -126,6 +159,7 @@ backend_container_adopted(
 	backend_ctr_save(b, c);
 	backend_ctr_set_active(b, c, 1); /* the pollers visit it again */
 	backend_sys_container_event(b, c, "start", NULL);
+	backend_ctr_net_changed(b, c, NULL);
 }
 
 /* Containers whose create was cut short by the end of the process: the

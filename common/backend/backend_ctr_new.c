@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend_ctr.h"
+#include "backend_net.h"
 #include "backend_img.h"
 #include "backend_sys.h"
 #include "sockerless/container.h"
@@ -205,8 +206,8 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	if (backend_ctr_path_args(doc, cfg, e) == -1 ||
 	    backend_ctr_check_host_config(b, hc, e) == -1 ||
 	    backend_ctr_check_extras(b, hc, e) == -1 ||
-	    backend_ctr_endpoints(b, body, hc, json_obj(ns, "Networks"), e) ==
-		-1) {
+	    backend_net_create_endpoints(
+		b, body, hc, json_obj(ns, "Networks"), e) == -1) {
 		cJSON_Delete(ns);
 		cJSON_Delete(cfg);
 		cJSON_Delete(hc);
