@@ -148,8 +148,10 @@ net_check_create(struct backend *b, cJSON *body, struct err *e)
 	if (backend_net_predefined(name))
 		return err_set(e, 403,
 		    "%s is a pre-defined network and cannot be created", name);
-	if (id_valid_name(name, e) == -1)
-		return -1;
+	/* libnetwork's only rule: a name that is not blank. */
+	if (name[strspn(name, " \t\r\n")] == '\0')
+		return err_set(
+		    e, 400, "invalid name: network names cannot be blank");
 	if (backend_net_by_name(b, name) != NULL)
 		return err_set(
 		    e, 409, "network with name %s already exists", name);
