@@ -118,8 +118,13 @@ net_conn_parse(struct backend *b, struct httpsrv_req *r,
 	struct err e;
 	cJSON *o;
 
-	if ((o = json_parse(len > 0 ? body : "{}", len > 0 ? len : 2, &e)) ==
-		NULL ||
+	if (len == 0) {
+		httpsrv_reply_error(r, 400,
+		    "a JSON object naming the Container is required in the "
+		    "request body");
+		return NULL;
+	}
+	if ((o = json_parse(body, len, &e)) == NULL ||
 	    (!cJSON_IsObject(o) &&
 		err_set(&e, 400, "the request body must be a JSON object"))) {
 		cJSON_Delete(o);
