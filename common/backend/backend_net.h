@@ -63,6 +63,9 @@ cJSON *backend_net_names(struct backend *b, struct container *c);
 char *backend_net_env(struct backend *b, struct container *c);
 /* Appends SOCKERLESS_NET and the legacy link variables to a run's env. */
 void backend_net_run_env(struct backend *b, struct container *c, cJSON *env);
+/* The endpoint a client's EndpointSettings give for n: what dockerd keeps
+ * of them (IPAMConfig, Links, Aliases) and the NetworkID. */
+cJSON *backend_net_ep_new(const struct network *n, const cJSON *cfg);
 /* backend_net_ctr.c: create's networks */
 /* Checks an endpoint config the client gives for n (create, connect). */
 int backend_net_check_ep(

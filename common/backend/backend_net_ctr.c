@@ -73,9 +73,7 @@ backend_net_add_ep(struct backend *b, struct network *n, const cJSON *cfg,
 
 	if (backend_net_check_ep(b, n, cfg, e) == -1)
 		return -1;
-	ep = cJSON_IsObject(cfg) ? cJSON_Duplicate(cfg, 1) :
-				   cJSON_CreateObject();
-	json_set(ep, "NetworkID", cJSON_CreateString(n->id));
+	ep = backend_net_ep_new(n, cfg);
 	json_set(nets, network_name(n), ep);
 	return 0;
 }

@@ -26,6 +26,23 @@ backend_net_endpoint(const struct container *c, const struct network *n)
 }
 
 cJSON *
+backend_net_ep_new(const struct network *n, const cJSON *cfg)
+{
+	static const char *const keep[] = { "IPAMConfig", "Links", "Aliases",
+		NULL };
+	cJSON *ep = cJSON_CreateObject();
+	const cJSON *v;
+
+	for (const char *const *k = keep; *k != NULL; k++) {
+		v = cJSON_GetObjectItemCaseSensitive(cfg, *k);
+		if (v != NULL && !cJSON_IsNull(v))
+			cJSON_AddItemToObject(ep, *k, cJSON_Duplicate(v, 1));
+	}
+	json_add_str(ep, "NetworkID", n->id);
+	return ep;
+}
+
+cJSON *
 backend_net_attach(
     struct backend *b, struct container *c, struct network *n, const cJSON *cfg)
 {
@@ -36,9 +53,7 @@ backend_net_attach(
 		nets = cJSON_CreateObject();
 		json_set(json_obj(c->doc, "NetworkSettings"), "Networks", nets);
 	}
-	ep = cJSON_IsObject(cfg) ? cJSON_Duplicate(cfg, 1) :
-				   cJSON_CreateObject();
-	json_set(ep, "NetworkID", cJSON_CreateString(n->id));
+	ep = backend_net_ep_new(n, cfg);
 	json_set(nets, network_name(n), ep);
 	return ep;
 }

@@ -314,12 +314,13 @@ test_remove_prune_events(void **state)
 	struct fw_resp *r;
 	char *ev;
 
-	free(net_create(fw, "{\"Name\":\"a\"}", 201, NULL));
+	free(net_create(fw, "{\"Name\":\"na\"}", 201, NULL));
 	free(net_create(
-	    fw, "{\"Name\":\"b\",\"Labels\":{\"keep\":\"1\"}}", 201, NULL));
-	free(net_create(fw, "{\"Name\":\"c\"}", 201, NULL));
-	fw_expect_free(fw, "DELETE", "/networks/a", 204);
-	fw_expect_free(fw, "DELETE", "/networks/a", 404);
+	    fw, "{\"Name\":\"nb\",\"Labels\":{\"keep\":\"1\"}}", 201, NULL));
+	free(net_create(fw, "{\"Name\":\"nc\"}", 201, NULL));
+	fw_expect_free(fw, "DELETE", "/networks/na", 204);
+	/* Names that are not hex digits: no id prefix can match them. */
+	fw_expect_free(fw, "DELETE", "/networks/na", 404);
 	/* Prune by label: only what matches goes. */
 	r = fw_req(fw, "POST",
 	    "/networks/prune?filters=%7B%22label!%22%3A%5B%22keep%22%5D%7D",
@@ -330,7 +331,7 @@ test_remove_prune_events(void **state)
 	assert_string_equal(
 	    cJSON_GetArrayItem(json_arr(r->json, "NetworksDeleted"), 0)
 		->valuestring,
-	    "c");
+	    "nc");
 	fw_resp_free(r);
 	/* until before b was made: nothing. */
 	r = fw_req(fw, "POST",
@@ -347,8 +348,9 @@ test_remove_prune_events(void **state)
 	fw_resp_free(r);
 	check_names(fw, NULL, "bridge host none");
 	ev = net_events(fw);
-	assert_string_equal(
-	    ev, "create:a create:b create:c destroy:a destroy:c destroy:b");
+	assert_string_equal(ev,
+	    "create:na create:nb create:nc destroy:na destroy:nc "
+	    "destroy:nb");
 	free(ev);
 }
 
