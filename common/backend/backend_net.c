@@ -406,7 +406,8 @@ backend_net_ipam_one(struct backend *b, cJSON *c, struct err *e)
 		    "use an IPv4 subnet",
 		    sub);
 	if (backend_net_cidr(sub, &r) == -1)
-		return err_set(e, 400, "invalid CIDR address: %s", sub);
+		return err_set(e, 400,
+		    "Invalid subnet %s : invalid CIDR address: %s", sub, sub);
 	if (backend_net_taken(b, &r))
 		return err_set(e, 403,
 		    "Pool overlaps with other one on this address space");

@@ -147,7 +147,8 @@ net_check_create(struct backend *b, cJSON *body, struct err *e)
 		    "network name is required: give Name in the request");
 	if (backend_net_predefined(name))
 		return err_set(e, 403,
-		    "%s is a pre-defined network and cannot be created", name);
+		    "operation is not permitted on predefined %s network ",
+		    name);
 	/* libnetwork's only rule: a name that is not blank. */
 	if (name[strspn(name, " \t\r\n")] == '\0')
 		return err_set(

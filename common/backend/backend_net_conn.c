@@ -152,7 +152,7 @@ net_conn_check(struct backend *b, struct container *c, struct network *n,
 	int on = backend_net_endpoint(c, n) != NULL;
 
 	if (strcmp(network_name(n), NET_HOST) == 0)
-		return err_set(e, 403,
+		return err_set(e, 400,
 		    "container cannot be disconnected from host network or "
 		    "connected to host network");
 	if (backend_net_user(n) && !b->caps.flag[CAP_NETWORKS])

@@ -144,7 +144,7 @@ test_predefined(void **state)
 	fw_resp_free(r);
 	/* Predefined networks cannot be made or removed. */
 	net_create(fw, "{\"Name\":\"bridge\"}", 403,
-	    "bridge is a pre-defined network and cannot be created");
+	    "operation is not permitted on predefined bridge network ");
 	r = fw_expect(fw, "DELETE", "/networks/host", 403);
 	assert_string_equal(
 	    fw_msg(r), "host is a pre-defined network and cannot be removed");
@@ -206,7 +206,7 @@ test_create_checks(void **state)
 	net_create(fw,
 	    "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":"
 	    "\"foo\"}]}}",
-	    400, "invalid CIDR address: foo");
+	    400, "Invalid subnet foo : invalid CIDR address: foo");
 	net_create(fw,
 	    "{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":"
 	    "\"172.18.5.0/24\"}]}}",

@@ -407,7 +407,7 @@ test_connect(void **state)
 	    fw_msg(r), "endpoint with name cc already exists in network n1");
 	fw_resp_free(r);
 	r = fw_req(fw, "POST", "/networks/host/connect", body);
-	assert_int_equal(r->status, 403);
+	assert_int_equal(r->status, 400);
 	fw_resp_free(r);
 	r = fw_req(fw, "POST", "/networks/nope/connect", body);
 	assert_int_equal(r->status, 404);
