@@ -281,12 +281,14 @@ test_list_filters(void **state)
 
 /* The actions of the network events, space-separated; a new string. */
 static char *
-net_events(struct fw *fw)
+net_events(struct fw *fw, const char *net)
 {
-	char *path = xasprintf(
-	    "/events?since=1&until=%lld&filters=%%7B%%22type%%22%%3A%%5B%%"
-	    "22network%%22%%5D%%7D",
-	    (long long)str_now_ns() / 1000000000LL + 2);
+	char *f = net != NULL ?
+	    xasprintf("{\"type\":[\"network\"],\"network\":[\"%s\"]}", net) :
+	    xstrdup("{\"type\":[\"network\"]}");
+	char *enc = fw_urlenc(f);
+	char *path = xasprintf("/events?since=1&until=%lld&filters=%s",
+	    (long long)str_now_ns() / 1000000000LL + 2, enc);
 	struct fw_resp *r = fw_expect(fw, "GET", path, 200);
 	char *out = xstrdup(""), *line, *save = NULL;
 
@@ -304,6 +306,8 @@ net_events(struct fw *fw)
 	}
 	fw_resp_free(r);
 	free(path);
+	free(enc);
+	free(f);
 	return out;
 }
 
@@ -347,10 +351,14 @@ test_remove_prune_events(void **state)
 	    cJSON_GetArraySize(json_arr(r->json, "NetworksDeleted")), 1);
 	fw_resp_free(r);
 	check_names(fw, NULL, "bridge host none");
-	ev = net_events(fw);
+	ev = net_events(fw, NULL);
 	assert_string_equal(ev,
 	    "create:na create:nb create:nc destroy:na destroy:nc "
 	    "destroy:nb");
+	free(ev);
+	/* The network filter: by name (or id). */
+	ev = net_events(fw, "nc");
+	assert_string_equal(ev, "create:nc destroy:nc");
 	free(ev);
 }
 
