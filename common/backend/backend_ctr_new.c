@@ -206,6 +206,7 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	if (backend_ctr_path_args(doc, cfg, e) == -1 ||
 	    backend_ctr_check_host_config(b, hc, e) == -1 ||
 	    backend_ctr_check_extras(b, hc, e) == -1 ||
+	    backend_net_check_links(b, hc, name, e) == -1 ||
 	    backend_net_create_endpoints(
 		b, body, hc, json_obj(ns, "Networks"), e) == -1) {
 		cJSON_Delete(ns);

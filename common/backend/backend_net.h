@@ -70,6 +70,10 @@ cJSON *backend_net_ep_new(const struct network *n, const cJSON *cfg);
 /* Checks an endpoint config the client gives for n (create, connect). */
 int backend_net_check_ep(
     struct backend *b, const struct network *n, const cJSON *ep, struct err *e);
+/* --link: every target exists (400 otherwise, as dockerd); the links are
+ * rewritten in dockerd's stored form "/target:/self/alias". */
+int backend_net_check_links(
+    struct backend *b, cJSON *hc, const char *self, struct err *e);
 /* Checks HostConfig.NetworkMode and NetworkingConfig of a create body
  * and builds NetworkSettings.Networks (nets) from them. */
 int backend_net_create_endpoints(struct backend *b, const cJSON *body,

@@ -1,11 +1,13 @@
 /* The networks of a create body: HostConfig.NetworkMode and
  * NetworkingConfig.EndpointsConfig become NetworkSettings.Networks, with
  * what the cloud cannot do refused in a sentence (docs/networks.md). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend_ctr.h"
 #include "backend_net.h"
 #include "sockerless/json.h"
+#include "sockerless/xmalloc.h"
 
 int
 backend_net_check_ep(
@@ -114,4 +116,61 @@ backend_net_create_endpoints(struct backend *b, const cJSON *body,
 			return -1;
 	}
 	return backend_net_add_ep(b, main, own, nets, e);
+}
+
+/* One link "name[:alias]" (or dockerd's stored "/name:/self/alias") in
+ * dockerd's stored form; NULL with e when the target does not exist. */
+static char *
+backend_net_link_norm(
+    struct backend *b, const char *link, const char *self, struct err *e)
+{
+	char *s = xstrdup(link[0] == '/' ? link + 1 : link), *alias, *out;
+	struct container *t;
+
+	if ((alias = strchr(s, ':')) != NULL) {
+		*alias++ = '\0';
+		if (strrchr(alias, '/') != NULL)
+			alias = strrchr(alias, '/') + 1;
+	}
+	if (alias == NULL || alias[0] == '\0')
+		alias = s;
+	if ((t = backend_ctr_by_name(b, s)) == NULL &&
+	    (t = backend_index_get(&b->by_id, s)) == NULL) {
+		err_set(e, 400,
+		    "could not get container for %s: No such container: %s", s,
+		    s);
+		free(s);
+		return NULL;
+	}
+	out = xasprintf("/%s:/%s/%s", container_name(t), self, alias);
+	free(s);
+	return out;
+}
+
+int
+backend_net_check_links(
+    struct backend *b, cJSON *hc, const char *self, struct err *e)
+{
+	cJSON *links = cJSON_GetObjectItemCaseSensitive(hc, "Links"), *it;
+	const char *nm = json_str(hc, "NetworkMode");
+	char *norm;
+	int i = 0;
+
+	if (!cJSON_IsArray(links) || cJSON_GetArraySize(links) == 0)
+		return 0;
+	if (nm != NULL && strcmp(nm, NET_NONE) == 0)
+		return err_set(e, 400,
+		    "conflicting options: none type networking can't be used "
+		    "with links");
+	for (i = 0; (it = cJSON_GetArrayItem(links, i)) != NULL; i++) {
+		if (!cJSON_IsString(it))
+			return err_set(
+			    e, 400, "HostConfig.Links must be strings");
+		if ((norm = backend_net_link_norm(
+			 b, it->valuestring, self, e)) == NULL)
+			return -1;
+		cJSON_ReplaceItemInArray(links, i, cJSON_CreateString(norm));
+		free(norm);
+	}
+	return 0;
 }

@@ -149,3 +149,16 @@ def test_host_network_refused(name):
     p = dk("create", "--name", name, "--network", "host", BUSYBOX, "true", timeout=300)
     assert p.returncode != 0
     assert "--network host cannot be honoured" in p.stderr, p.stderr
+
+
+def test_link_to_unknown_container(apiclient, name):
+    """--link is honoured now (issue 13); a link to no container is
+    dockerd's 400 at create."""
+    import docker.errors
+    with pytest.raises(docker.errors.APIError) as ei:
+        apiclient.create_container(
+            BUSYBOX, ["true"], name=name, labels={"sk.e2e.run": RUN_ID},
+            host_config=apiclient.create_host_config(links={f"nosuch-{RUN_ID}": "alias"}))
+    assert ei.value.status_code == 400
+    assert ei.value.explanation == (f"could not get container for nosuch-{RUN_ID}: "
+                                    f"No such container: nosuch-{RUN_ID}")

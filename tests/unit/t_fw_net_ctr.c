@@ -359,8 +359,20 @@ test_links(void **state)
 	db = fw_create(fw, "pg", "alpine",
 	    "\"ExposedPorts\":{\"5432/tcp\":{}},\"Env\":[\"PGUSER=u\"]");
 	run_at(fw, db, "10.0.2.2");
+	create_fails(fw, "\"HostConfig\":{\"Links\":[\"nope:x\"]}", 400,
+	    "could not get container for nope: No such container: nope");
 	app = fw_create(fw, "app", "alpine",
 	    "\"HostConfig\":{\"Links\":[\"pg:database\"]}");
+	/* Stored as dockerd stores it. */
+	{
+		cJSON *in = fw_inspect(fw, app);
+		assert_string_equal(
+		    cJSON_GetArrayItem(
+			json_arr(json_obj(in, "HostConfig"), "Links"), 0)
+			->valuestring,
+		    "/pg:/app/database");
+		cJSON_Delete(in);
+	}
 	env = backend_agent_run_env(fw->b, fw_find(fw, app), &e);
 	cJSON_ArrayForEach(it, env) {
 		const char *s = it->valuestring;
