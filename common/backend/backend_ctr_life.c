@@ -231,6 +231,7 @@ backend_ctr_start(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
 {
 	struct container *c;
+	struct err e;
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) ==
 		NULL ||
@@ -238,6 +239,10 @@ backend_ctr_start(
 		return;
 	if (container_running(c)) {
 		httpsrv_reply_empty(r, 304);
+		return;
+	}
+	if (backend_net_check_start(b, c, &e) == -1) {
+		httpsrv_reply_err(r, &e);
 		return;
 	}
 	backend_ctr_start_op(backend_ctr_op_new(b, c, r));

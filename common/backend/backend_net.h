@@ -54,6 +54,10 @@ void backend_net_addressed(
 void backend_net_renamed(struct container *c);
 /* The workload ended: endpoints lose their run's values as dockerd's do. */
 void backend_net_released(struct container *c);
+/* Every network of c still exists (a removed one is dockerd's 404 at
+ * start). */
+int backend_net_check_start(
+    struct backend *b, struct container *c, struct err *e);
 /* Is c on a user-defined network (and so served by a resolver)? */
 int backend_net_has_user(const struct container *c);
 /* The names c resolves (Interface 2's "names"): the union over its

@@ -255,6 +255,45 @@ backend_net_view_of(struct backend *b, const char *net, cJSON *names)
 	}
 }
 
+size_t
+backend_container_networks(
+    struct backend *b, struct container *c, struct network **out, size_t max)
+{
+	const cJSON *ep;
+	struct network *n;
+	size_t k = 0;
+
+	cJSON_ArrayForEach(ep, backend_net_endpoints(c)) {
+		if (k == max)
+			break;
+		if (!backend_net_predefined(ep->string) &&
+		    (n = backend_net_by_name(b, ep->string)) != NULL)
+			out[k++] = n;
+	}
+	return k;
+}
+
+int
+backend_net_check_start(struct backend *b, struct container *c, struct err *e)
+{
+	const cJSON *ep;
+	struct network *n;
+
+	cJSON_ArrayForEach(ep, backend_net_endpoints(c)) {
+		const char *id = json_str(ep, "NetworkID");
+		n = backend_net_by_name(b, ep->string);
+		/* dockerd names the id it remembers (the network may have
+		 * been made again under the same name). */
+		if (id != NULL && id[0] != '\0' &&
+		    (n == NULL || strcmp(id, n->id) != 0))
+			return err_set(e, 404, "network %s not found", id);
+		if (n == NULL)
+			return err_set(
+			    e, 404, "network %s not found", ep->string);
+	}
+	return 0;
+}
+
 int
 backend_net_has_user(const struct container *c)
 {

@@ -169,7 +169,7 @@ static void
 test_user_network(void **state)
 {
 	struct fw *fw = *state;
-	char *web, *db, *path, sid[13];
+	char *web, *db, *path, *msg, sid[13];
 	struct fw_resp *r;
 	const cJSON *ep, *m;
 	cJSON *in;
@@ -250,6 +250,22 @@ test_user_network(void **state)
 	cJSON_Delete(in);
 	fw_exit(fw, web, 0);
 	fw_expect_free(fw, "DELETE", "/networks/app", 204);
+	/* A member whose network went away cannot start, as with dockerd. */
+	in = fw_inspect(fw, db);
+	msg = xasprintf(
+	    "network %s not found", json_str(endpoint(in, "app"), "NetworkID"));
+	cJSON_Delete(in);
+	path = xasprintf("/containers/%s/start", db);
+	r = fw_expect(fw, "POST", path, 404);
+	assert_string_equal(fw_msg(r), msg);
+	fw_resp_free(r);
+	free(path);
+	free(msg);
+	/* A new network of the same name is another network. */
+	mknet(fw, "app");
+	path = xasprintf("/containers/%s/start", db);
+	fw_expect_free(fw, "POST", path, 404);
+	free(path);
 	free(web);
 	free(db);
 }
