@@ -35,6 +35,7 @@ int fake_caps[CAP__COUNT] = { [CAP_LOGS] = 1, [CAP_LOGS_FOLLOW] = 1 };
 static const char *const fake_op_names[] = { "create", "start", "stop", "kill",
 	"remove", "net_create", "net_remove", "net_connect", "net_disconnect" };
 int fake_net_ops;
+int fake_recorder_mode;
 
 static int
 fake_op_index(const char *op)
@@ -303,6 +304,29 @@ static const struct backend_ops fake_net_ops_tbl = {
 	.net_disconnect = fake_net_disconnect,
 };
 
+/* The net operations and an agent address, for agents the test serves
+ * itself (t_fw_net_push.c). */
+static const struct backend_ops fake_recorder_ops = {
+	.name = "fake",
+	.description = "the framework's unit-test backend",
+	.capabilities = fake_capabilities,
+	.init = fake_init,
+	.reconcile = fake_reconcile,
+	.info = fake_info,
+	.create = fake_create,
+	.start = fake_start,
+	.stop = fake_stop,
+	.kill = fake_kill,
+	.remove = fake_remove,
+	.logs_fetch = fake_logs_fetch,
+	.agent_address = fake_agent_address,
+	.reach = BACKEND_REACH_DIRECT,
+	.net_create = fake_net_create,
+	.net_remove = fake_net_remove,
+	.net_connect = fake_net_connect,
+	.net_disconnect = fake_net_disconnect,
+};
+
 static const struct backend_ops fake_ops = {
 	.name = "fake",
 	.description = "the framework's unit-test backend",
@@ -349,6 +373,7 @@ fw_open(const char *dir)
 	char prog[] = "t_fw", level[] = "--log_level=error";
 	char sockarg[200], statearg[200];
 	char *argv[] = { prog, sockarg, statearg, level, NULL };
+	const struct backend_ops *ops;
 	int exit_code = 0;
 
 	str_lcpy(fw->dir, dir, sizeof(fw->dir));
@@ -358,10 +383,11 @@ fw_open(const char *dir)
 	TAILQ_INIT(&fw->pending);
 	fw->logs = cJSON_CreateArray();
 	fw_cur = fw;
-	if ((fw->b = backend_new(fake_agent_mode ? &fake_agent_ops :
-		     fake_net_ops		 ? &fake_net_ops_tbl :
-						   &fake_ops,
-		 4, argv, &exit_code)) == NULL) {
+	ops = fake_agent_mode  ? &fake_agent_ops :
+	    fake_recorder_mode ? &fake_recorder_ops :
+	    fake_net_ops       ? &fake_net_ops_tbl :
+				 &fake_ops;
+	if ((fw->b = backend_new(ops, 4, argv, &exit_code)) == NULL) {
 		fprintf(stderr, "backend_new: exit %d\n", exit_code);
 		abort();
 	}

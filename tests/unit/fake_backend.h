@@ -75,6 +75,9 @@ extern int fake_agent_mode;
 /* Set before fw_new: the backend has net_create, net_remove, net_connect
  * and net_disconnect (recorded as calls like the others). */
 extern int fake_net_ops;
+/* Set before fw_new: the net operations and agent_address (the port in the
+ * container's private "FakePort"), for an agent the test serves itself. */
+extern int fake_recorder_mode;
 
 /* backend_main with the fake's operations (no container operations may
  * reach it: they need a struct fw). */
