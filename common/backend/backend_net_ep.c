@@ -484,6 +484,23 @@ backend_net_links(
 	}
 }
 
+/* The view at run time goes into the environment unless it is large: a
+ * cloud's overrides are small (ECS: 8 KiB in all), and the push that
+ * follows the start delivers the whole view anyway. */
+#define NET_ENV_NAMES_MAX 4096
+
+static void
+backend_net_env_names(cJSON *o, cJSON *names)
+{
+	char *s = json_print(names);
+
+	if (strlen(s) <= NET_ENV_NAMES_MAX)
+		cJSON_AddItemToObject(o, "names", names);
+	else
+		cJSON_Delete(names);
+	free(s);
+}
+
 char *
 backend_net_env(struct backend *b, struct container *c)
 {
@@ -512,7 +529,7 @@ backend_net_env(struct backend *b, struct container *c)
 		cJSON_AddItemToObject(o, "dns_search", v);
 	if ((v = backend_net_strs(json_arr(hc, "DnsOptions"))) != NULL)
 		cJSON_AddItemToObject(o, "dns_options", v);
-	cJSON_AddItemToObject(o, "names", backend_net_names(b, c));
+	backend_net_env_names(o, backend_net_names(b, c));
 	s = json_print(o);
 	cJSON_Delete(o);
 	return s;

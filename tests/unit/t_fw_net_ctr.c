@@ -347,6 +347,21 @@ test_names_view(void **state)
 	assert_false(resolves(net, "svc", "10.0.0.4"));
 	assert_null(json_arr(json_obj(net, "names"), "delta"));
 	cJSON_Delete(net);
+	/* A large view stays out of the environment (the push brings it). */
+	for (int i = 0; i < 120; i++) {
+		char nm[32], *id;
+		snprintf(nm, sizeof(nm), "peer-with-a-long-name-%03d", i);
+		id = fw_create(fw, nm, "alpine",
+		    "\"HostConfig\":{\"NetworkMode\":\"n1\"}");
+		fw_start(fw, id);
+		backend_container_set_address(
+		    fw->b, fw_find(fw, id), "10.1.0.1");
+		free(id);
+	}
+	net = run_net(fw, a);
+	assert_null(json_obj(net, "names"));
+	assert_true(json_bool(net, "resolver", 0));
+	cJSON_Delete(net);
 	/* On the default bridge: no resolver, no names. */
 	free(d);
 	d = fw_create(fw, "plain", "alpine", NULL);
