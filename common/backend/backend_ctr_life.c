@@ -132,6 +132,7 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	snprintf(code, sizeof(code), "%d", exit_code);
 	json_add_str(attrs, "exitCode", code);
 	backend_sys_container_event(b, c, "die", attrs);
+	backend_net_endpoint_events(b, c, "disconnect");
 	backend_logs_container_exited(b, c);
 	backend_agent_container_exited(b, c);
 	backend_ctr_net_changed(b, c, NULL);
@@ -212,6 +213,8 @@ backend_ctr_start_done(void *arg, const struct err *e)
 	json_set(container_state(c), "Error", cJSON_CreateString(""));
 	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
 	backend_ctr_save(op->b, c);
+	/* dockerd's endpoints join before the container starts. */
+	backend_net_endpoint_events(op->b, c, "connect");
 	backend_sys_container_event(op->b, c, "start", NULL);
 	backend_ctr_op_reply(op, NULL, 204);
 	backend_ctr_idle(op->b, c);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend_net.h"
+#include "backend_sys.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -451,4 +452,31 @@ backend_net_ipam(struct backend *b, cJSON *ipam, struct err *e)
 	if (cJSON_GetArraySize(cfgs) == 0)
 		return backend_net_pick(b, cfgs, e);
 	return 0;
+}
+
+void
+backend_net_event(struct backend *b, const struct network *n,
+    const char *action, const struct container *c)
+{
+	cJSON *attrs = cJSON_CreateObject();
+
+	if (c != NULL)
+		json_add_str(attrs, "container", c->id);
+	json_add_str(attrs, "name", network_name(n));
+	json_add_str(attrs, "type", json_str(n->doc, "Driver"));
+	backend_sys_event(b, "network", action, n->id, attrs);
+}
+
+void
+backend_net_endpoint_events(
+    struct backend *b, const struct container *c, const char *action)
+{
+	const cJSON *ep;
+	struct network *n;
+
+	cJSON_ArrayForEach(
+	    ep, json_obj(json_obj(c->doc, "NetworkSettings"), "Networks")) {
+		if ((n = backend_net_by_name(b, ep->string)) != NULL)
+			backend_net_event(b, n, action, c);
+	}
 }

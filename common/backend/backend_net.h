@@ -34,6 +34,14 @@ const char *backend_net_gateway(const struct network *n);
  * 172.18.0.0/16 upward when none is given. */
 int backend_net_ipam(struct backend *b, cJSON *ipam, struct err *e);
 
+/* A network event: create, destroy, or (with c) connect, disconnect. */
+void backend_net_event(struct backend *b, const struct network *n,
+    const char *action, const struct container *c);
+/* connect or disconnect for every network of c, as dockerd's endpoints
+ * join at start and leave at exit. */
+void backend_net_endpoint_events(
+    struct backend *b, const struct container *c, const char *action);
+
 /* backend_net_ep.c: containers and their endpoints */
 /* The endpoints of c (NetworkSettings.Networks), never NULL for a
  * container made by create. */

@@ -76,19 +76,6 @@ net_op_network(struct net_op *op)
 	return NULL;
 }
 
-static void
-net_event(struct backend *b, const struct network *n, const char *action,
-    const struct container *c)
-{
-	cJSON *attrs = cJSON_CreateObject();
-
-	if (c != NULL)
-		json_add_str(attrs, "container", c->id);
-	json_add_str(attrs, "name", network_name(n));
-	json_add_str(attrs, "type", json_str(n->doc, "Driver"));
-	backend_sys_event(b, "network", action, n->id, attrs);
-}
-
 /* The request's JSON body (the frontend checked that it parses); NULL
  * answered with a 400 when it is not an object. */
 static cJSON *
@@ -252,7 +239,7 @@ net_created(void *arg, const struct err *e)
 			httpsrv_reply_err(r, e);
 		return;
 	}
-	net_event(b, n, "create", NULL);
+	backend_net_event(b, n, "create", NULL);
 	if (r == NULL)
 		return;
 	out = cJSON_CreateObject();
@@ -408,7 +395,7 @@ net_removed(void *arg, const struct err *e)
 		return;
 	}
 	if (n != NULL) {
-		net_event(b, n, "destroy", NULL);
+		backend_net_event(b, n, "destroy", NULL);
 		backend_net_delete(b, n);
 	}
 	if (r != NULL)
@@ -501,7 +488,7 @@ net_prune_removed(void *arg, const struct err *e)
 	else if (n != NULL) {
 		cJSON_AddItemToArray(
 		    p->deleted, cJSON_CreateString(network_name(n)));
-		net_event(p->b, n, "destroy", NULL);
+		backend_net_event(p->b, n, "destroy", NULL);
 		backend_net_delete(p->b, n);
 	}
 	p->next++;

@@ -29,18 +29,6 @@ net_conn_gone(struct httpsrv_req *r, void *arg)
 	k->r = NULL;
 }
 
-static void
-net_conn_event(struct backend *b, const struct network *n,
-    const struct container *c, const char *action)
-{
-	cJSON *attrs = cJSON_CreateObject();
-
-	json_add_str(attrs, "container", c->id);
-	json_add_str(attrs, "name", network_name(n));
-	json_add_str(attrs, "type", json_str(n->doc, "Driver"));
-	backend_sys_event(b, "network", action, n->id, attrs);
-}
-
 /* The workload's address (one for all its networks), or NULL. */
 static const char *
 net_conn_address(const struct container *c)
@@ -77,7 +65,7 @@ net_conn_apply(struct backend *b, struct container *c, struct network *n,
 	backend_ctr_save(b, c);
 	/* dockerd's events tell of endpoints, which exist while it runs. */
 	if (running) {
-		net_conn_event(b, n, c, connect ? "connect" : "disconnect");
+		backend_net_event(b, n, connect ? "connect" : "disconnect", c);
 		backend_ctr_net_changed(b, c, network_name(n));
 	}
 }

@@ -111,6 +111,32 @@ create_fails(struct fw *fw, const char *extra, int status, const char *msg)
 	free(body);
 }
 
+/* The actions of network net's events, space-separated; a new string. */
+static char *
+net_actions(struct fw *fw, const char *net)
+{
+	char *f = xasprintf("{\"network\":[\"%s\"]}", net), *enc = fw_urlenc(f);
+	char *path = xasprintf("/events?since=1&until=%lld&filters=%s",
+	    (long long)str_now_ns() / 1000000000LL + 2, enc);
+	struct fw_resp *r = fw_expect(fw, "GET", path, 200);
+	char *out = xstrdup(""), *line, *save = NULL, *o;
+
+	for (line = strtok_r(r->body, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		cJSON *ev = cJSON_Parse(line);
+		o = xasprintf(
+		    "%s%s%s", out, out[0] ? " " : "", json_str(ev, "Action"));
+		free(out);
+		out = o;
+		cJSON_Delete(ev);
+	}
+	fw_resp_free(r);
+	free(path);
+	free(enc);
+	free(f);
+	return out;
+}
+
 static void
 test_modes(void **state)
 {
@@ -250,6 +276,12 @@ test_user_network(void **state)
 	cJSON_Delete(in);
 	fw_exit(fw, web, 0);
 	fw_expect_free(fw, "DELETE", "/networks/app", 204);
+	/* dockerd's endpoint events: connect at start, disconnect at exit. */
+	{
+		char *ev = net_actions(fw, "app");
+		assert_string_equal(ev, "create connect disconnect destroy");
+		free(ev);
+	}
 	/* A member whose network went away cannot start, as with dockerd. */
 	in = fw_inspect(fw, db);
 	msg = xasprintf(
@@ -349,7 +381,7 @@ test_names_view(void **state)
 	cJSON_Delete(net);
 	/* A large view stays out of the environment (the push brings it). */
 	for (int i = 0; i < 120; i++) {
-		char nm[32], *id;
+		char nm[48], *id;
 		snprintf(nm, sizeof(nm), "peer-with-a-long-name-%03d", i);
 		id = fw_create(fw, nm, "alpine",
 		    "\"HostConfig\":{\"NetworkMode\":\"n1\"}");
