@@ -76,8 +76,10 @@ backend_container_set_address(
 	const cJSON *it, *bd;
 
 	/* The top-level fields are the default bridge's, as dockerd's. */
-	if (json_obj(backend_net_endpoints(c), NET_BRIDGE) != NULL)
+	if (json_obj(backend_net_endpoints(c), NET_BRIDGE) != NULL) {
 		json_set(ns, "IPAddress", cJSON_CreateString(ip));
+		json_set(ns, "Gateway", cJSON_CreateString("172.17.0.1"));
+	}
 	ports = cJSON_CreateObject();
 	cJSON_ArrayForEach(it, exposed) {
 		cJSON_AddItemToObject(ports, it->string, cJSON_CreateNull());

@@ -158,6 +158,8 @@ test_modes(void **state)
 	    json_str(endpoint(in, "bridge"), "IPAddress"), "10.0.0.5");
 	assert_string_equal(
 	    json_str(endpoint(in, "bridge"), "Gateway"), "172.17.0.1");
+	assert_string_equal(
+	    json_str(json_obj(in, "NetworkSettings"), "Gateway"), "172.17.0.1");
 	assert_int_equal(
 	    strlen(json_str(endpoint(in, "bridge"), "EndpointID")), 64);
 	cJSON_Delete(in);
