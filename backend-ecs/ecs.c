@@ -89,6 +89,8 @@ ecs_capabilities(struct backend *b, struct caps *c)
 	c->flag[CAP_LOGS_FOLLOW] = 1;
 	if (ecs_conf.agent)
 		kit_caps_agent(c);
+	/* The agent serves the names of user-defined networks. */
+	c->flag[CAP_NETWORKS] = ecs_conf.agent;
 }
 
 static void

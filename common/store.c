@@ -40,6 +40,9 @@ enum store_st {
 	STORE_REF_DEL_ID,
 	STORE_REF_LIST,
 	STORE_REF_ALL,
+	STORE_NET_PUT,
+	STORE_NET_LIST,
+	STORE_NET_DEL,
 	STORE__COUNT
 };
 
@@ -85,6 +88,10 @@ static const char *const store_sql[STORE__COUNT] = {
 	[STORE_REF_LIST] = "SELECT ref FROM image_refs WHERE id = ?1 "
 			   "ORDER BY ref",
 	[STORE_REF_ALL] = "SELECT ref, id FROM image_refs ORDER BY ref",
+	[STORE_NET_PUT] = "INSERT INTO networks (id, doc) VALUES (?1, ?2) "
+			  "ON CONFLICT (id) DO UPDATE SET doc = ?2",
+	[STORE_NET_LIST] = "SELECT id, doc FROM networks ORDER BY seq",
+	[STORE_NET_DEL] = "DELETE FROM networks WHERE id = ?1",
 };
 
 /* Schema steps: store_migrations[i] takes user_version i to i + 1. Only
@@ -109,6 +116,11 @@ static const char *const store_migrations[] = {
 	"CREATE INDEX images_created ON images (created);"
 	"CREATE TABLE image_refs (ref TEXT PRIMARY KEY, id TEXT NOT NULL);"
 	"CREATE INDEX image_refs_id ON image_refs (id);",
+	/* 1 -> 2: Docker networks (issue 13). */
+	"CREATE TABLE networks ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  doc TEXT NOT NULL);",
 };
 
 #define STORE_VERSION \
@@ -450,6 +462,44 @@ int
 store_container_delete(struct store *s, const char *id, struct err *e)
 {
 	return store_exec(s, STORE_CTR_DEL, "deleting container", e, "s", id);
+}
+
+/* --- networks ------------------------------------------------------------ */
+
+int
+store_network_put(
+    struct store *s, const char *id, const char *doc, struct err *e)
+{
+	return store_exec(s, STORE_NET_PUT, "saving network", e, "ss", id, doc);
+}
+
+int
+store_network_list(
+    struct store *s, struct strv *ids, struct strv *docs, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = store_query(s, STORE_NET_LIST, "listing networks", e, "")) ==
+	    NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		strv_take(ids, store_col(st, 0));
+		strv_take(docs, store_col(st, 1));
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(s, "listing networks", e);
+		store_done(st);
+		return -1;
+	}
+	store_done(st);
+	return 0;
+}
+
+int
+store_network_delete(struct store *s, const char *id, struct err *e)
+{
+	return store_exec(s, STORE_NET_DEL, "deleting network", e, "s", id);
 }
 
 /* --- key/value ----------------------------------------------------------- */

@@ -75,10 +75,12 @@ static const struct router_route routes[] = {
 	R("GET", "/volumes/{name}", GATE_LOOKUP, "volumes"),
 	R("PUT", "/volumes/{name}", GATE_CAP, "volumes"),
 	R("DELETE", "/volumes/{name}", GATE_CAP, "volumes"),
-	R("GET", "/networks", GATE_CAP, "networks"),
+	/* bridge, host and none exist on every backend: only user-defined
+	 * networks need the capability. */
+	R("GET", "/networks", GATE_NONE, NULL),
 	R("POST", "/networks/create", GATE_CAP, "networks"),
-	R("POST", "/networks/prune", GATE_CAP, "networks"),
-	R("GET", "/networks/{id}", GATE_LOOKUP, "networks"),
+	R("POST", "/networks/prune", GATE_NONE, NULL),
+	R("GET", "/networks/{id}", GATE_NONE, NULL),
 	R("DELETE", "/networks/{id}", GATE_CAP, "networks"),
 	R("POST", "/networks/{id}/connect", GATE_CAP, "networks"),
 	R("POST", "/networks/{id}/disconnect", GATE_CAP, "networks"),
@@ -210,12 +212,8 @@ routes_gate(struct httpsrv_req *r, const struct router_match *m)
 		if ((flag = caps_by_name(need)) == -1 ||
 		    frontend->caps.flag[flag])
 			return 0;
-		if (strcmp(need, "networks") == 0)
-			httpsrv_reply_error(r, 404, "network %s not found",
-			    router_param(m, "id"));
-		else
-			httpsrv_reply_error(r, 404, "get %s: no such volume",
-			    router_param(m, "name"));
+		httpsrv_reply_error(
+		    r, 404, "get %s: no such volume", router_param(m, "name"));
 		return -1;
 	default:
 		return 0;

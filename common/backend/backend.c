@@ -15,6 +15,7 @@
 #include "backend_ctr.h"
 #include "backend_img.h"
 #include "backend_logs.h"
+#include "backend_net.h"
 #include "backend_port.h"
 #include "backend_sys.h"
 #include "sockerless/backend_kit.h"
@@ -69,6 +70,13 @@ static const struct router_route backend_routes[] = {
 	{ "POST", "/images/{name*}/push", backend_img_push, NULL },
 	{ "GET", "/images/{name*}/get", backend_img_save, NULL },
 	{ "DELETE", "/images/{name*}", backend_img_remove, NULL },
+	{ "GET", "/networks", backend_net_list, NULL },
+	{ "POST", "/networks/create", backend_net_create, NULL },
+	{ "POST", "/networks/prune", backend_net_prune, NULL },
+	{ "GET", "/networks/{id}", backend_net_inspect, NULL },
+	{ "DELETE", "/networks/{id}", backend_net_remove, NULL },
+	{ "POST", "/networks/{id}/connect", backend_net_connect, NULL },
+	{ "POST", "/networks/{id}/disconnect", backend_net_disconnect, NULL },
 };
 
 /* The framework's own configuration keys (each backend adds its own). */
@@ -320,6 +328,7 @@ backend_open(struct backend *b)
 		fatalx("opening the state store %s: %s", db, e.msg);
 	free(db);
 	backend_load_instance(b);
+	backend_net_load(b);
 	backend_ctr_load(b);
 }
 
@@ -371,6 +380,7 @@ backend_free(struct backend *b)
 	backend_index_free(&b->by_id);
 	backend_index_free(&b->by_name);
 	backend_index_free(&b->active);
+	backend_net_free(b);
 	httpcli_free(b->http);
 	backend_img_free(b);
 	store_close(b->store);
@@ -405,6 +415,7 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 	backend_index_init(&b->by_name, container_name);
 	backend_index_init(&b->active, backend_container_id);
 	TAILQ_INIT(&b->subs);
+	TAILQ_INIT(&b->networks);
 	backend_conf_sets(b);
 	rc = config_load(
 	    b->conf_sets, b->nconf_sets, "SOCKERLESS", argc, argv, prog, &e);

@@ -16,6 +16,7 @@
 #include "backend_agent.h"
 #include "backend_port.h"
 #include "backend_ctr.h"
+#include "backend_net.h"
 #include "backend_sys.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -36,8 +37,75 @@ backend_agent_link_close(struct backend_agent *ag)
 	struct aglink *l = ag->link;
 
 	ag->link = NULL;
+	ag->hellos = 0;
 	if (l != NULL)
 		aglink_free(l);
+}
+
+/* --- the names view ------------------------------------------------------ */
+
+static void
+agent_names_data(void *arg, int stream, const unsigned char *p, size_t n)
+{
+	(void)arg;
+	(void)stream;
+	(void)p;
+	(void)n;
+}
+
+static void
+agent_names_eof(void *arg, int stream)
+{
+	(void)arg;
+	(void)stream;
+}
+
+/* The agent keeps its previous table when a push fails; the next change
+ * or reconnect sends the whole view again. */
+static void
+agent_names_result(void *arg, const cJSON *res, const struct err *e)
+{
+	char *id = arg;
+	const char *msg = json_str(res, "message");
+
+	if (e != NULL || msg != NULL)
+		log_warnx("container %.12s: names view not taken: %s", id,
+		    e != NULL ? e->msg : msg);
+	free(id);
+}
+
+static const struct aglink_chan_cbs agent_names_cbs = { agent_names_data,
+	agent_names_eof, NULL, NULL, agent_names_result };
+
+static void
+agent_names_send(struct backend *b, struct container *c, struct aglink *l)
+{
+	cJSON *req = cJSON_CreateObject();
+
+	json_add_str(req, "kind", "names");
+	cJSON_AddItemToObject(req, "names", backend_net_names(b, c));
+	aglink_open(l, req, &agent_names_cbs, xstrdup(c->id));
+	cJSON_Delete(req);
+}
+
+void
+backend_agent_push_names(struct backend *b, struct container *c)
+{
+	struct aglink *l;
+	struct err e;
+
+	/* Without an agent, or on no user-defined network (the default
+	 * bridge has no embedded resolver), there is no resolver to feed. */
+	if (c->gone || !container_running(c) || !backend_net_has_user(c) ||
+	    b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC] ||
+	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN) == NULL)
+		return;
+	if ((l = backend_agent_link(b, c, &e)) == NULL) {
+		log_debug(
+		    "container %.12s: names view not sent: %s", c->id, e.msg);
+		return;
+	}
+	agent_names_send(b, c, l);
 }
 
 /* --- the link ----------------------------------------------------------- */
@@ -49,6 +117,11 @@ agent_on_hello(void *arg, const cJSON *hello)
 	struct agent_relay *rl, *next;
 
 	(void)hello;
+	/* A reconnect: the agent may have missed pushes while the link was
+	 * down (the first HELLO follows the push that dialled). */
+	if (ag->hellos++ > 0 && ag->link != NULL && !ag->c->gone &&
+	    container_running(ag->c) && backend_net_has_user(ag->c))
+		agent_names_send(ag->b, ag->c, ag->link);
 	/* Execs waited for the link before answering their request. */
 	for (rl = TAILQ_FIRST(&ag->relays); rl != NULL; rl = next) {
 		next = TAILQ_NEXT(rl, entry);

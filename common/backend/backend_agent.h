@@ -40,6 +40,7 @@ struct backend_agent {
 	struct agent_relays relays;  /* every relay of this container */
 	struct agent_relays waiting; /* attaches made before start */
 	int hold;		     /* this run holds its command */
+	int hellos;		     /* HELLOs on this run's link */
 };
 
 struct agent_exec {
@@ -90,6 +91,8 @@ void backend_agent_ignore_data(
 
 void backend_agent_attach(struct backend *b, struct container *c,
     struct httpsrv_req *r, const struct detach *d);
+/* Sends c's names view (OPEN "names") when its agent can take it. */
+void backend_agent_push_names(struct backend *b, struct container *c);
 void backend_agent_container_running(struct backend *b, struct container *c);
 void backend_agent_container_exited(struct backend *b, struct container *c);
 /* A start failed: the attaches waiting for it end. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend_agent.h"
+#include "backend_net.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -74,6 +75,7 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 		snprintf(n, sizeof(n), "%d", AGENT_HOLD_S);
 		agent_env_add(env, "SOCKERLESS_HOLD", n);
 	}
+	backend_net_run_env(b, c, env);
 	return env;
 }
 

@@ -91,8 +91,8 @@ int backend_ctr_log_config(struct backend *b, cJSON *hc, struct err *e);
 int backend_ctr_check_host_config(
     struct backend *b, const cJSON *hc, struct err *e);
 int backend_ctr_check_extras(struct backend *b, const cJSON *hc, struct err *e);
-int backend_ctr_endpoints(struct backend *b, const cJSON *body, const cJSON *hc,
-    cJSON *nets, struct err *e);
+int backend_ctr_check_endpoint(
+    struct backend *b, const char *net, const cJSON *ep, struct err *e);
 
 /* backend_ctr_new.c */
 void backend_ctr_create(
@@ -109,6 +109,10 @@ void backend_ctr_prune(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 
 /* backend_ctr_life.c */
+/* c's names view changed (started, exited, renamed, connected to or
+ * disconnected from net): pushes the view to c and every running peer. */
+void backend_ctr_net_changed(
+    struct backend *b, struct container *c, const char *net);
 void backend_ctr_start(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_ctr_stop(

@@ -162,7 +162,6 @@ backend_ctr_check_numbers(const cJSON *cfg, const cJSON *hc, struct err *e)
 int
 backend_ctr_check_host_config(struct backend *b, const cJSON *hc, struct err *e)
 {
-	const char *nm = json_str(hc, "NetworkMode");
 	const char *rp = json_str(json_obj(hc, "RestartPolicy"), "Name");
 
 	if (!b->caps.flag[CAP_VOLUMES] &&
@@ -170,9 +169,6 @@ backend_ctr_check_host_config(struct backend *b, const cJSON *hc, struct err *e)
 		!backend_ctr_empty(json_arr(hc, "Mounts")) ||
 		!backend_ctr_empty(json_arr(hc, "VolumesFrom"))))
 		return caps_unsupported(&b->caps, CAP_VOLUMES, e);
-	if (!b->caps.flag[CAP_NETWORKS] && nm != NULL && nm[0] != '\0' &&
-	    strcmp(nm, "default") != 0 && strcmp(nm, "bridge") != 0)
-		return caps_unsupported(&b->caps, CAP_NETWORKS, e);
 	if (rp != NULL && rp[0] != '\0' && strcmp(rp, "no") != 0)
 		return err_set(e, 501,
 		    "This backend (%s) does not support "
@@ -417,7 +413,7 @@ backend_ctr_check_extras(struct backend *b, const cJSON *hc, struct err *e)
 /* Checks one endpoint of NetworkingConfig.EndpointsConfig for the
  * container's own network (net) with dockerd's sentences for what the
  * default network refuses. */
-static int
+int
 backend_ctr_check_endpoint(
     struct backend *b, const char *net, const cJSON *ep, struct err *e)
 {
@@ -454,42 +450,6 @@ backend_ctr_check_endpoint(
 		    "network interface. Run the container without "
 		    "--mac-address and --network-opt (driver-opt).",
 		    b->ops->name);
-	return 0;
-}
-
-/* NetworkSettings.Networks at create, as dockerd shows it: one endpoint
- * for the container's network mode ("default" is the bridge), holding
- * what the client set in NetworkingConfig.EndpointsConfig. */
-int
-backend_ctr_endpoints(struct backend *b, const cJSON *body, const cJSON *hc,
-    cJSON *nets, struct err *e)
-{
-	const cJSON *ecs =
-	    json_obj(json_obj(body, "NetworkingConfig"), "EndpointsConfig");
-	const char *nm = json_str(hc, "NetworkMode");
-	const char *net =
-	    nm == NULL || strcmp(nm, "default") == 0 ? "bridge" : nm;
-	const cJSON *it;
-
-	if (str_prefix(net, "container:"))
-		return 0;
-	cJSON_ArrayForEach(it, ecs) {
-		const char *k =
-		    strcmp(it->string, "default") == 0 ? "bridge" : it->string;
-		if (strcmp(k, net) != 0) {
-			if (!b->caps.flag[CAP_NETWORKS])
-				return caps_unsupported(
-				    &b->caps, CAP_NETWORKS, e);
-			continue;
-		}
-		if (backend_ctr_check_endpoint(b, net, it, e) == -1)
-			return -1;
-		json_set(nets, net,
-		    cJSON_IsObject(it) ? cJSON_Duplicate(it, 1) :
-					 cJSON_CreateObject());
-	}
-	if (json_obj(nets, net) == NULL)
-		json_set(nets, net, cJSON_CreateObject());
 	return 0;
 }
 

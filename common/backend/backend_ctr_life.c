@@ -12,6 +12,7 @@
 #include "backend_agent.h"
 #include "backend_ctr.h"
 #include "backend_logs.h"
+#include "backend_net.h"
 #include "backend_port.h"
 #include "backend_sys.h"
 #include "sockerless/container.h"
@@ -21,6 +22,36 @@
 #include "sockerless/xmalloc.h"
 
 /* --- state reports from backends --------------------------------------- */
+
+/* Does m share a user-defined network with c, or is it on net? */
+static int
+backend_ctr_net_peer(
+    const struct container *c, const struct container *m, const char *net)
+{
+	const cJSON *ep;
+
+	if (net != NULL && backend_net_endpoints(m) != NULL &&
+	    json_obj(backend_net_endpoints(m), net) != NULL)
+		return 1;
+	cJSON_ArrayForEach(ep, backend_net_endpoints(c)) {
+		if (!backend_net_predefined(ep->string) &&
+		    json_obj(backend_net_endpoints(m), ep->string) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
+void
+backend_ctr_net_changed(struct backend *b, struct container *c, const char *net)
+{
+	struct container *m;
+
+	TAILQ_FOREACH(m, &b->containers, entry) {
+		if (!m->gone && container_running(m) &&
+		    (m == c || backend_ctr_net_peer(c, m, net)))
+			backend_agent_push_names(b, m);
+	}
+}
 
 void
 backend_container_started(
@@ -32,25 +63,27 @@ backend_container_started(
 	json_set(container_state(c), "StartedAt", cJSON_CreateString(ts));
 	backend_ctr_save(b, c);
 	backend_agent_container_running(b, c);
+	backend_ctr_net_changed(b, c, NULL);
 }
 
 void
 backend_container_set_address(
     struct backend *b, struct container *c, const char *ip)
 {
-	cJSON *ns = json_obj(c->doc, "NetworkSettings"), *net;
+	cJSON *ns = json_obj(c->doc, "NetworkSettings");
 
-	/* The workload's own address; NetworkSettings.Ports is where the
-	 * backend publishes (backend_port.c), not this address. */
-	json_set(ns, "IPAddress", cJSON_CreateString(ip));
-	/* The endpoint made at create keeps what the client set in it. */
-	if ((net = json_obj(json_obj(ns, "Networks"), "bridge")) == NULL) {
-		net = cJSON_CreateObject();
-		json_set(json_obj(ns, "Networks"), "bridge", net);
+	/* The top-level fields are the default bridge's, as dockerd's.
+	 * NetworkSettings.Ports is where the backend publishes
+	 * (backend_port.c), not this address. */
+	if (json_obj(backend_net_endpoints(c), NET_BRIDGE) != NULL) {
+		json_set(ns, "IPAddress", cJSON_CreateString(ip));
+		json_set(ns, "Gateway", cJSON_CreateString("172.17.0.1"));
 	}
-	json_set(net, "IPAddress", cJSON_CreateString(ip));
-	json_set(net, "IPPrefixLen", cJSON_CreateNumber(32));
+	/* The endpoints made at create keep what the client set in them. */
+	backend_net_addressed(b, c, ip);
 	backend_ctr_save(b, c);
+	if (container_running(c))
+		backend_ctr_net_changed(b, c, NULL);
 }
 
 void
@@ -68,6 +101,7 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	json_set(st, "FinishedAt", cJSON_CreateString(ts));
 	json_set(st, "Pid", cJSON_CreateNumber(0));
 	json_set(st, "Error", cJSON_CreateString(error ? error : ""));
+	backend_net_released(c);
 	backend_ctr_save(b, c);
 	backend_ctr_set_active(b, c, 0);
 	attrs = cJSON_CreateObject();
@@ -75,8 +109,10 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	json_add_str(attrs, "exitCode", code);
 	backend_sys_container_event(b, c, "die", attrs);
 	backend_port_close(b, c);
+	backend_net_endpoint_events(b, c, "disconnect");
 	backend_logs_container_exited(b, c);
 	backend_agent_container_exited(b, c);
+	backend_ctr_net_changed(b, c, NULL);
 	backend_ctr_notify_waiters(b, c, 0);
 	if (json_bool(container_host_config(c), "AutoRemove", 0) &&
 	    !c->stopping)
@@ -102,6 +138,7 @@ backend_container_adopted(
 	backend_ctr_set_active(b, c, 1); /* the pollers visit it again */
 	backend_port_readopt(b, c);	 /* what that start had bound */
 	backend_sys_container_event(b, c, "start", NULL);
+	backend_ctr_net_changed(b, c, NULL);
 }
 
 /* Containers whose create was cut short by the end of the process: the
@@ -156,6 +193,8 @@ backend_ctr_start_done(void *arg, const struct err *e)
 	json_set(container_state(c), "Error", cJSON_CreateString(""));
 	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
 	backend_ctr_save(op->b, c);
+	/* dockerd's endpoints join before the container starts. */
+	backend_net_endpoint_events(op->b, c, "connect");
 	backend_sys_container_event(op->b, c, "start", NULL);
 	backend_ctr_op_reply(op, NULL, 204);
 	backend_ctr_idle(op->b, c);
@@ -183,6 +222,7 @@ backend_ctr_start(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
 {
 	struct container *c;
+	struct err e;
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) ==
 		NULL ||
@@ -190,6 +230,10 @@ backend_ctr_start(
 		return;
 	if (container_running(c)) {
 		httpsrv_reply_empty(r, 304);
+		return;
+	}
+	if (backend_net_check_start(b, c, &e) == -1) {
+		httpsrv_reply_err(r, &e);
 		return;
 	}
 	backend_ctr_start_op(backend_ctr_op_new(b, c, r));

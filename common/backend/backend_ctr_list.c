@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend_ctr.h"
+#include "backend_net.h"
 #include "backend_sys.h"
 #include "sockerless/container.h"
 #include "sockerless/filters.h"
@@ -17,6 +18,21 @@
 static const char *backend_ctr_filter_keys[] = { "id", "name", "label",
 	"status", "exited", "ancestor", "before", "since", "network", "volume",
 	"health", "isolation", "is-task", "publish", "expose", NULL };
+
+/* The network filter: an endpoint by network name or id. */
+static int
+backend_ctr_on_network(const struct container *c, const struct filters *f)
+{
+	const cJSON *ep;
+
+	cJSON_ArrayForEach(ep, backend_net_endpoints(c)) {
+		if (filters_match_exact(f, "network", ep->string) ||
+		    filters_match_exact(
+			f, "network", json_str(ep, "NetworkID")))
+			return 1;
+	}
+	return 0;
+}
 
 static int
 backend_ctr_matches(struct backend *b, const struct container *c,
@@ -47,7 +63,7 @@ backend_ctr_matches(struct backend *b, const struct container *c,
 	    !filters_match_exact(f, "ancestor", container_image(c)) &&
 	    !filters_match_exact(f, "ancestor", json_str(c->doc, "Image")))
 		return 0;
-	return 1;
+	return !filters_has(f, "network") || backend_ctr_on_network(c, f);
 }
 
 static int
@@ -202,7 +218,9 @@ backend_ctr_rename(
 	backend_index_del(&b->by_name, c);
 	json_set(c->doc, "Name", cJSON_CreateString(n));
 	backend_index_add(&b->by_name, c);
+	backend_net_renamed(c);
 	backend_ctr_save(b, c);
+	backend_ctr_net_changed(b, c, NULL);
 	attrs = cJSON_CreateObject();
 	json_add_str(attrs, "oldName", old);
 	backend_sys_container_event(b, c, "rename", attrs);

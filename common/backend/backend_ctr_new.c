@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backend_ctr.h"
+#include "backend_net.h"
 #include "backend_port.h"
 #include "backend_img.h"
 #include "backend_sys.h"
@@ -207,8 +208,9 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	    backend_ctr_check_host_config(b, hc, e) == -1 ||
 	    backend_ctr_check_extras(b, hc, e) == -1 ||
 	    backend_port_check(b, hc, e) == -1 ||
-	    backend_ctr_endpoints(b, body, hc, json_obj(ns, "Networks"), e) ==
-		-1) {
+	    backend_net_check_links(b, hc, name, e) == -1 ||
+	    backend_net_create_endpoints(
+		b, body, hc, json_obj(ns, "Networks"), e) == -1) {
 		cJSON_Delete(ns);
 		cJSON_Delete(cfg);
 		cJSON_Delete(hc);

@@ -10,8 +10,11 @@
  *   backend_agent_ops.c    top, stats, archive, pause, signals
  *   backend_agent_env.c    what a workload needs to run the agent
  *   backend_agent.c        agent links, relays, their records
+ *   backend_net_api.c      the network routes
  *   backend_ctr_new.c      create
  *   backend_ctr_wait.c     wait, attach streams counted for it
+ *   backend_net_ep.c       containers' endpoints, the names view
+ *   backend_net.c          network records, subnets
  *   backend_ctr.c          the life-cycle record, parking, the store
  *   backend_img_rm.c       tag, rmi, image prune
  *   backend_img.c          image records, list, inspect, history
@@ -51,6 +54,7 @@ struct reg_client;
 struct httpcli;
 
 TAILQ_HEAD(container_list, container);
+TAILQ_HEAD(network_list, network);
 struct events_sub;
 TAILQ_HEAD(events_sub_list, events_sub);
 
@@ -98,6 +102,7 @@ struct backend {
 	/* Running, or with an operation in flight: what pollers visit. */
 	struct backend_index active;
 	struct events_sub_list subs;
+	struct network_list networks; /* oldest first (backend_net.c) */
 	struct event *sig_term, *sig_int, *sig_hup;
 	int agent_closing; /* shutting down: no new agent links */
 };

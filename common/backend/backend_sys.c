@@ -268,6 +268,13 @@ backend_sys_event_matches(const struct filters *f, const cJSON *ev)
 		return 0;
 	if (filters_has(f, "image") && !backend_sys_image_matches(f, ev))
 		return 0;
+	/* dockerd: network events by the network's id or name. */
+	if (filters_has(f, "network") &&
+	    (strcmp(type, "network") != 0 ||
+		(!filters_match_exact(f, "network", json_str(actor, "ID")) &&
+		    !filters_match_exact(
+			f, "network", json_str(attrs, "name")))))
+		return 0;
 	return filters_match_labels(f, "label", attrs);
 }
 

@@ -183,7 +183,7 @@ static const char container_endpoint_defaults[] =
     "\"NetworkID\":\"\",\"EndpointID\":\"\",\"Gateway\":\"\","
     "\"IPAddress\":\"\",\"IPPrefixLen\":0,\"IPv6Gateway\":\"\","
     "\"GlobalIPv6Address\":\"\",\"GlobalIPv6PrefixLen\":0,"
-    "\"MacAddress\":\"\",\"DriverOpts\":null}";
+    "\"MacAddress\":\"\",\"DriverOpts\":null,\"DNSNames\":null}";
 
 /* Adds what dst lacks from def, objects merged key by key; what a client
  * or the backend set is never replaced. */

@@ -87,7 +87,6 @@ def test_unknown_runtime_refused(apiclient, name):
 @pytest.mark.skipif(TARGET != "sockerless", reason="dockerd accepts these")
 @pytest.mark.parametrize("hc, word", [
     ({"device_cgroup_rules": ["c 1:3 mr"]}, "--device-cgroup-rule"),
-    ({"links": {"other": "alias"}}, "--link"),
 ])
 def test_cloud_cannot_honour_refused(apiclient, name, hc, word):
     import docker.errors

@@ -33,12 +33,14 @@ struct fw *fw_cur;
 int fake_caps[CAP__COUNT] = { [CAP_LOGS] = 1, [CAP_LOGS_FOLLOW] = 1 };
 
 static const char *const fake_op_names[] = { "create", "start", "stop", "kill",
-	"remove" };
+	"remove", "net_create", "net_remove", "net_connect", "net_disconnect" };
+int fake_net_ops;
+int fake_recorder_mode;
 
 static int
 fake_op_index(const char *op)
 {
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < FAKE_NOPS; i++)
 		if (strcmp(fake_op_names[i], op) == 0)
 			return (int)i;
 	abort();
@@ -58,9 +60,11 @@ fake_record(struct backend *b, struct container *c, const char *op, int arg,
 
 	(void)b;
 	call->op = fake_op_names[fake_op_index(op)];
-	str_lcpy(call->id, c->id, sizeof(call->id));
+	if (c != NULL) {
+		str_lcpy(call->id, c->id, sizeof(call->id));
+		container_ref(c);
+	}
 	call->c = c;
-	container_ref(c);
 	call->arg = arg;
 	call->done = done;
 	call->done_arg = done_arg;
@@ -95,7 +99,10 @@ fake_autocomplete(evutil_socket_t fd, short ev, void *arg)
 	}
 	if (fake_agent_mode && fake_agent_op(fw, call) == 0)
 		return;
-	c = call->c;
+	if ((c = call->c) == NULL) {
+		fw_complete(fw, call, 0, NULL);
+		return;
+	}
 	container_ref(c);
 	call_sig = strcmp(call->op, "kill") == 0 ? call->arg : 0;
 	stops = strcmp(call->op, "stop") == 0 ||
@@ -229,6 +236,97 @@ fake_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	free(ev);
 }
 
+/* The network operations record their call like the others; the network
+ * is in call->net. */
+static void
+fake_net_record(struct container *c, struct network *n, const char *op,
+    backend_done_fn done, void *arg)
+{
+	struct fake_call *call;
+
+	fake_record(fw_cur->b, c, op, 0, done, arg);
+	call = TAILQ_LAST(&fw_cur->pending, fake_calls);
+	str_lcpy(call->net, n->id, sizeof(call->net));
+}
+
+static void
+fake_net_create(
+    struct backend *b, struct network *n, backend_done_fn done, void *arg)
+{
+	(void)b;
+	/* What a cloud would keep: the test checks it is persisted. */
+	json_set(network_private(n), "Group", cJSON_CreateString("sg-fake"));
+	backend_network_save(b, n);
+	fake_net_record(NULL, n, "net_create", done, arg);
+}
+
+static void
+fake_net_remove(
+    struct backend *b, struct network *n, backend_done_fn done, void *arg)
+{
+	(void)b;
+	fake_net_record(NULL, n, "net_remove", done, arg);
+}
+
+static void
+fake_net_connect(struct backend *b, struct container *c, struct network *n,
+    backend_done_fn done, void *arg)
+{
+	(void)b;
+	fake_net_record(c, n, "net_connect", done, arg);
+}
+
+static void
+fake_net_disconnect(struct backend *b, struct container *c, struct network *n,
+    backend_done_fn done, void *arg)
+{
+	(void)b;
+	fake_net_record(c, n, "net_disconnect", done, arg);
+}
+
+static const struct backend_ops fake_net_ops_tbl = {
+	.name = "fake",
+	.description = "the framework's unit-test backend",
+	.capabilities = fake_capabilities,
+	.init = fake_init,
+	.reconcile = fake_reconcile,
+	.info = fake_info,
+	.create = fake_create,
+	.start = fake_start,
+	.stop = fake_stop,
+	.kill = fake_kill,
+	.remove = fake_remove,
+	.logs_fetch = fake_logs_fetch,
+	.reach = BACKEND_REACH_DIRECT,
+	.net_create = fake_net_create,
+	.net_remove = fake_net_remove,
+	.net_connect = fake_net_connect,
+	.net_disconnect = fake_net_disconnect,
+};
+
+/* The net operations and an agent address, for agents the test serves
+ * itself (t_fw_net_push.c). */
+static const struct backend_ops fake_recorder_ops = {
+	.name = "fake",
+	.description = "the framework's unit-test backend",
+	.capabilities = fake_capabilities,
+	.init = fake_init,
+	.reconcile = fake_reconcile,
+	.info = fake_info,
+	.create = fake_create,
+	.start = fake_start,
+	.stop = fake_stop,
+	.kill = fake_kill,
+	.remove = fake_remove,
+	.logs_fetch = fake_logs_fetch,
+	.agent_address = fake_agent_address,
+	.reach = BACKEND_REACH_DIRECT,
+	.net_create = fake_net_create,
+	.net_remove = fake_net_remove,
+	.net_connect = fake_net_connect,
+	.net_disconnect = fake_net_disconnect,
+};
+
 static const struct backend_ops fake_ops = {
 	.name = "fake",
 	.description = "the framework's unit-test backend",
@@ -275,6 +373,7 @@ fw_open(const char *dir)
 	char prog[] = "t_fw", level[] = "--log_level=error";
 	char sockarg[200], statearg[200];
 	char *argv[] = { prog, sockarg, statearg, level, NULL };
+	const struct backend_ops *ops;
 	int exit_code = 0;
 
 	str_lcpy(fw->dir, dir, sizeof(fw->dir));
@@ -284,8 +383,11 @@ fw_open(const char *dir)
 	TAILQ_INIT(&fw->pending);
 	fw->logs = cJSON_CreateArray();
 	fw_cur = fw;
-	if ((fw->b = backend_new(fake_agent_mode ? &fake_agent_ops : &fake_ops,
-		 4, argv, &exit_code)) == NULL) {
+	ops = fake_agent_mode  ? &fake_agent_ops :
+	    fake_recorder_mode ? &fake_recorder_ops :
+	    fake_net_ops       ? &fake_net_ops_tbl :
+				 &fake_ops;
+	if ((fw->b = backend_new(ops, 4, argv, &exit_code)) == NULL) {
 		fprintf(stderr, "backend_new: exit %d\n", exit_code);
 		abort();
 	}
@@ -558,7 +660,8 @@ fw_complete(struct fw *fw, struct fake_call *call, int status, const char *msg)
 	if (status != 0)
 		err_set(&e, status, "%s", msg);
 	call->done(call->done_arg, status != 0 ? &e : NULL);
-	container_unref(call->c);
+	if (call->c != NULL)
+		container_unref(call->c);
 	free(call);
 }
 

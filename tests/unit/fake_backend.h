@@ -15,11 +15,16 @@
 
 #include "sockerless/backend.h"
 
+#define FAKE_NOPS 9
+
 /* One operation the framework asked of the backend. */
 struct fake_call {
 	TAILQ_ENTRY(fake_call) entry;
-	const char *op; /* "create", "start", "stop", "kill", "remove" */
-	char id[65];
+	/* "create", "start", "stop", "kill", "remove", "net_create",
+	 * "net_remove", "net_connect", "net_disconnect" */
+	const char *op;
+	char id[65];	     /* the container ("" for net_create, net_remove) */
+	char net[65];	     /* the network of net_* */
 	struct container *c; /* referenced until completed */
 	int arg;	     /* stop: timeout_s; kill: signo */
 	backend_done_fn done;
@@ -41,9 +46,9 @@ struct fw {
 	char dir[64];	/* the test's temporary directory */
 	char sock[128]; /* the internal API's socket */
 	struct fake_calls pending;
-	int count[5];	  /* calls made, per op, by fake_op_index */
-	int autocomplete; /* complete every op on the next loop turn */
-	int fail_status;  /* with autocomplete: fail ops with this status */
+	int count[FAKE_NOPS]; /* calls made, per op, by fake_op_index */
+	int autocomplete;     /* complete every op on the next loop turn */
+	int fail_status;      /* with autocomplete: fail ops with this status */
 	const char *fail_op;
 	int reconciled;	   /* ops->reconcile ran */
 	cJSON *logs;	   /* lines logs_fetch returns (strings) */
@@ -67,6 +72,12 @@ extern int fake_caps[CAP__COUNT];
  * spawns it, stop and kill signal it, its exit is reported, and
  * agent_address gives its port. */
 extern int fake_agent_mode;
+/* Set before fw_new: the backend has net_create, net_remove, net_connect
+ * and net_disconnect (recorded as calls like the others). */
+extern int fake_net_ops;
+/* Set before fw_new: the net operations and agent_address (the port in the
+ * container's private "FakePort"), for an agent the test serves itself. */
+extern int fake_recorder_mode;
 
 /* backend_main with the fake's operations (no container operations may
  * reach it: they need a struct fw). */

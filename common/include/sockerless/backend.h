@@ -47,6 +47,21 @@ struct container {
 /* Completion of an asynchronous backend operation: e is NULL on success. */
 typedef void (*backend_done_fn)(void *arg, const struct err *e);
 
+/* A Docker network as the framework holds it (docs/networks.md): framework
+ * state, persisted in SQLite. doc is Docker's network inspect shape without
+ * Containers (the framework derives them from the containers' endpoints)
+ * plus a private "Sockerless" object the backend may use. */
+struct network {
+	TAILQ_ENTRY(network) entry;
+	char id[65];
+	cJSON *doc;
+};
+
+/* How members of a user-defined network reach each other: DIRECT (each
+ * other's addresses; the cloud admits it) or RELAY (through the agent
+ * links). */
+enum backend_reach { BACKEND_REACH_DIRECT = 0, BACKEND_REACH_RELAY = 1 };
+
 struct backend_log_event {
 	int64_t ts_ns;
 	enum stdstream_kind stream; /* STDOUT or STDERR */
@@ -111,6 +126,28 @@ struct backend_ops {
 	    size_t hostsz, int *port);
 
 	void (*shutdown)(struct backend *b);
+
+	/* Networks (all optional; a NULL means "nothing to make"). */
+	/* How members of a user-defined network reach each other: DIRECT
+	 * (each other's addresses; the cloud admits it, ECS awsvpc + a group
+	 * per network) or RELAY (through the agent links). */
+	enum backend_reach reach;
+	/* The cloud's isolation resource for a user-defined network (ECS: a
+	 * security group), made when the network is created and removed
+	 * with it; keep its ids in network_private(n). A failed net_create
+	 * must leave nothing behind. */
+	void (*net_create)(struct backend *b, struct network *n,
+	    backend_done_fn done, void *arg);
+	void (*net_remove)(struct backend *b, struct network *n,
+	    backend_done_fn done, void *arg);
+	/* Joining/leaving a network while c runs. NULL: the framework
+	 * refuses connect/disconnect of a RUNNING container with a 501
+	 * sentence naming the backend (a created or stopped container
+	 * connects freely; its networks are realised at its next start). */
+	void (*net_connect)(struct backend *b, struct container *c,
+	    struct network *n, backend_done_fn done, void *arg);
+	void (*net_disconnect)(struct backend *b, struct container *c,
+	    struct network *n, backend_done_fn done, void *arg);
 };
 
 /* The entry point: every backend's main() is `return backend_main(argc,
@@ -170,6 +207,19 @@ void backend_kv_del(struct backend *b, const char *key);
 struct strv;
 void backend_kv_list(struct backend *b, const char *prefix, struct strv *keys,
     struct strv *vals);
+
+/* Networks (common/backend/backend_net.c). */
+const char *network_name(const struct network *n);
+int network_internal(const struct network *n);
+/* The persisted private object (created on first use); then call
+ * backend_network_save. */
+cJSON *network_private(struct network *n);
+void backend_network_save(struct backend *b, struct network *n);
+/* The user-defined networks c is attached to (not bridge/none), by name;
+ * returns how many were written (at most max). The backend realises them
+ * at start (ECS: their groups). */
+size_t backend_container_networks(
+    struct backend *b, struct container *c, struct network **out, size_t max);
 
 /* The agent (common/backend/backend_agent.c). Environment entries are cJSON
  * arrays of "K=V" strings, owned by the caller. */

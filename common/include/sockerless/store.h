@@ -32,6 +32,14 @@ int store_container_list(
 void store_rows_free(struct store_row *rows, size_t n);
 int store_container_delete(struct store *s, const char *id, struct err *e);
 
+/* Networks: doc is the network's JSON; put inserts or replaces by id and
+ * keeps the creation order list returns (appended to ids and docs). */
+int store_network_put(
+    struct store *s, const char *id, const char *doc, struct err *e);
+int store_network_list(
+    struct store *s, struct strv *ids, struct strv *docs, struct err *e);
+int store_network_delete(struct store *s, const char *id, struct err *e);
+
 /* Key/value. get sets *v to NULL (and returns 0) when absent. */
 int store_kv_get(struct store *s, const char *k, char **v, struct err *e);
 int store_kv_set(struct store *s, const char *k, const char *v, struct err *e);
