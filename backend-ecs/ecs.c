@@ -149,6 +149,7 @@ ecs_reconcile(struct backend *b)
 {
 	ecs_poll_start(b);
 	ecs_poll_reconcile(b);
+	ecs_net_reconcile(b);
 }
 
 static void
@@ -162,4 +163,5 @@ ecs_shutdown(struct backend *b)
 }
 
 KIT_BACKEND(ecs, "AWS ECS Fargate", ecs_task, .logs_fetch = ecs_logs_fetch,
-    .agent_address = ecs_task_agent_address)
+    .agent_address = ecs_task_agent_address, .reach = BACKEND_REACH_DIRECT,
+    .net_create = ecs_net_create, .net_remove = ecs_net_remove)

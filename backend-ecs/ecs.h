@@ -141,6 +141,19 @@ cJSON *ecs_net_task_groups(const cJSON *const *privs, const char *const *names,
 void ecs_net_orphans(
     struct backend *b, int (*known)(struct backend *, const char *id));
 void ecs_net_shutdown(void);
+/* The ops: a network's group made at create and deleted at remove;
+ * orphaned groups at start-up. */
+void ecs_net_create(
+    struct backend *b, struct network *n, backend_done_fn done, void *arg);
+void ecs_net_remove(
+    struct backend *b, struct network *n, backend_done_fn done, void *arg);
+void ecs_net_reconcile(struct backend *b);
+/* Before RunTask: the groups of c's networks that have none yet are made
+ * (the default bridge's at its first member's start), then ready. */
+void ecs_net_ready(
+    struct backend *b, struct container *c, backend_done_fn ready, void *arg);
+/* RunTask's securityGroups for c (NULL with a 400 past ECS's limit). */
+cJSON *ecs_net_groups(struct backend *b, struct container *c, struct err *e);
 
 /* ecs_logs.c */
 void ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,

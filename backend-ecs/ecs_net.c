@@ -253,3 +253,172 @@ ecs_net_shutdown(void)
 	free(ecs_net_vpc);
 	ecs_net_vpc = NULL;
 }
+
+/* --- the framework's side ---------------------------------------------- */
+
+static void
+ecs_net_save(struct backend *b, void *net)
+{
+	backend_network_save(b, net);
+}
+
+void
+ecs_net_create(
+    struct backend *b, struct network *n, backend_done_fn done, void *arg)
+{
+	ecs_net_group_make(b, n->id, network_name(n), network_internal(n),
+	    network_private(n), ecs_net_save, n, done, arg);
+}
+
+void
+ecs_net_remove(
+    struct backend *b, struct network *n, backend_done_fn done, void *arg)
+{
+	ecs_net_group_remove(b, network_private(n), done, arg);
+}
+
+static int
+ecs_net_known(struct backend *b, const char *id)
+{
+	return backend_network_by_id(b, id) != NULL;
+}
+
+void
+ecs_net_reconcile(struct backend *b)
+{
+	ecs_net_orphans(b, ecs_net_known);
+}
+
+/* A start's networks that have no group yet: the default bridge's is made
+ * at its first member's start (dockerd's members of the bridge reach each
+ * other); a network made while the backend had no EC2 access gets its
+ * group now. One at a time, each made whole or not at all. */
+struct ecs_net_ready {
+	struct backend *b;
+	struct container *c; /* referenced */
+	char *id;
+	cJSON *priv; /* the group being made, until it is the network's */
+	backend_done_fn ready;
+	void *arg;
+};
+
+static void ecs_net_ready_step(struct ecs_net_ready *r);
+
+static void
+ecs_net_ready_end(struct ecs_net_ready *r, const struct err *e)
+{
+	backend_done_fn ready = r->ready;
+	void *arg = r->arg;
+
+	container_unref(r->c);
+	free(r->id);
+	cJSON_Delete(r->priv);
+	free(r);
+	ready(arg, e);
+}
+
+static void
+ecs_net_nosave(struct backend *b, void *net)
+{
+	(void)b;
+	(void)net;
+}
+
+static void
+ecs_net_orphan_made(void *arg, const struct err *e)
+{
+	char *id = arg;
+
+	if (e != NULL)
+		log_warnx("network %.12s was removed while its security group "
+			  "was made; deleting the group: %s",
+		    id, e->msg);
+	free(id);
+}
+
+static void
+ecs_net_ready_made(void *arg, const struct err *e)
+{
+	struct ecs_net_ready *r = arg;
+	struct network *n;
+	struct err w;
+
+	if (e != NULL) {
+		w = *e;
+		err_wrap(
+		    &w, "making the security group of network %.12s", r->id);
+		ecs_net_ready_end(r, &w);
+		return;
+	}
+	if ((n = backend_network_by_id(r->b, r->id)) == NULL) {
+		/* Removed meanwhile: its group goes too. */
+		ecs_net_group_remove(
+		    r->b, r->priv, ecs_net_orphan_made, xstrdup(r->id));
+		err_set(&w, 404,
+		    "network %.12s was removed while container "
+		    "%.12s started",
+		    r->id, r->c->id);
+		ecs_net_ready_end(r, &w);
+		return;
+	}
+	json_set(network_private(n), ECS_P_NET_GROUP,
+	    cJSON_CreateString(json_str(r->priv, ECS_P_NET_GROUP)));
+	backend_network_save(r->b, n);
+	cJSON_Delete(r->priv);
+	r->priv = NULL;
+	free(r->id);
+	r->id = NULL;
+	ecs_net_ready_step(r);
+}
+
+static void
+ecs_net_ready_step(struct ecs_net_ready *r)
+{
+	struct network *nets[ECS_MAX_GROUPS + 1];
+	size_t n =
+	    backend_container_networks(r->b, r->c, nets, ECS_MAX_GROUPS + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *g =
+		    json_str(network_private(nets[i]), ECS_P_NET_GROUP);
+
+		if (g != NULL && g[0] != '\0')
+			continue;
+		r->id = xstrdup(nets[i]->id);
+		r->priv = cJSON_CreateObject();
+		ecs_net_group_make(r->b, nets[i]->id, network_name(nets[i]),
+		    network_internal(nets[i]), r->priv, ecs_net_nosave, NULL,
+		    ecs_net_ready_made, r);
+		return;
+	}
+	ecs_net_ready_end(r, NULL);
+}
+
+void
+ecs_net_ready(
+    struct backend *b, struct container *c, backend_done_fn ready, void *arg)
+{
+	struct ecs_net_ready *r = xcalloc(1, sizeof(*r));
+
+	r->b = b;
+	r->c = c;
+	container_ref(c);
+	r->ready = ready;
+	r->arg = arg;
+	ecs_net_ready_step(r);
+}
+
+cJSON *
+ecs_net_groups(struct backend *b, struct container *c, struct err *e)
+{
+	struct network *nets[ECS_MAX_GROUPS + 1];
+	const cJSON *privs[ECS_MAX_GROUPS + 1];
+	const char *names[ECS_MAX_GROUPS + 1];
+	size_t n = backend_container_networks(b, c, nets, ECS_MAX_GROUPS + 1);
+
+	for (size_t i = 0; i < n; i++) {
+		privs[i] = network_private(nets[i]);
+		names[i] = network_name(nets[i]);
+	}
+	return ecs_net_task_groups(privs, names, n, e);
+}

@@ -299,18 +299,35 @@ ecs_task_overrides(struct backend *b, struct container *c, struct err *e)
 	return ov;
 }
 
+static void ecs_task_run(void *arg, const struct err *ne);
+
 void
 ecs_task_start(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
 	struct ecs_op *op = ecs_op_new(b, c, done, arg);
+
+	ecs_net_ready(b, c, ecs_task_run, op);
+}
+
+/* The groups of the container's networks exist: RunTask. */
+static void
+ecs_task_run(void *arg, const struct err *ne)
+{
+	struct ecs_op *op = arg;
+	struct backend *b = op->k.b;
+	struct container *c = op->k.c;
 	const char *tdarn = json_str(container_private(c), ECS_P_TD_ARN);
-	cJSON *in, *net, *vpc, *tags, *ov = NULL;
+	cJSON *in, *net, *vpc, *tags, *groups, *ov = NULL;
 	char token[65];
 	int runs =
 	    cJSON_GetArraySize(json_arr(container_private(c), ECS_P_TASKS));
 	struct err e;
 
+	if (ne != NULL) {
+		kit_op_end(&op->k, ne);
+		return;
+	}
 	if (tdarn == NULL) {
 		err_set(&e, 500,
 		    "container %.12s has no task definition; "
@@ -319,8 +336,13 @@ ecs_task_start(
 		kit_op_end(&op->k, &e);
 		return;
 	}
+	if ((groups = ecs_net_groups(b, c, &e)) == NULL) {
+		kit_op_end(&op->k, &e);
+		return;
+	}
 	if (json_bool(container_private(c), ECS_P_AGENT, 0) &&
 	    (ov = ecs_task_overrides(b, c, &e)) == NULL) {
+		cJSON_Delete(groups);
 		kit_op_end(&op->k, &e);
 		return;
 	}
@@ -332,8 +354,7 @@ ecs_task_start(
 	vpc = cJSON_CreateObject();
 	cJSON_AddItemToObject(
 	    vpc, "subnets", json_strv_to_array(&ecs_conf.subnets));
-	cJSON_AddItemToObject(vpc, "securityGroups",
-	    json_strv_to_array(&ecs_conf.security_groups));
+	cJSON_AddItemToObject(vpc, "securityGroups", groups);
 	json_add_str(vpc, "assignPublicIp",
 	    ecs_conf.assign_public_ip ? "ENABLED" : "DISABLED");
 	cJSON_AddItemToObject(net, "awsvpcConfiguration", vpc);

@@ -74,7 +74,7 @@ start_sim() {
 			--region "$REGION" --account "$ACCOUNT" \
 			--access-key "$AKID" --secret-key "$SECRET" \
 			--state-dir "$RUN/sim" --vpc-id vpc-0local --subnet-id subnet-0local \
-			--security-group-id sg-0local >"$RUN/awssim.log" 2>&1 &
+			--security-group-id sg-0local --default-group-ingress none >"$RUN/awssim.log" 2>&1 &
 		echo $! >"$RUN/awssim.pid"
 		wait_for "curl -sf http://127.0.0.1:$SIM_PORT/_sim/health" 30 ||
 			die "the AWS simulator did not start; see $RUN/awssim.log"

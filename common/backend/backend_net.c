@@ -85,6 +85,18 @@ backend_net_by_name(struct backend *b, const char *name)
 }
 
 struct network *
+backend_network_by_id(struct backend *b, const char *id)
+{
+	struct network *n;
+
+	TAILQ_FOREACH(n, &b->networks, entry) {
+		if (strcmp(n->id, id) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+struct network *
 backend_net_find(struct backend *b, const char *ref, struct err *e)
 {
 	struct network *n, *found = NULL;

@@ -266,7 +266,8 @@ backend_container_networks(
 	cJSON_ArrayForEach(ep, backend_net_endpoints(c)) {
 		if (k == max)
 			break;
-		if (!backend_net_predefined(ep->string) &&
+		if ((!backend_net_predefined(ep->string) ||
+			strcmp(ep->string, NET_BRIDGE) == 0) &&
 		    (n = backend_net_by_name(b, ep->string)) != NULL)
 			out[k++] = n;
 	}

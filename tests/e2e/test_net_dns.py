@@ -100,6 +100,26 @@ def test_other_network_not_resolved(names, netnames, pair):
     assert lookup(client, inspect(stranger)["Id"][:12]) == []
 
 
+def test_other_network_cannot_connect(names, netnames, pair):
+    """Isolation: a container on another network cannot open a connection
+    to a member's address (dockerd: its bridges are isolated; ECS: the
+    member admits only its network's security group). The member itself
+    can, so the refusal is the network's."""
+    net, web, client = pair
+    addr = wait_for(lambda: ip_on(web, net), timeout=60, what="the member's address")
+    other = netnames()
+    dk_ok("network", "create", other)
+    stranger = names("skstr")
+    dk_ok("run", "-d", "--name", stranger, "--network", other, BUSYBOX, "sleep", "600")
+
+    def connects(ctr):
+        p = dk("exec", ctr, "timeout", "5", "wget", "-qO-", f"http://{addr}:8080/",
+               timeout=60)
+        return p.returncode == 0
+    assert wait_for(lambda: connects(client), timeout=60, what="the member to connect")
+    assert not connects(stranger)
+
+
 def test_name_gone_after_rm(names, pair):
     net, web, client = pair
     peer = names("skpeer")

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -100,7 +101,7 @@ fake_spawn(struct backend *b, struct container *c, struct err *e)
 {
 	cJSON *run = backend_agent_run_env(b, c, e), *cfg, *cmd;
 	struct strv env, argv;
-	char *agent = fake_agent_path(), *listen, *out;
+	char *agent = fake_agent_path(), *listen, *out, *etc, *etcvar, *dnsvar;
 	int port = fake_port();
 	pid_t pid;
 	const cJSON *it;
@@ -116,6 +117,15 @@ fake_spawn(struct backend *b, struct container *c, struct err *e)
 	fake_env_add(&env, json_arr(container_config(c), "Env"));
 	listen = xasprintf("SOCKERLESS_AGENT_LISTEN=127.0.0.1:%d", port);
 	strv_add(&env, listen);
+	/* The agent runs on this machine, often as root: its name files go
+	 * to the test's directory and its resolver to a loopback port of
+	 * the test's (another address than its link's), never to /etc. */
+	etc = xasprintf("%s/etc-%d", fw_cur->dir, port);
+	mkdir(etc, 0700);
+	etcvar = xasprintf("SOCKERLESS_ETC=%s", etc);
+	strv_add(&env, etcvar);
+	dnsvar = xasprintf("SOCKERLESS_DNS_LISTEN=127.0.0.3:%d", port);
+	strv_add(&env, dnsvar);
 	strv_add(&argv, agent);
 	strv_add(&argv, "--");
 	cJSON_ArrayForEach(it, cmd) {
@@ -142,6 +152,9 @@ fake_spawn(struct backend *b, struct container *c, struct err *e)
 	strv_free(&env);
 	strv_free(&argv);
 	free(listen);
+	free(etc);
+	free(etcvar);
+	free(dnsvar);
 	free(agent);
 	cJSON_Delete(run);
 	cJSON_Delete(cfg);

@@ -215,11 +215,15 @@ int network_internal(const struct network *n);
  * backend_network_save. */
 cJSON *network_private(struct network *n);
 void backend_network_save(struct backend *b, struct network *n);
-/* The user-defined networks c is attached to (not bridge/none), by name;
+/* The networks c is attached to that a backend realises: its user-defined
+ * networks and the default bridge (whose members reach each other, as
+ * dockerd's inter-container communication), not host/none; by name;
  * returns how many were written (at most max). The backend realises them
  * at start (ECS: their groups). */
 size_t backend_container_networks(
     struct backend *b, struct container *c, struct network **out, size_t max);
+/* A network by its full id, or NULL (e.g. removed meanwhile). */
+struct network *backend_network_by_id(struct backend *b, const char *id);
 
 /* The agent (common/backend/backend_agent.c). Environment entries are cJSON
  * arrays of "K=V" strings, owned by the caller. */
