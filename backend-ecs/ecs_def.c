@@ -354,6 +354,25 @@ ecs_def_read_only(const cJSON *hc, int agent, cJSON *d, struct err *e)
 	return 0;
 }
 
+/* --network none: every Fargate task has its own network interface
+ * (awsvpc) with the configured groups' egress, and the agent link uses
+ * it; a container "without a network" would have one, so it is refused. */
+static int
+ecs_def_network_none(const cJSON *hc, struct err *e)
+{
+	const char *nm = json_str(hc, "NetworkMode");
+
+	if (nm == NULL || strcmp(nm, "none") != 0)
+		return 0;
+	return err_set(e, 501,
+	    "This backend (ecs) cannot run a container with --network none: "
+	    "every Fargate task has its own network interface (awsvpc), "
+	    "which the sockerless agent's link uses. To keep a container "
+	    "from other containers and the internet, run it alone on a "
+	    "network made with `docker network create --internal` (see "
+	    "docs/networks.md for what Internal gives on ECS).");
+}
+
 /* The Linux options the framework has checked the shape of: mapped where
  * Fargate has them, refused otherwise. */
 static int
@@ -361,6 +380,8 @@ ecs_def_linux(const struct container *c, int agent, cJSON *d, struct err *e)
 {
 	const cJSON *hc = container_host_config(c);
 
+	if (ecs_def_network_none(hc, e) == -1)
+		return -1;
 	if (ecs_def_read_only(hc, agent, d, e) == -1)
 		return -1;
 	if (ecs_def_caps(hc, d, e) == -1)

@@ -127,8 +127,15 @@ port_on_accept(struct evconnlistener *l, evutil_socket_t fd,
 	backend_port_accept(arg, fd);
 }
 
-/* Another container of ours holds ip:port: dockerd's allocator words it
- * so; anything else is the bind's own error, as dockerd's proxy says. */
+static int
+port_wildcard(const char *ip)
+{
+	return strcmp(ip, "0.0.0.0") == 0 || strcmp(ip, "::") == 0;
+}
+
+/* Another container of ours holds ip:port (of the same family): dockerd's
+ * allocator words it so; anything else is the bind's own error, as dockerd's
+ * proxy says. */
 static int
 port_ours(const char *ip, int port)
 {
@@ -138,9 +145,11 @@ port_ours(const char *ip, int port)
 	TAILQ_FOREACH(pp, &port_pubs, entry)
 		TAILQ_FOREACH(ln, &pp->lns, entry)
 			if (ln->host_port == port &&
+			    (strchr(ln->host_ip, ':') == NULL) ==
+				(strchr(ip, ':') == NULL) &&
 			    (strcmp(ln->host_ip, ip) == 0 ||
-				strcmp(ln->host_ip, "0.0.0.0") == 0 ||
-				strcmp(ip, "0.0.0.0") == 0))
+				port_wildcard(ln->host_ip) ||
+				port_wildcard(ip)))
 				return 1;
 	return 0;
 }
@@ -205,6 +214,28 @@ port_bind(struct port_pub *pp, const char *key, int cport, const char *ip,
 		    e, 500, "listening on %s:%d: out of memory", ip, bound);
 	}
 	return 0;
+}
+
+/* A binding without a host address on the default 0.0.0.0 is also
+ * served on [::] at the same port, as dockerd does (a client that resolves
+ * localhost to ::1 first, Node's, connects there). A machine without IPv6
+ * serves IPv4 only, as dockerd. */
+static int
+port_bind6(struct port_pub *pp, const char *key, int cport, struct err *e)
+{
+	struct port_ln *last = TAILQ_LAST(&pp->lns, port_lns);
+	char hp[8];
+	int fd, bound, err = 0;
+
+	if (last == NULL)
+		return 0;
+	fd = port_listen("::", last->host_port, &bound, &err);
+	if (fd == -1 && (err == EAFNOSUPPORT || err == EADDRNOTAVAIL))
+		return 0;
+	if (fd != -1)
+		close(fd);
+	snprintf(hp, sizeof(hp), "%d", last->host_port);
+	return port_bind(pp, key, cport, "::", hp, e);
 }
 
 /* NetworkSettings.Ports: every exposed port, with its bindings (dockerd
@@ -307,9 +338,11 @@ backend_port_open(struct backend *b, struct container *c, struct err *e)
 			continue;
 		cJSON_ArrayForEach(bd, it) {
 			const char *ip = json_str(bd, "HostIp");
-			if (port_bind(pp, it->string, cport,
-				ip != NULL && ip[0] != '\0' ? ip : dflt,
-				json_str(bd, "HostPort"), e) == -1)
+			int any = ip == NULL || ip[0] == '\0';
+			if (port_bind(pp, it->string, cport, any ? dflt : ip,
+				json_str(bd, "HostPort"), e) == -1 ||
+			    (any && strcmp(dflt, "0.0.0.0") == 0 &&
+				port_bind6(pp, it->string, cport, e) == -1))
 				goto fail;
 		}
 	}
@@ -322,7 +355,10 @@ backend_port_open(struct backend *b, struct container *c, struct err *e)
 			if ((cport = port_tcp(it->string)) == 0 ||
 			    (cJSON_IsArray(own) && cJSON_GetArraySize(own) > 0))
 				continue;
-			if (port_bind(pp, it->string, cport, dflt, "", e) == -1)
+			if (port_bind(pp, it->string, cport, dflt, "", e) ==
+				-1 ||
+			    (strcmp(dflt, "0.0.0.0") == 0 &&
+				port_bind6(pp, it->string, cport, e) == -1))
 				goto fail;
 		}
 	}

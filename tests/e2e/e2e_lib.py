@@ -292,12 +292,30 @@ def net_rm(*names):
         dk("network", "rm", *names, timeout=120)
 
 
-HTTPD_SCRIPT = "mkdir -p /www && echo hello-$(hostname) > /www/index.html && exec httpd -f -p {port} -h /www"
+# /etc/hostname, not `hostname`: on Fargate the agent cannot set the
+# kernel's host name (no CAP_SYS_ADMIN), so --hostname and the default
+# (the short id) are in /etc/hostname, /etc/hosts and $HOSTNAME only
+# (docs/networks.md); dockerd writes the same file.
+HTTPD_SCRIPT = "mkdir -p /www && echo hello-$(cat /etc/hostname) > /www/index.html && exec httpd -f -p {port} -h /www"
 
 
 def httpd_cmd(port=8080):
     """A busybox httpd serving /www/index.html = "hello-<hostname>"."""
     return ["sh", "-c", HTTPD_SCRIPT.format(port=port)]
+
+
+RUNNING_DISCONNECT_REFUSED = "cannot disconnect a running container from a network"
+
+
+def disconnect_running(net, ctr, *flags):
+    """`docker network disconnect` of a running container. ECS cannot
+    change a running task's security groups, so Sockerless refuses with a
+    sentence and the container is stopped first (docs/networks.md)."""
+    if TARGET == "sockerless":
+        p = dk("network", "disconnect", *flags, net, ctr)
+        assert p.returncode != 0 and RUNNING_DISCONNECT_REFUSED in p.stderr, p.stderr
+        dk_ok("stop", "-t", "0", ctr)
+    dk_ok("network", "disconnect", *flags, net, ctr)
 
 
 def api(method, path, body=None):

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from e2e_lib import BUSYBOX, RUN_LABEL, TARGET, api, dk, dk_ok, inspect, wait_for
+from e2e_lib import (BUSYBOX, RUN_LABEL, TARGET, api, disconnect_running, dk, dk_ok, inspect,
+                     wait_for)
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -154,7 +155,9 @@ def test_connect_disconnect(names, netnames):
     d = inspect(c)
     ep = d["NetworkSettings"]["Networks"][n]
     assert ep["NetworkID"] == nid and "sk-alias-one" in ep["Aliases"], ep
-    assert ep["IPAddress"] and ep["EndpointID"] and ep["MacAddress"], ep
+    assert ep["IPAddress"] and ep["EndpointID"], ep
+    # a Fargate ENI's MAC address is not reported (docs/compat.md)
+    assert ep["MacAddress"] or TARGET == "sockerless", ep
     assert ep["Gateway"] or TARGET == "sockerless", ep
     members = net_inspect(n)["Containers"]
     assert list(members) == [d["Id"]], members
@@ -162,7 +165,7 @@ def test_connect_disconnect(names, netnames):
     assert m["Name"] == c and m["IPv4Address"].split("/")[0] == ep["IPAddress"], m
     st, doc = api("DELETE", f"/networks/{n}")
     assert st in (403, 409) and doc.get("message"), (st, doc)
-    dk_ok("network", "disconnect", n, c)
+    disconnect_running(n, c)
     assert set(inspect(c)["NetworkSettings"]["Networks"]) == {"bridge"}
     assert net_inspect(n)["Containers"] == {}
     st, doc = api("POST", f"/networks/{n}/disconnect", {"Container": c})
@@ -201,6 +204,12 @@ def test_default_network_is_bridge(name):
 
 
 def test_network_none_loopback_only(name):
+    if TARGET == "sockerless":
+        # every Fargate task has its own interface (awsvpc), which the
+        # agent link uses: ECS refuses rather than give a network
+        p = dk("run", "--name", name, "--network", "none", BUSYBOX, "true")
+        assert p.returncode != 0 and "--network none" in p.stderr, p.stderr
+        return
     out = dk_ok("run", "--name", name, "--network", "none", BUSYBOX, "cat", "/proc/net/dev")
     ifaces = sorted(line.split(":")[0].strip() for line in out.splitlines() if ":" in line)
     assert ifaces == ["lo"], out
@@ -267,6 +276,11 @@ def test_dockerpy_networks(pyclient, netnames):
         assert [x.id for x in net.containers] == [c.id]
         c.reload()
         assert "sk-py-alias" in c.attrs["NetworkSettings"]["Networks"][n]["Aliases"]
+        if TARGET == "sockerless":  # see e2e_lib.disconnect_running
+            with pytest.raises(dockerpy.errors.APIError) as e:
+                net.disconnect(c, force=True)
+            assert e.value.status_code == 501, e.value
+            c.stop(timeout=0)
         net.disconnect(c, force=True)
         net.reload()
         assert net.containers == []
@@ -288,7 +302,7 @@ def test_network_events(names, netnames):
     dk_ok("create", "--name", c, BUSYBOX, "sleep", "300")
     dk_ok("network", "connect", n, c)
     dk_ok("start", c)
-    dk_ok("network", "disconnect", n, c)
+    disconnect_running(n, c)
     dk_ok("network", "rm", n)
 
     def actions():

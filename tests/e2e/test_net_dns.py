@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from e2e_lib import BUSYBOX, dk, dk_ok, httpd_cmd, inspect, wait_for
+from e2e_lib import BUSYBOX, TARGET, disconnect_running, dk, dk_ok, httpd_cmd, inspect, wait_for
 
 _ADDR = re.compile(r"^Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)(?::53)?\s*$")
 
@@ -150,7 +150,9 @@ def test_disconnect_removes_name(names, pair):
     peer = names("skpeer")
     dk_ok("run", "-d", "--name", peer, "--network", net, BUSYBOX, "sleep", "600")
     assert wait_for(lambda: lookup(client, peer), timeout=30)
-    dk_ok("network", "disconnect", net, peer)
+    disconnect_running(net, peer)
+    if TARGET == "sockerless":  # stopped to disconnect: start it again
+        dk_ok("start", peer)
     wait_for(lambda: lookup(client, peer) == [], timeout=30, what=f"{peer} to stop resolving")
 
 
@@ -190,7 +192,7 @@ def test_hostname_addhost_dns_options(name):
                 "--add-host", "sk-extra:10.9.8.7", "--dns", "10.9.8.53",
                 "--dns-search", "search.sk.example", "--dns-option", "ndots:3",
                 BUSYBOX, "sh", "-c",
-                "hostname; echo HOSTS; cat /etc/hosts; echo RESOLV; cat /etc/resolv.conf")
+                "cat /etc/hostname; echo HOSTS; cat /etc/hosts; echo RESOLV; cat /etc/resolv.conf")
     host, _, rest = out.partition("HOSTS\n")
     hosts, _, resolv = rest.partition("RESOLV\n")
     assert host.strip() == "skhost", out

@@ -30,6 +30,12 @@ def test_testcontainers_node():
     for k in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH",
               "TESTCONTAINERS_HOST_OVERRIDE", "TESTCONTAINERS_DOCKER_SOCKET_OVERRIDE"):
         env.pop(k, None)
+    if TARGET == "sockerless" and os.path.exists("/.dockerenv"):
+        # This machine is itself a container: testcontainers would look
+        # for the engine's published ports at the bridge network's gateway
+        # (its in-a-container rule). Sockerless publishes on the machine
+        # it runs on, this one; a user in a container sets the same.
+        env["TESTCONTAINERS_HOST_OVERRIDE"] = "localhost"
     argv = ["node", "tc.js", RUN_ID]
     if TARGET == "reference" and REF_NETNS:
         argv = ["nsenter", f"--net={REF_NETNS}"] + argv
