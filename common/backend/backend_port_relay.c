@@ -4,6 +4,7 @@
  * other side's window took, so flow control holds end to end; the
  * half-closes cross over; the peer channel's RESULT ends the agent's. */
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
@@ -207,6 +208,25 @@ port_relay_peer(struct backend *b, const char *peer)
 	return c;
 }
 
+/* Whether a and p share a network whose members reach each other (the
+ * default bridge or a user-defined one), as the names view gives them:
+ * the relay carries only what a direct network would. */
+static int
+port_relay_shared(const struct container *a, const struct container *p)
+{
+	const cJSON *ep,
+	    *peps = json_obj(json_obj(p->doc, "NetworkSettings"), "Networks");
+
+	cJSON_ArrayForEach(
+	    ep, json_obj(json_obj(a->doc, "NetworkSettings"), "Networks")) {
+		if (strcmp(ep->string, "none") != 0 &&
+		    strcmp(ep->string, "host") != 0 &&
+		    cJSON_GetObjectItemCaseSensitive(peps, ep->string) != NULL)
+			return 1;
+	}
+	return 0;
+}
+
 void
 backend_port_relay_connect(void *arg, struct aglink_chan *ch, const cJSON *req)
 {
@@ -225,9 +245,24 @@ backend_port_relay_connect(void *arg, struct aglink_chan *ch, const cJSON *req)
 		    ch, 400, "CONNECT needs a peer and a port from 1 to 65535");
 		return;
 	}
+	/* Workloads that reach each other directly never need it, and a
+	 * relay must not carry them past their isolation. */
+	if (backend_ops(ag->b)->reach != BACKEND_REACH_RELAY) {
+		port_relay_refuse(ch, 403,
+		    "this backend's workloads reach each other directly; "
+		    "connect to the peer's address");
+		return;
+	}
 	if ((c = port_relay_peer(ag->b, peer)) == NULL || c->gone) {
 		snprintf(msg, sizeof(msg), "no container named %s", peer);
 		port_relay_refuse(ch, 404, msg);
+		return;
+	}
+	if (!port_relay_shared(ag->c, c)) {
+		snprintf(msg, sizeof(msg),
+		    "container %.12s shares no network with %s", ag->c->id,
+		    peer);
+		port_relay_refuse(ch, 403, msg);
 		return;
 	}
 	if ((l = backend_agent_link(ag->b, c, &e)) == NULL) {

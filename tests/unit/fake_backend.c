@@ -356,6 +356,8 @@ static const struct backend_ops fake_agent_ops = {
 	.remove = fake_remove,
 	.logs_fetch = fake_logs_fetch,
 	.agent_address = fake_agent_address,
+	/* The agents' relay (backend_port_relay.c) serves RELAY backends. */
+	.reach = BACKEND_REACH_RELAY,
 };
 
 int

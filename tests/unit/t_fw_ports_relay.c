@@ -333,6 +333,16 @@ test_relay(void **state)
 	assert_non_null(strstr(f->result, "\"status\":502"));
 	assert_non_null(strstr(f->result, "connection refused"));
 
+	/* A peer on no network of the member's: the relay would carry the
+	 * connection past the isolation. */
+	free(fw_create(fw, "loner", "alpine",
+	    "\"Cmd\":[\"sleep\",\"60\"],"
+	    "\"HostConfig\":{\"NetworkMode\":\"none\"}"));
+	snprintf(req, sizeof(req), "{\"peer\":\"loner\",\"port\":%d}", echo);
+	fa_connect(fw, f, AGLINK_AGENT_CHAN | 6, req, NULL);
+	assert_non_null(strstr(f->result, "\"status\":403"));
+	assert_non_null(strstr(f->result, "shares no network"));
+
 	/* A peer that does not exist, then one that does not run. */
 	fa_connect(fw, f, AGLINK_AGENT_CHAN | 4,
 	    "{\"peer\":\"nosuch\",\"port\":80}", NULL);
