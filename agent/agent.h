@@ -146,6 +146,12 @@ struct chan_ops {
 	void (*exec_resize)(struct chan *c, unsigned rows, unsigned cols);
 	/* OPEN kind names (dns.c), which answers with chan_reply. */
 	void (*names_open)(uint32_t ch, const char *req, size_t len);
+	/* OPEN kind tcp (tcp.c): its socket is the channel's sink and
+	 * source. */
+	void (*tcp_open)(struct chan *c, const char *req, size_t len);
+	int (*tcp_sink)(struct chan *c);
+	void (*tcp_sink_eof)(struct chan *c);
+	void (*tcp_prepare)(struct chan *c);
 };
 /* ops outlives every channel. */
 void chan_set_ops(const struct chan_ops *ops);

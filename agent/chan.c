@@ -179,7 +179,7 @@ chan_sink(struct chan *c)
 	case CHAN_PUT:
 		return c->job.in_fd;
 	case CHAN_TCP:
-		return tcp_sink(c);
+		return chan_ops->tcp_sink(c);
 	case CHAN_GET:
 		break;
 	}
@@ -201,7 +201,7 @@ chan_sink_eof(struct chan *c)
 		chan_close_fd(&c->job.in_fd);
 		break;
 	case CHAN_TCP:
-		tcp_sink_eof(c);
+		chan_ops->tcp_sink_eof(c);
 		break;
 	case CHAN_GET:
 		break;
@@ -522,7 +522,7 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		c->want_err = jread_bool(req, len, "stderr", 1);
 		chan_ops->main_attach(c);
 	} else if (strcmp(kind, "tcp") == 0) {
-		tcp_open(chan_new(ch, CHAN_TCP), req, len);
+		chan_ops->tcp_open(chan_new(ch, CHAN_TCP), req, len);
 	} else if (strcmp(kind, "signal") == 0) {
 		chan_signal(ch, req, len);
 	} else if (strcmp(kind, "pause") == 0 || strcmp(kind, "unpause") == 0) {
@@ -627,7 +627,7 @@ chan_prepare(void)
 			chan_sink_eof(c);
 		}
 		if (c->kind == CHAN_TCP)
-			tcp_prepare(c);
+			chan_ops->tcp_prepare(c);
 		if (c->kind != CHAN_GET && c->kind != CHAN_PUT)
 			continue;
 		if (c->kind == CHAN_PUT || chan_room(c) > 0)

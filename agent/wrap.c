@@ -741,6 +741,10 @@ static const struct chan_ops wrap_chan_ops = {
 	.exec_in_close = exec_in_close,
 	.exec_resize = exec_chan_resize,
 	.names_open = dns_names_open,
+	.tcp_open = tcp_open,
+	.tcp_sink = tcp_sink,
+	.tcp_sink_eof = tcp_sink_eof,
+	.tcp_prepare = tcp_prepare,
 };
 
 void

@@ -318,6 +318,7 @@ backend_defaults(struct backend *b)
 static void
 backend_open(struct backend *b)
 {
+	struct container *c;
 	struct err e;
 	char *db;
 
@@ -330,6 +331,11 @@ backend_open(struct backend *b)
 	backend_load_instance(b);
 	backend_net_load(b);
 	backend_ctr_load(b);
+	/* What the running containers had published is served again. */
+	TAILQ_FOREACH(c, &b->containers, entry) {
+		if (container_running(c))
+			backend_port_readopt(b, c);
+	}
 }
 
 static void
@@ -409,6 +415,7 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 	int rc;
 
 	b->ops = ops;
+	b->agent_connect = backend_port_relay_connect;
 	b->logs_grace_ms = 1000;
 	TAILQ_INIT(&b->containers);
 	backend_index_init(&b->by_id, backend_container_id);

@@ -152,8 +152,16 @@ agent_on_down(void *arg, const struct err *e)
 	    e != NULL ? e->msg : "closed");
 }
 
+static void
+agent_on_connect(void *arg, struct aglink_chan *ch, const cJSON *req)
+{
+	struct backend_agent *ag = arg;
+
+	ag->b->agent_connect(ag, ch, req);
+}
+
 static const struct aglink_cbs agent_link_cbs = { agent_on_hello,
-	agent_on_event, agent_on_down, backend_port_relay_connect };
+	agent_on_event, agent_on_down, agent_on_connect };
 
 struct backend_agent *
 backend_agent_get(struct backend *b, struct container *c)

@@ -270,10 +270,8 @@ backend_ctr_load(struct backend *b)
 		TAILQ_INSERT_HEAD(&b->containers, c, entry);
 		backend_index_append(&b->by_id, c);
 		backend_index_append(&b->by_name, c);
-		if (container_running(c)) {
+		if (container_running(c))
 			backend_ctr_set_active(b, c, 1);
-			backend_port_readopt(b, c);
-		}
 	}
 	backend_index_sort(&b->by_id);
 	backend_index_sort(&b->by_name);

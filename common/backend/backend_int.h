@@ -81,8 +81,14 @@ struct backend_conf {
 
 #define BACKEND_MAX_CONF_SETS 8
 
+struct aglink_chan;
+
 struct backend {
 	const struct backend_ops *ops;
+	/* An agent's CONNECT (relay mode, backend_port_relay.c), set by
+	 * backend.c so that the agent code does not call up into it. */
+	void (*agent_connect)(
+	    void *ag, struct aglink_chan *ch, const cJSON *req);
 	struct backend_conf conf;
 	/* The framework's keys, the backend's own and its fragments (names
 	 * prefixed: backend_conf_sets). */

@@ -247,7 +247,7 @@ backend_port_relay_connect(void *arg, struct aglink_chan *ch, const cJSON *req)
 	}
 	/* Workloads that reach each other directly never need it, and a
 	 * relay must not carry them past their isolation. */
-	if (backend_ops(ag->b)->reach != BACKEND_REACH_RELAY) {
+	if (ag->b->ops->reach != BACKEND_REACH_RELAY) {
 		port_relay_refuse(ch, 403,
 		    "this backend's workloads reach each other directly; "
 		    "connect to the peer's address");
