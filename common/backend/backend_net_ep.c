@@ -410,7 +410,7 @@ backend_net_link_env(const struct container *c, const struct container *t,
 	size_t i;
 	int first = 1;
 
-	for (i = 0; alias[i] != '\0' && i < sizeof(up) - 1; i++)
+	for (i = 0; i < sizeof(up) - 1 && alias[i] != '\0'; i++)
 		up[i] = isalnum((unsigned char)alias[i]) ?
 		    (char)toupper((unsigned char)alias[i]) :
 		    '_';
@@ -424,7 +424,7 @@ backend_net_link_env(const struct container *c, const struct container *t,
 		int port;
 		if (container_port_parse(it->string, &port, &proto) == -1)
 			continue;
-		for (i = 0; proto[i] != '\0' && i < sizeof(pu) - 1; i++)
+		for (i = 0; i < sizeof(pu) - 1 && proto[i] != '\0'; i++)
 			pu[i] = (char)toupper((unsigned char)proto[i]);
 		pu[i] = '\0';
 		if (first) {
