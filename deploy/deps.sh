@@ -13,7 +13,8 @@ PKGS=(
 	# make fuzz: libFuzzer and the sanitizer runtimes of Debian's clang
 	clang-14 libclang-rt-14-dev
 	# the local default and the test bed
-	docker.io docker-registry busybox-static runc iproute2 curl skopeo
+	docker.io docker-registry busybox-static runc iproute2 iptables util-linux
+	curl skopeo
 	python3 python3-botocore python3-docker python3-yaml python3-pytest
 	docker-compose
 )
