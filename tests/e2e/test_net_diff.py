@@ -68,6 +68,9 @@ def _program(kind, host, n):
         res["container.endpoint"] = _endpoint(d["NetworkSettings"]["Networks"][net], nid, c["Id"])
         res["member"] = _net_shape(api.inspect_network(net))["members"]
         res["rm_in_use"] = _status(lambda: api.remove_network(net))
+        # stopped first: ECS cannot change a running task's groups, and
+        # refuses that with a sentence (test_net_api covers the refusal)
+        api.stop(c["Id"], timeout=0)
         api.disconnect_container_from_network(c["Id"], net, force=True)
         res["after_disconnect"] = sorted(api.inspect_container(c["Id"])["NetworkSettings"]["Networks"])
         api.remove_container(c["Id"], force=True)
