@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -222,7 +223,7 @@ aglink_dial(struct aglink *l)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	int64_t left;
-	int rc;
+	int rc, one = 1;
 
 	if (aglink_resolve(l, &ss, &sl) == -1) {
 		l->last_err = -1;
@@ -240,6 +241,11 @@ aglink_dial(struct aglink *l)
 	rc =
 	    bufferevent_socket_connect(l->bev, (struct sockaddr *)&ss, (int)sl);
 	l->in_connect = 0;
+	/* Small messages (CREDIT, a request, an echo) go out at once: with
+	 * Nagle one waits for the other side's delayed ACK (40 ms). */
+	if (rc == 0 && bufferevent_getfd(l->bev) != -1)
+		setsockopt(bufferevent_getfd(l->bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
 	if (rc == -1) {
 		if (l->last_err == 0)
 			l->last_err = ECONNREFUSED;

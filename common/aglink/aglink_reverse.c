@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -268,8 +269,11 @@ aglink_listener_adopt(struct aglink_listener *ls, evutil_socket_t fd)
 {
 	struct aglink_pending *pc = xcalloc(1, sizeof(*pc));
 	struct timeval tv = { AGLINK_HANDSHAKE_MS / 1000, 0 };
+	int one = 1;
 
 	pc->ls = ls;
+	/* As the dialled link (aglink_dial.c): no Nagle delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	pc->bev = bufferevent_socket_new(ls->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (pc->bev == NULL)
 		fatalx("%s: bufferevent_socket_new", __func__);
