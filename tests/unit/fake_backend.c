@@ -284,77 +284,36 @@ fake_net_disconnect(struct backend *b, struct container *c, struct network *n,
 	fake_net_record(c, n, "net_disconnect", done, arg);
 }
 
+/* The four tables differ only in what follows FAKE_OPS_BASE. */
+#define FAKE_OPS_BASE                                                          \
+	.name = "fake", .description = "the framework's unit-test backend",    \
+	.capabilities = fake_capabilities, .init = fake_init,                  \
+	.reconcile = fake_reconcile, .info = fake_info, .create = fake_create, \
+	.start = fake_start, .stop = fake_stop, .kill = fake_kill,             \
+	.remove = fake_remove, .logs_fetch = fake_logs_fetch
+#define FAKE_OPS_NET                                                  \
+	.net_create = fake_net_create, .net_remove = fake_net_remove, \
+	.net_connect = fake_net_connect, .net_disconnect = fake_net_disconnect
+
 static const struct backend_ops fake_net_ops_tbl = {
-	.name = "fake",
-	.description = "the framework's unit-test backend",
-	.capabilities = fake_capabilities,
-	.init = fake_init,
-	.reconcile = fake_reconcile,
-	.info = fake_info,
-	.create = fake_create,
-	.start = fake_start,
-	.stop = fake_stop,
-	.kill = fake_kill,
-	.remove = fake_remove,
-	.logs_fetch = fake_logs_fetch,
+	FAKE_OPS_BASE,
 	.reach = BACKEND_REACH_DIRECT,
-	.net_create = fake_net_create,
-	.net_remove = fake_net_remove,
-	.net_connect = fake_net_connect,
-	.net_disconnect = fake_net_disconnect,
+	FAKE_OPS_NET,
 };
 
 /* The net operations and an agent address, for agents the test serves
  * itself (t_fw_net_push.c). */
 static const struct backend_ops fake_recorder_ops = {
-	.name = "fake",
-	.description = "the framework's unit-test backend",
-	.capabilities = fake_capabilities,
-	.init = fake_init,
-	.reconcile = fake_reconcile,
-	.info = fake_info,
-	.create = fake_create,
-	.start = fake_start,
-	.stop = fake_stop,
-	.kill = fake_kill,
-	.remove = fake_remove,
-	.logs_fetch = fake_logs_fetch,
+	FAKE_OPS_BASE,
 	.agent_address = fake_agent_address,
 	.reach = BACKEND_REACH_DIRECT,
-	.net_create = fake_net_create,
-	.net_remove = fake_net_remove,
-	.net_connect = fake_net_connect,
-	.net_disconnect = fake_net_disconnect,
+	FAKE_OPS_NET,
 };
 
-static const struct backend_ops fake_ops = {
-	.name = "fake",
-	.description = "the framework's unit-test backend",
-	.capabilities = fake_capabilities,
-	.init = fake_init,
-	.reconcile = fake_reconcile,
-	.info = fake_info,
-	.create = fake_create,
-	.start = fake_start,
-	.stop = fake_stop,
-	.kill = fake_kill,
-	.remove = fake_remove,
-	.logs_fetch = fake_logs_fetch,
-};
+static const struct backend_ops fake_ops = { FAKE_OPS_BASE };
 
 static const struct backend_ops fake_agent_ops = {
-	.name = "fake",
-	.description = "the framework's unit-test backend",
-	.capabilities = fake_capabilities,
-	.init = fake_init,
-	.reconcile = fake_reconcile,
-	.info = fake_info,
-	.create = fake_create,
-	.start = fake_start,
-	.stop = fake_stop,
-	.kill = fake_kill,
-	.remove = fake_remove,
-	.logs_fetch = fake_logs_fetch,
+	FAKE_OPS_BASE,
 	.agent_address = fake_agent_address,
 	/* The agents' relay (backend_port_relay.c) serves RELAY backends. */
 	.reach = BACKEND_REACH_RELAY,
