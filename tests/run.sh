@@ -27,6 +27,19 @@ PY=/usr/bin/python3
 PORT_BASE=${SK_TEST_PORT_BASE:-35100}
 # The suites pick their loopback ports from it (fake agents, published ports).
 export SK_TEST_PORT_BASE=$PORT_BASE
+# The window PORT_BASE..+199 sits in Linux's default ephemeral range
+# (32768-60999): while the run lasts, the kernel is told not to hand its
+# ports to outgoing connections (ip_local_reserved_ports, needs root), so
+# a test's listener never finds its port taken by some client's socket.
+RESERVED_FILE=/proc/sys/net/ipv4/ip_local_reserved_ports
+RESERVED_WAS=""
+if [ -w "$RESERVED_FILE" ]; then
+	RESERVED_WAS=$(cat "$RESERVED_FILE")
+	echo "${RESERVED_WAS:+$RESERVED_WAS,}$PORT_BASE-$((PORT_BASE + 199))" >"$RESERVED_FILE" 2>/dev/null ||
+		RESERVED_FILE=""
+else
+	RESERVED_FILE=""
+fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
@@ -208,6 +221,8 @@ cleanup() {
 		SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh down >/dev/null 2>&1
 	fi
 	[ -n "$BED_DIR" ] && tests/bed/bed.sh down "$BED_DIR" >/dev/null 2>&1
+	[ -n "$RESERVED_FILE" ] && echo "$RESERVED_WAS" >"$RESERVED_FILE" 2>/dev/null
+	return 0
 }
 trap cleanup EXIT
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,15 +37,42 @@ static TAILQ_HEAD(, fake_child) fake_children = TAILQ_HEAD_INITIALIZER(
 static int fake_next_port;
 static struct event *fake_sigchld;
 
+/* Whether type/addr:port can be bound now (SO_REUSEADDR, as the agent
+ * binds its listeners). */
+static int
+fake_port_free(int type, const char *addr, int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), one = 1, ok;
+
+	if (fd == -1)
+		return 0;
+	inet_pton(AF_INET, addr, &sin.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ok = bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
+	close(fd);
+	return ok;
+}
+
 /* The loopback ports of the test's agents: SK_TEST_PORT_BASE + 50..89
- * (tests/run.sh's base; 35100 by default). */
+ * (tests/run.sh's base; 35100 by default), skipping one that something
+ * else on the machine holds (the agent listens on 127.0.0.1:port for its
+ * link and 127.0.0.3:port for its resolver, and exits when it cannot). */
 static int
 fake_port(void)
 {
 	const char *base = getenv("SK_TEST_PORT_BASE");
-	int p = base != NULL && atoi(base) > 0 ? atoi(base) : 35100;
+	int b = base != NULL && atoi(base) > 0 ? atoi(base) : 35100, p = 0;
 
-	return p + 50 + (fake_next_port++ % 40);
+	for (int tries = 0; tries < 40; tries++) {
+		p = b + 50 + (fake_next_port++ % 40);
+		if (fake_port_free(SOCK_STREAM, "127.0.0.1", p) &&
+		    fake_port_free(SOCK_STREAM, "127.0.0.3", p) &&
+		    fake_port_free(SOCK_DGRAM, "127.0.0.3", p))
+			break;
+	}
+	return p;
 }
 
 /* The agent binary next to the test's build: <build>/sockerless-agent
