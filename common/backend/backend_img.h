@@ -42,4 +42,18 @@ cJSON *backend_img_load(struct backend *b, const char *id);
 void backend_img_status(
     struct httpsrv_req *r, const char *status, const char *id);
 
+/* backend_img_tree.c: files of an image, read from its layers (docs/
+ * volumes.md). ARCHIVE: path as `docker cp` GETs it (the top entry is
+ * path's base name); CONTENTS: what is inside the directory path, with
+ * "./" first carrying its owner and mode (the copy-up into a new volume).
+ * fn gets a tar file (kept in the state directory's cache; read it, do not
+ * delete it) and the stat of path as the archive_stat JSON object, or both
+ * NULL when the image has nothing at path, or e. Called once, from the
+ * loop. */
+enum backend_tree_mode { BACKEND_TREE_ARCHIVE, BACKEND_TREE_CONTENTS };
+typedef void (*backend_tree_fn)(
+    void *arg, const char *tar_path, const cJSON *stat, const struct err *e);
+void backend_img_tree(struct backend *b, struct container *c, const char *path,
+    enum backend_tree_mode mode, backend_tree_fn fn, void *arg);
+
 #endif

@@ -47,6 +47,31 @@ struct container {
 /* Completion of an asynchronous backend operation: e is NULL on success. */
 typedef void (*backend_done_fn)(void *arg, const struct err *e);
 
+/* A Docker volume as the framework holds it (docs/volumes.md): framework
+ * state in SQLite; a backend realises it on its cloud's file system (ECS:
+ * an EFS access point). Named, anonymous and shared-path volumes (the
+ * hidden volume a bind under `shared_paths` becomes) are all volumes. */
+struct volume {
+	TAILQ_ENTRY(volume) entry;
+	char name[256];
+	cJSON *doc; /* Docker's volume inspect shape + framework keys */
+};
+
+/* What a container mounts, as the backend must realise it at start. */
+enum backend_mount_kind {
+	BACKEND_MOUNT_VOLUME, /* a named, anonymous or shared-path volume */
+	BACKEND_MOUNT_TMPFS,  /* task-scoped scratch storage (--tmpfs) */
+	BACKEND_MOUNT_DOCKER_SOCK, /* the agent serves the Docker API there */
+};
+struct backend_mount {
+	enum backend_mount_kind kind;
+	const char *target; /* absolute path in the container */
+	int readonly;
+	struct volume *vol;   /* VOLUME */
+	long long tmpfs_size; /* TMPFS: bytes, 0 = no bound given */
+	int tmpfs_mode;	      /* TMPFS: 0 = 01777 */
+};
+
 /* A Docker network as the framework holds it (docs/networks.md): framework
  * state, persisted in SQLite. doc is Docker's network inspect shape without
  * Containers (the framework derives them from the containers' endpoints)
@@ -148,6 +173,15 @@ struct backend_ops {
 	    struct network *n, backend_done_fn done, void *arg);
 	void (*net_disconnect)(struct backend *b, struct container *c,
 	    struct network *n, backend_done_fn done, void *arg);
+
+	/* Volumes (optional; NULL: nothing to make). vol_create realises v
+	 * on the cloud and keeps its ids in volume_private(v); a failed
+	 * vol_create leaves nothing behind. vol_remove releases them. Both
+	 * are called for named, anonymous and shared-path volumes. */
+	void (*vol_create)(struct backend *b, struct volume *v,
+	    backend_done_fn done, void *arg);
+	void (*vol_remove)(struct backend *b, struct volume *v,
+	    backend_done_fn done, void *arg);
 };
 
 /* The entry point: every backend's main() is `return backend_main(argc,
@@ -224,6 +258,24 @@ size_t backend_container_networks(
     struct backend *b, struct container *c, struct network **out, size_t max);
 /* A network by its full id, or NULL (e.g. removed meanwhile). */
 struct network *backend_network_by_id(struct backend *b, const char *id);
+
+/* Volumes (common/backend/backend_vol*.c). */
+const char *volume_name(const struct volume *v);
+/* The file-system path a shared-path volume is rooted at ("/shared/w/x":
+ * the `shared_paths` mapping of a bind's host path), NULL for a Docker
+ * volume (the backend picks its root). */
+const char *volume_shared_path(const struct volume *v);
+const cJSON *volume_labels(const struct volume *v); /* may be NULL */
+/* The persisted private object (created on first use); then call
+ * backend_volume_save. */
+cJSON *volume_private(struct volume *v);
+void backend_volume_save(struct backend *b, struct volume *v);
+struct volume *backend_volume_by_name(struct backend *b, const char *name);
+/* c's mounts in HostConfig order, what the backend realises at create and
+ * start; returns how many were written (at most max). The pointers stay
+ * valid while c and its volumes live. */
+size_t backend_container_mounts(struct backend *b, struct container *c,
+    struct backend_mount *out, size_t max);
 
 /* The agent (common/backend/backend_agent.c). Environment entries are cJSON
  * arrays of "K=V" strings, owned by the caller. */

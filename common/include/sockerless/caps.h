@@ -32,6 +32,10 @@ struct caps {
 	char instance[192];
 	int flag[CAP__COUNT];
 	long max_timeout_seconds; /* 0: no limit */
+	/* The backend's own 501 sentence for a flag it has off ("" for the
+	 * agreed one), e.g. why volumes are off and which key turns them on;
+	 * carried in the capabilities document ("reasons"). */
+	char why[CAP__COUNT][240];
 };
 
 /* The wire name of a flag ("exec", "logs_follow", ...). */
