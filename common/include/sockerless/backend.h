@@ -67,6 +67,7 @@ struct backend_mount {
 	enum backend_mount_kind kind;
 	const char *target; /* absolute path in the container */
 	int readonly;
+	int nocopy;	      /* VOLUME: no copy-up of the image's files */
 	struct volume *vol;   /* VOLUME */
 	long long tmpfs_size; /* TMPFS: bytes, 0 = no bound given */
 	int tmpfs_mode;	      /* TMPFS: 0 = 01777 */
