@@ -43,6 +43,7 @@ static const struct router_route backend_routes[] = {
 	{ "POST", "/containers/{id}/restart", backend_ctr_restart, NULL },
 	{ "POST", "/containers/{id}/kill", backend_ctr_kill, NULL },
 	{ "POST", "/containers/{id}/wait", backend_ctr_wait, NULL },
+	{ "POST", "/containers/{id}/update", backend_ctr_update, NULL },
 	{ "POST", "/containers/{id}/rename", backend_ctr_rename, NULL },
 	{ "DELETE", "/containers/{id}", backend_ctr_remove, NULL },
 	{ "GET", "/containers/{id}/logs", backend_logs_get, NULL },
@@ -379,6 +380,7 @@ backend_free(struct backend *b)
 	httpsrv_free(b->srv);
 	backend_port_shutdown(b);
 	backend_agent_shutdown(b);
+	backend_ctr_restart_cancel_all(b);
 	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
 		backend_ctr_unlist(b, c);
 		container_unref(c);

@@ -19,8 +19,9 @@
 	"to be able to reuse that name."
 
 struct bufferevent;
-struct backend_waiter; /* backend_ctr_wait.c */
-struct backend_parked; /* backend_ctr.c */
+struct backend_waiter;	/* backend_ctr_wait.c */
+struct backend_parked;	/* backend_ctr.c */
+struct backend_restart; /* backend_ctr_restart.c */
 
 /* The one life-cycle operation a container may have in flight. */
 enum backend_ctr_busy {
@@ -43,6 +44,12 @@ struct backend_waiters {
 	enum backend_ctr_busy busy;
 	int active;   /* in b->active */
 	int attached; /* attach streams still delivering output */
+	/* The restart policy's loop (backend_ctr_restart.c): the pending
+	 * restart, the back-off of the next one, and a stop or kill by the
+	 * user that ends the loop (dockerd's restart manager, in memory). */
+	struct backend_restart *restart;
+	int64_t restart_delay_ms;
+	int restart_canceled;
 };
 
 /* State carried across an asynchronous container operation. */
@@ -88,11 +95,39 @@ int backend_ctr_empty(const cJSON *v);
 const char *backend_ctr_why(const char *errstr);
 int backend_ctr_check_numbers(const cJSON *cfg, const cJSON *hc, struct err *e);
 int backend_ctr_log_config(struct backend *b, cJSON *hc, struct err *e);
+int backend_ctr_check_restart_policy(const cJSON *hc, struct err *e);
+int backend_ctr_policy_restarts(const cJSON *hc);
 int backend_ctr_check_host_config(
     struct backend *b, const cJSON *hc, struct err *e);
 int backend_ctr_check_extras(struct backend *b, const cJSON *hc, struct err *e);
 int backend_ctr_check_endpoint(
     struct backend *b, const char *net, const cJSON *ep, struct err *e);
+
+/* backend_ctr_restart.c: restart policies. The start is a hook from
+ * backend_ctr_life.c, which calls this module. */
+typedef void (*backend_ctr_start_fn)(struct backend *b, struct container *c);
+/* The workload of c ended on its own after running ran_ns: when the
+ * policy says so, c becomes "restarting" and start runs after the
+ * back-off. Returns 1 then. */
+int backend_ctr_restart_after_exit(struct backend *b, struct container *c,
+    int exit_code, int64_t ran_ns, backend_ctr_start_fn start);
+/* A stop or kill by the user (cancel: the loop ends; manual: dockerd's
+ * HasBeenManuallyStopped, which unless-stopped obeys). */
+void backend_ctr_restart_stopped_by_user(
+    struct backend *b, struct container *c, int cancel);
+/* A start or restart by the user: a new loop, RestartCount 0. */
+void backend_ctr_restart_reset(struct container *c);
+/* Drops the pending restart of c; returns 1 when there was one. */
+int backend_ctr_restart_cancel(struct container *c);
+/* After reconcile: containers that were restarting when the backend
+ * stopped are started again (the back-off anew). */
+void backend_ctr_restart_resume(struct backend *b, backend_ctr_start_fn start);
+/* At shutdown: every pending restart dropped. */
+void backend_ctr_restart_cancel_all(struct backend *b);
+
+/* backend_ctr_update.c */
+void backend_ctr_update(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 
 /* backend_ctr_new.c */
 void backend_ctr_create(
@@ -127,7 +162,8 @@ void backend_ctr_remove(
 void backend_ctr_remove_now(
     struct backend *b, struct container *c, struct httpsrv_req *req);
 void backend_ctr_resolve_creating(struct backend *b);
-/* Once reconciled: finishes removals a restart interrupted. */
+/* Once reconciled: finishes removals a restart interrupted, and starts
+ * the containers a restart policy was restarting. */
 void backend_ctr_resume(struct backend *b);
 
 /* backend_ctr_wait.c */

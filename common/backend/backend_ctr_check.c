@@ -158,23 +158,69 @@ backend_ctr_check_numbers(const cJSON *cfg, const cJSON *hc, struct err *e)
 	return backend_ctr_check_ports(cfg, hc, e);
 }
 
+/* HostConfig.RestartPolicy as dockerd validates it (its words), for
+ * create and update. */
+int
+backend_ctr_check_restart_policy(const cJSON *hc, struct err *e)
+{
+	const cJSON *rp = cJSON_GetObjectItemCaseSensitive(hc, "RestartPolicy");
+	const char *name = "";
+	int64_t max = 0;
+
+	if (rp == NULL || cJSON_IsNull(rp))
+		return 0;
+	if (!cJSON_IsObject(rp))
+		return err_set(e, 400,
+		    "RestartPolicy must be an object such as "
+		    "{\"Name\": \"on-failure\", \"MaximumRetryCount\": 3}");
+	if (json_check_str(rp, "Name", &name, e) == -1 ||
+	    json_check_int(rp, "MaximumRetryCount", &max, e) == -1)
+		return -1;
+	if (strcmp(name, "on-failure") == 0) {
+		if (max < 0)
+			return err_set(
+			    e, 400, "maximum retry count cannot be negative");
+		return 0;
+	}
+	if (strcmp(name, "always") != 0 &&
+	    strcmp(name, "unless-stopped") != 0 && strcmp(name, "no") != 0 &&
+	    name[0] != '\0')
+		return err_set(e, 400,
+		    "invalid restart policy '%s': use no, always, "
+		    "unless-stopped or on-failure[:max-retries]",
+		    name);
+	if (max != 0 && name[0] != '\0')
+		return err_set(e, 400,
+		    "maximum retry count cannot be used with restart policy "
+		    "'%s'",
+		    name);
+	return 0;
+}
+
+/* A policy that restarts (dockerd's !IsNone). */
+int
+backend_ctr_policy_restarts(const cJSON *hc)
+{
+	const char *name = json_str(json_obj(hc, "RestartPolicy"), "Name");
+
+	return name != NULL && name[0] != '\0' && strcmp(name, "no") != 0;
+}
+
 /* Rejects what this backend cannot honour instead of ignoring it. */
 int
 backend_ctr_check_host_config(struct backend *b, const cJSON *hc, struct err *e)
 {
-	const char *rp = json_str(json_obj(hc, "RestartPolicy"), "Name");
-
+	if (backend_ctr_check_restart_policy(hc, e) == -1)
+		return -1;
+	/* --rm and a restart policy contradict each other. */
+	if (json_bool(hc, "AutoRemove", 0) && backend_ctr_policy_restarts(hc))
+		return err_set(e, 400,
+		    "can't create 'AutoRemove' container with restart policy");
 	if (!b->caps.flag[CAP_VOLUMES] &&
 	    (!backend_ctr_empty(json_arr(hc, "Binds")) ||
 		!backend_ctr_empty(json_arr(hc, "Mounts")) ||
 		!backend_ctr_empty(json_arr(hc, "VolumesFrom"))))
 		return caps_unsupported(&b->caps, CAP_VOLUMES, e);
-	if (rp != NULL && rp[0] != '\0' && strcmp(rp, "no") != 0)
-		return err_set(e, 501,
-		    "This backend (%s) does not support "
-		    "restart policies (--restart %s). Run the "
-		    "container without --restart.",
-		    b->caps.backend, rp);
 	if (json_bool(hc, "Privileged", 0))
 		return err_set(e, 501,
 		    "This backend (%s) does not support "

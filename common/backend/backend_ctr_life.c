@@ -21,6 +21,9 @@
 #include "sockerless/store.h"
 #include "sockerless/xmalloc.h"
 
+static void backend_ctr_start_op(struct backend_ctr_op *op);
+static void backend_ctr_restart_ended(struct backend *b, struct container *c);
+
 /* --- state reports from backends --------------------------------------- */
 
 /* Does m share a user-defined network with c, or is it on net? */
@@ -86,15 +89,50 @@ backend_container_set_address(
 		backend_ctr_net_changed(b, c, NULL);
 }
 
+/* The restart policy's start (backend_ctr_restart.c's hook): what docker
+ * start does, one more in RestartCount. */
+static void
+backend_ctr_restart_run(struct backend *b, struct container *c)
+{
+	struct err e;
+
+	if (c->gone || !container_restarting(c) ||
+	    backend_ctr_busy(c) != CTR_IDLE)
+		return;
+	json_set(c->doc, "RestartCount",
+	    cJSON_CreateNumber(
+		(double)(json_int(c->doc, "RestartCount", 0) + 1)));
+	if (backend_net_check_start(b, c, &e) == -1) {
+		json_set(
+		    container_state(c), "Error", cJSON_CreateString(e.msg));
+		backend_ctr_restart_ended(b, c);
+		return;
+	}
+	backend_ctr_start_op(backend_ctr_op_new(b, c, NULL));
+}
+
+/* The restart loop of c ends (stopped, killed, a start failed): the
+ * container is exited with its last exit code, as dockerd leaves it. */
+static void
+backend_ctr_restart_ended(struct backend *b, struct container *c)
+{
+	backend_ctr_restart_cancel(c);
+	container_set_state(c, "exited");
+	backend_ctr_save(b, c);
+	backend_ctr_notify_waiters(b, c, 0);
+}
+
 void
 backend_container_exited(struct backend *b, struct container *c, int exit_code,
     int64_t finished_ns, const char *error)
 {
 	cJSON *st = container_state(c), *attrs;
 	char ts[40], code[16];
+	int64_t started_ns = finished_ns;
 
 	if (c->gone || !container_running(c))
 		return;
+	str_time_parse(json_str(st, "StartedAt"), &started_ns);
 	str_time_rfc3339(ts, sizeof(ts), finished_ns);
 	container_set_state(c, "exited");
 	json_set(st, "ExitCode", cJSON_CreateNumber(exit_code));
@@ -114,6 +152,9 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	backend_agent_container_exited(b, c);
 	backend_ctr_net_changed(b, c, NULL);
 	backend_ctr_notify_waiters(b, c, 0);
+	if (backend_ctr_restart_after_exit(b, c, exit_code,
+		finished_ns - started_ns, backend_ctr_restart_run))
+		return;
 	if (json_bool(container_host_config(c), "AutoRemove", 0) &&
 	    !c->stopping)
 		backend_ctr_remove_now(b, c, NULL);
@@ -177,6 +218,8 @@ backend_ctr_start_done(void *arg, const struct err *e)
 			backend_port_close(op->b, c);
 		backend_ctr_set_active(op->b, c, container_running(c));
 		backend_ctr_op_reply(op, e, 0);
+		if (container_restarting(c)) /* the policy's start */
+			backend_ctr_restart_ended(op->b, c);
 		backend_agent_start_failed(op->b, c);
 		backend_ctr_idle(op->b, c);
 		/* Like dockerd: --rm removes a container that failed to
@@ -228,7 +271,8 @@ backend_ctr_start(
 		NULL ||
 	    backend_ctr_park(c, r, m, backend_ctr_start))
 		return;
-	if (container_running(c)) {
+	/* dockerd counts a restarting container as running. */
+	if (container_running(c) || container_restarting(c)) {
 		httpsrv_reply_empty(r, 304);
 		return;
 	}
@@ -236,6 +280,7 @@ backend_ctr_start(
 		httpsrv_reply_err(r, &e);
 		return;
 	}
+	backend_ctr_restart_reset(c);
 	backend_ctr_start_op(backend_ctr_op_new(b, c, r));
 }
 
@@ -353,10 +398,19 @@ backend_ctr_stop(
 		return;
 	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2)
 		return;
+	if (container_restarting(c)) {
+		/* Between two runs: the loop ends, nothing to stop. */
+		backend_ctr_restart_stopped_by_user(b, c, 1);
+		backend_ctr_restart_ended(b, c);
+		backend_sys_container_event(b, c, "stop", NULL);
+		httpsrv_reply_empty(r, 204);
+		return;
+	}
 	if (!container_running(c)) {
 		httpsrv_reply_empty(r, 304);
 		return;
 	}
+	backend_ctr_restart_stopped_by_user(b, c, 1);
 	op = backend_ctr_op_new(b, c, r);
 	op->timeout_s = timeout_s;
 	c->stopping = 1;
@@ -378,6 +432,12 @@ backend_ctr_restart(
 		return;
 	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2)
 		return;
+	/* dockerd's restart is a stop, then a start by the user. */
+	backend_ctr_restart_reset(c);
+	if (container_running(c))
+		backend_ctr_restart_stopped_by_user(b, c, 1);
+	else if (container_restarting(c))
+		backend_ctr_restart_ended(b, c);
 	op = backend_ctr_op_new(b, c, r);
 	op->then_start = 1;
 	if (!container_running(c)) {
@@ -482,6 +542,13 @@ backend_ctr_kill(
 		httpsrv_reply_error(r, 400, "Invalid signal: %s", sig);
 		return;
 	}
+	if (container_restarting(c)) {
+		/* dockerd: telling the loop to end is enough. */
+		backend_ctr_restart_stopped_by_user(b, c, 1);
+		backend_ctr_restart_ended(b, c);
+		httpsrv_reply_empty(r, 204);
+		return;
+	}
 	if (!container_running(c)) {
 		httpsrv_reply_error(
 		    r, 409, "Container %s is not running", c->id);
@@ -493,6 +560,11 @@ backend_ctr_kill(
 		httpsrv_reply_err(r, &e);
 		return;
 	}
+	/* dockerd: any kill marks the container stopped by the user; the
+	 * stop signal (or any, without StopSignal) also ends the loop. */
+	backend_ctr_restart_stopped_by_user(b, c,
+	    signo == SIGKILL || signo == backend_ctr_stop_signal(c) ||
+		json_str(container_config(c), "StopSignal") == NULL);
 	op = backend_ctr_op_new(b, c, r);
 	op->signo = signo;
 	backend_sys_kill_event(b, c, signo);
@@ -553,6 +625,7 @@ backend_ctr_remove_start(
 {
 	struct backend_ctr_op *op = backend_ctr_op_new(b, c, req);
 
+	backend_ctr_restart_cancel(c);
 	backend_ctr_set_busy(c, CTR_REMOVING);
 	container_set_state(c, "removing");
 	backend_ctr_save(b, c); /* a restart finishes what was begun */
@@ -617,6 +690,13 @@ backend_ctr_remove(
 	/* A remove during a create or a start waits for it. */
 	if (backend_ctr_park(c, r, m, backend_ctr_remove))
 		return;
+	if (container_restarting(c) && !force) {
+		httpsrv_reply_error(r, 409,
+		    "You cannot remove a restarting container %s. Stop the "
+		    "container before attempting removal or force remove",
+		    c->id);
+		return;
+	}
 	if (container_running(c)) {
 		if (!force) {
 			httpsrv_reply_error(r, 409,
@@ -653,4 +733,5 @@ backend_ctr_resume(struct backend *b)
 		 * have started this removal already. */
 		backend_ctr_remove_now(b, c, NULL);
 	}
+	backend_ctr_restart_resume(b, backend_ctr_restart_run);
 }

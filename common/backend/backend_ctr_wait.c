@@ -188,7 +188,10 @@ backend_ctr_wait(
 	httpsrv_stream_begin(r, 200, "application/json");
 	httpsrv_req_on_close(r, backend_ctr_waiter_gone, w);
 	/* A container that never ran has no output to wait for. */
-	if (w->cond == WAIT_NOT_RUNNING && !container_running(c)) {
+	/* A restarting container runs again soon: dockerd waits for the
+	 * end of that run. */
+	if (w->cond == WAIT_NOT_RUNNING && !container_running(c) &&
+	    !container_restarting(c)) {
 		const char *st = json_str(json_obj(c->doc, "State"), "Status");
 		if (st != NULL && strcmp(st, "created") == 0)
 			backend_ctr_waiter_answer(w);

@@ -11,7 +11,9 @@
  *   backend_agent_env.c    what a workload needs to run the agent
  *   backend_agent.c        agent links, relays, their records
  *   backend_net_api.c      the network routes
+ *   backend_ctr_update.c   update (restart policy, resources)
  *   backend_ctr_new.c      create
+ *   backend_ctr_restart.c  restart policies (the start is a hook)
  *   backend_ctr_wait.c     wait, attach streams counted for it
  *   backend_net_ep.c       containers' endpoints, the names view
  *   backend_net.c          network records, subnets
@@ -145,6 +147,8 @@ struct container *backend_index_prefix(
 /* container.c */
 struct container *container_new(const char *id, cJSON *doc);
 void container_set_state(struct container *c, const char *status);
+/* Between two runs of a restart policy (not running for the framework). */
+int container_restarting(const struct container *c);
 cJSON *container_state(struct container *c);
 cJSON *container_inspect_json(const struct container *c);
 cJSON *container_summary_json(const struct container *c);

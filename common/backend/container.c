@@ -120,6 +120,14 @@ container_running(const struct container *c)
 	return json_bool(json_obj(c->doc, "State"), "Running", 0);
 }
 
+int
+container_restarting(const struct container *c)
+{
+	const char *st = json_str(json_obj(c->doc, "State"), "Status");
+
+	return st != NULL && strcmp(st, "restarting") == 0;
+}
+
 /* Sets Status and the booleans Docker derives from it. */
 void
 container_set_state(struct container *c, const char *status)
@@ -248,6 +256,10 @@ container_inspect_json(const struct container *c)
 	cJSON *o = cJSON_Duplicate(c->doc, 1), *def;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(o, CONTAINER_PRIVATE);
+	/* dockerd counts a restarting container as running (the framework
+	 * does not: nothing runs between two runs). */
+	if (container_restarting(c))
+		json_set(json_obj(o, "State"), "Running", cJSON_CreateTrue());
 	container_omit_empty(json_obj(o, "Config"));
 	def = cJSON_Parse(container_defaults);
 	container_fill(o, def);
@@ -341,7 +353,8 @@ container_status_text(const struct container *c, char *out, size_t size)
 	}
 	str_time_parse(json_str(st, "FinishedAt"), &t);
 	container_human_duration(dur, sizeof(dur), str_now_ns() - t);
-	snprintf(out, size, "Exited (%lld) %s ago",
+	snprintf(out, size, "%s (%lld) %s ago",
+	    strcmp(status, "restarting") == 0 ? "Restarting" : "Exited",
 	    (long long)json_int(st, "ExitCode", 0), dur);
 }
 
