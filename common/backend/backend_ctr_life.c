@@ -434,9 +434,7 @@ backend_ctr_restart(
 		return;
 	/* dockerd's restart is a stop, then a start by the user. */
 	backend_ctr_restart_reset(c);
-	if (container_running(c))
-		backend_ctr_restart_stopped_by_user(b, c, 1);
-	else if (container_restarting(c))
+	if (container_restarting(c))
 		backend_ctr_restart_ended(b, c);
 	op = backend_ctr_op_new(b, c, r);
 	op->then_start = 1;

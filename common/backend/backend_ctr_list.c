@@ -257,7 +257,8 @@ backend_ctr_prune(
 		int64_t created = 0;
 		next = TAILQ_NEXT(c, entry);
 		str_time_parse(json_str(c->doc, "Created"), &created);
-		if (container_running(c) || backend_ctr_busy(c) != CTR_IDLE ||
+		if (container_running(c) || container_restarting(c) ||
+		    backend_ctr_busy(c) != CTR_IDLE ||
 		    !filters_match_labels(
 			f, "label", json_obj(container_config(c), "Labels")) ||
 		    (until != 0 && created > until))

@@ -335,6 +335,43 @@ test_user_kill_and_start(void **state)
 	free(id);
 }
 
+/* docker restart is the user's stop then start: the loop goes on after
+ * it (the stop must not count as the user's stop of the new run). */
+static void
+test_docker_restart_keeps_policy(void **state)
+{
+	struct fw *fw = *state;
+	char *id = run_with(fw, "always", 0);
+	char *p = path_of(id, "/restart?t=1");
+
+	fw_expect_free(fw, "POST", p, 204);
+	assert_true(fw_run_until_fn(fw, is_running, id));
+	fw_exit(fw, id, 1);
+	assert_string_equal(fw_status(fw, id), "restarting");
+	assert_true(fw_run_until_fn(fw, is_running, id));
+	assert_int_equal(restart_count(fw, id), 1);
+	free(p);
+	free(id);
+}
+
+/* Container prune leaves a restarting container alone (dockerd counts it
+ * as running). */
+static void
+test_prune_skips_restarting(void **state)
+{
+	struct fw *fw = *state;
+	char *id = run_with(fw, "always", 0);
+	struct fw_resp *r;
+
+	hold_next_restart(fw, id);
+	fw_exit(fw, id, 1);
+	r = fw_req(fw, "POST", "/containers/prune", NULL);
+	assert_int_equal(r->status, 200);
+	fw_resp_free(r);
+	assert_string_equal(fw_status(fw, id), "restarting");
+	free(id);
+}
+
 /* A restart whose start fails ends the loop: exited, with the error. */
 static void
 test_restart_start_fails(void **state)
@@ -462,6 +499,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_user_kill_and_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_docker_restart_keeps_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_prune_skips_restarting, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_restart_start_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(
