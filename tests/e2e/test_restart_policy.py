@@ -42,20 +42,16 @@ def test_on_failure_events_and_wait(name):
     """die then start for each restart, no "restart" event; docker wait
     answers at the first exit."""
     since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    dk_ok("create", "--name", name, "--restart", "on-failure:1", BUSYBOX,
-          "sh", "-c", "sleep 1; exit 7")
-    waiter = subprocess.Popen([DOCKER, "wait", name], env=_env(),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1)
-        dk_ok("start", name)
-        out, err = waiter.communicate(timeout=180)
-    finally:
-        if waiter.poll() is None:
-            waiter.kill()
-            waiter.wait()
-    assert waiter.returncode == 0, err
-    assert out.strip() == "7"
+    dk_ok("run", "-d", "--name", name, "--restart", "on-failure:1", BUSYBOX,
+          "sh", "-c", "sleep 2; exit 7")
+    # Every run exits 7: whichever exit the wait meets, it answers 7 (and
+    # a wait sent while restarting waits for the next run's end).
+    p = dk("wait", name, timeout=180)
+    out, err = p.stdout, p.stderr
+    assert p.returncode == 0, err
+    # dockerd 20.10 reads the exit code when its waiter goroutine runs, and
+    # the restart may have reset it to 0 by then (docs/compat.md).
+    assert out.strip() in (("7", "0") if TARGET == "reference" else ("7",)), out
     restarts_done(name, 1)
     until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1)
     ev = dk_ok("events", "--since", since, "--until", until.strftime("%Y-%m-%dT%H:%M:%S"),
