@@ -106,6 +106,9 @@ int backend_ctr_check_endpoint(
 /* backend_ctr_restart.c: restart policies. The start is a hook from
  * backend_ctr_life.c, which calls this module. */
 typedef void (*backend_ctr_start_fn)(struct backend *b, struct container *c);
+/* In the container's private object while the policy's start is with the
+ * backend: a backend restart then leaves the task to its reconcile. */
+#define BACKEND_PRIV_RESTART_STARTING "RestartStarting"
 /* The workload of c ended on its own after running ran_ns: when the
  * policy says so, c becomes "restarting" and start runs after the
  * back-off. Returns 1 then. */
@@ -115,6 +118,9 @@ int backend_ctr_restart_after_exit(struct backend *b, struct container *c,
  * HasBeenManuallyStopped, which unless-stopped obeys). */
 void backend_ctr_restart_stopped_by_user(
     struct backend *b, struct container *c, int cancel);
+/* The policy's start of c goes to the backend / has its answer. */
+void backend_ctr_restart_starting(struct backend *b, struct container *c);
+void backend_ctr_restart_started(struct container *c);
 /* A start or restart by the user: a new loop, RestartCount 0. */
 void backend_ctr_restart_reset(struct container *c);
 /* Drops the pending restart of c; returns 1 when there was one. */

@@ -108,6 +108,7 @@ backend_ctr_restart_run(struct backend *b, struct container *c)
 		backend_ctr_restart_ended(b, c);
 		return;
 	}
+	backend_ctr_restart_starting(b, c);
 	backend_ctr_start_op(backend_ctr_op_new(b, c, NULL));
 }
 
@@ -210,6 +211,7 @@ backend_ctr_start_done(void *arg, const struct err *e)
 	struct container *c = op->c;
 	char ts[40];
 
+	backend_ctr_restart_started(c);
 	if (e != NULL) {
 		json_set(
 		    container_state(c), "Error", cJSON_CreateString(e->msg));

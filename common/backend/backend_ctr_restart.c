@@ -136,6 +136,41 @@ backend_ctr_restart_after_exit(struct backend *b, struct container *c,
 }
 
 void
+backend_ctr_restart_starting(struct backend *b, struct container *c)
+{
+	json_set(container_private(c), BACKEND_PRIV_RESTART_STARTING,
+	    cJSON_CreateTrue());
+	backend_ctr_save(b, c);
+}
+
+void
+backend_ctr_restart_started(struct container *c)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(
+	    container_private(c), BACKEND_PRIV_RESTART_STARTING);
+}
+
+/* The backend stopped while the policy's start was with it: the task may
+ * exist, and the backend's reconcile adopts it (the container turns
+ * running); a second start could make a second task, so the loop ends
+ * here. */
+static void
+restart_cut_short(struct backend *b, struct container *c)
+{
+	backend_ctr_restart_started(c);
+	log_warnx("container %.12s: the backend stopped while its restart "
+		  "policy was starting it; it is exited unless its task is "
+		  "found running",
+	    c->id);
+	container_set_state(c, "exited");
+	json_set(container_state(c), "Error",
+	    cJSON_CreateString("the backend restarted while the restart "
+			       "policy was starting the container; start it "
+			       "again if it does not run"));
+	backend_ctr_save(b, c);
+}
+
+void
 backend_ctr_restart_stopped_by_user(
     struct backend *b, struct container *c, int cancel)
 {
@@ -179,6 +214,11 @@ backend_ctr_restart_resume(struct backend *b, backend_ctr_start_fn start)
 		if (c->gone || !container_restarting(c) ||
 		    (c->waiters != NULL && c->waiters->restart != NULL))
 			continue;
+		if (json_bool(container_private(c),
+			BACKEND_PRIV_RESTART_STARTING, 0)) {
+			restart_cut_short(b, c);
+			continue;
+		}
 		log_info("container %.12s: restarting it (its restart policy "
 			 "was restarting it when the backend stopped)",
 		    c->id);

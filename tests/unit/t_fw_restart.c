@@ -416,6 +416,37 @@ test_backend_restart(void **state)
 	free(id);
 }
 
+/* The backend stopped while the policy's start was with the cloud: the
+ * next instance leaves the task to the backend's reconcile (adopted if it
+ * exists) instead of starting a second one. */
+static void
+test_backend_restart_during_start(void **state)
+{
+	struct fw *fw = *state;
+	char *id = run_with(fw, "always", 0);
+	struct container *c;
+	cJSON *o;
+
+	hold_next_restart(fw, id);
+	fw_exit(fw, id, 1);
+	c = fw_find(fw, id);
+	json_set(container_private(c), BACKEND_PRIV_RESTART_STARTING,
+	    cJSON_CreateTrue());
+	backend_container_save(fw->b, c);
+	fw_free(fw, 1);
+	fw = fw_reopen(fw);
+	*state = fw;
+	fw->autocomplete = 1;
+	fw_run_for(fw, 300);
+	o = fw_inspect(fw, id);
+	assert_string_equal(json_str(json_obj(o, "State"), "Status"), "exited");
+	assert_non_null(strstr(json_str(json_obj(o, "State"), "Error"),
+	    "the backend restarted while the restart policy"));
+	cJSON_Delete(o);
+	assert_int_equal(fw_count(fw, "start"), 0);
+	free(id);
+}
+
 static void
 expect_update(struct fw *fw, const char *id, const char *body, int status,
     const char *msg)
@@ -507,6 +538,8 @@ main(void)
 		    test_restart_start_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_backend_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_backend_restart_during_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update, setup, teardown),
 	};
 
