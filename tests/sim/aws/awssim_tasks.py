@@ -1,6 +1,6 @@
 """The life of one ECS task on the engine, as Fargate runs it:
-PROVISIONING -> PENDING (logger checks, image pulls, volumes) -> RUNNING ->
-DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED.
+PROVISIONING -> PENDING (logger checks, image pulls, volumes: EFS mounts and
+task storage) -> RUNNING -> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED.
 
 A TaskRunner thread per task starts the containers in dependsOn order,
 watches them, copies awslogs output into CloudWatch Logs, and stops the
@@ -11,6 +11,7 @@ import threading
 
 import docker.types
 
+from awssim_efs import MountError
 from awssim_engine import LABEL, EngineError
 from awssim_util import epoch_ms, now
 
@@ -72,6 +73,7 @@ class TaskRunner(threading.Thread):
         self.by_name = {c.name: c for c in self.containers}
         self.started_running = False
         self.pause_id = None
+        self.efs_dirs = {}           # volume name -> host directory (EFS volumes)
 
     def run(self):
         try:
@@ -101,9 +103,37 @@ class TaskRunner(threading.Thread):
         task.update(pullStoppedAt=now())
         self._make_namespace()
         for volume in task.definition.get("volumes", []):
+            if "efsVolumeConfiguration" in volume:
+                self._mount_efs(volume)
+                continue
             name = "awssim-%s-%s" % (task.id, volume["name"])
             self.ecs.engine.create_volume(name, {LABEL: "1", LABEL + ".task": task.arn})
             task.volumes.append(name)
+
+    def _mount_efs(self, volume):
+        """The directory of an EFS volume (the access point's root, made on
+        first mount), bind-mounted into the containers that mount it."""
+        try:
+            self.efs_dirs[volume["name"]] = self.ecs.efs.mount_source(
+                volume["efsVolumeConfiguration"])
+        except MountError as exc:
+            raise StartFailure(str(exc)) from exc
+        except OSError as exc:  # the backing directory could not be made
+            raise StartFailure("ResourceInitializationError: failed to invoke EFS utils "
+                               "commands to set up EFS volumes: %s" % exc) from exc
+
+    def _mounts(self, definition):
+        mounts = []
+        for m in definition.get("mountPoints", []):
+            source = self.efs_dirs.get(m["sourceVolume"])
+            if source is not None:
+                mounts.append(docker.types.Mount(m["containerPath"], source, type="bind",
+                                                 read_only=bool(m.get("readOnly"))))
+            else:
+                mounts.append(docker.types.Mount(
+                    m["containerPath"], "awssim-%s-%s" % (self.task.id, m["sourceVolume"]),
+                    read_only=bool(m.get("readOnly"))))
+        return mounts
 
     def _make_namespace(self):
         """awsvpc: the task's own network namespace (a pause container's,
@@ -213,10 +243,7 @@ class TaskRunner(threading.Thread):
             "command": c.override.get("command") or definition.get("command") or None,
             "working_dir": definition.get("workingDirectory"),
             "user": definition.get("user"),
-            "mounts": [docker.types.Mount(m["containerPath"],
-                                          "awssim-%s-%s" % (self.task.id, m["sourceVolume"]),
-                                          read_only=bool(m.get("readOnly")))
-                       for m in definition.get("mountPoints", [])],
+            "mounts": self._mounts(definition),
             "mem_limit": "%dm" % (c.override.get("memory") or definition.get("memory")
                                   or int(self.task.wire["memory"])),
             "init": bool(definition.get("linuxParameters", {}).get("initProcessEnabled")),
