@@ -50,6 +50,7 @@ from awssim_ecs import EcsService  # noqa: E402
 from awssim_efs import EfsService  # noqa: E402
 from awssim_engine import LABEL, Engine  # noqa: E402
 from awssim_faults import CallCounter, Faults  # noqa: E402
+from awssim_idmap import unmount_all  # noqa: E402
 from awssim_iam import MetadataEndpoints, StsService  # noqa: E402
 from awssim_lambda import LambdaService  # noqa: E402
 from awssim_logs import LogsService  # noqa: E402
@@ -211,6 +212,7 @@ class Simulator:
             self.lambda_.close()
         except Exception:
             log.exception("stopping Lambda environments failed")
+        unmount_all(self.efs.mounts_dir)  # what a task that never got its teardown left
         self.save()
         self.vpc.down()
 

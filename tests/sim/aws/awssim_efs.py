@@ -7,7 +7,9 @@ As EFS does, an access point's root directory is created on its first
 mount when the access point has RootDirectory.CreationInfo (owner, group
 and mode from it; missing parents too), and a mount of a missing root
 without CreationInfo fails. The directory must stay inside the file
-system: a symlink inside it that leads out fails the mount."""
+system: a symlink inside it that leads out fails the mount. An access
+point's PosixUser is enforced for the container's root with an idmapped
+mount (awssim_idmap)."""
 
 import copy
 import logging
@@ -17,6 +19,7 @@ import secrets
 import threading
 import uuid
 
+from awssim_idmap import unmount_all
 from awssim_shapes import service_model
 from awssim_util import AwsError, decode_token, encode_token, now
 
@@ -56,6 +59,9 @@ class EfsService:
         self.access_point_limit = access_point_limit
         self.creating_seconds = creating_seconds
         self.lock = threading.RLock()
+        # Tasks' idmapped mounts of access points with a PosixUser.
+        self.mounts_dir = os.path.join(config.state_dir, "efs-mounts")
+        unmount_all(self.mounts_dir)
         self.version = 0             # bumped on every change worth saving
         self._file_systems = {}      # id -> description (LifeCycleState computed)
         self._access_points = {}     # id -> description
@@ -346,9 +352,10 @@ class EfsService:
     # Mounting (for ECS tasks).
 
     def mount_source(self, volume):
-        """The host directory a task mounts for an efsVolumeConfiguration,
-        made as EFS makes an access point's root on first mount; MountError
-        with ECS's stopped reason when it cannot be mounted."""
+        """(host directory, PosixUser or None) a task mounts for an
+        efsVolumeConfiguration, the directory made as EFS makes an access
+        point's root on first mount; MountError with ECS's stopped reason
+        when it cannot be mounted."""
         fs_id = volume["fileSystemId"]
         ap_id = (volume.get("authorizationConfig") or {}).get("accessPointId")
         with self.lock:
@@ -359,7 +366,7 @@ class EfsService:
                     "that your file system ID is correct, and ensure that the VPC has an EFS "
                     "mount target for this file system ID. : unsuccessful EFS utils command "
                     "execution; code: 1" % (fs_id, self.config.region))
-            creation = None
+            creation = posix = None
             if ap_id is not None:
                 ap = self._access_points.get(ap_id)
                 if ap is None or ap["FileSystemId"] != fs_id:
@@ -369,9 +376,10 @@ class EfsService:
                         "code: 32")
                 path = ap["RootDirectory"]["Path"]
                 creation = ap["RootDirectory"].get("CreationInfo")
+                posix = copy.deepcopy(ap.get("PosixUser"))
             else:
                 path = volume.get("rootDirectory") or "/"
-            return self._root_dir(fs_id, path, creation)
+            return self._root_dir(fs_id, path, creation), posix
 
     def _root_dir(self, fs_id, path, creation):
         top = os.path.realpath(self.fs_dir(fs_id))

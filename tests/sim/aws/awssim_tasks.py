@@ -7,10 +7,12 @@ watches them, copies awslogs output into CloudWatch Logs, and stops the
 task when an essential container exits or StopTask asks it to."""
 
 import logging
+import os
 import threading
 
 import docker.types
 
+import awssim_idmap as idmap
 from awssim_efs import MountError
 from awssim_engine import LABEL, EngineError
 from awssim_util import epoch_ms, now
@@ -74,6 +76,7 @@ class TaskRunner(threading.Thread):
         self.started_running = False
         self.pause_id = None
         self.efs_dirs = {}           # volume name -> host directory (EFS volumes)
+        self.idmapped = []           # staging directories of idmapped mounts
 
     def run(self):
         try:
@@ -114,13 +117,24 @@ class TaskRunner(threading.Thread):
         """The directory of an EFS volume (the access point's root, made on
         first mount), bind-mounted into the containers that mount it."""
         try:
-            self.efs_dirs[volume["name"]] = self.ecs.efs.mount_source(
-                volume["efsVolumeConfiguration"])
+            source, posix = self.ecs.efs.mount_source(volume["efsVolumeConfiguration"])
+            if posix is not None and (posix["Uid"], posix["Gid"]) != (0, 0):
+                source = self._mount_as(volume["name"], source, posix)
+            self.efs_dirs[volume["name"]] = source
         except MountError as exc:
             raise StartFailure(str(exc)) from exc
-        except OSError as exc:  # the backing directory could not be made
+        except OSError as exc:  # the directory or the idmapped mount could not be made
             raise StartFailure("ResourceInitializationError: failed to invoke EFS utils "
                                "commands to set up EFS volumes: %s" % exc) from exc
+
+    def _mount_as(self, name, source, posix):
+        """An idmapped mount of source on which the container's root acts as
+        the access point's PosixUser (awssim_idmap); unmounted at teardown."""
+        target = os.path.join(self.ecs.efs.mounts_dir, "%s-%s" % (self.task.id, name))
+        os.makedirs(target, exist_ok=True)
+        self.idmapped.append(target)
+        idmap.mount(source, target, posix["Uid"], posix["Gid"])
+        return target
 
     def _mounts(self, definition):
         mounts = []
@@ -349,6 +363,8 @@ class TaskRunner(threading.Thread):
             if c.follower is not None:
                 c.follower.join(LOG_FLUSH_SECONDS)
         self._drop_namespace()
+        for target in self.idmapped:
+            idmap.unmount(target)
         task.update(executionStoppedAt=now(), lastStatus="DEPROVISIONING")
         with self.ecs.lock:
             task.attachment["status"] = "DELETED"

@@ -77,8 +77,11 @@ def test_write_then_read_through_access_point(sim, ecs, efs, cluster, fs_id):
     # file system's directory.
     info = os.stat(fs_path(sim, fs_id, *root.split("/")))
     assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (1000, 1001, 0o750)
-    with open(fs_path(sim, fs_id, *root.split("/"), "greeting")) as f:
+    greeting = fs_path(sim, fs_id, *root.split("/"), "greeting")
+    with open(greeting) as f:
         assert f.read() == "hello\n"
+    # The container's root wrote as the access point's PosixUser.
+    assert (os.stat(greeting).st_uid, os.stat(greeting).st_gid) == (1000, 1000)
     reader = register(ecs, [efs_volume(fs_id, ap)], [container(
         'test "$(cat /data/greeting)" = hello && test -d /data/sub && '
         'test "$(ls /data | wc -l)" = 2',
@@ -87,6 +90,43 @@ def test_write_then_read_through_access_point(sim, ecs, efs, cluster, fs_id):
     described = ecs.describe_task_definition(taskDefinition=reader["taskDefinitionArn"])
     assert described["taskDefinition"]["volumes"][0]["efsVolumeConfiguration"][
         "authorizationConfig"]["accessPointId"] == ap
+    efs.delete_access_point(AccessPointId=ap)
+
+
+def test_posix_user_is_enforced_for_root(sim, ecs, efs, cluster, fs_id):
+    """Through an access point with a PosixUser the container's root acts
+    as that user: its files are the user's, it sees the user's files as
+    its own, and it is not privileged over files of other owners (EFS
+    overrides the client's identity). Other container users pass
+    unchanged (the documented limit)."""
+    root = "/posix-" + uuid.uuid4().hex[:8]
+    ap = efs.create_access_point(
+        FileSystemId=fs_id, PosixUser={"Uid": 2000, "Gid": 3000},
+        RootDirectory={"Path": root, "CreationInfo": {"OwnerUid": 2000, "OwnerGid": 3000,
+                                                      "Permissions": "0755"}})["AccessPointId"]
+    host_root = fs_path(sim, fs_id, root.strip("/"))
+    td = register(ecs, [efs_volume(fs_id, ap)], [container("true", [
+        {"sourceVolume": "data", "containerPath": "/data"}])])
+    assert exit_codes(run_to_end(ecs, cluster, td)) == {"main": 0}  # makes the root
+    with open(os.path.join(host_root, "roots"), "w") as f:
+        f.write("root's\n")
+    os.chmod(os.path.join(host_root, "roots"), 0o644)
+    td = register(ecs, [efs_volume(fs_id, ap)], [container(
+        'test "$(stat -c %u:%g /data)" = 0:0 && echo mine > /data/mine && '
+        'test "$(stat -c %u /data/mine)" = 0 && ! echo more >> /data/roots',
+        [{"sourceVolume": "data", "containerPath": "/data"}])])
+    assert exit_codes(run_to_end(ecs, cluster, td)) == {"main": 0}
+    info = os.stat(os.path.join(host_root, "mine"))
+    assert (info.st_uid, info.st_gid) == (2000, 3000)
+    with open(os.path.join(host_root, "roots")) as f:
+        assert f.read() == "root's\n"
+    os.chmod(host_root, 0o777)
+    td = register(ecs, [efs_volume(fs_id, ap)], [container(
+        "echo u > /data/other", [{"sourceVolume": "data", "containerPath": "/data"}],
+        user="1234:1234")])
+    assert exit_codes(run_to_end(ecs, cluster, td)) == {"main": 0}
+    assert os.stat(os.path.join(host_root, "other")).st_uid == 1234
+    assert os.listdir(os.path.join(sim.state_dir, "efs-mounts")) == []
     efs.delete_access_point(AccessPointId=ap)
 
 
