@@ -234,6 +234,11 @@ down() {
 	stop_pid "$RUN/awssim.pid"
 	# the simulated VPC's namespaces (a simulator killed hard leaves them)
 	"$PY" "$ROOT/tests/sim/aws/awssim_net.py" cleanup --owner "$RUN/sim" || true
+	# and its tasks' idmapped EFS mounts (awssim_idmap)
+	local m
+	for m in "$RUN"/sim/efs-mounts/*; do
+		if [ -d "$m" ]; then umount -l "$m" 2>/dev/null || true; fi
+	done
 	if [ -d "$RUN/bed" ]; then
 		"$ROOT/tests/bed/bed.sh" down "$RUN/bed" >/dev/null 2>&1 || true
 	fi
