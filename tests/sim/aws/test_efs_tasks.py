@@ -254,3 +254,35 @@ def test_task_definition_volume_rules(ecs):
     with pytest.raises(ClientError) as exc:
         register(ecs, [{"name": "data"}, {"name": "data"}], [container("true")])
     assert "unique" in exc.value.response["Error"]["Message"]
+
+
+def mounted_under(directory):
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(directory + "/")]
+
+
+def test_idmapped_mounts_of_a_killed_simulator_go(fresh_sim):
+    """A simulator killed with a task running leaves that task's idmapped
+    mount; the next start detaches it."""
+    s = fresh_sim().start()
+    ecs, efs = s.client("ecs"), s.client("efs")
+    ecs.create_cluster(clusterName="idmap")
+    from test_efs import new_fs
+    fs = new_fs(efs)["FileSystemId"]
+    ap = efs.create_access_point(FileSystemId=fs, PosixUser={"Uid": 7, "Gid": 7}, RootDirectory={
+        "Path": "/k", "CreationInfo": {"OwnerUid": 7, "OwnerGid": 7, "Permissions": "0700"}})[
+        "AccessPointId"]
+    td = register(ecs, [efs_volume(fs, ap)], [container(
+        "sleep 300", [{"sourceVolume": "data", "containerPath": "/data"}])])
+    task = run(ecs, "idmap", td["taskDefinitionArn"])
+    task, _ = wait_status(ecs, "idmap", task["taskArn"], "RUNNING")
+    assert task["lastStatus"] == "RUNNING", task
+    staging = os.path.realpath(os.path.join(s.state_dir, "efs-mounts"))
+    assert len(mounted_under(staging)) == 1
+    s.proc.kill()
+    s.proc.wait()
+    s.proc = None
+    s.log.close()
+    s.start()
+    assert mounted_under(staging) == []
+    s.stop()
