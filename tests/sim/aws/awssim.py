@@ -4,8 +4,10 @@
 One HTTP endpoint (127.0.0.1:--port) serves ECS, CloudWatch Logs and ECR
 (JSON 1.1, told apart by X-Amz-Target), STS (query protocol, XML
 answers), EC2's security groups and subnets (ec2 query protocol, told apart
-by the SigV4 scope's service) and Lambda (rest-json, routed by method and
-path; invocations run in containers that implement the Lambda Runtime API).
+by the SigV4 scope's service), Lambda and EFS (rest-json, told apart by
+the SigV4 scope's service and routed by method and path; Lambda
+invocations run in containers that implement the Lambda Runtime API; EFS
+file systems are directories under --efs-dir that tasks bind-mount).
 Every request's SigV4 signature is verified, its input validated against
 the botocore model, and ECS tasks run as real containers on a private
 Docker engine (--engine) from a local registry (--registry), each in its
