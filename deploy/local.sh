@@ -15,6 +15,12 @@
 # brought up with), SK_ECS_AGENT (0: run ECS
 # tasks without the agent; default 1 when BUILD has sockerless-agent),
 # SK_WRAP (a command prefix for the daemons, e.g. valgrind and its options).
+#
+# Volumes: the simulator has one EFS file system (ecs.efs_filesystem_id),
+# backed by $SK_RUN/efs/<fs-id>; its id is in $SK_RUN/efs-id and
+# $SK_RUN/efs.env (SK_EFS_FILESYSTEM_ID, SK_EFS_DIR). $SK_RUN/shared links
+# to its /shared, the backend's shared_paths prefix ($SK_RUN/shared=/shared);
+# docker_socket_paths and docker_api name $SK_RUN/docker.sock.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -74,13 +80,51 @@ start_sim() {
 			--region "$REGION" --account "$ACCOUNT" \
 			--access-key "$AKID" --secret-key "$SECRET" \
 			--state-dir "$RUN/sim" --vpc-id vpc-0local --subnet-id subnet-0local \
-			--security-group-id sg-0local --default-group-ingress none >"$RUN/awssim.log" 2>&1 &
+			--security-group-id sg-0local --default-group-ingress none \
+			--efs-dir "$RUN/efs" >"$RUN/awssim.log" 2>&1 &
 		echo $! >"$RUN/awssim.pid"
 		wait_for "curl -sf http://127.0.0.1:$SIM_PORT/_sim/health" 30 ||
 			die "the AWS simulator did not start; see $RUN/awssim.log"
 	fi
 	"$PY" "$ROOT/deploy/local-provision.py" --endpoint "http://127.0.0.1:$SIM_PORT" \
-		--region "$REGION" --access-key "$AKID" --secret-key "$SECRET"
+		--region "$REGION" --access-key "$AKID" --secret-key "$SECRET" \
+		--efs-out "$RUN/efs-id"
+	link_shared
+}
+
+# The volumes' file system is $RUN/efs/<fs-id> (the simulator's backing
+# directory); $RUN/shared stands for the operator's mount of its /shared on
+# the runner host, the shared_paths prefix.
+link_shared() {
+	local fs
+	fs=$(cat "$RUN/efs-id")
+	mkdir -p "$RUN/efs/$fs/shared"
+	ln -sfn "$RUN/efs/$fs/shared" "$RUN/shared"
+	printf 'SK_EFS_FILESYSTEM_ID=%s\nSK_EFS_DIR=%s\n' "$fs" "$RUN/efs/$fs" >"$RUN/efs.env"
+}
+
+# Whether backend binary $1 knows configuration key $2 (dotted: ecs.x), as
+# its --help lists it (the volume and docker.sock keys arrive with the
+# volumes work; a configuration with an unknown key is refused).
+knows_key() {
+	local help
+	help=$("$1" --help 2>&1) || true
+	grep -qF -- "--$2=" <<<"$help"
+}
+
+# The framework's volume and docker.sock settings of the local default, each
+# written only when backend binary $1 has the key.
+write_volume_config() {
+	local bin=$1
+	if knows_key "$bin" shared_paths; then
+		echo "shared_paths: [$RUN/shared=/shared]"
+	fi
+	if knows_key "$bin" docker_socket_paths; then
+		echo "docker_socket_paths: [/var/run/docker.sock, /run/docker.sock, $RUN/docker.sock]"
+	fi
+	if knows_key "$bin" docker_api; then
+		echo "docker_api: unix://$RUN/docker.sock"
+	fi
 }
 
 # The agent image in the local registry, where the simulated ECS pulls it
@@ -100,16 +144,18 @@ push_agent_image() {
 }
 
 write_ecs_config() {
-	local agent=false image=""
+	local agent=false image="" bin="$BUILD/sockerless-backend-ecs"
 	if [ -s "$RUN/agent-image" ]; then
 		agent=true
 		image=$(cat "$RUN/agent-image")
 	fi
 	cat >"$RUN/backend-ecs.yaml" <<EOF
 # Written by deploy/local.sh: the ECS backend against the AWS simulator.
+# The volumes' EFS file system: $(cat "$RUN/efs-id") (files in $RUN/efs/$(cat "$RUN/efs-id")).
 socket: $RUN/backend.sock
 state_dir: $RUN/state-ecs
 registry_mirrors: [http://$SK_REGISTRY]
+$(write_volume_config "$bin")
 ecs:
   region: $REGION
   cluster: sockerless
@@ -120,6 +166,9 @@ ecs:
   agent: $agent
 EOF
 	if [ -n "$image" ]; then echo "  agent_image: $image" >>"$RUN/backend-ecs.yaml"; fi
+	if knows_key "$bin" ecs.efs_filesystem_id; then
+		echo "  efs_filesystem_id: $(cat "$RUN/efs-id")" >>"$RUN/backend-ecs.yaml"
+	fi
 }
 
 write_lambda_config() {
@@ -130,6 +179,7 @@ state_dir: $RUN/state-lambda
 registry_mirrors: [http://$SK_REGISTRY]
 # The simulated ECR registry is the local registry.
 registry_endpoints: [$ACCOUNT.dkr.ecr.$REGION.amazonaws.com=http://$SK_REGISTRY]
+$(write_volume_config "$BUILD/sockerless-backend-lambda")
 lambda:
   region: $REGION
   role_arn: arn:aws:iam::$ACCOUNT:role/sockerless-lambda
@@ -184,6 +234,11 @@ down() {
 	stop_pid "$RUN/awssim.pid"
 	# the simulated VPC's namespaces (a simulator killed hard leaves them)
 	"$PY" "$ROOT/tests/sim/aws/awssim_net.py" cleanup --owner "$RUN/sim" || true
+	# and its tasks' idmapped EFS mounts (awssim_idmap)
+	local m
+	for m in "$RUN"/sim/efs-mounts/*; do
+		if [ -d "$m" ]; then umount -l "$m" 2>/dev/null || true; fi
+	done
 	if [ -d "$RUN/bed" ]; then
 		"$ROOT/tests/bed/bed.sh" down "$RUN/bed" >/dev/null 2>&1 || true
 	fi

@@ -4,8 +4,10 @@
 One HTTP endpoint (127.0.0.1:--port) serves ECS, CloudWatch Logs and ECR
 (JSON 1.1, told apart by X-Amz-Target), STS (query protocol, XML
 answers), EC2's security groups and subnets (ec2 query protocol, told apart
-by the SigV4 scope's service) and Lambda (rest-json, routed by method and
-path; invocations run in containers that implement the Lambda Runtime API).
+by the SigV4 scope's service), Lambda and EFS (rest-json, told apart by
+the SigV4 scope's service and routed by method and path; Lambda
+invocations run in containers that implement the Lambda Runtime API; EFS
+file systems are directories under --efs-dir that tasks bind-mount).
 Every request's SigV4 signature is verified, its input validated against
 the botocore model, and ECS tasks run as real containers on a private
 Docker engine (--engine) from a local registry (--registry), each in its
@@ -47,8 +49,10 @@ from awssim_ec2 import error_document as ec2_error  # noqa: E402
 from awssim_ec2 import output_document as ec2_output  # noqa: E402
 from awssim_ec2 import parse_input as ec2_input  # noqa: E402
 from awssim_ecs import EcsService  # noqa: E402
+from awssim_efs import EfsService  # noqa: E402
 from awssim_engine import LABEL, Engine  # noqa: E402
 from awssim_faults import CallCounter, Faults  # noqa: E402
+from awssim_idmap import unmount_all  # noqa: E402
 from awssim_iam import MetadataEndpoints, StsService  # noqa: E402
 from awssim_lambda import LambdaService  # noqa: E402
 from awssim_logs import LogsService  # noqa: E402
@@ -73,9 +77,10 @@ VALIDATION_CODE = {
     "ecr": "InvalidParameterException",
     "sts": "ValidationError",
     "lambda": "ValidationException",
+    "efs": "BadRequest",
 }
 # The code for input of the wrong type or unparseable JSON, by service.
-SERIALIZATION_CODE = {"lambda": "InvalidRequestContentException"}
+SERIALIZATION_CODE = {"lambda": "InvalidRequestContentException", "efs": "BadRequest"}
 # Operations that change nothing worth an immediate save (the periodic
 # save picks up Invoke's log events).
 NO_SAVE = {"Invoke"}
@@ -98,6 +103,9 @@ class Config:
         self.subnet_id = args.subnet_id
         self.security_group_id = args.security_group_id
         self.default_group_ingress = args.default_group_ingress
+        self.efs_dir = args.efs_dir or os.path.join(args.state_dir, "efs")
+        self.efs_access_point_limit = args.efs_access_point_limit
+        self.efs_creating_seconds = args.efs_creating_seconds
         # Where tasks reach the simulator from their namespaces (the VPC
         # gateway; set once the VPC is up).
         self.task_endpoint = self.endpoint
@@ -125,13 +133,15 @@ class Simulator:
         self.ecr = EcrService(config.region, config.account, config.registry)
         self.sts = StsService(self.creds)
         self.ec2 = Ec2Service(config, vpc)
-        self.ecs = EcsService(config, engine, self.logs, self.faults, vpc, self.ec2)
+        self.efs = EfsService(config, config.efs_dir, config.efs_access_point_limit,
+                              config.efs_creating_seconds)
+        self.ecs = EcsService(config, engine, self.logs, self.faults, vpc, self.ec2, self.efs)
         self.metadata = MetadataEndpoints(self.creds, config.container_auth_token)
         self.lambda_ = LambdaService(config, engine, self.logs, self.creds,
                                      config.lambda_idle_timeout)
         self.services = {s.name: s for s in (self.ecs, self.logs, self.ecr, self.sts,
-                                             self.lambda_, self.ec2)}
-        self.rest = [(RestRouter(s.model), s) for s in (self.lambda_,)]
+                                             self.lambda_, self.ec2, self.efs)}
+        self.rest = [(RestRouter(s.model), s) for s in (self.lambda_, self.efs)]
         self.targets = {s.model.metadata["targetPrefix"]: s
                         for s in (self.ecs, self.logs, self.ecr)}
         self._save_lock = threading.Lock()
@@ -155,6 +165,7 @@ class Simulator:
         self.creds.restore(state.get("credentials", []))
         self.lambda_.restore(state.get("lambda", {}))
         self.ec2.restore(state.get("ec2", {}))
+        self.efs.restore(state.get("efs", {}))
         log.info("restored state from %s", path)
 
     def save(self):
@@ -162,7 +173,7 @@ class Simulator:
             state = {"version": 1, "savedAt": time.time(), "ecs": self.ecs.snapshot(),
                      "logs": self.logs.snapshot(), "ecr": self.ecr.snapshot(),
                      "credentials": self.creds.snapshot(), "lambda": self.lambda_.snapshot(),
-                     "ec2": self.ec2.snapshot()}
+                     "ec2": self.ec2.snapshot(), "efs": self.efs.snapshot()}
             data = json.dumps(state, separators=(",", ":"), default=str)
             tmp = self.state_path() + ".tmp"
             with open(tmp, "w") as f:
@@ -176,7 +187,8 @@ class Simulator:
             tasks = sum(t.wire["version"] for t in self.ecs._tasks.values())
             count = len(self.ecs._tasks)
         return (tasks, count, self.logs._seq, sum(self.calls.snapshot().values()),
-                len(self.creds.snapshot()), self.lambda_.version, self.ec2.version)
+                len(self.creds.snapshot()), self.lambda_.version, self.ec2.version,
+                self.efs.version)
 
     def _save_loop(self):
         last = None
@@ -202,6 +214,7 @@ class Simulator:
             self.lambda_.close()
         except Exception:
             log.exception("stopping Lambda environments failed")
+        unmount_all(self.efs.mounts_dir)  # what a task that never got its teardown left
         self.save()
         self.vpc.down()
 
@@ -490,7 +503,7 @@ class Handler(BaseHTTPRequestHandler):
             code = "ServerException" if protocol == "json" else "InternalFailure"
             self._error(protocol, code, "awssim internal error: %s" % exc, 500, request_id, {})
 
-    # rest-json services (Lambda).
+    # rest-json services (Lambda, EFS), told apart by the SigV4 scope's service.
 
     def _rest_api(self, path, query):
         request_id = str(uuid.uuid4())
@@ -500,13 +513,18 @@ class Handler(BaseHTTPRequestHandler):
                  (p.partition("=") for p in query.split("&") if p)]
         try:
             body = self._body()
+            signing = _signing_service(self.headers)
+            found = None
             for router, candidate in sim.rest:
+                if signing is not None and signing != _signing_name(candidate):
+                    continue
                 found = router.match(self.command, path, pairs)
                 if found is not None:
                     service = candidate
                     break
             if service is None or found[0] is None:
-                service = service or sim.rest[0][1]
+                service = service or next((s for _, s in sim.rest
+                                           if _signing_name(s) == signing), sim.rest[0][1])
                 raise AwsError("UnknownOperationException", "Unknown operation %s %s"
                                % (self.command, path), status=404)
             operation, labels = found
@@ -660,6 +678,11 @@ class Handler(BaseHTTPRequestHandler):
                        "application/x-amz-json-1.1", headers)
 
 
+def _signing_name(service):
+    metadata = service.model.metadata
+    return metadata.get("signingName", metadata["endpointPrefix"])
+
+
 def _signing_service(headers):
     """The service of a SigV4 Authorization header's credential scope."""
     header = headers.get("Authorization") or ""
@@ -702,6 +725,13 @@ def parse_args(argv):
     ap.add_argument("--default-group-ingress", choices=["vpc", "self", "none"], default="vpc",
                     help="what the default group admits: the whole VPC (default), its own "
                     "members (AWS's default group), or nothing")
+    ap.add_argument("--efs-dir", default=None,
+                    help="where EFS file systems live, one directory each (default "
+                    "STATE_DIR/efs)")
+    ap.add_argument("--efs-access-point-limit", type=int, default=1000,
+                    help="access points per file system (AccessPointLimitExceeded above)")
+    ap.add_argument("--efs-creating-seconds", type=float, default=0.2,
+                    help="how long a new file system stays 'creating'")
     ap.add_argument("--log-level", default="INFO")
     return ap.parse_args(argv)
 

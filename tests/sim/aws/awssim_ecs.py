@@ -107,10 +107,11 @@ class Task:
 class EcsService:
     name = "ecs"
 
-    def __init__(self, config, engine, logs, faults, vpc, ec2):
+    def __init__(self, config, engine, logs, faults, vpc, ec2, efs):
         self.model = service_model("ecs")
         self.vpc = vpc
         self.ec2 = ec2
+        self.efs = efs               # EFS volumes' directories (mount_source)
         self.config = config
         self.engine = engine
         self.logs = logs

@@ -4,7 +4,7 @@ members are read from where their "location" says (uri label, querystring,
 header, headers prefix map, the payload member, or the JSON body); outputs
 go back the same way (statusCode, header members, payload or JSON body),
 and errors as rest-json clients parse them (X-Amzn-ErrorType header plus a
-JSON body)."""
+JSON body; EFS's error shapes add "ErrorCode")."""
 
 import base64
 import json
@@ -246,10 +246,14 @@ def error_document(model, code, message, status):
     as the model's error shape spells it (Lambda uses both "Message" and
     "message")."""
     key = "message"
+    document = {"Type": "Service" if status >= 500 else "User"}
     try:
         shape = model.shape_for(code)
         if "Message" in shape.members and "message" not in shape.members:
             key = "Message"
+        if "ErrorCode" in shape.members:  # EFS: {"ErrorCode": ..., "Message": ...}
+            document["ErrorCode"] = code
     except Exception:  # not a modelled error (auth, validation)
         pass
-    return {"Type": "Service" if status >= 500 else "User", key: message}
+    document[key] = message
+    return document

@@ -19,7 +19,9 @@ FARGATE_SIZES = {
 FAMILY = re.compile(r"[A-Za-z0-9_-]{1,255}")
 CONTAINER_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
 ECR_IMAGE = re.compile(r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/")
-UNSIMULATED_VOLUMES = ("efsVolumeConfiguration", "fsxWindowsFileServerVolumeConfiguration")
+UNSIMULATED_VOLUMES = ("fsxWindowsFileServerVolumeConfiguration",)
+VOLUME_KINDS = ("host", "dockerVolumeConfiguration", "efsVolumeConfiguration",
+                "fsxWindowsFileServerVolumeConfiguration")
 
 
 def client_error(message):
@@ -141,6 +143,13 @@ def _check_volumes(definition):
         if unsimulated:
             raise client_error("awssim does not simulate %s (volume %s)"
                                % (unsimulated[0], volume["name"]))
+        kinds = [k for k in VOLUME_KINDS if volume.get(k) is not None]
+        if len(kinds) > 1:
+            raise client_error("Volume %s can only specify one of host, "
+                               "dockerVolumeConfiguration, efsVolumeConfiguration or "
+                               "fsxWindowsFileServerVolumeConfiguration." % volume["name"])
+        if "efsVolumeConfiguration" in volume:
+            _check_efs(volume["efsVolumeConfiguration"])
         names.add(volume["name"])
     for c in definition["containerDefinitions"]:
         for mount in c["mountPoints"]:
@@ -149,6 +158,34 @@ def _check_volumes(definition):
             if not mount.get("containerPath"):
                 raise client_error("Container.mountPoints.containerPath should not be null "
                                    "or empty.")
+
+
+def _check_efs(config):
+    """ECS's rules for efsVolumeConfiguration (the model says which
+    combinations are allowed; the file system and access point are only
+    looked at when a task mounts them)."""
+    if not config.get("fileSystemId"):
+        raise client_error("EFSVolumeConfiguration.fileSystemId should not be null or empty.")
+    encrypted = config.get("transitEncryption", "DISABLED") == "ENABLED"
+    authorization = config.get("authorizationConfig") or {}
+    if authorization.get("accessPointId"):
+        if not encrypted:
+            raise client_error("Transit encryption must be enabled when using an EFS access "
+                               "point: set transitEncryption to ENABLED.")
+        if config.get("rootDirectory") not in (None, "", "/"):
+            raise client_error("When using an EFS access point, the root directory must be "
+                               "either omitted or set to /: the access point's root "
+                               "directory is used.")
+    if authorization.get("iam") == "ENABLED" and not encrypted:
+        raise client_error("Transit encryption must be enabled when EFS IAM authorization "
+                           "is enabled.")
+    port = config.get("transitEncryptionPort")
+    if port is not None and not 0 < port < 65536:
+        raise client_error("transitEncryptionPort must be between 1 and 65535.")
+    root = config.get("rootDirectory")
+    if root not in (None, "") and (not root.startswith("/") or ".." in root.split("/")):
+        raise client_error("EFSVolumeConfiguration.rootDirectory must be an absolute path "
+                           "inside the file system (no '..').")
 
 
 def fargate_problems(definition):

@@ -1,16 +1,19 @@
 """The life of one ECS task on the engine, as Fargate runs it:
-PROVISIONING -> PENDING (logger checks, image pulls, volumes) -> RUNNING ->
-DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED.
+PROVISIONING -> PENDING (logger checks, image pulls, volumes: EFS mounts and
+task storage) -> RUNNING -> DEACTIVATING -> STOPPING -> DEPROVISIONING -> STOPPED.
 
 A TaskRunner thread per task starts the containers in dependsOn order,
 watches them, copies awslogs output into CloudWatch Logs, and stops the
 task when an essential container exits or StopTask asks it to."""
 
 import logging
+import os
 import threading
 
 import docker.types
 
+import awssim_idmap as idmap
+from awssim_efs import MountError
 from awssim_engine import LABEL, EngineError
 from awssim_util import epoch_ms, now
 
@@ -72,6 +75,8 @@ class TaskRunner(threading.Thread):
         self.by_name = {c.name: c for c in self.containers}
         self.started_running = False
         self.pause_id = None
+        self.efs_dirs = {}           # volume name -> host directory (EFS volumes)
+        self.idmapped = []           # staging directories of idmapped mounts
 
     def run(self):
         try:
@@ -101,9 +106,48 @@ class TaskRunner(threading.Thread):
         task.update(pullStoppedAt=now())
         self._make_namespace()
         for volume in task.definition.get("volumes", []):
+            if "efsVolumeConfiguration" in volume:
+                self._mount_efs(volume)
+                continue
             name = "awssim-%s-%s" % (task.id, volume["name"])
             self.ecs.engine.create_volume(name, {LABEL: "1", LABEL + ".task": task.arn})
             task.volumes.append(name)
+
+    def _mount_efs(self, volume):
+        """The directory of an EFS volume (the access point's root, made on
+        first mount), bind-mounted into the containers that mount it."""
+        try:
+            source, posix = self.ecs.efs.mount_source(volume["efsVolumeConfiguration"])
+            if posix is not None and (posix["Uid"], posix["Gid"]) != (0, 0):
+                source = self._mount_as(volume["name"], source, posix)
+            self.efs_dirs[volume["name"]] = source
+        except MountError as exc:
+            raise StartFailure(str(exc)) from exc
+        except OSError as exc:  # the directory or the idmapped mount could not be made
+            raise StartFailure("ResourceInitializationError: failed to invoke EFS utils "
+                               "commands to set up EFS volumes: %s" % exc) from exc
+
+    def _mount_as(self, name, source, posix):
+        """An idmapped mount of source on which the container's root acts as
+        the access point's PosixUser (awssim_idmap); unmounted at teardown."""
+        target = os.path.join(self.ecs.efs.mounts_dir, "%s-%s" % (self.task.id, name))
+        os.makedirs(target, exist_ok=True)
+        self.idmapped.append(target)
+        idmap.mount(source, target, posix["Uid"], posix["Gid"])
+        return target
+
+    def _mounts(self, definition):
+        mounts = []
+        for m in definition.get("mountPoints", []):
+            source = self.efs_dirs.get(m["sourceVolume"])
+            if source is not None:
+                mounts.append(docker.types.Mount(m["containerPath"], source, type="bind",
+                                                 read_only=bool(m.get("readOnly"))))
+            else:
+                mounts.append(docker.types.Mount(
+                    m["containerPath"], "awssim-%s-%s" % (self.task.id, m["sourceVolume"]),
+                    read_only=bool(m.get("readOnly"))))
+        return mounts
 
     def _make_namespace(self):
         """awsvpc: the task's own network namespace (a pause container's,
@@ -213,10 +257,7 @@ class TaskRunner(threading.Thread):
             "command": c.override.get("command") or definition.get("command") or None,
             "working_dir": definition.get("workingDirectory"),
             "user": definition.get("user"),
-            "mounts": [docker.types.Mount(m["containerPath"],
-                                          "awssim-%s-%s" % (self.task.id, m["sourceVolume"]),
-                                          read_only=bool(m.get("readOnly")))
-                       for m in definition.get("mountPoints", [])],
+            "mounts": self._mounts(definition),
             "mem_limit": "%dm" % (c.override.get("memory") or definition.get("memory")
                                   or int(self.task.wire["memory"])),
             "init": bool(definition.get("linuxParameters", {}).get("initProcessEnabled")),
@@ -322,6 +363,8 @@ class TaskRunner(threading.Thread):
             if c.follower is not None:
                 c.follower.join(LOG_FLUSH_SECONDS)
         self._drop_namespace()
+        for target in self.idmapped:
+            idmap.unmount(target)
         task.update(executionStoppedAt=now(), lastStatus="DEPROVISIONING")
         with self.ecs.lock:
             task.attachment["status"] = "DELETED"
