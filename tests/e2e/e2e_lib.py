@@ -347,3 +347,79 @@ def api(method, path, body=None):
             return r.status, data
     finally:
         conn.close()
+
+
+# --- volumes and files (issue 14) ---
+
+def _ref_shared_root():
+    return os.path.join("/tmp", f"sk-e2e-shared-{RUN_ID}")
+
+
+def shared_dir():
+    """The host directory a bind mount may use on the target, made if
+    missing: for sockerless the run's directory under the stack's
+    shared_paths prefix, $SK_RUN_DIR/shared/<run id> (deploy/local.sh maps
+    $SK_RUN_DIR/shared onto the EFS file system's /shared); for the
+    reference a directory under /tmp (its dockerd shares this machine's
+    file systems). None when sockerless's run directory is unknown."""
+    if TARGET == "reference":
+        d = _ref_shared_root()
+    else:
+        run = os.environ.get("SK_RUN_DIR")
+        if not run:
+            return None
+        d = os.path.join(run, "shared", RUN_ID)
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o777)
+    return d
+
+
+def docker_sock_path():
+    """The path of the unix socket the client uses (SK_DOCKER_HOST): what a
+    CI runner bind-mounts into a job as /var/run/docker.sock."""
+    assert HOST.startswith("unix://"), HOST
+    return HOST[len("unix://"):]
+
+
+def bed_env():
+    """The test bed's bed.env as a dict ($SK_RUN_DIR/bed/bed.env, or
+    SK_BED_ENV), or {} when neither is there."""
+    path = os.environ.get("SK_BED_ENV") or os.path.join(os.environ.get("SK_RUN_DIR", "/nonexistent"),
+                                                        "bed", "bed.env")
+    out = {}
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                if k.startswith("export "):
+                    k = k[len("export "):]
+                out[k.strip()] = v.strip().strip("'\"")
+    return out
+
+
+def push_image(context_dir, repo, tag):
+    """Builds context_dir (a Dockerfile without RUN, classic builder) on the
+    test bed's simulator engine and pushes it to the bed's registry as
+    sockerless/<repo>:<tag>, which both targets pull through their mirror of
+    docker.io; returns that name. Skips (pytest) without a test bed."""
+    import pytest
+    env = bed_env()
+    engine, reg = env.get("SK_SIM_ENGINE_HOST"), env.get("SK_REGISTRY")
+    if not engine or not reg:
+        pytest.skip("no test bed (set SK_RUN_DIR to the stack's run directory or SK_BED_ENV)")
+    benv = dict(_env(), DOCKER_HOST=engine, DOCKER_BUILDKIT="0")
+    full = f"{reg}/sockerless/{repo}:{tag}"
+    for argv in (["build", "-q", "--build-arg", f"REGISTRY={reg}", "-t", full, context_dir],
+                 ["push", "-q", full]):
+        p = subprocess.run([DOCKER, *argv], env=benv, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, (argv, p.stdout, p.stderr)
+    return f"sockerless/{repo}:{tag}"
+
+
+def vol_rm(*names):
+    """Removes volumes, ignoring the ones already gone."""
+    if names:
+        dk("volume", "rm", "-f", *names, timeout=120)
