@@ -423,3 +423,45 @@ def vol_rm(*names):
     """Removes volumes, ignoring the ones already gone."""
     if names:
         dk("volume", "rm", "-f", *names, timeout=120)
+
+
+def aws_client(service):
+    """A botocore client of the stack's AWS simulator (deploy/local.sh's
+    account)."""
+    import botocore.session
+    return botocore.session.get_session().create_client(
+        service, region_name="us-east-1", endpoint_url=sim_url(),
+        aws_access_key_id="AKIDSOCKERLESSTEST", aws_secret_access_key="sockerless-test-secret")
+
+
+def cloud_snapshot():
+    """What the simulated cloud holds that a replay could leave behind: EFS
+    access points, security groups, ACTIVE task definitions, as sets of ids;
+    plus the simulator's API call counts. None on the reference or without
+    a simulator."""
+    if TARGET != "sockerless" or not sim_url():
+        return None
+    efs, ec2, ecs = aws_client("efs"), aws_client("ec2"), aws_client("ecs")
+    aps, kw = set(), {}
+    while True:
+        page = efs.describe_access_points(**kw)
+        aps |= {a["AccessPointId"] for a in page["AccessPoints"]}
+        if not page.get("NextToken"):
+            break
+        kw["NextToken"] = page["NextToken"]
+    sgs = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    tds = set()
+    for page in ecs.get_paginator("list_task_definitions").paginate(status="ACTIVE"):
+        tds |= set(page["taskDefinitionArns"])
+    return {"access_points": aps, "security_groups": sgs, "task_definitions": tds,
+            "calls": sim_call("GET", "/_sim/calls") or {}}
+
+
+def cloud_left(before, after):
+    """The resources in `after` that were not in `before` (cloud_snapshot),
+    by kind, and the API calls made in between ({op: count})."""
+    left = {k: sorted(after[k] - before[k])
+            for k in ("access_points", "security_groups", "task_definitions")}
+    calls = {op: n - before["calls"].get(op, 0) for op, n in after["calls"].items()
+             if n - before["calls"].get(op, 0) > 0}
+    return left, calls
