@@ -364,6 +364,9 @@ def shared_dir():
     file systems). None when sockerless's run directory is unknown."""
     if TARGET == "reference":
         d = _ref_shared_root()
+        if not os.path.isdir(d):
+            import atexit
+            atexit.register(shutil.rmtree, d, True)
     else:
         run = os.environ.get("SK_RUN_DIR")
         if not run:
