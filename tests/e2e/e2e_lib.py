@@ -371,6 +371,10 @@ def shared_dir():
         run = os.environ.get("SK_RUN_DIR")
         if not run:
             return None
+        # deploy/local.sh makes it (a link into the simulated EFS file
+        # system); a plain directory made here would not be shared.
+        assert os.path.exists(os.path.join(run, "shared")), \
+            f"the stack has no {run}/shared (deploy/local.sh's shared_paths prefix)"
         d = os.path.join(run, "shared", RUN_ID)
     os.makedirs(d, exist_ok=True)
     os.chmod(d, 0o777)
@@ -437,34 +441,72 @@ def aws_client(service):
         aws_access_key_id="AKIDSOCKERLESSTEST", aws_secret_access_key="sockerless-test-secret")
 
 
+_WARMED = False
+
+
 def cloud_snapshot():
     """What the simulated cloud holds that a replay could leave behind: EFS
     access points, security groups, ACTIVE task definitions, as sets of ids;
-    plus the simulator's API call counts. None on the reference or without
-    a simulator."""
+    plus the simulator's API call counts, read before this function's own
+    calls (counted in "own" so that cloud_left leaves them out). None on the
+    reference or without a simulator."""
     if TARGET != "sockerless" or not sim_url():
         return None
+    # The default network's security group is made on its first use and
+    # kept, as dockerd's bridge is: one container first makes sure it is
+    # there before the count (once a session: later snapshots of a replay
+    # must not count it).
+    global _WARMED
+    if not _WARMED:
+        dk("run", "--rm", BUSYBOX, "true", timeout=300)
+        _WARMED = True
+    calls = sim_call("GET", "/_sim/calls") or {}
+    own = {}
     efs, ec2, ecs = aws_client("efs"), aws_client("ec2"), aws_client("ecs")
     aps, kw = set(), {}
     while True:
         page = efs.describe_access_points(**kw)
+        own["efs.DescribeAccessPoints"] = own.get("efs.DescribeAccessPoints", 0) + 1
         aps |= {a["AccessPointId"] for a in page["AccessPoints"]}
         if not page.get("NextToken"):
             break
         kw["NextToken"] = page["NextToken"]
     sgs = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    own["ec2.DescribeSecurityGroups"] = 1
     tds = set()
     for page in ecs.get_paginator("list_task_definitions").paginate(status="ACTIVE"):
+        own["ecs.ListTaskDefinitions"] = own.get("ecs.ListTaskDefinitions", 0) + 1
         tds |= set(page["taskDefinitionArns"])
     return {"access_points": aps, "security_groups": sgs, "task_definitions": tds,
-            "calls": sim_call("GET", "/_sim/calls") or {}}
+            "calls": calls, "own": own}
+
+
+def taskdef_idle():
+    """The stack's ecs.taskdef_idle (seconds a task definition no container
+    uses stays registered for reuse; docs/backend-ecs.md), from its
+    backend-ecs.yaml under SK_RUN_DIR; 600 (the default) when not set."""
+    path = os.path.join(os.environ.get("SK_RUN_DIR", "/nonexistent"), "backend-ecs.yaml")
+    if os.path.exists(path):
+        with open(path) as f:
+            m = re.search(r"^\s+taskdef_idle:\s*(\d+)", f.read(), re.M)
+            if m:
+                return int(m.group(1))
+    return 600
 
 
 def cloud_left(before, after):
     """The resources in `after` that were not in `before` (cloud_snapshot),
-    by kind, and the API calls made in between ({op: count})."""
+    by kind, and the API calls made in between ({op: count}), the
+    snapshot's own calls left out. Task definitions count only when the
+    stack deregisters them on remove (taskdef_idle 0); otherwise they wait
+    out ecs.taskdef_idle for reuse, by design."""
     left = {k: sorted(after[k] - before[k])
             for k in ("access_points", "security_groups", "task_definitions")}
-    calls = {op: n - before["calls"].get(op, 0) for op, n in after["calls"].items()
-             if n - before["calls"].get(op, 0) > 0}
+    if taskdef_idle() != 0:
+        left["task_definitions"] = []
+    calls = {}
+    for op, n in after["calls"].items():
+        d = n - before["calls"].get(op, 0) - before["own"].get(op, 0)
+        if d > 0:
+            calls[op] = d
     return left, calls
