@@ -391,8 +391,8 @@ def docker_sock_path():
 def bed_env():
     """The test bed's bed.env as a dict ($SK_RUN_DIR/bed/bed.env, or
     SK_BED_ENV), or {} when neither is there."""
-    path = os.environ.get("SK_BED_ENV") or os.path.join(os.environ.get("SK_RUN_DIR", "/nonexistent"),
-                                                        "bed", "bed.env")
+    run = os.environ.get("SK_RUN_DIR", "/nonexistent")
+    path = os.environ.get("SK_BED_ENV") or os.path.join(run, "bed", "bed.env")
     out = {}
     if not os.path.exists(path):
         return out

@@ -82,7 +82,7 @@ def _ctr(project, service):
 
 def test_compose_volume_health_restart(tmp_path):
     if host_network():
-        pytest.skip("the engine has no bridge network: the services cannot reach each other by name")
+        pytest.skip("the engine has no bridge network: services cannot reach each other by name")
     path = os.path.join(tmp_path, "docker-compose.yml")
     with open(path, "w") as f:
         f.write(COMPOSE_FILE.format(run_id=RUN_ID))

@@ -18,6 +18,7 @@ the test bed's engine and pushed to its registry (e2e_lib.push_image)."""
 import json
 import os
 import re
+import shutil
 import uuid
 
 import pytest
@@ -269,6 +270,7 @@ def test_bind_under_shared_paths():
            "-c", "cat /w/from-ctr; touch /w/x && echo wrote")
     assert p.stdout == "ctr-wrote\n" and "Read-only file system" in p.stderr, (p.stdout,
                                                                               p.stderr)
+    shutil.rmtree(sub, ignore_errors=True)
 
 
 def test_bind_under_shared_paths_is_a_hidden_volume(name):
