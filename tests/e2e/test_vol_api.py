@@ -165,6 +165,9 @@ def test_rm_missing():
     assert st == 404 and "no such volume" in body["message"], (st, body)
     st, body = api("DELETE", f"/volumes/{missing}?force=1")
     assert st == 204, (st, body)
+    assert dk("volume", "rm", "-f", missing).returncode == 0
+    p = dk("volume", "rm", missing)
+    assert p.returncode != 0 and "no such volume" in p.stderr, p.stderr
     st, body = api("GET", f"/volumes/{missing}")
     assert st == 404 and "no such volume" in body["message"], (st, body)
 

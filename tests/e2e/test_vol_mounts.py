@@ -318,3 +318,41 @@ def test_volume_files_on_the_file_system(vols):
                 if f.read().strip() == token:
                     found.append(root)
     assert len(found) == 1, found
+
+
+def test_mounts_differential(vols):
+    """The same create on sockerless and on the reference: the same Mounts
+    but for the anonymous volume's name and the data root."""
+    ref = os.environ.get("SK_REF_DOCKER_HOST")
+    if TARGET != "sockerless" or not ref:
+        pytest.skip("needs SK_TARGET=sockerless and SK_REF_DOCKER_HOST")
+    from diff_lib import cli
+    v = vols("skvolmdiff")
+    args = ["create", "--label", RUN_VOL_LABEL, "-v", f"{v}:/p", "-v", f"{v}:/q:ro", "-v",
+            "/anon", "--mount", f"type=volume,src={v},dst=/r,readonly,volume-nocopy",
+            "--mount", "type=tmpfs,dst=/t", BUSYBOX, "true"]
+    got = []
+    for host in (ref, None):
+        if host:
+            rc, out, err = cli(host, *args)
+            assert rc == 0, err
+            cid = out.strip()
+            mounts = json.loads(cli(host, "inspect", cid)[1])[0]["Mounts"]
+            cli(host, "rm", "-v", cid)
+            cli(host, "volume", "rm", "-f", v)
+        else:
+            cid = dk_ok(*args).strip()
+            mounts = inspect(cid)["Mounts"]
+            dk_ok("rm", "-v", cid)
+        norm = []
+        for m in mounts:
+            m = dict(m)
+            if m.get("Name") and m["Name"] != v:
+                m["Name"] = "<anonymous>"
+            if m["Source"]:
+                m["Source"] = "/volumes/" + m["Source"].split("/volumes/", 1)[1].split("/")[0]
+                if m.get("Name") == "<anonymous>":
+                    m["Source"] = "/volumes/<anonymous>"
+            norm.append(m)
+        got.append(sorted(norm, key=lambda m: m["Destination"]))
+    assert got[0] == got[1], got
