@@ -347,3 +347,166 @@ def api(method, path, body=None):
             return r.status, data
     finally:
         conn.close()
+
+
+# --- volumes and files (issue 14) ---
+
+def _ref_shared_root():
+    return os.path.join("/tmp", f"sk-e2e-shared-{RUN_ID}")
+
+
+def shared_dir():
+    """The host directory a bind mount may use on the target, made if
+    missing: for sockerless the run's directory under the stack's
+    shared_paths prefix, $SK_RUN_DIR/shared/<run id> (deploy/local.sh maps
+    $SK_RUN_DIR/shared onto the EFS file system's /shared); for the
+    reference a directory under /tmp (its dockerd shares this machine's
+    file systems). None when sockerless's run directory is unknown."""
+    if TARGET == "reference":
+        d = _ref_shared_root()
+        if not os.path.isdir(d):
+            import atexit
+            atexit.register(shutil.rmtree, d, True)
+    else:
+        run = os.environ.get("SK_RUN_DIR")
+        if not run:
+            return None
+        # deploy/local.sh makes it (a link into the simulated EFS file
+        # system); a plain directory made here would not be shared.
+        assert os.path.exists(os.path.join(run, "shared")), \
+            f"the stack has no {run}/shared (deploy/local.sh's shared_paths prefix)"
+        d = os.path.join(run, "shared", RUN_ID)
+    os.makedirs(d, exist_ok=True)
+    os.chmod(d, 0o777)
+    return d
+
+
+def docker_sock_path():
+    """The path of the unix socket the client uses (SK_DOCKER_HOST): what a
+    CI runner bind-mounts into a job as /var/run/docker.sock."""
+    assert HOST.startswith("unix://"), HOST
+    return HOST[len("unix://"):]
+
+
+def bed_env():
+    """The test bed's bed.env as a dict ($SK_RUN_DIR/bed/bed.env, or
+    SK_BED_ENV), or {} when neither is there."""
+    run = os.environ.get("SK_RUN_DIR", "/nonexistent")
+    path = os.environ.get("SK_BED_ENV") or os.path.join(run, "bed", "bed.env")
+    out = {}
+    if not os.path.exists(path):
+        return out
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                if k.startswith("export "):
+                    k = k[len("export "):]
+                out[k.strip()] = v.strip().strip("'\"")
+    return out
+
+
+def push_image(context_dir, repo, tag):
+    """Builds context_dir (a Dockerfile without RUN, classic builder) on the
+    test bed's simulator engine and pushes it to the bed's registry as
+    sockerless/<repo>:<tag>, which both targets pull through their mirror of
+    docker.io; returns that name. Skips (pytest) without a test bed."""
+    import pytest
+    env = bed_env()
+    engine, reg = env.get("SK_SIM_ENGINE_HOST"), env.get("SK_REGISTRY")
+    if not engine or not reg:
+        pytest.skip("no test bed (set SK_RUN_DIR to the stack's run directory or SK_BED_ENV)")
+    benv = dict(_env(), DOCKER_HOST=engine, DOCKER_BUILDKIT="0")
+    full = f"{reg}/sockerless/{repo}:{tag}"
+    for argv in (["build", "-q", "--build-arg", f"REGISTRY={reg}", "-t", full, context_dir],
+                 ["push", "-q", full]):
+        p = subprocess.run([DOCKER, *argv], env=benv, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, (argv, p.stdout, p.stderr)
+    return f"sockerless/{repo}:{tag}"
+
+
+def vol_rm(*names):
+    """Removes volumes, ignoring the ones already gone."""
+    if names:
+        dk("volume", "rm", "-f", *names, timeout=120)
+
+
+def aws_client(service):
+    """A botocore client of the stack's AWS simulator (deploy/local.sh's
+    account)."""
+    import botocore.session
+    return botocore.session.get_session().create_client(
+        service, region_name="us-east-1", endpoint_url=sim_url(),
+        aws_access_key_id="AKIDSOCKERLESSTEST", aws_secret_access_key="sockerless-test-secret")
+
+
+_WARMED = False
+
+
+def cloud_snapshot():
+    """What the simulated cloud holds that a replay could leave behind: EFS
+    access points, security groups, ACTIVE task definitions, as sets of ids;
+    plus the simulator's API call counts, read before this function's own
+    calls (counted in "own" so that cloud_left leaves them out). None on the
+    reference or without a simulator."""
+    if TARGET != "sockerless" or not sim_url():
+        return None
+    # The default network's security group is made on its first use and
+    # kept, as dockerd's bridge is: one container first makes sure it is
+    # there before the count (once a session: later snapshots of a replay
+    # must not count it).
+    global _WARMED
+    if not _WARMED:
+        dk("run", "--rm", BUSYBOX, "true", timeout=300)
+        _WARMED = True
+    calls = sim_call("GET", "/_sim/calls") or {}
+    own = {}
+    efs, ec2, ecs = aws_client("efs"), aws_client("ec2"), aws_client("ecs")
+    aps, kw = set(), {}
+    while True:
+        page = efs.describe_access_points(**kw)
+        own["efs.DescribeAccessPoints"] = own.get("efs.DescribeAccessPoints", 0) + 1
+        aps |= {a["AccessPointId"] for a in page["AccessPoints"]}
+        if not page.get("NextToken"):
+            break
+        kw["NextToken"] = page["NextToken"]
+    sgs = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    own["ec2.DescribeSecurityGroups"] = 1
+    tds = set()
+    for page in ecs.get_paginator("list_task_definitions").paginate(status="ACTIVE"):
+        own["ecs.ListTaskDefinitions"] = own.get("ecs.ListTaskDefinitions", 0) + 1
+        tds |= set(page["taskDefinitionArns"])
+    return {"access_points": aps, "security_groups": sgs, "task_definitions": tds,
+            "calls": calls, "own": own}
+
+
+def taskdef_idle():
+    """The stack's ecs.taskdef_idle (seconds a task definition no container
+    uses stays registered for reuse; docs/backend-ecs.md), from its
+    backend-ecs.yaml under SK_RUN_DIR; 600 (the default) when not set."""
+    path = os.path.join(os.environ.get("SK_RUN_DIR", "/nonexistent"), "backend-ecs.yaml")
+    if os.path.exists(path):
+        with open(path) as f:
+            m = re.search(r"^\s+taskdef_idle:\s*(\d+)", f.read(), re.M)
+            if m:
+                return int(m.group(1))
+    return 600
+
+
+def cloud_left(before, after):
+    """The resources in `after` that were not in `before` (cloud_snapshot),
+    by kind, and the API calls made in between ({op: count}), the
+    snapshot's own calls left out. Task definitions count only when the
+    stack deregisters them on remove (taskdef_idle 0); otherwise they wait
+    out ecs.taskdef_idle for reuse, by design."""
+    left = {k: sorted(after[k] - before[k])
+            for k in ("access_points", "security_groups", "task_definitions")}
+    if taskdef_idle() != 0:
+        left["task_definitions"] = []
+    calls = {}
+    for op, n in after["calls"].items():
+        d = n - before["calls"].get(op, 0) - before["own"].get(op, 0)
+        if d > 0:
+            calls[op] = d
+    return left, calls

@@ -70,7 +70,11 @@ def _read_frames(sock):
     return out, err
 
 
-def _gitlab_job(apiclient, name, script, network=None, links=None):
+def _gitlab_job(apiclient, name, script, network=None, links=None, binds=None, user=None,
+                working_dir="/", kind="build"):
+    """One stage: create (binds: the build and cache volumes, user: the
+    runner's `user` setting), attach before start, the script on stdin;
+    (wait status, exit code, stdout, stderr)."""
     # The runner pulls (per its pull policy) before it creates.
     apiclient.pull(BUSYBOX, tag="latest")
     hc = {}
@@ -78,12 +82,14 @@ def _gitlab_job(apiclient, name, script, network=None, links=None):
         hc["network_mode"] = network
     if links:
         hc["links"] = links
+    if binds:
+        hc["binds"] = binds
     c = apiclient.create_container(
         BUSYBOX, name=name, command=["sh", "-c", GITLAB_SHELL_DETECT],
-        stdin_open=True, tty=False, detach=False,
+        stdin_open=True, tty=False, detach=False, user=user,
         environment=["CI=true", "CI_JOB_ID=1", "GITLAB_CI=true"],
-        labels={"sk.e2e.run": RUN_ID, "com.gitlab.gitlab-runner.type": "build"},
-        working_dir="/", host_config=apiclient.create_host_config(**hc))
+        labels={"sk.e2e.run": RUN_ID, "com.gitlab.gitlab-runner.type": kind},
+        working_dir=working_dir, host_config=apiclient.create_host_config(**hc))
     cid = c["Id"]
     # The runner sets StdinOnce and the Attach flags in its Config.
     assert inspect(cid)["Config"]["OpenStdin"] is True
