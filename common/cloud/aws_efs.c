@@ -153,6 +153,27 @@ aws_efs_error(const char *op, const char *fs_id, const struct aws_error *ae,
 	err_wrap(e, "EFS %s", op);
 }
 
+/* EFS's error bodies are {"ErrorCode", "Message"}: the code when no
+ * X-Amzn-ErrorType header named it (botocore reads only the header). */
+static const struct aws_error *
+efs_ae(const struct httpcli_resp *resp, const struct aws_error *ae,
+    struct aws_error *fixed)
+{
+	cJSON *o;
+	const char *code;
+
+	if (ae == NULL || resp == NULL || resp->body == NULL ||
+	    !str_prefix(ae->code, "HTTP"))
+		return ae;
+	if ((o = cJSON_ParseWithLength(resp->body, resp->body_len)) == NULL)
+		return ae;
+	*fixed = *ae;
+	if ((code = json_str(o, "ErrorCode")) != NULL && *code != '\0')
+		str_lcpy(fixed->code, code, sizeof(fixed->code));
+	cJSON_Delete(o);
+	return fixed;
+}
+
 /* --- operations in flight ----------------------------------------------- */
 
 static struct efs_op *
@@ -251,8 +272,10 @@ efs_append(struct err *e, const char *id, const struct aws_error *ae)
 /* The undoing delete answered: the create fails with its reason. */
 static void
 efs_undone(void *arg, const struct httpcli_resp *resp, const cJSON *out,
-    const struct aws_error *ae)
+    const struct aws_error *ae0)
 {
+	struct aws_error fixed;
+	const struct aws_error *ae = efs_ae(resp, ae0, &fixed);
 	struct efs_op *op = arg;
 
 	(void)resp;
@@ -305,8 +328,10 @@ efs_create_state(struct efs_op *op)
 
 static void
 efs_polled(void *arg, const struct httpcli_resp *resp, const cJSON *out,
-    const struct aws_error *ae)
+    const struct aws_error *ae0)
 {
+	struct aws_error fixed;
+	const struct aws_error *ae = efs_ae(resp, ae0, &fixed);
 	struct efs_op *op = arg;
 	const cJSON *d = cJSON_GetArrayItem(json_arr(out, "AccessPoints"), 0);
 	struct aws_efs_ap ap;
@@ -373,8 +398,10 @@ efs_existing_id(const struct httpcli_resp *resp, char *id, size_t size)
 
 static void
 efs_created(void *arg, const struct httpcli_resp *resp, const cJSON *out,
-    const struct aws_error *ae)
+    const struct aws_error *ae0)
 {
+	struct aws_error fixed;
+	const struct aws_error *ae = efs_ae(resp, ae0, &fixed);
 	struct efs_op *op = arg;
 
 	op->call = 0;
@@ -426,8 +453,10 @@ aws_efs_ap_create(struct aws *a, const struct aws_efs_ap_spec *s, long wait_ms,
 
 static void
 efs_described(void *arg, const struct httpcli_resp *resp, const cJSON *out,
-    const struct aws_error *ae)
+    const struct aws_error *ae0)
 {
+	struct aws_error fixed;
+	const struct aws_error *ae = efs_ae(resp, ae0, &fixed);
 	struct efs_op *op = arg;
 	const cJSON *d = cJSON_GetArrayItem(json_arr(out, "AccessPoints"), 0);
 	struct err e;
@@ -457,8 +486,10 @@ aws_efs_ap_describe(struct aws *a, const char *id, aws_efs_ap_cb cb, void *arg)
 
 static void
 efs_deleted(void *arg, const struct httpcli_resp *resp, const cJSON *out,
-    const struct aws_error *ae)
+    const struct aws_error *ae0)
 {
+	struct aws_error fixed;
+	const struct aws_error *ae = efs_ae(resp, ae0, &fixed);
 	struct efs_op *op = arg;
 
 	(void)resp;
@@ -489,8 +520,10 @@ static void efs_list_page(struct efs_op *op, const char *token);
 
 static void
 efs_listed(void *arg, const struct httpcli_resp *resp, const cJSON *out,
-    const struct aws_error *ae)
+    const struct aws_error *ae0)
 {
+	struct aws_error fixed;
+	const struct aws_error *ae = efs_ae(resp, ae0, &fixed);
 	struct efs_op *op = arg;
 	const cJSON *d;
 	const char *next;
