@@ -131,11 +131,10 @@ ecs_vol_made(void *arg, const struct aws_efs_ap *ap, const struct err *e)
 /* The access point's root: the shared path itself, or a fresh directory
  * for a Docker volume. */
 static int
-ecs_vol_root(
-    struct backend *b, struct volume *v, char *path, size_t size, struct err *e)
+ecs_vol_root(struct backend *b, struct volume *v, const char *gen, char *path,
+    size_t size, struct err *e)
 {
 	const char *shared = volume_shared_path(v);
-	char rnd[65];
 
 	if (shared != NULL) {
 		if (ecs_volmap_dir_ok(
@@ -144,10 +143,8 @@ ecs_vol_root(
 		str_lcpy(path, shared, size);
 		return 0;
 	}
-	id_new(rnd);
-	rnd[8] = '\0';
 	return ecs_volmap_path(ecs_conf.efs_root, backend_instance(b),
-	    volume_name(v), rnd, path, size, e);
+	    volume_name(v), gen, path, size, e);
 }
 
 void
@@ -159,7 +156,7 @@ ecs_vol_create(
 	struct aws_efs_ap_spec spec = {
 		.fs_id = ecs_vol_fs(), .name = volume_name(v), .tags = tags
 	};
-	char path[AWS_EFS_PATH_MAX + 1], token[41], *text;
+	char path[AWS_EFS_PATH_MAX + 1], token[41], rnd[65], *text;
 	struct err e;
 
 	if (spec.fs_id == NULL) {
@@ -167,14 +164,19 @@ ecs_vol_create(
 		done(arg, &e);
 		return;
 	}
-	if (ecs_vol_root(b, v, path, sizeof(path), &e) == -1) {
+	id_new(rnd);
+	rnd[8] = '\0';
+	if (ecs_vol_root(b, v, rnd, path, sizeof(path), &e) == -1) {
 		err_wrap(&e, "volume %s", volume_name(v));
 		done(arg, &e);
 		return;
 	}
-	/* The same token for the same directory: a create the cloud core
-	 * repeats makes one access point. */
-	text = xasprintf("%s\n%s\n%s", spec.fs_id, backend_instance(b), path);
+	/* One token per create (the core repeats the same request, so a
+	 * repeated create makes one access point), new for a volume made
+	 * again: a shared path keeps its directory, and EFS must not answer
+	 * a new create with the removed volume's access point. */
+	text = xasprintf(
+	    "%s\n%s\n%s\n%s", spec.fs_id, backend_instance(b), path, rnd);
 	kit_hash(text, token, 40);
 	free(text);
 	spec.token = token;
