@@ -65,6 +65,17 @@ static const struct config_key ecs_keys[] = {
 	    "VPC of ecs.subnets, where the security group of each Docker "
 	    "network is made (unset: asked of EC2 with DescribeSubnets at "
 	    "the first network)"),
+	K("efs_filesystem_id", CONFIG_STRING, efs_filesystem_id, NULL, 0, 0, 0,
+	    "EFS file system of Docker volumes, one access point each "
+	    "(unset: no volumes, bind mounts or --tmpfs; docs/volumes.md)"),
+	K("efs_iam", CONFIG_BOOL, efs_iam, "false", 0, 0, 0,
+	    "Mount volumes with IAM authorization (the task role needs "
+	    "elasticfilesystem:ClientMount and ClientWrite)"),
+	K("efs_root", CONFIG_STRING, efs_root, "/sockerless", 0, 0, 0,
+	    "Directory of the file system under which Docker volumes' "
+	    "directories are made (at most two levels, 24 characters)"),
+	K("endpoint_efs", CONFIG_STRING, endpoint_efs, NULL, 0, 0, 0,
+	    "Endpoint URL of EFS only"),
 };
 
 static const struct config_set ecs_fragments[] = {
@@ -91,6 +102,12 @@ ecs_capabilities(struct backend *b, struct caps *c)
 		kit_caps_agent(c);
 	/* The agent serves the names of user-defined networks. */
 	c->flag[CAP_NETWORKS] = ecs_conf.agent;
+	/* Volumes are EFS access points (ecs_vol.c). */
+	c->flag[CAP_VOLUMES] = ecs_conf.efs_filesystem_id != NULL &&
+	    ecs_conf.efs_filesystem_id[0] != '\0';
+	if (!c->flag[CAP_VOLUMES])
+		snprintf(c->why[CAP_VOLUMES], sizeof(c->why[CAP_VOLUMES]), "%s",
+		    ECS_VOL_WHY);
 }
 
 static void
@@ -136,6 +153,8 @@ ecs_init(struct backend *b, struct err *e)
 		    status != NULL ? status : "MISSING");
 	}
 	cJSON_Delete(out);
+	if (ecs_vol_init(e) == -1)
+		return -1;
 	aws_backend_log_group(&ecs_aws, ecs_conf.log_group,
 	    "tasks fail to start unless it exists");
 	backend_set_logs_grace_ms(b, (int)ecs_conf.logs_grace_ms);
@@ -150,6 +169,7 @@ ecs_reconcile(struct backend *b)
 	ecs_poll_start(b);
 	ecs_poll_reconcile(b);
 	ecs_net_reconcile(b);
+	ecs_vol_reconcile(b);
 }
 
 static void
@@ -158,10 +178,12 @@ ecs_shutdown(struct backend *b)
 	(void)b;
 	ecs_poll_stop();
 	ecs_net_shutdown();
+	ecs_vol_shutdown();
 	ecs_idle_free();
 	aws_backend_close(&ecs_aws);
 }
 
 KIT_BACKEND(ecs, "AWS ECS Fargate", ecs_task, .logs_fetch = ecs_logs_fetch,
     .agent_address = ecs_task_agent_address, .reach = BACKEND_REACH_DIRECT,
-    .net_create = ecs_net_create, .net_remove = ecs_net_remove)
+    .net_create = ecs_net_create, .net_remove = ecs_net_remove,
+    .vol_create = ecs_vol_create, .vol_remove = ecs_vol_remove)

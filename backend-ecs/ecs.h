@@ -66,9 +66,13 @@ struct ecs_conf {
 	long long default_memory;
 	long long stop_timeout;
 	long long logs_grace_ms;
-	int agent;	   /* inject sockerless-agent into every task */
-	char *agent_image; /* the image holding /sockerless-agent */
-	char *vpc_id;	   /* the subnets' VPC; NULL: DescribeSubnets */
+	int agent;		 /* inject sockerless-agent into every task */
+	char *agent_image;	 /* the image holding /sockerless-agent */
+	char *vpc_id;		 /* the subnets' VPC; NULL: DescribeSubnets */
+	char *efs_filesystem_id; /* volumes' file system; NULL: no volumes */
+	int efs_iam;		 /* authorizationConfig.iam ENABLED */
+	char *efs_root;		 /* where Docker volumes' directories live */
+	char *endpoint_efs;
 };
 
 /* ecs.c */
@@ -82,8 +86,8 @@ cJSON *ecs_in(void);
 /* ecs_def.c: the task definition a container maps to. */
 /* The RegisterTaskDefinition input minus its family, and the hash of it
  * that names the family, so identical containers share one definition. */
-cJSON *ecs_def_build(
-    struct container *c, int agent, char hash[25], struct err *e);
+cJSON *ecs_def_build(struct backend *b, struct container *c, int agent,
+    char hash[25], struct err *e);
 /* ECS's environment form of "K=V" strings, appended to out. */
 cJSON *ecs_def_env(cJSON *out, const cJSON *kvs);
 
@@ -154,6 +158,62 @@ void ecs_net_ready(
     struct backend *b, struct container *c, backend_done_fn ready, void *arg);
 /* RunTask's securityGroups for c (NULL with a 400 past ECS's limit). */
 cJSON *ecs_net_groups(struct backend *b, struct container *c, struct err *e);
+
+/* ecs_vol.c: a Docker volume is an EFS access point (docs/volumes.md). */
+/* A volume's private state (volume_private). */
+#define ECS_P_VOL_AP   "AccessPointId"
+#define ECS_P_VOL_ARN  "Arn"
+#define ECS_P_VOL_FS   "FileSystemId"
+#define ECS_P_VOL_PATH "Path"
+/* The sentence of the volumes capability when it is off. */
+#define ECS_VOL_WHY                                                          \
+	"This backend (ecs) has no file system for volumes: set "            \
+	"ecs.efs_filesystem_id to an EFS file system (docs/volumes.md, "     \
+	"\"ECS (EFS)\") to use volumes, bind mounts under shared_paths and " \
+	"--tmpfs"
+/* How long a new access point may take to become available. */
+#define ECS_VOL_WAIT_MS 60000
+/* Start-up: ecs.efs_* make sense and the file system is available. */
+int ecs_vol_init(struct err *e);
+void ecs_vol_create(
+    struct backend *b, struct volume *v, backend_done_fn done, void *arg);
+void ecs_vol_remove(
+    struct backend *b, struct volume *v, backend_done_fn done, void *arg);
+/* Access points tagged with this instance that no volume has are
+ * reported, and deleted when ecs.orphans is "stop". */
+void ecs_vol_reconcile(struct backend *b);
+void ecs_vol_shutdown(void);
+/* The task definition's volumes (td) and the main container's (ctr)
+ * mountPoints for c's mounts. */
+int ecs_vol_def(struct backend *b, struct container *c, int agent, cJSON *td,
+    cJSON *ctr, struct err *e);
+
+/* ecs_volmap.c: the same without state (unit-tested). */
+#define ECS_VOL_ROOT_MAX 24 /* ecs.efs_root, characters */
+#define ECS_VOL_INST_MAX 24 /* the instance's directory */
+#define ECS_VOL_NAME_MAX 48 /* the volume's directory */
+/* root/<instance>/<name>-<gen>: the directory of a Docker volume, parts
+ * that are too long or unusual for EFS hashed (sha256 prefix). */
+int ecs_volmap_path(const char *root, const char *instance, const char *name,
+    const char *gen, char *out, size_t size, struct err *e);
+/* Whether path can be an access point's root (EFS: at most 100
+ * characters and max_depth components, no '.' start or shell
+ * characters); what names it in the 400. */
+int ecs_volmap_dir_ok(
+    const char *path, int max_depth, struct err *e, const char *what);
+struct ecs_volmap_in {
+	enum backend_mount_kind kind;
+	const char *target;
+	int readonly;
+	const char *vol_name; /* VOLUME */
+	const char *fs_id;    /* VOLUME: its access point's file system */
+	const char *ap_id;    /* VOLUME */
+};
+/* Adds the task volumes ("v<i>" on EFS, "t<i>" task storage for tmpfs)
+ * to vols and their mountPoints to mps; docker.sock mounts need the
+ * agent (501), /sockerless is the agent's (400). */
+int ecs_volmap_task(const struct ecs_volmap_in *m, size_t n, int iam, int agent,
+    cJSON *vols, cJSON *mps, struct err *e);
 
 /* ecs_logs.c */
 void ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,

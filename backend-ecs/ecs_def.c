@@ -1,6 +1,7 @@
 /* The task definition a container maps to: Fargate's size, the main
  * container (wrapped by the agent, or as it is), the agent's init
- * container and volume, the awslogs configuration, and the hash that
+ * container and volume, the container's volumes (ecs_vol.c), the awslogs
+ * configuration, and the hash that
  * names the family so that identical containers share one definition. */
 #include <ctype.h>
 #include <stdint.h>
@@ -468,7 +469,8 @@ ecs_def_container_def(struct container *c, int agent, struct err *e)
 }
 
 cJSON *
-ecs_def_build(struct container *c, int agent, char hash[25], struct err *e)
+ecs_def_build(struct backend *b, struct container *c, int agent, char hash[25],
+    struct err *e)
 {
 	const cJSON *hc = container_host_config(c);
 	cJSON *td = cJSON_CreateObject(), *defs, *rp, *ctr, *vols, *vol;
@@ -510,6 +512,12 @@ ecs_def_build(struct container *c, int agent, char hash[25], struct err *e)
 		cJSON_AddItemToObject(td, "volumes", vols);
 	}
 	cJSON_AddItemToObject(td, "containerDefinitions", defs);
+	/* Volumes are part of the hash: different mounts, different
+	 * definitions. */
+	if (ecs_vol_def(b, c, agent, td, ctr, e) == -1) {
+		cJSON_Delete(td);
+		return NULL;
+	}
 	cJSON_AddItemToObject(td, "tags",
 	    aws_tags_from_labels(json_obj(container_config(c), "Labels"), 48));
 	canon = json_print(td);

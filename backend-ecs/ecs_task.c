@@ -131,7 +131,7 @@ ecs_task_create(
 	 * definition was made, whatever the configuration says by then. */
 	if (ecs_conf.agent)
 		json_set(container_private(c), ECS_P_AGENT, cJSON_CreateTrue());
-	if ((td = ecs_def_build(c, ecs_conf.agent, hash, &e)) == NULL) {
+	if ((td = ecs_def_build(b, c, ecs_conf.agent, hash, &e)) == NULL) {
 		kit_op_end(&op->k, &e);
 		return;
 	}

@@ -41,6 +41,8 @@ static const struct aws_svc {
 	{ "sts", "sts", "sts", "AWSSecurityTokenServiceV20110615",
 	    "application/x-amz-json-1.0" },
 	{ "lambda", "lambda", "lambda", NULL, "application/json" },
+	{ "efs", "elasticfilesystem", "elasticfilesystem", NULL,
+	    "application/json" },
 	/* Query protocol (aws_ec2.c): Action in the form body. */
 	{ "ec2", "ec2", "ec2", NULL,
 	    "application/x-www-form-urlencoded; charset=utf-8" },
