@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend_agent.h"
+#include "backend_prestart.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
@@ -83,7 +84,9 @@ backend_agent_container_running(struct backend *b, struct container *c)
 	struct err e;
 	cJSON *req;
 
-	if (b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC])
+	/* Files go in first; the delivery calls back here when done. */
+	if (b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC] ||
+	    backend_prestart_busy(c))
 		return;
 	if (backend_agent_has_health(c)) {
 		cJSON *h = cJSON_CreateObject();

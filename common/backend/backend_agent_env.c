@@ -7,6 +7,7 @@
 
 #include "backend_agent.h"
 #include "backend_net.h"
+#include "backend_prestart.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -70,7 +71,7 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 	agent_env_add(env, "SOCKERLESS_CONTAINER_ID", c->id);
 	if (json_bool(container_config(c), "Tty", 0))
 		agent_env_console_size(env, c);
-	ag->hold = !TAILQ_EMPTY(&ag->waiting);
+	ag->hold = !TAILQ_EMPTY(&ag->waiting) || backend_prestart_wanted(b, c);
 	if (ag->hold) {
 		snprintf(n, sizeof(n), "%d", AGENT_HOLD_S);
 		agent_env_add(env, "SOCKERLESS_HOLD", n);

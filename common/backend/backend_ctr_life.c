@@ -14,6 +14,7 @@
 #include "backend_logs.h"
 #include "backend_net.h"
 #include "backend_port.h"
+#include "backend_prestart.h"
 #include "backend_sys.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
@@ -162,6 +163,8 @@ backend_ctr_resolve_creating(struct backend *b)
 
 /* --- start -------------------------------------------------------------- */
 
+static void backend_ctr_start_ready(void *arg, const struct err *e);
+
 static void
 backend_ctr_start_done(void *arg, const struct err *e)
 {
@@ -193,6 +196,23 @@ backend_ctr_start_done(void *arg, const struct err *e)
 	json_set(container_state(c), "Error", cJSON_CreateString(""));
 	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
 	backend_ctr_save(op->b, c);
+	/* The files put before start go in before the start answers. */
+	if (backend_prestart_deliver(op->b, c, backend_ctr_start_ready, op))
+		return;
+	backend_ctr_start_ready(op, NULL);
+}
+
+/* The workload runs with its files: the start answers. */
+static void
+backend_ctr_start_ready(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+	struct container *c = op->c;
+
+	if (e != NULL) {
+		backend_ctr_start_done(op, e);
+		return;
+	}
 	/* dockerd's endpoints join before the container starts. */
 	backend_net_endpoint_events(op->b, c, "connect");
 	backend_sys_container_event(op->b, c, "start", NULL);
@@ -528,6 +548,7 @@ backend_ctr_removed(struct backend_ctr_op *op, const struct err *e)
 	}
 	if (store_container_delete(b->store, c->id, &se) == -1)
 		log_warnx("deleting container %.12s: %s", c->id, se.msg);
+	backend_prestart_forget(b, c);
 	c->gone = 1;
 	backend_port_close(b, c);
 	backend_ctr_unlist(b, c);
