@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "backend_agent.h"
-#include "backend_prestart.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
@@ -84,9 +83,10 @@ backend_agent_container_running(struct backend *b, struct container *c)
 	struct err e;
 	cJSON *req;
 
-	/* Files go in first; the delivery calls back here when done. */
+	/* Files go in first (backend_prestart_run.c); the start calls
+	 * this again once they are in. */
 	if (b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC] ||
-	    backend_prestart_busy(c))
+	    (ag != NULL && ag->prestart))
 		return;
 	if (backend_agent_has_health(c)) {
 		cJSON *h = cJSON_CreateObject();

@@ -628,7 +628,7 @@ backend_agent_archive_put(
 	cJSON *req;
 
 	/* Files for a container that has not run yet are kept. */
-	if (backend_prestart_put(b, r, m))
+	if (backend_prestart_put(b, r, m, backend_agent_archive_put))
 		return;
 	if ((req = agent_archive_request(b, r, m, "archive_put", &c)) == NULL)
 		return;

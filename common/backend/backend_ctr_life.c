@@ -163,7 +163,8 @@ backend_ctr_resolve_creating(struct backend *b)
 
 /* --- start -------------------------------------------------------------- */
 
-static void backend_ctr_start_ready(void *arg, const struct err *e);
+static void backend_ctr_start_ready(struct backend_ctr_op *op);
+static void backend_ctr_start_delivered(void *arg, const struct err *e);
 
 static void
 backend_ctr_start_done(void *arg, const struct err *e)
@@ -197,28 +198,65 @@ backend_ctr_start_done(void *arg, const struct err *e)
 	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
 	backend_ctr_save(op->b, c);
 	/* The files put before start go in before the start answers. */
-	if (backend_prestart_deliver(op->b, c, backend_ctr_start_ready, op))
+	if (backend_prestart_deliver(op->b, c, backend_ctr_start_delivered, op))
 		return;
-	backend_ctr_start_ready(op, NULL);
+	backend_ctr_start_ready(op);
 }
 
 /* The workload runs with its files: the start answers. */
 static void
-backend_ctr_start_ready(void *arg, const struct err *e)
+backend_ctr_start_ready(struct backend_ctr_op *op)
 {
-	struct backend_ctr_op *op = arg;
 	struct container *c = op->c;
 
-	if (e != NULL) {
-		backend_ctr_start_done(op, e);
-		return;
-	}
 	/* dockerd's endpoints join before the container starts. */
 	backend_net_endpoint_events(op->b, c, "connect");
 	backend_sys_container_event(op->b, c, "start", NULL);
 	backend_ctr_op_reply(op, NULL, 204);
 	backend_ctr_idle(op->b, c);
 	backend_ctr_op_free(op);
+}
+
+/* The workload of a start whose files could not go in is stopped (its
+ * command never ran), then the start fails. Its exit does not --rm it:
+ * the failed start does. */
+static void
+backend_ctr_start_killed(void *arg, const struct err *ke)
+{
+	struct backend_ctr_op *op = arg;
+	struct container *c = op->c;
+	int stopping = c->stopping;
+
+	if (ke != NULL)
+		log_warnx(
+		    "container %.12s: stopping it after a failed start: %s",
+		    c->id, ke->msg);
+	if (container_running(c) && !c->gone) {
+		c->stopping = 1;
+		backend_container_exited(
+		    op->b, c, 128, str_now_ns(), op->err.msg);
+		c->stopping = stopping;
+	}
+	backend_ctr_start_done(op, &op->err);
+}
+
+/* The files put before start are in: the held command runs now. */
+static void
+backend_ctr_start_delivered(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+
+	if (e == NULL) {
+		backend_agent_container_running(op->b, op->c);
+		backend_ctr_start_ready(op);
+		return;
+	}
+	op->err = *e;
+	if (!container_running(op->c)) {
+		backend_ctr_start_done(op, &op->err);
+		return;
+	}
+	op->b->ops->kill(op->b, op->c, SIGKILL, backend_ctr_start_killed, op);
 }
 
 static void

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend_agent.h"
 #include "backend_ctr.h"
 #include "backend_prestart.h"
 #include "sockerless/json.h"
@@ -123,8 +122,8 @@ prestart_put_check(struct backend *b, struct container *c,
 }
 
 int
-backend_prestart_put(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+backend_prestart_put(struct backend *b, struct httpsrv_req *r,
+    const struct router_match *m, backend_handler again)
 {
 	struct container *c;
 	const char *body, *st;
@@ -139,7 +138,7 @@ backend_prestart_put(
 	if (st == NULL || strcmp(st, "created") != 0)
 		return 0;
 	/* A start in flight decides where the files go: wait for it. */
-	if (backend_ctr_park(c, r, m, backend_agent_archive_put))
+	if (backend_ctr_park(c, r, m, again))
 		return 1;
 	if ((body = httpsrv_req_body(r, &len)) == NULL)
 		len = 0;

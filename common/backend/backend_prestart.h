@@ -14,9 +14,10 @@
 /* backend_prestart.c: keeping the puts */
 /* PUT /containers/{id}/archive on a container that has never started:
  * validates, keeps and answers r, returning 1; 0 when the container has
- * run (the caller goes to its agent). */
-int backend_prestart_put(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+ * run (the caller goes to its agent). A start in flight parks r, to be
+ * handled by again once it is done. */
+int backend_prestart_put(struct backend *b, struct httpsrv_req *r,
+    const struct router_match *m, backend_handler again);
 /* Whether a start of c holds its command for files: c has kept puts or
  * a new volume to copy the image's files into, and an agent to do it. */
 int backend_prestart_wanted(struct backend *b, struct container *c);

@@ -4,10 +4,9 @@
  * the agent only while the volume is empty) and then each kept put goes
  * to the agent as an archive_put; the agent's `start` follows
  * (backend_agent_container_running). One failing fails the start with
- * the agent's answer, after the workload is stopped. */
+ * the agent's answer (backend_ctr_life.c stops the workload). */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,7 +16,6 @@
 #include "backend_prestart.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
-#include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
 #define PRESTART_CHUNK 65536
@@ -41,12 +39,6 @@ struct prestart {
 
 static void prestart_send_next(struct prestart *p);
 
-int
-backend_prestart_busy(const struct container *c)
-{
-	return c->agent != NULL && c->agent->prestart;
-}
-
 static void
 prestart_free(struct prestart *p)
 {
@@ -61,59 +53,25 @@ prestart_free(struct prestart *p)
 	free(p);
 }
 
-/* The end: done, and the agent may start the command. */
+/* The end: done (the caller releases the command, or stops the
+ * workload). */
 static void
 prestart_finish(struct prestart *p, const struct err *e)
 {
-	struct backend *b = p->b;
-	struct container *c = p->c;
 	backend_done_fn done = p->done;
 	void *arg = p->arg;
 
-	container_ref(c);
-	if (c->agent != NULL)
-		c->agent->prestart = 0;
+	if (p->c->agent != NULL)
+		p->c->agent->prestart = 0;
 	prestart_free(p);
 	done(arg, e);
-	if (e == NULL && !c->gone && container_running(c))
-		backend_agent_container_running(b, c);
-	container_unref(c);
 }
 
-static void
-prestart_killed(void *arg, const struct err *ke)
-{
-	struct prestart *p = arg;
-	struct container *c = p->c;
-
-	if (ke != NULL)
-		log_warnx("container %.12s: stopping after the failed copy: %s",
-		    c->id, ke->msg);
-	/* Its exit may be reported later; the start fails now. The exit
-	 * does not --rm it: the failed start does (backend_ctr_life.c). */
-	if (container_running(c) && !c->gone) {
-		int stopping = c->stopping;
-		c->stopping = 1;
-		backend_container_exited(p->b, c, 128, str_now_ns(), p->e.msg);
-		c->stopping = stopping;
-	}
-	prestart_finish(p, &p->e);
-}
-
-/* A copy failed: the workload is stopped, then the start fails. */
 static void
 prestart_fail(struct prestart *p)
 {
 	log_warnx("container %.12s: start failed: %s", p->c->id, p->e.msg);
-	if (p->ch != NULL) {
-		aglink_chan_close(p->ch);
-		p->ch = NULL;
-	}
-	if (!container_running(p->c)) {
-		prestart_finish(p, &p->e);
-		return;
-	}
-	p->b->ops->kill(p->b, p->c, SIGKILL, prestart_killed, p);
+	prestart_finish(p, &p->e);
 }
 
 /* --- sending one archive ------------------------------------------------ */
