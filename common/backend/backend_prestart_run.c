@@ -60,7 +60,12 @@ prestart_finish(struct prestart *p, const struct err *e)
 {
 	backend_done_fn done = p->done;
 	void *arg = p->arg;
+	struct err copy;
 
+	if (e != NULL) {
+		copy = *e; /* e may be p's own */
+		e = &copy;
+	}
 	if (p->c->agent != NULL)
 		p->c->agent->prestart = 0;
 	prestart_free(p);
