@@ -3,9 +3,12 @@ and docker-py's put_archive into a created container, seen by the command
 when it starts, as with dockerd (the same tests pass against the reference
 engine)."""
 import io
+import os
 import tarfile
 
-from e2e_lib import BUSYBOX, dk, dk_ok, pyrun_kwargs
+import pytest
+
+from e2e_lib import BUSYBOX, dk, dk_ok, inspect, pyrun_kwargs
 
 
 def test_cp_before_start_cli(name, tmp_path):
@@ -76,3 +79,42 @@ def test_put_archive_runs_as_image_user_file_mode(pyclient, name):
     c.start()
     assert c.wait(timeout=180)["StatusCode"] == 0
     assert c.logs() == b"script ran\n"
+
+
+def test_cp_into_missing_dir(name, tmp_path, target):
+    """dockerd refuses the copy into a directory the image lacks; sockerless
+    learns it when the agent unpacks, and the start fails with the same
+    sentence (docs/volumes.md); the command never runs."""
+    src = tmp_path / "x.txt"
+    src.write_text("x\n")
+    dk_ok("create", "--name", name, BUSYBOX, "echo", "ran")
+    p = dk("cp", str(src), f"{name}:/no/such/dir/x.txt")
+    if target == "reference":
+        assert p.returncode != 0
+        assert "Could not find the file /no/such/dir" in p.stderr, p.stderr
+        return
+    assert p.returncode == 0, p.stderr
+    p = dk("start", "-a", name, timeout=180)
+    assert p.returncode != 0
+    assert "Could not find the file /no/such/dir in container" in p.stderr, p.stderr
+    assert "ran" not in p.stdout
+    st = inspect(name)["State"]
+    assert st["Status"] != "running" and "Could not find the file" in st["Error"], st
+
+
+def test_archive_max_bound(apiclient, name, target):
+    """The archives kept for a container that has not started are bounded
+    (archive_max, 64 MiB by default): one more answers 413 naming the key,
+    and what was kept before still arrives."""
+    if target != "sockerless":
+        pytest.skip("dockerd writes puts into the container's layer, unbounded")
+    dk_ok("create", "--name", name, BUSYBOX, "sh", "-c", "wc -c < /big1.bin")
+    big = _tar([("big1.bin", os.urandom(40 << 20))])
+    assert apiclient.put_archive(name, "/", big)
+    big = _tar([("big2.bin", os.urandom(40 << 20))])
+    with pytest.raises(Exception) as e:
+        apiclient.put_archive(name, "/", big)
+    assert "413" in str(e.value) and "(archive_max)" in str(e.value), str(e.value)
+    p = dk("start", "-a", name, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == str(40 << 20)
