@@ -71,7 +71,10 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 	agent_env_add(env, "SOCKERLESS_CONTAINER_ID", c->id);
 	if (json_bool(container_config(c), "Tty", 0))
 		agent_env_console_size(env, c);
-	ag->hold = !TAILQ_EMPTY(&ag->waiting) || backend_prestart_wanted(b, c);
+	/* Files to copy in first: the agent's start waits for them even if
+	 * the backend reports the workload running before the start ends. */
+	ag->prestart = backend_prestart_wanted(b, c);
+	ag->hold = !TAILQ_EMPTY(&ag->waiting) || ag->prestart;
 	if (ag->hold) {
 		snprintf(n, sizeof(n), "%d", AGENT_HOLD_S);
 		agent_env_add(env, "SOCKERLESS_HOLD", n);

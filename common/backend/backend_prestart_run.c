@@ -265,8 +265,11 @@ backend_prestart_deliver(
 {
 	struct prestart *p;
 
-	if (!backend_prestart_wanted(b, c))
+	if (!backend_prestart_wanted(b, c)) {
+		if (c->agent != NULL)
+			c->agent->prestart = 0;
 		return 0;
+	}
 	p = xcalloc(1, sizeof(*p));
 	p->b = b;
 	p->c = c;
