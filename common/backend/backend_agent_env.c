@@ -14,6 +14,9 @@
 #include "sockerless/xmalloc.h"
 
 #define AGENT_HOLD_S 60
+/* Files to copy in first (archive_max, and the image's files for new
+ * volumes) may take longer than an attach to open. */
+#define AGENT_HOLD_PRESTART_S 300
 
 /* --- environment -------------------------------------------------------- */
 
@@ -76,7 +79,8 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 	ag->prestart = backend_prestart_wanted(b, c);
 	ag->hold = !TAILQ_EMPTY(&ag->waiting) || ag->prestart;
 	if (ag->hold) {
-		snprintf(n, sizeof(n), "%d", AGENT_HOLD_S);
+		snprintf(n, sizeof(n), "%d",
+		    ag->prestart ? AGENT_HOLD_PRESTART_S : AGENT_HOLD_S);
 		agent_env_add(env, "SOCKERLESS_HOLD", n);
 	}
 	backend_net_run_env(b, c, env);
