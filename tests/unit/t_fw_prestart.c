@@ -325,6 +325,48 @@ test_failed_put_fails_start(void **state)
 	free(id);
 }
 
+static struct fw_resp *held_start;
+
+static void
+start_now(struct fw *fw, void *arg)
+{
+	char *p = xasprintf("/containers/%s/start", (const char *)arg);
+
+	held_start = fw_send(fw, "POST", p, NULL);
+	free(p);
+}
+
+/* docker start -a with files put before: the attach and the puts share
+ * the hold and its one start; the attach sees the command's output. */
+static void
+test_attach_and_puts(void **state)
+{
+	struct fw *fw = *state;
+	char *script = xasprintf("cat %s/att.txt", fw->dir);
+	char *id = create_sh(fw, "p8", script), *out;
+	size_t len;
+	int status;
+
+	assert_int_equal(
+	    put_one(fw, "p8", fw->dir, "att.txt", "put, then attached\n"), 200);
+	fw->on_upgraded = start_now;
+	fw->on_upgraded_arg = id;
+	out = fw_hijack(fw, "POST",
+	    "/containers/p8/attach?stream=1&stdout=1&stderr=1", NULL, NULL,
+	    &status, &len);
+	assert_int_equal(status, 101);
+	assert_non_null(memmem(out, len, "put, then attached", 18));
+	free(out);
+	assert_non_null(held_start);
+	fw_await(fw, held_start);
+	assert_int_equal(held_start->status, 204);
+	fw_resp_free(held_start);
+	held_start = NULL;
+	assert_true(fw_run_until_fn(fw, status_is_exited, id));
+	free(script);
+	free(id);
+}
+
 /* A backend without the agent cannot keep files for later. */
 static void
 test_no_agent_501(void **state)
@@ -366,6 +408,8 @@ main(void)
 		    test_kept_across_restart_then_rm, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_failed_put_fails_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_attach_and_puts, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_no_agent_501, setup, teardown),
 	};
