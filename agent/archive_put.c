@@ -211,6 +211,7 @@ struct archive_dir {
 struct archive_put {
 	const char *dest; /* resolved, no trailing slash except "/" */
 	int no_overwrite;
+	int if_empty; /* a copy-up: "./" gives dest its owner and mode */
 	int root;
 	struct archive_in in;
 	struct archive_dir *dirs;
@@ -429,7 +430,15 @@ archive_put_entry(
 		    "\"%s\" is outside of \"%s\"", h->name, a->dest);
 	if (rel[0] == '\0') {
 		free(rel);
-		/* The top itself ("./"): it exists and stays as it is. */
+		/* The top itself ("./"): it exists and stays as it is, but
+		 * a copy-up gives it the image directory's owner and mode,
+		 * as Docker does for a new volume. */
+		if (isdir && a->if_empty) {
+			if (a->root)
+				(void)lchown(
+				    a->dest, (uid_t)h->uid, (gid_t)h->gid);
+			archive_defer_dir(a, a->dest, h->mode, h->mtime);
+		}
 		if (isdir)
 			return 0;
 		return archive_fail(ARCHIVE_EBADREQ,
@@ -653,8 +662,63 @@ archive_put_loop(struct archive_put *a)
 	return rc;
 }
 
+/* A copy-up's target: made when missing (0 then), 1 when it has entries
+ * (nothing to do), or a status. */
+static int
+archive_put_if_empty(const char *path)
+{
+	struct dirent *d;
+	struct stat st;
+	char *p, *q;
+	DIR *dir;
+	int full = 0;
+
+	if (lstat(path, &st) == -1 && errno == ENOENT) {
+		p = archive_dup(path);
+		for (q = p + 1;; q++) {
+			if (*q != '/' && *q != '\0')
+				continue;
+			char end = *q;
+			*q = '\0';
+			if (mkdir(p, 0755) == -1 && errno != EEXIST) {
+				free(p);
+				return archive_fail(archive_errno_status(errno),
+				    "mkdir %s: %s", path, strerror(errno));
+			}
+			*q = end;
+			if (end == '\0')
+				break;
+		}
+		free(p);
+		return 0;
+	}
+	if ((dir = opendir(path)) == NULL)
+		return archive_fail(errno == ENOTDIR ?
+			ARCHIVE_EBADREQ :
+			archive_errno_status(errno),
+		    "%s: %s", path, strerror(errno));
+	while (!full && (d = readdir(dir)) != NULL)
+		full =
+		    strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0;
+	closedir(dir);
+	return full;
+}
+
+static int
+archive_put_drain(int in_fd)
+{
+	char buf[ARCHIVE_BUF];
+	ssize_t n;
+
+	while ((n = read(in_fd, buf, sizeof(buf))) > 0 ||
+	    (n == -1 && errno == EINTR))
+		;
+	return 0;
+}
+
 int
-archive_put_child(const char *path, int no_overwrite_dir_non_dir, int in_fd)
+archive_put_child(
+    const char *path, int no_overwrite_dir_non_dir, int if_empty, int in_fd)
 {
 	struct archive_put *a;
 	struct stat st;
@@ -666,6 +730,10 @@ archive_put_child(const char *path, int no_overwrite_dir_non_dir, int in_fd)
 	if (path == NULL || path[0] != '/')
 		return archive_fail(ARCHIVE_EBADREQ,
 		    "invalid path: not absolute: %s", path ? path : "");
+	/* Docker copies an image's content into a volume only while the
+	 * volume is empty. */
+	if (if_empty && (rc = archive_put_if_empty(path)) != 0)
+		return rc == 1 ? archive_put_drain(in_fd) : rc;
 	if (stat(path, &st) == -1) {
 		rc = archive_errno_status(errno);
 		return archive_fail(rc,
@@ -684,6 +752,7 @@ archive_put_child(const char *path, int no_overwrite_dir_non_dir, int in_fd)
 	memset(a, 0, sizeof(*a));
 	a->dest = dest;
 	a->no_overwrite = no_overwrite_dir_non_dir;
+	a->if_empty = if_empty;
 	a->root = geteuid() == 0;
 	a->in.fd = in_fd;
 	rc = archive_put_loop(a);

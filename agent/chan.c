@@ -268,7 +268,7 @@ chan_stdin(struct chan *c, const unsigned char *p, size_t n)
 
 struct chan_arc {
 	const char *path;
-	int no_overwrite;
+	int no_overwrite, if_empty;
 };
 
 static int
@@ -284,7 +284,8 @@ chan_put_child(void *arg)
 {
 	struct chan_arc *a = arg;
 
-	return archive_put_child(a->path, a->no_overwrite, STDIN_FILENO);
+	return archive_put_child(
+	    a->path, a->no_overwrite, a->if_empty, STDIN_FILENO);
 }
 
 static void
@@ -303,7 +304,7 @@ chan_archive(uint32_t ch, int put, const char *req, size_t len)
 	struct spawn s;
 	struct chan *c;
 	char *path = jread_str(req, len, "path"), *stat;
-	int status = 0;
+	int status = 0, if_empty = put && jread_bool(req, len, "ifEmpty", 0);
 
 	if (path == NULL || *path == '\0') {
 		chan_reply(
@@ -312,7 +313,8 @@ chan_archive(uint32_t ch, int put, const char *req, size_t len)
 		return;
 	}
 	stat = archive_stat_json(path, &status);
-	if (status != 200) {
+	/* A copy-up makes its missing target (archive_put_child). */
+	if (status != 200 && !(if_empty && status == 404)) {
 		chan_reply(ch, stat);
 		goto out;
 	}
@@ -321,6 +323,7 @@ chan_archive(uint32_t ch, int put, const char *req, size_t len)
 		link_send(AGLINK_META, 0, ch, stat, strlen(stat));
 	a.path = path;
 	a.no_overwrite = jread_bool(req, len, "noOverwriteDirNonDir", 0);
+	a.if_empty = if_empty;
 	memset(&s, 0, sizeof(s));
 	s.in = put;
 	s.fn = put ? chan_put_child : chan_get_child;

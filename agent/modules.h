@@ -43,8 +43,10 @@ char *archive_stat_json(const char *path, int *status);
  * 2 not found, 3 bad request, 4 permission denied, 1 anything else.
  */
 int archive_get_child(const char *path, int out_fd);
+/* With if_empty (a copy-up), path is made when missing and left alone when
+ * it has entries; the tar's "./" gives it its owner and mode. */
 int archive_put_child(
-    const char *path, int no_overwrite_dir_non_dir, int in_fd);
+    const char *path, int no_overwrite_dir_non_dir, int if_empty, int in_fd);
 
 /* health.c */
 /* 0 when a check is configured, -1 otherwise; resets any earlier state. */

@@ -116,6 +116,11 @@ static const struct config_key backend_conf_keys[] = {
 	    offsetof(struct backend_conf, publish_address), "0.0.0.0", 0, 0, 0,
 	    "Address published ports listen on when the binding names none "
 	    "(-p 8080:80), like dockerd's --ip" },
+	{ "archive_max", CONFIG_INT, offsetof(struct backend_conf, archive_max),
+	    "67108864", 0, 1LL << 34, 0,
+	    "Bytes of archives (docker cp) kept for a container that has not "
+	    "started, unpacked by the agent before its command runs "
+	    "(docs/volumes.md); 413 above" },
 };
 
 /* The configuration sets: the framework's keys, the backend's own, then
@@ -339,6 +344,22 @@ backend_open(struct backend *b)
 	}
 }
 
+/* httpsrv_new's limits, but a body as large as a put before start may be
+ * (archive_max, a little over so that its 413 names the key). */
+static void
+backend_serve_limits(struct backend *b)
+{
+	struct httpsrv_limits l = { .max_header_bytes = 64 * 1024,
+		.max_body_bytes = 16 * 1024 * 1024,
+		.idle_timeout_s = 300,
+		.max_conns = 4096,
+		.header_timeout_s = 30 };
+
+	if (b->conf.archive_max + (1 << 20) > (long long)l.max_body_bytes)
+		l.max_body_bytes = (size_t)b->conf.archive_max + (1 << 20);
+	httpsrv_set_limits(b->srv, &l);
+}
+
 static void
 backend_serve(struct backend *b)
 {
@@ -352,6 +373,7 @@ backend_serve(struct backend *b)
 	}
 	free(dir);
 	b->srv = httpsrv_new(b->base, backend_handle, b);
+	backend_serve_limits(b);
 	if (httpsrv_listen_unix(b->srv, b->conf.socket, 0600, &e) == -1)
 		fatalx("listening on %s: %s", b->conf.socket, e.msg);
 	log_info("backend %s %s (instance %s) serving the internal API on %s",

@@ -40,7 +40,8 @@ struct backend_agent {
 	struct agent_relays relays;  /* every relay of this container */
 	struct agent_relays waiting; /* attaches made before start */
 	int hold;		     /* this run holds its command */
-	int hellos;		     /* HELLOs on this run's link */
+	int prestart; /* files go in first (backend_prestart_run.c) */
+	int hellos;   /* HELLOs on this run's link */
 };
 
 struct agent_exec {

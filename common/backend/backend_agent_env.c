@@ -7,12 +7,16 @@
 
 #include "backend_agent.h"
 #include "backend_net.h"
+#include "backend_prestart.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
 
 #define AGENT_HOLD_S 60
+/* Files to copy in first (archive_max, and the image's files for new
+ * volumes) may take longer than an attach to open. */
+#define AGENT_HOLD_PRESTART_S 300
 
 /* --- environment -------------------------------------------------------- */
 
@@ -70,9 +74,13 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 	agent_env_add(env, "SOCKERLESS_CONTAINER_ID", c->id);
 	if (json_bool(container_config(c), "Tty", 0))
 		agent_env_console_size(env, c);
-	ag->hold = !TAILQ_EMPTY(&ag->waiting);
+	/* Files to copy in first: the agent's start waits for them even if
+	 * the backend reports the workload running before the start ends. */
+	ag->prestart = backend_prestart_wanted(b, c);
+	ag->hold = !TAILQ_EMPTY(&ag->waiting) || ag->prestart;
 	if (ag->hold) {
-		snprintf(n, sizeof(n), "%d", AGENT_HOLD_S);
+		snprintf(n, sizeof(n), "%d",
+		    ag->prestart ? AGENT_HOLD_PRESTART_S : AGENT_HOLD_S);
 		agent_env_add(env, "SOCKERLESS_HOLD", n);
 	}
 	backend_net_run_env(b, c, env);

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "backend_agent.h"
+#include "backend_prestart.h"
 #include "backend_sys.h"
 #include "sockerless/json.h"
 #include "sockerless/lite.h"
@@ -624,9 +625,12 @@ backend_agent_archive_put(
 {
 	struct container *c;
 	struct agent_call *k;
-	cJSON *req = agent_archive_request(b, r, m, "archive_put", &c);
+	cJSON *req;
 
-	if (req == NULL)
+	/* Files for a container that has not run yet are kept. */
+	if (backend_prestart_put(b, r, m, backend_agent_archive_put))
+		return;
+	if ((req = agent_archive_request(b, r, m, "archive_put", &c)) == NULL)
 		return;
 	json_add_bool(req, "noOverwriteDirNonDir",
 	    backend_query_bool(r, "noOverwriteDirNonDir", 0));

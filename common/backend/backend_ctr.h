@@ -62,6 +62,7 @@ struct backend_ctr_op {
 	int force;
 	int signo; /* kill */
 	struct event *timer;
+	struct err err; /* start: a failed copy, while the workload stops */
 };
 
 /* backend_ctr.c: the record, parking, the operation, the store */

@@ -14,6 +14,7 @@
 #include "backend_logs.h"
 #include "backend_net.h"
 #include "backend_port.h"
+#include "backend_prestart.h"
 #include "backend_sys.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
@@ -204,6 +205,9 @@ backend_ctr_resolve_creating(struct backend *b)
 
 /* --- start -------------------------------------------------------------- */
 
+static void backend_ctr_start_ready(struct backend_ctr_op *op);
+static void backend_ctr_start_delivered(void *arg, const struct err *e);
+
 static void
 backend_ctr_start_done(void *arg, const struct err *e)
 {
@@ -238,12 +242,66 @@ backend_ctr_start_done(void *arg, const struct err *e)
 	json_set(container_state(c), "Error", cJSON_CreateString(""));
 	json_set(container_state(c), "ExitCode", cJSON_CreateNumber(0));
 	backend_ctr_save(op->b, c);
+	/* The files put before start go in before the start answers. */
+	if (backend_prestart_deliver(op->b, c, backend_ctr_start_delivered, op))
+		return;
+	backend_ctr_start_ready(op);
+}
+
+/* The workload runs with its files: the start answers. */
+static void
+backend_ctr_start_ready(struct backend_ctr_op *op)
+{
+	struct container *c = op->c;
+
 	/* dockerd's endpoints join before the container starts. */
 	backend_net_endpoint_events(op->b, c, "connect");
 	backend_sys_container_event(op->b, c, "start", NULL);
 	backend_ctr_op_reply(op, NULL, 204);
 	backend_ctr_idle(op->b, c);
 	backend_ctr_op_free(op);
+}
+
+/* The workload of a start whose files could not go in is stopped (its
+ * command never ran), then the start fails. Its exit does not --rm it:
+ * the failed start does. */
+static void
+backend_ctr_start_killed(void *arg, const struct err *ke)
+{
+	struct backend_ctr_op *op = arg;
+	struct container *c = op->c;
+	int stopping = c->stopping;
+
+	if (ke != NULL)
+		log_warnx(
+		    "container %.12s: stopping it after a failed start: %s",
+		    c->id, ke->msg);
+	if (container_running(c) && !c->gone) {
+		c->stopping = 1;
+		backend_container_exited(
+		    op->b, c, 128, str_now_ns(), op->err.msg);
+		c->stopping = stopping;
+	}
+	backend_ctr_start_done(op, &op->err);
+}
+
+/* The files put before start are in: the held command runs now. */
+static void
+backend_ctr_start_delivered(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+
+	if (e == NULL) {
+		backend_agent_container_running(op->b, op->c);
+		backend_ctr_start_ready(op);
+		return;
+	}
+	op->err = *e;
+	if (!container_running(op->c)) {
+		backend_ctr_start_done(op, &op->err);
+		return;
+	}
+	op->b->ops->kill(op->b, op->c, SIGKILL, backend_ctr_start_killed, op);
 }
 
 static void
@@ -600,6 +658,7 @@ backend_ctr_removed(struct backend_ctr_op *op, const struct err *e)
 	}
 	if (store_container_delete(b->store, c->id, &se) == -1)
 		log_warnx("deleting container %.12s: %s", c->id, se.msg);
+	backend_prestart_forget(b, c);
 	c->gone = 1;
 	backend_port_close(b, c);
 	backend_ctr_unlist(b, c);

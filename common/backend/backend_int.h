@@ -79,6 +79,7 @@ struct backend_conf {
 	char *registry_auth_file; /* docker config.json with auths */
 	long long stop_timeout;	  /* default docker stop -t */
 	char *publish_address;	  /* published ports without a HostIp */
+	long long archive_max;	  /* bytes kept per container before start */
 };
 
 #define BACKEND_MAX_CONF_SETS 8

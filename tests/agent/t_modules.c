@@ -135,8 +135,9 @@ main(int argc, char **argv)
 		printf("%d\n", status);
 	} else if (argc == 3 && strcmp(argv[1], "get") == 0) {
 		return archive_get_child(argv[2], STDOUT_FILENO);
-	} else if (argc == 4 && strcmp(argv[1], "put") == 0) {
-		return archive_put_child(argv[2], atoi(argv[3]), STDIN_FILENO);
+	} else if ((argc == 4 || argc == 5) && strcmp(argv[1], "put") == 0) {
+		return archive_put_child(argv[2], atoi(argv[3]),
+		    argc == 5 && atoi(argv[4]), STDIN_FILENO);
 	} else if (argc == 3 && strcmp(argv[1], "health") == 0) {
 		return t_health(argv[2]);
 	} else if (argc == 4 && strcmp(argv[1], "jread") == 0) {
@@ -144,7 +145,7 @@ main(int argc, char **argv)
 	} else {
 		fprintf(stderr,
 		    "usage: t_modules top|stats|stat P|get P|"
-		    "put P NOOVERWRITE|health JSON|jread TYPE KEY\n");
+		    "put P NOOVERWRITE [IFEMPTY]|health JSON|jread TYPE KEY\n");
 		return 64;
 	}
 	printf("%s\n", s);

@@ -131,7 +131,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (ssize_t)(size - 1)) ||
 	    lseek(fuzz_in, 0, SEEK_SET) == -1)
 		abort();
-	archive_put_child(fuzz_dest, data[0] & 1, fuzz_in);
+	/* Bit 1: a copy-up (ifEmpty) into the emptied destination. */
+	archive_put_child(fuzz_dest, data[0] & 1, (data[0] >> 1) & 1, fuzz_in);
 	free(archive_stat_json(fuzz_dest, &status));
 	archive_get_child(fuzz_dest, fuzz_null);
 	fuzz_reset();
