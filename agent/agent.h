@@ -208,8 +208,9 @@ void tcp_prepare(struct chan *c);
  * process's SOCKERLESS_USER; NULL: root). Paths that cannot be served are
  * reported on stderr and skipped. */
 void docksock_init(const char *json, const char *user);
-/* Registers the listeners. */
-void docksock_prepare(void);
+/* Registers the listeners; connections made before the run's first link
+ * wait for it (a bounded time). */
+void docksock_prepare(int64_t now);
 
 /* link.c: the link, forward mode (the agent listens) or reverse mode (the
  * agent dials the backend). */

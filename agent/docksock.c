@@ -18,15 +18,29 @@
 
 #include "agent.h"
 #include "jread.h"
+#include "proc.h"
 
 #define DOCKSOCK_MAX	 16
 #define DOCKSOCK_BACKLOG 64
+/* Connections made before the run's first link wait this long for it
+ * (the backend dials once the workload runs); later, with the link down,
+ * a connection is closed at once. */
+#define DOCKSOCK_FIRST_LINK_MS 30000
+#define DOCKSOCK_WAITING_MAX   64
 
 static struct {
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 } docksock_ls[DOCKSOCK_MAX];
 static size_t docksock_n;
+/* Accepted before the first link: fd, and its listener. */
+static struct {
+	int fd;
+	size_t ls;
+} docksock_waiting[DOCKSOCK_WAITING_MAX];
+static size_t docksock_nwaiting;
+static int64_t docksock_deadline;
+static int docksock_linked; /* a link has been up in this run */
 
 /* Whether s is all digits (a numeric uid or gid). */
 static int
@@ -208,11 +222,22 @@ docksock_init(const char *json, const char *user)
 	jread_strv_free(paths);
 }
 
+/* Carries fd, accepted on listener i, over the link. Without a link it is
+ * closed at once: the client reports a failed request instead of waiting
+ * on nothing. */
+static void
+docksock_carry(int fd, size_t i)
+{
+	char what[sizeof(docksock_ls[0].path) + 32];
+
+	snprintf(what, sizeof(what), "Docker socket %s", docksock_ls[i].path);
+	chan_connect(fd, "{\"kind\":\"connect\",\"target\":\"docker\"}", what);
+}
+
 static void
 docksock_on_accept(void *arg, short revents)
 {
 	size_t i = (size_t)(uintptr_t)arg;
-	char what[sizeof(docksock_ls[0].path) + 32];
 	int fd;
 
 	(void)revents;
@@ -220,17 +245,42 @@ docksock_on_accept(void *arg, short revents)
 	    docksock_ls[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1)
 		return;
-	snprintf(what, sizeof(what), "Docker socket %s", docksock_ls[i].path);
-	/* Without a link the connection is closed at once: the client
-	 * reports a failed request instead of waiting on nothing. */
-	chan_connect(fd, "{\"kind\":\"connect\",\"target\":\"docker\"}", what);
+	if (docksock_linked || docksock_nwaiting == DOCKSOCK_WAITING_MAX) {
+		docksock_carry(fd, i);
+		return;
+	}
+	if (docksock_nwaiting == 0)
+		docksock_deadline = proc_now_ms() + DOCKSOCK_FIRST_LINK_MS;
+	docksock_waiting[docksock_nwaiting].fd = fd;
+	docksock_waiting[docksock_nwaiting++].ls = i;
 }
 
-void
-docksock_prepare(void)
+/* The run's first link came (carry the waiting connections) or did not
+ * come in time (close them). */
+static void
+docksock_first_link(int64_t now)
 {
 	size_t i;
 
+	if (link_current())
+		docksock_linked = 1;
+	if (docksock_nwaiting == 0)
+		return;
+	if (!docksock_linked && now < docksock_deadline) {
+		loop_timer(docksock_deadline);
+		return;
+	}
+	for (i = 0; i < docksock_nwaiting; i++)
+		docksock_carry(docksock_waiting[i].fd, docksock_waiting[i].ls);
+	docksock_nwaiting = 0;
+}
+
+void
+docksock_prepare(int64_t now)
+{
+	size_t i;
+
+	docksock_first_link(now);
 	for (i = 0; i < docksock_n; i++)
 		loop_watch(docksock_ls[i].fd, POLLIN, docksock_on_accept,
 		    (void *)(uintptr_t)i);

@@ -813,7 +813,7 @@ wrap_main(char *const argv[])
 		wrap_prepare_health(now);
 		exec_prepare();
 		dns_prepare(now);
-		docksock_prepare();
+		docksock_prepare(now);
 		chan_sweep();
 		chan_prepare();
 		link_prepare();

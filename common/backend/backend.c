@@ -115,6 +115,17 @@ static const struct config_key backend_conf_keys[] = {
 	    offsetof(struct backend_conf, publish_address), "0.0.0.0", 0, 0, 0,
 	    "Address published ports listen on when the binding names none "
 	    "(-p 8080:80), like dockerd's --ip" },
+	{ "docker_api", CONFIG_STRING,
+	    offsetof(struct backend_conf, docker_api),
+	    "unix:///run/sockerless/docker.sock", 0, 0, 0,
+	    "The Docker API a workload's Docker socket mount reaches "
+	    "(unix:///PATH or tcp://ADDRESS:PORT; docs/volumes.md)" },
+	/* volfw's key (Interface A), here for the docksock slice's tests
+	 * until the merge; keep one. */
+	{ "docker_socket_proxy", CONFIG_BOOL,
+	    offsetof(struct backend_conf, docker_socket_proxy), "true", 0, 0, 0,
+	    "Serve the Docker API inside workloads that bind-mount the "
+	    "Docker socket (off: such binds are refused)" },
 };
 
 /* The configuration sets: the framework's keys, the backend's own, then
@@ -415,7 +426,7 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 	int rc;
 
 	b->ops = ops;
-	b->agent_connect = backend_port_relay_connect;
+	b->agent_connect = backend_agent_connect;
 	b->logs_grace_ms = 1000;
 	TAILQ_INIT(&b->containers);
 	backend_index_init(&b->by_id, backend_container_id);

@@ -63,6 +63,7 @@ backend_container_started(
 	json_set(container_state(c), "StartedAt", cJSON_CreateString(ts));
 	backend_ctr_save(b, c);
 	backend_agent_container_running(b, c);
+	backend_docksock_running(b, c);
 	backend_ctr_net_changed(b, c, NULL);
 }
 

@@ -134,11 +134,18 @@ def test_flow_control(agents, tmp_path):
     link.send(RESULT, ch, b"{}")
 
 
-def test_link_down_closes_at_once(agents, tmp_path):
+def test_waits_for_the_first_link(agents, tmp_path):
     path = str(tmp_path / "d.sock")
-    agents(SLEEPER, env=sock_env(path))
+    a = agents(SLEEPER, env=sock_env(path))
     wait_sock(path)
+    # Made before the backend has dialled: carried once the link is up.
     c = client(path)
+    c.sendall(b"early")
+    link = a.link()
+    ch, _ = next_connect(link)
+    t, st, c2, p = link.next_for(ch)
+    assert (t, st, p) == (DATA, 0, b"early")
+    link.send(RESULT, ch, b"{}")
     assert recv_all(c) == b""
 
 
@@ -150,6 +157,9 @@ def test_link_lost_closes_connections(agents, tmp_path):
     c = client(path)
     next_connect(link)
     link.close()
+    assert recv_all(c) == b""
+    # With the link down, a new connection is closed at once.
+    c = client(path)
     assert recv_all(c) == b""
 
 
