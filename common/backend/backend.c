@@ -342,10 +342,13 @@ backend_open(struct backend *b)
 	backend_load_instance(b);
 	backend_net_load(b);
 	backend_ctr_load(b);
-	/* What the running containers had published is served again. */
+	/* What the running containers had published is served again, and
+	 * their Docker sockets. */
 	TAILQ_FOREACH(c, &b->containers, entry) {
-		if (container_running(c))
+		if (container_running(c)) {
 			backend_port_readopt(b, c);
+			backend_docksock_running(b, c);
+		}
 	}
 }
 
@@ -389,6 +392,7 @@ backend_free(struct backend *b)
 		b->ops->shutdown(b);
 	httpsrv_free(b->srv);
 	backend_port_shutdown(b);
+	backend_docksock_shutdown(b);
 	backend_agent_shutdown(b);
 	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
 		backend_ctr_unlist(b, c);

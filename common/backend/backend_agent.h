@@ -137,8 +137,11 @@ void backend_agent_ctr_resize(
  * container's struct backend_agent. */
 void backend_agent_connect(void *ag, struct aglink_chan *ch, const cJSON *req);
 /* c runs: with a Docker socket mount its link is dialled now, so that the
- * agent can carry the workload's first connections. */
+ * agent can carry the workload's first connections, and again every few
+ * seconds while it is down and c runs. */
 void backend_docksock_running(struct backend *b, struct container *c);
+/* Stops keeping links up (the backend ends). */
+void backend_docksock_shutdown(struct backend *b);
 /* SOCKERLESS_DOCKER_SOCK (the targets of c's Docker socket mounts) into
  * env, a run's environment; nothing without such a mount. */
 void backend_docksock_env(struct backend *b, struct container *c, cJSON *env);

@@ -13,8 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/queue.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/util.h>
 
 #include "backend_agent.h"
@@ -26,6 +29,9 @@
 /* Bytes for the API held before the agent's credit waits for them. */
 #define DOCKSOCK_HIGH_WATER (256 * 1024)
 #define DOCKSOCK_MOUNTS_MAX 128
+/* How often a running container's link is checked, and dialled again when
+ * it went down: the agent closes the workload's connections meanwhile. */
+#define DOCKSOCK_KEEP_S 5
 
 struct docksock_conn {
 	struct backend *b;
@@ -325,19 +331,88 @@ backend_agent_connect(void *arg, struct aglink_chan *ch, const cJSON *req)
 	}
 }
 
-void
-backend_docksock_running(struct backend *b, struct container *c)
+/* A running container with a Docker socket mount: its link is kept up. */
+struct docksock_keep {
+	TAILQ_ENTRY(docksock_keep) entry;
+	struct backend *b;
+	struct container *c; /* referenced */
+	struct event *timer;
+};
+static TAILQ_HEAD(, docksock_keep) docksock_keeps = TAILQ_HEAD_INITIALIZER(
+    docksock_keeps);
+
+static void
+docksock_keep_free(struct docksock_keep *k)
+{
+	TAILQ_REMOVE(&docksock_keeps, k, entry);
+	event_free(k->timer);
+	container_unref(k->c);
+	free(k);
+}
+
+/* Dials the link unless it is up or on its way; 0 while c runs. */
+static int
+docksock_dial(struct backend *b, struct container *c)
 {
 	struct aglink *l;
 	struct err e;
 
-	if (b->ops->agent_address == NULL || !docksock_mounted(b, c))
-		return;
+	if (c->gone || !container_running(c) || b->agent_closing)
+		return -1;
 	if ((l = backend_agent_link(b, c, &e)) == NULL) {
-		log_warnx("container %.12s: Docker socket: %s", c->id, e.msg);
-		return;
+		log_debug("container %.12s: Docker socket: %s", c->id, e.msg);
+		return 0;
 	}
 	aglink_up(l);
+	return 0;
+}
+
+static void
+docksock_keep_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct docksock_keep *k = arg;
+	struct timeval tv = { DOCKSOCK_KEEP_S, 0 };
+
+	(void)fd;
+	(void)what;
+	if (docksock_dial(k->b, k->c) == -1) {
+		docksock_keep_free(k);
+		return;
+	}
+	evtimer_add(k->timer, &tv);
+}
+
+void
+backend_docksock_running(struct backend *b, struct container *c)
+{
+	struct timeval tv = { DOCKSOCK_KEEP_S, 0 };
+	struct docksock_keep *k;
+
+	if (b->ops->agent_address == NULL || !docksock_mounted(b, c) ||
+	    docksock_dial(b, c) == -1)
+		return;
+	TAILQ_FOREACH(k, &docksock_keeps, entry)
+		if (k->c == c)
+			return; /* a restart: the keeper goes on */
+	k = xcalloc(1, sizeof(*k));
+	k->b = b;
+	k->c = c;
+	container_ref(c);
+	k->timer = evtimer_new(b->base, docksock_keep_tick, k);
+	TAILQ_INSERT_TAIL(&docksock_keeps, k, entry);
+	evtimer_add(k->timer, &tv);
+}
+
+void
+backend_docksock_shutdown(struct backend *b)
+{
+	struct docksock_keep *k, *next;
+
+	for (k = TAILQ_FIRST(&docksock_keeps); k != NULL; k = next) {
+		next = TAILQ_NEXT(k, entry);
+		if (k->b == b)
+			docksock_keep_free(k);
+	}
 }
 
 void
