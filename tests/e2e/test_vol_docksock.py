@@ -5,10 +5,13 @@ CI job does. The static docker CLI is put into the running container with
 `docker cp` (busybox has no client that speaks HTTP over a unix socket)
 and run with `docker exec`. Each test also holds against a plain dockerd
 (SK_TARGET=reference), where the bind is the engine's own socket."""
+import os
+
 import pytest
 
 from e2e_lib import BUSYBOX, DOCKER, HOST, RUN_LABEL, TARGET, dk, dk_ok, host_network, wait_state
 
+PART = 12 << 20
 SLEEP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.2; done"]
 
 
@@ -22,13 +25,24 @@ def _socket_source():
     return "/var/run/docker.sock"
 
 
-def _job(name, target="/var/run/docker.sock"):
+def _job(name, tmp, target="/var/run/docker.sock"):
     """A running container with the socket at target and the docker CLI in
     /bin (busybox's PATH)."""
     dk_ok("run", "-d", "--name", name, "--stop-timeout", "2",
           "-v", f"{_socket_source()}:{target}", BUSYBOX, *SLEEP)
     wait_state(name, "running")
-    dk_ok("cp", DOCKER, f"{name}:/bin/docker", timeout=300)
+    # In parts: one archive put is bounded (16 MiB on sockerless).
+    with open(DOCKER, "rb") as f:
+        cli = f.read()
+    parts = []
+    for i in range(0, len(cli), PART):
+        p = os.path.join(tmp, f"docker.{i // PART:03d}")
+        with open(p, "wb") as f:
+            f.write(cli[i:i + PART])
+        dk_ok("cp", p, f"{name}:/tmp/", timeout=300)
+        parts.append("/tmp/" + os.path.basename(p))
+    dk_ok("exec", name, "sh", "-c",
+          f"cat {' '.join(parts)} > /bin/docker && chmod 755 /bin/docker && rm {' '.join(parts)}")
 
 
 def _inner(name, *args, host="unix:///var/run/docker.sock", timeout=180):
@@ -36,9 +50,9 @@ def _inner(name, *args, host="unix:///var/run/docker.sock", timeout=180):
               timeout=timeout)
 
 
-def test_docker_ps_and_run_inside(names):
+def test_docker_ps_and_run_inside(names, tmp_path):
     job, sib = names(), names()
-    _job(job)
+    _job(job, str(tmp_path))
     p = _inner(job, "ps", "--format", "{{.Names}}")
     assert p.returncode == 0, (p.stdout, p.stderr)
     assert job in p.stdout.split(), p.stdout
@@ -56,9 +70,9 @@ def test_docker_ps_and_run_inside(names):
     assert p.stdout == "through the socket\n", (p.stdout, p.stderr)
 
 
-def test_socket_at_another_target(names):
+def test_socket_at_another_target(names, tmp_path):
     job = names()
-    _job(job, target="/tmp/sk/docker.sock")
+    _job(job, str(tmp_path), target="/tmp/sk/docker.sock")
     p = _inner(job, "version", "--format", "{{.Server.APIVersion}}",
                host="unix:///tmp/sk/docker.sock")
     assert p.returncode == 0, (p.stdout, p.stderr)
