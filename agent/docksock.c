@@ -238,11 +238,13 @@ static void
 docksock_on_accept(void *arg, short revents)
 {
 	size_t i = (size_t)(uintptr_t)arg;
+	struct sockaddr_un peer;
+	socklen_t len = sizeof(peer);
 	int fd;
 
 	(void)revents;
-	fd = accept4(
-	    docksock_ls[i].fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	fd = accept4(docksock_ls[i].fd, (struct sockaddr *)&peer, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd == -1)
 		return;
 	if (docksock_linked || docksock_nwaiting == DOCKSOCK_WAITING_MAX) {
