@@ -33,12 +33,14 @@ static struct evconnlistener *api_ln;
 
 /* The workload's client: MODE SOCKET OUT. ping: a keep-alive GET /_ping
  * read to its Content-Length; hijack: a 101 upgrade, then "hello" up and
- * everything down to EOF. OUT gets what came back, or CLOSED when the
- * connection closed with nothing, also before the request was written
+ * everything down to EOF; big: the same with 4 MiB, checked by the client
+ * (BIG OK or BIG BAD and the length). OUT gets what came back, or CLOSED when
+ * the connection closed with nothing, also before the request was written
  * (written whole, by a rename). */
 static const char client_src[] =
     "import os, socket, sys\n"
     "mode, path, out = sys.argv[1:4]\n"
+    "BIG = 4 << 20\n"
     "s = socket.socket(socket.AF_UNIX)\n"
     "s.settimeout(20)\n"
     "s.connect(path)\n"
@@ -67,13 +69,17 @@ static const char client_src[] =
     "    s.sendall(b'POST /hijack HTTP/1.1\\r\\nHost: docker\\r\\n'\n"
     "              b'Connection: Upgrade\\r\\nUpgrade: tcp\\r\\n\\r\\n')\n"
     "    r = head()\n"
-    "    s.sendall(b'hello')\n"
+    "    s.sendall(b'hello' if mode == 'hijack' else b'a' * BIG)\n"
     "    s.shutdown(socket.SHUT_WR)\n"
     "    while True:\n"
-    "        d = s.recv(4096)\n"
+    "        d = s.recv(65536)\n"
     "        if not d:\n"
     "            break\n"
     "        r += d\n"
+    "    if mode == 'big':\n"
+    "        body = r.partition(b'\\r\\n\\r\\n')[2]\n"
+    "        ok = body == b'A' * BIG + b'<eof>'\n"
+    "        r = b'BIG %s %d' % (b'OK' if ok else b'BAD', len(body))\n"
     "with open(out + '.tmp', 'wb') as f:\n"
     "    f.write(r if r else b'CLOSED')\n"
     "os.rename(out + '.tmp', out)\n";
@@ -326,6 +332,22 @@ exec_detached(struct fw *fw, const char *name)
 	free(p);
 }
 
+/* 4 MiB each way through the windows of both links' directions: the
+ * client writes it all before reading, so each side's credit must wait
+ * for the other's reader. */
+static void
+test_flow_control(void **state)
+{
+	struct fw *fw = *state;
+	char *out, *id = run_client(fw, "big", "big", 1, &out);
+	char *got = client_result(fw, out);
+
+	assert_string_equal(got, "BIG OK 4194309");
+	free(got);
+	free(out);
+	free(id);
+}
+
 static void
 test_no_mount_refused(void **state)
 {
@@ -438,6 +460,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_answered),
 		cmocka_unit_test(test_hijacked_stream),
+		cmocka_unit_test(test_flow_control),
 		cmocka_unit_test(test_no_mount_refused),
 		cmocka_unit_test(test_proxy_off_refused),
 		cmocka_unit_test(test_api_refusing),
