@@ -441,6 +441,13 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 	backend_conf_sets(b);
 	rc = config_load(
 	    b->conf_sets, b->nconf_sets, "SOCKERLESS", argc, argv, prog, &e);
+	if (rc != CONFIG_EXIT_OK && rc != -1 &&
+	    backend_docksock_conf_check(b, &e) == -1) {
+		for (size_t i = 0; i < b->nconf_sets; i++)
+			config_free(b->conf_sets[i].keys, b->conf_sets[i].n,
+			    b->conf_sets[i].base);
+		rc = -1;
+	}
 	if (rc == CONFIG_EXIT_OK || rc == -1) {
 		if (rc == -1)
 			fprintf(stderr, "%s: %s\n", prog, e.msg);

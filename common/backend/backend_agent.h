@@ -140,6 +140,9 @@ void backend_agent_connect(void *ag, struct aglink_chan *ch, const cJSON *req);
  * agent can carry the workload's first connections, and again every few
  * seconds while it is down and c runs. */
 void backend_docksock_running(struct backend *b, struct container *c);
+/* docker_api is a Docker API address: 0, or -1 with e (a configuration
+ * error: the backend does not start). */
+int backend_docksock_conf_check(struct backend *b, struct err *e);
 /* Stops keeping links up (the backend ends). */
 void backend_docksock_shutdown(struct backend *b);
 /* SOCKERLESS_DOCKER_SOCK (the targets of c's Docker socket mounts) into

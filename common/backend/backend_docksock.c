@@ -247,6 +247,21 @@ docksock_addr(const char *api, struct sockaddr_storage *ss, int *len)
 	return evutil_parse_sockaddr_port(api + 6, (struct sockaddr *)ss, len);
 }
 
+int
+backend_docksock_conf_check(struct backend *b, struct err *e)
+{
+	struct sockaddr_storage ss;
+	int len;
+
+	if (docksock_addr(b->conf.docker_api, &ss, &len) == -1)
+		return err_set(e, 400,
+		    "docker_api %s is not unix:///PATH or tcp://ADDRESS:PORT "
+		    "(an IP address and a port)",
+		    b->conf.docker_api != NULL ? b->conf.docker_api :
+						 "(empty)");
+	return 0;
+}
+
 /* Whether c's mounts include the Docker socket. */
 static int
 docksock_mounted(struct backend *b, struct container *c)

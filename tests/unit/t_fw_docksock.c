@@ -410,6 +410,22 @@ test_api_refusing(void **state)
 	free(id);
 }
 
+/* A docker_api that is no address is a configuration error: the backend
+ * does not start (exit 2), rather than refusing every connection later. */
+static void
+test_bad_docker_api(void **state)
+{
+	char prog[] = "t_fw_docksock", sock[] = "--socket=/nonexistent/b.sock";
+	char name[] = "--docker_api=tcp://docker:2375";
+	char path[] = "--docker_api=unix://relative.sock";
+	char *argv1[] = { prog, sock, name, NULL };
+	char *argv2[] = { prog, sock, path, NULL };
+
+	(void)state;
+	assert_int_equal(fake_main(3, argv1), 2);
+	assert_int_equal(fake_main(3, argv2), 2);
+}
+
 /* One backend for every test (the agent link's shutdown is for the
  * process), its docker_api the stand-in's socket. */
 static int
@@ -464,6 +480,7 @@ main(void)
 		cmocka_unit_test(test_no_mount_refused),
 		cmocka_unit_test(test_proxy_off_refused),
 		cmocka_unit_test(test_api_refusing),
+		cmocka_unit_test(test_bad_docker_api),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
