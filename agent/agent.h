@@ -102,7 +102,14 @@ int exec_signal(const char *id, int sig);
 void exec_kill_all(void);
 
 /* chan.c: channels of the current link (docs/agent-link.md). */
-enum chan_kind { CHAN_EXEC, CHAN_ATTACH, CHAN_GET, CHAN_PUT, CHAN_TCP };
+enum chan_kind {
+	CHAN_EXEC,
+	CHAN_ATTACH,
+	CHAN_GET,
+	CHAN_PUT,
+	CHAN_TCP,
+	CHAN_CONN /* agent-initiated (CONNECT): a local socket carried */
+};
 struct chan {
 	uint32_t id;
 	enum chan_kind kind;
@@ -124,6 +131,10 @@ struct chan {
 	/* tcp (tcp.c): the socket is job.in_fd */
 	int tcp_connecting, tcp_rd_done, tcp_port;
 	char tcp_host[48];
+	/* conn: the backend's RESULT came (the socket closes once what it
+	 * sent before is written); what the channel is for, in messages */
+	int conn_ended;
+	char conn_what[160];
 	struct chan *next;
 };
 extern struct chan *chan_list;
@@ -173,6 +184,14 @@ void chan_prepare(void);
 /* Reads fd into the channel as DATA of stream (window permitting);
  * returns bytes read, 0 at EOF, -1 when nothing could be read. */
 ssize_t chan_pump(struct chan *c, int fd, int stream);
+/* An agent-initiated channel (docs/agent-link.md, CONNECT) carrying the
+ * connected socket fd (taken: closed with the channel, at once when no
+ * link is up): CONNECT request (a JSON object) to the backend, then the
+ * socket's bytes as DATA 0 and the backend's DATA 1 into it, half-closes
+ * both ways, CREDIT as for tcp; the backend's RESULT ends it. what names
+ * the connection in the stderr line an error RESULT gets. NULL when no
+ * link is up. */
+struct chan *chan_connect(int fd, const char *request, const char *what);
 
 /* tcp.c: the `tcp` kind (a connection inside the workload). */
 void tcp_open(struct chan *c, const char *req, size_t len);
@@ -181,6 +200,17 @@ int tcp_sink(struct chan *c);
 void tcp_sink_eof(struct chan *c);
 /* Registers the socket; ends the channel when both directions have. */
 void tcp_prepare(struct chan *c);
+
+/* docksock.c: the Docker socket inside the workload
+ * (SOCKERLESS_DOCKER_SOCK, docs/volumes.md). */
+/* Serves a unix socket at each path of json (a JSON array of absolute
+ * paths): parents made, a stale socket replaced, group of user (the main
+ * process's SOCKERLESS_USER; NULL: root). Paths that cannot be served are
+ * reported on stderr and skipped. */
+void docksock_init(const char *json, const char *user);
+/* Registers the listeners; connections made before the run's first link
+ * wait for it (a bounded time). */
+void docksock_prepare(int64_t now);
 
 /* link.c: the link, forward mode (the agent listens) or reverse mode (the
  * agent dials the backend). */
@@ -206,6 +236,8 @@ int link_init_reverse(
     const char *callback_url, const char *token_hex, const char *container_id);
 void link_prepare(void);
 int link_up(void);
+/* 1 when a link is established (messages sent now reach a backend). */
+int link_current(void);
 /* Queues one link message on the current link (dropped without one). */
 void link_send(int type, int stream, uint32_t ch, const void *p, size_t n);
 /* Bytes queued and not yet written. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -180,6 +181,8 @@ chan_sink(struct chan *c)
 		return c->job.in_fd;
 	case CHAN_TCP:
 		return chan_ops->tcp_sink(c);
+	case CHAN_CONN:
+		return c->job.in_fd;
 	case CHAN_GET:
 		break;
 	}
@@ -202,6 +205,9 @@ chan_sink_eof(struct chan *c)
 		break;
 	case CHAN_TCP:
 		chan_ops->tcp_sink_eof(c);
+		break;
+	case CHAN_CONN:
+		shutdown(c->job.in_fd, SHUT_WR);
 		break;
 	case CHAN_GET:
 		break;
@@ -262,6 +268,73 @@ chan_stdin(struct chan *c, const unsigned char *p, size_t n)
 	memcpy(c->inq + c->inlen, p, n);
 	c->inlen += n;
 	return 0;
+}
+
+/* ---- agent-initiated channels ---- */
+
+struct chan *
+chan_connect(int fd, const char *request, const char *what)
+{
+	/* Never reused on one link: numbering goes on across links. */
+	static uint32_t next = AGLINK_AGENT_CHAN;
+	struct chan *c;
+
+	if (!link_current()) {
+		close(fd);
+		return NULL;
+	}
+	c = chan_new(next, CHAN_CONN);
+	next = next == UINT32_MAX ? AGLINK_AGENT_CHAN : next + 1;
+	c->job.in_fd = fd;
+	snprintf(c->conn_what, sizeof(c->conn_what), "%s", what);
+	link_send(AGLINK_CONNECT, 0, c->id, request, strlen(request));
+	return c;
+}
+
+/* The backend's RESULT: a refusal is said on stderr (the workload's log),
+ * as the client only sees its connection closed. */
+static void
+chan_conn_result(struct chan *c, const unsigned char *p, size_t n)
+{
+	char *msg = jread_str((const char *)p, n, "message");
+	int64_t status = jread_int((const char *)p, n, "status", 0);
+
+	if (status != 0)
+		fprintf(stderr, "sockerless-agent: %s: %s (%lld)\n",
+		    c->conn_what, msg != NULL ? msg : "refused",
+		    (long long)status);
+	free(msg);
+	c->conn_ended = 1;
+	if (status != 0)
+		c->inoff = c->inlen = 0; /* nothing more to deliver */
+}
+
+static void
+chan_conn_read(void *arg, short revents)
+{
+	struct chan *c = arg;
+
+	(void)revents;
+	if (c->dead || c->tcp_rd_done)
+		return;
+	/* 0: the local client's half-close (or a reset). */
+	if (chan_pump(c, c->job.in_fd, AGLINK_STDIN) == 0) {
+		c->tcp_rd_done = 1;
+		chan_eof(c, AGLINK_STDIN);
+	}
+}
+
+/* The socket closes once the RESULT came and what the backend sent
+ * before it has been written. */
+static void
+chan_conn_prepare(struct chan *c)
+{
+	if (c->conn_ended && c->inlen == c->inoff) {
+		chan_forget(c);
+		return;
+	}
+	if (!c->tcp_rd_done && !c->conn_ended && chan_room(c) > 0)
+		loop_watch(c->job.in_fd, POLLIN, chan_conn_read, c);
 }
 
 /* ---- archive ---- */
@@ -566,6 +639,7 @@ chan_message(const unsigned char *buf, size_t len)
 {
 	struct aglink_msg m;
 	struct chan *c;
+	int in;
 
 	if (aglink_parse(buf, len, &m) == -1)
 		return -1;
@@ -575,14 +649,21 @@ chan_message(const unsigned char *buf, size_t len)
 	}
 	if ((c = chan_find(m.channel)) == NULL)
 		return 0; /* it may race a RESULT */
+	/* What the backend sends into a channel: stdin, or on a channel
+	 * the agent opened, stream 1 (the roles are swapped). */
+	in = c->kind == CHAN_CONN ? AGLINK_STDOUT : AGLINK_STDIN;
 	switch (m.type) {
 	case AGLINK_DATA:
-		if (m.stream == AGLINK_STDIN)
+		if (m.stream == in)
 			return chan_stdin(c, m.payload, m.len);
 		break;
 	case AGLINK_EOF:
-		if (m.stream == AGLINK_STDIN)
+		if (m.stream == in && !c->in_eof)
 			c->in_eof = 1;
+		break;
+	case AGLINK_RESULT:
+		if (c->kind == CHAN_CONN)
+			chan_conn_result(c, m.payload, m.len);
 		break;
 	case AGLINK_CREDIT:
 		if (m.len >= 4)
@@ -631,6 +712,8 @@ chan_prepare(void)
 		}
 		if (c->kind == CHAN_TCP)
 			chan_ops->tcp_prepare(c);
+		if (c->kind == CHAN_CONN)
+			chan_conn_prepare(c);
 		if (c->kind != CHAN_GET && c->kind != CHAN_PUT)
 			continue;
 		if (c->kind == CHAN_PUT || chan_room(c) > 0)

@@ -236,6 +236,12 @@ link_pending(void)
 }
 
 int
+link_current(void)
+{
+	return link_cur != NULL;
+}
+
+int
 link_up(void)
 {
 	struct link *l;

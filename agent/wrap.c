@@ -760,6 +760,10 @@ wrap_main(char *const argv[])
 	wrap.argv = argv;
 	wrap_net();
 	wrap_user();
+	/* Before the main process starts (also before a held start), so a
+	 * client in it finds the socket there. */
+	docksock_init(
+	    getenv("SOCKERLESS_DOCKER_SOCK"), getenv("SOCKERLESS_USER"));
 	exec_init(wrap.env);
 	chan_set_ops(&wrap_chan_ops);
 	link_set_ops(&wrap_link_ops);
@@ -809,6 +813,7 @@ wrap_main(char *const argv[])
 		wrap_prepare_health(now);
 		exec_prepare();
 		dns_prepare(now);
+		docksock_prepare(now);
 		chan_sweep();
 		chan_prepare();
 		link_prepare();

@@ -560,6 +560,17 @@ aglink_open(struct aglink *l, const cJSON *request,
 	return ch;
 }
 
+void
+aglink_up(struct aglink *l)
+{
+	if (l->dead || l->state != AGLINK_ST_IDLE)
+		return;
+	if (l->reverse)
+		aglink_await(l);
+	else
+		aglink_connect(l);
+}
+
 size_t
 aglink_chan_write(struct aglink_chan *ch, const void *buf, size_t len)
 {

@@ -121,6 +121,17 @@ static const struct config_key backend_conf_keys[] = {
 	    "Bytes of archives (docker cp) kept for a container that has not "
 	    "started, unpacked by the agent before its command runs "
 	    "(docs/volumes.md); 413 above" },
+	{ "docker_api", CONFIG_STRING,
+	    offsetof(struct backend_conf, docker_api),
+	    "unix:///run/sockerless/docker.sock", 0, 0, 0,
+	    "The Docker API a workload's Docker socket mount reaches "
+	    "(unix:///PATH or tcp://ADDRESS:PORT; docs/volumes.md)" },
+	/* volfw's key (Interface A), here for the docksock slice's tests
+	 * until the merge; keep one. */
+	{ "docker_socket_proxy", CONFIG_BOOL,
+	    offsetof(struct backend_conf, docker_socket_proxy), "true", 0, 0, 0,
+	    "Serve the Docker API inside workloads that bind-mount the "
+	    "Docker socket (off: such binds are refused)" },
 };
 
 /* The configuration sets: the framework's keys, the backend's own, then
@@ -337,10 +348,13 @@ backend_open(struct backend *b)
 	backend_load_instance(b);
 	backend_net_load(b);
 	backend_ctr_load(b);
-	/* What the running containers had published is served again. */
+	/* What the running containers had published is served again, and
+	 * their Docker sockets. */
 	TAILQ_FOREACH(c, &b->containers, entry) {
-		if (container_running(c))
+		if (container_running(c)) {
 			backend_port_readopt(b, c);
+			backend_docksock_running(b, c);
+		}
 	}
 }
 
@@ -401,6 +415,7 @@ backend_free(struct backend *b)
 		b->ops->shutdown(b);
 	httpsrv_free(b->srv);
 	backend_port_shutdown(b);
+	backend_docksock_shutdown(b);
 	backend_agent_shutdown(b);
 	backend_ctr_restart_cancel_all(b);
 	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
@@ -439,7 +454,7 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 	int rc;
 
 	b->ops = ops;
-	b->agent_connect = backend_port_relay_connect;
+	b->agent_connect = backend_agent_connect;
 	b->logs_grace_ms = 1000;
 	TAILQ_INIT(&b->containers);
 	backend_index_init(&b->by_id, backend_container_id);
@@ -450,6 +465,13 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 	backend_conf_sets(b);
 	rc = config_load(
 	    b->conf_sets, b->nconf_sets, "SOCKERLESS", argc, argv, prog, &e);
+	if (rc != CONFIG_EXIT_OK && rc != -1 &&
+	    backend_docksock_conf_check(b, &e) == -1) {
+		for (size_t i = 0; i < b->nconf_sets; i++)
+			config_free(b->conf_sets[i].keys, b->conf_sets[i].n,
+			    b->conf_sets[i].base);
+		rc = -1;
+	}
 	if (rc == CONFIG_EXIT_OK || rc == -1) {
 		if (rc == -1)
 			fprintf(stderr, "%s: %s\n", prog, e.msg);

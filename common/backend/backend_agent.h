@@ -132,4 +132,22 @@ void backend_agent_exec_resize(
 void backend_agent_ctr_resize(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 
+/* backend_docksock.c: the Docker socket inside a workload */
+/* b->agent_connect: an agent's CONNECT by its "target" member (absent: a
+ * relay, backend_port_relay.c; "docker": the Docker API). ag is the
+ * container's struct backend_agent. */
+void backend_agent_connect(void *ag, struct aglink_chan *ch, const cJSON *req);
+/* c runs: with a Docker socket mount its link is dialled now, so that the
+ * agent can carry the workload's first connections, and again every few
+ * seconds while it is down and c runs. */
+void backend_docksock_running(struct backend *b, struct container *c);
+/* docker_api is a Docker API address: 0, or -1 with e (a configuration
+ * error: the backend does not start). */
+int backend_docksock_conf_check(struct backend *b, struct err *e);
+/* Stops keeping links up (the backend ends). */
+void backend_docksock_shutdown(struct backend *b);
+/* SOCKERLESS_DOCKER_SOCK (the targets of c's Docker socket mounts) into
+ * env, a run's environment; nothing without such a mount. */
+void backend_docksock_env(struct backend *b, struct container *c, cJSON *env);
+
 #endif

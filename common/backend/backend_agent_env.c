@@ -84,6 +84,7 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 		agent_env_add(env, "SOCKERLESS_HOLD", n);
 	}
 	backend_net_run_env(b, c, env);
+	backend_docksock_env(b, c, env);
 	return env;
 }
 

@@ -67,6 +67,7 @@ backend_container_started(
 	json_set(container_state(c), "StartedAt", cJSON_CreateString(ts));
 	backend_ctr_save(b, c);
 	backend_agent_container_running(b, c);
+	backend_docksock_running(b, c);
 	backend_ctr_net_changed(b, c, NULL);
 }
 
@@ -180,6 +181,7 @@ backend_container_adopted(
 	backend_ctr_save(b, c);
 	backend_ctr_set_active(b, c, 1); /* the pollers visit it again */
 	backend_port_readopt(b, c);	 /* what that start had bound */
+	backend_docksock_running(b, c);
 	backend_sys_container_event(b, c, "start", NULL);
 	backend_ctr_net_changed(b, c, NULL);
 }

@@ -80,6 +80,8 @@ struct backend_conf {
 	long long stop_timeout;	  /* default docker stop -t */
 	char *publish_address;	  /* published ports without a HostIp */
 	long long archive_max;	  /* bytes kept per container before start */
+	char *docker_api;	  /* what a workload's Docker socket reaches */
+	int docker_socket_proxy;  /* volfw's key too: keep one at the merge */
 };
 
 #define BACKEND_MAX_CONF_SETS 8
@@ -88,8 +90,9 @@ struct aglink_chan;
 
 struct backend {
 	const struct backend_ops *ops;
-	/* An agent's CONNECT (relay mode, backend_port_relay.c), set by
-	 * backend.c so that the agent code does not call up into it. */
+	/* An agent's CONNECT (backend_agent_connect: a relay or the Docker
+	 * socket), set by backend.c so that the agent code does not call up
+	 * into it. */
 	void (*agent_connect)(
 	    void *ag, struct aglink_chan *ch, const cJSON *req);
 	struct backend_conf conf;

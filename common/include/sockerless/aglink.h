@@ -87,6 +87,11 @@ const cJSON *aglink_hello(const struct aglink *l);
 struct aglink_chan *aglink_open(struct aglink *l, const cJSON *request,
     const struct aglink_chan_cbs *cbs, void *arg);
 
+/* Connects now when the link is idle, without a channel to open: for a
+ * link the agent must be able to use on its own (its CONNECTs). Failures
+ * arrive as on_down. */
+void aglink_up(struct aglink *l);
+
 /* Sends up to len bytes of stdin (stream 0) as DATA within the channel's
  * window; returns how many were taken (0 when the window is full: wait
  * for on_writable). Bytes written before the link is up are queued within
