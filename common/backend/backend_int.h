@@ -11,7 +11,11 @@
  *   backend_agent_env.c    what a workload needs to run the agent
  *   backend_agent.c        agent links, relays, their records
  *   backend_net_api.c      the network routes
+ *   backend_vol_api.c      the volume routes, system df
  *   backend_ctr_new.c      create
+ *   backend_vol_ctr.c      containers' volumes: made, released
+ *   backend_vol_mnt.c      a create body's mounts
+ *   backend_vol.c          volume records
  *   backend_ctr_wait.c     wait, attach streams counted for it
  *   backend_net_ep.c       containers' endpoints, the names view
  *   backend_net.c          network records, subnets
@@ -55,6 +59,7 @@ struct httpcli;
 
 TAILQ_HEAD(container_list, container);
 TAILQ_HEAD(network_list, network);
+TAILQ_HEAD(volume_list, volume);
 struct events_sub;
 TAILQ_HEAD(events_sub_list, events_sub);
 
@@ -77,6 +82,12 @@ struct backend_conf {
 	char *registry_auth_file; /* docker config.json with auths */
 	long long stop_timeout;	  /* default docker stop -t */
 	char *publish_address;	  /* published ports without a HostIp */
+	/* Volumes (docs/volumes.md): HOSTPREFIX[=FSPATH] entries mapping
+	 * binds onto the cloud file system, the Docker socket binds. */
+	struct strv shared_paths;
+	int docker_socket_proxy;
+	struct strv docker_socket_paths;
+	long long archive_max; /* bytes kept by PUT archive before start */
 };
 
 #define BACKEND_MAX_CONF_SETS 8
@@ -109,6 +120,7 @@ struct backend {
 	struct backend_index active;
 	struct events_sub_list subs;
 	struct network_list networks; /* oldest first (backend_net.c) */
+	struct volume_list volumes;   /* oldest first (backend_vol.c) */
 	struct event *sig_term, *sig_int, *sig_hup;
 	int agent_closing; /* shutting down: no new agent links */
 };
