@@ -72,9 +72,10 @@ vol_check_create(struct backend *b, const cJSON *body, struct err *e)
 	const char *name = json_str(body, "Name"),
 		   *drv = json_str(body, "Driver");
 	const cJSON *opts = json_obj(body, "DriverOpts");
+	const char *s;
 
-	if (json_check_str(body, "Name", NULL, e) == -1 ||
-	    json_check_str(body, "Driver", NULL, e) == -1 ||
+	if (json_check_str(body, "Name", &s, e) == -1 ||
+	    json_check_str(body, "Driver", &s, e) == -1 ||
 	    json_check_strmap(
 		body, "Labels", "VolumeCreateOptions.Labels", e) == -1 ||
 	    json_check_strmap(
@@ -396,8 +397,9 @@ vol_prune_all(struct httpsrv_req *r, const struct filters *f)
 		minor = strtol(ver + 2, NULL, 10);
 	if (minor < 42)
 		return 1;
-	return filters_match_exact(f, "all", "true") ||
-	    filters_match_exact(f, "all", "1");
+	return filters_has(f, "all") &&
+	    (filters_match_exact(f, "all", "true") ||
+		filters_match_exact(f, "all", "1"));
 }
 
 static int
