@@ -105,8 +105,8 @@ caps_from_json(const cJSON *o, struct caps *c, struct err *e)
 	c->max_timeout_seconds =
 	    (long)json_int(flags, "max_timeout_seconds", 0);
 	for (int i = 0; i < CAP__COUNT; i++) {
-		const char *why = json_str(json_obj(o, "reasons"),
-		    caps_table[i].name);
+		const char *why =
+		    json_str(json_obj(o, "reasons"), caps_table[i].name);
 		if (why != NULL)
 			str_lcpy(c->why[i], why, sizeof(c->why[i]));
 	}
@@ -119,8 +119,9 @@ caps_unsupported(const struct caps *c, enum caps_flag f, struct err *e)
 	/* The backend's own reason (what is missing, which key turns it on)
 	 * in place of the agreed hint. */
 	if (c->why[f][0] != '\0')
-		return err_set(e, 501, "This backend (%s) does not support %s. %s",
-		    c->backend, caps_table[f].what, c->why[f]);
+		return err_set(e, 501,
+		    "This backend (%s) does not support %s. %s", c->backend,
+		    caps_table[f].what, c->why[f]);
 	/* A backend named in its own hint (ecs before its agent ships)
 	 * must not send the user back to itself. */
 	if (strstr(caps_table[f].hint, "(") != NULL && c->backend[0] != '\0' &&

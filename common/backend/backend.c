@@ -127,8 +127,7 @@ static const struct config_key backend_conf_keys[] = {
 	    "(or HOSTPREFIX, meaning FSPATH is the same path); a bind of "
 	    "HOSTPREFIX/rest mounts FSPATH/rest (docs/volumes.md)" },
 	{ "docker_socket_proxy", CONFIG_BOOL,
-	    offsetof(struct backend_conf, docker_socket_proxy), "true", 0, 0,
-	    0,
+	    offsetof(struct backend_conf, docker_socket_proxy), "true", 0, 0, 0,
 	    "A bind of the Docker socket gives the workload this "
 	    "installation's Docker API; off: such binds are refused" },
 	{ "docker_socket_paths", CONFIG_STRV,

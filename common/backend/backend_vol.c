@@ -175,7 +175,8 @@ backend_vol_ctr_uses(struct container *c, const char *name)
 {
 	const cJSON *it;
 
-	cJSON_ArrayForEach(it, json_arr(container_private(c), BACKEND_PRIV_MOUNTS)) {
+	cJSON_ArrayForEach(
+	    it, json_arr(container_private(c), BACKEND_PRIV_MOUNTS)) {
 		const char *vn = json_str(it, "Volume");
 		if (vn != NULL && strcmp(vn, name) == 0)
 			return 1;
@@ -209,8 +210,8 @@ backend_vol_json(const struct volume *v)
 }
 
 void
-backend_vol_event(struct backend *b, const struct volume *v,
-    const char *action, const struct container *c, const cJSON *m)
+backend_vol_event(struct backend *b, const struct volume *v, const char *action,
+    const struct container *c, const cJSON *m)
 {
 	cJSON *attrs = cJSON_CreateObject();
 
@@ -262,8 +263,8 @@ struct vol_call {
 };
 
 static struct vol_call *
-vol_call_new(struct backend *b, const struct volume *v, backend_done_fn done,
-    void *arg)
+vol_call_new(
+    struct backend *b, const struct volume *v, backend_done_fn done, void *arg)
 {
 	struct vol_call *vc = xcalloc(1, sizeof(*vc));
 
@@ -334,8 +335,8 @@ backend_vol_destroy(
 {
 	struct vol_call *vc = vol_call_new(b, v, done, arg);
 
-	json_set(json_obj(v->doc, VOLUME_PRIVATE), "removing",
-	    cJSON_CreateTrue());
+	json_set(
+	    json_obj(v->doc, VOLUME_PRIVATE), "removing", cJSON_CreateTrue());
 	if (b->ops->vol_remove != NULL)
 		b->ops->vol_remove(b, v, backend_vol_gone, vc);
 	else

@@ -80,8 +80,8 @@ void backend_vol_ctr_create(struct backend *b, struct container *c,
     struct vol_wants *w, backend_done_fn done, void *arg);
 /* c is gone: its shared-path volumes no one else uses are removed, and
  * with docker rm -v its anonymous ones; then done(arg). */
-void backend_vol_ctr_release(struct backend *b, struct container *c,
-    void (*done)(void *arg), void *arg);
+void backend_vol_ctr_release(
+    struct backend *b, struct container *c, void (*done)(void *arg), void *arg);
 /* A failed create: the volumes made for it go (named ones that existed
  * before stay). */
 void backend_vol_ctr_undo(struct backend *b, struct container *c);

@@ -274,8 +274,8 @@ vol_in_use(struct httpsrv_req *r, const struct volume *v, const cJSON *ids)
 
 	buf_init(&out, 0);
 	cJSON_ArrayForEach(it, ids) {
-		buf_addf(&out, "%s%s", out.len > 0 ? ", " : "",
-		    it->valuestring);
+		buf_addf(
+		    &out, "%s%s", out.len > 0 ? ", " : "", it->valuestring);
 	}
 	httpsrv_reply_error(r, 409, "remove %s: volume is in use - [%s]",
 	    v->name, out.data != NULL ? out.data : "");
@@ -403,8 +403,8 @@ vol_prune_all(struct httpsrv_req *r, const struct filters *f)
 }
 
 static int
-vol_prunable(struct backend *b, const struct volume *v, const struct filters *f,
-    int all)
+vol_prunable(
+    struct backend *b, const struct volume *v, const struct filters *f, int all)
 {
 	return volume_shared_path(v) == NULL && !backend_vol_removing(v) &&
 	    (all || backend_vol_anonymous(v)) &&

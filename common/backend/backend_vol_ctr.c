@@ -37,7 +37,8 @@ backend_container_mounts(struct backend *b, struct container *c,
 	const cJSON *it;
 	size_t n = 0;
 
-	cJSON_ArrayForEach(it, json_arr(container_private(c), BACKEND_PRIV_MOUNTS)) {
+	cJSON_ArrayForEach(
+	    it, json_arr(container_private(c), BACKEND_PRIV_MOUNTS)) {
 		const char *vn = json_str(it, "Volume");
 		struct backend_mount *m;
 		if (n == max)
@@ -189,8 +190,7 @@ vol_ctr_next(struct vol_ctr_op *op)
 		vol_ctr_finish(op, NULL);
 		return;
 	}
-	if ((v = backend_volume_by_name(op->b, op->todo.v[op->next])) ==
-	    NULL) {
+	if ((v = backend_volume_by_name(op->b, op->todo.v[op->next])) == NULL) {
 		err_set(&e, 500, "volume %s went away while it was created",
 		    op->todo.v[op->next]);
 		vol_ctr_finish(op, &e);
@@ -258,7 +258,8 @@ backend_vol_ctr_create(struct backend *b, struct container *c,
 	vol_ctr_next(op);
 }
 
-/* --- release --------------------------------------------------------------- */
+/* --- release ---------------------------------------------------------------
+ */
 
 /* Volumes to remove one after the other, then done(arg). */
 struct vol_release {
@@ -341,8 +342,8 @@ vol_pick_release(const struct volume *v, const cJSON *rec, int rm_anon)
 }
 
 void
-backend_vol_ctr_release(struct backend *b, struct container *c,
-    void (*done)(void *arg), void *arg)
+backend_vol_ctr_release(
+    struct backend *b, struct container *c, void (*done)(void *arg), void *arg)
 {
 	vol_release(b, c, vol_pick_release, done, arg);
 }

@@ -44,8 +44,8 @@ vol_want_add(struct vol_wants *w, enum backend_mount_kind kind,
 	for (size_t i = 0; i < w->n; i++)
 		if (strlen(w->v[i].target) == len &&
 		    strncmp(w->v[i].target, target, len) == 0) {
-			err_set(e, 400, "Duplicate mount point: %.*s",
-			    (int)len, target);
+			err_set(e, 400, "Duplicate mount point: %.*s", (int)len,
+			    target);
 			return NULL;
 		}
 	w->v = xreallocarray(w->v, w->n + 1, sizeof(*w->v));
@@ -112,16 +112,18 @@ vol_shared_map(struct backend *b, const char *host)
 
 	for (size_t i = 0; i < sp->n; i++) {
 		const char *eq = strchr(sp->v[i], '=');
-		size_t plen = eq != NULL ? (size_t)(eq - sp->v[i]) :
-					   strlen(sp->v[i]);
+		size_t plen =
+		    eq != NULL ? (size_t)(eq - sp->v[i]) : strlen(sp->v[i]);
 		const char *fs = eq != NULL ? eq + 1 : sp->v[i];
 		while (plen > 1 && sp->v[i][plen - 1] == '/')
 			plen--;
 		if (strncmp(host, sp->v[i], plen) != 0 ||
 		    (host[plen] != '\0' && host[plen] != '/'))
 			continue;
-		return xasprintf("%.*s%s", (int)(strlen(fs) > 1 &&
-		    fs[strlen(fs) - 1] == '/' ? strlen(fs) - 1 : strlen(fs)),
+		return xasprintf("%.*s%s",
+		    (int)(strlen(fs) > 1 && fs[strlen(fs) - 1] == '/' ?
+			    strlen(fs) - 1 :
+			    strlen(fs)),
 		    fs, host + plen);
 	}
 	return NULL;
@@ -172,8 +174,8 @@ vol_bind(struct backend *b, struct vol_want *m, const char *src, struct err *e)
 
 /* Binds' options: rw, ro, nocopy, z, Z, a propagation, a consistency. */
 static int
-vol_bind_opts(struct vol_want *m, const char *raw, const char *opts,
-    struct err *e)
+vol_bind_opts(
+    struct vol_want *m, const char *raw, const char *opts, struct err *e)
 {
 	static const char *prop[] = { "private", "rprivate", "shared",
 		"rshared", "slave", "rslave", NULL };
@@ -194,7 +196,8 @@ vol_bind_opts(struct vol_want *m, const char *raw, const char *opts,
 			m->propagation = xstrdup(o);
 		} else if (strcmp(o, "rw") != 0 && strcmp(o, "z") != 0 &&
 		    strcmp(o, "Z") != 0 && strcmp(o, "cached") != 0 &&
-		    strcmp(o, "delegated") != 0 && strcmp(o, "consistent") != 0) {
+		    strcmp(o, "delegated") != 0 &&
+		    strcmp(o, "consistent") != 0) {
 			rc = err_set(e, 400, "invalid mode: %s", opts);
 			break;
 		}
@@ -208,8 +211,8 @@ vol_bind_opts(struct vol_want *m, const char *raw, const char *opts,
 
 /* One HostConfig.Binds entry: "src:dst[:opts]" or "dst". */
 static int
-vol_one_bind(struct backend *b, const char *raw, struct vol_wants *w,
-    struct err *e)
+vol_one_bind(
+    struct backend *b, const char *raw, struct vol_wants *w, struct err *e)
 {
 	char *parts[4] = { NULL }, *dup = xstrdup(raw), *p = dup, *c;
 	const char *src = NULL, *dst, *opts = "";
@@ -258,8 +261,8 @@ out:
 }
 
 static int
-vol_binds(struct backend *b, const cJSON *hc, struct vol_wants *w,
-    struct err *e)
+vol_binds(
+    struct backend *b, const cJSON *hc, struct vol_wants *w, struct err *e)
 {
 	const cJSON *it;
 
@@ -276,8 +279,8 @@ vol_binds(struct backend *b, const cJSON *hc, struct vol_wants *w,
 
 /* --mount type=volume: VolumeOptions NoCopy, Labels, DriverConfig. */
 static int
-vol_mount_volume(struct backend *b, struct vol_want *m, const cJSON *mt,
-    struct err *e)
+vol_mount_volume(
+    struct backend *b, struct vol_want *m, const cJSON *mt, struct err *e)
 {
 	const cJSON *vo = json_obj(mt, "VolumeOptions");
 	const cJSON *dc = json_obj(vo, "DriverConfig");
@@ -329,16 +332,16 @@ vol_mount_tmpfs(struct vol_want *m, const cJSON *mt, struct err *e)
 }
 
 static int
-vol_one_mount(struct backend *b, const cJSON *mt, struct vol_wants *w,
-    struct err *e)
+vol_one_mount(
+    struct backend *b, const cJSON *mt, struct vol_wants *w, struct err *e)
 {
 	const char *type = json_str(mt, "Type"), *dst = json_str(mt, "Target");
 	const char *src = json_str(mt, "Source");
 	struct vol_want *m;
 
-	if (type == NULL || (strcmp(type, "volume") != 0 &&
-				strcmp(type, "bind") != 0 &&
-				strcmp(type, "tmpfs") != 0))
+	if (type == NULL ||
+	    (strcmp(type, "volume") != 0 && strcmp(type, "bind") != 0 &&
+		strcmp(type, "tmpfs") != 0))
 		return err_set(e, 400,
 		    "invalid mount config for type \"%s\": mount type "
 		    "unknown or not available here (volume, bind and tmpfs "
@@ -372,8 +375,8 @@ vol_one_mount(struct backend *b, const cJSON *mt, struct vol_wants *w,
 }
 
 static int
-vol_mounts(struct backend *b, const cJSON *hc, struct vol_wants *w,
-    struct err *e)
+vol_mounts(
+    struct backend *b, const cJSON *hc, struct vol_wants *w, struct err *e)
 {
 	const cJSON *it;
 
@@ -404,8 +407,8 @@ vol_from_ctr(struct backend *b, const char *ref, struct err *e)
 
 /* One "c[:ro|:rw]": c's volumes and Docker sockets, not its tmpfs. */
 static int
-vol_one_from(struct backend *b, const char *raw, struct vol_wants *w,
-    struct err *e)
+vol_one_from(
+    struct backend *b, const char *raw, struct vol_wants *w, struct err *e)
 {
 	char *ref = xstrdup(raw), *mode = strchr(ref, ':');
 	struct container *c;
@@ -415,18 +418,22 @@ vol_one_from(struct backend *b, const char *raw, struct vol_wants *w,
 
 	if (mode != NULL)
 		*mode++ = '\0';
-	if (mode != NULL && strcmp(mode, "ro") != 0 && strcmp(mode, "rw") != 0) {
+	if (mode != NULL && strcmp(mode, "ro") != 0 &&
+	    strcmp(mode, "rw") != 0) {
 		err_set(e, 400, "invalid mode for volumes-from: %s", mode);
 		goto out;
 	}
 	if ((c = vol_from_ctr(b, ref, e)) == NULL)
 		goto out;
-	cJSON_ArrayForEach(it, json_arr(container_private(c), BACKEND_PRIV_MOUNTS)) {
+	cJSON_ArrayForEach(
+	    it, json_arr(container_private(c), BACKEND_PRIV_MOUNTS)) {
 		const char *kind = json_str(it, "Kind");
 		if (kind == NULL || strcmp(kind, "tmpfs") == 0)
 			continue;
-		if ((m = vol_want_add(w, strcmp(kind, "docker_sock") == 0 ?
-			     BACKEND_MOUNT_DOCKER_SOCK : BACKEND_MOUNT_VOLUME,
+		if ((m = vol_want_add(w,
+			 strcmp(kind, "docker_sock") == 0 ?
+			     BACKEND_MOUNT_DOCKER_SOCK :
+			     BACKEND_MOUNT_VOLUME,
 			 json_str(it, "Target"), e)) == NULL)
 			goto out;
 		m->readonly = mode != NULL ? strcmp(mode, "ro") == 0 :
@@ -436,7 +443,8 @@ vol_one_from(struct backend *b, const char *raw, struct vol_wants *w,
 			m->name = xstrdup(json_str(it, "Volume"));
 		free(m->source);
 		m->source = xstrdup(json_str(it, "Source") != NULL ?
-			json_str(it, "Source") : "");
+			json_str(it, "Source") :
+			"");
 		if (json_str(it, "Shared") != NULL)
 			m->shared = xstrdup(json_str(it, "Shared"));
 		m->type = json_str(it, "Type") != NULL &&
@@ -446,8 +454,8 @@ vol_one_from(struct backend *b, const char *raw, struct vol_wants *w,
 		free(m->mode);
 		m->mode = xstrdup(mode != NULL ? mode : "");
 		free(m->propagation);
-		m->propagation = xstrdup(strcmp(m->type, "bind") == 0 ?
-			"rprivate" : "");
+		m->propagation =
+		    xstrdup(strcmp(m->type, "bind") == 0 ? "rprivate" : "");
 	}
 	rc = 0;
 out:
@@ -456,14 +464,13 @@ out:
 }
 
 static int
-vol_from(struct backend *b, const cJSON *hc, struct vol_wants *w,
-    struct err *e)
+vol_from(struct backend *b, const cJSON *hc, struct vol_wants *w, struct err *e)
 {
 	const cJSON *it;
 
 	cJSON_ArrayForEach(it, json_arr(hc, "VolumesFrom")) {
-		if (!cJSON_IsString(it) || vol_one_from(b, it->valuestring, w,
-					       e) == -1)
+		if (!cJSON_IsString(it) ||
+		    vol_one_from(b, it->valuestring, w, e) == -1)
 			return cJSON_IsString(it) ?
 			    -1 :
 			    err_set(e, 400, "VolumesFrom must be strings");
@@ -474,8 +481,7 @@ vol_from(struct backend *b, const cJSON *hc, struct vol_wants *w,
 /* Config.Volumes (the image's VOLUMEs and -v /path) that no other mount
  * covers: new anonymous volumes. */
 static int
-vol_image(const cJSON *hc, const cJSON *cfg, struct vol_wants *w,
-    struct err *e)
+vol_image(const cJSON *hc, const cJSON *cfg, struct vol_wants *w, struct err *e)
 {
 	const cJSON *it;
 	struct err dup;
@@ -512,15 +518,15 @@ vol_tmpfs_opts(struct vol_want *m, const char *opts, struct err *e)
 							 1;
 			if (end == o + 5 || v < 0 ||
 			    (mul != 1 ? end[1] : end[0]) != '\0')
-				rc = err_set(e, 400, "invalid tmpfs size: %s",
-				    o + 5);
+				rc = err_set(
+				    e, 400, "invalid tmpfs size: %s", o + 5);
 			m->tmpfs_size = (long long)(v * (double)mul);
 		} else if (str_prefix(o, "mode=")) {
 			long mode = strtol(o + 5, &end, 8);
 			if (end == o + 5 || *end != '\0' || mode < 0 ||
 			    mode > 07777)
-				rc = err_set(e, 400, "invalid tmpfs mode: %s",
-				    o + 5);
+				rc = err_set(
+				    e, 400, "invalid tmpfs mode: %s", o + 5);
 			m->tmpfs_mode = (int)mode;
 		} else if (strcmp(o, "ro") == 0)
 			m->readonly = 1;
@@ -543,8 +549,8 @@ vol_tmpfs(const cJSON *hc, struct vol_wants *w, struct err *e)
 
 	cJSON_ArrayForEach(it, json_obj(hc, "Tmpfs")) {
 		if (!cJSON_IsString(it))
-			return err_set(e, 400,
-			    "HostConfig.Tmpfs values must be strings");
+			return err_set(
+			    e, 400, "HostConfig.Tmpfs values must be strings");
 		if (vol_abs_target("tmpfs", it->string, e) == -1 ||
 		    (m = vol_want_add(w, BACKEND_MOUNT_TMPFS, it->string, e)) ==
 			NULL ||

@@ -126,7 +126,8 @@ fake_capabilities(struct backend *b, struct caps *c)
 	memcpy(c->flag, fake_caps, sizeof(c->flag));
 	for (int i = 0; i < CAP__COUNT; i++)
 		if (fake_caps_why[i] != NULL)
-			str_lcpy(c->why[i], fake_caps_why[i], sizeof(c->why[i]));
+			str_lcpy(
+			    c->why[i], fake_caps_why[i], sizeof(c->why[i]));
 }
 
 static int
@@ -292,8 +293,8 @@ fake_net_disconnect(struct backend *b, struct container *c, struct network *n,
 /* The volume operations record their call; the volume's name is in
  * call->vol. What a cloud keeps goes into the private object. */
 static void
-fake_vol_record(struct volume *v, const char *op, backend_done_fn done,
-    void *arg)
+fake_vol_record(
+    struct volume *v, const char *op, backend_done_fn done, void *arg)
 {
 	struct fake_call *call;
 
@@ -328,7 +329,7 @@ fake_vol_remove(
 	.capabilities = fake_capabilities, .init = fake_init,                  \
 	.reconcile = fake_reconcile, .info = fake_info, .create = fake_create, \
 	.start = fake_start, .stop = fake_stop, .kill = fake_kill,             \
-	.remove = fake_remove, .logs_fetch = fake_logs_fetch,               \
+	.remove = fake_remove, .logs_fetch = fake_logs_fetch,                  \
 	.vol_create = fake_vol_create, .vol_remove = fake_vol_remove
 #define FAKE_OPS_NET                                                  \
 	.net_create = fake_net_create, .net_remove = fake_net_remove, \

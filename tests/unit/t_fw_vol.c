@@ -143,10 +143,10 @@ test_list_filters(void **state)
 	struct fw *fw = *state;
 	char *id;
 
-	vol_create(fw, "{\"Name\":\"alpha\",\"Labels\":{\"team\":\"a\"}}", 201,
-	    NULL);
-	vol_create(fw, "{\"Name\":\"beta\",\"Labels\":{\"team\":\"b\"}}", 201,
-	    NULL);
+	vol_create(
+	    fw, "{\"Name\":\"alpha\",\"Labels\":{\"team\":\"a\"}}", 201, NULL);
+	vol_create(
+	    fw, "{\"Name\":\"beta\",\"Labels\":{\"team\":\"b\"}}", 201, NULL);
 	vol_create(fw, "{\"Name\":\"gamma\"}", 201, NULL);
 	check_names(fw, NULL, "alpha beta gamma");
 	check_names(fw, "{\"name\":[\"ph\"]}", "alpha");
@@ -154,7 +154,8 @@ test_list_filters(void **state)
 	check_names(fw, "{\"label\":[\"team=b\"]}", "beta");
 	check_names(fw, "{\"driver\":[\"local\"]}", "alpha beta gamma");
 	check_names(fw, "{\"driver\":[\"nfs\"]}", "");
-	id = fw_create(fw, "c1", "alpine", "\"HostConfig\":{\"Binds\":[\"beta:/b\"]}");
+	id = fw_create(
+	    fw, "c1", "alpine", "\"HostConfig\":{\"Binds\":[\"beta:/b\"]}");
 	check_names(fw, "{\"dangling\":[\"true\"]}", "alpha gamma");
 	check_names(fw, "{\"dangling\":[\"false\"]}", "beta");
 	fw_expect_free(fw, "GET",
@@ -172,8 +173,8 @@ test_remove_prune(void **state)
 	char *id, *msg;
 
 	vol_create(fw, "{\"Name\":\"used\"}", 201, NULL);
-	vol_create(fw, "{\"Name\":\"free1\",\"Labels\":{\"keep\":\"1\"}}", 201,
-	    NULL);
+	vol_create(
+	    fw, "{\"Name\":\"free1\",\"Labels\":{\"keep\":\"1\"}}", 201, NULL);
 	vol_create(fw, "{\"Name\":\"free2\"}", 201, NULL);
 	id = fw_create(fw, "c1", "alpine",
 	    "\"HostConfig\":{\"Binds\":[\"used:/u\"]},"
@@ -191,7 +192,8 @@ test_remove_prune(void **state)
 	r = fw_expect(fw, "POST", "/volumes/prune", 200);
 	if (!cJSON_IsNull(cJSON_GetObjectItem(r->json, "VolumesDeleted")))
 		fprintf(stderr, "prune: %s\n", r->body);
-	assert_true(cJSON_IsNull(cJSON_GetObjectItem(r->json, "VolumesDeleted")));
+	assert_true(
+	    cJSON_IsNull(cJSON_GetObjectItem(r->json, "VolumesDeleted")));
 	assert_int_equal(json_int(r->json, "SpaceReclaimed", -1), 0);
 	fw_resp_free(r);
 	/* all=true, without the labelled one. */
@@ -199,7 +201,8 @@ test_remove_prune(void **state)
 	    "/volumes/prune?filters=%7B%22all%22%3A%5B%22true%22%5D%2C"
 	    "%22label!%22%3A%5B%22keep%22%5D%7D",
 	    200);
-	assert_int_equal(cJSON_GetArraySize(json_arr(r->json, "VolumesDeleted")), 1);
+	assert_int_equal(
+	    cJSON_GetArraySize(json_arr(r->json, "VolumesDeleted")), 1);
 	assert_string_equal(
 	    cJSON_GetArrayItem(json_arr(r->json, "VolumesDeleted"), 0)
 		->valuestring,
@@ -266,7 +269,8 @@ test_persist_events_df(void **state)
 	char *id, *path;
 
 	vol_create(fw, "{\"Name\":\"p1\",\"Labels\":{\"a\":\"b\"}}", 201, NULL);
-	id = fw_create(fw, "c1", "alpine", "\"HostConfig\":{\"Binds\":[\"p1:/p\"]}");
+	id = fw_create(
+	    fw, "c1", "alpine", "\"HostConfig\":{\"Binds\":[\"p1:/p\"]}");
 	fw_free(fw, 1);
 	*state = fw = fw_reopen(fw);
 	fw->autocomplete = 1;

@@ -26,14 +26,16 @@ setup(void **state)
 	struct err e;
 
 	fake_caps[CAP_VOLUMES] = 1;
-	setenv("SOCKERLESS_SHARED_PATHS",
-	    "/runner/_work=/shared/work,/builds/", 1);
+	setenv("SOCKERLESS_SHARED_PATHS", "/runner/_work=/shared/work,/builds/",
+	    1);
 	setenv("SOCKERLESS_DOCKER_SOCKET_PATHS",
 	    "/var/run/docker.sock,/tmp/x/docker.sock", 1);
 	fw = fw_new();
 	fw_add_image(fw, "docker.io/library/alpine:latest", "sh");
 	/* An image with a VOLUME. */
-	if (store_image_put(fw->b->store, "sha256:" "ee00000000000000000000000"
+	if (store_image_put(fw->b->store,
+		"sha256:"
+		"ee00000000000000000000000"
 		"000000000000000000000000000000000000000",
 		"{\"Id\":\"sha256:ee000000000000000000000000000000000000000"
 		"00000000000000000000000\",\"RepoTags\":[],\"RepoDigests\":[],"
@@ -71,8 +73,7 @@ refused(struct fw *fw, const char *hc, int status, const char *msg)
 	char *body = xasprintf("{\"Image\":\"alpine\",\"HostConfig\":%s}", hc);
 	struct fw_resp *r = fw_req(fw, "POST", "/containers/create", body);
 
-	if (r->status != status ||
-	    (msg != NULL && strcmp(fw_msg(r), msg) != 0))
+	if (r->status != status || (msg != NULL && strcmp(fw_msg(r), msg) != 0))
 		fprintf(stderr, "create %s: %d %s\n", hc, r->status, r->body);
 	assert_int_equal(r->status, status);
 	if (msg != NULL)
@@ -129,8 +130,8 @@ test_mounts_shapes(void **state)
 	mt = mount_at(insp, "/n");
 	assert_string_equal(json_str(mt, "Type"), "volume");
 	assert_string_equal(json_str(mt, "Name"), "named");
-	assert_string_equal(json_str(mt, "Source"),
-	    "/var/lib/docker/volumes/named/_data");
+	assert_string_equal(
+	    json_str(mt, "Source"), "/var/lib/docker/volumes/named/_data");
 	assert_string_equal(json_str(mt, "Driver"), "local");
 	assert_string_equal(json_str(mt, "Mode"), "z");
 	assert_true(json_bool(mt, "RW", 0));
@@ -145,9 +146,8 @@ test_mounts_shapes(void **state)
 	assert_string_equal(json_str(mt, "Type"), "tmpfs");
 	/* --tmpfs is in HostConfig only, as dockerd shows it. */
 	assert_null(mount_at(insp, "/run"));
-	assert_string_equal(json_str(json_obj(json_obj(insp, "HostConfig"),
-				"Tmpfs"),
-				"/run"),
+	assert_string_equal(
+	    json_str(json_obj(json_obj(insp, "HostConfig"), "Tmpfs"), "/run"),
 	    "size=64m,mode=1777");
 	assert_null(json_obj(insp, "Sockerless"));
 	cJSON_Delete(insp);
@@ -162,8 +162,7 @@ test_mounts_shapes(void **state)
 	assert_true(m[2].nocopy);
 	assert_string_equal(m[3].target, "/lab");
 	assert_true(m[3].nocopy && m[3].readonly);
-	assert_string_equal(
-	    json_str(volume_labels(m[3].vol), "x"), "y");
+	assert_string_equal(json_str(volume_labels(m[3].vol), "x"), "y");
 	assert_int_equal(m[4].kind, BACKEND_MOUNT_TMPFS);
 	assert_int_equal(m[4].tmpfs_size, 1048576);
 	assert_int_equal(m[4].tmpfs_mode, 0700);
@@ -188,7 +187,8 @@ test_refusals(void **state)
 	refused(fw, "{\"Binds\":[\"a1:rel\"]}", 400,
 	    "invalid mount config for type \"volume\": invalid mount path: "
 	    "'rel' mount path must be absolute");
-	refused(fw, "{\"Binds\":[\"a1:/d:bogus\"]}", 400, "invalid mode: bogus");
+	refused(
+	    fw, "{\"Binds\":[\"a1:/d:bogus\"]}", 400, "invalid mode: bogus");
 	refused(fw, "{\"Binds\":[\"a:b:c:d\"]}", 400,
 	    "invalid volume specification: 'a:b:c:d'");
 	refused(fw, "{\"Binds\":[\"/home/me:/d\"]}", 400, NULL);
@@ -224,8 +224,8 @@ test_image_volume_volumes_from(void **state)
 	    "\"/var/run/docker.sock:/var/run/docker.sock\"],"
 	    "\"Tmpfs\":{\"/tmp\":\"\"}}");
 	insp = fw_inspect(fw, src);
-	assert_string_equal(json_str(mount_at(insp, "/cache"), "Name"),
-	    "cachev");
+	assert_string_equal(
+	    json_str(mount_at(insp, "/cache"), "Name"), "cachev");
 	assert_int_equal(
 	    strlen(json_str(mount_at(insp, "/var/lib/data"), "Name")), 64);
 	mt = mount_at(insp, "/var/run/docker.sock");
@@ -260,12 +260,11 @@ test_rm_v(void **state)
 	    "\"Volumes\":{\"/anon\":{}},\"HostConfig\":{\"Binds\":["
 	    "\"keepme:/k\"]}");
 	insp = fw_inspect(fw, a);
-	str_lcpy(anon, json_str(mount_at(insp, "/anon"), "Name"),
-	    sizeof(anon));
+	str_lcpy(anon, json_str(mount_at(insp, "/anon"), "Name"), sizeof(anon));
 	cJSON_Delete(insp);
 	/* Another container shares the anonymous volume by VolumesFrom. */
-	b = fw_create(fw, "cb", "alpine",
-	    "\"HostConfig\":{\"VolumesFrom\":[\"ca\"]}");
+	b = fw_create(
+	    fw, "cb", "alpine", "\"HostConfig\":{\"VolumesFrom\":[\"ca\"]}");
 	path = xasprintf("/containers/%s?v=1", a);
 	fw_expect_free(fw, "DELETE", path, 204);
 	free(path);
@@ -281,8 +280,7 @@ test_rm_v(void **state)
 	free(a);
 	a = fw_create(fw, "a2", "alpine", "\"Volumes\":{\"/anon\":{}}");
 	insp = fw_inspect(fw, a);
-	str_lcpy(anon, json_str(mount_at(insp, "/anon"), "Name"),
-	    sizeof(anon));
+	str_lcpy(anon, json_str(mount_at(insp, "/anon"), "Name"), sizeof(anon));
 	cJSON_Delete(insp);
 	path = xasprintf("/containers/%s", a);
 	fw_expect_free(fw, "DELETE", path, 204);
@@ -314,8 +312,8 @@ test_shared_paths(void **state)
 	assert_string_equal(json_str(mt, "Mode"), "z");
 	assert_true(json_bool(mt, "RW", 0));
 	cJSON_Delete(insp);
-	assert_int_equal(backend_container_mounts(fw->b, fw_find(fw, a), m, 4),
-	    1);
+	assert_int_equal(
+	    backend_container_mounts(fw->b, fw_find(fw, a), m, 4), 1);
 	assert_string_equal(volume_shared_path(m[0].vol), "/shared/work/repo");
 	assert_true(str_prefix(volume_name(m[0].vol), "sockerless-shared-"));
 	assert_int_equal(strlen(volume_name(m[0].vol)), 18 + 24);
@@ -333,8 +331,8 @@ test_shared_paths(void **state)
 	/* An entry without "=": the same path on the file system. */
 	c = fw_create(fw, "cc", "alpine",
 	    "\"HostConfig\":{\"Binds\":[\"/builds/g/p:/builds/g/p\"]}");
-	assert_int_equal(backend_container_mounts(fw->b, fw_find(fw, c), m, 4),
-	    1);
+	assert_int_equal(
+	    backend_container_mounts(fw->b, fw_find(fw, c), m, 4), 1);
 	free(c);
 	assert_string_equal(volume_shared_path(m[0].vol), "/builds/g/p");
 	/* Released with the last container using it. */
@@ -370,8 +368,9 @@ test_docker_sock_proxy_off(void **state)
 	*state = fw = fw_new();
 	fw_add_image(fw, "docker.io/library/alpine:latest", "sh");
 	fw->autocomplete = 1;
-	refused(fw, "{\"Binds\":[\"/var/run/docker.sock:/var/run/docker.sock\"]}",
-	    400, NULL);
+	refused(fw,
+	    "{\"Binds\":[\"/var/run/docker.sock:/var/run/docker.sock\"]}", 400,
+	    NULL);
 }
 
 int
