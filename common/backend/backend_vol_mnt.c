@@ -239,8 +239,15 @@ vol_one_bind(
 		goto out;
 	}
 	if (vol_abs_target(src != NULL && src[0] == '/' ? "bind" : "volume",
-		dst, e) == -1 ||
-	    (m = vol_want_add(w, BACKEND_MOUNT_VOLUME, dst, e)) == NULL ||
+		dst, e) == -1) {
+		/* dockerd names the spec before the reason. */
+		char *why = xstrdup(e->msg);
+		err_set(e, 400, "invalid volume specification: '%s': %s", raw,
+		    why);
+		free(why);
+		goto out;
+	}
+	if ((m = vol_want_add(w, BACKEND_MOUNT_VOLUME, dst, e)) == NULL ||
 	    vol_bind_opts(m, raw, opts, e) == -1)
 		goto out;
 	if (src != NULL && src[0] == '/')

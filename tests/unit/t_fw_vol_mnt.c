@@ -185,8 +185,9 @@ test_refusals(void **state)
 	refused(fw, "{\"Binds\":[\"a1:/d\"],\"Tmpfs\":{\"/d/\":\"\"}}", 400,
 	    "Duplicate mount point: /d");
 	refused(fw, "{\"Binds\":[\"a1:rel\"]}", 400,
-	    "invalid mount config for type \"volume\": invalid mount path: "
-	    "'rel' mount path must be absolute");
+	    "invalid volume specification: 'a1:rel': invalid mount config for "
+	    "type \"volume\": invalid mount path: 'rel' mount path must be "
+	    "absolute");
 	refused(
 	    fw, "{\"Binds\":[\"a1:/d:bogus\"]}", 400, "invalid mode: bogus");
 	refused(fw, "{\"Binds\":[\"a:b:c:d\"]}", 400,
