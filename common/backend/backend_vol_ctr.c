@@ -341,13 +341,6 @@ vol_pick_release(const struct volume *v, const cJSON *rec, int rm_anon)
 	    (rm_anon && backend_vol_anonymous(v));
 }
 
-void
-backend_vol_ctr_release(
-    struct backend *b, struct container *c, void (*done)(void *arg), void *arg)
-{
-	vol_release(b, c, vol_pick_release, done, arg);
-}
-
 /* A failed create: what it made. */
 static int
 vol_pick_made(const struct volume *v, const cJSON *rec, int rm_anon)
@@ -361,6 +354,25 @@ void
 backend_vol_ctr_undo(struct backend *b, struct container *c)
 {
 	vol_release(b, c, vol_pick_made, NULL, NULL);
+}
+
+/* A create a restart cut short: what it made goes too. */
+static int
+vol_pick_interrupted(const struct volume *v, const cJSON *rec, int rm_anon)
+{
+	return vol_pick_release(v, rec, rm_anon) ||
+	    vol_pick_made(v, rec, rm_anon);
+}
+
+void
+backend_vol_ctr_release(
+    struct backend *b, struct container *c, void (*done)(void *arg), void *arg)
+{
+	vol_release(b, c,
+	    json_bool(container_private(c), BACKEND_PRIV_CREATING, 0) ?
+		vol_pick_interrupted :
+		vol_pick_release,
+	    done, arg);
 }
 
 void

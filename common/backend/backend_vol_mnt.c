@@ -242,8 +242,8 @@ vol_one_bind(
 		dst, e) == -1) {
 		/* dockerd names the spec before the reason. */
 		char *why = xstrdup(e->msg);
-		err_set(e, 400, "invalid volume specification: '%s': %s", raw,
-		    why);
+		err_set(
+		    e, 400, "invalid volume specification: '%s': %s", raw, why);
 		free(why);
 		goto out;
 	}

@@ -374,6 +374,84 @@ test_docker_sock_proxy_off(void **state)
 	    NULL);
 }
 
+/* mount at start, unmount at the end, for volumes only (not binds). */
+static void
+test_mount_events(void **state)
+{
+	struct fw *fw = *state;
+	char *id, *path, *out = xstrdup(""), *o, *line, *save = NULL;
+	struct fw_resp *r;
+
+	id = fw_create(fw, "ev", "alpine",
+	    "\"HostConfig\":{\"Binds\":[\"evv:/e:ro\","
+	    "\"/runner/_work/x:/x\"]}");
+	fw_start(fw, id);
+	fw_exit(fw, id, 0);
+	path = xasprintf("/events?since=1&until=%lld&filters=%%7B%%22type%%22"
+			 "%%3A%%5B%%22volume%%22%%5D%%7D",
+	    (long long)(str_now_ns() / 1000000000 + 1));
+	r = fw_expect(fw, "GET", path, 200);
+	for (line = strtok_r(r->body, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		cJSON *ev = cJSON_Parse(line);
+		const cJSON *at = json_obj(json_obj(ev, "Actor"), "Attributes");
+		o = xasprintf("%s%s%s:%s", out, out[0] ? " " : "",
+		    json_str(ev, "Action"),
+		    json_str(json_obj(ev, "Actor"), "ID"));
+		free(out);
+		out = o;
+		if (strcmp(json_str(ev, "Action"), "mount") == 0) {
+			assert_string_equal(json_str(at, "container"), id);
+			assert_string_equal(json_str(at, "destination"), "/e");
+			assert_string_equal(
+			    json_str(at, "read/write"), "false");
+		}
+		cJSON_Delete(ev);
+	}
+	fw_resp_free(r);
+	/* The shared-path volume is made, but binds mount no volume. */
+	assert_true(str_prefix(out, "create:evv create:sockerless-shared-"));
+	assert_non_null(strstr(out, " mount:evv unmount:evv"));
+	assert_null(strstr(out, "mount:sockerless"));
+	free(out);
+	free(path);
+	free(id);
+}
+
+static int
+vol_gone(struct fw *fw, void *arg)
+{
+	return backend_volume_by_name(fw->b, arg) == NULL;
+}
+
+/* A restart during the backend's create: the container and the volume
+ * its create made both go. */
+static void
+test_interrupted_create(void **state)
+{
+	struct fw *fw = *state;
+	struct container *c;
+	char *id;
+
+	free(fw_create(
+	    fw, "pre", "alpine", "\"HostConfig\":{\"Binds\":[\"old:/o\"]}"));
+	id = fw_create(fw, "cut", "alpine",
+	    "\"HostConfig\":{\"Binds\":[\"made:/m\",\"old:/o\"]}");
+	/* What a process dying in the backend's create leaves. */
+	c = fw_find(fw, id);
+	json_set(container_private(c), "Creating", cJSON_CreateTrue());
+	backend_container_save(fw->b, c);
+	fw_free(fw, 1);
+	*state = fw = fw_reopen(fw);
+	fw->autocomplete = 1;
+	fw_complete_next(fw, "remove", 0, NULL);
+	assert_true(fw_run_until_fn(fw, vol_gone, (void *)"made"));
+	fw_expect_free(fw, "GET", "/containers/cut/json", 404);
+	/* Made by another create: stays. */
+	assert_true(vol_exists(fw, "old"));
+	free(id);
+}
+
 int
 main(void)
 {
@@ -388,6 +466,10 @@ main(void)
 		    test_shared_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_docker_sock_proxy_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_mount_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_interrupted_create, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
