@@ -507,6 +507,7 @@ backend_start(struct backend *b)
 {
 	backend_serve(b);
 	backend_ctr_resolve_creating(b);
+	backend_vol_resolve_creating(b);
 	if (b->ops->reconcile != NULL)
 		b->ops->reconcile(b);
 	backend_ctr_resume(b);

@@ -149,6 +149,8 @@ backend_vol_add(struct backend *b, const char *name, const cJSON *labels,
 						  cJSON_CreateNull());
 	json_add_str(doc, "Scope", "local");
 	json_add_bool(fw, "anonymous", anonymous);
+	/* Until vol_create answers: no container may mount it yet. */
+	json_add_bool(fw, "creating", 1);
 	if (shared_path != NULL)
 		json_add_str(fw, "shared_path", shared_path);
 	cJSON_AddItemToObject(doc, VOLUME_PRIVATE, fw);
@@ -286,6 +288,8 @@ backend_vol_made(void *arg, const struct err *e)
 		log_warnx("creating volume %s: %s", vc->name, e->msg);
 		backend_vol_delete(vc->b, v);
 	} else if (v != NULL) {
+		cJSON_DeleteItemFromObjectCaseSensitive(
+		    json_obj(v->doc, VOLUME_PRIVATE), "creating");
 		backend_volume_save(vc->b, v);
 		backend_vol_event(vc->b, v, "create", NULL, NULL);
 	}
@@ -303,6 +307,35 @@ backend_vol_make(
 		b->ops->vol_create(b, v, backend_vol_made, vc);
 	else
 		backend_vol_made(vc, NULL);
+}
+
+static void
+backend_vol_resolved(void *arg, const struct err *e)
+{
+	(void)arg;
+	(void)e; /* logged by backend_vol_gone; a later rm retries */
+}
+
+void
+backend_vol_resolve_creating(struct backend *b)
+{
+	struct volume *v, *next;
+
+	for (v = TAILQ_FIRST(&b->volumes); v != NULL; v = next) {
+		next = TAILQ_NEXT(v, entry);
+		if (!backend_vol_creating(v))
+			continue;
+		log_warnx("volume %s: its create was interrupted by a "
+			  "restart; removing it and its cloud resources",
+		    v->name);
+		backend_vol_destroy(b, v, backend_vol_resolved, NULL);
+	}
+}
+
+int
+backend_vol_creating(const struct volume *v)
+{
+	return json_bool(json_obj(v->doc, VOLUME_PRIVATE), "creating", 0);
 }
 
 int

@@ -42,6 +42,10 @@ void backend_vol_make(
  * failure it stays. Then done(arg, e). */
 void backend_vol_destroy(
     struct backend *b, struct volume *v, backend_done_fn done, void *arg);
+/* Volumes whose vol_create a restart cut short are removed (start-up). */
+void backend_vol_resolve_creating(struct backend *b);
+/* A vol_create is in flight. */
+int backend_vol_creating(const struct volume *v);
 /* A destroy is in flight. */
 int backend_vol_removing(const struct volume *v);
 /* dockerd's name rule; 0 or -1 with a 400. */

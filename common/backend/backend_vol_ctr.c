@@ -114,7 +114,8 @@ vol_mount_json(const struct vol_want *m)
  * name); *created says that it is new. NULL with a 409 for one being
  * removed. */
 static struct volume *
-vol_for(struct backend *b, struct vol_want *m, int *created, struct err *e)
+vol_for(struct backend *b, struct vol_want *m, const struct strv *todo,
+    int *created, struct err *e)
 {
 	struct volume *v;
 	char id[65];
@@ -130,6 +131,16 @@ vol_for(struct backend *b, struct vol_want *m, int *created, struct err *e)
 			err_set(e, 409,
 			    "volume %s is being removed; create the "
 			    "container again once it is gone",
+			    m->name);
+			return NULL;
+		}
+		/* Another request's create has not made it yet (this
+		 * create's own are in todo). */
+		if (backend_vol_creating(v) && !strv_contains(todo, m->name)) {
+			err_set(e, 409,
+			    "volume %s is still being created by another "
+			    "request; create the container again once it "
+			    "exists",
 			    m->name);
 			return NULL;
 		}
@@ -212,7 +223,7 @@ vol_ctr_record(struct backend *b, struct container *c, struct vol_wants *w,
 	for (size_t i = 0; i < w->n; i++) {
 		struct vol_want *m = &w->v[i];
 		if (m->kind == BACKEND_MOUNT_VOLUME &&
-		    vol_for(b, m, &created, e) == NULL) {
+		    vol_for(b, m, todo, &created, e) == NULL) {
 			/* Records only so far: nothing was made. */
 			for (size_t j = 0; j < todo->n; j++)
 				if ((v = backend_volume_by_name(

@@ -12,7 +12,9 @@
 
 #include <cmocka.h>
 
+#include "../../common/backend/backend_int.h"
 #include "fake_backend.h"
+#include "sockerless/store.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
@@ -219,7 +221,8 @@ static void
 test_failures_leave_nothing(void **state)
 {
 	struct fw *fw = *state;
-	struct fw_resp *r;
+	struct fw_resp *r, *slow;
+	struct err e;
 
 	fw->fail_op = "vol_create";
 	fw->fail_status = 403;
@@ -258,6 +261,34 @@ test_failures_leave_nothing(void **state)
 	check_names(fw, NULL, "keep");
 	fw_expect_free(fw, "DELETE", "/volumes/keep", 204);
 	check_names(fw, NULL, "");
+	/* A container cannot mount a volume another request is making. */
+	fw->autocomplete = 0;
+	slow = fw_send(fw, "POST", "/volumes/create", "{\"Name\":\"slow\"}");
+	assert_non_null(fw_wait_call(fw, "vol_create"));
+	r = fw_req(fw, "POST", "/containers/create",
+	    "{\"Image\":\"alpine\",\"HostConfig\":{\"Binds\":[\"slow:/s\"]}}");
+	assert_int_equal(r->status, 409);
+	fw_resp_free(r);
+	fw_complete_next(fw, "vol_create", 0, NULL);
+	assert_int_equal(fw_await(fw, slow)->status, 201);
+	fw_resp_free(slow);
+	fw->autocomplete = 1;
+	free(fw_create(
+	    fw, "cs", "alpine", "\"HostConfig\":{\"Binds\":[\"slow:/s\"]}"));
+	/* One interrupted by a restart is removed at start-up: what the
+	 * store holds when the process dies during vol_create. */
+	vol_create(fw, "{\"Name\":\"cut\"}", 201, NULL);
+	assert_int_equal(store_volume_put(fw->b->store, "cut",
+			     "{\"Name\":\"cut\",\"Driver\":\"local\","
+			     "\"Sockerless\":{\"anonymous\":false,"
+			     "\"creating\":true}}",
+			     &e),
+	    0);
+	fw_free(fw, 1);
+	*state = fw = fw_reopen(fw);
+	fw_complete_next(fw, "vol_remove", 0, NULL);
+	fw->autocomplete = 1;
+	fw_expect_free(fw, "GET", "/volumes/cut", 404);
 }
 
 static void
