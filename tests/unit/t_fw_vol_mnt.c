@@ -112,6 +112,7 @@ test_mounts_shapes(void **state)
 {
 	struct fw *fw = *state;
 	struct backend_mount m[16];
+	struct fw_resp *r;
 	const cJSON *mt;
 	cJSON *insp;
 	char *id;
@@ -172,6 +173,22 @@ test_mounts_shapes(void **state)
 	assert_int_equal(m[6].tmpfs_size, 64LL << 20);
 	assert_int_equal(m[6].tmpfs_mode, 01777);
 	assert_int_equal(fw_count(fw, "vol_create"), 5);
+	/* docker ps --filter volume=: by name or destination. */
+	r = fw_expect(fw, "GET",
+	    "/containers/json?all=1&filters=%7B%22volume%22%3A%5B%22named%22%5D%7D",
+	    200);
+	assert_int_equal(cJSON_GetArraySize(r->json), 1);
+	fw_resp_free(r);
+	r = fw_expect(fw, "GET",
+	    "/containers/json?all=1&filters=%7B%22volume%22%3A%5B%22%2Flab%22%5D%7D",
+	    200);
+	assert_int_equal(cJSON_GetArraySize(r->json), 1);
+	fw_resp_free(r);
+	r = fw_expect(fw, "GET",
+	    "/containers/json?all=1&filters=%7B%22volume%22%3A%5B%22zz%22%5D%7D",
+	    200);
+	assert_int_equal(cJSON_GetArraySize(r->json), 0);
+	fw_resp_free(r);
 	free(id);
 }
 
