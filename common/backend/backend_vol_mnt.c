@@ -572,6 +572,13 @@ int
 backend_vol_wants(struct backend *b, const cJSON *hc, const cJSON *cfg,
     struct vol_wants *w, struct err *e)
 {
+	const char *drv = json_str(hc, "VolumeDriver");
+
+	if (drv != NULL && drv[0] != '\0' && strcmp(drv, "local") != 0)
+		return err_set(e, 400,
+		    "volume driver %s (--volume-driver) is not available on "
+		    "the %s backend: volumes use the local driver",
+		    drv, b->ops->name);
 	if (vol_binds(b, hc, w, e) == -1 || vol_mounts(b, hc, w, e) == -1 ||
 	    vol_from(b, hc, w, e) == -1 || vol_image(hc, cfg, w, e) == -1 ||
 	    vol_tmpfs(hc, w, e) == -1) {

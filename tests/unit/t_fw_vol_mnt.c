@@ -218,6 +218,8 @@ test_refusals(void **state)
 	    "\"/p\",\"VolumeOptions\":{\"DriverConfig\":{\"Name\":\"nfs\"}}}]}",
 	    400, NULL);
 	refused(fw, "{\"Tmpfs\":{\"/t\":\"noexec\"}}", 400, NULL);
+	refused(
+	    fw, "{\"VolumeDriver\":\"nfs\",\"Binds\":[\"a1:/d\"]}", 400, NULL);
 	refused(fw, "{\"Tmpfs\":{\"/t\":\"size=lots\"}}", 400, NULL);
 	refused(fw, "{\"VolumesFrom\":[\"nobody\"]}", 404,
 	    "No such container: nobody");
