@@ -63,6 +63,7 @@ cJSON *
 caps_to_json(const struct caps *c)
 {
 	cJSON *o = cJSON_CreateObject(), *flags = cJSON_CreateObject();
+	cJSON *reasons = NULL;
 
 	json_add_str(o, "backend", c->backend);
 	json_add_str(o, "version", c->version);
@@ -71,6 +72,15 @@ caps_to_json(const struct caps *c)
 		json_add_bool(flags, caps_table[i].name, c->flag[i]);
 	json_add_int(flags, "max_timeout_seconds", c->max_timeout_seconds);
 	cJSON_AddItemToObject(o, "capabilities", flags);
+	for (int i = 0; i < CAP__COUNT; i++) {
+		if (c->why[i][0] == '\0')
+			continue;
+		if (reasons == NULL) {
+			reasons = cJSON_CreateObject();
+			cJSON_AddItemToObject(o, "reasons", reasons);
+		}
+		json_add_str(reasons, caps_table[i].name, c->why[i]);
+	}
 	return o;
 }
 
@@ -94,12 +104,24 @@ caps_from_json(const cJSON *o, struct caps *c, struct err *e)
 		c->flag[i] = json_bool(flags, caps_table[i].name, 0);
 	c->max_timeout_seconds =
 	    (long)json_int(flags, "max_timeout_seconds", 0);
+	for (int i = 0; i < CAP__COUNT; i++) {
+		const char *why =
+		    json_str(json_obj(o, "reasons"), caps_table[i].name);
+		if (why != NULL)
+			str_lcpy(c->why[i], why, sizeof(c->why[i]));
+	}
 	return 0;
 }
 
 int
 caps_unsupported(const struct caps *c, enum caps_flag f, struct err *e)
 {
+	/* The backend's own reason (what is missing, which key turns it on)
+	 * in place of the agreed hint. */
+	if (c->why[f][0] != '\0')
+		return err_set(e, 501,
+		    "This backend (%s) does not support %s. %s", c->backend,
+		    caps_table[f].what, c->why[f]);
 	/* A backend named in its own hint (ecs before its agent ships)
 	 * must not send the user back to itself. */
 	if (strstr(caps_table[f].hint, "(") != NULL && c->backend[0] != '\0' &&

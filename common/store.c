@@ -43,6 +43,9 @@ enum store_st {
 	STORE_NET_PUT,
 	STORE_NET_LIST,
 	STORE_NET_DEL,
+	STORE_VOL_PUT,
+	STORE_VOL_LIST,
+	STORE_VOL_DEL,
 	STORE__COUNT
 };
 
@@ -92,6 +95,10 @@ static const char *const store_sql[STORE__COUNT] = {
 			  "ON CONFLICT (id) DO UPDATE SET doc = ?2",
 	[STORE_NET_LIST] = "SELECT id, doc FROM networks ORDER BY seq",
 	[STORE_NET_DEL] = "DELETE FROM networks WHERE id = ?1",
+	[STORE_VOL_PUT] = "INSERT INTO volumes (name, doc) VALUES (?1, ?2) "
+			  "ON CONFLICT (name) DO UPDATE SET doc = ?2",
+	[STORE_VOL_LIST] = "SELECT name, doc FROM volumes ORDER BY seq",
+	[STORE_VOL_DEL] = "DELETE FROM volumes WHERE name = ?1",
 };
 
 /* Schema steps: store_migrations[i] takes user_version i to i + 1. Only
@@ -120,6 +127,11 @@ static const char *const store_migrations[] = {
 	"CREATE TABLE networks ("
 	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  id TEXT NOT NULL UNIQUE,"
+	"  doc TEXT NOT NULL);",
+	/* 2 -> 3: Docker volumes (issue 14). */
+	"CREATE TABLE volumes ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
 	"  doc TEXT NOT NULL);",
 };
 
@@ -500,6 +512,45 @@ int
 store_network_delete(struct store *s, const char *id, struct err *e)
 {
 	return store_exec(s, STORE_NET_DEL, "deleting network", e, "s", id);
+}
+
+/* --- volumes ------------------------------------------------------------- */
+
+int
+store_volume_put(
+    struct store *s, const char *name, const char *doc, struct err *e)
+{
+	return store_exec(
+	    s, STORE_VOL_PUT, "saving volume", e, "ss", name, doc);
+}
+
+int
+store_volume_list(
+    struct store *s, struct strv *names, struct strv *docs, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = store_query(s, STORE_VOL_LIST, "listing volumes", e, "")) ==
+	    NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		strv_take(names, store_col(st, 0));
+		strv_take(docs, store_col(st, 1));
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(s, "listing volumes", e);
+		store_done(st);
+		return -1;
+	}
+	store_done(st);
+	return 0;
+}
+
+int
+store_volume_delete(struct store *s, const char *name, struct err *e)
+{
+	return store_exec(s, STORE_VOL_DEL, "deleting volume", e, "s", name);
 }
 
 /* --- key/value ----------------------------------------------------------- */

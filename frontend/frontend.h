@@ -37,7 +37,6 @@ struct frontend {
 enum frontend_gate {
 	GATE_NONE,
 	GATE_CAP,    /* needs route->capability */
-	GATE_LOOKUP, /* inspect by name: 404 without the capability */
 	GATE_ATTACH, /* stdin=1 needs attach, else logs */
 	GATE_LOGS,   /* follow=1 needs logs_follow, else logs */
 	GATE_SWARM,  /* answered locally: not a swarm manager */

@@ -69,10 +69,12 @@ static const struct router_route routes[] = {
 	R("POST", "/build/prune", GATE_NONE, NULL),
 	R("POST", "/commit", GATE_NONE, NULL),
 	R("GET", "/distribution/{name*}/json", GATE_NONE, NULL),
-	R("GET", "/volumes", GATE_CAP, "volumes"),
+	/* Reads and prune are answered by every backend (none to list,
+	 * find or prune without volumes), as dockerd's networks are. */
+	R("GET", "/volumes", GATE_NONE, NULL),
 	R("POST", "/volumes/create", GATE_CAP, "volumes"),
-	R("POST", "/volumes/prune", GATE_CAP, "volumes"),
-	R("GET", "/volumes/{name}", GATE_LOOKUP, "volumes"),
+	R("POST", "/volumes/prune", GATE_NONE, NULL),
+	R("GET", "/volumes/{name}", GATE_NONE, NULL),
 	R("PUT", "/volumes/{name}", GATE_CAP, "volumes"),
 	R("DELETE", "/volumes/{name}", GATE_CAP, "volumes"),
 	/* bridge, host and none exist on every backend: only user-defined
@@ -206,15 +208,6 @@ routes_gate(struct httpsrv_req *r, const struct router_match *m)
 		break;
 	case GATE_CAP:
 		break;
-	case GATE_LOOKUP:
-		/* Without the capability there are none to find: a plain 404
-		 * lets `docker inspect NAME` go on to the next object kind. */
-		if ((flag = caps_by_name(need)) == -1 ||
-		    frontend->caps.flag[flag])
-			return 0;
-		httpsrv_reply_error(
-		    r, 404, "get %s: no such volume", router_param(m, "name"));
-		return -1;
 	default:
 		return 0;
 	}

@@ -18,6 +18,7 @@
 #include "backend_net.h"
 #include "backend_port.h"
 #include "backend_sys.h"
+#include "backend_vol.h"
 #include "sockerless/backend_kit.h"
 #include "sockerless/config.h"
 #include "sockerless/httpcli.h"
@@ -32,7 +33,7 @@ static const struct router_route backend_routes[] = {
 	{ "GET", "/_ping", NULL, NULL },
 	{ "GET", "/version", backend_sys_version, NULL },
 	{ "GET", "/info", backend_sys_info, NULL },
-	{ "GET", "/system/df", backend_sys_df, NULL },
+	{ "GET", "/system/df", backend_vol_df, NULL },
 	{ "GET", "/events", backend_sys_events, NULL },
 	{ "POST", "/containers/create", backend_ctr_create, NULL },
 	{ "GET", "/containers/json", backend_ctr_list, NULL },
@@ -78,6 +79,11 @@ static const struct router_route backend_routes[] = {
 	{ "DELETE", "/networks/{id}", backend_net_remove, NULL },
 	{ "POST", "/networks/{id}/connect", backend_net_connect, NULL },
 	{ "POST", "/networks/{id}/disconnect", backend_net_disconnect, NULL },
+	{ "GET", "/volumes", backend_vol_list, NULL },
+	{ "POST", "/volumes/create", backend_vol_create, NULL },
+	{ "POST", "/volumes/prune", backend_vol_prune, NULL },
+	{ "GET", "/volumes/{name}", backend_vol_inspect, NULL },
+	{ "DELETE", "/volumes/{name}", backend_vol_remove, NULL },
 };
 
 /* The framework's own configuration keys (each backend adds its own). */
@@ -116,6 +122,19 @@ static const struct config_key backend_conf_keys[] = {
 	    offsetof(struct backend_conf, publish_address), "0.0.0.0", 0, 0, 0,
 	    "Address published ports listen on when the binding names none "
 	    "(-p 8080:80), like dockerd's --ip" },
+	{ "shared_paths", CONFIG_STRV,
+	    offsetof(struct backend_conf, shared_paths), NULL, 0, 0, 0,
+	    "Bind mounts served from the cloud file system: HOSTPREFIX=FSPATH "
+	    "(or HOSTPREFIX, meaning FSPATH is the same path); a bind of "
+	    "HOSTPREFIX/rest mounts FSPATH/rest (docs/volumes.md)" },
+	{ "docker_socket_proxy", CONFIG_BOOL,
+	    offsetof(struct backend_conf, docker_socket_proxy), "true", 0, 0, 0,
+	    "A bind of the Docker socket gives the workload this "
+	    "installation's Docker API; off: such binds are refused" },
+	{ "docker_socket_paths", CONFIG_STRV,
+	    offsetof(struct backend_conf, docker_socket_paths),
+	    "/var/run/docker.sock,/run/docker.sock", 0, 0, 0,
+	    "Host paths whose bind is the Docker socket" },
 	{ "archive_max", CONFIG_INT, offsetof(struct backend_conf, archive_max),
 	    "67108864", 0, 1LL << 34, 0,
 	    "Bytes of archives (docker cp) kept for a container that has not "
@@ -126,12 +145,6 @@ static const struct config_key backend_conf_keys[] = {
 	    "unix:///run/sockerless/docker.sock", 0, 0, 0,
 	    "The Docker API a workload's Docker socket mount reaches "
 	    "(unix:///PATH or tcp://ADDRESS:PORT; docs/volumes.md)" },
-	/* volfw's key (Interface A), here for the docksock slice's tests
-	 * until the merge; keep one. */
-	{ "docker_socket_proxy", CONFIG_BOOL,
-	    offsetof(struct backend_conf, docker_socket_proxy), "true", 0, 0, 0,
-	    "Serve the Docker API inside workloads that bind-mount the "
-	    "Docker socket (off: such binds are refused)" },
 };
 
 /* The configuration sets: the framework's keys, the backend's own, then
@@ -347,6 +360,7 @@ backend_open(struct backend *b)
 	free(db);
 	backend_load_instance(b);
 	backend_net_load(b);
+	backend_vol_load(b);
 	backend_ctr_load(b);
 	/* What the running containers had published is served again, and
 	 * their Docker sockets. */
@@ -426,6 +440,7 @@ backend_free(struct backend *b)
 	backend_index_free(&b->by_name);
 	backend_index_free(&b->active);
 	backend_net_free(b);
+	backend_vol_free(b);
 	httpcli_free(b->http);
 	backend_img_free(b);
 	store_close(b->store);
@@ -462,6 +477,7 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 	backend_index_init(&b->active, backend_container_id);
 	TAILQ_INIT(&b->subs);
 	TAILQ_INIT(&b->networks);
+	TAILQ_INIT(&b->volumes);
 	backend_conf_sets(b);
 	rc = config_load(
 	    b->conf_sets, b->nconf_sets, "SOCKERLESS", argc, argv, prog, &e);
@@ -527,6 +543,7 @@ backend_start(struct backend *b)
 {
 	backend_serve(b);
 	backend_ctr_resolve_creating(b);
+	backend_vol_resolve_creating(b);
 	if (b->ops->reconcile != NULL)
 		b->ops->reconcile(b);
 	backend_ctr_resume(b);

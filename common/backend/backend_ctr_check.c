@@ -398,7 +398,9 @@ backend_ctr_check_host_only(struct backend *b, const cJSON *hc, struct err *e)
 	int64_t shm = 0;
 
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-		if (!backend_ctr_unset(
+		/* With volumes, tmpfs is the cloud's task-scoped storage. */
+		if (!(i == 1 && b->caps.flag[CAP_VOLUMES]) &&
+		    !backend_ctr_unset(
 			cJSON_GetObjectItemCaseSensitive(hc, opts[i].key)))
 			return err_set(e, 400,
 			    "%s (%s) cannot be honoured by the %s backend: "

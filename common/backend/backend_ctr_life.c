@@ -16,6 +16,7 @@
 #include "backend_port.h"
 #include "backend_prestart.h"
 #include "backend_sys.h"
+#include "backend_vol.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -149,6 +150,7 @@ backend_container_exited(struct backend *b, struct container *c, int exit_code,
 	snprintf(code, sizeof(code), "%d", exit_code);
 	json_add_str(attrs, "exitCode", code);
 	backend_sys_container_event(b, c, "die", attrs);
+	backend_vol_ctr_events(b, c, "unmount");
 	backend_port_close(b, c);
 	backend_net_endpoint_events(b, c, "disconnect");
 	backend_logs_container_exited(b, c);
@@ -258,6 +260,7 @@ backend_ctr_start_ready(struct backend_ctr_op *op)
 
 	/* dockerd's endpoints join before the container starts. */
 	backend_net_endpoint_events(op->b, c, "connect");
+	backend_vol_ctr_events(op->b, c, "mount");
 	backend_sys_container_event(op->b, c, "start", NULL);
 	backend_ctr_op_reply(op, NULL, 204);
 	backend_ctr_idle(op->b, c);
@@ -639,6 +642,20 @@ backend_ctr_kill(
 /* --- remove ------------------------------------------------------------- */
 
 static void
+backend_ctr_removed_reply(void *arg)
+{
+	struct backend_ctr_op *op = arg;
+	struct backend *b = op->b;
+	struct container *c = op->c;
+
+	backend_ctr_notify_waiters(b, c, 1);
+	backend_ctr_op_reply(op, NULL, 204);
+	backend_ctr_idle(b, c);
+	container_unref(c); /* the list's reference */
+	backend_ctr_op_free(op);
+}
+
+static void
 backend_ctr_removed(struct backend_ctr_op *op, const struct err *e)
 {
 	struct backend *b = op->b;
@@ -665,11 +682,8 @@ backend_ctr_removed(struct backend_ctr_op *op, const struct err *e)
 	backend_port_close(b, c);
 	backend_ctr_unlist(b, c);
 	backend_sys_container_event(b, c, "destroy", NULL);
-	backend_ctr_notify_waiters(b, c, 1);
-	backend_ctr_op_reply(op, NULL, 204);
-	backend_ctr_idle(b, c);
-	container_unref(c); /* the list's reference */
-	backend_ctr_op_free(op);
+	/* The answer waits for the volumes that go with it (rm -v). */
+	backend_vol_ctr_release(b, c, backend_ctr_removed_reply, op);
 }
 
 static void
@@ -738,9 +752,10 @@ backend_ctr_remove(
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
 		return;
-	if (backend_query_bool(r, "v", 0) && !b->caps.flag[CAP_VOLUMES]) {
-		/* Nothing to remove: the backend never made volumes. */
-	}
+	/* Kept with the record: a removal a restart finishes does it too. */
+	if (backend_query_bool(r, "v", 0))
+		json_set(container_private(c), BACKEND_PRIV_RM_VOLUMES,
+		    cJSON_CreateTrue());
 	if (backend_ctr_busy(c) == CTR_REMOVING) {
 		httpsrv_reply_error(r, 409,
 		    "removal of container %s is "

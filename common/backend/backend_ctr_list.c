@@ -19,6 +19,24 @@ static const char *backend_ctr_filter_keys[] = { "id", "name", "label",
 	"status", "exited", "ancestor", "before", "since", "network", "volume",
 	"health", "isolation", "is-task", "publish", "expose", NULL };
 
+/* The volume filter: a mount by volume name (a bind's source) or by
+ * destination, as dockerd's. */
+static int
+backend_ctr_has_volume(const struct container *c, const struct filters *f)
+{
+	const cJSON *m;
+
+	cJSON_ArrayForEach(m, json_arr(c->doc, "Mounts")) {
+		const char *name = json_str(m, "Name");
+		if (filters_match_exact(f, "volume",
+			name != NULL ? name : json_str(m, "Source")) ||
+		    filters_match_exact(
+			f, "volume", json_str(m, "Destination")))
+			return 1;
+	}
+	return 0;
+}
+
 /* The network filter: an endpoint by network name or id. */
 static int
 backend_ctr_on_network(const struct container *c, const struct filters *f)
@@ -62,6 +80,8 @@ backend_ctr_matches(struct backend *b, const struct container *c,
 	if (filters_has(f, "ancestor") &&
 	    !filters_match_exact(f, "ancestor", container_image(c)) &&
 	    !filters_match_exact(f, "ancestor", json_str(c->doc, "Image")))
+		return 0;
+	if (filters_has(f, "volume") && !backend_ctr_has_volume(c, f))
 		return 0;
 	return !filters_has(f, "network") || backend_ctr_on_network(c, f);
 }

@@ -10,6 +10,7 @@
 #include "backend_port.h"
 #include "backend_img.h"
 #include "backend_sys.h"
+#include "backend_vol.h"
 #include "sockerless/container.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
@@ -174,7 +175,7 @@ backend_ctr_network_settings(void)
 /* Builds the container document from the create body and the image. */
 static cJSON *
 backend_ctr_build(struct backend *b, const char *id, const char *name,
-    cJSON *body, const cJSON *img, struct err *e)
+    cJSON *body, const cJSON *img, struct vol_wants *w, struct err *e)
 {
 	cJSON *doc = cJSON_CreateObject(), *cfg, *hc, *ns;
 	char now[40], hostname[13];
@@ -210,7 +211,9 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	    backend_port_check(b, hc, e) == -1 ||
 	    backend_net_check_links(b, hc, name, e) == -1 ||
 	    backend_net_create_endpoints(
-		b, body, hc, json_obj(ns, "Networks"), e) == -1) {
+		b, body, hc, json_obj(ns, "Networks"), e) == -1 ||
+	    (b->caps.flag[CAP_VOLUMES] &&
+		backend_vol_wants(b, hc, cfg, w, e) == -1)) {
 		cJSON_Delete(ns);
 		cJSON_Delete(cfg);
 		cJSON_Delete(hc);
@@ -265,6 +268,7 @@ backend_ctr_create_done(void *arg, const struct err *e)
 			    "deleting container %.12s: %s", c->id, se.msg);
 		c->gone = 1;
 		backend_ctr_unlist(b, c);
+		backend_vol_ctr_undo(b, c);
 		backend_ctr_op_reply(op, e, 0);
 		backend_ctr_idle(b, c);
 		container_unref(c); /* the list's */
@@ -286,6 +290,19 @@ backend_ctr_create_done(void *arg, const struct err *e)
 	backend_ctr_op_free(op);
 }
 
+/* The container's volumes exist: the backend's create. */
+static void
+backend_ctr_volumes_made(void *arg, const struct err *e)
+{
+	struct backend_ctr_op *op = arg;
+	struct backend *b = op->b;
+
+	if (e == NULL && b->ops->create != NULL)
+		b->ops->create(b, op->c, backend_ctr_create_done, op);
+	else
+		backend_ctr_create_done(op, e);
+}
+
 static int
 backend_ctr_name_taken(const char *name, void *arg)
 {
@@ -299,6 +316,7 @@ backend_ctr_create(
 	const char *qname = httpsrv_req_query(r, "name"), *image = NULL;
 	char id[65], *name = NULL;
 	cJSON *body = NULL, *img = NULL, *doc;
+	struct vol_wants w = { NULL, 0 };
 	struct container *c, *other;
 	struct err e;
 	size_t len;
@@ -342,7 +360,7 @@ backend_ctr_create(
 		err_set(&e, 500, "no free name for container %s", id);
 		goto fail;
 	}
-	if ((doc = backend_ctr_build(b, id, name, body, img, &e)) == NULL)
+	if ((doc = backend_ctr_build(b, id, name, body, img, &w, &e)) == NULL)
 		goto fail;
 	c = container_new(id, doc);
 	backend_ctr_enlist(b, c); /* reserves the name */
@@ -352,11 +370,9 @@ backend_ctr_create(
 	json_set(
 	    container_private(c), BACKEND_PRIV_CREATING, cJSON_CreateTrue());
 	backend_ctr_save(b, c);
-	if (b->ops->create != NULL)
-		b->ops->create(
-		    b, c, backend_ctr_create_done, backend_ctr_op_new(b, c, r));
-	else
-		backend_ctr_create_done(backend_ctr_op_new(b, c, r), NULL);
+	/* Its volumes first: the backend's create realises them. */
+	backend_vol_ctr_create(
+	    b, c, &w, backend_ctr_volumes_made, backend_ctr_op_new(b, c, r));
 	goto out;
 fail:
 	httpsrv_reply_err(r, &e);

@@ -14,6 +14,10 @@
  *   backend_ctr_update.c   update (restart policy, resources)
  *   backend_ctr_new.c      create
  *   backend_ctr_restart.c  restart policies (the start is a hook)
+ *   backend_vol_api.c      the volume routes, system df
+ *   backend_vol_ctr.c      containers' volumes: made, released
+ *   backend_vol_mnt.c      a create body's mounts
+ *   backend_vol.c          volume records
  *   backend_ctr_wait.c     wait, attach streams counted for it
  *   backend_net_ep.c       containers' endpoints, the names view
  *   backend_net.c          network records, subnets
@@ -57,6 +61,7 @@ struct httpcli;
 
 TAILQ_HEAD(container_list, container);
 TAILQ_HEAD(network_list, network);
+TAILQ_HEAD(volume_list, volume);
 struct events_sub;
 TAILQ_HEAD(events_sub_list, events_sub);
 
@@ -81,7 +86,11 @@ struct backend_conf {
 	char *publish_address;	  /* published ports without a HostIp */
 	long long archive_max;	  /* bytes kept per container before start */
 	char *docker_api;	  /* what a workload's Docker socket reaches */
-	int docker_socket_proxy;  /* volfw's key too: keep one at the merge */
+	/* Volumes (docs/volumes.md): HOSTPREFIX[=FSPATH] entries mapping
+	 * binds onto the cloud file system, the Docker socket binds. */
+	struct strv shared_paths;
+	int docker_socket_proxy;
+	struct strv docker_socket_paths;
 };
 
 #define BACKEND_MAX_CONF_SETS 8
@@ -115,6 +124,7 @@ struct backend {
 	struct backend_index active;
 	struct events_sub_list subs;
 	struct network_list networks; /* oldest first (backend_net.c) */
+	struct volume_list volumes;   /* oldest first (backend_vol.c) */
 	struct event *sig_term, *sig_int, *sig_hup;
 	int agent_closing; /* shutting down: no new agent links */
 };

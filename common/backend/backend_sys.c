@@ -164,16 +164,14 @@ backend_sys_info(
 	cJSON_Delete(o);
 }
 
-void
-backend_sys_df(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m)
+cJSON *
+backend_sys_df_doc(struct backend *b)
 {
 	cJSON *o = cJSON_CreateObject(), *ctrs = cJSON_CreateArray(), *imgs;
 	struct container *c;
 	int64_t layers = 0;
 	const cJSON *it;
 
-	(void)m;
 	imgs = store_image_summaries(b->store);
 	cJSON_ArrayForEach(it, imgs) {
 		layers += json_int(it, "Size", 0);
@@ -189,8 +187,7 @@ backend_sys_df(
 	cJSON_AddItemToObject(o, "Containers", ctrs);
 	cJSON_AddItemToObject(o, "Volumes", cJSON_CreateArray());
 	cJSON_AddItemToObject(o, "BuildCache", cJSON_CreateArray());
-	httpsrv_reply_json(r, 200, o);
-	cJSON_Delete(o);
+	return o;
 }
 
 /* --- events ------------------------------------------------------------- */
@@ -274,6 +271,11 @@ backend_sys_event_matches(const struct filters *f, const cJSON *ev)
 		(!filters_match_exact(f, "network", json_str(actor, "ID")) &&
 		    !filters_match_exact(
 			f, "network", json_str(attrs, "name")))))
+		return 0;
+	/* dockerd: volume events by the volume's name. */
+	if (filters_has(f, "volume") &&
+	    (strcmp(type, "volume") != 0 ||
+		!filters_match_exact(f, "volume", json_str(actor, "ID"))))
 		return 0;
 	return filters_match_labels(f, "label", attrs);
 }

@@ -9,8 +9,8 @@ void backend_sys_version(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_sys_info(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
-void backend_sys_df(
-    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+/* GET /system/df without its volumes (backend_vol_df adds them). */
+cJSON *backend_sys_df_doc(struct backend *b);
 void backend_sys_events(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_sys_capabilities(

@@ -31,9 +31,11 @@
 
 struct fw *fw_cur;
 int fake_caps[CAP__COUNT] = { [CAP_LOGS] = 1, [CAP_LOGS_FOLLOW] = 1 };
+const char *fake_caps_why[CAP__COUNT];
 
 static const char *const fake_op_names[] = { "create", "start", "stop", "kill",
-	"remove", "net_create", "net_remove", "net_connect", "net_disconnect" };
+	"remove", "net_create", "net_remove", "net_connect", "net_disconnect",
+	"vol_create", "vol_remove" };
 int fake_net_ops;
 int fake_recorder_mode;
 
@@ -122,6 +124,10 @@ fake_capabilities(struct backend *b, struct caps *c)
 {
 	(void)b;
 	memcpy(c->flag, fake_caps, sizeof(c->flag));
+	for (int i = 0; i < CAP__COUNT; i++)
+		if (fake_caps_why[i] != NULL)
+			str_lcpy(
+			    c->why[i], fake_caps_why[i], sizeof(c->why[i]));
 }
 
 static int
@@ -284,13 +290,47 @@ fake_net_disconnect(struct backend *b, struct container *c, struct network *n,
 	fake_net_record(c, n, "net_disconnect", done, arg);
 }
 
+/* The volume operations record their call; the volume's name is in
+ * call->vol. What a cloud keeps goes into the private object. */
+static void
+fake_vol_record(
+    struct volume *v, const char *op, backend_done_fn done, void *arg)
+{
+	struct fake_call *call;
+
+	fake_record(fw_cur->b, NULL, op, 0, done, arg);
+	call = TAILQ_LAST(&fw_cur->pending, fake_calls);
+	str_lcpy(call->vol, volume_name(v), sizeof(call->vol));
+}
+
+static void
+fake_vol_create(
+    struct backend *b, struct volume *v, backend_done_fn done, void *arg)
+{
+	char ap[300];
+
+	snprintf(ap, sizeof(ap), "fsap-%s", volume_name(v));
+	json_set(volume_private(v), "AccessPoint", cJSON_CreateString(ap));
+	backend_volume_save(b, v);
+	fake_vol_record(v, "vol_create", done, arg);
+}
+
+static void
+fake_vol_remove(
+    struct backend *b, struct volume *v, backend_done_fn done, void *arg)
+{
+	(void)b;
+	fake_vol_record(v, "vol_remove", done, arg);
+}
+
 /* The four tables differ only in what follows FAKE_OPS_BASE. */
 #define FAKE_OPS_BASE                                                          \
 	.name = "fake", .description = "the framework's unit-test backend",    \
 	.capabilities = fake_capabilities, .init = fake_init,                  \
 	.reconcile = fake_reconcile, .info = fake_info, .create = fake_create, \
 	.start = fake_start, .stop = fake_stop, .kill = fake_kill,             \
-	.remove = fake_remove, .logs_fetch = fake_logs_fetch
+	.remove = fake_remove, .logs_fetch = fake_logs_fetch,                  \
+	.vol_create = fake_vol_create, .vol_remove = fake_vol_remove
 #define FAKE_OPS_NET                                                  \
 	.net_create = fake_net_create, .net_remove = fake_net_remove, \
 	.net_connect = fake_net_connect, .net_disconnect = fake_net_disconnect

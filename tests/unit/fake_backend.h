@@ -15,16 +15,18 @@
 
 #include "sockerless/backend.h"
 
-#define FAKE_NOPS 9
+#define FAKE_NOPS 11
 
 /* One operation the framework asked of the backend. */
 struct fake_call {
 	TAILQ_ENTRY(fake_call) entry;
 	/* "create", "start", "stop", "kill", "remove", "net_create",
-	 * "net_remove", "net_connect", "net_disconnect" */
+	 * "net_remove", "net_connect", "net_disconnect", "vol_create",
+	 * "vol_remove" */
 	const char *op;
 	char id[65];	     /* the container ("" for net_create, net_remove) */
 	char net[65];	     /* the network of net_* */
+	char vol[256];	     /* the volume of vol_* */
 	struct container *c; /* referenced until completed */
 	int arg;	     /* stop: timeout_s; kill: signo */
 	backend_done_fn done;
@@ -67,6 +69,8 @@ extern struct fw *fw_cur;
 /* Capability flags the next fw_new's backend reports (CAP_LOGS and
  * CAP_LOGS_FOLLOW are on by default). */
 extern int fake_caps[CAP__COUNT];
+/* The backend's own 501 sentences (caps.why) for the next fw_new. */
+extern const char *fake_caps_why[CAP__COUNT];
 /* Set before fw_new: the backend runs workloads as children of the test
  * under the real sockerless-agent (forward mode on a loopback port): start
  * spawns it, stop and kill signal it, its exit is reported, and

@@ -9,6 +9,7 @@
 
 #include "sockerless/caps.h"
 #include "sockerless/json.h"
+#include "sockerless/str.h"
 
 static void
 t_roundtrip(void **state)
@@ -28,6 +29,39 @@ t_roundtrip(void **state)
 	o = caps_to_json(&a);
 	assert_int_equal(caps_from_json(o, &b, &e), 0);
 	assert_memory_equal(&a, &b, sizeof(a));
+	cJSON_Delete(o);
+}
+
+/* A backend's own reason travels as "reasons" and is the 501's second
+ * sentence; flags without one keep the agreed hint. */
+static void
+t_why(void **state)
+{
+	struct caps a, b;
+	struct err e;
+	cJSON *o;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	str_lcpy(a.backend, "ecs", sizeof(a.backend));
+	str_lcpy(a.why[CAP_VOLUMES], "Set ecs.efs_filesystem_id.",
+	    sizeof(a.why[CAP_VOLUMES]));
+	o = caps_to_json(&a);
+	assert_string_equal(json_str(json_obj(o, "reasons"), "volumes"),
+	    "Set ecs.efs_filesystem_id.");
+	assert_null(json_str(json_obj(o, "reasons"), "exec"));
+	assert_int_equal(caps_from_json(o, &b, &e), 0);
+	assert_memory_equal(&a, &b, sizeof(a));
+	cJSON_Delete(o);
+	assert_int_equal(caps_unsupported(&b, CAP_VOLUMES, &e), -1);
+	assert_int_equal(e.status, 501);
+	assert_string_equal(e.msg,
+	    "This backend (ecs) does not support volumes. Set "
+	    "ecs.efs_filesystem_id.");
+	/* No reasons at all: no member. */
+	memset(&a, 0, sizeof(a));
+	o = caps_to_json(&a);
+	assert_null(json_obj(o, "reasons"));
 	cJSON_Delete(o);
 }
 
@@ -75,6 +109,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_roundtrip),
+		cmocka_unit_test(t_why),
 		cmocka_unit_test(t_lambda_exec_sentence),
 		cmocka_unit_test(t_names),
 		cmocka_unit_test(t_malformed),

@@ -66,9 +66,9 @@ test_system(void **state)
 	assert_string_equal(r->body, "OK");
 	fw_resp_free(r);
 	/* A Docker route the framework has not built, and a stranger. */
-	r = fw_expect(fw, "GET", "/volumes", 501);
+	r = fw_expect(fw, "POST", "/build/prune", 501);
 	assert_string_equal(fw_msg(r),
-	    "This backend (fake) does not implement GET /volumes yet.");
+	    "This backend (fake) does not implement POST /build/prune yet.");
 	fw_resp_free(r);
 	fw_exit(fw, id, 0);
 	free(id);

@@ -159,6 +159,37 @@ t_kv(void **state)
 	assert_null(v);
 }
 
+/* Volumes by name, in creation order; a put of a name replaces its doc
+ * and keeps its place. */
+static void
+t_volumes(void **state)
+{
+	struct t_store *t = *state;
+	struct strv names, docs;
+	struct err e;
+
+	assert_int_equal(store_volume_put(t->s, "b", "{\"n\":1}", &e), 0);
+	assert_int_equal(store_volume_put(t->s, "a", "{\"n\":2}", &e), 0);
+	assert_int_equal(store_volume_put(t->s, "b", "{\"n\":3}", &e), 0);
+	t_reopen(t);
+	strv_init(&names);
+	strv_init(&docs);
+	assert_int_equal(store_volume_list(t->s, &names, &docs, &e), 0);
+	assert_int_equal(names.n, 2);
+	assert_string_equal(names.v[0], "b");
+	assert_string_equal(docs.v[0], "{\"n\":3}");
+	assert_string_equal(names.v[1], "a");
+	strv_free(&names);
+	strv_free(&docs);
+	assert_int_equal(store_volume_delete(t->s, "b", &e), 0);
+	strv_init(&names);
+	strv_init(&docs);
+	assert_int_equal(store_volume_list(t->s, &names, &docs, &e), 0);
+	assert_int_equal(names.n, 1);
+	strv_free(&names);
+	strv_free(&docs);
+}
+
 /* Listing by prefix: exact prefix (no LIKE wildcards), in key order. */
 static void
 t_kv_list(void **state)
@@ -450,7 +481,7 @@ t_schema(void **state)
 	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 2);
+	assert_int_equal(sqlite3_column_int(st, 0), 3);
 	sqlite3_finalize(st);
 	assert_int_equal(
 	    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
@@ -519,6 +550,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    t_containers, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_kv, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_volumes, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_kv_list, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_events, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_images, t_setup, t_teardown),

@@ -40,6 +40,14 @@ int store_network_list(
     struct store *s, struct strv *ids, struct strv *docs, struct err *e);
 int store_network_delete(struct store *s, const char *id, struct err *e);
 
+/* Volumes: doc is the volume's JSON, keyed by name; list returns them in
+ * creation order (appended to names and docs). */
+int store_volume_put(
+    struct store *s, const char *name, const char *doc, struct err *e);
+int store_volume_list(
+    struct store *s, struct strv *names, struct strv *docs, struct err *e);
+int store_volume_delete(struct store *s, const char *name, struct err *e);
+
 /* Key/value. get sets *v to NULL (and returns 0) when absent. */
 int store_kv_get(struct store *s, const char *k, char **v, struct err *e);
 int store_kv_set(struct store *s, const char *k, const char *v, struct err *e);
