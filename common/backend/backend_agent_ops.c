@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "backend_agent.h"
+#include "backend_img.h"
 #include "backend_sys.h"
 #include "sockerless/json.h"
 #include "sockerless/lite.h"
@@ -561,6 +562,13 @@ agent_archive_request(struct backend *b, struct httpsrv_req *r,
 		httpsrv_reply_error(r, 400,
 		    "path is required: give the path "
 		    "inside the container");
+		return NULL;
+	}
+	if (!container_running(*cp) && strcmp(kind, "archive_put") != 0 &&
+	    backend_img_tree_never_ran(*cp)) {
+		/* Its files are the image's (and what was put before). */
+		backend_img_tree_archive(
+		    b, r, *cp, path, strcmp(kind, "archive_stat") == 0);
 		return NULL;
 	}
 	if (!container_running(*cp)) {

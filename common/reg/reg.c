@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -17,6 +18,7 @@
 #include "sockerless/buf.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/reg.h"
 #include "sockerless/xmalloc.h"
@@ -31,7 +33,14 @@ struct reg_ep {
 	int mirror;
 };
 
-enum reg_step { REG_STEP_MANIFEST, REG_STEP_CHILD, REG_STEP_CONFIG };
+#define REG_BLOB_PIECE ((uint64_t)8 << 20)
+
+enum reg_step {
+	REG_STEP_MANIFEST,
+	REG_STEP_CHILD,
+	REG_STEP_CONFIG,
+	REG_STEP_BLOB
+};
 
 struct reg_pull {
 	LIST_ENTRY(reg_pull) entry;
@@ -67,6 +76,13 @@ struct reg_pull {
 	cJSON *manifest; /* the platform manifest */
 	char *manifest_type;
 	int64_t size;
+
+	/* A blob download (reg_blob_fetch) instead of a resolve. */
+	char *blob_digest, *blob_path;
+	FILE *blob_f;
+	EVP_MD_CTX *blob_md;
+	uint64_t blob_off, blob_total, blob_max;
+	void (*blob_cb)(void *, const struct err *);
 };
 
 static void reg_pull_send(struct reg_pull *p);
@@ -204,7 +220,22 @@ reg_pull_free(struct reg_pull *p)
 	free(p->config_digest);
 	cJSON_Delete(p->manifest);
 	free(p->manifest_type);
+	if (p->blob_f != NULL)
+		fclose(p->blob_f);
+	if (p->blob_md != NULL)
+		EVP_MD_CTX_free(p->blob_md);
+	free(p->blob_digest);
+	free(p->blob_path);
 	free(p);
+}
+
+static const struct err *
+reg_blob_err(struct reg_pull *p, const char *what)
+{
+	static struct err e;
+
+	err_set(&e, 500, "%s %s: %s", p->familiar, p->blob_digest, what);
+	return &e;
 }
 
 /* Calls the callback once and frees p. */
@@ -217,7 +248,16 @@ reg_pull_finish(
 	if (e != NULL)
 		log_debug(
 		    "%s: %s: %d %s", __func__, p->familiar, e->status, e->msg);
-	p->cb(p->arg, img, e);
+	if (p->blob_cb != NULL) {
+		/* The file is whole and verified, or gone. */
+		if (fclose(p->blob_f) != 0 && e == NULL)
+			e = reg_blob_err(p, "the blob could not be saved");
+		p->blob_f = NULL;
+		if (e != NULL)
+			unlink(p->blob_path);
+		p->blob_cb(p->arg, e);
+	} else
+		p->cb(p->arg, img, e);
 	reg_pull_free(p);
 }
 
@@ -386,6 +426,31 @@ reg_pull_creds(struct reg_pull *p)
 	reg_pull_creds_ready(p);
 }
 
+/* From the first byte again: another endpoint, or a registry that
+ * ignored the Range. */
+static int
+reg_blob_restart(struct reg_pull *p)
+{
+	const EVP_MD *md;
+	char alg[16];
+
+	snprintf(alg, sizeof(alg), "%.*s", (int)strcspn(p->blob_digest, ":"),
+	    p->blob_digest);
+	p->blob_off = p->blob_total = 0;
+	if ((md = EVP_get_digestbyname(alg)) == NULL ||
+	    EVP_DigestInit_ex(p->blob_md, md, NULL) != 1) {
+		reg_pull_finish(p, NULL, reg_blob_err(p, "unsupported digest"));
+		return -1;
+	}
+	if (fflush(p->blob_f) != 0 || ftruncate(fileno(p->blob_f), 0) == -1 ||
+	    fseeko(p->blob_f, 0, SEEK_SET) == -1) {
+		reg_pull_finish(p, NULL,
+		    reg_blob_err(p, "the blob file cannot be written"));
+		return -1;
+	}
+	return 0;
+}
+
 static void
 reg_pull_ep_begin(struct reg_pull *p)
 {
@@ -404,6 +469,11 @@ reg_pull_ep_begin(struct reg_pull *p)
 	free(p->manifest_type);
 	p->manifest_type = NULL;
 	p->size = 0;
+	if (p->blob_digest != NULL) {
+		p->step = REG_STEP_BLOB;
+		if (reg_blob_restart(p) == -1)
+			return;
+	}
 	reg_pull_creds(p);
 }
 
@@ -455,7 +525,12 @@ reg_pull_http_error(struct reg_pull *p, const struct httpcli_resp *resp)
 	else if (resp->status == 403 || strcmp(code, "DENIED") == 0) {
 		reg_pull_denied(p, resp);
 		return;
-	} else if (p->step != REG_STEP_CONFIG &&
+	} else if (p->step == REG_STEP_BLOB)
+		err_set(&e, 502,
+		    "registry %s answered HTTP %d for layer %s of %s%s%s",
+		    ep->host, resp->status, p->blob_digest, p->familiar,
+		    text[0] != '\0' ? ": " : "", text);
+	else if (p->step != REG_STEP_CONFIG &&
 	    strcmp(code, "NAME_UNKNOWN") == 0)
 		err_set(&e, 404, "repository %s not found: %s",
 		    p->familiar_name, text);
@@ -571,6 +646,22 @@ reg_pull_unauthorized(struct reg_pull *p, const struct httpcli_resp *resp)
 
 /* --- resolve: manifests and config ------------------------------------- */
 
+/* The next piece; a registry that ignores Range sends it all, up to the
+ * bound. */
+static void
+reg_blob_range(struct reg_pull *p, struct httpcli_req *r)
+{
+	char range[64];
+
+	snprintf(range, sizeof(range), "bytes=%llu-%llu",
+	    (unsigned long long)p->blob_off,
+	    (unsigned long long)(p->blob_off + REG_BLOB_PIECE - 1));
+	httpcli_req_header(r, "Range", range);
+	httpcli_req_max_response(r,
+	    (size_t)(p->blob_max < REG_BLOB_PIECE ? REG_BLOB_PIECE :
+						    p->blob_max + 1));
+}
+
 static void
 reg_pull_send(struct reg_pull *p)
 {
@@ -579,9 +670,10 @@ reg_pull_send(struct reg_pull *p)
 	char *url;
 	struct httpcli_req *r;
 
-	if (p->step == REG_STEP_CONFIG)
+	if (p->step == REG_STEP_CONFIG || p->step == REG_STEP_BLOB)
 		url = xasprintf("%s/v2/%s/blobs/%s", ep->base, p->ref.path,
-		    p->config_digest);
+		    p->step == REG_STEP_BLOB ? p->blob_digest :
+					       p->config_digest);
 	else {
 		what = p->step == REG_STEP_CHILD ? p->manifest_digest :
 		    p->ref.digest != NULL	 ? p->ref.digest :
@@ -591,7 +683,9 @@ reg_pull_send(struct reg_pull *p)
 	}
 	r = httpcli_req_new("GET", url);
 	free(url);
-	if (p->step == REG_STEP_CONFIG)
+	if (p->step == REG_STEP_BLOB)
+		reg_blob_range(p, r);
+	else if (p->step == REG_STEP_CONFIG)
 		httpcli_req_max_response(r, REG_CONFIG_MAX);
 	else {
 		httpcli_req_header(r, "Accept",
@@ -772,6 +866,78 @@ reg_pull_got_config(struct reg_pull *p, const struct httpcli_resp *resp)
 	free(name);
 }
 
+/* "bytes a-b/total" of a 206: 0 when it starts at the offset asked. */
+static int
+reg_blob_content_range(struct reg_pull *p, const struct httpcli_resp *resp)
+{
+	const char *cr = httpcli_resp_header(resp, "Content-Range");
+	unsigned long long a, b, total;
+
+	if (cr == NULL ||
+	    sscanf(cr, "bytes %llu-%llu/%llu", &a, &b, &total) != 3 ||
+	    a != p->blob_off || b - a + 1 != resp->body_len || b >= total)
+		return -1;
+	p->blob_total = total;
+	return 0;
+}
+
+static void
+reg_blob_got(struct reg_pull *p, const struct httpcli_resp *resp)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	const char *want = strchr(p->blob_digest, ':') + 1;
+	struct err e;
+
+	if (resp->status == 200) {
+		if (p->blob_off > 0 && reg_blob_restart(p) == -1)
+			return;
+		p->blob_total = resp->body_len;
+	} else if (reg_blob_content_range(p, resp) == -1) {
+		err_set(&e, 502,
+		    "registry %s answered a piece of layer %s of %s with a "
+		    "bad Content-Range",
+		    reg_pull_cur(p)->host, p->blob_digest, p->familiar);
+		reg_pull_finish(p, NULL, &e);
+		return;
+	}
+	if (p->blob_total > p->blob_max) {
+		err_set(&e, 500,
+		    "layer %s of %s is larger than %llu bytes, the bound for "
+		    "reading an image's files",
+		    p->blob_digest, p->familiar,
+		    (unsigned long long)p->blob_max);
+		reg_pull_finish(p, NULL, &e);
+		return;
+	}
+	if (resp->body_len > 0 &&
+	    (fwrite(resp->body, 1, resp->body_len, p->blob_f) !=
+		    resp->body_len ||
+		EVP_DigestUpdate(p->blob_md, resp->body, resp->body_len) !=
+		    1)) {
+		reg_pull_finish(p, NULL,
+		    reg_blob_err(p, "the blob file cannot be written"));
+		return;
+	}
+	p->blob_off += resp->body_len;
+	if (p->blob_off < p->blob_total) {
+		reg_pull_send(p);
+		return;
+	}
+	EVP_DigestFinal_ex(p->blob_md, md, &mdlen);
+	lite_hex(md, mdlen, hex);
+	if (strcmp(hex, want) != 0) {
+		err_set(&e, 502,
+		    "registry %s returned layer %s of %s with other content "
+		    "(%s)",
+		    reg_pull_cur(p)->host, p->blob_digest, p->familiar, hex);
+		reg_pull_finish(p, NULL, &e);
+		return;
+	}
+	reg_pull_finish(p, NULL, NULL);
+}
+
 static void
 reg_pull_got(struct httpcli_resp *resp, void *arg)
 {
@@ -782,16 +948,50 @@ reg_pull_got(struct httpcli_resp *resp, void *arg)
 		reg_pull_unauthorized(p, resp);
 		return;
 	}
-	if (resp->status != 200) {
+	if (resp->status != 200 &&
+	    !(resp->status == 206 && p->step == REG_STEP_BLOB)) {
 		reg_pull_http_error(p, resp);
 		return;
 	}
 	p->auth_tries = 0;
 	p->from_cache = 0;
-	if (p->step == REG_STEP_CONFIG)
+	if (p->step == REG_STEP_BLOB)
+		reg_blob_got(p, resp);
+	else if (p->step == REG_STEP_CONFIG)
 		reg_pull_got_config(p, resp);
 	else
 		reg_pull_got_manifest(p, resp);
+}
+
+static struct reg_pull *reg_pull_new(
+    struct reg_client *rc, const char *ref, const char *auth, struct err *e);
+
+int
+reg_blob_fetch(struct reg_client *rc, const char *ref, const char *auth,
+    const char *digest, const char *dest, uint64_t max,
+    void (*cb)(void *arg, const struct err *e), void *arg, struct err *e)
+{
+	struct reg_pull *p;
+	FILE *f;
+
+	if (reg_digest_check(digest, e) == -1)
+		return -1;
+	if ((f = fopen(dest, "w+")) == NULL)
+		return err_set(e, 500, "cannot create %s", dest);
+	if ((p = reg_pull_new(rc, ref, auth, e)) == NULL) {
+		fclose(f);
+		unlink(dest);
+		return -1;
+	}
+	p->blob_f = f;
+	p->blob_digest = xstrdup(digest);
+	p->blob_path = xstrdup(dest);
+	p->blob_md = EVP_MD_CTX_new();
+	p->blob_max = max;
+	p->blob_cb = cb;
+	p->arg = arg;
+	event_active(p->ev, EV_TIMEOUT, 0);
+	return 0;
 }
 
 int
@@ -799,15 +999,27 @@ reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
     void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
     void *arg, struct err *e)
 {
+	struct reg_pull *p;
+
+	if ((p = reg_pull_new(rc, ref, auth, e)) == NULL)
+		return -1;
+	p->cb = cb;
+	p->arg = arg;
+	event_active(p->ev, EV_TIMEOUT, 0);
+	return 0;
+}
+
+static struct reg_pull *
+reg_pull_new(
+    struct reg_client *rc, const char *ref, const char *auth, struct err *e)
+{
 	struct reg_pull *p = xcalloc(1, sizeof(*p));
 
 	if (reg_ref_parse(ref, &p->ref, e) == -1) {
 		free(p);
-		return -1;
+		return NULL;
 	}
 	p->rc = rc;
-	p->cb = cb;
-	p->arg = arg;
 	p->familiar = reg_ref_familiar(&p->ref);
 	p->familiar_name = reg_ref_familiar_name(&p->ref);
 	p->scope = xasprintf("repository:%s:pull", p->ref.path);
@@ -819,6 +1031,5 @@ reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
 	LIST_INSERT_HEAD(&rc->pulls, p, entry);
 	/* The callback always runs from the loop, never inside this call. */
 	p->ev = evtimer_new(rc->base, reg_pull_start, p);
-	event_active(p->ev, EV_TIMEOUT, 0);
-	return 0;
+	return p;
 }
