@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "reg_int.h"
+#include "reg_pull_int.h"
 #include "sockerless/buf.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
@@ -26,66 +27,6 @@
 #define REG_MANIFEST_MAX ((size_t)4 << 20)
 #define REG_CONFIG_MAX	 ((size_t)16 << 20)
 
-struct reg_ep {
-	char *base;	 /* "https://registry-1.docker.io" */
-	char *host;	 /* "registry-1.docker.io" */
-	char *cred_host; /* what credentials are looked up by */
-	int mirror;
-};
-
-#define REG_BLOB_PIECE ((uint64_t)8 << 20)
-
-enum reg_step {
-	REG_STEP_MANIFEST,
-	REG_STEP_CHILD,
-	REG_STEP_CONFIG,
-	REG_STEP_BLOB
-};
-
-struct reg_pull {
-	LIST_ENTRY(reg_pull) entry;
-	struct reg_client *rc;
-	struct reg_ref ref;
-	char *familiar;	     /* "busybox:latest" for messages */
-	char *familiar_name; /* "busybox" */
-	char *scope;	     /* "repository:library/busybox:pull" */
-	void (*cb)(void *, const struct reg_image *, const struct err *);
-	void *arg;
-	struct reg_creds hdr;
-	int has_hdr;
-	struct reg_ep *eps;
-	size_t neps, ep;
-	struct event *ev;
-	uint64_t http_id;
-	int waiting_hook, in_hook, detached;
-	int hook_failed;
-	struct err hook_err;
-	int mirror_said; /* a mirror answered 4xx: mirror_err */
-	struct err mirror_err;
-
-	/* Per endpoint. */
-	struct reg_creds creds;
-	char *authz; /* Authorization value or NULL */
-	char *token_key;
-	int auth_tries;
-	int from_cache;
-	enum reg_step step;
-
-	/* Results. */
-	char *digest, *manifest_digest, *config_digest;
-	cJSON *manifest; /* the platform manifest */
-	char *manifest_type;
-	int64_t size;
-
-	/* A blob download (reg_blob_fetch) instead of a resolve. */
-	char *blob_digest, *blob_path;
-	FILE *blob_f;
-	EVP_MD_CTX *blob_md;
-	uint64_t blob_off, blob_total, blob_max;
-	void (*blob_cb)(void *, const struct err *);
-};
-
-static void reg_pull_send(struct reg_pull *p);
 static void reg_pull_ep_begin(struct reg_pull *p);
 static void reg_pull_got(struct httpcli_resp *resp, void *arg);
 
@@ -229,17 +170,8 @@ reg_pull_free(struct reg_pull *p)
 	free(p);
 }
 
-static const struct err *
-reg_blob_err(struct reg_pull *p, const char *what)
-{
-	static struct err e;
-
-	err_set(&e, 500, "%s %s: %s", p->familiar, p->blob_digest, what);
-	return &e;
-}
-
 /* Calls the callback once and frees p. */
-static void
+void
 reg_pull_finish(
     struct reg_pull *p, const struct reg_image *img, const struct err *e)
 {
@@ -261,7 +193,7 @@ reg_pull_finish(
 	reg_pull_free(p);
 }
 
-static struct reg_ep *
+struct reg_ep *
 reg_pull_cur(struct reg_pull *p)
 {
 	return &p->eps[p->ep];
@@ -424,31 +356,6 @@ reg_pull_creds(struct reg_pull *p)
 	}
 	reg_auth_file_lookup(rc->auth_file, host, &p->creds);
 	reg_pull_creds_ready(p);
-}
-
-/* From the first byte again: another endpoint, or a registry that
- * ignored the Range. */
-static int
-reg_blob_restart(struct reg_pull *p)
-{
-	const EVP_MD *md;
-	char alg[16];
-
-	snprintf(alg, sizeof(alg), "%.*s", (int)strcspn(p->blob_digest, ":"),
-	    p->blob_digest);
-	p->blob_off = p->blob_total = 0;
-	if ((md = EVP_get_digestbyname(alg)) == NULL ||
-	    EVP_DigestInit_ex(p->blob_md, md, NULL) != 1) {
-		reg_pull_finish(p, NULL, reg_blob_err(p, "unsupported digest"));
-		return -1;
-	}
-	if (fflush(p->blob_f) != 0 || ftruncate(fileno(p->blob_f), 0) == -1 ||
-	    fseeko(p->blob_f, 0, SEEK_SET) == -1) {
-		reg_pull_finish(p, NULL,
-		    reg_blob_err(p, "the blob file cannot be written"));
-		return -1;
-	}
-	return 0;
 }
 
 static void
@@ -646,23 +553,7 @@ reg_pull_unauthorized(struct reg_pull *p, const struct httpcli_resp *resp)
 
 /* --- resolve: manifests and config ------------------------------------- */
 
-/* The next piece; a registry that ignores Range sends it all, up to the
- * bound. */
-static void
-reg_blob_range(struct reg_pull *p, struct httpcli_req *r)
-{
-	char range[64];
-
-	snprintf(range, sizeof(range), "bytes=%llu-%llu",
-	    (unsigned long long)p->blob_off,
-	    (unsigned long long)(p->blob_off + REG_BLOB_PIECE - 1));
-	httpcli_req_header(r, "Range", range);
-	httpcli_req_max_response(r,
-	    (size_t)(p->blob_max < REG_BLOB_PIECE ? REG_BLOB_PIECE :
-						    p->blob_max + 1));
-}
-
-static void
+void
 reg_pull_send(struct reg_pull *p)
 {
 	struct reg_ep *ep = reg_pull_cur(p);
@@ -866,78 +757,6 @@ reg_pull_got_config(struct reg_pull *p, const struct httpcli_resp *resp)
 	free(name);
 }
 
-/* "bytes a-b/total" of a 206: 0 when it starts at the offset asked. */
-static int
-reg_blob_content_range(struct reg_pull *p, const struct httpcli_resp *resp)
-{
-	const char *cr = httpcli_resp_header(resp, "Content-Range");
-	unsigned long long a, b, total;
-
-	if (cr == NULL ||
-	    sscanf(cr, "bytes %llu-%llu/%llu", &a, &b, &total) != 3 ||
-	    a != p->blob_off || b - a + 1 != resp->body_len || b >= total)
-		return -1;
-	p->blob_total = total;
-	return 0;
-}
-
-static void
-reg_blob_got(struct reg_pull *p, const struct httpcli_resp *resp)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen;
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	const char *want = strchr(p->blob_digest, ':') + 1;
-	struct err e;
-
-	if (resp->status == 200) {
-		if (p->blob_off > 0 && reg_blob_restart(p) == -1)
-			return;
-		p->blob_total = resp->body_len;
-	} else if (reg_blob_content_range(p, resp) == -1) {
-		err_set(&e, 502,
-		    "registry %s answered a piece of layer %s of %s with a "
-		    "bad Content-Range",
-		    reg_pull_cur(p)->host, p->blob_digest, p->familiar);
-		reg_pull_finish(p, NULL, &e);
-		return;
-	}
-	if (p->blob_total > p->blob_max) {
-		err_set(&e, 500,
-		    "layer %s of %s is larger than %llu bytes, the bound for "
-		    "reading an image's files",
-		    p->blob_digest, p->familiar,
-		    (unsigned long long)p->blob_max);
-		reg_pull_finish(p, NULL, &e);
-		return;
-	}
-	if (resp->body_len > 0 &&
-	    (fwrite(resp->body, 1, resp->body_len, p->blob_f) !=
-		    resp->body_len ||
-		EVP_DigestUpdate(p->blob_md, resp->body, resp->body_len) !=
-		    1)) {
-		reg_pull_finish(p, NULL,
-		    reg_blob_err(p, "the blob file cannot be written"));
-		return;
-	}
-	p->blob_off += resp->body_len;
-	if (p->blob_off < p->blob_total) {
-		reg_pull_send(p);
-		return;
-	}
-	EVP_DigestFinal_ex(p->blob_md, md, &mdlen);
-	lite_hex(md, mdlen, hex);
-	if (strcmp(hex, want) != 0) {
-		err_set(&e, 502,
-		    "registry %s returned layer %s of %s with other content "
-		    "(%s)",
-		    reg_pull_cur(p)->host, p->blob_digest, p->familiar, hex);
-		reg_pull_finish(p, NULL, &e);
-		return;
-	}
-	reg_pull_finish(p, NULL, NULL);
-}
-
 static void
 reg_pull_got(struct httpcli_resp *resp, void *arg)
 {
@@ -963,37 +782,6 @@ reg_pull_got(struct httpcli_resp *resp, void *arg)
 		reg_pull_got_manifest(p, resp);
 }
 
-static struct reg_pull *reg_pull_new(
-    struct reg_client *rc, const char *ref, const char *auth, struct err *e);
-
-int
-reg_blob_fetch(struct reg_client *rc, const char *ref, const char *auth,
-    const char *digest, const char *dest, uint64_t max,
-    void (*cb)(void *arg, const struct err *e), void *arg, struct err *e)
-{
-	struct reg_pull *p;
-	FILE *f;
-
-	if (reg_digest_check(digest, e) == -1)
-		return -1;
-	if ((f = fopen(dest, "w+")) == NULL)
-		return err_set(e, 500, "cannot create %s", dest);
-	if ((p = reg_pull_new(rc, ref, auth, e)) == NULL) {
-		fclose(f);
-		unlink(dest);
-		return -1;
-	}
-	p->blob_f = f;
-	p->blob_digest = xstrdup(digest);
-	p->blob_path = xstrdup(dest);
-	p->blob_md = EVP_MD_CTX_new();
-	p->blob_max = max;
-	p->blob_cb = cb;
-	p->arg = arg;
-	event_active(p->ev, EV_TIMEOUT, 0);
-	return 0;
-}
-
 int
 reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
     void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
@@ -1009,7 +797,7 @@ reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
 	return 0;
 }
 
-static struct reg_pull *
+struct reg_pull *
 reg_pull_new(
     struct reg_client *rc, const char *ref, const char *auth, struct err *e)
 {
