@@ -593,7 +593,14 @@ backend_img_tree_cp_done(
 		httpsrv_reply_err(r, e);
 		goto out;
 	}
-	if (stat == NULL || !backend_img_tree_cp_dir_ok(cp->path, stat)) {
+	if (stat != NULL && !backend_img_tree_cp_dir_ok(cp->path, stat)) {
+		/* dockerd's words, without its host path. */
+		httpsrv_req_on_close(r, NULL, NULL);
+		httpsrv_reply_error(
+		    r, 500, "lstat %s: not a directory", cp->path);
+		goto out;
+	}
+	if (stat == NULL) {
 		httpsrv_req_on_close(r, NULL, NULL);
 		httpsrv_reply_error(r, 404,
 		    "Could not find the file %s in container %s", cp->path,

@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "reg_tree_int.h"
 #include "sockerless/json.h"
@@ -567,6 +568,17 @@ reg_tree_is_dir(const struct reg_tree *t)
 	return reg_tree_exists(t) && (n == NULL || n->type == '5');
 }
 
+/* Whole seconds as Go's RFC 3339 JSON time has them (no fraction). */
+static void
+reg_tree_time(char *out, size_t size, uint64_t sec)
+{
+	time_t t = (time_t)(sec > (uint64_t)INT32_MAX * 4 ? 0 : sec);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 cJSON *
 reg_tree_stat(const struct reg_tree *t, const char *name)
 {
@@ -581,8 +593,7 @@ reg_tree_stat(const struct reg_tree *t, const char *name)
 	json_add_int(o, "size", n != NULL ? (int64_t)n->size : 0);
 	json_add_int(o, "mode",
 	    n != NULL ? reg_tree_go_mode(n->type, n->mode) : REG_GO_DIR | 0755);
-	str_time_rfc3339(when, sizeof(when),
-	    n != NULL ? (int64_t)n->mtime * 1000000000LL : 0);
+	reg_tree_time(when, sizeof(when), n != NULL ? n->mtime : 0);
 	json_add_str(o, "mtime", when);
 	target =
 	    n != NULL && n->type == '2' ? reg_tree_link_target(n) : xstrdup("");
@@ -661,8 +672,9 @@ reg_tree_out_name(const struct reg_tree *t, const char *name, int dir)
 		return suffix[0] == '\0' ?
 		    xasprintf("%s%s", t->top, dir ? "/" : "") :
 		    xasprintf("%s/%s%s", t->top, suffix, dir ? "/" : "");
+	/* dockerd's "dir/." names the members "./x". */
 	return suffix[0] == '\0' ? xstrdup("./") :
-				   xasprintf("%s%s", suffix, dir ? "/" : "");
+				   xasprintf("./%s%s", suffix, dir ? "/" : "");
 }
 
 static int

@@ -150,6 +150,26 @@ got_member(void *arg, const struct reg_tar_ent *h, struct reg_tar_rd *rd,
 	return 0;
 }
 
+/* The last output of run_tree, raw. */
+static unsigned char raw_out[1 << 16];
+static size_t raw_len;
+
+/* 1 when a ustar header of the raw tar names name exactly (short names:
+ * the reader normalises "./x" away, dockerd's names keep it). */
+static int
+raw_has(const unsigned char *p, size_t n, const char *name)
+{
+	size_t off = 0, size;
+
+	while (off + 512 <= n && p[off] != '\0') {
+		if (strncmp((const char *)p + off, name, 100) == 0)
+			return 1;
+		size = (size_t)strtoull((const char *)p + off + 124, NULL, 8);
+		off += 512 + (size + 511) / 512 * 512;
+	}
+	return 0;
+}
+
 /* Applies the layers at path and reads the tar back; stat_out gets the
  * stat (caller frees), NULL when nothing is there. */
 static int
@@ -177,6 +197,8 @@ run_tree(const char *path, enum reg_tree_mode mode, const struct tb *layers,
 	*stat_out = reg_tree_stat(t, "x");
 	out = tmpfile();
 	assert_int_equal(reg_tree_write(t, out, e), 0);
+	rewind(out);
+	raw_len = fread(raw_out, 1, sizeof(raw_out), out);
 	rewind(out);
 	rc = reg_tar_read(out, NULL, 0, "", 1 << 30, "out", got_member, g, e);
 	fclose(out);
@@ -235,6 +257,7 @@ t_whiteout(void **state)
 	assert_int_equal(g.n, 1);
 	assert_string_equal(g.names[0], "hosts");
 	assert_int_equal(json_int(st, "size", 0), 20);
+	assert_string_equal(json_str(st, "mtime"), "2023-11-14T22:13:20Z");
 	cJSON_Delete(st);
 	assert_int_equal(
 	    run_tree("/etc/group", REG_TREE_ARCHIVE, l, 2, &g, &st, &e), 0);
@@ -245,6 +268,7 @@ t_whiteout(void **state)
 	    run_tree("/etc/.", REG_TREE_ARCHIVE, l, 2, &g, &st, &e), 0);
 	assert_string_equal(g.names[0], "./");
 	assert_true((i = got_find(&g, "passwd")) > 0);
+	assert_true(raw_has(raw_out, raw_len, "./passwd"));
 	cJSON_Delete(st);
 	free(l[0].p);
 	free(l[1].p);
@@ -275,6 +299,8 @@ t_opaque(void **state)
 	assert_int_equal(g.mode[0], 0700);
 	assert_int_equal(g.uid[0], 1000);
 	assert_string_equal(g.names[1], "c");
+	assert_true(raw_has(raw_out, raw_len, "./"));
+	assert_true(raw_has(raw_out, raw_len, "./c"));
 	cJSON_Delete(st);
 	free(l[0].p);
 	free(l[1].p);
