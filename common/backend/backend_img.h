@@ -61,6 +61,10 @@ void backend_img_tree_archive(struct backend *b, struct httpsrv_req *r,
     struct container *c, const char *path, int head);
 /* 1 when c was created and never started: its files are the image's. */
 int backend_img_tree_never_ran(struct container *c);
+/* The inspect "Mounts" entry of the volume that holds path in c (the
+ * deepest), or NULL: a stopped container's files there outlive it. */
+const cJSON *backend_img_tree_volume_at(
+    const struct container *c, const char *path);
 /* Drops fetches in flight (their callers are going away too). */
 void backend_img_tree_free(struct backend *b);
 

@@ -627,6 +627,33 @@ out:
 	backend_img_tree_cp_free(cp);
 }
 
+/* The inspect "Mounts" entry of a volume holding path (the deepest), or
+ * NULL. */
+const cJSON *
+backend_img_tree_volume_at(const struct container *c, const char *path)
+{
+	const cJSON *m, *best = NULL;
+	const char *d;
+	size_t n, bestn = 0;
+
+	cJSON_ArrayForEach(m, json_arr(c->doc, "Mounts")) {
+		d = json_str(m, "Destination");
+		if (d == NULL || json_str(m, "Name") == NULL ||
+		    strcmp(json_str(m, "Type") ? json_str(m, "Type") : "",
+			"volume") != 0)
+			continue;
+		n = strlen(d);
+		while (n > 1 && d[n - 1] == '/')
+			n--;
+		if (strncmp(path, d, n) != 0 ||
+		    (path[n] != '\0' && path[n] != '/' && n > 1) || n <= bestn)
+			continue;
+		best = m;
+		bestn = n;
+	}
+	return best;
+}
+
 int
 backend_img_tree_never_ran(struct container *c)
 {

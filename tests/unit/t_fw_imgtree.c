@@ -280,7 +280,9 @@ static void
 t_ran(void **state)
 {
 	struct fw *fw = *state;
+	struct find f = { "ran", NULL };
 	struct fw_resp *r;
+	cJSON *mounts;
 
 	if (fw == NULL) {
 		skip();
@@ -291,6 +293,23 @@ t_ran(void **state)
 	fw_expect_free(fw, "POST", "/containers/ran/stop", 204);
 	r = fw_expect(fw, "GET", "/containers/ran/archive?path=/etc", 409);
 	assert_non_null(strstr(fw_msg(r), "not running"));
+	fw_resp_free(r);
+	/* Under a volume (inspect's Mounts, as volfw fills them): the
+	 * volume has the file, and the sentence says how to read it. */
+	backend_container_foreach(fw->b, find_one, &f);
+	assert_non_null(f.c);
+	mounts = cJSON_Parse("[{\"Type\":\"volume\",\"Name\":\"data\","
+			     "\"Destination\":\"/data/\"}]");
+	json_set(f.c->doc, "Mounts", mounts);
+	r = fw_expect(
+	    fw, "GET", "/containers/ran/archive?path=/data/sub/f", 409);
+	assert_non_null(strstr(fw_msg(r), "is on volume data"));
+	assert_non_null(strstr(fw_msg(r), "docker run --rm -v data:/v"));
+	fw_resp_free(r);
+	r = fw_expect(fw, "HEAD", "/containers/ran/archive?path=/datax", 409);
+	fw_resp_free(r);
+	r = fw_expect(fw, "GET", "/containers/ran/archive?path=/datax", 409);
+	assert_null(strstr(fw_msg(r), "volume"));
 	fw_resp_free(r);
 }
 
