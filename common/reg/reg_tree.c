@@ -590,7 +590,11 @@ reg_tree_stat(const struct reg_tree *t, const char *name)
 		return NULL;
 	o = cJSON_CreateObject();
 	json_add_str(o, "name", name);
-	json_add_int(o, "size", n != NULL ? (int64_t)n->size : 0);
+	/* lstat's sizes: a link's target length, a directory's block. */
+	json_add_int(o, "size",
+	    n == NULL || n->type == '5' ? 4096 :
+	    n->type == '2'		? (int64_t)strlen(n->link) :
+					  (int64_t)n->size);
 	json_add_int(o, "mode",
 	    n != NULL ? reg_tree_go_mode(n->type, n->mode) : REG_GO_DIR | 0755);
 	reg_tree_time(when, sizeof(when), n != NULL ? n->mtime : 0);
