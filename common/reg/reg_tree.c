@@ -219,20 +219,25 @@ reg_tree_fetch_target(void *arg, const struct reg_tar_ent *h,
     struct reg_tar_rd *rd, struct err *e)
 {
 	struct reg_tree *t = arg;
-	struct reg_tree_node *n;
+	struct reg_tree_node *n, *first = NULL;
 
 	if (h->type != '0' || !strv_contains(&t->pending, h->name))
 		return 0;
+	/* The first link inside gets the data; the others link to it. */
 	TAILQ_FOREACH(n, &t->nodes, all) {
 		if (n->type != '1' || n->layer != t->layer ||
 		    strcmp(n->link, h->name) != 0)
 			continue;
+		if (first != NULL) {
+			free(n->link);
+			n->link = xstrdup(first->name);
+			continue;
+		}
+		first = n;
 		n->type = '0';
 		n->size = h->size;
-		rd->left = h->size;
-		/* Each link gets its own copy: the data is read once per
-		 * link, which is rare enough. */
-		return reg_tree_spool(t, n, rd, e);
+		if (reg_tree_spool(t, n, rd, e) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -593,7 +598,7 @@ reg_tree_stat(const struct reg_tree *t, const char *name)
 	/* lstat's sizes: a link's target length, a directory's block. */
 	json_add_int(o, "size",
 	    n == NULL || n->type == '5' ? 4096 :
-	    n->type == '2'		? (int64_t)strlen(n->link) :
+		n->type == '2'		? (int64_t)strlen(n->link) :
 					  (int64_t)n->size);
 	json_add_int(o, "mode",
 	    n != NULL ? reg_tree_go_mode(n->type, n->mode) : REG_GO_DIR | 0755);

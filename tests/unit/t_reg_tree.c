@@ -393,6 +393,7 @@ t_links(void **state)
 	tb_hdr(&l, "loop", '2', "/loop", 0777, 0);
 	tb_dir(&l, "b/", 0755);
 	tb_hdr(&l, "b/hard", '1', "usr/bin/ls", 0644, 0);
+	tb_hdr(&l, "b/hard2", '1', "usr/bin/ls", 0644, 0);
 	tb_end(&l);
 	/* A symlinked directory on the way is followed. */
 	assert_int_equal(
@@ -416,10 +417,13 @@ t_links(void **state)
 	/* A hardlink to a file outside the path becomes the file. */
 	assert_int_equal(
 	    run_tree("/b", REG_TREE_ARCHIVE, &l, 1, &g, &st, &e), 0);
-	assert_int_equal(g.n, 2);
+	assert_int_equal(g.n, 3);
 	assert_string_equal(g.names[1], "b/hard");
 	assert_int_equal(g.types[1], '0');
 	assert_string_equal(g.data[1], "ELF");
+	/* A second link to the same file links to the first. */
+	assert_string_equal(g.names[2], "b/hard2");
+	assert_int_equal(g.types[2], '1');
 	cJSON_Delete(st);
 	free(l.p);
 }
@@ -512,12 +516,14 @@ static void
 live_resolved(void *arg, const struct reg_image *img, const struct err *e)
 {
 	struct live *l = arg;
-	const cJSON *layer =
-	    cJSON_GetArrayItem(json_arr(img->manifest, "layers"), 0);
+	const cJSON *layer;
 
 	(void)e;
 	l->done = 1;
-	if (img == NULL || layer == NULL)
+	if (img == NULL)
+		return;
+	layer = cJSON_GetArrayItem(json_arr(img->manifest, "layers"), 0);
+	if (layer == NULL)
 		return;
 	snprintf(l->digest, sizeof(l->digest), "%s", json_str(layer, "digest"));
 	l->ok = 1;
