@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "../../common/backend/backend_img.h"
 #include "../../common/reg/reg_tree_int.h"
 #include "fake_backend.h"
 #include "sockerless/json.h"
@@ -274,6 +275,80 @@ t_prestart_overlay(void **state)
 	free(g);
 }
 
+struct tree_res {
+	int done;
+	char *tar;
+	cJSON *stat;
+	struct err e;
+	int failed;
+};
+
+static void
+tree_done(void *arg, const char *tar, const cJSON *stat, const struct err *e)
+{
+	struct tree_res *t = arg;
+
+	t->done = 1;
+	t->tar = tar != NULL ? xstrdup(tar) : NULL;
+	t->stat = stat != NULL ? cJSON_Duplicate(stat, 1) : NULL;
+	if (e != NULL) {
+		t->e = *e;
+		t->failed = 1;
+	}
+}
+
+/* Interface C: the copy-up content of a directory ("./" first with its
+ * owner and mode), nothing for a file or a missing path. */
+static void
+t_contents(void **state)
+{
+	struct fw *fw = *state;
+	struct find f = { "copyup", NULL };
+	struct tree_res t;
+	struct names *g = xcalloc(1, sizeof(*g));
+	struct err e;
+	FILE *in;
+
+	if (fw == NULL) {
+		free(g);
+		skip();
+		return;
+	}
+	create(fw, "copyup");
+	backend_container_foreach(fw->b, find_one, &f);
+	memset(&t, 0, sizeof(t));
+	backend_img_tree(
+	    fw->b, f.c, "/etc", BACKEND_TREE_CONTENTS, tree_done, &t);
+	assert_false(t.done); /* always from the loop */
+	assert_true(fw_run_until(fw, &t.done));
+	assert_false(t.failed);
+	assert_non_null(t.tar);
+	assert_true((json_int(t.stat, "mode", 0) & (1LL << 31)) != 0);
+	in = fopen(t.tar, "r");
+	assert_non_null(in);
+	assert_int_equal(reg_tar_read(in, NULL, 0, "", 1 << 30, "contents",
+			     names_member, g, &e),
+	    0);
+	fclose(in);
+	assert_string_equal(g->v[0], "./");
+	assert_true(names_find(g, "passwd") > 0);
+	free(t.tar);
+	cJSON_Delete(t.stat);
+	memset(&t, 0, sizeof(t));
+	backend_img_tree(
+	    fw->b, f.c, "/etc/passwd", BACKEND_TREE_CONTENTS, tree_done, &t);
+	assert_true(fw_run_until(fw, &t.done));
+	assert_false(t.failed);
+	assert_null(t.tar);
+	assert_null(t.stat);
+	memset(&t, 0, sizeof(t));
+	backend_img_tree(
+	    fw->b, f.c, "/nope", BACKEND_TREE_CONTENTS, tree_done, &t);
+	assert_true(fw_run_until(fw, &t.done));
+	assert_null(t.tar);
+	free(g);
+}
+
 /* A container that started is the agent's business (409 when it is not
  * running), never the image's. */
 static void
@@ -321,6 +396,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    t_prestart_overlay, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_ran, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_contents, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
