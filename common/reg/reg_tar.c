@@ -329,19 +329,18 @@ reg_tar_member(struct reg_tar_rd *rd, struct reg_tar_hdr *hd,
 	} else
 		link = hd->long_link ? xstrdup(hd->long_link) :
 				       reg_tar_field(h + 157, 100);
-	if (ent.type == '1' || ent.type == '2' || ent.type == '3' ||
-	    ent.type == '4' || ent.type == '5' || ent.type == '6')
-		rd->left = ent.type == '1' || ent.type == '2' ? 0 : ent.size;
-	else if (ent.type != '0') {
+	/* Header-only types carry no data whatever size says (Go's
+	 * archive/tar reads them so). */
+	if (strchr("123456", ent.type) != NULL) {
+		rd->left = 0;
+		ent.size = 0;
+	} else if (ent.type != '0') {
 		err_set(e, 501,
 		    "%s: tar member \"%s\" has type '%c', which sockerless "
 		    "does not read (sparse and vendor members)",
 		    rd->what, raw, ent.type);
 		goto out;
 	} else
-		rd->left = ent.size;
-	/* Directories and links carry no data whatever size says. */
-	if (ent.type == '5')
 		rd->left = ent.size;
 	ent.name = name;
 	ent.link = link;
@@ -350,9 +349,7 @@ reg_tar_member(struct reg_tar_rd *rd, struct reg_tar_hdr *hd,
 	if (fn(arg, &ent, rd, e) == -1 || reg_tar_copy(rd, NULL, e) == -1)
 		goto out;
 	pad = (REG_TAR_BLOCK - ent.size % REG_TAR_BLOCK) % REG_TAR_BLOCK;
-	if ((ent.type == '0' || ent.type == '5' || ent.type == '3' ||
-		ent.type == '4' || ent.type == '6') &&
-	    reg_tar_get(rd, skip, (size_t)pad, e) == -1)
+	if (reg_tar_get(rd, skip, (size_t)pad, e) == -1)
 		goto out;
 	rc = 0;
 out:

@@ -391,6 +391,8 @@ t_links(void **state)
 	tb_file(&l, "usr/bin/ls", "ELF");
 	tb_hdr(&l, "bin", '2', "usr/bin", 0777, 0);
 	tb_hdr(&l, "loop", '2', "/loop", 0777, 0);
+	/* A size on a header-only member means nothing (as Go reads it). */
+	tb_hdr(&l, "sized", '2', "usr", 0777, 5);
 	tb_dir(&l, "b/", 0755);
 	tb_hdr(&l, "b/hard", '1', "usr/bin/ls", 0644, 0);
 	tb_hdr(&l, "b/hard2", '1', "usr/bin/ls", 0644, 0);
