@@ -37,7 +37,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS := $(OPT) $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Icommon/include \
 	$(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
-LIBS := $(PKG_LIBS) -lpthread -lm
+LIBS := $(PKG_LIBS) -lz -lpthread -lm
 
 # The layers (README, Layout), each a static library. A backend links all
 # of them, highest first; the frontend links the base alone. A call from a

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
 	# build
 	build-essential pkg-config libevent-dev libcurl4-openssl-dev
-	libcjson-dev libyaml-dev libssl-dev libsqlite3-dev libcmocka-dev
+	libcjson-dev libyaml-dev libssl-dev libsqlite3-dev libcmocka-dev zlib1g-dev
 	musl-tools clang-format valgrind
 	# make lint (run by make check)
 	clang-tidy-14 cppcheck

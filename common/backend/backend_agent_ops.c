@@ -9,6 +9,7 @@
 
 #include "backend_agent.h"
 #include "backend_prestart.h"
+#include "backend_img.h"
 #include "backend_sys.h"
 #include "sockerless/json.h"
 #include "sockerless/lite.h"
@@ -553,6 +554,7 @@ agent_archive_request(struct backend *b, struct httpsrv_req *r,
     const struct router_match *m, const char *kind, struct container **cp)
 {
 	const char *path = httpsrv_req_query(r, "path");
+	const cJSON *vol;
 	cJSON *req;
 
 	if ((*cp = backend_lookup_or_reply(b, r, router_param(m, "id"))) ==
@@ -562,6 +564,23 @@ agent_archive_request(struct backend *b, struct httpsrv_req *r,
 		httpsrv_reply_error(r, 400,
 		    "path is required: give the path "
 		    "inside the container");
+		return NULL;
+	}
+	if (!container_running(*cp) && strcmp(kind, "archive_put") != 0 &&
+	    backend_img_tree_never_ran(*cp)) {
+		/* Its files are the image's (and what was put before). */
+		backend_img_tree_archive(
+		    b, r, *cp, path, strcmp(kind, "archive_stat") == 0);
+		return NULL;
+	}
+	if (!container_running(*cp) && strcmp(kind, "archive_put") != 0 &&
+	    (vol = backend_img_tree_volume_at(*cp, path)) != NULL) {
+		httpsrv_reply_error(r, 409,
+		    "Container %s is not running: %s is on volume %s, which "
+		    "outlives it; read it from the volume with another "
+		    "container (docker run --rm -v %s:/v busybox ls /v)",
+		    (*cp)->id, path, json_str(vol, "Name"),
+		    json_str(vol, "Name"));
 		return NULL;
 	}
 	if (!container_running(*cp)) {

@@ -34,6 +34,7 @@ backend_img_init(struct backend *b, struct err *e)
 void
 backend_img_free(struct backend *b)
 {
+	backend_img_tree_free(b);
 	reg_client_free(b->reg);
 }
 

@@ -55,5 +55,17 @@ typedef void (*backend_tree_fn)(
     void *arg, const char *tar_path, const cJSON *stat, const struct err *e);
 void backend_img_tree(struct backend *b, struct container *c, const char *path,
     enum backend_tree_mode mode, backend_tree_fn fn, void *arg);
+/* HEAD (head 1) or GET /containers/{id}/archive of a container that never
+ * ran: the image's files with the archives put before start over them. */
+void backend_img_tree_archive(struct backend *b, struct httpsrv_req *r,
+    struct container *c, const char *path, int head);
+/* 1 when c was created and never started: its files are the image's. */
+int backend_img_tree_never_ran(struct container *c);
+/* The inspect "Mounts" entry of the volume that holds path in c (the
+ * deepest), or NULL: a stopped container's files there outlive it. */
+const cJSON *backend_img_tree_volume_at(
+    const struct container *c, const char *path);
+/* Drops fetches in flight (their callers are going away too). */
+void backend_img_tree_free(struct backend *b);
 
 #endif

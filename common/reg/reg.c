@@ -10,13 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
 #include "reg_int.h"
+#include "reg_pull_int.h"
 #include "sockerless/buf.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/reg.h"
 #include "sockerless/xmalloc.h"
@@ -24,52 +27,6 @@
 #define REG_MANIFEST_MAX ((size_t)4 << 20)
 #define REG_CONFIG_MAX	 ((size_t)16 << 20)
 
-struct reg_ep {
-	char *base;	 /* "https://registry-1.docker.io" */
-	char *host;	 /* "registry-1.docker.io" */
-	char *cred_host; /* what credentials are looked up by */
-	int mirror;
-};
-
-enum reg_step { REG_STEP_MANIFEST, REG_STEP_CHILD, REG_STEP_CONFIG };
-
-struct reg_pull {
-	LIST_ENTRY(reg_pull) entry;
-	struct reg_client *rc;
-	struct reg_ref ref;
-	char *familiar;	     /* "busybox:latest" for messages */
-	char *familiar_name; /* "busybox" */
-	char *scope;	     /* "repository:library/busybox:pull" */
-	void (*cb)(void *, const struct reg_image *, const struct err *);
-	void *arg;
-	struct reg_creds hdr;
-	int has_hdr;
-	struct reg_ep *eps;
-	size_t neps, ep;
-	struct event *ev;
-	uint64_t http_id;
-	int waiting_hook, in_hook, detached;
-	int hook_failed;
-	struct err hook_err;
-	int mirror_said; /* a mirror answered 4xx: mirror_err */
-	struct err mirror_err;
-
-	/* Per endpoint. */
-	struct reg_creds creds;
-	char *authz; /* Authorization value or NULL */
-	char *token_key;
-	int auth_tries;
-	int from_cache;
-	enum reg_step step;
-
-	/* Results. */
-	char *digest, *manifest_digest, *config_digest;
-	cJSON *manifest; /* the platform manifest */
-	char *manifest_type;
-	int64_t size;
-};
-
-static void reg_pull_send(struct reg_pull *p);
 static void reg_pull_ep_begin(struct reg_pull *p);
 static void reg_pull_got(struct httpcli_resp *resp, void *arg);
 
@@ -204,11 +161,17 @@ reg_pull_free(struct reg_pull *p)
 	free(p->config_digest);
 	cJSON_Delete(p->manifest);
 	free(p->manifest_type);
+	if (p->blob_f != NULL)
+		fclose(p->blob_f);
+	if (p->blob_md != NULL)
+		EVP_MD_CTX_free(p->blob_md);
+	free(p->blob_digest);
+	free(p->blob_path);
 	free(p);
 }
 
 /* Calls the callback once and frees p. */
-static void
+void
 reg_pull_finish(
     struct reg_pull *p, const struct reg_image *img, const struct err *e)
 {
@@ -217,11 +180,20 @@ reg_pull_finish(
 	if (e != NULL)
 		log_debug(
 		    "%s: %s: %d %s", __func__, p->familiar, e->status, e->msg);
-	p->cb(p->arg, img, e);
+	if (p->blob_cb != NULL) {
+		/* The file is whole and verified, or gone. */
+		if (fclose(p->blob_f) != 0 && e == NULL)
+			e = reg_blob_err(p, "the blob could not be saved");
+		p->blob_f = NULL;
+		if (e != NULL)
+			unlink(p->blob_path);
+		p->blob_cb(p->arg, e);
+	} else
+		p->cb(p->arg, img, e);
 	reg_pull_free(p);
 }
 
-static struct reg_ep *
+struct reg_ep *
 reg_pull_cur(struct reg_pull *p)
 {
 	return &p->eps[p->ep];
@@ -404,6 +376,11 @@ reg_pull_ep_begin(struct reg_pull *p)
 	free(p->manifest_type);
 	p->manifest_type = NULL;
 	p->size = 0;
+	if (p->blob_digest != NULL) {
+		p->step = REG_STEP_BLOB;
+		if (reg_blob_restart(p) == -1)
+			return;
+	}
 	reg_pull_creds(p);
 }
 
@@ -455,7 +432,12 @@ reg_pull_http_error(struct reg_pull *p, const struct httpcli_resp *resp)
 	else if (resp->status == 403 || strcmp(code, "DENIED") == 0) {
 		reg_pull_denied(p, resp);
 		return;
-	} else if (p->step != REG_STEP_CONFIG &&
+	} else if (p->step == REG_STEP_BLOB)
+		err_set(&e, 502,
+		    "registry %s answered HTTP %d for layer %s of %s%s%s",
+		    ep->host, resp->status, p->blob_digest, p->familiar,
+		    text[0] != '\0' ? ": " : "", text);
+	else if (p->step != REG_STEP_CONFIG &&
 	    strcmp(code, "NAME_UNKNOWN") == 0)
 		err_set(&e, 404, "repository %s not found: %s",
 		    p->familiar_name, text);
@@ -571,7 +553,7 @@ reg_pull_unauthorized(struct reg_pull *p, const struct httpcli_resp *resp)
 
 /* --- resolve: manifests and config ------------------------------------- */
 
-static void
+void
 reg_pull_send(struct reg_pull *p)
 {
 	struct reg_ep *ep = reg_pull_cur(p);
@@ -579,9 +561,10 @@ reg_pull_send(struct reg_pull *p)
 	char *url;
 	struct httpcli_req *r;
 
-	if (p->step == REG_STEP_CONFIG)
+	if (p->step == REG_STEP_CONFIG || p->step == REG_STEP_BLOB)
 		url = xasprintf("%s/v2/%s/blobs/%s", ep->base, p->ref.path,
-		    p->config_digest);
+		    p->step == REG_STEP_BLOB ? p->blob_digest :
+					       p->config_digest);
 	else {
 		what = p->step == REG_STEP_CHILD ? p->manifest_digest :
 		    p->ref.digest != NULL	 ? p->ref.digest :
@@ -591,7 +574,9 @@ reg_pull_send(struct reg_pull *p)
 	}
 	r = httpcli_req_new("GET", url);
 	free(url);
-	if (p->step == REG_STEP_CONFIG)
+	if (p->step == REG_STEP_BLOB)
+		reg_blob_range(p, r);
+	else if (p->step == REG_STEP_CONFIG)
 		httpcli_req_max_response(r, REG_CONFIG_MAX);
 	else {
 		httpcli_req_header(r, "Accept",
@@ -782,13 +767,16 @@ reg_pull_got(struct httpcli_resp *resp, void *arg)
 		reg_pull_unauthorized(p, resp);
 		return;
 	}
-	if (resp->status != 200) {
+	if (resp->status != 200 &&
+	    !(resp->status == 206 && p->step == REG_STEP_BLOB)) {
 		reg_pull_http_error(p, resp);
 		return;
 	}
 	p->auth_tries = 0;
 	p->from_cache = 0;
-	if (p->step == REG_STEP_CONFIG)
+	if (p->step == REG_STEP_BLOB)
+		reg_blob_got(p, resp);
+	else if (p->step == REG_STEP_CONFIG)
 		reg_pull_got_config(p, resp);
 	else
 		reg_pull_got_manifest(p, resp);
@@ -799,15 +787,27 @@ reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
     void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
     void *arg, struct err *e)
 {
+	struct reg_pull *p;
+
+	if ((p = reg_pull_new(rc, ref, auth, e)) == NULL)
+		return -1;
+	p->cb = cb;
+	p->arg = arg;
+	event_active(p->ev, EV_TIMEOUT, 0);
+	return 0;
+}
+
+struct reg_pull *
+reg_pull_new(
+    struct reg_client *rc, const char *ref, const char *auth, struct err *e)
+{
 	struct reg_pull *p = xcalloc(1, sizeof(*p));
 
 	if (reg_ref_parse(ref, &p->ref, e) == -1) {
 		free(p);
-		return -1;
+		return NULL;
 	}
 	p->rc = rc;
-	p->cb = cb;
-	p->arg = arg;
 	p->familiar = reg_ref_familiar(&p->ref);
 	p->familiar_name = reg_ref_familiar_name(&p->ref);
 	p->scope = xasprintf("repository:%s:pull", p->ref.path);
@@ -819,6 +819,5 @@ reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
 	LIST_INSERT_HEAD(&rc->pulls, p, entry);
 	/* The callback always runs from the loop, never inside this call. */
 	p->ev = evtimer_new(rc->base, reg_pull_start, p);
-	event_active(p->ev, EV_TIMEOUT, 0);
-	return 0;
+	return p;
 }

@@ -4,7 +4,9 @@
  * insecure hosts, endpoints), reg_push_layer.c (a derived layer's tar.gz);
  * then the requests: reg.c (client, resolve) and reg_push*.c (derive,
  * which resolves its source with reg_resolve; the client's free cancels
- * derives with reg_derive_cancel_all). */
+ * derives with reg_derive_cancel_all) and reg_blob.c (a blob download
+ * riding on reg.c's pull, reg_pull_int.h). reg_tar.c and reg_tree.c (an
+ * image's files from its layers) stand apart (reg_tree_int.h). */
 #ifndef SOCKERLESS_REG_INT_H
 #define SOCKERLESS_REG_INT_H
 

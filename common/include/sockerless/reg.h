@@ -7,6 +7,7 @@
 #define SOCKERLESS_REG_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
@@ -90,6 +91,17 @@ int reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
     void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
     void *arg, struct err *e);
 
+/* Downloads blob digest of ref's repository (the same endpoints,
+ * mirrors, credentials and tokens as reg_resolve; redirects to storage
+ * followed) into the file dest, in 8 MiB ranges, verified against the
+ * digest. cb is called exactly once from the loop: e NULL when dest holds
+ * the blob, else dest is removed and e says why (500 over max bytes, 502 a
+ * registry that fails or sends other content, 401/404 as for a pull).
+ * Returns -1 (cb not called) for a bad reference, digest or dest. */
+int reg_blob_fetch(struct reg_client *rc, const char *ref, const char *auth,
+    const char *digest, const char *dest, uint64_t max,
+    void (*cb)(void *arg, const struct err *e), void *arg, struct err *e);
+
 /* --- derived images (reg_push.c) --------------------------------------- */
 
 struct reg_file {
@@ -140,5 +152,44 @@ int reg_derive(struct reg_client *rc, const char *src, const char *src_auth,
     const struct reg_derive_opts *o,
     void (*cb)(void *arg, const char *dst_ref, const struct err *e), void *arg,
     struct err *e);
+
+/* --- an image's files (reg_tree.c, reg_tar.c; blobs: reg_blob.c) ------- */
+
+/* ARCHIVE: the path as `docker cp` GETs it (top entry = its base name; a
+ * path ending in "/." or "/" gives "./" and the contents, following a
+ * final symlink); CONTENTS: "./" with the directory's owner and mode,
+ * then its contents (what fills a new volume). */
+enum reg_tree_mode { REG_TREE_ARCHIVE, REG_TREE_CONTENTS };
+struct reg_tree;
+
+/* A merged view of layers restricted to path (absolute; ".." is resolved
+ * lexically inside the root, as Docker does). max bounds the file data
+ * kept. NULL with a 400 for a relative path. */
+struct reg_tree *reg_tree_new(
+    const char *path, enum reg_tree_mode mode, uint64_t max, struct err *e);
+void reg_tree_free(struct reg_tree *t);
+/* Starts (or restarts, after reg_tree_redirect) applying layers. */
+int reg_tree_begin(struct reg_tree *t, struct err *e);
+/* Applies one layer, gzip or plain tar, whiteouts honoured, over what is
+ * there; f from its position, or mem when f is NULL; what names it in
+ * messages. -1 with e: 502 for a malformed or unsafe layer (a ".."
+ * member), 501 zstd, 500 over the bound. */
+int reg_tree_layer(struct reg_tree *t, FILE *f, const void *mem, size_t len,
+    const char *what, struct err *e);
+/* Applies a plain tar as PUT /containers/{id}/archive puts it under dir. */
+int reg_tree_put(struct reg_tree *t, FILE *f, const char *dir, struct err *e);
+/* After all layers: 1 when a directory on the path (or the final
+ * component when followed) is a symlink; the tree then reads the path it
+ * leads to: reg_tree_begin and apply the layers again. 0 when settled, -1
+ * with a 400 after too many links. */
+int reg_tree_redirect(struct reg_tree *t, struct err *e);
+/* 1 when the path is a directory. */
+int reg_tree_is_dir(const struct reg_tree *t);
+/* Docker's path stat {name, size, mode (Go FileMode bits), mtime,
+ * linkTarget} with name as given, or NULL when nothing is at the path.
+ * Caller frees. */
+cJSON *reg_tree_stat(const struct reg_tree *t, const char *name);
+/* Writes the tar (both end blocks included) to out. */
+int reg_tree_write(struct reg_tree *t, FILE *out, struct err *e);
 
 #endif
