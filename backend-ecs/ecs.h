@@ -167,7 +167,7 @@ cJSON *ecs_net_groups(struct backend *b, struct container *c, struct err *e);
 #define ECS_P_VOL_PATH "Path"
 /* The sentence of the volumes capability when it is off. */
 #define ECS_VOL_WHY                                                          \
-	"This backend (ecs) has no file system for volumes: set "            \
+	"It has no file system for volumes: set "                            \
 	"ecs.efs_filesystem_id to an EFS file system (docs/volumes.md, "     \
 	"\"ECS (EFS)\") to use volumes, bind mounts under shared_paths and " \
 	"--tmpfs"
