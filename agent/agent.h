@@ -212,6 +212,11 @@ void docksock_init(const char *json, const char *user);
  * wait for it (a bounded time). */
 void docksock_prepare(int64_t now);
 
+/* tmpfs.c: SOCKERLESS_TMPFS, a JSON object {"/path": mode, ...}: each
+ * path (made if missing) gets its mode (Docker's tmpfs is 01777), as root
+ * before the main process starts; failures are reported on stderr. */
+void tmpfs_init(const char *json);
+
 /* link.c: the link, forward mode (the agent listens) or reverse mode (the
  * agent dials the backend). */
 /* What the link calls back into (chan.c's messages, wrap.c's HELLO),

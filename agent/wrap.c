@@ -764,6 +764,7 @@ wrap_main(char *const argv[])
 	 * client in it finds the socket there. */
 	docksock_init(
 	    getenv("SOCKERLESS_DOCKER_SOCK"), getenv("SOCKERLESS_USER"));
+	tmpfs_init(getenv("SOCKERLESS_TMPFS"));
 	exec_init(wrap.env);
 	chan_set_ops(&wrap_chan_ops);
 	link_set_ops(&wrap_link_ops);

@@ -53,6 +53,31 @@ agent_env_console_size(cJSON *env, const struct container *c)
 	agent_env_add(env, "SOCKERLESS_TTY_SIZE", n);
 }
 
+/* SOCKERLESS_TMPFS: the mode of each tmpfs mount ({"/t": 1023}), which
+ * the agent applies where the cloud's task storage has its own (ECS:
+ * 0755); Docker's tmpfs is 01777 unless mode= says otherwise. */
+static void
+agent_env_tmpfs(struct backend *b, struct container *c, cJSON *env)
+{
+	struct backend_mount m[BACKEND_MOUNTS_MAX];
+	size_t n = backend_container_mounts(b, c, m, BACKEND_MOUNTS_MAX);
+	cJSON *modes = cJSON_CreateObject();
+	char *j;
+
+	for (size_t i = 0; i < n; i++)
+		if (m[i].kind == BACKEND_MOUNT_TMPFS)
+			json_set(modes, m[i].target,
+			    cJSON_CreateNumber(m[i].tmpfs_mode != 0 ?
+				    m[i].tmpfs_mode :
+				    01777));
+	if (cJSON_GetArraySize(modes) > 0) {
+		j = json_print(modes);
+		agent_env_add(env, "SOCKERLESS_TMPFS", j);
+		free(j);
+	}
+	cJSON_Delete(modes);
+}
+
 cJSON *
 backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 {
@@ -85,6 +110,7 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 	}
 	backend_net_run_env(b, c, env);
 	backend_docksock_env(b, c, env);
+	agent_env_tmpfs(b, c, env);
 	return env;
 }
 

@@ -28,7 +28,6 @@
 
 /* Bytes for the API held before the agent's credit waits for them. */
 #define DOCKSOCK_HIGH_WATER (256 * 1024)
-#define DOCKSOCK_MOUNTS_MAX 128
 /* How often a running container's link is checked, and dialled again when
  * it went down: the agent closes the workload's connections meanwhile. */
 #define DOCKSOCK_KEEP_S 5
@@ -266,8 +265,8 @@ backend_docksock_conf_check(struct backend *b, struct err *e)
 static int
 docksock_mounted(struct backend *b, struct container *c)
 {
-	struct backend_mount m[DOCKSOCK_MOUNTS_MAX];
-	size_t n = backend_container_mounts(b, c, m, DOCKSOCK_MOUNTS_MAX);
+	struct backend_mount m[BACKEND_MOUNTS_MAX];
+	size_t n = backend_container_mounts(b, c, m, BACKEND_MOUNTS_MAX);
 
 	for (size_t i = 0; i < n; i++)
 		if (m[i].kind == BACKEND_MOUNT_DOCKER_SOCK)
@@ -433,8 +432,8 @@ backend_docksock_shutdown(struct backend *b)
 void
 backend_docksock_env(struct backend *b, struct container *c, cJSON *env)
 {
-	struct backend_mount m[DOCKSOCK_MOUNTS_MAX];
-	size_t n = backend_container_mounts(b, c, m, DOCKSOCK_MOUNTS_MAX);
+	struct backend_mount m[BACKEND_MOUNTS_MAX];
+	size_t n = backend_container_mounts(b, c, m, BACKEND_MOUNTS_MAX);
 	cJSON *paths = cJSON_CreateArray();
 	char *j, *kv;
 

@@ -18,8 +18,6 @@
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
 
-#define PRESTART_MOUNTS_MAX 128
-
 static char *
 prestart_dir(const struct backend *b, const struct container *c)
 {
@@ -180,8 +178,8 @@ prestart_copies_up(const struct backend_mount *mt)
 int
 backend_prestart_copy_ups(struct backend *b, struct container *c, cJSON *out)
 {
-	struct backend_mount *mts = xcalloc(PRESTART_MOUNTS_MAX, sizeof(*mts));
-	size_t n = backend_container_mounts(b, c, mts, PRESTART_MOUNTS_MAX);
+	struct backend_mount *mts = xcalloc(BACKEND_MOUNTS_MAX, sizeof(*mts));
+	size_t n = backend_container_mounts(b, c, mts, BACKEND_MOUNTS_MAX);
 	int count = 0;
 
 	for (size_t i = 0; i < n; i++) {

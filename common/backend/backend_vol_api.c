@@ -139,6 +139,7 @@ backend_vol_create(
 	cJSON *body = NULL, *out;
 	struct err e;
 	char id[65];
+	int anonymous = 0;
 
 	(void)m;
 	if (len == 0)
@@ -151,9 +152,12 @@ backend_vol_create(
 	}
 	if (vol_check_create(b, body, &e) == -1)
 		goto fail;
+	/* A volume created without a name is anonymous, as dockerd 23 and
+	 * later mark it: API 1.42's prune takes it without all=true. */
 	if ((name = json_str(body, "Name")) == NULL || name[0] == '\0') {
 		id_new(id);
 		name = id;
+		anonymous = 1;
 	}
 	/* dockerd answers the volume that has the name already. */
 	if ((v = vol_visible(b, name)) != NULL) {
@@ -163,7 +167,7 @@ backend_vol_create(
 		goto out;
 	}
 	v = backend_vol_add(b, name, json_obj(body, "Labels"),
-	    json_obj(body, "DriverOpts"), 0, NULL);
+	    json_obj(body, "DriverOpts"), anonymous, NULL);
 	backend_vol_make(b, v, vol_created, vol_req_new(b, r, v));
 	goto out;
 fail:

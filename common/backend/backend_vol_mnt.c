@@ -48,6 +48,13 @@ vol_want_add(struct vol_wants *w, enum backend_mount_kind kind,
 			    target);
 			return NULL;
 		}
+	if (w->n == BACKEND_MOUNTS_MAX) {
+		err_set(e, 400,
+		    "too many mounts: a container has at most %d (volumes, "
+		    "binds, tmpfs and the image's VOLUMEs together)",
+		    BACKEND_MOUNTS_MAX);
+		return NULL;
+	}
 	w->v = xreallocarray(w->v, w->n + 1, sizeof(*w->v));
 	m = &w->v[w->n++];
 	memset(m, 0, sizeof(*m));

@@ -63,6 +63,10 @@ enum backend_mount_kind {
 	BACKEND_MOUNT_TMPFS,  /* task-scoped scratch storage (--tmpfs) */
 	BACKEND_MOUNT_DOCKER_SOCK, /* the agent serves the Docker API there */
 };
+/* At most this many mounts per container (more is a 400 at create), so a
+ * backend_container_mounts array of this size always holds them all. */
+#define BACKEND_MOUNTS_MAX 64
+
 struct backend_mount {
 	enum backend_mount_kind kind;
 	const char *target; /* absolute path in the container */
