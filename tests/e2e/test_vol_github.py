@@ -47,8 +47,12 @@ HEALTH_TEMPLATE = "{{if .Config.Healthcheck}}{{print .State.Health.Status}}{{end
 
 
 def _runner_dirs(root):
-    """The runner's directories on its host (Runner.Common/HostContext)."""
-    d = {"work": os.path.join(root, "_work"), "externals": os.path.join(root, "externals")}
+    """The runner's directories on its host (Runner.Common/HostContext).
+    _work and externals are root + "_work" and root + "externals", siblings
+    at the top of the shared tree: an EFS access point's root is at most
+    four directories deep, and _work/_temp/_github_home is bound on its own
+    (docs/volumes.md says how an operator maps the runner's tree)."""
+    d = {"work": root + "_work", "externals": root + "externals"}
     d["temp"] = os.path.join(d["work"], "_temp")
     d["actions"] = os.path.join(d["work"], "_actions")
     d["tool"] = os.path.join(d["work"], "_tool")
@@ -103,7 +107,7 @@ def test_github_container_job_with_service(names):
     root = shared_dir()
     if root is None:
         pytest.skip("SK_RUN_DIR is not set: the stack's shared_paths prefix is unknown")
-    root = os.path.join(root, "runner-" + uuid.uuid4().hex[:8])
+    root = root + "-" + uuid.uuid4().hex[:8]
     d = _runner_dirs(root)
     # A static docker CLI for the step that runs docker inside the job.
     shutil.copy(DOCKER, os.path.join(d["temp"], "docker"))
@@ -182,4 +186,5 @@ def test_github_container_job_with_service(names):
         left, calls = cloud_left(before, cloud_snapshot())
         print(f"GitHub Actions replay cloud calls: {calls}")
         assert left == {"access_points": [], "security_groups": [], "task_definitions": []}, left
-    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(d["work"], ignore_errors=True)
+    shutil.rmtree(d["externals"], ignore_errors=True)
