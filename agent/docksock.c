@@ -177,27 +177,9 @@ static char **
 docksock_paths(const char *json)
 {
 	struct jread c;
-	char **v;
-	size_t n = 0;
-	int more;
 
 	jread_init(&c, json, strlen(json));
-	if (!jread_eat(&c, '['))
-		return NULL;
-	v = xmalloc((DOCKSOCK_MAX + 1) * sizeof(*v));
-	v[0] = NULL;
-	if (jread_eat(&c, ']'))
-		return v;
-	do {
-		if (n == DOCKSOCK_MAX || jread_string(&c, &v[n]) == -1)
-			goto fail;
-		v[++n] = NULL;
-	} while ((more = jread_more(&c, ']')) == 1);
-	if (more == 0)
-		return v;
-fail:
-	jread_strv_free(v);
-	return NULL;
+	return jread_str_array(&c, DOCKSOCK_MAX);
 }
 
 void

@@ -1,4 +1,5 @@
 /* The agent's one JSON reader: a cursor, and member lookups over it. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -330,31 +331,40 @@ jread_str(const char *buf, size_t len, const char *key)
 }
 
 char **
-jread_strv(const char *buf, size_t len, const char *key)
+jread_str_array(struct jread *c, size_t max)
 {
-	struct jread c;
 	char **v;
 	size_t n = 0, cap = 8;
 	int more;
 
-	if (jread_find(buf, len, key, &c) == -1 || !jread_eat(&c, '['))
+	if (!jread_eat(c, '['))
 		return NULL;
 	v = xmalloc(cap * sizeof(*v));
 	v[0] = NULL;
-	if (jread_eat(&c, ']'))
+	if (jread_eat(c, ']'))
 		return v;
 	do {
 		if (n + 2 > cap)
 			v = xrealloc(v, (cap *= 2) * sizeof(*v));
-		if (jread_string(&c, &v[n]) == -1)
+		if (n == max || jread_string(c, &v[n]) == -1)
 			goto fail;
 		v[++n] = NULL;
-	} while ((more = jread_more(&c, ']')) == 1);
+	} while ((more = jread_more(c, ']')) == 1);
 	if (more == 0)
 		return v;
 fail:
 	jread_strv_free(v);
 	return NULL;
+}
+
+char **
+jread_strv(const char *buf, size_t len, const char *key)
+{
+	struct jread c;
+
+	if (jread_find(buf, len, key, &c) == -1)
+		return NULL;
+	return jread_str_array(&c, SIZE_MAX);
 }
 
 void

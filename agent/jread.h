@@ -32,6 +32,11 @@ int jread_member(struct jread *c, char **key);
  * -1. */
 int jread_more(struct jread *c, char close);
 
+/* A JSON array of strings at the cursor, at most max of them: a
+ * NULL-terminated malloc'd vector (jread_strv_free), NULL when it is not
+ * one or is longer. */
+char **jread_str_array(struct jread *c, size_t max);
+
 /* Members of the JSON object in buf[0..len) by name (the first of that
  * name). jread_str and jread_strv return malloc'd copies (NULL when the
  * member is missing, of another type or malformed); the others return
