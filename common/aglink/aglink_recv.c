@@ -192,6 +192,15 @@ aglink_chan_find(struct aglink *l, uint32_t id)
 }
 
 /* One message for an open channel. */
+/* A message the agent has no business sending on ch: logged, dropped. */
+static void
+aglink_recv_stray(
+    struct aglink *l, const struct aglink_msg *m, const struct aglink_chan *ch)
+{
+	log_debug("container %.12s: agent sent message type %d on channel %u",
+	    l->cid, m->type, ch->id);
+}
+
 static void
 aglink_on_chan(
     struct aglink *l, struct aglink_chan *ch, const struct aglink_msg *m)
@@ -265,11 +274,10 @@ aglink_on_chan(
 				ch->cbs.on_result(ch->arg, NULL, &e);
 			break;
 		}
-		/* FALLTHROUGH */
+		aglink_recv_stray(l, m, ch);
+		break;
 	default: /* OPEN, RESIZE go the other way */
-		log_debug("container %.12s: agent sent message type %d on "
-			  "channel %u",
-		    l->cid, m->type, ch->id);
+		aglink_recv_stray(l, m, ch);
 		break;
 	}
 	ch->busy--;

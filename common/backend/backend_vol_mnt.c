@@ -232,7 +232,7 @@ vol_one_bind(
 			*c++ = '\0';
 		p = c;
 	}
-	if (p != NULL || raw[0] == '\0') {
+	if (p != NULL || n == 0 || raw[0] == '\0') {
 		err_set(e, 400, "invalid volume specification: '%s'", raw);
 		goto out;
 	}

@@ -1,6 +1,8 @@
 /* Downloading a blob (a layer) of a resolved image: 8 MiB ranges over
  * the resolve's endpoints, credentials and tokens (reg.c), written to a
  * file and verified against its digest as they arrive. */
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,15 +64,35 @@ reg_blob_range(struct reg_pull *p, struct httpcli_req *r)
 }
 
 /* "bytes a-b/total" of a 206: 0 when it starts at the offset asked. */
+/* A decimal number at *s ended by end; *s moves past end. */
+static int
+reg_blob_num(const char **s, char end, unsigned long long *v)
+{
+	char *ep;
+
+	if (!isdigit((unsigned char)**s))
+		return -1;
+	errno = 0;
+	*v = strtoull(*s, &ep, 10);
+	if (errno != 0 || *ep != end)
+		return -1;
+	*s = end == '\0' ? ep : ep + 1;
+	return 0;
+}
+
 static int
 reg_blob_content_range(struct reg_pull *p, const struct httpcli_resp *resp)
 {
 	const char *cr = httpcli_resp_header(resp, "Content-Range");
 	unsigned long long a, b, total;
 
-	if (cr == NULL ||
-	    sscanf(cr, "bytes %llu-%llu/%llu", &a, &b, &total) != 3 ||
-	    a != p->blob_off || b - a + 1 != resp->body_len || b >= total)
+	if (cr == NULL || strncmp(cr, "bytes ", 6) != 0)
+		return -1;
+	cr += 6;
+	if (reg_blob_num(&cr, '-', &a) == -1 ||
+	    reg_blob_num(&cr, '/', &b) == -1 ||
+	    reg_blob_num(&cr, '\0', &total) == -1 || a != p->blob_off ||
+	    b - a + 1 != resp->body_len || b >= total)
 		return -1;
 	p->blob_total = total;
 	return 0;

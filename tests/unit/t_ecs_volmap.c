@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "../../backend-ecs/ecs_volmap.c"
+#include "../../backend-ecs/ecs_volmap.c" /* NOLINT(bugprone-suspicious-include): its static helpers */
 
 static void
 t_path(void **state)

@@ -322,7 +322,7 @@ test_persist_events_df(void **state)
 	path = xasprintf("/events?since=1&until=%lld&filters=%%7B%%22type%%22"
 			 "%%3A%%5B%%22volume%%22%%5D%%2C%%22volume%%22%%3A%%5B"
 			 "%%22ev%%22%%5D%%7D",
-	    (long long)(str_now_ns() / 1000000000 + 1));
+	    (long long)str_now_ns() / 1000000000 + 1);
 	r = fw_expect(fw, "GET", path, 200);
 	free(path);
 	if (strstr(r->body, "\"Action\":\"create\"") == NULL)

@@ -408,7 +408,7 @@ test_mount_events(void **state)
 	fw_exit(fw, id, 0);
 	path = xasprintf("/events?since=1&until=%lld&filters=%%7B%%22type%%22"
 			 "%%3A%%5B%%22volume%%22%%5D%%7D",
-	    (long long)(str_now_ns() / 1000000000 + 1));
+	    (long long)str_now_ns() / 1000000000 + 1);
 	r = fw_expect(fw, "GET", path, 200);
 	for (line = strtok_r(r->body, "\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\n", &save)) {
