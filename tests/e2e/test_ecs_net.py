@@ -60,7 +60,6 @@ def test_unknown_capability(name):
     (["--cap-add", "ALL"], ["--cap-add ALL", "SYS_PTRACE"]),
     (["--ulimit", "nproc=10"], ["--ulimit nproc", "nofile"]),
     (["--device", "/dev/fuse"], ["--device"]),
-    (["--tmpfs", "/run"], ["--tmpfs"]),
     (["--shm-size", "128m"], ["--shm-size"]),
     (["--pid", "host"], ["--pid=host"]),
     (["--ipc", "host"], ["--ipc=host"]),
