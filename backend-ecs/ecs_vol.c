@@ -16,9 +16,6 @@
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
 
-/* More mounts than this in one container is refused. */
-#define ECS_VOL_MAX_MOUNTS 64
-
 /* A volume operation in flight: creates are known to the orphan sweep,
  * and all are freed at shut-down. */
 struct ecs_vol_op {
@@ -338,17 +335,14 @@ int
 ecs_vol_def(struct backend *b, struct container *c, int agent, cJSON *td,
     cJSON *ctr, struct err *e)
 {
-	struct backend_mount ms[ECS_VOL_MAX_MOUNTS + 1];
-	struct ecs_volmap_in in[ECS_VOL_MAX_MOUNTS];
-	size_t n = backend_container_mounts(b, c, ms, ECS_VOL_MAX_MOUNTS + 1);
+	/* The framework refuses more than BACKEND_MOUNTS_MAX at create. */
+	struct backend_mount ms[BACKEND_MOUNTS_MAX];
+	struct ecs_volmap_in in[BACKEND_MOUNTS_MAX];
+	size_t n = backend_container_mounts(b, c, ms, BACKEND_MOUNTS_MAX);
 	cJSON *vols, *mps;
 
 	if (n == 0)
 		return 0;
-	if (n > ECS_VOL_MAX_MOUNTS)
-		return err_set(e, 400,
-		    "a container on ECS takes at most %d mounts",
-		    ECS_VOL_MAX_MOUNTS);
 	memset(in, 0, sizeof(in));
 	for (size_t i = 0; i < n; i++) {
 		in[i].kind = ms[i].kind;
