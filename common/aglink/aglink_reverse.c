@@ -113,10 +113,11 @@ aglink_token_new(
 
 struct aglink *
 aglink_new_reverse(struct event_base *base, const char *container_id,
-    int connect_timeout_s, const struct aglink_cbs *cbs, void *arg)
+    const char *token_hex, int connect_timeout_s, const struct aglink_cbs *cbs,
+    void *arg)
 {
 	struct aglink *l = aglink_new(
-	    base, "", 0, "", container_id, connect_timeout_s, cbs, arg);
+	    base, "", 0, token_hex, container_id, connect_timeout_s, cbs, arg);
 
 	l->reverse = 1;
 	return l;
@@ -134,8 +135,7 @@ struct aglink_listener {
 	struct event_base *base;
 	struct evconnlistener *lis;
 	int port;
-	struct aglink *(*lookup)(
-	    void *arg, const char *container_id, const char *token_hex);
+	struct aglink *(*lookup)(void *arg, const char *container_id);
 	void *arg;
 	TAILQ_HEAD(, aglink_pending) pending;
 };
@@ -198,8 +198,10 @@ aglink_pending_request(struct aglink_pending *pc, const char *head)
 	    strncasecmp(auth, "Bearer ", 7) != 0 ||
 	    lite_http_header(
 		head, "X-Sockerless-Container", cid, sizeof(cid)) == -1 ||
-	    (l = pc->ls->lookup(pc->ls->arg, cid, auth + 7)) == NULL ||
-	    l->dead || !l->reverse) {
+	    (l = pc->ls->lookup(pc->ls->arg, cid)) == NULL || l->dead ||
+	    !l->reverse || strlen(auth + 7) != AGLINK_TOKEN_HEX ||
+	    strlen(l->token) != AGLINK_TOKEN_HEX ||
+	    !aglink_ct_equal(auth + 7, l->token, AGLINK_TOKEN_HEX)) {
 		OPENSSL_cleanse(auth, sizeof(auth));
 		aglink_pending_refuse(pc, "401 Unauthorized");
 		return;
@@ -286,9 +288,7 @@ aglink_listener_adopt(struct aglink_listener *ls, evutil_socket_t fd)
 
 struct aglink_listener *
 aglink_listener_new(struct event_base *base, const char *host, int port,
-    struct aglink *(*lookup)(
-	void *arg, const char *container_id, const char *token_hex),
-    void *arg)
+    struct aglink *(*lookup)(void *arg, const char *container_id), void *arg)
 {
 	struct aglink_listener *ls;
 	struct addrinfo hints, *res = NULL;

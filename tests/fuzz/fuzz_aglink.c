@@ -25,12 +25,10 @@ static struct aglink *fuzz_link;
 static struct aglink_chan *fuzz_chan;
 
 static struct aglink *
-fuzz_lookup(void *arg, const char *cid, const char *token)
+fuzz_lookup(void *arg, const char *cid)
 {
 	(void)arg;
-	return strcmp(cid, FUZZ_CID) == 0 && strcmp(token, FUZZ_TOKEN) == 0 ?
-	    fuzz_link :
-	    NULL;
+	return strcmp(cid, FUZZ_CID) == 0 ? fuzz_link : NULL;
 }
 
 static void
@@ -129,8 +127,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
 		sv) == -1)
 		abort();
-	fuzz_link =
-	    aglink_new_reverse(fuzz_base, FUZZ_CID, 30, &fuzz_cbs, NULL);
+	fuzz_link = aglink_new_reverse(
+	    fuzz_base, FUZZ_CID, FUZZ_TOKEN, 30, &fuzz_cbs, NULL);
 	open = cJSON_CreateObject();
 	cJSON_AddStringToObject(open, "kind", "exec");
 	fuzz_chan = aglink_open(fuzz_link, open, &fuzz_chan_cbs, NULL);

@@ -143,22 +143,21 @@ struct aglink_listener;
  * Everything else is as with aglink_new.
  */
 struct aglink *aglink_new_reverse(struct event_base *base,
-    const char *container_id, int connect_timeout_s,
+    const char *container_id, const char *token_hex, int connect_timeout_s,
     const struct aglink_cbs *cbs, void *arg);
 
 /*
  * Listens on host:port (host NULL or "": every address; port 0: any) for
  * agents calling back (GET AGLINK_PATH with the upgrade headers, a Bearer
- * token and X-Sockerless-Container). lookup(arg, container id, token hex)
- * returns that container's reverse link when the token is its own (compare
- * with aglink_ct_equal), else NULL: the agent gets 401. NULL (logged) when
- * the address cannot be bound.
+ * token and X-Sockerless-Container). lookup(arg, container id) returns
+ * that container's reverse link, else NULL; the listener checks the
+ * agent's token against the link's own (token_hex of aglink_new_reverse,
+ * in constant time): an unknown container or a wrong token gets 401. NULL
+ * (logged) when the address cannot be bound.
  */
 struct aglink_listener *aglink_listener_new(struct event_base *base,
     const char *host, int port,
-    struct aglink *(*lookup)(
-	void *arg, const char *container_id, const char *token_hex),
-    void *arg);
+    struct aglink *(*lookup)(void *arg, const char *container_id), void *arg);
 
 /* The bound port (for port 0). */
 int aglink_listener_port(const struct aglink_listener *ls);
