@@ -154,6 +154,13 @@ struct backend_ops {
 	 * no agent, and the agent-served operations answer 501. */
 	int (*agent_address)(struct backend *b, struct container *c, char *host,
 	    size_t hostsz, int *port);
+	/* Reverse mode instead (Cloud Run jobs, Container Apps jobs: the
+	 * workload takes no inbound connection): the agent calls back on the
+	 * framework's listener (keys agent_callback_listen and
+	 * agent_callback_url); backend_agent_run_env gives the workload
+	 * SOCKERLESS_AGENT_CALLBACK and the token, and the container's link
+	 * waits for the agent from the start on. agent_address stays NULL. */
+	int agent_reverse;
 
 	void (*shutdown)(struct backend *b);
 
