@@ -78,12 +78,12 @@ static int
 gcp_auth_load(
     struct gcp_auth *a, const char *path, const char *what, struct err *e)
 {
-	char *text = gcp_auth_read_file(path, e);
+	char *text = gcp_auth_cred_read_file(path, e);
 	int rc;
 
 	if (text == NULL)
 		return -1;
-	rc = gcp_cred_parse(&a->cred, text, strlen(text), path, e);
+	rc = gcp_auth_cred_parse(&a->cred, text, strlen(text), path, e);
 	OPENSSL_cleanse(text, strlen(text));
 	free(text);
 	if (rc == -1)
@@ -264,8 +264,8 @@ gcp_auth_slot_free(struct gcp_auth_slot *s)
 		TAILQ_REMOVE(&s->waiters, w, entry);
 		free(w);
 	}
-	gcp_flow_clear(&s->flow);
-	gcp_tok_clear(&s->tok);
+	gcp_auth_flow_clear(&s->flow);
+	gcp_auth_flow_tok_clear(&s->tok);
 	free(s->audience);
 	free(s);
 }
@@ -299,7 +299,7 @@ gcp_auth_free(struct gcp_auth *a)
 		event_free(a->ev_refresh);
 	if (a->own_http != NULL)
 		httpcli_free(a->own_http);
-	gcp_cred_clear(&a->cred);
+	gcp_auth_cred_clear(&a->cred);
 	gcp_auth_conf_free(&a->conf);
 	free(a->source);
 	free(a);
@@ -392,7 +392,7 @@ gcp_auth_schedule(struct gcp_auth *a, const struct gcp_tok *t)
 static void
 gcp_auth_store(struct gcp_auth_slot *s, struct gcp_tok *t)
 {
-	gcp_tok_clear(&s->tok);
+	gcp_auth_flow_tok_clear(&s->tok);
 	s->tok = *t;
 	memset(t, 0, sizeof(*t));
 	if (s->audience == NULL)
@@ -413,14 +413,14 @@ gcp_auth_token_sync(struct gcp_auth *a, char **token, struct err *e)
 		*token = xstrdup(s->tok.token);
 		return 0;
 	}
-	gcp_flow_init(&f, &a->cred, &a->conf, NULL);
+	gcp_auth_flow_init(&f, &a->cred, &a->conf, NULL);
 	while (rc == 0) {
-		if ((r = gcp_flow_req(&f, e)) == NULL) {
+		if ((r = gcp_auth_flow_req(&f, e)) == NULL) {
 			rc = -1;
 			break;
 		}
 		resp = httpcli_perform(r);
-		rc = gcp_flow_resp(&f, resp, &t, e);
+		rc = gcp_auth_flow_resp(&f, resp, &t, e);
 		httpcli_resp_free(resp);
 	}
 	if (rc == 1) {
@@ -429,9 +429,9 @@ gcp_auth_token_sync(struct gcp_auth *a, char **token, struct err *e)
 		*token = xstrdup(s->tok.token);
 	} else {
 		err_wrap(e, "getting a Google access token from %s", a->source);
-		gcp_tok_clear(&t);
+		gcp_auth_flow_tok_clear(&t);
 	}
-	gcp_flow_clear(&f);
+	gcp_auth_flow_clear(&f);
 	return rc == 1 ? 0 : -1;
 }
 
@@ -445,7 +445,7 @@ gcp_auth_finish(struct gcp_auth_slot *s, const struct err *e)
 
 	s->fetching = 0;
 	s->http_id = 0;
-	gcp_flow_clear(&s->flow);
+	gcp_auth_flow_clear(&s->flow);
 	if (e != NULL && s->audience == NULL && TAILQ_EMPTY(&s->waiters))
 		log_warnx("gcp: refreshing the access token: %s", e->msg);
 	while ((w = TAILQ_FIRST(&s->waiters)) != NULL) {
@@ -478,9 +478,9 @@ gcp_auth_got(struct httpcli_resp *resp, void *arg)
 	int rc;
 
 	s->http_id = 0;
-	rc = gcp_flow_resp(&s->flow, resp, &t, &e);
+	rc = gcp_auth_flow_resp(&s->flow, resp, &t, &e);
 	if (rc == 0) {
-		gcp_tok_clear(&t);
+		gcp_auth_flow_tok_clear(&t);
 		gcp_auth_step(s);
 		return;
 	}
@@ -490,7 +490,7 @@ gcp_auth_got(struct httpcli_resp *resp, void *arg)
 		gcp_auth_finish(s, NULL);
 		return;
 	}
-	gcp_tok_clear(&t);
+	gcp_auth_flow_tok_clear(&t);
 	err_wrap(&e, "getting a Google %s token from %s",
 	    s->audience ? "ID" : "access", s->a->source);
 	gcp_auth_finish(s, &e);
@@ -502,7 +502,7 @@ gcp_auth_step(struct gcp_auth_slot *s)
 	struct httpcli_req *r;
 	struct err e;
 
-	if ((r = gcp_flow_req(&s->flow, &e)) == NULL) {
+	if ((r = gcp_auth_flow_req(&s->flow, &e)) == NULL) {
 		err_wrap(&e, "getting a Google %s token from %s",
 		    s->audience ? "ID" : "access", s->a->source);
 		gcp_auth_finish(s, &e);
@@ -517,7 +517,7 @@ gcp_auth_fetch(struct gcp_auth_slot *s)
 	if (s->fetching)
 		return;
 	s->fetching = 1;
-	gcp_flow_init(&s->flow, &s->a->cred, &s->a->conf, s->audience);
+	gcp_auth_flow_init(&s->flow, &s->a->cred, &s->a->conf, s->audience);
 	gcp_auth_step(s);
 }
 

@@ -19,7 +19,7 @@
 #include "gcp_auth_int.h"
 
 char *
-gcp_auth_read_file(const char *path, struct err *e)
+gcp_auth_cred_read_file(const char *path, struct err *e)
 {
 	FILE *f;
 	struct buf b;
@@ -48,7 +48,7 @@ gcp_auth_read_file(const char *path, struct err *e)
 }
 
 static void
-gcp_free_secret(char **p)
+gcp_auth_cred_wipe(char **p)
 {
 	if (*p != NULL)
 		OPENSSL_cleanse(*p, strlen(*p));
@@ -57,11 +57,11 @@ gcp_free_secret(char **p)
 }
 
 void
-gcp_cred_clear(struct gcp_cred *c)
+gcp_auth_cred_clear(struct gcp_cred *c)
 {
-	gcp_free_secret(&c->private_key);
-	gcp_free_secret(&c->client_secret);
-	gcp_free_secret(&c->refresh_token);
+	gcp_auth_cred_wipe(&c->private_key);
+	gcp_auth_cred_wipe(&c->client_secret);
+	gcp_auth_cred_wipe(&c->refresh_token);
 	free(c->project);
 	free(c->email);
 	free(c->key_id);
@@ -82,7 +82,7 @@ gcp_cred_clear(struct gcp_cred *c)
 
 /* A string field: required ones missing or of another type are named. */
 static int
-gcp_cred_str(const cJSON *o, const char *key, int required, char **out,
+gcp_auth_cred_str(const cJSON *o, const char *key, int required, char **out,
     const char *path, struct err *e)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -104,13 +104,17 @@ gcp_cred_str(const cJSON *o, const char *key, int required, char **out,
 }
 
 static int
-gcp_cred_sa(struct gcp_cred *c, const cJSON *o, const char *path, struct err *e)
+gcp_auth_cred_sa(
+    struct gcp_cred *c, const cJSON *o, const char *path, struct err *e)
 {
-	if (gcp_cred_str(o, "client_email", 1, &c->email, path, e) == -1 ||
-	    gcp_cred_str(o, "private_key", 1, &c->private_key, path, e) == -1 ||
-	    gcp_cred_str(o, "private_key_id", 0, &c->key_id, path, e) == -1 ||
-	    gcp_cred_str(o, "token_uri", 0, &c->token_uri, path, e) == -1 ||
-	    gcp_cred_str(o, "project_id", 0, &c->project, path, e) == -1)
+	if (gcp_auth_cred_str(o, "client_email", 1, &c->email, path, e) == -1 ||
+	    gcp_auth_cred_str(o, "private_key", 1, &c->private_key, path, e) ==
+		-1 ||
+	    gcp_auth_cred_str(o, "private_key_id", 0, &c->key_id, path, e) ==
+		-1 ||
+	    gcp_auth_cred_str(o, "token_uri", 0, &c->token_uri, path, e) ==
+		-1 ||
+	    gcp_auth_cred_str(o, "project_id", 0, &c->project, path, e) == -1)
 		return -1;
 	if (!str_prefix(c->private_key, "-----BEGIN PRIVATE KEY-----"))
 		return err_set(e, 500,
@@ -122,22 +126,25 @@ gcp_cred_sa(struct gcp_cred *c, const cJSON *o, const char *path, struct err *e)
 }
 
 static int
-gcp_cred_user(
+gcp_auth_cred_user(
     struct gcp_cred *c, const cJSON *o, const char *path, struct err *e)
 {
-	if (gcp_cred_str(o, "client_id", 1, &c->client_id, path, e) == -1 ||
-	    gcp_cred_str(o, "client_secret", 1, &c->client_secret, path, e) ==
+	if (gcp_auth_cred_str(o, "client_id", 1, &c->client_id, path, e) ==
 		-1 ||
-	    gcp_cred_str(o, "refresh_token", 1, &c->refresh_token, path, e) ==
+	    gcp_auth_cred_str(
+		o, "client_secret", 1, &c->client_secret, path, e) == -1 ||
+	    gcp_auth_cred_str(
+		o, "refresh_token", 1, &c->refresh_token, path, e) == -1 ||
+	    gcp_auth_cred_str(o, "token_uri", 0, &c->token_uri, path, e) ==
 		-1 ||
-	    gcp_cred_str(o, "token_uri", 0, &c->token_uri, path, e) == -1 ||
-	    gcp_cred_str(o, "quota_project_id", 0, &c->project, path, e) == -1)
+	    gcp_auth_cred_str(o, "quota_project_id", 0, &c->project, path, e) ==
+		-1)
 		return -1;
 	return 0;
 }
 
 static int
-gcp_cred_headers(
+gcp_auth_cred_headers(
     struct gcp_cred *c, const cJSON *src, const char *path, struct err *e)
 {
 	const cJSON *h = cJSON_GetObjectItemCaseSensitive(src, "headers"), *it;
@@ -161,7 +168,7 @@ gcp_cred_headers(
 }
 
 static int
-gcp_cred_format(
+gcp_auth_cred_format(
     struct gcp_cred *c, const cJSON *src, const char *path, struct err *e)
 {
 	const cJSON *f = cJSON_GetObjectItemCaseSensitive(src, "format");
@@ -173,7 +180,7 @@ gcp_cred_format(
 	if (!cJSON_IsObject(f))
 		return err_set(e, 500,
 		    "%s: credential_source.format must be an object", path);
-	if (gcp_cred_str(f, "type", 0, &type, path, e) == -1)
+	if (gcp_auth_cred_str(f, "type", 0, &type, path, e) == -1)
 		return -1;
 	if (type == NULL || strcmp(type, "text") == 0)
 		goto out;
@@ -184,7 +191,7 @@ gcp_cred_format(
 		    path, type);
 		goto out;
 	}
-	rc = gcp_cred_str(
+	rc = gcp_auth_cred_str(
 	    f, "subject_token_field_name", 1, &c->src_field, path, e);
 out:
 	free(type);
@@ -192,7 +199,7 @@ out:
 }
 
 static int
-gcp_cred_source(
+gcp_auth_cred_source(
     struct gcp_cred *c, const cJSON *o, const char *path, struct err *e)
 {
 	const cJSON *src =
@@ -215,23 +222,23 @@ gcp_cred_source(
 		    "%s: AWS credential sources (environment_id) are not "
 		    "supported; use a \"file\" or \"url\" source",
 		    path);
-	if (gcp_cred_str(src, "file", 0, &c->src_file, path, e) == -1 ||
-	    gcp_cred_str(src, "url", 0, &c->src_url, path, e) == -1)
+	if (gcp_auth_cred_str(src, "file", 0, &c->src_file, path, e) == -1 ||
+	    gcp_auth_cred_str(src, "url", 0, &c->src_url, path, e) == -1)
 		return -1;
 	if ((c->src_file == NULL) == (c->src_url == NULL))
 		return err_set(e, 500,
 		    "%s: credential_source needs exactly one of \"file\" and "
 		    "\"url\"",
 		    path);
-	if (gcp_cred_headers(c, src, path, e) == -1)
+	if (gcp_auth_cred_headers(c, src, path, e) == -1)
 		return -1;
-	return gcp_cred_format(c, src, path, e);
+	return gcp_auth_cred_format(c, src, path, e);
 }
 
 /* The account an impersonation URL names (…/serviceAccounts/<e-mail>:
  * generateAccessToken). */
 static int
-gcp_cred_imp_email(struct gcp_cred *c, const char *path, struct err *e)
+gcp_auth_cred_imp_email(struct gcp_cred *c, const char *path, struct err *e)
 {
 	const char *s = strstr(c->imp_url, "/serviceAccounts/"), *end;
 
@@ -253,27 +260,27 @@ gcp_cred_imp_email(struct gcp_cred *c, const char *path, struct err *e)
 }
 
 static int
-gcp_cred_ext(
+gcp_auth_cred_ext(
     struct gcp_cred *c, const cJSON *o, const char *path, struct err *e)
 {
-	if (gcp_cred_str(o, "audience", 1, &c->audience, path, e) == -1 ||
-	    gcp_cred_str(o, "subject_token_type", 1, &c->subject_token_type,
-		path, e) == -1 ||
-	    gcp_cred_str(o, "token_url", 0, &c->sts_url, path, e) == -1 ||
-	    gcp_cred_str(o, "service_account_impersonation_url", 0, &c->imp_url,
-		path, e) == -1 ||
-	    gcp_cred_str(o, "quota_project_id", 0, &c->project, path, e) ==
+	if (gcp_auth_cred_str(o, "audience", 1, &c->audience, path, e) == -1 ||
+	    gcp_auth_cred_str(o, "subject_token_type", 1,
+		&c->subject_token_type, path, e) == -1 ||
+	    gcp_auth_cred_str(o, "token_url", 0, &c->sts_url, path, e) == -1 ||
+	    gcp_auth_cred_str(o, "service_account_impersonation_url", 0,
+		&c->imp_url, path, e) == -1 ||
+	    gcp_auth_cred_str(o, "quota_project_id", 0, &c->project, path, e) ==
 		-1 ||
-	    gcp_cred_str(o, "workforce_pool_user_project", 0, &c->user_project,
-		path, e) == -1)
+	    gcp_auth_cred_str(o, "workforce_pool_user_project", 0,
+		&c->user_project, path, e) == -1)
 		return -1;
-	if (c->imp_url != NULL && gcp_cred_imp_email(c, path, e) == -1)
+	if (c->imp_url != NULL && gcp_auth_cred_imp_email(c, path, e) == -1)
 		return -1;
-	return gcp_cred_source(c, o, path, e);
+	return gcp_auth_cred_source(c, o, path, e);
 }
 
 int
-gcp_cred_parse(struct gcp_cred *c, const char *text, size_t len,
+gcp_auth_cred_parse(struct gcp_cred *c, const char *text, size_t len,
     const char *path, struct err *e)
 {
 	cJSON *o;
@@ -290,17 +297,17 @@ gcp_cred_parse(struct gcp_cred *c, const char *text, size_t len,
 		    path);
 		goto out;
 	}
-	if (gcp_cred_str(o, "type", 1, &type, path, e) == -1)
+	if (gcp_auth_cred_str(o, "type", 1, &type, path, e) == -1)
 		goto out;
 	if (strcmp(type, "service_account") == 0) {
 		c->type = GCP_CRED_SERVICE_ACCOUNT;
-		rc = gcp_cred_sa(c, o, path, e);
+		rc = gcp_auth_cred_sa(c, o, path, e);
 	} else if (strcmp(type, "authorized_user") == 0) {
 		c->type = GCP_CRED_AUTHORIZED_USER;
-		rc = gcp_cred_user(c, o, path, e);
+		rc = gcp_auth_cred_user(c, o, path, e);
 	} else if (strcmp(type, "external_account") == 0) {
 		c->type = GCP_CRED_EXTERNAL;
-		rc = gcp_cred_ext(c, o, path, e);
+		rc = gcp_auth_cred_ext(c, o, path, e);
 	} else
 		err_set(e, 500,
 		    "%s: credentials of type \"%s\" are not supported (use "
@@ -310,14 +317,14 @@ out:
 	free(type);
 	cJSON_Delete(o);
 	if (rc == -1)
-		gcp_cred_clear(c);
+		gcp_auth_cred_clear(c);
 	return rc;
 }
 
 /* --- the JWT --- */
 
 char *
-gcp_auth_b64url(const unsigned char *p, size_t len)
+gcp_auth_cred_b64url(const unsigned char *p, size_t len)
 {
 	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
 				 "qrstuvwxyz0123456789-_";
@@ -347,18 +354,18 @@ gcp_auth_b64url(const unsigned char *p, size_t len)
 }
 
 static char *
-gcp_auth_b64url_json(cJSON *o)
+gcp_auth_cred_b64url_json(cJSON *o)
 {
 	char *s = json_print(o), *out;
 
-	out = gcp_auth_b64url((const unsigned char *)s, strlen(s));
+	out = gcp_auth_cred_b64url((const unsigned char *)s, strlen(s));
 	free(s);
 	cJSON_Delete(o);
 	return out;
 }
 
 static int
-gcp_auth_rs256(
+gcp_auth_cred_rs256(
     const char *key_pem, const char *input, struct buf *sig, struct err *e)
 {
 	BIO *bio = BIO_new_mem_buf(key_pem, -1);
@@ -403,7 +410,7 @@ out:
 }
 
 char *
-gcp_auth_jwt(const struct gcp_cred *c, const char *aud, const char *scope,
+gcp_auth_cred_jwt(const struct gcp_cred *c, const char *aud, const char *scope,
     const char *target_audience, int64_t now, struct err *e)
 {
 	cJSON *h = cJSON_CreateObject(), *cl = cJSON_CreateObject();
@@ -422,12 +429,12 @@ gcp_auth_jwt(const struct gcp_cred *c, const char *aud, const char *scope,
 	json_add_str(cl, "aud", aud);
 	json_add_int(cl, "iat", now);
 	json_add_int(cl, "exp", now + GCP_AUTH_JWT_LIFETIME);
-	hs = gcp_auth_b64url_json(h);
-	cs = gcp_auth_b64url_json(cl);
+	hs = gcp_auth_cred_b64url_json(h);
+	cs = gcp_auth_cred_b64url_json(cl);
 	input = xasprintf("%s.%s", hs, cs);
 	buf_init(&sb, 0);
-	if (gcp_auth_rs256(c->private_key, input, &sb, e) == 0) {
-		sig = gcp_auth_b64url((unsigned char *)sb.data, sb.len);
+	if (gcp_auth_cred_rs256(c->private_key, input, &sb, e) == 0) {
+		sig = gcp_auth_cred_b64url((unsigned char *)sb.data, sb.len);
 		out = xasprintf("%s.%s", input, sig);
 		free(sig);
 	}
@@ -439,7 +446,7 @@ gcp_auth_jwt(const struct gcp_cred *c, const char *aud, const char *scope,
 }
 
 int
-gcp_auth_jwt_exp(const char *jwt, int64_t *exp, struct err *e)
+gcp_auth_cred_jwt_exp(const char *jwt, int64_t *exp, struct err *e)
 {
 	const char *p = strchr(jwt, '.'), *end;
 	char *seg, *json;

@@ -25,7 +25,7 @@ enum { GCP_STEP_SUBJECT, GCP_STEP_STS, GCP_STEP_IMP };
 enum { GCP_STEP_MD_TOKEN, GCP_STEP_MD_PROJECT, GCP_STEP_MD_EMAIL };
 
 static void
-gcp_secret_free(char *s)
+gcp_auth_flow_wipe(char *s)
 {
 	if (s != NULL)
 		OPENSSL_cleanse(s, strlen(s));
@@ -33,9 +33,9 @@ gcp_secret_free(char *s)
 }
 
 void
-gcp_tok_clear(struct gcp_tok *t)
+gcp_auth_flow_tok_clear(struct gcp_tok *t)
 {
-	gcp_secret_free(t->token);
+	gcp_auth_flow_wipe(t->token);
 	t->token = NULL;
 	t->exp = 0;
 }
@@ -43,24 +43,25 @@ gcp_tok_clear(struct gcp_tok *t)
 /* --- answers --- */
 
 static const char *
-gcp_scope(const struct gcp_auth_conf *conf)
+gcp_auth_flow_scope(const struct gcp_auth_conf *conf)
 {
 	return conf->scope != NULL ? conf->scope : GCP_AUTH_SCOPE;
 }
 
 static int
-gcp_tok_set(struct gcp_tok *t, const char *tok, int64_t exp, struct err *e)
+gcp_auth_flow_tok_set(
+    struct gcp_tok *t, const char *tok, int64_t exp, struct err *e)
 {
 	if (tok == NULL || *tok == '\0' || strpbrk(tok, " \r\n") != NULL)
 		return err_set(e, 500, "the answer holds no usable token");
-	gcp_tok_clear(t);
+	gcp_auth_flow_tok_clear(t);
 	t->token = xstrdup(tok);
 	t->exp = exp;
 	return 0;
 }
 
 int
-gcp_auth_parse_oauth(const char *body, size_t len, int id_token,
+gcp_auth_flow_parse_oauth(const char *body, size_t len, int id_token,
     struct gcp_tok *t, struct err *e)
 {
 	cJSON *o = cJSON_ParseWithLength(body, len);
@@ -75,9 +76,9 @@ gcp_auth_parse_oauth(const char *body, size_t len, int id_token,
 	}
 	if (id_token) {
 		tok = json_str(o, "id_token");
-		if (tok != NULL && gcp_auth_jwt_exp(tok, &exp, e) == -1)
+		if (tok != NULL && gcp_auth_cred_jwt_exp(tok, &exp, e) == -1)
 			goto out;
-		rc = gcp_tok_set(t, tok, exp, e);
+		rc = gcp_auth_flow_tok_set(t, tok, exp, e);
 		goto out;
 	}
 	type = json_str(o, "token_type");
@@ -91,15 +92,15 @@ gcp_auth_parse_oauth(const char *body, size_t len, int id_token,
 		err_set(e, 500, "the answer has no valid expires_in");
 		goto out;
 	}
-	rc =
-	    gcp_tok_set(t, json_str(o, "access_token"), gcp_auth_now() + in, e);
+	rc = gcp_auth_flow_tok_set(
+	    t, json_str(o, "access_token"), gcp_auth_now() + in, e);
 out:
 	cJSON_Delete(o);
 	return rc;
 }
 
 int
-gcp_auth_parse_iam(const char *body, size_t len, int id_token,
+gcp_auth_flow_parse_iam(const char *body, size_t len, int id_token,
     struct gcp_tok *t, struct err *e)
 {
 	cJSON *o = cJSON_ParseWithLength(body, len);
@@ -113,9 +114,9 @@ gcp_auth_parse_iam(const char *body, size_t len, int id_token,
 	}
 	if (id_token) {
 		s = json_str(o, "token");
-		if (s != NULL && gcp_auth_jwt_exp(s, &exp, e) == -1)
+		if (s != NULL && gcp_auth_cred_jwt_exp(s, &exp, e) == -1)
 			goto out;
-		rc = gcp_tok_set(t, s, exp, e);
+		rc = gcp_auth_flow_tok_set(t, s, exp, e);
 		goto out;
 	}
 	s = json_str(o, "expireTime");
@@ -123,14 +124,15 @@ gcp_auth_parse_iam(const char *body, size_t len, int id_token,
 		err_set(e, 500, "the answer has no valid expireTime");
 		goto out;
 	}
-	rc = gcp_tok_set(t, json_str(o, "accessToken"), ns / 1000000000, e);
+	rc = gcp_auth_flow_tok_set(
+	    t, json_str(o, "accessToken"), ns / 1000000000, e);
 out:
 	cJSON_Delete(o);
 	return rc;
 }
 
 char *
-gcp_auth_subject_token(
+gcp_auth_flow_subject(
     const struct gcp_cred *c, const char *text, size_t len, struct err *e)
 {
 	cJSON *o;
@@ -158,7 +160,7 @@ gcp_auth_subject_token(
 }
 
 void
-gcp_auth_answer_err(
+gcp_auth_flow_answer_err(
     const struct httpcli_resp *resp, const char *what, struct err *e)
 {
 	cJSON *o;
@@ -189,7 +191,7 @@ gcp_auth_answer_err(
 /* --- requests --- */
 
 static void
-gcp_form(struct buf *b, const char *key, const char *val)
+gcp_auth_flow_form(struct buf *b, const char *key, const char *val)
 {
 	buf_addf(b, "%s%s=", b->len > 0 ? "&" : "", key);
 	for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
@@ -202,7 +204,7 @@ gcp_form(struct buf *b, const char *key, const char *val)
 
 /* google-auth retries these OAuth errors whatever the status. */
 static int
-gcp_retry_oauth(const struct httpcli_resp *resp, void *arg)
+gcp_auth_flow_retry(const struct httpcli_resp *resp, void *arg)
 {
 	static const char *const codes[] = { "internal_failure", "server_error",
 		"temporarily_unavailable" };
@@ -222,7 +224,7 @@ gcp_retry_oauth(const struct httpcli_resp *resp, void *arg)
 }
 
 static struct httpcli_req *
-gcp_post_form(struct gcp_flow *f, const char *url, struct buf *form)
+gcp_auth_flow_post(struct gcp_flow *f, const char *url, struct buf *form)
 {
 	struct httpcli_req *r = httpcli_req_new("POST", url);
 
@@ -231,7 +233,7 @@ gcp_post_form(struct gcp_flow *f, const char *url, struct buf *form)
 	httpcli_req_header(r, "Accept", "application/json");
 	httpcli_req_body(r, form->data, form->len);
 	httpcli_req_timeouts(r, 10000, 60000);
-	httpcli_req_retry_if(r, gcp_retry_oauth, NULL);
+	httpcli_req_retry_if(r, gcp_auth_flow_retry, NULL);
 	OPENSSL_cleanse(form->data, form->len);
 	buf_free(form);
 	free(f->what);
@@ -240,7 +242,7 @@ gcp_post_form(struct gcp_flow *f, const char *url, struct buf *form)
 }
 
 static const char *
-gcp_token_uri(const struct gcp_flow *f)
+gcp_auth_flow_token_uri(const struct gcp_flow *f)
 {
 	if (f->conf->token_uri != NULL)
 		return f->conf->token_uri;
@@ -248,24 +250,24 @@ gcp_token_uri(const struct gcp_flow *f)
 }
 
 static struct httpcli_req *
-gcp_req_sa(struct gcp_flow *f, struct err *e)
+gcp_auth_flow_req_sa(struct gcp_flow *f, struct err *e)
 {
-	const char *uri = gcp_token_uri(f);
-	char *jwt = gcp_auth_jwt(
-	    f->c, uri, gcp_scope(f->conf), f->audience, gcp_auth_now(), e);
+	const char *uri = gcp_auth_flow_token_uri(f);
+	char *jwt = gcp_auth_cred_jwt(f->c, uri, gcp_auth_flow_scope(f->conf),
+	    f->audience, gcp_auth_now(), e);
 	struct buf form;
 
 	if (jwt == NULL)
 		return NULL;
 	buf_init(&form, 0);
-	gcp_form(&form, "grant_type", GCP_GRANT_JWT);
-	gcp_form(&form, "assertion", jwt);
-	gcp_secret_free(jwt);
-	return gcp_post_form(f, uri, &form);
+	gcp_auth_flow_form(&form, "grant_type", GCP_GRANT_JWT);
+	gcp_auth_flow_form(&form, "assertion", jwt);
+	gcp_auth_flow_wipe(jwt);
+	return gcp_auth_flow_post(f, uri, &form);
 }
 
 static struct httpcli_req *
-gcp_req_user(struct gcp_flow *f, struct err *e)
+gcp_auth_flow_req_user(struct gcp_flow *f, struct err *e)
 {
 	struct buf form;
 
@@ -276,15 +278,15 @@ gcp_req_user(struct gcp_flow *f, struct err *e)
 		return NULL;
 	}
 	buf_init(&form, 0);
-	gcp_form(&form, "grant_type", "refresh_token");
-	gcp_form(&form, "client_id", f->c->client_id);
-	gcp_form(&form, "client_secret", f->c->client_secret);
-	gcp_form(&form, "refresh_token", f->c->refresh_token);
-	return gcp_post_form(f, gcp_token_uri(f), &form);
+	gcp_auth_flow_form(&form, "grant_type", "refresh_token");
+	gcp_auth_flow_form(&form, "client_id", f->c->client_id);
+	gcp_auth_flow_form(&form, "client_secret", f->c->client_secret);
+	gcp_auth_flow_form(&form, "refresh_token", f->c->refresh_token);
+	return gcp_auth_flow_post(f, gcp_auth_flow_token_uri(f), &form);
 }
 
 static struct httpcli_req *
-gcp_req_subject(struct gcp_flow *f)
+gcp_auth_flow_req_subject(struct gcp_flow *f)
 {
 	struct httpcli_req *r = httpcli_req_new("GET", f->c->src_url);
 
@@ -302,7 +304,7 @@ gcp_req_subject(struct gcp_flow *f)
 }
 
 static struct httpcli_req *
-gcp_req_sts(struct gcp_flow *f, struct err *e)
+gcp_auth_flow_req_sts(struct gcp_flow *f, struct err *e)
 {
 	const struct gcp_cred *c = f->c;
 	char *url, *opt;
@@ -310,40 +312,41 @@ gcp_req_sts(struct gcp_flow *f, struct err *e)
 	struct httpcli_req *r;
 
 	if (f->sts_token == NULL) { /* the file source, read afresh */
-		char *text = gcp_auth_read_file(c->src_file, e);
+		char *text = gcp_auth_cred_read_file(c->src_file, e);
 
 		if (text == NULL)
 			return NULL;
-		f->sts_token = gcp_auth_subject_token(c, text, strlen(text), e);
-		gcp_secret_free(text);
+		f->sts_token = gcp_auth_flow_subject(c, text, strlen(text), e);
+		gcp_auth_flow_wipe(text);
 		if (f->sts_token == NULL)
 			return NULL;
 	}
 	buf_init(&form, 0);
-	gcp_form(&form, "grant_type", GCP_GRANT_EXCHANGE);
-	gcp_form(&form, "audience", c->audience);
-	gcp_form(&form, "scope",
-	    c->imp_url != NULL ? GCP_AUTH_SCOPE : gcp_scope(f->conf));
-	gcp_form(&form, "requested_token_type", GCP_TOKEN_TYPE_ACCESS);
-	gcp_form(&form, "subject_token", f->sts_token);
-	gcp_form(&form, "subject_token_type", c->subject_token_type);
+	gcp_auth_flow_form(&form, "grant_type", GCP_GRANT_EXCHANGE);
+	gcp_auth_flow_form(&form, "audience", c->audience);
+	gcp_auth_flow_form(&form, "scope",
+	    c->imp_url != NULL ? GCP_AUTH_SCOPE : gcp_auth_flow_scope(f->conf));
+	gcp_auth_flow_form(
+	    &form, "requested_token_type", GCP_TOKEN_TYPE_ACCESS);
+	gcp_auth_flow_form(&form, "subject_token", f->sts_token);
+	gcp_auth_flow_form(&form, "subject_token_type", c->subject_token_type);
 	if (c->user_project != NULL && c->imp_url == NULL) {
 		cJSON *o = cJSON_CreateObject();
 
 		json_add_str(o, "userProject", c->user_project);
 		opt = json_print(o);
-		gcp_form(&form, "options", opt);
+		gcp_auth_flow_form(&form, "options", opt);
 		free(opt);
 		cJSON_Delete(o);
 	}
-	gcp_secret_free(f->sts_token);
+	gcp_auth_flow_wipe(f->sts_token);
 	f->sts_token = NULL;
 	if (f->conf->sts_endpoint != NULL)
 		url = xasprintf("%s/v1/token", f->conf->sts_endpoint);
 	else
 		url =
 		    xstrdup(c->sts_url != NULL ? c->sts_url : GCP_AUTH_STS_URI);
-	r = gcp_post_form(f, url, &form);
+	r = gcp_auth_flow_post(f, url, &form);
 	free(f->what);
 	f->what = xasprintf("the STS endpoint %s", url);
 	free(url);
@@ -353,7 +356,7 @@ gcp_req_sts(struct gcp_flow *f, struct err *e)
 /* The impersonation URL with conf's iamcredentials host, and the ID-token
  * method instead of the access-token one when an audience is asked. */
 static char *
-gcp_imp_url(const struct gcp_flow *f)
+gcp_auth_flow_imp_url(const struct gcp_flow *f)
 {
 	const char *u = f->c->imp_url,
 		   *path = strchr(strstr(u, "://") + 3, '/');
@@ -375,9 +378,9 @@ gcp_imp_url(const struct gcp_flow *f)
 }
 
 static struct httpcli_req *
-gcp_req_imp(struct gcp_flow *f)
+gcp_auth_flow_req_imp(struct gcp_flow *f)
 {
-	char *url = gcp_imp_url(f), *auth, *body;
+	char *url = gcp_auth_flow_imp_url(f), *auth, *body;
 	cJSON *o = cJSON_CreateObject(), *sc;
 	struct httpcli_req *r = httpcli_req_new("POST", url);
 
@@ -387,7 +390,7 @@ gcp_req_imp(struct gcp_flow *f)
 	} else {
 		sc = cJSON_AddArrayToObject(o, "scope");
 		cJSON_AddItemToArray(
-		    sc, cJSON_CreateString(gcp_scope(f->conf)));
+		    sc, cJSON_CreateString(gcp_auth_flow_scope(f->conf)));
 		json_add_str(o, "lifetime", "3600s");
 	}
 	body = json_print(o);
@@ -397,7 +400,7 @@ gcp_req_imp(struct gcp_flow *f)
 	httpcli_req_header(r, "Content-Type", "application/json");
 	httpcli_req_body(r, body, strlen(body));
 	httpcli_req_timeouts(r, 10000, 60000);
-	gcp_secret_free(auth);
+	gcp_auth_flow_wipe(auth);
 	free(body);
 	free(f->what);
 	f->what = xasprintf("iamcredentials %s", url);
@@ -406,7 +409,7 @@ gcp_req_imp(struct gcp_flow *f)
 }
 
 static struct httpcli_req *
-gcp_req_md(struct gcp_flow *f)
+gcp_auth_flow_req_md(struct gcp_flow *f)
 {
 	struct buf path;
 	struct httpcli_req *r;
@@ -419,12 +422,12 @@ gcp_req_md(struct gcp_flow *f)
 		buf_adds(&path, GCP_MD_SA "email");
 	else if (f->audience != NULL) {
 		buf_adds(&path, GCP_MD_SA "identity?format=full");
-		gcp_form(&path, "audience", f->audience);
+		gcp_auth_flow_form(&path, "audience", f->audience);
 	} else {
 		buf_adds(&path, GCP_MD_SA "token");
 		if (f->conf->scope != NULL) {
 			buf_adds(&path, "?");
-			gcp_form(&path, "scopes", f->conf->scope);
+			gcp_auth_flow_form(&path, "scopes", f->conf->scope);
 		}
 	}
 	url = xasprintf("http://%s%s", f->c->md_host, path.data);
@@ -439,7 +442,7 @@ gcp_req_md(struct gcp_flow *f)
 }
 
 void
-gcp_flow_init(struct gcp_flow *f, const struct gcp_cred *c,
+gcp_auth_flow_init(struct gcp_flow *f, const struct gcp_cred *c,
     const struct gcp_auth_conf *conf, const char *audience)
 {
 	memset(f, 0, sizeof(*f));
@@ -451,10 +454,10 @@ gcp_flow_init(struct gcp_flow *f, const struct gcp_cred *c,
 }
 
 void
-gcp_flow_clear(struct gcp_flow *f)
+gcp_auth_flow_clear(struct gcp_flow *f)
 {
 	free(f->audience);
-	gcp_secret_free(f->sts_token);
+	gcp_auth_flow_wipe(f->sts_token);
 	free(f->what);
 	free(f->md_project);
 	free(f->md_email);
@@ -462,23 +465,23 @@ gcp_flow_clear(struct gcp_flow *f)
 }
 
 struct httpcli_req *
-gcp_flow_req(struct gcp_flow *f, struct err *e)
+gcp_auth_flow_req(struct gcp_flow *f, struct err *e)
 {
 	switch (f->c->type) {
 	case GCP_CRED_SERVICE_ACCOUNT:
-		return gcp_req_sa(f, e);
+		return gcp_auth_flow_req_sa(f, e);
 	case GCP_CRED_AUTHORIZED_USER:
-		return gcp_req_user(f, e);
+		return gcp_auth_flow_req_user(f, e);
 	case GCP_CRED_METADATA:
-		return gcp_req_md(f);
+		return gcp_auth_flow_req_md(f);
 	case GCP_CRED_EXTERNAL:
 		if (f->audience != NULL && f->c->imp_url == NULL)
 			break;
 		if (f->step == GCP_STEP_SUBJECT)
-			return gcp_req_subject(f);
+			return gcp_auth_flow_req_subject(f);
 		if (f->step == GCP_STEP_STS)
-			return gcp_req_sts(f, e);
-		return gcp_req_imp(f);
+			return gcp_auth_flow_req_sts(f, e);
+		return gcp_auth_flow_req_imp(f);
 	}
 	err_set(e, 500,
 	    "workload identity federation without service account "
@@ -489,7 +492,7 @@ gcp_flow_req(struct gcp_flow *f, struct err *e)
 
 /* The metadata server's text answers (project id, e-mail): one line. */
 static char *
-gcp_md_text(const struct httpcli_resp *resp)
+gcp_auth_flow_md_text(const struct httpcli_resp *resp)
 {
 	size_t n = strcspn(resp->body, "\r\n");
 
@@ -499,7 +502,7 @@ gcp_md_text(const struct httpcli_resp *resp)
 }
 
 static int
-gcp_flow_md(struct gcp_flow *f, const struct httpcli_resp *resp,
+gcp_auth_flow_md(struct gcp_flow *f, const struct httpcli_resp *resp,
     struct gcp_tok *t, struct err *e)
 {
 	const char *flavor = httpcli_resp_header(resp, "Metadata-Flavor");
@@ -512,20 +515,20 @@ gcp_flow_md(struct gcp_flow *f, const struct httpcli_resp *resp,
 		    f->what);
 	if (f->step == GCP_STEP_MD_TOKEN) {
 		if (resp->status != 200)
-			return gcp_auth_answer_err(resp, f->what, e), -1;
+			return gcp_auth_flow_answer_err(resp, f->what, e), -1;
 		if (f->audience != NULL) {
 			char *body =
 			    xstrndup(resp->body, strcspn(resp->body, "\r\n"));
 			int64_t exp;
 
-			rc = gcp_auth_jwt_exp(body, &exp, e);
+			rc = gcp_auth_cred_jwt_exp(body, &exp, e);
 			if (rc == 0)
-				rc = gcp_tok_set(t, body, exp, e);
-			gcp_secret_free(body);
+				rc = gcp_auth_flow_tok_set(t, body, exp, e);
+			gcp_auth_flow_wipe(body);
 			return rc == -1 ? -1 : 1;
 		}
-		if (gcp_auth_parse_oauth(resp->body, resp->body_len, 0, t, e) ==
-		    -1)
+		if (gcp_auth_flow_parse_oauth(
+			resp->body, resp->body_len, 0, t, e) == -1)
 			return -1;
 		f->step = GCP_STEP_MD_PROJECT;
 		return 0;
@@ -533,27 +536,27 @@ gcp_flow_md(struct gcp_flow *f, const struct httpcli_resp *resp,
 	/* The account's project and e-mail are for log lines and defaults;
 	 * a server that lacks them leaves them unknown. */
 	if (f->step == GCP_STEP_MD_PROJECT) {
-		f->md_project = gcp_md_text(resp);
+		f->md_project = gcp_auth_flow_md_text(resp);
 		f->step = GCP_STEP_MD_EMAIL;
 		return 0;
 	}
-	f->md_email = gcp_md_text(resp);
+	f->md_email = gcp_auth_flow_md_text(resp);
 	return 1;
 }
 
-static int gcp_flow_step(struct gcp_flow *f, const struct httpcli_resp *resp,
-    struct gcp_tok *t, struct err *e);
+static int gcp_auth_flow_step(struct gcp_flow *f,
+    const struct httpcli_resp *resp, struct gcp_tok *t, struct err *e);
 
 int
-gcp_flow_resp(struct gcp_flow *f, const struct httpcli_resp *resp,
+gcp_auth_flow_resp(struct gcp_flow *f, const struct httpcli_resp *resp,
     struct gcp_tok *t, struct err *e)
 {
 	int rc;
 
 	if (f->c->type == GCP_CRED_METADATA)
-		rc = gcp_flow_md(f, resp, t, e);
+		rc = gcp_auth_flow_md(f, resp, t, e);
 	else
-		rc = gcp_flow_step(f, resp, t, e);
+		rc = gcp_auth_flow_step(f, resp, t, e);
 	/* Transport and status errors already name the endpoint. */
 	if (rc == -1 && resp != NULL && resp->status >= 200 &&
 	    resp->status <= 299)
@@ -562,30 +565,31 @@ gcp_flow_resp(struct gcp_flow *f, const struct httpcli_resp *resp,
 }
 
 static int
-gcp_flow_step(struct gcp_flow *f, const struct httpcli_resp *resp,
+gcp_auth_flow_step(struct gcp_flow *f, const struct httpcli_resp *resp,
     struct gcp_tok *t, struct err *e)
 {
 	int id = f->audience != NULL;
 
 	if (resp == NULL || resp->status < 200 || resp->status > 299)
-		return gcp_auth_answer_err(resp, f->what, e), -1;
+		return gcp_auth_flow_answer_err(resp, f->what, e), -1;
 	if (f->c->type != GCP_CRED_EXTERNAL)
-		return gcp_auth_parse_oauth(
+		return gcp_auth_flow_parse_oauth(
 			   resp->body, resp->body_len, id, t, e) == -1 ?
 		    -1 :
 		    1;
 	if (f->step == GCP_STEP_SUBJECT) {
 		f->sts_token =
-		    gcp_auth_subject_token(f->c, resp->body, resp->body_len, e);
+		    gcp_auth_flow_subject(f->c, resp->body, resp->body_len, e);
 		f->step = GCP_STEP_STS;
 		return f->sts_token == NULL ? -1 : 0;
 	}
 	if (f->step == GCP_STEP_IMP)
-		return gcp_auth_parse_iam(
+		return gcp_auth_flow_parse_iam(
 			   resp->body, resp->body_len, id, t, e) == -1 ?
 		    -1 :
 		    1;
-	if (gcp_auth_parse_oauth(resp->body, resp->body_len, 0, t, e) == -1)
+	if (gcp_auth_flow_parse_oauth(resp->body, resp->body_len, 0, t, e) ==
+	    -1)
 		return -1;
 	if (f->c->imp_url == NULL)
 		return 1;

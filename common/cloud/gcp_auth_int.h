@@ -57,34 +57,34 @@ extern int64_t (*gcp_auth_now)(void);
 extern const char *gcp_auth_dmi_path;
 
 /* Parses a credentials file's text (path only for messages). */
-int gcp_cred_parse(struct gcp_cred *c, const char *text, size_t len,
+int gcp_auth_cred_parse(struct gcp_cred *c, const char *text, size_t len,
     const char *path, struct err *e);
-void gcp_cred_clear(struct gcp_cred *c);
+void gcp_auth_cred_clear(struct gcp_cred *c);
 /* Reads a whole small file (caller frees, wipes if secret). */
-char *gcp_auth_read_file(const char *path, struct err *e);
+char *gcp_auth_cred_read_file(const char *path, struct err *e);
 
 /* The signed RS256 assertion of a service account (caller frees); aud is
  * the token endpoint; target_audience NULL: an access-token grant with
  * scope. */
-char *gcp_auth_jwt(const struct gcp_cred *c, const char *aud, const char *scope,
-    const char *target_audience, int64_t now, struct err *e);
+char *gcp_auth_cred_jwt(const struct gcp_cred *c, const char *aud,
+    const char *scope, const char *target_audience, int64_t now, struct err *e);
 /* The exp claim of a JWT (not verified: it came from Google over TLS). */
-int gcp_auth_jwt_exp(const char *jwt, int64_t *exp, struct err *e);
+int gcp_auth_cred_jwt_exp(const char *jwt, int64_t *exp, struct err *e);
 /* base64url without padding (caller frees). */
-char *gcp_auth_b64url(const unsigned char *p, size_t len);
+char *gcp_auth_cred_b64url(const unsigned char *p, size_t len);
 
 /* Answers. "what" names the endpoint in messages. */
-int gcp_auth_parse_oauth(const char *body, size_t len, int id_token,
+int gcp_auth_flow_parse_oauth(const char *body, size_t len, int id_token,
     struct gcp_tok *t, struct err *e);
-int gcp_auth_parse_iam(const char *body, size_t len, int id_token,
+int gcp_auth_flow_parse_iam(const char *body, size_t len, int id_token,
     struct gcp_tok *t, struct err *e);
 /* The subject token out of a credential source's text (file or url). */
-char *gcp_auth_subject_token(
+char *gcp_auth_flow_subject(
     const struct gcp_cred *c, const char *text, size_t len, struct err *e);
 /* A failed answer as a sentence (never the request). */
-void gcp_auth_answer_err(
+void gcp_auth_flow_answer_err(
     const struct httpcli_resp *resp, const char *what, struct err *e);
-void gcp_tok_clear(struct gcp_tok *t);
+void gcp_auth_flow_tok_clear(struct gcp_tok *t);
 
 /* --- the fetch state machine (gcp_auth_flow.c) --- */
 
@@ -99,13 +99,13 @@ struct gcp_flow {
 	char *md_project, *md_email;
 };
 
-void gcp_flow_init(struct gcp_flow *f, const struct gcp_cred *c,
+void gcp_auth_flow_init(struct gcp_flow *f, const struct gcp_cred *c,
     const struct gcp_auth_conf *conf, const char *audience);
-void gcp_flow_clear(struct gcp_flow *f);
+void gcp_auth_flow_clear(struct gcp_flow *f);
 /* The next request, or NULL with e set. */
-struct httpcli_req *gcp_flow_req(struct gcp_flow *f, struct err *e);
+struct httpcli_req *gcp_auth_flow_req(struct gcp_flow *f, struct err *e);
 /* Takes a step's answer: 1 done (t filled), 0 another step, -1 error. */
-int gcp_flow_resp(struct gcp_flow *f, const struct httpcli_resp *resp,
+int gcp_auth_flow_resp(struct gcp_flow *f, const struct httpcli_resp *resp,
     struct gcp_tok *t, struct err *e);
 
 #endif

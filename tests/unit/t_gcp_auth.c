@@ -118,7 +118,7 @@ t_reply(int status, const char *extra, const char *body)
 static char *
 t_requests(int *n)
 {
-	char *text = gcp_auth_read_file(t_log, NULL), *p;
+	char *text = gcp_auth_cred_read_file(t_log, NULL), *p;
 
 	if (text == NULL)
 		text = xstrdup("");
@@ -928,7 +928,7 @@ t_no_secret_logged(void **state)
 	dup2(saved, 2);
 	close(fd);
 	close(saved);
-	logtext = gcp_auth_read_file(logp, NULL);
+	logtext = gcp_auth_cred_read_file(logp, NULL);
 	reqs = t_requests(&n);
 	jwt = t_assertion(reqs);
 	assert_non_null(
