@@ -338,7 +338,7 @@ gcp_auth_slot(struct gcp_auth *a, const char *audience)
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->a = a;
-	s->audience = xstrdup(audience);
+	s->audience = audience != NULL ? xstrdup(audience) : NULL;
 	TAILQ_INIT(&s->waiters);
 	TAILQ_INSERT_TAIL(&a->slots, s, entry);
 	return s;

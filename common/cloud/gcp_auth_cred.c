@@ -88,17 +88,19 @@ gcp_auth_cred_str(const cJSON *o, const char *key, int required, char **out,
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	if (v == NULL || cJSON_IsNull(v)) {
-		if (required)
-			return err_set(e, 500,
-			    "%s: the credentials file has no \"%s\"", path,
-			    key);
-		return 0;
+		if (!required)
+			return 0;
+		err_set(e, 500, "%s: the credentials file has no \"%s\"", path,
+		    key);
+		return -1;
 	}
-	if (!cJSON_IsString(v) || (required && *v->valuestring == '\0'))
-		return err_set(e, 500,
+	if (!cJSON_IsString(v) || (required && *v->valuestring == '\0')) {
+		err_set(e, 500,
 		    "%s: \"%s\" in the credentials file must be a non-empty "
 		    "string",
 		    path, key);
+		return -1;
+	}
 	*out = xstrdup(v->valuestring);
 	return 0;
 }

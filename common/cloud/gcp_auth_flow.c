@@ -448,7 +448,7 @@ gcp_auth_flow_init(struct gcp_flow *f, const struct gcp_cred *c,
 	memset(f, 0, sizeof(*f));
 	f->c = c;
 	f->conf = conf;
-	f->audience = xstrdup(audience);
+	f->audience = audience != NULL ? xstrdup(audience) : NULL;
 	if (c->type == GCP_CRED_EXTERNAL)
 		f->step = c->src_url != NULL ? GCP_STEP_SUBJECT : GCP_STEP_STS;
 }
@@ -505,10 +505,19 @@ static int
 gcp_auth_flow_md(struct gcp_flow *f, const struct httpcli_resp *resp,
     struct gcp_tok *t, struct err *e)
 {
-	const char *flavor = httpcli_resp_header(resp, "Metadata-Flavor");
+	const char *flavor =
+	    resp != NULL ? httpcli_resp_header(resp, "Metadata-Flavor") : NULL;
 	int rc;
 
-	if (resp->status != 0 && (flavor == NULL || strcmp(flavor, "Google")))
+	if (resp == NULL || resp->status == 0) {
+		if (f->step == GCP_STEP_MD_TOKEN) {
+			gcp_auth_flow_answer_err(resp, f->what, e);
+			return -1;
+		}
+		/* The project and e-mail are optional facts. */
+		return f->step++ == GCP_STEP_MD_PROJECT ? 0 : 1;
+	}
+	if (flavor == NULL || strcmp(flavor, "Google") != 0)
 		return err_set(e, 502,
 		    "%s answered without Metadata-Flavor: Google; it is not "
 		    "a Google metadata server (check GCE_METADATA_HOST)",
