@@ -105,6 +105,25 @@ gcp_auth_cred_str(const cJSON *o, const char *key, int required, char **out,
 	return 0;
 }
 
+/* Only Google's public universe: elsewhere every endpoint differs, and a
+ * key sent to googleapis.com would fail in a way nobody could act on. */
+static int
+gcp_auth_cred_universe(const cJSON *o, const char *path, struct err *e)
+{
+	char *u = NULL;
+	int rc = 0;
+
+	if (gcp_auth_cred_str(o, "universe_domain", 0, &u, path, e) == -1)
+		return -1;
+	if (u != NULL && strcmp(u, "googleapis.com") != 0)
+		rc = err_set(e, 500,
+		    "%s: universe_domain \"%s\" is not supported (only "
+		    "googleapis.com)",
+		    path, u);
+	free(u);
+	return rc;
+}
+
 static int
 gcp_auth_cred_sa(
     struct gcp_cred *c, const cJSON *o, const char *path, struct err *e)
@@ -117,6 +136,8 @@ gcp_auth_cred_sa(
 	    gcp_auth_cred_str(o, "token_uri", 0, &c->token_uri, path, e) ==
 		-1 ||
 	    gcp_auth_cred_str(o, "project_id", 0, &c->project, path, e) == -1)
+		return -1;
+	if (gcp_auth_cred_universe(o, path, e) == -1)
 		return -1;
 	if (!str_prefix(c->private_key, "-----BEGIN PRIVATE KEY-----"))
 		return err_set(e, 500,

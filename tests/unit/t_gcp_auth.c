@@ -452,6 +452,64 @@ t_coalesce(void **state)
 	free(replies[1]);
 }
 
+struct t_freer {
+	struct gcp_auth *a;
+	int calls;
+};
+
+static void
+t_free_cb(void *arg, const char *token, const struct err *e)
+{
+	struct t_freer *f = arg;
+
+	(void)token;
+	(void)e;
+	f->calls++;
+	gcp_auth_free(f->a); /* the second waiter is never called */
+}
+
+/* ID tokens are cached per audience; freeing from a callback is safe. */
+static void
+t_id_cache_and_free(void **state)
+{
+	int ls = t_listen(), n;
+	char *replies[] = { t_reply(200, NULL,
+				"{\"id_token\":\"eyJhbGciOiJSUzI1NiJ9."
+				"eyJleHAiOjQxMDI0NDQ4MDB9.YQ\"}"),
+		t_reply(200, NULL,
+		    "{\"id_token\":\"eyJhbGciOiJSUzI1NiJ9."
+		    "eyJleHAiOjQxMDI0NDQ4MDB9.Yg\"}"),
+		NULL };
+	char *path = t_sa_file(), *reqs;
+	struct gcp_auth_conf conf = { .credentials_file = path };
+	struct event_base *base = event_base_new();
+	struct t_got g[3];
+	struct t_freer fr = { 0 };
+
+	(void)state;
+	memset(g, 0, sizeof(g));
+	t_serve(ls, replies);
+	fr.a = t_new(base, &conf);
+	gcp_auth_id_token(fr.a, "https://one.a.run.app", t_cb, &g[0]);
+	t_loop(base, &g[0].calls, 1);
+	gcp_auth_id_token(fr.a, "https://one.a.run.app", t_cb, &g[1]);
+	t_loop(base, &g[1].calls, 1);
+	assert_string_equal(g[0].tok, g[1].tok);
+	assert_true(str_suffix(g[0].tok, ".YQ"));
+	gcp_auth_id_token(fr.a, "https://two.a.run.app", t_free_cb, &fr);
+	gcp_auth_id_token(fr.a, "https://two.a.run.app", t_cb, &g[2]);
+	t_loop(base, &fr.calls, 1);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(g[2].calls, 0);
+	reqs = t_requests(&n);
+	assert_int_equal(n, 2);
+	free(reqs);
+	event_base_free(base);
+	free(path);
+	free(replies[0]);
+	free(replies[1]);
+}
+
 static void
 t_refresh_ahead(void **state)
 {
@@ -832,6 +890,10 @@ t_malformed(void **state)
 		{ "{\"type\":\"service_account\",\"client_email\":\"a@b\","
 		  "\"private_key\":\"MIIE\"}",
 		    "not a PKCS#8 PEM key" },
+		{ "{\"type\":\"service_account\",\"client_email\":\"a@b\","
+		  "\"private_key\":\"-----BEGIN PRIVATE KEY-----\","
+		  "\"universe_domain\":\"example.com\"}",
+		    "universe_domain \"example.com\" is not supported" },
 		{ "{\"type\":\"authorized_user\",\"client_id\":\"c\"}",
 		    "has no \"client_secret\"" },
 		{ "{\"type\":\"external_account\",\"audience\":\"a\","
@@ -962,6 +1024,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(t_sa_sync, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_coalesce, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_id_cache_and_free, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_refresh_ahead, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
