@@ -83,6 +83,7 @@ gcp_auth_load(
 
 	if (text == NULL)
 		return -1;
+	gcp_auth_cred_clear(&a->cred); /* the parse starts afresh */
 	rc = gcp_auth_cred_parse(&a->cred, text, strlen(text), path, e);
 	OPENSSL_cleanse(text, strlen(text));
 	free(text);

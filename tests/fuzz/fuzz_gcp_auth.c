@@ -68,6 +68,7 @@ fuzz_gcp_flow(int sel, const char *body, const char *b)
 	strv_free(&r.headers);
 	gcp_auth_flow_tok_clear(&t);
 	gcp_auth_flow_clear(&f);
+	strv_free(&c.src_headers);
 }
 
 int
