@@ -1,6 +1,7 @@
 /* aglink against a fake agent served from the same event loop: the
  * handshake, channels, flow control both ways, retries, link loss; and in
- * reverse mode a fake agent dialling the aglink_listener. */
+ * reverse mode a fake agent dialling the aglink_listener over the sealed
+ * link (its handshake, replays, tampering, replacement). */
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -21,8 +22,10 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/rand.h>
 
 #include "sockerless/aglink.h"
+#include "sockerless/aglink_seal.h"
 #include "sockerless/xmalloc.h"
 
 #define TOKEN "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -95,6 +98,19 @@ struct fx {
 	char accept[29];	 /* the Sec-WebSocket-Accept expected */
 	struct bufferevent *old; /* an earlier connection, kept open */
 	int old_closes;
+	/* the sealed link (reverse mode) */
+	char token[AGLINK_TOKEN_HEX + 1], cid[80];
+	unsigned char na[AGLINK_SEAL_NONCE];
+	struct aglink_seal seal;
+	int sealed;
+	int bad_mac;	 /* the next dial's MAC is wrong */
+	int tamper_next; /* flip a bit of the next sealed message */
+	char sent_req[1024];
+	unsigned char first[1024]; /* the first frame sent after the 101 */
+	size_t first_len;
+	/* a spy replaying a recorded callback */
+	struct bufferevent *spy;
+	int spy_status, spy_closed;
 };
 
 static int64_t
@@ -139,28 +155,40 @@ srv_frame(struct fx *f, int fin, int opcode, const void *p, size_t n)
 
 	if (!fin)
 		h[0] &= 0x7F;
-	bufferevent_write(f->conn, h, hl);
-	if (n > 0 && f->rev) { /* the agent is the client: masked */
-		m = xmalloc(n);
-		memcpy(m, p, n);
-		ws_mask(m, n, mask, 0);
-		bufferevent_write(f->conn, m, n);
-		free(m);
-	} else if (n > 0) {
-		bufferevent_write(f->conn, p, n);
+	m = xmalloc(hl + n + 1);
+	memcpy(m, h, hl);
+	if (n > 0)
+		memcpy(m + hl, p, n);
+	if (f->rev) /* the agent is the client: masked */
+		ws_mask(m + hl, n, mask, 0);
+	if (f->rev && f->first_len == 0 && hl + n <= sizeof(f->first)) {
+		memcpy(f->first, m, hl + n); /* a spy may replay it */
+		f->first_len = hl + n;
 	}
+	bufferevent_write(f->conn, m, hl + n);
+	free(m);
 }
 
 static void
 srv_send(
     struct fx *f, int type, int stream, uint32_t chan, const void *p, size_t n)
 {
-	unsigned char *m = xmalloc(AGLINK_HEADER + n + 1);
+	unsigned char *m = xmalloc(AGLINK_HEADER + n + AGLINK_SEAL_TAG + 1);
+	size_t len = AGLINK_HEADER + n;
 
 	aglink_put_header(m, type, stream, chan);
 	if (n > 0)
 		memcpy(m + AGLINK_HEADER, p, n);
-	srv_frame(f, 1, WS_BINARY, m, AGLINK_HEADER + n);
+	if (f->sealed) {
+		assert_int_equal(
+		    aglink_seal_seal(&f->seal, m, len, m + len), 0);
+		len += AGLINK_SEAL_TAG;
+		if (f->tamper_next) {
+			m[len - 1] ^= 0x01;
+			f->tamper_next = 0;
+		}
+	}
+	srv_frame(f, 1, WS_BINARY, m, len);
 	free(m);
 }
 
@@ -292,6 +320,30 @@ srv_handshake(struct fx *f, struct evbuffer *in)
 	srv_send_str(f, AGLINK_HELLO, 0, 0, hello);
 }
 
+/* The listener's proof in its 101 (checked as the agent does); the
+ * session from then on. */
+static void
+rev_seal(struct fx *f)
+{
+	unsigned char nb[AGLINK_SEAL_NONCE], mac[AGLINK_SEAL_MAC],
+	    want[AGLINK_SEAL_MAC];
+	const char *h = strstr(f->resp, AGLINK_SEAL_HEADER ": ");
+	char v[200];
+
+	assert_non_null(h);
+	h += strlen(AGLINK_SEAL_HEADER ": ");
+	snprintf(v, sizeof(v), "%.*s", (int)strcspn(h, "\r"), h);
+	assert_int_equal(aglink_seal_params_parse(v, nb, mac), 0);
+	assert_int_equal(
+	    aglink_seal_accept_mac(f->token, f->cid, f->na, nb, want), 0);
+	assert_memory_equal(mac, want, sizeof(mac));
+	assert_int_equal(
+	    aglink_seal_init(&f->seal, AGLINK_SEAL_AGENT, f->token, f->na, nb),
+	    0);
+	f->sealed = 1;
+	f->first_len = 0;
+}
+
 /* Reverse mode: the listener's answer to the fake agent's request. */
 static void
 rev_answer(struct fx *f, struct evbuffer *in)
@@ -313,6 +365,7 @@ rev_answer(struct fx *f, struct evbuffer *in)
 	assert_non_null(strstr(f->resp, want));
 	assert_non_null(
 	    strstr(f->resp, "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"));
+	rev_seal(f);
 	f->upgraded = 1;
 	snprintf(hello, sizeof(hello),
 	    "{\"agent\":\"0.1.0\",\"container\":\"%s\",\"pid\":1,"
@@ -364,6 +417,12 @@ srv_read(struct bufferevent *bev, void *arg)
 			ws_mask(p, (size_t)fr.len, fr.mask, 0);
 		switch (fr.opcode) {
 		case WS_BINARY:
+			if (f->sealed) { /* the backend seals every message */
+				assert_int_equal(aglink_seal_open(&f->seal, p,
+						     (size_t)fr.len),
+				    0);
+				fr.len -= AGLINK_SEAL_TAG;
+			}
 			srv_on_message(f, p, (size_t)fr.len);
 			break;
 		case WS_PING:
@@ -428,10 +487,23 @@ agent_dial(struct fx *f, const char *token, const char *cid)
 	sin.sin_family = AF_INET;
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons((uint16_t)f->lport);
+	unsigned char mac[AGLINK_SEAL_MAC];
+	char params[AGLINK_SEAL_PARAMS_LEN];
+
 	f->accepts++;
 	f->upgraded = 0;
+	f->sealed = 0;
 	f->rev_status = 0;
 	f->resp[0] = '\0';
+	snprintf(f->token, sizeof(f->token), "%s", token);
+	snprintf(f->cid, sizeof(f->cid), "%s", cid);
+	assert_int_equal(RAND_bytes(f->na, sizeof(f->na)), 1);
+	if (aglink_seal_hello_mac(token, cid, f->na, mac) == -1)
+		memset(mac, 0, sizeof(mac));
+	if (f->bad_mac)
+		mac[7] ^= 0x10;
+	f->bad_mac = 0;
+	aglink_seal_params_format(params, f->na, mac);
 	ws_accept_key(key, f->accept);
 	f->conn = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(f->conn, srv_read, NULL, srv_event, f);
@@ -439,13 +511,69 @@ agent_dial(struct fx *f, const char *token, const char *cid)
 			     f->conn, (struct sockaddr *)&sin, sizeof(sin)),
 	    0);
 	bufferevent_enable(f->conn, EV_READ | EV_WRITE);
-	evbuffer_add_printf(bufferevent_get_output(f->conn),
+	/* No token at all: the old Bearer scheme, refused without a lookup. */
+	snprintf(f->sent_req, sizeof(f->sent_req),
 	    "GET " AGLINK_PATH " HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
 	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"
-	    "Authorization: Bearer %s\r\nX-Sockerless-Container: %s\r\n\r\n",
-	    f->lport, key, token, cid);
+	    "Authorization: %s%s\r\nX-Sockerless-Container: %s\r\n\r\n",
+	    f->lport, key, *token != '\0' ? AGLINK_SEAL_SCHEME " " : "Bearer ",
+	    *token != '\0' ? params : TOKEN, cid);
+	bufferevent_write(f->conn, f->sent_req, strlen(f->sent_req));
+}
+
+static void
+spy_read(struct bufferevent *bev, void *arg)
+{
+	struct fx *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (f->spy_status == 0 &&
+	    evbuffer_search(in, "\r\n\r\n", 4, NULL).pos >= 0) {
+		char line[32] = "";
+
+		evbuffer_remove(in, line, sizeof(line) - 1);
+		assert_int_equal(
+		    sscanf(line, "HTTP/1.1 %d", &f->spy_status), 1);
+		/* The recorded first sealed message, as an eavesdropper has
+		 * it. */
+		bufferevent_write(bev, f->first, f->first_len);
+	}
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void
+spy_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct fx *f = arg;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	bufferevent_free(bev);
+	f->spy = NULL;
+	f->spy_closed = 1;
+}
+
+/* An eavesdropper replays the fake agent's last request and its first
+ * sealed message on a connection of its own. */
+static void
+spy_replay(struct fx *f)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)f->lport);
+	f->spy_status = f->spy_closed = 0;
+	f->spy = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(f->spy, spy_read, NULL, spy_event, f);
+	assert_int_equal(bufferevent_socket_connect(
+			     f->spy, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	bufferevent_enable(f->spy, EV_READ | EV_WRITE);
+	bufferevent_write(f->spy, f->sent_req, strlen(f->sent_req));
 }
 
 static void
@@ -733,6 +861,8 @@ teardown(void **state)
 	aglink_listener_free(f->ls);
 	if (f->old != NULL)
 		bufferevent_free(f->old);
+	if (f->spy != NULL)
+		bufferevent_free(f->spy);
 	for (size_t i = 0; i < f->nmsgs; i++)
 		free(f->msgs[i].p);
 	free(f->msgs);
@@ -1214,7 +1344,8 @@ t_rev_up(void **state)
 	agent_dial(f, TOKEN, CID);
 	SPIN(f, 2000, f->hellos == 1);
 	assert_int_equal(f->rev_status, 101);
-	assert_int_equal(f->lookups, 1);
+	/* At the request, and again when the first sealed message opened. */
+	assert_int_equal(f->lookups, 2);
 	assert_true(aglink_is_up(f->l));
 	r = rec_open(f, "{\"kind\":\"result\"}");
 	SPIN(f, 2000, r->results == 1);
@@ -1342,6 +1473,75 @@ t_rev_replace(void **state)
 	rec_free(b);
 }
 
+/* A replayed callback (the request and the first sealed message an
+ * eavesdropper recorded) gets a 101 with a fresh nonce, but its message
+ * cannot open under the new session: it is dropped and the real agent's
+ * link stays. A wrong MAC gets 401. */
+static void
+t_rev_replay(void **state)
+{
+	struct fx *f = *state;
+	struct crec *r;
+
+	f->bad_mac = 1;
+	agent_dial(f, TOKEN, CID);
+	SPIN(f, 2000, f->rev_status != 0);
+	assert_int_equal(f->rev_status, 401);
+	srv_close(f);
+	agent_dial(f, TOKEN, CID);
+	SPIN(f, 2000, f->hellos == 1);
+	assert_null(strstr(f->sent_req, TOKEN)); /* the token never goes */
+	assert_true(f->first_len > AGLINK_SEAL_TAG);
+	spy_replay(f);
+	SPIN(f, 2000, f->spy_closed);
+	assert_int_equal(f->spy_status, 101);
+	assert_true(f->spy_closed);
+	assert_int_equal(f->downs, 0);
+	assert_int_equal(f->hellos, 1);
+	assert_true(aglink_is_up(f->l));
+	r = rec_open(f, "{\"kind\":\"result\"}");
+	SPIN(f, 2000, r->results == 1);
+	assert_false(r->has_err);
+	assert_string_equal(r->log, "M D1:out D2:err E1 E2 R");
+	rec_free(r);
+}
+
+/* A newer connection whose first message does not open replaces
+ * nothing; a forged message on the adopted link ends it. */
+static void
+t_rev_tampered(void **state)
+{
+	struct fx *f = *state;
+	struct crec *a;
+
+	agent_dial(f, TOKEN, CID);
+	SPIN(f, 2000, f->hellos == 1);
+	a = rec_open(f, "{\"kind\":\"sink\"}");
+	SPIN(f, 2000, srv_count(f, AGLINK_OPEN, 0) == 1);
+	agent_stash(f);
+	f->tamper_next = 1; /* the new connection's HELLO */
+	agent_dial(f, TOKEN, CID);
+	SPIN(f, 2000, f->conn == NULL);
+	assert_null(f->conn); /* the listener dropped it */
+	assert_int_equal(f->hellos, 1);
+	assert_int_equal(a->results, 0);
+	assert_int_equal(f->downs, 0);
+	assert_non_null(f->old);
+	assert_true(aglink_is_up(f->l));
+	/* The agent dials again properly: that one replaces the old. */
+	agent_dial(f, TOKEN, CID);
+	SPIN(f, 2000, f->hellos == 2 && a->results == 1);
+	assert_non_null(strstr(a->err.msg, "replaced"));
+	/* A forged EVENT on the adopted link: the link ends. */
+	f->tamper_next = 1;
+	srv_send_str(f, AGLINK_EVENT, 0, 0, "{\"main\":{}}");
+	SPIN(f, 2000, f->downs == 2);
+	assert_int_equal(f->events, 0);
+	assert_non_null(strstr(f->down_err.msg, "did not open"));
+	assert_false(aglink_is_up(f->l));
+	rec_free(a);
+}
+
 int
 main(void)
 {
@@ -1379,6 +1579,10 @@ main(void)
 		    t_rev_timeout, setup_rev, teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_rev_replace, setup_rev, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_rev_replay, setup_rev, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_rev_tampered, setup_rev, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
