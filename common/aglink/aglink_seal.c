@@ -34,13 +34,15 @@ rotl(uint32_t x, int k)
 	return x << k | x >> (32 - k);
 }
 
-#define QR(a, b, c, d)                           \
-	do {                                     \
-		a += b, d ^= a, d = rotl(d, 16); \
-		c += d, b ^= c, b = rotl(b, 12); \
-		a += b, d ^= a, d = rotl(d, 8);  \
-		c += d, b ^= c, b = rotl(b, 7);  \
-	} while (0)
+/* The quarter round on x[a], x[b], x[c], x[d]. */
+static void
+qr(uint32_t *x, int a, int b, int c, int d)
+{
+	x[a] += x[b], x[d] ^= x[a], x[d] = rotl(x[d], 16);
+	x[c] += x[d], x[b] ^= x[c], x[b] = rotl(x[b], 12);
+	x[a] += x[b], x[d] ^= x[a], x[d] = rotl(x[d], 8);
+	x[c] += x[d], x[b] ^= x[c], x[b] = rotl(x[b], 7);
+}
 
 static void
 chacha_block(const uint32_t in[16], unsigned char out[64])
@@ -50,14 +52,14 @@ chacha_block(const uint32_t in[16], unsigned char out[64])
 
 	memcpy(x, in, sizeof(x));
 	for (i = 0; i < 10; i++) {
-		QR(x[0], x[4], x[8], x[12]);
-		QR(x[1], x[5], x[9], x[13]);
-		QR(x[2], x[6], x[10], x[14]);
-		QR(x[3], x[7], x[11], x[15]);
-		QR(x[0], x[5], x[10], x[15]);
-		QR(x[1], x[6], x[11], x[12]);
-		QR(x[2], x[7], x[8], x[13]);
-		QR(x[3], x[4], x[9], x[14]);
+		qr(x, 0, 4, 8, 12);
+		qr(x, 1, 5, 9, 13);
+		qr(x, 2, 6, 10, 14);
+		qr(x, 3, 7, 11, 15);
+		qr(x, 0, 5, 10, 15);
+		qr(x, 1, 6, 11, 12);
+		qr(x, 2, 7, 8, 13);
+		qr(x, 3, 4, 9, 14);
 	}
 	for (i = 0; i < 16; i++)
 		put_le32(out + 4 * i, x[i] + in[i]);
