@@ -340,6 +340,37 @@ def test_forged_message_drops_the_link(backend):
     assert b"did not open" in a.out[2]
 
 
+def test_bulk_output_sealed(backend):
+    """Eight channels' output piled up while the backend does not read,
+    then flowing with credit: every sealed, masked frame opens, in order,
+    and the bytes are whole."""
+    a = start(backend)
+    try:
+        c, _, _ = backend.upgrade()
+        n = 8
+        for ch in range(1, n + 1):
+            c.open(ch, kind="exec", id=f"e{ch}",
+                   cmd=["sh", "-c", "yes x | head -c 600000"])
+        time.sleep(1.5)  # the agent's output piles up meanwhile
+        out = {ch: b"" for ch in range(1, n + 1)}
+        done = set()
+        while len(done) < n:
+            typ, stream, ch, p = c.recv_msg()
+            if typ == DATA:
+                out[ch] += p
+                # Credit what came, so the output keeps flowing and the
+                # agent's buffer keeps filling behind partial writes.
+                c.send(5, ch, struct.pack("!I", len(p)))
+            elif typ == RESULT:
+                assert json.loads(p)["exitCode"] == 0
+                done.add(ch)
+        for ch in out:
+            assert out[ch] == b"x\n" * 300000, ch
+        c.close()
+    finally:
+        a.kill()
+
+
 def test_unmasked_is_fine_masked_is_an_error(backend):
     a = start(backend)
     try:
