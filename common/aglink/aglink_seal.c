@@ -34,8 +34,9 @@ rotl(uint32_t x, int k)
 	return x << k | x >> (32 - k);
 }
 
-/* The quarter round on x[a], x[b], x[c], x[d]. */
-static void
+/* The quarter round on x[a], x[b], x[c], x[d]; inlined so that the
+ * state stays in registers. */
+static inline __attribute__((always_inline)) void
 qr(uint32_t *x, int a, int b, int c, int d)
 {
 	x[a] += x[b], x[d] ^= x[a], x[d] = rotl(x[d], 16);
