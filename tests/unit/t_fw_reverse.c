@@ -30,6 +30,7 @@ setup(void **state)
 	fake_caps[CAP_EXEC] = fake_caps[CAP_ATTACH] = 1;
 	fake_caps[CAP_ARCHIVE] = fake_caps[CAP_TOP] = 1;
 	fake_caps[CAP_SIGNALS] = fake_caps[CAP_AGENT_REQUIRED] = 1;
+	fake_caps[CAP_STATS] = fake_caps[CAP_PAUSE] = 1;
 	fw = fw_new();
 	fw_add_image(fw, "docker.io/library/alpine:latest", "sh");
 	*state = fw;
@@ -191,6 +192,44 @@ test_exec_top_signal(void **state)
 	fw_await(fw, w);
 	assert_int_equal(json_int(w->json, "StatusCode", -1), 7);
 	fw_resp_free(w);
+	free(id);
+}
+
+/* A TTY exec with its size, stats, pause and unpause. */
+static void
+test_tty_stats_pause(void **state)
+{
+	struct fw *fw = *state;
+	char *id = run_sh(fw, "tt", "sleep 60", "\"Tty\":true");
+	struct fw_resp *r;
+	char *p, *out;
+	size_t len;
+	int status;
+
+	r = fw_req(fw, "POST", "/containers/tt/exec",
+	    "{\"Cmd\":[\"sh\",\"-c\",\"stty size\"],\"Tty\":true,"
+	    "\"AttachStdout\":true,\"ConsoleSize\":[12,34]}");
+	assert_int_equal(r->status, 201);
+	p = xasprintf("/exec/%s/start", json_str(r->json, "Id"));
+	fw_resp_free(r);
+	out = fw_hijack(fw, "POST", p,
+	    "{\"Detach\":false,\"Tty\":true,\"ConsoleSize\":[12,34]}", NULL,
+	    &status, &len);
+	assert_int_equal(status, 101);
+	assert_non_null(memmem(out, len, "12 34", 5));
+	free(out);
+	free(p);
+	r = fw_expect(
+	    fw, "GET", "/containers/tt/stats?stream=0&one-shot=1", 200);
+	assert_non_null(json_obj(r->json, "memory_stats"));
+	fw_resp_free(r);
+	fw_expect_free(fw, "POST", "/containers/tt/pause", 204);
+	r = fw_expect(fw, "GET", "/containers/tt/json", 200);
+	assert_true(json_bool(json_obj(r->json, "State"), "Paused", 0));
+	fw_resp_free(r);
+	fw_expect_free(fw, "POST", "/containers/tt/unpause", 204);
+	fw_expect_free(fw, "POST", "/containers/tt/kill", 204);
+	assert_true(fw_run_until_fn(fw, status_is_exited, id));
 	free(id);
 }
 
@@ -422,6 +461,8 @@ main(void)
 		    test_run_exit_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_exec_top_signal, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_tty_stats_pause, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_attach_before_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(
