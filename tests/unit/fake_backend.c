@@ -385,6 +385,12 @@ fw_open(const char *dir, int callback_port)
 	int exit_code = 0, argc = 4;
 
 	str_lcpy(fw->dir, dir, sizeof(fw->dir));
+	/* Every agent-mode suite in reverse mode, for a look at the whole
+	 * agent surface over reverse links (tests/run.sh does not set it;
+	 * t_fw_ports_relay's scripted agent only listens, so it needs
+	 * forward mode). */
+	if (getenv("SK_FAKE_AGENT_REVERSE") != NULL)
+		fake_agent_reverse = 1;
 	if (fake_agent_mode && fake_agent_reverse) {
 		fw->callback_port =
 		    callback_port != 0 ? callback_port : fake_callback_port();
