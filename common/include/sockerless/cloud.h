@@ -75,6 +75,9 @@ struct cloud_provider {
 	const char *(*request_id)(const struct httpcli_resp *resp);
 	const struct cloud_errmap *errors;
 	int attempts; /* default attempts per call, the first included */
+	/* Optional: the delay in ms before retrying resp that the error
+	 * body asks for (GCP's RetryInfo), or -1 for httpcli's own. */
+	long (*retry_delay)(const struct httpcli_resp *resp);
 };
 
 /* One call: the request in the provider's protocol, ready but for the
