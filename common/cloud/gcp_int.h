@@ -67,6 +67,12 @@ void gcp_status_to_cloud(const cJSON *status, struct cloud_error *ce);
 /* Cancels a sequence (id has GCP_SEQ_ID); unknown ids are ignored. */
 void gcp_seq_cancel(struct gcp *g, uint64_t id);
 void gcp_seq_free_all(struct gcp *g);
+/* Appends the items of one list page to acc's array (acc is
+ * {"<items>": [...]}); *next is the page's nextPageToken (borrowed from
+ * page), NULL on the last page. -1 when the page is malformed (ce says
+ * why). */
+int gcp_list_merge(cJSON *acc, const char *items, const cJSON *page,
+    const char **next, struct cloud_error *ce);
 
 /* gcp_logs.c */
 

@@ -343,29 +343,47 @@ gcp_list_query(const char *query, const char *token)
 	return buf_take(&b, NULL);
 }
 
+int
+gcp_list_merge(cJSON *acc, const char *items, const cJSON *page,
+    const char **next, struct cloud_error *ce)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(page, items), *it;
+	cJSON *dst = json_arr(acc, items);
+
+	*next = NULL;
+	if (!cJSON_IsObject(page) || (arr != NULL && !cJSON_IsArray(arr)) ||
+	    dst == NULL) {
+		memset(ce, 0, sizeof(*ce));
+		ce->http_status = 502;
+		str_lcpy(ce->code, "InvalidResponse", sizeof(ce->code));
+		snprintf(ce->message, sizeof(ce->message),
+		    "a list page is not an object with an array of %s", items);
+		return -1;
+	}
+	cJSON_ArrayForEach(it, arr)
+		cJSON_AddItemToArray(dst, cJSON_Duplicate(it, 1));
+	if ((*next = json_str(page, "nextPageToken")) != NULL && **next == '\0')
+		*next = NULL;
+	return 0;
+}
+
 static void
 gcp_list_answer(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
 	struct gcp_seq *q = arg;
-	const cJSON *items = json_arr(out, q->items), *it;
-	const char *next = json_str(out, "nextPageToken");
-	cJSON *acc = json_arr(q->acc, q->items);
+	struct cloud_error bad;
+	const char *next;
 
 	q->call = 0;
 	if (ce != NULL) {
 		gcp_seq_end(q, NULL, ce);
 		return;
 	}
-	if (!cJSON_IsObject(out) ||
-	    (cJSON_GetObjectItemCaseSensitive(out, q->items) != NULL &&
-		items == NULL)) {
-		gcp_seq_fail(q, 502, "InvalidResponse",
-		    "a list page is not an object with an array of items");
+	if (gcp_list_merge(q->acc, q->items, out, &next, &bad) == -1) {
+		gcp_seq_end(q, NULL, &bad);
 		return;
 	}
-	cJSON_ArrayForEach(it, items)
-		cJSON_AddItemToArray(acc, cJSON_Duplicate(it, 1));
-	if (next == NULL || *next == '\0') {
+	if (next == NULL) {
 		gcp_seq_end(q, q->acc, NULL);
 		return;
 	}
