@@ -119,8 +119,12 @@ gcp_lro_cancel(struct gcp *g, uint64_t id)
 void
 gcp_seq_free_all(struct gcp *g)
 {
-	while (!TAILQ_EMPTY(&g->seqs))
-		gcp_seq_free(TAILQ_FIRST(&g->seqs));
+	struct gcp_seq *q, *next;
+
+	for (q = TAILQ_FIRST(&g->seqs); q != NULL; q = next) {
+		next = TAILQ_NEXT(q, entry);
+		gcp_seq_free(q);
+	}
 }
 
 /* Ends q with out or ce: q is freed before the callback, which may free
