@@ -386,7 +386,8 @@ gcp_time_parse(const char *s)
 	else if (gcp_time_offset(p, &off) == -1)
 		return -1;
 	secs = (int64_t)timegm(&tm) - off;
-	if (secs < 0)
+	/* ns since the epoch in an int64 end in 2262. */
+	if (secs < 0 || secs >= INT64_MAX / 1000000000)
 		return -1;
 	return secs * 1000000000 + frac;
 }

@@ -466,6 +466,11 @@ t_times(void **state)
 	assert_int_equal(gcp_time_parse("2026-12-05 10:00:00Z"), -1);
 	assert_int_equal(gcp_time_parse("2026-12-05T10:00:00"), -1);
 	assert_int_equal(gcp_time_parse("2026-12-05T10:00:00.Z"), -1);
+	/* Beyond what ns in an int64 hold (2262), and before the epoch. */
+	assert_int_equal(gcp_time_parse("9999-12-31T23:59:59Z"), -1);
+	assert_int_equal(gcp_time_parse("1969-12-31T23:59:59Z"), -1);
+	assert_int_equal(
+	    gcp_time_parse("2262-01-01T00:00:00Z"), 9214646400000000000LL);
 	assert_int_equal(gcp_time_parse("2026-12-05T10:00:00+1:00"), -1);
 	assert_int_equal(gcp_time_parse("2026-13-05T10:00:00Z"), -1);
 	assert_int_equal(gcp_time_parse(""), -1);
