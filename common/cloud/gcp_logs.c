@@ -11,7 +11,9 @@
  * entries at t whose insertId the cursor holds are dropped. Entries with
  * a timestamp before t (late arrivals) are dropped too: a reader that
  * wants them would have to rescan a window, which Cloud Run's ordered
- * stdout does not need. */
+ * stdout does not need. A read that fails after a page token hands back
+ * a cursor without the token (see gcp_logs_failed); other failures give
+ * no cursor: the caller keeps its own. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,6 +250,23 @@ gcp_logs_req_free(void *p)
 	free(r);
 }
 
+/* A read that failed. One that continued a page token gets a cursor
+ * without it: a token Logging no longer takes (they live 24 hours) would
+ * fail every later read, and asking again by timestamp repeats nothing. */
+static void
+gcp_logs_failed(struct gcp_logs_req *r, const struct cloud_error *ce)
+{
+	char *cursor = NULL;
+
+	if (r->c.page_token != NULL) {
+		free(r->c.page_token);
+		r->c.page_token = NULL;
+		cursor = gcp_logs_cursor_print(&r->c);
+	}
+	r->cb(r->arg, NULL, 0, cursor, 0, ce);
+	free(cursor);
+}
+
 static void
 gcp_logs_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
     const struct cloud_error *ce)
@@ -260,11 +279,11 @@ gcp_logs_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 
 	(void)resp;
 	if (ce != NULL) {
-		r->cb(r->arg, NULL, 0, NULL, 0, ce);
+		gcp_logs_failed(r, ce);
 		return;
 	}
 	if (gcp_logs_page(out, &r->c, &ev, &n, &keep, &nkeep, &bad) == -1) {
-		r->cb(r->arg, NULL, 0, NULL, 0, &bad);
+		gcp_logs_failed(r, &bad);
 		goto out;
 	}
 	cursor = gcp_logs_cursor_print(&r->c);

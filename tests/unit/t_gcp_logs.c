@@ -289,6 +289,9 @@ t_since_and_errors(void **state)
 		gcp_srv_reply("403 Forbidden", NULL,
 		    "{\"error\":{\"code\":403,\"message\":\"denied\","
 		    "\"status\":\"PERMISSION_DENIED\"}}"),
+		gcp_srv_reply("400 Bad Request", NULL,
+		    "{\"error\":{\"code\":400,\"message\":\"page token "
+		    "expired\",\"status\":\"INVALID_ARGUMENT\"}}"),
 		NULL,
 	};
 	struct t_res r = { .v = &t_srv };
@@ -317,9 +320,18 @@ t_since_and_errors(void **state)
 	event_base_dispatch(t_srv.base);
 	assert_true(r.failed);
 	assert_string_equal(r.ce.code, "PERMISSION_DENIED");
+	assert_null(r.cursor);
+	/* A page token Logging refuses: the cursor goes on by time. */
+	gcp_logs_read(g, "p", "x",
+	    "{\"t\":\"5\",\"ids\":[\"a\"],\"p\":\"old\",\"f\":\"3\"}", 0, 10,
+	    t_cb, &r);
+	event_base_dispatch(t_srv.base);
+	assert_true(r.failed);
+	assert_string_equal(r.ce.code, "INVALID_ARGUMENT");
+	assert_string_equal(r.cursor, "{\"t\":\"5\",\"ids\":[\"a\"]}");
 	/* Cancelled: no callback. */
 	gcp_cancel(g, gcp_logs_read(g, "p", "x", NULL, 0, 10, t_cb, &r));
-	assert_int_equal(r.calls, 3);
+	assert_int_equal(r.calls, 4);
 	gcp_free(g);
 	free(r.cursor);
 }
