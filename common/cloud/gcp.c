@@ -246,7 +246,6 @@ gcp_call_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 {
 	struct gcp_req *q = arg;
 
-	(void)resp;
 	/* An empty 2xx body is the core's {}: the contract says NULL. */
 	if (out != NULL && cJSON_IsObject(out) && out->child == NULL &&
 	    resp->body_len == 0)

@@ -45,6 +45,7 @@ struct gcp_seq {
 	char *name;    /* the operation's name once known */
 	int64_t deadline_ns;
 	long delay_ms;
+	int64_t wait_until_ns; /* when the :wait on the wire times out */
 	/* lists */
 	char *method, *path, *query, *items;
 	cJSON *body; /* a POST's body, pageToken set per page */
@@ -181,8 +182,12 @@ gcp_lro_poll(evutil_socket_t fd, short what, void *arg)
 	if (gcp_lro_waits(q)) {
 		if (left < 1)
 			left = 1;
-		gcp_duration(dur, sizeof(dur),
-		    left < GCP_LRO_WAIT_S ? left : GCP_LRO_WAIT_S);
+		if (left > GCP_LRO_WAIT_S)
+			left = GCP_LRO_WAIT_S;
+		gcp_duration(dur, sizeof(dur), left);
+		/* A 1 s wait tells nothing about the server waiting. */
+		q->wait_until_ns =
+		    left >= 2 ? str_now_ns() + left * 1000000000 : 0;
 		body = cJSON_CreateObject();
 		json_add_str(body, "timeout", dur);
 	}
@@ -194,17 +199,24 @@ gcp_lro_poll(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Schedules the next poll after the back-off (a :wait's first poll goes
- * at once: the server itself waits). */
+ * at once: the server itself waits). A :wait that ran to its timeout is
+ * followed by the next at once, or a done operation could go unnoticed
+ * for a back-off; one that came back early (a server that does not
+ * wait) by the back-off. */
 static void
 gcp_lro_schedule(struct gcp_seq *q)
 {
 	long ms = q->delay_ms;
 	struct timeval tv;
 
-	if (q->delay_ms == 0)
+	if (q->wait_until_ns != 0 &&
+	    str_now_ns() >= q->wait_until_ns - 1000000000)
+		ms = 0;
+	else if (q->delay_ms == 0)
 		q->delay_ms = GCP_LRO_FIRST_MS;
 	else if ((q->delay_ms *= 2) > GCP_LRO_MAX_MS)
 		q->delay_ms = GCP_LRO_MAX_MS;
+	q->wait_until_ns = 0;
 	if (q->deadline_ns - str_now_ns() < (int64_t)ms * 1000000)
 		ms = (long)((q->deadline_ns - str_now_ns()) / 1000000);
 	if (ms < 0)
