@@ -28,6 +28,11 @@ JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("filterwarnings",
+                            "ignore:distutils Version classes are deprecated:DeprecationWarning")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
