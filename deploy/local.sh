@@ -111,16 +111,31 @@ start_gcp_sim() {
 	# shellcheck disable=SC1091
 	. "$RUN/bed/bed.env"
 	mkdir -p "$RUN/gcp"
-	if ! curl -sf "http://127.0.0.1:$SK_GCP_SIM_PORT/_sim/health" >/dev/null 2>&1; then
+	local try
+	# A port of the window can be briefly held by some client's outgoing
+	# connection (it lies in the ephemeral range): a bind failure is tried
+	# again, anything else is fatal.
+	for try in 1 2 3; do
+		if curl -sf "http://127.0.0.1:$SK_GCP_SIM_PORT/_sim/health" >/dev/null 2>&1; then
+			return 0
+		fi
 		"$PY" "$ROOT/tests/sim/gcp/gcpsim.py" --port "$SK_GCP_SIM_PORT" \
 			--engine "$SK_SIM_ENGINE_HOST" --registry "$SK_REGISTRY" \
 			--project "$GCP_PROJECT" --region "$GCP_REGION" \
 			--state-dir "$RUN/gcp/sim" --ar-port "$SK_GCP_AR_PORT" \
-			--key-out "$RUN/gcp/sa-key.json" >"$RUN/gcpsim.log" 2>&1 &
+			--key-out "$RUN/gcp/sa-key.json" >>"$RUN/gcpsim.log" 2>&1 &
 		echo $! >"$RUN/gcpsim.pid"
-		wait_for "curl -sf http://127.0.0.1:$SK_GCP_SIM_PORT/_sim/health" 60 ||
-			die "the GCP simulator did not start; see $RUN/gcpsim.log"
-	fi
+		# (ends early when the simulator exits)
+		wait_for "curl -sf http://127.0.0.1:$SK_GCP_SIM_PORT/_sim/health || ! kill -0 $(cat "$RUN/gcpsim.pid")" 60 || true
+		if curl -sf "http://127.0.0.1:$SK_GCP_SIM_PORT/_sim/health" >/dev/null 2>&1; then
+			return 0
+		fi
+		stop_pid "$RUN/gcpsim.pid"
+		grep -q "Address already in use" "$RUN/gcpsim.log" || break
+		echo "local: the GCP simulator's port was taken (try $try); trying again" >&2
+		sleep 2
+	done
+	die "the GCP simulator did not start; see $RUN/gcpsim.log"
 }
 
 # The volumes' file system is $RUN/efs/<fs-id> (the simulator's backing

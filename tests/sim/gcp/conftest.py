@@ -33,10 +33,27 @@ def pytest_configure(config):
                             "ignore:distutils Version classes are deprecated:DeprecationWarning")
 
 
+# With SK_TEST_PORT_BASE (tests/run.sh) the simulators take ports from
+# base+120..+169 of the run's window, which nothing else in the sim suite
+# uses; without it, any free port.
+_PORT_WINDOW = (120, 170)
+_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    base = os.environ.get("SK_TEST_PORT_BASE")
+    candidates = [0] if not base else \
+        [int(base) + i for i in range(*_PORT_WINDOW) if int(base) + i not in _given]
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            port = s.getsockname()[1]
+            _given.add(port)
+            return port
+    raise RuntimeError("no free port in SK_TEST_PORT_BASE+%d..+%d" % _PORT_WINDOW)
 
 
 def b64url(data):

@@ -15,11 +15,12 @@ if AWS_DIR not in sys.path:
     sys.path.append(AWS_DIR)
 
 import awssim_engine  # noqa: E402
-from awssim_engine import EngineError  # noqa: E402,F401 (re-exported for the modules)
+from awssim_engine import EngineError  # noqa: E402 (for the modules)
 
 # The label the reused methods put on containers; its .owner value (the
 # simulator's state directory) tells the two simulators' containers apart.
 LABEL = awssim_engine.LABEL
+__all__ = ["Engine", "EngineError", "LABEL"]
 AR_HOST = re.compile(r"^[a-z0-9-]+-docker\.pkg\.dev$")
 GCR_HOST = re.compile(r"^([a-z]+\.)?gcr\.io$")
 
