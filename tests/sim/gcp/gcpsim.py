@@ -244,6 +244,10 @@ class Operations:
 
     def wait(self, req):
         name = self._name(req)
+        if "google.cloud.functions." in str(self._find(name).get("metadata", {}).get("@type")):
+            # Cloud Functions v2 has operations get and list only.
+            raise ApiError(404, "NOT_FOUND", "Method not found: Cloud Functions operations "
+                           "have no :wait; poll operations.get.")
         timeout = WAIT_CAP
         text = (req.body or {}).get("timeout")
         if text:

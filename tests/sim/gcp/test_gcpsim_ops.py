@@ -124,3 +124,11 @@ def test_log_write_fills_defaults(local):
     entry = local.entries[-1]
     assert entry["insertId"] and entry["timestamp"].endswith("Z")
     assert len(entry["receiveTimestamp"].split(".")[1]) == 10  # nanoseconds + Z
+
+
+def test_functions_operations_have_no_wait(local):
+    op = local.op_new({"@type": "type.googleapis.com/google.cloud.functions.v2.OperationMetadata"})
+    with pytest.raises(ApiError) as err:
+        local.serve(request(local, "POST", "/v2/%s:wait" % op["name"], {"timeout": "1s"}))
+    assert err.value.http_status == 404
+    assert local.serve(request(local, "GET", "/v2/" + op["name"]))[1]["done"] is False
