@@ -71,8 +71,8 @@ MEMORY = re.compile(r"^(\d+(?:\.\d+)?)(k|M|G|T|Ki|Mi|Gi|Ti)?$")
 CPU = re.compile(r"^(\d+(?:\.\d+)?)(m)?$")
 MI, GI = 1024**2, 1024**3
 CPU_MEMORY = [  # (cpu up to, label, min memory, max memory)
-    (0.5, "less than 0.5", 128 * MI, 512 * MI),
-    (0.999, "less than 1", 128 * MI, 1 * GI),
+    (0.4999, "less than 0.5", 128 * MI, 512 * MI),
+    (0.9999, "less than 1", 128 * MI, 1 * GI),
     (1, "1.0", 128 * MI, 4 * GI),
     (2, "2.0", 128 * MI, 8 * GI),
     (4, "4.0", 2 * GI, 16 * GI),
