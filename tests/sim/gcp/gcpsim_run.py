@@ -6,7 +6,6 @@ them. The executions run as real containers on the engine
 
 register(sim) plugs the routes into the base (Interface S)."""
 
-import atexit
 import base64
 import hashlib
 import json
@@ -528,10 +527,6 @@ def register(sim):
     for method, regex, handler, method_id in routes:
         sim.route(method, regex, handler, base + method_id)
     run_exec.remove_leftovers(sim)
-    hook = getattr(sim, "on_close", None)
-    if callable(hook):
-        hook(jobs.close)
-    else:
-        atexit.register(jobs.close)
+    sim.add_closer(jobs.close)
     log.info("Cloud Run Admin API v2 jobs served")
     return jobs

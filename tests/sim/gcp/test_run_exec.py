@@ -67,7 +67,7 @@ def _entries_until(gsim, job_id, execution, want, deadline=30):
         entries = gsim.entries(job_id, execution.rsplit("/", 1)[1])
         if want(entries) or time.time() > end:
             return entries
-        time.sleep(0.2)
+        time.sleep(0.5)     # gently: Logging has a read quota
 
 
 def test_logs_apart(gsim):
