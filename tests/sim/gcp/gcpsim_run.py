@@ -464,6 +464,20 @@ class Jobs:
             running = list(self.executions.values())
         for ex in running:
             ex.shutdown()
+        for ex in running:
+            ex.wait_stopped(30)
+
+    def snapshot(self):
+        return {"jobs": list(self.jobs.values()),
+                "executions": [e.snapshot() for e in self.executions.values()]}
+
+    def restore(self, state):
+        self.jobs = {j["name"]: j for j in state.get("jobs", [])}
+        for saved in state.get("executions", []):
+            job = self.jobs.get(saved["name"].rsplit("/executions/", 1)[0])
+            if job is not None:
+                ex = run_exec.Execution.restore(self, job, saved)
+                self.executions[ex.name] = ex
 
 
 def _apply_override(containers, override, i):
@@ -528,5 +542,6 @@ def register(sim):
         sim.route(method, regex, handler, base + method_id)
     run_exec.remove_leftovers(sim)
     sim.add_closer(jobs.close)
+    sim.add_state("run_jobs", jobs.snapshot, jobs.restore)
     log.info("Cloud Run Admin API v2 jobs served")
     return jobs

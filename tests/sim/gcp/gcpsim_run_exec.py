@@ -208,10 +208,53 @@ class Execution:
             self.cancelled.set()
 
     def shutdown(self):
+        """Cancel at once (SIGKILL); wait_stopped() waits for the end."""
         with self.sim.lock:
             self.kill_now = True
             self.cancel("CANCELLED")
-        self.thread.join(30)
+
+    def wait_stopped(self, timeout):
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+
+    # Persistence (the base's add_state): a restarted simulator keeps its
+    # executions. One still running when the simulator went away (a crash:
+    # its containers are gone) fails with a sentence saying so.
+
+    FIELDS = ("name", "template", "labels", "launch_stage", "principal", "uid", "created_ns",
+              "create_time", "update_time", "start_time", "completion_time", "operation",
+              "cancel_ops", "cancel_reason")
+    TASK_FIELDS = ("uid", "retried", "state", "start_time", "completion_time",
+                   "scheduled_time", "result", "message")
+
+    def snapshot(self):
+        out = {k: getattr(self, k) for k in self.FIELDS}
+        out["outcome"] = list(self.outcome) if self.outcome else None
+        out["pull_error"] = getattr(self, "pull_error", None)
+        out["tasks"] = [{k: getattr(t, k) for k in self.TASK_FIELDS} for t in self.tasks]
+        return out
+
+    @classmethod
+    def restore(cls, jobs, job, state):
+        ex = cls(jobs, job, state["name"], state["template"], state["principal"])
+        for k in cls.FIELDS:
+            setattr(ex, k, state[k])
+        if state.get("pull_error"):
+            ex.pull_error = state["pull_error"]
+        for t, saved in zip(ex.tasks, state["tasks"]):
+            for k in cls.TASK_FIELDS:
+                setattr(t, k, saved[k])
+        if state["outcome"]:
+            ex.outcome = tuple(state["outcome"])
+            ex.finished.set()
+            return ex
+        for t in ex.tasks:
+            if t.state in ("PENDING", "RUNNING"):
+                t.state = "FAILED"
+                t.message = "The simulator stopped while the task ran; its container is gone."
+                t.completion_time = _now()
+        ex._finish()
+        return ex
 
     def _typed(self):
         return dict(self.view(), **{"@type": "type.googleapis.com/google.cloud.run.v2.Execution"})
@@ -301,10 +344,13 @@ class Execution:
                 self.outcome = ("EXECUTION_SUCCEEDED", condition)
                 error = None
             typed = self._typed()
-            if self.operation:
-                self.sim.op_done(self.operation, response=None if error else typed, error=error)
-            for op in self.cancel_ops:
-                self.sim.op_done(op, response=typed)
+            done = [(self.operation, None if error else typed, error)] if self.operation else []
+            done += [(op, typed, None) for op in self.cancel_ops]
+            for op, response, err in done:
+                try:
+                    self.sim.op_done(op, response=response, error=err)
+                except KeyError:    # the base no longer has it (a restart lost it)
+                    log.warning("operation %s of %s is gone", op, self.name)
         self.finished.set()
 
 
