@@ -160,6 +160,7 @@ def check_job(job, field="job"):
             raise ApiError(400, "INVALID_ARGUMENT", "%s.ports: Cloud Run jobs do not accept "
                            "inbound connections; container ports are not allowed." % where)
         check_resources((c.get("resources") or {}).get("limits") or {}, where + ".resources")
+        _check_env(c.get("env") or [], where + ".env")
         for env in c.get("env") or []:
             if "valueSource" in env:
                 raise ApiError(400, "INVALID_ARGUMENT", "%s.env: secret environment variables "
@@ -168,6 +169,17 @@ def check_job(job, field="job"):
         raise ApiError(400, "INVALID_ARGUMENT", "%s.template.template.volumes: volumes are not "
                        "served by the simulator's Cloud Run jobs." % field)
     return job
+
+
+ENV_NAME = re.compile(r"^[^=\x00]+$")
+
+
+def _check_env(env, field):
+    """Names are required, free of '=' (Cloud Run refuses them too)."""
+    for i, e in enumerate(env):
+        if not isinstance(e, dict) or not ENV_NAME.match(e.get("name") or ""):
+            raise ApiError(400, "INVALID_ARGUMENT", "%s[%d].name: Environment variable names "
+                           "must be non-empty and must not contain '='." % (field, i))
 
 
 def check_timeout(value, field):
@@ -498,6 +510,7 @@ def _apply_override(containers, override, i):
     elif override.get("args"):
         target["args"] = list(override["args"])
     if override.get("env"):
+        _check_env(override["env"], "overrides.container_overrides[%d].env" % i)
         env = {e["name"]: e for e in target.get("env") or []}
         for e in override["env"]:
             env[e["name"]] = e

@@ -5,7 +5,6 @@ is killed and fails with DEADLINE_EXCEEDED), cancel (SIGTERM, then SIGKILL
 after 10 s), and the containers' stdout and stderr copied line by line into
 the base's Cloud Logging store under Cloud Run's log names."""
 
-import json
 import logging
 import os
 import re
@@ -543,7 +542,3 @@ class Attempts:
 
 def _seconds(value):
     return ("%d" % value) if value == int(value) else ("%g" % value)
-
-
-def dump(obj):
-    return json.dumps(obj, sort_keys=True)

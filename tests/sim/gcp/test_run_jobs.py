@@ -5,6 +5,8 @@ execution), validateOnly, and the call counters."""
 
 import time
 
+import pytest
+
 from gcpsim_run_testlib import PARENT, containers_of, error_of, gsim  # noqa: F401
 
 JOB_TYPE = "type.googleapis.com/google.cloud.run.v2.Job"
@@ -166,3 +168,36 @@ def test_call_counters(gsim):
     text = repr(calls)
     assert "run.projects.locations.jobs.create" in text
     assert "run.projects.locations.jobs.get" in text
+
+
+def test_bad_env_refused(gsim):
+    for env in ([{"value": "x"}], [{"name": "A=B", "value": "x"}], [{"name": ""}]):
+        err = error_of(_create, gsim, "bad-env", _body(env=env))
+        assert err.status == 400 and "Environment variable names" in err.error["message"], env
+    gsim.wait_op(_create(gsim, "env-over", _body(command=["true"])))
+    err = error_of(gsim.call, "POST", "/v2/%s/jobs/env-over:run" % PARENT,
+                   {"overrides": {"containerOverrides": [{"env": [{"value": "x"}]}]}})
+    assert err.status == 400
+    err = error_of(gsim.call, "POST", "/v2/%s/jobs/env-over:run" % PARENT,
+                   {"overrides": {"containerOverrides": [{"name": "other"}]}})
+    assert err.status == 400 and "'other'" in err.error["message"]
+    err = error_of(gsim.call, "POST", "/v2/%s/jobs/env-over:run" % PARENT,
+                   {"overrides": {"timeout": "604801s"}})
+    assert err.status == 400 and "168 hours" in err.error["message"]
+
+
+def test_faults_strike_run(gsim):
+    """The base's faults apply to Cloud Run's methods (real base only)."""
+    if "_standin" in gsim.script:
+        pytest.skip("the stand-in base has no faults; gcpsim.py is not in the tree")
+    gsim.wait_op(_create(gsim, "faulted", _body(command=["true"])))
+    gsim.call("POST", "/_sim/faults", {"method": "run.projects.locations.jobs.run",
+                                       "error": "UNAVAILABLE", "count": 1})
+    try:
+        err = error_of(gsim.call, "POST", "/v2/%s/jobs/faulted:run" % PARENT, {})
+        assert err.status == 503 and err.error["status"] == "UNAVAILABLE"
+        op = gsim.wait_op(gsim.call("POST", "/v2/%s/jobs/faulted:run" % PARENT, {}))
+        assert "error" not in op
+    finally:
+        gsim.call("DELETE", "/_sim/faults")
+    assert gsim.call("GET", "/v2/%s/jobs/faulted" % PARENT)["executionCount"] == 1
