@@ -374,6 +374,9 @@ class Jobs:
 
     def run(self, req):
         job = self._job(req.match)
+        if self.sim.engine is None:
+            raise ApiError(400, "FAILED_PRECONDITION", "The simulator was started without "
+                           "--engine, so Cloud Run jobs cannot run; start it with --engine.")
         body = req.body or {}
         if body.get("etag") and body["etag"] != job["etag"]:
             raise ApiError(409, "ABORTED", "The etag '%s' does not match the job's current "

@@ -22,6 +22,7 @@ LABEL = "sockerless.gcpsim.run"
 POLL_SECONDS = 0.2
 CANCEL_GRACE_SECONDS = 10     # Cloud Run: SIGTERM, then SIGKILL 10 s later
 LOG_FLUSH_SECONDS = 10        # how long an attempt waits for its last log lines
+MAX_PARALLEL = 8              # tasks of one execution running at once
 ENTRY_STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) ")
 TYPE_STATUS = "type.googleapis.com/google.rpc.Status"
 CODE = {"OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "DEADLINE_EXCEEDED": 4,
@@ -49,6 +50,8 @@ def _owner(sim):
 def remove_leftovers(sim):
     """Containers an earlier simulator with the same state directory left
     behind (after a crash: their executions are gone)."""
+    if sim.engine is None:
+        return
     try:
         for c in sim.engine.docker.containers.list(
                 all=True, filters={"label": "%s.owner=%s" % (LABEL, _owner(sim))}):
@@ -284,7 +287,10 @@ class Execution:
                     t.completion_time = _now()
                 self.pull_error = message
             return
-        parallel = self.template.get("parallelism") or len(self.tasks)
+        # parallelism 0 means "as many as possible": here MAX_PARALLEL, so
+        # that a large taskCount does not start thousands of containers on
+        # the test machine at once (the results are the same, only later).
+        parallel = min(self.template.get("parallelism") or len(self.tasks), MAX_PARALLEL)
         slots = threading.Semaphore(parallel)
         threads = []
         for t in self.tasks:
@@ -379,7 +385,10 @@ class Attempts:
         while True:
             code, status = self._attempt(attempt)
             with self.sim.lock:
-                task.result = _nonzero({"exitCode": code, "status": status})
+                if code is not None and code < 0:
+                    task.result = {"termSignal": -code, "status": status}
+                else:
+                    task.result = _nonzero({"exitCode": code, "status": status})
                 task.result.setdefault("status", {})
                 if ex.cancelled.is_set():
                     task.state, task.message = "CANCELLED", "The task was cancelled."
@@ -397,7 +406,8 @@ class Attempts:
                 return
 
     def _attempt(self, attempt):
-        """Run one container; (exit code or None, google.rpc.Status dict)."""
+        """Run one container; (exit code, minus the signal that killed it,
+        or None when it never ran; google.rpc.Status dict)."""
         task, ex, engine = self.task, self.ex, self.sim.engine
         if ex.cancelled.is_set():
             return None, {"code": CODE["CANCELLED"], "message": "The task was cancelled."}
@@ -424,6 +434,10 @@ class Attempts:
         for f in followers:
             f.join(LOG_FLUSH_SECONDS)
         self._system_line(attempt, code, timed_out)
+        if timed_out:
+            # The simulator's own SIGKILL ended it: a signal, not an exit
+            # code ("at most one of exit_code or term_signal is set").
+            code = -9
         engine.remove(cid)
         with self.sim.lock:
             task.container_id = None
