@@ -159,7 +159,10 @@ def check_job(job, field="job"):
         if c.get("ports"):
             raise ApiError(400, "INVALID_ARGUMENT", "%s.ports: Cloud Run jobs do not accept "
                            "inbound connections; container ports are not allowed." % where)
-        check_resources((c.get("resources") or {}).get("limits") or {}, where + ".resources")
+        limits = c.setdefault("resources", {}).setdefault("limits", {})
+        check_resources(limits, where + ".resources")
+        limits.setdefault("cpu", "1000m")       # the defaults Google writes back
+        limits.setdefault("memory", "512Mi")
         _check_env(c.get("env") or [], where + ".env")
         for env in c.get("env") or []:
             if "valueSource" in env:

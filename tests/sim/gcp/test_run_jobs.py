@@ -32,6 +32,8 @@ def test_create_defaults_and_server_fields(gsim):
     assert job["template"]["taskCount"] == 1
     assert job["template"]["template"]["maxRetries"] == 3
     assert job["template"]["template"]["timeout"] == "600s"
+    assert job["template"]["template"]["containers"][0]["resources"]["limits"] == {
+        "cpu": "1000m", "memory": "512Mi"}
     got = gsim.call("GET", "/v2/%s/jobs/defaults" % PARENT)
     for field in ("uid", "etag", "createTime", "updateTime", "creator", "launchStage"):
         assert got[field], field
