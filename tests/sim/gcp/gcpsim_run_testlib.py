@@ -30,10 +30,10 @@ LOG_STDERR = "projects/%s/logs/run.googleapis.com%%2Fstderr" % PROJECT
 
 
 def _port(offset):
-    """SK_TEST_PORT_BASE+150+offset when the runner gives a port range,
+    """SK_TEST_PORT_BASE+172+offset when the runner gives a port range,
     else a free port."""
     if os.environ.get("SK_TEST_PORT_BASE"):
-        return int(os.environ["SK_TEST_PORT_BASE"]) + 150 + offset
+        return int(os.environ["SK_TEST_PORT_BASE"]) + 172 + offset
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
