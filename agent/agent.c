@@ -176,7 +176,12 @@ main(int argc, char *argv[])
 		}
 		lambda = 1;
 	}
-	if (i >= argc)
+	/* The HTTP runtime may have no command of its own: each request
+	 * then brings its argv (the gcf backend's derived images). */
+	if (i >= argc &&
+	    !(dashes && !lambda &&
+		(api = getenv("SOCKERLESS_HTTP_RUNTIME")) != NULL &&
+		strcmp(api, "1") == 0))
 		agent_usage("no command given");
 	if (!lambda && !dashes)
 		agent_usage("a mode is required (--lambda, or -- PROG)");

@@ -530,6 +530,9 @@ httprt_serve(int fd, int lfd, char *const argv[])
 		    "a run is in progress; this runtime runs one at a time");
 	} else if ((bad = httprt_parse(r.body, r.body_len, &inv)) != NULL) {
 		httprt_error(fd, 400, "Bad Request", bad);
+	} else if (inv.argv == NULL && argv[0] == NULL) {
+		httprt_error(fd, 400, "Bad Request",
+		    "argv is required: this runtime has no command of its own");
 	} else {
 		if (inv.cid[0] == '\0')
 			strcpy(inv.cid, "-");

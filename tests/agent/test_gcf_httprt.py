@@ -247,3 +247,17 @@ def test_without_the_runtime_env_the_command_runs_plainly():
     p = subprocess.run([AGENT, "--", "/bin/sh", "-c", "echo plain; exit 4"],
                        env={"PATH": "/bin"}, capture_output=True, timeout=10)
     assert p.returncode == 4 and p.stdout == b"plain\n"
+
+
+def test_no_command_of_its_own(runtime):
+    # the gcf backend's derived images: the agent alone, argv per request
+    rt = runtime([])
+    status, data = rt.request("POST", b"{}")
+    assert status == 400 and "argv is required" in json.loads(data)["message"]
+    status, env = rt.post({"argv": ["/bin/echo", "given"]})
+    assert status == 200 and streams(env)[1] == b"given\n"
+
+
+def test_no_command_is_still_a_usage_error_elsewhere():
+    p = subprocess.run([AGENT, "--"], env={"PATH": "/bin"}, capture_output=True, timeout=10)
+    assert p.returncode == 125 and b"no command given" in p.stderr
