@@ -113,7 +113,7 @@ envelope_record(struct envelope_out *o, int stream, const char *buf, size_t len)
 		if (len == 0)
 			return;
 	}
-	if (o->n == o->nalloc) {
+	if (o->recs == NULL || o->n == o->nalloc) {
 		o->nalloc = o->nalloc == 0 ? 256 : o->nalloc * 2;
 		o->recs = xrealloc(o->recs, o->nalloc * sizeof(*o->recs));
 	}

@@ -117,7 +117,7 @@ httprt_listen(const char *addr)
 	char host[256];
 	const char *colon = strrchr(addr, ':');
 	size_t hl;
-	int fd = -1, one = 1, rc;
+	int fd = -1, one = 1;
 
 	if (colon == NULL || colon[1] == '\0' ||
 	    (hl = (size_t)(colon - addr)) >= sizeof(host))
@@ -131,7 +131,7 @@ httprt_listen(const char *addr)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
-	if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0)
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
 		goto bad;
 	if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
@@ -400,6 +400,8 @@ httprt_mkdirs(const char *dir)
 }
 
 /* The worker: one run, answered on fd; exits. */
+static void httprt_run(int fd, int done, struct httprt_inv *inv,
+    char *const dflt[]) __attribute__((noreturn));
 static void
 httprt_run(int fd, int done, struct httprt_inv *inv, char *const dflt[])
 {
@@ -563,6 +565,8 @@ httprt_reap(void)
 void
 httprt_main(const char *listen_addr, char *const argv[])
 {
+	struct sockaddr_storage peer;
+	socklen_t alen;
 	struct pollfd p[2];
 	int lfd, fd;
 
@@ -580,7 +584,9 @@ httprt_main(const char *listen_addr, char *const argv[])
 			httprt_reap();
 		if (p[0].revents == 0)
 			continue;
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		alen = sizeof(peer);
+		fd =
+		    accept4(lfd, (struct sockaddr *)&peer, &alen, SOCK_CLOEXEC);
 		if (fd >= 0)
 			httprt_serve(fd, lfd, argv);
 	}
