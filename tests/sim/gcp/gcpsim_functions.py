@@ -121,6 +121,12 @@ class Functions:
             slot["data"] = data
         handler.raw(200, [("Content-Type", "text/plain")], b"")
 
+    def runtimes(self, req):
+        """runtimes.list: what gcloud functions deploy checks first."""
+        self._parent(req)
+        return 200, {"runtimes": [{"name": n, "displayName": n, "stage": "GA",
+                                   "environment": "GEN_2"} for n in sorted(RUNTIMES)]}
+
     # Functions.
 
     def create(self, req):
@@ -355,6 +361,8 @@ def register(sim):
     sim.route("POST", FUNCS + ":generateUploadUrl", functions.generate_upload_url,
               base + "generateUploadUrl")
     sim.route("GET", FUNC, functions.get, base + "get")
+    sim.route("GET", r"/v2/projects/(?P<p>[^/]+)/locations/(?P<l>[^/]+)/runtimes",
+              functions.runtimes, "cloudfunctions.projects.locations.runtimes.list")
     sim.route("PATCH", FUNC, functions.patch, base + "patch")
     sim.route("DELETE", FUNC, functions.delete, base + "delete")
     sim.add_state("cloud_functions", functions.snapshot, functions.restore)
