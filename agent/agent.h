@@ -130,6 +130,10 @@ struct spawned {
 /* The user (SOCKERLESS_USER) of spawns that name none: the main process,
  * health checks and execs without a user; user outlives every spawn. */
 void spawn_set_user(const char *user);
+/* Becomes user ("uid[:gid]" or names; HOME set from passwd when unset),
+ * in a process about to run a command; 0, or -1 with Docker's words on
+ * stdout ("unable to find user x: no matching entries in passwd file"). */
+int spawn_become(const char *spec);
 /* Non-blocking, close-on-exec descriptors; 0, or -1 with errno. */
 int spawn_start(const struct spawn *s, struct spawned *out);
 /* env with SOCKERLESS_* left out and add's K=V replacing or appended;

@@ -58,6 +58,7 @@ struct httprt_inv {
 	char **argv; /* replaces the command line */
 	char **env;  /* K=V, replacing or added */
 	char *workdir;
+	char *user; /* uid[:gid] or names */
 	int64_t timeout_ms;
 };
 
@@ -287,6 +288,7 @@ httprt_inv_free(struct httprt_inv *inv)
 	jread_strv_free(inv->argv);
 	jread_strv_free(inv->env);
 	free(inv->workdir);
+	free(inv->user);
 	memset(inv, 0, sizeof(*inv));
 }
 
@@ -359,6 +361,10 @@ httprt_parse(const char *body, size_t len, struct httprt_inv *inv)
 			if (jread_string(&c, &inv->workdir) == -1 ||
 			    inv->workdir[0] != '/')
 				bad = "workdir must be an absolute path";
+		} else if (strcmp(key, "user") == 0) {
+			if (jread_string(&c, &inv->user) == -1 ||
+			    inv->user[0] == '\0')
+				bad = "user must be a user name or uid[:gid]";
 		} else if (strcmp(key, "timeoutMs") == 0) {
 			if (jread_number(&c, &ms) == -1 || ms <= 0)
 				bad = "timeoutMs must be a positive number";
@@ -399,6 +405,45 @@ httprt_mkdirs(const char *dir)
 	return rc;
 }
 
+/* Becomes user for this run (in the worker): 0, or -1 with the reason in
+ * msg as Docker words it (spawn_become writes it on stdout, which is
+ * caught here so the envelope carries it). */
+static int
+httprt_user(const char *user, char *msg, size_t msgsz)
+{
+	int p[2] = { -1, -1 }, saved = -1, rc;
+	ssize_t n;
+	char *cr;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) == -1 ||
+	    (saved = dup(STDOUT_FILENO)) == -1 ||
+	    dup2(p[1], STDOUT_FILENO) == -1) {
+		snprintf(msg, msgsz, "sockerless-agent: user %s: %s\n", user,
+		    strerror(errno));
+		rc = -1;
+		goto out;
+	}
+	rc = spawn_become(user);
+	dup2(saved, STDOUT_FILENO);
+	n = read(p[0], msg, msgsz - 2);
+	if (n <= 0) {
+		snprintf(msg, msgsz - 2, "unable to set user %s", user);
+		n = (ssize_t)strlen(msg);
+	}
+	msg[n] = '\0';
+	if ((cr = strchr(msg, '\r')) != NULL)
+		*cr = '\0';
+	strcat(msg, "\n");
+out:
+	if (saved >= 0)
+		close(saved);
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	return rc;
+}
+
 /* The worker: one run, answered on fd; exits. */
 static void httprt_run(int fd, int done, struct httprt_inv *inv,
     char *const dflt[]) __attribute__((noreturn));
@@ -422,8 +467,16 @@ httprt_run(int fd, int done, struct httprt_inv *inv, char *const dflt[])
 		term_at = deadline - HTTPRT_TERM_BEFORE_MS;
 		kill_at = deadline - HTTPRT_KILL_BEFORE_MS;
 	}
-	if (inv->workdir != NULL &&
-	    (httprt_mkdirs(inv->workdir) == -1 || chdir(inv->workdir) == -1)) {
+	/* The directory is made as Docker makes it (before the user
+	 * switch), then entered as the user. */
+	if (inv->workdir != NULL && httprt_mkdirs(inv->workdir) == -1) {
+		snprintf(msg, sizeof(msg), "sockerless-agent: mkdir %s: %s\n",
+		    inv->workdir, strerror(errno));
+		envelope_fail(&out, &res, 126, msg);
+	} else if (inv->user != NULL &&
+	    httprt_user(inv->user, msg, sizeof(msg)) == -1) {
+		envelope_fail(&out, &res, 126, msg);
+	} else if (inv->workdir != NULL && chdir(inv->workdir) == -1) {
 		snprintf(msg, sizeof(msg),
 		    "sockerless-agent: chdir to %s: %s\n", inv->workdir,
 		    strerror(errno));

@@ -261,3 +261,32 @@ def test_no_command_of_its_own(runtime):
 def test_no_command_is_still_a_usage_error_elsewhere():
     p = subprocess.run([AGENT, "--"], env={"PATH": "/bin"}, capture_output=True, timeout=10)
     assert p.returncode == 125 and b"no command given" in p.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_user(runtime):
+    import shutil
+    rt = runtime(["/bin/false"])
+    # under /tmp: pytest's own directories are closed to other users
+    top = "/tmp/sk-gcf-httprt-%d" % os.getpid()
+    wd = top + "/userdir"
+    status, env = rt.post({"argv": ["/bin/sh", "-c", "id -u; id -g; pwd"], "user": "65534:65534",
+                           "workdir": wd})
+    assert status == 200, env
+    assert dict(env)["exitCode"] == 0, streams(env)
+    assert streams(env)[1] == ("65534\n65534\n%s\n" % wd).encode()
+    # the runtime itself keeps its user: the next run is root again
+    status, env = rt.post({"argv": ["/bin/sh", "-c", "id -u"]})
+    assert streams(env)[1] == b"0\n"
+    shutil.rmtree(top)
+
+
+def test_unknown_user_is_126_with_dockers_words(runtime):
+    rt = runtime(["/bin/true"])
+    status, env = rt.post({"user": "no-such-user-here"})
+    d = dict(env)
+    assert status == 200 and d["exitCode"] == 126
+    assert b"unable to find user no-such-user-here: no matching entries in passwd file" \
+        in streams(env)[2]
+    status, data = rt.request("POST", b'{"user":""}')
+    assert status == 400 and "user" in json.loads(data)["message"]
