@@ -345,3 +345,18 @@ def test_busy_timeout_and_scale_to_zero(fresh_sim, monkeypatch):
     assert http("POST", fn["url"], b"{}", tok, 60).status == 200
     wait_op(sim, sim.call("DELETE", PARENT + "/functions/fn-busy").json())
     assert not instances()
+
+
+def test_functions_survive_a_restart(fresh_sim):
+    s = fresh_sim()
+    wait_op(s, create(s, "fn-persist").json())
+    s.stop()
+    s.start()
+    got = s.call("GET", PARENT + "/functions/fn-persist").json()
+    assert got["state"] == "ACTIVE"
+    # the data plane has a port of its own per run: the URLs follow it
+    svc = s.call("GET", "/v2/" + got["serviceConfig"]["service"]).json()
+    assert got["url"] == svc["uri"] == got["serviceConfig"]["uri"]
+    assert got["url"].endswith("/_svc/fn-persist")
+    r = http("POST", got["url"], b"{}", {"Authorization": "Bearer " + id_token(s, got["url"])})
+    assert r.status == 500 and b"built from source" in r.body
