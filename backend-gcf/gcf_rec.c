@@ -24,6 +24,10 @@
  * come: once the exit marker is there, this long later the whole run is
  * read again, so a line that arrived after the marker is not missed. */
 #define GCF_REC_SETTLE_MS 3000
+/* stdout and stderr are timestamped apart (by the log agent reading each
+ * pipe): a last stdout line can be stamped a little after the exit
+ * marker on stderr. Lines this close after the marker are the run's. */
+#define GCF_REC_SKEW_NS 2000000000LL
 
 struct gcf_rec {
 	TAILQ_ENTRY(gcf_rec) entry;
@@ -36,6 +40,7 @@ struct gcf_rec {
 	int seen_start;
 	int settling; /* the exit marker was seen; reading the run again */
 	int code;
+	int64_t exit_ns; /* the exit marker's timestamp */
 	int64_t since_ns, deadline_ns;
 	struct kit_lines l;
 	struct event *timer;
@@ -101,7 +106,8 @@ gcf_rec_exit(const struct gcf_rec *r, const struct gcp_log_entry *ev, int *code)
 	return 1;
 }
 
-/* Settling: the lines between the markers are the output; 1 at the end. */
+/* Settling: the lines after the started marker and up to the exit
+ * marker's time (and GCF_REC_SKEW_NS) are the output; 1 past them. */
 static int
 gcf_rec_entry(struct gcf_rec *r, const struct gcp_log_entry *ev)
 {
@@ -112,21 +118,24 @@ gcf_rec_entry(struct gcf_rec *r, const struct gcp_log_entry *ev)
 		    memcmp(ev->text, r->started, ev->len) == 0;
 		return 0;
 	}
-	if (gcf_rec_exit(r, ev, &code))
+	if (ev->ts_ns > r->exit_ns + GCF_REC_SKEW_NS)
 		return 1;
-	kit_lines_emit(&r->l, ev->stream, ev->ts_ns / 1000, ev->text, ev->len);
+	if (!gcf_rec_exit(r, ev, &code))
+		kit_lines_emit(
+		    &r->l, ev->stream, ev->ts_ns / 1000, ev->text, ev->len);
 	return 0;
 }
 
 /* The whole run again, from the start (after GCF_REC_SETTLE_MS). */
 static void
-gcf_rec_settle(struct gcf_rec *r, int code)
+gcf_rec_settle(struct gcf_rec *r, int code, int64_t exit_ns)
 {
 	struct timeval tv = { GCF_REC_SETTLE_MS / 1000,
 		(GCF_REC_SETTLE_MS % 1000) * 1000 };
 
 	r->settling = 1;
 	r->code = code;
+	r->exit_ns = exit_ns;
 	free(r->cursor);
 	r->cursor = NULL;
 	evtimer_add(r->timer, &tv);
@@ -149,7 +158,7 @@ gcf_rec_read_done(void *arg, const struct gcp_log_entry *ev, size_t n,
 		    r->c->id, ce->code, ce->message);
 	for (size_t i = 0; ce == NULL && i < n; i++) {
 		if (!r->settling && gcf_rec_exit(r, &ev[i], &code)) {
-			gcf_rec_settle(r, code);
+			gcf_rec_settle(r, code, ev[i].ts_ns);
 			return;
 		}
 		if (r->settling && gcf_rec_entry(r, &ev[i])) {
@@ -163,6 +172,11 @@ gcf_rec_read_done(void *arg, const struct gcp_log_entry *ev, size_t n,
 	}
 	if (ce == NULL && more) {
 		gcf_rec_read(r);
+		return;
+	}
+	if (ce == NULL && r->settling && r->seen_start) {
+		/* everything Logging has of the run was read */
+		gcf_rec_end(r, r->code, NULL);
 		return;
 	}
 	if (str_now_ns() > r->deadline_ns) {
