@@ -14,6 +14,7 @@
 static const char agent_usage_text[] =
     "usage: sockerless-agent -- PROG [ARG...]\n"
     "       sockerless-agent --lambda -- PROG [ARG...]\n"
+    "       SOCKERLESS_HTTP_RUNTIME=1 sockerless-agent -- PROG [ARG...]\n"
     "       sockerless-agent --install DEST\n"
     "       sockerless-agent --version\n";
 
@@ -116,6 +117,31 @@ out:
 	return rc;
 }
 
+/* Where the HTTP runtime listens: SOCKERLESS_HTTP_LISTEN, else every
+ * address on Cloud Run's $PORT (8080 when unset, as Cloud Run's default). */
+static void
+agent_http_runtime(char *const argv[])
+{
+	const char *listen_addr = getenv("SOCKERLESS_HTTP_LISTEN");
+	const char *port = getenv("PORT");
+	char addr[64];
+	long n;
+
+	if (listen_addr == NULL || *listen_addr == '\0') {
+		if (port == NULL || *port == '\0')
+			port = "8080";
+		n = strspn(port, "0123456789") == strlen(port) &&
+			strlen(port) <= 5 ?
+		    strtol(port, NULL, 10) :
+		    0;
+		if (n < 1 || n > 65535)
+			agent_usage("PORT must be a port number (1-65535)");
+		snprintf(addr, sizeof(addr), "0.0.0.0:%ld", n);
+		listen_addr = addr;
+	}
+	httprt_main(listen_addr, argv);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -150,10 +176,18 @@ main(int argc, char *argv[])
 		}
 		lambda = 1;
 	}
-	if (i >= argc)
+	/* The HTTP runtime may have no command of its own: each request
+	 * then brings its argv (the gcf backend's derived images). */
+	if (i >= argc &&
+	    !(dashes && !lambda &&
+		(api = getenv("SOCKERLESS_HTTP_RUNTIME")) != NULL &&
+		strcmp(api, "1") == 0))
 		agent_usage("no command given");
 	if (!lambda && !dashes)
 		agent_usage("a mode is required (--lambda, or -- PROG)");
+	if (!lambda && (api = getenv("SOCKERLESS_HTTP_RUNTIME")) != NULL &&
+	    strcmp(api, "1") == 0)
+		agent_http_runtime(argv + i);
 	if (!lambda)
 		wrap_main(argv + i);
 

@@ -19,9 +19,66 @@
 void *xmalloc(size_t n) __attribute__((returns_nonnull));
 void *xrealloc(void *p, size_t n) __attribute__((returns_nonnull));
 
+/* envelope.c: one run of the command for a FaaS invocation and the
+ * envelope that carries its result (docs/agent.md). */
+/* Lambda refuses responses over 6 MB; stay clear of it with the JSON
+ * around the output. docs/agent.md states this limit to the backend. */
+#define ENVELOPE_MAX 5000000
+struct envelope_rec {
+	int stream;
+	int64_t ts; /* microseconds since the epoch of the first read */
+	size_t off; /* into envelope_out.data */
+	size_t len;
+};
+/* The output of one run, in the order read. */
+struct envelope_out {
+	char *data;
+	size_t len, cap;
+	struct envelope_rec *recs;
+	size_t n, nalloc;
+	size_t est; /* upper bound of the envelope's encoded size */
+	int truncated;
+};
+struct envelope_result {
+	int code;
+	const char *signame; /* set when killed by a signal */
+	int timed_out;
+	char suffix[40]; /* " (timed out)" / " (signal SIGKILL)" / "" */
+};
+/* One line to stderr in a single write, so it never interleaves with the
+ * child's output that the agent tees there. */
+void envelope_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Request and container ids go into URLs and searched log lines: 1 when
+ * s is made only of the characters they are made of, shorter than max. */
+int envelope_token_ok(const char *s, size_t max);
+void envelope_out_init(struct envelope_out *o);
+void envelope_out_free(struct envelope_out *o);
+/* Keeps a chunk for the envelope while it stays under ENVELOPE_MAX. */
+void envelope_record(
+    struct envelope_out *o, int stream, const char *buf, size_t len);
+/* A run that never started: msg (a line) as its stderr, teed too. */
+void envelope_fail(struct envelope_out *o, struct envelope_result *res,
+    int code, const char *msg);
+/* Runs argv once (the agent's environment and directory, stdin from
+ * /dev/null), teeing its output to the agent's own and recording it;
+ * term_at/kill_at are proc_run's deadlines (0: none). Call
+ * proc_signals_init first. */
+void envelope_run(struct envelope_out *o, char *const argv[], int64_t term_at,
+    int64_t kill_at, struct envelope_result *res);
+/* The envelope; with_output 0 drops the records and marks the output
+ * truncated. malloc'd, its length in *lenp. */
+char *envelope_build(const struct envelope_out *o,
+    const struct envelope_result *res, int with_output, size_t *lenp);
+
 /* lambda.c */
 /* Serves Lambda invocations with argv until SIGTERM; never returns. */
 void lambda_main(const char *api, char *const argv[]) __attribute__((noreturn));
+
+/* httprt.c: the HTTP runtime (Cloud Run functions and services). */
+/* Serves POSTs on listen_addr ("host:port"), each running argv (or the
+ * request's argv) once, until SIGTERM; never returns. */
+void httprt_main(const char *listen_addr, char *const argv[])
+    __attribute__((noreturn));
 
 /* loop.c: the wrapper's one poll() loop, its signals and its reaper.
  * Callbacks never free objects: they mark them, and the next iteration's
@@ -73,6 +130,10 @@ struct spawned {
 /* The user (SOCKERLESS_USER) of spawns that name none: the main process,
  * health checks and execs without a user; user outlives every spawn. */
 void spawn_set_user(const char *user);
+/* Becomes user ("uid[:gid]" or names; HOME set from passwd when unset),
+ * in a process about to run a command; 0, or -1 with Docker's words on
+ * stdout ("unable to find user x: no matching entries in passwd file"). */
+int spawn_become(const char *spec);
 /* Non-blocking, close-on-exec descriptors; 0, or -1 with errno. */
 int spawn_start(const struct spawn *s, struct spawned *out);
 /* env with SOCKERLESS_* left out and add's K=V replacing or appended;

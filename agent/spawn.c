@@ -83,8 +83,8 @@ spawn_number(const char *s, unsigned long *v)
 }
 
 /* In the child: becomes user ("uid[:gid]" or names), as Docker's exec. */
-static int
-spawn_user(const char *spec)
+int
+spawn_become(const char *spec)
 {
 	char user[256], *group;
 	struct passwd *pw = NULL;
@@ -122,8 +122,12 @@ spawn_user(const char *spec)
 			return -1;
 		}
 	}
-	if ((pw != NULL && group == NULL ? initgroups(pw->pw_name, gid) :
-					   setgroups(1, &gid)) == -1 ||
+	/* Without root the supplementary groups cannot change, and the
+	 * process can only become itself (the image's USER, which a derived
+	 * image keeps): that much succeeds, anything else is refused below. */
+	if ((geteuid() == 0 &&
+		(pw != NULL && group == NULL ? initgroups(pw->pw_name, gid) :
+					       setgroups(1, &gid)) == -1) ||
 	    setgid(gid) == -1 || setuid(uid) == -1) {
 		spawn_say(
 		    "unable to set user %s: %s", spec, spawn_strerror(errno));
@@ -249,7 +253,7 @@ spawn_child(const struct spawn *s, const char *slave, int in, int out, int err)
 		environ = (char **)s->envp;
 	user =
 	    s->user != NULL && *s->user != '\0' ? s->user : spawn_default_user;
-	if (user != NULL && *user != '\0' && spawn_user(user) == -1)
+	if (user != NULL && *user != '\0' && spawn_become(user) == -1)
 		_exit(126);
 	if (s->workdir != NULL && *s->workdir != '\0' &&
 	    chdir(s->workdir) == -1) {

@@ -234,6 +234,24 @@ lambda:
 EOF
 }
 
+write_gcf_config() {
+	cat >"$RUN/backend-gcf.yaml" <<EOF
+# Written by deploy/local.sh: the gcf backend (Cloud Run functions) against
+# the GCP simulator; derived images go to its Artifact Registry host.
+socket: $RUN/backend.sock
+state_dir: $RUN/state-gcf
+registry_mirrors: [http://$SK_REGISTRY]
+registry_endpoints: [$GCP_REGION-docker.pkg.dev=http://127.0.0.1:$SK_GCP_AR_PORT]
+$(write_volume_config "$BUILD/sockerless-backend-gcf")
+gcf:
+  project: $GCP_PROJECT
+  region: $GCP_REGION
+  credentials_file: $RUN/gcp/sa-key.json
+  endpoint: http://127.0.0.1:$SK_GCP_SIM_PORT
+  agent_path: $BUILD/sockerless-agent
+EOF
+}
+
 start_backend() {
 	local name=$1 bin="$BUILD/sockerless-backend-$1"
 	[ -x "$bin" ] || die "no backend binary $bin (unknown backend '$name'?)"
