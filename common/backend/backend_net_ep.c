@@ -524,13 +524,19 @@ backend_net_env(struct backend *b, struct container *c)
 		cJSON_Delete(hosts);
 	if (backend_net_has_user(c))
 		json_add_bool(o, "resolver", 1);
+	/* The agent's resolver and peers on loopback addresses of its own
+	 * (the peers come with the push that follows the start). */
+	if (backend_net_has_user(c) && b->ops->reach == BACKEND_REACH_RELAY)
+		json_add_bool(o, "relay", 1);
 	if ((v = backend_net_strs(json_arr(hc, "Dns"))) != NULL)
 		cJSON_AddItemToObject(o, "dns", v);
 	if ((v = backend_net_strs(json_arr(hc, "DnsSearch"))) != NULL)
 		cJSON_AddItemToObject(o, "dns_search", v);
 	if ((v = backend_net_strs(json_arr(hc, "DnsOptions"))) != NULL)
 		cJSON_AddItemToObject(o, "dns_options", v);
-	backend_net_env_names(o, backend_net_names(b, c));
+	backend_net_env_names(o,
+	    b->ops->reach == BACKEND_REACH_RELAY ? backend_net_relay_self(c) :
+						   backend_net_names(b, c));
 	s = json_print(o);
 	cJSON_Delete(o);
 	return s;
