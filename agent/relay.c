@@ -256,10 +256,8 @@ relay_read_peer(struct jread *c, struct relay_in *in)
 	int more, rc = 0;
 
 	memset(in, 0, sizeof(*in));
-	if (!jread_eat(c, '{'))
-		return -1;
-	if (jread_eat(c, '}'))
-		return 0;
+	if (!jread_eat(c, '{') || jread_eat(c, '}'))
+		return -1; /* a peer needs its id */
 	do {
 		if (jread_member(c, &key) == -1)
 			return -1;

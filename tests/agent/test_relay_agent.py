@@ -106,9 +106,9 @@ def test_malformed_peers_refused(netagent):
     ln.open(1, kind="names", names={},
             peers=[{"id": PEER1, "names": ["web"], "ports": []}])
     assert ln.collect(1)[1] == {}
-    for ch, bad in enumerate(([{"names": ["x"]}], [{"id": "not hex"}],
-                              {"id": PEER1}, [{"id": PEER1, "ports": "80"}]),
-                             start=2):
+    bad_peers = ([{"names": ["x"]}], [{"id": "not hex"}], [{}],
+                 {"id": PEER1}, [{"id": PEER1, "ports": "80"}])
+    for ch, bad in enumerate(bad_peers, start=2):
         ln.open(ch, kind="names", names={}, peers=bad)
         res = ln.collect(ch)[1]
         assert res["status"] == 400 and res["message"].startswith("peers: ")
