@@ -390,12 +390,14 @@ relay_on_accept(void *arg, short revents)
 	uintptr_t k = (uintptr_t)arg;
 	struct relay_peer *p = &relay.peers[k / RELAY_PORTS_MAX];
 	int i = (int)(k % RELAY_PORTS_MAX), fd;
+	struct sockaddr_storage from;
+	socklen_t len = sizeof(from);
 	char req[160], what[64];
 
 	(void)revents;
 	if (p->fds[i] == -1 ||
-	    (fd = accept4(
-		 p->fds[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
+	    (fd = accept4(p->fds[i], (struct sockaddr *)&from, &len,
+		 SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
 		return;
 	snprintf(req, sizeof(req),
 	    "{\"kind\":\"connect\",\"peer\":\"%s\",\"port\":%d}", p->id,

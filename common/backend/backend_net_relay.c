@@ -1,9 +1,10 @@
 /* Relay mode's names view (docs/networks.md, "Relay mode"): a member of a
  * user-defined network on a backend whose workloads accept no inbound
  * connections learns, over its link, the peers it may reach (their names
- * and the ports its agent listens on for them), and its own names, which
- * it answers with 127.0.0.1. The peers' network addresses mean nothing
- * there: the agent gives each peer a loopback address of its own. */
+ * and the ports its agent listens on for them); its own names at
+ * 127.0.0.1 are backend_net_relay_self's (backend_net_ep.c). The peers'
+ * network addresses mean nothing there: the agent gives each peer a
+ * loopback address of its own. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,20 +148,4 @@ backend_net_relay_peers(struct backend *b, struct container *c)
 		cJSON_AddItemToArray(peers, p);
 	}
 	return peers;
-}
-
-cJSON *
-backend_net_relay_self(struct container *c)
-{
-	cJSON *names = cJSON_CreateObject(), *mine = cJSON_CreateArray();
-	const cJSON *it;
-
-	relay_names_of(c, c, mine);
-	cJSON_ArrayForEach(it, mine) {
-		cJSON *ip = cJSON_CreateArray();
-		cJSON_AddItemToArray(ip, cJSON_CreateString("127.0.0.1"));
-		cJSON_AddItemToObject(names, it->valuestring, ip);
-	}
-	cJSON_Delete(mine);
-	return names;
 }
