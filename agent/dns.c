@@ -212,7 +212,9 @@ dns_names_open(uint32_t ch, const char *req, size_t len)
 	struct jsonw w;
 	char why[256], *json;
 
-	if (dns_table_request(req, len, &t, why, sizeof(why)) == -1) {
+	if (dns_table_request(req, len, &t, why, sizeof(why)) == -1 ||
+	    relay_view(req, len, &t, why, sizeof(why)) == -1) {
+		dns_table_free(&t);
 		jsonw_init(&w);
 		jsonw_puts(&w, "{\"status\":400,\"message\":");
 		jsonw_str(&w, why, strlen(why));

@@ -59,6 +59,21 @@ void dns_prepare(int64_t now);
 /* OPEN kind names: replaces the table, RESULT {} or a 400. */
 void dns_names_open(uint32_t ch, const char *req, size_t len);
 
+/* relay.c: relay mode's peers (docs/networks.md, "Relay mode"). */
+/* Relay mode on, its addresses 127.A.B.N from the container id's first
+ * four hex digits. 0, or -1 after a line on stderr (then off). */
+int relay_init(const char *container_id);
+int relay_on(void);
+/* 127.A.B.n into buf (1: the resolver; 2 and up: the peers). */
+void relay_addr(int n, char *buf, size_t sz);
+/* The names kind's "peers" (when relay mode is on): the listeners follow
+ * the view and each peer's names go into t at its address. 0, or -1 with
+ * a sentence in why (nothing changed). */
+int relay_view(
+    const char *req, size_t len, struct dns_table *t, char *why, size_t wsz);
+/* Registers the listeners. */
+void relay_prepare(void);
+
 /* netcfg.c: SOCKERLESS_NET (docs/agent-link.md). */
 struct net_host {
 	char *ip;
@@ -68,7 +83,7 @@ struct netcfg {
 	char *hostname, *domainname;
 	struct net_host *hosts;
 	size_t nhosts;
-	int resolver;
+	int resolver, relay;
 	char **dns, **dns_search, **dns_options;
 	struct dns_table names;
 };

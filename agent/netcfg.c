@@ -152,6 +152,8 @@ netcfg_member(
 		rc = netcfg_hosts(c, cfg);
 	else if (strcmp(key, "resolver") == 0)
 		rc = netcfg_bool(c, &cfg->resolver);
+	else if (strcmp(key, "relay") == 0)
+		rc = netcfg_bool(c, &cfg->relay);
 	else if (strcmp(key, "dns") == 0 && cfg->dns == NULL)
 		rc = netcfg_strv(c, &cfg->dns);
 	else if (strcmp(key, "dns_search") == 0 && cfg->dns_search == NULL)
@@ -461,11 +463,20 @@ netcfg_resolv_file(const char *etc, char *const *ns, char *const *search,
 static void
 netcfg_resolv(struct netcfg *cfg, const char *etc, const char *listen)
 {
-	static char dns_ip[] = "127.0.0.11";
+	char dns_ip[24] = "127.0.0.11", own[32];
 	char *const self[] = { dns_ip, NULL };
 	struct netcfg_rc rc;
 	char *const *ups, *const *search, *const *opts;
 
+	/* Relay mode: 127.0.0.11:53 can be bound once per network
+	 * namespace, and workloads may share one; the resolver takes the
+	 * container's own range. */
+	if (cfg->relay && relay_on()) {
+		relay_addr(1, dns_ip, sizeof(dns_ip));
+		snprintf(own, sizeof(own), "%s:53", dns_ip);
+		if (listen == NULL || *listen == '\0')
+			listen = own;
+	}
 	netcfg_read_rc(etc, &rc);
 	ups = cfg->dns != NULL ? cfg->dns : rc.ns;
 	search = cfg->dns_search != NULL ? cfg->dns_search : rc.search;

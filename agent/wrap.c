@@ -671,6 +671,8 @@ wrap_net(void)
 		    "sockerless-agent: malformed SOCKERLESS_NET: %s\n", why);
 		exit(AGENT_EXIT_USAGE);
 	}
+	if (cfg.relay)
+		relay_init(getenv("SOCKERLESS_CONTAINER_ID"));
 	netcfg_apply(&cfg, etc != NULL && *etc != '\0' ? etc : "/etc",
 	    getenv("SOCKERLESS_DNS_LISTEN"));
 	if (cfg.hostname != NULL && *cfg.hostname != '\0') {
@@ -815,6 +817,7 @@ wrap_main(char *const argv[])
 		exec_prepare();
 		dns_prepare(now);
 		docksock_prepare(now);
+		relay_prepare();
 		chan_sweep();
 		chan_prepare();
 		link_prepare();

@@ -83,7 +83,14 @@ agent_names_send(struct backend *b, struct container *c, struct aglink *l)
 	cJSON *req = cJSON_CreateObject();
 
 	json_add_str(req, "kind", "names");
-	cJSON_AddItemToObject(req, "names", backend_net_names(b, c));
+	/* Relay mode: the peers' addresses are the agent's to give. */
+	if (b->ops->reach == BACKEND_REACH_RELAY) {
+		cJSON_AddItemToObject(req, "names", backend_net_relay_self(c));
+		cJSON_AddItemToObject(
+		    req, "peers", backend_net_relay_peers(b, c));
+	} else {
+		cJSON_AddItemToObject(req, "names", backend_net_names(b, c));
+	}
 	aglink_open(l, req, &agent_names_cbs, xstrdup(c->id));
 	cJSON_Delete(req);
 }

@@ -55,6 +55,12 @@ cJSON *backend_net_attach(struct backend *b, struct container *c,
 /* The running members of n, as network inspect's Containers. */
 cJSON *backend_net_members(struct backend *b, const struct network *n);
 int backend_net_in_use(struct backend *b, const struct network *n);
+/* Relay mode (BACKEND_REACH_RELAY). backend_net_relay.c: the running
+ * containers sharing a user network with c, as [{"id", "names": [...],
+ * "ports": [tcp ports]}]. backend_net_ep.c: c's own names on its user
+ * networks as a names view at 127.0.0.1. */
+cJSON *backend_net_relay_peers(struct backend *b, struct container *c);
+cJSON *backend_net_relay_self(struct container *c);
 /* The workload's address is known: every endpoint gets it. */
 void backend_net_addressed(
     struct backend *b, struct container *c, const char *ip);

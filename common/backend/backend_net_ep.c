@@ -320,6 +320,32 @@ backend_net_names(struct backend *b, struct container *c)
 	return names;
 }
 
+/* Relay mode: the workload itself answers to its names. */
+cJSON *
+backend_net_relay_self(struct container *c)
+{
+	cJSON *names = cJSON_CreateObject();
+	const cJSON *ep, *it;
+	char sid[13];
+
+	if (!backend_net_has_user(c))
+		return names;
+	cJSON_ArrayForEach(ep, backend_net_endpoints(c)) {
+		if (backend_net_predefined(ep->string))
+			continue;
+		cJSON_ArrayForEach(it, json_arr(ep, "Aliases")) {
+			if (cJSON_IsString(it) && it->valuestring[0] != '\0')
+				backend_net_name_add(
+				    names, it->valuestring, "127.0.0.1");
+		}
+	}
+	memcpy(sid, c->id, 12);
+	sid[12] = '\0';
+	backend_net_name_add(names, container_name(c), "127.0.0.1");
+	backend_net_name_add(names, sid, "127.0.0.1");
+	return names;
+}
+
 /* Strings of a config array into a new array (NULL when empty). */
 static cJSON *
 backend_net_strs(const cJSON *arr)
@@ -524,13 +550,19 @@ backend_net_env(struct backend *b, struct container *c)
 		cJSON_Delete(hosts);
 	if (backend_net_has_user(c))
 		json_add_bool(o, "resolver", 1);
+	/* The agent's resolver and peers on loopback addresses of its own
+	 * (the peers come with the push that follows the start). */
+	if (backend_net_has_user(c) && b->ops->reach == BACKEND_REACH_RELAY)
+		json_add_bool(o, "relay", 1);
 	if ((v = backend_net_strs(json_arr(hc, "Dns"))) != NULL)
 		cJSON_AddItemToObject(o, "dns", v);
 	if ((v = backend_net_strs(json_arr(hc, "DnsSearch"))) != NULL)
 		cJSON_AddItemToObject(o, "dns_search", v);
 	if ((v = backend_net_strs(json_arr(hc, "DnsOptions"))) != NULL)
 		cJSON_AddItemToObject(o, "dns_options", v);
-	backend_net_env_names(o, backend_net_names(b, c));
+	backend_net_env_names(o,
+	    b->ops->reach == BACKEND_REACH_RELAY ? backend_net_relay_self(c) :
+						   backend_net_names(b, c));
 	s = json_print(o);
 	cJSON_Delete(o);
 	return s;

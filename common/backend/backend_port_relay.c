@@ -253,16 +253,13 @@ backend_port_relay_connect(void *arg, struct aglink_chan *ch, const cJSON *req)
 		    "connect to the peer's address");
 		return;
 	}
-	if ((c = port_relay_peer(ag->b, peer)) == NULL || c->gone) {
-		snprintf(msg, sizeof(msg), "no container named %s", peer);
-		port_relay_refuse(ch, 404, msg);
-		return;
-	}
-	if (!port_relay_shared(ag->c, c)) {
+	/* A container on none of the member's networks is as unknown to it
+	 * as one that does not exist: the relay must not tell them apart. */
+	if ((c = port_relay_peer(ag->b, peer)) == NULL || c->gone ||
+	    !port_relay_shared(ag->c, c)) {
 		snprintf(msg, sizeof(msg),
-		    "container %.12s shares no network with %s", ag->c->id,
-		    peer);
-		port_relay_refuse(ch, 403, msg);
+		    "no container named %.200s on your networks", peer);
+		port_relay_refuse(ch, 404, msg);
 		return;
 	}
 	if ((l = backend_agent_link(ag->b, c, &e)) == NULL) {

@@ -340,8 +340,9 @@ test_relay(void **state)
 	    "\"HostConfig\":{\"NetworkMode\":\"none\"}"));
 	snprintf(req, sizeof(req), "{\"peer\":\"loner\",\"port\":%d}", echo);
 	fa_connect(fw, f, AGLINK_AGENT_CHAN | 6, req, NULL);
-	assert_non_null(strstr(f->result, "\"status\":403"));
-	assert_non_null(strstr(f->result, "shares no network"));
+	assert_non_null(strstr(f->result, "\"status\":404"));
+	assert_non_null(
+	    strstr(f->result, "no container named loner on your networks"));
 
 	/* A peer that does not exist, then one that does not run. */
 	fa_connect(fw, f, AGLINK_AGENT_CHAN | 4,
