@@ -69,9 +69,10 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 # libc only, and built from its sources in one step. SANITIZE=1 does not
 # apply to it: ASan/UBSan need glibc's dynamic runtime.
 MUSL_CC ?= musl-gcc
-# common/aglink/aglink_wire.c (the link's framing) and common/lite/ are
+# common/aglink/aglink_wire.c (the link's framing), aglink_seal.c (the sealed
+# reverse link) and common/lite/ are
 # compiled into both sides.
-AGENT_SHARED_SRCS := common/aglink/aglink_wire.c $(wildcard common/lite/*.c)
+AGENT_SHARED_SRCS := common/aglink/aglink_wire.c common/aglink/aglink_seal.c $(wildcard common/lite/*.c)
 AGENT_SRCS := $(wildcard agent/*.c) $(AGENT_SHARED_SRCS)
 AGENT_CFLAGS := -static -Os -s -std=c11 -D_GNU_SOURCE -Icommon/include \
 	$(filter-out -std=%,$(WARN))
@@ -115,7 +116,8 @@ $(BUILD)/sockerless-frontend: $(FRONTEND_OBJS) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(FRONTEND_OBJS) $(LIBCOMMON) $(LIBS)
 
 $(BUILD)/sockerless-agent: $(AGENT_SRCS) $(wildcard agent/*.h) \
-    common/include/sockerless/aglink_wire.h $(wildcard common/lite/*.h)
+    common/include/sockerless/aglink_wire.h \
+    common/include/sockerless/aglink_seal.h $(wildcard common/lite/*.h)
 	@mkdir -p $(@D)
 	$(MUSL_CC) $(AGENT_CFLAGS) -o $@ $(AGENT_SRCS)
 

@@ -3,6 +3,7 @@
  * WebSocket framing and the one current link both share. Non-blocking
  * sockets driven by loop.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,13 +18,14 @@
 
 #include "agent.h"
 #include "proc.h"
+#include "sockerless/aglink_seal.h"
 #include "sockerless/aglink_wire.h"
 #include "sockerless/lite.h"
 
 #define LINK_HEAD_MAX	    8192
 #define LINK_HANDSHAKE_MS   10000
 #define LINK_CLOSING_MS	    2000
-#define LINK_IN_MAX	    (AGLINK_MAX_MESSAGE + 16)
+#define LINK_IN_MAX	    (AGLINK_SEALED_MAX + 16)
 #define LINK_BACKOFF_MIN_MS 250
 #define LINK_BACKOFF_MAX_MS 5000
 
@@ -33,6 +35,10 @@ enum link_state { LINK_CONNECTING, LINK_HTTP, LINK_WS, LINK_CLOSING };
 struct link {
 	int fd;
 	int client; /* reverse mode: we dialled, our frames are masked */
+	/* Reverse mode: our nonce, then the session every binary message is
+	 * sealed with (docs/agent-link.md "The sealed link"). */
+	unsigned char na[AGLINK_SEAL_NONCE];
+	struct aglink_seal *seal;
 	char accept[29];
 	enum link_state state;
 	int dead;
@@ -162,25 +168,90 @@ link_random(void *buf, size_t n)
 	}
 }
 
+/* Secret random bytes (the handshake nonce): getrandom(2), else
+ * /dev/urandom; -1 when neither works (no weaker fallback). */
+static int
+link_secret_random(void *buf, size_t n)
+{
+	unsigned char *b = buf;
+	ssize_t k;
+	int fd;
+
+	while (n > 0) {
+		k = getrandom(b, n, 0);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		b += k;
+		n -= (size_t)k;
+	}
+	if (n == 0)
+		return 0;
+	if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while (n > 0) {
+		k = read(fd, b, n);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		b += k;
+		n -= (size_t)k;
+	}
+	close(fd);
+	return n == 0 ? 0 : -1;
+}
+
 /* One frame of hdr then p as one payload; masked in the client role. */
 static void
 link_frame_parts(struct link *l, int opcode, const void *hdr, size_t hl,
     const void *p, size_t n)
 {
 	unsigned char h[14], mask[4];
-	size_t start, n_h;
+	size_t rel, n_h;
 
 	if (l->client)
 		link_random(mask, sizeof(mask));
 	n_h = ws_build_header(h, opcode, hl + n, l->client ? mask : NULL);
 	link_queue(l, h, n_h);
-	start = l->outlen;
+	/* Past the unwritten bytes: link_queue may move them to the front. */
+	rel = l->outlen - l->outoff;
 	if (hl > 0)
 		link_queue(l, hdr, hl);
 	if (n > 0)
 		link_queue(l, p, n);
 	if (l->client)
-		ws_mask(l->out + start, hl + n, mask, 0);
+		ws_mask(l->out + l->outoff + rel, hl + n, mask, 0);
+}
+
+/* A sealed binary message (hdr, p, the tag), masked: we are the client.
+ * A spent counter sends nothing and ends the link at the next turn. */
+static void
+link_frame_sealed(
+    struct link *l, const void *hdr, size_t hl, const void *p, size_t n)
+{
+	unsigned char h[14], mask[4], tag[AGLINK_SEAL_TAG];
+	size_t rel, n_h;
+
+	if (l->deadline != 0)
+		return; /* ending already */
+	link_random(mask, sizeof(mask));
+	n_h = ws_build_header(h, WS_BINARY, hl + n + AGLINK_SEAL_TAG, mask);
+	link_queue(l, h, n_h);
+	rel = l->outlen - l->outoff; /* as in link_frame_parts */
+	if (hl > 0)
+		link_queue(l, hdr, hl);
+	if (n > 0)
+		link_queue(l, p, n);
+	if (aglink_seal_seal(l->seal, l->out + l->outoff + rel, hl + n, tag) ==
+	    -1) {
+		l->outlen = l->outoff + rel - n_h;
+		l->deadline = proc_now_ms();
+		return;
+	}
+	link_queue(l, tag, sizeof(tag));
+	ws_mask(l->out + l->outoff + rel, hl + n + AGLINK_SEAL_TAG, mask, 0);
 }
 
 static void
@@ -226,7 +297,10 @@ link_send(int type, int stream, uint32_t ch, const void *p, size_t n)
 	if (link_cur == NULL)
 		return;
 	aglink_put_header(h, type, stream, ch);
-	link_frame_parts(link_cur, WS_BINARY, h, sizeof(h), p, n);
+	if (link_cur->seal != NULL)
+		link_frame_sealed(link_cur, h, sizeof(h), p, n);
+	else
+		link_frame_parts(link_cur, WS_BINARY, h, sizeof(h), p, n);
 }
 
 size_t
@@ -397,6 +471,31 @@ link_rev_failed(const char *why)
 		link_rev.backoff_ms = LINK_BACKOFF_MAX_MS;
 }
 
+/* Checks the backend's proof in its 101 (nonce and MAC) and derives the
+ * session; 0 when l is now sealed. */
+static int
+link_answer_seal(struct link *l, const char *head)
+{
+	unsigned char nb[AGLINK_SEAL_NONCE], mac[AGLINK_SEAL_MAC],
+	    want[AGLINK_SEAL_MAC];
+	char v[512];
+	int ok;
+
+	ok = lite_http_header(head, AGLINK_SEAL_HEADER, v, sizeof(v)) == 0 &&
+	    aglink_seal_params_parse(v, nb, mac) == 0 &&
+	    aglink_seal_accept_mac(
+		link_rev.token, link_container, l->na, nb, want) == 0 &&
+	    aglink_ct_equal(mac, want, sizeof(mac));
+	aglink_wipe(want, sizeof(want));
+	if (!ok)
+		return -1;
+	l->seal = xmalloc(sizeof(*l->seal));
+	if (aglink_seal_init(
+		l->seal, AGLINK_SEAL_AGENT, link_rev.token, l->na, nb) == -1)
+		return -1; /* freed with l */
+	return 0;
+}
+
 /* Checks the backend's answer (hl bytes) to our upgrade request. */
 static void
 link_answer(struct link *l, size_t hl)
@@ -432,6 +531,12 @@ link_answer(struct link *l, size_t hl)
 		link_drop(l);
 		goto out;
 	}
+	if (link_answer_seal(l, head) == -1) {
+		link_rev_failed("the backend's 101 does not prove that it "
+				"knows the token (" AGLINK_SEAL_HEADER ")");
+		link_drop(l);
+		goto out;
+	}
 	link_rev.backoff_ms = LINK_BACKOFF_MIN_MS;
 	link_rev.quiet = 0;
 	link_open(l);
@@ -442,10 +547,21 @@ out:
 /* ---- WebSocket input ---- */
 
 static void
-link_message(struct link *l, const unsigned char *p, size_t n)
+link_message(struct link *l, unsigned char *p, size_t n)
 {
 	if (l != link_cur)
 		return;
+	if (l->seal != NULL) {
+		if (aglink_seal_open(l->seal, p, n) == -1) {
+			fprintf(stderr,
+			    "sockerless-agent: a sealed message from the "
+			    "backend did not open (forged, replayed or "
+			    "reordered); dropping the link\n");
+			link_fail(l, 1008);
+			return;
+		}
+		n -= AGLINK_SEAL_TAG;
+	}
 	if (link_ops->message(p, n) == -1)
 		link_fail(l, 1002);
 }
@@ -456,7 +572,8 @@ link_frames(struct link *l)
 {
 	struct ws_frame f;
 	unsigned char *p;
-	size_t used = 0;
+	size_t used = 0,
+	       max = l->seal != NULL ? AGLINK_SEALED_MAX : AGLINK_MAX_MESSAGE;
 	int r, code = 0;
 
 	while (l->state == LINK_WS) {
@@ -468,9 +585,8 @@ link_frames(struct link *l)
 			code = 1002;
 			break;
 		}
-		if (f.len > AGLINK_MAX_MESSAGE ||
-		    (f.opcode == WS_CONT &&
-			l->msglen + f.len > AGLINK_MAX_MESSAGE)) {
+		if (f.len > max ||
+		    (f.opcode == WS_CONT && l->msglen + f.len > max)) {
 			code = 1009;
 			break;
 		}
@@ -483,14 +599,15 @@ link_frames(struct link *l)
 		switch (f.opcode) {
 		case WS_BINARY:
 		case WS_TEXT:
-			if (l->in_msg) {
+			if (l->in_msg ||
+			    (l->seal != NULL && f.opcode == WS_TEXT)) {
 				code = 1002;
 				break;
 			}
 			if (f.fin) {
 				link_message(l, p, (size_t)f.len);
 			} else {
-				l->msg = xrealloc(l->msg, AGLINK_MAX_MESSAGE);
+				l->msg = xrealloc(l->msg, max);
 				memcpy(l->msg, p, (size_t)f.len);
 				l->msglen = (size_t)f.len;
 				l->in_msg = 1;
@@ -753,12 +870,22 @@ link_dial(void)
 	link_rev.l = l;
 }
 
+/* The upgrade request: path, Host, key, the seal parameters (our nonce
+ * and MAC: the token itself never crosses the wire), container id. */
+#define LINK_REQUEST                                            \
+	"GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n" \
+	"Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"      \
+	"Sec-WebSocket-Version: 13\r\n"                         \
+	"Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"       \
+	"Authorization: " AGLINK_SEAL_SCHEME " %s\r\n"          \
+	"X-Sockerless-Container: %s\r\n\r\n"
+
 /* The connect finished: on success, the upgrade request goes out. */
 static void
 link_connected(struct link *l)
 {
-	unsigned char raw[16];
-	char key[25], *req;
+	unsigned char raw[16], mac[AGLINK_SEAL_MAC];
+	char key[25], *req, params[AGLINK_SEAL_PARAMS_LEN];
 	socklen_t sl = sizeof(int);
 	int err = 0, n;
 
@@ -769,26 +896,23 @@ link_connected(struct link *l)
 		link_drop(l);
 		return;
 	}
+	if (link_secret_random(l->na, sizeof(l->na)) == -1 ||
+	    aglink_seal_hello_mac(link_rev.token, link_container, l->na, mac) ==
+		-1) {
+		link_rev_failed("no random source for the handshake nonce "
+				"(getrandom, /dev/urandom)");
+		link_drop(l);
+		return;
+	}
+	aglink_seal_params_format(params, l->na, mac);
 	link_random(raw, sizeof(raw));
 	lite_b64_encode(raw, sizeof(raw), key);
 	ws_accept_key(key, l->accept);
-	n = snprintf(NULL, 0,
-	    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-	    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-	    "Sec-WebSocket-Version: 13\r\n"
-	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"
-	    "Authorization: Bearer %s\r\nX-Sockerless-Container: %s\r\n\r\n",
-	    link_rev.path, link_rev.authority, key, link_rev.token,
-	    link_container);
+	n = snprintf(NULL, 0, LINK_REQUEST, link_rev.path, link_rev.authority,
+	    key, params, link_container);
 	req = xmalloc((size_t)n + 1);
-	snprintf(req, (size_t)n + 1,
-	    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-	    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-	    "Sec-WebSocket-Version: 13\r\n"
-	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n"
-	    "Authorization: Bearer %s\r\nX-Sockerless-Container: %s\r\n\r\n",
-	    link_rev.path, link_rev.authority, key, link_rev.token,
-	    link_container);
+	snprintf(req, (size_t)n + 1, LINK_REQUEST, link_rev.path,
+	    link_rev.authority, key, params, link_container);
 	link_queue(l, req, (size_t)n);
 	free(req);
 	l->state = LINK_HTTP;
@@ -854,6 +978,10 @@ link_prepare(void)
 			free(l->in);
 			free(l->out);
 			free(l->msg);
+			if (l->seal != NULL) {
+				aglink_seal_wipe(l->seal);
+				free(l->seal);
+			}
 			free(l);
 			continue;
 		}

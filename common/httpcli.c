@@ -33,6 +33,8 @@ struct httpcli_req {
 	void *on_attempt_arg;
 	int (*retry_if)(const struct httpcli_resp *, void *);
 	void *retry_if_arg;
+	long (*retry_delay)(const struct httpcli_resp *, void *);
+	void *retry_delay_arg;
 
 	/* While sent. */
 	struct httpcli *cli;
@@ -221,6 +223,14 @@ httpcli_req_retry_if(struct httpcli_req *r,
 {
 	r->retry_if = fn;
 	r->retry_if_arg = arg;
+}
+
+void
+httpcli_req_retry_delay(struct httpcli_req *r,
+    long (*fn)(const struct httpcli_resp *, void *), void *arg)
+{
+	r->retry_delay = fn;
+	r->retry_delay_arg = arg;
 }
 
 const char *
@@ -463,6 +473,13 @@ httpcli_finish_attempt(
 				d = t > 0 ? (long)(t * 1000) : 0;
 			}
 		}
+	}
+	/* A delay the body asks for (google.rpc.RetryInfo) wins. */
+	if (resp->status != 0 && r->retry_delay != NULL) {
+		long bd = r->retry_delay(resp, r->retry_delay_arg);
+
+		if (bd >= 0)
+			d = bd;
 	}
 	if (elapsed + d >= r->total_ms)
 		return 0;

@@ -15,7 +15,7 @@ PKGS=(
 	# the local default and the test bed
 	docker.io docker-registry busybox-static runc iproute2 iptables util-linux
 	curl skopeo
-	python3 python3-botocore python3-docker python3-yaml python3-pytest
+	python3 python3-botocore python3-docker python3-yaml python3-pytest python3-cryptography
 	docker-compose
 )
 

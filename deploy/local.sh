@@ -10,7 +10,12 @@
 #   deploy/local.sh restart-frontend   start the frontend again (after a kill)
 #
 # Environment: SK_RUN (run directory, default /tmp/sockerless-local),
-# SK_REGISTRY_PORT (default 35000), SK_SIM_PORT (default 35001),
+# SK_REGISTRY_PORT (default 35000), SK_SIM_PORT (default 35001: the AWS
+# simulator), SK_GCP_SIM_PORT (default SK_SIM_PORT+1: the GCP simulator),
+# SK_GCP_AR_PORT (SK_SIM_PORT+2: its Artifact Registry host),
+# SK_CALLBACK_PORT (SK_SIM_PORT+3: the GCP backends' agent callback
+# listener); all of them are kept in $SK_RUN/ports.env. The GCP simulator's
+# service-account key file is $SK_RUN/gcp/sa-key.json.
 # BUILD (binaries directory, default build, or the one the stack was
 # brought up with), SK_ECS_AGENT (0: run ECS
 # tasks without the agent; default 1 when BUILD has sockerless-agent),
@@ -38,6 +43,13 @@ BUILD=${BUILD_ARG:-${SK_STACK_BUILD:-build}}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 export SK_REGISTRY_PORT=${SK_REGISTRY_PORT:-35000}
 SIM_PORT=${SK_SIM_PORT:-35001}
+# Both simulators always run, so restart-backend swaps between the AWS and
+# the GCP backends under one frontend.
+export SK_GCP_SIM_PORT=${SK_GCP_SIM_PORT:-$((SIM_PORT + 1))}
+export SK_GCP_AR_PORT=${SK_GCP_AR_PORT:-$((SIM_PORT + 2))}
+export SK_CALLBACK_PORT=${SK_CALLBACK_PORT:-$((SIM_PORT + 3))}
+GCP_PROJECT=sockerless-local
+GCP_REGION=us-central1
 PY=/usr/bin/python3
 REGION=us-east-1
 ACCOUNT=123456789012
@@ -90,6 +102,40 @@ start_sim() {
 		--region "$REGION" --access-key "$AKID" --secret-key "$SECRET" \
 		--efs-out "$RUN/efs-id"
 	link_shared
+}
+
+# The GCP simulator (tests/sim/gcp) on the same engine and registry: its
+# API on SK_GCP_SIM_PORT, the Artifact Registry host on SK_GCP_AR_PORT, the
+# key file the GCP backends authenticate with in $RUN/gcp/sa-key.json.
+start_gcp_sim() {
+	# shellcheck disable=SC1091
+	. "$RUN/bed/bed.env"
+	mkdir -p "$RUN/gcp"
+	local try
+	# A port of the window can be briefly held by some client's outgoing
+	# connection (it lies in the ephemeral range): a bind failure is tried
+	# again, anything else is fatal.
+	for try in 1 2 3; do
+		if curl -sf "http://127.0.0.1:$SK_GCP_SIM_PORT/_sim/health" >/dev/null 2>&1; then
+			return 0
+		fi
+		"$PY" "$ROOT/tests/sim/gcp/gcpsim.py" --port "$SK_GCP_SIM_PORT" \
+			--engine "$SK_SIM_ENGINE_HOST" --registry "$SK_REGISTRY" \
+			--project "$GCP_PROJECT" --region "$GCP_REGION" \
+			--state-dir "$RUN/gcp/sim" --ar-port "$SK_GCP_AR_PORT" \
+			--key-out "$RUN/gcp/sa-key.json" >>"$RUN/gcpsim.log" 2>&1 &
+		echo $! >"$RUN/gcpsim.pid"
+		# (ends early when the simulator exits)
+		wait_for "curl -sf http://127.0.0.1:$SK_GCP_SIM_PORT/_sim/health || ! kill -0 $(cat "$RUN/gcpsim.pid")" 60 || true
+		if curl -sf "http://127.0.0.1:$SK_GCP_SIM_PORT/_sim/health" >/dev/null 2>&1; then
+			return 0
+		fi
+		stop_pid "$RUN/gcpsim.pid"
+		grep -q "Address already in use" "$RUN/gcpsim.log" || break
+		echo "local: the GCP simulator's port was taken (try $try); trying again" >&2
+		sleep 2
+	done
+	die "the GCP simulator did not start; see $RUN/gcpsim.log"
 }
 
 # The volumes' file system is $RUN/efs/<fs-id> (the simulator's backing
@@ -244,11 +290,13 @@ start_frontend() {
 up() {
 	local backend=${1:-ecs}
 	mkdir -p "$RUN"
-	printf 'SK_REGISTRY_PORT=%s\nSK_SIM_PORT=%s\nSK_STACK_BUILD=%q\n' \
-		"$SK_REGISTRY_PORT" "$SIM_PORT" "$BUILD" >"$RUN/ports.env"
+	printf 'SK_REGISTRY_PORT=%s\nSK_SIM_PORT=%s\nSK_GCP_SIM_PORT=%s\nSK_GCP_AR_PORT=%s\nSK_CALLBACK_PORT=%s\nSK_STACK_BUILD=%q\n' \
+		"$SK_REGISTRY_PORT" "$SIM_PORT" "$SK_GCP_SIM_PORT" "$SK_GCP_AR_PORT" \
+		"$SK_CALLBACK_PORT" "$BUILD" >"$RUN/ports.env"
 	"$ROOT/tests/bed/bed.sh" up "$RUN/bed" >"$RUN/bed.log" 2>&1 ||
 		{ tail -20 "$RUN/bed.log" >&2; die "the test bed did not start"; }
 	start_sim
+	start_gcp_sim
 	push_agent_image
 	start_backend "$backend"
 	start_frontend
@@ -260,6 +308,7 @@ down() {
 	stop_pid "$RUN/frontend.pid"
 	stop_pid "$RUN/backend.pid"
 	stop_pid "$RUN/awssim.pid"
+	stop_pid "$RUN/gcpsim.pid"
 	# the simulated VPC's namespaces (a simulator killed hard leaves them)
 	"$PY" "$ROOT/tests/sim/aws/awssim_net.py" cleanup --owner "$RUN/sim" || true
 	# and its tasks' idmapped EFS mounts (awssim_idmap)

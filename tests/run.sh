@@ -15,7 +15,9 @@
 #               t_reg's live tests pull from its registry and engine.
 #   SK_TEST_PORT_BASE  first of the loopback ports the suites use (default
 #               35100: the bed's registry; +100 and +101 the e2e stack's
-#               registry and simulator; +190..+199 the e2e suite's published
+#               registry and AWS simulator, +102 its GCP simulator, +103 the
+#               GCP simulator's Artifact Registry host, +104 the backends'
+#               agent callback listener; +190..+199 the e2e suite's published
 #               host ports), so two runs on one host do not collide
 set -uo pipefail
 
@@ -183,7 +185,9 @@ e2e_up() {
 		export SK_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --log-file=$E2E_RUN/valgrind-%p.log"
 	fi
 	if ! SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=$((PORT_BASE + 100)) \
-		SK_SIM_PORT=$((PORT_BASE + 101)) deploy/local.sh up >"$LOGDIR/up.log" 2>&1; then
+		SK_SIM_PORT=$((PORT_BASE + 101)) SK_GCP_SIM_PORT=$((PORT_BASE + 102)) \
+		SK_GCP_AR_PORT=$((PORT_BASE + 103)) SK_CALLBACK_PORT=$((PORT_BASE + 104)) \
+		deploy/local.sh up >"$LOGDIR/up.log" 2>&1; then
 		cat "$LOGDIR/up.log"
 		return 1
 	fi
@@ -254,6 +258,9 @@ for suite in $SUITES; do
 	sim)
 		if bed_up; then
 			SK_ENGINE_HOST=$SK_SIM_ENGINE_HOST run_pytest sim tests/sim/aws
+			# a pytest run of its own: both directories have a conftest
+			# with a "sim" fixture
+			SK_ENGINE_HOST=$SK_SIM_ENGINE_HOST run_pytest sim-gcp tests/sim/gcp
 		else
 			count sim 0 1
 		fi

@@ -75,6 +75,7 @@ aglink_destroy(struct aglink *l)
 	if (l->bev != NULL)
 		bufferevent_free(l->bev);
 	event_free(l->timer);
+	aglink_seal_drop(l);
 	free(l->frag);
 	cJSON_Delete(l->hello);
 	free(l->host);
@@ -187,6 +188,54 @@ aglink_ws_send(struct bufferevent *bev, int server, int opcode,
 	evbuffer_commit_space(out, &v, 1);
 }
 
+/* A sealed binary message: the header and payload encrypted in place
+ * in the output buffer, the tag after them. The server role never masks
+ * (reverse mode is the only sealed one). */
+static void
+aglink_send_sealed(struct aglink *l, const unsigned char *hdr, size_t hlen,
+    const void *p, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(l->bev);
+	struct evbuffer_iovec v;
+	unsigned char fh[14], *w;
+	size_t fl, total;
+
+	if (l->seal_spent)
+		return;
+	fl = ws_build_header(fh, WS_BINARY, hlen + n + AGLINK_SEAL_TAG, NULL);
+	total = fl + hlen + n + AGLINK_SEAL_TAG;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) < 1 ||
+	    v.iov_len < total)
+		fatalx("%s: evbuffer_reserve_space", __func__);
+	w = v.iov_base;
+	memcpy(w, fh, fl);
+	if (hlen > 0)
+		memcpy(w + fl, hdr, hlen);
+	if (n > 0)
+		memcpy(w + fl + hlen, p, n);
+	if (aglink_seal_seal(l->seal, w + fl, hlen + n, w + fl + hlen + n) ==
+	    -1) {
+		/* 2^64 messages: unreachable in practice, but a nonce is
+		 * never reused; the timer ends the link. */
+		l->seal_spent = 1;
+		aglink_timer_set(l, 0);
+		v.iov_len = 0;
+	} else {
+		v.iov_len = total;
+	}
+	evbuffer_commit_space(out, &v, 1);
+}
+
+void
+aglink_send_msg(struct aglink *l, const unsigned char *hdr, size_t hlen,
+    const void *p, size_t n)
+{
+	if (l->seal != NULL)
+		aglink_send_sealed(l, hdr, hlen, p, n);
+	else
+		aglink_ws_send(l->bev, l->server, WS_BINARY, hdr, hlen, p, n);
+}
+
 static void
 aglink_send(struct aglink *l, int type, int stream, uint32_t chan,
     const void *p, size_t n)
@@ -194,7 +243,7 @@ aglink_send(struct aglink *l, int type, int stream, uint32_t chan,
 	unsigned char h[AGLINK_HEADER];
 
 	aglink_put_header(h, type, stream, chan);
-	aglink_ws_send(l->bev, l->server, WS_BINARY, h, sizeof(h), p, n);
+	aglink_send_msg(l, h, sizeof(h), p, n);
 }
 
 /* Sends a channel message now, or queues it until the OPEN has gone. */
@@ -232,8 +281,8 @@ aglink_chan_send_open(struct aglink_chan *ch)
 
 		evbuffer_remove(ch->queue, lenb, 4);
 		n = aglink_get_u32(lenb);
-		aglink_ws_send(l->bev, l->server, WS_BINARY, NULL, 0,
-		    evbuffer_pullup(ch->queue, (ev_ssize_t)n), n);
+		aglink_send_msg(
+		    l, NULL, 0, evbuffer_pullup(ch->queue, (ev_ssize_t)n), n);
 		evbuffer_drain(ch->queue, n);
 	}
 }
@@ -343,6 +392,7 @@ aglink_transport_close(struct aglink *l, int code)
 		l->bev = NULL;
 	}
 	evtimer_del(l->timer);
+	aglink_seal_drop(l);
 	free(l->frag);
 	l->frag = NULL;
 	l->frag_len = 0;
@@ -455,7 +505,11 @@ aglink_timer_cb(evutil_socket_t fd, short what, void *arg)
 		    AGLINK_HANDSHAKE_MS / 1000);
 		break;
 	case AGLINK_ST_UP:
-		aglink_keepalive(l);
+		if (l->seal_spent)
+			aglink_down(l, 1008, 502,
+			    "the sealed link's message counter ran out");
+		else
+			aglink_keepalive(l);
 		break;
 	case AGLINK_ST_IDLE:
 		break;

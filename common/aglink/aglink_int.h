@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "sockerless/aglink.h"
+#include "sockerless/aglink_seal.h"
 
 #define AGLINK_BACKOFF_MIN_MS 250
 #define AGLINK_BACKOFF_MAX_MS 2000
@@ -71,6 +72,10 @@ struct aglink {
 	int connect_timeout_s;
 	int reverse; /* never dials: the agent dials a listener */
 	int server;  /* the WebSocket server role (an adopted connection) */
+	/* Reverse mode: the connection's session (aglink_seal.h); every
+	 * binary message is sealed. NULL in forward mode. */
+	struct aglink_seal *seal;
+	int seal_spent; /* the send counter ran out: the timer drops it */
 	struct aglink_cbs cbs;
 	void *arg;
 
@@ -112,6 +117,9 @@ void aglink_chan_gc(struct aglink_chan *ch);
  * are the server (reverse mode). */
 void aglink_ws_send(struct bufferevent *bev, int server, int opcode,
     const unsigned char *hdr, size_t hlen, const void *p, size_t n);
+/* One link message (hdr then p), sealed when the connection is. */
+void aglink_send_msg(struct aglink *l, const unsigned char *hdr, size_t hlen,
+    const void *p, size_t n);
 /* Sends a channel's OPEN and the messages queued behind it. */
 void aglink_chan_send_open(struct aglink_chan *ch);
 /* Lets bev write what it holds, then free itself (or time out). */
@@ -142,6 +150,8 @@ void aglink_read_frames(
     struct aglink *l, struct bufferevent *bev, unsigned gen);
 
 /* aglink_reverse.c: reverse mode. */
+/* Forgets the connection's session keys. */
+void aglink_seal_drop(struct aglink *l);
 /* Channels are waiting and nobody is connected (state IDLE). */
 void aglink_await(struct aglink *l);
 /* Nobody called back within the connect timeout. */

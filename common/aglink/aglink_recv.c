@@ -359,10 +359,33 @@ aglink_dispatch(struct aglink *l, const unsigned char *buf, size_t n)
 		aglink_on_chan(l, ch, &m);
 }
 
+/* One whole WebSocket message: opened first when the link is sealed. */
+static void
+aglink_message(struct aglink *l, unsigned char *p, size_t n)
+{
+	if (l->seal != NULL) {
+		if (aglink_seal_open(l->seal, p, n) == -1) {
+			aglink_down(l, 1008, 502,
+			    "a sealed message from the agent did not open "
+			    "(forged, replayed, reordered or after a lost "
+			    "one)");
+			return;
+		}
+		n -= AGLINK_SEAL_TAG;
+	}
+	aglink_dispatch(l, p, n);
+}
+
+/* The largest message payload on the wire (sealed: the tag on top). */
+static size_t
+aglink_wire_max(const struct aglink *l)
+{
+	return AGLINK_MAX_MESSAGE + (l->seal != NULL ? AGLINK_SEAL_TAG : 0);
+}
+
 /* One complete frame. */
 static void
-aglink_on_frame(
-    struct aglink *l, const struct ws_frame *f, const unsigned char *p)
+aglink_on_frame(struct aglink *l, const struct ws_frame *f, unsigned char *p)
 {
 	size_t n = (size_t)f->len;
 	unsigned char *msg;
@@ -383,6 +406,11 @@ aglink_on_frame(
 		break;
 	case WS_TEXT:
 	case WS_BINARY:
+		if (l->seal != NULL && f->opcode == WS_TEXT) {
+			aglink_down(l, 1002, 502,
+			    "protocol error: a text message on the sealed link");
+			break;
+		}
 		if (l->frag_on) {
 			aglink_down(l, 1002, 502,
 			    "protocol error: a new message inside a "
@@ -390,7 +418,7 @@ aglink_on_frame(
 			break;
 		}
 		if (f->fin) {
-			aglink_dispatch(l, p, n);
+			aglink_message(l, p, n);
 			break;
 		}
 		l->frag_on = 1;
@@ -405,10 +433,10 @@ aglink_on_frame(
 			    "message");
 			break;
 		}
-		if (l->frag_len + n > AGLINK_MAX_MESSAGE) {
+		if (l->frag_len + n > aglink_wire_max(l)) {
 			aglink_down(l, 1009, 502,
-			    "protocol error: a message over %d bytes",
-			    AGLINK_MAX_MESSAGE);
+			    "protocol error: a message over %zu bytes",
+			    aglink_wire_max(l));
 			break;
 		}
 		l->frag = xrealloc(l->frag, l->frag_len + n + 1);
@@ -422,7 +450,7 @@ aglink_on_frame(
 		l->frag = NULL;
 		l->frag_len = 0;
 		l->frag_on = 0;
-		aglink_dispatch(l, msg, n);
+		aglink_message(l, msg, n);
 		free(msg);
 		break;
 	}
@@ -450,10 +478,10 @@ aglink_read_frames(struct aglink *l, struct bufferevent *bev, unsigned gen)
 			    "protocol error: a malformed WebSocket frame");
 			return;
 		}
-		if (f.len > AGLINK_MAX_MESSAGE) {
+		if (f.len > aglink_wire_max(l)) {
 			aglink_down(l, 1009, 502,
-			    "protocol error: a message over %d bytes",
-			    AGLINK_MAX_MESSAGE);
+			    "protocol error: a message over %zu bytes",
+			    aglink_wire_max(l));
 			return;
 		}
 		total = f.header_len + (size_t)f.len;

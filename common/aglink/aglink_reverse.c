@@ -29,6 +29,7 @@
 #include <openssl/rand.h>
 
 #include "sockerless/aglink.h"
+#include "sockerless/aglink_seal.h"
 #include "sockerless/lite.h"
 #include "sockerless/log.h"
 #include "sockerless/str.h"
@@ -65,7 +66,8 @@ aglink_await_give_up(struct aglink *l)
  * (its channels fail as with a drop). Called inside aglink_enter.
  */
 static void
-aglink_adopt(struct aglink *l, struct bufferevent *bev)
+aglink_adopt(
+    struct aglink *l, struct bufferevent *bev, struct aglink_seal *seal)
 {
 	struct err e;
 
@@ -77,9 +79,13 @@ aglink_adopt(struct aglink *l, struct bufferevent *bev)
 		aglink_down_err(l, 1000, &e);
 		if (l->dead) {
 			bufferevent_free(bev);
+			aglink_seal_wipe(seal);
+			free(seal);
 			return;
 		}
 	}
+	aglink_seal_drop(l);
+	l->seal = seal;
 	evtimer_del(l->timer);
 	log_debug("container %.12s: the agent called back", l->cid);
 	l->bev = bev;
@@ -94,6 +100,17 @@ aglink_adopt(struct aglink *l, struct bufferevent *bev)
 	/* The HELLO may have come with the request. */
 	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
 		aglink_read_frames(l, bev, l->gen);
+}
+
+void
+aglink_seal_drop(struct aglink *l)
+{
+	if (l->seal != NULL) {
+		aglink_seal_wipe(l->seal);
+		free(l->seal);
+		l->seal = NULL;
+	}
+	l->seal_spent = 0;
 }
 
 int
@@ -125,10 +142,16 @@ aglink_new_reverse(struct event_base *base, const char *container_id,
 
 /* --- the listener (reverse mode) ---------------------------------------- */
 
+/* A callback before its link takes it: the upgrade request, then (after
+ * our 101) until its first sealed message has opened. */
 struct aglink_pending {
 	TAILQ_ENTRY(aglink_pending) entry;
 	struct aglink_listener *ls;
 	struct bufferevent *bev;
+	int upgraded; /* our 101 is out: the first message is awaited */
+	char *cid;
+	char token[AGLINK_TOKEN_HEX + 1]; /* the link's, when we answered */
+	struct aglink_seal seal;
 };
 
 struct aglink_listener {
@@ -146,6 +169,9 @@ aglink_pending_free(struct aglink_pending *pc, int free_bev)
 	TAILQ_REMOVE(&pc->ls->pending, pc, entry);
 	if (free_bev)
 		bufferevent_free(pc->bev);
+	aglink_seal_wipe(&pc->seal);
+	aglink_wipe(pc->token, sizeof(pc->token));
+	free(pc->cid);
 	free(pc);
 }
 
@@ -164,11 +190,105 @@ aglink_pending_refuse(struct aglink_pending *pc, const char *status)
 	aglink_linger_start(bev);
 }
 
-/* Handles the whole request head; pc is gone when this returns. */
+/* Parses "Authorization: Sockerless-Seal nonce=<hex>, mac=<hex>". */
+static int
+aglink_auth_parse(const char *head, unsigned char na[AGLINK_SEAL_NONCE],
+    unsigned char mac[AGLINK_SEAL_MAC])
+{
+	size_t sl = strlen(AGLINK_SEAL_SCHEME);
+	char auth[256];
+
+	if (lite_http_header(head, "Authorization", auth, sizeof(auth)) == -1 ||
+	    strncasecmp(auth, AGLINK_SEAL_SCHEME, sl) != 0 || auth[sl] != ' ')
+		return -1;
+	return aglink_seal_params_parse(auth + sl + 1, na, mac);
+}
+
+/* 1 when mac is the hello MAC of l's token, cid and na. */
+static int
+aglink_hello_ok(struct aglink *l, const char *cid,
+    const unsigned char na[AGLINK_SEAL_NONCE],
+    const unsigned char mac[AGLINK_SEAL_MAC])
+{
+	unsigned char want[AGLINK_SEAL_MAC];
+	int ok;
+
+	ok = aglink_seal_hello_mac(l->token, cid, na, want) == 0 &&
+	    aglink_ct_equal(mac, want, sizeof(want));
+	aglink_wipe(want, sizeof(want));
+	return ok;
+}
+
+/* The first message after our 101, once it is whole: when it opens with
+ * the session keys, the link adopts the connection (the message stays in
+ * the input for the link to read again); otherwise the connection goes.
+ * pc may be gone when this returns. */
+static void
+aglink_pending_first(struct aglink_pending *pc)
+{
+	struct evbuffer *in = bufferevent_get_input(pc->bev);
+	struct bufferevent *bev = pc->bev;
+	size_t n = evbuffer_get_length(in), total;
+	struct aglink_seal trial, *seal;
+	struct ws_frame f;
+	unsigned char *p, *buf;
+	struct aglink *l;
+	int r, ok;
+
+	if (n == 0)
+		return;
+	p = evbuffer_pullup(in, (ev_ssize_t)(n < 14 ? n : 14));
+	if ((r = ws_parse_header(p, n < 14 ? n : 14, &f)) == 0)
+		return;
+	if (r == -1 || !f.masked || f.opcode != WS_BINARY || !f.fin ||
+	    f.len < AGLINK_SEAL_TAG || f.len > AGLINK_SEALED_MAX) {
+		log_warnx("agent link: the callback for container %.12s did "
+			  "not start with a sealed message; dropped",
+		    pc->cid);
+		aglink_pending_free(pc, 1);
+		return;
+	}
+	total = f.header_len + (size_t)f.len;
+	if (n < total)
+		return;
+	p = evbuffer_pullup(in, (ev_ssize_t)total);
+	buf = xmalloc((size_t)f.len);
+	memcpy(buf, p + f.header_len, (size_t)f.len);
+	ws_mask(buf, (size_t)f.len, f.mask, 0);
+	trial = pc->seal;
+	ok = aglink_seal_open(&trial, buf, (size_t)f.len) == 0;
+	aglink_seal_wipe(&trial);
+	aglink_wipe(buf, (size_t)f.len);
+	free(buf);
+	l = ok ? pc->ls->lookup(pc->ls->arg, pc->cid) : NULL;
+	if (l == NULL || l->dead || !l->reverse ||
+	    strlen(l->token) != AGLINK_TOKEN_HEX ||
+	    !aglink_ct_equal(l->token, pc->token, AGLINK_TOKEN_HEX)) {
+		log_warnx("agent link: the callback for container %.12s %s; "
+			  "dropped",
+		    pc->cid,
+		    ok ? "has no waiting link any more" :
+			 "sent a first message that did not open (a "
+			 "replayed or forged handshake?)");
+		aglink_pending_free(pc, 1);
+		return;
+	}
+	seal = xmalloc(sizeof(*seal));
+	*seal = pc->seal;
+	aglink_pending_free(pc, 0);
+	aglink_enter(l);
+	aglink_adopt(l, bev, seal);
+	aglink_leave(l);
+}
+
+/* Handles the whole request head; pc may be gone when this returns. */
 static void
 aglink_pending_request(struct aglink_pending *pc, const char *head)
 {
-	char path[512], v[256], key[128], auth[160], cid[160], acc[29];
+	char path[512], v[256], key[128], cid[160], acc[29],
+	    params[AGLINK_SEAL_PARAMS_LEN];
+	unsigned char na[AGLINK_SEAL_NONCE], nb[AGLINK_SEAL_NONCE],
+	    mac[AGLINK_SEAL_MAC], amac[AGLINK_SEAL_MAC];
 	struct bufferevent *bev = pc->bev;
 	struct aglink *l;
 
@@ -194,29 +314,35 @@ aglink_pending_request(struct aglink_pending *pc, const char *head)
 		aglink_pending_refuse(pc, "400 Bad Request");
 		return;
 	}
-	if (lite_http_header(head, "Authorization", auth, sizeof(auth)) == -1 ||
-	    strncasecmp(auth, "Bearer ", 7) != 0 ||
+	if (aglink_auth_parse(head, na, amac) == -1 ||
 	    lite_http_header(
 		head, "X-Sockerless-Container", cid, sizeof(cid)) == -1 ||
 	    (l = pc->ls->lookup(pc->ls->arg, cid)) == NULL || l->dead ||
-	    !l->reverse || strlen(auth + 7) != AGLINK_TOKEN_HEX ||
-	    strlen(l->token) != AGLINK_TOKEN_HEX ||
-	    !aglink_ct_equal(auth + 7, l->token, AGLINK_TOKEN_HEX)) {
-		OPENSSL_cleanse(auth, sizeof(auth));
+	    !l->reverse || !aglink_hello_ok(l, cid, na, amac)) {
 		aglink_pending_refuse(pc, "401 Unauthorized");
 		return;
 	}
-	OPENSSL_cleanse(auth, sizeof(auth));
+	if (RAND_bytes(nb, sizeof(nb)) != 1 ||
+	    aglink_seal_accept_mac(l->token, cid, na, nb, mac) == -1 ||
+	    aglink_seal_init(
+		&pc->seal, AGLINK_SEAL_BACKEND, l->token, na, nb) == -1) {
+		aglink_pending_refuse(pc, "503 Service Unavailable");
+		return;
+	}
+	pc->cid = xstrdup(cid);
+	memcpy(pc->token, l->token, sizeof(pc->token));
+	aglink_seal_params_format(params, nb, mac);
 	ws_accept_key(key, acc);
 	evbuffer_add_printf(bufferevent_get_output(bev),
 	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
 	    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
-	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n\r\n",
-	    acc);
-	aglink_pending_free(pc, 0);
-	aglink_enter(l);
-	aglink_adopt(l, bev);
-	aglink_leave(l);
+	    "Sec-WebSocket-Protocol: " AGLINK_PROTOCOL "\r\n" AGLINK_SEAL_HEADER
+	    ": %s\r\n\r\n",
+	    acc, params);
+	/* The link takes the connection only once the agent's first sealed
+	 * message opens: a replayed request gets a 101 and nothing else. */
+	pc->upgraded = 1;
+	aglink_pending_first(pc);
 }
 
 static void
@@ -224,10 +350,15 @@ aglink_pending_read(struct bufferevent *bev, void *arg)
 {
 	struct aglink_pending *pc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+	struct evbuffer_ptr end;
 	char *head;
 	size_t n;
 
+	if (pc->upgraded) {
+		aglink_pending_first(pc);
+		return;
+	}
+	end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
 	if (end.pos < 0) {
 		if (evbuffer_get_length(in) > AGLINK_RESP_MAX)
 			aglink_pending_refuse(

@@ -252,6 +252,18 @@ sha256_block_v(void *s, const unsigned char *p)
 	sha256_block(s, p);
 }
 
+/* One SHA-256 compression of blk into h (aglink_seal.c's incremental
+ * SHA-256 and HMAC build on it). */
+void
+aglink_sha256_block(uint32_t h[8], const unsigned char blk[64])
+{
+	struct sha256 s;
+
+	memcpy(s.h, h, sizeof(s.h));
+	sha256_block(&s, blk);
+	memcpy(h, s.h, sizeof(s.h));
+}
+
 void
 aglink_sha1(const void *buf, size_t n, unsigned char out[20])
 {

@@ -145,6 +145,21 @@ static const struct config_key backend_conf_keys[] = {
 	    "unix:///run/sockerless/docker.sock", 0, 0, 0,
 	    "The Docker API a workload's Docker socket mount reaches "
 	    "(unix:///PATH or tcp://ADDRESS:PORT; docs/volumes.md)" },
+	{ "agent_callback_listen", CONFIG_STRING,
+	    offsetof(struct backend_conf, agent_callback_listen), NULL, 0, 0, 0,
+	    "HOST:PORT the backend listens on for agents calling back "
+	    "(backends whose workloads take no inbound connection; "
+	    "docs/agent-link.md)" },
+	{ "agent_callback_url", CONFIG_STRING,
+	    offsetof(struct backend_conf, agent_callback_url), NULL, 0, 0, 0,
+	    "http://HOST:PORT the workloads' agents dial to reach "
+	    "agent_callback_listen (default: derived from it); keep it the "
+	    "same across restarts" },
+	{ "agent_callback_timeout", CONFIG_INT,
+	    offsetof(struct backend_conf, agent_callback_timeout), "120", 1,
+	    3600, 0,
+	    "Seconds an operation waits for a workload's agent to call back "
+	    "(a cloud's start time)" },
 };
 
 /* The configuration sets: the framework's keys, the backend's own, then
@@ -430,6 +445,7 @@ backend_free(struct backend *b)
 	httpsrv_free(b->srv);
 	backend_port_shutdown(b);
 	backend_docksock_shutdown(b);
+	backend_agent_rev_free(b);
 	backend_agent_shutdown(b);
 	backend_ctr_restart_cancel_all(b);
 	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
@@ -482,7 +498,8 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 	rc = config_load(
 	    b->conf_sets, b->nconf_sets, "SOCKERLESS", argc, argv, prog, &e);
 	if (rc != CONFIG_EXIT_OK && rc != -1 &&
-	    backend_docksock_conf_check(b, &e) == -1) {
+	    (backend_docksock_conf_check(b, &e) == -1 ||
+		backend_agent_rev_conf_check(b, &e) == -1)) {
 		for (size_t i = 0; i < b->nconf_sets; i++)
 			config_free(b->conf_sets[i].keys, b->conf_sets[i].n,
 			    b->conf_sets[i].base);
@@ -500,6 +517,19 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 		return NULL;
 	}
 	return b;
+}
+
+/* A backend that could not start: what backend_new made before. */
+static void
+backend_unmake(struct backend *b)
+{
+	httpcli_free(b->http);
+	event_base_free(b->base);
+	backend_conf_free(b);
+	backend_index_free(&b->by_id);
+	backend_index_free(&b->by_name);
+	backend_index_free(&b->active);
+	free(b);
 }
 
 struct backend *
@@ -524,6 +554,12 @@ backend_new(
 	b->base = event_base_new();
 	b->http = httpcli_new(b->base);
 	b->started_ns = str_now_ns();
+	if (backend_agent_rev_init(b, &e) == -1) {
+		fprintf(stderr, "%s: %s\n", prog, e.msg);
+		*exit_code = 1;
+		backend_unmake(b);
+		return NULL;
+	}
 	backend_open(b);
 	ops->capabilities(b, &b->caps);
 	str_lcpy(b->caps.backend, ops->name, sizeof(b->caps.backend));
@@ -546,6 +582,7 @@ backend_start(struct backend *b)
 	backend_vol_resolve_creating(b);
 	if (b->ops->reconcile != NULL)
 		b->ops->reconcile(b);
+	backend_agent_rev_readopt(b);
 	backend_ctr_resume(b);
 }
 

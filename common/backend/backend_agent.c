@@ -97,7 +97,7 @@ backend_agent_push_names(struct backend *b, struct container *c)
 	/* Without an agent, or on no user-defined network (the default
 	 * bridge has no embedded resolver), there is no resolver to feed. */
 	if (c->gone || !container_running(c) || !backend_net_has_user(c) ||
-	    b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC] ||
+	    !backend_agent_runs(b) || !b->caps.flag[CAP_EXEC] ||
 	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN) == NULL)
 		return;
 	if ((l = backend_agent_link(b, c, &e)) == NULL) {
@@ -189,7 +189,7 @@ backend_agent_link(struct backend *b, struct container *c, struct err *e)
 	char host[256];
 	int port = 0;
 
-	if (b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC]) {
+	if (!backend_agent_runs(b) || !b->caps.flag[CAP_EXEC]) {
 		err_set(e, 501,
 		    "This backend (%s) runs no sockerless agent in its "
 		    "workloads, so it cannot reach into container %.12s.",
@@ -215,6 +215,8 @@ backend_agent_link(struct backend *b, struct container *c, struct err *e)
 	ag = backend_agent_get(b, c);
 	if (ag->link != NULL)
 		return ag->link;
+	if (b->ops->agent_reverse)
+		return backend_agent_link_reverse(b, c);
 	if (b->ops->agent_address(b, c, host, sizeof(host), &port) == -1) {
 		err_set(e, 409,
 		    "Container %s has no network address yet; try again when "
@@ -224,6 +226,21 @@ backend_agent_link(struct backend *b, struct container *c, struct err *e)
 	}
 	ag->link = aglink_new(b->base, host, port, tok, c->id, AGENT_CONNECT_S,
 	    &agent_link_cbs, ag);
+	return ag->link;
+}
+
+struct aglink *
+backend_agent_link_reverse(struct backend *b, struct container *c)
+{
+	struct backend_agent *ag = backend_agent_get(b, c);
+	const char *tok =
+	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN);
+
+	/* Channels wait for the call-back as long as a cloud may take to
+	 * start the workload (agent_callback_timeout). */
+	if (ag->link == NULL && tok != NULL)
+		ag->link = aglink_new_reverse(b->base, c->id, tok,
+		    (int)b->conf.agent_callback_timeout, &agent_link_cbs, ag);
 	return ag->link;
 }
 

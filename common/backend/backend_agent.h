@@ -68,6 +68,10 @@ struct backend_agent *backend_agent_get(struct backend *b, struct container *c);
 struct aglink *backend_agent_link(
     struct backend *b, struct container *c, struct err *e);
 void backend_agent_link_close(struct backend_agent *ag);
+/* Reverse mode: c's link, made now from its stored token when it has
+ * none (it then waits for the agent to call back); NULL without a token. */
+struct aglink *backend_agent_link_reverse(
+    struct backend *b, struct container *c);
 struct agent_relay *backend_agent_relay_new(
     struct backend *b, struct container *c, struct httpsrv_req *r);
 /* Opens the relay's channel on the container's link. */
@@ -81,6 +85,20 @@ void backend_agent_attach_counted(struct agent_relay *rl);
 void backend_agent_exec_free(struct agent_exec *ex);
 void backend_agent_free(struct container *c);
 void backend_agent_shutdown(struct backend *b);
+
+/* backend_agent_rev.c: reverse mode (the agent calls back) */
+/* The keys agent_callback_listen and agent_callback_url (the URL derived
+ * from the listen address when unset): 0, or -1 with e. */
+int backend_agent_rev_conf_check(struct backend *b, struct err *e);
+/* The listener, when the backend is in reverse mode: 0, or -1 with e. */
+int backend_agent_rev_init(struct backend *b, struct err *e);
+/* Running containers' links wait for their agents again (a restart). */
+void backend_agent_rev_readopt(struct backend *b);
+void backend_agent_rev_free(struct backend *b);
+/* SOCKERLESS_AGENT_CALLBACK and SOCKERLESS_AGENT_TOKEN (tok) into env,
+ * and c's link made to wait for the agent. */
+void backend_agent_rev_run_env(
+    struct backend *b, struct container *c, const char *tok, cJSON *env);
 
 /* backend_agent_env.c */
 int backend_agent_has_health(const struct container *c);

@@ -85,7 +85,7 @@ backend_agent_container_running(struct backend *b, struct container *c)
 
 	/* Files go in first (backend_prestart_run.c); the start calls
 	 * this again once they are in. */
-	if (b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC] ||
+	if (!backend_agent_runs(b) || !b->caps.flag[CAP_EXEC] ||
 	    (ag != NULL && ag->prestart))
 		return;
 	if (backend_agent_has_health(c)) {

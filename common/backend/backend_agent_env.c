@@ -95,7 +95,10 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 	backend_container_save(b, c);
 	backend_agent_link_close(ag);
 	env = cJSON_CreateArray();
-	agent_env_add(env, "SOCKERLESS_AGENT_TOKEN_SHA256", sha);
+	if (b->ops->agent_reverse)
+		backend_agent_rev_run_env(b, c, tok, env);
+	else
+		agent_env_add(env, "SOCKERLESS_AGENT_TOKEN_SHA256", sha);
 	agent_env_add(env, "SOCKERLESS_CONTAINER_ID", c->id);
 	if (json_bool(container_config(c), "Tty", 0))
 		agent_env_console_size(env, c);

@@ -522,7 +522,7 @@ backend_agent_signal(struct backend *b, struct container *c, int signo,
 	struct agent_call *k;
 	cJSON *req;
 
-	if (b->ops->agent_address == NULL ||
+	if (!backend_agent_runs(b) ||
 	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN) == NULL)
 		return err_set(e, 501,
 		    "Container %s runs without the sockerless agent, so only "

@@ -402,7 +402,7 @@ backend_docksock_running(struct backend *b, struct container *c)
 	struct timeval tv = { DOCKSOCK_KEEP_S, 0 };
 	struct docksock_keep *k;
 
-	if (b->ops->agent_address == NULL || !docksock_mounted(b, c) ||
+	if (!backend_agent_runs(b) || !docksock_mounted(b, c) ||
 	    docksock_dial(b, c) == -1)
 		return;
 	TAILQ_FOREACH(k, &docksock_keeps, entry)

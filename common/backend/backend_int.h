@@ -91,11 +91,17 @@ struct backend_conf {
 	struct strv shared_paths;
 	int docker_socket_proxy;
 	struct strv docker_socket_paths;
+	/* Reverse agent mode (backend_agent_rev.c): where agents call back,
+	 * the URL they dial, how long a link waits for its agent (s). */
+	char *agent_callback_listen;
+	char *agent_callback_url;
+	long long agent_callback_timeout;
 };
 
 #define BACKEND_MAX_CONF_SETS 8
 
 struct aglink_chan;
+struct aglink_listener;
 
 struct backend {
 	const struct backend_ops *ops;
@@ -127,7 +133,16 @@ struct backend {
 	struct volume_list volumes;   /* oldest first (backend_vol.c) */
 	struct event *sig_term, *sig_int, *sig_hup;
 	int agent_closing; /* shutting down: no new agent links */
+	struct aglink_listener *agent_listener; /* reverse mode */
 };
+
+/* The workloads run the sockerless agent: the backend dials it
+ * (agent_address) or it calls back (agent_reverse). */
+static inline int
+backend_agent_runs(const struct backend *b)
+{
+	return b->ops->agent_address != NULL || b->ops->agent_reverse;
+}
 
 /* A handler of the Docker API as the backend serves it. */
 typedef void (*backend_handler)(

@@ -551,7 +551,7 @@ backend_logs_attach_read(struct bufferevent *bev, void *arg)
 static int
 backend_logs_live(struct backend *b, struct container *c, struct httpsrv_req *r)
 {
-	if (b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC] ||
+	if (!backend_agent_runs(b) || !b->caps.flag[CAP_EXEC] ||
 	    backend_query_bool(r, "logs", 0) ||
 	    !backend_query_bool(r, "stream", 0))
 		return 0;
@@ -587,8 +587,7 @@ backend_logs_attach(
 	}
 	backend_sys_container_event(b, c, "attach", NULL);
 	/* stdin goes to the workload's agent, and so does the output then. */
-	if ((backend_query_bool(r, "stdin", 0) &&
-		b->ops->agent_address != NULL) ||
+	if ((backend_query_bool(r, "stdin", 0) && backend_agent_runs(b)) ||
 	    backend_logs_live(b, c, r)) {
 		backend_agent_attach(b, c, r, &d);
 		return;

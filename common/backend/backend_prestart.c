@@ -103,7 +103,7 @@ prestart_put_check(struct backend *b, struct container *c,
 		    "path \"%s\" is not absolute: give the absolute path of "
 		    "a directory inside the container",
 		    path);
-	if (b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC])
+	if (!backend_agent_runs(b) || !b->caps.flag[CAP_EXEC])
 		return err_set(e, 501,
 		    "This backend (%s) runs no sockerless agent in its "
 		    "workloads, so files cannot be copied into container "
@@ -197,7 +197,7 @@ backend_prestart_copy_ups(struct backend *b, struct container *c, cJSON *out)
 int
 backend_prestart_wanted(struct backend *b, struct container *c)
 {
-	if (b->ops->agent_address == NULL || !b->caps.flag[CAP_EXEC])
+	if (!backend_agent_runs(b) || !b->caps.flag[CAP_EXEC])
 		return 0;
 	return cJSON_GetArraySize(
 		   json_arr(container_private(c), BACKEND_PRIV_PRESTART)) > 0 ||

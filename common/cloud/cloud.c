@@ -212,6 +212,14 @@ cloud_retry_if(const struct httpcli_resp *resp, void *arg)
 	return cloud_retry_response(c->p, resp);
 }
 
+static long
+cloud_retry_delay(const struct httpcli_resp *resp, void *arg)
+{
+	const struct cloud *c = arg;
+
+	return c->p->retry_delay(resp);
+}
+
 static int
 cloud_authorize(struct httpcli_req *r, void *arg, struct err *e)
 {
@@ -237,6 +245,8 @@ cloud_call_new(struct cloud *c, const struct cloud_call_spec *s)
 		httpcli_req_attempts(s->req, attempts);
 	httpcli_req_on_attempt(s->req, cloud_authorize, k);
 	httpcli_req_retry_if(s->req, cloud_retry_if, c);
+	if (c->p->retry_delay != NULL)
+		httpcli_req_retry_delay(s->req, cloud_retry_delay, c);
 	return k;
 }
 

@@ -1,9 +1,12 @@
 """sockerless-agent in reverse mode (docs/agent-link.md): the agent dials
-SOCKERLESS_AGENT_CALLBACK and a fake backend here (a stdlib socket server)
-plays the WebSocket server: it checks the handshake and the masking, runs
-execs over the link, drops it and waits for the agent to call back."""
+SOCKERLESS_AGENT_CALLBACK and a fake backend here (a socket server) plays
+the WebSocket server: it checks the sealed handshake and the masking, runs
+execs over the sealed link, drops it and waits for the agent to call back.
+The seal is implemented here independently of aglink_seal.c (hmac, hashlib
+and the cryptography package's ChaCha20Poly1305)."""
 import base64
 import hashlib
+import hmac
 import json
 import os
 import socket
@@ -19,6 +22,48 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 pytestmark = pytest.mark.skipif(not os.access(AGENT, os.X_OK),
                                 reason=f"{AGENT} not built")
+aead = pytest.importorskip(
+    "cryptography.hazmat.primitives.ciphers.aead",
+    reason="python3-cryptography is needed to play the sealed backend")
+
+LABEL = b"sockerless seal v1 "
+
+
+def hkdf(salt, ikm, info, n=32):
+    prk = hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()[:n]
+
+
+def k_auth(token_hex):
+    return hkdf(b"", bytes.fromhex(token_hex), LABEL + b"auth")
+
+
+def seal_params(value):
+    """{"nonce": bytes, "mac": bytes} of "nonce=<hex>, mac=<hex>"."""
+    kv = dict(p.strip().split("=", 1) for p in value.split(","))
+    return {k: bytes.fromhex(v) for k, v in kv.items()}
+
+
+class Seal:
+    """The backend's side of a sealed session."""
+
+    def __init__(self, token_hex, na, nb):
+        tok = bytes.fromhex(token_hex)
+        self.tx = aead.ChaCha20Poly1305(
+            hkdf(na + nb, tok, LABEL + b"backend to agent"))
+        self.rx = aead.ChaCha20Poly1305(
+            hkdf(na + nb, tok, LABEL + b"agent to backend"))
+        self.ctx = self.crx = 0
+
+    def seal(self, p):
+        n = struct.pack("!IQ", 2, self.ctx)
+        self.ctx += 1
+        return self.tx.encrypt(n, p, None)
+
+    def open(self, p):
+        n = struct.pack("!IQ", 1, self.crx)
+        self.crx += 1
+        return self.rx.decrypt(n, p, None)
 
 
 class Backend:
@@ -51,15 +96,33 @@ class Backend:
                 (ln.partition(":") for ln in lines[1:])}
         return s, lines[0], hdrs
 
-    def upgrade(self, timeout=10):
+    def upgrade(self, timeout=10, prove=True):
+        """Checks the agent's MAC, answers 101 with our nonce and MAC
+        (a wrong one unless prove), and returns the sealed connection."""
         s, line, hdrs = self.accept(timeout)
+        scheme, _, params = hdrs["authorization"].partition(" ")
+        assert scheme == "Sockerless-Seal", hdrs["authorization"]
+        sp = seal_params(params)
+        cid = hdrs["x-sockerless-container"].encode()
+        ka = k_auth(TOKEN_HEX)
+        want = hmac.new(ka, LABEL + b"hello\0" + cid + b"\0" + sp["nonce"],
+                        hashlib.sha256).digest()
+        assert hmac.compare_digest(want, sp["mac"])
+        nb = os.urandom(32)
+        mac = hmac.new(ka if prove else bytes(32),
+                       LABEL + b"accept\0" + cid + b"\0" + sp["nonce"] + nb,
+                       hashlib.sha256).hexdigest()
         acc = base64.b64encode(hashlib.sha1(
             (hdrs["sec-websocket-key"] + GUID).encode()).digest()).decode()
         s.sendall(("HTTP/1.1 101 Switching Protocols\r\n"
                    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                    f"Sec-WebSocket-Accept: {acc}\r\n"
-                   "Sec-WebSocket-Protocol: sockerless.v1\r\n\r\n").encode())
-        return Conn(s), line, hdrs
+                   "Sec-WebSocket-Protocol: sockerless.v1\r\n"
+                   f"Sockerless-Seal: nonce={nb.hex()}, mac={mac}\r\n"
+                   "\r\n").encode())
+        if not prove:
+            return s, line, hdrs
+        return Conn(s, Seal(TOKEN_HEX, sp["nonce"], nb)), line, hdrs
 
     def refuse(self, status="401 Unauthorized", timeout=10):
         s, line, hdrs = self.accept(timeout)
@@ -75,8 +138,9 @@ class Backend:
 class Conn:
     """The server end of one link: our frames plain, the agent's masked."""
 
-    def __init__(self, s):
+    def __init__(self, s, seal):
         self.s = s
+        self.seal = seal
         self.buf = b""
         self.hello = self.recv_msg()
         assert self.hello[0] == HELLO and self.hello[2] == 0
@@ -98,7 +162,8 @@ class Conn:
         self.s.sendall(h + payload)
 
     def send(self, typ, ch, payload=b"", stream=0):
-        self.frame(2, struct.pack("!BBHI", typ, stream, 0, ch) + payload)
+        self.frame(2, self.seal.seal(
+            struct.pack("!BBHI", typ, stream, 0, ch) + payload))
 
     def open(self, ch, **req):
         self.send(OPEN, ch, json.dumps(req).encode())
@@ -133,6 +198,7 @@ class Conn:
             if op == 8:
                 return ("close", p)
             if op == 2:
+                p = self.seal.open(p)
                 typ, stream, _, ch = struct.unpack("!BBHI", p[:8])
                 return typ, stream, ch, p[8:]
 
@@ -182,7 +248,9 @@ def test_handshake_exec_and_reconnect(backend):
         assert hdrs["sec-websocket-version"] == "13"
         assert hdrs["sec-websocket-protocol"] == "sockerless.v1"
         assert len(base64.b64decode(hdrs["sec-websocket-key"])) == 16
-        assert hdrs["authorization"] == f"Bearer {TOKEN_HEX}"
+        # The token never crosses the wire, only a MAC made with it.
+        assert TOKEN_HEX not in str(hdrs)
+        assert hdrs["authorization"].startswith("Sockerless-Seal nonce=")
         assert hdrs["x-sockerless-container"] == CID
         assert c.hello["container"] == CID
         assert c.hello["main"]["running"] is True
@@ -198,7 +266,7 @@ def test_handshake_exec_and_reconnect(backend):
         t0 = time.time()
         c, _, hdrs = backend.upgrade(timeout=5)
         assert time.time() - t0 < 3
-        assert hdrs["authorization"] == f"Bearer {TOKEN_HEX}"
+        assert TOKEN_HEX not in str(hdrs)
         deadline = time.time() + 10
         ch = 1
         while True:
@@ -233,6 +301,74 @@ def test_unauthorized_retries(backend):
     finally:
         a.kill()
     assert b"401" in a.out[2]
+
+
+def test_backend_must_prove_the_token(backend):
+    """A backend that answers 101 without knowing the token gets nothing:
+    the agent hangs up before any message and calls back again."""
+    a = start(backend)
+    try:
+        s, _, _ = backend.upgrade(prove=False)
+        s.settimeout(10)
+        assert s.recv(4096) == b""  # no HELLO, just the close
+        s.close()
+        c, _, _ = backend.upgrade(timeout=5)
+        assert c.hello["container"] == CID
+        c.close()
+    finally:
+        a.kill()
+    assert b"does not prove that it knows the token" in a.out[2]
+
+
+def test_forged_message_drops_the_link(backend):
+    """A message that does not open (here: a flipped tag bit) ends the
+    link with close 1008; the agent calls back."""
+    a = start(backend)
+    try:
+        c, _, _ = backend.upgrade()
+        sealed = bytearray(c.seal.seal(struct.pack("!BBHI", OPEN, 0, 0, 1)
+                                       + b'{"kind":"top"}'))
+        sealed[-1] ^= 1
+        c.frame(2, bytes(sealed))
+        m = c.recv_msg()
+        assert m[0] == "close" and m[1][:2] == struct.pack("!H", 1008)
+        c.close()
+        c, _, _ = backend.upgrade(timeout=5)
+        c.close()
+    finally:
+        a.kill()
+    assert b"did not open" in a.out[2]
+
+
+def test_bulk_output_sealed(backend):
+    """Eight channels' output piled up while the backend does not read,
+    then flowing with credit: every sealed, masked frame opens, in order,
+    and the bytes are whole."""
+    a = start(backend)
+    try:
+        c, _, _ = backend.upgrade()
+        n = 8
+        for ch in range(1, n + 1):
+            c.open(ch, kind="exec", id=f"e{ch}",
+                   cmd=["sh", "-c", "yes x | head -c 600000"])
+        time.sleep(1.5)  # the agent's output piles up meanwhile
+        out = {ch: b"" for ch in range(1, n + 1)}
+        done = set()
+        while len(done) < n:
+            typ, stream, ch, p = c.recv_msg()
+            if typ == DATA:
+                out[ch] += p
+                # Credit what came, so the output keeps flowing and the
+                # agent's buffer keeps filling behind partial writes.
+                c.send(5, ch, struct.pack("!I", len(p)))
+            elif typ == RESULT:
+                assert json.loads(p)["exitCode"] == 0
+                done.add(ch)
+        for ch in out:
+            assert out[ch] == b"x\n" * 300000, ch
+        c.close()
+    finally:
+        a.kill()
 
 
 def test_unmasked_is_fine_masked_is_an_error(backend):

@@ -26,6 +26,10 @@
 #include "sockerless/xmalloc.h"
 
 int fake_agent_mode;
+int fake_agent_reverse;
+int fake_callback_timeout;
+int fake_agent_bad_token;
+char *fake_last_run_env;
 
 struct fake_child {
 	TAILQ_ENTRY(fake_child) entry;
@@ -73,6 +77,31 @@ fake_port(void)
 			break;
 	}
 	return p;
+}
+
+int
+fake_callback_port(void)
+{
+	const char *base = getenv("SK_TEST_PORT_BASE");
+	int b = base != NULL && atoi(base) > 0 ? atoi(base) : 35100, p = 0;
+
+	for (int i = 0; i < 10; i++) {
+		p = b + 90 + i;
+		if (fake_port_free(SOCK_STREAM, "127.0.0.1", p))
+			break;
+	}
+	return p;
+}
+
+/* A wrong token: the last hex digit changed. */
+static void
+fake_spoil_token(struct strv *env)
+{
+	for (size_t i = 0; i < env->n; i++)
+		if (str_prefix(env->v[i], "SOCKERLESS_AGENT_TOKEN=")) {
+			char *last = env->v[i] + strlen(env->v[i]) - 1;
+			*last = *last == '0' ? '1' : '0';
+		}
 }
 
 /* The agent binary next to the test's build: <build>/sockerless-agent
@@ -142,7 +171,11 @@ fake_spawn(struct backend *b, struct container *c, struct err *e)
 	cmd = backend_agent_command(c);
 	strv_init(&env);
 	strv_init(&argv);
+	free(fake_last_run_env);
+	fake_last_run_env = cJSON_PrintUnformatted(run);
 	fake_env_add(&env, run);
+	if (fake_agent_bad_token)
+		fake_spoil_token(&env);
 	fake_env_add(&env, cfg);
 	fake_env_add(&env, json_arr(container_config(c), "Env"));
 	listen = xasprintf("SOCKERLESS_AGENT_LISTEN=127.0.0.1:%d", port);
@@ -263,13 +296,14 @@ fake_agent_begin(struct fw *fw)
 	evsignal_add(fake_sigchld, NULL);
 }
 
-/* The workloads still running when a test ends. */
+/* The workloads still running when a test ends (keep: they go on, for
+ * the next backend on the same state). */
 void
-fake_agent_end(void)
+fake_agent_end(int keep)
 {
 	struct fake_child *ch;
 
-	while ((ch = TAILQ_FIRST(&fake_children)) != NULL) {
+	while (!keep && (ch = TAILQ_FIRST(&fake_children)) != NULL) {
 		TAILQ_REMOVE(&fake_children, ch, entry);
 		kill(-ch->pid, SIGKILL);
 		waitpid(ch->pid, NULL, 0);

@@ -359,6 +359,13 @@ static const struct backend_ops fake_agent_ops = {
 	.reach = BACKEND_REACH_RELAY,
 };
 
+/* Reverse mode: the agents call back (agent_callback_listen). */
+static const struct backend_ops fake_reverse_ops = {
+	FAKE_OPS_BASE,
+	.agent_reverse = 1,
+	.reach = BACKEND_REACH_RELAY,
+};
+
 int
 fake_main(int argc, char **argv)
 {
@@ -368,27 +375,45 @@ fake_main(int argc, char **argv)
 /* --- the backend's life ------------------------------------------------ */
 
 static struct fw *
-fw_open(const char *dir)
+fw_open(const char *dir, int callback_port)
 {
 	struct fw *fw = xcalloc(1, sizeof(*fw));
 	char prog[] = "t_fw", level[] = "--log_level=error";
-	char sockarg[200], statearg[200];
-	char *argv[] = { prog, sockarg, statearg, level, NULL };
+	char sockarg[200], statearg[200], cbarg[80], toarg[80];
+	char *argv[] = { prog, sockarg, statearg, level, cbarg, toarg, NULL };
 	const struct backend_ops *ops;
-	int exit_code = 0;
+	int exit_code = 0, argc = 4;
 
 	str_lcpy(fw->dir, dir, sizeof(fw->dir));
+	/* Every agent-mode suite in reverse mode, for a look at the whole
+	 * agent surface over reverse links (tests/run.sh does not set it;
+	 * t_fw_ports_relay's scripted agent only listens, so it needs
+	 * forward mode). */
+	if (getenv("SK_FAKE_AGENT_REVERSE") != NULL)
+		fake_agent_reverse = 1;
+	if (fake_agent_mode && fake_agent_reverse) {
+		fw->callback_port =
+		    callback_port != 0 ? callback_port : fake_callback_port();
+		snprintf(cbarg, sizeof(cbarg),
+		    "--agent_callback_listen=127.0.0.1:%d", fw->callback_port);
+		snprintf(toarg, sizeof(toarg), "--agent_callback_timeout=%d",
+		    fake_callback_timeout > 0 ? fake_callback_timeout : 120);
+		argc = 6;
+	} else {
+		argv[4] = NULL;
+	}
 	snprintf(fw->sock, sizeof(fw->sock), "%s/b.sock", dir);
 	snprintf(sockarg, sizeof(sockarg), "--socket=%s", fw->sock);
 	snprintf(statearg, sizeof(statearg), "--state_dir=%s/state", dir);
 	TAILQ_INIT(&fw->pending);
 	fw->logs = cJSON_CreateArray();
 	fw_cur = fw;
-	ops = fake_agent_mode  ? &fake_agent_ops :
-	    fake_recorder_mode ? &fake_recorder_ops :
-	    fake_net_ops       ? &fake_net_ops_tbl :
-				 &fake_ops;
-	if ((fw->b = backend_new(ops, 4, argv, &exit_code)) == NULL) {
+	ops = fake_agent_mode && fake_agent_reverse ? &fake_reverse_ops :
+	    fake_agent_mode			    ? &fake_agent_ops :
+	    fake_recorder_mode			    ? &fake_recorder_ops :
+	    fake_net_ops			    ? &fake_net_ops_tbl :
+						      &fake_ops;
+	if ((fw->b = backend_new(ops, argc, argv, &exit_code)) == NULL) {
 		fprintf(stderr, "backend_new: exit %d\n", exit_code);
 		abort();
 	}
@@ -406,17 +431,56 @@ fw_new(void)
 
 	if (mkdtemp(dir) == NULL)
 		abort();
-	return fw_open(dir);
+	return fw_open(dir, 0);
 }
 
 struct fw *
 fw_reopen(struct fw *old)
 {
 	char dir[64];
+	int port = old->callback_port;
 
 	str_lcpy(dir, old->dir, sizeof(dir));
 	free(old);
-	return fw_open(dir);
+	return fw_open(dir, port);
+}
+
+static int fw_rm(
+    const char *path, const struct stat *st, int flag, struct FTW *ftw);
+
+int
+fw_try_reverse(const char *const *args, char *err, size_t errsz)
+{
+	char dir[] = "/tmp/skfw-XXXXXX", sockarg[200], statearg[200];
+	char *argv[16] = { (char *)"t_fw", sockarg, statearg };
+	int argc = 3, exit_code = -1, saved = dup(2), fd;
+	char path[100];
+	struct backend *b;
+	ssize_t n;
+
+	if (mkdtemp(dir) == NULL || saved == -1)
+		abort();
+	snprintf(sockarg, sizeof(sockarg), "--socket=%s/b.sock", dir);
+	snprintf(statearg, sizeof(statearg), "--state_dir=%s/state", dir);
+	for (; *args != NULL && argc < 15; args++)
+		argv[argc++] = (char *)*args;
+	argv[argc] = NULL;
+	snprintf(path, sizeof(path), "%s/stderr", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600)) == -1)
+		abort();
+	dup2(fd, 2);
+	b = backend_new(&fake_reverse_ops, argc, argv, &exit_code);
+	if (b != NULL) {
+		exit_code = -1;
+		backend_free(b);
+	}
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, err, errsz - 1, 0);
+	err[n > 0 ? n : 0] = '\0';
+	close(fd);
+	nftw(dir, fw_rm, 8, FTW_DEPTH | FTW_PHYS);
+	return exit_code;
 }
 
 static int
@@ -439,7 +503,7 @@ fw_close(struct fw *fw)
 	while ((call = TAILQ_FIRST(&fw->pending)) != NULL)
 		fw_complete(fw, call, 500, "the test ended");
 	fw_settle(fw);
-	fake_agent_end();
+	fake_agent_end(fw->keep_agents);
 	httpcli_free(fw->cli);
 	backend_free(fw->b);
 	cJSON_Delete(fw->logs);

@@ -62,6 +62,10 @@ struct fw {
 	void (*on_upgraded)(struct fw *fw, void *arg);
 	void *on_upgraded_arg;
 	int no_half_close; /* fw_hijack keeps its write side open */
+	/* Reverse mode: the agents' callback port (kept by fw_reopen), and
+	 * fw_free(fw, 1) leaves the workloads running (a backend restart). */
+	int callback_port;
+	int keep_agents;
 };
 
 /* The one fake of the process (the ops are global, like a backend's). */
@@ -76,6 +80,17 @@ extern const char *fake_caps_why[CAP__COUNT];
  * spawns it, stop and kill signal it, its exit is reported, and
  * agent_address gives its port. */
 extern int fake_agent_mode;
+/* Set with fake_agent_mode before fw_new: reverse mode (ops->agent_reverse;
+ * the agents call back on agent_callback_listen, 127.0.0.1 and a port of
+ * SK_TEST_PORT_BASE + 90..99). */
+extern int fake_agent_reverse;
+/* Reverse mode: agent_callback_timeout for the next fw_new (0: default). */
+extern int fake_callback_timeout;
+/* Reverse mode: the next workloads' agents get a wrong token. */
+extern int fake_agent_bad_token;
+/* The run environment (backend_agent_run_env, as JSON) of the last
+ * workload the agent mode started. */
+extern char *fake_last_run_env;
 /* Set before fw_new: the backend has net_create, net_remove, net_connect
  * and net_disconnect (recorded as calls like the others). */
 extern int fake_net_ops;
@@ -170,12 +185,21 @@ void fw_run_for(struct fw *fw, int ms);
 struct container *fw_find(struct fw *fw, const char *id_prefix);
 void fw_expired(evutil_socket_t fd, short ev, void *arg); /* sets *arg */
 void fake_agent_begin(struct fw *fw);
-void fake_agent_end(void);
+void fake_agent_end(int keep);
 /* The agent mode's cloud for start, stop, kill: 0 when it completed the
  * call. */
 int fake_agent_op(struct fw *fw, struct fake_call *call);
 int fake_agent_address(struct backend *b, struct container *c, char *host,
     size_t hostsz, int *port);
+
+/* A free loopback port for the agents' callback (SK_TEST_PORT_BASE +
+ * 90..99). */
+int fake_callback_port(void);
+/* backend_new in reverse mode on a new state directory with args (the
+ * flags after argv[0], NULL-terminated), freed at once if it starts:
+ * returns its exit code (-1: it started), what it wrote on stderr in
+ * err. */
+int fw_try_reverse(const char *const *args, char *err, size_t errsz);
 
 /* Percent-encodes s for a query string (a new string). */
 char *fw_urlenc(const char *s);

@@ -148,12 +148,14 @@ struct aglink *aglink_new_reverse(struct event_base *base,
 
 /*
  * Listens on host:port (host NULL or "": every address; port 0: any) for
- * agents calling back (GET AGLINK_PATH with the upgrade headers, a Bearer
- * token and X-Sockerless-Container). lookup(arg, container id) returns
- * that container's reverse link, else NULL; the listener checks the
- * agent's token against the link's own (token_hex of aglink_new_reverse,
- * in constant time): an unknown container or a wrong token gets 401. NULL
- * (logged) when the address cannot be bound.
+ * agents calling back (GET AGLINK_PATH with the upgrade headers, the
+ * sealed link's Authorization and X-Sockerless-Container;
+ * docs/agent-link.md "The sealed link"). lookup(arg, container id)
+ * returns that container's reverse link, else NULL; the listener checks
+ * the agent's MAC against the link's own token (token_hex of
+ * aglink_new_reverse, in constant time): an unknown container or a wrong
+ * MAC gets 401. The link takes the connection once the agent's first
+ * sealed message opens. NULL (logged) when the address cannot be bound.
  */
 struct aglink_listener *aglink_listener_new(struct event_base *base,
     const char *host, int port,

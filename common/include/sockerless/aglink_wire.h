@@ -66,6 +66,8 @@ void ws_accept_key(const char *key, char out[29]);
 /* SHA-1 and SHA-256 of buf[0..n). */
 void aglink_sha1(const void *buf, size_t n, unsigned char out[20]);
 void aglink_sha256(const void *buf, size_t n, unsigned char out[32]);
+/* One SHA-256 compression of a 64-byte block into the state h. */
+void aglink_sha256_block(uint32_t h[8], const unsigned char blk[64]);
 
 /* 1 when a and b (n bytes each) are equal, in time independent of where
  * they differ. */

@@ -3,7 +3,7 @@
  * function that started its call), a blocking wrapper for start-up, the
  * retry policy and the mapping of a cloud's error to a Docker status.
  *
- * A provider (AWS now; GCP and Azure next) supplies what is its own: how
+ * A provider (AWS, GCP; Azure next) supplies what is its own: how
  * an attempt is authorized (SigV4, an OAuth or AAD bearer token), how an
  * error response reads (awsJson __type, google.rpc.Status, ARM's
  * {"error":{code,message}}), which header carries the request id, and a
@@ -75,6 +75,9 @@ struct cloud_provider {
 	const char *(*request_id)(const struct httpcli_resp *resp);
 	const struct cloud_errmap *errors;
 	int attempts; /* default attempts per call, the first included */
+	/* Optional: the delay in ms before retrying resp that the error
+	 * body asks for (GCP's RetryInfo), or -1 for httpcli's own. */
+	long (*retry_delay)(const struct httpcli_resp *resp);
 };
 
 /* One call: the request in the provider's protocol, ready but for the

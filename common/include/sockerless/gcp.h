@@ -58,6 +58,8 @@ uint64_t gcp_call(struct gcp *g, const char *svc, const char *op,
 int gcp_call_sync(struct gcp *g, const char *svc, const char *op,
     const char *method, const char *path, const char *query, cJSON *body,
     cJSON **out, struct err *e);
+/* Any id gcp_call, gcp_lro, gcp_list or gcp_logs_read returned: its
+ * callback will not run. */
 void gcp_cancel(struct gcp *g, uint64_t id);
 
 /* A long-running operation: the call answers an Operation; it is polled

@@ -61,6 +61,12 @@ void httpcli_req_on_attempt(struct httpcli_req *r,
 void httpcli_req_retry_if(struct httpcli_req *r,
     int (*fn)(const struct httpcli_resp *resp, void *arg), void *arg);
 
+/* The delay before a retry in ms that the response itself asks for in
+ * its body (google.rpc.RetryInfo), or -1 for the default (capped full
+ * jitter, or Retry-After). Called only for a response that is retried. */
+void httpcli_req_retry_delay(struct httpcli_req *r,
+    long (*fn)(const struct httpcli_resp *resp, void *arg), void *arg);
+
 /* Accessors for signers. */
 const char *httpcli_req_method(const struct httpcli_req *r);
 const char *httpcli_req_url(const struct httpcli_req *r);
