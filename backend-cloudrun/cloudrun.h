@@ -110,9 +110,10 @@ cJSON *cloudrun_def_labels(const struct strv *kvs, struct err *e);
 /* The Cloud Logging filter of execution exec ("projects/p/locations/l/
  * jobs/J/executions/E"), owned; NULL when the name is malformed. */
 char *cloudrun_def_log_filter(const char *exec);
-/* The exit code Docker shows for a finished task's lastAttemptResult
- * (exitCode, else 128+termSignal) and the execution's cancelledCount;
- * -1 when the task says nothing. */
+/* The exit code Docker shows for a finished task: lastAttemptResult's
+ * exitCode, else 128 + termSignal, else 0 when the task ran (proto3 JSON
+ * leaves a 0 out), else 137 when the execution was cancelled; -1 when
+ * the task never ran (its status says why). */
 int cloudrun_def_exit_code(const cJSON *task, int cancelled);
 
 /* cloudrun_job.c */

@@ -327,18 +327,31 @@ cloudrun_def_log_filter(const char *exec)
 {
 	const char *j = strstr(exec, "/jobs/"),
 		   *x = strstr(exec, "/executions/");
-	char *job, qj[160], qe[160];
+	const char *l = strstr(exec, "/locations/");
+	char *job, *project, qj[160], qe[160], *out;
 
-	if (j == NULL || x == NULL || x <= j + 6 || x[12] == '\0')
+	if (strncmp(exec, "projects/", 9) != 0 || l == NULL || l <= exec + 9 ||
+	    j == NULL || j < l || x == NULL || x <= j + 6 || x[12] == '\0' ||
+	    strchr(x + 12, '/') != NULL)
 		return NULL;
 	job = xstrndup(j + 6, (size_t)(x - (j + 6)));
+	project = xstrndup(exec + 9, (size_t)(l - (exec + 9)));
 	gcp_logs_quote(job, qj, sizeof(qj));
 	gcp_logs_quote(x + 12, qe, sizeof(qe));
+	/* The task's own output only: Cloud Run's lines about the task
+	 * ("Container called exit(4).") go to run.googleapis.com/varlog/
+	 * system, which Docker's logs never show. */
+	out = xasprintf(
+	    "resource.type=\"cloud_run_job\" AND "
+	    "resource.labels.job_name=%s AND "
+	    "labels.\"run.googleapis.com/execution_name\"=%s AND "
+	    "(logName=\"projects/%s/logs/run.googleapis.com%%2Fstdout\" "
+	    "OR "
+	    "logName=\"projects/%s/logs/run.googleapis.com%%2Fstderr\")",
+	    qj, qe, project, project);
 	free(job);
-	return xasprintf("resource.type=\"cloud_run_job\" AND "
-			 "resource.labels.job_name=%s AND "
-			 "labels.\"run.googleapis.com/execution_name\"=%s",
-	    qj, qe);
+	free(project);
+	return out;
 }
 
 /* --- exit codes ------------------------------------------------------------
@@ -350,14 +363,15 @@ cloudrun_def_exit_code(const cJSON *task, int cancelled)
 	const cJSON *r = json_obj(task, "lastAttemptResult");
 	const cJSON *st = json_obj(r, "status");
 
-	if (r == NULL)
-		return cancelled ? 137 : -1;
 	if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(r, "exitCode")))
 		return (int)json_int(r, "exitCode", 0);
 	if (json_int(r, "termSignal", 0) > 0)
 		return 128 + (int)json_int(r, "termSignal", 0);
-	/* proto3 JSON leaves a 0 out: a clean result is exit code 0. */
-	if (json_int(st, "code", 0) == 0)
-		return cancelled ? 137 : 0;
-	return -1;
+	/* proto3 JSON leaves an exit code of 0 out: a task that ran, or a
+	 * clean result, exited 0 (a cancelled one too: its process ended
+	 * by itself on the stop signal). */
+	if (json_str(task, "startTime") != NULL ||
+	    (r != NULL && json_int(st, "code", 0) == 0))
+		return 0;
+	return cancelled ? 137 : -1;
 }

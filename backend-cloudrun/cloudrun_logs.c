@@ -107,6 +107,17 @@ cloudrun_logs_cursor(
 	return 0;
 }
 
+/* Nothing new: the same cursor again, as a copy (the framework frees its
+ * own before it keeps the one it is handed). */
+static void
+cloudrun_logs_same(backend_logs_fn fn, void *arg, const char *cursor)
+{
+	char *same = cursor != NULL ? xstrdup(cursor) : NULL;
+
+	fn(arg, NULL, 0, same, 1, NULL);
+	free(same);
+}
+
 void
 cloudrun_logs_fetch(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg)
@@ -140,14 +151,14 @@ cloudrun_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	 * every read goes to the cloud (the drain of the grace period). */
 	if (last_ms > 0 && container_running(c) &&
 	    str_now_ns() / 1000000 - last_ms < cloudrun_conf.logs_poll_ms) {
-		fn(arg, NULL, 0, cursor, 1, NULL);
+		cloudrun_logs_same(fn, arg, cursor);
 		free(op);
 		return;
 	}
 	exec = json_str(cJSON_GetArrayItem(runs, op->idx), CLOUDRUN_P_RUN_NAME);
 	if (exec == NULL || (filter = cloudrun_def_log_filter(exec)) == NULL) {
 		/* Never ran: no output yet. */
-		fn(arg, NULL, 0, cursor, 1, NULL);
+		cloudrun_logs_same(fn, arg, cursor);
 		free(op);
 		return;
 	}

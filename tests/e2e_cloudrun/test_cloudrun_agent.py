@@ -35,7 +35,7 @@ def test_run_stdin(docker):
 
 def test_attach_before_start(apiclient, name):
     c = apiclient.create_container(BUSYBOX, ["sh", "-c", "read l; echo got-$l; exit 6"],
-                                   name=name, stdin_open=True, stdin_once=True,
+                                   name=name, stdin_open=True,
                                    labels={"sk.e2e.run": RUN_ID})
     sock = apiclient.attach_socket(c["Id"], params={"stdin": 1, "stdout": 1, "stderr": 1,
                                                     "stream": 1})

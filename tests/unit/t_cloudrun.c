@@ -317,7 +317,12 @@ t_exit_code(void **state)
 		/* proto3 JSON leaves exit code 0 out. */
 		{ "{\"lastAttemptResult\":{}}", 0, 0 },
 		{ "{\"lastAttemptResult\":{\"status\":{\"code\":0}}}", 0, 0 },
-		{ "{\"lastAttemptResult\":{}}", 1, 137 },
+		/* Cancelled, the process ended by itself with 0. */
+		{ "{\"startTime\":\"2026-12-05T10:00:00Z\","
+		  "\"lastAttemptResult\":{\"status\":{\"code\":1,"
+		  "\"message\":\"The task was cancelled.\"}}}",
+		    1, 0 },
+		{ "{\"lastAttemptResult\":{\"status\":{\"code\":1}}}", 1, 137 },
 		/* It never ran: the status says why. */
 		{ "{\"lastAttemptResult\":{\"status\":{\"code\":5,"
 		  "\"message\":\"image not found\"}}}",
@@ -342,7 +347,10 @@ t_log_filter(void **state)
 	static const char *const bad[] = { "", "jobs/j/executions/e",
 		"projects/p/locations/l/jobs//executions/e",
 		"projects/p/locations/l/jobs/j/executions/",
-		"projects/p/locations/l/executions/e/jobs/j" };
+		"projects/p/locations/l/executions/e/jobs/j",
+		"projects/p/locations/l/jobs/j/executions/e/tasks/t",
+		"projects//locations/l/jobs/j/executions/e",
+		"x/p/locations/l/jobs/j/executions/e" };
 	char *f;
 
 	(void)state;
@@ -352,7 +360,9 @@ t_log_filter(void **state)
 	assert_string_equal(f,
 	    "resource.type=\"cloud_run_job\" AND "
 	    "resource.labels.job_name=\"sk-abc\" AND "
-	    "labels.\"run.googleapis.com/execution_name\"=\"sk-abc-x1\"");
+	    "labels.\"run.googleapis.com/execution_name\"=\"sk-abc-x1\" AND "
+	    "(logName=\"projects/p/logs/run.googleapis.com%2Fstdout\" OR "
+	    "logName=\"projects/p/logs/run.googleapis.com%2Fstderr\")");
 	free(f);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_null(cloudrun_def_log_filter(bad[i]));
