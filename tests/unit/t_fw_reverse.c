@@ -171,8 +171,11 @@ static void
 test_exec_top_signal(void **state)
 {
 	struct fw *fw = *state;
-	char *id = run_sh(
-	    fw, "ex", "trap 'exit 7' USR1; while :; do sleep 0.05; done", NULL);
+	char *ready = xasprintf("%s/ex.ready", fw->dir);
+	char *script = xasprintf(
+	    "trap 'exit 7' USR1; touch %s; while :; do sleep 0.05; done",
+	    ready);
+	char *id = run_sh(fw, "ex", script, NULL);
 	struct fw_resp *r, *w;
 	char *out;
 	size_t len;
@@ -187,11 +190,17 @@ test_exec_top_signal(void **state)
 	r = fw_expect(fw, "GET", "/containers/ex/top", 200);
 	assert_true(cJSON_GetArraySize(json_arr(r->json, "Processes")) > 0);
 	fw_resp_free(r);
+	/* Signalled before its trap is set, sh would die of it (138). */
+	for (int i = 0; i < 500 && access(ready, F_OK) != 0; i++)
+		fw_run_for(fw, 20);
+	assert_int_equal(access(ready, F_OK), 0);
 	w = fw_send(fw, "POST", "/containers/ex/wait", NULL);
 	fw_expect_free(fw, "POST", "/containers/ex/kill?signal=USR1", 204);
 	fw_await(fw, w);
 	assert_int_equal(json_int(w->json, "StatusCode", -1), 7);
 	fw_resp_free(w);
+	free(ready);
+	free(script);
 	free(id);
 }
 
