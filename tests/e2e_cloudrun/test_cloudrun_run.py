@@ -4,12 +4,13 @@ stop, rm -f of a running container, a bad image, labels, filters and ps,
 the refusals of what this backend does not do yet, and the cloud calls a
 `docker run --rm` costs."""
 import os
+import subprocess
 import time
 
 import pytest
 
 from conftest import gcp_sim_calls, gcp_sim_url
-from e2e_lib import BUSYBOX, RUN_ID, dk_ok, inspect, wait_state
+from e2e_lib import BUSYBOX, DOCKER, RUN_ID, _env, _inject, dk_ok, inspect, wait_state
 
 def test_info_names_cloud_run(apiclient):
     info = apiclient.info()
@@ -117,3 +118,21 @@ def test_calls_per_run_rm(docker):
     with open(os.path.join(os.environ.get("SK_RUN_DIR") or "/tmp",
                            "cloudrun-calls.txt"), "a") as f:
         f.write(f"{sum(calls.values())} {calls} {wall:.2f}s\n")
+
+
+@pytest.mark.skipif(not gcp_sim_url(), reason="needs the GCP simulator's port")
+def test_parallel_identical_creates_share_one_job(docker):
+    # Identical configurations created at the same moment wait for one
+    # jobs.create instead of racing to make the same job.
+    marker = f"SKCR_PAR={RUN_ID}-{time.monotonic_ns()}"
+    before = gcp_sim_calls()
+    procs = [subprocess.Popen([DOCKER, *_inject(["run", "--rm", "-e", marker, BUSYBOX,
+                                                 "echo", "par"])],
+                              env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0 and out == "par\n", (out, err)
+    after = gcp_sim_calls()
+    key = "run.projects.locations.jobs.create"
+    assert after.get(key, 0) - before.get(key, 0) == 1, (before, after)
