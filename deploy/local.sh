@@ -252,6 +252,31 @@ gcf:
 EOF
 }
 
+# The Cloud Run backend against the GCP simulator (Interface L of issue
+# 15): its Artifact Registry host maps to the simulator's registry
+# listener, and the agents of the jobs (host networking on the
+# simulator's engine) call back over loopback.
+write_cloudrun_config() {
+	cat >"$RUN/backend-cloudrun.yaml" <<EOF
+# Written by deploy/local.sh: the Cloud Run backend against the GCP simulator.
+socket: $RUN/backend.sock
+state_dir: $RUN/state-cloudrun
+registry_mirrors: [http://$SK_REGISTRY]
+registry_endpoints: [$GCP_REGION-docker.pkg.dev=http://127.0.0.1:$SK_GCP_AR_PORT]
+agent_callback_listen: 127.0.0.1:$SK_CALLBACK_PORT
+agent_callback_url: http://127.0.0.1:$SK_CALLBACK_PORT
+$(write_volume_config "$BUILD/sockerless-backend-cloudrun")
+cloudrun:
+  project: $GCP_PROJECT
+  region: $GCP_REGION
+  credentials_file: $RUN/gcp/sa-key.json
+  endpoint: http://127.0.0.1:$SK_GCP_SIM_PORT
+  repository: $GCP_REGION-docker.pkg.dev/$GCP_PROJECT/sockerless
+  agent_path: $BUILD/sockerless-agent
+  poll_ms: 500
+EOF
+}
+
 start_backend() {
 	local name=$1 bin="$BUILD/sockerless-backend-$1"
 	[ -x "$bin" ] || die "no backend binary $bin (unknown backend '$name'?)"

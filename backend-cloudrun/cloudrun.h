@@ -1,0 +1,147 @@
+/* sockerless-backend-cloudrun: Docker containers as Cloud Run job
+ * executions. A container maps to a job (shared by identical
+ * configurations, as ECS shares task definitions) and each start is one
+ * execution of it; sockerless-agent rides in a derived image and calls
+ * the backend back (reverse mode: Cloud Run tasks take no inbound
+ * connection). This directory is the translation; the rest is common/
+ * (the backend kit and the GCP session, sockerless/gcp_backend.h).
+ * docs/backend-cloudrun.md. */
+#ifndef SOCKERLESS_CLOUDRUN_H
+#define SOCKERLESS_CLOUDRUN_H
+
+#include "sockerless/backend.h"
+#include "sockerless/backend_kit.h"
+#include "sockerless/gcp_backend.h"
+#include "sockerless/reg.h"
+#include "sockerless/str.h"
+
+/* The job's one container, and where derived images hold the agent. */
+#define CLOUDRUN_CONTAINER  "main"
+#define CLOUDRUN_AGENT_PATH "/sockerless/agent"
+/* Cloud Run's limits (CLOUD-WIRE.md 2.4, section 5). */
+#define CLOUDRUN_MAX_TIMEOUT 604800 /* 168 h */
+#define CLOUDRUN_MIN_MEMORY  512    /* MiB */
+#define CLOUDRUN_MAX_MEMORY  32768  /* MiB, with 8 CPUs */
+
+/* Labels on the jobs (Google's label rules: [a-z0-9_-], 63 characters).
+ * The container id (64 hex) does not fit a label value: jobs are shared
+ * between containers anyway, so the id travels with each execution, in
+ * its environment (SOCKERLESS_CONTAINER_ID), and the state maps the
+ * execution's name to the container. */
+#define CLOUDRUN_LABEL_INSTANCE "sockerless-instance"
+#define CLOUDRUN_LABEL_BACKEND	"sockerless-backend"
+#define CLOUDRUN_LABEL_CONFIG	"sockerless-config"
+
+/* The container's private state (container_private). */
+#define CLOUDRUN_P_JOB	    "Job"	/* the job's short name, sk-... */
+#define CLOUDRUN_P_IMAGE    "Image"	/* the derived image, by digest */
+#define CLOUDRUN_P_EXEC	    "Execution" /* the current run's full name */
+#define CLOUDRUN_P_RUNS	    "Runs"	/* every run: [{Name, Created}] */
+#define CLOUDRUN_P_RUN_NAME "Name"
+#define CLOUDRUN_P_RUN_AT   "Created"
+#define CLOUDRUN_P_STARTED  "Started"  /* started reported for the run */
+#define CLOUDRUN_P_STARTING "Starting" /* a jobs.run whose answer is due */
+
+/* The backend's kv entries and journals. */
+#define CLOUDRUN_KV_JOB	 "cloudrun.job."     /* + name: the hash it holds */
+#define CLOUDRUN_KV_IDLE "cloudrun.job_idle" /* name -> {at} */
+
+struct cloudrun_conf {
+	char *service_account;
+	char *vpc_connector;
+	char *network;
+	char *subnet;
+	char *vpc_egress;
+	struct strv labels; /* extra labels "k=v" */
+	char *repository;   /* derived images: host/project/repo */
+	long long task_timeout;
+	char *agent_path;
+	char *endpoint_run;
+	long long poll_ms;
+	long long job_idle_s;
+	long long logs_grace_ms;
+	long long logs_poll_ms;
+};
+
+struct cloudrun {
+	struct backend *b;
+	struct reg_layer layer; /* the agent as an image layer */
+	int have_layer;
+	cJSON *extra_labels; /* cloudrun.labels, sanitised */
+};
+
+/* cloudrun.c */
+extern struct cloudrun_conf cloudrun_conf;
+extern struct gcp_backend cloudrun_gcp;
+extern struct kit_orphans cloudrun_orphans;
+extern struct cloudrun cloudrun;
+/* "v2/<parent>/jobs" or "v2/<parent>/jobs/<job>[suffix]" (owned). */
+char *cloudrun_job_path(const char *job, const char *suffix);
+
+/* cloudrun_def.c: the job body, pure (unit-tested). */
+struct cloudrun_def_in {
+	const char *image;	     /* by digest */
+	const char *service_account; /* may be NULL */
+	const char *vpc_connector;   /* may be NULL */
+	const char *network;	     /* Direct VPC egress, may be NULL */
+	const char *subnet;
+	const char *vpc_egress; /* ALL_TRAFFIC or PRIVATE_RANGES_ONLY */
+	long long timeout_s;
+	const cJSON *extra_labels; /* sanitised already, may be NULL */
+	const char *instance;
+};
+/* Cloud Run's CPU and memory for Docker's NanoCpus and Memory (0: not
+ * set): the smallest valid pair that covers both, cpu as "1", memory as
+ * "512Mi". -1 with a 400 when nothing fits. */
+int cloudrun_def_size(long long nano_cpus, long long memory_bytes, char *cpu,
+    size_t cpusz, char *mem, size_t memsz, struct err *e);
+/* The GoogleCloudRunV2Job body for c, and its name "sk-<24 hex>" from a
+ * hash of it (identical configurations share one job). NULL with e. */
+cJSON *cloudrun_def_job(const struct cloudrun_def_in *in, const cJSON *cfg,
+    const cJSON *hc, const cJSON *agent_env, const cJSON *argv, char name[28],
+    struct err *e);
+/* The container of a job body (for tests and the overrides). */
+const cJSON *cloudrun_def_container(const cJSON *job);
+/* Google's env form [{name, value}] of "K=V" strings, appended to out. */
+cJSON *cloudrun_def_env(cJSON *out, const cJSON *kvs);
+/* "k=v" strings as sanitised Google labels (the first of a key wins);
+ * NULL with a 400 for a malformed entry. */
+cJSON *cloudrun_def_labels(const struct strv *kvs, struct err *e);
+/* The Cloud Logging filter of execution exec ("projects/p/locations/l/
+ * jobs/J/executions/E"), owned; NULL when the name is malformed. */
+char *cloudrun_def_log_filter(const char *exec);
+/* The exit code Docker shows for a finished task: lastAttemptResult's
+ * exitCode, else 128 + termSignal, else 0 when the task ran (proto3 JSON
+ * leaves a 0 out), else 137 when the execution was cancelled; -1 when
+ * the task never ran (its status says why). */
+int cloudrun_def_exit_code(const cJSON *task, int cancelled);
+
+/* cloudrun_job.c */
+KIT_CONTAINER_OPS_DECL(cloudrun_job);
+/* Records execution name as the container's new run (priv: its private
+ * object). */
+void cloudrun_job_use(cJSON *priv, const char *name);
+/* executions.cancel, a failure only logged. */
+void cloudrun_job_cancel_quietly(const char *exec, const char *what);
+/* Frees the jobs.create records in flight (shutdown). */
+void cloudrun_job_shutdown(void);
+
+/* cloudrun_idle.c: unused jobs wait out cloudrun.job_idle, then go. */
+int cloudrun_idle_used(
+    struct backend *b, const char *job, const struct container *self);
+void cloudrun_idle_add(struct backend *b, const char *job);
+void cloudrun_idle_take(struct backend *b, const char *job);
+void cloudrun_idle_resume(struct backend *b);
+void cloudrun_idle_free(void);
+
+/* cloudrun_poll.c */
+extern struct kit_poller cloudrun_poller;
+void cloudrun_poll_start(struct backend *b);
+void cloudrun_poll_reconcile(struct backend *b);
+void cloudrun_poll_stop(void);
+
+/* cloudrun_logs.c */
+void cloudrun_logs_fetch(struct backend *b, struct container *c,
+    const char *cursor, int64_t since_ns, backend_logs_fn fn, void *arg);
+
+#endif
