@@ -336,8 +336,12 @@ backend_logs_batch(void *arg, const struct backend_log_event *ev, size_t n,
 	}
 	backend_logs_read_ok(j);
 	if (cursor != NULL) {
+		/* Copied before the old one goes: a backend may hand back the
+		 * cursor it was given (ECS for a task that never ran). */
+		char *nc = xstrdup(cursor);
+
 		free(j->cursor);
-		j->cursor = xstrdup(cursor);
+		j->cursor = nc;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (ev[i].ts_ns < j->since_ns)

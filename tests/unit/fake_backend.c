@@ -238,7 +238,10 @@ fake_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 			n++;
 		}
 	}
-	fn(arg, ev, n, "end", 1, NULL);
+	/* Nothing new after the first fetch: the cursor it was given comes
+	 * back as it is (the same pointer, as ECS's for a task that never
+	 * ran), which the framework must copy before freeing its own. */
+	fn(arg, ev, n, cursor != NULL ? cursor : "end", 1, NULL);
 	free(ev);
 }
 
