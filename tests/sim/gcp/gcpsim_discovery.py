@@ -59,6 +59,13 @@ class Method:
         pattern = re.sub(r"\\\{\\\+[^}]*\\\}", ".+", pattern)
         pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", pattern)
         self.path_re = re.compile(pattern + "$")
+        # A media upload's own path (Cloud Storage's /upload/storage/v1/...).
+        upload = ((spec.get("mediaUpload") or {}).get("protocols") or {}).get("simple") or {}
+        self.upload_re = None
+        if upload.get("path"):
+            pattern = re.escape(upload["path"])
+            pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", pattern)
+            self.upload_re = re.compile(pattern + "$")
         self.params = dict(doc.global_params)
         self.params.update(spec.get("parameters") or {})
         ref = (spec.get("request") or {}).get("$ref")
