@@ -55,7 +55,7 @@ STATE_FILE = "state.json"
 MODULES = ("gcpsim_run", "gcpsim_functions", "gcpsim_storage")
 # Cloud Storage's object names are one %-encoded path segment ("a%2Fb"):
 # its paths are matched before decoding.
-RAW_PATHS = ("/storage/v1/", "/upload/storage/v1/")
+RAW_PATHS = ("/storage/v1/", "/upload/storage/v1/", "/download/storage/v1/")
 IAM = "/v1/projects/-/serviceAccounts/"
 
 

@@ -15,7 +15,6 @@ Errors have Cloud Storage's own envelope: {"error": {"code", "message",
 "errors": [{"message", "domain": "global", "reason"}]}}, no "status"."""
 
 import base64
-import email.parser
 import hashlib
 import json
 import logging
@@ -24,7 +23,7 @@ import re
 import time
 from urllib.parse import quote, unquote
 
-from gcpsim_core import ApiError, invalid_argument, rfc3339
+from gcpsim_core import ApiError, invalid_argument
 from gcpsim_discovery import check_body
 
 log = logging.getLogger("gcpsim")
@@ -34,8 +33,8 @@ IPV4 = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 B = r"/storage/v1/b/(?P<b>[^/]+)"
 # Query parameters whose meaning the simulator does not implement: refused
 # rather than ignored.
-UNSERVED = ("versions", "softDeleted", "matchGlob", "includeFoldersAsPrefixes",
-            "filter", "generation", "restoreToken", "kmsKeyName", "contentEncoding",
+UNSERVED = ("versions", "softDeleted", "matchGlob",
+            "filter", "restoreToken", "kmsKeyName", "contentEncoding",
             "predefinedAcl", "predefinedDefaultObjectAcl", "enableObjectRetention",
             "includeTrailingDelimiter")
 REASON = {400: "invalid", 401: "required", 403: "forbidden", 404: "notFound",
@@ -63,6 +62,12 @@ class Media:
     def __init__(self, data, content_type):
         self.data = data
         self.content_type = content_type
+
+
+def rfc3339(epoch):
+    """Cloud Storage's timestamps: RFC 3339 UTC with milliseconds."""
+    ms = int(round(epoch * 1000))
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
 
 
 def bucket_name_ok(name):
@@ -181,11 +186,14 @@ class Storage:
         path = object_path(self.bucket_dir(bucket), name)
         return os.path.isdir(path) if name.endswith("/") else os.path.isfile(path)
 
-    def _find(self, bucket, name):
+    def _find(self, bucket, name, generation=None):
+        """The file of an object (of that generation, when given)."""
         self._bucket(bucket)
-        if not self._exists(bucket, name):
+        path = object_path(self.bucket_dir(bucket), name)
+        if not self._exists(bucket, name) or \
+                (generation and generation != str(os.stat(path).st_mtime_ns)):
             raise StorageError(404, "No such object: %s/%s" % (bucket, name))
-        return object_path(self.bucket_dir(bucket), name)
+        return path
 
     def objects_insert(self, req):
         bucket = req.match.group("b")
@@ -218,25 +226,27 @@ class Storage:
 
     def _multipart(self, req):
         ctype = req.headers.get("Content-Type") or ""
-        if not ctype.startswith("multipart/related"):
-            raise StorageError(400, "A multipart upload needs Content-Type multipart/related; "
-                               "got %r." % ctype)
-        msg = email.parser.BytesParser().parsebytes(
-            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + req.raw)
-        parts = msg.get_payload() if msg.is_multipart() else []
+        m = re.match(r"multipart/related\s*;.*boundary=(\"[^\"]+\"|'[^']+'|[^;\s]+)", ctype)
+        if not m:
+            raise StorageError(400, "A multipart upload needs Content-Type multipart/related "
+                               "with a boundary; got %r." % ctype)
+        parts = _multipart_parts(req.raw, m.group(1).strip("\"'").encode())
         if len(parts) != 2:
+            log.warning("multipart upload not understood: Content-Type %r, body %r", ctype,
+                        req.raw[:400])
             raise StorageError(400, "A multipart upload has two parts, the metadata and the "
                                "media; got %d." % len(parts))
         try:
-            meta = json.loads(parts[0].get_payload(decode=True) or b"{}")
+            meta = json.loads(parts[0][1] or b"{}")
         except ValueError as exc:
             raise StorageError(400, "The metadata part is not JSON: %s" % exc)
+        if not isinstance(meta, dict):
+            raise StorageError(400, "The metadata part is not a JSON object.")
         method = self.sim.discovery.method("storage.objects.insert")
         violations, meta = check_body(method, meta)
         if violations:
             raise invalid_argument(violations)
-        data = parts[1].get_payload(decode=True) or b""
-        return meta, data, parts[1].get_content_type()
+        return meta, parts[1][1], parts[1][0].get("content-type") or "application/octet-stream"
 
     def _precondition(self, req, bucket, name):
         want = req.param("ifGenerationMatch")
@@ -272,7 +282,7 @@ class Storage:
     def objects_get(self, req):
         bucket, name = req.match.group("b"), unquote(req.match.group("o"))
         _refuse_unserved(req)
-        path = self._find(bucket, name)
+        path = self._find(bucket, name, req.param("generation"))
         if req.param("alt") == "media":
             if name.endswith("/"):
                 return 200, Media(b"", self._object(bucket, name)["contentType"])
@@ -283,7 +293,7 @@ class Storage:
     def objects_delete(self, req):
         bucket, name = req.match.group("b"), unquote(req.match.group("o"))
         _refuse_unserved(req)
-        path = self._find(bucket, name)
+        path = self._find(bucket, name, req.param("generation"))
         self._precondition(req, bucket, name)
         if name.endswith("/"):
             # A directory still holding objects stays (and lists again):
@@ -367,6 +377,35 @@ class Storage:
         self.meta = dict(state.get("meta") or {})
 
 
+def _multipart_parts(raw, boundary):
+    """[(headers dict, lower-case names; body bytes)] of a multipart body
+    (CRLF or bare LF line ends, as Google's clients send either; the line
+    end before a delimiter belongs to it, RFC 2046)."""
+    out = []
+    chunks = raw.split(b"--" + boundary)
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--"):
+            break
+        chunk = chunk[2:] if chunk.startswith(b"\r\n") else chunk[1:] if \
+            chunk.startswith(b"\n") else chunk
+        if chunk.endswith(b"\r\n"):
+            chunk = chunk[:-2]
+        elif chunk.endswith(b"\n"):
+            chunk = chunk[:-1]
+        sep = re.search(rb"\r?\n\r?\n", chunk)
+        head, body = (chunk[:sep.start()], chunk[sep.end():]) if sep else (b"", chunk)
+        if chunk.startswith((b"\r\n", b"\n")):  # no headers at all
+            head, body = b"", chunk[2 if chunk.startswith(b"\r\n") else 1:]
+        headers = {}
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("content-transfer-encoding", "binary").lower() == "base64":
+            body = base64.b64decode(body)
+        out.append((headers, body))
+    return out
+
+
 def _refuse_unserved(req):
     for name in UNSERVED:
         if name in req.query:
@@ -395,6 +434,7 @@ def register(sim):
         ("POST", B + r"/o", storage.objects_insert, "storage.objects.insert"),
         ("POST", r"/upload" + B + r"/o", storage.objects_insert, "storage.objects.insert"),
         ("GET", o, storage.objects_get, "storage.objects.get"),
+        ("GET", r"/download" + o, storage.objects_get, "storage.objects.get"),
         ("DELETE", o, storage.objects_delete, "storage.objects.delete"),
     ]
     for method, regex, handler, method_id in routes:

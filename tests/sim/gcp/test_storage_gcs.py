@@ -9,7 +9,6 @@ import os
 import uuid
 from urllib.parse import quote
 
-import pytest
 
 from conftest import PROJECT
 
@@ -172,3 +171,29 @@ def test_bucket_at_start(fresh_sim):
     s.stop()
     s.start()
     assert s.call("GET", "/storage/v1/b/start-vols/o/k?alt=media").body == b"kept"
+
+
+def test_google_client_wire(sim):
+    """What gcloud sends (found by test_storage_gcloud): a multipart body
+    with bare LF line ends and a single-quoted boundary, booleans spelled
+    "True", and the media download path with a generation."""
+    bucket = _bucket(sim)
+    body = (b"--==b==\nContent-Type: application/json\nMIME-Version: 1.0\n\n"
+            b'{"bucket": "%s", "name": "g/f.txt", "contentType": "text/plain"}\n'
+            b"--==b==\nContent-Type: text/plain\nContent-Transfer-Encoding: binary\n\n"
+            b"hi\n\n--==b==--\n" % bucket.encode())
+    resp = sim.call("POST", "/upload/storage/v1/b/%s/o?alt=json&uploadType=multipart" % bucket,
+                    body, headers={"Content-Type": "multipart/related; boundary='==b=='"})
+    assert resp.status == 200, resp.body
+    obj = resp.json()
+    assert obj["size"] == "3" and obj["contentType"] == "text/plain"
+    listing = sim.call("GET", "/storage/v1/b/%s/o?prefix=g%%2F&includeFoldersAsPrefixes=True"
+                       % bucket)
+    assert listing.status == 200, listing.body
+    media = sim.call("GET", "/download/storage/v1/b/%s/o/g%%2Ff.txt?generation=%s&alt=media"
+                     % (bucket, obj["generation"]))
+    assert media.status == 200 and media.body == b"hi\n"
+    stale = sim.call("GET", "/download/storage/v1/b/%s/o/g%%2Ff.txt?generation=1&alt=media"
+                     % bucket)
+    assert stale.status == 404
+    assert obj["timeCreated"].endswith("Z") and len(obj["timeCreated"]) == 24  # ms
