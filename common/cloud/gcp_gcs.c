@@ -378,26 +378,34 @@ gcp_gcs_rm_listed(void *arg, const cJSON *out, const struct cloud_error *ce)
 /* A listing of one page from the start: what the last round deleted is
  * gone from it, so no page token is needed. */
 static void
-gcp_gcs_rm_round(struct gcp_gcs_rm *r)
+gcp_gcs_rm_list(struct gcp_gcs_rm *r)
 {
 	char *path, *query;
 
-	if (++r->rounds > GCP_GCS_RM_ROUNDS) {
-		r->failed = 1;
-		memset(&r->ce, 0, sizeof(r->ce));
-		r->ce.http_status = 409;
-		str_lcpy(r->ce.code, "ABORTED", sizeof(r->ce.code));
-		snprintf(r->ce.message, sizeof(r->ce.message),
-		    "gs://%s/%s/ still has objects after %d listings: something keeps writing to it",
-		    r->bucket, r->prefix, GCP_GCS_RM_ROUNDS);
-		gcp_gcs_rm_finish(r);
-		return;
-	}
+	r->rounds++;
 	path = gcp_gcs_list_path(r->bucket, r->prefix, &query);
 	r->list_id = gcp_list(r->g, "storage", "objects.list", "GET", path,
 	    query, NULL, "items", 1, gcp_gcs_rm_listed, r);
 	free(query);
 	free(path);
+}
+
+/* The next round, unless the directory keeps filling up. */
+static void
+gcp_gcs_rm_round(struct gcp_gcs_rm *r)
+{
+	if (r->rounds < GCP_GCS_RM_ROUNDS) {
+		gcp_gcs_rm_list(r);
+		return;
+	}
+	r->failed = 1;
+	memset(&r->ce, 0, sizeof(r->ce));
+	r->ce.http_status = 409;
+	str_lcpy(r->ce.code, "ABORTED", sizeof(r->ce.code));
+	snprintf(r->ce.message, sizeof(r->ce.message),
+	    "gs://%s/%s/ still has objects after %d listings: something keeps writing to it",
+	    r->bucket, r->prefix, GCP_GCS_RM_ROUNDS);
+	gcp_gcs_rm_finish(r);
 }
 
 struct gcp_gcs_rm *
@@ -414,7 +422,7 @@ gcp_gcs_rm_prefix(struct gcp *g, const char *bucket, const char *prefix,
 	r->prefix = xstrdup(prefix);
 	r->cb = cb;
 	r->arg = arg;
-	gcp_gcs_rm_round(r);
+	gcp_gcs_rm_list(r);
 	return r;
 }
 

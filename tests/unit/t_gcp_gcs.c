@@ -2,7 +2,8 @@
  * server: bucket get (found, 404, another error in Cloud Storage's
  * envelope without "status"), the placeholder's media upload, a listing
  * through pages, removal under a prefix (404 counted as deleted, the
- * first error reported, cancel), and the name rules. */
+ * first error reported, the cap on rounds, cancel), and the name
+ * rules. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -308,6 +309,32 @@ t_rm_error(void **state)
 	gcp_free(g);
 }
 
+/* A directory that never empties (every listing finds an object again)
+ * ends with ABORTED after the rounds' cap instead of running forever. */
+static void
+t_rm_rounds(void **state)
+{
+	char *replies[] = { gcp_srv_reply("200 OK", NULL,
+				"{\"items\":[{\"name\":\"v/a\"}]}"),
+		NULL };
+	struct t_res r = { 0 };
+	struct gcp *g;
+	struct err e;
+
+	(void)state;
+	gcp_srv_start(&t_srv, replies);
+	g = t_gcp(&t_srv);
+	assert_non_null(gcp_gcs_rm_prefix(g, "vols", "v", t_rm_cb, &r, &e));
+	event_base_dispatch(t_srv.base);
+	assert_int_equal(r.calls, 1);
+	assert_true(r.failed);
+	assert_int_equal(r.ce.http_status, 409);
+	assert_string_equal(r.ce.code, "ABORTED");
+	assert_non_null(strstr(r.ce.message, "something keeps writing"));
+	assert_int_equal(r.deleted, 1000);
+	gcp_free(g);
+}
+
 static void
 t_rm_cancel_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -377,6 +404,7 @@ main(void)
 		cmocka_unit_test_teardown(t_list_pages, t_teardown),
 		cmocka_unit_test_teardown(t_rm_prefix, t_teardown),
 		cmocka_unit_test_teardown(t_rm_error, t_teardown),
+		cmocka_unit_test_teardown(t_rm_rounds, t_teardown),
 		cmocka_unit_test_teardown(t_rm_cancel, t_teardown),
 		cmocka_unit_test(t_names),
 	};

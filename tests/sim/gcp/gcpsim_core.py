@@ -248,7 +248,8 @@ class Sim:
         if not method.path_re.fullmatch(req.path) and \
                 not (method.upload_re and method.upload_re.fullmatch(req.path)):
             raise ApiError(404, "NOT_FOUND", "%s does not match %s's path %s"
-                           % (req.path, route.method_id, method.spec.get("flatPath")))
+                           % (req.path, route.method_id,
+                              method.spec.get("flatPath") or method.spec.get("path")))
         violations = check_query(method, req.query)
         if req.body is not None and not isinstance(req.body, (dict, list)):
             raise ApiError(400, "INVALID_ARGUMENT", "Invalid JSON payload received. "

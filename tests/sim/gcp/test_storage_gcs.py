@@ -9,7 +9,6 @@ import os
 import uuid
 from urllib.parse import quote
 
-
 from conftest import PROJECT
 
 
