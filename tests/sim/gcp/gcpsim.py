@@ -11,6 +11,8 @@ since the backends' `endpoint` key gives one URL for all:
   POST /v2/entries:list|:write     Cloud Logging
   /v2/projects/...                 Cloud Run v2, Cloud Functions v2 (modules), operations
   /v1/projects/...                 Artifact Registry repositories
+  /storage/v1/..., /upload/storage/v1/...  Cloud Storage JSON API (gcpsim_storage;
+                                   objects are files under --state-dir/gcs)
 Every API request's bearer token, path, query and body are checked against
 the vendored discovery documents (specs/) before its handler runs. The
 Artifact Registry Docker host listens on --ar-port (gcpsim_ar).
@@ -50,7 +52,10 @@ from gcpsim_logging import Logging  # noqa: E402
 log = logging.getLogger("gcpsim")
 MAX_BODY = 64 * 1024 * 1024
 STATE_FILE = "state.json"
-MODULES = ("gcpsim_run", "gcpsim_functions")
+MODULES = ("gcpsim_run", "gcpsim_functions", "gcpsim_storage")
+# Cloud Storage's object names are one %-encoded path segment ("a%2Fb"):
+# its paths are matched before decoding.
+RAW_PATHS = ("/storage/v1/", "/upload/storage/v1/", "/download/storage/v1/")
 IAM = "/v1/projects/-/serviceAccounts/"
 
 
@@ -72,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self):
         url = urlsplit(self.path)
         path, query = unquote(url.path), parse_qs(url.query, keep_blank_values=True)
+        if url.path.startswith(RAW_PATHS):
+            path = url.path
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             self.close_connection = True
@@ -87,14 +94,16 @@ class Handler(BaseHTTPRequestHandler):
             if path.startswith(IAM):
                 return self._iam(path, raw)
             body = None
-            if raw.strip():
+            if raw.strip() and not path.startswith("/upload/"):
                 try:
                     body = json.loads(raw)
                 except ValueError as exc:
                     raise ApiError(400, "INVALID_ARGUMENT", "Invalid JSON payload received. "
                                    "%s." % exc)
-            req = Request(self.command, path, query, body, self.headers)
+            req = Request(self.command, path, query, body, self.headers, raw)
             status, obj = self.sim.serve(req)
+            if hasattr(obj, "content_type"):  # media (gcpsim_storage.Media)
+                return self._send(status, obj.data, obj.content_type)
             self._json(status, obj)
         except ApiError as exc:
             self._error(exc)
@@ -103,7 +112,8 @@ class Handler(BaseHTTPRequestHandler):
             self._error(ApiError(500, "INTERNAL", "Internal error encountered."))
 
     def _json(self, status, obj, headers=None):
-        self._send(status, json.dumps(obj).encode(), "application/json; charset=UTF-8", headers)
+        body = b"" if status == 204 else json.dumps(obj).encode()
+        self._send(status, body, "application/json; charset=UTF-8", headers)
 
     def _send(self, status, body, content_type, headers=None):
         self.send_response(status)
@@ -303,6 +313,9 @@ def parse_args(argv):
                     help="the subject token STS accepts for token exchange")
     ap.add_argument("--logging-read-quota", type=int, default=600,
                     help="entries:list calls per minute per project (0: no quota)")
+    ap.add_argument("--bucket", action="append", default=[],
+                    help="a Cloud Storage bucket to have at start (repeatable; kept across "
+                    "restarts in the state directory)")
     ap.add_argument("--shutdown-stop-timeout", type=float, default=2.0)
     ap.add_argument("--log-level", default="INFO")
     return ap.parse_args(argv)
@@ -411,6 +424,7 @@ def main(argv=None):
     logging_api.register()
     Operations(sim).register()
     gcpsim_ar.Repositories(sim).register()
+    sim.buckets_at_start = args.bucket
     load_modules(sim)
     remove_containers(sim, owner)
     saver = Saver(sim, os.path.join(args.state_dir, STATE_FILE))

@@ -74,14 +74,16 @@ def invalid_argument(violations):
 
 class Request:
     """What a handler sees: .method .path .query (dict of lists) .body
-    (parsed JSON, readOnly fields dropped; None when absent) .headers
-    .match .principal (the token's service account e-mail) .method_id."""
+    (parsed JSON, readOnly fields dropped; None when absent) .raw (the
+    body's bytes: an upload's media) .headers .match .principal (the
+    token's service account e-mail) .method_id."""
 
-    def __init__(self, method, path, query, body, headers):
+    def __init__(self, method, path, query, body, headers, raw=b""):
         self.method = method
         self.path = path
         self.query = query
         self.body = body
+        self.raw = raw
         self.headers = headers
         self.match = None
         self.principal = None
@@ -243,9 +245,11 @@ class Sim:
                 time.sleep(fault.latency_ms / 1000.0)
             if fault.error:
                 raise ApiError(fault.http_status, fault.error, fault.message, fault.details())
-        if not method.path_re.fullmatch(req.path):
+        if not method.path_re.fullmatch(req.path) and \
+                not (method.upload_re and method.upload_re.fullmatch(req.path)):
             raise ApiError(404, "NOT_FOUND", "%s does not match %s's path %s"
-                           % (req.path, route.method_id, method.spec.get("flatPath")))
+                           % (req.path, route.method_id,
+                              method.spec.get("flatPath") or method.spec.get("path")))
         violations = check_query(method, req.query)
         if req.body is not None and not isinstance(req.body, (dict, list)):
             raise ApiError(400, "INVALID_ARGUMENT", "Invalid JSON payload received. "

@@ -59,6 +59,19 @@ class Method:
         pattern = re.sub(r"\\\{\\\+[^}]*\\\}", ".+", pattern)
         pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", pattern)
         self.path_re = re.compile(pattern + "$")
+        # A media upload's own path (Cloud Storage's /upload/storage/v1/...);
+        # upload_re is the method's second path.
+        upload = ((spec.get("mediaUpload") or {}).get("protocols") or {}).get("simple") or {}
+        self.upload_re = None
+        if upload.get("path"):
+            pattern = re.escape(upload["path"])
+            pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", pattern)
+            self.upload_re = re.compile(pattern + "$")
+        # Media downloads' own path (Cloud Storage's mediaLink, /download/...).
+        if spec.get("useMediaDownloadService"):
+            pattern = re.escape("/download/" + doc.service_path + template)
+            pattern = re.sub(r"\\\{[^}]*\\\}", "[^/]+", pattern)
+            self.upload_re = re.compile(pattern + "$")
         self.params = dict(doc.global_params)
         self.params.update(spec.get("parameters") or {})
         ref = (spec.get("request") or {}).get("$ref")
@@ -142,7 +155,7 @@ def _query_value(spec, value):
         if not INTEGER.match(value) or not _in_range(int(value), fmt or "int32"):
             return ("TYPE_%s" % (fmt or "int32").upper(), "")
     elif kind == "boolean":
-        if value not in ("true", "false", "1", "0"):
+        if value.lower() not in ("true", "false", "1", "0"):
             return ("TYPE_BOOL", "")
     elif kind == "number":
         try:

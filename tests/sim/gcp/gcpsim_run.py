@@ -19,6 +19,7 @@ import uuid
 
 from gcpsim_core import ApiError
 import gcpsim_run_exec as run_exec
+import gcpsim_run_volumes as run_volumes
 
 log = logging.getLogger("gcpsim")
 
@@ -168,9 +169,7 @@ def check_job(job, field="job"):
             if "valueSource" in env:
                 raise ApiError(400, "INVALID_ARGUMENT", "%s.env: secret environment variables "
                                "(valueSource) are not served by the simulator." % where)
-    if tt.get("volumes") or any(c.get("volumeMounts") for c in containers):
-        raise ApiError(400, "INVALID_ARGUMENT", "%s.template.template.volumes: volumes are not "
-                       "served by the simulator's Cloud Run jobs." % field)
+    run_volumes.check(tt, containers, field)
     return job
 
 

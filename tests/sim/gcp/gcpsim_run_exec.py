@@ -16,6 +16,8 @@ from urllib.parse import quote
 import docker.errors
 import requests
 
+import gcpsim_run_volumes as run_volumes
+
 log = logging.getLogger("gcpsim")
 
 LABEL = "sockerless.gcpsim.run"
@@ -411,7 +413,10 @@ class Attempts:
         task, ex, engine = self.task, self.ex, self.sim.engine
         if ex.cancelled.is_set():
             return None, {"code": CODE["CANCELLED"], "message": "The task was cancelled."}
-        options = self._options(attempt)
+        try:
+            options = self._options(attempt)
+        except run_volumes.VolumeError as exc:
+            return None, {"code": CODE["FAILED_PRECONDITION"], "message": str(exc)}
         try:
             cid = engine.start(self.container["image"], **options)
         except Exception as exc:  # EngineError: the engine's explanation
@@ -494,6 +499,7 @@ class Attempts:
             "mem_limit": memory,
             "nano_cpus": int(cpu * 1e9),
             "network_mode": "host",
+            "mounts": run_volumes.mounts(self.sim, self.ex.template["template"], c),
         }
 
     # Logs.
