@@ -62,6 +62,13 @@ static const struct config_key cloudrun_keys[] = {
 	K("logs_poll_ms", CONFIG_INT, logs_poll_ms, "1000", 200, 60000, 0,
 	    "How often docker logs -f reads Cloud Logging while a container "
 	    "runs (its read quota is per project and minute)"),
+	K("volume_bucket", CONFIG_STRING, volume_bucket, NULL, 0, 0, 0,
+	    "Cloud Storage bucket whose directories are the Docker volumes, "
+	    "mounted into the tasks with gcsfuse (unset: no volumes)"),
+	K("volume_prefix", CONFIG_STRING, volume_prefix, "sockerless/volumes",
+	    0, 0, 0,
+	    "Directory of cloudrun.volume_bucket that holds one directory "
+	    "per Docker volume"),
 };
 
 static const struct config_set cloudrun_fragments[] = {
@@ -90,10 +97,10 @@ cloudrun_capabilities(struct backend *b, struct caps *c)
 	    "Cloud Run jobs take no inbound connections, so containers on "
 	    "one network will reach each other through the agent relay; "
 	    "that is planned and not built yet (docs/backend-cloudrun.md).");
-	c->flag[CAP_VOLUMES] = 0;
-	snprintf(c->why[CAP_VOLUMES], sizeof(c->why[CAP_VOLUMES]), "%s",
-	    "Volumes as Cloud Storage or Filestore (NFS) mounts of the job "
-	    "are planned and not built yet (docs/backend-cloudrun.md).");
+	c->flag[CAP_VOLUMES] = cloudrun_vol_on();
+	if (!cloudrun_vol_on())
+		snprintf(c->why[CAP_VOLUMES], sizeof(c->why[CAP_VOLUMES]), "%s",
+		    CLOUDRUN_VOL_WHY);
 }
 
 static void
@@ -159,6 +166,8 @@ cloudrun_init(struct backend *b, struct err *e)
 	}
 	free(path);
 	cJSON_Delete(out);
+	if (cloudrun_vol_init(e) == -1)
+		return -1;
 	if (kit_agent_layer(cloudrun_conf.agent_path, CLOUDRUN_AGENT_PATH + 1,
 		&cloudrun.layer, "cloudrun.agent_path",
 		"install sockerless-agent (a static build) and point "
@@ -192,6 +201,7 @@ cloudrun_shutdown(struct backend *b)
 	(void)b;
 	cloudrun_poll_stop();
 	cloudrun_job_shutdown();
+	cloudrun_vol_shutdown();
 	cloudrun_idle_free();
 	if (cloudrun.have_layer)
 		reg_layer_free(&cloudrun.layer);
@@ -202,4 +212,5 @@ cloudrun_shutdown(struct backend *b)
 }
 
 KIT_BACKEND(cloudrun, "Google Cloud Run jobs", cloudrun_job,
-    .logs_fetch = cloudrun_logs_fetch, .agent_reverse = 1)
+    .logs_fetch = cloudrun_logs_fetch, .agent_reverse = 1,
+    .vol_create = cloudrun_vol_create, .vol_remove = cloudrun_vol_remove)

@@ -46,6 +46,15 @@
 #define CLOUDRUN_KV_JOB	 "cloudrun.job."     /* + name: the hash it holds */
 #define CLOUDRUN_KV_IDLE "cloudrun.job_idle" /* name -> {at} */
 
+/* A volume's private state (volume_private): its directory in the bucket. */
+#define CLOUDRUN_P_VOL_BUCKET "Bucket"
+#define CLOUDRUN_P_VOL_DIR    "Dir" /* object prefix, no trailing '/' */
+/* Why volumes are off without a bucket (the capability's sentence). */
+#define CLOUDRUN_VOL_WHY                                                       \
+	"Volumes on Cloud Run are directories of a Cloud Storage bucket, and " \
+	"no bucket is configured: set cloudrun.volume_bucket "                 \
+	"(docs/backend-cloudrun.md, Volumes)."
+
 struct cloudrun_conf {
 	char *service_account;
 	char *vpc_connector;
@@ -61,6 +70,8 @@ struct cloudrun_conf {
 	long long job_idle_s;
 	long long logs_grace_ms;
 	long long logs_poll_ms;
+	char *volume_bucket; /* unset: no volumes */
+	char *volume_prefix; /* the volumes' directory in the bucket */
 };
 
 struct cloudrun {
@@ -78,6 +89,18 @@ extern struct cloudrun cloudrun;
 /* "v2/<parent>/jobs" or "v2/<parent>/jobs/<job>[suffix]" (owned). */
 char *cloudrun_job_path(const char *job, const char *suffix);
 
+/* A mount of the container as the job body takes it (cloudrun_vol.c fills
+ * it from the framework's mounts; the body is made from it alone). */
+struct cloudrun_vol_in {
+	enum backend_mount_kind kind;
+	const char *target; /* absolute path in the container */
+	int readonly;
+	const char *vol_name; /* VOLUME: for messages */
+	const char *bucket;   /* VOLUME: NULL when its create did not end */
+	const char *dir;      /* VOLUME: object prefix of its directory */
+	long long tmpfs_size; /* TMPFS: bytes, 0: no bound */
+};
+
 /* cloudrun_def.c: the job body, pure (unit-tested). */
 struct cloudrun_def_in {
 	const char *image;	     /* by digest */
@@ -89,6 +112,8 @@ struct cloudrun_def_in {
 	long long timeout_s;
 	const cJSON *extra_labels; /* sanitised already, may be NULL */
 	const char *instance;
+	const struct cloudrun_vol_in *mounts; /* may be NULL */
+	size_t nmounts;
 };
 /* Cloud Run's CPU and memory for Docker's NanoCpus and Memory (0: not
  * set): the smallest valid pair that covers both, cpu as "1", memory as
@@ -133,6 +158,30 @@ void cloudrun_idle_add(struct backend *b, const char *job);
 void cloudrun_idle_take(struct backend *b, const char *job);
 void cloudrun_idle_resume(struct backend *b);
 void cloudrun_idle_free(void);
+
+/* cloudrun_vol.c: Docker volumes as directories of cloudrun.volume_bucket
+ * (Cloud Storage volumes of the job, gcsfuse inside the task). */
+/* Whether volumes are on (a bucket is configured). */
+int cloudrun_vol_on(void);
+/* Start-up: the bucket exists and the prefix is valid (a 500 naming the
+ * key otherwise); nothing when volumes are off. */
+int cloudrun_vol_init(struct err *e);
+void cloudrun_vol_create(
+    struct backend *b, struct volume *v, backend_done_fn done, void *arg);
+void cloudrun_vol_remove(
+    struct backend *b, struct volume *v, backend_done_fn done, void *arg);
+/* Cancels the volume calls in flight (shutdown). */
+void cloudrun_vol_shutdown(void);
+/* c's mounts as the job body takes them; returns how many (at most
+ * BACKEND_MOUNTS_MAX, out's size). The strings stay valid while c and
+ * its volumes live. */
+size_t cloudrun_vol_mounts(
+    struct backend *b, struct container *c, struct cloudrun_vol_in *out);
+/* cloudrun_volmap.c: adds the volumes of m to task template tt and their
+ * volumeMounts to the container ctr; pure. -1 with a 4xx/5xx for a mount Cloud
+ * Run cannot take. */
+int cloudrun_vol_job(const struct cloudrun_vol_in *m, size_t n, cJSON *tt,
+    cJSON *ctr, struct err *e);
 
 /* cloudrun_poll.c */
 extern struct kit_poller cloudrun_poller;

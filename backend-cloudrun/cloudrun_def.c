@@ -291,7 +291,8 @@ cloudrun_def_job(const struct cloudrun_def_in *in, const cJSON *cfg,
 	json_add_str(tt, "timeout", dur);
 	if (in->service_account != NULL && in->service_account[0])
 		json_add_str(tt, "serviceAccount", in->service_account);
-	if (cloudrun_def_vpc(in, tt, e) == -1) {
+	if (cloudrun_def_vpc(in, tt, e) == -1 ||
+	    cloudrun_vol_job(in->mounts, in->nmounts, tt, ctr, e) == -1) {
 		cJSON_Delete(tt);
 		return NULL;
 	}

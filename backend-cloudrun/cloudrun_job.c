@@ -111,6 +111,7 @@ cloudrun_job_body(struct backend *b, struct container *c, const char *image,
     char name[28], struct err *e)
 {
 	struct cloudrun_def_in in;
+	struct cloudrun_vol_in ms[BACKEND_MOUNTS_MAX];
 	cJSON *agent_env = backend_agent_config_env(c);
 	cJSON *argv = backend_agent_command(c), *job;
 
@@ -124,6 +125,8 @@ cloudrun_job_body(struct backend *b, struct container *c, const char *image,
 	in.timeout_s = cloudrun_conf.task_timeout;
 	in.extra_labels = cloudrun.extra_labels;
 	in.instance = backend_instance(b);
+	in.mounts = ms;
+	in.nmounts = cloudrun_vol_mounts(b, c, ms);
 	job = cloudrun_def_job(&in, container_config(c),
 	    container_host_config(c), agent_env, argv, name, e);
 	cJSON_Delete(agent_env);

@@ -7,6 +7,7 @@
 #include "fuzz.h"
 
 #include "../../backend-cloudrun/cloudrun_def.c" /* NOLINT(bugprone-suspicious-include): its static helpers */
+#include "../../backend-cloudrun/cloudrun_volmap.c" /* NOLINT(bugprone-suspicious-include): the body's volumes */
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "../../backend-cloudrun/cloudrun_def.c" /* NOLINT(bugprone-suspicious-include): its static helpers */
+#include "../../backend-cloudrun/cloudrun_volmap.c" /* NOLINT(bugprone-suspicious-include): the body's volumes */
 
 #define GIB (1024LL * 1024 * 1024)
 
