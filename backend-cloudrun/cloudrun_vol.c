@@ -277,9 +277,6 @@ cloudrun_vol_mounts(
 		out[i].target = ms[i].target;
 		out[i].readonly = ms[i].readonly;
 		out[i].tmpfs_size = ms[i].tmpfs_size;
-		if (ms[i].kind == BACKEND_MOUNT_TMPFS &&
-		    ms[i].tmpfs_mode != 0 && ms[i].tmpfs_mode != 01777)
-			out[i].tmpfs_size = -1; /* refused by the body */
 		if (ms[i].kind != BACKEND_MOUNT_VOLUME || ms[i].vol == NULL)
 			continue;
 		const cJSON *priv = volume_private(ms[i].vol);

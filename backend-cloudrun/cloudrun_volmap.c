@@ -1,7 +1,8 @@
 /* Docker mounts in Cloud Run's terms, without any state (unit-tested
  * with the job body): a volume is a Cloud Storage volume whose only-dir is
- * its directory of the bucket, a tmpfs an in-memory emptyDir, and the
- * Docker socket is the agent's. docs/volumes.md. */
+ * its directory of the bucket, a tmpfs an in-memory emptyDir (the agent
+ * gives it Docker's mode, SOCKERLESS_TMPFS), and the Docker socket is the
+ * agent's. docs/volumes.md. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +29,6 @@ cloudrun_vol_check(const struct cloudrun_vol_in *m, struct err *e)
 		    "volume %s has no Cloud Storage directory (its create "
 		    "did not finish); remove the volume and create it again",
 		    m->vol_name != NULL ? m->vol_name : "");
-	if (m->kind == BACKEND_MOUNT_TMPFS && m->tmpfs_size < 0)
-		return err_set(e, 400,
-		    "--tmpfs %s with a mode cannot be honoured on Cloud Run: "
-		    "its in-memory volumes are always world-writable (1777); "
-		    "leave out the mode",
-		    t);
 	return 0;
 }
 

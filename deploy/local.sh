@@ -50,6 +50,8 @@ export SK_GCP_AR_PORT=${SK_GCP_AR_PORT:-$((SIM_PORT + 2))}
 export SK_CALLBACK_PORT=${SK_CALLBACK_PORT:-$((SIM_PORT + 3))}
 GCP_PROJECT=sockerless-local
 GCP_REGION=us-central1
+# The Cloud Storage bucket of the Cloud Run backend's volumes.
+GCP_VOLUME_BUCKET=sockerless-volumes
 PY=/usr/bin/python3
 REGION=us-east-1
 ACCOUNT=123456789012
@@ -123,6 +125,7 @@ start_gcp_sim() {
 			--engine "$SK_SIM_ENGINE_HOST" --registry "$SK_REGISTRY" \
 			--project "$GCP_PROJECT" --region "$GCP_REGION" \
 			--state-dir "$RUN/gcp/sim" --ar-port "$SK_GCP_AR_PORT" \
+			--bucket "$GCP_VOLUME_BUCKET" \
 			--key-out "$RUN/gcp/sa-key.json" >>"$RUN/gcpsim.log" 2>&1 &
 		echo $! >"$RUN/gcpsim.pid"
 		# (ends early when the simulator exits)
@@ -257,6 +260,7 @@ EOF
 # listener, and the agents of the jobs (host networking on the
 # simulator's engine) call back over loopback.
 write_cloudrun_config() {
+	link_shared_gcs
 	cat >"$RUN/backend-cloudrun.yaml" <<EOF
 # Written by deploy/local.sh: the Cloud Run backend against the GCP simulator.
 socket: $RUN/backend.sock
@@ -275,6 +279,25 @@ cloudrun:
   agent_path: $BUILD/sockerless-agent
   poll_ms: 500
 EOF
+	if knows_key "$BUILD/sockerless-backend-cloudrun" cloudrun.volume_bucket; then
+		echo "  volume_bucket: $GCP_VOLUME_BUCKET" >>"$RUN/backend-cloudrun.yaml"
+	fi
+}
+
+# The volumes' bucket is $RUN/gcp/sim/gcs/$GCP_VOLUME_BUCKET (the
+# simulator's backing directory, a gcsfuse view of it in the tasks). Its
+# shared/ (the bucket directory of the shared_paths prefix /shared) is the
+# directory $RUN/shared already stands for, so a bind under $RUN/shared
+# shows the same files on every backend of the stack.
+link_shared_gcs() {
+	local bucket="$RUN/gcp/sim/gcs/$GCP_VOLUME_BUCKET" target
+	target=$(readlink -f "$RUN/shared") || return 0
+	mkdir -p "$bucket" "$target"
+	if [ -e "$bucket/shared" ] && [ ! -L "$bucket/shared" ]; then
+		echo "local: $bucket/shared is a directory; binds under $RUN/shared will not show there" >&2
+		return 0
+	fi
+	ln -sfn "$target" "$bucket/shared"
 }
 
 start_backend() {

@@ -206,11 +206,6 @@ t_refused(void **state)
 		    .target = "/d",
 		    .vol_name = "half" },
 	};
-	struct cloudrun_vol_in mode[1] = {
-		{ .kind = BACKEND_MOUNT_TMPFS,
-		    .target = "/t",
-		    .tmpfs_size = -1 },
-	};
 	char name[28];
 	struct err e;
 
@@ -221,9 +216,6 @@ t_refused(void **state)
 	assert_null(t_job(unmade, 1, name, &e));
 	assert_int_equal(e.status, 500);
 	assert_non_null(strstr(e.msg, "volume half has no Cloud Storage"));
-	assert_null(t_job(mode, 1, name, &e));
-	assert_int_equal(e.status, 400);
-	assert_non_null(strstr(e.msg, "leave out the mode"));
 }
 
 int
