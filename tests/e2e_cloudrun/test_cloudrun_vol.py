@@ -6,6 +6,7 @@ docker CLI: a named volume shared by two containers in sequence, -v with a
 file written and read, volume ls/inspect/rm (rm deletes the objects),
 --tmpfs as an in-memory volume, a bind under shared_paths visible on the
 host side, files copied in before start, and the job body's volumes."""
+import json
 import os
 import uuid
 
@@ -153,3 +154,76 @@ def test_agent_dir_refused(name):
     p = dk("run", "--rm", "--name", name, "--tmpfs", "/sockerless/x", BUSYBOX, "true",
            timeout=120)
     assert p.returncode != 0 and "/sockerless is where" in p.stderr, p.stderr
+
+
+def _backend(tmp_path, bucket_line):
+    """A second cloudrun backend on the stack's simulator, with the stack's
+    configuration but its own socket, state and callback port, and the
+    volume_bucket line replaced by bucket_line ("" : no bucket)."""
+    import subprocess
+    from e2e_lib import PORT_BASE
+    conf = os.path.join(RUN, "backend-cloudrun.yaml")
+    if not RUN or not os.path.exists(conf):
+        pytest.skip("needs the stack's $SK_RUN_DIR/backend-cloudrun.yaml")
+    sock = str(tmp_path / "b.sock")
+    port = PORT_BASE + 177
+    lines = []
+    with open(conf) as f:
+        for line in f:
+            if line.startswith("socket:"):
+                line = f"socket: {sock}\n"
+            elif line.startswith("state_dir:"):
+                line = f"state_dir: {tmp_path / 'state'}\n"
+            elif line.startswith("agent_callback_listen:"):
+                line = f"agent_callback_listen: 127.0.0.1:{port}\n"
+            elif line.startswith("agent_callback_url:"):
+                line = f"agent_callback_url: http://127.0.0.1:{port}\n"
+            elif line.strip().startswith("volume_bucket:"):
+                continue
+            lines.append(line)
+    if bucket_line:
+        lines.append(bucket_line + "\n")
+    (tmp_path / "b.yaml").write_text("".join(lines))
+    build = os.environ.get("SK_BUILD", "build")
+    binary = os.path.join(os.path.dirname(__file__), "..", "..", build,
+                          "sockerless-backend-cloudrun")
+    p = subprocess.Popen([binary, "--config", str(tmp_path / "b.yaml")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return p, sock
+
+
+def test_no_bucket_no_volumes(tmp_path):
+    """Without cloudrun.volume_bucket the capability is off, with the
+    sentence naming the key."""
+    import subprocess
+    p, sock = _backend(tmp_path, "")
+    try:
+        wait_for(lambda: os.path.exists(sock) or p.poll() is not None, timeout=60, what=sock)
+        assert p.poll() is None, p.stdout.read()
+        out = {}
+
+        def caps():
+            r = subprocess.run(["curl", "-sf", "--unix-socket", sock,
+                                "http://b/internal/v1/capabilities"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                out.update(json.loads(r.stdout))
+            return bool(out)
+        wait_for(caps, timeout=60, what="capabilities")
+        assert out["capabilities"]["volumes"] is False, out
+        assert "cloudrun.volume_bucket" in out["reasons"]["volumes"], out
+    finally:
+        p.terminate()
+        p.wait(timeout=60)
+
+
+def test_missing_bucket_fails_start_up(tmp_path):
+    p, _ = _backend(tmp_path, "  volume_bucket: sockerless-no-such-bucket")
+    try:
+        out, _ = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode != 0, out
+    assert "cloudrun.volume_bucket sockerless-no-such-bucket" in out, out
