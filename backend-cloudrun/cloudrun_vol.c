@@ -230,14 +230,24 @@ cloudrun_vol_remove(
 	const char *bucket = json_str(priv, CLOUDRUN_P_VOL_BUCKET);
 	const char *dir = json_str(priv, CLOUDRUN_P_VOL_DIR);
 	struct cloudrun_vol_op *op;
+	char made[1024];
 	struct err e;
 
-	/* A shared path's files are the host's; a volume whose create did
-	 * not end has no directory. */
-	if (volume_shared_path(v) != NULL || bucket == NULL || dir == NULL ||
-	    dir[0] == '\0') {
+	/* A shared path's files are the host's. */
+	if (volume_shared_path(v) != NULL) {
 		done(arg, NULL);
 		return;
+	}
+	/* A create a restart cut short recorded nothing, and its placeholder
+	 * may exist: its directory follows from the name. */
+	if (bucket == NULL || dir == NULL || dir[0] == '\0') {
+		if (!cloudrun_vol_on() ||
+		    cloudrun_vol_dir(v, made, sizeof(made), &e) == -1) {
+			done(arg, NULL);
+			return;
+		}
+		bucket = cloudrun_conf.volume_bucket;
+		dir = made;
 	}
 	op = cloudrun_vol_op_new(b, v, done, arg);
 	str_lcpy(op->dir, dir, sizeof(op->dir));
