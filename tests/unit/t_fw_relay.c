@@ -4,7 +4,9 @@
  * simulator do. A member's agent gives each peer a loopback address of its
  * own (127.A.B.N, A.B from the member's id), answers the peer's names with
  * it in its resolver and listens there on the peer's exposed ports; a
- * connection there is carried over both links by the backend. Run over
+ * connection there is carried over both links by the backend. A running
+ * container connected to the network later gets the peers at once, and
+ * loses them when disconnected. Run over
  * forward links and over reverse links. The test plays the member's
  * client: it asks the member's resolver (SOCKERLESS_DNS_LISTEN, the fake's
  * 127.0.0.3:<agent port>) and connects to the answer. Ports:
@@ -262,6 +264,20 @@ net_create(struct fw *fw, const char *name)
 	free(body);
 }
 
+/* POST /networks/rnet/<what> for container name, answered 200. */
+static void
+conn(struct fw *fw, const char *what, const char *name)
+{
+	char *path = xasprintf("/networks/rnet/%s", what);
+	char *body = xasprintf("{\"Container\":\"%s\"}", name);
+	struct fw_resp *r = fw_req(fw, "POST", path, body);
+
+	assert_int_equal(r->status, 200);
+	fw_resp_free(r);
+	free(path);
+	free(body);
+}
+
 /* The address a member gives its peers: 127.A.B.N, A.B from its id. */
 static void
 assert_own_range(uint32_t addr, const char *member)
@@ -328,6 +344,17 @@ test_relay(void **state)
 
 	/* A container on another network: the name does not resolve. */
 	assert_int_equal(resolve(fw, other, "srv", 0), 0);
+
+	/* A running container joins the network and leaves it again: no
+	 * backend operation in relay mode (the fake has none), the push of
+	 * the view is the whole of it (regression: it was a 501). */
+	conn(fw, "connect", "other");
+	got = talk(fw, resolve(fw, other, "srv", 1), port, "joined");
+	assert_non_null(got);
+	assert_string_equal(got, "joined<eof>");
+	free(got);
+	conn(fw, "disconnect", "other");
+	resolve(fw, other, "srv", 0);
 
 	/* The peer stops: its name goes, and its listener. */
 	fw_expect_free(fw, "POST", "/containers/srv/kill", 204);
