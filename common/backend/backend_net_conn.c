@@ -52,7 +52,10 @@ net_conn_apply(struct backend *b, struct container *c, struct network *n,
     const cJSON *cfg, int connect)
 {
 	const char *ip = net_conn_address(c);
-	char *keep = ip != NULL ? xstrdup(ip) : NULL;
+	/* Relay mode has no address: the endpoint comes up without one. */
+	char *keep = ip != NULL			 ? xstrdup(ip) :
+	    b->ops->reach == BACKEND_REACH_RELAY ? xstrdup("") :
+						   NULL;
 	int running = container_running(c);
 
 	if (connect) {

@@ -264,6 +264,31 @@ net_create(struct fw *fw, const char *name)
 	free(body);
 }
 
+/* Endpoint net of running container id in relay mode: up, no address. */
+static void
+assert_relay_ep(struct fw *fw, const char *id, const char *net)
+{
+	struct container *c = fw_find(fw, id);
+	const cJSON *ep, *it;
+	int sid = 0;
+
+	assert_non_null(c);
+	ep = json_obj(
+	    json_obj(json_obj(c->doc, "NetworkSettings"), "Networks"), net);
+	assert_non_null(ep);
+	assert_non_null(json_str(ep, "EndpointID"));
+	assert_int_equal(strlen(json_str(ep, "EndpointID")), 64);
+	assert_non_null(json_str(ep, "IPAddress"));
+	assert_string_equal(json_str(ep, "IPAddress"), "");
+	assert_int_equal(json_int(ep, "IPPrefixLen", -1), 0);
+	assert_null(json_str(ep, "Gateway"));
+	cJSON_ArrayForEach(it, json_arr(ep, "Aliases")) {
+		if (strncmp(it->valuestring, id, 12) == 0)
+			sid = 1;
+	}
+	assert_true(sid);
+}
+
 /* POST /networks/rnet/<what> for container name, answered 200. */
 static void
 conn(struct fw *fw, const char *what, const char *name)
@@ -328,6 +353,11 @@ test_relay(void **state)
 	assert_string_equal(got, "ping<eof>");
 	free(got);
 
+	/* A member's endpoint while it runs: an EndpointID and its short id
+	 * as an alias, but no address (regression: relay mode left the
+	 * endpoint as at create). */
+	assert_relay_ep(fw, srv, "rnet");
+
 	/* Its own name is itself. */
 	assert_int_equal(resolve(fw, cli, "cli", 1), htonl(INADDR_LOOPBACK));
 
@@ -349,6 +379,7 @@ test_relay(void **state)
 	 * backend operation in relay mode (the fake has none), the push of
 	 * the view is the whole of it (regression: it was a 501). */
 	conn(fw, "connect", "other");
+	assert_relay_ep(fw, other, "rnet");
 	got = talk(fw, resolve(fw, other, "srv", 1), port, "joined");
 	assert_non_null(got);
 	assert_string_equal(got, "joined<eof>");
