@@ -92,11 +92,9 @@ cloudrun_capabilities(struct backend *b, struct caps *c)
 	kit_caps_base(c);
 	c->flag[CAP_LOGS_FOLLOW] = 1;
 	kit_caps_agent(c);
-	c->flag[CAP_NETWORKS] = 0;
-	snprintf(c->why[CAP_NETWORKS], sizeof(c->why[CAP_NETWORKS]), "%s",
-	    "Cloud Run jobs take no inbound connections, so containers on "
-	    "one network will reach each other through the agent relay; "
-	    "that is planned and not built yet (docs/backend-cloudrun.md).");
+	/* Cloud Run jobs take no inbound connections: members of a network
+	 * reach each other through the agent relay (.reach below). */
+	c->flag[CAP_NETWORKS] = 1;
 	c->flag[CAP_VOLUMES] = cloudrun_vol_on();
 	if (!cloudrun_vol_on())
 		snprintf(c->why[CAP_VOLUMES], sizeof(c->why[CAP_VOLUMES]), "%s",
@@ -213,4 +211,5 @@ cloudrun_shutdown(struct backend *b)
 
 KIT_BACKEND(cloudrun, "Google Cloud Run jobs", cloudrun_job,
     .logs_fetch = cloudrun_logs_fetch, .agent_reverse = 1,
-    .vol_create = cloudrun_vol_create, .vol_remove = cloudrun_vol_remove)
+    .vol_create = cloudrun_vol_create, .vol_remove = cloudrun_vol_remove,
+    .reach = BACKEND_REACH_RELAY)

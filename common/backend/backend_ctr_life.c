@@ -66,6 +66,10 @@ backend_container_started(
 
 	str_time_rfc3339(ts, sizeof(ts), started_ns);
 	json_set(container_state(c), "StartedAt", cJSON_CreateString(ts));
+	/* Relay mode has no address to report: the endpoints come up
+	 * without one (EndpointID, the short id alias, DNSNames). */
+	if (b->ops->reach == BACKEND_REACH_RELAY)
+		backend_net_addressed(b, c, "");
 	backend_ctr_save(b, c);
 	backend_agent_container_running(b, c);
 	backend_docksock_running(b, c);

@@ -1,6 +1,8 @@
 /* POST /networks/{id}/connect and /disconnect: a created or stopped
  * container changes its endpoints at once (they are realised at its next
- * start); a running one needs the backend's net_connect/net_disconnect. */
+ * start); a running one needs the backend's net_connect/net_disconnect,
+ * except in relay mode, where the names and peers push to the members is
+ * all a network is (docs/networks.md, "Relay mode"). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +52,10 @@ net_conn_apply(struct backend *b, struct container *c, struct network *n,
     const cJSON *cfg, int connect)
 {
 	const char *ip = net_conn_address(c);
-	char *keep = ip != NULL ? xstrdup(ip) : NULL;
+	/* Relay mode has no address: the endpoint comes up without one. */
+	char *keep = ip != NULL			 ? xstrdup(ip) :
+	    b->ops->reach == BACKEND_REACH_RELAY ? xstrdup("") :
+						   NULL;
 	int running = container_running(c);
 
 	if (connect) {
@@ -185,7 +190,9 @@ net_conn_route(struct backend *b, struct httpsrv_req *r,
 		cJSON_Delete(o);
 		return;
 	}
-	if (container_running(c) && op == NULL && backend_net_user(n)) {
+	if (b->ops->reach == BACKEND_REACH_RELAY)
+		op = NULL; /* net_conn_apply's push realises it */
+	else if (container_running(c) && op == NULL && backend_net_user(n)) {
 		httpsrv_reply_error(r, 501,
 		    "This backend (%s) cannot %s a running container %s a "
 		    "network: stop the container, %s it, and start it "

@@ -154,7 +154,8 @@ backend_net_dns_names(struct container *c, cJSON *ep)
 }
 
 /* The run's values of one endpoint: a new EndpointID, the workload's
- * address, the network's gateway. */
+ * address, the network's gateway; in relay mode ip is "" and there is
+ * no prefix or gateway either (no address a peer could reach). */
 static void
 backend_net_ep_up(struct backend *b, struct container *c, const char *net,
     cJSON *ep, const char *ip)
@@ -170,8 +171,8 @@ backend_net_ep_up(struct backend *b, struct container *c, const char *net,
 		json_set(ep, "EndpointID", cJSON_CreateString(eid));
 	}
 	json_set(ep, "IPAddress", cJSON_CreateString(ip));
-	json_set(ep, "IPPrefixLen", cJSON_CreateNumber(32));
-	if (n != NULL)
+	json_set(ep, "IPPrefixLen", cJSON_CreateNumber(ip[0] != '\0' ? 32 : 0));
+	if (n != NULL && ip[0] != '\0')
 		json_set(
 		    ep, "Gateway", cJSON_CreateString(backend_net_gateway(n)));
 	if (!backend_net_predefined(net))

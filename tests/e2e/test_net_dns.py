@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from e2e_lib import BUSYBOX, TARGET, disconnect_running, dk, dk_ok, httpd_cmd, inspect, wait_for
+from e2e_lib import BUSYBOX, RELAY, TARGET, disconnect_running, dk, dk_ok, httpd_cmd, inspect, wait_for
 
 _ADDR = re.compile(r"^Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)(?::53)?\s*$")
 
@@ -62,16 +62,24 @@ def pair(names, net):
     return net, web, client
 
 
+def relay_addr(client, name):
+    """Relay mode (docs/networks.md): the loopback address the client's
+    agent gives the peer, 127.A.B.N; inspect shows no address."""
+    got = wait_for(lambda: lookup(client, name), timeout=30, what=f"{name} to resolve")
+    assert len(got) == 1 and got[0].startswith("127.") and not got[0].startswith("127.0."), got
+    return got[0]
+
+
 def test_name_alias_and_short_id(pair):
     net, web, client = pair
-    addr = ip_on(web, net)
+    addr = relay_addr(client, web) if RELAY else ip_on(web, net)
     assert addr, inspect(web)["NetworkSettings"]
     wid = inspect(web)["Id"][:12]
     for name in (web, "sk-web-alias", wid):
         got = wait_for(lambda n=name: lookup(client, n), timeout=30, what=f"{name} to resolve")
         assert got == [addr], (name, got)
     # and the other way round
-    caddr = ip_on(client, net)
+    caddr = relay_addr(web, client) if RELAY else ip_on(client, net)
     assert wait_for(lambda: lookup(web, client), timeout=30) == [caddr]
 
 
@@ -105,6 +113,10 @@ def test_other_network_cannot_connect(names, netnames, pair):
     to a member's address (dockerd: its bridges are isolated; ECS: the
     member admits only its network's security group). The member itself
     can, so the refusal is the network's."""
+    if RELAY:
+        pytest.skip("relay mode: a member has no address to connect to; a stranger's relay "
+                    "request is refused with 404 (tests/unit/t_fw_ports_relay.c) and its "
+                    "names do not resolve (test_other_network_not_resolved)")
     net, web, client = pair
     addr = wait_for(lambda: ip_on(web, net), timeout=60, what="the member's address")
     other = netnames()
@@ -151,14 +163,15 @@ def test_disconnect_removes_name(names, pair):
     dk_ok("run", "-d", "--name", peer, "--network", net, BUSYBOX, "sleep", "600")
     assert wait_for(lambda: lookup(client, peer), timeout=30)
     disconnect_running(net, peer)
-    if TARGET == "sockerless":  # stopped to disconnect: start it again
+    if TARGET == "sockerless" and not RELAY:  # stopped to disconnect: start it again
         dk_ok("start", peer)
     wait_for(lambda: lookup(client, peer) == [], timeout=30, what=f"{peer} to stop resolving")
 
 
 def test_nonroot_user_resolves(names, pair):
     net, web, client = pair
-    assert wait_for(lambda: lookup(client, web, user="nobody"), timeout=30) == [ip_on(web, net)]
+    want = relay_addr(client, web) if RELAY else ip_on(web, net)
+    assert wait_for(lambda: lookup(client, web, user="nobody"), timeout=30) == [want]
     nob = names("sknobody")
     out = dk_ok("run", "--name", nob, "--network", net, "--user", "nobody", BUSYBOX, "sh", "-c",
                 f"id -u; wget -qO- http://{web}:8080/")
@@ -166,6 +179,8 @@ def test_nonroot_user_resolves(names, pair):
     assert lines[0] == "65534" and lines[1].startswith("hello-"), out
 
 
+@pytest.mark.skipif(RELAY, reason="relay mode: the default bridge's members and its --link "
+                    "names are not relayed (docs/compat.md)")
 def test_link_on_default_bridge(names):
     srv, cli = names("sksrv"), names("sklnk")
     dk_ok("run", "-d", "--name", srv, "--expose", "8080", BUSYBOX, *httpd_cmd(8080))
@@ -220,6 +235,10 @@ def test_user_network_resolv_conf(name, net):
                 "cat /etc/resolv.conf; echo HOSTS; cat /etc/hosts")
     resolv, _, hosts = out.partition("HOSTS\n")
     rl = [line.split() for line in resolv.splitlines() if line.strip() and not line.startswith("#")]
-    assert ["nameserver", "127.0.0.11"] in rl, resolv
+    if RELAY:  # the agent's resolver on 127.A.B.1 (docs/networks.md, "Relay mode")
+        ns = [r[1] for r in rl if r[0] == "nameserver"]
+        assert len(ns) == 1 and ns[0].startswith("127.") and ns[0].endswith(".1"), resolv
+    else:
+        assert ["nameserver", "127.0.0.11"] in rl, resolv
     assert ["search", "search.sk.example"] in rl and ["options", "ndots:2"] in rl, resolv
     assert ["10.9.8.8", "sk-extra2"] in [line.split() for line in hosts.splitlines()], hosts

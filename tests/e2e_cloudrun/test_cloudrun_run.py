@@ -89,12 +89,6 @@ def test_labels_filters_ps(docker, names):
     assert ps.startswith(b + " Exited (0)"), ps
     assert inspect(a)["Config"]["Labels"]["tier"] == "Front End"
 
-def test_volumes_and_networks_refused(docker):
-    # Volumes: test_cloudrun_vol.py (the local default has a bucket).
-    p = docker("network", "create", f"skcr-{RUN_ID}")
-    assert p.returncode != 0
-    assert "This backend (cloudrun) does not support networks" in p.stderr, p.stderr
-
 @pytest.mark.skipif(not gcp_sim_url(), reason="needs the GCP simulator's port")
 def test_calls_per_run_rm(docker):
     # A first run makes the job and pushes the derived image; the second,

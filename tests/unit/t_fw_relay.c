@@ -4,7 +4,9 @@
  * simulator do. A member's agent gives each peer a loopback address of its
  * own (127.A.B.N, A.B from the member's id), answers the peer's names with
  * it in its resolver and listens there on the peer's exposed ports; a
- * connection there is carried over both links by the backend. Run over
+ * connection there is carried over both links by the backend. A running
+ * container connected to the network later gets the peers at once, and
+ * loses them when disconnected. Run over
  * forward links and over reverse links. The test plays the member's
  * client: it asks the member's resolver (SOCKERLESS_DNS_LISTEN, the fake's
  * 127.0.0.3:<agent port>) and connects to the answer. Ports:
@@ -262,6 +264,45 @@ net_create(struct fw *fw, const char *name)
 	free(body);
 }
 
+/* Endpoint net of running container id in relay mode: up, no address. */
+static void
+assert_relay_ep(struct fw *fw, const char *id, const char *net)
+{
+	struct container *c = fw_find(fw, id);
+	const cJSON *ep, *it;
+	int sid = 0;
+
+	assert_non_null(c);
+	ep = json_obj(
+	    json_obj(json_obj(c->doc, "NetworkSettings"), "Networks"), net);
+	assert_non_null(ep);
+	assert_non_null(json_str(ep, "EndpointID"));
+	assert_int_equal(strlen(json_str(ep, "EndpointID")), 64);
+	assert_non_null(json_str(ep, "IPAddress"));
+	assert_string_equal(json_str(ep, "IPAddress"), "");
+	assert_int_equal(json_int(ep, "IPPrefixLen", -1), 0);
+	assert_null(json_str(ep, "Gateway"));
+	cJSON_ArrayForEach(it, json_arr(ep, "Aliases")) {
+		if (strncmp(it->valuestring, id, 12) == 0)
+			sid = 1;
+	}
+	assert_true(sid);
+}
+
+/* POST /networks/rnet/<what> for container name, answered 200. */
+static void
+conn(struct fw *fw, const char *what, const char *name)
+{
+	char *path = xasprintf("/networks/rnet/%s", what);
+	char *body = xasprintf("{\"Container\":\"%s\"}", name);
+	struct fw_resp *r = fw_req(fw, "POST", path, body);
+
+	assert_int_equal(r->status, 200);
+	fw_resp_free(r);
+	free(path);
+	free(body);
+}
+
 /* The address a member gives its peers: 127.A.B.N, A.B from its id. */
 static void
 assert_own_range(uint32_t addr, const char *member)
@@ -312,6 +353,11 @@ test_relay(void **state)
 	assert_string_equal(got, "ping<eof>");
 	free(got);
 
+	/* A member's endpoint while it runs: an EndpointID and its short id
+	 * as an alias, but no address (regression: relay mode left the
+	 * endpoint as at create). */
+	assert_relay_ep(fw, srv, "rnet");
+
 	/* Its own name is itself. */
 	assert_int_equal(resolve(fw, cli, "cli", 1), htonl(INADDR_LOOPBACK));
 
@@ -328,6 +374,18 @@ test_relay(void **state)
 
 	/* A container on another network: the name does not resolve. */
 	assert_int_equal(resolve(fw, other, "srv", 0), 0);
+
+	/* A running container joins the network and leaves it again: no
+	 * backend operation in relay mode (the fake has none), the push of
+	 * the view is the whole of it (regression: it was a 501). */
+	conn(fw, "connect", "other");
+	assert_relay_ep(fw, other, "rnet");
+	got = talk(fw, resolve(fw, other, "srv", 1), port, "joined");
+	assert_non_null(got);
+	assert_string_equal(got, "joined<eof>");
+	free(got);
+	conn(fw, "disconnect", "other");
+	resolve(fw, other, "srv", 0);
 
 	/* The peer stops: its name goes, and its listener. */
 	fw_expect_free(fw, "POST", "/containers/srv/kill", 204);
