@@ -190,24 +190,11 @@ cloudrun_def_vpc(const struct cloudrun_def_in *in, cJSON *tt, struct err *e)
 static int
 cloudrun_def_linux(const cJSON *hc, struct err *e)
 {
-	static const struct {
-		const char *key, *what, *flag;
-	} opts[] = {
-		{ "CapAdd", "capabilities", "--cap-add" },
-		{ "CapDrop", "capabilities", "--cap-drop" },
-		{ "Ulimits", "resource limits", "--ulimit" },
-	};
 	const char *nm = json_str(hc, "NetworkMode");
 
-	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-		if (cJSON_GetArraySize(json_arr(hc, opts[i].key)) > 0)
-			return err_set(e, 400,
-			    "%s (%s) cannot be honoured by the cloudrun "
-			    "backend: Cloud Run jobs run every task in a "
-			    "sandbox whose %s cannot be changed. Run the "
-			    "container without %s.",
-			    opts[i].what, opts[i].flag, opts[i].what,
-			    opts[i].flag);
+	if (kit_fixed_sandbox(hc, "cloudrun",
+		"Cloud Run jobs run every task in a sandbox", e) == -1)
+		return -1;
 	if (json_bool(hc, "ReadonlyRootfs", 0))
 		return err_set(e, 400,
 		    "a read-only root file system (--read-only) cannot be "

@@ -52,46 +52,8 @@ struct gcf_inv {
 static int
 gcf_fn_memory(const cJSON *hc, long long *mib, struct err *e)
 {
-	int64_t bytes = json_int(hc, "Memory", 0);
-
-	if (bytes <= 0) {
-		*mib = gcf_conf.memory;
-		return 0;
-	}
-	*mib = kit_mib_ceil(bytes);
-	if (*mib > GCF_MAX_MEMORY)
-		return err_set(e, 400,
-		    "Cloud Run functions have at most %d MiB of memory; %lld "
-		    "MiB was asked for",
-		    GCF_MAX_MEMORY, *mib);
-	if (*mib < GCF_MIN_MEMORY)
-		*mib = GCF_MIN_MEMORY;
-	return 0;
-}
-
-/* Cloud Run runs every instance in a fixed sandbox: its capabilities and
- * limits cannot be changed. */
-static int
-gcf_fn_linux(const cJSON *hc, struct err *e)
-{
-	static const struct {
-		const char *key, *what, *flag;
-	} opts[] = {
-		{ "CapAdd", "capabilities", "--cap-add" },
-		{ "CapDrop", "capabilities", "--cap-drop" },
-		{ "Ulimits", "resource limits", "--ulimit" },
-	};
-
-	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-		if (cJSON_GetArraySize(json_arr(hc, opts[i].key)) > 0)
-			return err_set(e, 400,
-			    "%s (%s) cannot be honoured by the gcf backend: "
-			    "Cloud Run runs every instance in a fixed sandbox "
-			    "whose %s cannot be changed. Run the container "
-			    "without %s.",
-			    opts[i].what, opts[i].flag, opts[i].what,
-			    opts[i].flag);
-	return 0;
+	return kit_memory_mib(hc, gcf_conf.memory, GCF_MIN_MEMORY,
+	    GCF_MAX_MEMORY, "Cloud Run functions", mib, e);
 }
 
 /* The run's request (docs/agent.md, HTTP runtime): the merged command
@@ -176,7 +138,11 @@ gcf_fn_create(
 	struct err e;
 	char *dst;
 
-	if (gcf_fn_linux(hc, &e) == -1 || gcf_fn_memory(hc, &mib, &e) == -1) {
+	/* Cloud Run runs every instance in a fixed sandbox: its
+	 * capabilities and limits cannot be changed. */
+	if (kit_fixed_sandbox(hc, "gcf",
+		"Cloud Run runs every instance in a fixed sandbox", &e) == -1 ||
+	    gcf_fn_memory(hc, &mib, &e) == -1) {
 		kit_op_end(&op->k, &e);
 		return;
 	}

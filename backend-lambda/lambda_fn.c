@@ -170,53 +170,6 @@ lambda_env(const cJSON *cfg, cJSON **out, struct err *e)
 	return 0;
 }
 
-/* Memory in MiB: the container's limit rounded up, at least 128. */
-static int
-lambda_memory(const cJSON *hc, long long *mib, struct err *e)
-{
-	int64_t bytes = json_int(hc, "Memory", 0);
-
-	if (bytes <= 0) {
-		*mib = lambda_conf.memory_size;
-		return 0;
-	}
-	*mib = kit_mib_ceil(bytes);
-	if (*mib > LAMBDA_MAX_MEMORY)
-		return err_set(e, 400,
-		    "Lambda functions have at most %d MiB of memory; %lld MiB "
-		    "was asked for",
-		    LAMBDA_MAX_MEMORY, *mib);
-	if (*mib < LAMBDA_MIN_MEMORY)
-		*mib = LAMBDA_MIN_MEMORY;
-	return 0;
-}
-
-/* Lambda runs every function in one fixed sandbox: its capabilities and
- * limits cannot be changed. Its root file system is always read-only
- * (only /tmp is writable), so --read-only holds as it is. */
-static int
-lambda_linux(const cJSON *hc, struct err *e)
-{
-	static const struct {
-		const char *key, *what, *flag;
-	} opts[] = {
-		{ "CapAdd", "capabilities", "--cap-add" },
-		{ "CapDrop", "capabilities", "--cap-drop" },
-		{ "Ulimits", "resource limits", "--ulimit" },
-	};
-
-	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
-		if (cJSON_GetArraySize(json_arr(hc, opts[i].key)) > 0)
-			return err_set(e, 400,
-			    "%s (%s) cannot be honoured by the lambda "
-			    "backend: Lambda runs every function in a fixed "
-			    "sandbox whose %s cannot be changed. Run the "
-			    "container without %s.",
-			    opts[i].what, opts[i].flag, opts[i].what,
-			    opts[i].flag);
-	return 0;
-}
-
 /* The CreateFunction input for c running image_uri. */
 static cJSON *
 lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
@@ -228,7 +181,13 @@ lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
 	long long mib;
 	char *desc;
 
-	if (lambda_linux(hc, e) == -1 || lambda_memory(hc, &mib, e) == -1 ||
+	/* Lambda runs every function in one fixed sandbox; its root file
+	 * system is always read-only (only /tmp is writable), so --read-only
+	 * holds as it is. */
+	if (kit_fixed_sandbox(hc, "lambda",
+		"Lambda runs every function in a fixed sandbox", e) == -1 ||
+	    kit_memory_mib(hc, lambda_conf.memory_size, LAMBDA_MIN_MEMORY,
+		LAMBDA_MAX_MEMORY, "Lambda functions", &mib, e) == -1 ||
 	    lambda_env(cfg, &vars, e) == -1) {
 		cJSON_Delete(in);
 		return NULL;

@@ -189,6 +189,50 @@ kit_clamp(long long v, long long lo, long long hi)
 }
 
 int
+kit_memory_mib(const cJSON *hc, long long dflt, long long min, long long max,
+    const char *what, long long *mib, struct err *e)
+{
+	int64_t bytes = json_int(hc, "Memory", 0);
+
+	if (bytes <= 0) {
+		*mib = dflt;
+		return 0;
+	}
+	*mib = kit_mib_ceil(bytes);
+	if (*mib > max)
+		return err_set(e, 400,
+		    "%s have at most %lld MiB of memory; %lld MiB was asked "
+		    "for",
+		    what, max, *mib);
+	if (*mib < min)
+		*mib = min;
+	return 0;
+}
+
+int
+kit_fixed_sandbox(
+    const cJSON *hc, const char *be, const char *sandbox, struct err *e)
+{
+	static const struct {
+		const char *key, *what, *flag;
+	} opts[] = {
+		{ "CapAdd", "capabilities", "--cap-add" },
+		{ "CapDrop", "capabilities", "--cap-drop" },
+		{ "Ulimits", "resource limits", "--ulimit" },
+	};
+
+	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+		if (cJSON_GetArraySize(json_arr(hc, opts[i].key)) > 0)
+			return err_set(e, 400,
+			    "%s (%s) cannot be honoured by the %s backend: %s "
+			    "whose %s cannot be changed. Run the container "
+			    "without %s.",
+			    opts[i].what, opts[i].flag, be, sandbox,
+			    opts[i].what, opts[i].flag);
+	return 0;
+}
+
+int
 kit_cursor_run(const char *cursor, const char *bar, int nruns)
 {
 	char digits[12];

@@ -304,6 +304,40 @@ t_aws_tags(void **state)
 	cJSON_Delete(tags);
 }
 
+/* Memory sizing and the fixed-sandbox refusals the FaaS and Cloud Run
+ * backends share. */
+static void
+t_memory_sandbox(void **state)
+{
+	cJSON *hc = cJSON_Parse("{}");
+	long long mib = 0;
+	struct err e;
+
+	(void)state;
+	assert_int_equal(kit_memory_mib(hc, 512, 128, 1024, "F", &mib, &e), 0);
+	assert_int_equal(mib, 512);
+	cJSON_AddNumberToObject(hc, "Memory", 1);
+	assert_int_equal(kit_memory_mib(hc, 512, 128, 1024, "F", &mib, &e), 0);
+	assert_int_equal(mib, 128);
+	cJSON_ReplaceItemInObject(
+	    hc, "Memory", cJSON_CreateNumber(2048.0 * 1048576 + 1));
+	assert_int_equal(
+	    kit_memory_mib(hc, 512, 128, 1024, "F things", &mib, &e), -1);
+	assert_int_equal(e.status, 400);
+	assert_string_equal(e.msg,
+	    "F things have at most 1024 MiB of memory; 2049 MiB was asked "
+	    "for");
+	assert_int_equal(kit_fixed_sandbox(hc, "x", "X runs", &e), 0);
+	cJSON_AddItemToObject(hc, "Ulimits", cJSON_Parse("[{}]"));
+	assert_int_equal(kit_fixed_sandbox(hc, "x", "X runs", &e), -1);
+	assert_int_equal(e.status, 400);
+	assert_string_equal(e.msg,
+	    "resource limits (--ulimit) cannot be honoured by the x backend: "
+	    "X runs whose resource limits cannot be changed. Run the "
+	    "container without --ulimit.");
+	cJSON_Delete(hc);
+}
+
 int
 main(void)
 {
@@ -319,6 +353,7 @@ main(void)
 		cmocka_unit_test(t_hash),
 		cmocka_unit_test(t_lines),
 		cmocka_unit_test(t_aws_tags),
+		cmocka_unit_test(t_memory_sandbox),
 	};
 
 	json_init();

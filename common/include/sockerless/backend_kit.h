@@ -187,6 +187,17 @@ int kit_env_each(const cJSON *kvs,
 long long kit_mib_ceil(long long bytes);
 long long kit_cpu_units(long long nano_cpus);
 long long kit_clamp(long long v, long long lo, long long hi);
+/* HostConfig.Memory in MiB for a cloud that sizes by MiB: dflt when the
+ * container sets none, else rounded up and at least min; above max a 400
+ * "<what> have at most <max> MiB of memory; <n> MiB was asked for". */
+int kit_memory_mib(const cJSON *hc, long long dflt, long long min,
+    long long max, const char *what, long long *mib, struct err *e);
+/* A 400 for --cap-add, --cap-drop and --ulimit on a cloud whose sandbox
+ * cannot change them: "<option> cannot be honoured by the <be> backend:
+ * <sandbox> whose <what> cannot be changed. Run the container without
+ * <flag>." (sandbox: "Lambda runs every function in a fixed sandbox"). */
+int kit_fixed_sandbox(
+    const cJSON *hc, const char *be, const char *sandbox, struct err *e);
 /* The first n (< 65) hex digits of text's SHA-256 into hex[n + 1]: names
  * that stay the same for the same input (definitions, derived images). */
 void kit_hash(const char *text, char *hex, size_t n);
