@@ -404,6 +404,8 @@ fw_hijack(struct fw *fw, const char *method, const char *path, const char *body,
 		if (cap - n < 4096) {
 			cap = cap * 2 + 8192;
 			out = xrealloc(out, cap);
+			/* The head is searched before the first read lands. */
+			out[n] = '\0';
 		}
 		r = read(fd, out + n, cap - n - 1);
 		if (r > 0) {
