@@ -50,7 +50,6 @@ azure_auth_cred_clear(struct azure_cred *c)
 	free(c->path);
 	free(c->endpoint);
 	memset(c, 0, sizeof(*c));
-	strv_init(&c->x5c);
 }
 
 /* A tenant goes into the token URL's path: Entra's own characters only. */
@@ -71,6 +70,7 @@ azure_auth_tenant_ok(const char *t)
 static int
 azure_auth_url(const char *v, const char *var, char **out, struct err *e)
 {
+	const char *host;
 	size_t n;
 
 	if (strpbrk(v, " \t\r\n?#") != NULL)
@@ -84,14 +84,15 @@ azure_auth_url(const char *v, const char *var, char **out, struct err *e)
 		    "%s \"%.200s\" must be an http or https URL", var, v);
 	else
 		*out = xasprintf("https://%s", v);
-	n = strlen(*out);
-	while (n > 0 && (*out)[n - 1] == '/')
-		(*out)[--n] = '\0';
-	if (strchr(*out, ':') + 3 == *out + n) {
+	host = strstr(*out, "://") + 3;
+	if (*host == '\0' || *host == '/') {
 		free(*out);
 		*out = NULL;
 		return err_set(e, 500, "%s \"%.200s\" names no host", var, v);
 	}
+	n = strlen(*out);
+	while (n > 0 && (*out)[n - 1] == '/')
+		(*out)[--n] = '\0';
 	return 0;
 }
 

@@ -516,6 +516,7 @@ t_no_secret_logged(void **state)
 	a = t_az_new(NULL, NULL);
 	assert_int_equal(
 	    azure_auth_token_sync(a, AZURE_SCOPE_ARM, &tok, &e), 0);
+	free(tok);
 	assert_int_equal(
 	    azure_auth_token_sync(a, AZURE_SCOPE_LOGS, &tok, &e), -1);
 	assert_non_null(strstr(e.msg, "is registered on the app"));
