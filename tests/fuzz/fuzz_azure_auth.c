@@ -47,7 +47,10 @@ fuzz_az_cred(struct azure_cred *c, int sel)
 	strv_init(&c->x5c);
 	c->type = fuzz_az_types[(sel >> 4) % 5];
 	c->tenant = tenant;
-	c->client_id = (sel & 0x80) ? NULL : client;
+	/* only a managed identity may lack a client id (system-assigned):
+	 * azure_auth_cred_find refuses the others without one */
+	c->client_id =
+	    (sel & 0x80) && c->type >= AZURE_CRED_APP_SERVICE ? NULL : client;
 	c->authority = auth;
 	c->secret = secret;
 	c->endpoint = ep;

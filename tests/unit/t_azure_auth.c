@@ -261,6 +261,45 @@ t_errors_and_retry(void **state)
 		free(replies[i]);
 }
 
+struct t_freer {
+	struct azure_auth *a;
+	int calls;
+};
+
+static void
+t_free_cb(void *arg, const char *token, const struct err *e)
+{
+	struct t_freer *f = arg;
+
+	(void)token;
+	(void)e;
+	f->calls++;
+	azure_auth_free(f->a); /* the second waiter is never called */
+}
+
+/* Freeing from a callback waits until it returns; the rest are dropped. */
+static void
+t_free_in_callback(void **state)
+{
+	int ls = t_listen();
+	char *replies[] = { t_reply(200, NULL, T_TOKEN("eyJ0.f", 3599)), NULL };
+	struct event_base *base = event_base_new();
+	struct t_freer fr = { 0 };
+	struct t_got g = { 0 };
+
+	(void)state;
+	t_serve(ls, replies);
+	t_az_env(1);
+	fr.a = t_az_new(base, NULL);
+	azure_auth_token(fr.a, AZURE_SCOPE_ARM, t_free_cb, &fr);
+	azure_auth_token(fr.a, AZURE_SCOPE_ARM, t_cb, &g);
+	t_loop(base, &fr.calls, 1);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_int_equal(g.calls, 0);
+	event_base_free(base);
+	free(replies[0]);
+}
+
 /* --- the certificate --- */
 
 static char *
@@ -565,6 +604,8 @@ main(void)
 		    t_refresh_ahead, t_az_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_errors_and_retry, t_az_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_free_in_callback, t_az_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_cert_pem_and_p12, t_az_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
