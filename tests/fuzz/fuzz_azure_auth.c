@@ -38,14 +38,14 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static void
-fuzz_az_cred(struct azure_cred *c, int sel)
+fuzz_az_cred(struct azure_cred *c, int sel, enum azure_cred_type type)
 {
 	static char tenant[] = "t", client[] = "c", auth[] = "http://h",
 		    secret[] = "s", ep[] = "http://h/msi/token", hdr[] = "x";
 
 	memset(c, 0, sizeof(*c));
 	strv_init(&c->x5c);
-	c->type = fuzz_az_types[(sel >> 4) % 5];
+	c->type = type;
 	c->tenant = tenant;
 	/* only a managed identity may lack a client id (system-assigned):
 	 * azure_auth_cred_find refuses the others without one */
@@ -67,7 +67,7 @@ fuzz_az_resp(int sel, const char *body)
 	struct azure_tok t = { 0 };
 	struct err e;
 
-	fuzz_az_cred(&c, sel);
+	fuzz_az_cred(&c, sel, fuzz_az_types[(sel >> 4) % 5]);
 	memset(&r, 0, sizeof(r));
 	r.status = fuzz_az_status[(size_t)(sel >> 3) %
 	    (sizeof(fuzz_az_status) / sizeof(fuzz_az_status[0]))];
@@ -111,8 +111,8 @@ fuzz_az_federated(int sel, const char *text, const char *scope)
 	if (ftruncate(fuzz_az_fd, 0) == -1 ||
 	    pwrite(fuzz_az_fd, text, strlen(text), 0) < 0)
 		return;
-	fuzz_az_cred(&c, sel);
-	c.type = (sel & 0x10) ? AZURE_CRED_FEDERATED : AZURE_CRED_IMDS;
+	fuzz_az_cred(
+	    &c, sel, (sel & 0x10) ? AZURE_CRED_FEDERATED : AZURE_CRED_IMDS);
 	r = azure_auth_req(&c, scope, &what, &e);
 	httpcli_req_free(r);
 	free(what);
