@@ -203,6 +203,30 @@ azure_auth_cred_env(struct azure_cred *c, const struct azure_auth_conf *conf,
 	return 0;
 }
 
+/* The managed identities of other hosts azure-identity also knows: each
+ * needs a protocol of its own, so naming one is an error rather than a
+ * silent fall through to IMDS. */
+static int
+azure_auth_mi_other(const char *ep, struct err *e)
+{
+	const char *what = NULL;
+
+	if (ep != NULL && azure_auth_env("IMDS_ENDPOINT") != NULL)
+		what = "IMDS_ENDPOINT with IDENTITY_ENDPOINT (Azure Arc)";
+	else if (ep != NULL &&
+	    azure_auth_env("IDENTITY_SERVER_THUMBPRINT") != NULL)
+		what = "IDENTITY_SERVER_THUMBPRINT (Service Fabric)";
+	else if (ep == NULL && azure_auth_env("MSI_ENDPOINT") != NULL)
+		what = "MSI_ENDPOINT (Cloud Shell, or App Service's 2017 "
+		       "endpoint)";
+	if (what == NULL)
+		return 0;
+	return err_set(e, 500,
+	    "%s names a managed identity sockerless does not support; use "
+	    "one of: " AZURE_AUTH_SOURCES,
+	    what);
+}
+
 static int
 azure_auth_cred_mi(struct azure_cred *c, const struct azure_auth_conf *conf,
     char **source, struct err *e)
@@ -214,6 +238,8 @@ azure_auth_cred_mi(struct azure_cred *c, const struct azure_auth_conf *conf,
 	    conf->imds_host, "AZURE_POD_IDENTITY_AUTHORITY_HOST");
 	char *base = NULL;
 
+	if (azure_auth_mi_other(ep, e) == -1)
+		return -1;
 	if (ep != NULL) {
 		if (hdr == NULL || strpbrk(hdr, "\r\n") != NULL)
 			return err_set(e, 500,

@@ -68,7 +68,7 @@ t_secret_file(void **state)
 	int ls = t_listen(), n;
 	char *replies[] = { t_reply(200, NULL, T_TOKEN("eyJ0.f", 3599)), NULL };
 	char *path = t_write("secret", "from-file\r\nsecond line\n");
-	char *empty = t_write("empty", "\n"), *reqs, *tok, *msg;
+	char *empty = t_write("empty", "\n"), *reqs, *tok, *msg, *host;
 	struct azure_auth_conf conf = { .client_secret_file = path };
 	struct azure_auth *a;
 	struct err e;
@@ -76,11 +76,17 @@ t_secret_file(void **state)
 	(void)state;
 	t_serve(ls, replies);
 	t_az_env(1);
+	/* the conf's authority (no trailing '/') beats the environment's */
+	host = xasprintf("http://127.0.0.1:%d", t_port);
+	setenv("AZURE_AUTHORITY_HOST", "http://127.0.0.1:9/", 1);
+	conf.authority_host = host;
 	a = t_az_new(NULL, &conf);
 	assert_int_equal(
 	    azure_auth_token_sync(a, AZURE_SCOPE_LOGS, &tok, &e), 0);
 	free(tok);
 	reqs = t_requests(&n);
+	assert_non_null(
+	    strstr(reqs, "POST /" T_TENANT "/oauth2/v2.0/token HTTP/1.1"));
 	assert_non_null(strstr(reqs,
 	    "&scope=https%3A%2F%2Fapi.loganalytics.io%2F.default"
 	    "&client_secret=from-file\n"));
@@ -91,6 +97,7 @@ t_secret_file(void **state)
 	free(reqs);
 	azure_auth_free(a);
 	free(path);
+	free(host);
 	free(empty);
 	free(replies[0]);
 }

@@ -203,7 +203,27 @@ t_not_usable(void **state)
 	msg = t_az_new_err(NULL);
 	assert_non_null(strstr(msg, "IDENTITY_HEADER is not"));
 	free(msg);
+	/* other hosts' managed identities: refused, not IMDS */
+	setenv("IDENTITY_HEADER", "h", 1);
+	setenv("IMDS_ENDPOINT", "http://127.0.0.1:9", 1);
+	msg = t_az_new_err(NULL);
+	assert_non_null(strstr(msg,
+	    "(Azure Arc) names a managed identity "
+	    "sockerless does not support"));
+	free(msg);
+	unsetenv("IMDS_ENDPOINT");
+	setenv("IDENTITY_SERVER_THUMBPRINT", "ab", 1);
+	msg = t_az_new_err(NULL);
+	assert_non_null(strstr(msg, "(Service Fabric)"));
+	free(msg);
+	unsetenv("IDENTITY_SERVER_THUMBPRINT");
 	unsetenv("IDENTITY_ENDPOINT");
+	unsetenv("IDENTITY_HEADER");
+	setenv("MSI_ENDPOINT", "http://127.0.0.1:9/msi", 1);
+	msg = t_az_new_err(NULL);
+	assert_non_null(strstr(msg, "MSI_ENDPOINT (Cloud Shell"));
+	free(msg);
+	unsetenv("MSI_ENDPOINT");
 	setenv("AZURE_TENANT_ID", "x/../../evil", 1);
 	msg = t_az_new_err(NULL);
 	assert_non_null(strstr(msg, "is not a tenant"));
