@@ -15,6 +15,7 @@
 
 #include "azure_auth_int.h"
 #include "cloud_jwt.h"
+#include "cloud_tokq.h"
 
 static int64_t
 azure_auth_time(void)
@@ -23,16 +24,6 @@ azure_auth_time(void)
 }
 
 int64_t (*azure_auth_now)(void) = azure_auth_time;
-
-struct azure_auth_waiter {
-	TAILQ_ENTRY(azure_auth_waiter) entry;
-	uint64_t id;
-	azure_token_cb cb;
-	void *arg;
-	char *token; /* ready: the token, or NULL with e */
-	struct err e;
-};
-TAILQ_HEAD(azure_auth_waiters, azure_auth_waiter);
 
 /* One scope: its cached token and the fetch in flight with its waiters. */
 struct azure_auth_slot {
@@ -44,7 +35,7 @@ struct azure_auth_slot {
 	int fetching;
 	uint64_t http_id;
 	struct event *ev_refresh;
-	struct azure_auth_waiters waiters;
+	struct cloud_tokws waiters;
 };
 TAILQ_HEAD(azure_auth_slots, azure_auth_slot);
 
@@ -54,13 +45,14 @@ struct azure_auth {
 	struct azure_cred cred;
 	char *source;
 	struct azure_auth_slots slots;
-	struct azure_auth_waiters ready;
-	struct event *ev_ready;
-	uint64_t next_id;
-	int delivering, doomed;
+	struct cloud_tokq q; /* the waiters' delivery */
 };
 
-static void azure_auth_deliver(evutil_socket_t fd, short ev, void *arg);
+static void
+azure_auth_free_owner(void *a)
+{
+	azure_auth_free(a);
+}
 
 struct azure_auth *
 azure_auth_new(struct event_base *base, struct httpcli *http,
@@ -71,40 +63,23 @@ azure_auth_new(struct event_base *base, struct httpcli *http,
 	a->base = base;
 	a->http = http;
 	TAILQ_INIT(&a->slots);
-	TAILQ_INIT(&a->ready);
+	cloud_tokq_init(&a->q, base, azure_auth_free_owner, a);
 	if (azure_auth_cred_find(&a->cred, conf, &a->source, e) == -1) {
-		azure_auth_cred_clear(&a->cred);
-		free(a->source);
-		free(a);
+		azure_auth_free(a);
 		return NULL;
 	}
-	if (base != NULL) {
-		if (http == NULL)
-			a->http = a->own_http = httpcli_new(base);
-		a->ev_ready = event_new(base, -1, 0, azure_auth_deliver, a);
-	}
+	if (base != NULL && http == NULL)
+		a->http = a->own_http = httpcli_new(base);
 	log_info("azure: credentials from %s", a->source);
 	return a;
 }
 
 static void
-azure_auth_waiter_free(struct azure_auth_waiter *w)
-{
-	cloud_wipe(&w->token);
-	free(w);
-}
-
-static void
 azure_auth_slot_free(struct azure_auth_slot *s)
 {
-	struct azure_auth_waiter *w;
-
 	if (s->fetching && s->http_id != 0)
 		httpcli_cancel(s->a->http, s->http_id);
-	while ((w = TAILQ_FIRST(&s->waiters)) != NULL) {
-		TAILQ_REMOVE(&s->waiters, w, entry);
-		azure_auth_waiter_free(w);
-	}
+	cloud_tokq_free_list(&s->waiters);
 	if (s->ev_refresh != NULL)
 		event_free(s->ev_refresh);
 	azure_auth_tok_clear(&s->tok);
@@ -117,24 +92,15 @@ void
 azure_auth_free(struct azure_auth *a)
 {
 	struct azure_auth_slot *s;
-	struct azure_auth_waiter *w;
 
-	if (a == NULL)
+	/* freed from a callback: after it returns */
+	if (a == NULL || cloud_tokq_defer_free(&a->q))
 		return;
-	if (a->delivering) { /* freed from a callback: after it returns */
-		a->doomed = 1;
-		return;
-	}
 	while ((s = TAILQ_FIRST(&a->slots)) != NULL) {
 		TAILQ_REMOVE(&a->slots, s, entry);
 		azure_auth_slot_free(s);
 	}
-	while ((w = TAILQ_FIRST(&a->ready)) != NULL) {
-		TAILQ_REMOVE(&a->ready, w, entry);
-		azure_auth_waiter_free(w);
-	}
-	if (a->ev_ready != NULL)
-		event_free(a->ev_ready);
+	cloud_tokq_clear(&a->q);
 	if (a->own_http != NULL)
 		httpcli_free(a->own_http);
 	azure_auth_cred_clear(&a->cred);
@@ -269,24 +235,13 @@ azure_auth_token_sync(
 static void
 azure_auth_finish(struct azure_auth_slot *s, const struct err *e)
 {
-	struct azure_auth *a = s->a;
-	struct azure_auth_waiter *w;
-
 	s->fetching = 0;
 	s->http_id = 0;
 	if (e != NULL && TAILQ_EMPTY(&s->waiters))
 		log_warnx(
 		    "azure: refreshing the token for %s: %s", s->scope, e->msg);
-	while ((w = TAILQ_FIRST(&s->waiters)) != NULL) {
-		TAILQ_REMOVE(&s->waiters, w, entry);
-		if (e != NULL)
-			w->e = *e;
-		else
-			w->token = xstrdup(s->tok.token);
-		TAILQ_INSERT_TAIL(&a->ready, w, entry);
-	}
-	if (!TAILQ_EMPTY(&a->ready))
-		event_active(a->ev_ready, 0, 0);
+	cloud_tokq_finish(
+	    &s->a->q, &s->waiters, e == NULL ? s->tok.token : NULL, e);
 	/* A failed refresh retries while the old token still works. */
 	if (e != NULL && s->tok.token != NULL && s->tok.exp > azure_auth_now())
 		azure_auth_schedule(s, 30);
@@ -338,69 +293,24 @@ azure_auth_refresh_due(evutil_socket_t fd, short ev, void *arg)
 	azure_auth_fetch(arg);
 }
 
-static void
-azure_auth_deliver(evutil_socket_t fd, short ev, void *arg)
-{
-	struct azure_auth *a = arg;
-	struct azure_auth_waiter *w;
-
-	(void)fd;
-	(void)ev;
-	a->delivering = 1;
-	while (!a->doomed && (w = TAILQ_FIRST(&a->ready)) != NULL) {
-		TAILQ_REMOVE(&a->ready, w, entry);
-		w->cb(w->arg, w->token, w->token != NULL ? NULL : &w->e);
-		azure_auth_waiter_free(w);
-	}
-	a->delivering = 0;
-	if (a->doomed)
-		azure_auth_free(a);
-}
-
 uint64_t
 azure_auth_token(
     struct azure_auth *a, const char *scope, azure_token_cb cb, void *arg)
 {
 	struct azure_auth_slot *s;
-	struct azure_auth_waiter *w;
+	struct err e;
+	uint64_t id;
 
-	if (a->base == NULL)
-		fatalx("azure_auth: a token callback needs an event base");
-	w = xcalloc(1, sizeof(*w));
-	w->id = ++a->next_id;
-	w->cb = cb;
-	w->arg = arg;
 	if (scope == NULL || *scope == '\0') {
-		err_set(&w->e, 500, "an Azure token needs a scope");
-		TAILQ_INSERT_TAIL(&a->ready, w, entry);
-		event_active(a->ev_ready, 0, 0);
-		return w->id;
+		err_set(&e, 500, "an Azure token needs a scope");
+		return cloud_tokq_now(&a->q, cb, arg, NULL, &e);
 	}
 	s = azure_auth_slot(a, scope);
-	if (azure_auth_slot_valid(s) != NULL) {
-		w->token = xstrdup(s->tok.token);
-		TAILQ_INSERT_TAIL(&a->ready, w, entry);
-		event_active(a->ev_ready, 0, 0);
-		return w->id;
-	}
-	TAILQ_INSERT_TAIL(&s->waiters, w, entry);
+	if (azure_auth_slot_valid(s) != NULL)
+		return cloud_tokq_now(&a->q, cb, arg, s->tok.token, NULL);
+	id = cloud_tokq_wait(&a->q, &s->waiters, cb, arg);
 	azure_auth_fetch(s);
-	return w->id;
-}
-
-static int
-azure_auth_drop(struct azure_auth_waiters *q, uint64_t id)
-{
-	struct azure_auth_waiter *w;
-
-	TAILQ_FOREACH(w, q, entry) {
-		if (w->id != id)
-			continue;
-		TAILQ_REMOVE(q, w, entry);
-		azure_auth_waiter_free(w);
-		return 1;
-	}
-	return 0;
+	return id;
 }
 
 void
@@ -408,10 +318,10 @@ azure_auth_cancel(struct azure_auth *a, uint64_t id)
 {
 	struct azure_auth_slot *s;
 
-	if (a == NULL || azure_auth_drop(&a->ready, id))
+	if (a == NULL || cloud_tokq_drop(&a->q, NULL, id))
 		return;
 	TAILQ_FOREACH(s, &a->slots, entry) {
-		if (azure_auth_drop(&s->waiters, id))
+		if (cloud_tokq_drop(&a->q, &s->waiters, id))
 			return;
 	}
 }
