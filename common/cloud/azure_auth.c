@@ -14,7 +14,7 @@
 #include "sockerless/xmalloc.h"
 
 #include "azure_auth_int.h"
-#include "cloud_jwt.h"
+#include "cloud_cred.h"
 #include "cloud_tokq.h"
 
 static int64_t
@@ -82,7 +82,7 @@ azure_auth_slot_free(struct azure_auth_slot *s)
 	cloud_tokq_free_list(&s->waiters);
 	if (s->ev_refresh != NULL)
 		event_free(s->ev_refresh);
-	azure_auth_tok_clear(&s->tok);
+	azure_auth_flow_tok_clear(&s->tok);
 	free(s->what);
 	free(s->scope);
 	free(s);
@@ -177,7 +177,7 @@ azure_auth_store(struct azure_auth_slot *s, struct azure_tok *t)
 {
 	int64_t left, in;
 
-	azure_auth_tok_clear(&s->tok);
+	azure_auth_flow_tok_clear(&s->tok);
 	s->tok = *t;
 	memset(t, 0, sizeof(*t));
 	left = s->tok.exp - azure_auth_now();
@@ -193,14 +193,14 @@ azure_auth_fetch_sync(
     struct azure_auth *a, const char *scope, struct azure_tok *t, struct err *e)
 {
 	char *what = NULL;
-	struct httpcli_req *r = azure_auth_req(&a->cred, scope, &what, e);
+	struct httpcli_req *r = azure_auth_flow_req(&a->cred, scope, &what, e);
 	struct httpcli_resp *resp;
 	int rc;
 
 	if (r == NULL)
 		return -1;
 	resp = httpcli_perform(r);
-	rc = azure_auth_resp(&a->cred, what, resp, t, e);
+	rc = azure_auth_flow_resp(&a->cred, what, resp, t, e);
 	httpcli_resp_free(resp);
 	free(what);
 	return rc;
@@ -219,7 +219,7 @@ azure_auth_token_sync(
 	s = azure_auth_slot(a, scope);
 	if (azure_auth_slot_valid(s) == NULL) {
 		if (azure_auth_fetch_sync(a, scope, &t, e) == -1) {
-			azure_auth_tok_clear(&t);
+			azure_auth_flow_tok_clear(&t);
 			return err_wrap(e,
 			    "getting an Azure token for %s from %s", scope,
 			    a->source);
@@ -255,12 +255,12 @@ azure_auth_got(struct httpcli_resp *resp, void *arg)
 	struct err e;
 
 	s->http_id = 0;
-	if (azure_auth_resp(&s->a->cred, s->what, resp, &t, &e) == 0) {
+	if (azure_auth_flow_resp(&s->a->cred, s->what, resp, &t, &e) == 0) {
 		azure_auth_store(s, &t);
 		azure_auth_finish(s, NULL);
 		return;
 	}
-	azure_auth_tok_clear(&t);
+	azure_auth_flow_tok_clear(&t);
 	err_wrap(&e, "getting an Azure token for %s from %s", s->scope,
 	    s->a->source);
 	azure_auth_finish(s, &e);
@@ -276,7 +276,8 @@ azure_auth_fetch(struct azure_auth_slot *s)
 		return;
 	s->fetching = 1;
 	free(s->what);
-	if ((r = azure_auth_req(&s->a->cred, s->scope, &s->what, &e)) == NULL) {
+	if ((r = azure_auth_flow_req(&s->a->cred, s->scope, &s->what, &e)) ==
+	    NULL) {
 		err_wrap(&e, "getting an Azure token for %s from %s", s->scope,
 		    s->a->source);
 		azure_auth_finish(s, &e);

@@ -20,10 +20,10 @@
 #include "sockerless/xmalloc.h"
 
 #include "azure_auth_int.h"
-#include "cloud_jwt.h"
+#include "cloud_cred.h"
 
 static const char *
-azure_auth_env(const char *name)
+azure_auth_cred_getenv(const char *name)
 {
 	const char *v = getenv(name);
 
@@ -31,16 +31,17 @@ azure_auth_env(const char *name)
 }
 
 static const char *
-azure_auth_pick(const char *conf, const char *env)
+azure_auth_cred_pick(const char *conf, const char *env)
 {
-	return conf != NULL && *conf != '\0' ? conf : azure_auth_env(env);
+	return conf != NULL && *conf != '\0' ? conf :
+					       azure_auth_cred_getenv(env);
 }
 
 void
 azure_auth_cred_clear(struct azure_cred *c)
 {
-	cloud_wipe(&c->secret);
-	cloud_wipe(&c->identity_header);
+	cloud_cred_wipe(&c->secret);
+	cloud_cred_wipe(&c->identity_header);
 	EVP_PKEY_free(c->key);
 	free(c->tenant);
 	free(c->client_id);
@@ -54,7 +55,7 @@ azure_auth_cred_clear(struct azure_cred *c)
 
 /* A tenant goes into the token URL's path: Entra's own characters only. */
 static int
-azure_auth_tenant_ok(const char *t)
+azure_auth_cred_tenant_ok(const char *t)
 {
 	if (*t == '\0' || strlen(t) > 128)
 		return 0;
@@ -68,7 +69,7 @@ azure_auth_tenant_ok(const char *t)
 /* An http(s) URL without its trailing '/'; a bare host gets https://, as
  * azure-identity does. */
 static int
-azure_auth_url(const char *v, const char *var, char **out, struct err *e)
+azure_auth_cred_url(const char *v, const char *var, char **out, struct err *e)
 {
 	const char *host;
 	size_t n;
@@ -98,9 +99,10 @@ azure_auth_url(const char *v, const char *var, char **out, struct err *e)
 
 /* The first line of the client secret file. */
 static int
-azure_auth_secret_file(struct azure_cred *c, const char *path, struct err *e)
+azure_auth_cred_secret_file(
+    struct azure_cred *c, const char *path, struct err *e)
 {
-	char *text = cloud_read_secret_file(path, e);
+	char *text = cloud_cred_read_file(path, e);
 
 	if (text == NULL)
 		return err_wrap(e, "reading client_secret_file");
@@ -117,11 +119,12 @@ azure_auth_secret_file(struct azure_cred *c, const char *path, struct err *e)
 }
 
 static int
-azure_auth_cert_file(struct azure_cred *c, const char *path, struct err *e)
+azure_auth_cred_cert_file(struct azure_cred *c, const char *path, struct err *e)
 {
-	const char *pw = azure_auth_env("AZURE_CLIENT_CERTIFICATE_PASSWORD");
+	const char *pw =
+	    azure_auth_cred_getenv("AZURE_CLIENT_CERTIFICATE_PASSWORD");
 	const char *chain =
-	    azure_auth_env("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN");
+	    azure_auth_cred_getenv("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN");
 	size_t len, n;
 	struct buf b;
 	FILE *f;
@@ -132,7 +135,7 @@ azure_auth_cert_file(struct azure_cred *c, const char *path, struct err *e)
 		return err_set(e, 500,
 		    "AZURE_CLIENT_CERTIFICATE_PATH %s cannot be read: %s", path,
 		    strerror(errno));
-	buf_init(&b, CLOUD_SECRET_FILE_MAX);
+	buf_init(&b, CLOUD_CRED_FILE_MAX);
 	rc = 0;
 	while (rc == 0 && (n = fread(tmp, 1, sizeof(tmp), f)) > 0)
 		rc = buf_add(&b, tmp, n);
@@ -145,7 +148,7 @@ azure_auth_cert_file(struct azure_cred *c, const char *path, struct err *e)
 		    "not a certificate file",
 		    path);
 	else
-		rc = azure_auth_cert_load(
+		rc = azure_auth_cred_cert_load(
 		    c, b.data != NULL ? b.data : "", len, pw, path, e);
 	if (b.data != NULL)
 		OPENSSL_cleanse(b.data, b.len);
@@ -160,11 +163,11 @@ static int
 azure_auth_cred_env(struct azure_cred *c, const struct azure_auth_conf *conf,
     char **source, struct err *e)
 {
-	const char *secret = azure_auth_env("AZURE_CLIENT_SECRET");
+	const char *secret = azure_auth_cred_getenv("AZURE_CLIENT_SECRET");
 	const char *sfile = conf->client_secret_file;
-	const char *cert = azure_auth_pick(
+	const char *cert = azure_auth_cred_pick(
 	    conf->client_certificate_path, "AZURE_CLIENT_CERTIFICATE_PATH");
-	const char *fed = azure_auth_pick(
+	const char *fed = azure_auth_cred_pick(
 	    conf->federated_token_file, "AZURE_FEDERATED_TOKEN_FILE");
 	const char *named = sfile != NULL ? "client_secret_file" :
 	    secret != NULL		  ? "AZURE_CLIENT_SECRET" :
@@ -183,7 +186,8 @@ azure_auth_cred_env(struct azure_cred *c, const struct azure_auth_conf *conf,
 		    c->tenant == NULL ? "AZURE_TENANT_ID" : "AZURE_CLIENT_ID");
 	if (sfile != NULL || secret != NULL) {
 		c->type = AZURE_CRED_SECRET;
-		if (sfile != NULL && azure_auth_secret_file(c, sfile, e) == -1)
+		if (sfile != NULL &&
+		    azure_auth_cred_secret_file(c, sfile, e) == -1)
 			return -1;
 		if (c->secret == NULL)
 			c->secret = xstrdup(secret);
@@ -195,7 +199,7 @@ azure_auth_cred_env(struct azure_cred *c, const struct azure_auth_conf *conf,
 		c->type = AZURE_CRED_CERT;
 		c->path = xstrdup(cert);
 		*source = xasprintf("client certificate %s", cert);
-		return azure_auth_cert_file(c, cert, e);
+		return azure_auth_cred_cert_file(c, cert, e);
 	}
 	c->type = AZURE_CRED_FEDERATED;
 	c->path = xstrdup(fed);
@@ -207,16 +211,16 @@ azure_auth_cred_env(struct azure_cred *c, const struct azure_auth_conf *conf,
  * needs a protocol of its own, so naming one is an error rather than a
  * silent fall through to IMDS. */
 static int
-azure_auth_mi_other(const char *ep, struct err *e)
+azure_auth_cred_mi_other(const char *ep, struct err *e)
 {
 	const char *what = NULL;
 
-	if (ep != NULL && azure_auth_env("IMDS_ENDPOINT") != NULL)
+	if (ep != NULL && azure_auth_cred_getenv("IMDS_ENDPOINT") != NULL)
 		what = "IMDS_ENDPOINT with IDENTITY_ENDPOINT (Azure Arc)";
 	else if (ep != NULL &&
-	    azure_auth_env("IDENTITY_SERVER_THUMBPRINT") != NULL)
+	    azure_auth_cred_getenv("IDENTITY_SERVER_THUMBPRINT") != NULL)
 		what = "IDENTITY_SERVER_THUMBPRINT (Service Fabric)";
-	else if (ep == NULL && azure_auth_env("MSI_ENDPOINT") != NULL)
+	else if (ep == NULL && azure_auth_cred_getenv("MSI_ENDPOINT") != NULL)
 		what = "MSI_ENDPOINT (Cloud Shell, or App Service's 2017 "
 		       "endpoint)";
 	if (what == NULL)
@@ -232,13 +236,13 @@ azure_auth_cred_mi(struct azure_cred *c, const struct azure_auth_conf *conf,
     char **source, struct err *e)
 {
 	const char *ep =
-	    azure_auth_pick(conf->identity_endpoint, "IDENTITY_ENDPOINT");
-	const char *hdr = azure_auth_env("IDENTITY_HEADER");
-	const char *imds = azure_auth_pick(
+	    azure_auth_cred_pick(conf->identity_endpoint, "IDENTITY_ENDPOINT");
+	const char *hdr = azure_auth_cred_getenv("IDENTITY_HEADER");
+	const char *imds = azure_auth_cred_pick(
 	    conf->imds_host, "AZURE_POD_IDENTITY_AUTHORITY_HOST");
 	char *base = NULL;
 
-	if (azure_auth_mi_other(ep, e) == -1)
+	if (azure_auth_cred_mi_other(ep, e) == -1)
 		return -1;
 	if (ep != NULL) {
 		if (hdr == NULL || strpbrk(hdr, "\r\n") != NULL)
@@ -247,14 +251,15 @@ azure_auth_cred_mi(struct azure_cred *c, const struct azure_auth_conf *conf,
 			    "%s: the App Service managed identity endpoint "
 			    "needs both (sources: " AZURE_AUTH_SOURCES ")",
 			    hdr == NULL ? "not" : "not one line");
-		if (azure_auth_url(ep, "IDENTITY_ENDPOINT", &c->endpoint, e))
+		if (azure_auth_cred_url(
+			ep, "IDENTITY_ENDPOINT", &c->endpoint, e))
 			return -1;
 		c->type = AZURE_CRED_APP_SERVICE;
 		c->identity_header = xstrdup(hdr);
 		*source = xstrdup("managed identity (App Service endpoint)");
 		return 0;
 	}
-	if (azure_auth_url(imds != NULL ? imds : AZURE_AUTH_IMDS,
+	if (azure_auth_cred_url(imds != NULL ? imds : AZURE_AUTH_IMDS,
 		"AZURE_POD_IDENTITY_AUTHORITY_HOST", &base, e) == -1)
 		return -1;
 	c->type = AZURE_CRED_IMDS;
@@ -277,10 +282,11 @@ azure_auth_cred_find(struct azure_cred *c, const struct azure_auth_conf *conf,
 	*source = NULL;
 	if (conf == NULL)
 		conf = &none;
-	tenant = azure_auth_pick(conf->tenant_id, "AZURE_TENANT_ID");
-	client = azure_auth_pick(conf->client_id, "AZURE_CLIENT_ID");
-	auth = azure_auth_pick(conf->authority_host, "AZURE_AUTHORITY_HOST");
-	if (tenant != NULL && !azure_auth_tenant_ok(tenant))
+	tenant = azure_auth_cred_pick(conf->tenant_id, "AZURE_TENANT_ID");
+	client = azure_auth_cred_pick(conf->client_id, "AZURE_CLIENT_ID");
+	auth =
+	    azure_auth_cred_pick(conf->authority_host, "AZURE_AUTHORITY_HOST");
+	if (tenant != NULL && !azure_auth_cred_tenant_ok(tenant))
 		return err_set(e, 500,
 		    "AZURE_TENANT_ID \"%.100s\" is not a tenant: give the "
 		    "directory's GUID or domain name",
@@ -291,7 +297,7 @@ azure_auth_cred_find(struct azure_cred *c, const struct azure_auth_conf *conf,
 		    client);
 	c->tenant = tenant != NULL ? xstrdup(tenant) : NULL;
 	c->client_id = client != NULL ? xstrdup(client) : NULL;
-	if (azure_auth_url(auth != NULL ? auth : AZURE_AUTH_AUTHORITY,
+	if (azure_auth_cred_url(auth != NULL ? auth : AZURE_AUTH_AUTHORITY,
 		"AZURE_AUTHORITY_HOST", &c->authority, e) == -1)
 		return -1;
 	rc = azure_auth_cred_env(c, conf, source, e);
@@ -303,7 +309,7 @@ azure_auth_cred_find(struct azure_cred *c, const struct azure_auth_conf *conf,
 /* --- the certificate --- */
 
 static int
-azure_auth_pw_cb(char *buf, int size, int rwflag, void *u)
+azure_auth_cred_pw_cb(char *buf, int size, int rwflag, void *u)
 {
 	size_t n = u != NULL ? strlen(u) : 0;
 
@@ -316,8 +322,8 @@ azure_auth_pw_cb(char *buf, int size, int rwflag, void *u)
 
 /* x5t and x5c of leaf (first) and the others. */
 static int
-azure_auth_cert_ids(struct azure_cred *c, X509 *leaf, STACK_OF(X509) * more,
-    const char *path, struct err *e)
+azure_auth_cred_cert_ids(struct azure_cred *c, X509 *leaf,
+    STACK_OF(X509) * more, const char *path, struct err *e)
 {
 	unsigned char sha1[20];
 	unsigned int n = 0;
@@ -326,7 +332,7 @@ azure_auth_cert_ids(struct azure_cred *c, X509 *leaf, STACK_OF(X509) * more,
 	if (X509_digest(leaf, EVP_sha1(), sha1, &n) != 1 || n != 20)
 		return err_set(
 		    e, 500, "%s: the certificate cannot be hashed", path);
-	c->x5t = cloud_b64url(sha1, n);
+	c->x5t = cloud_cred_b64url(sha1, n);
 	for (i = -1; i < cnt; i++) {
 		X509 *x = i < 0 ? leaf : sk_X509_value(more, i);
 		unsigned char *der = NULL;
@@ -345,7 +351,7 @@ azure_auth_cert_ids(struct azure_cred *c, X509 *leaf, STACK_OF(X509) * more,
 }
 
 static int
-azure_auth_pem(struct azure_cred *c, const char *data, size_t len,
+azure_auth_cred_pem(struct azure_cred *c, const char *data, size_t len,
     const char *pw, const char *path, struct err *e)
 {
 	BIO *bio = BIO_new_mem_buf(data, (int)len);
@@ -362,8 +368,8 @@ azure_auth_pem(struct azure_cred *c, const char *data, size_t len,
 		    path);
 		goto out;
 	}
-	c->key =
-	    PEM_read_bio_PrivateKey(bio, NULL, azure_auth_pw_cb, (void *)pw);
+	c->key = PEM_read_bio_PrivateKey(
+	    bio, NULL, azure_auth_cred_pw_cb, (void *)pw);
 	if (c->key == NULL) {
 		err_set(e, 500,
 		    "%s: no readable private key (PEM \"PRIVATE KEY\" or "
@@ -388,7 +394,7 @@ azure_auth_pem(struct azure_cred *c, const char *data, size_t len,
 		    path);
 		goto out;
 	}
-	rc = azure_auth_cert_ids(c, leaf, certs, path, e);
+	rc = azure_auth_cred_cert_ids(c, leaf, certs, path, e);
 out:
 	ERR_clear_error();
 	sk_X509_pop_free(certs, X509_free);
@@ -397,7 +403,7 @@ out:
 }
 
 static int
-azure_auth_p12(struct azure_cred *c, const char *data, size_t len,
+azure_auth_cred_p12(struct azure_cred *c, const char *data, size_t len,
     const char *pw, const char *path, struct err *e)
 {
 	const unsigned char *p = (const unsigned char *)data;
@@ -427,7 +433,7 @@ azure_auth_p12(struct azure_cred *c, const char *data, size_t len,
 		    path);
 		goto out;
 	}
-	rc = azure_auth_cert_ids(c, leaf, ca, path, e);
+	rc = azure_auth_cred_cert_ids(c, leaf, ca, path, e);
 out:
 	ERR_clear_error();
 	X509_free(leaf);
@@ -437,23 +443,24 @@ out:
 }
 
 int
-azure_auth_cert_load(struct azure_cred *c, const char *data, size_t len,
+azure_auth_cred_cert_load(struct azure_cred *c, const char *data, size_t len,
     const char *password, const char *path, struct err *e)
 {
 	int rc;
 
-	if (len > CLOUD_SECRET_FILE_MAX || len > (size_t)INT32_MAX)
+	if (len > CLOUD_CRED_FILE_MAX || len > (size_t)INT32_MAX)
 		return err_set(
 		    e, 500, "%s is too large for a certificate", path);
 	if (memmem(data, len, "-----BEGIN", 10) != NULL) {
 		/* the PEM reader wants a terminated string for the check */
 		char *text = xstrndup(data, len);
 
-		rc = azure_auth_pem(c, text, strlen(text), password, path, e);
+		rc = azure_auth_cred_pem(
+		    c, text, strlen(text), password, path, e);
 		OPENSSL_cleanse(text, strlen(text));
 		free(text);
 	} else
-		rc = azure_auth_p12(c, data, len, password, path, e);
+		rc = azure_auth_cred_p12(c, data, len, password, path, e);
 	if (rc == 0 && EVP_PKEY_base_id(c->key) != EVP_PKEY_RSA)
 		rc = err_set(e, 500,
 		    "%s: the private key is not RSA; Entra ID's client "
@@ -467,7 +474,7 @@ azure_auth_cert_load(struct azure_cred *c, const char *data, size_t len,
 }
 
 char *
-azure_auth_assertion(
+azure_auth_cred_assertion(
     const struct azure_cred *c, const char *aud, int64_t now, struct err *e)
 {
 	cJSON *h = cJSON_CreateObject(), *cl = cJSON_CreateObject();
@@ -493,6 +500,6 @@ azure_auth_assertion(
 	json_add_int(cl, "iat", now);
 	json_add_int(cl, "nbf", now);
 	json_add_int(cl, "exp", now + AZURE_AUTH_ASSERTION_LIFETIME);
-	return cloud_jwt_rs256(
+	return cloud_cred_jwt_rs256(
 	    h, cl, c->key, "the client certificate's key", e);
 }

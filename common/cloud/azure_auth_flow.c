@@ -13,28 +13,28 @@
 #include "sockerless/xmalloc.h"
 
 #include "azure_auth_int.h"
-#include "cloud_jwt.h"
+#include "cloud_cred.h"
 
 void
-azure_auth_tok_clear(struct azure_tok *t)
+azure_auth_flow_tok_clear(struct azure_tok *t)
 {
-	cloud_wipe(&t->token);
+	cloud_cred_wipe(&t->token);
 	t->exp = 0;
 }
 
 /* --- requests --- */
 
 char *
-azure_auth_token_url(const struct azure_cred *c)
+azure_auth_flow_token_url(const struct azure_cred *c)
 {
 	return xasprintf("%s/%s/oauth2/v2.0/token", c->authority, c->tenant);
 }
 
 /* The federated token, read afresh: the platform rotates the file. */
 static char *
-azure_auth_federated(const struct azure_cred *c, struct err *e)
+azure_auth_flow_federated(const struct azure_cred *c, struct err *e)
 {
-	char *text = cloud_read_secret_file(c->path, e), *p, *end;
+	char *text = cloud_cred_read_file(c->path, e), *p, *end;
 
 	if (text == NULL) {
 		err_wrap(e, "reading AZURE_FEDERATED_TOKEN_FILE");
@@ -53,7 +53,7 @@ azure_auth_federated(const struct azure_cred *c, struct err *e)
 		    "one JWT (the platform writes it; check the workload "
 		    "identity's token projection)",
 		    c->path, *p == '\0' ? "nothing" : "more than one token");
-		cloud_wipe(&text);
+		cloud_cred_wipe(&text);
 		return NULL;
 	}
 	memmove(text, p, strlen(p) + 1);
@@ -61,29 +61,30 @@ azure_auth_federated(const struct azure_cred *c, struct err *e)
 }
 
 static struct httpcli_req *
-azure_auth_req_entra(
+azure_auth_flow_req_entra(
     const struct azure_cred *c, const char *scope, char **what, struct err *e)
 {
-	char *url = azure_auth_token_url(c), *assertion = NULL;
+	char *url = azure_auth_flow_token_url(c), *assertion = NULL;
 	struct httpcli_req *r = NULL;
 	struct buf form;
 
 	buf_init(&form, 0);
 	if (c->type == AZURE_CRED_CERT)
-		assertion = azure_auth_assertion(c, url, azure_auth_now(), e);
+		assertion =
+		    azure_auth_cred_assertion(c, url, azure_auth_now(), e);
 	else if (c->type == AZURE_CRED_FEDERATED)
-		assertion = azure_auth_federated(c, e);
+		assertion = azure_auth_flow_federated(c, e);
 	if (c->type != AZURE_CRED_SECRET && assertion == NULL)
 		goto out;
-	cloud_form_add(&form, "grant_type", "client_credentials");
-	cloud_form_add(&form, "client_id", c->client_id);
-	cloud_form_add(&form, "scope", scope);
+	cloud_cred_form_add(&form, "grant_type", "client_credentials");
+	cloud_cred_form_add(&form, "client_id", c->client_id);
+	cloud_cred_form_add(&form, "scope", scope);
 	if (c->type == AZURE_CRED_SECRET)
-		cloud_form_add(&form, "client_secret", c->secret);
+		cloud_cred_form_add(&form, "client_secret", c->secret);
 	else {
-		cloud_form_add(
+		cloud_cred_form_add(
 		    &form, "client_assertion_type", AZURE_AUTH_JWT_BEARER);
-		cloud_form_add(&form, "client_assertion", assertion);
+		cloud_cred_form_add(&form, "client_assertion", assertion);
 	}
 	r = httpcli_req_new("POST", url);
 	httpcli_req_header(
@@ -96,21 +97,22 @@ out:
 	if (form.data != NULL)
 		OPENSSL_cleanse(form.data, form.len);
 	buf_free(&form);
-	cloud_wipe(&assertion);
+	cloud_cred_wipe(&assertion);
 	free(url);
 	return r;
 }
 
 /* IMDS answers 410 while it is being upgraded; azure-identity retries. */
 static int
-azure_auth_imds_retry(const struct httpcli_resp *resp, void *arg)
+azure_auth_flow_imds_retry(const struct httpcli_resp *resp, void *arg)
 {
 	(void)arg;
 	return resp->status == 410;
 }
 
 static struct httpcli_req *
-azure_auth_req_mi(const struct azure_cred *c, const char *scope, char **what)
+azure_auth_flow_req_mi(
+    const struct azure_cred *c, const char *scope, char **what)
 {
 	size_t n = strlen(scope);
 	char *res = xstrndup(scope, str_suffix(scope, "/.default") ? n - 9 : n);
@@ -121,16 +123,17 @@ azure_auth_req_mi(const struct azure_cred *c, const char *scope, char **what)
 	buf_init(&url, 0);
 	buf_addf(&url, "%s%c", c->endpoint,
 	    strchr(c->endpoint, '?') != NULL ? '&' : '?');
-	cloud_form_add(&url, "api-version", imds ? "2018-02-01" : "2019-08-01");
-	cloud_form_add(&url, "resource", res);
+	cloud_cred_form_add(
+	    &url, "api-version", imds ? "2018-02-01" : "2019-08-01");
+	cloud_cred_form_add(&url, "resource", res);
 	if (c->client_id != NULL)
-		cloud_form_add(&url, "client_id", c->client_id);
+		cloud_cred_form_add(&url, "client_id", c->client_id);
 	r = httpcli_req_new("GET", url.data);
 	if (imds) {
 		httpcli_req_header(r, "Metadata", "true");
 		/* not on Azure nothing answers there: fail within seconds */
 		httpcli_req_timeouts(r, 3000, 20000);
-		httpcli_req_retry_if(r, azure_auth_imds_retry, NULL);
+		httpcli_req_retry_if(r, azure_auth_flow_imds_retry, NULL);
 		*what = xasprintf(
 		    "the managed identity endpoint (IMDS) %s", c->endpoint);
 	} else {
@@ -147,7 +150,7 @@ azure_auth_req_mi(const struct azure_cred *c, const char *scope, char **what)
 }
 
 struct httpcli_req *
-azure_auth_req(
+azure_auth_flow_req(
     const struct azure_cred *c, const char *scope, char **what, struct err *e)
 {
 	*what = NULL;
@@ -158,15 +161,15 @@ azure_auth_req(
 		return NULL;
 	}
 	if (c->type == AZURE_CRED_APP_SERVICE || c->type == AZURE_CRED_IMDS)
-		return azure_auth_req_mi(c, scope, what);
-	return azure_auth_req_entra(c, scope, what, e);
+		return azure_auth_flow_req_mi(c, scope, what);
+	return azure_auth_flow_req_entra(c, scope, what, e);
 }
 
 /* --- answers --- */
 
 /* A number of seconds given as a JSON number or a string of digits. */
 static int
-azure_auth_num(const cJSON *o, const char *key, int64_t *out)
+azure_auth_flow_num(const cJSON *o, const char *key, int64_t *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 	long long n;
@@ -183,7 +186,7 @@ azure_auth_num(const cJSON *o, const char *key, int64_t *out)
 
 /* The token goes into an Authorization header: visible ASCII only. */
 static int
-azure_auth_tok_set(struct azure_tok *t, const cJSON *o, int64_t exp,
+azure_auth_flow_tok_set(struct azure_tok *t, const cJSON *o, int64_t exp,
     const char *what, struct err *e)
 {
 	const char *tok = json_str(o, "access_token");
@@ -203,14 +206,14 @@ azure_auth_tok_set(struct azure_tok *t, const cJSON *o, int64_t exp,
 	if (exp <= azure_auth_now())
 		return err_set(
 		    e, 500, "%s answered a token already expired", what);
-	azure_auth_tok_clear(t);
+	azure_auth_flow_tok_clear(t);
 	t->token = xstrdup(tok);
 	t->exp = exp;
 	return 0;
 }
 
 int
-azure_auth_parse_entra(
+azure_auth_flow_parse_entra(
     const char *body, size_t len, struct azure_tok *t, struct err *e)
 {
 	cJSON *o = cJSON_ParseWithLength(body, len);
@@ -219,18 +222,18 @@ azure_auth_parse_entra(
 
 	if (!cJSON_IsObject(o))
 		rc = err_set(e, 500, "Entra ID's token answer is not JSON");
-	else if (azure_auth_num(o, "expires_in", &in) == -1 || in <= 0)
+	else if (azure_auth_flow_num(o, "expires_in", &in) == -1 || in <= 0)
 		rc = err_set(e, 500,
 		    "Entra ID's token answer has no expires_in in seconds");
 	else
-		rc = azure_auth_tok_set(
+		rc = azure_auth_flow_tok_set(
 		    t, o, azure_auth_now() + in, "Entra ID", e);
 	cJSON_Delete(o);
 	return rc;
 }
 
 int
-azure_auth_parse_mi(
+azure_auth_flow_parse_mi(
     const char *body, size_t len, struct azure_tok *t, struct err *e)
 {
 	cJSON *o = cJSON_ParseWithLength(body, len);
@@ -240,11 +243,11 @@ azure_auth_parse_mi(
 	if (!cJSON_IsObject(o))
 		rc = err_set(e, 500,
 		    "the managed identity endpoint's answer is not JSON");
-	else if (azure_auth_num(o, "expires_on", &exp) == 0 && exp > 0)
-		rc = azure_auth_tok_set(
+	else if (azure_auth_flow_num(o, "expires_on", &exp) == 0 && exp > 0)
+		rc = azure_auth_flow_tok_set(
 		    t, o, exp, "the managed identity endpoint", e);
-	else if (azure_auth_num(o, "expires_in", &in) == 0 && in > 0)
-		rc = azure_auth_tok_set(t, o, azure_auth_now() + in,
+	else if (azure_auth_flow_num(o, "expires_in", &in) == 0 && in > 0)
+		rc = azure_auth_flow_tok_set(t, o, azure_auth_now() + in,
 		    "the managed identity endpoint", e);
 	else
 		rc = err_set(e, 500,
@@ -255,26 +258,27 @@ azure_auth_parse_mi(
 }
 
 int
-azure_auth_resp(const struct azure_cred *c, const char *what,
+azure_auth_flow_resp(const struct azure_cred *c, const char *what,
     const struct httpcli_resp *resp, struct azure_tok *t, struct err *e)
 {
 	int mi =
 	    c->type == AZURE_CRED_APP_SERVICE || c->type == AZURE_CRED_IMDS;
 
 	if (resp == NULL || resp->status != 200) {
-		azure_auth_answer_err(c, resp, what, e);
+		azure_auth_flow_answer_err(c, resp, what, e);
 		return -1;
 	}
 	if (mi)
-		return azure_auth_parse_mi(resp->body, resp->body_len, t, e);
-	return azure_auth_parse_entra(resp->body, resp->body_len, t, e);
+		return azure_auth_flow_parse_mi(
+		    resp->body, resp->body_len, t, e);
+	return azure_auth_flow_parse_entra(resp->body, resp->body_len, t, e);
 }
 
 /* --- failed answers --- */
 
 /* The AADSTS number: error_codes[0], else the description's prefix. */
 static long
-azure_auth_aadsts(const cJSON *o, const char *desc)
+azure_auth_flow_aadsts(const cJSON *o, const char *desc)
 {
 	const cJSON *codes = cJSON_GetObjectItemCaseSensitive(o, "error_codes");
 	const cJSON *c0 = cJSON_GetArrayItem(codes, 0);
@@ -289,7 +293,8 @@ azure_auth_aadsts(const cJSON *o, const char *desc)
 
 /* What the operator should check for an Entra refusal. */
 static const char *
-azure_auth_hint_entra(const struct azure_cred *c, long code, const char *er)
+azure_auth_flow_hint_entra(
+    const struct azure_cred *c, long code, const char *er)
 {
 	switch (code) {
 	case 90002:
@@ -333,7 +338,7 @@ azure_auth_hint_entra(const struct azure_cred *c, long code, const char *er)
 }
 
 static const char *
-azure_auth_hint_mi(const struct azure_cred *c)
+azure_auth_flow_hint_mi(const struct azure_cred *c)
 {
 	if (c->client_id != NULL)
 		return "check that the user-assigned identity AZURE_CLIENT_ID "
@@ -345,7 +350,7 @@ azure_auth_hint_mi(const struct azure_cred *c)
 /* The message of any of the shapes: OAuth {error, error_description},
  * ARM {error: {code, message}}, App Service {statusCode, message}. */
 static void
-azure_auth_err_text(const cJSON *o, const char **code, const char **msg)
+azure_auth_flow_err_text(const cJSON *o, const char **code, const char **msg)
 {
 	const cJSON *er = cJSON_GetObjectItemCaseSensitive(o, "error");
 
@@ -363,7 +368,7 @@ azure_auth_err_text(const cJSON *o, const char **code, const char **msg)
 /* The first line only (Entra appends trace and correlation ids),
  * control characters out, at most 400 bytes. */
 static void
-azure_auth_first_line(char *out, size_t size, const char *s)
+azure_auth_flow_first_line(char *out, size_t size, const char *s)
 {
 	size_t i;
 
@@ -375,7 +380,7 @@ azure_auth_first_line(char *out, size_t size, const char *s)
 }
 
 void
-azure_auth_answer_err(const struct azure_cred *c,
+azure_auth_flow_answer_err(const struct azure_cred *c,
     const struct httpcli_resp *resp, const char *what, struct err *e)
 {
 	int mi =
@@ -396,11 +401,12 @@ azure_auth_answer_err(const struct azure_cred *c,
 		return;
 	}
 	o = cJSON_ParseWithLength(resp->body, resp->body_len);
-	azure_auth_err_text(o, &code, &msg);
-	azure_auth_first_line(line, sizeof(line), msg);
-	azure_auth_first_line(cline, sizeof(cline), code);
-	hint = mi ? azure_auth_hint_mi(c) :
-		    azure_auth_hint_entra(c, azure_auth_aadsts(o, msg), code);
+	azure_auth_flow_err_text(o, &code, &msg);
+	azure_auth_flow_first_line(line, sizeof(line), msg);
+	azure_auth_flow_first_line(cline, sizeof(cline), code);
+	hint = mi ?
+	    azure_auth_flow_hint_mi(c) :
+	    azure_auth_flow_hint_entra(c, azure_auth_flow_aadsts(o, msg), code);
 	if (resp->status >= 500)
 		hint = "the service failed; try again later";
 	err_set(e, resp->status >= 500 ? 502 : 500,

@@ -74,32 +74,32 @@ int azure_auth_cred_find(struct azure_cred *c,
 void azure_auth_cred_clear(struct azure_cred *c);
 /* A certificate file's text: PEM (key and certificates in any order) or
  * PKCS#12 DER; password may be NULL. Fills key, x5t and x5c. */
-int azure_auth_cert_load(struct azure_cred *c, const char *data, size_t len,
-    const char *password, const char *path, struct err *e);
+int azure_auth_cred_cert_load(struct azure_cred *c, const char *data,
+    size_t len, const char *password, const char *path, struct err *e);
 /* The signed client assertion for the token endpoint aud (caller wipes
  * and frees). */
-char *azure_auth_assertion(
+char *azure_auth_cred_assertion(
     const struct azure_cred *c, const char *aud, int64_t now, struct err *e);
 
 /* The token endpoint's URL for c (caller frees). */
-char *azure_auth_token_url(const struct azure_cred *c);
+char *azure_auth_flow_token_url(const struct azure_cred *c);
 /* The request for scope's token; *what names the endpoint for messages
  * (caller frees). The federated token file is read here, every time. */
-struct httpcli_req *azure_auth_req(
+struct httpcli_req *azure_auth_flow_req(
     const struct azure_cred *c, const char *scope, char **what, struct err *e);
 /* Takes the answer: 0 with t filled, or -1 with e (the sentence). */
-int azure_auth_resp(const struct azure_cred *c, const char *what,
+int azure_auth_flow_resp(const struct azure_cred *c, const char *what,
     const struct httpcli_resp *resp, struct azure_tok *t, struct err *e);
 /* Entra's answer {access_token, expires_in} and managed identity's
  * {access_token, expires_on | expires_in}, numbers or strings. */
-int azure_auth_parse_entra(
+int azure_auth_flow_parse_entra(
     const char *body, size_t len, struct azure_tok *t, struct err *e);
-int azure_auth_parse_mi(
+int azure_auth_flow_parse_mi(
     const char *body, size_t len, struct azure_tok *t, struct err *e);
 /* A failed answer as a sentence naming what to check (never the
  * request). */
-void azure_auth_answer_err(const struct azure_cred *c,
+void azure_auth_flow_answer_err(const struct azure_cred *c,
     const struct httpcli_resp *resp, const char *what, struct err *e);
-void azure_auth_tok_clear(struct azure_tok *t);
+void azure_auth_flow_tok_clear(struct azure_tok *t);
 
 #endif

@@ -7,13 +7,13 @@
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
 
-#include "cloud_jwt.h"
+#include "cloud_cred.h"
 #include "cloud_tokq.h"
 
 static void
 cloud_tokq_wfree(struct cloud_tokw *w)
 {
-	cloud_wipe(&w->token);
+	cloud_cred_wipe(&w->token);
 	free(w);
 }
 

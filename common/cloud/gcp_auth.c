@@ -17,7 +17,7 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
-#include "cloud_jwt.h"
+#include "cloud_cred.h"
 #include "cloud_tokq.h"
 #include "gcp_auth_int.h"
 
@@ -67,7 +67,7 @@ static int
 gcp_auth_load(
     struct gcp_auth *a, const char *path, const char *what, struct err *e)
 {
-	char *text = cloud_read_secret_file(path, e);
+	char *text = cloud_cred_read_file(path, e);
 	int rc;
 
 	if (text == NULL)

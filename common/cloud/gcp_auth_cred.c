@@ -15,15 +15,15 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
-#include "cloud_jwt.h"
+#include "cloud_cred.h"
 #include "gcp_auth_int.h"
 
 void
 gcp_auth_cred_clear(struct gcp_cred *c)
 {
-	cloud_wipe(&c->private_key);
-	cloud_wipe(&c->client_secret);
-	cloud_wipe(&c->refresh_token);
+	cloud_cred_wipe(&c->private_key);
+	cloud_cred_wipe(&c->client_secret);
+	cloud_cred_wipe(&c->refresh_token);
 	free(c->project);
 	free(c->email);
 	free(c->key_id);
@@ -348,7 +348,7 @@ gcp_auth_cred_jwt(const struct gcp_cred *c, const char *aud, const char *scope,
 	json_add_str(cl, "aud", aud);
 	json_add_int(cl, "iat", now);
 	json_add_int(cl, "exp", now + GCP_AUTH_JWT_LIFETIME);
-	out = cloud_jwt_rs256(h, cl, pk, "the service account's key", e);
+	out = cloud_cred_jwt_rs256(h, cl, pk, "the service account's key", e);
 	EVP_PKEY_free(pk);
 	return out;
 }

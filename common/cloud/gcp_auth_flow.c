@@ -14,7 +14,7 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
-#include "cloud_jwt.h"
+#include "cloud_cred.h"
 #include "gcp_auth_int.h"
 
 #define GCP_GRANT_JWT	      "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -249,8 +249,8 @@ gcp_auth_flow_req_sa(struct gcp_flow *f, struct err *e)
 	if (jwt == NULL)
 		return NULL;
 	buf_init(&form, 0);
-	cloud_form_add(&form, "grant_type", GCP_GRANT_JWT);
-	cloud_form_add(&form, "assertion", jwt);
+	cloud_cred_form_add(&form, "grant_type", GCP_GRANT_JWT);
+	cloud_cred_form_add(&form, "assertion", jwt);
 	gcp_auth_flow_wipe(jwt);
 	return gcp_auth_flow_post(f, uri, &form);
 }
@@ -267,10 +267,10 @@ gcp_auth_flow_req_user(struct gcp_flow *f, struct err *e)
 		return NULL;
 	}
 	buf_init(&form, 0);
-	cloud_form_add(&form, "grant_type", "refresh_token");
-	cloud_form_add(&form, "client_id", f->c->client_id);
-	cloud_form_add(&form, "client_secret", f->c->client_secret);
-	cloud_form_add(&form, "refresh_token", f->c->refresh_token);
+	cloud_cred_form_add(&form, "grant_type", "refresh_token");
+	cloud_cred_form_add(&form, "client_id", f->c->client_id);
+	cloud_cred_form_add(&form, "client_secret", f->c->client_secret);
+	cloud_cred_form_add(&form, "refresh_token", f->c->refresh_token);
 	return gcp_auth_flow_post(f, gcp_auth_flow_token_uri(f), &form);
 }
 
@@ -301,7 +301,7 @@ gcp_auth_flow_req_sts(struct gcp_flow *f, struct err *e)
 	struct httpcli_req *r;
 
 	if (f->sts_token == NULL) { /* the file source, read afresh */
-		char *text = cloud_read_secret_file(c->src_file, e);
+		char *text = cloud_cred_read_file(c->src_file, e);
 
 		if (text == NULL)
 			return NULL;
@@ -311,19 +311,20 @@ gcp_auth_flow_req_sts(struct gcp_flow *f, struct err *e)
 			return NULL;
 	}
 	buf_init(&form, 0);
-	cloud_form_add(&form, "grant_type", GCP_GRANT_EXCHANGE);
-	cloud_form_add(&form, "audience", c->audience);
-	cloud_form_add(&form, "scope",
+	cloud_cred_form_add(&form, "grant_type", GCP_GRANT_EXCHANGE);
+	cloud_cred_form_add(&form, "audience", c->audience);
+	cloud_cred_form_add(&form, "scope",
 	    c->imp_url != NULL ? GCP_AUTH_SCOPE : gcp_auth_flow_scope(f->conf));
-	cloud_form_add(&form, "requested_token_type", GCP_TOKEN_TYPE_ACCESS);
-	cloud_form_add(&form, "subject_token", f->sts_token);
-	cloud_form_add(&form, "subject_token_type", c->subject_token_type);
+	cloud_cred_form_add(
+	    &form, "requested_token_type", GCP_TOKEN_TYPE_ACCESS);
+	cloud_cred_form_add(&form, "subject_token", f->sts_token);
+	cloud_cred_form_add(&form, "subject_token_type", c->subject_token_type);
 	if (c->user_project != NULL && c->imp_url == NULL) {
 		cJSON *o = cJSON_CreateObject();
 
 		json_add_str(o, "userProject", c->user_project);
 		opt = json_print(o);
-		cloud_form_add(&form, "options", opt);
+		cloud_cred_form_add(&form, "options", opt);
 		free(opt);
 		cJSON_Delete(o);
 	}
@@ -410,12 +411,12 @@ gcp_auth_flow_req_md(struct gcp_flow *f)
 		buf_adds(&path, GCP_MD_SA "email");
 	else if (f->audience != NULL) {
 		buf_adds(&path, GCP_MD_SA "identity?format=full");
-		cloud_form_add(&path, "audience", f->audience);
+		cloud_cred_form_add(&path, "audience", f->audience);
 	} else {
 		buf_adds(&path, GCP_MD_SA "token");
 		if (f->conf->scope != NULL) {
 			buf_adds(&path, "?");
-			cloud_form_add(&path, "scopes", f->conf->scope);
+			cloud_cred_form_add(&path, "scopes", f->conf->scope);
 		}
 	}
 	url = xasprintf("http://%s%s", f->c->md_host, path.data);

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "../../common/cloud/azure_auth_int.h"
-#include "../../common/cloud/cloud_jwt.h"
+#include "../../common/cloud/cloud_cred.h"
 #include "fuzz.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
@@ -58,7 +58,7 @@ fuzz_az_cred(struct azure_cred *c, int sel, enum azure_cred_type type)
 	c->path = fuzz_az_path;
 }
 
-/* A failed or successful answer through azure_auth_resp. */
+/* A failed or successful answer through azure_auth_flow_resp. */
 static void
 fuzz_az_resp(int sel, const char *body)
 {
@@ -74,8 +74,8 @@ fuzz_az_resp(int sel, const char *body)
 	r.body = (char *)body;
 	r.body_len = strlen(body);
 	snprintf(r.error, sizeof(r.error), "refused");
-	azure_auth_resp(&c, "fuzz", &r, &t, &e);
-	azure_auth_tok_clear(&t);
+	azure_auth_flow_resp(&c, "fuzz", &r, &t, &e);
+	azure_auth_flow_tok_clear(&t);
 	strv_free(&c.x5c);
 }
 
@@ -93,7 +93,7 @@ fuzz_az_cert(int sel, const uint8_t *data, size_t size)
 	copy[size] = '\0';
 	memset(&c, 0, sizeof(c));
 	strv_init(&c.x5c);
-	azure_auth_cert_load(
+	azure_auth_cred_cert_load(
 	    &c, copy, size, (sel & 0x10) ? "pw" : NULL, "fuzz.pem", &e);
 	azure_auth_cred_clear(&c);
 	free(copy);
@@ -113,7 +113,7 @@ fuzz_az_federated(int sel, const char *text, const char *scope)
 		return;
 	fuzz_az_cred(
 	    &c, sel, (sel & 0x10) ? AZURE_CRED_FEDERATED : AZURE_CRED_IMDS);
-	r = azure_auth_req(&c, scope, &what, &e);
+	r = azure_auth_flow_req(&c, scope, &what, &e);
 	httpcli_req_free(r);
 	free(what);
 	strv_free(&c.x5c);
@@ -138,10 +138,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_split(data + 1, size - 1, &buf, &a, &b);
 	switch (sel & 7) {
 	case 0:
-		azure_auth_parse_entra(a, strlen(a), &t, &e);
+		azure_auth_flow_parse_entra(a, strlen(a), &t, &e);
 		break;
 	case 1:
-		azure_auth_parse_mi(a, strlen(a), &t, &e);
+		azure_auth_flow_parse_mi(a, strlen(a), &t, &e);
 		break;
 	case 2:
 		fuzz_az_resp(sel, a);
@@ -150,11 +150,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_az_federated(sel, a, b);
 		break;
 	default:
-		s = cloud_b64url(data, size);
+		s = cloud_cred_b64url(data, size);
 		free(s);
 		break;
 	}
-	azure_auth_tok_clear(&t);
+	azure_auth_flow_tok_clear(&t);
 	free(buf);
 	return 0;
 }

@@ -341,7 +341,7 @@ t_check_assertion(const char *jwt, int chain)
 	assert_string_equal(json_str(ho, "alg"), "RS256");
 	assert_string_equal(json_str(ho, "typ"), "JWT");
 	assert_int_equal(X509_digest(t_x509, EVP_sha1(), sha1, &dn), 1);
-	x5t = cloud_b64url(sha1, dn);
+	x5t = cloud_cred_b64url(sha1, dn);
 	assert_string_equal(json_str(ho, "x5t"), x5t);
 	x5c = cJSON_GetObjectItemCaseSensitive(ho, "x5c");
 	if (chain) {
@@ -576,7 +576,7 @@ t_no_secret_logged(void **state)
 	dup2(saved, 2);
 	close(fd);
 	close(saved);
-	logtext = cloud_read_secret_file(logp, NULL);
+	logtext = cloud_cred_read_file(logp, NULL);
 	reqs = t_requests(&n);
 	jwt = t_field(reqs, "client_assertion");
 	assert_non_null(strstr(logtext,

@@ -13,7 +13,7 @@
 #include "t_gcp_auth.h"
 
 #include "../../common/cloud/azure_auth_int.h"
-#include "../../common/cloud/cloud_jwt.h"
+#include "../../common/cloud/cloud_cred.h"
 
 #define T_TENANT "7f3c9b0e-0000-4000-8000-0000000071d1"
 #define T_CLIENT "0b1e7c2a-0000-4000-8000-00000000c1d0"

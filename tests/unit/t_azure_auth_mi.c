@@ -270,18 +270,21 @@ t_malformed_answers(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		int re = azure_auth_parse_entra(bad[i], strlen(bad[i]), &t, &e);
-		int rm = azure_auth_parse_mi(bad[i], strlen(bad[i]), &t, &e);
+		int re =
+		    azure_auth_flow_parse_entra(bad[i], strlen(bad[i]), &t, &e);
+		int rm =
+		    azure_auth_flow_parse_mi(bad[i], strlen(bad[i]), &t, &e);
 
 		if (re != -1 || rm != -1)
 			fail_msg("accepted: %s", bad[i]);
 		assert_true(strlen(e.msg) > 10);
 	}
 	assert_null(t.token);
-	assert_int_equal(azure_auth_parse_mi(good, strlen(good), &t, &e), 0);
+	assert_int_equal(
+	    azure_auth_flow_parse_mi(good, strlen(good), &t, &e), 0);
 	assert_string_equal(t.token, "ok");
 	assert_true(t.exp > (int64_t)time(NULL) + 100);
-	azure_auth_tok_clear(&t);
+	azure_auth_flow_tok_clear(&t);
 }
 
 /* A query built after '?' has no empty first parameter. */
@@ -293,11 +296,11 @@ t_form_after_query(void **state)
 	(void)state;
 	buf_init(&b, 0);
 	buf_adds(&b, "http://h/token?");
-	cloud_form_add(&b, "scopes", "a b");
-	cloud_form_add(&b, "x", "1");
+	cloud_cred_form_add(&b, "scopes", "a b");
+	cloud_cred_form_add(&b, "x", "1");
 	assert_string_equal(b.data, "http://h/token?scopes=a%20b&x=1");
 	buf_reset(&b);
-	cloud_form_add(&b, "k", "v/=");
+	cloud_cred_form_add(&b, "k", "v/=");
 	assert_string_equal(b.data, "k=v%2F%3D");
 	buf_free(&b);
 }

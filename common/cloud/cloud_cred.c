@@ -12,10 +12,10 @@
 #include "sockerless/json.h"
 #include "sockerless/xmalloc.h"
 
-#include "cloud_jwt.h"
+#include "cloud_cred.h"
 
 char *
-cloud_read_secret_file(const char *path, struct err *e)
+cloud_cred_read_file(const char *path, struct err *e)
 {
 	FILE *f;
 	struct buf b;
@@ -26,7 +26,7 @@ cloud_read_secret_file(const char *path, struct err *e)
 		err_set(e, 500, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	buf_init(&b, CLOUD_SECRET_FILE_MAX);
+	buf_init(&b, CLOUD_CRED_FILE_MAX);
 	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
 		if (buf_add(&b, tmp, n) == -1) {
 			fclose(f);
@@ -44,7 +44,7 @@ cloud_read_secret_file(const char *path, struct err *e)
 }
 
 void
-cloud_wipe(char **p)
+cloud_cred_wipe(char **p)
 {
 	if (*p != NULL)
 		OPENSSL_cleanse(*p, strlen(*p));
@@ -53,7 +53,7 @@ cloud_wipe(char **p)
 }
 
 void
-cloud_form_add(struct buf *b, const char *key, const char *val)
+cloud_cred_form_add(struct buf *b, const char *key, const char *val)
 {
 	char last = b->len > 0 ? b->data[b->len - 1] : '?';
 
@@ -68,7 +68,7 @@ cloud_form_add(struct buf *b, const char *key, const char *val)
 }
 
 char *
-cloud_b64url(const unsigned char *p, size_t len)
+cloud_cred_b64url(const unsigned char *p, size_t len)
 {
 	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
 				 "qrstuvwxyz0123456789-_";
@@ -98,11 +98,11 @@ cloud_b64url(const unsigned char *p, size_t len)
 }
 
 static char *
-cloud_jwt_seg(cJSON *o)
+cloud_cred_jwt_seg(cJSON *o)
 {
 	char *s = json_print(o), *out;
 
-	out = cloud_b64url((const unsigned char *)s, strlen(s));
+	out = cloud_cred_b64url((const unsigned char *)s, strlen(s));
 	OPENSSL_cleanse(s, strlen(s));
 	free(s);
 	cJSON_Delete(o);
@@ -110,7 +110,7 @@ cloud_jwt_seg(cJSON *o)
 }
 
 static int
-cloud_jwt_sign(EVP_PKEY *key, const char *input, const char *what,
+cloud_cred_jwt_sign(EVP_PKEY *key, const char *input, const char *what,
     struct buf *sig, struct err *e)
 {
 	EVP_MD_CTX *md = NULL;
@@ -146,16 +146,16 @@ out:
 }
 
 char *
-cloud_jwt_rs256(cJSON *header, cJSON *claims, EVP_PKEY *key, const char *what,
-    struct err *e)
+cloud_cred_jwt_rs256(cJSON *header, cJSON *claims, EVP_PKEY *key,
+    const char *what, struct err *e)
 {
-	char *hs = cloud_jwt_seg(header), *cs = cloud_jwt_seg(claims);
+	char *hs = cloud_cred_jwt_seg(header), *cs = cloud_cred_jwt_seg(claims);
 	char *input = xasprintf("%s.%s", hs, cs), *sig, *out = NULL;
 	struct buf sb;
 
 	buf_init(&sb, 0);
-	if (cloud_jwt_sign(key, input, what, &sb, e) == 0) {
-		sig = cloud_b64url((unsigned char *)sb.data, sb.len);
+	if (cloud_cred_jwt_sign(key, input, what, &sb, e) == 0) {
+		sig = cloud_cred_b64url((unsigned char *)sb.data, sb.len);
 		out = xasprintf("%s.%s", input, sig);
 		free(sig);
 	}
