@@ -66,10 +66,12 @@ azure_auth_cred_tenant_ok(const char *t)
 	return 1;
 }
 
-/* An http(s) URL without its trailing '/'; a bare host gets https://, as
- * azure-identity does. */
+/* An http(s) URL; a bare host gets https://, as azure-identity does. A
+ * base (a host to append paths to) loses its trailing '/'; an endpoint
+ * (IDENTITY_ENDPOINT) is kept as the platform wrote it. */
 static int
-azure_auth_cred_url(const char *v, const char *var, char **out, struct err *e)
+azure_auth_cred_url(
+    const char *v, const char *var, int base, char **out, struct err *e)
 {
 	const char *host;
 	size_t n;
@@ -92,7 +94,7 @@ azure_auth_cred_url(const char *v, const char *var, char **out, struct err *e)
 		return err_set(e, 500, "%s \"%.200s\" names no host", var, v);
 	}
 	n = strlen(*out);
-	while (n > 0 && (*out)[n - 1] == '/')
+	while (base && n > 0 && (*out)[n - 1] == '/')
 		(*out)[--n] = '\0';
 	return 0;
 }
@@ -252,7 +254,7 @@ azure_auth_cred_mi(struct azure_cred *c, const struct azure_auth_conf *conf,
 			    "needs both (sources: " AZURE_AUTH_SOURCES ")",
 			    hdr == NULL ? "not" : "not one line");
 		if (azure_auth_cred_url(
-			ep, "IDENTITY_ENDPOINT", &c->endpoint, e))
+			ep, "IDENTITY_ENDPOINT", 0, &c->endpoint, e))
 			return -1;
 		c->type = AZURE_CRED_APP_SERVICE;
 		c->identity_header = xstrdup(hdr);
@@ -260,7 +262,7 @@ azure_auth_cred_mi(struct azure_cred *c, const struct azure_auth_conf *conf,
 		return 0;
 	}
 	if (azure_auth_cred_url(imds != NULL ? imds : AZURE_AUTH_IMDS,
-		"AZURE_POD_IDENTITY_AUTHORITY_HOST", &base, e) == -1)
+		"AZURE_POD_IDENTITY_AUTHORITY_HOST", 1, &base, e) == -1)
 		return -1;
 	c->type = AZURE_CRED_IMDS;
 	c->endpoint = xasprintf("%s/metadata/identity/oauth2/token", base);
@@ -298,7 +300,7 @@ azure_auth_cred_find(struct azure_cred *c, const struct azure_auth_conf *conf,
 	c->tenant = tenant != NULL ? xstrdup(tenant) : NULL;
 	c->client_id = client != NULL ? xstrdup(client) : NULL;
 	if (azure_auth_cred_url(auth != NULL ? auth : AZURE_AUTH_AUTHORITY,
-		"AZURE_AUTHORITY_HOST", &c->authority, e) == -1)
+		"AZURE_AUTHORITY_HOST", 1, &c->authority, e) == -1)
 		return -1;
 	rc = azure_auth_cred_env(c, conf, source, e);
 	if (rc == 1)

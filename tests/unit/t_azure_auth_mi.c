@@ -40,8 +40,12 @@ t_mi_app_service(void **state)
 	assert_string_equal(tok, "eyJ0.mi1");
 	free(tok);
 	azure_auth_free(a);
-	/* A user-assigned identity by AZURE_CLIENT_ID; expires_on a number. */
+	/* A user-assigned identity by AZURE_CLIENT_ID; expires_on a number;
+	 * the endpoint used as the platform wrote it, trailing '/' kept. */
 	setenv("AZURE_CLIENT_ID", T_CLIENT, 1);
+	free(ep);
+	ep = xasprintf("http://127.0.0.1:%d/msi/token/", t_port);
+	setenv("IDENTITY_ENDPOINT", ep, 1);
 	a = t_az_new(NULL, NULL);
 	assert_int_equal(
 	    azure_auth_token_sync(a, AZURE_SCOPE_LOGS, &tok, &e), 0);
@@ -63,7 +67,7 @@ t_mi_app_service(void **state)
 	assert_null(strcasestr(reqs, "Metadata: true"));
 	second = strstr(reqs, "=====");
 	assert_non_null(strstr(second,
-	    "GET /msi/token?api-version=2019-08-01&resource=https%3A%2F%2F"
+	    "GET /msi/token/?api-version=2019-08-01&resource=https%3A%2F%2F"
 	    "api.loganalytics.io&client_id=" T_CLIENT " HTTP/1.1"));
 	free(reqs);
 	azure_auth_free(a);
