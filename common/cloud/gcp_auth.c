@@ -17,6 +17,8 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
+#include "cloud_cred.h"
+#include "cloud_tokq.h"
 #include "gcp_auth_int.h"
 
 static int64_t
@@ -28,16 +30,6 @@ gcp_auth_time(void)
 int64_t (*gcp_auth_now)(void) = gcp_auth_time;
 const char *gcp_auth_dmi_path = "/sys/class/dmi/id/product_name";
 
-struct gcp_auth_waiter {
-	TAILQ_ENTRY(gcp_auth_waiter) entry;
-	uint64_t id;
-	gcp_token_cb cb;
-	void *arg;
-	char *token; /* ready: the token, or NULL with e */
-	struct err e;
-};
-TAILQ_HEAD(gcp_auth_waiters, gcp_auth_waiter);
-
 /* One token: the cached value and the fetch in flight with its waiters. */
 struct gcp_auth_slot {
 	TAILQ_ENTRY(gcp_auth_slot) entry;
@@ -47,21 +39,18 @@ struct gcp_auth_slot {
 	struct gcp_flow flow;
 	int fetching;
 	uint64_t http_id;
-	struct gcp_auth_waiters waiters;
+	struct cloud_tokws waiters;
 };
 TAILQ_HEAD(gcp_auth_slots, gcp_auth_slot);
 
 struct gcp_auth {
-	struct event_base *base;
 	struct httpcli *http, *own_http;
 	struct gcp_auth_conf conf; /* strings owned */
 	struct gcp_cred cred;
 	char *source;
 	struct gcp_auth_slots slots;
-	struct gcp_auth_waiters ready;
-	struct event *ev_ready, *ev_refresh;
-	uint64_t next_id;
-	int delivering, doomed;
+	struct cloud_tokq q; /* the waiters' delivery */
+	struct event *ev_refresh;
 };
 
 static const char *
@@ -78,7 +67,7 @@ static int
 gcp_auth_load(
     struct gcp_auth *a, const char *path, const char *what, struct err *e)
 {
-	char *text = gcp_auth_cred_read_file(path, e);
+	char *text = cloud_cred_read_file(path, e);
 	int rc;
 
 	if (text == NULL)
@@ -225,7 +214,12 @@ gcp_auth_conf_free(struct gcp_auth_conf *c)
 	free((char *)c->scope);
 }
 
-static void gcp_auth_deliver(evutil_socket_t fd, short ev, void *arg);
+static void
+gcp_auth_free_owner(void *a)
+{
+	gcp_auth_free(a);
+}
+
 static void gcp_auth_refresh_due(evutil_socket_t fd, short ev, void *arg);
 
 struct gcp_auth *
@@ -234,10 +228,9 @@ gcp_auth_new(struct event_base *base, struct httpcli *http,
 {
 	struct gcp_auth *a = xcalloc(1, sizeof(*a));
 
-	a->base = base;
 	a->http = http;
 	TAILQ_INIT(&a->slots);
-	TAILQ_INIT(&a->ready);
+	cloud_tokq_init(&a->q, base, gcp_auth_free_owner, a);
 	strv_init(&a->cred.src_headers);
 	gcp_auth_conf_copy(&a->conf, conf);
 	if (gcp_auth_find(a, e) == -1) {
@@ -247,7 +240,6 @@ gcp_auth_new(struct event_base *base, struct httpcli *http,
 	if (base != NULL) {
 		if (http == NULL)
 			a->http = a->own_http = httpcli_new(base);
-		a->ev_ready = event_new(base, -1, 0, gcp_auth_deliver, a);
 		a->ev_refresh = evtimer_new(base, gcp_auth_refresh_due, a);
 	}
 	log_info("gcp: credentials from %s", a->source);
@@ -257,14 +249,9 @@ gcp_auth_new(struct event_base *base, struct httpcli *http,
 static void
 gcp_auth_slot_free(struct gcp_auth_slot *s)
 {
-	struct gcp_auth_waiter *w;
-
 	if (s->fetching && s->http_id != 0)
 		httpcli_cancel(s->a->http, s->http_id);
-	while ((w = TAILQ_FIRST(&s->waiters)) != NULL) {
-		TAILQ_REMOVE(&s->waiters, w, entry);
-		free(w);
-	}
+	cloud_tokq_free_list(&s->waiters);
 	gcp_auth_flow_clear(&s->flow);
 	gcp_auth_flow_tok_clear(&s->tok);
 	free(s->audience);
@@ -275,27 +262,15 @@ void
 gcp_auth_free(struct gcp_auth *a)
 {
 	struct gcp_auth_slot *s;
-	struct gcp_auth_waiter *w;
 
-	if (a == NULL)
+	/* freed from a callback: after it returns */
+	if (a == NULL || cloud_tokq_defer_free(&a->q))
 		return;
-	if (a->delivering) { /* freed from a callback: after it returns */
-		a->doomed = 1;
-		return;
-	}
 	while ((s = TAILQ_FIRST(&a->slots)) != NULL) {
 		TAILQ_REMOVE(&a->slots, s, entry);
 		gcp_auth_slot_free(s);
 	}
-	while ((w = TAILQ_FIRST(&a->ready)) != NULL) {
-		TAILQ_REMOVE(&a->ready, w, entry);
-		if (w->token != NULL)
-			OPENSSL_cleanse(w->token, strlen(w->token));
-		free(w->token);
-		free(w);
-	}
-	if (a->ev_ready != NULL)
-		event_free(a->ev_ready);
+	cloud_tokq_clear(&a->q);
 	if (a->ev_refresh != NULL)
 		event_free(a->ev_refresh);
 	if (a->own_http != NULL)
@@ -442,23 +417,14 @@ static void
 gcp_auth_finish(struct gcp_auth_slot *s, const struct err *e)
 {
 	struct gcp_auth *a = s->a;
-	struct gcp_auth_waiter *w;
 
 	s->fetching = 0;
 	s->http_id = 0;
 	gcp_auth_flow_clear(&s->flow);
 	if (e != NULL && s->audience == NULL && TAILQ_EMPTY(&s->waiters))
 		log_warnx("gcp: refreshing the access token: %s", e->msg);
-	while ((w = TAILQ_FIRST(&s->waiters)) != NULL) {
-		TAILQ_REMOVE(&s->waiters, w, entry);
-		if (e != NULL)
-			w->e = *e;
-		else
-			w->token = xstrdup(s->tok.token);
-		TAILQ_INSERT_TAIL(&a->ready, w, entry);
-	}
-	if (!TAILQ_EMPTY(&a->ready))
-		event_active(a->ev_ready, 0, 0);
+	cloud_tokq_finish(
+	    &a->q, &s->waiters, e == NULL ? s->tok.token : NULL, e);
 	/* A failed refresh retries while the old token still works. */
 	if (e != NULL && s->audience == NULL && s->tok.token != NULL &&
 	    s->tok.exp > gcp_auth_now()) {
@@ -532,51 +498,18 @@ gcp_auth_refresh_due(evutil_socket_t fd, short ev, void *arg)
 	gcp_auth_fetch(gcp_auth_slot(a, NULL));
 }
 
-static void
-gcp_auth_deliver(evutil_socket_t fd, short ev, void *arg)
-{
-	struct gcp_auth *a = arg;
-	struct gcp_auth_waiter *w;
-
-	(void)fd;
-	(void)ev;
-	a->delivering = 1;
-	while (!a->doomed && (w = TAILQ_FIRST(&a->ready)) != NULL) {
-		TAILQ_REMOVE(&a->ready, w, entry);
-		w->cb(w->arg, w->token, w->token != NULL ? NULL : &w->e);
-		if (w->token != NULL)
-			OPENSSL_cleanse(w->token, strlen(w->token));
-		free(w->token);
-		free(w);
-	}
-	a->delivering = 0;
-	if (a->doomed)
-		gcp_auth_free(a);
-}
-
 static uint64_t
 gcp_auth_want(
     struct gcp_auth *a, const char *audience, gcp_token_cb cb, void *arg)
 {
-	struct gcp_auth_slot *s;
-	struct gcp_auth_waiter *w;
+	struct gcp_auth_slot *s = gcp_auth_slot(a, audience);
+	uint64_t id;
 
-	if (a->base == NULL)
-		fatalx("gcp_auth: a token callback needs an event base");
-	s = gcp_auth_slot(a, audience);
-	w = xcalloc(1, sizeof(*w));
-	w->id = ++a->next_id;
-	w->cb = cb;
-	w->arg = arg;
-	if (gcp_auth_slot_valid(s) != NULL) {
-		w->token = xstrdup(s->tok.token);
-		TAILQ_INSERT_TAIL(&a->ready, w, entry);
-		event_active(a->ev_ready, 0, 0);
-		return w->id;
-	}
-	TAILQ_INSERT_TAIL(&s->waiters, w, entry);
+	if (gcp_auth_slot_valid(s) != NULL)
+		return cloud_tokq_now(&a->q, cb, arg, s->tok.token, NULL);
+	id = cloud_tokq_wait(&a->q, &s->waiters, cb, arg);
 	gcp_auth_fetch(s);
-	return w->id;
+	return id;
 }
 
 uint64_t
@@ -592,33 +525,15 @@ gcp_auth_id_token(
 	return gcp_auth_want(a, audience, cb, arg);
 }
 
-static int
-gcp_auth_drop(struct gcp_auth_waiters *q, uint64_t id)
-{
-	struct gcp_auth_waiter *w;
-
-	TAILQ_FOREACH(w, q, entry) {
-		if (w->id != id)
-			continue;
-		TAILQ_REMOVE(q, w, entry);
-		if (w->token != NULL)
-			OPENSSL_cleanse(w->token, strlen(w->token));
-		free(w->token);
-		free(w);
-		return 1;
-	}
-	return 0;
-}
-
 void
 gcp_auth_cancel(struct gcp_auth *a, uint64_t id)
 {
 	struct gcp_auth_slot *s;
 
-	if (gcp_auth_drop(&a->ready, id))
+	if (cloud_tokq_drop(&a->q, NULL, id))
 		return;
 	TAILQ_FOREACH(s, &a->slots, entry) {
-		if (gcp_auth_drop(&s->waiters, id))
+		if (cloud_tokq_drop(&a->q, &s->waiters, id))
 			return;
 	}
 }

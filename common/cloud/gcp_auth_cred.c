@@ -2,7 +2,6 @@
  * external_account), the RS256 assertion of a service account, and the
  * token answers of Google's endpoints. Everything here reads text from
  * outside, so every field is checked and every failure is a sentence. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,52 +15,15 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
+#include "cloud_cred.h"
 #include "gcp_auth_int.h"
-
-char *
-gcp_auth_cred_read_file(const char *path, struct err *e)
-{
-	FILE *f;
-	struct buf b;
-	char tmp[4096];
-	size_t n;
-
-	if ((f = fopen(path, "rb")) == NULL) {
-		err_set(e, 500, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	buf_init(&b, GCP_AUTH_FILE_MAX);
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-		if (buf_add(&b, tmp, n) == -1) {
-			fclose(f);
-			OPENSSL_cleanse(b.data, b.len);
-			buf_free(&b);
-			err_set(e, 500, "%s: file larger than 1 MiB", path);
-			return NULL;
-		}
-	}
-	fclose(f);
-	OPENSSL_cleanse(tmp, sizeof(tmp));
-	if (b.data == NULL)
-		return xstrdup("");
-	return buf_take(&b, NULL);
-}
-
-static void
-gcp_auth_cred_wipe(char **p)
-{
-	if (*p != NULL)
-		OPENSSL_cleanse(*p, strlen(*p));
-	free(*p);
-	*p = NULL;
-}
 
 void
 gcp_auth_cred_clear(struct gcp_cred *c)
 {
-	gcp_auth_cred_wipe(&c->private_key);
-	gcp_auth_cred_wipe(&c->client_secret);
-	gcp_auth_cred_wipe(&c->refresh_token);
+	cloud_cred_wipe(&c->private_key);
+	cloud_cred_wipe(&c->client_secret);
+	cloud_cred_wipe(&c->refresh_token);
 	free(c->project);
 	free(c->email);
 	free(c->key_id);
@@ -346,100 +308,34 @@ out:
 
 /* --- the JWT --- */
 
-char *
-gcp_auth_cred_b64url(const unsigned char *p, size_t len)
+/* The service account's PEM key (PKCS#8 as Google writes it). */
+static EVP_PKEY *
+gcp_auth_cred_key(const char *pem, struct err *e)
 {
-	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-				 "qrstuvwxyz0123456789-_";
-	char *out = xmalloc(len / 3 * 4 + 5), *o = out;
-	size_t i;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v =
-		    (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-
-		*o++ = al[v >> 18 & 63];
-		*o++ = al[v >> 12 & 63];
-		*o++ = al[v >> 6 & 63];
-		*o++ = al[v & 63];
-	}
-	if (i < len) {
-		uint32_t v = (uint32_t)p[i] << 16 |
-		    (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0);
-
-		*o++ = al[v >> 18 & 63];
-		*o++ = al[v >> 12 & 63];
-		if (i + 1 < len)
-			*o++ = al[v >> 6 & 63];
-	}
-	*o = '\0';
-	return out;
-}
-
-static char *
-gcp_auth_cred_b64url_json(cJSON *o)
-{
-	char *s = json_print(o), *out;
-
-	out = gcp_auth_cred_b64url((const unsigned char *)s, strlen(s));
-	free(s);
-	cJSON_Delete(o);
-	return out;
-}
-
-static int
-gcp_auth_cred_rs256(
-    const char *key_pem, const char *input, struct buf *sig, struct err *e)
-{
-	BIO *bio = BIO_new_mem_buf(key_pem, -1);
+	BIO *bio = BIO_new_mem_buf(pem, -1);
 	EVP_PKEY *pk = NULL;
-	EVP_MD_CTX *md = NULL;
-	unsigned char *s = NULL;
-	size_t n = 0;
-	int rc = -1;
 
 	if (bio == NULL ||
-	    (pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL) {
+	    (pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL)
 		err_set(e, 500,
 		    "the service account's private_key is not a readable "
 		    "PEM key");
-		goto out;
-	}
-	if (EVP_PKEY_base_id(pk) != EVP_PKEY_RSA) {
-		err_set(e, 500, "the service account's key is not RSA");
-		goto out;
-	}
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pk) != 1 ||
-	    EVP_DigestSign(md, NULL, &n, (const unsigned char *)input,
-		strlen(input)) != 1) {
-		err_set(e, 500, "signing the token request failed");
-		goto out;
-	}
-	s = xmalloc(n);
-	if (EVP_DigestSign(
-		md, s, &n, (const unsigned char *)input, strlen(input)) != 1) {
-		err_set(e, 500, "signing the token request failed");
-		goto out;
-	}
-	buf_add(sig, s, n);
-	rc = 0;
-out:
-	free(s);
-	EVP_MD_CTX_free(md);
-	EVP_PKEY_free(pk);
 	BIO_free(bio);
-	return rc;
+	return pk;
 }
 
 char *
 gcp_auth_cred_jwt(const struct gcp_cred *c, const char *aud, const char *scope,
     const char *target_audience, int64_t now, struct err *e)
 {
-	cJSON *h = cJSON_CreateObject(), *cl = cJSON_CreateObject();
-	char *hs, *cs, *input, *sig, *out = NULL;
-	struct buf sb;
+	EVP_PKEY *pk = gcp_auth_cred_key(c->private_key, e);
+	cJSON *h, *cl;
+	char *out;
 
+	if (pk == NULL)
+		return NULL;
+	h = cJSON_CreateObject();
+	cl = cJSON_CreateObject();
 	json_add_str(h, "alg", "RS256");
 	json_add_str(h, "typ", "JWT");
 	if (c->key_id != NULL)
@@ -452,19 +348,8 @@ gcp_auth_cred_jwt(const struct gcp_cred *c, const char *aud, const char *scope,
 	json_add_str(cl, "aud", aud);
 	json_add_int(cl, "iat", now);
 	json_add_int(cl, "exp", now + GCP_AUTH_JWT_LIFETIME);
-	hs = gcp_auth_cred_b64url_json(h);
-	cs = gcp_auth_cred_b64url_json(cl);
-	input = xasprintf("%s.%s", hs, cs);
-	buf_init(&sb, 0);
-	if (gcp_auth_cred_rs256(c->private_key, input, &sb, e) == 0) {
-		sig = gcp_auth_cred_b64url((unsigned char *)sb.data, sb.len);
-		out = xasprintf("%s.%s", input, sig);
-		free(sig);
-	}
-	buf_free(&sb);
-	free(hs);
-	free(cs);
-	free(input);
+	out = cloud_cred_jwt_rs256(h, cl, pk, "the service account's key", e);
+	EVP_PKEY_free(pk);
 	return out;
 }
 

@@ -14,6 +14,7 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
+#include "cloud_cred.h"
 #include "gcp_auth_int.h"
 
 #define GCP_GRANT_JWT	      "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -190,18 +191,6 @@ gcp_auth_flow_answer_err(
 
 /* --- requests --- */
 
-static void
-gcp_auth_flow_form(struct buf *b, const char *key, const char *val)
-{
-	buf_addf(b, "%s%s=", b->len > 0 ? "&" : "", key);
-	for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
-		if (isalnum(*p) || strchr("-._~", *p) != NULL)
-			buf_add(b, p, 1);
-		else
-			buf_addf(b, "%%%02X", *p);
-	}
-}
-
 /* google-auth retries these OAuth errors whatever the status. */
 static int
 gcp_auth_flow_retry(const struct httpcli_resp *resp, void *arg)
@@ -260,8 +249,8 @@ gcp_auth_flow_req_sa(struct gcp_flow *f, struct err *e)
 	if (jwt == NULL)
 		return NULL;
 	buf_init(&form, 0);
-	gcp_auth_flow_form(&form, "grant_type", GCP_GRANT_JWT);
-	gcp_auth_flow_form(&form, "assertion", jwt);
+	cloud_cred_form_add(&form, "grant_type", GCP_GRANT_JWT);
+	cloud_cred_form_add(&form, "assertion", jwt);
 	gcp_auth_flow_wipe(jwt);
 	return gcp_auth_flow_post(f, uri, &form);
 }
@@ -278,10 +267,10 @@ gcp_auth_flow_req_user(struct gcp_flow *f, struct err *e)
 		return NULL;
 	}
 	buf_init(&form, 0);
-	gcp_auth_flow_form(&form, "grant_type", "refresh_token");
-	gcp_auth_flow_form(&form, "client_id", f->c->client_id);
-	gcp_auth_flow_form(&form, "client_secret", f->c->client_secret);
-	gcp_auth_flow_form(&form, "refresh_token", f->c->refresh_token);
+	cloud_cred_form_add(&form, "grant_type", "refresh_token");
+	cloud_cred_form_add(&form, "client_id", f->c->client_id);
+	cloud_cred_form_add(&form, "client_secret", f->c->client_secret);
+	cloud_cred_form_add(&form, "refresh_token", f->c->refresh_token);
 	return gcp_auth_flow_post(f, gcp_auth_flow_token_uri(f), &form);
 }
 
@@ -312,7 +301,7 @@ gcp_auth_flow_req_sts(struct gcp_flow *f, struct err *e)
 	struct httpcli_req *r;
 
 	if (f->sts_token == NULL) { /* the file source, read afresh */
-		char *text = gcp_auth_cred_read_file(c->src_file, e);
+		char *text = cloud_cred_read_file(c->src_file, e);
 
 		if (text == NULL)
 			return NULL;
@@ -322,20 +311,20 @@ gcp_auth_flow_req_sts(struct gcp_flow *f, struct err *e)
 			return NULL;
 	}
 	buf_init(&form, 0);
-	gcp_auth_flow_form(&form, "grant_type", GCP_GRANT_EXCHANGE);
-	gcp_auth_flow_form(&form, "audience", c->audience);
-	gcp_auth_flow_form(&form, "scope",
+	cloud_cred_form_add(&form, "grant_type", GCP_GRANT_EXCHANGE);
+	cloud_cred_form_add(&form, "audience", c->audience);
+	cloud_cred_form_add(&form, "scope",
 	    c->imp_url != NULL ? GCP_AUTH_SCOPE : gcp_auth_flow_scope(f->conf));
-	gcp_auth_flow_form(
+	cloud_cred_form_add(
 	    &form, "requested_token_type", GCP_TOKEN_TYPE_ACCESS);
-	gcp_auth_flow_form(&form, "subject_token", f->sts_token);
-	gcp_auth_flow_form(&form, "subject_token_type", c->subject_token_type);
+	cloud_cred_form_add(&form, "subject_token", f->sts_token);
+	cloud_cred_form_add(&form, "subject_token_type", c->subject_token_type);
 	if (c->user_project != NULL && c->imp_url == NULL) {
 		cJSON *o = cJSON_CreateObject();
 
 		json_add_str(o, "userProject", c->user_project);
 		opt = json_print(o);
-		gcp_auth_flow_form(&form, "options", opt);
+		cloud_cred_form_add(&form, "options", opt);
 		free(opt);
 		cJSON_Delete(o);
 	}
@@ -422,12 +411,12 @@ gcp_auth_flow_req_md(struct gcp_flow *f)
 		buf_adds(&path, GCP_MD_SA "email");
 	else if (f->audience != NULL) {
 		buf_adds(&path, GCP_MD_SA "identity?format=full");
-		gcp_auth_flow_form(&path, "audience", f->audience);
+		cloud_cred_form_add(&path, "audience", f->audience);
 	} else {
 		buf_adds(&path, GCP_MD_SA "token");
 		if (f->conf->scope != NULL) {
 			buf_adds(&path, "?");
-			gcp_auth_flow_form(&path, "scopes", f->conf->scope);
+			cloud_cred_form_add(&path, "scopes", f->conf->scope);
 		}
 	}
 	url = xasprintf("http://%s%s", f->c->md_host, path.data);

@@ -14,7 +14,6 @@
 #define GCP_AUTH_TOKEN_URI     "https://oauth2.googleapis.com/token"
 #define GCP_AUTH_STS_URI       "https://sts.googleapis.com/v1/token"
 #define GCP_AUTH_METADATA_HOST "metadata.google.internal"
-#define GCP_AUTH_FILE_MAX      (1024 * 1024)
 #define GCP_AUTH_JWT_LIFETIME  3600
 /* A token is handed out only while it has this long left... */
 #define GCP_AUTH_MIN_VALID 60
@@ -60,8 +59,6 @@ extern const char *gcp_auth_dmi_path;
 int gcp_auth_cred_parse(struct gcp_cred *c, const char *text, size_t len,
     const char *path, struct err *e);
 void gcp_auth_cred_clear(struct gcp_cred *c);
-/* Reads a whole small file (caller frees, wipes if secret). */
-char *gcp_auth_cred_read_file(const char *path, struct err *e);
 
 /* The signed RS256 assertion of a service account (caller frees); aud is
  * the token endpoint; target_audience NULL: an access-token grant with
@@ -70,8 +67,6 @@ char *gcp_auth_cred_jwt(const struct gcp_cred *c, const char *aud,
     const char *scope, const char *target_audience, int64_t now, struct err *e);
 /* The exp claim of a JWT (not verified: it came from Google over TLS). */
 int gcp_auth_cred_jwt_exp(const char *jwt, int64_t *exp, struct err *e);
-/* base64url without padding (caller frees). */
-char *gcp_auth_cred_b64url(const unsigned char *p, size_t len);
 
 /* Answers. "what" names the endpoint in messages. */
 int gcp_auth_flow_parse_oauth(const char *body, size_t len, int id_token,

@@ -4,6 +4,7 @@
  * answers, credential-source documents and ID tokens. The first byte picks
  * the parser (and a status); the rest is the document, and after a NUL a
  * second string (a field name, a header value). */
+#include "../../common/cloud/cloud_cred.h"
 #include "../../common/cloud/gcp_auth_int.h"
 #include "fuzz.h"
 #include "sockerless/httpcli.h"
@@ -115,7 +116,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		gcp_auth_cred_jwt_exp(a, &exp, &e);
 		break;
 	case 8:
-		s = gcp_auth_cred_b64url(data, size);
+		s = cloud_cred_b64url(data, size);
 		free(s);
 		break;
 	default:

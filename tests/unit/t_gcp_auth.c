@@ -373,7 +373,7 @@ t_no_secret_logged(void **state)
 	dup2(saved, 2);
 	close(fd);
 	close(saved);
-	logtext = gcp_auth_cred_read_file(logp, NULL);
+	logtext = cloud_cred_read_file(logp, NULL);
 	reqs = t_requests(&n);
 	jwt = t_assertion(reqs);
 	assert_non_null(

@@ -33,6 +33,7 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
+#include "../../common/cloud/cloud_cred.h"
 #include "../../common/cloud/gcp_auth_int.h"
 
 static pid_t t_pid;
@@ -121,7 +122,7 @@ t_reply(int status, const char *extra, const char *body)
 static inline char *
 t_requests(int *n)
 {
-	char *text = gcp_auth_cred_read_file(t_log, NULL), *p;
+	char *text = cloud_cred_read_file(t_log, NULL), *p;
 
 	if (text == NULL)
 		text = xstrdup("");
