@@ -384,22 +384,25 @@ static void
 azure_acr_free(struct azure_backend *ab)
 {
 	struct azure_acr *c = ab->acr;
+	struct azure_acr_op *op, *op_next;
+	struct azure_acr_tok *t, *t_next;
 
 	if (c == NULL)
 		return;
 	/* Exchanges in flight end without their callbacks: the registry
 	 * client goes with the backend. */
-	while (!TAILQ_EMPTY(&c->ops)) {
-		struct azure_acr_op *op = TAILQ_FIRST(&c->ops);
-
+	for (op = TAILQ_FIRST(&c->ops); op != NULL; op = op_next) {
+		op_next = TAILQ_NEXT(op, entry);
 		if (op->tok_id != 0)
 			azure_auth_cancel(ab->auth, op->tok_id);
 		if (op->http_id != 0)
 			httpcli_cancel(c->http, op->http_id);
 		azure_acr_op_free(c, op);
 	}
-	while (!TAILQ_EMPTY(&c->toks))
-		azure_acr_tok_free(c, TAILQ_FIRST(&c->toks));
+	for (t = TAILQ_FIRST(&c->toks); t != NULL; t = t_next) {
+		t_next = TAILQ_NEXT(t, entry);
+		azure_acr_tok_free(c, t);
+	}
 	free(c);
 	ab->acr = NULL;
 }

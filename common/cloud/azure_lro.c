@@ -115,8 +115,12 @@ azure_seq_cancel(struct azure *z, uint64_t id)
 void
 azure_seq_free_all(struct azure *z)
 {
-	while (!TAILQ_EMPTY(&z->seqs))
-		azure_seq_free(TAILQ_FIRST(&z->seqs));
+	struct azure_seq *q, *next;
+
+	for (q = TAILQ_FIRST(&z->seqs); q != NULL; q = next) {
+		next = TAILQ_NEXT(q, entry);
+		azure_seq_free(q);
+	}
 }
 
 /* Ends q with out or ce: q is freed before the callback, which may free
@@ -529,7 +533,7 @@ azure_list_merge(
 	}
 	cJSON_ArrayForEach(it, arr)
 		cJSON_AddItemToArray(dst, cJSON_Duplicate(it, 1));
-	if (cJSON_IsString(nl) && *nl->valuestring != '\0')
+	if (nl != NULL && cJSON_IsString(nl) && nl->valuestring[0] != '\0')
 		*next = nl->valuestring;
 	return 0;
 }

@@ -336,7 +336,7 @@ t_refresh(long secs)
 	size_t n;
 
 	snprintf(claims, sizeof(claims), "{\"exp\":%lld}",
-	    (long long)(str_now_ns() / 1000000000 + secs));
+	    (long long)(str_now_ns() / 1000000000) + secs);
 	n = lite_b64_encode((const unsigned char *)claims, strlen(claims), b64);
 	while (n > 0 && b64[n - 1] == '=')
 		b64[--n] = '\0';

@@ -94,7 +94,7 @@ t_start(struct gcp_srv *v, const struct t_rep *reps, size_t n)
 	v->http = httpcli_new(v->base);
 }
 
-#define T_START(reps) t_start(&t_srv, reps, sizeof(reps) / sizeof(reps[0]))
+#define T_START(reps) t_start(&t_srv, (reps), sizeof(reps) / sizeof((reps)[0]))
 
 static struct azure *
 t_azure(struct gcp_srv *v)
