@@ -14,6 +14,7 @@
 #include "sockerless/cloud.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
+#include "sockerless/log.h"
 #include "sockerless/str.h"
 
 #include "azure_arm_int.h"
@@ -310,10 +311,33 @@ azure_retry_after_ms(const struct httpcli_resp *resp)
 	return n > 86400 ? 86400000L : (long)(n * 1000);
 }
 
+/* ARM's throttling budget of the subscription, for the operator: a 429
+ * says which bucket ran dry. */
+static void
+azure_log_budget(const struct httpcli_resp *resp, long ms)
+{
+	const char *r = httpcli_resp_header(
+	    resp, "x-ms-ratelimit-remaining-subscription-reads");
+	const char *w = httpcli_resp_header(
+	    resp, "x-ms-ratelimit-remaining-subscription-writes");
+	char after[48] = "the back-off";
+
+	if (ms >= 0)
+		snprintf(after, sizeof(after), "%ld ms", ms);
+	log_warnx("Azure throttled a call (HTTP %d): remaining subscription "
+		  "reads %.32s, writes %.32s; retrying after %s",
+	    resp->status, r != NULL ? r : "unknown", w != NULL ? w : "unknown",
+	    after);
+}
+
 long
 azure_retry_delay(const struct httpcli_resp *resp)
 {
 	long ms = azure_retry_after_ms(resp);
 
-	return ms > AZURE_RETRY_MAX_MS ? AZURE_RETRY_MAX_MS : ms;
+	if (ms > AZURE_RETRY_MAX_MS)
+		ms = AZURE_RETRY_MAX_MS;
+	if (resp->status == 429)
+		azure_log_budget(resp, ms);
+	return ms;
 }
