@@ -227,14 +227,15 @@ azure_url(const struct azure *z, const char *path, const char *api_version,
     const char *query)
 {
 	const char *q = query != NULL ? query : "";
+	const char *slash = path[0] == '/' ? "" : "/";
 
 	/* A nextLink or an operation URL carries its own api-version. */
 	if (azure_url_absolute(path))
 		return xstrdup(path);
 	if (api_version == NULL || *api_version == '\0')
-		return xasprintf(
-		    "%s%s%s%s", z->ep_arm, path, *q != '\0' ? "?" : "", q);
-	return xasprintf("%s%s?api-version=%s%s%s", z->ep_arm, path,
+		return xasprintf("%s%s%s%s%s", z->ep_arm, slash, path,
+		    *q != '\0' ? "?" : "", q);
+	return xasprintf("%s%s%s?api-version=%s%s%s", z->ep_arm, slash, path,
 	    api_version, *q != '\0' ? "&" : "", q);
 }
 

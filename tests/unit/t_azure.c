@@ -588,6 +588,11 @@ t_endpoints(void **state)
 	    "https://management.azure.com/subscriptions/s?api-version="
 	    "2025-01-01");
 	free(u);
+	/* The leading slash is the endpoint's separator either way. */
+	u = azure_url(z, "subscriptions/s", NULL, "a=1");
+	assert_string_equal(
+	    u, "https://management.azure.com/subscriptions/s?a=1");
+	free(u);
 	u = azure_url(z, "https://x/y?api-version=1&$skiptoken=2", "3", "q=1");
 	assert_string_equal(u, "https://x/y?api-version=1&$skiptoken=2");
 	free(u);
