@@ -233,6 +233,18 @@ azure_op_status(const cJSON *body, int resource, struct cloud_error *ce)
 }
 
 /* --- operations --- */
+/* Ends q with an operation's failure read from resp's body, with resp's
+ * request ids: support traces the operation by them. */
+static void
+azure_lro_failed(struct azure_seq *q, const struct httpcli_resp *resp,
+    struct cloud_error *ce)
+{
+	const char *rid = azure_request_id(resp);
+
+	if (rid != NULL && ce->request_id[0] == '\0')
+		str_lcpy(ce->request_id, rid, sizeof(ce->request_id));
+	azure_seq_end(q, NULL, ce);
+}
 
 static void azure_lro_answer(void *arg, const struct httpcli_resp *resp,
     const cJSON *out, const struct cloud_error *ce);
@@ -328,7 +340,7 @@ azure_lro_async(
 		azure_lro_schedule(q, resp);
 		break;
 	default:
-		azure_seq_end(q, NULL, &ce);
+		azure_lro_failed(q, resp, &ce);
 	}
 }
 
@@ -381,7 +393,7 @@ azure_lro_resource(
 		azure_lro_schedule(q, resp);
 		break;
 	default:
-		azure_seq_end(q, NULL, &ce);
+		azure_lro_failed(q, resp, &ce);
 	}
 }
 

@@ -452,7 +452,9 @@ t_call_errors(void **state)
 		    "x-ms-ratelimit-remaining-subscription-writes: 0\r\n",
 		    "{\"error\":{\"code\":\"TooManyRequests\",\"message\":\"slow "
 		    "down\"}}"),
-		gcp_srv_reply("200 OK", NULL, "{\"ok\":true}"), NULL
+		gcp_srv_reply("200 OK", NULL, "{\"ok\":true}"),
+		gcp_srv_reply("408 Request Timeout", NULL, ""),
+		gcp_srv_reply("200 OK", NULL, "{\"again\":true}"), NULL
 	};
 	struct t_res r = { .v = &t_srv };
 	struct azure *z;
@@ -478,6 +480,12 @@ t_call_errors(void **state)
 	event_base_dispatch(t_srv.base);
 	assert_false(r.failed);
 	assert_true(json_bool(r.out, "ok", 0));
+	/* 408 is retried, as azure-core does. */
+	azure_call(z, "jobs.get", "GET", JOB_PATH, "2025-01-01", NULL, NULL, 0,
+	    t_cb, &r);
+	event_base_dispatch(t_srv.base);
+	assert_false(r.failed);
+	assert_true(json_bool(r.out, "again", 0));
 	req = gcp_srv_requests(&t_srv);
 	assert_int_equal(gcp_srv_count(req, "POST " JOB_PATH "/start"), 2);
 	/* No auth: no Authorization header. */

@@ -212,7 +212,7 @@ t_async_failed(void **state)
 {
 	static const struct t_rep reps[] = {
 		{ "201 Created", ASO("/ops/2"), "{}" },
-		{ "200 OK", NULL,
+		{ "200 OK", "x-ms-request-id: rq-9\r\n",
 		    "{\"status\":\"Failed\",\"error\":{\"code\":"
 		    "\"InvalidParameter\",\"message\":\"cpu 9 is not a valid "
 		    "size\"}}" },
@@ -232,8 +232,11 @@ t_async_failed(void **state)
 	assert_true(r.failed);
 	assert_string_equal(r.ce.code, "InvalidParameter");
 	assert_string_equal(r.ce.message, "cpu 9 is not a valid size");
+	/* The failed poll's request id, for support. */
+	assert_string_equal(r.ce.request_id, "rq-9");
 	cloud_error_to_err(azure_provider(), &r.ce, &e);
 	assert_int_equal(e.status, 400);
+	assert_non_null(strstr(e.msg, "rq-9"));
 	/* Canceled without an error: its state is the code. */
 	azure_lro(z, "jobs.delete", "DELETE", JOB, "2025-01-01", NULL, 0, 60,
 	    NULL, t_cb, &r);
