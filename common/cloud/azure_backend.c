@@ -389,6 +389,8 @@ azure_acr_free(struct azure_backend *ab)
 
 	if (c == NULL)
 		return;
+	/* A registry client that outlives the session asks no more. */
+	reg_set_creds_hook(c->reg, NULL, NULL);
 	/* Exchanges in flight end without their callbacks: the registry
 	 * client goes with the backend. */
 	for (op = TAILQ_FIRST(&c->ops); op != NULL; op = op_next) {

@@ -375,6 +375,8 @@ static void
 t_env_close(struct t_env *v)
 {
 	azure_backend_close(&v->ab);
+	/* The registry client no longer calls into the closed session. */
+	assert_null(v->reg->hook);
 	reg_client_free(v->reg);
 	strv_free(&v->eps);
 }
