@@ -489,7 +489,8 @@ azure_lro_first(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 
 		q->first = NULL;
 		first(q->arg, body);
-		/* first may have cancelled the sequence, or freed z. */
+		/* first may have cancelled the sequence (it must not free
+		 * the client: azure_free is for after a callback). */
 		if (!azure_lro_alive(z, id))
 			return;
 	}
