@@ -52,8 +52,13 @@ struct azure_seq {
 	void (*first)(void *arg, const cJSON *answer);
 	char *path, *api_version;
 	char *poll_url;
+	/* A POST's Location next to its Azure-AsyncOperation: where the
+	 * result is read once the operation has succeeded (azure-core's
+	 * final GET for a POST). */
+	char *result_url;
 	enum azure_lro_mode mode;
 	int final_get, timeout_s;
+	int post; /* the operation is a POST */
 	int64_t deadline_ns;
 	long delay_ms;
 	/* lists */
@@ -99,6 +104,7 @@ azure_seq_free(struct azure_seq *q)
 	free(q->path);
 	free(q->api_version);
 	free(q->poll_url);
+	free(q->result_url);
 	cJSON_Delete(q->acc);
 	free(q);
 }
@@ -248,6 +254,8 @@ azure_lro_failed(struct azure_seq *q, const struct httpcli_resp *resp,
 
 static void azure_lro_answer(void *arg, const struct httpcli_resp *resp,
     const cJSON *out, const struct cloud_error *ce);
+static void azure_lro_final(void *arg, const struct httpcli_resp *resp,
+    const cJSON *out, const struct cloud_error *ce);
 
 static void
 azure_lro_send(struct azure_seq *q, const char *url)
@@ -256,7 +264,9 @@ azure_lro_send(struct azure_seq *q, const char *url)
 	char *op = xasprintf("%s %s", q->op, name);
 
 	q->call = azure_call_req(q->z, AZURE_SCOPE_ARM, op,
-	    azure_req_new("GET", url, NULL), 0, 1, azure_lro_answer, q, NULL);
+	    azure_req_new("GET", url, NULL), 0, 1,
+	    q->mode == AZURE_LRO_FINAL ? azure_lro_final : azure_lro_answer, q,
+	    NULL);
 	free(op);
 }
 
@@ -308,19 +318,27 @@ azure_lro_schedule(struct azure_seq *q, const struct httpcli_resp *resp)
 	evtimer_add(q->timer, &tv);
 }
 
-/* The operation succeeded: the resource re-read for a PUT, else what
- * the operation answered. */
+/* The operation succeeded: the resource re-read for a PUT, a POST's
+ * result at its Location, else what the operation answered. */
 static void
 azure_lro_succeeded(struct azure_seq *q, const cJSON *result)
 {
 	char *url;
 
-	if (q->final_get && q->mode != AZURE_LRO_RESOURCE &&
-	    q->mode != AZURE_LRO_FINAL) {
+	if (q->mode == AZURE_LRO_RESOURCE || q->mode == AZURE_LRO_FINAL) {
+		azure_seq_end(q, result, NULL);
+		return;
+	}
+	if (q->final_get) {
 		q->mode = AZURE_LRO_FINAL;
 		url = azure_url(q->z, q->path, q->api_version, NULL);
 		azure_lro_send(q, url);
 		free(url);
+		return;
+	}
+	if (q->mode == AZURE_LRO_ASYNC && q->result_url != NULL) {
+		q->mode = AZURE_LRO_FINAL;
+		azure_lro_send(q, q->result_url);
 		return;
 	}
 	azure_seq_end(q, result, NULL);
@@ -427,6 +445,20 @@ azure_lro_answer(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		azure_seq_end(q, out, NULL);
 }
 
+/* The final GET's answer: a body, or none. */
+static void
+azure_lro_final(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct cloud_error *ce)
+{
+	struct azure_seq *q = arg;
+
+	q->call = 0;
+	if (ce == NULL && resp->body_len == 0)
+		azure_seq_end(q, NULL, NULL);
+	else
+		azure_lro_answer(arg, resp, out, ce);
+}
+
 /* Whether q is still there after a callback that may have cancelled it. */
 static int
 azure_lro_alive(struct azure *z, uint64_t id)
@@ -452,6 +484,12 @@ azure_lro_mode(
 							AZURE_LRO_LOCATION;
 		q->poll_url = azure_step_url(
 		    q->z, q->mode == AZURE_LRO_ASYNC ? aso : loc, &ce);
+		if (q->poll_url != NULL && q->mode == AZURE_LRO_ASYNC &&
+		    q->post && loc != NULL && *loc != '\0' &&
+		    (q->result_url = azure_step_url(q->z, loc, &ce)) == NULL) {
+			free(q->poll_url);
+			q->poll_url = NULL;
+		}
 		if (q->poll_url == NULL) {
 			azure_seq_end(q, NULL, &ce);
 			return 1;
@@ -517,6 +555,7 @@ azure_lro(struct azure *z, const char *op, const char *method, const char *path,
 	q->path = xstrdup(path);
 	q->api_version = api_version != NULL ? xstrdup(api_version) : NULL;
 	q->final_get = final_get;
+	q->post = strcmp(method, "POST") == 0;
 	q->timeout_s = timeout_s > 0 ? timeout_s : 1;
 	q->deadline_ns = str_now_ns() + (int64_t)q->timeout_s * 1000000000;
 	q->call = azure_call_req(z, AZURE_SCOPE_ARM, op,

@@ -206,6 +206,53 @@ t_async_succeeded(void **state)
 	azure_free(z);
 }
 
+/* A POST answering both headers: the status is polled, the result is
+ * read at the Location once it succeeded (azure-core's final GET). */
+static void
+t_async_post_result(void **state)
+{
+	static const struct t_rep reps[] = {
+		{ "202 Accepted",
+		    "Azure-AsyncOperation: {P}/ops/s1\r\n"
+		    "Location: {P}/ops/s1-result\r\nRetry-After: 0\r\n",
+		    "" },
+		{ "200 OK", NULL, ST("Succeeded") },
+		{ "200 OK", NULL,
+		    "{\"name\":\"j-exec1\",\"id\":\"" JOB
+		    "/executions/j-exec1\"}" },
+		{ "202 Accepted",
+		    "Azure-AsyncOperation: {P}/ops/d1\r\n"
+		    "Location: {P}/ops/d1-result\r\nRetry-After: 0\r\n",
+		    "" },
+		{ "200 OK", NULL, ST("Succeeded") },
+	};
+	struct t_res r = { .v = &t_srv };
+	struct azure *z;
+	char *req;
+
+	(void)state;
+	T_START(reps);
+	z = r.z = t_azure(&t_srv);
+	azure_lro(z, "jobs.start", "POST", JOB "/start", "2025-01-01", NULL, 0,
+	    60, NULL, t_cb, &r);
+	event_base_dispatch(t_srv.base);
+	assert_false(r.failed);
+	assert_string_equal(json_str(r.out, "name"), "j-exec1");
+	/* A DELETE's result is the status's: no final GET. */
+	azure_lro(z, "jobs.delete", "DELETE", JOB, "2025-01-01", NULL, 0, 60,
+	    NULL, t_cb, &r);
+	event_base_dispatch(t_srv.base);
+	assert_false(r.failed);
+	assert_null(r.out);
+	req = gcp_srv_requests(&t_srv);
+	assert_non_null(strstr(req, "GET /ops/s1 HTTP/1.1"));
+	assert_non_null(strstr(req, "GET /ops/s1-result HTTP/1.1"));
+	assert_null(strstr(req, "GET /ops/d1-result"));
+	free(req);
+	t_res_clear(&r);
+	azure_free(z);
+}
+
 /* Failed: the operation's error is the call's, mapped by the table. */
 static void
 t_async_failed(void **state)
@@ -622,6 +669,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(t_async_succeeded, t_teardown),
+		cmocka_unit_test_teardown(t_async_post_result, t_teardown),
 		cmocka_unit_test_teardown(t_async_failed, t_teardown),
 		cmocka_unit_test_teardown(t_location, t_teardown),
 		cmocka_unit_test_teardown(t_provisioning, t_teardown),
