@@ -254,3 +254,15 @@ reg_endpoint_base(struct reg_client *rc, const char *d, char **hostp)
 	return xasprintf("%s://%s",
 	    reg_host_insecure(&rc->insecure, d) ? "http" : "https", d);
 }
+
+char *
+reg_host_base(struct reg_client *rc, const char *host)
+{
+	char *h, *base = reg_endpoint_base(rc, host, &h);
+	size_t n = strlen(base);
+
+	free(h);
+	while (n > 0 && base[n - 1] == '/')
+		base[--n] = '\0';
+	return base;
+}

@@ -37,6 +37,9 @@ struct azure_backend {
 	struct azure *az;
 	/* "/subscriptions/<s>/resourceGroups/<g>" */
 	char *rg_path;
+	/* The ACR refresh tokens per registry and the exchanges in flight
+	 * (azure_backend.c's) */
+	struct azure_acr *acr;
 };
 
 /* Key names without the backend's prefix: subscription, resource_group,

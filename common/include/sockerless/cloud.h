@@ -3,7 +3,7 @@
  * function that started its call), a blocking wrapper for start-up, the
  * retry policy and the mapping of a cloud's error to a Docker status.
  *
- * A provider (AWS, GCP; Azure next) supplies what is its own: how
+ * A provider (AWS, GCP, Azure) supplies what is its own: how
  * an attempt is authorized (SigV4, an OAuth or AAD bearer token), how an
  * error response reads (awsJson __type, google.rpc.Status, ARM's
  * {"error":{code,message}}), which header carries the request id, and a

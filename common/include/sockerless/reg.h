@@ -68,6 +68,11 @@ typedef void (*reg_creds_done)(
 typedef int (*reg_creds_hook)(
     void *arg, const char *host, reg_creds_done done, void *done_arg);
 void reg_set_creds_hook(struct reg_client *rc, reg_creds_hook h, void *arg);
+/* The base URL the client reaches registry host at, as reg_resolve and
+ * the pushes do: its registry_endpoints URL, else http:// for an insecure
+ * host, else https://; without a trailing /. For a hook that must call
+ * the registry itself (ACR's /oauth2/exchange). Caller frees. */
+char *reg_host_base(struct reg_client *rc, const char *host);
 
 /* Docker's normalisation: "busybox" -> docker.io/library/busybox:latest,
  * "user/x" -> docker.io/user/x, "host:5000/x@sha256:.." keeps the host.
