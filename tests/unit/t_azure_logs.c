@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "sockerless/azure.h"
+#include "sockerless/buf.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"
@@ -470,6 +471,36 @@ t_read_polls(void **state)
 	free(log);
 }
 
+/* A full batch (the row limit) says more; its cursor moves to the last. */
+static void
+t_read_more(void **state)
+{
+	static struct script sc[1];
+	struct lines l = { 0 };
+	struct buf b;
+	char *body;
+
+	(void)state;
+	buf_init(&b, 0);
+	buf_adds(&b, OK_JSON(TABLE));
+	for (int i = 0; i < AZURE_LOGS_LIMIT; i++)
+		buf_addf(&b,
+		    "%s[\"2026-12-05T10:%02d:%02d.5Z\",\"stdout\","
+		    "\"l%d\",\"r\",\"main\"]",
+		    i > 0 ? "," : "", i / 60, i % 60, i);
+	buf_adds(&b, "]}]}");
+	body = buf_take(&b, NULL);
+	sc[0].p[0] = body;
+	srv_start(sc, 1);
+	azure_logs_read(t_srv.z, "ws", "job", NULL, NULL, "", 0, on_logs, &l);
+	run(5000);
+	assert_false(l.failed);
+	assert_int_equal(l.n, 64); /* what the test keeps of 1000 */
+	assert_true(l.more);
+	assert_non_null(strstr(l.cursor, "\"t\":\""));
+	free(body);
+}
+
 static void
 t_read_bad(void **state)
 {
@@ -707,6 +738,7 @@ main(void)
 		cmocka_unit_test_teardown(t_query, srv_stop),
 		cmocka_unit_test_teardown(t_partial, srv_stop),
 		cmocka_unit_test_teardown(t_read_polls, srv_stop),
+		cmocka_unit_test_teardown(t_read_more, srv_stop),
 		cmocka_unit_test_teardown(t_read_bad, srv_stop),
 		cmocka_unit_test_teardown(t_stream, srv_stop),
 		cmocka_unit_test_teardown(t_stream_long, srv_stop),
