@@ -35,6 +35,8 @@ struct httpcli_req {
 	void *retry_if_arg;
 	long (*retry_delay)(const struct httpcli_resp *, void *);
 	void *retry_delay_arg;
+	int (*on_data)(void *, const void *, size_t);
+	void *on_data_arg;
 
 	/* While sent. */
 	struct httpcli *cli;
@@ -46,6 +48,11 @@ struct httpcli_req {
 	struct httpcli_resp *resp;
 	size_t resp_cap;
 	int too_large, attempts;
+	/* Streaming (on_data): bytes handed out, and what the data callback
+	 * did: in_data while it runs, cancelled by httpcli_cancel from inside
+	 * it (freed once curl lets go), stopped when it returned -1. */
+	size_t delivered;
+	int in_data, cancelled, stopped;
 	char errbuf[CURL_ERROR_SIZE];
 	int64_t start_ns;
 	struct event *retry_ev;
@@ -233,6 +240,14 @@ httpcli_req_retry_delay(struct httpcli_req *r,
 	r->retry_delay_arg = arg;
 }
 
+void
+httpcli_req_on_data(struct httpcli_req *r,
+    int (*cb)(void *arg, const void *p, size_t n), void *arg)
+{
+	r->on_data = cb;
+	r->on_data_arg = arg;
+}
+
 const char *
 httpcli_req_method(const struct httpcli_req *r)
 {
@@ -303,6 +318,40 @@ httpcli_resp_header(const struct httpcli_resp *resp, const char *name)
 	return NULL;
 }
 
+/* Whether this attempt's body goes to on_data: a 2xx only, so that an
+ * error's body is still buffered for the response callback to read. */
+static int
+httpcli_streaming(struct httpcli_req *r)
+{
+	long code = 0;
+
+	if (r->easy == NULL)
+		return 0;
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	return code >= 200 && code <= 299;
+}
+
+/* Hands n bytes to on_data. Returning 0 to curl aborts the transfer: the
+ * receiver stopped it, or cancelled the request from inside the callback
+ * (the request must outlive this frame: it is freed in httpcli_check). */
+static size_t
+httpcli_deliver(struct httpcli_req *r, const char *p, size_t n)
+{
+	int rc;
+
+	r->delivered += n;
+	r->in_data = 1;
+	rc = r->on_data(r->on_data_arg, p, n);
+	r->in_data = 0;
+	if (r->cancelled)
+		return 0;
+	if (rc == -1) {
+		r->stopped = 1;
+		return 0;
+	}
+	return n;
+}
+
 static size_t
 httpcli_write_cb(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -310,6 +359,8 @@ httpcli_write_cb(char *p, size_t size, size_t nmemb, void *arg)
 	struct httpcli_resp *resp = r->resp;
 	size_t n = size * nmemb;
 
+	if (r->on_data != NULL && httpcli_streaming(r))
+		return httpcli_deliver(r, p, n);
 	if (resp->body_len + n > r->max_resp) {
 		r->too_large = 1;
 		return 0; /* aborts the transfer */
@@ -430,12 +481,15 @@ httpcli_finish_attempt(
 		if (r->too_large)
 			snprintf(resp->error, sizeof(resp->error),
 			    "response larger than %zu bytes", r->max_resp);
+		else if (r->stopped)
+			snprintf(resp->error, sizeof(resp->error),
+			    "transfer stopped by the data callback");
 		else
 			snprintf(resp->error, sizeof(resp->error), "%s",
 			    errbuf != NULL && errbuf[0] != '\0' ?
 				errbuf :
 				curl_easy_strerror(res));
-		retry = !r->too_large;
+		retry = !r->too_large && !r->stopped;
 	} else {
 		resp->status = (int)code;
 		retry = code == 429 || code == 500 || code == 502 ||
@@ -443,6 +497,9 @@ httpcli_finish_attempt(
 	}
 	if (!retry && r->retry_if != NULL && r->retry_if(resp, r->retry_if_arg))
 		retry = 1;
+	/* Bytes already handed to on_data cannot be taken back. */
+	if (r->delivered > 0)
+		retry = 0;
 	elapsed = (long)((str_now_ns() - r->start_ns) / 1000000);
 	resp->duration_ms = (double)(str_now_ns() - r->start_ns) / 1e6;
 	if (!retry || resp->attempts >= r->max_attempts)
@@ -673,6 +730,12 @@ httpcli_check(struct httpcli *c)
 		curl_easy_getinfo(
 		    msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		curl_multi_remove_handle(c->multi, r->easy);
+		if (r->cancelled) {
+			/* Cancelled from inside its data callback. */
+			TAILQ_REMOVE(&c->reqs, r, entry);
+			httpcli_req_free(r);
+			continue;
+		}
 		if (httpcli_finish_attempt(
 			r, msg->data.result, r->errbuf, &delay)) {
 			struct timeval tv = { delay / 1000,
@@ -712,7 +775,13 @@ httpcli_cancel(struct httpcli *c, uint64_t id)
 	struct httpcli_req *r;
 
 	TAILQ_FOREACH(r, &c->reqs, entry) {
-		if (r->id == id) {
+		if (r->id == id && r->in_data) {
+			/* Inside its own data callback: curl still holds
+			 * the handle; httpcli_check frees it. */
+			r->cancelled = 1;
+			return;
+		}
+		if (r->id == id && !r->cancelled) {
 			TAILQ_REMOVE(&c->reqs, r, entry);
 			httpcli_req_free(r);
 			return;

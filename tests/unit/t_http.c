@@ -25,6 +25,8 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
+#define BIG_LEN (1024 * 1024)
+
 struct fixture {
 	struct event_base *base;
 	struct httpsrv *srv;
@@ -37,6 +39,13 @@ struct fixture {
 	int attempts;
 	struct splice *sp;
 	struct bufferevent *echo; /* far end of the hijack splice */
+	/* The on_data tests: what arrived, and what the callback does. */
+	size_t data_n, data_calls;
+	int data_bad;	  /* a byte was not the pattern /big sends */
+	int data_cancel;  /* cancel the request from the first call */
+	int data_stop;	  /* return -1 from the first call */
+	uint64_t data_id; /* the request, for the cancel */
+	char error[256];  /* the last response's transport error */
 };
 
 static void
@@ -83,6 +92,13 @@ handler(struct httpsrv_req *r, void *arg)
 		httpsrv_stream_write(r, "one\n", 4);
 		event_base_once(
 		    f->base, -1, EV_TIMEOUT, on_stream_tick, r, &tv);
+	} else if (strcmp(path, "/big") == 0) {
+		char *big = xmalloc(BIG_LEN);
+
+		for (size_t i = 0; i < BIG_LEN; i++)
+			big[i] = (char)('a' + i % 26);
+		httpsrv_reply(r, 200, "application/octet-stream", big, BIG_LEN);
+		free(big);
 	} else if (strcmp(path, "/flaky") == 0) {
 		if (f->fails_left-- > 0) {
 			httpsrv_add_header(r, "Retry-After", "0");
@@ -142,6 +158,7 @@ got(struct httpcli_resp *resp, void *arg)
 	free(f->body);
 	f->body = xstrndup(resp->body, resp->body_len);
 	f->attempts = resp->attempts;
+	str_lcpy(f->error, resp->error, sizeof(f->error));
 	event_base_loopbreak(f->base);
 }
 
@@ -233,6 +250,106 @@ t_retry(void **state)
 	call(f, r);
 	assert_int_equal(f->status, 503);
 	assert_int_equal(f->attempts, 2);
+	free(u);
+	free(f->body);
+	f->body = NULL;
+}
+
+static int
+on_data(void *arg, const void *p, size_t n)
+{
+	struct fixture *f = arg;
+	const char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i] != (char)('a' + (f->data_n + i) % 26))
+			f->data_bad = 1;
+	f->data_n += n;
+	f->data_calls++;
+	if (f->data_cancel) {
+		httpcli_cancel(f->cli, f->data_id);
+		return 0;
+	}
+	return f->data_stop ? -1 : 0;
+}
+
+static void
+loop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+static void
+t_on_data(void **state)
+{
+	struct fixture *f = *state;
+	char *u = url(f, "/big");
+	struct httpcli_req *r = httpcli_req_new("GET", u);
+
+	/* A 1 MiB body arrives in pieces, in order, none buffered. */
+	httpcli_req_on_data(r, on_data, f);
+	httpcli_req_max_response(r, 1024); /* buffered bodies only */
+	call(f, r);
+	assert_int_equal(f->status, 200);
+	assert_int_equal(f->data_n, BIG_LEN);
+	assert_true(f->data_calls > 1);
+	assert_false(f->data_bad);
+	assert_string_equal(f->body, "");
+	/* An error's body is buffered for the response callback. */
+	free(u);
+	u = url(f, "/nope");
+	r = httpcli_req_new("GET", u);
+	f->data_n = 0;
+	httpcli_req_on_data(r, on_data, f);
+	call(f, r);
+	assert_int_equal(f->status, 404);
+	assert_int_equal(f->data_n, 0);
+	assert_non_null(strstr(f->body, "page not found"));
+	/* -1 stops the transfer: status 0 with a sentence, no retry. */
+	free(u);
+	u = url(f, "/big");
+	r = httpcli_req_new("GET", u);
+	f->data_n = f->data_calls = 0;
+	f->data_stop = 1;
+	httpcli_req_on_data(r, on_data, f);
+	call(f, r);
+	assert_int_equal(f->status, 0);
+	assert_int_equal(f->attempts, 1);
+	assert_int_equal(f->data_calls, 1);
+	assert_non_null(strstr(f->error, "stopped by the data callback"));
+	free(u);
+	free(f->body);
+	f->body = NULL;
+}
+
+static void
+t_on_data_cancel(void **state)
+{
+	struct fixture *f = *state;
+	char *u = url(f, "/big");
+	struct httpcli_req *r = httpcli_req_new("GET", u);
+	struct timeval tv = { 0, 300000 };
+
+	/* Cancelled from inside its first data callback: nothing more is
+	 * delivered, the response callback never runs, nothing leaks (ASan),
+	 * and the client goes on serving other requests. */
+	httpcli_req_on_data(r, on_data, f);
+	f->data_cancel = 1;
+	f->status = -1;
+	f->data_id = httpcli_send(f->cli, r, got, f);
+	event_base_once(f->base, -1, EV_TIMEOUT, loop_timeout, f->base, &tv);
+	event_base_dispatch(f->base);
+	assert_int_equal(f->status, -1);
+	assert_int_equal(f->data_calls, 1);
+	assert_true(f->data_n < BIG_LEN);
+	httpcli_cancel(f->cli, f->data_id); /* a second cancel: ignored */
+	free(u);
+	u = url(f, "/hello?name=x");
+	call(f, httpcli_req_new("GET", u));
+	assert_int_equal(f->status, 200);
+	assert_string_equal(f->body, "hello x");
 	free(u);
 	free(f->body);
 	f->body = NULL;
@@ -425,6 +542,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    t_stream_and_404, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_retry, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_on_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_on_data_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -67,6 +67,18 @@ void httpcli_req_retry_if(struct httpcli_req *r,
 void httpcli_req_retry_delay(struct httpcli_req *r,
     long (*fn)(const struct httpcli_resp *resp, void *arg), void *arg);
 
+/* Streaming: the body of a 2xx answer goes to cb as it arrives instead
+ * of being buffered (and counts against no max_response); the response
+ * callback then runs at the end with an empty body (a non-2xx answer's
+ * body is buffered as usual, for its error). cb returns 0 to go on, -1
+ * to stop the transfer (the response then has status 0 and the error
+ * "transfer stopped by the data callback"); it may call httpcli_cancel
+ * on its own request, after which nothing more is delivered and the
+ * response callback does not run. Once a byte was delivered the call is
+ * never retried. Set long timeouts for a stream that lasts. */
+void httpcli_req_on_data(struct httpcli_req *r,
+    int (*cb)(void *arg, const void *p, size_t n), void *arg);
+
 /* Accessors for signers. */
 const char *httpcli_req_method(const struct httpcli_req *r);
 const char *httpcli_req_url(const struct httpcli_req *r);
