@@ -437,19 +437,39 @@ cursor_seen(const struct azure_logs_cursor *c, uint64_t *avail, size_t *navail,
 
 /* --- the query and its table ---------------------------------------------- */
 
-/* One leg of the union: the table's column names (suffix "_s" or ""). */
+/* Adds "<col><sfx> <op> <val>" to the leg's where clause. */
+static void
+kql_cond(struct buf *b, int *first, const char *col, const char *sfx,
+    const char *op, const char *val)
+{
+	buf_adds(b, *first ? "\n| where " : " and ");
+	*first = 0;
+	buf_addf(b, "%s%s %s %s", col, sfx, op, val);
+}
+
+/* One leg of the union: the table's column names (suffix "_s" or "").
+ * The newer table has no ContainerJobName (Microsoft's table reference
+ * lists ContainerAppName, JobName: the Kubernetes job, and
+ * ContainerGroupName: the replica), so there an execution is found by its
+ * replicas' names alone, and a whole job by ContainerAppName. */
 static void
 kql_leg(struct buf *b, const char *table, const char *sfx, const char *job,
     const char *exec, const char *ctr, const char *from)
 {
-	buf_addf(b, "(%s\n| where ContainerJobName%s == %s", table, sfx, job);
+	int first = 1;
+
+	buf_addf(b, "(%s", table);
+	if (*sfx != '\0')
+		kql_cond(b, &first, "ContainerJobName", sfx, "==", job);
+	else if (exec == NULL)
+		kql_cond(b, &first, "ContainerAppName", sfx, "==", job);
 	if (exec != NULL)
-		buf_addf(
-		    b, " and ContainerGroupName%s startswith %s", sfx, exec);
+		kql_cond(
+		    b, &first, "ContainerGroupName", sfx, "startswith", exec);
 	if (ctr != NULL)
-		buf_addf(b, " and ContainerName%s == %s", sfx, ctr);
+		kql_cond(b, &first, "ContainerName", sfx, "==", ctr);
 	if (from != NULL)
-		buf_addf(b, " and TimeGenerated >= datetime(%s)", from);
+		kql_cond(b, &first, "TimeGenerated", "", ">=", from);
 	/* The newer table's names need no rename. */
 	if (*sfx == '\0')
 		buf_adds(b,
@@ -469,7 +489,7 @@ azure_logs_kql(const char *job, const char *execution, const char *container,
     int64_t from_ns, size_t limit)
 {
 	char *qjob = kql_quote_dup(job), *qexec = NULL, *qctr = NULL, *pre;
-	char from[64];
+	char ts[48], from[64];
 	struct buf b;
 
 	if (execution != NULL) {
@@ -480,8 +500,10 @@ azure_logs_kql(const char *job, const char *execution, const char *container,
 	}
 	if (container != NULL)
 		qctr = kql_quote_dup(container);
-	if (from_ns >= 0)
-		azure_time(from, sizeof(from), from_ns);
+	if (from_ns >= 0) {
+		azure_time(ts, sizeof(ts), from_ns);
+		snprintf(from, sizeof(from), "datetime(%s)", ts);
+	}
 	buf_init(&b, 0);
 	buf_adds(&b, "union isfuzzy=true\n");
 	kql_leg(&b, "ContainerAppConsoleLogs_CL", "_s", qjob, qexec, qctr,
