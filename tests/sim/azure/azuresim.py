@@ -208,11 +208,17 @@ def parse_args(argv):
                     help="the Azure Container Registry host's port (needs --registry)")
     ap.add_argument("--creds-out", default=None,
                     help="write a shell env file of the credentials (AZURE_TENANT_ID, ...)")
+    ap.add_argument("--module", action="append", default=[],
+                    help="an extra module to import and register (tests: "
+                    "azuresim_testroutes); repeatable")
     ap.add_argument("--log-level", default="INFO")
     return ap.parse_args(argv)
 
 
-def load_modules(sim):
+def load_modules(sim, extra=()):
+    for name in extra:
+        importlib.import_module(name).register(sim)
+        log.info("%s registered (--module)", name)
     for name in MODULES:
         try:
             module = importlib.import_module(name)
@@ -250,15 +256,13 @@ def write_secret(path, text):
     os.replace(tmp, path)
 
 
-def main(argv=None):
-    args = parse_args(argv if argv is not None else sys.argv[1:])
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
+def build(args):
+    """(sim, entra, server, acr_server) of parsed arguments: the servers
+    are bound, not yet serving. ValueError when an argument is wrong."""
     os.makedirs(args.state_dir, exist_ok=True)
     owner = "azuresim:" + os.path.realpath(args.state_dir)
     if args.acr_port and not args.registry:
-        log.error("--acr-port needs --registry (the registry the ACR host proxies to)")
-        return 2
+        raise ValueError("--acr-port needs --registry (the registry the ACR host proxies to)")
     url = "http://127.0.0.1:%d" % args.port
     acr_host = "127.0.0.1:%d" % args.acr_port if args.acr_port else None
     engine = None
@@ -268,20 +272,33 @@ def main(argv=None):
         try:
             engine.ping()
         except Exception as exc:
-            log.error("cannot reach the engine at %s: %s", args.engine, exc)
-            return 1
+            raise ValueError("cannot reach the engine at %s: %s" % (args.engine, exc))
     sim = Sim(args.subscription, args.resource_group, args.location, args.tenant,
               args.state_dir, url, engine=engine, acr_host=acr_host, registry=args.registry)
+    sim.owner = owner
     entra = Entra(sim, args.state_dir)
     sim.entra = entra
     entra.write_federated_token()
-    load_modules(sim)
+    load_modules(sim, args.module)
     remove_containers(sim, owner)
     if args.creds_out:
         write_secret(args.creds_out, entra.creds_env(url))
-    Handler.sim, Handler.entra = sim, entra
-    server = Server(("127.0.0.1", args.port), Handler)
+    handler = type("BoundHandler", (Handler,), {"sim": sim, "entra": entra})
+    server = Server(("127.0.0.1", args.port), handler)
     acr_server = azuresim_acr.serve(sim, args.acr_port) if args.acr_port else None
+    return sim, entra, server, acr_server
+
+
+def main(argv=None):
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
+    try:
+        sim, _, server, acr_server = build(args)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    owner, url, acr_host = sim.owner, sim.url, sim.acr_host
     stopping = threading.Event()
 
     def on_signal(signum, frame):
