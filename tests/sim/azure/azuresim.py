@@ -43,7 +43,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import azuresim_acr  # noqa: E402
-from azuresim_auth import Entra, EntraError, MsiError, parse_form  # noqa: E402
+from azuresim_auth import Entra, EntraError, MsiError  # noqa: E402
 from azuresim_core import ArmError, Request, Sim  # noqa: E402
 
 log = logging.getLogger("azuresim")
@@ -69,11 +69,17 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self):
         url = urlsplit(self.path)
         path, query = unquote(url.path), parse_qs(url.query, keep_blank_values=True)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
             self.close_connection = True
-            return self._error(ArmError(413, "RequestEntityTooLarge", "The request body is "
-                                        "larger than %d bytes." % MAX_BODY))
+            self._ids = {"x-ms-request-id": str(uuid.uuid4()),
+                         "x-ms-correlation-request-id": str(uuid.uuid4())}
+            return self._error(ArmError(413 if length > 0 else 400, "InvalidContentLength",
+                                        "The Content-Length must be a number of bytes from 0 "
+                                        "to %d." % MAX_BODY))
         raw = self.rfile.read(length) if length else b""
         self._ids = {"x-ms-request-id": str(uuid.uuid4()),
                      "x-ms-correlation-request-id":
@@ -130,14 +136,13 @@ class Handler(BaseHTTPRequestHandler):
     # Identity.
 
     def _entra(self, tenant, raw):
+        # Entra takes form bodies only: anything else lacks grant_type
+        form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"),
+                                              keep_blank_values=True).items()}
         try:
-            form = parse_form(raw, self.headers.get("Content-Type"))
             answer = self.entra.token(tenant, form)
         except EntraError as exc:
             return self._json(exc.status, exc.to_json())
-        except ValueError:
-            return self._json(400, EntraError(400, "invalid_request", 900144, "The request "
-                                              "body is not a form.").to_json())
         self._json(200, answer, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
 
     def _msi(self, serve, query):

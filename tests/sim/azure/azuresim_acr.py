@@ -92,9 +92,9 @@ class AcrHandler(ArHandler):
 
     # Token flow.
 
-    def _form(self, body):
+    def _form(self, body, lists=False):
         parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        return {k: v[-1] for k, v in parsed.items()}
+        return parsed if lists else {k: v[-1] for k, v in parsed.items()}
 
     def _service_ok(self, service):
         return service == self.service or (service or "").endswith(".azurecr.io")
@@ -138,7 +138,9 @@ class AcrHandler(ArHandler):
     def _token_flow(self, query, body):
         form = self._form(body) if self.command == "POST" else {}
         service = form.get("service") or (query.get("service") or [None])[-1]
-        scopes = [form["scope"]] if form.get("scope") else query.get("scope", [])
+        # (Docker clients repeat scope= for several repositories)
+        scopes = self._form(body, lists=True).get("scope", []) if form.get("scope") \
+            else query.get("scope", [])
         refresh = self._refresh_from_request(query, form)
         if not self._service_ok(service):
             return self._registry_error(400, "UNSUPPORTED", "service must be the registry's "

@@ -25,7 +25,7 @@ import uuid
 
 from azuresim_core import ARM_AUDIENCE, LOGS_AUDIENCE
 from azuresim_faults import GCP_DIR  # noqa: F401 (puts tests/sim/gcp on sys.path)
-from gcpsim_auth import RsaKey, make_jwt, parse_form, parse_jwt  # noqa: E402
+from gcpsim_auth import RsaKey, make_jwt, parse_jwt  # noqa: E402
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 FEDERATED_AUDIENCE = "api://AzureADTokenExchange"
@@ -35,7 +35,7 @@ SKEW = 300
 RESOURCES = {"https://management.azure.com": ARM_AUDIENCE,
              "https://management.core.windows.net": ARM_AUDIENCE,
              "https://api.loganalytics.io": LOGS_AUDIENCE}
-__all__ = ["Entra", "EntraError", "parse_form"]
+__all__ = ["Entra", "EntraError", "MsiError"]
 
 
 class EntraError(Exception):
@@ -216,7 +216,8 @@ class Entra:
         return self._federated_assertion(header, claims, signing, signature)
 
     def _certificate_assertion(self, tenant, client_id, header, claims, signing, signature):
-        thumb = (header.get("x5t#S256") or header.get("x5t") or "").rstrip("=")
+        thumb = header.get("x5t#S256") or header.get("x5t") or ""
+        thumb = thumb.rstrip("=") if isinstance(thumb, str) else repr(thumb)
         if thumb not in self.thumbprints:
             raise EntraError(401, "invalid_client", 700027, "Client assertion failed signature "
                              "validation: the key with thumbprint '%s' was not found in the "
