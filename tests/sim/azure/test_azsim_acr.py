@@ -2,8 +2,10 @@
 for a refresh token), Docker's token flow (Basic with the null GUID user,
 or the refresh_token grant) and the registry API proxied to the local
 registry with ACR's Bearer challenge, walked through as `docker pull` and
-`docker push` do it (python requests). Needs the test bed's registry
-(SK_REGISTRY); the token endpoints' refusals are checked too."""
+`docker push` do it (python requests), then by the real docker CLI and
+engine (`docker login` with the refresh token, pull, push). Needs the test
+bed's registry and engine (SK_REGISTRY, SK_ENGINE_HOST); the token
+endpoints' refusals are checked too."""
 
 import hashlib
 import json
@@ -130,3 +132,37 @@ def test_acr_names_map_to_the_local_registry(azsim):
     assert engine.resolve("myreg.azurecr.io/app/web:1") == "127.0.0.1:5000/app/web:1"
     assert engine.resolve("127.0.0.1:6000/app/web:1") == "127.0.0.1:5000/app/web:1"
     assert engine.resolve("busybox") == "127.0.0.1:5000/library/busybox"
+
+
+def test_docker_cli_login_pull_push(acr, tmp_path):
+    """The real docker CLI and engine: `docker login` with the refresh
+    token (the null GUID user, as `az acr login` does), then pull and push
+    through the ACR host."""
+    import os
+    import shutil
+    import subprocess
+    docker = shutil.which("docker") or "/usr/local/bin/docker"
+    if not os.path.exists(docker):
+        pytest.skip("no docker CLI")
+    engine, _ = needs_bed()
+    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path), DOCKER_HOST=engine)
+    host = "127.0.0.1:%d" % acr.acr_port
+    refresh = exchange(acr).json()["refresh_token"]
+
+    def run(*args, stdin=None):
+        return subprocess.run([docker] + list(args), env=env, input=stdin, text=True,
+                              capture_output=True, timeout=300)
+    login = run("login", host, "-u", NULL, "--password-stdin", stdin=refresh)
+    assert login.returncode == 0, login.stderr
+    pulled, pushed = host + "/library/busybox:latest", host + "/azsim/cli:pushed"
+    try:
+        assert run("pull", pulled).returncode == 0
+        assert run("tag", pulled, pushed).returncode == 0
+        push = run("push", pushed)
+        assert push.returncode == 0, push.stderr
+        assert "digest: sha256:" in push.stdout
+    finally:
+        run("rmi", "-f", pulled, pushed)
+    run("logout", host)
+    denied = run("pull", pushed)
+    assert denied.returncode != 0
