@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import azuresim_acr  # noqa: E402
 from azuresim_auth import Entra, EntraError, MsiError  # noqa: E402
-from azuresim_core import ArmError, Request, Sim  # noqa: E402
+from azuresim_core import ArmError, Request, Sim, Stream  # noqa: E402
 
 log = logging.getLogger("azuresim")
 MAX_BODY = 64 * 1024 * 1024
@@ -104,6 +104,8 @@ class Handler(BaseHTTPRequestHandler):
                                    "invalid and could not be deserialized: '%s'." % exc)
             req = Request(self.command, path, query, body, self.headers, raw)
             status, obj, headers = self.sim.serve(req)
+            if isinstance(obj, Stream):
+                return self._stream(status, obj, headers)
             self._json(status, obj, headers)
         except ArmError as exc:
             self._error(exc)
@@ -126,6 +128,29 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def _stream(self, status, stream, headers):
+        """A Stream answer, chunked; ends when the iterable does or the
+        client goes away."""
+        self.send_response(status)
+        self.send_header("Content-Type", stream.content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in list(self._ids.items()) + list((headers or {}).items()):
+            self.send_header(name, value)
+        self.end_headers()
+        chunks = iter(stream.chunks)
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     def _error(self, exc):
         headers = dict(exc.headers)

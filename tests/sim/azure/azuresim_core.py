@@ -93,6 +93,18 @@ class Request:
         return values[-1] if values else default
 
 
+class Stream:
+    """A handler's streamed answer body: `chunks` (an iterable of bytes,
+    e.g. a generator that follows a log) is sent as it comes, with
+    Transfer-Encoding: chunked, after sim.lock is released (so the
+    iterable takes the lock itself around what it reads). Iteration stops
+    when the client goes away (the generator is closed)."""
+
+    def __init__(self, chunks, content_type="text/plain; charset=utf-8"):
+        self.chunks = chunks
+        self.content_type = content_type
+
+
 class Route:
     def __init__(self, method, regex, handler, op_id, audience):
         self.method = method
@@ -175,8 +187,8 @@ class Sim:
     def route(self, method, path_regex, handler, op_id=None, audience="arm"):
         if op_id is not None:
             self.spec.operation(op_id)  # a typo fails at start-up, not per call
-        if audience not in AUDIENCES:
-            raise ValueError("audience is 'arm' or 'logs', not %r" % audience)
+        if audience is not None and not isinstance(audience, str):
+            raise ValueError("audience is 'arm', 'logs', another audience string or None")
         match = re.search(r"providers/(Microsoft(?:\\\.|\.)[A-Za-z]+)", path_regex)
         if match:
             self.providers.add(match.group(1).replace("\\", "").lower())
@@ -326,7 +338,8 @@ class Sim:
         op_id = route.op_id if route else None
         if op_id:
             self.count(op_id)
-        req.principal = self._authenticate(req, route.audience if route else audience)
+        if route is None or route.audience is not None:
+            req.principal = self._authenticate(req, route.audience if route else audience)
         op = self._check_api_version(req, route)
         if wrong_method is not None:
             raise wrong_method
@@ -358,7 +371,8 @@ class Sim:
             kind = "reads" if req.method in ("GET", "HEAD") else "writes"
             headers.setdefault("x-ms-ratelimit-remaining-subscription-" + kind,
                                "11999" if kind == "reads" else "1199")
-        if op is not None and obj is not None and req.method in ("GET", "PUT", "PATCH"):
+        if op is not None and isinstance(obj, (dict, list)) and \
+                req.method in ("GET", "PUT", "PATCH"):
             schema = self.spec.response_schema(op, status)
             if schema is not None:
                 obj = self.spec.strip_secrets(schema, copy.deepcopy(obj))
@@ -394,7 +408,7 @@ class Sim:
                 "it, or its expiry time has passed)."
             raise ArmError(401, "InvalidAuthenticationToken", text,
                            headers={"WWW-Authenticate": challenge % text})
-        want = AUDIENCES[audience]
+        want = AUDIENCES.get(audience, audience)
         if claims.get("aud") != want:
             text = "The access token has been obtained for wrong audience or resource '%s'. " \
                 "It should exactly match with one of the allowed audiences '%s'." % (

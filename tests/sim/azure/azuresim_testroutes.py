@@ -7,7 +7,7 @@ make the operation it starts answer running for N more polls."""
 
 import copy
 
-from azuresim_core import ArmError
+from azuresim_core import ArmError, Stream
 
 PREFIX = r"/subscriptions/(?P<s>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.App"
 JOB = PREFIX + r"/jobs/(?P<job>[^/]+)"
@@ -30,6 +30,8 @@ class TestJobs:
           audience="logs")
         r("GET", r"/subscriptions/(?P<s>[^/]+)/resourceGroups/(?P<rg>[^/]+)/_test/echo",
           self.echo)
+        # a stream with its own token (as the log stream's getAuthToken one)
+        r("GET", r"/_test/stream", self.stream, audience=None)
 
     def _polls(self, req):
         return int(req.headers.get("x-test-polls") or 0)
@@ -93,6 +95,12 @@ class TestJobs:
     def query(self, req):
         return 200, {"tables": [{"name": "PrimaryResult", "columns": [
             {"name": "query", "type": "string"}], "rows": [[req.body["query"]]]}]}
+
+    def stream(self, req):
+        if req.headers.get("Authorization") != "Bearer stream-token":
+            raise ArmError(401, "Unauthorized", "the stream needs its own token")
+        count = int(req.param("n", "3"))
+        return 200, Stream(b"line %d\n" % i for i in range(count))
 
     def echo(self, req):
         return 200, {"principal": req.principal, "api_version": req.api_version}

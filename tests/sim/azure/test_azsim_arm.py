@@ -198,3 +198,11 @@ def test_paging_with_next_link(azsim_base):
     bad = azsim_base.call("GET", azsim_base.arm_path("jobs/pagejob/executions") +
                           "?$skiptoken=nope")
     assert bad.status == 400 and bad.json()["error"]["code"] == "InvalidSkipToken"
+
+
+def test_streamed_answer_and_route_without_base_auth(azsim_base):
+    resp = azsim_base.get("/_test/stream?n=4", headers={"Authorization": "Bearer stream-token"})
+    assert resp.status == 200
+    assert resp.headers["Transfer-Encoding"] == "chunked"
+    assert resp.body == b"line 0\nline 1\nline 2\nline 3\n"
+    assert azsim_base.get("/_test/stream").status == 401
