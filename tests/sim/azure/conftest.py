@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -257,8 +258,12 @@ class AzSim:
 
 
 @pytest.fixture(scope="session")
-def workdir():
-    return tempfile.mkdtemp(prefix="azuresim-tests-")
+def workdir(request):
+    path = tempfile.mkdtemp(prefix="azuresim-tests-")
+    yield path
+    # kept (with the simulators' logs) when something failed
+    if request.session.testsfailed == 0:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
