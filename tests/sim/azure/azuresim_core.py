@@ -356,14 +356,9 @@ class Sim:
         if op is not None:
             self._validate(req, op)
         if req.method == "GET" and req.param(SKIPTOKEN) is not None:
-            return 200, self._next_page(req), {}
-        self._local.slow_polls = fault.polls if fault is not None and fault.kind == "slow" \
-            else 0
-        try:
-            with self.lock:
-                answer = route.handler(req)
-        finally:
-            self._local.slow_polls = 0
+            answer = (200, self._next_page(req))  # checked and stripped as the first page
+        else:
+            answer = self._run(route, req, fault)
         status, obj = answer[0], answer[1]
         headers = dict(answer[2]) if len(answer) > 2 else {}
         if req.path.startswith("/subscriptions/"):
@@ -377,6 +372,15 @@ class Sim:
             if schema is not None:
                 obj = self.spec.strip_secrets(schema, copy.deepcopy(obj))
         return status, obj, headers
+
+    def _run(self, route, req, fault):
+        self._local.slow_polls = fault.polls if fault is not None and fault.kind == "slow" \
+            else 0
+        try:
+            with self.lock:
+                return route.handler(req)
+        finally:
+            self._local.slow_polls = 0
 
     def find(self, req):
         """(route, match) for a request; (None, None) when no route's path

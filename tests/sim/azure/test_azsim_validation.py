@@ -171,3 +171,18 @@ def test_data_plane_body_and_required_query(azsim_base):
     assert error(bad)["target"] == "query"
     missing = azsim_base.call("POST", path, {"timespan": "PT1H"}, token=token, api_version=None)
     assert missing.status == 400 and error(missing)["target"] == "query"
+
+
+def test_secrets_are_stripped_on_every_page(azsim_base):
+    for i in range(5):
+        assert put(azsim_base, good_job(azsim_base), name="secretpage%d" % i).status in (200, 201)
+    url = azsim_base.arm_path("jobs")
+    seen = 0
+    while url:
+        body = azsim_base.call("GET", url).json()
+        for job in body["value"]:
+            for secret in job["properties"]["configuration"].get("secrets", []):
+                assert "value" not in secret, job["name"]
+            seen += 1
+        url = body.get("nextLink")
+    assert seen >= 5
