@@ -310,8 +310,9 @@ class Sim:
 
     def la_ingest(self, table, row):
         row = dict(row)
-        now = time.time()
-        row.setdefault("_timestamp_ns", int(now * 1e9))
+        if "_timestamp_ns" not in row:
+            given = row.get("TimeGenerated")
+            row["_timestamp_ns"] = parse_time_ns(given) if given else time.time_ns()
         row.setdefault("TimeGenerated", la_time(row["_timestamp_ns"]))
         with self.lock:
             self.la_tables.setdefault(table, []).append(row)
@@ -511,3 +512,14 @@ def la_time(ns):
     """RFC 3339 with 7 fraction digits, as Log Analytics writes TimeGenerated."""
     seconds, rest = divmod(int(ns), 10 ** 9)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%07dZ" % (rest // 100)
+
+
+def parse_time_ns(text):
+    """Epoch nanoseconds of an RFC 3339 UTC time ("...Z", up to 9 fraction
+    digits); ValueError otherwise."""
+    import calendar
+    match = re.fullmatch(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?Z", text)
+    if not match:
+        raise ValueError("not an RFC 3339 UTC time: %r" % (text,))
+    seconds = calendar.timegm(tuple(int(match.group(i)) for i in range(1, 7)) + (0, 0, 0))
+    return seconds * 10 ** 9 + int((match.group(7) or "").ljust(9, "0"))
