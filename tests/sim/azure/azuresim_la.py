@@ -143,10 +143,10 @@ def load_table(name, rows, workspace, span):
         r = {c: coerce(row.get(c), t) for c, t in cols}
         r["Type"], r["TenantId"] = name, workspace
         if r.get("_timestamp_d") is None and "_timestamp_d" in r:
-            ts = row.get("_timestamp_ns")
-            t = r.get("TimeGenerated")
-            r["_timestamp_d"] = ts / 1e9 if isinstance(ts, int) else \
-                (t.ns / 1e9 if isinstance(t, DT) else None)
+            # The line's own time in seconds, as Container Apps sends it.
+            t, ts = r.get("TimeGenerated"), row.get("_timestamp_ns")
+            r["_timestamp_d"] = t.ns / 1e9 if isinstance(t, DT) else \
+                (ts / 1e9 if isinstance(ts, int) else None)
         if span is not None:
             t = r.get("TimeGenerated")
             if not isinstance(t, DT) or not span[0] <= t.ns < span[1]:
