@@ -11,6 +11,7 @@ AST: expressions are tuples whose first item names the node
   ("lit", value, type) ("col", name, pos) ("call", name, args, pos)
   ("bin", op, left, right, pos) ("neg", expr, pos)
   ("in", op, expr, [exprs], pos) with op in in, !in, in~, !in~
+  ("between", op, expr, low, high, pos) with op between or !between
 tabular expressions
   ("table", name, pos) ("union", {"isfuzzy": bool, "withsource": name},
   [legs], pos) ("pipe", source, [operators])
@@ -86,7 +87,7 @@ class Tok:
 
 
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "0": "\0"}
-TWO_CHAR_OPS = ("==", "!=", "=~", "!~", "<=", ">=")
+TWO_CHAR_OPS = ("==", "!=", "=~", "!~", "<=", ">=", "..")
 ONE_CHAR_OPS = "<>=+-*/%(),|;.[]"
 
 
@@ -548,6 +549,14 @@ class Parser:
             self.next()
             self.expect_op("(")
             return ("in", op, left, self.args(), pos_of(tok))
+        if op in ("between", "!between"):
+            self.next()
+            self.expect_op("(")
+            low = self.add_expr()
+            self.expect_op("..")
+            high = self.add_expr()
+            self.expect_op(")")
+            return ("between", op, left, low, high, pos_of(tok))
         if word == "matches":
             self.next()
             self.expect_word("regex")
@@ -561,7 +570,7 @@ class Parser:
             return ("bin", "matches", left, right, pos_of(tok))
         if tok.kind == "op" and tok.value.startswith("!") and tok.value not in ("!=", "!~"):
             self.fail(tok, "the simulator does not implement the '%s' operator" % tok.value)
-        if word in ("between", "has_any", "has_all", "contains_any", "matches", "like"):
+        if word in ("has_any", "has_all", "contains_any", "matches", "like"):
             self.fail(tok, "the simulator does not implement the '%s' operator" % word)
         return left
 

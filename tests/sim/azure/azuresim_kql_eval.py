@@ -13,7 +13,7 @@ import json
 import math
 import re
 
-from azuresim_kql import KqlSyntaxError, parse  # noqa: F401 (re-exported)
+from azuresim_kql import parse
 
 NUMERIC = {"long", "int", "real", "decimal"}
 
@@ -198,7 +198,21 @@ class Ctx:
             return "bool"
         if kind == "bin":
             return self.bin_type(e, schema)
+        if kind == "between":
+            return self.between_type(e, schema)
         return self.call_type(e, schema)
+
+    def between_type(self, e, schema):
+        """x between (low .. high); for a datetime, high may be a timespan
+        (low + high), as in Kusto."""
+        t, lo, hi = (self.etype(x, schema) for x in e[2:5])
+        if not compatible(t, lo) or not (compatible(t, hi) or (cat(t), hi) == (
+                "datetime", "timespan")):
+            self.fail("Cannot compare values of types %s and %s. Try adding explicit casts"
+                      % (t, lo if not compatible(t, lo) else hi), "SEM0002")
+        if cat(t) not in ("num", "datetime", "timespan", "dynamic"):
+            self.fail("between needs numbers, datetimes or timespans, not %s" % t, "SEM0002")
+        return "bool"
 
     def bin_type(self, e, schema):
         op, lt, rt = e[1], self.etype(e[2], schema), self.etype(e[3], schema)
@@ -300,6 +314,14 @@ class Ctx:
             return self.ev_in(e, row)
         if kind == "bin":
             return self.ev_bin(e, row)
+        if kind == "between":
+            v, lo, hi = (self.ev(x, row) for x in e[2:5])
+            if v is None or lo is None or hi is None:
+                return None
+            if isinstance(lo, DT) and isinstance(hi, TS):
+                hi = DT(lo.ns + hi.ns)
+            inside = norm(lo) <= norm(v) <= norm(hi)
+            return inside if e[1] == "between" else not inside
         return self.ev_call(e, row)
 
     def ev_in(self, e, row):

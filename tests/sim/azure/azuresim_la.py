@@ -18,7 +18,7 @@ log = logging.getLogger("azuresim.la")
 
 GUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 INVALID_PROPERTIES = "The request had some invalid properties"
-DAY_NS = 86400 * 10**9
+MAX_ROWS = 500000  # the service's record limit per result
 
 # Tables every workspace has (Azure tables: they resolve even when empty),
 # with their documented columns (learn.microsoft.com/azure/azure-monitor/
@@ -159,7 +159,7 @@ def load_table(name, rows, workspace, span):
 class LogAnalytics:
     def __init__(self, sim):
         self.sim = sim
-        self.limits = {}  # workspace -> {"requests", "per_seconds", "retry_after", "hits"}
+        self.limits = {}  # workspace -> {"requests", "per_seconds", "retry_after", "max_rows", "hits"}
         self.limits_lock = threading.Lock()
 
     def workspaces(self):
@@ -178,23 +178,26 @@ class LogAnalytics:
         return resolve
 
     def throttled(self, workspace):
-        """The 429 answer when the workspace's configured budget is spent."""
+        """The 429 answer when the workspace's query budget is spent."""
         with self.limits_lock:
             lim = self.limits.get(workspace)
-            if lim is None:
+            if lim is None or lim.get("requests") is None:
                 return None
             now = time.monotonic()
             hits = [t for t in lim["hits"] if now - t < lim["per_seconds"]]
+            lim["hits"] = hits
             if len(hits) >= lim["requests"]:
-                lim["hits"] = hits
                 return la_error(429, "ThrottledError",
                                 "The request was throttled: more than %d queries in %d seconds "
                                 "on this workspace. Retry after %d seconds."
                                 % (lim["requests"], lim["per_seconds"], lim["retry_after"]),
                                 headers={"Retry-After": str(lim["retry_after"])})
             hits.append(now)
-            lim["hits"] = hits
             return None
+
+    def max_rows(self, workspace):
+        with self.limits_lock:
+            return self.limits.get(workspace, {}).get("max_rows", MAX_ROWS)
 
     def query(self, req, text, timespan, workspaces):
         ws = req.match.group("workspaceId")
@@ -233,6 +236,12 @@ class LogAnalytics:
         except KqlSemanticError as exc:
             return semantic_error(exc)
         answer = {"tables": [to_wire(table)]}
+        limit = self.max_rows(ws.lower())
+        if len(table.rows) > limit:
+            # Log Analytics' partial result: 200, the rows up to the
+            # limit, and an error a client must not take for success.
+            answer["tables"][0]["rows"] = answer["tables"][0]["rows"][:limit]
+            answer["error"] = partial_error(limit)
         if prefer.get("include-statistics") == "true":
             answer["statistics"] = {"query": {
                 "executionTime": time.monotonic() - started,
@@ -253,26 +262,47 @@ class LogAnalytics:
         timespan = (q.get("timespan") or [None])[0]
         return self.query(req, text, timespan, None)
 
-    def set_limit(self, req):
-        """{"requests", "per_seconds"?, "retry_after"?}: at most requests
-        queries per per_seconds (default 60) on the workspace, then 429
-        with Retry-After retry_after (default 1)."""
+    def set_limits(self, req):
+        """{"requests"?, "per_seconds"?, "retry_after"?, "max_rows"?}: at
+        most requests queries per per_seconds (default 60) on the workspace,
+        then 429 with Retry-After retry_after (default 1); results over
+        max_rows rows (default 500000, the service's) are cut there and
+        answered as a partial error."""
         body = req.body if isinstance(req.body, dict) else {}
         ws = req.match.group("workspaceId").lower()
-        try:
-            lim = {"requests": int(body["requests"]), "per_seconds": int(body.get("per_seconds", 60)),
-                   "retry_after": int(body.get("retry_after", 1)), "hits": []}
-        except (KeyError, TypeError, ValueError):
-            return 400, {"message": "requests (a number) is required"}
+        lim = {"requests": None, "per_seconds": 60, "retry_after": 1, "max_rows": MAX_ROWS,
+               "hits": []}
+        for key in ("requests", "per_seconds", "retry_after", "max_rows"):
+            val = body.get(key, lim[key])
+            if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 0):
+                return 400, {"message": "%s is a whole number >= 0" % key}
+            lim[key] = val
+        unknown = set(body) - set(lim)
+        if unknown:
+            return 400, {"message": "unknown keys %s (requests, per_seconds, retry_after, "
+                                    "max_rows)" % sorted(unknown)}
         with self.limits_lock:
             self.limits[ws] = lim
-        return 200, {"workspace": ws, "requests": lim["requests"],
-                     "per_seconds": lim["per_seconds"], "retry_after": lim["retry_after"]}
+        return 200, {k: v for k, v in lim.items() if k != "hits"}
 
     def clear_limits(self, req):
         with self.limits_lock:
             self.limits.pop(req.match.group("workspaceId").lower(), None)
         return 204, None
+
+
+def partial_error(limit):
+    """The error of a truncated result (Log Analytics' wording for its
+    record limit)."""
+    return {"code": "PartialError", "message": "There were some errors when processing your "
+            "query.", "details": [{
+                "code": "EngineError",
+                "message": "Something went wrong processing your query on the server.",
+                "innererror": {
+                    "code": "-2133196532",
+                    "message": "Query result set has exceeded the internal record count limit "
+                               "%d records (E_QUERY_RESULT_SET_TOO_LARGE)." % limit,
+                    "severity": 2, "severityName": "Error"}}]}
 
 
 def parse_prefer(value):
@@ -304,16 +334,16 @@ def parse_prefer(value):
 def register(sim):
     """Routes the query API (spec-checked by the base: Query_Execute,
     Query_Get; tokens for https://api.loganalytics.io) and the simulator's
-    own control of a workspace's query budget, POST|DELETE
-    /v1/workspaces/{id}/_sim/ratelimit (under the workspace rather than
+    own control of a workspace's limits, POST|DELETE
+    /v1/workspaces/{id}/_sim/limits (under the workspace rather than
     /_sim/, which the base serves itself; a logs token is needed)."""
     la = LogAnalytics(sim)
     sim.la = la
     path = r"/v1/workspaces/(?P<workspaceId>[^/]+)/query"
     sim.route("POST", path, la.post, op_id="Query_Execute", audience="logs")
     sim.route("GET", path, la.get, op_id="Query_Get", audience="logs")
-    control = r"/v1/workspaces/(?P<workspaceId>[^/]+)/_sim/ratelimit"
-    sim.route("POST", control, la.set_limit, op_id=None, audience="logs")
+    control = r"/v1/workspaces/(?P<workspaceId>[^/]+)/_sim/limits"
+    sim.route("POST", control, la.set_limits, op_id=None, audience="logs")
     sim.route("DELETE", control, la.clear_limits, op_id=None, audience="logs")
     log.info("Log Analytics query API served at /v1/workspaces/%s/query", sim.workspace_id)
     return la

@@ -180,7 +180,7 @@ def test_body_checked_against_the_spec(sim):
 
 
 def test_rate_limit_answers_429_with_retry_after(sim):
-    ctl = "/v1/workspaces/%s/_sim/ratelimit" % sim.workspace_id
+    ctl = "/v1/workspaces/%s/_sim/limits" % sim.workspace_id
     status, obj, _ = call(sim, "POST", ctl, {"requests": 2, "per_seconds": 3600,
                                              "retry_after": 7})
     assert status == 200, obj
@@ -192,6 +192,24 @@ def test_rate_limit_answers_429_with_retry_after(sim):
     assert obj["error"]["code"] == "ThrottledError"
     assert call(sim, "DELETE", ctl)[0] == 204
     assert query(sim, "ContainerAppConsoleLogs")[0] == 200
+
+
+def test_result_over_max_rows_is_a_partial_error(sim):
+    """200 with the rows up to the limit and an error, as Log Analytics
+    answers a result over its record limit: a client must not take it
+    for the whole answer."""
+    ingest_lines(sim, "job-p", "job-p-e1", [("stdout", "line %d" % i) for i in range(5)])
+    ctl = "/v1/workspaces/%s/_sim/limits" % sim.workspace_id
+    assert call(sim, "POST", ctl, {"max_rows": 3})[0] == 200
+    status, obj, _ = query(sim, CL + " | project Log_s")
+    assert status == 200
+    assert obj["tables"][0]["rows"] == [["line 0"], ["line 1"], ["line 2"]]
+    assert obj["error"]["code"] == "PartialError"
+    assert "E_QUERY_RESULT_SET_TOO_LARGE" in obj["error"]["details"][0]["innererror"]["message"]
+    status, obj, _ = query(sim, CL + " | take 3 | project Log_s")
+    assert status == 200 and "error" not in obj
+    assert call(sim, "POST", ctl, {"max_rows": "3"})[0] == 400
+    assert call(sim, "POST", ctl, {"max_row": 3})[0] == 400
 
 
 def test_prefer_header(sim):

@@ -161,7 +161,7 @@ def test_rate_limit_over_http(running):
     ws = workspace(running)
     auth = {"Authorization": "Bearer " + running.token(LOGS_SCOPE),
             "Content-Type": "application/json"}
-    ctl = "%s/v1/workspaces/%s/_sim/ratelimit" % (running.url, ws)
+    ctl = "%s/v1/workspaces/%s/_sim/limits" % (running.url, ws)
     status, _, body = http("POST", ctl, {"requests": 1, "per_seconds": 3600,
                                          "retry_after": 3}, auth)
     assert status == 200, body

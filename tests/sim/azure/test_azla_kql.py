@@ -121,7 +121,14 @@ CASES = [
     (CL + " | where Stream_s == 'stderr' | project r = 1d / 1h, m = 2 * 5m, "
      "s = tostring(TimeGenerated), dt = todatetime('2026-12-05')",
      [[24.0, "00:10:00", "2026-12-05T10:00:01.0000000Z", "2026-12-05T00:00:00.0000000Z"]]),
-    (CL + " | where TimeGenerated between_x | count", "refused"),
+    (CL + " | where TimeGenerated between (datetime(2026-12-05T10:00:01Z) .. "
+     "datetime(2026-12-05T10:00:02Z)) | project Log_s",
+     [["Error: disk full"], ["second execution"]]),
+    (CL + " | where TimeGenerated between (datetime(2026-12-05T10:00:03Z) .. 1s) "
+     "| project Log_s", [['it\'s "quoted"'], ["listening on 3500"]]),
+    (CL + " | where TimeGenerated !between (datetime(2026-12-05T10:00:00Z) .. 4s) "
+     "| project Log_s", [["Contains HELLO upper"]]),
+    (CL + " | where Code_d between (1 .. 28) | count", [[1]]),
     (CL + " | where todatetime(Log_s) > ago(1h) | count", [[0]]),
     (CL + " | summarize n = count() by bin(TimeGenerated, 1m) | order by TimeGenerated asc",
      [["2026-12-05T10:00:00.0000000Z", 5], ["2026-12-05T10:01:00.0000000Z", 1]]),
@@ -260,7 +267,8 @@ REFUSALS = [
     (CL + " | where TimeGenerated > ago(5x)", "x", 1, 56),
     ("union kind=inner " + CL, "inner", 1, 11),
     (CL + " | where TimeGenerated between_x", "between_x", 1, 49),
-    (CL + " | where TimeGenerated !between (ago(1h) .. now())", "!between", 1, 49),
+    (CL + " | where TimeGenerated between (ago(1h), now())", ",", 1, 65),
+    (CL + " | where TimeGenerated !has_any (ago(1h))", "!has_any", 1, 49),
     (CL + " | where max(Code_d) > 1", "max", 1, 35),
     (CL + " | project *", "*", 1, 37),
     (CL + " | where Log_s matches regex '('", "matches", 1, 41),
@@ -302,6 +310,10 @@ SEMANTIC = [
      "named 'Nope'"),
     (CL + " | extend x = TimeGenerated + 5", "'extend' operator: arithmetic '+' is not defined "
      "for datetime and long"),
+    (CL + " | where Log_s between ('a' .. 'b')", "'where' operator: between needs numbers, "
+     "datetimes or timespans, not string"),
+    (CL + " | where Code_d between (ago(1h) .. now())", "'where' operator: Cannot compare values "
+     "of types real and datetime. Try adding explicit casts"),
     (CL + " | where TimeGenerated > ago('5m')", "'where' operator: ago() takes a timespan, not "
      "string"),
 ]
