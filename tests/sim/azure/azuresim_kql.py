@@ -24,6 +24,7 @@ operators ("where", expr, pos) ("project", [(name|None, expr)], pos)
   ("union", params, [legs], pos)."""
 
 import re
+import warnings
 
 # Words made of two parts joined by '-' (KQL operator names).
 HYPHEN_WORDS = {"project-away", "project-rename", "project-keep", "project-reorder",
@@ -564,7 +565,9 @@ class Parser:
             if right[0] != "lit" or right[2] != "string":
                 self.fail(tok, "matches regex takes a string literal")
             try:
-                re.compile(right[1])
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    re.compile(right[1])
             except re.error as exc:
                 self.fail(tok, "the regular expression does not compile: %s" % exc)
             return ("bin", "matches", left, right, pos_of(tok))
@@ -687,5 +690,10 @@ def parse_timespan_literal(text):
 
 
 def parse(src):
-    """The AST of a query; KqlSyntaxError when refused."""
-    return Parser(src).parse()
+    """The AST of a query; KqlSyntaxError when refused (also a query
+    nested deeper than Python's stack: refused, never a crash)."""
+    try:
+        return Parser(src).parse()
+    except RecursionError:
+        raise KqlSyntaxError(src[:1] or "<EOF>", 1, 0, "the query is nested too deeply") \
+            from None

@@ -839,4 +839,9 @@ def to_wire(table, name="PrimaryResult"):
 def execute(query, resolve, now_ns):
     """Parses and runs query; resolve(name) -> Table or None. Raises
     KqlSyntaxError or KqlSemanticError."""
-    return Runner(resolve, now_ns).run(parse(query))
+    ast = parse(query)
+    try:
+        return Runner(resolve, now_ns).run(ast)
+    except RecursionError:
+        raise KqlSemanticError("The query is too complex: its expressions are nested too "
+                               "deeply", "SEM0001") from None

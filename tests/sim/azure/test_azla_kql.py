@@ -333,3 +333,10 @@ def test_column_missing_from_one_leg_without_isfuzzy_is_refused():
     with pytest.raises(KqlSemanticError):
         run(query % ("", CL))
     assert len(rows(query % ("isfuzzy=true ", CL))) == 6
+
+
+def test_deep_nesting_is_refused_not_a_crash():
+    with pytest.raises(KqlSyntaxError):
+        run(CL + " | where " + "(" * 5000 + "true" + ")" * 5000)
+    with pytest.raises((KqlSyntaxError, KqlSemanticError)):
+        run(CL + " | extend x = 1" + " + 1" * 5000)
