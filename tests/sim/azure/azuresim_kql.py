@@ -54,7 +54,7 @@ FUNCTIONS = {"not": (1, 1), "isempty": (1, 1), "isnotempty": (1, 1), "isnull": (
              "tobool": (1, 1), "totimespan": (1, 1), "ago": (1, 1), "now": (0, 1),
              "coalesce": (2, 64), "strcat": (1, 64), "strlen": (1, 1), "tolower": (1, 1),
              "toupper": (1, 1), "substring": (2, 3), "iif": (3, 3), "iff": (3, 3),
-             "bin": (2, 2), "floor": (2, 2), "trim": (2, 2)}
+             "bin": (2, 2), "floor": (2, 2), "trim": (2, 2), "column_ifexists": (2, 2)}
 # Aggregation functions of summarize.
 AGGREGATES = {"count": (0, 0), "countif": (1, 1), "max": (1, 1), "min": (1, 1),
               "sum": (1, 1), "avg": (1, 1), "dcount": (1, 1), "any": (1, 1),
@@ -639,6 +639,8 @@ class Parser:
         lo, hi = FUNCTIONS[name]
         if not lo <= len(args) <= hi:
             self.fail(tok, "%s() takes %d to %d arguments" % (name, lo, hi))
+        if name == "column_ifexists" and (args[0][0] != "lit" or args[0][2] != "string"):
+            self.fail(tok, "column_ifexists() takes the column's name as a string literal")
         return ("call", name, args, pos_of(tok))
 
     def args(self):

@@ -254,6 +254,8 @@ class Ctx:
 
     def call_type(self, e, schema):
         name, args = e[1], e[2]
+        if name == "column_ifexists":
+            return schema[args[0][1]] if args[0][1] in schema else self.etype(args[1], schema)
         types = [self.etype(a, schema) for a in args]
         if name == "not":
             if types[0] not in ("bool", "dynamic"):
@@ -365,6 +367,8 @@ class Ctx:
         name, args = e[1], e[2]
         if name in ("iif", "iff"):
             return self.ev(args[1] if self.ev(args[0], row) is True else args[2], row)
+        if name == "column_ifexists":
+            return row[args[0][1]] if args[0][1] in row else self.ev(args[1], row)
         vals = [self.ev(a, row) for a in args]
         if name == "now":
             return DT(self.now_ns + (vals[0].ns if vals and vals[0] is not None else 0))

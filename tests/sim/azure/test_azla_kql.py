@@ -140,6 +140,13 @@ CASES = [
      [["", 11, "STDOUT"]]),
     (A + "| take 1 | project x = iif(Stream_s == 'stdout', 'o', 'e'), tolong('42')",
      [["o", 42]]),
+    ("union isfuzzy=true " + CL + ", ContainerAppConsoleLogs | where ContainerGroupName_s "
+     "startswith 'job-a-x1y2z' or ContainerGroupName startswith 'job-c-exec1' | project "
+     "Log = coalesce(column_ifexists('Log_s', ''), Log), S = column_ifexists('Stream', "
+     "'none') | order by Log asc", [["Error: disk full", ""], ["hello world", ""],
+                                    ["new schema line", "stdout"]]),
+    ("ContainerAppConsoleLogs | project L = column_ifexists('Log_s', 'absent'), "
+     "N = column_ifexists('Nope', 0)", [["absent", 0]]),
     # project, project-away, project-rename, extend
     (A + "| where Stream_s == 'stderr' | project Time = TimeGenerated, Message = Log_s",
      [["2026-12-05T10:00:01.0000000Z", "Error: disk full"]]),
@@ -229,6 +236,13 @@ def test_columns_and_types():
                                True, "01:00:00", "job-a"]]
 
 
+def test_column_ifexists_types():
+    answer = run("ContainerAppConsoleLogs | project L = column_ifexists('Log_s', 'absent'), "
+                 "N = column_ifexists('Nope', 0), T = column_ifexists('TimeGenerated', now())")
+    assert answer["columns"] == [{"name": "L", "type": "string"}, {"name": "N", "type": "long"},
+                                 {"name": "T", "type": "datetime"}]
+
+
 def test_dynamic_as_json_text():
     data = {"Events_CL": [{"TimeGenerated": T0 + "00Z", "Props": {"a": [1, 2]}}]}
     answer = run("Events_CL | project Props", data)
@@ -270,6 +284,7 @@ REFUSALS = [
     (CL + " | where TimeGenerated between (ago(1h), now())", ",", 1, 65),
     (CL + " | where TimeGenerated !has_any (ago(1h))", "!has_any", 1, 49),
     (CL + " | where max(Code_d) > 1", "max", 1, 35),
+    (CL + " | project column_ifexists(Log_s, '')", "column_ifexists", 1, 37),
     (CL + " | project *", "*", 1, 37),
     (CL + " | where Log_s matches regex '('", "matches", 1, 41),
     ("", "<EOF>", 1, 0),
