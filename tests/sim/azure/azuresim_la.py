@@ -159,7 +159,7 @@ def load_table(name, rows, workspace, span):
 class LogAnalytics:
     def __init__(self, sim):
         self.sim = sim
-        self.limits = {}  # workspace -> {"requests", "per_seconds", "retry_after", "max_rows", "hits"}
+        self.limits = {}  # workspace -> the set_limits body, and "hits"
         self.limits_lock = threading.Lock()
 
     def workspaces(self):
