@@ -14,8 +14,13 @@
 # simulator), SK_GCP_SIM_PORT (default SK_SIM_PORT+1: the GCP simulator),
 # SK_GCP_AR_PORT (SK_SIM_PORT+2: its Artifact Registry host),
 # SK_CALLBACK_PORT (SK_SIM_PORT+3: the GCP backends' agent callback
-# listener); all of them are kept in $SK_RUN/ports.env. The GCP simulator's
-# service-account key file is $SK_RUN/gcp/sa-key.json.
+# listener), SK_AZ_SIM_PORT (SK_SIM_PORT+4: the Azure simulator: ARM,
+# Entra ID, managed identity, Log Analytics), SK_AZ_ACR_PORT (SK_SIM_PORT+5:
+# its Azure Container Registry host); all of them are kept in
+# $SK_RUN/ports.env. The GCP simulator's service-account key file is
+# $SK_RUN/gcp/sa-key.json; the Azure simulator's credentials (AZURE_TENANT_ID,
+# AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, ...) are in the
+# shell env file $SK_RUN/azure/creds.env.
 # BUILD (binaries directory, default build, or the one the stack was
 # brought up with), SK_ECS_AGENT (0: run ECS
 # tasks without the agent; default 1 when BUILD has sockerless-agent),
@@ -43,13 +48,19 @@ BUILD=${BUILD_ARG:-${SK_STACK_BUILD:-build}}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 export SK_REGISTRY_PORT=${SK_REGISTRY_PORT:-35000}
 SIM_PORT=${SK_SIM_PORT:-35001}
-# Both simulators always run, so restart-backend swaps between the AWS and
-# the GCP backends under one frontend.
+# All three simulators always run, so restart-backend swaps among the AWS,
+# GCP and Azure backends under one frontend.
 export SK_GCP_SIM_PORT=${SK_GCP_SIM_PORT:-$((SIM_PORT + 1))}
 export SK_GCP_AR_PORT=${SK_GCP_AR_PORT:-$((SIM_PORT + 2))}
 export SK_CALLBACK_PORT=${SK_CALLBACK_PORT:-$((SIM_PORT + 3))}
+export SK_AZ_SIM_PORT=${SK_AZ_SIM_PORT:-$((SIM_PORT + 4))}
+export SK_AZ_ACR_PORT=${SK_AZ_ACR_PORT:-$((SIM_PORT + 5))}
 GCP_PROJECT=sockerless-local
 GCP_REGION=us-central1
+AZ_SUBSCRIPTION=6a2bd1a0-0000-4000-8000-00000000a5c1
+AZ_TENANT=7f3c9b0e-0000-4000-8000-0000000071d1
+AZ_RESOURCE_GROUP=sockerless
+AZ_LOCATION=westeurope
 PY=/usr/bin/python3
 REGION=us-east-1
 ACCOUNT=123456789012
@@ -136,6 +147,40 @@ start_gcp_sim() {
 		sleep 2
 	done
 	die "the GCP simulator did not start; see $RUN/gcpsim.log"
+}
+
+# The Azure simulator (tests/sim/azure) on the same engine and registry: its
+# API on SK_AZ_SIM_PORT (every Azure endpoint by path), the Azure Container
+# Registry host on SK_AZ_ACR_PORT, the credentials env file in
+# $RUN/azure/creds.env.
+start_az_sim() {
+	# shellcheck disable=SC1091
+	. "$RUN/bed/bed.env"
+	mkdir -p "$RUN/azure"
+	local try
+	# (a bind failure is tried again, as for the GCP simulator)
+	for try in 1 2 3; do
+		if curl -sf "http://127.0.0.1:$SK_AZ_SIM_PORT/_sim/health" >/dev/null 2>&1; then
+			return 0
+		fi
+		"$PY" "$ROOT/tests/sim/azure/azuresim.py" --port "$SK_AZ_SIM_PORT" \
+			--engine "$SK_SIM_ENGINE_HOST" --registry "$SK_REGISTRY" \
+			--subscription "$AZ_SUBSCRIPTION" --resource-group "$AZ_RESOURCE_GROUP" \
+			--location "$AZ_LOCATION" --tenant "$AZ_TENANT" \
+			--state-dir "$RUN/azure/sim" --acr-port "$SK_AZ_ACR_PORT" \
+			--creds-out "$RUN/azure/creds.env" >>"$RUN/azuresim.log" 2>&1 &
+		echo $! >"$RUN/azuresim.pid"
+		# (ends early when the simulator exits)
+		wait_for "curl -sf http://127.0.0.1:$SK_AZ_SIM_PORT/_sim/health || ! kill -0 $(cat "$RUN/azuresim.pid")" 60 || true
+		if curl -sf "http://127.0.0.1:$SK_AZ_SIM_PORT/_sim/health" >/dev/null 2>&1; then
+			return 0
+		fi
+		stop_pid "$RUN/azuresim.pid"
+		grep -q "Address already in use" "$RUN/azuresim.log" || break
+		echo "local: the Azure simulator's port was taken (try $try); trying again" >&2
+		sleep 2
+	done
+	die "the Azure simulator did not start; see $RUN/azuresim.log"
 }
 
 # The volumes' file system is $RUN/efs/<fs-id> (the simulator's backing
@@ -305,13 +350,14 @@ start_frontend() {
 up() {
 	local backend=${1:-ecs}
 	mkdir -p "$RUN"
-	printf 'SK_REGISTRY_PORT=%s\nSK_SIM_PORT=%s\nSK_GCP_SIM_PORT=%s\nSK_GCP_AR_PORT=%s\nSK_CALLBACK_PORT=%s\nSK_STACK_BUILD=%q\n' \
+	printf 'SK_REGISTRY_PORT=%s\nSK_SIM_PORT=%s\nSK_GCP_SIM_PORT=%s\nSK_GCP_AR_PORT=%s\nSK_CALLBACK_PORT=%s\nSK_AZ_SIM_PORT=%s\nSK_AZ_ACR_PORT=%s\nSK_STACK_BUILD=%q\n' \
 		"$SK_REGISTRY_PORT" "$SIM_PORT" "$SK_GCP_SIM_PORT" "$SK_GCP_AR_PORT" \
-		"$SK_CALLBACK_PORT" "$BUILD" >"$RUN/ports.env"
+		"$SK_CALLBACK_PORT" "$SK_AZ_SIM_PORT" "$SK_AZ_ACR_PORT" "$BUILD" >"$RUN/ports.env"
 	"$ROOT/tests/bed/bed.sh" up "$RUN/bed" >"$RUN/bed.log" 2>&1 ||
 		{ tail -20 "$RUN/bed.log" >&2; die "the test bed did not start"; }
 	start_sim
 	start_gcp_sim
+	start_az_sim
 	push_agent_image
 	start_backend "$backend"
 	start_frontend
@@ -324,6 +370,7 @@ down() {
 	stop_pid "$RUN/backend.pid"
 	stop_pid "$RUN/awssim.pid"
 	stop_pid "$RUN/gcpsim.pid"
+	stop_pid "$RUN/azuresim.pid"
 	# the simulated VPC's namespaces (a simulator killed hard leaves them)
 	"$PY" "$ROOT/tests/sim/aws/awssim_net.py" cleanup --owner "$RUN/sim" || true
 	# and its tasks' idmapped EFS mounts (awssim_idmap)

@@ -17,8 +17,10 @@
 #               35100: the bed's registry; +100 and +101 the e2e stack's
 #               registry and AWS simulator, +102 its GCP simulator, +103 the
 #               GCP simulator's Artifact Registry host, +104 the backends'
-#               agent callback listener; +190..+199 the e2e suite's published
-#               host ports), so two runs on one host do not collide
+#               agent callback listener, +105 its Azure simulator, +106 the
+#               Azure simulator's Container Registry host; +190..+199 the
+#               e2e suite's published host ports), so two runs on one host
+#               do not collide
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -187,6 +189,7 @@ e2e_up() {
 	if ! SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=$((PORT_BASE + 100)) \
 		SK_SIM_PORT=$((PORT_BASE + 101)) SK_GCP_SIM_PORT=$((PORT_BASE + 102)) \
 		SK_GCP_AR_PORT=$((PORT_BASE + 103)) SK_CALLBACK_PORT=$((PORT_BASE + 104)) \
+		SK_AZ_SIM_PORT=$((PORT_BASE + 105)) SK_AZ_ACR_PORT=$((PORT_BASE + 106)) \
 		deploy/local.sh up >"$LOGDIR/up.log" 2>&1; then
 		cat "$LOGDIR/up.log"
 		return 1
@@ -258,9 +261,10 @@ for suite in $SUITES; do
 	sim)
 		if bed_up; then
 			SK_ENGINE_HOST=$SK_SIM_ENGINE_HOST run_pytest sim tests/sim/aws
-			# a pytest run of its own: both directories have a conftest
-			# with a "sim" fixture
+			# a pytest run of its own each: every directory has a
+			# conftest of its own (two with a "sim" fixture)
 			SK_ENGINE_HOST=$SK_SIM_ENGINE_HOST run_pytest sim-gcp tests/sim/gcp
+			SK_ENGINE_HOST=$SK_SIM_ENGINE_HOST run_pytest sim-azure tests/sim/azure
 		else
 			count sim 0 1
 		fi
