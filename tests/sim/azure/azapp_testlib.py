@@ -247,7 +247,7 @@ def container(name="main", command=None, args=None, cpu=0.25, memory="0.5Gi", **
 
 
 @pytest.fixture(scope="module")
-def azsim():
+def appsim():
     workdir = tempfile.mkdtemp(prefix="azapp-")
     sim = AzureSim(workdir).launch()
     yield sim

@@ -24,6 +24,8 @@ from Log Analytics (Stream_s / Stream)."""
 
 import json
 import logging
+import re
+import sys
 import time
 
 from azuresim_core import ArmError
@@ -150,10 +152,53 @@ def register(sim, app):
 
     # Not in the 2025-07-01 spec (2023-11-02-preview): no spec check.
     sim.route("GET", REPLICAS, replicas, None)
-    try:
-        sim.route("GET", STREAM, stream, None, audience=None)
-    except ValueError as exc:
-        # The base checks ARM tokens on every route; the log stream takes
-        # getAuthToken's token instead, so it needs a route without that
-        # check (audience None) and a streamed body (StreamBody).
-        log.warning("the Container Apps log stream is not served: %s", exc)
+    _serve_stream(sim, stream)
+
+
+def _serve_stream(sim, stream):
+    """The log stream is no ARM route: it takes getAuthToken's token (not
+    an Entra one) and no api-version, and its answer is streamed. The
+    base (Interface S) has neither, so its dispatch is wrapped for this
+    one path, and its HTTP handler taught to write a StreamBody (chunked)
+    once per process. Both go when the base serves such routes itself."""
+    regex = re.compile(STREAM)
+    serve = sim.serve
+
+    def serve_with_stream(req):
+        match = regex.fullmatch(req.path)
+        if match is None:
+            return serve(req)
+        if req.method != "GET":
+            raise ArmError(405, "MethodNotAllowed", "The log stream answers GET only.")
+        req.match = match
+        with sim.lock:
+            return stream(req)
+    sim.serve = serve_with_stream
+    for module in {sys.modules.get("__main__"), sys.modules.get("azuresim")}:
+        handler = getattr(module, "Handler", None)
+        if handler is None or not hasattr(handler, "_json") or \
+                getattr(handler, "writes_streams", False):
+            continue
+        handler._json = _json_or_stream(handler._json)
+        handler.writes_streams = True
+
+
+def _json_or_stream(original):
+    def write(self, status, obj, headers=None):
+        if not isinstance(obj, StreamBody):
+            return original(self, status, obj, headers)
+        self.send_response(status)
+        self.send_header("Content-Type", obj.content_type)
+        for name, value in list(getattr(self, "_ids", {}).items()) + \
+                list((headers or {}).items()):
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in obj.chunks():
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:   # the client went away
+            self.close_connection = True
+    return write

@@ -5,57 +5,57 @@ refusals."""
 
 import pytest
 
-from azapp_testlib import BASE, ENV_ID, HttpError, azsim, container  # noqa: F401
+from azapp_testlib import BASE, ENV_ID, HttpError, appsim, container  # noqa: F401
 
 ENV = BASE + "/managedEnvironments/sockerless-env"
 
 
-def test_premade_environment(azsim):
-    env = azsim.get(ENV)
+def test_premade_environment(appsim):
+    env = appsim.get(ENV)
     assert env["id"] == ENV_ID
     props = env["properties"]
     assert props["provisioningState"] == "Succeeded"
     assert props["appLogsConfiguration"]["destination"] == "log-analytics"
     assert props["appLogsConfiguration"]["logAnalyticsConfiguration"]["customerId"]
-    assert props["eventStreamEndpoint"].startswith(azsim.endpoint + "/subscriptions/")
+    assert props["eventStreamEndpoint"].startswith(appsim.endpoint + "/subscriptions/")
     assert props["defaultDomain"].endswith(".azurecontainerapps.io")
-    listed = azsim.get(BASE + "/managedEnvironments")
+    listed = appsim.get(BASE + "/managedEnvironments")
     assert ENV_ID in [e["id"] for e in listed["value"]]
 
 
-def test_environment_create_is_async(azsim):
-    status, env, headers = azsim.arm("PUT", BASE + "/managedEnvironments/other-env", {
+def test_environment_create_is_async(appsim):
+    status, env, headers = appsim.arm("PUT", BASE + "/managedEnvironments/other-env", {
         "location": "westeurope", "properties": {"appLogsConfiguration": {
             "destination": "azure-monitor"}}})
     assert status == 201 and headers["Azure-AsyncOperation"]
-    assert azsim.poll(headers)["status"] == "Succeeded"
-    got = azsim.get(BASE + "/managedEnvironments/other-env")
+    assert appsim.poll(headers)["status"] == "Succeeded"
+    got = appsim.get(BASE + "/managedEnvironments/other-env")
     assert got["properties"]["provisioningState"] == "Succeeded"
 
 
-def test_auth_token(azsim):
-    _, token, _ = azsim.arm("POST", ENV + "/getAuthtoken")
+def test_auth_token(appsim):
+    _, token, _ = appsim.arm("POST", ENV + "/getAuthtoken")
     assert token["properties"]["token"] and token["properties"]["expires"]
 
 
-def test_storage_lifecycle_and_key_never_echoed(azsim):
+def test_storage_lifecycle_and_key_never_echoed(appsim):
     body = {"properties": {"azureFile": {"accountName": "acct", "accountKey": "s3cret==",
                                          "shareName": "share1", "accessMode": "ReadWrite"}}}
-    status, created, _ = azsim.arm("PUT", ENV + "/storages/st1", body)
+    status, created, _ = appsim.arm("PUT", ENV + "/storages/st1", body)
     assert status in (200, 201)
     assert "accountKey" not in created["properties"]["azureFile"]
-    got = azsim.get(ENV + "/storages/st1")
+    got = appsim.get(ENV + "/storages/st1")
     assert got["properties"]["azureFile"]["shareName"] == "share1"
     assert "accountKey" not in got["properties"]["azureFile"]
-    assert "s3cret" not in str(azsim.get(ENV + "/storages"))
-    azsim.arm("DELETE", ENV + "/storages/st1")
+    assert "s3cret" not in str(appsim.get(ENV + "/storages"))
+    appsim.arm("DELETE", ENV + "/storages/st1")
     with pytest.raises(HttpError) as err:
-        azsim.get(ENV + "/storages/st1")
+        appsim.get(ENV + "/storages/st1")
     assert err.value.status == 404
 
 
-def test_job_create_get_update_delete(azsim):
-    status, job, headers = azsim.arm("PUT", BASE + "/jobs/crud-job", {
+def test_job_create_get_update_delete(appsim):
+    status, job, headers = appsim.arm("PUT", BASE + "/jobs/crud-job", {
         "location": "westeurope", "tags": {"sockerless-id": "abc"}, "properties": {
             "environmentId": ENV_ID, "configuration": {
                 "triggerType": "Manual", "replicaTimeout": 60,
@@ -63,38 +63,38 @@ def test_job_create_get_update_delete(azsim):
             "template": {"containers": [container(env=[{"name": "PW", "secretRef": "pw"}])]}}})
     assert status == 201
     assert job["properties"]["provisioningState"] == "InProgress"
-    assert azsim.poll(headers)["status"] == "Succeeded"
-    got = azsim.get(BASE + "/jobs/crud-job")
+    assert appsim.poll(headers)["status"] == "Succeeded"
+    got = appsim.get(BASE + "/jobs/crud-job")
     assert got["properties"]["provisioningState"] == "Succeeded"
     assert got["properties"]["eventStreamEndpoint"]
     assert got["properties"]["configuration"]["manualTriggerConfig"] == {
         "replicaCompletionCount": 1, "parallelism": 1}
     assert "hunter2" not in str(got)
-    _, secrets, _ = azsim.arm("POST", BASE + "/jobs/crud-job/listSecrets")
+    _, secrets, _ = appsim.arm("POST", BASE + "/jobs/crud-job/listSecrets")
     assert secrets["value"] == [{"name": "pw", "value": "hunter2"}]
-    status, _, headers = azsim.arm("PATCH", BASE + "/jobs/crud-job", {
+    status, _, headers = appsim.arm("PATCH", BASE + "/jobs/crud-job", {
         "tags": {"x": "y"}, "properties": {"configuration": {
             "triggerType": "Manual", "replicaTimeout": 120}}})
     assert status == 202
-    updated = azsim.poll(headers)
+    updated = appsim.poll(headers)
     assert updated["tags"] == {"x": "y"}
     assert updated["properties"]["configuration"]["replicaTimeout"] == 120
-    status, _, headers = azsim.arm("DELETE", BASE + "/jobs/crud-job")
+    status, _, headers = appsim.arm("DELETE", BASE + "/jobs/crud-job")
     assert status == 202
-    azsim.poll(headers)
+    appsim.poll(headers)
     with pytest.raises(HttpError) as err:
-        azsim.get(BASE + "/jobs/crud-job")
+        appsim.get(BASE + "/jobs/crud-job")
     assert err.value.status == 404
-    assert azsim.arm("DELETE", BASE + "/jobs/crud-job")[0] == 204
+    assert appsim.arm("DELETE", BASE + "/jobs/crud-job")[0] == 204
 
 
-def test_list_pages_with_next_link(azsim):
+def test_list_pages_with_next_link(appsim):
     names = ["page-job-%d" % i for i in range(5)]
     for name in names:
-        azsim.create_job(name, [container()])
+        appsim.create_job(name, [container()])
     seen, url, pages = [], BASE + "/jobs", 0
     while url:
-        _, body, _ = azsim.arm("GET", url)
+        _, body, _ = appsim.arm("GET", url)
         seen += [j["name"] for j in body["value"]]
         url = body.get("nextLink")
         pages += 1
@@ -119,39 +119,39 @@ def test_list_pages_with_next_link(azsim):
         volumeMounts=[{"volumeName": "missing", "mountPath": "/x"}]),
      "ContainerAppVolumeMountInvalid"),
 ])
-def test_refusals(azsim, change, code):
+def test_refusals(appsim, change, code):
     props = {"environmentId": ENV_ID,
              "configuration": {"triggerType": "Manual", "replicaTimeout": 60},
              "template": {"containers": [container()]}}
     change(props)
     with pytest.raises(HttpError) as err:
-        azsim.arm("PUT", BASE + "/jobs/bad-job", {"location": "westeurope",
+        appsim.arm("PUT", BASE + "/jobs/bad-job", {"location": "westeurope",
                                                   "properties": props})
     assert err.value.status == 400
     assert err.value.error["code"] == code, err.value.body
     assert err.value.error["message"]
     with pytest.raises(HttpError):
-        azsim.get(BASE + "/jobs/bad-job")
+        appsim.get(BASE + "/jobs/bad-job")
 
 
-def test_bad_job_name_and_unknown_environment(azsim):
+def test_bad_job_name_and_unknown_environment(appsim):
     props = {"environmentId": ENV_ID, "configuration": {"triggerType": "Manual",
                                                         "replicaTimeout": 60},
              "template": {"containers": [container()]}}
     with pytest.raises(HttpError) as err:
-        azsim.arm("PUT", BASE + "/jobs/Bad--Name", {"location": "westeurope",
+        appsim.arm("PUT", BASE + "/jobs/Bad--Name", {"location": "westeurope",
                                                     "properties": props})
     assert err.value.status == 400
     props["environmentId"] = BASE + "/managedEnvironments/nosuch"
     with pytest.raises(HttpError) as err:
-        azsim.arm("PUT", BASE + "/jobs/ok-name", {"location": "westeurope",
+        appsim.arm("PUT", BASE + "/jobs/ok-name", {"location": "westeurope",
                                                   "properties": props})
     assert err.value.error["code"] == "ManagedEnvironmentNotFound"
 
 
-def test_consumption_pairs_accepted(azsim):
-    azsim.create_job("pair-job", [container("a", cpu=1.0, memory="1Gi"),
+def test_consumption_pairs_accepted(appsim):
+    appsim.create_job("pair-job", [container("a", cpu=1.0, memory="1Gi"),
                                   container("b", cpu=0.25, memory="1.5Gi")])
-    got = azsim.get(BASE + "/jobs/pair-job")
+    got = appsim.get(BASE + "/jobs/pair-job")
     assert [c["resources"]["cpu"] for c in got["properties"]["template"]["containers"]] == \
         [1.0, 0.25]

@@ -10,27 +10,27 @@ import urllib.request
 
 import pytest
 
-from azapp_testlib import BASE, ENV_ID, HttpError, azsim, container, needs_engine  # noqa: F401
+from azapp_testlib import BASE, ENV_ID, HttpError, appsim, container, needs_engine  # noqa: F401
 
 pytestmark = needs_engine
 
 
-def _rows_for(azsim, table, key, value, count, deadline=30):
+def _rows_for(appsim, table, key, value, count, deadline=30):
     end = time.time() + deadline
     while time.time() < end:
-        rows = [r for r in azsim.rows(table) if r.get(key) == value]
+        rows = [r for r in appsim.rows(table) if r.get(key) == value]
         if len(rows) >= count:
             return rows
         time.sleep(0.2)
     raise AssertionError("fewer than %d rows of %s=%s in %s" % (count, key, value, table))
 
 
-def test_stdout_and_stderr_rows_in_cl_table(azsim):
-    azsim.create_job("log-job", [container(command=["sh", "-c",
+def test_stdout_and_stderr_rows_in_cl_table(appsim):
+    appsim.create_job("log-job", [container(command=["sh", "-c",
                                                     "echo out-1; echo err-1 >&2; echo out-2"])])
-    ex = azsim.start("log-job")
-    assert azsim.wait_done("log-job", ex)["properties"]["status"] == "Succeeded"
-    rows = _rows_for(azsim, "ContainerAppConsoleLogs_CL", "ContainerJobName_s", "log-job", 3)
+    ex = appsim.start("log-job")
+    assert appsim.wait_done("log-job", ex)["properties"]["status"] == "Succeeded"
+    rows = _rows_for(appsim, "ContainerAppConsoleLogs_CL", "ContainerJobName_s", "log-job", 3)
     by_stream = {}
     for r in rows:
         by_stream.setdefault(r["Stream_s"], []).append(r["Log_s"])
@@ -41,25 +41,25 @@ def test_stdout_and_stderr_rows_in_cl_table(azsim):
     assert row["EnvironmentName_s"] == "sockerless-env"
     assert row["_ResourceId"].endswith("/jobs/log-job")
     assert row["TimeGenerated"].endswith("Z") and len(row["TimeGenerated"]) == 28
-    assert not [r for r in azsim.rows("ContainerAppConsoleLogs") or []
+    assert not [r for r in appsim.rows("ContainerAppConsoleLogs") or []
                 if r.get("ContainerAppName") == "log-job"]
 
 
-def test_azure_monitor_environment_writes_new_table(azsim):
-    status, _, headers = azsim.arm("PUT", BASE + "/managedEnvironments/monitor-env", {
+def test_azure_monitor_environment_writes_new_table(appsim):
+    status, _, headers = appsim.arm("PUT", BASE + "/managedEnvironments/monitor-env", {
         "location": "westeurope", "properties": {"appLogsConfiguration": {
             "destination": "azure-monitor"}}})
-    azsim.poll(headers)
+    appsim.poll(headers)
     env_id = BASE + "/managedEnvironments/monitor-env"
     body = {"location": "westeurope", "properties": {
         "environmentId": env_id,
         "configuration": {"triggerType": "Manual", "replicaTimeout": 60},
         "template": {"containers": [container(command=["sh", "-c", "echo a; echo b >&2"])]}}}
-    _, _, headers = azsim.arm("PUT", BASE + "/jobs/mon-job", body)
-    azsim.poll(headers)
-    ex = azsim.start("mon-job")
-    azsim.wait_done("mon-job", ex)
-    rows = _rows_for(azsim, "ContainerAppConsoleLogs", "JobName", ex, 2)
+    _, _, headers = appsim.arm("PUT", BASE + "/jobs/mon-job", body)
+    appsim.poll(headers)
+    ex = appsim.start("mon-job")
+    appsim.wait_done("mon-job", ex)
+    rows = _rows_for(appsim, "ContainerAppConsoleLogs", "JobName", ex, 2)
     assert sorted((r["Stream"], r["Log"]) for r in rows) == [("stderr", "b"), ("stdout", "a")]
     assert rows[0]["ContainerAppName"] == "mon-job"
     assert rows[0]["ContainerGroupName"].startswith(ex + "-")
@@ -67,10 +67,10 @@ def test_azure_monitor_environment_writes_new_table(azsim):
     assert ENV_ID != env_id
 
 
-def _stream_url(azsim, job, ex, replica, container_name, **params):
-    token = azsim.arm("POST", BASE + "/jobs/%s/getAuthToken" % job,
+def _stream_url(appsim, job, ex, replica, container_name, **params):
+    token = appsim.arm("POST", BASE + "/jobs/%s/getAuthToken" % job,
                       api="2023-11-02-preview")[1]["properties"]["token"]
-    endpoint = azsim.get(BASE + "/jobs/" + job)["properties"]["eventStreamEndpoint"]
+    endpoint = appsim.get(BASE + "/jobs/" + job)["properties"]["eventStreamEndpoint"]
     base = endpoint[:endpoint.index("/subscriptions/")]
     sub_rg = BASE.split("/providers/")[0]
     url = "%s%s/jobs/%s/executions/%s/replicas/%s/containers/%s/logstream?%s" % (
@@ -79,10 +79,10 @@ def _stream_url(azsim, job, ex, replica, container_name, **params):
     return url, token
 
 
-def _replica(azsim, job, ex, deadline=30):
+def _replica(appsim, job, ex, deadline=30):
     end = time.time() + deadline
     while time.time() < end:
-        _, body, _ = azsim.arm("GET", BASE + "/jobs/%s/executions/%s/replicas" % (job, ex),
+        _, body, _ = appsim.arm("GET", BASE + "/jobs/%s/executions/%s/replicas" % (job, ex),
                                api="2023-11-02-preview")
         if body["value"]:
             return body["value"][0]["name"]
@@ -90,12 +90,12 @@ def _replica(azsim, job, ex, deadline=30):
     raise AssertionError("no replica")
 
 
-def test_log_stream_follows_running_container(azsim):
+def test_log_stream_follows_running_container(appsim):
     script = "for i in 1 2 3; do echo line-$i; sleep 1; done; echo oops >&2"
-    azsim.create_job("stream-job", [container(command=["sh", "-c", script])])
-    ex = azsim.start("stream-job")
-    replica = _replica(azsim, "stream-job", ex)
-    url, token = _stream_url(azsim, "stream-job", ex, replica, "main", follow="true",
+    appsim.create_job("stream-job", [container(command=["sh", "-c", script])])
+    ex = appsim.start("stream-job")
+    replica = _replica(appsim, "stream-job", ex)
+    url, token = _stream_url(appsim, "stream-job", ex, replica, "main", follow="true",
                              tailLines="300", output="json")
     req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
     logs = []
@@ -109,39 +109,39 @@ def test_log_stream_follows_running_container(azsim):
     assert logs[0].startswith("Connecting to the container 'main'")
     assert logs[1].startswith("Successfully Connected to container: 'main'")
     assert logs[2:] == ["line-1", "line-2", "line-3", "oops"]
-    assert azsim.wait_done("stream-job", ex)["properties"]["status"] == "Succeeded"
+    assert appsim.wait_done("stream-job", ex)["properties"]["status"] == "Succeeded"
 
 
-def test_log_stream_tail_text_and_auth(azsim):
-    azsim.create_job("tail-job", [container(command=["sh", "-c", "seq 1 5"])])
-    ex = azsim.start("tail-job")
-    azsim.wait_done("tail-job", ex)
-    replica = _replica(azsim, "tail-job", ex)
-    url, token = _stream_url(azsim, "tail-job", ex, replica, "main", follow="false",
+def test_log_stream_tail_text_and_auth(appsim):
+    appsim.create_job("tail-job", [container(command=["sh", "-c", "seq 1 5"])])
+    ex = appsim.start("tail-job")
+    appsim.wait_done("tail-job", ex)
+    replica = _replica(appsim, "tail-job", ex)
+    url, token = _stream_url(appsim, "tail-job", ex, replica, "main", follow="false",
                              tailLines="2", output="text")
     req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
     with urllib.request.urlopen(req, timeout=30) as resp:
         lines = resp.read().decode().splitlines()
     assert [line.split(" ", 1)[1] for line in lines[2:]] == ["4", "5"]
-    status, _, _ = azsim.raw("GET", url, headers={"Authorization": "Bearer nope"})
+    status, _, _ = appsim.raw("GET", url, headers={"Authorization": "Bearer nope"})
     assert status == 401
-    status, _, _ = azsim.raw("GET", url)
+    status, _, _ = appsim.raw("GET", url)
     assert status == 401
     bad = url.replace("tailLines=2", "tailLines=1000")
-    status, _, _ = azsim.raw("GET", bad, headers={"Authorization": "Bearer " + token})
+    status, _, _ = appsim.raw("GET", bad, headers={"Authorization": "Bearer " + token})
     assert status == 400
     missing = url.replace("/containers/main/", "/containers/nosuch/")
-    status, _, _ = azsim.raw("GET", missing, headers={"Authorization": "Bearer " + token})
+    status, _, _ = appsim.raw("GET", missing, headers={"Authorization": "Bearer " + token})
     assert status == 404
 
 
-def test_environment_token_opens_the_stream(azsim):
-    azsim.create_job("envtok-job", [container(command=["echo", "hi"])])
-    ex = azsim.start("envtok-job")
-    azsim.wait_done("envtok-job", ex)
-    replica = _replica(azsim, "envtok-job", ex)
-    url, _ = _stream_url(azsim, "envtok-job", ex, replica, "main", follow="false")
-    token = azsim.arm("POST", BASE + "/managedEnvironments/sockerless-env/getAuthtoken")[1]
+def test_environment_token_opens_the_stream(appsim):
+    appsim.create_job("envtok-job", [container(command=["echo", "hi"])])
+    ex = appsim.start("envtok-job")
+    appsim.wait_done("envtok-job", ex)
+    replica = _replica(appsim, "envtok-job", ex)
+    url, _ = _stream_url(appsim, "envtok-job", ex, replica, "main", follow="false")
+    token = appsim.arm("POST", BASE + "/managedEnvironments/sockerless-env/getAuthtoken")[1]
     req = urllib.request.Request(url, headers={
         "Authorization": "Bearer " + token["properties"]["token"]})
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -149,7 +149,7 @@ def test_environment_token_opens_the_stream(azsim):
     assert logs[-1] == "hi"
 
 
-def test_unknown_job_token_refused(azsim):
+def test_unknown_job_token_refused(appsim):
     with pytest.raises(HttpError) as err:
-        azsim.arm("POST", BASE + "/jobs/nosuch/getAuthToken", api="2023-11-02-preview")
+        appsim.arm("POST", BASE + "/jobs/nosuch/getAuthToken", api="2023-11-02-preview")
     assert err.value.status == 404
