@@ -387,7 +387,7 @@ class App:
         env_id = props.get("environmentId") or (old and old["properties"]["environmentId"])
         env = self.env_by_id(env_id)
         if env is None:
-            raise ArmError(400 if env_id else 400, "ManagedEnvironmentNotFound",
+            raise ArmError(400, "ManagedEnvironmentNotFound",
                            "The environment '%s' was not found; properties.environmentId must "
                            "name a managed environment of this resource group." % (env_id or ""),
                            target="properties.environmentId")
@@ -395,6 +395,13 @@ class App:
             raise ArmError(400, "JobEnvironmentIdCannotBeChanged", "properties.environmentId "
                            "cannot be changed once a job exists.")
         props["environmentId"] = env["id"]
+        profile = props.get("workloadProfileName")
+        profiles = [p["name"] for p in env["properties"].get("workloadProfiles") or []]
+        if profile is not None and profile not in profiles:
+            raise ArmError(400, "WorkloadProfileNotFound", "properties.workloadProfileName "
+                           "'%s' is not a workload profile of the environment '%s' (it has %s)."
+                           % (profile, env["name"], ", ".join(profiles) or "none"),
+                           target="properties.workloadProfileName")
         config = props.get("configuration")
         if not isinstance(config, dict):
             raise ArmError(400, "InvalidRequestContent", "properties.configuration is required.",

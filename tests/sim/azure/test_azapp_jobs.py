@@ -155,3 +155,32 @@ def test_consumption_pairs_accepted(appsim):
     got = appsim.get(BASE + "/jobs/pair-job")
     assert [c["resources"]["cpu"] for c in got["properties"]["template"]["containers"]] == \
         [1.0, 0.25]
+
+
+def test_storage_in_use_and_nfs(appsim):
+    appsim.arm("PUT", ENV + "/storages/nfs1", {"properties": {"nfsAzureFile": {
+        "server": "acct.file.core.windows.net", "shareName": "/acct/nfs1",
+        "accessMode": "ReadWrite"}}})
+    appsim.create_job("nfs-job", [container(volumeMounts=[{"volumeName": "n",
+                                                            "mountPath": "/n"}])],
+                      volumes=[{"name": "n", "storageType": "NfsAzureFile",
+                                "storageName": "nfs1"}])
+    with pytest.raises(HttpError) as err:
+        appsim.arm("DELETE", ENV + "/storages/nfs1")
+    assert err.value.status == 409
+    with pytest.raises(HttpError) as err:
+        appsim.arm("PUT", ENV + "/storages/both", {"properties": {}})
+    assert err.value.status == 400
+    with pytest.raises(HttpError) as err:
+        appsim.create_job("wrongtype-job", [container()], volumes=[
+            {"name": "n", "storageType": "AzureFile", "storageName": "nfs1"}])
+    assert err.value.error["code"] == "ContainerAppInvalidVolume"
+
+
+def test_unknown_workload_profile_refused(appsim):
+    props = {"environmentId": ENV_ID, "workloadProfileName": "D4",
+             "configuration": {"triggerType": "Manual", "replicaTimeout": 60},
+             "template": {"containers": [container()]}}
+    with pytest.raises(HttpError) as err:
+        appsim.arm("PUT", BASE + "/jobs/wp-job", {"location": "westeurope", "properties": props})
+    assert err.value.error["code"] == "WorkloadProfileNotFound"
