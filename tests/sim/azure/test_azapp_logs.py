@@ -153,3 +153,22 @@ def test_unknown_job_token_refused(appsim):
     with pytest.raises(HttpError) as err:
         appsim.arm("POST", BASE + "/jobs/nosuch/getAuthToken", api="2023-11-02-preview")
     assert err.value.status == 404
+
+
+def test_ingestion_delay_and_both_tables_flags():
+    import shutil
+    import tempfile
+    from azapp_testlib import AzureSim
+    workdir = tempfile.mkdtemp(prefix="azapp-delay-")
+    sim = AzureSim(workdir, env={"AZURESIM_LA_DELAY_MS": "300",
+                                 "AZURESIM_LA_BOTH_TABLES": "1"}).launch()
+    try:
+        sim.create_job("delay-job", [container(command=["echo", "late"])])
+        ex = sim.start("delay-job")
+        sim.wait_done("delay-job", ex)
+        old = _rows_for(sim, "ContainerAppConsoleLogs_CL", "ContainerJobName_s", "delay-job", 1)
+        new = _rows_for(sim, "ContainerAppConsoleLogs", "JobName", ex, 1)
+        assert old[0]["Log_s"] == new[0]["Log"] == "late"
+    finally:
+        sim.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

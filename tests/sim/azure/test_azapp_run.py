@@ -4,6 +4,7 @@ files over through an EmptyDir volume, an Azure Files share seen by two
 executions, delete stopping a running execution, the executions list and
 its $filter, and the cloud calls one run takes."""
 
+import json
 import time
 
 import pytest
@@ -189,3 +190,30 @@ def _engine_containers():
     from azapp_testlib import ENGINE
     client = docker.DockerClient(base_url=ENGINE, version="1.41")
     return client.containers.list(all=True, filters={"label": "sockerless.azuresim.app"})
+
+
+def test_throttled_start_creates_no_execution(appsim):
+    appsim.create_job("thr-job", [container(command=["true"])])
+    status, _, _ = appsim.raw("POST", "/_sim/faults", json.dumps(
+        {"op": "Jobs_Start", "times": 1, "kind": "throttle", "retry_after": 1}).encode(),
+        {"Content-Type": "application/json"})
+    assert status == 200
+    with pytest.raises(HttpError) as err:
+        appsim.arm("POST", BASE + "/jobs/thr-job/start")
+    assert err.value.status == 429 and err.value.headers.get("Retry-After")
+    assert appsim.get(BASE + "/jobs/thr-job/executions")["value"] == []
+    ex = appsim.start("thr-job")
+    assert appsim.wait_done("thr-job", ex)["properties"]["status"] == "Succeeded"
+
+
+def test_image_that_cannot_be_pulled_fails(appsim):
+    appsim.create_job("pull-job", [container(image="example.com/no/such:image")])
+    ex = appsim.start("pull-job")
+    assert appsim.wait_done("pull-job", ex)["properties"]["status"] == "Failed"
+
+
+def test_acr_image_name_runs(appsim):
+    appsim.create_job("acr-job", [container(image="sockerless.azurecr.io/library/busybox:latest",
+                                            command=["true"])])
+    ex = appsim.start("acr-job")
+    assert appsim.wait_done("acr-job", ex)["properties"]["status"] == "Succeeded"
