@@ -4,12 +4,53 @@ and nfsAzureFile shares, each a directory under the state directory),
 Container Apps jobs (create, get, update, delete, list, listSecrets),
 their executions (start, get, list, stop) run as real containers on the
 engine (azuresim_app_run.py), getAuthToken and the log stream the az CLI's
-containerapp extension reads (`az containerapp job logs show --follow`).
+containerapp extension reads (`az containerapp job logs show --follow`,
+azuresim_app_stream.py).
 
 Requests are validated against the vendored 2025-07-01 specs by the base
-(route()'s op_id); this module adds the service's own rules (names, the
-Consumption CPU/memory pairs, volumes naming existing storages, secret
-references). register(sim) plugs the routes into the base (Interface S)."""
+(route()'s op_id); this module adds the service's own rules: job names,
+Manual trigger only (one replica per execution), replicaTimeout 1..604800,
+replicaRetryLimit 0..10, the Consumption CPU/memory pairs (0.25 vCPU steps
+to 4 vCPU with twice the GiB, summed over the main containers; defaults 0.5
+and 1Gi), images required, env var names, secretRef naming a secret, volume
+mounts naming a template volume, AzureFile/NfsAzureFile volumes naming a
+storage of that type on the job's environment, a workloadProfileName of
+the environment. register(sim) plugs the routes into the base.
+
+What a backend sees:
+- Job PUT: 201 (200 when it existed) with provisioningState InProgress and
+  Azure-AsyncOperation; Succeeded OP_DELAY_SECONDS later. A Start before
+  then is 409: clients must wait for the operation.
+- PATCH and DELETE: 202 with Location (+ Retry-After); DELETE of a missing
+  job 204; DELETE stops the job's running executions (the operation ends
+  when they have) and removes them.
+- Start: 202, body {"name", "id"}, Location whose final answer is the same;
+  the execution exists at once (Running), then Succeeded (every container
+  exited 0), Failed (a non-zero exit, an init container failing, the
+  replica timeout, an image that cannot be pulled, after replicaRetryLimit
+  replacement replicas) or Stopped. The 2025-07-01 execution carries no
+  per-container exit code; none is served.
+- Executions list: newest first, paged; $filter only `properties/status eq
+  '<status>'`. Replicas of an execution: GET .../executions/{e}/replicas
+  (2023-11-02-preview, the az CLI's; not in the vendored spec).
+- Console logs: each line goes into the store by sim.la_ingest:
+  ContainerAppConsoleLogs_CL (the log-analytics destination: TimeGenerated,
+  _timestamp_d, ContainerJobName_s = the job, ContainerGroupName_s = the
+  replica (`<execution>-<5 chars>`), ContainerName_s, ContainerId_s,
+  ContainerImage_s, Stream_s stdout|stderr, Log_s, EnvironmentName_s,
+  RevisionName_s "", ContainerAppName_s "", _ResourceId = the job's id) and
+  ContainerAppConsoleLogs (environments whose destination is azure-monitor:
+  the columns of Microsoft's table reference, JobName = the execution (the
+  Kubernetes job Container Apps runs), ContainerAppName = the job,
+  ContainerGroupName = the replica, Stream, Log, ...).
+- Knobs (environment variables of the simulator process):
+  AZURESIM_LA_DELAY_MS (ingestion delay, default 0), AZURESIM_LA_BOTH_TABLES=1
+  (write both tables for every environment), AZURESIM_STOP_GRACE_SECONDS
+  (SIGTERM to SIGKILL on stop, default 30 as Container Apps), AZURESIM_PAGE_SIZE
+  (list page size, default 20).
+- State (environments, storages with their keys, jobs, finished executions)
+  is kept in <state-dir>/azapp.json; an execution running when the
+  simulator stopped is Failed after a restart."""
 
 import json
 import logging
