@@ -57,13 +57,14 @@ class HttpError(Exception):
 
 class AzureSim:
     """One azuresim.py process; launch() and stop() may be repeated (the
-    state directory survives, as a restart would see it)."""
+    state directory survives, as a restart would see it). ports: the
+    offset of its two ports (a second simulator next to the module's)."""
 
-    def __init__(self, workdir, env=None):
+    def __init__(self, workdir, env=None, ports=0):
         self.workdir = workdir
         self.state_dir = os.path.join(workdir, "state")
         self.creds = os.path.join(workdir, "creds.env")
-        self.port, self.acr_port = _port(0), _port(1)
+        self.port, self.acr_port = _port(ports), _port(ports + 1)
         self.endpoint = "http://127.0.0.1:%d" % self.port
         self.log_path = os.path.join(workdir, "azuresim.log")
         self.env = dict(os.environ, AZURESIM_STOP_GRACE_SECONDS="1", AZURESIM_PAGE_SIZE="2",

@@ -91,6 +91,9 @@ ENV = ENVS + r"/(?P<environmentName>[^/]+)"
 STORAGES = ENV + r"/storages"
 STORAGE = STORAGES + r"/(?P<storageName>[^/]+)"
 JOBS = APP + r"/jobs"
+SUB_APP = r"/subscriptions/(?P<subscriptionId>[^/]+)/providers/Microsoft\.App"
+SUB_ENVS = SUB_APP + r"/managedEnvironments"
+SUB_JOBS = SUB_APP + r"/jobs"
 JOB = JOBS + r"/(?P<jobName>[^/]+)"
 EXECS = JOB + r"/executions"
 EXEC = EXECS + r"/(?P<jobExecutionName>[^/]+)"
@@ -175,11 +178,15 @@ class App:
 
     # Ids and lookups.
 
-    def _scope(self, m):
-        sub, rg = m.group("subscriptionId"), m.group("resourceGroupName")
-        if sub != self.sim.subscription:
+    def _subscription(self, m):
+        sub = m.group("subscriptionId")
+        if sub.lower() != self.sim.subscription.lower():
             raise ArmError(404, "SubscriptionNotFound", "The subscription '%s' could not be "
                            "found." % sub)
+
+    def _scope(self, m):
+        self._subscription(m)
+        sub, rg = m.group("subscriptionId"), m.group("resourceGroupName")
         if rg.lower() != self.sim.resource_group.lower():
             raise ArmError(404, "ResourceGroupNotFound", "Resource group '%s' could not be "
                            "found." % rg)
@@ -273,6 +280,10 @@ class App:
         self._scope(req.match)
         return self._page(req, [self.envs[n] for n in sorted(self.envs)])
 
+    def env_list_sub(self, req):
+        self._subscription(req.match)
+        return self._page(req, [self.envs[n] for n in sorted(self.envs)])
+
     def env_put(self, req):
         self._scope(req.match)
         name = req.match.group("environmentName")
@@ -296,20 +307,20 @@ class App:
 
     def env_auth_token(self, req):
         env = self._env(req.match)
-        return 200, self._auth_token(env["id"], env["location"])
+        return 200, self._auth_token(env["id"], env["location"], TYPE_ENV)
 
     def job_auth_token(self, req):
         job = self._job(req.match)
-        return 200, self._auth_token(job["id"], job["location"])
+        return 200, self._auth_token(job["id"], job["location"], TYPE_JOB)
 
-    def _auth_token(self, resource_id, location):
+    def _auth_token(self, resource_id, location, kind):
         """A bearer token the log stream accepts for an hour (the service's
         tokens are opaque to clients; this one is JWT-shaped)."""
         expiry = time.time() + 3600
         token = "%s.%s.%s" % (_suffix(16), uuid.uuid4().hex, _suffix(24))
         self.tokens[token] = (resource_id.lower(), expiry)
         return {"id": resource_id + "/authtoken", "name": "authtoken",
-                "type": "Microsoft.App/managedEnvironments/authtoken", "location": location,
+                "type": kind + "/authtoken", "location": location,
                 "properties": {"token": token, "expires": now_iso(expiry)}}
 
     def check_stream_token(self, token, resource_id):
@@ -609,6 +620,10 @@ class App:
         self._scope(req.match)
         return self._page(req, [self.job_view(self.jobs[n]) for n in sorted(self.jobs)])
 
+    def job_list_sub(self, req):
+        self._subscription(req.match)
+        return self._page(req, [self.job_view(self.jobs[n]) for n in sorted(self.jobs)])
+
     def job_patch(self, req):
         job = self._job(req.match)
         body = req.body or {}
@@ -810,6 +825,7 @@ def register(sim):
         app.envs[ENV_NAME] = app.make_env(ENV_NAME)
     app_run.remove_leftovers(sim)
     routes = [
+        ("GET", SUB_ENVS, app.env_list_sub, "ManagedEnvironments_ListBySubscription"),
         ("GET", ENVS, app.env_list, "ManagedEnvironments_ListByResourceGroup"),
         ("GET", ENV, app.env_get, "ManagedEnvironments_Get"),
         ("PUT", ENV, app.env_put, "ManagedEnvironments_CreateOrUpdate"),
@@ -818,6 +834,7 @@ def register(sim):
         ("GET", STORAGE, app.storage_get, "ManagedEnvironmentsStorages_Get"),
         ("PUT", STORAGE, app.storage_put, "ManagedEnvironmentsStorages_CreateOrUpdate"),
         ("DELETE", STORAGE, app.storage_delete, "ManagedEnvironmentsStorages_Delete"),
+        ("GET", SUB_JOBS, app.job_list_sub, "Jobs_ListBySubscription"),
         ("GET", JOBS, app.job_list, "Jobs_ListByResourceGroup"),
         ("GET", JOB, app.job_get, "Jobs_Get"),
         ("PUT", JOB, app.job_put, "Jobs_CreateOrUpdate"),

@@ -100,6 +100,13 @@ def test_list_pages_with_next_link(appsim):
         pages += 1
     assert set(names) <= set(seen)
     assert pages >= 3        # the test simulator pages by 2
+    sub = BASE.split("/resourceGroups/")[0] + "/providers/Microsoft.App/jobs"
+    seen, url = [], sub
+    while url:
+        _, body, _ = appsim.arm("GET", url)
+        seen += [j["name"] for j in body["value"]]
+        url = body.get("nextLink")
+    assert set(names) <= set(seen)
 
 
 @pytest.mark.parametrize("change, code", [

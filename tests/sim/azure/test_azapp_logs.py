@@ -161,7 +161,7 @@ def test_ingestion_delay_and_both_tables_flags():
     from azapp_testlib import AzureSim
     workdir = tempfile.mkdtemp(prefix="azapp-delay-")
     sim = AzureSim(workdir, env={"AZURESIM_LA_DELAY_MS": "300",
-                                 "AZURESIM_LA_BOTH_TABLES": "1"}).launch()
+                                 "AZURESIM_LA_BOTH_TABLES": "1"}, ports=2).launch()
     try:
         sim.create_job("delay-job", [container(command=["echo", "late"])])
         ex = sim.start("delay-job")
