@@ -25,7 +25,6 @@ import json
 import logging
 import re
 import threading
-import time
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -218,7 +217,3 @@ class AcrHandler(ArHandler):
         body = json.dumps({"errors": [{"code": code, "message": message,
                                        "detail": None}]}).encode()
         self._send(status, body, headers)
-
-
-def now_stamp():
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

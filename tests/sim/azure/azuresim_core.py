@@ -318,12 +318,18 @@ class Sim:
             self._check_scope(req.path)
             kind = "async" if op_match.group("kind").endswith("Statuses") else "location"
             return self.op_answer(op_match.group("id"), kind)
-        route, match = self.find(req)
+        try:
+            route, match = self.find(req)
+            wrong_method = None
+        except ArmError as exc:  # 405, answered after the token check
+            route, match, wrong_method = None, None, exc
         op_id = route.op_id if route else None
         if op_id:
             self.count(op_id)
         req.principal = self._authenticate(req, route.audience if route else audience)
         op = self._check_api_version(req, route)
+        if wrong_method is not None:
+            raise wrong_method
         if route is None:
             raise self._not_found(req)
         req.match = match
@@ -346,7 +352,12 @@ class Sim:
         finally:
             self._local.slow_polls = 0
         status, obj = answer[0], answer[1]
-        headers = answer[2] if len(answer) > 2 else {}
+        headers = dict(answer[2]) if len(answer) > 2 else {}
+        if req.path.startswith("/subscriptions/"):
+            # ARM's remaining budget (CLOUD-WIRE.md 3.2), far from empty
+            kind = "reads" if req.method in ("GET", "HEAD") else "writes"
+            headers.setdefault("x-ms-ratelimit-remaining-subscription-" + kind,
+                               "11999" if kind == "reads" else "1199")
         if op is not None and obj is not None and req.method in ("GET", "PUT", "PATCH"):
             schema = self.spec.response_schema(op, status)
             if schema is not None:

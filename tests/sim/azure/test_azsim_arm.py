@@ -29,6 +29,7 @@ def test_request_ids_on_every_answer(azsim_base):
             assert str(uuid.UUID(value)) == value
             seen.add(value)
     assert len(seen) == 6
+    assert int(ok.headers["x-ms-ratelimit-remaining-subscription-reads"]) > 0
     mine = str(uuid.uuid4())
     echoed = azsim_base.call("GET", azsim_base.arm_path("jobs"),
                              headers={"x-ms-correlation-request-id": mine,
