@@ -191,3 +191,44 @@ def test_unknown_workload_profile_refused(appsim):
     with pytest.raises(HttpError) as err:
         appsim.arm("PUT", BASE + "/jobs/wp-job", {"location": "westeurope", "properties": props})
     assert err.value.error["code"] == "WorkloadProfileNotFound"
+
+
+@pytest.mark.parametrize("props", [
+    {},
+    {"environmentId": ENV_ID},
+    {"environmentId": ENV_ID, "configuration": {"triggerType": "Manual", "replicaTimeout": 60}},
+    {"environmentId": ENV_ID, "configuration": {"triggerType": "Manual", "replicaTimeout": 60},
+     "template": {"containers": [{}]}},
+    {"environmentId": ENV_ID, "configuration": {"triggerType": "Manual", "replicaTimeout": 60},
+     "template": {"containers": [{"name": "a", "image": "busybox",
+                                  "volumeMounts": [{}], "env": [{}]}]}},
+    {"environmentId": ENV_ID, "configuration": {"triggerType": "Manual", "replicaTimeout": 60},
+     "template": {"volumes": [{}], "containers": [{"name": "a", "image": "busybox"}]}},
+    {"environmentId": ENV_ID, "configuration": {"triggerType": "Schedule", "replicaTimeout": 60,
+                                                "scheduleTriggerConfig": {"cronExpression":
+                                                                          "* * * * *"}},
+     "template": {"containers": [{"name": "a", "image": "busybox"}]}},
+    {"environmentId": ENV_ID, "configuration": {"triggerType": "Manual", "replicaTimeout": 60,
+                                                "secrets": [{"name": "s"}]},
+     "template": {"containers": [{"name": "a", "image": "busybox",
+                                  "resources": {"cpu": 0.25, "memory": "lots"}}]}},
+])
+def test_odd_bodies_get_a_clear_400(appsim, props):
+    with pytest.raises(HttpError) as err:
+        appsim.arm("PUT", BASE + "/jobs/odd-job", {"location": "westeurope",
+                                                   "properties": props})
+    assert err.value.status == 400, err.value.body
+    assert err.value.error["message"]
+
+
+def test_odd_start_bodies_get_a_clear_400(appsim):
+    appsim.create_job("oddstart-job", [container(), container("second", cpu=0.25,
+                                                               memory="0.5Gi")])
+    for body in ({"containers": [{"image": "busybox"}]},
+                 {"containers": [{"name": "main", "resources": {"cpu": 0.3,
+                                                                "memory": "0.5Gi"}}]},
+                 {"initContainers": [{"name": "main"}]}):
+        with pytest.raises(HttpError) as err:
+            appsim.arm("POST", BASE + "/jobs/oddstart-job/start", body)
+        assert err.value.status == 400, err.value.body
+    assert appsim.get(BASE + "/jobs/oddstart-job/executions")["value"] == []
