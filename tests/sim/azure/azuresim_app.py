@@ -15,7 +15,10 @@ to 4 vCPU with twice the GiB, summed over the main containers; defaults 0.5
 and 1Gi), images required, env var names, secretRef naming a secret, volume
 mounts naming a template volume, AzureFile/NfsAzureFile volumes naming a
 storage of that type on the job's environment, a workloadProfileName of
-the environment. register(sim) plugs the routes into the base.
+the environment, private registries with an identity the job has or a
+username and a password secret. An execution whose image is on an Azure
+Container Registry (or the simulator's ACR host) without a registries
+entry for that server fails to pull, as on Azure. register(sim) plugs the routes into the base.
 
 What a backend sees:
 - Job PUT: 201 (200 when it existed) with provisioningState InProgress and
@@ -466,7 +469,35 @@ class App:
                            target="properties.template.containers")
         secrets = {s.get("name"): s for s in config.get("secrets") or []}
         self.check_template(template, env, secrets)
+        self.check_registries(config, secrets, body.get("identity") or
+                              (old or {}).get("identity") or {})
         return props
+
+    def check_registries(self, config, secrets, identity):
+        """Each private registry names a secret of the job (username and
+        passwordSecretRef) or an identity the job has ('system' for its
+        system-assigned one, else a user-assigned identity's resource id)."""
+        for i, r in enumerate(config.get("registries") or []):
+            where = "properties.configuration.registries[%d]" % i
+            if not r.get("server"):
+                raise ArmError(400, "ContainerAppRegistryInvalid", "%s.server is required."
+                               % where, target=where + ".server")
+            if r.get("identity"):
+                if r["identity"].lower() == "system":
+                    if "SystemAssigned" not in identity.get("type", ""):
+                        raise ArmError(400, "ContainerAppRegistryIdentityNotFound", "%s: "
+                                       "identity 'system' needs the job's system-assigned "
+                                       "identity (identity.type SystemAssigned)." % where)
+                elif r["identity"].lower() not in [k.lower() for k in
+                                                   identity.get("userAssignedIdentities")
+                                                   or {}]:
+                    raise ArmError(400, "ContainerAppRegistryIdentityNotFound", "%s: identity "
+                                   "'%s' is not assigned to the job (identity."
+                                   "userAssignedIdentities)." % (where, r["identity"]))
+            elif not r.get("username") or r.get("passwordSecretRef") not in secrets:
+                raise ArmError(400, "ContainerAppRegistryInvalid", "%s: give an identity, or a "
+                               "username and a passwordSecretRef naming one of properties."
+                               "configuration.secrets." % where)
 
     def _check_config(self, config):
         timeout = config.get("replicaTimeout")

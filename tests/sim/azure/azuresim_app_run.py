@@ -133,6 +133,7 @@ class Execution:
         self.timeout = config["replicaTimeout"]
         self.retry_limit = config.get("replicaRetryLimit", 0)
         self.secrets = {s["name"]: s.get("value", "") for s in config.get("secrets") or []}
+        self.registries = {r["server"].lower() for r in config.get("registries") or []}
         self.created = time.time()
         self.status = "Running"
         self.start_time = _iso(time.time_ns())
@@ -231,6 +232,14 @@ class Execution:
         images = [c["image"] for c in (self.template.get("initContainers") or []) +
                   self.template["containers"]]
         for image in dict.fromkeys(images):
+            host = image.split("/", 1)[0].lower() if "/" in image else ""
+            if _private(self.sim, host) and host not in self.registries:
+                # A private registry the job has no credentials for: the
+                # pull is refused, as Container Apps' would be.
+                self.message = "Failed to pull image '%s': unauthorized: authentication " \
+                    "required (no properties.configuration.registries entry for server " \
+                    "'%s')." % (image, host)
+                return "Failed"
             try:
                 self.sim.engine.pull(image)
             except Exception as exc:  # the engine wrapper's error, or a reference it refuses
@@ -455,6 +464,13 @@ class Execution:
                 "TenantId": self.sim.workspace_id, "SourceSystem": "Azure",
                 "Type": NEW_TABLE}))
         return rows
+
+
+def _private(sim, host):
+    """Whether images of host need registry credentials: Azure Container
+    Registry names and the simulator's own ACR host."""
+    return host.endswith((".azurecr.io", ".azurecr.cn", ".azurecr.us")) or \
+        (bool(sim.acr_host) and host == sim.acr_host.lower())
 
 
 class _StartError(Exception):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from azapp_testlib import BASE, HttpError, appsim, container, needs_engine  # noqa: F401
+from azapp_testlib import BASE, ENV_ID, HttpError, appsim, container, needs_engine  # noqa: F401
 
 pytestmark = needs_engine
 ENV = BASE + "/managedEnvironments/sockerless-env"
@@ -212,8 +212,37 @@ def test_image_that_cannot_be_pulled_fails(appsim):
     assert appsim.wait_done("pull-job", ex)["properties"]["status"] == "Failed"
 
 
-def test_acr_image_name_runs(appsim):
-    appsim.create_job("acr-job", [container(image="sockerless.azurecr.io/library/busybox:latest",
-                                            command=["true"])])
+def test_acr_image_needs_registry_credentials(appsim):
+    image = "sockerless.azurecr.io/library/busybox:latest"
+    appsim.create_job("acr-job", [container(image=image, command=["true"])])
     ex = appsim.start("acr-job")
-    assert appsim.wait_done("acr-job", ex)["properties"]["status"] == "Succeeded"
+    assert appsim.wait_done("acr-job", ex)["properties"]["status"] == "Failed"
+    body = {"location": "westeurope", "identity": {"type": "SystemAssigned"}, "properties": {
+        "environmentId": ENV_ID, "configuration": {
+            "triggerType": "Manual", "replicaTimeout": 60,
+            "registries": [{"server": "sockerless.azurecr.io", "identity": "system"}]},
+        "template": {"containers": [container(image=image, command=["true"])]}}}
+    _, job, headers = appsim.arm("PUT", BASE + "/jobs/acr2-job", body)
+    assert job["identity"]["principalId"]
+    appsim.poll(headers)
+    ex = appsim.start("acr2-job")
+    assert appsim.wait_done("acr2-job", ex)["properties"]["status"] == "Succeeded"
+
+
+def test_registry_credentials_must_resolve(appsim):
+    config = {"triggerType": "Manual", "replicaTimeout": 60}
+    for registries, identity in (
+            ([{"server": "x.azurecr.io", "identity": "system"}], None),
+            ([{"server": "x.azurecr.io", "identity": "/subscriptions/s/resourceGroups/r/"
+               "providers/Microsoft.ManagedIdentity/userAssignedIdentities/u"}],
+             {"type": "SystemAssigned"}),
+            ([{"server": "x.azurecr.io", "username": "u", "passwordSecretRef": "nope"}],
+             None)):
+        body = {"location": "westeurope", "properties": {
+            "environmentId": ENV_ID, "configuration": dict(config, registries=registries),
+            "template": {"containers": [container()]}}}
+        if identity:
+            body["identity"] = identity
+        with pytest.raises(HttpError) as err:
+            appsim.arm("PUT", BASE + "/jobs/reg-job", body)
+        assert err.value.status == 400, err.value.body
