@@ -41,7 +41,8 @@ What a backend sees:
   _timestamp_d, ContainerJobName_s = the job, ContainerGroupName_s = the
   replica (`<execution>-<5 chars>`), ContainerName_s, ContainerId_s,
   ContainerImage_s, Stream_s stdout|stderr, Log_s, EnvironmentName_s,
-  RevisionName_s "", ContainerAppName_s "", _ResourceId = the job's id) and
+  RevisionName_s "", ContainerAppName_s "", _ResourceId = the job's id in
+  lower case) and
   ContainerAppConsoleLogs (environments whose destination is azure-monitor:
   the columns of Microsoft's table reference, JobName = the execution (the
   Kubernetes job Container Apps runs), ContainerAppName = the job,

@@ -439,7 +439,7 @@ class Execution:
         azure-monitor/reference/tables/containerappconsolelogs) and the
         Container Apps logging page for the _CL columns."""
         stamp = _iso(ns)
-        resource = self.job_id
+        resource = self.job_id.lower()     # Log Analytics keeps _ResourceId lower case
         rows = []
         if self.cl:
             rows.append((CL_TABLE, {
