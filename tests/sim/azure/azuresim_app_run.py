@@ -449,7 +449,7 @@ class Execution:
                 "ContainerName_s": c["name"], "ContainerId_s": cid,
                 "ContainerImage_s": c["image"], "Stream_s": stream, "Log_s": text,
                 "EnvironmentName_s": self.env_name, "RevisionName_s": "",
-                "Category": "ContainerAppConsoleLogs", "_ResourceId": resource,
+                "_ResourceId": resource,
                 "Type": CL_TABLE}))
         if self.both:
             rows.append((NEW_TABLE, {
