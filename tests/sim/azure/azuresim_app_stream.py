@@ -24,11 +24,9 @@ from Log Analytics (Stream_s / Stream)."""
 
 import json
 import logging
-import re
-import sys
 import time
 
-from azuresim_core import ArmError
+from azuresim_core import ArmError, Stream
 
 log = logging.getLogger("azuresim")
 
@@ -49,8 +47,7 @@ def _iso(ns):
 
 
 class StreamBody:
-    """A streamed answer: the base writes each chunk of chunks() as it
-    comes (chunked transfer encoding) instead of a JSON body."""
+    """The lines of one container's log as a stream's chunks."""
 
     content_type = "text/plain; charset=utf-8"
 
@@ -134,7 +131,8 @@ def register(sim, app):
         intro = ["Connecting to the container '%s'..." % m.group("container"),
                  "Successfully Connected to container: '%s' [Execution: '%s', Replica: '%s']"
                  % (m.group("container"), ex.name, rep.name)]
-        return 200, StreamBody(buf, start, follow, output, intro), {"Cache-Control": "no-cache"}
+        body = StreamBody(buf, start, follow, output, intro)
+        return 200, Stream(body.chunks(), body.content_type), {"Cache-Control": "no-cache"}
 
     def replicas(req):
         ex = app._execution(req.match)
@@ -152,53 +150,6 @@ def register(sim, app):
 
     # Not in the 2025-07-01 spec (2023-11-02-preview): no spec check.
     sim.route("GET", REPLICAS, replicas, None)
-    _serve_stream(sim, stream)
+    # The stream takes getAuthToken's token (checked above), no api-version.
+    sim.route("GET", STREAM, stream, None, audience=None)
 
-
-def _serve_stream(sim, stream):
-    """The log stream is no ARM route: it takes getAuthToken's token (not
-    an Entra one) and no api-version, and its answer is streamed. The
-    base (Interface S) has neither, so its dispatch is wrapped for this
-    one path, and its HTTP handler taught to write a StreamBody (chunked)
-    once per process. Both go when the base serves such routes itself."""
-    regex = re.compile(STREAM)
-    serve = sim.serve
-
-    def serve_with_stream(req):
-        match = regex.fullmatch(req.path)
-        if match is None:
-            return serve(req)
-        if req.method != "GET":
-            raise ArmError(405, "MethodNotAllowed", "The log stream answers GET only.")
-        req.match = match
-        with sim.lock:
-            return stream(req)
-    sim.serve = serve_with_stream
-    for module in {sys.modules.get("__main__"), sys.modules.get("azuresim")}:
-        handler = getattr(module, "Handler", None)
-        if handler is None or not hasattr(handler, "_json") or \
-                getattr(handler, "writes_streams", False):
-            continue
-        handler._json = _json_or_stream(handler._json)
-        handler.writes_streams = True
-
-
-def _json_or_stream(original):
-    def write(self, status, obj, headers=None):
-        if not isinstance(obj, StreamBody):
-            return original(self, status, obj, headers)
-        self.send_response(status)
-        self.send_header("Content-Type", obj.content_type)
-        for name, value in list(getattr(self, "_ids", {}).items()) + \
-                list((headers or {}).items()):
-            self.send_header(name, value)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        try:
-            for chunk in obj.chunks():
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.flush()
-            self.wfile.write(b"0\r\n\r\n")
-        except OSError:   # the client went away
-            self.close_connection = True
-    return write
