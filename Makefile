@@ -64,6 +64,10 @@ BACKEND_BINS := $(BACKENDS:%=$(BUILD)/sockerless-backend-%)
 
 UNIT_SRCS := $(wildcard tests/unit/t_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+# Drivers the simulator tests run (tests/tools/*.c: the C cloud code
+# against a simulator, e.g. azure_probe for tests/sim/azure).
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 # sockerless-agent runs inside any user image, so it is static (musl),
 # libc only, and built from its sources in one step. SANITIZE=1 does not
@@ -95,7 +99,7 @@ AGENT_LIB_SRCS := $(filter-out agent/agent.c,$(wildcard agent/*.c)) \
 .PHONY: all check unit deps up down clean format format-check \
 	lint lint-cycles lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build \
 	coverage
-all: $(PROGRAMS) $(UNIT_BINS) $(FUZZ_REPLAY_BINS)
+all: $(PROGRAMS) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -131,6 +135,9 @@ $(foreach b,$(BACKENDS),$(eval $(call backend_rule,$(b))))
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LAYER_LIBS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LAYER_LIBS) $(LIBS) -lcmocka
+
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LAYER_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LAYER_LIBS) $(LIBS)
 
 # The framework's tests (tests/unit/t_fw_*.c) drive it through a fake
 # backend (tests/unit/fake_*.c) linked into each of them.
