@@ -46,6 +46,7 @@ struct logs_op {
 	struct event *ev; /* a failure waiting for the loop */
 	struct cloud_error ce;
 	struct buf line; /* a stream's partial line */
+	unsigned nlines; /* lines the stream has sent */
 	int in_cb;	 /* the caller's callback runs */
 	int dead;	 /* cancelled meanwhile: freed once it returns */
 };
@@ -208,17 +209,37 @@ azure_stream_line(const char *line, size_t len, int64_t now_ns,
 	return 0;
 }
 
+/* Whether the stream's line number idx is one of the service's two
+ * connection lines ("Connecting to the container 'main'...", then
+ * "Successfully Connected to container: 'main' [Execution: ...]"): the
+ * service's, not the workload's, so never handed out. Only the first two
+ * lines are looked at, so a workload printing the same text later keeps
+ * its line. */
+static int
+stream_intro(const struct azure_log_entry *ev, unsigned idx)
+{
+	static const char *const intro[] = { "Connecting to the container '",
+		"Successfully Connected to container: '" };
+	size_t n;
+
+	if (idx >= 2)
+		return 0;
+	n = strlen(intro[idx]);
+	return ev->len >= n && strncmp(ev->text, intro[idx], n) == 0;
+}
+
 /* One line to the caller; 1 when it cancelled the stream. */
 static int
 stream_emit(struct logs_op *op, const char *line, size_t len)
 {
 	struct azure_log_entry ev;
 	cJSON *keep;
-	int gone;
+	int gone = 0;
 
 	if (azure_stream_line(line, len, str_now_ns(), &ev, &keep) == -1)
 		return 0;
-	gone = logs_op_cb(op, &ev, 1, NULL);
+	if (!stream_intro(&ev, op->nlines++))
+		gone = logs_op_cb(op, &ev, 1, NULL);
 	cJSON_Delete(keep);
 	return gone;
 }

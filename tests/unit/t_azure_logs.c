@@ -612,6 +612,37 @@ t_stream(void **state)
 	free(url);
 }
 
+/* The service's two connection lines open every stream: they are not the
+ * workload's and never handed out; the same text later is the workload's. */
+static void
+t_stream_intro(void **state)
+{
+	static const struct script sc[] = { { { STREAM_HEAD,
+	    "{\"TimeStamp\":\"2026-12-05T10:00:01Z\",\"Log\":\"Connecting to "
+	    "the container 'main'...\"}\n",
+	    "{\"TimeStamp\":\"2026-12-05T10:00:01Z\",\"Log\":\"Successfully "
+	    "Connected to container: 'main' [Execution: 'j-1', Replica: "
+	    "'j-1-r']\"}\n",
+	    "{\"TimeStamp\":\"2026-12-05T10:00:02Z\",\"Log\":\"line-1\"}\n",
+	    "{\"TimeStamp\":\"2026-12-05T10:00:03Z\",\"Log\":\"Connecting to "
+	    "the container 'x'...\"}\n" } } };
+	struct lines l = { 0 };
+	char *url;
+
+	(void)state;
+	srv_start(sc, 1);
+	url = xasprintf(
+	    "http://127.0.0.1:%d/subscriptions/s/jobs/j/logstream", t_srv.port);
+	azure_logstream(t_srv.z, url, "t", 10, on_logs, &l);
+	run(5000);
+	assert_int_equal(l.ends, 1);
+	assert_false(l.failed);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.text[0], "line-1");
+	assert_string_equal(l.text[1], "Connecting to the container 'x'...");
+	free(url);
+}
+
 /* A line of 1.5 MiB arrives in two pieces (the bound), then a short one. */
 static void
 t_stream_long(void **state)
@@ -744,6 +775,7 @@ main(void)
 		cmocka_unit_test_teardown(t_read_more, srv_stop),
 		cmocka_unit_test_teardown(t_read_bad, srv_stop),
 		cmocka_unit_test_teardown(t_stream, srv_stop),
+		cmocka_unit_test_teardown(t_stream_intro, srv_stop),
 		cmocka_unit_test_teardown(t_stream_long, srv_stop),
 		cmocka_unit_test_teardown(t_stream_cancel, srv_stop),
 		cmocka_unit_test_teardown(t_stream_errors, srv_stop),
