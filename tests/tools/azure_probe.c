@@ -7,9 +7,11 @@
  * ENVFILE is the simulator's credentials file (export K='V' lines:
  * AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
  * AZURE_AUTHORITY_HOST, AZURE_SK_*); ENDPOINT the ARM and Log Analytics
- * URL. Steps: token SCOPE | put-job NAME [CMD] | start JOB | wait JOB EXEC
- * | list-jobs | logs JOB EXEC STREAM TEXT | stream URL TOKEN SECONDS |
- * acr HOST REPO | delete-job NAME. Each prints one JSON line: {"step",
+ * URL. Steps: token SCOPE | put-job NAME CMD (a Manual job, busybox, sh
+ * -c CMD; "": the image's command) | put-raw NAME JSON (the body as given)
+ * | start JOB | wait JOB EXEC | list-jobs | logs JOB EXEC STREAM TEXT
+ * (until TEXT came on STREAM 1 or 2) | stream URL TOKEN SECONDS | acr
+ * HOST REPO | delete-job NAME. Each prints one JSON line: {"step",
  * "ok", ...} or {"step", "ok": false, "status", "code", "message"}. The
  * calls run on a libevent loop as the backends' do. Exit 1 when a step
  * failed. */
@@ -427,6 +429,7 @@ probe_step(struct probe *p, int argc, char **argv, int *i)
 	char *path = NULL;
 	int nargs = strcmp(s, "token") == 0 ? 1 :
 	    strcmp(s, "put-job") == 0	    ? 2 :
+	    strcmp(s, "put-raw") == 0	    ? 2 :
 	    strcmp(s, "start") == 0	    ? 1 :
 	    strcmp(s, "wait") == 0	    ? 2 :
 	    strcmp(s, "list-jobs") == 0	    ? 0 :
@@ -453,6 +456,11 @@ probe_step(struct probe *p, int argc, char **argv, int *i)
 		azure_lro(p->ab.az, "jobs.createOrUpdate", "PUT", path,
 		    PROBE_API, probe_job_body(p, a[1][0] != '\0' ? a[1] : NULL),
 		    1, 120, NULL, probe_body_cb, p);
+	} else if (strcmp(s, "put-raw") == 0) {
+		path = probe_path(p, xasprintf("jobs/%s", a[0]));
+		azure_lro(p->ab.az, "jobs.createOrUpdate", "PUT", path,
+		    PROBE_API, cJSON_Parse(a[1]), 1, 120, NULL, probe_body_cb,
+		    p);
 	} else if (strcmp(s, "start") == 0) {
 		path = probe_path(p, xasprintf("jobs/%s/start", a[0]));
 		azure_lro(p->ab.az, "jobs.start", "POST", path, PROBE_API, NULL,
