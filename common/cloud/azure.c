@@ -125,6 +125,8 @@ azure_cloud(struct azure *z)
  * caller's argument with its destructor. */
 struct azure_cd {
 	char *scope;
+	struct azure *z;
+	cloud_cb cb;
 	void *arg;
 	void (*arg_free)(void *);
 };
@@ -197,12 +199,28 @@ azure_req_new(const char *method, const char *url, cJSON *body)
 	return r;
 }
 
+/* A 401 means the service no longer takes the cached token (revoked, or
+ * a restarted service forgot it): it is dropped so that the next call
+ * fetches a new one, as azure-core's BearerTokenCredentialPolicy does
+ * (the call itself fails, as there). */
+static void
+azure_cd_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct cloud_error *ce)
+{
+	struct azure_cd *cd = arg;
+
+	if (ce != NULL && ce->http_status == 401 && cd->z->auth != NULL)
+		azure_auth_forget(cd->z->auth, cd->scope);
+	cd->cb(cd->arg, resp, out, ce);
+}
+
 uint64_t
 azure_call_req(struct azure *z, const char *scope, const char *op,
     struct httpcli_req *req, int attempts, int raw, cloud_cb cb, void *arg,
     void (*arg_free)(void *))
 {
 	struct cloud_call_spec s;
+	struct azure_cd *cd;
 
 	memset(&s, 0, sizeof(s));
 	s.service = "azure";
@@ -212,7 +230,10 @@ azure_call_req(struct azure *z, const char *scope, const char *op,
 	s.raw = raw;
 	s.data = azure_cd_new(scope, arg, arg_free);
 	s.data_free = azure_cd_free;
-	return cloud_call(z->core, &s, cb, arg);
+	cd = s.data;
+	cd->z = z;
+	cd->cb = cb;
+	return cloud_call(z->core, &s, azure_cd_done, cd);
 }
 
 int

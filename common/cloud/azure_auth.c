@@ -160,6 +160,25 @@ azure_auth_token_cached(struct azure_auth *a, const char *scope)
 	return azure_auth_slot_valid(azure_auth_slot(a, scope));
 }
 
+void
+azure_auth_forget(struct azure_auth *a, const char *scope)
+{
+	struct azure_auth_slot *s;
+
+	TAILQ_FOREACH(s, &a->slots, entry) {
+		if (strcmp(scope, s->scope) != 0)
+			continue;
+		if (s->tok.token != NULL)
+			log_info("azure: the token for %s was refused (HTTP "
+				 "401): a new one is fetched for the next call",
+			    scope);
+		azure_auth_flow_tok_clear(&s->tok);
+		if (s->ev_refresh != NULL)
+			evtimer_del(s->ev_refresh);
+		return;
+	}
+}
+
 static void
 azure_auth_schedule(struct azure_auth_slot *s, int64_t in)
 {

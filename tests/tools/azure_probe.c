@@ -11,7 +11,8 @@
  * -c CMD; "": the image's command) | put-raw NAME JSON (the body as given)
  * | start JOB | wait JOB EXEC | list-jobs | logs JOB EXEC STREAM TEXT
  * (until TEXT came on STREAM 1 or 2) | stream URL TOKEN SECONDS | acr
- * HOST REPO | delete-job NAME. Each prints one JSON line: {"step",
+ * HOST REPO | delete-job NAME | expire-token (the simulator's debug
+ * endpoint expires the cached ARM token). Each prints one JSON line: {"step",
  * "ok", ...} or {"step", "ok": false, "status", "code", "message"}. The
  * calls run on a libevent loop as the backends' do. Exit 1 when a step
  * failed. */
@@ -433,6 +434,7 @@ probe_step(struct probe *p, int argc, char **argv, int *i)
 	    strcmp(s, "start") == 0	    ? 1 :
 	    strcmp(s, "wait") == 0	    ? 2 :
 	    strcmp(s, "list-jobs") == 0	    ? 0 :
+	    strcmp(s, "expire-token") == 0  ? 0 :
 	    strcmp(s, "logs") == 0	    ? 4 :
 	    strcmp(s, "stream") == 0	    ? 3 :
 	    strcmp(s, "acr") == 0	    ? 2 :
@@ -469,6 +471,16 @@ probe_step(struct probe *p, int argc, char **argv, int *i)
 		p->job = a[0];
 		p->exec = a[1];
 		probe_wait_poll(-1, 0, p);
+	} else if (strcmp(s, "expire-token") == 0) {
+		/* the simulator's debug endpoint: the cached ARM token is
+		 * expired there, as a restarted simulator would forget it */
+		cJSON *b = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(b, "token",
+		    azure_auth_token_cached(p->ab.auth, AZURE_SCOPE_ARM));
+		path = xasprintf("%s/_sim/tokens/expire", p->ab.endpoint);
+		azure_call(p->ab.az, "sim.expire", "POST", path, NULL, NULL, b,
+		    1, probe_body_cb, p);
 	} else if (strcmp(s, "list-jobs") == 0) {
 		path = probe_path(p, xstrdup("jobs"));
 		azure_list(p->ab.az, "jobs.listByResourceGroup", path,

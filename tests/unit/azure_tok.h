@@ -3,7 +3,8 @@
  * sees which scope each request was authorized for. Defined in the test
  * itself, the archive's azure_auth.o is never pulled into these binaries;
  * tests that need the whole of azure_auth (t_azure_backend.c) have their
- * own. t_azure_tok_fail makes the next fetch fail (the cache is empty
+ * own. azure_auth_forget counts and keeps the scope it was given.
+ * t_azure_tok_fail makes the next fetch fail (the cache is empty
  * while t_azure_tok_cold is set). */
 #ifndef T_AZURE_TOK_H
 #define T_AZURE_TOK_H
@@ -16,7 +17,16 @@
 #include "sockerless/xmalloc.h"
 
 static int t_azure_tok_cold, t_azure_tok_fail, t_azure_tok_fetches;
-static char t_azure_tok_buf[256];
+static int t_azure_tok_forgets;
+static char t_azure_tok_buf[256], t_azure_tok_forgot[256];
+
+void
+azure_auth_forget(struct azure_auth *a, const char *scope)
+{
+	(void)a;
+	t_azure_tok_forgets++;
+	snprintf(t_azure_tok_forgot, sizeof(t_azure_tok_forgot), "%s", scope);
+}
 
 const char *
 azure_auth_token_cached(struct azure_auth *a, const char *scope)

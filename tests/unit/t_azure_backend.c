@@ -142,6 +142,13 @@ azure_auth_cancel(struct azure_auth *a, uint64_t id)
 	}
 }
 
+void
+azure_auth_forget(struct azure_auth *a, const char *scope)
+{
+	(void)a;
+	(void)scope;
+}
+
 /* --- tests --- */
 
 static struct gcp_srv t_srv;

@@ -76,6 +76,10 @@ const char *azure_auth_tenant(const struct azure_auth *a);
  * NULL (borrowed; valid until the next call into a). */
 const char *azure_auth_token_cached(struct azure_auth *a, const char *scope);
 
+/* Drops the cached token for scope (a service answered 401 to it: revoked,
+ * or the service forgot it), so that the next call fetches a new one. */
+void azure_auth_forget(struct azure_auth *a, const char *scope);
+
 /* token is borrowed for the callback's duration; on failure token is NULL
  * and e says why (500 "getting an Azure token for <scope> from <source>:
  * <AADSTS message>", or 502 when the endpoint did not answer). */

@@ -247,3 +247,17 @@ def test_logs_of_azure_monitor_environment(sim):
     assert sorted(err["lines"], key=lambda line: line["stream"]) == [
         {"stream": 1, "text": "mon-out"}, {"stream": 2, "text": "mon-err"}]
     ok(probe(sim, "delete-job", "mon-probe")[0])
+
+
+def test_refused_token_is_fetched_again(sim):
+    """A token the service no longer takes (a restarted simulator forgets
+    its tokens) fails that call with 401 and is dropped: the next call
+    fetches a new one (azure-core's BearerTokenCredentialPolicy)."""
+    before = calls(sim).get("Entra_Token", 0)
+    first, expired, refused, again = probe(sim, "list-jobs", "expire-token", "list-jobs",
+                                           "list-jobs")
+    ok(first) and ok(expired)
+    assert not refused["ok"] and refused["status"] == 401
+    assert refused["code"] == "InvalidAuthenticationToken"
+    ok(again)
+    assert calls(sim)["Entra_Token"] - before == 2
