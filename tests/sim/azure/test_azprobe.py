@@ -261,3 +261,18 @@ def test_refused_token_is_fetched_again(sim):
     assert refused["code"] == "InvalidAuthenticationToken"
     ok(again)
     assert calls(sim)["Entra_Token"] - before == 2
+
+
+def test_slow_start_location_polled_to_its_end(sim):
+    """Jobs_Start answers Location (not Azure-AsyncOperation): 202 with
+    Retry-After while running, then 200 with the execution."""
+    needs_bed()
+    ok(probe(sim, "put-job", "slow-start", "true")[0])
+    fault = sim.post("/_sim/faults", {"op": "Jobs_Start", "kind": "slow", "polls": 3})
+    assert fault.status == 200, fault.body
+    before = calls(sim).get("OperationResult_Get", 0)
+    (start,) = probe(sim, "start", "slow-start")
+    assert ok(start)["body"]["name"] == start["execution"]
+    assert calls(sim)["OperationResult_Get"] - before >= 4
+    assert ok(probe(sim, "wait", "slow-start", start["execution"])[0])["status"] == "Succeeded"
+    ok(probe(sim, "delete-job", "slow-start")[0])
