@@ -35,6 +35,14 @@ azure_auth_token_sync(
 	abort();
 }
 
+void
+azure_auth_forget(struct azure_auth *a, const char *scope)
+{
+	(void)a;
+	(void)scope;
+	abort();
+}
+
 static const int fuzz_status[] = { 0, 400, 401, 403, 404, 408, 409, 429, 500,
 	502, 503, 504, 200, 202, 418, 302 };
 
