@@ -57,8 +57,13 @@ def probe(sim, *steps, form=None, env_file=None):
     """The probe's lines, one dict per step."""
     args = [PROBE] + ([form] if form else []) + [env_file or sim.creds_file, sim.url]
     out = subprocess.run(args + list(steps), capture_output=True, timeout=300)
+    err = out.stderr.decode("utf-8", "replace")
     lines = [json.loads(line) for line in out.stdout.decode().splitlines() if line.strip()]
-    assert lines, out.stderr.decode()[-3000:]
+    assert lines, err[-3000:]
+    # exit 1 when a step failed; the sanitizers' reports fail the test
+    assert out.returncode == (0 if all(line["ok"] for line in lines) else 1), err[-3000:]
+    for word in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+        assert word not in err, err[-3000:]
     return lines
 
 
