@@ -264,7 +264,9 @@ for suite in $SUITES; do
 			# a pytest run of its own each: every directory has a
 			# conftest of its own (two with a "sim" fixture)
 			SK_ENGINE_HOST=$SK_SIM_ENGINE_HOST run_pytest sim-gcp tests/sim/gcp
-			SK_ENGINE_HOST=$SK_SIM_ENGINE_HOST run_pytest sim-azure tests/sim/azure
+			# test_azprobe runs tests/tools/azure_probe of this build
+			SK_ENGINE_HOST=$SK_SIM_ENGINE_HOST SK_BUILD=${ASAN_BUILD:-$BUILD} \
+				run_pytest sim-azure tests/sim/azure
 		else
 			count sim 0 1
 		fi
