@@ -308,7 +308,7 @@ probe_logs_cb(void *arg, const struct azure_log_entry *ev, size_t n,
 {
 	struct probe *p = arg;
 	struct timeval tv = { 0, 300000 };
-	int found = 0;
+	int found = p->want_text == NULL; /* "": the first answer */
 	size_t i;
 	cJSON *l;
 
@@ -327,9 +327,9 @@ probe_logs_cb(void *arg, const struct azure_log_entry *ev, size_t n,
 		const cJSON *t = cJSON_GetObjectItemCaseSensitive(l, "text");
 		const cJSON *s = cJSON_GetObjectItemCaseSensitive(l, "stream");
 
-		if (p->want_text == NULL ||
-		    (strcmp(t->valuestring, p->want_text) == 0 &&
-			s->valueint == p->want_stream))
+		if (p->want_text != NULL &&
+		    strcmp(t->valuestring, p->want_text) == 0 &&
+		    s->valueint == p->want_stream)
 			found = 1;
 	}
 	if (found && !more) {

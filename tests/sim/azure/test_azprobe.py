@@ -281,3 +281,13 @@ def test_slow_start_location_polled_to_its_end(sim):
     assert calls(sim)["OperationResult_Get"] - before >= 4
     assert ok(probe(sim, "wait", "slow-start", start["execution"])[0])["status"] == "Succeeded"
     ok(probe(sim, "delete-job", "slow-start")[0])
+
+
+@pytest.mark.parametrize("form", ["--cert", "--mi-imds"])
+def test_other_credentials_call_arm_and_logs(sim, form):
+    """The tokens of the other forms are taken by ARM and Log Analytics
+    alike; an execution without lines reads as none."""
+    listed, logs = probe(sim, "list-jobs", "logs", "nojob", "nojob-0000000", "1", "",
+                         form=form)
+    assert isinstance(ok(listed)["body"]["value"], list)
+    assert ok(logs)["lines"] == []
