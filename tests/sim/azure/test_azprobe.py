@@ -261,7 +261,8 @@ def test_refused_token_is_fetched_again(sim):
     before = calls(sim).get("Entra_Token", 0)
     first, expired, refused, again = probe(sim, "list-jobs", "expire-token", "list-jobs",
                                            "list-jobs")
-    ok(first) and ok(expired)
+    ok(first)
+    ok(expired)
     assert not refused["ok"] and refused["status"] == 401
     assert refused["code"] == "InvalidAuthenticationToken"
     ok(again)
