@@ -145,6 +145,7 @@ $(FW_TEST_BINS): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o \
 
 # t_fw_agent runs its workloads under the real agent of the same build.
 $(BUILD)/tests/t_fw_agent $(BUILD)/tests/t_fw_ports $(BUILD)/tests/t_fw_prestart \
+    $(BUILD)/tests/t_fw_crstop \
     $(BUILD)/tests/t_fw_ports_relay $(BUILD)/tests/t_fw_docksock: \
     $(BUILD)/sockerless-agent
 

@@ -155,6 +155,25 @@ run_fuzz_replay() {
 	count fuzz-replay "$pass" "$fail" "$skip"
 }
 
+# The tests/e2e files (Docker's container suite) that the e2e-cloudrun suite
+# runs against cloudrun after tests/e2e_cloudrun: what a change of the
+# framework or the agent could break on cloudrun and not on ECS.
+E2E_CLOUDRUN_FILES="test_agent.py test_ci_replay.py test_compose.py
+	test_crstop.py test_diff_cli.py test_diff_details.py
+	test_diff_dockerode.py test_diff_dockerpy.py test_dockerpy.py
+	test_ecs_net.py test_efssim_local.py test_errors.py test_events.py
+	test_hard_badinput.py test_hard_conn.py test_hard_core.py
+	test_hard_faults.py test_hard_fuzz.py test_hard_life.py
+	test_i11_attach.py test_i11_events.py test_i11_exec.py
+	test_i11_logcfg.py test_i11_order.py test_images.py test_imgtree_cp.py
+	test_lifecycle.py test_logs.py test_net_api.py test_net_compose.py
+	test_net_diff.py test_net_dns.py test_net_fw.py test_net_ports.py
+	test_net_testcontainers.py test_ports.py test_ports_pub.py
+	test_restart_policy.py test_run.py test_streams.py test_system.py
+	test_vol_api.py test_vol_compose.py test_vol_docksock.py
+	test_vol_github.py test_vol_gitlab.py test_vol_mounts.py
+	test_vol_prestart.py test_vol_testcontainers.py"
+
 BED_DIR=""
 bed_up() {
 	[ -n "$BED_DIR" ] && return 0
@@ -326,6 +345,20 @@ for suite in $SUITES; do
 				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e-cloudrun tests/e2e_cloudrun
+			# a pytest run of its own: both directories have a
+			# conftest with the same fixtures
+			REF_HOST=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_ENGINE_HOST")
+			REF_NETNS=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_REF_NETNS")
+			cr_files=()
+			for f in $E2E_CLOUDRUN_FILES; do cr_files+=("tests/e2e/$f"); done
+			SK_TARGET=sockerless SK_BACKEND=cloudrun \
+				SK_GCP_SIM_PORT=$((PORT_BASE + 102)) \
+				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
+				SK_TEST_PORT_BASE=$PORT_BASE SK_REF_NETNS=$REF_NETNS \
+				SK_REF_DOCKER_HOST=$REF_HOST \
+				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+				run_pytest e2e-cloudrun-containers "${cr_files[@]}"
 		else
 			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
 			count e2e-cloudrun 0 1
