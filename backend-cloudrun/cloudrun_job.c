@@ -1,8 +1,9 @@
 /* Docker containers as Cloud Run job executions: create derives the image
  * (the agent as one more layer, pushed once per image) and makes the job
  * (shared by identical configurations); start is jobs.run with the run's
- * own environment as overrides; stop and kill cancel the execution; rm
- * deletes the executions and leaves the job idle for reuse. */
+ * own environment as overrides; stop goes through the agent (the cancel
+ * without it), kill without the agent cancels the execution; rm deletes
+ * the executions and leaves the job idle for reuse. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,15 +396,14 @@ cloudrun_job_cancel(
 	free(path);
 }
 
-/* Cloud Run cancels an execution with SIGTERM to the task (the agent
- * hands the container's stop signal to the main process) and SIGKILL
- * about 10 s later; it takes no per-call timeout. */
+/* Cloud Run's executions.cancel takes no signal and no timeout (SIGTERM,
+ * SIGKILL about 10 s later): dockerd's stop signal and -t go through the
+ * agent, and the cancel is what is left when the agent is out of reach. */
 void
 cloudrun_job_stop(struct backend *b, struct container *c, int timeout_s,
     backend_done_fn done, void *arg)
 {
-	(void)timeout_s;
-	cloudrun_job_cancel(b, c, done, arg);
+	kit_stop_through_agent(b, c, timeout_s, cloudrun_job_kill, done, arg);
 }
 
 /* Reached for KILL and TERM when the agent cannot deliver them: Cloud Run

@@ -255,7 +255,7 @@ str_time_parse_unix(const char *s, int64_t *ns)
 static int
 str_time_zone(const char **p, long *off)
 {
-	const char *z = *p;
+	const char *z = *p, *mm;
 	int sign;
 
 	*off = 0;
@@ -268,15 +268,17 @@ str_time_zone(const char **p, long *off)
 	if (*z != '+' && *z != '-')
 		return -1;
 	sign = *z == '-' ? -1 : 1;
-	for (int i = 1; i <= 5; i++)
-		if (i == 3 ? z[i] != ':' : !isdigit((unsigned char)z[i]))
-			return -1;
+	/* "+hh:mm", or "+hhmm" as some clouds write it. */
+	mm = z[3] == ':' ? z + 4 : z + 3;
+	if (!isdigit((unsigned char)z[1]) || !isdigit((unsigned char)z[2]) ||
+	    !isdigit((unsigned char)mm[0]) || !isdigit((unsigned char)mm[1]))
+		return -1;
 	*off = sign *
 	    (((z[1] - '0') * 10 + (z[2] - '0')) * 3600L +
-		((z[4] - '0') * 10 + (z[5] - '0')) * 60L);
-	if (z[1] > '2' || (z[1] == '2' && z[2] > '3') || z[4] > '5')
+		((mm[0] - '0') * 10 + (mm[1] - '0')) * 60L);
+	if (z[1] > '2' || (z[1] == '2' && z[2] > '3') || mm[0] > '5')
 		return -1;
-	*p = z + 6;
+	*p = mm + 2;
 	return 0;
 }
 
@@ -314,6 +316,34 @@ str_time_parse(const char *s, int64_t *ns)
 		return 0;
 	}
 	return str_time_ns(sec, frac, ns);
+}
+
+int64_t
+str_time_parse_cloud(const char *s)
+{
+	struct tm tm;
+	const char *p;
+	int64_t frac = 0, ns;
+	long long sec;
+	long off;
+
+	if (s == NULL)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL || p - s != 19)
+		return -1;
+	if (*p == '.') {
+		if (!isdigit((unsigned char)*++p))
+			return -1;
+		frac = str_parse_frac(&p);
+	}
+	/* A cloud's time always names its zone. */
+	if (*p == '\0' || str_time_zone(&p, &off) == -1 || *p != '\0')
+		return -1;
+	sec = (long long)timegm(&tm) - off;
+	if (sec < 0 || str_time_ns(sec, frac, &ns) == -1)
+		return -1;
+	return ns;
 }
 
 char *

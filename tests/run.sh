@@ -155,6 +155,21 @@ run_fuzz_replay() {
 	count fuzz-replay "$pass" "$fail" "$skip"
 }
 
+# The tests/e2e files (Docker's container suite) that the e2e-cloudrun suite
+# runs against cloudrun after tests/e2e_cloudrun: what differs there from ECS
+# (relay-mode networks, volumes on Cloud Storage, the reverse agent link, the
+# stop through the agent) and the real clients' sequences (the GitLab Runner
+# and GitHub Actions replays, compose, testcontainers). The whole container
+# suite on cloudrun takes about 30 minutes on 2 cores: SK_CLOUDRUN_ALL=1 runs
+# every tests/e2e file instead (make check-cloudrun-all).
+E2E_CLOUDRUN_FILES="test_run.py test_agent.py test_crstop.py test_lifecycle.py
+	test_ci_replay.py test_vol_github.py test_vol_gitlab.py
+	test_net_api.py test_net_compose.py test_net_testcontainers.py
+	test_vol_api.py test_vol_compose.py test_vol_testcontainers.py"
+if [ "${SK_CLOUDRUN_ALL:-0}" = 1 ]; then
+	E2E_CLOUDRUN_FILES=$(cd tests/e2e && echo test_*.py)
+fi
+
 BED_DIR=""
 bed_up() {
 	[ -n "$BED_DIR" ] && return 0
@@ -328,6 +343,20 @@ for suite in $SUITES; do
 				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e-cloudrun tests/e2e_cloudrun
+			# a pytest run of its own: both directories have a
+			# conftest with the same fixtures
+			REF_HOST=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_ENGINE_HOST")
+			REF_NETNS=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_REF_NETNS")
+			cr_files=()
+			for f in $E2E_CLOUDRUN_FILES; do cr_files+=("tests/e2e/$f"); done
+			SK_TARGET=sockerless SK_BACKEND=cloudrun \
+				SK_GCP_SIM_PORT=$((PORT_BASE + 102)) \
+				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
+				SK_TEST_PORT_BASE=$PORT_BASE SK_REF_NETNS=$REF_NETNS \
+				SK_REF_DOCKER_HOST=$REF_HOST \
+				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+				run_pytest e2e-cloudrun-containers "${cr_files[@]}"
 		else
 			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
 			count e2e-cloudrun 0 1

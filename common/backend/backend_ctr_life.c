@@ -356,6 +356,27 @@ backend_ctr_start(
 /* --- stop, kill, restart ------------------------------------------------ */
 
 static int backend_ctr_stop_signal(const struct container *c);
+static int backend_ctr_signal(const char *s);
+
+/* The signal a stop sends first: ?signal= (docker stop -s, API 1.42),
+ * else the container's. Answers 400 and returns -1 for an unknown one. */
+static int
+backend_ctr_stop_signal_of(struct httpsrv_req *r, const struct container *c)
+{
+	const char *s = httpsrv_req_query(r, "signal");
+	int signo;
+
+	if (s == NULL || s[0] == '\0')
+		return backend_ctr_stop_signal(c);
+	if ((signo = backend_ctr_signal(s)) == -1) {
+		httpsrv_reply_error(r, 400,
+		    "Invalid signal: %s: use a name (SIGTERM, TERM) or a "
+		    "number from 1 to 64",
+		    s);
+		return -1;
+	}
+	return signo;
+}
 
 /* Answers a stop once the container has really exited (or the deadline
  * passed, which means the cloud did not stop it in time). */
@@ -459,13 +480,14 @@ backend_ctr_stop(
 {
 	struct container *c;
 	struct backend_ctr_op *op;
-	int timeout_s;
+	int timeout_s, signo;
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) ==
 		NULL ||
 	    backend_ctr_park(c, r, m, backend_ctr_stop))
 		return;
-	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2)
+	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2 ||
+	    (signo = backend_ctr_stop_signal_of(r, c)) == -1)
 		return;
 	if (container_restarting(c)) {
 		/* Between two runs: the loop ends, nothing to stop. */
@@ -483,7 +505,8 @@ backend_ctr_stop(
 	op = backend_ctr_op_new(b, c, r);
 	op->timeout_s = timeout_s;
 	c->stopping = 1;
-	backend_sys_kill_event(b, c, backend_ctr_stop_signal(c));
+	c->stop_signo = signo;
+	backend_sys_kill_event(b, c, signo);
 	b->ops->stop(b, c, op->timeout_s, backend_ctr_stop_sent, op);
 }
 
@@ -493,13 +516,14 @@ backend_ctr_restart(
 {
 	struct container *c;
 	struct backend_ctr_op *op;
-	int timeout_s;
+	int timeout_s, signo;
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) ==
 		NULL ||
 	    backend_ctr_park(c, r, m, backend_ctr_restart))
 		return;
-	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2)
+	if ((timeout_s = backend_ctr_stop_timeout(b, r, c)) == -2 ||
+	    (signo = backend_ctr_stop_signal_of(r, c)) == -1)
 		return;
 	/* dockerd's restart is a stop, then a start by the user. */
 	backend_ctr_restart_reset(c);
@@ -513,7 +537,8 @@ backend_ctr_restart(
 	}
 	op->timeout_s = timeout_s;
 	c->stopping = 1;
-	backend_sys_kill_event(b, c, backend_ctr_stop_signal(c));
+	c->stop_signo = signo;
+	backend_sys_kill_event(b, c, signo);
 	b->ops->stop(b, c, op->timeout_s, backend_ctr_stop_sent, op);
 }
 

@@ -353,59 +353,10 @@ azure_time(char *out, size_t outsz, int64_t ns)
 	    (long long)((ns % 1000000000) / 100));
 }
 
-/* "+hh:mm" or "-hh:mm" (also "+hhmm") at s into seconds east of UTC; -1
- * when malformed. */
-static int
-azure_time_offset(const char *s, long *off)
-{
-	int h, m;
-	const char *mm;
-
-	if ((s[0] != '+' && s[0] != '-') || !isdigit((unsigned char)s[1]) ||
-	    !isdigit((unsigned char)s[2]))
-		return -1;
-	mm = s[3] == ':' ? s + 4 : s + 3;
-	if (!isdigit((unsigned char)mm[0]) || !isdigit((unsigned char)mm[1]) ||
-	    mm[2] != '\0')
-		return -1;
-	h = (s[1] - '0') * 10 + (s[2] - '0');
-	m = (mm[0] - '0') * 10 + (mm[1] - '0');
-	if (h > 23 || m > 59)
-		return -1;
-	*off = (s[0] == '-' ? -1 : 1) * (long)(h * 3600 + m * 60);
-	return 0;
-}
-
 int64_t
 azure_time_parse(const char *s)
 {
-	struct tm tm;
-	const char *p;
-	int64_t frac = 0, scale = 100000000, secs;
-	long off = 0;
-
-	if (s == NULL)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
-	    p - s != 19 || tm.tm_year < 70 || tm.tm_year > 8000)
-		return -1;
-	if (*p == '.') {
-		if (!isdigit((unsigned char)*++p))
-			return -1;
-		/* Any number of digits; past nanoseconds they are dropped. */
-		for (; isdigit((unsigned char)*p); p++, scale /= 10)
-			frac += scale > 0 ? (*p - '0') * scale : 0;
-	}
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-		off = 0;
-	else if (azure_time_offset(p, &off) == -1)
-		return -1;
-	secs = (int64_t)timegm(&tm) - off;
-	/* ns since the epoch in an int64 end in 2262. */
-	if (secs < 0 || secs >= INT64_MAX / 1000000000)
-		return -1;
-	return secs * 1000000000 + frac;
+	return str_time_parse_cloud(s);
 }
 
 /* Characters ARM refuses in a tag name. */

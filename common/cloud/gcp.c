@@ -341,54 +341,10 @@ gcp_time(char *out, size_t outsz, int64_t ns)
 	snprintf(out, outsz, "%s.%09lldZ", day, (long long)(ns % 1000000000));
 }
 
-/* "+hh:mm" or "-hh:mm" at s into seconds east of UTC; -1 when malformed. */
-static int
-gcp_time_offset(const char *s, long *off)
-{
-	int h, m;
-
-	if ((s[0] != '+' && s[0] != '-') || !isdigit((unsigned char)s[1]) ||
-	    !isdigit((unsigned char)s[2]) || s[3] != ':' ||
-	    !isdigit((unsigned char)s[4]) || !isdigit((unsigned char)s[5]) ||
-	    s[6] != '\0')
-		return -1;
-	h = (s[1] - '0') * 10 + (s[2] - '0');
-	m = (s[4] - '0') * 10 + (s[5] - '0');
-	if (h > 23 || m > 59)
-		return -1;
-	*off = (s[0] == '-' ? -1 : 1) * (long)(h * 3600 + m * 60);
-	return 0;
-}
-
 int64_t
 gcp_time_parse(const char *s)
 {
-	struct tm tm;
-	const char *p;
-	int64_t frac = 0, scale = 100000000, secs;
-	long off = 0;
-
-	if (s == NULL)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	if ((p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL ||
-	    p - s != 19 || tm.tm_year < 70 || tm.tm_year > 8000)
-		return -1;
-	if (*p == '.') {
-		if (!isdigit((unsigned char)*++p))
-			return -1;
-		for (; isdigit((unsigned char)*p); p++, scale /= 10)
-			frac += scale > 0 ? (*p - '0') * scale : 0;
-	}
-	if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
-		off = 0;
-	else if (gcp_time_offset(p, &off) == -1)
-		return -1;
-	secs = (int64_t)timegm(&tm) - off;
-	/* ns since the epoch in an int64 end in 2262. */
-	if (secs < 0 || secs >= INT64_MAX / 1000000000)
-		return -1;
-	return secs * 1000000000 + frac;
+	return str_time_parse_cloud(s);
 }
 
 /* One byte of a label: [a-z0-9_-] stays (upper case lowered); any other

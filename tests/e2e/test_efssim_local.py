@@ -13,9 +13,12 @@ from e2e_lib import TARGET, sim_url
 
 RUN = os.environ.get("SK_RUN_DIR", "")
 
+# A stack brought up on another backend (`local.sh up cloudrun`) writes no
+# backend-ecs.yaml.
 pytestmark = pytest.mark.skipif(
-    TARGET != "sockerless" or not RUN or not os.path.exists(os.path.join(RUN, "efs-id")),
-    reason="needs the local default on ECS (SK_RUN_DIR with efs-id)")
+    TARGET != "sockerless" or not RUN or not os.path.exists(os.path.join(RUN, "efs-id"))
+    or not os.path.exists(os.path.join(RUN, "backend-ecs.yaml")),
+    reason="needs the local default on ECS (SK_RUN_DIR with efs-id and backend-ecs.yaml)")
 
 
 def fs_id():

@@ -24,6 +24,11 @@ def net():
     n = f"skcrnet-{RUN_ID}-{os.urandom(3).hex()}"
     dk_ok("network", "create", n)
     yield n
+    # Its members first: this fixture is torn down before `names` removes
+    # them, and a network with members is not removed.
+    ids = dk("ps", "-aq", "--filter", f"network={n}", timeout=60).stdout.split()
+    if ids:
+        dk("rm", "-f", *ids, timeout=120)
     dk("network", "rm", n, timeout=120)
 
 

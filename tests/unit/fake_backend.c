@@ -21,6 +21,7 @@
 
 #include "../../common/backend/backend_int.h"
 #include "fake_backend.h"
+#include "sockerless/backend_kit.h"
 #include "sockerless/err.h"
 #include "sockerless/httpcli.h"
 #include "sockerless/json.h"
@@ -38,6 +39,7 @@ static const char *const fake_op_names[] = { "create", "start", "stop", "kill",
 	"vol_create", "vol_remove" };
 int fake_net_ops;
 int fake_recorder_mode;
+int fake_stop_kit;
 
 static int
 fake_op_index(const char *op)
@@ -168,17 +170,21 @@ fake_start(
 }
 
 static void
-fake_stop(struct backend *b, struct container *c, int timeout_s,
-    backend_done_fn done, void *arg)
-{
-	fake_record(b, c, "stop", timeout_s, done, arg);
-}
-
-static void
 fake_kill(struct backend *b, struct container *c, int signo,
     backend_done_fn done, void *arg)
 {
 	fake_record(b, c, "kill", signo, done, arg);
+}
+
+static void
+fake_stop(struct backend *b, struct container *c, int timeout_s,
+    backend_done_fn done, void *arg)
+{
+	if (fake_stop_kit) {
+		kit_stop_through_agent(b, c, timeout_s, fake_kill, done, arg);
+		return;
+	}
+	fake_record(b, c, "stop", timeout_s, done, arg);
 }
 
 static void

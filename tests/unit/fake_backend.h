@@ -97,6 +97,9 @@ extern int fake_net_ops;
 /* Set before fw_new: the net operations and agent_address (the port in the
  * container's private "FakePort"), for an agent the test serves itself. */
 extern int fake_recorder_mode;
+/* Set before a stop: the fake's ops->stop is kit_stop_through_agent with
+ * its kill op as the hard stop (as Cloud Run's). */
+extern int fake_stop_kit;
 
 /* backend_main with the fake's operations (no container operations may
  * reach it: they need a struct fw). */

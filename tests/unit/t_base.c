@@ -79,6 +79,29 @@ t_time_roundtrip(void **state)
 	assert_string_equal(out, "0001-01-01T00:00:00Z");
 }
 
+/* The clouds' times: the zone required, any fraction, +hhmm too. */
+static void
+t_time_cloud(void **state)
+{
+	(void)state;
+	assert_true(str_time_parse_cloud("2026-12-05T10:00:00.1234567Z") ==
+	    1796464800123456700LL);
+	assert_true(str_time_parse_cloud("2026-12-05T11:00:00.5+01:00") ==
+	    1796464800500000000LL);
+	assert_true(str_time_parse_cloud("2026-12-05T11:00:00+0100") ==
+	    1796464800000000000LL);
+	assert_true(str_time_parse_cloud("2026-12-05T10:00:00.1234567891Z") ==
+	    1796464800123456789LL);
+	assert_true(str_time_parse_cloud("2026-12-05T10:00:00") == -1);
+	assert_true(str_time_parse_cloud("2026-12-05T10:00:00.Z") == -1);
+	assert_true(str_time_parse_cloud("2026-12-05T10:00:00+1") == -1);
+	assert_true(str_time_parse_cloud("2026-12-05T10:00:00Zx") == -1);
+	assert_true(str_time_parse_cloud("1969-12-31T23:59:59Z") == -1);
+	assert_true(str_time_parse_cloud("9999-12-31T23:59:59Z") == -1);
+	assert_true(str_time_parse_cloud("1700000000") == -1);
+	assert_true(str_time_parse_cloud(NULL) == -1);
+}
+
 static void
 t_json_checks(void **state)
 {
@@ -127,6 +150,7 @@ main(void)
 		cmocka_unit_test(t_buf_bound),
 		cmocka_unit_test(t_str_tonum),
 		cmocka_unit_test(t_time_roundtrip),
+		cmocka_unit_test(t_time_cloud),
 		cmocka_unit_test(t_json_checks),
 		cmocka_unit_test(t_human_duration),
 	};

@@ -38,7 +38,10 @@ struct container {
 	void (*backend_data_free)(void *);
 	struct backend_waiters *waiters; /* framework-private */
 	int stopping;			 /* a stop is in flight */
-	struct backend_agent *agent;	 /* framework-private */
+	/* The signal of the stop in flight: ?signal= (docker stop -s), else
+	 * StopSignal, else TERM; runtime only. */
+	int stop_signo;
+	struct backend_agent *agent; /* framework-private */
 	/* Frees agent: set with it, so that container.c, below the agent
 	 * code, does not call up into it. */
 	void (*agent_free)(struct container *c);

@@ -97,6 +97,22 @@ void kit_op_fail(struct kit_op *op, const struct err *e, const char *what);
 /* Calls fn(op) after ms on the op's own timer (re-armed on each call). */
 void kit_op_later(struct kit_op *op, int ms, void (*fn)(struct kit_op *));
 
+/* --- stop through the agent ---------------------------------------------- */
+
+/* The backend's hard stop: ends the workload outright (Cloud Run's
+ * executions.cancel), as its kill op does. */
+typedef void (*kit_hard_stop_fn)(struct backend *b, struct container *c,
+    int signo, backend_done_fn done, void *arg);
+/* dockerd's graceful stop for a backend whose cloud can only end the
+ * workload outright (its ops->stop calls this): c->stop_signo through the
+ * agent, then after timeout_s (-1: no limit) KILL through the agent if
+ * the workload still runs (exit 137, as dockerd); hard at once, with a
+ * log line saying why, when the agent cannot be reached. done is called
+ * once the workload exited or the kill (or hard) was delivered; the
+ * framework then waits for the exit. */
+void kit_stop_through_agent(struct backend *b, struct container *c,
+    int timeout_s, kit_hard_stop_fn hard, backend_done_fn done, void *arg);
+
 /* --- start completes when running ---------------------------------------- */
 
 /* Docker's start returns once the process runs. A backend whose cloud

@@ -55,6 +55,11 @@ void str_time_rfc3339(char *out, size_t size, int64_t ns);
  * outside what int64 nanoseconds hold (1677-09-21 to 2262-04-11), except
  * Docker's zero time "0001-01-01T00:00:00Z", which gives 0. */
 int str_time_parse(const char *s, int64_t *ns);
+/* A time a cloud sent: RFC 3339 date-time with its zone ("Z", "+hh:mm" or
+ * "+hhmm") and any number of fraction digits (past nanoseconds dropped),
+ * into ns since the epoch; -1 when malformed, before 1970 or past what
+ * int64 nanoseconds hold (2262). */
+int64_t str_time_parse_cloud(const char *s);
 /* What a time parameter takes, for error messages. */
 #define STR_TIME_HINT                                               \
 	"expected unix seconds (1700000000.5) or an RFC 3339 date " \
