@@ -268,10 +268,11 @@ str_time_zone(const char **p, long *off)
 	if (*z != '+' && *z != '-')
 		return -1;
 	sign = *z == '-' ? -1 : 1;
+	if (!isdigit((unsigned char)z[1]) || !isdigit((unsigned char)z[2]))
+		return -1;
 	/* "+hh:mm", or "+hhmm" as some clouds write it. */
 	mm = z[3] == ':' ? z + 4 : z + 3;
-	if (!isdigit((unsigned char)z[1]) || !isdigit((unsigned char)z[2]) ||
-	    !isdigit((unsigned char)mm[0]) || !isdigit((unsigned char)mm[1]))
+	if (!isdigit((unsigned char)mm[0]) || !isdigit((unsigned char)mm[1]))
 		return -1;
 	*off = sign *
 	    (((z[1] - '0') * 10 + (z[2] - '0')) * 3600L +

@@ -95,6 +95,9 @@ t_time_cloud(void **state)
 	assert_true(str_time_parse_cloud("2026-12-05T10:00:00") == -1);
 	assert_true(str_time_parse_cloud("2026-12-05T10:00:00.Z") == -1);
 	assert_true(str_time_parse_cloud("2026-12-05T10:00:00+1") == -1);
+	assert_true(str_time_parse_cloud("2026-12-05T10:00:00+01") == -1);
+	assert_true(str_time_parse_cloud("2026-12-05T10:00:00+01:") == -1);
+	assert_true(str_time_parse_cloud("2026-12-05T10:00:00+01:0") == -1);
 	assert_true(str_time_parse_cloud("2026-12-05T10:00:00Zx") == -1);
 	assert_true(str_time_parse_cloud("1969-12-31T23:59:59Z") == -1);
 	assert_true(str_time_parse_cloud("9999-12-31T23:59:59Z") == -1);
