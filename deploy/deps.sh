@@ -14,7 +14,7 @@ PKGS=(
 	clang-14 libclang-rt-14-dev
 	# the local default and the test bed
 	docker.io docker-registry busybox-static runc iproute2 iptables util-linux
-	curl skopeo
+	curl skopeo openssl
 	python3 python3-botocore python3-docker python3-yaml python3-pytest python3-cryptography
 	docker-compose
 )
