@@ -440,16 +440,26 @@ ecs_task_stop_task(struct backend *b, struct container *c, const char *reason,
 	ecs_task_stop_call(arn, reason, ecs_task_stopped, op);
 }
 
-/* ECS stops a task with the image's stop signal (SIGTERM by default) and
- * SIGKILL after the definition's stopTimeout; it takes no per-call
- * timeout, so docker stop -t is bounded by ecs.stop_timeout. */
+/* The cloud's stop, for kit_stop_through_agent when the agent cannot be
+ * reached (or the task runs without it): StopTask, which sends SIGTERM and
+ * SIGKILL after the definition's stopTimeout. */
+static void
+ecs_task_hard_stop(struct backend *b, struct container *c, int signo,
+    backend_done_fn done, void *arg)
+{
+	(void)signo;
+	ecs_task_stop_task(
+	    b, c, "Stopped by docker stop (sockerless)", done, arg);
+}
+
+/* dockerd's stop through the agent: the stop signal (-s, StopSignal or
+ * TERM), KILL after -t (exit 137); StopTask only when the agent cannot be
+ * reached, whose grace is the definition's stopTimeout. */
 void
 ecs_task_stop(struct backend *b, struct container *c, int timeout_s,
     backend_done_fn done, void *arg)
 {
-	(void)timeout_s;
-	ecs_task_stop_task(
-	    b, c, "Stopped by docker stop (sockerless)", done, arg);
+	kit_stop_through_agent(b, c, timeout_s, ecs_task_hard_stop, done, arg);
 }
 
 void

@@ -58,6 +58,7 @@ struct backend_ctr_op {
 	struct container *c;
 	struct httpsrv_req *req; /* NULL when nobody waits for a reply */
 	int timeout_s;
+	int no_limit;	/* stop -t -1: wait for the exit, however long */
 	int then_start; /* restart: start after the stop */
 	int force;
 	int signo; /* kill */

@@ -419,7 +419,7 @@ backend_ctr_stop_poll(evutil_socket_t fd, short ev, void *arg)
 		backend_ctr_stop_finish(op, NULL);
 		return;
 	}
-	if (--op->timeout_s <= -600) {
+	if (!op->no_limit && --op->timeout_s <= -600) {
 		/* 60 s past the kill deadline at 100 ms per tick. */
 		err_set(&e, 500,
 		    "the cloud did not stop container %.12s in "
@@ -441,6 +441,8 @@ backend_ctr_stop_sent(void *arg, const struct err *e)
 		backend_ctr_stop_finish(op, e);
 		return;
 	}
+	/* -t -1: dockerd waits for the exit without a deadline. */
+	op->no_limit = op->timeout_s < 0;
 	op->timeout_s = op->timeout_s * 10; /* ticks of 100 ms */
 	op->timer = evtimer_new(op->b->base, backend_ctr_stop_poll, op);
 	evtimer_add(op->timer, &tv);
