@@ -157,19 +157,34 @@ wrap_log_pending(int stream)
 	return q->len - q->off;
 }
 
-/* Writes one line or piece: marked as docs/agent-link.md says. */
+/* Whether a stdout line starts like one of the marks below. */
+static int
+wrap_looks_marked(const char *p, size_t len)
+{
+	static const char *const marks[] = { "stdout| ", "stderr| ", "stdout+ ",
+		"stderr+ " };
+
+	for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if (len >= 8 && memcmp(p, marks[i], 8) == 0)
+			return 1;
+	return 0;
+}
+
+/* Writes one line or piece: marked as docs/agent-link.md says (a piece
+ * without its newline is marked "+": the reader adds no newline). */
 static void
 wrap_emit(int stream, struct wrap_line *l)
 {
 	static char out[WRAP_LINE_MAX + 16];
 	const char *mark = NULL;
 	size_t n = 0;
+	int whole = l->len > 0 && l->buf[l->len - 1] == '\n';
 
 	if (stream == AGLINK_STDERR)
-		mark = "stderr| ";
-	else if (l->len >= 8 &&
-	    (memcmp(l->buf, "stderr| ", 8) == 0 ||
-		memcmp(l->buf, "stdout| ", 8) == 0))
+		mark = whole ? "stderr| " : "stderr+ ";
+	else if (!whole)
+		mark = "stdout+ ";
+	else if (wrap_looks_marked(l->buf, l->len))
 		mark = "stdout| ";
 	if (mark != NULL) {
 		memcpy(out, mark, 8);

@@ -33,6 +33,7 @@ struct logs_line {
 	enum stdstream_kind stream;
 	char *msg;
 	size_t len;
+	int partial;
 };
 
 struct logs_job {
@@ -127,7 +128,7 @@ backend_logs_finish(struct logs_job *j, int client_gone)
 
 static void
 backend_logs_emit(struct logs_job *j, int64_t ts_ns, enum stdstream_kind stream,
-    const char *msg, size_t len)
+    const char *msg, size_t len, int partial)
 {
 	struct buf line, out;
 	char ts[48];
@@ -141,7 +142,8 @@ backend_logs_emit(struct logs_job *j, int64_t ts_ns, enum stdstream_kind stream,
 		buf_addf(&line, "%s ", ts);
 	}
 	buf_add(&line, msg, len);
-	buf_add(&line, "\n", 1);
+	if (!partial)
+		buf_add(&line, "\n", 1);
 	if (j->tty) {
 		backend_logs_write(j, line.data, line.len);
 	} else {
@@ -178,6 +180,7 @@ backend_logs_ring_add(struct logs_job *j, const struct backend_log_event *ev)
 	l->stream = ev->stream;
 	l->msg = xstrndup(ev->msg, ev->len);
 	l->len = ev->len;
+	l->partial = ev->partial;
 }
 
 static void
@@ -186,7 +189,8 @@ backend_logs_ring_flush(struct logs_job *j)
 	for (size_t i = 0; i < j->ring_n; i++) {
 		struct logs_line *l =
 		    &j->ring[(j->ring_head + i) % j->ring_cap];
-		backend_logs_emit(j, l->ts_ns, l->stream, l->msg, l->len);
+		backend_logs_emit(
+		    j, l->ts_ns, l->stream, l->msg, l->len, l->partial);
 		free(l->msg);
 		l->msg = NULL;
 	}
@@ -355,8 +359,8 @@ backend_logs_batch(void *arg, const struct backend_log_event *ev, size_t n,
 		if (j->tail >= 0 && !j->initial_done)
 			backend_logs_ring_add(j, &ev[i]);
 		else
-			backend_logs_emit(
-			    j, ev[i].ts_ns, ev[i].stream, ev[i].msg, ev[i].len);
+			backend_logs_emit(j, ev[i].ts_ns, ev[i].stream,
+			    ev[i].msg, ev[i].len, ev[i].partial);
 	}
 	backend_logs_next(j, at_end);
 }

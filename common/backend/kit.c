@@ -316,12 +316,15 @@ kit_agent_address(const struct container *c, const char *ip, int port,
 void
 kit_logs_unmark(struct backend_log_event *ev)
 {
-	if (ev->len < KIT_MARK_LEN)
+	const char *m = ev->msg;
+
+	if (ev->len < KIT_MARK_LEN || memcmp(m, "std", 3) != 0 ||
+	    (memcmp(m + 3, "out", 3) != 0 && memcmp(m + 3, "err", 3) != 0) ||
+	    (m[6] != '|' && m[6] != '+') || m[7] != ' ')
 		return;
-	if (memcmp(ev->msg, "stderr| ", KIT_MARK_LEN) == 0)
+	if (m[3] == 'e')
 		ev->stream = STDSTREAM_STDERR;
-	else if (memcmp(ev->msg, "stdout| ", KIT_MARK_LEN) != 0)
-		return;
+	ev->partial = m[6] == '+';
 	ev->msg += KIT_MARK_LEN;
 	ev->len -= KIT_MARK_LEN;
 }

@@ -23,8 +23,11 @@ kit_lines_init(struct kit_lines *l)
 		buf_init(&l->part[i], 0);
 }
 
-void
-kit_lines_emit(struct kit_lines *l, int s, int64_t us, const char *p, size_t n)
+/* A row; a fourth member 1 says no newline follows (the output ended
+ * without one). */
+static void
+kit_lines_row(struct kit_lines *l, int s, int64_t us, const char *p, size_t n,
+    int partial)
 {
 	cJSON *row = cJSON_CreateArray();
 	char *line = xstrndup(p, n);
@@ -32,8 +35,16 @@ kit_lines_emit(struct kit_lines *l, int s, int64_t us, const char *p, size_t n)
 	cJSON_AddItemToArray(row, cJSON_CreateNumber(s));
 	cJSON_AddItemToArray(row, cJSON_CreateNumber((double)us));
 	cJSON_AddItemToArray(row, cJSON_CreateString(line));
+	if (partial)
+		cJSON_AddItemToArray(row, cJSON_CreateNumber(1));
 	cJSON_AddItemToArray(l->out, row);
 	free(line);
+}
+
+void
+kit_lines_emit(struct kit_lines *l, int s, int64_t us, const char *p, size_t n)
+{
+	kit_lines_row(l, s, us, p, n, 0);
 }
 
 void
@@ -66,8 +77,8 @@ kit_lines_flush(struct kit_lines *l)
 {
 	for (int s = 1; s <= 2; s++) {
 		if (l->part[s].len > 0)
-			kit_lines_emit(l, s, l->part_us[s], l->part[s].data,
-			    l->part[s].len);
+			kit_lines_row(l, s, l->part_us[s], l->part[s].data,
+			    l->part[s].len, 1);
 		buf_reset(&l->part[s]);
 	}
 }
@@ -125,6 +136,7 @@ kit_logs_kept(struct backend *b, struct container *c, const char *cursor,
 		const cJSON *st = cJSON_GetArrayItem(row, 0);
 		const cJSON *ts = cJSON_GetArrayItem(row, 1);
 		const cJSON *msg = cJSON_GetArrayItem(row, 2);
+		const cJSON *part = cJSON_GetArrayItem(row, 3);
 		if (i++ < from || !cJSON_IsString(msg) || !cJSON_IsNumber(st) ||
 		    !cJSON_IsNumber(ts))
 			continue;
@@ -138,6 +150,7 @@ kit_logs_kept(struct backend *b, struct container *c, const char *cursor,
 		    st->valueint == 2 ? STDSTREAM_STDERR : STDSTREAM_STDOUT;
 		ev[n].msg = msg->valuestring;
 		ev[n].len = strlen(msg->valuestring);
+		ev[n].partial = cJSON_IsNumber(part) && part->valuedouble == 1;
 		n++;
 	}
 	snprintf(next, sizeof(next), "%lld", i > from ? (long long)i : from);

@@ -439,20 +439,23 @@ def test_exec_failure_of_main():
 
 def test_log_marking():
     long = "x" * 40000
+    # A piece without its newline (a split of a long line, or output that
+    # ends without one) is marked "+": the reader adds no newline.
     script = ("echo plain; echo 'stderr| looks marked'; echo 'stdout| too'; "
+              "echo 'stdout+ also'; "
               "echo err >&2; printf 'a'; printf 'b\\nc'; "
               f"echo {long} >&2; printf tail >&2")
     a = Agent(["sh", "-c", script], link=False)
     rc, so, se = a.wait()
     assert rc == 0
     assert so == (b"plain\nstdout| stderr| looks marked\nstdout| stdout| too\n"
-                  b"ab\nc\n")
+                  b"stdout| stdout+ also\nab\nstdout+ c\n")
     lines = se.split(b"\n")
     assert lines[0] == b"stderr| err"
-    assert lines[1] == b"stderr| " + b"x" * 16384
-    assert lines[2] == b"stderr| " + b"x" * 16384
+    assert lines[1] == b"stderr+ " + b"x" * 16384
+    assert lines[2] == b"stderr+ " + b"x" * 16384
     assert lines[3] == b"stderr| " + b"x" * (40000 - 2 * 16384)
-    assert lines[4] == b"stderr| tail" and lines[5] == b""
+    assert lines[4] == b"stderr+ tail" and lines[5] == b""
 
 
 def test_env_is_clean(agents):

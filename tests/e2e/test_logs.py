@@ -79,3 +79,16 @@ def test_logs_since_until(docker, name):
     assert docker("logs", "--since", "10m", name).stdout.split() == ["early", "late"]
     future = str(int(time.time()) + 3600)
     assert docker("logs", "--since", future, name).stdout == ""
+
+
+def test_logs_without_final_newline(docker, name):
+    # Output that ends without a newline comes back without one, and a line
+    # longer than the agent's 16 KiB pieces comes back whole, as dockerd's
+    # json-file gives them (docs/agent-link.md: the "+" marks).
+    dk_ok("run", "--name", name, BUSYBOX, "sh", "-c",
+          "echo abc; head -c 20000 /dev/zero | tr '\\0' x; echo; printf end; "
+          "printf oops >&2")
+    p = docker("logs", name)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "abc\n" + "x" * 20000 + "\nend", p.stdout[-40:]
+    assert p.stderr == "oops", p.stderr

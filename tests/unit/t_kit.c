@@ -237,6 +237,29 @@ t_unmark(void **state)
 	ev.len = 7;
 	kit_logs_unmark(&ev);
 	assert_string_equal(ev.msg, "stderr|");
+	assert_int_equal(ev.partial, 0);
+	/* A piece without its newline. */
+	ev.stream = STDSTREAM_STDOUT;
+	ev.msg = "stderr+ tail";
+	ev.len = strlen(ev.msg);
+	kit_logs_unmark(&ev);
+	assert_int_equal(ev.stream, STDSTREAM_STDERR);
+	assert_int_equal(ev.partial, 1);
+	assert_string_equal(ev.msg, "tail");
+	ev.stream = STDSTREAM_STDOUT;
+	ev.partial = 0;
+	ev.msg = "stdout+ ";
+	ev.len = 8;
+	kit_logs_unmark(&ev);
+	assert_int_equal(ev.stream, STDSTREAM_STDOUT);
+	assert_int_equal(ev.partial, 1);
+	assert_int_equal(ev.len, 0);
+	ev.partial = 0;
+	ev.msg = "stdout* x";
+	ev.len = 9;
+	kit_logs_unmark(&ev);
+	assert_string_equal(ev.msg, "stdout* x");
+	assert_int_equal(ev.partial, 0);
 }
 
 static void
@@ -275,9 +298,12 @@ t_lines(void **state)
 	assert_int_equal(cJSON_GetArrayItem(row, 1)->valueint, 10);
 	row = cJSON_GetArrayItem(l.out, 2);
 	assert_string_equal(cJSON_GetArrayItem(row, 2)->valuestring, "");
+	assert_null(cJSON_GetArrayItem(row, 3));
+	/* Output that ended without a newline says so. */
 	row = cJSON_GetArrayItem(l.out, 3);
 	assert_int_equal(cJSON_GetArrayItem(row, 0)->valueint, 2);
 	assert_string_equal(cJSON_GetArrayItem(row, 2)->valuestring, "err");
+	assert_int_equal(cJSON_GetArrayItem(row, 3)->valueint, 1);
 	row = cJSON_GetArrayItem(l.out, 4);
 	assert_int_equal(cJSON_GetArrayItem(row, 0)->valueint, 2);
 	assert_string_equal(cJSON_GetArrayItem(row, 2)->valuestring, "note 7");

@@ -100,6 +100,9 @@ struct backend_log_event {
 	enum stdstream_kind stream; /* STDOUT or STDERR */
 	const char *msg;	    /* one line without its newline */
 	size_t len;
+	/* No newline follows: a piece of a longer line, or output that
+	 * ended without one (docker logs adds none either). */
+	int partial;
 };
 
 /* A batch of log events in time order. cursor is where the next fetch

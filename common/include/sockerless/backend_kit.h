@@ -241,7 +241,9 @@ void kit_start_failed(struct err *e, const char *what, const char *why);
 int kit_start_failure_code(const char *reason);
 /* The agent's stream marks in a log service that merges stdout and
  * stderr (docs/agent-link.md, "The wrapper"): "stderr| " is stderr,
- * "stdout| " a stdout line that looked like a mark; others stay as are. */
+ * "stdout| " a stdout line that looked like a mark, "stderr+ " and
+ * "stdout+ " a piece without its newline (ev->partial); others stay as
+ * are. */
 void kit_logs_unmark(struct backend_log_event *ev);
 
 /* --- durable JSON journals ------------------------------------------------ */
@@ -266,8 +268,10 @@ int kit_agent_layer(const char *path, const char *dest, struct reg_layer *l,
 /* --- output kept in the container's state -------------------------------- */
 
 /* For clouds that hand the whole output over at once (a function's
- * answer): lines [[stream, ts_us, "line"], ...] in private key
- * KIT_OUTPUT, served by kit_logs_kept (a backend's logs_fetch). */
+ * answer): lines [[stream, ts_us, "line"(, 1: no newline follows)], ...]
+ * in private key KIT_OUTPUT, served by kit_logs_kept (a backend's
+ * logs_fetch). kit_lines_flush keeps a stream's last piece without its
+ * newline. */
 #define KIT_OUTPUT "Output"
 struct kit_lines {
 	cJSON *out;
