@@ -27,6 +27,7 @@ closed) and the instance is restarted. Every front request counts as
 
 import http.client
 import logging
+import os
 import re
 import socket
 import threading
@@ -38,7 +39,9 @@ import azuresim_app_run as app_run
 log = logging.getLogger("azuresim")
 
 START_SECONDS = 120
-STOP_GRACE_SECONDS = 5
+# SIGTERM to SIGKILL when an instance goes (tests shorten it, as for
+# Container Apps: the same knob)
+STOP_GRACE_SECONDS = float(os.environ.get("AZURESIM_STOP_GRACE_SECONDS", "30"))
 DEFAULT_TIMEOUT = 30 * 60
 LABEL_SITE = "sockerless.azuresim.web.site"
 LOG_TABLE = "FunctionAppLogs"
@@ -202,8 +205,12 @@ class Runs:
             self.closed = True
             gone = list(self.instances.values())
             self.instances = {}
-        for inst in gone:
-            self._stop(inst)
+        threads = [threading.Thread(target=self._stop, args=(inst,), daemon=True)
+                   for inst in gone]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(STOP_GRACE_SECONDS + 30)
 
     # The front.
 

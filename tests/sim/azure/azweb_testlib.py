@@ -126,8 +126,8 @@ def agent_image():
 
 
 class WebSim(AzureSim):
-    def __init__(self, workdir, env=None):
-        super().__init__(workdir, env=env, ports=6)
+    def __init__(self, workdir, env=None, ports=6):
+        super().__init__(workdir, env=env, ports=ports)
 
     def creds_env(self):
         out = {}
