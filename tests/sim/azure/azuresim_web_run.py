@@ -47,7 +47,7 @@ LABEL_SITE = "sockerless.azuresim.web.site"
 LOG_TABLE = "FunctionAppLogs"
 HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
                "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate",
-               "content-length"}
+               "content-length", "expect"}
 TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d\d):(\d\d)$")
 REGISTRY_SETTINGS = ("DOCKER_REGISTRY_SERVER_URL", "DOCKER_REGISTRY_SERVER_USERNAME",
                      "DOCKER_REGISTRY_SERVER_PASSWORD")
