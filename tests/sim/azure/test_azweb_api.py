@@ -243,6 +243,28 @@ def test_faults_and_calls(websim):
     websim.web("DELETE", "/sites/api-faults")
 
 
+def test_slow_fault_keeps_the_create_running(websim):
+    websim.raw("POST", "/_sim/faults", json.dumps(
+        {"op": "WebApps_CreateOrUpdate", "kind": "slow", "polls": 2}).encode(),
+        {"Content-Type": "application/json"})
+    try:
+        status, _, headers = websim.web("PUT", "/sites/api-slow", websim.site_body(
+            IMAGE, acrUseManagedIdentityCreds=True))
+        assert status == 202
+        running = 0
+        url = headers["Location"]
+        while True:
+            status, body, hdrs = websim.arm("GET", url)
+            if status != 202:
+                break
+            running += 1
+            url = hdrs.get("Location") or url
+        assert running >= 2 and status == 200 and body["name"] == "api-slow"
+    finally:
+        websim.raw("DELETE", "/_sim/faults")
+        websim.web("DELETE", "/sites/api-slow")
+
+
 def test_front_unknown_site(websim):
     status, text, _ = websim.front_raw("nosuch-site")
     assert status == 404 and "not found" in text
