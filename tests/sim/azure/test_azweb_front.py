@@ -57,6 +57,24 @@ def test_post_is_proxied(websim):
     assert all(r["Level"] == "Information" and r["TimeGenerated"] for r in rows)
 
 
+def test_chunked_request_body_and_get(websim):
+    make(websim, "front-chunked")
+    websim.wait_front("front-chunked")
+    conn = http.client.HTTPConnection("127.0.0.1", websim.port, timeout=60)
+    try:
+        conn.request("PUT", "/api/echo", body=iter([b"part1-", b"part2"]),
+                     headers={"Host": "front-chunked.azurewebsites.net"}, encode_chunked=True)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        assert resp.status == 201 and "method=PUT" in text and "body=part1-part2" in text
+        conn.request("GET", "/api/echo?q=2", headers={"Host": "front-chunked.azurewebsites.net"})
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        assert resp.status == 201 and "method=GET target=/api/echo?q=2 " in text
+    finally:
+        conn.close()
+
+
 def test_answer_is_streamed(websim):
     make(websim, "front-stream")
     websim.wait_front("front-stream")
