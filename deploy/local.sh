@@ -3,7 +3,8 @@
 # cloud simulator), one sockerless backend and the frontend, all on this
 # machine, all on loopback.
 #
-#   deploy/local.sh up [BACKEND]   start (default backend: ecs), print DOCKER_HOST
+#   deploy/local.sh up [BACKEND]   start (default backend: ecs; or lambda,
+#                                  cloudrun, gcf, aca), print DOCKER_HOST
 #   deploy/local.sh down           stop everything and clean up
 #   deploy/local.sh env            print the export line of a running stack
 #   deploy/local.sh restart-backend [BACKEND]   restart (or swap) the backend
@@ -327,6 +328,43 @@ EOF
 	if knows_key "$BUILD/sockerless-backend-cloudrun" cloudrun.volume_bucket; then
 		echo "  volume_bucket: $GCP_VOLUME_BUCKET" >>"$RUN/backend-cloudrun.yaml"
 	fi
+}
+
+# The Container Apps backend against the Azure simulator: the service
+# principal of $RUN/azure/creds.env (its secret in a file of its own), the
+# simulator's pre-made environment, its ACR host taking the token exchange
+# (the agent image pushed to the local registry is the same repository
+# there), and the jobs' agents (host networking on the simulator's engine)
+# calling back over loopback.
+write_aca_config() {
+	local bin="$BUILD/sockerless-backend-aca"
+	# shellcheck disable=SC1091
+	. "$RUN/azure/creds.env"
+	(umask 077 && printf '%s\n' "$AZURE_CLIENT_SECRET" >"$RUN/azure/client-secret")
+	cat >"$RUN/backend-aca.yaml" <<EOF
+# Written by deploy/local.sh: the aca backend against the Azure simulator.
+socket: $RUN/backend.sock
+state_dir: $RUN/state-aca
+registry_mirrors: [http://$SK_REGISTRY]
+agent_callback_listen: 127.0.0.1:$SK_CALLBACK_PORT
+agent_callback_url: http://127.0.0.1:$SK_CALLBACK_PORT
+$(write_volume_config "$bin")
+aca:
+  subscription: $AZ_SUBSCRIPTION
+  resource_group: $AZ_RESOURCE_GROUP
+  location: $AZ_LOCATION
+  tenant_id: $AZURE_TENANT_ID
+  client_id: $AZURE_CLIENT_ID
+  client_secret_file: $RUN/azure/client-secret
+  authority_host: http://127.0.0.1:$SK_AZ_SIM_PORT
+  endpoint: http://127.0.0.1:$SK_AZ_SIM_PORT
+  endpoint_logs: http://127.0.0.1:$SK_AZ_SIM_PORT
+  registry_hosts: 127.0.0.1:$SK_AZ_ACR_PORT
+  environment: sockerless-env
+  registry_identity: system
+  agent_image: 127.0.0.1:$SK_AZ_ACR_PORT/sockerless/agent:0.1.0
+  poll_ms: 500
+EOF
 }
 
 # The volumes' bucket is $RUN/gcp/sim/gcs/$GCP_VOLUME_BUCKET (the
