@@ -199,6 +199,7 @@ aca_job_use(cJSON *priv, const char *id)
 {
 	kit_run_use(priv, id);
 	cJSON_DeleteItemFromObjectCaseSensitive(priv, BACKEND_P_AGENT_EXIT);
+	cJSON_DeleteItemFromObjectCaseSensitive(priv, BACKEND_P_AGENT_HELLO);
 	cJSON_DeleteItemFromObjectCaseSensitive(priv, ACA_P_WHY);
 }
 

@@ -70,7 +70,8 @@ aca_poll_ended(struct backend *b, struct container *c, const cJSON *props)
 	struct err e;
 
 	if (kit_start_pending(c)) {
-		if (ax == NULL && strcmp(status, "Succeeded") != 0) {
+		if (ax == NULL &&
+		    !json_bool(container_private(c), BACKEND_P_AGENT_HELLO, 0)) {
 			/* It ended before the workload ran (an image that
 			 * could not be pulled, the agent's init failing). */
 			snprintf(why, sizeof(why),
@@ -135,6 +136,12 @@ aca_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 	}
 	if (aca_def_ended(status)) {
 		aca_poll_ended(b, c, props);
+		aca_poll_op_end(op, 0);
+		return;
+	}
+	/* An execution is Running while its replica still pulls the images:
+	 * the workload runs once its agent linked. */
+	if (!json_bool(container_private(c), BACKEND_P_AGENT_HELLO, 0)) {
 		aca_poll_op_end(op, 0);
 		return;
 	}

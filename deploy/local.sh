@@ -25,7 +25,9 @@
 # BUILD (binaries directory, default build, or the one the stack was
 # brought up with), SK_ECS_AGENT (0: run ECS
 # tasks without the agent; default 1 when BUILD has sockerless-agent),
-# SK_WRAP (a command prefix for the daemons, e.g. valgrind and its options).
+# SK_WRAP (a command prefix for the daemons, e.g. valgrind and its options),
+# SK_ACA_JOB_IDLE and SK_ACA_AGENT_IMAGE (the aca backend's job_idle and
+# agent_image, for its tests).
 #
 # Volumes: the simulator has one EFS file system (ecs.efs_filesystem_id),
 # backed by $SK_RUN/efs/<fs-id>; its id is in $SK_RUN/efs-id and
@@ -362,9 +364,13 @@ aca:
   registry_hosts: 127.0.0.1:$SK_AZ_ACR_PORT
   environment: sockerless-env
   registry_identity: system
-  agent_image: 127.0.0.1:$SK_AZ_ACR_PORT/sockerless/agent:0.1.0
+  agent_image: ${SK_ACA_AGENT_IMAGE:-127.0.0.1:$SK_AZ_ACR_PORT/sockerless/agent:0.1.0}
   poll_ms: 500
 EOF
+	# (tests: a short job_idle, an agent image that cannot be pulled)
+	if [ -n "${SK_ACA_JOB_IDLE:-}" ]; then
+		echo "  job_idle: $SK_ACA_JOB_IDLE" >>"$RUN/backend-aca.yaml"
+	fi
 }
 
 # The volumes' bucket is $RUN/gcp/sim/gcs/$GCP_VOLUME_BUCKET (the

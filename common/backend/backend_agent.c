@@ -124,6 +124,14 @@ agent_on_hello(void *arg, const cJSON *hello)
 	struct agent_relay *rl, *next;
 
 	(void)hello;
+	/* Kept for a backend whose cloud says "running" before the workload
+	 * runs (BACKEND_P_AGENT_HELLO). */
+	if (!ag->c->gone &&
+	    !json_bool(container_private(ag->c), BACKEND_P_AGENT_HELLO, 0)) {
+		json_set(container_private(ag->c), BACKEND_P_AGENT_HELLO,
+		    cJSON_CreateTrue());
+		backend_container_save(ag->b, ag->c);
+	}
 	/* A reconnect: the agent may have missed pushes while the link was
 	 * down (the first HELLO follows the push that dialled). */
 	if (ag->hellos++ > 0 && ag->link != NULL && !ag->c->gone &&

@@ -312,6 +312,10 @@ cJSON *backend_agent_command(const struct container *c);
  * link delivers it (a backend whose cloud gives no exit code reads it;
  * it deletes the key when a new run starts). */
 #define BACKEND_P_AGENT_EXIT "AgentExit"
+/* Set (true) in the same object when the run's agent first linked: the
+ * workload's wrapper runs (a backend whose cloud reports "running" while
+ * it still pulls images settles the start on it). */
+#define BACKEND_P_AGENT_HELLO "AgentHello"
 
 /* State reports from the backend. */
 void backend_container_started(
