@@ -737,7 +737,8 @@ wrap_workdir(void)
 		return;
 	n = strlen(d);
 	if (n >= sizeof(buf)) {
-		fprintf(stderr, "sockerless-agent: SOCKERLESS_WORKDIR too long\n");
+		fprintf(
+		    stderr, "sockerless-agent: SOCKERLESS_WORKDIR too long\n");
 		return;
 	}
 	memcpy(buf, d, n + 1);

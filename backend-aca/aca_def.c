@@ -492,6 +492,7 @@ int
 aca_def_ended(const char *status)
 {
 	return status != NULL &&
-	    (strcmp(status, "Succeeded") == 0 || strcmp(status, "Failed") == 0 ||
+	    (strcmp(status, "Succeeded") == 0 ||
+		strcmp(status, "Failed") == 0 ||
 		strcmp(status, "Stopped") == 0);
 }

@@ -1,7 +1,7 @@
-/* Development placeholder, replaced by aca_vol.c/aca_volmap.c at integration (the integrator deletes this file).
- * The aca_vol.h interface with volumes off: the key table (the six keys
- * and their defaults), the capability's sentence, create/remove 501, and
- * the job body's tmpfs mounts as EmptyDir volumes. */
+/* Development placeholder, replaced by aca_vol.c/aca_volmap.c at integration
+ * (the integrator deletes this file). The aca_vol.h interface with volumes off:
+ * the key table (the six keys and their defaults), the capability's sentence,
+ * create/remove 501, and the job body's tmpfs mounts as EmptyDir volumes. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,9 +9,9 @@
 #include "aca.h"
 #include "sockerless/json.h"
 
-#define ACA_VOL_WHY                                                          \
-	"Volumes on Container Apps are Azure Files shares, and no storage "  \
-	"account is configured: set aca.storage_account "                    \
+#define ACA_VOL_WHY                                                         \
+	"Volumes on Container Apps are Azure Files shares, and no storage " \
+	"account is configured: set aca.storage_account "                   \
 	"(docs/backend-aca.md, Volumes)."
 
 struct aca_vol_conf aca_vol_conf;
@@ -26,8 +26,8 @@ const struct config_key aca_vol_keys[ACA_VOL_NKEYS] = {
 	V("storage_account", CONFIG_STRING, storage_account, NULL, 0, 0,
 	    "Storage account whose Azure Files shares are the Docker volumes "
 	    "(unset: no volumes)"),
-	V("storage_resource_group", CONFIG_STRING, storage_resource_group,
-	    NULL, 0, 0,
+	V("storage_resource_group", CONFIG_STRING, storage_resource_group, NULL,
+	    0, 0,
 	    "Resource group of aca.storage_account (unset: "
 	    "aca.resource_group)"),
 	V("storage_account_key_file", CONFIG_STRING, storage_account_key_file,
@@ -116,8 +116,8 @@ aca_vol_mounts(struct backend *b, struct container *c, struct aca_vol_in *out)
 }
 
 int
-aca_vol_template(const struct aca_vol_in *m, size_t n, cJSON *tmpl,
-    cJSON *ctr, struct err *e)
+aca_vol_template(const struct aca_vol_in *m, size_t n, cJSON *tmpl, cJSON *ctr,
+    struct err *e)
 {
 	cJSON *vols = json_arr(tmpl, "volumes"), *mounts, *v, *mt;
 	char name[32];
