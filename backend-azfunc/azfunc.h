@@ -34,6 +34,9 @@
  * (Microsoft's "Function app timeout duration"). */
 #define AZFUNC_MAX_TIMEOUT 230
 #define AZFUNC_MIN_MEMORY  128
+/* functionTimeout is the longest run plus this: the agent ends a run at
+ * azfunc.timeout and answers first. */
+#define AZFUNC_HOST_GRACE_S 60
 
 struct azfunc_conf {
 	char *plan;		       /* serverFarmId, or a plan name */

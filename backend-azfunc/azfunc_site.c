@@ -336,7 +336,9 @@ azfunc_site_create(struct kit_slot *s)
 	a.instance = backend_instance(azfunc.b);
 	a.registry_identity = azfunc_conf.registry_identity;
 	a.registry_client_id = azfunc.registry_client_id;
-	a.timeout_s = azfunc_conf.timeout;
+	/* The host's own limit only backs the agent's (azfunc.timeout, sent
+	 * with each run) up, so a site serves any azfunc.timeout. */
+	a.timeout_s = AZFUNC_MAX_TIMEOUT + AZFUNC_HOST_GRACE_S;
 	azure_lro(azfunc.ab.az, "WebApps_CreateOrUpdate", "PUT", path,
 	    azfunc_conf.api_version_web, azfunc_site_body(&a), 1,
 	    (int)azfunc_conf.deploy_timeout, NULL, azfunc_site_made, s);
@@ -477,6 +479,7 @@ azfunc_site_start(struct backend *b)
 		.pool_max = azfunc_conf.pool_max,
 		.pool_idle = azfunc_conf.pool_idle,
 		.pool_wait = azfunc_conf.pool_wait,
+		.image_only = 1,
 	};
 
 	kit_pool_start(b, &pc);

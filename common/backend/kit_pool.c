@@ -345,7 +345,8 @@ kit_pool_try(const char *image, long long mib, long long timeout_s,
 		if (!kit_pool_usable(s, now))
 			continue;
 		if (s->image != NULL && strcmp(s->image, image) == 0 &&
-		    s->mib == mib && s->timeout_s == timeout_s) {
+		    (kp.conf.image_only ||
+			(s->mib == mib && s->timeout_s == timeout_s))) {
 			s->state = KIT_SLOT_BUSY;
 			cb(arg, s, NULL);
 			return 1;

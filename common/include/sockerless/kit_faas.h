@@ -59,6 +59,10 @@ struct kit_pool_conf {
 	const char *key;  /* the keys' prefix: "gcf" (gcf.pool_max) */
 	const char *prefix; /* slot names: prefix + number ("sl-1a2b3c4d-") */
 	long long pool_max, pool_idle, pool_wait;
+	/* 1: a function has no shape of its own (memory and time limit are
+	 * the plan's and the request's), so one pointed at the image serves
+	 * any run of it, also one found again after a restart. */
+	int image_only;
 };
 
 /* Copies conf (its strings too), lists the functions and starts the
