@@ -240,6 +240,7 @@ static void
 azfunc_shutdown(struct backend *b)
 {
 	kit_faas_shutdown(b);
+	azfunc_site_stop();
 	kit_pool_stop();
 	if (azfunc.have_layer)
 		reg_layer_free(&azfunc.layer);

@@ -73,6 +73,8 @@ extern struct azfunc azfunc;
 
 /* azfunc_site.c: the cloud's steps of the kit's pool (kit_faas.h). */
 void azfunc_site_start(struct backend *b);
+/* Forgets the cold starts being waited for (before kit_pool_stop). */
+void azfunc_site_stop(void);
 /* The kit's runs with azfunc's names, limits and site keys. */
 void azfunc_faas_init(void);
 

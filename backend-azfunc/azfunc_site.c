@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <openssl/rand.h>
 
@@ -89,7 +90,9 @@ azfunc_site_headers(struct kit_slot *s, struct httpcli_req *r)
 /* --- waiting for the container -------------------------------------------- */
 
 struct azfunc_ready {
+	TAILQ_ENTRY(azfunc_ready) entry;
 	struct kit_slot *s;
+	uint64_t call;
 	int creating; /* kit_slot_created, else kit_slot_pointed */
 	int64_t deadline_ns;
 	struct event *timer;
@@ -98,15 +101,26 @@ struct azfunc_ready {
 
 static void azfunc_ready_poll(struct azfunc_ready *rd);
 
+/* The waits in flight, forgotten at shutdown. */
+static TAILQ_HEAD(, azfunc_ready) azfunc_readies = TAILQ_HEAD_INITIALIZER(
+    azfunc_readies);
+
+static void
+azfunc_ready_free(struct azfunc_ready *rd)
+{
+	TAILQ_REMOVE(&azfunc_readies, rd, entry);
+	if (rd->timer != NULL)
+		event_free(rd->timer);
+	free(rd);
+}
+
 static void
 azfunc_ready_end(struct azfunc_ready *rd, const struct err *e)
 {
 	struct kit_slot *s = rd->s;
 	int creating = rd->creating;
 
-	if (rd->timer != NULL)
-		event_free(rd->timer);
-	free(rd);
+	azfunc_ready_free(rd);
 	if (creating)
 		kit_slot_created(s, 1, e);
 	else
@@ -129,6 +143,7 @@ azfunc_ready_answer(struct httpcli_resp *resp, void *arg)
 		(AZFUNC_READY_POLL_MS % 1000) * 1000 };
 	struct err e;
 
+	rd->call = 0;
 	if (resp->status == 200) {
 		azfunc_ready_end(rd, NULL);
 		return;
@@ -162,7 +177,8 @@ azfunc_ready_poll(struct azfunc_ready *rd)
 	azfunc_site_headers(rd->s, r);
 	httpcli_req_timeouts(r, 10000, 30000);
 	httpcli_req_attempts(r, 1);
-	httpcli_send(backend_httpcli(azfunc.b), r, azfunc_ready_answer, rd);
+	rd->call =
+	    httpcli_send(backend_httpcli(azfunc.b), r, azfunc_ready_answer, rd);
 }
 
 static void
@@ -175,6 +191,7 @@ azfunc_ready_wait(struct kit_slot *s, int creating)
 	rd->deadline_ns =
 	    str_now_ns() + azfunc_conf.deploy_timeout * 1000000000LL;
 	rd->timer = evtimer_new(backend_base(azfunc.b), azfunc_ready_tick, rd);
+	TAILQ_INSERT_TAIL(&azfunc_readies, rd, entry);
 	azfunc_ready_poll(rd);
 }
 
@@ -483,6 +500,18 @@ azfunc_site_start(struct backend *b)
 	};
 
 	kit_pool_start(b, &pc);
+}
+
+void
+azfunc_site_stop(void)
+{
+	struct azfunc_ready *rd;
+
+	while ((rd = TAILQ_FIRST(&azfunc_readies)) != NULL) {
+		if (rd->call != 0)
+			httpcli_cancel(backend_httpcli(azfunc.b), rd->call);
+		azfunc_ready_free(rd);
+	}
 }
 
 void
