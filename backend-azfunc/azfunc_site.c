@@ -505,13 +505,18 @@ azfunc_site_start(struct backend *b)
 void
 azfunc_site_stop(void)
 {
-	struct azfunc_ready *rd;
+	struct azfunc_ready *rd, *next;
 
-	while ((rd = TAILQ_FIRST(&azfunc_readies)) != NULL) {
+	/* Walked with the next pointer: what is freed is never read again. */
+	for (rd = TAILQ_FIRST(&azfunc_readies); rd != NULL; rd = next) {
+		next = TAILQ_NEXT(rd, entry);
 		if (rd->call != 0)
 			httpcli_cancel(backend_httpcli(azfunc.b), rd->call);
-		azfunc_ready_free(rd);
+		if (rd->timer != NULL)
+			event_free(rd->timer);
+		free(rd);
 	}
+	TAILQ_INIT(&azfunc_readies);
 }
 
 void
