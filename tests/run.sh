@@ -380,7 +380,7 @@ for suite in $SUITES; do
 		fi
 		;;
 	*)
-		echo "run.sh: unknown suite \"$suite\" (unit unit-asan fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf)"
+		echo "run.sh: unknown suite \"$suite\" (unit unit-asan fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-azfunc)"
 		count "$suite" 0 1
 		;;
 	esac
