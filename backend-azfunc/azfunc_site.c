@@ -148,14 +148,8 @@ azfunc_ready_answer(struct httpcli_resp *resp, void *arg)
 		azfunc_ready_end(rd, NULL);
 		return;
 	}
-	if (resp->status == 401) {
-		err_set(&e, 502,
-		    "function app %s refused its own key: its container does "
-		    "not run this backend's derived image",
-		    kit_slot_name(rd->s));
-		azfunc_ready_end(rd, &e);
-		return;
-	}
+	/* 401: the container before the change still answers (another
+	 * key); anything else but 200: not up yet. */
 	rd->last_status = resp->status;
 	if (str_now_ns() > rd->deadline_ns) {
 		err_set(&e, 504,
@@ -249,22 +243,6 @@ azfunc_site_pointed(void *arg, const cJSON *out, const struct cloud_error *ce)
 	azfunc_ready_wait(s, 0);
 }
 
-static void
-azfunc_site_point(struct kit_slot *s)
-{
-	cJSON *body = cJSON_CreateObject(), *p = cJSON_CreateObject();
-	char *path = azfunc_site_path(kit_slot_name(s), "/config/web");
-	char *fx = xasprintf("DOCKER|%s", kit_slot_want_image(s));
-
-	json_add_str(p, "linuxFxVersion", fx);
-	cJSON_AddItemToObject(body, "properties", p);
-	azure_lro(azfunc.ab.az, "WebApps_UpdateConfiguration", "PATCH", path,
-	    azfunc_conf.api_version_web, body, 0,
-	    (int)azfunc_conf.deploy_timeout, NULL, azfunc_site_pointed, s);
-	free(fx);
-	free(path);
-}
-
 /* --- creating ------------------------------------------------------------- */
 
 static void
@@ -335,15 +313,25 @@ azfunc_site_key(void)
 	return hex;
 }
 
+/* The site's whole definition, running the wanted image, with a fresh
+ * key: made (create) or replaced (point). A replaced site's old container
+ * may answer a while longer; with the old key it gets 401, so the cold
+ * start is over only when the new one answers. */
 static void
-azfunc_site_create(struct kit_slot *s)
+azfunc_site_put(struct kit_slot *s, azure_cb cb)
 {
-	struct azfunc_site *st = xcalloc(1, sizeof(*st));
+	struct azfunc_site *st = kit_slot_data(s);
 	struct azfunc_site_args a;
 	char *path = azfunc_site_path(kit_slot_name(s), NULL);
 
+	if (st == NULL) {
+		st = xcalloc(1, sizeof(*st));
+		kit_slot_set_data(s, st);
+	}
+	if (st->key != NULL)
+		memset(st->key, 0, strlen(st->key));
+	free(st->key);
 	st->key = azfunc_site_key();
-	kit_slot_set_data(s, st);
 	memset(&a, 0, sizeof(a));
 	a.location = azfunc.ab.location;
 	a.plan_id = azfunc.plan_id;
@@ -358,8 +346,23 @@ azfunc_site_create(struct kit_slot *s)
 	a.timeout_s = AZFUNC_MAX_TIMEOUT + AZFUNC_HOST_GRACE_S;
 	azure_lro(azfunc.ab.az, "WebApps_CreateOrUpdate", "PUT", path,
 	    azfunc_conf.api_version_web, azfunc_site_body(&a), 1,
-	    (int)azfunc_conf.deploy_timeout, NULL, azfunc_site_made, s);
+	    (int)azfunc_conf.deploy_timeout, NULL, cb, s);
 	free(path);
+}
+
+static void
+azfunc_site_create(struct kit_slot *s)
+{
+	azfunc_site_put(s, azfunc_site_made);
+}
+
+/* Re-pointing replaces the definition (WebApps_CreateOrUpdate again)
+ * rather than patching linuxFxVersion alone (WebApps_UpdateConfiguration):
+ * the new key tells the new container from the old one. */
+static void
+azfunc_site_point(struct kit_slot *s)
+{
+	azfunc_site_put(s, azfunc_site_pointed);
 }
 
 /* --- finding the pool again ----------------------------------------------- */
