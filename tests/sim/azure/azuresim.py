@@ -48,7 +48,7 @@ from azuresim_core import ArmError, Request, Sim, Stream  # noqa: E402
 
 log = logging.getLogger("azuresim")
 MAX_BODY = 64 * 1024 * 1024
-MODULES = ("azuresim_app", "azuresim_la")
+MODULES = ("azuresim_app", "azuresim_la", "azuresim_web")
 TOKEN_PATH = "/oauth2/v2.0/token"
 
 
@@ -86,6 +86,14 @@ class Handler(BaseHTTPRequestHandler):
                          self.headers.get("x-ms-correlation-request-id") or str(uuid.uuid4())}
         if self.headers.get("x-ms-client-request-id"):
             self._ids["x-ms-client-request-id"] = self.headers["x-ms-client-request-id"]
+        front = self.sim.front_for(self.headers.get("Host"))
+        if front is not None:
+            try:
+                return front[0](self, front[1], raw)
+            except Exception:  # a simulator bug: the trace in the log
+                log.exception("%s %s (front) failed", self.command, path)
+                self.close_connection = True
+                return
         try:
             if path.startswith("/_sim/"):
                 return self._debug(path, raw)
@@ -311,6 +319,8 @@ def build(args):
     entra.write_federated_token()
     load_modules(sim, args.module)
     remove_containers(sim, owner)
+    for start in sim.starters:
+        start()
     if args.creds_out:
         write_secret(args.creds_out, entra.creds_env(url))
     handler = type("BoundHandler", (Handler,), {"sim": sim, "entra": entra})

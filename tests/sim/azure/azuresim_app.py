@@ -628,14 +628,7 @@ class App:
         return (200 if old else 201), self.job_view(job), {"Azure-AsyncOperation": op["url"]}
 
     def _identity(self, identity):
-        identity = _copy(identity)
-        if "SystemAssigned" in identity.get("type", ""):
-            identity["principalId"] = str(uuid.uuid4())
-            identity["tenantId"] = self.sim.tenant
-        for uid, value in (identity.get("userAssignedIdentities") or {}).items():
-            identity["userAssignedIdentities"][uid] = {"principalId": str(uuid.uuid4()),
-                                                       "clientId": str(uuid.uuid4())}
-        return identity
+        return make_identity(self.sim, identity)
 
     def _finish_job(self, job, state):
         props = job["properties"]
@@ -823,6 +816,20 @@ class App:
             ex.shutdown()
         for ex in running:
             ex.wait_done(30)
+
+
+def make_identity(sim, identity):
+    """A managed identity block as the service writes it back: principal
+    and tenant ids for SystemAssigned, principal and client ids for each
+    user-assigned identity (Microsoft.App jobs and Microsoft.Web sites)."""
+    identity = _copy(identity)
+    if "SystemAssigned" in identity.get("type", ""):
+        identity["principalId"] = str(uuid.uuid4())
+        identity["tenantId"] = sim.tenant
+    for uid in (identity.get("userAssignedIdentities") or {}):
+        identity["userAssignedIdentities"][uid] = {"principalId": str(uuid.uuid4()),
+                                                   "clientId": str(uuid.uuid4())}
+    return identity
 
 
 def _merge(base, patch):

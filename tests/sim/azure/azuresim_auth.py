@@ -352,6 +352,7 @@ class Entra:
                   ("AZURE_SK_WORKSPACE_ID", self.sim.workspace_id)]
         if self.sim.acr_host:
             values.append(("AZURE_SK_ACR_HOST", self.sim.acr_host))
+        values += sorted(getattr(self.sim, "creds_extra", {}).items())
         return "".join("export %s='%s'\n" % (k, v) for k, v in values)
 
 

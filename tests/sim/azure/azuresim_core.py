@@ -180,6 +180,9 @@ class Sim:
         self.pages = {}
         self.la_tables = {}
         self.closers = []
+        self.starters = []
+        self.fronts = []
+        self.creds_extra = {}
         self._local = threading.local()
 
     # Registration.
@@ -203,6 +206,32 @@ class Sim:
     def add_closer(self, close):
         """close() runs at shutdown, before the engine's containers go."""
         self.closers.append(close)
+
+    def add_starter(self, start):
+        """start() runs once the simulator's leftover containers are gone,
+        before it serves (a module re-creating its containers after a
+        restart)."""
+        self.starters.append(start)
+
+    def front(self, host_regex, serve):
+        """Requests whose Host header (without the port) fully matches
+        host_regex (case-insensitive) go to serve(handler, match, raw_body)
+        instead of the ARM routes: no token or api-version check; serve
+        writes the whole answer on the BaseHTTPRequestHandler itself,
+        without sim.lock held (Microsoft.Web's function host front)."""
+        self.fronts.append((re.compile(host_regex, re.IGNORECASE), serve))
+
+    def front_for(self, host):
+        """(serve, match) of the front a Host header names; None."""
+        name = (host or "").strip()
+        if name.startswith("["):
+            return None
+        name = name.rsplit(":", 1)[0] if ":" in name else name
+        for regex, serve in self.fronts:
+            match = regex.fullmatch(name)
+            if match:
+                return serve, match
+        return None
 
     # Tokens.
 

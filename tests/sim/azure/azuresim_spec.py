@@ -28,7 +28,10 @@ LA_DIR = "operationalinsights/data-plane/Microsoft.OperationalInsights/stable"
 SPEC_FILES = (APP_DIR + "/Jobs.json", APP_DIR + "/ManagedEnvironments.json",
               APP_DIR + "/ManagedEnvironmentsStorages.json",
               LA_DIR + "/v1/OperationalInsights.json",
-              LA_DIR + "/2022-10-27/OperationalInsights.json")
+              LA_DIR + "/2022-10-27/OperationalInsights.json",
+              # Microsoft.Web: the field table generated from azure-mgmt-web's
+              # models (tools/gen_web_fields.py), not a vendored file
+              "../web-fields.json")
 HTTP_METHODS = ("get", "put", "post", "patch", "delete", "head")
 
 DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d(:\d\d(\.\d{1,9})?)?([Zz]|[+-]\d\d:\d\d)?")
