@@ -1,6 +1,8 @@
 /* The HTTP runtime: the agent as the server of a Cloud Run service (the
- * service under a Cloud Run function); each POST runs the command once and
- * is answered with the envelope (docs/agent.md, "HTTP runtime mode"). */
+ * service under a Cloud Run function) or of an Azure function app's
+ * container; each POST runs the command once and is answered with the
+ * envelope (docs/agent.md, "HTTP runtime mode"). With SOCKERLESS_HTTP_KEY
+ * set, every request must carry that key in x-functions-key. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -39,6 +41,10 @@ static int httprt_wake[2] = { -1, -1 };
  * again must not find it busy. */
 static volatile sig_atomic_t httprt_done = -1;
 static unsigned long httprt_seq;
+/* SOCKERLESS_HTTP_KEY, taken out of the environment the runs inherit
+ * ("": no key is asked for). */
+#define HTTPRT_KEY_MAX 256
+static char httprt_key[HTTPRT_KEY_MAX + 1];
 
 static const int httprt_sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
 	SIGUSR2 };
@@ -555,6 +561,28 @@ httprt_busy(void)
 	return 1;
 }
 
+/* Whether the request carries the key (constant time in the key's
+ * length: every byte of the longer is compared). */
+static int
+httprt_key_ok(const char *head)
+{
+	char got[HTTPRT_KEY_MAX + 2];
+	size_t kl = strlen(httprt_key), gl, i, n;
+	unsigned diff;
+
+	if (kl == 0)
+		return 1;
+	if (lite_http_header(head, "x-functions-key", got, sizeof(got)) != 0)
+		return 0;
+	gl = strlen(got);
+	diff = (unsigned)(gl ^ kl);
+	n = gl > kl ? gl : kl;
+	for (i = 0; i < n; i++)
+		diff |= (unsigned char)(i < gl ? got[i] : 0) ^
+		    (unsigned char)(i < kl ? httprt_key[i] : 0);
+	return diff == 0;
+}
+
 /* One connection: read, then answer or hand it to a worker. */
 static void
 httprt_serve(int fd, int lfd, char *const argv[])
@@ -575,6 +603,9 @@ httprt_serve(int fd, int lfd, char *const argv[])
 				"the request is malformed or too large");
 	} else if (st != 0) {
 		/* the peer left or stalled: nothing to answer */
+	} else if (!httprt_key_ok(r.head)) {
+		httprt_error(fd, 401, "Unauthorized",
+		    "this runtime needs its key in x-functions-key");
 	} else if (strcmp(r.method, "GET") == 0) {
 		httprt_reply(fd, 200, "OK", "{\"ready\":true}", 14);
 	} else if (strcmp(r.method, "POST") != 0) {
@@ -622,7 +653,18 @@ httprt_main(const char *listen_addr, char *const argv[])
 	socklen_t alen;
 	struct pollfd p[2];
 	int lfd, fd;
+	const char *key = getenv("SOCKERLESS_HTTP_KEY");
 
+	if (key != NULL && strlen(key) > HTTPRT_KEY_MAX) {
+		fprintf(stderr,
+		    "sockerless-agent: SOCKERLESS_HTTP_KEY is longer "
+		    "than %d characters\n",
+		    HTTPRT_KEY_MAX);
+		exit(125);
+	}
+	if (key != NULL)
+		snprintf(httprt_key, sizeof(httprt_key), "%s", key);
+	unsetenv("SOCKERLESS_HTTP_KEY"); /* the runs never see it */
 	httprt_signals_init();
 	if ((lfd = httprt_listen(listen_addr)) == -1)
 		exit(1);

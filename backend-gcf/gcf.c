@@ -167,6 +167,7 @@ gcf_init(struct backend *b, struct err *e)
 	if (gcf_repository(e) == -1)
 		return -1;
 	gcf_prefix(b);
+	gcf_faas_init();
 	/* The output comes with the answer: nothing lags behind it. */
 	backend_set_logs_grace_ms(b, 0);
 	log_info("Cloud Run functions in %s (pool of at most %lld, images in "
@@ -185,9 +186,9 @@ gcf_reconcile(struct backend *b)
 static void
 gcf_shutdown(struct backend *b)
 {
-	gcf_fn_shutdown(b);
+	kit_faas_shutdown(b);
 	gcf_rec_stop();
-	gcf_pool_stop();
+	kit_pool_stop();
 	if (gcf.have_layer)
 		reg_layer_free(&gcf.layer);
 	free(gcf.repository_host);
@@ -197,4 +198,4 @@ gcf_shutdown(struct backend *b)
 
 /* The output comes with the answer, kept in the container's state. */
 KIT_BACKEND(
-    gcf, "Google Cloud Run functions", gcf_fn, .logs_fetch = kit_logs_kept)
+    gcf, "Google Cloud Run functions", kit_faas, .logs_fetch = kit_logs_kept)

@@ -203,7 +203,7 @@ static void
 gcf_rec_one(struct backend *b, struct container *c, void *arg)
 {
 	cJSON *priv = container_private(c);
-	const char *slot = json_str(priv, GCF_P_SLOT);
+	const char *slot = json_str(priv, KIT_FAAS_P_SLOT);
 	const char *started = json_str(json_obj(c->doc, "State"), "StartedAt");
 	struct gcf_rec *r;
 	char q[128], rid[64];
@@ -226,7 +226,7 @@ gcf_rec_one(struct backend *b, struct container *c, void *arg)
 			      "resource.labels.service_name=%s",
 	    q);
 	snprintf(rid, sizeof(rid), "%.12s-%d", c->id,
-	    (int)json_int(priv, GCF_P_RUN, 0));
+	    (int)json_int(priv, KIT_FAAS_P_RUN, 0));
 	r->started = xasprintf(
 	    "sockerless-agent: container %s request %s started", c->id, rid);
 	r->exited =
@@ -242,7 +242,7 @@ gcf_rec_one(struct backend *b, struct container *c, void *arg)
 	r->timer = evtimer_new(backend_base(b), gcf_rec_tick, r);
 	TAILQ_INSERT_TAIL(&gcf_recs, r, entry);
 	/* The function may still run it: keep it out of the pool meanwhile. */
-	gcf_pool_quiet(slot, (r->deadline_ns - str_now_ns()) / 1000000000LL);
+	kit_pool_quiet(slot, (r->deadline_ns - str_now_ns()) / 1000000000LL);
 	log_info("container %.12s: its run on %s was in flight; reading its "
 		 "end from Cloud Logging",
 	    c->id, slot);

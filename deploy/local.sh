@@ -303,6 +303,43 @@ gcf:
 EOF
 }
 
+# The azfunc backend against the Azure simulator (Interface W of issue
+# 16): function apps on its Elastic Premium plan, derived images pushed to
+# its Container Registry host, runs sent to its function host front
+# (endpoint_functions) with each site's host name. SK_AZFUNC_PLAN names
+# another plan (the tests' Consumption refusal), SK_AZFUNC_TIMEOUT a
+# shorter azfunc.timeout (the tests' time limit).
+write_azfunc_config() {
+	# shellcheck disable=SC1091
+	. "$RUN/azure/creds.env"
+	(umask 077 && printf '%s\n' "$AZURE_CLIENT_SECRET" >"$RUN/azure/client-secret" &&
+		printf '%s\n' "${AZURE_SK_WEBJOBS_STORAGE:?the Azure simulator wrote no AZURE_SK_WEBJOBS_STORAGE (it has no Microsoft.Web)}" \
+			>"$RUN/azure/webjobs-storage")
+	cat >"$RUN/backend-azfunc.yaml" <<EOF
+# Written by deploy/local.sh: the azfunc backend against the Azure simulator.
+socket: $RUN/backend.sock
+state_dir: $RUN/state-azfunc
+registry_mirrors: [http://$SK_REGISTRY]
+azfunc:
+  subscription: $AZ_SUBSCRIPTION
+  resource_group: $AZ_RESOURCE_GROUP
+  location: $AZ_LOCATION
+  tenant_id: $AZURE_TENANT_ID
+  client_id: $AZURE_CLIENT_ID
+  client_secret_file: $RUN/azure/client-secret
+  authority_host: http://127.0.0.1:$SK_AZ_SIM_PORT
+  endpoint: http://127.0.0.1:$SK_AZ_SIM_PORT
+  endpoint_logs: http://127.0.0.1:$SK_AZ_SIM_PORT
+  registry_hosts: 127.0.0.1:$SK_AZ_ACR_PORT
+  plan: ${SK_AZFUNC_PLAN:-sockerless-premium}
+  storage_connection_file: $RUN/azure/webjobs-storage
+  registry: 127.0.0.1:$SK_AZ_ACR_PORT/sockerless
+  endpoint_functions: http://127.0.0.1:$SK_AZ_SIM_PORT
+  timeout: ${SK_AZFUNC_TIMEOUT:-230}
+  agent_path: $BUILD/sockerless-agent
+EOF
+}
+
 # The Cloud Run backend against the GCP simulator (Interface L of issue
 # 15): its Artifact Registry host maps to the simulator's registry
 # listener, and the agents of the jobs (host networking on the

@@ -8,12 +8,12 @@
 #               unit-asan) and the end-to-end suites drive its daemons
 #               (default: none)
 #   SK_SUITES   which suites to run (default "unit [unit-asan] fuzz-replay
-#               agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca";
-#               fuzz-replay:
-#               tests/fuzz's corpus and regressions; e2e-lambda,
-#               e2e-cloudrun, e2e-gcf, e2e-aca: the e2e stack's backend
-#               swapped to Lambda, Cloud Run, Cloud Run functions, Container
-#               Apps jobs). The unit suites start the test bed:
+#               agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca
+#               e2e-azfunc"; fuzz-replay: tests/fuzz's corpus and
+#               regressions; e2e-lambda, e2e-cloudrun, e2e-gcf, e2e-aca,
+#               e2e-azfunc: the e2e stack's backend swapped to Lambda, Cloud
+#               Run, Cloud Run functions, Container Apps jobs, Azure
+#               Functions). The unit suites start the test bed:
 #               t_reg's live tests pull from its registry and engine.
 #   SK_TEST_PORT_BASE  first of the loopback ports the suites use (default
 #               35100: the bed's registry; +100 and +101 the e2e stack's
@@ -29,7 +29,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-}
-SUITES=${SK_SUITES:-unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca}
+SUITES=${SK_SUITES:-unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca e2e-azfunc}
 PY=/usr/bin/python3
 PORT_BASE=${SK_TEST_PORT_BASE:-35100}
 # The suites pick their loopback ports from it (fake agents, published ports).
@@ -343,6 +343,22 @@ for suite in $SUITES; do
 			count e2e-gcf 0 1
 		fi
 		;;
+	e2e-azfunc)
+		# The same frontend and client, the backend swapped to Azure
+		# Functions (the Azure simulator of the same stack).
+		if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
+			restart-backend azfunc >>"$LOGDIR/up.log" 2>&1; then
+			SK_TARGET=sockerless SK_BACKEND=azfunc SK_SIM_PORT=$((PORT_BASE + 101)) \
+				SK_AZ_SIM_PORT=$((PORT_BASE + 105)) \
+				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
+				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+				run_pytest e2e-azfunc tests/e2e_azfunc
+		else
+			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
+			count e2e-azfunc 0 1
+		fi
+		;;
 	e2e-cloudrun)
 		# The same frontend and client, the backend swapped to Cloud
 		# Run (the GCP simulator runs beside the AWS one).
@@ -404,7 +420,7 @@ for suite in $SUITES; do
 		fi
 		;;
 	*)
-		echo "run.sh: unknown suite \"$suite\" (unit unit-asan fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca)"
+		echo "run.sh: unknown suite \"$suite\" (unit unit-asan fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca e2e-azfunc)"
 		count "$suite" 0 1
 		;;
 	esac

@@ -1,13 +1,12 @@
-/* What a Cloud Run function can answer a run (backend-gcf/gcf_out.c):
- * the agent's envelope, or anything else. The exit code stays within
- * Docker's 0-255 (125 for a non-envelope, with a reason), and the lines
- * kept are well-formed [stream, time, text] records. The input is a copy
- * exactly as long as the data, so ASan sees a read past it. */
+/* What a function can answer a run (common/backend/kit_faas.c,
+ * kit_faas_decode; gcf and azfunc): the agent's envelope, or anything
+ * else. The exit code stays within Docker's 0-255 (125 for a
+ * non-envelope, with a reason), and the lines kept are well-formed
+ * [stream, time, text] records. The input is a copy exactly as long as
+ * the data, so ASan sees a read past it. */
 #include "fuzz.h"
 
-#include "../../backend-gcf/gcf_out.c" /* NOLINT(bugprone-suspicious-include): the decoder alone */
-
-struct gcf_conf gcf_conf = { .timeout = 3600 };
+#include "sockerless/kit_faas.h"
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,7 +20,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(body, data, size);
 	kit_lines_init(&l);
-	code = gcf_out_decode(body, size, &l, &why);
+	code = kit_faas_decode(body, size, "gcf",
+	    "Cloud Logging (resource.type=cloud_run_revision)", 3600, &l, &why);
 	if (code < 0 || code > 255 || (why != NULL && code != 125))
 		abort();
 	cJSON_ArrayForEach(rec, l.out) {
