@@ -4,7 +4,7 @@
 # machine, all on loopback.
 #
 #   deploy/local.sh up [BACKEND]   start (default backend: ecs; or lambda,
-#                                  cloudrun, gcf, aca), print DOCKER_HOST
+#                                  cloudrun, gcf, aca, azfunc), print DOCKER_HOST
 #   deploy/local.sh down           stop everything and clean up
 #   deploy/local.sh env            print the export line of a running stack
 #   deploy/local.sh restart-backend [BACKEND]   restart (or swap) the backend
