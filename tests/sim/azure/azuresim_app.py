@@ -348,13 +348,20 @@ class App:
         return view
 
     def share_dir(self, storage):
+        """The directory an execution mounts for storage: an azureFile
+        share of azuresim_storage (ValueError with Azure's mount error when
+        the account, its key or the share is wrong), an NFS share under the
+        state directory."""
         props = storage["properties"]
         if "azureFile" in props:
             f = props["azureFile"]
-            parts = ["azurefile", f["accountName"], f["shareName"]]
-        else:
-            f = props["nfsAzureFile"]
-            parts = ["nfs", f["server"].replace("/", "_"), f["shareName"].strip("/")]
+            store = getattr(self.sim, "storage", None)
+            if store is None:
+                raise ValueError("mount error(2): No such file or directory: Microsoft.Storage "
+                                 "is not served by this simulator")
+            return store.mount_source(f["accountName"], f["accountKey"], f["shareName"])
+        f = props["nfsAzureFile"]
+        parts = ["nfs", f["server"].replace("/", "_"), f["shareName"].strip("/")]
         path = os.path.join(self.shares_dir, *[p.replace("..", "_") for p in parts])
         os.makedirs(path, exist_ok=True)
         return path
@@ -380,7 +387,6 @@ class App:
         storage = {"id": env["id"] + "/storages/" + name, "name": name, "type": TYPE_STORAGE,
                    "properties": props}
         self.storages[key] = storage
-        self.share_dir(storage)
         self.save()
         return 200 if existed else 201, self.storage_view(storage)
 
