@@ -84,6 +84,7 @@ TYPE_EXEC = "Microsoft.App/jobs/executions"
 # help for --name, learn.microsoft.com/cli/azure/containerapp/job).
 JOB_NAME = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,30}(?<!-)$")
 ENV_VAR = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+MOUNT_OPTION = re.compile(r"^[a-z_]+(=[A-Za-z0-9_./-]+)?$")
 CONTAINER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MAX_REPLICA_TIMEOUT = 7 * 24 * 3600
 MAX_RETRY_LIMIT = 10
@@ -558,7 +559,17 @@ class App:
                                    "managedEnvironments/%s/storages first."
                                    % (where, v.get("storageName") or "", kind, env["name"],
                                       env["name"]), target=where + ".storageName")
-            elif kind == "Secret":
+            if v.get("mountOptions") is not None:
+                if kind not in ("AzureFile", "NfsAzureFile"):
+                    raise ArmError(400, "ContainerAppInvalidVolume", "%s.mountOptions applies to "
+                                   "AzureFile and NfsAzureFile volumes only." % where,
+                                   target=where + ".mountOptions")
+                bad = [o for o in v["mountOptions"].split(",") if not MOUNT_OPTION.match(o)]
+                if bad:
+                    raise ArmError(400, "ContainerAppInvalidVolume", "%s.mountOptions must be a "
+                                   "comma-separated list of mount options; '%s' is not one."
+                                   % (where, bad[0]), target=where + ".mountOptions")
+            if kind == "Secret":
                 for s in v.get("secrets") or []:
                     if s.get("secretRef") not in secrets:
                         raise ArmError(400, "ContainerAppSecretRefNotFound", "%s: secret '%s' is "
@@ -601,6 +612,12 @@ class App:
                     raise ArmError(400, "ContainerAppVolumeMountInvalid", "%s.volumeMounts[%d]: "
                                    "volume '%s' is not defined in properties.template.volumes."
                                    % (at, j, m.get("volumeName")))
+                sub = m.get("subPath") or ""
+                if sub.startswith("/") or ".." in sub.split("/"):
+                    raise ArmError(400, "ContainerAppVolumeMountInvalid", "%s.volumeMounts[%d]."
+                                   "subPath must be a relative path without '..' (as "
+                                   "Kubernetes's)." % (at, j),
+                                   target="%s.volumeMounts[%d].subPath" % (at, j))
                 if not (m.get("mountPath") or "").startswith("/") or ":" in m["mountPath"]:
                     raise ArmError(400, "ContainerAppVolumeMountInvalid", "%s.volumeMounts[%d]."
                                    "mountPath must be an absolute path without ':'." % (at, j))

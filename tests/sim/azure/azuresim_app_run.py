@@ -391,7 +391,10 @@ class Execution:
                                       % (v["name"], v.get("storageName"), exc)) from None
                 f = storage["properties"].get("azureFile") or \
                     storage["properties"].get("nfsAzureFile")
-                read_only = f.get("accessMode") == "ReadOnly"
+                # accessMode is the storage's; a volume's mountOptions
+                # "ro" makes this mount read-only (mount.cifs/nfs's ro).
+                read_only = f.get("accessMode") == "ReadOnly" or \
+                    "ro" in (v.get("mountOptions") or "").split(",")
             out[v["name"]] = _mounter(path, read_only)
         return out
 

@@ -223,3 +223,34 @@ def test_key_file_shared_share_and_restart():
 def test_storage_module_listed(appsim):
     # (BASE is Microsoft.App's: both providers answer on one port)
     assert appsim.get(BASE + "/managedEnvironments")["value"]
+
+
+@needs_engine
+def test_mount_options_ro_makes_the_mount_read_only(appsim):
+    appsim.share_storage("rw-st", "rw-files")
+    appsim.create_job("ro-opt-job", [container(command=["sh", "-c"], args=["true"],
+                                               volumeMounts=[{"volumeName": "s",
+                                                              "mountPath": "/data"}])],
+                      volumes=[{"name": "s", "storageType": "AzureFile",
+                                "storageName": "rw-st", "mountOptions": "ro"}])
+    assert _run(appsim, "ro-opt-job", "touch /data/x")["status"] == "Failed"
+    assert _run(appsim, "ro-opt-job", "ls /data")["status"] == "Succeeded"
+
+
+@pytest.mark.parametrize("volume,mount,code", [
+    ({"name": "s", "storageType": "EmptyDir", "mountOptions": "ro"}, {},
+     "ContainerAppInvalidVolume"),
+    ({"name": "s", "storageType": "AzureFile", "storageName": "opts-st",
+      "mountOptions": "ro;rm -rf"}, {}, "ContainerAppInvalidVolume"),
+    ({"name": "s", "storageType": "AzureFile", "storageName": "opts-st"},
+     {"subPath": "../up"}, "ContainerAppVolumeMountInvalid"),
+    ({"name": "s", "storageType": "AzureFile", "storageName": "opts-st"},
+     {"subPath": "/abs"}, "ContainerAppVolumeMountInvalid"),
+])
+def test_volume_options_checked(appsim, volume, mount, code):
+    if "opts-st" not in [s["name"] for s in appsim.get(ENV_ID + "/storages")["value"]]:
+        appsim.share_storage("opts-st", "opts-files")
+    vm = dict({"volumeName": "s", "mountPath": "/data"}, **mount)
+    with pytest.raises(HttpError) as err:
+        appsim.create_job("opts-job", [container(volumeMounts=[vm])], volumes=[volume])
+    assert err.value.error["code"] == code
