@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -721,6 +722,37 @@ wrap_user(void)
 		    (long)geteuid(), u);
 }
 
+/* SOCKERLESS_WORKDIR: the container's working directory on a cloud with
+ * no such setting (Container Apps jobs): made when missing, as Docker
+ * does, and the agent's own, so that the main process and execs without
+ * one start there. */
+static void
+wrap_workdir(void)
+{
+	const char *d = getenv("SOCKERLESS_WORKDIR");
+	char buf[4096];
+	size_t n;
+
+	if (d == NULL || d[0] != '/')
+		return;
+	n = strlen(d);
+	if (n >= sizeof(buf)) {
+		fprintf(stderr, "sockerless-agent: SOCKERLESS_WORKDIR too long\n");
+		return;
+	}
+	memcpy(buf, d, n + 1);
+	for (char *p = buf + 1; *p != '\0'; p++)
+		if (*p == '/') {
+			*p = '\0';
+			(void)mkdir(buf, 0755);
+			*p = '/';
+		}
+	(void)mkdir(buf, 0755);
+	if (chdir(d) == -1)
+		fprintf(stderr, "sockerless-agent: working directory %s: %s\n",
+		    d, strerror(errno));
+}
+
 /* The callbacks of the lower modules, which do not call wrap.c or each
  * other back directly. */
 static const struct link_ops wrap_link_ops = {
@@ -761,6 +793,7 @@ wrap_main(char *const argv[])
 	memset(&wrap, 0, sizeof(wrap));
 	wrap.argv = argv;
 	wrap_net();
+	wrap_workdir();
 	wrap_user();
 	/* Before the main process starts (also before a held start), so a
 	 * client in it finds the socket there. */

@@ -149,6 +149,8 @@ cloudrun_init(struct backend *b, struct err *e)
 	char *path;
 
 	cloudrun.b = b;
+	cloudrun_idle.b = b;
+	cloudrun_idle.idle_s = cloudrun_conf.job_idle_s;
 	if (cloudrun_check_conf(e) == -1)
 		return -1;
 	if (gcp_backend_open(&cloudrun_gcp, backend_base(b), backend_httpcli(b),
@@ -200,7 +202,7 @@ cloudrun_shutdown(struct backend *b)
 	cloudrun_poll_stop();
 	cloudrun_job_shutdown();
 	cloudrun_vol_shutdown();
-	cloudrun_idle_free();
+	kit_idle_free(&cloudrun_idle);
 	if (cloudrun.have_layer)
 		reg_layer_free(&cloudrun.layer);
 	cloudrun.have_layer = 0;

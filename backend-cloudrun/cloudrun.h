@@ -35,11 +35,11 @@
 /* The container's private state (container_private). */
 #define CLOUDRUN_P_JOB	    "Job"	/* the job's short name, sk-... */
 #define CLOUDRUN_P_IMAGE    "Image"	/* the derived image, by digest */
-#define CLOUDRUN_P_EXEC	    "Execution" /* the current run's full name */
-#define CLOUDRUN_P_RUNS	    "Runs"	/* every run: [{Name, Created}] */
-#define CLOUDRUN_P_RUN_NAME "Name"
-#define CLOUDRUN_P_RUN_AT   "Created"
-#define CLOUDRUN_P_STARTED  "Started"  /* started reported for the run */
+#define CLOUDRUN_P_EXEC	    KIT_P_EXEC /* the current run's full name */
+#define CLOUDRUN_P_RUNS	    KIT_P_RUNS /* every run: [{Name, Created}] */
+#define CLOUDRUN_P_RUN_NAME KIT_P_RUN_NAME
+#define CLOUDRUN_P_RUN_AT   KIT_P_RUN_AT
+#define CLOUDRUN_P_STARTED  KIT_P_STARTED /* started reported for the run */
 #define CLOUDRUN_P_STARTING "Starting" /* a jobs.run whose answer is due */
 
 /* The backend's kv entries and journals. */
@@ -143,21 +143,14 @@ int cloudrun_def_exit_code(const cJSON *task, int cancelled);
 
 /* cloudrun_job.c */
 KIT_CONTAINER_OPS_DECL(cloudrun_job);
-/* Records execution name as the container's new run (priv: its private
- * object). */
-void cloudrun_job_use(cJSON *priv, const char *name);
 /* executions.cancel, a failure only logged. */
 void cloudrun_job_cancel_quietly(const char *exec, const char *what);
 /* Frees the jobs.create records in flight (shutdown). */
 void cloudrun_job_shutdown(void);
 
-/* cloudrun_idle.c: unused jobs wait out cloudrun.job_idle, then go. */
-int cloudrun_idle_used(
-    struct backend *b, const char *job, const struct container *self);
-void cloudrun_idle_add(struct backend *b, const char *job);
-void cloudrun_idle_take(struct backend *b, const char *job);
-void cloudrun_idle_resume(struct backend *b);
-void cloudrun_idle_free(void);
+/* cloudrun_idle.c: unused jobs wait out cloudrun.job_idle, then go
+ * (the kit's bookkeeping, kit_idle; jobs.delete here). */
+extern struct kit_idle cloudrun_idle;
 
 /* cloudrun_vol.c: Docker volumes as directories of cloudrun.volume_bucket
  * (Cloud Storage volumes of the job, gcsfuse inside the task). */

@@ -78,7 +78,6 @@ cloudrun_job_made(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
 	struct cloudrun_mk *m = arg;
 	struct cloudrun_op *op, *next;
-	char *key;
 	struct err e;
 	int ok = ce == NULL || strcmp(ce->code, "ALREADY_EXISTS") == 0;
 
@@ -86,9 +85,7 @@ cloudrun_job_made(void *arg, const cJSON *out, const struct cloud_error *ce)
 	if (ok) {
 		/* ALREADY_EXISTS: the same name is the same configuration
 		 * (a restart lost the kv entry, or another process made it). */
-		key = xasprintf(CLOUDRUN_KV_JOB "%s", m->job);
-		backend_kv_set(m->b, key, "1");
-		free(key);
+		kit_idle_made(&cloudrun_idle, m->job, 1);
 	} else {
 		cloud_error_to_err(gcp_provider(), ce, &e);
 		err_wrap(&e, "creating the Cloud Run job %s", m->job);
@@ -141,7 +138,7 @@ cloudrun_job_make(struct cloudrun_op *op, const char *image)
 	struct backend *b = op->k.b;
 	struct container *c = op->k.c;
 	struct cloudrun_mk *m;
-	char name[28], *key, *have, *path, *query;
+	char name[28], *path, *query;
 	cJSON *job;
 	struct err e;
 
@@ -151,14 +148,10 @@ cloudrun_job_make(struct cloudrun_op *op, const char *image)
 	}
 	json_set(
 	    container_private(c), CLOUDRUN_P_IMAGE, cJSON_CreateString(image));
-	key = xasprintf(CLOUDRUN_KV_JOB "%s", name);
-	have = backend_kv_get(b, key);
-	free(key);
-	if (have != NULL) {
+	if (kit_idle_exists(&cloudrun_idle, name)) {
 		/* An identical job exists: reuse it. */
-		free(have);
 		cJSON_Delete(job);
-		cloudrun_idle_take(b, name);
+		kit_idle_take(&cloudrun_idle, name);
 		json_set(container_private(c), CLOUDRUN_P_JOB,
 		    cJSON_CreateString(name));
 		backend_container_save(b, c);
@@ -176,7 +169,7 @@ cloudrun_job_make(struct cloudrun_op *op, const char *image)
 	m->job = xstrdup(name);
 	m->waiters = op;
 	TAILQ_INSERT_HEAD(&cloudrun_mks, m, entry);
-	cloudrun_idle_take(b, name);
+	kit_idle_take(&cloudrun_idle, name);
 	path = cloudrun_job_path(NULL, NULL);
 	query = xasprintf("jobId=%s", name);
 	gcp_lro(cloudrun_gcp.gcp, "run", "jobs.create", "POST", path, query,
@@ -251,26 +244,6 @@ cloudrun_op_started(struct kit_op *k)
 	    container_private(k->c), CLOUDRUN_P_STARTING);
 }
 
-/* The container runs execution name now: a new run. The start's intent
- * stays until the start settles, so that a restart before the execution
- * runs adopts it (cloudrun_poll.c). */
-void
-cloudrun_job_use(cJSON *priv, const char *name)
-{
-	cJSON *runs = json_arr(priv, CLOUDRUN_P_RUNS), *r;
-
-	if (runs == NULL) {
-		runs = cJSON_CreateArray();
-		json_set(priv, CLOUDRUN_P_RUNS, runs);
-	}
-	r = cJSON_CreateObject();
-	json_add_str(r, CLOUDRUN_P_RUN_NAME, name);
-	json_add_int(r, CLOUDRUN_P_RUN_AT, str_now_ns());
-	cJSON_AddItemToArray(runs, r);
-	json_set(priv, CLOUDRUN_P_EXEC, cJSON_CreateString(name));
-	cJSON_DeleteItemFromObjectCaseSensitive(priv, CLOUDRUN_P_STARTED);
-}
-
 static void
 cloudrun_job_ran(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
@@ -289,7 +262,7 @@ cloudrun_job_ran(void *arg, const cJSON *out, const struct cloud_error *ce)
 		kit_op_end(&op->k, &e);
 		return;
 	}
-	cloudrun_job_use(container_private(op->k.c), name);
+	kit_run_use(container_private(op->k.c), name);
 	/* Durable at once: a restart before it runs finds the execution. */
 	backend_container_save(op->k.b, op->k.c);
 	log_info("container %.12s: execution %s", op->k.c->id, name);
@@ -483,8 +456,8 @@ cloudrun_job_remove(
 		    "a removed container's execution");
 	}
 	cloudrun_job_delete_runs(priv);
-	if (job != NULL && !cloudrun_idle_used(b, job, c))
-		cloudrun_idle_add(b, job);
+	if (job != NULL && !kit_idle_used(&cloudrun_idle, job, c))
+		kit_idle_add(&cloudrun_idle, job);
 	kit_op_end(&op->k, NULL);
 }
 

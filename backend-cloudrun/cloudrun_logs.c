@@ -71,22 +71,6 @@ cloudrun_logs_got(void *arg, const struct gcp_log_entry *ev, size_t n,
 	free(op);
 }
 
-/* The run to start from: the last one created before since_ns. */
-static int
-cloudrun_logs_first_run(const cJSON *runs, int64_t since_ns)
-{
-	int idx = 0, i = 0;
-	const cJSON *it;
-
-	cJSON_ArrayForEach(it, runs) {
-		if (since_ns > 0 &&
-		    json_int(it, CLOUDRUN_P_RUN_AT, 0) <= since_ns)
-			idx = i;
-		i++;
-	}
-	return idx;
-}
-
 /* "<run>|<ms>|<reader's cursor>": the run, the time of the last read at
  * the end and the reader's cursor (borrowed from cursor); -1 when it is
  * not one this file wrote. */
@@ -145,7 +129,7 @@ cloudrun_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 			return;
 		}
 	} else {
-		op->idx = cloudrun_logs_first_run(runs, since_ns);
+		op->idx = kit_run_first(runs, since_ns);
 	}
 	/* Gently, within the read quota: nothing new yet. After the exit
 	 * every read goes to the cloud (the drain of the grace period). */

@@ -265,7 +265,7 @@ cloudrun_poll_adopt(
 	char *name = xstrdup(exec); /* exec may be priv's own */
 
 	if (new_run)
-		cloudrun_job_use(priv, name);
+		kit_run_use(priv, name);
 	cJSON_DeleteItemFromObjectCaseSensitive(priv, CLOUDRUN_P_STARTING);
 	log_warnx("container %.12s: re-adopted execution %s of a start the "
 		  "restart interrupted",
@@ -349,15 +349,8 @@ cloudrun_poll_intent(struct backend *b, struct container *c, void *arg)
 static int
 cloudrun_poll_known(struct backend *b, const char *job)
 {
-	char *key = xasprintf(CLOUDRUN_KV_JOB "%s", job), *v;
-	int known;
-
-	v = backend_kv_get(b, key);
-	free(key);
-	known = v != NULL || cloudrun_idle_used(b, job, NULL) ||
-	    kit_journal_has(b, CLOUDRUN_KV_IDLE, job);
-	free(v);
-	return known;
+	(void)b;
+	return kit_idle_known(&cloudrun_idle, job);
 }
 
 /* Jobs labelled with this instance that the state does not know. */
@@ -389,7 +382,7 @@ cloudrun_poll_jobs(void *arg, const cJSON *out, const struct cloud_error *ce)
 		    name,
 		    kit_orphans_stop(&cloudrun_orphans) ? "; deleting it" : "");
 		if (kit_orphans_stop(&cloudrun_orphans))
-			cloudrun_idle_add(b, short_name);
+			kit_idle_add(&cloudrun_idle, short_name);
 	}
 }
 
@@ -414,7 +407,7 @@ cloudrun_poll_reconcile_pass(struct backend *b, int n)
 void
 cloudrun_poll_reconcile(struct backend *b)
 {
-	cloudrun_idle_resume(b);
+	kit_idle_resume(&cloudrun_idle, b);
 	cloudrun_reconcile_passes.pass = cloudrun_poll_reconcile_pass;
 	kit_passes_start(&cloudrun_reconcile_passes, b);
 }

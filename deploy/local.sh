@@ -3,7 +3,8 @@
 # cloud simulator), one sockerless backend and the frontend, all on this
 # machine, all on loopback.
 #
-#   deploy/local.sh up [BACKEND]   start (default backend: ecs), print DOCKER_HOST
+#   deploy/local.sh up [BACKEND]   start (default backend: ecs; or lambda,
+#                                  cloudrun, gcf, aca), print DOCKER_HOST
 #   deploy/local.sh down           stop everything and clean up
 #   deploy/local.sh env            print the export line of a running stack
 #   deploy/local.sh restart-backend [BACKEND]   restart (or swap) the backend
@@ -26,7 +27,9 @@
 # BUILD (binaries directory, default build, or the one the stack was
 # brought up with), SK_ECS_AGENT (0: run ECS
 # tasks without the agent; default 1 when BUILD has sockerless-agent),
-# SK_WRAP (a command prefix for the daemons, e.g. valgrind and its options).
+# SK_WRAP (a command prefix for the daemons, e.g. valgrind and its options),
+# SK_ACA_JOB_IDLE and SK_ACA_AGENT_IMAGE (the aca backend's job_idle and
+# agent_image, for its tests).
 #
 # Volumes: the simulator has one EFS file system (ecs.efs_filesystem_id),
 # backed by $SK_RUN/efs/<fs-id>; its id is in $SK_RUN/efs-id and
@@ -333,6 +336,47 @@ cloudrun:
 EOF
 	if knows_key "$BUILD/sockerless-backend-cloudrun" cloudrun.volume_bucket; then
 		echo "  volume_bucket: $GCP_VOLUME_BUCKET" >>"$RUN/backend-cloudrun.yaml"
+	fi
+}
+
+# The Container Apps backend against the Azure simulator: the service
+# principal of $RUN/azure/creds.env (its secret in a file of its own), the
+# simulator's pre-made environment, its ACR host taking the token exchange
+# (the agent image pushed to the local registry is the same repository
+# there), and the jobs' agents (host networking on the simulator's engine)
+# calling back over loopback.
+write_aca_config() {
+	local bin="$BUILD/sockerless-backend-aca"
+	# shellcheck disable=SC1091
+	. "$RUN/azure/creds.env"
+	(umask 077 && printf '%s\n' "$AZURE_CLIENT_SECRET" >"$RUN/azure/client-secret")
+	cat >"$RUN/backend-aca.yaml" <<EOF
+# Written by deploy/local.sh: the aca backend against the Azure simulator.
+socket: $RUN/backend.sock
+state_dir: $RUN/state-aca
+registry_mirrors: [http://$SK_REGISTRY]
+agent_callback_listen: 127.0.0.1:$SK_CALLBACK_PORT
+agent_callback_url: http://127.0.0.1:$SK_CALLBACK_PORT
+$(write_volume_config "$bin")
+aca:
+  subscription: $AZ_SUBSCRIPTION
+  resource_group: $AZ_RESOURCE_GROUP
+  location: $AZ_LOCATION
+  tenant_id: $AZURE_TENANT_ID
+  client_id: $AZURE_CLIENT_ID
+  client_secret_file: $RUN/azure/client-secret
+  authority_host: http://127.0.0.1:$SK_AZ_SIM_PORT
+  endpoint: http://127.0.0.1:$SK_AZ_SIM_PORT
+  endpoint_logs: http://127.0.0.1:$SK_AZ_SIM_PORT
+  registry_hosts: 127.0.0.1:$SK_AZ_ACR_PORT
+  environment: sockerless-env
+  registry_identity: system
+  agent_image: ${SK_ACA_AGENT_IMAGE:-127.0.0.1:$SK_AZ_ACR_PORT/sockerless/agent:0.1.0}
+  poll_ms: 500
+EOF
+	# (tests: a short job_idle, an agent image that cannot be pulled)
+	if [ -n "${SK_ACA_JOB_IDLE:-}" ]; then
+		echo "  job_idle: $SK_ACA_JOB_IDLE" >>"$RUN/backend-aca.yaml"
 	fi
 }
 

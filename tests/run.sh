@@ -8,10 +8,12 @@
 #               unit-asan) and the end-to-end suites drive its daemons
 #               (default: none)
 #   SK_SUITES   which suites to run (default "unit [unit-asan] fuzz-replay
-#               agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf"; fuzz-replay:
+#               agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca";
+#               fuzz-replay:
 #               tests/fuzz's corpus and regressions; e2e-lambda,
-#               e2e-cloudrun, e2e-gcf: the e2e stack's backend swapped to
-#               Lambda, Cloud Run, Cloud Run functions). The unit suites start the test bed:
+#               e2e-cloudrun, e2e-gcf, e2e-aca: the e2e stack's backend
+#               swapped to Lambda, Cloud Run, Cloud Run functions, Container
+#               Apps jobs). The unit suites start the test bed:
 #               t_reg's live tests pull from its registry and engine.
 #   SK_TEST_PORT_BASE  first of the loopback ports the suites use (default
 #               35100: the bed's registry; +100 and +101 the e2e stack's
@@ -27,7 +29,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-}
-SUITES=${SK_SUITES:-unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf}
+SUITES=${SK_SUITES:-unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca}
 PY=/usr/bin/python3
 PORT_BASE=${SK_TEST_PORT_BASE:-35100}
 # The suites pick their loopback ports from it (fake agents, published ports).
@@ -168,6 +170,16 @@ E2E_CLOUDRUN_FILES="test_run.py test_agent.py test_crstop.py test_lifecycle.py
 	test_vol_api.py test_vol_compose.py test_vol_testcontainers.py"
 if [ "${SK_CLOUDRUN_ALL:-0}" = 1 ]; then
 	E2E_CLOUDRUN_FILES=$(cd tests/e2e && echo test_*.py)
+fi
+
+# The same for e2e-aca after tests/e2e_aca: Container Apps jobs are relay
+# mode with the reverse agent link and the stop through the agent as on
+# Cloud Run. The volume files skip with the capability's reason while
+# volumes are off (no aca.storage_account). SK_ACA_ALL=1 runs every
+# tests/e2e file instead.
+E2E_ACA_FILES=$E2E_CLOUDRUN_FILES
+if [ "${SK_ACA_ALL:-0}" = 1 ]; then
+	E2E_ACA_FILES=$(cd tests/e2e && echo test_*.py)
 fi
 
 BED_DIR=""
@@ -362,8 +374,37 @@ for suite in $SUITES; do
 			count e2e-cloudrun 0 1
 		fi
 		;;
+	e2e-aca)
+		# The same frontend and client, the backend swapped to
+		# Container Apps jobs (the Azure simulator of the same stack).
+		if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
+			restart-backend aca >>"$LOGDIR/up.log" 2>&1; then
+			SK_TARGET=sockerless SK_BACKEND=aca \
+				SK_AZ_SIM_PORT=$((PORT_BASE + 105)) \
+				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
+				SK_TEST_PORT_BASE=$PORT_BASE \
+				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+				run_pytest e2e-aca tests/e2e_aca
+			REF_HOST=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_ENGINE_HOST")
+			REF_NETNS=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_REF_NETNS")
+			aca_files=()
+			for f in $E2E_ACA_FILES; do aca_files+=("tests/e2e/$f"); done
+			SK_TARGET=sockerless SK_BACKEND=aca \
+				SK_AZ_SIM_PORT=$((PORT_BASE + 105)) \
+				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
+				SK_TEST_PORT_BASE=$PORT_BASE SK_REF_NETNS=$REF_NETNS \
+				SK_REF_DOCKER_HOST=$REF_HOST \
+				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+				run_pytest e2e-aca-containers "${aca_files[@]}"
+		else
+			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
+			count e2e-aca 0 1
+		fi
+		;;
 	*)
-		echo "run.sh: unknown suite \"$suite\" (unit unit-asan fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf)"
+		echo "run.sh: unknown suite \"$suite\" (unit unit-asan fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca)"
 		count "$suite" 0 1
 		;;
 	esac

@@ -124,6 +124,14 @@ agent_on_hello(void *arg, const cJSON *hello)
 	struct agent_relay *rl, *next;
 
 	(void)hello;
+	/* Kept for a backend whose cloud says "running" before the workload
+	 * runs (BACKEND_P_AGENT_HELLO). */
+	if (!ag->c->gone &&
+	    !json_bool(container_private(ag->c), BACKEND_P_AGENT_HELLO, 0)) {
+		json_set(container_private(ag->c), BACKEND_P_AGENT_HELLO,
+		    cJSON_CreateTrue());
+		backend_container_save(ag->b, ag->c);
+	}
 	/* A reconnect: the agent may have missed pushes while the link was
 	 * down (the first HELLO follows the push that dialled). */
 	if (ag->hellos++ > 0 && ag->link != NULL && !ag->c->gone &&
@@ -142,10 +150,20 @@ agent_on_event(void *arg, const cJSON *ev)
 {
 	struct backend_agent *ag = arg;
 	const cJSON *health = json_obj(ev, "health");
+	const cJSON *main_exit = json_obj(ev, "main");
 
 	if (health != NULL && !ag->c->gone && container_running(ag->c)) {
 		json_set(container_state(ag->c), "Health",
 		    cJSON_Duplicate(health, 1));
+		backend_container_save(ag->b, ag->c);
+	}
+	/* The main process's exit, kept for a backend whose cloud does not
+	 * report the workload's own code (BACKEND_P_AGENT_EXIT). */
+	if (main_exit != NULL && !ag->c->gone &&
+	    cJSON_IsNumber(
+		cJSON_GetObjectItemCaseSensitive(main_exit, "exitCode"))) {
+		json_set(container_private(ag->c), BACKEND_P_AGENT_EXIT,
+		    cJSON_Duplicate(main_exit, 1));
 		backend_container_save(ag->b, ag->c);
 	}
 }

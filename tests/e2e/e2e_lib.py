@@ -308,7 +308,16 @@ RUNNING_DISCONNECT_REFUSED = "cannot disconnect a running container from a netwo
 # Backends whose networks are carried by the agent relay (docs/networks.md,
 # "Relay mode"): no network address a peer could reach, TCP to exposed or
 # published ports only, and connect/disconnect of a running container.
-RELAY = TARGET == "sockerless" and os.environ.get("SK_BACKEND", "ecs") in ("cloudrun",)
+RELAY_BACKENDS = ("cloudrun", "aca")
+
+
+def relay_mode():
+    """Whether the stack's backend carries networks by the agent relay
+    (Cloud Run jobs, Container Apps jobs)."""
+    return TARGET == "sockerless" and os.environ.get("SK_BACKEND", "ecs") in RELAY_BACKENDS
+
+
+RELAY = relay_mode()
 
 
 def disconnect_running(net, ctr, *flags):

@@ -293,7 +293,7 @@ def test_gitlab_runner_network_per_build(apiclient, names):
         dk("network", "rm", net)
 
 
-@pytest.mark.skipif(RELAY, reason="relay mode (cloudrun): the default bridge and its --link "
+@pytest.mark.skipif(RELAY, reason="relay mode (cloudrun, aca): the default bridge and its --link "
                     "names are not relayed, so GitLab Runner needs FF_NETWORK_PER_BUILD there "
                     "(docs/backend-cloudrun.md): test_gitlab_runner_network_per_build covers it")
 def test_gitlab_runner_legacy_links(apiclient, names):

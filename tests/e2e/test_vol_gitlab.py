@@ -173,7 +173,7 @@ def test_gitlab_job_with_volumes_per_build_network(apiclient, names):
     _replay(apiclient, names, per_build_network=True)
 
 
-@pytest.mark.skipif(RELAY, reason="relay mode (cloudrun): the default bridge and its --link "
+@pytest.mark.skipif(RELAY, reason="relay mode (cloudrun, aca): the default bridge and its --link "
                     "names are not relayed, so GitLab Runner needs FF_NETWORK_PER_BUILD there "
                     "(docs/backend-cloudrun.md): the per-build network replay covers it")
 def test_gitlab_job_with_volumes_legacy_links(apiclient, names):

@@ -307,6 +307,16 @@ cJSON *backend_agent_config_env(const struct container *c);
  * (a cJSON array of strings; empty when the image names none). */
 cJSON *backend_agent_command(const struct container *c);
 
+/* The agent's report of the main process's end, kept in the container's
+ * private object as {"exitCode": N, "finishedAt": "RFC 3339"} when the
+ * link delivers it (a backend whose cloud gives no exit code reads it;
+ * it deletes the key when a new run starts). */
+#define BACKEND_P_AGENT_EXIT "AgentExit"
+/* Set (true) in the same object when the run's agent first linked: the
+ * workload's wrapper runs (a backend whose cloud reports "running" while
+ * it still pulls images settles the start on it). */
+#define BACKEND_P_AGENT_HELLO "AgentHello"
+
 /* State reports from the backend. */
 void backend_container_started(
     struct backend *b, struct container *c, int64_t started_ns);

@@ -290,4 +290,57 @@ void kit_lines_keep(
 void kit_logs_kept(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg);
 
+/* --- jobs shared by identical configurations ----------------------------- */
+
+/* A backend whose workloads run from shared cloud jobs (Cloud Run jobs,
+ * Container Apps jobs): the containers name their job in private key
+ * p_job; a job is in the reuse table (kv kv_job + name) while it exists;
+ * jobs no container uses any more wait out idle_s in the journal kv_idle
+ * (so that a restart deletes them on time too), in case an identical
+ * container comes and reuses the job, then del() deletes it and calls
+ * kit_idle_deleted. */
+struct kit_idle {
+	const char *kv_job;  /* "cloudrun.job." */
+	const char *kv_idle; /* "cloudrun.job_idle" */
+	const char *p_job;   /* "Job" */
+	long long idle_s;    /* 0: deleted once unused */
+	void (*del)(struct kit_idle *i, const char *job);
+	/* state */
+	struct backend *b;
+	struct event *timer;
+};
+/* Whether a container other than self names job. */
+int kit_idle_used(
+    struct kit_idle *i, const char *job, const struct container *self);
+/* job is unused from now on (deleted at once with idle_s 0). */
+void kit_idle_add(struct kit_idle *i, const char *job);
+/* job is used again. */
+void kit_idle_take(struct kit_idle *i, const char *job);
+/* Whether job is known: in the reuse table, used, or waiting. */
+int kit_idle_known(struct kit_idle *i, const char *job);
+/* The reuse table's entry for job (made: 1, gone: 0). */
+void kit_idle_made(struct kit_idle *i, const char *job, int made);
+int kit_idle_exists(struct kit_idle *i, const char *job);
+/* del()'s answer: gone (or never there) drops the journal entry; else
+ * the next round tries again. */
+void kit_idle_deleted(struct kit_idle *i, const char *job, int gone);
+/* Start-up: the rounds (every min(idle_s, 60) s) begin. */
+void kit_idle_resume(struct kit_idle *i, struct backend *b);
+void kit_idle_free(struct kit_idle *i);
+
+/* --- runs: one container, several cloud executions ----------------------- */
+
+/* A container's runs in its private state: KIT_P_RUNS [{Name, Created}],
+ * the current one in KIT_P_EXEC, KIT_P_STARTED once reported started. */
+#define KIT_P_RUNS     "Runs"
+#define KIT_P_RUN_NAME "Name"
+#define KIT_P_RUN_AT   "Created"
+#define KIT_P_EXEC     "Execution"
+#define KIT_P_STARTED  "Started"
+/* Records execution name as the container's new run (priv: its private
+ * object). */
+void kit_run_use(cJSON *priv, const char *name);
+/* The run logs start from: the last one created before since_ns. */
+int kit_run_first(const cJSON *runs, int64_t since_ns);
+
 #endif
