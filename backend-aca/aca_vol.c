@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 #include "aca.h"
@@ -70,6 +71,8 @@ enum aca_vol_step {
 	ACA_VOL_STORAGE_PUT,
 	ACA_VOL_UNDO,
 	ACA_VOL_STORAGE_DELETE,
+	ACA_VOL_JOBS_LIST,
+	ACA_VOL_JOB_DELETE,
 	ACA_VOL_SHARE_DELETE,
 };
 
@@ -85,6 +88,11 @@ struct aca_vol_op {
 	enum aca_vol_step step;
 	uint64_t id;
 	struct err why; /* ACA_VOL_UNDO: the failure being answered */
+	/* remove: the idle jobs that still name the storage, deleted before
+	 * the storage is deleted again (once) */
+	struct strv jobs;
+	size_t next_job;
+	int released;
 };
 
 static TAILQ_HEAD(, aca_vol_op) aca_vol_ops = TAILQ_HEAD_INITIALIZER(
@@ -284,6 +292,7 @@ aca_vol_op_new(
 	str_lcpy(op->name, volume_name(v), sizeof(op->name));
 	op->done = done;
 	op->arg = arg;
+	strv_init(&op->jobs);
 	TAILQ_INSERT_TAIL(&aca_vol_ops, op, entry);
 	return op;
 }
@@ -293,6 +302,7 @@ aca_vol_op_end(struct aca_vol_op *op, const struct err *e)
 {
 	TAILQ_REMOVE(&aca_vol_ops, op, entry);
 	op->done(op->arg, e);
+	strv_free(&op->jobs);
 	free(op);
 }
 
@@ -334,6 +344,20 @@ aca_vol_send(struct aca_vol_op *op, enum aca_vol_step step)
 		api = aca_conf.api_version_app;
 		what = "managedEnvironments.storages.delete";
 		break;
+	case ACA_VOL_JOBS_LIST:
+		path = xasprintf(
+		    "%s/providers/Microsoft.App/jobs", aca_session()->rg_path);
+		op->id = azure_list(az, "jobs.listByResourceGroup", path,
+		    aca_conf.api_version_app, NULL, 0, aca_vol_next, op);
+		free(path);
+		return;
+	case ACA_VOL_JOB_DELETE:
+		path = aca_job_path(op->jobs.v[op->next_job], NULL);
+		op->id = azure_lro(az, "jobs.delete", "DELETE", path,
+		    aca_conf.api_version_app, NULL, 0, 300, NULL, aca_vol_next,
+		    op);
+		free(path);
+		return;
 	case ACA_VOL_UNDO:
 	case ACA_VOL_SHARE_DELETE:
 	default:
@@ -373,6 +397,45 @@ aca_vol_fail(
 		return;
 	}
 	aca_vol_op_end(op, &e);
+}
+
+/* The jobs of the list out that name op's storage, into op->jobs, each
+ * taken out of the reuse table and the idle journal (it is deleted now);
+ * -1 with a 409 when a container still uses one. */
+static int
+aca_vol_idle_users(struct aca_vol_op *op, const cJSON *out, struct err *e)
+{
+	const cJSON *job, *v;
+	const char *env = aca_environment_id();
+
+	cJSON_ArrayForEach(job, json_arr(out, "value")) {
+		const cJSON *props = json_obj(job, "properties");
+		const char *name = json_str(job, "name");
+		const char *at = json_str(props, "environmentId");
+		int names = 0;
+
+		if (name == NULL || at == NULL || strcasecmp(at, env) != 0)
+			continue;
+		cJSON_ArrayForEach(
+		    v, json_arr(json_obj(props, "template"), "volumes")) {
+			const char *st = json_str(v, "storageName");
+
+			names |= st != NULL && strcmp(st, op->share) == 0;
+		}
+		if (!names)
+			continue;
+		if (aca_idle_used_by_any(name))
+			return err_set(e, 409,
+			    "remove volume %s: the Container Apps job %s of "
+			    "a container still mounts it",
+			    op->name, name);
+		strv_add(&op->jobs, name);
+	}
+	for (size_t i = 0; i < op->jobs.n; i++) {
+		kit_idle_made(&aca_idle, op->jobs.v[i], 0);
+		kit_idle_deleted(&aca_idle, op->jobs.v[i], 1);
+	}
+	return 0;
 }
 
 static void
@@ -435,11 +498,45 @@ aca_vol_next(void *arg, const cJSON *out, const struct cloud_error *ce)
 		aca_vol_op_end(op, &e);
 		return;
 	case ACA_VOL_STORAGE_DELETE:
+		/* Jobs kept for reuse (aca.job_idle) may still name the
+		 * storage: they go first. */
+		if (ce != NULL && ce->http_status == 409 && !op->released) {
+			aca_vol_send(op, ACA_VOL_JOBS_LIST);
+			return;
+		}
 		if (ce != NULL && !missing) {
 			aca_vol_fail(op, ce, "removing");
 			return;
 		}
 		aca_vol_send(op, ACA_VOL_SHARE_DELETE);
+		return;
+	case ACA_VOL_JOBS_LIST:
+		if (ce != NULL) {
+			aca_vol_fail(op, ce, "removing");
+			return;
+		}
+		if (aca_vol_idle_users(op, out, &e) == -1) {
+			aca_vol_op_end(op, &e);
+			return;
+		}
+		op->released = 1;
+		op->next_job = 0;
+		aca_vol_send(op,
+		    op->jobs.n > 0 ? ACA_VOL_JOB_DELETE :
+				     ACA_VOL_STORAGE_DELETE);
+		return;
+	case ACA_VOL_JOB_DELETE:
+		if (ce != NULL && !missing) {
+			aca_vol_fail(op, ce, "removing");
+			return;
+		}
+		log_info("volume %s: idle Container Apps job %s deleted (it "
+			 "named the volume's storage)",
+		    op->name, op->jobs.v[op->next_job]);
+		op->next_job++;
+		aca_vol_send(op,
+		    op->next_job < op->jobs.n ? ACA_VOL_JOB_DELETE :
+						ACA_VOL_STORAGE_DELETE);
 		return;
 	case ACA_VOL_SHARE_DELETE:
 	default:
@@ -552,6 +649,7 @@ aca_vol_shutdown(void)
 		TAILQ_REMOVE(&aca_vol_ops, op, entry);
 		if (op->id != 0 && az != NULL)
 			azure_cancel(az, op->id);
+		strv_free(&op->jobs);
 		free(op);
 	}
 	free(aca_vol_key);

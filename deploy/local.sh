@@ -374,6 +374,16 @@ aca:
   agent_image: ${SK_ACA_AGENT_IMAGE:-127.0.0.1:$SK_AZ_ACR_PORT/sockerless/agent:0.1.0}
   poll_ms: 500
 EOF
+	# Volumes: Azure Files shares of the simulator's account sockerlessvols
+	# (its key written by the simulator), binds under $RUN/shared through
+	# the environment storage sockerless-shared that is that directory.
+	if knows_key "$bin" aca.storage_account; then
+		cat >>"$RUN/backend-aca.yaml" <<EOF
+  storage_account: sockerlessvols
+  storage_account_key_file: $RUN/azure/storage-key
+  shared_storage: sockerless-shared
+EOF
+	fi
 	# (tests: a short job_idle, an agent image that cannot be pulled)
 	if [ -n "${SK_ACA_JOB_IDLE:-}" ]; then
 		echo "  job_idle: $SK_ACA_JOB_IDLE" >>"$RUN/backend-aca.yaml"

@@ -1,6 +1,6 @@
 /* The Container Apps backend's translation without state
  * (backend-aca/aca_def.c, compiled in here, with the volume mapping of
- * backend-aca/aca_vol_none.c until the volume code lands): the
+ * backend-aca/aca_volmap.c; its own cases are in t_aca_vol.c): the
  * Consumption size for Docker's limits, the job body (Manual trigger, one
  * replica, no retries, the init container that copies the agent, the
  * agent wrapping the command, env, tags, registries with the identity),
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "../../backend-aca/aca_def.c" /* NOLINT(bugprone-suspicious-include): its static helpers */
-#include "../../backend-aca/aca_vol_none.c" /* NOLINT(bugprone-suspicious-include): the body's volumes */
+#include "../../backend-aca/aca_volmap.c" /* NOLINT(bugprone-suspicious-include): the body's volumes */
 
 #define MIB (1024LL * 1024)
 #define GIB (1024LL * MIB)
@@ -30,13 +30,13 @@ t_size(void **state)
 		double cpu;
 		const char *memory;
 	} ok[] = {
-		{ 0, 0, 0.5, "1Gi" },		    /* Container Apps' default */
-		{ 250000000LL, 0, 0.25, "0.5Gi" },  /* --cpus 0.25 */
-		{ 1, 0, 0.25, "0.5Gi" },	    /* rounded up */
-		{ 0, 300 * MIB, 0.25, "0.5Gi" },    /* -m 300m */
-		{ 0, 512 * MIB, 0.25, "0.5Gi" },    /* exactly a pair */
-		{ 0, 513 * MIB, 0.5, "1Gi" },	    /* just above */
-		{ 1000000000LL, 0, 1, "2Gi" },	    /* --cpus 1 */
+		{ 0, 0, 0.5, "1Gi" },		   /* Container Apps' default */
+		{ 250000000LL, 0, 0.25, "0.5Gi" }, /* --cpus 0.25 */
+		{ 1, 0, 0.25, "0.5Gi" },	   /* rounded up */
+		{ 0, 300 * MIB, 0.25, "0.5Gi" },   /* -m 300m */
+		{ 0, 512 * MIB, 0.25, "0.5Gi" },   /* exactly a pair */
+		{ 0, 513 * MIB, 0.5, "1Gi" },	   /* just above */
+		{ 1000000000LL, 0, 1, "2Gi" },	   /* --cpus 1 */
 		{ 1000000000LL, 4 * GIB, 2, "4Gi" }, /* memory decides */
 		{ 3000000000LL, 1 * GIB, 3, "6Gi" }, /* cpu decides */
 		{ 4000000000LL, 8 * GIB, 4, "8Gi" }, /* the largest */
@@ -51,8 +51,8 @@ t_size(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		assert_int_equal(aca_def_size(ok[i].nano, ok[i].mem, &cpu, m,
-				     sizeof(m), &e),
+		assert_int_equal(
+		    aca_def_size(ok[i].nano, ok[i].mem, &cpu, m, sizeof(m), &e),
 		    0);
 		assert_true(cpu == ok[i].cpu);
 		assert_string_equal(m, ok[i].memory);
@@ -83,8 +83,8 @@ t_acr(void *arg, const char *host)
 	    strcmp(host, "127.0.0.1:5001") == 0;
 }
 
-#define ENV_ID                                                            \
-	"/subscriptions/s/resourceGroups/g/providers/Microsoft.App/"      \
+#define ENV_ID                                                       \
+	"/subscriptions/s/resourceGroups/g/providers/Microsoft.App/" \
 	"managedEnvironments/env"
 
 static void
@@ -109,8 +109,8 @@ t_join(const cJSON *o, const char *key, char *out, size_t outsz)
 
 	out[0] = '\0';
 	cJSON_ArrayForEach(it, json_arr(o, key)) {
-		n += (size_t)snprintf(out + n, outsz - n, "%s%s", n ? " " : "",
-		    it->valuestring);
+		n += (size_t)snprintf(
+		    out + n, outsz - n, "%s%s", n ? " " : "", it->valuestring);
 	}
 }
 
@@ -165,8 +165,8 @@ t_job(void **state)
 	assert_string_equal(json_str(conf, "triggerType"), "Manual");
 	assert_int_equal(json_int(conf, "replicaTimeout", 0), 3600);
 	assert_int_equal(json_int(conf, "replicaRetryLimit", -1), 0);
-	assert_int_equal(json_int(json_obj(conf, "manualTriggerConfig"),
-			     "parallelism", 0),
+	assert_int_equal(
+	    json_int(json_obj(conf, "manualTriggerConfig"), "parallelism", 0),
 	    1);
 	assert_int_equal(json_int(json_obj(conf, "manualTriggerConfig"),
 			     "replicaCompletionCount", 0),
@@ -179,19 +179,18 @@ t_job(void **state)
 	assert_string_equal(
 	    json_str(cJSON_GetArrayItem(json_arr(tmpl, "volumes"), 0), "name"),
 	    ACA_AGENT_VOLUME);
-	assert_string_equal(json_str(cJSON_GetArrayItem(
-				      json_arr(tmpl, "volumes"), 0),
-				"storageType"),
+	assert_string_equal(
+	    json_str(cJSON_GetArrayItem(json_arr(tmpl, "volumes"), 0),
+		"storageType"),
 	    "EmptyDir");
 	init = cJSON_GetArrayItem(json_arr(tmpl, "initContainers"), 0);
 	assert_string_equal(json_str(init, "name"), ACA_INIT_CONTAINER);
 	assert_string_equal(json_str(init, "image"), in.agent_image);
 	t_join(init, "command", s, sizeof(s));
+	assert_string_equal(s, "/sockerless-agent --install /sockerless/agent");
 	assert_string_equal(
-	    s, "/sockerless-agent --install /sockerless/agent");
-	assert_string_equal(json_str(cJSON_GetArrayItem(
-				      json_arr(init, "volumeMounts"), 0),
-				"mountPath"),
+	    json_str(cJSON_GetArrayItem(json_arr(init, "volumeMounts"), 0),
+		"mountPath"),
 	    "/sockerless");
 	ctr = aca_def_container(job);
 	assert_string_equal(json_str(ctr, "name"), "main");
@@ -240,8 +239,8 @@ t_job(void **state)
 	assert_non_null(job);
 	assert_string_equal(
 	    json_str(json_obj(job, "identity"), "type"), "UserAssigned");
-	assert_non_null(json_obj(json_obj(json_obj(job, "identity"),
-				     "userAssignedIdentities"),
+	assert_non_null(json_obj(
+	    json_obj(json_obj(job, "identity"), "userAssignedIdentities"),
 	    in.registry_identity));
 	conf = json_obj(json_obj(job, "properties"), "configuration");
 	assert_int_equal(cJSON_GetArraySize(json_arr(conf, "registries")), 1);
@@ -338,7 +337,8 @@ t_job_refused(void **state)
 }
 
 /* Mounts: tmpfs as EmptyDir, the socket served by the agent, a volume
- * refused while volumes are off. */
+ * whose create did not finish refused, a volume as its AzureFile
+ * storage. */
 static void
 t_job_mounts(void **state)
 {
@@ -362,23 +362,32 @@ t_job_mounts(void **state)
 	assert_non_null(job);
 	tmpl = json_obj(json_obj(job, "properties"), "template");
 	assert_int_equal(cJSON_GetArraySize(json_arr(tmpl, "volumes")), 2);
-	assert_string_equal(json_str(cJSON_GetArrayItem(
-				      json_arr(tmpl, "volumes"), 1),
-				"storageType"),
+	assert_string_equal(
+	    json_str(cJSON_GetArrayItem(json_arr(tmpl, "volumes"), 1),
+		"storageType"),
 	    "EmptyDir");
 	ctr = aca_def_container(job);
 	assert_int_equal(cJSON_GetArraySize(json_arr(ctr, "volumeMounts")), 2);
-	assert_string_equal(json_str(cJSON_GetArrayItem(
-				      json_arr(ctr, "volumeMounts"), 1),
-				"mountPath"),
+	assert_string_equal(
+	    json_str(cJSON_GetArrayItem(json_arr(ctr, "volumeMounts"), 1),
+		"mountPath"),
 	    "/scratch");
 	cJSON_Delete(job);
 	m[1].kind = BACKEND_MOUNT_VOLUME;
 	m[1].target = "/data";
 	m[1].vol_name = "data";
 	assert_null(aca_def_job(&in, NULL, NULL, NULL, argv, name, &e));
-	assert_int_equal(e.status, 501);
-	assert_non_null(strstr(e.msg, "aca.storage_account"));
+	assert_int_equal(e.status, 409);
+	assert_non_null(strstr(e.msg, "volume data has no Azure Files"));
+	m[1].storage = "sk-data-0123456789abcdef";
+	job = aca_def_job(&in, NULL, NULL, NULL, argv, name, &e);
+	assert_non_null(job);
+	tmpl = json_obj(json_obj(job, "properties"), "template");
+	assert_string_equal(
+	    json_str(cJSON_GetArrayItem(json_arr(tmpl, "volumes"), 2),
+		"storageName"),
+	    "sk-data-0123456789abcdef");
+	cJSON_Delete(job);
 	cJSON_Delete(argv);
 }
 
@@ -411,8 +420,7 @@ t_start(void **state)
 	assert_string_equal(t_env(ctr, "A"), "1");
 	assert_string_equal(t_env(ctr, "SOCKERLESS_TTY"), "0");
 	assert_string_equal(t_env(ctr, "SOCKERLESS_CONTAINER_ID"), "abc");
-	assert_string_equal(
-	    t_env(ctr, "SOCKERLESS_AGENT_TOKEN_SHA256"), "ff");
+	assert_string_equal(t_env(ctr, "SOCKERLESS_AGENT_TOKEN_SHA256"), "ff");
 	/* No volumeMounts: JobExecutionContainer has none. */
 	assert_null(json_arr(ctr, "volumeMounts"));
 	init = cJSON_GetArrayItem(json_arr(tmpl, "initContainers"), 0);
@@ -474,7 +482,8 @@ t_exit_code(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(
 		    aca_def_exit_code(cases[i].status), cases[i].code);
-		assert_int_equal(aca_def_ended(cases[i].status), cases[i].ended);
+		assert_int_equal(
+		    aca_def_ended(cases[i].status), cases[i].ended);
 	}
 }
 
