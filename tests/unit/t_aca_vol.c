@@ -221,8 +221,7 @@ t_names(void **state)
 		"My_Volume.v2",
 		"--x--",
 		"___",
-		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
-		"ef",
+		"0123456789abcdef0123456789abcdef0123456789abcdef", /* long */
 		"a-very-long-volume-name-indeed-with-more",
 		"é",
 	};
