@@ -96,7 +96,7 @@ FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%)
 AGENT_LIB_SRCS := $(filter-out agent/agent.c,$(wildcard agent/*.c)) \
 	$(AGENT_SHARED_SRCS)
 
-.PHONY: all check check-cloudrun-all unit deps up down clean format format-check \
+.PHONY: all check check-cloudrun-all check-aca-all unit deps up down clean format format-check \
 	lint lint-cycles lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build \
 	coverage
 all: $(PROGRAMS) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY_BINS)
@@ -246,6 +246,12 @@ check: deps
 check-cloudrun-all: all
 	$(MAKE) SANITIZE=1 all
 	SK_CLOUDRUN_ALL=1 SK_SUITES=e2e-cloudrun BUILD=$(BUILD) \
+	    ASAN_BUILD=build-asan tests/run.sh
+
+# The same against aca (Container Apps jobs on the Azure simulator).
+check-aca-all: all
+	$(MAKE) SANITIZE=1 all
+	SK_ACA_ALL=1 SK_SUITES=e2e-aca BUILD=$(BUILD) \
 	    ASAN_BUILD=build-asan tests/run.sh
 
 deps:

@@ -27,8 +27,11 @@
 #define WRAP_GRACE_MS	  200
 #define WRAP_DRAIN_MAX_MS 10000
 /* Links get this long to take the last messages before the agent exits. */
-#define WRAP_EXIT_MS	2000
-#define WRAP_HEALTH_OUT 4096
+#define WRAP_EXIT_MS 2000
+/* How long a finished workload waits for a reverse link that is not up
+ * yet, to report its exit over it. */
+#define WRAP_LINK_WAIT_MS 15000
+#define WRAP_HEALTH_OUT	  4096
 
 extern char **environ;
 
@@ -40,7 +43,7 @@ struct wrap_line {
 static struct {
 	char *const *argv;
 	char **env;
-	int tty, stdin_on, stdin_once, stop_sig, linked;
+	int tty, stdin_on, stdin_once, stop_sig, linked, rev;
 	unsigned short rows, cols; /* the terminal's first size; 0: unset */
 	int64_t hold_until;
 	int started, exited, status, done;
@@ -499,6 +502,15 @@ wrap_prepare_main(int64_t now)
 			wrap_tee_end(AGLINK_STDERR);
 		}
 	}
+	/* Reverse mode: the exit is reported over the link, and a cloud
+	 * that gives no exit code (Container Apps jobs) has only that
+	 * report: a workload that ended before the link came up waits for
+	 * it a while. */
+	if (wrap.rev && !link_current() &&
+	    now < wrap.exit_ms + WRAP_LINK_WAIT_MS) {
+		loop_timer(wrap.exit_ms + WRAP_LINK_WAIT_MS);
+		return;
+	}
 	wrap_finish();
 }
 
@@ -737,7 +749,8 @@ wrap_workdir(void)
 		return;
 	n = strlen(d);
 	if (n >= sizeof(buf)) {
-		fprintf(stderr, "sockerless-agent: SOCKERLESS_WORKDIR too long\n");
+		fprintf(
+		    stderr, "sockerless-agent: SOCKERLESS_WORKDIR too long\n");
 		return;
 	}
 	memcpy(buf, d, n + 1);
@@ -827,6 +840,7 @@ wrap_main(char *const argv[])
 	fcntl(
 	    STDERR_FILENO, F_SETFL, fcntl(STDERR_FILENO, F_GETFL) | O_NONBLOCK);
 	if (cb != NULL && *cb != '\0') {
+		wrap.rev = 1;
 		if (link_init_reverse(cb, getenv("SOCKERLESS_AGENT_TOKEN"),
 			getenv("SOCKERLESS_CONTAINER_ID")) == -1)
 			exit(AGENT_EXIT_USAGE);

@@ -16,10 +16,10 @@ struct kit_orphans aca_orphans;
 cJSON *aca_extra_tags;
 static char *aca_env_id;
 
-#define K(name, type, field, def, min, max, req, doc)                        \
-	{                                                                    \
+#define K(name, type, field, def, min, max, req, doc)                          \
+	{                                                                      \
 		"aca." name, type, offsetof(struct aca_conf, field), def, min, \
-		    max, req, doc                                            \
+		    max, req, doc                                              \
 	}
 
 static const struct config_key aca_keys[] = {
@@ -80,7 +80,8 @@ char *
 aca_job_path(const char *job, const char *suffix)
 {
 	if (job == NULL)
-		return xasprintf("%s/providers/Microsoft.App/jobs", aca_az.rg_path);
+		return xasprintf(
+		    "%s/providers/Microsoft.App/jobs", aca_az.rg_path);
 	return xasprintf("%s/providers/Microsoft.App/jobs/%s%s", aca_az.rg_path,
 	    job, suffix != NULL ? suffix : "");
 }
@@ -107,9 +108,8 @@ aca_info(struct backend *b, cJSON *info)
 	const char *env = aca_env_id != NULL && strrchr(aca_env_id, '/') ?
 	    strrchr(aca_env_id, '/') + 1 :
 	    "";
-	char *os = xasprintf(
-	    "Azure Container Apps jobs (environment %s, %s)", env,
-	    aca_az.location);
+	char *os = xasprintf("Azure Container Apps jobs (environment %s, %s)",
+	    env, aca_az.location);
 	char *name = xasprintf("sockerless-aca-%s", env);
 
 	kit_info(b, info, os, name, "subscription", aca_az.subscription,
@@ -127,7 +127,8 @@ aca_env_resolve(struct err *e)
 	char id[1024];
 
 	if (strncmp(env, "/subscriptions/", 15) == 0) {
-		if (strstr(env, "/providers/Microsoft.App/managedEnvironments/") ==
+		if (strstr(
+			env, "/providers/Microsoft.App/managedEnvironments/") ==
 		    NULL)
 			return err_set(e, 400,
 			    "aca.environment \"%s\" is not a managed "
@@ -168,13 +169,14 @@ aca_init(struct backend *b, struct err *e)
 	if (azure_call_sync(aca_az.az, "ManagedEnvironments_Get", "GET",
 		aca_env_id, aca_conf.api_version_app, NULL, NULL, &env,
 		e) == -1)
-		return err_wrap(e, "reading the managed environment %s",
-		    aca_env_id);
+		return err_wrap(
+		    e, "reading the managed environment %s", aca_env_id);
 	ws = json_str(json_obj(json_obj(json_obj(env, "properties"),
 				   "appLogsConfiguration"),
 			  "logAnalyticsConfiguration"),
 	    "customerId");
-	if ((aca_conf.workspace_id == NULL || aca_conf.workspace_id[0] == '\0') &&
+	if ((aca_conf.workspace_id == NULL ||
+		aca_conf.workspace_id[0] == '\0') &&
 	    ws != NULL) {
 		free(aca_conf.workspace_id);
 		aca_conf.workspace_id = xstrdup(ws);

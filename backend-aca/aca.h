@@ -50,7 +50,7 @@ const char *aca_environment_id(void);
 #define ACA_P_WHY      "Why"	  /* the failed execution's reason */
 
 /* The backend's kv entries and journals. */
-#define ACA_KV_JOB  "aca.job."    /* + name: the job exists */
+#define ACA_KV_JOB  "aca.job."	   /* + name: the job exists */
 #define ACA_KV_IDLE "aca.job_idle" /* name -> {at} */
 
 struct aca_conf {
@@ -115,8 +115,8 @@ cJSON *aca_def_job(const struct aca_def_in *in, const cJSON *cfg,
 const cJSON *aca_def_container(const cJSON *job);
 /* The Jobs_Start body (a JobExecutionTemplate): the job's containers,
  * the main one with the run's environment added. */
-cJSON *aca_def_start(const cJSON *job, const cJSON *cfg,
-    const cJSON *agent_env, const cJSON *run_env, struct err *e);
+cJSON *aca_def_start(const cJSON *job, const cJSON *cfg, const cJSON *agent_env,
+    const cJSON *run_env, struct err *e);
 /* The exit code an ended execution gives when the agent reported none
  * (the 2025-07-01 execution has no per-container code): Succeeded 0,
  * Failed 1, Stopped 137; -1 while it has not ended. */
@@ -141,8 +141,8 @@ void aca_poll_reconcile(struct backend *b);
 void aca_poll_stop(void);
 
 /* aca_logs.c */
-void aca_logs_fetch(struct backend *b, struct container *c,
-    const char *cursor, int64_t since_ns, backend_logs_fn fn, void *arg);
+void aca_logs_fetch(struct backend *b, struct container *c, const char *cursor,
+    int64_t since_ns, backend_logs_fn fn, void *arg);
 void aca_logs_shutdown(void);
 
 #endif

@@ -349,7 +349,7 @@ aca_def_job(const struct aca_def_in *in, const cJSON *cfg, const cJSON *hc,
 {
 	cJSON *job, *props, *conf, *mt, *tmpl, *ctrs, *inits, *vols, *v, *ctr;
 	cJSON *id;
-	double cpu;
+	double cpu = 0;
 	char mem[16], hex[25], *canon;
 
 	if (in->replica_timeout < 1 || in->replica_timeout > ACA_MAX_TIMEOUT) {
@@ -492,6 +492,7 @@ int
 aca_def_ended(const char *status)
 {
 	return status != NULL &&
-	    (strcmp(status, "Succeeded") == 0 || strcmp(status, "Failed") == 0 ||
+	    (strcmp(status, "Succeeded") == 0 ||
+		strcmp(status, "Failed") == 0 ||
 		strcmp(status, "Stopped") == 0);
 }

@@ -156,8 +156,8 @@ aca_job_create(
 		/* An identical job exists: reuse it. */
 		cJSON_Delete(job);
 		kit_idle_take(&aca_idle, name);
-		json_set(container_private(c), ACA_P_JOB,
-		    cJSON_CreateString(name));
+		json_set(
+		    container_private(c), ACA_P_JOB, cJSON_CreateString(name));
 		backend_container_save(b, c);
 		kit_op_end(&op->k, NULL);
 		return;
@@ -215,16 +215,16 @@ aca_job_ran(void *arg, const cJSON *out, const struct cloud_error *ce)
 		return;
 	}
 	if (id == NULL || strstr(id, "/executions/") == NULL) {
-		err_set(&e, 502,
-		    "Jobs_Start answered without the execution's id");
+		err_set(
+		    &e, 502, "Jobs_Start answered without the execution's id");
 		kit_op_end(&op->k, &e);
 		return;
 	}
 	aca_job_use(container_private(op->k.c), id);
 	/* Durable at once: a restart before it runs finds the execution. */
 	backend_container_save(op->k.b, op->k.c);
-	log_info("container %.12s: execution %s", op->k.c->id,
-	    strrchr(id, '/') + 1);
+	log_info(
+	    "container %.12s: execution %s", op->k.c->id, strrchr(id, '/') + 1);
 	/* Docker's start returns once the process runs: the poller settles
 	 * it when the execution runs (or ended before it ran). */
 	kit_start_park(&op->k);

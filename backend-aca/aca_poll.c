@@ -43,8 +43,8 @@ aca_poll_missing(struct backend *b, const char *exec)
 	}
 	if (c == NULL || !container_running(c))
 		return;
-	log_warnx("container %.12s: Container Apps no longer knows %s", c->id,
-	    exec);
+	log_warnx(
+	    "container %.12s: Container Apps no longer knows %s", c->id, exec);
 	backend_container_exited(b, c, 255, str_now_ns(),
 	    "Container Apps no longer knows the execution: its job was "
 	    "deleted and its exit code is lost");
@@ -71,7 +71,8 @@ aca_poll_ended(struct backend *b, struct container *c, const cJSON *props)
 
 	if (kit_start_pending(c)) {
 		if (ax == NULL &&
-		    !json_bool(container_private(c), BACKEND_P_AGENT_HELLO, 0)) {
+		    !json_bool(
+			container_private(c), BACKEND_P_AGENT_HELLO, 0)) {
 			/* It ended before the workload ran (an image that
 			 * could not be pulled, the agent's init failing). */
 			snprintf(why, sizeof(why),
@@ -92,7 +93,8 @@ aca_poll_ended(struct backend *b, struct container *c, const cJSON *props)
 	if (!container_running(c))
 		return;
 	if (!json_bool(container_private(c), KIT_P_STARTED, 0)) {
-		json_set(container_private(c), KIT_P_STARTED, cJSON_CreateTrue());
+		json_set(
+		    container_private(c), KIT_P_STARTED, cJSON_CreateTrue());
 		backend_container_started(
 		    b, c, aca_poll_time(json_str(props, "startTime")));
 	}
@@ -106,8 +108,8 @@ aca_poll_ended(struct backend *b, struct container *c, const cJSON *props)
 	    "the Container Apps execution ended %s without the agent's "
 	    "report of the exit code",
 	    status);
-	backend_container_exited(b, c, code, done,
-	    strcmp(status, "Failed") == 0 ? why : NULL);
+	backend_container_exited(
+	    b, c, code, done, strcmp(status, "Failed") == 0 ? why : NULL);
 }
 
 static void
@@ -149,7 +151,8 @@ aca_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 		kit_start_settle(c, NULL);
 	if (container_running(c) && strcmp(status, "Running") == 0 &&
 	    !json_bool(container_private(c), KIT_P_STARTED, 0)) {
-		json_set(container_private(c), KIT_P_STARTED, cJSON_CreateTrue());
+		json_set(
+		    container_private(c), KIT_P_STARTED, cJSON_CreateTrue());
 		backend_container_started(b, c, aca_poll_time(start));
 	}
 	aca_poll_op_end(op, 0);
@@ -158,8 +161,7 @@ aca_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 static const char *
 aca_poll_id(struct container *c)
 {
-	const char *exec =
-	    json_str(json_obj(c->doc, "Sockerless"), KIT_P_EXEC);
+	const char *exec = json_str(json_obj(c->doc, "Sockerless"), KIT_P_EXEC);
 
 	if (exec == NULL || !(container_running(c) || kit_start_pending(c)))
 		return NULL;
@@ -218,9 +220,9 @@ aca_poll_runs(const cJSON *ex, const char *id)
 	const cJSON *ctr;
 	const cJSON *kv;
 
-	cJSON_ArrayForEach(ctr, json_arr(json_obj(json_obj(ex, "properties"),
-					     "template"),
-				    "containers")) {
+	cJSON_ArrayForEach(ctr,
+	    json_arr(json_obj(json_obj(ex, "properties"), "template"),
+		"containers")) {
 		cJSON_ArrayForEach(kv, json_arr(ctr, "env")) {
 			const char *n = json_str(kv, "name"),
 				   *v = json_str(kv, "value");
@@ -236,8 +238,8 @@ aca_poll_runs(const cJSON *ex, const char *id)
 /* The execution of a start the restart cut short: the container runs it
  * (new: not yet recorded as a run), and the poller reports its end. */
 static void
-aca_poll_adopt(struct backend *b, struct container *c, const char *exec,
-    int new_run)
+aca_poll_adopt(
+    struct backend *b, struct container *c, const char *exec, int new_run)
 {
 	cJSON *priv = container_private(c);
 	char *id = xstrdup(exec); /* exec may be priv's own */
@@ -345,7 +347,8 @@ aca_poll_jobs(void *arg, const cJSON *out, const struct cloud_error *ce)
 			continue;
 		log_warnx("orphaned Container Apps job %s is not in this "
 			  "backend's state%s",
-		    name, kit_orphans_stop(&aca_orphans) ? "; deleting it" : "");
+		    name,
+		    kit_orphans_stop(&aca_orphans) ? "; deleting it" : "");
 		if (kit_orphans_stop(&aca_orphans))
 			kit_idle_add(&aca_idle, name);
 	}

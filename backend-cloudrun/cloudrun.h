@@ -33,14 +33,14 @@
 #define CLOUDRUN_LABEL_CONFIG	"sockerless-config"
 
 /* The container's private state (container_private). */
-#define CLOUDRUN_P_JOB	    "Job"	/* the job's short name, sk-... */
-#define CLOUDRUN_P_IMAGE    "Image"	/* the derived image, by digest */
+#define CLOUDRUN_P_JOB	    "Job"      /* the job's short name, sk-... */
+#define CLOUDRUN_P_IMAGE    "Image"    /* the derived image, by digest */
 #define CLOUDRUN_P_EXEC	    KIT_P_EXEC /* the current run's full name */
 #define CLOUDRUN_P_RUNS	    KIT_P_RUNS /* every run: [{Name, Created}] */
 #define CLOUDRUN_P_RUN_NAME KIT_P_RUN_NAME
 #define CLOUDRUN_P_RUN_AT   KIT_P_RUN_AT
 #define CLOUDRUN_P_STARTED  KIT_P_STARTED /* started reported for the run */
-#define CLOUDRUN_P_STARTING "Starting" /* a jobs.run whose answer is due */
+#define CLOUDRUN_P_STARTING "Starting"	  /* a jobs.run whose answer is due */
 
 /* The backend's kv entries and journals. */
 #define CLOUDRUN_KV_JOB	 "cloudrun.job."     /* + name: the hash it holds */

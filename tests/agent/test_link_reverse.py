@@ -415,3 +415,30 @@ def test_missing_token(backend):
     a = Agent(["true"], env=e, link=False)
     rc, _, err = a.wait()
     assert rc == 125 and b"SOCKERLESS_AGENT_TOKEN" in err
+
+
+def test_main_exit_before_the_link_is_reported(backend):
+    # The main process ends before the link is up (the first call is
+    # refused): the agent waits for the link to report the exit, the only
+    # exit code Container Apps has (docs/agent-link.md, Events).
+    a = start(backend, argv=("sh", "-c", "exit 5"))
+    backend.refuse("503 Service Unavailable")
+    time.sleep(0.5)
+    c, _, _ = backend.upgrade(timeout=15)
+    ev = c.recv_msg()
+    assert ev[0] == 10 and json.loads(ev[3])["main"]["exitCode"] == 5, ev
+    rc, _, _ = a.wait()
+    assert rc == 5
+    c.close()
+
+
+def test_workdir_made_and_used(backend, tmp_path):
+    wd = tmp_path / "a" / "b"
+    a = start(backend, argv=("sh", "-c", "pwd"), SOCKERLESS_WORKDIR=str(wd))
+    c, _, _ = backend.upgrade()
+    ev = c.recv_msg()
+    assert ev[0] == 10 and json.loads(ev[3])["main"]["exitCode"] == 0, ev
+    rc, out, _ = a.wait()
+    assert rc == 0 and out.strip().endswith(str(wd).encode()), out
+    assert wd.is_dir()
+    c.close()
