@@ -215,3 +215,99 @@ def test_mounts_in_inspect(vols, name):
     ms = {m["Destination"]: m for m in inspect(name)["Mounts"]}
     assert ms["/p"]["Type"] == "volume" and ms["/p"]["Name"] == v, ms
     dk_ok("rm", name)
+
+
+def _backend(tmp_path, drop, extra=""):
+    """A second aca backend on the stack's simulator, with the stack's
+    configuration but its own socket, state and callback port, the aca
+    keys in drop left out and extra lines added under aca:."""
+    import subprocess
+    from e2e_lib import PORT_BASE
+    conf = os.path.join(RUN, "backend-aca.yaml")
+    if not RUN or not os.path.exists(conf):
+        pytest.skip("needs the stack's $SK_RUN_DIR/backend-aca.yaml")
+    sock = str(tmp_path / "b.sock")
+    port = PORT_BASE + 178
+    lines = []
+    with open(conf) as f:
+        for line in f:
+            key = line.strip().split(":", 1)[0]
+            if line.startswith("socket:"):
+                line = f"socket: {sock}\n"
+            elif line.startswith("state_dir:"):
+                line = f"state_dir: {tmp_path / 'state'}\n"
+            elif line.startswith("agent_callback_listen:"):
+                line = f"agent_callback_listen: 127.0.0.1:{port}\n"
+            elif line.startswith("agent_callback_url:"):
+                line = f"agent_callback_url: http://127.0.0.1:{port}\n"
+            elif line.startswith("  ") and key in drop:
+                continue
+            lines.append(line)
+    text = "".join(lines)
+    if extra:
+        text = text.replace("\naca:\n", "\naca:\n" + extra + "\n", 1)
+    (tmp_path / "b.yaml").write_text(text)
+    build = os.environ.get("SK_BUILD", "build")
+    binary = os.path.join(os.path.dirname(__file__), "..", "..", build,
+                          "sockerless-backend-aca")
+    p = subprocess.Popen([binary, "--config", str(tmp_path / "b.yaml")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return p, sock
+
+
+def test_no_storage_account_no_volumes(tmp_path):
+    """Without aca.storage_account the capability is off, with the
+    sentence naming the key."""
+    import subprocess
+    p, sock = _backend(tmp_path, ("storage_account", "storage_account_key_file",
+                                  "shared_storage"))
+    try:
+        wait_for(lambda: os.path.exists(sock) or p.poll() is not None, timeout=60, what=sock)
+        assert p.poll() is None, p.stdout.read()
+        out = {}
+
+        def caps():
+            r = subprocess.run(["curl", "-sf", "--unix-socket", sock,
+                                "http://b/internal/v1/capabilities"],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                out.update(json.loads(r.stdout))
+            return bool(out)
+        wait_for(caps, timeout=60, what="capabilities")
+        assert out["capabilities"]["volumes"] is False, out
+        assert "aca.storage_account" in out["reasons"]["volumes"], out
+    finally:
+        p.terminate()
+        p.wait(timeout=60)
+
+
+@pytest.mark.parametrize("drop,extra,says", [
+    (("storage_account", "storage_account_key_file"), "  storage_account: nosuchaccount",
+     "aca.storage_account nosuchaccount"),
+    (("storage_account_key_file",), "  storage_account_key_file: /nonexistent/key",
+     "aca.storage_account_key_file /nonexistent/key"),
+    (("shared_storage",), "  shared_storage: no-such-storage",
+     "aca.shared_storage no-such-storage"),
+])
+def test_start_up_checks(tmp_path, drop, extra, says):
+    p, _ = _backend(tmp_path, drop, extra)
+    try:
+        out, _ = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode != 0, out
+    assert says in out, out
+
+
+def test_key_from_list_keys(tmp_path):
+    """Without the key file the key comes from ARM listKeys."""
+    p, sock = _backend(tmp_path, ("storage_account_key_file",))
+    try:
+        wait_for(lambda: os.path.exists(sock) or p.poll() is not None, timeout=60, what=sock)
+        assert p.poll() is None, p.stdout.read()
+    finally:
+        p.terminate()
+        out, _ = p.communicate(timeout=60)
+    assert "volumes are Azure Files shares of sockerlessvols" in out, out
