@@ -209,7 +209,6 @@ aca_shutdown(struct backend *b)
 	(void)b;
 	aca_poll_stop();
 	aca_job_shutdown();
-	aca_logs_shutdown();
 	aca_vol_shutdown();
 	kit_idle_free(&aca_idle);
 	cJSON_Delete(aca_extra_tags);

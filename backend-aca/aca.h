@@ -143,6 +143,5 @@ void aca_poll_stop(void);
 /* aca_logs.c */
 void aca_logs_fetch(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg);
-void aca_logs_shutdown(void);
 
 #endif

@@ -163,9 +163,3 @@ aca_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	    ACA_CONTAINER, acur, acur != NULL && acur[0] != '\0' ? 0 : since_ns,
 	    aca_logs_got, op);
 }
-
-void
-aca_logs_shutdown(void)
-{
-	/* The reads in flight were cancelled with the session. */
-}

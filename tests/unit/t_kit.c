@@ -338,6 +338,35 @@ t_memory_sandbox(void **state)
 	cJSON_Delete(hc);
 }
 
+/* The runs of a container: each use is a new run and the current one;
+ * logs start from the last run created before a time. */
+static void
+t_runs(void **state)
+{
+	cJSON *priv = cJSON_CreateObject();
+	const cJSON *runs;
+	int64_t at;
+
+	(void)state;
+	json_set(priv, KIT_P_STARTED, cJSON_CreateTrue());
+	kit_run_use(priv, "exec-1");
+	assert_string_equal(json_str(priv, KIT_P_EXEC), "exec-1");
+	assert_null(cJSON_GetObjectItemCaseSensitive(priv, KIT_P_STARTED));
+	kit_run_use(priv, "exec-2");
+	runs = json_arr(priv, KIT_P_RUNS);
+	assert_int_equal(cJSON_GetArraySize(runs), 2);
+	assert_string_equal(
+	    json_str(cJSON_GetArrayItem(runs, 1), KIT_P_RUN_NAME), "exec-2");
+	assert_string_equal(json_str(priv, KIT_P_EXEC), "exec-2");
+	at = json_int(cJSON_GetArrayItem(runs, 1), KIT_P_RUN_AT, 0);
+	assert_true(at > 0);
+	assert_int_equal(kit_run_first(runs, 0), 0);
+	assert_int_equal(kit_run_first(runs, at), 1);
+	assert_int_equal(kit_run_first(runs, at + 1), 1);
+	assert_int_equal(kit_run_first(NULL, at), 0);
+	cJSON_Delete(priv);
+}
+
 int
 main(void)
 {
@@ -354,6 +383,7 @@ main(void)
 		cmocka_unit_test(t_lines),
 		cmocka_unit_test(t_aws_tags),
 		cmocka_unit_test(t_memory_sandbox),
+		cmocka_unit_test(t_runs),
 	};
 
 	json_init();
