@@ -21,7 +21,9 @@
 # $SK_RUN/ports.env. The GCP simulator's service-account key file is
 # $SK_RUN/gcp/sa-key.json; the Azure simulator's credentials (AZURE_TENANT_ID,
 # AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_AUTHORITY_HOST, ...) are in the
-# shell env file $SK_RUN/azure/creds.env.
+# shell env file $SK_RUN/azure/creds.env, the key of its volume storage
+# account sockerlessvols in $SK_RUN/azure/storage-key (its share and
+# environment storage sockerless-shared are $SK_RUN/shared).
 # BUILD (binaries directory, default build, or the one the stack was
 # brought up with), SK_ECS_AGENT (0: run ECS
 # tasks without the agent; default 1 when BUILD has sockerless-agent),
@@ -169,7 +171,12 @@ start_az_sim() {
 		if curl -sf "http://127.0.0.1:$SK_AZ_SIM_PORT/_sim/health" >/dev/null 2>&1; then
 			return 0
 		fi
-		"$PY" "$ROOT/tests/sim/azure/azuresim.py" --port "$SK_AZ_SIM_PORT" \
+		# Azure Files (azuresim_storage): the volume account's key for the
+		# aca backend's storage_account_key_file, and the share and
+		# environment storage sockerless-shared that are $RUN/shared.
+		AZURESIM_STORAGE_KEY_OUT="$RUN/azure/storage-key" \
+			AZURESIM_SHARED_DIR="$(readlink -f "$RUN/shared" 2>/dev/null || echo "$RUN/shared")" \
+			"$PY" "$ROOT/tests/sim/azure/azuresim.py" --port "$SK_AZ_SIM_PORT" \
 			--engine "$SK_SIM_ENGINE_HOST" --registry "$SK_REGISTRY" \
 			--subscription "$AZ_SUBSCRIPTION" --resource-group "$AZ_RESOURCE_GROUP" \
 			--location "$AZ_LOCATION" --tenant "$AZ_TENANT" \
@@ -404,6 +411,16 @@ aca:
   agent_image: ${SK_ACA_AGENT_IMAGE:-127.0.0.1:$SK_AZ_ACR_PORT/sockerless/agent:0.1.0}
   poll_ms: 500
 EOF
+	# Volumes: Azure Files shares of the simulator's account sockerlessvols
+	# (its key written by the simulator), binds under $RUN/shared through
+	# the environment storage sockerless-shared that is that directory.
+	if knows_key "$bin" aca.storage_account; then
+		cat >>"$RUN/backend-aca.yaml" <<EOF
+  storage_account: sockerlessvols
+  storage_account_key_file: $RUN/azure/storage-key
+  shared_storage: sockerless-shared
+EOF
+	fi
 	# (tests: a short job_idle, an agent image that cannot be pulled)
 	if [ -n "${SK_ACA_JOB_IDLE:-}" ]; then
 		echo "  job_idle: $SK_ACA_JOB_IDLE" >>"$RUN/backend-aca.yaml"

@@ -1,6 +1,6 @@
 /* The Container Apps backend's translation without state
  * (backend-aca/aca_def.c, compiled in here, with the volume mapping of
- * backend-aca/aca_vol_none.c until the volume code lands): the
+ * backend-aca/aca_volmap.c; its own cases are in t_aca_vol.c): the
  * Consumption size for Docker's limits, the job body (Manual trigger, one
  * replica, no retries, the init container that copies the agent, the
  * agent wrapping the command, env, tags, registries with the identity),
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "../../backend-aca/aca_def.c" /* NOLINT(bugprone-suspicious-include): its static helpers */
-#include "../../backend-aca/aca_vol_none.c" /* NOLINT(bugprone-suspicious-include): the body's volumes */
+#include "../../backend-aca/aca_volmap.c" /* NOLINT(bugprone-suspicious-include): the body's volumes */
 
 #define MIB (1024LL * 1024)
 #define GIB (1024LL * MIB)
@@ -337,7 +337,8 @@ t_job_refused(void **state)
 }
 
 /* Mounts: tmpfs as EmptyDir, the socket served by the agent, a volume
- * refused while volumes are off. */
+ * whose create did not finish refused, a volume as its AzureFile
+ * storage. */
 static void
 t_job_mounts(void **state)
 {
@@ -376,8 +377,17 @@ t_job_mounts(void **state)
 	m[1].target = "/data";
 	m[1].vol_name = "data";
 	assert_null(aca_def_job(&in, NULL, NULL, NULL, argv, name, &e));
-	assert_int_equal(e.status, 501);
-	assert_non_null(strstr(e.msg, "aca.storage_account"));
+	assert_int_equal(e.status, 409);
+	assert_non_null(strstr(e.msg, "volume data has no Azure Files"));
+	m[1].storage = "sk-data-0123456789abcdef";
+	job = aca_def_job(&in, NULL, NULL, NULL, argv, name, &e);
+	assert_non_null(job);
+	tmpl = json_obj(json_obj(job, "properties"), "template");
+	assert_string_equal(
+	    json_str(cJSON_GetArrayItem(json_arr(tmpl, "volumes"), 2),
+		"storageName"),
+	    "sk-data-0123456789abcdef");
+	cJSON_Delete(job);
 	cJSON_Delete(argv);
 }
 

@@ -29,6 +29,10 @@ RG = "sockerless"
 TENANT = "7f3c9b0e-0000-4000-8000-0000000071d1"
 BASE = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.App" % (SUB, RG)
 ENV_ID = BASE + "/managedEnvironments/sockerless-env"
+STORAGE_API = "2023-05-01"
+ACCOUNT = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Storage/storageAccounts/" \
+    "sockerlessvols" % (SUB, RG)
+SHARES = ACCOUNT + "/fileServices/default/shares"
 IMAGE = "busybox"
 ENGINE = os.environ.get("SK_SIM_ENGINE_HOST") or os.environ.get("SK_ENGINE_HOST")
 REGISTRY = os.environ.get("SK_REGISTRY")
@@ -190,6 +194,26 @@ class AzureSim:
 
     def calls(self):
         return self.raw("GET", "/_sim/calls")[1]
+
+    # Azure Files (azuresim_storage).
+
+    def account_key(self):
+        _, keys, _ = self.arm("POST", ACCOUNT + "/listKeys", api=STORAGE_API)
+        return keys["keys"][0]["value"]
+
+    def share(self, name, quota=1):
+        """Creates the share name of the pre-made account; the azureFile
+        properties of an environment storage mounting it."""
+        self.arm("PUT", SHARES + "/" + name, {"properties": {"shareQuota": quota}},
+                 api=STORAGE_API)
+        return {"accountName": "sockerlessvols", "accountKey": self.account_key(),
+                "shareName": name, "accessMode": "ReadWrite"}
+
+    def share_storage(self, storage, share, access="ReadWrite"):
+        """A share and the environment storage storage of it."""
+        props = self.share(share)
+        props["accessMode"] = access
+        self.arm("PUT", ENV_ID + "/storages/" + storage, {"properties": {"azureFile": props}})
 
     # Jobs and executions.
 

@@ -84,6 +84,7 @@ TYPE_EXEC = "Microsoft.App/jobs/executions"
 # help for --name, learn.microsoft.com/cli/azure/containerapp/job).
 JOB_NAME = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,30}(?<!-)$")
 ENV_VAR = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+MOUNT_OPTION = re.compile(r"^[a-z_]+(=[A-Za-z0-9_./-]+)?$")
 CONTAINER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 MAX_REPLICA_TIMEOUT = 7 * 24 * 3600
 MAX_RETRY_LIMIT = 10
@@ -348,13 +349,20 @@ class App:
         return view
 
     def share_dir(self, storage):
+        """The directory an execution mounts for storage: an azureFile
+        share of azuresim_storage (ValueError with Azure's mount error when
+        the account, its key or the share is wrong), an NFS share under the
+        state directory."""
         props = storage["properties"]
         if "azureFile" in props:
             f = props["azureFile"]
-            parts = ["azurefile", f["accountName"], f["shareName"]]
-        else:
-            f = props["nfsAzureFile"]
-            parts = ["nfs", f["server"].replace("/", "_"), f["shareName"].strip("/")]
+            store = getattr(self.sim, "storage", None)
+            if store is None:
+                raise ValueError("mount error(2): No such file or directory: Microsoft.Storage "
+                                 "is not served by this simulator")
+            return store.mount_source(f["accountName"], f["accountKey"], f["shareName"])
+        f = props["nfsAzureFile"]
+        parts = ["nfs", f["server"].replace("/", "_"), f["shareName"].strip("/")]
         path = os.path.join(self.shares_dir, *[p.replace("..", "_") for p in parts])
         os.makedirs(path, exist_ok=True)
         return path
@@ -380,7 +388,6 @@ class App:
         storage = {"id": env["id"] + "/storages/" + name, "name": name, "type": TYPE_STORAGE,
                    "properties": props}
         self.storages[key] = storage
-        self.share_dir(storage)
         self.save()
         return 200 if existed else 201, self.storage_view(storage)
 
@@ -552,7 +559,17 @@ class App:
                                    "managedEnvironments/%s/storages first."
                                    % (where, v.get("storageName") or "", kind, env["name"],
                                       env["name"]), target=where + ".storageName")
-            elif kind == "Secret":
+            if v.get("mountOptions") is not None:
+                if kind not in ("AzureFile", "NfsAzureFile"):
+                    raise ArmError(400, "ContainerAppInvalidVolume", "%s.mountOptions applies to "
+                                   "AzureFile and NfsAzureFile volumes only." % where,
+                                   target=where + ".mountOptions")
+                bad = [o for o in v["mountOptions"].split(",") if not MOUNT_OPTION.match(o)]
+                if bad:
+                    raise ArmError(400, "ContainerAppInvalidVolume", "%s.mountOptions must be a "
+                                   "comma-separated list of mount options; '%s' is not one."
+                                   % (where, bad[0]), target=where + ".mountOptions")
+            if kind == "Secret":
                 for s in v.get("secrets") or []:
                     if s.get("secretRef") not in secrets:
                         raise ArmError(400, "ContainerAppSecretRefNotFound", "%s: secret '%s' is "
@@ -595,6 +612,12 @@ class App:
                     raise ArmError(400, "ContainerAppVolumeMountInvalid", "%s.volumeMounts[%d]: "
                                    "volume '%s' is not defined in properties.template.volumes."
                                    % (at, j, m.get("volumeName")))
+                sub = m.get("subPath") or ""
+                if sub.startswith("/") or ".." in sub.split("/"):
+                    raise ArmError(400, "ContainerAppVolumeMountInvalid", "%s.volumeMounts[%d]."
+                                   "subPath must be a relative path without '..' (as "
+                                   "Kubernetes's)." % (at, j),
+                                   target="%s.volumeMounts[%d].subPath" % (at, j))
                 if not (m.get("mountPath") or "").startswith("/") or ":" in m["mountPath"]:
                     raise ArmError(400, "ContainerAppVolumeMountInvalid", "%s.volumeMounts[%d]."
                                    "mountPath must be an absolute path without ':'." % (at, j))

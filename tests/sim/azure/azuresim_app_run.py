@@ -275,6 +275,7 @@ class Execution:
             return self._wait(rep, cids, deadline)
         except _StartError as exc:
             self.message = str(exc)
+            log.info("execution %s: %s", self.name, exc)
             return "failed"
         finally:
             for cid in rep.cids.values():
@@ -383,10 +384,17 @@ class Execution:
                 if storage is None:
                     raise _StartError("Volume '%s': storage '%s' no longer exists in the "
                                       "environment." % (v["name"], v.get("storageName")))
-                path = self.app.share_dir(storage)
+                try:
+                    path = self.app.share_dir(storage)
+                except ValueError as exc:
+                    raise _StartError("Volume '%s' (storage '%s'): MountVolume.SetUp failed: %s"
+                                      % (v["name"], v.get("storageName"), exc)) from None
                 f = storage["properties"].get("azureFile") or \
                     storage["properties"].get("nfsAzureFile")
-                read_only = f.get("accessMode") == "ReadOnly"
+                # accessMode is the storage's; a volume's mountOptions
+                # "ro" makes this mount read-only (mount.cifs/nfs's ro).
+                read_only = f.get("accessMode") == "ReadOnly" or \
+                    "ro" in (v.get("mountOptions") or "").split(",")
             out[v["name"]] = _mounter(path, read_only)
         return out
 

@@ -72,9 +72,7 @@ def test_stop_multiple_executions(appsim):
 
 def test_retry_limit_runs_replacement_replicas(appsim):
     # Each replica appends to a shared file; the third succeeds.
-    appsim.arm("PUT", ENV + "/storages/retry-share", {"properties": {"azureFile": {
-        "accountName": "acct", "accountKey": "k", "shareName": "retry",
-        "accessMode": "ReadWrite"}}})
+    appsim.share_storage("retry-share", "retry")
     script = "echo x >> /data/tries; test $(wc -l < /data/tries) -ge 3"
     appsim.create_job("retry-job", [container(command=["sh", "-c", script],
                                              volumeMounts=[{"volumeName": "d",
@@ -116,9 +114,7 @@ def test_failing_init_container_fails_the_execution(appsim):
 
 
 def test_azure_file_share_seen_by_two_executions(appsim):
-    appsim.arm("PUT", ENV + "/storages/shared", {"properties": {"azureFile": {
-        "accountName": "acct", "accountKey": "k", "shareName": "two",
-        "accessMode": "ReadWrite"}}})
+    appsim.share_storage("shared", "two")
     mount = [{"volumeName": "s", "mountPath": "/mnt/s"}]
     appsim.create_job("share-job", [container(command=["sh", "-c"], args=["true"],
                                              volumeMounts=mount)],
@@ -132,9 +128,7 @@ def test_azure_file_share_seen_by_two_executions(appsim):
 
 
 def test_read_only_share(appsim):
-    appsim.arm("PUT", ENV + "/storages/ro", {"properties": {"azureFile": {
-        "accountName": "acct", "accountKey": "k", "shareName": "ro",
-        "accessMode": "ReadOnly"}}})
+    appsim.share_storage("ro", "ro-share", "ReadOnly")
     appsim.create_job("ro-job", [container(command=["sh", "-c", "touch /mnt/x"],
                                           volumeMounts=[{"volumeName": "s",
                                                          "mountPath": "/mnt"}])],
