@@ -347,4 +347,31 @@ void kit_run_use(cJSON *priv, const char *name);
 /* The run logs start from: the last one created before since_ns. */
 int kit_run_first(const cJSON *runs, int64_t since_ns);
 
+/* --- run logs: a container's output, read run by run --------------------- */
+
+/* A fetch in flight (common/backend/kit_runlogs.c): cursors
+ * "<run>|<ms>|<the reader's own cursor>", ms the time of the last read
+ * that reached the end; while the container runs a follower reads again
+ * only poll_ms after such a read. */
+struct kit_runlogs;
+struct kit_runlogs_src {
+	const char *name; /* "aca": in the bad-cursor message */
+	long long poll_ms;
+	/* Reads the run's output from rcur (NULL or "" for the start, then
+	 * since_ns) and ends with kit_runlogs_got(op, ...); -1 (op not
+	 * taken) when run names nothing it can read: no output yet. */
+	int (*read)(struct kit_runlogs *op, const char *run, const char *rcur,
+	    int64_t since_ns);
+};
+/* The backend's logs_fetch for such a container. */
+void kit_runlogs_fetch(const struct kit_runlogs_src *src, struct container *c,
+    const char *cursor, int64_t since_ns, backend_logs_fn fn, void *arg);
+/* The reader's answer: n events (zeroed, op keeps them) to fill with
+ * ts_ns, stream, msg, len (borrowed until kit_runlogs_got), then the
+ * reader's next cursor and whether more is there, or the error e (n 0).
+ * Undoes the agent's marks unless Tty; frees op. */
+struct backend_log_event *kit_runlogs_events(struct kit_runlogs *op, size_t n);
+void kit_runlogs_got(struct kit_runlogs *op, size_t n, const char *rcur,
+    int more, const struct err *e);
+
 #endif
