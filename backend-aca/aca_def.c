@@ -154,23 +154,11 @@ aca_def_job_tags(const struct aca_def_in *in, const cJSON *cfg)
 static int
 aca_def_linux(const cJSON *hc, struct err *e)
 {
-	const char *nm = json_str(hc, "NetworkMode");
+	static const struct kit_job_sandbox sb = { "aca",
+		"Container Apps runs every replica in a sandbox",
+		"Container Apps jobs", "Container Apps replica" };
 
-	if (kit_fixed_sandbox(hc, "aca",
-		"Container Apps runs every replica in a sandbox", e) == -1)
-		return -1;
-	if (json_bool(hc, "ReadonlyRootfs", 0))
-		return err_set(e, 400,
-		    "a read-only root file system (--read-only) cannot be "
-		    "honoured by the aca backend: Container Apps jobs have no "
-		    "such setting. Run the container without --read-only.");
-	if (nm != NULL && strcmp(nm, "none") == 0)
-		return err_set(e, 400,
-		    "--network none cannot be honoured by the aca backend: "
-		    "every Container Apps replica has a network, which the "
-		    "sockerless agent's link uses. Run the container without "
-		    "--network none.");
-	return 0;
+	return kit_job_sandbox(hc, &sb, e);
 }
 
 /* The host of an image reference ("" for Docker Hub's short forms). */

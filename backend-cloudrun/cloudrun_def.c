@@ -190,23 +190,11 @@ cloudrun_def_vpc(const struct cloudrun_def_in *in, cJSON *tt, struct err *e)
 static int
 cloudrun_def_linux(const cJSON *hc, struct err *e)
 {
-	const char *nm = json_str(hc, "NetworkMode");
+	static const struct kit_job_sandbox sb = { "cloudrun",
+		"Cloud Run jobs run every task in a sandbox", "Cloud Run jobs",
+		"Cloud Run task" };
 
-	if (kit_fixed_sandbox(hc, "cloudrun",
-		"Cloud Run jobs run every task in a sandbox", e) == -1)
-		return -1;
-	if (json_bool(hc, "ReadonlyRootfs", 0))
-		return err_set(e, 400,
-		    "a read-only root file system (--read-only) cannot be "
-		    "honoured by the cloudrun backend: Cloud Run jobs have no "
-		    "such setting. Run the container without --read-only.");
-	if (nm != NULL && strcmp(nm, "none") == 0)
-		return err_set(e, 400,
-		    "--network none cannot be honoured by the cloudrun "
-		    "backend: every Cloud Run task has a network, which the "
-		    "sockerless agent's link uses. Run the container without "
-		    "--network none.");
-	return 0;
+	return kit_job_sandbox(hc, &sb, e);
 }
 
 /* The job's one container: the agent wraps the merged command. */

@@ -233,6 +233,29 @@ kit_fixed_sandbox(
 }
 
 int
+kit_job_sandbox(
+    const cJSON *hc, const struct kit_job_sandbox *sb, struct err *e)
+{
+	const char *nm = json_str(hc, "NetworkMode");
+
+	if (kit_fixed_sandbox(hc, sb->be, sb->sandbox, e) == -1)
+		return -1;
+	if (json_bool(hc, "ReadonlyRootfs", 0))
+		return err_set(e, 400,
+		    "a read-only root file system (--read-only) cannot be "
+		    "honoured by the %s backend: %s have no such setting. Run "
+		    "the container without --read-only.",
+		    sb->be, sb->jobs);
+	if (nm != NULL && strcmp(nm, "none") == 0)
+		return err_set(e, 400,
+		    "--network none cannot be honoured by the %s backend: "
+		    "every %s has a network, which the sockerless agent's link "
+		    "uses. Run the container without --network none.",
+		    sb->be, sb->unit);
+	return 0;
+}
+
+int
 kit_cursor_run(const char *cursor, const char *bar, int nruns)
 {
 	char digits[12];

@@ -214,6 +214,18 @@ int kit_memory_mib(const cJSON *hc, long long dflt, long long min,
  * <flag>." (sandbox: "Lambda runs every function in a fixed sandbox"). */
 int kit_fixed_sandbox(
     const cJSON *hc, const char *be, const char *sandbox, struct err *e);
+/* The Linux options a cloud's jobs have no setting for, refused rather
+ * than dropped: kit_fixed_sandbox's, then --read-only ("<jobs> have no
+ * such setting") and --network none ("every <unit> has a network, which
+ * the sockerless agent's link uses"), each a 400 naming be. */
+struct kit_job_sandbox {
+	const char *be;	     /* "cloudrun" */
+	const char *sandbox; /* "Cloud Run jobs run every task in a sandbox" */
+	const char *jobs;    /* "Cloud Run jobs" */
+	const char *unit;    /* "Cloud Run task" */
+};
+int kit_job_sandbox(
+    const cJSON *hc, const struct kit_job_sandbox *sb, struct err *e);
 /* The first n (< 65) hex digits of text's SHA-256 into hex[n + 1]: names
  * that stay the same for the same input (definitions, derived images). */
 void kit_hash(const char *text, char *hex, size_t n);
