@@ -8,11 +8,15 @@
 #                        (.clang-tidy) and cppcheck
 #                        (.cppcheck-suppressions) over every C file
 #   make up / make down  start / stop the local default (simulated cloud)
+#   make deb             the Debian packages (docs/packages.md); make
+#                        check-deb boots them under systemd
 #   make deps            install the Debian packages needed
 #   make fuzz            libFuzzer over every parser, FUZZ_SECONDS each
 #                        (docs/fuzzing.md)
 #   make coverage        gcov line coverage of the backend framework by
 #                        its unit tests (docs/testing.md)
+#   make images          OCI images of the frontend, each backend and the
+#                        agent into $(BUILD)/images (docs/images.md)
 
 SHELL := /bin/bash
 CC ?= cc
@@ -27,6 +31,11 @@ else
 BUILD ?= build
 SANFLAGS :=
 OPT ?= -O2 -g
+# Debian's hardening (dpkg-buildflags): fortified libc calls, stack
+# protector, read-only relocations bound at start (lintian's
+# hardening-no-bindnow/-no-fortify-functions).
+HARDEN_CFLAGS := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection
+HARDEN_LDFLAGS := -Wl,-z,relro -Wl,-z,now
 endif
 
 WARN := -std=gnu11 -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes \
@@ -34,9 +43,9 @@ WARN := -std=gnu11 -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes \
 	-Wwrite-strings -Wundef -Wvla -Wimplicit-fallthrough -fno-common
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS := $(OPT) $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Icommon/include \
+ALL_CFLAGS := $(OPT) $(WARN) $(SANFLAGS) $(HARDEN_CFLAGS) -D_GNU_SOURCE -Icommon/include \
 	$(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
-ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+ALL_LDFLAGS := $(SANFLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS)
 LIBS := $(PKG_LIBS) -lz -lpthread -lm
 
 # The layers (README, Layout), each a static library. A backend links all
@@ -82,7 +91,7 @@ AGENT_CFLAGS := -static -Os -s -std=c11 -D_GNU_SOURCE -Icommon/include \
 	$(filter-out -std=%,$(WARN))
 
 PROGRAMS := $(BUILD)/sockerless-frontend $(BACKEND_BINS) \
-	$(BUILD)/sockerless-agent
+	$(BUILD)/sockerless-agent $(BUILD)/sockerless-push
 
 # Fuzz harnesses (docs/fuzzing.md): tests/fuzz/fuzz_<target>.c, built by
 # `make fuzz` with clang's libFuzzer, and in every build linked to
@@ -96,10 +105,15 @@ FUZZ_REPLAY_BINS := $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/fuzz_%)
 AGENT_LIB_SRCS := $(filter-out agent/agent.c,$(wildcard agent/*.c)) \
 	$(AGENT_SHARED_SRCS)
 
-.PHONY: all check check-cloudrun-all check-aca-all unit deps up down clean format format-check \
+.PHONY: all check check-deb check-cloudrun-all check-aca-all unit deps up down clean format format-check config-docs docs-check \
 	lint lint-cycles lint-tidy lint-cppcheck bench valgrind deb fuzz fuzz-build \
-	coverage
-all: $(PROGRAMS) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY_BINS)
+	coverage images
+all: $(PROGRAMS) $(UNIT_BINS) $(TOOL_BINS) $(FUZZ_REPLAY_BINS) \
+    $(BUILD)/bench/httpload
+
+# The load tool of bench/hop.sh: libc and pthreads only.
+$(BUILD)/bench/httpload: $(BUILD)/bench/httpload.o
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lpthread
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -118,6 +132,12 @@ $(foreach l,$(LAYERS),$(eval $(call layer_rule,$(l))))
 
 $(BUILD)/sockerless-frontend: $(FRONTEND_OBJS) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(FRONTEND_OBJS) $(LIBCOMMON) $(LIBS)
+
+# sockerless-push: an image of make images to a registry (docs/images.md);
+# the registry client and the base only.
+PUSH_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard deploy/push/*.c))
+$(BUILD)/sockerless-push: $(PUSH_OBJS) $(BUILD)/libsk_reg.a $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(PUSH_OBJS) $(BUILD)/libsk_reg.a $(LIBCOMMON) $(LIBS)
 
 $(BUILD)/sockerless-agent: $(AGENT_SRCS) $(wildcard agent/*.h) \
     common/include/sockerless/aglink_wire.h \
@@ -173,7 +193,8 @@ $(BUILD)/tests/fuzz/fuzz_agent_%: $(BUILD)/tests/fuzz/fuzz_agent_%.o \
 
 # fuzz_frontend_*.c harnesses add the frontend's relay (frontend/proxy.c).
 $(BUILD)/tests/fuzz/fuzz_frontend_%: $(BUILD)/tests/fuzz/fuzz_frontend_%.o \
-    $(BUILD)/tests/fuzz/replay.o $(BUILD)/frontend/proxy.o $(LIBCOMMON)
+    $(BUILD)/tests/fuzz/replay.o $(BUILD)/frontend/proxy.o \
+    $(BUILD)/frontend/pool.o $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/fuzz/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o \
@@ -216,7 +237,8 @@ $(FUZZ_BUILD)/fuzz_agent_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_agent_%.o \
 
 $(FUZZ_BUILD)/fuzz_frontend_%: \
     $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_frontend_%.o \
-    $(FUZZ_BUILD)/obj/frontend/proxy.o $(FUZZ_BUILD)/libcommon.a
+    $(FUZZ_BUILD)/obj/frontend/proxy.o $(FUZZ_BUILD)/obj/frontend/pool.o \
+    $(FUZZ_BUILD)/libcommon.a
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o \
@@ -238,6 +260,7 @@ check: deps
 	$(MAKE) all
 	$(MAKE) SANITIZE=1 all
 	$(MAKE) format-check
+	$(MAKE) docs-check
 	$(MAKE) lint
 	BUILD=$(BUILD) ASAN_BUILD=build-asan tests/run.sh
 
@@ -256,6 +279,16 @@ check-aca-all: all
 
 deps:
 	deploy/deps.sh
+
+# The configuration reference (docs/config/<daemon>.md) from each daemon's
+# --help; docs-check: it is current, and the policy checker's own tests
+# (tests/deploy) pass.
+config-docs: all
+	/usr/bin/python3 tools/gen_config_docs.py --build $(BUILD)
+
+docs-check: all
+	/usr/bin/python3 tools/gen_config_docs.py --build $(BUILD) --check
+	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/deploy
 
 up: deps
 	$(MAKE) all
@@ -285,8 +318,24 @@ coverage:
 	set -e; for t in $(COV_TESTS); do $$t >/dev/null; done
 	tests/coverage.sh $(COV_BUILD) common/backend
 
+# One .deb per daemon into $(BUILD)/deb (deploy/deb.sh, docs/packages.md).
 deb: all
 	BUILD=$(BUILD) deploy/deb.sh
+
+# OCI layouts and `docker load` tarballs (docs/images.md); IMAGE_SOURCE sets
+# org.opencontainers.image.source (default: the git remote origin).
+IMAGE_SOURCE ?=
+images: $(PROGRAMS)
+	deploy/mkimage.py build --build $(BUILD) --out $(BUILD)/images \
+	    $(if $(IMAGE_SOURCE),--source $(IMAGE_SOURCE))
+
+# The packages in a clean Debian 12 root (debootstrap, cached in
+# /var/cache/sockerless-deb): lintian, contents, maintainer scripts (the
+# suite deb of make check), then booted under systemd-nspawn with the ECS
+# and Lambda backends on the AWS simulator, the docker CLI through
+# sockerless.socket (tests/deb/test_boot.py).
+check-deb: all
+	SK_SUITES="deb deb-boot" BUILD=$(BUILD) tests/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -169,7 +169,8 @@ enum chan_kind {
 	CHAN_GET,
 	CHAN_PUT,
 	CHAN_TCP,
-	CHAN_CONN /* agent-initiated (CONNECT): a local socket carried */
+	CHAN_CONN, /* agent-initiated (CONNECT): a local socket carried */
+	CHAN_LOGS  /* the main process's spooled output (spool.c) */
 };
 struct chan {
 	uint32_t id;
@@ -196,6 +197,10 @@ struct chan {
 	 * sent before is written); what the channel is for, in messages */
 	int conn_ended;
 	char conn_what[160];
+	/* logs (spool.c): the next absolute spool offset to send, the end
+	 * of a reader without follow */
+	uint64_t logs_at, logs_to;
+	int logs_follow, logs_live;
 	struct chan *next;
 };
 extern struct chan *chan_list;
@@ -224,6 +229,8 @@ struct chan_ops {
 	int (*tcp_sink)(struct chan *c);
 	void (*tcp_sink_eof)(struct chan *c);
 	void (*tcp_prepare)(struct chan *c);
+	/* OPEN kind logs (spool.c). */
+	void (*logs_open)(struct chan *c, const char *req, size_t len);
 };
 /* ops outlives every channel. */
 void chan_set_ops(const struct chan_ops *ops);
@@ -253,6 +260,20 @@ ssize_t chan_pump(struct chan *c, int fd, int stream);
  * the connection in the stderr line an error RESULT gets. NULL when no
  * link is up. */
 struct chan *chan_connect(int fd, const char *request, const char *what);
+
+/* spool.c: the main process's output kept for the `logs` kind. */
+/* limit: SOCKERLESS_LOG_SPOOL (bytes; NULL: the default, 4 MiB). */
+void spool_init(const char *limit);
+/* Output of the main process as read (stream 1 or 2), at ts_ns. */
+void spool_add(int stream, const char *p, size_t n, int64_t ts_ns);
+/* The main process has ended (its output is all spooled). */
+void spool_end(int exit_code);
+/* OPEN kind logs: META {"dropped":N,"complete":bool}, then DATA. */
+void spool_open(struct chan *c, const char *req, size_t len);
+/* Sends what the logs channels' windows allow; ends the ones done. */
+void spool_prepare(void);
+/* 1 while a following reader has not had everything spooled. */
+int spool_behind(void);
 
 /* tcp.c: the `tcp` kind (a connection inside the workload). */
 void tcp_open(struct chan *c, const char *req, size_t len);

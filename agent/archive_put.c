@@ -399,6 +399,16 @@ struct archive_hdr {
 	unsigned devmajor, devminor;
 };
 
+/* An entry's owner from its header, as root only. A file system that
+ * refuses it (a volume with root squash) keeps the extracting user as the
+ * owner, as GNU tar does without --same-owner: the copy goes on. */
+static void
+archive_own(const char *path, const struct archive_hdr *h)
+{
+	if (lchown(path, (uid_t)h->uid, (gid_t)h->gid) == -1)
+		errno = 0;
+}
+
 /* Ownership, mode and times of a created entry (not a directory's). */
 static void
 archive_set_meta(
@@ -407,7 +417,7 @@ archive_set_meta(
 	struct timespec ts[2];
 
 	if (a->root)
-		(void)lchown(full, (uid_t)h->uid, (gid_t)h->gid);
+		archive_own(full, h);
 	if (h->type != '2')
 		(void)chmod(full, h->mode);
 	ts[0] = ts[1] = h->mtime;
@@ -435,8 +445,7 @@ archive_put_entry(
 		 * as Docker does for a new volume. */
 		if (isdir && a->if_empty) {
 			if (a->root)
-				(void)lchown(
-				    a->dest, (uid_t)h->uid, (gid_t)h->gid);
+				archive_own(a->dest, h);
 			archive_defer_dir(a, a->dest, h->mode, h->mtime);
 		}
 		if (isdir)
@@ -475,7 +484,7 @@ archive_put_entry(
 		if (!exists && mkdir(full, 0700) == -1 && errno != EEXIST)
 			goto fail;
 		if (a->root)
-			(void)lchown(full, (uid_t)h->uid, (gid_t)h->gid);
+			archive_own(full, h);
 		/* Writable until the end, then its own mode and times. */
 		(void)chmod(full, (h->mode & 07777) | 0700);
 		archive_defer_dir(a, full, h->mode, h->mtime);

@@ -184,6 +184,7 @@ chan_sink(struct chan *c)
 	case CHAN_CONN:
 		return c->job.in_fd;
 	case CHAN_GET:
+	case CHAN_LOGS:
 		break;
 	}
 	return -1;
@@ -210,6 +211,7 @@ chan_sink_eof(struct chan *c)
 		shutdown(c->job.in_fd, SHUT_WR);
 		break;
 	case CHAN_GET:
+	case CHAN_LOGS:
 		break;
 	}
 }
@@ -597,6 +599,8 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		c->want_out = jread_bool(req, len, "stdout", 1);
 		c->want_err = jread_bool(req, len, "stderr", 1);
 		chan_ops->main_attach(c);
+	} else if (strcmp(kind, "logs") == 0) {
+		chan_ops->logs_open(chan_new(ch, CHAN_LOGS), req, len);
 	} else if (strcmp(kind, "tcp") == 0) {
 		chan_ops->tcp_open(chan_new(ch, CHAN_TCP), req, len);
 	} else if (strcmp(kind, "signal") == 0) {

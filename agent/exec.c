@@ -102,6 +102,7 @@ exec_open(struct chan *c, const char *req, size_t len)
 	struct exec *e;
 	char **cmd = NULL, **add = NULL, **env = NULL;
 	char *id = NULL, *workdir = NULL, *user = NULL;
+	char meta[32];
 
 	id = jread_str(req, len, "id");
 	cmd = jread_strv(req, len, "cmd");
@@ -148,6 +149,10 @@ exec_open(struct chan *c, const char *req, size_t len)
 	e->next = exec_list;
 	exec_list = e;
 	loop_child(e->sp.pid, exec_on_exit, e);
+	/* The process id (in the container's PID namespace) before any
+	 * output: docker exec inspect shows it while the process runs. */
+	snprintf(meta, sizeof(meta), "{\"pid\":%d}", (int)e->sp.pid);
+	link_send(AGLINK_META, 0, c->id, meta, strlen(meta));
 out:
 	free(id);
 	free(workdir);

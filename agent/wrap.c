@@ -19,8 +19,11 @@
 #include "proc.h"
 #include "sockerless/aglink_wire.h"
 
-/* Log lines longer than this are written as marked pieces. */
-#define WRAP_LINE_MAX 16384
+/* Log lines longer than this are written as marked pieces: a piece with its
+ * 8-byte mark and newline stays within the 16 KiB line of the container
+ * runtimes' log capture (dockerd's json-file, containerd's CRI logs), which
+ * would split it again into rows the reader joins with a newline. */
+#define WRAP_LINE_MAX (16384 - 16)
 #define WRAP_READ_MAX 65536
 /* Descendants still holding the main process's pipes after it ended are
  * read this long after their last byte, and at most WRAP_DRAIN_MAX_MS. */
@@ -285,6 +288,7 @@ wrap_read(int *fd, int stream)
 	if (n > 0) {
 		wrap.last_ms = proc_now_ms();
 		wrap_tee(stream, buf, (size_t)n);
+		spool_add(stream, buf, (size_t)n, proc_now_us() * 1000);
 		for (c = chan_list; c != NULL; c = c->next)
 			if (wrap_wants(c, stream))
 				chan_data(c, stream, buf, (size_t)n);
@@ -459,6 +463,8 @@ wrap_finish(void)
 	for (c = chan_list; c != NULL; c = c->next)
 		if (!c->dead && c->kind == CHAN_ATTACH)
 			chan_result(c, json);
+	spool_end(code);
+	spool_prepare();
 	jsonw_time(t, sizeof(t), wrap.finish_us / 1000000,
 	    (long)(wrap.finish_us % 1000000) * 1000);
 	snprintf(json, sizeof(json),
@@ -524,6 +530,13 @@ wrap_prepare_main(int64_t now)
 	if (wrap.rev && !link_current() &&
 	    now < wrap.exit_ms + WRAP_LINK_WAIT_MS) {
 		loop_timer(wrap.exit_ms + WRAP_LINK_WAIT_MS);
+		return;
+	}
+	/* A `docker logs -f` served from the spool gets its last output
+	 * before the end (a reader that does not take it, a while). */
+	if (spool_behind() && link_current() &&
+	    now < wrap.exit_ms + WRAP_DRAIN_MAX_MS) {
+		loop_timer(now + 50);
 		return;
 	}
 	wrap_finish();
@@ -807,6 +820,7 @@ static const struct chan_ops wrap_chan_ops = {
 	.tcp_sink = tcp_sink,
 	.tcp_sink_eof = tcp_sink_eof,
 	.tcp_prepare = tcp_prepare,
+	.logs_open = spool_open,
 };
 
 void
@@ -831,6 +845,7 @@ wrap_main(char *const argv[])
 	exec_init(wrap.env);
 	chan_set_ops(&wrap_chan_ops);
 	link_set_ops(&wrap_link_ops);
+	spool_init(getenv("SOCKERLESS_LOG_SPOOL"));
 	wrap.tty = wrap_flag("SOCKERLESS_TTY");
 	wrap_tty_size(getenv("SOCKERLESS_TTY_SIZE"));
 	wrap.stdin_on = wrap_flag("SOCKERLESS_STDIN");
@@ -880,6 +895,7 @@ wrap_main(char *const argv[])
 		dns_prepare(now);
 		docksock_prepare(now);
 		relay_prepare();
+		spool_prepare();
 		chan_sweep();
 		chan_prepare();
 		link_prepare();

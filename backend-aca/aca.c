@@ -199,6 +199,7 @@ aca_init(struct backend *b, struct err *e)
 static void
 aca_reconcile(struct backend *b)
 {
+	aca_stream_init(b);
 	aca_poll_start(b);
 	aca_poll_reconcile(b);
 }
@@ -208,7 +209,7 @@ aca_shutdown(struct backend *b)
 {
 	(void)b;
 	aca_poll_stop();
-	aca_job_shutdown();
+	aca_stream_shutdown();
 	aca_vol_shutdown();
 	kit_idle_free(&aca_idle);
 	cJSON_Delete(aca_extra_tags);
@@ -220,5 +221,5 @@ aca_shutdown(struct backend *b)
 
 KIT_BACKEND(aca, "Azure Container Apps jobs", aca_job,
     .logs_fetch = aca_logs_fetch, .agent_reverse = 1,
-    .vol_create = aca_vol_create, .vol_remove = aca_vol_remove,
-    .reach = BACKEND_REACH_RELAY)
+    .agent_hello = kit_start_hello, .vol_create = aca_vol_create,
+    .vol_remove = aca_vol_remove, .reach = BACKEND_REACH_RELAY)

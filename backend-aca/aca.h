@@ -37,6 +37,7 @@ const char *aca_environment_id(void);
 #define ACA_MAX_TAGS	 50
 #define ACA_EXTRA_TAGS	 10 /* aca.tags at most */
 #define ACA_JOB_NAME_SZ	 32 /* "sk-" + 24 hex, under Azure's 32 */
+#define ACA_REG_SECRET	 "registry-password" /* the job's secret */
 
 /* Tags on the jobs (jobs are shared between containers: the container
  * id travels with each execution, in its environment). */
@@ -45,9 +46,9 @@ const char *aca_environment_id(void);
 
 /* The container's private state (container_private), beside the kit's
  * runs (KIT_P_RUNS, KIT_P_EXEC, KIT_P_STARTED). */
-#define ACA_P_JOB      "Job"	  /* the job's name, sk-... */
-#define ACA_P_STARTING "Starting" /* a Jobs_Start whose answer is due */
-#define ACA_P_WHY      "Why"	  /* the failed execution's reason */
+#define ACA_P_JOB      "Job"	      /* the job's name, sk-... */
+#define ACA_P_STARTING KIT_P_STARTING /* a Jobs_Start whose answer is due */
+#define ACA_P_WHY      "Why"	      /* the failed execution's reason */
 
 /* The backend's kv entries and journals. */
 #define ACA_KV_JOB  "aca.job."	   /* + name: the job exists */
@@ -91,6 +92,9 @@ struct aca_def_in {
 	const char *instance;
 	const struct aca_vol_in *mounts; /* may be NULL */
 	size_t nmounts;
+	/* The image registry's credentials (docker login, an authenticated
+	 * pull), or NULL: a registries entry with the password as a secret. */
+	const char *reg_user, *reg_pass;
 };
 /* The Consumption pair for Docker's NanoCpus and Memory (0: not set): the
  * smallest that covers both, 0.5 vCPU / 1Gi when neither is set. -1 with
@@ -129,16 +133,28 @@ KIT_CONTAINER_OPS_DECL(aca_job);
 void aca_job_use(cJSON *priv, const char *id);
 /* Jobs_StopExecution of execution id, a failure only logged. */
 void aca_job_stop_quietly(const char *exec);
-/* Whether any container names job. */
-int aca_idle_used_by_any(const char *job);
-/* Frees the job creates in flight (shutdown). */
-void aca_job_shutdown(void);
 
 /* aca_poll.c */
 extern struct kit_poller aca_poller;
+extern struct kit_runs aca_runs;
 void aca_poll_start(struct backend *b);
 void aca_poll_reconcile(struct backend *b);
 void aca_poll_stop(void);
+
+/* aca_stream.c: the log stream of running executions, for followers. */
+void aca_stream_init(struct backend *b);
+void aca_stream_shutdown(void);
+/* A follower read Log Analytics up to its last line at t (-1: none) and
+ * reached the end of the container's last execution exec (job, exec_name
+ * in exec): 1 and the stream's sequence number of the first line after t
+ * when the stream reaches back to t; 0 when the follower stays on Log
+ * Analytics (the stream is opened when exec runs, or is not ready). */
+int aca_stream_switch(const char *exec, const char *job, const char *exec_name,
+    int running, int64_t t, uint64_t *seq);
+/* The stream's lines from seq (borrowed until the next return to the
+ * loop); -1 when it cannot serve seq any more: back to Log Analytics. */
+int aca_stream_lines(const char *exec, uint64_t seq, int running,
+    const struct azure_log_entry **lines, size_t *n, int *more);
 
 /* aca_logs.c */
 void aca_logs_fetch(struct backend *b, struct container *c, const char *cursor,

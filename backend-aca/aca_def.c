@@ -182,7 +182,9 @@ aca_def_host(const char *ref, char *host, size_t hostsz)
 }
 
 /* The registries the replica pulls from with the identity: the agent
- * image's and the workload image's, when the registry takes it. */
+ * image's and the workload image's, when the registry takes it; then the
+ * workload image's with the credentials a login gave, unless the identity
+ * covers it. */
 static cJSON *
 aca_def_registries(const struct aca_def_in *in)
 {
@@ -190,9 +192,9 @@ aca_def_registries(const struct aca_def_in *in)
 	const char *refs[2] = { in->agent_image, in->image };
 	char host[256];
 
-	if (in->registry_identity == NULL || in->registry_identity[0] == '\0')
-		return out;
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; in->registry_identity != NULL &&
+	     in->registry_identity[0] != '\0' && i < 2;
+	     i++) {
 		int seen = 0;
 		aca_def_host(refs[i], host, sizeof(host));
 		if (host[0] == '\0' || in->acr_host == NULL ||
@@ -209,7 +211,43 @@ aca_def_registries(const struct aca_def_in *in)
 		json_add_str(r, "identity", in->registry_identity);
 		cJSON_AddItemToArray(out, r);
 	}
+	aca_def_host(in->image, host, sizeof(host));
+	if (in->reg_user == NULL || host[0] == '\0')
+		return out;
+	cJSON_ArrayForEach(it, out) {
+		if (strcmp(json_str(it, "server"), host) == 0)
+			return out;
+	}
+	r = cJSON_CreateObject();
+	json_add_str(r, "server", host);
+	json_add_str(r, "username", in->reg_user);
+	json_add_str(r, "passwordSecretRef", ACA_REG_SECRET);
+	cJSON_AddItemToArray(out, r);
 	return out;
+}
+
+/* The password of a registries entry, after the name is made: a job's
+ * name never depends on it (job names are listed where secrets are
+ * not), so a job made with an older password is reused until its idle
+ * deletion. */
+static void
+aca_def_secret(cJSON *conf, const struct aca_def_in *in)
+{
+	cJSON *secrets, *s;
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, json_arr(conf, "registries")) {
+		const char *ref = json_str(it, "passwordSecretRef");
+		if (ref == NULL || strcmp(ref, ACA_REG_SECRET) != 0)
+			continue;
+		secrets = cJSON_CreateArray();
+		s = cJSON_CreateObject();
+		json_add_str(s, "name", ACA_REG_SECRET);
+		json_add_str(s, "value", in->reg_pass);
+		cJSON_AddItemToArray(secrets, s);
+		cJSON_AddItemToObject(conf, "secrets", secrets);
+		return;
+	}
 }
 
 static cJSON *
@@ -401,6 +439,7 @@ aca_def_job(const struct aca_def_in *in, const cJSON *cfg, const cJSON *hc,
 	kit_hash(canon, hex, 24);
 	free(canon);
 	snprintf(name, ACA_JOB_NAME_SZ, "sk-%s", hex);
+	aca_def_secret(conf, in);
 	return job;
 }
 

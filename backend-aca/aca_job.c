@@ -8,42 +8,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
+
+#include <openssl/crypto.h>
 
 #include "aca.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
+#include "sockerless/reg.h"
 #include "sockerless/xmalloc.h"
 
 /* How long docker create waits for the job's PUT operation. */
 #define ACA_CREATE_TIMEOUT_S 300
 
-struct aca_op {
-	struct kit_op k;
-	struct aca_op *next; /* creates waiting for one PUT */
-};
-
-static struct aca_op *
+static struct kit_op *
 aca_op_new(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	return kit_op_new(sizeof(struct aca_op), b, c, done, arg);
+	return kit_op_new(sizeof(struct kit_op), b, c, done, arg);
 }
 
 static void
-aca_op_fail(struct aca_op *op, const struct cloud_error *ce, const char *what)
+aca_op_fail(struct kit_op *op, const struct cloud_error *ce, const char *what)
 {
 	struct err e;
 
 	cloud_error_to_err(azure_provider(), ce, &e);
-	kit_op_fail(&op->k, &e, what);
+	kit_op_fail(op, &e, what);
 }
 
 static int
 aca_job_acr(void *arg, const char *host)
 {
 	return azure_backend_registry_host(arg, host);
+}
+
+/* The credentials a docker login or an authenticated pull gave for c's
+ * image's registry (kept in memory only: docs/registries.md). */
+static void
+aca_job_creds(struct backend *b, struct container *c, char **user, char **pass)
+{
+	struct reg_ref ref;
+
+	if (reg_ref_parse(container_image_ref(c), &ref, NULL) == -1)
+		return;
+	if (!reg_known_creds(backend_registry(b), ref.domain, user, pass)) {
+		*user = NULL;
+		*pass = NULL;
+	}
+	reg_ref_free(&ref);
 }
 
 /* The job body for c. */
@@ -55,8 +68,12 @@ aca_job_body(struct backend *b, struct container *c, char name[ACA_JOB_NAME_SZ],
 	struct aca_vol_in ms[BACKEND_MOUNTS_MAX];
 	cJSON *agent_env = backend_agent_config_env(c);
 	cJSON *argv = backend_agent_command(c), *job;
+	char *user = NULL, *pass = NULL;
 
 	memset(&in, 0, sizeof(in));
+	aca_job_creds(b, c, &user, &pass);
+	in.reg_user = user;
+	in.reg_pass = pass;
 	in.image = container_image_ref(c);
 	in.agent_image = aca_conf.agent_image;
 	in.environment_id = aca_environment_id();
@@ -73,107 +90,54 @@ aca_job_body(struct backend *b, struct container *c, char name[ACA_JOB_NAME_SZ],
 	    agent_env, argv, name, e);
 	cJSON_Delete(agent_env);
 	cJSON_Delete(argv);
+	free(user);
+	if (pass != NULL)
+		OPENSSL_cleanse(pass, strlen(pass));
+	free(pass);
 	return job;
 }
 
 /* --- create: the job ------------------------------------------------------ */
 
-/* A job PUT in flight, one per job name: identical creates that come
- * meanwhile wait for its answer. */
-struct aca_mk {
-	struct backend *b;
-	char *job;
-	struct aca_op *waiters;
-	TAILQ_ENTRY(aca_mk) entry;
-};
-static TAILQ_HEAD(, aca_mk) aca_mks = TAILQ_HEAD_INITIALIZER(aca_mks);
-
-static struct aca_mk *
-aca_mk_find(const char *job)
-{
-	struct aca_mk *m;
-
-	TAILQ_FOREACH(m, &aca_mks, entry)
-		if (strcmp(m->job, job) == 0)
-			return m;
-	return NULL;
-}
-
-static void
-aca_mk_free(struct aca_mk *m)
-{
-	TAILQ_REMOVE(&aca_mks, m, entry);
-	free(m->job);
-	free(m);
-}
-
 static void
 aca_job_made(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct aca_mk *m = arg;
-	struct aca_op *op, *next;
+	struct kit_make *m = arg;
+	const char *job = kit_make_job(m);
 	struct err e;
-	int ok = ce == NULL;
 
 	(void)out;
-	if (ok) {
-		kit_idle_made(&aca_idle, m->job, 1);
-	} else {
-		cloud_error_to_err(azure_provider(), ce, &e);
-		err_wrap(&e, "creating the Container Apps job %s", m->job);
-		/* A job whose provisioning failed is of no use: it goes (a
-		 * PUT that never answered may have made it). */
-		if (!aca_idle_used_by_any(m->job))
-			kit_idle_add(&aca_idle, m->job);
+	if (ce == NULL) {
+		kit_make_end(m, NULL);
+		return;
 	}
-	for (op = m->waiters; op != NULL; op = next) {
-		next = op->next;
-		if (ok) {
-			json_set(container_private(op->k.c), ACA_P_JOB,
-			    cJSON_CreateString(m->job));
-			backend_container_save(op->k.b, op->k.c);
-		}
-		kit_op_end(&op->k, ok ? NULL : &e);
-	}
-	aca_mk_free(m);
+	cloud_error_to_err(azure_provider(), ce, &e);
+	err_wrap(&e, "creating the Container Apps job %s", job);
+	/* A job whose provisioning failed is of no use: it goes (a PUT that
+	 * never answered may have made it). */
+	if (!kit_idle_used(&aca_idle, job))
+		kit_idle_add(&aca_idle, job);
+	kit_make_end(m, &e);
 }
 
 void
 aca_job_create(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct aca_op *op = aca_op_new(b, c, done, arg);
-	struct aca_mk *m;
+	struct kit_op *op = aca_op_new(b, c, done, arg);
+	struct kit_make *m;
 	char name[ACA_JOB_NAME_SZ], *path;
 	cJSON *job;
 	struct err e;
 
 	if ((job = aca_job_body(b, c, name, &e)) == NULL) {
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
-	if (kit_idle_exists(&aca_idle, name)) {
-		/* An identical job exists: reuse it. */
-		cJSON_Delete(job);
-		kit_idle_take(&aca_idle, name);
-		json_set(
-		    container_private(c), ACA_P_JOB, cJSON_CreateString(name));
-		backend_container_save(b, c);
-		kit_op_end(&op->k, NULL);
-		return;
-	}
-	if ((m = aca_mk_find(name)) != NULL) {
-		op->next = m->waiters;
-		m->waiters = op;
+	if ((m = kit_idle_get(&aca_idle, name, op)) == NULL) {
 		cJSON_Delete(job);
 		return;
 	}
-	m = xcalloc(1, sizeof(*m));
-	m->b = b;
-	m->job = xstrdup(name);
-	m->waiters = op;
-	TAILQ_INSERT_HEAD(&aca_mks, m, entry);
-	kit_idle_take(&aca_idle, name);
 	path = aca_job_path(name, NULL);
 	/* PUT creates or updates: the same name is the same configuration,
 	 * so a job a lost answer made is simply made again. */
@@ -198,15 +162,13 @@ void
 aca_job_use(cJSON *priv, const char *id)
 {
 	kit_run_use(priv, id);
-	cJSON_DeleteItemFromObjectCaseSensitive(priv, BACKEND_P_AGENT_EXIT);
-	cJSON_DeleteItemFromObjectCaseSensitive(priv, BACKEND_P_AGENT_HELLO);
 	cJSON_DeleteItemFromObjectCaseSensitive(priv, ACA_P_WHY);
 }
 
 static void
 aca_job_ran(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct aca_op *op = arg;
+	struct kit_op *op = arg;
 	const char *id = json_str(out, "id");
 	struct err e;
 
@@ -217,25 +179,25 @@ aca_job_ran(void *arg, const cJSON *out, const struct cloud_error *ce)
 	if (id == NULL || strstr(id, "/executions/") == NULL) {
 		err_set(
 		    &e, 502, "Jobs_Start answered without the execution's id");
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
-	aca_job_use(container_private(op->k.c), id);
+	aca_job_use(container_private(op->c), id);
 	/* Durable at once: a restart before it runs finds the execution. */
-	backend_container_save(op->k.b, op->k.c);
+	backend_container_save(op->b, op->c);
 	log_info(
-	    "container %.12s: execution %s", op->k.c->id, strrchr(id, '/') + 1);
-	/* Docker's start returns once the process runs: the poller settles
-	 * it when the execution runs (or ended before it ran). */
-	kit_start_park(&op->k);
-	kit_poller_kick(&aca_poller);
+	    "container %.12s: execution %s", op->c->id, strrchr(id, '/') + 1);
+	/* Docker's start returns once the process runs: the agent's hello
+	 * or the poller settles it when the execution runs (or the poller
+	 * when it ended before it ran). */
+	kit_run_park(op, &aca_poller);
 }
 
 void
 aca_job_start(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct aca_op *op = aca_op_new(b, c, done, arg);
+	struct kit_op *op = aca_op_new(b, c, done, arg);
 	const char *job = json_str(container_private(c), ACA_P_JOB);
 	char name[ACA_JOB_NAME_SZ], *path;
 	cJSON *body, *tmpl, *run, *agent_env;
@@ -246,16 +208,16 @@ aca_job_start(
 		    "container %.12s has no Container Apps job; remove and "
 		    "create it again",
 		    c->id);
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
 	if ((body = aca_job_body(b, c, name, &e)) == NULL) {
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
 	if ((run = backend_agent_run_env(b, c, &e)) == NULL) {
 		cJSON_Delete(body);
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
 	agent_env = backend_agent_config_env(c);
@@ -264,12 +226,12 @@ aca_job_start(
 	cJSON_Delete(run);
 	cJSON_Delete(body);
 	if (tmpl == NULL) {
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
 	/* Intent first: a restart before the answer looks the execution up
 	 * by the container id in its environment (aca_poll.c). */
-	op->k.cleanup = aca_op_started;
+	op->cleanup = aca_op_started;
 	json_set(container_private(c), ACA_P_STARTING,
 	    cJSON_CreateNumber((double)str_now_ns()));
 	backend_container_save(b, c);
@@ -292,7 +254,7 @@ aca_job_gone(const struct cloud_error *ce)
 static void
 aca_job_stopped(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct aca_op *op = arg;
+	struct kit_op *op = arg;
 
 	(void)out;
 	/* Already finished or gone: the poller reports its end. */
@@ -300,7 +262,7 @@ aca_job_stopped(void *arg, const cJSON *out, const struct cloud_error *ce)
 		aca_op_fail(op, ce, "stopping the Container Apps execution");
 		return;
 	}
-	kit_op_end(&op->k, NULL);
+	kit_op_end(op, NULL);
 	kit_poller_kick(&aca_poller);
 }
 
@@ -310,13 +272,13 @@ void
 aca_job_kill(struct backend *b, struct container *c, int signo,
     backend_done_fn done, void *arg)
 {
-	struct aca_op *op = aca_op_new(b, c, done, arg);
+	struct kit_op *op = aca_op_new(b, c, done, arg);
 	const char *exec = json_str(container_private(c), KIT_P_EXEC);
 	char *path;
 
 	(void)signo;
 	if (exec == NULL) {
-		kit_op_end(&op->k, NULL);
+		kit_op_end(op, NULL);
 		return;
 	}
 	path = xasprintf("%s/stop", exec);
@@ -337,15 +299,16 @@ aca_job_stop(struct backend *b, struct container *c, int timeout_s,
 
 /* --- remove --------------------------------------------------------------- */
 
+/* arg: what the call does, for the log line; the call's own (freed with
+ * it, also when a shutdown cancels it). */
 static void
 aca_job_quiet(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	char *what = arg;
+	const char *what = arg;
 
 	(void)out;
 	if (ce != NULL && !aca_job_gone(ce))
 		log_warnx("%s: %s: %s", what, ce->code, ce->message);
-	free(what);
 }
 
 void
@@ -356,9 +319,9 @@ aca_job_stop_quietly(const char *exec)
 	if (exec == NULL)
 		return;
 	path = xasprintf("%s/stop", exec);
-	azure_call(aca_az.az, "Jobs_StopExecution", "POST", path,
+	azure_call_owned(aca_az.az, "Jobs_StopExecution", "POST", path,
 	    aca_conf.api_version_app, NULL, NULL, 0, aca_job_quiet,
-	    xasprintf("stopping %s", exec));
+	    xasprintf("stopping %s", exec), free);
 	free(path);
 }
 
@@ -366,9 +329,8 @@ void
 aca_job_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct aca_op *op = aca_op_new(b, c, done, arg);
+	struct kit_op *op = aca_op_new(b, c, done, arg);
 	const cJSON *priv = container_private(c);
-	const char *job = json_str(priv, ACA_P_JOB);
 	struct err e;
 
 	/* Removed while its execution was still starting (docker rm -f):
@@ -379,9 +341,8 @@ aca_job_remove(
 		kit_start_settle(c, &e);
 		aca_job_stop_quietly(json_str(priv, KIT_P_EXEC));
 	}
-	if (job != NULL && !kit_idle_used(&aca_idle, job, c))
-		kit_idle_add(&aca_idle, job);
-	kit_op_end(&op->k, NULL);
+	kit_idle_release(&aca_idle, b, c);
+	kit_op_end(op, NULL);
 }
 
 /* --- idle jobs ------------------------------------------------------------ */
@@ -392,12 +353,6 @@ struct kit_idle aca_idle = { .kv_job = ACA_KV_JOB,
 	.kv_idle = ACA_KV_IDLE,
 	.p_job = ACA_P_JOB,
 	.del = aca_idle_del };
-
-int
-aca_idle_used_by_any(const char *job)
-{
-	return kit_idle_used(&aca_idle, job, NULL);
-}
 
 static void
 aca_idle_deleted(void *arg, const cJSON *out, const struct cloud_error *ce)
@@ -425,17 +380,4 @@ aca_idle_del(struct kit_idle *i, const char *job)
 	    aca_conf.api_version_app, NULL, NULL, 0, aca_idle_deleted,
 	    xstrdup(job));
 	free(path);
-}
-
-void
-aca_job_shutdown(void)
-{
-	struct aca_mk *m;
-
-	/* The calls were cancelled with the session: their waiters are
-	 * ended by the framework's own shutdown. */
-	while ((m = TAILQ_FIRST(&aca_mks)) != NULL) {
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-		aca_mk_free(m);
-	}
 }

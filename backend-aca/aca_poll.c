@@ -26,30 +26,6 @@ aca_poll_op_end(struct aca_poll_op *op, int failed)
 	free(op);
 }
 
-/* An execution we think runs is gone (its job was deleted). */
-static void
-aca_poll_missing(struct backend *b, const char *exec)
-{
-	struct container *c = backend_container_by_private(b, KIT_P_EXEC, exec);
-	struct err e;
-
-	if (c != NULL && kit_start_pending(c)) {
-		err_set(&e, 500,
-		    "Container Apps lost execution %s before it started; try "
-		    "again",
-		    exec);
-		kit_start_settle(c, &e);
-		return;
-	}
-	if (c == NULL || !container_running(c))
-		return;
-	log_warnx(
-	    "container %.12s: Container Apps no longer knows %s", c->id, exec);
-	backend_container_exited(b, c, 255, str_now_ns(),
-	    "Container Apps no longer knows the execution: its job was "
-	    "deleted and its exit code is lost");
-}
-
 static int64_t
 aca_poll_time(const char *s)
 {
@@ -92,12 +68,7 @@ aca_poll_ended(struct backend *b, struct container *c, const cJSON *props)
 	}
 	if (!container_running(c))
 		return;
-	if (!json_bool(container_private(c), KIT_P_STARTED, 0)) {
-		json_set(
-		    container_private(c), KIT_P_STARTED, cJSON_CreateTrue());
-		backend_container_started(
-		    b, c, aca_poll_time(json_str(props, "startTime")));
-	}
+	kit_run_started(b, c, aca_poll_time(json_str(props, "startTime")));
 	if (ax != NULL) {
 		int64_t at = aca_poll_time(json_str(ax, "finishedAt"));
 		backend_container_exited(
@@ -124,7 +95,7 @@ aca_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 
 	if (ce != NULL) {
 		if (ce->http_status == 404)
-			aca_poll_missing(b, op->exec);
+			kit_run_missing(&aca_runs, b, op->exec);
 		else
 			log_warnx("polling %s: %s: %s", op->exec, ce->code,
 			    ce->message);
@@ -147,13 +118,10 @@ aca_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 		aca_poll_op_end(op, 0);
 		return;
 	}
-	if (kit_start_pending(c) && strcmp(status, "Running") == 0)
-		kit_start_settle(c, NULL);
-	if (container_running(c) && strcmp(status, "Running") == 0 &&
-	    !json_bool(container_private(c), KIT_P_STARTED, 0)) {
-		json_set(
-		    container_private(c), KIT_P_STARTED, cJSON_CreateTrue());
-		backend_container_started(b, c, aca_poll_time(start));
+	if (strcmp(status, "Running") == 0) {
+		if (kit_start_pending(c))
+			kit_start_settle(c, NULL);
+		kit_run_started(b, c, aca_poll_time(start));
 	}
 	aca_poll_op_end(op, 0);
 }
@@ -204,124 +172,49 @@ aca_poll_stop(void)
 
 /* --- reconciliation ------------------------------------------------------- */
 
-/* A journalled Jobs_Start whose answer the process did not see. */
-static int
-aca_poll_unresolved(struct container *c)
-{
-	return cJSON_GetObjectItemCaseSensitive(
-		   container_private(c), ACA_P_STARTING) != NULL &&
-	    !container_running(c) && !kit_start_pending(c) && !c->gone;
-}
-
-/* Whether execution ex runs container id (its template's env). */
-static int
-aca_poll_runs(const cJSON *ex, const char *id)
-{
-	const cJSON *ctr;
-	const cJSON *kv;
-
-	cJSON_ArrayForEach(ctr,
-	    json_arr(json_obj(json_obj(ex, "properties"), "template"),
-		"containers")) {
-		cJSON_ArrayForEach(kv, json_arr(ctr, "env")) {
-			const char *n = json_str(kv, "name"),
-				   *v = json_str(kv, "value");
-			if (n != NULL && v != NULL &&
-			    strcmp(n, "SOCKERLESS_CONTAINER_ID") == 0 &&
-			    strcmp(v, id) == 0)
-				return 1;
-		}
-	}
-	return 0;
-}
-
-/* The execution of a start the restart cut short: the container runs it
- * (new: not yet recorded as a run), and the poller reports its end. */
-static void
-aca_poll_adopt(
-    struct backend *b, struct container *c, const char *exec, int new_run)
-{
-	cJSON *priv = container_private(c);
-	char *id = xstrdup(exec); /* exec may be priv's own */
-
-	if (new_run)
-		aca_job_use(priv, id);
-	cJSON_DeleteItemFromObjectCaseSensitive(priv, ACA_P_STARTING);
-	log_warnx("container %.12s: re-adopted execution %s of a start the "
-		  "restart interrupted",
-	    c->id, id);
-	backend_container_adopted(b, c, str_now_ns());
-	kit_poller_kick(&aca_poller);
-	free(id);
-}
-
-struct aca_poll_find {
-	struct backend *b;
-	char id[65];
-};
-
 static void
 aca_poll_executions(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct aca_poll_find *a = arg;
-	struct container *c = kit_container_by_id(a->b, a->id);
-	const cJSON *ex;
+	struct kit_runs_find *f = arg;
+	const cJSON *ex, *ctr;
 
 	if (ce != NULL) {
-		/* The intent stays: the next start-up looks again. */
-		log_warnx("reconciling %.12s: JobsExecutions_List: %s: %s",
-		    a->id, ce->code, ce->message);
-		goto out;
+		kit_runs_found(f, NULL, ce->message);
+		return;
 	}
-	if (c == NULL || !aca_poll_unresolved(c))
-		goto out;
 	cJSON_ArrayForEach(ex, json_arr(out, "value")) {
 		const char *id = json_str(ex, "id");
-		if (id != NULL && aca_poll_runs(ex, c->id)) {
-			aca_poll_adopt(a->b, c, id, 1);
-			goto out;
+		/* Its template's containers' env. */
+		cJSON_ArrayForEach(ctr,
+		    json_arr(json_obj(json_obj(ex, "properties"), "template"),
+			"containers")) {
+			if (id != NULL &&
+			    kit_run_env_is(
+				json_arr(ctr, "env"), kit_runs_find_id(f))) {
+				kit_runs_found(f, id, NULL);
+				return;
+			}
 		}
 	}
-	log_warnx("container %.12s: no execution of its interrupted start "
-		  "exists; it stays created",
-	    c->id);
-	cJSON_DeleteItemFromObjectCaseSensitive(
-	    container_private(c), ACA_P_STARTING);
-	backend_container_save(a->b, c);
-out:
-	free(a);
+	kit_runs_found(f, NULL, NULL);
 }
 
-/* A start journalled before the restart: adopted by the execution
- * Jobs_Start answered, else found among the job's executions. */
 static void
-aca_poll_intent(struct backend *b, struct container *c, void *arg)
+aca_poll_list_runs(struct kit_runs_find *f, const char *job)
 {
-	cJSON *priv = container_private(c);
-	const cJSON *runs = json_arr(priv, KIT_P_RUNS);
-	const cJSON *last =
-	    cJSON_GetArrayItem(runs, cJSON_GetArraySize(runs) - 1);
-	struct aca_poll_find *a;
-	const char *job = json_str(priv, ACA_P_JOB);
-	char *path;
+	char *path = aca_job_path(job, "/executions");
 
-	(void)arg;
-	if (!aca_poll_unresolved(c) || job == NULL)
-		return;
-	if (last != NULL && json_str(priv, KIT_P_EXEC) != NULL &&
-	    json_int(last, KIT_P_RUN_AT, 0) >=
-		json_int(priv, ACA_P_STARTING, 0)) {
-		aca_poll_adopt(b, c, json_str(priv, KIT_P_EXEC), 0);
-		return;
-	}
-	a = xcalloc(1, sizeof(*a));
-	a->b = b;
-	memcpy(a->id, c->id, sizeof(a->id));
-	path = aca_job_path(job, "/executions");
 	azure_list(aca_az.az, "JobsExecutions_List", path,
-	    aca_conf.api_version_app, NULL, 5, aca_poll_executions, a);
+	    aca_conf.api_version_app, NULL, 5, aca_poll_executions, f);
 	free(path);
 }
+
+struct kit_runs aca_runs = { .cloud = "Container Apps",
+	.poller = &aca_poller,
+	.idle = &aca_idle,
+	.orphans = &aca_orphans,
+	.use = aca_job_use,
+	.list_runs = aca_poll_list_runs };
 
 /* Jobs tagged with this instance that the state does not know. */
 static void
@@ -340,17 +233,9 @@ aca_poll_jobs(void *arg, const cJSON *out, const struct cloud_error *ce)
 		const char *ti =
 		    json_str(json_obj(job, "tags"), ACA_TAG_INSTANCE);
 
-		if (name == NULL || ti == NULL ||
-		    strcmp(ti, backend_instance(b)) != 0)
-			continue;
-		if (kit_idle_known(&aca_idle, name))
-			continue;
-		log_warnx("orphaned Container Apps job %s is not in this "
-			  "backend's state%s",
-		    name,
-		    kit_orphans_stop(&aca_orphans) ? "; deleting it" : "");
-		if (kit_orphans_stop(&aca_orphans))
-			kit_idle_add(&aca_idle, name);
+		if (name != NULL && ti != NULL &&
+		    strcmp(ti, backend_instance(b)) == 0)
+			kit_runs_orphan(&aca_runs, name);
 	}
 }
 
@@ -360,7 +245,7 @@ aca_poll_reconcile_pass(struct backend *b, int n)
 	char *path;
 
 	(void)n;
-	backend_container_foreach(b, aca_poll_intent, NULL);
+	kit_runs_intents(&aca_runs, b);
 	path = aca_job_path(NULL, NULL);
 	azure_list(aca_az.az, "Jobs_ListByResourceGroup", path,
 	    aca_conf.api_version_app, NULL, 20, aca_poll_jobs, b);

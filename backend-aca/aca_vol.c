@@ -424,7 +424,7 @@ aca_vol_idle_users(struct aca_vol_op *op, const cJSON *out, struct err *e)
 		}
 		if (!names)
 			continue;
-		if (aca_idle_used_by_any(name))
+		if (kit_idle_used(&aca_idle, name))
 			return err_set(e, 409,
 			    "remove volume %s: the Container Apps job %s of "
 			    "a container still mounts it",

@@ -52,13 +52,6 @@ static const struct config_key azfunc_keys[] = {
 	    "https://<the site's defaultHostName>)"),
 	K("api_version_web", CONFIG_STRING, api_version_web, "2022-09-01", 0, 0,
 	    0, "api-version of the Microsoft.Web calls"),
-	K("pool_max", CONFIG_INT, pool_max, "4", 1, 100, 0,
-	    "Most function apps the pool holds (runs at the same time)"),
-	K("pool_idle", CONFIG_INT, pool_idle, "900", 10, 86400, 0,
-	    "Seconds an idle pool function app is kept before it is deleted"),
-	K("pool_wait", CONFIG_INT, pool_wait, "60", 0, 3600, 0,
-	    "Seconds a start waits for a free function app of a full pool "
-	    "before it answers 503"),
 	K("timeout", CONFIG_INT, timeout, "230", 1, AZFUNC_MAX_TIMEOUT, 0,
 	    "Longest run in seconds (an HTTP-triggered function answers "
 	    "within 230 s on every plan)"),
@@ -72,6 +65,7 @@ static const struct config_key azfunc_keys[] = {
 
 static const struct config_set azfunc_fragments[] = {
 	{ azure_backend_keys, AZURE_BACKEND_NKEYS, &azfunc.ab },
+	{ kit_pool_keys, KIT_POOL_NKEYS, &azfunc_conf.pool },
 };
 
 static void
@@ -225,7 +219,7 @@ azfunc_init(struct backend *b, struct err *e)
 	backend_set_logs_grace_ms(b, 0);
 	log_info("Azure Functions on plan %s (pool of at most %lld, images in "
 		 "%s)",
-	    azfunc.plan_id, azfunc_conf.pool_max, azfunc.registry_host);
+	    azfunc.plan_id, azfunc_conf.pool.pool_max, azfunc.registry_host);
 	return 0;
 }
 

@@ -46,9 +46,7 @@ struct azfunc_conf {
 	char *agent_path;
 	char *endpoint_functions; /* sends runs here, with Host */
 	char *api_version_web;
-	long long pool_max;
-	long long pool_idle;
-	long long pool_wait;
+	struct kit_pool_limits pool; /* the kit's pool keys */
 	long long timeout;
 	long long memory;
 	long long deploy_timeout;

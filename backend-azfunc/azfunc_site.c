@@ -191,38 +191,28 @@ azfunc_ready_wait(struct kit_slot *s, int creating)
 
 /* --- deleting ------------------------------------------------------------- */
 
-struct azfunc_rm {
-	kit_pool_removed_fn done;
-	void *arg;
-};
-
 static void
 azfunc_site_deleted(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct azfunc_rm *rm = arg;
 	struct err e;
 
 	(void)out;
 	if (ce != NULL && ce->http_status != 404) {
 		azfunc_site_err(ce, &e);
-		rm->done(rm->arg, &e);
+		kit_pool_removed(arg, &e);
 	} else {
-		rm->done(rm->arg, NULL);
+		kit_pool_removed(arg, NULL);
 	}
-	free(rm);
 }
 
 static void
-azfunc_site_remove(const char *name, kit_pool_removed_fn done, void *arg)
+azfunc_site_remove(struct kit_rm *r, const char *name)
 {
 	char *path = azfunc_site_path(name, NULL);
-	struct azfunc_rm *rm = xcalloc(1, sizeof(*rm));
 
-	rm->done = done;
-	rm->arg = arg;
 	azure_lro(azfunc.ab.az, "WebApps_Delete", "DELETE", path,
 	    azfunc_conf.api_version_web, NULL, 0,
-	    (int)azfunc_conf.deploy_timeout, NULL, azfunc_site_deleted, rm);
+	    (int)azfunc_conf.deploy_timeout, NULL, azfunc_site_deleted, r);
 	free(path);
 }
 
@@ -496,9 +486,9 @@ azfunc_site_start(struct backend *b)
 		.what = "function app",
 		.key = "azfunc",
 		.prefix = azfunc.prefix,
-		.pool_max = azfunc_conf.pool_max,
-		.pool_idle = azfunc_conf.pool_idle,
-		.pool_wait = azfunc_conf.pool_wait,
+		.pool_max = azfunc_conf.pool.pool_max,
+		.pool_idle = azfunc_conf.pool.pool_idle,
+		.pool_wait = azfunc_conf.pool.pool_wait,
 		.image_only = 1,
 	};
 

@@ -193,6 +193,7 @@ cloudrun_reconcile(struct backend *b)
 {
 	cloudrun_poll_start(b);
 	cloudrun_poll_reconcile(b);
+	cloudrun_vol_reconcile(b);
 }
 
 static void
@@ -200,7 +201,6 @@ cloudrun_shutdown(struct backend *b)
 {
 	(void)b;
 	cloudrun_poll_stop();
-	cloudrun_job_shutdown();
 	cloudrun_vol_shutdown();
 	kit_idle_free(&cloudrun_idle);
 	if (cloudrun.have_layer)
@@ -213,5 +213,5 @@ cloudrun_shutdown(struct backend *b)
 
 KIT_BACKEND(cloudrun, "Google Cloud Run jobs", cloudrun_job,
     .logs_fetch = cloudrun_logs_fetch, .agent_reverse = 1,
-    .vol_create = cloudrun_vol_create, .vol_remove = cloudrun_vol_remove,
-    .reach = BACKEND_REACH_RELAY)
+    .agent_hello = kit_start_hello, .vol_create = cloudrun_vol_create,
+    .vol_remove = cloudrun_vol_remove, .reach = BACKEND_REACH_RELAY)

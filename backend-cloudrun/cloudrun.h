@@ -40,7 +40,9 @@
 #define CLOUDRUN_P_RUN_NAME KIT_P_RUN_NAME
 #define CLOUDRUN_P_RUN_AT   KIT_P_RUN_AT
 #define CLOUDRUN_P_STARTED  KIT_P_STARTED /* started reported for the run */
-#define CLOUDRUN_P_STARTING "Starting"	  /* a jobs.run whose answer is due */
+#define CLOUDRUN_P_STARTING                              \
+	KIT_P_STARTING /* a jobs.run whose answer is due \
+			*/
 
 /* The backend's kv entries and journals. */
 #define CLOUDRUN_KV_JOB	 "cloudrun.job."     /* + name: the hash it holds */
@@ -145,8 +147,6 @@ int cloudrun_def_exit_code(const cJSON *task, int cancelled);
 KIT_CONTAINER_OPS_DECL(cloudrun_job);
 /* executions.cancel, a failure only logged. */
 void cloudrun_job_cancel_quietly(const char *exec, const char *what);
-/* Frees the jobs.create records in flight (shutdown). */
-void cloudrun_job_shutdown(void);
 
 /* cloudrun_idle.c: unused jobs wait out cloudrun.job_idle, then go
  * (the kit's bookkeeping, kit_idle; jobs.delete here). */
@@ -164,6 +164,9 @@ void cloudrun_vol_create(
 void cloudrun_vol_remove(
     struct backend *b, struct volume *v, backend_done_fn done, void *arg);
 /* Cancels the volume calls in flight (shutdown). */
+/* Reports (and with cloudrun.orphans: stop deletes) the directories under
+ * the volume prefix that no volume names. */
+void cloudrun_vol_reconcile(struct backend *b);
 void cloudrun_vol_shutdown(void);
 /* c's mounts as the job body takes them; returns how many (at most
  * BACKEND_MOUNTS_MAX, out's size). The strings stay valid while c and
@@ -178,6 +181,7 @@ int cloudrun_vol_job(const struct cloudrun_vol_in *m, size_t n, cJSON *tt,
 
 /* cloudrun_poll.c */
 extern struct kit_poller cloudrun_poller;
+extern struct kit_runs cloudrun_runs;
 void cloudrun_poll_start(struct backend *b);
 void cloudrun_poll_reconcile(struct backend *b);
 void cloudrun_poll_stop(void);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 
 #include "cloudrun.h"
 #include "sockerless/container.h"
@@ -19,87 +18,41 @@
 /* How long docker create waits for jobs.create's operation. */
 #define CLOUDRUN_CREATE_TIMEOUT_S 300
 
-struct cloudrun_op {
-	struct kit_op k;
-	struct cloudrun_op *next; /* creates waiting for one jobs.create */
-};
-
-static struct cloudrun_op *
+static struct kit_op *
 cloudrun_op_new(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	return kit_op_new(sizeof(struct cloudrun_op), b, c, done, arg);
+	return kit_op_new(sizeof(struct kit_op), b, c, done, arg);
 }
 
 static void
 cloudrun_op_fail(
-    struct cloudrun_op *op, const struct cloud_error *ce, const char *what)
+    struct kit_op *op, const struct cloud_error *ce, const char *what)
 {
 	struct err e;
 
 	cloud_error_to_err(gcp_provider(), ce, &e);
-	kit_op_fail(&op->k, &e, what);
+	kit_op_fail(op, &e, what);
 }
 
 /* --- create: the derived image, then the job ------------------------------ */
 
-/* jobs.create in flight, one per job name: identical creates that come
- * meanwhile wait for its answer. */
-struct cloudrun_mk {
-	struct backend *b;
-	char *job;
-	struct cloudrun_op *waiters;
-	TAILQ_ENTRY(cloudrun_mk) entry;
-};
-static TAILQ_HEAD(, cloudrun_mk) cloudrun_mks = TAILQ_HEAD_INITIALIZER(
-    cloudrun_mks);
-
-static struct cloudrun_mk *
-cloudrun_mk_find(const char *job)
-{
-	struct cloudrun_mk *m;
-
-	TAILQ_FOREACH(m, &cloudrun_mks, entry)
-		if (strcmp(m->job, job) == 0)
-			return m;
-	return NULL;
-}
-
-static void
-cloudrun_mk_free(struct cloudrun_mk *m)
-{
-	TAILQ_REMOVE(&cloudrun_mks, m, entry);
-	free(m->job);
-	free(m);
-}
-
 static void
 cloudrun_job_made(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct cloudrun_mk *m = arg;
-	struct cloudrun_op *op, *next;
+	struct kit_make *m = arg;
 	struct err e;
-	int ok = ce == NULL || strcmp(ce->code, "ALREADY_EXISTS") == 0;
 
 	(void)out;
-	if (ok) {
-		/* ALREADY_EXISTS: the same name is the same configuration
-		 * (a restart lost the kv entry, or another process made it). */
-		kit_idle_made(&cloudrun_idle, m->job, 1);
-	} else {
-		cloud_error_to_err(gcp_provider(), ce, &e);
-		err_wrap(&e, "creating the Cloud Run job %s", m->job);
+	/* ALREADY_EXISTS: the same name is the same configuration (a restart
+	 * lost the kv entry, or another process made it). */
+	if (ce == NULL || strcmp(ce->code, "ALREADY_EXISTS") == 0) {
+		kit_make_end(m, NULL);
+		return;
 	}
-	for (op = m->waiters; op != NULL; op = next) {
-		next = op->next;
-		if (ok) {
-			json_set(container_private(op->k.c), CLOUDRUN_P_JOB,
-			    cJSON_CreateString(m->job));
-			backend_container_save(op->k.b, op->k.c);
-		}
-		kit_op_end(&op->k, ok ? NULL : &e);
-	}
-	cloudrun_mk_free(m);
+	cloud_error_to_err(gcp_provider(), ce, &e);
+	err_wrap(&e, "creating the Cloud Run job %s", kit_make_job(m));
+	kit_make_end(m, &e);
 }
 
 /* The job body for c with image (the derived image, or "" to check what
@@ -133,43 +86,25 @@ cloudrun_job_body(struct backend *b, struct container *c, const char *image,
 }
 
 static void
-cloudrun_job_make(struct cloudrun_op *op, const char *image)
+cloudrun_job_make(struct kit_op *op, const char *image)
 {
-	struct backend *b = op->k.b;
-	struct container *c = op->k.c;
-	struct cloudrun_mk *m;
+	struct backend *b = op->b;
+	struct container *c = op->c;
+	struct kit_make *m;
 	char name[28], *path, *query;
 	cJSON *job;
 	struct err e;
 
 	if ((job = cloudrun_job_body(b, c, image, name, &e)) == NULL) {
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
 	json_set(
 	    container_private(c), CLOUDRUN_P_IMAGE, cJSON_CreateString(image));
-	if (kit_idle_exists(&cloudrun_idle, name)) {
-		/* An identical job exists: reuse it. */
-		cJSON_Delete(job);
-		kit_idle_take(&cloudrun_idle, name);
-		json_set(container_private(c), CLOUDRUN_P_JOB,
-		    cJSON_CreateString(name));
-		backend_container_save(b, c);
-		kit_op_end(&op->k, NULL);
-		return;
-	}
-	if ((m = cloudrun_mk_find(name)) != NULL) {
-		op->next = m->waiters;
-		m->waiters = op;
+	if ((m = kit_idle_get(&cloudrun_idle, name, op)) == NULL) {
 		cJSON_Delete(job);
 		return;
 	}
-	m = xcalloc(1, sizeof(*m));
-	m->b = b;
-	m->job = xstrdup(name);
-	m->waiters = op;
-	TAILQ_INSERT_HEAD(&cloudrun_mks, m, entry);
-	kit_idle_take(&cloudrun_idle, name);
 	path = cloudrun_job_path(NULL, NULL);
 	query = xasprintf("jobId=%s", name);
 	gcp_lro(cloudrun_gcp.gcp, "run", "jobs.create", "POST", path, query,
@@ -181,13 +116,13 @@ cloudrun_job_make(struct cloudrun_op *op, const char *image)
 static void
 cloudrun_job_derived(void *arg, const char *dst_ref, const struct err *e)
 {
-	struct cloudrun_op *op = arg;
+	struct kit_op *op = arg;
 	struct err e2;
 
 	if (e != NULL) {
 		e2 = *e;
 		err_wrap(&e2, "preparing the image for Cloud Run");
-		kit_op_end(&op->k, &e2);
+		kit_op_end(op, &e2);
 		return;
 	}
 	cloudrun_job_make(op, dst_ref);
@@ -211,7 +146,7 @@ void
 cloudrun_job_create(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct cloudrun_op *op = cloudrun_op_new(b, c, done, arg);
+	struct kit_op *op = cloudrun_op_new(b, c, done, arg);
 	struct reg_derive_opts o;
 	char name[28], *dst;
 	cJSON *job;
@@ -220,7 +155,7 @@ cloudrun_job_create(
 	/* What Cloud Run would refuse is refused before anything is
 	 * pushed. */
 	if ((job = cloudrun_job_body(b, c, "", name, &e)) == NULL) {
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
 	cJSON_Delete(job);
@@ -229,7 +164,7 @@ cloudrun_job_create(
 	dst = cloudrun_job_derived_ref(container_image_ref(c));
 	if (reg_derive(backend_registry(b), container_image_ref(c), NULL, dst,
 		&cloudrun.layer, &o, cloudrun_job_derived, op, &e) == -1)
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 	free(dst);
 }
 
@@ -247,7 +182,7 @@ cloudrun_op_started(struct kit_op *k)
 static void
 cloudrun_job_ran(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct cloudrun_op *op = arg;
+	struct kit_op *op = arg;
 	const char *name = json_str(json_obj(out, "metadata"), "name");
 	struct err e;
 
@@ -259,17 +194,17 @@ cloudrun_job_ran(void *arg, const cJSON *out, const struct cloud_error *ce)
 		err_set(&e, 502,
 		    "jobs.run answered an operation without the execution's "
 		    "name (metadata.name)");
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
-	kit_run_use(container_private(op->k.c), name);
+	kit_run_use(container_private(op->c), name);
 	/* Durable at once: a restart before it runs finds the execution. */
-	backend_container_save(op->k.b, op->k.c);
-	log_info("container %.12s: execution %s", op->k.c->id, name);
-	/* Docker's start returns once the process runs: the poller settles
-	 * it when the execution runs (or ended before it ran). */
-	kit_start_park(&op->k);
-	kit_poller_kick(&cloudrun_poller);
+	backend_container_save(op->b, op->c);
+	log_info("container %.12s: execution %s", op->c->id, name);
+	/* Docker's start returns once the process runs: the agent's hello
+	 * or the poller settles it when the execution runs (or the poller
+	 * when it ended before it ran). */
+	kit_run_park(op, &cloudrun_poller);
 }
 
 /* The run's own settings (the agent's token, callback and hold) go in
@@ -298,7 +233,7 @@ void
 cloudrun_job_start(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct cloudrun_op *op = cloudrun_op_new(b, c, done, arg);
+	struct kit_op *op = cloudrun_op_new(b, c, done, arg);
 	const char *job = json_str(container_private(c), CLOUDRUN_P_JOB);
 	cJSON *in, *ov;
 	char *path;
@@ -309,18 +244,18 @@ cloudrun_job_start(
 		    "container %.12s has no Cloud Run job; remove and create "
 		    "it again",
 		    c->id);
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
 	if ((ov = cloudrun_job_overrides(b, c, &e)) == NULL) {
-		kit_op_end(&op->k, &e);
+		kit_op_end(op, &e);
 		return;
 	}
 	in = cJSON_CreateObject();
 	cJSON_AddItemToObject(in, "overrides", ov);
 	/* Intent first: a restart before the answer looks the execution up
 	 * by the container id in its environment (cloudrun_poll.c). */
-	op->k.cleanup = cloudrun_op_started;
+	op->cleanup = cloudrun_op_started;
 	json_set(container_private(c), CLOUDRUN_P_STARTING,
 	    cJSON_CreateNumber((double)str_now_ns()));
 	backend_container_save(b, c);
@@ -338,7 +273,7 @@ static void
 cloudrun_job_cancelled(
     void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct cloudrun_op *op = arg;
+	struct kit_op *op = arg;
 
 	(void)out;
 	/* Already finished or gone: the poller reports its end. */
@@ -347,7 +282,7 @@ cloudrun_job_cancelled(
 		cloudrun_op_fail(op, ce, "cancelling the Cloud Run execution");
 		return;
 	}
-	kit_op_end(&op->k, NULL);
+	kit_op_end(op, NULL);
 	kit_poller_kick(&cloudrun_poller);
 }
 
@@ -355,12 +290,12 @@ static void
 cloudrun_job_cancel(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct cloudrun_op *op = cloudrun_op_new(b, c, done, arg);
+	struct kit_op *op = cloudrun_op_new(b, c, done, arg);
 	const char *exec = json_str(container_private(c), CLOUDRUN_P_EXEC);
 	char *path;
 
 	if (exec == NULL) {
-		kit_op_end(&op->k, NULL);
+		kit_op_end(op, NULL);
 		return;
 	}
 	path = xasprintf("v2/%s:cancel", exec);
@@ -392,16 +327,17 @@ cloudrun_job_kill(struct backend *b, struct container *c, int signo,
 /* --- remove ----------------------------------------------------------------
  */
 
+/* arg: what the call does, for the log line; the call's own (freed with
+ * it, also when a shutdown cancels it). */
 static void
 cloudrun_job_quiet(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	char *what = arg;
+	const char *what = arg;
 
 	(void)out;
 	if (ce != NULL && strcmp(ce->code, "NOT_FOUND") != 0 &&
 	    strcmp(ce->code, "FAILED_PRECONDITION") != 0)
 		log_warnx("%s: %s: %s", what, ce->code, ce->message);
-	free(what);
 }
 
 void
@@ -412,9 +348,9 @@ cloudrun_job_cancel_quietly(const char *exec, const char *what)
 	if (exec == NULL)
 		return;
 	path = xasprintf("v2/%s:cancel", exec);
-	gcp_call(cloudrun_gcp.gcp, "run", "executions.cancel", "POST", path,
-	    NULL, cJSON_CreateObject(), 0, cloudrun_job_quiet,
-	    xasprintf("cancelling %s (%s)", exec, what));
+	gcp_call_owned(cloudrun_gcp.gcp, "run", "executions.cancel", "POST",
+	    path, NULL, cJSON_CreateObject(), 0, cloudrun_job_quiet,
+	    xasprintf("cancelling %s (%s)", exec, what), free);
 	free(path);
 }
 
@@ -430,9 +366,9 @@ cloudrun_job_delete_runs(const cJSON *priv)
 		if (name == NULL)
 			continue;
 		path = xasprintf("v2/%s", name);
-		gcp_call(cloudrun_gcp.gcp, "run", "executions.delete", "DELETE",
-		    path, NULL, NULL, 0, cloudrun_job_quiet,
-		    xasprintf("deleting execution %s", name));
+		gcp_call_owned(cloudrun_gcp.gcp, "run", "executions.delete",
+		    "DELETE", path, NULL, NULL, 0, cloudrun_job_quiet,
+		    xasprintf("deleting execution %s", name), free);
 		free(path);
 	}
 }
@@ -441,9 +377,8 @@ void
 cloudrun_job_remove(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct cloudrun_op *op = cloudrun_op_new(b, c, done, arg);
+	struct kit_op *op = cloudrun_op_new(b, c, done, arg);
 	const cJSON *priv = container_private(c);
-	const char *job = json_str(priv, CLOUDRUN_P_JOB);
 	struct err e;
 
 	/* Removed while its execution was still starting (docker rm -f):
@@ -456,20 +391,6 @@ cloudrun_job_remove(
 		    "a removed container's execution");
 	}
 	cloudrun_job_delete_runs(priv);
-	if (job != NULL && !kit_idle_used(&cloudrun_idle, job, c))
-		kit_idle_add(&cloudrun_idle, job);
-	kit_op_end(&op->k, NULL);
-}
-
-void
-cloudrun_job_shutdown(void)
-{
-	struct cloudrun_mk *m;
-
-	/* The calls were cancelled with the session: their waiters are
-	 * ended by the framework's own shutdown. */
-	while ((m = TAILQ_FIRST(&cloudrun_mks)) != NULL) {
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-		cloudrun_mk_free(m);
-	}
+	kit_idle_release(&cloudrun_idle, b, c);
+	kit_op_end(op, NULL);
 }

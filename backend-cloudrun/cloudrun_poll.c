@@ -86,11 +86,7 @@ cloudrun_poll_tasks(void *arg, const cJSON *out, const struct cloud_error *ce)
 		kit_start_settle(c, NULL);
 	}
 	if (container_running(c)) {
-		if (!json_bool(container_private(c), CLOUDRUN_P_STARTED, 0)) {
-			json_set(container_private(c), CLOUDRUN_P_STARTED,
-			    cJSON_CreateTrue());
-			backend_container_started(b, c, op->done_ns);
-		}
+		kit_run_started(b, c, op->done_ns);
 		backend_container_exited(b, c,
 		    code >= 0 ? code : kit_start_failure_code(why), op->done_ns,
 		    code >= 0 ? NULL :
@@ -99,29 +95,6 @@ cloudrun_poll_tasks(void *arg, const cJSON *out, const struct cloud_error *ce)
 					       "exit code"));
 	}
 	cloudrun_poll_op_end(op, 0);
-}
-
-/* An execution we think runs is gone (deleted by someone else). */
-static void
-cloudrun_poll_missing(struct backend *b, const char *exec)
-{
-	struct container *c =
-	    backend_container_by_private(b, CLOUDRUN_P_EXEC, exec);
-	struct err e;
-
-	if (c != NULL && kit_start_pending(c)) {
-		err_set(&e, 500,
-		    "Cloud Run lost execution %s before it started; try again",
-		    exec);
-		kit_start_settle(c, &e);
-		return;
-	}
-	if (c == NULL || !container_running(c))
-		return;
-	log_warnx("container %.12s: Cloud Run no longer knows %s", c->id, exec);
-	backend_container_exited(b, c, 255, str_now_ns(),
-	    "Cloud Run no longer knows the execution: it was deleted and its "
-	    "exit code is lost");
 }
 
 static void
@@ -137,7 +110,7 @@ cloudrun_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 
 	if (ce != NULL) {
 		if (strcmp(ce->code, "NOT_FOUND") == 0)
-			cloudrun_poll_missing(b, op->exec);
+			kit_run_missing(&cloudrun_runs, b, op->exec);
 		else
 			log_warnx("polling %s: %s: %s", op->exec, ce->code,
 			    ce->message);
@@ -165,14 +138,8 @@ cloudrun_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 	}
 	if (kit_start_pending(c) && (running || start != NULL))
 		kit_start_settle(c, NULL);
-	if (container_running(c) && start != NULL &&
-	    !json_bool(container_private(c), CLOUDRUN_P_STARTED, 0)) {
-		json_set(container_private(c), CLOUDRUN_P_STARTED,
-		    cJSON_CreateTrue());
-		backend_container_started(b, c,
-		    gcp_time_parse(start) > 0 ? gcp_time_parse(start) :
-						str_now_ns());
-	}
+	if (start != NULL)
+		kit_run_started(b, c, gcp_time_parse(start));
 	cloudrun_poll_op_end(op, 0);
 }
 
@@ -224,134 +191,53 @@ cloudrun_poll_stop(void)
 	kit_passes_stop(&cloudrun_reconcile_passes);
 }
 
-/* --- reconciliation --------------------------------------------------------
- */
-
-/* A journalled jobs.run whose answer the process did not see. */
-static int
-cloudrun_poll_unresolved(struct container *c)
-{
-	return cJSON_GetObjectItemCaseSensitive(
-		   container_private(c), CLOUDRUN_P_STARTING) != NULL &&
-	    !container_running(c) && !kit_start_pending(c) && !c->gone;
-}
-
-/* Whether execution ex runs container id (its overrides' env). */
-static int
-cloudrun_poll_runs(const cJSON *ex, const char *id)
-{
-	const cJSON *ctr = cJSON_GetArrayItem(
-	    json_arr(json_obj(ex, "template"), "containers"), 0);
-	const cJSON *kv;
-
-	cJSON_ArrayForEach(kv, json_arr(ctr, "env")) {
-		const char *n = json_str(kv, "name"),
-			   *v = json_str(kv, "value");
-		if (n != NULL && v != NULL &&
-		    strcmp(n, "SOCKERLESS_CONTAINER_ID") == 0 &&
-		    strcmp(v, id) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-/* The execution of a start the restart cut short: the container runs it
- * (new: not yet recorded as a run), and the poller reports its end. */
-static void
-cloudrun_poll_adopt(
-    struct backend *b, struct container *c, const char *exec, int new_run)
-{
-	cJSON *priv = container_private(c);
-	char *name = xstrdup(exec); /* exec may be priv's own */
-
-	if (new_run)
-		kit_run_use(priv, name);
-	cJSON_DeleteItemFromObjectCaseSensitive(priv, CLOUDRUN_P_STARTING);
-	log_warnx("container %.12s: re-adopted execution %s of a start the "
-		  "restart interrupted",
-	    c->id, name);
-	backend_container_adopted(b, c, str_now_ns());
-	kit_poller_kick(&cloudrun_poller);
-	free(name);
-}
-
-struct cloudrun_poll_find {
-	struct backend *b;
-	char id[65];
-};
+/* --- reconciliation ------------------------------------------------------- */
 
 static void
 cloudrun_poll_executions(
     void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct cloudrun_poll_find *a = arg;
-	struct container *c = kit_container_by_id(a->b, a->id);
+	struct kit_runs_find *f = arg;
 	const cJSON *ex;
 
 	if (ce != NULL) {
-		/* The intent stays: the next start-up looks again. */
-		log_warnx("reconciling %.12s: executions.list: %s: %s", a->id,
-		    ce->code, ce->message);
-		goto out;
+		kit_runs_found(f, NULL, ce->message);
+		return;
 	}
-	if (c == NULL || !cloudrun_poll_unresolved(c))
-		goto out;
 	cJSON_ArrayForEach(ex, json_arr(out, "executions")) {
 		const char *name = json_str(ex, "name");
-		if (name != NULL && cloudrun_poll_runs(ex, c->id) &&
+		/* The first container is the workload's (its overrides'
+		 * env). */
+		const cJSON *ctr = cJSON_GetArrayItem(
+		    json_arr(json_obj(ex, "template"), "containers"), 0);
+
+		if (name != NULL &&
+		    kit_run_env_is(json_arr(ctr, "env"), kit_runs_find_id(f)) &&
 		    gcp_time_parse(json_str(ex, "createTime")) >=
-			json_int(container_private(c), CLOUDRUN_P_STARTING, 0) -
-			    60000000000LL) {
-			cloudrun_poll_adopt(a->b, c, name, 1);
-			goto out;
+			kit_runs_find_since(f) - 60000000000LL) {
+			kit_runs_found(f, name, NULL);
+			return;
 		}
 	}
-	log_warnx("container %.12s: no execution of its interrupted start "
-		  "exists; it stays created",
-	    c->id);
-	cJSON_DeleteItemFromObjectCaseSensitive(
-	    container_private(c), CLOUDRUN_P_STARTING);
-	backend_container_save(a->b, c);
-out:
-	free(a);
+	kit_runs_found(f, NULL, NULL);
 }
 
-/* A start journalled before the restart: adopted by the execution
- * jobs.run answered, else found among the job's executions. */
 static void
-cloudrun_poll_intent(struct backend *b, struct container *c, void *arg)
+cloudrun_poll_list_runs(struct kit_runs_find *f, const char *job)
 {
-	cJSON *priv = container_private(c);
-	const cJSON *last = cJSON_GetArrayItem(json_arr(priv, CLOUDRUN_P_RUNS),
-	    cJSON_GetArraySize(json_arr(priv, CLOUDRUN_P_RUNS)) - 1);
-	struct cloudrun_poll_find *a;
-	const char *job = json_str(priv, CLOUDRUN_P_JOB);
-	char *path;
+	char *path = cloudrun_job_path(job, "/executions");
 
-	(void)arg;
-	if (!cloudrun_poll_unresolved(c) || job == NULL)
-		return;
-	if (last != NULL && json_str(priv, CLOUDRUN_P_EXEC) != NULL &&
-	    json_int(last, CLOUDRUN_P_RUN_AT, 0) >=
-		json_int(priv, CLOUDRUN_P_STARTING, 0)) {
-		cloudrun_poll_adopt(b, c, json_str(priv, CLOUDRUN_P_EXEC), 0);
-		return;
-	}
-	a = xcalloc(1, sizeof(*a));
-	a->b = b;
-	memcpy(a->id, c->id, sizeof(a->id));
-	path = cloudrun_job_path(job, "/executions");
 	gcp_list(cloudrun_gcp.gcp, "run", "executions.list", "GET", path,
-	    "pageSize=100", NULL, "executions", 5, cloudrun_poll_executions, a);
+	    "pageSize=100", NULL, "executions", 5, cloudrun_poll_executions, f);
 	free(path);
 }
 
-static int
-cloudrun_poll_known(struct backend *b, const char *job)
-{
-	(void)b;
-	return kit_idle_known(&cloudrun_idle, job);
-}
+struct kit_runs cloudrun_runs = { .cloud = "Cloud Run",
+	.poller = &cloudrun_poller,
+	.idle = &cloudrun_idle,
+	.orphans = &cloudrun_orphans,
+	.use = kit_run_use,
+	.list_runs = cloudrun_poll_list_runs };
 
 /* Jobs labelled with this instance that the state does not know. */
 static void
@@ -368,21 +254,14 @@ cloudrun_poll_jobs(void *arg, const cJSON *out, const struct cloud_error *ce)
 	}
 	gcp_label_value(backend_instance(b), inst, sizeof(inst));
 	cJSON_ArrayForEach(job, json_arr(out, "jobs")) {
-		const char *name = json_str(job, "name"), *short_name;
+		const char *name = json_str(job, "name");
 		const char *li =
 		    json_str(json_obj(job, "labels"), CLOUDRUN_LABEL_INSTANCE);
 
 		if (name == NULL || li == NULL || strcmp(li, inst) != 0)
 			continue;
-		short_name = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
-		if (cloudrun_poll_known(b, short_name))
-			continue;
-		log_warnx("orphaned Cloud Run job %s is not in this backend's "
-			  "state%s",
-		    name,
-		    kit_orphans_stop(&cloudrun_orphans) ? "; deleting it" : "");
-		if (kit_orphans_stop(&cloudrun_orphans))
-			kit_idle_add(&cloudrun_idle, short_name);
+		kit_runs_orphan(&cloudrun_runs,
+		    strrchr(name, '/') ? strrchr(name, '/') + 1 : name);
 	}
 }
 
@@ -392,7 +271,7 @@ cloudrun_poll_reconcile_pass(struct backend *b, int n)
 	char *path;
 
 	(void)n;
-	backend_container_foreach(b, cloudrun_poll_intent, NULL);
+	kit_runs_intents(&cloudrun_runs, b);
 	path = cloudrun_job_path(NULL, NULL);
 	gcp_list(cloudrun_gcp.gcp, "run", "jobs.list", "GET", path,
 	    "pageSize=100", NULL, "jobs", 20, cloudrun_poll_jobs, b);

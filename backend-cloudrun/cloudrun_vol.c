@@ -257,11 +257,150 @@ cloudrun_vol_remove(
 		cloudrun_vol_op_end(op, &e);
 }
 
+/* --- orphans at start-up -------------------------------------------------- */
+
+/* The listing of the volume directories in flight (a gcp_cancel id). */
+static uint64_t cloudrun_vol_sweep_id;
+
+static void
+cloudrun_vol_nodone(void *arg, const struct err *e)
+{
+	(void)arg;
+	(void)e;
+}
+
+static int
+cloudrun_vol_busy(const char *name)
+{
+	struct cloudrun_vol_op *op;
+
+	TAILQ_FOREACH(op, &cloudrun_vol_ops, entry)
+		if (strcmp(op->name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+cloudrun_vol_orphan_removed(
+    void *arg, size_t deleted, const struct cloud_error *ce)
+{
+	struct cloudrun_vol_op *op = arg;
+
+	op->rm = NULL;
+	if (ce != NULL)
+		log_warnx("orphaned volume directory gs://%s/%s/: %s: %s",
+		    cloudrun_conf.volume_bucket, op->dir, ce->code,
+		    ce->message);
+	else
+		log_info("orphaned volume directory gs://%s/%s/ deleted (%zu "
+			 "objects)",
+		    cloudrun_conf.volume_bucket, op->dir, deleted);
+	cloudrun_vol_op_end(op, NULL);
+}
+
+static void
+cloudrun_vol_orphan_rm(struct backend *b, const char *name, const char *dir)
+{
+	struct cloudrun_vol_op *op = xcalloc(1, sizeof(*op));
+	struct err e;
+
+	op->b = b;
+	str_lcpy(op->name, name, sizeof(op->name));
+	str_lcpy(op->dir, dir, sizeof(op->dir));
+	op->done = cloudrun_vol_nodone;
+	TAILQ_INSERT_TAIL(&cloudrun_vol_ops, op, entry);
+	op->rm =
+	    gcp_gcs_rm_prefix(cloudrun_gcp.gcp, cloudrun_conf.volume_bucket,
+		dir, cloudrun_vol_orphan_removed, op, &e);
+	if (op->rm == NULL) {
+		log_warnx("orphaned volume directory gs://%s/%s/: %s",
+		    cloudrun_conf.volume_bucket, dir, e.msg);
+		cloudrun_vol_op_end(op, NULL);
+	}
+}
+
+/* One directory "<prefix>/<name>/" of the listing: a volume's, one being
+ * made or removed, or an orphan (a create that failed or was cut short
+ * after its record went, a record lost). */
+static void
+cloudrun_vol_sweep_one(struct backend *b, const char *p, int stop)
+{
+	const char *prefix = cloudrun_vol_prefix();
+	size_t plen = strlen(prefix), n;
+	char name[256], dir[1024];
+
+	if (strncmp(p, prefix, plen) != 0 || p[plen] != '/')
+		return;
+	p += plen + 1;
+	n = strlen(p);
+	if (n < 2 || p[n - 1] != '/' || n - 1 >= sizeof(name))
+		return;
+	memcpy(name, p, n - 1);
+	name[n - 1] = '\0';
+	if (strchr(name, '/') != NULL || backend_volume_by_name(b, name) ||
+	    cloudrun_vol_busy(name))
+		return;
+	snprintf(dir, sizeof(dir), "%s/%s", prefix, name);
+	log_warnx("orphaned volume directory gs://%s/%s/ (volume %s) is not in "
+		  "this instance's state%s",
+	    cloudrun_conf.volume_bucket, dir, name,
+	    stop ? "; deleting it" : "");
+	if (stop)
+		cloudrun_vol_orphan_rm(b, name, dir);
+}
+
+static void
+cloudrun_vol_listed(void *arg, const cJSON *out, const struct cloud_error *ce)
+{
+	struct backend *b = arg;
+	const cJSON *p;
+	int stop = kit_orphans_stop(&cloudrun_orphans);
+
+	cloudrun_vol_sweep_id = 0;
+	if (ce != NULL) {
+		log_warnx(
+		    "listing the volume directories of gs://%s/%s/: %s: %s",
+		    cloudrun_conf.volume_bucket, cloudrun_vol_prefix(),
+		    ce->code, ce->message);
+		return;
+	}
+	cJSON_ArrayForEach(p, json_arr(out, "prefixes")) {
+		if (cJSON_IsString(p))
+			cloudrun_vol_sweep_one(b, p->valuestring, stop);
+	}
+}
+
+/* At start-up: the directories under the volume prefix (this
+ * installation's alone, docs/volumes.md) that no volume of the state
+ * names are reported, and deleted with cloudrun.orphans: stop. */
+void
+cloudrun_vol_reconcile(struct backend *b)
+{
+	char *dir, *esc, *path, *query;
+
+	if (!cloudrun_vol_on())
+		return;
+	dir = xasprintf("%s/", cloudrun_vol_prefix());
+	esc = gcp_gcs_escape(dir);
+	query = xasprintf("prefix=%s&delimiter=%%2F&maxResults=1000", esc);
+	path = xasprintf("storage/v1/b/%s/o", cloudrun_conf.volume_bucket);
+	cloudrun_vol_sweep_id =
+	    gcp_list(cloudrun_gcp.gcp, "storage", "objects.list", "GET", path,
+		query, NULL, "prefixes", 100, cloudrun_vol_listed, b);
+	free(path);
+	free(query);
+	free(esc);
+	free(dir);
+}
+
 void
 cloudrun_vol_shutdown(void)
 {
 	struct cloudrun_vol_op *op;
 
+	if (cloudrun_vol_sweep_id != 0 && cloudrun_gcp.gcp != NULL)
+		gcp_cancel(cloudrun_gcp.gcp, cloudrun_vol_sweep_id);
+	cloudrun_vol_sweep_id = 0;
 	while ((op = TAILQ_FIRST(&cloudrun_vol_ops)) != NULL) {
 		TAILQ_REMOVE(&cloudrun_vol_ops, op, entry);
 		if (op->id != 0 && cloudrun_gcp.gcp != NULL)

@@ -170,6 +170,7 @@ ecs_reconcile(struct backend *b)
 	ecs_poll_reconcile(b);
 	ecs_net_reconcile(b);
 	ecs_vol_reconcile(b);
+	ecs_secret_reconcile(b);
 }
 
 static void

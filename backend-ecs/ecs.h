@@ -32,6 +32,7 @@
 #define ECS_P_IP	  "Ip"
 #define ECS_P_START_TOKEN "StartToken" /* a RunTask whose answer is due */
 #define ECS_P_START_RUN	  "StartRun"   /* its index in Tasks */
+#define ECS_P_REG_SECRET  "RegistrySecretArn" /* repositoryCredentials */
 
 /* A network's private state (network_private): its security group. */
 #define ECS_P_NET_GROUP "SecurityGroupId"
@@ -97,6 +98,19 @@ int ecs_task_registering(const char *hash);
 /* A start cut short by a restart: the ARN RunTask answered, if it did, and
  * the adoption of its task (found by ARN or by tags). */
 const char *ecs_task_start_arn(struct container *c);
+/* ecs_secret.c: the image's registry credentials as a Secrets Manager
+ * secret (repositoryCredentials). Returns 0 when none are known for the
+ * image's registry (nothing to do), 1 when CreateSecret is on its way:
+ * next(arg, e) follows, with the ARN in the private state on success. */
+int ecs_secret_create(struct backend *b, struct container *c,
+    void (*next)(void *arg, const struct err *e), void *arg);
+/* Deletes the container's secret, if it has one (asynchronous; failures
+ * are logged). */
+void ecs_secret_delete(struct container *c);
+void ecs_secret_delete_arn(const char *arn);
+/* At start-up: this instance's secrets no container holds are orphans
+ * (reported; deleted by the orphan policy). */
+void ecs_secret_reconcile(struct backend *b);
 void ecs_task_adopt(struct backend *b, struct container *c, const char *arn);
 /* StopTask, a failure only logged (what: "an orphaned task"). */
 void ecs_task_stop_quietly(
@@ -107,8 +121,7 @@ int ecs_task_agent_address(struct backend *b, struct container *c, char *host,
 
 /* ecs_idle.c: unused definitions wait out ecs.taskdef_idle, and the
  * registrations a restart cut short are resolved. */
-int ecs_td_used(
-    struct backend *b, const char *arn, const struct container *self);
+extern struct kit_uses ecs_td_uses; /* the containers of each definition */
 void ecs_idle_add(struct backend *b, const char *arn, const char *hash);
 void ecs_idle_deregister(struct backend *b, const char *arn, const char *hash,
     aws_json_cb cb, void *arg);

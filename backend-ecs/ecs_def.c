@@ -417,6 +417,12 @@ ecs_def_container_def(struct container *c, int agent, struct err *e)
 
 	json_add_str(d, "name", ECS_CONTAINER_NAME);
 	json_add_str(d, "image", container_image_ref(c));
+	if ((s = json_str(container_private(c), ECS_P_REG_SECRET)) != NULL) {
+		cJSON *rc = cJSON_CreateObject();
+
+		json_add_str(rc, "credentialsParameter", s);
+		cJSON_AddItemToObject(d, "repositoryCredentials", rc);
+	}
 	json_add_bool(d, "essential", 1);
 	if (agent) {
 		if (ecs_def_agent_wrap(c, d, e) == -1) {

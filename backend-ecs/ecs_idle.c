@@ -13,33 +13,8 @@
 #include "sockerless/log.h"
 #include "sockerless/xmalloc.h"
 
-struct ecs_td_use {
-	const char *arn;
-	const struct container *self;
-	int used;
-};
-
-static void
-ecs_td_use_one(struct backend *b, struct container *c, void *arg)
-{
-	struct ecs_td_use *u = arg;
-	const char *arn =
-	    json_str(json_obj(c->doc, "Sockerless"), ECS_P_TD_ARN);
-
-	(void)b;
-	if (c != u->self && arn != NULL && strcmp(arn, u->arn) == 0)
-		u->used = 1;
-}
-
-/* Whether a container other than self uses definition arn. */
-int
-ecs_td_used(struct backend *b, const char *arn, const struct container *self)
-{
-	struct ecs_td_use u = { arn, self, 0 };
-
-	backend_container_foreach(b, ecs_td_use_one, &u);
-	return u.used;
-}
+/* How many containers use each task definition (the kit's counts). */
+struct kit_uses ecs_td_uses = { .p_key = ECS_P_TD_ARN };
 
 /* Definitions no container uses, waiting out ecs.taskdef_idle so that a
  * series of identical runs reuses one revision. Each wait is recorded in
@@ -67,6 +42,8 @@ void
 ecs_idle_free(void)
 {
 	struct ecs_td_idle *t;
+
+	kit_uses_free(&ecs_td_uses);
 
 	/* drop unlinks before it frees (lost in TAILQ_REMOVE). */
 	while ((t = TAILQ_FIRST(&ecs_td_idle_list)) != NULL)
@@ -109,7 +86,7 @@ ecs_idle_expired(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!ecs_td_used(t->b, t->arn, NULL))
+	if (!kit_uses_used(&ecs_td_uses, t->b, t->arn))
 		ecs_idle_deregister(
 		    t->b, t->arn, t->hash, ecs_idle_deregistered, NULL);
 	kit_journal_put(t->b, ECS_KV_IDLE, t->arn, NULL);
@@ -169,7 +146,7 @@ ecs_idle_unused(struct backend *b, const cJSON *waits)
 			NULL ||
 		    ecs_task_registering(hash))
 			continue;
-		if (ecs_td_used(b, arns.v[i], NULL))
+		if (kit_uses_used(&ecs_td_uses, b, arns.v[i]))
 			continue;
 		log_info(
 		    "task definition %s is unused: deregistering it after " ECS_KV_IDLE,
@@ -239,11 +216,11 @@ ecs_idle_journal_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 			log_info("adopted task definition %s registered before "
 				 "a restart",
 			    arn);
-			if (!ecs_td_used(jr->b, arn, NULL))
+			if (!kit_uses_used(&ecs_td_uses, jr->b, arn))
 				ecs_idle_add(jr->b, arn, jr->hash);
 			continue;
 		}
-		if (ecs_td_used(jr->b, arn, NULL))
+		if (kit_uses_used(&ecs_td_uses, jr->b, arn))
 			continue;
 		log_info("deregistering duplicate task definition %s", arn);
 		ecs_idle_deregister(

@@ -19,6 +19,7 @@ struct ecs_logs_op {
 	void *arg;
 	int idx, nruns;
 	int marked; /* events carry the agent's stdout/stderr marks */
+	int tty;    /* events are a TTY's lines (kit_logs_tty) */
 	char *token;
 };
 
@@ -54,6 +55,8 @@ ecs_logs_got(void *arg, const cJSON *out, const struct aws_error *ae)
 		ev[n].len = strlen(msg);
 		if (op->marked)
 			kit_logs_unmark(&ev[n]);
+		else if (op->tty)
+			kit_logs_tty(&ev[n]);
 		n++;
 	}
 	/* The same forward token again means the end of this stream. */
@@ -105,8 +108,9 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	op->fn = fn;
 	op->arg = arg;
 	op->nruns = cJSON_GetArraySize(runs);
-	op->marked = json_bool(container_private(c), ECS_P_AGENT, 0) &&
-	    !json_bool(container_config(c), "Tty", 0);
+	op->tty = json_bool(container_config(c), "Tty", 0);
+	op->marked =
+	    json_bool(container_private(c), ECS_P_AGENT, 0) && !op->tty;
 	if (cursor != NULL && (bar = strchr(cursor, '|')) != NULL) {
 		if ((op->idx = kit_cursor_run(cursor, bar, op->nruns)) == -1) {
 			/* Only this file writes cursors: a bad one is a bug. */

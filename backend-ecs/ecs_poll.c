@@ -102,8 +102,19 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 	}
 	if (kit_start_pending(c) && status != NULL &&
 	    strcmp(status, "PROVISIONING") != 0 &&
-	    strcmp(status, "PENDING") != 0 && strcmp(status, "ACTIVATING") != 0)
+	    strcmp(status, "PENDING") != 0 &&
+	    strcmp(status, "ACTIVATING") != 0) {
+		int gone;
+
+		/* The start's op may hold the last reference (a container
+		 * removed while it started): keep c until we know. */
+		container_ref(c);
 		ecs_poll_settle_start(c, task, status);
+		gone = c->gone;
+		container_unref(c);
+		if (gone)
+			return;
+	}
 	if (!container_running(c))
 		return;
 	if (started != 0 && !json_bool(priv, ECS_P_STARTED, 0)) {

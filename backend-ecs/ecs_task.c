@@ -76,7 +76,7 @@ ecs_task_registering(const char *hash)
 static void
 ecs_task_use_def(struct container *c, const char *arn, const char *hash)
 {
-	json_set(container_private(c), ECS_P_TD_ARN, cJSON_CreateString(arn));
+	kit_uses_set(&ecs_td_uses, c, arn);
 	json_set(container_private(c), ECS_P_TD_HASH, cJSON_CreateString(hash));
 }
 
@@ -117,15 +117,58 @@ ecs_task_registered(void *arg, const cJSON *out, const struct aws_error *ae)
 	free(reg);
 }
 
+/* A create that made a secret and then failed takes it away again. */
+struct ecs_create_done {
+	backend_done_fn done;
+	void *arg;
+	struct container *c;
+};
+
+static void
+ecs_task_create_done(void *arg, const struct err *e)
+{
+	struct ecs_create_done *w = arg;
+
+	if (e != NULL)
+		ecs_secret_delete(w->c);
+	w->done(w->arg, e);
+	container_unref(w->c);
+	free(w);
+}
+
+static void ecs_task_create_def(void *arg, const struct err *se);
+
 void
 ecs_task_create(
     struct backend *b, struct container *c, backend_done_fn done, void *arg)
 {
-	struct ecs_op *op = ecs_op_new(b, c, done, arg);
+	struct ecs_create_done *w = xcalloc(1, sizeof(*w));
+	struct ecs_op *op;
+
+	w->done = done;
+	w->arg = arg;
+	w->c = c;
+	container_ref(c);
+	op = ecs_op_new(b, c, ecs_task_create_done, w);
+	if (ecs_secret_create(b, c, ecs_task_create_def, op) == 0)
+		ecs_task_create_def(op, NULL);
+}
+
+static void
+ecs_task_create_def(void *arg, const struct err *se)
+{
+	struct ecs_op *op = arg;
+	struct backend *b = op->k.b;
+	struct container *c = op->k.c;
 	char hash[25], *key, *arn, *family;
 	struct ecs_td_reg *reg;
 	cJSON *td, *jr;
 	struct err e;
+
+	if (se != NULL) {
+		kit_op_end(&op->k, se);
+		return;
+	}
 
 	/* Recorded so that later runs and the log reader know how the
 	 * definition was made, whatever the configuration says by then. */
@@ -525,6 +568,7 @@ ecs_task_remove(
 		    "Removed by docker rm -f (sockerless)",
 		    "a removed container's task");
 	}
+	ecs_secret_delete(c);
 	/* Removed while a restart's passes still look for its task. */
 	if (json_str(priv, ECS_P_START_TOKEN) != NULL &&
 	    ecs_task_start_arn(c) == NULL) {
@@ -536,7 +580,9 @@ ecs_task_remove(
 		kit_op_end(&op->k, NULL);
 		return;
 	}
-	if (ecs_td_used(b, arn, c)) {
+	/* An ECS removal always succeeds: c goes. */
+	kit_uses_release(&ecs_td_uses, b, c);
+	if (kit_uses_used(&ecs_td_uses, b, arn)) {
 		kit_op_end(&op->k, NULL);
 		return;
 	}

@@ -24,13 +24,6 @@ struct gcf gcf;
 	}
 
 static const struct config_key gcf_keys[] = {
-	K("pool_max", CONFIG_INT, pool_max, "4", 1, 100, 0,
-	    "Most stub functions the pool holds (runs at the same time)"),
-	K("pool_idle", CONFIG_INT, pool_idle, "900", 10, 86400, 0,
-	    "Seconds an idle pool function is kept before it is deleted"),
-	K("pool_wait", CONFIG_INT, pool_wait, "60", 0, 3600, 0,
-	    "Seconds a start waits for a free function of a full pool "
-	    "before it answers 503"),
 	K("repository", CONFIG_STRING, repository, "sockerless-gcf", 0, 0, 0,
 	    "Artifact Registry repository (in the region) of derived images; "
 	    "created at start-up if missing"),
@@ -52,6 +45,7 @@ static const struct config_key gcf_keys[] = {
 
 static const struct config_set gcf_fragments[] = {
 	{ gcp_backend_keys, GCP_BACKEND_NKEYS, &gcf.gb },
+	{ kit_pool_keys, KIT_POOL_NKEYS, &gcf_conf.pool },
 };
 
 static void
@@ -172,7 +166,7 @@ gcf_init(struct backend *b, struct err *e)
 	backend_set_logs_grace_ms(b, 0);
 	log_info("Cloud Run functions in %s (pool of at most %lld, images in "
 		 "%s)",
-	    gcf.gb.parent, gcf_conf.pool_max, gcf.repository_host);
+	    gcf.gb.parent, gcf_conf.pool.pool_max, gcf.repository_host);
 	return 0;
 }
 

@@ -28,10 +28,8 @@
 #define GCF_MAX_MEMORY	32768
 
 struct gcf_conf {
-	long long pool_max;
-	long long pool_idle;
-	long long pool_wait;
-	char *repository; /* Artifact Registry repository id */
+	struct kit_pool_limits pool; /* the kit's pool keys */
+	char *repository;	     /* Artifact Registry repository id */
 	char *agent_path;
 	char *runtime;
 	char *service_account;

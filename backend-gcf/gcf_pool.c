@@ -39,38 +39,28 @@ gcf_pool_cloud_err(const struct cloud_error *ce, struct err *e)
 
 /* --- deleting ------------------------------------------------------------- */
 
-struct gcf_rm {
-	kit_pool_removed_fn done;
-	void *arg;
-};
-
 static void
 gcf_pool_deleted(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	struct gcf_rm *rm = arg;
 	struct err e;
 
 	(void)out;
 	if (ce != NULL && ce->http_status != 404) {
 		gcf_pool_cloud_err(ce, &e);
-		rm->done(rm->arg, &e);
+		kit_pool_removed(arg, &e);
 	} else {
-		rm->done(rm->arg, NULL);
+		kit_pool_removed(arg, NULL);
 	}
-	free(rm);
 }
 
 static void
-gcf_pool_remove(const char *name, kit_pool_removed_fn done, void *arg)
+gcf_pool_remove(struct kit_rm *r, const char *name)
 {
 	char *path = xasprintf("v2/%s/functions/%s", gcf.gb.parent, name);
-	struct gcf_rm *rm = xcalloc(1, sizeof(*rm));
 
-	rm->done = done;
-	rm->arg = arg;
 	gcp_lro(gcf.gb.gcp, "cloudfunctions", "functions.delete", "DELETE",
 	    path, NULL, NULL, (int)gcf_conf.deploy_timeout, NULL,
-	    gcf_pool_deleted, rm);
+	    gcf_pool_deleted, r);
 	free(path);
 }
 
@@ -381,9 +371,9 @@ gcf_pool_start(struct backend *b)
 		.what = "Cloud Run function",
 		.key = "gcf",
 		.prefix = gcf.prefix,
-		.pool_max = gcf_conf.pool_max,
-		.pool_idle = gcf_conf.pool_idle,
-		.pool_wait = gcf_conf.pool_wait,
+		.pool_max = gcf_conf.pool.pool_max,
+		.pool_idle = gcf_conf.pool.pool_idle,
+		.pool_wait = gcf_conf.pool.pool_wait,
 	};
 
 	kit_pool_start(b, &pc);

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Measures the local default: what `docker run --rm busybox true` costs end
-# to end (wall time and AWS calls), `docker ps` latency with many
-# containers, and the daemons' memory. Prints numbers; asserts nothing.
+# Measures the local default (issue 18; docs/scale.md): what `docker run
+# --rm busybox true` costs end to end (wall time and AWS calls) and over the
+# cloud's own time per backend, the frontend hop, exec latency and link
+# throughput, the daemons' memory, cost with SCALE containers held, and
+# `docker logs` of LOGS_MB MB; dockerd's figure beside ours where it has one.
+# Prints numbers; asserts nothing.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +37,10 @@ c=json.loads(sys.argv[1]); n=int(sys.argv[2])
 print('AWS calls per run: %.1f (%s)' % (sum(c.values())/n, ', '.join('%s %.1f' % (k, v/n) for k, v in sorted(c.items()))))
 " "$calls" "$RUNS"
 
+# Run overhead: docker run --rm busybox true per backend over the cloud's
+# own time, beside dockerd's (bench/runfast.py; swaps back to ecs).
+/usr/bin/python3 bench/runfast.py "$RUNS" ${RUNFAST_BACKENDS:-lambda gcf azfunc cloudrun aca ecs}
+
 for f in frontend backend; do
 	pid=$(cat "$SK_RUN/$f.pid")
 	echo "$f RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/"$pid"/status)"
@@ -60,37 +67,20 @@ pid=$(cat "$SK_RUN/backend.pid")
 echo "backend RSS with a link up: $(awk '/VmRSS/ {print $2, $3}' /proc/"$pid"/status)"
 $DOCKER rm -f sk-bench-exec >/dev/null
 
-# Scale: SCALE more containers in the state (seeded into the store while the
-# backend is stopped, see bench/scale.py), then what a restart, create,
-# inspect, ps and rm cost with them, and the backend's memory per container.
+# The frontend hop at 0 containers: through the frontend, straight to the
+# backend, and dockerd (bench/hop.sh).
+bench/hop.sh
+
+# Scale: create, inspect, ps, rm and event times with no container held and
+# with SCALE more, start-up, memory per container, the state database after
+# removing them (bench/scale.sh).
 SCALE=${SCALE:-100000}
-rss() { awk '/VmRSS/ {print $2}' /proc/"$(cat "$SK_RUN/backend.pid")"/status; }
-# restart-backend waits 30 s; loading a large state may take longer.
-restart() {
-	deploy/local.sh restart-backend >/dev/null 2>&1 || true
-	for _ in $(seq 1 6000); do
-		curl -sf --unix-socket "$SK_RUN/backend.sock" \
-			http://b/internal/v1/_ping >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "the backend did not start; see $SK_RUN/backend.log" >&2
-	return 1
-}
 if [ "$SCALE" -gt 0 ]; then
-	$DOCKER create --name sk-bench-tmpl busybox true >/dev/null
-	restart
-	rss0=$(rss)
-	pid=$(cat "$SK_RUN/backend.pid")
-	kill "$pid"
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-	/usr/bin/python3 bench/scale.py seed "$SK_RUN/state-ecs/state.db" \
-		sk-bench-tmpl "$SCALE"
-	start=$(date +%s.%N)
-	restart
-	end=$(date +%s.%N)
-	rss1=$(rss)
-	echo "backend start with $SCALE more containers: $(/usr/bin/python3 -c "print('%.1f' % ($end - $start))") s"
-	echo "backend RSS: $rss0 kB fresh, $rss1 kB with $SCALE more containers: $(( (rss1 - rss0) * 1024 / SCALE )) bytes per container"
-	/usr/bin/python3 bench/scale.py measure "$SK_RUN/docker.sock" "$SCALE"
-	echo "backend RSS after the requests: $(rss) kB"
+	SCALE=$SCALE DOCKER_HOST="$DOCKER_HOST" SK_DOCKER_CLI="$DOCKER" \
+		bench/scale.sh
 fi
+
+# docker logs throughput (issue 18): LOGS_MB MB (default 100) on sockerless
+# and on the reference dockerd, the log service read directly, CPU per
+# process (bench/logs.sh).
+bench/logs.sh

@@ -19,6 +19,9 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
+/* httpcli_set_user_agent's, for the life of the process. */
+static char httpcli_ua[96];
+
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_CAP_MS	10000
 
@@ -87,6 +90,18 @@ httpcli_global_init(void)
 		curl_global_init(CURL_GLOBAL_DEFAULT);
 		done = 1;
 	}
+}
+
+void
+httpcli_set_user_agent(const char *ua)
+{
+	str_lcpy(httpcli_ua, ua, sizeof(httpcli_ua));
+}
+
+const char *
+httpcli_user_agent(void)
+{
+	return httpcli_ua[0] != '\0' ? httpcli_ua : "sockerless";
 }
 
 /* --- request builder --- */
@@ -414,6 +429,8 @@ httpcli_setup(struct httpcli_req *r, struct err *e)
 		return err_set(e, 500, "curl_easy_init failed");
 	r->easy = h;
 	curl_easy_setopt(h, CURLOPT_URL, r->url);
+	if (httpcli_ua[0] != '\0')
+		curl_easy_setopt(h, CURLOPT_USERAGENT, httpcli_ua);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, r);
 	r->errbuf[0] = '\0';

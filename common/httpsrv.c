@@ -24,8 +24,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 
 #include "sockerless/httpsrv.h"
 #include "sockerless/json.h"
@@ -108,10 +110,13 @@ static void
 httpsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
+	struct httpsrv *s = arg;
 	char peer[64];
+	int i;
 
-	(void)l;
 	(void)salen;
+	for (i = 0; i < s->nlisteners && s->listeners[i] != l; i++)
+		;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 		char a[INET_ADDRSTRLEN];
@@ -128,32 +133,37 @@ httpsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
 		    peer, sizeof(peer), "[%s]:%d", a, ntohs(in6->sin6_port));
 	} else
 		str_lcpy(peer, "unix", sizeof(peer));
-	httpsrv_adopt(arg, fd, peer);
+	if (i < s->nlisteners && s->tls[i] != NULL)
+		httpsrv_adopt_tls(s, fd, peer, s->tls[i]);
+	else
+		httpsrv_adopt(s, fd, peer);
 }
 
 /* Over the limit a new connection still gets in: the oldest idle or
  * stalled one makes room. Only when every connection carries a request
  * does accepting pause, until one ends. */
-void
-httpsrv_adopt(struct httpsrv *s, evutil_socket_t fd, const char *peer)
+static void
+httpsrv_adopt_bev(struct httpsrv *s, struct bufferevent *bev,
+    evutil_socket_t fd, const char *peer, int tls)
 {
 	struct httpsrv_conn *c;
 
-	c = xcalloc(1, sizeof(*c));
-	c->srv = s;
-	str_lcpy(c->peer, peer, sizeof(c->peer));
-	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
+	if (bev == NULL) {
 		evutil_closesocket(fd);
-		free(c);
 		return;
 	}
+	c = xcalloc(1, sizeof(*c));
+	c->srv = s;
+	c->tls = tls;
+	str_lcpy(c->peer, peer, sizeof(c->peer));
+	c->bev = bev;
 	c->resume = event_new(s->base, -1, 0, httpsrv_conn_resume_cb, c);
 	c->timer = evtimer_new(s->base, httpsrv_conn_timer_cb, c);
 	bufferevent_setcb(c->bev, httpsrv_conn_read_cb, httpsrv_conn_write_cb,
 	    httpsrv_conn_event_cb, c);
 	httpsrv_conn_set_timer(c, TIMER_HEAD, s->limits.header_timeout_s);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	httpsrv_conn_watch(c);
+	bufferevent_enable(c->bev, tls ? EV_READ | EV_WRITE : EV_READ);
 	TAILQ_INSERT_TAIL(&s->conns, c, entry);
 	if (++s->nconns <= s->limits.max_conns || s->limits.max_conns <= 0 ||
 	    httpsrv_shed(s, c))
@@ -162,6 +172,36 @@ httpsrv_adopt(struct httpsrv *s, evutil_socket_t fd, const char *peer)
 		log_warnx("%d connections open, all busy: accepting paused",
 		    s->nconns);
 	httpsrv_pause(s, 1);
+}
+
+void
+httpsrv_adopt(struct httpsrv *s, evutil_socket_t fd, const char *peer)
+{
+	httpsrv_adopt_bev(s,
+	    bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE), fd,
+	    peer, 0);
+}
+
+void
+httpsrv_adopt_tls(struct httpsrv *s, evutil_socket_t fd, const char *peer,
+    struct ssl_ctx_st *tls)
+{
+	SSL *ssl = SSL_new(tls);
+	struct bufferevent *bev;
+
+	if (ssl == NULL) {
+		log_warnx("TLS connection from %s: SSL_new failed", peer);
+		evutil_closesocket(fd);
+		return;
+	}
+	/* On failure libevent frees ssl (BEV_OPT_CLOSE_ON_FREE). */
+	bev = bufferevent_openssl_socket_new(
+	    s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev != NULL)
+		/* A client may end a connection (or half-close a hijacked
+		 * stream, as docker's does) without close_notify. */
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	httpsrv_adopt_bev(s, bev, fd, peer, 1);
 }
 
 /* Out of descriptors: make room by shedding, else pause for a second (the
@@ -262,6 +302,43 @@ httpsrv_listen_unix(
 int
 httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port, struct err *e)
 {
+	return httpsrv_listen_tcp_tls(s, host, port, NULL, e);
+}
+
+static int
+httpsrv_set_tls(struct httpsrv *s, struct ssl_ctx_st *tls)
+{
+	if (tls != NULL) {
+		SSL_CTX_up_ref(tls);
+		s->tls[s->nlisteners - 1] = tls;
+	}
+	return 0;
+}
+
+int
+httpsrv_listen_fd(
+    struct httpsrv *s, int fd, struct ssl_ctx_st *tls, struct err *e)
+{
+	struct evconnlistener *l;
+
+	evutil_make_socket_nonblocking(fd);
+	l = evconnlistener_new(s->base, httpsrv_accept, s,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+	if (l == NULL) {
+		err_set(e, 500, "listening on passed socket %d: %s", fd,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (httpsrv_add_listener(s, l, e) == -1)
+		return -1;
+	return httpsrv_set_tls(s, tls);
+}
+
+int
+httpsrv_listen_tcp_tls(struct httpsrv *s, const char *host, int port,
+    struct ssl_ctx_st *tls, struct err *e)
+{
 	struct sockaddr_storage ss;
 	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
@@ -293,7 +370,9 @@ httpsrv_listen_tcp(struct httpsrv *s, const char *host, int port, struct err *e)
 		evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len) == 0)
 		s->port = ntohs(
 		    ss.ss_family == AF_INET ? in->sin_port : in6->sin6_port);
-	return httpsrv_add_listener(s, l, e);
+	if (httpsrv_add_listener(s, l, e) == -1)
+		return -1;
+	return httpsrv_set_tls(s, tls);
 }
 
 int
@@ -317,6 +396,7 @@ httpsrv_free(struct httpsrv *s)
 			unlink(s->unix_paths[i]);
 			free(s->unix_paths[i]);
 		}
+		SSL_CTX_free(s->tls[i]);
 	}
 	if (s->unpause != NULL)
 		event_free(s->unpause);

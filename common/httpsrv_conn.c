@@ -24,7 +24,10 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "sockerless/httpsrv.h"
 #include "sockerless/json.h"
@@ -44,6 +47,61 @@ httpsrv_conn_resume_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	conn_process(arg);
+}
+
+/* Something was queued outside a batch: the bufferevent writes it. */
+static void
+conn_out_cb(
+    struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct httpsrv_conn *c = arg;
+
+	(void)buf;
+	if (info->n_added == 0 || c->batch > 0 || c->bev == NULL)
+		return;
+	if ((bufferevent_get_enabled(c->bev) & EV_WRITE) == 0)
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
+void
+httpsrv_conn_watch(struct httpsrv_conn *c)
+{
+	if (c->tls || c->out_cb != NULL)
+		return;
+	c->out_cb =
+	    evbuffer_add_cb(bufferevent_get_output(c->bev), conn_out_cb, c);
+}
+
+void
+httpsrv_conn_unwatch(struct httpsrv_conn *c)
+{
+	if (c->out_cb == NULL || c->bev == NULL)
+		return;
+	evbuffer_remove_cb_entry(bufferevent_get_output(c->bev), c->out_cb);
+	c->out_cb = NULL;
+}
+
+void
+httpsrv_conn_batch_begin(struct httpsrv_conn *c)
+{
+	if (c->out_cb == NULL || c->batch++ > 0)
+		return;
+	/* Empty output: the write event is not in epoll (the bufferevent
+	 * took it out when it drained), so this costs no system call. */
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE) != 0)
+		bufferevent_disable(c->bev, EV_WRITE);
+}
+
+void
+httpsrv_conn_batch_end(struct httpsrv_conn *c)
+{
+	if (c->out_cb == NULL || c->batch == 0 || --c->batch > 0)
+		return;
+	if (c->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 &&
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE) == 0)
+		bufferevent_enable(c->bev, EV_WRITE);
 }
 
 /* Arms the connection's deadline, or clears it for secs <= 0. */
@@ -179,6 +237,7 @@ httpsrv_conn_free(struct httpsrv_conn *c)
 	}
 	httpsrv_req_free(r);
 	TAILQ_REMOVE(&s->conns, c, entry);
+	httpsrv_conn_unwatch(c);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	event_free(c->resume);
@@ -215,6 +274,39 @@ httpsrv_req_write_head(
 	evbuffer_add(out, "\r\n", 2);
 }
 
+/* Sends a complete reply on a plain socket now, before the log line and
+ * the loop's next turn (MSG_NOSIGNAL: a client gone is the bufferevent's
+ * to report). What the socket does not take stays for the bufferevent,
+ * whose output is frozen for anyone else, as it unfreezes it itself. */
+static void
+conn_send_now(struct httpsrv_conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v[8];
+	struct iovec iov[8];
+	struct msghdr m;
+	ssize_t w;
+	int n = evbuffer_peek(out, -1, NULL, v, 8);
+
+	if (n <= 0)
+		return;
+	if (n > 8)
+		n = 8;
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	memset(&m, 0, sizeof(m));
+	m.msg_iov = iov;
+	m.msg_iovlen = (size_t)n;
+	w = sendmsg(bufferevent_getfd(c->bev), &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w <= 0)
+		return;
+	evbuffer_unfreeze(out, 1);
+	evbuffer_drain(out, (size_t)w);
+	evbuffer_freeze(out, 1);
+}
+
 /* The reply is complete: logs, frees the request and moves on. */
 void
 httpsrv_req_done(struct httpsrv_req *r)
@@ -222,6 +314,8 @@ httpsrv_req_done(struct httpsrv_req *r)
 	struct httpsrv_conn *c = r->conn;
 	size_t pending;
 
+	if (!c->tls)
+		conn_send_now(c);
 	log_request(r->method != NULL ? r->method : "-",
 	    r->target != NULL ? r->target : "-", r->status,
 	    (double)(str_now_ns() - r->start_ns) / 1e6, NULL);
@@ -506,7 +600,10 @@ conn_process(struct httpsrv_conn *c)
 	}
 	in = bufferevent_get_input(c->bev);
 	c->busy = 1;
+	httpsrv_conn_batch_begin(c);
 	conn_process_input(c, in);
+	if (!c->dead)
+		httpsrv_conn_batch_end(c);
 	c->busy = 0;
 	/* Half-closed and nothing in flight: no request can complete. */
 	if (c->dead ||
@@ -596,6 +693,8 @@ conn_close_or_linger(struct httpsrv_conn *c)
 	c->closing = 0;
 	c->lingering = 1;
 	httpsrv_conn_set_timer(c, TIMER_NONE, 0);
+	if (c->tls && bufferevent_openssl_get_ssl(c->bev) != NULL)
+		SSL_shutdown(bufferevent_openssl_get_ssl(c->bev));
 	shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	bufferevent_setcb(
 	    c->bev, conn_linger_read, NULL, httpsrv_conn_event_cb, c);
@@ -631,11 +730,25 @@ httpsrv_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct httpsrv_conn *c = arg;
 
-	(void)bev;
+	/* A TLS connection's handshake is complete: nothing to do. */
+	if (what == BEV_EVENT_CONNECTED)
+		return;
 	if (what & BEV_EVENT_TIMEOUT) {
 		/* Only armed while reading a body or lingering. */
 		httpsrv_conn_free(c);
 		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && c->tls) {
+		unsigned long code = bufferevent_get_openssl_error(bev);
+		char why[256];
+
+		if (code != 0) {
+			ERR_error_string_n(code, why, sizeof(why));
+			/* A refused handshake (no or a foreign client
+			 * certificate) ends here, nothing read. */
+			log_info(
+			    "TLS connection from %s closed: %s", c->peer, why);
+		}
 	}
 	if ((what & BEV_EVENT_ERROR) || !(what & BEV_EVENT_EOF))
 		goto gone;

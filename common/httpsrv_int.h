@@ -21,7 +21,7 @@
 #include "sockerless/httpsrv.h"
 #include "sockerless/str.h"
 
-#define HTTPSRV_MAX_LISTENERS 4
+#define HTTPSRV_MAX_LISTENERS 16
 #define HTTPSRV_MAX_HEADERS   100
 
 struct httpsrv_conn;
@@ -78,6 +78,9 @@ struct httpsrv_conn {
 	int linger;    /* after an error reply: half-close, drain input */
 	int lingering; /* draining input before the close */
 	int rd_eof;    /* the client shut down its write side */
+	int tls;       /* bev is an OpenSSL bufferevent */
+	int batch;     /* httpsrv_conn_batch depth: writes wait for its end */
+	struct evbuffer_cb_entry *out_cb; /* conn_out_cb on bev's output */
 	TAILQ_ENTRY(httpsrv_conn) entry;
 };
 
@@ -91,7 +94,8 @@ struct httpsrv {
 	struct evconnlistener *listeners[HTTPSRV_MAX_LISTENERS];
 	int nlisteners, paused, port;
 	char *unix_paths[HTTPSRV_MAX_LISTENERS];
-	struct conn_list conns; /* oldest first */
+	struct ssl_ctx_st *tls[HTTPSRV_MAX_LISTENERS]; /* NULL: plain */
+	struct conn_list conns;			       /* oldest first */
 	int nconns;
 	struct event *unpause; /* retries accept after fd exhaustion */
 };
@@ -114,6 +118,17 @@ void httpsrv_conn_set_timer(
     struct httpsrv_conn *c, enum conn_timer kind, int secs);
 /* Deferred while the connection is busy; resumes a paused accept. */
 void httpsrv_conn_free(struct httpsrv_conn *c);
+/* Plain connections keep the bufferevent's write event off while idle:
+ * each request would otherwise add it to epoll when its reply is queued
+ * and remove it on the loop's next turn after the direct send took
+ * everything (two epoll_ctl per request). Between batch_begin and
+ * batch_end the reply is queued unarmed; batch_end arms the write event
+ * only for what the direct send left. Outside a batch, a write arms it
+ * at once (httpsrv_conn_watch's callback), as before. */
+void httpsrv_conn_watch(struct httpsrv_conn *c);
+void httpsrv_conn_unwatch(struct httpsrv_conn *c);
+void httpsrv_conn_batch_begin(struct httpsrv_conn *c);
+void httpsrv_conn_batch_end(struct httpsrv_conn *c);
 /* Stops (1) or resumes (0) accepting on every listener. */
 void httpsrv_pause(struct httpsrv *s, int pause);
 void httpsrv_req_free(struct httpsrv_req *r);

@@ -70,6 +70,8 @@ httpsrv_status_text(int status)
 		return "Request Entity Too Large";
 	case 415:
 		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
 	case 431:
 		return "Request Header Fields Too Large";
 	case 500:

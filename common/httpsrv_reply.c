@@ -131,8 +131,10 @@ void
 httpsrv_reply(struct httpsrv_req *r, int status, const char *content_type,
     const void *body, size_t len)
 {
+	struct httpsrv_conn *c = r->conn;
 	char cl[64];
 
+	httpsrv_conn_batch_begin(c);
 	if (status == 204 || status == 304)
 		snprintf(cl, sizeof(cl), "%s", "");
 	else
@@ -143,6 +145,7 @@ httpsrv_reply(struct httpsrv_req *r, int status, const char *content_type,
 	    strcmp(r->method != NULL ? r->method : "", "HEAD") != 0)
 		evbuffer_add(bufferevent_get_output(r->conn->bev), body, len);
 	httpsrv_req_done(r);
+	httpsrv_conn_batch_end(c);
 }
 
 void
@@ -284,6 +287,8 @@ httpsrv_hijack(struct httpsrv_req *r, const char *content_type)
 	log_request(r->method, r->target, r->status,
 	    (double)(str_now_ns() - r->start_ns) / 1e6, NULL);
 	/* Hand the bufferevent over and drop the connection record. */
+	httpsrv_conn_unwatch(c);
+	c->batch = 0;
 	bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
 	bufferevent_set_timeouts(bev, NULL, NULL);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);

@@ -5,7 +5,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "sockerless/splice.h"
 #include "sockerless/xmalloc.h"
@@ -46,6 +48,10 @@ splice_maybe_shut(struct splice *sp, int to)
 		return;
 	dst->shut = 1;
 	fd = bufferevent_getfd(dst->bev);
+	/* Over TLS (a hijacked stream of a TLS client) the end of the stream
+	 * is close_notify, then the TCP half-close. */
+	if (bufferevent_openssl_get_ssl(dst->bev) != NULL)
+		SSL_shutdown(bufferevent_openssl_get_ssl(dst->bev));
 	if (fd >= 0)
 		shutdown(fd, SHUT_WR);
 }

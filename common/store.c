@@ -46,6 +46,7 @@ enum store_st {
 	STORE_VOL_PUT,
 	STORE_VOL_LIST,
 	STORE_VOL_DEL,
+	STORE_VACUUM,
 	STORE__COUNT
 };
 
@@ -67,9 +68,13 @@ static const char *const store_sql[STORE__COUNT] = {
 	[STORE_KV_LIST] = "SELECT k, v FROM kv WHERE substr(k, 1, "
 			  "length(?1)) = ?1 ORDER BY k",
 	[STORE_EV_ADD] = "INSERT INTO events (ns, doc) VALUES (?1, ?2)",
-	/* The subquery is NULL while there are fewer than ?1 rows. */
-	[STORE_EV_TRIM] = "DELETE FROM events WHERE seq < (SELECT seq FROM "
-			  "events ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1)",
+	/* seq counts up without reuse (AUTOINCREMENT) and only the oldest
+	 * rows are ever deleted, so the newest ?1 rows are those above the
+	 * last seq minus ?1: a range delete on the rowid, usually of one
+	 * row, where finding the ?1-th newest row stepped over ?1 rows for
+	 * every event. */
+	[STORE_EV_TRIM] = "DELETE FROM events WHERE seq <= "
+			  "last_insert_rowid() - ?1",
 	[STORE_EV_LIST] = "SELECT doc FROM events WHERE ns >= ?1 AND ns <= ?2 "
 			  "ORDER BY ns, seq",
 	[STORE_IMG_PUT] = "INSERT INTO images (id, doc, created) "
@@ -99,6 +104,9 @@ static const char *const store_sql[STORE__COUNT] = {
 			  "ON CONFLICT (name) DO UPDATE SET doc = ?2",
 	[STORE_VOL_LIST] = "SELECT name, doc FROM volumes ORDER BY seq",
 	[STORE_VOL_DEL] = "DELETE FROM volumes WHERE name = ?1",
+	/* Gives the pages a delete freed back to the file system (the
+	 * database is in auto_vacuum = INCREMENTAL mode, store_setup). */
+	[STORE_VACUUM] = "PRAGMA incremental_vacuum",
 };
 
 /* Schema steps: store_migrations[i] takes user_version i to i + 1. Only
@@ -341,6 +349,28 @@ store_migrate(struct store *s, struct err *e)
 	return 0;
 }
 
+/* Puts the database in auto_vacuum = INCREMENTAL mode, so that
+ * store_shrink can hand the pages of removed rows back: without it the file
+ * only ever grew (48 MB holding no container after 10k were removed). A new
+ * database takes the mode at once; one made before needs a VACUUM, once. */
+static int
+store_auto_vacuum(struct store *s, struct err *e)
+{
+	char mode[16];
+
+	if (store_pragma(s, "PRAGMA auto_vacuum", "reading auto_vacuum", mode,
+		sizeof(mode), e) == -1)
+		return -1;
+	if (strcmp(mode, "2") == 0)
+		return 0;
+	if (store_run(s, "PRAGMA auto_vacuum = INCREMENTAL",
+		"setting auto_vacuum", e) == -1)
+		return -1;
+	if (strcmp(mode, "0") == 0 && store_run(s, "VACUUM", "vacuum", e) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 store_setup(struct store *s, const char *path, struct err *e)
 {
@@ -357,6 +387,13 @@ store_setup(struct store *s, const char *path, struct err *e)
 		    "store: setting WAL mode: journal mode is %s", mode);
 	if (store_run(s, "PRAGMA synchronous = NORMAL", "setting synchronous",
 		e) == -1)
+		return -1;
+	/* The WAL file is truncated to this after a checkpoint, rather than
+	 * staying as large as the biggest burst of writes made it. */
+	if (store_run(s, "PRAGMA journal_size_limit = 4194304",
+		"setting journal_size_limit", e) == -1)
+		return -1;
+	if (store_auto_vacuum(s, e) == -1)
 		return -1;
 	if (store_migrate(s, e) == -1)
 		return -1;
@@ -408,6 +445,17 @@ store_close(struct store *s)
 	free(s);
 }
 
+/* After a delete: returns the freed pages to the file system. The delete
+ * itself has happened, so a failure here is logged, not returned. */
+static void
+store_shrink(struct store *s)
+{
+	struct err e;
+
+	if (store_exec(s, STORE_VACUUM, "incremental vacuum", &e, "") == -1)
+		log_warnx("%s", e.msg);
+}
+
 /* --- containers ---------------------------------------------------------- */
 
 int
@@ -425,36 +473,67 @@ store_col(sqlite3_stmt *st, int i)
 }
 
 int
-store_container_list(
-    struct store *s, struct store_row **rows, size_t *n, struct err *e)
+store_container_each(struct store *s, store_row_fn fn, void *arg, struct err *e)
 {
 	sqlite3_stmt *st;
-	struct store_row *r = NULL;
-	size_t cnt = 0;
 	int rc;
 
-	*rows = NULL;
-	*n = 0;
 	if ((st = store_query(
 		 s, STORE_CTR_LIST, "listing containers", e, "")) == NULL)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = xreallocarray(r, cnt + 1, sizeof(*r));
-		r[cnt].id = store_col(st, 0);
-		r[cnt].name = store_col(st, 1);
-		r[cnt].state = store_col(st, 2);
-		r[cnt].doc = store_col(st, 3);
-		cnt++;
+		const char *doc = (const char *)sqlite3_column_text(st, 3);
+		fn(arg, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2), doc,
+		    (size_t)sqlite3_column_bytes(st, 3));
 	}
 	if (rc != SQLITE_DONE) {
 		store_fail(s, "listing containers", e);
 		store_done(st);
-		store_rows_free(r, cnt);
 		return -1;
 	}
 	store_done(st);
-	*rows = r;
-	*n = cnt;
+	return 0;
+}
+
+struct store_rows {
+	struct store_row *v;
+	size_t n, cap;
+};
+
+static void
+store_rows_add(void *arg, const char *id, const char *name, const char *state,
+    const char *doc, size_t doclen)
+{
+	struct store_rows *r = arg;
+
+	(void)doclen;
+	if (r->n == r->cap) {
+		r->cap = r->cap < 16 ? 16 : r->cap * 2;
+		r->v = xreallocarray(r->v, r->cap, sizeof(*r->v));
+	}
+	r->v[r->n].id = xstrdup(id);
+	r->v[r->n].name = xstrdup(name);
+	r->v[r->n].state = xstrdup(state);
+	r->v[r->n].doc = xstrdup(doc);
+	r->n++;
+}
+
+int
+store_container_list(
+    struct store *s, struct store_row **rows, size_t *n, struct err *e)
+{
+	struct store_rows r = { NULL, 0, 0 };
+
+	*rows = NULL;
+	*n = 0;
+	if (store_container_each(s, store_rows_add, &r, e) == -1) {
+		store_rows_free(r.v, r.n);
+		return -1;
+	}
+	*rows = r.v;
+	*n = r.n;
 	return 0;
 }
 
@@ -473,7 +552,11 @@ store_rows_free(struct store_row *rows, size_t n)
 int
 store_container_delete(struct store *s, const char *id, struct err *e)
 {
-	return store_exec(s, STORE_CTR_DEL, "deleting container", e, "s", id);
+	if (store_exec(s, STORE_CTR_DEL, "deleting container", e, "s", id) ==
+	    -1)
+		return -1;
+	store_shrink(s);
+	return 0;
 }
 
 /* --- networks ------------------------------------------------------------ */
@@ -671,7 +754,10 @@ store_image_delete(struct store *s, const char *id, struct err *e)
 		return -1;
 	failed = store_exec(s, STORE_REF_DEL_ID, op, e, "s", id) == -1 ||
 	    store_exec(s, STORE_IMG_DEL, op, e, "s", id) == -1;
-	return store_end(s, failed, op, e);
+	if (store_end(s, failed, op, e) == -1)
+		return -1;
+	store_shrink(s);
+	return 0;
 }
 
 int

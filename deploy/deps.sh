@@ -17,6 +17,8 @@ PKGS=(
 	curl skopeo openssl
 	python3 python3-botocore python3-docker python3-yaml python3-pytest python3-cryptography
 	docker-compose
+	# the packages' tests (tests/deb, make check-deb)
+	debootstrap lintian systemd-container
 )
 
 # The differential suite's dockerode programs (tests/node): npm ci from the

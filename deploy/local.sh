@@ -29,7 +29,9 @@
 # tasks without the agent; default 1 when BUILD has sockerless-agent),
 # SK_WRAP (a command prefix for the daemons, e.g. valgrind and its options),
 # SK_ACA_JOB_IDLE and SK_ACA_AGENT_IMAGE (the aca backend's job_idle and
-# agent_image, for its tests).
+# agent_image, for its tests), SK_SIM_CALL_LOG_DIR (at up: each simulator
+# logs every call it serves to aws.jsonl, gcp.jsonl, azure.jsonl there, in
+# its cloud's IAM names; tests/deploy/check_policies.py reads them).
 #
 # Volumes: the simulator has one EFS file system (ecs.efs_filesystem_id),
 # backed by $SK_RUN/efs/<fs-id>; its id is in $SK_RUN/efs-id and
@@ -105,7 +107,8 @@ start_sim() {
 	# shellcheck disable=SC1091
 	. "$RUN/bed/bed.env"
 	if ! curl -sf "http://127.0.0.1:$SIM_PORT/_sim/health" >/dev/null 2>&1; then
-		"$PY" "$ROOT/tests/sim/aws/awssim.py" --port "$SIM_PORT" \
+		SK_SIM_CALL_LOG=${SK_SIM_CALL_LOG_DIR:+$SK_SIM_CALL_LOG_DIR/aws.jsonl} \
+			"$PY" "$ROOT/tests/sim/aws/awssim.py" --port "$SIM_PORT" \
 			--engine "$SK_SIM_ENGINE_HOST" --registry "$SK_REGISTRY" \
 			--region "$REGION" --account "$ACCOUNT" \
 			--access-key "$AKID" --secret-key "$SECRET" \
@@ -137,7 +140,8 @@ start_gcp_sim() {
 		if curl -sf "http://127.0.0.1:$SK_GCP_SIM_PORT/_sim/health" >/dev/null 2>&1; then
 			return 0
 		fi
-		"$PY" "$ROOT/tests/sim/gcp/gcpsim.py" --port "$SK_GCP_SIM_PORT" \
+		SK_SIM_CALL_LOG=${SK_SIM_CALL_LOG_DIR:+$SK_SIM_CALL_LOG_DIR/gcp.jsonl} \
+			"$PY" "$ROOT/tests/sim/gcp/gcpsim.py" --port "$SK_GCP_SIM_PORT" \
 			--engine "$SK_SIM_ENGINE_HOST" --registry "$SK_REGISTRY" \
 			--project "$GCP_PROJECT" --region "$GCP_REGION" \
 			--state-dir "$RUN/gcp/sim" --ar-port "$SK_GCP_AR_PORT" \
@@ -174,7 +178,8 @@ start_az_sim() {
 		# Azure Files (azuresim_storage): the volume account's key for the
 		# aca backend's storage_account_key_file, and the share and
 		# environment storage sockerless-shared that are $RUN/shared.
-		AZURESIM_STORAGE_KEY_OUT="$RUN/azure/storage-key" \
+		SK_SIM_CALL_LOG=${SK_SIM_CALL_LOG_DIR:+$SK_SIM_CALL_LOG_DIR/azure.jsonl} \
+			AZURESIM_STORAGE_KEY_OUT="$RUN/azure/storage-key" \
 			AZURESIM_SHARED_DIR="$(readlink -f "$RUN/shared" 2>/dev/null || echo "$RUN/shared")" \
 			"$PY" "$ROOT/tests/sim/azure/azuresim.py" --port "$SK_AZ_SIM_PORT" \
 			--engine "$SK_SIM_ENGINE_HOST" --registry "$SK_REGISTRY" \
@@ -460,7 +465,7 @@ start_backend() {
 start_frontend() {
 	if ! curl -sf --unix-socket "$RUN/docker.sock" http://d/_ping >/dev/null 2>&1; then
 		# shellcheck disable=SC2086
-		${SK_WRAP:-} "$BUILD/sockerless-frontend" --listen "$RUN/docker.sock" \
+		${SK_WRAP:-} "$BUILD/sockerless-frontend" --hosts "unix://$RUN/docker.sock" \
 			--backend "$RUN/backend.sock" >"$RUN/frontend.log" 2>&1 &
 		echo $! >"$RUN/frontend.pid"
 		wait_for "curl -sf --unix-socket $RUN/docker.sock http://d/_ping" 30 ||

@@ -11,24 +11,62 @@
 #include <event2/event.h>
 
 #include "frontend.h"
+#include "sockerless/buf.h"
 #include "sockerless/config.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
+#include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
 struct frontend *frontend;
 
 static const struct config_key frontend_keys[] = {
-	{ "listen", CONFIG_STRING, offsetof(struct frontend_conf, listen),
-	    "/run/sockerless/docker.sock", 0, 0, 0,
-	    "Unix socket Docker clients connect to (DOCKER_HOST=unix://...)" },
+	{ "hosts", CONFIG_STRV, offsetof(struct frontend_conf, hosts), NULL, 0,
+	    0, 0,
+	    "Addresses to serve the Docker API on, as dockerd's -H "
+	    "(--hosts or -H, repeatable, or a list): unix:///path, "
+	    "tcp://ip:port (TLS with tlscert/tlskey; plain or without "
+	    "tlsverify on loopback only), fd:// or fd://NAME (sockets "
+	    "systemd passed: sockerless.socket). Default "
+	    "unix:///run/sockerless/docker.sock" },
+	{ "listen", CONFIG_STRING, offsetof(struct frontend_conf, listen), NULL,
+	    0, 0, 0,
+	    "Deprecated: one entry added to hosts (a unix socket path, or "
+	    "any hosts address)" },
 	{ "listen_tcp", CONFIG_STRING,
 	    offsetof(struct frontend_conf, listen_tcp), NULL, 0, 0, 0,
-	    "Optional TCP listener host:port; loopback addresses only, since "
-	    "the Docker API grants full control and TLS is not served" },
+	    "Deprecated: host:port added to hosts as tcp://host:port" },
+	{ "group", CONFIG_STRING, offsetof(struct frontend_conf, group),
+	    "sockerless", 0, 0, 0,
+	    "Group of the unix sockets (mode 0660), like dockerd's docker "
+	    "group; if the default group sockerless does not exist, only "
+	    "the owner may connect; \"\" leaves the group alone" },
+	{ "tlsverify", CONFIG_BOOL, offsetof(struct frontend_conf, tlsverify),
+	    "false", 0, 0, 0,
+	    "Require client certificates signed by tlscacert on TLS "
+	    "listeners (needed on non-loopback addresses)" },
+	{ "tlscacert", CONFIG_STRING, offsetof(struct frontend_conf, tlscacert),
+	    NULL, 0, 0, 0,
+	    "PEM file of the CA that signs client certificates" },
+	{ "tlscert", CONFIG_STRING, offsetof(struct frontend_conf, tlscert),
+	    NULL, 0, 0, 0,
+	    "PEM file of the server's certificate (chain): tcp:// listeners "
+	    "serve TLS 1.2 or later" },
+	{ "tlskey", CONFIG_STRING, offsetof(struct frontend_conf, tlskey), NULL,
+	    0, 0, 0, "PEM file of the server certificate's key" },
 	{ "backend", CONFIG_STRING, offsetof(struct frontend_conf, backend),
 	    "/run/sockerless/backend.sock", 0, 0, 0,
-	    "The backend's internal API socket" },
+	    "The backend's internal API: its unix socket (a path or "
+	    "unix:///path), or tcp://IP:PORT of its internal_tcp (TLS and a "
+	    "bearer token: backend_tlscacert, backend_token_file)" },
+	{ "backend_tlscacert", CONFIG_STRING,
+	    offsetof(struct frontend_conf, backend_tlscacert), NULL, 0, 0, 0,
+	    "PEM file of the CA that signed the backend's internal_tlscert "
+	    "(for backend tcp://)" },
+	{ "backend_token_file", CONFIG_STRING,
+	    offsetof(struct frontend_conf, backend_token_file), NULL, 0, 0, 0,
+	    "File holding the bearer token of the backend's "
+	    "internal_token_file (for backend tcp://)" },
 	{ "log_level", CONFIG_STRING, offsetof(struct frontend_conf, log_level),
 	    "info", 0, 0, 0, "error, warn, info or debug" },
 	{ "max_body", CONFIG_INT, offsetof(struct frontend_conf, max_body),
@@ -44,6 +82,11 @@ static const struct config_key frontend_keys[] = {
 	{ "idle_timeout", CONFIG_DURATION,
 	    offsetof(struct frontend_conf, idle_timeout), "5m", 1000, 86400000,
 	    0, "Time an idle keep-alive connection is kept" },
+	{ "backend_pool", CONFIG_INT,
+	    offsetof(struct frontend_conf, backend_pool), "64", 0, 4096, 0,
+	    "Idle connections to the backend kept open for the next "
+	    "requests (each closed after 60 s idle; a hijacked attach or "
+	    "exec gets its own); 0 opens a connection per request" },
 };
 #define NKEYS (sizeof(frontend_keys) / sizeof(frontend_keys[0]))
 
@@ -96,63 +139,94 @@ frontend_listen(void)
 		.header_timeout_s = (int)(frontend->conf.header_timeout / 1000),
 	};
 	struct err e;
-	char *dir = xstrdup(frontend->conf.listen), *slash, *colon;
-	const char *errstr;
-	long long port;
 
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if (mkdir(dir, 0755) == -1 && errno != EEXIST)
-			fatal("creating %s", dir);
-	}
-	free(dir);
 	frontend->srv = httpsrv_new(frontend->base, routes_handle, NULL);
 	httpsrv_set_limits(frontend->srv, &lim);
-	if (httpsrv_listen_unix(
-		frontend->srv, frontend->conf.listen, 0660, &e) == -1)
-		fatalx("listening on %s: %s", frontend->conf.listen, e.msg);
-	log_info("serving the Docker API on unix://%s", frontend->conf.listen);
-	if (frontend->conf.listen_tcp == NULL ||
-	    frontend->conf.listen_tcp[0] == '\0')
-		return;
-	dir = xstrdup(frontend->conf.listen_tcp);
-	if ((colon = strrchr(dir, ':')) == NULL)
-		fatalx("listen_tcp: expected host:port, got %s", dir);
-	*colon = '\0';
-	if (strncmp(dir, "127.", 4) != 0 && strcmp(dir, "localhost") != 0)
-		fatalx("listen_tcp: %s is not a loopback address; the Docker "
-		       "API must not be served unauthenticated on a network",
-		    dir);
-	if (str_tonum(colon + 1, 1, 65535, &port, &errstr) == -1)
-		fatalx("listen_tcp: port %s is %s: expected 1-65535", colon + 1,
-		    errstr);
-	if (httpsrv_listen_tcp(frontend->srv,
-		strcmp(dir, "localhost") == 0 ? "127.0.0.1" : dir, (int)port,
-		&e) == -1)
-		fatalx("listening on %s: %s", frontend->conf.listen_tcp, e.msg);
-	log_info(
-	    "serving the Docker API on tcp://%s", frontend->conf.listen_tcp);
-	free(dir);
+	if (frontend_hosts(frontend->srv, &e) == -1)
+		fatalx("%s", e.msg);
+}
+
+/* dockerd's flags the config reader does not know: -H and a repeated
+ * --hosts are gathered into one --hosts=a,b; -n/--check is taken out and
+ * done after loading, so that it checks the listen list and the TLS files
+ * too (*check). Returns the new argv (argc in *argcp), owned by sv. */
+static char **
+frontend_args(int *argcp, char **argv, int *check, struct strv *sv)
+{
+	struct strv hosts;
+	struct buf b;
+	int argc = *argcp;
+
+	strv_init(sv);
+	strv_init(&hosts);
+	*check = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+
+		if (i > 0 &&
+		    (strcmp(a, "-n") == 0 || strcmp(a, "--check") == 0)) {
+			*check = 1;
+			continue;
+		}
+		if (i > 0 &&
+		    (strcmp(a, "-H") == 0 || strcmp(a, "--hosts") == 0 ||
+			strcmp(a, "--host") == 0) &&
+		    i + 1 < argc)
+			v = argv[++i];
+		else if (i > 0 &&
+		    (str_prefix(a, "--hosts=") || str_prefix(a, "--host=")))
+			v = strchr(a, '=') + 1;
+		else if (i > 0 && str_prefix(a, "-H") && a[2] != '\0')
+			v = a + 2 + (a[2] == '=');
+		if (v != NULL) {
+			strv_add(&hosts, v);
+			continue;
+		}
+		strv_add(sv, a);
+	}
+	if (hosts.n > 0) {
+		buf_init(&b, 0);
+		buf_addf(&b, "--hosts=");
+		for (size_t i = 0; i < hosts.n; i++)
+			buf_addf(&b, "%s%s", i > 0 ? "," : "", hosts.v[i]);
+		strv_add(sv, b.data);
+		buf_free(&b);
+	}
+	strv_free(&hosts);
+	*argcp = (int)sv->n;
+	return sv->v;
 }
 
 int
 main(int argc, char **argv)
 {
 	struct config_set set;
-	struct err e;
-	int rc;
+	struct err e = { 0, "" };
+	struct strv args;
+	int rc, check;
 
 	log_init("sockerless-frontend", LOG_LVL_INFO);
 	json_init();
 	frontend = xcalloc(1, sizeof(*frontend));
 	set = (struct config_set){ frontend_keys, NKEYS, &frontend->conf };
+	argv = frontend_args(&argc, argv, &check, &args);
 	rc = config_load(&set, 1, "SOCKERLESS_FRONTEND", argc, argv,
 	    "sockerless-frontend", &e);
-	if (rc == CONFIG_EXIT_OK)
+	strv_free(&args);
+	if (rc == CONFIG_EXIT_OK) {
+		free(frontend);
 		return 0;
-	if (rc == -1) {
-		fprintf(stderr, "sockerless-frontend: %s\n", e.msg);
-		return 2;
+	}
+	if (rc == 0 && check && frontend_hosts(NULL, &e) == 0 &&
+	    proxy_backend_init(&e) == 0)
+		printf("configuration OK\n");
+	if (rc == -1 || check) {
+		if (rc == -1 || e.status != 0)
+			fprintf(stderr, "sockerless-frontend: %s\n", e.msg);
+		proxy_backend_free();
+		config_free(frontend_keys, NKEYS, &frontend->conf);
+		free(frontend);
+		return rc == -1 || e.status != 0 ? 2 : 0;
 	}
 	if (log_level_parse(frontend->conf.log_level) >= 0)
 		log_set_level(
@@ -165,11 +239,15 @@ main(int argc, char **argv)
 	    evsignal_new(frontend->base, SIGINT, frontend_on_signal, NULL);
 	evsignal_add(frontend->sig_term, NULL);
 	evsignal_add(frontend->sig_int, NULL);
+	log_hold_start(frontend->base);
+	if (proxy_backend_init(&e) == -1)
+		fatalx("%s", e.msg);
 	frontend_listen();
 	proxy_caps_refresh();
 	event_base_dispatch(frontend->base);
+	log_hold_stop();
 	httpsrv_free(frontend->srv);
-	unlink(frontend->conf.listen);
+	proxy_backend_free();
 	event_free(frontend->sig_term);
 	event_free(frontend->sig_int);
 	event_base_free(frontend->base);

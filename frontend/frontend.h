@@ -13,14 +13,20 @@
 #include "sockerless/str.h"
 
 struct frontend_conf {
-	char *listen;	  /* unix socket for Docker clients */
-	char *listen_tcp; /* optional "127.0.0.1:2375", loopback only */
-	char *backend;	  /* the backend's internal API socket */
+	struct strv hosts; /* listen list, dockerd's -H */
+	char *listen;	   /* deprecated: one unix socket path */
+	char *listen_tcp;  /* deprecated: "127.0.0.1:2375" */
+	char *group;	   /* group of the unix sockets */
+	int tlsverify;
+	char *tlscacert, *tlscert, *tlskey;
+	char *backend; /* the backend's internal API socket, or tcp:// */
+	char *backend_tlscacert, *backend_token_file;
 	char *log_level;
 	long long max_body; /* bytes */
 	long long max_conns;
 	long long header_timeout; /* ms */
 	long long idle_timeout;	  /* ms */
+	long long backend_pool;	  /* idle backend connections kept */
 };
 
 struct frontend {
@@ -46,6 +52,12 @@ enum frontend_gate {
 /* frontend.c */
 extern struct frontend *frontend;
 
+/* hosts.c */
+/* Opens the listen list (hosts, the deprecated listen and listen_tcp) on
+ * srv; with srv NULL only checks it (addresses, TLS files, the group, the
+ * policy: -n). 0, or -1 with e. */
+int frontend_hosts(struct httpsrv *srv, struct err *e);
+
 /* routes.c */
 void routes_handle(struct httpsrv_req *r, void *arg);
 /* The capabilities fetch ended (e NULL on success): requests waiting for
@@ -69,5 +81,38 @@ int proxy_get(const char *path, proxy_get_cb cb, void *arg, struct err *e);
 /* Fetches the backend's capabilities without blocking (at start-up, on a
  * change of backend instance, when a request finds none). */
 void proxy_caps_refresh(void);
+/* Whether the backend accepts a connection now (its socket answers); 0, or
+ * -1 with a 503 naming the socket and what to check. */
+int proxy_backend_check(struct err *e);
+/* Reads the backend setting (a unix socket, or tcp:// with
+ * backend_tlscacert and backend_token_file); 0, or -1 with e. Done once;
+ * proxy_backend_free undoes it. */
+int proxy_backend_init(struct err *e);
+void proxy_backend_free(void);
+/* Whether the backend is reached over TCP (its _ping is asked then). */
+int proxy_backend_tcp(void);
+/* The backend's unix socket path, or NULL over TCP (after init). */
+const char *proxy_backend_path(void);
+
+/* pool.c */
+/* Before connecting to the backend (its unix socket path, or NULL over
+ * TCP): the generation to give pool_put for that connection. A socket
+ * that is not the one of the pooled connections flushes them. */
+unsigned pool_connecting(const char *path);
+/* An idle connection found alive (nothing unread, not closed), the
+ * caller's to use and to free or put back; NULL when there is none. *gen
+ * is its generation. */
+struct bufferevent *pool_take(const char *path, unsigned *gen);
+/* Takes be after a complete response: kept idle for the next request, or
+ * freed (the pool full or off, a newer generation, bytes unread). */
+void pool_put(struct bufferevent *be, unsigned gen);
+/* Whether an idle connection is alive (the backend answered on it and has
+ * not closed it since). */
+int pool_live(const char *path);
+/* Frees every idle connection and makes older generations stale (the
+ * backend changed, or shutting down). */
+void pool_flush(void);
+/* Idle connections held. */
+long pool_size(void);
 
 #endif

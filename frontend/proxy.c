@@ -1,5 +1,6 @@
-/* The relay to the backend: one internal connection per request, the
- * response head parsed and re-emitted, bodies copied as they arrive (whole
+/* The relay to the backend: a kept-alive internal connection per request
+ * (pool.c; a hijacked one gets its own), the response head parsed and
+ * re-emitted, bodies copied as they arrive (whole
  * when small and sized, chunk by chunk when streamed), and 101 answers
  * turned into a spliced, hijacked client connection. */
 #include <errno.h>
@@ -16,12 +17,17 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "frontend.h"
 #include "sockerless/buf.h"
 #include "sockerless/json.h"
+#include "sockerless/listen.h"
 #include "sockerless/log.h"
 #include "sockerless/splice.h"
+#include "sockerless/tls.h"
 #include "sockerless/xmalloc.h"
 
 #define PROXY_MAX_HEAD	   (64 * 1024)
@@ -36,6 +42,9 @@
  * every PROXY_HOLD_TICK_US, for at most PROXY_HOLD_MAX_NS. */
 #define PROXY_HOLD_TICK_US 1000
 #define PROXY_HOLD_MAX_NS  (2LL * 1000000000LL)
+/* Requests with larger bodies (build contexts, loads) get a connection of
+ * their own: a pooled one would keep a copy to resend. */
+#define PROXY_POOL_BODY (64 * 1024)
 
 enum proxy_state {
 	PROXY_HEAD,
@@ -58,10 +67,29 @@ struct proxy {
 	int streaming; /* the reply head went out to the client */
 	char *content_type;
 	struct buf body;
-	char *path; /* for log lines */
+	char *path;	   /* for log lines */
+	int connected;	   /* the connection (and TLS handshake) is up */
+	unsigned gen;	   /* the pool generation of be */
+	int keep;	   /* be may serve another request after this one */
+	int reused;	   /* be came from the pool */
+	int got;	   /* the backend sent a byte of its answer */
+	struct buf resend; /* the request, while it may be resent */
 };
 
 static void proxy_free(struct proxy *p);
+static char *proxy_unreachable(struct bufferevent *be);
+
+/* Where the backend is: its unix socket, or tcp://IP:PORT with TLS (the
+ * operator's CA) and a bearer token (docs/internal-api.md). Read from the
+ * configuration once. */
+static struct {
+	int ready, tcp;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char *host;
+	SSL_CTX *ctx;
+	char *token;
+} uplink;
 
 static void
 proxy_fail(struct proxy *p, int status, const char *detail)
@@ -93,13 +121,30 @@ proxy_free(struct proxy *p)
 	free(p->content_type);
 	free(p->path);
 	buf_free(&p->body);
+	buf_free(&p->resend);
 	free(p);
+}
+
+/* The answer ended cleanly: be goes back to the pool when the backend
+ * keeps it open and nothing is left unread or unsent. */
+static void
+proxy_release(struct proxy *p)
+{
+	/* A 401 (a wrong token) is not kept: a kept connection tells
+	 * _ping that the backend accepts this frontend. */
+	if (p->be == NULL || !p->keep || p->status == 401 ||
+	    evbuffer_get_length(bufferevent_get_input(p->be)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(p->be)) > 0)
+		return;
+	pool_put(p->be, p->gen);
+	p->be = NULL;
 }
 
 static void
 proxy_finish(struct proxy *p)
 {
 	p->state = PROXY_DONE;
+	proxy_release(p);
 	if (p->req != NULL) {
 		httpsrv_req_on_close(p->req, NULL, NULL);
 		httpsrv_stream_end(p->req);
@@ -153,6 +198,9 @@ proxy_parse_head(struct proxy *p, char *head, long *clen, int *chunked)
 			*clen = (long)n;
 		else if (strcasecmp(line, "Transfer-Encoding") == 0)
 			*chunked = strcasecmp(value, "chunked") == 0;
+		else if (strcasecmp(line, "Connection") == 0 &&
+		    strcasestr(value, "close") != NULL)
+			p->keep = 0;
 		else if (strcasecmp(line, "Content-Type") == 0) {
 			/* The last one counts; one sent twice is not kept. */
 			free(p->content_type);
@@ -163,6 +211,8 @@ proxy_parse_head(struct proxy *p, char *head, long *clen, int *chunked)
 			log_info("backend changed to %s, refreshing "
 				 "capabilities",
 			    value);
+			/* Idle connections may lead to the old one. */
+			pool_flush();
 			proxy_caps_refresh();
 		}
 		if (!proxy_hop_header(line))
@@ -308,6 +358,8 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 		str_prefix(ct, "application/vnd.docker."))) {
 		struct bufferevent *c = httpsrv_hijack(p->req, ct);
 		struct bufferevent *be = p->be;
+
+		p->keep = 0;
 		p->req = NULL;
 		p->be = NULL;
 		proxy_free(p);
@@ -338,6 +390,8 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 		p->state = PROXY_BODY_LEN;
 		p->left = 0;
 	} else {
+		/* Delimited by the close: that connection is done after. */
+		p->keep = 0;
 		p->state = PROXY_BODY_CLOSE;
 		p->streaming = 1;
 		httpsrv_stream_begin(p->req, p->status, ct);
@@ -445,6 +499,7 @@ proxy_consume(struct proxy *p)
 		p->left -= n;
 		if (p->left > 0)
 			return 1;
+		proxy_release(p);
 		httpsrv_req_on_close(p->req, NULL, NULL);
 		if (p->status == 204 || p->status == 304)
 			httpsrv_reply_empty(p->req, p->status);
@@ -495,8 +550,56 @@ proxy_consume(struct proxy *p)
 static void
 proxy_read(struct bufferevent *be, void *arg)
 {
-	(void)be;
-	proxy_consume(arg);
+	struct proxy *p = arg;
+
+	if (!p->got && evbuffer_get_length(bufferevent_get_input(be)) > 0) {
+		p->got = 1;
+		buf_free(&p->resend);
+	}
+	proxy_consume(p);
+}
+
+/* Whether the request may go again on a new connection after the pooled
+ * one ended with no answer: when none of it left the frontend (the
+ * backend cannot have acted on it), or it is a GET or HEAD, which change
+ * nothing. Never twice, and never once a byte of the answer came. */
+static int
+proxy_resend_ok(struct proxy *p)
+{
+	const char *m;
+
+	if (!p->reused || p->got || p->resend.data == NULL ||
+	    evbuffer_get_length(bufferevent_get_input(p->be)) > 0)
+		return 0;
+	if (evbuffer_get_length(bufferevent_get_output(p->be)) == p->resend.len)
+		return 1;
+	m = httpsrv_req_method(p->req);
+	return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
+static struct bufferevent *proxy_open(unsigned *gen, struct err *e);
+static void proxy_event(struct bufferevent *be, short what, void *arg);
+
+/* Sends the request again on a fresh connection; p is freed on failure. */
+static void
+proxy_resend(struct proxy *p)
+{
+	struct err e;
+
+	log_debug("a kept-alive backend connection closed before answering "
+		  "%s %s: sending it on a new one",
+	    httpsrv_req_method(p->req), p->path);
+	bufferevent_free(p->be);
+	p->reused = 0;
+	p->connected = 0;
+	if ((p->be = proxy_open(&p->gen, &e)) == NULL) {
+		proxy_fail(p, e.status, e.msg);
+		return;
+	}
+	bufferevent_write(p->be, p->resend.data, p->resend.len);
+	buf_free(&p->resend);
+	bufferevent_setcb(p->be, proxy_read, NULL, proxy_event, p);
+	bufferevent_enable(p->be, EV_READ | EV_WRITE);
 }
 
 static void
@@ -504,9 +607,32 @@ proxy_event(struct bufferevent *be, short what, void *arg)
 {
 	struct proxy *p = arg;
 
-	(void)be;
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		p->connected = 1;
 		return;
+	}
+	if (p->req != NULL && proxy_resend_ok(p)) {
+		proxy_resend(p);
+		return;
+	}
+	if (p->reused && !p->got &&
+	    evbuffer_get_length(bufferevent_get_input(be)) == 0) {
+		proxy_fail(p, 502,
+		    "the backend closed its connection without answering; "
+		    "it may have acted on the request (restarted or "
+		    "stopped meanwhile?): check the result (docker ps, "
+		    "inspect) before retrying");
+		return;
+	}
+	/* A TCP backend refusing the connection or the handshake (a dirty
+	 * end reads as EOF). */
+	if (uplink.tcp && !p->connected) {
+		char *msg = proxy_unreachable(be);
+
+		proxy_fail(p, 503, msg);
+		free(msg);
+		return;
+	}
 	if (what & BEV_EVENT_EOF) {
 		if (proxy_consume(p) == 0)
 			return;
@@ -520,12 +646,140 @@ proxy_event(struct bufferevent *be, short what, void *arg)
 		return;
 	}
 	{
-		char *msg = xasprintf("cannot reach the sockerless backend: %s",
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		char *msg = proxy_unreachable(p->be);
 
 		proxy_fail(p, 503, msg);
 		free(msg);
 	}
+}
+
+int
+proxy_backend_init(struct err *e)
+{
+	const struct frontend_conf *c = &frontend->conf;
+	const char *b = c->backend;
+	struct listen_addr a;
+	char why[256];
+	int sslen;
+
+	if (uplink.ready)
+		return 0;
+	if (!str_prefix(b, "tcp://")) {
+		if (str_prefix(b, "unix://"))
+			b += 7;
+		if (b[0] != '/')
+			return err_set(e, 400,
+			    "backend %s: expected the backend's unix socket "
+			    "path (unix:///run/sockerless/backend.sock) or "
+			    "tcp://IP:PORT",
+			    c->backend);
+		if (strlen(b) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return err_set(
+			    e, 400, "backend socket path is too long: %s", b);
+		uplink.ready = 1;
+		return 0;
+	}
+	if (listen_parse(b, "", 0, &a, e) == -1)
+		return -1;
+	if (a.port == 0 || strcmp(a.host, "0.0.0.0") == 0) {
+		listen_addr_free(&a);
+		return err_set(e, 400, "backend %s: expected tcp://IP:PORT", b);
+	}
+	if (c->backend_tlscacert == NULL || c->backend_token_file == NULL) {
+		listen_addr_free(&a);
+		return err_set(e, 400,
+		    "backend %s: the internal API over TCP needs "
+		    "backend_tlscacert (the CA of the backend's "
+		    "internal_tlscert) and backend_token_file (the "
+		    "backend's internal_token_file)",
+		    b);
+	}
+	memset(&uplink.ss, 0, sizeof(uplink.ss));
+	snprintf(why, sizeof(why),
+	    strchr(a.host, ':') != NULL ? "[%s]:%d" : "%s:%d", a.host, a.port);
+	sslen = (int)sizeof(uplink.ss);
+	if (evutil_parse_sockaddr_port(
+		why, (struct sockaddr *)&uplink.ss, &sslen) == -1) {
+		listen_addr_free(&a);
+		return err_set(e, 400, "backend %s: not an address", b);
+	}
+	uplink.sslen = uplink.ss.ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	if ((uplink.token = tls_read_token(c->backend_token_file, e)) == NULL) {
+		listen_addr_free(&a);
+		return -1;
+	}
+	ERR_clear_error();
+	uplink.ctx = SSL_CTX_new(TLS_client_method());
+	if (uplink.ctx == NULL ||
+	    SSL_CTX_set_min_proto_version(uplink.ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_load_verify_locations(
+		uplink.ctx, c->backend_tlscacert, NULL) != 1) {
+		err_set(e, 400, "backend_tlscacert %s: %s",
+		    c->backend_tlscacert, tls_last_error(why, sizeof(why)));
+		SSL_CTX_free(uplink.ctx);
+		uplink.ctx = NULL;
+		free(uplink.token);
+		uplink.token = NULL;
+		listen_addr_free(&a);
+		return -1;
+	}
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	SSL_CTX_set_options(uplink.ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+	SSL_CTX_set_verify(uplink.ctx, SSL_VERIFY_PEER, NULL);
+	uplink.host = a.host;
+	a.host = NULL;
+	listen_addr_free(&a);
+	uplink.tcp = 1;
+	uplink.ready = 1;
+	return 0;
+}
+
+void
+proxy_backend_free(void)
+{
+	pool_flush();
+	SSL_CTX_free(uplink.ctx);
+	free(uplink.host);
+	free(uplink.token);
+	memset(&uplink, 0, sizeof(uplink));
+}
+
+/* The Authorization line of an internal request (empty over the unix
+ * socket). */
+static void
+proxy_auth_header(struct buf *b)
+{
+	if (uplink.token != NULL)
+		buf_addf(b, "Authorization: Bearer %s\r\n", uplink.token);
+}
+
+/* The sentence for a backend connection that failed (be's error). */
+static char *
+proxy_unreachable(struct bufferevent *be)
+{
+	unsigned long code = be != NULL ? bufferevent_get_openssl_error(be) : 0;
+	char why[256];
+
+	/* libevent records SSL_ERROR_SYSCALL itself (no library) when the
+	 * socket failed: errno says why then. */
+	if (code != 0 && ERR_GET_LIB(code) != 0)
+		ERR_error_string_n(code, why, sizeof(why));
+	else if (EVUTIL_SOCKET_ERROR() != 0)
+		str_lcpy(why,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()),
+		    sizeof(why));
+	else
+		str_lcpy(
+		    why, "the connection closed before an answer", sizeof(why));
+	return xasprintf("cannot reach the sockerless backend at %s: %s. "
+			 "Check that the backend runs and listens there "
+			 "(internal_tcp), that its certificate is signed by "
+			 "backend_tlscacert for that address, and the "
+			 "network between them.",
+	    frontend->conf.backend, why);
 }
 
 static int
@@ -537,7 +791,9 @@ proxy_connect(int *fdp, struct err *e)
 	*fdp = -1;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
-	if (str_lcpy(sun.sun_path, frontend->conf.backend,
+	if (str_lcpy(sun.sun_path,
+		frontend->conf.backend +
+		    (str_prefix(frontend->conf.backend, "unix://") ? 7 : 0),
 		sizeof(sun.sun_path)) >= sizeof(sun.sun_path))
 		return err_set(e, 500, "backend socket path is too long: %s",
 		    frontend->conf.backend);
@@ -556,6 +812,87 @@ proxy_connect(int *fdp, struct err *e)
 	return 0;
 }
 
+const char *
+proxy_backend_path(void)
+{
+	const char *b = frontend->conf.backend;
+
+	if (uplink.tcp || b == NULL)
+		return NULL;
+	return b + (str_prefix(b, "unix://") ? 7 : 0);
+}
+
+/* A new connection to the backend as a bufferevent (connecting, for
+ * TCP), of pool generation *gen; NULL with e when it cannot start. */
+static struct bufferevent *
+proxy_open(unsigned *gen, struct err *e)
+{
+	struct bufferevent *be;
+	SSL *ssl;
+	int fd;
+
+	if (proxy_backend_init(e) == -1)
+		return NULL;
+	/* Before connecting: a socket replaced after it is seen as new. */
+	*gen = pool_connecting(proxy_backend_path());
+	if (!uplink.tcp) {
+		if (proxy_connect(&fd, e) == -1)
+			return NULL;
+		evutil_make_socket_nonblocking(fd);
+		be = bufferevent_socket_new(
+		    frontend->base, fd, BEV_OPT_CLOSE_ON_FREE);
+		if (be == NULL) {
+			close(fd);
+			err_set(
+			    e, 503, "the backend connection: out of memory");
+		}
+		return be;
+	}
+	if ((ssl = SSL_new(uplink.ctx)) == NULL ||
+	    SSL_set1_host(ssl, uplink.host) != 1) {
+		SSL_free(ssl);
+		err_set(e, 503, "TLS towards the backend: out of memory");
+		return NULL;
+	}
+	be = bufferevent_openssl_socket_new(frontend->base, -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (be == NULL) {
+		err_set(e, 503, "TLS towards the backend: out of memory");
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(be, 1);
+	if (bufferevent_socket_connect(
+		be, (struct sockaddr *)&uplink.ss, (int)uplink.sslen) == -1) {
+		char *msg = proxy_unreachable(NULL);
+
+		err_set(e, 503, "%s", msg);
+		free(msg);
+		bufferevent_free(be);
+		return NULL;
+	}
+	return be;
+}
+
+int
+proxy_backend_tcp(void)
+{
+	struct err e;
+
+	return proxy_backend_init(&e) == 0 && uplink.tcp;
+}
+
+int
+proxy_backend_check(struct err *e)
+{
+	int fd;
+
+	if (proxy_connect(&fd, e) == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
 static void
 proxy_copy_header(const char *name, const char *value, void *arg)
 {
@@ -568,44 +905,83 @@ proxy_copy_header(const char *name, const char *value, void *arg)
 			buf_addf(b, "%s: %s\r\n", pass[i], value);
 }
 
+/* Writes to the backend at once over the unix socket when nothing waits
+ * before it (saving the event loop a turn and two epoll calls); the rest,
+ * or a failure to report, goes through the bufferevent. */
+static void
+proxy_send(struct bufferevent *be, const void *data, size_t len)
+{
+	ssize_t n = 0;
+
+	if (!uplink.tcp &&
+	    evbuffer_get_length(bufferevent_get_output(be)) == 0 &&
+	    (n = send(bufferevent_getfd(be), data, len,
+		 MSG_NOSIGNAL | MSG_DONTWAIT)) < 0)
+		n = 0;
+	if ((size_t)n < len)
+		bufferevent_write(be, (const char *)data + n, len - (size_t)n);
+}
+
 void
 proxy_forward(struct httpsrv_req *r, const char *path, int minor)
 {
 	struct proxy *p;
-	struct buf head;
+	struct buf *head;
 	const char *target = httpsrv_req_target(r), *q, *body;
 	const char *upgrade = httpsrv_req_header(r, "Upgrade");
 	size_t len;
-	int fd;
+	struct bufferevent *be = NULL;
 	struct err e;
+	unsigned gen = 0;
+	int keep;
 
-	if (proxy_connect(&fd, &e) == -1) {
+	body = httpsrv_req_body(r, &len);
+	keep = upgrade == NULL && len <= PROXY_POOL_BODY &&
+	    frontend->conf.backend_pool > 0;
+	if (keep && proxy_backend_init(&e) == 0)
+		be = pool_take(proxy_backend_path(), &gen);
+	p = xcalloc(1, sizeof(*p));
+	p->reused = p->connected = be != NULL;
+	if (be == NULL && (be = proxy_open(&gen, &e)) == NULL) {
+		free(p);
 		httpsrv_reply_err(r, &e);
 		return;
 	}
-	evutil_make_socket_nonblocking(fd);
-	p = xcalloc(1, sizeof(*p));
 	p->req = r;
 	p->path = xstrdup(path);
 	buf_init(&p->body, 0);
-	p->be =
-	    bufferevent_socket_new(frontend->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	p->be = be;
+	p->gen = gen;
+	p->keep = keep;
 	q = strchr(target, '?');
-	body = httpsrv_req_body(r, &len);
-	buf_init(&head, 0);
-	buf_addf(&head, "%s /internal/v1%s%s HTTP/1.1\r\nHost: backend\r\n",
+	head = &p->resend;
+	buf_init(head, 0);
+	buf_addf(head, "%s /internal/v1%s%s HTTP/1.1\r\nHost: backend\r\n",
 	    httpsrv_req_method(r), path, q != NULL ? q : "");
-	buf_addf(
-	    &head, "Connection: %s\r\n", upgrade != NULL ? "Upgrade" : "close");
-	buf_addf(&head, "X-Sockerless-Api-Version: 1.%d\r\n", minor);
-	httpsrv_req_foreach_header(r, proxy_copy_header, &head);
-	buf_addf(&head, "Content-Length: %zu\r\n\r\n", len);
-	bufferevent_write(p->be, head.data, head.len);
-	if (len > 0)
-		bufferevent_write(p->be, body, len);
-	buf_free(&head);
+	buf_addf(head, "Connection: %s\r\n",
+	    upgrade != NULL ? "Upgrade" : (keep ? "keep-alive" : "close"));
+	buf_addf(head, "X-Sockerless-Api-Version: 1.%d\r\n", minor);
+	proxy_auth_header(head);
+	httpsrv_req_foreach_header(r, proxy_copy_header, head);
+	buf_addf(head, "Content-Length: %zu\r\n\r\n", len);
+	if (p->reused) {
+		/* Kept while the pooled connection may turn out dead
+		 * (proxy_resend); a small body, see PROXY_POOL_BODY. */
+		buf_add(head, body, len);
+		proxy_send(p->be, head->data, head->len);
+	} else {
+		proxy_send(p->be, head->data, head->len);
+		if (len > 0)
+			proxy_send(p->be, body, len);
+		buf_free(head);
+	}
 	bufferevent_setcb(p->be, proxy_read, NULL, proxy_event, p);
-	bufferevent_enable(p->be, EV_READ | EV_WRITE);
+	/* Writing is watched only while something waits to be sent (or the
+	 * connection is being made): an idle watch costs a turn. */
+	bufferevent_enable(p->be, EV_READ);
+	if (!p->connected ||
+	    evbuffer_get_length(bufferevent_get_output(p->be)) > 0)
+		bufferevent_enable(p->be, EV_WRITE);
 	httpsrv_req_on_close(r, proxy_client_gone, p);
 }
 
@@ -613,6 +989,7 @@ proxy_forward(struct httpsrv_req *r, const char *path, int minor)
  * checks), so a slow backend never holds the event loop. */
 struct proxy_get {
 	struct bufferevent *be;
+	int connected;
 	proxy_get_cb cb;
 	void *arg;
 	char *path;
@@ -651,10 +1028,26 @@ done:
 static void
 proxy_get_event(struct bufferevent *be, short what, void *arg)
 {
-	(void)be;
-	if (what & BEV_EVENT_CONNECTED)
+	struct proxy_get *g = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		g->connected = 1;
 		return;
-	proxy_get_done(arg, (what & BEV_EVENT_EOF) != 0);
+	}
+	if (((what & BEV_EVENT_ERROR) || (uplink.tcp && !g->connected)) &&
+	    evbuffer_get_length(bufferevent_get_input(be)) == 0) {
+		char *msg = proxy_unreachable(be);
+		struct err e;
+
+		err_set(&e, 503, "%s", msg);
+		free(msg);
+		g->cb(-1, NULL, &e, g->arg);
+		bufferevent_free(g->be);
+		free(g->path);
+		free(g);
+		return;
+	}
+	proxy_get_done(g, (what & BEV_EVENT_EOF) != 0);
 }
 
 int
@@ -662,24 +1055,26 @@ proxy_get(const char *path, proxy_get_cb cb, void *arg, struct err *e)
 {
 	struct proxy_get *g;
 	struct timeval tv = { PROXY_GET_TIMEOUT, 0 };
-	char *req;
-	int fd;
+	struct bufferevent *be;
+	struct buf req;
+	unsigned gen;
 
-	if (proxy_connect(&fd, e) == -1)
+	if ((be = proxy_open(&gen, e)) == NULL)
 		return -1;
-	evutil_make_socket_nonblocking(fd);
 	g = xcalloc(1, sizeof(*g));
 	g->cb = cb;
 	g->arg = arg;
 	g->path = xstrdup(path);
-	g->be =
-	    bufferevent_socket_new(frontend->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	req = xasprintf("GET /internal/v1%s HTTP/1.1\r\nHost: "
-			"backend\r\nConnection: close\r\nContent-Length: "
-			"0\r\n\r\n",
+	g->be = be;
+	buf_init(&req, 0);
+	buf_addf(&req,
+	    "GET /internal/v1%s HTTP/1.1\r\nHost: backend\r\nConnection: "
+	    "close\r\nContent-Length: 0\r\n",
 	    path);
-	bufferevent_write(g->be, req, strlen(req));
-	free(req);
+	proxy_auth_header(&req);
+	buf_addf(&req, "\r\n");
+	bufferevent_write(g->be, req.data, req.len);
+	buf_free(&req);
 	/* The answer is read whole when the backend closes. */
 	bufferevent_setwatermark(g->be, EV_READ, 0, 0);
 	bufferevent_setcb(g->be, NULL, NULL, proxy_get_event, g);
@@ -699,6 +1094,14 @@ proxy_caps_got(int status, const char *body, const struct err *ge, void *arg)
 	frontend->caps_fetching = 0;
 	if (status == -1) {
 		e = *ge;
+		goto fail;
+	}
+	if (status == 401) {
+		err_set(&e, 503,
+		    "the backend at %s refused the frontend's bearer token "
+		    "(401): backend_token_file must hold the token of the "
+		    "backend's internal_token_file",
+		    frontend->conf.backend);
 		goto fail;
 	}
 	if (status != 200 || (o = json_parse(body, strlen(body), &e)) == NULL ||

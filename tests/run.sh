@@ -9,11 +9,17 @@
 #               (default: none)
 #   SK_SUITES   which suites to run (default "unit [unit-asan] fuzz-replay
 #               agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca
-#               e2e-azfunc"; fuzz-replay: tests/fuzz's corpus and
+#               e2e-azfunc deploy deb"; fuzz-replay: tests/fuzz's corpus and
 #               regressions; e2e-lambda, e2e-cloudrun, e2e-gcf, e2e-aca,
 #               e2e-azfunc: the e2e stack's backend swapped to Lambda, Cloud
 #               Run, Cloud Run functions, Container Apps jobs, Azure
-#               Functions). The unit suites start the test bed:
+#               Functions); deploy: the images of BUILD (make images)
+#               and deploy/compose.yaml on the e2e stack's bed engine and
+#               AWS simulator (tests/deploy); deb: the Debian packages of BUILD (lintian,
+#               contents, maintainer scripts in a Debian 12 chroot,
+#               tests/deb/test_deb.py); deb-boot (not by default, make
+#               check-deb): them booted under systemd-nspawn, its own
+#               simulator stack on +160..+166. The unit suites start the test bed:
 #               t_reg's live tests pull from its registry and engine.
 #   SK_TEST_PORT_BASE  first of the loopback ports the suites use (default
 #               35100: the bed's registry; +100 and +101 the e2e stack's
@@ -23,13 +29,20 @@
 #               Azure simulator's Container Registry host; +190..+199 the
 #               e2e suite's published host ports), so two runs on one host
 #               do not collide
+#
+# The e2e stack's simulators log every call they serve (SK_SIM_CALL_LOG_DIR,
+# deploy/local.sh); after each e2e suite, tests/deploy/check_policies.py
+# checks that the backend's calls of that suite are allowed by its policy
+# in deploy/iam (suite policy-<backend>). A backend's calls are told apart
+# by its User-Agent (sockerless-backend-<name>/<version>), so the suites'
+# own swaps of the backend need no care.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-}
-SUITES=${SK_SUITES:-unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca e2e-azfunc}
+SUITES=${SK_SUITES:-unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca e2e-azfunc deploy deb}
 PY=/usr/bin/python3
 PORT_BASE=${SK_TEST_PORT_BASE:-35100}
 # The suites pick their loopback ports from it (fake agents, published ports).
@@ -164,7 +177,7 @@ run_fuzz_replay() {
 # and GitHub Actions replays, compose, testcontainers). The whole container
 # suite on cloudrun takes about 30 minutes on 2 cores: SK_CLOUDRUN_ALL=1 runs
 # every tests/e2e file instead (make check-cloudrun-all).
-E2E_CLOUDRUN_FILES="test_run.py test_agent.py test_crstop.py test_lifecycle.py
+E2E_CLOUDRUN_FILES="test_run.py test_runfast.py test_logs_exact.py test_logs_agent.py test_agent.py test_crstop.py test_lifecycle.py
 	test_ci_replay.py test_vol_github.py test_vol_gitlab.py
 	test_net_api.py test_net_compose.py test_net_testcontainers.py
 	test_vol_api.py test_vol_compose.py test_vol_testcontainers.py"
@@ -181,6 +194,22 @@ E2E_ACA_FILES=$E2E_CLOUDRUN_FILES
 if [ "${SK_ACA_ALL:-0}" = 1 ]; then
 	E2E_ACA_FILES=$(cd tests/e2e && echo test_*.py)
 fi
+
+# The simulators' call logs (aws.jsonl, gcp.jsonl, azure.jsonl).
+CALLS_DIR="$LOGDIR/calls"
+
+# check_policy BACKEND: every call the backend made so far is allowed by
+# deploy/iam's policy for it (tests/deploy/check_policies.py).
+check_policy() {
+	local out="$LOGDIR/policy-$1.log"
+	if "$PY" tests/deploy/check_policies.py --backend "$1" --calls "$CALLS_DIR" >"$out" 2>&1; then
+		count "policy-$1" 1 0
+	else
+		echo "--- policy-$1 failed:"
+		tail -40 "$out"
+		count "policy-$1" 0 1
+	fi
+}
 
 BED_DIR=""
 bed_up() {
@@ -213,7 +242,9 @@ e2e_up() {
 		mkdir -p "$E2E_RUN"
 		export SK_WRAP="valgrind --leak-check=full --errors-for-leak-kinds=definite --log-file=$E2E_RUN/valgrind-%p.log"
 	fi
-	if ! SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=$((PORT_BASE + 100)) \
+	mkdir -p "$CALLS_DIR"
+	if ! SK_SIM_CALL_LOG_DIR=$CALLS_DIR \
+		SK_RUN=$E2E_RUN BUILD=$E2E_BUILD SK_REGISTRY_PORT=$((PORT_BASE + 100)) \
 		SK_SIM_PORT=$((PORT_BASE + 101)) SK_GCP_SIM_PORT=$((PORT_BASE + 102)) \
 		SK_GCP_AR_PORT=$((PORT_BASE + 103)) SK_CALLBACK_PORT=$((PORT_BASE + 104)) \
 		SK_AZ_SIM_PORT=$((PORT_BASE + 105)) SK_AZ_ACR_PORT=$((PORT_BASE + 106)) \
@@ -263,6 +294,62 @@ trap cleanup EXIT
 
 # Unit tests need the bed too: t_reg's t_live and t_live_derive resolve,
 # pull and push through its registry and check the result with its engine.
+# A FaaS backend swapped in under the running frontend: its own
+# tests/e2e_<backend> as suite e2e-<backend>. $1 the backend; $2 and $3
+# (optional) the variable naming its simulator's port and the port.
+faas_suite() {
+	local backend=$1
+	[ -n "${2:-}" ] && local -x "$2=$3"
+
+	if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
+		restart-backend "$backend" >>"$LOGDIR/up.log" 2>&1; then
+		SK_TARGET=sockerless SK_BACKEND=$backend SK_SIM_PORT=$((PORT_BASE + 101)) \
+			SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
+			SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+			SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+			run_pytest "e2e-$backend" "tests/e2e_$backend"
+		check_policy "$backend"
+	else
+		tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
+		count "e2e-$backend" 0 1
+	fi
+}
+
+# A backend of relay-mode jobs with the reverse agent link (cloudrun, aca)
+# swapped in under the running frontend: its own tests/e2e_<backend>, then,
+# in a pytest run of its own (both directories have a conftest with the
+# same fixtures), the tests/e2e files of its list. $1 the backend, $2 the
+# suite, $3 and $4 the variable naming its simulator's port and the port,
+# $5 the tests/e2e files.
+relay_suite() {
+	local backend=$1 suite=$2 files=() ref_host ref_netns f
+	local -x "$3=$4"
+
+	if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
+		restart-backend "$backend" >>"$LOGDIR/up.log" 2>&1; then
+		SK_TARGET=sockerless SK_BACKEND=$backend \
+			SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
+			SK_TEST_PORT_BASE=$PORT_BASE \
+			SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+			SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+			run_pytest "$suite" "tests/e2e_$backend"
+		ref_host=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_ENGINE_HOST")
+		ref_netns=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_REF_NETNS")
+		for f in $5; do files+=("tests/e2e/$f"); done
+		SK_TARGET=sockerless SK_BACKEND=$backend \
+			SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
+			SK_TEST_PORT_BASE=$PORT_BASE SK_REF_NETNS=$ref_netns \
+			SK_REF_DOCKER_HOST=$ref_host \
+			SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
+			SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
+			run_pytest "$suite-containers" "${files[@]}"
+		check_policy "$backend"
+	else
+		tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
+		count "$suite" 0 1
+	fi
+}
+
 unit_suite() {
 	if ! bed_up; then
 		count "$2-bed" 0 1
@@ -284,6 +371,12 @@ for suite in $SUITES; do
 		;;
 	agent)
 		run_pytest agent tests/agent
+		;;
+	deb)
+		BUILD=$BUILD run_pytest deb tests/deb/test_deb.py
+		;;
+	deb-boot)
+		BUILD=$BUILD SK_TEST_PORT_BASE=$PORT_BASE run_pytest deb-boot tests/deb/test_boot.py
 		;;
 	sim)
 		if bed_up; then
@@ -308,6 +401,7 @@ for suite in $SUITES; do
 				SK_REF_DOCKER_HOST=$REF_HOST \
 				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
 				run_pytest e2e tests/e2e tests/blackbox
+			check_policy ecs
 		else
 			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
 			count e2e 0 1
@@ -315,112 +409,48 @@ for suite in $SUITES; do
 		;;
 	e2e-lambda)
 		# The same frontend and client, the backend swapped to Lambda.
-		if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
-			restart-backend lambda >>"$LOGDIR/up.log" 2>&1; then
-			SK_TARGET=sockerless SK_BACKEND=lambda SK_SIM_PORT=$((PORT_BASE + 101)) \
-				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
-				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
-				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
-				run_pytest e2e-lambda tests/e2e_lambda
-		else
-			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
-			count e2e-lambda 0 1
-		fi
+		faas_suite lambda
 		;;
 	e2e-gcf)
 		# The same frontend and client, the backend swapped to Cloud
 		# Run functions (the GCP simulator of the same stack).
-		if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
-			restart-backend gcf >>"$LOGDIR/up.log" 2>&1; then
-			SK_TARGET=sockerless SK_BACKEND=gcf SK_SIM_PORT=$((PORT_BASE + 101)) \
-				SK_GCP_SIM_PORT=$((PORT_BASE + 102)) \
-				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
-				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
-				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
-				run_pytest e2e-gcf tests/e2e_gcf
-		else
-			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
-			count e2e-gcf 0 1
-		fi
+		faas_suite gcf SK_GCP_SIM_PORT $((PORT_BASE + 102))
 		;;
 	e2e-azfunc)
 		# The same frontend and client, the backend swapped to Azure
 		# Functions (the Azure simulator of the same stack).
-		if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
-			restart-backend azfunc >>"$LOGDIR/up.log" 2>&1; then
-			SK_TARGET=sockerless SK_BACKEND=azfunc SK_SIM_PORT=$((PORT_BASE + 101)) \
-				SK_AZ_SIM_PORT=$((PORT_BASE + 105)) \
-				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
-				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
-				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
-				run_pytest e2e-azfunc tests/e2e_azfunc
-		else
-			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
-			count e2e-azfunc 0 1
-		fi
+		faas_suite azfunc SK_AZ_SIM_PORT $((PORT_BASE + 105))
 		;;
 	e2e-cloudrun)
 		# The same frontend and client, the backend swapped to Cloud
 		# Run (the GCP simulator runs beside the AWS one).
-		if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
-			restart-backend cloudrun >>"$LOGDIR/up.log" 2>&1; then
-			SK_TARGET=sockerless SK_BACKEND=cloudrun \
-				SK_GCP_SIM_PORT=$((PORT_BASE + 102)) \
-				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
-				SK_TEST_PORT_BASE=$PORT_BASE \
-				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
-				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
-				run_pytest e2e-cloudrun tests/e2e_cloudrun
-			# a pytest run of its own: both directories have a
-			# conftest with the same fixtures
-			REF_HOST=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_ENGINE_HOST")
-			REF_NETNS=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_REF_NETNS")
-			cr_files=()
-			for f in $E2E_CLOUDRUN_FILES; do cr_files+=("tests/e2e/$f"); done
-			SK_TARGET=sockerless SK_BACKEND=cloudrun \
-				SK_GCP_SIM_PORT=$((PORT_BASE + 102)) \
-				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
-				SK_TEST_PORT_BASE=$PORT_BASE SK_REF_NETNS=$REF_NETNS \
-				SK_REF_DOCKER_HOST=$REF_HOST \
-				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
-				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
-				run_pytest e2e-cloudrun-containers "${cr_files[@]}"
-		else
-			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
-			count e2e-cloudrun 0 1
-		fi
+		relay_suite cloudrun e2e-cloudrun SK_GCP_SIM_PORT $((PORT_BASE + 102)) \
+			"$E2E_CLOUDRUN_FILES"
 		;;
 	e2e-aca)
 		# The same frontend and client, the backend swapped to
 		# Container Apps jobs (the Azure simulator of the same stack).
-		if e2e_up && SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh \
-			restart-backend aca >>"$LOGDIR/up.log" 2>&1; then
-			SK_TARGET=sockerless SK_BACKEND=aca \
-				SK_AZ_SIM_PORT=$((PORT_BASE + 105)) \
+		relay_suite aca e2e-aca SK_AZ_SIM_PORT $((PORT_BASE + 105)) \
+			"$E2E_ACA_FILES"
+		;;
+	deploy)
+		# The images of the normal build and the compose project on the
+		# e2e stack's bed engine (host network: the simulator is on
+		# loopback), beside the stack's own daemons; sockerless-push of
+		# the ASan build when there is one.
+		if e2e_up; then
+			SK_ENGINE_HOST=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_SIM_ENGINE_HOST") \
+				SK_BUILD=$BUILD SK_PUSH=${ASAN_BUILD:-$BUILD}/sockerless-push \
+				SK_SIM_PORT=$((PORT_BASE + 101)) \
 				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
-				SK_TEST_PORT_BASE=$PORT_BASE \
-				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
-				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
-				run_pytest e2e-aca tests/e2e_aca
-			REF_HOST=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_ENGINE_HOST")
-			REF_NETNS=$(. "$E2E_RUN/bed/bed.env" && echo "$SK_REF_NETNS")
-			aca_files=()
-			for f in $E2E_ACA_FILES; do aca_files+=("tests/e2e/$f"); done
-			SK_TARGET=sockerless SK_BACKEND=aca \
-				SK_AZ_SIM_PORT=$((PORT_BASE + 105)) \
-				SK_REGISTRY=127.0.0.1:$((PORT_BASE + 100)) \
-				SK_TEST_PORT_BASE=$PORT_BASE SK_REF_NETNS=$REF_NETNS \
-				SK_REF_DOCKER_HOST=$REF_HOST \
-				SK_DOCKER_HOST="unix://$E2E_RUN/docker.sock" \
-				SK_RUN_DIR=$E2E_RUN SK_BUILD=$E2E_BUILD \
-				run_pytest e2e-aca-containers "${aca_files[@]}"
+				run_pytest deploy tests/deploy
 		else
-			tail -n 40 "$LOGDIR/up.log" "$E2E_RUN/backend.log" 2>/dev/null
-			count e2e-aca 0 1
+			tail -n 40 "$LOGDIR/up.log" 2>/dev/null
+			count deploy 0 1
 		fi
 		;;
 	*)
-		echo "run.sh: unknown suite \"$suite\" (unit unit-asan fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca e2e-azfunc)"
+		echo "run.sh: unknown suite \"$suite\" (unit unit-asan fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca e2e-azfunc deploy)"
 		count "$suite" 0 1
 		;;
 	esac

@@ -24,8 +24,11 @@
 #include "sockerless/httpcli.h"
 #include "sockerless/id.h"
 #include "sockerless/json.h"
+#include "sockerless/listen.h"
 #include "sockerless/log.h"
 #include "sockerless/store.h"
+#include "sockerless/str.h"
+#include "sockerless/tls.h"
 #include "sockerless/xmalloc.h"
 
 static const struct router_route backend_routes[] = {
@@ -35,6 +38,7 @@ static const struct router_route backend_routes[] = {
 	{ "GET", "/info", backend_sys_info, NULL },
 	{ "GET", "/system/df", backend_vol_df, NULL },
 	{ "GET", "/events", backend_sys_events, NULL },
+	{ "POST", "/auth", backend_auth_login, NULL },
 	{ "POST", "/containers/create", backend_ctr_create, NULL },
 	{ "GET", "/containers/json", backend_ctr_list, NULL },
 	{ "POST", "/containers/prune", backend_ctr_prune, NULL },
@@ -145,6 +149,24 @@ static const struct config_key backend_conf_keys[] = {
 	    "unix:///run/sockerless/docker.sock", 0, 0, 0,
 	    "The Docker API a workload's Docker socket mount reaches "
 	    "(unix:///PATH or tcp://ADDRESS:PORT; docs/volumes.md)" },
+	{ "internal_tcp", CONFIG_STRING,
+	    offsetof(struct backend_conf, internal_tcp), NULL, 0, 0, 0,
+	    "IP:PORT to serve the internal API on over TCP as well, for a "
+	    "frontend on another host: TLS (internal_tlscert, "
+	    "internal_tlskey) and a bearer token (internal_token_file) are "
+	    "required (docs/internal-api.md)" },
+	{ "internal_tlscert", CONFIG_STRING,
+	    offsetof(struct backend_conf, internal_tlscert), NULL, 0, 0, 0,
+	    "PEM certificate (chain) of internal_tcp; the frontend checks it "
+	    "against its backend_tlscacert" },
+	{ "internal_tlskey", CONFIG_STRING,
+	    offsetof(struct backend_conf, internal_tlskey), NULL, 0, 0, 0,
+	    "PEM key of internal_tlscert" },
+	{ "internal_token_file", CONFIG_STRING,
+	    offsetof(struct backend_conf, internal_token_file), NULL, 0, 0, 0,
+	    "File holding the bearer token a frontend must send on "
+	    "internal_tcp (the frontend's backend_token_file: the same "
+	    "token); a wrong or missing token is 401" },
 	{ "agent_callback_listen", CONFIG_STRING,
 	    offsetof(struct backend_conf, agent_callback_listen), NULL, 0, 0, 0,
 	    "HOST:PORT the backend listens on for agents calling back "
@@ -292,6 +314,19 @@ backend_handle(struct httpsrv_req *r, void *arg)
 	int rc;
 
 	httpsrv_add_header(r, "Sockerless-Backend", b->caps.instance);
+	/* Over TCP (not the unix socket, whose mode guards it) the frontend
+	 * proves itself with the bearer token. */
+	if (b->internal_token != NULL &&
+	    strcmp(httpsrv_req_peer(r), "unix") != 0 &&
+	    !tls_token_ok(
+		httpsrv_req_header(r, "Authorization"), b->internal_token)) {
+		httpsrv_add_header(r, "WWW-Authenticate", "Bearer");
+		httpsrv_reply_error(r, 401,
+		    "the internal API needs the bearer token of "
+		    "internal_token_file: set the frontend's "
+		    "backend_token_file to a copy of it");
+		return;
+	}
 	if (!str_prefix(path, INTERNAL_PREFIX "/")) {
 		httpsrv_reply_error(r, 404, "page not found");
 		return;
@@ -403,6 +438,54 @@ backend_serve_limits(struct backend *b)
 	httpsrv_set_limits(b->srv, &l);
 }
 
+/* The internal API over TCP: TLS and the bearer token, both required. */
+static int
+backend_serve_tcp(struct backend *b, struct err *e)
+{
+	const struct backend_conf *c = &b->conf;
+	struct listen_addr a;
+	SSL_CTX *ctx;
+	char *spec;
+	int rc;
+
+	if (c->internal_tcp == NULL || c->internal_tcp[0] == '\0')
+		return 0;
+	if (c->internal_token_file == NULL || c->internal_tlscert == NULL ||
+	    c->internal_tlskey == NULL)
+		return err_set(e, 400,
+		    "serving the internal API over TCP needs "
+		    "internal_tlscert, internal_tlskey and "
+		    "internal_token_file (it grants full control of the "
+		    "backend)");
+	if ((b->internal_token = tls_read_token(c->internal_token_file, e)) ==
+	    NULL)
+		return -1;
+	spec = str_prefix(c->internal_tcp, "tcp://") ?
+	    xstrdup(c->internal_tcp) :
+	    xasprintf("tcp://%s", c->internal_tcp);
+	rc = listen_parse(spec, "", 0, &a, e);
+	free(spec);
+	if (rc == -1)
+		return -1;
+	if (a.port == 0) {
+		listen_addr_free(&a);
+		return err_set(e, 400, "%s: expected IP:PORT", c->internal_tcp);
+	}
+	if ((ctx = tls_server_ctx(c->internal_tlscert, c->internal_tlskey, NULL,
+		 0, e)) == NULL) {
+		listen_addr_free(&a);
+		return -1;
+	}
+	rc = httpsrv_listen_tcp_tls(b->srv, a.host, a.port, ctx, e);
+	SSL_CTX_free(ctx);
+	if (rc == 0)
+		log_info("serving the internal API on tcp://%s:%d with TLS and "
+			 "a bearer token",
+		    a.host, a.port);
+	listen_addr_free(&a);
+	return rc;
+}
+
 static void
 backend_serve(struct backend *b)
 {
@@ -421,6 +504,8 @@ backend_serve(struct backend *b)
 		fatalx("listening on %s: %s", b->conf.socket, e.msg);
 	log_info("backend %s %s (instance %s) serving the internal API on %s",
 	    b->ops->name, BACKEND_VERSION, b->instance, b->conf.socket);
+	if (backend_serve_tcp(b, &e) == -1)
+		fatalx("internal_tcp: %s", e.msg);
 }
 
 static void
@@ -470,6 +555,7 @@ backend_free(struct backend *b)
 	if (b->conf.socket != NULL)
 		unlink(b->conf.socket);
 	backend_conf_free(b);
+	free(b->internal_token);
 	free(b);
 }
 
@@ -486,6 +572,7 @@ backend_configure(const struct backend_ops *ops, int argc, char **argv,
 
 	b->ops = ops;
 	b->agent_connect = backend_agent_connect;
+	b->agent_exited = backend_container_exited;
 	b->logs_grace_ms = 1000;
 	TAILQ_INIT(&b->containers);
 	backend_index_init(&b->by_id, backend_container_id);
@@ -540,9 +627,13 @@ backend_new(
 	struct err e;
 	/* The log keeps the name for the life of the process. */
 	static char prog[80];
+	char ua[sizeof(prog) + 16];
 
 	snprintf(prog, sizeof(prog), "sockerless-backend-%s", ops->name);
 	log_init(prog, LOG_LVL_INFO);
+	/* Every cloud and registry call names the backend (audit logs). */
+	snprintf(ua, sizeof(ua), "%s/%s", prog, BACKEND_VERSION);
+	httpcli_set_user_agent(ua);
 	json_init();
 	b = backend_configure(ops, argc, argv, prog, exit_code);
 	if (b == NULL)
@@ -595,8 +686,10 @@ backend_main(int argc, char **argv, const struct backend_ops *ops)
 	if ((b = backend_new(ops, argc, argv, &exit_code)) == NULL)
 		return exit_code;
 	backend_signals(b);
+	log_hold_start(b->base);
 	backend_start(b);
 	event_base_dispatch(b->base);
+	log_hold_stop();
 	backend_free(b);
 	log_info("stopped");
 	return 0;

@@ -117,6 +117,43 @@ backend_agent_push_names(struct backend *b, struct container *c)
 
 /* --- the link ----------------------------------------------------------- */
 
+/* The main process's exit as the agent reported it, ended outside the
+ * link's callback: the exit closes the link and an AutoRemove frees the
+ * container's agent record. */
+struct agent_exit {
+	struct backend *b;
+	struct container *c;
+	int hello; /* the first HELLO of a run, not an exit */
+	int code;
+	int64_t finished_ns;
+};
+
+static void
+agent_exit_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent_exit *x = arg;
+
+	(void)fd;
+	(void)what;
+	if (x->hello && !x->c->gone)
+		x->b->ops->agent_hello(x->b, x->c);
+	else if (!x->hello && !x->c->gone && container_running(x->c))
+		x->b->agent_exited(x->b, x->c, x->code, x->finished_ns, NULL);
+	container_unref(x->c);
+	free(x);
+}
+
+static void
+agent_exit_later(struct agent_exit *x)
+{
+	struct timeval now = { 0, 0 };
+
+	container_ref(x->c);
+	if (event_base_once(
+		x->b->base, -1, EV_TIMEOUT, agent_exit_fire, x, &now) == -1)
+		fatalx("scheduling a container's exit");
+}
+
 static void
 agent_on_hello(void *arg, const cJSON *hello)
 {
@@ -131,6 +168,13 @@ agent_on_hello(void *arg, const cJSON *hello)
 		json_set(container_private(ag->c), BACKEND_P_AGENT_HELLO,
 		    cJSON_CreateTrue());
 		backend_container_save(ag->b, ag->c);
+		if (ag->b->ops->agent_hello != NULL) {
+			struct agent_exit *x = xcalloc(1, sizeof(*x));
+			x->b = ag->b;
+			x->c = ag->c;
+			x->hello = 1;
+			agent_exit_later(x);
+		}
 	}
 	/* A reconnect: the agent may have missed pushes while the link was
 	 * down (the first HELLO follows the push that dialled). */
@@ -143,6 +187,37 @@ agent_on_hello(void *arg, const cJSON *hello)
 		if (rl->req != NULL)
 			backend_agent_relay_hijack(rl);
 	}
+}
+
+/* The agent reports the exit once the process's output is drained and
+ * sent: the attach channels have their last bytes and their result
+ * before this event (one ordered link), so an AutoRemove container (docker
+ * run --rm) exits now, without waiting for the cloud's status to say so.
+ * Any other container waits for the cloud's report (the poller): its
+ * `docker logs` after the exit reads the log service, which has the last
+ * output only once the workload stopped (a TTY's last piece without a
+ * newline is written out when its stream closes; awslogs flushes at
+ * stop). The cloud's report also stays the fallback for a run whose link
+ * is down or was never made. Only for a running container: a start the
+ * cloud has not settled yet is the poller's to settle. */
+static void
+agent_exit_now(struct backend_agent *ag, const cJSON *main_exit)
+{
+	struct agent_exit *x;
+	int64_t at = str_now_ns();
+
+	if (!ag->b->caps.flag[CAP_EXEC] || !container_running(ag->c) ||
+	    container_restarting(ag->c) ||
+	    !json_bool(container_host_config(ag->c), "AutoRemove", 0))
+		return;
+	if (str_time_parse(json_str(main_exit, "finishedAt"), &at) == -1)
+		at = str_now_ns();
+	x = xcalloc(1, sizeof(*x));
+	x->b = ag->b;
+	x->c = ag->c;
+	x->code = (int)json_int(main_exit, "exitCode", 0);
+	x->finished_ns = at;
+	agent_exit_later(x);
 }
 
 static void
@@ -165,6 +240,7 @@ agent_on_event(void *arg, const cJSON *ev)
 		json_set(container_private(ag->c), BACKEND_P_AGENT_EXIT,
 		    cJSON_Duplicate(main_exit, 1));
 		backend_container_save(ag->b, ag->c);
+		agent_exit_now(ag, main_exit);
 	}
 }
 
@@ -369,11 +445,27 @@ agent_relay_on_data(void *arg, int stream, const unsigned char *buf, size_t len)
 		rl->owed += len;
 }
 
+/* The agent's "pid" of an exec (its META at the start, its RESULT and
+ * exec_status answers): kept after the exit, as dockerd keeps it. */
+void
+backend_agent_exec_pid(struct agent_exec *ex, const cJSON *o)
+{
+	const cJSON *pid = cJSON_GetObjectItemCaseSensitive(o, "pid");
+
+	if (cJSON_IsNumber(pid) && pid->valuedouble >= 1 &&
+	    pid->valuedouble <= 2147483647.0)
+		ex->pid = (int)pid->valuedouble;
+}
+
+/* An exec's process id (in the container's PID namespace), sent by the
+ * agent when it started the process: exec inspect's Pid. */
 static void
 agent_relay_on_meta(void *arg, const cJSON *meta)
 {
-	(void)arg;
-	(void)meta;
+	struct agent_relay *rl = arg;
+
+	if (rl->ex != NULL)
+		backend_agent_exec_pid(rl->ex, meta);
 }
 
 static void
@@ -423,6 +515,7 @@ agent_relay_on_result(void *arg, const cJSON *res, const struct err *e)
 		return;
 	}
 	if (ex != NULL) {
+		backend_agent_exec_pid(ex, res);
 		if (cJSON_IsNumber(code)) {
 			ex->exit_code = code->valueint;
 			ex->exited = 1;

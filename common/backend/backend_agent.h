@@ -72,6 +72,7 @@ void backend_agent_link_close(struct backend_agent *ag);
  * none (it then waits for the agent to call back); NULL without a token. */
 struct aglink *backend_agent_link_reverse(
     struct backend *b, struct container *c);
+void backend_agent_exec_pid(struct agent_exec *ex, const cJSON *o);
 struct agent_relay *backend_agent_relay_new(
     struct backend *b, struct container *c, struct httpsrv_req *r);
 /* Opens the relay's channel on the container's link. */

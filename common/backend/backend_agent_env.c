@@ -89,9 +89,16 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 		err_set(e, 500, "no random bytes for the agent token");
 		return NULL;
 	}
-	/* A new run, a new token: links to the previous run are over. */
+	/* A new run, a new token: links to the previous run are over, and
+	 * so are its agent's hello and exit report (the new run's agent may
+	 * call back before the cloud answers the start: the marks go now,
+	 * not when the answer comes). */
 	json_set(container_private(c), BACKEND_PRIV_AGENT_TOKEN,
 	    cJSON_CreateString(tok));
+	cJSON_DeleteItemFromObjectCaseSensitive(
+	    container_private(c), BACKEND_P_AGENT_HELLO);
+	cJSON_DeleteItemFromObjectCaseSensitive(
+	    container_private(c), BACKEND_P_AGENT_EXIT);
 	backend_container_save(b, c);
 	backend_agent_link_close(ag);
 	env = cJSON_CreateArray();

@@ -382,6 +382,8 @@ agent_exec_status_result(void *arg, const cJSON *res, const struct err *e)
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(res, "exitCode");
 	struct timeval tv = { 1, 0 };
 
+	if (e == NULL)
+		backend_agent_exec_pid(ex, res);
 	if (e == NULL && cJSON_IsNumber(code)) {
 		ex->exit_code = code->valueint;
 		ex->exited = 1;

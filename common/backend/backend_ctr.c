@@ -4,6 +4,7 @@
  * operations themselves are in backend_ctr_*.c. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -233,6 +234,7 @@ backend_ctr_save(struct backend *b, struct container *c)
 	char *doc = json_print(c->doc);
 	const cJSON *st = json_obj(c->doc, "State");
 
+	container_touch(c);
 	if (store_container_put(b->store, c->id, container_name(c),
 		json_str(st, "Status"), doc, &e) == -1)
 		log_warnx("saving container %.12s: %s", c->id, e.msg);
@@ -245,38 +247,51 @@ backend_container_save(struct backend *b, struct container *c)
 	backend_ctr_save(b, c);
 }
 
-/* Loads every container from the store at start-up. */
+static void
+backend_ctr_load_one(void *arg, const char *id, const char *name,
+    const char *state, const char *text, size_t len)
+{
+	struct backend *b = arg;
+	struct container *c;
+	struct err pe;
+	cJSON *doc;
+
+	(void)name;
+	(void)state;
+	if (id == NULL || text == NULL ||
+	    (doc = json_parse(text, len, &pe)) == NULL) {
+		log_warnx("container %.12s: unreadable record: %s",
+		    id != NULL ? id : "?",
+		    text == NULL ? "no document" : pe.msg);
+		return;
+	}
+	/* The rows come oldest first; the list is newest first, as creates
+	 * add them and docker ps shows them. */
+	c = container_new(id, doc);
+	TAILQ_INSERT_HEAD(&b->containers, c, entry);
+	backend_index_append(&b->by_id, c);
+	backend_index_append(&b->by_name, c);
+	if (container_running(c))
+		backend_ctr_set_active(b, c, 1);
+}
+
+/* Loads every container from the store at start-up, parsing each row as
+ * SQLite steps to it (no copy of the whole state's text first). */
 void
 backend_ctr_load(struct backend *b)
 {
-	struct store_row *rows = NULL;
-	struct container *c;
-	size_t n = 0;
 	struct err e;
+	struct timespec t0, t1;
 
-	if (store_container_list(b->store, &rows, &n, &e) == -1)
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (store_container_each(b->store, backend_ctr_load_one, b, &e) == -1)
 		fatalx("loading containers: %s", e.msg);
-	for (size_t i = 0; i < n; i++) {
-		struct err pe;
-		cJSON *doc = json_parse(rows[i].doc, strlen(rows[i].doc), &pe);
-		if (doc == NULL) {
-			log_warnx("container %.12s: unreadable record: %s",
-			    rows[i].id, pe.msg);
-			continue;
-		}
-		/* The rows come oldest first; the list is newest first,
-		 * as creates add them and docker ps shows them. */
-		c = container_new(rows[i].id, doc);
-		TAILQ_INSERT_HEAD(&b->containers, c, entry);
-		backend_index_append(&b->by_id, c);
-		backend_index_append(&b->by_name, c);
-		if (container_running(c))
-			backend_ctr_set_active(b, c, 1);
-	}
 	backend_index_sort(&b->by_id);
 	backend_index_sort(&b->by_name);
-	store_rows_free(rows, n);
-	log_info("loaded %zu containers", n);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("loaded %zu containers in %.0f ms", b->by_id.n,
+	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+		(double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 }
 
 struct container *

@@ -27,6 +27,9 @@ void backend_img_push(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 void backend_img_save(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m);
+/* backend_auth.c: POST /auth (docker login) */
+void backend_auth_login(
+    struct backend *b, struct httpsrv_req *r, const struct router_match *m);
 /* Looks an image up by any reference; returns a new doc or NULL. */
 cJSON *backend_img_find(struct backend *b, const char *ref);
 int backend_img_init(struct backend *b, struct err *e);

@@ -220,7 +220,7 @@ backend_img_pull(
 	else
 		p->ref = xstrdup(from);
 	httpsrv_req_on_close(r, backend_img_pull_gone, p);
-	if (reg_resolve(b->reg, p->ref,
+	if (reg_resolve_client(b->reg, p->ref,
 		httpsrv_req_header(r, "X-Registry-Auth"), backend_img_resolved,
 		p, &e) == -1) {
 		httpsrv_req_on_close(r, NULL, NULL);

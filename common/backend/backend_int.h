@@ -96,6 +96,11 @@ struct backend_conf {
 	char *agent_callback_listen;
 	char *agent_callback_url;
 	long long agent_callback_timeout;
+	/* The internal API over TCP (docs/internal-api.md): where, the TLS
+	 * certificate and key, the bearer token's file. */
+	char *internal_tcp;
+	char *internal_tlscert, *internal_tlskey;
+	char *internal_token_file;
 };
 
 #define BACKEND_MAX_CONF_SETS 8
@@ -110,7 +115,12 @@ struct backend {
 	 * into it. */
 	void (*agent_connect)(
 	    void *ag, struct aglink_chan *ch, const cJSON *req);
+	/* The main process's exit as its agent reported it
+	 * (backend_container_exited), set by backend.c for the same reason. */
+	void (*agent_exited)(struct backend *b, struct container *c,
+	    int exit_code, int64_t finished_ns, const char *error);
 	struct backend_conf conf;
+	char *internal_token; /* internal_token_file's token, or NULL */
 	/* The framework's keys, the backend's own and its fragments (names
 	 * prefixed: backend_conf_sets). */
 	struct config_set conf_sets[BACKEND_MAX_CONF_SETS];
@@ -181,6 +191,22 @@ int container_restarting(const struct container *c);
 cJSON *container_state(struct container *c);
 cJSON *container_inspect_json(const struct container *c);
 cJSON *container_summary_json(const struct container *c);
+/* Appends c's /containers/json entry (the summary with its Status as of
+ * now) to out, from the text cached in c since its last change. */
+struct buf;
+void container_list_entry(struct container *c, struct buf *out);
+/* What the list filters read, as of the document's last change (cached
+ * with the list entry; valid until the next container_touch). status is
+ * State.Status (NULL when the document has none), labels Config.Labels
+ * (NULL for none). */
+struct container_facts {
+	const char *status;
+	long long exit_code;
+	const char *name; /* without the leading '/' */
+	const char *image, *image_id;
+	const cJSON *labels;
+};
+const struct container_facts *container_ps_facts(struct container *c);
 int container_has_label(
     const struct container *c, const char *key, const char *value);
 

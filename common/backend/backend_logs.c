@@ -20,7 +20,7 @@
 #include "sockerless/xmalloc.h"
 
 #define LOGS_POLL_MS	500
-#define LOGS_HIGH_WATER (1024 * 1024)
+#define LOGS_HIGH_WATER BACKEND_LOGS_HIGH_WATER
 /* A read that failed after httpcli's own attempts is tried again from the
  * same cursor, with a delay growing from LOGS_RETRY_BASE_MS to
  * LOGS_RETRY_CAP_MS, until reads have failed for LOGS_RETRY_MS in a row. */
@@ -57,6 +57,10 @@ struct logs_job {
 	struct logs_line *ring;
 	size_t ring_n, ring_head, ring_cap;
 	struct event *timer;
+	/* A running container's logs from its agent (backend_logs_agent.c),
+	 * until it ends; wrote: something has gone to the client. */
+	struct logs_agent *la;
+	int wrote;
 };
 TAILQ_HEAD(logs_jobs, logs_job);
 static struct logs_jobs logs_all = TAILQ_HEAD_INITIALIZER(logs_all);
@@ -67,6 +71,7 @@ static void
 backend_logs_job_free(struct logs_job *j)
 {
 	TAILQ_REMOVE(&logs_all, j, entry);
+	backend_logs_agent_close(j->la);
 	if (j->timer != NULL)
 		event_free(j->timer);
 	for (size_t i = 0; i < j->ring_n; i++)
@@ -88,6 +93,7 @@ backend_logs_pending(const struct logs_job *j)
 static void
 backend_logs_write(struct logs_job *j, const void *p, size_t len)
 {
+	j->wrote = 1;
 	if (j->bev != NULL)
 		bufferevent_write(j->bev, p, len);
 	else
@@ -323,6 +329,30 @@ backend_logs_read_ok(struct logs_job *j)
 	j->failing_since_ns = 0;
 }
 
+/* Events from either source: since, until and tail applied; -1 when
+ * until has ended the job. */
+static int
+backend_logs_take(
+    struct logs_job *j, const struct backend_log_event *ev, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].ts_ns < j->since_ns)
+			continue;
+		if (j->until_ns != 0 && ev[i].ts_ns > j->until_ns) {
+			if (!j->initial_done)
+				backend_logs_ring_flush(j);
+			backend_logs_finish(j, 0);
+			return -1;
+		}
+		if (j->tail >= 0 && !j->initial_done)
+			backend_logs_ring_add(j, &ev[i]);
+		else
+			backend_logs_emit(j, ev[i].ts_ns, ev[i].stream,
+			    ev[i].msg, ev[i].len, ev[i].partial);
+	}
+	return 0;
+}
+
 static void
 backend_logs_batch(void *arg, const struct backend_log_event *ev, size_t n,
     const char *cursor, int at_end, const struct err *e)
@@ -347,22 +377,8 @@ backend_logs_batch(void *arg, const struct backend_log_event *ev, size_t n,
 		free(j->cursor);
 		j->cursor = nc;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (ev[i].ts_ns < j->since_ns)
-			continue;
-		if (j->until_ns != 0 && ev[i].ts_ns > j->until_ns) {
-			if (!j->initial_done)
-				backend_logs_ring_flush(j);
-			backend_logs_finish(j, 0);
-			return;
-		}
-		if (j->tail >= 0 && !j->initial_done)
-			backend_logs_ring_add(j, &ev[i]);
-		else
-			backend_logs_emit(j, ev[i].ts_ns, ev[i].stream,
-			    ev[i].msg, ev[i].len, ev[i].partial);
-	}
-	backend_logs_next(j, at_end);
+	if (backend_logs_take(j, ev, n) == 0)
+		backend_logs_next(j, at_end);
 }
 
 static void
@@ -481,6 +497,82 @@ backend_logs_unreadable(struct httpsrv_req *r, const struct container *c)
 	return 1;
 }
 
+/* --- from the agent ----------------------------------------------------- */
+
+static void
+backend_logs_agent_events(
+    void *arg, const struct backend_log_event *ev, size_t n)
+{
+	struct logs_job *j = arg;
+
+	if (!j->finished)
+		backend_logs_take(j, ev, n);
+}
+
+/* With follow: the output so far is in, so a tail can go out. */
+static void
+backend_logs_agent_live(void *arg)
+{
+	struct logs_job *j = arg;
+
+	if (!j->initial_done) {
+		j->initial_done = 1;
+		backend_logs_ring_flush(j);
+	}
+}
+
+/* The agent has given everything (the output so far, or with follow all
+ * of it: the process ended), and the job ends as a log-service one does
+ * at the end of its output. When it could not, the log service serves the
+ * job from the start as long as nothing has been written; a stream that
+ * broke off midway is said to have (the two sources' times differ, so
+ * going on from the log service could repeat or skip lines). */
+static void
+backend_logs_agent_end(void *arg, const struct err *e)
+{
+	struct logs_job *j = arg;
+
+	j->la = NULL;
+	if (j->finished)
+		return;
+	if (e == NULL) {
+		if (!j->initial_done) {
+			j->initial_done = 1;
+			backend_logs_ring_flush(j);
+		}
+		backend_logs_finish(j, 0);
+		return;
+	}
+	if (!j->wrote) {
+		log_debug(
+		    "logs of %.12s from the log service: %s", j->c->id, e->msg);
+		for (size_t i = 0; i < j->ring_n; i++)
+			free(j->ring[(j->ring_head + i) % j->ring_cap].msg);
+		j->ring_n = j->ring_head = 0;
+		j->initial_done = 0;
+		backend_logs_fetch(j);
+		return;
+	}
+	backend_logs_fail(j,
+	    e->status == 507 ?
+		"the agent's log spool dropped output this reader had not "
+		"taken yet (the reader was too slow); run docker logs again" :
+		e->msg);
+}
+
+static size_t
+backend_logs_agent_pending(void *arg)
+{
+	return backend_logs_pending(arg);
+}
+
+static const struct logs_agent_cbs backend_logs_agent_cbs = {
+	.events = backend_logs_agent_events,
+	.live = backend_logs_agent_live,
+	.end = backend_logs_agent_end,
+	.pending = backend_logs_agent_pending,
+};
+
 void
 backend_logs_get(
     struct backend *b, struct httpsrv_req *r, const struct router_match *m)
@@ -519,7 +611,12 @@ backend_logs_get(
 		     "application/vnd.docker.multiplexed-stream");
 	httpsrv_req_on_close(r, backend_logs_client_gone, j);
 	httpsrv_stream_on_drain(r, backend_logs_drained, j);
-	backend_logs_fetch(j);
+	/* A running container's output is its agent's, without the log
+	 * service's lag; otherwise, or when that fails, the log service. */
+	j->la = backend_logs_agent_open(
+	    b, c, j->follow, &backend_logs_agent_cbs, j);
+	if (j->la == NULL)
+		backend_logs_fetch(j);
 }
 
 /* The attached client closed or sent EOF: Docker keeps streaming output

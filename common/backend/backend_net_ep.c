@@ -49,6 +49,7 @@ backend_net_attach(
 	cJSON *nets = backend_net_endpoints(c), *ep;
 
 	(void)b;
+	container_touch(c);
 	if (nets == NULL) {
 		nets = cJSON_CreateObject();
 		json_set(json_obj(c->doc, "NetworkSettings"), "Networks", nets);
@@ -184,6 +185,7 @@ backend_net_addressed(struct backend *b, struct container *c, const char *ip)
 {
 	cJSON *ep;
 
+	container_touch(c);
 	cJSON_ArrayForEach(ep, backend_net_endpoints(c))
 		backend_net_ep_up(b, c, ep->string, ep, ip);
 }
@@ -193,6 +195,7 @@ backend_net_renamed(struct container *c)
 {
 	cJSON *ep;
 
+	container_touch(c);
 	cJSON_ArrayForEach(ep, backend_net_endpoints(c)) {
 		if (json_arr(ep, "DNSNames") != NULL)
 			backend_net_dns_names(c, ep);
@@ -204,6 +207,7 @@ backend_net_released(struct container *c)
 {
 	cJSON *ep;
 
+	container_touch(c);
 	cJSON_ArrayForEach(ep, backend_net_endpoints(c)) {
 		json_set(ep, "EndpointID", cJSON_CreateString(""));
 		json_set(ep, "IPAddress", cJSON_CreateString(""));

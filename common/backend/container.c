@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "backend_int.h"
+#include "sockerless/buf.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"
@@ -55,6 +56,7 @@ container_unref(struct container *c)
 	if (c->backend_data_free != NULL)
 		c->backend_data_free(c->backend_data);
 	cJSON_Delete(c->doc);
+	container_touch(c);
 	/* Only the list head is left: every waiter holds a reference. */
 	free(c->waiters);
 	free(c);
@@ -134,6 +136,7 @@ container_set_state(struct container *c, const char *status)
 {
 	cJSON *st = container_state(c);
 
+	container_touch(c);
 	json_set(st, "Status", cJSON_CreateString(status));
 	json_set(st, "Running",
 	    cJSON_CreateBool(strcmp(status, "running") == 0 ||
@@ -317,24 +320,49 @@ container_human_duration(char *out, size_t size, int64_t ns)
 		snprintf(out, size, "%lld years", (long long)(d / 365));
 }
 
-/* "Up 5 minutes", "Exited (3) 2 seconds ago", "Created". */
+/* What Status ("Up 5 minutes", "Exited (3) 2 seconds ago", "Created") is
+ * made of, as of the document's last change: container_list_entry keeps
+ * it with the cached entry, so that a list of 10k containers does not walk
+ * 10k State objects (scattered in memory) to print it. */
+struct container_status_in {
+	char status[12];	   /* State.Status; "" for none */
+	int64_t started, finished; /* ns */
+	long long exit_code;
+};
+
 static void
-container_status_text(const struct container *c, char *out, size_t size)
+container_status_in(const struct container *c, struct container_status_in *in)
 {
 	const cJSON *st = json_obj(c->doc, "State");
-	const char *status = json_str(st, "Status"), *hs;
-	char dur[64];
-	int64_t t = 0;
 
-	if (status == NULL || strcmp(status, "created") == 0) {
+	str_lcpy(in->status,
+	    json_str(st, "Status") != NULL ? json_str(st, "Status") : "",
+	    sizeof(in->status));
+	in->started = in->finished = 0;
+	str_time_parse(json_str(st, "StartedAt"), &in->started);
+	str_time_parse(json_str(st, "FinishedAt"), &in->finished);
+	in->exit_code = (long long)json_int(st, "ExitCode", 0);
+}
+
+/* Status from its parts; the health (running and paused only) is read from
+ * the document now: it may change without a save. */
+static void
+container_status_fmt(const struct container *c,
+    const struct container_status_in *in, char *out, size_t size)
+{
+	const char *status = in->status, *hs;
+	char dur[64];
+
+	if (status[0] == '\0' || strcmp(status, "created") == 0) {
 		snprintf(out, size, "Created");
 		return;
 	}
 	if (strcmp(status, "running") == 0 || strcmp(status, "paused") == 0) {
-		str_time_parse(json_str(st, "StartedAt"), &t);
-		container_human_duration(dur, sizeof(dur), str_now_ns() - t);
+		container_human_duration(
+		    dur, sizeof(dur), str_now_ns() - in->started);
 		/* Docker: "Up 5 minutes (healthy)", "(health: starting)". */
-		hs = json_str(json_obj(st, "Health"), "Status");
+		hs = json_str(
+		    json_obj(json_obj(c->doc, "State"), "Health"), "Status");
 		snprintf(out, size, "Up %s%s%s%s%s", dur,
 		    strcmp(status, "paused") == 0 ? " (Paused)" : "",
 		    hs == NULL			    ? "" :
@@ -351,11 +379,19 @@ container_status_text(const struct container *c, char *out, size_t size)
 		snprintf(out, size, "Dead");
 		return;
 	}
-	str_time_parse(json_str(st, "FinishedAt"), &t);
-	container_human_duration(dur, sizeof(dur), str_now_ns() - t);
+	container_human_duration(dur, sizeof(dur), str_now_ns() - in->finished);
 	snprintf(out, size, "%s (%lld) %s ago",
 	    strcmp(status, "restarting") == 0 ? "Restarting" : "Exited",
-	    (long long)json_int(st, "ExitCode", 0), dur);
+	    in->exit_code, dur);
+}
+
+static void
+container_status_text(const struct container *c, char *out, size_t size)
+{
+	struct container_status_in in;
+
+	container_status_in(c, &in);
+	container_status_fmt(c, &in, out, size);
 }
 
 /* Docker's "Command" column: the path and the args joined by spaces, an
@@ -442,8 +478,10 @@ container_ports_list(const struct container *c)
 	return out;
 }
 
-cJSON *
-container_summary_json(const struct container *c)
+/* The summary's keys before Status (Id to State) and after it (HostConfig,
+ * NetworkSettings, Mounts), in dockerd's order. */
+static void
+container_summary_parts(const struct container *c, cJSON **head, cJSON **tail)
 {
 	cJSON *o = cJSON_CreateObject(), *names = cJSON_CreateArray(), *hc, *ns;
 	const cJSON *cfg = container_config(c);
@@ -451,7 +489,7 @@ container_summary_json(const struct container *c)
 	const cJSON *mounts = json_arr(c->doc, "Mounts");
 	const cJSON *nets =
 	    json_obj(json_obj(c->doc, "NetworkSettings"), "Networks");
-	char status[128], *cmd;
+	char *cmd;
 	int64_t created = 0;
 
 	json_add_str(o, "Id", c->id);
@@ -469,8 +507,8 @@ container_summary_json(const struct container *c)
 	cJSON_AddItemToObject(o, "Labels",
 	    labels != NULL ? cJSON_Duplicate(labels, 1) : cJSON_CreateObject());
 	json_add_str(o, "State", json_str(json_obj(c->doc, "State"), "Status"));
-	container_status_text(c, status, sizeof(status));
-	json_add_str(o, "Status", status);
+	*head = o;
+	o = cJSON_CreateObject();
 	hc = cJSON_CreateObject();
 	json_add_str(hc, "NetworkMode",
 	    json_str(container_host_config(c), "NetworkMode"));
@@ -482,5 +520,170 @@ container_summary_json(const struct container *c)
 	cJSON_AddItemToObject(o, "NetworkSettings", ns);
 	cJSON_AddItemToObject(o, "Mounts",
 	    mounts != NULL ? cJSON_Duplicate(mounts, 1) : cJSON_CreateArray());
+	*tail = o;
+}
+
+cJSON *
+container_summary_json(const struct container *c)
+{
+	cJSON *o, *tail, *it;
+	char status[128];
+
+	container_summary_parts(c, &o, &tail);
+	container_status_text(c, status, sizeof(status));
+	json_add_str(o, "Status", status);
+	while ((it = tail->child) != NULL)
+		cJSON_AddItemToObject(
+		    o, it->string, cJSON_DetachItemViaPointer(tail, it));
+	cJSON_Delete(tail);
 	return o;
+}
+
+/* A rendered list entry: the summary's JSON text without Status, which
+ * goes at split (the head's keys end there, the tail's begin), and what
+ * Status is made of. */
+struct container_ps {
+	struct container_status_in in;
+	/* What the list filters read (container_ps_facts), copied from the
+	 * document: a filtered ps of 10k containers reads these instead of
+	 * looking keys up in 10k documents. */
+	struct container_facts facts;
+	char *name, *image, *image_id;
+	cJSON *labels;
+	char *text; /* NULL until the first list that prints c */
+	size_t len, split;
+};
+
+static void
+container_ps_free(struct container_ps *l)
+{
+	if (l == NULL)
+		return;
+	free(l->name);
+	free(l->image);
+	free(l->image_id);
+	cJSON_Delete(l->labels);
+	free(l->text);
+	free(l);
+}
+
+void
+container_touch(struct container *c)
+{
+	container_ps_free(c->ps);
+	c->ps = NULL;
+}
+
+static char *
+container_strdup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* The cached part of c's entry, made now if the document changed since. */
+static struct container_ps *
+container_ps_get(struct container *c)
+{
+	struct container_ps *l = c->ps;
+	const cJSON *labels;
+
+	if (l != NULL)
+		return l;
+	l = xcalloc(1, sizeof(*l));
+	container_status_in(c, &l->in);
+	l->name = container_strdup_or_null(container_name(c));
+	l->image = container_strdup_or_null(container_image(c));
+	l->image_id = container_strdup_or_null(json_str(c->doc, "Image"));
+	labels = json_obj(container_config(c), "Labels");
+	l->labels = labels != NULL ? cJSON_Duplicate(labels, 1) : NULL;
+	l->facts.status =
+	    json_str(json_obj(c->doc, "State"), "Status") != NULL ?
+	    l->in.status :
+	    NULL;
+	l->facts.exit_code = l->in.exit_code;
+	l->facts.name = l->name;
+	l->facts.image = l->image;
+	l->facts.image_id = l->image_id;
+	l->facts.labels = l->labels;
+	c->ps = l;
+	return l;
+}
+
+const struct container_facts *
+container_ps_facts(struct container *c)
+{
+	return &container_ps_get(c)->facts;
+}
+
+/* Appends s as a JSON string (quoted, escaped). */
+static void
+container_json_str(struct buf *out, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	buf_add(out, "\"", 1);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		buf_add(out, run, (size_t)(s - run));
+		run = s + 1;
+		if (ch == '"' || ch == '\\') {
+			char esc[2] = { '\\', (char)ch };
+			buf_add(out, esc, 2);
+		} else {
+			char esc[6] = { '\\', 'u', '0', '0', hex[ch >> 4],
+				hex[ch & 15] };
+			buf_add(out, esc, 6);
+		}
+	}
+	buf_add(out, run, (size_t)(s - run));
+	buf_add(out, "\"", 1);
+}
+
+/* The entry is rendered once per change of the document (container_touch)
+ * and kept as text: a list then copies it and adds Status, the one field
+ * that changes with the clock. The text is "{...head keys" and "tail
+ * keys...}" back to back: both objects always have keys (Id; HostConfig),
+ * so the entry is head + ,"Status":"..." + , + tail.
+ *
+ * Why a cache is never stale: it is read and rebuilt only here, in a list
+ * request's callback, and every change of the document is followed by a
+ * save (which touches) in the same event-loop callback, as the store must
+ * hold what clients see; container_set_state and the endpoint changes
+ * touch as well. The daemon is single-threaded, so no list runs between a
+ * change and its save. */
+void
+container_list_entry(struct container *c, struct buf *out)
+{
+	struct container_ps *l = container_ps_get(c);
+	char status[128];
+
+	if (l->text == NULL) {
+		cJSON *head, *tail;
+		char *h, *t;
+		size_t hl, tl;
+
+		container_summary_parts(c, &head, &tail);
+		h = json_print(head);
+		t = json_print(tail);
+		hl = strlen(h) - 1; /* without the closing brace */
+		tl = strlen(t) - 1; /* without the opening brace */
+		l->text = xmalloc(hl + tl + 1);
+		memcpy(l->text, h, hl);
+		memcpy(l->text + hl, t + 1, tl + 1);
+		l->len = hl + tl;
+		l->split = hl;
+		free(h);
+		free(t);
+		cJSON_Delete(head);
+		cJSON_Delete(tail);
+	}
+	container_status_fmt(c, &l->in, status, sizeof(status));
+	buf_add(out, l->text, l->split);
+	buf_add(out, ",\"Status\":", 10);
+	container_json_str(out, status);
+	buf_add(out, ",", 1);
+	buf_add(out, l->text + l->split, l->len - l->split);
 }

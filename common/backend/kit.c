@@ -353,6 +353,12 @@ kit_logs_unmark(struct backend_log_event *ev)
 }
 
 void
+kit_logs_tty(struct backend_log_event *ev)
+{
+	ev->partial = ev->len == 0 || ev->msg[ev->len - 1] != '\r';
+}
+
+void
 kit_hash(const char *text, char *hex, size_t n)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];

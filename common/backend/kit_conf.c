@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sockerless/backend_kit.h"
+#include "sockerless/kit_faas.h"
 #include "sockerless/xmalloc.h"
 
 const struct config_key kit_orphans_keys[KIT_ORPHANS_NKEYS] = {
@@ -14,6 +15,19 @@ const struct config_key kit_orphans_keys[KIT_ORPHANS_NKEYS] = {
 	    "report", 0, 0, 0,
 	    "Workloads of this backend instance unknown to its state: report "
 	    "or stop" },
+};
+
+const struct config_key kit_pool_keys[KIT_POOL_NKEYS] = {
+	{ "pool_max", CONFIG_INT, offsetof(struct kit_pool_limits, pool_max),
+	    "4", 1, 100, 0,
+	    "Most functions the pool holds (runs at the same time)" },
+	{ "pool_idle", CONFIG_INT, offsetof(struct kit_pool_limits, pool_idle),
+	    "900", 10, 86400, 0,
+	    "Seconds an idle pool function is kept before it is deleted" },
+	{ "pool_wait", CONFIG_INT, offsetof(struct kit_pool_limits, pool_wait),
+	    "60", 0, 3600, 0,
+	    "Seconds a start waits for a free function of a full pool before "
+	    "it answers 503" },
 };
 
 int

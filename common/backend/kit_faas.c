@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "sockerless/container.h"
 #include "sockerless/httpcli.h"
@@ -46,7 +47,14 @@ struct kit_faas_inv {
 	int retries;		   /* runs a busy function turned away */
 	int abandoned;		   /* removed while a retry takes a function */
 	struct kit_faas_op *start; /* until the first request is sent */
+	int let_go;		   /* on kit_faas_gone: its container removed */
+	TAILQ_ENTRY(kit_faas_inv) entry;
 };
+
+/* Runs whose containers were removed while they were in flight: each
+ * holds its function until its answer comes (freed at shutdown). */
+static TAILQ_HEAD(, kit_faas_inv) kit_faas_gone = TAILQ_HEAD_INITIALIZER(
+    kit_faas_gone);
 
 void
 kit_faas_init(const struct kit_faas *f)
@@ -249,6 +257,8 @@ kit_faas_create(
 static void
 kit_faas_inv_free(struct kit_faas_inv *inv)
 {
+	if (inv->let_go)
+		TAILQ_REMOVE(&kit_faas_gone, inv, entry);
 	container_unref(inv->c);
 	free(inv->image);
 	free(inv);
@@ -326,10 +336,13 @@ kit_faas_answered(struct httpcli_resp *resp, void *arg)
 	}
 	if (current)
 		backend_container_exited(b, c, code, str_now_ns(), error);
-	else if (!c->gone)
-		log_info("container %.12s: a run it no longer waits for ended "
-			 "(HTTP %d)",
-		    c->id, resp->status);
+	else
+		log_info("container %.12s%s: a run it no longer waits for "
+			 "ended (HTTP %d); %s %s is free again",
+		    c->id, c->gone ? " (removed)" : "", resp->status, kf->what,
+		    kit_slot_name(inv->slot));
+	if (resp->status == 429)
+		quiet = KIT_FAAS_BUSY_QUIET_S; /* busy with another run */
 	free(error);
 	kit_faas_inv_end(inv, quiet);
 }
@@ -518,8 +531,13 @@ kit_faas_kill(struct backend *b, struct container *c, int signo,
 	done(arg, NULL);
 }
 
-/* Forgets the run in flight (its answer will not be read); its function
- * stays out of use while the run may still occupy it. */
+/* Lets the run in flight go with its container: an HTTP request cannot be
+ * cancelled on the cloud's side (the run goes on in its instance), so the
+ * request stays open and its answer, when it comes, gives the function
+ * back to the pool at once (kit_faas_answered: the container is gone, the
+ * answer is only logged). Dropping the connection instead would leave the
+ * function busy for an unknown time, kept out of use for the whole
+ * timeout. */
 static void
 kit_faas_cancel(struct container *c)
 {
@@ -527,15 +545,14 @@ kit_faas_cancel(struct container *c)
 
 	if (inv == NULL || inv->start != NULL)
 		return; /* a start in progress ends on its own */
+	c->backend_data = NULL;
+	inv->let_go = 1;
+	TAILQ_INSERT_TAIL(&kit_faas_gone, inv, entry);
 	if (inv->http_call == 0) {
 		/* A retry is taking a function or its token: its callback
 		 * gives the function back and frees the run. */
-		c->backend_data = NULL;
 		inv->abandoned = 1;
-		return;
 	}
-	httpcli_cancel(backend_httpcli(inv->b), inv->http_call);
-	kit_faas_inv_end(inv, inv->timeout_s);
 }
 
 void
@@ -552,6 +569,16 @@ kit_faas_remove(
 /* --- shutdown ------------------------------------------------------------- */
 
 static void
+kit_faas_drop(struct kit_faas_inv *inv)
+{
+	if (inv->http_call != 0)
+		httpcli_cancel(backend_httpcli(inv->b), inv->http_call);
+	if (inv->token_call != 0 && kf->token_cancel != NULL)
+		kf->token_cancel(inv->token_call);
+	kit_faas_inv_free(inv);
+}
+
+static void
 kit_faas_cancel_one(struct backend *b, struct container *c, void *arg)
 {
 	struct kit_faas_inv *inv = c->backend_data;
@@ -561,16 +588,15 @@ kit_faas_cancel_one(struct backend *b, struct container *c, void *arg)
 	if (inv == NULL)
 		return;
 	c->backend_data = NULL;
-	if (inv->http_call != 0)
-		httpcli_cancel(backend_httpcli(inv->b), inv->http_call);
-	if (inv->token_call != 0 && kf->token_cancel != NULL)
-		kf->token_cancel(inv->token_call);
-	kit_faas_inv_free(inv);
+	kit_faas_drop(inv);
 }
 
 void
 kit_faas_shutdown(struct backend *b)
 {
-	if (kf != NULL)
-		backend_container_foreach(b, kit_faas_cancel_one, NULL);
+	if (kf == NULL)
+		return;
+	backend_container_foreach(b, kit_faas_cancel_one, NULL);
+	while (!TAILQ_EMPTY(&kit_faas_gone))
+		kit_faas_drop(TAILQ_FIRST(&kit_faas_gone));
 }

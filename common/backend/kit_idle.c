@@ -2,8 +2,7 @@
  * jobs): the reuse table, and the jobs no container uses any more, which
  * wait out idle_s in case an identical container comes (it reuses the
  * job, and docker create skips making it), then are deleted. The waiting
- * jobs are journalled, so that a restart deletes them on time too. Also
- * the runs of a container (one execution each). */
+ * jobs are journalled, so that a restart deletes them on time too. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,31 +14,31 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
-struct kit_idle_find {
-	const char *p_job;
-	const char *job;
-	const struct container *self;
-	int used;
-};
-
-static void
-kit_idle_match(struct backend *b, struct container *c, void *arg)
+/* The counts are keyed by the backend's private key for the job. */
+static struct kit_uses *
+kit_idle_uses(struct kit_idle *i)
 {
-	struct kit_idle_find *f = arg;
-	const char *job = json_str(container_private(c), f->p_job);
-
-	(void)b;
-	if (c != f->self && job != NULL && strcmp(job, f->job) == 0)
-		f->used = 1;
+	i->uses.p_key = i->p_job;
+	return &i->uses;
 }
 
 int
-kit_idle_used(struct kit_idle *i, const char *job, const struct container *self)
+kit_idle_used(struct kit_idle *i, const char *job)
 {
-	struct kit_idle_find f = { i->p_job, job, self, 0 };
+	return kit_uses_used(kit_idle_uses(i), i->b, job);
+}
 
-	backend_container_foreach(i->b, kit_idle_match, &f);
-	return f.used;
+void
+kit_idle_release(struct kit_idle *i, struct backend *b, struct container *c)
+{
+	struct kit_uses *u = kit_idle_uses(i);
+	const char *named = json_str(container_private(c), i->p_job);
+	char *job = named != NULL ? xstrdup(named) : NULL;
+
+	kit_uses_release(u, b, c);
+	if (job != NULL && !kit_uses_used(u, b, job))
+		kit_idle_add(i, job);
+	free(job);
 }
 
 void
@@ -70,7 +69,7 @@ kit_idle_exists(struct kit_idle *i, const char *job)
 int
 kit_idle_known(struct kit_idle *i, const char *job)
 {
-	return kit_idle_exists(i, job) || kit_idle_used(i, job, NULL) ||
+	return kit_idle_exists(i, job) || kit_idle_used(i, job) ||
 	    kit_journal_has(i->b, i->kv_idle, job);
 }
 
@@ -107,7 +106,7 @@ kit_idle_tick(evutil_socket_t fd, short what, void *arg)
 		int64_t at = json_int(it, "at", 0);
 		if (it->string == NULL || now - at < i->idle_s * 1000000000LL)
 			continue;
-		if (kit_idle_used(i, it->string, NULL)) {
+		if (kit_idle_used(i, it->string)) {
 			kit_journal_put(i->b, i->kv_idle, it->string, NULL);
 			continue;
 		}
@@ -146,43 +145,108 @@ kit_idle_resume(struct kit_idle *i, struct backend *b)
 	evtimer_add(i->timer, &tv);
 }
 
+/* A create in flight, one per job name: identical creates that come
+ * meanwhile wait for its answer. */
+struct kit_make {
+	struct kit_idle *idle;
+	char *job;
+	struct kit_op **ops;
+	size_t n;
+	struct kit_make *next;
+};
+
+static void
+kit_make_destroy(struct kit_make *m)
+{
+	free(m->job);
+	free(m->ops);
+	free(m);
+}
+
+/* Unlinks m from its idle set's making list and frees it. */
+static void
+kit_make_free(struct kit_make *m)
+{
+	struct kit_make **p;
+
+	for (p = &m->idle->making; *p != NULL; p = &(*p)->next)
+		if (*p == m) {
+			*p = m->next;
+			break;
+		}
+	kit_make_destroy(m);
+}
+
+static void
+kit_make_wait(struct kit_make *m, struct kit_op *op)
+{
+	m->ops = xreallocarray(m->ops, m->n + 1, sizeof(*m->ops));
+	m->ops[m->n++] = op;
+}
+
+struct kit_make *
+kit_idle_get(struct kit_idle *i, const char *job, struct kit_op *op)
+{
+	struct kit_make *m;
+
+	if (kit_idle_exists(i, job)) {
+		kit_idle_take(i, job);
+		kit_uses_set(kit_idle_uses(i), op->c, job);
+		backend_container_save(op->b, op->c);
+		kit_op_end(op, NULL);
+		return NULL;
+	}
+	for (m = i->making; m != NULL; m = m->next)
+		if (strcmp(m->job, job) == 0) {
+			kit_make_wait(m, op);
+			return NULL;
+		}
+	m = xcalloc(1, sizeof(*m));
+	m->idle = i;
+	m->job = xstrdup(job);
+	kit_make_wait(m, op);
+	m->next = i->making;
+	i->making = m;
+	kit_idle_take(i, job);
+	return m;
+}
+
+const char *
+kit_make_job(const struct kit_make *m)
+{
+	return m->job;
+}
+
+void
+kit_make_end(struct kit_make *m, const struct err *e)
+{
+	struct kit_op *op;
+	size_t k;
+
+	if (e == NULL)
+		kit_idle_made(m->idle, m->job, 1);
+	for (k = 0; k < m->n; k++) {
+		op = m->ops[k];
+		if (e == NULL) {
+			kit_uses_set(kit_idle_uses(m->idle), op->c, m->job);
+			backend_container_save(op->b, op->c);
+		}
+		kit_op_end(op, e);
+	}
+	kit_make_free(m);
+}
+
 void
 kit_idle_free(struct kit_idle *i)
 {
+	struct kit_make *m;
+
 	if (i->timer != NULL)
 		event_free(i->timer);
 	i->timer = NULL;
-}
-
-/* --- runs ----------------------------------------------------------------- */
-
-void
-kit_run_use(cJSON *priv, const char *name)
-{
-	cJSON *runs = json_arr(priv, KIT_P_RUNS), *r;
-
-	if (runs == NULL) {
-		runs = cJSON_CreateArray();
-		json_set(priv, KIT_P_RUNS, runs);
+	kit_uses_free(&i->uses);
+	while ((m = i->making) != NULL) {
+		i->making = m->next;
+		kit_make_destroy(m);
 	}
-	r = cJSON_CreateObject();
-	json_add_str(r, KIT_P_RUN_NAME, name);
-	json_add_int(r, KIT_P_RUN_AT, str_now_ns());
-	cJSON_AddItemToArray(runs, r);
-	json_set(priv, KIT_P_EXEC, cJSON_CreateString(name));
-	cJSON_DeleteItemFromObjectCaseSensitive(priv, KIT_P_STARTED);
-}
-
-int
-kit_run_first(const cJSON *runs, int64_t since_ns)
-{
-	int idx = 0, i = 0;
-	const cJSON *it;
-
-	cJSON_ArrayForEach(it, runs) {
-		if (since_ns > 0 && json_int(it, KIT_P_RUN_AT, 0) <= since_ns)
-			idx = i;
-		i++;
-	}
-	return idx;
 }

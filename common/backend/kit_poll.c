@@ -5,6 +5,7 @@
 
 #include "sockerless/backend_kit.h"
 #include "sockerless/json.h"
+#include "sockerless/str.h"
 
 static void
 kit_poller_schedule(struct kit_poller *p, long long ms)
@@ -31,17 +32,35 @@ kit_backoff_next(
 struct kit_collect {
 	struct kit_poller *p;
 	cJSON *batches; /* array of arrays of ids */
+	int full;	/* every workload, or only the starting ones */
+	int starting;	/* parked starts seen */
 };
+
+/* After a tick: soon while starts are parked, else at the next full
+ * tick. */
+static void
+kit_poller_next(struct kit_poller *p)
+{
+	int64_t left = (p->next_full_ns - str_now_ns()) / 1000000;
+
+	if (p->starting > 0 && left > KIT_POLL_START_MS)
+		left = KIT_POLL_START_MS;
+	kit_poller_schedule(p, left > 0 ? left : 0);
+}
 
 static void
 kit_poller_collect(struct backend *b, struct container *c, void *arg)
 {
 	struct kit_collect *kc = arg;
-	const char *id = kc->p->id(c);
+	const char *id;
 	cJSON *last;
 
 	(void)b;
-	if (id == NULL)
+	if (kit_start_pending(c))
+		kc->starting++;
+	else if (!kc->full)
+		return;
+	if ((id = kc->p->id(c)) == NULL)
 		return;
 	last = cJSON_GetArrayItem(
 	    kc->batches, cJSON_GetArraySize(kc->batches) - 1);
@@ -56,15 +75,21 @@ static void
 kit_poller_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct kit_poller *p = arg;
-	struct kit_collect kc = { p, cJSON_CreateArray() };
+	struct kit_collect kc = { p, cJSON_CreateArray(), 0, 0 };
+	int64_t now = str_now_ns();
 	cJSON *batch;
 
 	(void)fd;
 	(void)what;
+	if (now >= p->next_full_ns) {
+		kc.full = 1;
+		p->next_full_ns = now + p->interval_ms * 1000000;
+	}
 	backend_container_foreach_active(p->b, kit_poller_collect, &kc);
+	p->starting = kc.starting;
 	if (cJSON_GetArraySize(kc.batches) == 0) {
 		cJSON_Delete(kc.batches);
-		kit_poller_schedule(p, p->interval_ms);
+		kit_poller_next(p);
 		return;
 	}
 	p->inflight = 1;
@@ -85,7 +110,12 @@ kit_poller_batch_done(struct kit_poller *p, int failed)
 	p->backoff_ms = kit_backoff_next(
 	    p->backoff_ms, p->interval_ms, p->max_backoff_ms, p->errors > 0);
 	p->inflight = 0;
-	kit_poller_schedule(p, p->backoff_ms ? p->backoff_ms : p->interval_ms);
+	if (p->backoff_ms) {
+		p->next_full_ns = str_now_ns() + p->backoff_ms * 1000000;
+		kit_poller_schedule(p, p->backoff_ms);
+		return;
+	}
+	kit_poller_next(p);
 }
 
 void
@@ -99,8 +129,11 @@ kit_poller_start(struct kit_poller *p, struct backend *b)
 void
 kit_poller_kick(struct kit_poller *p)
 {
-	if (!p->inflight && p->backoff_ms == 0)
+	if (!p->inflight && p->backoff_ms == 0) {
+		/* A stop: every workload on the next tick. */
+		p->next_full_ns = 0;
 		kit_poller_schedule(p, 200);
+	}
 }
 
 void

@@ -195,11 +195,40 @@ kit_pool_deleted(void *arg, const struct err *e)
 	kit_pool_dispatch();
 }
 
+struct kit_rm {
+	TAILQ_ENTRY(kit_rm) entry;
+	void (*done)(void *arg, const struct err *e);
+	void *arg;
+	int own_arg; /* arg is freed with r when no answer comes */
+};
+static TAILQ_HEAD(, kit_rm) kit_rms = TAILQ_HEAD_INITIALIZER(kit_rms);
+
+static void
+kit_pool_remove(const char *name, void (*done)(void *arg, const struct err *e),
+    void *arg, int own_arg)
+{
+	struct kit_rm *r = xcalloc(1, sizeof(*r));
+
+	r->done = done;
+	r->arg = arg;
+	r->own_arg = own_arg;
+	TAILQ_INSERT_TAIL(&kit_rms, r, entry);
+	kp.conf.ops->remove(r, name);
+}
+
+void
+kit_pool_removed(struct kit_rm *r, const struct err *e)
+{
+	TAILQ_REMOVE(&kit_rms, r, entry);
+	r->done(r->arg, e);
+	free(r);
+}
+
 static void
 kit_pool_delete(struct kit_slot *s)
 {
 	s->state = KIT_SLOT_DELETING;
-	kp.conf.ops->remove(s->name, kit_pool_deleted, s);
+	kit_pool_remove(s->name, kit_pool_deleted, s, 0);
 }
 
 /* --- pointing and creating ------------------------------------------------ */
@@ -256,8 +285,8 @@ kit_slot_created(struct kit_slot *s, int pointed, const struct err *e)
 
 	if (e != NULL) {
 		/* It may exist: it goes. */
-		kp.conf.ops->remove(
-		    s->name, kit_pool_discarded, xstrdup(s->name));
+		kit_pool_remove(
+		    s->name, kit_pool_discarded, xstrdup(s->name), 1);
 		e2 = *e;
 		err_wrap(&e2, "creating %s %s", kp.conf.what, s->name);
 		TAILQ_REMOVE(&kp.slots, s, entry);
@@ -556,10 +585,19 @@ kit_pool_stop(void)
 	struct kit_wait *w, *wn;
 	struct kit_slot *s, *sn;
 	struct kit_quiet *q, *qn;
+	struct kit_rm *r, *rn;
 
 	if (kp.timer != NULL)
 		event_free(kp.timer);
 	kp.timer = NULL;
+	/* Deletions whose answers the shutdown drops. */
+	for (r = TAILQ_FIRST(&kit_rms); r != NULL; r = rn) {
+		rn = TAILQ_NEXT(r, entry);
+		if (r->own_arg)
+			free(r->arg);
+		free(r);
+	}
+	TAILQ_INIT(&kit_rms);
 	/* Walked with the next pointer: what is freed is never read again. */
 	for (q = TAILQ_FIRST(&kp.quiets); q != NULL; q = qn) {
 		qn = TAILQ_NEXT(q, entry);

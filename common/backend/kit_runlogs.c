@@ -18,12 +18,19 @@
 #include "sockerless/xmalloc.h"
 
 struct kit_runlogs {
+	struct container *c; /* for the reader, during its read call */
 	backend_logs_fn fn;
 	void *arg;
 	int idx, nruns;
-	int marked;
+	int marked; /* the agent's marks, or a TTY's "\r\n" */
 	struct backend_log_event *ev;
 };
+
+struct container *
+kit_runlogs_container(const struct kit_runlogs *op)
+{
+	return op->c;
+}
 
 struct backend_log_event *
 kit_runlogs_events(struct kit_runlogs *op, size_t n)
@@ -47,8 +54,12 @@ kit_runlogs_got(struct kit_runlogs *op, size_t n, const char *rcur, int more,
 	}
 	if (op->ev == NULL)
 		kit_runlogs_events(op, 0);
-	for (size_t i = 0; op->marked && i < n; i++)
-		kit_logs_unmark(&op->ev[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (op->marked)
+			kit_logs_unmark(&op->ev[i]);
+		else
+			kit_logs_tty(&op->ev[i]);
+	}
 	/* A later run exists: this one is over, go on with the next. */
 	if (at_end && op->idx + 1 < op->nruns) {
 		next = xasprintf("%d|0|", op->idx + 1);
@@ -105,6 +116,7 @@ kit_runlogs_fetch(const struct kit_runlogs_src *src, struct container *c,
 	long long last_ms = 0;
 	struct err e;
 
+	op->c = c;
 	op->fn = fn;
 	op->arg = arg;
 	op->nruns = cJSON_GetArraySize(runs);

@@ -38,6 +38,8 @@ static const struct aws_svc {
 	    "application/x-amz-json-1.1" },
 	{ "servicediscovery", "servicediscovery", "servicediscovery",
 	    "Route53AutoNaming_v20170314", "application/x-amz-json-1.1" },
+	{ "secretsmanager", "secretsmanager", "secretsmanager",
+	    "secretsmanager", "application/x-amz-json-1.1" },
 	{ "sts", "sts", "sts", "AWSSecurityTokenServiceV20110615",
 	    "application/x-amz-json-1.0" },
 	{ "lambda", "lambda", "lambda", NULL, "application/json" },

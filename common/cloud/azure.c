@@ -264,7 +264,18 @@ azure_url(const struct azure *z, const char *path, const char *api_version,
 struct azure_req {
 	azure_cb cb;
 	void *arg;
+	void (*arg_free)(void *); /* azure_call_owned */
 };
+
+static void
+azure_req_free(void *arg)
+{
+	struct azure_req *q = arg;
+
+	if (q->arg_free != NULL)
+		q->arg_free(q->arg);
+	free(q);
+}
 
 static void
 azure_call_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
@@ -279,9 +290,9 @@ azure_call_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 }
 
 uint64_t
-azure_call(struct azure *z, const char *op, const char *method,
+azure_call_owned(struct azure *z, const char *op, const char *method,
     const char *path, const char *api_version, const char *query, cJSON *body,
-    int attempts, azure_cb cb, void *arg)
+    int attempts, azure_cb cb, void *arg, void (*arg_free)(void *))
 {
 	struct azure_req *q = xcalloc(1, sizeof(*q));
 	char *url = azure_url(z, path, api_version, query);
@@ -290,8 +301,18 @@ azure_call(struct azure *z, const char *op, const char *method,
 	free(url);
 	q->cb = cb;
 	q->arg = arg;
-	return azure_call_req(
-	    z, AZURE_SCOPE_ARM, op, r, attempts, 0, azure_call_done, q, free);
+	q->arg_free = arg_free;
+	return azure_call_req(z, AZURE_SCOPE_ARM, op, r, attempts, 0,
+	    azure_call_done, q, azure_req_free);
+}
+
+uint64_t
+azure_call(struct azure *z, const char *op, const char *method,
+    const char *path, const char *api_version, const char *query, cJSON *body,
+    int attempts, azure_cb cb, void *arg)
+{
+	return azure_call_owned(z, op, method, path, api_version, query, body,
+	    attempts, cb, arg, NULL);
 }
 
 int

@@ -72,6 +72,7 @@ gcp_trim(char *s)
 struct gcp_req {
 	gcp_cb cb;
 	void *arg;
+	void (*arg_free)(void *); /* gcp_call_owned */
 };
 
 struct gcp *
@@ -253,17 +254,37 @@ gcp_call_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 	q->cb(q->arg, out, ce);
 }
 
+static void
+gcp_req_free(void *arg)
+{
+	struct gcp_req *q = arg;
+
+	if (q->arg_free != NULL)
+		q->arg_free(q->arg);
+	free(q);
+}
+
 uint64_t
-gcp_call(struct gcp *g, const char *svc, const char *op, const char *method,
-    const char *path, const char *query, cJSON *body, int attempts, gcp_cb cb,
-    void *arg)
+gcp_call_owned(struct gcp *g, const char *svc, const char *op,
+    const char *method, const char *path, const char *query, cJSON *body,
+    int attempts, gcp_cb cb, void *arg, void (*arg_free)(void *))
 {
 	struct gcp_req *q = xcalloc(1, sizeof(*q));
 
 	q->cb = cb;
 	q->arg = arg;
+	q->arg_free = arg_free;
 	return gcp_call_raw(g, svc, op, method, path, query, body, attempts,
-	    gcp_call_done, q, free);
+	    gcp_call_done, q, gcp_req_free);
+}
+
+uint64_t
+gcp_call(struct gcp *g, const char *svc, const char *op, const char *method,
+    const char *path, const char *query, cJSON *body, int attempts, gcp_cb cb,
+    void *arg)
+{
+	return gcp_call_owned(
+	    g, svc, op, method, path, query, body, attempts, cb, arg, NULL);
 }
 
 int

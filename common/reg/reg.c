@@ -46,6 +46,8 @@ reg_client_new(struct event_base *base, struct httpcli *http,
 	LIST_INIT(&rc->tokens);
 	LIST_INIT(&rc->pulls);
 	LIST_INIT(&rc->derives);
+	LIST_INIT(&rc->known);
+	LIST_INIT(&rc->logins);
 	if (reg_platform_parse(c->platform, &rc->platform, e) == -1)
 		goto fail;
 	for (size_t i = 0; c->mirrors != NULL && i < c->mirrors->n; i++) {
@@ -124,6 +126,8 @@ reg_client_free(struct reg_client *rc)
 			reg_pull_free(p);
 	}
 	reg_derive_cancel_all(rc);
+	reg_login_cancel_all(rc);
+	reg_known_clear(rc);
 	for (t = LIST_FIRST(&rc->tokens); t != NULL; t = next) {
 		next = LIST_NEXT(t, entry);
 		reg_token_free(t);
@@ -180,6 +184,10 @@ reg_pull_finish(
 	if (e != NULL)
 		log_debug(
 		    "%s: %s: %d %s", __func__, p->familiar, e->status, e->msg);
+	else if (p->has_hdr && p->rc != NULL)
+		/* The registry took them: later pulls of the same host
+		 * without a header (a create's derive) use them too. */
+		reg_known_put(p->rc, reg_pull_cur(p)->cred_host, &p->hdr);
 	if (p->blob_cb != NULL) {
 		/* The file is whole and verified, or gone. */
 		if (fclose(p->blob_f) != 0 && e == NULL)
@@ -332,6 +340,10 @@ reg_pull_creds(struct reg_pull *p)
 
 	if (p->has_hdr) {
 		reg_creds_copy(&p->creds, &p->hdr);
+		reg_pull_creds_ready(p);
+		return;
+	}
+	if (!p->no_known && reg_known_lookup(rc, host, &p->creds)) {
 		reg_pull_creds_ready(p);
 		return;
 	}
@@ -587,7 +599,7 @@ reg_pull_send(struct reg_pull *p)
 	}
 	if (p->authz != NULL)
 		httpcli_req_header(r, "Authorization", p->authz);
-	httpcli_req_header(r, "User-Agent", "sockerless");
+	httpcli_req_header(r, "User-Agent", httpcli_user_agent());
 	/* A dead mirror should not hold the pull for long. */
 	if (ep->mirror) {
 		httpcli_req_attempts(r, 2);
@@ -782,8 +794,9 @@ reg_pull_got(struct httpcli_resp *resp, void *arg)
 		reg_pull_got_manifest(p, resp);
 }
 
-int
-reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
+static int
+reg_resolve_with(struct reg_client *rc, const char *ref, const char *auth,
+    int no_known,
     void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
     void *arg, struct err *e)
 {
@@ -791,10 +804,27 @@ reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
 
 	if ((p = reg_pull_new(rc, ref, auth, e)) == NULL)
 		return -1;
+	p->no_known = no_known;
 	p->cb = cb;
 	p->arg = arg;
 	event_active(p->ev, EV_TIMEOUT, 0);
 	return 0;
+}
+
+int
+reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
+    void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
+    void *arg, struct err *e)
+{
+	return reg_resolve_with(rc, ref, auth, 0, cb, arg, e);
+}
+
+int
+reg_resolve_client(struct reg_client *rc, const char *ref, const char *auth,
+    void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
+    void *arg, struct err *e)
+{
+	return reg_resolve_with(rc, ref, auth, 1, cb, arg, e);
 }
 
 struct reg_pull *

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "reg_int.h"
@@ -25,15 +26,25 @@
 
 /* --- credentials ------------------------------------------------------- */
 
+/* Frees s after overwriting it: credentials leave no copy in freed
+ * memory. */
+static void
+reg_wipe(char *s)
+{
+	if (s != NULL)
+		OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
 void
 reg_creds_free(struct reg_creds *c)
 {
 	if (c == NULL)
 		return;
-	free(c->user);
-	free(c->pass);
-	free(c->identitytoken);
-	free(c->registrytoken);
+	reg_wipe(c->user);
+	reg_wipe(c->pass);
+	reg_wipe(c->identitytoken);
+	reg_wipe(c->registrytoken);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -121,9 +132,7 @@ reg_auth_decode(const char *hdr, struct reg_creds *c)
 	return rv;
 }
 
-/* "https://index.docker.io/v1/" -> "index.docker.io"; docker.io aliases
- * fold to "docker.io". Caller frees. */
-static char *
+char *
 reg_auth_key_host(const char *k)
 {
 	const char *p = k;
@@ -200,6 +209,84 @@ reg_auth_file_lookup(const char *file, const char *host, struct reg_creds *c)
 	free(want);
 	cJSON_Delete(o);
 	return found;
+}
+
+/* --- remembered credentials ------------------------------------------ */
+
+static void
+reg_known_free(struct reg_known *k)
+{
+	LIST_REMOVE(k, entry);
+	free(k->host);
+	reg_creds_free(&k->creds);
+	free(k);
+}
+
+static struct reg_known *
+reg_known_find(struct reg_client *rc, const char *host)
+{
+	struct reg_known *k;
+	char *h = reg_auth_key_host(host);
+
+	LIST_FOREACH(k, &rc->known, entry) {
+		if (strcmp(k->host, h) == 0)
+			break;
+	}
+	free(h);
+	return k;
+}
+
+void
+reg_known_put(
+    struct reg_client *rc, const char *host, const struct reg_creds *c)
+{
+	struct reg_known *k = reg_known_find(rc, host);
+
+	if (k != NULL)
+		reg_known_free(k);
+	if (!reg_creds_any(c))
+		return;
+	k = xcalloc(1, sizeof(*k));
+	k->host = reg_auth_key_host(host);
+	reg_creds_copy(&k->creds, c);
+	LIST_INSERT_HEAD(&rc->known, k, entry);
+}
+
+int
+reg_known_lookup(struct reg_client *rc, const char *host, struct reg_creds *c)
+{
+	struct reg_known *k = reg_known_find(rc, host);
+
+	memset(c, 0, sizeof(*c));
+	if (k == NULL)
+		return 0;
+	reg_creds_copy(c, &k->creds);
+	return 1;
+}
+
+void
+reg_known_clear(struct reg_client *rc)
+{
+	struct reg_known *k, *next;
+
+	for (k = LIST_FIRST(&rc->known); k != NULL; k = next) {
+		next = LIST_NEXT(k, entry);
+		reg_known_free(k);
+	}
+}
+
+int
+reg_known_creds(
+    struct reg_client *rc, const char *host, char **user, char **pass)
+{
+	struct reg_known *k = reg_known_find(rc, host);
+
+	*user = *pass = NULL;
+	if (k == NULL || k->creds.user == NULL || k->creds.user[0] == '\0')
+		return 0;
+	*user = xstrdup(k->creds.user);
+	*pass = xstrdup(k->creds.pass != NULL ? k->creds.pass : "");
+	return 1;
 }
 
 /* --- WWW-Authenticate -------------------------------------------------- */
@@ -450,7 +537,12 @@ reg_token_take(struct reg_client *rc, const char *key,
 		reg_errors_text(resp->body, resp->body_len, code, sizeof(code),
 		    text, sizeof(text));
 		if (resp->status == 401 || resp->status == 403)
-			err_set(e, 401, "unauthorized: %s",
+			/* reg_errors_text gives "unauthorized: ..." for the
+			 * registry's own code: no second prefix. */
+			err_set(e, 401, "%s%s",
+			    str_prefix(text, "unauthorized:") ?
+				"" :
+				"unauthorized: ",
 			    text[0] != '\0' ? text :
 					      "incorrect username or password");
 		else

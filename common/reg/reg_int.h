@@ -61,13 +61,24 @@ struct reg_token {
 	int64_t expires_ns;
 };
 
+/* Credentials a registry accepted (a login, or a pull with
+ * X-Registry-Auth), kept in memory only, by host. */
+struct reg_known {
+	LIST_ENTRY(reg_known) entry;
+	char *host;
+	struct reg_creds creds;
+};
+
 struct reg_pull;
 struct reg_derive;
+struct reg_login;
 struct httpcli_req;
 struct httpcli_resp;
 LIST_HEAD(reg_token_list, reg_token);
 LIST_HEAD(reg_pull_list, reg_pull);
 LIST_HEAD(reg_derive_list, reg_derive);
+LIST_HEAD(reg_known_list, reg_known);
+LIST_HEAD(reg_login_list, reg_login);
 
 /* Shared by resolves (reg.c) and derives (reg_push*.c). */
 struct reg_client {
@@ -83,6 +94,8 @@ struct reg_client {
 	struct reg_token_list tokens;
 	struct reg_pull_list pulls;
 	struct reg_derive_list derives;
+	struct reg_known_list known;
+	struct reg_login_list logins;
 };
 
 void reg_creds_free(struct reg_creds *c);
@@ -98,6 +111,19 @@ int reg_auth_decode(const char *hdr, struct reg_creds *c);
  * when found, 0 otherwise (missing file included). */
 int reg_auth_file_lookup(
     const char *file, const char *host, struct reg_creds *c);
+
+/* Remembers c for host (docker.io aliases folded), replacing what was
+ * there; the strings are wiped when dropped. */
+void reg_known_put(
+    struct reg_client *rc, const char *host, const struct reg_creds *c);
+/* 1 and a copy in c when host has remembered credentials, else 0. */
+int reg_known_lookup(
+    struct reg_client *rc, const char *host, struct reg_creds *c);
+/* Drops every remembered credential (the client's free). */
+void reg_known_clear(struct reg_client *rc);
+/* "https://index.docker.io/v1/" -> "docker.io", "http://h:5000/x" ->
+ * "h:5000": the host credentials are kept by. Caller frees. */
+char *reg_auth_key_host(const char *k);
 
 /* Parses the first challenge of a WWW-Authenticate value. -1 if none. */
 int reg_challenge_parse(const char *h, struct reg_challenge *c);
@@ -149,6 +175,8 @@ char *reg_urlencode(const char *s);
 
 /* reg_push_req.c: drops pending derives without calling back. */
 void reg_derive_cancel_all(struct reg_client *rc);
+/* reg_login.c: drops pending logins without calling back. */
+void reg_login_cancel_all(struct reg_client *rc);
 
 /* "sha256:<hex>" of p; caller frees. */
 char *reg_digest_of(const void *p, size_t len);

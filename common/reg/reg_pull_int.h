@@ -36,6 +36,7 @@ struct reg_pull {
 	void *arg;
 	struct reg_creds hdr;
 	int has_hdr;
+	int no_known; /* a client's own pull: never remembered creds */
 	struct reg_ep *eps;
 	size_t neps, ep;
 	struct event *ev;

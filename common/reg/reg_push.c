@@ -313,6 +313,9 @@ reg_push_upload_started(struct reg_derive *d, struct httpcli_resp *resp)
 	if (d->own == 1) {
 		d->body = d->layer.data;
 		d->body_len = d->layer.len;
+	} else if (d->own == 3) {
+		d->body = d->vb[d->li].data;
+		d->body_len = d->vb[d->li].len;
 	} else {
 		d->body = d->config_bytes;
 		d->body_len = strlen(d->config_bytes);
@@ -373,7 +376,15 @@ reg_push_blob_next(struct reg_derive *d)
 	const char *mt;
 
 	d->own = 0;
-	if (d->li < d->nlayers) {
+	if (d->verbatim) {
+		if (d->li >= d->nvb) {
+			reg_push_manifest(d);
+			return;
+		}
+		d->own = 3;
+		d->blob = d->vb[d->li].digest;
+		d->blob_size = (int64_t)d->vb[d->li].len;
+	} else if (d->li < d->nlayers) {
 		l = cJSON_GetArrayItem(json_arr(d->manifest, "layers"), d->li);
 		mt = json_str(l, "mediaType");
 		/* Foreign layers stay where their URLs say. */
@@ -525,7 +536,21 @@ reg_push_start(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	reg_push_creds(d, &d->dst, reg_push_dst_check);
+	/* A whole image replaces the tag; a derived one reuses it. */
+	reg_push_creds(
+	    d, &d->dst, d->verbatim ? reg_push_blob_next : reg_push_dst_check);
+}
+
+void
+reg_push_begin(struct reg_derive *d)
+{
+	d->dst.is_dst = 1;
+	d->dst.base = reg_endpoint_base(d->rc, d->dst.ref.domain, &d->dst.host);
+	d->dst.cred_host = xstrdup(d->dst.ref.domain);
+	LIST_INSERT_HEAD(&d->rc->derives, d, entry);
+	/* The callback always runs from the loop, never inside the call. */
+	d->ev = evtimer_new(d->rc->base, reg_push_start, d);
+	event_active(d->ev, EV_TIMEOUT, 0);
 }
 
 int
@@ -576,9 +601,6 @@ reg_derive(struct reg_client *rc, const char *src, const char *src_auth,
 		d->has_ep = o->entrypoint != NULL;
 		d->has_cmd = o->cmd != NULL;
 	}
-	d->dst.is_dst = 1;
-	d->dst.base = reg_endpoint_base(rc, d->dst.ref.domain, &d->dst.host);
-	d->dst.cred_host = xstrdup(d->dst.ref.domain);
 	/* One token for the push and for mounting from the source. */
 	if (strcmp(d->src.ref.domain, d->dst.ref.domain) == 0 &&
 	    strcmp(d->src.ref.path, d->dst.ref.path) != 0)
@@ -589,10 +611,7 @@ reg_derive(struct reg_client *rc, const char *src, const char *src_auth,
 		d->dst.scope =
 		    xasprintf("repository:%s:pull,push", d->dst.ref.path);
 	d->src.scope = xasprintf("repository:%s:pull", d->src.ref.path);
-	LIST_INSERT_HEAD(&rc->derives, d, entry);
-	/* The callback always runs from the loop, never inside this call. */
-	d->ev = evtimer_new(rc->base, reg_push_start, d);
-	event_active(d->ev, EV_TIMEOUT, 0);
+	reg_push_begin(d);
 	return 0;
 fail:
 	reg_push_free(d);

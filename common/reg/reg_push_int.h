@@ -77,8 +77,22 @@ struct reg_derive {
 	char *upload; /* current upload URL */
 	char *piece;
 	size_t piece_len;
-	int own; /* 1 layer, 2 config: monolithic upload */
+	int own; /* 1 layer, 2 config, 3 vb[li]: monolithic upload */
+
+	/* reg_push_image: the blobs of a whole image pushed as it is (the
+	 * manifest in manifest_bytes), no source. */
+	int verbatim;
+	struct reg_push_blob {
+		char *digest;
+		unsigned char *data;
+		size_t len;
+	} * vb;
+	int nvb;
 };
+
+/* reg_push.c: sets up d's destination endpoint (d->rc, d->dst.ref set),
+ * registers d with its client and starts it from the loop. */
+void reg_push_begin(struct reg_derive *d);
 
 /* reg_push_req.c: a derive's lifetime. */
 void reg_push_free(struct reg_derive *d);

@@ -63,6 +63,11 @@ reg_push_free(struct reg_derive *d)
 	free(d->manifest_digest);
 	free(d->upload);
 	free(d->piece);
+	for (int i = 0; i < d->nvb; i++) {
+		free(d->vb[i].digest);
+		free(d->vb[i].data);
+	}
+	free(d->vb);
 	free(d);
 }
 
@@ -214,7 +219,7 @@ reg_push_send(struct reg_derive *d)
 		httpcli_req_header(r, "Accept", REG_PUSH_ACCEPT);
 	if (s->authz != NULL)
 		httpcli_req_header(r, "Authorization", s->authz);
-	httpcli_req_header(r, "User-Agent", "sockerless");
+	httpcli_req_header(r, "User-Agent", httpcli_user_agent());
 	httpcli_req_max_response(r, d->max_resp);
 	/* A repeated PATCH would append the piece twice. */
 	if (strcmp(d->method, "PATCH") == 0)
@@ -371,6 +376,12 @@ reg_push_creds(struct reg_derive *d, struct reg_push_side *s,
 		reg_push_creds_ready(d, s);
 		return;
 	}
+	/* The source's remembered credentials (docker login, a pull with
+	 * X-Registry-Auth); the destination is the backend's own. */
+	if (!s->is_dst && reg_known_lookup(rc, s->cred_host, &s->creds)) {
+		reg_push_creds_ready(d, s);
+		return;
+	}
 	if (rc->hook != NULL) {
 		int r;
 
@@ -393,7 +404,8 @@ reg_push_creds(struct reg_derive *d, struct reg_push_side *s,
 		d->waiting_hook = 0;
 	}
 	if (!reg_auth_file_lookup(rc->auth_file, s->cred_host, &s->creds) &&
-	    s->is_dst && strcmp(d->src.ref.domain, s->ref.domain) == 0 &&
+	    s->is_dst && d->src.ref.domain != NULL && /* none: a whole image */
+	    strcmp(d->src.ref.domain, s->ref.domain) == 0 &&
 	    reg_creds_any(&d->hdr))
 		reg_creds_copy(&s->creds, &d->hdr); /* same registry */
 	reg_push_creds_ready(d, s);

@@ -452,9 +452,10 @@ def test_log_marking():
                   b"stdout| stdout+ also\nab\nstdout+ c\n")
     lines = se.split(b"\n")
     assert lines[0] == b"stderr| err"
-    assert lines[1] == b"stderr+ " + b"x" * 16384
-    assert lines[2] == b"stderr+ " + b"x" * 16384
-    assert lines[3] == b"stderr| " + b"x" * (40000 - 2 * 16384)
+    piece = 16384 - 16  # with its mark and newline, within a runtime's 16 KiB line
+    assert lines[1] == b"stderr+ " + b"x" * piece
+    assert lines[2] == b"stderr+ " + b"x" * piece
+    assert lines[3] == b"stderr| " + b"x" * (40000 - 2 * piece)
     assert lines[4] == b"stderr+ tail" and lines[5] == b""
 
 
@@ -636,6 +637,19 @@ def test_flow_control_slow_credit(agents):
     assert got == want
 
 
+def test_exec_reports_its_pid_first(agents):
+    # META {"pid"} before any output (exec inspect's Pid while it runs),
+    # and the same pid in the RESULT.
+    a = agents(SLEEPER)
+    ln = a.link()
+    ln.open(1, kind="exec", id="p", cmd=["sh", "-c", "echo $$"])
+    t, _, _, p = ln.next_for(1)
+    assert t == META, (t, p)
+    pid = json.loads(p)["pid"]
+    out, res, _ = ln.collect(1)
+    assert out[1] == f"{pid}\n".encode() and res["pid"] == pid, (out, res)
+
+
 def test_flow_control_blocks_producer(agents, tmp_path):
     a = agents(SLEEPER)
     ln = a.link()
@@ -647,6 +661,8 @@ def test_flow_control_blocks_producer(agents, tmp_path):
     with pytest.raises(socket.timeout):
         while True:
             t, st, ch, p = ln.next_for(1)
+            if t == META:   # the exec's pid, first
+                continue
             assert t == DATA
             got += p
     assert len(got) == WINDOW
@@ -819,3 +835,114 @@ def test_log_reader_stalled_keeps_link_alive(agents):
         if p.poll() is None:
             p.kill()
         p.wait()
+
+
+# ---- logs: the spooled output of the main process ----
+
+def logs_read(ln, ch, credit=True):
+    """A logs channel to its RESULT: (meta, [(stream, ts_ns, bytes)], result)."""
+    t, _, _, p = ln.next_for(ch)
+    assert t == META, t
+    meta = json.loads(p)
+    recs = []
+    while True:
+        t, st, _, p = ln.next_for(ch)
+        if t == DATA:
+            assert len(p) > 8
+            recs.append((st, struct.unpack("!Q", p[:8])[0], p[8:]))
+            if credit:
+                ln.credit(ch, len(p))
+        elif t == RESULT:
+            return meta, recs, json.loads(p)
+
+
+def joined(recs, stream):
+    return b"".join(r[2] for r in recs if r[0] == stream)
+
+
+def test_logs_spool_and_follow(agents, tmp_path):
+    go = tmp_path / "go"
+    a = agents(["sh", "-c", f"echo one; printf 'two\\nthr'; echo err >&2; "
+                f"while [ ! -e {go} ]; do sleep 0.05; done; echo ee; exit 3"])
+    ln = a.link()
+    a.wait_output(2, b"stderr| err\n")
+    before = time.time_ns()
+    ln.open(1, kind="logs")
+    meta, recs, res = logs_read(ln, 1)
+    assert meta == {"dropped": 0, "complete": True} and res == {}
+    # The piece without a newline is there at once, as written.
+    assert joined(recs, 1) == b"one\ntwo\nthr" and joined(recs, 2) == b"err\n"
+    assert all(0 < ts <= before for _, ts, _ in recs)
+    assert [r[1] for r in recs] == sorted(r[1] for r in recs)
+    ln.open(2, kind="logs", follow=True)
+    t, _, _, p = ln.next_for(2)
+    assert t == META and json.loads(p)["complete"] is True
+    go.touch()  # after the agent has the channel: an OPEN racing the
+    # exit may find the link closing, and the backend then reads the log
+    metas, recs, res = logs_read_rest(ln, 2)
+    assert metas[0] == {"live": True}
+    assert res == {"exitCode": 3}
+    assert joined(recs, 1) == b"one\ntwo\nthree\n"
+    assert a.wait()[0] == 3
+
+
+def test_logs_tty_bytes(agents):
+    a = agents(["sh", "-c", "echo a; printf 'b\\r\\nc'; sleep 30"],
+               env={"SOCKERLESS_TTY": "1"})
+    ln = a.link()
+    a.wait_output(1, b"b\r\r\nc")
+    ln.open(1, kind="logs")
+    meta, recs, res = logs_read(ln, 1)
+    assert joined(recs, 1) == b"a\r\nb\r\r\nc" and joined(recs, 2) == b""
+
+
+def test_logs_spool_bounded(agents):
+    # 200000 lines (1.3 MB) through a 128 KiB spool: the start is gone
+    # and the reader is told so; what is kept is the end, whole.
+    a = agents(["sh", "-c", "seq 1 200000; sleep 30"],
+               env={"SOCKERLESS_LOG_SPOOL": "131072"})
+    ln = a.link()
+    a.wait_output(1, b"\n200000\n", timeout=20)
+    ln.open(1, kind="logs")
+    meta, recs, res = logs_read(ln, 1)
+    assert meta["complete"] is False and meta["dropped"] > 0 and res == {}
+    got = joined(recs, 1)
+    assert 0 < len(got) <= 131072
+    assert expected_seq(200000).endswith(got)
+
+
+def test_logs_slow_follower_window(agents):
+    # A reader that does not credit holds at most one window; the main
+    # process is not slowed by it (its output goes on to the log).
+    a = agents(["sh", "-c", "seq 1 100000; echo end"])
+    ln = a.link()
+    ln.open(1, kind="logs", follow=True)
+    a.wait_output(1, b"\nend\n", timeout=20)
+    t, _, _, _ = ln.next_for(1)
+    assert t == META
+    got = 0
+    ln.s.settimeout(1.5)
+    with pytest.raises(socket.timeout):
+        while True:
+            t, st, ch, p = ln.next_for(1)
+            assert t in (DATA, META)
+            got += len(p) if t == DATA else 0
+    assert got <= WINDOW
+    ln.s.settimeout(10)
+    ln.credit(1, got)
+    _, recs, res = logs_read_rest(ln, 1)
+    assert res == {"exitCode": 0}
+    assert a.wait()[0] == 0
+
+
+def logs_read_rest(ln, ch):
+    recs, metas = [], []
+    while True:
+        t, st, _, p = ln.next_for(ch)
+        if t == META:
+            metas.append(json.loads(p))
+        elif t == DATA:
+            recs.append((st, struct.unpack("!Q", p[:8])[0], p[8:]))
+            ln.credit(ch, len(p))
+        elif t == RESULT:
+            return metas, recs, json.loads(p)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from test_link import (AGENT, CID, DATA, EOF, HELLO, OPEN, RESULT, TOKEN_HEX,
+from test_link import (AGENT, CID, DATA, EOF, HELLO, META, OPEN, RESULT, TOKEN_HEX,
                        Agent)
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -216,7 +216,8 @@ class Conn:
             elif typ == RESULT:
                 return out, json.loads(p)
             else:
-                assert typ in (EOF,), m
+                # META: an exec's pid, before its output
+                assert typ in (EOF, META), m
 
     def close(self):
         self.s.close()

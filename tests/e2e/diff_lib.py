@@ -80,8 +80,6 @@ ALLOWED = {
     "lowlevel.history*.Id": "D10",
     "lowlevel.history*.Tags*": "D10",
     "lowlevel.history*.Size": "D10",
-    # An exec's process id inside the workload is not reported.
-    "exec.exec_inspect.Pid": "D6",
     # dockerd omits an empty ProcessConfig.user.
     "exec.exec_inspect.ProcessConfig.user": "D7",
     # dockerd 20.10 says the image name twice on image inspect.

@@ -308,9 +308,15 @@ def test_pause_unpause(docker, name):
     assert p.returncode != 0 and "already paused" in p.stderr, p.stderr
     assert docker("unpause", name).returncode == 0
     assert inspect(name)["State"]["Status"] == "running"
-    n1 = int(docker("exec", name, "cat", "/tmp/n").stdout)
-    time.sleep(0.6)
-    assert int(docker("exec", name, "cat", "/tmp/n").stdout) > n1
+
+    def count():
+        # The loop truncates /tmp/n before each write (and may not have
+        # written it yet): a read can find it empty.
+        out = docker("exec", name, "cat", "/tmp/n").stdout.strip()
+        return int(out) if out.isdigit() else None
+
+    n1 = wait_for(count, timeout=30, what="the loop's count")
+    wait_for(lambda: (count() or 0) > n1, timeout=30, what="the loop counting on")
 
 
 # --- health checks -------------------------------------------------------------

@@ -12,17 +12,19 @@ from e2e_lib import BUSYBOX, TARGET, dk, dk_ok, inspect, sim_url
 
 # deploy/local.sh's simulator account.
 REGION, AKID, SECRET = "us-east-1", "AKIDSOCKERLESSTEST", "sockerless-test-secret"
-# Cloud Run jobs have no setting for a read-only root, capabilities or
-# resource limits: the cloudrun backend refuses them all with a 400 at
-# create (docs/compat.md, "Cloud Run jobs"), where ECS honours some.
-CLOUDRUN = TARGET == "sockerless" and os.environ.get("SK_BACKEND", "ecs") == "cloudrun"
+# Cloud Run jobs and Container Apps jobs have no setting for a read-only
+# root, capabilities or resource limits: their backends refuse them all with
+# a 400 at create (docs/compat.md, "Cloud Run jobs"; kit_job_sandbox), where
+# ECS honours some.
+BACKEND = os.environ.get("SK_BACKEND", "ecs")
+JOBS = TARGET == "sockerless" and BACKEND in ("cloudrun", "aca")
 
 
-def assert_cloudrun_refused(p, flag):
-    """The cloudrun backend's refusal of flag: the sentence naming it and
-    what to do, nothing run."""
+def assert_jobs_refused(p, flag):
+    """The job backend's refusal of flag: the sentence naming it and what to
+    do, nothing run."""
     assert p.returncode == 125 and not p.stdout, (p.stdout, p.stderr)
-    assert "cannot be honoured by the cloudrun backend" in p.stderr, p.stderr
+    assert f"cannot be honoured by the {BACKEND} backend" in p.stderr, p.stderr
     assert f"Run the container without {flag}." in p.stderr, p.stderr
 
 
@@ -36,8 +38,8 @@ def test_read_only_root(name):
     readonlyRootFilesystem), reads work, inspect says so."""
     p = dk("run", "--name", name, "--read-only", BUSYBOX, "sh", "-c",
            "cat /etc/hostname >/dev/null && echo read-ok; touch /sk-x && echo wrote")
-    if CLOUDRUN:
-        assert_cloudrun_refused(p, "--read-only")
+    if JOBS:
+        assert_jobs_refused(p, "--read-only")
         return
     assert "read-ok" in p.stdout, (p.stdout, p.stderr)
     assert "wrote" not in p.stdout, (p.stdout, p.stderr)
@@ -51,9 +53,9 @@ def test_caps_and_nofile_accepted(name):
     default added back, the nofile limit."""
     args = ["--cap-drop", "ALL", "--cap-add", "CHOWN", "--cap-add", "SYS_PTRACE",
             "--cap-drop", "NET_RAW", "--ulimit", "nofile=100:200"]
-    if CLOUDRUN:
-        assert_cloudrun_refused(dk("run", "--rm", *args, BUSYBOX, "true"), "--cap-add")
-        assert_cloudrun_refused(dk("run", "--rm", *args[-2:], BUSYBOX, "true"), "--ulimit")
+    if JOBS:
+        assert_jobs_refused(dk("run", "--rm", *args, BUSYBOX, "true"), "--cap-add")
+        assert_jobs_refused(dk("run", "--rm", *args[-2:], BUSYBOX, "true"), "--ulimit")
         return
     out = dk_ok("run", "--rm", *args, BUSYBOX, "sh", "-c", "echo ran")
     assert out.strip() == "ran"
@@ -86,7 +88,7 @@ def test_unknown_capability(name):
     (["--group-add", "1234"], ["--group-add"]),
 ])
 def test_refused_with_a_sentence(name, args, words):
-    if CLOUDRUN and args[0] in ("--cap-add", "--ulimit"):
+    if JOBS and args[0] in ("--cap-add", "--ulimit"):
         # No capability or limit is offered to name in the sentence.
         words = [args[0]]
     p = dk("create", "--name", name, *args, BUSYBOX, "true")
@@ -122,8 +124,8 @@ def test_read_only_with_name_files(name, args):
         assert p.returncode == 0, p.stderr
         assert args[1].split(":")[-1] in p.stdout, p.stdout
         return
-    if CLOUDRUN:
-        assert_cloudrun_refused(p, "--read-only")
+    if JOBS:
+        assert_jobs_refused(p, "--read-only")
         return
     assert p.returncode != 0, p.stdout
     assert f"--read-only cannot be combined with {args[0]} on ECS" in p.stderr, p.stderr

@@ -122,6 +122,29 @@ def test_first_exec_of_a_fresh_container_keeps_its_output(apiclient, names):
         assert apiclient.exec_inspect(ex["Id"])["ExitCode"] == 3
 
 
+def test_exec_inspect_shows_the_pid_while_running_and_after(apiclient, sleeper):
+    # dockerd shows the exec's process id while it runs and keeps it after
+    # the exit; Sockerless shows the id the agent sees (the container's PID
+    # namespace), dockerd the host's, so only Sockerless's is checked
+    # against the process's own $$.
+    ex = apiclient.exec_create(sleeper, ["sh", "-c", "echo $$ >/tmp/exec.pid; sleep 5"])
+    assert apiclient.exec_inspect(ex["Id"])["Pid"] == 0
+    apiclient.exec_start(ex["Id"], detach=True)
+    wait_for(lambda: apiclient.exec_inspect(ex["Id"])["Pid"] > 0, timeout=60,
+             what="the exec's pid")
+    running = apiclient.exec_inspect(ex["Id"])
+    assert running["Running"] is True, running
+    if TARGET == "sockerless":
+        wait_for(lambda: dk("exec", sleeper, "cat", "/tmp/exec.pid").stdout.strip(),
+                 timeout=60, what="the exec's own $$")
+        own = dk_ok("exec", sleeper, "cat", "/tmp/exec.pid").strip()
+        assert running["Pid"] == int(own), (running["Pid"], own)
+    wait_for(lambda: apiclient.exec_inspect(ex["Id"])["Running"] is False,
+             timeout=60, what="exec exit")
+    done = apiclient.exec_inspect(ex["Id"])
+    assert (done["Pid"], done["ExitCode"]) == (running["Pid"], 0), done
+
+
 # --- an exec that cannot start: 126, and runc's words on stdout (item 10) ----
 
 OCI = b"OCI runtime exec failed: exec failed: unable to start container process: "

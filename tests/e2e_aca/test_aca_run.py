@@ -3,9 +3,11 @@ docker CLI: exit codes, detached runs with logs and wait, stdout and stderr
 apart, logs -f, inspect and ps, rm -f of a running container, the refusals
 of what Container Apps cannot do, and the cloud calls a `docker run --rm`
 costs."""
+import json
 import os
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -148,3 +150,48 @@ def test_parallel_identical_creates_share_one_job(docker):
     after = az_sim_calls()
     key = "Jobs_CreateOrUpdate"
     assert after.get(key, 0) - before.get(key, 0) == 1, (before, after)
+
+
+def _la_delay(ms):
+    """Log Analytics' ingestion delay of the simulator from now on."""
+    req = urllib.request.Request(az_sim_url() + "/_azapp/la_delay", method="POST",
+                                 data=json.dumps({"ms": ms}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+
+
+@pytest.mark.skipif(not az_sim_url(), reason="needs the Azure simulator's port")
+def test_logs_follow_from_the_stream(docker, name):
+    # Log Analytics ingests nothing for ten minutes: what docker logs -f
+    # shows comes from the Container Apps log stream (its tail for the
+    # line written before the follow began, then the live lines), stdout
+    # and stderr apart by the agent's marks.
+    _la_delay(600000)
+    try:
+        dk_ok("run", "-d", "--name", name, BUSYBOX, "sh", "-c",
+              "echo one; sleep 4; echo two >&2; sleep 2; echo three; sleep 2",
+              timeout=300)
+        f = docker("logs", "-f", name, timeout=300)
+    finally:
+        _la_delay(0)
+    assert f.returncode == 0, f.stderr
+    assert (f.stdout, f.stderr) == ("one\nthree\n", "two\n")
+
+
+@pytest.mark.skipif(not az_sim_url(), reason="needs the Azure simulator's port")
+def test_logs_follow_seam(docker, name):
+    # Log Analytics three seconds behind: the follower reads it up to its
+    # last line, then the stream after that line's time; no line twice,
+    # none lost.
+    _la_delay(3000)
+    try:
+        dk_ok("run", "-d", "--name", name, BUSYBOX, "sh", "-c",
+              "i=1; while [ $i -le 16 ]; do echo n$i; i=$((i+1)); sleep 0.5; done",
+              timeout=300)
+        time.sleep(4)
+        f = docker("logs", "-f", name, timeout=300)
+    finally:
+        _la_delay(0)
+    assert f.returncode == 0, f.stderr
+    assert f.stdout == "".join("n%d\n" % i for i in range(1, 17)), f.stdout

@@ -41,6 +41,8 @@ def test_pool_found_again_after_restart(docker):
 def test_a_busy_function_sends_the_run_elsewhere(docker):
     import json
     import threading
+    import time
+    import urllib.error
     import urllib.request
     from e2e_lib import wait_for
     docker("run", "--rm", "busybox", "true", check=True, timeout=300)
@@ -48,12 +50,24 @@ def test_a_busy_function_sends_the_run_elsewhere(docker):
     tokens = {u: id_token(u) for u in urls}
     live = [u for u in urls if probe(u, tokens[u]) != 404]
     assert live
+    def occupy(url):
+        # a function still finishing the run above answers 429 for a moment:
+        # ask again until ours is the run it holds
+        deadline = time.monotonic() + 60
+        while True:
+            req = urllib.request.Request(
+                url, json.dumps({"argv": ["sleep", "20"]}).encode(),
+                {"Authorization": "Bearer " + tokens[url], "Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(req, timeout=90).read()
+                return
+            except urllib.error.HTTPError as e:
+                if e.code != 429 or time.monotonic() > deadline:
+                    return
+            time.sleep(0.2)
+
     for url in live:    # every function of the pool busy with a run of our own
-        req = urllib.request.Request(
-            url, json.dumps({"argv": ["sleep", "8"]}).encode(),
-            {"Authorization": "Bearer " + tokens[url], "Content-Type": "application/json"})
-        threading.Thread(target=lambda r=req: urllib.request.urlopen(r, timeout=60),
-                         daemon=True).start()
+        threading.Thread(target=occupy, args=(url,), daemon=True).start()
     wait_for(lambda: all(probe(u, tokens[u]) == 429 for u in live), 60,
              what="the pool's functions to be busy")
     before = sim_calls().get(CREATE, 0)
@@ -81,6 +95,22 @@ def test_full_pool_answers_503_with_a_sentence(docker, name):
         assert p.returncode != 0
         assert "Cloud Run functions of the pool are busy (gcf.pool_max)" in p.stderr, p.stderr
         assert docker("wait", name, timeout=120, check=True).stdout.strip() == "0"
+    finally:
+        restart_backend()
+
+
+def test_rm_of_a_running_container_frees_its_function_when_the_run_ends(docker, name):
+    # One function: the rm -f'd run holds it until its request returns
+    # (Cloud Run cannot cancel a request), then the pool takes it back at
+    # once; before, it stayed out of use for gcf.timeout and the second
+    # run got the full pool's 503 after gcf.pool_wait.
+    idle_pool()
+    restart_backend(extra_env={"SOCKERLESS_GCF_POOL_MAX": "1", "SOCKERLESS_GCF_POOL_WAIT": "60"})
+    try:
+        docker("run", "-d", "--name", name, "busybox", "sleep", "4", check=True, timeout=300)
+        docker("rm", "-f", name, check=True, timeout=60)
+        p = docker("run", "--rm", "busybox", "echo", "after", timeout=300)
+        assert (p.returncode, p.stdout) == (0, "after\n"), p.stderr
     finally:
         restart_backend()
 

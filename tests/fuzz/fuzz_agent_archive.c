@@ -46,7 +46,8 @@ fuzz_empty(int dfd)
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			continue;
 		/* A directory (EISDIR on Linux): its contents first. */
-		(void)fchmodat(dirfd(d), de->d_name, 0700, 0);
+		if (fchmodat(dirfd(d), de->d_name, 0700, 0) == -1)
+			rc = -1;
 		sub = openat(dirfd(d), de->d_name,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub == -1 || fuzz_empty(sub) == -1 ||

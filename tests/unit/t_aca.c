@@ -289,6 +289,60 @@ t_job_name(void **state)
 	cJSON_Delete(hc);
 }
 
+/* Credentials of the image's registry: an entry with the password as a
+ * secret, which the job's name does not depend on; none where the identity
+ * covers the registry. */
+static void
+t_job_registry_creds(void **state)
+{
+	struct aca_def_in in;
+	cJSON *argv = t_parse("[\"true\"]");
+	cJSON *job, *job2;
+	const cJSON *conf, *reg, *sec;
+	char n1[ACA_JOB_NAME_SZ], n2[ACA_JOB_NAME_SZ], n3[ACA_JOB_NAME_SZ];
+	struct err e;
+
+	(void)state;
+	t_in(&in);
+	in.image = "registry.example.com:5000/team/app:1";
+	in.reg_user = "ci";
+	in.reg_pass = "s3cret";
+	job = aca_def_job(&in, NULL, NULL, NULL, argv, n1, &e);
+	assert_non_null(job);
+	conf = json_obj(json_obj(job, "properties"), "configuration");
+	assert_int_equal(cJSON_GetArraySize(json_arr(conf, "registries")), 1);
+	reg = cJSON_GetArrayItem(json_arr(conf, "registries"), 0);
+	assert_string_equal(
+	    json_str(reg, "server"), "registry.example.com:5000");
+	assert_string_equal(json_str(reg, "username"), "ci");
+	assert_string_equal(json_str(reg, "passwordSecretRef"), ACA_REG_SECRET);
+	assert_null(json_str(reg, "identity"));
+	sec = cJSON_GetArrayItem(json_arr(conf, "secrets"), 0);
+	assert_string_equal(json_str(sec, "name"), ACA_REG_SECRET);
+	assert_string_equal(json_str(sec, "value"), "s3cret");
+	/* Another password: the same name; another user: another job. */
+	in.reg_pass = "rotated";
+	job2 = aca_def_job(&in, NULL, NULL, NULL, argv, n2, &e);
+	assert_string_equal(n1, n2);
+	cJSON_Delete(job2);
+	in.reg_user = "other";
+	job2 = aca_def_job(&in, NULL, NULL, NULL, argv, n3, &e);
+	assert_string_not_equal(n1, n3);
+	cJSON_Delete(job2);
+	cJSON_Delete(job);
+
+	/* The identity takes the registry (ACR): no credentials entry. */
+	in.registry_identity = "system";
+	in.image = "127.0.0.1:5001/app@sha256:bb";
+	job = aca_def_job(&in, NULL, NULL, NULL, argv, n1, &e);
+	conf = json_obj(json_obj(job, "properties"), "configuration");
+	cJSON_ArrayForEach(reg, json_arr(conf, "registries"))
+		assert_null(json_str(reg, "username"));
+	assert_null(json_arr(conf, "secrets"));
+	cJSON_Delete(job);
+	cJSON_Delete(argv);
+}
+
 /* What Container Apps cannot take is refused with a 400 (or the 501 of
  * volumes without storage). */
 static void
@@ -494,6 +548,7 @@ main(void)
 		cmocka_unit_test(t_size),
 		cmocka_unit_test(t_job),
 		cmocka_unit_test(t_job_name),
+		cmocka_unit_test(t_job_registry_creds),
 		cmocka_unit_test(t_job_refused),
 		cmocka_unit_test(t_job_mounts),
 		cmocka_unit_test(t_start),

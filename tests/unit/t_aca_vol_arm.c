@@ -58,8 +58,9 @@ aca_job_path(const char *job, const char *suffix)
 }
 
 int
-aca_idle_used_by_any(const char *job)
+kit_idle_used(struct kit_idle *i, const char *job)
 {
+	(void)i;
 	(void)job;
 	return t_used;
 }

@@ -206,6 +206,33 @@ t_filters_regex(void **state)
 	filters_free(f);
 }
 
+/* The regexes are compiled once per filter and reused for every
+ * container a list matches; a bad one fails every time it is asked. */
+static void
+t_filters_regex_reuse(void **state)
+{
+	const char *web[] = { "/web-1", NULL };
+	const char *db[] = { "/db", NULL };
+	struct filters *f;
+	struct err e;
+
+	(void)state;
+	f = t_parse("{\"name\":[\"^/web\",\"db$\"]}");
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(filters_match_regex(f, "name", web, &e), 1);
+		assert_int_equal(filters_match_regex(f, "name", db, &e), 1);
+	}
+	filters_free(f);
+	f = t_parse("{\"name\":[\"web\",\"x(\"]}");
+	for (int i = 0; i < 2; i++) {
+		err_clear(&e);
+		assert_int_equal(filters_match_regex(f, "name", web, &e), -1);
+		assert_int_equal(e.status, 400);
+		assert_non_null(strstr(e.msg, "invalid filter 'name=x('"));
+	}
+	filters_free(f);
+}
+
 static void
 t_filters_time(void **state)
 {
@@ -287,6 +314,7 @@ main(void)
 		cmocka_unit_test(t_filters_labels),
 		cmocka_unit_test(t_filters_ids_globs),
 		cmocka_unit_test(t_filters_regex),
+		cmocka_unit_test(t_filters_regex_reuse),
 		cmocka_unit_test(t_filters_time),
 		cmocka_unit_test(t_filters_until),
 	};

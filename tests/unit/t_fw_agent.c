@@ -343,6 +343,132 @@ test_tty_health(void **state)
 	free(id);
 }
 
+/* Stdout and stderr of a multiplexed logs body, concatenated apart. */
+static void
+demux(const struct fw_resp *r, char *out, char *err, size_t sz)
+{
+	size_t o = 0, e = 0, n;
+
+	for (size_t at = 0; at + 8 <= r->len; at += 8 + n) {
+		const unsigned char *h = (const unsigned char *)r->body + at;
+		char *dst = h[0] == 2 ? err : out;
+		size_t *len = h[0] == 2 ? &e : &o;
+
+		n = (size_t)h[4] << 24 | (size_t)h[5] << 16 |
+		    (size_t)h[6] << 8 | h[7];
+		assert_true(at + 8 + n <= r->len && *len + n < sz);
+		memcpy(dst + *len, h + 8, n);
+		*len += n;
+	}
+	out[o] = err[e] = '\0';
+}
+
+/* docker logs of a running container comes from its agent's spool, which
+ * has its output at once and as written (the fake's log service holds
+ * another line, which the logs give once the container has exited). */
+static void
+test_logs_from_agent(void **state)
+{
+	struct fw *fw = *state;
+	char *ready = xasprintf("%s/lg.ready", fw->dir);
+	char *go = xasprintf("%s/lg.go", fw->dir);
+	/* The pause orders stderr's line before stdout's: the agent reads
+	 * two pipes. */
+	char *script = xasprintf("echo e >&2; sleep 0.2; "
+				 "printf 'a\\\\nb\\\\n'; "
+				 "printf tail; touch %s; "
+				 "while [ ! -e %s ]; do sleep 0.05; done; "
+				 "echo ' end'",
+	    ready, go);
+	char *id = run_sh(fw, "lg", script, NULL);
+	char out[4096], err[4096], *p;
+	struct fw_resp *r, *f;
+	FILE *fp;
+
+	cJSON_AddItemToArray(
+	    fw->logs, cJSON_CreateString("from the log service"));
+	for (int i = 0; i < 500 && !file_exists(fw, ready); i++)
+		fw_run_for(fw, 20);
+	assert_true(file_exists(fw, ready));
+	r = fw_expect(fw, "GET", "/containers/lg/logs?stdout=1&stderr=1", 200);
+	demux(r, out, err, sizeof(out));
+	/* The last piece has no newline and gets none. */
+	assert_string_equal(out, "a\nb\ntail");
+	assert_string_equal(err, "e\n");
+	fw_resp_free(r);
+	r = fw_expect(fw, "GET", "/containers/lg/logs?stdout=1&tail=2", 200);
+	demux(r, out, err, sizeof(out));
+	assert_string_equal(out, "b\ntail");
+	fw_resp_free(r);
+	r = fw_expect(
+	    fw, "GET", "/containers/lg/logs?stderr=1&timestamps=1", 200);
+	demux(r, out, err, sizeof(out));
+	assert_true(strncmp(err, "20", 2) == 0 && strstr(err, "Z e\n") != NULL);
+	fw_resp_free(r);
+	p = xasprintf("/containers/lg/logs?stdout=1&stderr=1&since=%lld",
+	    (long long)str_now_ns() / 1000000000 + 3600);
+	r = fw_expect(fw, "GET", p, 200);
+	assert_int_equal(r->len, 0);
+	fw_resp_free(r);
+	free(p);
+	/* Followed to the end: an unfinished line waits for its end (as
+	 * the log service's and dockerd's do), so the last whole line is
+	 * b; then the rest, and the stream ends with the process. */
+	f = fw_send(
+	    fw, "GET", "/containers/lg/logs?stdout=1&follow=1&tail=1", NULL);
+	fw_run_for(fw, 300);
+	assert_false(f->done);
+	fp = fopen(go, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	fw_await(fw, f);
+	assert_int_equal(f->status, 200);
+	demux(f, out, err, sizeof(out));
+	assert_string_equal(out, "b\ntail end\n");
+	fw_resp_free(f);
+	assert_true(fw_run_until_fn(fw, status_is_exited, id));
+	/* Exited: the log service's output, as before. */
+	r = fw_expect(fw, "GET", "/containers/lg/logs?stdout=1", 200);
+	demux(r, out, err, sizeof(out));
+	assert_string_equal(out, "from the log service\n");
+	fw_resp_free(r);
+	cJSON_Delete(cJSON_DetachItemFromArray(fw->logs, 0));
+	free(ready);
+	free(go);
+	free(script);
+	free(id);
+}
+
+/* A spool that has lost its start (here 64 KiB for 169 KB of output):
+ * the log service serves the logs, as without an agent. */
+static void
+test_logs_spool_lost(void **state)
+{
+	struct fw *fw = *state;
+	char *ready = xasprintf("%s/sl.ready", fw->dir);
+	char *script = xasprintf("seq 1 30000; touch %s; sleep 60", ready);
+	char *id = run_sh(
+	    fw, "sl", script, "\"Env\":[\"SOCKERLESS_LOG_SPOOL=65536\"]");
+	char out[4096], err[4096];
+	struct fw_resp *r;
+
+	cJSON_AddItemToArray(
+	    fw->logs, cJSON_CreateString("from the log service"));
+	for (int i = 0; i < 500 && !file_exists(fw, ready); i++)
+		fw_run_for(fw, 20);
+	assert_true(file_exists(fw, ready));
+	r = fw_expect(fw, "GET", "/containers/sl/logs?stdout=1", 200);
+	demux(r, out, err, sizeof(out));
+	assert_string_equal(out, "from the log service\n");
+	fw_resp_free(r);
+	cJSON_Delete(cJSON_DetachItemFromArray(fw->logs, 0));
+	fw_expect_free(fw, "POST", "/containers/sl/kill", 204);
+	assert_true(fw_run_until_fn(fw, status_is_exited, id));
+	free(ready);
+	free(script);
+	free(id);
+}
+
 static struct fw_resp *held_start;
 
 static void
@@ -424,6 +550,8 @@ main(void)
 		cmocka_unit_test(test_archive),
 		cmocka_unit_test(test_tty_health),
 		cmocka_unit_test(test_attach_before_start),
+		cmocka_unit_test(test_logs_from_agent),
+		cmocka_unit_test(test_logs_spool_lost),
 		cmocka_unit_test(test_attach_detach),
 	};
 

@@ -262,6 +262,38 @@ t_unmark(void **state)
 	assert_int_equal(ev.partial, 0);
 }
 
+/* A TTY's lines: "\r" ends a line (it stays, the reader adds "\n"); a piece
+ * without it is the output's end or a split line. */
+static void
+t_logs_tty(void **state)
+{
+	struct backend_log_event ev;
+
+	(void)state;
+	memset(&ev, 0, sizeof(ev));
+	ev.msg = "x\r";
+	ev.len = 2;
+	kit_logs_tty(&ev);
+	assert_int_equal(ev.partial, 0);
+	assert_int_equal(ev.len, 2);
+	ev.msg = "abc";
+	ev.len = 3;
+	kit_logs_tty(&ev);
+	assert_int_equal(ev.partial, 1);
+	ev.msg = "\r";
+	ev.len = 1;
+	kit_logs_tty(&ev);
+	assert_int_equal(ev.partial, 0);
+	ev.msg = "";
+	ev.len = 0;
+	kit_logs_tty(&ev);
+	assert_int_equal(ev.partial, 1);
+	ev.msg = "a\rb";
+	ev.len = 3;
+	kit_logs_tty(&ev);
+	assert_int_equal(ev.partial, 1);
+}
+
 static void
 t_hash(void **state)
 {
@@ -405,6 +437,7 @@ main(void)
 		cmocka_unit_test(t_cursor_run),
 		cmocka_unit_test(t_start_failure),
 		cmocka_unit_test(t_unmark),
+		cmocka_unit_test(t_logs_tty),
 		cmocka_unit_test(t_hash),
 		cmocka_unit_test(t_lines),
 		cmocka_unit_test(t_aws_tags),

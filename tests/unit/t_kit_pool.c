@@ -35,8 +35,7 @@ static struct event_base *base;
 struct later {
 	struct kit_slot *s;
 	char *name;
-	kit_pool_removed_fn done;
-	void *arg;
+	struct kit_rm *rm;
 };
 
 static void
@@ -90,13 +89,13 @@ removed_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	l->done(l->arg, NULL);
+	kit_pool_removed(l->rm, NULL);
 	free(l->name);
 	free(l);
 }
 
 static void
-fake_remove(const char *name, kit_pool_removed_fn done, void *arg)
+fake_remove(struct kit_rm *rm, const char *name)
 {
 	struct later *l = xcalloc(1, sizeof(*l));
 
@@ -105,8 +104,7 @@ fake_remove(const char *name, kit_pool_removed_fn done, void *arg)
 		    f.removed[f.removes], sizeof(f.removed[0]), "%s", name);
 	f.removes++;
 	l->name = xstrdup(name);
-	l->done = done;
-	l->arg = arg;
+	l->rm = rm;
 	event_base_once(base, -1, EV_TIMEOUT, removed_cb, l, NULL);
 }
 

@@ -1193,6 +1193,153 @@ t_live_derive(void **state)
 	event_base_free(l.base);
 }
 
+/* A whole image: the manifest and config of one layer, pushed as it is. */
+struct push_img {
+	struct reg_layer layer;
+	char *config, *manifest;
+	struct reg_blob_data blobs[2];
+};
+
+static void
+push_img_make(struct push_img *pi)
+{
+	const char agent[] = "#!/bin/sh\necho pushed\n";
+	struct reg_file files[] = {
+		{ "sockerless-agent", 0755, agent, sizeof(agent) - 1, 0 },
+	};
+	struct err e;
+	char *cd;
+
+	assert_int_equal(reg_layer_build(files, 1, &pi->layer, &e), 0);
+	pi->config = xasprintf("{\"architecture\":\"amd64\",\"os\":\"linux\","
+			       "\"config\":{\"Entrypoint\":[\"/sockerless-"
+			       "agent\"]},\"rootfs\":{\"type\":\"layers\","
+			       "\"diff_ids\":[\"%s\"]}}",
+	    pi->layer.diff_id);
+	cd = reg_digest_of(pi->config, strlen(pi->config));
+	pi->manifest = xasprintf(
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
+	    "\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
+	    "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":"
+	    "\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":"
+	    "\"%s\",\"size\":%zu}]}",
+	    REG_MT_OCI_MANIFEST, cd, strlen(pi->config), pi->layer.digest,
+	    pi->layer.len);
+	pi->blobs[0] = (struct reg_blob_data){ pi->layer.digest, pi->layer.data,
+		pi->layer.len };
+	pi->blobs[1] =
+	    (struct reg_blob_data){ cd, pi->config, strlen(pi->config) };
+}
+
+static void
+push_img_free(struct push_img *pi)
+{
+	free((char *)pi->blobs[1].digest);
+	free(pi->config);
+	free(pi->manifest);
+	reg_layer_free(&pi->layer);
+}
+
+static int
+push_img_run(struct reg_client *rc, struct derive *d, const char *dst,
+    const struct push_img *pi)
+{
+	struct err e;
+	struct timeval tv = { 120, 0 };
+
+	d->done = 0;
+	assert_int_equal(
+	    reg_push_image(rc, dst, pi->manifest, strlen(pi->manifest),
+		REG_MT_OCI_MANIFEST, pi->blobs, 2, derive_cb, d, &e),
+	    0);
+	assert_int_equal(d->done, 0);
+	event_base_loopexit(d->base, &tv);
+	event_base_dispatch(d->base);
+	assert_int_equal(d->done, 1);
+	return d->ref != NULL ? 0 : -1;
+}
+
+static void
+t_push_image(void **state)
+{
+	const char *reg = getenv("SK_REGISTRY");
+	struct push_img pi;
+	struct reg_blob_data bad[2];
+	struct reg_config c;
+	struct derive d;
+	struct live l;
+	struct err e;
+	char dst[300], want[400], *md, *ep0, *digest;
+	int n;
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	memset(&d, 0, sizeof(d));
+	memset(&c, 0, sizeof(c));
+	l.base = d.base = event_base_new();
+	l.http = httpcli_new(l.base);
+	l.rc = reg_client_new(l.base, l.http, &c, &e);
+	assert_non_null(l.rc);
+	push_img_make(&pi);
+
+	/* Refused before anything is sent: 400s, no callback. */
+	assert_int_equal(
+	    reg_push_image(l.rc, "127.0.0.1:1/x/y@sha256:" HEX64, pi.manifest,
+		strlen(pi.manifest), REG_MT_OCI_MANIFEST, pi.blobs, 2,
+		derive_cb, &d, &e),
+	    -1);
+	assert_int_equal(e.status, 400);
+	assert_int_equal(reg_push_image(l.rc, "127.0.0.1:1/x/y:1", pi.manifest,
+			     strlen(pi.manifest), REG_MT_OCI_MANIFEST, pi.blobs,
+			     1, derive_cb, &d, &e),
+	    -1);
+	assert_non_null(strstr(e.msg, "is missing"));
+	memcpy(bad, pi.blobs, sizeof(bad));
+	bad[1].len--;
+	assert_int_equal(reg_push_image(l.rc, "127.0.0.1:1/x/y:1", pi.manifest,
+			     strlen(pi.manifest), REG_MT_OCI_MANIFEST, bad, 2,
+			     derive_cb, &d, &e),
+	    -1);
+	assert_non_null(strstr(e.msg, "does not match its digest"));
+	assert_int_equal(
+	    reg_push_image(l.rc, "127.0.0.1:1/x/y:1", "{}", 2,
+		REG_MT_OCI_MANIFEST, pi.blobs, 2, derive_cb, &d, &e),
+	    -1);
+	assert_int_equal(e.status, 400);
+	assert_int_equal(d.done, 0);
+	/* Unreachable: a 502 naming the host, from the loop. */
+	assert_int_equal(push_img_run(l.rc, &d, "127.0.0.1:1/x/y:1", &pi), -1);
+	assert_int_equal(d.e.status, 502);
+	assert_non_null(strstr(d.e.msg, "127.0.0.1:1"));
+
+	if (reg != NULL && reg[0] != '\0') {
+		/* Twice: the second push finds every blob there. */
+		(void)snprintf(dst, sizeof(dst), "%s/pushed/img:t%ld-%d", reg,
+		    (long)time(NULL), (int)getpid());
+		digest = reg_digest_of(pi.manifest, strlen(pi.manifest));
+		(void)snprintf(
+		    want, sizeof(want), "%s/pushed/img@%s", reg, digest);
+		for (int i = 0; i < 2; i++) {
+			if (push_img_run(l.rc, &d, dst, &pi) == -1)
+				fail_msg("push: %d %s", d.e.status, d.e.msg);
+			assert_string_equal(d.ref, want);
+		}
+		derive_inspect(&l, dst, &n, &ep0, &md);
+		assert_int_equal(n, 1);
+		assert_string_equal(ep0, "/sockerless-agent");
+		assert_string_equal(md, digest);
+		free(ep0);
+		free(md);
+		free(digest);
+	}
+	free(d.ref);
+	push_img_free(&pi);
+	reg_client_free(l.rc);
+	live_clear(&l);
+	httpcli_free(l.http);
+	event_base_free(l.base);
+}
+
 int
 main(void)
 {
@@ -1210,6 +1357,7 @@ main(void)
 		cmocka_unit_test(t_layer_build),
 		cmocka_unit_test(t_endpoints),
 		cmocka_unit_test(t_live_derive),
+		cmocka_unit_test(t_push_image),
 	};
 
 	json_init();

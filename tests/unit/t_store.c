@@ -267,6 +267,128 @@ t_events(void **state)
 	free(docs);
 }
 
+/* Trimming is a range delete on seq, which counts on across reopening:
+ * a smaller keep trims the surplus at once, and the newest rows stay. */
+static void
+t_events_trim(void **state)
+{
+	struct t_store *t = *state;
+	struct err e;
+	char **docs, buf[32];
+	size_t n;
+
+	for (int i = 1; i <= 50; i++) {
+		snprintf(buf, sizeof(buf), "{\"i\":%d}", i);
+		assert_int_equal(
+		    store_event_append(t->s, (int64_t)i, buf, 100, &e), 0);
+	}
+	t_reopen(t);
+	assert_int_equal(store_event_append(t->s, 51, "{\"i\":51}", 3, &e), 0);
+	assert_int_equal(
+	    store_event_list(t->s, 0, INT64_MAX, &docs, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(docs[0], "{\"i\":49}");
+	assert_string_equal(docs[2], "{\"i\":51}");
+	for (size_t i = 0; i < n; i++)
+		free(docs[i]);
+	free(docs);
+}
+
+static long long
+t_file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+static long long
+t_pragma_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long long v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* The file shrinks once the containers are removed (closing checkpoints
+ * the WAL into it). */
+static void
+t_shrink(void **state)
+{
+	struct t_store *t = *state;
+	struct err e;
+	char id[65], name[32], *doc = xmalloc(8192);
+	long long full, empty;
+
+	memset(doc, 'x', 8191);
+	doc[0] = '"';
+	doc[8190] = '"';
+	doc[8191] = '\0';
+	for (int i = 0; i < 500; i++) {
+		snprintf(id, sizeof(id), "%064d", i);
+		snprintf(name, sizeof(name), "c%d", i);
+		assert_int_equal(
+		    store_container_put(t->s, id, name, "exited", doc, &e), 0);
+	}
+	store_close(t->s);
+	t->s = NULL;
+	full = t_file_size(t->path);
+	assert_true(full > 500 * 8192);
+	assert_int_equal(t_pragma_int(t->path, "PRAGMA auto_vacuum"), 2);
+	t_reopen(t);
+	for (int i = 0; i < 500; i++) {
+		snprintf(id, sizeof(id), "%064d", i);
+		assert_int_equal(store_container_delete(t->s, id, &e), 0);
+	}
+	store_close(t->s);
+	t->s = NULL;
+	empty = t_file_size(t->path);
+	assert_true(empty < full / 10);
+	t_reopen(t);
+	free(doc);
+}
+
+/* A database made before auto_vacuum was set is vacuumed into the mode
+ * once, keeping its rows. */
+static void
+t_auto_vacuum_old(void **state)
+{
+	struct t_store *t = *state;
+	sqlite3 *db;
+	struct store_row *rows;
+	size_t n;
+	struct err e;
+
+	assert_int_equal(
+	    store_container_put(t->s, HEX_A, "old", "exited", "{\"Id\":1}", &e),
+	    0);
+	store_close(t->s);
+	t->s = NULL;
+	assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA auto_vacuum = NONE; VACUUM;",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(t_pragma_int(t->path, "PRAGMA auto_vacuum"), 0);
+	t_reopen(t);
+	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0].name, "old");
+	store_rows_free(rows, n);
+	store_close(t->s);
+	t->s = NULL;
+	assert_int_equal(t_pragma_int(t->path, "PRAGMA auto_vacuum"), 2);
+	t_reopen(t);
+}
+
 static void
 t_put_images(struct store *s)
 {
@@ -553,6 +675,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(t_volumes, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_kv_list, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_events, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_events_trim, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_shrink, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_auto_vacuum_old, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_images, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_resolve, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(

@@ -55,6 +55,12 @@ typedef void (*azure_cb)(
 uint64_t azure_call(struct azure *z, const char *op, const char *method,
     const char *path, const char *api_version, const char *query, cJSON *body,
     int attempts, azure_cb cb, void *arg);
+/* As azure_call, and arg is the call's own: arg_free frees it once the
+ * call is over, after cb, or without cb when the call is cancelled or the
+ * client closed with it in flight (a shutdown). cb must not free it. */
+uint64_t azure_call_owned(struct azure *z, const char *op, const char *method,
+    const char *path, const char *api_version, const char *query, cJSON *body,
+    int attempts, azure_cb cb, void *arg, void (*arg_free)(void *));
 /* Blocking, for start-up only. *out owned by the caller. */
 int azure_call_sync(struct azure *z, const char *op, const char *method,
     const char *path, const char *api_version, const char *query, cJSON *body,

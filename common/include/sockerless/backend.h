@@ -28,12 +28,18 @@ struct reg_client;
 /* A container as the framework holds it: all containers stay in memory and
  * every change is written through to the store. doc is Docker's inspect
  * shape plus a private "Sockerless" object the backend may use. */
+struct container_ps;
+
 struct container {
 	TAILQ_ENTRY(container) entry;
 	int refs; /* container_ref/unref; freed at 0 once gone */
 	int gone; /* removed: still valid memory, no longer listed */
 	char id[65];
 	cJSON *doc;
+	/* The cached /containers/json entry (container.c): NULL until the
+	 * first list after a change. Runtime only: container_touch drops it
+	 * whenever the document changes. */
+	struct container_ps *ps;
 	void *backend_data; /* runtime-only state of the backend */
 	void (*backend_data_free)(void *);
 	struct backend_waiters *waiters; /* framework-private */
@@ -167,6 +173,10 @@ struct backend_ops {
 	 * SOCKERLESS_AGENT_CALLBACK and the token, and the container's link
 	 * waits for the agent from the start on. agent_address stays NULL. */
 	int agent_reverse;
+	/* A run's agent linked for the first time: its workload runs. A cloud
+	 * that reports "running" only on its next poll settles a parked start
+	 * here (kit_start_hello); NULL: the poller settles it. */
+	void (*agent_hello)(struct backend *b, struct container *c);
 
 	void (*shutdown)(struct backend *b);
 
@@ -235,6 +245,10 @@ int container_running(const struct container *c);
  * backend_container_save after changing it. */
 cJSON *container_private(struct container *c);
 void backend_container_save(struct backend *b, struct container *c);
+/* Marks c's document changed: drops what is derived from it (the cached
+ * list entry). backend_container_save does it; call it directly after a
+ * change that is not saved in the same event-loop callback. */
+void container_touch(struct container *c);
 void container_ref(struct container *c);
 void container_unref(struct container *c);
 /* Calls fn for every live container. */
@@ -313,11 +327,12 @@ cJSON *backend_agent_command(const struct container *c);
 /* The agent's report of the main process's end, kept in the container's
  * private object as {"exitCode": N, "finishedAt": "RFC 3339"} when the
  * link delivers it (a backend whose cloud gives no exit code reads it;
- * it deletes the key when a new run starts). */
+ * backend_agent_run_env deletes it for a new run). */
 #define BACKEND_P_AGENT_EXIT "AgentExit"
 /* Set (true) in the same object when the run's agent first linked: the
  * workload's wrapper runs (a backend whose cloud reports "running" while
- * it still pulls images settles the start on it). */
+ * it still pulls images settles the start on it); deleted for a new run
+ * with the exit report. */
 #define BACKEND_P_AGENT_HELLO "AgentHello"
 
 /* State reports from the backend. */

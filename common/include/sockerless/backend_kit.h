@@ -121,6 +121,10 @@ void kit_stop_through_agent(struct backend *b, struct container *c,
 void kit_start_park(struct kit_op *op);
 int kit_start_pending(const struct container *c);
 void kit_start_settle(struct container *c, const struct err *e);
+/* backend_ops.agent_hello for a reverse-mode backend (kit_runs.c): the
+ * agent calling back proves that the workload runs, so a parked start
+ * answers now, and the run is reported started (kit_run_started). */
+void kit_start_hello(struct backend *b, struct container *c);
 
 /* --- the poller skeleton ------------------------------------------------- */
 
@@ -128,7 +132,12 @@ void kit_start_settle(struct container *c, const struct err *e);
  * containers that run or start (id() returns NULL to skip one) into
  * batches of at most batch ids, and describe() sends each batch; its
  * answer calls kit_poller_batch_done. Failed ticks back off (doubling from
- * twice the interval up to max_backoff_ms). */
+ * twice the interval up to max_backoff_ms). While a start is parked
+ * (kit_start_park), ticks of only the starting workloads come every
+ * KIT_POLL_START_MS between the full ones: a start answers once the cloud
+ * says the workload runs, and a full interval of waiting for that would
+ * be most of a short run's cost. */
+#define KIT_POLL_START_MS 100
 struct kit_poller {
 	struct backend *b;
 	long long interval_ms, max_backoff_ms;
@@ -138,7 +147,8 @@ struct kit_poller {
 	/* state */
 	struct event *timer;
 	long long backoff_ms;
-	int inflight, pending, errors;
+	int64_t next_full_ns; /* when the next tick visits every workload */
+	int inflight, pending, errors, starting;
 };
 
 void kit_poller_start(struct kit_poller *p, struct backend *b);
@@ -257,6 +267,13 @@ int kit_start_failure_code(const char *reason);
  * "stdout+ " a piece without its newline (ev->partial); others stay as
  * are. */
 void kit_logs_unmark(struct backend_log_event *ev);
+/* A TTY's output in a log service that splits at "\n" and keeps the rest
+ * (awslogs, Cloud Logging, Log Analytics): the terminal wrote each newline
+ * as "\r\n", so an event that ends in "\r" ended a line and any other is a
+ * piece without its newline (ev->partial: the final output of
+ * `printf abc`, or a long line the runtime split). A program that put its
+ * terminal in raw mode loses its newlines here. */
+void kit_logs_tty(struct backend_log_event *ev);
 
 /* --- durable JSON journals ------------------------------------------------ */
 
@@ -306,6 +323,36 @@ void kit_lines_keep(
 void kit_logs_kept(struct backend *b, struct container *c, const char *cursor,
     int64_t since_ns, backend_logs_fn fn, void *arg);
 
+/* --- how many containers use each shared cloud resource ----------------- */
+
+/* The containers naming each value of private key p_key (a task
+ * definition's ARN, a job's name), for "is it still used?" at each
+ * removal without a walk over every container (kit_uses.c). Counted from
+ * the containers at the first question (after a restart: the loaded
+ * ones), then kept: kit_uses_set is the one writer of p_key, and a
+ * container leaves through the backend's remove, which calls
+ * kit_uses_release (a failed create never named a value). */
+struct kit_use;
+struct kit_uses {
+	const char *p_key; /* "TaskDefinitionArn", "Job" */
+	/* state: sorted by value */
+	struct kit_use *v;
+	size_t n, cap;
+	int counted;
+};
+/* c names val from now on, instead of what it named (if anything);
+ * written to c's private state (the caller saves c). */
+void kit_uses_set(struct kit_uses *u, struct container *c, const char *val);
+/* c is being removed: what it names has one user less. */
+void kit_uses_release(
+    struct kit_uses *u, struct backend *b, const struct container *c);
+/* How many containers name val; whether any does. */
+size_t kit_uses_count_of(
+    struct kit_uses *u, struct backend *b, const char *val);
+int kit_uses_used(struct kit_uses *u, struct backend *b, const char *val);
+/* Forgets the counts (shutdown): the next question counts again. */
+void kit_uses_free(struct kit_uses *u);
+
 /* --- jobs shared by identical configurations ----------------------------- */
 
 /* A backend whose workloads run from shared cloud jobs (Cloud Run jobs,
@@ -315,6 +362,7 @@ void kit_logs_kept(struct backend *b, struct container *c, const char *cursor,
  * (so that a restart deletes them on time too), in case an identical
  * container comes and reuses the job, then del() deletes it and calls
  * kit_idle_deleted. */
+struct kit_make;
 struct kit_idle {
 	const char *kv_job;  /* "cloudrun.job." */
 	const char *kv_idle; /* "cloudrun.job_idle" */
@@ -324,10 +372,15 @@ struct kit_idle {
 	/* state */
 	struct backend *b;
 	struct event *timer;
+	struct kit_make *making; /* the creates in flight */
+	struct kit_uses uses;	 /* the containers naming each job */
 };
-/* Whether a container other than self names job. */
-int kit_idle_used(
-    struct kit_idle *i, const char *job, const struct container *self);
+/* Whether a container names job. */
+int kit_idle_used(struct kit_idle *i, const char *job);
+/* c is being removed (the backend's remove): its job has one user less,
+ * and waits out idle_s once it has none. */
+void kit_idle_release(
+    struct kit_idle *i, struct backend *b, struct container *c);
 /* job is unused from now on (deleted at once with idle_s 0). */
 void kit_idle_add(struct kit_idle *i, const char *job);
 /* job is used again. */
@@ -342,7 +395,21 @@ int kit_idle_exists(struct kit_idle *i, const char *job);
 void kit_idle_deleted(struct kit_idle *i, const char *job, int gone);
 /* Start-up: the rounds (every min(idle_s, 60) s) begin. */
 void kit_idle_resume(struct kit_idle *i, struct backend *b);
+/* Frees the creates in flight too (their calls were cancelled with the
+ * session; the framework's shutdown ends their ops). */
 void kit_idle_free(struct kit_idle *i);
+
+/* A create's job for op's container: an existing job of that name (an
+ * identical configuration) is reused, and a create of it in flight is
+ * joined, and both end op (NULL returned); else the job is taken and the
+ * returned record is what the caller starts the cloud's create with (as
+ * the call's argument) and ends with kit_make_end. */
+struct kit_make *kit_idle_get(
+    struct kit_idle *i, const char *job, struct kit_op *op);
+const char *kit_make_job(const struct kit_make *m);
+/* The create's answer (e NULL: the job exists): every op waiting on it
+ * ends, naming the job in its container's p_job on success; m is freed. */
+void kit_make_end(struct kit_make *m, const struct err *e);
 
 /* --- runs: one container, several cloud executions ----------------------- */
 
@@ -353,11 +420,53 @@ void kit_idle_free(struct kit_idle *i);
 #define KIT_P_RUN_AT   "Created"
 #define KIT_P_EXEC     "Execution"
 #define KIT_P_STARTED  "Started"
+/* A start whose answer is due: when it was asked (a journal: a restart
+ * before the answer finds the execution it made). */
+#define KIT_P_STARTING "Starting"
 /* Records execution name as the container's new run (priv: its private
  * object). */
 void kit_run_use(cJSON *priv, const char *name);
 /* The run logs start from: the last one created before since_ns. */
 int kit_run_first(const cJSON *runs, int64_t since_ns);
+/* The cloud answered the start with the run (recorded): parked until the
+ * workload runs (kit_start_park), and the poller kicked; answered now
+ * when the run's agent already called back (its hello came before the
+ * cloud's answer and found no start to answer: kit_start_hello). */
+void kit_run_park(struct kit_op *op, struct kit_poller *p);
+/* The current run runs from at_ns (<= 0: now): started, once. */
+void kit_run_started(struct backend *b, struct container *c, int64_t at_ns);
+/* Whether a cloud container's env [{name, value}] runs container id
+ * (SOCKERLESS_CONTAINER_ID). */
+int kit_run_env_is(const cJSON *env, const char *id);
+
+/* The backend's runs (kit_runs.c). */
+struct kit_runs_find;
+struct kit_runs {
+	const char *cloud; /* "Cloud Run": in messages */
+	struct kit_poller *poller;
+	struct kit_idle *idle; /* its p_job names a container's job */
+	const struct kit_orphans *orphans;
+	/* Records exec as priv's new run: kit_run_use, and what the backend
+	 * clears with it. */
+	void (*use)(cJSON *priv, const char *exec);
+	/* Lists job's executions and ends with kit_runs_found: the one that
+	 * runs container kit_runs_find_id(f) made since
+	 * kit_runs_find_since(f), else NULL; or the cloud's error message. */
+	void (*list_runs)(struct kit_runs_find *f, const char *job);
+};
+/* The poller found the execution gone (deleted by someone else). */
+void kit_run_missing(
+    const struct kit_runs *r, struct backend *b, const char *exec);
+/* Start-up: the starts a restart cut short are adopted by the execution
+ * they made, or stay created. */
+void kit_runs_intents(struct kit_runs *r, struct backend *b);
+const char *kit_runs_find_id(const struct kit_runs_find *f);
+int64_t kit_runs_find_since(const struct kit_runs_find *f);
+void kit_runs_found(
+    struct kit_runs_find *f, const char *exec, const char *fail);
+/* A job of this instance that a reconciliation listed: reported, and
+ * deleted (after the idle wait) with orphans "stop", unless known. */
+void kit_runs_orphan(const struct kit_runs *r, const char *job);
 
 /* --- run logs: a container's output, read run by run --------------------- */
 
@@ -383,6 +492,9 @@ void kit_runlogs_fetch(const struct kit_runlogs_src *src, struct container *c,
  * reader's next cursor and whether more is there, or the error e (n 0).
  * Undoes the agent's marks unless Tty; frees op. */
 struct backend_log_event *kit_runlogs_events(struct kit_runlogs *op, size_t n);
+/* The container being read: valid in the read call only (not after it
+ * returned, when the container may be gone). */
+struct container *kit_runlogs_container(const struct kit_runlogs *op);
 void kit_runlogs_got(struct kit_runlogs *op, size_t n, const char *rcur,
     int more, const struct err *e);
 

@@ -54,6 +54,12 @@ typedef void (*gcp_cb)(
 uint64_t gcp_call(struct gcp *g, const char *svc, const char *op,
     const char *method, const char *path, const char *query, cJSON *body,
     int attempts, gcp_cb cb, void *arg);
+/* As gcp_call, and arg is the call's own: arg_free frees it once the call
+ * is over, after cb, or without cb when the call is cancelled or the
+ * client closed with it in flight (a shutdown). cb must not free it. */
+uint64_t gcp_call_owned(struct gcp *g, const char *svc, const char *op,
+    const char *method, const char *path, const char *query, cJSON *body,
+    int attempts, gcp_cb cb, void *arg, void (*arg_free)(void *));
 /* Blocking, for start-up only. *out owned by the caller. */
 int gcp_call_sync(struct gcp *g, const char *svc, const char *op,
     const char *method, const char *path, const char *query, cJSON *body,

@@ -34,6 +34,13 @@ struct httpcli *httpcli_new(struct event_base *base);
 /* Cancels pending requests without calling their callbacks. */
 void httpcli_free(struct httpcli *c);
 
+/* The User-Agent of every request that sets none: a daemon names itself
+ * (sockerless-backend-ecs/0.1.0), which is how a cloud's audit log and the
+ * simulators' call logs tell its calls apart. Unset: curl sends none. */
+void httpcli_set_user_agent(const char *ua);
+/* That User-Agent, or "sockerless" while none is set. */
+const char *httpcli_user_agent(void);
+
 /* Request builder. The request is owned by the caller until sent. */
 struct httpcli_req *httpcli_req_new(const char *method, const char *url);
 void httpcli_req_free(struct httpcli_req *r);

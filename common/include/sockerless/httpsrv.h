@@ -18,6 +18,7 @@
 
 struct httpsrv;
 struct httpsrv_req;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 /* Called once per complete request (headers and whole body read). */
 typedef void (*httpsrv_handler)(struct httpsrv_req *req, void *arg);
@@ -46,11 +47,23 @@ int httpsrv_listen_unix(
 int httpsrv_listen_tcp(
     struct httpsrv *s, const char *host, int port, struct err *e);
 int httpsrv_bound_port(const struct httpsrv *s);
+/* With tls not NULL, the listener's connections are TLS (the server takes
+ * a reference to the context): a failed handshake closes the connection
+ * before anything is read or served. */
+int httpsrv_listen_tcp_tls(struct httpsrv *s, const char *host, int port,
+    struct ssl_ctx_st *tls, struct err *e);
+/* Serves an already listening socket (systemd socket activation); the
+ * server owns fd from now on, also on failure. */
+int httpsrv_listen_fd(
+    struct httpsrv *s, int fd, struct ssl_ctx_st *tls, struct err *e);
 
 /* Serves an already connected socket as if a listener had accepted it;
  * the server owns fd from now on. The fuzz harness drives the parser
  * through it (tests/fuzz/fuzz_httpsrv.c). */
 void httpsrv_adopt(struct httpsrv *s, evutil_socket_t fd, const char *peer);
+/* The same over TLS (the server side of the handshake), tls not NULL. */
+void httpsrv_adopt_tls(struct httpsrv *s, evutil_socket_t fd, const char *peer,
+    struct ssl_ctx_st *tls);
 /* Closes listeners and every connection; pending requests get their
  * on_close callbacks. */
 void httpsrv_free(struct httpsrv *s);

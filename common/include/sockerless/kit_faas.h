@@ -32,8 +32,11 @@ struct reg_layer;
 struct kit_slot;
 /* The slot, pointed at the image asked for, or e. */
 typedef void (*kit_slot_cb)(void *arg, struct kit_slot *s, const struct err *e);
-/* A deletion's end: e NULL when the function is gone (or was). */
-typedef void (*kit_pool_removed_fn)(void *arg, const struct err *e);
+/* A deletion in flight, the kit's (freed by kit_pool_stop if its answer
+ * never comes: a shutdown drops the calls in flight). */
+struct kit_rm;
+/* Its end: e NULL when the function is gone (or was). */
+void kit_pool_removed(struct kit_rm *r, const struct err *e);
 
 /* The cloud's steps, each ending with the kit_slot_* call it names. */
 struct kit_pool_ops {
@@ -44,14 +47,23 @@ struct kit_pool_ops {
 	 * (kit_slot_want_mib, kit_slot_want_timeout); then kit_slot_pointed.
 	 */
 	void (*point)(struct kit_slot *s);
-	/* Deletes function name; done(arg, NULL) also when it was gone. */
-	void (*remove)(const char *name, kit_pool_removed_fn done, void *arg);
+	/* Deletes function name and ends with kit_pool_removed(r, ...). */
+	void (*remove)(struct kit_rm *r, const char *name);
 	/* Lists this instance's functions: kit_pool_found for each, then
 	 * kit_pool_listed. */
 	void (*list)(void);
 	/* Frees what the backend hung on a slot (kit_slot_set_data). */
 	void (*data_free)(void *data);
 };
+
+/* The pool's keys, a configuration fragment of the FaaS backends
+ * (pool_max, pool_idle, pool_wait with the backend's prefix: kit_conf.c)
+ * filling this struct. */
+struct kit_pool_limits {
+	long long pool_max, pool_idle, pool_wait;
+};
+#define KIT_POOL_NKEYS 3
+extern const struct config_key kit_pool_keys[KIT_POOL_NKEYS];
 
 struct kit_pool_conf {
 	const struct kit_pool_ops *ops;

@@ -5,6 +5,8 @@
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+struct event_base;
+
 void log_init(const char *prog, enum log_level level);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
@@ -27,5 +29,16 @@ void log_request(const char *method, const char *path, int status,
 /* One line per cloud call: service, operation, status, ms, request id. */
 void log_cloud(const char *service, const char *op, int status,
     double duration_ms, const char *request_id, const char *error);
+
+/* A daemon's per-request lines cost one write(2) each; with holding on,
+ * log_request's lines are gathered and written together on a 2 ms timer
+ * on base, when the next would not fit (16 KiB), before any other line
+ * (the order is kept), at exit and on a fatal signal (the earlier handler,
+ * or the default action, follows). log_hold_stop writes them out and
+ * stops holding; call it before freeing base. */
+void log_hold_start(struct event_base *base);
+void log_hold_stop(void);
+/* Writes out the held lines now. */
+void log_flush(void);
 
 #endif

@@ -96,6 +96,14 @@ int reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
     void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
     void *arg, struct err *e);
 
+/* reg_resolve for a client's own docker pull, as dockerd does it: its
+ * X-Registry-Auth, the hook or the auth file, never the credentials
+ * remembered from another client's login or pull (which serve the
+ * backend's pulls for workloads: derives, the cloud's pull). */
+int reg_resolve_client(struct reg_client *rc, const char *ref, const char *auth,
+    void (*cb)(void *arg, const struct reg_image *img, const struct err *e),
+    void *arg, struct err *e);
+
 /* Downloads blob digest of ref's repository (the same endpoints,
  * mirrors, credentials and tokens as reg_resolve; redirects to storage
  * followed) into the file dest, in 8 MiB ranges, verified against the
@@ -106,6 +114,34 @@ int reg_resolve(struct reg_client *rc, const char *ref, const char *auth,
 int reg_blob_fetch(struct reg_client *rc, const char *ref, const char *auth,
     const char *digest, const char *dest, uint64_t max,
     void (*cb)(void *arg, const struct err *e), void *arg, struct err *e);
+
+/* --- docker login (reg_login.c) --------------------------------------- */
+
+/* POST /auth as dockerd answers it: server is the AuthConfig's
+ * serveraddress ("" or "https://index.docker.io/v1/" for Docker Hub,
+ * "host:5000", "https://host"); auth_json the AuthConfig body itself
+ * ({username,password} | {auth} | {identitytoken}). GET /v2/ on the
+ * registry (never a mirror), then the round its WWW-Authenticate asks
+ * for: basic with the credentials, or a bearer token fetched with them.
+ * cb is called exactly once from the loop: e NULL when the registry let
+ * the credentials in (or asks for none, as dockerd accepts), with the
+ * refresh token a token service gave ("" when none); otherwise 401
+ * "login attempt to URL failed with status: 401 Unauthorized" (basic) or
+ * "Get \"URL\": unauthorized: ..." (bearer), 502 for a registry that is
+ * unreachable or answers otherwise. Accepted credentials are remembered
+ * (memory only) for the host's later pulls and derives that come without
+ * X-Registry-Auth. Returns -1 (cb not called) with a 400 for a bad
+ * server address or malformed credentials. */
+int reg_login(struct reg_client *rc, const char *server, const char *auth_json,
+    void (*cb)(void *arg, const char *identitytoken, const struct err *e),
+    void *arg, struct err *e);
+
+/* The user and password remembered for registry host (by a login or a
+ * pull with X-Registry-Auth that the registry accepted): 1 with copies
+ * the caller frees (and should wipe), else 0 (none, or only a token). For
+ * backends that hand a workload's pull credentials to the cloud. */
+int reg_known_creds(
+    struct reg_client *rc, const char *host, char **user, char **pass);
 
 /* --- derived images (reg_push.c) --------------------------------------- */
 
@@ -155,6 +191,28 @@ struct reg_derive_opts {
 int reg_derive(struct reg_client *rc, const char *src, const char *src_auth,
     const char *dst, const struct reg_layer *layer,
     const struct reg_derive_opts *o,
+    void (*cb)(void *arg, const char *dst_ref, const struct err *e), void *arg,
+    struct err *e);
+
+/* --- whole images (reg_push_image.c) ------------------------------------ */
+
+struct reg_blob_data {
+	const char *digest; /* "sha256:<hex>" of data */
+	const void *data;
+	size_t len;
+};
+
+/* Pushes an image as it is (an OCI layout's: the manifest and the blobs it
+ * names, in memory) to dst ("host[:port]/repo:tag"), replacing the tag:
+ * each blob dst lacks is uploaded in one piece, then the manifest, whose
+ * digest stays manifest's. blobs must hold the config and every layer the
+ * manifest names, each matching its digest (-1 with a 400 naming what is
+ * wrong otherwise, cb not called). Credentials come from the creds hook
+ * or the auth file. cb is called exactly once from the loop with
+ * "host/repo@sha256:..." or e as reg_derive gives them. */
+int reg_push_image(struct reg_client *rc, const char *dst, const char *manifest,
+    size_t manifest_len, const char *manifest_type,
+    const struct reg_blob_data *blobs, size_t nblobs,
     void (*cb)(void *arg, const char *dst_ref, const struct err *e), void *arg,
     struct err *e);
 

@@ -30,6 +30,13 @@ int store_container_put(struct store *s, const char *id, const char *name,
 int store_container_list(
     struct store *s, struct store_row **rows, size_t *n, struct err *e);
 void store_rows_free(struct store_row *rows, size_t n);
+/* Calls fn with each row in creation order, without copying: the strings
+ * are valid during the call only (a NULL column is NULL). Loading 100k
+ * containers need not hold all their text at once. */
+typedef void (*store_row_fn)(void *arg, const char *id, const char *name,
+    const char *state, const char *doc, size_t doclen);
+int store_container_each(
+    struct store *s, store_row_fn fn, void *arg, struct err *e);
 int store_container_delete(struct store *s, const char *id, struct err *e);
 
 /* Networks: doc is the network's JSON; put inserts or replaces by id and

@@ -22,9 +22,10 @@ Debug endpoints (no auth):
   GET|POST /_sim/dns           the resolver's sim.internal names / add {"name", "address"}
   GET  /_sim/container-credentials, /latest/... (IMDSv2)
 
-State (clusters, task definitions, stopped tasks, log events, ECR
-repositories, issued credentials) is saved as JSON in --state-dir and
-reloaded on start. SIGTERM/SIGINT stop and remove every container the
+State (clusters, task definitions, stopped tasks, ECR repositories,
+issued credentials) is saved as JSON in --state-dir, log events appended
+to a file per stream under its logs/ (awssim_logs.py), and reloaded on
+start. SIGTERM/SIGINT stop and remove every container the
 simulator created, then save the state."""
 
 import argparse
@@ -51,7 +52,7 @@ from awssim_ec2 import parse_input as ec2_input  # noqa: E402
 from awssim_ecs import EcsService  # noqa: E402
 from awssim_efs import EfsService  # noqa: E402
 from awssim_engine import LABEL, Engine  # noqa: E402
-from awssim_faults import CallCounter, Faults  # noqa: E402
+from awssim_faults import CallCounter, CallLog, Faults  # noqa: E402
 from awssim_idmap import unmount_all  # noqa: E402
 from awssim_iam import MetadataEndpoints, StsService  # noqa: E402
 from awssim_lambda import LambdaService  # noqa: E402
@@ -60,6 +61,7 @@ from awssim_net import Vpc  # noqa: E402
 from awssim_net import cleanup as vpc_cleanup  # noqa: E402
 from awssim_rest import (RestRouter, error_document, output_for_validation,  # noqa: E402
                          parse_input, serialize_output)
+from awssim_secrets import SecretsService  # noqa: E402
 from awssim_shapes import known_members, validate, validation_message  # noqa: E402
 from awssim_util import AwsError, iso8601  # noqa: E402
 
@@ -129,7 +131,9 @@ class Simulator:
         self.creds = CredentialStore(config.account, config.access_key, config.secret_key)
         self.faults = Faults()
         self.calls = CallCounter()
+        self.call_log = CallLog()
         self.logs = LogsService(config.region, config.account)
+        self.logs.store_dir = os.path.join(config.state_dir, "logs")
         self.ecr = EcrService(config.region, config.account, config.registry)
         self.sts = StsService(self.creds)
         self.ec2 = Ec2Service(config, vpc)
@@ -139,14 +143,42 @@ class Simulator:
         self.metadata = MetadataEndpoints(self.creds, config.container_auth_token)
         self.lambda_ = LambdaService(config, engine, self.logs, self.creds,
                                      config.lambda_idle_timeout)
+        self.secrets = SecretsService(config.region, config.account)
+        self.ecs.secrets = self.secrets
         self.services = {s.name: s for s in (self.ecs, self.logs, self.ecr, self.sts,
-                                             self.lambda_, self.ec2, self.efs)}
+                                             self.lambda_, self.ec2, self.efs, self.secrets)}
         self.rest = [(RestRouter(s.model), s) for s in (self.lambda_, self.efs)]
         self.targets = {s.model.metadata["targetPrefix"]: s
-                        for s in (self.ecs, self.logs, self.ecr)}
+                        for s in (self.ecs, self.logs, self.ecr, self.secrets)}
         self._save_lock = threading.Lock()
         self._closing = threading.Event()
         self._saver = threading.Thread(target=self._save_loop, name="saver", daemon=True)
+
+    # The call log (SK_SIM_CALL_LOG, awssim_faults.CallLog).
+
+    def log_call(self, service, operation, params, labels, headers):
+        """One line per IAM check the call costs: its action (the service's
+        signing name and the operation, as IAM names them) and, where the
+        request names one, the resource's ARN; and iam:PassRole for each
+        role a task definition or function is given."""
+        prefix = _signing_name(service)
+        action = "%s:%s" % (prefix, IAM_ACTION_NAMES.get((prefix, operation), operation))
+        ua = headers.get("User-Agent", "")
+        op = "%s.%s" % (service.name, operation)
+        resource = "*"
+        name = labels.get("FunctionName") or (params.get("FunctionName")
+                                              if prefix == "lambda" else None)
+        if name:
+            resource = name if name.startswith("arn:") else "arn:aws:lambda:%s:%s:function:%s" % (
+                self.config.region, self.config.account, name.split(":")[0])
+        self.call_log.add(action, resource, op, ua)
+        for key in PASSED_ROLES.get((prefix, operation), ()):
+            role = params.get(key)
+            if isinstance(role, str) and role:
+                self.call_log.add("iam:PassRole", role, op, ua)
+        tagging = TAG_ON_CREATE.get((prefix, operation))
+        if tagging and any(k.split(".")[0] == tagging[0] and params[k] for k in params):
+            self.call_log.add(tagging[1], resource, op, ua)
 
     # Persistence.
 
@@ -166,6 +198,7 @@ class Simulator:
         self.lambda_.restore(state.get("lambda", {}))
         self.ec2.restore(state.get("ec2", {}))
         self.efs.restore(state.get("efs", {}))
+        self.secrets.restore(state.get("secretsmanager", []))
         log.info("restored state from %s", path)
 
     def save(self):
@@ -173,7 +206,8 @@ class Simulator:
             state = {"version": 1, "savedAt": time.time(), "ecs": self.ecs.snapshot(),
                      "logs": self.logs.snapshot(), "ecr": self.ecr.snapshot(),
                      "credentials": self.creds.snapshot(), "lambda": self.lambda_.snapshot(),
-                     "ec2": self.ec2.snapshot(), "efs": self.efs.snapshot()}
+                     "ec2": self.ec2.snapshot(), "efs": self.efs.snapshot(),
+                     "secretsmanager": self.secrets.snapshot()}
             data = json.dumps(state, separators=(",", ":"), default=str)
             tmp = self.state_path() + ".tmp"
             with open(tmp, "w") as f:
@@ -188,7 +222,7 @@ class Simulator:
             count = len(self.ecs._tasks)
         return (tasks, count, self.logs._seq, sum(self.calls.snapshot().values()),
                 len(self.creds.snapshot()), self.lambda_.version, self.ec2.version,
-                self.efs.version)
+                self.efs.version, self.secrets.version)
 
     def _save_loop(self):
         last = None
@@ -441,6 +475,9 @@ class Handler(BaseHTTPRequestHandler):
                     raise AwsError("MissingAction", "Missing Action", status=400)
             handler = service.operations.get(operation)
             sim.calls.add(service.name, operation)
+            if sim.call_log.path:
+                sim.log_call(service, operation, _json_or_form(body, target), {},
+                             self.headers)
             if handler is None or operation not in service.model.operation_names:
                 raise AwsError("UnknownOperationException" if protocol == "json"
                                else "InvalidAction",
@@ -530,6 +567,9 @@ class Handler(BaseHTTPRequestHandler):
             operation, labels = found
             handler = service.operations.get(operation)
             sim.calls.add(service.name, operation)
+            if sim.call_log.path:
+                sim.log_call(service, operation, _json_or_form(body, True), labels,
+                             self.headers)
             if handler is None:
                 raise AwsError("UnknownOperationException", "awssim does not implement %s"
                                % operation, status=404)
@@ -676,6 +716,41 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(status, json.dumps({"__type": code, "message": message}),
                        "application/x-amz-json-1.1", headers)
+
+
+# IAM actions whose names differ from the API operation's.
+IAM_ACTION_NAMES = {("lambda", "Invoke"): "InvokeFunction"}
+
+# The request fields naming a role the caller passes to the service, which
+# IAM authorizes as iam:PassRole on that role.
+PASSED_ROLES = {
+    ("ecs", "RegisterTaskDefinition"): ("executionRoleArn", "taskRoleArn"),
+    ("lambda", "CreateFunction"): ("Role",),
+    ("lambda", "UpdateFunctionConfiguration"): ("Role",),
+}
+
+
+# Create calls that carry tags, which IAM also authorizes as the service's
+# tagging action (the request field, that action).
+TAG_ON_CREATE = {
+    ("ecs", "RunTask"): ("tags", "ecs:TagResource"),
+    ("ecs", "RegisterTaskDefinition"): ("tags", "ecs:TagResource"),
+    ("elasticfilesystem", "CreateAccessPoint"): ("Tags", "elasticfilesystem:TagResource"),
+    ("lambda", "CreateFunction"): ("Tags", "lambda:TagResource"),
+    ("ec2", "CreateSecurityGroup"): ("TagSpecification", "ec2:CreateTags"),
+}
+
+
+def _json_or_form(body, is_json):
+    """The request's parameters for the call log: a JSON body's object, or
+    the query protocol's form ({} when neither parses)."""
+    try:
+        if is_json:
+            params = json.loads(body or b"{}")
+            return params if isinstance(params, dict) else {}
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    except ValueError:
+        return {}
 
 
 def _signing_name(service):

@@ -114,6 +114,7 @@ class EcsService:
         self.efs = efs               # EFS volumes' directories (mount_source)
         self.config = config
         self.engine = engine
+        self.secrets = None  # SecretsService: repositoryCredentials
         self.logs = logs
         self.faults = faults
         self.lock = threading.RLock()

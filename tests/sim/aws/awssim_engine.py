@@ -61,12 +61,13 @@ class Engine:
         raise EngineError("failed to resolve ref %s: the simulator pulls only from loopback "
                           "registries (%s)" % (image, self.registry))
 
-    def pull(self, image):
-        """Pull through the engine; returns the image digest."""
+    def pull(self, image, auth=None):
+        """Pull through the engine (auth: {"username","password"} for a
+        registry that wants them); returns the image digest."""
         ref = self.resolve(image)
         repository, tag = _split_reference(ref)
         try:
-            pulled = self.docker.images.pull(repository, tag=tag)
+            pulled = self.docker.images.pull(repository, tag=tag, auth_config=auth)
         except docker.errors.APIError as exc:
             raise EngineError(exc.explanation or str(exc)) from exc
         digests = pulled.attrs.get("RepoDigests") or []
@@ -149,7 +150,7 @@ class Engine:
         engine recorded them; it ends when the container has exited and
         every line was delivered."""
         def follow():
-            pending = b""
+            pending, last = b"", b""
             try:
                 stream = self.docker.api.logs(container_id, stdout=True, stderr=True,
                                               stream=True, follow=True, timestamps=True)
@@ -159,20 +160,44 @@ class Engine:
                     pending += chunk
                     while b"\n" in pending:
                         line, pending = pending.split(b"\n", 1)
+                        last = _last_stamp(line, last)
                         _deliver(line, on_line)
+                pending += self._missed(container_id, _last_stamp(pending, last))
             except (docker.errors.APIError, requests.exceptions.RequestException):
                 pass  # the container is gone: nothing more to deliver
-            if pending:
-                _deliver(pending, on_line)
+            for line in pending.split(b"\n"):
+                if line:
+                    _deliver(line, on_line)
         thread = threading.Thread(target=follow, name="logs-" + container_id[:12], daemon=True)
         thread.start()
         return thread
+
+
+    def _missed(self, container_id, last):
+        """The entries written after the stamp last that a follow left out:
+        dockerd 20.10 may end a follow at the container's exit before the
+        copier stored its last entry (the final piece of a line without a
+        newline, written as the process ends). awslogs ships it."""
+        tail = self.docker.api.logs(container_id, stdout=True, stderr=True,
+                                    timestamps=True, tail=100)
+        for m in ENTRY_STAMP.finditer(tail):
+            if m.group() > last:
+                return tail[m.start():]
+        return b""
 
 
 # The engine's timestamp before each log entry (RFC3339NanoFixed). An entry
 # that does not end a line (a partial line over 16 KiB, a TTY read) is
 # followed by the next entry's timestamp in the middle of the line.
 ENTRY_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
+
+
+def _last_stamp(data, last):
+    """The latest entry stamp in data (whole lines: a TTY's output comes a
+    byte at a time), else last (the stamps are fixed width, so bytes order
+    them)."""
+    found = ENTRY_STAMP.findall(data)
+    return max(found[-1], last) if found else last
 
 
 def _deliver(raw, on_line):
@@ -182,7 +207,8 @@ def _deliver(raw, on_line):
         raw = raw[match.end():]
     else:
         when = time.time()
-    text = ENTRY_STAMP.sub(b"", raw).decode("utf-8", "replace").removesuffix("\r")
+    # As awslogs: the line without its "\n" (a TTY's "\r" stays).
+    text = ENTRY_STAMP.sub(b"", raw).decode("utf-8", "replace")
     on_line(when, text)
 
 

@@ -3,6 +3,8 @@
 count the API calls a Docker command costs."""
 
 import collections
+import json
+import os
 import random
 import threading
 
@@ -123,3 +125,25 @@ class CallCounter:
     def reset(self):
         with self._lock:
             self._counts.clear()
+
+
+class CallLog:
+    """The opt-in call log: with SK_SIM_CALL_LOG=<file> in the environment
+    at start, one JSON line per API call served, appended to that file
+    (opened per line, so renaming it starts a new one):
+    {"action": "ecs:RunTask", "resource": "*", "op": "ecs.RunTask",
+     "ua": "<User-Agent>"}. action is the IAM action AWS authorizes the
+    call as; an implied check (iam:PassRole of a role the request names)
+    is a line of its own. tests/deploy/check_policies.py reads it."""
+
+    def __init__(self, path=None):
+        self.path = path if path is not None else os.environ.get("SK_SIM_CALL_LOG") or None
+        self._lock = threading.Lock()
+
+    def add(self, action, resource, op, ua):
+        if not self.path:
+            return
+        line = json.dumps({"action": action, "resource": resource or "*", "op": op,
+                           "ua": ua or ""}, sort_keys=True) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)

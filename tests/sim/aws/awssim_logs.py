@@ -4,6 +4,8 @@ awslogs output here through append()."""
 
 import bisect
 import collections
+import json
+import os
 import shlex
 import threading
 
@@ -24,6 +26,8 @@ class Stream:
         self.name = name
         self.created = created
         self.events = []
+        self.file = None    # its events file in the store (--state-dir)
+        self.pending = []   # events not yet in that file
 
     def describe(self, group_arn):
         out = {"logStreamName": self.name, "creationTime": self.created,
@@ -58,6 +62,13 @@ class LogsService:
         self._lock = threading.Lock()
         self._groups = {}
         self._seq = 0
+        # Persistence: each stream's events in an append-only file of
+        # store_dir (one JSON [timestamp, seq, message, ingestion] a line),
+        # so a save writes only what was added since the last one.
+        self.store_dir = None
+        self._next_file = 0
+        self._dropped = []          # files of streams deleted since the last save
+        self._dropped_saved = []    # ... and before it: gone at the next save
         self.operations = {
             "CreateLogGroup": self.create_log_group,
             "DeleteLogGroup": self.delete_log_group,
@@ -114,22 +125,88 @@ class LogsService:
     # Persistence (--state-dir).
 
     def snapshot(self):
+        """The groups and streams; each stream's events are appended to its
+        file in store_dir (only those added since the last snapshot), or
+        inline without a store_dir. The files of streams deleted before the
+        previous snapshot go: no saved state names them any more."""
         with self._lock:
-            return {"seq": self._seq, "groups": [
-                {"name": g.name, "created": g.created, "streams": [
-                    {"name": s.name, "created": s.created, "events": [list(e) for e in s.events]}
-                    for s in g.streams.values()]}
-                for g in self._groups.values()]}
+            state = {"seq": self._seq, "groups": []}
+            appends = []
+            for g in self._groups.values():
+                streams = []
+                for st in g.streams.values():
+                    entry = {"name": st.name, "created": st.created}
+                    if self.store_dir is None:
+                        entry["events"] = [list(e) for e in st.events]
+                    else:
+                        if st.file is None:
+                            st.file = "s%d.jsonl" % self._next_file
+                            self._next_file += 1
+                        entry["file"] = st.file
+                        appends.append((st.file, st.pending))
+                        st.pending = []
+                    streams.append(entry)
+                state["groups"].append({"name": g.name, "created": g.created,
+                                        "streams": streams})
+            dropped, self._dropped = self._dropped, []
+        if self.store_dir is not None:
+            os.makedirs(self.store_dir, exist_ok=True)
+            for name in self._dropped_saved:
+                try:
+                    os.unlink(os.path.join(self.store_dir, name))
+                except FileNotFoundError:
+                    pass
+            self._dropped_saved = dropped
+            for name, events in appends:
+                # Created even when empty, so that restore finds every
+                # stream's file.
+                with open(os.path.join(self.store_dir, name), "a") as f:
+                    f.write("".join(json.dumps(list(e), separators=(",", ":")) + "\n"
+                                    for e in events))
+        return state
 
     def restore(self, state):
         with self._lock:
             self._seq = state["seq"]
+            used = set()
             for g in state["groups"]:
                 group = self._new_group(g["name"], g["created"])
                 for s in g["streams"]:
                     stream = group.streams[s["name"]] = Stream(s["name"], s["created"])
-                    stream.events = [Event(*e) for e in s["events"]]
+                    if "events" in s:
+                        stream.events = [Event(*e) for e in s["events"]]
+                    else:
+                        stream.file = s["file"]
+                        used.add(stream.file)
+                        stream.events = sorted(self._read_file(stream.file))
+                    if stream.events:
+                        self._seq = max(self._seq, max(e.seq for e in stream.events))
+                    if self.store_dir is not None and stream.file is None:
+                        stream.pending = list(stream.events)
                 self._groups[group.name] = group
+            if self.store_dir is not None and os.path.isdir(self.store_dir):
+                for name in os.listdir(self.store_dir):
+                    if name.startswith("s") and name.endswith(".jsonl"):
+                        try:
+                            self._next_file = max(self._next_file, int(name[1:-6]) + 1)
+                        except ValueError:
+                            continue
+                        if name not in used:   # a stream deleted before the crash
+                            os.unlink(os.path.join(self.store_dir, name))
+
+    def _read_file(self, name):
+        """A stream's saved events; a line cut short by a crash is skipped."""
+        out = []
+        try:
+            with open(os.path.join(self.store_dir, name)) as f:
+                for line in f:
+                    try:
+                        out.append(Event(*json.loads(line)))
+                    except (ValueError, TypeError):
+                        continue
+        except (FileNotFoundError, TypeError):
+            pass
+        return out
 
     # Internals; callers hold self._lock.
 
@@ -139,7 +216,15 @@ class LogsService:
 
     def _insert(self, stream, timestamp, message, ingestion):
         self._seq += 1
-        bisect.insort(stream.events, Event(timestamp, self._seq, message, ingestion))
+        event = Event(timestamp, self._seq, message, ingestion)
+        bisect.insort(stream.events, event)
+        if self.store_dir is not None:
+            stream.pending.append(event)
+
+    def _drop(self, streams):
+        for stream in streams:
+            if stream.file is not None:
+                self._dropped.append(stream.file)
 
     def _group(self, params):
         name = params.get("logGroupName")
@@ -175,7 +260,9 @@ class LogsService:
 
     def delete_log_group(self, params, call):
         with self._lock:
-            del self._groups[self._group(params).name]
+            group = self._group(params)
+            self._drop(group.streams.values())
+            del self._groups[group.name]
         return None
 
     def describe_log_groups(self, params, call):
@@ -199,6 +286,7 @@ class LogsService:
     def delete_log_stream(self, params, call):
         with self._lock:
             stream = self._stream(params)
+            self._drop([stream])
             del self._group(params).streams[stream.name]
         return None
 
@@ -250,21 +338,28 @@ class LogsService:
         return out
 
     def get_log_events(self, params, call):
+        # A page costs what it returns, not what the stream holds: the
+        # events are sorted by (timestamp, seq), so the window and the
+        # token's position are found by bisection.
         start, end = params.get("startTime"), params.get("endTime")
         limit = params.get("limit", 10000)
-        with self._lock:
-            events = [e for e in self._stream(params).events if _in_window(e, start, end)]
         token = params.get("nextToken")
+        key = (0, 0)
         if token:
             direction, key = _parse_stream_token(token)
-            if direction == "f":
-                selected = _head([e for e in events if (e.timestamp, e.seq) > key], limit)
+        with self._lock:
+            events = self._stream(params).events
+            lo = 0 if start is None else bisect.bisect_left(events, (start,))
+            hi = len(events) if end is None else bisect.bisect_left(events, (end,))
+            if token and direction == "f":
+                selected = _head(events, max(lo, bisect.bisect_left(
+                    events, (key[0], key[1] + 1))), hi, limit)
+            elif token:
+                selected = _tail(events, lo, min(hi, bisect.bisect_left(events, key)), limit)
+            elif params.get("startFromHead"):
+                selected = _head(events, lo, hi, limit)
             else:
-                selected = _tail([e for e in events if (e.timestamp, e.seq) < key], limit)
-        else:
-            key = (0, 0)
-            selected = (_head(events, limit) if params.get("startFromHead")
-                        else _tail(events, limit))
+                selected = _tail(events, lo, hi, limit)
         if selected:
             forward = _stream_token("f", selected[-1])
             backward = _stream_token("b", selected[0])
@@ -295,7 +390,8 @@ class LogsService:
                      if _in_window(e, start, end) and (e.timestamp, e.seq) > after
                      and matches(e.message)]
         found.sort(key=lambda pair: (pair[0].timestamp, pair[0].seq))
-        page = found[:len(_head([e for e, _ in found], params.get("limit", 10000)))]
+        page = found[:len(_head([e for e, _ in found], 0, len(found),
+                                params.get("limit", 10000)))]
         out = {"events": [{"logStreamName": name, "timestamp": e.timestamp,
                            "message": e.message, "ingestionTime": e.ingestion,
                            "eventId": "%020d%036d" % (e.timestamp, e.seq)} for e, name in page]}
@@ -316,25 +412,32 @@ def _in_window(event, start, end):
             and (end is None or event.timestamp < end))
 
 
-def _fits(events):
-    """How many of events fit in one response of at most 1 MB."""
-    size = 0
-    for count, event in enumerate(events):
-        size += len(event.message.encode()) + EVENT_OVERHEAD
+def _size(event):
+    return len(event.message.encode()) + EVENT_OVERHEAD
+
+
+def _head(events, lo, hi, limit):
+    """The first events of events[lo:hi] that fit in one response: at most
+    limit of them and 1 MB."""
+    out, size = [], 0
+    for i in range(lo, min(hi, lo + limit)):
+        size += _size(events[i])
         if size > MAX_BATCH_BYTES:
-            return count
-    return len(events)
+            break
+        out.append(events[i])
+    return out
 
 
-def _head(events, limit):
-    events = events[:limit]
-    return events[:_fits(events)]
-
-
-def _tail(events, limit):
-    events = events[-limit:] if limit else []
-    keep = _fits(events[::-1])
-    return events[len(events) - keep:]
+def _tail(events, lo, hi, limit):
+    """The last events of events[lo:hi] that fit in one response."""
+    out, size = [], 0
+    for i in range(hi - 1, max(lo, hi - limit) - 1, -1):
+        size += _size(events[i])
+        if size > MAX_BATCH_BYTES:
+            break
+        out.append(events[i])
+    out.reverse()
+    return out
 
 
 def _stream_token(direction, event):

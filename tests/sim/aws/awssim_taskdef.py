@@ -209,6 +209,9 @@ def fargate_problems(definition):
         if options is not None and not options.get("awslogs-stream-prefix"):
             problems.append("Fargate requires log configuration option awslogs-stream-prefix "
                             "for log driver awslogs.")
+        if c.get("repositoryCredentials") and not role:
+            problems.append("Fargate requires task definition to have execution role ARN to "
+                            "support private registry authentication.")
         if ECR_IMAGE.match(c["image"]) and not role:
             problems.append("Fargate requires task definition to have execution role ARN to "
                             "support ECR images.")

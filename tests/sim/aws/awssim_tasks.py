@@ -6,9 +6,13 @@ A TaskRunner thread per task starts the containers in dependsOn order,
 watches them, copies awslogs output into CloudWatch Logs, and stops the
 task when an essential container exits or StopTask asks it to."""
 
+import base64
+import json
 import logging
 import os
 import threading
+import urllib.error
+import urllib.request
 
 import docker.types
 
@@ -22,7 +26,7 @@ log = logging.getLogger("awssim")
 POLL_SECONDS = 0.2
 DEFAULT_STOP_TIMEOUT = 30
 MAX_STOP_TIMEOUT = 120      # Fargate's cap on stopTimeout
-LOG_FLUSH_SECONDS = 10      # how long STOPPED waits for the last log lines
+LOG_FLUSH_WARN_SECONDS = 30  # STOPPED waits for the last log lines; warns past this
 PAUSE_IMAGE = "busybox"     # holds a task's network namespace
 PAUSE_COMMAND = ["sleep", "2147483647"]
 HEALTH = {"starting": "UNKNOWN", "healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}
@@ -189,13 +193,64 @@ class TaskRunner(threading.Thread):
                     "ResourceNotFoundException: The specified log group does not exist. : "
                     "exit status 1")
 
+    def _registry_auth(self, c):
+        """repositoryCredentials: the secret the execution role reads
+        (Secrets Manager, JSON {"username","password"}), as the ECS agent
+        fetches it before the pull."""
+        creds = c.definition.get("repositoryCredentials")
+        if not creds:
+            return None
+        arn = creds.get("credentialsParameter", "")
+        text = self.ecs.secrets.lookup(arn) if self.ecs.secrets is not None else None
+        if text is None:
+            raise StartFailure(
+                "ResourceInitializationError: unable to pull secrets or registry auth: "
+                "execution resource retrieval failed: unable to retrieve secret from asm: "
+                "service call has been retried 1 time(s): failed to fetch secret %s from "
+                "secrets manager: ResourceNotFoundException: Secrets Manager can't find the "
+                "specified secret." % arn, [c.name])
+        try:
+            doc = json.loads(text)
+            auth = {"username": doc["username"], "password": doc["password"]}
+        except (ValueError, TypeError, KeyError):
+            raise StartFailure(
+                "ResourceInitializationError: unable to pull secrets or registry auth: "
+                "execution resource retrieval failed: unable to retrieve registry auth: "
+                "the secret %s is not JSON with username and password" % arn, [c.name])
+        self._check_registry_login(c, auth)
+        return auth
+
+    def _check_registry_login(self, c, auth):
+        """The engine may hold the image already (a pull by digest then
+        never asks the registry): the credentials are tried on the
+        registry's /v2/ as the ECS agent's pull would, and a refusal fails
+        the task as ECS does."""
+        image = c.definition["image"]
+        host = image.split("/", 1)[0]
+        req = urllib.request.Request("http://%s/v2/" % host)
+        token = base64.b64encode(("%s:%s" % (auth["username"], auth["password"])).encode())
+        req.add_header("Authorization", "Basic " + token.decode())
+        try:
+            urllib.request.urlopen(req, timeout=10).close()
+        except urllib.error.HTTPError as exc:
+            basic = exc.headers.get("WWW-Authenticate", "").lower().startswith("basic")
+            if exc.code in (401, 403) and basic:
+                raise StartFailure(
+                    "CannotPullContainerError: pull image manifest has been retried 1 time(s): "
+                    "failed to resolve ref %s: pulling from host %s failed with status code "
+                    "[manifests]: %d %s" % (image, host, exc.code,
+                                            "Unauthorized" if exc.code == 401 else "Forbidden"),
+                    [c.name]) from exc
+        except OSError:
+            pass  # the pull itself says what is wrong with the registry
+
     def _pull_images(self):
         digests = {}
         for c in self.containers:
             image = c.definition["image"]
             if image not in digests:
                 try:
-                    digests[image] = self.ecs.engine.pull(image)
+                    digests[image] = self.ecs.engine.pull(image, self._registry_auth(c))
                 except EngineError as exc:
                     raise StartFailure(
                         "CannotPullContainerError: pull image manifest failed: %s" % exc,
@@ -359,9 +414,16 @@ class TaskRunner(threading.Thread):
         task.update(desiredStatus="STOPPED", lastStatus="DEACTIVATING")
         task.update(lastStatus="STOPPING")
         self._stop_containers()
+        # As the awslogs driver, which flushes at the task's end: every
+        # line is in CloudWatch before the task is STOPPED, however long
+        # the output (the follower ends once its stopped container's log
+        # is read to the end).
         for c in self.containers:
-            if c.follower is not None:
-                c.follower.join(LOG_FLUSH_SECONDS)
+            while c.follower is not None and c.follower.is_alive():
+                c.follower.join(LOG_FLUSH_WARN_SECONDS)
+                if c.follower.is_alive():
+                    log.warning("task %s: %s's output still being delivered to CloudWatch",
+                                task.id, c.name)
         self._drop_namespace()
         for target in self.idmapped:
             idmap.unmount(target)

@@ -86,3 +86,54 @@ def test_crash_recovery(fresh_sim):
     assert "restarted" in final["stoppedReason"]
     assert "exitCode" not in final["containers"][0]
     sim.stop()
+
+
+def test_log_events_saved_by_appending(fresh_sim):
+    """Each stream's events go to their own append-only file: a save writes
+    what was added since the last one, state.json holds none of them, a
+    deleted stream's file goes, and a restart reads them back in order."""
+    import json
+    import os
+
+    sim = fresh_sim().start()
+    logs = sim.client("logs")
+    logs.create_log_group(logGroupName="/app")
+    logs.create_log_stream(logGroupName="/app", logStreamName="a")
+    logs.create_log_stream(logGroupName="/app", logStreamName="gone")
+    base = int(time.time() * 1000)
+    logs.put_log_events(logGroupName="/app", logStreamName="a",
+                        logEvents=[{"timestamp": base, "message": "one"},
+                                   {"timestamp": base + 1, "message": "two"}])
+    logs.put_log_events(logGroupName="/app", logStreamName="gone",
+                        logEvents=[{"timestamp": base, "message": "bye"}])
+    store = os.path.join(sim.state_dir, "logs")
+
+    def saved():
+        try:
+            return "".join(open(os.path.join(store, n)).read() for n in os.listdir(store))
+        except FileNotFoundError:
+            return ""
+    deadline = time.time() + 60
+    while ("two" not in saved() or "bye" not in saved()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert "two" in saved() and "bye" in saved()
+    logs.put_log_events(logGroupName="/app", logStreamName="a",
+                        logEvents=[{"timestamp": base + 2, "message": "three"}])
+    logs.delete_log_stream(logGroupName="/app", logStreamName="gone")
+    sim.stop()
+    state = open(os.path.join(sim.state_dir, "state.json")).read()
+    assert "two" not in state and "three" not in state
+    # Appended, never rewritten: each event once.
+    assert saved().count('"one"') == 1 and saved().count('"three"') == 1
+    json.loads(state)
+
+    sim.start()
+    logs = sim.client("logs")
+    events = logs.get_log_events(logGroupName="/app", logStreamName="a",
+                                 startFromHead=True)["events"]
+    assert [e["message"] for e in events] == ["one", "two", "three"]
+    names = [s["logStreamName"] for s in logs.describe_log_streams(
+        logGroupName="/app")["logStreams"]]
+    assert names == ["a"]
+    assert "bye" not in saved()
+    sim.stop()

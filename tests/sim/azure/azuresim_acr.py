@@ -68,6 +68,18 @@ def parse_scopes(values):
     return out
 
 
+# The registry's data plane as Azure RBAC authorizes it (the AcrPull,
+# AcrPush and AcrDelete roles' actions), for the call log.
+ACR_ACTIONS = {
+    "GET": "Microsoft.ContainerRegistry/registries/pull/read",
+    "HEAD": "Microsoft.ContainerRegistry/registries/pull/read",
+    "PUT": "Microsoft.ContainerRegistry/registries/push/write",
+    "POST": "Microsoft.ContainerRegistry/registries/push/write",
+    "PATCH": "Microsoft.ContainerRegistry/registries/push/write",
+    "DELETE": "Microsoft.ContainerRegistry/registries/artifacts/delete",
+}
+
+
 class AcrHandler(ArHandler):
     server_version = "azuresim-acr"
 
@@ -84,6 +96,10 @@ class AcrHandler(ArHandler):
         if not path.startswith("/v2"):
             return self._registry_error(404, "NOT_FOUND", "no such ACR endpoint %s" % path)
         self.sim.count("ACR_Registry_%s" % self.command)
+        if self.sim.call_log.path:
+            self.sim.call_log.add(ACR_ACTIONS.get(self.command, "UNMAPPED:ACR %s" % self.command),
+                                  path, "ACR_Registry_%s" % self.command,
+                                  self.headers.get("User-Agent"))
         need = self._needed(path)
         access = self._access()
         if access is None or not self._allows(access, need):

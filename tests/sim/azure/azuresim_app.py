@@ -18,7 +18,8 @@ storage of that type on the job's environment, a workloadProfileName of
 the environment, private registries with an identity the job has or a
 username and a password secret. An execution whose image is on an Azure
 Container Registry (or the simulator's ACR host) without a registries
-entry for that server fails to pull, as on Azure. register(sim) plugs the routes into the base.
+entry for that server fails to pull, as on Azure; an entry with a username
+and a password secret is the replica's pull credentials for its server. register(sim) plugs the routes into the base.
 
 What a backend sees:
 - Job PUT: 201 (200 when it existed) with provisioningState InProgress and
@@ -916,6 +917,15 @@ def register(sim):
     for method, regex, handler, op_id in routes:
         sim.route(method, regex, handler, op_id)
     app_stream.register(sim, app)
+    # For tests: Log Analytics' ingestion delay from now on (the
+    # AZURESIM_LA_DELAY_MS start-up value otherwise), {"ms": N}.
+    def la_delay(req):
+        ms = (req.body or {}).get("ms") if isinstance(req.body, dict) else None
+        if not isinstance(ms, int) or isinstance(ms, bool) or ms < 0:
+            raise ArmError(400, "InvalidParameter", "ms must be a whole number >= 0.")
+        app.ingest_delay = ms / 1000
+        return 200, {"ms": ms}
+    sim.route("POST", r"/_azapp/la_delay", la_delay, audience=None)
     # For tests: the rows the runner wrote to the Log Analytics store
     # (without going through the query API).
     sim.route("GET", r"/_azapp/la/(?P<table>[A-Za-z_]+)",

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import string
 import threading
@@ -23,11 +24,14 @@ import requests
 
 from azuresim_core import ArmError
 
+# The engine's timestamp before each log entry (RFC3339NanoFixed).
+ENTRY_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
+
 log = logging.getLogger("azuresim")
 
 LABEL = "sockerless.azuresim.app"
 POLL_SECONDS = 0.2
-LOG_FLUSH_SECONDS = 10
+LOG_FLUSH_WARN_SECONDS = 30   # a replica waits for its last log lines; warns past this
 # Container Apps gives a stopped replica 30 s (terminationGracePeriodSeconds)
 # before SIGKILL; tests shorten it.
 STOP_GRACE_SECONDS = float(os.environ.get("AZURESIM_STOP_GRACE_SECONDS", "30"))
@@ -134,6 +138,12 @@ class Execution:
         self.retry_limit = config.get("replicaRetryLimit", 0)
         self.secrets = {s["name"]: s.get("value", "") for s in config.get("secrets") or []}
         self.registries = {r["server"].lower() for r in config.get("registries") or []}
+        # Username and password entries: the replica pulls with them.
+        self.creds = {r["server"].lower(): {"username": r["username"],
+                                            "password": self.secrets.get(
+                                                r["passwordSecretRef"], "")}
+                      for r in config.get("registries") or []
+                      if r.get("username") and r.get("passwordSecretRef")}
         self.created = time.time()
         self.status = "Running"
         self.start_time = _iso(time.time_ns())
@@ -241,7 +251,7 @@ class Execution:
                     "'%s')." % (image, host)
                 return "Failed"
             try:
-                self.sim.engine.pull(image)
+                self.sim.engine.pull(image, auth=self.creds.get(host))
             except Exception as exc:  # the engine wrapper's error, or a reference it refuses
                 self.message = "Failed to pull image '%s': %s" % (image, exc)
                 return "Failed"
@@ -353,8 +363,17 @@ class Execution:
                 outcome = "timeout"
                 break
             self.stopping.wait(POLL_SECONDS)
+        # As the Container Apps logging agent, which flushes at the
+        # container's exit: every line is in the log stream (and sent on to
+        # Log Analytics) before the replica, and so the execution, is
+        # reported finished, however long the output (a follower ends once
+        # its exited container's log is read to the end).
         for f in getattr(rep, "followers", []):
-            f.join(LOG_FLUSH_SECONDS)
+            while f.is_alive():
+                f.join(LOG_FLUSH_WARN_SECONDS)
+                if f.is_alive():
+                    log.warning("execution %s replica %s: the output is still being delivered",
+                                self.name, rep.name)
         rep.followers = []
         return outcome
 
@@ -416,19 +435,31 @@ class Execution:
                 self._ingest(rows)
 
         def follow():
-            pending = b""
+            pending, last = b"", b""
+            which = {"stdout": stream == "stdout", "stderr": stream == "stderr"}
             try:
-                for chunk in api.logs(cid, stdout=stream == "stdout",
-                                      stderr=stream == "stderr", stream=True, follow=True,
-                                      timestamps=True):
+                for chunk in api.logs(cid, stream=True, follow=True, timestamps=True, **which):
                     pending += chunk
                     while b"\n" in pending:
                         line, pending = pending.split(b"\n", 1)
+                        # Whole lines: a TTY's output comes a byte at a time.
+                        stamps = ENTRY_STAMP.findall(line)
+                        last = max(stamps[-1], last) if stamps else last
                         write(line)
+                stamps = ENTRY_STAMP.findall(pending)
+                last = max(stamps[-1], last) if stamps else last
+                # dockerd 20.10 may end a follow at the exit before it
+                # stored the last entry (a final piece without a newline).
+                tail = api.logs(cid, timestamps=True, tail=100, **which)
+                for m in ENTRY_STAMP.finditer(tail):
+                    if m.group() > last:
+                        pending += tail[m.start():]
+                        break
             except (docker.errors.APIError, requests.exceptions.RequestException):
                 pass  # the container is gone: nothing more to deliver
-            if pending:
-                write(pending)
+            for line in pending.split(b"\n"):
+                if line:
+                    write(line)
         thread = threading.Thread(target=follow, daemon=True,
                                   name="log-%s-%s" % (stream, cid[:8]))
         thread.start()
@@ -507,4 +538,6 @@ def _split_stamp(raw):
             ns = None
     if ns is None:
         ns, rest = time.time_ns(), raw
-    return ns, rest.decode("utf-8", "replace").removesuffix("\r")
+    # The line without its "\n" (a TTY's "\r" stays), and without the
+    # stamps of the entries a long line was stored as.
+    return ns, ENTRY_STAMP.sub(b"", rest).decode("utf-8", "replace")

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 
-from azuresim_faults import CallCounter, Faults
+from azuresim_faults import CallCounter, CallLog, Faults
 from azuresim_spec import API_VERSION, Spec
 
 log = logging.getLogger("azuresim")
@@ -173,6 +173,7 @@ class Sim:
         self.spec = Spec()
         self.faults = Faults()
         self.calls = CallCounter()
+        self.call_log = CallLog()
         self.tokens = Tokens()
         self.routes = []
         self.providers = set()
@@ -356,6 +357,8 @@ class Sim:
         if op_match:
             self.count("OperationStatus_Get" if op_match.group("kind").endswith("Statuses")
                        else "OperationResult_Get")
+            self.call_log.arm(req.method, req.path, "OperationStatus_Get",
+                              req.headers.get("User-Agent"))
             req.principal = self._authenticate(req, "arm")
             self._check_scope(req.path)
             kind = "async" if op_match.group("kind").endswith("Statuses") else "location"
@@ -368,6 +371,9 @@ class Sim:
         op_id = route.op_id if route else None
         if op_id:
             self.count(op_id)
+        if self.call_log.path and route is not None and route.audience is not None:
+            self.call_log.arm(req.method, req.path, op_id, req.headers.get("User-Agent"),
+                              req.body)
         if route is None or route.audience is not None:
             req.principal = self._authenticate(req, route.audience if route else audience)
         op = self._check_api_version(req, route)

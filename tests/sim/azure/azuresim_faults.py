@@ -14,6 +14,7 @@ A fault spec (POST /_sim/faults, a JSON object or a list of them):
 throttle: 429 TooManyRequests with Retry-After and
 x-ms-ratelimit-remaining-subscription-writes (or -reads for a GET): 0."""
 
+import json
 import os
 import sys
 import threading
@@ -24,7 +25,7 @@ if GCP_DIR not in sys.path:
 
 from gcpsim_faults import CallCounter  # noqa: E402
 
-__all__ = ["CallCounter", "Fault", "Faults"]
+__all__ = ["CallCounter", "CallLog", "Fault", "Faults", "arm_action"]
 FIELDS = {"op", "kind", "times", "status", "retry_after", "ms", "polls"}
 KINDS = ("throttle", "error", "latency", "slow")
 ERROR_CODES = {500: ("InternalServerError", "Encountered internal server error. Please try "
@@ -133,3 +134,83 @@ class Faults:
                             self._rules.remove(fault)
                     return fault
         return None
+
+
+class CallLog:
+    """The opt-in call log: with SK_SIM_CALL_LOG=<file> in the environment
+    at start, one JSON line per API call served, appended to that file
+    (opened per line, so renaming it starts a new one):
+    {"action": "Microsoft.App/jobs/start/action", "resource": "/subscriptions/
+    .../jobs/j/start", "op": "Jobs_Start", "ua": "<User-Agent>"}. action is
+    the operation as Azure RBAC names it (arm_action); a linked resource the
+    request names (an environment to join, an identity to assign) is a line
+    of its own. tests/deploy/check_policies.py reads it."""
+
+    def __init__(self, path=None):
+        self.path = path if path is not None else os.environ.get("SK_SIM_CALL_LOG") or None
+        self._lock = threading.Lock()
+
+    def add(self, action, resource, op, ua):
+        if not self.path:
+            return
+        line = json.dumps({"action": action, "resource": resource or "*", "op": op or "",
+                           "ua": ua or ""}, sort_keys=True) + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+
+    def arm(self, method, path, op, ua, body=None):
+        """The lines of one ARM or Log Analytics request."""
+        if not self.path:
+            return
+        self.add(arm_action(method, path), path, op, ua)
+        props = body.get("properties") if isinstance(body, dict) else None
+        props = props if isinstance(props, dict) else {}
+        if method in ("PUT", "PATCH"):
+            for key, action in LINKED.items():
+                linked = props.get(key)
+                if isinstance(linked, str) and linked:
+                    self.add(action, linked, op, ua)
+            identity = body.get("identity") if isinstance(body, dict) else None
+            ids = identity.get("userAssignedIdentities") if isinstance(identity, dict) else None
+            for rid in (ids or {}):
+                self.add("Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+                         rid, op, ua)
+
+
+# Properties naming a resource the caller links to, and the action Azure
+# authorizes that link as.
+LINKED = {
+    "environmentId": "Microsoft.App/managedEnvironments/join/action",
+    "managedEnvironmentId": "Microsoft.App/managedEnvironments/join/action",
+    "serverFarmId": "Microsoft.Web/serverfarms/join/action",
+}
+
+VERBS = {"GET": "read", "HEAD": "read", "PUT": "write", "PATCH": "write", "DELETE": "delete"}
+
+
+def arm_action(method, path):
+    """The RBAC action of an ARM request, as Azure names operations: the
+    provider namespace, the resource types along the path, then read,
+    write or delete by method; a POST to a name after a resource is that
+    name's /action (.../jobs/j/start: Microsoft.App/jobs/start/action).
+    Log Analytics queries are Microsoft.OperationalInsights/workspaces/
+    query/read; resource groups Microsoft.Resources/subscriptions/
+    resourceGroups/<verb>."""
+    segs = [s for s in path.split("?", 1)[0].split("/") if s]
+    low = [s.lower() for s in segs]
+    if low[:1] == ["v1"] and "workspaces" in low:
+        return "Microsoft.OperationalInsights/workspaces/query/read"
+    if "providers" not in low:
+        if low[:1] == ["subscriptions"] and len(segs) in (3, 4) and low[2] == "resourcegroups":
+            return "Microsoft.Resources/subscriptions/resourceGroups/" + VERBS.get(method, "read")
+        return "UNMAPPED:%s %s" % (method, path)
+    i = len(low) - 1 - low[::-1].index("providers")
+    if i + 1 >= len(segs):
+        return "UNMAPPED:%s %s" % (method, path)
+    ns, rest = segs[i + 1], segs[i + 2:]
+    if len(rest) % 2 == 1 and method == "POST":
+        return "/".join([ns] + rest[:-1][0::2] + [rest[-1], "action"])
+    types = rest[0::2]
+    if not types:
+        return "UNMAPPED:%s %s" % (method, path)
+    return "/".join([ns] + types + [VERBS.get(method, "action")])

@@ -134,10 +134,12 @@ def cl_schema(name, rows):
     return cols
 
 
-def load_table(name, rows, workspace, span):
+def load_table(name, rows, workspace, span, cols=None):
     """A Table of the workspace's rows of name, restricted to span
-    ((start_ns, end_ns) or None) on TimeGenerated."""
-    cols = list(BUILTIN[name]) if name in BUILTIN else cl_schema(name, rows)
+    ((start_ns, end_ns) or None) on TimeGenerated; cols: the table's
+    columns when known (else from rows)."""
+    if cols is None:
+        cols = list(BUILTIN[name]) if name in BUILTIN else cl_schema(name, rows)
     out = []
     for row in rows:
         r = {c: coerce(row.get(c), t) for c, t in cols}
@@ -159,6 +161,8 @@ def load_table(name, rows, workspace, span):
 class LogAnalytics:
     def __init__(self, sim):
         self.sim = sim
+        self._tables = {}  # (table, workspace) -> [rows, count, cols, coerced]
+        self._cache_lock = threading.Lock()
         self.limits = {}  # workspace -> the set_limits body, and "hits"
         self.limits_lock = threading.Lock()
 
@@ -171,11 +175,43 @@ class LogAnalytics:
 
         def resolve(name):
             if name in tables:
-                return load_table(name, list(tables[name]), workspace, span)
+                return self._cached_table(name, tables[name], workspace, span)
             if name in BUILTIN:
                 return load_table(name, [], workspace, span)
             return None
         return resolve
+
+    def _cached_table(self, name, rows, workspace, span):
+        """load_table(name, rows, workspace, span), with the rows coerced
+        once: the store only appends, so a query after the first coerces
+        the rows ingested since, not the whole table (a large container
+        output is read in pages of 1000 rows, each one query). The rows
+        are shared between queries; the evaluator copies what it changes."""
+        count = len(rows)
+        with self._cache_lock:
+            cached = self._tables.get((name, workspace))
+            if cached is None or cached[0] is not rows or cached[1] > count:
+                cached = [rows, 0, None, []]
+            new = rows[cached[1]:count]
+            cols = cl_schema(name, new) if name not in BUILTIN else list(BUILTIN[name])
+            if cached[2] is not None:
+                known = {k for k, _ in cached[2]}
+                if any(c[0] not in known for c in cols):
+                    # A new column: every row is coerced again with it.
+                    cached, new = [rows, 0, None, []], rows[:count]
+                    cols = cl_schema(name, new) if name not in BUILTIN else cols
+                else:
+                    cols = cached[2]
+            cached[3].extend(load_table(name, new, workspace, None, cols).rows)
+            cached[1], cached[2] = count, cols
+            self._tables[(name, workspace)] = cached
+            out = cached[3]
+        if span is not None:
+            out = [r for r in out if isinstance(r.get("TimeGenerated"), DT)
+                   and span[0] <= r["TimeGenerated"].ns < span[1]]
+        else:
+            out = list(out)
+        return Table(list(cols), out, name)
 
     def throttled(self, workspace):
         """The 429 answer when the workspace's query budget is spent."""

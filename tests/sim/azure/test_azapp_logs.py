@@ -172,3 +172,47 @@ def test_ingestion_delay_and_both_tables_flags():
     finally:
         sim.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _la_delay(appsim, ms):
+    status, body, _ = appsim.raw("POST", "/_azapp/la_delay", json.dumps({"ms": ms}).encode(),
+                                 {"Content-Type": "application/json"})
+    return status, body
+
+
+def test_stream_ahead_of_log_analytics_with_the_same_times(appsim):
+    """With an ingestion delay the stream has a line before Log Analytics
+    does, and both carry the same time for it (the seam of
+    backend-aca's followers, docs/backend-aca.md "Logs")."""
+    assert _la_delay(appsim, -1)[0] == 400
+    assert _la_delay(appsim, "5")[0] == 400
+    assert _la_delay(appsim, 3000) == (200, {"ms": 3000})
+    try:
+        appsim.create_job("lag-job", [container(command=["sh", "-c", "echo lagged"])])
+        ex = appsim.start("lag-job")
+        appsim.wait_done("lag-job", ex)
+        replica = _replica(appsim, "lag-job", ex)
+        url, token = _stream_url(appsim, "lag-job", ex, replica, "main", follow="false",
+                                 tailLines="10", output="json")
+        req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            streamed = [json.loads(raw) for raw in resp if raw.strip()][2:]
+        assert [s["Log"] for s in streamed] == ["lagged"]
+        assert not [r for r in appsim.rows("ContainerAppConsoleLogs_CL")
+                    if r.get("ContainerJobName_s") == "lag-job"]
+    finally:
+        _la_delay(appsim, 0)
+    (row,) = _rows_for(appsim, "ContainerAppConsoleLogs_CL", "ContainerJobName_s", "lag-job", 1)
+    assert row["TimeGenerated"] == streamed[0]["TimeStamp"]
+
+
+def test_whole_output_in_stream_and_rows_when_finished(appsim):
+    """The logging agent flushes at the container's exit: when the
+    execution is reported finished, every line of a large output is in the
+    log stream and in Log Analytics (no ingestion delay set; no waiting)."""
+    appsim.create_job("big-job", [container(command=["sh", "-c", "seq 1 3000"])])
+    ex = appsim.start("big-job")
+    assert appsim.wait_done("big-job", ex)["properties"]["status"] == "Succeeded"
+    rows = [r for r in appsim.rows("ContainerAppConsoleLogs_CL")
+            if r.get("ContainerJobName_s") == "big-job"]
+    assert [r["Log_s"] for r in rows] == [str(i) for i in range(1, 3001)]

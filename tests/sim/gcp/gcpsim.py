@@ -152,6 +152,8 @@ class Handler(BaseHTTPRequestHandler):
         if not sep or verb not in ("generateAccessToken", "generateIdToken") or "/" in email:
             raise ApiError(404, "NOT_FOUND", "Method not found.")
         self.sim.count("iamcredentials", "iamcredentials." + verb)
+        self.sim.call_log.add("iamcredentials." + verb, "serviceAccounts/" + email,
+                              self.headers.get("User-Agent"))
         header = self.headers.get("Authorization") or ""
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         principal = self.sim.tokens.principal(token) if token else None

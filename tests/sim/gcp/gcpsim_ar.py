@@ -65,6 +65,9 @@ class ArHandler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         self.sim.calls.add("artifactregistry.docker.%s" % ("token" if path == "/v2/token"
                                                             else self.command))
+        if self.sim.call_log.path and path != "/v2/token":
+            self.sim.call_log.add("artifactregistry.docker.%s" % self.command, path,
+                                  self.headers.get("User-Agent"))
         body = self._read_body()
         if path == "/v2/token":
             return self._token()

@@ -13,7 +13,7 @@ import time
 import uuid
 
 from gcpsim_discovery import Discovery, check_body, check_query
-from gcpsim_faults import CallCounter, Faults
+from gcpsim_faults import CallCounter, CallLog, Faults
 
 log = logging.getLogger("gcpsim")
 
@@ -72,6 +72,26 @@ def invalid_argument(violations):
     return ApiError(400, "INVALID_ARGUMENT", message, [detail])
 
 
+def implied_permissions(req):
+    """The permissions a request implies beyond its method's (for the call
+    log): run.jobs.runWithOverrides for a jobs:run with overrides, and
+    iam.serviceAccounts.actAs for a job or function given a service
+    account to run as."""
+    body = req.body if isinstance(req.body, dict) else {}
+    out = []
+    if req.path.endswith(":run") and body.get("overrides"):
+        out.append("run.jobs.runWithOverrides")
+    template = (body.get("template") or {}).get("template") or {} \
+        if isinstance(body.get("template"), dict) else {}
+    service_config = body.get("serviceConfig") if isinstance(body.get("serviceConfig"),
+                                                              dict) else {}
+    account = (template.get("serviceAccount") if isinstance(template, dict) else None) or \
+        service_config.get("serviceAccountEmail")
+    if account:
+        out.append("iam.serviceAccounts.actAs")
+    return out
+
+
 class Request:
     """What a handler sees: .method .path .query (dict of lists) .body
     (parsed JSON, readOnly fields dropped; None when absent) .raw (the
@@ -117,6 +137,7 @@ class Sim:
         self.discovery = Discovery()
         self.faults = Faults()
         self.calls = CallCounter()
+        self.call_log = CallLog()
         self.routes = []
         self.operations = {}
         self.entries = []
@@ -236,6 +257,9 @@ class Sim:
         route, match = self.find(req.method, req.path)
         method = self.discovery.method(route.method_id)
         self.count(route.method_id.split(".", 1)[0], route.method_id)
+        if self.call_log.path:
+            self.call_log.add(route.method_id, req.path.lstrip("/"),
+                              req.headers.get("User-Agent"), implied_permissions(req))
         req.match = match
         req.method_id = route.method_id
         req.principal = self._authenticate(req)

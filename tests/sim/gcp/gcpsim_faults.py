@@ -12,6 +12,8 @@ A fault spec (POST /_sim/faults, a JSON object or a list of them):
    "message": "..."}        the error's message (Google's by default)"""
 
 import collections
+import json
+import os
 import threading
 
 ERRORS = {
@@ -120,3 +122,41 @@ class CallCounter:
     def reset(self):
         with self._lock:
             self._counts.clear()
+
+
+class CallLog:
+    """The opt-in call log: with SK_SIM_CALL_LOG=<file> in the environment
+    at start, one JSON line per API call served, appended to that file
+    (opened per line, so renaming it starts a new one):
+    {"action": "run.jobs.create", "resource": "projects/p/locations/l/jobs",
+     "op": "run.projects.locations.jobs.create", "ua": "<User-Agent>"}.
+    action is the IAM permission Google checks for the method, from the
+    table iam_permissions.json beside this file (Google's discovery
+    documents do not carry permissions); a method missing from the table
+    logs "UNMAPPED:<method id>", which tests/deploy/check_policies.py
+    refuses."""
+
+    TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "iam_permissions.json")
+
+    def __init__(self, path=None):
+        self.path = path if path is not None else os.environ.get("SK_SIM_CALL_LOG") or None
+        self._lock = threading.Lock()
+        self.permissions = {}
+        if self.path:
+            with open(self.TABLE, encoding="utf-8") as f:
+                self.permissions = {k: v["permissions"]
+                                    for k, v in json.load(f)["methods"].items()}
+
+    def add(self, method_id, resource, ua, extra=()):
+        """Logs the permissions of method_id (none for a method the table
+        says needs none), then extra ones the request itself implies."""
+        if not self.path:
+            return
+        actions = self.permissions.get(method_id, ["UNMAPPED:" + method_id])
+        lines = "".join(json.dumps({"action": a, "resource": resource or "*", "op": method_id,
+                                    "ua": ua or ""}, sort_keys=True) + "\n"
+                        for a in list(actions) + list(extra))
+        if not lines:
+            return
+        with self._lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(lines)

@@ -14,6 +14,7 @@ as SEARCH() or sample(), a bare full-text term) is refused with 400
 INVALID_ARGUMENT naming it: it never silently matches."""
 
 import base64
+import bisect
 import collections
 import hashlib
 import json
@@ -223,6 +224,12 @@ class Logging:
         self.read_quota = read_quota
         self._reads = collections.defaultdict(collections.deque)
         self._lock = threading.Lock()
+        # Per query (projects, filter): the matching entries in timestamp
+        # order and how far into sim.entries they were looked for, so that
+        # the next page of a large result costs the page and the entries
+        # written since, not a filter and sort of every entry.
+        self._matches = collections.OrderedDict()
+        self._match_lock = threading.Lock()
 
     def register(self):
         self.sim.route("POST", r"/v2/entries:list", self.list, "logging.entries.list")
@@ -287,20 +294,47 @@ class Logging:
         size = min(size or DEFAULT_PAGE, MAX_PAGE)
         query_id = hashlib.sha256(json.dumps([sorted(projects), text, desc]).encode()).hexdigest()
         after = self._token(body.get("pageToken"), query_id)
-        rows = sorted(((timestamp_key(e["timestamp"]), e["_seq"]), e) for e in self.sim.entries
-                      if pred(_view(e)))
+        keys, entries = self._matching((tuple(sorted(projects)), text), pred)
         if desc:
-            rows.reverse()
-        if after is not None:
-            rows = [r for r in rows if (r[0] < after if desc else r[0] > after)]
-        page = rows[:size]
+            end = len(keys) if after is None else bisect.bisect_left(keys, after)
+            lo = max(0, end - size)
+            page = list(zip(keys[lo:end], entries[lo:end]))[::-1]
+            more = lo > 0
+        else:
+            lo = 0 if after is None else bisect.bisect_right(keys, after)
+            page = list(zip(keys[lo:lo + size], entries[lo:lo + size]))
+            more = len(keys) - lo > size
         out = {"entries": [_view(e) for _, e in page]}
-        if len(rows) > size:
+        if more:
             token = json.dumps({"q": query_id, "k": list(page[-1][0])}).encode()
             out["nextPageToken"] = base64.urlsafe_b64encode(token).decode()
         if not out["entries"]:
             del out["entries"]
         return 200, out
+
+    def _matching(self, key, pred):
+        """(keys, entries): the entries pred matches, in (timestamp, seq)
+        order, as copies of the cached lists. Entries are only appended
+        (a reload replaces the list), so only the new ones are filtered."""
+        with self.sim.lock:
+            pool = self.sim.entries
+            count = len(pool)
+        with self._match_lock:
+            cached = self._matches.pop(key, None)
+            if cached is None or cached[0] is not pool or cached[1] > count:
+                cached = [pool, 0, [], []]
+            _, seen, keys, entries = cached
+            for e in pool[seen:count]:
+                if pred(_view(e)):
+                    k = (timestamp_key(e["timestamp"]), e["_seq"])
+                    i = bisect.bisect_right(keys, k)
+                    keys.insert(i, k)
+                    entries.insert(i, e)
+            cached[1] = count
+            self._matches[key] = cached
+            while len(self._matches) > 64:
+                self._matches.popitem(last=False)
+            return list(keys), list(entries)
 
     def _token(self, token, query_id):
         if not token:

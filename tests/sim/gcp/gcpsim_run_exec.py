@@ -23,7 +23,7 @@ log = logging.getLogger("gcpsim")
 LABEL = "sockerless.gcpsim.run"
 POLL_SECONDS = 0.2
 CANCEL_GRACE_SECONDS = 10     # Cloud Run: SIGTERM, then SIGKILL 10 s later
-LOG_FLUSH_SECONDS = 10        # how long an attempt waits for its last log lines
+LOG_FLUSH_WARN_SECONDS = 30   # an attempt waits for its last log lines; warns past this
 MAX_PARALLEL = 8              # tasks of one execution running at once
 ENTRY_STAMP = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z) ")
 TYPE_STATUS = "type.googleapis.com/google.rpc.Status"
@@ -436,8 +436,17 @@ class Attempts:
         timed_out = self._watch(cid)
         state = engine.state(cid)
         code = state.get("ExitCode")
+        # As Cloud Run's logging agent, which flushes at the container's
+        # exit: every line is in Cloud Logging before the attempt (and so
+        # the task and the execution) is reported finished, however long
+        # the output (a follower ends once its exited container's log is
+        # read to the end).
         for f in followers:
-            f.join(LOG_FLUSH_SECONDS)
+            while f.is_alive():
+                f.join(LOG_FLUSH_WARN_SECONDS)
+                if f.is_alive():
+                    log.warning("execution %s task %d: the output is still being delivered "
+                                "to Cloud Logging", ex.ex_id, task.index)
         self._system_line(attempt, code, timed_out)
         if timed_out:
             # The simulator's own SIGKILL ended it: a signal, not an exit
@@ -523,24 +532,38 @@ class Attempts:
         def write(raw):
             match = ENTRY_STAMP.match(raw)
             stamp = match.group(1).decode() if match else _now()
-            text = ENTRY_STAMP.sub(b"", raw).decode("utf-8", "replace").removesuffix("\r")
+            # The line without its "\n" (a TTY's "\r" stays).
+            text = ENTRY_STAMP.sub(b"", raw).decode("utf-8", "replace")
             with self.sim.lock:
                 self.sim.log_write(self._entry(attempt, log_id, text, stamp, severity))
 
         def follow():
-            pending = b""
+            pending, last = b"", b""
+            which = {"stdout": stream == "stdout", "stderr": stream == "stderr"}
             try:
-                chunks = api.logs(cid, stdout=stream == "stdout", stderr=stream == "stderr",
-                                  stream=True, follow=True, timestamps=True)
+                chunks = api.logs(cid, stream=True, follow=True, timestamps=True, **which)
                 for chunk in chunks:
                     pending += chunk
                     while b"\n" in pending:
                         line, pending = pending.split(b"\n", 1)
+                        # Whole lines: a TTY's output comes a byte at a time.
+                        stamps = ENTRY_STAMP.findall(line)
+                        last = max(stamps[-1], last) if stamps else last
                         write(line)
+                stamps = ENTRY_STAMP.findall(pending)
+                last = max(stamps[-1], last) if stamps else last
+                # dockerd 20.10 may end a follow at the exit before it
+                # stored the last entry (a final piece without a newline).
+                tail = api.logs(cid, timestamps=True, tail=100, **which)
+                for m in ENTRY_STAMP.finditer(tail):
+                    if m.group(1) > last:
+                        pending += tail[m.start():]
+                        break
             except (docker.errors.APIError, requests.exceptions.RequestException):
                 pass  # the container is gone: nothing more to deliver
-            if pending:
-                write(pending)
+            for line in pending.split(b"\n"):
+                if line:
+                    write(line)
         thread = threading.Thread(target=follow, name="log-%s-%s" % (stream, cid[:8]),
                                   daemon=True)
         thread.start()

@@ -301,6 +301,7 @@ class Services:
             rev = self.revisions.get(svc.get("latestReadyRevision")) if svc else None
         if svc is None:
             return handler.text(404, "The requested URL was not found on this server.")
+        self.sim.call_log.add("run.services.invoke", name, handler.headers.get("User-Agent"))
         token = handler.headers.get("Authorization") or ""
         token = token[7:].strip() if token.lower().startswith("bearer ") else ""
         if not token:

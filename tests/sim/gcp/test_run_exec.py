@@ -222,3 +222,14 @@ def test_execution_delete_and_list(gsim):
     gsim.wait_op(gsim.call("DELETE", "/v2/" + names[0]))
     gone = error_of(gsim.call, "GET", "/v2/" + names[0])
     assert gone.status == 404 and gone.error["status"] == "NOT_FOUND"
+
+
+def test_whole_output_in_logging_when_finished(gsim):
+    """Cloud Run's logging agent flushes at the container's exit: when the
+    execution is reported finished, every line of a large output is already
+    in Cloud Logging (no waiting, no cap on the delivery)."""
+    execution, op = _run(gsim, "big-output", "seq 1 3000")
+    assert "error" not in op
+    entries = gsim.entries("big-output", execution.rsplit("/", 1)[1])
+    out = [e["textPayload"] for e in entries if e["logName"] == LOG_STDOUT]
+    assert out == [str(i) for i in range(1, 3001)]

@@ -1,0 +1,194 @@
+/* Kept-alive connections to the backend between requests: at most
+ * backend_pool idle ones, each closed after POOL_IDLE_S idle, and none
+ * used again once the backend behind them may have changed. */
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "frontend.h"
+#include "sockerless/log.h"
+#include "sockerless/xmalloc.h"
+
+/* Below the backend's own idle timeout (5 min), so that the backend
+ * rarely closes a connection the frontend is about to use. */
+#define POOL_IDLE_S 60
+
+struct pool_conn {
+	TAILQ_ENTRY(pool_conn) entry;
+	struct bufferevent *be;
+};
+
+static TAILQ_HEAD(pool_head, pool_conn) pool_idle = TAILQ_HEAD_INITIALIZER(
+    pool_idle);
+static struct {
+	long n;	      /* idle connections */
+	unsigned gen; /* bumped when the backend may have changed */
+	int have_ident;
+	dev_t dev; /* the unix socket the connections were made to */
+	ino_t ino;
+} pool;
+
+static void
+pool_drop(struct pool_conn *pc)
+{
+	TAILQ_REMOVE(&pool_idle, pc, entry);
+	pool.n--;
+	bufferevent_free(pc->be);
+	free(pc);
+}
+
+/* An idle connection has nothing to say: data, an end or an error (or
+ * the idle timeout) means it is done. */
+static void
+pool_read(struct bufferevent *be, void *arg)
+{
+	(void)be;
+	pool_drop(arg);
+}
+
+static void
+pool_event(struct bufferevent *be, short what, void *arg)
+{
+	(void)be;
+	(void)what;
+	pool_drop(arg);
+}
+
+void
+pool_flush(void)
+{
+	struct pool_conn *pc;
+
+	pool.gen++;
+	/* The analyzer loses pool_drop's TAILQ_REMOVE: a false positive. */
+	while ((pc = TAILQ_FIRST(&pool_idle)) != NULL)
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+		pool_drop(pc);
+}
+
+/* Whether the unix socket at path is still the one the pooled connections
+ * were made to; a new one (a backend restarted or swapped in) flushes the
+ * pool. Over TCP the backend's instance header does that (proxy.c). */
+static void
+pool_check_ident(const char *path)
+{
+	struct stat st;
+
+	if (path == NULL)
+		return;
+	if (stat(path, &st) == -1) {
+		if (pool.have_ident)
+			pool_flush();
+		pool.have_ident = 0;
+		return;
+	}
+	if (pool.have_ident && st.st_dev == pool.dev && st.st_ino == pool.ino)
+		return;
+	if (pool.have_ident)
+		log_debug("backend socket %s replaced: dropping %ld idle "
+			  "connections",
+		    path, pool.n);
+	pool_flush();
+	pool.have_ident = 1;
+	pool.dev = st.st_dev;
+	pool.ino = st.st_ino;
+}
+
+unsigned
+pool_connecting(const char *path)
+{
+	pool_check_ident(path);
+	return pool.gen;
+}
+
+/* Whether be's socket is open both ways with nothing unread: the end of
+ * a connection the backend closed may wait unprocessed in the kernel. */
+static int
+pool_alive(struct bufferevent *be)
+{
+	char c;
+	ssize_t n;
+
+	if (evbuffer_get_length(bufferevent_get_input(be)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(be)) > 0)
+		return 0;
+	n = recv(bufferevent_getfd(be), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+struct bufferevent *
+pool_take(const char *path, unsigned *gen)
+{
+	struct pool_conn *pc;
+	struct bufferevent *be;
+
+	pool_check_ident(path);
+	/* The most recently used first: the others age out. (The analyzer
+	 * loses pool_drop's TAILQ_REMOVE: a false positive.) */
+	while ((pc = TAILQ_LAST(&pool_idle, pool_head)) != NULL) {
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
+		if (!pool_alive(pc->be)) {
+			pool_drop(pc);
+			continue;
+		}
+		be = pc->be;
+		TAILQ_REMOVE(&pool_idle, pc, entry);
+		pool.n--;
+		free(pc);
+		bufferevent_setcb(be, NULL, NULL, NULL, NULL);
+		bufferevent_set_timeouts(be, NULL, NULL);
+		*gen = pool.gen;
+		return be;
+	}
+	return NULL;
+}
+
+int
+pool_live(const char *path)
+{
+	struct pool_conn *pc;
+
+	pool_check_ident(path);
+	while ((pc = TAILQ_LAST(&pool_idle, pool_head)) != NULL) {
+		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): as pool_take */
+		if (pool_alive(pc->be))
+			return 1;
+		pool_drop(pc);
+	}
+	return 0;
+}
+
+void
+pool_put(struct bufferevent *be, unsigned gen)
+{
+	struct timeval tv = { POOL_IDLE_S, 0 };
+	struct pool_conn *pc;
+
+	/* Its end, if the backend closed it, is noticed idle or taken. */
+	if (gen != pool.gen || pool.n >= frontend->conf.backend_pool ||
+	    evbuffer_get_length(bufferevent_get_input(be)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(be)) > 0) {
+		bufferevent_free(be);
+		return;
+	}
+	pc = xcalloc(1, sizeof(*pc));
+	pc->be = be;
+	TAILQ_INSERT_TAIL(&pool_idle, pc, entry);
+	pool.n++;
+	bufferevent_setcb(be, pool_read, NULL, pool_event, pc);
+	bufferevent_set_timeouts(be, &tv, NULL);
+	bufferevent_enable(be, EV_READ);
+}
+
+long
+pool_size(void)
+{
+	return pool.n;
+}
