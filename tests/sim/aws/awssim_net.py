@@ -212,10 +212,14 @@ class Vpc:
         self.rebuild()
 
     def unplug(self, task_id):
-        """The task's namespace is going (its veth goes with it)."""
+        """The task's namespace is going. Its veth is deleted here: the
+        kernel frees a namespace's devices asynchronously after its last
+        process exits, so the pair could otherwise outlive STOPPED for a
+        while on a busy machine."""
         with self.lock:
             gone = self.members.pop(task_id, None)
         if gone is not None:
+            _run("ip", "-n", self.ns, "link", "delete", "t" + task_id[:10], check=False)
             self.rebuild()
 
     def eni_add(self, task_id, groups):
