@@ -182,6 +182,12 @@ static const struct config_key backend_conf_keys[] = {
 	    3600, 0,
 	    "Seconds an operation waits for a workload's agent to call back "
 	    "(a cloud's start time)" },
+	{ "agent_log_spool", CONFIG_INT,
+	    offsetof(struct backend_conf, agent_log_spool), "4194304", 65536,
+	    1073741824, 0,
+	    "Bytes of a running container's output its agent keeps, from "
+	    "which docker logs is served at once (docs/agent-link.md); "
+	    "SOCKERLESS_LOG_SPOOL in a container's environment overrides it" },
 };
 
 /* The configuration sets: the framework's keys, the backend's own, then

@@ -78,11 +78,26 @@ agent_env_tmpfs(struct backend *b, struct container *c, cJSON *env)
 	cJSON_Delete(modes);
 }
 
+/* Whether the container's own environment (docker run -e) names k. */
+static int
+agent_env_user_sets(const struct container *c, const char *k)
+{
+	size_t n = strlen(k);
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, json_arr(container_config(c), "Env")) {
+		if (cJSON_IsString(it) && strncmp(it->valuestring, k, n) == 0 &&
+		    it->valuestring[n] == '=')
+			return 1;
+	}
+	return 0;
+}
+
 cJSON *
 backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 {
 	struct backend_agent *ag = backend_agent_get(b, c);
-	char tok[AGLINK_TOKEN_HEX + 1], sha[AGLINK_TOKEN_HEX + 1], n[16];
+	char tok[AGLINK_TOKEN_HEX + 1], sha[AGLINK_TOKEN_HEX + 1], n[24];
 	cJSON *env;
 
 	if (aglink_token_new(tok, sha) == -1) {
@@ -117,6 +132,13 @@ backend_agent_run_env(struct backend *b, struct container *c, struct err *e)
 		snprintf(n, sizeof(n), "%d",
 		    ag->prestart ? AGENT_HOLD_PRESTART_S : AGENT_HOLD_S);
 		agent_env_add(env, "SOCKERLESS_HOLD", n);
+	}
+	/* The spool's size: the operator's agent_log_spool, unless the
+	 * container sets its own (a run's environment would override the
+	 * user's). */
+	if (!agent_env_user_sets(c, "SOCKERLESS_LOG_SPOOL")) {
+		snprintf(n, sizeof(n), "%lld", b->conf.agent_log_spool);
+		agent_env_add(env, "SOCKERLESS_LOG_SPOOL", n);
 	}
 	backend_net_run_env(b, c, env);
 	backend_docksock_env(b, c, env);

@@ -96,6 +96,9 @@ struct backend_conf {
 	char *agent_callback_listen;
 	char *agent_callback_url;
 	long long agent_callback_timeout;
+	/* Bytes of output each agent keeps for docker logs
+	 * (SOCKERLESS_LOG_SPOOL). */
+	long long agent_log_spool;
 	/* The internal API over TCP (docs/internal-api.md): where, the TLS
 	 * certificate and key, the bearer token's file. */
 	char *internal_tcp;

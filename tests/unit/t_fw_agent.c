@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "../../common/backend/backend_int.h"
 #include "fake_backend.h"
 #include "sockerless/json.h"
 #include "sockerless/str.h"
@@ -469,6 +470,53 @@ test_logs_spool_lost(void **state)
 	free(id);
 }
 
+/* The spool's value in a run's environment, or NULL. */
+static char *
+run_spool(struct fw *fw, const char *id)
+{
+	struct err e;
+	cJSON *env = backend_agent_run_env(fw->b, fw_find(fw, id), &e);
+	const cJSON *it;
+	char *v = NULL;
+
+	assert_non_null(env);
+	cJSON_ArrayForEach(it, env) {
+		if (str_prefix(it->valuestring, "SOCKERLESS_LOG_SPOOL=")) {
+			assert_null(v);
+			v = xstrdup(it->valuestring + 21);
+		}
+	}
+	cJSON_Delete(env);
+	return v;
+}
+
+/* The spool's size is the backend's agent_log_spool, unless the
+ * container's own environment sets it (the run's would override it). */
+static void
+test_logs_spool_key(void **state)
+{
+	struct fw *fw = *state;
+	long long saved = fw->b->conf.agent_log_spool;
+	char *a = fw_create(fw, "spa", "alpine", "\"Cmd\":[\"true\"]");
+	char *b = fw_create(fw, "spb", "alpine",
+	    "\"Cmd\":[\"true\"],\"Env\":[\"SOCKERLESS_LOG_SPOOL=65536\"]");
+	char *v;
+
+	v = run_spool(fw, a);
+	assert_string_equal(v, "4194304");
+	free(v);
+	fw->b->conf.agent_log_spool = 1048576;
+	v = run_spool(fw, a);
+	assert_string_equal(v, "1048576");
+	free(v);
+	assert_null(run_spool(fw, b));
+	fw->b->conf.agent_log_spool = saved;
+	fw_expect_free(fw, "DELETE", "/containers/spa", 204);
+	fw_expect_free(fw, "DELETE", "/containers/spb", 204);
+	free(a);
+	free(b);
+}
+
 static struct fw_resp *held_start;
 
 static void
@@ -552,6 +600,7 @@ main(void)
 		cmocka_unit_test(test_attach_before_start),
 		cmocka_unit_test(test_logs_from_agent),
 		cmocka_unit_test(test_logs_spool_lost),
+		cmocka_unit_test(test_logs_spool_key),
 		cmocka_unit_test(test_attach_detach),
 	};
 
