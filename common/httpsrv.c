@@ -157,6 +157,9 @@ httpsrv_adopt_bev(struct httpsrv *s, struct bufferevent *bev,
 	c->tls = tls;
 	str_lcpy(c->peer, peer, sizeof(c->peer));
 	c->bev = bev;
+	/* Large replies (a ps of thousands, a relayed body) in few writes:
+	 * libevent writes at most 16 KiB per call by default. */
+	bufferevent_set_max_single_write(bev, HTTPSRV_MAX_SINGLE_IO);
 	c->resume = event_new(s->base, -1, 0, httpsrv_conn_resume_cb, c);
 	c->timer = evtimer_new(s->base, httpsrv_conn_timer_cb, c);
 	bufferevent_setcb(c->bev, httpsrv_conn_read_cb, httpsrv_conn_write_cb,

@@ -206,6 +206,17 @@ httpsrv_stream_begin(
 	r->state = REQ_STREAM;
 }
 
+void
+httpsrv_stream_begin_len(
+    struct httpsrv_req *r, int status, const char *content_type, size_t len)
+{
+	char cl[64];
+
+	snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", len);
+	httpsrv_req_write_head(r, status, content_type, cl);
+	r->state = REQ_STREAM;
+}
+
 /* Queues a and b as one chunk. */
 static int
 req_stream_chunk(struct httpsrv_req *r, const void *a, size_t alen,
@@ -228,6 +239,23 @@ int
 httpsrv_stream_write(struct httpsrv_req *r, const void *p, size_t len)
 {
 	return req_stream_chunk(r, p, len, NULL, 0);
+}
+
+int
+httpsrv_stream_move(struct httpsrv_req *r, struct evbuffer *from, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+
+	if (len == 0)
+		return 0;
+	if (len > INT_MAX || evbuffer_get_length(from) < len)
+		return -1;
+	if (r->chunked_out)
+		evbuffer_add_printf(out, "%zx\r\n", len);
+	evbuffer_remove_buffer(from, out, len);
+	if (r->chunked_out)
+		evbuffer_add(out, "\r\n", 2);
+	return 0;
 }
 
 int

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -36,6 +37,10 @@
 /* Chunks up to this size are relayed whole; larger ones in pieces. */
 #define PROXY_WHOLE_CHUNK (256 * 1024)
 #define PROXY_PIECE	  16384
+/* What one read callback takes from the backend's socket at most, and in
+ * reads of what size (proxy_slurp). */
+#define PROXY_SLURP	 (1024 * 1024)
+#define PROXY_SLURP_STEP (256 * 1024)
 /* Seconds an internal GET (capabilities, lookups) may take. */
 #define PROXY_GET_TIMEOUT 5
 /* A hijacked stream waits for its client to read the 101 head: checked
@@ -320,6 +325,16 @@ proxy_stream(struct proxy *p, const void *data, size_t len)
 		bufferevent_disable(p->be, EV_READ);
 }
 
+/* proxy_stream for the first len bytes of the backend's input, moved into
+ * the reply without a copy. */
+static void
+proxy_move(struct proxy *p, struct evbuffer *in, size_t len)
+{
+	httpsrv_stream_move(p->req, in, len);
+	if (httpsrv_stream_pending(p->req) > PROXY_HIGH_WATER)
+		bufferevent_disable(p->be, EV_READ);
+}
+
 /* Handles the head once complete; returns -1 if p was freed. */
 static int
 proxy_on_head(struct proxy *p, struct evbuffer *in)
@@ -381,10 +396,12 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 		p->state = PROXY_BODY_LEN;
 		p->left = (size_t)clen;
 	} else if (clen > PROXY_BUFFER_LIMIT) {
+		/* Relayed as it comes, with the backend's Content-Length (as
+		 * dockerd sends it: a client reads it in one go). */
 		p->state = PROXY_BODY_STREAM_LEN;
 		p->left = (size_t)clen;
 		p->streaming = 1;
-		httpsrv_stream_begin(p->req, p->status, ct);
+		httpsrv_stream_begin_len(p->req, p->status, ct, p->left);
 		httpsrv_stream_on_drain(p->req, proxy_drained, p);
 	} else if (p->status == 204 || p->status == 304) {
 		p->state = PROXY_BODY_LEN;
@@ -481,7 +498,6 @@ static int
 proxy_consume(struct proxy *p)
 {
 	struct evbuffer *in = bufferevent_get_input(p->be);
-	char tmp[16384];
 	size_t n;
 
 	if (p->state == PROXY_HEAD) {
@@ -512,15 +528,10 @@ proxy_consume(struct proxy *p)
 		proxy_free(p);
 		return 0;
 	case PROXY_BODY_STREAM_LEN:
-		while ((n = evbuffer_get_length(in)) > 0 && p->left > 0) {
-			if (n > sizeof(tmp))
-				n = sizeof(tmp);
-			if (n > p->left)
-				n = p->left;
-			evbuffer_remove(in, tmp, n);
-			proxy_stream(p, tmp, n);
-			p->left -= n;
-		}
+		if ((n = evbuffer_get_length(in)) > p->left)
+			n = p->left;
+		proxy_move(p, in, n);
+		p->left -= n;
 		if (p->left > 0)
 			return 1;
 		proxy_finish(p);
@@ -535,16 +546,55 @@ proxy_consume(struct proxy *p)
 		proxy_finish(p);
 		return 0;
 	case PROXY_BODY_CLOSE:
-		while ((n = evbuffer_get_length(in)) > 0) {
-			if (n > sizeof(tmp))
-				n = sizeof(tmp);
-			evbuffer_remove(in, tmp, n);
-			proxy_stream(p, tmp, n);
-		}
+		proxy_move(p, in, evbuffer_get_length(in));
 		return 1;
 	default:
 		return 1;
 	}
+}
+
+/* libevent 2.1 reads at most 4 KiB per readiness of a socket
+ * (EVBUFFER_MAX_READ), so a large answer (a ps of thousands, an export)
+ * took a loop turn, a FIONREAD and an epoll change per 4 KiB. What the
+ * socket already holds is taken here, up to PROXY_SLURP; the end of the
+ * stream and errors are left to the bufferevent's next read. Plain
+ * sockets only (a TLS connection reads through OpenSSL). */
+static void
+proxy_slurp(struct bufferevent *be)
+{
+	struct evbuffer *in = bufferevent_get_input(be);
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	int fd = bufferevent_getfd(be), nv;
+	size_t total = 0, got;
+	ssize_t n;
+
+	/* The bufferevent keeps its input's end frozen but for its own
+	 * reads; this is one of those. */
+	evbuffer_unfreeze(in, 0);
+	while (total < PROXY_SLURP) {
+		nv = evbuffer_reserve_space(in, PROXY_SLURP_STEP, v, 2);
+		if (nv <= 0)
+			break;
+		for (int i = 0; i < nv; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		if ((n = readv(fd, iov, nv)) <= 0) {
+			evbuffer_commit_space(in, v, 0);
+			break;
+		}
+		got = (size_t)n;
+		total += got;
+		if (got <= v[0].iov_len) {
+			v[0].iov_len = got;
+			nv = 1;
+		} else {
+			v[1].iov_len = got - v[0].iov_len;
+		}
+		evbuffer_commit_space(in, v, nv);
+	}
+	evbuffer_freeze(in, 0);
 }
 
 static void
@@ -552,6 +602,8 @@ proxy_read(struct bufferevent *be, void *arg)
 {
 	struct proxy *p = arg;
 
+	if (!uplink.tcp && p->state != PROXY_HEAD)
+		proxy_slurp(be);
 	if (!p->got && evbuffer_get_length(bufferevent_get_input(be)) > 0) {
 		p->got = 1;
 		buf_free(&p->resend);
@@ -845,6 +897,7 @@ proxy_open(unsigned *gen, struct err *e)
 			close(fd);
 			err_set(
 			    e, 503, "the backend connection: out of memory");
+			return NULL;
 		}
 		return be;
 	}

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -74,6 +75,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	log_init("fuzz", LOG_LVL_ERROR);
+	/* As the frontend's main: a write to a peer that hung up (a client
+	 * or backend gone mid-answer) is an error, not the end. */
+	signal(SIGPIPE, SIG_IGN);
 	frontend = &fuzz_fe;
 	fuzz_fe.base = event_base_new();
 	snprintf(fuzz_sock, sizeof(fuzz_sock), "%s/sk-fuzz-proxy.%d.sock",

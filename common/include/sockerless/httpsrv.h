@@ -110,11 +110,24 @@ void httpsrv_reply_err(struct httpsrv_req *r, const struct err *e);
 /* 204 or 304 style replies without a body. */
 void httpsrv_reply_empty(struct httpsrv_req *r, int status);
 
+/* The most a connection writes in one system call (libevent's default is
+ * 16 KiB): large replies go in few calls. */
+#define HTTPSRV_MAX_SINGLE_IO (256 * 1024)
+
 /* Streaming replies: chunked for HTTP/1.1, close-delimited for 1.0. */
 void httpsrv_stream_begin(
     struct httpsrv_req *r, int status, const char *content_type);
+/* A streamed reply whose length is known (a relayed Content-Length body):
+ * the head carries Content-Length: len and the writes, which must add up
+ * to len, go out unframed. */
+void httpsrv_stream_begin_len(
+    struct httpsrv_req *r, int status, const char *content_type, size_t len);
 /* Queues one chunk (len 0 is ignored). Returns -1 if the client is gone. */
 int httpsrv_stream_write(struct httpsrv_req *r, const void *p, size_t len);
+/* Moves len bytes from the front of from into the reply as one chunk,
+ * without copying them (a relay's input buffer). */
+int httpsrv_stream_move(
+    struct httpsrv_req *r, struct evbuffer *from, size_t len);
 /* Queues one message of a JSON stream and its line end (eol) as one chunk:
  * SDKs that decode chunk by chunk (docker-py, compose) fail on a message
  * cut in two. */
