@@ -5,18 +5,12 @@ the next request; a body cut short by the backend reaches the client cut
 short (the connection closes before Content-Length bytes), never as a
 complete answer; a close-delimited body arrives whole. A fake backend on
 a unix socket answers; the frontend is SK_BUILD's."""
-import json
-import os
 import socket
-import subprocess
-import threading
-import time
 
 import pytest
 
-RUN = os.environ.get("SK_RUN_DIR", "")
-BUILD = os.environ.get("SK_BUILD", "build")
-FRONTEND = os.path.abspath(os.path.join(BUILD, "sockerless-frontend"))
+from fake_backend import FakeBackend, Frontend, read_head, stack_caps
+
 BIG = 3 * 1024 * 1024 + 17
 
 
@@ -30,51 +24,26 @@ def _body(n):
     return bytes(out[:n])
 
 
-class LargeBackend:
+class LargeBackend(FakeBackend):
     """Answers the capabilities, then per path: /containers/json a BIG
     Content-Length body; /containers/cut a BIG Content-Length head with
     half the body, then a close; /containers/close a BIG body delimited
     by the close."""
 
     def __init__(self, path, caps):
-        self.path, self.caps = path, caps
         self.body = _body(BIG)
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(path)
-        self.srv.listen(16)
-        self.stopped = False
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
-
-    @staticmethod
-    def read_request(c, buf):
-        while b"\r\n\r\n" not in buf:
-            got = c.recv(65536)
-            if not got:
-                return None, buf
-            buf += got
-        head, rest = buf.split(b"\r\n\r\n", 1)
-        return head.decode().split("\r\n")[0].split()[1], rest
+        super().__init__(path, caps)
 
     def serve(self, c):
         buf = b""
         try:
             while True:
-                path, buf = self.read_request(c, buf)
-                if path is None:
+                req, buf = self.read_request(c, buf)
+                if req is None:
                     return
+                path = req[1]
                 if path.startswith("/internal/v1/capabilities"):
-                    body = json.dumps(self.caps).encode()
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                              b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
-                              + body)
+                    self.answer_caps(c)
                     return
                 head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 if path.startswith("/internal/v1/containers/json"):
@@ -88,23 +57,6 @@ class LargeBackend:
                     return
         finally:
             c.close()
-
-    def stop(self):
-        self.stopped = True
-        self.srv.close()
-
-
-def _read_head(s, data):
-    while b"\r\n\r\n" not in data:
-        got = s.recv(65536)
-        if not got:
-            raise ConnectionError(f"closed after {data!r}")
-        data += got
-    head, rest = data.split(b"\r\n\r\n", 1)
-    lines = head.decode().split("\r\n")
-    hdrs = {k.strip().lower(): v.strip() for k, v in
-            (line.split(":", 1) for line in lines[1:])}
-    return int(lines[0].split()[1]), hdrs, rest
 
 
 def _read_to_close(s, rest):
@@ -128,36 +80,16 @@ def _dechunk(data):
 
 @pytest.fixture
 def frontend(tmp_path):
-    be_sock = os.path.join(RUN, "backend.sock")
-    if not os.path.exists(FRONTEND) or not os.path.exists(be_sock):
+    caps = stack_caps()
+    if caps is None:
         pytest.skip("needs SK_BUILD's frontend and the stack's backend")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(be_sock)
-    s.sendall(b"GET /internal/v1/capabilities HTTP/1.1\r\nHost: b\r\n"
-              b"Connection: close\r\n\r\n")
-    _, _, rest = _read_head(s, b"")
-    caps = json.loads(_read_to_close(s, rest))
-    s.close()
     fake = LargeBackend(str(tmp_path / "be.sock"), caps)
-    fe_sock = str(tmp_path / "fe.sock")
-    log = open(tmp_path / "frontend.log", "w")
-    proc = subprocess.Popen([FRONTEND, "--group", "", "--hosts", f"unix://{fe_sock}",
-                             "--backend", fake.path],
-                            stdout=log, stderr=subprocess.STDOUT)
+    fe = Frontend(tmp_path, fake)
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(fe_sock):
-            assert time.monotonic() < deadline, "the frontend did not start"
-            time.sleep(0.05)
-        yield fe_sock, fake
+        yield fe.sock, fake
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        fe.stop()
         fake.stop()
-        log.close()
-    text = (tmp_path / "frontend.log").read_text()
-    assert "Sanitizer" not in text and "runtime error" not in text, text
 
 
 def _client(fe_sock):
@@ -173,7 +105,7 @@ def test_large_body_keeps_its_length_and_the_connection(frontend):
     try:
         for _ in range(2):  # the second on the same client connection
             c.sendall(b"GET /v1.44/containers/json?all=1 HTTP/1.1\r\nHost: d\r\n\r\n")
-            st, hdrs, rest = _read_head(c, b"")
+            st, hdrs, rest = read_head(c, b"")
             assert st == 200
             assert hdrs.get("content-length") == str(BIG), hdrs
             assert "transfer-encoding" not in hdrs, hdrs
@@ -191,7 +123,7 @@ def test_body_cut_short_reaches_the_client_cut_short(frontend):
     c = _client(fe_sock)
     try:
         c.sendall(b"GET /v1.44/containers/cut/json HTTP/1.1\r\nHost: d\r\n\r\n")
-        st, hdrs, rest = _read_head(c, b"")
+        st, hdrs, rest = read_head(c, b"")
         # Relayed as it came: the head has gone out with the length.
         assert st == 200 and hdrs.get("content-length") == str(BIG), hdrs
         rest = _read_to_close(c, rest)
@@ -205,7 +137,7 @@ def test_close_delimited_body_arrives_whole(frontend):
     c = _client(fe_sock)
     try:
         c.sendall(b"GET /v1.44/containers/other/json HTTP/1.1\r\nHost: d\r\n\r\n")
-        st, hdrs, rest = _read_head(c, b"")
+        st, hdrs, rest = read_head(c, b"")
         assert st == 200
         if hdrs.get("transfer-encoding") == "chunked":
             while not rest.endswith(b"\r\n0\r\n\r\n"):

@@ -6,15 +6,12 @@ connection while a POST is answered 502, sent once."""
 import json
 import os
 import socket
-import subprocess
 import threading
-import time
 
 import pytest
 
-RUN = os.environ.get("SK_RUN_DIR", "")
-BUILD = os.environ.get("SK_BUILD", "build")
-FRONTEND = os.path.abspath(os.path.join(BUILD, "sockerless-frontend"))
+from fake_backend import RUN, FakeBackend, Frontend, read_head, stack_caps
+
 HOST = os.environ.get("SK_DOCKER_HOST", "")
 SOCK = HOST[len("unix://"):] if HOST.startswith("unix://") else ""
 
@@ -22,17 +19,7 @@ SOCK = HOST[len("unix://"):] if HOST.startswith("unix://") else ""
 def _read_reply(s):
     """(status, headers dict, body) of one HTTP/1.1 reply: no body (204,
     304), a Content-Length, or chunked."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        got = s.recv(65536)
-        if not got:
-            raise ConnectionError(f"closed after {data!r}")
-        data += got
-    head, rest = data.split(b"\r\n\r\n", 1)
-    lines = head.decode().split("\r\n")
-    status = int(lines[0].split()[1])
-    hdrs = {k.strip().lower(): v.strip() for k, v in
-            (line.split(":", 1) for line in lines[1:])}
+    status, hdrs, rest = read_head(s)
     if status in (204, 304):
         return status, hdrs, b""
     if "content-length" in hdrs:
@@ -110,44 +97,15 @@ def test_pool_survives_backend_restart(docker, local, name):
     os.kill(fe, 0)
 
 
-class ClosingBackend:
+class ClosingBackend(FakeBackend):
     """A unix-socket backend that answers the first request of each
     connection (keep-alive) and closes the connection after reading any
     later one, without answering. It records every request it read."""
 
     def __init__(self, path, caps):
-        self.path, self.caps, self.seen = path, caps, []
+        self.seen = []
         self.lock = threading.Lock()
-        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.srv.bind(path)
-        self.srv.listen(16)
-        self.stopped = False
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    def accept(self):
-        while not self.stopped:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
-
-    def read_request(self, c, buf):
-        while b"\r\n\r\n" not in buf:
-            got = c.recv(65536)
-            if not got:
-                return None, buf
-            buf += got
-        head, rest = buf.split(b"\r\n\r\n", 1)
-        lines = head.decode().split("\r\n")
-        n = 0
-        for line in lines[1:]:
-            k, v = line.split(":", 1)
-            if k.strip().lower() == "content-length":
-                n = int(v)
-        while len(rest) < n:
-            rest += c.recv(65536)
-        return lines[0].split()[:2], rest[n:]
+        super().__init__(path, caps)
 
     def serve(self, c):
         buf, n = b"", 0
@@ -160,9 +118,7 @@ class ClosingBackend:
                 with self.lock:
                     self.seen.append((method, path))
                 if path.startswith("/internal/v1/capabilities"):
-                    body = json.dumps(self.caps).encode()
-                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                              b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                    self.answer_caps(c)
                     return
                 n += 1
                 if n > 1:
@@ -178,35 +134,15 @@ class ClosingBackend:
         with self.lock:
             return sum(1 for m, p in self.seen if m == method and p.startswith(prefix))
 
-    def stop(self):
-        self.stopped = True
-        self.srv.close()
-
 
 def test_resend_only_when_safe(tmp_path):
-    be_sock = os.path.join(RUN, "backend.sock")
-    if not os.path.exists(FRONTEND) or not os.path.exists(be_sock):
+    caps = stack_caps()
+    if caps is None:
         pytest.skip("needs SK_BUILD's frontend and the stack's backend")
-    # The stack's backend's capabilities, served by the fake.
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(be_sock)
-    s.sendall(b"GET /internal/v1/capabilities HTTP/1.1\r\nHost: b\r\n"
-              b"Connection: close\r\n\r\n")
-    st, _, body = _read_reply(s)
-    s.close()
-    assert st == 200
-    fake = ClosingBackend(str(tmp_path / "be.sock"), json.loads(body))
-    fe_sock = str(tmp_path / "fe.sock")
-    log = open(tmp_path / "frontend.log", "w")
-    proc = subprocess.Popen([FRONTEND, "--group", "", "--hosts", f"unix://{fe_sock}",
-                             "--backend", fake.path, "--log_level", "debug"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    fake = ClosingBackend(str(tmp_path / "be.sock"), caps)
+    fe = Frontend(tmp_path, fake, "--log_level", "debug")
+    fe_sock = fe.sock
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(fe_sock):
-            assert time.monotonic() < deadline, "the frontend did not start"
-            time.sleep(0.05)
         # A fresh connection answers, then goes to the pool.
         assert call(fe_sock, "GET", "/v1.44/containers/json")[0] == 200
         # Its second request is read and dropped: a GET goes again, on a
@@ -223,9 +159,5 @@ def test_resend_only_when_safe(tmp_path):
         # The frontend goes on.
         assert call(fe_sock, "GET", "/v1.44/containers/json")[0] == 200
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        fe.stop()
         fake.stop()
-        log.close()
-    text = (tmp_path / "frontend.log").read_text()
-    assert "Sanitizer" not in text and "runtime error" not in text, text
