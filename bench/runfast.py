@@ -15,7 +15,10 @@ azfunc) runs the workload in an instance that is already up, so the
 engine shows no start for it: there the cloud's part is the invocation,
 from the container's start event to its die event in Sockerless's own
 event stream (the request that runs the workload goes out after the one,
-the other comes with its answer). Prints numbers, asserts nothing."""
+the other comes with its answer). Beside them, the docker CLI's own part
+of every run, which counts as overhead: `docker version` against
+Sockerless, the client's start, two round trips and its exit. Prints
+numbers, asserts nothing."""
 
 import os
 import statistics
@@ -100,6 +103,17 @@ def measure(runs, engine, front):
     return walls, clouds, invoked
 
 
+def client_floor(runs):
+    """Median seconds of `docker version` against Sockerless: what the
+    docker CLI itself costs in each run (its start and exit), nearly
+    none of it the daemon's."""
+    walls = []
+    for _ in range(runs):
+        began, ended = timed([DOCKER, "version"])
+        walls.append(ended - began)
+    return statistics.median(walls)
+
+
 def swap(name):
     subprocess.run([os.path.join(ROOT, "deploy", "local.sh"),
                     "restart-backend", name], check=True,
@@ -127,6 +141,9 @@ def main(runs, backends):
     print("run overhead: " + HOW)
     print("run overhead: dockerd 20.10 `docker run --rm busybox true`: "
           "%.3f s (median of %d)" % (ref, runs))
+    print("run overhead: the docker CLI's own start and exit, in every "
+          "overhead below (`docker version` against Sockerless): %.3f s "
+          "(median of %d)" % (client_floor(runs), runs))
     order = [b for b in backends if b != "ecs"] + \
         (["ecs"] if "ecs" in backends else [])
     for name in order:

@@ -739,8 +739,19 @@ backend_logs_container_exited(struct backend *b, struct container *c)
 
 	(void)b;
 	TAILQ_FOREACH(j, &logs_all, entry) {
-		if (j->c == c && j->exited_at_ns == 0)
+		if (j->c != c)
+			continue;
+		if (j->exited_at_ns == 0)
 			j->exited_at_ns = str_now_ns();
+		/* A follower between two polls reads at once: the output a
+		 * backend has with the exit (an invocation's answer, an
+		 * agent's report) is there now, and `docker run` waits for
+		 * the attach stream to end, not for the next poll. */
+		if (j->follow && !j->fetching && !j->finished &&
+		    j->la == NULL && evtimer_pending(j->timer, NULL)) {
+			evtimer_del(j->timer);
+			backend_logs_schedule(j, 0);
+		}
 	}
 }
 
