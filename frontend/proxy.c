@@ -317,16 +317,9 @@ proxy_hold_then_splice(struct bufferevent *client, struct bufferevent *be)
 	proxy_hold_tick(-1, 0, h);
 }
 
-static void
-proxy_stream(struct proxy *p, const void *data, size_t len)
-{
-	httpsrv_stream_write(p->req, data, len);
-	if (httpsrv_stream_pending(p->req) > PROXY_HIGH_WATER)
-		bufferevent_disable(p->be, EV_READ);
-}
-
-/* proxy_stream for the first len bytes of the backend's input, moved into
- * the reply without a copy. */
+/* Relays the first len bytes of the backend's input to the client (one
+ * chunk of a chunked reply), moved without a copy; reading pauses while
+ * the client is behind. */
 static void
 proxy_move(struct proxy *p, struct evbuffer *in, size_t len)
 {
@@ -467,8 +460,7 @@ proxy_on_chunks(struct proxy *p, struct evbuffer *in)
 				n = p->left;
 			if (p->left > PROXY_WHOLE_CHUNK && n > PROXY_PIECE)
 				n = PROXY_PIECE;
-			proxy_stream(p, evbuffer_pullup(in, n), n);
-			evbuffer_drain(in, n);
+			proxy_move(p, in, n);
 			if ((p->left -= n) == 0)
 				p->chunk = CHUNK_DATA_END;
 			break;
