@@ -264,18 +264,15 @@ check: deps
 	$(MAKE) lint
 	BUILD=$(BUILD) ASAN_BUILD=build-asan tests/run.sh
 
-# The whole container suite (tests/e2e) against cloudrun as well, not only
-# the part make check runs there (about 30 more minutes on 2 cores).
+# One relay-mode suite alone (the whole container suite against cloudrun,
+# or aca), on the ASan daemons: what make check runs in its second lane.
 check-cloudrun-all: all
 	$(MAKE) SANITIZE=1 all
-	SK_CLOUDRUN_ALL=1 SK_SUITES=e2e-cloudrun BUILD=$(BUILD) \
-	    ASAN_BUILD=build-asan tests/run.sh
+	SK_SUITES=e2e-cloudrun BUILD=$(BUILD) ASAN_BUILD=build-asan tests/run.sh
 
-# The same against aca (Container Apps jobs on the Azure simulator).
 check-aca-all: all
 	$(MAKE) SANITIZE=1 all
-	SK_ACA_ALL=1 SK_SUITES=e2e-aca BUILD=$(BUILD) \
-	    ASAN_BUILD=build-asan tests/run.sh
+	SK_SUITES=e2e-aca BUILD=$(BUILD) ASAN_BUILD=build-asan tests/run.sh
 
 deps:
 	deploy/deps.sh

@@ -21,14 +21,21 @@
 #               check-deb): them booted under systemd-nspawn, its own
 #               simulator stack on +160..+166. The unit suites start the test bed:
 #               t_reg's live tests pull from its registry and engine.
+#   SK_LANES    with the default suites, 2 (the default) runs them in two
+#               lanes side by side, each with its own test bed, stack and
+#               ports (the second lane at SK_TEST_PORT_BASE+200): lane 1
+#               the unit, fuzz, agent, simulator, ECS, Lambda, deploy and
+#               deb suites, lane 2 the Cloud Run, gcf, ACA and azfunc ones
+#               (LANE1_SUITES and LANE2_SUITES below). 1 runs them one
+#               after the other. SK_SUITES always runs in one lane.
 #   SK_TEST_PORT_BASE  first of the loopback ports the suites use (default
 #               35100: the bed's registry; +100 and +101 the e2e stack's
 #               registry and AWS simulator, +102 its GCP simulator, +103 the
 #               GCP simulator's Artifact Registry host, +104 the backends'
 #               agent callback listener, +105 its Azure simulator, +106 the
 #               Azure simulator's Container Registry host; +190..+199 the
-#               e2e suite's published host ports), so two runs on one host
-#               do not collide
+#               e2e suite's published host ports; the second lane the
+#               same at +200), so two runs on one host do not collide
 #
 # The e2e stack's simulators log every call they serve (SK_SIM_CALL_LOG_DIR,
 # deploy/local.sh); after each e2e suite, tests/deploy/check_policies.py
@@ -42,12 +49,23 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${BUILD:-build}
 ASAN_BUILD=${ASAN_BUILD:-}
-SUITES=${SK_SUITES:-unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda e2e-cloudrun e2e-gcf e2e-aca e2e-azfunc deploy deb}
+# The two lanes of the default run. Cloud Run's and Container Apps'
+# workloads share the host's network on their simulators (a busybox httpd
+# of the cloudrun suite would find the aca suite's on its port), so both
+# are in lane 2, one after the other; ECS tasks have network namespaces of
+# their own.
+LANE1_SUITES="unit${ASAN_BUILD:+ unit-asan} fuzz-replay agent sim e2e e2e-lambda deploy deb"
+LANE2_SUITES="e2e-cloudrun e2e-gcf e2e-aca e2e-azfunc"
+SUITES=${SK_SUITES:-$LANE1_SUITES $LANE2_SUITES}
+LANES=1
+if [ -z "${SK_SUITES:-}" ] && [ "${SK_LANES:-2}" = 2 ]; then
+	LANES=2
+fi
 PY=/usr/bin/python3
 PORT_BASE=${SK_TEST_PORT_BASE:-35100}
 # The suites pick their loopback ports from it (fake agents, published ports).
 export SK_TEST_PORT_BASE=$PORT_BASE
-# The window PORT_BASE..+199 sits in Linux's default ephemeral range
+# The window PORT_BASE..+199 (+399 with two lanes) sits in Linux's default ephemeral range
 # (32768-60999): while the run lasts, the kernel is told not to hand its
 # ports to outgoing connections (ip_local_reserved_ports, needs root), so
 # a test's listener never finds its port taken by some client's socket.
@@ -55,7 +73,7 @@ RESERVED_FILE=/proc/sys/net/ipv4/ip_local_reserved_ports
 RESERVED_WAS=""
 if [ -w "$RESERVED_FILE" ]; then
 	RESERVED_WAS=$(cat "$RESERVED_FILE")
-	echo "${RESERVED_WAS:+$RESERVED_WAS,}$PORT_BASE-$((PORT_BASE + 199))" >"$RESERVED_FILE" 2>/dev/null ||
+	echo "${RESERVED_WAS:+$RESERVED_WAS,}$PORT_BASE-$((PORT_BASE + LANES * 200 - 1))" >"$RESERVED_FILE" 2>/dev/null ||
 		RESERVED_FILE=""
 else
 	RESERVED_FILE=""
@@ -170,30 +188,12 @@ run_fuzz_replay() {
 	count fuzz-replay "$pass" "$fail" "$skip"
 }
 
-# The tests/e2e files (Docker's container suite) that the e2e-cloudrun suite
-# runs against cloudrun after tests/e2e_cloudrun: what differs there from ECS
-# (relay-mode networks, volumes on Cloud Storage, the reverse agent link, the
-# stop through the agent) and the real clients' sequences (the GitLab Runner
-# and GitHub Actions replays, compose, testcontainers). The whole container
-# suite on cloudrun takes about 30 minutes on 2 cores: SK_CLOUDRUN_ALL=1 runs
-# every tests/e2e file instead (make check-cloudrun-all).
-E2E_CLOUDRUN_FILES="test_run.py test_runfast.py test_logs_exact.py test_logs_agent.py test_agent.py test_crstop.py test_lifecycle.py
-	test_ci_replay.py test_vol_github.py test_vol_gitlab.py
-	test_net_api.py test_net_compose.py test_net_testcontainers.py
-	test_vol_api.py test_vol_compose.py test_vol_testcontainers.py"
-if [ "${SK_CLOUDRUN_ALL:-0}" = 1 ]; then
-	E2E_CLOUDRUN_FILES=$(cd tests/e2e && echo test_*.py)
-fi
-
-# The same for e2e-aca after tests/e2e_aca: Container Apps jobs are relay
-# mode with the reverse agent link and the stop through the agent as on
-# Cloud Run. The volume files skip with the capability's reason while
-# volumes are off (no aca.storage_account). SK_ACA_ALL=1 runs every
-# tests/e2e file instead.
-E2E_ACA_FILES=$E2E_CLOUDRUN_FILES
-if [ "${SK_ACA_ALL:-0}" = 1 ]; then
-	E2E_ACA_FILES=$(cd tests/e2e && echo test_*.py)
-fi
+# The tests/e2e files (Docker's container suite) that the e2e-cloudrun and
+# e2e-aca suites run against cloudrun and aca after tests/e2e_cloudrun and
+# tests/e2e_aca: every one, as on ECS (about 15 and 20 minutes on 2
+# cores). SK_RELAY_FILES names fewer (file names in tests/e2e) for a quicker
+# run by hand.
+E2E_RELAY_FILES=${SK_RELAY_FILES:-$(cd tests/e2e && echo test_*.py)}
 
 # The simulators' call logs (aws.jsonl, gcp.jsonl, azure.jsonl).
 CALLS_DIR="$LOGDIR/calls"
@@ -282,7 +282,12 @@ e2e_down() {
 	done
 }
 
+LANE2_PID=""
 cleanup() {
+	if [ -n "$LANE2_PID" ]; then
+		kill "$LANE2_PID" 2>/dev/null
+		wait "$LANE2_PID" 2>/dev/null
+	fi
 	if [ -n "$E2E_RUN" ]; then
 		SK_RUN=$E2E_RUN BUILD=$E2E_BUILD deploy/local.sh down >/dev/null 2>&1
 	fi
@@ -358,7 +363,9 @@ unit_suite() {
 	run_unit "$1" "$2"
 }
 
-for suite in $SUITES; do
+# run_suite NAME: one suite of the current lane.
+run_suite() {
+	local suite=$1
 	case "$suite" in
 	unit)
 		unit_suite "$BUILD" unit
@@ -425,13 +432,13 @@ for suite in $SUITES; do
 		# The same frontend and client, the backend swapped to Cloud
 		# Run (the GCP simulator runs beside the AWS one).
 		relay_suite cloudrun e2e-cloudrun SK_GCP_SIM_PORT $((PORT_BASE + 102)) \
-			"$E2E_CLOUDRUN_FILES"
+			"$E2E_RELAY_FILES"
 		;;
 	e2e-aca)
 		# The same frontend and client, the backend swapped to
 		# Container Apps jobs (the Azure simulator of the same stack).
 		relay_suite aca e2e-aca SK_AZ_SIM_PORT $((PORT_BASE + 105)) \
-			"$E2E_ACA_FILES"
+			"$E2E_RELAY_FILES"
 		;;
 	deploy)
 		# The images of the normal build and the compose project on the
@@ -454,8 +461,52 @@ for suite in $SUITES; do
 		count "$suite" 0 1
 		;;
 	esac
-done
-e2e_down
+}
+
+# run_lane SUITES: each suite in turn, then the lane's stack down (and
+# what its daemons reported at exit checked).
+run_lane() {
+	local suite
+	for suite in $1; do
+		run_suite "$suite"
+	done
+	e2e_down
+}
+
+if [ "$LANES" = 1 ]; then
+	run_lane "$SUITES"
+else
+	# Lane 2 in a subshell of its own: its own ports (+200), logs
+	# ($LOGDIR/lane2), test bed and stack, and its own cleanup. Its
+	# lines are printed once it ends; its totals are added to these.
+	LANE2_PID=""
+	(
+		PORT_BASE=$((PORT_BASE + 200))
+		export SK_TEST_PORT_BASE=$PORT_BASE
+		LOGDIR="$LOGDIR/lane2"
+		CALLS_DIR="$LOGDIR/calls"
+		RESERVED_FILE=""
+		TOTAL_PASS=0 TOTAL_FAIL=0 TOTAL_SKIP=0 TOTAL_XFAIL=0 TOTAL_XPASS=0
+		mkdir -p "$LOGDIR"
+		trap cleanup EXIT
+		trap 'exit 143' TERM INT
+		run_lane "$LANE2_SUITES"
+		echo "$TOTAL_PASS $TOTAL_FAIL $TOTAL_SKIP $TOTAL_XFAIL $TOTAL_XPASS" >"$LOGDIR/totals"
+	) >"$LOGDIR/lane2.out" 2>&1 &
+	LANE2_PID=$!
+	run_lane "$LANE1_SUITES"
+	wait "$LANE2_PID"
+	LANE2_PID=""
+	echo "--- lane 2 (SK_TEST_PORT_BASE $((PORT_BASE + 200))):"
+	cat "$LOGDIR/lane2.out"
+	if read -r p f sk xf xp <"$LOGDIR/lane2/totals" 2>/dev/null; then
+		TOTAL_PASS=$((TOTAL_PASS + p)) TOTAL_FAIL=$((TOTAL_FAIL + f))
+		TOTAL_SKIP=$((TOTAL_SKIP + sk)) TOTAL_XFAIL=$((TOTAL_XFAIL + xf))
+		TOTAL_XPASS=$((TOTAL_XPASS + xp))
+	else
+		count lane2 0 1
+	fi
+fi
 
 echo "tests: $TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped, $TOTAL_XFAIL xfailed, $TOTAL_XPASS xpassed"
 [ "$TOTAL_FAIL" -eq 0 ] && [ "$TOTAL_PASS" -gt 0 ]

@@ -540,17 +540,30 @@ fw_expired(evutil_socket_t fd, short ev, void *arg)
 	*(int *)arg = 1;
 }
 
+/* Wakes the loop of fw_run_until_fn so that a condition no event of the
+ * loop drives (a file a workload writes) is looked at again. */
+static void
+fw_tick(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+}
+
 int
 fw_run_until_fn(struct fw *fw, int (*fn)(struct fw *fw, void *arg), void *arg)
 {
 	struct event_base *base = backend_base(fw->b);
-	struct timeval tv = { FW_BOUND_S, 0 };
+	struct timeval tv = { FW_BOUND_S, 0 }, tick = { 0, 20000 };
 	int expired = 0;
 	struct event *t = evtimer_new(base, fw_expired, &expired);
+	struct event *k = event_new(base, -1, EV_PERSIST, fw_tick, NULL);
 
 	evtimer_add(t, &tv);
+	evtimer_add(k, &tick);
 	while (!fn(fw, arg) && !expired)
 		event_base_loop(base, EVLOOP_ONCE);
+	event_free(k);
 	event_free(t);
 	return fn(fw, arg);
 }
