@@ -286,9 +286,13 @@ wrap_read(int *fd, int stream)
 		return;
 	n = read(*fd, buf, room);
 	if (n > 0) {
-		wrap.last_ms = proc_now_ms();
+		/* Stamped as read, before the copy to the agent's own output:
+		 * whoever sees that copy sees a time no later than it. */
+		int64_t ts_ns = proc_now_us() * 1000;
+
+		wrap.last_ms = ts_ns / 1000000;
 		wrap_tee(stream, buf, (size_t)n);
-		spool_add(stream, buf, (size_t)n, proc_now_us() * 1000);
+		spool_add(stream, buf, (size_t)n, ts_ns);
 		for (c = chan_list; c != NULL; c = c->next)
 			if (wrap_wants(c, stream))
 				chan_data(c, stream, buf, (size_t)n);

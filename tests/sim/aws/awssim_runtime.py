@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import secrets
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -159,6 +160,14 @@ class RuntimeServer(ThreadingHTTPServer):
     def __init__(self, environment):
         super().__init__(("127.0.0.1", 0), RuntimeHandler)
         self.environment = environment
+
+    def handle_error(self, request, client_address):
+        # A runtime gone with its environment (the container removed while
+        # it asked for or answered an invocation) is no simulator error.
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            log.debug("runtime %s: the runtime hung up", self.environment.name)
+            return
+        super().handle_error(request, client_address)
 
     @property
     def port(self):
