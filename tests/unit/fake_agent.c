@@ -1,6 +1,7 @@
 /* The fake backend's agent mode (fake_backend.h): workloads run under the
  * real sockerless-agent as children of the test; and the raw client of
  * the hijacked routes. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -239,8 +240,47 @@ fake_child_of(const struct container *c)
 	return NULL;
 }
 
+/* SIGKILL to root and every process below it, as a cloud's hard stop
+ * ends the whole container: the agent runs the workload in a session of
+ * its own, and here no PID namespace ends it with the agent. Read from
+ * /proc before the first kill, while the tree still hangs together. */
+static void
+fake_kill_tree(pid_t root)
+{
+	pid_t pids[4096], ppids[4096], tree[4096];
+	size_t n = 0, nt = 0, i, j;
+	struct dirent *d;
+	DIR *dir = opendir("/proc");
+	char path[300], buf[512], *p;
+	FILE *f;
+
+	while (dir != NULL && (d = readdir(dir)) != NULL && n < 4096) {
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", d->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		/* "pid (comm) state ppid": comm may hold spaces and ')' */
+		if (fgets(buf, sizeof(buf), f) != NULL &&
+		    (p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 1, " %*c %d", &ppids[n]) == 1)
+			pids[n++] = (pid_t)atoi(d->d_name);
+		fclose(f);
+	}
+	if (dir != NULL)
+		closedir(dir);
+	tree[nt++] = root;
+	for (i = 0; i < nt; i++)
+		for (j = 0; j < n && nt < 4096; j++)
+			if (ppids[j] == tree[i])
+				tree[nt++] = pids[j];
+	for (i = 0; i < nt; i++)
+		kill(tree[i], SIGKILL);
+}
+
 /* The agent mode's cloud: start runs the workload, stop and kill signal
- * it (its exit comes through SIGCHLD). 0 when it completed the call. */
+ * it (its exit comes through SIGCHLD), a kill with SIGKILL ends the
+ * whole tree. 0 when it completed the call. */
 int
 fake_agent_op(struct fw *fw, struct fake_call *call)
 {
@@ -265,7 +305,10 @@ fake_agent_op(struct fw *fw, struct fake_call *call)
 		return 0;
 	}
 	if (strcmp(call->op, "stop") == 0 || strcmp(call->op, "kill") == 0) {
-		if (ch != NULL)
+		if (ch != NULL && strcmp(call->op, "kill") == 0 &&
+		    call->arg == SIGKILL)
+			fake_kill_tree(ch->pid);
+		else if (ch != NULL)
 			kill(ch->pid,
 			    strcmp(call->op, "stop") == 0 ? SIGTERM :
 							    call->arg);
@@ -305,7 +348,7 @@ fake_agent_end(int keep)
 
 	while (!keep && (ch = TAILQ_FIRST(&fake_children)) != NULL) {
 		TAILQ_REMOVE(&fake_children, ch, entry);
-		kill(-ch->pid, SIGKILL);
+		fake_kill_tree(ch->pid);
 		waitpid(ch->pid, NULL, 0);
 		free(ch);
 	}
