@@ -246,6 +246,7 @@ main(int argc, char **argv)
 	proxy_caps_refresh();
 	event_base_dispatch(frontend->base);
 	log_hold_stop();
+	proxy_gets_cancel();
 	httpsrv_free(frontend->srv);
 	proxy_backend_free();
 	event_free(frontend->sig_term);

@@ -78,6 +78,8 @@ void proxy_forward(struct httpsrv_req *r, const char *path, int minor);
 typedef void (*proxy_get_cb)(
     int status, const char *body, const struct err *e, void *arg);
 int proxy_get(const char *path, proxy_get_cb cb, void *arg, struct err *e);
+/* At shutdown: each get in flight answered with a 503 and freed. */
+void proxy_gets_cancel(void);
 /* Fetches the backend's capabilities without blocking (at start-up, on a
  * change of backend instance, when a request finds none). */
 void proxy_caps_refresh(void);

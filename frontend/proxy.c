@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -1033,12 +1034,25 @@ proxy_forward(struct httpsrv_req *r, const char *path, int minor)
 /* A small internal GET answered to a callback (capabilities, existence
  * checks), so a slow backend never holds the event loop. */
 struct proxy_get {
+	LIST_ENTRY(proxy_get) entry;
 	struct bufferevent *be;
 	int connected;
 	proxy_get_cb cb;
 	void *arg;
 	char *path;
 };
+
+/* The gets in flight, answered at shutdown (proxy_gets_cancel). */
+static LIST_HEAD(, proxy_get) proxy_gets = LIST_HEAD_INITIALIZER(proxy_gets);
+
+static void
+proxy_get_free(struct proxy_get *g)
+{
+	LIST_REMOVE(g, entry);
+	bufferevent_free(g->be);
+	free(g->path);
+	free(g);
+}
 
 static void
 proxy_get_done(struct proxy_get *g, int ok)
@@ -1065,9 +1079,7 @@ proxy_get_done(struct proxy_get *g, int ok)
 	g->cb(-1, NULL, &e, g->arg);
 done:
 	free(resp);
-	bufferevent_free(g->be);
-	free(g->path);
-	free(g);
+	proxy_get_free(g);
 }
 
 static void
@@ -1087,9 +1099,7 @@ proxy_get_event(struct bufferevent *be, short what, void *arg)
 		err_set(&e, 503, "%s", msg);
 		free(msg);
 		g->cb(-1, NULL, &e, g->arg);
-		bufferevent_free(g->be);
-		free(g->path);
-		free(g);
+		proxy_get_free(g);
 		return;
 	}
 	proxy_get_done(g, (what & BEV_EVENT_EOF) != 0);
@@ -1111,6 +1121,7 @@ proxy_get(const char *path, proxy_get_cb cb, void *arg, struct err *e)
 	g->arg = arg;
 	g->path = xstrdup(path);
 	g->be = be;
+	LIST_INSERT_HEAD(&proxy_gets, g, entry);
 	buf_init(&req, 0);
 	buf_addf(&req,
 	    "GET /internal/v1%s HTTP/1.1\r\nHost: backend\r\nConnection: "
@@ -1126,6 +1137,19 @@ proxy_get(const char *path, proxy_get_cb cb, void *arg, struct err *e)
 	bufferevent_set_timeouts(g->be, &tv, &tv);
 	bufferevent_enable(g->be, EV_READ | EV_WRITE);
 	return 0;
+}
+
+void
+proxy_gets_cancel(void)
+{
+	struct proxy_get *g;
+	struct err e;
+
+	err_set(&e, 503, "the frontend is shutting down");
+	while ((g = LIST_FIRST(&proxy_gets)) != NULL) {
+		g->cb(-1, NULL, &e, g->arg);
+		proxy_get_free(g);
+	}
 }
 
 static void
