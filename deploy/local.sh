@@ -320,7 +320,8 @@ EOF
 # its Container Registry host, runs sent to its function host front
 # (endpoint_functions) with each site's host name. SK_AZFUNC_PLAN names
 # another plan (the tests' Consumption refusal), SK_AZFUNC_TIMEOUT a
-# shorter azfunc.timeout (the tests' time limit).
+# shorter azfunc.timeout (the tests' time limit), SK_AZFUNC_REGISTRY_IDENTITY
+# an azfunc.registry_identity (a user-assigned identity's resource id).
 write_azfunc_config() {
 	# shellcheck disable=SC1091
 	. "$RUN/azure/creds.env"
@@ -349,6 +350,7 @@ azfunc:
   endpoint_functions: http://127.0.0.1:$SK_AZ_SIM_PORT
   timeout: ${SK_AZFUNC_TIMEOUT:-230}
   agent_path: $BUILD/sockerless-agent
+${SK_AZFUNC_REGISTRY_IDENTITY:+  registry_identity: $SK_AZFUNC_REGISTRY_IDENTITY}
 EOF
 }
 
