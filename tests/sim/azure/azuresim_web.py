@@ -295,6 +295,8 @@ class Web:
                 "tags": body.get("tags") or {}, "properties": props}
         if body.get("identity"):
             site["identity"] = app.make_identity(self.sim, body["identity"])
+        elif "identity" not in body and old and old["site"].get("identity"):
+            site["identity"] = old["site"]["identity"]     # a PUT without it keeps it
         entry = {"site": site, "settings": settings,
                  "keys": old["keys"] if old else self._new_keys()}
         self.sites[name.lower()] = entry

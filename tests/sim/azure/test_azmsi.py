@@ -96,6 +96,11 @@ def test_site_identity_checks(websim):
     assert site["identity"]["userAssignedIdentities"][ident["id"]] == {
         "principalId": ident["properties"]["principalId"], "clientId": cid}
     assert site["properties"]["siteConfig"]["acrUserManagedIdentityID"] == cid
+    # a PUT without the identity block keeps the site's
+    body = site_with(websim, image, ident["id"], cid)
+    del body["identity"]
+    site = websim.create_site("msi-good", body)
+    assert list(site["identity"]["userAssignedIdentities"]) == [ident["id"]]
     with pytest.raises(HttpError) as exc:
         websim.web("PATCH", "/sites/msi-good/config/web", {"properties": {
             "acrUserManagedIdentityID": "00000000-0000-0000-0000-000000000002"}})
