@@ -378,7 +378,8 @@ azfunc_site_identity_ok(const cJSON *site)
 	const char *type = json_str(ident, "type");
 
 	if (want == NULL || want[0] == '\0')
-		return type != NULL && strcasestr(type, "SystemAssigned") != NULL;
+		return type != NULL &&
+		    strcasestr(type, "SystemAssigned") != NULL;
 	cJSON_ArrayForEach(it, json_obj(ident, "userAssignedIdentities"))
 		if (it->string != NULL && strcasecmp(it->string, want) == 0)
 			return 1;
