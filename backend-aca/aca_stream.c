@@ -66,7 +66,11 @@ struct aca_stream {
 	size_t n, cap;
 	uint64_t base;	/* the sequence number of lines[0] */
 	uint64_t nrecv; /* lines received on this connection */
-	int trimmed;	/* the oldest were dropped (ACA_STREAM_KEEP) */
+	/* those of them received in the ACA_STREAM_SETTLE_MS after the
+	 * first: the tail (and live ones of that time, which only make the
+	 * judgement safer) */
+	uint64_t ntail;
+	int trimmed; /* the oldest were dropped (ACA_STREAM_KEEP) */
 };
 
 static LIST_HEAD(, aca_stream) aca_streams = LIST_HEAD_INITIALIZER(aca_streams);
@@ -142,6 +146,9 @@ aca_stream_got(void *arg, const struct azure_log_entry *ev, size_t n,
 	if (s->nrecv == 0)
 		s->opened_ns = str_now_ns();
 	s->nrecv += n;
+	if (str_now_ns() - s->opened_ns <
+	    (int64_t)ACA_STREAM_SETTLE_MS * 1000000)
+		s->ntail += n;
 	if (s->n > ACA_STREAM_KEEP) {
 		drop = s->n - ACA_STREAM_KEEP / 2;
 		for (size_t i = 0; i < drop; i++)
@@ -267,6 +274,7 @@ aca_stream_reopen(struct aca_stream *s)
 	s->base += s->n + (UINT64_C(1) << 32);
 	s->n = 0;
 	s->nrecv = 0;
+	s->ntail = 0;
 	s->trimmed = 0;
 	s->opened_ns = 0;
 	free(s->token);
@@ -373,9 +381,10 @@ aca_stream_switch(const char *exec, const char *job, const char *exec_name,
 	    s->opened_ns == 0 ||
 	    now - s->opened_ns < (int64_t)ACA_STREAM_SETTLE_MS * 1000000)
 		return 0;
-	/* Does it reach back to t? */
+	/* Does it reach back to t? Lines that came live after the tail do
+	 * not make a short tail full. */
 	if ((s->n == 0 || s->lines[0].ts_ns > t) &&
-	    (s->nrecv >= ACA_STREAM_TAIL || s->trimmed))
+	    (s->ntail >= ACA_STREAM_TAIL || s->trimmed))
 		return 0;
 	for (i = 0; i < s->n && s->lines[i].ts_ns <= t; i++)
 		;

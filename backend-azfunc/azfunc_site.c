@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 
 #include <openssl/rand.h>
@@ -365,6 +366,26 @@ struct azfunc_found {
 
 static int azfunc_list_pending;
 
+/* Whether a found site pulls with the identity of this configuration
+ * (azfunc.registry_identity's, or the site's own without it): a site made
+ * under another one is re-pointed, with the whole definition, before its
+ * next run. ARM compares resource ids without case. */
+static int
+azfunc_site_identity_ok(const cJSON *site)
+{
+	const cJSON *ident = json_obj(site, "identity"), *it;
+	const char *want = azfunc_conf.registry_identity;
+	const char *type = json_str(ident, "type");
+
+	if (want == NULL || want[0] == '\0')
+		return type != NULL &&
+		    strcasestr(type, "SystemAssigned") != NULL;
+	cJSON_ArrayForEach(it, json_obj(ident, "userAssignedIdentities"))
+		if (it->string != NULL && strcasecmp(it->string, want) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 azfunc_list_one_done(void)
 {
@@ -434,7 +455,9 @@ azfunc_site_listed(void *arg, const cJSON *out, const struct cloud_error *ce)
 		f->host = json_str(props, "defaultHostName") != NULL ?
 		    xstrdup(json_str(props, "defaultHostName")) :
 		    NULL;
-		f->image = img != NULL ? xstrdup(img) : NULL;
+		f->image = img != NULL && azfunc_site_identity_ok(site) ?
+		    xstrdup(img) :
+		    NULL;
 		f->running = state != NULL && strcmp(state, "Running") == 0;
 		azfunc_list_pending++;
 		path = azfunc_site_path(name, "/config/appsettings/list");

@@ -320,7 +320,8 @@ EOF
 # its Container Registry host, runs sent to its function host front
 # (endpoint_functions) with each site's host name. SK_AZFUNC_PLAN names
 # another plan (the tests' Consumption refusal), SK_AZFUNC_TIMEOUT a
-# shorter azfunc.timeout (the tests' time limit).
+# shorter azfunc.timeout (the tests' time limit), SK_AZFUNC_REGISTRY_IDENTITY
+# an azfunc.registry_identity (a user-assigned identity's resource id).
 write_azfunc_config() {
 	# shellcheck disable=SC1091
 	. "$RUN/azure/creds.env"
@@ -349,6 +350,7 @@ azfunc:
   endpoint_functions: http://127.0.0.1:$SK_AZ_SIM_PORT
   timeout: ${SK_AZFUNC_TIMEOUT:-230}
   agent_path: $BUILD/sockerless-agent
+${SK_AZFUNC_REGISTRY_IDENTITY:+  registry_identity: $SK_AZFUNC_REGISTRY_IDENTITY}
 EOF
 }
 
@@ -449,16 +451,21 @@ link_shared_gcs() {
 }
 
 start_backend() {
-	local name=$1 bin="$BUILD/sockerless-backend-$1"
+	local name=$1 bin="$BUILD/sockerless-backend-$1" pid ping
 	[ -x "$bin" ] || die "no backend binary $bin (unknown backend '$name'?)"
 	stop_pid "$RUN/backend.pid"
 	"write_${name}_config"
 	# shellcheck disable=SC2086 # SK_WRAP is a command prefix, split on purpose
 	AWS_ACCESS_KEY_ID=$AKID AWS_SECRET_ACCESS_KEY=$SECRET \
 		${SK_WRAP:-} "$bin" --config "$RUN/backend-$name.yaml" >>"$RUN/backend.log" 2>&1 &
-	echo $! >"$RUN/backend.pid"
+	pid=$!
+	echo "$pid" >"$RUN/backend.pid"
 	echo "$name" >"$RUN/backend.name"
-	wait_for "test -S $RUN/backend.sock && curl -sf --unix-socket $RUN/backend.sock http://b/internal/v1/_ping" 30 ||
+	# A backend whose start-up check failed has exited: no need to wait
+	# out the 30 s.
+	ping="curl -sf --unix-socket $RUN/backend.sock http://b/internal/v1/_ping"
+	wait_for "! kill -0 $pid || (test -S $RUN/backend.sock && $ping)" 30
+	eval "$ping" >/dev/null 2>&1 ||
 		die "sockerless-backend-$name did not start; see $RUN/backend.log"
 }
 

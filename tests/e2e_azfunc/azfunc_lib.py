@@ -1,6 +1,7 @@
 """Helpers of the azfunc suites: an ARM token from the Azure simulator with
-the stack's client secret, the pool's sites as Microsoft.Web lists them,
-and the simulator's call counts."""
+the stack's client secret, ARM calls of the resource group (Microsoft.Web
+unless told), the pool's sites as Microsoft.Web lists them, and the
+simulator's call counts."""
 import json
 import os
 import urllib.parse
@@ -39,12 +40,15 @@ def token():
         return json.load(r)["access_token"]
 
 
-def arm(method, path, body=None):
+def rg_path():
     c = creds()
+    return (f"/subscriptions/{c['AZURE_SUBSCRIPTION_ID']}/resourceGroups/"
+            f"{c.get('AZURE_SK_RESOURCE_GROUP', 'sockerless')}")
+
+
+def arm(method, path, body=None, provider="Microsoft.Web", api=API):
     sep = "&" if "?" in path else "?"
-    url = (f"{sim_url()}/subscriptions/{c['AZURE_SUBSCRIPTION_ID']}/resourceGroups/"
-           f"{c.get('AZURE_SK_RESOURCE_GROUP', 'sockerless')}/providers/Microsoft.Web/"
-           f"{path}{sep}api-version={API}")
+    url = f"{sim_url()}{rg_path()}/providers/{provider}/{path}{sep}api-version={api}"
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data, method=method,
                                  headers={"Authorization": "Bearer " + token(),

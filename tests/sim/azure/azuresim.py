@@ -48,7 +48,7 @@ from azuresim_core import ArmError, Request, Sim, Stream  # noqa: E402
 
 log = logging.getLogger("azuresim")
 MAX_BODY = 64 * 1024 * 1024
-MODULES = ("azuresim_app", "azuresim_storage", "azuresim_la", "azuresim_web")
+MODULES = ("azuresim_msi", "azuresim_app", "azuresim_storage", "azuresim_la", "azuresim_web")
 TOKEN_PATH = "/oauth2/v2.0/token"
 
 

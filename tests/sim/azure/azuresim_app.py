@@ -845,14 +845,20 @@ class App:
 def make_identity(sim, identity):
     """A managed identity block as the service writes it back: principal
     and tenant ids for SystemAssigned, principal and client ids for each
-    user-assigned identity (Microsoft.App jobs and Microsoft.Web sites)."""
+    user-assigned identity (Microsoft.App jobs and Microsoft.Web sites):
+    those of the identity Microsoft.ManagedIdentity has (azuresim_msi),
+    made up for one it does not have (Microsoft.App's tests name such
+    ids; Microsoft.Web checks them first, check_identity)."""
     identity = _copy(identity)
     if "SystemAssigned" in identity.get("type", ""):
         identity["principalId"] = str(uuid.uuid4())
         identity["tenantId"] = sim.tenant
+    msi = getattr(sim, "msi", None)
     for uid in (identity.get("userAssignedIdentities") or {}):
-        identity["userAssignedIdentities"][uid] = {"principalId": str(uuid.uuid4()),
-                                                   "clientId": str(uuid.uuid4())}
+        known = msi.lookup(uid) if msi is not None else None
+        identity["userAssignedIdentities"][uid] = {
+            "principalId": known["properties"]["principalId"] if known else str(uuid.uuid4()),
+            "clientId": known["properties"]["clientId"] if known else str(uuid.uuid4())}
     return identity
 
 

@@ -59,6 +59,12 @@ PLAN_SPECS = {
 }
 
 
+IDENTITY_TYPES = ("None", "SystemAssigned", "UserAssigned", "SystemAssigned, UserAssigned")
+USER_IDENTITY_ID = re.compile(r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/"
+                              r"Microsoft\.ManagedIdentity/userAssignedIdentities/[^/]+$",
+                              re.IGNORECASE)
+
+
 def bad_request(message, target=None):
     return ArmError(400, "BadRequest", message, target=target)
 
@@ -205,7 +211,62 @@ class Web:
                                   target="properties.siteConfig.appSettings[%d].name" % i)
             settings[pair["name"]] = pair.get("value") or ""
         self.check_settings(settings, "properties.siteConfig.appSettings")
+        identity = body.get("identity") if "identity" in body else \
+            (old["site"].get("identity") if old else None)
+        self.check_identity(name, identity)
+        self.check_acr_identity(config, identity)
         return plan, props, config, kind, settings
+
+    def check_identity(self, name, identity):
+        """The site's identity block as Azure takes it: a known type, and
+        for UserAssigned the full ids of identities that exist
+        (azuresim_msi)."""
+        if not identity:
+            return
+        kind = identity.get("type") or "None"
+        if kind not in IDENTITY_TYPES:
+            raise bad_request("identity.type '%s' is invalid: one of %s." % (
+                kind, ", ".join(IDENTITY_TYPES)), target="identity.type")
+        uids = identity.get("userAssignedIdentities") or {}
+        if "UserAssigned" in kind and not uids:
+            raise bad_request("identity.userAssignedIdentities is required when identity.type "
+                              "is '%s'." % kind, target="identity.userAssignedIdentities")
+        if uids and "UserAssigned" not in kind:
+            raise bad_request("identity.userAssignedIdentities is only allowed when "
+                              "identity.type includes UserAssigned (it is '%s')." % kind,
+                              target="identity.userAssignedIdentities")
+        for uid in uids:
+            if not USER_IDENTITY_ID.match(uid):
+                raise bad_request("Invalid user assigned identity resource id '%s': the "
+                                  "full id /subscriptions/{s}/resourceGroups/{g}/providers/"
+                                  "Microsoft.ManagedIdentity/userAssignedIdentities/{name}."
+                                  % uid, target="identity.userAssignedIdentities")
+            msi = getattr(self.sim, "msi", None)
+            if msi is None or msi.lookup(uid) is None:
+                raise ArmError(400, "FailedIdentityOperation", "Identity operation for "
+                               "resource '%s' failed with error 'Failed to perform resource "
+                               "identity operation. Status: 'NotFound'. Response: "
+                               "'{\"error\":{\"code\":\"ResourceNotFound\",\"message\":"
+                               "\"The Resource '%s' was not found.\"}}''." % (
+                                   self.rid(TYPE_SITE, name), uid))
+
+    def check_acr_identity(self, config, identity):
+        """siteConfig.acrUserManagedIdentityID: the clientId of one of the
+        site's user-assigned identities (the one its image pulls use)."""
+        cid = config.get("acrUserManagedIdentityID")
+        if not cid:
+            return
+        if not any(self._client_id(uid) == cid.lower()
+                   for uid in ((identity or {}).get("userAssignedIdentities") or {})):
+            raise bad_request("properties.siteConfig.acrUserManagedIdentityID '%s' is not the "
+                              "clientId of a user-assigned identity of the site (identity."
+                              "userAssignedIdentities): assign the identity to the site, or "
+                              "give its clientId." % cid,
+                              target="properties.siteConfig.acrUserManagedIdentityID")
+
+    def _client_id(self, uid):
+        ident = self.sim.msi.lookup(uid) if getattr(self.sim, "msi", None) else None
+        return ident["properties"]["clientId"].lower() if ident else None
 
     # Sites.
 
@@ -234,6 +295,8 @@ class Web:
                 "tags": body.get("tags") or {}, "properties": props}
         if body.get("identity"):
             site["identity"] = app.make_identity(self.sim, body["identity"])
+        elif "identity" not in body and old and old["site"].get("identity"):
+            site["identity"] = old["site"]["identity"]     # a PUT without it keeps it
         entry = {"site": site, "settings": settings,
                  "keys": old["keys"] if old else self._new_keys()}
         self.sites[name.lower()] = entry
@@ -306,6 +369,7 @@ class Web:
                               "config/web).", target="properties.appSettings")
         config = app._merge(entry["site"]["properties"]["siteConfig"], patch)
         self.check_container(entry["site"]["kind"], config.get("linuxFxVersion"))
+        self.check_acr_identity(config, entry["site"].get("identity"))
         entry["site"]["properties"]["siteConfig"] = config
         self.runs.deploy(entry)     # a re-pointed image: a new container
         self.save()

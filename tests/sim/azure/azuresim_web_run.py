@@ -116,7 +116,7 @@ class Runs:
                     "WEBSITE_HOSTNAME": site["properties"]["defaultHostName"],
                     "SOCKERLESS_HTTP_LISTEN": "127.0.0.1:%d" % port})
         inst = Instance(site["name"], image, env, function_timeout(entry["settings"]),
-                        self._denied(image, config, entry["settings"]))
+                        self._denied(site, image, config, entry["settings"]))
         old = self.instances.get(site["name"].lower())
         self.instances[site["name"].lower()] = inst
         threading.Thread(target=self._replace, args=(old, inst), daemon=True,
@@ -128,17 +128,39 @@ class Runs:
             threading.Thread(target=self._stop, args=(old,), daemon=True,
                              name="site-stop-" + name).start()
 
-    def _denied(self, image, config, settings):
+    def _denied(self, site, image, config, settings):
         host = image.split("/", 1)[0].lower() if "/" in image else ""
         if not host or not app_run._private(self.sim, host):
             return None
         if config.get("acrUseManagedIdentityCreds"):
-            return None
+            return self._identity_pull(site, image, config)
         if all(settings.get(k) for k in REGISTRY_SETTINGS):
             return None
         return "pulling %s failed: unauthorized: the registry %s needs credentials (set " \
             "siteConfig.acrUseManagedIdentityCreds, or the app settings %s)" % (
                 image, host, ", ".join(REGISTRY_SETTINGS))
+
+    def _identity_pull(self, site, image, config):
+        """A pull with a managed identity: the user-assigned one whose
+        clientId siteConfig.acrUserManagedIdentityID gives (it must still
+        be the site's and exist), else the site's system-assigned one (not
+        required: the simulator's own tests make sites without one). The
+        identity is logged: "site <name>: pulling <image> with ..."."""
+        cid = config.get("acrUserManagedIdentityID")
+        if not cid:
+            log.info("site %s: pulling %s with the site's system-assigned identity",
+                     site["name"], image)
+            return None
+        msi = getattr(self.sim, "msi", None)
+        for uid in ((site.get("identity") or {}).get("userAssignedIdentities") or {}):
+            ident = msi.lookup(uid) if msi is not None else None
+            if ident is not None and ident["properties"]["clientId"].lower() == cid.lower():
+                log.info("site %s: pulling %s with the user-assigned identity %s "
+                         "(clientId %s)", site["name"], image, ident["id"], cid)
+                return None
+        return "pulling %s failed: unauthorized: no identity of the site has the clientId " \
+            "%s (siteConfig.acrUserManagedIdentityID): it was removed from the site or " \
+            "deleted" % (image, cid)
 
     # Instances (threads of their own).
 
