@@ -41,9 +41,13 @@ static unsigned char udp_buf[2 + 65536];
 void
 udp_init(const char *idle_ms)
 {
+	char *end;
 	long long v;
 
-	if (idle_ms != NULL && sscanf(idle_ms, "%lld", &v) == 1 && v > 0)
+	if (idle_ms == NULL || *idle_ms == '\0')
+		return;
+	v = strtoll(idle_ms, &end, 10);
+	if (*end == '\0' && v > 0)
 		udp_idle_ms = v;
 }
 
@@ -134,7 +138,8 @@ udp_on_answer(void *arg, short revents)
 	int i;
 
 	(void)revents;
-	for (i = 0; i < UDP_READS_PER_RUN && !c->dead; i++) {
+	/* What the window cannot take stays in the socket's buffer. */
+	for (i = 0; i < UDP_READS_PER_RUN && chan_room(c) >= UDP_REC; i++) {
 		n = recv(c->job.in_fd, udp_buf + 2, sizeof(udp_buf) - 2,
 		    MSG_DONTWAIT);
 		if (n == -1 && errno != ECONNREFUSED && errno != EINTR)
@@ -165,6 +170,7 @@ udp_datagram(int fd, const char *peer, int port)
 	ssize_t n;
 	int i, flows;
 
+	memset(&from, 0, sizeof(from));
 	for (i = 0; i < UDP_READS_PER_RUN; i++) {
 		fl = sizeof(from);
 		n = recvfrom(fd, udp_buf + 2, sizeof(udp_buf) - 2, MSG_DONTWAIT,
