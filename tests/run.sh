@@ -179,7 +179,7 @@ run_fuzz_replay() {
 # every tests/e2e file instead (make check-cloudrun-all).
 E2E_CLOUDRUN_FILES="test_run.py test_runfast.py test_logs_exact.py test_logs_agent.py test_agent.py test_crstop.py test_lifecycle.py
 	test_ci_replay.py test_vol_github.py test_vol_gitlab.py
-	test_net_api.py test_net_compose.py test_net_testcontainers.py
+	test_net_api.py test_net_compose.py test_net_testcontainers.py test_net_udp.py
 	test_vol_api.py test_vol_compose.py test_vol_testcontainers.py"
 if [ "${SK_CLOUDRUN_ALL:-0}" = 1 ]; then
 	E2E_CLOUDRUN_FILES=$(cd tests/e2e && echo test_*.py)
