@@ -2,6 +2,7 @@
 #ifndef AGENT_AGENT_H
 #define AGENT_AGENT_H
 
+#include <netinet/in.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -170,7 +171,9 @@ enum chan_kind {
 	CHAN_PUT,
 	CHAN_TCP,
 	CHAN_CONN, /* agent-initiated (CONNECT): a local socket carried */
-	CHAN_LOGS  /* the main process's spooled output (spool.c) */
+	CHAN_LOGS, /* the main process's spooled output (spool.c) */
+	CHAN_UDP,  /* OPEN kind udp (udp.c): a peer's flow to a local port */
+	CHAN_UFLOW /* agent-initiated UDP flow (udp.c), relay mode */
 };
 struct chan {
 	uint32_t id;
@@ -197,6 +200,11 @@ struct chan {
 	 * sent before is written); what the channel is for, in messages */
 	int conn_ended;
 	char conn_what[160];
+	/* udp (udp.c): a flow's socket (a peer's port, shared) and source;
+	 * the last datagram either way */
+	int udp_fd;
+	struct sockaddr_in udp_from;
+	int64_t udp_last;
 	/* logs (spool.c): the next absolute spool offset to send, the end
 	 * of a reader without follow */
 	uint64_t logs_at, logs_to;
@@ -229,6 +237,10 @@ struct chan_ops {
 	int (*tcp_sink)(struct chan *c);
 	void (*tcp_sink_eof)(struct chan *c);
 	void (*tcp_prepare)(struct chan *c);
+	/* OPEN kind udp and the flows (udp.c): the channel's queue is
+	 * theirs to send. */
+	void (*udp_open)(struct chan *c, const char *req, size_t len);
+	void (*udp_prepare)(struct chan *c);
 	/* OPEN kind logs (spool.c). */
 	void (*logs_open)(struct chan *c, const char *req, size_t len);
 };
@@ -238,6 +250,10 @@ void chan_set_ops(const struct chan_ops *ops);
 size_t chan_room(const struct chan *c);
 void chan_data(struct chan *c, int stream, const void *buf, size_t n);
 void chan_eof(struct chan *c, int stream);
+/* n bytes of c's queue (inq from inoff) are passed on: credited. */
+void chan_took(struct chan *c, size_t n);
+/* Forgets c, after CLOSE when tell (a channel the agent abandons). */
+void chan_drop(struct chan *c, int tell);
 /* Sends RESULT (json) and forgets the channel. */
 void chan_result(struct chan *c, const char *json);
 /* RESULT on a channel that was never opened as a stream. */
@@ -282,6 +298,19 @@ int tcp_sink(struct chan *c);
 void tcp_sink_eof(struct chan *c);
 /* Registers the socket; ends the channel when both directions have. */
 void tcp_prepare(struct chan *c);
+
+/* udp.c: UDP in relay mode (records of a 2-byte length and a datagram). */
+/* idle_ms: SOCKERLESS_UDP_IDLE_MS, a flow's idle time (NULL: 60 s). */
+void udp_init(const char *idle_ms);
+/* OPEN kind udp {"port", "host"}: a connected socket to host:port. */
+void udp_open(struct chan *c, const char *req, size_t len);
+/* Sends the queue's datagrams; reads answers; ends idle flows. */
+void udp_prepare(struct chan *c);
+/* fd (a peer's UDP port, relay.c) is readable: each local source's
+ * datagrams go over a flow of their own to peer's port. */
+void udp_datagram(int fd, const char *peer, int port);
+/* fd is about to close: its flows end. */
+void udp_socket_gone(int fd);
 
 /* docksock.c: the Docker socket inside the workload
  * (SOCKERLESS_DOCKER_SOCK, docs/volumes.md). */

@@ -183,6 +183,9 @@ chan_sink(struct chan *c)
 		return chan_ops->tcp_sink(c);
 	case CHAN_CONN:
 		return c->job.in_fd;
+	case CHAN_UDP:
+	case CHAN_UFLOW:
+		return -2; /* udp.c sends the datagrams */
 	case CHAN_GET:
 	case CHAN_LOGS:
 		break;
@@ -210,6 +213,8 @@ chan_sink_eof(struct chan *c)
 	case CHAN_CONN:
 		shutdown(c->job.in_fd, SHUT_WR);
 		break;
+	case CHAN_UDP:
+	case CHAN_UFLOW:
 	case CHAN_GET:
 	case CHAN_LOGS:
 		break;
@@ -237,6 +242,22 @@ chan_consumed(struct chan *c, size_t n)
 	if (c->inoff == c->inlen)
 		c->inoff = c->inlen = 0;
 	chan_credit(c, c->inlen == 0);
+}
+
+void
+chan_took(struct chan *c, size_t n)
+{
+	chan_consumed(c, n);
+}
+
+void
+chan_drop(struct chan *c, int tell)
+{
+	if (c->dead)
+		return;
+	if (tell)
+		link_send(AGLINK_CLOSE, 0, c->id, NULL, 0);
+	chan_forget(c);
 }
 
 static void
@@ -282,7 +303,8 @@ chan_connect(int fd, const char *request, const char *what)
 	struct chan *c;
 
 	if (!link_current()) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	c = chan_new(next, CHAN_CONN);
@@ -603,6 +625,8 @@ chan_open(uint32_t ch, const char *req, size_t len)
 		chan_ops->logs_open(chan_new(ch, CHAN_LOGS), req, len);
 	} else if (strcmp(kind, "tcp") == 0) {
 		chan_ops->tcp_open(chan_new(ch, CHAN_TCP), req, len);
+	} else if (strcmp(kind, "udp") == 0) {
+		chan_ops->udp_open(chan_new(ch, CHAN_UDP), req, len);
 	} else if (strcmp(kind, "signal") == 0) {
 		chan_signal(ch, req, len);
 	} else if (strcmp(kind, "pause") == 0 || strcmp(kind, "unpause") == 0) {
@@ -655,7 +679,8 @@ chan_message(const unsigned char *buf, size_t len)
 		return 0; /* it may race a RESULT */
 	/* What the backend sends into a channel: stdin, or on a channel
 	 * the agent opened, stream 1 (the roles are swapped). */
-	in = c->kind == CHAN_CONN ? AGLINK_STDOUT : AGLINK_STDIN;
+	in = c->kind == CHAN_CONN || c->kind == CHAN_UFLOW ? AGLINK_STDOUT :
+							     AGLINK_STDIN;
 	switch (m.type) {
 	case AGLINK_DATA:
 		if (m.stream == in)
@@ -666,7 +691,7 @@ chan_message(const unsigned char *buf, size_t len)
 			c->in_eof = 1;
 		break;
 	case AGLINK_RESULT:
-		if (c->kind == CHAN_CONN)
+		if (c->kind == CHAN_CONN || c->kind == CHAN_UFLOW)
 			chan_conn_result(c, m.payload, m.len);
 		break;
 	case AGLINK_CREDIT:
@@ -718,6 +743,8 @@ chan_prepare(void)
 			chan_ops->tcp_prepare(c);
 		if (c->kind == CHAN_CONN)
 			chan_conn_prepare(c);
+		if (c->kind == CHAN_UDP || c->kind == CHAN_UFLOW)
+			chan_ops->udp_prepare(c);
 		if (c->kind != CHAN_GET && c->kind != CHAN_PUT)
 			continue;
 		if (c->kind == CHAN_PUT || chan_room(c) > 0)

@@ -6,7 +6,8 @@
  * simulator, then do not collide) and N from 2 up (1 is the resolver's);
  * the agent listens there on the peer's ports, its resolver answers the
  * peer's names with that address, and each accepted connection becomes a
- * CONNECT {"peer": id, "port": N} carried over the link. */
+ * CONNECT {"peer": id, "port": N} carried over the link. The peer's UDP
+ * ports get a UDP socket there whose datagrams udp.c carries. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -22,7 +23,8 @@
 #include "net.h"
 
 #define RELAY_PEERS_MAX	    200 /* N from 2 to 201 */
-#define RELAY_PORTS_MAX	    64	/* per peer, as the backend sends */
+#define RELAY_PORTS_MAX	    64 /* per peer and protocol, as the backend sends */
+#define RELAY_SOCKS_MAX	    (2 * RELAY_PORTS_MAX) /* TCP, then UDP */
 #define RELAY_LISTENERS_MAX 512 /* in all: the workload needs descriptors */
 #define RELAY_BACKLOG	    64
 
@@ -30,8 +32,9 @@ struct relay_peer {
 	char id[65]; /* "" for a free slot */
 	int seen;    /* in the view being read */
 	int nports;
-	int ports[RELAY_PORTS_MAX];
-	int fds[RELAY_PORTS_MAX];
+	int ports[RELAY_SOCKS_MAX];
+	unsigned char udp[RELAY_SOCKS_MAX];
+	int fds[RELAY_SOCKS_MAX];
 };
 
 static struct {
@@ -89,9 +92,10 @@ relay_addr(int n, char *buf, size_t sz)
 	snprintf(buf, sz, "127.%u.%u.%d", relay.a, relay.b, n);
 }
 
-/* A listener on the peer's address; -1 after a line on stderr. */
+/* A listener (a UDP socket with udp) on the peer's address; -1 after a
+ * line on stderr. */
 static int
-relay_listen(size_t slot, int port)
+relay_listen(size_t slot, int port, int udp)
 {
 	struct sockaddr_in sa;
 	char ip[20];
@@ -102,19 +106,22 @@ relay_listen(size_t slot, int port)
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((uint16_t)port);
 	inet_pton(AF_INET, ip, &sa.sin_addr);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(AF_INET,
+	    (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Not for UDP, where it would let two sockets share the port. */
+	if (!udp)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-	    listen(fd, RELAY_BACKLOG) == -1)
+	    (!udp && listen(fd, RELAY_BACKLOG) == -1))
 		goto fail;
 	relay.listeners++;
 	return fd;
 fail:
 	fprintf(stderr,
-	    "sockerless-agent: cannot listen on %s:%d for peer %.12s: %s\n", ip,
-	    port, relay.peers[slot].id, strerror(errno));
+	    "sockerless-agent: cannot listen on %s:%d%s for peer %.12s: %s\n",
+	    ip, port, udp ? "/udp" : "", relay.peers[slot].id, strerror(errno));
 	if (fd != -1)
 		close(fd);
 	return -1;
@@ -124,6 +131,8 @@ static void
 relay_close(struct relay_peer *p, int i)
 {
 	if (p->fds[i] != -1) {
+		if (p->udp[i])
+			udp_socket_gone(p->fds[i]);
 		close(p->fds[i]);
 		relay.listeners--;
 	}
@@ -148,18 +157,20 @@ relay_slot(const char *id)
 	return free_slot;
 }
 
-/* The listeners of slot s become those of ports[0..n): kept where the port
- * stays, closed where it went, opened where it is new. */
+/* The listeners of slot s become those of ports[0..n) (UDP where udp[]
+ * says): kept where the port stays, closed where it went, opened where it
+ * is new. */
 static void
-relay_ports(int s, const int *ports, int n)
+relay_ports(int s, const int *ports, const unsigned char *udp, int n)
 {
 	struct relay_peer *p = &relay.peers[s];
-	int fds[RELAY_PORTS_MAX], i, j;
+	int fds[RELAY_SOCKS_MAX], i, j;
 
 	for (j = 0; j < n; j++) {
 		fds[j] = -1;
 		for (i = 0; i < p->nports; i++)
-			if (p->ports[i] == ports[j] && p->fds[i] != -1) {
+			if (p->ports[i] == ports[j] && p->udp[i] == udp[j] &&
+			    p->fds[i] != -1) {
 				fds[j] = p->fds[i];
 				p->fds[i] = -1;
 			}
@@ -168,13 +179,15 @@ relay_ports(int s, const int *ports, int n)
 		relay_close(p, i);
 	for (j = 0; j < n; j++) {
 		if (fds[j] == -1 && relay.listeners < RELAY_LISTENERS_MAX)
-			fds[j] = relay_listen((size_t)s, ports[j]);
+			fds[j] = relay_listen((size_t)s, ports[j], udp[j]);
 		else if (fds[j] == -1)
 			fprintf(stderr,
 			    "sockerless-agent: more than %d relayed ports: "
-			    "port %d of peer %.12s not served\n",
-			    RELAY_LISTENERS_MAX, ports[j], p->id);
+			    "port %d%s of peer %.12s not served\n",
+			    RELAY_LISTENERS_MAX, ports[j], udp[j] ? "/udp" : "",
+			    p->id);
 		p->ports[j] = ports[j];
+		p->udp[j] = udp[j];
 		p->fds[j] = fds[j];
 	}
 	p->nports = n;
@@ -221,14 +234,21 @@ relay_table_add(struct dns_table *t, const char *name, uint32_t addr)
 	return 0;
 }
 
-/* One peer's "ports": [n, ...]. */
+struct relay_in {
+	char *id;
+	char **names;
+	int ports[RELAY_SOCKS_MAX], nports, ntcp, nudp;
+	unsigned char udp[RELAY_SOCKS_MAX];
+};
+
+/* One peer's "ports" (TCP) or "udp": [n, ...], appended to in's ports. */
 static int
-relay_read_ports(struct jread *c, int *ports, int *n)
+relay_read_ports(struct jread *c, struct relay_in *in, int udp)
 {
+	int *count = udp ? &in->nudp : &in->ntcp;
 	int64_t v;
 	int more;
 
-	*n = 0;
 	if (!jread_eat(c, '['))
 		return -1;
 	if (jread_eat(c, ']'))
@@ -236,17 +256,14 @@ relay_read_ports(struct jread *c, int *ports, int *n)
 	do {
 		if (jread_number(c, &v) == -1)
 			return -1;
-		if (v >= 1 && v <= 65535 && *n < RELAY_PORTS_MAX)
-			ports[(*n)++] = (int)v;
+		if (v >= 1 && v <= 65535 && *count < RELAY_PORTS_MAX) {
+			(*count)++;
+			in->udp[in->nports] = (unsigned char)udp;
+			in->ports[in->nports++] = (int)v;
+		}
 	} while ((more = jread_more(c, ']')) == 1);
 	return more == 0 ? 0 : -1;
 }
-
-struct relay_in {
-	char *id;
-	char **names;
-	int ports[RELAY_PORTS_MAX], nports;
-};
 
 /* One peer object {"id", "names", "ports"} into in. */
 static int
@@ -267,7 +284,9 @@ relay_read_peer(struct jread *c, struct relay_in *in)
 			rc = (in->names = jread_str_array(c, 64)) == NULL ? -1 :
 									    0;
 		else if (strcmp(key, "ports") == 0)
-			rc = relay_read_ports(c, in->ports, &in->nports);
+			rc = relay_read_ports(c, in, 0);
+		else if (strcmp(key, "udp") == 0)
+			rc = relay_read_ports(c, in, 1);
 		else
 			rc = jread_skip(c);
 		free(key);
@@ -307,7 +326,7 @@ relay_take(struct relay_in *in, struct dns_table *t)
 		return;
 	}
 	relay.peers[s].seen = 1;
-	relay_ports(s, in->ports, in->nports);
+	relay_ports(s, in->ports, in->udp, in->nports);
 	relay_addr(s + 2, ip, sizeof(ip));
 	inet_pton(AF_INET, ip, &a);
 	for (i = 0; in->names != NULL && in->names[i] != NULL; i++)
@@ -339,7 +358,7 @@ relay_read_peers(struct jread *c, struct dns_table *t, char *why, size_t wsz)
 		relay_take(&v[i], t);
 	for (i = 0; i < RELAY_PEERS_MAX; i++)
 		if (!relay.peers[i].seen && relay.peers[i].id[0] != '\0') {
-			relay_ports((int)i, NULL, 0);
+			relay_ports((int)i, NULL, NULL, 0);
 			relay.peers[i].id[0] = '\0';
 		}
 	rc = 0;
@@ -383,18 +402,22 @@ relay_view(
 }
 
 /* A connection for the peer in slot s, port index i: carried over the
- * link (closed at once without one). */
+ * link (closed at once without one); datagrams for a UDP port. */
 static void
 relay_on_accept(void *arg, short revents)
 {
 	uintptr_t k = (uintptr_t)arg;
-	struct relay_peer *p = &relay.peers[k / RELAY_PORTS_MAX];
-	int i = (int)(k % RELAY_PORTS_MAX), fd;
+	struct relay_peer *p = &relay.peers[k / RELAY_SOCKS_MAX];
+	int i = (int)(k % RELAY_SOCKS_MAX), fd;
 	struct sockaddr_storage from;
 	socklen_t len = sizeof(from);
 	char req[160], what[64];
 
 	(void)revents;
+	if (p->fds[i] != -1 && p->udp[i]) {
+		udp_datagram(p->fds[i], p->id, p->ports[i]);
+		return;
+	}
 	if (p->fds[i] == -1 ||
 	    (fd = accept4(p->fds[i], (struct sockaddr *)&from, &len,
 		 SOCK_NONBLOCK | SOCK_CLOEXEC)) == -1)
@@ -419,6 +442,6 @@ relay_prepare(void)
 			if (relay.peers[s].fds[i] != -1)
 				loop_watch(relay.peers[s].fds[i], POLLIN,
 				    relay_on_accept,
-				    (void *)(uintptr_t)(s * RELAY_PORTS_MAX +
+				    (void *)(uintptr_t)(s * RELAY_SOCKS_MAX +
 					(size_t)i));
 }

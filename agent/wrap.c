@@ -824,6 +824,8 @@ static const struct chan_ops wrap_chan_ops = {
 	.tcp_sink = tcp_sink,
 	.tcp_sink_eof = tcp_sink_eof,
 	.tcp_prepare = tcp_prepare,
+	.udp_open = udp_open,
+	.udp_prepare = udp_prepare,
 	.logs_open = spool_open,
 };
 
@@ -850,6 +852,7 @@ wrap_main(char *const argv[])
 	chan_set_ops(&wrap_chan_ops);
 	link_set_ops(&wrap_link_ops);
 	spool_init(getenv("SOCKERLESS_LOG_SPOOL"));
+	udp_init(getenv("SOCKERLESS_UDP_IDLE_MS"));
 	wrap.tty = wrap_flag("SOCKERLESS_TTY");
 	wrap_tty_size(getenv("SOCKERLESS_TTY_SIZE"));
 	wrap.stdin_on = wrap_flag("SOCKERLESS_STDIN");

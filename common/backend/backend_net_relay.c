@@ -49,9 +49,10 @@ relay_has_port(const cJSON *arr, int port)
 	return 0;
 }
 
-/* The TCP ports of an ExposedPorts or PortBindings object ("80/tcp"). */
+/* The ports of protocol want ("tcp", "udp") of an ExposedPorts or
+ * PortBindings object ("80/tcp", "53/udp"). */
 static void
-relay_ports_of(const cJSON *obj, cJSON *ports)
+relay_ports_of(const cJSON *obj, const char *want, cJSON *ports)
 {
 	const cJSON *it;
 	const char *proto;
@@ -59,7 +60,7 @@ relay_ports_of(const cJSON *obj, cJSON *ports)
 
 	cJSON_ArrayForEach(it, obj) {
 		if (container_port_parse(it->string, &port, &proto) == -1 ||
-		    strcmp(proto, "tcp") != 0 || relay_has_port(ports, port) ||
+		    strcmp(proto, want) != 0 || relay_has_port(ports, port) ||
 		    cJSON_GetArraySize(ports) >= RELAY_PORTS_MAX)
 			continue;
 		cJSON_AddItemToArray(ports, cJSON_CreateNumber(port));
@@ -124,7 +125,7 @@ relay_link_aliases(struct backend *b, const struct container *c,
 cJSON *
 backend_net_relay_peers(struct backend *b, struct container *c)
 {
-	cJSON *peers = cJSON_CreateArray(), *p, *names, *ports;
+	cJSON *peers = cJSON_CreateArray(), *p, *names, *ports, *udp;
 	struct container *m;
 
 	TAILQ_FOREACH(m, &b->containers, entry) {
@@ -137,14 +138,22 @@ backend_net_relay_peers(struct backend *b, struct container *c)
 		}
 		relay_link_aliases(b, c, m, names);
 		ports = cJSON_CreateArray();
+		relay_ports_of(json_obj(container_config(m), "ExposedPorts"),
+		    "tcp", ports);
 		relay_ports_of(
-		    json_obj(container_config(m), "ExposedPorts"), ports);
+		    json_obj(container_host_config(m), "PortBindings"), "tcp",
+		    ports);
+		udp = cJSON_CreateArray();
 		relay_ports_of(
-		    json_obj(container_host_config(m), "PortBindings"), ports);
+		    json_obj(container_config(m), "ExposedPorts"), "udp", udp);
 		p = cJSON_CreateObject();
 		json_add_str(p, "id", m->id);
 		cJSON_AddItemToObject(p, "names", names);
 		cJSON_AddItemToObject(p, "ports", ports);
+		if (cJSON_GetArraySize(udp) > 0)
+			cJSON_AddItemToObject(p, "udp", udp);
+		else
+			cJSON_Delete(udp);
 		cJSON_AddItemToArray(peers, p);
 	}
 	return peers;

@@ -1,8 +1,10 @@
 /* Relay mode (docs/networks.md): a member's agent opens a channel with
  * CONNECT {"peer","port"} and the backend splices it to a `tcp` channel on
- * the peer's link. Bytes cross over; a side is credited only for what the
- * other side's window took, so flow control holds end to end; the
- * half-closes cross over; the peer channel's RESULT ends the agent's. */
+ * the peer's link (a `udp` one for "proto":"udp", whose DATA carries
+ * length-prefixed datagrams that cross as they are). Bytes cross over; a side
+ * is credited only for what the other side's window took, so flow control holds
+ * end to end; the half-closes cross over; the peer channel's RESULT ends the
+ * agent's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -231,7 +233,8 @@ void
 backend_port_relay_connect(void *arg, struct aglink_chan *ch, const cJSON *req)
 {
 	struct backend_agent *ag = arg;
-	const char *peer = json_str(req, "peer");
+	const char *peer = json_str(req, "peer"),
+		   *proto = json_str(req, "proto");
 	long long port = json_int(req, "port", 0);
 	struct port_relay *r;
 	struct container *c;
@@ -243,6 +246,12 @@ backend_port_relay_connect(void *arg, struct aglink_chan *ch, const cJSON *req)
 	if (peer == NULL || peer[0] == '\0' || port < 1 || port > 65535) {
 		port_relay_refuse(
 		    ch, 400, "CONNECT needs a peer and a port from 1 to 65535");
+		return;
+	}
+	if (proto == NULL)
+		proto = "tcp";
+	if (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0) {
+		port_relay_refuse(ch, 400, "CONNECT's proto is tcp or udp");
 		return;
 	}
 	/* Workloads that reach each other directly never need it, and a
@@ -274,10 +283,11 @@ backend_port_relay_connect(void *arg, struct aglink_chan *ch, const cJSON *req)
 	r->a = ch;
 	aglink_chan_accept(ch, &port_relay_a_cbs, r);
 	open = cJSON_CreateObject();
-	json_add_str(open, "kind", "tcp");
+	/* A UDP flow: the same splice, its records cross as bytes. */
+	json_add_str(open, "kind", proto);
 	json_add_int(open, "port", port);
 	r->p = aglink_open(l, open, &port_relay_p_cbs, r);
 	cJSON_Delete(open);
-	log_debug("container %.12s: relaying a connection to %s port %lld",
-	    ag->c->id, peer, port);
+	log_debug("container %.12s: relaying a connection to %s port %lld/%s",
+	    ag->c->id, peer, port, proto);
 }

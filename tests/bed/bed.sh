@@ -34,6 +34,8 @@
 #   sockerless/oci:latest         busybox as an OCI manifest (skopeo)
 #   sockerless/multiarch:latest   OCI index, linux/amd64 + linux/arm64/v8
 #   sockerless/multiarch:manifestlist  the same as a Docker manifest list
+#   sockerless/udp:latest         busybox + /usr/local/bin/udpecho, a static
+#                                 UDP echo server and client (images/udpecho.c)
 # The simulator's engine keeps the images it built. It has no bridge: run
 # containers there with --network host. docker.io names (e.g. "busybox") pull through the registry
 # (--registry-mirror). Traffic stays on loopback.
@@ -44,6 +46,7 @@ IMAGES=$HERE/images
 PY=/usr/bin/python3
 DOCKER=${SK_DOCKER_CLI:-$(command -v /usr/local/bin/docker || command -v docker)}
 BUSYBOX=/bin/busybox
+CC=cc
 CURL=(curl -s --noproxy '*' --max-time 10)
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
@@ -285,7 +288,8 @@ manifest_ok() {
 
 SEEDED=(library/busybox:latest library/alpine:latest library/alpine:3.19
 	sockerless/testimage:latest sockerless/oci:latest
-	sockerless/multiarch:latest sockerless/multiarch:manifestlist)
+	sockerless/multiarch:latest sockerless/multiarch:manifestlist
+	sockerless/udp:latest)
 
 seeded() {
 	local r
@@ -318,6 +322,13 @@ seed() {
 	cp "$IMAGES/rootfs/etc/passwd" "$IMAGES/rootfs/etc/group" "$work/busybox/etc/"
 	cp -a "$work/busybox" "$work/alpine"
 	cp "$IMAGES/alpine/etc/os-release" "$IMAGES/alpine/etc/alpine-release" "$work/alpine/etc/"
+	# busybox's nc has no -u and there is no UDP server applet: a static
+	# tool of ours (static glibc's getaddrinfo reads /etc/hosts and asks
+	# resolv.conf's servers without NSS modules)
+	cp -a "$work/busybox" "$work/udp"
+	mkdir -p "$work/udp/usr/local/bin"
+	"$CC" -static -O2 -o "$work/udp/usr/local/bin/udpecho" "$IMAGES/udpecho.c" 2>"$work/cc.err" ||
+		{ cat "$work/cc.err" >&2; die "cannot build images/udpecho.c"; }
 
 	log "seeding $reg"
 	import_rootfs "$work/busybox" "$reg/library/busybox:latest" "$path" 'CMD ["sh"]'
@@ -333,11 +344,14 @@ seed() {
 		{ cat "$work/build.err" >&2; die "docker build failed"; }
 	dk push -q "$reg/sockerless/testimage:latest" >/dev/null &
 	local p3=$!
+	import_rootfs "$work/udp" "$reg/sockerless/udp:latest" "$path" 'CMD ["sh"]'
+	dk push -q "$reg/sockerless/udp:latest" >/dev/null &
+	local p4=$!
 	skopeo --policy "$IMAGES/policy.json" copy -q --format oci \
 		--src-tls-verify=false --dest-tls-verify=false \
 		"docker://$reg/library/busybox:latest" "docker://$reg/sockerless/oci:latest"
 	"$PY" "$IMAGES/mkindex.py" "$reg"
-	for a in "$p1" "$p2" "$p3"; do wait "$a" || die "docker push failed"; done
+	for a in "$p1" "$p2" "$p3" "$p4"; do wait "$a" || die "docker push failed"; done
 	rm -rf "$work"
 	seeded || die "seeding finished but the registry does not resolve every image"
 }
@@ -363,7 +377,7 @@ cmd_up() {
 	if [ -n "$rec" ] && [ "$rec" != "$PORT" ] && { [ -n "$(pid_of registry)" ] || [ -n "$(pid_of dockerd)" ]; }; then
 		die "the bed in $DIR runs on port $rec; bring it down first"
 	fi
-	for t in dockerd docker-registry skopeo tar nsenter unshare ip "$DOCKER" "$BUSYBOX" "$PY"; do
+	for t in dockerd docker-registry skopeo tar nsenter unshare ip "$DOCKER" "$BUSYBOX" "$PY" "$CC"; do
 		command -v "$t" >/dev/null || die "missing $t"
 	done
 	mkdir -p "$DIR"

@@ -56,6 +56,7 @@ BUSYBOX = "busybox"
 TESTIMAGE = "sockerless/testimage:latest"
 OCIIMAGE = "sockerless/oci:latest"
 MULTIARCH = "sockerless/multiarch:latest"
+UDPIMAGE = "sockerless/udp:latest"  # busybox + udpecho (tests/bed/images/udpecho.c)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

@@ -7,10 +7,13 @@
  * connection there is carried over both links by the backend. A running
  * container connected to the network later gets the peers at once, and
  * loses them when disconnected. Run over
- * forward links and over reverse links. The test plays the member's
- * client: it asks the member's resolver (SOCKERLESS_DNS_LISTEN, the fake's
- * 127.0.0.3:<agent port>) and connects to the answer. Ports:
- * SK_TEST_PORT_BASE + 150..159. */
+ * forward links and over reverse links. UDP the same way: a datagram to
+ * the peer's name and port comes back from the peer's server (which
+ * appends "|<the source port it saw>"), boundaries kept, one flow per
+ * local source, an idle flow closed (the next datagram gets a new one). The
+ * test plays the member's client: it asks the member's resolver
+ * (SOCKERLESS_DNS_LISTEN, the fake's 127.0.0.3:<agent port>) and connects to
+ * the answer. Ports: SK_TEST_PORT_BASE + 150..159. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,6 +45,13 @@ static const char echo_server[] =
     "        time.sleep(0.2)\n"
     "    os._exit(0)\n"
     "threading.Thread(target=orphan, daemon=True).start()\n"
+    "us = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+    "us.bind(('127.0.0.1', int(sys.argv[1])))\n"
+    "def userve():\n"
+    "    while True:\n"
+    "        d, a = us.recvfrom(65536)\n"
+    "        us.sendto(d + b'|' + str(a[1]).encode(), a)\n"
+    "threading.Thread(target=userve, daemon=True).start()\n"
     "def serve(s):\n"
     "    while True:\n"
     "        d = s.recv(65536)\n"
@@ -403,11 +413,138 @@ test_relay(void **state)
 	free(other);
 }
 
+/* Sends len bytes of data from fd to addr:port and waits for one
+ * datagram back, running the backend meanwhile: its length (-1: none in
+ * 5 s), into out. */
+static ssize_t
+udp_talk(struct fw *fw, int fd, uint32_t addr, int port, const char *data,
+    size_t len, char *out, size_t outsz)
+{
+	struct sockaddr_in sa;
+	ssize_t n;
+	int turn;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = addr;
+	assert_int_equal(
+	    sendto(fd, data, len, 0, (struct sockaddr *)&sa, sizeof(sa)),
+	    (ssize_t)len);
+	for (turn = 0; turn < 1000; turn++) {
+		n = recv(fd, out, outsz - 1, MSG_DONTWAIT);
+		if (n >= 0) {
+			out[n] = '\0';
+			return n;
+		}
+		fw_run_for(fw, 5);
+	}
+	return -1;
+}
+
+/* The source port the peer's server saw, from its answer "...|port". */
+static int
+udp_seen(const char *answer)
+{
+	const char *bar = strrchr(answer, '|');
+
+	assert_non_null(bar);
+	return atoi(bar + 1);
+}
+
+static int
+udp_socket(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void
+test_relay_udp(void **state)
+{
+	struct fw *fw = *state;
+	int port = base_port + 2, fd, fd2, seen, seen2;
+	char *cmd = xasprintf("[\"python3\",\"%s\",\"%d\"]", server_py, port);
+	char *more = xasprintf(
+	    ",\"ExposedPorts\":{\"%d/tcp\":{},\"%d/udp\":{}}", port, port);
+	const char *sleep = "[\"sleep\",\"60\"]";
+	/* The member's flows go idle after 400 ms. */
+	const char *idle = ",\"Env\":[\"SOCKERLESS_UDP_IDLE_MS=400\"]";
+	char *srv, *cli, *got, *big, out[70000];
+	uint32_t addr;
+	ssize_t n;
+
+	net_create(fw, "unet");
+	srv = make(fw, "usrv", cmd, "unet", more);
+	for (int i = 0; i < 200 && !echo_up(port); i++)
+		fw_run_for(fw, 50);
+	assert_true(echo_up(port));
+	cli = make(fw, "ucli", sleep, "unet", idle);
+	addr = resolve(fw, cli, "usrv", 1);
+	assert_own_range(addr, cli);
+
+	/* A datagram to the peer's name and port, and its answer. */
+	fd = udp_socket();
+	n = udp_talk(fw, fd, addr, port, "ping", 4, out, sizeof(out));
+	assert_true(n > 5);
+	assert_memory_equal(out, "ping|", 5);
+	seen = udp_seen(out);
+
+	/* Boundaries: a large datagram and a small one, each whole; the
+	 * same flow (the same source at the server). */
+	big = xmalloc(60000);
+	memset(big, 'x', 60000);
+	n = udp_talk(fw, fd, addr, port, big, 60000, out, sizeof(out));
+	assert_true(n > 60000);
+	assert_memory_equal(out, big, 60000);
+	assert_int_equal(out[60000], '|');
+	assert_int_equal(udp_seen(out), seen);
+	n = udp_talk(fw, fd, addr, port, "ab", 2, out, sizeof(out));
+	assert_true(n > 3);
+	assert_memory_equal(out, "ab|", 3);
+	assert_int_equal(udp_seen(out), seen);
+
+	/* Another local source: a flow of its own. */
+	fd2 = udp_socket();
+	n = udp_talk(fw, fd2, addr, port, "two", 3, out, sizeof(out));
+	assert_true(n > 4);
+	assert_memory_equal(out, "two|", 4);
+	seen2 = udp_seen(out);
+	assert_int_not_equal(seen2, seen);
+
+	/* TCP on the same port number still goes to the TCP server. */
+	got = talk(fw, addr, port, "tcp");
+	assert_non_null(got);
+	assert_string_equal(got, "tcp<eof>");
+	free(got);
+
+	/* Idle past 400 ms: the flow is gone, the next datagram makes a
+	 * new one (a new socket on the peer's side). */
+	fw_run_for(fw, 900);
+	n = udp_talk(fw, fd, addr, port, "again", 5, out, sizeof(out));
+	assert_true(n > 6);
+	assert_memory_equal(out, "again|", 6);
+	assert_int_not_equal(udp_seen(out), seen);
+
+	close(fd);
+	close(fd2);
+	fw_expect_free(fw, "POST", "/containers/usrv/kill", 204);
+	fw_expect_free(fw, "POST", "/containers/ucli/kill", 204);
+	free(big);
+	free(cmd);
+	free(more);
+	free(srv);
+	free(cli);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay),
+		cmocka_unit_test(test_relay_udp),
 	};
 	int rc;
 

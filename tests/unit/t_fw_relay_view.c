@@ -3,8 +3,9 @@
  * member: the running containers of its user networks with their names
  * (container name, short id, aliases on the shared networks, the member's
  * legacy links' aliases) and their TCP ports (ExposedPorts and
- * PortBindings), and its own names at 127.0.0.1. Through the fake backend
- * without agents; the push itself is t_fw_relay.c's. */
+ * PortBindings) and UDP ports (ExposedPorts), and its own names at 127.0.0.1.
+ * Through the fake backend without agents; the push itself is t_fw_relay.c's.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -126,10 +127,13 @@ test_view(void **state)
 	assert_true(has_str(json_arr(p, "names"), sid));
 	assert_true(has_str(json_arr(p, "names"), "db"));
 	assert_true(has_str(json_arr(p, "names"), "legacy"));
-	/* TCP ports of EXPOSE/--expose and of the bindings; no UDP. */
+	/* TCP ports of EXPOSE/--expose and of the bindings; the UDP ones of
+	 * EXPOSE/--expose in "udp". */
 	assert_true(has_num(json_arr(p, "ports"), 5432));
 	assert_true(has_num(json_arr(p, "ports"), 8080));
 	assert_int_equal(cJSON_GetArraySize(json_arr(p, "ports")), 2);
+	assert_true(has_num(json_arr(p, "udp"), 53));
+	assert_int_equal(cJSON_GetArraySize(json_arr(p, "udp")), 1);
 	cJSON_Delete(peers);
 
 	/* The other way round: cli's names, but no link alias of srv's. */
@@ -138,6 +142,7 @@ test_view(void **state)
 	assert_true(has_str(json_arr(p, "names"), "front"));
 	assert_false(has_str(json_arr(p, "names"), "legacy"));
 	assert_int_equal(cJSON_GetArraySize(json_arr(p, "ports")), 0);
+	assert_null(json_arr(p, "udp")); /* none: not sent */
 	cJSON_Delete(peers);
 
 	/* Another network's container sees none of them. */
