@@ -217,10 +217,11 @@ def _setns(fd):
         raise OSError(e, "setns: " + os.strerror(e))
 
 
-def _socket_in(netns):
-    """A TCP socket made inside netns: a socket keeps the namespace of the
-    thread that made it, so a short-lived thread joins netns, makes it, and
-    ends (the test's own threads never change namespace)."""
+def socket_in(netns, kind=socket.SOCK_STREAM):
+    """A socket (TCP unless kind says) made inside netns: a socket keeps the
+    namespace of the thread that made it, so a short-lived thread joins
+    netns, makes it, and ends (the test's own threads never change
+    namespace)."""
     out = {}
 
     def make():
@@ -230,7 +231,7 @@ def _socket_in(netns):
                 _setns(fd)
             finally:
                 os.close(fd)
-            out["s"] = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            out["s"] = socket.socket(socket.AF_INET, kind)
         except OSError as e:
             out["e"] = e
     t = threading.Thread(target=make)
@@ -246,7 +247,7 @@ def host_connect(port, host="127.0.0.1", timeout=10):
     host's loopback for sockerless; for the reference engine of the bed,
     the loopback of the network namespace it runs in (SK_REF_NETNS)."""
     if TARGET == "reference" and REF_NETNS:
-        s = _socket_in(REF_NETNS)
+        s = socket_in(REF_NETNS)
         s.settimeout(timeout)
         try:
             s.connect((host, port))

@@ -20,13 +20,11 @@ binds 127.0.0.1 (where the peer's agent sends the flow's datagrams): a
 wildcard bind would take the port from under the client's relay listener
 at 127.A.B.N on the same host network; on Cloud Run each workload has a
 network of its own and 0.0.0.0 is fine."""
-import os
 import socket
-import threading
 
 import pytest
 
-from e2e_lib import PORT_BASE, REF_NETNS, RELAY, TARGET, UDPIMAGE, _setns, dk, dk_ok, publish_ports, wait_for
+from e2e_lib import PORT_BASE, REF_NETNS, RELAY, TARGET, UDPIMAGE, dk, dk_ok, publish_ports, socket_in, wait_for
 
 PORT = PORT_BASE + 175
 ALIAS = "sk-udp-alias"
@@ -81,28 +79,6 @@ def test_datagram_boundaries(pair):
     assert any(x.startswith("50000 ") for x in lines) and any(x.startswith("7 ") for x in lines), lines
 
 
-def _udp_in(netns):
-    """A UDP socket made inside netns (as e2e_lib._socket_in does for TCP)."""
-    out = {}
-
-    def make():
-        try:
-            fd = os.open(netns, os.O_RDONLY)
-            try:
-                _setns(fd)
-            finally:
-                os.close(fd)
-            out["s"] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        except OSError as e:
-            out["e"] = e
-    t = threading.Thread(target=make)
-    t.start()
-    t.join()
-    if "e" in out:
-        raise out["e"]
-    return out["s"]
-
-
 def test_publish_udp(names):
     """`docker run -p HP:PORT/udp`: dockerd publishes it; Sockerless refuses
     the binding at create with a 400 naming the port (docs/compat.md)."""
@@ -118,7 +94,7 @@ def test_publish_udp(names):
     assert p.returncode == 0, p.stderr
     if not REF_NETNS:
         pytest.skip("SK_REF_NETNS is not set: the reference's published ports are in its namespace")
-    s = _udp_in(REF_NETNS)
+    s = socket_in(REF_NETNS, socket.SOCK_DGRAM)
     s.settimeout(1)
     try:
         def echo():
