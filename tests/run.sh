@@ -33,9 +33,10 @@
 #               registry and AWS simulator, +102 its GCP simulator, +103 the
 #               GCP simulator's Artifact Registry host, +104 the backends'
 #               agent callback listener, +105 its Azure simulator, +106 the
-#               Azure simulator's Container Registry host; +190..+199 the
-#               e2e suite's published host ports; the second lane the
-#               same at +200), so two runs on one host do not collide
+#               Azure simulator's Container Registry host; +175 the UDP
+#               test's server; +190..+199 the e2e suite's published host
+#               ports; the second lane the same at +200), so two runs on
+#               one host do not collide
 #
 # The e2e stack's simulators log every call they serve (SK_SIM_CALL_LOG_DIR,
 # deploy/local.sh); after each e2e suite, tests/deploy/check_policies.py
@@ -190,7 +191,7 @@ run_fuzz_replay() {
 
 # The tests/e2e files (Docker's container suite) that the e2e-cloudrun and
 # e2e-aca suites run against cloudrun and aca after tests/e2e_cloudrun and
-# tests/e2e_aca: every one, as on ECS (about 15 and 20 minutes on 2
+# tests/e2e_aca: every one, as on ECS (about 12 and 18 minutes on 2
 # cores). SK_RELAY_FILES names fewer (file names in tests/e2e) for a quicker
 # run by hand.
 E2E_RELAY_FILES=${SK_RELAY_FILES:-$(cd tests/e2e && echo test_*.py)}
