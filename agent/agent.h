@@ -250,8 +250,9 @@ void chan_set_ops(const struct chan_ops *ops);
 size_t chan_room(const struct chan *c);
 void chan_data(struct chan *c, int stream, const void *buf, size_t n);
 void chan_eof(struct chan *c, int stream);
-/* n bytes of c's queue (inq from inoff) are passed on: credited. */
-void chan_took(struct chan *c, size_t n);
+/* n bytes of c's queue (inq from inoff) are passed on (or dropped when
+ * nobody reads them): credited. */
+void chan_consumed(struct chan *c, size_t n);
 /* Forgets c, after CLOSE when tell (a channel the agent abandons). */
 void chan_drop(struct chan *c, int tell);
 /* Sends RESULT (json) and forgets the channel. */

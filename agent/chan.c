@@ -233,8 +233,7 @@ chan_credit(struct chan *c, int force)
 	c->in_credit = 0;
 }
 
-/* Bytes are passed on (or dropped when nobody reads them). */
-static void
+void
 chan_consumed(struct chan *c, size_t n)
 {
 	c->inoff += n;
@@ -242,12 +241,6 @@ chan_consumed(struct chan *c, size_t n)
 	if (c->inoff == c->inlen)
 		c->inoff = c->inlen = 0;
 	chan_credit(c, c->inlen == 0);
-}
-
-void
-chan_took(struct chan *c, size_t n)
-{
-	chan_consumed(c, n);
 }
 
 void

@@ -85,7 +85,7 @@ udp_drain(struct chan *c, int fd, const struct sockaddr_in *to)
 		else
 			(void)send(fd, p + 2, n, MSG_DONTWAIT);
 		c->udp_last = proc_now_ms();
-		chan_took(c, 2 + n);
+		chan_consumed(c, 2 + n);
 	}
 	return 0;
 }
