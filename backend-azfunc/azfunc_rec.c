@@ -20,13 +20,13 @@
 static void
 azfunc_rec_one(struct backend *b, struct container *c, void *arg)
 {
-	cJSON *priv = container_private(c);
-	const char *slot = json_str(priv, KIT_FAAS_P_SLOT);
+	const char *slot;
 	char *why;
 
 	(void)arg;
 	if (!container_running(c) || c->backend_data != NULL)
 		return;
+	slot = json_str(container_private(c), KIT_FAAS_P_SLOT);
 	if (slot == NULL) {
 		backend_container_exited(b, c, 125, str_now_ns(),
 		    "the backend restarted before the run was sent");

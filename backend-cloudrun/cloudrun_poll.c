@@ -147,7 +147,7 @@ static const char *
 cloudrun_poll_id(struct container *c)
 {
 	const char *exec =
-	    json_str(json_obj(c->doc, "Sockerless"), CLOUDRUN_P_EXEC);
+	    json_str(json_obj(container_doc(c), "Sockerless"), CLOUDRUN_P_EXEC);
 
 	if (exec == NULL || !(container_running(c) || kit_start_pending(c)))
 		return NULL;

@@ -188,7 +188,7 @@ static const char *
 ecs_poll_id(struct container *c)
 {
 	const char *arn =
-	    json_str(json_obj(c->doc, "Sockerless"), ECS_P_TASK_ARN);
+	    json_str(json_obj(container_doc(c), "Sockerless"), ECS_P_TASK_ARN);
 
 	if (arn == NULL || !(container_running(c) || kit_start_pending(c)))
 		return NULL;
@@ -233,8 +233,8 @@ ecs_poll_stop(void)
 static int
 ecs_poll_unresolved(struct container *c)
 {
-	return json_str(container_private(c), ECS_P_START_TOKEN) != NULL &&
-	    !container_running(c) && !kit_start_pending(c) && !c->gone;
+	return !c->gone && !container_running(c) && !kit_start_pending(c) &&
+	    container_private_str(c, ECS_P_START_TOKEN) != NULL;
 }
 
 static void

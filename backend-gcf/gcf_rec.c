@@ -202,15 +202,17 @@ gcf_rec_read(struct gcf_rec *r)
 static void
 gcf_rec_one(struct backend *b, struct container *c, void *arg)
 {
-	cJSON *priv = container_private(c);
-	const char *slot = json_str(priv, KIT_FAAS_P_SLOT);
-	const char *started = json_str(json_obj(c->doc, "State"), "StartedAt");
+	cJSON *priv;
+	const char *slot, *started;
 	struct gcf_rec *r;
 	char q[128], rid[64];
 
 	(void)arg;
 	if (!container_running(c) || c->backend_data != NULL)
 		return;
+	priv = container_private(c);
+	slot = json_str(priv, KIT_FAAS_P_SLOT);
+	started = json_str(json_obj(container_doc(c), "State"), "StartedAt");
 	if (slot == NULL) {
 		/* The start never sent the run. */
 		backend_container_exited(b, c, 125, str_now_ns(),

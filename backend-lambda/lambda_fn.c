@@ -217,8 +217,8 @@ lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
 		const cJSON *it;
 		cJSON *argv = cJSON_CreateArray();
 		cJSON_AddItemToArray(
-		    argv, cJSON_CreateString(json_str(c->doc, "Path")));
-		cJSON_ArrayForEach(it, json_arr(c->doc, "Args")) {
+		    argv, cJSON_CreateString(json_str(container_doc(c), "Path")));
+		cJSON_ArrayForEach(it, json_arr(container_doc(c), "Args")) {
 			cJSON_AddItemToArray(argv, cJSON_Duplicate(it, 1));
 		}
 		cJSON_AddItemToObject(o, "Command", argv);

@@ -271,12 +271,13 @@ static void
 lambda_rec_one(struct backend *b, struct container *c, void *arg)
 {
 	struct lambda_rec *r;
-	const char *started = json_str(json_obj(c->doc, "State"), "StartedAt");
+	const char *started;
 	int64_t started_ns = 0;
 
 	(void)arg;
 	if (!container_running(c) || c->backend_data != NULL)
 		return;
+	started = json_str(json_obj(container_doc(c), "State"), "StartedAt");
 	if (started == NULL || str_time_parse(started, &started_ns) == -1)
 		started_ns = str_now_ns();
 	r = kit_op_new(sizeof(*r), b, c, lambda_rec_done, NULL);

@@ -21,6 +21,7 @@ enum store_st {
 	STORE_CTR_PUT,
 	STORE_CTR_LIST,
 	STORE_CTR_DEL,
+	STORE_CTR_DOC,
 	STORE_KV_GET,
 	STORE_KV_SET,
 	STORE_KV_DEL,
@@ -56,12 +57,16 @@ static const char *const store_sql[STORE__COUNT] = {
 	[STORE_ROLLBACK] = "ROLLBACK",
 	/* An upsert, not INSERT OR REPLACE, so a replaced row keeps its seq
 	 * and with it its place in creation order. */
-	[STORE_CTR_PUT] = "INSERT INTO containers (id, name, state, doc) "
-			  "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE "
-			  "SET name = ?2, state = ?3, doc = ?4",
-	[STORE_CTR_LIST] = "SELECT id, name, state, doc FROM containers "
-			   "ORDER BY seq",
+	[STORE_CTR_PUT] = "INSERT INTO containers (id, name, state, doc, "
+			  "facts) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) "
+			  "DO UPDATE SET name = ?2, state = ?3, doc = ?4, "
+			  "facts = ?5",
+	/* facts before doc: a row whose document is not wanted is not read
+	 * past its facts. */
+	[STORE_CTR_LIST] = "SELECT id, name, state, facts, doc FROM "
+			   "containers ORDER BY seq",
 	[STORE_CTR_DEL] = "DELETE FROM containers WHERE id = ?1",
+	[STORE_CTR_DOC] = "SELECT doc FROM containers WHERE id = ?1",
 	[STORE_KV_GET] = "SELECT v FROM kv WHERE k = ?1",
 	[STORE_KV_SET] = "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)",
 	[STORE_KV_DEL] = "DELETE FROM kv WHERE k = ?1",
@@ -141,6 +146,9 @@ static const char *const store_migrations[] = {
 	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  name TEXT NOT NULL UNIQUE,"
 	"  doc TEXT NOT NULL);",
+	/* 3 -> 4: what walks over every container read, so that start-up
+	 * need not parse a stopped container's document (docs/scale.md). */
+	"ALTER TABLE containers ADD COLUMN facts BLOB;",
 };
 
 #define STORE_VERSION \
@@ -158,14 +166,15 @@ store_fail(struct store *s, const char *op, struct err *e)
 }
 
 /* Binds arguments by type letter: 's' const char * (NULL binds NULL), 'i'
- * int64_t. */
+ * int64_t, 'b' a blob as two arguments. */
 static int
 store_bindv(sqlite3_stmt *st, const char *types, va_list ap)
 {
 	int rc = SQLITE_OK;
 
 	for (int i = 0; types[i] != '\0' && rc == SQLITE_OK; i++) {
-		const char *v;
+		const void *v;
+		size_t n;
 		switch (types[i]) {
 		case 's':
 			v = va_arg(ap, const char *);
@@ -175,6 +184,13 @@ store_bindv(sqlite3_stmt *st, const char *types, va_list ap)
 			break;
 		case 'i':
 			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+			break;
+		case 'b': /* const void *, size_t; NULL binds NULL */
+			v = va_arg(ap, const void *);
+			n = va_arg(ap, size_t);
+			rc = v != NULL ? sqlite3_bind_blob64(st, i + 1, v,
+					     (sqlite3_uint64)n, SQLITE_STATIC) :
+					 sqlite3_bind_null(st, i + 1);
 			break;
 		default:
 			fatalx("store: bad bind type '%c'", types[i]);
@@ -460,10 +476,11 @@ store_shrink(struct store *s)
 
 int
 store_container_put(struct store *s, const char *id, const char *name,
-    const char *state, const char *doc, struct err *e)
+    const char *state, const char *doc, const void *facts, size_t factslen,
+    struct err *e)
 {
-	return store_exec(s, STORE_CTR_PUT, "saving container", e, "ssss", id,
-	    name, state, doc);
+	return store_exec(s, STORE_CTR_PUT, "saving container", e, "ssssb", id,
+	    name, state, doc, facts, factslen);
 }
 
 static char *
@@ -473,7 +490,9 @@ store_col(sqlite3_stmt *st, int i)
 }
 
 int
-store_container_each(struct store *s, store_row_fn fn, void *arg, struct err *e)
+store_container_each(struct store *s, store_row_fn fn,
+    int (*want_doc)(const struct store_ctr_row *row), void *arg,
+    struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -482,11 +501,19 @@ store_container_each(struct store *s, store_row_fn fn, void *arg, struct err *e)
 		 s, STORE_CTR_LIST, "listing containers", e, "")) == NULL)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *doc = (const char *)sqlite3_column_text(st, 3);
-		fn(arg, (const char *)sqlite3_column_text(st, 0),
-		    (const char *)sqlite3_column_text(st, 1),
-		    (const char *)sqlite3_column_text(st, 2), doc,
-		    (size_t)sqlite3_column_bytes(st, 3));
+		struct store_ctr_row r = { 0 };
+		r.id = (const char *)sqlite3_column_text(st, 0);
+		r.name = (const char *)sqlite3_column_text(st, 1);
+		r.state = (const char *)sqlite3_column_text(st, 2);
+		r.facts = sqlite3_column_blob(st, 3);
+		r.factslen = (size_t)sqlite3_column_bytes(st, 3);
+		/* The document is the last column: a row whose text is not
+		 * asked for is not read past its facts. */
+		if (want_doc == NULL || want_doc(&r)) {
+			r.doc = (const char *)sqlite3_column_text(st, 4);
+			r.doclen = (size_t)sqlite3_column_bytes(st, 4);
+		}
+		fn(arg, &r);
 	}
 	if (rc != SQLITE_DONE) {
 		store_fail(s, "listing containers", e);
@@ -503,21 +530,49 @@ struct store_rows {
 };
 
 static void
-store_rows_add(void *arg, const char *id, const char *name, const char *state,
-    const char *doc, size_t doclen)
+store_rows_add(void *arg, const struct store_ctr_row *row)
 {
 	struct store_rows *r = arg;
 
-	(void)doclen;
 	if (r->n == r->cap) {
 		r->cap = r->cap < 16 ? 16 : r->cap * 2;
 		r->v = xreallocarray(r->v, r->cap, sizeof(*r->v));
 	}
-	r->v[r->n].id = xstrdup(id);
-	r->v[r->n].name = xstrdup(name);
-	r->v[r->n].state = xstrdup(state);
-	r->v[r->n].doc = xstrdup(doc);
+	r->v[r->n].id = xstrdup(row->id);
+	r->v[r->n].name = xstrdup(row->name);
+	r->v[r->n].state = xstrdup(row->state);
+	r->v[r->n].doc = xstrdup(row->doc);
 	r->n++;
+}
+
+int
+store_container_doc(struct store *s, const char *id, char **doc, size_t *len,
+    struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*doc = NULL;
+	*len = 0;
+	if ((st = store_query(s, STORE_CTR_DOC, "reading container", e, "s",
+		 id)) == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		*len = (size_t)sqlite3_column_bytes(st, 0);
+		if (t != NULL) {
+			*doc = xmalloc(*len + 1);
+			memcpy(*doc, t, *len);
+			(*doc)[*len] = '\0';
+		}
+	} else if (rc != SQLITE_DONE) {
+		store_fail(s, "reading container", e);
+		store_done(st);
+		return -1;
+	}
+	store_done(st);
+	return 0;
 }
 
 int
@@ -528,7 +583,7 @@ store_container_list(
 
 	*rows = NULL;
 	*n = 0;
-	if (store_container_each(s, store_rows_add, &r, e) == -1) {
+	if (store_container_each(s, store_rows_add, NULL, &r, e) == -1) {
 		store_rows_free(r.v, r.n);
 		return -1;
 	}

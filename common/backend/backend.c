@@ -119,6 +119,11 @@ static const struct config_key backend_conf_keys[] = {
 	{ "registry_auth_file", CONFIG_STRING,
 	    offsetof(struct backend_conf, registry_auth_file), NULL, 0, 0, 0,
 	    "A docker config.json whose auths hold registry credentials" },
+	{ "doc_idle_ms", CONFIG_INT, offsetof(struct backend_conf, doc_idle_ms),
+	    "30000", 0, 86400000, 0,
+	    "Milliseconds a stopped container's document stays parsed in "
+	    "memory after its last read, then only the state database holds "
+	    "it (0: always kept; docs/scale.md)" },
 	{ "stop_timeout", CONFIG_INT,
 	    offsetof(struct backend_conf, stop_timeout), "10", 0, 120, 0,
 	    "Default seconds docker stop waits before killing" },
@@ -539,6 +544,8 @@ backend_free(struct backend *b)
 	backend_agent_rev_free(b);
 	backend_agent_shutdown(b);
 	backend_ctr_restart_cancel_all(b);
+	if (b->doc_sweep != NULL)
+		event_free(b->doc_sweep);
 	while ((c = TAILQ_FIRST(&b->containers)) != NULL) {
 		backend_ctr_unlist(b, c);
 		container_unref(c);
@@ -681,6 +688,7 @@ backend_start(struct backend *b)
 		b->ops->reconcile(b);
 	backend_agent_rev_readopt(b);
 	backend_ctr_resume(b);
+	backend_ctr_sweep_start(b);
 }
 
 int

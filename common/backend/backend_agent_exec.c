@@ -118,7 +118,7 @@ backend_agent_exec_create(
 		httpsrv_reply_error(r, 400, "No exec command specified");
 		return;
 	}
-	if (json_bool(json_obj(c->doc, "State"), "Paused", 0)) {
+	if (json_bool(json_obj(container_doc(c), "State"), "Paused", 0)) {
 		cJSON_Delete(cfg);
 		httpsrv_reply_error(r, 409,
 		    "Container %s is paused, unpause the container before "

@@ -481,7 +481,7 @@ agent_pause_common(struct backend *b, struct httpsrv_req *r,
 
 	if ((c = backend_lookup_or_reply(b, r, router_param(m, "id"))) == NULL)
 		return;
-	paused = json_bool(json_obj(c->doc, "State"), "Paused", 0);
+	paused = json_bool(json_obj(container_doc(c), "State"), "Paused", 0);
 	if (!container_running(c)) {
 		httpsrv_reply_error(
 		    r, 409, "Container %s is not running", c->id);

@@ -49,7 +49,7 @@ static int
 backend_container_has_private(
     const struct container *c, const char *key, const char *value)
 {
-	const char *v = json_str(json_obj(c->doc, CONTAINER_PRIVATE), key);
+	const char *v = container_private_str(c, key);
 
 	return v != NULL && strcmp(v, value) == 0;
 }

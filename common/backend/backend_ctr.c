@@ -3,6 +3,9 @@
  * pollers visit, the state saved to the store and loaded at start-up. The
  * operations themselves are in backend_ctr_*.c. */
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <time.h>
 
@@ -154,6 +157,7 @@ backend_ctr_set_active(struct backend *b, struct container *c, int on)
 void
 backend_ctr_enlist(struct backend *b, struct container *c)
 {
+	c->store = b->store;
 	TAILQ_INSERT_HEAD(&b->containers, c, entry);
 	backend_index_add(&b->by_id, c);
 	backend_index_add(&b->by_name, c);
@@ -231,13 +235,17 @@ void
 backend_ctr_save(struct backend *b, struct container *c)
 {
 	struct err e;
-	char *doc = json_print(c->doc);
-	const cJSON *st = json_obj(c->doc, "State");
+	char *doc = json_print(container_doc(c)), *facts;
+	size_t len;
 
 	container_touch(c);
+	facts = container_facts(c, &len);
 	if (store_container_put(b->store, c->id, container_name(c),
-		json_str(st, "Status"), doc, &e) == -1)
+		container_status(c), doc, facts, len, &e) == -1)
 		log_warnx("saving container %.12s: %s", c->id, e.msg);
+	else
+		container_saved(c, doc);
+	free(facts);
 	free(doc);
 }
 
@@ -247,27 +255,49 @@ backend_container_save(struct backend *b, struct container *c)
 	backend_ctr_save(b, c);
 }
 
+/* Which rows start-up parses: a stopped container whose facts the store
+ * holds is loaded cold, its document read when something asks for it
+ * (container_doc). Running, paused, restarting and created containers
+ * are parsed: the reconcilers and pollers read them at once. A row
+ * saved before facts were kept is parsed (and gets them at its next
+ * save or drop). */
+static int
+backend_ctr_load_doc(const struct store_ctr_row *r)
+{
+	return r->state == NULL || r->name == NULL || r->facts == NULL ||
+	    r->factslen == 0 ||
+	    ((const char *)r->facts)[r->factslen - 1] != '\0' ||
+	    (strcmp(r->state, "exited") != 0 && strcmp(r->state, "dead") != 0);
+}
+
 static void
-backend_ctr_load_one(void *arg, const char *id, const char *name,
-    const char *state, const char *text, size_t len)
+backend_ctr_load_one(void *arg, const struct store_ctr_row *r)
 {
 	struct backend *b = arg;
 	struct container *c;
 	struct err pe;
 	cJSON *doc;
 
-	(void)name;
-	(void)state;
-	if (id == NULL || text == NULL ||
-	    (doc = json_parse(text, len, &pe)) == NULL) {
-		log_warnx("container %.12s: unreadable record: %s",
-		    id != NULL ? id : "?",
-		    text == NULL ? "no document" : pe.msg);
+	if (r->id == NULL) {
+		log_warnx("container ?: unreadable record: no id");
 		return;
 	}
+	if (r->doc == NULL && !backend_ctr_load_doc(r))
+		c = container_new_cold(b->store, r);
+	else if (r->doc == NULL ||
+	    (doc = json_parse(r->doc, r->doclen, &pe)) == NULL) {
+		log_warnx("container %.12s: unreadable record: %s", r->id,
+		    r->doc == NULL ? "no document" : pe.msg);
+		return;
+	} else {
+		c = container_new(r->id, doc);
+		/* A row without facts is saved again at its drop, with them. */
+		if (r->facts != NULL)
+			container_saved(c, r->doc);
+	}
+	c->store = b->store;
 	/* The rows come oldest first; the list is newest first, as creates
 	 * add them and docker ps shows them. */
-	c = container_new(id, doc);
 	TAILQ_INSERT_HEAD(&b->containers, c, entry);
 	backend_index_append(&b->by_id, c);
 	backend_index_append(&b->by_name, c);
@@ -275,8 +305,9 @@ backend_ctr_load_one(void *arg, const char *id, const char *name,
 		backend_ctr_set_active(b, c, 1);
 }
 
-/* Loads every container from the store at start-up, parsing each row as
- * SQLite steps to it (no copy of the whole state's text first). */
+/* Loads every container from the store at start-up, as SQLite steps to
+ * each row (no copy of the whole state's text first); stopped ones cold
+ * (backend_ctr_load_doc). */
 void
 backend_ctr_load(struct backend *b)
 {
@@ -284,7 +315,8 @@ backend_ctr_load(struct backend *b)
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (store_container_each(b->store, backend_ctr_load_one, b, &e) == -1)
+	if (store_container_each(b->store, backend_ctr_load_one,
+		backend_ctr_load_doc, b, &e) == -1)
 		fatalx("loading containers: %s", e.msg);
 	backend_index_sort(&b->by_id);
 	backend_index_sort(&b->by_name);
@@ -292,6 +324,76 @@ backend_ctr_load(struct backend *b)
 	log_info("loaded %zu containers in %.0f ms", b->by_id.n,
 	    (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
 		(double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+}
+
+/* --- dropping idle documents -------------------------------------------- */
+
+/* Whether nothing can be holding a pointer into c's document between
+ * callbacks: every operation, waiter, attach, agent link, restart timer
+ * and backend run holds a reference or one of these fields, and a
+ * running container's pollers read it every second. */
+static int
+backend_ctr_droppable(const struct container *c)
+{
+	const struct backend_waiters *w = c->waiters;
+	const char *st;
+
+	if (container_cold(c) || c->gone || c->refs != 1 || c->agent != NULL ||
+	    c->backend_data != NULL || c->stopping || container_running(c))
+		return 0;
+	if (w != NULL &&
+	    (!TAILQ_EMPTY(&w->list) || !TAILQ_EMPTY(&w->parked) ||
+		w->busy != CTR_IDLE || w->active || w->attached ||
+		w->restart != NULL))
+		return 0;
+	st = container_status(c);
+	return st != NULL &&
+	    (strcmp(st, "exited") == 0 || strcmp(st, "created") == 0 ||
+		strcmp(st, "dead") == 0);
+}
+
+static void
+backend_ctr_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	struct backend *b = arg;
+	struct container *c;
+	size_t dropped = 0;
+
+	(void)fd;
+	(void)what;
+	TAILQ_FOREACH(c, &b->containers, entry) {
+		if (container_cold(c))
+			continue;
+		if (c->tree_used) {
+			c->tree_used = 0; /* read since the last sweep */
+			continue;
+		}
+		if (!backend_ctr_droppable(c))
+			continue;
+		container_drop(c);
+		dropped += container_cold(c);
+	}
+#ifdef __GLIBC__
+	/* The trees were many small allocations: give their pages back. */
+	if (dropped >= 256)
+		malloc_trim(0);
+#endif
+	if (dropped > 0)
+		log_debug("dropped %zu idle container documents", dropped);
+}
+
+void
+backend_ctr_sweep_start(struct backend *b)
+{
+	struct timeval tv;
+
+	if (b->conf.doc_idle_ms <= 0)
+		return;
+	tv.tv_sec = b->conf.doc_idle_ms / 1000;
+	tv.tv_usec = (b->conf.doc_idle_ms % 1000) * 1000;
+	b->doc_sweep =
+	    event_new(b->base, -1, EV_PERSIST, backend_ctr_sweep, b);
+	event_add(b->doc_sweep, &tv);
 }
 
 struct container *

@@ -78,6 +78,9 @@ int backend_ctr_park(struct container *c, struct httpsrv_req *r,
 void backend_ctr_idle(struct backend *b, struct container *c);
 void backend_ctr_set_active(struct backend *b, struct container *c, int on);
 void backend_ctr_enlist(struct backend *b, struct container *c);
+/* Drops the documents of containers idle for doc_idle_ms, every
+ * doc_idle_ms (docs/scale.md). */
+void backend_ctr_sweep_start(struct backend *b);
 /* Takes c out of the list and the indexes (the list's reference stays
  * with the caller). */
 void backend_ctr_unlist(struct backend *b, struct container *c);

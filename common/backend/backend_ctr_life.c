@@ -80,7 +80,7 @@ void
 backend_container_set_address(
     struct backend *b, struct container *c, const char *ip)
 {
-	cJSON *ns = json_obj(c->doc, "NetworkSettings");
+	cJSON *ns = json_obj(container_doc(c), "NetworkSettings");
 
 	/* The top-level fields are the default bridge's, as dockerd's.
 	 * NetworkSettings.Ports is where the backend publishes
@@ -106,9 +106,9 @@ backend_ctr_restart_run(struct backend *b, struct container *c)
 	if (c->gone || !container_restarting(c) ||
 	    backend_ctr_busy(c) != CTR_IDLE)
 		return;
-	json_set(c->doc, "RestartCount",
+	json_set(container_doc(c), "RestartCount",
 	    cJSON_CreateNumber(
-		(double)(json_int(c->doc, "RestartCount", 0) + 1)));
+		(double)(json_int(container_doc(c), "RestartCount", 0) + 1)));
 	if (backend_net_check_start(b, c, &e) == -1) {
 		json_set(
 		    container_state(c), "Error", cJSON_CreateString(e.msg));
@@ -202,7 +202,9 @@ backend_ctr_resolve_creating(struct backend *b)
 
 	for (c = TAILQ_FIRST(&b->containers); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		if (!json_bool(container_private(c), BACKEND_PRIV_CREATING, 0))
+		/* The facts first: a cold document is not read for this. */
+		if (!container_private_has(c, BACKEND_PRIV_CREATING) ||
+		    !json_bool(container_private(c), BACKEND_PRIV_CREATING, 0))
 			continue;
 		log_warnx("container %.12s: its create was interrupted by a "
 			  "restart; removing it and its cloud resources",
@@ -832,7 +834,7 @@ backend_ctr_resume(struct backend *b)
 
 	for (c = TAILQ_FIRST(&b->containers); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
-		const char *st = json_str(container_state(c), "Status");
+		const char *st = container_status(c);
 		if (st == NULL || strcmp(st, "removing") != 0)
 			continue;
 		log_info("container %.12s: finishing its removal", c->id);

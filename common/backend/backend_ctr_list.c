@@ -27,7 +27,7 @@ backend_ctr_has_volume(const struct container *c, const struct filters *f)
 {
 	const cJSON *m;
 
-	cJSON_ArrayForEach(m, json_arr(c->doc, "Mounts")) {
+	cJSON_ArrayForEach(m, json_arr(container_doc(c), "Mounts")) {
 		const char *name = json_str(m, "Name");
 		if (filters_match_exact(f, "volume",
 			name != NULL ? name : json_str(m, "Source")) ||
@@ -103,8 +103,8 @@ backend_ctr_newest_first(const void *a, const void *b)
 	const struct container *cb = *(struct container *const *)b;
 	int64_t ta = 0, tb = 0;
 
-	str_time_parse(json_str(ca->doc, "Created"), &ta);
-	str_time_parse(json_str(cb->doc, "Created"), &tb);
+	str_time_parse(json_str(container_doc(ca), "Created"), &ta);
+	str_time_parse(json_str(container_doc(cb), "Created"), &tb);
 	if (ta != tb)
 		return ta < tb ? 1 : -1;
 	return strcmp(ca->id, cb->id);
@@ -257,7 +257,7 @@ backend_ctr_rename(
 	old = xasprintf("/%s", container_name(c));
 	n = xasprintf("/%s", name);
 	backend_index_del(&b->by_name, c);
-	json_set(c->doc, "Name", cJSON_CreateString(n));
+	json_set(container_doc(c), "Name", cJSON_CreateString(n));
 	backend_index_add(&b->by_name, c);
 	backend_net_renamed(c);
 	backend_ctr_save(b, c);
@@ -297,7 +297,7 @@ backend_ctr_prune(
 	for (c = TAILQ_FIRST(&b->containers); c != NULL; c = next) {
 		int64_t created = 0;
 		next = TAILQ_NEXT(c, entry);
-		str_time_parse(json_str(c->doc, "Created"), &created);
+		str_time_parse(json_str(container_doc(c), "Created"), &created);
 		if (container_running(c) || container_restarting(c) ||
 		    backend_ctr_busy(c) != CTR_IDLE ||
 		    !filters_match_labels(

@@ -247,7 +247,7 @@ backend_ctr_build(struct backend *b, const char *id, const char *name,
 	}
 	if (repo_digest != NULL)
 		json_add_str(
-		    container_private(&(struct container){ .doc = doc }),
+		    container_private(&(struct container){ .tree = doc }),
 		    BACKEND_PRIV_IMAGE_REF, repo_digest);
 	return doc;
 }

@@ -63,7 +63,7 @@ restart_wanted(struct container *c, int exit_code)
 		return !restart_manual(c);
 	if (restart_policy_is(c, "on-failure"))
 		return exit_code != 0 &&
-		    (max == 0 || json_int(c->doc, "RestartCount", 0) < max);
+		    (max == 0 || json_int(container_doc(c), "RestartCount", 0) < max);
 	return 0;
 }
 
@@ -193,7 +193,7 @@ backend_ctr_restart_reset(struct container *c)
 	w->restart_delay_ms = 0;
 	cJSON_DeleteItemFromObjectCaseSensitive(
 	    container_private(c), RESTART_PRIV_MANUAL);
-	json_set(c->doc, "RestartCount", cJSON_CreateNumber(0));
+	json_set(container_doc(c), "RestartCount", cJSON_CreateNumber(0));
 }
 
 int

@@ -41,7 +41,7 @@ backend_ctr_waiter_gone(struct httpsrv_req *r, void *arg)
 static void
 backend_ctr_waiter_answer(struct backend_waiter *w)
 {
-	const cJSON *st = json_obj(w->c->doc, "State");
+	const cJSON *st = json_obj(container_doc(w->c), "State");
 	const char *error = json_str(st, "Error");
 	char *s;
 	cJSON *o = cJSON_CreateObject(), *eo;
@@ -192,7 +192,7 @@ backend_ctr_wait(
 	 * end of that run. */
 	if (w->cond == WAIT_NOT_RUNNING && !container_running(c) &&
 	    !container_restarting(c)) {
-		const char *st = json_str(json_obj(c->doc, "State"), "Status");
+		const char *st = json_str(json_obj(container_doc(c), "State"), "Status");
 		if (st != NULL && strcmp(st, "created") == 0)
 			backend_ctr_waiter_answer(w);
 		else

@@ -67,7 +67,7 @@ static void
 backend_img_user(struct backend *b, struct container *c, void *arg)
 {
 	struct img_users *u = arg;
-	const char *img = json_str(c->doc, "Image");
+	const char *img = container_image_id(c);
 
 	(void)b;
 	if (img != NULL && strcmp(img, u->id) == 0) {

@@ -636,7 +636,7 @@ backend_img_tree_volume_at(const struct container *c, const char *path)
 	const char *d;
 	size_t n, bestn = 0;
 
-	cJSON_ArrayForEach(m, json_arr(c->doc, "Mounts")) {
+	cJSON_ArrayForEach(m, json_arr(container_doc(c), "Mounts")) {
 		d = json_str(m, "Destination");
 		if (d == NULL || json_str(m, "Name") == NULL ||
 		    strcmp(json_str(m, "Type") ? json_str(m, "Type") : "",

@@ -104,11 +104,15 @@ struct backend_conf {
 	char *internal_tcp;
 	char *internal_tlscert, *internal_tlskey;
 	char *internal_token_file;
+	/* Milliseconds a stopped container's document stays parsed after
+	 * its last read (0: documents are never dropped; docs/scale.md). */
+	long long doc_idle_ms;
 };
 
 #define BACKEND_MAX_CONF_SETS 8
 
 struct aglink_chan;
+struct store_ctr_row;
 struct aglink_listener;
 
 struct backend {
@@ -145,6 +149,7 @@ struct backend {
 	struct network_list networks; /* oldest first (backend_net.c) */
 	struct volume_list volumes;   /* oldest first (backend_vol.c) */
 	struct event *sig_term, *sig_int, *sig_hup;
+	struct event *doc_sweep; /* drops idle documents (backend_ctr.c) */
 	int agent_closing; /* shutting down: no new agent links */
 	struct aglink_listener *agent_listener; /* reverse mode */
 };
@@ -188,6 +193,18 @@ struct container *backend_index_prefix(
 
 /* container.c */
 struct container *container_new(const char *id, cJSON *doc);
+/* A container loaded cold from row (which has facts): its document is
+ * read from store at the first container_doc. */
+struct container *container_new_cold(
+    struct store *store, const struct store_ctr_row *row);
+/* c's facts for the store (container.c); caller frees. */
+char *container_facts(const struct container *c, size_t *len);
+/* The store now holds text as c's document. */
+void container_saved(struct container *c, const char *text);
+int container_cold(const struct container *c);
+/* Drops c's parsed document (saved first if it changed unsaved); only for
+ * a container nothing uses (backend_ctr_sweep). */
+void container_drop(struct container *c);
 void container_set_state(struct container *c, const char *status);
 /* Between two runs of a restart policy (not running for the framework). */
 int container_restarting(const struct container *c);

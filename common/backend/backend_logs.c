@@ -388,7 +388,7 @@ backend_logs_fetch(struct logs_job *j)
 	 * exited by the next tick, and with AutoRemove be gone already: its
 	 * output is still to be read. */
 	if (j->wait_start && !j->c->gone &&
-	    strcmp(json_str(json_obj(j->c->doc, "State"), "Status"),
+	    strcmp(json_str(json_obj(container_doc(j->c), "State"), "Status"),
 		"created") == 0) {
 		backend_logs_schedule(j, 100);
 		return;

@@ -487,7 +487,7 @@ backend_net_endpoint_events(
 	struct network *n;
 
 	cJSON_ArrayForEach(
-	    ep, json_obj(json_obj(c->doc, "NetworkSettings"), "Networks")) {
+	    ep, json_obj(json_obj(container_doc(c), "NetworkSettings"), "Networks")) {
 		if ((n = backend_net_by_name(b, ep->string)) != NULL)
 			backend_net_event(b, n, action, c);
 	}

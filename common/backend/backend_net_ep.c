@@ -16,7 +16,7 @@
 cJSON *
 backend_net_endpoints(const struct container *c)
 {
-	return json_obj(json_obj(c->doc, "NetworkSettings"), "Networks");
+	return json_obj(json_obj(container_doc(c), "NetworkSettings"), "Networks");
 }
 
 cJSON *
@@ -52,7 +52,7 @@ backend_net_attach(
 	container_touch(c);
 	if (nets == NULL) {
 		nets = cJSON_CreateObject();
-		json_set(json_obj(c->doc, "NetworkSettings"), "Networks", nets);
+		json_set(json_obj(container_doc(c), "NetworkSettings"), "Networks", nets);
 	}
 	ep = backend_net_ep_new(n, cfg);
 	json_set(nets, network_name(n), ep);
@@ -74,10 +74,12 @@ backend_net_members(struct backend *b, const struct network *n)
 	struct container *c;
 
 	TAILQ_FOREACH(c, &b->containers, entry) {
-		const cJSON *ep = backend_net_endpoint(c, n);
+		const cJSON *ep;
 		cJSON *m;
 		char addr[64];
-		if (c->gone || ep == NULL || !container_running(c))
+		/* Running first: it reads no cold document. */
+		if (c->gone || !container_running(c) ||
+		    (ep = backend_net_endpoint(c, n)) == NULL)
 			continue;
 		m = cJSON_CreateObject();
 		json_add_str(m, "Name", container_name(c));
@@ -243,10 +245,13 @@ backend_net_view_of(struct backend *b, const char *net, cJSON *names)
 	char sid[13];
 
 	TAILQ_FOREACH(m, &b->containers, entry) {
-		const cJSON *ep = json_obj(backend_net_endpoints(m), net);
-		const char *ip = backend_net_ep_ip(ep);
-		if (m->gone || ep == NULL || !container_running(m) ||
-		    ip[0] == '\0')
+		const cJSON *ep;
+		const char *ip;
+		if (m->gone || !container_running(m))
+			continue;
+		ep = json_obj(backend_net_endpoints(m), net);
+		ip = backend_net_ep_ip(ep);
+		if (ep == NULL || ip[0] == '\0')
 			continue;
 		memcpy(sid, m->id, 12);
 		sid[12] = '\0';

@@ -270,7 +270,7 @@ port_report(
 		json_add_str(p, "HostPort", hp);
 		cJSON_AddItemToArray(list, p);
 	}
-	json_set(json_obj(c->doc, "NetworkSettings"), "Ports", ports);
+	json_set(json_obj(container_doc(c), "NetworkSettings"), "Ports", ports);
 	backend_container_save(b, c);
 }
 
@@ -378,7 +378,7 @@ void
 backend_port_readopt(struct backend *b, struct container *c)
 {
 	const cJSON *ports =
-			json_obj(json_obj(c->doc, "NetworkSettings"), "Ports"),
+			json_obj(json_obj(container_doc(c), "NetworkSettings"), "Ports"),
 		    *it, *bd;
 	struct port_pub *pp = NULL;
 	struct err e;

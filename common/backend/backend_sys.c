@@ -100,10 +100,10 @@ backend_sys_info(
 	(void)m;
 	uname(&u);
 	TAILQ_FOREACH(c, &b->containers, entry) {
-		const char *st = json_str(container_state(c), "Status");
+		const char *st = container_status(c);
 		n++;
-		running += strcmp(st, "running") == 0;
-		paused += strcmp(st, "paused") == 0;
+		running += st != NULL && strcmp(st, "running") == 0;
+		paused += st != NULL && strcmp(st, "paused") == 0;
 	}
 	images = store_image_count(b->store);
 	json_add_str(o, "ID", b->instance);

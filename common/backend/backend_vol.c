@@ -171,21 +171,6 @@ backend_vol_delete(struct backend *b, struct volume *v)
 	free(v);
 }
 
-/* Does c mount the volume called name? */
-static int
-backend_vol_ctr_uses(struct container *c, const char *name)
-{
-	const cJSON *it;
-
-	cJSON_ArrayForEach(
-	    it, json_arr(container_private(c), BACKEND_PRIV_MOUNTS)) {
-		const char *vn = json_str(it, "Volume");
-		if (vn != NULL && strcmp(vn, name) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 int
 backend_vol_refs(struct backend *b, const struct volume *v, cJSON *ids)
 {
@@ -193,7 +178,7 @@ backend_vol_refs(struct backend *b, const struct volume *v, cJSON *ids)
 	int n = 0;
 
 	TAILQ_FOREACH(c, &b->containers, entry) {
-		if (c->gone || !backend_vol_ctr_uses(c, v->name))
+		if (c->gone || !container_mounts_volume(c, v->name))
 			continue;
 		n++;
 		if (ids != NULL)

@@ -241,7 +241,7 @@ vol_ctr_record(struct backend *b, struct container *c, struct vol_wants *w,
 			cJSON_AddItemToArray(shown, mj);
 	}
 	json_set(container_private(c), BACKEND_PRIV_MOUNTS, recs);
-	json_set(c->doc, "Mounts", shown);
+	json_set(container_doc(c), "Mounts", shown);
 	/* A restart during the create finds what it made. */
 	backend_ctr_save(b, c);
 	return 0;
@@ -393,7 +393,7 @@ backend_vol_ctr_events(
 	const cJSON *it, *m;
 	struct volume *v;
 
-	cJSON_ArrayForEach(it, json_arr(c->doc, "Mounts")) {
+	cJSON_ArrayForEach(it, json_arr(container_doc(c), "Mounts")) {
 		const char *type = json_str(it, "Type");
 		if (type == NULL || strcmp(type, "volume") != 0 ||
 		    (v = backend_volume_by_name(b, json_str(it, "Name"))) ==

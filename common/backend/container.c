@@ -1,13 +1,17 @@
 /* Container documents: accessors, state, and Docker's inspect and list
  * shapes. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend_int.h"
+#include "backend_vol.h"
 #include "sockerless/buf.h"
 #include "sockerless/container.h"
 #include "sockerless/json.h"
+#include "sockerless/log.h"
+#include "sockerless/store.h"
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
@@ -28,6 +32,20 @@ container_private_first(cJSON *doc)
 		cJSON_InsertItemInArray(doc, 0, p);
 }
 
+/* FNV-1a: whether a tree about to be dropped still prints as the text the
+ * store holds (container_sweep_one). */
+static uint64_t
+container_text_sum(const char *text, size_t len)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)text[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
 struct container *
 container_new(const char *id, cJSON *doc)
 {
@@ -35,9 +53,246 @@ container_new(const char *id, cJSON *doc)
 
 	str_lcpy(c->id, id, sizeof(c->id));
 	container_private_first(doc);
-	c->doc = doc;
+	c->tree = doc;
 	c->refs = 1;
 	return c;
+}
+
+struct container *
+container_new_cold(struct store *store, const struct store_ctr_row *row)
+{
+	struct container *c = xcalloc(1, sizeof(*c));
+
+	str_lcpy(c->id, row->id, sizeof(c->id));
+	c->store = store;
+	c->cold_name = xstrdup(row->name);
+	str_lcpy(c->cold_status, row->state, sizeof(c->cold_status));
+	c->cold_facts = xmalloc(row->factslen + 1);
+	memcpy(c->cold_facts, row->facts, row->factslen);
+	c->cold_facts[row->factslen] = '\0';
+	c->refs = 1;
+	return c;
+}
+
+void
+container_saved(struct container *c, const char *text)
+{
+	c->tree_sum = container_text_sum(text, strlen(text));
+}
+
+/* --- facts -----------------------------------------------------------------
+ * What the walks over every container read (a poller finding a task's
+ * container, a definition's users, a volume's or an image's users), kept
+ * beside a cold container and in the store so that they need not parse
+ * its document: a list of NUL-terminated entries, ended by an empty one.
+ * "pKEY=VALUE" is a private string value (up to CONTAINER_FACT_MAX
+ * bytes), "pKEY" a private key with another value, "vNAME" a volume the
+ * container mounts, "iID" its image id. */
+
+#define CONTAINER_FACT_MAX 512
+
+static void
+container_fact_add(struct buf *out, char kind, const char *a, const char *b)
+{
+	buf_add(out, &kind, 1);
+	buf_add(out, a, strlen(a));
+	if (b != NULL) {
+		buf_add(out, "=", 1);
+		buf_add(out, b, strlen(b));
+	}
+	buf_add(out, "", 1);
+}
+
+char *
+container_facts(const struct container *c, size_t *len)
+{
+	const cJSON *doc = container_doc(c), *it;
+	struct buf out;
+	const char *img = json_str(doc, "Image");
+
+	buf_init(&out, 0);
+	cJSON_ArrayForEach(it, json_obj(doc, CONTAINER_PRIVATE)) {
+		if (it->string == NULL || strchr(it->string, '=') != NULL)
+			continue;
+		container_fact_add(&out, 'p', it->string,
+		    cJSON_IsString(it) &&
+			strlen(it->valuestring) <= CONTAINER_FACT_MAX ?
+			it->valuestring :
+			NULL);
+	}
+	cJSON_ArrayForEach(
+	    it, json_arr(json_obj(doc, CONTAINER_PRIVATE), BACKEND_PRIV_MOUNTS)) {
+		if (json_str(it, "Volume") != NULL)
+			container_fact_add(&out, 'v', json_str(it, "Volume"), NULL);
+	}
+	if (img != NULL)
+		container_fact_add(&out, 'i', img, NULL);
+	buf_add(&out, "", 1);
+	return buf_take(&out, len);
+}
+
+/* The entry kind+key ("=" and a value may follow), or NULL. */
+static const char *
+container_fact_find(const struct container *c, char kind, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (const char *f = c->cold_facts; f != NULL && *f != '\0';
+	     f += strlen(f) + 1) {
+		if (f[0] == kind && strncmp(f + 1, key, kl) == 0 &&
+		    (f[kl + 1] == '\0' || f[kl + 1] == '='))
+			return f;
+	}
+	return NULL;
+}
+
+const char *
+container_private_str(const struct container *c, const char *key)
+{
+	const char *f;
+
+	if (c->tree == NULL && c->cold_facts != NULL) {
+		if ((f = container_fact_find(c, 'p', key)) == NULL)
+			return NULL;
+		if (f[strlen(key) + 1] == '=')
+			return f + strlen(key) + 2;
+		/* Not a short string: the document says. */
+	}
+	return json_str(json_obj(container_doc(c), CONTAINER_PRIVATE), key);
+}
+
+int
+container_private_has(const struct container *c, const char *key)
+{
+	if (c->tree == NULL && c->cold_facts != NULL)
+		return container_fact_find(c, 'p', key) != NULL;
+	return cJSON_GetObjectItemCaseSensitive(
+		   json_obj(container_doc(c), CONTAINER_PRIVATE), key) != NULL;
+}
+
+int
+container_mounts_volume(const struct container *c, const char *name)
+{
+	const cJSON *it;
+
+	if (c->tree == NULL && c->cold_facts != NULL)
+		return container_fact_find(c, 'v', name) != NULL;
+	cJSON_ArrayForEach(it,
+	    json_arr(json_obj(container_doc(c), CONTAINER_PRIVATE),
+		BACKEND_PRIV_MOUNTS)) {
+		const char *vn = json_str(it, "Volume");
+		if (vn != NULL && strcmp(vn, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+const char *
+container_image_id(const struct container *c)
+{
+	const char *f;
+
+	if (c->tree == NULL && c->cold_facts != NULL) {
+		for (f = c->cold_facts; *f != '\0'; f += strlen(f) + 1)
+			if (f[0] == 'i')
+				return f + 1;
+		return NULL;
+	}
+	return json_str(container_doc(c), "Image");
+}
+
+/* A cold document read back: what the store holds, or (a row gone or
+ * unreadable, which only a damaged database gives) a document of what
+ * is known, so that no reader meets a NULL. */
+static void
+container_load(struct container *c)
+{
+	struct err e;
+	char *text = NULL;
+	size_t len = 0;
+	cJSON *doc = NULL, *st;
+
+	if (c->store == NULL)
+		err_set(&e, 500, "no store");
+	else if (store_container_doc(c->store, c->id, &text, &len, &e) == 0) {
+		if (text == NULL)
+			err_set(&e, 500, "no row");
+		else
+			doc = json_parse(text, len, &e);
+	}
+	if (doc == NULL) {
+		char *n = xasprintf("/%s", c->cold_name);
+		log_warnx("container %.12s: reading its document: %s", c->id,
+		    e.msg);
+		doc = cJSON_CreateObject();
+		json_add_str(doc, "Id", c->id);
+		json_add_str(doc, "Name", n);
+		st = cJSON_CreateObject();
+		json_add_str(st, "Status", c->cold_status);
+		cJSON_AddItemToObject(doc, "State", st);
+		free(n);
+	} else
+		c->tree_sum = container_text_sum(text, len);
+	free(text);
+	container_private_first(doc);
+	c->tree = doc;
+}
+
+cJSON *
+container_doc(const struct container *cc)
+{
+	/* Logically const: reading a cold document back changes no value
+	 * anyone sees. */
+	struct container *c = (struct container *)cc;
+
+	if (c->tree == NULL)
+		container_load(c);
+	c->tree_used = 1;
+	return c->tree;
+}
+
+int
+container_cold(const struct container *c)
+{
+	return c->tree == NULL;
+}
+
+/* Drops the tree: its text is what the store holds (saved first if the
+ * tree was changed without a save, so nothing is lost). */
+void
+container_drop(struct container *c)
+{
+	char *text = json_print(c->tree);
+	const char *st = json_str(json_obj(c->tree, "State"), "Status");
+	const char *n = container_name(c);
+	struct err e;
+	size_t len;
+	char *facts;
+
+	if (container_text_sum(text, strlen(text)) != c->tree_sum) {
+		log_debug("container %.12s: saving a change before its "
+			  "document is dropped",
+		    c->id);
+		facts = container_facts(c, &len);
+		if (c->store != NULL &&
+		    store_container_put(
+			c->store, c->id, n, st, text, facts, len, &e) == -1) {
+			log_warnx("saving container %.12s: %s", c->id, e.msg);
+			free(facts);
+			free(text);
+			return; /* kept: the tree is the only copy */
+		}
+		free(facts);
+	}
+	free(text);
+	free(c->cold_name);
+	c->cold_name = xstrdup(n != NULL ? n : "");
+	str_lcpy(c->cold_status, st != NULL ? st : "", sizeof(c->cold_status));
+	free(c->cold_facts);
+	c->cold_facts = container_facts(c, &len);
+	cJSON_Delete(c->tree);
+	c->tree = NULL;
+	c->tree_used = 0;
 }
 
 void
@@ -55,7 +310,9 @@ container_unref(struct container *c)
 		c->agent_free(c);
 	if (c->backend_data_free != NULL)
 		c->backend_data_free(c->backend_data);
-	cJSON_Delete(c->doc);
+	cJSON_Delete(c->tree);
+	free(c->cold_name);
+	free(c->cold_facts);
 	container_touch(c);
 	/* Only the list head is left: every waiter holds a reference. */
 	free(c->waiters);
@@ -65,19 +322,23 @@ container_unref(struct container *c)
 const cJSON *
 container_config(const struct container *c)
 {
-	return json_obj(c->doc, "Config");
+	return json_obj(container_doc(c), "Config");
 }
 
 const cJSON *
 container_host_config(const struct container *c)
 {
-	return json_obj(c->doc, "HostConfig");
+	return json_obj(container_doc(c), "HostConfig");
 }
 
 const char *
 container_name(const struct container *c)
 {
-	const char *n = json_str(c->doc, "Name");
+	const char *n;
+
+	if (c->tree == NULL)
+		return c->cold_name;
+	n = json_str(c->tree, "Name");
 
 	return n != NULL && n[0] == '/' ? n + 1 : n;
 }
@@ -92,7 +353,8 @@ const char *
 container_image_ref(const struct container *c)
 {
 	const char *ref = json_str(
-	    json_obj(c->doc, CONTAINER_PRIVATE), BACKEND_PRIV_IMAGE_REF);
+	    json_obj(container_doc(c), CONTAINER_PRIVATE),
+	    BACKEND_PRIV_IMAGE_REF);
 
 	return ref != NULL ? ref : container_image(c);
 }
@@ -100,12 +362,13 @@ container_image_ref(const struct container *c)
 cJSON *
 container_private(struct container *c)
 {
-	cJSON *p = json_obj(c->doc, CONTAINER_PRIVATE);
+	cJSON *doc = container_doc(c);
+	cJSON *p = json_obj(doc, CONTAINER_PRIVATE);
 
 	if (p == NULL) {
 		p = cJSON_CreateObject();
-		json_set(c->doc, CONTAINER_PRIVATE, p);
-		container_private_first(c->doc);
+		json_set(doc, CONTAINER_PRIVATE, p);
+		container_private_first(doc);
 	}
 	return p;
 }
@@ -113,21 +376,32 @@ container_private(struct container *c)
 cJSON *
 container_state(struct container *c)
 {
-	return json_obj(c->doc, "State");
+	return json_obj(container_doc(c), "State");
 }
 
 int
 container_running(const struct container *c)
 {
-	return json_bool(json_obj(c->doc, "State"), "Running", 0);
+	/* A cold container is never running (container_sweep_one). */
+	if (c->tree == NULL)
+		return 0;
+	return json_bool(json_obj(c->tree, "State"), "Running", 0);
 }
 
 int
 container_restarting(const struct container *c)
 {
-	const char *st = json_str(json_obj(c->doc, "State"), "Status");
+	const char *st = container_status(c);
 
 	return st != NULL && strcmp(st, "restarting") == 0;
+}
+
+const char *
+container_status(const struct container *c)
+{
+	if (c->tree == NULL)
+		return c->cold_status;
+	return json_str(json_obj(c->tree, "State"), "Status");
 }
 
 /* Sets Status and the booleans Docker derives from it. */
@@ -256,7 +530,7 @@ container_fill_endpoints(cJSON *nets)
 cJSON *
 container_inspect_json(const struct container *c)
 {
-	cJSON *o = cJSON_Duplicate(c->doc, 1), *def;
+	cJSON *o = cJSON_Duplicate(container_doc(c), 1), *def;
 
 	cJSON_DeleteItemFromObjectCaseSensitive(o, CONTAINER_PRIVATE);
 	/* dockerd counts a restarting container as running (the framework
@@ -333,7 +607,7 @@ struct container_status_in {
 static void
 container_status_in(const struct container *c, struct container_status_in *in)
 {
-	const cJSON *st = json_obj(c->doc, "State");
+	const cJSON *st = json_obj(container_doc(c), "State");
 
 	str_lcpy(in->status,
 	    json_str(st, "Status") != NULL ? json_str(st, "Status") : "",
@@ -362,7 +636,7 @@ container_status_fmt(const struct container *c,
 		    dur, sizeof(dur), str_now_ns() - in->started);
 		/* Docker: "Up 5 minutes (healthy)", "(health: starting)". */
 		hs = json_str(
-		    json_obj(json_obj(c->doc, "State"), "Health"), "Status");
+		    json_obj(json_obj(container_doc(c), "State"), "Health"), "Status");
 		snprintf(out, size, "Up %s%s%s%s%s", dur,
 		    strcmp(status, "paused") == 0 ? " (Paused)" : "",
 		    hs == NULL			    ? "" :
@@ -400,8 +674,8 @@ static char *
 container_command_text(const struct container *c)
 {
 	struct buf b;
-	const cJSON *args = json_arr(c->doc, "Args"), *it;
-	const char *path = json_str(c->doc, "Path");
+	const cJSON *args = json_arr(container_doc(c), "Args"), *it;
+	const char *path = json_str(container_doc(c), "Path");
 
 	buf_init(&b, 0);
 	buf_adds(&b, path != NULL ? path : "");
@@ -446,7 +720,7 @@ container_ports_list(const struct container *c)
 {
 	cJSON *out = cJSON_CreateArray(), *it, *b;
 	const cJSON *ports =
-	    json_obj(json_obj(c->doc, "NetworkSettings"), "Ports");
+	    json_obj(json_obj(container_doc(c), "NetworkSettings"), "Ports");
 
 	cJSON_ArrayForEach(it, ports) {
 		const char *type;
@@ -486,27 +760,27 @@ container_summary_parts(const struct container *c, cJSON **head, cJSON **tail)
 	cJSON *o = cJSON_CreateObject(), *names = cJSON_CreateArray(), *hc, *ns;
 	const cJSON *cfg = container_config(c);
 	const cJSON *labels = json_obj(cfg, "Labels");
-	const cJSON *mounts = json_arr(c->doc, "Mounts");
+	const cJSON *mounts = json_arr(container_doc(c), "Mounts");
 	const cJSON *nets =
-	    json_obj(json_obj(c->doc, "NetworkSettings"), "Networks");
+	    json_obj(json_obj(container_doc(c), "NetworkSettings"), "Networks");
 	char *cmd;
 	int64_t created = 0;
 
 	json_add_str(o, "Id", c->id);
 	cJSON_AddItemToArray(
-	    names, cJSON_CreateString(json_str(c->doc, "Name")));
+	    names, cJSON_CreateString(json_str(container_doc(c), "Name")));
 	cJSON_AddItemToObject(o, "Names", names);
 	json_add_str(o, "Image", container_image(c));
-	json_add_str(o, "ImageID", json_str(c->doc, "Image"));
+	json_add_str(o, "ImageID", json_str(container_doc(c), "Image"));
 	cmd = container_command_text(c);
 	json_add_str(o, "Command", cmd);
 	free(cmd);
-	str_time_parse(json_str(c->doc, "Created"), &created);
+	str_time_parse(json_str(container_doc(c), "Created"), &created);
 	json_add_int(o, "Created", created / 1000000000);
 	cJSON_AddItemToObject(o, "Ports", container_ports_list(c));
 	cJSON_AddItemToObject(o, "Labels",
 	    labels != NULL ? cJSON_Duplicate(labels, 1) : cJSON_CreateObject());
-	json_add_str(o, "State", json_str(json_obj(c->doc, "State"), "Status"));
+	json_add_str(o, "State", json_str(json_obj(container_doc(c), "State"), "Status"));
 	*head = o;
 	o = cJSON_CreateObject();
 	hc = cJSON_CreateObject();
@@ -593,11 +867,11 @@ container_ps_get(struct container *c)
 	container_status_in(c, &l->in);
 	l->name = container_strdup_or_null(container_name(c));
 	l->image = container_strdup_or_null(container_image(c));
-	l->image_id = container_strdup_or_null(json_str(c->doc, "Image"));
+	l->image_id = container_strdup_or_null(json_str(container_doc(c), "Image"));
 	labels = json_obj(container_config(c), "Labels");
 	l->labels = labels != NULL ? cJSON_Duplicate(labels, 1) : NULL;
 	l->facts.status =
-	    json_str(json_obj(c->doc, "State"), "Status") != NULL ?
+	    json_str(json_obj(container_doc(c), "State"), "Status") != NULL ?
 	    l->in.status :
 	    NULL;
 	l->facts.exit_code = l->in.exit_code;

@@ -86,8 +86,8 @@ kit_faas_request(struct container *c, int run, long long timeout_s)
 	snprintf(rid, sizeof(rid), "%.12s-%d", c->id, run);
 	json_add_str(o, "request", rid);
 	cJSON_AddItemToArray(
-	    argv, cJSON_CreateString(json_str(c->doc, "Path")));
-	cJSON_ArrayForEach(it, json_arr(c->doc, "Args")) {
+	    argv, cJSON_CreateString(json_str(container_doc(c), "Path")));
+	cJSON_ArrayForEach(it, json_arr(container_doc(c), "Args")) {
 		cJSON_AddItemToArray(argv, cJSON_Duplicate(it, 1));
 	}
 	cJSON_AddItemToObject(o, "argv", argv);

@@ -121,10 +121,8 @@ kit_run_env_is(const cJSON *env, const char *id)
 static int
 kit_run_unresolved(struct container *c)
 {
-	return c != NULL &&
-	    cJSON_GetObjectItemCaseSensitive(
-		container_private(c), KIT_P_STARTING) != NULL &&
-	    !container_running(c) && !kit_start_pending(c) && !c->gone;
+	return c != NULL && !c->gone && !container_running(c) &&
+	    !kit_start_pending(c) && container_private_has(c, KIT_P_STARTING);
 }
 
 /* The execution of a start the restart cut short: the container runs it
@@ -196,14 +194,17 @@ static void
 kit_runs_intent(struct backend *b, struct container *c, void *arg)
 {
 	const struct kit_runs *r = arg;
-	cJSON *priv = container_private(c);
-	const cJSON *runs = json_arr(priv, KIT_P_RUNS);
-	const cJSON *last =
-	    cJSON_GetArrayItem(runs, cJSON_GetArraySize(runs) - 1);
-	const char *job = json_str(priv, r->idle->p_job);
+	cJSON *priv;
+	const cJSON *runs, *last;
+	const char *job;
 	struct kit_runs_find *f;
 
-	if (!kit_run_unresolved(c) || job == NULL)
+	if (!kit_run_unresolved(c))
+		return;
+	priv = container_private(c);
+	runs = json_arr(priv, KIT_P_RUNS);
+	last = cJSON_GetArrayItem(runs, cJSON_GetArraySize(runs) - 1);
+	if ((job = json_str(priv, r->idle->p_job)) == NULL)
 		return;
 	if (last != NULL && json_str(priv, KIT_P_EXEC) != NULL &&
 	    json_int(last, KIT_P_RUN_AT, 0) >=

@@ -22,7 +22,7 @@ struct kit_use {
 static const char *
 kit_uses_of(const struct kit_uses *u, const struct container *c)
 {
-	return json_str(json_obj(c->doc, "Sockerless"), u->p_key);
+	return container_private_str(c, u->p_key);
 }
 
 /* The position of val, or where it would go. */

@@ -375,7 +375,7 @@ t_ran(void **state)
 	assert_non_null(f.c);
 	mounts = cJSON_Parse("[{\"Type\":\"volume\",\"Name\":\"data\","
 			     "\"Destination\":\"/data/\"}]");
-	json_set(f.c->doc, "Mounts", mounts);
+	json_set(container_doc(f.c), "Mounts", mounts);
 	r = fw_expect(
 	    fw, "GET", "/containers/ran/archive?path=/data/sub/f", 409);
 	assert_non_null(strstr(fw_msg(r), "is on volume data"));

@@ -75,7 +75,7 @@ check_list(struct fw *fw, int n)
 		want = container_summary_json(c);
 		assert_non_null(json_str(got, "Status"));
 		assert_string_equal(json_str(got, "State"),
-		    json_str(json_obj(c->doc, "State"), "Status"));
+		    json_str(json_obj(container_doc(c), "State"), "Status"));
 		json_set(got, "Status", cJSON_CreateString(""));
 		json_set(want, "Status", cJSON_CreateString(""));
 		assert_same_object(got, want);
@@ -178,7 +178,7 @@ test_status_at_list_time(void **state)
 	cJSON_Delete(list);
 	/* Anything else comes from the cache until the document is marked
 	 * changed (a save does it). */
-	json_set(json_obj(c->doc, "Config"), "Labels",
+	json_set(json_obj(container_doc(c), "Config"), "Labels",
 	    cJSON_Parse("{\"late\":\"1\"}"));
 	container_touch(c);
 	list = check_list(fw, 1);
@@ -195,7 +195,7 @@ test_status_at_list_time(void **state)
 static int
 doc_matches(const struct container *c, const struct filters *f)
 {
-	const cJSON *st = json_obj(c->doc, "State");
+	const cJSON *st = json_obj(container_doc(c), "State");
 	const char *status = json_str(st, "Status");
 	const char *names[2] = { container_name(c), NULL };
 	char code[24];
@@ -220,7 +220,7 @@ doc_matches(const struct container *c, const struct filters *f)
 	}
 	return !filters_has(f, "ancestor") ||
 	    filters_match_exact(f, "ancestor", container_image(c)) ||
-	    filters_match_exact(f, "ancestor", json_str(c->doc, "Image"));
+	    filters_match_exact(f, "ancestor", json_str(container_doc(c), "Image"));
 }
 
 /* ps -a with filters (JSON) lists exactly the containers doc_matches
@@ -334,7 +334,7 @@ test_filters_equal_the_documents(void **state)
 	fw_exit(fw, ids[1], 0);
 	c = fw_find(fw, ids[5]);
 	assert_non_null(c);
-	json_set(json_obj(c->doc, "Config"), "Labels",
+	json_set(json_obj(container_doc(c), "Config"), "Labels",
 	    cJSON_Parse("{\"tier\":\"front\"}"));
 	container_touch(c);
 	check_filters(fw, ids[0], image_id);

@@ -67,7 +67,7 @@ t_index_basic(void **state)
 	assert_null(backend_index_prefix(&ids, "0", &amb));
 	/* A rename: out under the old key, in under the new one. */
 	backend_index_del(&names, a);
-	json_set(a->doc, "Name", cJSON_CreateString("/front"));
+	json_set(container_doc(a), "Name", cJSON_CreateString("/front"));
 	backend_index_add(&names, a);
 	assert_null(backend_index_get(&names, "web"));
 	assert_ptr_equal(backend_index_get(&names, "front"), a);

@@ -97,18 +97,18 @@ t_containers(void **state)
 	struct err e;
 
 	assert_int_equal(
-	    store_container_put(t->s, "c1", "/one", "created", "{}", &e), 0);
+	    store_container_put(t->s, "c1", "/one", "created", "{}", NULL, 0, &e), 0);
 	assert_int_equal(
-	    store_container_put(t->s, "c2", "/two", "created", "{}", &e), 0);
+	    store_container_put(t->s, "c2", "/two", "created", "{}", NULL, 0, &e), 0);
 	assert_int_equal(
-	    store_container_put(t->s, "c3", "/three", "created", "{}", &e), 0);
+	    store_container_put(t->s, "c3", "/three", "created", "{}", NULL, 0, &e), 0);
 	/* Replacing keeps the row's place. */
 	assert_int_equal(
-	    store_container_put(t->s, "c1", "/uno", "running", "{\"a\":1}", &e),
+	    store_container_put(t->s, "c1", "/uno", "running", "{\"a\":1}", NULL, 0, &e),
 	    0);
 	/* Names are unique. */
 	assert_int_equal(
-	    store_container_put(t->s, "c4", "/two", "created", "{}", &e), -1);
+	    store_container_put(t->s, "c4", "/two", "created", "{}", NULL, 0, &e), -1);
 	assert_int_equal(e.status, 500);
 	assert_true(strncmp(e.msg, "store: saving container: ", 25) == 0);
 
@@ -132,7 +132,7 @@ t_containers(void **state)
 	store_rows_free(rows, n);
 	/* A new row goes last even after deletes. */
 	assert_int_equal(
-	    store_container_put(t->s, "c5", "/two", "created", "{}", &e), 0);
+	    store_container_put(t->s, "c5", "/two", "created", "{}", NULL, 0, &e), 0);
 	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(rows[2].id, "c5");
@@ -336,7 +336,7 @@ t_shrink(void **state)
 		snprintf(id, sizeof(id), "%064d", i);
 		snprintf(name, sizeof(name), "c%d", i);
 		assert_int_equal(
-		    store_container_put(t->s, id, name, "exited", doc, &e), 0);
+		    store_container_put(t->s, id, name, "exited", doc, NULL, 0, &e), 0);
 	}
 	store_close(t->s);
 	t->s = NULL;
@@ -368,7 +368,7 @@ t_auto_vacuum_old(void **state)
 	struct err e;
 
 	assert_int_equal(
-	    store_container_put(t->s, HEX_A, "old", "exited", "{\"Id\":1}", &e),
+	    store_container_put(t->s, HEX_A, "old", "exited", "{\"Id\":1}", NULL, 0, &e),
 	    0);
 	store_close(t->s);
 	t->s = NULL;
@@ -603,7 +603,7 @@ t_schema(void **state)
 	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 3);
+	assert_int_equal(sqlite3_column_int(st, 0), 4);
 	sqlite3_finalize(st);
 	assert_int_equal(
 	    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),

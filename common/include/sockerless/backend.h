@@ -35,7 +35,18 @@ struct container {
 	int refs; /* container_ref/unref; freed at 0 once gone */
 	int gone; /* removed: still valid memory, no longer listed */
 	char id[65];
-	cJSON *doc;
+	/* The document (Docker's inspect shape and the private object):
+	 * read it through container_doc(c), never here. NULL while the
+	 * container is cold: the tree of an idle container is dropped (the
+	 * store holds its text) and parsed again at its next read
+	 * (backend_ctr_sweep, docs/scale.md). */
+	cJSON *tree;
+	struct store *store;  /* where a cold document is read from */
+	char *cold_name;      /* the name (no '/') while cold */
+	char cold_status[12]; /* State.Status while cold */
+	char *cold_facts;     /* what walks read while cold (container.c) */
+	uint64_t tree_sum;    /* hash of the text the store holds */
+	int tree_used;	      /* read since the last sweep */
 	/* The cached /containers/json entry (container.c): NULL until the
 	 * first list after a change. Runtime only: container_touch drops it
 	 * whenever the document changes. */
@@ -232,6 +243,19 @@ struct httpcli *backend_httpcli(struct backend *b);
 struct reg_client *backend_registry(struct backend *b);
 const char *backend_instance(struct backend *b);
 const struct backend_ops *backend_ops(struct backend *b);
+/* c's whole document, parsed again first if it was dropped: valid within
+ * the current event-loop callback, or while a reference (container_ref)
+ * is held. */
+cJSON *container_doc(const struct container *c);
+/* State.Status, read without parsing a dropped document. */
+const char *container_status(const struct container *c);
+/* A private string value, a private key's presence, a volume the
+ * container mounts, its image id: read without parsing a dropped
+ * document (for the walks over every container). */
+const char *container_private_str(const struct container *c, const char *key);
+int container_private_has(const struct container *c, const char *key);
+int container_mounts_volume(const struct container *c, const char *name);
+const char *container_image_id(const struct container *c);
 /* The merged Docker view, read-only. */
 const cJSON *container_config(const struct container *c);
 const cJSON *container_host_config(const struct container *c);

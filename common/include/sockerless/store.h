@@ -23,20 +23,36 @@ struct store_row {
 struct store *store_open(const char *path, struct err *e);
 void store_close(struct store *s);
 
-/* Containers: insert or replace by id. */
+/* Containers: insert or replace by id. facts (NULL: none) are what walks
+ * over all containers read without the document (container.c). */
 int store_container_put(struct store *s, const char *id, const char *name,
-    const char *state, const char *doc, struct err *e);
+    const char *state, const char *doc, const void *facts, size_t factslen,
+    struct err *e);
 /* All rows in creation order (insertion order); caller frees. */
 int store_container_list(
     struct store *s, struct store_row **rows, size_t *n, struct err *e);
 void store_rows_free(struct store_row *rows, size_t n);
-/* Calls fn with each row in creation order, without copying: the strings
- * are valid during the call only (a NULL column is NULL). Loading 100k
- * containers need not hold all their text at once. */
-typedef void (*store_row_fn)(void *arg, const char *id, const char *name,
-    const char *state, const char *doc, size_t doclen);
-int store_container_each(
-    struct store *s, store_row_fn fn, void *arg, struct err *e);
+/* One row as store_container_each passes it: the strings are valid
+ * during the call only; a NULL column is NULL. */
+struct store_ctr_row {
+	const char *id, *name, *state;
+	const void *facts;
+	size_t factslen;
+	const char *doc; /* NULL when want_doc declined it */
+	size_t doclen;
+};
+/* Calls fn with each row in creation order, without copying: loading 100k
+ * containers need not hold all their text at once. want_doc (NULL: every
+ * row) says whether fn gets a row's document: a row it declines is not
+ * read past its facts. */
+typedef void (*store_row_fn)(void *arg, const struct store_ctr_row *row);
+int store_container_each(struct store *s, store_row_fn fn,
+    int (*want_doc)(const struct store_ctr_row *row), void *arg,
+    struct err *e);
+/* One container's document text, NUL-terminated (caller frees): *doc is
+ * NULL when no row has that id. */
+int store_container_doc(struct store *s, const char *id, char **doc,
+    size_t *len, struct err *e);
 int store_container_delete(struct store *s, const char *id, struct err *e);
 
 /* Networks: doc is the network's JSON; put inserts or replaces by id and

@@ -1,0 +1,296 @@
+/* Cold documents (docs/scale.md): a stopped container's parsed document is
+ * dropped once idle, read back at its next use, and a restarted backend
+ * loads stopped containers without parsing them. What the walks over all
+ * containers read comes from the facts, without a parse. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "../../common/backend/backend_ctr.h"
+#include "../../common/backend/backend_int.h"
+#include "fake_backend.h"
+#include "sockerless/json.h"
+#include "sockerless/str.h"
+#include "sockerless/xmalloc.h"
+
+static int
+setup(void **state)
+{
+	struct fw *fw;
+
+	/* Sweeps every 20 ms: a document idle for two sweeps goes. */
+	setenv("SOCKERLESS_DOC_IDLE_MS", "20", 1);
+	fw = fw_new();
+	fw_add_image(fw, "docker.io/library/alpine:latest", "sh");
+	*state = fw;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	if (*state != NULL)
+		fw_free(*state, 0);
+	unsetenv("SOCKERLESS_DOC_IDLE_MS");
+	return 0;
+}
+
+static int
+is_cold(struct fw *fw, void *arg)
+{
+	(void)fw;
+	return container_cold(arg);
+}
+
+static struct container *
+by_name(struct fw *fw, const char *name)
+{
+	return backend_ctr_by_name(fw->b, name);
+}
+
+/* Waits for c's document to be dropped. */
+static void
+await_cold(struct fw *fw, struct container *c)
+{
+	assert_true(fw_run_until_fn(fw, is_cold, c));
+}
+
+/* A stopped container with a private key, a label and exit code 3. */
+static struct container *
+make_exited(struct fw *fw, const char *name)
+{
+	char *id = fw_create(fw, name, "alpine",
+	    "\"Labels\":{\"team\":\"blue\"},\"Cmd\":[\"sh\",\"-c\",\"x\"]");
+	struct container *c;
+
+	fw_start(fw, id);
+	c = by_name(fw, name);
+	json_set(container_private(c), "TaskArn",
+	    cJSON_CreateString("arn:task/1"));
+	json_set(container_private(c), "Count", cJSON_CreateNumber(2));
+	backend_container_save(fw->b, c);
+	fw_exit(fw, id, 3);
+	free(id);
+	return c;
+}
+
+static void
+test_drop_and_read_back(void **state)
+{
+	struct fw *fw = *state;
+	struct container *c = make_exited(fw, "cold1");
+	cJSON *o;
+	struct fw_resp *r;
+
+	await_cold(fw, c);
+	/* What walks read, from the facts: the document stays dropped. */
+	assert_string_equal(container_name(c), "cold1");
+	assert_string_equal(container_status(c), "exited");
+	assert_false(container_running(c));
+	assert_string_equal(container_private_str(c, "TaskArn"), "arn:task/1");
+	assert_true(container_private_has(c, "Count"));
+	assert_false(container_private_has(c, "Nothing"));
+	assert_null(container_private_str(c, "Nothing"));
+	assert_ptr_equal(
+	    backend_container_by_private(fw->b, "TaskArn", "arn:task/1"), c);
+	assert_non_null(container_image_id(c));
+	assert_true(str_prefix(container_image_id(c), "sha256:"));
+	assert_true(container_cold(c));
+	/* A private key that is not a string: the document says. */
+	assert_null(container_private_str(c, "Count"));
+	assert_false(container_cold(c));
+	await_cold(fw, c);
+
+	/* Inspect reads it back whole. */
+	o = fw_inspect(fw, "cold1");
+	assert_non_null(o);
+	assert_int_equal(json_int(json_obj(o, "State"), "ExitCode", -1), 3);
+	assert_string_equal(
+	    json_str(json_obj(json_obj(o, "Config"), "Labels"), "team"),
+	    "blue");
+	assert_null(json_obj(o, "Sockerless"));
+	cJSON_Delete(o);
+	assert_false(container_cold(c));
+	await_cold(fw, c);
+
+	/* The list and its filters. */
+	r = fw_req(fw, "GET",
+	    "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22team%3Dblue%"
+	    "22%5D%7D",
+	    NULL);
+	assert_int_equal(r->status, 200);
+	assert_int_equal(cJSON_GetArraySize(r->json), 1);
+	assert_string_equal(
+	    json_str(cJSON_GetArrayItem(r->json, 0), "State"), "exited");
+	fw_resp_free(r);
+	await_cold(fw, c);
+
+	/* A rename of a cold container: read, changed, saved, dropped. */
+	r = fw_req(fw, "POST", "/containers/cold1/rename?name=cold2", NULL);
+	assert_int_equal(r->status, 204);
+	fw_resp_free(r);
+	await_cold(fw, c);
+	assert_string_equal(container_name(c), "cold2");
+	assert_ptr_equal(by_name(fw, "cold2"), c);
+	assert_null(by_name(fw, "cold1"));
+	o = fw_inspect(fw, "cold2");
+	assert_non_null(o);
+	assert_string_equal(json_str(o, "Name"), "/cold2");
+	cJSON_Delete(o);
+
+	/* Removed while cold. */
+	await_cold(fw, c);
+	fw->autocomplete = 1;
+	r = fw_req(fw, "DELETE", "/containers/cold2", NULL);
+	assert_int_equal(r->status, 204);
+	fw_resp_free(r);
+	assert_null(fw_inspect(fw, "cold2"));
+}
+
+static void
+test_held_not_dropped(void **state)
+{
+	struct fw *fw = *state;
+	struct container *c = make_exited(fw, "held");
+	char *id = fw_create(fw, "runs", "alpine", NULL);
+	struct container *run;
+
+	fw_start(fw, id);
+	run = by_name(fw, "runs");
+	container_ref(c);
+	fw_run_for(fw, 150);
+	assert_false(container_cold(c));
+	assert_false(container_cold(run));
+	container_unref(c);
+	await_cold(fw, c);
+	assert_false(container_cold(run));
+	fw_exit(fw, id, 0);
+	await_cold(fw, run);
+	free(id);
+}
+
+static void
+test_unsaved_change_kept(void **state)
+{
+	struct fw *fw = *state;
+	struct container *c = make_exited(fw, "unsaved");
+	cJSON *o;
+
+	/* A change made without a save is saved before the drop. */
+	json_set(container_doc(c), "Marker", cJSON_CreateString("kept"));
+	await_cold(fw, c);
+	assert_string_equal(json_str(container_doc(c), "Marker"), "kept");
+	fw_free(fw, 1);
+
+	/* A restart loads the stopped container cold, facts and all. */
+	fw = fw_reopen(fw);
+	*state = fw;
+	c = by_name(fw, "unsaved");
+	assert_non_null(c);
+	assert_true(container_cold(c));
+	assert_string_equal(container_status(c), "exited");
+	assert_string_equal(container_private_str(c, "TaskArn"), "arn:task/1");
+	assert_true(container_cold(c));
+	o = fw_inspect(fw, "unsaved");
+	assert_non_null(o);
+	assert_string_equal(json_str(o, "Marker"), "kept");
+	assert_int_equal(json_int(json_obj(o, "State"), "ExitCode", -1), 3);
+	cJSON_Delete(o);
+}
+
+static void
+test_old_rows_parsed(void **state)
+{
+	struct fw *fw = *state;
+	struct container *c = make_exited(fw, "old");
+	char *path;
+	sqlite3 *db;
+
+	(void)c;
+	fw_free(fw, 1);
+	/* A row saved before facts were kept. */
+	path = xasprintf("%s/state/state.db", fw->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE containers SET facts = NULL",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	fw = fw_reopen(fw);
+	*state = fw;
+	c = by_name(fw, "old");
+	assert_non_null(c);
+	assert_false(container_cold(c));
+	assert_string_equal(container_private_str(c, "TaskArn"), "arn:task/1");
+	/* Its next drop keeps facts; the next restart loads it cold. */
+	await_cold(fw, c);
+	fw_free(fw, 1);
+	fw = fw_reopen(fw);
+	*state = fw;
+	c = by_name(fw, "old");
+	assert_true(container_cold(c));
+	assert_string_equal(container_private_str(c, "TaskArn"), "arn:task/1");
+}
+
+static int
+setup_vol(void **state)
+{
+	fake_caps[CAP_VOLUMES] = 1;
+	return setup(state);
+}
+
+static int
+teardown_vol(void **state)
+{
+	fake_caps[CAP_VOLUMES] = 0;
+	return teardown(state);
+}
+
+static void
+test_volume_user_cold(void **state)
+{
+	struct fw *fw = *state;
+	char *id;
+
+	fw->autocomplete = 1;
+	id = fw_create(
+	    fw, "vuser", "alpine", "\"HostConfig\":{\"Binds\":[\"vc:/data\"]}");
+	struct container *c = by_name(fw, "vuser");
+	struct fw_resp *r;
+
+	await_cold(fw, c);
+	assert_true(container_mounts_volume(c, "vc"));
+	assert_false(container_mounts_volume(c, "other"));
+	assert_true(container_cold(c));
+	/* In use: a 409, found without reading the document. */
+	r = fw_req(fw, "DELETE", "/volumes/vc", NULL);
+	assert_int_equal(r->status, 409);
+	fw_resp_free(r);
+	assert_true(container_cold(c));
+	free(id);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_drop_and_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_held_not_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_unsaved_change_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_old_rows_parsed, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_volume_user_cold, setup_vol, teardown_vol),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
