@@ -129,7 +129,8 @@ aca_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 static const char *
 aca_poll_id(struct container *c)
 {
-	const char *exec = json_str(json_obj(container_doc(c), "Sockerless"), KIT_P_EXEC);
+	const char *exec =
+	    json_str(json_obj(container_doc(c), "Sockerless"), KIT_P_EXEC);
 
 	if (exec == NULL || !(container_running(c) || kit_start_pending(c)))
 		return NULL;

@@ -216,8 +216,8 @@ lambda_fn_input(struct container *c, const char *fname, const char *image_uri,
 	if (lambda_conf.derive) {
 		const cJSON *it;
 		cJSON *argv = cJSON_CreateArray();
-		cJSON_AddItemToArray(
-		    argv, cJSON_CreateString(json_str(container_doc(c), "Path")));
+		cJSON_AddItemToArray(argv,
+		    cJSON_CreateString(json_str(container_doc(c), "Path")));
 		cJSON_ArrayForEach(it, json_arr(container_doc(c), "Args")) {
 			cJSON_AddItemToArray(argv, cJSON_Duplicate(it, 1));
 		}

@@ -42,7 +42,10 @@ def generator_names():
 
 def seed(db, template, n):
     con = sqlite3.connect(db)
-    row = con.execute("SELECT doc FROM containers WHERE name = ?",
+    # facts (what the walks over all containers read, container.c) as the
+    # backend saved them for the template: the clones differ only in id
+    # and name, which are not among them.
+    row = con.execute("SELECT doc, facts FROM containers WHERE name = ?",
                       (template,)).fetchone()
     if row is None:
         sys.exit(f"scale: no container {template} in {db}")
@@ -58,9 +61,9 @@ def seed(db, template, n):
             base["Id"] = cid
             base["Name"] = "/" + name
             base["Config"]["Hostname"] = cid[:12]
-            con.execute("INSERT INTO containers (id, name, state, doc) "
-                        "VALUES (?, ?, ?, ?)",
-                        (cid, name, "exited", json.dumps(base)))
+            con.execute("INSERT INTO containers (id, name, state, doc, "
+                        "facts) VALUES (?, ?, ?, ?, ?)",
+                        (cid, name, "exited", json.dumps(base), row[1]))
     con.close()
     print(f"seeded {n} containers into the state store in "
           f"{time.monotonic() - t0:.1f} s ({min(n, len(names))} with the "

@@ -491,8 +491,7 @@ store_col(sqlite3_stmt *st, int i)
 
 int
 store_container_each(struct store *s, store_row_fn fn,
-    int (*want_doc)(const struct store_ctr_row *row), void *arg,
-    struct err *e)
+    int (*want_doc)(const struct store_ctr_row *row), void *arg, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -546,16 +545,16 @@ store_rows_add(void *arg, const struct store_ctr_row *row)
 }
 
 int
-store_container_doc(struct store *s, const char *id, char **doc, size_t *len,
-    struct err *e)
+store_container_doc(
+    struct store *s, const char *id, char **doc, size_t *len, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	*doc = NULL;
 	*len = 0;
-	if ((st = store_query(s, STORE_CTR_DOC, "reading container", e, "s",
-		 id)) == NULL)
+	if ((st = store_query(
+		 s, STORE_CTR_DOC, "reading container", e, "s", id)) == NULL)
 		return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {

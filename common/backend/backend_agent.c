@@ -277,6 +277,7 @@ backend_agent_get(struct backend *b, struct container *c)
 		TAILQ_INIT(&ag->relays);
 		c->agent = ag;
 		c->agent_free = backend_agent_free;
+		c->agent_idle = backend_agent_idle;
 	}
 	return ag;
 }
@@ -759,6 +760,16 @@ backend_agent_relay_open(struct agent_relay *rl)
 		backend_agent_relay_hijack(rl);
 	else if (rl->bev != NULL)
 		agent_relay_client_read(rl->bev, rl);
+}
+
+int
+backend_agent_idle(const struct container *c)
+{
+	const struct backend_agent *ag = c->agent;
+
+	return ag == NULL ||
+	    (ag->link == NULL && TAILQ_EMPTY(&ag->relays) &&
+		TAILQ_EMPTY(&ag->waiting));
 }
 
 void

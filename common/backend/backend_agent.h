@@ -85,6 +85,9 @@ void backend_agent_relay_free(struct agent_relay *rl);
 void backend_agent_attach_counted(struct agent_relay *rl);
 void backend_agent_exec_free(struct agent_exec *ex);
 void backend_agent_free(struct container *c);
+/* No link, no relay, no attach waiting: nothing of the agent code reads
+ * the container's document until its next run. */
+int backend_agent_idle(const struct container *c);
 void backend_agent_shutdown(struct backend *b);
 
 /* backend_agent_rev.c: reverse mode (the agent calls back) */

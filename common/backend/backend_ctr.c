@@ -307,7 +307,7 @@ backend_ctr_load_one(void *arg, const struct store_ctr_row *r)
 
 /* Loads every container from the store at start-up, as SQLite steps to
  * each row (no copy of the whole state's text first); stopped ones cold
- * (backend_ctr_load_doc). */
+ * (backend_ctr_load_doc) unless doc_idle_ms is 0. */
 void
 backend_ctr_load(struct backend *b)
 {
@@ -315,8 +315,10 @@ backend_ctr_load(struct backend *b)
 	struct timespec t0, t1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* doc_idle_ms 0: every document is kept parsed, from the start. */
 	if (store_container_each(b->store, backend_ctr_load_one,
-		backend_ctr_load_doc, b, &e) == -1)
+		b->conf.doc_idle_ms > 0 ? backend_ctr_load_doc : NULL, b,
+		&e) == -1)
 		fatalx("loading containers: %s", e.msg);
 	backend_index_sort(&b->by_id);
 	backend_index_sort(&b->by_name);
@@ -338,7 +340,8 @@ backend_ctr_droppable(const struct container *c)
 	const struct backend_waiters *w = c->waiters;
 	const char *st;
 
-	if (container_cold(c) || c->gone || c->refs != 1 || c->agent != NULL ||
+	if (container_cold(c) || c->gone || c->refs != 1 ||
+	    (c->agent != NULL && !c->agent_idle(c)) ||
 	    c->backend_data != NULL || c->stopping || container_running(c))
 		return 0;
 	if (w != NULL &&
@@ -350,6 +353,13 @@ backend_ctr_droppable(const struct container *c)
 	return st != NULL &&
 	    (strcmp(st, "exited") == 0 || strcmp(st, "created") == 0 ||
 		strcmp(st, "dead") == 0);
+}
+
+void
+backend_ctr_cool(struct backend *b, struct container *c)
+{
+	if (b->conf.doc_idle_ms > 0 && backend_ctr_droppable(c))
+		container_drop(c);
 }
 
 static void
@@ -391,8 +401,7 @@ backend_ctr_sweep_start(struct backend *b)
 		return;
 	tv.tv_sec = b->conf.doc_idle_ms / 1000;
 	tv.tv_usec = (b->conf.doc_idle_ms % 1000) * 1000;
-	b->doc_sweep =
-	    event_new(b->base, -1, EV_PERSIST, backend_ctr_sweep, b);
+	b->doc_sweep = event_new(b->base, -1, EV_PERSIST, backend_ctr_sweep, b);
 	event_add(b->doc_sweep, &tv);
 }
 

@@ -81,6 +81,9 @@ void backend_ctr_enlist(struct backend *b, struct container *c);
 /* Drops the documents of containers idle for doc_idle_ms, every
  * doc_idle_ms (docs/scale.md). */
 void backend_ctr_sweep_start(struct backend *b);
+/* Drops c's document again if nothing uses it: for a walk that read a
+ * cold one and is done with it. */
+void backend_ctr_cool(struct backend *b, struct container *c);
 /* Takes c out of the list and the indexes (the list's reference stays
  * with the caller). */
 void backend_ctr_unlist(struct backend *b, struct container *c);

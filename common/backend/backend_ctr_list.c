@@ -176,22 +176,29 @@ backend_ctr_list(
 	    !all && !filters_has(f, "status") && !filters_has(f, "exited");
 	v = backend_ctr_list_candidates(b, running_only);
 	for (size_t i = 0; (c = v[i]) != NULL; i++) {
-		const char *status =
-		    running_only ? container_ps_facts(c)->status : NULL;
+		const char *status;
+		/* A cold document read for the list (its entry, a volume or
+		 * network filter) is dropped again at once: a first ps -a
+		 * of 100k stopped containers must not parse them all into
+		 * memory together. */
+		int cold = container_cold(c);
+		if (limit > 0 && n >= limit)
+			break;
+		status = running_only ? container_ps_facts(c)->status : NULL;
 		if (running_only &&
 		    (status == NULL ||
 			(strcmp(status, "running") != 0 &&
 			    strcmp(status, "paused") != 0)))
-			continue;
-		if ((matched = backend_ctr_matches(b, c, f, &e)) == -1)
+			matched = 0;
+		else if ((matched = backend_ctr_matches(b, c, f, &e)) == -1)
 			goto fail;
-		if (!matched)
-			continue;
-		if (limit > 0 && n >= limit)
-			break;
-		if (n++ > 0)
-			buf_add(&out, ",", 1);
-		container_list_entry(c, &out);
+		if (matched) {
+			if (n++ > 0)
+				buf_add(&out, ",", 1);
+			container_list_entry(c, &out);
+		}
+		if (cold)
+			backend_ctr_cool(b, c);
 	}
 	buf_add(&out, "]\n", 2);
 	body = buf_take(&out, &len);

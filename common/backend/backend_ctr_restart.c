@@ -63,7 +63,8 @@ restart_wanted(struct container *c, int exit_code)
 		return !restart_manual(c);
 	if (restart_policy_is(c, "on-failure"))
 		return exit_code != 0 &&
-		    (max == 0 || json_int(container_doc(c), "RestartCount", 0) < max);
+		    (max == 0 ||
+			json_int(container_doc(c), "RestartCount", 0) < max);
 	return 0;
 }
 

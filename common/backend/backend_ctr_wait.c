@@ -192,7 +192,8 @@ backend_ctr_wait(
 	 * end of that run. */
 	if (w->cond == WAIT_NOT_RUNNING && !container_running(c) &&
 	    !container_restarting(c)) {
-		const char *st = json_str(json_obj(container_doc(c), "State"), "Status");
+		const char *st =
+		    json_str(json_obj(container_doc(c), "State"), "Status");
 		if (st != NULL && strcmp(st, "created") == 0)
 			backend_ctr_waiter_answer(w);
 		else

@@ -150,7 +150,7 @@ struct backend {
 	struct volume_list volumes;   /* oldest first (backend_vol.c) */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *doc_sweep; /* drops idle documents (backend_ctr.c) */
-	int agent_closing; /* shutting down: no new agent links */
+	int agent_closing;	 /* shutting down: no new agent links */
 	struct aglink_listener *agent_listener; /* reverse mode */
 };
 

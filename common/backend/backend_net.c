@@ -486,8 +486,9 @@ backend_net_endpoint_events(
 	const cJSON *ep;
 	struct network *n;
 
-	cJSON_ArrayForEach(
-	    ep, json_obj(json_obj(container_doc(c), "NetworkSettings"), "Networks")) {
+	cJSON_ArrayForEach(ep,
+	    json_obj(
+		json_obj(container_doc(c), "NetworkSettings"), "Networks")) {
 		if ((n = backend_net_by_name(b, ep->string)) != NULL)
 			backend_net_event(b, n, action, c);
 	}

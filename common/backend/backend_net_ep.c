@@ -16,7 +16,8 @@
 cJSON *
 backend_net_endpoints(const struct container *c)
 {
-	return json_obj(json_obj(container_doc(c), "NetworkSettings"), "Networks");
+	return json_obj(
+	    json_obj(container_doc(c), "NetworkSettings"), "Networks");
 }
 
 cJSON *
@@ -52,7 +53,8 @@ backend_net_attach(
 	container_touch(c);
 	if (nets == NULL) {
 		nets = cJSON_CreateObject();
-		json_set(json_obj(container_doc(c), "NetworkSettings"), "Networks", nets);
+		json_set(json_obj(container_doc(c), "NetworkSettings"),
+		    "Networks", nets);
 	}
 	ep = backend_net_ep_new(n, cfg);
 	json_set(nets, network_name(n), ep);

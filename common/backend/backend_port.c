@@ -377,8 +377,8 @@ fail:
 void
 backend_port_readopt(struct backend *b, struct container *c)
 {
-	const cJSON *ports =
-			json_obj(json_obj(container_doc(c), "NetworkSettings"), "Ports"),
+	const cJSON *ports = json_obj(
+			json_obj(container_doc(c), "NetworkSettings"), "Ports"),
 		    *it, *bd;
 	struct port_pub *pp = NULL;
 	struct err e;

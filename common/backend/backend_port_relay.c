@@ -217,10 +217,12 @@ static int
 port_relay_shared(const struct container *a, const struct container *p)
 {
 	const cJSON *ep,
-	    *peps = json_obj(json_obj(container_doc(p), "NetworkSettings"), "Networks");
+	    *peps = json_obj(
+		json_obj(container_doc(p), "NetworkSettings"), "Networks");
 
-	cJSON_ArrayForEach(
-	    ep, json_obj(json_obj(container_doc(a), "NetworkSettings"), "Networks")) {
+	cJSON_ArrayForEach(ep,
+	    json_obj(
+		json_obj(container_doc(a), "NetworkSettings"), "Networks")) {
 		if (strcmp(ep->string, "none") != 0 &&
 		    strcmp(ep->string, "host") != 0 &&
 		    cJSON_GetObjectItemCaseSensitive(peps, ep->string) != NULL)

@@ -116,14 +116,15 @@ container_facts(const struct container *c, size_t *len)
 			continue;
 		container_fact_add(&out, 'p', it->string,
 		    cJSON_IsString(it) &&
-			strlen(it->valuestring) <= CONTAINER_FACT_MAX ?
+			    strlen(it->valuestring) <= CONTAINER_FACT_MAX ?
 			it->valuestring :
 			NULL);
 	}
-	cJSON_ArrayForEach(
-	    it, json_arr(json_obj(doc, CONTAINER_PRIVATE), BACKEND_PRIV_MOUNTS)) {
+	cJSON_ArrayForEach(it,
+	    json_arr(json_obj(doc, CONTAINER_PRIVATE), BACKEND_PRIV_MOUNTS)) {
 		if (json_str(it, "Volume") != NULL)
-			container_fact_add(&out, 'v', json_str(it, "Volume"), NULL);
+			container_fact_add(
+			    &out, 'v', json_str(it, "Volume"), NULL);
 	}
 	if (img != NULL)
 		container_fact_add(&out, 'i', img, NULL);
@@ -222,8 +223,8 @@ container_load(struct container *c)
 	}
 	if (doc == NULL) {
 		char *n = xasprintf("/%s", c->cold_name);
-		log_warnx("container %.12s: reading its document: %s", c->id,
-		    e.msg);
+		log_warnx(
+		    "container %.12s: reading its document: %s", c->id, e.msg);
 		doc = cJSON_CreateObject();
 		json_add_str(doc, "Id", c->id);
 		json_add_str(doc, "Name", n);
@@ -352,9 +353,9 @@ container_image(const struct container *c)
 const char *
 container_image_ref(const struct container *c)
 {
-	const char *ref = json_str(
-	    json_obj(container_doc(c), CONTAINER_PRIVATE),
-	    BACKEND_PRIV_IMAGE_REF);
+	const char *ref =
+	    json_str(json_obj(container_doc(c), CONTAINER_PRIVATE),
+		BACKEND_PRIV_IMAGE_REF);
 
 	return ref != NULL ? ref : container_image(c);
 }
@@ -636,7 +637,8 @@ container_status_fmt(const struct container *c,
 		    dur, sizeof(dur), str_now_ns() - in->started);
 		/* Docker: "Up 5 minutes (healthy)", "(health: starting)". */
 		hs = json_str(
-		    json_obj(json_obj(container_doc(c), "State"), "Health"), "Status");
+		    json_obj(json_obj(container_doc(c), "State"), "Health"),
+		    "Status");
 		snprintf(out, size, "Up %s%s%s%s%s", dur,
 		    strcmp(status, "paused") == 0 ? " (Paused)" : "",
 		    hs == NULL			    ? "" :
@@ -780,7 +782,8 @@ container_summary_parts(const struct container *c, cJSON **head, cJSON **tail)
 	cJSON_AddItemToObject(o, "Ports", container_ports_list(c));
 	cJSON_AddItemToObject(o, "Labels",
 	    labels != NULL ? cJSON_Duplicate(labels, 1) : cJSON_CreateObject());
-	json_add_str(o, "State", json_str(json_obj(container_doc(c), "State"), "Status"));
+	json_add_str(o, "State",
+	    json_str(json_obj(container_doc(c), "State"), "Status"));
 	*head = o;
 	o = cJSON_CreateObject();
 	hc = cJSON_CreateObject();
@@ -867,7 +870,8 @@ container_ps_get(struct container *c)
 	container_status_in(c, &l->in);
 	l->name = container_strdup_or_null(container_name(c));
 	l->image = container_strdup_or_null(container_image(c));
-	l->image_id = container_strdup_or_null(json_str(container_doc(c), "Image"));
+	l->image_id =
+	    container_strdup_or_null(json_str(container_doc(c), "Image"));
 	labels = json_obj(container_config(c), "Labels");
 	l->labels = labels != NULL ? cJSON_Duplicate(labels, 1) : NULL;
 	l->facts.status =

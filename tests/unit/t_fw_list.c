@@ -220,7 +220,8 @@ doc_matches(const struct container *c, const struct filters *f)
 	}
 	return !filters_has(f, "ancestor") ||
 	    filters_match_exact(f, "ancestor", container_image(c)) ||
-	    filters_match_exact(f, "ancestor", json_str(container_doc(c), "Image"));
+	    filters_match_exact(
+		f, "ancestor", json_str(container_doc(c), "Image"));
 }
 
 /* ps -a with filters (JSON) lists exactly the containers doc_matches

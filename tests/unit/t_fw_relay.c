@@ -284,7 +284,8 @@ assert_relay_ep(struct fw *fw, const char *id, const char *net)
 
 	assert_non_null(c);
 	ep = json_obj(
-	    json_obj(json_obj(container_doc(c), "NetworkSettings"), "Networks"), net);
+	    json_obj(json_obj(container_doc(c), "NetworkSettings"), "Networks"),
+	    net);
 	assert_non_null(ep);
 	assert_non_null(json_str(ep, "EndpointID"));
 	assert_int_equal(strlen(json_str(ep, "EndpointID")), 64);

@@ -203,7 +203,8 @@ test_backoff_reset_after_long_run(void **state)
 	assert_int_equal(backend_ctr_life(c)->restart_delay_ms, 3200);
 	assert_true(fw_run_until_fn(fw, is_running, id));
 	str_time_parse(
-	    json_str(json_obj(container_doc(c), "State"), "StartedAt"), &started);
+	    json_str(json_obj(container_doc(c), "State"), "StartedAt"),
+	    &started);
 	backend_container_exited(
 	    fw->b, c, 0, started + 11 * 1000000000LL, NULL);
 	assert_int_equal(backend_ctr_life(c)->restart_delay_ms, 100);

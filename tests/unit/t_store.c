@@ -96,19 +96,23 @@ t_containers(void **state)
 	size_t n;
 	struct err e;
 
-	assert_int_equal(
-	    store_container_put(t->s, "c1", "/one", "created", "{}", NULL, 0, &e), 0);
-	assert_int_equal(
-	    store_container_put(t->s, "c2", "/two", "created", "{}", NULL, 0, &e), 0);
-	assert_int_equal(
-	    store_container_put(t->s, "c3", "/three", "created", "{}", NULL, 0, &e), 0);
+	assert_int_equal(store_container_put(
+			     t->s, "c1", "/one", "created", "{}", NULL, 0, &e),
+	    0);
+	assert_int_equal(store_container_put(
+			     t->s, "c2", "/two", "created", "{}", NULL, 0, &e),
+	    0);
+	assert_int_equal(store_container_put(t->s, "c3", "/three", "created",
+			     "{}", NULL, 0, &e),
+	    0);
 	/* Replacing keeps the row's place. */
-	assert_int_equal(
-	    store_container_put(t->s, "c1", "/uno", "running", "{\"a\":1}", NULL, 0, &e),
+	assert_int_equal(store_container_put(t->s, "c1", "/uno", "running",
+			     "{\"a\":1}", NULL, 0, &e),
 	    0);
 	/* Names are unique. */
-	assert_int_equal(
-	    store_container_put(t->s, "c4", "/two", "created", "{}", NULL, 0, &e), -1);
+	assert_int_equal(store_container_put(
+			     t->s, "c4", "/two", "created", "{}", NULL, 0, &e),
+	    -1);
 	assert_int_equal(e.status, 500);
 	assert_true(strncmp(e.msg, "store: saving container: ", 25) == 0);
 
@@ -131,8 +135,9 @@ t_containers(void **state)
 	assert_string_equal(rows[1].id, "c3");
 	store_rows_free(rows, n);
 	/* A new row goes last even after deletes. */
-	assert_int_equal(
-	    store_container_put(t->s, "c5", "/two", "created", "{}", NULL, 0, &e), 0);
+	assert_int_equal(store_container_put(
+			     t->s, "c5", "/two", "created", "{}", NULL, 0, &e),
+	    0);
 	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(rows[2].id, "c5");
@@ -335,8 +340,9 @@ t_shrink(void **state)
 	for (int i = 0; i < 500; i++) {
 		snprintf(id, sizeof(id), "%064d", i);
 		snprintf(name, sizeof(name), "c%d", i);
-		assert_int_equal(
-		    store_container_put(t->s, id, name, "exited", doc, NULL, 0, &e), 0);
+		assert_int_equal(store_container_put(t->s, id, name, "exited",
+				     doc, NULL, 0, &e),
+		    0);
 	}
 	store_close(t->s);
 	t->s = NULL;
@@ -367,8 +373,8 @@ t_auto_vacuum_old(void **state)
 	size_t n;
 	struct err e;
 
-	assert_int_equal(
-	    store_container_put(t->s, HEX_A, "old", "exited", "{\"Id\":1}", NULL, 0, &e),
+	assert_int_equal(store_container_put(t->s, HEX_A, "old", "exited",
+			     "{\"Id\":1}", NULL, 0, &e),
 	    0);
 	store_close(t->s);
 	t->s = NULL;

@@ -62,6 +62,9 @@ struct container {
 	/* Frees agent: set with it, so that container.c, below the agent
 	 * code, does not call up into it. */
 	void (*agent_free)(struct container *c);
+	/* Whether agent is idle (no link, no relay): set with it, for the
+	 * same reason. */
+	int (*agent_idle)(const struct container *c);
 };
 
 /* Completion of an asynchronous backend operation: e is NULL on success. */

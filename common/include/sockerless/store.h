@@ -47,12 +47,11 @@ struct store_ctr_row {
  * read past its facts. */
 typedef void (*store_row_fn)(void *arg, const struct store_ctr_row *row);
 int store_container_each(struct store *s, store_row_fn fn,
-    int (*want_doc)(const struct store_ctr_row *row), void *arg,
-    struct err *e);
+    int (*want_doc)(const struct store_ctr_row *row), void *arg, struct err *e);
 /* One container's document text, NUL-terminated (caller frees): *doc is
  * NULL when no row has that id. */
-int store_container_doc(struct store *s, const char *id, char **doc,
-    size_t *len, struct err *e);
+int store_container_doc(
+    struct store *s, const char *id, char **doc, size_t *len, struct err *e);
 int store_container_delete(struct store *s, const char *id, struct err *e);
 
 /* Networks: doc is the network's JSON; put inserts or replaces by id and
