@@ -268,7 +268,7 @@ container_drop(struct container *c)
 	const char *n = container_name(c);
 	struct err e;
 	size_t len;
-	char *facts;
+	char *facts, *name;
 
 	if (container_text_sum(text, strlen(text)) != c->tree_sum) {
 		log_debug("container %.12s: saving a change before its "
@@ -286,8 +286,9 @@ container_drop(struct container *c)
 		free(facts);
 	}
 	free(text);
+	name = xstrdup(n != NULL ? n : ""); /* n may be the old cold_name */
 	free(c->cold_name);
-	c->cold_name = xstrdup(n != NULL ? n : "");
+	c->cold_name = name;
 	str_lcpy(c->cold_status, st != NULL ? st : "", sizeof(c->cold_status));
 	free(c->cold_facts);
 	c->cold_facts = container_facts(c, &len);
