@@ -61,8 +61,6 @@ static const char *const store_sql[STORE__COUNT] = {
 			  "facts) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) "
 			  "DO UPDATE SET name = ?2, state = ?3, doc = ?4, "
 			  "facts = ?5",
-	/* facts before doc: a row whose document is not wanted is not read
-	 * past its facts. */
 	[STORE_CTR_LIST] = "SELECT id, name, state, facts, doc FROM "
 			   "containers ORDER BY seq",
 	[STORE_CTR_DEL] = "DELETE FROM containers WHERE id = ?1",
@@ -506,8 +504,7 @@ store_container_each(struct store *s, store_row_fn fn,
 		r.state = (const char *)sqlite3_column_text(st, 2);
 		r.facts = sqlite3_column_blob(st, 3);
 		r.factslen = (size_t)sqlite3_column_bytes(st, 3);
-		/* The document is the last column: a row whose text is not
-		 * asked for is not read past its facts. */
+		/* A document not asked for is neither decoded nor copied. */
 		if (want_doc == NULL || want_doc(&r)) {
 			r.doc = (const char *)sqlite3_column_text(st, 4);
 			r.doclen = (size_t)sqlite3_column_bytes(st, 4);

@@ -262,11 +262,17 @@ backend_container_save(struct backend *b, struct container *c)
  * saved before facts were kept is parsed (and gets them at its next
  * save or drop). */
 static int
+backend_ctr_row_facts(const struct store_ctr_row *r)
+{
+	return r->facts != NULL && r->factslen > 0 &&
+	    ((const char *)r->facts)[r->factslen - 1] == '\0';
+}
+
+static int
 backend_ctr_load_doc(const struct store_ctr_row *r)
 {
-	return r->state == NULL || r->name == NULL || r->facts == NULL ||
-	    r->factslen == 0 ||
-	    ((const char *)r->facts)[r->factslen - 1] != '\0' ||
+	return r->state == NULL || r->name == NULL ||
+	    !backend_ctr_row_facts(r) ||
 	    (strcmp(r->state, "exited") != 0 && strcmp(r->state, "dead") != 0);
 }
 
@@ -292,7 +298,7 @@ backend_ctr_load_one(void *arg, const struct store_ctr_row *r)
 	} else {
 		c = container_new(r->id, doc);
 		/* A row without facts is saved again at its drop, with them. */
-		if (r->facts != NULL)
+		if (backend_ctr_row_facts(r))
 			container_saved(c, r->doc);
 	}
 	c->store = b->store;

@@ -33,7 +33,7 @@ container_private_first(cJSON *doc)
 }
 
 /* FNV-1a: whether a tree about to be dropped still prints as the text the
- * store holds (container_sweep_one). */
+ * store holds (container_drop). */
 static uint64_t
 container_text_sum(const char *text, size_t len)
 {
@@ -384,7 +384,7 @@ container_state(struct container *c)
 int
 container_running(const struct container *c)
 {
-	/* A cold container is never running (container_sweep_one). */
+	/* A cold container is never running (backend_ctr_droppable). */
 	if (c->tree == NULL)
 		return 0;
 	return json_bool(json_obj(c->tree, "State"), "Running", 0);

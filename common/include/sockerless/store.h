@@ -43,8 +43,8 @@ struct store_ctr_row {
 };
 /* Calls fn with each row in creation order, without copying: loading 100k
  * containers need not hold all their text at once. want_doc (NULL: every
- * row) says whether fn gets a row's document: a row it declines is not
- * read past its facts. */
+ * row) says whether fn gets a row's document (one it declines is not
+ * decoded). */
 typedef void (*store_row_fn)(void *arg, const struct store_ctr_row *row);
 int store_container_each(struct store *s, store_row_fn fn,
     int (*want_doc)(const struct store_ctr_row *row), void *arg, struct err *e);
