@@ -87,7 +87,11 @@ container_saved(struct container *c, const char *text)
  * its document: a list of NUL-terminated entries, ended by an empty one.
  * "pKEY=VALUE" is a private string value (up to CONTAINER_FACT_MAX
  * bytes), "pKEY" a private key with another value, "vNAME" a volume the
- * container mounts, "iID" its image id. */
+ * container mounts, "iID" its image id. What the list filters read
+ * (container_ps_get) is there too: "cIMAGE" (Config.Image as given),
+ * "xCODE" (State.ExitCode, always written), "lKEY=VALUE" a label, or "L"
+ * when a label cannot be written so (a key with '=', a value that is not
+ * a string): then the filters read the document. */
 
 #define CONTAINER_FACT_MAX 512
 
@@ -109,6 +113,8 @@ container_facts(const struct container *c, size_t *len)
 	const cJSON *doc = container_doc(c), *it;
 	struct buf out;
 	const char *img = json_str(doc, "Image");
+	const char *cimg = json_str(json_obj(doc, "Config"), "Image");
+	char code[24];
 
 	buf_init(&out, 0);
 	cJSON_ArrayForEach(it, json_obj(doc, CONTAINER_PRIVATE)) {
@@ -128,6 +134,19 @@ container_facts(const struct container *c, size_t *len)
 	}
 	if (img != NULL)
 		container_fact_add(&out, 'i', img, NULL);
+	if (cimg != NULL)
+		container_fact_add(&out, 'c', cimg, NULL);
+	snprintf(code, sizeof(code), "%lld",
+	    (long long)json_int(json_obj(doc, "State"), "ExitCode", 0));
+	container_fact_add(&out, 'x', code, NULL);
+	cJSON_ArrayForEach(it, json_obj(json_obj(doc, "Config"), "Labels")) {
+		if (it->string == NULL || strchr(it->string, '=') != NULL ||
+		    !cJSON_IsString(it)) {
+			container_fact_add(&out, 'L', "", NULL);
+			break;
+		}
+		container_fact_add(&out, 'l', it->string, it->valuestring);
+	}
 	buf_add(&out, "", 1);
 	return buf_take(&out, len);
 }
@@ -188,17 +207,22 @@ container_mounts_volume(const struct container *c, const char *name)
 	return 0;
 }
 
+/* The value of c's first fact of kind (with no key), or NULL. */
+static const char *
+container_fact_of(const struct container *c, char kind)
+{
+	for (const char *f = c->cold_facts; f != NULL && *f != '\0';
+	     f += strlen(f) + 1)
+		if (f[0] == kind)
+			return f + 1;
+	return NULL;
+}
+
 const char *
 container_image_id(const struct container *c)
 {
-	const char *f;
-
-	if (c->tree == NULL && c->cold_facts != NULL) {
-		for (f = c->cold_facts; *f != '\0'; f += strlen(f) + 1)
-			if (f[0] == 'i')
-				return f + 1;
-		return NULL;
-	}
+	if (c->tree == NULL && c->cold_facts != NULL)
+		return container_fact_of(c, 'i');
 	return json_str(container_doc(c), "Image");
 }
 
@@ -821,7 +845,11 @@ container_summary_json(const struct container *c)
  * goes at split (the head's keys end there, the tail's begin), and what
  * Status is made of. */
 struct container_ps {
+	/* in.status and in.exit_code are always set; the rest once have_in
+	 * (a cold container's facts do not hold it: the entry's rendering
+	 * reads the document). */
 	struct container_status_in in;
+	int have_in;
 	/* What the list filters read (container_ps_facts), copied from the
 	 * document: a filtered ps of 10k containers reads these instead of
 	 * looking keys up in 10k documents. */
@@ -858,6 +886,38 @@ container_strdup_or_null(const char *s)
 	return s != NULL ? xstrdup(s) : NULL;
 }
 
+/* What the filters read, from a cold container's facts; 0 when they do
+ * not hold it all. */
+static int
+container_ps_from_facts(struct container *c, struct container_ps *l)
+{
+	const char *code = container_fact_of(c, 'x'), *f, *eq;
+	long long n;
+
+	if (c->tree != NULL || code == NULL ||
+	    container_fact_of(c, 'L') != NULL)
+		return 0;
+	n = strtoll(code, NULL, 10);
+	str_lcpy(l->in.status, c->cold_status, sizeof(l->in.status));
+	l->in.exit_code = n;
+	l->name = container_strdup_or_null(c->cold_name);
+	l->image = container_strdup_or_null(container_fact_of(c, 'c'));
+	l->image_id = container_strdup_or_null(container_fact_of(c, 'i'));
+	for (f = c->cold_facts; *f != '\0'; f += strlen(f) + 1) {
+		if (f[0] != 'l' || (eq = strchr(f, '=')) == NULL)
+			continue;
+		if (l->labels == NULL)
+			l->labels = cJSON_CreateObject();
+		{
+			char *k = xstrndup(f + 1, (size_t)(eq - f - 1));
+			json_add_str(l->labels, k, eq + 1);
+			free(k);
+		}
+	}
+	l->facts.status = c->cold_status[0] != '\0' ? l->in.status : NULL;
+	return 1;
+}
+
 /* The cached part of c's entry, made now if the document changed since. */
 static struct container_ps *
 container_ps_get(struct container *c)
@@ -868,17 +928,20 @@ container_ps_get(struct container *c)
 	if (l != NULL)
 		return l;
 	l = xcalloc(1, sizeof(*l));
-	container_status_in(c, &l->in);
-	l->name = container_strdup_or_null(container_name(c));
-	l->image = container_strdup_or_null(container_image(c));
-	l->image_id =
-	    container_strdup_or_null(json_str(container_doc(c), "Image"));
-	labels = json_obj(container_config(c), "Labels");
-	l->labels = labels != NULL ? cJSON_Duplicate(labels, 1) : NULL;
-	l->facts.status =
-	    json_str(json_obj(container_doc(c), "State"), "Status") != NULL ?
-	    l->in.status :
-	    NULL;
+	if (!container_ps_from_facts(c, l)) {
+		container_status_in(c, &l->in);
+		l->have_in = 1;
+		l->name = container_strdup_or_null(container_name(c));
+		l->image = container_strdup_or_null(container_image(c));
+		l->image_id = container_strdup_or_null(
+		    json_str(container_doc(c), "Image"));
+		labels = json_obj(container_config(c), "Labels");
+		l->labels = labels != NULL ? cJSON_Duplicate(labels, 1) : NULL;
+		l->facts.status = json_str(json_obj(container_doc(c), "State"),
+				      "Status") != NULL ?
+		    l->in.status :
+		    NULL;
+	}
 	l->facts.exit_code = l->in.exit_code;
 	l->facts.name = l->name;
 	l->facts.image = l->image;
@@ -939,6 +1002,10 @@ container_list_entry(struct container *c, struct buf *out)
 	struct container_ps *l = container_ps_get(c);
 	char status[128];
 
+	if (!l->have_in) {
+		container_status_in(c, &l->in);
+		l->have_in = 1;
+	}
 	if (l->text == NULL) {
 		cJSON *head, *tail;
 		char *h, *t;

@@ -154,6 +154,91 @@ test_drop_and_read_back(void **state)
 	assert_null(fw_inspect(fw, "cold2"));
 }
 
+/* GET /containers/json?all=1&filters=F (F URL-encoded by the caller):
+ * the number of entries. */
+static int
+list_count(struct fw *fw, const char *filters)
+{
+	char *path = xasprintf("/containers/json?all=1&filters=%s", filters);
+	struct fw_resp *r = fw_req(fw, "GET", path, NULL);
+	int n;
+
+	assert_int_equal(r->status, 200);
+	n = cJSON_GetArraySize(r->json);
+	fw_resp_free(r);
+	free(path);
+	return n;
+}
+
+/* The filters of a first list after a restart come from the facts: the
+ * cold container is matched (or not) without reading its document, and
+ * only an entry that is printed reads it. */
+static void
+test_filters_from_facts(void **state)
+{
+	struct fw *fw = *state;
+	struct container *c, *odd;
+	sqlite3 *db;
+	char *path;
+	char *id = fw_create(fw, "odd", "alpine", "\"Labels\":{\"a=b\":\"c\"}");
+
+	fw_start(fw, id);
+	fw_exit(fw, id, 0);
+	free(id);
+	(void)make_exited(fw, "facts");
+	fw_free(fw, 1);
+	/* Its labels and image taken out of its document behind the
+	 * backend's back: a filter that read them there would not match. */
+	path = xasprintf("%s/state/state.db", fw->dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+			     "UPDATE containers SET doc = json_remove(doc, "
+			     "'$.Config.Labels', '$.Config.Image') WHERE "
+			     "name = 'facts'",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+	fw = fw_reopen(fw);
+	*state = fw;
+	c = by_name(fw, "facts");
+	odd = by_name(fw, "odd");
+	assert_true(container_cold(c));
+	assert_true(container_cold(odd));
+	/* Each filter, matching nothing: nothing is printed, nothing read. */
+	assert_int_equal(
+	    list_count(fw, "%7B%22label%22%3A%5B%22team%3Dred%22%5D%7D"), 0);
+	assert_int_equal(
+	    list_count(fw, "%7B%22name%22%3A%5B%22%5Enone%24%22%5D%7D"), 0);
+	assert_int_equal(
+	    list_count(fw, "%7B%22status%22%3A%5B%22running%22%5D%7D"), 0);
+	assert_int_equal(
+	    list_count(fw, "%7B%22exited%22%3A%5B%224%22%5D%7D"), 0);
+	assert_int_equal(
+	    list_count(fw, "%7B%22ancestor%22%3A%5B%22busybox%22%5D%7D"), 0);
+	assert_true(container_cold(c));
+	/* Matching it, from the same facts. */
+	assert_int_equal(
+	    list_count(fw, "%7B%22label%22%3A%5B%22team%3Dblue%22%5D%7D"), 1);
+	assert_int_equal(
+	    list_count(fw, "%7B%22label%22%3A%5B%22team%22%5D%7D"), 1);
+	assert_int_equal(
+	    list_count(fw, "%7B%22name%22%3A%5B%22fact%22%5D%7D"), 1);
+	assert_int_equal(
+	    list_count(fw, "%7B%22exited%22%3A%5B%223%22%5D%7D"), 1);
+	assert_int_equal(
+	    list_count(fw, "%7B%22ancestor%22%3A%5B%22alpine%22%5D%7D"), 2);
+	/* A label key with '=' is not in the facts: that container's
+	 * filters read its document, and match as before. */
+	assert_int_equal(
+	    list_count(fw, "%7B%22name%22%3A%5B%22odd%22%5D%7D"), 1);
+	assert_int_equal(
+	    list_count(fw, "%7B%22label%22%3A%5B%22a%22%5D%7D"), 0);
+	/* Printed entries were read and dropped again at once. */
+	assert_true(container_cold(c));
+	assert_true(container_cold(odd));
+}
+
 static void
 test_held_not_dropped(void **state)
 {
@@ -283,6 +368,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_drop_and_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_filters_from_facts, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_held_not_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(
