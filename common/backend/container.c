@@ -91,9 +91,15 @@ container_saved(struct container *c, const char *text)
  * (container_ps_get) is there too: "cIMAGE" (Config.Image as given),
  * "xCODE" (State.ExitCode, always written), "lKEY=VALUE" a label, or "L"
  * when a label cannot be written so (a key with '=', a value that is not
- * a string): then the filters read the document. */
+ * a string): then the filters read the document. And what a list prints:
+ * "sNS" and "fNS" (StartedAt, FinishedAt), "eSPLIT:TEXT" the rendered
+ * entry (container_list_entry), so that a first ps -a after a restart
+ * reads no document either. */
 
 #define CONTAINER_FACT_MAX 512
+
+static char *container_entry_render(
+    const struct container *c, size_t *len, size_t *split);
 
 static void
 container_fact_add(struct buf *out, char kind, const char *a, const char *b)
@@ -114,7 +120,10 @@ container_facts(const struct container *c, size_t *len)
 	struct buf out;
 	const char *img = json_str(doc, "Image");
 	const char *cimg = json_str(json_obj(doc, "Config"), "Image");
-	char code[24];
+	const cJSON *st = json_obj(doc, "State");
+	char code[48], *entry;
+	int64_t t;
+	size_t elen, split;
 
 	buf_init(&out, 0);
 	cJSON_ArrayForEach(it, json_obj(doc, CONTAINER_PRIVATE)) {
@@ -136,9 +145,23 @@ container_facts(const struct container *c, size_t *len)
 		container_fact_add(&out, 'i', img, NULL);
 	if (cimg != NULL)
 		container_fact_add(&out, 'c', cimg, NULL);
-	snprintf(code, sizeof(code), "%lld",
-	    (long long)json_int(json_obj(doc, "State"), "ExitCode", 0));
+	snprintf(
+	    code, sizeof(code), "%lld", (long long)json_int(st, "ExitCode", 0));
 	container_fact_add(&out, 'x', code, NULL);
+	t = 0;
+	str_time_parse(json_str(st, "StartedAt"), &t);
+	snprintf(code, sizeof(code), "%lld", (long long)t);
+	container_fact_add(&out, 's', code, NULL);
+	t = 0;
+	str_time_parse(json_str(st, "FinishedAt"), &t);
+	snprintf(code, sizeof(code), "%lld", (long long)t);
+	container_fact_add(&out, 'f', code, NULL);
+	entry = container_entry_render(c, &elen, &split);
+	snprintf(code, sizeof(code), "%zu:", split);
+	buf_add(&out, "e", 1);
+	buf_adds(&out, code);
+	buf_add(&out, entry, elen + 1);
+	free(entry);
 	cJSON_ArrayForEach(it, json_obj(json_obj(doc, "Config"), "Labels")) {
 		if (it->string == NULL || strchr(it->string, '=') != NULL ||
 		    !cJSON_IsString(it)) {
@@ -825,6 +848,32 @@ container_summary_parts(const struct container *c, cJSON **head, cJSON **tail)
 	*tail = o;
 }
 
+/* c's list entry without Status: "{...head keys" and "tail keys...}"
+ * back to back; *split is where Status goes. Caller frees. */
+static char *
+container_entry_render(const struct container *c, size_t *len, size_t *split)
+{
+	cJSON *head, *tail;
+	char *h, *t, *text;
+	size_t hl, tl;
+
+	container_summary_parts(c, &head, &tail);
+	h = json_print(head);
+	t = json_print(tail);
+	hl = strlen(h) - 1; /* without the closing brace */
+	tl = strlen(t) - 1; /* without the opening brace */
+	text = xmalloc(hl + tl + 1);
+	memcpy(text, h, hl);
+	memcpy(text + hl, t + 1, tl + 1);
+	*len = hl + tl;
+	*split = hl;
+	free(h);
+	free(t);
+	cJSON_Delete(head);
+	cJSON_Delete(tail);
+	return text;
+}
+
 cJSON *
 container_summary_json(const struct container *c)
 {
@@ -846,8 +895,7 @@ container_summary_json(const struct container *c)
  * Status is made of. */
 struct container_ps {
 	/* in.status and in.exit_code are always set; the rest once have_in
-	 * (a cold container's facts do not hold it: the entry's rendering
-	 * reads the document). */
+	 * (from the document, or from a cold container's facts). */
 	struct container_status_in in;
 	int have_in;
 	/* What the list filters read (container_ps_facts), copied from the
@@ -915,6 +963,23 @@ container_ps_from_facts(struct container *c, struct container_ps *l)
 		}
 	}
 	l->facts.status = c->cold_status[0] != '\0' ? l->in.status : NULL;
+	/* The entry as printed, when the facts have it. */
+	if ((f = container_fact_of(c, 'e')) != NULL &&
+	    container_fact_of(c, 's') != NULL &&
+	    container_fact_of(c, 'f') != NULL &&
+	    (eq = strchr(f, ':')) != NULL) {
+		size_t split = (size_t)strtoull(f, NULL, 10);
+		if (split <= strlen(eq + 1)) {
+			l->in.started =
+			    strtoll(container_fact_of(c, 's'), NULL, 10);
+			l->in.finished =
+			    strtoll(container_fact_of(c, 'f'), NULL, 10);
+			l->have_in = 1;
+			l->text = xstrdup(eq + 1);
+			l->len = strlen(l->text);
+			l->split = split;
+		}
+	}
 	return 1;
 }
 
@@ -1006,26 +1071,8 @@ container_list_entry(struct container *c, struct buf *out)
 		container_status_in(c, &l->in);
 		l->have_in = 1;
 	}
-	if (l->text == NULL) {
-		cJSON *head, *tail;
-		char *h, *t;
-		size_t hl, tl;
-
-		container_summary_parts(c, &head, &tail);
-		h = json_print(head);
-		t = json_print(tail);
-		hl = strlen(h) - 1; /* without the closing brace */
-		tl = strlen(t) - 1; /* without the opening brace */
-		l->text = xmalloc(hl + tl + 1);
-		memcpy(l->text, h, hl);
-		memcpy(l->text + hl, t + 1, tl + 1);
-		l->len = hl + tl;
-		l->split = hl;
-		free(h);
-		free(t);
-		cJSON_Delete(head);
-		cJSON_Delete(tail);
-	}
+	if (l->text == NULL)
+		l->text = container_entry_render(c, &l->len, &l->split);
 	container_status_fmt(c, &l->in, status, sizeof(status));
 	buf_add(out, l->text, l->split);
 	buf_add(out, ",\"Status\":", 10);

@@ -234,6 +234,21 @@ test_filters_from_facts(void **state)
 	    list_count(fw, "%7B%22name%22%3A%5B%22odd%22%5D%7D"), 1);
 	assert_int_equal(
 	    list_count(fw, "%7B%22label%22%3A%5B%22a%22%5D%7D"), 0);
+	/* The entry printed is the one in the facts (the document has no
+	 * labels now). */
+	{
+		struct fw_resp *r = fw_req(fw, "GET",
+		    "/containers/json?all=1&filters=%7B%22name%22%3A%5B%22%5E%2F"
+		    "facts%24%22%5D%7D",
+		    NULL);
+		const cJSON *e = cJSON_GetArrayItem(r->json, 0);
+		assert_int_equal(r->status, 200);
+		assert_string_equal(
+		    json_str(json_obj(e, "Labels"), "team"), "blue");
+		assert_string_equal(json_str(e, "Image"), "alpine");
+		assert_non_null(strstr(json_str(e, "Status"), "Exited (3)"));
+		fw_resp_free(r);
+	}
 	/* Printed entries were read and dropped again at once. */
 	assert_true(container_cold(c));
 	assert_true(container_cold(odd));
