@@ -40,18 +40,41 @@ def generator_names():
     return [f"{a}_{s}" for a in lists[0] for s in lists[1]]
 
 
+def clone_facts(facts, tmpl_id, tmpl_name, cid, name):
+    """The template's facts (common/backend/container.c) made a clone's: its
+    id and name in the rendered list entry ("eSPLIT:TEXT"), whose split
+    (where Status goes, after Names) moves by the name's change in
+    length. The other facts are not the container's own."""
+    out = []
+    for e in bytes(facts).split(b"\0"):
+        if e[:1] == b"e":
+            split, _, text = e[1:].partition(b":")
+            split = int(split)
+            head = text[:split].replace(tmpl_id.encode(), cid.encode())
+            head = head.replace(json.dumps("/" + tmpl_name).encode(),
+                                json.dumps("/" + name).encode())
+            tail = text[split:].replace(tmpl_id.encode(), cid.encode())
+            e = b"e%d:" % len(head) + head + tail
+        out.append(e)
+    return b"\0".join(out)
+
+
 def seed(db, template, n):
     con = sqlite3.connect(db)
-    # facts (what the walks over all containers read, container.c) as the
-    # backend saved them for the template: the clones differ only in id
-    # and name, which are not among them.
-    row = con.execute("SELECT doc, facts FROM containers WHERE name = ?",
+    # facts: what the walks over all containers and the list read without
+    # the document (schema 4, container.c); a store of an older build has
+    # none.
+    has_facts = any(r[1] == "facts" for r in
+                    con.execute("PRAGMA table_info(containers)"))
+    row = con.execute("SELECT doc, %s FROM containers WHERE name = ?" %
+                      ("facts" if has_facts else "NULL"),
                       (template,)).fetchone()
     if row is None:
         sys.exit(f"scale: no container {template} in {db}")
     base = json.loads(row[0])
-    base["State"].update(Status="exited", Running=False, ExitCode=0,
-                         FinishedAt=base["Created"], StartedAt=base["Created"])
+    if base["State"].get("Status") != "exited":
+        sys.exit(f"scale: {template} has not exited (docker run it)")
+    tmpl_id = base["Id"]
     names = generator_names()
     t0 = time.monotonic()
     with con:
@@ -61,9 +84,17 @@ def seed(db, template, n):
             base["Id"] = cid
             base["Name"] = "/" + name
             base["Config"]["Hostname"] = cid[:12]
-            con.execute("INSERT INTO containers (id, name, state, doc, "
-                        "facts) VALUES (?, ?, ?, ?, ?)",
-                        (cid, name, "exited", json.dumps(base), row[1]))
+            if has_facts:
+                con.execute(
+                    "INSERT INTO containers (id, name, state, doc, facts) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (cid, name, "exited", json.dumps(base),
+                     clone_facts(row[1], tmpl_id, template, cid, name)
+                     if row[1] is not None else None))
+            else:
+                con.execute("INSERT INTO containers (id, name, state, doc) "
+                            "VALUES (?, ?, ?, ?)",
+                            (cid, name, "exited", json.dumps(base)))
     con.close()
     print(f"seeded {n} containers into the state store in "
           f"{time.monotonic() - t0:.1f} s ({min(n, len(names))} with the "

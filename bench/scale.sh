@@ -78,7 +78,8 @@ if [ -f "$SK_RUN/bed/bed.env" ]; then
 			echo "dockerd: measuring failed (above)"
 	fi
 fi
-$DOCKER create --name sk-bench-tmpl busybox true >/dev/null
+# The template of the seeded containers: an exited one, as they are.
+$DOCKER run --name sk-bench-tmpl busybox true >/dev/null
 restart
 echo "sockerless: backend start-up with 1 container: $(startup)"
 rss0=$(rss)
