@@ -145,8 +145,21 @@ static const char *const store_migrations[] = {
 	"  name TEXT NOT NULL UNIQUE,"
 	"  doc TEXT NOT NULL);",
 	/* 3 -> 4: what walks over every container read, so that start-up
-	 * need not parse a stopped container's document (docs/scale.md). */
-	"ALTER TABLE containers ADD COLUMN facts BLOB;",
+	 * need not parse a stopped container's document (docs/scale.md).
+	 * The table is made again, facts before doc: a row's columns are
+	 * stored in order, so reading facts does not read the pages the
+	 * document overflows into. */
+	"CREATE TABLE containers4 ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  name TEXT UNIQUE,"
+	"  state TEXT,"
+	"  facts BLOB,"
+	"  doc TEXT NOT NULL);"
+	"INSERT INTO containers4 (seq, id, name, state, doc)"
+	"  SELECT seq, id, name, state, doc FROM containers;"
+	"DROP TABLE containers;"
+	"ALTER TABLE containers4 RENAME TO containers;",
 };
 
 #define STORE_VERSION \

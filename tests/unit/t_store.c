@@ -396,6 +396,98 @@ t_auto_vacuum_old(void **state)
 }
 
 static void
+t_facts_row(void *arg, const struct store_ctr_row *r)
+{
+	int *seen = arg;
+
+	assert_non_null(r->doc);
+	if (strcmp(r->id, "c2") == 0) {
+		assert_int_equal(r->factslen, 3);
+		assert_memory_equal(r->facts, "ab\0", 3);
+	} else
+		assert_null(r->facts);
+	(*seen)++;
+}
+
+static int
+t_no_doc(const struct store_ctr_row *r)
+{
+	(void)r;
+	return 0;
+}
+
+static void
+t_doc_row(void *arg, const struct store_ctr_row *r)
+{
+	int *seen = arg;
+
+	assert_null(r->doc);
+	(*seen)++;
+}
+
+/* Schema 3 to 4: the containers table made again with facts before doc,
+ * every row kept in its order; facts put, listed and declined docs. */
+static void
+t_schema4(void **state)
+{
+	struct t_store *t = *state;
+	sqlite3 *db;
+	struct store_row *rows;
+	size_t n, len;
+	struct err e;
+	char *doc;
+	int seen = 0;
+
+	/* Schema 3's containers table, the other tables as they are. */
+	store_close(t->s);
+	t->s = NULL;
+	assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db,
+		"DROP TABLE containers;"
+		"CREATE TABLE containers (seq INTEGER PRIMARY KEY "
+		"AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT UNIQUE, "
+		"state TEXT, doc TEXT NOT NULL);"
+		"INSERT INTO containers (id, name, state, doc) VALUES "
+		"('c1', 'one', 'exited', '{\"n\":1}'), "
+		"('c2', 'two', 'running', '{\"n\":2}');"
+		"PRAGMA user_version = 3;",
+		NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	t_reopen(t);
+	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].id, "c1");
+	assert_string_equal(rows[1].doc, "{\"n\":2}");
+	store_rows_free(rows, n);
+	assert_int_equal(store_container_put(t->s, "c2", "two", "exited",
+			     "{\"n\":3}", "ab\0", 3, &e),
+	    0);
+	assert_int_equal(
+	    store_container_each(t->s, t_facts_row, NULL, &seen, &e), 0);
+	assert_int_equal(seen, 2);
+	seen = 0;
+	assert_int_equal(
+	    store_container_each(t->s, t_doc_row, t_no_doc, &seen, &e), 0);
+	assert_int_equal(seen, 2);
+	assert_int_equal(store_container_doc(t->s, "c2", &doc, &len, &e), 0);
+	assert_string_equal(doc, "{\"n\":3}");
+	assert_int_equal(len, 7);
+	free(doc);
+	assert_int_equal(store_container_doc(t->s, "nope", &doc, &len, &e), 0);
+	assert_null(doc);
+	/* New rows come after the old ones. */
+	assert_int_equal(store_container_put(
+			     t->s, "c3", "three", "created", "{}", NULL, 0, &e),
+	    0);
+	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[2].id, "c3");
+	store_rows_free(rows, n);
+}
+
+static void
 t_put_images(struct store *s)
 {
 	struct err e;
@@ -691,6 +783,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    t_summaries, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_schema, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_schema4, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_open_fail, t_setup, t_teardown),
 	};
