@@ -315,13 +315,12 @@ container_drop(struct container *c)
 	const char *n = container_name(c);
 	struct err e;
 	size_t len;
-	char *facts, *name;
+	char *facts = container_facts(c, &len), *name;
 
 	if (container_text_sum(text, strlen(text)) != c->tree_sum) {
 		log_debug("container %.12s: saving a change before its "
 			  "document is dropped",
 		    c->id);
-		facts = container_facts(c, &len);
 		if (c->store != NULL &&
 		    store_container_put(
 			c->store, c->id, n, st, text, facts, len, &e) == -1) {
@@ -330,7 +329,6 @@ container_drop(struct container *c)
 			free(text);
 			return; /* kept: the tree is the only copy */
 		}
-		free(facts);
 	}
 	free(text);
 	name = xstrdup(n != NULL ? n : ""); /* n may be the old cold_name */
@@ -338,7 +336,7 @@ container_drop(struct container *c)
 	c->cold_name = name;
 	str_lcpy(c->cold_status, st != NULL ? st : "", sizeof(c->cold_status));
 	free(c->cold_facts);
-	c->cold_facts = container_facts(c, &len);
+	c->cold_facts = facts;
 	cJSON_Delete(c->tree);
 	c->tree = NULL;
 	c->tree_used = 0;

@@ -61,6 +61,20 @@ await_cold(struct fw *fw, struct container *c)
 	assert_true(fw_run_until_fn(fw, is_cold, c));
 }
 
+/* Runs sql on the state database of a backend freed with fw_free(fw, 1):
+ * a change behind its back. */
+static void
+state_sql(struct fw *fw, const char *sql)
+{
+	char *path = xasprintf("%s/state/state.db", fw->dir);
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+}
+
 /* A stopped container with a private key, a label and exit code 3. */
 static struct container *
 make_exited(struct fw *fw, const char *name)
@@ -203,8 +217,6 @@ test_filters_from_facts(void **state)
 {
 	struct fw *fw = *state;
 	struct container *c, *odd;
-	sqlite3 *db;
-	char *path;
 	char *id = fw_create(fw, "odd", "alpine", "\"Labels\":{\"a=b\":\"c\"}");
 
 	fw_start(fw, id);
@@ -214,16 +226,10 @@ test_filters_from_facts(void **state)
 	fw_free(fw, 1);
 	/* Its labels and image taken out of its document behind the
 	 * backend's back: a filter that read them there would not match. */
-	path = xasprintf("%s/state/state.db", fw->dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-			     "UPDATE containers SET doc = json_remove(doc, "
-			     "'$.Config.Labels', '$.Config.Image') WHERE "
-			     "name = 'facts'",
-			     NULL, NULL, NULL),
-	    SQLITE_OK);
-	sqlite3_close(db);
-	free(path);
+	state_sql(fw,
+	    "UPDATE containers SET doc = json_remove(doc, "
+	    "'$.Config.Labels', '$.Config.Image') WHERE name = "
+	    "'facts'");
 	fw = fw_reopen(fw);
 	*state = fw;
 	c = by_name(fw, "facts");
@@ -312,19 +318,11 @@ test_old_rows_parsed(void **state)
 {
 	struct fw *fw = *state;
 	struct container *c = make_exited(fw, "old");
-	char *path;
-	sqlite3 *db;
 
 	(void)c;
 	fw_free(fw, 1);
 	/* A row saved before facts were kept. */
-	path = xasprintf("%s/state/state.db", fw->dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE containers SET facts = NULL",
-			     NULL, NULL, NULL),
-	    SQLITE_OK);
-	sqlite3_close(db);
-	free(path);
+	state_sql(fw, "UPDATE containers SET facts = NULL");
 	fw = fw_reopen(fw);
 	*state = fw;
 	c = by_name(fw, "old");
