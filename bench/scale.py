@@ -40,35 +40,48 @@ def generator_names():
     return [f"{a}_{s}" for a in lists[0] for s in lists[1]]
 
 
+def clone_entry(entry, tmpl_id, tmpl_name, cid, name):
+    """The template's rendered list entry ("SPLIT:TEXT", common/backend/
+    container.c) made a clone's: its id and name, the split (where Status
+    goes, after Names) moved by the name's change in length."""
+    split, _, text = bytes(entry).partition(b":")
+    split = int(split)
+    head = text[:split].replace(tmpl_id.encode(), cid.encode())
+    head = head.replace(json.dumps("/" + tmpl_name).encode(),
+                        json.dumps("/" + name).encode())
+    tail = text[split:].replace(tmpl_id.encode(), cid.encode())
+    return b"%d:" % len(head) + head + tail
+
+
 def clone_facts(facts, tmpl_id, tmpl_name, cid, name):
-    """The template's facts (common/backend/container.c) made a clone's: its
-    id and name in the rendered list entry ("eSPLIT:TEXT"), whose split
-    (where Status goes, after Names) moves by the name's change in
-    length. The other facts are not the container's own."""
+    """Schema 4's facts held the entry as "eSPLIT:TEXT": made a clone's.
+    The other facts are not the container's own."""
     out = []
     for e in bytes(facts).split(b"\0"):
         if e[:1] == b"e":
-            split, _, text = e[1:].partition(b":")
-            split = int(split)
-            head = text[:split].replace(tmpl_id.encode(), cid.encode())
-            head = head.replace(json.dumps("/" + tmpl_name).encode(),
-                                json.dumps("/" + name).encode())
-            tail = text[split:].replace(tmpl_id.encode(), cid.encode())
-            e = b"e%d:" % len(head) + head + tail
+            e = b"e" + clone_entry(e[1:], tmpl_id, tmpl_name, cid, name)
         out.append(e)
     return b"\0".join(out)
 
 
 def seed(db, template, n):
     con = sqlite3.connect(db)
-    # facts: what the walks over all containers and the list read without
-    # the document (schema 4, container.c); a store of an older build has
-    # none.
+    # Schema 5 (common/store.c): the document and the list entry in tables
+    # of their own. Schema 4: facts (with the entry) beside the document.
+    # Older: the document alone.
+    schema = con.execute("PRAGMA user_version").fetchone()[0]
     has_facts = any(r[1] == "facts" for r in
                     con.execute("PRAGMA table_info(containers)"))
-    row = con.execute("SELECT doc, %s FROM containers WHERE name = ?" %
-                      ("facts" if has_facts else "NULL"),
-                      (template,)).fetchone()
+    if schema >= 5:
+        row = con.execute(
+            "SELECT d.doc, c.facts, e.entry FROM containers c "
+            "JOIN container_docs d ON d.seq = c.seq "
+            "LEFT JOIN container_entries e ON e.seq = c.seq "
+            "WHERE c.name = ?", (template,)).fetchone()
+    else:
+        row = con.execute("SELECT doc, %s FROM containers WHERE name = ?" %
+                          ("facts" if has_facts else "NULL"),
+                          (template,)).fetchone()
     if row is None:
         sys.exit(f"scale: no container {template} in {db}")
     base = json.loads(row[0])
@@ -84,7 +97,20 @@ def seed(db, template, n):
             base["Id"] = cid
             base["Name"] = "/" + name
             base["Config"]["Hostname"] = cid[:12]
-            if has_facts:
+            if schema >= 5:
+                seq = con.execute(
+                    "INSERT INTO containers (id, name, state, facts) "
+                    "VALUES (?, ?, ?, ?)",
+                    (cid, name, "exited", row[1])).lastrowid
+                con.execute("INSERT INTO container_docs (seq, doc) "
+                            "VALUES (?, ?)", (seq, json.dumps(base)))
+                if row[2] is not None:
+                    con.execute(
+                        "INSERT INTO container_entries (seq, id, entry) "
+                        "VALUES (?, ?, ?)",
+                        (seq, cid, clone_entry(row[2], tmpl_id, template,
+                                               cid, name)))
+            elif has_facts:
                 con.execute(
                     "INSERT INTO containers (id, name, state, doc, facts) "
                     "VALUES (?, ?, ?, ?, ?)",

@@ -19,9 +19,13 @@ enum store_st {
 	STORE_COMMIT,
 	STORE_ROLLBACK,
 	STORE_CTR_PUT,
+	STORE_CTR_PUT_DOC,
+	STORE_CTR_PUT_ENTRY,
 	STORE_CTR_LIST,
 	STORE_CTR_DEL,
 	STORE_CTR_DOC,
+	STORE_CTR_ENTRY,
+	STORE_CTR_ENTRIES,
 	STORE_KV_GET,
 	STORE_KV_SET,
 	STORE_KV_DEL,
@@ -56,15 +60,30 @@ static const char *const store_sql[STORE__COUNT] = {
 	[STORE_COMMIT] = "COMMIT",
 	[STORE_ROLLBACK] = "ROLLBACK",
 	/* An upsert, not INSERT OR REPLACE, so a replaced row keeps its seq
-	 * and with it its place in creation order. */
-	[STORE_CTR_PUT] = "INSERT INTO containers (id, name, state, doc, "
-			  "facts) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) "
-			  "DO UPDATE SET name = ?2, state = ?3, doc = ?4, "
-			  "facts = ?5",
-	[STORE_CTR_LIST] = "SELECT id, name, state, facts, doc FROM "
-			   "containers ORDER BY seq",
+	 * and with it its place in creation order. The document and the
+	 * list entry go in tables of their own, keyed by the same seq
+	 * (schema 5). */
+	[STORE_CTR_PUT] = "INSERT INTO containers (id, name, state, facts) "
+			  "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE "
+			  "SET name = ?2, state = ?3, facts = ?4",
+	[STORE_CTR_PUT_DOC] = "INSERT INTO container_docs (seq, doc) VALUES "
+			      "((SELECT seq FROM containers WHERE id = ?1), "
+			      "?2) ON CONFLICT (seq) DO UPDATE SET doc = ?2",
+	[STORE_CTR_PUT_ENTRY] = "INSERT INTO container_entries (seq, id, "
+				"entry) VALUES ((SELECT seq FROM containers "
+				"WHERE id = ?1), ?1, ?2) ON CONFLICT (seq) DO "
+				"UPDATE SET entry = ?2",
+	[STORE_CTR_LIST] = "SELECT id, name, state, facts FROM containers "
+			   "ORDER BY seq",
+	/* The trigger containers_gone deletes its document and entry. */
 	[STORE_CTR_DEL] = "DELETE FROM containers WHERE id = ?1",
-	[STORE_CTR_DOC] = "SELECT doc FROM containers WHERE id = ?1",
+	[STORE_CTR_DOC] = "SELECT d.doc FROM containers c JOIN container_docs "
+			  "d ON d.seq = c.seq WHERE c.id = ?1",
+	[STORE_CTR_ENTRY] = "SELECT e.entry FROM containers c JOIN "
+			    "container_entries e ON e.seq = c.seq WHERE c.id "
+			    "= ?1",
+	[STORE_CTR_ENTRIES] = "SELECT id, entry FROM container_entries WHERE "
+			      "entry IS NOT NULL",
 	[STORE_KV_GET] = "SELECT v FROM kv WHERE k = ?1",
 	[STORE_KV_SET] = "INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)",
 	[STORE_KV_DEL] = "DELETE FROM kv WHERE k = ?1",
@@ -160,6 +179,48 @@ static const char *const store_migrations[] = {
 	"  SELECT seq, id, name, state, doc FROM containers;"
 	"DROP TABLE containers;"
 	"ALTER TABLE containers4 RENAME TO containers;",
+	/* 4 -> 5: the document and the rendered list entry in tables of
+	 * their own, so that start-up reads rows of ~0.7 KB that fit a page
+	 * (id, name, state, facts) instead of ~4.4 KB ones that overflow it,
+	 * and the list entries, needed only by a first ps, are read by one
+	 * scan of their own (docs/scale.md). The facts of schema 4 held the
+	 * entry as their "e" item (after "f", so after a NUL: p is the NUL
+	 * before it, q the length of the item and its NUL); it moves to
+	 * container_entries, the rest stays. */
+	"CREATE TABLE containers5 ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  name TEXT UNIQUE,"
+	"  state TEXT,"
+	"  facts BLOB);"
+	"CREATE TABLE container_docs ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  doc TEXT NOT NULL);"
+	"CREATE TABLE container_entries ("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL,"
+	"  entry BLOB);"
+	"CREATE TEMP VIEW containers4_split AS"
+	"  SELECT seq, id, name, state, facts, p,"
+	"    instr(substr(facts, p + 1), x'00') AS q"
+	"  FROM (SELECT seq, id, name, state, facts,"
+	"    instr(facts, x'0065') AS p FROM containers);"
+	"INSERT INTO containers5 (seq, id, name, state, facts)"
+	"  SELECT seq, id, name, state, CASE WHEN p > 0 AND q > 1 THEN"
+	"    CAST(substr(facts, 1, p) || substr(facts, p + q + 1) AS BLOB)"
+	"  END FROM containers4_split;"
+	"INSERT INTO container_entries (seq, id, entry)"
+	"  SELECT seq, id, substr(facts, p + 2, q - 2)"
+	"  FROM containers4_split WHERE p > 0 AND q > 1;"
+	"DROP VIEW containers4_split;"
+	"INSERT INTO container_docs (seq, doc)"
+	"  SELECT seq, doc FROM containers;"
+	"DROP TABLE containers;"
+	"ALTER TABLE containers5 RENAME TO containers;"
+	"CREATE TRIGGER containers_gone AFTER DELETE ON containers BEGIN"
+	"  DELETE FROM container_docs WHERE seq = old.seq;"
+	"  DELETE FROM container_entries WHERE seq = old.seq;"
+	"END;",
 };
 
 #define STORE_VERSION \
@@ -345,7 +406,8 @@ store_migrate(struct store *s, struct err *e)
 {
 	char buf[32], *sql;
 	long long v;
-	int rc;
+	int rc, migrated = 0;
+	struct err ve;
 
 	if (store_pragma(s, "PRAGMA user_version", "reading schema version",
 		buf, sizeof(buf), e) == -1)
@@ -372,7 +434,12 @@ store_migrate(struct store *s, struct err *e)
 			return -1;
 		}
 		log_info("store: schema migrated to version %lld", v + 1);
+		migrated = 1;
 	}
+	/* A step that made a table again freed the old one's pages. */
+	if (migrated &&
+	    store_run(s, "PRAGMA incremental_vacuum", "vacuum", &ve) == -1)
+		log_warnx("%s", ve.msg);
 	return 0;
 }
 
@@ -486,12 +553,21 @@ store_shrink(struct store *s)
 /* --- containers ---------------------------------------------------------- */
 
 int
-store_container_put(struct store *s, const char *id, const char *name,
-    const char *state, const char *doc, const void *facts, size_t factslen,
-    struct err *e)
+store_container_put(
+    struct store *s, const struct store_ctr_row *r, struct err *e)
 {
-	return store_exec(s, STORE_CTR_PUT, "saving container", e, "ssssb", id,
-	    name, state, doc, facts, factslen);
+	const char *op = "saving container";
+	int failed;
+
+	if (store_begin(s, op, e) == -1)
+		return -1;
+	failed = store_exec(s, STORE_CTR_PUT, op, e, "sssb", r->id, r->name,
+		     r->state, r->facts, r->factslen) == -1 ||
+	    store_exec(s, STORE_CTR_PUT_DOC, op, e, "ss", r->id, r->doc) ==
+		-1 ||
+	    store_exec(s, STORE_CTR_PUT_ENTRY, op, e, "sb", r->id, r->entry,
+		r->entrylen) == -1;
+	return store_end(s, failed, op, e);
 }
 
 static char *
@@ -512,17 +588,24 @@ store_container_each(struct store *s, store_row_fn fn,
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct store_ctr_row r = { 0 };
+		char *doc = NULL;
 		r.id = (const char *)sqlite3_column_text(st, 0);
 		r.name = (const char *)sqlite3_column_text(st, 1);
 		r.state = (const char *)sqlite3_column_text(st, 2);
 		r.facts = sqlite3_column_blob(st, 3);
 		r.factslen = (size_t)sqlite3_column_bytes(st, 3);
-		/* A document not asked for is neither decoded nor copied. */
-		if (want_doc == NULL || want_doc(&r)) {
-			r.doc = (const char *)sqlite3_column_text(st, 4);
-			r.doclen = (size_t)sqlite3_column_bytes(st, 4);
+		/* A document not asked for is not read at all: it is in
+		 * another table. */
+		if (r.id != NULL && (want_doc == NULL || want_doc(&r))) {
+			if (store_container_doc(s, r.id, &doc, &r.doclen, e) ==
+			    -1) {
+				store_done(st);
+				return -1;
+			}
+			r.doc = doc;
 		}
 		fn(arg, &r);
+		free(doc);
 	}
 	if (rc != SQLITE_DONE) {
 		store_fail(s, "listing containers", e);
@@ -554,29 +637,71 @@ store_rows_add(void *arg, const struct store_ctr_row *row)
 	r->n++;
 }
 
-int
-store_container_doc(
-    struct store *s, const char *id, char **doc, size_t *len, struct err *e)
+/* The one value of a by-id query, NUL-terminated (caller frees); *v is
+ * NULL when there is no row or the value is NULL. */
+static int
+store_ctr_value(struct store *s, enum store_st id, const char *cid, char **v,
+    size_t *len, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc;
 
-	*doc = NULL;
+	*v = NULL;
 	*len = 0;
-	if ((st = store_query(
-		 s, STORE_CTR_DOC, "reading container", e, "s", id)) == NULL)
+	if ((st = store_query(s, id, "reading container", e, "s", cid)) == NULL)
 		return -1;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 0);
+		const void *t = sqlite3_column_blob(st, 0);
 		*len = (size_t)sqlite3_column_bytes(st, 0);
-		if (t != NULL) {
-			*doc = xmalloc(*len + 1);
-			memcpy(*doc, t, *len);
-			(*doc)[*len] = '\0';
+		if (t != NULL || sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			*v = xmalloc(*len + 1);
+			if (*len > 0)
+				memcpy(*v, t, *len);
+			(*v)[*len] = '\0';
 		}
 	} else if (rc != SQLITE_DONE) {
 		store_fail(s, "reading container", e);
+		store_done(st);
+		return -1;
+	}
+	store_done(st);
+	return 0;
+}
+
+int
+store_container_doc(
+    struct store *s, const char *id, char **doc, size_t *len, struct err *e)
+{
+	return store_ctr_value(s, STORE_CTR_DOC, id, doc, len, e);
+}
+
+int
+store_container_entry(
+    struct store *s, const char *id, char **entry, size_t *len, struct err *e)
+{
+	return store_ctr_value(s, STORE_CTR_ENTRY, id, entry, len, e);
+}
+
+int
+store_container_entries(struct store *s,
+    void (*fn)(void *arg, const char *id, const void *entry, size_t len),
+    void *arg, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((st = store_query(s, STORE_CTR_ENTRIES, "listing container entries",
+		 e, "")) == NULL)
+		return -1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const void *v = sqlite3_column_blob(st, 1);
+		if (id != NULL && v != NULL)
+			fn(arg, id, v, (size_t)sqlite3_column_bytes(st, 1));
+	}
+	if (rc != SQLITE_DONE) {
+		store_fail(s, "listing container entries", e);
 		store_done(st);
 		return -1;
 	}

@@ -240,8 +240,7 @@ backend_ctr_save(struct backend *b, struct container *c)
 
 	container_touch(c);
 	facts = container_facts(c, &len);
-	if (store_container_put(b->store, c->id, container_name(c),
-		container_status(c), doc, facts, len, &e) == -1)
+	if (container_store(c, b->store, doc, facts, len, &e) == -1)
 		log_warnx("saving container %.12s: %s", c->id, e.msg);
 	else
 		container_saved(c, doc);

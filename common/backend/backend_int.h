@@ -199,6 +199,15 @@ struct container *container_new_cold(
     struct store *store, const struct store_ctr_row *row);
 /* c's facts for the store (container.c); caller frees. */
 char *container_facts(const struct container *c, size_t *len);
+/* Saves c in s: text (its document as printed), its facts, and its list
+ * entry, rendered now. */
+int container_store(struct container *c, struct store *s, const char *text,
+    const char *facts, size_t factslen, struct err *e);
+/* Whether a list printing c now would read its entry from the store (c
+ * is cold and its entry not cached); container_entry_set caches the one
+ * the store holds ("SPLIT:TEXT", container_store), -1 when malformed. */
+int container_entry_missing(const struct container *c);
+int container_entry_set(struct container *c, const void *blob, size_t len);
 /* The store now holds text as c's document. */
 void container_saved(struct container *c, const char *text);
 int container_cold(const struct container *c);

@@ -91,15 +91,17 @@ container_saved(struct container *c, const char *text)
  * (container_ps_get) is there too: "cIMAGE" (Config.Image as given),
  * "xCODE" (State.ExitCode, always written), "lKEY=VALUE" a label, or "L"
  * when a label cannot be written so (a key with '=', a value that is not
- * a string): then the filters read the document. And what a list prints:
- * "sNS" and "fNS" (StartedAt, FinishedAt), "eSPLIT:TEXT" the rendered
- * entry (container_list_entry), so that a first ps -a after a restart
- * reads no document either. */
+ * a string): then the filters read the document. And what a list's Status
+ * is made of: "sNS" and "fNS" (StartedAt, FinishedAt). The rendered entry
+ * the list prints is kept in the store beside them, not here
+ * (container_store), so that a first ps -a after a restart reads no
+ * document either. */
 
 #define CONTAINER_FACT_MAX 512
 
 static char *container_entry_render(
     const struct container *c, size_t *len, size_t *split);
+static struct container_ps *container_ps_get(struct container *c);
 
 static void
 container_fact_add(struct buf *out, char kind, const char *a, const char *b)
@@ -121,9 +123,8 @@ container_facts(const struct container *c, size_t *len)
 	const char *img = json_str(doc, "Image");
 	const char *cimg = json_str(json_obj(doc, "Config"), "Image");
 	const cJSON *st = json_obj(doc, "State");
-	char code[48], *entry;
+	char code[48];
 	int64_t t;
-	size_t elen, split;
 
 	buf_init(&out, 0);
 	cJSON_ArrayForEach(it, json_obj(doc, CONTAINER_PRIVATE)) {
@@ -156,12 +157,6 @@ container_facts(const struct container *c, size_t *len)
 	str_time_parse(json_str(st, "FinishedAt"), &t);
 	snprintf(code, sizeof(code), "%lld", (long long)t);
 	container_fact_add(&out, 'f', code, NULL);
-	entry = container_entry_render(c, &elen, &split);
-	snprintf(code, sizeof(code), "%zu:", split);
-	buf_add(&out, "e", 1);
-	buf_adds(&out, code);
-	buf_add(&out, entry, elen + 1);
-	free(entry);
 	cJSON_ArrayForEach(it, json_obj(json_obj(doc, "Config"), "Labels")) {
 		if (it->string == NULL || strchr(it->string, '=') != NULL ||
 		    !cJSON_IsString(it)) {
@@ -172,6 +167,36 @@ container_facts(const struct container *c, size_t *len)
 	}
 	buf_add(&out, "", 1);
 	return buf_take(&out, len);
+}
+
+int
+container_store(struct container *c, struct store *s, const char *text,
+    const char *facts, size_t factslen, struct err *e)
+{
+	size_t elen, split;
+	char *entry = container_entry_render(c, &elen, &split);
+	char head[32];
+	struct buf blob;
+	int rc;
+
+	/* "SPLIT:TEXT": where Status goes, then the entry without it. */
+	buf_init(&blob, 0);
+	snprintf(head, sizeof(head), "%zu:", split);
+	buf_adds(&blob, head);
+	buf_add(&blob, entry, elen);
+	free(entry);
+	rc = store_container_put(s,
+	    &(struct store_ctr_row){ .id = c->id,
+		.name = container_name(c),
+		.state = container_status(c),
+		.doc = text,
+		.facts = facts,
+		.factslen = factslen,
+		.entry = blob.data,
+		.entrylen = blob.len },
+	    e);
+	buf_free(&blob);
+	return rc;
 }
 
 /* The entry kind+key ("=" and a value may follow), or NULL. */
@@ -322,8 +347,7 @@ container_drop(struct container *c)
 			  "document is dropped",
 		    c->id);
 		if (c->store != NULL &&
-		    store_container_put(
-			c->store, c->id, n, st, text, facts, len, &e) == -1) {
+		    container_store(c, c->store, text, facts, len, &e) == -1) {
 			log_warnx("saving container %.12s: %s", c->id, e.msg);
 			free(facts);
 			free(text);
@@ -961,24 +985,66 @@ container_ps_from_facts(struct container *c, struct container_ps *l)
 		}
 	}
 	l->facts.status = c->cold_status[0] != '\0' ? l->in.status : NULL;
-	/* The entry as printed, when the facts have it. */
-	if ((f = container_fact_of(c, 'e')) != NULL &&
-	    container_fact_of(c, 's') != NULL &&
-	    container_fact_of(c, 'f') != NULL &&
-	    (eq = strchr(f, ':')) != NULL) {
-		size_t split = (size_t)strtoull(f, NULL, 10);
-		if (split <= strlen(eq + 1)) {
-			l->in.started =
-			    strtoll(container_fact_of(c, 's'), NULL, 10);
-			l->in.finished =
-			    strtoll(container_fact_of(c, 'f'), NULL, 10);
-			l->have_in = 1;
-			l->text = xstrdup(eq + 1);
-			l->len = strlen(l->text);
-			l->split = split;
-		}
+	/* What Status is made of; the entry itself is read from the store
+	 * when a list prints it (container_list_entry). */
+	if (container_fact_of(c, 's') != NULL &&
+	    container_fact_of(c, 'f') != NULL) {
+		l->in.started = strtoll(container_fact_of(c, 's'), NULL, 10);
+		l->in.finished = strtoll(container_fact_of(c, 'f'), NULL, 10);
+		l->have_in = 1;
 	}
 	return 1;
+}
+
+int
+container_entry_missing(const struct container *c)
+{
+	return c->tree == NULL && (c->ps == NULL || c->ps->text == NULL);
+}
+
+int
+container_entry_set(struct container *c, const void *blob, size_t len)
+{
+	struct container_ps *l = container_ps_get(c);
+	const char *p = blob, *colon = memchr(p, ':', len);
+	unsigned long long split = 0;
+
+	if (colon == NULL || colon == p)
+		return -1;
+	for (const char *d = p; d < colon; d++) {
+		if (*d < '0' || *d > '9' || split > (1ULL << 40))
+			return -1;
+		split = split * 10 + (unsigned long long)(*d - '0');
+	}
+	len -= (size_t)(colon + 1 - p);
+	/* Both halves hold a key: '{' ... and ... '}'. */
+	if (split < 1 || split >= len || colon[1] != '{' || colon[len] != '}')
+		return -1;
+	free(l->text);
+	l->text = xstrndup(colon + 1, len);
+	l->len = len;
+	l->split = (size_t)split;
+	return 0;
+}
+
+/* A cold container's entry as the store keeps it; 0 when it was. */
+static int
+container_entry_read(struct container *c)
+{
+	struct err e;
+	char *blob = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (c->store == NULL)
+		return -1;
+	if (store_container_entry(c->store, c->id, &blob, &len, &e) == -1)
+		log_warnx("container %.12s: reading its list entry: %s", c->id,
+		    e.msg);
+	else if (blob != NULL)
+		rc = container_entry_set(c, blob, len);
+	free(blob);
+	return rc;
 }
 
 /* The cached part of c's entry, made now if the document changed since. */
@@ -1069,7 +1135,10 @@ container_list_entry(struct container *c, struct buf *out)
 		container_status_in(c, &l->in);
 		l->have_in = 1;
 	}
-	if (l->text == NULL)
+	/* A cold container's entry is in the store: reading it there costs
+	 * no parse of its document. */
+	if (l->text == NULL &&
+	    (c->tree != NULL || container_entry_read(c) == -1))
 		l->text = container_entry_render(c, &l->len, &l->split);
 	container_status_fmt(c, &l->in, status, sizeof(status));
 	buf_add(out, l->text, l->split);

@@ -75,12 +75,18 @@ def test_interrupted_removal_finishes_after_restart(docker, name, local):
             not os.path.exists(db):
         pytest.skip("needs the local default on ECS")
     con = sqlite3.connect(db, timeout=30)
+    # Schema 5 (common/store.c): the document is in container_docs, under
+    # its row's seq.
     with con:
-        doc = json.loads(con.execute("SELECT doc FROM containers WHERE id = ?",
-                                     (cid,)).fetchone()[0])
+        seq, doc = con.execute(
+            "SELECT c.seq, d.doc FROM containers c JOIN container_docs d "
+            "ON d.seq = c.seq WHERE c.id = ?", (cid,)).fetchone()
+        doc = json.loads(doc)
         doc["State"]["Status"] = "removing"
-        con.execute("UPDATE containers SET state = 'removing', doc = ? "
-                    "WHERE id = ?", (json.dumps(doc), cid))
+        con.execute("UPDATE containers SET state = 'removing' WHERE id = ?",
+                    (cid,))
+        con.execute("UPDATE container_docs SET doc = ? WHERE seq = ?",
+                    (json.dumps(doc), seq))
     con.close()
     local("restart-backend")
     deadline = time.time() + 30

@@ -227,9 +227,9 @@ test_filters_from_facts(void **state)
 	/* Its labels and image taken out of its document behind the
 	 * backend's back: a filter that read them there would not match. */
 	state_sql(fw,
-	    "UPDATE containers SET doc = json_remove(doc, "
-	    "'$.Config.Labels', '$.Config.Image') WHERE name = "
-	    "'facts'");
+	    "UPDATE container_docs SET doc = json_remove(doc, "
+	    "'$.Config.Labels', '$.Config.Image') WHERE seq = (SELECT seq "
+	    "FROM containers WHERE name = 'facts')");
 	fw = fw_reopen(fw);
 	*state = fw;
 	c = by_name(fw, "facts");
@@ -242,8 +242,8 @@ test_filters_from_facts(void **state)
 		assert_true(container_cold(c));
 		assert_true(container_cold(odd));
 	}
-	/* The entry printed is the one in the facts (the document has no
-	 * labels now). */
+	/* The entry printed is the one the store keeps beside the facts
+	 * (the document has no labels now). */
 	{
 		struct fw_resp *r = fw_req(fw, "GET",
 		    "/containers/json?all=1&filters=%7B%22name%22%3A%5B%22%5E%2F"
@@ -311,6 +311,59 @@ test_unsaved_change_kept(void **state)
 	assert_string_equal(json_str(o, "Marker"), "kept");
 	assert_int_equal(json_int(json_obj(o, "State"), "ExitCode", -1), 3);
 	cJSON_Delete(o);
+}
+
+/* A first ps -a of many cold containers reads their entries in one scan
+ * of the store: printed as kept (their documents have lost their labels),
+ * no document parsed; an entry that is missing or malformed is made from
+ * the document instead. */
+static void
+test_first_list_scan(void **state)
+{
+	struct fw *fw = *state;
+	struct fw_resp *r;
+	const cJSON *e;
+	int n = 0, blue = 0, bare = 0;
+	char name[16];
+
+	for (int i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "many%d", i);
+		(void)make_exited(fw, name);
+	}
+	fw_free(fw, 1);
+	state_sql(fw,
+	    "UPDATE container_docs SET doc = json_remove(doc, "
+	    "'$.Config.Labels');"
+	    "UPDATE container_entries SET entry = x'7b7d' WHERE id = (SELECT "
+	    "id FROM containers WHERE name = 'many1');"
+	    "DELETE FROM container_entries WHERE id = (SELECT id FROM "
+	    "containers WHERE name = 'many2');");
+	fw = fw_reopen(fw);
+	*state = fw;
+	r = fw_req(fw, "GET", "/containers/json?all=1", NULL);
+	assert_int_equal(r->status, 200);
+	cJSON_ArrayForEach(e, r->json) {
+		const char *team = json_str(json_obj(e, "Labels"), "team");
+		const cJSON *nm = cJSON_GetArrayItem(json_arr(e, "Names"), 0);
+		n++;
+		assert_true(cJSON_IsString(nm));
+		if (team != NULL && strcmp(team, "blue") == 0)
+			blue++;
+		else {
+			bare++;
+			assert_true(strcmp(nm->valuestring, "/many1") == 0 ||
+			    strcmp(nm->valuestring, "/many2") == 0);
+		}
+		assert_non_null(strstr(json_str(e, "Status"), "Exited (3)"));
+	}
+	fw_resp_free(r);
+	assert_int_equal(n, 70);
+	assert_int_equal(blue, 68);
+	assert_int_equal(bare, 2);
+	for (int i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "many%d", i);
+		assert_true(container_cold(by_name(fw, name)));
+	}
 }
 
 static void
@@ -385,6 +438,8 @@ main(void)
 		    test_drop_and_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_filters_from_facts, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_first_list_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_held_not_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -78,6 +78,21 @@ t_teardown(void **state)
 	return 0;
 }
 
+/* A container row without a list entry. */
+static int
+t_put(struct store *s, const char *id, const char *name, const char *state,
+    const char *doc, const void *facts, size_t factslen, struct err *e)
+{
+	return store_container_put(s,
+	    &(struct store_ctr_row){ .id = id,
+		.name = name,
+		.state = state,
+		.doc = doc,
+		.facts = facts,
+		.factslen = factslen },
+	    e);
+}
+
 static void
 t_reopen(struct t_store *t)
 {
@@ -96,23 +111,18 @@ t_containers(void **state)
 	size_t n;
 	struct err e;
 
-	assert_int_equal(store_container_put(
-			     t->s, "c1", "/one", "created", "{}", NULL, 0, &e),
-	    0);
-	assert_int_equal(store_container_put(
-			     t->s, "c2", "/two", "created", "{}", NULL, 0, &e),
-	    0);
-	assert_int_equal(store_container_put(t->s, "c3", "/three", "created",
-			     "{}", NULL, 0, &e),
-	    0);
+	assert_int_equal(
+	    t_put(t->s, "c1", "/one", "created", "{}", NULL, 0, &e), 0);
+	assert_int_equal(
+	    t_put(t->s, "c2", "/two", "created", "{}", NULL, 0, &e), 0);
+	assert_int_equal(
+	    t_put(t->s, "c3", "/three", "created", "{}", NULL, 0, &e), 0);
 	/* Replacing keeps the row's place. */
-	assert_int_equal(store_container_put(t->s, "c1", "/uno", "running",
-			     "{\"a\":1}", NULL, 0, &e),
-	    0);
+	assert_int_equal(
+	    t_put(t->s, "c1", "/uno", "running", "{\"a\":1}", NULL, 0, &e), 0);
 	/* Names are unique. */
-	assert_int_equal(store_container_put(
-			     t->s, "c4", "/two", "created", "{}", NULL, 0, &e),
-	    -1);
+	assert_int_equal(
+	    t_put(t->s, "c4", "/two", "created", "{}", NULL, 0, &e), -1);
 	assert_int_equal(e.status, 500);
 	assert_true(strncmp(e.msg, "store: saving container: ", 25) == 0);
 
@@ -135,9 +145,8 @@ t_containers(void **state)
 	assert_string_equal(rows[1].id, "c3");
 	store_rows_free(rows, n);
 	/* A new row goes last even after deletes. */
-	assert_int_equal(store_container_put(
-			     t->s, "c5", "/two", "created", "{}", NULL, 0, &e),
-	    0);
+	assert_int_equal(
+	    t_put(t->s, "c5", "/two", "created", "{}", NULL, 0, &e), 0);
 	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(rows[2].id, "c5");
@@ -340,9 +349,8 @@ t_shrink(void **state)
 	for (int i = 0; i < 500; i++) {
 		snprintf(id, sizeof(id), "%064d", i);
 		snprintf(name, sizeof(name), "c%d", i);
-		assert_int_equal(store_container_put(t->s, id, name, "exited",
-				     doc, NULL, 0, &e),
-		    0);
+		assert_int_equal(
+		    t_put(t->s, id, name, "exited", doc, NULL, 0, &e), 0);
 	}
 	store_close(t->s);
 	t->s = NULL;
@@ -373,9 +381,8 @@ t_auto_vacuum_old(void **state)
 	size_t n;
 	struct err e;
 
-	assert_int_equal(store_container_put(t->s, HEX_A, "old", "exited",
-			     "{\"Id\":1}", NULL, 0, &e),
-	    0);
+	assert_int_equal(
+	    t_put(t->s, HEX_A, "old", "exited", "{\"Id\":1}", NULL, 0, &e), 0);
 	store_close(t->s);
 	t->s = NULL;
 	assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
@@ -425,8 +432,8 @@ t_doc_row(void *arg, const struct store_ctr_row *r)
 	(*seen)++;
 }
 
-/* Schema 3 to 4: the containers table made again with facts before doc,
- * every row kept in its order; facts put, listed and declined docs. */
+/* Schema 3 to 5: every row kept in its order; facts put, listed and
+ * declined docs. */
 static void
 t_schema4(void **state)
 {
@@ -444,7 +451,8 @@ t_schema4(void **state)
 	assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
 	assert_int_equal(
 	    sqlite3_exec(db,
-		"DROP TABLE containers;"
+		"DROP TABLE containers; DROP TABLE container_docs;"
+		"DROP TABLE container_entries;"
 		"CREATE TABLE containers (seq INTEGER PRIMARY KEY "
 		"AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT UNIQUE, "
 		"state TEXT, doc TEXT NOT NULL);"
@@ -461,9 +469,8 @@ t_schema4(void **state)
 	assert_string_equal(rows[0].id, "c1");
 	assert_string_equal(rows[1].doc, "{\"n\":2}");
 	store_rows_free(rows, n);
-	assert_int_equal(store_container_put(t->s, "c2", "two", "exited",
-			     "{\"n\":3}", "ab\0", 3, &e),
-	    0);
+	assert_int_equal(
+	    t_put(t->s, "c2", "two", "exited", "{\"n\":3}", "ab\0", 3, &e), 0);
 	assert_int_equal(
 	    store_container_each(t->s, t_facts_row, NULL, &seen, &e), 0);
 	assert_int_equal(seen, 2);
@@ -478,13 +485,143 @@ t_schema4(void **state)
 	assert_int_equal(store_container_doc(t->s, "nope", &doc, &len, &e), 0);
 	assert_null(doc);
 	/* New rows come after the old ones. */
-	assert_int_equal(store_container_put(
-			     t->s, "c3", "three", "created", "{}", NULL, 0, &e),
-	    0);
+	assert_int_equal(
+	    t_put(t->s, "c3", "three", "created", "{}", NULL, 0, &e), 0);
 	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(rows[2].id, "c3");
 	store_rows_free(rows, n);
+}
+
+static void
+t_facts5_row(void *arg, const struct store_ctr_row *r)
+{
+	static const char facts5[] = "pA=1\0x0\0s5\0f6\0lk=v\0";
+	int *seen = arg;
+
+	if (strcmp(r->id, "c1") == 0) {
+		assert_int_equal(r->factslen, sizeof(facts5));
+		assert_memory_equal(r->facts, facts5, sizeof(facts5));
+	} else
+		assert_null(r->facts);
+	(*seen)++;
+}
+
+static void
+t_entry_row(void *arg, const char *id, const void *entry, size_t len)
+{
+	int *seen = arg;
+
+	assert_string_equal(id, "c1");
+	assert_int_equal(len, 6);
+	assert_memory_equal(entry, "3:{,x}", 6);
+	(*seen)++;
+}
+
+/* Schema 4 to 5: the list entry moves out of the facts ("e" item) into
+ * its own table, the rest of the facts stay; a row without facts keeps
+ * none. Then entries put, read, listed, and deleted with their row. */
+static void
+t_schema5(void **state)
+{
+	struct t_store *t = *state;
+	sqlite3 *db;
+	struct store_row *rows;
+	struct err e;
+	char *v;
+	size_t n, len;
+	int seen = 0;
+	static const char facts4[] = "pA=1\0x0\0s5\0f6\0e3:{,x}\0lk=v\0";
+
+	store_close(t->s);
+	t->s = NULL;
+	assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db,
+		"DROP TABLE containers; DROP TABLE container_docs;"
+		"DROP TABLE container_entries;"
+		"CREATE TABLE containers (seq INTEGER PRIMARY KEY "
+		"AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT UNIQUE, "
+		"state TEXT, facts BLOB, doc TEXT NOT NULL);"
+		"INSERT INTO containers (id, name, state, doc) VALUES "
+		"('c1', 'one', 'exited', '{\"n\":1}'), "
+		"('c2', 'two', 'running', '{\"n\":2}');"
+		"PRAGMA user_version = 4;",
+		NULL, NULL, NULL),
+	    SQLITE_OK);
+	{
+		sqlite3_stmt *st;
+		assert_int_equal(sqlite3_prepare_v2(db,
+				     "UPDATE containers SET facts = ?1 "
+				     "WHERE id = 'c1'",
+				     -1, &st, NULL),
+		    SQLITE_OK);
+		sqlite3_bind_blob(st, 1, facts4, sizeof(facts4), SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	t_reopen(t);
+	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(rows[0].id, "c1");
+	assert_string_equal(rows[0].doc, "{\"n\":1}");
+	assert_string_equal(rows[1].doc, "{\"n\":2}");
+	store_rows_free(rows, n);
+	seen = 0;
+	assert_int_equal(
+	    store_container_each(t->s, t_facts5_row, NULL, &seen, &e), 0);
+	assert_int_equal(seen, 2);
+	assert_int_equal(store_container_entry(t->s, "c1", &v, &len, &e), 0);
+	assert_int_equal(len, 6);
+	assert_string_equal(v, "3:{,x}");
+	free(v);
+	assert_int_equal(store_container_entry(t->s, "c2", &v, &len, &e), 0);
+	assert_null(v);
+	seen = 0;
+	assert_int_equal(
+	    store_container_entries(t->s, t_entry_row, &seen, &e), 0);
+	assert_int_equal(seen, 1);
+
+	/* A put writes the entry; a put without one clears it. */
+	assert_int_equal(store_container_put(t->s,
+			     &(struct store_ctr_row){ .id = "c2",
+				 .name = "two",
+				 .state = "exited",
+				 .doc = "{}",
+				 .entry = "1:{}",
+				 .entrylen = 4 },
+			     &e),
+	    0);
+	assert_int_equal(store_container_entry(t->s, "c2", &v, &len, &e), 0);
+	assert_string_equal(v, "1:{}");
+	free(v);
+	assert_int_equal(
+	    t_put(t->s, "c1", "one", "exited", "{}", NULL, 0, &e), 0);
+	assert_int_equal(store_container_entry(t->s, "c1", &v, &len, &e), 0);
+	assert_null(v);
+	/* A failed put (a name taken) leaves no half of it. */
+	assert_int_equal(store_container_put(t->s,
+			     &(struct store_ctr_row){ .id = "c3",
+				 .name = "two",
+				 .state = "exited",
+				 .doc = "{}",
+				 .entry = "1:{}",
+				 .entrylen = 4 },
+			     &e),
+	    -1);
+	/* The document and the entry go with their row. */
+	assert_int_equal(store_container_delete(t->s, "c2", &e), 0);
+	assert_int_equal(store_container_doc(t->s, "c2", &v, &len, &e), 0);
+	assert_null(v);
+	t_reopen(t);
+	assert_int_equal(
+	    t_pragma_int(t->path,
+		"SELECT (SELECT count(*) FROM container_docs WHERE "
+		"seq NOT IN (SELECT seq FROM containers)) + "
+		"(SELECT count(*) FROM container_entries WHERE "
+		"seq NOT IN (SELECT seq FROM containers))"),
+	    0);
 }
 
 static void
@@ -701,7 +838,7 @@ t_schema(void **state)
 	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(st, 0), 4);
+	assert_int_equal(sqlite3_column_int(st, 0), 5);
 	sqlite3_finalize(st);
 	assert_int_equal(
 	    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL),
@@ -784,6 +921,7 @@ main(void)
 		    t_summaries, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_schema, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(t_schema4, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(t_schema5, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_open_fail, t_setup, t_teardown),
 	};

@@ -23,24 +23,27 @@ struct store_row {
 struct store *store_open(const char *path, struct err *e);
 void store_close(struct store *s);
 
-/* Containers: insert or replace by id. facts (NULL: none) are what walks
- * over all containers read without the document (container.c). */
-int store_container_put(struct store *s, const char *id, const char *name,
-    const char *state, const char *doc, const void *facts, size_t factslen,
-    struct err *e);
-/* All rows in creation order (insertion order); caller frees. */
-int store_container_list(
-    struct store *s, struct store_row **rows, size_t *n, struct err *e);
-void store_rows_free(struct store_row *rows, size_t n);
-/* One row as store_container_each passes it: the strings are valid
- * during the call only; a NULL column is NULL. */
+/* One container's row: what store_container_put writes, and what
+ * store_container_each passes (the strings valid during the call only; a
+ * NULL column is NULL). facts (NULL: none) are what walks over all
+ * containers read without the document, entry the rendered list entry
+ * (container.c); each_ does not read the entry. */
 struct store_ctr_row {
 	const char *id, *name, *state;
 	const void *facts;
 	size_t factslen;
 	const char *doc; /* NULL when want_doc declined it */
 	size_t doclen;
+	const void *entry; /* put only; NULL: none */
+	size_t entrylen;
 };
+/* Containers: insert or replace by id, in one transaction. */
+int store_container_put(
+    struct store *s, const struct store_ctr_row *row, struct err *e);
+/* All rows in creation order (insertion order); caller frees. */
+int store_container_list(
+    struct store *s, struct store_row **rows, size_t *n, struct err *e);
+void store_rows_free(struct store_row *rows, size_t n);
 /* Calls fn with each row in creation order, without copying: loading 100k
  * containers need not hold all their text at once. want_doc (NULL: every
  * row) says whether fn gets a row's document (one it declines is not
@@ -52,6 +55,14 @@ int store_container_each(struct store *s, store_row_fn fn,
  * NULL when no row has that id. */
 int store_container_doc(
     struct store *s, const char *id, char **doc, size_t *len, struct err *e);
+/* Its rendered list entry, the same way (NULL: none kept). */
+int store_container_entry(
+    struct store *s, const char *id, char **entry, size_t *len, struct err *e);
+/* Calls fn with every kept list entry (valid during the call only), in
+ * no particular order: one scan, for a first list of many containers. */
+int store_container_entries(struct store *s,
+    void (*fn)(void *arg, const char *id, const void *entry, size_t len),
+    void *arg, struct err *e);
 int store_container_delete(struct store *s, const char *id, struct err *e);
 
 /* Networks: doc is the network's JSON; put inserts or replaces by id and
