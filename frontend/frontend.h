@@ -83,8 +83,9 @@ void proxy_gets_cancel(void);
 /* Fetches the backend's capabilities without blocking (at start-up, on a
  * change of backend instance, when a request finds none). */
 void proxy_caps_refresh(void);
-/* Whether the backend accepts a connection now (its socket answers); 0, or
- * -1 with a 503 naming the socket and what to check. */
+/* Whether the backend accepts a connection now (its socket answers; the
+ * connection is pooled); 0, or -1 with a 503 naming the socket and what to
+ * check. Unix socket only. */
 int proxy_backend_check(struct err *e);
 /* Reads the backend setting (a unix socket, or tcp:// with
  * backend_tlscacert and backend_token_file); 0, or -1 with e. Done once;

@@ -931,11 +931,15 @@ proxy_backend_tcp(void)
 int
 proxy_backend_check(struct err *e)
 {
-	int fd;
+	struct bufferevent *be;
+	unsigned gen;
 
-	if (proxy_connect(&fd, e) == -1)
+	/* The connection is kept for the next request or _ping (pool_live),
+	 * rather than made and closed for every _ping while no other
+	 * request fills the pool. */
+	if ((be = proxy_open(&gen, e)) == NULL)
 		return -1;
-	close(fd);
+	pool_put(be, gen);
 	return 0;
 }
 
