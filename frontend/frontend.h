@@ -106,9 +106,10 @@ unsigned pool_connecting(const char *path);
  * caller's to use and to free or put back; NULL when there is none. *gen
  * is its generation. */
 struct bufferevent *pool_take(const char *path, unsigned *gen);
-/* Takes be after a complete response: kept idle for the next request, or
- * freed (the pool full or off, a newer generation, bytes unread). */
-void pool_put(struct bufferevent *be, unsigned gen);
+/* Takes be after a complete response (fresh: a connection that carried no
+ * request yet): kept idle for the next request, or freed (the pool full or
+ * off, a newer generation, bytes unread). */
+void pool_put(struct bufferevent *be, unsigned gen, int fresh);
 /* Whether an idle connection is alive (the backend answered on it and has
  * not closed it since). */
 int pool_live(const char *path);

@@ -17,8 +17,10 @@
 #include "sockerless/xmalloc.h"
 
 /* Below the backend's own idle timeout (5 min), so that the backend
- * rarely closes a connection the frontend is about to use. */
-#define POOL_IDLE_S 60
+ * rarely closes a connection the frontend is about to use; a fresh one
+ * (made by a _ping) below its 30 s for a connection's first request. */
+#define POOL_IDLE_S	  60
+#define POOL_FRESH_IDLE_S 20
 
 struct pool_conn {
 	TAILQ_ENTRY(pool_conn) entry;
@@ -166,9 +168,9 @@ pool_live(const char *path)
 }
 
 void
-pool_put(struct bufferevent *be, unsigned gen)
+pool_put(struct bufferevent *be, unsigned gen, int fresh)
 {
-	struct timeval tv = { POOL_IDLE_S, 0 };
+	struct timeval tv = { fresh ? POOL_FRESH_IDLE_S : POOL_IDLE_S, 0 };
 	struct pool_conn *pc;
 
 	/* Its end, if the backend closed it, is noticed idle or taken. */

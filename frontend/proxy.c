@@ -142,7 +142,7 @@ proxy_release(struct proxy *p)
 	    evbuffer_get_length(bufferevent_get_input(p->be)) > 0 ||
 	    evbuffer_get_length(bufferevent_get_output(p->be)) > 0)
 		return;
-	pool_put(p->be, p->gen);
+	pool_put(p->be, p->gen, 0);
 	p->be = NULL;
 }
 
@@ -939,7 +939,7 @@ proxy_backend_check(struct err *e)
 	 * request fills the pool. */
 	if ((be = proxy_open(&gen, e)) == NULL)
 		return -1;
-	pool_put(be, gen);
+	pool_put(be, gen, 1);
 	return 0;
 }
 

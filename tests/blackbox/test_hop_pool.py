@@ -1,8 +1,9 @@
 """The frontend's pool of kept-alive backend connections (issue 18): the
 frontend survives a backend restart with pooled connections and a POST is
-never sent twice; and against a backend that closes a kept-alive
-connection after reading a request, a GET is sent again on a new
-connection while a POST is answered 502, sent once."""
+never sent twice; against a backend that closes a kept-alive connection
+after reading a request, a GET is sent again on a new connection while a
+POST is answered 502, sent once; and the connection a _ping makes while
+the pool is empty is kept for the next _ping and request."""
 import json
 import os
 import socket
@@ -158,6 +159,67 @@ def test_resend_only_when_safe(tmp_path):
         assert fake.count("POST", "/internal/v1/containers/create") == 1
         # The frontend goes on.
         assert call(fe_sock, "GET", "/v1.44/containers/json")[0] == 200
+    finally:
+        fe.stop()
+        fake.stop()
+
+
+class CountingBackend(FakeBackend):
+    """A unix-socket backend that answers every request of a connection
+    (keep-alive) and counts the connections that carried no capabilities
+    request: used, idle or closed unused."""
+
+    def __init__(self, path, caps):
+        self.conns = 0
+        self.lock = threading.Lock()
+        super().__init__(path, caps)
+
+    def serve(self, c):
+        buf, counted = b"", False
+        try:
+            while True:
+                if not counted and b"\r\n\r\n" not in buf:
+                    c.settimeout(0.5)
+                    try:
+                        got = c.recv(65536)
+                    except socket.timeout:
+                        got = None  # connected, nothing sent: a _ping's
+                    c.settimeout(None)
+                    if got:
+                        buf += got
+                    if not buf.startswith(b"GET /internal/v1/capabilities"):
+                        with self.lock:
+                            self.conns += 1
+                        counted = True
+                    if got == b"":
+                        return  # connected and closed: a _ping's check
+                req, buf = self.read_request(c, buf)
+                if req is None:
+                    return
+                if req[1].startswith("/internal/v1/capabilities"):
+                    self.answer_caps(c)
+                    return
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 2\r\n\r\n[]")
+        finally:
+            c.close()
+
+
+def test_ping_keeps_its_connection(tmp_path):
+    caps = stack_caps()
+    if caps is None:
+        pytest.skip("needs SK_BUILD's frontend and the stack's backend")
+    fake = CountingBackend(str(tmp_path / "be.sock"), caps)
+    fe = Frontend(tmp_path, fake)
+    try:
+        for _ in range(10):
+            assert call(fe.sock, "GET", "/_ping") == (200, b"OK")
+        assert call(fe.sock, "GET", "/v1.44/containers/json") == (200, b"[]")
+        assert call(fe.sock, "GET", "/_ping") == (200, b"OK")
+        # The first _ping connected; the others and the list used that
+        # connection.
+        with fake.lock:
+            assert fake.conns == 1, fake.conns
     finally:
         fe.stop()
         fake.stop()
