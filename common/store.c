@@ -651,16 +651,15 @@ store_ctr_value(struct store *s, enum store_st id, const char *cid, char **v,
 	if ((st = store_query(s, id, "reading container", e, "s", cid)) == NULL)
 		return -1;
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		/* An empty value is a NULL pointer here. */
 		const void *t = sqlite3_column_blob(st, 0);
-		*len = (size_t)sqlite3_column_bytes(st, 0);
-		if (t != NULL || sqlite3_column_type(st, 0) != SQLITE_NULL) {
-			*v = xmalloc(*len + 1);
-			if (*len > 0)
-				memcpy(*v, t, *len);
-			(*v)[*len] = '\0';
-		}
-	} else if (rc != SQLITE_DONE) {
+		*len = t != NULL ? (size_t)sqlite3_column_bytes(st, 0) : 0;
+		*v = xmalloc(*len + 1);
+		if (t != NULL)
+			memcpy(*v, t, *len);
+		(*v)[*len] = '\0';
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		store_fail(s, "reading container", e);
 		store_done(st);
 		return -1;
