@@ -432,6 +432,25 @@ t_doc_row(void *arg, const struct store_ctr_row *r)
 	(*seen)++;
 }
 
+/* The store closed and its containers tables dropped, then sql run: an
+ * older schema to migrate from. The caller closes the database. */
+static sqlite3 *
+t_old_db(struct t_store *t, const char *sql)
+{
+	sqlite3 *db;
+
+	store_close(t->s);
+	t->s = NULL;
+	assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+			     "DROP TABLE containers; DROP TABLE "
+			     "container_docs; DROP TABLE container_entries;",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	return db;
+}
+
 /* Schema 3 to 5: every row kept in its order; facts put, listed and
  * declined docs. */
 static void
@@ -446,22 +465,14 @@ t_schema4(void **state)
 	int seen = 0;
 
 	/* Schema 3's containers table, the other tables as they are. */
-	store_close(t->s);
-	t->s = NULL;
-	assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(db,
-		"DROP TABLE containers; DROP TABLE container_docs;"
-		"DROP TABLE container_entries;"
-		"CREATE TABLE containers (seq INTEGER PRIMARY KEY "
-		"AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT UNIQUE, "
-		"state TEXT, doc TEXT NOT NULL);"
-		"INSERT INTO containers (id, name, state, doc) VALUES "
-		"('c1', 'one', 'exited', '{\"n\":1}'), "
-		"('c2', 'two', 'running', '{\"n\":2}');"
-		"PRAGMA user_version = 3;",
-		NULL, NULL, NULL),
-	    SQLITE_OK);
+	db = t_old_db(t,
+	    "CREATE TABLE containers (seq INTEGER PRIMARY KEY "
+	    "AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT UNIQUE, "
+	    "state TEXT, doc TEXT NOT NULL);"
+	    "INSERT INTO containers (id, name, state, doc) VALUES "
+	    "('c1', 'one', 'exited', '{\"n\":1}'), "
+	    "('c2', 'two', 'running', '{\"n\":2}');"
+	    "PRAGMA user_version = 3;");
 	sqlite3_close(db);
 	t_reopen(t);
 	assert_int_equal(store_container_list(t->s, &rows, &n, &e), 0);
@@ -533,22 +544,14 @@ t_schema5(void **state)
 	int seen = 0;
 	static const char facts4[] = "pA=1\0x0\0s5\0f6\0e3:{,x}\0lk=v\0";
 
-	store_close(t->s);
-	t->s = NULL;
-	assert_int_equal(sqlite3_open(t->path, &db), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_exec(db,
-		"DROP TABLE containers; DROP TABLE container_docs;"
-		"DROP TABLE container_entries;"
-		"CREATE TABLE containers (seq INTEGER PRIMARY KEY "
-		"AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT UNIQUE, "
-		"state TEXT, facts BLOB, doc TEXT NOT NULL);"
-		"INSERT INTO containers (id, name, state, doc) VALUES "
-		"('c1', 'one', 'exited', '{\"n\":1}'), "
-		"('c2', 'two', 'running', '{\"n\":2}');"
-		"PRAGMA user_version = 4;",
-		NULL, NULL, NULL),
-	    SQLITE_OK);
+	db = t_old_db(t,
+	    "CREATE TABLE containers (seq INTEGER PRIMARY KEY "
+	    "AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT UNIQUE, "
+	    "state TEXT, facts BLOB, doc TEXT NOT NULL);"
+	    "INSERT INTO containers (id, name, state, doc) VALUES "
+	    "('c1', 'one', 'exited', '{\"n\":1}'), "
+	    "('c2', 'two', 'running', '{\"n\":2}');"
+	    "PRAGMA user_version = 4;");
 	{
 		sqlite3_stmt *st;
 		assert_int_equal(sqlite3_prepare_v2(db,
