@@ -1,12 +1,15 @@
 """A fake backend on a unix socket for the frontend's tests
 (test_hop_pool, test_hop_large), the stack backend's capabilities, and a
 frontend of SK_BUILD in front of it."""
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import threading
 import time
+
+import pytest
 
 RUN = os.environ.get("SK_RUN_DIR", "")
 BUILD = os.environ.get("SK_BUILD", "build")
@@ -126,3 +129,20 @@ class Frontend:
         self.log.close()
         text = self.log_path.read_text()
         assert "Sanitizer" not in text and "runtime error" not in text, text
+
+
+@contextlib.contextmanager
+def fake_stack(tmp_path, backend_cls, *args):
+    """A backend_cls (a FakeBackend) with the stack backend's capabilities
+    and SK_BUILD's frontend (with args) in front of it: (frontend,
+    backend); skips the test when there is no such stack or build."""
+    caps = stack_caps()
+    if caps is None:
+        pytest.skip("needs SK_BUILD's frontend and the stack's backend")
+    fake = backend_cls(str(tmp_path / "be.sock"), caps)
+    fe = Frontend(tmp_path, fake, *args)
+    try:
+        yield fe, fake
+    finally:
+        fe.stop()
+        fake.stop()

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from fake_backend import FakeBackend, Frontend, read_head, stack_caps
+from fake_backend import FakeBackend, fake_stack, read_head
 
 BIG = 3 * 1024 * 1024 + 17
 
@@ -80,16 +80,8 @@ def _dechunk(data):
 
 @pytest.fixture
 def frontend(tmp_path):
-    caps = stack_caps()
-    if caps is None:
-        pytest.skip("needs SK_BUILD's frontend and the stack's backend")
-    fake = LargeBackend(str(tmp_path / "be.sock"), caps)
-    fe = Frontend(tmp_path, fake)
-    try:
+    with fake_stack(tmp_path, LargeBackend) as (fe, fake):
         yield fe.sock, fake
-    finally:
-        fe.stop()
-        fake.stop()
 
 
 def _client(fe_sock):

@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from fake_backend import RUN, FakeBackend, Frontend, read_head, stack_caps
+from fake_backend import RUN, FakeBackend, fake_stack, read_head
 
 HOST = os.environ.get("SK_DOCKER_HOST", "")
 SOCK = HOST[len("unix://"):] if HOST.startswith("unix://") else ""
@@ -137,13 +137,9 @@ class ClosingBackend(FakeBackend):
 
 
 def test_resend_only_when_safe(tmp_path):
-    caps = stack_caps()
-    if caps is None:
-        pytest.skip("needs SK_BUILD's frontend and the stack's backend")
-    fake = ClosingBackend(str(tmp_path / "be.sock"), caps)
-    fe = Frontend(tmp_path, fake, "--log_level", "debug")
-    fe_sock = fe.sock
-    try:
+    with fake_stack(tmp_path, ClosingBackend,
+                    "--log_level", "debug") as (fe, fake):
+        fe_sock = fe.sock
         # A fresh connection answers, then goes to the pool.
         assert call(fe_sock, "GET", "/v1.44/containers/json")[0] == 200
         # Its second request is read and dropped: a GET goes again, on a
@@ -159,9 +155,6 @@ def test_resend_only_when_safe(tmp_path):
         assert fake.count("POST", "/internal/v1/containers/create") == 1
         # The frontend goes on.
         assert call(fe_sock, "GET", "/v1.44/containers/json")[0] == 200
-    finally:
-        fe.stop()
-        fake.stop()
 
 
 class CountingBackend(FakeBackend):
@@ -206,12 +199,7 @@ class CountingBackend(FakeBackend):
 
 
 def test_ping_keeps_its_connection(tmp_path):
-    caps = stack_caps()
-    if caps is None:
-        pytest.skip("needs SK_BUILD's frontend and the stack's backend")
-    fake = CountingBackend(str(tmp_path / "be.sock"), caps)
-    fe = Frontend(tmp_path, fake)
-    try:
+    with fake_stack(tmp_path, CountingBackend) as (fe, fake):
         for _ in range(10):
             assert call(fe.sock, "GET", "/_ping") == (200, b"OK")
         assert call(fe.sock, "GET", "/v1.44/containers/json") == (200, b"[]")
@@ -220,6 +208,3 @@ def test_ping_keeps_its_connection(tmp_path):
         # connection.
         with fake.lock:
             assert fake.conns == 1, fake.conns
-    finally:
-        fe.stop()
-        fake.stop()

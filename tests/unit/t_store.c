@@ -93,6 +93,21 @@ t_put(struct store *s, const char *id, const char *name, const char *state,
 	    e);
 }
 
+/* An exited container row with a list entry. */
+static int
+t_put_entry(struct store *s, const char *id, const char *name,
+    const char *entry, struct err *e)
+{
+	return store_container_put(s,
+	    &(struct store_ctr_row){ .id = id,
+		.name = name,
+		.state = "exited",
+		.doc = "{}",
+		.entry = entry,
+		.entrylen = strlen(entry) },
+	    e);
+}
+
 static void
 t_reopen(struct t_store *t)
 {
@@ -587,15 +602,7 @@ t_schema5(void **state)
 	assert_int_equal(seen, 1);
 
 	/* A put writes the entry; a put without one clears it. */
-	assert_int_equal(store_container_put(t->s,
-			     &(struct store_ctr_row){ .id = "c2",
-				 .name = "two",
-				 .state = "exited",
-				 .doc = "{}",
-				 .entry = "1:{}",
-				 .entrylen = 4 },
-			     &e),
-	    0);
+	assert_int_equal(t_put_entry(t->s, "c2", "two", "1:{}", &e), 0);
 	assert_int_equal(store_container_entry(t->s, "c2", &v, &len, &e), 0);
 	assert_string_equal(v, "1:{}");
 	free(v);
@@ -604,15 +611,7 @@ t_schema5(void **state)
 	assert_int_equal(store_container_entry(t->s, "c1", &v, &len, &e), 0);
 	assert_null(v);
 	/* A failed put (a name taken) leaves no half of it. */
-	assert_int_equal(store_container_put(t->s,
-			     &(struct store_ctr_row){ .id = "c3",
-				 .name = "two",
-				 .state = "exited",
-				 .doc = "{}",
-				 .entry = "1:{}",
-				 .entrylen = 4 },
-			     &e),
-	    -1);
+	assert_int_equal(t_put_entry(t->s, "c3", "two", "1:{}", &e), -1);
 	/* The document and the entry go with their row. */
 	assert_int_equal(store_container_delete(t->s, "c2", &e), 0);
 	assert_int_equal(store_container_doc(t->s, "c2", &v, &len, &e), 0);
