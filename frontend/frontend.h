@@ -110,8 +110,9 @@ struct bufferevent *pool_take(const char *path, unsigned *gen);
  * request yet): kept idle for the next request, or freed (the pool full or
  * off, a newer generation, bytes unread). */
 void pool_put(struct bufferevent *be, unsigned gen, int fresh);
-/* Whether an idle connection is alive (the backend answered on it and has
- * not closed it since). */
+/* Whether an idle connection is alive (the backend answered on it, or
+ * accepted it for a _ping over its unix socket, and has not closed it
+ * since). */
 int pool_live(const char *path);
 /* Frees every idle connection and makes older generations stale (the
  * backend changed, or shutting down). */
