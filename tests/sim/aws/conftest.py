@@ -169,8 +169,9 @@ def containers_of(engine, state_dir):
     client = docker.DockerClient(base_url=engine, version="1.41")
     try:
         return [c.name for c in client.containers.list(
-            all=True, filters={"label": "sockerless.awssim.owner=%s"
-                               % os.path.realpath(state_dir)})]
+            all=True, ignore_removed=True,
+            filters={"label": "sockerless.awssim.owner=%s"
+                     % os.path.realpath(state_dir)})]
     finally:
         client.close()
 

@@ -293,7 +293,7 @@ def test_killed_runtime(lam, sim):
     def kill():
         deadline = time.time() + 10
         while time.time() < deadline:
-            found = client.containers.list(filters={
+            found = client.containers.list(ignore_removed=True, filters={
                 "label": "sockerless.awssim.function=arn:aws:lambda:%s:%s:function:%s"
                 % (REGION, ACCOUNT, name)})
             if found:

@@ -183,7 +183,8 @@ def _engine_containers():
     import docker
     from azapp_testlib import ENGINE
     client = docker.DockerClient(base_url=ENGINE, version="1.41")
-    return client.containers.list(all=True, filters={"label": "sockerless.azuresim.app"})
+    return client.containers.list(all=True, ignore_removed=True,
+                                  filters={"label": "sockerless.azuresim.app"})
 
 
 def test_throttled_start_creates_no_execution(appsim):

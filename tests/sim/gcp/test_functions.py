@@ -326,7 +326,8 @@ def test_busy_timeout_and_scale_to_zero(fresh_sim, monkeypatch):
     engine = docker.DockerClient(base_url=os.environ["SK_ENGINE_HOST"], version="1.41")
 
     def instances():
-        return engine.containers.list(filters={"label": "gcpsim.service=fn-busy"})
+        return engine.containers.list(ignore_removed=True,
+                                      filters={"label": "gcpsim.service=fn-busy"})
     deadline = time.time() + 30
     while not instances() and time.time() < deadline:
         time.sleep(0.1)
