@@ -185,6 +185,7 @@ ecs_shutdown(struct backend *b)
 }
 
 KIT_BACKEND(ecs, "AWS ECS Fargate", ecs_task, .logs_fetch = ecs_logs_fetch,
-    .agent_address = ecs_task_agent_address, .reach = BACKEND_REACH_DIRECT,
+    .agent_address = ecs_task_agent_address,
+    .agent_hello = ecs_task_agent_hello, .reach = BACKEND_REACH_DIRECT,
     .net_create = ecs_net_create, .net_remove = ecs_net_remove,
     .vol_create = ecs_vol_create, .vol_remove = ecs_vol_remove)

@@ -118,6 +118,9 @@ void ecs_task_stop_quietly(
 /* The agent's address: the task's private IPv4, once it has one. */
 int ecs_task_agent_address(struct backend *b, struct container *c, char *host,
     size_t hostsz, int *port);
+/* The run's agent said HELLO: the main container runs (before the next
+ * DescribeTasks may say so), so a parked start answers now. */
+void ecs_task_agent_hello(struct backend *b, struct container *c);
 
 /* ecs_idle.c: unused definitions wait out ecs.taskdef_idle, and the
  * registrations a restart cut short are resolved. */

@@ -58,6 +58,29 @@ ecs_poll_why(const cJSON *task, const cJSON *ctr)
 	return why != NULL ? why : json_str(task, "stoppedReason");
 }
 
+/* Whether the task's main container starts next (or runs): the agent's
+ * installer completed. Its agent then listens within moments. */
+static int
+ecs_poll_agent_due(const cJSON *task)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, json_arr(task, "containers")) {
+		const char *n = json_str(it, "name"),
+			   *st = json_str(it, "lastStatus");
+		if (n == NULL || st == NULL)
+			continue;
+		if (strcmp(n, ECS_CONTAINER_NAME) == 0 &&
+		    strcmp(st, "RUNNING") == 0)
+			return 1;
+		if (strcmp(n, ECS_AGENT_INIT) == 0 &&
+		    strcmp(st, "STOPPED") == 0 &&
+		    json_int(it, "exitCode", -1) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* The task left PENDING: the start succeeded, unless it stopped without
  * the workload ever running (image pull, entrypoint not found, ...). */
 static void
@@ -100,6 +123,11 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 		json_set(priv, ECS_P_IP, cJSON_CreateString(ip));
 		backend_container_set_address(b, c, ip);
 	}
+	/* The agent's HELLO answers the start as soon as the workload
+	 * runs: a DescribeTasks that says so comes a poll later. */
+	if (kit_start_pending(c) && json_str(priv, ECS_P_IP) != NULL &&
+	    json_bool(priv, ECS_P_AGENT, 0) && ecs_poll_agent_due(task))
+		backend_agent_dial_early(b, c);
 	if (kit_start_pending(c) && status != NULL &&
 	    strcmp(status, "PROVISIONING") != 0 &&
 	    strcmp(status, "PENDING") != 0 &&

@@ -625,6 +625,24 @@ aglink_up(struct aglink *l)
 		aglink_connect(l);
 }
 
+void
+aglink_up_eager(struct aglink *l)
+{
+	if (l->dead || l->reverse || l->state != AGLINK_ST_IDLE)
+		return;
+	l->eager_until_ms = aglink_now_ms() + AGLINK_EAGER_FOR_MS;
+	aglink_connect(l);
+}
+
+void
+aglink_redial(struct aglink *l)
+{
+	if (l->dead || l->state != AGLINK_ST_RETRY)
+		return;
+	l->backoff_ms = AGLINK_BACKOFF_MIN_MS;
+	aglink_dial(l);
+}
+
 size_t
 aglink_chan_write(struct aglink_chan *ch, const void *buf, size_t len)
 {

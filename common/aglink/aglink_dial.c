@@ -108,6 +108,7 @@ aglink_give_up(struct aglink *l)
 		    "is the task's network reachable from the backend?");
 		break;
 	}
+	l->eager_until_ms = 0;
 	err_set(&e, status,
 	    "cannot reach the sockerless agent of container %.12s at %s:%d "
 	    "within %d s: %s (%s)",
@@ -127,11 +128,15 @@ aglink_retry(struct aglink *l)
 		bufferevent_free(l->bev);
 		l->bev = NULL;
 	}
+	if (aglink_now_ms() < l->eager_until_ms) {
+		d = AGLINK_EAGER_MS;
+	} else {
+		l->backoff_ms *= 2;
+		if (l->backoff_ms > AGLINK_BACKOFF_MAX_MS)
+			l->backoff_ms = AGLINK_BACKOFF_MAX_MS;
+	}
 	if (d > left)
 		d = left;
-	l->backoff_ms *= 2;
-	if (l->backoff_ms > AGLINK_BACKOFF_MAX_MS)
-		l->backoff_ms = AGLINK_BACKOFF_MAX_MS;
 	log_debug("container %.12s: agent at %s:%d: %s; again in %lld ms",
 	    l->cid, l->host, l->port,
 	    l->last_err == -1 ? "no address" : strerror(l->last_err),
@@ -189,6 +194,7 @@ aglink_event_cb(struct bufferevent *bev, short what, void *arg)
 			    l->cid, l->host, l->port);
 			l->state = AGLINK_ST_HANDSHAKE;
 			l->backoff_ms = AGLINK_BACKOFF_MIN_MS;
+			l->eager_until_ms = 0;
 			aglink_send_request(l);
 			bufferevent_enable(l->bev, EV_READ | EV_WRITE);
 			aglink_timer_set(l, AGLINK_HANDSHAKE_MS);

@@ -23,6 +23,8 @@
 
 #define AGLINK_BACKOFF_MIN_MS 250
 #define AGLINK_BACKOFF_MAX_MS 2000
+#define AGLINK_EAGER_MS	      20    /* aglink_up_eager's retry, */
+#define AGLINK_EAGER_FOR_MS   5000  /* for this long */
 #define AGLINK_DIAL_MS	      5000  /* one TCP connect attempt */
 #define AGLINK_HANDSHAKE_MS   10000 /* connected to the HELLO */
 #define AGLINK_PING_MS	      15000
@@ -88,6 +90,7 @@ struct aglink {
 	int in_connect;	     /* inside bufferevent_socket_connect */
 	int64_t deadline_ms; /* of the current connect */
 	int backoff_ms;
+	int64_t eager_until_ms; /* retry every AGLINK_EAGER_MS until then */
 	int last_err; /* errno of the last failed dial; -1: no address */
 	char accept[29];
 	int64_t last_rx_ms, last_ping_ms;

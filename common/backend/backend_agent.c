@@ -331,6 +331,30 @@ backend_agent_link(struct backend *b, struct container *c, struct err *e)
 	return ag->link;
 }
 
+void
+backend_agent_dial_early(struct backend *b, struct container *c)
+{
+	struct backend_agent *ag = c->agent;
+	const char *tok =
+	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN);
+	char host[256];
+	int port = 0;
+
+	if ((ag != NULL && ag->link != NULL) || tok == NULL ||
+	    b->ops->agent_reverse || b->ops->agent_address == NULL ||
+	    b->ops->agent_hello == NULL || !backend_agent_runs(b) ||
+	    !b->caps.flag[CAP_EXEC] || b->agent_closing ||
+	    b->ops->agent_address(b, c, host, sizeof(host), &port) == -1)
+		return;
+	ag = backend_agent_get(b, c);
+	ag->link = aglink_new(b->base, host, port, tok, c->id, AGENT_CONNECT_S,
+	    &agent_link_cbs, ag);
+	log_debug("container %.12s: dialling the agent before the cloud says "
+		  "it runs",
+	    c->id);
+	aglink_up_eager(ag->link);
+}
+
 struct aglink *
 backend_agent_link_reverse(struct backend *b, struct container *c)
 {

@@ -96,6 +96,10 @@ backend_agent_container_running(struct backend *b, struct container *c)
 		json_set(container_state(c), "Health", h);
 		backend_container_save(b, c);
 	}
+	/* An early dial (backend_agent_dial_early) waiting to try again
+	 * goes now: the workload runs. */
+	if (ag != NULL && ag->link != NULL)
+		aglink_redial(ag->link);
 	if (ag == NULL && !backend_agent_has_health(c))
 		return;
 	ag = backend_agent_get(b, c);
@@ -152,10 +156,15 @@ void
 backend_agent_start_failed(struct backend *b, struct container *c)
 {
 	(void)b;
+	if (c->agent == NULL)
+		return;
 	/* The client has the start's error; its attach ends, so that a
 	 * wait held behind it (docker run --rm) answers. */
-	if (c->agent != NULL)
-		agent_end_waiting(c->agent, NULL);
+	agent_end_waiting(c->agent, NULL);
+	/* A link dialled for the run that did not start (an early dial)
+	 * has no agent to reach. */
+	if (!container_running(c))
+		backend_agent_link_close(c->agent);
 }
 
 void

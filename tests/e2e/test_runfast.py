@@ -4,9 +4,13 @@ before the cloud's status says so. What `docker run` prints must still be
 all of the output, byte for byte, stdout and stderr apart, with the exit
 code; and a run with no link (detached, nothing dialled the agent) still
 ends through the cloud's status (the poller)."""
+import os
 import subprocess
 
-from e2e_lib import BUSYBOX, DOCKER, _env, _inject, dk, inspect, wait_for
+import pytest
+
+from e2e_lib import (BUSYBOX, DOCKER, TARGET, _env, _inject, dk, inspect, sim_call, sim_url,
+                     wait_for)
 
 
 def run_bytes(*args, timeout=180):
@@ -62,8 +66,9 @@ def test_rm_removes_after_link_exit(name):
 
 
 def test_detached_run_ends_through_the_poller(name):
-    # Nothing attaches and nothing dials the agent: the exit comes from
-    # the cloud's status, as before.
+    # Nothing attaches: the exit comes from the cloud's status, as before
+    # (the link dialled for the start does not end a container that has
+    # no --rm).
     dk("run", "-d", "--name", name, BUSYBOX, "sh", "-c", "sleep 2; exit 5",
        check=True)
     p = dk("wait", name, timeout=180)
@@ -72,3 +77,38 @@ def test_detached_run_ends_through_the_poller(name):
     assert st["Status"] == "exited" and st["ExitCode"] == 5, st
     logs = dk("logs", name, timeout=120)
     assert logs.returncode == 0, logs.stderr
+
+
+@pytest.fixture
+def running_lag():
+    """The simulated ECS reports RUNNING 30 s after the task's containers
+    run (real ECS reports it a moment late)."""
+    if TARGET != "sockerless" or os.environ.get("SK_BACKEND", "ecs") != "ecs":
+        pytest.skip("the ECS backend on the AWS simulator only")
+    if not sim_url():
+        pytest.skip("the AWS simulator's port is unknown (SK_SIM_PORT / SK_RUN_DIR)")
+    sim_call("POST", "/_sim/ecs/running-lag", {"seconds": 30})
+    try:
+        yield
+    finally:
+        sim_call("POST", "/_sim/ecs/running-lag", {"seconds": 0})
+
+
+def test_start_answers_at_the_agents_hello(name, running_lag):
+    # The agent's HELLO proves the workload runs: the start answers then,
+    # while the cloud still says PENDING, and the agent is reachable.
+    from test_hard_faults import ecs_client, live_tasks_tagged
+    p = dk("run", "-d", "--name", name, "--label", "sk.lag=" + name, BUSYBOX,
+           "sleep", "120", timeout=25)
+    assert p.returncode == 0, p.stderr
+    st = inspect(name)["State"]
+    assert st["Running"] and st["Status"] == "running", st
+    tasks = live_tasks_tagged(ecs_client(), "sk.lag", name)
+    assert [status for _, status in tasks] == ["PENDING"], tasks
+    out = dk("exec", name, "echo", "inside", timeout=25)
+    assert out.returncode == 0 and out.stdout == "inside\n", (out.stdout, out.stderr)
+    # A run with --rm ends with its output and status through the link.
+    q = run_bytes("--rm", BUSYBOX, "sh", "-c", "echo out; exit 3", timeout=25)
+    assert q.returncode == 3, q.stderr
+    assert q.stdout == b"out\n", q.stdout
+    dk("rm", "-f", name)

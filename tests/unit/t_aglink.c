@@ -242,6 +242,69 @@ t_refused_then_listens(void **state)
 	rec_free(r);
 }
 
+/* Starts serving on fd, the bound port a link dials. */
+static void
+serve_on(struct fx *f, int fd)
+{
+	assert_int_equal(listen(fd, 16), 0);
+	evutil_make_socket_nonblocking(fd);
+	f->lis = evconnlistener_new(
+	    f->base, srv_accept, f, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+}
+
+/* aglink_up_eager: refused dials are tried again every few ms, so the
+ * link is up long before the usual back-off's next dial (250 ms after the
+ * first refusal, 750 ms after the second). */
+static void
+t_eager(void **state)
+{
+	struct fx *f = *state;
+	int port, fd = closed_port(&port);
+	int64_t t0;
+
+	aglink_free(f->l);
+	evconnlistener_free(f->lis);
+	f->l =
+	    aglink_new(f->base, "127.0.0.1", port, TOKEN, CID, 5, &cl_cbs, f);
+	t0 = now_ms();
+	aglink_up_eager(f->l);
+	SPIN(f, 300, 0);
+	assert_int_equal(f->hellos, 0);
+	serve_on(f, fd);
+	SPIN(f, 3000, f->hellos == 1);
+	assert_int_equal(f->hellos, 1);
+	assert_true(now_ms() - t0 < 750);
+	assert_int_equal(f->accepts, 1);
+	assert_int_equal(f->downs, 0);
+}
+
+/* aglink_redial: a link waiting out its back-off dials at once. */
+static void
+t_redial(void **state)
+{
+	struct fx *f = *state;
+	int port, fd = closed_port(&port);
+	int64_t t0;
+
+	aglink_free(f->l);
+	evconnlistener_free(f->lis);
+	f->l =
+	    aglink_new(f->base, "127.0.0.1", port, TOKEN, CID, 5, &cl_cbs, f);
+	t0 = now_ms();
+	aglink_up(f->l);
+	SPIN(f, 300, 0); /* refused at 0 and 250 ms; next at 750 */
+	serve_on(f, fd);
+	aglink_redial(f->l);
+	SPIN(f, 3000, f->hellos == 1);
+	assert_int_equal(f->hellos, 1);
+	assert_true(now_ms() - t0 < 750);
+	/* Up: nothing to redial. */
+	aglink_redial(f->l);
+	SPIN(f, 50, 0);
+	assert_int_equal(f->accepts, 1);
+	assert_true(aglink_is_up(f->l));
+}
+
 static void
 t_unauthorized(void **state)
 {
@@ -477,6 +540,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(t_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_refused_then_listens, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_eager, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_redial, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_unauthorized, setup, teardown),
 		cmocka_unit_test_setup_teardown(

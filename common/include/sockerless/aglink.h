@@ -92,6 +92,16 @@ struct aglink_chan *aglink_open(struct aglink *l, const cJSON *request,
  * arrive as on_down. */
 void aglink_up(struct aglink *l);
 
+/* Forward mode: aglink_up for a workload that is about to start, whose
+ * agent listens within moments: a refused dial is tried again every
+ * 20 ms for the first 5 s (then with the usual back-off), so the link is
+ * up about as soon as the agent listens. */
+void aglink_up_eager(struct aglink *l);
+
+/* A link waiting to dial again after a failed dial dials now, its
+ * back-off reset: for a caller that knows the agent listens now. */
+void aglink_redial(struct aglink *l);
+
 /* Sends up to len bytes of stdin (stream 0) as DATA within the channel's
  * window; returns how many were taken (0 when the window is full: wait
  * for on_writable). Bytes written before the link is up are queued within

@@ -350,6 +350,14 @@ cJSON *backend_agent_config_env(const struct container *c);
 /* The command the agent wraps: Entrypoint + Cmd of the merged config
  * (a cJSON array of strings; empty when the image names none). */
 cJSON *backend_agent_command(const struct container *c);
+/* Forward mode, while the start waits for the cloud to say the workload
+ * runs: dials the run's agent now, trying again every few milliseconds
+ * for a few seconds (aglink_up_eager), so that its HELLO answers the start
+ * (ops->agent_hello) as soon as the workload runs. For a backend whose
+ * cloud says when the workload is about to start; nothing without an
+ * agent, an address, an agent_hello or when the run has a link already.
+ * A start that fails closes the link. */
+void backend_agent_dial_early(struct backend *b, struct container *c);
 
 /* The agent's report of the main process's end, kept in the container's
  * private object as {"exitCode": N, "finishedAt": "RFC 3339"} when the

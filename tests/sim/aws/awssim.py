@@ -17,6 +17,9 @@ Debug endpoints (no auth):
   GET  /_sim/health            {"ok": true}
   GET  /_sim/calls             {"ecs.RunTask": 3, ...}
   POST /_sim/calls/reset
+  GET|POST /_sim/ecs/running-lag  {"seconds": N}: tasks report RUNNING N seconds
+                              after their essential containers run (real ECS reports it
+                              a moment late); 0 by default
   GET|POST|DELETE /_sim/faults  list / add (JSON spec, see awssim_faults) / clear
   GET  /_sim/vpc               the simulated VPC: cidr, gateway, resolver, namespace
   GET|POST /_sim/dns           the resolver's sim.internal names / add {"name", "address"}
@@ -433,6 +436,19 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_sim/state/save" and method == "POST":
             sim.save()
             return self._send_json(200, {"ok": True})
+        if path == "/_sim/ecs/running-lag":
+            if method == "GET":
+                return self._send_json(200, {"seconds": sim.ecs.running_lag})
+            if method == "POST":
+                try:
+                    seconds = float(json.loads(body or b"{}")["seconds"])
+                    if not 0 <= seconds <= 600:
+                        raise ValueError("seconds must be in [0, 600]")
+                except (ValueError, TypeError, KeyError) as exc:
+                    return self._send_json(400, {"error": "expected {\"seconds\": N}: %s"
+                                                 % exc})
+                sim.ecs.running_lag = seconds
+                return self._send_json(200, {"seconds": seconds})
         if path == "/_sim/reap" and method == "POST":
             sim.ecs.reap()
             return self._send_json(200, {"ok": True})

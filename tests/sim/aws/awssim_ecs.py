@@ -123,6 +123,7 @@ class EcsService:
         self._definition_tags = {}   # task definition ARN -> tags
         self._tasks = {}             # task id -> Task, in creation order
         self._client_tokens = {}     # RunTask clientToken -> (time, [task id])
+        self.running_lag = 0.0       # seconds before RUNNING is reported (/_sim/ecs/running-lag)
         self._pause_lock = threading.Lock()
         self._pause_pulled = False
         self._addresses = AddressPool(vpc.gateway.rsplit(".", 2)[0])

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -78,6 +79,7 @@ class TaskRunner(threading.Thread):
                                            task.wire["containers"])]
         self.by_name = {c.name: c for c in self.containers}
         self.started_running = False
+        self.running_due = None  # when RUNNING is reported (ecs.running_lag)
         self.pause_id = None
         self.efs_dirs = {}           # volume name -> host directory (EFS volumes)
         self.idmapped = []           # staging directories of idmapped mounts
@@ -268,7 +270,11 @@ class TaskRunner(threading.Thread):
             for c in self.containers:
                 if not c.started and self._dependencies_met(c):
                     self._start(c)
-            if not self.started_running and all(c.started for c in self.containers if c.essential):
+            if (self.running_due is None
+                    and all(c.started for c in self.containers if c.essential)):
+                self.running_due = time.time() + self.ecs.running_lag
+            if (not self.started_running and self.running_due is not None
+                    and time.time() >= self.running_due):
                 self.started_running = True
                 task.update(lastStatus="RUNNING", startedAt=now())
             self._refresh()

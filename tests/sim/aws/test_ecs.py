@@ -3,6 +3,7 @@
 import os
 import socket
 import time
+import urllib.error
 import uuid
 
 import pytest
@@ -268,6 +269,33 @@ def test_client_token_idempotency(ecs, cluster, sim):
     assert sim.get("/_sim/calls")["ecs.RunTask"] == 3
     for arn in (first["taskArn"], other["taskArn"]):
         wait_status(ecs, cluster, arn, "STOPPED")
+
+
+def test_running_lag(ecs, cluster, sim):
+    """/_sim/ecs/running-lag: the task reports RUNNING that long after its
+    containers run (they run, and their status says so, meanwhile)."""
+    td = task_definition(ecs, "lag", ["sleep", "30"], stopTimeout=2)
+    sim.post("/_sim/ecs/running-lag", {"seconds": 3})
+    try:
+        assert sim.get("/_sim/ecs/running-lag") == {"seconds": 3}
+        task = run(ecs, cluster, td)
+        deadline = time.time() + 30
+        while True:
+            described = ecs.describe_tasks(cluster=cluster, tasks=[task["taskArn"]])["tasks"][0]
+            if described["containers"][0]["lastStatus"] == "RUNNING" or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        assert described["containers"][0]["lastStatus"] == "RUNNING", described
+        assert described["lastStatus"] == "PENDING", described
+        running, _ = wait_status(ecs, cluster, task["taskArn"], "RUNNING")
+        assert running["lastStatus"] == "RUNNING"
+    finally:
+        sim.post("/_sim/ecs/running-lag", {"seconds": 0})
+    ecs.stop_task(cluster=cluster, task=task["taskArn"])
+    wait_status(ecs, cluster, task["taskArn"], "STOPPED")
+    with pytest.raises(urllib.error.HTTPError) as exc_info:
+        sim.post("/_sim/ecs/running-lag", {"seconds": -1})
+    assert exc_info.value.code == 400
 
 
 def test_task_tags(ecs, cluster):
