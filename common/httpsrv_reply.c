@@ -127,12 +127,28 @@ httpsrv_add_header(struct httpsrv_req *r, const char *name, const char *value)
 	strv_take(&r->out_headers, xasprintf("%s: %s", name, value));
 }
 
-void
-httpsrv_reply(struct httpsrv_req *r, int status, const char *content_type,
-    const void *body, size_t len)
+/* A body at least this large is referenced by the connection's buffer,
+ * not copied into it (httpsrv_reply_take): a copy of megabytes costs as
+ * much as making them, most of it faulting in fresh pages. */
+#define HTTPSRV_REF_MIN (64 * 1024)
+
+static void
+httpsrv_body_free(const void *data, size_t len, void *arg)
+{
+	(void)len;
+	(void)arg;
+	free((void *)(uintptr_t)data);
+}
+
+static void
+httpsrv_reply_body(struct httpsrv_req *r, int status, const char *content_type,
+    const void *body, size_t len, int take)
 {
 	struct httpsrv_conn *c = r->conn;
+	struct evbuffer *out = bufferevent_get_output(r->conn->bev);
 	char cl[64];
+	int send = len > 0 && status != 204 && status != 304 &&
+	    strcmp(r->method != NULL ? r->method : "", "HEAD") != 0;
 
 	httpsrv_conn_batch_begin(c);
 	if (status == 204 || status == 304)
@@ -141,11 +157,32 @@ httpsrv_reply(struct httpsrv_req *r, int status, const char *content_type,
 		snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", len);
 	httpsrv_req_write_head(r, status,
 	    status == 204 || status == 304 ? NULL : content_type, cl);
-	if (len > 0 && status != 204 && status != 304 &&
-	    strcmp(r->method != NULL ? r->method : "", "HEAD") != 0)
-		evbuffer_add(bufferevent_get_output(r->conn->bev), body, len);
+	if (send && take && len >= HTTPSRV_REF_MIN) {
+		if (evbuffer_add_reference(
+			out, body, len, httpsrv_body_free, NULL) == -1)
+			fatalx("%s: evbuffer_add_reference", __func__);
+		take = 0; /* the buffer frees it */
+	} else if (send) {
+		evbuffer_add(out, body, len);
+	}
+	if (take)
+		free((void *)(uintptr_t)body);
 	httpsrv_req_done(r);
 	httpsrv_conn_batch_end(c);
+}
+
+void
+httpsrv_reply_take(struct httpsrv_req *r, int status, const char *content_type,
+    char *body, size_t len)
+{
+	httpsrv_reply_body(r, status, content_type, body, len, 1);
+}
+
+void
+httpsrv_reply(struct httpsrv_req *r, int status, const char *content_type,
+    const void *body, size_t len)
+{
+	httpsrv_reply_body(r, status, content_type, body, len, 0);
 }
 
 void
@@ -157,8 +194,7 @@ httpsrv_reply_json(struct httpsrv_req *r, int status, const cJSON *o)
 	s = xrealloc(s, n + 2);
 	s[n++] = '\n';
 	s[n] = '\0';
-	httpsrv_reply(r, status, "application/json", s, n);
-	free(s);
+	httpsrv_reply_take(r, status, "application/json", s, n);
 }
 
 void

@@ -277,8 +277,7 @@ backend_ctr_list(
 	}
 	buf_add(&out, "]\n", 2);
 	body = buf_take(&out, &len);
-	httpsrv_reply(r, 200, "application/json", body, len);
-	free(body);
+	httpsrv_reply_take(r, 200, "application/json", body, len);
 	filters_free(f);
 	free(v);
 	return;

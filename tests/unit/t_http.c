@@ -80,8 +80,8 @@ handler(struct httpsrv_req *r, void *arg)
 		char *s = xasprintf("hello %s", n != NULL ? n : "?");
 
 		httpsrv_add_header(r, "X-Test", "1");
-		httpsrv_reply(r, 200, "text/plain", s, strlen(s));
-		free(s);
+		/* Taken and small: copied, then freed. */
+		httpsrv_reply_take(r, 200, "text/plain", s, strlen(s));
 	} else if (strcmp(path, "/echo") == 0) {
 		body = httpsrv_req_body(r, &len);
 		httpsrv_reply(r, 200, "application/octet-stream", body, len);
@@ -97,8 +97,9 @@ handler(struct httpsrv_req *r, void *arg)
 
 		for (size_t i = 0; i < BIG_LEN; i++)
 			big[i] = (char)('a' + i % 26);
-		httpsrv_reply(r, 200, "application/octet-stream", big, BIG_LEN);
-		free(big);
+		/* Taken: sent from where it is (a reference), then freed. */
+		httpsrv_reply_take(
+		    r, 200, "application/octet-stream", big, BIG_LEN);
 	} else if (strcmp(path, "/flaky") == 0) {
 		if (f->fails_left-- > 0) {
 			httpsrv_add_header(r, "Retry-After", "0");

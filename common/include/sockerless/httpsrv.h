@@ -102,6 +102,11 @@ void httpsrv_add_header(
 /* Whole replies. body may be NULL when len is 0. */
 void httpsrv_reply(struct httpsrv_req *r, int status, const char *content_type,
     const void *body, size_t len);
+/* httpsrv_reply of a malloc'd body the reply takes (and frees): a large
+ * one is sent from where it is, not copied into the connection's
+ * buffer. */
+void httpsrv_reply_take(struct httpsrv_req *r, int status,
+    const char *content_type, char *body, size_t len);
 void httpsrv_reply_json(struct httpsrv_req *r, int status, const cJSON *o);
 /* Docker's error envelope {"message": "..."}. */
 void httpsrv_reply_error(struct httpsrv_req *r, int status, const char *fmt,
