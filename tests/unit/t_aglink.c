@@ -184,6 +184,30 @@ closed_port(int *port)
 	return fd;
 }
 
+/* Starts serving on fd, the bound port a link dials. */
+static void
+serve_on(struct fx *f, int fd)
+{
+	assert_int_equal(listen(fd, 16), 0);
+	evutil_make_socket_nonblocking(fd);
+	f->lis = evconnlistener_new(
+	    f->base, srv_accept, f, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+}
+
+/* The fixture's link replaced by one to a port where nothing listens
+ * yet (serve_on starts serving it); returns that port's socket. */
+static int
+link_to_closed(struct fx *f, int connect_s)
+{
+	int port, fd = closed_port(&port);
+
+	aglink_free(f->l);
+	evconnlistener_free(f->lis);
+	f->l = aglink_new(
+	    f->base, "127.0.0.1", port, TOKEN, CID, connect_s, &cl_cbs, f);
+	return fd;
+}
+
 static void
 t_refused(void **state)
 {
@@ -219,20 +243,13 @@ t_refused_then_listens(void **state)
 {
 	struct fx *f = *state;
 	struct crec *r;
-	int port, fd = closed_port(&port);
+	int fd = link_to_closed(f, 3);
 	int64_t t0 = now_ms();
 
-	aglink_free(f->l);
-	evconnlistener_free(f->lis);
-	f->l =
-	    aglink_new(f->base, "127.0.0.1", port, TOKEN, CID, 3, &cl_cbs, f);
 	r = rec_open(f, "{\"kind\":\"result\"}");
 	SPIN(f, 600, 0);
 	assert_int_equal(r->results, 0);
-	assert_int_equal(listen(fd, 16), 0);
-	evutil_make_socket_nonblocking(fd);
-	f->lis = evconnlistener_new(
-	    f->base, srv_accept, f, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	serve_on(f, fd);
 	SPIN(f, 3000, r->results == 1);
 	assert_int_equal(r->results, 1);
 	assert_false(r->has_err);
@@ -242,16 +259,6 @@ t_refused_then_listens(void **state)
 	rec_free(r);
 }
 
-/* Starts serving on fd, the bound port a link dials. */
-static void
-serve_on(struct fx *f, int fd)
-{
-	assert_int_equal(listen(fd, 16), 0);
-	evutil_make_socket_nonblocking(fd);
-	f->lis = evconnlistener_new(
-	    f->base, srv_accept, f, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-}
-
 /* aglink_up_eager: refused dials are tried again every few ms, so the
  * link is up long before the usual back-off's next dial (250 ms after the
  * first refusal, 750 ms after the second). */
@@ -259,14 +266,9 @@ static void
 t_eager(void **state)
 {
 	struct fx *f = *state;
-	int port, fd = closed_port(&port);
-	int64_t t0;
+	int fd = link_to_closed(f, 5);
+	int64_t t0 = now_ms();
 
-	aglink_free(f->l);
-	evconnlistener_free(f->lis);
-	f->l =
-	    aglink_new(f->base, "127.0.0.1", port, TOKEN, CID, 5, &cl_cbs, f);
-	t0 = now_ms();
 	aglink_up_eager(f->l);
 	SPIN(f, 300, 0);
 	assert_int_equal(f->hellos, 0);
@@ -283,14 +285,9 @@ static void
 t_redial(void **state)
 {
 	struct fx *f = *state;
-	int port, fd = closed_port(&port);
-	int64_t t0;
+	int fd = link_to_closed(f, 5);
+	int64_t t0 = now_ms();
 
-	aglink_free(f->l);
-	evconnlistener_free(f->lis);
-	f->l =
-	    aglink_new(f->base, "127.0.0.1", port, TOKEN, CID, 5, &cl_cbs, f);
-	t0 = now_ms();
 	aglink_up(f->l);
 	SPIN(f, 300, 0); /* refused at 0 and 250 ms; next at 750 */
 	serve_on(f, fd);
