@@ -2,8 +2,9 @@
 the main process's exit the moment it ends, and the container exits then,
 before the cloud's status says so. What `docker run` prints must still be
 all of the output, byte for byte, stdout and stderr apart, with the exit
-code; and a run with no link (detached, nothing dialled the agent) still
-ends through the cloud's status (the poller)."""
+code; a detached run without --rm still ends through the cloud's status
+(the poller); and on ECS the start answers at the agent's HELLO, before
+the cloud says the task runs."""
 import os
 import subprocess
 
