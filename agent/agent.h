@@ -99,6 +99,8 @@ void loop_once(void);
 /* fn(arg, wait status) when pid is reaped; other children are reaped
  * silently (orphans inherited by PID 1). */
 void loop_child(pid_t pid, loop_exit_fn *fn, void *arg);
+/* Reaps the children that have ended now, running their callbacks. */
+void loop_reap_now(void);
 /* pid's end is no longer of interest (it is reaped silently). */
 void loop_forget(pid_t pid);
 /* All signals blocked around fork, so the child never runs the agent's
@@ -162,6 +164,9 @@ void exec_in_close(struct chan *c);
 void exec_chan_resize(struct chan *c, unsigned rows, unsigned cols);
 int exec_signal(const char *id, int sig);
 void exec_kill_all(void);
+/* The main process has ended: the execs that have ended too send what
+ * their pipes hold and their results now, before the links close. */
+void exec_flush_ended(void);
 
 /* chan.c: channels of the current link (docs/agent-link.md). */
 enum chan_kind {

@@ -28,7 +28,10 @@
 /* Output of descendants still holding the pipes after the exec's own
  * process ended is read this long after the last byte, then dropped. */
 #define EXEC_GRACE_MS 200
-#define EXEC_READ_MAX 65536
+/* How long the main process's end waits for running execs to end too
+ * (exec_flush_ended). */
+#define EXEC_END_WAIT_MS 20
+#define EXEC_READ_MAX	 65536
 
 struct exec {
 	char *id;
@@ -194,7 +197,9 @@ exec_status(uint32_t ch, const char *req, size_t len)
 	free(id);
 }
 
-static void
+/* One read of fd into the channel; its count (0: the end, -1: nothing
+ * now or no room). */
+static ssize_t
 exec_read(struct exec *e, int *fd, int stream)
 {
 	static char sink[EXEC_READ_MAX];
@@ -217,6 +222,7 @@ exec_read(struct exec *e, int *fd, int stream)
 			e->sp.tty_fd = -1;
 	} else if (n > 0)
 		e->last_ms = proc_now_ms();
+	return n;
 }
 
 static void
@@ -300,6 +306,43 @@ exec_prepare(void)
 			loop_timer(now); /* register nothing stale */
 		}
 		pp = &e->next;
+	}
+}
+
+void
+exec_flush_ended(void)
+{
+	struct exec *e;
+	int64_t now = proc_now_ms(), until = now + EXEC_END_WAIT_MS;
+	int running;
+
+	/* An exec that made the main process end (its last act wrote the
+	 * file the main process waited for) ends at the same moment: it is
+	 * given EXEC_END_WAIT_MS. Those still running after it are killed
+	 * at the agent's exit, as Docker ends them with the container. */
+	for (;;) {
+		loop_reap_now();
+		running = 0;
+		for (e = exec_list; e != NULL; e = e->next)
+			running += !e->finished && !e->exited;
+		if (running == 0 || proc_now_ms() >= until)
+			break;
+		(void)poll(NULL, 0, 1);
+	}
+	now = proc_now_ms();
+	for (e = exec_list; e != NULL; e = e->next) {
+		if (e->finished || !e->exited)
+			continue;
+		while (e->sp.out_fd >= 0 &&
+		    exec_read(e, &e->sp.out_fd, AGLINK_STDOUT) > 0)
+			;
+		while (e->sp.err_fd >= 0 &&
+		    exec_read(e, &e->sp.err_fd, AGLINK_STDERR) > 0)
+			;
+		spawn_close(&e->sp.out_fd);
+		spawn_close(&e->sp.err_fd);
+		e->sp.tty_fd = -1;
+		exec_finish(e, now);
 	}
 }
 

@@ -116,8 +116,8 @@ loop_child(pid_t pid, loop_exit_fn *fn, void *arg)
 	loop_kids[loop_nkids++] = (struct loop_kid){ pid, fn, arg };
 }
 
-static void
-loop_reap(void)
+void
+loop_reap_now(void)
 {
 	struct loop_kid k;
 	pid_t pid;
@@ -148,7 +148,7 @@ loop_signals(void *arg, short revents)
 		for (i = 0; i < n; i++)
 			if (b[i] != SIGCHLD)
 				loop_signal_cb(b[i]);
-	loop_reap();
+	loop_reap_now();
 }
 
 void
@@ -161,7 +161,7 @@ loop_once(void)
 	loop_watch(loop_pipe[0], POLLIN, loop_signals, NULL);
 	/* A SIGCHLD may have come before the handler ran for a fork's
 	 * child registered after the last reap. */
-	loop_reap();
+	loop_reap_now();
 	if (loop_deadline > 0) {
 		now = proc_now_ms();
 		t = loop_deadline - now;

@@ -469,6 +469,9 @@ wrap_finish(void)
 			chan_result(c, json);
 	spool_end(code);
 	spool_prepare();
+	/* Before the main process's end is reported: a backend may end the
+	 * container (and its link) on that report. */
+	exec_flush_ended();
 	jsonw_time(t, sizeof(t), wrap.finish_us / 1000000,
 	    (long)(wrap.finish_us % 1000000) * 1000);
 	snprintf(json, sizeof(json),

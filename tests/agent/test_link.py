@@ -946,3 +946,23 @@ def logs_read_rest(ln, ch):
             ln.credit(ch, len(p))
         elif t == RESULT:
             return metas, recs, json.loads(p)
+
+
+def test_exec_that_ends_the_main_process_reports(agents, tmp_path):
+    """An exec whose end makes the main process end (it creates the file
+    the main process waits for) still reports its output and exit code:
+    the agent sends the results of the execs that have ended before it
+    closes its links for the main process's exit."""
+    for i in range(10):
+        go = tmp_path / ("go%d" % i)
+        a = agents(["sh", "-c", "while [ ! -e %s ]; do :; done" % go])
+        ln = a.link()
+        # The file is the exec's last act (touch is its process, exec'd).
+        ln.open(1, kind="exec", id="x%d" % i,
+                cmd=["sh", "-c", "echo done; echo err >&2; exec touch %s" % go])
+        out, res, _ = ln.collect(1)
+        assert out == {1: b"done\n", 2: b"err\n"}, (i, out)
+        assert res["exitCode"] == 0, (i, res)
+        assert ln.event("main")["exitCode"] == 0
+        ln.close()
+        assert a.wait()[0] == 0
