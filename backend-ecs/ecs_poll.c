@@ -125,8 +125,7 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 	}
 	/* The agent's HELLO answers the start as soon as the workload
 	 * runs: a DescribeTasks that says so comes a poll later. */
-	if (kit_start_pending(c) && json_str(priv, ECS_P_IP) != NULL &&
-	    json_bool(priv, ECS_P_AGENT, 0) && ecs_poll_agent_due(task))
+	if (kit_start_pending(c) && ecs_poll_agent_due(task))
 		backend_agent_dial_early(b, c);
 	if (kit_start_pending(c) && status != NULL &&
 	    strcmp(status, "PROVISIONING") != 0 &&
@@ -145,10 +144,8 @@ ecs_poll_task(struct backend *b, const cJSON *task)
 	}
 	if (!container_running(c))
 		return;
-	if (started != 0 && !json_bool(priv, ECS_P_STARTED, 0)) {
-		json_set(priv, ECS_P_STARTED, cJSON_CreateTrue());
-		backend_container_started(b, c, started);
-	}
+	if (started != 0)
+		kit_started_once(b, c, ECS_P_STARTED, started);
 	if (status == NULL || strcmp(status, "STOPPED") != 0)
 		return;
 	ctr = ecs_poll_main(task);

@@ -445,13 +445,8 @@ ecs_task_agent_address(struct backend *b, struct container *c, char *host,
 void
 ecs_task_agent_hello(struct backend *b, struct container *c)
 {
-	cJSON *priv = container_private(c);
-
 	kit_start_settle(c, NULL);
-	if (!container_running(c) || json_bool(priv, ECS_P_STARTED, 0))
-		return;
-	json_set(priv, ECS_P_STARTED, cJSON_CreateTrue());
-	backend_container_started(b, c, str_now_ns());
+	kit_started_once(b, c, ECS_P_STARTED, 0);
 }
 
 /* --- stop, kill --------------------------------------------------------- */

@@ -282,14 +282,27 @@ backend_agent_get(struct backend *b, struct container *c)
 	return ag;
 }
 
+/* Forward mode: ag's link to its agent's address (NULL without one), not
+ * dialled yet. */
+static struct aglink *
+agent_link_forward(struct backend *b, struct backend_agent *ag, const char *tok)
+{
+	char host[256];
+	int port = 0;
+
+	if (b->ops->agent_address(b, ag->c, host, sizeof(host), &port) == -1)
+		return NULL;
+	ag->link = aglink_new(b->base, host, port, tok, ag->c->id,
+	    AGENT_CONNECT_S, &agent_link_cbs, ag);
+	return ag->link;
+}
+
 struct aglink *
 backend_agent_link(struct backend *b, struct container *c, struct err *e)
 {
 	struct backend_agent *ag;
 	const char *tok =
 	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN);
-	char host[256];
-	int port = 0;
 
 	if (!backend_agent_runs(b) || !b->caps.flag[CAP_EXEC]) {
 		err_set(e, 501,
@@ -319,36 +332,31 @@ backend_agent_link(struct backend *b, struct container *c, struct err *e)
 		return ag->link;
 	if (b->ops->agent_reverse)
 		return backend_agent_link_reverse(b, c);
-	if (b->ops->agent_address(b, c, host, sizeof(host), &port) == -1) {
+	if (agent_link_forward(b, ag, tok) == NULL) {
 		err_set(e, 409,
 		    "Container %s has no network address yet; try again when "
 		    "it runs",
 		    c->id);
 		return NULL;
 	}
-	ag->link = aglink_new(b->base, host, port, tok, c->id, AGENT_CONNECT_S,
-	    &agent_link_cbs, ag);
 	return ag->link;
 }
 
 void
 backend_agent_dial_early(struct backend *b, struct container *c)
 {
-	struct backend_agent *ag = c->agent;
+	struct backend_agent *ag;
 	const char *tok =
 	    json_str(container_private(c), BACKEND_PRIV_AGENT_TOKEN);
-	char host[256];
-	int port = 0;
 
-	if ((ag != NULL && ag->link != NULL) || tok == NULL ||
+	if ((c->agent != NULL && c->agent->link != NULL) || tok == NULL ||
 	    b->ops->agent_reverse || b->ops->agent_address == NULL ||
 	    b->ops->agent_hello == NULL || !backend_agent_runs(b) ||
-	    !b->caps.flag[CAP_EXEC] || b->agent_closing ||
-	    b->ops->agent_address(b, c, host, sizeof(host), &port) == -1)
+	    !b->caps.flag[CAP_EXEC] || b->agent_closing)
 		return;
 	ag = backend_agent_get(b, c);
-	ag->link = aglink_new(b->base, host, port, tok, c->id, AGENT_CONNECT_S,
-	    &agent_link_cbs, ag);
+	if (agent_link_forward(b, ag, tok) == NULL)
+		return;
 	log_debug("container %.12s: dialling the agent before the cloud says "
 		  "it runs",
 	    c->id);

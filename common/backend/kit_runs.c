@@ -46,13 +46,19 @@ kit_run_first(const cJSON *runs, int64_t since_ns)
 }
 
 void
+kit_started_once(
+    struct backend *b, struct container *c, const char *key, int64_t at_ns)
+{
+	if (!container_running(c) || json_bool(container_private(c), key, 0))
+		return;
+	json_set(container_private(c), key, cJSON_CreateTrue());
+	backend_container_started(b, c, at_ns > 0 ? at_ns : str_now_ns());
+}
+
+void
 kit_run_started(struct backend *b, struct container *c, int64_t at_ns)
 {
-	if (!container_running(c) ||
-	    json_bool(container_private(c), KIT_P_STARTED, 0))
-		return;
-	json_set(container_private(c), KIT_P_STARTED, cJSON_CreateTrue());
-	backend_container_started(b, c, at_ns > 0 ? at_ns : str_now_ns());
+	kit_started_once(b, c, KIT_P_STARTED, at_ns);
 }
 
 /* The start answers as the poller's would when it sees the run: settled,

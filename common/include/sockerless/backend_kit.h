@@ -433,7 +433,11 @@ int kit_run_first(const cJSON *runs, int64_t since_ns);
  * when the run's agent already called back (its hello came before the
  * cloud's answer and found no start to answer: kit_start_hello). */
 void kit_run_park(struct kit_op *op, struct kit_poller *p);
-/* The current run runs from at_ns (<= 0: now): started, once. */
+/* The current run of a running c runs from at_ns (<= 0: now): reported
+ * started once, the private key marking that it was. */
+void kit_started_once(
+    struct backend *b, struct container *c, const char *key, int64_t at_ns);
+/* kit_started_once with KIT_P_STARTED. */
 void kit_run_started(struct backend *b, struct container *c, int64_t at_ns);
 /* Whether a cloud container's env [{name, value}] runs container id
  * (SOCKERLESS_CONTAINER_ID). */
