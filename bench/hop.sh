@@ -5,7 +5,9 @@
 # backend's internal socket (the same route under /internal/v1), and on
 # the test bed's dockerd when there is one. hop = frontend p50 - backend
 # p50. Needs a stack up (deploy/local.sh) in SK_RUN. Prints; asserts
-# nothing.
+# nothing. It also prints this machine's floor for any hop (httpload -F):
+# one round trip to a second process over a unix socket, the two
+# wake-ups a process in the path adds however little it does.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +30,8 @@ fi
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 load() { "$LOAD" -d "$SECS" "$@" || true; }
 
+floor=$(load -F)
+echo "hop floor on this machine (httpload -F: a message to a process waiting in epoll and its answer over a unix socket, p50): $(field p50_us "$floor")us"
 echo "frontend hop (httpload: p50 with 1 connection, req/s with 32, ${SECS}s each; hop = frontend p50 - backend p50)"
 printf '%-18s %10s %10s %8s %10s   %9s %9s %9s\n' route frontend backend hop dockerd \
 	fe_req/s be_req/s dk_req/s

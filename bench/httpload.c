@@ -4,6 +4,12 @@
  *
  *   httpload [-c CONNS] [-d SECONDS] [-w WARMUP] [-X METHOD] [-H 'K: V']...
  *            SOCKET PATH
+ *   httpload -F [-d SECONDS] [-w WARMUP]
+ *
+ * -F measures this machine's floor for a hop instead: one request-sized
+ * message to a second process waiting in epoll, as a server does, and its
+ * answer, over a unix socket (the two wake-ups any extra process in a
+ * request's path costs at least).
  *
  * Output, one line: "p50_us=.. p99_us=.. rps=.. n=.. errors=..". A
  * response that is not 2xx, or a connection the server closed, counts as
@@ -12,8 +18,10 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -241,12 +249,104 @@ httpload_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* A message the size of a small request, and the answer's size. */
+#define HTTPLOAD_FLOOR_ASK    56
+#define HTTPLOAD_FLOOR_ANSWER 160
+
+/* The far end of -F: answers every message it reads, waiting in epoll. */
+static void
+httpload_floor_echo(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	char b[HTTPLOAD_FLOOR_ANSWER];
+	int ep = epoll_create1(0);
+
+	memset(b, 'a', sizeof(b));
+	if (ep == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1)
+		_exit(1);
+	for (;;) {
+		ssize_t n;
+
+		if (epoll_wait(ep, &ev, 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			_exit(1);
+		}
+		if ((n = read(fd, b, sizeof(b))) <= 0)
+			_exit(0);
+		if (write(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+			_exit(1);
+	}
+}
+
+/* -F: round trips to a forked echo process; prints as a load run does. */
+static int
+httpload_floor(void)
+{
+	char ask[HTTPLOAD_FLOOR_ASK], b[HTTPLOAD_FLOOR_ANSWER];
+	int64_t t0, *lat = NULL;
+	size_t n = 0, cap = 0;
+	int sv[2], st;
+	pid_t pid;
+
+	memset(ask, 'q', sizeof(ask));
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == -1)
+		return 2;
+	if ((pid = fork()) == -1)
+		return 2;
+	if (pid == 0) {
+		close(sv[0]);
+		httpload_floor_echo(sv[1]);
+	}
+	close(sv[1]);
+	httpload.start_ns = httpload_now();
+	httpload.measure_ns =
+	    httpload.start_ns + (int64_t)(httpload.warmup * 1e9);
+	httpload.end_ns = httpload.measure_ns + (int64_t)(httpload.secs * 1e9);
+	while ((t0 = httpload_now()) < httpload.end_ns) {
+		size_t got = 0;
+
+		if (write(sv[0], ask, sizeof(ask)) != (ssize_t)sizeof(ask))
+			break;
+		while (got < sizeof(b)) {
+			ssize_t r = read(sv[0], b + got, sizeof(b) - got);
+
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (got < sizeof(b))
+			break;
+		if (t0 < httpload.measure_ns)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4096;
+			if ((lat = realloc(lat, cap * sizeof(*lat))) == NULL)
+				return 2;
+		}
+		lat[n++] = httpload_now() - t0;
+	}
+	close(sv[0]);
+	waitpid(pid, &st, 0);
+	if (n == 0) {
+		printf("p50_us=- p99_us=- rps=0 n=0 errors=1\n");
+		return 1;
+	}
+	qsort(lat, n, sizeof(*lat), httpload_cmp);
+	printf("p50_us=%.1f p99_us=%.1f rps=%.0f n=%zu errors=0\n",
+	    (double)lat[n / 2] / 1e3, (double)lat[n * 99 / 100] / 1e3,
+	    (double)n / httpload.secs, n);
+	free(lat);
+	return 0;
+}
+
 static void
 httpload_usage(void)
 {
 	fprintf(stderr,
 	    "usage: httpload [-c CONNS] [-d SECONDS] [-w WARMUP] "
-	    "[-X METHOD] [-H 'Name: value']... SOCKET PATH\n");
+	    "[-X METHOD] [-H 'Name: value']... SOCKET PATH\n"
+	    "       httpload -F [-d SECONDS] [-w WARMUP]\n");
 	exit(2);
 }
 
@@ -272,13 +372,16 @@ main(int argc, char **argv)
 	int64_t *all;
 	size_t total = 0, k = 0, len, p50, p99;
 	long errors = 0;
-	int nh = 0, c;
+	int nh = 0, c, floor_mode = 0;
 
 	httpload.conns = 1;
 	httpload.secs = 2;
 	httpload.warmup = 0.3;
-	while ((c = getopt(argc, argv, "c:d:w:X:H:")) != -1) {
+	while ((c = getopt(argc, argv, "c:d:w:X:H:F")) != -1) {
 		switch (c) {
+		case 'F':
+			floor_mode = 1;
+			break;
 		case 'c':
 			httpload.conns = (int)httpload_num(optarg);
 			break;
@@ -299,6 +402,11 @@ main(int argc, char **argv)
 		default:
 			httpload_usage();
 		}
+	}
+	if (floor_mode) {
+		if (argc != optind || httpload.secs <= 0 || httpload.warmup < 0)
+			httpload_usage();
+		return httpload_floor();
 	}
 	if (argc - optind != 2 || httpload.conns < 1 || httpload.conns > 1024 ||
 	    httpload.secs <= 0 || httpload.warmup < 0)

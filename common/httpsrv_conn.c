@@ -247,30 +247,69 @@ httpsrv_conn_free(struct httpsrv_conn *c)
 		httpsrv_pause(s, 0);
 }
 
-/* Writes the status line and headers. */
+/* The Date header's value for now: formatted once a second. */
+static const char *
+conn_date(size_t *len)
+{
+	static time_t sec = -1;
+	static char date[64];
+	static size_t date_len;
+	time_t now = time(NULL);
+
+	if (now != sec) {
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		date_len = strftime(
+		    date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		sec = now;
+	}
+	*len = date_len;
+	return date;
+}
+
+static void
+conn_add_line(struct evbuffer *out, const char *a, const char *b)
+{
+	evbuffer_add(out, a, strlen(a));
+	if (b != NULL)
+		evbuffer_add(out, b, strlen(b));
+	evbuffer_add(out, "\r\n", 2);
+}
+
+/* Writes the status line and headers (every reply: no printf). */
 void
 httpsrv_req_write_head(
     struct httpsrv_req *r, int status, const char *ctype, const char *extra)
 {
 	struct evbuffer *out = bufferevent_get_output(r->conn->bev);
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
+	char line[16];
+	const char *date;
+	size_t len;
 
 	r->status = status;
-	gmtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (status < 100 || status > 999)
+		status = 500;
 	/* A 1.1 server answers "HTTP/1.1" whatever the client spoke. */
-	evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status,
-	    httpsrv_status_text(status), date);
+	memcpy(line, "HTTP/1.1 ", 9);
+	line[9] = (char)('0' + status / 100);
+	line[10] = (char)('0' + status / 10 % 10);
+	line[11] = (char)('0' + status % 10);
+	line[12] = ' ';
+	evbuffer_add(out, line, 13);
+	conn_add_line(out, httpsrv_status_text(status), NULL);
+	date = conn_date(&len);
+	evbuffer_add(out, "Date: ", 6);
+	evbuffer_add(out, date, len);
+	evbuffer_add(out, "\r\n", 2);
 	if (ctype != NULL)
-		evbuffer_add_printf(out, "Content-Type: %s\r\n", ctype);
+		conn_add_line(out, "Content-Type: ", ctype);
 	for (size_t i = 0; i < r->out_headers.n; i++)
-		evbuffer_add_printf(out, "%s\r\n", r->out_headers.v[i]);
+		conn_add_line(out, r->out_headers.v[i], NULL);
 	if (extra != NULL)
 		evbuffer_add(out, extra, strlen(extra));
 	if (!r->keepalive && status != 101)
-		evbuffer_add_printf(out, "Connection: close\r\n");
+		evbuffer_add(out, "Connection: close\r\n", 19);
 	evbuffer_add(out, "\r\n", 2);
 }
 

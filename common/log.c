@@ -228,66 +228,210 @@ log_level_parse(const char *s)
 	return -1;
 }
 
-/* Appends s to out as the inside of a JSON string. */
+/* A line being built: on the stack up to LINE_STACK bytes, on the heap
+ * beyond (every request writes one, so no stdio stream per line). A line
+ * that cannot grow is cut short and still ends with a newline. */
+#define LINE_STACK 1024
+
+struct line {
+	char *p;
+	size_t len, cap;
+	char stack[LINE_STACK];
+};
+
 static void
-log_escape(FILE *out, const char *s)
+line_init(struct line *l)
 {
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", out);
-		else if (c == '\t')
-			fputs("\\t", out);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
+	l->p = l->stack;
+	l->len = 0;
+	l->cap = sizeof(l->stack);
+}
+
+static void
+line_free(struct line *l)
+{
+	if (l->p != l->stack)
+		free(l->p);
+}
+
+/* Room for n more bytes and a final newline; 0 when there is none. */
+static int
+line_room(struct line *l, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (l->len + n + 1 <= l->cap)
+		return 1;
+	cap = l->cap * 2;
+	while (cap < l->len + n + 1)
+		cap *= 2;
+	if (l->p == l->stack) {
+		if ((p = malloc(cap)) != NULL)
+			memcpy(p, l->stack, l->len);
+	} else {
+		p = realloc(l->p, cap);
+	}
+	if (p == NULL)
+		return 0;
+	l->p = p;
+	l->cap = cap;
+	return 1;
+}
+
+static void
+line_put(struct line *l, const char *s, size_t n)
+{
+	if (!line_room(l, n))
+		return;
+	memcpy(l->p + l->len, s, n);
+	l->len += n;
+}
+
+static void
+line_puts(struct line *l, const char *s)
+{
+	line_put(l, s, strlen(s));
+}
+
+/* Appends s as the inside of a JSON string: runs of plain characters at
+ * once. */
+static void
+line_escape(struct line *l, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (;;) {
+		size_t run = 0;
+		unsigned char c;
+		char e[6];
+
+		while ((c = (unsigned char)s[run]) >= 0x20 && c != '"' &&
+		    c != '\\')
+			run++;
+		line_put(l, s, run);
+		s += run;
+		if ((c = (unsigned char)*s++) == '\0')
+			return;
+		e[0] = '\\';
+		if (c == '"' || c == '\\') {
+			e[1] = (char)c;
+			line_put(l, e, 2);
+		} else if (c == '\n' || c == '\t') {
+			e[1] = c == '\n' ? 'n' : 't';
+			line_put(l, e, 2);
+		} else {
+			memcpy(e + 1, "u00", 3);
+			e[4] = hex[c >> 4];
+			e[5] = hex[c & 15];
+			line_put(l, e, 6);
+		}
 	}
 }
 
 static void
-log_begin(FILE *out, enum log_level level)
+line_int(struct line *l, long v)
 {
+	char d[24], *q = d + sizeof(d);
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+
+	do
+		*--q = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--q = '-';
+	line_put(l, q, (size_t)(d + sizeof(d) - q));
+}
+
+/* ms with one decimal, as "%.1f" prints it (halves rounded away from
+ * zero). */
+static void
+line_ms(struct line *l, double ms)
+{
+	long tenths;
+
+	if (!(ms > -1e15 && ms < 1e15)) {
+		line_puts(l, "0.0");
+		return;
+	}
+	tenths = (long)(ms * 10 + (ms < 0 ? -0.5 : 0.5));
+	if (tenths < 0) {
+		line_put(l, "-", 1);
+		tenths = -tenths;
+	}
+	line_int(l, tenths / 10);
+	line_put(l, ".", 1);
+	line_int(l, tenths % 10);
+}
+
+/* The line's start: time (the date part formatted once a second),
+ * level, program. */
+static void
+line_begin(struct line *l, enum log_level level)
+{
+	static time_t sec = -1;
+	static char date[24];
+	static size_t date_len;
 	struct timeval tv;
-	struct tm tm;
-	char ts[32];
+	char ms[4];
+	long m;
 
 	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(out, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"prog\":\"", ts,
-	    (long)(tv.tv_usec / 1000), log_names[level]);
-	log_escape(out, log_prog);
-	fputc('"', out);
+	if (tv.tv_sec != sec) {
+		struct tm tm;
+
+		gmtime_r(&tv.tv_sec, &tm);
+		date_len =
+		    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+		sec = tv.tv_sec;
+	}
+	m = (long)(tv.tv_usec / 1000);
+	ms[0] = '.';
+	ms[1] = (char)('0' + m / 100);
+	ms[2] = (char)('0' + m / 10 % 10);
+	ms[3] = (char)('0' + m % 10);
+	line_init(l);
+	line_puts(l, "{\"ts\":\"");
+	line_put(l, date, date_len);
+	line_put(l, ms, sizeof(ms));
+	line_puts(l, "Z\",\"level\":\"");
+	line_puts(l, log_names[level]);
+	line_puts(l, "\",\"prog\":\"");
+	line_escape(l, log_prog);
+	line_put(l, "\"", 1);
+}
+
+/* Closes the line and hands it on. */
+static void
+line_end(struct line *l, int holdable)
+{
+	/* Every line_put leaves room for the newline. */
+	if (line_room(l, 1))
+		l->p[l->len++] = '}';
+	l->p[l->len++] = '\n';
+	log_emit(l->p, l->len, holdable);
+	line_free(l);
 }
 
 __attribute__((format(printf, 3, 0))) static void
 log_vmsg(enum log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	char msg[2048];
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *out;
+	struct line l;
 
 	if (level > log_level_cur)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	/* Build the line in memory so concurrent writers never interleave. */
-	if ((out = open_memstream(&buf, &len)) == NULL)
-		return;
-	log_begin(out, level);
-	fputs(",\"msg\":\"", out);
-	log_escape(out, msg);
+	/* Built whole in memory so concurrent writers never interleave. */
+	line_begin(&l, level);
+	line_puts(&l, ",\"msg\":\"");
+	line_escape(&l, msg);
 	if (suffix != NULL) {
-		fputs(": ", out);
-		log_escape(out, suffix);
+		line_puts(&l, ": ");
+		line_escape(&l, suffix);
 	}
-	fputs("\"}\n", out);
-	fclose(out);
-	log_emit(buf, len, 0);
-	free(buf);
+	line_put(&l, "\"", 1);
+	line_end(&l, 0);
 }
 
 #define LOG_FN(name, level, with_errno)                                     \
@@ -332,63 +476,58 @@ fatalx(const char *fmt, ...)
 }
 
 static void
-log_field(FILE *out, const char *key, const char *val)
+line_field(struct line *l, const char *key, const char *val)
 {
 	if (val == NULL || *val == '\0')
 		return;
-	fprintf(out, ",\"%s\":\"", key);
-	log_escape(out, val);
-	fputc('"', out);
+	line_puts(l, ",\"");
+	line_puts(l, key);
+	line_puts(l, "\":\"");
+	line_escape(l, val);
+	line_put(l, "\"", 1);
+}
+
+static void
+line_status_ms(struct line *l, int status, double duration_ms)
+{
+	line_puts(l, ",\"status\":");
+	line_int(l, status);
+	line_puts(l, ",\"duration_ms\":");
+	line_ms(l, duration_ms);
 }
 
 void
 log_request(const char *method, const char *path, int status,
     double duration_ms, const char *cloud_request_id)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *out;
+	struct line l;
 
 	if (LOG_LVL_INFO > log_level_cur)
 		return;
-	if ((out = open_memstream(&buf, &len)) == NULL)
-		return;
-	log_begin(out, LOG_LVL_INFO);
-	fputs(",\"msg\":\"request\"", out);
-	log_field(out, "method", method);
-	log_field(out, "path", path);
-	fprintf(
-	    out, ",\"status\":%d,\"duration_ms\":%.1f", status, duration_ms);
-	log_field(out, "cloud_request_id", cloud_request_id);
-	fputs("}\n", out);
-	fclose(out);
-	log_emit(buf, len, 1);
-	free(buf);
+	line_begin(&l, LOG_LVL_INFO);
+	line_puts(&l, ",\"msg\":\"request\"");
+	line_field(&l, "method", method);
+	line_field(&l, "path", path);
+	line_status_ms(&l, status, duration_ms);
+	line_field(&l, "cloud_request_id", cloud_request_id);
+	line_end(&l, 1);
 }
 
 void
 log_cloud(const char *service, const char *op, int status, double duration_ms,
     const char *request_id, const char *error)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *out;
+	struct line l;
 	enum log_level level = error != NULL ? LOG_LVL_WARN : LOG_LVL_DEBUG;
 
 	if (level > log_level_cur)
 		return;
-	if ((out = open_memstream(&buf, &len)) == NULL)
-		return;
-	log_begin(out, level);
-	fputs(",\"msg\":\"cloud call\"", out);
-	log_field(out, "service", service);
-	log_field(out, "op", op);
-	fprintf(
-	    out, ",\"status\":%d,\"duration_ms\":%.1f", status, duration_ms);
-	log_field(out, "request_id", request_id);
-	log_field(out, "error", error);
-	fputs("}\n", out);
-	fclose(out);
-	log_emit(buf, len, 0);
-	free(buf);
+	line_begin(&l, level);
+	line_puts(&l, ",\"msg\":\"cloud call\"");
+	line_field(&l, "service", service);
+	line_field(&l, "op", op);
+	line_status_ms(&l, status, duration_ms);
+	line_field(&l, "request_id", request_id);
+	line_field(&l, "error", error);
+	line_end(&l, 0);
 }

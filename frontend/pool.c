@@ -11,6 +11,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include "frontend.h"
 #include "sockerless/log.h"
@@ -21,6 +22,12 @@
  * (made by a _ping) below its 30 s for a connection's first request. */
 #define POOL_IDLE_S	  60
 #define POOL_FRESH_IDLE_S 20
+
+/* How often a pooled connection's use looks at the backend's socket file
+ * (a stat is a syscall per request otherwise); a new connection always
+ * does. A backend that went away ends its connections anyway (pool_read,
+ * and a send to it fails before anything leaves: proxy.c resends). */
+#define POOL_IDENT_MS 1000
 
 struct pool_conn {
 	TAILQ_ENTRY(pool_conn) entry;
@@ -35,6 +42,7 @@ static struct {
 	int have_ident;
 	dev_t dev; /* the unix socket the connections were made to */
 	ino_t ino;
+	struct timeval checked; /* the last look at the socket file */
 } pool;
 
 static void
@@ -79,12 +87,22 @@ pool_flush(void)
  * were made to; a new one (a backend restarted or swapped in) flushes the
  * pool. Over TCP the backend's instance header does that (proxy.c). */
 static void
-pool_check_ident(const char *path)
+pool_check_ident(const char *path, int now)
 {
+	struct timeval tv;
 	struct stat st;
 
 	if (path == NULL)
 		return;
+	/* The loop's cached time: no syscall. */
+	if (event_base_gettimeofday_cached(frontend->base, &tv) == 0) {
+		long ms = (tv.tv_sec - pool.checked.tv_sec) * 1000L +
+		    (tv.tv_usec - pool.checked.tv_usec) / 1000L;
+
+		if (!now && pool.have_ident && ms >= 0 && ms < POOL_IDENT_MS)
+			return;
+		pool.checked = tv;
+	}
 	if (stat(path, &st) == -1) {
 		if (pool.have_ident)
 			pool_flush();
@@ -106,14 +124,18 @@ pool_check_ident(const char *path)
 unsigned
 pool_connecting(const char *path)
 {
-	pool_check_ident(path);
+	pool_check_ident(path, 1);
 	return pool.gen;
 }
 
 /* Whether be's socket is open both ways with nothing unread: the end of
- * a connection the backend closed may wait unprocessed in the kernel. */
+ * a connection the backend closed may wait unprocessed in the kernel.
+ * With peek 0 (a request about to go over a unix socket) only what the
+ * loop already read is looked at: a send to a closed unix socket fails
+ * before anything leaves, and the request goes again on a new
+ * connection (proxy_resend), so the syscall is saved. */
 static int
-pool_alive(struct bufferevent *be)
+pool_alive(struct bufferevent *be, int peek)
 {
 	char c;
 	ssize_t n;
@@ -121,6 +143,8 @@ pool_alive(struct bufferevent *be)
 	if (evbuffer_get_length(bufferevent_get_input(be)) > 0 ||
 	    evbuffer_get_length(bufferevent_get_output(be)) > 0)
 		return 0;
+	if (!peek)
+		return 1;
 	n = recv(bufferevent_getfd(be), &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
@@ -131,12 +155,12 @@ pool_take(const char *path, unsigned *gen)
 	struct pool_conn *pc;
 	struct bufferevent *be;
 
-	pool_check_ident(path);
+	pool_check_ident(path, 0);
 	/* The most recently used first: the others age out. (The analyzer
 	 * loses pool_drop's TAILQ_REMOVE: a false positive.) */
 	while ((pc = TAILQ_LAST(&pool_idle, pool_head)) != NULL) {
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-		if (!pool_alive(pc->be)) {
+		if (!pool_alive(pc->be, path == NULL)) {
 			pool_drop(pc);
 			continue;
 		}
@@ -157,10 +181,11 @@ pool_live(const char *path)
 {
 	struct pool_conn *pc;
 
-	pool_check_ident(path);
+	pool_check_ident(path, 0);
+	/* A _ping's answer says the backend is there: always looked at. */
 	while ((pc = TAILQ_LAST(&pool_idle, pool_head)) != NULL) {
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc): as pool_take */
-		if (pool_alive(pc->be))
+		if (pool_alive(pc->be, 1))
 			return 1;
 		pool_drop(pc);
 	}

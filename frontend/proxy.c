@@ -943,6 +943,18 @@ proxy_backend_check(struct err *e)
 	return 0;
 }
 
+/* Appends v in decimal. */
+static void
+proxy_add_uint(struct buf *b, unsigned long v)
+{
+	char d[24], *q = d + sizeof(d);
+
+	do
+		*--q = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	buf_add(b, q, (size_t)(d + sizeof(d) - q));
+}
+
 static void
 proxy_copy_header(const char *name, const char *value, void *arg)
 {
@@ -951,8 +963,12 @@ proxy_copy_header(const char *name, const char *value, void *arg)
 		"X-Registry-Config", "Upgrade", "User-Agent" };
 
 	for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
-		if (strcasecmp(name, pass[i]) == 0)
-			buf_addf(b, "%s: %s\r\n", pass[i], value);
+		if (strcasecmp(name, pass[i]) == 0) {
+			buf_adds(b, pass[i]);
+			buf_add(b, ": ", 2);
+			buf_adds(b, value);
+			buf_add(b, "\r\n", 2);
+		}
 }
 
 /* Writes to the backend at once over the unix socket when nothing waits
@@ -1006,14 +1022,23 @@ proxy_forward(struct httpsrv_req *r, const char *path, int minor)
 	q = strchr(target, '?');
 	head = &p->resend;
 	buf_init(head, 0);
-	buf_addf(head, "%s /internal/v1%s%s HTTP/1.1\r\nHost: backend\r\n",
-	    httpsrv_req_method(r), path, q != NULL ? q : "");
-	buf_addf(head, "Connection: %s\r\n",
+	/* Appended piece by piece: every request builds one (no printf). */
+	buf_adds(head, httpsrv_req_method(r));
+	buf_adds(head, " /internal/v1");
+	buf_adds(head, path);
+	if (q != NULL)
+		buf_adds(head, q);
+	buf_adds(head, " HTTP/1.1\r\nHost: backend\r\nConnection: ");
+	buf_adds(head,
 	    upgrade != NULL ? "Upgrade" : (keep ? "keep-alive" : "close"));
-	buf_addf(head, "X-Sockerless-Api-Version: 1.%d\r\n", minor);
+	buf_adds(head, "\r\nX-Sockerless-Api-Version: 1.");
+	proxy_add_uint(head, (unsigned long)minor);
+	buf_add(head, "\r\n", 2);
 	proxy_auth_header(head);
 	httpsrv_req_foreach_header(r, proxy_copy_header, head);
-	buf_addf(head, "Content-Length: %zu\r\n\r\n", len);
+	buf_adds(head, "Content-Length: ");
+	proxy_add_uint(head, (unsigned long)len);
+	buf_add(head, "\r\n\r\n", 4);
 	if (p->reused) {
 		/* Kept while the pooled connection may turn out dead
 		 * (proxy_resend); a small body, see PROXY_POOL_BODY. */

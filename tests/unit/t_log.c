@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cJSON.h>
 #include <cmocka.h>
 #include <event2/event.h>
 
@@ -128,6 +129,86 @@ t_log_hold_size(void **state)
 	}
 }
 
+/* The n-th line of s (from 0), parsed; NULL when it is not JSON. */
+static cJSON *
+t_line(const char *s, int n)
+{
+	static char b[16 * 1024];
+	const char *end;
+
+	for (; n > 0 && s != NULL; n--)
+		if ((s = strchr(s, '\n')) != NULL)
+			s++;
+	assert_non_null(s);
+	end = strchr(s, '\n');
+	assert_non_null(end);
+	assert_true((size_t)(end - s) < sizeof(b));
+	memcpy(b, s, (size_t)(end - s));
+	b[end - s] = '\0';
+	return cJSON_Parse(b);
+}
+
+/* Every line is one JSON object that reads back as written: escapes,
+ * a line longer than the stack's room, the numbers. */
+static void
+t_log_line_json(void **state)
+{
+	static const char odd[] = "a\"b\\c\nd\te\x01f\x1f/\xc3\xa9";
+	char longpath[3001];
+	const char *s;
+	cJSON *j;
+
+	(void)state;
+	memset(longpath, 'p', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	log_request("GET", odd, 404, 12.34, "rid");
+	log_request("POST", longpath, 201, 0.05, NULL);
+	log_request("GET", "/x", 200, 1999.96, NULL);
+	log_info("%s and %d", odd, 7);
+	log_cloud("ecs", "RunTask", 400, 3.0, "r-1", "bad \"thing\"");
+	s = t_read();
+
+	assert_non_null(j = t_line(s, 0));
+	assert_string_equal(cJSON_GetObjectItem(j, "path")->valuestring, odd);
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "prog")->valuestring, "t_log");
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "level")->valuestring, "info");
+	assert_int_equal(cJSON_GetObjectItem(j, "status")->valueint, 404);
+	assert_true(cJSON_GetObjectItem(j, "duration_ms")->valuedouble == 12.3);
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "cloud_request_id")->valuestring, "rid");
+	/* "2026-12-06T23:58:19.570Z" */
+	assert_int_equal(strlen(cJSON_GetObjectItem(j, "ts")->valuestring), 24);
+	cJSON_Delete(j);
+
+	assert_non_null(j = t_line(s, 1));
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "path")->valuestring, longpath);
+	assert_null(cJSON_GetObjectItem(j, "cloud_request_id"));
+	assert_true(cJSON_GetObjectItem(j, "duration_ms")->valuedouble == 0.1);
+	cJSON_Delete(j);
+
+	assert_non_null(strstr(s, "\"duration_ms\":2000.0}"));
+
+	assert_non_null(j = t_line(s, 3));
+	assert_non_null(
+	    strstr(cJSON_GetObjectItem(j, "msg")->valuestring, odd));
+	assert_non_null(
+	    strstr(cJSON_GetObjectItem(j, "msg")->valuestring, " and 7"));
+	cJSON_Delete(j);
+
+	/* A failed cloud call is a warning, with its error. */
+	assert_non_null(j = t_line(s, 4));
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "level")->valuestring, "warn");
+	assert_string_equal(
+	    cJSON_GetObjectItem(j, "error")->valuestring, "bad \"thing\"");
+	assert_int_equal(cJSON_GetObjectItem(j, "status")->valueint, 400);
+	cJSON_Delete(j);
+}
+
 /* Kept reachable: the child ends without freeing it. */
 static struct event_base *t_child_base;
 
@@ -176,6 +257,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    t_log_hold_order, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    t_log_line_json, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_log_hold_size, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
