@@ -353,7 +353,12 @@ httpsrv_req_done(struct httpsrv_req *r)
 	struct httpsrv_conn *c = r->conn;
 	size_t pending;
 
-	if (!c->tls)
+	/* A pipelined request waiting behind this one (read in the same
+	 * conn_process): its answer goes out with this one, in one send at
+	 * the end of conn_process. */
+	if (!c->tls &&
+	    !(c->busy &&
+		evbuffer_get_length(bufferevent_get_input(c->bev)) > 0))
 		conn_send_now(c);
 	log_request(r->method != NULL ? r->method : "-",
 	    r->target != NULL ? r->target : "-", r->status,
@@ -641,6 +646,14 @@ conn_process(struct httpsrv_conn *c)
 	c->busy = 1;
 	httpsrv_conn_batch_begin(c);
 	conn_process_input(c, in);
+	if (!c->dead && !c->tls && c->bev != NULL) {
+		conn_send_now(c);
+		/* A closing connection whose last answer went out here ends
+		 * as httpsrv_req_done would have ended it. */
+		if (c->closing &&
+		    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			event_active(c->resume, 0, 0);
+	}
 	if (!c->dead)
 		httpsrv_conn_batch_end(c);
 	c->busy = 0;

@@ -119,5 +119,7 @@ int pool_live(const char *path);
 void pool_flush(void);
 /* Idle connections held. */
 long pool_size(void);
+/* The generation pool_put keeps connections of (bumped by pool_flush). */
+unsigned pool_generation(void);
 
 #endif

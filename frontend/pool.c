@@ -214,6 +214,12 @@ pool_put(struct bufferevent *be, unsigned gen, int fresh)
 	bufferevent_enable(be, EV_READ);
 }
 
+unsigned
+pool_generation(void)
+{
+	return pool.gen;
+}
+
 long
 pool_size(void)
 {

@@ -2,7 +2,9 @@
  * (pool.c; a hijacked one gets its own), the response head parsed and
  * re-emitted, bodies copied as they arrive (whole
  * when small and sized, chunk by chunk when streamed), and 101 answers
- * turned into a spliced, hijacked client connection. */
+ * turned into a spliced, hijacked client connection. The list and inspect
+ * GETs of containers that arrive while others are in flight share one
+ * connection, pipelined (struct pipe). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -51,6 +53,8 @@
 /* Requests with larger bodies (build contexts, loads) get a connection of
  * their own: a pooled one would keep a copy to resend. */
 #define PROXY_POOL_BODY (64 * 1024)
+/* Requests one pipelined connection carries at once. */
+#define PIPE_MAX 16
 
 enum proxy_state {
 	PROXY_HEAD,
@@ -80,7 +84,37 @@ struct proxy {
 	int reused;	   /* be came from the pool */
 	int got;	   /* the backend sent a byte of its answer */
 	struct buf resend; /* the request, while it may be resent */
+	struct pipe *pipe; /* the pipelined connection it waits on, or NULL */
+	TAILQ_ENTRY(proxy) pipe_entry;
 };
+
+/*
+ * A connection carrying several GETs at once (HTTP/1.1 pipelining): the
+ * backend answers them in order, so the answers are read off one by one,
+ * each by its own proxy (the head of q). Under load that takes one send
+ * and one read for many requests on both sides; one request at a time
+ * goes as before, alone. Only the list and inspect of containers join
+ * (answered at once from the backend's memory, never streamed), so none
+ * waits long behind another. A connection that ends early sends every
+ * request not yet answered again on a connection of its own (GETs change
+ * nothing).
+ */
+struct pipe {
+	struct bufferevent *be;
+	unsigned gen; /* the pool generation of be */
+	int n;	      /* proxies in q */
+	int closed;   /* takes no more: the backend will close it */
+	int broken;   /* an answer failed: what follows cannot be read */
+	int busy;     /* pipe_read is reading it */
+	TAILQ_HEAD(, proxy) q;
+	struct buf out; /* requests of this loop turn, not yet sent */
+	struct event *flush;
+	int flush_armed;
+};
+
+/* The pipe new pipelined requests join, or NULL. */
+static struct pipe *pipe_cur;
+static void pipe_break(struct pipe *pp);
 
 static void proxy_free(struct proxy *p);
 static char *proxy_unreachable(struct bufferevent *be);
@@ -100,6 +134,8 @@ static struct {
 static void
 proxy_fail(struct proxy *p, int status, const char *detail)
 {
+	if (p->pipe != NULL)
+		p->pipe->broken = 1;
 	if (p->req != NULL) {
 		httpsrv_req_on_close(p->req, NULL, NULL);
 		if (!p->streaming) {
@@ -122,6 +158,11 @@ proxy_free(struct proxy *p)
 {
 	if (p->req != NULL)
 		httpsrv_req_on_close(p->req, NULL, NULL);
+	if (p->pipe != NULL) {
+		TAILQ_REMOVE(&p->pipe->q, p, pipe_entry);
+		p->pipe->n--;
+		p->pipe = NULL;
+	}
 	if (p->be != NULL)
 		bufferevent_free(p->be);
 	free(p->content_type);
@@ -131,8 +172,16 @@ proxy_free(struct proxy *p)
 	free(p);
 }
 
+/* The connection p read its answer from. */
+static struct bufferevent *
+proxy_bev(struct proxy *p)
+{
+	return p->pipe != NULL ? p->pipe->be : p->be;
+}
+
 /* The answer ended cleanly: be goes back to the pool when the backend
- * keeps it open and nothing is left unread or unsent. */
+ * keeps it open and nothing is left unread or unsent (a pipe's, once all
+ * its answers are read: pipe_done). */
 static void
 proxy_release(struct proxy *p)
 {
@@ -233,18 +282,23 @@ proxy_drained(struct httpsrv_req *r, void *arg)
 	struct proxy *p = arg;
 
 	(void)r;
-	if (p->be != NULL)
-		bufferevent_enable(p->be, EV_READ);
+	if (proxy_bev(p) != NULL)
+		bufferevent_enable(proxy_bev(p), EV_READ);
 }
 
 static void
 proxy_client_gone(struct httpsrv_req *r, void *arg)
 {
 	struct proxy *p = arg;
+	struct pipe *pp = p->pipe;
 
 	(void)r;
 	p->req = NULL;
 	proxy_free(p);
+	/* Its answer, sent or to come, cannot be told from the next ones'
+	 * without reading it for nobody: the others go again. */
+	if (pp != NULL)
+		pipe_break(pp);
 }
 
 static void
@@ -326,7 +380,7 @@ proxy_move(struct proxy *p, struct evbuffer *in, size_t len)
 {
 	httpsrv_stream_move(p->req, in, len);
 	if (httpsrv_stream_pending(p->req) > PROXY_HIGH_WATER)
-		bufferevent_disable(p->be, EV_READ);
+		bufferevent_disable(proxy_bev(p), EV_READ);
 }
 
 /* Handles the head once complete; returns -1 if p was freed. */
@@ -361,10 +415,18 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 	}
 	free(head);
 	ct = p->content_type != NULL ? p->content_type : "application/json";
+	if (p->pipe != NULL && !p->keep)
+		p->pipe->closed = 1;
 	/* 101, or the 200 + raw stream old clients get without Upgrade. */
 	if (p->status == 101 ||
 	    (p->status == 200 && clen < 0 && !chunked &&
 		str_prefix(ct, "application/vnd.docker."))) {
+		if (p->pipe != NULL) {
+			proxy_fail(p, 502,
+			    "the backend answered a list or inspect with a "
+			    "raw stream");
+			return -1;
+		}
 		struct bufferevent *c = httpsrv_hijack(p->req, ct);
 		struct bufferevent *be = p->be;
 
@@ -403,6 +465,8 @@ proxy_on_head(struct proxy *p, struct evbuffer *in)
 	} else {
 		/* Delimited by the close: that connection is done after. */
 		p->keep = 0;
+		if (p->pipe != NULL)
+			p->pipe->closed = 1;
 		p->state = PROXY_BODY_CLOSE;
 		p->streaming = 1;
 		httpsrv_stream_begin(p->req, p->status, ct);
@@ -490,7 +554,7 @@ proxy_on_chunks(struct proxy *p, struct evbuffer *in)
 static int
 proxy_consume(struct proxy *p)
 {
-	struct evbuffer *in = bufferevent_get_input(p->be);
+	struct evbuffer *in = bufferevent_get_input(proxy_bev(p));
 	size_t n;
 
 	if (p->state == PROXY_HEAD) {
@@ -634,7 +698,8 @@ proxy_resend(struct proxy *p)
 	log_debug("a kept-alive backend connection closed before answering "
 		  "%s %s: sending it on a new one",
 	    httpsrv_req_method(p->req), p->path);
-	bufferevent_free(p->be);
+	if (p->be != NULL)
+		bufferevent_free(p->be);
 	p->reused = 0;
 	p->connected = 0;
 	if ((p->be = proxy_open(&p->gen, &e)) == NULL) {
@@ -988,12 +1053,250 @@ proxy_send(struct bufferevent *be, const void *data, size_t len)
 		bufferevent_write(be, (const char *)data + n, len - (size_t)n);
 }
 
+/* The internal request's head for r (appended piece by piece: every
+ * request builds one, no printf). */
+static void
+proxy_head(struct buf *head, struct httpsrv_req *r, const char *path, int minor,
+    const char *connection, size_t len)
+{
+	const char *q = strchr(httpsrv_req_target(r), '?');
+
+	buf_adds(head, httpsrv_req_method(r));
+	buf_adds(head, " /internal/v1");
+	buf_adds(head, path);
+	if (q != NULL)
+		buf_adds(head, q);
+	buf_adds(head, " HTTP/1.1\r\nHost: backend\r\nConnection: ");
+	buf_adds(head, connection);
+	buf_adds(head, "\r\nX-Sockerless-Api-Version: 1.");
+	proxy_add_uint(head, (unsigned long)minor);
+	buf_add(head, "\r\n", 2);
+	proxy_auth_header(head);
+	httpsrv_req_foreach_header(r, proxy_copy_header, head);
+	buf_adds(head, "Content-Length: ");
+	proxy_add_uint(head, (unsigned long)len);
+	buf_add(head, "\r\n\r\n", 4);
+}
+
+/* --- pipelined GETs (struct pipe) ---------------------------------------- */
+
+/* Whether a request may join a pipe: a container list or inspect, a GET
+ * without a body, over the unix socket with the pool on. */
+static int
+pipe_eligible(struct httpsrv_req *r, const char *path, size_t len)
+{
+	const char *id, *slash;
+
+	if (uplink.tcp || len > 0 || frontend->conf.backend_pool <= 0 ||
+	    strcmp(httpsrv_req_method(r), "GET") != 0 ||
+	    httpsrv_req_header(r, "Upgrade") != NULL)
+		return 0;
+	if (strcmp(path, "/containers/json") == 0)
+		return 1;
+	if (!str_prefix(path, "/containers/"))
+		return 0;
+	id = path + strlen("/containers/");
+	slash = strchr(id, '/');
+	return slash != NULL && slash != id && strcmp(slash, "/json") == 0;
+}
+
+static void
+pipe_free(struct pipe *pp)
+{
+	if (pipe_cur == pp)
+		pipe_cur = NULL;
+	event_free(pp->flush);
+	buf_free(&pp->out);
+	free(pp);
+}
+
+/* Every answer read: the connection goes back to the pool, as a single
+ * request's does (proxy_release). */
+static void
+pipe_done(struct pipe *pp)
+{
+	struct bufferevent *be = pp->be;
+
+	if (pp->closed || pp->out.len > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(be)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(be)) > 0)
+		bufferevent_free(be);
+	else
+		pool_put(be, pp->gen, 0);
+	pipe_free(pp);
+}
+
+/* The connection is of no more use (it ended, an answer failed, a client
+ * left): the head's answer, begun, fails; every other request goes again
+ * on a connection of its own. */
+static void
+pipe_break(struct pipe *pp)
+{
+	struct proxy *p;
+
+	if (pp->busy) {
+		pp->broken = 1;
+		return;
+	}
+	bufferevent_free(pp->be);
+	pp->be = NULL;
+	while ((p = TAILQ_FIRST(&pp->q)) != NULL) {
+		TAILQ_REMOVE(&pp->q, p, pipe_entry);
+		pp->n--;
+		p->pipe = NULL;
+		if (p->got || p->req == NULL || p->resend.data == NULL)
+			proxy_fail(p, 502,
+			    "the backend closed the connection before its "
+			    "reply was complete");
+		else
+			proxy_resend(p);
+	}
+	pipe_free(pp);
+}
+
+static void
+pipe_read(struct bufferevent *be, void *arg)
+{
+	struct pipe *pp = arg;
+	struct evbuffer *in = bufferevent_get_input(be);
+	struct proxy *p;
+
+	/* Many answers at once: take what the socket holds, when libevent's
+	 * read (EVBUFFER_MAX_READ, 4 KiB) may have left some. */
+	if (!uplink.tcp && evbuffer_get_length(in) >= 4096)
+		proxy_slurp(be);
+	pp->busy = 1;
+	while (!pp->broken && (p = TAILQ_FIRST(&pp->q)) != NULL &&
+	    evbuffer_get_length(in) > 0) {
+		if (!p->got) {
+			p->got = 1;
+			buf_free(&p->resend);
+		}
+		/* 1: the head waits for more (or for its client to read). */
+		if (proxy_consume(p) == 1 && TAILQ_FIRST(&pp->q) == p)
+			break;
+	}
+	pp->busy = 0;
+	if (pp->broken)
+		pipe_break(pp);
+	else if (pp->n == 0)
+		pipe_done(pp);
+}
+
+static void
+pipe_event(struct bufferevent *be, short what, void *arg)
+{
+	struct pipe *pp = arg;
+	struct proxy *p = TAILQ_FIRST(&pp->q);
+
+	(void)be;
+	if (what & BEV_EVENT_CONNECTED)
+		return;
+	/* A close-delimited answer ends here. */
+	if (p != NULL && (what & BEV_EVENT_EOF) && p->got) {
+		pp->busy = 1;
+		if (proxy_consume(p) != 0 && TAILQ_FIRST(&pp->q) == p &&
+		    p->state == PROXY_BODY_CLOSE)
+			proxy_finish(p);
+		pp->busy = 0;
+	}
+	pp->broken = 0;
+	pipe_break(pp);
+}
+
+/* Sends the requests queued this loop turn, in one go. */
+static void
+pipe_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct pipe *pp = arg;
+
+	(void)fd;
+	(void)what;
+	pp->flush_armed = 0;
+	if (pp->out.len == 0)
+		return;
+	proxy_send(pp->be, pp->out.data, pp->out.len);
+	buf_reset(&pp->out);
+	if (evbuffer_get_length(bufferevent_get_output(pp->be)) > 0)
+		bufferevent_enable(pp->be, EV_WRITE);
+}
+
+/* p's request (head) joins the current pipe, or a new one on a pooled or
+ * new connection; -1 (e set) when no connection can be made. */
+static int
+pipe_join(struct proxy *p, const struct buf *head, struct err *e)
+{
+	struct pipe *pp = pipe_cur;
+	struct bufferevent *be;
+	unsigned gen;
+
+	if (pp != NULL &&
+	    (pp->closed || pp->broken || pp->n >= PIPE_MAX ||
+		pp->gen != pool_generation()))
+		pipe_cur = pp = NULL;
+	if (pp == NULL) {
+		if ((be = pool_take(proxy_backend_path(), &gen)) == NULL &&
+		    (be = proxy_open(&gen, e)) == NULL)
+			return -1;
+		pp = xcalloc(1, sizeof(*pp));
+		pp->be = be;
+		pp->gen = gen;
+		TAILQ_INIT(&pp->q);
+		buf_init(&pp->out, 0);
+		if ((pp->flush = event_new(
+			 frontend->base, -1, 0, pipe_flush, pp)) == NULL) {
+			bufferevent_free(be);
+			buf_free(&pp->out);
+			free(pp);
+			return err_set(e, 503, "the frontend is out of memory");
+		}
+		bufferevent_setcb(be, pipe_read, NULL, pipe_event, pp);
+		bufferevent_enable(be, EV_READ);
+		pipe_cur = pp;
+	}
+	p->pipe = pp;
+	p->gen = pp->gen;
+	TAILQ_INSERT_TAIL(&pp->q, p, pipe_entry);
+	pp->n++;
+	buf_add(&pp->out, head->data, head->len);
+	if (!pp->flush_armed) {
+		pp->flush_armed = 1;
+		event_active(pp->flush, EV_TIMEOUT, 1);
+	}
+	return 0;
+}
+
+/* A list or inspect of containers, pipelined (struct pipe). */
+static void
+proxy_forward_piped(struct httpsrv_req *r, const char *path, int minor)
+{
+	struct proxy *p = xcalloc(1, sizeof(*p));
+	struct err e;
+
+	p->req = r;
+	p->path = xstrdup(path);
+	buf_init(&p->body, 0);
+	buf_init(&p->resend, 0);
+	p->keep = 1;
+	p->connected = 1;
+	/* Kept until its answer begins: sent again if the connection ends
+	 * first. */
+	proxy_head(&p->resend, r, path, minor, "keep-alive", 0);
+	if (pipe_join(p, &p->resend, &e) == -1) {
+		p->req = NULL;
+		proxy_free(p);
+		httpsrv_reply_err(r, &e);
+		return;
+	}
+	httpsrv_req_on_close(r, proxy_client_gone, p);
+}
+
 void
 proxy_forward(struct httpsrv_req *r, const char *path, int minor)
 {
 	struct proxy *p;
 	struct buf *head;
-	const char *target = httpsrv_req_target(r), *q, *body;
+	const char *body;
 	const char *upgrade = httpsrv_req_header(r, "Upgrade");
 	size_t len;
 	struct bufferevent *be = NULL;
@@ -1004,6 +1307,11 @@ proxy_forward(struct httpsrv_req *r, const char *path, int minor)
 	body = httpsrv_req_body(r, &len);
 	keep = upgrade == NULL && len <= PROXY_POOL_BODY &&
 	    frontend->conf.backend_pool > 0;
+	if (keep && proxy_backend_init(&e) == 0 &&
+	    pipe_eligible(r, path, len)) {
+		proxy_forward_piped(r, path, minor);
+		return;
+	}
 	if (keep && proxy_backend_init(&e) == 0)
 		be = pool_take(proxy_backend_path(), &gen);
 	p = xcalloc(1, sizeof(*p));
@@ -1019,26 +1327,10 @@ proxy_forward(struct httpsrv_req *r, const char *path, int minor)
 	p->be = be;
 	p->gen = gen;
 	p->keep = keep;
-	q = strchr(target, '?');
 	head = &p->resend;
 	buf_init(head, 0);
-	/* Appended piece by piece: every request builds one (no printf). */
-	buf_adds(head, httpsrv_req_method(r));
-	buf_adds(head, " /internal/v1");
-	buf_adds(head, path);
-	if (q != NULL)
-		buf_adds(head, q);
-	buf_adds(head, " HTTP/1.1\r\nHost: backend\r\nConnection: ");
-	buf_adds(head,
-	    upgrade != NULL ? "Upgrade" : (keep ? "keep-alive" : "close"));
-	buf_adds(head, "\r\nX-Sockerless-Api-Version: 1.");
-	proxy_add_uint(head, (unsigned long)minor);
-	buf_add(head, "\r\n", 2);
-	proxy_auth_header(head);
-	httpsrv_req_foreach_header(r, proxy_copy_header, head);
-	buf_adds(head, "Content-Length: ");
-	proxy_add_uint(head, (unsigned long)len);
-	buf_add(head, "\r\n\r\n", 4);
+	proxy_head(head, r, path, minor,
+	    upgrade != NULL ? "Upgrade" : (keep ? "keep-alive" : "close"), len);
 	if (p->reused) {
 		/* Kept while the pooled connection may turn out dead
 		 * (proxy_resend); a small body, see PROXY_POOL_BODY. */

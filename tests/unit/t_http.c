@@ -462,6 +462,34 @@ t_bad_requests(void **state)
 	    (size_t)-1, 1000);
 	assert_non_null(strstr(rw.in.data, "hello 1"));
 	assert_non_null(strstr(rw.in.data, "hello 2"));
+	assert_true(
+	    strstr(rw.in.data, "hello 1") < strstr(rw.in.data, "hello 2"));
+	assert_true(rw.closed);
+	bufferevent_free(rw.bev);
+	rw.bev = NULL;
+	rw.in.n = 0;
+	/* Answers of pipelined requests read together go out together, in
+	 * order, one answered later (a stream) among them. */
+	raw_exchange(f, &rw,
+	    "GET /hello?name=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /hello?name=3 HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /hello?name=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	    (size_t)-1, 1000);
+	{
+		const char *a = strstr(rw.in.data, "hello 1");
+		const char *b = strstr(rw.in.data, "one\n");
+		const char *c = strstr(rw.in.data, "two\n");
+		const char *d = strstr(rw.in.data, "hello 3");
+		const char *e = strstr(rw.in.data, "hello 4");
+
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_non_null(c);
+		assert_non_null(d);
+		assert_non_null(e);
+		assert_true(a < b && b < c && c < d && d < e);
+	}
 	assert_true(rw.closed);
 	bufferevent_free(rw.bev);
 }
