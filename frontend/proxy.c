@@ -1175,6 +1175,9 @@ pipe_read(struct bufferevent *be, void *arg)
 		/* 1: the head waits for more (or for its client to read). */
 		if (proxy_consume(p) == 1 && TAILQ_FIRST(&pp->q) == p)
 			break;
+		/* Done: a pause for that client's sake is not the next's. */
+		if (!(bufferevent_get_enabled(be) & EV_READ))
+			bufferevent_enable(be, EV_READ);
 	}
 	pp->busy = 0;
 	if (pp->broken)

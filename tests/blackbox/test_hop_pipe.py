@@ -10,10 +10,15 @@ import time
 
 from fake_backend import FakeBackend, fake_stack, read_head
 
+# Above the frontend's 1 MiB for an answer it buffers whole.
+BIG = 3 * 1024 * 1024
 
-def inspect(sock, cid, timeout=30, leave=False):
+
+def inspect(sock, cid, timeout=30, leave=False, slow=0):
     """GET /containers/{cid}/json on a new client connection: (status,
-    parsed body); with leave, the client closes right after sending."""
+    parsed body); with leave, the client closes right after sending; with
+    slow, it waits that long before reading, then reads 64 KiB at a
+    time."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(sock)
@@ -23,9 +28,12 @@ def inspect(sock, cid, timeout=30, leave=False):
         s.close()
         return None, None
     try:
+        time.sleep(slow)
         status, hdrs, rest = read_head(s)
         n = int(hdrs["content-length"])
         while len(rest) < n:
+            if slow:
+                time.sleep(0.001)
             got = s.recv(65536)
             if not got:
                 break
@@ -83,7 +91,10 @@ class PipeBackend(FakeBackend):
                 if self.mode == "cut" and n > 1:
                     return
                 cid = req[1].split("/")[4]
-                body = json.dumps({"Id": cid}).encode()
+                doc = {"Id": cid}
+                if cid.startswith("big"):
+                    doc["Pad"] = "x" * BIG  # relayed as a stream
+                body = json.dumps(doc).encode()
                 close = self.mode == "close"
                 try:
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
@@ -103,16 +114,17 @@ class PipeBackend(FakeBackend):
             return sum(1 for p in self.seen if p.split("/")[4] == cid)
 
 
-def _many(sock, n, leave=()):
-    """n inspects at once (c0..c{n-1}), those in leave sent and dropped:
-    {cid: (status, body)} of the others."""
+def _many(sock, n, leave=(), big=()):
+    """n inspects at once (c0..c{n-1}), those in leave sent and dropped,
+    those in big of a large answer read slowly (cid "bigN"): {cid:
+    (status, body)} of the others."""
     out, lock = {}, threading.Lock()
     go = threading.Barrier(n)
 
     def one(i):
-        cid = f"c{i}"
+        cid = f"big{i}" if i in big else f"c{i}"
         go.wait()
-        r = inspect(sock, cid, leave=i in leave)
+        r = inspect(sock, cid, leave=i in leave, slow=0.3 if i in big else 0)
         if i not in leave:
             with lock:
                 out[cid] = r
@@ -124,12 +136,13 @@ def _many(sock, n, leave=()):
     return out
 
 
-def _all_answered(out, n, leave=()):
+def _all_answered(out, n, leave=(), big=()):
     for i in range(n):
         if i in leave:
             continue
-        cid = f"c{i}"
-        assert out[cid] == (200, {"Id": cid}), (cid, out[cid])
+        cid = f"big{i}" if i in big else f"c{i}"
+        want = {"Id": cid, "Pad": "x" * BIG} if i in big else {"Id": cid}
+        assert out[cid] == (200, want), (cid, out[cid][0])
 
 
 class _Factory:
@@ -181,3 +194,15 @@ def test_client_leaving_a_pipe(tmp_path):
         _all_answered(out, 16, leave=leave)
         # The frontend goes on.
         assert inspect(fe.sock, "after") == (200, {"Id": "after"})
+
+
+def test_streamed_answer_to_a_slow_client(tmp_path):
+    # Answers behind a large one that its client reads slowly wait for it,
+    # then all come; the pauses for that client do not stall them.
+    big = (2, 9)
+    with fake_stack(tmp_path, _Factory()) as (fe, fake):
+        out = _many(fe.sock, 16, big=big)
+        _all_answered(out, 16, big=big)
+        with fake.lock:
+            depth = list(fake.depth)
+        assert max(depth) > 1, depth
