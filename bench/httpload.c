@@ -265,14 +265,12 @@ httpload_floor_echo(int fd)
 	if (ep == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == -1)
 		_exit(1);
 	for (;;) {
-		ssize_t n;
-
 		if (epoll_wait(ep, &ev, 1, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			_exit(1);
 		}
-		if ((n = read(fd, b, sizeof(b))) <= 0)
+		if (read(fd, b, sizeof(b)) <= 0)
 			_exit(0);
 		if (write(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
 			_exit(1);
@@ -285,7 +283,7 @@ httpload_floor(void)
 {
 	char ask[HTTPLOAD_FLOOR_ASK], b[HTTPLOAD_FLOOR_ANSWER];
 	int64_t t0, *lat = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, p50, p99;
 	int sv[2], st;
 	pid_t pid;
 
@@ -320,9 +318,14 @@ httpload_floor(void)
 		if (t0 < httpload.measure_ns)
 			continue;
 		if (n == cap) {
+			int64_t *more;
+
 			cap = cap ? cap * 2 : 4096;
-			if ((lat = realloc(lat, cap * sizeof(*lat))) == NULL)
+			if ((more = realloc(lat, cap * sizeof(*lat))) == NULL) {
+				free(lat);
 				return 2;
+			}
+			lat = more;
 		}
 		lat[n++] = httpload_now() - t0;
 	}
@@ -333,8 +336,10 @@ httpload_floor(void)
 		return 1;
 	}
 	qsort(lat, n, sizeof(*lat), httpload_cmp);
+	p50 = n / 2;
+	p99 = n * 99 / 100;
 	printf("p50_us=%.1f p99_us=%.1f rps=%.0f n=%zu errors=0\n",
-	    (double)lat[n / 2] / 1e3, (double)lat[n * 99 / 100] / 1e3,
+	    (double)lat[p50] / 1e3, (double)lat[p99] / 1e3,
 	    (double)n / httpload.secs, n);
 	free(lat);
 	return 0;
