@@ -96,6 +96,16 @@ class FakeBackend:
             rest += c.recv(65536)
         return tuple(lines[0].split()[:2]), rest[n:]
 
+    def next_request(self, c, buf):
+        """read_request, with the frontend's capabilities request answered
+        here: (None, buf) when the connection is done (closed, or it carried
+        the capabilities)."""
+        req, buf = self.read_request(c, buf)
+        if req is not None and req[1].startswith("/internal/v1/capabilities"):
+            self.answer_caps(c)
+            return None, buf
+        return req, buf
+
     def answer_caps(self, c):
         body = json.dumps(self.caps).encode()
         c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

@@ -174,7 +174,10 @@ def test_upload_target(sim):
 ])
 def test_build_failures(sim, files, word):
     src = upload(sim, data=False if files is None else make_zip(files))
-    op = wait_op(sim, create(sim, "fn-fail-%d" % (abs(hash(word)) % 1000), source=src).json())
+    # A name of its own per case (a hash of the word could repeat, and
+    # the simulator then answers 409: the function exists).
+    name = "fn-fail-" + "-".join("".join(ch if ch.isalnum() else " " for ch in word).split())
+    op = wait_op(sim, create(sim, name, source=src).json())
     assert op["error"]["code"] == 3 and word in op["error"]["message"]
     fn = sim.call("GET", "/v2/" + op["metadata"]["target"]).json()
     assert fn["state"] == "FAILED" and word in fn["stateMessages"][0]["message"]
