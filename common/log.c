@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "sockerless/lite.h"
 #include "sockerless/log.h"
 
 static const char *log_prog = "sockerless";
@@ -332,15 +333,12 @@ line_escape(struct line *l, const char *s)
 static void
 line_int(struct line *l, long v)
 {
-	char d[24], *q = d + sizeof(d);
-	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+	char d[LITE_DEC_MAX];
 
-	do
-		*--q = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
 	if (v < 0)
-		*--q = '-';
-	line_put(l, q, (size_t)(d + sizeof(d) - q));
+		line_put(l, "-", 1);
+	line_put(l, d,
+	    lite_dec(v < 0 ? 0UL - (unsigned long)v : (unsigned long)v, d));
 }
 
 /* ms with one decimal, as "%.1f" prints it (halves rounded away from

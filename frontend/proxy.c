@@ -28,6 +28,7 @@
 #include "frontend.h"
 #include "sockerless/buf.h"
 #include "sockerless/json.h"
+#include "sockerless/lite.h"
 #include "sockerless/listen.h"
 #include "sockerless/log.h"
 #include "sockerless/splice.h"
@@ -1012,12 +1013,9 @@ proxy_backend_check(struct err *e)
 static void
 proxy_add_uint(struct buf *b, unsigned long v)
 {
-	char d[24], *q = d + sizeof(d);
+	char d[LITE_DEC_MAX];
 
-	do
-		*--q = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	buf_add(b, q, (size_t)(d + sizeof(d) - q));
+	buf_add(b, d, lite_dec(v, d));
 }
 
 static void

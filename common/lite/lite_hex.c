@@ -1,4 +1,4 @@
-/* Hex, the one copy shared by common/ and the agent. */
+/* Hex (and decimal), the one copy shared by common/ and the agent. */
 #include <string.h>
 
 #include "sockerless/lite.h"
@@ -50,4 +50,18 @@ size_t
 lite_hex_span(const char *s)
 {
 	return strspn(s, "0123456789abcdef");
+}
+
+size_t
+lite_dec(unsigned long v, char *out)
+{
+	char d[LITE_DEC_MAX], *q = d + sizeof(d);
+	size_t n;
+
+	do
+		*--q = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	n = (size_t)(d + sizeof(d) - q);
+	memcpy(out, q, n);
+	return n;
 }

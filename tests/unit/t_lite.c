@@ -1,8 +1,9 @@
 /* common/lite: the libc-only helpers shared by common/ and the agent
- * (hex, base64, header lookup, ustar header blocks). The ustar goldens
+ * (hex, decimal, base64, header lookup, ustar header blocks). The ustar goldens
  * are hashes of the blocks the two writers produced before they shared
  * lite_ustar_header (agent/archive.c and common/reg/reg_push.c): the
  * bytes must not change, registry layer digests depend on them. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +33,24 @@ t_hex(void **state)
 	assert_int_equal(lite_hexval('g'), -1);
 	assert_int_equal(lite_hex_span("0a9fA"), 4);
 	assert_int_equal(lite_hex_span(""), 0);
+}
+
+static void
+t_dec(void **state)
+{
+	char out[LITE_DEC_MAX], want[32];
+
+	(void)state;
+	assert_int_equal(lite_dec(0, out), 1);
+	assert_memory_equal(out, "0", 1);
+	assert_int_equal(lite_dec(10, out), 2);
+	assert_memory_equal(out, "10", 2);
+	assert_int_equal(lite_dec(1234567890UL, out), 10);
+	assert_memory_equal(out, "1234567890", 10);
+	/* The widest fits. */
+	snprintf(want, sizeof(want), "%lu", ULONG_MAX);
+	assert_int_equal(lite_dec(ULONG_MAX, out), strlen(want));
+	assert_memory_equal(out, want, strlen(want));
 }
 
 static void
@@ -232,6 +251,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_hex),
+		cmocka_unit_test(t_dec),
 		cmocka_unit_test(t_b64),
 		cmocka_unit_test(t_http_header),
 		cmocka_unit_test(t_ustar_agent),

@@ -20,6 +20,10 @@ int lite_hexval(int ch);
 int lite_unhex(const char *s, unsigned char *out, size_t n);
 /* How many lower-case hex digits s starts with. */
 size_t lite_hex_span(const char *s);
+/* v in decimal at the start of out (LITE_DEC_MAX bytes, no NUL); returns
+ * the number of digits. */
+#define LITE_DEC_MAX 20
+size_t lite_dec(unsigned long v, char *out);
 
 /* lite_b64.c: RFC 4648 base64. */
 /* Encoded length of n bytes with padding (no NUL). */
