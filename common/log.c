@@ -300,12 +300,10 @@ line_puts(struct line *l, const char *s)
 static void
 line_escape(struct line *l, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-
 	for (;;) {
 		size_t run = 0;
 		unsigned char c;
-		char e[6];
+		char e[7]; /* \u00XX and lite_hex's NUL */
 
 		while ((c = (unsigned char)s[run]) >= 0x20 && c != '"' &&
 		    c != '\\')
@@ -323,8 +321,7 @@ line_escape(struct line *l, const char *s)
 			line_put(l, e, 2);
 		} else {
 			memcpy(e + 1, "u00", 3);
-			e[4] = hex[c >> 4];
-			e[5] = hex[c & 15];
+			lite_hex(&c, 1, e + 4);
 			line_put(l, e, 6);
 		}
 	}

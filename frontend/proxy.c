@@ -1078,16 +1078,15 @@ proxy_head(struct buf *head, struct httpsrv_req *r, const char *path, int minor,
 
 /* --- pipelined GETs (struct pipe) ---------------------------------------- */
 
-/* Whether a request may join a pipe: a container list or inspect, a GET
- * without a body, over the unix socket with the pool on. */
+/* Whether a request that may keep its connection (pool on, no Upgrade:
+ * proxy_forward's keep) may join a pipe: a container list or inspect, a
+ * GET without a body, over the unix socket. */
 static int
 pipe_eligible(struct httpsrv_req *r, const char *path, size_t len)
 {
 	const char *id, *slash;
 
-	if (uplink.tcp || len > 0 || frontend->conf.backend_pool <= 0 ||
-	    strcmp(httpsrv_req_method(r), "GET") != 0 ||
-	    httpsrv_req_header(r, "Upgrade") != NULL)
+	if (uplink.tcp || len > 0 || strcmp(httpsrv_req_method(r), "GET") != 0)
 		return 0;
 	if (strcmp(path, "/containers/json") == 0)
 		return 1;
@@ -1256,7 +1255,6 @@ pipe_join(struct proxy *p, const struct buf *head, struct err *e)
 		pipe_cur = pp;
 	}
 	p->pipe = pp;
-	p->gen = pp->gen;
 	TAILQ_INSERT_TAIL(&pp->q, p, pipe_entry);
 	pp->n++;
 	buf_add(&pp->out, head->data, head->len);
@@ -1279,7 +1277,6 @@ proxy_forward_piped(struct httpsrv_req *r, const char *path, int minor)
 	buf_init(&p->body, 0);
 	buf_init(&p->resend, 0);
 	p->keep = 1;
-	p->connected = 1;
 	/* Kept until its answer begins: sent again if the connection ends
 	 * first. */
 	proxy_head(&p->resend, r, path, minor, "keep-alive", 0);
@@ -1308,13 +1305,13 @@ proxy_forward(struct httpsrv_req *r, const char *path, int minor)
 	body = httpsrv_req_body(r, &len);
 	keep = upgrade == NULL && len <= PROXY_POOL_BODY &&
 	    frontend->conf.backend_pool > 0;
-	if (keep && proxy_backend_init(&e) == 0 &&
-	    pipe_eligible(r, path, len)) {
-		proxy_forward_piped(r, path, minor);
-		return;
-	}
-	if (keep && proxy_backend_init(&e) == 0)
+	if (keep && proxy_backend_init(&e) == 0) {
+		if (pipe_eligible(r, path, len)) {
+			proxy_forward_piped(r, path, minor);
+			return;
+		}
 		be = pool_take(proxy_backend_path(), &gen);
+	}
 	p = xcalloc(1, sizeof(*p));
 	p->reused = p->connected = be != NULL;
 	if (be == NULL && (be = proxy_open(&gen, &e)) == NULL) {
