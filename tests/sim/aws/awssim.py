@@ -332,6 +332,9 @@ def xml_value(shape, value, name):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "awssim"
+    # The head and the body go out in separate writes: without TCP_NODELAY
+    # the body waits for the client's delayed ACK of the head (40 ms).
+    disable_nagle_algorithm = True
     sim = None  # set by main()
 
     def log_message(self, fmt, *args):

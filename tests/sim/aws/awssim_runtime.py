@@ -82,6 +82,9 @@ class Invocation:
 class RuntimeHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "awssim-runtime"
+    # The head and the body go out in separate writes: without TCP_NODELAY
+    # the body waits for the client's delayed ACK of the head (40 ms).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         log.debug("runtime %s " + fmt, self.server.environment.name, *args)

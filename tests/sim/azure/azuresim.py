@@ -55,6 +55,9 @@ TOKEN_PATH = "/oauth2/v2.0/token"
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "azuresim"
+    # The head and the body go out in separate writes: without TCP_NODELAY
+    # the body waits for the client's delayed ACK of the head (40 ms).
+    disable_nagle_algorithm = True
     sim = None
     entra = None
 

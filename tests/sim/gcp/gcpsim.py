@@ -62,6 +62,9 @@ IAM = "/v1/projects/-/serviceAccounts/"
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "gcpsim"
+    # The head and the body go out in separate writes: without TCP_NODELAY
+    # the body waits for the client's delayed ACK of the head (40 ms).
+    disable_nagle_algorithm = True
     sim = None
     auth = None
     logging_api = None

@@ -50,6 +50,9 @@ def serve(sim, port):
 
 class ArHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The head and the body go out in separate writes: without TCP_NODELAY
+    # the body waits for the client's delayed ACK of the head (40 ms).
+    disable_nagle_algorithm = True
     sim = None
     service = None
 
