@@ -58,3 +58,35 @@ except ValueError: print('-')" "$fp" "$bp")
 		case "$l" in *"errors=0"*) ;; *) echo "  (errors: $l)" ;; esac
 	done
 done
+
+# Busy polling (docs/scale.md, "Busy polling"): a second frontend with
+# busy_poll=50 on the same backend, beside the stack's (busy_poll as it
+# was started: 0 unless SOCKERLESS_FRONTEND_BUSY_POLL said otherwise), with
+# back-to-back requests and with requests 100 us apart, one connection;
+# CPU per request from /proc/PID/stat.
+BUSY_SOCK=$(mktemp -u /tmp/sk-hop-busy.XXXXXX)
+"$BUILD/sockerless-frontend" --busy_poll=50 --hosts "unix://$BUSY_SOCK" \
+	--backend "$RUN/backend.sock" >/dev/null 2>&1 &
+busy_pid=$!
+trap 'kill "$busy_pid" 2>/dev/null; rm -f "$BUSY_SOCK"' EXIT
+for _ in $(seq 1 50); do [ -S "$BUSY_SOCK" ] && break; sleep 0.1; done
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# busy PID SOCK GAP: "p50 cpu/request" of one paced run.
+busy() {
+	local a b out n
+	a=$(cpu "$1")
+	out=$(load -c 1 -p "$3" "$2" /v1.44/containers/json)
+	b=$(cpu "$1")
+	n=$(field n "$out")
+	/usr/bin/python3 -c "import sys
+try: print('%sus %.0fus' % (sys.argv[1], (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / 100 / int(sys.argv[4])))
+except (ValueError, ZeroDivisionError): print('- -')" "$(field p50_us "$out")" "$a" "$b" "$n"
+}
+echo "busy polling: GET /containers/json, 1 connection, p50 and frontend CPU per request"
+printf '%-28s %22s %22s\n' "" "stack's frontend" "busy_poll=50"
+for gap in 0 100; do
+	fe=$(busy "$(cat "$RUN/frontend.pid")" "$RUN/docker.sock" "$gap")
+	bz=$(busy "$busy_pid" "$BUSY_SOCK" "$gap")
+	if [ "$gap" = 0 ]; then label="back to back"; else label="${gap}us apart"; fi
+	printf '%-28s %22s %22s\n' "$label" "$fe" "$bz"
+done

@@ -2,14 +2,18 @@
  * connections (one thread each) for a while; prints p50 and p99 latency
  * and requests per second. Blocking sockets, no library.
  *
- *   httpload [-c CONNS] [-d SECONDS] [-w WARMUP] [-X METHOD] [-H 'K: V']...
- *            SOCKET PATH
+ *   httpload [-c CONNS] [-d SECONDS] [-w WARMUP] [-p GAP_US] [-X METHOD]
+ *            [-H 'K: V']... SOCKET PATH
  *   httpload -F [-d SECONDS] [-w WARMUP]
  *
  * -F measures this machine's floor for a hop instead: one request-sized
  * message to a second process waiting in epoll, as a server does, and its
  * answer, over a unix socket (the two wake-ups any extra process in a
  * request's path costs at least).
+ *
+ * -p paces each connection: GAP_US microseconds of sleep after each
+ * answer, as a client that does something between its requests (the
+ * daemons' busy polling helps back-to-back requests, not these).
  *
  * Output, one line: "p50_us=.. p99_us=.. rps=.. n=.. errors=..". A
  * response that is not 2xx, or a connection the server closed, counts as
@@ -42,6 +46,7 @@ static struct {
 	size_t reqlen;
 	int conns;
 	double secs, warmup;
+	long gap_us;
 	int64_t start_ns, measure_ns, end_ns;
 } httpload;
 
@@ -220,6 +225,8 @@ httpload_run(void *arg)
 			continue;
 		}
 		t1 = httpload_now();
+		if (httpload.gap_us > 0)
+			usleep((useconds_t)httpload.gap_us);
 		if (t0 < httpload.measure_ns)
 			continue;
 		if (status < 200 || status > 299) {
@@ -349,7 +356,7 @@ static void
 httpload_usage(void)
 {
 	fprintf(stderr,
-	    "usage: httpload [-c CONNS] [-d SECONDS] [-w WARMUP] "
+	    "usage: httpload [-c CONNS] [-d SECONDS] [-w WARMUP] [-p GAP_US] "
 	    "[-X METHOD] [-H 'Name: value']... SOCKET PATH\n"
 	    "       httpload -F [-d SECONDS] [-w WARMUP]\n");
 	exit(2);
@@ -382,7 +389,7 @@ main(int argc, char **argv)
 	httpload.conns = 1;
 	httpload.secs = 2;
 	httpload.warmup = 0.3;
-	while ((c = getopt(argc, argv, "c:d:w:X:H:F")) != -1) {
+	while ((c = getopt(argc, argv, "c:d:w:p:X:H:F")) != -1) {
 		switch (c) {
 		case 'F':
 			floor_mode = 1;
@@ -395,6 +402,9 @@ main(int argc, char **argv)
 			break;
 		case 'w':
 			httpload.warmup = httpload_num(optarg);
+			break;
+		case 'p':
+			httpload.gap_us = (long)httpload_num(optarg);
 			break;
 		case 'X':
 			method = optarg;

@@ -29,6 +29,7 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "sockerless/evloop.h"
 #include "sockerless/httpsrv.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -115,6 +116,7 @@ httpsrv_accept(struct evconnlistener *l, evutil_socket_t fd,
 	int i;
 
 	(void)salen;
+	evloop_touch(); /* its request follows */
 	for (i = 0; i < s->nlisteners && s->listeners[i] != l; i++)
 		;
 	if (sa->sa_family == AF_INET) {

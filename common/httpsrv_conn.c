@@ -29,6 +29,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "sockerless/evloop.h"
 #include "sockerless/httpsrv.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
@@ -759,6 +760,7 @@ void
 httpsrv_conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
+	evloop_touch();
 	conn_process(arg);
 }
 

@@ -16,6 +16,7 @@
 #include "frontend.h"
 #include "sockerless/buf.h"
 #include "sockerless/config.h"
+#include "sockerless/evloop.h"
 #include "sockerless/json.h"
 #include "sockerless/log.h"
 #include "sockerless/str.h"
@@ -95,6 +96,13 @@ static const struct config_key frontend_keys[] = {
 	    "Idle connections to the backend kept open for the next "
 	    "requests (each closed after 60 s idle; a hijacked attach or "
 	    "exec gets its own); 0 opens a connection per request" },
+	{ "busy_poll", CONFIG_INT, offsetof(struct frontend_conf, busy_poll),
+	    "0", 0, EVLOOP_BUSY_MAX, 0,
+	    "Microseconds the frontend keeps polling without sleeping after "
+	    "a request or a backend answer comes in (0: off). Back-to-back "
+	    "requests get faster, as the next one finds the frontend awake; "
+	    "requests spaced apart can get slower on a virtual machine, and "
+	    "each costs more CPU (docs/scale.md, \"Busy polling\")" },
 };
 #define NKEYS (sizeof(frontend_keys) / sizeof(frontend_keys[0]))
 
@@ -262,7 +270,7 @@ main(int argc, char **argv)
 		fatalx("%s", e.msg);
 	frontend_listen();
 	proxy_caps_refresh();
-	event_base_dispatch(frontend->base);
+	evloop_run(frontend->base, (long)frontend->conf.busy_poll);
 	log_hold_stop();
 	proxy_gets_cancel();
 	httpsrv_free(frontend->srv);

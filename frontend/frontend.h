@@ -27,6 +27,7 @@ struct frontend_conf {
 	long long header_timeout; /* ms */
 	long long idle_timeout;	  /* ms */
 	long long backend_pool;	  /* idle backend connections kept */
+	long long busy_poll;	  /* us, 0 off (evloop_run) */
 };
 
 struct frontend {

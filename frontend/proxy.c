@@ -27,6 +27,7 @@
 
 #include "frontend.h"
 #include "sockerless/buf.h"
+#include "sockerless/evloop.h"
 #include "sockerless/json.h"
 #include "sockerless/lite.h"
 #include "sockerless/listen.h"
@@ -660,6 +661,7 @@ proxy_read(struct bufferevent *be, void *arg)
 {
 	struct proxy *p = arg;
 
+	evloop_touch();
 	if (!uplink.tcp && p->state != PROXY_HEAD)
 		proxy_slurp(be);
 	if (!p->got && evbuffer_get_length(bufferevent_get_input(be)) > 0) {
@@ -1158,6 +1160,7 @@ pipe_read(struct bufferevent *be, void *arg)
 	struct evbuffer *in = bufferevent_get_input(be);
 	struct proxy *p;
 
+	evloop_touch();
 	/* Many answers at once: take what the socket holds, when libevent's
 	 * read (EVBUFFER_MAX_READ, 4 KiB) may have left some. */
 	if (!uplink.tcp && evbuffer_get_length(in) >= 4096)

@@ -77,6 +77,7 @@ struct backend_conf {
 	char *socket;	 /* internal API unix socket */
 	char *state_dir; /* SQLite lives here */
 	char *log_level;
+	long long busy_poll;		/* us, 0 off (evloop_run) */
 	struct strv registry_mirrors;	/* like dockerd's registry-mirrors */
 	struct strv registry_endpoints; /* host=URL */
 	struct strv insecure_registries;

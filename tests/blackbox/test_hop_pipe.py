@@ -203,3 +203,28 @@ def test_streamed_answer_to_a_slow_client(tmp_path):
         out = _many(fe.sock, 16, big=big)
         _all_answered(out, 16, big=big)
         _assert_piped(fake)
+
+
+def test_busy_polling_frontend(tmp_path):
+    # busy_poll changes when the frontend sleeps, not what it answers:
+    # piled-up inspects, then back-to-back requests on one connection,
+    # each answered once; SIGTERM still ends it (Frontend.stop).
+    with fake_stack(tmp_path, _Factory(delay=0.01), "--busy_poll=2000") as (fe, fake):
+        out = _many(fe.sock, 24)
+        _all_answered(out, 24)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(fe.sock)
+        rest = b""
+        for i in range(20):
+            s.sendall(f"GET /v1.44/containers/b{i}/json HTTP/1.1\r\nHost: docker\r\n\r\n"
+                      .encode())
+            status, hdrs, rest = read_head(s, rest)
+            n = int(hdrs["content-length"])
+            while len(rest) < n:
+                rest += s.recv(65536)
+            assert (status, json.loads(rest[:n])) == (200, {"Id": f"b{i}"})
+            rest = rest[n:]
+        s.close()
+        for i in range(20):
+            assert fake.times_seen(f"b{i}") == 1
