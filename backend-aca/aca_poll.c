@@ -18,12 +18,21 @@ struct aca_poll_op {
 	char *exec;
 };
 
+/* The call owns the op (azure_call_owned): freed after its callback, or
+ * without it when the backend stops with the call in flight. */
+static void
+aca_poll_op_free(void *arg)
+{
+	struct aca_poll_op *op = arg;
+
+	free(op->exec);
+	free(op);
+}
+
 static void
 aca_poll_op_end(struct aca_poll_op *op, int failed)
 {
 	kit_poller_batch_done(op->p, failed);
-	free(op->exec);
-	free(op);
 }
 
 static int64_t
@@ -147,8 +156,9 @@ aca_poll_describe(struct kit_poller *p, cJSON *ids)
 	op->p = p;
 	op->exec = xstrdup(exec != NULL ? exec : "");
 	cJSON_Delete(ids);
-	azure_call(aca_az.az, "JobExecution", "GET", op->exec,
-	    aca_conf.api_version_app, NULL, NULL, 0, aca_poll_got, op);
+	azure_call_owned(aca_az.az, "JobExecution", "GET", op->exec,
+	    aca_conf.api_version_app, NULL, NULL, 0, aca_poll_got, op,
+	    aca_poll_op_free);
 }
 
 struct kit_poller aca_poller = { .batch = 1,

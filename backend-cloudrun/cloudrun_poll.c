@@ -19,15 +19,31 @@ struct cloudrun_poll_op {
 	char *why; /* the execution's reason, when the task gives none */
 	int cancelled;
 	int64_t done_ns;
+	int handed; /* passed on to the next call, which owns it now */
 };
+
+/* The call owns the op (gcp_call_owned): freed after its callback, or
+ * without it when the backend stops with the call in flight; unless the
+ * callback handed it on to the next call (executions.get to
+ * tasks.list). */
+static void
+cloudrun_poll_op_free(void *arg)
+{
+	struct cloudrun_poll_op *op = arg;
+
+	if (op->handed) {
+		op->handed = 0;
+		return;
+	}
+	free(op->exec);
+	free(op->why);
+	free(op);
+}
 
 static void
 cloudrun_poll_op_end(struct cloudrun_poll_op *op, int failed)
 {
 	kit_poller_batch_done(op->p, failed);
-	free(op->exec);
-	free(op->why);
-	free(op);
 }
 
 /* The reason the execution gives (its Completed condition's message). */
@@ -131,8 +147,10 @@ cloudrun_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 		if (op->done_ns < 0)
 			op->done_ns = str_now_ns();
 		path = xasprintf("v2/%s/tasks", op->exec);
-		gcp_call(cloudrun_gcp.gcp, "run", "tasks.list", "GET", path,
-		    NULL, NULL, 0, cloudrun_poll_tasks, op);
+		op->handed = 1;
+		gcp_call_owned(cloudrun_gcp.gcp, "run", "tasks.list", "GET",
+		    path, NULL, NULL, 0, cloudrun_poll_tasks, op,
+		    cloudrun_poll_op_free);
 		free(path);
 		return;
 	}
@@ -166,8 +184,8 @@ cloudrun_poll_describe(struct kit_poller *p, cJSON *ids)
 	op->exec = xstrdup(exec != NULL ? exec : "");
 	cJSON_Delete(ids);
 	path = xasprintf("v2/%s", op->exec);
-	gcp_call(cloudrun_gcp.gcp, "run", "executions.get", "GET", path, NULL,
-	    NULL, 0, cloudrun_poll_got, op);
+	gcp_call_owned(cloudrun_gcp.gcp, "run", "executions.get", "GET", path,
+	    NULL, NULL, 0, cloudrun_poll_got, op, cloudrun_poll_op_free);
 	free(path);
 }
 
