@@ -70,6 +70,7 @@ BUSY_SOCK=$(mktemp -u /tmp/sk-hop-busy.XXXXXX)
 busy_pid=$!
 trap 'kill "$busy_pid" 2>/dev/null; rm -f "$BUSY_SOCK"' EXIT
 for _ in $(seq 1 50); do [ -S "$BUSY_SOCK" ] && break; sleep 0.1; done
+HZ=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # busy PID SOCK GAP: "p50 cpu/request" of one paced run.
 busy() {
@@ -79,8 +80,8 @@ busy() {
 	b=$(cpu "$1")
 	n=$(field n "$out")
 	/usr/bin/python3 -c "import sys
-try: print('%sus %.0fus' % (sys.argv[1], (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / 100 / int(sys.argv[4])))
-except (ValueError, ZeroDivisionError): print('- -')" "$(field p50_us "$out")" "$a" "$b" "$n"
+try: print('%sus %.0fus' % (sys.argv[1], (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[5]) / int(sys.argv[4])))
+except (ValueError, ZeroDivisionError): print('- -')" "$(field p50_us "$out")" "$a" "$b" "$n" "$HZ"
 }
 echo "busy polling: GET /containers/json, 1 connection, p50 and frontend CPU per request"
 printf '%-28s %22s %22s\n' "" "stack's frontend" "busy_poll=50"
