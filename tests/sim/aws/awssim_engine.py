@@ -8,6 +8,7 @@ served from the --registry given to the simulator, and anything else fails
 to pull, so no workload image is ever fetched from outside the machine."""
 
 import math
+import os
 import re
 import threading
 import time
@@ -128,6 +129,21 @@ class Engine:
     def image_config(self, image):
         """The Config of a pulled image (Entrypoint, Cmd, WorkingDir, Env)."""
         return self.docker.api.inspect_image(self.resolve(image))["Config"] or {}
+
+    @staticmethod
+    def stdout_fd(pid, container_id):
+        """A non-blocking descriptor on the stdout of the container's
+        process pid (what the engine logs), for marking a point in its log;
+        None when pid is not that container's process on this machine.
+        Close it at once: while it is open, the engine sees no end of the
+        container's output."""
+        try:
+            with open("/proc/%d/cgroup" % pid) as f:
+                if container_id not in f.read():
+                    return None
+            return os.open("/proc/%d/fd/1" % pid, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None
 
     def wait(self, container_id):
         """Block until the container exits; its exit status (None when the

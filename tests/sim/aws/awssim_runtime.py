@@ -15,6 +15,8 @@ container is killed) or its container exited."""
 import json
 import logging
 import math
+import os
+import re
 import secrets
 import sys
 import threading
@@ -28,6 +30,8 @@ MAX_RESPONSE = 6 * 1024 * 1024
 INIT_TIMEOUT = 10.0          # seconds Lambda allows the init phase
 LOG_QUIET = 0.05             # no new log line for this long: the output is in
 LOG_SETTLE_MAX = 1.0         # ... but wait at most this long for it
+# The line that marks the end of an output; never logged.
+SETTLE_MARK = re.compile(r"awssim-settled ([0-9a-f]{16})\r?$")
 SIGNALS = {129: "hangup", 130: "interrupt", 131: "quit", 132: "illegal instruction",
            133: "trace/breakpoint trap", 134: "aborted", 135: "bus error",
            136: "floating point exception", 137: "killed", 139: "segmentation fault",
@@ -200,6 +204,9 @@ class Environment:
         self.last_used = time.time()
         self.last_line = 0.0
         self.follower = None
+        self.pid = None          # of the container's process; 0: not here
+        self.mark = None         # the mark written, until the follower reads it
+        self.marked = threading.Event()
         self.init_failure = None  # (body, error type) of POST /init/error
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
                          name="runtime-" + self.name, daemon=True).start()
@@ -234,6 +241,13 @@ class Environment:
 
     def _on_line(self, stamp, text):
         self.last_line = time.time()
+        mark = SETTLE_MARK.search(text)
+        if mark is not None:
+            if mark.group(1) == self.mark:
+                self.marked.set()
+            text = text[:mark.start()]
+            if not text:
+                return  # the mark alone: not the function's
         message = text + "\n"
         self.service.write_log(self.function, self.stream, stamp, message)
         with self.lock:
@@ -322,15 +336,58 @@ class Environment:
 
     def _settle_logs(self, inv):
         """Wait until the container's lines written before the answer have
-        come through the engine's log stream."""
+        come through the engine's log stream. A mark line written to the
+        container's stdout after the answer comes through after them (one
+        pipe); without it (the engine's processes are elsewhere), until no
+        line came for LOG_QUIET."""
         deadline = time.time() + LOG_SETTLE_MAX
+        marked = self._write_mark(deadline)
         while time.time() < deadline:
             if self.dead and (self.follower is None or not self.follower.is_alive()):
-                return
+                break
+            if marked:
+                if self.marked.wait(min(0.05, max(0.0, deadline - time.time()))):
+                    break
+                continue
             quiet_since = max(self.last_line, inv.finished or 0)
             if time.time() - quiet_since >= LOG_QUIET:
-                return
+                break
             time.sleep(0.01)
+        self.mark = None
+
+    def _write_mark(self, deadline):
+        """Writes a mark line to the container's stdout; False when it
+        cannot (a full pipe is retried until deadline)."""
+        if self.pid is None and self.container_id is not None:
+            try:
+                self.pid = self.service.engine.pid(self.container_id) or 0
+            except Exception:  # the engine cannot tell: the quiet wait
+                self.pid = 0
+        if not self.pid or self.dead:
+            return False
+        fd = self.service.engine.stdout_fd(self.pid, self.container_id)
+        if fd is None:
+            self.pid = 0  # not on this machine: the quiet wait from now on
+            return False
+        self.marked.clear()
+        self.mark = secrets.token_hex(8)
+        data = ("awssim-settled %s\n" % self.mark).encode()
+        try:
+            while True:
+                try:
+                    if os.write(fd, data) == len(data):
+                        return True
+                    break  # a pipe takes up to 4 KiB whole or not at all
+                except BlockingIOError:
+                    if time.time() >= deadline:
+                        break
+                    time.sleep(0.002)
+                except OSError:
+                    break
+        finally:
+            os.close(fd)
+        self.mark = None
+        return False
 
     @property
     def idle(self):

@@ -264,6 +264,28 @@ def test_function_error_passthrough(lam):
     lam.delete_function(FunctionName=name)
 
 
+def test_tail_has_the_lines_written_just_before_the_answer(lam, sim):
+    # 5000 lines, the last one the instant before the answer goes out: the
+    # tail (its last 4 KB) ends with them, in order, for every invocation.
+    name = create(lam, 'seq 5000 | sed "s/^/line-/"; echo "$EVENT" >&3')["FunctionName"]
+    for _ in range(3):
+        out = invoke(lam, name, LogType="Tail")
+        assert "FunctionError" not in out
+        tail = base64.b64decode(out["LogResult"]).decode()
+        lines = [l for l in tail.splitlines() if l.startswith("line-")]
+        assert len(lines) > 100
+        first = int(lines[0][5:])
+        assert lines == ["line-%d" % i for i in range(first, 5001)]
+        assert "awssim-settled" not in tail
+    # The mark that tells the simulator the output is in is never logged.
+    pages = sim.client("logs").get_paginator("filter_log_events").paginate(
+        logGroupName="/aws/lambda/" + name)
+    found = [e for page in pages for e in page["events"]]
+    assert sum(e["message"] == "line-5000\n" for e in found) == 3
+    assert not [e for e in found if "awssim-settled" in e["message"]]
+    lam.delete_function(FunctionName=name)
+
+
 def test_exit_status(lam, sim):
     # A runtime that exits 42 when it gets an event.
     name = "fn-" + uuid.uuid4().hex[:10]
