@@ -46,6 +46,7 @@ struct httpcli_req {
 	uint64_t id;
 	httpcli_cb cb;
 	void *cb_arg;
+	void (*arg_free)(void *); /* httpcli_send_owned: with the request */
 	CURL *easy;
 	struct curl_slist *slist;
 	struct httpcli_resp *resp;
@@ -137,6 +138,10 @@ httpcli_req_free(struct httpcli_req *r)
 {
 	if (r == NULL)
 		return;
+	/* A sent request is freed once: after its callback, on cancel, or
+	 * with the client. */
+	if (r->arg_free != NULL)
+		r->arg_free(r->cb_arg);
 	if (r->easy != NULL) {
 		if (r->cli != NULL)
 			curl_multi_remove_handle(r->cli->multi, r->easy);
@@ -773,17 +778,25 @@ httpcli_check(struct httpcli *c)
 }
 
 uint64_t
-httpcli_send(struct httpcli *c, struct httpcli_req *r, httpcli_cb cb, void *arg)
+httpcli_send_owned(struct httpcli *c, struct httpcli_req *r, httpcli_cb cb,
+    void *arg, void (*arg_free)(void *))
 {
 	r->cli = c;
 	r->cb = cb;
 	r->cb_arg = arg;
+	r->arg_free = arg_free;
 	r->id = c->next_id++;
 	r->start_ns = str_now_ns();
 	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
 	httpcli_attempt(r);
 	/* r is still ours: completions only ever run from the loop. */
 	return r->id;
+}
+
+uint64_t
+httpcli_send(struct httpcli *c, struct httpcli_req *r, httpcli_cb cb, void *arg)
+{
+	return httpcli_send_owned(c, r, cb, arg, NULL);
 }
 
 void

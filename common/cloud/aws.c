@@ -76,6 +76,7 @@ struct aws_call {
 	aws_json_cb cb;
 	aws_rest_cb rcb;
 	void *arg;
+	void (*arg_free)(void *); /* aws_json_call_owned, aws_rest_call_owned */
 };
 
 static int aws_authorize(
@@ -333,6 +334,8 @@ aws_call_free(void *p)
 
 	if (c == NULL)
 		return;
+	if (c->arg_free != NULL)
+		c->arg_free(c->arg);
 	free(c->host);
 	free(c->path);
 	free(c->query);
@@ -401,8 +404,8 @@ aws_call_req(struct aws *a, const char *op, cJSON *in, struct aws_call *c)
 }
 
 uint64_t
-aws_json_call(struct aws *a, const char *svc, const char *op, cJSON *in,
-    aws_json_cb cb, void *arg)
+aws_json_call_owned(struct aws *a, const char *svc, const char *op, cJSON *in,
+    aws_json_cb cb, void *arg, void (*arg_free)(void *))
 {
 	const struct aws_svc *s = aws_svc_find(svc);
 	struct cloud_call_spec sp;
@@ -413,8 +416,16 @@ aws_json_call(struct aws *a, const char *svc, const char *op, cJSON *in,
 	c = aws_call_new(s);
 	c->cb = cb;
 	c->arg = arg;
+	c->arg_free = arg_free;
 	aws_call_spec(&sp, c, op, aws_call_req(a, op, in, c));
 	return cloud_call(a->core, &sp, aws_call_done, c);
+}
+
+uint64_t
+aws_json_call(struct aws *a, const char *svc, const char *op, cJSON *in,
+    aws_json_cb cb, void *arg)
+{
+	return aws_json_call_owned(a, svc, op, in, cb, arg, NULL);
 }
 
 int
@@ -497,8 +508,9 @@ aws_rest_req(struct aws *a, const struct aws_rest *rq, struct aws_call *c)
 }
 
 uint64_t
-aws_rest_call(struct aws *a, const char *svc, const char *op,
-    const struct aws_rest *rq, aws_rest_cb cb, void *arg)
+aws_rest_call_owned(struct aws *a, const char *svc, const char *op,
+    const struct aws_rest *rq, aws_rest_cb cb, void *arg,
+    void (*arg_free)(void *))
 {
 	const struct aws_svc *s = aws_svc_find(svc);
 	struct cloud_call_spec sp;
@@ -509,10 +521,18 @@ aws_rest_call(struct aws *a, const char *svc, const char *op,
 	c = aws_call_new(s);
 	c->rcb = cb;
 	c->arg = arg;
+	c->arg_free = arg_free;
 	aws_call_spec(&sp, c, op, aws_rest_req(a, rq, c));
 	sp.raw = 1; /* a rest-json payload need not be JSON */
 	sp.attempts = rq->attempts;
 	return cloud_call(a->core, &sp, aws_call_done, c);
+}
+
+uint64_t
+aws_rest_call(struct aws *a, const char *svc, const char *op,
+    const struct aws_rest *rq, aws_rest_cb cb, void *arg)
+{
+	return aws_rest_call_owned(a, svc, op, rq, cb, arg, NULL);
 }
 
 int

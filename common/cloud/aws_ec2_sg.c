@@ -46,6 +46,7 @@ struct aws_ec2_op {
 	aws_ec2_sg_cb cb;
 	aws_ec2_sg_list_cb lcb;
 	void *arg;
+	void (*arg_free)(void *); /* the _owned forms: after cb, or on cancel */
 };
 
 static TAILQ_HEAD(, aws_ec2_op) aws_ec2_ops = TAILQ_HEAD_INITIALIZER(
@@ -72,6 +73,8 @@ static void
 aws_ec2_op_free(struct aws_ec2_op *op)
 {
 	TAILQ_REMOVE(&aws_ec2_ops, op, entry);
+	if (op->arg_free != NULL)
+		op->arg_free(op->arg);
 	if (op->timer != NULL)
 		event_free(op->timer);
 	free(op->vkey);
@@ -86,6 +89,7 @@ aws_ec2_finish(struct aws_ec2_op *op, const char *group, const struct err *e)
 {
 	aws_ec2_sg_cb cb = op->cb;
 	void *arg = op->arg;
+	void (*arg_free)(void *) = op->arg_free;
 	char g[sizeof(op->group)];
 	struct err copy;
 
@@ -93,8 +97,11 @@ aws_ec2_finish(struct aws_ec2_op *op, const char *group, const struct err *e)
 	snprintf(g, sizeof(g), "%s", group != NULL ? group : "");
 	if (e != NULL)
 		copy = *e;
+	op->arg_free = NULL;
 	aws_ec2_op_free(op);
 	cb(arg, e == NULL ? g : NULL, e == NULL ? NULL : &copy);
+	if (arg_free != NULL)
+		arg_free(arg);
 }
 
 static void
@@ -329,16 +336,24 @@ aws_ec2_deleted(struct aws_ec2_op *op, const struct aws_error *ae)
 }
 
 void
-aws_ec2_sg_delete(struct aws *a, const char *group_id, long first_ms,
-    long total_ms, aws_ec2_sg_cb cb, void *arg)
+aws_ec2_sg_delete_owned(struct aws *a, const char *group_id, long first_ms,
+    long total_ms, aws_ec2_sg_cb cb, void *arg, void (*arg_free)(void *))
 {
 	struct aws_ec2_op *op = aws_ec2_op_new(a, SG_DELETE, arg);
 
+	op->arg_free = arg_free;
 	op->cb = cb;
 	op->delay_ms = first_ms > 0 ? first_ms : 1;
 	op->left_ms = total_ms;
 	snprintf(op->group, sizeof(op->group), "%s", group_id);
 	aws_ec2_delete_send(op);
+}
+
+void
+aws_ec2_sg_delete(struct aws *a, const char *group_id, long first_ms,
+    long total_ms, aws_ec2_sg_cb cb, void *arg)
+{
+	aws_ec2_sg_delete_owned(a, group_id, first_ms, total_ms, cb, arg, NULL);
 }
 
 /* --- list and VPC ------------------------------------------------------ */
@@ -399,16 +414,25 @@ aws_ec2_listed(struct aws_ec2_op *op, const struct httpcli_resp *resp,
 }
 
 void
-aws_ec2_sg_list(struct aws *a, const char *key, const char *value,
-    const char *vkey, aws_ec2_sg_list_cb cb, void *arg)
+aws_ec2_sg_list_owned(struct aws *a, const char *key, const char *value,
+    const char *vkey, aws_ec2_sg_list_cb cb, void *arg,
+    void (*arg_free)(void *))
 {
 	struct aws_ec2_op *op = aws_ec2_op_new(a, SG_LIST, arg);
 	struct buf q;
 
+	op->arg_free = arg_free;
 	op->lcb = cb;
 	op->vkey = xstrdup(vkey);
 	aws_ec2_q_describe_sgs_tag(&q, key, value);
 	aws_ec2_send(op, SG_LIST, "DescribeSecurityGroups", &q);
+}
+
+void
+aws_ec2_sg_list(struct aws *a, const char *key, const char *value,
+    const char *vkey, aws_ec2_sg_list_cb cb, void *arg)
+{
+	aws_ec2_sg_list_owned(a, key, value, vkey, cb, arg, NULL);
 }
 
 static void

@@ -48,6 +48,7 @@ struct azure_seq {
 	char *op;
 	azure_cb cb;
 	void *arg;
+	void (*arg_free)(void *); /* azure_list_owned: after cb, or on cancel */
 	/* operations */
 	void (*first)(void *arg, const cJSON *answer);
 	char *path, *api_version;
@@ -91,13 +92,16 @@ azure_seq_find(struct azure *z, uint64_t id)
 	return NULL;
 }
 
-/* Unlinks and frees q, cancelling its step. */
+/* Unlinks and frees q, cancelling its step, with the caller's arg when
+ * the sequence owns it. */
 static void
 azure_seq_free(struct azure_seq *q)
 {
 	TAILQ_REMOVE(&q->z->seqs, q, entry);
 	if (q->call != 0)
 		cloud_cancel(q->z->core, q->call);
+	if (q->arg_free != NULL)
+		q->arg_free(q->arg);
 	if (q->timer != NULL)
 		event_free(q->timer);
 	free(q->op);
@@ -130,19 +134,23 @@ azure_seq_free_all(struct azure *z)
 }
 
 /* Ends q with out or ce: q is freed before the callback, which may free
- * z itself. */
+ * z itself; an owned arg after it. */
 static void
 azure_seq_end(
     struct azure_seq *q, const cJSON *out, const struct cloud_error *ce)
 {
 	azure_cb cb = q->cb;
 	void *arg = q->arg;
+	void (*arg_free)(void *) = q->arg_free;
 	cJSON *keep = out != NULL ? cJSON_Duplicate(out, 1) : NULL;
 
 	q->call = 0;
+	q->arg_free = NULL;
 	azure_seq_free(q);
 	cb(arg, keep, ce);
 	cJSON_Delete(keep);
+	if (arg_free != NULL)
+		arg_free(arg);
 }
 
 static void
@@ -636,17 +644,27 @@ azure_list_answer(void *arg, const cJSON *out, const struct cloud_error *ce)
 }
 
 uint64_t
-azure_list(struct azure *z, const char *op, const char *path,
+azure_list_owned(struct azure *z, const char *op, const char *path,
     const char *api_version, const char *query, int max_pages, azure_cb cb,
-    void *arg)
+    void *arg, void (*arg_free)(void *))
 {
 	struct azure_seq *q = azure_seq_new(z, op, cb, arg);
 	char *url = azure_url(z, path, api_version, query);
 
+	q->arg_free = arg_free;
 	q->max_pages = max_pages > 0 ? max_pages : AZURE_LIST_PAGES;
 	q->acc = cJSON_CreateObject();
 	cJSON_AddItemToObject(q->acc, "value", cJSON_CreateArray());
 	azure_list_page(q, url);
 	free(url);
 	return q->id;
+}
+
+uint64_t
+azure_list(struct azure *z, const char *op, const char *path,
+    const char *api_version, const char *query, int max_pages, azure_cb cb,
+    void *arg)
+{
+	return azure_list_owned(
+	    z, op, path, api_version, query, max_pages, cb, arg, NULL);
 }

@@ -39,6 +39,7 @@ struct gcp_seq {
 	char *svc, *op;
 	gcp_cb cb;
 	void *arg;
+	void (*arg_free)(void *); /* gcp_list_owned: after cb, or on cancel */
 	/* operations */
 	void (*first)(void *arg, const cJSON *operation);
 	char *version; /* "v2": the operation's path prefix */
@@ -80,13 +81,16 @@ gcp_seq_find(struct gcp *g, uint64_t id)
 	return NULL;
 }
 
-/* Unlinks and frees q, cancelling its step. */
+/* Unlinks and frees q, cancelling its step, with the caller's arg when
+ * the sequence owns it. */
 static void
 gcp_seq_free(struct gcp_seq *q)
 {
 	TAILQ_REMOVE(&q->g->seqs, q, entry);
 	if (q->call != 0)
 		cloud_cancel(q->g->core, q->call);
+	if (q->arg_free != NULL)
+		q->arg_free(q->arg);
 	if (q->timer != NULL)
 		event_free(q->timer);
 	free(q->svc);
@@ -129,18 +133,22 @@ gcp_seq_free_all(struct gcp *g)
 }
 
 /* Ends q with out or ce: q is freed before the callback, which may free
- * g itself. */
+ * g itself; an owned arg after it. */
 static void
 gcp_seq_end(struct gcp_seq *q, const cJSON *out, const struct cloud_error *ce)
 {
 	gcp_cb cb = q->cb;
 	void *arg = q->arg;
+	void (*arg_free)(void *) = q->arg_free;
 	cJSON *keep = out != NULL ? cJSON_Duplicate(out, 1) : NULL;
 
 	q->call = 0;
+	q->arg_free = NULL;
 	gcp_seq_free(q);
 	cb(arg, keep, ce);
 	cJSON_Delete(keep);
+	if (arg_free != NULL)
+		arg_free(arg);
 }
 
 static void
@@ -429,12 +437,14 @@ gcp_list_page(struct gcp_seq *q, const char *token)
 }
 
 uint64_t
-gcp_list(struct gcp *g, const char *svc, const char *op, const char *method,
-    const char *path, const char *query, cJSON *body, const char *items,
-    int max_pages, gcp_cb cb, void *arg)
+gcp_list_owned(struct gcp *g, const char *svc, const char *op,
+    const char *method, const char *path, const char *query, cJSON *body,
+    const char *items, int max_pages, gcp_cb cb, void *arg,
+    void (*arg_free)(void *))
 {
 	struct gcp_seq *q = gcp_seq_new(g, svc, op, cb, arg);
 
+	q->arg_free = arg_free;
 	q->method = xstrdup(method);
 	q->path = xstrdup(path);
 	q->query = query != NULL ? xstrdup(query) : NULL;
@@ -448,4 +458,13 @@ gcp_list(struct gcp *g, const char *svc, const char *op, const char *method,
 		q->body = cJSON_CreateObject();
 	gcp_list_page(q, NULL);
 	return q->id;
+}
+
+uint64_t
+gcp_list(struct gcp *g, const char *svc, const char *op, const char *method,
+    const char *path, const char *query, cJSON *body, const char *items,
+    int max_pages, gcp_cb cb, void *arg)
+{
+	return gcp_list_owned(g, svc, op, method, path, query, body, items,
+	    max_pages, cb, arg, NULL);
 }

@@ -384,6 +384,121 @@ t_async_rest_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 	t_async_done(arg, out, ae);
 }
 
+/* An owned call's arg: what befell it, in order ("c" the callback, "f"
+ * arg_free). */
+struct t_owned {
+	struct event_base *base;
+	char seen[16];
+	size_t n;
+};
+
+static void
+t_owned_mark(struct t_owned *o, char what)
+{
+	if (o->n + 1 < sizeof(o->seen)) {
+		o->seen[o->n++] = what;
+		o->seen[o->n] = '\0';
+	}
+}
+
+static void
+t_owned_done(void *arg, const cJSON *out, const struct aws_error *ae)
+{
+	struct t_owned *o = arg;
+
+	t_owned_mark(o, ae == NULL && out != NULL ? 'c' : 'e');
+	event_base_loopexit(o->base, NULL);
+}
+
+static void
+t_owned_rest_done(void *arg, const struct httpcli_resp *resp, const cJSON *out,
+    const struct aws_error *ae)
+{
+	(void)resp;
+	t_owned_done(arg, out, ae);
+}
+
+static void
+t_owned_free(void *arg)
+{
+	t_owned_mark(arg, 'f');
+}
+
+/* aws_json_call_owned and aws_rest_call_owned: arg_free runs once, after
+ * the callback; on a cancel or when the client is freed with the call in
+ * flight, once and without the callback. */
+static void
+t_owned(void **state)
+{
+	static const char *const replies[] = { T_OK, T_OK, NULL };
+	struct aws_options o = { .region = "us-east-1" };
+	struct t_owned a1, a2, a3, a4, a5;
+	struct aws_rest rq;
+	char log[] = "/tmp/t_aws.XXXXXX";
+	struct event_base *base;
+	struct httpcli *http;
+	struct aws *a;
+	struct err e;
+	char *url;
+	pid_t pid;
+	int port;
+
+	(void)state;
+	close(mkstemp(log));
+	port = t_server(replies, log, &pid);
+	t_pid = pid;
+	setenv("AWS_ACCESS_KEY_ID", "AKTEST", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "SKTEST", 1);
+	setenv("AWS_SESSION_TOKEN", "TOKTEST", 1);
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+	base = event_base_new();
+	http = httpcli_new(base);
+	url = xasprintf("http://127.0.0.1:%d", port);
+	o.endpoint = url;
+	a = aws_new(base, http, &o, &e);
+	assert_non_null(a);
+	assert_int_equal(aws_resolve_credentials(a, &e), 0);
+	memset(&a1, 0, sizeof(a1));
+	a1.base = base;
+	a2 = a3 = a4 = a5 = a1;
+
+	/* Answered: the callback, then the free. */
+	assert_true(aws_json_call_owned(a, "ecs", "DescribeClusters", NULL,
+			t_owned_done, &a1, t_owned_free) != 0);
+	assert_string_equal(a1.seen, "");
+	event_base_dispatch(base);
+	assert_string_equal(a1.seen, "cf");
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "GET";
+	rq.path = "/2015-03-31/functions/f";
+	aws_rest_call_owned(a, "lambda", "GetFunction", &rq, t_owned_rest_done,
+	    &a2, t_owned_free);
+	event_base_dispatch(base);
+	assert_string_equal(a2.seen, "cf");
+
+	/* Cancelled: freed at once, never called. */
+	aws_cancel(a,
+	    aws_json_call_owned(
+		a, "ecs", "ListTasks", NULL, t_owned_done, &a3, t_owned_free));
+	assert_string_equal(a3.seen, "f");
+	/* In flight when the client goes (a backend stopping). */
+	aws_json_call_owned(
+	    a, "ecs", "ListTasks", NULL, t_owned_done, &a4, t_owned_free);
+	aws_rest_call_owned(a, "lambda", "GetFunction", &rq, t_owned_rest_done,
+	    &a5, t_owned_free);
+	aws_free(a);
+	assert_string_equal(a4.seen, "f");
+	assert_string_equal(a5.seen, "f");
+	httpcli_free(http);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	assert_string_equal(a3.seen, "f");
+	assert_string_equal(a4.seen, "f");
+	assert_string_equal(a5.seen, "f");
+	event_base_free(base);
+	free(url);
+	unlink(log);
+}
+
 /* Issue 10 #10: signing fails on the very first attempt (expired
  * credentials whose refresh fails). The call must still complete from
  * the loop, once, with the reason; before the fix it completed inside
@@ -474,6 +589,7 @@ main(void)
 		cmocka_unit_test_teardown(t_sync_ok, t_teardown),
 		cmocka_unit_test_teardown(t_sync_errors, t_teardown),
 		cmocka_unit_test_teardown(t_rest, t_teardown),
+		cmocka_unit_test_teardown(t_owned, t_teardown),
 		cmocka_unit_test_teardown(t_sign_fails_async, t_teardown),
 	};
 

@@ -118,6 +118,7 @@ struct t_res {
 	int failed;
 	uint64_t id;
 	int cancel_in_first;
+	int freed, calls_at_free; /* azure_list_owned's arg_free */
 };
 
 static void
@@ -146,6 +147,15 @@ t_first(void *arg, const cJSON *answer)
 		azure_cancel(r->z, r->id);
 		event_base_loopbreak(r->v->base);
 	}
+}
+
+static void
+t_arg_free(void *arg)
+{
+	struct t_res *r = arg;
+
+	r->freed++;
+	r->calls_at_free = r->calls;
 }
 
 static void
@@ -664,6 +674,39 @@ t_list_max_and_errors(void **state)
 	azure_free(z);
 }
 
+/* An owned list's arg is freed once: after the callback, or without it
+ * when the list is cancelled or the client freed with it in flight. */
+static void
+t_list_owned(void **state)
+{
+	static const struct t_rep reps[] = {
+		{ "200 OK", NULL, "{\"value\":[1],\"nextLink\":\"{P}/n1\"}" },
+		{ "200 OK", NULL, "{\"value\":[2]}" },
+	};
+	struct t_res r = { .v = &t_srv };
+	struct azure *z;
+
+	(void)state;
+	T_START(reps);
+	z = r.z = t_azure(&t_srv);
+	azure_list_owned(z, "l", "/l", "1", NULL, 0, t_cb, &r, t_arg_free);
+	assert_int_equal(r.freed, 0);
+	event_base_dispatch(t_srv.base);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(cJSON_GetArraySize(json_arr(r.out, "value")), 2);
+	assert_int_equal(r.freed, 1);
+	assert_int_equal(r.calls_at_free, 1);
+	azure_cancel(z,
+	    azure_list_owned(z, "l", "/l", "1", NULL, 0, t_cb, &r, t_arg_free));
+	assert_int_equal(r.freed, 2);
+	azure_list_owned(z, "l", "/l", "1", NULL, 0, t_cb, &r, t_arg_free);
+	azure_free(z);
+	assert_int_equal(r.freed, 3);
+	event_base_loop(t_srv.base, EVLOOP_NONBLOCK);
+	assert_int_equal(r.calls, 1);
+	t_res_clear(&r);
+}
+
 int
 main(void)
 {
@@ -681,6 +724,7 @@ main(void)
 		cmocka_unit_test_teardown(t_malformed, t_teardown),
 		cmocka_unit_test_teardown(t_list_pages, t_teardown),
 		cmocka_unit_test_teardown(t_list_max_and_errors, t_teardown),
+		cmocka_unit_test_teardown(t_list_owned, t_teardown),
 	};
 
 	/* t_start replaces it: the replies name the server's own URL. */

@@ -50,6 +50,7 @@ struct t_res {
 	int failed;
 	uint64_t id;
 	int cancel_in_first;
+	int freed, calls_at_free; /* gcp_list_owned's arg_free */
 };
 
 static void
@@ -78,6 +79,15 @@ t_first(void *arg, const cJSON *op)
 		gcp_lro_cancel(r->g, r->id);
 		event_base_loopbreak(r->v->base);
 	}
+}
+
+static void
+t_arg_free(void *arg)
+{
+	struct t_res *r = arg;
+
+	r->freed++;
+	r->calls_at_free = r->calls;
 }
 
 static void
@@ -440,6 +450,44 @@ t_list_errors(void **state)
 	gcp_free(g);
 }
 
+/* An owned list's arg is freed once: after the callback, or without it
+ * when the list is cancelled or the client freed with it in flight. */
+static void
+t_list_owned(void **state)
+{
+	char *replies[] = {
+		gcp_srv_reply(
+		    "200 OK", NULL, "{\"jobs\":[1],\"nextPageToken\":\"n\"}"),
+		gcp_srv_reply("200 OK", NULL, "{\"jobs\":[2]}"),
+		NULL,
+	};
+	struct t_res r = { .v = &t_srv };
+	struct gcp *g;
+
+	(void)state;
+	gcp_srv_start(&t_srv, replies);
+	g = r.g = t_gcp(&t_srv);
+	gcp_list_owned(g, "run", "jobs.list", "GET", "v2/p/jobs", NULL, NULL,
+	    "jobs", 0, t_cb, &r, t_arg_free);
+	assert_int_equal(r.freed, 0);
+	event_base_dispatch(t_srv.base);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(cJSON_GetArraySize(json_arr(r.out, "jobs")), 2);
+	assert_int_equal(r.freed, 1);
+	assert_int_equal(r.calls_at_free, 1);
+	gcp_cancel(g,
+	    gcp_list_owned(g, "run", "jobs.list", "GET", "v2/p/jobs", NULL,
+		NULL, "jobs", 0, t_cb, &r, t_arg_free));
+	assert_int_equal(r.freed, 2);
+	gcp_list_owned(g, "run", "jobs.list", "GET", "v2/p/jobs", NULL, NULL,
+	    "jobs", 0, t_cb, &r, t_arg_free);
+	gcp_free(g);
+	assert_int_equal(r.freed, 3);
+	event_base_loop(t_srv.base, EVLOOP_NONBLOCK);
+	assert_int_equal(r.calls, 1);
+	t_res_clear(&r);
+}
+
 int
 main(void)
 {
@@ -454,6 +502,7 @@ main(void)
 		cmocka_unit_test_teardown(t_malformed_ops, t_teardown),
 		cmocka_unit_test_teardown(t_list_get, t_teardown),
 		cmocka_unit_test_teardown(t_list_post, t_teardown),
+		cmocka_unit_test_teardown(t_list_owned, t_teardown),
 		cmocka_unit_test_teardown(t_list_errors, t_teardown),
 	};
 

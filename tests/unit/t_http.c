@@ -46,6 +46,8 @@ struct fixture {
 	int data_stop;	  /* return -1 from the first call */
 	uint64_t data_id; /* the request, for the cancel */
 	char error[256];  /* the last response's transport error */
+	/* httpcli_send_owned: arg_free's runs, and the status then. */
+	int freed, status_at_free;
 };
 
 static void
@@ -175,6 +177,49 @@ static char *
 url(struct fixture *f, const char *path)
 {
 	return xasprintf("http://127.0.0.1:%d%s", f->port, path);
+}
+
+static void
+owned_free(void *arg)
+{
+	struct fixture *f = arg;
+
+	f->freed++;
+	f->status_at_free = f->status;
+}
+
+/* An owned arg is freed once: after the callback, or without it when the
+ * request is cancelled or the client freed with it in flight. */
+static void
+t_send_owned(void **state)
+{
+	struct fixture *f = *state;
+	char *u = url(f, "/hello?name=x");
+
+	f->status = -1;
+	httpcli_send_owned(
+	    f->cli, httpcli_req_new("GET", u), got, f, owned_free);
+	assert_int_equal(f->freed, 0);
+	event_base_dispatch(f->base);
+	assert_int_equal(f->status, 200);
+	assert_int_equal(f->freed, 1);
+	assert_int_equal(f->status_at_free, 200);
+	f->status = -1;
+	httpcli_cancel(f->cli,
+	    httpcli_send_owned(
+		f->cli, httpcli_req_new("GET", u), got, f, owned_free));
+	assert_int_equal(f->freed, 2);
+	httpcli_send_owned(
+	    f->cli, httpcli_req_new("GET", u), got, f, owned_free);
+	httpcli_free(f->cli);
+	assert_int_equal(f->freed, 3);
+	f->cli = httpcli_new(f->base);
+	event_base_loop(f->base, EVLOOP_NONBLOCK);
+	assert_int_equal(f->status, -1);
+	assert_int_equal(f->freed, 3);
+	free(u);
+	free(f->body);
+	f->body = NULL;
 }
 
 static void
@@ -566,6 +611,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_router),
 		cmocka_unit_test_setup_teardown(t_get_query, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_send_owned, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    t_post_body_and_chunked, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -63,9 +63,16 @@ const char *aws_credentials_source(struct aws *a);
  * call id (never 0). */
 uint64_t aws_json_call(struct aws *a, const char *svc, const char *op,
     cJSON *in, aws_json_cb cb, void *arg);
-/* Cancels a call of aws_json_call or aws_rest_call: its callback will
- * not be called. Unknown or finished ids are ignored. aws_free cancels
- * every call in flight. */
+/* As aws_json_call, and arg is the call's own: arg_free frees it once the
+ * call is over, after cb, or without cb when the call is cancelled or the
+ * client freed with it in flight (a shutdown). cb must not free it. An arg
+ * that cb hands on to another call must be marked so that this call's
+ * arg_free leaves it to the next one. */
+uint64_t aws_json_call_owned(struct aws *a, const char *svc, const char *op,
+    cJSON *in, aws_json_cb cb, void *arg, void (*arg_free)(void *));
+/* Cancels a call of aws_json_call or aws_rest_call (or their owned forms,
+ * whose arg_free runs here): its callback will not be called. Unknown or
+ * finished ids are ignored. aws_free cancels every call in flight. */
 void aws_cancel(struct aws *a, uint64_t id);
 /* The cloud call core under a (see cloud.h): cloud_inflight,
  * cloud_cancel_all. */
@@ -97,6 +104,10 @@ typedef void (*aws_rest_cb)(void *arg, const struct httpcli_resp *resp,
     const cJSON *out, const struct aws_error *ae);
 uint64_t aws_rest_call(struct aws *a, const char *svc, const char *op,
     const struct aws_rest *rq, aws_rest_cb cb, void *arg);
+/* As aws_rest_call, with arg owned by the call (see aws_json_call_owned). */
+uint64_t aws_rest_call_owned(struct aws *a, const char *svc, const char *op,
+    const struct aws_rest *rq, aws_rest_cb cb, void *arg,
+    void (*arg_free)(void *));
 /* Blocking, for start-up only; *out (owned by the caller) may be NULL on
  * success when the body is not JSON. */
 int aws_rest_call_sync(struct aws *a, const char *svc, const char *op,

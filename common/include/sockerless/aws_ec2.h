@@ -87,17 +87,26 @@ void aws_ec2_sg_make(struct aws *a, const struct aws_ec2_sg_spec *spec,
  * 409 naming the group. A group already gone is success. */
 void aws_ec2_sg_delete(struct aws *a, const char *group_id, long first_ms,
     long total_ms, aws_ec2_sg_cb cb, void *arg);
+/* As aws_ec2_sg_delete, and arg is the sequence's own: arg_free frees it
+ * after cb, or without cb when aws_ec2_sg_cancel_all ends the sequence.
+ * cb must not free it. */
+void aws_ec2_sg_delete_owned(struct aws *a, const char *group_id, long first_ms,
+    long total_ms, aws_ec2_sg_cb cb, void *arg, void (*arg_free)(void *));
 /* DescribeSecurityGroups tagged key=value: the ids into ids and each
  * one's value of tag vkey ("" when it has none) into vals. */
 typedef void (*aws_ec2_sg_list_cb)(void *arg, const struct strv *ids,
     const struct strv *vals, const struct err *e);
 void aws_ec2_sg_list(struct aws *a, const char *key, const char *value,
     const char *vkey, aws_ec2_sg_list_cb cb, void *arg);
+/* As aws_ec2_sg_list, with arg owned as by aws_ec2_sg_delete_owned. */
+void aws_ec2_sg_list_owned(struct aws *a, const char *key, const char *value,
+    const char *vkey, aws_ec2_sg_list_cb cb, void *arg,
+    void (*arg_free)(void *));
 /* DescribeSubnets: the VPC of the subnets (they must share one). */
 void aws_ec2_subnets_vpc(
     struct aws *a, const struct strv *subnets, aws_ec2_sg_cb cb, void *arg);
 /* Frees the sequences in flight on a, without their callbacks (call
- * before aws_free). */
+ * before aws_free); an owned arg goes with its sequence. */
 void aws_ec2_sg_cancel_all(struct aws *a);
 
 /* --- the XML reader ------------------------------------------------------ */

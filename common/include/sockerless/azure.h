@@ -93,6 +93,12 @@ uint64_t azure_lro(struct azure *z, const char *op, const char *method,
 uint64_t azure_list(struct azure *z, const char *op, const char *path,
     const char *api_version, const char *query, int max_pages, azure_cb cb,
     void *arg);
+/* As azure_list, and arg is the list's own: arg_free frees it after cb,
+ * or without cb when the list is cancelled (azure_cancel) or the client
+ * freed with it in flight (a shutdown). cb must not free it. */
+uint64_t azure_list_owned(struct azure *z, const char *op, const char *path,
+    const char *api_version, const char *query, int max_pages, azure_cb cb,
+    void *arg, void (*arg_free)(void *));
 
 /* --- conventions ---------------------------------------------------------- */
 

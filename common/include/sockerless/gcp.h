@@ -90,6 +90,13 @@ void gcp_lro_cancel(struct gcp *g, uint64_t id);
 uint64_t gcp_list(struct gcp *g, const char *svc, const char *op,
     const char *method, const char *path, const char *query, cJSON *body,
     const char *items, int max_pages, gcp_cb cb, void *arg);
+/* As gcp_list, and arg is the list's own: arg_free frees it after cb, or
+ * without cb when the list is cancelled (gcp_cancel) or the client freed
+ * with it in flight (a shutdown). cb must not free it. */
+uint64_t gcp_list_owned(struct gcp *g, const char *svc, const char *op,
+    const char *method, const char *path, const char *query, cJSON *body,
+    const char *items, int max_pages, gcp_cb cb, void *arg,
+    void (*arg_free)(void *));
 
 /* --- conventions ---------------------------------------------------------- */
 

@@ -99,6 +99,11 @@ const void *httpcli_req_get_body(const struct httpcli_req *r, size_t *len);
  * The callback always runs from the loop, never inside httpcli_send. */
 uint64_t httpcli_send(
     struct httpcli *c, struct httpcli_req *r, httpcli_cb cb, void *arg);
+/* As httpcli_send, and arg is the request's own: arg_free frees it after
+ * cb, or without cb when the request is cancelled or the client freed
+ * with it in flight (httpcli_free drops those). cb must not free it. */
+uint64_t httpcli_send_owned(struct httpcli *c, struct httpcli_req *r,
+    httpcli_cb cb, void *arg, void (*arg_free)(void *));
 /* The callback will not be called. Unknown or finished ids are ignored. */
 void httpcli_cancel(struct httpcli *c, uint64_t id);
 
