@@ -354,10 +354,11 @@ struct kit_idle aca_idle = { .kv_job = ACA_KV_JOB,
 	.p_job = ACA_P_JOB,
 	.del = aca_idle_del };
 
+/* arg: the job's name, the call's own (azure_call_owned). */
 static void
 aca_idle_deleted(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	char *job = arg;
+	const char *job = arg;
 
 	(void)out;
 	if (ce != NULL && ce->http_status != 404)
@@ -365,7 +366,6 @@ aca_idle_deleted(void *arg, const cJSON *out, const struct cloud_error *ce)
 		log_warnx("deleting idle Container Apps job %s: %s: %s", job,
 		    ce->code, ce->message);
 	kit_idle_deleted(&aca_idle, job, ce == NULL || ce->http_status == 404);
-	free(job);
 }
 
 /* DELETE answers 202 with Location, 204 when the job is not there: the
@@ -376,8 +376,8 @@ aca_idle_del(struct kit_idle *i, const char *job)
 	char *path = aca_job_path(job, NULL);
 
 	(void)i;
-	azure_call(aca_az.az, "Jobs_Delete", "DELETE", path,
+	azure_call_owned(aca_az.az, "Jobs_Delete", "DELETE", path,
 	    aca_conf.api_version_app, NULL, NULL, 0, aca_idle_deleted,
-	    xstrdup(job));
+	    xstrdup(job), free);
 	free(path);
 }

@@ -215,8 +215,9 @@ aca_poll_list_runs(struct kit_runs_find *f, const char *job)
 {
 	char *path = aca_job_path(job, "/executions");
 
-	azure_list(aca_az.az, "JobsExecutions_List", path,
-	    aca_conf.api_version_app, NULL, 5, aca_poll_executions, f);
+	azure_list_owned(aca_az.az, "JobsExecutions_List", path,
+	    aca_conf.api_version_app, NULL, 5, aca_poll_executions, f,
+	    kit_runs_find_free);
 	free(path);
 }
 

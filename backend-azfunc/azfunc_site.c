@@ -358,11 +358,24 @@ azfunc_site_point(struct kit_slot *s)
 
 /* --- finding the pool again ----------------------------------------------- */
 
-/* One site of the listing whose key is being read. */
+/* One site of the listing whose key is being read: its call's own
+ * (azure_call_owned), freed after the callback, or without it when the
+ * backend stops with the call in flight. */
 struct azfunc_found {
 	char *name, *host, *image;
 	int running;
 };
+
+static void
+azfunc_found_free(void *arg)
+{
+	struct azfunc_found *f = arg;
+
+	free(f->name);
+	free(f->host);
+	free(f->image);
+	free(f);
+}
 
 static int azfunc_list_pending;
 
@@ -414,10 +427,6 @@ azfunc_site_settings(void *arg, const cJSON *out, const struct cloud_error *ce)
 	}
 	kit_pool_found(f->name, st != NULL && f->running, url, f->image, st);
 	free(url);
-	free(f->name);
-	free(f->host);
-	free(f->image);
-	free(f);
 	azfunc_list_one_done();
 }
 
@@ -461,9 +470,10 @@ azfunc_site_listed(void *arg, const cJSON *out, const struct cloud_error *ce)
 		f->running = state != NULL && strcmp(state, "Running") == 0;
 		azfunc_list_pending++;
 		path = azfunc_site_path(name, "/config/appsettings/list");
-		azure_call(azfunc.ab.az, "WebApps_ListApplicationSettings",
-		    "POST", path, azfunc_conf.api_version_web, NULL, NULL, 0,
-		    azfunc_site_settings, f);
+		azure_call_owned(azfunc.ab.az,
+		    "WebApps_ListApplicationSettings", "POST", path,
+		    azfunc_conf.api_version_web, NULL, NULL, 0,
+		    azfunc_site_settings, f, azfunc_found_free);
 		free(path);
 	}
 	azfunc_list_one_done();

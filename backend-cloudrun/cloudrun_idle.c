@@ -14,10 +14,11 @@ struct kit_idle cloudrun_idle = { .kv_job = CLOUDRUN_KV_JOB,
 	.p_job = CLOUDRUN_P_JOB,
 	.del = cloudrun_idle_del };
 
+/* arg: the job's name, the call's own (gcp_call_owned). */
 static void
 cloudrun_idle_deleted(void *arg, const cJSON *out, const struct cloud_error *ce)
 {
-	char *job = arg;
+	const char *job = arg;
 
 	(void)out;
 	if (ce != NULL && strcmp(ce->code, "NOT_FOUND") != 0)
@@ -26,7 +27,6 @@ cloudrun_idle_deleted(void *arg, const cJSON *out, const struct cloud_error *ce)
 		    ce->code, ce->message);
 	kit_idle_deleted(&cloudrun_idle, job,
 	    ce == NULL || strcmp(ce->code, "NOT_FOUND") == 0);
-	free(job);
 }
 
 static void
@@ -35,7 +35,7 @@ cloudrun_idle_del(struct kit_idle *i, const char *job)
 	char *path = cloudrun_job_path(job, NULL);
 
 	(void)i;
-	gcp_call(cloudrun_gcp.gcp, "run", "jobs.delete", "DELETE", path, NULL,
-	    NULL, 0, cloudrun_idle_deleted, xstrdup(job));
+	gcp_call_owned(cloudrun_gcp.gcp, "run", "jobs.delete", "DELETE", path,
+	    NULL, NULL, 0, cloudrun_idle_deleted, xstrdup(job), free);
 	free(path);
 }

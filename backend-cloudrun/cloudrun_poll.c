@@ -245,8 +245,9 @@ cloudrun_poll_list_runs(struct kit_runs_find *f, const char *job)
 {
 	char *path = cloudrun_job_path(job, "/executions");
 
-	gcp_list(cloudrun_gcp.gcp, "run", "executions.list", "GET", path,
-	    "pageSize=100", NULL, "executions", 5, cloudrun_poll_executions, f);
+	gcp_list_owned(cloudrun_gcp.gcp, "run", "executions.list", "GET", path,
+	    "pageSize=100", NULL, "executions", 5, cloudrun_poll_executions, f,
+	    kit_runs_find_free);
 	free(path);
 }
 

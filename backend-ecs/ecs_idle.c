@@ -179,11 +179,22 @@ ecs_idle_resume(struct backend *b)
 
 #define ECS_JOURNAL_SETTLE_S 60
 
+/* A journal entry's lookup, owned by its call (aws_json_call_owned):
+ * freed after the callback, or without it when the backend stops. */
 struct ecs_jr {
 	struct backend *b;
 	char *hash;
 	int64_t at_ns;
 };
+
+static void
+ecs_jr_free(void *arg)
+{
+	struct ecs_jr *jr = arg;
+
+	free(jr->hash);
+	free(jr);
+}
 
 /* The family of a registration the process did not see answered: the
  * newest revision becomes the hash's definition (released after
@@ -233,8 +244,6 @@ ecs_idle_journal_listed(void *arg, const cJSON *out, const struct aws_error *ae)
 		kit_journal_put(jr->b, ECS_KV_JOURNAL, jr->hash, NULL);
 out:
 	free(key);
-	free(jr->hash);
-	free(jr);
 }
 
 /* One pass over the journal; returns how many entries it looked up. */
@@ -257,8 +266,8 @@ ecs_idle_journal_pass(struct backend *b)
 		json_add_str(in, "familyPrefix", json_str(it, "family"));
 		json_add_str(in, "status", "ACTIVE");
 		json_add_str(in, "sort", "DESC");
-		aws_json_call(ecs_aws.aws, "ecs", "ListTaskDefinitions", in,
-		    ecs_idle_journal_listed, jr);
+		aws_json_call_owned(ecs_aws.aws, "ecs", "ListTaskDefinitions",
+		    in, ecs_idle_journal_listed, jr, ecs_jr_free);
 		n++;
 	}
 	cJSON_Delete(o);

@@ -14,6 +14,9 @@
 #include "sockerless/str.h"
 #include "sockerless/xmalloc.h"
 
+/* One read, owned by its call (aws_json_call_owned): freed after the
+ * callback, or without it when the backend stops with the read in
+ * flight. */
 struct ecs_logs_op {
 	backend_logs_fn fn;
 	void *arg;
@@ -22,6 +25,15 @@ struct ecs_logs_op {
 	int tty;    /* events are a TTY's lines (kit_logs_tty) */
 	char *token;
 };
+
+static void
+ecs_logs_op_free(void *arg)
+{
+	struct ecs_logs_op *op = arg;
+
+	free(op->token);
+	free(op);
+}
 
 static void
 ecs_logs_got(void *arg, const cJSON *out, const struct aws_error *ae)
@@ -73,8 +85,6 @@ ecs_logs_got(void *arg, const cJSON *out, const struct aws_error *ae)
 	free(cursor);
 out:
 	free(ev);
-	free(op->token);
-	free(op);
 }
 
 /* The run to start from: the last one created before since_ns. */
@@ -116,7 +126,7 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 			/* Only this file writes cursors: a bad one is a bug. */
 			err_set(&e, 500, "ecs logs: bad cursor \"%s\"", cursor);
 			fn(arg, NULL, 0, NULL, 1, &e);
-			free(op);
+			ecs_logs_op_free(op);
 			return;
 		}
 		if (bar[1] != '\0')
@@ -128,8 +138,7 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	if (arn == NULL) {
 		/* Never ran: no output yet. */
 		fn(arg, NULL, 0, cursor, 1, NULL);
-		free(op->token);
-		free(op);
+		ecs_logs_op_free(op);
 		return;
 	}
 	taskid = strrchr(arn, '/') != NULL ? strrchr(arn, '/') + 1 : arn;
@@ -144,6 +153,6 @@ ecs_logs_fetch(struct backend *b, struct container *c, const char *cursor,
 	else if (since_ns > 0)
 		json_add_int(in, "startTime", since_ns / 1000000);
 	free(stream);
-	aws_json_call(
-	    ecs_aws.aws, "logs", "GetLogEvents", in, ecs_logs_got, op);
+	aws_json_call_owned(ecs_aws.aws, "logs", "GetLogEvents", in,
+	    ecs_logs_got, op, ecs_logs_op_free);
 }

@@ -119,6 +119,7 @@ ecs_net_group_make(struct backend *b, const char *id, const char *name,
 		    ecs_aws.aws, &ecs_conf.subnets, ecs_net_vpc_found, op);
 }
 
+/* A removal's done, owned by its delete (aws_ec2_sg_delete_owned). */
 struct ecs_net_rm {
 	backend_done_fn done;
 	void *arg;
@@ -128,12 +129,9 @@ static void
 ecs_net_deleted(void *arg, const char *group, const struct err *e)
 {
 	struct ecs_net_rm *rm = arg;
-	backend_done_fn done = rm->done;
-	void *darg = rm->arg;
 
 	(void)group;
-	free(rm);
-	done(darg, e);
+	rm->done(rm->arg, e);
 }
 
 void
@@ -151,8 +149,8 @@ ecs_net_group_remove(
 	rm = xcalloc(1, sizeof(*rm));
 	rm->done = done;
 	rm->arg = arg;
-	aws_ec2_sg_delete(ecs_aws.aws, group, ECS_NET_DELETE_FIRST_MS,
-	    ECS_NET_DELETE_TOTAL_MS, ecs_net_deleted, rm);
+	aws_ec2_sg_delete_owned(ecs_aws.aws, group, ECS_NET_DELETE_FIRST_MS,
+	    ECS_NET_DELETE_TOTAL_MS, ecs_net_deleted, rm, free);
 }
 
 cJSON *
@@ -195,20 +193,23 @@ ecs_net_task_groups(const cJSON *const *privs, const char *const *names,
 
 /* --- orphans ----------------------------------------------------------- */
 
+/* The sweep's listing and each delete own their args
+ * (aws_ec2_sg_list_owned, aws_ec2_sg_delete_owned): freed after the
+ * callback, or without it when the backend stops. */
 struct ecs_net_orph {
 	struct backend *b;
 	int (*known)(struct backend *, const char *id);
 };
 
+/* arg: the group's id. */
 static void
 ecs_net_orphan_deleted(void *arg, const char *group, const struct err *e)
 {
-	char *g = arg;
+	const char *g = arg;
 
 	(void)group;
 	if (e != NULL)
 		log_warnx("orphaned security group %s: %s", g, e->msg);
-	free(g);
 }
 
 static void
@@ -228,10 +229,10 @@ ecs_net_listed(void *arg, const struct strv *ids, const struct strv *nets,
 			  "in this instance's state%s",
 		    ids->v[i], nets->v[i], stop ? "; deleting it" : "");
 		if (stop)
-			aws_ec2_sg_delete(ecs_aws.aws, ids->v[i], 1000, 10000,
-			    ecs_net_orphan_deleted, xstrdup(ids->v[i]));
+			aws_ec2_sg_delete_owned(ecs_aws.aws, ids->v[i], 1000,
+			    10000, ecs_net_orphan_deleted, xstrdup(ids->v[i]),
+			    free);
 	}
-	free(o);
 }
 
 void
@@ -242,8 +243,8 @@ ecs_net_orphans(
 
 	o->b = b;
 	o->known = known;
-	aws_ec2_sg_list(ecs_aws.aws, KIT_TAG_INSTANCE, backend_instance(b),
-	    ECS_TAG_NETWORK_ID, ecs_net_listed, o);
+	aws_ec2_sg_list_owned(ecs_aws.aws, KIT_TAG_INSTANCE,
+	    backend_instance(b), ECS_TAG_NETWORK_ID, ecs_net_listed, o, free);
 }
 
 void

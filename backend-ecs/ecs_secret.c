@@ -17,6 +17,9 @@
 #include "sockerless/reg.h"
 #include "sockerless/xmalloc.h"
 
+/* A CreateSecret in flight, owned by its call (aws_json_call_owned):
+ * freed, with its container reference, after the callback, or without it
+ * when the backend stops with the call in flight. */
 struct ecs_secret_op {
 	struct backend *b;
 	struct container *c;
@@ -25,15 +28,24 @@ struct ecs_secret_op {
 };
 
 static void
+ecs_secret_op_free(void *arg)
+{
+	struct ecs_secret_op *s = arg;
+
+	container_unref(s->c);
+	free(s);
+}
+
+/* arg: the secret's ARN, the call's own. */
+static void
 ecs_secret_deleted(void *arg, const cJSON *out, const struct aws_error *ae)
 {
-	char *arn = arg;
+	const char *arn = arg;
 
 	(void)out;
 	if (ae != NULL && strcmp(ae->code, "ResourceNotFoundException") != 0)
 		log_warnx("deleting the registry credentials secret %s: %s: %s",
 		    arn, ae->code, ae->message);
-	free(arn);
 }
 
 void
@@ -46,8 +58,8 @@ ecs_secret_delete_arn(const char *arn)
 	in = cJSON_CreateObject();
 	json_add_str(in, "SecretId", arn);
 	json_add_bool(in, "ForceDeleteWithoutRecovery", 1);
-	aws_json_call(ecs_aws.aws, "secretsmanager", "DeleteSecret", in,
-	    ecs_secret_deleted, xstrdup(arn));
+	aws_json_call_owned(ecs_aws.aws, "secretsmanager", "DeleteSecret", in,
+	    ecs_secret_deleted, xstrdup(arn), free);
 }
 
 void
@@ -78,8 +90,6 @@ ecs_secret_created(void *arg, const cJSON *out, const struct aws_error *ae)
 		json_set(container_private(s->c), ECS_P_REG_SECRET,
 		    cJSON_CreateString(arn));
 	s->next(s->arg, ae == NULL && arn != NULL ? NULL : &e);
-	container_unref(s->c);
-	free(s);
 }
 
 static cJSON *
@@ -140,8 +150,8 @@ ecs_secret_create(struct backend *b, struct container *c,
 	s->next = next;
 	s->arg = arg;
 	container_ref(c);
-	aws_json_call(ecs_aws.aws, "secretsmanager", "CreateSecret", in,
-	    ecs_secret_created, s);
+	aws_json_call_owned(ecs_aws.aws, "secretsmanager", "CreateSecret", in,
+	    ecs_secret_created, s, ecs_secret_op_free);
 	return 1;
 }
 

@@ -200,10 +200,22 @@ gcf_pool_function(const cJSON *storage)
 	return fn;
 }
 
+/* The stub's upload: the request's own (httpcli_send_owned), freed after
+ * the callback, or without it when the backend stops with the upload in
+ * flight (httpcli_free drops it). The slot is the pool's. */
 struct gcf_upload {
 	struct kit_slot *s;
 	cJSON *storage;
 };
+
+static void
+gcf_upload_free(void *arg)
+{
+	struct gcf_upload *u = arg;
+
+	cJSON_Delete(u->storage);
+	free(u);
+}
 
 static void
 gcf_pool_uploaded(struct httpcli_resp *resp, void *arg)
@@ -217,8 +229,6 @@ gcf_pool_uploaded(struct httpcli_resp *resp, void *arg)
 		err_set(&e, 502, "uploading the stub source: %s",
 		    resp->status == 0 ? resp->error :
 					"the upload URL refused it");
-		cJSON_Delete(u->storage);
-		free(u);
 		kit_slot_created(s, 0, &e);
 		return;
 	}
@@ -229,8 +239,6 @@ gcf_pool_uploaded(struct httpcli_resp *resp, void *arg)
 	    NULL, gcf_pool_created, s);
 	free(path);
 	free(query);
-	cJSON_Delete(u->storage);
-	free(u);
 }
 
 static void
@@ -268,7 +276,8 @@ gcf_pool_upload_url(void *arg, const cJSON *out, const struct cloud_error *ce)
 	httpcli_req_body(r, zip, len);
 	httpcli_req_timeouts(r, 30000, 120000);
 	free(zip);
-	httpcli_send(backend_httpcli(gcf.b), r, gcf_pool_uploaded, u);
+	httpcli_send_owned(
+	    backend_httpcli(gcf.b), r, gcf_pool_uploaded, u, gcf_upload_free);
 }
 
 static void

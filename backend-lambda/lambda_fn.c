@@ -529,9 +529,15 @@ lambda_fn_create(
 
 /* --- start: Invoke ------------------------------------------------------ */
 
+/* The invocation is its call's own (aws_rest_call_owned): freed after
+ * the callback, or without it when cancelled (lambda_fn_cancel) or when
+ * the backend stops with it in flight, also one a restarted container no
+ * longer holds (a stopped run goes on). */
 static void
-lambda_inv_free(struct lambda_inv *inv)
+lambda_inv_free(void *arg)
 {
+	struct lambda_inv *inv = arg;
+
 	container_unref(inv->c);
 	free(inv);
 }
@@ -592,7 +598,6 @@ lambda_fn_invoked(void *arg, const struct httpcli_resp *resp, const cJSON *out,
 		    c->id, rid != NULL ? rid : "?");
 	}
 	free(error);
-	lambda_inv_free(inv);
 }
 
 void
@@ -644,8 +649,8 @@ lambda_fn_start(
 	inv->run = run;
 	container_ref(c);
 	c->backend_data = inv;
-	inv->call = aws_rest_call(
-	    lambda.aws.aws, "lambda", "Invoke", &rq, lambda_fn_invoked, inv);
+	inv->call = aws_rest_call_owned(lambda.aws.aws, "lambda", "Invoke", &rq,
+	    lambda_fn_invoked, inv, lambda_inv_free);
 	free(path);
 	free(payload);
 	backend_container_started(b, c, str_now_ns());
@@ -696,8 +701,7 @@ lambda_fn_cancel(struct backend *b, struct container *c)
 	if (inv == NULL)
 		return;
 	c->backend_data = NULL;
-	aws_cancel(lambda.aws.aws, inv->call);
-	lambda_inv_free(inv);
+	aws_cancel(lambda.aws.aws, inv->call); /* frees inv */
 }
 
 static void

@@ -191,6 +191,11 @@ kit_runs_found(struct kit_runs_find *f, const char *exec, const char *fail)
 		    container_private(c), KIT_P_STARTING);
 		backend_container_save(f->b, c);
 	}
+}
+
+void
+kit_runs_find_free(void *f)
+{
 	free(f);
 }
 

@@ -22,11 +22,23 @@ struct ecr_cache {
 
 static struct ecr_cache *ecr_cache;
 
+/* A token fetch, owned by its call (aws_json_call_owned): freed after
+ * the callback, or without it when the client is freed with the call in
+ * flight. */
 struct ecr_op {
 	char *host;
 	reg_creds_done done;
 	void *done_arg;
 };
+
+static void
+ecr_op_free(void *arg)
+{
+	struct ecr_op *op = arg;
+
+	free(op->host);
+	free(op);
+}
 
 /* "123456789012.dkr.ecr.us-east-1.amazonaws.com" (and .com.cn). */
 static int
@@ -92,8 +104,6 @@ ecr_got(void *arg, const cJSON *out, const struct aws_error *ae)
 	op->done(op->done_arg, ce->user, ce->secret, NULL);
 out:
 	free(raw);
-	free(op->host);
-	free(op);
 }
 
 int
@@ -122,6 +132,7 @@ aws_ecr_creds_hook(
 	in = cJSON_CreateObject();
 	cJSON_AddItemToObject(in, "registryIds",
 	    cJSON_CreateStringArray((const char *[]){ acct }, 1));
-	aws_json_call(a, "ecr", "GetAuthorizationToken", in, ecr_got, op);
+	aws_json_call_owned(
+	    a, "ecr", "GetAuthorizationToken", in, ecr_got, op, ecr_op_free);
 	return 0;
 }

@@ -52,6 +52,7 @@ fake_list_runs(struct kit_runs_find *fd, const char *job)
 	snprintf(f.listed_id, sizeof(f.listed_id), "%s", kit_runs_find_id(fd));
 	f.since = kit_runs_find_since(fd);
 	kit_runs_found(fd, f.answer, f.fail);
+	kit_runs_find_free(fd);
 }
 
 static void

@@ -455,7 +455,10 @@ struct kit_runs {
 	void (*use)(cJSON *priv, const char *exec);
 	/* Lists job's executions and ends with kit_runs_found: the one that
 	 * runs container kit_runs_find_id(f) made since
-	 * kit_runs_find_since(f), else NULL; or the cloud's error message. */
+	 * kit_runs_find_since(f), else NULL; or the cloud's error message.
+	 * f is the backend's now: its list call owns it (arg_free
+	 * kit_runs_find_free), so that a backend stopped with the list in
+	 * flight frees it too. */
 	void (*list_runs)(struct kit_runs_find *f, const char *job);
 };
 /* The poller found the execution gone (deleted by someone else). */
@@ -466,8 +469,11 @@ void kit_run_missing(
 void kit_runs_intents(struct kit_runs *r, struct backend *b);
 const char *kit_runs_find_id(const struct kit_runs_find *f);
 int64_t kit_runs_find_since(const struct kit_runs_find *f);
+/* Does not free f (see list_runs). */
 void kit_runs_found(
     struct kit_runs_find *f, const char *exec, const char *fail);
+/* Frees a struct kit_runs_find (void * for an owned call's arg_free). */
+void kit_runs_find_free(void *f);
 /* A job of this instance that a reconciliation listed: reported, and
  * deleted (after the idle wait) with orphans "stop", unless known. */
 void kit_runs_orphan(const struct kit_runs *r, const char *job);
