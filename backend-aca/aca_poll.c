@@ -29,12 +29,6 @@ aca_poll_op_free(void *arg)
 	free(op);
 }
 
-static void
-aca_poll_op_end(struct aca_poll_op *op, int failed)
-{
-	kit_poller_batch_done(op->p, failed);
-}
-
 static int64_t
 aca_poll_time(const char *s)
 {
@@ -108,23 +102,23 @@ aca_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 		else
 			log_warnx("polling %s: %s: %s", op->exec, ce->code,
 			    ce->message);
-		aca_poll_op_end(op, ce->http_status != 404);
+		kit_poller_batch_done(op->p, ce->http_status != 404);
 		return;
 	}
 	c = backend_container_by_private(b, KIT_P_EXEC, op->exec);
 	if (c == NULL || status == NULL) {
-		aca_poll_op_end(op, 0);
+		kit_poller_batch_done(op->p, 0);
 		return;
 	}
 	if (aca_def_ended(status)) {
 		aca_poll_ended(b, c, props);
-		aca_poll_op_end(op, 0);
+		kit_poller_batch_done(op->p, 0);
 		return;
 	}
 	/* An execution is Running while its replica still pulls the images:
 	 * the workload runs once its agent linked. */
 	if (!json_bool(container_private(c), BACKEND_P_AGENT_HELLO, 0)) {
-		aca_poll_op_end(op, 0);
+		kit_poller_batch_done(op->p, 0);
 		return;
 	}
 	if (strcmp(status, "Running") == 0) {
@@ -132,7 +126,7 @@ aca_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 			kit_start_settle(c, NULL);
 		kit_run_started(b, c, aca_poll_time(start));
 	}
-	aca_poll_op_end(op, 0);
+	kit_poller_batch_done(op->p, 0);
 }
 
 static const char *

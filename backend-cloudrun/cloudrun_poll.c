@@ -40,12 +40,6 @@ cloudrun_poll_op_free(void *arg)
 	free(op);
 }
 
-static void
-cloudrun_poll_op_end(struct cloudrun_poll_op *op, int failed)
-{
-	kit_poller_batch_done(op->p, failed);
-}
-
 /* The reason the execution gives (its Completed condition's message). */
 static const char *
 cloudrun_poll_why(const cJSON *ex)
@@ -80,11 +74,11 @@ cloudrun_poll_tasks(void *arg, const cJSON *out, const struct cloud_error *ce)
 	if (ce != NULL) {
 		log_warnx("polling %s: tasks.list: %s: %s", op->exec, ce->code,
 		    ce->message);
-		cloudrun_poll_op_end(op, 1);
+		kit_poller_batch_done(op->p, 1);
 		return;
 	}
 	if (c == NULL) {
-		cloudrun_poll_op_end(op, 0);
+		kit_poller_batch_done(op->p, 0);
 		return;
 	}
 	code = cloudrun_def_exit_code(task, op->cancelled);
@@ -96,7 +90,7 @@ cloudrun_poll_tasks(void *arg, const cJSON *out, const struct cloud_error *ce)
 			    why != NULL ? why :
 					  "the execution ended before it ran");
 			kit_start_settle(c, &e);
-			cloudrun_poll_op_end(op, 0);
+			kit_poller_batch_done(op->p, 0);
 			return;
 		}
 		kit_start_settle(c, NULL);
@@ -110,7 +104,7 @@ cloudrun_poll_tasks(void *arg, const cJSON *out, const struct cloud_error *ce)
 					       "the execution ended without an "
 					       "exit code"));
 	}
-	cloudrun_poll_op_end(op, 0);
+	kit_poller_batch_done(op->p, 0);
 }
 
 static void
@@ -130,12 +124,13 @@ cloudrun_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 		else
 			log_warnx("polling %s: %s: %s", op->exec, ce->code,
 			    ce->message);
-		cloudrun_poll_op_end(op, strcmp(ce->code, "NOT_FOUND") != 0);
+		kit_poller_batch_done(
+		    op->p, strcmp(ce->code, "NOT_FOUND") != 0);
 		return;
 	}
 	c = backend_container_by_private(b, CLOUDRUN_P_EXEC, op->exec);
 	if (c == NULL) {
-		cloudrun_poll_op_end(op, 0);
+		kit_poller_batch_done(op->p, 0);
 		return;
 	}
 	if (done != NULL) {
@@ -158,7 +153,7 @@ cloudrun_poll_got(void *arg, const cJSON *ex, const struct cloud_error *ce)
 		kit_start_settle(c, NULL);
 	if (start != NULL)
 		kit_run_started(b, c, gcp_time_parse(start));
-	cloudrun_poll_op_end(op, 0);
+	kit_poller_batch_done(op->p, 0);
 }
 
 static const char *
