@@ -106,8 +106,10 @@ t_slurp(const char *path)
 	return buf;
 }
 
+/* A client of the test server on port, with environment credentials;
+ * base and http NULL for the blocking calls only. */
 static struct aws *
-t_aws(int port)
+t_aws_on(int port, struct event_base *base, struct httpcli *http)
 {
 	struct aws_options o = { .region = "us-east-1" };
 	struct aws *a;
@@ -119,12 +121,18 @@ t_aws(int port)
 	setenv("AWS_SESSION_TOKEN", "TOKTEST", 1);
 	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
 	o.endpoint = url;
-	a = aws_new(NULL, NULL, &o, &e);
+	a = aws_new(base, http, &o, &e);
 	assert_non_null(a);
 	assert_int_equal(aws_resolve_credentials(a, &e), 0);
 	assert_string_equal(aws_credentials_source(a), "environment");
 	free(url);
 	return a;
+}
+
+static struct aws *
+t_aws(int port)
+{
+	return t_aws_on(port, NULL, NULL);
 }
 
 #define T_OK                                                              \
@@ -431,15 +439,12 @@ static void
 t_owned(void **state)
 {
 	static const char *const replies[] = { T_OK, T_OK, NULL };
-	struct aws_options o = { .region = "us-east-1" };
 	struct t_owned a1, a2, a3, a4, a5;
 	struct aws_rest rq;
 	char log[] = "/tmp/t_aws.XXXXXX";
 	struct event_base *base;
 	struct httpcli *http;
 	struct aws *a;
-	struct err e;
-	char *url;
 	pid_t pid;
 	int port;
 
@@ -447,17 +452,9 @@ t_owned(void **state)
 	close(mkstemp(log));
 	port = t_server(replies, log, &pid);
 	t_pid = pid;
-	setenv("AWS_ACCESS_KEY_ID", "AKTEST", 1);
-	setenv("AWS_SECRET_ACCESS_KEY", "SKTEST", 1);
-	setenv("AWS_SESSION_TOKEN", "TOKTEST", 1);
-	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
 	base = event_base_new();
 	http = httpcli_new(base);
-	url = xasprintf("http://127.0.0.1:%d", port);
-	o.endpoint = url;
-	a = aws_new(base, http, &o, &e);
-	assert_non_null(a);
-	assert_int_equal(aws_resolve_credentials(a, &e), 0);
+	a = t_aws_on(port, base, http);
 	memset(&a1, 0, sizeof(a1));
 	a1.base = base;
 	a2 = a3 = a4 = a5 = a1;
@@ -495,7 +492,6 @@ t_owned(void **state)
 	assert_string_equal(a4.seen, "f");
 	assert_string_equal(a5.seen, "f");
 	event_base_free(base);
-	free(url);
 	unlink(log);
 }
 
